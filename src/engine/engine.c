@@ -1,0 +1,439 @@
+/*
+ * engine.c -- the single writer and its group commit. See engine.h.
+ *
+ * Shape: submitters append requests to a queue under `mu` and signal `cv`.
+ * The writer thread takes as many queued requests as fit into one group
+ * (max_group_events, but always at least one request), writes them in one
+ * transaction and, after the commit returned (the WAL is fsynced when the
+ * store is durable), completes every request of the group. A store failure
+ * inside a group rolls the group back and replays it one event per
+ * transaction, so one poisonous event cannot take its neighbours down.
+ *
+ * Shutdown: `closing` refuses new submissions; the writer drains what is
+ * queued before it exits, so nothing acknowledged -- and nothing accepted
+ * into the queue -- is dropped.
+ */
+#include "engine.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+typedef struct writer_task {
+    cs_rc (*fn)(cs_store_t *s, void *arg);
+    void *arg;
+    cs_rc rc;
+    bool done;
+    struct writer_task *next;
+} writer_task_t;
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} waiter_t;
+
+struct cs_engine {
+    char *target;              /* owned copy of the store target */
+    const cs_clock_t *clock;   /* borrowed */
+    cs_store_t *writer;        /* used only by the writer thread (and open/close) */
+    size_t max_group;
+    size_t max_queue;
+    int64_t cache_kib;
+    bool durable;
+
+    pthread_t thread;
+    bool thread_started;
+
+    pthread_mutex_t mu;        /* guards the queue, tasks and closing */
+    pthread_cond_t cv;         /* writer waits for work */
+    pthread_cond_t task_cv;    /* task submitters wait for completion */
+    cs_ingest_req_t *head, *tail;
+    size_t queued_events;
+    writer_task_t *tasks;
+    bool closing;
+
+    pthread_mutex_t rmu;       /* guards the reader pool */
+    cs_store_t **readers;      /* free reader handles */
+    size_t n_readers;
+    size_t max_readers;
+
+    _Atomic uint64_t st_new, st_dup, st_failed, st_commits, st_commit_ns, st_group_max,
+        st_store_errors;
+    _Atomic uint64_t st_by_type[CS_EV__COUNT];
+};
+
+void cs_engine_opts_default(cs_engine_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->store = "sqlite:consonance.db";
+    o->durable = true;
+}
+
+const cs_clock_t *cs_engine_clock(const cs_engine_t *e)
+{
+    return e->clock;
+}
+
+/* ---- the writer ---- */
+
+static void complete(cs_engine_t *e, cs_ingest_req_t *req)
+{
+    for (size_t i = 0; i < req->n; i++)
+        cs_event_free(&req->items[i].ev);
+    (void)e;
+    if (req->done) {
+        req->done(req, req->done_arg);
+    } else if (req->waiter_) {
+        waiter_t *w = req->waiter_;
+        pthread_mutex_lock(&w->mu);
+        w->done = true;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+static void account(cs_engine_t *e, cs_ingest_item_t *it)
+{
+    if (it->rc) {
+        atomic_fetch_add(&e->st_failed, 1);
+    } else if (it->outcome == CS_INGEST_DUPLICATE) {
+        atomic_fetch_add(&e->st_dup, 1);
+    } else {
+        atomic_fetch_add(&e->st_new, 1);
+        if (it->ev && (unsigned)it->ev->type < CS_EV__COUNT)
+            atomic_fetch_add(&e->st_by_type[it->ev->type], 1);
+    }
+}
+
+static cs_rc timed_commit(cs_engine_t *e, cs_err_t *err)
+{
+    uint64_t t0 = cs_mono_ns();
+    cs_rc rc = cs_store_commit(e->writer, err);
+    if (rc == CS_OK) {
+        atomic_fetch_add(&e->st_commits, 1);
+        atomic_fetch_add(&e->st_commit_ns, cs_mono_ns() - t0);
+    }
+    return rc;
+}
+
+/* One transaction for the whole group. Returns non-zero when the group
+ * failed and was rolled back (items are then untouched for the replay). */
+static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, cs_err_t *err)
+{
+    cs_rc rc = cs_store_begin(e->writer, err);
+    if (rc)
+        return rc;
+    for (cs_ingest_req_t *r = group; r; r = r->next_) {
+        for (size_t i = 0; i < r->n; i++) {
+            cs_ingest_item_t *it = &r->items[i];
+            rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, err);
+            if (rc)
+                goto fail;
+        }
+    }
+    rc = timed_commit(e, err);
+    if (rc)
+        goto fail;
+    return CS_OK;
+fail:
+    cs_store_rollback(e->writer);
+    return rc;
+}
+
+/* Replay a failed group one event per transaction: the events that the
+ * store accepts are committed, the others get their own error. */
+static void write_one_by_one(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now)
+{
+    for (cs_ingest_req_t *r = group; r; r = r->next_) {
+        for (size_t i = 0; i < r->n; i++) {
+            cs_ingest_item_t *it = &r->items[i];
+            cs_err_clear(&it->err);
+            it->rc = cs_store_begin(e->writer, &it->err);
+            if (it->rc)
+                continue;
+            it->rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, &it->err);
+            if (it->rc == CS_OK)
+                it->rc = timed_commit(e, &it->err);
+            if (it->rc)
+                cs_store_rollback(e->writer);
+        }
+    }
+}
+
+static void run_tasks(cs_engine_t *e, writer_task_t *tasks)
+{
+    for (writer_task_t *t = tasks; t;) {
+        writer_task_t *next = t->next; /* t may be gone once done is set */
+        cs_rc rc = t->fn(e->writer, t->arg);
+        pthread_mutex_lock(&e->mu);
+        t->rc = rc;
+        t->done = true;
+        pthread_cond_broadcast(&e->task_cv);
+        pthread_mutex_unlock(&e->mu);
+        t = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    cs_engine_t *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (!e->head && !e->tasks && !e->closing)
+            pthread_cond_wait(&e->cv, &e->mu);
+        writer_task_t *tasks = e->tasks;
+        e->tasks = NULL;
+        /* take a group: whole requests up to max_group events */
+        cs_ingest_req_t *group = e->head, *last = NULL;
+        size_t n_events = 0;
+        for (cs_ingest_req_t *r = e->head; r; r = r->next_) {
+            if (last && n_events + r->n > e->max_group)
+                break;
+            n_events += r->n;
+            last = r;
+        }
+        if (last) {
+            e->head = last->next_;
+            if (!e->head)
+                e->tail = NULL;
+            last->next_ = NULL;
+            e->queued_events -= n_events;
+        } else {
+            group = NULL;
+        }
+        bool stop = e->closing && !e->head && !group && !tasks;
+        pthread_mutex_unlock(&e->mu);
+
+        if (tasks)
+            run_tasks(e, tasks);
+        if (stop)
+            break;
+        if (!group)
+            continue;
+
+        uint64_t gmax = atomic_load(&e->st_group_max);
+        if (n_events > gmax)
+            atomic_store(&e->st_group_max, n_events);
+
+        cs_ms_t now = cs_clock_now(e->clock);
+        cs_err_t gerr;
+        cs_err_clear(&gerr);
+        if (write_group(e, group, now, &gerr) != CS_OK) {
+            atomic_fetch_add(&e->st_store_errors, 1);
+            cs_warn("group of %zu events failed (%s); replaying one by one", n_events,
+                    gerr.msg);
+            write_one_by_one(e, group, now);
+        } else {
+            for (cs_ingest_req_t *r = group; r; r = r->next_)
+                for (size_t i = 0; i < r->n; i++)
+                    r->items[i].rc = CS_OK;
+        }
+        for (cs_ingest_req_t *r = group, *next; r; r = next) {
+            next = r->next_; /* the request may be freed by its callback */
+            r->next_ = NULL;
+            r->rc = CS_OK;
+            for (size_t i = 0; i < r->n; i++)
+                account(e, &r->items[i]);
+            complete(e, r);
+        }
+    }
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *err)
+{
+    cs_engine_opts_t def;
+    cs_engine_t *e = NULL;
+    cs_rc rc = CS_OK;
+    *out = NULL;
+    if (!opts) {
+        cs_engine_opts_default(&def);
+        opts = &def;
+    }
+    e = cs_calloc(1, sizeof *e);
+    if (!e)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory opening the engine");
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    pthread_cond_init(&e->task_cv, NULL);
+    pthread_mutex_init(&e->rmu, NULL);
+    e->clock = opts->clock ? opts->clock : cs_clock_system();
+    e->max_group = opts->max_group_events ? opts->max_group_events : 20000;
+    e->max_queue = opts->max_queue_events ? opts->max_queue_events : 200000;
+    e->max_readers = opts->readers > 0 ? (size_t)opts->readers : 4;
+    e->cache_kib = opts->cache_kib;
+    e->durable = opts->durable;
+    e->target = cs_strdup(opts->store);
+    e->readers = cs_calloc(e->max_readers, sizeof *e->readers);
+    if (!e->target || !e->readers) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory opening the engine");
+        goto out;
+    }
+    cs_store_opts_t so;
+    cs_store_opts_default(&so);
+    so.durable = opts->durable;
+    so.cache_kib = opts->cache_kib;
+    rc = cs_store_open(e->target, &so, &e->writer, err);
+    if (rc)
+        goto out;
+    if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
+        rc = cs_errf(err, CS_ERR_INTERNAL, "cannot start the writer thread");
+        goto out;
+    }
+    e->thread_started = true;
+out:
+    if (rc) {
+        cs_engine_close(&e);
+        return rc;
+    }
+    *out = e;
+    return CS_OK;
+}
+
+void cs_engine_close(cs_engine_t **ep)
+{
+    if (!ep || !*ep)
+        return;
+    cs_engine_t *e = *ep;
+    pthread_mutex_lock(&e->mu);
+    e->closing = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (e->thread_started)
+        pthread_join(e->thread, NULL);
+    cs_store_close(&e->writer);
+    for (size_t i = 0; i < e->n_readers; i++)
+        cs_store_close(&e->readers[i]);
+    cs_free(e->readers);
+    cs_free(e->target);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    pthread_cond_destroy(&e->task_cv);
+    pthread_mutex_destroy(&e->rmu);
+    cs_free(e);
+    *ep = NULL;
+}
+
+cs_rc cs_engine_submit(cs_engine_t *e, cs_ingest_req_t *req)
+{
+    cs_err_clear(&req->err);
+    req->rc = CS_OK;
+    req->next_ = NULL;
+    for (size_t i = 0; i < req->n; i++) {
+        if (!req->items[i].ev)
+            return cs_errf(&req->err, CS_ERR_INTERNAL, "item %zu has no event", i);
+        req->items[i].rc = CS_OK;
+        req->items[i].outcome = CS_INGEST_NEW;
+        req->items[i].seq = 0;
+        cs_err_clear(&req->items[i].err);
+    }
+    pthread_mutex_lock(&e->mu);
+    if (e->closing) {
+        pthread_mutex_unlock(&e->mu);
+        return cs_errf(&req->err, CS_ERR_BUSY, "shutting down; not accepting events");
+    }
+    if (e->queued_events && e->queued_events + req->n > e->max_queue) {
+        pthread_mutex_unlock(&e->mu);
+        return cs_errf(&req->err, CS_ERR_BUSY, "ingest queue full (%zu events); retry later",
+                       e->max_queue);
+    }
+    if (e->tail)
+        e->tail->next_ = req;
+    else
+        e->head = req;
+    e->tail = req;
+    e->queued_events += req->n;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return CS_OK;
+}
+
+cs_rc cs_engine_ingest(cs_engine_t *e, cs_ingest_req_t *req)
+{
+    waiter_t w;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    w.done = false;
+    req->done = NULL;
+    req->waiter_ = &w;
+    cs_rc rc = cs_engine_submit(e, req);
+    if (rc == CS_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = req->rc;
+    }
+    req->waiter_ = NULL;
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return rc;
+}
+
+cs_rc cs_engine_with_writer(cs_engine_t *e, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg)
+{
+    writer_task_t t = {.fn = fn, .arg = arg, .rc = CS_OK, .done = false, .next = NULL};
+    pthread_mutex_lock(&e->mu);
+    if (e->closing) {
+        pthread_mutex_unlock(&e->mu);
+        return CS_ERR_BUSY;
+    }
+    t.next = e->tasks;
+    e->tasks = &t;
+    pthread_cond_signal(&e->cv);
+    while (!t.done)
+        pthread_cond_wait(&e->task_cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+    return t.rc;
+}
+
+cs_rc cs_engine_reader_acquire(cs_engine_t *e, cs_store_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&e->rmu);
+    if (e->n_readers) {
+        *out = e->readers[--e->n_readers];
+        e->readers[e->n_readers] = NULL;
+    }
+    pthread_mutex_unlock(&e->rmu);
+    if (*out)
+        return CS_OK;
+    cs_store_opts_t so;
+    cs_store_opts_default(&so);
+    so.read_only = true;
+    so.cache_kib = e->cache_kib;
+    return cs_store_open(e->target, &so, out, err);
+}
+
+void cs_engine_reader_release(cs_engine_t *e, cs_store_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&e->rmu);
+    if (e->n_readers < e->max_readers) {
+        e->readers[e->n_readers++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&e->rmu);
+    cs_store_close(&s);
+}
+
+void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->events_new = atomic_load(&e->st_new);
+    out->events_duplicate = atomic_load(&e->st_dup);
+    out->events_failed = atomic_load(&e->st_failed);
+    for (int i = 0; i < CS_EV__COUNT; i++)
+        out->by_type[i] = atomic_load(&e->st_by_type[i]);
+    out->commits = atomic_load(&e->st_commits);
+    out->commit_ns_total = atomic_load(&e->st_commit_ns);
+    out->group_events_max = atomic_load(&e->st_group_max);
+    out->store_errors = atomic_load(&e->st_store_errors);
+    pthread_mutex_lock(&e->mu);
+    out->queue_events = e->queued_events;
+    pthread_mutex_unlock(&e->mu);
+}

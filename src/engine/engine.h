@@ -1,0 +1,108 @@
+/*
+ * engine.h -- the engine: the single writer of a store and the front door for
+ * ingest. Callers (HTTP handlers, the importer, benchmarks) submit requests
+ * of already-validated events; one writer thread takes everything queued,
+ * writes it in one transaction (group commit), and only then completes each
+ * request. Acknowledged means committed.
+ *
+ * Readers (views) borrow a pooled read-only store handle with
+ * cs_engine_reader_acquire/release; they never touch the writer's handle.
+ *
+ * Thread-safety: every function may be called from any thread. A request's
+ * `done` callback runs on the writer thread after the commit (or after a
+ * failure); it must be short and must not call back into the engine's
+ * submit path synchronously waiting for itself.
+ *
+ * Ownership: cs_engine_submit consumes the events in req->items (the engine
+ * frees them and sets item.ev to NULL); the request struct itself stays the
+ * caller's and must live until `done` has run.
+ */
+#ifndef CS_ENGINE_H
+#define CS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/cs.h"
+#include "../lib/cs_time.h"
+#include "../model/event.h"
+#include "../store/store.h"
+
+typedef struct cs_engine cs_engine_t;
+
+typedef struct cs_engine_opts {
+    const char *store;          /* target, e.g. "sqlite:consonance.db" (borrowed) */
+    const cs_clock_t *clock;    /* NULL = system clock */
+    bool durable;               /* fsync every commit; default true */
+    int64_t cache_kib;          /* writer page cache; 0 = store default */
+    size_t max_group_events;    /* most events in one transaction; 0 = 20000 */
+    size_t max_queue_events;    /* submit returns CS_ERR_BUSY beyond this; 0 = 200000 */
+    int readers;                /* pooled reader handles; 0 = 4 */
+} cs_engine_opts_t;
+
+void cs_engine_opts_default(cs_engine_opts_t *o);
+
+typedef struct cs_ingest_item {
+    cs_event_t *ev;              /* consumed by submit */
+    cs_rc rc;                    /* per item: CS_OK, or the failure */
+    cs_ingest_outcome_t outcome; /* NEW or DUPLICATE when rc == CS_OK */
+    int64_t seq;                 /* event log sequence number */
+    cs_err_t err;                /* detail when rc != CS_OK */
+} cs_ingest_item_t;
+
+typedef struct cs_ingest_req cs_ingest_req_t;
+typedef void (*cs_ingest_done_fn)(cs_ingest_req_t *req, void *arg);
+
+struct cs_ingest_req {
+    cs_ingest_item_t *items;     /* caller-owned array */
+    size_t n;
+    cs_rc rc;                    /* CS_OK when the request's items were committed */
+    cs_err_t err;                /* detail of a request-level failure */
+    cs_ingest_done_fn done;      /* NULL for cs_engine_ingest */
+    void *done_arg;
+    /* engine-private */
+    cs_ingest_req_t *next_;
+    void *waiter_;
+};
+
+/* Open the store (migrating it), start the writer thread. */
+cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *err);
+
+/* Stop accepting, commit everything already submitted, stop the writer,
+ * close the store. NULL-safe; NULLs the pointer. */
+void cs_engine_close(cs_engine_t **e);
+
+/* Queue req; `done` runs after commit. On failure (CS_ERR_BUSY when closing or
+ * the queue is full) nothing was queued, the events are NOT consumed, and
+ * `done` is not called. */
+cs_rc cs_engine_submit(cs_engine_t *e, cs_ingest_req_t *req);
+
+/* Submit and wait until committed. Returns req->rc (or the submit failure). */
+cs_rc cs_engine_ingest(cs_engine_t *e, cs_ingest_req_t *req);
+
+/* Borrow a read-only store handle (opened on first use, pooled). */
+cs_rc cs_engine_reader_acquire(cs_engine_t *e, cs_store_t **out, cs_err_t *err);
+void cs_engine_reader_release(cs_engine_t *e, cs_store_t *s);
+
+/* Run fn with the writer's store handle on the writer thread, between
+ * groups (for API-key management and maintenance). Blocks until done. */
+cs_rc cs_engine_with_writer(cs_engine_t *e, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg);
+
+const cs_clock_t *cs_engine_clock(const cs_engine_t *e);
+
+typedef struct cs_engine_stats {
+    uint64_t events_new;        /* committed, new */
+    uint64_t events_duplicate;  /* committed as duplicates */
+    uint64_t events_failed;     /* refused by the store */
+    uint64_t by_type[CS_EV__COUNT]; /* new events per type */
+    uint64_t commits;           /* transactions committed */
+    uint64_t commit_ns_total;   /* time spent in commit (incl. fsync) */
+    uint64_t group_events_max;  /* largest group so far */
+    uint64_t queue_events;      /* events waiting now */
+    uint64_t store_errors;      /* groups that failed and were retried one by one */
+} cs_engine_stats_t;
+
+void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out);
+
+#endif /* CS_ENGINE_H */

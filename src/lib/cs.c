@@ -1,0 +1,277 @@
+/*
+ * cs.c -- result codes, error objects, the allocation wrapper, bounded
+ * buffers and logging. See cs.h for the contract.
+ */
+#include "cs.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const rc_names[] = {
+    [CS_OK] = "ok",
+    [CS_ERR_NOMEM] = "out of memory",
+    [CS_ERR_INVALID] = "invalid input",
+    [CS_ERR_RULE] = "rule violated",
+    [CS_ERR_NOTFOUND] = "not found",
+    [CS_ERR_IO] = "i/o error",
+    [CS_ERR_STORE] = "store error",
+    [CS_ERR_TOOBIG] = "too big",
+    [CS_ERR_CONFIG] = "configuration error",
+    [CS_ERR_AUTH] = "unauthorized",
+    [CS_ERR_BUSY] = "busy",
+    [CS_ERR_DUPLICATE] = "duplicate",
+    [CS_ERR_INTERNAL] = "internal error",
+    [CS_ERR_UNSUPPORTED] = "unsupported",
+};
+
+const char *cs_strerror(cs_rc rc)
+{
+    if ((size_t)rc < CS_ARRAY_LEN(rc_names) && rc_names[rc])
+        return rc_names[rc];
+    return "unknown error";
+}
+
+void cs_err_clear(cs_err_t *err)
+{
+    if (!err)
+        return;
+    err->rc = CS_OK;
+    err->field[0] = '\0';
+    err->msg[0] = '\0';
+    err->file = NULL;
+    err->line = 0;
+}
+
+cs_rc cs__err_set(cs_err_t *err, const char *file, int line, cs_rc rc,
+                  const char *field, const char *fmt, ...)
+{
+    if (!err)
+        return rc;
+    err->rc = rc;
+    err->file = file;
+    err->line = line;
+    cs_strlcpy(err->field, field ? field : "", sizeof err->field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- allocation ---- */
+
+static atomic_long fail_countdown;
+
+void cs_alloc_fail_after(long n)
+{
+    atomic_store(&fail_countdown, n);
+}
+
+static bool should_fail(void)
+{
+    long cur = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (cur <= 0)
+        return false;
+    cur = atomic_fetch_sub(&fail_countdown, 1);
+    return cur == 1;
+}
+
+void *cs_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *cs_calloc(size_t count, size_t size)
+{
+    if (should_fail())
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *cs_realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+char *cs_strndup(const char *s, size_t n)
+{
+    char *d = cs_malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *cs_strdup(const char *s)
+{
+    return s ? cs_strndup(s, strlen(s)) : NULL;
+}
+
+void cs_free(void *p)
+{
+    free(p);
+}
+
+/* ---- buffers ---- */
+
+void cs_buf_init(cs_buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void cs_buf_free(cs_buf_t *b)
+{
+    cs_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void cs_buf_reset(cs_buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static cs_rc buf_reserve(cs_buf_t *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra)
+        return CS_ERR_TOOBIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return CS_OK;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    char *p = cs_realloc(b->data, cap);
+    if (!p)
+        return CS_ERR_NOMEM;
+    b->data = p;
+    b->cap = cap;
+    return CS_OK;
+}
+
+cs_rc cs_buf_append(cs_buf_t *b, const void *p, size_t n)
+{
+    cs_rc rc = buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return CS_OK;
+}
+
+cs_rc cs_buf_puts(cs_buf_t *b, const char *s)
+{
+    return cs_buf_append(b, s, strlen(s));
+}
+
+cs_rc cs_buf_vprintf(cs_buf_t *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return CS_ERR_INVALID;
+    cs_rc rc = buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return CS_OK;
+}
+
+cs_rc cs_buf_printf(cs_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cs_rc rc = cs_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+char *cs_buf_steal(cs_buf_t *b, size_t *len_out)
+{
+    char *p = b->data;
+    if (!p)
+        p = cs_strdup("");
+    if (len_out)
+        *len_out = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- strings ---- */
+
+size_t cs_strlcpy(char *dst, const char *src, size_t dstsize)
+{
+    size_t n = strlen(src);
+    if (dstsize) {
+        size_t c = n < dstsize - 1 ? n : dstsize - 1;
+        memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return n;
+}
+
+bool cs_parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- logging ---- */
+
+static _Atomic int log_level = CS_LOG_INFO;
+
+void cs_log_set_level(cs_log_level_t lvl)
+{
+    atomic_store(&log_level, (int)lvl);
+}
+
+void cs_log(cs_log_level_t lvl, const char *fmt, ...)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error", "fatal", "panic"};
+    if ((int)lvl < atomic_load(&log_level))
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ldZ consonance %s: %s\n", when, ts.tv_nsec / 1000000L,
+            names[lvl], line);
+    if (lvl == CS_LOG_PANIC)
+        abort();
+}

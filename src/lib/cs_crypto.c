@@ -1,0 +1,77 @@
+/*
+ * cs_crypto.c -- see cs_crypto.h. libcrypto's one-shot functions are
+ * thread-safe; getrandom(2) supplies randomness without a file descriptor.
+ */
+#include "cs_crypto.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <sys/random.h>
+
+void cs_sha256(const void *data, size_t len, uint8_t out[CS_SHA256_LEN])
+{
+    SHA256(data, len, out);
+}
+
+void cs_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[in[i] >> 4];
+        out[2 * i + 1] = hx[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void cs_sha256_hex(const void *data, size_t len, char out[CS_SHA256_HEX_LEN])
+{
+    uint8_t d[CS_SHA256_LEN];
+    cs_sha256(data, len, d);
+    cs_hex(d, sizeof d, out);
+}
+
+void cs_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
+                    uint8_t out[CS_SHA256_LEN])
+{
+    unsigned int outlen = CS_SHA256_LEN;
+    HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen);
+}
+
+cs_rc cs_random_bytes(void *buf, size_t n)
+{
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return CS_ERR_IO;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return CS_OK;
+}
+
+cs_rc cs_random_token(const char *prefix, size_t nbytes, char *out, size_t size)
+{
+    size_t plen = strlen(prefix);
+    uint8_t raw[64];
+    if (nbytes > sizeof raw || size < plen + 2 * nbytes + 1)
+        return CS_ERR_TOOBIG;
+    cs_rc rc = cs_random_bytes(raw, nbytes);
+    if (rc)
+        return rc;
+    memcpy(out, prefix, plen);
+    cs_hex(raw, nbytes, out + plen);
+    return CS_OK;
+}
+
+int cs_ct_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}

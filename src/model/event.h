@@ -1,0 +1,264 @@
+/*
+ * event.h -- the canonical event model (schema version 1): types, parsing and
+ * validation with errors that name the field. No I/O.
+ *
+ * The wire form is documented in docs/events.md. A parsed event owns its
+ * jansson document (`json`); every `const char *` inside the typed payload
+ * borrows from that document and lives exactly as long as the event. Arrays
+ * (line items, return items) are owned by the event. cs_event_free releases
+ * everything.
+ *
+ * Money is carried as int64 minor units (cents) of the order's currency; on
+ * the wire it is a JSON number or decimal string in major units ("49.90").
+ * Times are cs_ms_t (UTC milliseconds); on the wire RFC 3339.
+ *
+ * Thread-safety: parsing is reentrant; an event is not shared between threads
+ * while it is being modified.
+ */
+#ifndef CS_MODEL_EVENT_H
+#define CS_MODEL_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../lib/cs.h"
+#include "../lib/cs_time.h"
+
+/* Bounds applied before anything is stored. */
+#define CS_ID_MAX 128          /* event_id and every entity id */
+#define CS_TEXT_MAX 16384      /* free text: review text, ticket body */
+#define CS_SHORT_MAX 512       /* names, subjects, carrier text */
+#define CS_ITEMS_MAX 500       /* line items per order / return */
+#define CS_EVENT_BYTES_MAX (256 * 1024) /* one serialized event */
+
+/* Event types. Append only; the numbers are stored. */
+typedef enum cs_event_type {
+    CS_EV_UNKNOWN = 0,
+    CS_EV_CUSTOMER_UPSERTED = 1,
+    CS_EV_ORDER_PLACED = 2,
+    CS_EV_ORDER_CANCELLED = 3,
+    CS_EV_SHIPMENT_CREATED = 4,
+    CS_EV_TRACKING_EVENT = 5,
+    CS_EV_RETURN_REQUESTED = 6,
+    CS_EV_RETURN_UPDATED = 7,
+    CS_EV_TICKET_CREATED = 8,
+    CS_EV_TICKET_UPDATED = 9,
+    CS_EV_FEEDBACK_SUBMITTED = 10,
+    CS_EV_MESSAGE_STATUS = 11,
+    CS_EV__COUNT
+} cs_event_type_t;
+
+/* "order.placed" etc.; NULL for CS_EV_UNKNOWN. */
+const char *cs_event_type_name(cs_event_type_t t);
+cs_event_type_t cs_event_type_from_name(const char *s);
+
+/* Normalized tracking statuses. Append only. */
+typedef enum cs_track_status {
+    CS_TRACK_INFO_RECEIVED = 0,
+    CS_TRACK_IN_TRANSIT,
+    CS_TRACK_OUT_FOR_DELIVERY,
+    CS_TRACK_FAILED_ATTEMPT,
+    CS_TRACK_AVAILABLE_FOR_PICKUP,
+    CS_TRACK_DELIVERED,
+    CS_TRACK_EXCEPTION,
+    CS_TRACK_RETURNED_TO_SENDER,
+    CS_TRACK__COUNT
+} cs_track_status_t;
+const char *cs_track_status_name(cs_track_status_t s);
+/* Returns -1 when unknown. */
+int cs_track_status_from_name(const char *s);
+
+/* Message statuses (delivery callbacks). Append only. */
+typedef enum cs_msg_status {
+    CS_MSG_SENT = 0,
+    CS_MSG_DELIVERED,
+    CS_MSG_OPENED,
+    CS_MSG_CLICKED,
+    CS_MSG_BOUNCED,
+    CS_MSG_COMPLAINED,
+    CS_MSG_UNSUBSCRIBED,
+    CS_MSG__COUNT
+} cs_msg_status_t;
+const char *cs_msg_status_name(cs_msg_status_t s);
+int cs_msg_status_from_name(const char *s);
+
+/* Channels a customer can be reached on. */
+typedef enum cs_channel {
+    CS_CHANNEL_EMAIL = 0,
+    CS_CHANNEL_SMS,
+    CS_CHANNEL_WHATSAPP,
+    CS_CHANNEL__COUNT
+} cs_channel_t;
+const char *cs_channel_name(cs_channel_t c);
+int cs_channel_from_name(const char *s);
+
+/* A tri-state consent: not stated, granted, refused. */
+typedef enum cs_consent { CS_CONSENT_UNSET = 0, CS_CONSENT_YES = 1, CS_CONSENT_NO = 2 } cs_consent_t;
+
+typedef struct cs_address {
+    const char *postal_code; /* may be NULL */
+    const char *region;      /* state / Bundesland; may be NULL */
+    const char *country;     /* ISO 3166-1 alpha-2, upper case; may be NULL */
+    const char *city;        /* may be NULL */
+} cs_address_t;
+
+typedef struct cs_customer {
+    const char *id;
+    const char *email;    /* may be NULL */
+    const char *phone;    /* E.164; may be NULL */
+    const char *name;     /* may be NULL */
+    const char *locale;   /* "de", "en", "de-DE", ...; NULL = unset */
+    const char *timezone; /* IANA name; NULL = unset */
+    /* consent[channel][0] transactional, [1] marketing */
+    cs_consent_t consent[CS_CHANNEL__COUNT][2];
+} cs_customer_t;
+
+typedef struct cs_line_item {
+    const char *sku;
+    const char *name;
+    const char *category; /* may be NULL */
+    int64_t unit_price;   /* minor units */
+    int64_t quantity;     /* >= 1 */
+    int64_t discount;     /* minor units, total for the line; >= 0 */
+} cs_line_item_t;
+
+typedef struct cs_order {
+    const char *id;
+    const char *customer_id;
+    const char *currency;    /* ISO 4217, upper case */
+    cs_ms_t placed_at;       /* data.placed_at, defaults to occurred_at */
+    int64_t subtotal;        /* minor units; computed from items when absent */
+    int64_t shipping;
+    int64_t tax;
+    int64_t discount;
+    int64_t total;           /* minor units; computed when absent */
+    cs_ms_t promised_from;   /* 0 = no promise */
+    cs_ms_t promised_to;
+    size_t n_items;
+    cs_line_item_t *items;   /* owned */
+    /* An embedded customer (optional): when present (customer.id set), the
+     * store upserts it as a customer.upserted would. */
+    bool has_customer;
+    cs_customer_t customer;
+} cs_order_t;
+
+typedef struct cs_order_cancel {
+    const char *order_id;
+    const char *reason; /* may be NULL */
+} cs_order_cancel_t;
+
+typedef struct cs_shipment {
+    const char *id;
+    const char *order_id;
+    const char *carrier;         /* lower case: "dhl", "dpd", "hermes", "gls", "ups", ... */
+    const char *service;         /* may be NULL */
+    const char *tracking_number;
+    cs_address_t origin;
+    cs_address_t destination;
+} cs_shipment_t;
+
+typedef struct cs_scan {
+    const char *shipment_id;     /* may be NULL: then carrier + tracking_number identify it */
+    const char *carrier;
+    const char *tracking_number;
+    cs_track_status_t status;
+    const char *carrier_code;    /* raw; may be NULL */
+    const char *carrier_text;    /* raw; may be NULL */
+    cs_address_t location;
+} cs_scan_t;
+
+typedef struct cs_return_item {
+    const char *sku;
+    int64_t quantity;
+    const char *reason; /* may be NULL */
+} cs_return_item_t;
+
+typedef struct cs_return {
+    const char *id;
+    const char *order_id;       /* required for requested; NULL on update */
+    const char *status;         /* requested|approved|label_created|in_transit|received|refunded|rejected|closed */
+    const char *resolution;     /* refund|exchange|store_credit; may be NULL on update */
+    int64_t refund_amount;      /* minor units; -1 = not stated */
+    size_t n_items;
+    cs_return_item_t *items;    /* owned */
+} cs_return_t;
+
+typedef struct cs_ticket {
+    const char *id;
+    const char *customer_id; /* required for created */
+    const char *order_id;    /* may be NULL */
+    const char *status;      /* open|pending|solved|closed */
+    const char *channel;     /* email|chat|phone|form|...; may be NULL */
+    const char *subject;     /* may be NULL */
+    const char *body;        /* may be NULL */
+    const char *category;    /* may be NULL, e.g. "wismo" */
+} cs_ticket_t;
+
+typedef struct cs_feedback {
+    const char *id;
+    const char *kind;        /* nps|csat|review */
+    const char *customer_id; /* may be NULL */
+    const char *order_id;    /* may be NULL */
+    const char *sku;         /* may be NULL (reviews of one product) */
+    int64_t score;           /* nps 0..10, csat 1..5, review 1..5 */
+    const char *title;       /* may be NULL */
+    const char *text;        /* may be NULL */
+    const char *locale;      /* may be NULL */
+} cs_feedback_t;
+
+typedef struct cs_message_status {
+    const char *message_id;
+    cs_msg_status_t status;
+    const char *channel;     /* may be NULL */
+    const char *customer_id; /* may be NULL */
+    const char *detail;      /* may be NULL, e.g. bounce reason */
+} cs_message_status_t;
+
+typedef struct cs_event {
+    int schema;               /* always CS_SCHEMA_VERSION after parse */
+    cs_event_type_t type;
+    const char *event_id;
+    cs_ms_t occurred_at;
+    const char *source;       /* producer name; may be NULL */
+    json_t *json;             /* owned: the whole validated document */
+    union {
+        cs_customer_t customer;
+        cs_order_t order;
+        cs_order_cancel_t cancel;
+        cs_shipment_t shipment;
+        cs_scan_t scan;
+        cs_return_t ret;
+        cs_ticket_t ticket;
+        cs_feedback_t feedback;
+        cs_message_status_t msg;
+    } u;
+} cs_event_t;
+
+/* Validate `doc` and build an event. Consumes nothing: on success the event
+ * takes its own reference to doc (json_incref). On failure *out is NULL and
+ * err names the field ("data.items[1].unit_price") and what was expected;
+ * err->rc is CS_ERR_INVALID for form errors (wrong type, missing field) and
+ * CS_ERR_RULE for valid values that break a rule (unknown type, schema
+ * version, quantity 0). */
+cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err);
+
+/* Parse one JSON text (len bytes, not NUL-terminated) and validate it. Invalid
+ * UTF-8 and malformed JSON give CS_ERR_INVALID with the position. */
+cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err);
+
+/* NULL-safe; NULLs the pointer. */
+void cs_event_free(cs_event_t **ev);
+
+/* The customer an event belongs to, when known from the event alone (order
+ * placed, customer upserted, ticket, feedback); NULL otherwise. Borrowed. */
+const char *cs_event_customer_id(const cs_event_t *ev);
+
+/* Money helpers: parse a JSON number or decimal string in major units into
+ * minor units (at most 2 decimals... or 3 for currencies that use them is not
+ * supported in v1: 2 decimals). false when the value is not money. */
+bool cs_money_from_json(const json_t *v, int64_t *minor);
+/* Format minor units as "49.90" into buf. */
+const char *cs_money_format(int64_t minor, char *buf, size_t size);
+
+#endif /* CS_MODEL_EVENT_H */

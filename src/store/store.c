@@ -1,0 +1,143 @@
+/*
+ * store.c -- backend dispatch and the API-key helpers that sit on top of any
+ * backend. See store.h.
+ */
+#include "store.h"
+
+#include <string.h>
+
+const cs_store_ops_t *const cs_store_backends[] = {
+    &cs_store_sqlite_ops,
+    NULL,
+};
+
+void cs_store_opts_default(cs_store_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->durable = true;
+}
+
+cs_rc cs_store_open(const char *target, const cs_store_opts_t *opts, cs_store_t **out,
+                    cs_err_t *err)
+{
+    cs_store_opts_t def;
+    *out = NULL;
+    if (!opts) {
+        cs_store_opts_default(&def);
+        opts = &def;
+    }
+    if (!target || !*target)
+        return cs_err_field(err, CS_ERR_CONFIG, "store", "no store given; expected sqlite:PATH");
+    for (size_t i = 0; cs_store_backends[i]; i++) {
+        const cs_store_ops_t *ops = cs_store_backends[i];
+        size_t plen = strlen(ops->prefix);
+        if (strncmp(target, ops->prefix, plen) == 0)
+            return ops->open(target, opts, out, err);
+    }
+    return cs_err_field(err, CS_ERR_CONFIG, "store",
+                        "unknown store '%.100s'; expected sqlite:PATH", target);
+}
+
+void cs_store_close(cs_store_t **s)
+{
+    if (!s || !*s)
+        return;
+    (*s)->ops->close(*s);
+    *s = NULL;
+}
+
+/* ---- API keys ---- */
+
+static const struct {
+    const char *name;
+    int bit;
+} scope_names[] = {
+    {"read", CS_SCOPE_READ},
+    {"write", CS_SCOPE_WRITE},
+    {"admin", CS_SCOPE_ADMIN},
+};
+
+int cs_scopes_parse(const char *s)
+{
+    int bits = 0;
+    const char *p = s;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        bool found = false;
+        for (size_t i = 0; i < CS_ARRAY_LEN(scope_names); i++) {
+            if (strlen(scope_names[i].name) == n && strncmp(p, scope_names[i].name, n) == 0) {
+                bits |= scope_names[i].bit;
+                found = true;
+            }
+        }
+        if (!found)
+            return -1;
+        p = end ? end + 1 : NULL;
+    }
+    return bits ? bits : -1;
+}
+
+const char *cs_scopes_format(int scopes, char *buf, size_t size)
+{
+    size_t used = 0;
+    if (size)
+        buf[0] = '\0';
+    for (size_t i = 0; i < CS_ARRAY_LEN(scope_names); i++) {
+        if (!(scopes & scope_names[i].bit))
+            continue;
+        size_t n = strlen(scope_names[i].name) + (used ? 1 : 0);
+        if (used + n + 1 > size)
+            break;
+        if (used)
+            buf[used++] = ',';
+        memcpy(buf + used, scope_names[i].name, strlen(scope_names[i].name) + 1);
+        used += strlen(scope_names[i].name);
+    }
+    return buf;
+}
+
+cs_rc cs_apikey_create(cs_store_t *s, const char *name, int scopes, cs_ms_t now,
+                       char *secret_out, cs_apikey_t *key_out, cs_err_t *err)
+{
+    cs_apikey_t k;
+    memset(&k, 0, sizeof k);
+    if (!name || !*name || strlen(name) >= sizeof k.name)
+        return cs_err_field(err, CS_ERR_INVALID, "name",
+                            "expected a key name of 1 to %zu characters", sizeof k.name - 1);
+    if (scopes <= 0 || scopes > (CS_SCOPE_READ | CS_SCOPE_WRITE | CS_SCOPE_ADMIN))
+        return cs_err_field(err, CS_ERR_INVALID, "scopes", "expected read, write and/or admin");
+    cs_rc rc = cs_random_token("cs_live_", 24, secret_out, CS_APIKEY_SECRET_MAX);
+    if (rc)
+        return cs_errf(err, rc, "cannot draw random bytes for a key");
+    /* the public id is derived from the hash so it reveals nothing */
+    cs_sha256_hex(secret_out, strlen(secret_out), k.hash_hex);
+    memcpy(k.id, "key_", 4);
+    memcpy(k.id + 4, k.hash_hex, 12);
+    k.id[16] = '\0';
+    cs_strlcpy(k.name, name, sizeof k.name);
+    k.scopes = scopes;
+    k.created_at = now;
+    rc = s->ops->apikey_put(s, &k, err);
+    if (rc)
+        return rc;
+    if (key_out)
+        *key_out = k;
+    return CS_OK;
+}
+
+cs_rc cs_apikey_verify(cs_store_t *s, const char *secret, cs_apikey_t *out, cs_err_t *err)
+{
+    char hash[CS_SHA256_HEX_LEN];
+    if (!secret || !*secret || strlen(secret) >= CS_APIKEY_SECRET_MAX)
+        return cs_errf(err, CS_ERR_AUTH, "missing or malformed API key");
+    cs_sha256_hex(secret, strlen(secret), hash);
+    cs_rc rc = s->ops->apikey_find(s, hash, out, err);
+    if (rc == CS_ERR_NOTFOUND)
+        return cs_errf(err, CS_ERR_AUTH, "unknown API key");
+    if (rc)
+        return rc;
+    if (out->revoked_at)
+        return cs_errf(err, CS_ERR_AUTH, "API key %s was revoked", out->id);
+    return CS_OK;
+}

@@ -1,0 +1,258 @@
+/*
+ * test_engine.c -- the writer and its group commit: synchronous and
+ * asynchronous ingest, concurrency, duplicates, the drain on close, readers
+ * and writer tasks. Uses a real SQLite file store in a temporary folder.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+static char tmpdir[256];
+static char target[512];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cs-engine-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(target, sizeof target, "sqlite:%s/engine.db", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static cs_event_t *order_event(const char *event_id, const char *order_id, const char *customer)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"event_id\":\"%s\",\"type\":\"order.placed\",\"occurred_at\":\"2026-03-01T10:00:00Z\","
+             "\"data\":{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\","
+             "\"items\":[{\"sku\":\"KAF-1\",\"name\":\"Kaffee\",\"unit_price\":\"12.90\",\"quantity\":2}]}}",
+             event_id, order_id, customer);
+    cs_event_t *ev = NULL;
+    cs_err_t err;
+    cs_rc rc = cs_event_parse(text, strlen(text), &ev, &err);
+    if (rc)
+        fail_msg("parse: %s (%s)", err.msg, err.field);
+    return ev;
+}
+
+static cs_engine_t *open_engine(void)
+{
+    cs_engine_opts_t o;
+    cs_engine_opts_default(&o);
+    o.store = target;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    cs_rc rc = cs_engine_open(&o, &e, &err);
+    if (rc)
+        fail_msg("engine open: %s", err.msg);
+    return e;
+}
+
+static int64_t count_events(cs_engine_t *e)
+{
+    cs_store_t *r = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    cs_store_counts_t c;
+    assert_int_equal(cs_store_counts(r, &c, &err), CS_OK);
+    cs_engine_reader_release(e, r);
+    return c.events;
+}
+
+static void test_sync_ingest_and_duplicates(void **state)
+{
+    (void)state;
+    cs_engine_t *e = open_engine();
+    cs_ingest_item_t items[3] = {0};
+    items[0].ev = order_event("e1", "o1", "c1");
+    items[1].ev = order_event("e2", "o2", "c1");
+    items[2].ev = order_event("e1", "o1", "c1"); /* replay inside the same batch */
+    cs_ingest_req_t req = {.items = items, .n = 3};
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    assert_int_equal(items[0].rc, CS_OK);
+    assert_int_equal(items[0].outcome, CS_INGEST_NEW);
+    assert_int_equal(items[1].outcome, CS_INGEST_NEW);
+    assert_int_equal(items[2].outcome, CS_INGEST_DUPLICATE);
+    assert_int_equal(items[2].seq, items[0].seq);
+    assert_null(items[0].ev); /* consumed */
+    assert_int_equal(count_events(e), 2);
+
+    cs_engine_stats_t st;
+    cs_engine_stats(e, &st);
+    assert_int_equal(st.events_new, 2);
+    assert_int_equal(st.events_duplicate, 1);
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 2);
+    assert_true(st.commits >= 1);
+    cs_engine_close(&e);
+    assert_null(e);
+
+    /* durable across a reopen */
+    e = open_engine();
+    assert_int_equal(count_events(e), 2);
+    cs_engine_close(&e);
+}
+
+typedef struct thread_arg {
+    cs_engine_t *e;
+    int id;
+    int n;
+} thread_arg_t;
+
+static void *submitter(void *p)
+{
+    thread_arg_t *a = p;
+    for (int i = 0; i < a->n; i++) {
+        char eid[64], oid[64];
+        snprintf(eid, sizeof eid, "t%d-e%d", a->id, i);
+        snprintf(oid, sizeof oid, "t%d-o%d", a->id, i);
+        cs_ingest_item_t item = {.ev = order_event(eid, oid, "c")};
+        cs_ingest_req_t req = {.items = &item, .n = 1};
+        if (cs_engine_ingest(a->e, &req) != CS_OK || item.rc != CS_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_concurrent_submitters_share_commits(void **state)
+{
+    (void)state;
+    cs_engine_t *e = open_engine();
+    enum { T = 8, N = 100 };
+    pthread_t th[T];
+    thread_arg_t args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (thread_arg_t){e, i, N};
+        pthread_create(&th[i], NULL, submitter, &args[i]);
+    }
+    for (int i = 0; i < T; i++) {
+        void *res;
+        pthread_join(th[i], &res);
+        assert_null(res);
+    }
+    assert_int_equal(count_events(e), T * N);
+    cs_engine_stats_t st;
+    cs_engine_stats(e, &st);
+    assert_int_equal(st.events_new, T * N);
+    /* group commit: with 8 concurrent single-event submitters, some commits
+     * must have carried more than one event */
+    assert_true(st.commits < (uint64_t)(T * N));
+    assert_true(st.group_events_max > 1);
+    cs_engine_close(&e);
+}
+
+static atomic_int callbacks;
+
+static void on_done(cs_ingest_req_t *req, void *arg)
+{
+    (void)arg;
+    if (req->rc == CS_OK && req->items[0].rc == CS_OK)
+        atomic_fetch_add(&callbacks, 1);
+}
+
+static void test_close_drains_queue(void **state)
+{
+    (void)state;
+    cs_engine_t *e = open_engine();
+    enum { N = 500 };
+    cs_ingest_item_t *items = calloc(N, sizeof *items);
+    cs_ingest_req_t *reqs = calloc(N, sizeof *reqs);
+    atomic_store(&callbacks, 0);
+    for (int i = 0; i < N; i++) {
+        char eid[32];
+        snprintf(eid, sizeof eid, "q%d", i);
+        items[i].ev = order_event(eid, eid, "c");
+        reqs[i] = (cs_ingest_req_t){.items = &items[i], .n = 1, .done = on_done};
+        assert_int_equal(cs_engine_submit(e, &reqs[i]), CS_OK);
+    }
+    cs_engine_close(&e); /* must commit all 500 before returning */
+    assert_int_equal(atomic_load(&callbacks), N);
+    free(items);
+    free(reqs);
+    e = open_engine();
+    assert_int_equal(count_events(e), N);
+    cs_engine_close(&e);
+}
+
+static cs_rc count_task(cs_store_t *s, void *arg)
+{
+    cs_store_counts_t c;
+    cs_rc rc = cs_store_counts(s, &c, NULL);
+    *(int64_t *)arg = c.events;
+    return rc;
+}
+
+static void test_writer_task_and_apikeys(void **state)
+{
+    (void)state;
+    cs_engine_t *e = open_engine();
+    cs_ingest_item_t item = {.ev = order_event("k1", "k1", "c")};
+    cs_ingest_req_t req = {.items = &item, .n = 1};
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    int64_t n = -1;
+    assert_int_equal(cs_engine_with_writer(e, count_task, &n), CS_OK);
+    assert_int_equal(n, 1);
+
+    cs_store_t *r = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    cs_engine_reader_release(e, r);
+    cs_engine_close(&e);
+
+    /* keys: created hashed, verified, revoked */
+    cs_store_t *s = NULL;
+    assert_int_equal(cs_store_open(target, NULL, &s, &err), CS_OK);
+    char secret[CS_APIKEY_SECRET_MAX];
+    cs_apikey_t k, found;
+    assert_int_equal(cs_apikey_create(s, "shop", CS_SCOPE_WRITE, 1000, secret, &k, &err), CS_OK);
+    assert_true(strncmp(secret, "cs_live_", 8) == 0);
+    assert_int_equal(cs_apikey_verify(s, secret, &found, &err), CS_OK);
+    assert_int_equal(found.scopes, CS_SCOPE_WRITE);
+    assert_string_equal(found.id, k.id);
+    assert_int_equal(cs_apikey_verify(s, "cs_live_nope", &found, &err), CS_ERR_AUTH);
+    assert_int_equal(s->ops->apikey_revoke(s, k.id, 2000, &err), CS_OK);
+    assert_int_equal(cs_apikey_verify(s, secret, &found, &err), CS_ERR_AUTH);
+    cs_store_close(&s);
+}
+
+static void test_scopes(void **state)
+{
+    (void)state;
+    assert_int_equal(cs_scopes_parse("read,write"), CS_SCOPE_READ | CS_SCOPE_WRITE);
+    assert_int_equal(cs_scopes_parse("admin"), CS_SCOPE_ADMIN);
+    assert_int_equal(cs_scopes_parse("read,delete"), -1);
+    assert_int_equal(cs_scopes_parse(""), -1);
+    char buf[64];
+    assert_string_equal(cs_scopes_format(CS_SCOPE_READ | CS_SCOPE_ADMIN, buf, sizeof buf),
+                        "read,admin");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sync_ingest_and_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_submitters_share_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
+        cmocka_unit_test(test_scopes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

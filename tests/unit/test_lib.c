@@ -1,0 +1,145 @@
+/*
+ * test_lib.c -- the leaf library: errors, allocation fault injection, bounded
+ * buffers, RFC 3339 time, clocks, hashing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "lib/cs.h"
+#include "lib/cs_crypto.h"
+#include "lib/cs_time.h"
+
+static void test_errors(void **state)
+{
+    (void)state;
+    cs_err_t err;
+    cs_err_clear(&err);
+    assert_int_equal(err.rc, CS_OK);
+    cs_rc rc = cs_err_field(&err, CS_ERR_INVALID, "data.items[0].quantity",
+                            "expected an integer >= 1, got %d", 0);
+    assert_int_equal(rc, CS_ERR_INVALID);
+    assert_string_equal(err.field, "data.items[0].quantity");
+    assert_string_equal(err.msg, "expected an integer >= 1, got 0");
+    assert_non_null(err.file);
+    assert_string_equal(cs_strerror(CS_ERR_TOOBIG), "too big");
+    assert_string_equal(cs_strerror((cs_rc)999), "unknown error");
+    /* a NULL error object is allowed */
+    assert_int_equal(cs_errf(NULL, CS_ERR_IO, "x"), CS_ERR_IO);
+}
+
+static void test_alloc_fault_injection(void **state)
+{
+    (void)state;
+    cs_alloc_fail_after(2);
+    void *a = cs_malloc(10);
+    void *b = cs_malloc(10);
+    void *c = cs_malloc(10);
+    assert_non_null(a);
+    assert_null(b);
+    assert_non_null(c);
+    cs_free(a);
+    cs_free(c);
+    cs_alloc_fail_after(0);
+}
+
+static void test_buf_bounded(void **state)
+{
+    (void)state;
+    cs_buf_t b;
+    cs_buf_init(&b, 10);
+    assert_int_equal(cs_buf_puts(&b, "hello"), CS_OK);
+    assert_int_equal(cs_buf_printf(&b, "%d", 1234), CS_OK);
+    assert_string_equal(b.data, "hello1234");
+    assert_int_equal(cs_buf_puts(&b, "xy"), CS_ERR_TOOBIG);
+    assert_string_equal(b.data, "hello1234"); /* unchanged on failure */
+    assert_int_equal(cs_buf_puts(&b, "z"), CS_OK);
+    assert_int_equal(b.len, 10);
+    size_t len;
+    char *s = cs_buf_steal(&b, &len);
+    assert_int_equal(len, 10);
+    assert_string_equal(s, "hello1234z");
+    assert_null(b.data);
+    cs_free(s);
+    cs_buf_free(&b);
+}
+
+static void test_strings(void **state)
+{
+    (void)state;
+    char small[4];
+    assert_int_equal(cs_strlcpy(small, "abcdef", sizeof small), 6);
+    assert_string_equal(small, "abc");
+    int64_t v;
+    assert_true(cs_parse_i64("-42", &v));
+    assert_int_equal(v, -42);
+    assert_false(cs_parse_i64("42x", &v));
+    assert_false(cs_parse_i64("", &v));
+    assert_false(cs_parse_i64("99999999999999999999", &v));
+}
+
+static void test_time(void **state)
+{
+    (void)state;
+    cs_ms_t t;
+    char buf[40];
+    assert_true(cs_time_parse("1970-01-01T00:00:00Z", &t));
+    assert_int_equal(t, 0);
+    assert_true(cs_time_parse("2026-03-01T10:15:30.25+01:00", &t));
+    assert_string_equal(cs_time_format(t, buf, sizeof buf), "2026-03-01T09:15:30.250Z");
+    assert_true(cs_time_parse("2024-02-29", &t));
+    assert_string_equal(cs_time_format(t, buf, sizeof buf), "2024-02-29T00:00:00.000Z");
+    assert_false(cs_time_parse("2023-02-29", &t));
+    assert_false(cs_time_parse("2026-13-01T00:00:00Z", &t));
+    assert_false(cs_time_parse("2026-03-01T25:00:00Z", &t));
+    assert_false(cs_time_parse("2026-03-01T10:00:00", &t)); /* offset required */
+    assert_false(cs_time_parse("yesterday", &t));
+    assert_false(cs_time_parse("2026-03-01T10:00:00Zjunk", &t));
+    assert_true(cs_time_parse("2017-07-09 21:57:05-03:00", &t));
+    assert_string_equal(cs_time_format(t, buf, sizeof buf), "2017-07-10T00:57:05.000Z");
+    assert_true(cs_date_parse("2026-12-31", &t));
+    assert_false(cs_date_parse("2026-12-31T00:00:00Z", &t));
+
+    cs_clock_manual_t m;
+    cs_clock_manual_init(&m, 1000);
+    assert_int_equal(cs_clock_now(&m.clock), 1000);
+    cs_clock_manual_advance(&m, CS_MS_PER_DAY);
+    assert_int_equal(cs_clock_now(&m.clock), 1000 + CS_MS_PER_DAY);
+    assert_true(cs_clock_now(cs_clock_system()) > 1700000000000LL);
+}
+
+static void test_crypto(void **state)
+{
+    (void)state;
+    char hex[CS_SHA256_HEX_LEN];
+    cs_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* RFC 4231 test case 2 */
+    uint8_t mac[CS_SHA256_LEN];
+    const char *data = "what do ya want for nothing?";
+    cs_hmac_sha256("Jefe", 4, data, strlen(data), mac);
+    cs_hex(mac, sizeof mac, hex);
+    assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    char tok[64];
+    assert_int_equal(cs_random_token("cs_", 8, tok, sizeof tok), CS_OK);
+    assert_int_equal(strlen(tok), 3 + 16);
+    char tok2[64];
+    assert_int_equal(cs_random_token("cs_", 8, tok2, sizeof tok2), CS_OK);
+    assert_string_not_equal(tok, tok2);
+    assert_int_equal(cs_random_token("cs_", 8, tok, 10), CS_ERR_TOOBIG);
+    assert_true(cs_ct_equal("abcd", "abcd", 4));
+    assert_false(cs_ct_equal("abcd", "abce", 4));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_alloc_fault_injection),
+        cmocka_unit_test(test_buf_bounded),  cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_time),         cmocka_unit_test(test_crypto),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
