@@ -1,0 +1,362 @@
+/*
+ * bench_ingest.c -- library ingest against a raw SQLite insert of the same
+ * rows, same durability, same run; and resident memory while ingesting.
+ *
+ *   bench_ingest ingest DIR N      engine vs raw SQLite, N events
+ *   bench_ingest rss DIR N         engine only; RSS sampled every N/10 events
+ *
+ * Prints key=value lines. The event mix imitates a shop's stream: for every
+ * order a customer upsert, the order (1..4 line items), a shipment, three or
+ * four carrier scans, message statuses and sometimes a review or a ticket.
+ * Events are produced as JSON text on the fly (as they would arrive over
+ * HTTP), so the engine's figure includes parsing and validation.
+ *
+ * The baseline gets every advantage: event ids and types handed to it
+ * precomputed, one table, one prepared INSERT per row, the same WAL +
+ * synchronous=FULL, the same page cache and the same number of events per
+ * transaction as the engine's group commit actually used.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+#define BATCH 1000      /* events per engine request */
+#define IN_FLIGHT 8     /* requests queued at once */
+
+/* ---- the event mix ---- */
+
+static const char *const skus[][3] = {
+    {"KAF-250", "Kaffeebohnen Espresso 250 g", "kaffee"},
+    {"FIL-102", "Kaffeefilter Gr. 4, 100 Stück", "kaffee"},
+    {"MUG-01", "Steingut-Becher 350 ml", "kueche"},
+    {"PAN-28", "Gusseisenpfanne 28 cm", "kueche"},
+    {"GRL-SET", "Grillbesteck-Set Edelstahl", "garten"},
+    {"TNT-2P", "Trekkingzelt 2 Personen", "outdoor"},
+    {"LMP-USB", "Stirnlampe USB-C", "outdoor"},
+    {"SOC-3P", "Wandersocken Merino, 3 Paar", "outdoor"},
+};
+static const char *const scan_status[] = {"info_received", "in_transit", "out_for_delivery",
+                                          "delivered"};
+static const char *const carriers[] = {"dhl", "dpd", "hermes", "gls"};
+
+/* Event i of the stream as JSON text into buf; returns its length. */
+static size_t gen_event(uint64_t i, char *buf, size_t size)
+{
+    uint64_t o = i / 10, k = i % 10;
+    unsigned day = (unsigned)(1 + o % 28), hour = (unsigned)(6 + k), min = (unsigned)(o % 60);
+    char cust[32], order[32], ts[32];
+    snprintf(cust, sizeof cust, "cust-%llu", (unsigned long long)(o % 50000));
+    snprintf(order, sizeof order, "ord-%llu", (unsigned long long)o);
+    snprintf(ts, sizeof ts, "2026-03-%02uT%02u:%02u:00+01:00", day, hour, min);
+    const char *carrier = carriers[o % 4];
+    int n;
+    switch (k) {
+    case 0:
+        n = snprintf(buf, size,
+                     "{\"event_id\":\"e%llu\",\"type\":\"customer.upserted\",\"occurred_at\":\"%s\","
+                     "\"data\":{\"id\":\"%s\",\"email\":\"%s@beispiel.de\",\"name\":\"Kunde %llu\","
+                     "\"locale\":\"de\",\"timezone\":\"Europe/Berlin\",\"consents\":{\"email\":"
+                     "{\"transactional\":true,\"marketing\":%s}}}}",
+                     (unsigned long long)i, ts, cust, cust, (unsigned long long)(o % 50000),
+                     o % 3 ? "true" : "false");
+        break;
+    case 1: {
+        char items[1024];
+        size_t len = 0;
+        unsigned nitems = (unsigned)(1 + o % 4);
+        for (unsigned j = 0; j < nitems; j++) {
+            const char *const *s = skus[(o + j) % CS_ARRAY_LEN(skus)];
+            len += (size_t)snprintf(items + len, sizeof items - len,
+                                    "%s{\"sku\":\"%s\",\"name\":\"%s\",\"category\":\"%s\","
+                                    "\"unit_price\":\"%u.%02u\",\"quantity\":%u}",
+                                    j ? "," : "", s[0], s[1], s[2], 5 + (unsigned)((o + j) % 90),
+                                    (unsigned)((o * 7 + j) % 100), 1 + (unsigned)(j % 2));
+        }
+        n = snprintf(buf, size,
+                     "{\"event_id\":\"e%llu\",\"type\":\"order.placed\",\"occurred_at\":\"%s\","
+                     "\"source\":\"shopware\",\"data\":{\"id\":\"%s\",\"customer_id\":\"%s\","
+                     "\"currency\":\"EUR\",\"items\":[%s],\"totals\":{\"shipping\":\"4.90\"},"
+                     "\"promised_delivery\":{\"earliest\":\"2026-04-02\",\"latest\":\"2026-04-04\"}}}",
+                     (unsigned long long)i, ts, order, cust, items);
+        break;
+    }
+    case 2:
+        n = snprintf(buf, size,
+                     "{\"event_id\":\"e%llu\",\"type\":\"shipment.created\",\"occurred_at\":\"%s\","
+                     "\"data\":{\"id\":\"shp-%s\",\"order_id\":\"%s\",\"carrier\":\"%s\","
+                     "\"service\":\"paket\",\"tracking_number\":\"JJD%012llu\","
+                     "\"origin\":{\"postal_code\":\"04109\",\"city\":\"Leipzig\",\"country\":\"DE\"},"
+                     "\"destination\":{\"postal_code\":\"%05llu\",\"country\":\"DE\"}}}",
+                     (unsigned long long)i, ts, order, order, carrier, (unsigned long long)o,
+                     (unsigned long long)(10000 + o % 89999));
+        break;
+    case 3: case 4: case 5: case 6:
+        n = snprintf(buf, size,
+                     "{\"event_id\":\"e%llu\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\","
+                     "\"data\":{\"shipment_id\":\"shp-%s\",\"carrier\":\"%s\","
+                     "\"tracking_number\":\"JJD%012llu\",\"status\":\"%s\",\"carrier_code\":\"%llu\","
+                     "\"carrier_text\":\"Die Sendung wurde im Start-Paketzentrum bearbeitet.\","
+                     "\"location\":{\"city\":\"Leipzig\",\"country\":\"DE\"}}}",
+                     (unsigned long long)i, ts, order, carrier, (unsigned long long)o,
+                     scan_status[k - 3], (unsigned long long)k);
+        break;
+    case 7: case 8:
+        n = snprintf(buf, size,
+                     "{\"event_id\":\"e%llu\",\"type\":\"message.status\",\"occurred_at\":\"%s\","
+                     "\"data\":{\"message_id\":\"msg-%s-%llu\",\"status\":\"%s\",\"channel\":\"email\","
+                     "\"customer_id\":\"%s\"}}",
+                     (unsigned long long)i, ts, order, (unsigned long long)k,
+                     k == 7 ? "delivered" : "opened", cust);
+        break;
+    default:
+        if (o % 3 == 0)
+            n = snprintf(buf, size,
+                         "{\"event_id\":\"e%llu\",\"type\":\"ticket.created\",\"occurred_at\":\"%s\","
+                         "\"data\":{\"id\":\"tkt-%s\",\"customer_id\":\"%s\",\"order_id\":\"%s\","
+                         "\"channel\":\"email\",\"category\":\"wismo\",\"subject\":\"Wo ist meine "
+                         "Bestellung?\",\"body\":\"Hallo, meine Bestellung ist noch nicht da.\"}}",
+                         (unsigned long long)i, ts, order, cust, order);
+        else
+            n = snprintf(buf, size,
+                         "{\"event_id\":\"e%llu\",\"type\":\"feedback.submitted\",\"occurred_at\":\"%s\","
+                         "\"data\":{\"id\":\"rev-%s\",\"kind\":\"review\",\"score\":%llu,"
+                         "\"customer_id\":\"%s\",\"order_id\":\"%s\",\"title\":\"Gerne wieder\","
+                         "\"text\":\"Schnelle Lieferung, gute Qualität.\",\"locale\":\"de\"}}",
+                         (unsigned long long)i, ts, order, 1 + (unsigned long long)(o % 5), cust,
+                         order);
+        break;
+    }
+    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+/* ---- helpers ---- */
+
+static double now_s(void)
+{
+    return (double)cs_mono_ns() / 1e9;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            char *end;
+            kib = strtol(line + 6, &end, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+static void die(const char *what, const cs_err_t *err)
+{
+    fprintf(stderr, "bench_ingest: %s: %s %s\n", what, err ? err->field : "",
+            err ? err->msg : "");
+    exit(1);
+}
+
+/* ---- engine run ---- */
+
+typedef struct slot {
+    cs_ingest_req_t req;
+    cs_ingest_item_t items[BATCH];
+    bool busy;
+} slot_t;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static uint64_t failed_items;
+
+static void on_done(cs_ingest_req_t *req, void *arg)
+{
+    slot_t *s = arg;
+    uint64_t bad = 0;
+    for (size_t i = 0; i < req->n; i++)
+        if (req->items[i].rc != CS_OK)
+            bad++;
+    pthread_mutex_lock(&mu);
+    failed_items += bad + (req->rc != CS_OK ? req->n : 0);
+    s->busy = false;
+    pthread_cond_broadcast(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+typedef struct run_result {
+    double seconds;
+    uint64_t commits;
+    long rss_samples[11];
+} run_result_t;
+
+static void run_engine(const char *target, uint64_t n, int64_t cache_kib, bool sample_rss,
+                       run_result_t *res)
+{
+    cs_engine_opts_t o;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    static slot_t slots[IN_FLIGHT];
+    char text[4096];
+    cs_engine_opts_default(&o);
+    o.store = target;
+    o.cache_kib = cache_kib;
+    if (cs_engine_open(&o, &e, &err) != CS_OK)
+        die("engine open", &err);
+    memset(res, 0, sizeof *res);
+    res->rss_samples[0] = rss_kib();
+    uint64_t step = n / 10 ? n / 10 : 1;
+    double t0 = now_s();
+    uint64_t i = 0;
+    while (i < n) {
+        slot_t *s = NULL;
+        pthread_mutex_lock(&mu);
+        for (;;) {
+            for (int k = 0; k < IN_FLIGHT && !s; k++)
+                if (!slots[k].busy)
+                    s = &slots[k];
+            if (s)
+                break;
+            pthread_cond_wait(&cv, &mu);
+        }
+        s->busy = true;
+        pthread_mutex_unlock(&mu);
+        size_t m = 0;
+        uint64_t before = i;
+        for (; m < BATCH && i < n; m++, i++) {
+            size_t len = gen_event(i, text, sizeof text);
+            memset(&s->items[m], 0, sizeof s->items[m]);
+            if (cs_event_parse(text, len, &s->items[m].ev, &err) != CS_OK)
+                die("generated event does not parse", &err);
+        }
+        memset(&s->req, 0, sizeof s->req);
+        s->req.items = s->items;
+        s->req.n = m;
+        s->req.done = on_done;
+        s->req.done_arg = s;
+        cs_rc rc;
+        while ((rc = cs_engine_submit(e, &s->req)) == CS_ERR_BUSY)
+            usleep(1000);
+        if (rc != CS_OK)
+            die("submit", NULL);
+        if (sample_rss && i / step != before / step && i / step <= 10) {
+            /* wait for everything queued so the sample reflects steady state */
+            pthread_mutex_lock(&mu);
+            for (int k = 0; k < IN_FLIGHT; k++)
+                while (slots[k].busy)
+                    pthread_cond_wait(&cv, &mu);
+            pthread_mutex_unlock(&mu);
+            res->rss_samples[i / step] = rss_kib();
+        }
+    }
+    pthread_mutex_lock(&mu);
+    for (int k = 0; k < IN_FLIGHT; k++)
+        while (slots[k].busy)
+            pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+    res->seconds = now_s() - t0;
+    cs_engine_stats_t st;
+    cs_engine_stats(e, &st);
+    res->commits = st.commits;
+    if (st.events_new != n || failed_items) {
+        fprintf(stderr, "bench_ingest: expected %llu new events, got %llu (failed %llu)\n",
+                (unsigned long long)n, (unsigned long long)st.events_new,
+                (unsigned long long)failed_items);
+        exit(1);
+    }
+    cs_engine_close(&e);
+}
+
+/* ---- raw SQLite baseline ---- */
+
+static double run_raw(const char *path, uint64_t n, uint64_t per_txn, int64_t cache_kib)
+{
+    sqlite3 *db;
+    sqlite3_stmt *ins;
+    char text[4096], id[32], pragma[64];
+    static const char *const types[] = {"customer.upserted", "order.placed", "shipment.created",
+                                        "tracking.event", "tracking.event", "tracking.event",
+                                        "tracking.event", "message.status", "message.status",
+                                        "feedback.submitted"};
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("raw open", NULL);
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%lld", (long long)cache_kib);
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", 0, 0, 0) ||
+        sqlite3_exec(db, pragma, 0, 0, 0) ||
+        sqlite3_exec(db, "CREATE TABLE events(seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL "
+                         "UNIQUE, type TEXT NOT NULL, occurred_at INTEGER NOT NULL, body TEXT "
+                         "NOT NULL)", 0, 0, 0) ||
+        sqlite3_prepare_v2(db, "INSERT INTO events(event_id,type,occurred_at,body) "
+                               "VALUES(?,?,?,?)", -1, &ins, 0))
+        die(sqlite3_errmsg(db), NULL);
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n; i++) {
+        if (i % per_txn == 0 && sqlite3_exec(db, "BEGIN", 0, 0, 0))
+            die(sqlite3_errmsg(db), NULL);
+        size_t len = gen_event(i, text, sizeof text);
+        snprintf(id, sizeof id, "e%llu", (unsigned long long)i);
+        sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, types[i % 10], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 3, (sqlite3_int64)(1772323200000LL + (int64_t)i * 1000));
+        sqlite3_bind_text(ins, 4, text, (int)len, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            die(sqlite3_errmsg(db), NULL);
+        sqlite3_reset(ins);
+        if ((i + 1) % per_txn == 0 || i + 1 == n)
+            if (sqlite3_exec(db, "COMMIT", 0, 0, 0))
+                die(sqlite3_errmsg(db), NULL);
+    }
+    double secs = now_s() - t0;
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return secs;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4 || (strcmp(argv[1], "ingest") && strcmp(argv[1], "rss"))) {
+        fprintf(stderr, "usage: bench_ingest ingest|rss DIR N\n");
+        return 2;
+    }
+    const char *dir = argv[2];
+    int64_t n64;
+    if (!cs_parse_i64(argv[3], &n64) || n64 < 10) {
+        fprintf(stderr, "bench_ingest: N must be an integer >= 10\n");
+        return 2;
+    }
+    uint64_t n = (uint64_t)n64;
+    const int64_t cache_kib = 16384;
+    char target[1024], raw[1024];
+    cs_log_set_level(CS_LOG_WARN);
+    run_result_t r;
+    if (strcmp(argv[1], "rss") == 0) {
+        snprintf(target, sizeof target, "sqlite:%s/rss.db", dir);
+        run_engine(target, n, cache_kib, true, &r);
+        printf("rss_events=%llu\nrss_cache_kib=%lld\n", (unsigned long long)n,
+               (long long)cache_kib);
+        for (int k = 0; k <= 10; k++)
+            printf("rss_kib_at_%llu=%ld\n", (unsigned long long)(n / 10 * (uint64_t)k),
+                   r.rss_samples[k]);
+        printf("rss_events_per_s=%.0f\n", (double)n / r.seconds);
+        return 0;
+    }
+    snprintf(target, sizeof target, "sqlite:%s/engine.db", dir);
+    snprintf(raw, sizeof raw, "%s/raw.db", dir);
+    run_engine(target, n, cache_kib, false, &r);
+    uint64_t per_txn = r.commits ? (n + r.commits - 1) / r.commits : n;
+    double raw_s = run_raw(raw, n, per_txn, cache_kib);
+    double eng_rate = (double)n / r.seconds, raw_rate = (double)n / raw_s;
+    printf("ingest_events=%llu\ningest_commits=%llu\ningest_events_per_commit=%llu\n"
+           "ingest_engine_events_per_s=%.0f\ningest_raw_sqlite_rows_per_s=%.0f\n"
+           "ingest_ratio=%.3f\n",
+           (unsigned long long)n, (unsigned long long)r.commits, (unsigned long long)per_txn,
+           eng_rate, raw_rate, eng_rate / raw_rate);
+    return 0;
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# HTTP intake benchmark: wrk against `consonance serve` and, in the same run
+# on the same machine, against nginx answering the same POSTs with a fixed 200.
+#
+#   bench/http_bench.sh BUILD_DIR OUT_FILE [DURATION_S]
+#
+# Writes key=value lines to OUT_FILE. Needs wrk and nginx (scripts/install-deps.sh).
+set -euo pipefail
+BUILD=$(cd "$1" && pwd)
+OUT=$2
+DUR=${3:-10}
+HERE=$(cd "$(dirname "$0")" && pwd)
+LUA="$HERE/http/events.lua"
+CONNS=${CS_BENCH_CONNS:-64}
+TMP=$(mktemp -d)
+DAEMON_PID=""
+NGINX_PID=""
+cleanup() {
+  [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null || true
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+run_wrk() { # url batch -> "reqs_per_s p50_us p99_us errors"
+  local url=$1 batch=$2
+  local res
+  res=$(CS_BATCH=$batch CS_KEY="${KEY:-}" wrk -t2 -c"$CONNS" -d"${DUR}s" -s "$LUA" "$url" | grep CS_RESULT)
+  local reqs dur p50 p99 errs
+  reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$res")
+  dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$res")
+  errs=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$res")
+  p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$res")
+  p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$res")
+  python3 -c "print('%.0f %s %s %s' % ($reqs * 1e6 / $dur, $p50, $p99, $errs))"
+}
+
+# ---- nginx: the same POSTs answered with a fixed 200 ----
+NPORT=$(free_port)
+mkdir -p "$TMP/nginx/logs"
+USERLINE=""
+[ "$(id -u)" = 0 ] && USERLINE="user root;"
+cat > "$TMP/nginx/nginx.conf" <<CONF
+$USERLINE
+worker_processes 2;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  client_max_body_size 16m;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NPORT;
+    location /v1/events {
+      default_type application/json;
+      return 200 '{"status":"accepted"}';
+    }
+  }
+}
+CONF
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+NGINX_PID=$!
+sleep 1
+read -r N_RPS N_P50 N_P99 N_ERR < <(run_wrk "http://127.0.0.1:$NPORT" 1)
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+
+# ---- consonance: durable store in a temp dir ----
+start_daemon() {
+  rm -rf "$TMP/d"; mkdir -p "$TMP/d"
+  CONSONANCE_STORE="sqlite:$TMP/d/bench.db" CONSONANCE_PORT=0 \
+  CONSONANCE_BOOTSTRAP_KEY_FILE="$TMP/d/key" CONSONANCE_LOG_LEVEL=info \
+    "$BUILD/consonance" serve 2>"$TMP/d/log" &
+  DAEMON_PID=$!
+  for _ in $(seq 100); do
+    grep -q "listening on" "$TMP/d/log" 2>/dev/null && break
+    sleep 0.1
+  done
+  URL=$(grep -o 'http://[0-9.:]*' "$TMP/d/log" | head -1)
+  KEY=$(cat "$TMP/d/key")
+}
+stop_daemon() { kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=""; }
+
+start_daemon
+read -r S_RPS S_P50 S_P99 S_ERR < <(run_wrk "$URL" 1)
+stop_daemon
+start_daemon
+read -r B_RPS B_P50 B_P99 B_ERR < <(run_wrk "$URL" 100)
+stop_daemon
+
+cat > "$OUT" <<RES
+http_conns=$CONNS
+http_duration_s=$DUR
+nginx_rps=$N_RPS
+nginx_p50_us=$N_P50
+nginx_p99_us=$N_P99
+nginx_errors=$N_ERR
+single_rps=$S_RPS
+single_p50_us=$S_P50
+single_p99_us=$S_P99
+single_errors=$S_ERR
+batch100_rps=$B_RPS
+batch100_events_per_s=$((B_RPS * 100))
+batch100_p50_us=$B_P50
+batch100_p99_us=$B_P99
+batch100_errors=$B_ERR
+RES
+cat "$OUT"

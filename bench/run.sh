@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run every benchmark and write docs/benchmarks.md from the measured figures.
+#
+#   bench/run.sh              full size (1M events for memory, 10 s wrk runs)
+#   CS_BENCH_QUICK=1 bench/run.sh   smaller, for a smoke run
+#
+# Benchmarks are not tests: nothing here fails on a figure; the targets are
+# stated next to the figures in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+./scripts/install-deps.sh
+cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$ROOT/build-bench" -j "$(nproc 2>/dev/null || echo 2)"
+B="$ROOT/build-bench"
+OUT="$ROOT/bench/out"
+mkdir -p "$OUT"
+WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cs-bench-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+if [ -n "${CS_BENCH_QUICK:-}" ]; then
+  N_INGEST=50000; N_RSS=200000; DUR=3
+else
+  N_INGEST=${CS_BENCH_INGEST:-500000}; N_RSS=${CS_BENCH_RSS:-1000000}; DUR=${CS_BENCH_DURATION:-10}
+fi
+
+echo "== ingest: engine vs raw SQLite ($N_INGEST events)"
+mkdir -p "$WORK/ingest"
+"$B/bench/bench_ingest" ingest "$WORK/ingest" "$N_INGEST" | tee "$OUT/ingest.txt"
+rm -rf "$WORK/ingest"
+
+echo "== memory: RSS while ingesting $N_RSS events"
+mkdir -p "$WORK/rss"
+"$B/bench/bench_ingest" rss "$WORK/rss" "$N_RSS" | tee "$OUT/rss.txt"
+rm -rf "$WORK/rss"
+
+echo "== http: wrk against consonance and nginx (${DUR}s each)"
+"$ROOT/bench/http_bench.sh" "$B" "$OUT/http.txt" "$DUR"
+
+python3 "$ROOT/bench/report.py" "$OUT" "$ROOT/docs/benchmarks.md"
+echo "bench: wrote docs/benchmarks.md"

@@ -1,0 +1,33 @@
+/*
+ * cli.h -- the `consonance` command line: one function per subcommand. Each
+ * gets argv[0] = the subcommand name and returns the process exit code:
+ * 0 success, 1 failure (message on stderr), 2 usage error.
+ *
+ * Shared helpers for the subcommands live in cli_common.c.
+ */
+#ifndef CS_CLI_H
+#define CS_CLI_H
+
+#include "../conf/conf.h"
+#include "../lib/cs.h"
+
+#define CS_EXIT_OK 0
+#define CS_EXIT_FAIL 1
+#define CS_EXIT_USAGE 2
+
+int cs_cmd_serve(int argc, char **argv);   /* serve.c */
+int cs_cmd_apikey(int argc, char **argv);  /* apikey.c */
+int cs_cmd_import(int argc, char **argv);  /* import.c */
+int cs_cmd_demo(int argc, char **argv);    /* demo.c */
+int cs_cmd_version(int argc, char **argv); /* main.c */
+
+/* Resolve the configuration the way every subcommand does: defaults, then the
+ * file named by --config (or $CONSONANCE_CONFIG when set), then CONSONANCE_*
+ * environment overrides. config_path may be NULL. Prints the error and
+ * returns false on failure. */
+bool cs_cli_conf(cs_conf_t *c, const char *config_path);
+
+/* Print "consonance <cmd>: <message>" for err on stderr; returns CS_EXIT_FAIL. */
+int cs_cli_fail(const char *cmd, const cs_err_t *err);
+
+#endif /* CS_CLI_H */

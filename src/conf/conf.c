@@ -1,0 +1,226 @@
+/*
+ * conf.c -- parse the flat configuration file and the environment overrides.
+ * Table-driven: each key names its type, bounds and field, so adding a key is
+ * one line here and one paragraph in docs/configuration.md.
+ */
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE } key_kind_t;
+
+typedef struct key_def {
+    const char *name;
+    key_kind_t kind;
+    size_t off;
+    size_t size;     /* K_STR: buffer size */
+    int64_t min, max;
+    const char *expect;
+} key_def_t;
+
+#define F(field) offsetof(cs_conf_t, field)
+#define FS(field) sizeof(((cs_conf_t *)0)->field)
+
+static const key_def_t keys[] = {
+    {"store", K_STR, F(store), FS(store), 1, 0, "a store target like sqlite:consonance.db"},
+    {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1"},
+    {"port", K_INT, F(port), 0, 0, 65535, "a port number 0..65535 (0 = any free port)"},
+    {"http_threads", K_INT, F(http_threads), 0, 1, 64, "a thread count 1..64"},
+    {"max_body_bytes", K_SIZE, F(max_body_bytes), 0, 1024, (int64_t)1 << 30,
+     "a size 1k..1g, e.g. 16m"},
+    {"max_batch_events", K_I64, F(max_batch_events), 0, 1, 1000000, "an integer 1..1000000"},
+    {"durable", K_BOOL, F(durable), 0, 0, 0, "yes or no"},
+    {"cache_kib", K_I64, F(cache_kib), 0, 256, 64LL * 1024 * 1024, "KiB 256..67108864"},
+    {"max_group_events", K_I64, F(max_group_events), 0, 1, 1000000, "an integer 1..1000000"},
+    {"max_queue_events", K_I64, F(max_queue_events), 0, 1, 100000000, "an integer 1..100000000"},
+    {"readers", K_INT, F(readers), 0, 1, 64, "an integer 1..64"},
+    {"bootstrap_key_file", K_STR, F(bootstrap_key_file), FS(bootstrap_key_file), 0, 0,
+     "a file path"},
+    {"log_level", K_STR, F(log_level), FS(log_level), 1, 0, "debug, info, warn or error"},
+};
+
+void cs_conf_defaults(cs_conf_t *c)
+{
+    memset(c, 0, sizeof *c);
+    cs_strlcpy(c->store, "sqlite:consonance.db", sizeof c->store);
+    cs_strlcpy(c->host, "127.0.0.1", sizeof c->host);
+    c->port = 8080;
+    c->http_threads = 2;
+    c->max_body_bytes = 16 * 1024 * 1024;
+    c->max_batch_events = 10000;
+    c->durable = true;
+    c->cache_kib = 16384;
+    c->max_group_events = 20000;
+    c->max_queue_events = 200000;
+    c->readers = 4;
+    cs_strlcpy(c->log_level, "info", sizeof c->log_level);
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *yes[] = {"yes", "true", "on", "1"};
+    static const char *no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < CS_ARRAY_LEN(yes); i++) {
+        if (strcasecmp(v, yes[i]) == 0) { *out = true; return true; }
+        if (strcasecmp(v, no[i]) == 0) { *out = false; return true; }
+    }
+    return false;
+}
+
+/* "16m", "512k", "1g", "4096" -> bytes */
+static bool parse_size(const char *v, int64_t *out)
+{
+    char num[32];
+    size_t n = strlen(v);
+    int64_t mult = 1;
+    if (n == 0 || n >= sizeof num)
+        return false;
+    memcpy(num, v, n + 1);
+    switch (tolower((unsigned char)num[n - 1])) {
+    case 'k': mult = 1024; break;
+    case 'm': mult = 1024 * 1024; break;
+    case 'g': mult = 1024 * 1024 * 1024; break;
+    default: break;
+    }
+    if (mult != 1)
+        num[n - 1] = '\0';
+    int64_t x;
+    if (!cs_parse_i64(num, &x) || x < 0 || x > INT64_MAX / mult)
+        return false;
+    *out = x * mult;
+    return true;
+}
+
+cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *origin,
+                  cs_err_t *err)
+{
+    const key_def_t *k = NULL;
+    for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].name, key) == 0) { k = &keys[i]; break; }
+    if (!k)
+        return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: unknown setting", origin, key);
+
+    char *base = (char *)c;
+    int64_t x = 0;
+    bool b;
+    switch (k->kind) {
+    case K_STR:
+        if (strlen(value) < (size_t)k->min || strlen(value) >= k->size)
+            goto bad;
+        if (strcmp(k->name, "log_level") == 0 && strcmp(value, "debug") != 0 &&
+            strcmp(value, "info") != 0 && strcmp(value, "warn") != 0 &&
+            strcmp(value, "error") != 0)
+            goto bad;
+        cs_strlcpy(base + k->off, value, k->size);
+        return CS_OK;
+    case K_BOOL:
+        if (!parse_bool(value, &b))
+            goto bad;
+        *(bool *)(base + k->off) = b;
+        return CS_OK;
+    case K_SIZE:
+        if (!parse_size(value, &x) || x < k->min || x > k->max)
+            goto bad;
+        *(int64_t *)(base + k->off) = x;
+        return CS_OK;
+    case K_INT:
+    case K_I64:
+        if (!cs_parse_i64(value, &x) || x < k->min || x > k->max)
+            goto bad;
+        if (k->kind == K_INT)
+            *(int *)(base + k->off) = (int)x;
+        else
+            *(int64_t *)(base + k->off) = x;
+        return CS_OK;
+    }
+bad:
+    return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: expected %s, got \"%.64s\"", origin,
+                        key, k->expect, value);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
+{
+    cs_rc rc = CS_OK;
+    char line[4096];
+    char origin[CS_CONF_STR_MAX + 32];
+    int lineno = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cs_errf(err, CS_ERR_IO, "%s: cannot read configuration: %s", path,
+                       strerror(errno));
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        snprintf(origin, sizeof origin, "%s:%d", path, lineno);
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            rc = cs_errf(err, CS_ERR_CONFIG, "%s: line longer than %zu bytes", origin,
+                         sizeof line - 2);
+            goto out;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(line);
+        if (*s == '\0')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = cs_errf(err, CS_ERR_CONFIG, "%s: expected `key = value`, got \"%.64s\"",
+                         origin, s);
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        if ((rc = cs_conf_set(c, key, value, origin, err)) != CS_OK)
+            goto out;
+    }
+    if (ferror(f))
+        rc = cs_errf(err, CS_ERR_IO, "%s: read error", path);
+out:
+    fclose(f);
+    return rc;
+}
+
+cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err)
+{
+    char name[64];
+    for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++) {
+        size_t j = 0;
+        j += (size_t)snprintf(name, sizeof name, "CONSONANCE_");
+        for (const char *p = keys[i].name; *p && j + 1 < sizeof name; p++)
+            name[j++] = (char)toupper((unsigned char)*p);
+        name[j] = '\0';
+        const char *v = getenv(name);
+        if (!v)
+            continue;
+        cs_rc rc = cs_conf_set(c, keys[i].name, v, name, err);
+        if (rc != CS_OK)
+            return rc;
+    }
+    return CS_OK;
+}
+
+int cs_conf_log_level(const cs_conf_t *c)
+{
+    if (strcmp(c->log_level, "debug") == 0) return CS_LOG_DEBUG;
+    if (strcmp(c->log_level, "info") == 0) return CS_LOG_INFO;
+    if (strcmp(c->log_level, "warn") == 0) return CS_LOG_WARN;
+    if (strcmp(c->log_level, "error") == 0) return CS_LOG_ERROR;
+    return -1;
+}

@@ -1,0 +1,57 @@
+/*
+ * conf.h -- the daemon's configuration: one flat file of `key = value` lines
+ * (Postfix main.cf style, `#` starts a comment), then environment overrides
+ * CONSONANCE_<KEY> (upper case), then command-line flags (the CLI's job).
+ *
+ * Every key is documented in docs/configuration.md and has a default, so an
+ * empty file is a valid configuration. Unknown keys and bad values are errors
+ * that name the file, the line and the key.
+ *
+ * Ownership: a cs_conf_t holds its strings in fixed buffers; it can be copied
+ * by value and needs no cleanup. Thread-safety: none needed (start-up only).
+ */
+#ifndef CS_CONF_H
+#define CS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/cs.h"
+
+#define CS_CONF_STR_MAX 1024
+
+typedef struct cs_conf {
+    char store[CS_CONF_STR_MAX];        /* store target; "sqlite:consonance.db" */
+    char host[256];                     /* listen address; "127.0.0.1" */
+    int port;                           /* 0 = ephemeral; default 8080 */
+    int http_threads;                   /* HTTP worker threads; default 2 */
+    int64_t max_body_bytes;             /* largest request body; default 16 MiB */
+    int64_t max_batch_events;           /* most events in one POST; default 10000 */
+    bool durable;                       /* fsync each commit; default true */
+    int64_t cache_kib;                  /* store page cache per handle; default 16384 */
+    int64_t max_group_events;           /* events per group commit; default 20000 */
+    int64_t max_queue_events;           /* queued events before 503; default 200000 */
+    int readers;                        /* pooled read handles; default 4 */
+    char bootstrap_key_file[CS_CONF_STR_MAX]; /* "" = none; see docs/configuration.md */
+    char log_level[16];                 /* debug|info|warn|error; default info */
+} cs_conf_t;
+
+void cs_conf_defaults(cs_conf_t *c);
+
+/* Read `path` over the values already in c. CS_ERR_IO when the file cannot be
+ * read; CS_ERR_CONFIG with "FILE:LINE: key: message" otherwise. */
+cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err);
+
+/* Apply CONSONANCE_<KEY> environment variables over c. */
+cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err);
+
+/* Set one key from text; `origin` ("consonance.conf:12", "CONSONANCE_PORT",
+ * "--port") is used in error messages. */
+cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *origin,
+                  cs_err_t *err);
+
+/* Map log_level text to the cs_log level; -1 when unknown. */
+int cs_conf_log_level(const cs_conf_t *c);
+
+#endif /* CS_CONF_H */

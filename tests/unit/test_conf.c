@@ -1,0 +1,116 @@
+/* test_conf.c -- configuration file, environment overrides, error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/cs_conf_test_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static void test_defaults_and_file(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    assert_string_equal(c.store, "sqlite:consonance.db");
+    assert_int_equal(c.port, 8080);
+    assert_true(c.durable);
+    char *p = write_tmp("# comment\n\nstore = sqlite:/var/lib/x.db  # trailing\n"
+                        "port=0\nmax_body_bytes = 2m\ndurable = no\nlog_level = warn\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_OK);
+    unlink(p);
+    assert_string_equal(c.store, "sqlite:/var/lib/x.db");
+    assert_int_equal(c.port, 0);
+    assert_int_equal(c.max_body_bytes, 2 * 1024 * 1024);
+    assert_false(c.durable);
+    assert_int_equal(cs_conf_log_level(&c), CS_LOG_WARN);
+}
+
+static void test_errors_name_line_and_key(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    char *p = write_tmp("port = 8081\nport = eighty\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, ":2: port: expected a port number"));
+    assert_non_null(strstr(err.msg, "eighty"));
+    assert_string_equal(err.field, "port");
+    unlink(p);
+
+    p = write_tmp("prot = 1\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, ":1: prot: unknown setting"));
+    unlink(p);
+
+    p = write_tmp("just words\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "expected `key = value`"));
+    unlink(p);
+
+    assert_int_equal(cs_conf_set(&c, "port", "70000", "--port", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "durable", "maybe", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "log_level", "loud", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "max_body_bytes", "12q", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_load(&c, "/nonexistent/consonance.conf", &err), CS_ERR_IO);
+}
+
+static void test_env_overrides(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    setenv("CONSONANCE_PORT", "9090", 1);
+    setenv("CONSONANCE_STORE", "sqlite:env.db", 1);
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_OK);
+    assert_int_equal(c.port, 9090);
+    assert_string_equal(c.store, "sqlite:env.db");
+    setenv("CONSONANCE_HTTP_THREADS", "0", 1);
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "CONSONANCE_HTTP_THREADS"));
+    unsetenv("CONSONANCE_PORT");
+    unsetenv("CONSONANCE_STORE");
+    unsetenv("CONSONANCE_HTTP_THREADS");
+}
+
+static void test_shipped_example_is_valid(void **state)
+{
+    (void)state;
+    cs_conf_t c, d;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    cs_conf_defaults(&d);
+    assert_int_equal(cs_conf_load(&c, CS_SOURCE_DIR "/etc/consonance.conf", &err), CS_OK);
+    /* the example documents the defaults */
+    assert_memory_equal(&c, &d, sizeof c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_file),
+        cmocka_unit_test(test_errors_name_line_and_key),
+        cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_shipped_example_is_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
