@@ -1,0 +1,1045 @@
+/*
+ * event.c -- parse and validate canonical events (schema v1). See event.h
+ * and docs/events.md.
+ *
+ * Shape: one validator per event type walks the jansson document with a
+ * small context that carries the JSON path of the current object, so every
+ * error names the offending field ("data.items[2].quantity") and what was
+ * expected. Strings in the typed payload borrow from the document.
+ *
+ * cs_event_from_json may normalize values in place (the carrier is stored
+ * lower-cased); callers hand over documents they do not share.
+ */
+#include "event.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- name tables ---- */
+
+static const char *const type_names[CS_EV__COUNT] = {
+    [CS_EV_UNKNOWN] = NULL,
+    [CS_EV_CUSTOMER_UPSERTED] = "customer.upserted",
+    [CS_EV_ORDER_PLACED] = "order.placed",
+    [CS_EV_ORDER_CANCELLED] = "order.cancelled",
+    [CS_EV_SHIPMENT_CREATED] = "shipment.created",
+    [CS_EV_TRACKING_EVENT] = "tracking.event",
+    [CS_EV_RETURN_REQUESTED] = "return.requested",
+    [CS_EV_RETURN_UPDATED] = "return.updated",
+    [CS_EV_TICKET_CREATED] = "ticket.created",
+    [CS_EV_TICKET_UPDATED] = "ticket.updated",
+    [CS_EV_FEEDBACK_SUBMITTED] = "feedback.submitted",
+    [CS_EV_MESSAGE_STATUS] = "message.status",
+};
+
+static const char *const track_names[CS_TRACK__COUNT] = {
+    "info_received", "in_transit", "out_for_delivery", "failed_attempt",
+    "available_for_pickup", "delivered", "exception", "returned_to_sender",
+};
+
+static const char *const msg_names[CS_MSG__COUNT] = {
+    "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
+};
+
+static const char *const channel_names[CS_CHANNEL__COUNT] = {"email", "sms", "whatsapp"};
+
+static int lookup(const char *const *names, int n, const char *s)
+{
+    if (!s)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+const char *cs_event_type_name(cs_event_type_t t)
+{
+    return (t > CS_EV_UNKNOWN && t < CS_EV__COUNT) ? type_names[t] : NULL;
+}
+
+cs_event_type_t cs_event_type_from_name(const char *s)
+{
+    int i = lookup(type_names, CS_EV__COUNT, s);
+    return i < 0 ? CS_EV_UNKNOWN : (cs_event_type_t)i;
+}
+
+const char *cs_track_status_name(cs_track_status_t s)
+{
+    return ((int)s >= 0 && s < CS_TRACK__COUNT) ? track_names[s] : NULL;
+}
+
+int cs_track_status_from_name(const char *s)
+{
+    return lookup(track_names, CS_TRACK__COUNT, s);
+}
+
+const char *cs_msg_status_name(cs_msg_status_t s)
+{
+    return ((int)s >= 0 && s < CS_MSG__COUNT) ? msg_names[s] : NULL;
+}
+
+int cs_msg_status_from_name(const char *s)
+{
+    return lookup(msg_names, CS_MSG__COUNT, s);
+}
+
+const char *cs_channel_name(cs_channel_t c)
+{
+    return ((int)c >= 0 && c < CS_CHANNEL__COUNT) ? channel_names[c] : NULL;
+}
+
+int cs_channel_from_name(const char *s)
+{
+    return lookup(channel_names, CS_CHANNEL__COUNT, s);
+}
+
+/* ---- money ---- */
+
+#define MONEY_MAX_MINOR (INT64_C(100000000000000)) /* 10^12 major units */
+
+static bool money_from_text(const char *s, size_t len, int64_t *minor)
+{
+    int64_t major = 0, frac = 0;
+    size_t i = 0, fd = 0;
+    if (len == 0)
+        return false;
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    for (; i < len && isdigit((unsigned char)s[i]); i++) {
+        major = major * 10 + (s[i] - '0');
+        if (major > MONEY_MAX_MINOR / 100)
+            return false;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        for (; i < len && isdigit((unsigned char)s[i]); i++, fd++) {
+            if (fd >= 2) {
+                if (s[i] != '0') /* 49.900 is fine, 49.901 is not */
+                    return false;
+                continue;
+            }
+            frac = frac * 10 + (s[i] - '0');
+        }
+        if (fd == 0)
+            return false;
+        if (fd == 1)
+            frac *= 10;
+    }
+    if (i != len)
+        return false;
+    *minor = major * 100 + frac;
+    return true;
+}
+
+bool cs_money_from_json(const json_t *v, int64_t *minor)
+{
+    char buf[64];
+    if (json_is_string(v))
+        return money_from_text(json_string_value(v), json_string_length(v), minor);
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        if (x < 0 || x > MONEY_MAX_MINOR / 100)
+            return false;
+        *minor = (int64_t)x * 100;
+        return true;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!isfinite(d) || d < 0 || d > (double)(MONEY_MAX_MINOR / 100))
+            return false;
+        /* the shortest text that round-trips, then the decimal rules: 49.9 -> 4990 */
+        int n = snprintf(buf, sizeof buf, "%.15g", d);
+        if (n <= 0 || (size_t)n >= sizeof buf || strchr(buf, 'e'))
+            return false;
+        return money_from_text(buf, (size_t)n, minor);
+    }
+    return false;
+}
+
+const char *cs_money_format(int64_t minor, char *buf, size_t size)
+{
+    uint64_t a = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    snprintf(buf, size, "%s%llu.%02llu", minor < 0 ? "-" : "", (unsigned long long)(a / 100),
+             (unsigned long long)(a % 100));
+    return buf;
+}
+
+/* ---- the validation context ---- */
+
+typedef struct vctx {
+    cs_err_t *err;
+    char path[CS_ERR_FIELD_MAX]; /* of the object being read: "data", "data.items[2]" */
+} vctx_t;
+
+/* path of key inside the current object */
+static const char *fpath(const vctx_t *c, const char *key, char *buf, size_t size)
+{
+    if (c->path[0])
+        snprintf(buf, size, "%s.%s", c->path, key);
+    else
+        snprintf(buf, size, "%s", key);
+    return buf;
+}
+
+#define FIELD(c, key) fpath((c), (key), fb_, sizeof fb_)
+
+/* Enter a child object: returns the previous path length to restore. */
+static size_t enter(vctx_t *c, const char *key, int index)
+{
+    size_t old = strlen(c->path);
+    size_t room = sizeof c->path - old;
+    if (key)
+        snprintf(c->path + old, room, "%s%s", old ? "." : "", key);
+    else
+        snprintf(c->path + old, room, "[%d]", index);
+    return old;
+}
+
+static void leave(vctx_t *c, size_t old)
+{
+    c->path[old] = '\0';
+}
+
+static const char *json_type_word(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE: case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "something else";
+}
+
+/* Reject keys not in `allowed` (NULL-terminated). */
+static cs_rc check_keys(vctx_t *c, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    char fb_[CS_ERR_FIELD_MAX];
+    json_object_foreach(obj, key, v) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, key) == 0) { ok = true; break; }
+        if (!ok) {
+            char shown[40];
+            snprintf(shown, sizeof shown, "%s", key);
+            return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, shown),
+                                "%s: unknown field (allowed: see docs/events.md)",
+                                FIELD(c, shown));
+        }
+    }
+    return CS_OK;
+}
+
+static bool has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return true;
+    return false;
+}
+
+enum { STR_ID, STR_SHORT, STR_TEXT };
+
+/* A string field. Absent or null -> *out NULL (error when required). */
+static cs_rc get_str(vctx_t *c, json_t *obj, const char *key, bool required, int kind,
+                     const char **out)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                                "%s: required field is missing", FIELD(c, key));
+        return CS_OK;
+    }
+    if (!json_is_string(v))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key), "%s: expected a string, got %s",
+                            FIELD(c, key), json_type_word(v));
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    size_t max = kind == STR_ID ? CS_ID_MAX : kind == STR_SHORT ? CS_SHORT_MAX : CS_TEXT_MAX;
+    if (n == 0 && kind == STR_ID)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected a non-empty id of at most %zu bytes", FIELD(c, key), max);
+    if (n > max)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: too long: %zu bytes, at most %zu allowed", FIELD(c, key), n, max);
+    if (strlen(s) != n)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: must not contain NUL characters", FIELD(c, key));
+    if (kind == STR_ID && has_control(s, n))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: ids must not contain control characters", FIELD(c, key));
+    *out = s;
+    return CS_OK;
+}
+
+/* One of a fixed set of words. */
+static cs_rc get_enum(vctx_t *c, json_t *obj, const char *key, bool required,
+                      const char *const *names, int n, const char *expect, int *idx,
+                      const char **str)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    const char *s;
+    cs_rc rc = get_str(c, obj, key, required, STR_SHORT, &s);
+    if (idx)
+        *idx = -1;
+    if (str)
+        *str = s;
+    if (rc || !s)
+        return rc;
+    int i = lookup(names, n, s);
+    if (i < 0)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key), "%s: expected one of %s, got \"%.40s\"",
+                            FIELD(c, key), expect, s);
+    if (idx)
+        *idx = i;
+    if (str)
+        *str = names[i];
+    return CS_OK;
+}
+
+static cs_rc get_int(vctx_t *c, json_t *obj, const char *key, bool required, int64_t lo,
+                     int64_t hi, cs_rc range_rc, int64_t *out, bool *present)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    json_t *v = json_object_get(obj, key);
+    if (present)
+        *present = false;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                                "%s: required field is missing", FIELD(c, key));
+        return CS_OK;
+    }
+    if (!json_is_integer(v))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected an integer %lld..%lld, got %s", FIELD(c, key),
+                            (long long)lo, (long long)hi, json_type_word(v));
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return cs_err_field(c->err, range_rc, FIELD(c, key),
+                            "%s: expected an integer %lld..%lld, got %lld", FIELD(c, key),
+                            (long long)lo, (long long)hi, (long long)x);
+    *out = (int64_t)x;
+    if (present)
+        *present = true;
+    return CS_OK;
+}
+
+static cs_rc get_money(vctx_t *c, json_t *obj, const char *key, bool required, int64_t *out,
+                       bool *present)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    json_t *v = json_object_get(obj, key);
+    if (present)
+        *present = false;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                                "%s: required field is missing", FIELD(c, key));
+        return CS_OK;
+    }
+    if (!cs_money_from_json(v, out)) {
+        char shown[48] = "";
+        if (json_is_string(v))
+            snprintf(shown, sizeof shown, ", got \"%.32s\"", json_string_value(v));
+        else if (json_is_number(v))
+            snprintf(shown, sizeof shown, ", got %.17g", json_number_value(v));
+        else
+            snprintf(shown, sizeof shown, ", got %s", json_type_word(v));
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected an amount >= 0 with at most 2 decimals like 49.90%s",
+                            FIELD(c, key), shown);
+    }
+    if (present)
+        *present = true;
+    return CS_OK;
+}
+
+static cs_rc get_time(vctx_t *c, json_t *obj, const char *key, bool required, bool date_ok,
+                      cs_ms_t *out, bool *present)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    const char *s;
+    cs_rc rc = get_str(c, obj, key, required, STR_SHORT, &s);
+    if (present)
+        *present = false;
+    if (rc || !s)
+        return rc;
+    bool ok = cs_time_parse(s, out);
+    if (ok && !date_ok && strlen(s) == 10)
+        ok = false;
+    if (!ok)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected %s, got \"%.40s\"", FIELD(c, key),
+                            date_ok ? "a date (2026-03-01) or an RFC 3339 time"
+                                    : "an RFC 3339 time like 2026-03-01T10:15:00Z",
+                            s);
+    if (present)
+        *present = true;
+    return CS_OK;
+}
+
+static cs_rc get_bool(vctx_t *c, json_t *obj, const char *key, cs_consent_t *out)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return CS_OK;
+    if (!json_is_boolean(v))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected true or false, got %s", FIELD(c, key), json_type_word(v));
+    *out = json_is_true(v) ? CS_CONSENT_YES : CS_CONSENT_NO;
+    return CS_OK;
+}
+
+/* Optional object member; *out NULL when absent. */
+static cs_rc get_obj(vctx_t *c, json_t *obj, const char *key, bool required, json_t **out)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                                "%s: required field is missing", FIELD(c, key));
+        return CS_OK;
+    }
+    if (!json_is_object(v))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key), "%s: expected an object, got %s",
+                            FIELD(c, key), json_type_word(v));
+    *out = v;
+    return CS_OK;
+}
+
+static cs_rc check_attributes(vctx_t *c, json_t *obj)
+{
+    json_t *a;
+    return get_obj(c, obj, "attributes", false, &a);
+}
+
+/* ---- field formats ---- */
+
+static bool valid_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (!at || at == s || strchr(at + 1, '@'))
+        return false;
+    const char *dot = strrchr(at + 1, '.');
+    if (!dot || dot == at + 1 || dot[1] == '\0')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == ';' ||
+            *p == '"' || *p == '(' || *p == ')' || *p == '\\')
+            return false;
+    return true;
+}
+
+static bool valid_phone(const char *s)
+{
+    if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+        return false;
+    size_t n = 0;
+    for (const char *p = s + 1; *p; p++, n++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    return n >= 7 && n <= 15;
+}
+
+static bool valid_locale(const char *s)
+{
+    size_t n = 0;
+    while (isalpha((unsigned char)s[n]) && islower((unsigned char)s[n]))
+        n++;
+    if (n < 2 || n > 3)
+        return false;
+    if (s[n] == '\0')
+        return true;
+    if (s[n] != '-')
+        return false;
+    const char *r = s + n + 1;
+    size_t m = strlen(r);
+    if (m == 2)
+        return isupper((unsigned char)r[0]) && isupper((unsigned char)r[1]);
+    if (m == 3)
+        return isdigit((unsigned char)r[0]) && isdigit((unsigned char)r[1]) &&
+               isdigit((unsigned char)r[2]);
+    return false;
+}
+
+static bool valid_timezone(const char *s)
+{
+    if (strcmp(s, "UTC") == 0)
+        return true;
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || slash[1] == '\0' || !isupper((unsigned char)s[0]))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_+-/", *p))
+            return false;
+    return strlen(s) < 64;
+}
+
+static bool valid_country(const char *s)
+{
+    return strlen(s) == 2 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]);
+}
+
+static bool valid_currency(const char *s)
+{
+    return strlen(s) == 3 && isupper((unsigned char)s[0]) && isupper((unsigned char)s[1]) &&
+           isupper((unsigned char)s[2]);
+}
+
+#define FORMAT_CHECK(c, key, s, ok, expect)                                                    \
+    do {                                                                                       \
+        if ((s) && !(ok)) {                                                                    \
+            char fbx_[CS_ERR_FIELD_MAX];                                                       \
+            const char *f_ = fpath((c), (key), fbx_, sizeof fbx_);                             \
+            return cs_err_field((c)->err, CS_ERR_INVALID, f_,                                  \
+                                "%s: expected %s, got \"%.64s\"", f_, expect, (s));          \
+        }                                                                                      \
+    } while (0)
+
+/* ---- shared sub-objects ---- */
+
+static cs_rc parse_address(vctx_t *c, json_t *parent, const char *key, cs_address_t *a)
+{
+    static const char *const allowed[] = {"postal_code", "city", "region", "country", NULL};
+    json_t *o;
+    cs_rc rc;
+    memset(a, 0, sizeof *a);
+    if ((rc = get_obj(c, parent, key, false, &o)) || !o)
+        return rc;
+    size_t old = enter(c, key, 0);
+    if ((rc = check_keys(c, o, allowed)) || (rc = get_str(c, o, "postal_code", false, STR_ID, &a->postal_code)) ||
+        (rc = get_str(c, o, "city", false, STR_SHORT, &a->city)) ||
+        (rc = get_str(c, o, "region", false, STR_SHORT, &a->region)) ||
+        (rc = get_str(c, o, "country", false, STR_ID, &a->country)))
+        goto out;
+    if (a->country && !valid_country(a->country)) {
+        char fb_[CS_ERR_FIELD_MAX];
+        rc = cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "country"),
+                          "%s: expected a two-letter upper-case country code like DE, got \"%.16s\"",
+                          FIELD(c, "country"), a->country);
+    }
+out:
+    leave(c, old);
+    return rc;
+}
+
+static cs_rc parse_customer(vctx_t *c, json_t *d, cs_customer_t *cu)
+{
+    static const char *const allowed[] = {"id", "email", "phone", "name", "locale", "timezone",
+                                          "consents", "attributes", NULL};
+    static const char *const purposes[] = {"transactional", "marketing", NULL};
+    cs_rc rc;
+    json_t *consents;
+    memset(cu, 0, sizeof *cu);
+    if ((rc = check_keys(c, d, allowed)) || (rc = get_str(c, d, "id", true, STR_ID, &cu->id)) ||
+        (rc = get_str(c, d, "email", false, STR_SHORT, &cu->email)) ||
+        (rc = get_str(c, d, "phone", false, STR_ID, &cu->phone)) ||
+        (rc = get_str(c, d, "name", false, STR_SHORT, &cu->name)) ||
+        (rc = get_str(c, d, "locale", false, STR_ID, &cu->locale)) ||
+        (rc = get_str(c, d, "timezone", false, STR_ID, &cu->timezone)) ||
+        (rc = check_attributes(c, d)) || (rc = get_obj(c, d, "consents", false, &consents)))
+        return rc;
+    FORMAT_CHECK(c, "email", cu->email, valid_email(cu->email), "an email address like name@example.com");
+    FORMAT_CHECK(c, "phone", cu->phone, valid_phone(cu->phone), "an E.164 number like +4915112345678");
+    FORMAT_CHECK(c, "locale", cu->locale, valid_locale(cu->locale), "a locale like de, en or de-DE");
+    FORMAT_CHECK(c, "timezone", cu->timezone, valid_timezone(cu->timezone),
+                 "an IANA time zone like Europe/Berlin");
+    if (!consents)
+        return CS_OK;
+    size_t old = enter(c, "consents", 0);
+    static const char *const channel_keys[] = {"email", "sms", "whatsapp", NULL};
+    if ((rc = check_keys(c, consents, channel_keys)))
+        goto out;
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++) {
+        json_t *p;
+        if ((rc = get_obj(c, consents, channel_names[ch], false, &p)) || !p) {
+            if (rc)
+                goto out;
+            continue;
+        }
+        size_t old2 = enter(c, channel_names[ch], 0);
+        if (!(rc = check_keys(c, p, purposes)) &&
+            !(rc = get_bool(c, p, "transactional", &cu->consent[ch][0])))
+            rc = get_bool(c, p, "marketing", &cu->consent[ch][1]);
+        leave(c, old2);
+        if (rc)
+            goto out;
+    }
+out:
+    leave(c, old);
+    return rc;
+}
+
+/* ---- one validator per type ---- */
+
+static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, cs_order_t *o)
+{
+    static const char *const allowed[] = {"id", "customer_id", "placed_at", "currency", "items",
+                                          "totals", "promised_delivery", "customer", "attributes",
+                                          NULL};
+    static const char *const item_keys[] = {"sku", "name", "category", "unit_price", "quantity",
+                                            "discount", "attributes", NULL};
+    static const char *const total_keys[] = {"subtotal", "shipping", "tax", "discount", "total",
+                                             NULL};
+    static const char *const promise_keys[] = {"earliest", "latest", NULL};
+    char fb_[CS_ERR_FIELD_MAX];
+    cs_rc rc;
+    bool present;
+    json_t *items, *totals, *promise, *cust;
+    if ((rc = check_keys(c, d, allowed)) || (rc = get_str(c, d, "id", true, STR_ID, &o->id)) ||
+        (rc = get_str(c, d, "customer_id", true, STR_ID, &o->customer_id)) ||
+        (rc = get_str(c, d, "currency", true, STR_ID, &o->currency)) ||
+        (rc = get_time(c, d, "placed_at", false, false, &o->placed_at, &present)) ||
+        (rc = check_attributes(c, d)))
+        return rc;
+    if (!present)
+        o->placed_at = occurred_at;
+    FORMAT_CHECK(c, "currency", o->currency, valid_currency(o->currency),
+                 "a three-letter ISO 4217 code like EUR");
+
+    items = json_object_get(d, "items");
+    if (!items || json_is_null(items))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "items"), "%s: required field is missing",
+                            FIELD(c, "items"));
+    if (!json_is_array(items) || json_array_size(items) == 0 ||
+        json_array_size(items) > CS_ITEMS_MAX)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "items"),
+                            "%s: expected an array of 1..%d line items", FIELD(c, "items"),
+                            CS_ITEMS_MAX);
+    o->n_items = json_array_size(items);
+    o->items = cs_calloc(o->n_items, sizeof *o->items);
+    if (!o->items)
+        return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
+    int64_t sum = 0;
+    size_t old = enter(c, "items", 0);
+    for (size_t i = 0; i < o->n_items; i++) {
+        json_t *it = json_array_get(items, i);
+        cs_line_item_t *li = &o->items[i];
+        size_t old2 = enter(c, NULL, (int)i);
+        if (!json_is_object(it)) {
+            rc = cs_err_field(c->err, CS_ERR_INVALID, c->path, "%s: expected a line item object, got %s",
+                              c->path, json_type_word(it));
+        } else if (!(rc = check_keys(c, it, item_keys)) &&
+                   !(rc = get_str(c, it, "sku", true, STR_ID, &li->sku)) &&
+                   !(rc = get_str(c, it, "name", true, STR_SHORT, &li->name)) &&
+                   !(rc = get_str(c, it, "category", false, STR_SHORT, &li->category)) &&
+                   !(rc = get_money(c, it, "unit_price", true, &li->unit_price, NULL)) &&
+                   !(rc = get_int(c, it, "quantity", true, 1, 1000000, CS_ERR_RULE, &li->quantity,
+                                  NULL)) &&
+                   !(rc = get_money(c, it, "discount", false, &li->discount, NULL)) &&
+                   !(rc = check_attributes(c, it))) {
+            if (li->discount > li->unit_price * li->quantity)
+                rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "discount"),
+                                  "%s: the discount exceeds the line total (unit_price x quantity)",
+                                  FIELD(c, "discount"));
+            sum += li->unit_price * li->quantity - li->discount;
+        }
+        leave(c, old2);
+        if (rc) {
+            leave(c, old);
+            return rc;
+        }
+    }
+    leave(c, old);
+
+    if ((rc = get_obj(c, d, "totals", false, &totals)))
+        return rc;
+    o->subtotal = sum;
+    if (totals) {
+        bool has_sub, has_total;
+        old = enter(c, "totals", 0);
+        if (!(rc = check_keys(c, totals, total_keys)) &&
+            !(rc = get_money(c, totals, "subtotal", false, &o->subtotal, &has_sub)) &&
+            !(rc = get_money(c, totals, "shipping", false, &o->shipping, NULL)) &&
+            !(rc = get_money(c, totals, "tax", false, &o->tax, NULL)) &&
+            !(rc = get_money(c, totals, "discount", false, &o->discount, NULL)) &&
+            !(rc = get_money(c, totals, "total", false, &o->total, &has_total))) {
+            if (!has_sub)
+                o->subtotal = sum;
+            if (!has_total)
+                o->total = o->subtotal + o->shipping + o->tax - o->discount;
+            if (o->total < 0)
+                rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "discount"),
+                                  "%s: the discount exceeds subtotal + shipping + tax",
+                                  FIELD(c, "discount"));
+        }
+        leave(c, old);
+        if (rc)
+            return rc;
+    } else {
+        o->total = o->subtotal;
+    }
+
+    if ((rc = get_obj(c, d, "promised_delivery", false, &promise)))
+        return rc;
+    if (promise) {
+        bool has_from, has_to;
+        old = enter(c, "promised_delivery", 0);
+        if (!(rc = check_keys(c, promise, promise_keys)) &&
+            !(rc = get_time(c, promise, "earliest", false, true, &o->promised_from, &has_from)) &&
+            !(rc = get_time(c, promise, "latest", true, true, &o->promised_to, &has_to))) {
+            if (!has_from)
+                o->promised_from = o->placed_at;
+            if (o->promised_to < o->promised_from)
+                rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "latest"),
+                                  "%s: must not be before earliest", FIELD(c, "latest"));
+        }
+        leave(c, old);
+        if (rc)
+            return rc;
+    }
+
+    if ((rc = get_obj(c, d, "customer", false, &cust)))
+        return rc;
+    if (cust) {
+        old = enter(c, "customer", 0);
+        rc = parse_customer(c, cust, &o->customer);
+        if (!rc && strcmp(o->customer.id, o->customer_id) != 0)
+            rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "id"),
+                              "%s: must equal data.customer_id (\"%.40s\")", FIELD(c, "id"),
+                              o->customer_id);
+        leave(c, old);
+        if (rc)
+            return rc;
+        o->has_customer = true;
+    }
+    return CS_OK;
+}
+
+static cs_rc parse_cancel(vctx_t *c, json_t *d, cs_order_cancel_t *x)
+{
+    static const char *const allowed[] = {"order_id", "reason", NULL};
+    cs_rc rc;
+    if ((rc = check_keys(c, d, allowed)) || (rc = get_str(c, d, "order_id", true, STR_ID, &x->order_id)))
+        return rc;
+    return get_str(c, d, "reason", false, STR_SHORT, &x->reason);
+}
+
+static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier)
+{
+    const char *s = *carrier;
+    bool upper = false;
+    for (const char *p = s; *p; p++)
+        if (isupper((unsigned char)*p))
+            upper = true;
+    if (!upper)
+        return CS_OK;
+    char buf[CS_ID_MAX + 1];
+    size_t n = cs_strlcpy(buf, s, sizeof buf);
+    for (size_t i = 0; i < n && i < CS_ID_MAX; i++)
+        buf[i] = (char)tolower((unsigned char)buf[i]);
+    if (json_object_set_new(d, "carrier", json_string(buf)) != 0)
+        return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
+    *carrier = json_string_value(json_object_get(d, "carrier"));
+    return CS_OK;
+}
+
+static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
+{
+    static const char *const allowed[] = {"id", "order_id", "carrier", "service", "tracking_number",
+                                          "origin", "destination", "attributes", NULL};
+    cs_rc rc;
+    if ((rc = check_keys(c, d, allowed)) || (rc = get_str(c, d, "id", true, STR_ID, &s->id)) ||
+        (rc = get_str(c, d, "order_id", true, STR_ID, &s->order_id)) ||
+        (rc = get_str(c, d, "carrier", true, STR_ID, &s->carrier)) ||
+        (rc = get_str(c, d, "service", false, STR_SHORT, &s->service)) ||
+        (rc = get_str(c, d, "tracking_number", true, STR_ID, &s->tracking_number)) ||
+        (rc = parse_address(c, d, "origin", &s->origin)) ||
+        (rc = parse_address(c, d, "destination", &s->destination)) || (rc = check_attributes(c, d)))
+        return rc;
+    if (strlen(s->tracking_number) > 64) {
+        char fb_[CS_ERR_FIELD_MAX];
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
+                            "%s: too long: at most 64 characters", FIELD(c, "tracking_number"));
+    }
+    return lower_carrier(c, d, &s->carrier);
+}
+
+static cs_rc parse_scan(vctx_t *c, json_t *d, cs_scan_t *s)
+{
+    static const char *const allowed[] = {"shipment_id", "carrier", "tracking_number", "status",
+                                          "carrier_code", "carrier_text", "location", NULL};
+    cs_rc rc;
+    int st;
+    if ((rc = check_keys(c, d, allowed)) ||
+        (rc = get_str(c, d, "shipment_id", false, STR_ID, &s->shipment_id)) ||
+        (rc = get_str(c, d, "carrier", true, STR_ID, &s->carrier)) ||
+        (rc = get_str(c, d, "tracking_number", true, STR_ID, &s->tracking_number)) ||
+        (rc = get_enum(c, d, "status", true, track_names, CS_TRACK__COUNT,
+                       "info_received, in_transit, out_for_delivery, failed_attempt, "
+                       "available_for_pickup, delivered, exception, returned_to_sender",
+                       &st, NULL)) ||
+        (rc = get_str(c, d, "carrier_code", false, STR_ID, &s->carrier_code)) ||
+        (rc = get_str(c, d, "carrier_text", false, STR_SHORT, &s->carrier_text)) ||
+        (rc = parse_address(c, d, "location", &s->location)))
+        return rc;
+    s->status = (cs_track_status_t)st;
+    return lower_carrier(c, d, &s->carrier);
+}
+
+static const char *const resolutions[] = {"refund", "exchange", "store_credit"};
+static const char *const return_statuses[] = {"requested", "approved", "label_created", "in_transit",
+                                              "received", "refunded", "rejected", "closed"};
+
+static cs_rc parse_return(vctx_t *c, json_t *d, bool requested, cs_return_t *r)
+{
+    static const char *const allowed_req[] = {"id", "order_id", "resolution", "items", NULL};
+    static const char *const allowed_upd[] = {"id", "status", "refund_amount", NULL};
+    static const char *const item_keys[] = {"sku", "quantity", "reason", NULL};
+    char fb_[CS_ERR_FIELD_MAX];
+    cs_rc rc;
+    bool present;
+    r->refund_amount = -1;
+    if ((rc = check_keys(c, d, requested ? allowed_req : allowed_upd)) ||
+        (rc = get_str(c, d, "id", true, STR_ID, &r->id)))
+        return rc;
+    if (!requested) {
+        if ((rc = get_enum(c, d, "status", true, return_statuses, 8,
+                           "requested, approved, label_created, in_transit, received, refunded, "
+                           "rejected, closed",
+                           NULL, &r->status)) ||
+            (rc = get_money(c, d, "refund_amount", false, &r->refund_amount, &present)))
+            return rc;
+        if (!present)
+            r->refund_amount = -1;
+        return CS_OK;
+    }
+    r->status = "requested";
+    if ((rc = get_str(c, d, "order_id", true, STR_ID, &r->order_id)) ||
+        (rc = get_enum(c, d, "resolution", true, resolutions, 3, "refund, exchange, store_credit",
+                       NULL, &r->resolution)))
+        return rc;
+    json_t *items = json_object_get(d, "items");
+    if (!items || json_is_null(items))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "items"), "%s: required field is missing",
+                            FIELD(c, "items"));
+    if (!json_is_array(items) || json_array_size(items) == 0 ||
+        json_array_size(items) > CS_ITEMS_MAX)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "items"),
+                            "%s: expected an array of 1..%d items", FIELD(c, "items"), CS_ITEMS_MAX);
+    r->n_items = json_array_size(items);
+    r->items = cs_calloc(r->n_items, sizeof *r->items);
+    if (!r->items)
+        return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
+    size_t old = enter(c, "items", 0);
+    for (size_t i = 0; i < r->n_items && !rc; i++) {
+        json_t *it = json_array_get(items, i);
+        size_t old2 = enter(c, NULL, (int)i);
+        if (!json_is_object(it))
+            rc = cs_err_field(c->err, CS_ERR_INVALID, c->path, "%s: expected an object, got %s",
+                              c->path, json_type_word(it));
+        else if (!(rc = check_keys(c, it, item_keys)) &&
+                 !(rc = get_str(c, it, "sku", true, STR_ID, &r->items[i].sku)) &&
+                 !(rc = get_int(c, it, "quantity", true, 1, 1000000, CS_ERR_RULE,
+                                &r->items[i].quantity, NULL)))
+            rc = get_str(c, it, "reason", false, STR_SHORT, &r->items[i].reason);
+        leave(c, old2);
+    }
+    leave(c, old);
+    return rc;
+}
+
+static const char *const ticket_statuses[] = {"open", "pending", "solved", "closed"};
+static const char *const ticket_channels[] = {"email", "chat", "phone", "form", "social"};
+
+static cs_rc parse_ticket(vctx_t *c, json_t *d, bool created, cs_ticket_t *t)
+{
+    static const char *const allowed_c[] = {"id", "customer_id", "order_id", "channel", "subject",
+                                            "body", "category", NULL};
+    static const char *const allowed_u[] = {"id", "status", NULL};
+    cs_rc rc;
+    if ((rc = check_keys(c, d, created ? allowed_c : allowed_u)) ||
+        (rc = get_str(c, d, "id", true, STR_ID, &t->id)))
+        return rc;
+    if (!created)
+        return get_enum(c, d, "status", true, ticket_statuses, 4, "open, pending, solved, closed",
+                        NULL, &t->status);
+    t->status = "open";
+    if ((rc = get_str(c, d, "customer_id", true, STR_ID, &t->customer_id)) ||
+        (rc = get_str(c, d, "order_id", false, STR_ID, &t->order_id)) ||
+        (rc = get_enum(c, d, "channel", false, ticket_channels, 5,
+                       "email, chat, phone, form, social", NULL, &t->channel)) ||
+        (rc = get_str(c, d, "subject", false, STR_SHORT, &t->subject)) ||
+        (rc = get_str(c, d, "body", false, STR_TEXT, &t->body)))
+        return rc;
+    return get_str(c, d, "category", false, STR_ID, &t->category);
+}
+
+static const char *const feedback_kinds[] = {"nps", "csat", "review"};
+
+static cs_rc parse_feedback(vctx_t *c, json_t *d, cs_feedback_t *f)
+{
+    static const char *const allowed[] = {"id", "kind", "score", "customer_id", "order_id", "sku",
+                                          "title", "text", "locale", NULL};
+    cs_rc rc;
+    int kind;
+    if ((rc = check_keys(c, d, allowed)) || (rc = get_str(c, d, "id", true, STR_ID, &f->id)) ||
+        (rc = get_enum(c, d, "kind", true, feedback_kinds, 3, "nps, csat, review", &kind,
+                       &f->kind)))
+        return rc;
+    int64_t lo = kind == 0 ? 0 : 1, hi = kind == 0 ? 10 : 5;
+    if ((rc = get_int(c, d, "score", true, lo, hi, CS_ERR_RULE, &f->score, NULL)) ||
+        (rc = get_str(c, d, "customer_id", false, STR_ID, &f->customer_id)) ||
+        (rc = get_str(c, d, "order_id", false, STR_ID, &f->order_id)) ||
+        (rc = get_str(c, d, "sku", false, STR_ID, &f->sku)) ||
+        (rc = get_str(c, d, "title", false, STR_SHORT, &f->title)) ||
+        (rc = get_str(c, d, "text", false, STR_TEXT, &f->text)) ||
+        (rc = get_str(c, d, "locale", false, STR_ID, &f->locale)))
+        return rc;
+    FORMAT_CHECK(c, "locale", f->locale, valid_locale(f->locale), "a locale like de, en or pt-BR");
+    return CS_OK;
+}
+
+static cs_rc parse_msg(vctx_t *c, json_t *d, cs_message_status_t *m)
+{
+    static const char *const allowed[] = {"message_id", "status", "channel", "customer_id",
+                                          "detail", NULL};
+    cs_rc rc;
+    int st;
+    if ((rc = check_keys(c, d, allowed)) ||
+        (rc = get_str(c, d, "message_id", true, STR_ID, &m->message_id)) ||
+        (rc = get_enum(c, d, "status", true, msg_names, CS_MSG__COUNT,
+                       "sent, delivered, opened, clicked, bounced, complained, unsubscribed", &st,
+                       NULL)) ||
+        (rc = get_enum(c, d, "channel", false, channel_names, CS_CHANNEL__COUNT,
+                       "email, sms, whatsapp", NULL, &m->channel)) ||
+        (rc = get_str(c, d, "customer_id", false, STR_ID, &m->customer_id)) ||
+        (rc = get_str(c, d, "detail", false, STR_SHORT, &m->detail)))
+        return rc;
+    m->status = (cs_msg_status_t)st;
+    return CS_OK;
+}
+
+/* ---- the envelope ---- */
+
+void cs_event_free(cs_event_t **evp)
+{
+    if (!evp || !*evp)
+        return;
+    cs_event_t *ev = *evp;
+    if (ev->type == CS_EV_ORDER_PLACED)
+        cs_free(ev->u.order.items);
+    else if (ev->type == CS_EV_RETURN_REQUESTED)
+        cs_free(ev->u.ret.items);
+    json_decref(ev->json);
+    cs_free(ev);
+    *evp = NULL;
+}
+
+cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
+{
+    static const char *const allowed[] = {"schema", "event_id", "type", "occurred_at", "source",
+                                          "data", NULL};
+    vctx_t c = {.err = err, .path = ""};
+    cs_event_t *ev = NULL;
+    cs_rc rc;
+    const char *type;
+    json_t *data;
+    *out = NULL;
+    if (!json_is_object(doc))
+        return cs_err_field(err, CS_ERR_INVALID, "", "expected an event object, got %s",
+                            doc ? json_type_word(doc) : "nothing");
+    ev = cs_calloc(1, sizeof *ev);
+    if (!ev)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    ev->json = json_incref(doc);
+    ev->schema = CS_SCHEMA_VERSION;
+
+    if ((rc = check_keys(&c, doc, allowed)))
+        goto out;
+    json_t *schema = json_object_get(doc, "schema");
+    if (schema && !json_is_null(schema)) {
+        if (!json_is_integer(schema)) {
+            rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %s",
+                              json_type_word(schema));
+            goto out;
+        }
+        if (json_integer_value(schema) != CS_SCHEMA_VERSION) {
+            rc = cs_err_field(err, CS_ERR_RULE, "schema",
+                              "schema: version %lld is not supported; this server speaks schema %d",
+                              (long long)json_integer_value(schema), CS_SCHEMA_VERSION);
+            goto out;
+        }
+    }
+    if ((rc = get_str(&c, doc, "event_id", true, STR_ID, &ev->event_id)) ||
+        (rc = get_str(&c, doc, "type", true, STR_ID, &type)) ||
+        (rc = get_time(&c, doc, "occurred_at", true, false, &ev->occurred_at, NULL)) ||
+        (rc = get_str(&c, doc, "source", false, STR_ID, &ev->source)))
+        goto out;
+    ev->type = cs_event_type_from_name(type);
+    if (ev->type == CS_EV_UNKNOWN) {
+        rc = cs_err_field(err, CS_ERR_RULE, "type",
+                          "type: unknown event type \"%.64s\" (expected one of customer.upserted, "
+                          "order.placed, order.cancelled, shipment.created, tracking.event, "
+                          "return.requested, return.updated, ticket.created, ticket.updated, "
+                          "feedback.submitted, message.status)",
+                          type);
+        goto out;
+    }
+    if ((rc = get_obj(&c, doc, "data", true, &data)))
+        goto out;
+    enter(&c, "data", 0);
+    switch (ev->type) {
+    case CS_EV_CUSTOMER_UPSERTED: rc = parse_customer(&c, data, &ev->u.customer); break;
+    case CS_EV_ORDER_PLACED: rc = parse_order(&c, data, ev->occurred_at, &ev->u.order); break;
+    case CS_EV_ORDER_CANCELLED: rc = parse_cancel(&c, data, &ev->u.cancel); break;
+    case CS_EV_SHIPMENT_CREATED: rc = parse_shipment(&c, data, &ev->u.shipment); break;
+    case CS_EV_TRACKING_EVENT: rc = parse_scan(&c, data, &ev->u.scan); break;
+    case CS_EV_RETURN_REQUESTED: rc = parse_return(&c, data, true, &ev->u.ret); break;
+    case CS_EV_RETURN_UPDATED: rc = parse_return(&c, data, false, &ev->u.ret); break;
+    case CS_EV_TICKET_CREATED: rc = parse_ticket(&c, data, true, &ev->u.ticket); break;
+    case CS_EV_TICKET_UPDATED: rc = parse_ticket(&c, data, false, &ev->u.ticket); break;
+    case CS_EV_FEEDBACK_SUBMITTED: rc = parse_feedback(&c, data, &ev->u.feedback); break;
+    case CS_EV_MESSAGE_STATUS: rc = parse_msg(&c, data, &ev->u.msg); break;
+    default: rc = cs_errf(err, CS_ERR_INTERNAL, "unhandled event type"); break;
+    }
+out:
+    if (rc)
+        cs_event_free(&ev);
+    *out = ev;
+    return rc;
+}
+
+cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err)
+{
+    json_error_t je;
+    *out = NULL;
+    if (len > CS_EVENT_BYTES_MAX)
+        return cs_err_field(err, CS_ERR_TOOBIG, "", "event too large: %zu bytes, at most %d allowed",
+                            len, CS_EVENT_BYTES_MAX);
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!doc)
+        return cs_err_field(err, CS_ERR_INVALID, "", "malformed JSON at line %d, column %d (byte %d): %s",
+                            je.line, je.column, je.position, je.text);
+    cs_rc rc = cs_event_from_json(doc, out, err);
+    json_decref(doc);
+    return rc;
+}
+
+const char *cs_event_customer_id(const cs_event_t *ev)
+{
+    switch (ev->type) {
+    case CS_EV_CUSTOMER_UPSERTED: return ev->u.customer.id;
+    case CS_EV_ORDER_PLACED: return ev->u.order.customer_id;
+    case CS_EV_TICKET_CREATED: return ev->u.ticket.customer_id;
+    case CS_EV_FEEDBACK_SUBMITTED: return ev->u.feedback.customer_id;
+    case CS_EV_MESSAGE_STATUS: return ev->u.msg.customer_id;
+    default: return NULL;
+    }
+}
