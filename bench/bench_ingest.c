@@ -228,6 +228,8 @@ static void run_engine(const char *target, uint64_t n, int64_t cache_kib, bool s
         }
         s->busy = true;
         pthread_mutex_unlock(&mu);
+        for (size_t k = 0; k < s->req.n; k++)
+            cs_event_free(&s->items[k].ev); /* the previous batch, freed on this thread */
         size_t m = 0;
         uint64_t before = i;
         for (; m < BATCH && i < n; m++, i++) {
@@ -240,6 +242,7 @@ static void run_engine(const char *target, uint64_t n, int64_t cache_kib, bool s
         s->req.items = s->items;
         s->req.n = m;
         s->req.done = on_done;
+        s->req.keep_events = true;
         s->req.done_arg = s;
         cs_rc rc;
         while ((rc = cs_engine_submit(e, &s->req)) == CS_ERR_BUSY)
@@ -262,6 +265,9 @@ static void run_engine(const char *target, uint64_t n, int64_t cache_kib, bool s
             pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
     res->seconds = now_s() - t0;
+    for (int k = 0; k < IN_FLIGHT; k++)
+        for (size_t j = 0; j < slots[k].req.n; j++)
+            cs_event_free(&slots[k].items[j].ev);
     cs_engine_stats_t st;
     cs_engine_stats(e, &st);
     res->commits = st.commits;

@@ -79,8 +79,9 @@ const cs_clock_t *cs_engine_clock(const cs_engine_t *e)
 
 static void complete(cs_engine_t *e, cs_ingest_req_t *req)
 {
-    for (size_t i = 0; i < req->n; i++)
-        cs_event_free(&req->items[i].ev);
+    if (!req->keep_events)
+        for (size_t i = 0; i < req->n; i++)
+            cs_event_free(&req->items[i].ev);
     (void)e;
     if (req->done) {
         req->done(req, req->done_arg);

@@ -14,8 +14,11 @@
  * submit path synchronously waiting for itself.
  *
  * Ownership: cs_engine_submit consumes the events in req->items (the engine
- * frees them and sets item.ev to NULL); the request struct itself stays the
- * caller's and must live until `done` has run.
+ * frees them and sets item.ev to NULL) unless req->keep_events is set: then
+ * they stay the caller's, borrowed until `done` has run, and the caller frees
+ * them on its own thread (cheaper than a cross-thread free in the writer).
+ * The request struct itself stays the caller's and must live until `done`
+ * has run.
  */
 #ifndef CS_ENGINE_H
 #define CS_ENGINE_H
@@ -59,6 +62,7 @@ struct cs_ingest_req {
     size_t n;
     cs_rc rc;                    /* CS_OK when the request's items were committed */
     cs_err_t err;                /* detail of a request-level failure */
+    bool keep_events;            /* the caller frees the events after done */
     cs_ingest_done_fn done;      /* NULL for cs_engine_ingest */
     void *done_arg;
     /* engine-private */

@@ -172,16 +172,25 @@ const char *cs_money_format(int64_t minor, char *buf, size_t size)
 
 typedef struct vctx {
     cs_err_t *err;
+    bool normalized;             /* a value was rewritten in place */
     char path[CS_ERR_FIELD_MAX]; /* of the object being read: "data", "data.items[2]" */
 } vctx_t;
 
 /* path of key inside the current object */
 static const char *fpath(const vctx_t *c, const char *key, char *buf, size_t size)
 {
-    if (c->path[0])
-        snprintf(buf, size, "%s.%s", c->path, key);
-    else
-        snprintf(buf, size, "%s", key);
+    /* bounded concatenation "path.key" (a truncated path is still useful) */
+    size_t n = 0, pl = strlen(c->path), kl = strlen(key);
+    if (pl) {
+        n = pl < size - 1 ? pl : size - 1;
+        memcpy(buf, c->path, n);
+        if (n < size - 1)
+            buf[n++] = '.';
+    }
+    if (kl > size - 1 - n)
+        kl = size - 1 - n;
+    memcpy(buf + n, key, kl);
+    buf[n + kl] = '\0';
     return buf;
 }
 
@@ -746,6 +755,7 @@ static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier)
         buf[i] = (char)tolower((unsigned char)buf[i]);
     if (json_object_set_new(d, "carrier", json_string(buf)) != 0)
         return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
+    c->normalized = true;
     *carrier = json_string_value(json_object_get(d, "carrier"));
     return CS_OK;
 }
@@ -938,6 +948,7 @@ void cs_event_free(cs_event_t **evp)
     else if (ev->type == CS_EV_RETURN_REQUESTED)
         cs_free(ev->u.ret.items);
     json_decref(ev->json);
+    cs_free(ev->body);
     cs_free(ev);
     *evp = NULL;
 }
@@ -1012,8 +1023,27 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
 out:
     if (rc)
         cs_event_free(&ev);
+    else
+        ev->normalized = c.normalized;
     *out = ev;
     return rc;
+}
+
+cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
+{
+    if (ev->body)
+        return CS_OK;
+    char *text = json_dumps(ev->json, JSON_COMPACT);
+    if (!text)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
+    size_t n = strlen(text);
+    ev->body = cs_malloc(n + 1);
+    if (ev->body) {
+        memcpy(ev->body, text, n + 1);
+        ev->body_len = n;
+    }
+    free(text);
+    return ev->body ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
 }
 
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err)
@@ -1029,7 +1059,19 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
                             je.line, je.column, je.position, je.text);
     cs_rc rc = cs_event_from_json(doc, out, err);
     json_decref(doc);
-    return rc;
+    if (rc || (*out)->normalized)
+        return rc;
+    /* keep the producer's text as the stored form (it needed no normalization) */
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+                       text[len - 1] == '\t'))
+        len--;
+    (*out)->body = cs_strndup(text, len);
+    if (!(*out)->body) {
+        cs_event_free(out);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
+    (*out)->body_len = len;
+    return CS_OK;
 }
 
 const char *cs_event_customer_id(const cs_event_t *ev)

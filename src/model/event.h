@@ -222,6 +222,11 @@ typedef struct cs_event {
     cs_ms_t occurred_at;
     const char *source;       /* producer name; may be NULL */
     json_t *json;             /* owned: the whole validated document */
+    char *body;               /* owned, may be NULL: the event as JSON text, as it is
+                               * stored (the producer's text when it needed no
+                               * normalization); see cs_event_serialize */
+    size_t body_len;
+    bool normalized;          /* validation rewrote a value in `json` (carrier case) */
     union {
         cs_customer_t customer;
         cs_order_t order;
@@ -249,6 +254,10 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
 
 /* NULL-safe; NULLs the pointer. */
 void cs_event_free(cs_event_t **ev);
+
+/* Fill ev->body (compact JSON of ev->json) when it is not set yet. Callers on
+ * a parallel thread use it so the single writer does not have to. */
+cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err);
 
 /* The customer an event belongs to, when known from the event alone (order
  * placed, customer upserted, ticket, feedback); NULL otherwise. Borrowed. */

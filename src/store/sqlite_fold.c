@@ -1,0 +1,754 @@
+/*
+ * sqlite_fold.c -- ingest: append an event to the log (idempotent on
+ * event_id) and fold it into current state, tolerating any arrival order.
+ *
+ * The rules (docs/store.md, checked by tests/conformance):
+ *  - an update older (by occurred_at) than the state it would overwrite is
+ *    logged but does not regress the state;
+ *  - an update for an unseen entity creates a stub that the create fills in
+ *    (order cancelled before placed, return or ticket updated before created);
+ *  - a scan for an unknown shipment is kept as pending and attached, with its
+ *    place in the order's timeline, when the shipment arrives;
+ *  - a shipment's status is that of its latest scan by occurred_at.
+ *
+ * Runs only inside begin/commit on the writer handle.
+ */
+#include "sqlite_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* What the fold learned about an event before it is logged. */
+typedef struct route {
+    const char *order_id;           /* order the event concerns; NULL when unknown */
+    const char *customer_id;
+    char entity[CS_ID_MAX + 8];     /* "r:ID" / "t:ID" for updates of unknown order */
+    char order_buf[CS_ID_MAX + 1];  /* storage for a looked-up order id */
+    /* shipment of a scan */
+    bool shp_found;
+    char shp_id[CS_ID_MAX + 1];
+    int shp_status;                 /* -1 = none */
+    cs_ms_t shp_status_at, shp_delivered_at;
+    /* existing row of a return / ticket */
+    bool row_found;
+    char row_status[32];
+    cs_ms_t row_status_at, row_requested_at;
+    int64_t row_refund;             /* -1 = NULL */
+    char row_resolution[32];
+    char row_customer[CS_ID_MAX + 1];
+    bool row_has_order;
+} route_t;
+
+static void bind_transient(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+    const char *v = cs__col_text(st, i);
+    cs_strlcpy(dst, v ? v : "", size);
+}
+
+/* Compact JSON of a member of the event's data, or NULL. Owned (free()). */
+static char *dump_member(const cs_event_t *ev, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(ev->json, "data"), key);
+    if (!v || json_is_null(v))
+        return NULL;
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* ---- resolution before logging ---- */
+
+static cs_rc find_shipment_for_scan(cs_sqlite_t *s, const cs_scan_t *sc, route_t *r, cs_err_t *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+    r->shp_status = -1;
+    if (sc->shipment_id) {
+        if (!(st = cs__sqlite_stmt(s, Q_SH_GET, err)))
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, sc->shipment_id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            r->shp_found = true;
+            cs_strlcpy(r->shp_id, sc->shipment_id, sizeof r->shp_id);
+            copy_col(st, 0, r->order_buf, sizeof r->order_buf);
+            r->shp_status = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+            r->shp_status_at = cs__col_time(st, 2);
+            r->shp_delivered_at = cs__col_time(st, 3);
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return cs__sqlite_fail(s, err, "look up a shipment");
+        if (r->shp_found)
+            goto found;
+    }
+    if (!(st = cs__sqlite_stmt(s, Q_SH_BY_TRACKING, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, sc->carrier);
+    cs__bind_text(st, 2, sc->tracking_number);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        r->shp_found = true;
+        copy_col(st, 0, r->shp_id, sizeof r->shp_id);
+        copy_col(st, 1, r->order_buf, sizeof r->order_buf);
+        r->shp_status = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 2);
+        r->shp_status_at = cs__col_time(st, 3);
+        r->shp_delivered_at = cs__col_time(st, 4);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return cs__sqlite_fail(s, err, "look up a shipment by tracking number");
+found:
+    if (r->shp_found)
+        r->order_id = r->order_buf;
+    return CS_OK;
+}
+
+/* Existing return (is_return) or ticket row. */
+static cs_rc find_row(cs_sqlite_t *s, bool is_return, const char *id, route_t *r, cs_err_t *err)
+{
+    sqlite3_stmt *st = cs__sqlite_stmt(s, is_return ? Q_RE_GET : Q_TI_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    r->row_refund = -1;
+    if (rc == SQLITE_ROW) {
+        r->row_found = true;
+        if (is_return) {
+            /* order_id,status,resolution,refund_amount,requested_at,status_at */
+            r->row_has_order = sqlite3_column_type(st, 0) != SQLITE_NULL;
+            copy_col(st, 0, r->order_buf, sizeof r->order_buf);
+            copy_col(st, 1, r->row_status, sizeof r->row_status);
+            copy_col(st, 2, r->row_resolution, sizeof r->row_resolution);
+            if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+                r->row_refund = sqlite3_column_int64(st, 3);
+            r->row_requested_at = cs__col_time(st, 4);
+            r->row_status_at = cs__col_time(st, 5);
+        } else {
+            /* customer_id,order_id,status,created_at,status_at */
+            copy_col(st, 0, r->row_customer, sizeof r->row_customer);
+            r->row_has_order = sqlite3_column_type(st, 1) != SQLITE_NULL;
+            copy_col(st, 1, r->order_buf, sizeof r->order_buf);
+            copy_col(st, 2, r->row_status, sizeof r->row_status);
+            r->row_requested_at = cs__col_time(st, 3);
+            r->row_status_at = cs__col_time(st, 4);
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return cs__sqlite_fail(s, err, "look up a return or ticket");
+    return CS_OK;
+}
+
+static cs_rc resolve(cs_sqlite_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
+{
+    cs_rc rc = CS_OK;
+    r->customer_id = cs_event_customer_id(ev);
+    switch (ev->type) {
+    case CS_EV_ORDER_PLACED: r->order_id = ev->u.order.id; break;
+    case CS_EV_ORDER_CANCELLED: r->order_id = ev->u.cancel.order_id; break;
+    case CS_EV_SHIPMENT_CREATED: r->order_id = ev->u.shipment.order_id; break;
+    case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, &ev->u.scan, r, err); break;
+    case CS_EV_RETURN_REQUESTED:
+        r->order_id = ev->u.ret.order_id;
+        rc = find_row(s, true, ev->u.ret.id, r, err);
+        break;
+    case CS_EV_RETURN_UPDATED:
+        if ((rc = find_row(s, true, ev->u.ret.id, r, err)))
+            break;
+        if (r->row_has_order)
+            r->order_id = r->order_buf;
+        else
+            snprintf(r->entity, sizeof r->entity, "r:%s", ev->u.ret.id);
+        break;
+    case CS_EV_TICKET_CREATED:
+        r->order_id = ev->u.ticket.order_id;
+        rc = find_row(s, false, ev->u.ticket.id, r, err);
+        break;
+    case CS_EV_TICKET_UPDATED:
+        if ((rc = find_row(s, false, ev->u.ticket.id, r, err)))
+            break;
+        if (r->row_has_order)
+            r->order_id = r->order_buf;
+        else if (!r->row_found)
+            snprintf(r->entity, sizeof r->entity, "t:%s", ev->u.ticket.id);
+        if (r->row_found && r->row_customer[0])
+            r->customer_id = r->row_customer;
+        break;
+    case CS_EV_FEEDBACK_SUBMITTED: r->order_id = ev->u.feedback.order_id; break;
+    default: break;
+    }
+    return rc;
+}
+
+/* ---- folding ---- */
+
+static cs_rc touch_customer(cs_sqlite_t *s, const char *id, cs_ms_t at, cs_err_t *err)
+{
+    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_CU_TOUCH, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, at);
+    return cs__sqlite_exec_stmt(s, st, err, "record a customer");
+}
+
+/* consent as six characters: [channel][purpose] -> '-', 'y', 'n' */
+static void consent_merge(char out[7], const char *old, const cs_customer_t *cu, bool newer)
+{
+    static const char sym[] = {'-', 'y', 'n'};
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        for (int p = 0; p < 2; p++) {
+            int i = ch * 2 + p;
+            char was = (old && strlen(old) == 6) ? old[i] : '-';
+            cs_consent_t c = cu->consent[ch][p];
+            out[i] = (c != CS_CONSENT_UNSET && (newer || was == '-')) ? sym[c] : was;
+        }
+    out[6] = '\0';
+}
+
+static cs_rc fold_customer(cs_sqlite_t *s, const cs_customer_t *cu, json_t *attrs, cs_ms_t at,
+                           cs_err_t *err)
+{
+    sqlite3_stmt *get = cs__sqlite_stmt(s, Q_CU_GET, err);
+    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_CU_PUT, err);
+    char consent[7];
+    char *attr_text = NULL;
+    cs_rc rc = CS_OK;
+    if (!get || !put)
+        return CS_ERR_STORE;
+    cs__bind_text(get, 1, cu->id);
+    int r = sqlite3_step(get);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        rc = cs__sqlite_fail(s, err, "read a customer");
+        goto out;
+    }
+    bool found = r == SQLITE_ROW;
+    /* email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at */
+    cs_ms_t updated = found ? cs__col_time(get, 8) : 0;
+    cs_ms_t first = found ? cs__col_time(get, 7) : at;
+    bool newer = !found || at >= updated;
+    const char *mine[5] = {cu->email, cu->phone, cu->name, cu->locale, cu->timezone};
+    cs__bind_text(put, 1, cu->id);
+    for (int i = 0; i < 5; i++) {
+        const char *old = found ? cs__col_text(get, i) : NULL;
+        bind_transient(put, 2 + i, (mine[i] && (newer || !old)) ? mine[i] : old);
+    }
+    consent_merge(consent, found ? cs__col_text(get, 5) : NULL, cu, newer);
+    sqlite3_bind_text(put, 7, consent, 6, SQLITE_TRANSIENT);
+    const char *old_attr = found ? cs__col_text(get, 6) : NULL;
+    if (attrs && (newer || !old_attr)) {
+        attr_text = json_dumps(attrs, JSON_COMPACT);
+        bind_transient(put, 8, attr_text);
+    } else {
+        bind_transient(put, 8, old_attr);
+    }
+    sqlite3_bind_int64(put, 9, first < at ? first : at);
+    sqlite3_bind_int64(put, 10, updated > at ? updated : at);
+    sqlite3_reset(get);
+    sqlite3_clear_bindings(get);
+    rc = cs__sqlite_exec_stmt(s, put, err, "write a customer");
+out:
+    sqlite3_reset(get);
+    sqlite3_clear_bindings(get);
+    free(attr_text);
+    return rc;
+}
+
+static cs_rc fold_order(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+{
+    const cs_order_t *o = &ev->u.order;
+    sqlite3_stmt *get = cs__sqlite_stmt(s, Q_OR_GET, err);
+    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_OR_PUT, err);
+    char *attrs = NULL;
+    cs_rc rc = CS_OK;
+    if (!get || !put)
+        return CS_ERR_STORE;
+    cs__bind_text(get, 1, o->id);
+    int r = sqlite3_step(get);
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        rc = cs__sqlite_fail(s, err, "read an order");
+        sqlite3_reset(get);
+        return rc;
+    }
+    bool found = r == SQLITE_ROW;
+    /* placed_at,status,cancel_reason,cancelled_at,updated_at */
+    bool was_placed = found && sqlite3_column_type(get, 0) != SQLITE_NULL;
+    if (was_placed && ev->occurred_at < cs__col_time(get, 4)) {
+        sqlite3_reset(get);
+        sqlite3_clear_bindings(get);
+        goto customer; /* an older version of the order: logged, state kept */
+    }
+    cs__bind_text(put, 1, o->id);
+    cs__bind_text(put, 2, o->customer_id);
+    cs__bind_text(put, 3, o->currency);
+    sqlite3_bind_int64(put, 4, o->placed_at);
+    sqlite3_bind_int64(put, 5, o->subtotal);
+    sqlite3_bind_int64(put, 6, o->shipping);
+    sqlite3_bind_int64(put, 7, o->tax);
+    sqlite3_bind_int64(put, 8, o->discount);
+    sqlite3_bind_int64(put, 9, o->total);
+    cs__bind_time(put, 10, o->promised_from);
+    cs__bind_time(put, 11, o->promised_to);
+    if (found) {
+        bind_transient(put, 12, cs__col_text(get, 1));
+        bind_transient(put, 13, cs__col_text(get, 2));
+        cs__bind_time(put, 14, cs__col_time(get, 3));
+    } else {
+        cs__bind_text(put, 12, "placed");
+    }
+    attrs = dump_member(ev, "attributes");
+    cs__bind_text(put, 15, attrs);
+    sqlite3_bind_int64(put, 16, ev->occurred_at);
+    sqlite3_reset(get);
+    sqlite3_clear_bindings(get);
+    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write an order")))
+        goto out;
+
+    if (found) {
+        sqlite3_stmt *del = cs__sqlite_stmt(s, Q_OI_DELETE, err);
+        if (!del) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(del, 1, o->id);
+        if ((rc = cs__sqlite_exec_stmt(s, del, err, "replace order items")))
+            goto out;
+    }
+    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_OI_INSERT, err);
+    if (!ins) {
+        rc = CS_ERR_STORE;
+        goto out;
+    }
+    for (size_t i = 0; i < o->n_items; i++) {
+        const cs_line_item_t *li = &o->items[i];
+        cs__bind_text(ins, 1, o->id);
+        sqlite3_bind_int64(ins, 2, (int64_t)i);
+        cs__bind_text(ins, 3, li->sku);
+        cs__bind_text(ins, 4, li->name);
+        cs__bind_text(ins, 5, li->category);
+        sqlite3_bind_int64(ins, 6, li->unit_price);
+        sqlite3_bind_int64(ins, 7, li->quantity);
+        sqlite3_bind_int64(ins, 8, li->discount);
+        if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write an order item")))
+            goto out;
+    }
+customer:
+    if (o->has_customer)
+        rc = fold_customer(s, &o->customer,
+                           json_object_get(json_object_get(json_object_get(ev->json, "data"),
+                                                           "customer"),
+                                           "attributes"),
+                           ev->occurred_at, err);
+    else
+        rc = touch_customer(s, o->customer_id, ev->occurred_at, err);
+out:
+    free(attrs);
+    return rc;
+}
+
+static cs_rc fold_cancel(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+{
+    const cs_order_cancel_t *c = &ev->u.cancel;
+    sqlite3_stmt *up = cs__sqlite_stmt(s, Q_OR_CANCEL, err);
+    if (!up)
+        return CS_ERR_STORE;
+    cs__bind_text(up, 1, c->order_id);
+    cs__bind_text(up, 2, c->reason);
+    sqlite3_bind_int64(up, 3, ev->occurred_at);
+    cs_rc rc = cs__sqlite_exec_stmt(s, up, err, "cancel an order");
+    if (rc || sqlite3_changes(s->db) > 0)
+        return rc;
+    /* cancelled before it was placed: a stub the placement fills in */
+    sqlite3_stmt *stub = cs__sqlite_stmt(s, Q_OR_CANCEL_STUB, err);
+    if (!stub)
+        return CS_ERR_STORE;
+    cs__bind_text(stub, 1, c->order_id);
+    cs__bind_text(stub, 2, c->reason);
+    sqlite3_bind_int64(stub, 3, ev->occurred_at);
+    return cs__sqlite_exec_stmt(s, stub, err, "record an early cancellation");
+}
+
+/* Recompute a shipment's status from its scans (after adopting pending ones). */
+static cs_rc refresh_shipment(cs_sqlite_t *s, const char *id, cs_err_t *err)
+{
+    sqlite3_stmt *lat = cs__sqlite_stmt(s, Q_SC_LATEST, err);
+    sqlite3_stmt *del = cs__sqlite_stmt(s, Q_SC_DELIVERED, err);
+    sqlite3_stmt *set = cs__sqlite_stmt(s, Q_SH_SET_STATUS, err);
+    int status = -1;
+    cs_ms_t at = 0, delivered = 0;
+    if (!lat || !del || !set)
+        return CS_ERR_STORE;
+    cs__bind_text(lat, 1, id);
+    if (sqlite3_step(lat) == SQLITE_ROW) {
+        status = sqlite3_column_int(lat, 0);
+        at = sqlite3_column_int64(lat, 1);
+    }
+    sqlite3_reset(lat);
+    sqlite3_clear_bindings(lat);
+    cs__bind_text(del, 1, id);
+    sqlite3_bind_int(del, 2, CS_TRACK_DELIVERED);
+    if (sqlite3_step(del) == SQLITE_ROW)
+        delivered = cs__col_time(del, 0);
+    sqlite3_reset(del);
+    sqlite3_clear_bindings(del);
+    if (status < 0)
+        return CS_OK;
+    cs__bind_text(set, 1, id);
+    sqlite3_bind_int(set, 2, status);
+    sqlite3_bind_int64(set, 3, at);
+    cs__bind_time(set, 4, delivered);
+    return cs__sqlite_exec_stmt(s, set, err, "update a shipment's status");
+}
+
+static cs_rc fold_shipment(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+{
+    const cs_shipment_t *sh = &ev->u.shipment;
+    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_SH_PUT, err);
+    char *origin = NULL, *dest = NULL, *attrs = NULL;
+    cs_rc rc = CS_OK;
+    int adopted = 0;
+    if (!put)
+        return CS_ERR_STORE;
+    origin = dump_member(ev, "origin");
+    dest = dump_member(ev, "destination");
+    attrs = dump_member(ev, "attributes");
+    cs__bind_text(put, 1, sh->id);
+    cs__bind_text(put, 2, sh->order_id);
+    cs__bind_text(put, 3, sh->carrier);
+    cs__bind_text(put, 4, sh->service);
+    cs__bind_text(put, 5, sh->tracking_number);
+    cs__bind_text(put, 6, origin);
+    cs__bind_text(put, 7, dest);
+    sqlite3_bind_int64(put, 8, ev->occurred_at);
+    cs__bind_text(put, 9, attrs);
+    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write a shipment")))
+        goto out;
+
+    /* scans that arrived before their shipment */
+    sqlite3_stmt *a1 = cs__sqlite_stmt(s, Q_SC_ADOPT, err);
+    sqlite3_stmt *a2 = cs__sqlite_stmt(s, Q_SC_ADOPT_WANT, err);
+    if (!a1 || !a2) {
+        rc = CS_ERR_STORE;
+        goto out;
+    }
+    cs__bind_text(a1, 1, sh->id);
+    cs__bind_text(a1, 2, sh->carrier);
+    cs__bind_text(a1, 3, sh->tracking_number);
+    if ((rc = cs__sqlite_exec_stmt(s, a1, err, "attach pending scans")))
+        goto out;
+    adopted += sqlite3_changes(s->db);
+    cs__bind_text(a2, 1, sh->id);
+    if ((rc = cs__sqlite_exec_stmt(s, a2, err, "attach pending scans")))
+        goto out;
+    adopted += sqlite3_changes(s->db);
+    if (adopted > 0) {
+        sqlite3_stmt *ev_up = cs__sqlite_stmt(s, Q_EV_ADOPT_SCANS, err);
+        if (!ev_up) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(ev_up, 1, sh->id);
+        cs__bind_text(ev_up, 2, sh->order_id);
+        if ((rc = cs__sqlite_exec_stmt(s, ev_up, err, "attach scan events to the order")) ||
+            (rc = refresh_shipment(s, sh->id, err)))
+            goto out;
+    }
+out:
+    free(origin);
+    free(dest);
+    free(attrs);
+    return rc;
+}
+
+static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
+                       cs_err_t *err)
+{
+    const cs_scan_t *sc = &ev->u.scan;
+    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_SC_INSERT, err);
+    char *loc = NULL;
+    cs_rc rc;
+    if (!ins)
+        return CS_ERR_STORE;
+    loc = dump_member(ev, "location");
+    sqlite3_bind_int64(ins, 1, seq);
+    cs__bind_text(ins, 2, r->shp_found ? r->shp_id : NULL);
+    cs__bind_text(ins, 3, r->shp_found ? NULL : sc->shipment_id);
+    cs__bind_text(ins, 4, sc->carrier);
+    cs__bind_text(ins, 5, sc->tracking_number);
+    sqlite3_bind_int(ins, 6, (int)sc->status);
+    cs__bind_text(ins, 7, sc->carrier_code);
+    cs__bind_text(ins, 8, sc->carrier_text);
+    cs__bind_text(ins, 9, loc);
+    sqlite3_bind_int64(ins, 10, ev->occurred_at);
+    rc = cs__sqlite_exec_stmt(s, ins, err, "write a scan");
+    free(loc);
+    if (rc || !r->shp_found)
+        return rc;
+
+    int status = r->shp_status;
+    cs_ms_t status_at = r->shp_status_at, delivered = r->shp_delivered_at;
+    if (status < 0 || ev->occurred_at >= status_at) {
+        status = (int)sc->status;
+        status_at = ev->occurred_at;
+    }
+    if (sc->status == CS_TRACK_DELIVERED && (!delivered || ev->occurred_at < delivered))
+        delivered = ev->occurred_at;
+    if (status == r->shp_status && status_at == r->shp_status_at &&
+        delivered == r->shp_delivered_at)
+        return CS_OK;
+    sqlite3_stmt *set = cs__sqlite_stmt(s, Q_SH_SET_STATUS, err);
+    if (!set)
+        return CS_ERR_STORE;
+    cs__bind_text(set, 1, r->shp_id);
+    sqlite3_bind_int(set, 2, status);
+    sqlite3_bind_int64(set, 3, status_at);
+    cs__bind_time(set, 4, delivered);
+    return cs__sqlite_exec_stmt(s, set, err, "update a shipment's status");
+}
+
+static cs_rc adopt_orphans(cs_sqlite_t *s, char kind, const char *id, const char *order_id,
+                           cs_err_t *err)
+{
+    char entity[CS_ID_MAX + 8];
+    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_EV_ADOPT_ORPHANS, err);
+    if (!st)
+        return CS_ERR_STORE;
+    if (!order_id)
+        return CS_OK;
+    snprintf(entity, sizeof entity, "%c:%s", kind, id);
+    sqlite3_bind_text(st, 1, entity, -1, SQLITE_TRANSIENT);
+    cs__bind_text(st, 2, order_id);
+    return cs__sqlite_exec_stmt(s, st, err, "attach earlier updates to the order");
+}
+
+static cs_rc fold_return(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
+{
+    const cs_return_t *re = &ev->u.ret;
+    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_RE_PUT, err);
+    cs_rc rc;
+    if (!put)
+        return CS_ERR_STORE;
+    bool requested = ev->type == CS_EV_RETURN_REQUESTED;
+    bool newer = !r->row_found || ev->occurred_at >= r->row_status_at;
+    const char *status = newer ? re->status : r->row_status;
+    cs_ms_t status_at = newer ? ev->occurred_at : r->row_status_at;
+    int64_t refund = r->row_refund;
+    if (!requested && re->refund_amount >= 0 && (newer || refund < 0))
+        refund = re->refund_amount;
+    cs__bind_text(put, 1, re->id);
+    if (requested) {
+        cs__bind_text(put, 2, re->order_id);
+        cs__bind_text(put, 4, re->resolution);
+        sqlite3_bind_int64(put, 6, ev->occurred_at);
+    } else {
+        cs__bind_text(put, 2, r->row_has_order ? r->order_buf : NULL);
+        cs__bind_text(put, 4, r->row_resolution[0] ? r->row_resolution : NULL);
+        cs__bind_time(put, 6, r->row_requested_at);
+    }
+    cs__bind_text(put, 3, status);
+    if (refund >= 0)
+        sqlite3_bind_int64(put, 5, refund);
+    sqlite3_bind_int64(put, 7, status_at);
+    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write a return")) || !requested)
+        return rc;
+
+    sqlite3_stmt *del = cs__sqlite_stmt(s, Q_RI_DELETE, err);
+    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_RI_INSERT, err);
+    if (!del || !ins)
+        return CS_ERR_STORE;
+    if (r->row_found) {
+        cs__bind_text(del, 1, re->id);
+        if ((rc = cs__sqlite_exec_stmt(s, del, err, "replace return items")))
+            return rc;
+    }
+    for (size_t i = 0; i < re->n_items; i++) {
+        cs__bind_text(ins, 1, re->id);
+        sqlite3_bind_int64(ins, 2, (int64_t)i);
+        cs__bind_text(ins, 3, re->items[i].sku);
+        sqlite3_bind_int64(ins, 4, re->items[i].quantity);
+        cs__bind_text(ins, 5, re->items[i].reason);
+        if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write a return item")))
+            return rc;
+    }
+    if (r->row_found)
+        return adopt_orphans(s, 'r', re->id, re->order_id, err);
+    return CS_OK;
+}
+
+static cs_rc fold_ticket(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
+{
+    const cs_ticket_t *t = &ev->u.ticket;
+    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_TI_PUT, err);
+    cs_rc rc;
+    if (!put)
+        return CS_ERR_STORE;
+    bool created = ev->type == CS_EV_TICKET_CREATED;
+    bool newer = !r->row_found || ev->occurred_at >= r->row_status_at;
+    if (!created && r->row_found && !newer)
+        return CS_OK; /* an older status: logged only */
+    cs__bind_text(put, 1, t->id);
+    if (created) {
+        cs__bind_text(put, 2, t->customer_id);
+        cs__bind_text(put, 3, t->order_id);
+        cs__bind_text(put, 4, newer ? "open" : r->row_status);
+        cs__bind_text(put, 5, t->channel);
+        cs__bind_text(put, 6, t->subject);
+        cs__bind_text(put, 7, t->body);
+        cs__bind_text(put, 8, t->category);
+        sqlite3_bind_int64(put, 9, ev->occurred_at);
+        sqlite3_bind_int64(put, 10, newer ? ev->occurred_at : r->row_status_at);
+        if ((rc = cs__sqlite_exec_stmt(s, put, err, "write a ticket")) ||
+            (rc = touch_customer(s, t->customer_id, ev->occurred_at, err)))
+            return rc;
+        if (r->row_found)
+            return adopt_orphans(s, 't', t->id, t->order_id, err);
+        return CS_OK;
+    }
+    if (r->row_found) {
+        sqlite3_stmt *up = cs__sqlite_stmt(s, Q_TI_SET_STATUS, err);
+        if (!up)
+            return CS_ERR_STORE;
+        cs__bind_text(up, 1, t->id);
+        cs__bind_text(up, 2, t->status);
+        sqlite3_bind_int64(up, 3, ev->occurred_at);
+        return cs__sqlite_exec_stmt(s, up, err, "update a ticket");
+    }
+    /* updated before created: a stub */
+    cs__bind_text(put, 1, t->id);
+    cs__bind_text(put, 4, t->status);
+    sqlite3_bind_int64(put, 10, ev->occurred_at);
+    return cs__sqlite_exec_stmt(s, put, err, "record an early ticket update");
+}
+
+static cs_rc fold_feedback(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+{
+    const cs_feedback_t *f = &ev->u.feedback;
+    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_FB_PUT, err);
+    cs_rc rc;
+    if (!put)
+        return CS_ERR_STORE;
+    cs__bind_text(put, 1, f->id);
+    cs__bind_text(put, 2, f->kind);
+    sqlite3_bind_int64(put, 3, f->score);
+    cs__bind_text(put, 4, f->customer_id);
+    cs__bind_text(put, 5, f->order_id);
+    cs__bind_text(put, 6, f->sku);
+    cs__bind_text(put, 7, f->title);
+    cs__bind_text(put, 8, f->text);
+    cs__bind_text(put, 9, f->locale);
+    sqlite3_bind_int64(put, 10, ev->occurred_at);
+    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write feedback")))
+        return rc;
+    return f->customer_id ? touch_customer(s, f->customer_id, ev->occurred_at, err) : CS_OK;
+}
+
+static cs_rc fold_message(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, cs_err_t *err)
+{
+    const cs_message_status_t *m = &ev->u.msg;
+    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_MS_INSERT, err);
+    cs_rc rc;
+    if (!ins)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(ins, 1, seq);
+    cs__bind_text(ins, 2, m->message_id);
+    sqlite3_bind_int(ins, 3, (int)m->status);
+    cs__bind_text(ins, 4, m->channel);
+    cs__bind_text(ins, 5, m->customer_id);
+    cs__bind_text(ins, 6, m->detail);
+    sqlite3_bind_int64(ins, 7, ev->occurred_at);
+    if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write a message status")))
+        return rc;
+    return m->customer_id ? touch_customer(s, m->customer_id, ev->occurred_at, err) : CS_OK;
+}
+
+/* ---- the entry point ---- */
+
+cs_rc cs__sqlite_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
+                        cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    route_t r;
+    char *body = NULL;
+    cs_rc rc = CS_OK;
+    *outcome = CS_INGEST_NEW;
+    *seq = 0;
+    if (!s->in_tx)
+        return cs_errf(err, CS_ERR_INTERNAL, "store: ingest outside a transaction");
+    memset(&r, 0, sizeof r);
+    if ((rc = resolve(s, ev, &r, err)))
+        return rc;
+
+    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_EV_INSERT, err);
+    if (!ins)
+        return CS_ERR_STORE;
+    const char *text = ev->body;
+    size_t body_len = ev->body_len;
+    if (!text) {
+        body = json_dumps(ev->json, JSON_COMPACT);
+        if (!body)
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
+        text = body;
+        body_len = strlen(body);
+    }
+    cs__bind_text(ins, 1, ev->event_id);
+    sqlite3_bind_int(ins, 2, (int)ev->type);
+    sqlite3_bind_int64(ins, 3, ev->occurred_at);
+    sqlite3_bind_int64(ins, 4, received_at);
+    cs__bind_text(ins, 5, r.customer_id);
+    cs__bind_text(ins, 6, r.order_id);
+    cs__bind_text(ins, 7, r.entity[0] && !r.order_id ? r.entity : NULL);
+    sqlite3_bind_text(ins, 8, text, (int)body_len, SQLITE_STATIC);
+    if ((rc = cs__sqlite_exec_stmt(s, ins, err, "append to the event log")))
+        goto out;
+    if (sqlite3_changes(s->db) == 0) {
+        /* a replay: report the original and change nothing */
+        sqlite3_stmt *q = cs__sqlite_stmt(s, Q_EV_SEQ_BY_ID, err);
+        if (!q) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(q, 1, ev->event_id);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            *seq = sqlite3_column_int64(q, 0);
+        else
+            rc = cs__sqlite_fail(s, err, "find the original of a duplicate");
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        *outcome = CS_INGEST_DUPLICATE;
+        goto out;
+    }
+    *seq = sqlite3_last_insert_rowid(s->db);
+
+    switch (ev->type) {
+    case CS_EV_CUSTOMER_UPSERTED:
+        rc = fold_customer(s, &ev->u.customer,
+                           json_object_get(json_object_get(ev->json, "data"), "attributes"),
+                           ev->occurred_at, err);
+        break;
+    case CS_EV_ORDER_PLACED: rc = fold_order(s, ev, err); break;
+    case CS_EV_ORDER_CANCELLED: rc = fold_cancel(s, ev, err); break;
+    case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, err); break;
+    case CS_EV_TRACKING_EVENT: rc = fold_scan(s, ev, *seq, &r, err); break;
+    case CS_EV_RETURN_REQUESTED:
+    case CS_EV_RETURN_UPDATED: rc = fold_return(s, ev, &r, err); break;
+    case CS_EV_TICKET_CREATED:
+    case CS_EV_TICKET_UPDATED: rc = fold_ticket(s, ev, &r, err); break;
+    case CS_EV_FEEDBACK_SUBMITTED: rc = fold_feedback(s, ev, err); break;
+    case CS_EV_MESSAGE_STATUS: rc = fold_message(s, ev, *seq, err); break;
+    default: rc = cs_errf(err, CS_ERR_INTERNAL, "store: unknown event type %d", (int)ev->type);
+    }
+out:
+    free(body);
+    return rc;
+}

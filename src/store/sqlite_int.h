@@ -1,0 +1,116 @@
+/*
+ * sqlite_int.h -- private to the SQLite backend (sqlite*.c): the handle, the
+ * statement cache and helpers shared by the open/fold/view files.
+ *
+ * Every SQL text lives in the `stmt_sql` table in sqlite.c, indexed by
+ * stmt_id_t; statements are prepared on first use with
+ * SQLITE_PREPARE_PERSISTENT and reset after each use, so no SQL is built
+ * from data and nothing is parsed twice.
+ */
+#ifndef CS_STORE_SQLITE_INT_H
+#define CS_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+typedef enum stmt_id {
+    /* events */
+    Q_EV_INSERT,
+    Q_EV_SEQ_BY_ID,
+    Q_EV_ADOPT_ORPHANS,   /* set order_id on earlier updates of an entity */
+    Q_EV_ADOPT_SCANS,     /* set order_id on scan events of a shipment */
+    /* customers */
+    Q_CU_GET,
+    Q_CU_PUT,
+    Q_CU_TOUCH,
+    /* orders */
+    Q_OR_GET,
+    Q_OR_PUT,
+    Q_OR_CANCEL_STUB,
+    Q_OR_CANCEL,
+    Q_OI_DELETE,
+    Q_OI_INSERT,
+    /* shipments and scans */
+    Q_SH_GET,
+    Q_SH_BY_TRACKING,
+    Q_SH_PUT,
+    Q_SH_SET_STATUS,
+    Q_SC_INSERT,
+    Q_SC_ADOPT,
+    Q_SC_ADOPT_WANT,
+    Q_SC_LATEST,
+    Q_SC_DELIVERED,
+    /* returns */
+    Q_RE_GET,
+    Q_RE_PUT,
+    Q_RI_DELETE,
+    Q_RI_INSERT,
+    /* tickets, feedback, messages */
+    Q_TI_GET,
+    Q_TI_PUT,
+    Q_TI_SET_STATUS,
+    Q_FB_PUT,
+    Q_MS_INSERT,
+    /* api keys */
+    Q_AK_PUT,
+    Q_AK_FIND,
+    Q_AK_LIST,
+    Q_AK_REVOKE,
+    /* views */
+    Q_V_CUSTOMER,
+    Q_V_CUSTOMER_ORDERS,
+    Q_V_CUSTOMER_SPENT,
+    Q_V_ORDER,
+    Q_V_ORDER_ITEMS,
+    Q_V_ORDER_SHIPMENTS,
+    Q_V_SHIPMENT_SCANS,
+    Q_V_ORDER_RETURNS,
+    Q_V_RETURN_ITEMS,
+    Q_V_ORDER_TICKETS,
+    Q_V_ORDER_FEEDBACK,
+    Q_V_ORDER_TIMELINE,
+    Q_V_EVENTS_ASC,
+    Q_V_EVENTS_DESC,
+    Q_V_EVENTS_CUST_ASC,
+    Q_V_EVENTS_CUST_DESC,
+    Q_V_EVENTS_ORDER_ASC,
+    Q_V_EVENTS_ORDER_DESC,
+    Q_COUNTS,
+    Q__COUNT
+} stmt_id_t;
+
+typedef struct cs_sqlite {
+    cs_store_t base;            /* must be first */
+    sqlite3 *db;
+    bool read_only;
+    bool in_tx;
+    sqlite3_stmt *stmts[Q__COUNT];
+} cs_sqlite_t;
+
+/* Prepared (cached) statement, reset and unbound; NULL with err set on failure. */
+sqlite3_stmt *cs__sqlite_stmt(cs_sqlite_t *s, stmt_id_t id, cs_err_t *err);
+/* Report the connection's last error as CS_ERR_STORE. */
+cs_rc cs__sqlite_fail(cs_sqlite_t *s, cs_err_t *err, const char *what);
+
+/* Bind helpers: NULL strings bind NULL; time 0 binds NULL. */
+void cs__bind_text(sqlite3_stmt *st, int i, const char *v);
+void cs__bind_time(sqlite3_stmt *st, int i, cs_ms_t v);
+/* Column helpers: borrowed text (NULL when NULL), time (0 when NULL). */
+const char *cs__col_text(sqlite3_stmt *st, int i);
+cs_ms_t cs__col_time(sqlite3_stmt *st, int i);
+
+/* Step a statement that returns no rows; resets it. */
+cs_rc cs__sqlite_exec_stmt(cs_sqlite_t *s, sqlite3_stmt *st, cs_err_t *err, const char *what);
+
+/* sqlite_fold.c */
+cs_rc cs__sqlite_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
+                        cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
+
+/* sqlite_views.c */
+cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
+cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
+cs_rc cs__sqlite_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
+                              cs_err_t *err);
+
+#endif /* CS_STORE_SQLITE_INT_H */

@@ -1,0 +1,433 @@
+/*
+ * sqlite_views.c -- the JSON views of current state: a customer, an order
+ * with everything that concerns it, and pages of the event log. The shapes
+ * are the API's (docs/api.md) and identical across backends; the
+ * conformance suite checks them through store.h.
+ *
+ * Ownership: every view returns an owned json_t.
+ */
+#include "sqlite_int.h"
+
+#include <string.h>
+
+/* ---- value helpers: NULL columns become JSON null ---- */
+
+static json_t *j_text(sqlite3_stmt *st, int i)
+{
+    const char *v = cs__col_text(st, i);
+    return v ? json_string(v) : json_null();
+}
+
+static json_t *j_time(sqlite3_stmt *st, int i)
+{
+    char buf[40];
+    cs_ms_t t = cs__col_time(st, i);
+    return t ? json_string(cs_time_format(t, buf, sizeof buf)) : json_null();
+}
+
+static json_t *j_money(sqlite3_stmt *st, int i)
+{
+    char buf[40];
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    return json_string(cs_money_format(sqlite3_column_int64(st, i), buf, sizeof buf));
+}
+
+/* Stored compact JSON (addresses, attributes, bodies) back into a value. */
+static json_t *j_doc(sqlite3_stmt *st, int i)
+{
+    const char *v = cs__col_text(st, i);
+    if (!v)
+        return json_null();
+    json_t *d = json_loadb(v, (size_t)sqlite3_column_bytes(st, i), JSON_DECODE_ANY, NULL);
+    return d ? d : json_null();
+}
+
+static json_t *j_consents(const char *c)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++) {
+        json_t *p = json_object();
+        for (int k = 0; k < 2; k++) {
+            char v = (c && strlen(c) == 6) ? c[ch * 2 + k] : '-';
+            json_object_set_new(p, k ? "marketing" : "transactional",
+                                v == 'y' ? json_true() : v == 'n' ? json_false() : json_null());
+        }
+        json_object_set_new(o, cs_channel_name((cs_channel_t)ch), p);
+    }
+    return o;
+}
+
+typedef json_t *(*row_fn)(sqlite3_stmt *st, void *arg);
+
+/* Run st (bound by the caller) and collect one object per row. */
+static cs_rc collect(cs_sqlite_t *s, sqlite3_stmt *st, row_fn fn, void *arg, json_t **out,
+                     cs_err_t *err)
+{
+    json_t *arr = json_array();
+    cs_rc rc = CS_OK;
+    int r;
+    *out = NULL;
+    if (!arr) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = fn(st, arg);
+        if (!o || json_array_append_new(arr, o)) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (r != SQLITE_DONE)
+        rc = cs__sqlite_fail(s, err, "read a view");
+out:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return CS_OK;
+}
+
+/* ---- customer ---- */
+
+static json_t *row_customer_order(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "placed_at", j_time(st, 1),
+                     "total", j_money(st, 2), "currency", j_text(st, 3), "status", j_text(st, 4));
+}
+
+cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_V_CUSTOMER, err);
+    sqlite3_stmt *sp = cs__sqlite_stmt(s, Q_V_CUSTOMER_SPENT, err);
+    sqlite3_stmt *so = cs__sqlite_stmt(s, Q_V_CUSTOMER_ORDERS, err);
+    json_t *v = NULL, *orders = NULL, *spent = NULL;
+    cs_rc rc = CS_OK;
+    *out = NULL;
+    if (!st || !sp || !so)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rc = cs_err_field(err, CS_ERR_NOTFOUND, "id", "no customer with id \"%.64s\"", id);
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        rc = cs__sqlite_fail(s, err, "read a customer");
+        goto out;
+    }
+    /* id,email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at */
+    v = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0),
+                  "email", j_text(st, 1), "phone", j_text(st, 2), "name", j_text(st, 3), "locale",
+                  j_text(st, 4), "timezone", j_text(st, 5), "consents",
+                  j_consents(cs__col_text(st, 6)), "attributes", j_doc(st, 7), "first_seen_at",
+                  j_time(st, 8), "updated_at", j_time(st, 9));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!v || !(spent = json_object())) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int64_t n_orders = 0, n_cancelled = 0;
+    cs_ms_t first = 0, last = 0;
+    cs__bind_text(sp, 1, id);
+    while ((r = sqlite3_step(sp)) == SQLITE_ROW) {
+        /* currency,count,sum(total of placed),min(placed_at),max(placed_at),cancelled */
+        char buf[40];
+        const char *cur = cs__col_text(sp, 0);
+        n_orders += sqlite3_column_int64(sp, 1);
+        n_cancelled += sqlite3_column_int64(sp, 5);
+        cs_ms_t f = cs__col_time(sp, 3), l = cs__col_time(sp, 4);
+        if (f && (!first || f < first))
+            first = f;
+        if (l > last)
+            last = l;
+        json_object_set_new(spent, cur ? cur : "?",
+                            json_string(cs_money_format(sqlite3_column_int64(sp, 2), buf,
+                                                        sizeof buf)));
+    }
+    sqlite3_reset(sp);
+    sqlite3_clear_bindings(sp);
+    if (r != SQLITE_DONE) {
+        rc = cs__sqlite_fail(s, err, "read a customer's orders");
+        goto out;
+    }
+    char fb[40], lb[40];
+    json_object_set_new(v, "stats",
+                        json_pack("{s:I, s:I, s:o, s:o, s:O}", "orders", (json_int_t)n_orders,
+                                  "cancelled_orders", (json_int_t)n_cancelled, "first_order_at",
+                                  first ? json_string(cs_time_format(first, fb, sizeof fb))
+                                        : json_null(),
+                                  "last_order_at",
+                                  last ? json_string(cs_time_format(last, lb, sizeof lb))
+                                       : json_null(),
+                                  "total_spent", spent));
+    cs__bind_text(so, 1, id);
+    if ((rc = collect(s, so, row_customer_order, NULL, &orders, err)))
+        goto out;
+    json_object_set_new(v, "orders", orders);
+    *out = v;
+    v = NULL;
+out:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    json_decref(spent);
+    json_decref(v);
+    return rc;
+}
+
+/* ---- order ---- */
+
+static json_t *row_item(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o}", "sku", j_text(st, 0), "name",
+                     j_text(st, 1), "category", j_text(st, 2), "unit_price", j_money(st, 3),
+                     "quantity", (json_int_t)sqlite3_column_int64(st, 4), "discount",
+                     j_money(st, 5));
+}
+
+static json_t *j_track(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    const char *n = cs_track_status_name((cs_track_status_t)sqlite3_column_int(st, i));
+    return n ? json_string(n) : json_null();
+}
+
+static json_t *row_scan(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "status", j_track(st, 0), "carrier_code",
+                     j_text(st, 1), "carrier_text", j_text(st, 2), "location", j_doc(st, 3),
+                     "occurred_at", j_time(st, 4));
+}
+
+typedef struct sub_ctx {
+    cs_sqlite_t *s;
+    cs_err_t *err;
+    cs_rc rc;
+} sub_ctx_t;
+
+static json_t *row_shipment(sqlite3_stmt *st, void *arg)
+{
+    sub_ctx_t *c = arg;
+    /* id,carrier,service,tracking_number,origin,destination,status,status_at,delivered_at,created_at */
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                          j_text(st, 0), "carrier", j_text(st, 1), "service", j_text(st, 2),
+                          "tracking_number", j_text(st, 3), "origin", j_doc(st, 4), "destination",
+                          j_doc(st, 5), "status", j_track(st, 6), "status_at", j_time(st, 7),
+                          "delivered_at", j_time(st, 8), "created_at", j_time(st, 9));
+    sqlite3_stmt *sc = cs__sqlite_stmt(c->s, Q_V_SHIPMENT_SCANS, c->err);
+    json_t *scans = NULL;
+    if (!o || !sc) {
+        json_decref(o);
+        return NULL;
+    }
+    sqlite3_bind_text(sc, 1, cs__col_text(st, 0), -1, SQLITE_TRANSIENT);
+    if ((c->rc = collect(c->s, sc, row_scan, NULL, &scans, c->err))) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "scans", scans);
+    return o;
+}
+
+static json_t *row_return_item(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:o, s:I, s:o}", "sku", j_text(st, 0), "quantity",
+                     (json_int_t)sqlite3_column_int64(st, 1), "reason", j_text(st, 2));
+}
+
+static json_t *row_return(sqlite3_stmt *st, void *arg)
+{
+    sub_ctx_t *c = arg;
+    /* id,status,resolution,refund_amount,requested_at,status_at */
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "status",
+                          j_text(st, 1), "resolution", j_text(st, 2), "refund_amount",
+                          j_money(st, 3), "requested_at", j_time(st, 4), "updated_at",
+                          j_time(st, 5));
+    sqlite3_stmt *it = cs__sqlite_stmt(c->s, Q_V_RETURN_ITEMS, c->err);
+    json_t *items = NULL;
+    if (!o || !it) {
+        json_decref(o);
+        return NULL;
+    }
+    sqlite3_bind_text(it, 1, cs__col_text(st, 0), -1, SQLITE_TRANSIENT);
+    if ((c->rc = collect(c->s, it, row_return_item, NULL, &items, c->err))) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "items", items);
+    return o;
+}
+
+static json_t *row_ticket(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "status",
+                     j_text(st, 1), "channel", j_text(st, 2), "subject", j_text(st, 3), "category",
+                     j_text(st, 4), "created_at", j_time(st, 5), "updated_at", j_time(st, 6));
+}
+
+static json_t *row_feedback(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "kind",
+                     j_text(st, 1), "score", (json_int_t)sqlite3_column_int64(st, 2), "sku",
+                     j_text(st, 3), "title", j_text(st, 4), "text", j_text(st, 5), "locale",
+                     j_text(st, 6), "occurred_at", j_time(st, 7));
+}
+
+static json_t *j_type(sqlite3_stmt *st, int i)
+{
+    const char *n = cs_event_type_name((cs_event_type_t)sqlite3_column_int(st, i));
+    return n ? json_string(n) : json_null();
+}
+
+static json_t *row_timeline(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
+                     "event_id", j_text(st, 1), "type", j_type(st, 2), "occurred_at",
+                     j_time(st, 3), "received_at", j_time(st, 4));
+}
+
+cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_V_ORDER, err);
+    json_t *v = NULL, *part = NULL;
+    sub_ctx_t ctx = {.s = s, .err = err, .rc = CS_OK};
+    cs_rc rc = CS_OK;
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_DONE) {
+        rc = cs_err_field(err, CS_ERR_NOTFOUND, "id", "no order with id \"%.64s\"", id);
+        goto out;
+    }
+    if (r != SQLITE_ROW) {
+        rc = cs__sqlite_fail(s, err, "read an order");
+        goto out;
+    }
+    /* id,customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,
+       promised_from,promised_to,status,cancel_reason,cancelled_at,attributes */
+    json_t *promise = json_null();
+    if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+        promise = json_pack("{s:o, s:o}", "earliest", j_time(st, 9), "latest", j_time(st, 10));
+    v = json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:o, s:o, s:o, s:o}",
+                  "id", j_text(st, 0), "customer_id", j_text(st, 1), "status", j_text(st, 11),
+                  "currency", j_text(st, 2), "placed_at", j_time(st, 3), "totals", "subtotal",
+                  j_money(st, 4), "shipping", j_money(st, 5), "tax", j_money(st, 6), "discount",
+                  j_money(st, 7), "total", j_money(st, 8), "promised_delivery", promise,
+                  "cancel_reason", j_text(st, 12), "cancelled_at", j_time(st, 13), "attributes",
+                  j_doc(st, 14));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!v) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    static const struct {
+        const char *key;
+        stmt_id_t q;
+        row_fn fn;
+    } parts[] = {
+        {"items", Q_V_ORDER_ITEMS, row_item},
+        {"shipments", Q_V_ORDER_SHIPMENTS, row_shipment},
+        {"returns", Q_V_ORDER_RETURNS, row_return},
+        {"tickets", Q_V_ORDER_TICKETS, row_ticket},
+        {"feedback", Q_V_ORDER_FEEDBACK, row_feedback},
+        {"timeline", Q_V_ORDER_TIMELINE, row_timeline},
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(parts); i++) {
+        sqlite3_stmt *q = cs__sqlite_stmt(s, parts[i].q, err);
+        if (!q) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(q, 1, id);
+        if ((rc = collect(s, q, parts[i].fn, &ctx, &part, err)))
+            goto out;
+        if (ctx.rc) {
+            json_decref(part);
+            rc = ctx.rc;
+            goto out;
+        }
+        json_object_set_new(v, parts[i].key, part);
+    }
+    *out = v;
+    v = NULL;
+out:
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    json_decref(v);
+    return rc;
+}
+
+/* ---- the event log ---- */
+
+static json_t *row_event(sqlite3_stmt *st, void *arg)
+{
+    (void)arg;
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seq",
+                     (json_int_t)sqlite3_column_int64(st, 0), "event_id", j_text(st, 1), "type",
+                     j_type(st, 2), "occurred_at", j_time(st, 3), "received_at", j_time(st, 4),
+                     "customer_id", j_text(st, 5), "order_id", j_text(st, 6), "event",
+                     j_doc(st, 7));
+}
+
+cs_rc cs__sqlite_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
+                              cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    json_t *events = NULL;
+    int type = 0;
+    *out = NULL;
+    if (q->limit < 1 || q->limit > 1000)
+        return cs_err_field(err, CS_ERR_INVALID, "limit", "limit: expected 1..1000, got %d",
+                            q->limit);
+    if (q->after_seq < 0 || q->before_seq < 0)
+        return cs_err_field(err, CS_ERR_INVALID, q->after_seq < 0 ? "after_seq" : "before_seq",
+                            "expected a sequence number >= 0");
+    if (q->type && (type = (int)cs_event_type_from_name(q->type)) == 0)
+        return cs_err_field(err, CS_ERR_INVALID, "type", "type: unknown event type \"%.64s\"",
+                            q->type);
+    stmt_id_t id = q->customer_id ? (q->newest_first ? Q_V_EVENTS_CUST_DESC : Q_V_EVENTS_CUST_ASC)
+                   : q->order_id  ? (q->newest_first ? Q_V_EVENTS_ORDER_DESC : Q_V_EVENTS_ORDER_ASC)
+                   : q->newest_first ? Q_V_EVENTS_DESC
+                                     : Q_V_EVENTS_ASC;
+    sqlite3_stmt *st = cs__sqlite_stmt(s, id, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, q->after_seq);
+    sqlite3_bind_int64(st, 2, q->before_seq);
+    sqlite3_bind_int(st, 3, type);
+    sqlite3_bind_int(st, 4, q->limit);
+    if (q->customer_id)
+        cs__bind_text(st, 5, q->customer_id);
+    else if (q->order_id)
+        cs__bind_text(st, 5, q->order_id);
+    cs_rc rc = collect(s, st, row_event, NULL, &events, err);
+    if (rc)
+        return rc;
+    size_t n = json_array_size(events);
+    json_t *next = json_null();
+    if (n == (size_t)q->limit)
+        next = json_integer(json_integer_value(json_object_get(json_array_get(events, n - 1), "seq")));
+    *out = json_pack("{s:o, s:o}", "events", events,
+                     q->newest_first ? "next_before_seq" : "next_after_seq", next);
+    return *out ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory");
+}
