@@ -1,0 +1,171 @@
+/*
+ * serve.c -- `consonance serve`: the daemon. Opens the engine on the
+ * configured store, creates the bootstrap API key when asked, serves HTTP
+ * until SIGTERM or SIGINT, then shuts down gracefully: stop accepting,
+ * answer what was received, commit everything queued, close the store.
+ *
+ * Signals are blocked in every thread (they are created after the mask is
+ * set) and taken synchronously with sigwait on the main thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../http/server.h"
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: consonance serve [--config FILE] [--store TARGET] [--host ADDR] [--port N]\n"
+               "\n"
+               "Runs the HTTP intake and API. Settings come from the config file, then\n"
+               "CONSONANCE_* environment variables, then these flags (docs/configuration.md).\n");
+}
+
+typedef struct boot_ctx {
+    const char *path;
+    cs_err_t err;
+} boot_ctx_t;
+
+/* Create an all-scopes key and write its secret to the file (0600), unless
+ * the file exists already. Runs on the writer. */
+static cs_rc bootstrap_key(cs_store_t *s, void *arg)
+{
+    boot_ctx_t *b = arg;
+    char secret[CS_APIKEY_SECRET_MAX];
+    cs_apikey_t key;
+    int fd = open(b->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return CS_OK;
+        return cs_errf(&b->err, CS_ERR_IO, "bootstrap_key_file %s: %s", b->path, strerror(errno));
+    }
+    cs_rc rc = cs_apikey_create(s, "bootstrap", CS_SCOPE_READ | CS_SCOPE_WRITE | CS_SCOPE_ADMIN,
+                                cs_clock_now(cs_clock_system()), secret, &key, &b->err);
+    if (rc == CS_OK) {
+        size_t n = strlen(secret);
+        if (write(fd, secret, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+            rc = cs_errf(&b->err, CS_ERR_IO, "bootstrap_key_file %s: %s", b->path,
+                         strerror(errno));
+        else
+            cs_info("created API key %s (all scopes); secret in %s", key.id, b->path);
+    }
+    close(fd);
+    if (rc)
+        unlink(b->path);
+    return rc;
+}
+
+int cs_cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"store", required_argument, NULL, 's'},
+        {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *store = NULL, *host = NULL, *port = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:s:H:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 's': store = optarg; break;
+        case 'H': host = optarg; break;
+        case 'p': port = optarg; break;
+        case 'h': usage(stdout); return CS_EXIT_OK;
+        default: usage(stderr); return CS_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return CS_EXIT_USAGE;
+    }
+    cs_conf_t conf;
+    cs_err_t err;
+    cs_err_clear(&err);
+    if (!cs_cli_conf(&conf, config))
+        return CS_EXIT_FAIL;
+    if ((store && cs_conf_set(&conf, "store", store, "--store", &err)) ||
+        (host && cs_conf_set(&conf, "host", host, "--host", &err)) ||
+        (port && cs_conf_set(&conf, "port", port, "--port", &err)))
+        return cs_cli_fail("serve", &err);
+
+    /* keep freed memory for reuse instead of returning it to the kernel on
+     * every batch: intake allocates and frees in waves */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TOP_PAD, 16 * 1024 * 1024);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cs_engine_opts_t eo;
+    cs_engine_opts_default(&eo);
+    eo.store = conf.store;
+    eo.durable = conf.durable;
+    eo.cache_kib = conf.cache_kib;
+    eo.max_group_events = (size_t)conf.max_group_events;
+    eo.max_queue_events = (size_t)conf.max_queue_events;
+    eo.readers = conf.readers;
+    cs_engine_t *engine = NULL;
+    cs_http_t *http = NULL;
+    int status = CS_EXIT_FAIL;
+    if (cs_engine_open(&eo, &engine, &err) != CS_OK) {
+        cs_cli_fail("serve", &err);
+        goto out;
+    }
+    if (conf.bootstrap_key_file[0]) {
+        boot_ctx_t b = {.path = conf.bootstrap_key_file};
+        cs_err_clear(&b.err);
+        if (cs_engine_with_writer(engine, bootstrap_key, &b) != CS_OK) {
+            cs_cli_fail("serve", &b.err);
+            goto out;
+        }
+    }
+    cs_http_opts_t ho;
+    cs_http_opts_default(&ho);
+    ho.host = conf.host;
+    ho.port = conf.port;
+    ho.threads = conf.http_threads;
+    ho.max_body_bytes = (size_t)conf.max_body_bytes;
+    ho.max_batch_events = (size_t)conf.max_batch_events;
+    if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
+        cs_cli_fail("serve", &err);
+        goto out;
+    }
+    cs_info("consonance %s: store %s", CS_VERSION, conf.store);
+    bool v6 = strchr(conf.host, ':') != NULL;
+    fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", conf.host, v6 ? "]" : "",
+            cs_http_port(http));
+    fflush(stderr);
+
+    int sig = 0;
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            cs_info("SIGHUP: nothing to reload yet (restart to apply configuration changes)");
+            continue;
+        }
+        break;
+    }
+    cs_info("%s: shutting down: answering requests in flight, committing the queue",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    status = CS_EXIT_OK;
+out:
+    cs_http_stop(&http);
+    cs_engine_close(&engine);
+    if (status == CS_EXIT_OK)
+        cs_info("stopped cleanly");
+    return status;
+}

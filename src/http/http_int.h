@@ -1,0 +1,105 @@
+/*
+ * http_int.h -- private to src/http: the server, the per-request state and
+ * the helpers the route files share.
+ */
+#ifndef CS_HTTP_INT_H
+#define CS_HTTP_INT_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server.h"
+
+/* Routes, for dispatch and metrics. */
+typedef enum route {
+    R_EVENTS_POST = 0,
+    R_EVENTS_GET,
+    R_CUSTOMER,
+    R_ORDER,
+    R_HEALTH,
+    R_METRICS,
+    R_OTHER,
+    R__COUNT
+} route_t;
+
+/* Status codes counted in metrics; anything else counts as the last. */
+#define CS_HTTP_CODES 13
+extern const int cs__http_codes[CS_HTTP_CODES];
+
+#define CS_HTTP_BUCKETS 12
+extern const double cs__http_buckets[CS_HTTP_BUCKETS];
+
+typedef struct key_slot {
+    char hash[CS_SHA256_HEX_LEN];
+    int scopes;             /* -1 = known bad */
+    cs_ms_t expires;        /* monotonic ms */
+} key_slot_t;
+
+#define CS_KEY_CACHE 256
+
+struct cs_http {
+    struct MHD_Daemon *d;
+    cs_engine_t *engine;
+    cs_http_opts_t opts;
+    int port;
+
+    pthread_mutex_t mu;       /* guards inflight and the key cache */
+    pthread_cond_t cv;
+    size_t inflight;          /* intake requests waiting for the writer */
+    key_slot_t keys[CS_KEY_CACHE];
+
+    /* metrics */
+    _Atomic uint64_t requests[R__COUNT][CS_HTTP_CODES + 1];
+    _Atomic uint64_t dur_bucket[R__COUNT][CS_HTTP_BUCKETS + 1];
+    _Atomic uint64_t dur_sum_us[R__COUNT];
+    _Atomic uint64_t events_rejected;
+};
+
+/* One request's state (MHD's con_cls). Freed when MHD reports completion. */
+typedef struct hreq {
+    cs_http_t *h;
+    struct MHD_Connection *conn;
+    route_t route;
+    uint64_t start_ns;
+    int early_status;          /* answer decided before the body (0 = none) */
+    json_t *early_body;
+    bool ndjson;
+    bool too_big;
+    cs_buf_t body;
+    /* intake */
+    bool submitted;
+    _Atomic bool committed;
+    size_t n_total;            /* events in the request */
+    cs_ingest_item_t *items;   /* valid events, submitted */
+    size_t n_items;
+    size_t *item_index;        /* items[k] is event item_index[k] of the request */
+    json_t *rejected;          /* array of {index, error} for invalid events */
+    cs_ingest_req_t ireq;
+} hreq_t;
+
+/* Queue a JSON response (consumes body) and count it. */
+enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body);
+/* {"error":{"code","field","message"}} for err, with the status it maps to. */
+enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
+/* Queue text (owned, freed with free()) as the response. */
+enum MHD_Result cs__http_reply_text(hreq_t *r, int status, char *text, size_t len,
+                                    const char *ctype);
+int cs__http_status_of(cs_rc rc);
+json_t *cs__http_error_json(const cs_err_t *err);
+
+/* intake.c */
+enum MHD_Result cs__http_intake_finish(hreq_t *r);
+void cs__http_intake_free(hreq_t *r);
+
+/* views.c */
+enum MHD_Result cs__http_view(hreq_t *r, const char *url);
+enum MHD_Result cs__http_health(hreq_t *r);
+enum MHD_Result cs__http_metrics(hreq_t *r);
+
+/* Run fn with a store handle that can read: a pooled reader, or the writer
+ * between groups for stores without reader handles (in-memory). */
+cs_rc cs__http_with_reader(cs_http_t *h, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg,
+                           cs_err_t *err);
+
+#endif /* CS_HTTP_INT_H */

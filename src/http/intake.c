@@ -1,0 +1,306 @@
+/*
+ * intake.c -- POST /v1/events: one event (a JSON object), a batch (a JSON
+ * array) or NDJSON (one event per line). Every event is validated on the
+ * HTTP thread; the valid ones go to the engine in one request and the
+ * connection sleeps until they are committed. A batch answer lists every
+ * event by index: accepted (new), duplicate (already stored) or rejected
+ * (with the field and the reason); rejected events never hold back valid
+ * ones.
+ *
+ * Ownership: the parsed events belong to the request state (hreq_t) and
+ * are freed when MHD reports the request complete, on the thread that made
+ * them.
+ */
+#include "http_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { BODY_SINGLE, BODY_ARRAY, BODY_NDJSON } body_kind_t;
+
+static void on_committed(cs_ingest_req_t *req, void *arg)
+{
+    hreq_t *r = arg;
+    cs_http_t *h = r->h;
+    (void)req;
+    atomic_store(&r->committed, true);
+    MHD_resume_connection(r->conn);
+    /* r may be gone from here on */
+    pthread_mutex_lock(&h->mu);
+    if (--h->inflight == 0)
+        pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void cs__http_intake_free(hreq_t *r)
+{
+    for (size_t i = 0; i < r->n_items; i++)
+        cs_event_free(&r->items[i].ev);
+    free(r->items);
+    free(r->item_index);
+    json_decref(r->rejected);
+    r->items = NULL;
+    r->item_index = NULL;
+    r->rejected = NULL;
+    r->n_items = 0;
+}
+
+/* Record event `index` as rejected with err. */
+static cs_rc reject(hreq_t *r, size_t index, size_t line, const cs_err_t *err)
+{
+    json_t *e = json_pack("{s:I, s:s, s:o}", "index", (json_int_t)index, "status", "rejected",
+                          "error", cs__http_error_json(err));
+    if (!e)
+        return CS_ERR_NOMEM;
+    if (line)
+        json_object_set_new(e, "line", json_integer((json_int_t)line));
+    json_object_set_new(json_object_get(e, "error"), "rc", json_integer(err->rc));
+    if (json_array_append_new(r->rejected, e))
+        return CS_ERR_NOMEM;
+    atomic_fetch_add(&r->h->events_rejected, 1);
+    return CS_OK;
+}
+
+static cs_rc grow(hreq_t *r, size_t *cap)
+{
+    if (r->n_items < *cap)
+        return CS_OK;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    cs_ingest_item_t *it = realloc(r->items, ncap * sizeof *it);
+    if (!it)
+        return CS_ERR_NOMEM;
+    r->items = it;
+    size_t *ix = realloc(r->item_index, ncap * sizeof *ix);
+    if (!ix)
+        return CS_ERR_NOMEM;
+    r->item_index = ix;
+    *cap = ncap;
+    return CS_OK;
+}
+
+static cs_rc add_event(hreq_t *r, size_t *cap, size_t index, cs_event_t *ev)
+{
+    if (grow(r, cap)) {
+        cs_event_free(&ev);
+        return CS_ERR_NOMEM;
+    }
+    memset(&r->items[r->n_items], 0, sizeof r->items[0]);
+    r->items[r->n_items].ev = ev;
+    r->item_index[r->n_items] = index;
+    r->n_items++;
+    return CS_OK;
+}
+
+/* Parse the body into r->items / r->rejected. */
+static cs_rc parse_body(hreq_t *r, body_kind_t kind, cs_err_t *err)
+{
+    size_t cap = 0;
+    cs_err_t e;
+    const size_t max = r->h->opts.max_batch_events;
+    const char *p = r->body.data ? r->body.data : "";
+    size_t len = r->body.len;
+    if (!(r->rejected = json_array()))
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+
+    if (kind == BODY_NDJSON) {
+        size_t line = 0, index = 0, off = 0;
+        while (off < len) {
+            const char *nl = memchr(p + off, '\n', len - off);
+            size_t end = nl ? (size_t)(nl - p) : len;
+            size_t a = off, b = end;
+            line++;
+            off = nl ? end + 1 : len;
+            while (a < b && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r'))
+                a++;
+            while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t' || p[b - 1] == '\r'))
+                b--;
+            if (a == b)
+                continue;
+            if (index >= max)
+                return cs_errf(err, CS_ERR_TOOBIG, "more than %zu events in one request; split the batch",
+                               max);
+            cs_event_t *ev = NULL;
+            cs_err_clear(&e);
+            if (cs_event_parse(p + a, b - a, &ev, &e) == CS_OK) {
+                if (add_event(r, &cap, index, ev))
+                    return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            } else if (e.rc == CS_ERR_NOMEM) {
+                return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            } else if (reject(r, index, line, &e)) {
+                return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            }
+            index++;
+        }
+        r->n_total = index;
+        if (index == 0)
+            return cs_errf(err, CS_ERR_INVALID, "the body holds no events (expected one JSON event per line)");
+        return CS_OK;
+    }
+
+    if (kind == BODY_SINGLE) {
+        cs_event_t *ev = NULL;
+        r->n_total = 1;
+        cs_rc rc = cs_event_parse(p, len, &ev, err);
+        if (rc)
+            return rc;
+        return add_event(r, &cap, 0, ev) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
+    }
+
+    json_error_t je;
+    json_t *arr = json_loadb(p, len, JSON_REJECT_DUPLICATES, &je);
+    if (!arr)
+        return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
+                       je.line, je.column, je.position, je.text);
+    cs_rc rc = CS_OK;
+    size_t n = json_array_size(arr);
+    r->n_total = n;
+    if (n > max) {
+        rc = cs_errf(err, CS_ERR_TOOBIG, "%zu events in one request; at most %zu allowed", n, max);
+        goto out;
+    }
+    if (n == 0) {
+        rc = cs_errf(err, CS_ERR_INVALID, "the batch is empty (expected an array of events)");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cs_event_t *ev = NULL;
+        cs_err_clear(&e);
+        json_t *doc = json_array_get(arr, i);
+        if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_serialize(ev, &e) == CS_OK) {
+            if (add_event(r, &cap, i, ev)) {
+                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        } else {
+            cs_event_free(&ev);
+            if (e.rc == CS_ERR_NOMEM || reject(r, i, 0, &e)) {
+                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+    }
+out:
+    json_decref(arr);
+    return rc;
+}
+
+static body_kind_t kind_of(const hreq_t *r)
+{
+    if (r->ndjson)
+        return BODY_NDJSON;
+    const char *p = r->body.data ? r->body.data : "";
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    return *p == '[' ? BODY_ARRAY : BODY_SINGLE;
+}
+
+static const char *outcome_word(const cs_ingest_item_t *it)
+{
+    if (it->rc)
+        return "failed";
+    return it->outcome == CS_INGEST_DUPLICATE ? "duplicate" : "accepted";
+}
+
+/* The answer once the engine is done (or nothing was valid). */
+static enum MHD_Result answer(hreq_t *r)
+{
+    body_kind_t kind = kind_of(r);
+    if (r->submitted && r->ireq.rc != CS_OK) {
+        cs_err_t e = r->ireq.err;
+        if (e.rc == CS_OK)
+            e.rc = r->ireq.rc;
+        return cs__http_reply_err(r, &e);
+    }
+    if (kind == BODY_SINGLE) {
+        cs_ingest_item_t *it = &r->items[0];
+        if (it->rc)
+            return cs__http_reply_err(r, &it->err);
+        return cs__http_reply(r, it->outcome == CS_INGEST_DUPLICATE ? 200 : 201,
+                              json_pack("{s:s, s:s, s:I}", "status", outcome_word(it), "event_id",
+                                        it->ev->event_id, "seq", (json_int_t)it->seq));
+    }
+    /* a batch: every index in order, merging accepted and rejected */
+    size_t n_acc = 0, n_dup = 0, n_fail = 0, n_rej = json_array_size(r->rejected);
+    json_t *results = json_array();
+    size_t k = 0, j = 0;
+    bool all_form = true;
+    for (size_t index = 0; index < r->n_total && results; index++) {
+        if (k < r->n_items && r->item_index[k] == index) {
+            cs_ingest_item_t *it = &r->items[k++];
+            json_t *o = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)index, "status",
+                                  outcome_word(it), "event_id", it->ev->event_id);
+            if (it->rc) {
+                n_fail++;
+                json_object_set_new(o, "error", cs__http_error_json(&it->err));
+            } else {
+                json_object_set_new(o, "seq", json_integer(it->seq));
+                if (it->outcome == CS_INGEST_DUPLICATE)
+                    n_dup++;
+                else
+                    n_acc++;
+            }
+            json_array_append_new(results, o);
+        } else if (j < n_rej) {
+            json_t *o = json_array_get(r->rejected, j++);
+            json_t *e = json_object_get(o, "error");
+            if (json_integer_value(json_object_get(e, "rc")) != CS_ERR_INVALID)
+                all_form = false;
+            json_object_del(e, "rc");
+            json_array_append(results, o);
+        }
+    }
+    int status = 200;
+    if (n_acc + n_dup == 0 && n_rej > 0 && n_fail == 0)
+        status = all_form ? 400 : 422;
+    else if (n_acc + n_dup == 0 && n_fail > 0)
+        status = 500;
+    return cs__http_reply(r, status,
+                          json_pack("{s:I, s:I, s:I, s:I, s:o}", "accepted", (json_int_t)n_acc,
+                                    "duplicates", (json_int_t)n_dup, "rejected",
+                                    (json_int_t)n_rej, "failed", (json_int_t)n_fail, "results",
+                                    results ? results : json_array()));
+}
+
+enum MHD_Result cs__http_intake_finish(hreq_t *r)
+{
+    cs_err_t err;
+    cs_err_clear(&err);
+    if (r->submitted)
+        return atomic_load(&r->committed) ? answer(r) : MHD_YES;
+    if (r->too_big) {
+        cs_errf(&err, CS_ERR_TOOBIG, "request body exceeds the limit of %zu bytes",
+                r->h->opts.max_body_bytes);
+        return cs__http_reply_err(r, &err);
+    }
+    body_kind_t kind = kind_of(r);
+    cs_rc rc = parse_body(r, kind, &err);
+    if (rc)
+        return cs__http_reply_err(r, &err);
+    if (r->n_items == 0)
+        return answer(r); /* every event was rejected */
+
+    cs_http_t *h = r->h;
+    memset(&r->ireq, 0, sizeof r->ireq);
+    r->ireq.items = r->items;
+    r->ireq.n = r->n_items;
+    r->ireq.keep_events = true;
+    r->ireq.done = on_committed;
+    r->ireq.done_arg = r;
+    r->submitted = true;
+    pthread_mutex_lock(&h->mu);
+    h->inflight++;
+    pthread_mutex_unlock(&h->mu);
+    /* suspend first: the writer may finish before this handler returns */
+    MHD_suspend_connection(r->conn);
+    rc = cs_engine_submit(h->engine, &r->ireq);
+    if (rc) {
+        /* nothing was queued: answer the failure once resumed */
+        if (rc == CS_ERR_BUSY)
+            cs_errf(&r->ireq.err, CS_ERR_BUSY, "the server is busy or shutting down; retry later");
+        else if (!r->ireq.err.rc)
+            r->ireq.err.rc = rc;
+        r->ireq.rc = rc;
+        on_committed(&r->ireq, r);
+    }
+    return MHD_YES;
+}

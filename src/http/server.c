@@ -1,0 +1,526 @@
+/*
+ * server.c -- the libmicrohttpd daemon: connection lifecycle, routing, API
+ * key authentication with a short-lived cache, replies and their metrics.
+ * Intake is in intake.c, the read routes in views.c.
+ *
+ * Lifecycle of an intake request: first call -> route, authenticate, check
+ * the media type and declared size (answering early when any fails); then
+ * the body arrives in pieces into a bounded buffer; on the final call the
+ * events are parsed, the connection is suspended and the valid events are
+ * submitted to the engine; the writer's done callback resumes the
+ * connection and the handler, called once more, answers.
+ */
+#include "http_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+const int cs__http_codes[CS_HTTP_CODES] = {200, 201, 400, 401, 403, 404, 405,
+                                           413, 415, 422, 500, 503, 0};
+const double cs__http_buckets[CS_HTTP_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                  0.05,   0.1,   0.2,   0.5,   1.0,  5.0};
+
+void cs_http_opts_default(cs_http_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->threads = 2;
+    o->max_body_bytes = 16u * 1024 * 1024;
+    o->max_batch_events = 10000;
+    o->key_cache_ms = 2000;
+}
+
+/* ---- replies ---- */
+
+int cs__http_status_of(cs_rc rc)
+{
+    switch (rc) {
+    case CS_OK: return 200;
+    case CS_ERR_INVALID: return 400;
+    case CS_ERR_AUTH: return 401;
+    case CS_ERR_NOTFOUND: return 404;
+    case CS_ERR_TOOBIG: return 413;
+    case CS_ERR_UNSUPPORTED: return 415;
+    case CS_ERR_RULE: return 422;
+    case CS_ERR_BUSY: return 503;
+    default: return 500;
+    }
+}
+
+static const char *code_word(cs_rc rc)
+{
+    switch (rc) {
+    case CS_ERR_INVALID: return "invalid";
+    case CS_ERR_RULE: return "rule";
+    case CS_ERR_AUTH: return "unauthorized";
+    case CS_ERR_NOTFOUND: return "not_found";
+    case CS_ERR_TOOBIG: return "too_large";
+    case CS_ERR_UNSUPPORTED: return "unsupported_media_type";
+    case CS_ERR_BUSY: return "unavailable";
+    case CS_ERR_DUPLICATE: return "duplicate";
+    default: return "internal";
+    }
+}
+
+json_t *cs__http_error_json(const cs_err_t *err)
+{
+    json_t *e = json_pack("{s:s, s:s}", "code", code_word(err->rc), "message",
+                          err->msg[0] ? err->msg : cs_strerror(err->rc));
+    if (e && err->field[0])
+        json_object_set_new(e, "field", json_string(err->field));
+    return e;
+}
+
+static void count(hreq_t *r, int status)
+{
+    cs_http_t *h = r->h;
+    int ci = CS_HTTP_CODES - 1;
+    for (int i = 0; i < CS_HTTP_CODES - 1; i++)
+        if (cs__http_codes[i] == status) {
+            ci = i;
+            break;
+        }
+    atomic_fetch_add(&h->requests[r->route][ci], 1);
+    double secs = (double)(cs_mono_ns() - r->start_ns) / 1e9;
+    int b = CS_HTTP_BUCKETS;
+    for (int i = 0; i < CS_HTTP_BUCKETS; i++)
+        if (secs <= cs__http_buckets[i]) {
+            b = i;
+            break;
+        }
+    atomic_fetch_add(&h->dur_bucket[r->route][b], 1);
+    atomic_fetch_add(&h->dur_sum_us[r->route], (uint64_t)(secs * 1e6));
+}
+
+static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, const char *ctype)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"consonance\"");
+    if (status == 503)
+        MHD_add_response_header(resp, "Retry-After", "1");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow",
+                                r->route == R_EVENTS_POST || r->route == R_EVENTS_GET
+                                    ? "GET, POST"
+                                    : "GET");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count(r, status);
+    return ret;
+}
+
+enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        text = strdup(oom);
+        status = 500;
+        if (!text)
+            return MHD_NO;
+    }
+    size_t len = strlen(text);
+    /* a trailing newline makes curl output and NDJSON tooling friendlier */
+    char *t2 = realloc(text, len + 2);
+    if (t2) {
+        text = t2;
+        text[len++] = '\n';
+        text[len] = '\0';
+    }
+    return queue(r, status, text, len, "application/json");
+}
+
+enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err)
+{
+    return cs__http_reply(r, cs__http_status_of(err->rc),
+                          json_pack("{s:o}", "error", cs__http_error_json(err)));
+}
+
+enum MHD_Result cs__http_reply_text(hreq_t *r, int status, char *text, size_t len,
+                                    const char *ctype)
+{
+    return queue(r, status, text, len, ctype);
+}
+
+/* ---- reading through a reader handle ---- */
+
+typedef struct with_ctx {
+    cs_rc (*fn)(cs_store_t *s, void *arg);
+    void *arg;
+} with_ctx_t;
+
+cs_rc cs__http_with_reader(cs_http_t *h, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg,
+                           cs_err_t *err)
+{
+    cs_store_t *s = NULL;
+    cs_rc rc = cs_engine_reader_acquire(h->engine, &s, err);
+    if (rc == CS_ERR_UNSUPPORTED)
+        return cs_engine_with_writer(h->engine, fn, arg); /* in-memory store */
+    if (rc)
+        return rc;
+    rc = fn(s, arg);
+    cs_engine_reader_release(h->engine, s);
+    return rc;
+}
+
+/* ---- API keys ---- */
+
+typedef struct verify_ctx {
+    const char *secret;
+    cs_apikey_t key;
+    cs_err_t err;
+} verify_ctx_t;
+
+static cs_rc verify_fn(cs_store_t *s, void *arg)
+{
+    verify_ctx_t *v = arg;
+    return cs_apikey_verify(s, v->secret, &v->key, &v->err);
+}
+
+static cs_ms_t mono_ms(void)
+{
+    return (cs_ms_t)(cs_mono_ns() / 1000000);
+}
+
+/* The presented key's scopes, or an error (401). */
+static cs_rc authenticate(hreq_t *r, int *scopes, cs_err_t *err)
+{
+    cs_http_t *h = r->h;
+    const char *secret = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Api-Key");
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    char hash[CS_SHA256_HEX_LEN];
+    *scopes = 0;
+    if (!secret && auth) {
+        if (strncasecmp(auth, "Bearer ", 7) != 0)
+            return cs_err_field(err, CS_ERR_AUTH, "Authorization",
+                                "expected `Authorization: Bearer <api key>`");
+        secret = auth + 7;
+        while (*secret == ' ')
+            secret++;
+    }
+    if (!secret || !*secret)
+        return cs_err_field(err, CS_ERR_AUTH, "Authorization",
+                            "an API key is required: `Authorization: Bearer <api key>`");
+    if (strlen(secret) >= CS_APIKEY_SECRET_MAX)
+        return cs_errf(err, CS_ERR_AUTH, "unknown API key");
+    cs_sha256_hex(secret, strlen(secret), hash);
+    unsigned slot = 0;
+    for (int i = 0; i < 8; i++)
+        slot = slot * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+    slot %= CS_KEY_CACHE;
+    cs_ms_t now = mono_ms();
+    pthread_mutex_lock(&h->mu);
+    key_slot_t *ks = &h->keys[slot];
+    if (ks->expires > now && strcmp(ks->hash, hash) == 0) {
+        int sc = ks->scopes;
+        pthread_mutex_unlock(&h->mu);
+        if (sc < 0)
+            return cs_errf(err, CS_ERR_AUTH, "unknown or revoked API key");
+        *scopes = sc;
+        return CS_OK;
+    }
+    pthread_mutex_unlock(&h->mu);
+
+    verify_ctx_t v = {.secret = secret};
+    cs_err_clear(&v.err);
+    cs_rc rc = cs__http_with_reader(h, verify_fn, &v, err);
+    if (rc && rc != CS_ERR_AUTH)
+        return rc == CS_OK ? CS_OK : (err->rc = rc, rc);
+    pthread_mutex_lock(&h->mu);
+    memcpy(ks->hash, hash, sizeof ks->hash);
+    ks->scopes = rc ? -1 : v.key.scopes;
+    ks->expires = now + h->opts.key_cache_ms;
+    pthread_mutex_unlock(&h->mu);
+    if (rc) {
+        *err = v.err;
+        err->rc = CS_ERR_AUTH;
+        cs_strlcpy(err->msg, "unknown or revoked API key", sizeof err->msg);
+        return CS_ERR_AUTH;
+    }
+    *scopes = v.key.scopes;
+    return CS_OK;
+}
+
+/* 401 / 403 answered here; true when the request may go on. */
+static bool authorize(hreq_t *r, int need, enum MHD_Result *ret)
+{
+    cs_err_t err;
+    int scopes;
+    cs_err_clear(&err);
+    cs_rc rc = authenticate(r, &scopes, &err);
+    if (rc) {
+        if (rc != CS_ERR_AUTH)
+            err.rc = rc;
+        *ret = cs__http_reply_err(r, &err);
+        return false;
+    }
+    if (!(scopes & need)) {
+        char want[32];
+        *ret = cs__http_reply(
+            r, 403,
+            json_pack("{s:{s:s, s:s}}", "error", "code", "forbidden", "message",
+                      need == CS_SCOPE_WRITE ? "this API key lacks the write scope"
+                      : need == CS_SCOPE_READ ? "this API key lacks the read scope"
+                                              : cs_scopes_format(need, want, sizeof want)));
+        return false;
+    }
+    return true;
+}
+
+/* ---- routing ---- */
+
+static route_t route_of(const char *url, const char *method, bool *method_ok)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, "POST") == 0;
+    *method_ok = true;
+    if (strcmp(url, "/v1/events") == 0) {
+        *method_ok = get || post;
+        return post ? R_EVENTS_POST : R_EVENTS_GET;
+    }
+    route_t r = R_OTHER;
+    if (strncmp(url, "/v1/customers/", 14) == 0 && url[14])
+        r = R_CUSTOMER;
+    else if (strncmp(url, "/v1/orders/", 11) == 0 && url[11])
+        r = R_ORDER;
+    else if (strcmp(url, "/healthz") == 0)
+        r = R_HEALTH;
+    else if (strcmp(url, "/metrics") == 0)
+        r = R_METRICS;
+    if (r != R_OTHER)
+        *method_ok = get;
+    return r;
+}
+
+static bool media_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
+{
+    bool method_ok;
+    enum MHD_Result ret = MHD_YES;
+    cs_err_t err;
+    cs_err_clear(&err);
+    r->route = route_of(url, method, &method_ok);
+    if (r->route == R_OTHER) {
+        cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
+        return cs__http_reply_err(r, &err);
+    }
+    if (!method_ok) {
+        return cs__http_reply(r, 405,
+                              json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
+                                        "message", "method not allowed on this route"));
+    }
+    if (r->route != R_EVENTS_POST)
+        return MHD_YES; /* answered on the final call */
+
+    if (!authorize(r, CS_SCOPE_WRITE, &ret))
+        return ret;
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    if (!ct || !(media_is(ct, "application/json") || media_is(ct, "application/x-ndjson") ||
+                 media_is(ct, "application/ndjson"))) {
+        cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
+                     "Content-Type: expected application/json (one event or an array) or "
+                     "application/x-ndjson (one event per line), got \"%.64s\"",
+                     ct ? ct : "(none)");
+        return cs__http_reply_err(r, &err);
+    }
+    r->ndjson = !media_is(ct, "application/json");
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    int64_t declared;
+    if (cl && cs_parse_i64(cl, &declared) && declared > (int64_t)r->h->opts.max_body_bytes) {
+        cs_errf(&err, CS_ERR_TOOBIG, "request body of %lld bytes exceeds the limit of %zu bytes",
+                (long long)declared, r->h->opts.max_body_bytes);
+        return cs__http_reply_err(r, &err);
+    }
+    cs_buf_init(&r->body, r->h->opts.max_body_bytes);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    cs_http_t *h = cls;
+    hreq_t *r = *con_cls;
+    (void)version;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->h = h;
+        r->conn = conn;
+        r->start_ns = cs_mono_ns();
+        *con_cls = r;
+        return first_call(r, url, method);
+    }
+    if (r->route == R_EVENTS_POST) {
+        if (*upload_data_size) {
+            if (!r->too_big &&
+                cs_buf_append(&r->body, upload_data, *upload_data_size) != CS_OK)
+                r->too_big = true;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return cs__http_intake_finish(r);
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* bodies of GETs are ignored */
+        return MHD_YES;
+    }
+    switch (r->route) {
+    case R_CUSTOMER:
+    case R_ORDER:
+    case R_EVENTS_GET: {
+        enum MHD_Result ret;
+        if (!authorize(r, CS_SCOPE_READ, &ret))
+            return ret;
+        return cs__http_view(r, url);
+    }
+    case R_HEALTH: return cs__http_health(r);
+    case R_METRICS: return cs__http_metrics(r);
+    default: return MHD_NO;
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    hreq_t *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!r)
+        return;
+    cs__http_intake_free(r);
+    cs_buf_free(&r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    cs_log(CS_LOG_DEBUG, "http: %s", msg);
+}
+
+cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t **out,
+                    cs_err_t *err)
+{
+    cs_http_opts_t def;
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    struct sockaddr *addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    *out = NULL;
+    if (!opts) {
+        cs_http_opts_default(&def);
+        opts = &def;
+    }
+    cs_http_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    h->engine = engine;
+    h->opts = *opts;
+    if (h->opts.threads <= 0)
+        h->opts.threads = 2;
+    if (!h->opts.max_body_bytes)
+        h->opts.max_body_bytes = 16u * 1024 * 1024;
+    if (!h->opts.max_batch_events)
+        h->opts.max_batch_events = 10000;
+    if (h->opts.key_cache_ms <= 0)
+        h->opts.key_cache_ms = 2000;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+
+    const char *host = opts->host && *opts->host ? opts->host : "127.0.0.1";
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)opts->port);
+        addr = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)opts->port);
+        addr = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        free(h);
+        return cs_err_field(err, CS_ERR_CONFIG, "host",
+                            "host: expected an IPv4 or IPv6 address, got \"%.64s\"", host);
+    }
+    h->d = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned)h->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                            h, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
+                            4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);
+    if (!h->d) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        free(h);
+        return cs_errf(err, CS_ERR_IO, "cannot listen on %s:%d (address in use or not permitted)",
+                       host, opts->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : opts->port;
+    *out = h;
+    return CS_OK;
+}
+
+int cs_http_port(const cs_http_t *h)
+{
+    return h->port;
+}
+
+void cs_http_stop(cs_http_t **hp)
+{
+    if (!hp || !*hp)
+        return;
+    cs_http_t *h = *hp;
+    /* no new connections; answer what was received */
+    MHD_socket ls = MHD_quiesce_daemon(h->d);
+    pthread_mutex_lock(&h->mu);
+    while (h->inflight > 0)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    /* give resumed connections a moment to write their answers */
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    MHD_stop_daemon(h->d);
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+    *hp = NULL;
+}

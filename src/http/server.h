@@ -1,0 +1,44 @@
+/*
+ * server.h -- the HTTP server: event intake, views, health and metrics over
+ * an engine (libmicrohttpd, epoll, a small thread pool).
+ *
+ * An intake request is acknowledged only after the engine committed its
+ * events: the connection is suspended while the writer works (no thread
+ * waits), so many connections share one group commit. docs/api.md
+ * documents the routes, errors and metrics.
+ *
+ * Thread-safety: start and stop from one thread. Ownership: the server
+ * borrows the engine, which must outlive it.
+ */
+#ifndef CS_HTTP_SERVER_H
+#define CS_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "../engine/engine.h"
+#include "../lib/cs.h"
+
+typedef struct cs_http_opts {
+    const char *host;        /* IPv4 or IPv6 literal, or "localhost"; borrowed */
+    int port;                /* 0 = any free port (see cs_http_port) */
+    int threads;             /* event loops; 0 = 2 */
+    size_t max_body_bytes;   /* 0 = 16 MiB */
+    size_t max_batch_events; /* 0 = 10000 */
+    int key_cache_ms;        /* how long a verified API key is trusted; 0 = 2000 */
+} cs_http_opts_t;
+
+typedef struct cs_http cs_http_t;
+
+void cs_http_opts_default(cs_http_opts_t *o);
+
+cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t **out,
+                    cs_err_t *err);
+
+/* The port actually bound. */
+int cs_http_port(const cs_http_t *h);
+
+/* Stop accepting, answer every request already received (intake requests
+ * wait for their commit), then stop. NULL-safe; NULLs the pointer. */
+void cs_http_stop(cs_http_t **h);
+
+#endif /* CS_HTTP_SERVER_H */

@@ -1,0 +1,240 @@
+/*
+ * views.c -- the read routes: GET /v1/customers/{id}, /v1/orders/{id},
+ * /v1/events (a page of the log), /healthz and /metrics. Views run on a
+ * pooled read-only store handle and never wait for the writer.
+ */
+#include "http_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct view_ctx {
+    route_t route;
+    const char *id;
+    cs_event_query_t q;
+    json_t *out;
+    cs_err_t err;
+} view_ctx_t;
+
+static cs_rc view_fn(cs_store_t *s, void *arg)
+{
+    view_ctx_t *v = arg;
+    switch (v->route) {
+    case R_CUSTOMER: return cs_store_customer_view(s, v->id, &v->out, &v->err);
+    case R_ORDER: return cs_store_order_view(s, v->id, &v->out, &v->err);
+    default: return cs_store_events_query(s, &v->q, &v->out, &v->err);
+    }
+}
+
+static const char *arg(hreq_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static cs_rc int_arg(hreq_t *r, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                     cs_err_t *err)
+{
+    const char *v = arg(r, name);
+    if (!v)
+        return CS_OK;
+    int64_t x;
+    if (!cs_parse_i64(v, &x) || x < lo || x > hi)
+        return cs_err_field(err, CS_ERR_INVALID, name,
+                            "%s: expected an integer %lld..%lld, got \"%.32s\"", name,
+                            (long long)lo, (long long)hi, v);
+    *out = x;
+    return CS_OK;
+}
+
+static cs_rc id_arg(hreq_t *r, const char *name, const char **out, cs_err_t *err)
+{
+    const char *v = arg(r, name);
+    *out = NULL;
+    if (!v)
+        return CS_OK;
+    if (!*v || strlen(v) > CS_ID_MAX)
+        return cs_err_field(err, CS_ERR_INVALID, name, "%s: expected an id of 1..%d bytes", name,
+                            CS_ID_MAX);
+    *out = v;
+    return CS_OK;
+}
+
+enum MHD_Result cs__http_view(hreq_t *r, const char *url)
+{
+    view_ctx_t v;
+    memset(&v, 0, sizeof v);
+    cs_err_clear(&v.err);
+    v.route = r->route;
+    if (r->route == R_CUSTOMER || r->route == R_ORDER) {
+        v.id = url + (r->route == R_CUSTOMER ? 14 : 11);
+        if (strlen(v.id) > CS_ID_MAX || strchr(v.id, '/')) {
+            cs_err_field(&v.err, CS_ERR_INVALID, "id", "id: expected an id of 1..%d bytes",
+                         CS_ID_MAX);
+            return cs__http_reply_err(r, &v.err);
+        }
+    } else {
+        int64_t after = 0, before = 0, limit = 100;
+        const char *order = arg(r, "order");
+        if (int_arg(r, "after_seq", 0, INT64_MAX, &after, &v.err) ||
+            int_arg(r, "before_seq", 0, INT64_MAX, &before, &v.err) ||
+            int_arg(r, "limit", 1, 1000, &limit, &v.err) ||
+            id_arg(r, "customer_id", &v.q.customer_id, &v.err) ||
+            id_arg(r, "order_id", &v.q.order_id, &v.err) ||
+            id_arg(r, "type", &v.q.type, &v.err))
+            return cs__http_reply_err(r, &v.err);
+        if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+            cs_err_field(&v.err, CS_ERR_INVALID, "order", "order: expected asc or desc, got \"%.16s\"",
+                         order);
+            return cs__http_reply_err(r, &v.err);
+        }
+        if (v.q.customer_id && v.q.order_id) {
+            cs_err_field(&v.err, CS_ERR_INVALID, "order_id",
+                         "order_id: filter by customer_id or by order_id, not both");
+            return cs__http_reply_err(r, &v.err);
+        }
+        if (v.q.type && cs_event_type_from_name(v.q.type) == CS_EV_UNKNOWN) {
+            cs_err_field(&v.err, CS_ERR_INVALID, "type", "type: unknown event type \"%.64s\"",
+                         v.q.type);
+            return cs__http_reply_err(r, &v.err);
+        }
+        v.q.after_seq = after;
+        v.q.before_seq = before;
+        v.q.limit = (int)limit;
+        v.q.newest_first = order && strcmp(order, "desc") == 0;
+    }
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_rc rc = cs__http_with_reader(r->h, view_fn, &v, &err);
+    if (rc) {
+        if (v.err.rc == CS_OK)
+            v.err = err;
+        if (v.err.rc == CS_OK)
+            v.err.rc = rc;
+        return cs__http_reply_err(r, &v.err);
+    }
+    return cs__http_reply(r, 200, v.out);
+}
+
+/* ---- health ---- */
+
+static cs_rc ping_fn(cs_store_t *s, void *arg)
+{
+    cs_event_query_t q = {.limit = 1, .newest_first = true};
+    json_t *out = NULL;
+    cs_rc rc = cs_store_events_query(s, &q, &out, arg);
+    if (!rc)
+        json_decref(out);
+    return rc;
+}
+
+enum MHD_Result cs__http_health(hreq_t *r)
+{
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_rc rc = cs__http_with_reader(r->h, ping_fn, &err, &err);
+    cs_engine_stats_t st;
+    cs_engine_stats(r->h->engine, &st);
+    if (rc)
+        return cs__http_reply(r, 503,
+                              json_pack("{s:s, s:s, s:s}", "status", "unhealthy", "store", "error",
+                                        "message", err.msg));
+    return cs__http_reply(r, 200,
+                          json_pack("{s:s, s:s, s:I}", "status", "ok", "store", "ok",
+                                    "queue_events", (json_int_t)st.queue_events));
+}
+
+/* ---- metrics (Prometheus text format 0.0.4) ---- */
+
+static const char *const route_names[R__COUNT] = {"events_post", "events_get", "customer",
+                                                  "order",       "healthz",    "metrics",
+                                                  "other"};
+
+enum MHD_Result cs__http_metrics(hreq_t *r)
+{
+    cs_http_t *h = r->h;
+    cs_engine_stats_t st;
+    cs_buf_t b;
+    cs_engine_stats(h->engine, &st);
+    cs_buf_init(&b, 1 << 20);
+    cs_buf_puts(&b, "# HELP consonance_events_total Events the writer has handled, by outcome.\n"
+                    "# TYPE consonance_events_total counter\n");
+    cs_buf_printf(&b, "consonance_events_total{outcome=\"new\"} %llu\n",
+                  (unsigned long long)st.events_new);
+    cs_buf_printf(&b, "consonance_events_total{outcome=\"duplicate\"} %llu\n",
+                  (unsigned long long)st.events_duplicate);
+    cs_buf_printf(&b, "consonance_events_total{outcome=\"failed\"} %llu\n",
+                  (unsigned long long)st.events_failed);
+    cs_buf_printf(&b, "consonance_events_total{outcome=\"rejected\"} %llu\n",
+                  (unsigned long long)atomic_load(&h->events_rejected));
+    cs_buf_puts(&b, "# HELP consonance_events_new_total New events stored, by type.\n"
+                    "# TYPE consonance_events_new_total counter\n");
+    for (int t = 1; t < CS_EV__COUNT; t++)
+        cs_buf_printf(&b, "consonance_events_new_total{type=\"%s\"} %llu\n",
+                      cs_event_type_name((cs_event_type_t)t), (unsigned long long)st.by_type[t]);
+    cs_buf_printf(&b,
+                  "# HELP consonance_commits_total Group commits of the writer.\n"
+                  "# TYPE consonance_commits_total counter\n"
+                  "consonance_commits_total %llu\n"
+                  "# HELP consonance_commit_seconds_total Time spent committing (incl. fsync).\n"
+                  "# TYPE consonance_commit_seconds_total counter\n"
+                  "consonance_commit_seconds_total %.6f\n"
+                  "# HELP consonance_group_events_max Largest group commit so far.\n"
+                  "# TYPE consonance_group_events_max gauge\n"
+                  "consonance_group_events_max %llu\n"
+                  "# HELP consonance_queue_events Events waiting for the writer.\n"
+                  "# TYPE consonance_queue_events gauge\n"
+                  "consonance_queue_events %llu\n"
+                  "# HELP consonance_store_errors_total Groups that failed and were replayed one by one.\n"
+                  "# TYPE consonance_store_errors_total counter\n"
+                  "consonance_store_errors_total %llu\n",
+                  (unsigned long long)st.commits, (double)st.commit_ns_total / 1e9,
+                  (unsigned long long)st.group_events_max, (unsigned long long)st.queue_events,
+                  (unsigned long long)st.store_errors);
+    cs_buf_puts(&b, "# HELP consonance_http_requests_total HTTP requests answered, by route and status.\n"
+                    "# TYPE consonance_http_requests_total counter\n");
+    for (int rt = 0; rt < R__COUNT; rt++)
+        for (int c = 0; c < CS_HTTP_CODES; c++) {
+            uint64_t n = atomic_load(&h->requests[rt][c]);
+            if (!n)
+                continue;
+            if (cs__http_codes[c])
+                cs_buf_printf(&b, "consonance_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                              route_names[rt], cs__http_codes[c], (unsigned long long)n);
+            else
+                cs_buf_printf(&b, "consonance_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
+                              route_names[rt], (unsigned long long)n);
+        }
+    cs_buf_puts(&b, "# HELP consonance_http_request_duration_seconds Time from request to answer.\n"
+                    "# TYPE consonance_http_request_duration_seconds histogram\n");
+    for (int rt = 0; rt < R__COUNT; rt++) {
+        uint64_t cum = 0;
+        for (int i = 0; i <= CS_HTTP_BUCKETS; i++) {
+            cum += atomic_load(&h->dur_bucket[rt][i]);
+            if (i < CS_HTTP_BUCKETS)
+                cs_buf_printf(&b,
+                              "consonance_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                              route_names[rt], cs__http_buckets[i], (unsigned long long)cum);
+            else
+                cs_buf_printf(&b,
+                              "consonance_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                              "consonance_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                              "consonance_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                              route_names[rt], (unsigned long long)cum, route_names[rt],
+                              (double)atomic_load(&h->dur_sum_us[rt]) / 1e6, route_names[rt],
+                              (unsigned long long)cum);
+        }
+    }
+    size_t len = 0;
+    char *text = cs_buf_steal(&b, &len);
+    if (!text)
+        return MHD_NO;
+    /* the buffer is ours (cs_malloc); MHD frees with free(): copy */
+    char *out = malloc(len + 1);
+    if (!out) {
+        cs_free(text);
+        return MHD_NO;
+    }
+    memcpy(out, text, len + 1);
+    cs_free(text);
+    return cs__http_reply_text(r, 200, out, len, "text/plain; version=0.0.4");
+}
