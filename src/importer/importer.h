@@ -1,0 +1,93 @@
+/*
+ * importer.h -- getting events in without HTTP: a sink that batches events
+ * into the engine, an RFC 4180 CSV reader, importers for NDJSON of canonical
+ * events and for the Olist CSV layout, and the German demo shop generator.
+ *
+ * Every event goes through the same validation as HTTP intake
+ * (cs_event_from_json). Producers hand events to an emit function that
+ * consumes them: cs_sink_emit (into the engine) or cs_ndjson_emit (to a
+ * file).
+ *
+ * Thread-safety: a sink is used from one thread. Ownership: emit functions
+ * consume the event on every path.
+ */
+#ifndef CS_IMPORTER_H
+#define CS_IMPORTER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../engine/engine.h"
+#include "../lib/cs_map.h"
+
+typedef struct cs_import_stats {
+    uint64_t read;        /* events produced or lines read */
+    uint64_t accepted;    /* new in the store */
+    uint64_t duplicates;  /* already in the store */
+    uint64_t rejected;    /* failed validation (not stored) */
+    uint64_t failed;      /* refused by the store */
+    uint64_t skipped;     /* source rows that could not be mapped to an event */
+    uint64_t by_type[CS_EV__COUNT]; /* produced events by type */
+} cs_import_stats_t;
+
+/* JSON summary of stats (owned). */
+json_t *cs_import_stats_json(const cs_import_stats_t *st);
+
+/* Where an importer reports rejected input: "FILE:LINE: field: message". */
+typedef struct cs_report {
+    FILE *f;              /* NULL = silent */
+    uint64_t max_lines;   /* stop printing after this many (0 = 100) */
+    uint64_t printed;
+} cs_report_t;
+void cs_report(cs_report_t *r, const char *where, uint64_t line, const cs_err_t *err);
+
+/* An emit function consumes ev on every path. */
+typedef cs_rc (*cs_emit_fn)(void *arg, cs_event_t *ev, cs_err_t *err);
+
+/* ---- the engine sink ---- */
+typedef struct cs_sink cs_sink_t;
+cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_sink_t **out, cs_err_t *err);
+cs_rc cs_sink_emit(void *sink, cs_event_t *ev, cs_err_t *err);
+/* Flush, wait for every commit, count outcomes into stats. NULL-safe. */
+cs_rc cs_sink_close(cs_sink_t **s, cs_err_t *err);
+
+/* ---- an NDJSON writer (arg is a FILE *) ---- */
+cs_rc cs_ndjson_emit(void *file, cs_event_t *ev, cs_err_t *err);
+
+/* ---- CSV (RFC 4180) ---- */
+typedef struct cs_csv cs_csv_t;
+#define CS_CSV_FIELD_MAX (64 * 1024)
+#define CS_CSV_FIELDS_MAX 256
+cs_rc cs_csv_open(const char *path, cs_csv_t **out, cs_err_t *err);
+void cs_csv_close(cs_csv_t **c);
+/* Next record: CS_OK with *fields (borrowed until the next call) and *n;
+ * CS_ERR_NOTFOUND at the end; CS_ERR_INVALID on a malformed record (err
+ * names file and line). The first call returns the header. */
+cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err);
+/* Line number where the last record started. */
+uint64_t cs_csv_line(const cs_csv_t *c);
+/* Index of a header column; -1 when absent. Valid after the header was read. */
+int cs_csv_column(const cs_csv_t *c, const char *name);
+/* Read the header and resolve columns; CS_ERR_INVALID naming a missing one. */
+cs_rc cs_csv_header(cs_csv_t *c, const char *const *names, int *idx, size_t n, cs_err_t *err);
+
+/* ---- importers ---- */
+/* One canonical event per line; bad lines are reported and skipped. */
+cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
+                       cs_report_t *report, cs_import_stats_t *st, cs_err_t *err);
+/* The Olist CSV layout in dir (docs/events.md#olist describes the mapping). */
+cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *report,
+                      cs_import_stats_t *st, cs_err_t *err);
+
+/* ---- the demo shop ---- */
+typedef struct cs_demo_opts {
+    uint64_t seed;      /* same seed, same shop */
+    int customers;      /* default 500 */
+    int months;         /* default 6 */
+    cs_ms_t end;        /* last day of the period; 0 = 2026-11-01 */
+} cs_demo_opts_t;
+void cs_demo_opts_default(cs_demo_opts_t *o);
+cs_rc cs_demo_generate(const cs_demo_opts_t *o, cs_emit_fn emit, void *arg,
+                       cs_import_stats_t *st, cs_err_t *err);
+
+#endif /* CS_IMPORTER_H */

@@ -1,0 +1,71 @@
+/*
+ * ndjson.c -- import canonical events, one JSON object per line. Lines are
+ * bounded (CS_EVENT_BYTES_MAX); a bad line is reported with its number and
+ * skipped, the others are kept.
+ */
+#include "importer.h"
+
+#include <string.h>
+
+cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
+                       cs_report_t *report, cs_import_stats_t *st, cs_err_t *err)
+{
+    cs_buf_t line;
+    uint64_t lineno = 0;
+    cs_rc rc = CS_OK;
+    int ch;
+    bool too_long = false;
+    cs_buf_init(&line, CS_EVENT_BYTES_MAX);
+    for (;;) {
+        ch = fgetc(in);
+        if (ch != EOF && ch != '\n') {
+            if (!too_long && cs_buf_append(&line, &(char){(char)ch}, 1) != CS_OK)
+                too_long = true;
+            continue;
+        }
+        if (ch == EOF && line.len == 0 && !too_long)
+            break;
+        lineno++;
+        const char *p = line.data ? line.data : "";
+        size_t n = line.len;
+        while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        while (n && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        if (too_long) {
+            cs_err_t e;
+            cs_errf(&e, CS_ERR_TOOBIG, "line longer than %d bytes", CS_EVENT_BYTES_MAX);
+            cs_report(report, name, lineno, &e);
+            st->read++;
+            st->rejected++;
+        } else if (n > 0) {
+            cs_event_t *ev = NULL;
+            cs_err_t e;
+            cs_err_clear(&e);
+            st->read++;
+            if (cs_event_parse(p, n, &ev, &e) != CS_OK) {
+                if (e.rc == CS_ERR_NOMEM) {
+                    rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+                    goto out;
+                }
+                cs_report(report, name, lineno, &e);
+                st->rejected++;
+            } else {
+                st->by_type[ev->type]++;
+                if ((rc = emit(arg, ev, err)))
+                    goto out;
+            }
+        }
+        cs_buf_reset(&line);
+        too_long = false;
+        if (ch == EOF)
+            break;
+    }
+    if (ferror(in))
+        rc = cs_errf(err, CS_ERR_IO, "%s: read error", name);
+out:
+    cs_buf_free(&line);
+    return rc;
+}

@@ -1,0 +1,200 @@
+/*
+ * sink.c -- the engine sink (batches of 1000 events, four in flight; the
+ * events are freed on the producing thread once committed), the NDJSON
+ * writer, stats and reporting.
+ */
+#include "importer.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define SINK_BATCH 1000
+#define SINK_SLOTS 4
+
+typedef struct slot {
+    cs_ingest_req_t req;
+    cs_ingest_item_t items[SINK_BATCH];
+    size_t n;
+    bool busy;     /* submitted, not yet done */
+    bool counted;  /* outcomes added to stats */
+} slot_t;
+
+struct cs_sink {
+    cs_engine_t *e;
+    cs_import_stats_t *st;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    slot_t slots[SINK_SLOTS];
+    int cur; /* slot being filled */
+};
+
+static void on_done(cs_ingest_req_t *req, void *arg)
+{
+    cs_sink_t *s = arg;
+    (void)req;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < SINK_SLOTS; i++)
+        if (&s->slots[i].req == req)
+            s->slots[i].busy = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Count and free a finished slot (on the producer's thread). */
+static void settle(cs_sink_t *s, slot_t *sl)
+{
+    if (sl->counted)
+        return;
+    for (size_t i = 0; i < sl->n; i++) {
+        cs_ingest_item_t *it = &sl->items[i];
+        if (sl->req.rc || it->rc)
+            s->st->failed++;
+        else if (it->outcome == CS_INGEST_DUPLICATE)
+            s->st->duplicates++;
+        else
+            s->st->accepted++;
+        cs_event_free(&it->ev);
+    }
+    sl->n = 0;
+    sl->counted = true;
+}
+
+cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_sink_t **out, cs_err_t *err)
+{
+    cs_sink_t *s = cs_calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    s->e = e;
+    s->st = stats;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    for (int i = 0; i < SINK_SLOTS; i++)
+        s->slots[i].counted = true;
+    *out = s;
+    return CS_OK;
+}
+
+static cs_rc submit(cs_sink_t *s, slot_t *sl, cs_err_t *err)
+{
+    memset(&sl->req, 0, sizeof sl->req);
+    sl->req.items = sl->items;
+    sl->req.n = sl->n;
+    sl->req.keep_events = true;
+    sl->req.done = on_done;
+    sl->req.done_arg = s;
+    sl->busy = true;
+    sl->counted = false;
+    cs_rc rc;
+    while ((rc = cs_engine_submit(s->e, &sl->req)) == CS_ERR_BUSY) {
+        /* the queue is full: wait for one of ours to finish */
+        pthread_mutex_lock(&s->mu);
+        bool any = false;
+        for (int i = 0; i < SINK_SLOTS; i++)
+            any |= s->slots[i].busy && &s->slots[i] != sl;
+        if (any)
+            pthread_cond_wait(&s->cv, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+        if (!any)
+            break;
+    }
+    if (rc) {
+        sl->busy = false;
+        sl->req.rc = rc;
+        return cs_errf(err, rc, "the engine refused a batch: %s", sl->req.err.msg);
+    }
+    return CS_OK;
+}
+
+/* Move to the next slot, waiting until it is done, and settle it. */
+static void advance(cs_sink_t *s)
+{
+    s->cur = (s->cur + 1) % SINK_SLOTS;
+    slot_t *sl = &s->slots[s->cur];
+    pthread_mutex_lock(&s->mu);
+    while (sl->busy)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    settle(s, sl);
+}
+
+cs_rc cs_sink_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+{
+    cs_sink_t *s = arg;
+    slot_t *sl = &s->slots[s->cur]; /* always free or filling */
+    memset(&sl->items[sl->n], 0, sizeof sl->items[0]);
+    sl->items[sl->n++].ev = ev;
+    if (sl->n < SINK_BATCH)
+        return CS_OK;
+    cs_rc rc = submit(s, sl, err);
+    if (rc) {
+        sl->counted = false;
+        settle(s, sl); /* nothing stored: counted as failed */
+        return rc;
+    }
+    advance(s);
+    return CS_OK;
+}
+
+cs_rc cs_sink_close(cs_sink_t **sp, cs_err_t *err)
+{
+    if (!sp || !*sp)
+        return CS_OK;
+    cs_sink_t *s = *sp;
+    cs_rc rc = CS_OK;
+    slot_t *cur = &s->slots[s->cur];
+    if (cur->n > 0 && (rc = submit(s, cur, err)) != CS_OK)
+        cur->counted = false;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < SINK_SLOTS; i++)
+        while (s->slots[i].busy)
+            pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < SINK_SLOTS; i++)
+        settle(s, &s->slots[i]);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    cs_free(s);
+    *sp = NULL;
+    return rc;
+}
+
+cs_rc cs_ndjson_emit(void *file, cs_event_t *ev, cs_err_t *err)
+{
+    FILE *f = file;
+    cs_rc rc = cs_event_serialize(ev, err);
+    if (!rc && (fwrite(ev->body, 1, ev->body_len, f) != ev->body_len || fputc('\n', f) == EOF))
+        rc = cs_errf(err, CS_ERR_IO, "cannot write NDJSON output");
+    cs_event_free(&ev);
+    return rc;
+}
+
+json_t *cs_import_stats_json(const cs_import_stats_t *st)
+{
+    json_t *by = json_object();
+    for (int t = 1; t < CS_EV__COUNT; t++)
+        if (st->by_type[t])
+            json_object_set_new(by, cs_event_type_name((cs_event_type_t)t),
+                                json_integer((json_int_t)st->by_type[t]));
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "read", (json_int_t)st->read,
+                     "accepted", (json_int_t)st->accepted, "duplicates",
+                     (json_int_t)st->duplicates, "rejected", (json_int_t)st->rejected, "failed",
+                     (json_int_t)st->failed, "skipped", (json_int_t)st->skipped, "by_type", by);
+}
+
+void cs_report(cs_report_t *r, const char *where, uint64_t line, const cs_err_t *err)
+{
+    if (!r || !r->f)
+        return;
+    uint64_t max = r->max_lines ? r->max_lines : 100;
+    if (r->printed < max) {
+        if (err->field[0] && !strstr(err->msg, err->field))
+            fprintf(r->f, "%s:%llu: %s: %s\n", where, (unsigned long long)line, err->field,
+                    err->msg);
+        else
+            fprintf(r->f, "%s:%llu: %s\n", where, (unsigned long long)line, err->msg);
+    } else if (r->printed == max) {
+        fprintf(r->f, "(further problems are counted, not printed)\n");
+    }
+    r->printed++;
+}

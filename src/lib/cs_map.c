@@ -1,0 +1,85 @@
+/*
+ * cs_map.c -- see cs_map.h. FNV-1a hashing; grows at 70% load.
+ */
+#include "cs_map.h"
+
+#include <string.h>
+
+static size_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+void cs_map_init(cs_map_t *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+void cs_map_free(cs_map_t *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->cap; i++)
+        cs_free(m->keys[i]);
+    cs_free(m->keys);
+    cs_free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+static size_t slot_of(const cs_map_t *m, const char *key)
+{
+    size_t i = hash(key) & (m->cap - 1);
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static cs_rc grow(cs_map_t *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 64;
+    char **keys = cs_calloc(ncap, sizeof *keys);
+    void **vals = cs_calloc(ncap, sizeof *vals);
+    if (!keys || !vals) {
+        cs_free(keys);
+        cs_free(vals);
+        return CS_ERR_NOMEM;
+    }
+    cs_map_t nm = {.keys = keys, .vals = vals, .cap = ncap, .n = m->n};
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i]) {
+            size_t j = slot_of(&nm, m->keys[i]);
+            nm.keys[j] = m->keys[i];
+            nm.vals[j] = m->vals[i];
+        }
+    cs_free(m->keys);
+    cs_free(m->vals);
+    *m = nm;
+    return CS_OK;
+}
+
+cs_rc cs_map_put(cs_map_t *m, const char *key, void *val)
+{
+    if ((m->n + 1) * 10 > m->cap * 7 && grow(m) != CS_OK)
+        return CS_ERR_NOMEM;
+    size_t i = slot_of(m, key);
+    if (!m->keys[i]) {
+        if (!(m->keys[i] = cs_strdup(key)))
+            return CS_ERR_NOMEM;
+        m->n++;
+    }
+    m->vals[i] = val;
+    return CS_OK;
+}
+
+void *cs_map_get(const cs_map_t *m, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    size_t i = slot_of(m, key);
+    return m->keys[i] ? m->vals[i] : NULL;
+}
