@@ -87,7 +87,7 @@ void cs_buf_reset(cs_buf_t *b);
 cs_rc cs_buf_append(cs_buf_t *b, const void *p, size_t n);
 cs_rc cs_buf_puts(cs_buf_t *b, const char *s);
 cs_rc cs_buf_printf(cs_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-cs_rc cs_buf_vprintf(cs_buf_t *b, const char *fmt, va_list ap);
+cs_rc cs_buf_vprintf(cs_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hand the data to the caller (owned, free with cs_free); the buffer is reset. */
 char *cs_buf_steal(cs_buf_t *b, size_t *len_out);
 

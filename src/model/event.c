@@ -1059,8 +1059,14 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
                             je.line, je.column, je.position, je.text);
     cs_rc rc = cs_event_from_json(doc, out, err);
     json_decref(doc);
-    if (rc || (*out)->normalized)
+    if (rc)
         return rc;
+    if ((*out)->normalized) {
+        rc = cs_event_serialize(*out, err);
+        if (rc)
+            cs_event_free(out);
+        return rc;
+    }
     /* keep the producer's text as the stored form (it needed no normalization) */
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
                        text[len - 1] == '\t'))
