@@ -47,6 +47,7 @@ struct cs_http {
     pthread_mutex_t mu;       /* guards inflight and the key cache */
     pthread_cond_t cv;
     size_t inflight;          /* intake requests waiting for the writer */
+    bool stopping;            /* no new suspensions: intake answers 503 */
     key_slot_t keys[CS_KEY_CACHE];
 
     /* metrics */

@@ -288,8 +288,15 @@ enum MHD_Result cs__http_intake_finish(hreq_t *r)
     r->ireq.done_arg = r;
     r->submitted = true;
     pthread_mutex_lock(&h->mu);
-    h->inflight++;
+    bool stopping = h->stopping;
+    if (!stopping)
+        h->inflight++;
     pthread_mutex_unlock(&h->mu);
+    if (stopping) {
+        r->submitted = false;
+        cs_errf(&err, CS_ERR_BUSY, "the server is shutting down; retry on another node or later");
+        return cs__http_reply_err(r, &err);
+    }
     /* suspend first: the writer may finish before this handler returns */
     MHD_suspend_connection(r->conn);
     rc = cs_engine_submit(h->engine, &r->ireq);

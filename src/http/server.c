@@ -511,6 +511,7 @@ void cs_http_stop(cs_http_t **hp)
     /* no new connections; answer what was received */
     MHD_socket ls = MHD_quiesce_daemon(h->d);
     pthread_mutex_lock(&h->mu);
+    h->stopping = true;
     while (h->inflight > 0)
         pthread_cond_wait(&h->cv, &h->mu);
     pthread_mutex_unlock(&h->mu);

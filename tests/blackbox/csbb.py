@@ -1,0 +1,179 @@
+"""csbb -- helpers for black-box tests: start the real `consonance serve` on an
+ephemeral port with a throwaway store, talk HTTP to it, stop or kill it.
+
+Standard library only. Each test script is run as `python3 FILE --bin PATH`;
+exit 0 = pass, 1 = fail, 77 = skipped.
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True, help="path to the consonance binary")
+    return p.parse_args()
+
+
+class Daemon:
+    """A running `consonance serve` in its own temporary folder."""
+
+    def __init__(self, binary, workdir=None, store=None, extra_env=None, config=None):
+        self.binary = binary
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix="cs-bb-")
+        self.store = store or "sqlite:" + os.path.join(self.dir, "store.db")
+        self.key_file = os.path.join(self.dir, "api-key")
+        self.extra_env = extra_env or {}
+        self.config = config
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.key = None
+
+    def start(self, timeout=20):
+        env = dict(os.environ)
+        env.update({
+            "CONSONANCE_STORE": self.store,
+            "CONSONANCE_PORT": "0",
+            "CONSONANCE_HOST": "127.0.0.1",
+            "CONSONANCE_BOOTSTRAP_KEY_FILE": self.key_file,
+            "CONSONANCE_LOG_LEVEL": "info",
+        })
+        env.update(self.extra_env)
+        cmd = [self.binary, "serve"]
+        if self.config:
+            cmd += ["--config", self.config]
+        self.port = None
+        log_start = len(self.read_log())
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("daemon exited with %s:\n%s" % (self.proc.returncode, self.read_log()))
+            for line in self.read_log()[log_start:].splitlines():
+                if "listening on http://" in line:
+                    self.port = int(line.rsplit(":", 1)[1])
+            if self.port and os.path.exists(self.key_file):
+                with open(self.key_file) as f:
+                    self.key = f.read().strip()
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("daemon did not start:\n" + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method, path, body=None, headers=None, key=True, conn=None):
+        """Returns (status, headers dict, parsed JSON or text)."""
+        h = dict(headers or {})
+        if key is True and self.key:
+            h.setdefault("Authorization", "Bearer " + self.key)
+        elif isinstance(key, str):
+            h["Authorization"] = "Bearer " + key
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c = conn or self.conn()
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+        finally:
+            if conn is None:
+                c.close()
+        ctype = hdrs.get("content-type", "")
+        if ctype.startswith("application/json"):
+            return r.status, hdrs, json.loads(data)
+        return r.status, hdrs, data.decode("utf-8", "replace")
+
+    def post_events(self, events, ndjson=False, conn=None, key=True):
+        if ndjson:
+            body = "\n".join(json.dumps(e) for e in events)
+            return self.request("POST", "/v1/events", body, {"Content-Type": "application/x-ndjson"},
+                                conn=conn, key=key)
+        return self.request("POST", "/v1/events", events, conn=conn, key=key)
+
+    def all_event_ids(self):
+        ids, after = set(), 0
+        while True:
+            st, _, page = self.request("GET", "/v1/events?limit=1000&after_seq=%d" % after)
+            if st != 200:
+                raise RuntimeError("GET /v1/events: %s %s" % (st, page))
+            for e in page["events"]:
+                ids.add(e["event_id"])
+            if page["next_after_seq"] is None:
+                return ids
+            after = page["next_after_seq"]
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("daemon did not stop within %ss" % timeout)
+        code = self.proc.returncode if self.proc else None
+        self.proc = None
+        self.port = None
+        if getattr(self, "log", None):
+            self.log.close()
+        return code
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def cleanup(self):
+        if self.proc:
+            self.kill()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def order_event(eid, order_id, customer="c-1", at="2026-03-01T10:00:00Z", price="8.90", qty=1):
+    return {"event_id": eid, "type": "order.placed", "occurred_at": at,
+            "data": {"id": order_id, "customer_id": customer, "currency": "EUR",
+                     "items": [{"sku": "KAF", "name": "Kaffee", "unit_price": price, "quantity": qty}]}}
+
+
+class Checker:
+    """Collects failures so one run reports all of them."""
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, cond, what):
+        if not cond:
+            self.failures.append(what)
+            print("FAIL:", what, flush=True)
+        return cond
+
+    def eq(self, got, want, what):
+        return self.check(got == want, "%s: expected %r, got %r" % (what, want, got))
+
+    def done(self):
+        if self.failures:
+            print("%d check(s) failed" % len(self.failures))
+            sys.exit(1)
+        print("ok")
+        sys.exit(0)

@@ -1,0 +1,179 @@
+"""Black-box: the HTTP intake and views of a real daemon on an ephemeral port.
+
+One event, a JSON array batch, NDJSON; every error status with the field it
+names; duplicates; a scan before its shipment; the customer, order and event
+views; API keys (missing, wrong, revoked, lacking a scope); health and
+metrics; configuration errors at start-up.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+d = csbb.Daemon(a.bin).start()
+try:
+    # ---- one event ----
+    st, _, body = d.post_events(csbb.order_event("o-1001", "1001", customer="c-7"))
+    t.eq(st, 201, "single event status")
+    t.eq(body.get("status"), "accepted", "single event outcome")
+    seq = body.get("seq")
+    st, _, body = d.post_events(csbb.order_event("o-1001", "1001", customer="c-7"))
+    t.eq((st, body.get("status"), body.get("seq")), (200, "duplicate", seq), "replay is a duplicate")
+
+    # ---- a batch with a bad item in the middle: valid ones kept ----
+    batch = [
+        {"event_id": "c-7-up", "type": "customer.upserted", "occurred_at": "2026-03-01T09:00:00Z",
+         "data": {"id": "c-7", "email": "anna@example.de", "locale": "de", "timezone": "Europe/Berlin"}},
+        {"event_id": "bad-1", "type": "order.placed", "occurred_at": "2026-03-01T10:00:00Z",
+         "data": {"id": "1002", "customer_id": "c-7", "currency": "EUR",
+                  "items": [{"sku": "A", "name": "A", "unit_price": "1.234", "quantity": 1}]}},
+        {"event_id": "bad-2", "type": "order.shipped", "occurred_at": "2026-03-01T10:00:00Z", "data": {}},
+        csbb.order_event("o-1001", "1001", customer="c-7"),
+    ]
+    st, _, body = d.post_events(batch)
+    t.eq(st, 200, "mixed batch status")
+    t.eq((body["accepted"], body["duplicates"], body["rejected"]), (1, 1, 2), "mixed batch counts")
+    res = body["results"]
+    t.eq([r["index"] for r in res], [0, 1, 2, 3], "results in index order")
+    t.eq(res[1]["status"], "rejected", "bad item rejected")
+    t.eq(res[1]["error"]["field"], "data.items[0].unit_price", "rejected item names its field")
+    t.check("at most 2 decimals" in res[1]["error"]["message"], "rejected item says what was expected")
+    t.eq(res[2]["error"]["field"], "type", "unknown type named")
+    t.eq(res[2]["error"]["code"], "rule", "unknown type is a rule error")
+
+    # ---- NDJSON, with a scan that arrives before its shipment ----
+    nd = [
+        {"event_id": "scan-1", "type": "tracking.event", "occurred_at": "2026-03-02T12:00:00Z",
+         "data": {"carrier": "DHL", "tracking_number": "00340434", "status": "in_transit",
+                  "carrier_text": "Die Sendung wurde bearbeitet"}},
+        {"event_id": "ship-1", "type": "shipment.created", "occurred_at": "2026-03-02T08:00:00Z",
+         "data": {"id": "S1", "order_id": "1001", "carrier": "dhl", "tracking_number": "00340434"}},
+    ]
+    st, _, body = d.post_events(nd, ndjson=True)
+    t.eq((st, body.get("accepted")), (200, 2), "NDJSON batch")
+    st, _, order = d.request("GET", "/v1/orders/1001")
+    t.eq(st, 200, "order view")
+    t.eq(order["shipments"][0]["status"], "in_transit", "early scan attached to its shipment")
+    t.eq(order["shipments"][0]["scans"][0]["carrier_text"], "Die Sendung wurde bearbeitet", "raw text kept")
+    t.eq([e["type"] for e in order["timeline"]], ["order.placed", "shipment.created", "tracking.event"],
+         "timeline by time")
+    t.eq(order["totals"]["total"], "8.90", "money as decimal strings")
+
+    st, _, cust = d.request("GET", "/v1/customers/c-7")
+    t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")
+    st, _, page = d.request("GET", "/v1/events?limit=2&order=desc")
+    t.eq((st, len(page["events"])), (200, 2), "events page")
+    t.check(page["events"][0]["seq"] > page["events"][1]["seq"], "newest first")
+    st, _, page = d.request("GET", "/v1/events?order_id=1001")
+    t.eq(len(page["events"]), 3, "events filtered by order")
+
+    # ---- errors ----
+    st, h, body = d.request("POST", "/v1/events", "{\"event_id\": ", {"Content-Type": "application/json"})
+    t.eq(st, 400, "malformed JSON")
+    t.check("malformed JSON" in body["error"]["message"], "malformed JSON message")
+    st, _, body = d.request("POST", "/v1/events", b'{"event_id":"\xff"}', {"Content-Type": "application/json"})
+    t.eq(st, 400, "invalid UTF-8")
+    ev = csbb.order_event("q1", "2001")
+    ev["data"]["items"][0]["quantity"] = 0
+    st, _, body = d.post_events(ev)
+    t.eq((st, body["error"]["field"]), (422, "data.items[0].quantity"), "422 names the field")
+    ev = csbb.order_event("q2", "2002")
+    ev["data"]["itmes"] = []
+    st, _, body = d.post_events(ev)
+    t.eq((st, body["error"]["field"]), (400, "data.itmes"), "unknown field named")
+    ev = csbb.order_event("q3", "2003")
+    del ev["event_id"]
+    st, _, body = d.post_events(ev)
+    t.eq((st, body["error"]["field"]), (400, "event_id"), "missing id named")
+    st, _, body = d.request("POST", "/v1/events", "a,b", {"Content-Type": "text/csv"})
+    t.eq((st, body["error"]["field"]), (415, "Content-Type"), "415 for other media types")
+    # a declared oversize body is refused before it is sent ...
+    import socket
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+    s.sendall(("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+               % (d.key, 17 * 1024 * 1024)).encode())
+    head = s.recv(4096).decode(errors="replace")
+    s.close()
+    t.check(head.startswith("HTTP/1.1 413"), "413 for a declared oversize body: " + head[:60])
+    # ... and a chunked one is cut off at the limit
+    def chunks():
+        for _ in range(17):
+            yield b"x" * (1024 * 1024)
+    c = d.conn()
+    c.request("POST", "/v1/events", body=chunks(), encode_chunked=True,
+              headers={"Authorization": "Bearer " + d.key, "Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    t.eq(r.status, 413, "413 for a streamed oversize body")
+    many = [csbb.order_event("m%d" % i, "m%d" % i) for i in range(10001)]
+    st, _, body = d.post_events(many)
+    t.eq(st, 413, "413 for too many events")
+    st, _, body = d.post_events([{"event_id": "z1"}, {"event_id": "z2"}])
+    t.eq((st, body["rejected"]), (400, 2), "all-invalid batch is 400")
+    st, _, body = d.post_events([])
+    t.eq(st, 400, "empty batch")
+    st, _, body = d.request("GET", "/v1/orders/nope")
+    t.eq((st, body["error"]["code"]), (404, "not_found"), "unknown order 404")
+    st, _, body = d.request("GET", "/v1/nothing")
+    t.eq(st, 404, "unknown route 404")
+    st, h, body = d.request("DELETE", "/v1/orders/1001")
+    t.eq(st, 405, "405 wrong method")
+    t.check("GET" in h.get("allow", ""), "405 says what is allowed")
+    st, _, body = d.request("GET", "/v1/events?limit=5000")
+    t.eq((st, body["error"]["field"]), (400, "limit"), "bad query parameter named")
+    st, _, body = d.request("GET", "/v1/events?type=order.shipped")
+    t.eq((st, body["error"]["field"]), (400, "type"), "bad type filter named")
+
+    # ---- API keys ----
+    st, h, body = d.post_events(csbb.order_event("k1", "3001"), key=False)
+    t.eq(st, 401, "no key 401")
+    t.check("bearer" in h.get("www-authenticate", "").lower(), "401 has WWW-Authenticate")
+    st, _, body = d.post_events(csbb.order_event("k1", "3001"), key="cs_live_wrong")
+    t.eq(st, 401, "wrong key 401")
+    st, _, body = d.request("GET", "/v1/customers/c-7", key=False)
+    t.eq(st, 401, "personal data needs a key")
+    env = dict(os.environ, CONSONANCE_STORE=d.store)
+    out = subprocess.run([a.bin, "apikey", "create", "--name", "reader", "--scopes", "read"],
+                         env=env, capture_output=True, text=True)
+    t.eq(out.returncode, 0, "apikey create: " + out.stderr)
+    reader = out.stdout.strip()
+    st, _, body = d.request("GET", "/v1/orders/1001", key=reader)
+    t.eq(st, 200, "read key reads")
+    st, _, body = d.post_events(csbb.order_event("k2", "3002"), key=reader)
+    t.eq(st, 403, "read key cannot write")
+    out = subprocess.run([a.bin, "apikey", "list"], env=env, capture_output=True, text=True)
+    keys = json.loads(out.stdout)["keys"]
+    t.check(reader not in out.stdout, "list never shows secrets")
+    rid = [k["id"] for k in keys if k["name"] == "reader"][0]
+    out = subprocess.run([a.bin, "apikey", "revoke", rid], env=env, capture_output=True, text=True)
+    t.eq(out.returncode, 0, "apikey revoke")
+    time.sleep(2.5)  # the daemon's key cache holds for 2 s
+    st, _, body = d.request("GET", "/v1/orders/1001", key=reader)
+    t.eq(st, 401, "revoked key refused")
+
+    # ---- health and metrics ----
+    st, _, body = d.request("GET", "/healthz", key=False)
+    t.eq((st, body.get("status")), (200, "ok"), "healthz")
+    st, _, text = d.request("GET", "/metrics", key=False)
+    t.eq(st, 200, "metrics")
+    t.check('consonance_events_total{outcome="new"}' in text, "metrics: events")
+    t.check('consonance_http_requests_total{route="events_post",code="201"}' in text, "metrics: requests")
+    t.check("consonance_http_request_duration_seconds_bucket" in text, "metrics: histogram")
+    t.eq(d.stop(), 0, "SIGTERM exits 0")
+
+    # ---- a bad configuration names the key ----
+    bad = dict(os.environ, CONSONANCE_PORT="eighty", CONSONANCE_STORE=d.store)
+    out = subprocess.run([a.bin, "serve"], env=bad, capture_output=True, text=True, timeout=20)
+    t.eq(out.returncode, 1, "bad config exit code")
+    t.check("CONSONANCE_PORT" in out.stderr and "port" in out.stderr, "bad config names the setting: " + out.stderr)
+finally:
+    d.cleanup()
+t.done()
