@@ -1,0 +1,272 @@
+/*
+ * test_importer.c -- the CSV reader's edge cases, the Olist mapping on a
+ * small fixture (a cancelled order, a multi-line quoted review, a missing
+ * delivery date), NDJSON with a bad line, and the demo generator's
+ * determinism and validity. Imports run through a real engine on a
+ * temporary SQLite store.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "importer/importer.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/cs-importer-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_csv(void **state)
+{
+    (void)state;
+    write_file("t.csv", "\xEF\xBB\xBF" "a,b,c\r\n"
+                        "1,\"two, with comma\",3\r\n"
+                        "\"multi\nline\",\"say \"\"hi\"\"\",\r\n"
+                        "x,y,z");
+    char path[512];
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    cs_csv_t *c = NULL;
+    cs_err_t err;
+    char **f;
+    size_t n;
+    int ix[3];
+    const char *const cols[] = {"a", "b", "c"};
+    assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
+    assert_int_equal(cs_csv_header(c, cols, ix, 3, &err), CS_OK);
+    assert_int_equal(ix[0], 0); /* the byte order mark is not part of the name */
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(f[1], "two, with comma");
+    assert_string_equal(f[2], "3");
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_string_equal(f[0], "multi\nline");
+    assert_string_equal(f[1], "say \"hi\"");
+    assert_string_equal(f[2], "");
+    assert_int_equal(cs_csv_line(c), 3);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_string_equal(f[2], "z");
+    assert_int_equal(cs_csv_line(c), 5);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_NOTFOUND);
+    cs_csv_close(&c);
+
+    write_file("bad.csv", "a,b\n\"open,2\n");
+    snprintf(path, sizeof path, "%s/bad.csv", dir);
+    assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
+    const char *const cols2[] = {"a", "zz"};
+    int ix2[2];
+    assert_int_equal(cs_csv_header(c, cols2, ix2, 2, &err), CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "missing column \"zz\""));
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "bad.csv:2"));
+    cs_csv_close(&c);
+}
+
+static cs_engine_t *engine(const char *name)
+{
+    char target[512];
+    snprintf(target, sizeof target, "sqlite:%s/%s", dir, name);
+    cs_engine_opts_t o;
+    cs_engine_opts_default(&o);
+    o.store = target;
+    o.durable = false;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    if (cs_engine_open(&o, &e, &err) != CS_OK)
+        fail_msg("engine: %s", err.msg);
+    return e;
+}
+
+static void olist_fixture(void)
+{
+    write_file("olist_customers_dataset.csv",
+               "customer_id,customer_unique_id,customer_zip_code_prefix,customer_city,customer_state\n"
+               "c1,u1,01310,sao paulo,SP\nc2,u2,20040,rio de janeiro,RJ\nc3,u1,01310,sao paulo,SP\n");
+    write_file("olist_orders_dataset.csv",
+               "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,"
+               "order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date\n"
+               "o1,c1,delivered,2017-10-02 10:56:33,2017-10-02 11:07:15,2017-10-04 19:55:00,2017-10-10 21:25:13,2017-10-18 00:00:00\n"
+               "o2,c2,canceled,2017-11-01 09:00:00,2017-11-01 10:00:00,,,2017-11-20 00:00:00\n"
+               "o3,c3,shipped,2018-01-05 12:00:00,2018-01-05 12:30:00,2018-01-08 10:00:00,,2018-01-25 00:00:00\n"
+               "o4,c9,delivered,2018-01-05 12:00:00,,,,\n");
+    write_file("olist_order_items_dataset.csv",
+               "order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n"
+               "o1,1,p1,s1,2017-10-06 11:07:15,29.99,8.72\no1,2,p1,s1,2017-10-06 11:07:15,29.99,8.72\n"
+               "o2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\no3,1,p2,s1,2018-01-10 00:00:00,10.00,5.00\n");
+    write_file("olist_products_dataset.csv", "product_id,product_category_name\np1,utilidades_domesticas\np2,perfumaria\n");
+    write_file("product_category_name_translation.csv",
+               "product_category_name,product_category_name_english\nutilidades_domesticas,housewares\n");
+    write_file("olist_sellers_dataset.csv", "seller_id,seller_zip_code_prefix,seller_city,seller_state\ns1,13023,campinas,SP\n");
+    write_file("olist_order_reviews_dataset.csv",
+               "review_id,order_id,review_score,review_comment_title,review_comment_message,"
+               "review_creation_date,review_answer_timestamp\n"
+               "r1,o1,4,,\"Produto bom,\nentrega rápida \"\"recomendo\"\"\",2017-10-11 00:00:00,2017-10-12 03:43:48\n"
+               "r2,o2,1,Ruim,,2017-11-25 00:00:00,2017-11-26 00:00:00\n");
+}
+
+static void test_olist(void **state)
+{
+    (void)state;
+    olist_fixture();
+    cs_engine_t *e = engine("olist.db");
+    for (int round = 0; round < 2; round++) {
+        cs_import_stats_t st;
+        memset(&st, 0, sizeof st);
+        cs_sink_t *sink = NULL;
+        cs_err_t err;
+        cs_report_t rep = {.f = NULL};
+        assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+        assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
+        assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+        assert_int_equal(st.by_type[CS_EV_CUSTOMER_UPSERTED], 2); /* u1 once */
+        assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 3);
+        assert_int_equal(st.by_type[CS_EV_ORDER_CANCELLED], 1);
+        assert_int_equal(st.by_type[CS_EV_SHIPMENT_CREATED], 2);
+        assert_int_equal(st.by_type[CS_EV_TRACKING_EVENT], 3);
+        assert_int_equal(st.by_type[CS_EV_FEEDBACK_SUBMITTED], 2);
+        assert_int_equal(st.skipped, 1); /* o4: unknown customer */
+        assert_int_equal(st.rejected, 0);
+        if (round == 0)
+            assert_int_equal(st.accepted, st.read);
+        else
+            assert_int_equal(st.duplicates, st.read); /* re-import changes nothing */
+    }
+    cs_store_t *r = NULL;
+    cs_err_t err;
+    json_t *v = NULL;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    assert_int_equal(cs_store_order_view(r, "o1", &v, &err), CS_OK);
+    json_t *items = json_object_get(v, "items");
+    assert_int_equal(json_array_size(items), 1); /* two rows of p1 merged */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(items, 0), "quantity")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "category")), "housewares");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "totals"), "shipping")), "17.44");
+    assert_string_equal(json_string_value(json_object_get(v, "placed_at")), "2017-10-02T13:56:33.000Z");
+    json_t *sh = json_array_get(json_object_get(v, "shipments"), 0);
+    assert_string_equal(json_string_value(json_object_get(sh, "status")), "delivered");
+    json_t *fb = json_array_get(json_object_get(v, "feedback"), 0);
+    assert_string_equal(json_string_value(json_object_get(fb, "text")), "Produto bom,\nentrega rápida \"recomendo\"");
+    json_decref(v);
+    assert_int_equal(cs_store_order_view(r, "o2", &v, &err), CS_OK);
+    assert_string_equal(json_string_value(json_object_get(v, "status")), "cancelled");
+    json_decref(v);
+    assert_int_equal(cs_store_order_view(r, "o3", &v, &err), CS_OK);
+    sh = json_array_get(json_object_get(v, "shipments"), 0);
+    assert_string_equal(json_string_value(json_object_get(sh, "status")), "in_transit");
+    json_decref(v);
+    cs_engine_reader_release(e, r);
+    cs_engine_close(&e);
+}
+
+static void test_ndjson_bad_line(void **state)
+{
+    (void)state;
+    write_file("in.ndjson",
+               "{\"event_id\":\"a\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"1\"}}\n"
+               "\n"
+               "{\"event_id\":\"b\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order\":\"1\"}}\n"
+               "{\"event_id\":\"c\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"2\"}}");
+    char path[512], report[4096] = "";
+    snprintf(path, sizeof path, "%s/in.ndjson", dir);
+    FILE *in = fopen(path, "r");
+    FILE *rep = fmemopen(report, sizeof report, "w");
+    cs_engine_t *e = engine("nd.db");
+    cs_import_stats_t st;
+    memset(&st, 0, sizeof st);
+    cs_sink_t *sink = NULL;
+    cs_err_t err;
+    cs_report_t r = {.f = rep};
+    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_ndjson(in, "in.ndjson", cs_sink_emit, sink, &r, &st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(in);
+    fclose(rep);
+    assert_int_equal(st.read, 3);
+    assert_int_equal(st.accepted, 2);
+    assert_int_equal(st.rejected, 1);
+    assert_non_null(strstr(report, "in.ndjson:3: data.order: unknown field"));
+    cs_engine_close(&e);
+}
+
+typedef struct collect {
+    cs_buf_t out;
+    int n;
+} collect_t;
+
+static cs_rc collect_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+{
+    collect_t *c = arg;
+    cs_rc rc = cs_event_serialize(ev, err);
+    if (!rc)
+        rc = cs_buf_append(&c->out, ev->body, ev->body_len);
+    c->n++;
+    cs_event_free(&ev);
+    return rc;
+}
+
+static void test_demo_deterministic(void **state)
+{
+    (void)state;
+    collect_t a, b;
+    cs_demo_opts_t o;
+    cs_import_stats_t st;
+    cs_err_t err;
+    cs_demo_opts_default(&o);
+    o.customers = 60;
+    memset(&st, 0, sizeof st);
+    cs_buf_init(&a.out, 64 << 20);
+    cs_buf_init(&b.out, 64 << 20);
+    a.n = b.n = 0;
+    assert_int_equal(cs_demo_generate(&o, collect_emit, &a, &st, &err), CS_OK);
+    assert_int_equal(cs_demo_generate(&o, collect_emit, &b, &st, &err), CS_OK);
+    assert_true(a.n > 300);
+    assert_int_equal(a.n, b.n);
+    assert_int_equal(a.out.len, b.out.len);
+    assert_memory_equal(a.out.data, b.out.data, a.out.len);
+    o.seed = 7;
+    cs_buf_reset(&b.out);
+    assert_int_equal(cs_demo_generate(&o, collect_emit, &b, &st, &err), CS_OK);
+    assert_true(b.out.len != a.out.len || memcmp(a.out.data, b.out.data, a.out.len) != 0);
+    cs_buf_free(&a.out);
+    cs_buf_free(&b.out);
+    o.customers = 0;
+    assert_int_equal(cs_demo_generate(&o, collect_emit, &a, &st, &err), CS_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_olist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
+        cmocka_unit_test(test_demo_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
