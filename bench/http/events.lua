@@ -6,7 +6,6 @@
 local batch = tonumber(os.getenv("CS_BATCH") or "1")
 local key = os.getenv("CS_KEY") or ""
 local counter = 0
-local tid = 0
 local threads = {}
 local nonce = tostring(os.time())
 
@@ -16,6 +15,7 @@ function setup(thread)
 end
 
 function init(args)
+  -- `tid` is the global set by setup() for this thread
   tid = tonumber(tid) or 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = batch > 1 and "application/x-ndjson" or "application/json"

@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- schema migrations: append only; user_version is the count applied ---- */
 
@@ -296,6 +297,93 @@ static cs_rc exec(cs_sqlite_t *s, const char *sql, cs_err_t *err)
     return CS_OK;
 }
 
+/* ---- the background checkpointer ---- */
+
+#define CKPT_FRAMES 2000   /* ask for a checkpoint when the WAL holds this many */
+#define CKPT_MAX_FRAMES 200000 /* beyond this the writer checkpoints itself */
+
+static void *ckpt_main(void *arg)
+{
+    cs_sqlite_t *s = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(s->ckpt.path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        cs_warn("store: checkpointer cannot open %s; the writer checkpoints itself",
+                s->ckpt.path);
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 1000);
+    pthread_mutex_lock(&s->ckpt.mu);
+    for (;;) {
+        while (!s->ckpt.stop && !s->ckpt.wanted) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&s->ckpt.cv, &s->ckpt.mu, &ts) != 0)
+                break; /* once a second anyway */
+        }
+        if (s->ckpt.stop)
+            break;
+        s->ckpt.wanted = false;
+        pthread_mutex_unlock(&s->ckpt.mu);
+        int log = 0, done = 0;
+        /* PASSIVE: copies what it can, never blocks the writer */
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_lock(&s->ckpt.mu);
+    }
+    pthread_mutex_unlock(&s->ckpt.mu);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* After every commit: wake the checkpointer when the WAL has grown. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    cs_sqlite_t *s = arg;
+    (void)name;
+    if (frames >= CKPT_MAX_FRAMES) {
+        /* the checkpointer cannot keep up (a long reader?): bound the WAL */
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (frames >= CKPT_FRAMES) {
+        pthread_mutex_lock(&s->ckpt.mu);
+        s->ckpt.wanted = true;
+        pthread_cond_signal(&s->ckpt.cv);
+        pthread_mutex_unlock(&s->ckpt.mu);
+    }
+    return SQLITE_OK;
+}
+
+static void ckpt_start(cs_sqlite_t *s, const char *path)
+{
+    pthread_mutex_init(&s->ckpt.mu, NULL);
+    pthread_cond_init(&s->ckpt.cv, NULL);
+    s->ckpt.path = cs_strdup(path);
+    if (!s->ckpt.path || pthread_create(&s->ckpt.thread, NULL, ckpt_main, s) != 0) {
+        cs_free(s->ckpt.path);
+        s->ckpt.path = NULL;
+        return; /* keep SQLite's own autocheckpoint */
+    }
+    s->ckpt.running = true;
+    sqlite3_wal_hook(s->db, wal_hook, s); /* replaces the autocheckpoint */
+}
+
+static void ckpt_stop(cs_sqlite_t *s)
+{
+    if (!s->ckpt.running)
+        return;
+    sqlite3_wal_hook(s->db, NULL, NULL);
+    pthread_mutex_lock(&s->ckpt.mu);
+    s->ckpt.stop = true;
+    pthread_cond_signal(&s->ckpt.cv);
+    pthread_mutex_unlock(&s->ckpt.mu);
+    pthread_join(s->ckpt.thread, NULL);
+    pthread_mutex_destroy(&s->ckpt.mu);
+    pthread_cond_destroy(&s->ckpt.cv);
+    cs_free(s->ckpt.path);
+    s->ckpt.running = false;
+}
+
 /* ---- open, migrate, close ---- */
 
 static cs_rc migrate(cs_sqlite_t *s, cs_err_t *err)
@@ -343,6 +431,7 @@ static void sqlite_close(cs_store_t *store)
     cs_sqlite_t *s = (cs_sqlite_t *)store;
     if (!s)
         return;
+    ckpt_stop(s);
     for (int i = 0; i < Q__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (s->in_tx)
@@ -409,6 +498,8 @@ static cs_rc sqlite_open(const char *target, const cs_store_opts_t *opts, cs_sto
             (rc = exec(s, "PRAGMA wal_autocheckpoint=4000", err)) ||
             (rc = migrate(s, err)))
             goto out;
+        if (!memory)
+            ckpt_start(s, path);
     }
 out:
     if (rc) {

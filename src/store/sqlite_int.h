@@ -10,6 +10,7 @@
 #ifndef CS_STORE_SQLITE_INT_H
 #define CS_STORE_SQLITE_INT_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -80,12 +81,24 @@ typedef enum stmt_id {
     Q__COUNT
 } stmt_id_t;
 
+/* The background checkpointer of a file store's writer: it copies WAL
+ * frames into the database file on its own connection, so the writer's
+ * commits only append to the WAL and fsync it. */
+typedef struct ckpt {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool running, stop, wanted;
+    char *path;
+} ckpt_t;
+
 typedef struct cs_sqlite {
     cs_store_t base;            /* must be first */
     sqlite3 *db;
     bool read_only;
     bool in_tx;
     sqlite3_stmt *stmts[Q__COUNT];
+    ckpt_t ckpt;
 } cs_sqlite_t;
 
 /* Prepared (cached) statement, reset and unbound; NULL with err set on failure. */
