@@ -11,7 +11,7 @@ OUT=$2
 DUR=${3:-10}
 HERE=$(cd "$(dirname "$0")" && pwd)
 LUA="$HERE/http/events.lua"
-CONNS=${CS_BENCH_CONNS:-64}
+CONNS_LIST=${CS_BENCH_CONNS:-64 256}
 TMP=$(mktemp -d)
 DAEMON_PID=""
 NGINX_PID=""
@@ -28,7 +28,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 run_wrk() { # url batch -> "reqs_per_s p50_us p99_us errors"
   local url=$1 batch=$2
   local res
-  res=$(CS_BATCH=$batch CS_KEY="${KEY:-}" wrk -t2 -c"$CONNS" -d"${DUR}s" -s "$LUA" "$url" | grep CS_RESULT)
+  res=$(CS_BATCH=$batch CS_KEY="${KEY:-}" wrk -t2 -c"$CONNS" -d"${DUR}s" --timeout 10s -s "$LUA" "$url" | grep CS_RESULT)
   local reqs dur p50 p99 errs
   reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$res")
   dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$res")
@@ -49,14 +49,14 @@ worker_processes 2;
 daemon off;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path $TMP/nginx/body;
   client_max_body_size 16m;
   keepalive_requests 1000000;
   server {
-    listen 127.0.0.1:$NPORT;
+    listen 127.0.0.1:$NPORT backlog=4096;
     location /v1/events {
       default_type application/json;
       return 200 '{"status":"accepted"}';
@@ -64,11 +64,6 @@ http {
   }
 }
 CONF
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-NGINX_PID=$!
-sleep 1
-read -r N_RPS N_P50 N_P99 N_ERR < <(run_wrk "http://127.0.0.1:$NPORT" 1)
-kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 
 # ---- consonance: durable store in a temp dir ----
 start_daemon() {
@@ -86,28 +81,37 @@ start_daemon() {
 }
 stop_daemon() { kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID=""; }
 
-start_daemon
-read -r S_RPS S_P50 S_P99 S_ERR < <(run_wrk "$URL" 1)
-stop_daemon
-start_daemon
-read -r B_RPS B_P50 B_P99 B_ERR < <(run_wrk "$URL" 100)
-stop_daemon
+: > "$OUT"
+echo "http_duration_s=$DUR" >> "$OUT"
+echo "http_conns_list=${CONNS_LIST}" >> "$OUT"
+for CONNS in $CONNS_LIST; do
+  nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+  NGINX_PID=$!
+  sleep 1
+  read -r N_RPS N_P50 N_P99 N_ERR < <(run_wrk "http://127.0.0.1:$NPORT" 1)
+  kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 
-cat > "$OUT" <<RES
-http_conns=$CONNS
-http_duration_s=$DUR
-nginx_rps=$N_RPS
-nginx_p50_us=$N_P50
-nginx_p99_us=$N_P99
-nginx_errors=$N_ERR
-single_rps=$S_RPS
-single_p50_us=$S_P50
-single_p99_us=$S_P99
-single_errors=$S_ERR
-batch100_rps=$B_RPS
-batch100_events_per_s=$((B_RPS * 100))
-batch100_p50_us=$B_P50
-batch100_p99_us=$B_P99
-batch100_errors=$B_ERR
+  start_daemon
+  read -r S_RPS S_P50 S_P99 S_ERR < <(run_wrk "$URL" 1)
+  stop_daemon
+  start_daemon
+  read -r B_RPS B_P50 B_P99 B_ERR < <(run_wrk "$URL" 100)
+  stop_daemon
+
+  cat >> "$OUT" <<RES
+c${CONNS}_nginx_rps=$N_RPS
+c${CONNS}_nginx_p50_us=$N_P50
+c${CONNS}_nginx_p99_us=$N_P99
+c${CONNS}_nginx_errors=$N_ERR
+c${CONNS}_single_rps=$S_RPS
+c${CONNS}_single_p50_us=$S_P50
+c${CONNS}_single_p99_us=$S_P99
+c${CONNS}_single_errors=$S_ERR
+c${CONNS}_batch100_rps=$B_RPS
+c${CONNS}_batch100_events_per_s=$((B_RPS * 100))
+c${CONNS}_batch100_p50_us=$B_P50
+c${CONNS}_batch100_p99_us=$B_P99
+c${CONNS}_batch100_errors=$B_ERR
 RES
+done
 cat "$OUT"
