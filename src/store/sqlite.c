@@ -440,12 +440,24 @@ static void sqlite_close(cs_store_t *store)
     cs_free(s);
 }
 
+/* Process-wide SQLite settings, before its first use: no memory statistics
+ * (they take a global mutex on every allocation), multi-thread mode (each
+ * connection is used by one thread at a time). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static void sqlite_init_once(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_initialize();
+}
+
 static cs_rc sqlite_open(const char *target, const cs_store_opts_t *opts, cs_store_t **out,
                          cs_err_t *err)
 {
     cs_sqlite_t *s = NULL;
     cs_rc rc = CS_OK;
     char pragma[96];
+    pthread_once(&sqlite_once, sqlite_init_once);
     const char *path = target + strlen("sqlite:");
     bool memory = strcmp(path, ":memory:") == 0;
     *out = NULL;
@@ -469,6 +481,8 @@ static cs_rc sqlite_open(const char *target, const cs_store_opts_t *opts, cs_sto
         goto out;
     }
     sqlite3_extended_result_codes(s->db, 1);
+    /* a larger lookaside: most of SQLite's small allocations stay off malloc */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 512);
     sqlite3_busy_timeout(s->db, opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000);
     int64_t cache = opts->cache_kib > 0 ? opts->cache_kib : 16384;
     snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%lld", (long long)cache);
