@@ -135,6 +135,24 @@ group commit turns concurrent requests into shared commits, so it gains with con
 
 {http_summary}
 
+### What limits the HTTP figures (measured while tuning, same machine)
+
+- **Batches** are bound by the single writer's CPU. With the events parsed beforehand, the
+  writer alone folds the mix at about 86,000-92,000 events/s on this machine (groups of 2,000);
+  under HTTP load it shares the two cores with the two HTTP threads that parse and validate
+  (~6 µs per event with jansson) and with wrk, and settles near 75,000 events/s with the writer
+  at ~80% CPU. Moving checkpoints to a background connection (now the default) and switching
+  off SQLite's global memory statistics gained ~10%.
+- **Single events** are bound by the disk's flush latency. Each durable commit costs one
+  `fdatasync` of the WAL: 0.2-0.5 ms on an idle file here, 1.0-1.4 ms under concurrent writes.
+  With 64 connections a group holds ~30 events, so ~30 events per fsync. A pipelined variant
+  (commit without waiting, fsync on a second thread, acknowledge after it) was built and
+  measured: no gain, because the fsync itself, not the writer, is the limit; it was not kept.
+  nginx answering a fixed 200 does no I/O at all.
+- Neither target is met yet. Next steps: cheaper parsing (an arena allocator under jansson or
+  a validating streaming parser), fewer B-tree writes per event in the fold (customer touches,
+  message statuses), and larger groups under load.
+
 ## 3. Memory while ingesting
 
 Method: `bench_ingest rss` ingests {int(num(rss, 'rss_events')):,} events through the engine
