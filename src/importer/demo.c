@@ -393,6 +393,7 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
     const product_t *picked[4];
     json_t *items = json_array();
     int64_t subtotal = 0;
+    bool discounted = false;
     for (int i = 0; i < n_items; i++) {
         const product_t *p = &PICK(&g->r, catalogue);
         bool dup = false;
@@ -407,6 +408,7 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
         int64_t line = (int64_t)p->price_cents * qty;
         int64_t disc = (first && i == 0 && chance(&g->r, 0.3)) ? line / 10 : 0; /* WILLKOMMEN10 */
         subtotal += line - disc;
+        discounted |= disc > 0;
         json_t *li = json_pack("{s:s, s:s, s:s, s:s, s:i}", "sku", p->sku, "name", p->name,
                                "category", p->category, "unit_price",
                                cs_money_format(p->price_cents, money, sizeof money), "quantity",
@@ -429,7 +431,7 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
                              "customer_id", c->id, "currency", "EUR", "items", items, "totals",
                              "shipping", cs_money_format(shipping, money, sizeof money),
                              "promised_delivery", "earliest", d1, "latest", d2);
-    if (first && data)
+    if (discounted && data)
         json_object_set_new(data, "attributes", json_pack("{s:s}", "coupon", "WILLKOMMEN10"));
     if ((rc = event(g, "order.placed", "order", oid, placed, data, err)))
         return rc;
