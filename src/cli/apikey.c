@@ -22,42 +22,48 @@ static void usage(FILE *f)
                "admin (operator actions). The default is read,write.\n");
 }
 
-int cs_cmd_apikey(int argc, char **argv)
+typedef struct apikey_args {
+    const char *config, *store, *name, *scopes;
+} apikey_args_t;
+
+/* Options may stand before or after the action; returns -1 to go on, or an
+ * exit code. */
+static int parse_opts(int argc, char **argv, const char *spec, apikey_args_t *a)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"store", required_argument, NULL, 's'},
         {"name", required_argument, NULL, 'n'},   {"scopes", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *store = NULL, *name = NULL, *scopes_s = "read,write";
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+c:s:n:S:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, spec, longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
-        case 's': store = optarg; break;
-        case 'n': name = optarg; break;
-        case 'S': scopes_s = optarg; break;
+        case 'c': a->config = optarg; break;
+        case 's': a->store = optarg; break;
+        case 'n': a->name = optarg; break;
+        case 'S': a->scopes = optarg; break;
         case 'h': usage(stdout); return CS_EXIT_OK;
         default: usage(stderr); return CS_EXIT_USAGE;
         }
     }
+    return -1;
+}
+
+int cs_cmd_apikey(int argc, char **argv)
+{
+    apikey_args_t a = {.scopes = "read,write"};
+    int ec;
+    optind = 1;
+    if ((ec = parse_opts(argc, argv, "+c:s:n:S:h", &a)) >= 0)
+        return ec;
     if (optind >= argc) {
         usage(stderr);
         return CS_EXIT_USAGE;
     }
     const char *verb = argv[optind++];
-    /* options may also follow the verb */
-    while ((c = getopt_long(argc, argv, "c:s:n:S:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 's': store = optarg; break;
-        case 'n': name = optarg; break;
-        case 'S': scopes_s = optarg; break;
-        case 'h': usage(stdout); return CS_EXIT_OK;
-        default: usage(stderr); return CS_EXIT_USAGE;
-        }
-    }
+    if ((ec = parse_opts(argc, argv, "c:s:n:S:h", &a)) >= 0)
+        return ec;
+    const char *config = a.config, *store = a.store, *name = a.name, *scopes_s = a.scopes;
     cs_conf_t conf;
     cs_err_t err;
     cs_err_clear(&err);

@@ -9,6 +9,7 @@
 #define CS_CLI_H
 
 #include "../conf/conf.h"
+#include "../engine/engine.h"
 #include "../lib/cs.h"
 
 #define CS_EXIT_OK 0
@@ -26,6 +27,15 @@ int cs_cmd_version(int argc, char **argv); /* main.c */
  * environment overrides. config_path may be NULL. Prints the error and
  * returns false on failure. */
 bool cs_cli_conf(cs_conf_t *c, const char *config_path);
+
+/* Engine options from a configuration. */
+void cs_cli_engine_opts(const cs_conf_t *c, cs_engine_opts_t *eo);
+
+/* For import and demo: resolve the configuration (as cs_cli_conf, then
+ * --store when not NULL) and open the engine. Prints the error and returns
+ * false on failure. */
+bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
+                        cs_engine_t **out);
 
 /* Print "consonance <cmd>: <message>" for err on stderr; returns CS_EXIT_FAIL. */
 int cs_cli_fail(const char *cmd, const cs_err_t *err);

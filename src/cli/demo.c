@@ -10,9 +10,6 @@
 #include "../importer/importer.h"
 #include "cli.h"
 
-bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
-                        cs_engine_t **out);
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: consonance demo [--config FILE] [--store TARGET] [--customers N] "

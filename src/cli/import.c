@@ -22,37 +22,6 @@ static void usage(FILE *f)
                "Re-importing is safe: events already stored are counted as duplicates.\n");
 }
 
-/* Shared by import and demo: open the engine on the configured store. */
-bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
-                        cs_engine_t **out);
-bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
-                        cs_engine_t **out)
-{
-    cs_conf_t conf;
-    cs_err_t err;
-    cs_err_clear(&err);
-    *out = NULL;
-    if (!cs_cli_conf(&conf, config))
-        return false;
-    if (store && cs_conf_set(&conf, "store", store, "--store", &err)) {
-        cs_cli_fail(cmd, &err);
-        return false;
-    }
-    cs_engine_opts_t eo;
-    cs_engine_opts_default(&eo);
-    eo.store = conf.store;
-    eo.durable = conf.durable;
-    eo.cache_kib = conf.cache_kib;
-    eo.max_group_events = (size_t)conf.max_group_events;
-    eo.max_queue_events = (size_t)conf.max_queue_events;
-    eo.readers = 1;
-    if (cs_engine_open(&eo, out, &err) != CS_OK) {
-        cs_cli_fail(cmd, &err);
-        return false;
-    }
-    return true;
-}
-
 int cs_cmd_import(int argc, char **argv)
 {
     static const struct option longopts[] = {

@@ -62,6 +62,40 @@ bool cs_cli_conf(cs_conf_t *c, const char *config_path)
     return true;
 }
 
+void cs_cli_engine_opts(const cs_conf_t *c, cs_engine_opts_t *eo)
+{
+    cs_engine_opts_default(eo);
+    eo->store = c->store;
+    eo->durable = c->durable;
+    eo->cache_kib = c->cache_kib;
+    eo->max_group_events = (size_t)c->max_group_events;
+    eo->max_queue_events = (size_t)c->max_queue_events;
+    eo->readers = c->readers;
+}
+
+bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
+                        cs_engine_t **out)
+{
+    cs_conf_t conf; /* the engine copies what it keeps */
+    cs_err_t err;
+    cs_engine_opts_t eo;
+    cs_err_clear(&err);
+    *out = NULL;
+    if (!cs_cli_conf(&conf, config))
+        return false;
+    if (store && cs_conf_set(&conf, "store", store, "--store", &err)) {
+        cs_cli_fail(cmd, &err);
+        return false;
+    }
+    cs_cli_engine_opts(&conf, &eo);
+    eo.readers = 1;
+    if (cs_engine_open(&eo, out, &err) != CS_OK) {
+        cs_cli_fail(cmd, &err);
+        return false;
+    }
+    return true;
+}
+
 int cs_cli_fail(const char *cmd, const cs_err_t *err)
 {
     if (err->field[0] && !strstr(err->msg, err->field))

@@ -110,13 +110,7 @@ int cs_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     cs_engine_opts_t eo;
-    cs_engine_opts_default(&eo);
-    eo.store = conf.store;
-    eo.durable = conf.durable;
-    eo.cache_kib = conf.cache_kib;
-    eo.max_group_events = (size_t)conf.max_group_events;
-    eo.max_queue_events = (size_t)conf.max_queue_events;
-    eo.readers = conf.readers;
+    cs_cli_engine_opts(&conf, &eo);
     cs_engine_t *engine = NULL;
     cs_http_t *http = NULL;
     int status = CS_EXIT_FAIL;
