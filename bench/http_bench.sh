@@ -12,6 +12,7 @@ DUR=${3:-10}
 HERE=$(cd "$(dirname "$0")" && pwd)
 LUA="$HERE/http/events.lua"
 CONNS_LIST=${CS_BENCH_CONNS:-64 256}
+ROUNDS=${CS_BENCH_ROUNDS:-3}
 TMP=$(mktemp -d)
 DAEMON_PID=""
 NGINX_PID=""
@@ -84,34 +85,51 @@ stop_daemon() { kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" || true; DAEMON_PID
 : > "$OUT"
 echo "http_duration_s=$DUR" >> "$OUT"
 echo "http_conns_list=${CONNS_LIST}" >> "$OUT"
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+sum() { printf '%s\n' "$@" | awk '{s+=$1} END {print s+0}'; }
+
+# Each measurement is repeated ROUNDS times, interleaved (nginx, single,
+# batch, nginx, ...) so drift on a shared machine hits all alike; the
+# median is reported, the non-2xx answers are summed.
 for CONNS in $CONNS_LIST; do
-  nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-  NGINX_PID=$!
-  sleep 1
-  read -r N_RPS N_P50 N_P99 N_ERR < <(run_wrk "http://127.0.0.1:$NPORT" 1)
-  kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+  declare -a NR NP5 NP9 NE SR SP5 SP9 SE BR BP5 BP9 BE
+  NR=(); NP5=(); NP9=(); NE=(); SR=(); SP5=(); SP9=(); SE=(); BR=(); BP5=(); BP9=(); BE=()
+  for _round in $(seq "$ROUNDS"); do
+    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
+    NGINX_PID=$!
+    sleep 1
+    read -r a b c d < <(run_wrk "http://127.0.0.1:$NPORT" 1)
+    NR+=("$a"); NP5+=("$b"); NP9+=("$c"); NE+=("$d")
+    kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 
-  start_daemon
-  read -r S_RPS S_P50 S_P99 S_ERR < <(run_wrk "$URL" 1)
-  stop_daemon
-  start_daemon
-  read -r B_RPS B_P50 B_P99 B_ERR < <(run_wrk "$URL" 100)
-  stop_daemon
-
+    start_daemon
+    read -r a b c d < <(run_wrk "$URL" 1)
+    SR+=("$a"); SP5+=("$b"); SP9+=("$c"); SE+=("$d")
+    stop_daemon
+    start_daemon
+    read -r a b c d < <(run_wrk "$URL" 100)
+    BR+=("$a"); BP5+=("$b"); BP9+=("$c"); BE+=("$d")
+    stop_daemon
+  done
+  B_RPS=$(median "${BR[@]}")
   cat >> "$OUT" <<RES
-c${CONNS}_nginx_rps=$N_RPS
-c${CONNS}_nginx_p50_us=$N_P50
-c${CONNS}_nginx_p99_us=$N_P99
-c${CONNS}_nginx_errors=$N_ERR
-c${CONNS}_single_rps=$S_RPS
-c${CONNS}_single_p50_us=$S_P50
-c${CONNS}_single_p99_us=$S_P99
-c${CONNS}_single_errors=$S_ERR
+c${CONNS}_rounds=$ROUNDS
+c${CONNS}_nginx_rps=$(median "${NR[@]}")
+c${CONNS}_nginx_rps_all=$(echo "${NR[@]}" | tr ' ' ,)
+c${CONNS}_nginx_p50_us=$(median "${NP5[@]}")
+c${CONNS}_nginx_p99_us=$(median "${NP9[@]}")
+c${CONNS}_nginx_errors=$(sum "${NE[@]}")
+c${CONNS}_single_rps=$(median "${SR[@]}")
+c${CONNS}_single_rps_all=$(echo "${SR[@]}" | tr ' ' ,)
+c${CONNS}_single_p50_us=$(median "${SP5[@]}")
+c${CONNS}_single_p99_us=$(median "${SP9[@]}")
+c${CONNS}_single_errors=$(sum "${SE[@]}")
 c${CONNS}_batch100_rps=$B_RPS
+c${CONNS}_batch100_rps_all=$(echo "${BR[@]}" | tr ' ' ,)
 c${CONNS}_batch100_events_per_s=$((B_RPS * 100))
-c${CONNS}_batch100_p50_us=$B_P50
-c${CONNS}_batch100_p99_us=$B_P99
-c${CONNS}_batch100_errors=$B_ERR
+c${CONNS}_batch100_p50_us=$(median "${BP5[@]}")
+c${CONNS}_batch100_p99_us=$(median "${BP9[@]}")
+c${CONNS}_batch100_errors=$(sum "${BE[@]}")
 RES
 done
 cat "$OUT"

@@ -83,6 +83,10 @@ def main():
                           f"{mark(b_eps >= 100000)}); single events at {s_ratio:.2f}x nginx's requests/s "
                           f"(target >= 0.3x: {mark(s_ratio >= 0.3)}).")
     http_table = "\n".join(http_rows)
+    http_rounds = "\n".join(
+        f"- {c} connections, requests/s per round: nginx {http.get('c%s_nginx_rps_all' % c, '?')}; "
+        f"single {http.get('c%s_single_rps_all' % c, '?')}; batches {http.get('c%s_batch100_rps_all' % c, '?')}"
+        for c in conns)
     http_summary = "\n".join(http_marks)
 
     text = f"""# Benchmarks
@@ -129,9 +133,14 @@ the same machine in the same run with two workers and answers the same POSTs wit
 (fsync). wrk, nginx and the daemon share the machine's two cores. Two client concurrencies:
 group commit turns concurrent requests into shared commits, so it gains with concurrency.
 
+Each figure is the median of {http.get('c' + conns[0] + '_rounds', '1')} interleaved rounds (nginx, single, batch, nginx, ...);
+the requests/s of every round are listed under the table.
+
 | connections | | requests/s | events/s | p50 | p99 | non-2xx |
 |---|---|---|---|---|---|---|
 {http_table}
+
+{http_rounds}
 
 {http_summary}
 
