@@ -21,7 +21,7 @@ trap 'rm -rf "$WORK"' EXIT
 if [ -n "${CS_BENCH_QUICK:-}" ]; then
   N_INGEST=50000; N_RSS=200000; DUR=3
 else
-  N_INGEST=${CS_BENCH_INGEST:-300000}; N_RSS=${CS_BENCH_RSS:-1000000}; DUR=${CS_BENCH_DURATION:-10}
+  N_INGEST=${CS_BENCH_INGEST:-300000}; N_RSS=${CS_BENCH_RSS:-2000000}; DUR=${CS_BENCH_DURATION:-10}
 fi
 
 echo "== ingest: engine vs raw SQLite ($N_INGEST events)"
