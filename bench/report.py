@@ -152,12 +152,14 @@ the requests/s of every round are listed under the table.
   (~6 µs per event with jansson) and with wrk, and settles near 75,000 events/s with the writer
   at ~80% CPU. Moving checkpoints to a background connection (now the default) and switching
   off SQLite's global memory statistics gained ~10%.
-- **Single events** are bound by the disk's flush latency. Each durable commit costs one
-  `fdatasync` of the WAL: 0.2-0.5 ms on an idle file here, 1.0-1.4 ms under concurrent writes.
-  With 64 connections a group holds ~30 events, so ~30 events per fsync. A pipelined variant
-  (commit without waiting, fsync on a second thread, acknowledge after it) was built and
-  measured: no gain, because the fsync itself, not the writer, is the limit; it was not kept.
-  nginx answering a fixed 200 does no I/O at all.
+- **Single events** cost per request, not per byte. Each durable commit costs one
+  `fdatasync` of the WAL (0.2-0.5 ms on an idle file here, 1.0-1.4 ms under concurrent writes),
+  shared by the ~30 requests of a group at 64 connections; but a run with `durable = no` reached
+  the same ~15,000 requests/s, and a pipelined variant (commit without waiting, fsync on a
+  second thread, acknowledge after it) gained nothing and was not kept. The limit is the CPU
+  per request on two shared cores: HTTP parsing, event validation, a suspend/resume round trip
+  between the HTTP thread and the writer and their system calls (35% system time in `vmstat`
+  on this VM), and wrk itself. nginx answering a fixed 200 does none of that.
 - A bound worth knowing: the raw SQLite insert of the same rows (section 1) runs at about
   110,000-125,000 events/s on this machine with both cores free. 100,000 events/s through HTTP
   would leave 10-20% of the two cores for HTTP, JSON parsing, validation and wrk together, so
