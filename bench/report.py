@@ -154,8 +154,8 @@ the requests/s of every round are listed under the table.
   off SQLite's global memory statistics gained ~10%.
 - **Single events** cost per request, not per byte. Each durable commit costs one
   `fdatasync` of the WAL (0.2-0.5 ms on an idle file here, 1.0-1.4 ms under concurrent writes),
-  shared by the ~30 requests of a group at 64 connections; but a run with `durable = no` reached
-  the same ~15,000 requests/s, and a pipelined variant (commit without waiting, fsync on a
+  shared by the ~30 requests of a group at 64 connections; but a run with `durable = no` (no fsync at
+  all) reached only ~20% more requests/s than a durable run next to it (15,000 against 12,400), and a pipelined variant (commit without waiting, fsync on a
   second thread, acknowledge after it) gained nothing and was not kept. The limit is the CPU
   per request on two shared cores: HTTP parsing, event validation, a suspend/resume round trip
   between the HTTP thread and the writer and their system calls (35% system time in `vmstat`
