@@ -53,13 +53,41 @@ static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t size)
     cs_strlcpy(dst, v ? v : "", size);
 }
 
-/* Compact JSON of a member of the event's data, or NULL. Owned (free()). */
-static char *dump_member(const cs_event_t *ev, const char *key)
+/*
+ * Compact JSON of a member of the event's data, or NULL. Small values (all
+ * addresses and locations) are written into the caller's buffer without
+ * touching the heap; larger ones fall back to json_dumps. Release with
+ * member_done().
+ */
+typedef struct member {
+    char buf[512];
+    char *heap;
+} member_t;
+
+static cs_rc member_text(const cs_event_t *ev, const char *key, member_t *m, const char **out,
+                         cs_err_t *err)
 {
+    m->heap = NULL;
+    *out = NULL;
     json_t *v = json_object_get(json_object_get(ev->json, "data"), key);
     if (!v || json_is_null(v))
-        return NULL;
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        return CS_OK;
+    size_t n = json_dumpb(v, m->buf, sizeof m->buf - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n > 0 && n < sizeof m->buf - 1) {
+        m->buf[n] = '\0';
+        *out = m->buf;
+        return CS_OK;
+    }
+    if (!(m->heap = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing data.%s", key);
+    *out = m->heap;
+    return CS_OK;
+}
+
+static void member_done(member_t *m)
+{
+    free(m->heap);
+    m->heap = NULL;
 }
 
 /* ---- resolution before logging ---- */
@@ -270,7 +298,8 @@ static cs_rc fold_order(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
     const cs_order_t *o = &ev->u.order;
     sqlite3_stmt *get = cs__sqlite_stmt(s, Q_OR_GET, err);
     sqlite3_stmt *put = cs__sqlite_stmt(s, Q_OR_PUT, err);
-    char *attrs = NULL;
+    member_t m_attrs = { .heap = NULL };
+    const char *attrs;
     cs_rc rc = CS_OK;
     if (!get || !put)
         return CS_ERR_STORE;
@@ -307,13 +336,16 @@ static cs_rc fold_order(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
     } else {
         cs__bind_text(put, 12, "placed");
     }
-    attrs = dump_member(ev, "attributes");
+    rc = member_text(ev, "attributes", &m_attrs, &attrs, err);
     cs__bind_text(put, 15, attrs);
     sqlite3_bind_int64(put, 16, ev->occurred_at);
     sqlite3_reset(get);
     sqlite3_clear_bindings(get);
-    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write an order")))
+    if (rc || (rc = cs__sqlite_exec_stmt(s, put, err, "write an order"))) {
+        sqlite3_reset(put);
+        sqlite3_clear_bindings(put);
         goto out;
+    }
 
     if (found) {
         sqlite3_stmt *del = cs__sqlite_stmt(s, Q_OI_DELETE, err);
@@ -353,7 +385,7 @@ customer:
     else
         rc = touch_customer(s, o->customer_id, ev->occurred_at, err);
 out:
-    free(attrs);
+    member_done(&m_attrs);
     return rc;
 }
 
@@ -415,14 +447,16 @@ static cs_rc fold_shipment(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_shipment_t *sh = &ev->u.shipment;
     sqlite3_stmt *put = cs__sqlite_stmt(s, Q_SH_PUT, err);
-    char *origin = NULL, *dest = NULL, *attrs = NULL;
+    member_t m_origin = { .heap = NULL }, m_dest = { .heap = NULL }, m_attrs = { .heap = NULL };
+    const char *origin, *dest, *attrs;
     cs_rc rc = CS_OK;
     int adopted = 0;
     if (!put)
         return CS_ERR_STORE;
-    origin = dump_member(ev, "origin");
-    dest = dump_member(ev, "destination");
-    attrs = dump_member(ev, "attributes");
+    if ((rc = member_text(ev, "origin", &m_origin, &origin, err)) ||
+        (rc = member_text(ev, "destination", &m_dest, &dest, err)) ||
+        (rc = member_text(ev, "attributes", &m_attrs, &attrs, err)))
+        goto out;
     cs__bind_text(put, 1, sh->id);
     cs__bind_text(put, 2, sh->order_id);
     cs__bind_text(put, 3, sh->carrier);
@@ -465,9 +499,9 @@ static cs_rc fold_shipment(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
             goto out;
     }
 out:
-    free(origin);
-    free(dest);
-    free(attrs);
+    member_done(&m_origin);
+    member_done(&m_dest);
+    member_done(&m_attrs);
     return rc;
 }
 
@@ -476,11 +510,13 @@ static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const 
 {
     const cs_scan_t *sc = &ev->u.scan;
     sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_SC_INSERT, err);
-    char *loc = NULL;
+    member_t m_loc;
+    const char *loc;
     cs_rc rc;
     if (!ins)
         return CS_ERR_STORE;
-    loc = dump_member(ev, "location");
+    if ((rc = member_text(ev, "location", &m_loc, &loc, err)))
+        return rc;
     sqlite3_bind_int64(ins, 1, seq);
     cs__bind_text(ins, 2, r->shp_found ? r->shp_id : NULL);
     cs__bind_text(ins, 3, r->shp_found ? NULL : sc->shipment_id);
@@ -492,7 +528,7 @@ static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const 
     cs__bind_text(ins, 9, loc);
     sqlite3_bind_int64(ins, 10, ev->occurred_at);
     rc = cs__sqlite_exec_stmt(s, ins, err, "write a scan");
-    free(loc);
+    member_done(&m_loc);
     if (rc || !r->shp_found)
         return rc;
 
