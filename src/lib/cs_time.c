@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t cs_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -20,7 +20,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+void cs_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -68,7 +68,7 @@ bool cs_date_parse(const char *s, cs_ms_t *out)
     int y, mo, d;
     if (!s || strlen(s) != 10 || !parse_date_part(s, &y, &mo, &d))
         return false;
-    *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * CS_MS_PER_DAY;
+    *out = cs_days_from_civil(y, (unsigned)mo, (unsigned)d) * CS_MS_PER_DAY;
     return true;
 }
 
@@ -120,7 +120,7 @@ bool cs_time_parse(const char *s, cs_ms_t *out)
         return false;
     if (se == 60)
         se = 59; /* leap second: clamp */
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t days = cs_days_from_civil(y, (unsigned)mo, (unsigned)d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - (int64_t)off_min * 60;
     *out = secs * 1000 + ms;
     return true;
@@ -134,7 +134,7 @@ const char *cs_time_format(cs_ms_t t, char *buf, size_t size)
     int64_t rem = secs - days * 86400;
     int y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    cs_civil_from_days(days, &y, &m, &d);
     snprintf(buf, size, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600),
              (int)(rem / 60 % 60), (int)(rem % 60), ms);
     return buf;

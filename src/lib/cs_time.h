@@ -45,6 +45,10 @@ void cs_clock_manual_init(cs_clock_manual_t *m, cs_ms_t start);
 void cs_clock_manual_set(cs_clock_manual_t *m, cs_ms_t t);
 void cs_clock_manual_advance(cs_clock_manual_t *m, cs_ms_t delta);
 
+/* Proleptic Gregorian calendar <-> days since 1970-01-01 (Hinnant). */
+int64_t cs_days_from_civil(int64_t y, unsigned m, unsigned d);
+void cs_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);
+
 /* Monotonic nanoseconds, for measuring durations only. */
 uint64_t cs_mono_ns(void);
 

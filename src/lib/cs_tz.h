@@ -1,0 +1,44 @@
+/*
+ * cs_tz.h -- IANA time zones from the system's compiled tzdata (TZif files
+ * under /usr/share/zoneinfo, Debian's tzdata package): UTC offsets at an
+ * instant and conversion between instants and local wall-clock time, without
+ * touching the process's TZ or localtime (thread-safe).
+ *
+ * Zones are loaded once and cached for the life of the process; the pointers
+ * returned stay valid until cs_tz_cache_clear (tests and shutdown only).
+ * Beyond the last transition in the file (2037 in Debian's "fat" files) the
+ * last offset continues.
+ */
+#ifndef CS_TZ_H
+#define CS_TZ_H
+
+#include "cs.h"
+#include "cs_time.h"
+
+typedef struct cs_tz cs_tz_t;
+
+typedef struct cs_local {
+    int year, month, day;    /* 1-based month and day */
+    int hour, min, sec;
+    int wday;                /* 0 = Sunday .. 6 = Saturday */
+} cs_local_t;
+
+/* Find a zone by IANA name ("Europe/Berlin"; "UTC" always works).
+ * CS_ERR_NOTFOUND for an unknown or malformed name. */
+cs_rc cs_tz_get(const char *name, const cs_tz_t **out, cs_err_t *err);
+/* The zone, or UTC when name is NULL, empty or unknown. */
+const cs_tz_t *cs_tz_get_or_utc(const char *name);
+const char *cs_tz_name(const cs_tz_t *tz);
+
+/* Seconds east of UTC in force at instant t. */
+int32_t cs_tz_offset(const cs_tz_t *tz, cs_ms_t t);
+void cs_tz_to_local(const cs_tz_t *tz, cs_ms_t t, cs_local_t *out);
+/* The instant of a local wall-clock time. In a gap (spring forward) the
+ * time is moved forward by the gap; when ambiguous (fall back) the earlier
+ * instant is taken. wday is ignored. */
+cs_ms_t cs_tz_from_local(const cs_tz_t *tz, const cs_local_t *l);
+
+/* Free every cached zone (tests, shutdown). */
+void cs_tz_cache_clear(void);
+
+#endif /* CS_TZ_H */
