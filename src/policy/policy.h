@@ -1,0 +1,88 @@
+/*
+ * policy.h -- the contact policy: may this message go to this customer on
+ * this channel now? Pure functions of the message, the customer's state and
+ * the time; the runtime gathers the inputs from the store.
+ *
+ * Order of the rules (the first that applies decides):
+ *   1. no address on the channel                       -> skip "no_address"
+ *   2. consent for the purpose (transactional or marketing) on the channel:
+ *      email transactional unless refused; SMS and WhatsApp only with a
+ *      recorded yes; marketing and asks only with a recorded yes
+ *                                                      -> skip "no_consent"
+ *   3. unsubscribed: only transactional and service go -> skip "unsubscribed"
+ *   4. held back: marketing while a delivery is late or a ticket is open;
+ *      asks also while a refund is pending; re-tried daily, skipped after
+ *      hold_max                                         -> defer / skip
+ *   5. asks: one per order, a cool-down per customer    -> skip
+ *   6. contact budget over a rolling window for reassurance, asks and
+ *      marketing; marketing leaves `marketing_reserve` slots free, so a
+ *      reassurance or ask still fits                     -> skip "budget"
+ *   7. quiet hours in the customer's zone, unless the class is exempt
+ *                                                      -> defer to their end
+ */
+#ifndef CS_POLICY_H
+#define CS_POLICY_H
+
+#include <stdbool.h>
+
+#include "../journey/journey.h"
+#include "../lib/cs_tz.h"
+#include "../model/event.h"
+
+typedef struct cs_policy_conf {
+    int budget;              /* budgeted messages per window (reassurance, ask, marketing) */
+    cs_ms_t budget_window;   /* rolling window */
+    int marketing_reserve;   /* slots of the budget marketing may not take */
+    int quiet_start;         /* minute of the local day quiet hours start (21:00 = 1260) */
+    int quiet_end;           /* ... and end (08:00 = 480); equal = no quiet hours */
+    unsigned quiet_exempt;   /* bit set of (1 << cs_msg_class_t) that ignore quiet hours */
+    cs_ms_t ask_cooldown;    /* between two asks to one customer, any channel */
+    cs_ms_t hold_max;        /* how long a held-back message may wait before it is dropped */
+    cs_ms_t hold_retry;      /* how often a held-back message is looked at again */
+} cs_policy_conf_t;
+
+void cs_policy_conf_default(cs_policy_conf_t *c);
+
+typedef struct cs_policy_input {
+    cs_msg_class_t cls;
+    cs_channel_t channel;
+    bool has_address;            /* email / phone known for the channel */
+    cs_consent_t transactional;  /* consent for the channel, per purpose */
+    cs_consent_t marketing;
+    bool unsubscribed;
+    const cs_tz_t *tz;           /* the customer's; NULL = UTC */
+    cs_ms_t now;
+    int budget_used;             /* budgeted messages queued or sent within the window */
+    bool order_asked;            /* an ask already went out for this order */
+    cs_ms_t last_ask_at;         /* 0 = never */
+    bool delivery_late;          /* late or in exception */
+    bool ticket_open;
+    bool refund_pending;
+    cs_ms_t held_since;          /* first time this message was held back; 0 = not yet */
+} cs_policy_input_t;
+
+typedef enum cs_verdict {
+    CS_VERDICT_SEND = 0,
+    CS_VERDICT_SKIP = 1,
+    CS_VERDICT_DEFER = 2
+} cs_verdict_t;
+
+typedef struct cs_policy_result {
+    cs_verdict_t verdict;
+    cs_ms_t until;          /* DEFER: when to look again */
+    const char *reason;     /* static text: "quiet_hours", "budget", ... (NULL for SEND) */
+} cs_policy_result_t;
+
+cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in);
+
+/* Does the class count against the contact budget? */
+bool cs_policy_budgeted(cs_msg_class_t cls);
+/* The purpose consent is checked for: true = marketing. */
+bool cs_policy_is_marketing(cs_msg_class_t cls);
+
+/* The next instant at local time hour:minute strictly after `now` in tz,
+ * on a business day (Monday to Friday) when asked. */
+cs_ms_t cs_next_local_time(const cs_tz_t *tz, cs_ms_t now, int hour, int minute,
+                           bool business_day);
+
+#endif /* CS_POLICY_H */

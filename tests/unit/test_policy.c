@@ -1,0 +1,210 @@
+/* test_policy.c -- the contact policy, rule by rule, and local times. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "policy/policy.h"
+
+static cs_ms_t at(const char *rfc3339)
+{
+    cs_ms_t t;
+    assert_true(cs_time_parse(rfc3339, &t));
+    return t;
+}
+
+/* A customer reachable by email with every consent, on a Wednesday noon in Berlin. */
+static cs_policy_input_t base(cs_msg_class_t cls)
+{
+    cs_policy_input_t in;
+    memset(&in, 0, sizeof in);
+    in.cls = cls;
+    in.channel = CS_CHANNEL_EMAIL;
+    in.has_address = true;
+    in.transactional = CS_CONSENT_YES;
+    in.marketing = CS_CONSENT_YES;
+    in.tz = cs_tz_get_or_utc("Europe/Berlin");
+    in.now = at("2026-07-15T10:00:00Z"); /* 12:00 in Berlin */
+    return in;
+}
+
+static void expect(const cs_policy_input_t *in, cs_verdict_t v, const char *reason)
+{
+    cs_policy_conf_t c;
+    cs_policy_conf_default(&c);
+    cs_policy_result_t r = cs_policy_decide(&c, in);
+    assert_int_equal(r.verdict, v);
+    if (reason)
+        assert_string_equal(r.reason, reason);
+    else
+        assert_null(r.reason);
+}
+
+static void test_consent_and_address(void **state)
+{
+    (void)state;
+    cs_policy_input_t in = base(CS_CLASS_TRANSACTIONAL);
+    expect(&in, CS_VERDICT_SEND, NULL);
+    in.has_address = false;
+    expect(&in, CS_VERDICT_SKIP, "no_address");
+    /* email transactional goes unless refused */
+    in = base(CS_CLASS_TRANSACTIONAL);
+    in.transactional = CS_CONSENT_UNSET;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    in.transactional = CS_CONSENT_NO;
+    expect(&in, CS_VERDICT_SKIP, "no_consent");
+    /* SMS and WhatsApp need a recorded yes */
+    in = base(CS_CLASS_TRANSACTIONAL);
+    in.channel = CS_CHANNEL_SMS;
+    in.transactional = CS_CONSENT_UNSET;
+    expect(&in, CS_VERDICT_SKIP, "no_consent");
+    in.transactional = CS_CONSENT_YES;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    /* marketing and asks need marketing consent */
+    in = base(CS_CLASS_MARKETING);
+    in.marketing = CS_CONSENT_UNSET;
+    expect(&in, CS_VERDICT_SKIP, "no_consent");
+    in = base(CS_CLASS_ASK);
+    in.marketing = CS_CONSENT_NO;
+    expect(&in, CS_VERDICT_SKIP, "no_consent");
+    /* reassurance is a service to the buyer: transactional consent */
+    in = base(CS_CLASS_REASSURANCE);
+    in.marketing = CS_CONSENT_NO;
+    expect(&in, CS_VERDICT_SEND, NULL);
+}
+
+static void test_unsubscribed(void **state)
+{
+    (void)state;
+    cs_msg_class_t goes[] = { CS_CLASS_TRANSACTIONAL, CS_CLASS_SERVICE };
+    cs_msg_class_t stops[] = { CS_CLASS_REASSURANCE, CS_CLASS_ASK, CS_CLASS_MARKETING };
+    for (size_t i = 0; i < 2; i++) {
+        cs_policy_input_t in = base(goes[i]);
+        in.unsubscribed = true;
+        expect(&in, CS_VERDICT_SEND, NULL);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        cs_policy_input_t in = base(stops[i]);
+        in.unsubscribed = true;
+        expect(&in, CS_VERDICT_SKIP, "unsubscribed");
+    }
+}
+
+static void test_holds(void **state)
+{
+    (void)state;
+    cs_policy_conf_t c;
+    cs_policy_conf_default(&c);
+    cs_policy_input_t in = base(CS_CLASS_MARKETING);
+    in.delivery_late = true;
+    cs_policy_result_t r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    assert_string_equal(r.reason, "held_delivery_late");
+    assert_int_equal(r.until, in.now + CS_MS_PER_DAY);
+    /* still late after a week: dropped */
+    in.held_since = in.now - 7 * CS_MS_PER_DAY;
+    expect(&in, CS_VERDICT_SKIP, "held_delivery_late");
+    /* a delay notice (service) is never held, nor is a reassurance */
+    in = base(CS_CLASS_SERVICE);
+    in.delivery_late = true;
+    in.ticket_open = true;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    in = base(CS_CLASS_ASK);
+    in.ticket_open = true;
+    expect(&in, CS_VERDICT_DEFER, "held_ticket_open");
+    in = base(CS_CLASS_ASK);
+    in.refund_pending = true;
+    expect(&in, CS_VERDICT_DEFER, "held_refund_pending");
+    in = base(CS_CLASS_MARKETING);
+    in.refund_pending = true; /* refunds hold asks only */
+    expect(&in, CS_VERDICT_SEND, NULL);
+}
+
+static void test_asks_and_budget(void **state)
+{
+    (void)state;
+    cs_policy_input_t in = base(CS_CLASS_ASK);
+    in.order_asked = true;
+    expect(&in, CS_VERDICT_SKIP, "ask_already_made_for_order");
+    in = base(CS_CLASS_ASK);
+    in.last_ask_at = in.now - 10 * CS_MS_PER_DAY;
+    expect(&in, CS_VERDICT_SKIP, "ask_cooldown");
+    in.last_ask_at = in.now - 31 * CS_MS_PER_DAY;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    /* budget 3, marketing keeps one slot free */
+    in = base(CS_CLASS_MARKETING);
+    in.budget_used = 1;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    in.budget_used = 2;
+    expect(&in, CS_VERDICT_SKIP, "budget");
+    in.cls = CS_CLASS_REASSURANCE;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    in.budget_used = 3;
+    expect(&in, CS_VERDICT_SKIP, "budget");
+    /* transactional and service are never counted against it */
+    in.cls = CS_CLASS_SERVICE;
+    in.budget_used = 99;
+    expect(&in, CS_VERDICT_SEND, NULL);
+}
+
+static void test_quiet_hours(void **state)
+{
+    (void)state;
+    cs_policy_conf_t c;
+    cs_policy_conf_default(&c);
+    cs_policy_input_t in = base(CS_CLASS_REASSURANCE);
+    in.now = at("2026-07-15T20:30:00Z"); /* 22:30 in Berlin */
+    cs_policy_result_t r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    assert_string_equal(r.reason, "quiet_hours");
+    assert_int_equal(r.until, at("2026-07-16T06:00:00Z")); /* 08:00 in Berlin */
+    /* the same instant is 17:30 in Sao Paulo: no quiet hours there */
+    in.tz = cs_tz_get_or_utc("America/Sao_Paulo");
+    expect(&in, CS_VERDICT_SEND, NULL);
+    /* after midnight, before 08:00 */
+    in.tz = cs_tz_get_or_utc("Europe/Berlin");
+    in.now = at("2026-07-16T03:00:00Z");
+    r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.until, at("2026-07-16T06:00:00Z"));
+    /* transactional is exempt by default, and the exemption is configurable */
+    in.cls = CS_CLASS_TRANSACTIONAL;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    c.quiet_exempt = 0;
+    r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    /* a daytime window (start < end) works too */
+    c.quiet_start = 12 * 60;
+    c.quiet_end = 14 * 60;
+    in.now = at("2026-07-15T10:30:00Z"); /* 12:30 */
+    r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.until, at("2026-07-15T12:00:00Z"));
+}
+
+static void test_next_local_time(void **state)
+{
+    (void)state;
+    const cs_tz_t *b = cs_tz_get_or_utc("Europe/Berlin");
+    /* Friday 2026-07-17 11:00 Berlin: next 10:00 on a business day is Monday */
+    cs_ms_t fri = at("2026-07-17T09:00:00Z");
+    assert_int_equal(cs_next_local_time(b, fri, 10, 0, true), at("2026-07-20T08:00:00Z"));
+    assert_int_equal(cs_next_local_time(b, fri, 10, 0, false), at("2026-07-18T08:00:00Z"));
+    assert_int_equal(cs_next_local_time(b, fri, 12, 0, true), at("2026-07-17T10:00:00Z"));
+    /* across the autumn change (2026-10-25): 09:00 local is 08:00Z after it */
+    assert_int_equal(cs_next_local_time(b, at("2026-10-24T12:00:00Z"), 9, 0, false),
+                     at("2026-10-25T08:00:00Z"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_consent_and_address), cmocka_unit_test(test_unsubscribed),
+        cmocka_unit_test(test_holds),               cmocka_unit_test(test_asks_and_budget),
+        cmocka_unit_test(test_quiet_hours),         cmocka_unit_test(test_next_local_time),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    cs_tz_cache_clear();
+    return rc;
+}
