@@ -90,6 +90,37 @@ static const char *const migrations[] = {
     "CREATE TABLE apikeys("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
     "  scopes INTEGER NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);",
+    /* 2: journeys -- versions, operator switches, runs, durable timers, outbox, cursors */
+    "CREATE TABLE journey_versions("
+    "  journey TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,"
+    "  source TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(journey, version), UNIQUE(journey, hash)) WITHOUT ROWID;"
+    "CREATE TABLE journey_switches("
+    "  journey TEXT PRIMARY KEY, enabled INTEGER NOT NULL, changed_at INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE journey_runs("
+    "  id INTEGER PRIMARY KEY, journey TEXT NOT NULL, version INTEGER NOT NULL,"
+    "  run_key TEXT NOT NULL, customer_id TEXT NOT NULL, order_id TEXT,"
+    "  status INTEGER NOT NULL, pc INTEGER NOT NULL, gen INTEGER NOT NULL,"
+    "  wait_event INTEGER NOT NULL DEFAULT 0, trigger_seq INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  held_since INTEGER NOT NULL DEFAULT 0, exit_reason TEXT,"
+    "  UNIQUE(journey, run_key));"
+    "CREATE INDEX runs_active_order ON journey_runs(order_id) WHERE status = 1;"
+    "CREATE INDEX runs_by_customer ON journey_runs(customer_id, status);"
+    "CREATE TABLE timers("
+    "  id INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, run_id INTEGER NOT NULL,"
+    "  gen INTEGER NOT NULL);"
+    "CREATE INDEX timers_due ON timers(due_at, id);"
+    "CREATE TABLE outbox("
+    "  id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE, run_id INTEGER, journey TEXT,"
+    "  customer_id TEXT NOT NULL, order_id TEXT, channel INTEGER NOT NULL,"
+    "  template TEXT NOT NULL, class INTEGER NOT NULL, status INTEGER NOT NULL, reason TEXT,"
+    "  recipient TEXT, locale TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER,"
+    "  created_at INTEGER NOT NULL, sent_at INTEGER);"
+    "CREATE INDEX outbox_by_customer ON outbox(customer_id, created_at);"
+    "CREATE INDEX outbox_queued ON outbox(next_at, id) WHERE status = 1;"
+    "CREATE TABLE cursors(name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 /* ---- every statement, by id ---- */
@@ -434,6 +465,7 @@ static void sqlite_close(cs_store_t *store)
     ckpt_stop(s);
     for (int i = 0; i < Q__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
+    cs__sqlite_journey_close(s);
     if (s->in_tx)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close_v2(s->db);
@@ -697,4 +729,25 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .apikey_find = sqlite_apikey_find,
     .apikey_list = sqlite_apikey_list,
     .apikey_revoke = sqlite_apikey_revoke,
+    .journey_version = cs__sqlite_journey_version,
+    .journey_source = cs__sqlite_journey_source,
+    .journey_enabled_get = cs__sqlite_journey_enabled_get,
+    .journey_enabled_set = cs__sqlite_journey_enabled_set,
+    .run_insert = cs__sqlite_run_insert,
+    .run_get = cs__sqlite_run_get,
+    .run_update = cs__sqlite_run_update,
+    .runs_active = cs__sqlite_runs_active,
+    .runs_view = cs__sqlite_runs_view,
+    .timer_add = cs__sqlite_timer_add,
+    .timers_due = cs__sqlite_timers_due,
+    .timer_delete = cs__sqlite_timer_delete,
+    .timer_next = cs__sqlite_timer_next,
+    .timer_count = cs__sqlite_timer_count,
+    .outbox_put = cs__sqlite_outbox_put,
+    .contact_stats = cs__sqlite_contact_stats,
+    .outbox_view = cs__sqlite_outbox_view,
+    .cursor_get = cs__sqlite_cursor_get,
+    .cursor_set = cs__sqlite_cursor_set,
+    .events_after = cs__sqlite_events_after,
+    .journey_context = cs__sqlite_journey_context,
 };

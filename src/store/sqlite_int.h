@@ -81,6 +81,46 @@ typedef enum stmt_id {
     Q__COUNT
 } stmt_id_t;
 
+/* Journey statements (sqlite_journey.c). */
+typedef enum jstmt_id {
+    QJ_VERSION_FIND,
+    QJ_VERSION_MAX,
+    QJ_VERSION_PUT,
+    QJ_VERSION_SOURCE,
+    QJ_SWITCH_GET,
+    QJ_SWITCH_SET,
+    QJ_RUN_INSERT,
+    QJ_RUN_GET,
+    QJ_RUN_UPDATE,
+    QJ_RUNS_ORDER,
+    QJ_RUNS_CUSTOMER,
+    QJ_RUNS_VIEW,
+    QJ_TIMER_ADD,
+    QJ_TIMERS_DUE,
+    QJ_TIMER_DELETE,
+    QJ_TIMER_NEXT,
+    QJ_TIMER_COUNT,
+    QJ_OUT_PUT,
+    QJ_OUT_ID,
+    QJ_OUT_BUDGET,
+    QJ_OUT_LAST_ASK,
+    QJ_OUT_ORDER_ASKED,
+    QJ_OUT_VIEW,
+    QJ_CURSOR_GET,
+    QJ_CURSOR_SET,
+    QJ_EVENTS_AFTER,
+    QJ_CTX_CUSTOMER,
+    QJ_CTX_ORDERS,
+    QJ_CTX_LAST_ORDER,
+    QJ_CTX_UNSUB,
+    QJ_CTX_ORDER,
+    QJ_CTX_ITEMS,
+    QJ_CTX_SHIPMENT,
+    QJ_CTX_TICKET_OPEN,
+    QJ_CTX_REFUND_PENDING,
+    QJ__COUNT
+} jstmt_id_t;
+
 /* The background checkpointer of a file store's writer: it copies WAL
  * frames into the database file on its own connection, so the writer's
  * commits only append to the WAL and fsync it. */
@@ -98,6 +138,7 @@ typedef struct cs_sqlite {
     bool read_only;
     bool in_tx;
     sqlite3_stmt *stmts[Q__COUNT];
+    sqlite3_stmt *jstmts[QJ__COUNT];
     ckpt_t ckpt;
 } cs_sqlite_t;
 
@@ -125,5 +166,44 @@ cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, 
 cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
 cs_rc cs__sqlite_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
                               cs_err_t *err);
+
+/* sqlite_journey.c */
+void cs__sqlite_journey_close(cs_sqlite_t *s);
+cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const char *hash,
+                                 const char *source, cs_ms_t now, int *version, cs_err_t *err);
+cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int version,
+                                char **source, cs_err_t *err);
+cs_rc cs__sqlite_journey_enabled_get(cs_store_t *store, const char *journey, int *enabled,
+                                     cs_err_t *err);
+cs_rc cs__sqlite_journey_enabled_set(cs_store_t *store, const char *journey, bool on,
+                                     cs_ms_t now, cs_err_t *err);
+cs_rc cs__sqlite_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err);
+cs_rc cs__sqlite_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err);
+cs_rc cs__sqlite_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err);
+cs_rc cs__sqlite_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
+                             cs_run_t **out, size_t *n, cs_err_t *err);
+cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
+                           cs_err_t *err);
+cs_rc cs__sqlite_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err);
+cs_rc cs__sqlite_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, size_t max,
+                            size_t *n, cs_err_t *err);
+cs_rc cs__sqlite_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err);
+cs_rc cs__sqlite_timer_next(cs_store_t *store, cs_ms_t *due_at, cs_err_t *err);
+cs_rc cs__sqlite_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err);
+cs_rc cs__sqlite_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_err_t *err);
+cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const char *order_id,
+                               cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
+cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
+                             cs_err_t *err);
+cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
+cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
+cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
+                              cs_rc (*fn)(int64_t seq, const char *order_id,
+                                          const char *customer_id, const char *body, size_t len,
+                                          void *ud),
+                              void *ud, cs_err_t *err);
+cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
+                                 const char *order_id, json_t **customer, json_t **order,
+                                 json_t **shipment, cs_err_t *err);
 
 #endif /* CS_STORE_SQLITE_INT_H */

@@ -141,3 +141,25 @@ cs_rc cs_apikey_verify(cs_store_t *s, const char *secret, cs_apikey_t *out, cs_e
         return cs_errf(err, CS_ERR_AUTH, "API key %s was revoked", out->id);
     return CS_OK;
 }
+
+const char *cs_run_status_name(int status)
+{
+    switch (status) {
+    case CS_RUN_ACTIVE: return "active";
+    case CS_RUN_DONE: return "done";
+    case CS_RUN_EXITED: return "exited";
+    default: return "unknown";
+    }
+}
+
+const char *cs_out_status_name(int status)
+{
+    switch (status) {
+    case CS_OUT_QUEUED: return "queued";
+    case CS_OUT_SENDING: return "sending";
+    case CS_OUT_SENT: return "sent";
+    case CS_OUT_FAILED: return "failed";
+    case CS_OUT_SKIPPED: return "skipped";
+    default: return "unknown";
+    }
+}

@@ -101,6 +101,81 @@ typedef struct cs_apikey {
     cs_ms_t revoked_at;              /* 0 = active */
 } cs_apikey_t;
 
+
+/* ---- journeys: runs, durable timers, the outbox ---- */
+
+#define CS_JID_MAX 64 /* journey ids */
+
+typedef enum cs_run_status {
+    CS_RUN_ACTIVE = 1,
+    CS_RUN_DONE = 2,   /* reached its end */
+    CS_RUN_EXITED = 3  /* ended early: exit step, exit condition, timeout, disabled */
+} cs_run_status_t;
+const char *cs_run_status_name(int status);
+
+/* One customer's (or order's) way through one journey. */
+typedef struct cs_run {
+    int64_t id;
+    char journey[CS_JID_MAX + 1];
+    int version;                     /* the definition it entered on; it stays on it */
+    char run_key[CS_ID_MAX + 3];     /* "o:ORDER", "c:CUSTOMER" or "e:EVENT": one run per key */
+    char customer_id[CS_ID_MAX + 1];
+    char order_id[CS_ID_MAX + 1];    /* "" when none */
+    int status;                      /* cs_run_status_t */
+    int pc;                          /* next instruction */
+    int64_t gen;                     /* bumped on every move: older timers are stale */
+    int wait_event;                  /* event type a wait_for waits for; 0 = none */
+    int64_t trigger_seq;             /* the event that started it */
+    cs_ms_t started_at, updated_at;
+    cs_ms_t held_since;              /* the current send has been held back since; 0 = not */
+    char exit_reason[64];
+} cs_run_t;
+
+/* A durable timer: at due_at, run run_id continues if its gen still matches. */
+typedef struct cs_timer {
+    int64_t id;
+    cs_ms_t due_at;
+    int64_t run_id;
+    int64_t gen;
+} cs_timer_t;
+
+typedef enum cs_out_status {
+    CS_OUT_QUEUED = 1,  /* waiting for its channel */
+    CS_OUT_SENDING = 2, /* handed to a channel worker */
+    CS_OUT_SENT = 3,
+    CS_OUT_FAILED = 4,  /* permanently (hard bounce, invalid number, retries used up) */
+    CS_OUT_SKIPPED = 5  /* the policy said no; reason says why */
+} cs_out_status_t;
+const char *cs_out_status_name(int status);
+
+/* A message recorded before anything is sent. idem_key is unique: putting
+ * the same key twice keeps the first. */
+typedef struct cs_outmsg {
+    int64_t id;
+    char idem_key[CS_JID_MAX + CS_ID_MAX + 40];
+    int64_t run_id;
+    char journey[CS_JID_MAX + 1];
+    char customer_id[CS_ID_MAX + 1];
+    char order_id[CS_ID_MAX + 1];
+    int channel;                     /* cs_channel_t */
+    char template_name[CS_JID_MAX + 1];
+    int cls;                         /* cs_msg_class_t */
+    int status;                      /* cs_out_status_t */
+    char reason[64];
+    char recipient[256];
+    char locale[16];
+    int attempts;
+    cs_ms_t next_at;                 /* QUEUED: not before */
+    cs_ms_t created_at, sent_at;
+} cs_outmsg_t;
+
+/* What the contact policy needs to know about a customer's recent messages. */
+typedef struct cs_contact_stats {
+    int budget_used;      /* budgeted classes (reassurance, ask, marketing) queued/sent since */
+    cs_ms_t last_ask_at;  /* 0 = never */
+    bool order_asked;     /* an ask queued/sent for the given order */
+} cs_contact_stats_t;
+
 struct cs_store_ops {
     const char *name;   /* "sqlite" */
     const char *prefix; /* target prefix that selects this backend: "sqlite:" */
@@ -134,6 +209,56 @@ struct cs_store_ops {
     cs_rc (*apikey_find)(cs_store_t *s, const char *hash_hex, cs_apikey_t *out, cs_err_t *err);
     cs_rc (*apikey_list)(cs_store_t *s, json_t **out, cs_err_t *err);
     cs_rc (*apikey_revoke)(cs_store_t *s, const char *id, cs_ms_t at, cs_err_t *err);
+
+    /* Journeys. Writes run inside begin/commit on the writer. */
+    /* Find or add the version of a journey definition with this hash. */
+    cs_rc (*journey_version)(cs_store_t *s, const char *journey, const char *hash,
+                             const char *source, cs_ms_t now, int *version, cs_err_t *err);
+    /* The source of a version (owned by the caller, free with cs_free). */
+    cs_rc (*journey_source)(cs_store_t *s, const char *journey, int version, char **source,
+                            cs_err_t *err);
+    /* Operator switch: -1 = never set (use the file's default), 0 off, 1 on. */
+    cs_rc (*journey_enabled_get)(cs_store_t *s, const char *journey, int *enabled, cs_err_t *err);
+    cs_rc (*journey_enabled_set)(cs_store_t *s, const char *journey, bool on, cs_ms_t now,
+                                 cs_err_t *err);
+    /* Insert a run; *existed (the run key is taken) leaves the old one untouched. */
+    cs_rc (*run_insert)(cs_store_t *s, cs_run_t *run, bool *existed, cs_err_t *err);
+    cs_rc (*run_get)(cs_store_t *s, int64_t id, cs_run_t *out, cs_err_t *err);
+    cs_rc (*run_update)(cs_store_t *s, const cs_run_t *run, cs_err_t *err);
+    /* Active runs for an order and/or a customer (either may be NULL), by id.
+     * *out is owned by the caller (cs_free). */
+    cs_rc (*runs_active)(cs_store_t *s, const char *order_id, const char *customer_id,
+                         cs_run_t **out, size_t *n, cs_err_t *err);
+    /* All runs of a customer, newest first, as JSON for the API. */
+    cs_rc (*runs_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
+    cs_rc (*timer_add)(cs_store_t *s, const cs_timer_t *t, int64_t *id, cs_err_t *err);
+    /* Timers due before `before`, by due time then id, at most `max`. */
+    cs_rc (*timers_due)(cs_store_t *s, cs_ms_t before, cs_timer_t *out, size_t max, size_t *n,
+                        cs_err_t *err);
+    cs_rc (*timer_delete)(cs_store_t *s, int64_t id, cs_err_t *err);
+    /* Earliest due time; 0 when there is none. */
+    cs_rc (*timer_next)(cs_store_t *s, cs_ms_t *due_at, cs_err_t *err);
+    cs_rc (*timer_count)(cs_store_t *s, int64_t *n, cs_err_t *err);
+    cs_rc (*outbox_put)(cs_store_t *s, cs_outmsg_t *m, bool *existed, cs_err_t *err);
+    cs_rc (*contact_stats)(cs_store_t *s, const char *customer_id, const char *order_id,
+                           cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
+    /* A customer's messages, newest first, as JSON for the API. */
+    cs_rc (*outbox_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
+    /* Named positions in the event log (the journey processor's). */
+    cs_rc (*cursor_get)(cs_store_t *s, const char *name, int64_t *seq, cs_err_t *err);
+    cs_rc (*cursor_set)(cs_store_t *s, const char *name, int64_t seq, cs_err_t *err);
+    /* Events after seq, by seq, at most max: seq, the order and customer the
+     * store routed it to (NULL when none), and the stored event text. */
+    cs_rc (*events_after)(cs_store_t *s, int64_t after, size_t max,
+                          cs_rc (*fn)(int64_t seq, const char *order_id, const char *customer_id,
+                                      const char *body, size_t len, void *ud),
+                          void *ud, cs_err_t *err);
+    /* State for journey conditions and templates: the customer (with
+     * orders_count, first_order_at, last_order_id), the order (with items),
+     * the order's latest shipment; JSON objects or NULL when unknown. */
+    cs_rc (*journey_context)(cs_store_t *s, const char *customer_id, const char *order_id,
+                             json_t **customer, json_t **order, json_t **shipment,
+                             cs_err_t *err);
 };
 
 /* ---- dispatching wrappers: what callers use ---- */
@@ -175,6 +300,9 @@ static inline cs_rc cs_store_counts(cs_store_t *s, cs_store_counts_t *out, cs_er
 {
     return s->ops->counts(s, out, e);
 }
+
+/* Any backend operation: cs_store_call(s, run_get, id, &run, &err). */
+#define cs_store_call(s, op, ...) ((s)->ops->op((s), __VA_ARGS__))
 
 /* ---- API keys: creation and verification on top of the backend ---- */
 

@@ -1,0 +1,715 @@
+/*
+ * journeys.c -- the journey runtime (see journeys.h).
+ *
+ * A pass over one log event, in this order:
+ *   1. exits: active runs of the event's order/customer whose exit_when
+ *      matches (cancelled, return requested, ticket opened, unsubscribed,
+ *      ordered again) end with that reason;
+ *   2. waits: runs in a wait_for on this event type whose condition holds
+ *      move on;
+ *   3. triggers: each enabled journey triggered by this type whose condition
+ *      holds starts a run, unless its run key (order, customer or event) has
+ *      one already.
+ * A run steps until it waits (a durable timer is armed with the run's
+ * generation; a timer whose generation is old is stale and only deleted),
+ * ends, or exits.
+ */
+#include "journeys.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/cs_map.h"
+
+#define CURSOR "journeys"
+#define TIMER_BATCH 256
+
+struct cs_journeys {
+    cs_journey_t **defs;   /* loaded definitions, owned */
+    int *versions;         /* their version numbers in the store (after sync) */
+    size_t n, cap;
+    cs_map_t old;          /* "id@version" -> cs_journey_t* of older versions, owned */
+    const cs_clock_t *clock;
+    cs_policy_conf_t policy;
+    char default_locale[16];
+    bool synced;
+};
+
+cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err)
+{
+    cs_journeys_t *js = cs_calloc(1, sizeof *js);
+    *out = NULL;
+    if (!js)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_map_init(&js->old);
+    js->clock = opts && opts->clock ? opts->clock : cs_clock_system();
+    if (opts && opts->policy_set)
+        js->policy = opts->policy;
+    else
+        cs_policy_conf_default(&js->policy);
+    cs_strlcpy(js->default_locale, opts && opts->default_locale ? opts->default_locale : "de",
+               sizeof js->default_locale);
+    *out = js;
+    return CS_OK;
+}
+
+void cs_journeys_free(cs_journeys_t *js)
+{
+    if (!js)
+        return;
+    for (size_t i = 0; i < js->n; i++)
+        cs_journey_free(js->defs[i]);
+    for (size_t i = 0; i < js->old.cap; i++)
+        if (cs_map_key_at(&js->old, i))
+            cs_journey_free(js->old.vals[i]);
+    cs_map_free(&js->old);
+    cs_free(js->defs);
+    cs_free(js->versions);
+    cs_free(js);
+}
+
+cs_rc cs_journeys_add(cs_journeys_t *js, cs_journey_t *j, cs_err_t *err)
+{
+    for (size_t i = 0; i < js->n; i++) {
+        if (strcmp(js->defs[i]->id, j->id) == 0) {
+            cs_rc rc = cs_errf(err, CS_ERR_DUPLICATE, "%s: journey '%s' is already defined in %s",
+                               j->file, j->id, js->defs[i]->file);
+            cs_journey_free(j);
+            return rc;
+        }
+    }
+    if (js->n == js->cap) {
+        size_t cap = js->cap ? js->cap * 2 : 8;
+        cs_journey_t **d = cs_realloc(js->defs, cap * sizeof *d);
+        int *v = d ? cs_realloc(js->versions, cap * sizeof *v) : NULL;
+        if (d)
+            js->defs = d;
+        if (!d || !v) {
+            cs_journey_free(j);
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        }
+        js->versions = v;
+        js->cap = cap;
+    }
+    js->versions[js->n] = 0;
+    js->defs[js->n++] = j;
+    js->synced = false;
+    return CS_OK;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static bool yaml_name(const char *n)
+{
+    size_t l = strlen(n);
+    return n[0] != '.' && ((l > 5 && strcmp(n + l - 5, ".yaml") == 0) ||
+                           (l > 4 && strcmp(n + l - 4, ".yml") == 0));
+}
+
+cs_rc cs_journeys_load_dir(cs_journeys_t *js, const char *dir, cs_err_t *err)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, by_name);
+    if (n < 0)
+        return cs_errf(err, CS_ERR_CONFIG, "journeys folder %s cannot be read", dir);
+    cs_rc rc = CS_OK;
+    for (int i = 0; i < n; i++) {
+        if (!rc && yaml_name(names[i]->d_name)) {
+            char path[4096];
+            cs_journey_t *j;
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+            if (!(rc = cs_journey_load_file(path, &j, err)))
+                rc = cs_journeys_add(js, j, err);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+size_t cs_journeys_count(const cs_journeys_t *js) { return js->n; }
+const cs_journey_t *cs_journeys_at(const cs_journeys_t *js, size_t i)
+{
+    return i < js->n ? js->defs[i] : NULL;
+}
+
+cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
+{
+    cs_ms_t now = cs_clock_now(js->clock);
+    for (size_t i = 0; i < js->n; i++) {
+        const cs_journey_t *j = js->defs[i];
+        cs_rc rc = cs_store_call(s, journey_version, j->id, j->hash, j->source, now,
+                                 &js->versions[i], err);
+        if (rc)
+            return rc;
+    }
+    js->synced = true;
+    return CS_OK;
+}
+
+/* The program a run follows: the loaded one when versions match, else the
+ * stored source of its version (parsed once and kept). */
+static cs_rc program(cs_journeys_t *js, cs_store_t *s, const char *id, int version,
+                     const cs_journey_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < js->n; i++)
+        if (strcmp(js->defs[i]->id, id) == 0 && js->versions[i] == version) {
+            *out = js->defs[i];
+            return CS_OK;
+        }
+    char key[CS_JID_MAX + 16];
+    snprintf(key, sizeof key, "%s@%d", id, version);
+    if ((*out = cs_map_get(&js->old, key)) != NULL)
+        return CS_OK;
+    char *src;
+    cs_rc rc = cs_store_call(s, journey_source, id, version, &src, err);
+    if (rc)
+        return rc;
+    cs_journey_t *j;
+    char file[CS_JID_MAX + 32];
+    snprintf(file, sizeof file, "%s (version %d)", id, version);
+    rc = cs_journey_parse(file, src, strlen(src), &j, err);
+    cs_free(src);
+    if (rc)
+        return rc;
+    if ((rc = cs_map_put(&js->old, key, j))) {
+        cs_journey_free(j);
+        return cs_errf(err, rc, "out of memory");
+    }
+    *out = j;
+    return CS_OK;
+}
+
+cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool *on,
+                          cs_err_t *err)
+{
+    int sw;
+    cs_rc rc = cs_store_call(s, journey_enabled_get, id, &sw, err);
+    if (rc)
+        return rc;
+    if (sw >= 0) {
+        *on = sw == 1;
+        return CS_OK;
+    }
+    *on = false;
+    for (size_t i = 0; i < js->n; i++)
+        if (strcmp(js->defs[i]->id, id) == 0)
+            *on = js->defs[i]->enabled;
+    return CS_OK;
+}
+
+/* ---- the context conditions read ---- */
+
+typedef struct ctx {
+    json_t *root;      /* {customer, order, shipment, event, risk, run} */
+    json_t *customer;  /* borrowed from root; may be NULL */
+    json_t *order;
+    json_t *shipment;
+} ctx_t;
+
+static void ctx_free(ctx_t *c)
+{
+    json_decref(c->root);
+    memset(c, 0, sizeof *c);
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static bool delivery_late(json_t *order, json_t *shipment, cs_ms_t now)
+{
+    const char *st = jstr(shipment, "status");
+    if (st && (strcmp(st, "exception") == 0 || strcmp(st, "returned_to_sender") == 0))
+        return true;
+    json_int_t promised = json_integer_value(json_object_get(order, "promised_to_ms"));
+    bool delivered = st && strcmp(st, "delivered") == 0;
+    /* the promise is a date: late once the whole promised day has passed */
+    return promised > 0 && !delivered && now >= promised + CS_MS_PER_DAY;
+}
+
+static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id,
+                       const char *order_id, json_t *event, const cs_run_t *run, ctx_t *c,
+                       cs_err_t *err)
+{
+    memset(c, 0, sizeof *c);
+    json_t *cu, *o, *sh;
+    cs_rc rc = cs_store_call(s, journey_context, customer_id, order_id, &cu, &o, &sh, err);
+    if (rc)
+        return rc;
+    if (!cu && o && jstr(o, "customer_id")) {
+        json_t *o2, *sh2;
+        rc = cs_store_call(s, journey_context, jstr(o, "customer_id"), NULL, &cu, &o2, &sh2, err);
+        json_decref(o2);
+        json_decref(sh2);
+        if (rc) {
+            json_decref(o);
+            json_decref(sh);
+            return rc;
+        }
+    }
+    cs_ms_t now = cs_clock_now(js->clock);
+    json_int_t orders = json_integer_value(json_object_get(cu, "orders_count"));
+    json_t *risk = json_pack("{s:b,s:b}", "first_purchase", cu && orders <= 1, "late",
+                             delivery_late(o, sh, now));
+    json_t *runj = run ? json_pack("{s:s,s:i,s:I}", "journey", run->journey, "version",
+                                   run->version, "id", (json_int_t)run->id)
+                       : json_object();
+    c->root = json_pack("{s:o,s:o,s:o,s:O,s:o,s:o}", "customer", cu ? cu : json_null(), "order",
+                        o ? o : json_null(), "shipment", sh ? sh : json_null(), "event",
+                        event ? event : json_null(), "risk", risk, "run", runj);
+    if (!c->root)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    c->customer = cu;
+    c->order = o;
+    c->shipment = sh;
+    return CS_OK;
+}
+
+/* ---- stepping a run ---- */
+
+typedef struct pass {
+    cs_journeys_t *js;
+    cs_store_t *s;
+    cs_journeys_stats_t *st;
+    cs_err_t *err;
+    cs_ms_t now;
+} pass_t;
+
+static cs_rc arm(pass_t *p, cs_run_t *run, cs_ms_t due)
+{
+    cs_timer_t t = { 0, due, run->id, run->gen };
+    return cs_store_call(p->s, timer_add, &t, NULL, p->err);
+}
+
+static void end_run(pass_t *p, cs_run_t *run, int status, const char *why)
+{
+    run->status = status;
+    run->wait_event = 0;
+    run->gen++;
+    cs_strlcpy(run->exit_reason, why ? why : "", sizeof run->exit_reason);
+    if (status == CS_RUN_EXITED)
+        p->st->exited++;
+    else
+        p->st->finished++;
+}
+
+/* The consent of a customer for a channel and purpose. */
+static cs_consent_t consent(json_t *cu, cs_channel_t ch, bool marketing)
+{
+    json_t *v = json_object_get(json_object_get(json_object_get(cu, "consents"),
+                                                cs_channel_name(ch)),
+                                marketing ? "marketing" : "transactional");
+    return json_is_true(v) ? CS_CONSENT_YES : json_is_false(v) ? CS_CONSENT_NO : CS_CONSENT_UNSET;
+}
+
+/* SEND: decide by the policy, record the outcome. Returns true when the run
+ * has to wait (a deferral), with the timer armed. */
+static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, bool *waits)
+{
+    cs_journeys_t *js = p->js;
+    *waits = false;
+    cs_outmsg_t m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.idem_key, sizeof m.idem_key, "%s:%s:%d", run->journey, run->run_key, run->pc);
+    m.run_id = run->id;
+    cs_strlcpy(m.journey, run->journey, sizeof m.journey);
+    cs_strlcpy(m.customer_id, run->customer_id, sizeof m.customer_id);
+    cs_strlcpy(m.order_id, run->order_id, sizeof m.order_id);
+    cs_strlcpy(m.template_name, in->text, sizeof m.template_name);
+    m.cls = (int)in->cls;
+    m.created_at = p->now;
+    m.channel = (int)in->channels[0];
+    const char *loc = jstr(c->customer, "locale");
+    cs_strlcpy(m.locale, loc && *loc ? loc : js->default_locale, sizeof m.locale);
+
+    cs_policy_result_t verdict = { CS_VERDICT_SKIP, 0, "unknown_customer" };
+    if (c->customer) {
+        cs_contact_stats_t stats;
+        cs_rc rc = cs_store_call(p->s, contact_stats, run->customer_id, run->order_id,
+                                 p->now - js->policy.budget_window, &stats, p->err);
+        if (rc)
+            return rc;
+        const char *first_skip = NULL;
+        for (int i = 0; i < in->nchannels; i++) {
+            cs_channel_t ch = in->channels[i];
+            const char *addr = jstr(c->customer, ch == CS_CHANNEL_EMAIL ? "email" : "phone");
+            cs_policy_input_t pi = {
+                .cls = in->cls,
+                .channel = ch,
+                .has_address = addr && *addr,
+                .transactional = consent(c->customer, ch, false),
+                .marketing = consent(c->customer, ch, true),
+                .unsubscribed = json_is_true(json_object_get(c->customer, "unsubscribed")),
+                .tz = cs_tz_get_or_utc(jstr(c->customer, "timezone")),
+                .now = p->now,
+                .budget_used = stats.budget_used,
+                .order_asked = stats.order_asked,
+                .last_ask_at = stats.last_ask_at,
+                .delivery_late = delivery_late(c->order, c->shipment, p->now),
+                .ticket_open = json_is_true(json_object_get(c->order, "ticket_open")),
+                .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
+                .held_since = run->held_since,
+            };
+            verdict = cs_policy_decide(&js->policy, &pi);
+            m.channel = (int)ch;
+            if (verdict.verdict == CS_VERDICT_SEND) {
+                cs_strlcpy(m.recipient, addr, sizeof m.recipient);
+                break;
+            }
+            bool per_channel = verdict.verdict == CS_VERDICT_SKIP &&
+                               (strcmp(verdict.reason, "no_address") == 0 ||
+                                strcmp(verdict.reason, "no_consent") == 0);
+            if (!per_channel)
+                break;
+            if (!first_skip)
+                first_skip = verdict.reason;
+            if (i + 1 == in->nchannels) {
+                verdict.reason = first_skip;
+                m.channel = (int)in->channels[0];
+            }
+        }
+    }
+    if (verdict.verdict == CS_VERDICT_DEFER) {
+        if (strncmp(verdict.reason, "held_", 5) == 0 && !run->held_since)
+            run->held_since = p->now;
+        run->gen++;
+        p->st->deferred++;
+        *waits = true;
+        return arm(p, run, verdict.until);
+    }
+    run->held_since = 0;
+    bool existed;
+    if (verdict.verdict == CS_VERDICT_SEND) {
+        m.status = CS_OUT_QUEUED;
+        m.next_at = p->now;
+        p->st->queued++;
+    } else {
+        m.status = CS_OUT_SKIPPED;
+        cs_strlcpy(m.reason, verdict.reason, sizeof m.reason);
+        p->st->skipped++;
+    }
+    return cs_store_call(p->s, outbox_put, &m, &existed, p->err);
+}
+
+/* Execute from run->pc until the run waits or ends; then store it. */
+static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
+{
+    const cs_journey_t *j;
+    cs_rc rc = program(p->js, p->s, run->journey, run->version, &j, p->err);
+    if (rc)
+        return rc;
+    bool on;
+    if ((rc = cs_journeys_enabled(p->js, p->s, run->journey, &on, p->err)))
+        return rc;
+    ctx_t c = { 0 };
+    if (!on)
+        end_run(p, run, CS_RUN_EXITED, "journey_disabled");
+    for (int guard = 0; run->status == CS_RUN_ACTIVE && !rc; guard++) {
+        if (run->pc < 0 || run->pc >= j->n || guard > j->n) {
+            rc = cs_errf(p->err, CS_ERR_INTERNAL, "journey %s run %lld: bad step %d",
+                         run->journey, (long long)run->id, run->pc);
+            break;
+        }
+        const cs_instr_t *in = &j->prog[run->pc];
+        bool needs_ctx = in->op == CS_OP_SEND || in->op == CS_OP_BRANCH ||
+                         in->op == CS_OP_WAIT_UNTIL;
+        if (needs_ctx && !c.root &&
+            (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run, &c,
+                            p->err)))
+            break;
+        bool waits = false;
+        switch (in->op) {
+        case CS_OP_SEND:
+            if (!(rc = do_send(p, run, in, &c, &waits)) && !waits)
+                run->pc++;
+            break;
+        case CS_OP_WAIT:
+            run->pc++;
+            run->gen++;
+            rc = arm(p, run, p->now + in->ms);
+            waits = true;
+            break;
+        case CS_OP_WAIT_UNTIL: {
+            const cs_tz_t *tz = cs_tz_get_or_utc(jstr(c.customer, "timezone"));
+            run->pc++;
+            run->gen++;
+            rc = arm(p, run, cs_next_local_time(tz, p->now, in->hour, in->minute,
+                                                in->business_day));
+            waits = true;
+            break;
+        }
+        case CS_OP_WAIT_FOR:
+            run->wait_event = in->event_type;
+            run->gen++;
+            rc = arm(p, run, p->now + in->ms);
+            waits = true;
+            break;
+        case CS_OP_BRANCH:
+            run->pc = cs_expr_test(in->cond, c.root) ? run->pc + 1 : in->target;
+            break;
+        case CS_OP_GOTO: run->pc = in->target; break;
+        case CS_OP_EXIT: end_run(p, run, CS_RUN_EXITED, in->text); break;
+        case CS_OP_END: end_run(p, run, CS_RUN_DONE, NULL); break;
+        }
+        if (waits)
+            break;
+    }
+    ctx_free(&c);
+    if (rc)
+        return rc;
+    run->updated_at = p->now;
+    return cs_store_call(p->s, run_update, run, p->err);
+}
+
+/* ---- events ---- */
+
+static unsigned exit_bit(const cs_event_t *ev, const cs_run_t *run, const char *order_id)
+{
+    switch (ev->type) {
+    case CS_EV_ORDER_CANCELLED:
+        return strcmp(run->order_id, ev->u.cancel.order_id) == 0 ? CS_EXIT_ORDER_CANCELLED : 0;
+    case CS_EV_RETURN_REQUESTED:
+        return order_id && strcmp(run->order_id, order_id) == 0 ? CS_EXIT_RETURN_REQUESTED : 0;
+    case CS_EV_TICKET_CREATED:
+        return (!ev->u.ticket.order_id || strcmp(run->order_id, ev->u.ticket.order_id) == 0)
+                   ? CS_EXIT_TICKET_OPENED
+                   : 0;
+    case CS_EV_MESSAGE_STATUS:
+        return ev->u.msg.status == CS_MSG_UNSUBSCRIBED ? CS_EXIT_UNSUBSCRIBED : 0;
+    case CS_EV_ORDER_PLACED:
+        return strcmp(run->order_id, ev->u.order.id) != 0 ? CS_EXIT_ORDERED_AGAIN : 0;
+    default: return 0;
+    }
+}
+
+static const char *exit_name(unsigned bit)
+{
+    switch (bit) {
+    case CS_EXIT_ORDER_CANCELLED: return "order_cancelled";
+    case CS_EXIT_RETURN_REQUESTED: return "return_requested";
+    case CS_EXIT_TICKET_OPENED: return "ticket_opened";
+    case CS_EXIT_UNSUBSCRIBED: return "unsubscribed";
+    default: return "ordered_again";
+    }
+}
+
+static json_t *event_json(const cs_event_t *ev)
+{
+    json_t *d = json_deep_copy(json_object_get(ev->json, "data"));
+    if (!d)
+        return NULL;
+    char buf[40];
+    json_object_set_new(d, "type", json_string(cs_event_type_name(ev->type)));
+    json_object_set_new(d, "occurred_at", json_string(cs_time_format(ev->occurred_at, buf,
+                                                                     sizeof buf)));
+    return d;
+}
+
+static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
+                      const char *customer_id)
+{
+    cs_rc rc = CS_OK;
+    json_t *evj = event_json(ev);
+    cs_run_t *runs = NULL;
+    size_t n = 0;
+    char cust_buf[CS_ID_MAX + 1] = "";
+    if (!evj)
+        return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
+    /* a scan or return knows its order; its customer is the order's */
+    if (!customer_id && order_id) {
+        json_t *cu, *o, *sh;
+        if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, &cu, &o, &sh, p->err)))
+            goto out;
+        if (jstr(o, "customer_id"))
+            cs_strlcpy(cust_buf, jstr(o, "customer_id"), sizeof cust_buf);
+        json_decref(cu);
+        json_decref(o);
+        json_decref(sh);
+        customer_id = cust_buf[0] ? cust_buf : NULL;
+    }
+    /* 1 and 2: exits and waits among the runs concerned */
+    if ((rc = cs_store_call(p->s, runs_active, order_id, customer_id, &runs, &n, p->err)))
+        goto out;
+    for (size_t i = 0; i < n && !rc; i++) {
+        cs_run_t *run = &runs[i];
+        const cs_journey_t *j;
+        if ((rc = program(p->js, p->s, run->journey, run->version, &j, p->err)))
+            break;
+        unsigned bit = exit_bit(ev, run, order_id) & j->exit_mask;
+        /* ordered_again and unsubscribed concern the customer; the rest the run's order */
+        if (bit && bit != CS_EXIT_ORDERED_AGAIN && bit != CS_EXIT_UNSUBSCRIBED &&
+            bit != CS_EXIT_TICKET_OPENED && (!order_id || strcmp(run->order_id, order_id) != 0))
+            bit = 0;
+        if (bit) {
+            end_run(p, run, CS_RUN_EXITED, exit_name(bit));
+            run->updated_at = p->now;
+            rc = cs_store_call(p->s, run_update, run, p->err);
+            continue;
+        }
+        if (run->wait_event != (int)ev->type)
+            continue;
+        /* a wait on an order's events listens to that order only */
+        if (run->order_id[0] && (!order_id || strcmp(run->order_id, order_id) != 0))
+            continue;
+        const cs_instr_t *in = &j->prog[run->pc];
+        bool ok = true;
+        if (in->cond) {
+            ctx_t c;
+            if ((rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, evj, run, &c,
+                                p->err)))
+                break;
+            ok = cs_expr_test(in->cond, c.root);
+            ctx_free(&c);
+        }
+        if (!ok)
+            continue;
+        run->wait_event = 0;
+        run->pc++;
+        run->gen++; /* the timeout timer is stale now */
+        rc = step(p, run, evj);
+    }
+    cs_free(runs);
+    if (rc || !customer_id)
+        goto out;
+    /* 3: triggers */
+    for (size_t i = 0; i < p->js->n && !rc; i++) {
+        const cs_journey_t *j = p->js->defs[i];
+        if (j->trigger_event != (int)ev->type)
+            continue;
+        bool on;
+        if ((rc = cs_journeys_enabled(p->js, p->s, j->id, &on, p->err)) || !on)
+            continue;
+        if (j->once_per == CS_ONCE_PER_ORDER && !order_id)
+            continue;
+        if (j->trigger_cond) {
+            ctx_t c;
+            if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, &c, p->err)))
+                break;
+            bool ok = cs_expr_test(j->trigger_cond, c.root);
+            ctx_free(&c);
+            if (!ok)
+                continue;
+        }
+        cs_run_t run;
+        memset(&run, 0, sizeof run);
+        cs_strlcpy(run.journey, j->id, sizeof run.journey);
+        run.version = p->js->versions[i];
+        if (j->once_per == CS_ONCE_PER_ORDER)
+            snprintf(run.run_key, sizeof run.run_key, "o:%s", order_id);
+        else if (j->once_per == CS_ONCE_PER_CUSTOMER)
+            snprintf(run.run_key, sizeof run.run_key, "c:%s", customer_id);
+        else
+            snprintf(run.run_key, sizeof run.run_key, "e:%lld", (long long)seq);
+        cs_strlcpy(run.customer_id, customer_id, sizeof run.customer_id);
+        cs_strlcpy(run.order_id, order_id ? order_id : "", sizeof run.order_id);
+        run.status = CS_RUN_ACTIVE;
+        run.trigger_seq = seq;
+        run.started_at = run.updated_at = p->now;
+        bool existed;
+        if ((rc = cs_store_call(p->s, run_insert, &run, &existed, p->err)) || existed)
+            continue;
+        p->st->started++;
+        rc = step(p, &run, evj);
+    }
+out:
+    json_decref(evj);
+    return rc;
+}
+
+typedef struct ev_pass {
+    pass_t *p;
+    int64_t last;
+} ev_pass_t;
+
+static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_id,
+                        const char *body, size_t len, void *ud)
+{
+    ev_pass_t *e = ud;
+    cs_event_t *ev;
+    cs_err_t perr;
+    e->last = seq;
+    e->p->st->events++;
+    if (cs_event_parse(body, len, &ev, &perr) != CS_OK) {
+        /* stored events were valid when accepted; a newer schema is skipped */
+        cs_warn("journeys: event %lld skipped: %s", (long long)seq, perr.msg);
+        return CS_OK;
+    }
+    cs_rc rc = on_event(e->p, seq, ev, order_id, customer_id);
+    cs_event_free(&ev);
+    return rc;
+}
+
+static cs_rc need_sync(cs_journeys_t *js, cs_err_t *err)
+{
+    return js->synced ? CS_OK
+                      : cs_errf(err, CS_ERR_INTERNAL, "journeys: cs_journeys_sync first");
+}
+
+cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
+                                 cs_journeys_stats_t *st, cs_err_t *err)
+{
+    cs_rc rc = need_sync(js, err);
+    if (rc)
+        return rc;
+    pass_t p = { js, s, st, err, cs_clock_now(js->clock) };
+    int64_t cursor;
+    if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)))
+        return rc;
+    ev_pass_t e = { &p, cursor };
+    if ((rc = cs_store_call(s, events_after, cursor, max, each_event, &e, err)))
+        return rc;
+    if (e.last != cursor)
+        rc = cs_store_call(s, cursor_set, CURSOR, e.last, err);
+    return rc;
+}
+
+cs_rc cs_journeys_fire_due(cs_journeys_t *js, cs_store_t *s, size_t max, cs_journeys_stats_t *st,
+                           cs_err_t *err)
+{
+    cs_rc rc = need_sync(js, err);
+    if (rc)
+        return rc;
+    pass_t p = { js, s, st, err, cs_clock_now(js->clock) };
+    cs_timer_t batch[TIMER_BATCH];
+    size_t left = max;
+    while (left > 0 && !rc) {
+        size_t n;
+        if ((rc = cs_store_call(s, timers_due, p.now + 1, batch,
+                                left < TIMER_BATCH ? left : TIMER_BATCH, &n, err)) ||
+            n == 0)
+            break;
+        for (size_t i = 0; i < n && !rc; i++) {
+            const cs_timer_t *t = &batch[i];
+            st->timers++;
+            if ((rc = cs_store_call(s, timer_delete, t->id, err)))
+                break;
+            cs_run_t run;
+            rc = cs_store_call(s, run_get, t->run_id, &run, err);
+            if (rc == CS_ERR_NOTFOUND) {
+                rc = CS_OK;
+                continue;
+            }
+            if (rc || run.status != CS_RUN_ACTIVE || run.gen != t->gen)
+                continue; /* stale: the run moved on */
+            if (run.wait_event) {
+                /* a wait_for timed out */
+                const cs_journey_t *j;
+                if ((rc = program(js, s, run.journey, run.version, &j, err)))
+                    break;
+                run.wait_event = 0;
+                run.pc = j->prog[run.pc].target;
+            }
+            rc = step(&p, &run, NULL);
+        }
+        left -= n;
+    }
+    return rc;
+}

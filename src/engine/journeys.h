@@ -1,0 +1,73 @@
+/*
+ * journeys.h -- the journey runtime: follows the event log with a durable
+ * cursor, starts, advances and ends journey runs, arms durable timers, and
+ * records every message decision in the outbox (queued, or skipped with the
+ * policy's reason). Channels pick queued messages up from there.
+ *
+ * Every call that changes state runs on the store's writer inside one
+ * begin/commit: the events a pass consumed, the runs it moved, the timers
+ * it fired or armed and the messages it recorded commit together with the
+ * cursor, so a crash anywhere repeats the pass exactly, never half of it.
+ *
+ * Runs keep the version of the definition they entered on; changed files
+ * become new versions for new runs. An operator switch (in the store)
+ * overrides a file's `enabled`; a disabled journey starts no runs and its
+ * running ones exit at their next step.
+ *
+ * Thread-safety: a runtime belongs to the writer thread.
+ */
+#ifndef CS_JOURNEYS_H
+#define CS_JOURNEYS_H
+
+#include "../journey/journey.h"
+#include "../policy/policy.h"
+#include "../store/store.h"
+
+typedef struct cs_journeys cs_journeys_t;
+
+typedef struct cs_journeys_opts {
+    const cs_clock_t *clock;    /* NULL = system clock */
+    cs_policy_conf_t policy;    /* cs_policy_conf_default() unless set */
+    bool policy_set;
+    const char *default_locale; /* for customers without one; NULL = "de" */
+} cs_journeys_opts_t;
+
+cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err);
+void cs_journeys_free(cs_journeys_t *js);
+
+/* Add a definition (the runtime takes ownership, also on failure).
+ * CS_ERR_DUPLICATE when the id is already loaded. */
+cs_rc cs_journeys_add(cs_journeys_t *js, cs_journey_t *j, cs_err_t *err);
+/* Load every *.yaml / *.yml file of a folder, in name order. The first
+ * invalid file stops the load with its error (file, line, field). */
+cs_rc cs_journeys_load_dir(cs_journeys_t *js, const char *dir, cs_err_t *err);
+size_t cs_journeys_count(const cs_journeys_t *js);
+const cs_journey_t *cs_journeys_at(const cs_journeys_t *js, size_t i);
+
+/* Record the loaded definitions' versions in the store (inside a
+ * transaction). Call once after loading, before the passes below. */
+cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err);
+
+/* Is the journey on (operator switch, else the file's default)? */
+cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool *on,
+                          cs_err_t *err);
+
+typedef struct cs_journeys_stats {
+    size_t events;       /* log events consumed */
+    size_t started;      /* runs started */
+    size_t timers;       /* timers fired (stale ones included) */
+    size_t queued;       /* messages queued */
+    size_t skipped;      /* messages skipped by the policy */
+    size_t deferred;     /* sends put off (quiet hours, holds) */
+    size_t exited;       /* runs ended early */
+    size_t finished;     /* runs that reached their end */
+} cs_journeys_stats_t;
+
+/* Consume up to `max` log events after the cursor (inside a transaction). */
+cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
+                                 cs_journeys_stats_t *st, cs_err_t *err);
+/* Fire up to `max` timers due at the clock's now (inside a transaction). */
+cs_rc cs_journeys_fire_due(cs_journeys_t *js, cs_store_t *s, size_t max,
+                           cs_journeys_stats_t *st, cs_err_t *err);
+
+#endif /* CS_JOURNEYS_H */

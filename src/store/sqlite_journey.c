@@ -1,0 +1,842 @@
+/*
+ * sqlite_journey.c -- journey versions and switches, runs, durable timers,
+ * the outbox, log cursors and the state journeys read (schema version 2).
+ */
+#include "sqlite_int.h"
+
+#include <string.h>
+
+#include "../journey/journey.h"
+#include "../lib/cs_tz.h"
+
+static const char *const jstmt_sql[QJ__COUNT] = {
+    [QJ_VERSION_FIND] = "SELECT version FROM journey_versions WHERE journey=?1 AND hash=?2",
+    [QJ_VERSION_MAX] = "SELECT coalesce(max(version),0) FROM journey_versions WHERE journey=?1",
+    [QJ_VERSION_PUT] = "INSERT INTO journey_versions(journey,version,hash,source,created_at) "
+                       "VALUES(?1,?2,?3,?4,?5)",
+    [QJ_VERSION_SOURCE] = "SELECT source FROM journey_versions WHERE journey=?1 AND version=?2",
+    [QJ_SWITCH_GET] = "SELECT enabled FROM journey_switches WHERE journey=?1",
+    [QJ_SWITCH_SET] = "INSERT INTO journey_switches(journey,enabled,changed_at) VALUES(?1,?2,?3) "
+                      "ON CONFLICT(journey) DO UPDATE SET enabled=excluded.enabled,"
+                      "changed_at=excluded.changed_at",
+    [QJ_RUN_INSERT] = "INSERT INTO journey_runs(journey,version,run_key,customer_id,order_id,"
+                      "status,pc,gen,wait_event,trigger_seq,started_at,updated_at,held_since,"
+                      "exit_reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) "
+                      "ON CONFLICT(journey,run_key) DO NOTHING",
+    [QJ_RUN_GET] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
+                   "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                   "FROM journey_runs WHERE id=?1",
+    [QJ_RUN_UPDATE] = "UPDATE journey_runs SET status=?2,pc=?3,gen=?4,wait_event=?5,"
+                      "updated_at=?6,held_since=?7,exit_reason=?8 WHERE id=?1",
+    [QJ_RUNS_ORDER] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
+                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                      "FROM journey_runs WHERE order_id=?1 AND status=1",
+    [QJ_RUNS_CUSTOMER] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
+                         "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                         "FROM journey_runs WHERE customer_id=?1 AND status=1",
+    [QJ_RUNS_VIEW] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
+                     "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                     "FROM journey_runs WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
+    [QJ_TIMER_ADD] = "INSERT INTO timers(due_at,run_id,gen) VALUES(?1,?2,?3)",
+    [QJ_TIMERS_DUE] = "SELECT id,due_at,run_id,gen FROM timers WHERE due_at<?1 "
+                      "ORDER BY due_at,id LIMIT ?2",
+    [QJ_TIMER_DELETE] = "DELETE FROM timers WHERE id=?1",
+    [QJ_TIMER_NEXT] = "SELECT min(due_at) FROM timers",
+    [QJ_TIMER_COUNT] = "SELECT count(*) FROM timers",
+    [QJ_OUT_PUT] = "INSERT INTO outbox(idem_key,run_id,journey,customer_id,order_id,channel,"
+                   "template,class,status,reason,recipient,locale,attempts,next_at,created_at,"
+                   "sent_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
+                   "ON CONFLICT(idem_key) DO NOTHING",
+    [QJ_OUT_ID] = "SELECT id FROM outbox WHERE idem_key=?1",
+    [QJ_OUT_BUDGET] = "SELECT count(*) FROM outbox WHERE customer_id=?1 AND created_at>=?2 "
+                      "AND status IN (1,2,3) AND class IN (0,1,2)",
+    [QJ_OUT_LAST_ASK] = "SELECT max(created_at) FROM outbox WHERE customer_id=?1 AND class=1 "
+                        "AND status IN (1,2,3)",
+    [QJ_OUT_ORDER_ASKED] = "SELECT 1 FROM outbox WHERE customer_id=?1 AND order_id=?2 AND "
+                           "class=1 AND status IN (1,2,3) LIMIT 1",
+    [QJ_OUT_VIEW] = "SELECT id,idem_key,journey,order_id,channel,template,class,status,reason,"
+                    "recipient,locale,attempts,next_at,created_at,sent_at FROM outbox "
+                    "WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
+    [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
+    [QJ_CURSOR_SET] = "INSERT INTO cursors(name,seq) VALUES(?1,?2) "
+                      "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
+    [QJ_EVENTS_AFTER] = "SELECT seq,order_id,customer_id,body FROM events WHERE seq>?1 "
+                        "ORDER BY seq LIMIT ?2",
+    [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
+                        "updated_at FROM customers WHERE id=?1",
+    [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
+                      "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
+    [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
+                          "ORDER BY placed_at DESC LIMIT 1",
+    [QJ_CTX_UNSUB] = "SELECT 1 FROM message_events WHERE customer_id=?1 AND status=?2 AND "
+                     "occurred_at>=?3 LIMIT 1",
+    [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
+                     "promised_from,promised_to,status FROM orders WHERE id=?1",
+    [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
+                     "WHERE order_id=?1 ORDER BY line",
+    [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
+                        "delivered_at FROM shipments WHERE order_id=?1 "
+                        "ORDER BY created_at DESC LIMIT 1",
+    [QJ_CTX_TICKET_OPEN] = "SELECT 1 FROM tickets WHERE (order_id=?1 OR customer_id=?2) AND "
+                           "status IN ('open','pending') LIMIT 1",
+    [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
+                              "('requested','approved','label_created','in_transit','received') "
+                              "LIMIT 1",
+};
+
+static sqlite3_stmt *jstmt(cs_sqlite_t *s, jstmt_id_t id, cs_err_t *err)
+{
+    sqlite3_stmt *st = s->jstmts[id];
+    if (st)
+        return st;
+    if (sqlite3_prepare_v3(s->db, jstmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+        cs__sqlite_fail(s, err, "prepare");
+        return NULL;
+    }
+    s->jstmts[id] = st;
+    return st;
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void copy(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const char *v = cs__col_text(st, col);
+    cs_strlcpy(dst, v ? v : "", size);
+}
+
+static cs_rc need_tx(cs_sqlite_t *s, cs_err_t *err)
+{
+    if (s->read_only)
+        return cs_errf(err, CS_ERR_INTERNAL, "store: write on a read-only handle");
+    return CS_OK;
+}
+
+/* ---- versions and switches ---- */
+
+cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const char *hash,
+                                 const char *source, cs_ms_t now, int *version, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_VERSION_FIND, err);
+    cs_rc rc;
+    if (!st || (rc = need_tx(s, err)))
+        return st ? rc : CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    cs__bind_text(st, 2, hash);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        done(st);
+        return CS_OK;
+    }
+    done(st);
+    if (r != SQLITE_DONE)
+        return cs__sqlite_fail(s, err, "find a journey version");
+    if (!(st = jstmt(s, QJ_VERSION_MAX, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        done(st);
+        return cs__sqlite_fail(s, err, "number a journey version");
+    }
+    *version = sqlite3_column_int(st, 0) + 1;
+    done(st);
+    if (!(st = jstmt(s, QJ_VERSION_PUT, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    sqlite3_bind_int(st, 2, *version);
+    cs__bind_text(st, 3, hash);
+    cs__bind_text(st, 4, source);
+    sqlite3_bind_int64(st, 5, now);
+    return cs__sqlite_exec_stmt(s, st, err, "store a journey version");
+}
+
+cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int version,
+                                char **source, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_VERSION_SOURCE, err);
+    *source = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    sqlite3_bind_int(st, 2, version);
+    int r = sqlite3_step(st);
+    cs_rc rc = CS_OK;
+    if (r == SQLITE_ROW) {
+        if (!(*source = cs_strdup(cs__col_text(st, 0) ? cs__col_text(st, 0) : "")))
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    } else if (r == SQLITE_DONE) {
+        rc = cs_errf(err, CS_ERR_NOTFOUND, "journey %s has no version %d", journey, version);
+    } else {
+        rc = cs__sqlite_fail(s, err, "read a journey version");
+    }
+    done(st);
+    return rc;
+}
+
+cs_rc cs__sqlite_journey_enabled_get(cs_store_t *store, const char *journey, int *enabled,
+                                     cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_SWITCH_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    int r = sqlite3_step(st);
+    *enabled = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    done(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK
+                                               : cs__sqlite_fail(s, err, "read a journey switch");
+}
+
+cs_rc cs__sqlite_journey_enabled_set(cs_store_t *store, const char *journey, bool on,
+                                     cs_ms_t now, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_SWITCH_SET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    sqlite3_bind_int(st, 2, on ? 1 : 0);
+    sqlite3_bind_int64(st, 3, now);
+    return cs__sqlite_exec_stmt(s, st, err, "switch a journey");
+}
+
+/* ---- runs ---- */
+
+static void read_run(sqlite3_stmt *st, cs_run_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    copy(r->journey, sizeof r->journey, st, 1);
+    r->version = sqlite3_column_int(st, 2);
+    copy(r->run_key, sizeof r->run_key, st, 3);
+    copy(r->customer_id, sizeof r->customer_id, st, 4);
+    copy(r->order_id, sizeof r->order_id, st, 5);
+    r->status = sqlite3_column_int(st, 6);
+    r->pc = sqlite3_column_int(st, 7);
+    r->gen = sqlite3_column_int64(st, 8);
+    r->wait_event = sqlite3_column_int(st, 9);
+    r->trigger_seq = sqlite3_column_int64(st, 10);
+    r->started_at = sqlite3_column_int64(st, 11);
+    r->updated_at = sqlite3_column_int64(st, 12);
+    r->held_since = sqlite3_column_int64(st, 13);
+    copy(r->exit_reason, sizeof r->exit_reason, st, 14);
+}
+
+cs_rc cs__sqlite_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_RUN_INSERT, err);
+    cs_rc rc;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, run->journey);
+    sqlite3_bind_int(st, 2, run->version);
+    cs__bind_text(st, 3, run->run_key);
+    cs__bind_text(st, 4, run->customer_id);
+    cs__bind_text(st, 5, run->order_id[0] ? run->order_id : NULL);
+    sqlite3_bind_int(st, 6, run->status);
+    sqlite3_bind_int(st, 7, run->pc);
+    sqlite3_bind_int64(st, 8, run->gen);
+    sqlite3_bind_int(st, 9, run->wait_event);
+    sqlite3_bind_int64(st, 10, run->trigger_seq);
+    sqlite3_bind_int64(st, 11, run->started_at);
+    sqlite3_bind_int64(st, 12, run->updated_at);
+    sqlite3_bind_int64(st, 13, run->held_since);
+    cs__bind_text(st, 14, run->exit_reason[0] ? run->exit_reason : NULL);
+    if ((rc = cs__sqlite_exec_stmt(s, st, err, "start a journey run")))
+        return rc;
+    *existed = sqlite3_changes(s->db) == 0;
+    if (!*existed)
+        run->id = sqlite3_last_insert_rowid(s->db);
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_RUN_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    cs_rc rc = CS_OK;
+    if (r == SQLITE_ROW)
+        read_run(st, out);
+    else if (r == SQLITE_DONE)
+        rc = cs_errf(err, CS_ERR_NOTFOUND, "no journey run %lld", (long long)id);
+    else
+        rc = cs__sqlite_fail(s, err, "read a journey run");
+    done(st);
+    return rc;
+}
+
+cs_rc cs__sqlite_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_RUN_UPDATE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, run->id);
+    sqlite3_bind_int(st, 2, run->status);
+    sqlite3_bind_int(st, 3, run->pc);
+    sqlite3_bind_int64(st, 4, run->gen);
+    sqlite3_bind_int(st, 5, run->wait_event);
+    sqlite3_bind_int64(st, 6, run->updated_at);
+    sqlite3_bind_int64(st, 7, run->held_since);
+    cs__bind_text(st, 8, run->exit_reason[0] ? run->exit_reason : NULL);
+    return cs__sqlite_exec_stmt(s, st, err, "update a journey run");
+}
+
+static cs_rc collect_runs(cs_sqlite_t *s, sqlite3_stmt *st, cs_run_t **out, size_t *n,
+                          size_t *cap, cs_err_t *err)
+{
+    int r;
+    cs_rc rc = CS_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        bool dup = false;
+        for (size_t i = 0; i < *n && !dup; i++)
+            dup = (*out)[i].id == id;
+        if (dup)
+            continue;
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 8;
+            cs_run_t *p = cs_realloc(*out, c * sizeof *p);
+            if (!p) {
+                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *out = p;
+            *cap = c;
+        }
+        read_run(st, &(*out)[(*n)++]);
+    }
+    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+        rc = cs__sqlite_fail(s, err, "list journey runs");
+    done(st);
+    return rc;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    int64_t x = ((const cs_run_t *)a)->id, y = ((const cs_run_t *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+cs_rc cs__sqlite_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
+                             cs_run_t **out, size_t *n, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    size_t cap = 0;
+    cs_rc rc = CS_OK;
+    *out = NULL;
+    *n = 0;
+    if (order_id && *order_id) {
+        sqlite3_stmt *st = jstmt(s, QJ_RUNS_ORDER, err);
+        if (!st)
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, order_id);
+        rc = collect_runs(s, st, out, n, &cap, err);
+    }
+    if (!rc && customer_id && *customer_id) {
+        sqlite3_stmt *st = jstmt(s, QJ_RUNS_CUSTOMER, err);
+        if (!st)
+            rc = CS_ERR_STORE;
+        else {
+            cs__bind_text(st, 1, customer_id);
+            rc = collect_runs(s, st, out, n, &cap, err);
+        }
+    }
+    if (rc) {
+        cs_free(*out);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, by_id);
+    return CS_OK;
+}
+
+static json_t *time_json(cs_ms_t t)
+{
+    char buf[40];
+    return t ? json_string(cs_time_format(t, buf, sizeof buf)) : json_null();
+}
+
+cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
+                           cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_RUNS_VIEW, err);
+    cs_run_t *runs = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    cs_rc rc = collect_runs(s, st, &runs, &n, &cap, err);
+    if (rc)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        const cs_run_t *r = &runs[i];
+        json_t *o = json_pack("{s:I,s:s,s:i,s:s,s:s?,s:s,s:i,s:o,s:o,s:o,s:s?}", "id",
+                              (json_int_t)r->id, "journey", r->journey, "version", r->version,
+                              "run_key", r->run_key, "order_id",
+                              r->order_id[0] ? r->order_id : NULL, "status",
+                              cs_run_status_name(r->status), "step", r->pc, "waiting_for",
+                              r->wait_event ? json_string(cs_event_type_name(
+                                                  (cs_event_type_t)r->wait_event))
+                                            : json_null(),
+                              "started_at", time_json(r->started_at), "updated_at",
+                              time_json(r->updated_at), "exit_reason",
+                              r->exit_reason[0] ? r->exit_reason : NULL);
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    cs_free(runs);
+    if (!arr)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    *out = arr;
+    return CS_OK;
+}
+
+/* ---- timers ---- */
+
+cs_rc cs__sqlite_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_TIMER_ADD, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, t->due_at);
+    sqlite3_bind_int64(st, 2, t->run_id);
+    sqlite3_bind_int64(st, 3, t->gen);
+    cs_rc rc = cs__sqlite_exec_stmt(s, st, err, "add a timer");
+    if (!rc && id)
+        *id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+cs_rc cs__sqlite_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, size_t max,
+                            size_t *n, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_TIMERS_DUE, err);
+    *n = 0;
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        cs_timer_t *t = &out[(*n)++];
+        t->id = sqlite3_column_int64(st, 0);
+        t->due_at = sqlite3_column_int64(st, 1);
+        t->run_id = sqlite3_column_int64(st, 2);
+        t->gen = sqlite3_column_int64(st, 3);
+    }
+    done(st);
+    return r == SQLITE_DONE || r == SQLITE_ROW ? CS_OK
+                                               : cs__sqlite_fail(s, err, "read due timers");
+}
+
+cs_rc cs__sqlite_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_TIMER_DELETE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    return cs__sqlite_exec_stmt(s, st, err, "delete a timer");
+}
+
+static cs_rc one_int(cs_sqlite_t *s, jstmt_id_t id, int64_t *v, cs_err_t *err, const char *what)
+{
+    sqlite3_stmt *st = jstmt(s, id, err);
+    if (!st)
+        return CS_ERR_STORE;
+    int r = sqlite3_step(st);
+    *v = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    done(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, what);
+}
+
+cs_rc cs__sqlite_timer_next(cs_store_t *store, cs_ms_t *due_at, cs_err_t *err)
+{
+    return one_int((cs_sqlite_t *)store, QJ_TIMER_NEXT, due_at, err, "read the next timer");
+}
+
+cs_rc cs__sqlite_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err)
+{
+    return one_int((cs_sqlite_t *)store, QJ_TIMER_COUNT, n, err, "count timers");
+}
+
+/* ---- outbox ---- */
+
+cs_rc cs__sqlite_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_PUT, err);
+    cs_rc rc;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, m->idem_key);
+    if (m->run_id)
+        sqlite3_bind_int64(st, 2, m->run_id);
+    cs__bind_text(st, 3, m->journey[0] ? m->journey : NULL);
+    cs__bind_text(st, 4, m->customer_id);
+    cs__bind_text(st, 5, m->order_id[0] ? m->order_id : NULL);
+    sqlite3_bind_int(st, 6, m->channel);
+    cs__bind_text(st, 7, m->template_name);
+    sqlite3_bind_int(st, 8, m->cls);
+    sqlite3_bind_int(st, 9, m->status);
+    cs__bind_text(st, 10, m->reason[0] ? m->reason : NULL);
+    cs__bind_text(st, 11, m->recipient[0] ? m->recipient : NULL);
+    cs__bind_text(st, 12, m->locale[0] ? m->locale : NULL);
+    sqlite3_bind_int(st, 13, m->attempts);
+    cs__bind_time(st, 14, m->next_at);
+    sqlite3_bind_int64(st, 15, m->created_at);
+    cs__bind_time(st, 16, m->sent_at);
+    if ((rc = cs__sqlite_exec_stmt(s, st, err, "record a message")))
+        return rc;
+    *existed = sqlite3_changes(s->db) == 0;
+    if (!*existed) {
+        m->id = sqlite3_last_insert_rowid(s->db);
+        return CS_OK;
+    }
+    if (!(st = jstmt(s, QJ_OUT_ID, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, m->idem_key);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        m->id = sqlite3_column_int64(st, 0);
+    done(st);
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const char *order_id,
+                               cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_BUDGET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    sqlite3_bind_int64(st, 2, since);
+    int r = sqlite3_step(st);
+    out->budget_used = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    done(st);
+    if (r != SQLITE_ROW)
+        return cs__sqlite_fail(s, err, "count a customer's messages");
+    if (!(st = jstmt(s, QJ_OUT_LAST_ASK, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    r = sqlite3_step(st);
+    out->last_ask_at = r == SQLITE_ROW ? cs__col_time(st, 0) : 0;
+    done(st);
+    if (r != SQLITE_ROW)
+        return cs__sqlite_fail(s, err, "find a customer's last ask");
+    if (order_id && *order_id) {
+        if (!(st = jstmt(s, QJ_OUT_ORDER_ASKED, err)))
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, customer_id);
+        cs__bind_text(st, 2, order_id);
+        r = sqlite3_step(st);
+        out->order_asked = r == SQLITE_ROW;
+        done(st);
+        if (r != SQLITE_ROW && r != SQLITE_DONE)
+            return cs__sqlite_fail(s, err, "find an order's ask");
+    }
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
+                             cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_VIEW, err);
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    json_t *arr = json_array();
+    int r;
+    while (arr && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_pack(
+            "{s:I,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:i,s:o,s:o,s:o}", "id",
+            (json_int_t)sqlite3_column_int64(st, 0), "idempotency_key", cs__col_text(st, 1),
+            "journey", cs__col_text(st, 2), "order_id", cs__col_text(st, 3), "channel",
+            cs_channel_name((cs_channel_t)sqlite3_column_int(st, 4)), "template",
+            cs__col_text(st, 5), "class", cs_msg_class_name((cs_msg_class_t)sqlite3_column_int(st, 6)),
+            "status", cs_out_status_name(sqlite3_column_int(st, 7)), "reason", cs__col_text(st, 8),
+            "recipient", cs__col_text(st, 9), "locale", cs__col_text(st, 10), "attempts",
+            sqlite3_column_int(st, 11), "next_at", time_json(cs__col_time(st, 12)), "created_at",
+            time_json(cs__col_time(st, 13)), "sent_at", time_json(cs__col_time(st, 14)));
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    done(st);
+    if (!arr)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    *out = arr;
+    return CS_OK;
+}
+
+/* ---- cursors and the log ---- */
+
+cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_CURSOR_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, name);
+    int r = sqlite3_step(st);
+    *seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    done(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read a cursor");
+}
+
+cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_CURSOR_SET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, seq);
+    return cs__sqlite_exec_stmt(s, st, err, "move a cursor");
+}
+
+cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
+                              cs_rc (*fn)(int64_t seq, const char *order_id,
+                                          const char *customer_id, const char *body, size_t len,
+                                          void *ud),
+                              void *ud, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    /* a private statement: fn may use the store (and its cached statements) */
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, jstmt_sql[QJ_EVENTS_AFTER], -1, &st, NULL) != SQLITE_OK)
+        return cs__sqlite_fail(s, err, "prepare");
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    cs_rc rc = CS_OK;
+    int r;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(sqlite3_column_int64(st, 0), cs__col_text(st, 1), cs__col_text(st, 2),
+                (const char *)sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3),
+                ud);
+    if (!rc && r != SQLITE_DONE)
+        rc = cs__sqlite_fail(s, err, "read the event log");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- the state journeys read ---- */
+
+static json_t *money(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    return json_real((double)sqlite3_column_int64(st, col) / 100.0);
+}
+
+static json_t *consent_json(const char *c)
+{
+    json_t *o = json_object();
+    for (int ch = 0; o && ch < CS_CHANNEL__COUNT; ch++) {
+        json_t *p = json_object();
+        for (int k = 0; p && k < 2; k++) {
+            char v = (c && strlen(c) == 6) ? c[ch * 2 + k] : '-';
+            json_object_set_new(p, k ? "marketing" : "transactional",
+                                v == 'y' ? json_true() : v == 'n' ? json_false() : json_null());
+        }
+        json_object_set_new(o, cs_channel_name((cs_channel_t)ch), p);
+    }
+    return o;
+}
+
+static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t *err)
+{
+    sqlite3_stmt *st = jstmt(s, QJ_CTX_CUSTOMER, err);
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        done(st);
+        return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read a customer");
+    }
+    cs_ms_t updated = cs__col_time(st, 7);
+    json_t *c = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", id, "email",
+                          cs__col_text(st, 0), "phone", cs__col_text(st, 1), "name",
+                          cs__col_text(st, 2), "locale", cs__col_text(st, 3), "timezone",
+                          cs__col_text(st, 4), "consents", consent_json(cs__col_text(st, 5)),
+                          "first_seen_at", time_json(cs__col_time(st, 6)));
+    done(st);
+    if (!c)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (!(st = jstmt(s, QJ_CTX_ORDERS, err)))
+        goto fail;
+    cs__bind_text(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        json_object_set_new(c, "orders_count", json_integer(sqlite3_column_int64(st, 0)));
+        json_object_set_new(c, "first_order_at", time_json(cs__col_time(st, 1)));
+        json_object_set_new(c, "last_order_at", time_json(cs__col_time(st, 2)));
+    }
+    done(st);
+    if (!(st = jstmt(s, QJ_CTX_LAST_ORDER, err)))
+        goto fail;
+    cs__bind_text(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
+    done(st);
+    if (!(st = jstmt(s, QJ_CTX_UNSUB, err)))
+        goto fail;
+    cs__bind_text(st, 1, id);
+    sqlite3_bind_int(st, 2, CS_MSG_UNSUBSCRIBED);
+    sqlite3_bind_int64(st, 3, updated);
+    json_object_set_new(c, "unsubscribed", sqlite3_step(st) == SQLITE_ROW ? json_true()
+                                                                         : json_false());
+    done(st);
+    *out = c;
+    return CS_OK;
+fail:
+    json_decref(c);
+    return CS_ERR_STORE;
+}
+
+static cs_rc ctx_order(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t *err)
+{
+    sqlite3_stmt *st = jstmt(s, QJ_CTX_ORDER, err);
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        done(st);
+        return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read an order");
+    }
+    json_t *o = json_pack("{s:s,s:s?,s:s?,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s?}", "id", id,
+                          "customer_id", cs__col_text(st, 0), "currency", cs__col_text(st, 1),
+                          "placed_at", time_json(cs__col_time(st, 2)), "subtotal", money(st, 3),
+                          "shipping", money(st, 4), "tax", money(st, 5), "discount", money(st, 6),
+                          "total", money(st, 7), "promised_from", time_json(cs__col_time(st, 8)),
+                          "promised_to", time_json(cs__col_time(st, 9)), "status",
+                          cs__col_text(st, 10));
+    cs_ms_t promised_to = cs__col_time(st, 9);
+    done(st);
+    if (!o)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    json_object_set_new(o, "promised_to_ms", json_integer(promised_to));
+    json_t *items = json_array();
+    if (!(st = jstmt(s, QJ_CTX_ITEMS, err))) {
+        json_decref(items);
+        json_decref(o);
+        return CS_ERR_STORE;
+    }
+    cs__bind_text(st, 1, id);
+    int64_t count = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_array_append_new(items, json_pack("{s:s?,s:s?,s:s?,s:o,s:I,s:o}", "sku",
+                                               cs__col_text(st, 0), "name", cs__col_text(st, 1),
+                                               "category", cs__col_text(st, 2), "unit_price",
+                                               money(st, 3), "quantity",
+                                               (json_int_t)sqlite3_column_int64(st, 4), "discount",
+                                               money(st, 5)));
+        count += sqlite3_column_int64(st, 4);
+    }
+    done(st);
+    json_object_set_new(o, "items", items);
+    json_object_set_new(o, "items_count", json_integer(count));
+    *out = o;
+    return CS_OK;
+}
+
+static cs_rc ctx_shipment(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err)
+{
+    sqlite3_stmt *st = jstmt(s, QJ_CTX_SHIPMENT, err);
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        int status = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
+        *out = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", cs__col_text(st, 0),
+                         "carrier", cs__col_text(st, 1), "service", cs__col_text(st, 2),
+                         "tracking_number", cs__col_text(st, 3), "status",
+                         status >= 0 ? cs_track_status_name((cs_track_status_t)status) : NULL,
+                         "status_at", time_json(cs__col_time(st, 5)), "delivered_at",
+                         time_json(cs__col_time(st, 6)));
+    }
+    done(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return cs__sqlite_fail(s, err, "read a shipment");
+    return CS_OK;
+}
+
+static bool exists2(cs_sqlite_t *s, jstmt_id_t id, const char *a, const char *b)
+{
+    sqlite3_stmt *st = jstmt(s, id, NULL);
+    if (!st)
+        return false;
+    cs__bind_text(st, 1, a);
+    if (b)
+        cs__bind_text(st, 2, b);
+    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    done(st);
+    return yes;
+}
+
+cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
+                                 const char *order_id, json_t **customer, json_t **order,
+                                 json_t **shipment, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_rc rc;
+    *customer = *order = *shipment = NULL;
+    if (customer_id && *customer_id && (rc = ctx_customer(s, customer_id, customer, err)))
+        return rc;
+    if (order_id && *order_id) {
+        if ((rc = ctx_order(s, order_id, order, err)) ||
+            (rc = ctx_shipment(s, order_id, shipment, err))) {
+            json_decref(*customer);
+            json_decref(*order);
+            *customer = *order = NULL;
+            return rc;
+        }
+        if (*order) {
+            json_object_set_new(*order, "ticket_open",
+                                json_boolean(exists2(s, QJ_CTX_TICKET_OPEN, order_id,
+                                                     customer_id ? customer_id : "")));
+            json_object_set_new(*order, "refund_pending",
+                                json_boolean(exists2(s, QJ_CTX_REFUND_PENDING, order_id, NULL)));
+        }
+    }
+    return CS_OK;
+}
+
+void cs__sqlite_journey_close(cs_sqlite_t *s)
+{
+    for (int i = 0; i < QJ__COUNT; i++)
+        sqlite3_finalize(s->jstmts[i]);
+}

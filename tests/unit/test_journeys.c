@@ -1,0 +1,438 @@
+/* test_journeys.c -- the journey runtime against a real SQLite store with a
+ * manual clock: runs start, wait, resume on events, time out, exit; the
+ * policy's decisions land in the outbox; versions, switches, restarts and
+ * rolled-back passes behave. Time moves; nothing sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/journeys.h"
+#include "lib/cs_tz.h"
+
+typedef struct world {
+    cs_clock_manual_t clock;
+    cs_store_t *s;
+    cs_journeys_t *js;
+    cs_journeys_stats_t st;
+    char path[64];
+    int ev_n;
+} world_t;
+
+static cs_ms_t at(const char *t)
+{
+    cs_ms_t v;
+    assert_true(cs_time_parse(t, &v));
+    return v;
+}
+
+static void open_store(world_t *w)
+{
+    cs_err_t err;
+    char target[96];
+    snprintf(target, sizeof target, "sqlite:%s", w->path);
+    cs_store_opts_t o;
+    cs_store_opts_default(&o);
+    o.durable = false;
+    if (cs_store_open(target, &o, &w->s, &err))
+        fail_msg("%s", err.msg);
+}
+
+static void load(world_t *w, const char *const *yamls, size_t n)
+{
+    cs_err_t err;
+    cs_journeys_opts_t o = { .clock = &w->clock.clock };
+    assert_int_equal(cs_journeys_new(&o, &w->js, &err), CS_OK);
+    for (size_t i = 0; i < n; i++) {
+        cs_journey_t *j;
+        char name[32];
+        snprintf(name, sizeof name, "j%zu.yaml", i);
+        if (cs_journey_parse(name, yamls[i], strlen(yamls[i]), &j, &err))
+            fail_msg("%s", err.msg);
+        assert_int_equal(cs_journeys_add(w->js, j, &err), CS_OK);
+    }
+    assert_int_equal(cs_store_begin(w->s, &err), CS_OK);
+    assert_int_equal(cs_journeys_sync(w->js, w->s, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
+}
+
+static void setup_world(world_t *w, const char *start, const char *const *yamls, size_t n)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->path, sizeof w->path, "/tmp/cs_journeys_XXXXXX");
+    int fd = mkstemp(w->path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(w->path);
+    cs_clock_manual_init(&w->clock, at(start));
+    open_store(w);
+    load(w, yamls, n);
+}
+
+static void teardown_world(world_t *w)
+{
+    cs_journeys_free(w->js);
+    cs_store_close(&w->s);
+    char p[96];
+    unlink(w->path);
+    snprintf(p, sizeof p, "%s-wal", w->path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", w->path);
+    unlink(p);
+}
+
+/* Ingest one event (type, data JSON) at the clock's time, then run a pass. */
+static void pass(world_t *w)
+{
+    cs_err_t err;
+    assert_int_equal(cs_store_begin(w->s, &err), CS_OK);
+    cs_rc rc = cs_journeys_process_events(w->js, w->s, 1000, &w->st, &err);
+    if (!rc)
+        rc = cs_journeys_fire_due(w->js, w->s, 100000, &w->st, &err);
+    if (rc)
+        fail_msg("pass: %s", err.msg);
+    assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
+}
+
+static void event(world_t *w, const char *type, const char *data)
+{
+    char buf[4096], ts[40];
+    cs_time_format(cs_clock_now(&w->clock.clock), ts, sizeof ts);
+    snprintf(buf, sizeof buf,
+             "{\"event_id\":\"ev-%d\",\"type\":\"%s\",\"occurred_at\":\"%s\",\"data\":%s}",
+             ++w->ev_n, type, ts, data);
+    cs_event_t *ev;
+    cs_err_t err;
+    if (cs_event_parse(buf, strlen(buf), &ev, &err))
+        fail_msg("event %s: %s", buf, err.msg);
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    assert_int_equal(cs_store_begin(w->s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(w->s, ev, cs_clock_now(&w->clock.clock), &oc, &seq, &err),
+                     CS_OK);
+    assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
+    cs_event_free(&ev);
+    pass(w);
+}
+
+static void advance_to(world_t *w, const char *t)
+{
+    cs_clock_manual_set(&w->clock, at(t));
+    pass(w);
+}
+
+static void customer(world_t *w, const char *id, bool marketing)
+{
+    char d[512];
+    snprintf(d, sizeof d,
+             "{\"id\":\"%s\",\"email\":\"%s@example.de\",\"phone\":\"+4915100000000\","
+             "\"locale\":\"de\",\"timezone\":\"Europe/Berlin\",\"consents\":{\"email\":"
+             "{\"transactional\":true,\"marketing\":%s}}}",
+             id, id, marketing ? "true" : "false");
+    event(w, "customer.upserted", d);
+}
+
+static void order(world_t *w, const char *id, const char *cust, const char *price)
+{
+    char d[512], latest[40];
+    /* promised within a week */
+    cs_time_format(cs_clock_now(&w->clock.clock) + 7 * CS_MS_PER_DAY, latest, sizeof latest);
+    snprintf(d, sizeof d,
+             "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+             "\"ZELT-2\",\"name\":\"Zelt\",\"unit_price\":\"%s\",\"quantity\":1}],"
+             "\"promised_delivery\":{\"latest\":\"%.10s\"}}",
+             id, cust, price, latest);
+    event(w, "order.placed", d);
+}
+
+static void shipment(world_t *w, const char *order_id)
+{
+    char d[512];
+    snprintf(d, sizeof d,
+             "{\"id\":\"s-%s\",\"order_id\":\"%s\",\"carrier\":\"dhl\",\"tracking_number\":"
+             "\"T%s\"}",
+             order_id, order_id, order_id);
+    event(w, "shipment.created", d);
+}
+
+static void scan(world_t *w, const char *order_id, const char *status)
+{
+    char d[512];
+    snprintf(d, sizeof d,
+             "{\"shipment_id\":\"s-%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+             "\"status\":\"%s\"}",
+             order_id, order_id, status);
+    event(w, "tracking.event", d);
+}
+
+/* The customer's messages as "template:status[:reason]" lines, oldest first. */
+static const char *outbox(world_t *w, const char *cust)
+{
+    static char buf[2048];
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w->s, outbox_view, cust, &arr, &err), CS_OK);
+    buf[0] = '\0';
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        json_t *m = json_array_get(arr, i);
+        const char *reason = json_string_value(json_object_get(m, "reason"));
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s:%s%s%s",
+                 buf[0] ? " " : "", json_string_value(json_object_get(m, "template")),
+                 json_string_value(json_object_get(m, "status")), reason ? ":" : "",
+                 reason ? reason : "");
+    }
+    json_decref(arr);
+    return buf;
+}
+
+/* The customer's runs as "journey:status[:reason]", oldest first. */
+static const char *runs(world_t *w, const char *cust)
+{
+    static char buf[2048];
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w->s, runs_view, cust, &arr, &err), CS_OK);
+    buf[0] = '\0';
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        json_t *r = json_array_get(arr, i);
+        const char *reason = json_string_value(json_object_get(r, "exit_reason"));
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s:%s%s%s",
+                 buf[0] ? " " : "", json_string_value(json_object_get(r, "journey")),
+                 json_string_value(json_object_get(r, "status")), reason ? ":" : "",
+                 reason ? reason : "");
+    }
+    json_decref(arr);
+    return buf;
+}
+
+static int64_t timers(world_t *w)
+{
+    int64_t n;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w->s, timer_count, &n, &err), CS_OK);
+    return n;
+}
+
+static const char *confirm_yaml =
+    "journey: order_confirmation\n"
+    "trigger: {event: order.placed}\n"
+    "steps:\n"
+    "  - if: \"risk.first_purchase\"\n"
+    "    then:\n"
+    "      - send: {channel: email, template: confirmation_first, class: transactional}\n"
+    "    else:\n"
+    "      - send: {channel: email, template: confirmation, class: transactional}\n";
+
+static const char *review_yaml =
+    "journey: review_request\n"
+    "trigger: {event: order.placed}\n"
+    "exit_when: [order_cancelled, return_requested, ticket_opened]\n"
+    "steps:\n"
+    "  - wait_for: {event: tracking.event, if: \"event.status == 'delivered'\", timeout: 14d}\n"
+    "  - wait: 5d\n"
+    "  - wait_until: {time: \"10:00\", business_day: true}\n"
+    "  - send: {channel: [sms, email], template: review, class: ask}\n";
+
+static void test_confirmation_first_and_repeat(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { confirm_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "anna", false);
+    order(&w, "o1", "anna", "89.00");
+    assert_string_equal(outbox(&w, "anna"), "confirmation_first:queued");
+    order(&w, "o2", "anna", "19.00");
+    assert_string_equal(outbox(&w, "anna"), "confirmation_first:queued confirmation:queued");
+    assert_string_equal(runs(&w, "anna"), "order_confirmation:done order_confirmation:done");
+    /* the recipient, locale and idempotency key are recorded */
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, outbox_view, "anna", &arr, &err), CS_OK);
+    json_t *m = json_array_get(arr, 1);
+    assert_string_equal(json_string_value(json_object_get(m, "recipient")), "anna@example.de");
+    assert_string_equal(json_string_value(json_object_get(m, "locale")), "de");
+    assert_string_equal(json_string_value(json_object_get(m, "idempotency_key")),
+                        "order_confirmation:o:o1:1");
+    json_decref(arr);
+    /* the same log read again changes nothing (the cursor moved) */
+    pass(&w);
+    assert_string_equal(outbox(&w, "anna"), "confirmation_first:queued confirmation:queued");
+    teardown_world(&w);
+}
+
+static void test_review_after_delivery(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1); /* a Monday */
+    customer(&w, "ben", true);
+    order(&w, "o1", "ben", "49.90");
+    assert_string_equal(runs(&w, "ben"), "review_request:active");
+    shipment(&w, "o1");
+    advance_to(&w, "2026-07-14T09:00:00Z");
+    scan(&w, "o1", "in_transit");
+    advance_to(&w, "2026-07-15T16:00:00Z");
+    scan(&w, "o1", "delivered"); /* Wednesday: wait 5 days -> Monday 16:00 */
+    assert_int_equal(timers(&w), 2); /* the old timeout (stale) and the 5-day wait */
+    advance_to(&w, "2026-07-20T15:59:00Z");
+    assert_string_equal(outbox(&w, "ben"), "");
+    advance_to(&w, "2026-07-20T16:00:00Z"); /* 18:00 in Berlin: next 10:00 is Tuesday */
+    assert_string_equal(outbox(&w, "ben"), "");
+    advance_to(&w, "2026-07-21T07:59:00Z");
+    assert_string_equal(outbox(&w, "ben"), "");
+    advance_to(&w, "2026-07-21T08:00:00Z");
+    /* sms has no consent on record: the preference list falls back to email */
+    assert_string_equal(outbox(&w, "ben"), "review:queued");
+    assert_string_equal(runs(&w, "ben"), "review_request:done");
+    /* the stale timeout fires later and changes nothing */
+    advance_to(&w, "2026-07-28T10:00:00Z");
+    assert_int_equal(timers(&w), 0);
+    assert_string_equal(outbox(&w, "ben"), "review:queued");
+    teardown_world(&w);
+}
+
+static void test_timeout_and_exits(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "cara", true);
+    order(&w, "o1", "cara", "10.00");
+    order(&w, "o2", "cara", "10.00");
+    order(&w, "o3", "cara", "10.00");
+    /* o1 never arrives: 14 days later the run ends with nothing sent */
+    event(&w, "order.cancelled", "{\"order_id\":\"o2\"}");
+    event(&w, "ticket.created",
+          "{\"id\":\"t1\",\"customer_id\":\"cara\",\"order_id\":\"o3\",\"subject\":\"Wo ist "
+          "meine Bestellung?\"}");
+    assert_string_equal(runs(&w, "cara"), "review_request:active review_request:exited:"
+                                          "order_cancelled review_request:exited:ticket_opened");
+    advance_to(&w, "2026-07-27T10:00:00Z");
+    assert_string_equal(runs(&w, "cara"), "review_request:exited:timeout review_request:exited:"
+                                          "order_cancelled review_request:exited:ticket_opened");
+    assert_string_equal(outbox(&w, "cara"), "");
+    assert_int_equal(timers(&w), 0);
+    teardown_world(&w);
+}
+
+static void test_policy_in_the_runtime(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: tips\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: tips, class: reassurance}\n",
+        "journey: crosssell\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+    };
+    /* 23:00 in Berlin: the reassurance waits for 08:00, marketing too */
+    setup_world(&w, "2026-07-13T21:00:00Z", y, 2);
+    customer(&w, "dora", true);
+    order(&w, "o1", "dora", "10.00");
+    assert_string_equal(outbox(&w, "dora"), "");
+    advance_to(&w, "2026-07-14T06:00:00Z");
+    assert_string_equal(outbox(&w, "dora"), "tips:queued crosssell:queued");
+    /* a second order the same week: budget 3, marketing keeps one slot */
+    order(&w, "o2", "dora", "10.00");
+    assert_string_equal(outbox(&w, "dora"),
+                        "tips:queued crosssell:queued tips:queued crosssell:skipped:budget");
+    /* no marketing consent: skipped with the reason, the reassurance goes */
+    customer(&w, "emil", false);
+    order(&w, "o3", "emil", "10.00");
+    assert_string_equal(outbox(&w, "emil"), "tips:queued crosssell:skipped:no_consent");
+    teardown_world(&w);
+}
+
+static void test_versions_switches_and_restart(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *v1[] = { "journey: nps\ntrigger: {event: order.placed}\nsteps:\n"
+                         "  - wait: 30d\n"
+                         "  - send: {channel: email, template: nps_v1, class: transactional}\n" };
+    setup_world(&w, "2026-07-13T10:00:00Z", v1, 1);
+    customer(&w, "finn", true);
+    order(&w, "o1", "finn", "10.00");
+    /* the definition changes and the daemon restarts: the store is reopened */
+    cs_journeys_free(w.js);
+    cs_store_close(&w.s);
+    open_store(&w);
+    const char *v2[] = { "journey: nps\ntrigger: {event: order.placed}\nsteps:\n"
+                         "  - wait: 10d\n"
+                         "  - send: {channel: email, template: nps_v2, class: transactional}\n" };
+    load(&w, v2, 1);
+    order(&w, "o2", "finn", "10.00");
+    advance_to(&w, "2026-07-23T10:00:00Z");
+    assert_string_equal(outbox(&w, "finn"), "nps_v2:queued");
+    advance_to(&w, "2026-08-12T10:00:00Z"); /* overdue timers are picked up */
+    assert_string_equal(outbox(&w, "finn"), "nps_v2:queued nps_v1:queued");
+    /* switched off: no new runs, and running ones end at their next step */
+    cs_err_t err;
+    order(&w, "o3", "finn", "10.00");
+    assert_int_equal(cs_store_begin(w.s, &err), CS_OK);
+    assert_int_equal(cs_store_call(w.s, journey_enabled_set, "nps", false, 0, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w.s, &err), CS_OK);
+    order(&w, "o4", "finn", "10.00");
+    advance_to(&w, "2026-09-12T10:00:00Z");
+    assert_string_equal(runs(&w, "finn"),
+                        "nps:done nps:done nps:exited:journey_disabled");
+    assert_string_equal(outbox(&w, "finn"), "nps_v2:queued nps_v1:queued");
+    teardown_world(&w);
+}
+
+static void test_rolled_back_pass_repeats_exactly(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { confirm_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    cs_err_t err;
+    /* ingest without a pass, then a pass that is rolled back (a crash) */
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"event_id\":\"x1\",\"type\":\"order.placed\",\"occurred_at\":"
+             "\"2026-07-13T10:00:00Z\",\"data\":{\"id\":\"o1\",\"customer_id\":\"gina\","
+             "\"currency\":\"EUR\",\"customer\":{\"id\":\"gina\",\"email\":\"g@example.de\"},"
+             "\"items\":[{\"sku\":\"A\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}]}}");
+    cs_event_t *ev;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    assert_int_equal(cs_event_parse(buf, strlen(buf), &ev, &err), CS_OK);
+    assert_int_equal(cs_store_begin(w.s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(w.s, ev, 0, &oc, &seq, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w.s, &err), CS_OK);
+    cs_event_free(&ev);
+    assert_int_equal(cs_store_begin(w.s, &err), CS_OK);
+    assert_int_equal(cs_journeys_process_events(w.js, w.s, 1000, &w.st, &err), CS_OK);
+    cs_store_rollback(w.s);
+    assert_string_equal(outbox(&w, "gina"), "");
+    assert_string_equal(runs(&w, "gina"), "");
+    pass(&w);
+    pass(&w);
+    assert_string_equal(outbox(&w, "gina"), "confirmation_first:queued");
+    teardown_world(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_confirmation_first_and_repeat),
+        cmocka_unit_test(test_review_after_delivery),
+        cmocka_unit_test(test_timeout_and_exits),
+        cmocka_unit_test(test_policy_in_the_runtime),
+        cmocka_unit_test(test_versions_switches_and_restart),
+        cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    cs_tz_cache_clear();
+    return rc;
+}
