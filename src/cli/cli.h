@@ -10,6 +10,7 @@
 
 #include "../conf/conf.h"
 #include "../engine/engine.h"
+#include "../engine/journeys.h"
 #include "../lib/cs.h"
 
 #define CS_EXIT_OK 0
@@ -21,6 +22,7 @@ int cs_cmd_apikey(int argc, char **argv);  /* apikey.c */
 int cs_cmd_import(int argc, char **argv);  /* import.c */
 int cs_cmd_demo(int argc, char **argv);    /* demo.c */
 int cs_cmd_version(int argc, char **argv); /* main.c */
+int cs_cmd_journeys(int argc, char **argv); /* journeys.c */
 
 /* Resolve the configuration the way every subcommand does: defaults, then the
  * file named by --config (or $CONSONANCE_CONFIG when set), then CONSONANCE_*
@@ -30,6 +32,14 @@ bool cs_cli_conf(cs_conf_t *c, const char *config_path);
 
 /* Engine options from a configuration. */
 void cs_cli_engine_opts(const cs_conf_t *c, cs_engine_opts_t *eo);
+
+/* Contact policy and journey runtime options from a configuration. */
+void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journeys_opts_t *jo);
+
+/* Load the configured journeys (NULL in *out when none are configured) and
+ * record their versions through the engine's writer. */
+bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
+                          cs_journeys_t **out);
 
 /* For import and demo: resolve the configuration (as cs_cli_conf, then
  * --store when not NULL) and open the engine. Prints the error and returns

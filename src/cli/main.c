@@ -22,6 +22,7 @@ static const cmd_t commands[] = {
     {"import", cs_cmd_import, "load canonical NDJSON events or an Olist CSV folder"},
     {"demo", cs_cmd_demo, "generate a realistic German demo shop into the store"},
     {"apikey", cs_cmd_apikey, "create, list and revoke API keys"},
+    {"journeys", cs_cmd_journeys, "check, list and switch journeys; a customer's runs and messages"},
     {"version", cs_cmd_version, "print version information"},
 };
 
@@ -71,6 +72,67 @@ void cs_cli_engine_opts(const cs_conf_t *c, cs_engine_opts_t *eo)
     eo->max_group_events = (size_t)c->max_group_events;
     eo->max_queue_events = (size_t)c->max_queue_events;
     eo->readers = c->readers;
+}
+
+void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journeys_opts_t *jo)
+{
+    memset(jo, 0, sizeof *jo);
+    jo->clock = clock;
+    cs_policy_conf_default(&jo->policy);
+    jo->policy_set = true;
+    jo->policy.budget = c->contact_budget;
+    jo->policy.budget_window = c->contact_window_ms;
+    cs_conf_quiet_hours(c->quiet_hours, &jo->policy.quiet_start, &jo->policy.quiet_end);
+    jo->policy.quiet_exempt = 0;
+    char buf[sizeof c->quiet_hours_exempt];
+    cs_strlcpy(buf, c->quiet_hours_exempt, sizeof buf);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        cs_msg_class_t cls;
+        if (cs_msg_class_parse(t, &cls))
+            jo->policy.quiet_exempt |= 1u << cls;
+    }
+    jo->policy.ask_cooldown = c->ask_cooldown_ms;
+    jo->policy.hold_max = c->hold_max_ms;
+    jo->default_locale = c->default_locale;
+}
+
+static cs_rc sync_task(cs_store_t *s, void *arg)
+{
+    void **a = arg;
+    cs_err_t *err = a[1];
+    cs_rc rc = cs_store_begin(s, err);
+    if (rc)
+        return rc;
+    if ((rc = cs_journeys_sync(a[0], s, err)) || (rc = cs_store_commit(s, err)))
+        cs_store_rollback(s);
+    return rc;
+}
+
+bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
+                          cs_journeys_t **out)
+{
+    cs_err_t err;
+    cs_journeys_opts_t jo;
+    *out = NULL;
+    if (!c->journeys[0])
+        return true;
+    cs_cli_journeys_opts(c, cs_engine_clock(engine), &jo);
+    cs_journeys_t *js;
+    cs_err_clear(&err);
+    if (cs_journeys_new(&jo, &js, &err) || cs_journeys_load_dir(js, c->journeys, &err)) {
+        cs_cli_fail(cmd, &err);
+        return false;
+    }
+    void *args[2] = { js, &err };
+    if (cs_engine_with_writer(engine, sync_task, args) != CS_OK) {
+        cs_cli_fail(cmd, &err);
+        cs_journeys_free(js);
+        return false;
+    }
+    cs_info("journeys: %zu loaded from %s", cs_journeys_count(js), c->journeys);
+    *out = js;
+    return true;
 }
 
 bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,

@@ -113,10 +113,17 @@ int cs_cmd_serve(int argc, char **argv)
     cs_cli_engine_opts(&conf, &eo);
     cs_engine_t *engine = NULL;
     cs_http_t *http = NULL;
+    cs_journeys_t *journeys = NULL;
     int status = CS_EXIT_FAIL;
     if (cs_engine_open(&eo, &engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
+    }
+    if (!cs_cli_load_journeys("serve", &conf, engine, &journeys))
+        goto out;
+    if (journeys) {
+        cs_engine_hook_t hook = { cs_journeys_hook, journeys };
+        cs_engine_set_hook(engine, &hook);
     }
     if (conf.bootstrap_key_file[0]) {
         boot_ctx_t b = {.path = conf.bootstrap_key_file};
@@ -133,6 +140,7 @@ int cs_cmd_serve(int argc, char **argv)
     ho.threads = conf.http_threads;
     ho.max_body_bytes = (size_t)conf.max_body_bytes;
     ho.max_batch_events = (size_t)conf.max_batch_events;
+    ho.journeys = journeys;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
@@ -159,6 +167,7 @@ int cs_cmd_serve(int argc, char **argv)
 out:
     cs_http_stop(&http);
     cs_engine_close(&engine);
+    cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
     if (status == CS_EXIT_OK)
         cs_info("stopped cleanly");
     return status;

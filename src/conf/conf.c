@@ -5,6 +5,8 @@
  */
 #include "conf.h"
 
+#include "../lib/cs_time.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
@@ -13,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE } key_kind_t;
+typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION } key_kind_t;
 
 typedef struct key_def {
     const char *name;
@@ -22,27 +24,97 @@ typedef struct key_def {
     size_t size;     /* K_STR: buffer size */
     int64_t min, max;
     const char *expect;
+    bool (*check)(const char *v); /* K_STR: extra validation; NULL = none */
 } key_def_t;
+
+static bool check_log_level(const char *v)
+{
+    return strcmp(v, "debug") == 0 || strcmp(v, "info") == 0 || strcmp(v, "warn") == 0 ||
+           strcmp(v, "error") == 0;
+}
+
+static bool check_locale(const char *v) { return strcmp(v, "de") == 0 || strcmp(v, "en") == 0; }
+
+bool cs_conf_quiet_hours(const char *s, int *start, int *end)
+{
+    int h1, m1, h2, m2;
+    char extra;
+    if (strcmp(s, "off") == 0) {
+        *start = *end = 0;
+        return true;
+    }
+    if (strlen(s) != 11 || sscanf(s, "%2d:%2d-%2d:%2d%c", &h1, &m1, &h2, &m2, &extra) != 4 ||
+        h1 < 0 || h1 > 23 || h2 < 0 || h2 > 23 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59)
+        return false;
+    *start = h1 * 60 + m1;
+    *end = h2 * 60 + m2;
+    return true;
+}
+
+static bool check_quiet(const char *v)
+{
+    int a, b;
+    return cs_conf_quiet_hours(v, &a, &b);
+}
+
+static bool check_classes(const char *v)
+{
+    static const char *const names[] = {"transactional", "service", "reassurance", "ask",
+                                        "marketing"};
+    char buf[128];
+    if (strlen(v) >= sizeof buf)
+        return false;
+    cs_strlcpy(buf, v, sizeof buf);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        bool ok = false;
+        for (size_t i = 0; i < CS_ARRAY_LEN(names); i++)
+            ok = ok || strcmp(t, names[i]) == 0;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
 
 #define F(field) offsetof(cs_conf_t, field)
 #define FS(field) sizeof(((cs_conf_t *)0)->field)
 
 static const key_def_t keys[] = {
-    {"store", K_STR, F(store), FS(store), 1, 0, "a store target like sqlite:consonance.db"},
-    {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1"},
-    {"port", K_INT, F(port), 0, 0, 65535, "a port number 0..65535 (0 = any free port)"},
-    {"http_threads", K_INT, F(http_threads), 0, 1, 64, "a thread count 1..64"},
+    {"store", K_STR, F(store), FS(store), 1, 0, "a store target like sqlite:consonance.db", NULL},
+    {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1", NULL},
+    {"port", K_INT, F(port), 0, 0, 65535, "a port number 0..65535 (0 = any free port)", NULL},
+    {"http_threads", K_INT, F(http_threads), 0, 1, 64, "a thread count 1..64", NULL},
     {"max_body_bytes", K_SIZE, F(max_body_bytes), 0, 1024, (int64_t)1 << 30,
-     "a size 1k..1g, e.g. 16m"},
-    {"max_batch_events", K_I64, F(max_batch_events), 0, 1, 1000000, "an integer 1..1000000"},
-    {"durable", K_BOOL, F(durable), 0, 0, 0, "yes or no"},
-    {"cache_kib", K_I64, F(cache_kib), 0, 256, 64LL * 1024 * 1024, "KiB 256..67108864"},
-    {"max_group_events", K_I64, F(max_group_events), 0, 1, 1000000, "an integer 1..1000000"},
-    {"max_queue_events", K_I64, F(max_queue_events), 0, 1, 100000000, "an integer 1..100000000"},
-    {"readers", K_INT, F(readers), 0, 1, 64, "an integer 1..64"},
+     "a size 1k..1g, e.g. 16m", NULL},
+    {"max_batch_events", K_I64, F(max_batch_events), 0, 1, 1000000, "an integer 1..1000000", NULL},
+    {"durable", K_BOOL, F(durable), 0, 0, 0, "yes or no", NULL},
+    {"cache_kib", K_I64, F(cache_kib), 0, 256, 64LL * 1024 * 1024, "KiB 256..67108864", NULL},
+    {"max_group_events", K_I64, F(max_group_events), 0, 1, 1000000, "an integer 1..1000000", NULL},
+    {"max_queue_events", K_I64, F(max_queue_events), 0, 1, 100000000, "an integer 1..100000000",
+     NULL},
+    {"readers", K_INT, F(readers), 0, 1, 64, "an integer 1..64", NULL},
     {"bootstrap_key_file", K_STR, F(bootstrap_key_file), FS(bootstrap_key_file), 0, 0,
-     "a file path"},
-    {"log_level", K_STR, F(log_level), FS(log_level), 1, 0, "debug, info, warn or error"},
+     "a file path", NULL},
+    {"log_level", K_STR, F(log_level), FS(log_level), 1, 0, "debug, info, warn or error",
+     check_log_level},
+    {"journeys", K_STR, F(journeys), FS(journeys), 0, 0, "a folder of journey files (or empty)",
+     NULL},
+    {"templates", K_STR, F(templates), FS(templates), 0, 0,
+     "a folder of message templates (or empty)", NULL},
+    {"default_locale", K_STR, F(default_locale), FS(default_locale), 2, 0, "de or en",
+     check_locale},
+    {"contact_budget", K_INT, F(contact_budget), 0, 0, 1000, "an integer 0..1000", NULL},
+    {"contact_window", K_DURATION, F(contact_window_ms), 0, 3600000LL, 366 * 86400000LL,
+     "a duration from 1h to 366d, like 7d", NULL},
+    {"quiet_hours", K_STR, F(quiet_hours), FS(quiet_hours), 1, 0,
+     "HH:MM-HH:MM in the customer's time zone, or off", check_quiet},
+    {"quiet_hours_exempt", K_STR, F(quiet_hours_exempt), FS(quiet_hours_exempt), 0, 0,
+     "message classes separated by commas: transactional, service, reassurance, ask, marketing",
+     check_classes},
+    {"ask_cooldown", K_DURATION, F(ask_cooldown_ms), 0, 0, 3660 * 86400000LL,
+     "a duration like 30d", NULL},
+    {"hold_max", K_DURATION, F(hold_max_ms), 0, 3600000LL, 366 * 86400000LL,
+     "a duration from 1h to 366d, like 7d", NULL},
 };
 
 void cs_conf_defaults(cs_conf_t *c)
@@ -60,6 +132,13 @@ void cs_conf_defaults(cs_conf_t *c)
     c->max_queue_events = 200000;
     c->readers = 4;
     cs_strlcpy(c->log_level, "info", sizeof c->log_level);
+    cs_strlcpy(c->default_locale, "de", sizeof c->default_locale);
+    c->contact_budget = 3;
+    c->contact_window_ms = 7 * 86400000LL;
+    cs_strlcpy(c->quiet_hours, "21:00-08:00", sizeof c->quiet_hours);
+    cs_strlcpy(c->quiet_hours_exempt, "transactional,service", sizeof c->quiet_hours_exempt);
+    c->ask_cooldown_ms = 30 * 86400000LL;
+    c->hold_max_ms = 7 * 86400000LL;
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -113,9 +192,7 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
     case K_STR:
         if (strlen(value) < (size_t)k->min || strlen(value) >= k->size)
             goto bad;
-        if (strcmp(k->name, "log_level") == 0 && strcmp(value, "debug") != 0 &&
-            strcmp(value, "info") != 0 && strcmp(value, "warn") != 0 &&
-            strcmp(value, "error") != 0)
+        if (k->check && !k->check(value))
             goto bad;
         cs_strlcpy(base + k->off, value, k->size);
         return CS_OK;
@@ -123,6 +200,11 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
         if (!parse_bool(value, &b))
             goto bad;
         *(bool *)(base + k->off) = b;
+        return CS_OK;
+    case K_DURATION:
+        if (!cs_duration_parse(value, &x) || x < k->min || x > k->max)
+            goto bad;
+        *(int64_t *)(base + k->off) = x;
         return CS_OK;
     case K_SIZE:
         if (!parse_size(value, &x) || x < k->min || x > k->max)

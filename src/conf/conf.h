@@ -35,6 +35,16 @@ typedef struct cs_conf {
     int readers;                        /* pooled read handles; default 4 */
     char bootstrap_key_file[CS_CONF_STR_MAX]; /* "" = none; see docs/configuration.md */
     char log_level[16];                 /* debug|info|warn|error; default info */
+    /* journeys and the contact policy */
+    char journeys[CS_CONF_STR_MAX];     /* folder of journey files; "" = none */
+    char templates[CS_CONF_STR_MAX];    /* folder of message templates; "" = none */
+    char default_locale[8];             /* de|en for customers without one; default de */
+    int contact_budget;                 /* budgeted messages per window; default 3 */
+    int64_t contact_window_ms;          /* default 7d */
+    char quiet_hours[16];               /* "21:00-08:00" (default) or "off" */
+    char quiet_hours_exempt[128];       /* classes; default "transactional,service" */
+    int64_t ask_cooldown_ms;            /* default 30d */
+    int64_t hold_max_ms;                /* default 7d */
 } cs_conf_t;
 
 void cs_conf_defaults(cs_conf_t *c);
@@ -50,6 +60,9 @@ cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err);
  * "--port") is used in error messages. */
 cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *origin,
                   cs_err_t *err);
+
+/* quiet_hours text -> minutes of the day; false on bad text. "off" gives 0, 0. */
+bool cs_conf_quiet_hours(const char *s, int *start, int *end);
 
 /* Map log_level text to the cs_log level; -1 when unknown. */
 int cs_conf_log_level(const cs_conf_t *c);

@@ -15,9 +15,11 @@
  */
 #include "engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct writer_task {
     cs_rc (*fn)(cs_store_t *s, void *arg);
@@ -52,6 +54,9 @@ struct cs_engine {
     size_t queued_events;
     writer_task_t *tasks;
     bool closing;
+    cs_engine_hook_t hook;     /* set before traffic; run only by the writer */
+    cs_ms_t hook_next;         /* engine-clock time the hook asked for; 0 = none */
+    bool hook_poked;
 
     pthread_mutex_t rmu;       /* guards the reader pool */
     cs_store_t **readers;      /* free reader handles */
@@ -59,7 +64,7 @@ struct cs_engine {
     size_t max_readers;
 
     _Atomic uint64_t st_new, st_dup, st_failed, st_commits, st_commit_ns, st_group_max,
-        st_store_errors;
+        st_store_errors, st_hook_runs, st_hook_errors;
     _Atomic uint64_t st_by_type[CS_EV__COUNT];
 };
 
@@ -176,13 +181,64 @@ static void run_tasks(cs_engine_t *e, writer_task_t *tasks)
     }
 }
 
+/* Run the background hook; remember when it wants to run next. */
+static void run_hook(cs_engine_t *e)
+{
+    cs_ms_t next = 0;
+    cs_err_t err;
+    cs_err_clear(&err);
+    atomic_fetch_add(&e->st_hook_runs, 1);
+    if (e->hook.run(e->writer, e->hook.arg, &next, &err) != CS_OK) {
+        atomic_fetch_add(&e->st_hook_errors, 1);
+        cs_warn("background pass failed (%s); retrying in a second", err.msg);
+        next = cs_clock_now(e->clock) + 1000;
+    }
+    pthread_mutex_lock(&e->mu);
+    e->hook_next = next;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Is the hook due? Called with mu held. */
+static bool hook_due(cs_engine_t *e)
+{
+    return e->hook.run && (e->hook_poked || (e->hook_next && cs_clock_now(e->clock) >= e->hook_next));
+}
+
+/* Wait for work with mu held; with a hook time set, wake up for it. The
+ * clock may be a test clock, so real waits are capped at a second and the
+ * clock is read again. */
+static void wait_for_work(cs_engine_t *e)
+{
+    while (!e->head && !e->tasks && !e->closing && !hook_due(e)) {
+        if (!e->hook.run || !e->hook_next) {
+            pthread_cond_wait(&e->cv, &e->mu);
+            continue;
+        }
+        cs_ms_t wait = e->hook_next - cs_clock_now(e->clock);
+        if (wait > 1000)
+            wait = 1000;
+        if (wait < 1)
+            wait = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     cs_engine_t *e = arg;
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        while (!e->head && !e->tasks && !e->closing)
-            pthread_cond_wait(&e->cv, &e->mu);
+        wait_for_work(e);
+        bool hook_now = hook_due(e);
+        e->hook_poked = false;
         writer_task_t *tasks = e->tasks;
         e->tasks = NULL;
         /* take a group: whole requests up to max_group events */
@@ -210,8 +266,11 @@ static void *writer_main(void *arg)
             run_tasks(e, tasks);
         if (stop)
             break;
-        if (!group)
+        if (!group) {
+            if (hook_now && !e->closing)
+                run_hook(e);
             continue;
+        }
 
         uint64_t gmax = atomic_load(&e->st_group_max);
         if (n_events > gmax)
@@ -238,8 +297,28 @@ static void *writer_main(void *arg)
                 account(e, &r->items[i]);
             complete(e, r);
         }
+        /* the new events may start or move journeys */
+        if (e->hook.run && !e->closing)
+            run_hook(e);
     }
     return NULL;
+}
+
+void cs_engine_set_hook(cs_engine_t *e, const cs_engine_hook_t *hook)
+{
+    pthread_mutex_lock(&e->mu);
+    e->hook = *hook;
+    e->hook_poked = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void cs_engine_poke(cs_engine_t *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->hook_poked = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
 }
 
 /* ---- public API ---- */
@@ -434,6 +513,8 @@ void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out)
     out->commit_ns_total = atomic_load(&e->st_commit_ns);
     out->group_events_max = atomic_load(&e->st_group_max);
     out->store_errors = atomic_load(&e->st_store_errors);
+    out->hook_runs = atomic_load(&e->st_hook_runs);
+    out->hook_errors = atomic_load(&e->st_hook_errors);
     pthread_mutex_lock(&e->mu);
     out->queue_events = e->queued_events;
     pthread_mutex_unlock(&e->mu);

@@ -95,6 +95,21 @@ cs_rc cs_engine_with_writer(cs_engine_t *e, cs_rc (*fn)(cs_store_t *s, void *arg
 
 const cs_clock_t *cs_engine_clock(const cs_engine_t *e);
 
+/* Background work on the writer (the journey runtime): `run` is called on
+ * the writer thread after every committed group, whenever the time it last
+ * asked for has come, and after cs_engine_poke. It runs its own
+ * transactions and sets *next to the engine-clock time it wants to run
+ * again (0 = only after the next group or poke; <= now = at once, after
+ * any waiting group). A failure is logged and retried a second later.
+ * Set it before traffic starts; the hook's arg must outlive the engine. */
+typedef struct cs_engine_hook {
+    cs_rc (*run)(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err);
+    void *arg;
+} cs_engine_hook_t;
+void cs_engine_set_hook(cs_engine_t *e, const cs_engine_hook_t *hook);
+/* Ask the writer to run the hook soon (a test clock moved, a message came back). */
+void cs_engine_poke(cs_engine_t *e);
+
 typedef struct cs_engine_stats {
     uint64_t events_new;        /* committed, new */
     uint64_t events_duplicate;  /* committed as duplicates */
@@ -105,6 +120,8 @@ typedef struct cs_engine_stats {
     uint64_t group_events_max;  /* largest group so far */
     uint64_t queue_events;      /* events waiting now */
     uint64_t store_errors;      /* groups that failed and were retried one by one */
+    uint64_t hook_runs;         /* background passes */
+    uint64_t hook_errors;       /* background passes that failed */
 } cs_engine_stats_t;
 
 void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out);

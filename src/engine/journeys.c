@@ -17,6 +17,7 @@
 #include "journeys.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ struct cs_journeys {
     cs_policy_conf_t policy;
     char default_locale[16];
     bool synced;
+    pthread_mutex_t mu;        /* guards totals */
+    cs_journeys_stats_t totals;
 };
 
 cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err)
@@ -44,6 +47,7 @@ cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_er
     if (!js)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     cs_map_init(&js->old);
+    pthread_mutex_init(&js->mu, NULL);
     js->clock = opts && opts->clock ? opts->clock : cs_clock_system();
     if (opts && opts->policy_set)
         js->policy = opts->policy;
@@ -65,6 +69,7 @@ void cs_journeys_free(cs_journeys_t *js)
         if (cs_map_key_at(&js->old, i))
             cs_journey_free(js->old.vals[i]);
     cs_map_free(&js->old);
+    pthread_mutex_destroy(&js->mu);
     cs_free(js->defs);
     cs_free(js->versions);
     cs_free(js);
@@ -257,8 +262,10 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
     }
     cs_ms_t now = cs_clock_now(js->clock);
     json_int_t orders = json_integer_value(json_object_get(cu, "orders_count"));
-    json_t *risk = json_pack("{s:b,s:b}", "first_purchase", cu && orders <= 1, "late",
-                             delivery_late(o, sh, now));
+    json_t *ratio = json_object_get(o, "price_ratio");
+    json_t *risk = json_pack("{s:b,s:b,s:O}", "first_purchase", cu && orders <= 1, "late",
+                             delivery_late(o, sh, now), "price_ratio",
+                             ratio ? ratio : json_null());
     json_t *runj = run ? json_pack("{s:s,s:i,s:I}", "journey", run->journey, "version",
                                    run->version, "id", (json_int_t)run->id)
                        : json_object();
@@ -420,7 +427,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
         }
         const cs_instr_t *in = &j->prog[run->pc];
         bool needs_ctx = in->op == CS_OP_SEND || in->op == CS_OP_BRANCH ||
-                         in->op == CS_OP_WAIT_UNTIL;
+                         in->op == CS_OP_WAIT_UNTIL || (in->op == CS_OP_WAIT && in->text);
         if (needs_ctx && !c.root &&
             (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run, &c,
                             p->err)))
@@ -431,12 +438,27 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             if (!(rc = do_send(p, run, in, &c, &waits)) && !waits)
                 run->pc++;
             break;
-        case CS_OP_WAIT:
+        case CS_OP_WAIT: {
+            cs_ms_t ms = in->ms;
+            if (in->text) {
+                json_t *d = cs_json_path(c.root, in->text);
+                double days = json_is_integer(d) ? (double)json_integer_value(d)
+                              : json_is_real(d)  ? json_real_value(d)
+                                                 : -1;
+                if (!(days > 0 && days <= 3660)) {
+                    char why[64];
+                    snprintf(why, sizeof why, "no_days_at:%s", in->text);
+                    end_run(p, run, CS_RUN_EXITED, why);
+                    break;
+                }
+                ms = (cs_ms_t)(days * (double)CS_MS_PER_DAY);
+            }
             run->pc++;
             run->gen++;
-            rc = arm(p, run, p->now + in->ms);
+            rc = arm(p, run, p->now + ms);
             waits = true;
             break;
+        }
         case CS_OP_WAIT_UNTIL: {
             const cs_tz_t *tz = cs_tz_get_or_utc(jstr(c.customer, "timezone"));
             run->pc++;
@@ -712,4 +734,55 @@ cs_rc cs_journeys_fire_due(cs_journeys_t *js, cs_store_t *s, size_t max, cs_jour
         left -= n;
     }
     return rc;
+}
+
+static void add_totals(cs_journeys_t *js, const cs_journeys_stats_t *d)
+{
+    pthread_mutex_lock(&js->mu);
+    js->totals.events += d->events;
+    js->totals.started += d->started;
+    js->totals.timers += d->timers;
+    js->totals.queued += d->queued;
+    js->totals.skipped += d->skipped;
+    js->totals.deferred += d->deferred;
+    js->totals.exited += d->exited;
+    js->totals.finished += d->finished;
+    pthread_mutex_unlock(&js->mu);
+}
+
+void cs_journeys_totals(cs_journeys_t *js, cs_journeys_stats_t *out)
+{
+    pthread_mutex_lock(&js->mu);
+    *out = js->totals;
+    pthread_mutex_unlock(&js->mu);
+}
+
+cs_rc cs_journeys_pass(cs_journeys_t *js, cs_store_t *s, size_t batch, cs_ms_t *next,
+                       cs_err_t *err)
+{
+    cs_journeys_stats_t st;
+    memset(&st, 0, sizeof st);
+    *next = 0;
+    cs_rc rc = cs_store_begin(s, err);
+    if (rc)
+        return rc;
+    if (!(rc = cs_journeys_process_events(js, s, batch, &st, err)))
+        rc = cs_journeys_fire_due(js, s, batch, &st, err);
+    if (!rc)
+        rc = cs_store_commit(s, err);
+    if (rc) {
+        cs_store_rollback(s);
+        return rc;
+    }
+    add_totals(js, &st);
+    if (st.events >= batch || st.timers >= batch) {
+        *next = cs_clock_now(js->clock);
+        return CS_OK;
+    }
+    return cs_store_call(s, timer_next, next, err);
+}
+
+cs_rc cs_journeys_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
+{
+    return cs_journeys_pass(arg, s, 1000, next, err);
 }

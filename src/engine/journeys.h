@@ -70,4 +70,15 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
 cs_rc cs_journeys_fire_due(cs_journeys_t *js, cs_store_t *s, size_t max,
                            cs_journeys_stats_t *st, cs_err_t *err);
 
+/* One background pass in its own transaction: up to `batch` log events,
+ * then up to `batch` due timers. *next is the clock's now when more is
+ * waiting, else the next timer's due time (0 = none). Rolls back on
+ * failure. Totals add up in the runtime (cs_journeys_totals). */
+cs_rc cs_journeys_pass(cs_journeys_t *js, cs_store_t *s, size_t batch, cs_ms_t *next,
+                       cs_err_t *err);
+/* The same with the engine hook's signature (arg is the runtime; batch 1000). */
+cs_rc cs_journeys_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err);
+/* Totals of all passes so far (thread-safe). */
+void cs_journeys_totals(cs_journeys_t *js, cs_journeys_stats_t *out);
+
 #endif /* CS_JOURNEYS_H */

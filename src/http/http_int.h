@@ -19,6 +19,10 @@ typedef enum route {
     R_ORDER,
     R_HEALTH,
     R_METRICS,
+    R_JOURNEYS,          /* GET /v1/journeys */
+    R_JOURNEY_SWITCH,    /* POST /v1/journeys/{id}/enable|disable */
+    R_CUSTOMER_RUNS,     /* GET /v1/customers/{id}/journeys */
+    R_CUSTOMER_MESSAGES, /* GET /v1/customers/{id}/messages */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -97,6 +101,9 @@ void cs__http_intake_free(hreq_t *r);
 enum MHD_Result cs__http_view(hreq_t *r, const char *url);
 enum MHD_Result cs__http_health(hreq_t *r);
 enum MHD_Result cs__http_metrics(hreq_t *r);
+
+/* journeys_api.c */
+enum MHD_Result cs__http_journeys(hreq_t *r, const char *url);
 
 /* Run fn with a store handle that can read: a pooled reader, or the writer
  * between groups for stores without reader handles (in-memory). */

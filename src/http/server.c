@@ -293,7 +293,22 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         return post ? R_EVENTS_POST : R_EVENTS_GET;
     }
     route_t r = R_OTHER;
-    if (strncmp(url, "/v1/customers/", 14) == 0 && url[14])
+    size_t ul = strlen(url);
+    if (strncmp(url, "/v1/journeys/", 13) == 0 && url[13] &&
+        ((ul > 20 && strcmp(url + ul - 7, "/enable") == 0) ||
+         (ul > 21 && strcmp(url + ul - 8, "/disable") == 0))) {
+        *method_ok = post;
+        return R_JOURNEY_SWITCH;
+    }
+    if (strcmp(url, "/v1/journeys") == 0)
+        r = R_JOURNEYS;
+    else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 23 &&
+             strcmp(url + ul - 9, "/journeys") == 0)
+        r = R_CUSTOMER_RUNS;
+    else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 23 &&
+             strcmp(url + ul - 9, "/messages") == 0)
+        r = R_CUSTOMER_MESSAGES;
+    else if (strncmp(url, "/v1/customers/", 14) == 0 && url[14])
         r = R_CUSTOMER;
     else if (strncmp(url, "/v1/orders/", 11) == 0 && url[11])
         r = R_ORDER;
@@ -396,6 +411,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!authorize(r, CS_SCOPE_READ, &ret))
             return ret;
         return cs__http_view(r, url);
+    }
+    case R_JOURNEYS:
+    case R_CUSTOMER_RUNS:
+    case R_CUSTOMER_MESSAGES: {
+        enum MHD_Result ret;
+        if (!authorize(r, CS_SCOPE_READ, &ret))
+            return ret;
+        return cs__http_journeys(r, url);
+    }
+    case R_JOURNEY_SWITCH: {
+        enum MHD_Result ret;
+        if (!authorize(r, CS_SCOPE_ADMIN, &ret))
+            return ret;
+        return cs__http_journeys(r, url);
     }
     case R_HEALTH: return cs__http_health(r);
     case R_METRICS: return cs__http_metrics(r);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "../engine/engine.h"
+#include "../engine/journeys.h"
 #include "../lib/cs.h"
 
 typedef struct cs_http_opts {
@@ -25,6 +26,7 @@ typedef struct cs_http_opts {
     size_t max_body_bytes;   /* 0 = 16 MiB */
     size_t max_batch_events; /* 0 = 10000 */
     int key_cache_ms;        /* how long a verified API key is trusted; 0 = 2000 */
+    cs_journeys_t *journeys; /* loaded journeys for /v1/journeys; NULL = none; borrowed */
 } cs_http_opts_t;
 
 typedef struct cs_http cs_http_t;

@@ -145,9 +145,10 @@ enum MHD_Result cs__http_health(hreq_t *r)
 
 /* ---- metrics (Prometheus text format 0.0.4) ---- */
 
-static const char *const route_names[R__COUNT] = {"events_post", "events_get", "customer",
-                                                  "order",       "healthz",    "metrics",
-                                                  "other"};
+static const char *const route_names[R__COUNT] = {
+    "events_post", "events_get",    "customer",      "order",
+    "healthz",     "metrics",       "journeys",      "journey_switch",
+    "customer_journeys", "customer_messages", "other"};
 
 enum MHD_Result cs__http_metrics(hreq_t *r)
 {

@@ -73,39 +73,6 @@ bool cs_msg_class_parse(const char *s, cs_msg_class_t *out)
     return false;
 }
 
-bool cs_duration_parse(const char *s, cs_ms_t *out)
-{
-    cs_ms_t total = 0;
-    bool any = false;
-    while (*s) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        int64_t n = 0;
-        while (isdigit((unsigned char)*s)) {
-            n = n * 10 + (*s++ - '0');
-            if (n > 100000000)
-                return false;
-        }
-        cs_ms_t unit;
-        switch (*s++) {
-        case 's': unit = 1000; break;
-        case 'm': unit = 60 * 1000; break;
-        case 'h': unit = 3600 * 1000; break;
-        case 'd': unit = CS_MS_PER_DAY; break;
-        case 'w': unit = 7 * CS_MS_PER_DAY; break;
-        default: return false;
-        }
-        total += n * unit;
-        any = true;
-        if (total > 3660 * CS_MS_PER_DAY)
-            return false; /* ten years is enough for any wait */
-    }
-    if (!any)
-        return false;
-    *out = total;
-    return true;
-}
-
 /* ---- error reporting ---- */
 
 static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
@@ -381,6 +348,43 @@ static bool step_send(jc_t *c, yaml_node_t *v, const char *f)
     return true;
 }
 
+/* wait: 3d, or wait: {days: order.replenish_days} */
+static bool step_wait(jc_t *c, yaml_node_t *v, const char *f)
+{
+    cs_instr_t *k = emit(c, CS_OP_WAIT, v);
+    if (!k)
+        return false;
+    if (!is_map(v))
+        return want_duration(c, v, f, &k->ms);
+    static const char *const keys[] = { "days", NULL };
+    char sf[128];
+    if (!check_keys(c, v, f, keys))
+        return false;
+    sub(sf, sizeof sf, f, "days");
+    yaml_node_t *d = get(c, v, "days");
+    const char *path = want_scalar(c, d, sf, "a context path holding a number of days, like "
+                                             "order.replenish_days");
+    if (!path)
+        return false;
+    cs_expr_t *e;
+    cs_err_t perr;
+    if (cs_expr_compile(path, &e, &perr) != CS_OK)
+        return jerr(c, d, sf, "%s", perr.msg);
+    bool plain = true;
+    for (const char *p = path; *p; p++)
+        plain = plain && (isalnum((unsigned char)*p) || *p == '_' || *p == '.');
+    root_check_t rc = { c, d, sf };
+    cs_expr_paths(e, check_root, &rc);
+    cs_expr_free(e);
+    if (c->rc)
+        return false;
+    if (!plain)
+        return jerr(c, d, sf, "expected a plain path like order.replenish_days");
+    if (!(k->text = cs_strdup(path)))
+        return oom(c);
+    return true;
+}
+
 static bool step_wait_until(jc_t *c, yaml_node_t *v, const char *f)
 {
     static const char *const keys[] = { "time", "business_day", NULL };
@@ -561,9 +565,7 @@ static bool compile_steps(jc_t *c, yaml_node_t *seq, const char *field)
         if (strcmp(kind, "send") == 0) {
             step_send(c, v, sf);
         } else if (strcmp(kind, "wait") == 0) {
-            cs_instr_t *k = emit(c, CS_OP_WAIT, v);
-            if (k)
-                want_duration(c, v, sf, &k->ms);
+            step_wait(c, v, sf);
         } else if (strcmp(kind, "wait_until") == 0) {
             step_wait_until(c, v, sf);
         } else if (strcmp(kind, "wait_for") == 0) {

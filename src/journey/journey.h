@@ -61,7 +61,7 @@ typedef enum cs_once_per {
 
 typedef enum cs_op {
     CS_OP_SEND,       /* channels, template, class */
-    CS_OP_WAIT,       /* ms */
+    CS_OP_WAIT,       /* ms, or days read from `text` (a context path) when set */
     CS_OP_WAIT_UNTIL, /* hour:minute local, business_day */
     CS_OP_WAIT_FOR,   /* event, cond (may be NULL), ms = timeout, target = on timeout */
     CS_OP_BRANCH,     /* cond; false -> target */
@@ -82,7 +82,7 @@ typedef struct cs_instr {
     cs_channel_t channels[CS_CHANNELS_MAX];
     int nchannels;
     cs_msg_class_t cls;
-    char *text;                 /* SEND: template name; EXIT: reason */
+    char *text;                 /* SEND: template name; EXIT: reason; WAIT: path of days */
 } cs_instr_t;
 
 typedef struct cs_journey {
@@ -112,8 +112,5 @@ void cs_journey_free(cs_journey_t *j);
  * calls fn(template, line) for each SEND. */
 void cs_journey_templates(const cs_journey_t *j, void (*fn)(const char *tmpl, int line, void *ud),
                           void *ud);
-
-/* "30s", "15m", "2h", "3d", "1w", or combinations like "1d12h" -> ms. */
-bool cs_duration_parse(const char *s, cs_ms_t *out);
 
 #endif /* CS_JOURNEY_H */

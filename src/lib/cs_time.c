@@ -5,6 +5,8 @@
  */
 #include "cs_time.h"
 
+#include <ctype.h>
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -188,4 +190,37 @@ uint64_t cs_mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+bool cs_duration_parse(const char *s, cs_ms_t *out)
+{
+    cs_ms_t total = 0;
+    bool any = false;
+    while (*s) {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        int64_t n = 0;
+        while (isdigit((unsigned char)*s)) {
+            n = n * 10 + (*s++ - '0');
+            if (n > 100000000)
+                return false;
+        }
+        cs_ms_t unit;
+        switch (*s++) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60 * 1000; break;
+        case 'h': unit = 3600 * 1000; break;
+        case 'd': unit = CS_MS_PER_DAY; break;
+        case 'w': unit = 7 * CS_MS_PER_DAY; break;
+        default: return false;
+        }
+        total += n * unit;
+        any = true;
+        if (total > 3660 * CS_MS_PER_DAY)
+            return false; /* ten years is enough for any wait */
+    }
+    if (!any)
+        return false;
+    *out = total;
+    return true;
 }

@@ -49,6 +49,10 @@ void cs_clock_manual_advance(cs_clock_manual_t *m, cs_ms_t delta);
 int64_t cs_days_from_civil(int64_t y, unsigned m, unsigned d);
 void cs_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);
 
+/* "30s", "15m", "2h", "3d", "1w", or combinations like "1d12h" -> ms
+ * (at most ten years). */
+bool cs_duration_parse(const char *s, cs_ms_t *out);
+
 /* Monotonic nanoseconds, for measuring durations only. */
 uint64_t cs_mono_ns(void);
 

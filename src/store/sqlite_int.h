@@ -114,6 +114,7 @@ typedef enum jstmt_id {
     QJ_CTX_LAST_ORDER,
     QJ_CTX_UNSUB,
     QJ_CTX_ORDER,
+    QJ_CTX_OTHER_ORDERS,
     QJ_CTX_ITEMS,
     QJ_CTX_SHIPMENT,
     QJ_CTX_TICKET_OPEN,

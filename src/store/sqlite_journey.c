@@ -71,7 +71,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_UNSUB] = "SELECT 1 FROM message_events WHERE customer_id=?1 AND status=?2 AND "
                      "occurred_at>=?3 LIMIT 1",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
-                     "promised_from,promised_to,status FROM orders WHERE id=?1",
+                     "promised_from,promised_to,status,attributes FROM orders WHERE id=?1",
+    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*) FROM orders WHERE customer_id=?1 AND "
+                            "id!=?2 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
     [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
@@ -743,10 +745,33 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t *e
                           "promised_to", time_json(cs__col_time(st, 9)), "status",
                           cs__col_text(st, 10));
     cs_ms_t promised_to = cs__col_time(st, 9);
+    const char *attrs = cs__col_text(st, 11);
+    json_t *aj = attrs ? json_loads(attrs, 0, NULL) : NULL;
+    char cust[CS_ID_MAX + 1];
+    copy(cust, sizeof cust, st, 0);
+    int64_t total = sqlite3_column_int64(st, 7);
     done(st);
-    if (!o)
+    if (!o) {
+        json_decref(aj);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
     json_object_set_new(o, "promised_to_ms", json_integer(promised_to));
+    json_object_set_new(o, "attributes", aj ? aj : json_object());
+    /* the customer's other orders, for "large for this customer" */
+    if ((st = jstmt(s, QJ_CTX_OTHER_ORDERS, err)) != NULL) {
+        cs__bind_text(st, 1, cust);
+        cs__bind_text(st, 2, id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            double avg = sqlite3_column_double(st, 0) / 100.0;
+            int64_t others = sqlite3_column_int64(st, 1);
+            json_object_set_new(o, "other_orders", json_integer(others));
+            json_object_set_new(o, "other_orders_average", others ? json_real(avg) : json_null());
+            json_object_set_new(o, "price_ratio", others && avg > 0
+                                                      ? json_real((double)total / 100.0 / avg)
+                                                      : json_null());
+        }
+        done(st);
+    }
     json_t *items = json_array();
     if (!(st = jstmt(s, QJ_CTX_ITEMS, err))) {
         json_decref(items);

@@ -1,0 +1,120 @@
+"""Black-box: the daemon with the shipped playbook. Events start journeys on
+the writer after their commit; the messages (queued, or skipped with the
+policy's reason) and runs are visible per customer; journeys are listed and
+switched by an admin key; a restart keeps everything; a broken journey file
+stops the start with file, line and field."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+playbook = os.path.join(root, "etc", "journeys")
+d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_JOURNEYS": playbook})
+
+
+def wait_for(fn, what, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    t.check(False, "timed out waiting for " + what)
+    return None
+
+
+def messages(cust):
+    st, _, body = d.request("GET", "/v1/customers/%s/messages" % cust)
+    t.eq(st, 200, "GET messages")
+    return [(m["template"], m["status"], m.get("reason")) for m in reversed(body["messages"])]
+
+
+def runs(cust):
+    st, _, body = d.request("GET", "/v1/customers/%s/journeys" % cust)
+    t.eq(st, 200, "GET journeys of a customer")
+    return sorted((r["journey"], r["status"]) for r in body["journeys"])
+
+
+try:
+    d.start()
+    st, _, body = d.request("GET", "/v1/journeys")
+    t.eq(st, 200, "GET /v1/journeys")
+    ids = [j["id"] for j in body["journeys"]]
+    t.eq(len(ids), 11, "the shipped playbook has 11 journeys")
+    t.check("review_request" in ids and "order_confirmation" in ids, "playbook journeys listed")
+    t.check(all(j["enabled"] for j in body["journeys"]), "all on by default")
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cust = {"event_id": "c-anna", "type": "customer.upserted", "occurred_at": now,
+            "data": {"id": "anna", "email": "anna@example.de", "locale": "de",
+                     "timezone": "UTC",
+                     "consents": {"email": {"transactional": True, "marketing": True}}}}
+    order = csbb.order_event("o-1", "o1", customer="anna", at=now, price="20.00")
+    st, _, _ = d.post_events([cust, order])
+    t.eq(st, 200, "events accepted")
+    got = wait_for(lambda: [m for m in messages("anna") if m[0] == "order_confirmation_first"],
+                   "the order confirmation")
+    t.eq(got, [("order_confirmation_first", "queued", None)], "first purchase confirmation queued")
+    r = runs("anna")
+    t.check(("review_request", "active") in r and ("order_confirmation", "done") in r,
+            "runs visible: %r" % (r,))
+
+    # a second customer without an address gets a skipped message with the reason
+    order2 = csbb.order_event("o-2", "o2", customer="ben", at=now)
+    d.post_events([order2])
+    got = wait_for(lambda: messages("ben"), "ben's message")
+    t.eq(got, [("order_confirmation_first", "skipped", "no_address")], "skipped with reason")
+
+    # switching: read keys may not, admin keys may
+    out = __import__("subprocess").run(
+        [a.bin, "apikey", "create", "--store", d.store, "--name", "reader", "--scopes", "read"],
+        capture_output=True, text=True)
+    reader = [w for w in out.stdout.split() if w.startswith("cs_live_")][0]
+    st, _, body = d.request("POST", "/v1/journeys/order_confirmation/disable", key=reader)
+    t.eq(st, 403, "a read key cannot switch journeys")
+    st, _, body = d.request("POST", "/v1/journeys/nope/disable")
+    t.eq(st, 404, "unknown journey")
+    st, _, body = d.request("GET", "/v1/journeys/order_confirmation/disable")
+    t.eq(st, 405, "GET on a switch")
+    st, _, body = d.request("POST", "/v1/journeys/order_confirmation/disable")
+    t.eq((st, body.get("enabled")), (200, False), "switched off")
+    order3 = csbb.order_event("o-3", "o3", customer="anna", at=now)
+    d.post_events([order3])
+    wait_for(lambda: ("win_back", "exited") in runs("anna"), "ordered_again ends win-back")
+    t.check(not [m for m in messages("anna") if m[0] == "order_confirmation"],
+            "no confirmation while switched off")
+    st, _, body = d.request("GET", "/v1/journeys")
+    t.eq([j["enabled"] for j in body["journeys"] if j["id"] == "order_confirmation"], [False],
+         "the list shows the switch")
+
+    # a restart keeps runs, messages and switches
+    d.stop()
+    d.start()
+    t.eq(messages("anna")[0], ("order_confirmation_first", "queued", None), "messages kept")
+    st, _, body = d.request("GET", "/v1/journeys")
+    t.eq([j["enabled"] for j in body["journeys"] if j["id"] == "order_confirmation"], [False],
+         "switch kept over a restart")
+    st, _, body = d.request("GET", "/v1/customers/%s/messages" % ("x" * 300))
+    t.eq(st, 400, "an over-long customer id")
+    d.stop()
+
+    # a broken journey file stops the start and names file, line and field
+    bad_dir = os.path.join(d.dir, "bad-journeys")
+    os.makedirs(bad_dir)
+    with open(os.path.join(bad_dir, "x.yaml"), "w") as f:
+        f.write("journey: x\ntrigger: {event: order.placed}\nsteps:\n  - wait: soon\n")
+    proc = __import__("subprocess").run(
+        [a.bin, "serve"], capture_output=True, text=True, timeout=30,
+        env=dict(os.environ, CONSONANCE_STORE=d.store, CONSONANCE_PORT="0",
+                 CONSONANCE_JOURNEYS=bad_dir))
+    t.check(proc.returncode != 0, "serve refuses a broken journey")
+    t.check("x.yaml:4: steps[0].wait: expected a duration" in proc.stderr,
+            "error names file, line and field: %r" % proc.stderr[-300:])
+finally:
+    d.cleanup()
+t.done()
