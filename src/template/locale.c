@@ -1,0 +1,137 @@
+/*
+ * locale.c -- de/en formatting (see locale.h).
+ */
+#include "locale.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const weekdays_de[] = { "Sonntag",  "Montag",  "Dienstag", "Mittwoch",
+                                           "Donnerstag", "Freitag", "Samstag" };
+static const char *const weekdays_en[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
+                                           "Thursday", "Friday", "Saturday" };
+static const char *const months_de[] = { "Januar", "Februar", "März",     "April",
+                                         "Mai",    "Juni",    "Juli",     "August",
+                                         "September", "Oktober", "November", "Dezember" };
+static const char *const months_en[] = { "January", "February", "March",     "April",
+                                         "May",     "June",     "July",      "August",
+                                         "September", "October", "November", "December" };
+static const char *const mon_de[] = { "Jan.", "Feb.", "März", "Apr.", "Mai",  "Juni",
+                                      "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez." };
+static const char *const mon_en[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+const char *cs_locale_lang(const char *locale)
+{
+    if (locale && (locale[0] == 'd' || locale[0] == 'D') && (locale[1] == 'e' || locale[1] == 'E') &&
+        (locale[2] == '\0' || locale[2] == '-' || locale[2] == '_'))
+        return "de";
+    return "en";
+}
+
+static bool is_de(const char *locale) { return strcmp(cs_locale_lang(locale), "de") == 0; }
+
+const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char *buf,
+                          size_t size)
+{
+    bool de = is_de(locale);
+    char group = de ? '.' : ',', point = de ? ',' : '.';
+    uint64_t v = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    uint64_t whole = v / scale, frac = v % scale;
+    char digits[32], out[64];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)whole);
+    size_t o = 0;
+    if (minor < 0)
+        out[o++] = '-';
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            out[o++] = group;
+        out[o++] = digits[i];
+    }
+    if (decimals > 0) {
+        out[o++] = point;
+        snprintf(out + o, sizeof out - o, "%0*llu", decimals, (unsigned long long)frac);
+    } else {
+        out[o] = '\0';
+    }
+    snprintf(buf, size, "%s", out);
+    return buf;
+}
+
+static const char *symbol(const char *currency)
+{
+    if (!currency)
+        return "";
+    if (strcmp(currency, "EUR") == 0)
+        return "€";
+    if (strcmp(currency, "USD") == 0)
+        return "$";
+    if (strcmp(currency, "GBP") == 0)
+        return "£";
+    if (strcmp(currency, "BRL") == 0)
+        return "R$";
+    return NULL;
+}
+
+const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale, char *buf,
+                         size_t size)
+{
+    char num[64];
+    const char *sym = symbol(currency);
+    cs_fmt_number(minor, 2, locale, num, sizeof num);
+    if (is_de(locale)) /* German: amount, non-breaking space, symbol or code */
+        snprintf(buf, size, "%s\u00a0%s", num, sym ? sym : currency);
+    else if (sym) /* English: symbol first, no space; a sign goes before it */
+        snprintf(buf, size, "%s%s%s", minor < 0 ? "-" : "", sym, minor < 0 ? num + 1 : num);
+    else
+        snprintf(buf, size, "%s\u00a0%s", currency, num);
+    return buf;
+}
+
+const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, const char *locale,
+                        char *buf, size_t size)
+{
+    cs_local_t l;
+    cs_tz_to_local(tz ? tz : cs_tz_get_or_utc(NULL), t, &l);
+    bool de = is_de(locale);
+    const char *wd = de ? weekdays_de[l.wday] : weekdays_en[l.wday];
+    const char *mo = de ? months_de[l.month - 1] : months_en[l.month - 1];
+    switch (style) {
+    case CS_DATE_LONG:
+        if (de)
+            snprintf(buf, size, "%s, %d. %s %d", wd, l.day, mo, l.year);
+        else
+            snprintf(buf, size, "%s, %d %s %d", wd, l.day, mo, l.year);
+        break;
+    case CS_DATE_MEDIUM:
+        if (de)
+            snprintf(buf, size, "%d. %s %d", l.day, mon_de[l.month - 1], l.year);
+        else
+            snprintf(buf, size, "%d %s %d", l.day, mon_en[l.month - 1], l.year);
+        break;
+    case CS_DATE_SHORT:
+        if (de)
+            snprintf(buf, size, "%02d.%02d.%d", l.day, l.month, l.year);
+        else
+            snprintf(buf, size, "%02d/%02d/%d", l.day, l.month, l.year);
+        break;
+    case CS_DATE_WEEKDAY: snprintf(buf, size, "%s", wd); break;
+    case CS_DATE_DAY:
+        if (de)
+            snprintf(buf, size, "%s, %d. %s", wd, l.day, mo);
+        else
+            snprintf(buf, size, "%s, %d %s", wd, l.day, mo);
+        break;
+    case CS_DATE_TIME:
+        if (de)
+            snprintf(buf, size, "%02d:%02d", l.hour, l.min);
+        else
+            snprintf(buf, size, "%d:%02d %s", l.hour % 12 ? l.hour % 12 : 12, l.min,
+                     l.hour < 12 ? "am" : "pm");
+        break;
+    }
+    return buf;
+}

@@ -1,0 +1,42 @@
+/*
+ * locale.h -- numbers, money and dates for German and English messages.
+ *
+ *   de: 1.234,50 €     Donnerstag, 26. November 2026     26.11.2026     14:05
+ *   en: €1,234.50      Thursday, 26 November 2026        26 Nov 2026    2:05 pm
+ *
+ * Other currencies use their ISO code where no symbol is known ("1.234,50 CHF",
+ * "CHF 1,234.50"). Unknown locales format as English. All functions write a
+ * NUL-terminated string into buf (at least 64 bytes is always enough) and
+ * return buf. Thread-safe.
+ */
+#ifndef CS_LOCALE_H
+#define CS_LOCALE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/cs_tz.h"
+
+#define CS_FMT_MAX 96
+
+/* Is this a locale with its own texts? ("de", "de-AT", "en", "en-GB" ...) */
+const char *cs_locale_lang(const char *locale); /* "de" or "en" */
+
+const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char *buf,
+                          size_t size);
+const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale, char *buf,
+                         size_t size);
+
+typedef enum cs_date_style {
+    CS_DATE_LONG,    /* Donnerstag, 26. November 2026 / Thursday, 26 November 2026 */
+    CS_DATE_MEDIUM,  /* 26. Nov. 2026 / 26 Nov 2026 */
+    CS_DATE_SHORT,   /* 26.11.2026 / 26/11/2026 */
+    CS_DATE_WEEKDAY, /* Donnerstag / Thursday */
+    CS_DATE_DAY,     /* Donnerstag, 26. November / Thursday, 26 November */
+    CS_DATE_TIME     /* 14:05 / 2:05 pm */
+} cs_date_style_t;
+
+const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, const char *locale,
+                        char *buf, size_t size);
+
+#endif /* CS_LOCALE_H */

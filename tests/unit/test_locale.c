@@ -1,0 +1,66 @@
+/* test_locale.c -- numbers, money and dates in German and English. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "template/locale.h"
+
+static void test_numbers_and_money(void **state)
+{
+    (void)state;
+    char b[CS_FMT_MAX];
+    assert_string_equal(cs_fmt_number(123450, 2, "de", b, sizeof b), "1.234,50");
+    assert_string_equal(cs_fmt_number(123450, 2, "en", b, sizeof b), "1,234.50");
+    assert_string_equal(cs_fmt_number(-5, 2, "de", b, sizeof b), "-0,05");
+    assert_string_equal(cs_fmt_number(1234567, 0, "en-GB", b, sizeof b), "1,234,567");
+    assert_string_equal(cs_fmt_number(999, 0, "de", b, sizeof b), "999");
+    assert_string_equal(cs_fmt_money(123450, "EUR", "de", b, sizeof b), "1.234,50\u00a0€");
+    assert_string_equal(cs_fmt_money(123450, "EUR", "en", b, sizeof b), "€1,234.50");
+    assert_string_equal(cs_fmt_money(-990, "EUR", "en", b, sizeof b), "-€9.90");
+    assert_string_equal(cs_fmt_money(123450, "CHF", "de-CH", b, sizeof b), "1.234,50\u00a0CHF");
+    assert_string_equal(cs_fmt_money(123450, "CHF", "en", b, sizeof b), "CHF\u00a01,234.50");
+    assert_string_equal(cs_locale_lang("de-AT"), "de");
+    assert_string_equal(cs_locale_lang("fr"), "en");
+    assert_string_equal(cs_locale_lang(NULL), "en");
+}
+
+static void test_dates(void **state)
+{
+    (void)state;
+    char b[CS_FMT_MAX];
+    cs_ms_t t;
+    assert_true(cs_time_parse("2026-11-26T13:05:00Z", &t));
+    const cs_tz_t *berlin = cs_tz_get_or_utc("Europe/Berlin");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_LONG, "de", b, sizeof b),
+                        "Donnerstag, 26. November 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_LONG, "en", b, sizeof b),
+                        "Thursday, 26 November 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_MEDIUM, "de", b, sizeof b),
+                        "26. Nov. 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_SHORT, "de", b, sizeof b), "26.11.2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_DAY, "en", b, sizeof b),
+                        "Thursday, 26 November");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_TIME, "de", b, sizeof b), "14:05");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_TIME, "en", b, sizeof b), "2:05 pm");
+    /* late evening in Berlin is already the next day in Tokyo */
+    assert_true(cs_time_parse("2026-03-01T22:30:00+01:00", &t));
+    assert_string_equal(cs_fmt_date(t, cs_tz_get_or_utc("Asia/Tokyo"), CS_DATE_WEEKDAY, "de", b,
+                                    sizeof b),
+                        "Montag");
+    assert_string_equal(cs_fmt_date(t, NULL, CS_DATE_TIME, "en", b, sizeof b), "9:30 pm");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_numbers_and_money),
+        cmocka_unit_test(test_dates),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    cs_tz_cache_clear();
+    return rc;
+}
