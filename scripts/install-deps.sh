@@ -9,7 +9,7 @@ PKGS=(
   libyaml-dev tzdata
   libcmocka-dev
   clang libclang-rt-14-dev
-  python3
+  python3 python3-aiosmtpd openssl
   sqlite3 wrk nginx-light procps
 )
 

@@ -11,6 +11,7 @@
 #include "../conf/conf.h"
 #include "../engine/engine.h"
 #include "../engine/journeys.h"
+#include "../engine/sender.h"
 #include "../lib/cs.h"
 
 #define CS_EXIT_OK 0
@@ -40,6 +41,13 @@ void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journe
  * record their versions through the engine's writer. */
 bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
                           cs_journeys_t **out);
+
+/* The message sender for a configuration: templates loaded and checked
+ * against the journeys, a transport per configured channel. *out is NULL
+ * when no channel is configured. *templates gets the set (free after the
+ * sender). */
+bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
+                        const cs_journeys_t *js, cs_tplset_t **templates, cs_sender_t **out);
 
 /* For import and demo: resolve the configuration (as cs_cli_conf, then
  * --store when not NULL) and open the engine. Prints the error and returns

@@ -1,6 +1,7 @@
 /*
  * main.c -- `consonance <command> [options]`: dispatch to the subcommands.
  */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,9 @@ void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journe
     jo->policy.ask_cooldown = c->ask_cooldown_ms;
     jo->policy.hold_max = c->hold_max_ms;
     jo->default_locale = c->default_locale;
+    jo->channels_off = (c->smtp_url[0] ? 0u : 1u << CS_CHANNEL_EMAIL) |
+                       (c->sms_url[0] ? 0u : 1u << CS_CHANNEL_SMS) |
+                       (c->whatsapp_url[0] ? 0u : 1u << CS_CHANNEL_WHATSAPP);
 }
 
 static cs_rc sync_task(cs_store_t *s, void *arg)
@@ -135,6 +139,82 @@ bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engi
     return true;
 }
 
+bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
+                        const cs_journeys_t *js, cs_tplset_t **templates, cs_sender_t **out)
+{
+    cs_err_t err;
+    cs_err_clear(&err);
+    *out = NULL;
+    *templates = NULL;
+    if (!c->smtp_url[0] && !c->sms_url[0] && !c->whatsapp_url[0])
+        return true;
+    if (c->public_url[0] && !c->link_secret[0]) {
+        fprintf(stderr, "consonance %s: link_secret: needed when public_url is set (a random "
+                        "string of at least 16 characters)\n",
+                cmd);
+        return false;
+    }
+    if (!c->templates[0]) {
+        fprintf(stderr, "consonance %s: templates: a folder of message templates is needed "
+                        "when a channel is configured\n",
+                cmd);
+        return false;
+    }
+    size_t ntpl = 0;
+    if (cs_tplset_new(templates) || cs_tplset_load_dir(*templates, c->templates, &ntpl, &err))
+        goto fail;
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    if (c->smtp_url[0]) {
+        cs_smtp_conf_t sc = { c->smtp_url, c->smtp_user, c->smtp_password, c->smtp_from,
+                              c->smtp_tls, c->smtp_tls_verify, 0 };
+        if (cs_smtp_open(&sc, &so.transports[CS_CHANNEL_EMAIL], &err))
+            goto fail_t;
+        so.rate[CS_CHANNEL_EMAIL] = c->email_rate;
+    }
+    if (c->sms_url[0]) {
+        cs_http_provider_conf_t hc = { c->sms_url, c->sms_account, c->sms_token, c->sms_from,
+                                       c->provider_tls_verify, 0 };
+        if (cs_sms_twilio_open(&hc, &so.transports[CS_CHANNEL_SMS], &err))
+            goto fail_t;
+        so.rate[CS_CHANNEL_SMS] = c->sms_rate;
+    }
+    if (c->whatsapp_url[0]) {
+        cs_http_provider_conf_t hc = { c->whatsapp_url, NULL, c->whatsapp_token, NULL,
+                                       c->provider_tls_verify, 0 };
+        if (cs_whatsapp_cloud_open(&hc, &so.transports[CS_CHANNEL_WHATSAPP], &err))
+            goto fail_t;
+        so.rate[CS_CHANNEL_WHATSAPP] = c->whatsapp_rate;
+    }
+    so.templates = *templates;
+    so.max_attempts = c->send_attempts;
+    so.retry_base = c->retry_base_ms;
+    so.default_locale = c->default_locale;
+    so.shop_name = c->shop_name;
+    so.public_url = c->public_url;
+    so.link_secret = c->link_secret;
+    so.support_email = c->support_email;
+    if (cs_sender_new(engine, &so, out, &err))
+        goto fail;
+    if (js && cs_sender_check_templates(*out, js, &err)) {
+        cs_sender_free(*out);
+        *out = NULL;
+        goto fail;
+    }
+    cs_info("sending: %zu templates from %s; email %s, sms %s, whatsapp %s", ntpl, c->templates,
+            c->smtp_url[0] ? "on" : "off", c->sms_url[0] ? "on" : "off",
+            c->whatsapp_url[0] ? "on" : "off");
+    return true;
+fail_t:
+    for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+        cs_transport_close(&so.transports[i]);
+fail:
+    cs_cli_fail(cmd, &err);
+    cs_tplset_free(*templates);
+    *templates = NULL;
+    return false;
+}
+
 bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
                         cs_engine_t **out)
 {
@@ -169,6 +249,7 @@ int cs_cli_fail(const char *cmd, const cs_err_t *err)
 
 int main(int argc, char **argv)
 {
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: channels use libcurl */
     if (argc < 2) {
         usage(stderr);
         return CS_EXIT_USAGE;

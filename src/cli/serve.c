@@ -114,6 +114,8 @@ int cs_cmd_serve(int argc, char **argv)
     cs_engine_t *engine = NULL;
     cs_http_t *http = NULL;
     cs_journeys_t *journeys = NULL;
+    cs_tplset_t *templates = NULL;
+    cs_sender_t *sender = NULL;
     int status = CS_EXIT_FAIL;
     if (cs_engine_open(&eo, &engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -121,9 +123,15 @@ int cs_cmd_serve(int argc, char **argv)
     }
     if (!cs_cli_load_journeys("serve", &conf, engine, &journeys))
         goto out;
+    if (!cs_cli_open_sender("serve", &conf, engine, journeys, &templates, &sender))
+        goto out;
     if (journeys) {
         cs_engine_hook_t hook = { cs_journeys_hook, journeys };
         cs_engine_set_hook(engine, &hook);
+    }
+    if (sender && cs_sender_start(sender, &err) != CS_OK) {
+        cs_cli_fail("serve", &err);
+        goto out;
     }
     if (conf.bootstrap_key_file[0]) {
         boot_ctx_t b = {.path = conf.bootstrap_key_file};
@@ -141,6 +149,7 @@ int cs_cmd_serve(int argc, char **argv)
     ho.max_body_bytes = (size_t)conf.max_body_bytes;
     ho.max_batch_events = (size_t)conf.max_batch_events;
     ho.journeys = journeys;
+    ho.link_secret = conf.link_secret;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
@@ -166,8 +175,10 @@ int cs_cmd_serve(int argc, char **argv)
     status = CS_EXIT_OK;
 out:
     cs_http_stop(&http);
+    cs_sender_free(sender); /* finishes the message in hand; uses the engine */
     cs_engine_close(&engine);
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
+    cs_tplset_free(templates);
     if (status == CS_EXIT_OK)
         cs_info("stopped cleanly");
     return status;

@@ -57,6 +57,24 @@ static bool check_quiet(const char *v)
     return cs_conf_quiet_hours(v, &a, &b);
 }
 
+static bool check_url(const char *v)
+{
+    return !*v || ((strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
+                   !strpbrk(v, " \t\r\n\"<>"));
+}
+
+static bool check_smtp_url(const char *v)
+{
+    return !*v || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0;
+}
+
+static bool check_secret(const char *v) { return !*v || strlen(v) >= 16; }
+
+static bool check_tls(const char *v)
+{
+    return strcmp(v, "try") == 0 || strcmp(v, "require") == 0 || strcmp(v, "off") == 0;
+}
+
 static bool check_classes(const char *v)
 {
     static const char *const names[] = {"transactional", "service", "reassurance", "ask",
@@ -115,6 +133,36 @@ static const key_def_t keys[] = {
      "a duration like 30d", NULL},
     {"hold_max", K_DURATION, F(hold_max_ms), 0, 3600000LL, 366 * 86400000LL,
      "a duration from 1h to 366d, like 7d", NULL},
+    {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL},
+    {"support_email", K_STR, F(support_email), FS(support_email), 0, 0, "an email address",
+     NULL},
+    {"public_url", K_STR, F(public_url), FS(public_url), 0, 0,
+     "the daemon's public base URL, like https://shop.example/consonance", check_url},
+    {"link_secret", K_STR, F(link_secret), FS(link_secret), 0, 0,
+     "a random string of at least 16 characters", check_secret},
+    {"smtp_url", K_STR, F(smtp_url), FS(smtp_url), 0, 0, "smtp://host:port or smtps://host:port",
+     check_smtp_url},
+    {"smtp_user", K_STR, F(smtp_user), FS(smtp_user), 0, 0, "a user name", NULL},
+    {"smtp_password", K_STR, F(smtp_password), FS(smtp_password), 0, 0, "a password", NULL},
+    {"smtp_from", K_STR, F(smtp_from), FS(smtp_from), 0, 0,
+     "\"Shop <service@shop.example>\" or an address", NULL},
+    {"smtp_tls", K_STR, F(smtp_tls), FS(smtp_tls), 1, 0, "try, require or off", check_tls},
+    {"smtp_tls_verify", K_BOOL, F(smtp_tls_verify), 0, 0, 0, "yes or no", NULL},
+    {"email_rate", K_INT, F(email_rate), 0, 0, 100000, "messages per second 0..100000", NULL},
+    {"sms_url", K_STR, F(sms_url), FS(sms_url), 0, 0, "an http(s) URL", check_url},
+    {"sms_account", K_STR, F(sms_account), FS(sms_account), 0, 0, "an account id", NULL},
+    {"sms_token", K_STR, F(sms_token), FS(sms_token), 0, 0, "a token", NULL},
+    {"sms_from", K_STR, F(sms_from), FS(sms_from), 0, 0, "a sender number or name", NULL},
+    {"sms_rate", K_INT, F(sms_rate), 0, 0, 100000, "messages per second 0..100000", NULL},
+    {"whatsapp_url", K_STR, F(whatsapp_url), FS(whatsapp_url), 0, 0, "an http(s) URL",
+     check_url},
+    {"whatsapp_token", K_STR, F(whatsapp_token), FS(whatsapp_token), 0, 0, "a token", NULL},
+    {"whatsapp_rate", K_INT, F(whatsapp_rate), 0, 0, 100000, "messages per second 0..100000",
+     NULL},
+    {"provider_tls_verify", K_BOOL, F(provider_tls_verify), 0, 0, 0, "yes or no", NULL},
+    {"send_attempts", K_INT, F(send_attempts), 0, 1, 100, "an integer 1..100", NULL},
+    {"retry_base", K_DURATION, F(retry_base_ms), 0, 1000, 86400000LL,
+     "a duration from 1s to 1d, like 1m", NULL},
 };
 
 void cs_conf_defaults(cs_conf_t *c)
@@ -139,6 +187,12 @@ void cs_conf_defaults(cs_conf_t *c)
     cs_strlcpy(c->quiet_hours_exempt, "transactional,service", sizeof c->quiet_hours_exempt);
     c->ask_cooldown_ms = 30 * 86400000LL;
     c->hold_max_ms = 7 * 86400000LL;
+    cs_strlcpy(c->shop_name, "Consonance Shop", sizeof c->shop_name);
+    cs_strlcpy(c->smtp_tls, "try", sizeof c->smtp_tls);
+    c->smtp_tls_verify = true;
+    c->provider_tls_verify = true;
+    c->send_attempts = 8;
+    c->retry_base_ms = 60000;
 }
 
 static bool parse_bool(const char *v, bool *out)

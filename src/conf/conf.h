@@ -45,6 +45,29 @@ typedef struct cs_conf {
     char quiet_hours_exempt[128];       /* classes; default "transactional,service" */
     int64_t ask_cooldown_ms;            /* default 30d */
     int64_t hold_max_ms;                /* default 7d */
+    /* sending */
+    char shop_name[256];                /* in messages; default "Consonance Shop" */
+    char support_email[256];
+    char public_url[512];               /* base of links in messages; "" = no links */
+    char link_secret[256];              /* signs unsubscribe links; needed with public_url */
+    char smtp_url[512];                 /* "" = email off */
+    char smtp_user[256];
+    char smtp_password[256];
+    char smtp_from[512];
+    char smtp_tls[16];                  /* try|require|off */
+    bool smtp_tls_verify;
+    int email_rate;                     /* per second; 0 = unlimited */
+    char sms_url[512];                  /* "" = SMS off */
+    char sms_account[256];
+    char sms_token[256];
+    char sms_from[64];
+    int sms_rate;
+    char whatsapp_url[512];             /* "" = WhatsApp off */
+    char whatsapp_token[512];
+    int whatsapp_rate;
+    bool provider_tls_verify;           /* SMS and WhatsApp: verify certificates */
+    int send_attempts;                  /* default 8 */
+    int64_t retry_base_ms;              /* default 1m */
 } cs_conf_t;
 
 void cs_conf_defaults(cs_conf_t *c);

@@ -35,6 +35,7 @@ struct cs_journeys {
     const cs_clock_t *clock;
     cs_policy_conf_t policy;
     char default_locale[16];
+    unsigned channels_off;
     bool synced;
     pthread_mutex_t mu;        /* guards totals */
     cs_journeys_stats_t totals;
@@ -55,6 +56,7 @@ cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_er
         cs_policy_conf_default(&js->policy);
     cs_strlcpy(js->default_locale, opts && opts->default_locale ? opts->default_locale : "de",
                sizeof js->default_locale);
+    js->channels_off = opts ? opts->channels_off : 0;
     *out = js;
     return CS_OK;
 }
@@ -365,7 +367,12 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
                 .held_since = run->held_since,
             };
-            verdict = cs_policy_decide(&js->policy, &pi);
+            if (js->channels_off & (1u << ch)) {
+                verdict.verdict = CS_VERDICT_SKIP;
+                verdict.reason = "channel_off";
+            } else {
+                verdict = cs_policy_decide(&js->policy, &pi);
+            }
             m.channel = (int)ch;
             if (verdict.verdict == CS_VERDICT_SEND) {
                 cs_strlcpy(m.recipient, addr, sizeof m.recipient);
@@ -373,7 +380,8 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
             }
             bool per_channel = verdict.verdict == CS_VERDICT_SKIP &&
                                (strcmp(verdict.reason, "no_address") == 0 ||
-                                strcmp(verdict.reason, "no_consent") == 0);
+                                strcmp(verdict.reason, "no_consent") == 0 ||
+                                strcmp(verdict.reason, "channel_off") == 0);
             if (!per_channel)
                 break;
             if (!first_skip)

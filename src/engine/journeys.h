@@ -30,6 +30,8 @@ typedef struct cs_journeys_opts {
     cs_policy_conf_t policy;    /* cs_policy_conf_default() unless set */
     bool policy_set;
     const char *default_locale; /* for customers without one; NULL = "de" */
+    unsigned channels_off;      /* bit set of (1 << cs_channel_t) not configured: skipped
+                                 * as "channel_off", the next preferred channel is tried */
 } cs_journeys_opts_t;
 
 cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err);

@@ -23,6 +23,7 @@ typedef enum route {
     R_JOURNEY_SWITCH,    /* POST /v1/journeys/{id}/enable|disable */
     R_CUSTOMER_RUNS,     /* GET /v1/customers/{id}/journeys */
     R_CUSTOMER_MESSAGES, /* GET /v1/customers/{id}/messages */
+    R_UNSUBSCRIBE,       /* GET, POST /u/{token} */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -101,6 +102,9 @@ void cs__http_intake_free(hreq_t *r);
 enum MHD_Result cs__http_view(hreq_t *r, const char *url);
 enum MHD_Result cs__http_health(hreq_t *r);
 enum MHD_Result cs__http_metrics(hreq_t *r);
+
+/* pages.c */
+enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
 
 /* journeys_api.c */
 enum MHD_Result cs__http_journeys(hreq_t *r, const char *url);

@@ -300,6 +300,10 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         *method_ok = post;
         return R_JOURNEY_SWITCH;
     }
+    if (strncmp(url, "/u/", 3) == 0 && url[3]) {
+        *method_ok = get || post;
+        return R_UNSUBSCRIBE;
+    }
     if (strcmp(url, "/v1/journeys") == 0)
         r = R_JOURNEYS;
     else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 23 &&
@@ -400,7 +404,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return cs__http_intake_finish(r);
     }
     if (*upload_data_size) {
-        *upload_data_size = 0; /* bodies of GETs are ignored */
+        *upload_data_size = 0; /* bodies of GETs (and of one-click POSTs) are ignored */
         return MHD_YES;
     }
     switch (r->route) {
@@ -426,6 +430,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return ret;
         return cs__http_journeys(r, url);
     }
+    case R_UNSUBSCRIBE: return cs__http_unsubscribe(r, url, method);
     case R_HEALTH: return cs__http_health(r);
     case R_METRICS: return cs__http_metrics(r);
     default: return MHD_NO;

@@ -27,6 +27,7 @@ typedef struct cs_http_opts {
     size_t max_batch_events; /* 0 = 10000 */
     int key_cache_ms;        /* how long a verified API key is trusted; 0 = 2000 */
     cs_journeys_t *journeys; /* loaded journeys for /v1/journeys; NULL = none; borrowed */
+    const char *link_secret; /* verifies /u/{token} links; NULL = links off; borrowed */
 } cs_http_opts_t;
 
 typedef struct cs_http cs_http_t;

@@ -121,6 +121,11 @@ static const char *const migrations[] = {
     "CREATE INDEX outbox_by_customer ON outbox(customer_id, created_at);"
     "CREATE INDEX outbox_queued ON outbox(next_at, id) WHERE status = 1;"
     "CREATE TABLE cursors(name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3: sending -- provider references and leases on the outbox */
+    "ALTER TABLE outbox ADD COLUMN provider_ref TEXT;"
+    "ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
+    "CREATE INDEX outbox_sending ON outbox(lease_until) WHERE status = 2;"
+    "CREATE INDEX outbox_by_ref ON outbox(provider_ref) WHERE provider_ref IS NOT NULL;",
 };
 
 /* ---- every statement, by id ---- */
@@ -746,6 +751,11 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .outbox_put = cs__sqlite_outbox_put,
     .contact_stats = cs__sqlite_contact_stats,
     .outbox_view = cs__sqlite_outbox_view,
+    .outbox_claim = cs__sqlite_outbox_claim,
+    .outbox_result = cs__sqlite_outbox_result,
+    .outbox_next = cs__sqlite_outbox_next,
+    .outbox_by_ref = cs__sqlite_outbox_by_ref,
+    .outbox_get = cs__sqlite_outbox_get,
     .cursor_get = cs__sqlite_cursor_get,
     .cursor_set = cs__sqlite_cursor_set,
     .events_after = cs__sqlite_events_after,

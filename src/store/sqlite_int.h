@@ -106,6 +106,12 @@ typedef enum jstmt_id {
     QJ_OUT_LAST_ASK,
     QJ_OUT_ORDER_ASKED,
     QJ_OUT_VIEW,
+    QJ_OUT_CLAIMABLE,
+    QJ_OUT_CLAIM,
+    QJ_OUT_RESULT,
+    QJ_OUT_NEXT,
+    QJ_OUT_BY_REF,
+    QJ_OUT_GET,
     QJ_CURSOR_GET,
     QJ_CURSOR_SET,
     QJ_EVENTS_AFTER,
@@ -196,6 +202,13 @@ cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const
                                cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
 cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
                              cs_err_t *err);
+cs_rc cs__sqlite_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
+                              cs_outmsg_t *out, size_t max, size_t *n, cs_err_t *err);
+cs_rc cs__sqlite_outbox_result(cs_store_t *store, const cs_out_result_t *r, cs_err_t *err);
+cs_rc cs__sqlite_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
+cs_rc cs__sqlite_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
+                               cs_err_t *err);
+cs_rc cs__sqlite_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err);
 cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
 cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
 cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,

@@ -57,6 +57,22 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_OUT_VIEW] = "SELECT id,idem_key,journey,order_id,channel,template,class,status,reason,"
                     "recipient,locale,attempts,next_at,created_at,sent_at FROM outbox "
                     "WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
+    [QJ_OUT_CLAIMABLE] = "SELECT id FROM outbox WHERE status=1 AND next_at<=?1 "
+                         "UNION ALL SELECT id FROM outbox WHERE status=2 AND lease_until<?1 "
+                         "ORDER BY 1 LIMIT ?2",
+    [QJ_OUT_CLAIM] = "UPDATE outbox SET status=2,lease_until=?2,attempts=attempts+1 WHERE id=?1 "
+                     "RETURNING id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
+                     "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
+                     "provider_ref,lease_until",
+    [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
+                      "provider_ref=coalesce(?6,provider_ref),lease_until=NULL WHERE id=?1",
+    [QJ_OUT_NEXT] = "SELECT min(next_at) FROM outbox WHERE status=1",
+    [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
+                      "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
+                      "provider_ref,lease_until FROM outbox WHERE provider_ref=?1",
+    [QJ_OUT_GET] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
+                   "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
+                   "provider_ref,lease_until FROM outbox WHERE id=?1",
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_CURSOR_SET] = "INSERT INTO cursors(name,seq) VALUES(?1,?2) "
                       "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
@@ -597,6 +613,125 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     *out = arr;
     return CS_OK;
+}
+
+static void read_out(sqlite3_stmt *st, cs_outmsg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    m->id = sqlite3_column_int64(st, 0);
+    copy(m->idem_key, sizeof m->idem_key, st, 1);
+    m->run_id = sqlite3_column_int64(st, 2);
+    copy(m->journey, sizeof m->journey, st, 3);
+    copy(m->customer_id, sizeof m->customer_id, st, 4);
+    copy(m->order_id, sizeof m->order_id, st, 5);
+    m->channel = sqlite3_column_int(st, 6);
+    copy(m->template_name, sizeof m->template_name, st, 7);
+    m->cls = sqlite3_column_int(st, 8);
+    m->status = sqlite3_column_int(st, 9);
+    copy(m->reason, sizeof m->reason, st, 10);
+    copy(m->recipient, sizeof m->recipient, st, 11);
+    copy(m->locale, sizeof m->locale, st, 12);
+    m->attempts = sqlite3_column_int(st, 13);
+    m->next_at = cs__col_time(st, 14);
+    m->created_at = cs__col_time(st, 15);
+    m->sent_at = cs__col_time(st, 16);
+    copy(m->provider_ref, sizeof m->provider_ref, st, 17);
+    m->lease_until = cs__col_time(st, 18);
+}
+
+cs_rc cs__sqlite_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
+                              cs_outmsg_t *out, size_t max, size_t *n, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    int64_t ids[256];
+    size_t k = 0;
+    *n = 0;
+    if (max > CS_ARRAY_LEN(ids))
+        max = CS_ARRAY_LEN(ids);
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_CLAIMABLE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && k < max)
+        ids[k++] = sqlite3_column_int64(st, 0);
+    done(st);
+    if (r != SQLITE_DONE && r != SQLITE_ROW)
+        return cs__sqlite_fail(s, err, "find messages to send");
+    if (!(st = jstmt(s, QJ_OUT_CLAIM, err)))
+        return CS_ERR_STORE;
+    for (size_t i = 0; i < k; i++) {
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, lease_until);
+        r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            read_out(st, &out[(*n)++]);
+        sqlite3_reset(st);
+        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+            done(st);
+            return cs__sqlite_fail(s, err, "claim a message");
+        }
+    }
+    done(st);
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_RESULT, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, res->id);
+    sqlite3_bind_int(st, 2, res->status);
+    cs__bind_time(st, 3, res->next_at);
+    cs__bind_time(st, 4, res->sent_at);
+    cs__bind_text(st, 5, res->reason);
+    cs__bind_text(st, 6, res->provider_ref && *res->provider_ref ? res->provider_ref : NULL);
+    return cs__sqlite_exec_stmt(s, st, err, "record a send");
+}
+
+cs_rc cs__sqlite_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
+{
+    return one_int((cs_sqlite_t *)store, QJ_OUT_NEXT, at, err, "read the next message");
+}
+
+static cs_rc out_one(cs_sqlite_t *s, jstmt_id_t id, sqlite3_stmt *st, cs_outmsg_t *out,
+                     cs_err_t *err)
+{
+    (void)id;
+    int r = sqlite3_step(st);
+    cs_rc rc = CS_OK;
+    if (r == SQLITE_ROW)
+        read_out(st, out);
+    else if (r == SQLITE_DONE)
+        rc = cs_errf(err, CS_ERR_NOTFOUND, "no such message");
+    else
+        rc = cs__sqlite_fail(s, err, "read a message");
+    done(st);
+    return rc;
+}
+
+cs_rc cs__sqlite_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
+                               cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_BY_REF, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, ref);
+    return out_one(s, QJ_OUT_BY_REF, st, out, err);
+}
+
+cs_rc cs__sqlite_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, id);
+    return out_one(s, QJ_OUT_GET, st, out, err);
 }
 
 /* ---- cursors and the log ---- */

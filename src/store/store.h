@@ -167,7 +167,19 @@ typedef struct cs_outmsg {
     int attempts;
     cs_ms_t next_at;                 /* QUEUED: not before */
     cs_ms_t created_at, sent_at;
+    char provider_ref[128];          /* the channel's id for it (Message-ID, SMS sid) */
+    cs_ms_t lease_until;             /* SENDING: claimed until */
 } cs_outmsg_t;
+
+/* The outcome of one send attempt, recorded by outbox_result. */
+typedef struct cs_out_result {
+    int64_t id;
+    int status;                      /* SENT, FAILED, or QUEUED again (a retry at next_at) */
+    cs_ms_t next_at;
+    cs_ms_t sent_at;
+    const char *reason;              /* NULL = none */
+    const char *provider_ref;        /* NULL = none */
+} cs_out_result_t;
 
 /* What the contact policy needs to know about a customer's recent messages. */
 typedef struct cs_contact_stats {
@@ -242,6 +254,17 @@ struct cs_store_ops {
     cs_rc (*outbox_put)(cs_store_t *s, cs_outmsg_t *m, bool *existed, cs_err_t *err);
     cs_rc (*contact_stats)(cs_store_t *s, const char *customer_id, const char *order_id,
                            cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
+    /* Claim up to max messages to send: QUEUED ones due at now, and SENDING
+     * ones whose lease ran out (their sender died). They become SENDING
+     * with lease_until and one more attempt. */
+    cs_rc (*outbox_claim)(cs_store_t *s, cs_ms_t now, cs_ms_t lease_until, cs_outmsg_t *out,
+                          size_t max, size_t *n, cs_err_t *err);
+    cs_rc (*outbox_result)(cs_store_t *s, const cs_out_result_t *r, cs_err_t *err);
+    /* When the next queued message is due (0 = none queued). */
+    cs_rc (*outbox_next)(cs_store_t *s, cs_ms_t *at, cs_err_t *err);
+    /* The message a provider reference belongs to (CS_ERR_NOTFOUND when none). */
+    cs_rc (*outbox_by_ref)(cs_store_t *s, const char *ref, cs_outmsg_t *out, cs_err_t *err);
+    cs_rc (*outbox_get)(cs_store_t *s, int64_t id, cs_outmsg_t *out, cs_err_t *err);
     /* A customer's messages, newest first, as JSON for the API. */
     cs_rc (*outbox_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
     /* Named positions in the event log (the journey processor's). */

@@ -15,8 +15,10 @@
  */
 #include "mustache.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1180,5 +1182,51 @@ cs_rc cs_tplset_render(cs_tplset_t *set, const char *name, json_t *data,
     for (size_t i = 0; i < r.nowned; i++)
         cs_free(r.owned[i]);
     cs_free(r.owned);
+    return rc;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_err_t *err)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, by_name);
+    *count = 0;
+    if (n < 0)
+        return cs_errf(err, CS_ERR_CONFIG, "templates folder %s cannot be read", dir);
+    cs_rc rc = CS_OK;
+    char *buf = cs_malloc(CS_TPL_SOURCE_MAX + 1);
+    if (!buf)
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, nm);
+        if (!rc && nm[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            FILE *f = fopen(path, "rb");
+            size_t len = f ? fread(buf, 1, CS_TPL_SOURCE_MAX + 1, f) : 0;
+            if (!f)
+                rc = cs_errf(err, CS_ERR_IO, "%s: cannot open", path);
+            else if (len > CS_TPL_SOURCE_MAX)
+                rc = cs_errf(err, CS_ERR_TOOBIG, "%s: larger than %d bytes", path,
+                             CS_TPL_SOURCE_MAX);
+            else if (!(rc = cs_tplset_add(set, nm, buf, len, err)))
+                (*count)++;
+            else if (err) { /* the folder, then the template's own message */
+                char msg[CS_ERR_MSG_MAX];
+                cs_strlcpy(msg, err->msg, sizeof msg);
+                cs_errf(err, rc, "%s: %s", dir, msg);
+            }
+            if (f)
+                fclose(f);
+        }
+        free(names[i]);
+    }
+    free(names);
+    cs_free(buf);
     return rc;
 }

@@ -61,6 +61,11 @@ bool cs_tplset_has(const cs_tplset_t *set, const char *name);
 cs_rc cs_tplset_render(cs_tplset_t *set, const char *name, json_t *data,
                        const cs_tpl_opts_t *opts, cs_buf_t *out, cs_err_t *err);
 
+/* Add every regular file of a folder (not starting with '.'), named by its
+ * file name ("order_confirmation.de.html"). Stops at the first template
+ * that does not compile, naming it. *count gets the number added. */
+cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_err_t *err);
+
 /* Check the syntax of a template without keeping it. */
 cs_rc cs_tpl_check(const char *name, const char *src, size_t len, cs_err_t *err);
 

@@ -1,0 +1,180 @@
+/*
+ * http_provider.c -- SMS through a Twilio-style API (form POST, Basic auth,
+ * {"sid": ...}) and WhatsApp through the Cloud API (JSON POST, Bearer token,
+ * {"messages":[{"id": ...}]}). libcurl, one handle per transport (keep-alive).
+ *
+ * Outcomes: 2xx ok; 429, 5xx and transport errors retry; other 4xx are
+ * permanent (invalid number, recipient not on WhatsApp, rejected content).
+ */
+#include "channel.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum kind { K_TWILIO, K_WHATSAPP } kind_t;
+
+typedef struct hp {
+    cs_transport_t base; /* must be first */
+    kind_t kind;
+    CURL *curl;
+    char *url, *user, *token, *from;
+    bool verify;
+    long timeout_ms;
+} hp_t;
+
+static size_t write_cb(char *p, size_t size, size_t n, void *ud)
+{
+    cs_buf_t *b = ud;
+    return cs_buf_append(b, p, size * n) == CS_OK ? size * n : 0;
+}
+
+static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
+{
+    hp_t *h = (hp_t *)t;
+    memset(r, 0, sizeof *r);
+    if (!cs_phone_valid(m->to)) {
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "invalid_number");
+        return;
+    }
+    if (!m->text || !*m->text) {
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "empty_message");
+        return;
+    }
+    CURL *c = h->curl;
+    struct curl_slist *hdr = NULL;
+    char *body = NULL, idem[200], auth[600];
+    cs_buf_t resp;
+    cs_buf_init(&resp, 1 << 20);
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->verify ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_URL, h->url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    if (h->kind == K_TWILIO) {
+        char *to = curl_easy_escape(c, m->to, 0), *from = curl_easy_escape(c, h->from, 0),
+             *text = curl_easy_escape(c, m->text, 0);
+        size_t n = (to ? strlen(to) : 0) + (from ? strlen(from) : 0) + (text ? strlen(text) : 0) +
+                   32;
+        body = to && from && text ? cs_malloc(n) : NULL;
+        if (body)
+            snprintf(body, n, "To=%s&From=%s&Body=%s", to, from, text);
+        curl_free(to);
+        curl_free(from);
+        curl_free(text);
+        snprintf(idem, sizeof idem, "I-Twilio-Idempotency-Token: %.150s", m->idem_key);
+        hdr = curl_slist_append(hdr, "Content-Type: application/x-www-form-urlencoded");
+        curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, h->token);
+    } else {
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:{s:b,s:s}}", "messaging_product", "whatsapp",
+                              "recipient_type", "individual", "to", m->to + 1, "type", "text",
+                              "text", "preview_url", 1, "body", m->text);
+        body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        snprintf(idem, sizeof idem, "Idempotency-Key: %.150s", m->idem_key);
+        snprintf(auth, sizeof auth, "Authorization: Bearer %.500s", h->token);
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+        hdr = curl_slist_append(hdr, auth);
+    }
+    hdr = curl_slist_append(hdr, idem);
+    if (!body || !hdr) {
+        r->status = CS_SEND_RETRY;
+        snprintf(r->detail, sizeof r->detail, "out of memory");
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    CURLcode cc = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    json_t *j = resp.data ? json_loadb(resp.data, resp.len, 0, NULL) : NULL;
+    if (cc != CURLE_OK) {
+        r->status = CS_SEND_RETRY;
+        snprintf(r->detail, sizeof r->detail, "%s", curl_easy_strerror(cc));
+    } else if (code >= 200 && code < 300) {
+        const char *id = h->kind == K_TWILIO
+                             ? json_string_value(json_object_get(j, "sid"))
+                             : json_string_value(json_object_get(
+                                   json_array_get(json_object_get(j, "messages"), 0), "id"));
+        r->status = CS_SEND_OK;
+        snprintf(r->provider_ref, sizeof r->provider_ref, "%s", id ? id : "");
+    } else {
+        /* the provider's own code and message, when it gave them */
+        json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");
+        json_int_t pcode = json_integer_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        r->status = code == 429 || code >= 500 ? CS_SEND_RETRY : CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "http %ld, code %lld: %.180s", code,
+                 (long long)pcode, msg ? msg : "");
+    }
+    json_decref(j);
+out:
+    curl_slist_free_all(hdr);
+    if (h->kind == K_TWILIO)
+        cs_free(body);
+    else
+        free(body);
+    cs_buf_free(&resp);
+}
+
+static void hp_close(cs_transport_t *t)
+{
+    hp_t *h = (hp_t *)t;
+    if (h->curl)
+        curl_easy_cleanup(h->curl);
+    cs_free(h->url);
+    cs_free(h->user);
+    cs_free(h->token);
+    cs_free(h->from);
+    cs_free(h);
+}
+
+static const cs_transport_ops_t twilio_ops = { "sms-twilio", hp_send, hp_close };
+static const cs_transport_ops_t whatsapp_ops = { "whatsapp-cloud", hp_send, hp_close };
+
+static cs_rc hp_open(kind_t kind, const cs_http_provider_conf_t *c, cs_transport_t **out,
+                     cs_err_t *err)
+{
+    const char *what = kind == K_TWILIO ? "sms" : "whatsapp";
+    *out = NULL;
+    if (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
+        return cs_errf(err, CS_ERR_CONFIG, "%s_url: expected an http(s) URL, got '%s'", what,
+                       c->url ? c->url : "");
+    if (!c->token || !*c->token)
+        return cs_errf(err, CS_ERR_CONFIG, "%s_token: missing", what);
+    if (kind == K_TWILIO && (!c->user || !*c->user || !c->from || !*c->from))
+        return cs_errf(err, CS_ERR_CONFIG, "sms_account and sms_from: both are needed");
+    hp_t *h = cs_calloc(1, sizeof *h);
+    if (!h || !(h->curl = curl_easy_init()) || !(h->url = cs_strdup(c->url)) ||
+        !(h->token = cs_strdup(c->token)) || !(h->user = cs_strdup(c->user ? c->user : "")) ||
+        !(h->from = cs_strdup(c->from ? c->from : ""))) {
+        if (h)
+            hp_close(&h->base);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
+    h->base.ops = kind == K_TWILIO ? &twilio_ops : &whatsapp_ops;
+    h->kind = kind;
+    h->verify = c->tls_verify;
+    h->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 15000;
+    *out = &h->base;
+    return CS_OK;
+}
+
+cs_rc cs_sms_twilio_open(const cs_http_provider_conf_t *c, cs_transport_t **out, cs_err_t *err)
+{
+    return hp_open(K_TWILIO, c, out, err);
+}
+
+cs_rc cs_whatsapp_cloud_open(const cs_http_provider_conf_t *c, cs_transport_t **out,
+                             cs_err_t *err)
+{
+    return hp_open(K_WHATSAPP, c, out, err);
+}

@@ -1,0 +1,224 @@
+/*
+ * mime.c -- RFC 5322 messages with MIME (RFC 2045-2047): multipart/
+ * alternative with quoted-printable UTF-8 parts, encoded-word headers, a
+ * stable Message-ID, Date, and the RFC 8058 one-click unsubscribe headers.
+ */
+#include "channel.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/cs_crypto.h"
+
+bool cs_email_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    const char *at = s ? strchr(s, '@') : NULL;
+    if (n < 3 || n > 254 || !at || at == s || !at[1] || strchr(at + 1, '@') || !strchr(at, '.'))
+        return false;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' ||
+            c == '"' || c == '\\' || c == 127)
+            return false;
+    }
+    return at[strlen(at) - 1] != '.';
+}
+
+bool cs_phone_valid(const char *s)
+{
+    if (!s || s[0] != '+')
+        return false;
+    size_t n = strlen(s + 1);
+    if (n < 8 || n > 15)
+        return false;
+    for (size_t i = 1; i <= n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return s[1] != '0';
+}
+
+static bool ascii_safe(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 32 || c > 126)
+            return false;
+    }
+    return true;
+}
+
+/* A header value as RFC 2047 encoded-words (UTF-8, base64), folded. */
+static cs_rc encoded_words(cs_buf_t *b, const char *s)
+{
+    size_t n = strlen(s), p = 0;
+    cs_rc rc = CS_OK;
+    bool first = true;
+    while (p < n && !rc) {
+        size_t take = n - p > 45 ? 45 : n - p;
+        /* do not cut a UTF-8 sequence */
+        while (take < n - p && take > 0 && ((unsigned char)s[p + take] & 0xC0) == 0x80)
+            take--;
+        unsigned char enc[64];
+        int el = EVP_EncodeBlock(enc, (const unsigned char *)s + p, (int)take);
+        rc = cs_buf_printf(b, "%s=?UTF-8?B?%.*s?=", first ? "" : "\r\n ", el, (const char *)enc);
+        first = false;
+        p += take;
+    }
+    return rc;
+}
+
+static cs_rc header_text(cs_buf_t *b, const char *name, const char *value)
+{
+    cs_rc rc = cs_buf_printf(b, "%s: ", name);
+    if (!rc)
+        rc = ascii_safe(value) ? cs_buf_puts(b, value) : encoded_words(b, value);
+    return rc ? rc : cs_buf_puts(b, "\r\n");
+}
+
+/* "Name <addr>" or "addr" -> display name (may be empty) and address */
+static void split_from(const char *from, char *name, size_t ns, char *addr, size_t as)
+{
+    const char *lt = strrchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    if (lt && gt) {
+        size_t nl = (size_t)(lt - from);
+        while (nl > 0 && from[nl - 1] == ' ')
+            nl--;
+        size_t start = 0;
+        if (nl >= 2 && from[0] == '"' && from[nl - 1] == '"') {
+            start = 1;
+            nl--;
+        }
+        snprintf(name, ns, "%.*s", (int)(nl - start), from + start);
+        snprintf(addr, as, "%.*s", (int)(gt - lt - 1), lt + 1);
+    } else {
+        name[0] = '\0';
+        snprintf(addr, as, "%s", from);
+    }
+}
+
+static cs_rc mailbox(cs_buf_t *b, const char *hname, const char *name, const char *addr)
+{
+    cs_rc rc = cs_buf_printf(b, "%s: ", hname);
+    if (!rc && name && *name) {
+        if (ascii_safe(name) && !strpbrk(name, "\"\\()<>@,;:[]."))
+            rc = cs_buf_puts(b, name);
+        else if (ascii_safe(name) && !strpbrk(name, "\"\\"))
+            rc = cs_buf_printf(b, "\"%s\"", name);
+        else
+            rc = encoded_words(b, name);
+        if (!rc)
+            rc = cs_buf_puts(b, " ");
+    }
+    return rc ? rc : cs_buf_printf(b, "<%s>\r\n", addr);
+}
+
+/* Quoted-printable body with CRLF line ends (RFC 2045 6.7). */
+static cs_rc quoted_printable(cs_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int col = 0;
+    cs_rc rc = CS_OK;
+    for (const char *p = s; *p && !rc; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '\r' && p[1] == '\n')
+            continue;
+        if (c == '\n') {
+            rc = cs_buf_puts(b, "\r\n");
+            col = 0;
+            continue;
+        }
+        bool at_eol = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
+        bool plain = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol);
+        /* a line that starts with "." or "From " is encoded: SMTP and mbox safe */
+        if (col == 0 && (c == '.' || (c == 'F' && strncmp(p, "From ", 5) == 0)))
+            plain = false;
+        int w = plain ? 1 : 3;
+        if (col + w > 75) {
+            rc = cs_buf_puts(b, "=\r\n");
+            col = 0;
+        }
+        if (rc)
+            break;
+        if (plain) {
+            rc = cs_buf_append(b, p, 1);
+        } else {
+            char e[3] = { '=', hex[c >> 4], hex[c & 15] };
+            rc = cs_buf_append(b, e, 3);
+        }
+        col += w;
+    }
+    return rc ? rc : cs_buf_puts(b, "\r\n");
+}
+
+static cs_rc part(cs_buf_t *b, const char *boundary, const char *type, const char *body)
+{
+    cs_rc rc = cs_buf_printf(b,
+                             "--%s\r\nContent-Type: %s; charset=UTF-8\r\n"
+                             "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                             boundary, type);
+    return rc ? rc : quoted_printable(b, body);
+}
+
+cs_rc cs_mime_build(const cs_mail_t *m, const char *from, cs_buf_t *out, char *message_id,
+                    size_t message_id_size, cs_err_t *err)
+{
+    char fname[256], faddr[256];
+    split_from(from, fname, sizeof fname, faddr, sizeof faddr);
+    if (!cs_email_valid(faddr))
+        return cs_errf(err, CS_ERR_CONFIG, "smtp_from: '%s' is not an email address", from);
+    if (!cs_email_valid(m->to))
+        return cs_errf(err, CS_ERR_RULE, "'%s' is not an email address", m->to);
+    if (!m->subject || !m->text)
+        return cs_errf(err, CS_ERR_RULE, "an email needs a subject and a text part");
+    char hash[CS_SHA256_HEX_LEN];
+    cs_sha256_hex(m->idem_key, strlen(m->idem_key), hash);
+    const char *domain = strchr(faddr, '@') + 1;
+    snprintf(message_id, message_id_size, "<%.32s@%s>", hash, domain);
+    char boundary[48];
+    snprintf(boundary, sizeof boundary, "=_cs_%.24s", hash + 32);
+
+    char date[64];
+    time_t secs = (time_t)(m->date / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char *const mo[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    snprintf(date, sizeof date, "%s, %d %s %d %02d:%02d:%02d +0000", wd[tm.tm_wday], tm.tm_mday,
+             mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+
+    cs_rc rc = CS_OK;
+    if ((rc = cs_buf_printf(out, "Date: %s\r\n", date)) ||
+        (rc = mailbox(out, "From", fname, faddr)) ||
+        (rc = mailbox(out, "To", m->to_name, m->to)) ||
+        (rc = header_text(out, "Subject", m->subject)) ||
+        (rc = cs_buf_printf(out, "Message-ID: %s\r\nMIME-Version: 1.0\r\n", message_id)))
+        goto out;
+    if (m->unsubscribe_url &&
+        (rc = cs_buf_printf(out,
+                            "List-Unsubscribe: <%s>\r\n"
+                            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+                            m->unsubscribe_url)))
+        goto out;
+    if (m->html) {
+        if ((rc = cs_buf_printf(out,
+                                "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+                                "This is a multi-part message in MIME format.\r\n",
+                                boundary)) ||
+            (rc = part(out, boundary, "text/plain", m->text)) ||
+            (rc = part(out, boundary, "text/html", m->html)) ||
+            (rc = cs_buf_printf(out, "--%s--\r\n", boundary)))
+            goto out;
+    } else {
+        if ((rc = cs_buf_puts(out, "Content-Type: text/plain; charset=UTF-8\r\n"
+                                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n")) ||
+            (rc = quoted_printable(out, m->text)))
+            goto out;
+    }
+out:
+    if (rc)
+        return cs_errf(err, rc, "message too large to build");
+    return CS_OK;
+}

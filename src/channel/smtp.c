@@ -1,0 +1,166 @@
+/*
+ * smtp.c -- email over SMTP with libcurl. One easy handle per transport, so
+ * the connection (and its TLS session) is reused from message to message.
+ *
+ * Outcomes: a 5xx reply to the recipient or the data is permanent (the
+ * server said no), a 4xx reply or any connection trouble is a retry.
+ */
+#include "channel.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct smtp {
+    cs_transport_t base; /* must be first */
+    CURL *curl;
+    char *url, *user, *password, *from, *from_addr;
+    long use_ssl;
+    bool verify;
+    long timeout_ms;
+} smtp_t;
+
+typedef struct upload {
+    const char *p;
+    size_t left;
+} upload_t;
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    upload_t *u = ud;
+    size_t n = size * nitems;
+    if (n > u->left)
+        n = u->left;
+    memcpy(buf, u->p, n);
+    u->p += n;
+    u->left -= n;
+    return n;
+}
+
+static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
+{
+    smtp_t *s = (smtp_t *)t;
+    cs_buf_t msg;
+    cs_err_t err;
+    memset(r, 0, sizeof *r);
+    cs_buf_init(&msg, 32 * 1024 * 1024);
+    if (!cs_email_valid(m->to)) {
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "invalid_address");
+        cs_buf_free(&msg);
+        return;
+    }
+    if (cs_mime_build(m, s->from, &msg, r->provider_ref, sizeof r->provider_ref, &err)) {
+        r->status = err.rc == CS_ERR_NOMEM ? CS_SEND_RETRY : CS_SEND_PERMANENT;
+        cs_strlcpy(r->detail, err.msg, sizeof r->detail);
+        cs_buf_free(&msg);
+        return;
+    }
+    char rcpt[300], mail_from[300];
+    snprintf(rcpt, sizeof rcpt, "<%s>", m->to);
+    snprintf(mail_from, sizeof mail_from, "<%s>", s->from_addr);
+    struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
+    upload_t up = { msg.data, msg.len };
+    CURL *c = s->curl;
+    curl_easy_setopt(c, CURLOPT_URL, s->url);
+    curl_easy_setopt(c, CURLOPT_MAIL_FROM, mail_from);
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+    curl_easy_setopt(c, CURLOPT_READDATA, &up);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)msg.len);
+    CURLcode cc = rcpts ? curl_easy_perform(c) : CURLE_OUT_OF_MEMORY;
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (cc == CURLE_OK) {
+        r->status = CS_SEND_OK;
+    } else if (code >= 500 && code < 600 && cc != CURLE_LOGIN_DENIED) {
+        /* the server refused this message or recipient for good */
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "rejected: smtp %ld (%s)", code,
+                 curl_easy_strerror(cc));
+    } else {
+        /* 4xx, refused credentials (fixable by the operator), connection trouble */
+        r->status = CS_SEND_RETRY;
+        snprintf(r->detail, sizeof r->detail, "smtp %ld: %s", code, curl_easy_strerror(cc));
+    }
+    curl_slist_free_all(rcpts);
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
+    cs_buf_free(&msg);
+}
+
+static void smtp_close(cs_transport_t *t)
+{
+    smtp_t *s = (smtp_t *)t;
+    if (s->curl)
+        curl_easy_cleanup(s->curl);
+    cs_free(s->url);
+    cs_free(s->user);
+    cs_free(s->password);
+    cs_free(s->from);
+    cs_free(s->from_addr);
+    cs_free(s);
+}
+
+static const cs_transport_ops_t smtp_ops = { "smtp", smtp_send, smtp_close };
+
+void cs_transport_close(cs_transport_t **t)
+{
+    if (t && *t) {
+        (*t)->ops->close(*t);
+        *t = NULL;
+    }
+}
+
+cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    if (!c->url || (strncmp(c->url, "smtp://", 7) != 0 && strncmp(c->url, "smtps://", 8) != 0))
+        return cs_errf(err, CS_ERR_CONFIG, "smtp_url: expected smtp://host:port or "
+                                           "smtps://host:port, got '%s'",
+                       c->url ? c->url : "");
+    const char *lt = c->from ? strrchr(c->from, '<') : NULL;
+    char addr[256];
+    if (lt && strchr(lt, '>'))
+        snprintf(addr, sizeof addr, "%.*s", (int)(strchr(lt, '>') - lt - 1), lt + 1);
+    else
+        snprintf(addr, sizeof addr, "%s", c->from ? c->from : "");
+    if (!cs_email_valid(addr))
+        return cs_errf(err, CS_ERR_CONFIG, "smtp_from: expected \"Shop <service@shop.example>\" "
+                                           "or an address, got '%s'",
+                       c->from ? c->from : "");
+    long use_ssl;
+    const char *tls = c->tls && *c->tls ? c->tls : "try";
+    if (strcmp(tls, "try") == 0)
+        use_ssl = CURLUSESSL_TRY;
+    else if (strcmp(tls, "require") == 0)
+        use_ssl = CURLUSESSL_ALL;
+    else if (strcmp(tls, "off") == 0)
+        use_ssl = CURLUSESSL_NONE;
+    else
+        return cs_errf(err, CS_ERR_CONFIG, "smtp_tls: expected try, require or off, got '%s'",
+                       tls);
+    smtp_t *s = cs_calloc(1, sizeof *s);
+    if (!s || !(s->curl = curl_easy_init()) || !(s->url = cs_strdup(c->url)) ||
+        !(s->from = cs_strdup(c->from)) || !(s->from_addr = cs_strdup(addr)) ||
+        (c->user && *c->user && (!(s->user = cs_strdup(c->user)) ||
+                                 !(s->password = cs_strdup(c->password ? c->password : ""))))) {
+        if (s)
+            smtp_close(&s->base);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory opening SMTP");
+    }
+    s->base.ops = &smtp_ops;
+    CURL *h = s->curl;
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout_ms > 0 ? c->timeout_ms : 30000));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    if (s->user) {
+        curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, s->password);
+    }
+    *out = &s->base;
+    return CS_OK;
+}

@@ -1,0 +1,697 @@
+/*
+ * sender.c -- the outbox worker (see sender.h).
+ */
+#include "sender.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../journey/journey.h"
+#include "../lib/cs_crypto.h"
+#include "../template/locale.h"
+
+#define BATCH_MAX 64
+
+struct cs_sender {
+    cs_engine_t *engine;
+    cs_sender_opts_t o;
+    char default_locale[16];
+    char *shop_name, *public_url, *link_secret, *support_email;
+    uint64_t next_ns[CS_CHANNEL__COUNT]; /* rate limits: earliest next send */
+
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, poked;
+
+    _Atomic uint64_t st_sent, st_retried, st_failed, st_suppressed, st_render;
+};
+
+/* ---- unsubscribe tokens: hex(customer) "." hmac ---- */
+
+void cs_unsubscribe_token(const char *secret, const char *customer, char *out, size_t size)
+{
+    size_t n = strlen(customer);
+    uint8_t mac[CS_SHA256_LEN];
+    char hexmac[CS_SHA256_HEX_LEN];
+    cs_hmac_sha256(secret, strlen(secret), customer, n, mac);
+    cs_hex(mac, CS_SHA256_LEN, hexmac);
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 3 < size; i++)
+        o += (size_t)snprintf(out + o, size - o, "%02x", (unsigned char)customer[i]);
+    snprintf(out + o, size - o, ".%.32s", hexmac);
+}
+
+bool cs_unsubscribe_token_check(const char *secret, const char *token, char *customer,
+                                size_t size)
+{
+    const char *dot = strchr(token, '.');
+    if (!dot || (dot - token) % 2 || dot == token || (size_t)(dot - token) / 2 >= size ||
+        strlen(dot + 1) != 32)
+        return false;
+    size_t n = (size_t)(dot - token) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(token + 2 * i, "%2x", &v) != 1 || v == 0)
+            return false;
+        customer[i] = (char)v;
+    }
+    customer[n] = '\0';
+    char want[2 * CS_ID_MAX + 64];
+    cs_unsubscribe_token(secret, customer, want, sizeof want);
+    const char *wdot = strchr(want, '.');
+    return wdot && cs_ct_equal(wdot + 1, dot + 1, 32);
+}
+
+/* ---- life cycle ---- */
+
+static char *dup_or_empty(const char *s) { return cs_strdup(s ? s : ""); }
+
+cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    cs_sender_t *s = cs_calloc(1, sizeof *s);
+    if (!s || !(s->shop_name = dup_or_empty(opts->shop_name)) ||
+        !(s->public_url = dup_or_empty(opts->public_url)) ||
+        !(s->link_secret = dup_or_empty(opts->link_secret)) ||
+        !(s->support_email = dup_or_empty(opts->support_email))) {
+        if (s) {
+            cs_free(s->shop_name);
+            cs_free(s->public_url);
+            cs_free(s->link_secret);
+            cs_free(s->support_email);
+            cs_free(s);
+        }
+        for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+            cs_transport_close(&opts->transports[i]);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
+    s->engine = e;
+    s->o = *opts;
+    for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+        opts->transports[i] = NULL; /* moved */
+    if (!s->o.max_attempts)
+        s->o.max_attempts = 8;
+    if (!s->o.retry_base)
+        s->o.retry_base = 60 * 1000;
+    if (!s->o.retry_max)
+        s->o.retry_max = 6 * 3600 * 1000;
+    if (!s->o.lease)
+        s->o.lease = 5 * 60 * 1000;
+    if (!s->o.batch || s->o.batch > BATCH_MAX)
+        s->o.batch = 32;
+    cs_strlcpy(s->default_locale, opts->default_locale ? opts->default_locale : "de",
+               sizeof s->default_locale);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    *out = s;
+    return CS_OK;
+}
+
+void cs_sender_poke(cs_sender_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->poked = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void cs_sender_stats(cs_sender_t *s, cs_sender_stats_t *out)
+{
+    out->sent = atomic_load(&s->st_sent);
+    out->retried = atomic_load(&s->st_retried);
+    out->failed = atomic_load(&s->st_failed);
+    out->suppressed = atomic_load(&s->st_suppressed);
+    out->render_errors = atomic_load(&s->st_render);
+}
+
+/* ---- claiming and recording (writer tasks) ---- */
+
+typedef struct claim_task {
+    cs_sender_t *s;
+    cs_outmsg_t msgs[BATCH_MAX];
+    size_t n;
+    cs_out_result_t res[BATCH_MAX];
+    char reasons[BATCH_MAX][256];
+    char refs[BATCH_MAX][128];
+    cs_err_t err;
+} claim_task_t;
+
+static cs_rc claim_fn(cs_store_t *st, void *arg)
+{
+    claim_task_t *t = arg;
+    cs_ms_t now = cs_clock_now(cs_engine_clock(t->s->engine));
+    cs_rc rc = cs_store_begin(st, &t->err);
+    if (rc)
+        return rc;
+    if ((rc = cs_store_call(st, outbox_claim, now, now + t->s->o.lease, t->msgs, t->s->o.batch,
+                            &t->n, &t->err)) ||
+        (rc = cs_store_commit(st, &t->err))) {
+        cs_store_rollback(st);
+        t->n = 0;
+    }
+    return rc;
+}
+
+static cs_rc record_fn(cs_store_t *st, void *arg)
+{
+    claim_task_t *t = arg;
+    cs_rc rc = cs_store_begin(st, &t->err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < t->n && !rc; i++)
+        rc = cs_store_call(st, outbox_result, &t->res[i], &t->err);
+    if (rc || (rc = cs_store_commit(st, &t->err)))
+        cs_store_rollback(st);
+    return rc;
+}
+
+/* ---- rendering ---- */
+
+typedef struct ctx_task {
+    const cs_outmsg_t *m;
+    json_t *customer, *order, *shipment;
+    cs_err_t err;
+} ctx_task_t;
+
+static cs_rc ctx_fn(cs_store_t *st, void *arg)
+{
+    ctx_task_t *c = arg;
+    return cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, &c->customer,
+                         &c->order, &c->shipment, &c->err);
+}
+
+static cs_rc read_ctx(cs_sender_t *s, ctx_task_t *c)
+{
+    cs_store_t *st;
+    cs_rc rc = cs_engine_reader_acquire(s->engine, &st, &c->err);
+    if (rc == CS_ERR_UNSUPPORTED)
+        return cs_engine_with_writer(s->engine, ctx_fn, c); /* in-memory store */
+    if (rc)
+        return rc;
+    rc = ctx_fn(st, c);
+    cs_engine_reader_release(s->engine, st);
+    return rc;
+}
+
+static int64_t minor(json_t *v)
+{
+    return (int64_t)llround((json_is_real(v) ? json_real_value(v) : (double)json_integer_value(v)) *
+                            100.0);
+}
+
+static void set_money(json_t *o, const char *key, json_t *v, const char *cur, const char *loc)
+{
+    char b[CS_FMT_MAX];
+    if (v && !json_is_null(v))
+        json_object_set_new(o, key, json_string(cs_fmt_money(minor(v), cur, loc, b, sizeof b)));
+}
+
+static void set_date(json_t *o, const char *key, json_t *v, const cs_tz_t *tz,
+                     cs_date_style_t style, const char *loc)
+{
+    cs_ms_t t;
+    char b[CS_FMT_MAX];
+    if (json_is_string(v) && cs_time_parse(json_string_value(v), &t))
+        json_object_set_new(o, key, json_string(cs_fmt_date(t, tz, style, loc, b, sizeof b)));
+}
+
+static const char *carrier_name(const char *c)
+{
+    static const struct { const char *id, *name; } names[] = {
+        { "dhl", "DHL" }, { "dhl_express", "DHL Express" }, { "dpd", "DPD" },
+        { "hermes", "Hermes" }, { "gls", "GLS" }, { "ups", "UPS" }, { "fedex", "FedEx" },
+    };
+    for (size_t i = 0; c && i < CS_ARRAY_LEN(names); i++)
+        if (strcmp(names[i].id, c) == 0)
+            return names[i].name;
+    return c;
+}
+
+/* The template context of a message: formatted for the customer's locale. */
+static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, const char *lang)
+{
+    json_t *cu = c->customer, *o = c->order, *sh = c->shipment;
+    const cs_tz_t *tz = cs_tz_get_or_utc(json_string_value(json_object_get(cu, "timezone")));
+    const char *name = json_string_value(json_object_get(cu, "name"));
+    char first[128] = "";
+    if (name) {
+        size_t k = strcspn(name, " ");
+        snprintf(first, sizeof first, "%.*s", (int)(k < sizeof first ? k : sizeof first - 1), name);
+    }
+    json_t *ctx = json_pack("{s:s,s:{s:s,s:s,s:s},s:{s:s?,s:s?,s:s?}}", "locale", lang, "shop",
+                            "name", s->shop_name, "url", s->public_url, "support_email",
+                            s->support_email, "customer", "name", name, "first_name",
+                            first[0] ? first : NULL, "email",
+                            json_string_value(json_object_get(cu, "email")));
+    if (!ctx)
+        return NULL;
+    json_object_set_new(ctx, "first_purchase",
+                        json_boolean(json_integer_value(json_object_get(cu, "orders_count")) <= 1));
+    if (o) {
+        const char *cur = json_string_value(json_object_get(o, "currency"));
+        json_t *oo = json_pack("{s:s?,s:s?}", "id", json_string_value(json_object_get(o, "id")),
+                               "status", json_string_value(json_object_get(o, "status")));
+        set_money(oo, "total", json_object_get(o, "total"), cur, lang);
+        set_money(oo, "subtotal", json_object_get(o, "subtotal"), cur, lang);
+        set_money(oo, "shipping", json_object_get(o, "shipping"), cur, lang);
+        set_money(oo, "discount", json_object_get(o, "discount"), cur, lang);
+        set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
+        set_date(oo, "promised_from", json_object_get(o, "promised_from"), tz, CS_DATE_DAY, lang);
+        set_date(oo, "promised_to", json_object_get(o, "promised_to"), tz, CS_DATE_DAY, lang);
+        json_t *items = json_array();
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(o, "items"), i, it) {
+            json_t *x = json_pack("{s:s?,s:s?,s:O}", "name",
+                                  json_string_value(json_object_get(it, "name")), "sku",
+                                  json_string_value(json_object_get(it, "sku")), "quantity",
+                                  json_object_get(it, "quantity"));
+            set_money(x, "price", json_object_get(it, "unit_price"), cur, lang);
+            int64_t line = minor(json_object_get(it, "unit_price")) *
+                               json_integer_value(json_object_get(it, "quantity")) -
+                           minor(json_object_get(it, "discount"));
+            char b[CS_FMT_MAX];
+            json_object_set_new(x, "total", json_string(cs_fmt_money(line, cur, lang, b, sizeof b)));
+            json_array_append_new(items, x);
+        }
+        json_object_set_new(oo, "items", items);
+        json_object_set(oo, "items_count", json_object_get(o, "items_count"));
+        json_object_set_new(ctx, "order", oo);
+    }
+    if (sh) {
+        const char *carrier = json_string_value(json_object_get(sh, "carrier"));
+        json_t *so = json_pack("{s:s?,s:s?,s:s?}", "carrier", carrier_name(carrier),
+                               "tracking_number",
+                               json_string_value(json_object_get(sh, "tracking_number")),
+                               "status", json_string_value(json_object_get(sh, "status")));
+        set_date(so, "delivered", json_object_get(sh, "delivered_at"), tz, CS_DATE_DAY, lang);
+        json_object_set_new(ctx, "shipment", so);
+    }
+    json_t *links = json_object();
+    if (s->public_url[0] && s->link_secret[0]) {
+        char tok[2 * CS_ID_MAX + 64], url[1200];
+        cs_unsubscribe_token(s->link_secret, m->customer_id, tok, sizeof tok);
+        snprintf(url, sizeof url, "%s/u/%s", s->public_url, tok);
+        json_object_set_new(links, "unsubscribe", json_string(url));
+    }
+    json_object_set_new(ctx, "links", links);
+    return ctx;
+}
+
+/* Render `<tmpl>.<lang>.<part>`, falling back to the default locale. */
+static cs_rc render_part(cs_sender_t *s, const char *tmpl, const char *lang, const char *part,
+                         bool html, json_t *ctx, char **out, cs_err_t *err)
+{
+    char name[CS_JID_MAX + 32];
+    *out = NULL;
+    snprintf(name, sizeof name, "%s.%s.%s", tmpl, lang, part);
+    if (!cs_tplset_has(s->o.templates, name)) {
+        snprintf(name, sizeof name, "%s.%s.%s", tmpl, s->default_locale, part);
+        if (!cs_tplset_has(s->o.templates, name))
+            return cs_errf(err, CS_ERR_NOTFOUND, "template %s.%s.%s missing", tmpl, lang, part);
+    }
+    cs_tpl_opts_t to = { .escape = html ? CS_TPL_ESCAPE_HTML : CS_TPL_ESCAPE_NONE,
+                         .strict = true };
+    cs_buf_t b;
+    cs_buf_init(&b, CS_TPL_OUTPUT_MAX);
+    cs_rc rc = cs_tplset_render(s->o.templates, name, ctx, &to, &b, err);
+    if (rc) {
+        cs_buf_free(&b);
+        return rc;
+    }
+    *out = cs_buf_steal(&b, NULL);
+    if (!*out)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (!html) { /* subjects and texts: trim the trailing newline of the file */
+        size_t n = strlen(*out);
+        while (n && ((*out)[n - 1] == '\n' || (*out)[n - 1] == '\r'))
+            (*out)[--n] = '\0';
+    }
+    return CS_OK;
+}
+
+/* Consent may have changed since the message was queued. */
+static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
+{
+    if (!cu)
+        return "unknown_customer";
+    bool marketing = m->cls == CS_CLASS_ASK || m->cls == CS_CLASS_MARKETING;
+    bool service = m->cls == CS_CLASS_TRANSACTIONAL || m->cls == CS_CLASS_SERVICE;
+    if (!service && json_is_true(json_object_get(cu, "unsubscribed")))
+        return "unsubscribed_before_send";
+    json_t *c = json_object_get(json_object_get(json_object_get(cu, "consents"),
+                                                cs_channel_name((cs_channel_t)m->channel)),
+                                marketing ? "marketing" : "transactional");
+    if (json_is_false(c))
+        return "consent_withdrawn_before_send";
+    if (marketing && !json_is_true(c))
+        return "consent_withdrawn_before_send";
+    return NULL;
+}
+
+static void rate_wait(cs_sender_t *s, int ch)
+{
+    double rate = s->o.rate[ch];
+    if (rate <= 0)
+        return;
+    uint64_t now = cs_mono_ns();
+    if (s->next_ns[ch] > now) {
+        uint64_t d = s->next_ns[ch] - now;
+        struct timespec ts = { (time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL) };
+        nanosleep(&ts, NULL);
+        now = s->next_ns[ch];
+    }
+    s->next_ns[ch] = now + (uint64_t)(1e9 / rate);
+}
+
+static cs_ms_t backoff(cs_sender_t *s, int attempts, cs_ms_t now)
+{
+    double d = (double)s->o.retry_base * pow(2.0, attempts > 1 ? attempts - 1 : 0);
+    if (d > (double)s->o.retry_max)
+        d = (double)s->o.retry_max;
+    uint32_t r = 0;
+    cs_random_bytes(&r, sizeof r);
+    double jitter = 0.8 + 0.4 * ((double)r / 4294967295.0); /* +-20% */
+    return now + (cs_ms_t)(d * jitter);
+}
+
+static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
+                   size_t rsize, char *ref, size_t refsize)
+{
+    cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    ctx_task_t c = { m, NULL, NULL, NULL, { 0 } };
+    char *subject = NULL, *html = NULL, *text = NULL;
+    cs_err_t err;
+    cs_err_clear(&err);
+    res->id = m->id;
+    res->reason = NULL;
+    res->provider_ref = NULL;
+    reason[0] = ref[0] = '\0';
+    cs_transport_t *t = (unsigned)m->channel < CS_CHANNEL__COUNT ? s->o.transports[m->channel]
+                                                                : NULL;
+    if (!t) {
+        res->status = CS_OUT_FAILED;
+        snprintf(reason, rsize, "channel_off");
+        res->reason = reason;
+        atomic_fetch_add(&s->st_failed, 1);
+        return;
+    }
+    if (read_ctx(s, &c)) {
+        res->status = CS_OUT_QUEUED; /* the store will be back */
+        res->next_at = backoff(s, 1, now);
+        snprintf(reason, rsize, "store: %.200s", c.err.msg);
+        res->reason = reason;
+        return;
+    }
+    const char *why = suppressed(m, c.customer);
+    if (why) {
+        res->status = CS_OUT_SKIPPED;
+        snprintf(reason, rsize, "%s", why);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_suppressed, 1);
+        goto out;
+    }
+    const char *lang = cs_locale_lang(m->locale[0] ? m->locale : s->default_locale);
+    json_t *ctx = message_ctx(s, m, &c, lang);
+    cs_rc rc = ctx ? CS_OK : CS_ERR_NOMEM;
+    if (!rc && m->channel == CS_CHANNEL_EMAIL) {
+        if (!(rc = render_part(s, m->template_name, lang, "subject", false, ctx, &subject, &err)) &&
+            !(rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err))) {
+            rc = render_part(s, m->template_name, lang, "html", true, ctx, &html, &err);
+            if (rc == CS_ERR_NOTFOUND) /* a text-only email is fine */
+                rc = CS_OK;
+        }
+    } else if (!rc) {
+        rc = render_part(s, m->template_name, lang, "sms", false, ctx, &text, &err);
+        if (rc == CS_ERR_NOTFOUND)
+            rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err);
+    }
+    char unsub[1200] = "";
+    json_t *u = json_object_get(json_object_get(ctx, "links"), "unsubscribe");
+    if (json_is_string(u))
+        cs_strlcpy(unsub, json_string_value(u), sizeof unsub);
+    json_decref(ctx);
+    if (rc) {
+        res->status = CS_OUT_FAILED;
+        snprintf(reason, rsize, "render: %.230s", err.msg);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_render, 1);
+        atomic_fetch_add(&s->st_failed, 1);
+        goto out;
+    }
+    cs_mail_t mail = {
+        .channel = (cs_channel_t)m->channel,
+        .to = m->recipient,
+        .to_name = json_string_value(json_object_get(c.customer, "name")),
+        .subject = subject,
+        .html = html,
+        .text = text,
+        .idem_key = m->idem_key,
+        .unsubscribe_url = unsub[0] && m->cls != CS_CLASS_TRANSACTIONAL ? unsub : NULL,
+        .date = now,
+    };
+    cs_send_result_t sr;
+    rate_wait(s, m->channel);
+    cs_transport_send(t, &mail, &sr);
+    now = cs_clock_now(cs_engine_clock(s->engine));
+    cs_strlcpy(ref, sr.provider_ref, refsize);
+    res->provider_ref = ref[0] ? ref : NULL;
+    if (sr.status == CS_SEND_OK) {
+        res->status = CS_OUT_SENT;
+        res->sent_at = now;
+        atomic_fetch_add(&s->st_sent, 1);
+    } else if (sr.status == CS_SEND_RETRY && m->attempts < s->o.max_attempts) {
+        res->status = CS_OUT_QUEUED;
+        res->next_at = backoff(s, m->attempts, now);
+        snprintf(reason, rsize, "retry %d: %.200s", m->attempts, sr.detail);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_retried, 1);
+    } else {
+        res->status = CS_OUT_FAILED;
+        snprintf(reason, rsize, "%s%.230s", sr.status == CS_SEND_RETRY ? "gave up: " : "",
+                 sr.detail);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_failed, 1);
+    }
+out:
+    cs_free(subject);
+    cs_free(html);
+    cs_free(text);
+    json_decref(c.customer);
+    json_decref(c.order);
+    json_decref(c.shipment);
+}
+
+cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
+{
+    claim_task_t *t = cs_calloc(1, sizeof *t);
+    *handled = 0;
+    if (!t)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    t->s = s;
+    cs_err_clear(&t->err);
+    cs_rc rc = cs_engine_with_writer(s->engine, claim_fn, t);
+    if (rc) {
+        if (err)
+            *err = t->err;
+        cs_free(t);
+        return rc;
+    }
+    for (size_t i = 0; i < t->n; i++)
+        handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i], t->refs[i],
+               sizeof t->refs[i]);
+    if (t->n && (rc = cs_engine_with_writer(s->engine, record_fn, t)) && err)
+        *err = t->err;
+    *handled = t->n;
+    cs_free(t);
+    return rc;
+}
+
+/* ---- the thread ---- */
+
+typedef struct next_task {
+    cs_ms_t at;
+    cs_err_t err;
+} next_task_t;
+
+static cs_rc next_fn(cs_store_t *st, void *arg)
+{
+    next_task_t *n = arg;
+    return cs_store_call(st, outbox_next, &n->at, &n->err);
+}
+
+static void *sender_main(void *arg)
+{
+    cs_sender_t *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        bool stop = s->stop;
+        s->poked = false;
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            break;
+        size_t n = 0;
+        cs_err_t err;
+        cs_err_clear(&err);
+        if (cs_sender_run_once(s, &n, &err) != CS_OK)
+            cs_warn("sender: %s", err.msg);
+        if (n > 0)
+            continue;
+        /* nothing due: sleep until the next queued message, a poke, or 1 s */
+        next_task_t nt = { 0, { 0 } };
+        cs_ms_t wait = 1000;
+        if (cs_engine_with_writer(s->engine, next_fn, &nt) == CS_OK && nt.at) {
+            cs_ms_t d = nt.at - cs_clock_now(cs_engine_clock(s->engine));
+            if (d < wait)
+                wait = d < 1 ? 1 : d;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&s->mu);
+        while (!s->stop && !s->poked) {
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+cs_rc cs_sender_start(cs_sender_t *s, cs_err_t *err)
+{
+    if (pthread_create(&s->thread, NULL, sender_main, s) != 0)
+        return cs_errf(err, CS_ERR_INTERNAL, "cannot start the sender thread");
+    s->started = true;
+    return CS_OK;
+}
+
+void cs_sender_free(cs_sender_t *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+        cs_transport_close(&s->o.transports[i]);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    cs_free(s->shop_name);
+    cs_free(s->public_url);
+    cs_free(s->link_secret);
+    cs_free(s->support_email);
+    cs_free(s);
+}
+
+/* ---- start-up checks ---- */
+
+static const char *const sample_customer =
+    "{\"id\":\"c-sample\",\"name\":\"Anna M\u00fcller\",\"email\":\"anna@example.de\","
+    "\"phone\":\"+4915112345678\",\"locale\":\"de\",\"timezone\":\"Europe/Berlin\","
+    "\"orders_count\":1,\"unsubscribed\":false,\"consents\":{}}";
+static const char *const sample_order =
+    "{\"id\":\"10001\",\"customer_id\":\"c-sample\",\"currency\":\"EUR\",\"total\":129.9,"
+    "\"subtotal\":125.0,\"shipping\":4.9,\"discount\":0,\"status\":\"placed\","
+    "\"placed_at\":\"2026-11-23T10:00:00Z\",\"promised_from\":\"2026-11-25T00:00:00Z\","
+    "\"promised_to\":\"2026-11-27T00:00:00Z\",\"items_count\":2,\"items\":["
+    "{\"sku\":\"ZELT-2\",\"name\":\"Trekkingzelt 2P\",\"unit_price\":99.0,\"quantity\":1,"
+    "\"discount\":0},{\"sku\":\"HERING\",\"name\":\"Heringe\",\"unit_price\":13.0,"
+    "\"quantity\":2,\"discount\":0}]}";
+static const char *const sample_shipment =
+    "{\"id\":\"s-1\",\"carrier\":\"dhl\",\"tracking_number\":\"00340434161234567890\","
+    "\"status\":\"in_transit\",\"delivered_at\":\"2026-11-26T13:05:00Z\"}";
+
+typedef struct tcheck {
+    cs_sender_t *s;
+    const cs_journey_t *j;
+    const cs_instr_t *in;
+    cs_err_t *err;
+    cs_rc rc;
+} tcheck_t;
+
+static void check_one(tcheck_t *c, const char *lang, const char *const *parts, size_t nparts,
+                      json_t *ctx)
+{
+    for (size_t p = 0; p < nparts && !c->rc; p++) {
+        char name[CS_JID_MAX + 32];
+        bool optional = parts[p][0] == '?';
+        const char *part = optional ? parts[p] + 1 : parts[p];
+        if (strcmp(part, "sms|txt") == 0) {
+            snprintf(name, sizeof name, "%s.%s.sms", c->in->text, lang);
+            if (!cs_tplset_has(c->s->o.templates, name))
+                snprintf(name, sizeof name, "%s.%s.txt", c->in->text, lang);
+        } else {
+            snprintf(name, sizeof name, "%s.%s.%s", c->in->text, lang, part);
+        }
+        if (!cs_tplset_has(c->s->o.templates, name)) {
+            if (!optional)
+                c->rc = cs_errf(c->err, CS_ERR_CONFIG, "%s:%d: template %s is missing",
+                                c->j->file, c->in->line, name);
+            continue;
+        }
+        cs_tpl_opts_t to = { .escape = strstr(name, ".html") ? CS_TPL_ESCAPE_HTML
+                                                             : CS_TPL_ESCAPE_NONE,
+                             .strict = true };
+        cs_buf_t b;
+        cs_err_t e;
+        cs_buf_init(&b, CS_TPL_OUTPUT_MAX);
+        if (cs_tplset_render(c->s->o.templates, name, ctx, &to, &b, &e))
+            c->rc = cs_errf(c->err, CS_ERR_CONFIG, "%s:%d: %s", c->j->file, c->in->line, e.msg);
+        cs_buf_free(&b);
+    }
+}
+
+cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_t *err)
+{
+    static const char *const email_parts[] = { "subject", "txt", "?html" };
+    static const char *const short_parts[] = { "sms|txt" };
+    static const char *const langs[] = { "de", "en" };
+    ctx_task_t c = { NULL, json_loads(sample_customer, 0, NULL), json_loads(sample_order, 0, NULL),
+                     json_loads(sample_shipment, 0, NULL), { 0 } };
+    cs_outmsg_t m;
+    memset(&m, 0, sizeof m);
+    cs_strlcpy(m.customer_id, "c-sample", sizeof m.customer_id);
+    c.m = &m;
+    tcheck_t tc = { s, NULL, NULL, err, CS_OK };
+    if (!c.customer || !c.order || !c.shipment)
+        tc.rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    for (size_t l = 0; l < 2 && !tc.rc; l++) {
+        json_t *ctx = message_ctx(s, &m, &c, langs[l]);
+        for (size_t i = 0; ctx && i < cs_journeys_count(js) && !tc.rc; i++) {
+            tc.j = cs_journeys_at(js, i);
+            for (int k = 0; k < tc.j->n && !tc.rc; k++) {
+                tc.in = &tc.j->prog[k];
+                if (tc.in->op != CS_OP_SEND)
+                    continue;
+                for (int ch = 0; ch < tc.in->nchannels && !tc.rc; ch++) {
+                    if (tc.in->channels[ch] == CS_CHANNEL_EMAIL)
+                        check_one(&tc, langs[l], email_parts, 3, ctx);
+                    else
+                        check_one(&tc, langs[l], short_parts, 1, ctx);
+                }
+            }
+        }
+        json_decref(ctx);
+    }
+    json_decref(c.customer);
+    json_decref(c.order);
+    json_decref(c.shipment);
+    return tc.rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * sender.h -- takes queued messages from the outbox, renders them from
+ * their templates and the current state, hands them to their channel's
+ * transport, and records what happened:
+ *
+ *   claim (writer: QUEUED -> SENDING with a lease, one attempt more)
+ *   -> render (a reader: customer, order, shipment; locale formatting)
+ *   -> send (per-channel rate limit) -> record (writer: SENT with the
+ *   provider's reference; QUEUED again with exponential backoff and jitter
+ *   on a temporary failure; FAILED on a permanent one or when attempts run
+ *   out).
+ *
+ * Crash safety: a message is recorded before it is sent; one whose lease
+ * runs out while SENDING (its sender died) is claimed again and re-sent
+ * with the same idempotency key and Message-ID, which providers and mail
+ * systems use to drop the repeat. Consent is checked again just before
+ * sending (a customer may have unsubscribed since the message was queued).
+ *
+ * Templates: `<template>.<lang>.subject`, `.html` and `.txt` for email,
+ * `.sms` (else `.txt`) for SMS and WhatsApp; lang is the customer's
+ * (de/en) with the default locale as fallback. Rendered strictly: a
+ * missing variable fails the message with the template and line.
+ *
+ * Thread-safety: one sender thread; cs_sender_poke from anywhere.
+ */
+#ifndef CS_SENDER_H
+#define CS_SENDER_H
+
+#include "../channel/channel.h"
+#include "../template/mustache.h"
+#include "engine.h"
+#include "journeys.h"
+
+typedef struct cs_sender cs_sender_t;
+
+typedef struct cs_sender_opts {
+    cs_tplset_t *templates;                        /* borrowed */
+    cs_transport_t *transports[CS_CHANNEL__COUNT]; /* owned by the sender; NULL = channel off */
+    double rate[CS_CHANNEL__COUNT];                /* messages per second; 0 = unlimited */
+    int max_attempts;                              /* 0 = 8 */
+    cs_ms_t retry_base;                            /* first retry after about this; 0 = 60 s */
+    cs_ms_t retry_max;                             /* 0 = 6 h */
+    cs_ms_t lease;                                 /* 0 = 5 min */
+    const char *default_locale;                    /* NULL = "de" */
+    const char *shop_name;                         /* for templates */
+    const char *public_url;                        /* base of links; "" = no links */
+    const char *link_secret;                       /* signs unsubscribe links */
+    const char *support_email;
+    size_t batch;                                  /* claims per round; 0 = 32 */
+} cs_sender_opts_t;
+
+/* The transports in opts move into the sender (also on failure). */
+cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, cs_err_t *err);
+/* Start the background thread. */
+cs_rc cs_sender_start(cs_sender_t *s, cs_err_t *err);
+/* Stop the thread (finishing the message in hand) and free everything. */
+void cs_sender_free(cs_sender_t *s);
+void cs_sender_poke(cs_sender_t *s);
+
+/* One round without the thread: claim due messages, send, record.
+ * *handled counts the messages claimed. */
+cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err);
+
+typedef struct cs_sender_stats {
+    uint64_t sent, retried, failed, suppressed, render_errors;
+} cs_sender_stats_t;
+void cs_sender_stats(cs_sender_t *s, cs_sender_stats_t *out);
+
+/* Check that every message the journeys can send has its templates in both
+ * languages (de, en) for each of its channels, and that each renders in
+ * strict mode against a sample message (so a misspelt variable is found at
+ * start-up). Errors name the journey file and line, or the template. */
+cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_t *err);
+
+/* The customer of an unsubscribe token, or false when the token is forged. */
+bool cs_unsubscribe_token_check(const char *secret, const char *token, char *customer,
+                                size_t size);
+/* Make a token for a customer (at least 2 * id length + 64 bytes). */
+void cs_unsubscribe_token(const char *secret, const char *customer, char *out, size_t size);
+
+#endif /* CS_SENDER_H */

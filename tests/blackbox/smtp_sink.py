@@ -1,0 +1,69 @@
+"""A real SMTP server for tests (aiosmtpd, from Debian's python3-aiosmtpd):
+STARTTLS required, AUTH PLAIN/LOGIN required, every accepted message saved
+as N.eml (+ N.json with the envelope) in a folder.
+
+    smtp_sink.py DIR CERT KEY USER PASSWORD
+
+Prints "port N" when it listens. Recipients starting with "reject" get 550,
+"later" get 451 (a temporary failure)."""
+import json
+import os
+import ssl
+import sys
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+out, cert, key, user, password = sys.argv[1:6]
+
+
+class Handler:
+    def __init__(self):
+        self.n = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("reject"):
+            return "550 5.1.1 no such mailbox"
+        if local.startswith("later"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.n += 1
+        base = os.path.join(out, "%06d" % self.n)
+        with open(base + ".eml", "wb") as f:
+            f.write(envelope.original_content)
+        with open(base + ".json", "w") as f:
+            json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                       "tls": session.ssl is not None,
+                       "auth": session.auth_data.login.decode()
+                       if isinstance(session.auth_data, LoginPassword) else None}, f)
+        return "250 2.0.0 queued"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == user and \
+        auth_data.password.decode() == password
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
+import socket  # noqa: E402
+
+probe = socket.socket()
+probe.bind(("127.0.0.1", 0))
+port = probe.getsockname()[1]
+probe.close()
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+h = Handler()
+c = Controller(h, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+               authenticator=authenticator, auth_required=True, auth_require_tls=True,
+               decode_data=False)
+c.start()
+print("port", port, flush=True)
+try:
+    sys.stdin.read()  # runs until the test closes our stdin
+finally:
+    c.stop()

@@ -1,0 +1,194 @@
+"""Black-box: email through a real SMTP server (aiosmtpd: STARTTLS and AUTH
+required). The shipped templates are rendered in the customer's language;
+the message is proper MIME (multipart/alternative, UTF-8 headers encoded,
+Message-ID, Date); non-transactional mail carries RFC 8058 one-click
+unsubscribe headers, and the link works; a refused recipient fails for
+good, a temporary refusal is retried; the outbox records every outcome."""
+import email
+import email.policy
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(os.path.dirname(here))
+
+py = None
+for cand in ("/usr/bin/python3", sys.executable):
+    if os.path.exists(cand) and subprocess.run([cand, "-c", "import aiosmtpd"],
+                                               capture_output=True).returncode == 0:
+        py = cand
+        break
+if not py:
+    print("SKIP: aiosmtpd is not installed (scripts/install-deps.sh installs python3-aiosmtpd)")
+    sys.exit(csbb.SKIP)
+
+tmp = tempfile.mkdtemp(prefix="cs-email-")
+mail_dir = os.path.join(tmp, "mail")
+os.makedirs(mail_dir)
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                "-days", "1", "-keyout", os.path.join(tmp, "key.pem"), "-out",
+                os.path.join(tmp, "cert.pem")], check=True, capture_output=True)
+sink = subprocess.Popen([py, os.path.join(here, "smtp_sink.py"), mail_dir,
+                         os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem"), "shop", "s3cret"],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+port = int(sink.stdout.readline().split()[1])
+
+# journeys: the shipped confirmation, plus tips sent at once (a reassurance)
+jdir = os.path.join(tmp, "journeys")
+os.makedirs(jdir)
+shutil.copy(os.path.join(root, "etc", "journeys", "10-order-confirmation.yaml"), jdir)
+with open(os.path.join(jdir, "tips.yaml"), "w") as f:
+    f.write("journey: tips_now\ntrigger: {event: order.placed}\nsteps:\n"
+            "  - send: {channel: email, template: delivered_tips, class: reassurance}\n")
+
+env = {
+    "CONSONANCE_JOURNEYS": jdir,
+    "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
+    "CONSONANCE_SMTP_URL": "smtp://127.0.0.1:%d" % port,
+    "CONSONANCE_SMTP_USER": "shop",
+    "CONSONANCE_SMTP_PASSWORD": "s3cret",
+    "CONSONANCE_SMTP_FROM": "Waldkauz Haus & Outdoor <service@waldkauz.example>",
+    "CONSONANCE_SMTP_TLS": "require",
+    "CONSONANCE_SMTP_TLS_VERIFY": "no",
+    "CONSONANCE_SHOP_NAME": "Waldkauz Haus & Outdoor",
+    "CONSONANCE_RETRY_BASE": "1s",
+    "CONSONANCE_QUIET_HOURS": "off",
+    "CONSONANCE_PUBLIC_URL": "https://shop.example/consonance",
+    "CONSONANCE_LINK_SECRET": "test-link-secret-0123456789",
+}
+d = csbb.Daemon(a.bin, extra_env=env)
+
+
+def messages(cust):
+    st, _, body = d.request("GET", "/v1/customers/%s/messages" % cust)
+    return list(reversed(body.get("messages", []))) if st == 200 else []
+
+
+def wait_for(fn, what, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    t.check(False, "timed out waiting for " + what)
+    return None
+
+
+def mails():
+    out = []
+    for p in sorted(glob.glob(os.path.join(mail_dir, "*.eml"))):
+        with open(p, "rb") as f:
+            msg = email.message_from_binary_file(f, policy=email.policy.default)
+        with open(p[:-4] + ".json") as f:
+            env_ = json.load(f)
+        out.append((msg, env_))
+    return out
+
+
+def customer(cid, name, mail, locale):
+    return {"event_id": "c-" + cid, "type": "customer.upserted", "occurred_at": now,
+            "data": {"id": cid, "name": name, "email": mail, "locale": locale,
+                     "timezone": "Europe/Berlin",
+                     "consents": {"email": {"transactional": True, "marketing": True}}}}
+
+
+try:
+    d.start()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    d.post_events([customer("anna", "Anna Müller", "anna@example.de", "de"),
+                   csbb.order_event("o-1", "o1", customer="anna", at=now, price="1234.50")])
+    got = wait_for(lambda: len(mails()) >= 2 and mails(), "two emails to anna")
+    if got:
+        by_subject = {m["subject"]: (m, e) for m, e in got}
+        subj = "Willkommen bei Waldkauz Haus & Outdoor! Ihre Bestellung o1"
+        t.check(subj in by_subject, "German first-order subject: %r" % list(by_subject))
+        m, e = by_subject.get(subj, got[0])
+        t.eq(e["to"], ["anna@example.de"], "envelope recipient")
+        t.eq(e["from"], "service@waldkauz.example", "envelope sender")
+        t.check(e["tls"], "STARTTLS was used")
+        t.eq(e["auth"], "shop", "AUTH as the configured user")
+        t.eq(str(m["to"]), "Anna Müller <anna@example.de>", "To with an encoded name")
+        raw = open(sorted(glob.glob(os.path.join(mail_dir, "*.eml")))[0], "rb").read()
+        t.check(b"To: =?UTF-8?B?" in raw, "the non-ASCII name is an encoded-word")
+        t.check(m["message-id"] and m["message-id"].endswith("@waldkauz.example>"), "Message-ID")
+        t.check(m["date"] is not None, "Date")
+        t.eq(m.get_content_type(), "multipart/alternative", "multipart/alternative")
+        text = m.get_body(preferencelist=("plain",)).get_content()
+        html = m.get_body(preferencelist=("html",)).get_content()
+        t.check("Hallo Anna," in text and "1.234,50\u00a0€" in text, "German text with money: %r" % text[:300])
+        t.check("<strong>erste Bestellung</strong>" in html and "Waldkauz Haus &amp; Outdoor" in html,
+                "HTML part, escaped: %r" % html[:200])
+        t.check(m["list-unsubscribe"] is None, "no unsubscribe header on transactional mail")
+        tips = [x for x, _ in got if "Tipps" in x["subject"]]
+        t.check(len(tips) == 1, "the reassurance went out too")
+        if tips:
+            lu = tips[0]["list-unsubscribe"]
+            t.check(lu and lu.startswith("<http"), "List-Unsubscribe: %r" % lu)
+            t.eq(tips[0]["list-unsubscribe-post"], "List-Unsubscribe=One-Click", "one-click header")
+    # the outbox says sent, with the Message-ID as the provider reference
+    sent = wait_for(lambda: [m for m in messages("anna") if m["status"] == "sent"] if
+                    len([m for m in messages("anna") if m["status"] == "sent"]) == 2 else None,
+                    "both marked sent")
+    t.check(sent is not None, "outbox shows sent")
+
+    # an English customer
+    d.post_events([customer("ben", "Ben Smith", "ben@example.com", "en"),
+                   csbb.order_event("o-2", "o2", customer="ben", at=now, price="9.99")])
+    got = wait_for(lambda: [m for m, e in mails() if e["to"] == ["ben@example.com"]], "ben's mail")
+    if got:
+        t.check(any(m["subject"] == "Welcome to Waldkauz Haus & Outdoor! Your order o2" for m in got),
+                "English subject")
+        body = [m for m in got if "Welcome" in m["subject"]][0].get_body(("plain",)).get_content()
+        t.check("€9.99" in body, "English money: %r" % body[:300])
+
+    # one-click unsubscribe (RFC 8058), then no more reassurance
+    tips = [m for m, e in mails() if e["to"] == ["anna@example.de"] and "Tipps" in m["subject"]]
+    if tips:
+        url = tips[0]["list-unsubscribe"].strip("<>")
+        t.check(url.startswith("https://shop.example/consonance/u/"), "link on the public URL")
+        path = urllib.parse.urlparse(url).path[len("/consonance"):]
+        st, _, page = d.request("GET", path, key=False)
+        t.check(st == 200 and "Abmelden" in page, "unsubscribe page in German")
+        st, _, page = d.request("POST", path, "List-Unsubscribe=One-Click", key=False,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        t.check(st == 200 and "abgemeldet" in page, "one-click unsubscribe: %s %r" % (st, page[-200:]))
+        st, _, _ = d.request("POST", path[:-3] + "abc", "", key=False)
+        t.eq(st, 404, "a forged token")
+        d.post_events([csbb.order_event("o-3", "o3", customer="anna", at=now)])
+        got = wait_for(lambda: [m for m in messages("anna") if m["journey"] == "tips_now"
+                                and m.get("order_id") == "o3"], "the next tips decision")
+        if got:
+            t.eq((got[0]["status"], got[0]["reason"]), ("skipped", "unsubscribed"),
+                 "after unsubscribing the reassurance is skipped")
+
+    # refused and deferred recipients
+    d.post_events([customer("rita", "Rita", "reject-me@example.de", "de"),
+                   csbb.order_event("o-4", "o4", customer="rita", at=now),
+                   customer("lars", "Lars", "later@example.de", "de"),
+                   csbb.order_event("o-5", "o5", customer="lars", at=now)])
+    got = wait_for(lambda: [m for m in messages("rita") if m["status"] == "failed"], "rita failed")
+    if got:
+        t.check("550" in (got[0]["reason"] or ""), "permanent failure names the reply: %r" % got[0]["reason"])
+    got = wait_for(lambda: [m for m in messages("lars") if m["attempts"] >= 2], "lars retried")
+    if got:
+        t.check(got[0]["status"] in ("queued", "sending") and "451" in (got[0]["reason"] or ""),
+                "temporary failure is retried: %r" % got[0])
+finally:
+    d.cleanup()
+    sink.stdin.close()
+    sink.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+t.done()
