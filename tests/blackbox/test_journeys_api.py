@@ -14,7 +14,15 @@ a = csbb.args()
 t = csbb.Checker()
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 playbook = os.path.join(root, "etc", "journeys")
-d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_JOURNEYS": playbook})
+# email on, towards a port where nothing listens: messages are queued and
+# their sending is retried much later
+d = csbb.Daemon(a.bin, extra_env={
+    "CONSONANCE_JOURNEYS": playbook,
+    "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
+    "CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9",
+    "CONSONANCE_SMTP_FROM": "shop@example.de",
+    "CONSONANCE_RETRY_BASE": "1d",
+})
 
 
 def wait_for(fn, what, timeout=10):
@@ -31,7 +39,9 @@ def wait_for(fn, what, timeout=10):
 def messages(cust):
     st, _, body = d.request("GET", "/v1/customers/%s/messages" % cust)
     t.eq(st, 200, "GET messages")
-    return [(m["template"], m["status"], m.get("reason")) for m in reversed(body["messages"])]
+    return [(m["template"], "queued" if m["status"] == "sending" else m["status"],
+             m.get("reason") if m["status"] == "skipped" else None)
+            for m in reversed(body["messages"])]
 
 
 def runs(cust):

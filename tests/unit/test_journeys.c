@@ -44,10 +44,12 @@ static void open_store(world_t *w)
         fail_msg("%s", err.msg);
 }
 
+static unsigned g_channels_off;
+
 static void load(world_t *w, const char *const *yamls, size_t n)
 {
     cs_err_t err;
-    cs_journeys_opts_t o = { .clock = &w->clock.clock };
+    cs_journeys_opts_t o = { .clock = &w->clock.clock, .channels_off = g_channels_off };
     assert_int_equal(cs_journeys_new(&o, &w->js, &err), CS_OK);
     for (size_t i = 0; i < n; i++) {
         cs_journey_t *j;
@@ -352,6 +354,32 @@ static void test_policy_in_the_runtime(void **state)
     teardown_world(&w);
 }
 
+static void test_channels_off(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: a\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: [whatsapp, email], template: a, class: transactional}\n",
+        "journey: b\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: sms, template: b, class: transactional}\n",
+    };
+    g_channels_off = 1u << CS_CHANNEL_WHATSAPP | 1u << CS_CHANNEL_SMS;
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    g_channels_off = 0;
+    customer(&w, "hugo", false);
+    order(&w, "o1", "hugo", "10.00");
+    /* WhatsApp is not configured: the preference list falls back to email */
+    assert_string_equal(outbox(&w, "hugo"), "a:queued b:skipped:channel_off");
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, outbox_view, "hugo", &arr, &err), CS_OK);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 1), "channel")),
+                        "email");
+    json_decref(arr);
+    teardown_world(&w);
+}
+
 static void test_versions_switches_and_restart(void **state)
 {
     (void)state;
@@ -429,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_review_after_delivery),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
+        cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
     };
