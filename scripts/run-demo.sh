@@ -8,6 +8,10 @@
 #
 # State lives in var/demo/ (delete it to start over). The API key with all
 # scopes is written to var/demo/api-key on the first start.
+#
+# The shipped journeys and templates are loaded; a local mail sink (Debian's
+# aiosmtpd) stands in for the shop's mail server, so the messages the
+# journeys send land in var/demo/maildir/new/ as files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,9 +32,30 @@ if [ ! -f "$DATA/consonance.db" ]; then
   "$BIN" demo --config "$ROOT/etc/consonance.conf" --customers "${CS_DEMO_CUSTOMERS:-500}" --months 6
 fi
 
+# journeys, templates and a local mail sink
+export CONSONANCE_JOURNEYS="$ROOT/etc/journeys"
+export CONSONANCE_TEMPLATES="$ROOT/etc/templates"
+export CONSONANCE_SHOP_NAME="Waldkauz Haus & Outdoor"
+export CONSONANCE_SUPPORT_EMAIL="service@waldkauz.example"
+export CONSONANCE_PUBLIC_URL="http://127.0.0.1:$CONSONANCE_PORT"
+[ -f "$DATA/link-secret" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DATA/link-secret"
+export CONSONANCE_LINK_SECRET="$(cat "$DATA/link-secret")"
+SINK_PID=""
+SMTP_PORT=${SMTP_PORT:-2525}
+if /usr/bin/python3 -c "import aiosmtpd" 2>/dev/null; then
+  mkdir -p "$DATA/maildir/tmp" "$DATA/maildir/new" "$DATA/maildir/cur"
+  /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$DATA/maildir" &
+  SINK_PID=$!
+  trap '[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true' EXIT
+  export CONSONANCE_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
+  export CONSONANCE_SMTP_TLS=off
+  export CONSONANCE_SMTP_FROM="Waldkauz Haus & Outdoor <service@waldkauz.example>"
+fi
+
 cat <<MSG
 run-demo: starting the daemon on http://127.0.0.1:$CONSONANCE_PORT (Ctrl-C stops it)
 run-demo: API key (all scopes) in $DATA/api-key once started; try
   curl -H "Authorization: Bearer \$(cat $DATA/api-key)" 'http://127.0.0.1:$CONSONANCE_PORT/v1/events?limit=5'
+run-demo: journeys from etc/journeys; emails they send land in $DATA/maildir/new/
 MSG
-exec "$BIN" serve --config "$ROOT/etc/consonance.conf"
+"$BIN" serve --config "$ROOT/etc/consonance.conf"

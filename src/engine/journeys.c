@@ -36,6 +36,7 @@ struct cs_journeys {
     cs_policy_conf_t policy;
     char default_locale[16];
     unsigned channels_off;
+    cs_ms_t trigger_max_age;
     bool synced;
     pthread_mutex_t mu;        /* guards totals */
     cs_journeys_stats_t totals;
@@ -57,6 +58,8 @@ cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_er
     cs_strlcpy(js->default_locale, opts && opts->default_locale ? opts->default_locale : "de",
                sizeof js->default_locale);
     js->channels_off = opts ? opts->channels_off : 0;
+    js->trigger_max_age = opts && opts->trigger_max_age ? opts->trigger_max_age
+                                                        : 3 * CS_MS_PER_DAY;
     *out = js;
     return CS_OK;
 }
@@ -148,6 +151,22 @@ const cs_journey_t *cs_journeys_at(const cs_journeys_t *js, size_t i)
 cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
 {
     cs_ms_t now = cs_clock_now(js->clock);
+    /* The first time journeys run on a store they start at the end of its
+     * log: history (an import, a migration) must not message customers
+     * about old orders. */
+    int64_t cursor;
+    cs_rc crc = cs_store_call(s, cursor_get, CURSOR, &cursor, err);
+    if (crc == CS_ERR_NOTFOUND) {
+        cs_store_counts_t counts;
+        if ((crc = cs_store_counts(s, &counts, err)) ||
+            (crc = cs_store_call(s, cursor_set, CURSOR, counts.last_seq, err)))
+            return crc;
+        if (counts.last_seq > 0)
+            cs_info("journeys: first start on this store; they begin after event %lld",
+                    (long long)counts.last_seq);
+    } else if (crc) {
+        return crc;
+    }
     for (size_t i = 0; i < js->n; i++) {
         const cs_journey_t *j = js->defs[i];
         cs_rc rc = cs_store_call(s, journey_version, j->id, j->hash, j->source, now,
@@ -609,7 +628,9 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     cs_free(runs);
     if (rc || !customer_id)
         goto out;
-    /* 3: triggers */
+    /* 3: triggers -- not for events from the distant past (a late import) */
+    if (p->now - ev->occurred_at > p->js->trigger_max_age)
+        goto out;
     for (size_t i = 0; i < p->js->n && !rc; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
@@ -691,7 +712,7 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
         return rc;
     pass_t p = { js, s, st, err, cs_clock_now(js->clock) };
     int64_t cursor;
-    if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)))
+    if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)) && rc != CS_ERR_NOTFOUND)
         return rc;
     ev_pass_t e = { &p, cursor };
     if ((rc = cs_store_call(s, events_after, cursor, max, each_event, &e, err)))

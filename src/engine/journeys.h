@@ -9,6 +9,10 @@
  * it fired or armed and the messages it recorded commit together with the
  * cursor, so a crash anywhere repeats the pass exactly, never half of it.
  *
+ * The first sync on a store starts the cursor at the end of its log, and
+ * events older than trigger_max_age start no runs: history never messages
+ * customers.
+ *
  * Runs keep the version of the definition they entered on; changed files
  * become new versions for new runs. An operator switch (in the store)
  * overrides a file's `enabled`; a disabled journey starts no runs and its
@@ -32,6 +36,7 @@ typedef struct cs_journeys_opts {
     const char *default_locale; /* for customers without one; NULL = "de" */
     unsigned channels_off;      /* bit set of (1 << cs_channel_t) not configured: skipped
                                  * as "channel_off", the next preferred channel is tried */
+    cs_ms_t trigger_max_age;    /* events older than this start no runs; 0 = 3 days */
 } cs_journeys_opts_t;
 
 cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err);

@@ -746,7 +746,9 @@ cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, c
     int r = sqlite3_step(st);
     *seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     done(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read a cursor");
+    if (r == SQLITE_DONE)
+        return CS_ERR_NOTFOUND; /* quietly: a normal answer, err untouched */
+    return r == SQLITE_ROW ? CS_OK : cs__sqlite_fail(s, err, "read a cursor");
 }
 
 cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err)

@@ -267,7 +267,8 @@ struct cs_store_ops {
     cs_rc (*outbox_get)(cs_store_t *s, int64_t id, cs_outmsg_t *out, cs_err_t *err);
     /* A customer's messages, newest first, as JSON for the API. */
     cs_rc (*outbox_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
-    /* Named positions in the event log (the journey processor's). */
+    /* Named positions in the event log (the journey processor's).
+     * cursor_get gives CS_ERR_NOTFOUND (and *seq 0) for a name never set. */
     cs_rc (*cursor_get)(cs_store_t *s, const char *name, int64_t *seq, cs_err_t *err);
     cs_rc (*cursor_set)(cs_store_t *s, const char *name, int64_t seq, cs_err_t *err);
     /* Events after seq, by seq, at most max: seq, the order and customer the

@@ -354,6 +354,59 @@ static void test_policy_in_the_runtime(void **state)
     teardown_world(&w);
 }
 
+/* Ingest without a journey pass. */
+static void ingest_only(world_t *w, const char *id, const char *type, const char *at_,
+                        const char *data)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf,
+             "{\"event_id\":\"%s\",\"type\":\"%s\",\"occurred_at\":\"%s\",\"data\":%s}", id,
+             type, at_, data);
+    cs_event_t *ev;
+    cs_err_t err;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    if (cs_event_parse(buf, strlen(buf), &ev, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(cs_store_begin(w->s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(w->s, ev, 0, &oc, &seq, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
+    cs_event_free(&ev);
+}
+
+static void test_history_sends_nothing(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { confirm_yaml };
+    const char *items = "\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\",\"name\":\"A\","
+                        "\"unit_price\":1,\"quantity\":1}]";
+    char d[512];
+    /* a store with history before journeys were ever configured */
+    memset(&w, 0, sizeof w);
+    snprintf(w.path, sizeof w.path, "/tmp/cs_journeys_XXXXXX");
+    int fd = mkstemp(w.path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(w.path);
+    cs_clock_manual_init(&w.clock, at("2026-07-13T10:00:00Z"));
+    open_store(&w);
+    snprintf(d, sizeof d, "{\"id\":\"o-old\",\"customer_id\":\"ida\",%s}", items);
+    ingest_only(&w, "old-1", "order.placed", "2026-07-13T09:00:00Z", d);
+    load(&w, y, 1); /* the first sync starts after the history */
+    pass(&w);
+    assert_string_equal(outbox(&w, "ida"), "");
+    /* an event from long ago (a late import) starts nothing; a current one does */
+    snprintf(d, sizeof d, "{\"id\":\"o-late\",\"customer_id\":\"ida\",%s}", items);
+    ingest_only(&w, "late-1", "order.placed", "2026-07-01T10:00:00Z", d);
+    pass(&w);
+    assert_string_equal(outbox(&w, "ida"), "");
+    order(&w, "o-new", "ida", "10.00");
+    /* a run started (ida has no address, so the message is skipped with that reason) */
+    assert_string_equal(outbox(&w, "ida"), "confirmation:skipped:no_address");
+    teardown_world(&w);
+}
+
 static void test_channels_off(void **state)
 {
     (void)state;
@@ -457,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_review_after_delivery),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
+        cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
