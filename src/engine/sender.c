@@ -140,6 +140,7 @@ typedef struct claim_task {
     cs_out_result_t res[BATCH_MAX];
     char reasons[BATCH_MAX][256];
     char refs[BATCH_MAX][128];
+    size_t rec_from, rec_to; /* the results record_fn writes */
     cs_err_t err;
 } claim_task_t;
 
@@ -165,7 +166,7 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
     cs_rc rc = cs_store_begin(st, &t->err);
     if (rc)
         return rc;
-    for (size_t i = 0; i < t->n && !rc; i++)
+    for (size_t i = t->rec_from; i < t->rec_to && !rc; i++)
         rc = cs_store_call(st, outbox_result, &t->res[i], &t->err);
     if (rc || (rc = cs_store_commit(st, &t->err)))
         cs_store_rollback(st);
@@ -504,11 +505,16 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
         cs_free(t);
         return rc;
     }
-    for (size_t i = 0; i < t->n; i++)
+    /* each outcome is recorded as soon as it is known: a crash can then
+     * repeat at most the one hand-over that was in flight */
+    for (size_t i = 0; i < t->n && !rc; i++) {
         handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i], t->refs[i],
                sizeof t->refs[i]);
-    if (t->n && (rc = cs_engine_with_writer(s->engine, record_fn, t)) && err)
-        *err = t->err;
+        t->rec_from = i;
+        t->rec_to = i + 1;
+        if ((rc = cs_engine_with_writer(s->engine, record_fn, t)) && err)
+            *err = t->err;
+    }
     *handled = t->n;
     cs_free(t);
     return rc;
@@ -570,8 +576,38 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
+typedef struct release_task {
+    cs_sender_t *s;
+    int64_t n;
+    cs_err_t err;
+} release_task_t;
+
+static cs_rc release_fn(cs_store_t *st, void *arg)
+{
+    release_task_t *r = arg;
+    cs_rc rc = cs_store_begin(st, &r->err);
+    if (rc)
+        return rc;
+    if ((rc = cs_store_call(st, outbox_release, cs_clock_now(cs_engine_clock(r->s->engine)),
+                            &r->n, &r->err)) ||
+        (rc = cs_store_commit(st, &r->err)))
+        cs_store_rollback(st);
+    return rc;
+}
+
 cs_rc cs_sender_start(cs_sender_t *s, cs_err_t *err)
 {
+    /* messages in hand when this node last stopped are sent again (same key) */
+    release_task_t rel = { s, 0, { 0 } };
+    if (cs_engine_with_writer(s->engine, release_fn, &rel) != CS_OK) {
+        if (err)
+            *err = rel.err;
+        return rel.err.rc ? rel.err.rc : CS_ERR_STORE;
+    }
+    if (rel.n > 0)
+        cs_info("sender: %lld messages were being sent when the daemon stopped; sending them "
+                "again with the same Message-ID / idempotency key",
+                (long long)rel.n);
     if (pthread_create(&s->thread, NULL, sender_main, s) != 0)
         return cs_errf(err, CS_ERR_INTERNAL, "cannot start the sender thread");
     s->started = true;

@@ -753,6 +753,7 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .outbox_view = cs__sqlite_outbox_view,
     .outbox_claim = cs__sqlite_outbox_claim,
     .outbox_result = cs__sqlite_outbox_result,
+    .outbox_release = cs__sqlite_outbox_release,
     .outbox_next = cs__sqlite_outbox_next,
     .outbox_by_ref = cs__sqlite_outbox_by_ref,
     .outbox_get = cs__sqlite_outbox_get,

@@ -110,6 +110,7 @@ typedef enum jstmt_id {
     QJ_OUT_CLAIM,
     QJ_OUT_RESULT,
     QJ_OUT_NEXT,
+    QJ_OUT_RELEASE,
     QJ_OUT_BY_REF,
     QJ_OUT_GET,
     QJ_CURSOR_GET,
@@ -205,6 +206,7 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
 cs_rc cs__sqlite_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
                               cs_outmsg_t *out, size_t max, size_t *n, cs_err_t *err);
 cs_rc cs__sqlite_outbox_result(cs_store_t *store, const cs_out_result_t *r, cs_err_t *err);
+cs_rc cs__sqlite_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_t *err);
 cs_rc cs__sqlite_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
 cs_rc cs__sqlite_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
                                cs_err_t *err);

@@ -67,6 +67,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),lease_until=NULL WHERE id=?1",
     [QJ_OUT_NEXT] = "SELECT min(next_at) FROM outbox WHERE status=1",
+    [QJ_OUT_RELEASE] = "UPDATE outbox SET status=1,next_at=?1,lease_until=NULL WHERE status=2",
     [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                       "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
                       "provider_ref,lease_until FROM outbox WHERE provider_ref=?1",
@@ -690,6 +691,18 @@ cs_rc cs__sqlite_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs
     cs__bind_text(st, 5, res->reason);
     cs__bind_text(st, 6, res->provider_ref && *res->provider_ref ? res->provider_ref : NULL);
     return cs__sqlite_exec_stmt(s, st, err, "record a send");
+}
+
+cs_rc cs__sqlite_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_OUT_RELEASE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, now);
+    cs_rc rc = cs__sqlite_exec_stmt(s, st, err, "release claimed messages");
+    *n = rc ? 0 : sqlite3_changes(s->db);
+    return rc;
 }
 
 cs_rc cs__sqlite_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)

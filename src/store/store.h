@@ -260,6 +260,11 @@ struct cs_store_ops {
     cs_rc (*outbox_claim)(cs_store_t *s, cs_ms_t now, cs_ms_t lease_until, cs_outmsg_t *out,
                           size_t max, size_t *n, cs_err_t *err);
     cs_rc (*outbox_result)(cs_store_t *s, const cs_out_result_t *r, cs_err_t *err);
+    /* At start-up: messages this node had claimed when it stopped (killed)
+     * go back to QUEUED at once, to be sent again with the same key. On
+     * the embedded store this node is the only one, so that is all SENDING
+     * messages. *n gets their number. */
+    cs_rc (*outbox_release)(cs_store_t *s, cs_ms_t now, int64_t *n, cs_err_t *err);
     /* When the next queued message is due (0 = none queued). */
     cs_rc (*outbox_next)(cs_store_t *s, cs_ms_t *at, cs_err_t *err);
     /* The message a provider reference belongs to (CS_ERR_NOTFOUND when none). */

@@ -2,7 +2,11 @@
 STARTTLS required, AUTH PLAIN/LOGIN required, every accepted message saved
 as N.eml (+ N.json with the envelope) in a folder.
 
-    smtp_sink.py DIR CERT KEY USER PASSWORD
+    smtp_sink.py DIR CERT KEY USER PASSWORD [dedupe]
+
+With "dedupe" it behaves like a mail provider that honours idempotency: a
+message whose Message-ID it has already accepted is acknowledged again but
+stored only once; each such repeat is appended to DIR/repeats.log.
 
 Prints "port N" when it listens. Recipients starting with "reject" get 550,
 "later" get 451 (a temporary failure)."""
@@ -15,6 +19,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 out, cert, key, user, password = sys.argv[1:6]
+dedupe = len(sys.argv) > 6 and sys.argv[6] == "dedupe"
+seen_ids = set()
 
 
 class Handler:
@@ -31,6 +37,18 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if dedupe:
+            mid = None
+            for line in envelope.original_content.split(b"\r\n"):
+                if not line:
+                    break
+                if line.lower().startswith(b"message-id:"):
+                    mid = line.split(b":", 1)[1].strip().decode()
+            if mid in seen_ids:
+                with open(os.path.join(out, "repeats.log"), "a") as f:
+                    f.write(mid + "\n")
+                return "250 2.0.0 already have it"
+            seen_ids.add(mid)
         self.n += 1
         base = os.path.join(out, "%06d" % self.n)
         with open(base + ".eml", "wb") as f:
