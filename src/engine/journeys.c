@@ -233,6 +233,7 @@ cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool
 /* ---- the context conditions read ---- */
 
 typedef struct ctx {
+    bool lite;         /* built with CS_CTX_LITE */
     json_t *root;      /* {customer, order, shipment, event, risk, run} */
     json_t *customer;  /* borrowed from root; may be NULL */
     json_t *order;
@@ -262,17 +263,18 @@ static bool delivery_late(json_t *order, json_t *shipment, cs_ms_t now)
 }
 
 static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id,
-                       const char *order_id, json_t *event, const cs_run_t *run, ctx_t *c,
-                       cs_err_t *err)
+                       const char *order_id, json_t *event, const cs_run_t *run, unsigned flags,
+                       ctx_t *c, cs_err_t *err)
 {
     memset(c, 0, sizeof *c);
     json_t *cu, *o, *sh;
-    cs_rc rc = cs_store_call(s, journey_context, customer_id, order_id, &cu, &o, &sh, err);
+    cs_rc rc = cs_store_call(s, journey_context, customer_id, order_id, flags, &cu, &o, &sh, err);
     if (rc)
         return rc;
     if (!cu && o && jstr(o, "customer_id")) {
         json_t *o2, *sh2;
-        rc = cs_store_call(s, journey_context, jstr(o, "customer_id"), NULL, &cu, &o2, &sh2, err);
+        rc = cs_store_call(s, journey_context, jstr(o, "customer_id"), NULL, flags, &cu, &o2,
+                           &sh2, err);
         json_decref(o2);
         json_decref(sh2);
         if (rc) {
@@ -298,6 +300,7 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
     c->customer = cu;
     c->order = o;
     c->shipment = sh;
+    c->lite = flags & CS_CTX_LITE;
     return CS_OK;
 }
 
@@ -309,7 +312,35 @@ typedef struct pass {
     cs_journeys_stats_t *st;
     cs_err_t *err;
     cs_ms_t now;
+    signed char on[64]; /* switch state of loaded journey i in this pass; -1 = not read */
 } pass_t;
+
+static void pass_init(pass_t *p, cs_journeys_t *js, cs_store_t *s, cs_journeys_stats_t *st,
+                      cs_err_t *err)
+{
+    p->js = js;
+    p->s = s;
+    p->st = st;
+    p->err = err;
+    p->now = cs_clock_now(js->clock);
+    memset(p->on, -1, sizeof p->on);
+}
+
+/* A journey's switch, read once per pass (a pass is one transaction). */
+static cs_rc pass_enabled(pass_t *p, const char *id, bool *on)
+{
+    size_t i = 0;
+    while (i < p->js->n && strcmp(p->js->defs[i]->id, id) != 0)
+        i++;
+    if (i < CS_ARRAY_LEN(p->on) && i < p->js->n && p->on[i] >= 0) {
+        *on = p->on[i] == 1;
+        return CS_OK;
+    }
+    cs_rc rc = cs_journeys_enabled(p->js, p->s, id, on, p->err);
+    if (!rc && i < CS_ARRAY_LEN(p->on) && i < p->js->n)
+        p->on[i] = *on ? 1 : 0;
+    return rc;
+}
 
 static cs_rc arm(pass_t *p, cs_run_t *run, cs_ms_t due)
 {
@@ -360,11 +391,13 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
 
     cs_policy_result_t verdict = { CS_VERDICT_SKIP, 0, "unknown_customer" };
     if (c->customer) {
-        cs_contact_stats_t stats;
-        cs_rc rc = cs_store_call(p->s, contact_stats, run->customer_id, run->order_id,
-                                 p->now - js->policy.budget_window, &stats, p->err);
-        if (rc)
-            return rc;
+        cs_contact_stats_t stats = { 0, 0, false };
+        if (cs_policy_budgeted(in->cls) || in->cls == CS_CLASS_ASK) {
+            cs_rc rc = cs_store_call(p->s, contact_stats, run->customer_id, run->order_id,
+                                     p->now - js->policy.budget_window, &stats, p->err);
+            if (rc)
+                return rc;
+        }
         const char *first_skip = NULL;
         for (int i = 0; i < in->nchannels; i++) {
             cs_channel_t ch = in->channels[i];
@@ -441,7 +474,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
     if (rc)
         return rc;
     bool on;
-    if ((rc = cs_journeys_enabled(p->js, p->s, run->journey, &on, p->err)))
+    if ((rc = pass_enabled(p, run->journey, &on)))
         return rc;
     ctx_t c = { 0 };
     if (!on)
@@ -455,9 +488,16 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
         const cs_instr_t *in = &j->prog[run->pc];
         bool needs_ctx = in->op == CS_OP_SEND || in->op == CS_OP_BRANCH ||
                          in->op == CS_OP_WAIT_UNTIL || (in->op == CS_OP_WAIT && in->text);
+        /* a transactional send and a local-time wait need the rows only;
+         * conditions and the policy's budget and holds need everything */
+        bool lite = in->op == CS_OP_WAIT_UNTIL ||
+                    (in->op == CS_OP_SEND &&
+                     (in->cls == CS_CLASS_TRANSACTIONAL || in->cls == CS_CLASS_SERVICE));
+        if (needs_ctx && c.root && c.lite && !lite)
+            ctx_free(&c); /* rebuilt in full */
         if (needs_ctx && !c.root &&
-            (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run, &c,
-                            p->err)))
+            (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run,
+                            lite ? CS_CTX_LITE : CS_CTX_FULL, &c, p->err)))
             break;
         bool waits = false;
         switch (in->op) {
@@ -575,7 +615,8 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     /* a scan or return knows its order; its customer is the order's */
     if (!customer_id && order_id) {
         json_t *cu, *o, *sh;
-        if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, &cu, &o, &sh, p->err)))
+        if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, CS_CTX_LITE, &cu, &o, &sh,
+                                p->err)))
             goto out;
         if (jstr(o, "customer_id"))
             cs_strlcpy(cust_buf, jstr(o, "customer_id"), sizeof cust_buf);
@@ -612,8 +653,8 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         bool ok = true;
         if (in->cond) {
             ctx_t c;
-            if ((rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, evj, run, &c,
-                                p->err)))
+            if ((rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, evj, run,
+                                CS_CTX_FULL, &c, p->err)))
                 break;
             ok = cs_expr_test(in->cond, c.root);
             ctx_free(&c);
@@ -636,13 +677,14 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         if (j->trigger_event != (int)ev->type)
             continue;
         bool on;
-        if ((rc = cs_journeys_enabled(p->js, p->s, j->id, &on, p->err)) || !on)
+        if ((rc = pass_enabled(p, j->id, &on)) || !on)
             continue;
         if (j->once_per == CS_ONCE_PER_ORDER && !order_id)
             continue;
         if (j->trigger_cond) {
             ctx_t c;
-            if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, &c, p->err)))
+            if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, CS_CTX_FULL, &c,
+                                p->err)))
                 break;
             bool ok = cs_expr_test(j->trigger_cond, c.root);
             ctx_free(&c);
@@ -710,7 +752,8 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
     cs_rc rc = need_sync(js, err);
     if (rc)
         return rc;
-    pass_t p = { js, s, st, err, cs_clock_now(js->clock) };
+    pass_t p;
+    pass_init(&p, js, s, st, err);
     int64_t cursor;
     if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)) && rc != CS_ERR_NOTFOUND)
         return rc;
@@ -728,7 +771,8 @@ cs_rc cs_journeys_fire_due(cs_journeys_t *js, cs_store_t *s, size_t max, cs_jour
     cs_rc rc = need_sync(js, err);
     if (rc)
         return rc;
-    pass_t p = { js, s, st, err, cs_clock_now(js->clock) };
+    pass_t p;
+    pass_init(&p, js, s, st, err);
     cs_timer_t batch[TIMER_BATCH];
     size_t left = max;
     while (left > 0 && !rc) {

@@ -184,7 +184,8 @@ typedef struct ctx_task {
 static cs_rc ctx_fn(cs_store_t *st, void *arg)
 {
     ctx_task_t *c = arg;
-    return cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, &c->customer,
+    return cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, CS_CTX_FULL,
+                         &c->customer,
                          &c->order, &c->shipment, &c->err);
 }
 

@@ -26,7 +26,8 @@ static cs_rc cust_fn(cs_store_t *s, void *arg)
 {
     cust_ctx_t *c = arg;
     json_t *o, *sh;
-    return cs_store_call(s, journey_context, c->id, NULL, &c->out, &o, &sh, &c->err);
+    return cs_store_call(s, journey_context, c->id, NULL, CS_CTX_LITE, &c->out, &o, &sh,
+                         &c->err);
 }
 
 static enum MHD_Result page(hreq_t *r, int status, const char *lang, const char *title,

@@ -219,7 +219,7 @@ cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
                                           void *ud),
                               void *ud, cs_err_t *err);
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
-                                 const char *order_id, json_t **customer, json_t **order,
-                                 json_t **shipment, cs_err_t *err);
+                                 const char *order_id, unsigned flags, json_t **customer,
+                                 json_t **order, json_t **shipment, cs_err_t *err);
 
 #endif /* CS_STORE_SQLITE_INT_H */

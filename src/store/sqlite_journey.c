@@ -824,7 +824,7 @@ static json_t *consent_json(const char *c)
     return o;
 }
 
-static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t *err)
+static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
 {
     sqlite3_stmt *st = jstmt(s, QJ_CTX_CUSTOMER, err);
     *out = NULL;
@@ -845,6 +845,8 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t
     done(st);
     if (!c)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (lite)
+        goto unsub;
     if (!(st = jstmt(s, QJ_CTX_ORDERS, err)))
         goto fail;
     cs__bind_text(st, 1, id);
@@ -860,6 +862,7 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t
     if (sqlite3_step(st) == SQLITE_ROW)
         json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
     done(st);
+unsub:
     if (!(st = jstmt(s, QJ_CTX_UNSUB, err)))
         goto fail;
     cs__bind_text(st, 1, id);
@@ -875,7 +878,7 @@ fail:
     return CS_ERR_STORE;
 }
 
-static cs_rc ctx_order(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t *err)
+static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
 {
     sqlite3_stmt *st = jstmt(s, QJ_CTX_ORDER, err);
     *out = NULL;
@@ -907,6 +910,10 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, json_t **out, cs_err_t *e
     }
     json_object_set_new(o, "promised_to_ms", json_integer(promised_to));
     json_object_set_new(o, "attributes", aj ? aj : json_object());
+    if (lite) {
+        *out = o;
+        return CS_OK;
+    }
     /* the customer's other orders, for "large for this customer" */
     if ((st = jstmt(s, QJ_CTX_OTHER_ORDERS, err)) != NULL) {
         cs__bind_text(st, 1, cust);
@@ -983,23 +990,24 @@ static bool exists2(cs_sqlite_t *s, jstmt_id_t id, const char *a, const char *b)
 }
 
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
-                                 const char *order_id, json_t **customer, json_t **order,
-                                 json_t **shipment, cs_err_t *err)
+                                 const char *order_id, unsigned flags, json_t **customer,
+                                 json_t **order, json_t **shipment, cs_err_t *err)
 {
     cs_sqlite_t *s = (cs_sqlite_t *)store;
+    bool lite = flags & CS_CTX_LITE;
     cs_rc rc;
     *customer = *order = *shipment = NULL;
-    if (customer_id && *customer_id && (rc = ctx_customer(s, customer_id, customer, err)))
+    if (customer_id && *customer_id && (rc = ctx_customer(s, customer_id, lite, customer, err)))
         return rc;
     if (order_id && *order_id) {
-        if ((rc = ctx_order(s, order_id, order, err)) ||
+        if ((rc = ctx_order(s, order_id, lite, order, err)) ||
             (rc = ctx_shipment(s, order_id, shipment, err))) {
             json_decref(*customer);
             json_decref(*order);
             *customer = *order = NULL;
             return rc;
         }
-        if (*order) {
+        if (*order && !lite) {
             json_object_set_new(*order, "ticket_open",
                                 json_boolean(exists2(s, QJ_CTX_TICKET_OPEN, order_id,
                                                      customer_id ? customer_id : "")));

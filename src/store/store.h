@@ -181,6 +181,13 @@ typedef struct cs_out_result {
     const char *provider_ref;        /* NULL = none */
 } cs_out_result_t;
 
+/* journey_context flags: CS_CTX_LITE reads only the rows themselves (the
+ * customer with `unsubscribed`, the order without items, aggregates or
+ * ticket/refund flags, the shipment): enough to send a transactional
+ * message. */
+#define CS_CTX_FULL 0u
+#define CS_CTX_LITE 1u
+
 /* What the contact policy needs to know about a customer's recent messages. */
 typedef struct cs_contact_stats {
     int budget_used;      /* budgeted classes (reassurance, ask, marketing) queued/sent since */
@@ -286,8 +293,8 @@ struct cs_store_ops {
      * orders_count, first_order_at, last_order_id), the order (with items),
      * the order's latest shipment; JSON objects or NULL when unknown. */
     cs_rc (*journey_context)(cs_store_t *s, const char *customer_id, const char *order_id,
-                             json_t **customer, json_t **order, json_t **shipment,
-                             cs_err_t *err);
+                             unsigned flags, json_t **customer, json_t **order,
+                             json_t **shipment, cs_err_t *err);
 };
 
 /* ---- dispatching wrappers: what callers use ---- */

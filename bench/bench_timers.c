@@ -1,0 +1,191 @@
+/*
+ * bench_timers.c -- durable timers: schedule N delayed messages, let them all
+ * come due at one instant, fire them into the outbox; timers/s, lateness,
+ * and memory per pending timer.
+ *
+ *   bench_timers DIR N
+ *
+ * The product's path, on a durable SQLite store (WAL, synchronous=FULL):
+ * N order.placed events are ingested and the journey runtime runs a journey
+ * that waits one day and then sends a transactional email; scheduling is
+ * the ingest plus the journey passes that start the runs and arm their
+ * timers. The clock is the injectable manual clock, set one day and a bit
+ * later in one step: every timer is due at that instant. Firing runs the
+ * same passes the daemon's writer runs (2,000 timers per transaction): each
+ * fired timer loads its run, builds the message context, asks the contact
+ * policy and writes a queued outbox row. Lateness of a timer is the real
+ * time from the instant it came due until the transaction that fired it
+ * committed. Prints key=value lines.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/journeys.h"
+
+#define CUSTOMERS 10000
+#define BATCH 5000
+#define FIRE_BATCH 2000
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = atol(line + 6);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static void die(const char *what, const cs_err_t *err)
+{
+    fprintf(stderr, "bench_timers: %s: %s\n", what, err->msg);
+    exit(1);
+}
+
+static void ingest(cs_store_t *s, const char *text, cs_ms_t now)
+{
+    cs_event_t *ev;
+    cs_err_t err;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    if (cs_event_parse(text, strlen(text), &ev, &err))
+        die("parse", &err);
+    if (cs_store_ingest(s, ev, now, &oc, &seq, &err))
+        die("ingest", &err);
+    cs_event_free(&ev);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_timers DIR N\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    long n = atol(argv[2]);
+    char target[1024], ts[40], buf[1024];
+    snprintf(target, sizeof target, "sqlite:%s/timers.db", dir);
+    cs_err_t err;
+    cs_store_t *s;
+    cs_store_opts_t so;
+    cs_store_opts_default(&so); /* durable */
+    if (cs_store_open(target, &so, &s, &err))
+        die("open", &err);
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    cs_time_parse("2026-11-02T09:00:00Z", &t0); /* a Monday morning */
+    cs_clock_manual_init(&clock, t0);
+    cs_time_format(t0, ts, sizeof ts);
+
+    /* the journey, and customers who can be mailed */
+    const char *yaml = "journey: delayed_message\n"
+                       "trigger: {event: order.placed}\n"
+                       "steps:\n"
+                       "  - wait: 1d\n"
+                       "  - send: {channel: email, template: order_confirmation, "
+                       "class: transactional}\n";
+    cs_journeys_opts_t jo = { .clock = &clock.clock };
+    jo.policy_set = true;
+    cs_policy_conf_default(&jo.policy);
+    jo.policy.quiet_start = jo.policy.quiet_end = 0;
+    cs_journeys_t *js;
+    cs_journey_t *j;
+    if (cs_journeys_new(&jo, &js, &err) || cs_journey_parse("bench.yaml", yaml, strlen(yaml), &j, &err) ||
+        cs_journeys_add(js, j, &err))
+        die("journey", &err);
+    if (cs_store_begin(s, &err))
+        die("begin", &err);
+    for (int c = 0; c < CUSTOMERS; c++) {
+        snprintf(buf, sizeof buf,
+                 "{\"event_id\":\"c%d\",\"type\":\"customer.upserted\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"id\":\"k%d\",\"email\":\"k%d@example.de\",\"locale\":\"de\","
+                 "\"timezone\":\"Europe/Berlin\",\"consents\":{\"email\":{\"transactional\":true}}}}",
+                 c, ts, c, c);
+        ingest(s, buf, t0);
+    }
+    if (cs_journeys_sync(js, s, &err) || cs_store_commit(s, &err))
+        die("setup", &err);
+
+    /* schedule: N orders -> N runs waiting on N durable timers */
+    long rss0 = rss_kib();
+    uint64_t a = cs_mono_ns();
+    for (long i = 0; i < n; i += BATCH) {
+        if (cs_store_begin(s, &err))
+            die("begin", &err);
+        for (long k = i; k < i + BATCH && k < n; k++) {
+            snprintf(buf, sizeof buf,
+                     "{\"event_id\":\"o%ld\",\"type\":\"order.placed\",\"occurred_at\":\"%s\","
+                     "\"data\":{\"id\":\"%ld\",\"customer_id\":\"k%ld\",\"currency\":\"EUR\","
+                     "\"items\":[{\"sku\":\"KAF-250\",\"name\":\"Kaffeebohnen 250 g\","
+                     "\"unit_price\":\"8.90\",\"quantity\":1}]}}",
+                     k, ts, 100000 + k, k % CUSTOMERS);
+            ingest(s, buf, t0);
+        }
+        if (cs_store_commit(s, &err))
+            die("commit", &err);
+        cs_ms_t next;
+        if (cs_journeys_pass(js, s, BATCH, &next, &err))
+            die("schedule pass", &err);
+    }
+    double sched_s = (double)(cs_mono_ns() - a) / 1e9;
+    long rss1 = rss_kib();
+    int64_t pending = 0;
+    cs_store_call(s, timer_count, &pending, &err);
+
+    /* fire: everything comes due at once */
+    cs_clock_manual_set(&clock, t0 + CS_MS_PER_DAY + 60 * 1000);
+    double *lat = calloc((size_t)n + 1, sizeof *lat);
+    size_t fired = 0;
+    uint64_t due_ns = cs_mono_ns();
+    for (;;) {
+        cs_journeys_stats_t st;
+        memset(&st, 0, sizeof st);
+        if (cs_store_begin(s, &err))
+            die("begin", &err);
+        if (cs_journeys_fire_due(js, s, FIRE_BATCH, &st, &err) || cs_store_commit(s, &err))
+            die("fire", &err);
+        double l = (double)(cs_mono_ns() - due_ns) / 1e6;
+        for (size_t k = 0; k < st.timers && fired < (size_t)n; k++)
+            lat[fired++] = l;
+        if (st.timers == 0)
+            break;
+    }
+    double fire_s = lat[fired ? fired - 1 : 0] / 1000.0;
+    qsort(lat, fired, sizeof *lat, cmp_double);
+    cs_store_counts_t counts;
+    cs_store_counts(s, &counts, &err);
+    int64_t left = 0;
+    cs_store_call(s, timer_count, &left, &err);
+    cs_journeys_stats_t tot;
+    cs_journeys_totals(js, &tot);
+
+    printf("timers_n=%ld\n", n);
+    printf("timers_pending=%lld\n", (long long)pending);
+    printf("timers_schedule_s=%.2f\n", sched_s);
+    printf("timers_schedule_per_s=%.0f\n", (double)n / sched_s);
+    printf("timers_fired=%zu\n", fired);
+    printf("timers_fire_s=%.2f\n", fire_s);
+    printf("timers_fire_per_s=%.0f\n", (double)fired / fire_s);
+    printf("timers_lateness_p50_ms=%.0f\n", fired ? lat[fired / 2] : 0.0);
+    printf("timers_lateness_p99_ms=%.0f\n", fired ? lat[fired * 99 / 100] : 0.0);
+    printf("timers_left=%lld\n", (long long)left);
+    printf("timers_rss_before_kib=%ld\n", rss0);
+    printf("timers_rss_pending_kib=%ld\n", rss1);
+    printf("timers_bytes_per_pending=%.1f\n",
+           pending ? (double)(rss1 - rss0) * 1024.0 / (double)pending : 0.0);
+    free(lat);
+    cs_journeys_free(js);
+    cs_store_close(&s);
+    return 0;
+}
