@@ -777,15 +777,15 @@ cs_rc cs_journeys_fire_due(cs_journeys_t *js, cs_store_t *s, size_t max, cs_jour
     size_t left = max;
     while (left > 0 && !rc) {
         size_t n;
-        if ((rc = cs_store_call(s, timers_due, p.now + 1, batch,
-                                left < TIMER_BATCH ? left : TIMER_BATCH, &n, err)) ||
-            n == 0)
+        size_t want = left < TIMER_BATCH ? left : TIMER_BATCH;
+        if ((rc = cs_store_call(s, timers_due, p.now + 1, batch, want, &n, err)) || n == 0)
+            break;
+        /* the batch is deleted first: the steps below may arm new timers */
+        if ((rc = cs_store_call(s, timers_delete_due, p.now + 1, n, err)))
             break;
         for (size_t i = 0; i < n && !rc; i++) {
             const cs_timer_t *t = &batch[i];
             st->timers++;
-            if ((rc = cs_store_call(s, timer_delete, t->id, err)))
-                break;
             cs_run_t run;
             rc = cs_store_call(s, run_get, t->run_id, &run, err);
             if (rc == CS_ERR_NOTFOUND) {

@@ -126,6 +126,9 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
     "CREATE INDEX outbox_sending ON outbox(lease_until) WHERE status = 2;"
     "CREATE INDEX outbox_by_ref ON outbox(provider_ref) WHERE provider_ref IS NOT NULL;",
+    /* 4: a customer's unsubscribes, looked up before every message */
+    "CREATE INDEX message_events_unsub ON message_events(customer_id, occurred_at)"
+    "  WHERE status = 6;",
 };
 
 /* ---- every statement, by id ---- */
@@ -746,6 +749,7 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .timer_add = cs__sqlite_timer_add,
     .timers_due = cs__sqlite_timers_due,
     .timer_delete = cs__sqlite_timer_delete,
+    .timers_delete_due = cs__sqlite_timers_delete_due,
     .timer_next = cs__sqlite_timer_next,
     .timer_count = cs__sqlite_timer_count,
     .outbox_put = cs__sqlite_outbox_put,

@@ -98,6 +98,7 @@ typedef enum jstmt_id {
     QJ_TIMER_ADD,
     QJ_TIMERS_DUE,
     QJ_TIMER_DELETE,
+    QJ_TIMERS_DELETE_DUE,
     QJ_TIMER_NEXT,
     QJ_TIMER_COUNT,
     QJ_OUT_PUT,
@@ -195,6 +196,7 @@ cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **
 cs_rc cs__sqlite_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err);
 cs_rc cs__sqlite_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, size_t max,
                             size_t *n, cs_err_t *err);
+cs_rc cs__sqlite_timers_delete_due(cs_store_t *store, cs_ms_t before, size_t max, cs_err_t *err);
 cs_rc cs__sqlite_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err);
 cs_rc cs__sqlite_timer_next(cs_store_t *store, cs_ms_t *due_at, cs_err_t *err);
 cs_rc cs__sqlite_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err);

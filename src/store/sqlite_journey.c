@@ -41,6 +41,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_TIMERS_DUE] = "SELECT id,due_at,run_id,gen FROM timers WHERE due_at<?1 "
                       "ORDER BY due_at,id LIMIT ?2",
     [QJ_TIMER_DELETE] = "DELETE FROM timers WHERE id=?1",
+    [QJ_TIMERS_DELETE_DUE] = "DELETE FROM timers WHERE id IN (SELECT id FROM timers "
+                             "WHERE due_at<?1 ORDER BY due_at,id LIMIT ?2)",
     [QJ_TIMER_NEXT] = "SELECT min(due_at) FROM timers",
     [QJ_TIMER_COUNT] = "SELECT count(*) FROM timers",
     [QJ_OUT_PUT] = "INSERT INTO outbox(idem_key,run_id,journey,customer_id,order_id,channel,"
@@ -85,8 +87,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
                           "ORDER BY placed_at DESC LIMIT 1",
-    [QJ_CTX_UNSUB] = "SELECT 1 FROM message_events WHERE customer_id=?1 AND status=?2 AND "
-                     "occurred_at>=?3 LIMIT 1",
+    /* status 6 = CS_MSG_UNSUBSCRIBED, literal so the partial index serves it */
+    [QJ_CTX_UNSUB] = "SELECT 1 FROM message_events WHERE customer_id=?1 AND status=6 AND "
+                     "occurred_at>=?2 LIMIT 1",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
                      "promised_from,promised_to,status,attributes FROM orders WHERE id=?1",
     [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*) FROM orders WHERE customer_id=?1 AND "
@@ -470,6 +473,17 @@ cs_rc cs__sqlite_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, 
     done(st);
     return r == SQLITE_DONE || r == SQLITE_ROW ? CS_OK
                                                : cs__sqlite_fail(s, err, "read due timers");
+}
+
+cs_rc cs__sqlite_timers_delete_due(cs_store_t *store, cs_ms_t before, size_t max, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_TIMERS_DELETE_DUE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    return cs__sqlite_exec_stmt(s, st, err, "delete fired timers");
 }
 
 cs_rc cs__sqlite_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err)
@@ -865,9 +879,9 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
 unsub:
     if (!(st = jstmt(s, QJ_CTX_UNSUB, err)))
         goto fail;
+    _Static_assert(CS_MSG_UNSUBSCRIBED == 6, "QJ_CTX_UNSUB and migration 4 say 6");
     cs__bind_text(st, 1, id);
-    sqlite3_bind_int(st, 2, CS_MSG_UNSUBSCRIBED);
-    sqlite3_bind_int64(st, 3, updated);
+    sqlite3_bind_int64(st, 2, updated);
     json_object_set_new(c, "unsubscribed", sqlite3_step(st) == SQLITE_ROW ? json_true()
                                                                          : json_false());
     done(st);

@@ -255,6 +255,9 @@ struct cs_store_ops {
     cs_rc (*timers_due)(cs_store_t *s, cs_ms_t before, cs_timer_t *out, size_t max, size_t *n,
                         cs_err_t *err);
     cs_rc (*timer_delete)(cs_store_t *s, int64_t id, cs_err_t *err);
+    /* Delete exactly the timers timers_due(before, max) returned, in one go
+     * (same transaction, nothing added in between). */
+    cs_rc (*timers_delete_due)(cs_store_t *s, cs_ms_t before, size_t max, cs_err_t *err);
     /* Earliest due time; 0 when there is none. */
     cs_rc (*timer_next)(cs_store_t *s, cs_ms_t *due_at, cs_err_t *err);
     cs_rc (*timer_count)(cs_store_t *s, int64_t *n, cs_err_t *err);
