@@ -35,7 +35,7 @@ static long rss_kib(void)
     long v = -1;
     while (f && fgets(line, sizeof line, f))
         if (strncmp(line, "VmRSS:", 6) == 0)
-            v = atol(line + 6);
+            v = strtol(line + 6, NULL, 10);
     if (f)
         fclose(f);
     return v;
@@ -73,7 +73,12 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[1];
-    long n = atol(argv[2]);
+    char *end;
+    long n = strtol(argv[2], &end, 10);
+    if (*end != '\0' || n <= 0) {
+        fprintf(stderr, "bench_timers: N must be a positive integer\n");
+        return 2;
+    }
     char target[1024], ts[40], buf[1024];
     snprintf(target, sizeof target, "sqlite:%s/timers.db", dir);
     cs_err_t err;

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-./scripts/install-deps.sh
+./scripts/install-deps.sh --bench
 cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$ROOT/build-bench" -j "$(nproc 2>/dev/null || echo 2)"
 B="$ROOT/build-bench"
@@ -19,9 +19,10 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cs-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 if [ -n "${CS_BENCH_QUICK:-}" ]; then
-  N_INGEST=50000; N_RSS=200000; DUR=3
+  N_INGEST=50000; N_RSS=200000; DUR=3; N_TIMERS=50000
 else
   N_INGEST=${CS_BENCH_INGEST:-300000}; N_RSS=${CS_BENCH_RSS:-2000000}; DUR=${CS_BENCH_DURATION:-10}
+  N_TIMERS=${CS_BENCH_TIMERS:-1000000}
 fi
 
 echo "== ingest: engine vs raw SQLite ($N_INGEST events)"
@@ -36,6 +37,13 @@ rm -rf "$WORK/rss"
 
 echo "== http: wrk against consonance and nginx (${DUR}s each)"
 "$ROOT/bench/http_bench.sh" "$B" "$OUT/http.txt" "$DUR"
+
+echo "== timers: $N_TIMERS delayed messages, Consonance vs BullMQ and pg-boss"
+"$ROOT/bench/timers_bench.sh" "$B" "$OUT/timers.txt" "$N_TIMERS"
+
+echo "== exactly once under SIGKILL"
+python3 "$ROOT/tests/blackbox/test_outbox_kill.py" --bin "$B/consonance" | tee "$WORK/kill.log"
+grep '^counts:' "$WORK/kill.log" | sed 's/^counts: //' | tr ' ' '\n' > "$OUT/kill.txt"
 
 python3 "$ROOT/bench/report.py" "$OUT" "$ROOT/docs/benchmarks.md"
 echo "bench: wrote docs/benchmarks.md"

@@ -2,6 +2,10 @@
 # Install every Debian package Consonance needs to build, test and benchmark.
 # Idempotent; run as root (or with sudo available) on a fresh Debian machine.
 set -euo pipefail
+# --bench also installs what the benchmarks compare against: Redis and
+# PostgreSQL from Debian, Node.js, and the npm packages in bench/peers.
+BENCH=""
+[ "${1:-}" = "--bench" ] && BENCH=1
 
 PKGS=(
   build-essential cmake pkg-config git ca-certificates
@@ -12,6 +16,10 @@ PKGS=(
   python3 python3-aiosmtpd openssl
   sqlite3 wrk nginx-light procps
 )
+if [ -n "$BENCH" ]; then
+  PKGS+=(redis-server postgresql)
+  command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -22,16 +30,27 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # services enabled on install; the benchmarks and tests start their own
+  if command -v systemctl >/dev/null 2>&1; then
+    for svc in nginx redis-server postgresql; do
+      $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
+if [ -n "$BENCH" ]; then
+  ROOT=$(cd "$(dirname "$0")/.." && pwd)
+  if [ ! -d "$ROOT/bench/peers/node_modules/bullmq" ] || [ ! -d "$ROOT/bench/peers/node_modules/pg-boss" ]; then
+    echo "install-deps: npm packages for the benchmark peers (bench/peers)"
+    (cd "$ROOT/bench/peers" && npm ci --no-audit --no-fund)
+  fi
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-# nginx-light enables a service on install; the benchmarks start their own.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
