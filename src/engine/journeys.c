@@ -37,7 +37,11 @@ struct cs_journeys {
     char default_locale[16];
     unsigned channels_off;
     cs_ms_t trigger_max_age;
+    /* event types (bits) that can end or advance an active run of any
+     * stored version: the only ones for which active runs are read */
+    uint32_t interest;
     bool synced;
+    _Static_assert(CS_EV__COUNT <= 32, "interest is a 32-bit mask of event types");
     pthread_mutex_t mu;        /* guards totals */
     cs_journeys_stats_t totals;
 };
@@ -148,6 +152,53 @@ const cs_journey_t *cs_journeys_at(const cs_journeys_t *js, size_t i)
     return i < js->n ? js->defs[i] : NULL;
 }
 
+static cs_rc program(cs_journeys_t *js, cs_store_t *s, const char *id, int version,
+                     const cs_journey_t **out, cs_err_t *err);
+
+/* The event types that can end (exit_when) or advance (wait_for) a run of j. */
+static uint32_t interest_of(const cs_journey_t *j)
+{
+    static const struct {
+        unsigned bit;
+        cs_event_type_t type;
+    } exits[] = {
+        { CS_EXIT_ORDER_CANCELLED, CS_EV_ORDER_CANCELLED },
+        { CS_EXIT_RETURN_REQUESTED, CS_EV_RETURN_REQUESTED },
+        { CS_EXIT_TICKET_OPENED, CS_EV_TICKET_CREATED },
+        { CS_EXIT_UNSUBSCRIBED, CS_EV_MESSAGE_STATUS },
+        { CS_EXIT_ORDERED_AGAIN, CS_EV_ORDER_PLACED },
+    };
+    uint32_t m = 0;
+    for (size_t i = 0; i < CS_ARRAY_LEN(exits); i++)
+        if (j->exit_mask & exits[i].bit)
+            m |= 1u << exits[i].type;
+    for (int pc = 0; pc < j->n; pc++)
+        if (j->prog[pc].op == CS_OP_WAIT_FOR)
+            m |= 1u << j->prog[pc].event_type;
+    return m;
+}
+
+typedef struct sync_ud {
+    cs_journeys_t *js;
+    cs_store_t *s;
+    cs_err_t *err;
+} sync_ud_t;
+
+static cs_rc interest_of_version(const char *id, int version, void *arg)
+{
+    sync_ud_t *ud = arg;
+    const cs_journey_t *j;
+    cs_err_t perr;
+    if (program(ud->js, ud->s, id, version, &j, &perr) != CS_OK) {
+        /* a stored version that no longer loads: listen to everything */
+        cs_warn("journeys: %s version %d: %s", id, version, perr.msg);
+        ud->js->interest = UINT32_MAX;
+        return CS_OK;
+    }
+    ud->js->interest |= interest_of(j);
+    return CS_OK;
+}
+
 cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
 {
     cs_ms_t now = cs_clock_now(js->clock);
@@ -174,6 +225,12 @@ cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
         if (rc)
             return rc;
     }
+    /* what active runs listen to, over every version a run can be on */
+    js->interest = 0;
+    sync_ud_t ud = { js, s, err };
+    cs_rc rc = cs_store_call(s, journey_versions_each, interest_of_version, &ud, err);
+    if (rc)
+        return rc;
     js->synced = true;
     return CS_OK;
 }
@@ -208,6 +265,7 @@ static cs_rc program(cs_journeys_t *js, cs_store_t *s, const char *id, int versi
         cs_journey_free(j);
         return cs_errf(err, rc, "out of memory");
     }
+    js->interest |= interest_of(j);
     *out = j;
     return CS_OK;
 }
@@ -233,7 +291,6 @@ cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool
 /* ---- the context conditions read ---- */
 
 typedef struct ctx {
-    bool lite;         /* built with CS_CTX_LITE */
     json_t *root;      /* {customer, order, shipment, event, risk, run} */
     json_t *customer;  /* borrowed from root; may be NULL */
     json_t *order;
@@ -300,7 +357,6 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
     c->customer = cu;
     c->order = o;
     c->shipment = sh;
-    c->lite = flags & CS_CTX_LITE;
     return CS_OK;
 }
 
@@ -361,16 +417,16 @@ static void end_run(pass_t *p, cs_run_t *run, int status, const char *why)
 }
 
 /* The consent of a customer for a channel and purpose. */
-static cs_consent_t consent(json_t *cu, cs_channel_t ch, bool marketing)
+static cs_consent_t consent(const cs_contact_t *who, cs_channel_t ch, bool marketing)
 {
-    json_t *v = json_object_get(json_object_get(json_object_get(cu, "consents"),
-                                                cs_channel_name(ch)),
-                                marketing ? "marketing" : "transactional");
-    return json_is_true(v) ? CS_CONSENT_YES : json_is_false(v) ? CS_CONSENT_NO : CS_CONSENT_UNSET;
+    char v = who->consent[(int)ch * 2 + (marketing ? 1 : 0)];
+    return v == 'y' ? CS_CONSENT_YES : v == 'n' ? CS_CONSENT_NO : CS_CONSENT_UNSET;
 }
 
 /* SEND: decide by the policy, record the outcome. Returns true when the run
- * has to wait (a deferral), with the timer armed. */
+ * has to wait (a deferral), with the timer armed. c holds the order and
+ * shipment only for the classes the policy holds back (not transactional
+ * or service); the customer's contact data is read here. */
 static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, bool *waits)
 {
     cs_journeys_t *js = p->js;
@@ -386,11 +442,15 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
     m.cls = (int)in->cls;
     m.created_at = p->now;
     m.channel = (int)in->channels[0];
-    const char *loc = jstr(c->customer, "locale");
-    cs_strlcpy(m.locale, loc && *loc ? loc : js->default_locale, sizeof m.locale);
+    cs_contact_t who;
+    cs_rc crc = cs_store_call(p->s, contact_get, run->customer_id, &who, p->err);
+    if (crc && crc != CS_ERR_NOTFOUND)
+        return crc;
+    cs_strlcpy(m.locale, !crc && who.locale[0] ? who.locale : js->default_locale,
+               sizeof m.locale);
 
     cs_policy_result_t verdict = { CS_VERDICT_SKIP, 0, "unknown_customer" };
-    if (c->customer) {
+    if (crc == CS_OK) {
         cs_contact_stats_t stats = { 0, 0, false };
         if (cs_policy_budgeted(in->cls) || in->cls == CS_CLASS_ASK) {
             cs_rc rc = cs_store_call(p->s, contact_stats, run->customer_id, run->order_id,
@@ -401,15 +461,15 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
         const char *first_skip = NULL;
         for (int i = 0; i < in->nchannels; i++) {
             cs_channel_t ch = in->channels[i];
-            const char *addr = jstr(c->customer, ch == CS_CHANNEL_EMAIL ? "email" : "phone");
+            const char *addr = ch == CS_CHANNEL_EMAIL ? who.email : who.phone;
             cs_policy_input_t pi = {
                 .cls = in->cls,
                 .channel = ch,
-                .has_address = addr && *addr,
-                .transactional = consent(c->customer, ch, false),
-                .marketing = consent(c->customer, ch, true),
-                .unsubscribed = json_is_true(json_object_get(c->customer, "unsubscribed")),
-                .tz = cs_tz_get_or_utc(jstr(c->customer, "timezone")),
+                .has_address = *addr != '\0',
+                .transactional = consent(&who, ch, false),
+                .marketing = consent(&who, ch, true),
+                .unsubscribed = who.unsubscribed,
+                .tz = cs_tz_get_or_utc(who.timezone[0] ? who.timezone : NULL),
                 .now = p->now,
                 .budget_used = stats.budget_used,
                 .order_asked = stats.order_asked,
@@ -486,18 +546,15 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             break;
         }
         const cs_instr_t *in = &j->prog[run->pc];
-        bool needs_ctx = in->op == CS_OP_SEND || in->op == CS_OP_BRANCH ||
-                         in->op == CS_OP_WAIT_UNTIL || (in->op == CS_OP_WAIT && in->text);
-        /* a transactional send and a local-time wait need the rows only;
-         * conditions and the policy's budget and holds need everything */
-        bool lite = in->op == CS_OP_WAIT_UNTIL ||
-                    (in->op == CS_OP_SEND &&
-                     (in->cls == CS_CLASS_TRANSACTIONAL || in->cls == CS_CLASS_SERVICE));
-        if (needs_ctx && c.root && c.lite && !lite)
-            ctx_free(&c); /* rebuilt in full */
+        /* conditions, day counts and the policy's holds read the context;
+         * a transactional send and a local-time wait read only the
+         * customer's contact row */
+        bool needs_ctx = in->op == CS_OP_BRANCH || (in->op == CS_OP_WAIT && in->text) ||
+                         (in->op == CS_OP_SEND && in->cls != CS_CLASS_TRANSACTIONAL &&
+                          in->cls != CS_CLASS_SERVICE);
         if (needs_ctx && !c.root &&
             (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run,
-                            lite ? CS_CTX_LITE : CS_CTX_FULL, &c, p->err)))
+                            CS_CTX_FULL, &c, p->err)))
             break;
         bool waits = false;
         switch (in->op) {
@@ -527,7 +584,12 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             break;
         }
         case CS_OP_WAIT_UNTIL: {
-            const cs_tz_t *tz = cs_tz_get_or_utc(jstr(c.customer, "timezone"));
+            cs_contact_t who;
+            rc = cs_store_call(p->s, contact_get, run->customer_id, &who, p->err);
+            if (rc && rc != CS_ERR_NOTFOUND)
+                break;
+            rc = CS_OK;
+            const cs_tz_t *tz = cs_tz_get_or_utc(who.timezone[0] ? who.timezone : NULL);
             run->pc++;
             run->gen++;
             rc = arm(p, run, cs_next_local_time(tz, p->now, in->hour, in->minute,
@@ -606,10 +668,17 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
                       const char *customer_id)
 {
     cs_rc rc = CS_OK;
-    json_t *evj = event_json(ev);
     cs_run_t *runs = NULL;
     size_t n = 0;
     char cust_buf[CS_ID_MAX + 1] = "";
+    /* most events concern no run and start none */
+    bool listened = p->js->interest & (1u << ev->type);
+    bool triggers = false;
+    for (size_t i = 0; i < p->js->n; i++)
+        triggers |= p->js->defs[i]->trigger_event == (int)ev->type;
+    if (!listened && !triggers)
+        return CS_OK;
+    json_t *evj = event_json(ev);
     if (!evj)
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
     /* a scan or return knows its order; its customer is the order's */
@@ -625,8 +694,10 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         json_decref(sh);
         customer_id = cust_buf[0] ? cust_buf : NULL;
     }
-    /* 1 and 2: exits and waits among the runs concerned */
-    if ((rc = cs_store_call(p->s, runs_active, order_id, customer_id, &runs, &n, p->err)))
+    /* 1 and 2: exits and waits among the runs concerned, when any run can
+     * listen to this type */
+    if (listened &&
+        (rc = cs_store_call(p->s, runs_active, order_id, customer_id, &runs, &n, p->err)))
         goto out;
     for (size_t i = 0; i < n && !rc; i++) {
         cs_run_t *run = &runs[i];

@@ -129,6 +129,10 @@ static const char *const migrations[] = {
     /* 4: a customer's unsubscribes, looked up before every message */
     "CREATE INDEX message_events_unsub ON message_events(customer_id, occurred_at)"
     "  WHERE status = 6;",
+    /* 5: a customer's runs indexed by customer alone, so a run that ends
+     * (the common case when a timer fires) leaves the index untouched */
+    "DROP INDEX runs_by_customer;"
+    "CREATE INDEX runs_by_customer ON journey_runs(customer_id);",
 };
 
 /* ---- every statement, by id ---- */
@@ -439,6 +443,8 @@ static cs_rc migrate(cs_sqlite_t *s, cs_err_t *err)
         goto out;
     }
     version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st); /* a pending statement would lock tables a migration drops from */
+    st = NULL;
     if (version > latest) {
         rc = cs_errf(err, CS_ERR_CONFIG,
                      "store: schema version %d is newer than this program understands (%d); "
@@ -739,6 +745,7 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .apikey_revoke = sqlite_apikey_revoke,
     .journey_version = cs__sqlite_journey_version,
     .journey_source = cs__sqlite_journey_source,
+    .journey_versions_each = cs__sqlite_journey_versions_each,
     .journey_enabled_get = cs__sqlite_journey_enabled_get,
     .journey_enabled_set = cs__sqlite_journey_enabled_set,
     .run_insert = cs__sqlite_run_insert,
@@ -765,4 +772,5 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .cursor_set = cs__sqlite_cursor_set,
     .events_after = cs__sqlite_events_after,
     .journey_context = cs__sqlite_journey_context,
+    .contact_get = cs__sqlite_contact_get,
 };

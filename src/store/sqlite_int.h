@@ -127,6 +127,7 @@ typedef enum jstmt_id {
     QJ_CTX_SHIPMENT,
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
+    QJ_CONTACT,
     QJ__COUNT
 } jstmt_id_t;
 
@@ -180,6 +181,9 @@ cs_rc cs__sqlite_events_query(cs_store_t *store, const cs_event_query_t *q, json
 void cs__sqlite_journey_close(cs_sqlite_t *s);
 cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const char *hash,
                                  const char *source, cs_ms_t now, int *version, cs_err_t *err);
+cs_rc cs__sqlite_journey_versions_each(cs_store_t *store,
+                                       cs_rc (*fn)(const char *journey, int version, void *ud),
+                                       void *ud, cs_err_t *err);
 cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int version,
                                 char **source, cs_err_t *err);
 cs_rc cs__sqlite_journey_enabled_get(cs_store_t *store, const char *journey, int *enabled,
@@ -220,6 +224,8 @@ cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
                                           const char *customer_id, const char *body, size_t len,
                                           void *ud),
                               void *ud, cs_err_t *err);
+cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
+                             cs_err_t *err);
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
                                  const char *order_id, unsigned flags, json_t **customer,
                                  json_t **order, json_t **shipment, cs_err_t *err);

@@ -104,6 +104,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
                               "('requested','approved','label_created','in_transit','received') "
                               "LIMIT 1",
+    [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
+                   "WHERE id=?1",
 };
 
 static sqlite3_stmt *jstmt(cs_sqlite_t *s, jstmt_id_t id, cs_err_t *err)
@@ -177,6 +179,26 @@ cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const c
     cs__bind_text(st, 4, source);
     sqlite3_bind_int64(st, 5, now);
     return cs__sqlite_exec_stmt(s, st, err, "store a journey version");
+}
+
+cs_rc cs__sqlite_journey_versions_each(cs_store_t *store,
+                                       cs_rc (*fn)(const char *journey, int version, void *ud),
+                                       void *ud, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    /* a private statement: fn may use the store */
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT journey,version FROM journey_versions", -1, &st,
+                           NULL) != SQLITE_OK)
+        return cs__sqlite_fail(s, err, "prepare");
+    cs_rc rc = CS_OK;
+    int r;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(cs__col_text(st, 0), sqlite3_column_int(st, 1), ud);
+    if (!rc && r != SQLITE_DONE)
+        rc = cs__sqlite_fail(s, err, "read journey versions");
+    sqlite3_finalize(st);
+    return rc;
 }
 
 cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int version,
@@ -1029,6 +1051,45 @@ cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
                                 json_boolean(exists2(s, QJ_CTX_REFUND_PENDING, order_id, NULL)));
         }
     }
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
+                             cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = jstmt(s, QJ_CONTACT, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        done(st);
+        return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, "read a customer");
+    }
+    const char *c;
+    if ((c = cs__col_text(st, 0)))
+        cs_strlcpy(out->email, c, sizeof out->email);
+    if ((c = cs__col_text(st, 1)))
+        cs_strlcpy(out->phone, c, sizeof out->phone);
+    if ((c = cs__col_text(st, 2)))
+        cs_strlcpy(out->locale, c, sizeof out->locale);
+    if ((c = cs__col_text(st, 3)))
+        cs_strlcpy(out->timezone, c, sizeof out->timezone);
+    c = cs__col_text(st, 4);
+    cs_strlcpy(out->consent, c && strlen(c) == 6 ? c : "------", sizeof out->consent);
+    cs_ms_t updated = cs__col_time(st, 5);
+    done(st);
+    if (!(st = jstmt(s, QJ_CTX_UNSUB, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    sqlite3_bind_int64(st, 2, updated);
+    r = sqlite3_step(st);
+    out->unsubscribed = r == SQLITE_ROW;
+    done(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return cs__sqlite_fail(s, err, "read unsubscribes");
     return CS_OK;
 }
 

@@ -188,6 +188,19 @@ typedef struct cs_out_result {
 #define CS_CTX_FULL 0u
 #define CS_CTX_LITE 1u
 
+/* What sending needs to know about a customer, read without building JSON:
+ * addresses, language, time zone, consent and unsubscribe state. */
+typedef struct cs_contact {
+    char email[256];
+    char phone[40];
+    char locale[16];
+    char timezone[64];
+    /* consent per channel (email, sms, whatsapp), two letters each:
+     * transactional then marketing; 'y' yes, 'n' no, '-' never said */
+    char consent[8];
+    bool unsubscribed;    /* unsubscribed since the customer's record last changed */
+} cs_contact_t;
+
 /* What the contact policy needs to know about a customer's recent messages. */
 typedef struct cs_contact_stats {
     int budget_used;      /* budgeted classes (reassurance, ask, marketing) queued/sent since */
@@ -236,6 +249,10 @@ struct cs_store_ops {
     /* The source of a version (owned by the caller, free with cs_free). */
     cs_rc (*journey_source)(cs_store_t *s, const char *journey, int version, char **source,
                             cs_err_t *err);
+    /* Every stored version of every journey, in no particular order. */
+    cs_rc (*journey_versions_each)(cs_store_t *s,
+                                   cs_rc (*fn)(const char *journey, int version, void *ud),
+                                   void *ud, cs_err_t *err);
     /* Operator switch: -1 = never set (use the file's default), 0 off, 1 on. */
     cs_rc (*journey_enabled_get)(cs_store_t *s, const char *journey, int *enabled, cs_err_t *err);
     cs_rc (*journey_enabled_set)(cs_store_t *s, const char *journey, bool on, cs_ms_t now,
@@ -298,6 +315,9 @@ struct cs_store_ops {
     cs_rc (*journey_context)(cs_store_t *s, const char *customer_id, const char *order_id,
                              unsigned flags, json_t **customer, json_t **order,
                              json_t **shipment, cs_err_t *err);
+    /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
+    cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,
+                         cs_err_t *err);
 };
 
 /* ---- dispatching wrappers: what callers use ---- */

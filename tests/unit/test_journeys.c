@@ -470,6 +470,34 @@ static void test_versions_switches_and_restart(void **state)
     teardown_world(&w);
 }
 
+/* Active runs are read only for event types some stored version listens
+ * to: a run that entered on a version waiting for delivery still moves on
+ * after the definition changed to one that waits for nothing. */
+static void test_old_version_still_listens(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *v1[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", v1, 1);
+    customer(&w, "gus", true);
+    order(&w, "o1", "gus", "20.00");
+    shipment(&w, "o1");
+    cs_journeys_free(w.js);
+    cs_store_close(&w.s);
+    open_store(&w);
+    const char *v2[] = { "journey: review_request\ntrigger: {event: order.placed}\nsteps:\n"
+                         "  - wait: 9d\n"
+                         "  - send: {channel: email, template: review_v2, class: ask}\n" };
+    load(&w, v2, 1);
+    scan(&w, "o1", "delivered"); /* Monday 10:00: 5 days, then Monday 10:00 local */
+    assert_int_equal(timers(&w), 2); /* the stale timeout and the 5-day wait */
+    advance_to(&w, "2026-07-18T10:00:00Z");
+    advance_to(&w, "2026-07-20T08:00:00Z");
+    assert_string_equal(outbox(&w, "gus"), "review:queued");
+    assert_string_equal(runs(&w, "gus"), "review_request:done");
+    teardown_world(&w);
+}
+
 static void test_rolled_back_pass_repeats_exactly(void **state)
 {
     (void)state;
@@ -513,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
+        cmocka_unit_test(test_old_version_still_listens),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
