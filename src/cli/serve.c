@@ -150,6 +150,10 @@ int cs_cmd_serve(int argc, char **argv)
     ho.max_batch_events = (size_t)conf.max_batch_events;
     ho.journeys = journeys;
     ho.link_secret = conf.link_secret;
+    ho.public_url = conf.public_url;
+    ho.sms_token = conf.sms_token;
+    ho.wa_app_secret = conf.whatsapp_app_secret;
+    ho.wa_verify_token = conf.whatsapp_verify_token;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;

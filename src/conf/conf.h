@@ -64,6 +64,9 @@ typedef struct cs_conf {
     int sms_rate;
     char whatsapp_url[512];             /* "" = WhatsApp off */
     char whatsapp_token[512];
+    char whatsapp_app_secret[256];      /* verifies status callbacks; "" = callbacks off */
+    char whatsapp_verify_token[256];    /* answers Meta's subscription check */
+    char webhook_secret[256];           /* signs outbound journey webhooks */
     int whatsapp_rate;
     bool provider_tls_verify;           /* SMS and WhatsApp: verify certificates */
     int send_attempts;                  /* default 8 */

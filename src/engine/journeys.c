@@ -482,6 +482,9 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
             if (js->channels_off & (1u << ch)) {
                 verdict.verdict = CS_VERDICT_SKIP;
                 verdict.reason = "channel_off";
+            } else if (who.bounced & (1u << ch)) {
+                verdict.verdict = CS_VERDICT_SKIP;
+                verdict.reason = "bounced";
             } else {
                 verdict = cs_policy_decide(&js->policy, &pi);
             }
@@ -493,6 +496,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
             bool per_channel = verdict.verdict == CS_VERDICT_SKIP &&
                                (strcmp(verdict.reason, "no_address") == 0 ||
                                 strcmp(verdict.reason, "no_consent") == 0 ||
+                                strcmp(verdict.reason, "bounced") == 0 ||
                                 strcmp(verdict.reason, "channel_off") == 0);
             if (!per_channel)
                 break;

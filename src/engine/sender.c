@@ -348,6 +348,12 @@ static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
     bool service = m->cls == CS_CLASS_TRANSACTIONAL || m->cls == CS_CLASS_SERVICE;
     if (!service && json_is_true(json_object_get(cu, "unsubscribed")))
         return "unsubscribed_before_send";
+    size_t i;
+    json_t *b;
+    json_array_foreach (json_object_get(cu, "bounced"), i, b)
+        if (json_is_string(b) &&
+            strcmp(json_string_value(b), cs_channel_name((cs_channel_t)m->channel)) == 0)
+            return "bounced_before_send";
     json_t *c = json_object_get(json_object_get(json_object_get(cu, "consents"),
                                                 cs_channel_name((cs_channel_t)m->channel)),
                                 marketing ? "marketing" : "transactional");

@@ -24,6 +24,9 @@ typedef enum route {
     R_CUSTOMER_RUNS,     /* GET /v1/customers/{id}/journeys */
     R_CUSTOMER_MESSAGES, /* GET /v1/customers/{id}/messages */
     R_UNSUBSCRIBE,       /* GET, POST /u/{token} */
+    R_CB_SMS,            /* POST /v1/callbacks/sms */
+    R_CB_WHATSAPP,       /* GET, POST /v1/callbacks/whatsapp */
+    R_CB_EMAIL,          /* POST /v1/callbacks/email */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -60,6 +63,7 @@ struct cs_http {
     _Atomic uint64_t dur_bucket[R__COUNT][CS_HTTP_BUCKETS + 1];
     _Atomic uint64_t dur_sum_us[R__COUNT];
     _Atomic uint64_t events_rejected;
+    _Atomic uint64_t callbacks_unknown;
 };
 
 /* One request's state (MHD's con_cls). Freed when MHD reports completion. */
@@ -105,6 +109,9 @@ enum MHD_Result cs__http_metrics(hreq_t *r);
 
 /* pages.c */
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
+
+/* callbacks.c: the final call of a /v1/callbacks/ route (body read) */
+enum MHD_Result cs__http_callback(hreq_t *r, const char *method);
 
 /* journeys_api.c */
 enum MHD_Result cs__http_journeys(hreq_t *r, const char *url);

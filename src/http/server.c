@@ -300,6 +300,14 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         *method_ok = post;
         return R_JOURNEY_SWITCH;
     }
+    if (strcmp(url, "/v1/callbacks/sms") == 0 || strcmp(url, "/v1/callbacks/email") == 0) {
+        *method_ok = post;
+        return url[14] == 's' ? R_CB_SMS : R_CB_EMAIL;
+    }
+    if (strcmp(url, "/v1/callbacks/whatsapp") == 0) {
+        *method_ok = get || post;
+        return R_CB_WHATSAPP;
+    }
     if (strncmp(url, "/u/", 3) == 0 && url[3]) {
         *method_ok = get || post;
         return R_UNSUBSCRIBE;
@@ -333,6 +341,13 @@ static bool media_is(const char *ct, const char *want)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+#define CB_BODY_MAX (1024 * 1024)
+
+static bool is_callback(route_t r)
+{
+    return r == R_CB_SMS || r == R_CB_WHATSAPP || r == R_CB_EMAIL;
+}
+
 static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
 {
     bool method_ok;
@@ -348,6 +363,13 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         return cs__http_reply(r, 405,
                               json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
                                         "message", "method not allowed on this route"));
+    }
+    if (is_callback(r->route)) {
+        /* providers sign their callbacks; the generic email form takes a key */
+        if (r->route == R_CB_EMAIL && !authorize(r, CS_SCOPE_WRITE, &ret))
+            return ret;
+        cs_buf_init(&r->body, CB_BODY_MAX);
+        return MHD_YES;
     }
     if (r->route != R_EVENTS_POST)
         return MHD_YES; /* answered on the final call */
@@ -402,6 +424,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         return cs__http_intake_finish(r);
+    }
+    if (is_callback(r->route)) {
+        if (*upload_data_size) {
+            if (!r->too_big &&
+                cs_buf_append(&r->body, upload_data, *upload_data_size) != CS_OK)
+                r->too_big = true;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return cs__http_callback(r, method);
     }
     if (*upload_data_size) {
         *upload_data_size = 0; /* bodies of GETs (and of one-click POSTs) are ignored */

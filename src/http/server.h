@@ -28,6 +28,11 @@ typedef struct cs_http_opts {
     int key_cache_ms;        /* how long a verified API key is trusted; 0 = 2000 */
     cs_journeys_t *journeys; /* loaded journeys for /v1/journeys; NULL = none; borrowed */
     const char *link_secret; /* verifies /u/{token} links; NULL = links off; borrowed */
+    /* delivery status callbacks (borrowed; NULL or "" = that callback is off) */
+    const char *public_url;      /* the URL providers call us at (Twilio signs it) */
+    const char *sms_token;       /* verifies X-Twilio-Signature */
+    const char *wa_app_secret;   /* verifies X-Hub-Signature-256 */
+    const char *wa_verify_token; /* answers Meta's subscription check */
 } cs_http_opts_t;
 
 typedef struct cs_http cs_http_t;

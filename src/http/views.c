@@ -148,7 +148,8 @@ enum MHD_Result cs__http_health(hreq_t *r)
 static const char *const route_names[R__COUNT] = {
     "events_post", "events_get",    "customer",      "order",
     "healthz",     "metrics",       "journeys",      "journey_switch",
-    "customer_journeys", "customer_messages", "unsubscribe", "other"};
+    "customer_journeys", "customer_messages", "unsubscribe", "callback_sms",
+    "callback_whatsapp", "callback_email", "other"};
 
 enum MHD_Result cs__http_metrics(hreq_t *r)
 {
@@ -167,6 +168,12 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   (unsigned long long)st.events_failed);
     cs_buf_printf(&b, "consonance_events_total{outcome=\"rejected\"} %llu\n",
                   (unsigned long long)atomic_load(&h->events_rejected));
+    cs_buf_printf(&b,
+                  "# HELP consonance_callbacks_unknown_total Delivery statuses for messages "
+                  "this store does not know.\n"
+                  "# TYPE consonance_callbacks_unknown_total counter\n"
+                  "consonance_callbacks_unknown_total %llu\n",
+                  (unsigned long long)atomic_load(&h->callbacks_unknown));
     cs_buf_puts(&b, "# HELP consonance_events_new_total New events stored, by type.\n"
                     "# TYPE consonance_events_new_total counter\n");
     for (int t = 1; t < CS_EV__COUNT; t++)

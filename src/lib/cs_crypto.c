@@ -34,6 +34,18 @@ void cs_sha256_hex(const void *data, size_t len, char out[CS_SHA256_HEX_LEN])
     cs_hex(d, sizeof d, out);
 }
 
+void cs_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
+                  uint8_t out[CS_SHA1_LEN])
+{
+    unsigned int outlen = CS_SHA1_LEN;
+    HMAC(EVP_sha1(), key, (int)keylen, data, len, out, &outlen);
+}
+
+size_t cs_base64(const uint8_t *in, size_t n, char *out)
+{
+    return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
 void cs_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                     uint8_t out[CS_SHA256_LEN])
 {

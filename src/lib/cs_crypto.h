@@ -18,6 +18,13 @@ void cs_sha256(const void *data, size_t len, uint8_t out[CS_SHA256_LEN]);
 void cs_sha256_hex(const void *data, size_t len, char out[CS_SHA256_HEX_LEN]);
 void cs_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                     uint8_t out[CS_SHA256_LEN]);
+#define CS_SHA1_LEN 20
+/* HMAC-SHA1: only where a peer's protocol demands it (Twilio's signatures). */
+void cs_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
+                  uint8_t out[CS_SHA1_LEN]);
+/* Standard base64 (with padding) of n bytes into out, which must hold
+ * 4 * ((n + 2) / 3) + 1 bytes. Returns the length written. */
+size_t cs_base64(const uint8_t *in, size_t n, char *out);
 /* Hex-encode n bytes into out (2n+1 bytes). */
 void cs_hex(const uint8_t *in, size_t n, char *out);
 /* Fill buf with n cryptographically random bytes. */

@@ -133,6 +133,14 @@ static const char *const migrations[] = {
      * (the common case when a timer fires) leaves the index untouched */
     "DROP INDEX runs_by_customer;"
     "CREATE INDEX runs_by_customer ON journey_runs(customer_id);",
+    /* 6: delivery callbacks -- a message's latest delivery status, and the
+     * statuses that stop messages (bounced 4, complained 5, unsubscribed 6;
+     * literal so the partial index serves the lookup) */
+    "ALTER TABLE outbox ADD COLUMN delivery INTEGER;"
+    "ALTER TABLE outbox ADD COLUMN delivery_at INTEGER;"
+    "DROP INDEX message_events_unsub;"
+    "CREATE INDEX message_events_stop ON message_events(customer_id, occurred_at)"
+    "  WHERE status IN (4, 5, 6);",
 };
 
 /* ---- every statement, by id ---- */
@@ -207,6 +215,10 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "customer_id=excluded.customer_id,order_id=excluded.order_id,sku=excluded.sku,"
                  "title=excluded.title,text=excluded.text,locale=excluded.locale,"
                  "occurred_at=excluded.occurred_at WHERE excluded.occurred_at>=feedback.occurred_at",
+    /* the latest status by time wins; a later callback of an earlier time
+     * (providers retry) does not roll it back */
+    [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3 WHERE id=?1 AND "
+                    "(delivery_at IS NULL OR delivery_at<=?3)",
     [Q_MS_INSERT] = "INSERT INTO message_events(seq,message_id,status,channel,customer_id,detail,"
                     "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [Q_CU_TOUCH] = "INSERT INTO customers(id,first_seen_at,updated_at) VALUES(?1,?2,0) "

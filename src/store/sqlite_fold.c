@@ -705,6 +705,18 @@ static cs_rc fold_message(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, cs_
     sqlite3_bind_int64(ins, 7, ev->occurred_at);
     if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write a message status")))
         return rc;
+    /* a message of ours (message_id is its outbox id): its delivery status */
+    int64_t id;
+    if (cs_parse_i64(m->message_id, &id) && id > 0) {
+        sqlite3_stmt *up = cs__sqlite_stmt(s, Q_MS_OUTBOX, err);
+        if (!up)
+            return CS_ERR_STORE;
+        sqlite3_bind_int64(up, 1, id);
+        sqlite3_bind_int(up, 2, (int)m->status);
+        sqlite3_bind_int64(up, 3, ev->occurred_at);
+        if ((rc = cs__sqlite_exec_stmt(s, up, err, "record a delivery status")))
+            return rc;
+    }
     return m->customer_id ? touch_customer(s, m->customer_id, ev->occurred_at, err) : CS_OK;
 }
 

@@ -57,8 +57,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_OUT_ORDER_ASKED] = "SELECT 1 FROM outbox WHERE customer_id=?1 AND order_id=?2 AND "
                            "class=1 AND status IN (1,2,3) LIMIT 1",
     [QJ_OUT_VIEW] = "SELECT id,idem_key,journey,order_id,channel,template,class,status,reason,"
-                    "recipient,locale,attempts,next_at,created_at,sent_at FROM outbox "
-                    "WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
+                    "recipient,locale,attempts,next_at,created_at,sent_at,delivery,delivery_at,provider_ref "
+                    "FROM outbox WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
     [QJ_OUT_CLAIMABLE] = "SELECT id FROM outbox WHERE status=1 AND next_at<=?1 "
                          "UNION ALL SELECT id FROM outbox WHERE status=2 AND lease_until<?1 "
                          "ORDER BY 1 LIMIT ?2",
@@ -87,9 +87,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
                           "ORDER BY placed_at DESC LIMIT 1",
-    /* status 6 = CS_MSG_UNSUBSCRIBED, literal so the partial index serves it */
-    [QJ_CTX_UNSUB] = "SELECT 1 FROM message_events WHERE customer_id=?1 AND status=6 AND "
-                     "occurred_at>=?2 LIMIT 1",
+    /* bounced, complained, unsubscribed: literal so the partial index serves it */
+    [QJ_CTX_UNSUB] = "SELECT status,channel FROM message_events WHERE customer_id=?1 AND "
+                     "status IN (4, 5, 6) AND occurred_at>=?2 LIMIT 50",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
                      "promised_from,promised_to,status,attributes FROM orders WHERE id=?1",
     [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*) FROM orders WHERE customer_id=?1 AND "
@@ -640,6 +640,14 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
             "recipient", cs__col_text(st, 9), "locale", cs__col_text(st, 10), "attempts",
             sqlite3_column_int(st, 11), "next_at", time_json(cs__col_time(st, 12)), "created_at",
             time_json(cs__col_time(st, 13)), "sent_at", time_json(cs__col_time(st, 14)));
+        if (o && sqlite3_column_type(st, 15) != SQLITE_NULL) {
+            json_object_set_new(
+                o, "delivery",
+                json_string(cs_msg_status_name((cs_msg_status_t)sqlite3_column_int(st, 15))));
+            json_object_set_new(o, "delivery_at", time_json(cs__col_time(st, 16)));
+        }
+        if (o && cs__col_text(st, 17))
+            json_object_set_new(o, "provider_ref", json_string(cs__col_text(st, 17)));
         if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
             arr = NULL;
@@ -860,6 +868,36 @@ static json_t *consent_json(const char *c)
     return o;
 }
 
+/* What stops messages to a customer since their record last changed (a new
+ * address or consent starts over): an unsubscribe or a complaint stops all
+ * but transactional ones; a bounce stops the channel it came from. */
+static cs_rc stops(cs_sqlite_t *s, const char *id, cs_ms_t since, bool *unsub,
+                   unsigned *bounced, cs_err_t *err)
+{
+    _Static_assert(CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 && CS_MSG_UNSUBSCRIBED == 6,
+                   "QJ_CTX_UNSUB and migration 6 say 4, 5, 6");
+    *unsub = false;
+    *bounced = 0;
+    sqlite3_stmt *st = jstmt(s, QJ_CTX_UNSUB, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, since);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int status = sqlite3_column_int(st, 0);
+        if (status != CS_MSG_BOUNCED) {
+            *unsub = true;
+            continue;
+        }
+        int ch = cs_channel_from_name(cs__col_text(st, 1));
+        if (ch >= 0)
+            *bounced |= 1u << ch;
+    }
+    done(st);
+    return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read unsubscribes and bounces");
+}
+
 static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
 {
     sqlite3_stmt *st = jstmt(s, QJ_CTX_CUSTOMER, err);
@@ -898,17 +936,20 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
     if (sqlite3_step(st) == SQLITE_ROW)
         json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
     done(st);
-unsub:
-    if (!(st = jstmt(s, QJ_CTX_UNSUB, err)))
+unsub: {
+    bool unsub;
+    unsigned bounced;
+    if (stops(s, id, updated, &unsub, &bounced, err))
         goto fail;
-    _Static_assert(CS_MSG_UNSUBSCRIBED == 6, "QJ_CTX_UNSUB and migration 4 say 6");
-    cs__bind_text(st, 1, id);
-    sqlite3_bind_int64(st, 2, updated);
-    json_object_set_new(c, "unsubscribed", sqlite3_step(st) == SQLITE_ROW ? json_true()
-                                                                         : json_false());
-    done(st);
+    json_object_set_new(c, "unsubscribed", json_boolean(unsub));
+    json_t *b = json_array();
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        if (bounced & (1u << ch))
+            json_array_append_new(b, json_string(cs_channel_name((cs_channel_t)ch)));
+    json_object_set_new(c, "bounced", b);
     *out = c;
     return CS_OK;
+}
 fail:
     json_decref(c);
     return CS_ERR_STORE;
@@ -1081,16 +1122,7 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
     cs_strlcpy(out->consent, c && strlen(c) == 6 ? c : "------", sizeof out->consent);
     cs_ms_t updated = cs__col_time(st, 5);
     done(st);
-    if (!(st = jstmt(s, QJ_CTX_UNSUB, err)))
-        return CS_ERR_STORE;
-    cs__bind_text(st, 1, customer_id);
-    sqlite3_bind_int64(st, 2, updated);
-    r = sqlite3_step(st);
-    out->unsubscribed = r == SQLITE_ROW;
-    done(st);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        return cs__sqlite_fail(s, err, "read unsubscribes");
-    return CS_OK;
+    return stops(s, customer_id, updated, &out->unsubscribed, &out->bounced, err);
 }
 
 void cs__sqlite_journey_close(cs_sqlite_t *s)

@@ -198,7 +198,8 @@ typedef struct cs_contact {
     /* consent per channel (email, sms, whatsapp), two letters each:
      * transactional then marketing; 'y' yes, 'n' no, '-' never said */
     char consent[8];
-    bool unsubscribed;    /* unsubscribed since the customer's record last changed */
+    bool unsubscribed;    /* unsubscribed or complained since the record last changed */
+    unsigned bounced;     /* channels (1 << cs_channel_t) that bounced since then */
 } cs_contact_t;
 
 /* What the contact policy needs to know about a customer's recent messages. */

@@ -3,8 +3,13 @@ against a local HTTP receiver. The out-for-delivery journey picks the first
 channel the customer agreed to; requests carry the provider's auth, body
 format and an idempotency key; the provider's message id is recorded; a
 rejected number fails for good, a 503 is retried; the SMS rate limit
-spaces the requests."""
+spaces the requests. Delivery callbacks come back signed (X-Twilio-Signature,
+X-Hub-Signature-256), are recorded once as message.status events, set the
+message's delivery status, and a bounce stops that channel for the customer;
+forged ones are refused."""
 import base64
+import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -73,7 +78,29 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_WHATSAPP_TOKEN": "wa-token",
     "CONSONANCE_RETRY_BASE": "1s",
     "CONSONANCE_QUIET_HOURS": "off",
+    "CONSONANCE_PUBLIC_URL": "https://shop.example",
+    "CONSONANCE_LINK_SECRET": "a-link-secret-of-some-length",
+    "CONSONANCE_WHATSAPP_APP_SECRET": "wa-app-secret",
+    "CONSONANCE_WHATSAPP_VERIFY_TOKEN": "wa-verify",
 })
+
+
+def twilio_post(fields, token="sms-token"):
+    """POST a Twilio-style status callback, signed as Twilio signs it."""
+    data = "https://shop.example/v1/callbacks/sms" + "".join(k + fields[k] for k in sorted(fields))
+    sig = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+    return d.request("POST", "/v1/callbacks/sms", body=urllib.parse.urlencode(fields).encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded",
+                              "X-Twilio-Signature": sig}, key=False)
+
+
+def meta_post(statuses, secret="wa-app-secret"):
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
+    sig = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+    return d.request("POST", "/v1/callbacks/whatsapp", body=body.encode(),
+                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},
+                     key=False)
 
 
 def wait_for(fn, what, timeout=20):
@@ -162,6 +189,70 @@ try:
     gaps = [b - a_ for a_, b in zip(times, times[1:])]
     t.check(gaps and min(gaps) >= 0.2, "rate limit 4/s spaces SMS requests (smallest gap %.3f s)" %
             (min(gaps) if gaps else -1))
+
+    # ---- delivery callbacks ----
+    sms_msg = messages("sms1")[0]
+    sid = sms_msg.get("provider_ref", "")
+    t.check(sid.startswith("SM"), "the SMS sid is the message's provider_ref: %r" % sid)
+    st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "delivered", "To": "+4915100000002",
+                               "AccountSid": "AC123"})
+    t.eq((st, body.get("recorded")), (200, 1), "signed SMS callback recorded")
+    st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "delivered", "To": "+4915100000002",
+                               "AccountSid": "AC123"})
+    t.eq(st, 200, "a repeated callback is answered")
+    st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "delivered"}, token="guess")
+    t.eq(st, 403, "a forged SMS callback is refused")
+    st, _, body = twilio_post({"MessageSid": "SMnotours", "MessageStatus": "delivered"})
+    t.eq((st, body.get("unknown")), (200, 1), "an unknown sid is answered and counted")
+    st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "sending"})
+    t.eq((st, body.get("recorded")), (200, 0), "intermediate statuses are not recorded")
+    got = messages("sms1")[0]
+    t.eq(got.get("delivery"), "delivered", "the message shows its delivery status")
+    st, _, body = d.request("GET", "/v1/events?type=message.status&limit=100")
+    mine = [e for e in body.get("events", []) if e["event"]["data"]["message_id"] == str(sms_msg["id"])]
+    t.eq(len(mine), 1, "one message.status event despite the repeat")
+
+    # WhatsApp: the subscription check, then statuses
+    st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify"
+                            "&hub.challenge=12345", key=False)
+    t.eq((st, body), (200, "12345"), "Meta's subscription check echoes the challenge")
+    st, _, _ = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=nope"
+                         "&hub.challenge=1", key=False)
+    t.eq(st, 403, "a wrong verify token is refused")
+    wa_msg = messages("wa1")[0]
+    wamid = wa_msg.get("provider_ref", "")
+    st, _, body = meta_post([{"id": wamid, "status": "read", "timestamp": str(int(time.time())),
+                              "recipient_id": "4915100000001"}])
+    t.eq((st, body.get("recorded")), (200, 1), "signed WhatsApp status recorded")
+    t.eq(messages("wa1")[0].get("delivery"), "opened", "read shows as opened")
+    st, _, _ = meta_post([{"id": wamid, "status": "failed"}], secret="wrong")
+    t.eq(st, 403, "a forged WhatsApp callback is refused")
+    st, _, body = meta_post([{"id": wamid, "status": "failed", "timestamp": str(int(time.time()) + 1),
+                              "errors": [{"code": 131026, "title": "Message undeliverable"}]}])
+    t.eq((st, body.get("recorded")), (200, 1), "a failed WhatsApp status is recorded")
+    # the number bounced: the next message for this customer skips WhatsApp
+    evs = [csbb.order_event("e-o2-wa1", "o2-wa1", customer="wa1", at=now),
+           {"event_id": "e-s2-wa1", "type": "shipment.created", "occurred_at": now,
+            "data": {"id": "s2-wa1", "order_id": "o2-wa1", "carrier": "dhl", "tracking_number": "T99"}},
+           {"event_id": "e-t2-wa1", "type": "tracking.event", "occurred_at": now,
+            "data": {"shipment_id": "s2-wa1", "carrier": "dhl", "tracking_number": "T99",
+                     "status": "out_for_delivery"}}]
+    st, _, _ = d.post_events(evs)
+    got = wait_for(lambda: [m for m in messages("wa1") if m.get("order_id") == "o2-wa1"], "second message")
+    if got:
+        t.eq((got[0]["status"], got[0].get("reason")), ("skipped", "bounced"),
+             "a bounced channel is skipped and says why")
+
+    # email: the generic form needs a key and names what is wrong
+    st, _, _ = d.request("POST", "/v1/callbacks/email", body=b"[]",
+                         headers={"Content-Type": "application/json"}, key=False)
+    t.eq(st, 401, "the email callback needs an API key")
+    st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps([
+        {"message_id": "<nope@shop.example>", "status": "bounced"},
+        {"message_id": "<x@shop.example>", "status": "exploded"}]).encode(),
+        headers={"Content-Type": "application/json"})
+    rej = {r["index"]: r["error"]["field"] for r in body.get("rejected", [])}
+    t.eq((st, rej), (422, {0: "message_id", 1: "status"}), "unknown message and bad status named")
 finally:
     d.cleanup()
     srv.shutdown()

@@ -1,0 +1,489 @@
+/*
+ * callbacks.c -- delivery status callbacks from the channels' providers,
+ * recorded as message.status events:
+ *
+ *   POST /v1/callbacks/sms       Twilio-style status callback (form fields
+ *                                MessageSid, MessageStatus, ErrorCode),
+ *                                signed with X-Twilio-Signature (sms_token)
+ *   GET  /v1/callbacks/whatsapp  Meta's subscription check (hub.verify_token)
+ *   POST /v1/callbacks/whatsapp  WhatsApp Cloud API webhook (statuses),
+ *                                signed with X-Hub-Signature-256 (app secret)
+ *   POST /v1/callbacks/email     a generic JSON form for email bounces and
+ *                                complaints (an API key with write scope)
+ *
+ * A status names the provider's reference (the SMS sid, the wamid, the
+ * Message-ID); the outbox knows which message that is. The event gets a
+ * deterministic id (provider, message, status), so a provider that retries
+ * a callback records it once. The answer comes once the event is durable;
+ * a provider that gets no 2xx sends it again.
+ */
+#include "http_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/cs_crypto.h"
+
+#define CB_MAX 256 /* statuses in one callback */
+
+typedef struct cb_status {
+    char ref[160];            /* the provider's reference */
+    cs_msg_status_t status;
+    char detail[160];         /* "" = none */
+    cs_ms_t at;               /* 0 = now */
+    /* filled in by the lookup */
+    bool found;
+    cs_outmsg_t m;
+} cb_status_t;
+
+static enum MHD_Result reply_msg(hreq_t *r, int status, const char *code, const char *msg)
+{
+    return cs__http_reply(r, status,
+                          json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+static const char *header(hreq_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- recording ---- */
+
+typedef struct lookup {
+    cb_status_t *st;
+    size_t n;
+    cs_err_t err;
+} lookup_t;
+
+static cs_rc lookup_fn(cs_store_t *s, void *arg)
+{
+    lookup_t *l = arg;
+    for (size_t i = 0; i < l->n; i++) {
+        cb_status_t *c = &l->st[i];
+        cs_rc rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
+        if (rc == CS_OK)
+            c->found = true;
+        else if (rc != CS_ERR_NOTFOUND)
+            return rc;
+    }
+    return CS_OK;
+}
+
+/* Record the statuses that belong to our messages; *unknown counts the
+ * others. CS_OK once all recorded are durable. */
+static cs_rc record(hreq_t *r, const char *provider, cb_status_t *st, size_t n, size_t *unknown,
+                    size_t *recorded, cs_err_t *err)
+{
+    cs_http_t *h = r->h;
+    lookup_t l = { st, n, { 0 } };
+    *unknown = *recorded = 0;
+    cs_rc rc = cs__http_with_reader(h, lookup_fn, &l, err);
+    if (rc)
+        return rc;
+    cs_ingest_item_t *items = calloc(n ? n : 1, sizeof *items);
+    if (!items)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
+    size_t k = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        cb_status_t *c = &st[i];
+        if (!c->found) {
+            (*unknown)++;
+            continue;
+        }
+        char eid[CS_ID_MAX + 1], mid[32], ts[40], src[48];
+        snprintf(eid, sizeof eid, "cb-%s-%lld-%s", provider, (long long)c->m.id,
+                 cs_msg_status_name(c->status));
+        snprintf(mid, sizeof mid, "%lld", (long long)c->m.id);
+        snprintf(src, sizeof src, "callback-%s", provider);
+        cs_time_format(c->at ? c->at : now, ts, sizeof ts);
+        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "event_id", eid, "type",
+                               "message.status", "occurred_at", ts, "source", src, "data",
+                               "message_id", mid, "status", cs_msg_status_name(c->status),
+                               "channel", cs_channel_name((cs_channel_t)c->m.channel),
+                               "customer_id", c->m.customer_id);
+        if (ev && c->detail[0])
+            json_object_set_new(json_object_get(ev, "data"), "detail", json_string(c->detail));
+        char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        json_decref(ev);
+        if (!text) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        rc = cs_event_parse(text, strlen(text), &items[k].ev, err);
+        free(text);
+        if (!rc)
+            k++;
+    }
+    if (!rc && k) {
+        cs_ingest_req_t req;
+        memset(&req, 0, sizeof req);
+        req.items = items;
+        req.n = k;
+        rc = cs_engine_ingest(h->engine, &req);
+        if (rc)
+            *err = req.err;
+        for (size_t i = 0; !rc && i < k; i++) {
+            if (items[i].rc) {
+                rc = items[i].rc;
+                *err = items[i].err;
+            }
+        }
+        if (!rc)
+            *recorded = k;
+    } else {
+        for (size_t i = 0; i < k; i++)
+            cs_event_free(&items[i].ev);
+    }
+    free(items);
+    return rc;
+}
+
+static enum MHD_Result answer(hreq_t *r, cs_rc rc, const cs_err_t *err, size_t recorded,
+                              size_t unknown)
+{
+    if (rc)
+        return cs__http_reply_err(r, err);
+    if (unknown)
+        cs_log(CS_LOG_DEBUG, "callbacks: %zu statuses for messages this store does not know",
+               unknown);
+    atomic_fetch_add(&r->h->callbacks_unknown, unknown);
+    return cs__http_reply(r, 200, json_pack("{s:I,s:I}", "recorded", (json_int_t)recorded,
+                                            "unknown", (json_int_t)unknown));
+}
+
+/* ---- SMS (Twilio-style) ---- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decode application/x-www-form-urlencoded text in place. */
+static void url_decode(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '+') {
+            *o++ = ' ';
+        } else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+            s += 2;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
+typedef struct kv {
+    char *k, *v;
+} kv_t;
+
+static int kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const kv_t *)a)->k, ((const kv_t *)b)->k);
+}
+
+static const char *kv_get(const kv_t *f, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i].k, k) == 0)
+            return f[i].v;
+    return NULL;
+}
+
+static enum MHD_Result sms_callback(hreq_t *r)
+{
+    cs_http_t *h = r->h;
+    if (!h->opts.sms_token || !h->opts.sms_token[0])
+        return reply_msg(r, 404, "not_found", "SMS status callbacks are off (sms_token is not set)");
+    if (!h->opts.public_url || !h->opts.public_url[0])
+        return reply_msg(r, 503, "not_configured",
+                         "public_url must be set to verify X-Twilio-Signature");
+    const char *ct = header(r, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        cs_err_t err;
+        cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
+                     "Content-Type: expected application/x-www-form-urlencoded");
+        return cs__http_reply_err(r, &err);
+    }
+    /* the fields, decoded and sorted by name as the signature wants them */
+    char *text = cs_strndup(r->body.data ? r->body.data : "", r->body.len);
+    kv_t f[64];
+    size_t n = 0;
+    if (!text)
+        return MHD_NO;
+    for (char *p = text, *amp; p && *p && n < CS_ARRAY_LEN(f); p = amp) {
+        amp = strchr(p, '&');
+        if (amp)
+            *amp++ = '\0';
+        char *eq = strchr(p, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        url_decode(p);
+        url_decode(eq + 1);
+        f[n].k = p;
+        f[n++].v = eq + 1;
+    }
+    qsort(f, n, sizeof *f, kv_cmp);
+    cs_buf_t sig;
+    cs_buf_init(&sig, 64 * 1024);
+    cs_buf_printf(&sig, "%s/v1/callbacks/sms", h->opts.public_url);
+    for (size_t i = 0; i < n; i++)
+        cs_buf_printf(&sig, "%s%s", f[i].k, f[i].v);
+    uint8_t mac[CS_SHA1_LEN];
+    char want[64];
+    cs_hmac_sha1(h->opts.sms_token, strlen(h->opts.sms_token), sig.data ? sig.data : "", sig.len,
+                 mac);
+    size_t wl = cs_base64(mac, sizeof mac, want);
+    cs_buf_free(&sig);
+    const char *got = header(r, "X-Twilio-Signature");
+    enum MHD_Result ret;
+    if (!got || strlen(got) != wl || !cs_ct_equal(got, want, wl)) {
+        ret = reply_msg(r, 403, "forbidden", "X-Twilio-Signature does not match");
+        goto out;
+    }
+    const char *sid = kv_get(f, n, "MessageSid");
+    const char *status = kv_get(f, n, "MessageStatus");
+    if (!sid || !*sid || !status) {
+        cs_err_t err;
+        cs_err_field(&err, CS_ERR_INVALID, sid && *sid ? "MessageStatus" : "MessageSid",
+                     "%s: required in a status callback",
+                     sid && *sid ? "MessageStatus" : "MessageSid");
+        ret = cs__http_reply_err(r, &err);
+        goto out;
+    }
+    cb_status_t c;
+    memset(&c, 0, sizeof c);
+    cs_strlcpy(c.ref, sid, sizeof c.ref);
+    if (strcmp(status, "sent") == 0)
+        c.status = CS_MSG_SENT;
+    else if (strcmp(status, "delivered") == 0)
+        c.status = CS_MSG_DELIVERED;
+    else if (strcmp(status, "read") == 0)
+        c.status = CS_MSG_OPENED;
+    else if (strcmp(status, "undelivered") == 0 || strcmp(status, "failed") == 0)
+        c.status = CS_MSG_BOUNCED;
+    else { /* queued, sending, accepted, scheduled, canceled: nothing to record */
+        ret = answer(r, CS_OK, NULL, 0, 0);
+        goto out;
+    }
+    const char *code = kv_get(f, n, "ErrorCode");
+    if (c.status == CS_MSG_BOUNCED)
+        snprintf(c.detail, sizeof c.detail, "%s%s%s", status, code && *code ? " " : "",
+                 code ? code : "");
+    cs_err_t err;
+    cs_err_clear(&err);
+    size_t unknown, recorded;
+    cs_rc rc = record(r, "sms", &c, 1, &unknown, &recorded, &err);
+    ret = answer(r, rc, &err, recorded, unknown);
+out:
+    cs_free(text);
+    return ret;
+}
+
+/* ---- WhatsApp Cloud API ---- */
+
+static enum MHD_Result whatsapp_verify(hreq_t *r)
+{
+    cs_http_t *h = r->h;
+    const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "hub.mode");
+    const char *tok =
+        MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "hub.verify_token");
+    const char *chal =
+        MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "hub.challenge");
+    const char *want = h->opts.wa_verify_token;
+    if (!want || !*want || !mode || strcmp(mode, "subscribe") != 0 || !tok || !chal ||
+        strlen(tok) != strlen(want) || !cs_ct_equal(tok, want, strlen(want)))
+        return reply_msg(r, 403, "forbidden", "hub.verify_token does not match");
+    char *text = strdup(chal);
+    return text ? cs__http_reply_text(r, 200, text, strlen(text), "text/plain") : MHD_NO;
+}
+
+static enum MHD_Result whatsapp_callback(hreq_t *r)
+{
+    cs_http_t *h = r->h;
+    const char *secret = h->opts.wa_app_secret;
+    if (!secret || !*secret)
+        return reply_msg(r, 404, "not_found",
+                         "WhatsApp status callbacks are off (whatsapp_app_secret is not set)");
+    size_t len = r->body.len;
+    const char *body = r->body.data;
+    uint8_t mac[CS_SHA256_LEN];
+    char want[7 + 2 * CS_SHA256_LEN + 1] = "sha256=";
+    cs_hmac_sha256(secret, strlen(secret), body ? body : "", len, mac);
+    cs_hex(mac, sizeof mac, want + 7);
+    const char *got = header(r, "X-Hub-Signature-256");
+    if (!got || strlen(got) != strlen(want) || !cs_ct_equal(got, want, strlen(want)))
+        return reply_msg(r, 403, "forbidden", "X-Hub-Signature-256 does not match");
+    json_error_t je;
+    json_t *doc = json_loadb(body ? body : "", len, 0, &je);
+    cs_err_t err;
+    cs_err_clear(&err);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        cs_err_field(&err, CS_ERR_INVALID, "body", "body: expected a JSON object (%s)", je.text);
+        return cs__http_reply_err(r, &err);
+    }
+    cb_status_t *st = calloc(CB_MAX, sizeof *st);
+    size_t n = 0, i, j, k;
+    json_t *entry, *change, *s;
+    if (!st) {
+        json_decref(doc);
+        return MHD_NO;
+    }
+    json_array_foreach (json_object_get(doc, "entry"), i, entry) {
+        json_array_foreach (json_object_get(entry, "changes"), j, change) {
+            json_t *value = json_object_get(change, "value");
+            json_array_foreach (json_object_get(value, "statuses"), k, s) {
+                const char *id = json_string_value(json_object_get(s, "id"));
+                const char *status = json_string_value(json_object_get(s, "status"));
+                if (!id || !status || n == CB_MAX)
+                    continue;
+                cb_status_t *c = &st[n];
+                if (strcmp(status, "sent") == 0)
+                    c->status = CS_MSG_SENT;
+                else if (strcmp(status, "delivered") == 0)
+                    c->status = CS_MSG_DELIVERED;
+                else if (strcmp(status, "read") == 0)
+                    c->status = CS_MSG_OPENED;
+                else if (strcmp(status, "failed") == 0)
+                    c->status = CS_MSG_BOUNCED;
+                else
+                    continue;
+                cs_strlcpy(c->ref, id, sizeof c->ref);
+                int64_t secs;
+                const char *ts = json_string_value(json_object_get(s, "timestamp"));
+                if (ts && cs_parse_i64(ts, &secs) && secs > 0)
+                    c->at = secs * 1000;
+                json_t *e0 = json_array_get(json_object_get(s, "errors"), 0);
+                if (e0)
+                    snprintf(c->detail, sizeof c->detail, "%lld %s",
+                             (long long)json_integer_value(json_object_get(e0, "code")),
+                             json_string_value(json_object_get(e0, "title"))
+                                 ? json_string_value(json_object_get(e0, "title"))
+                                 : "");
+                n++;
+            }
+        }
+    }
+    json_decref(doc);
+    size_t unknown = 0, recorded = 0;
+    cs_rc rc = n ? record(r, "whatsapp", st, n, &unknown, &recorded, &err) : CS_OK;
+    free(st);
+    return answer(r, rc, &err, recorded, unknown);
+}
+
+/* ---- email: a generic JSON form ---- */
+
+static enum MHD_Result email_callback(hreq_t *r)
+{
+    enum MHD_Result ret;
+    cs_err_t err;
+    cs_err_clear(&err);
+    size_t len = r->body.len;
+    const char *body = r->body.data;
+    json_error_t je;
+    json_t *doc = json_loadb(body ? body : "", len, 0, &je);
+    if (!doc) {
+        cs_err_field(&err, CS_ERR_INVALID, "body", "body: invalid JSON at line %d: %s", je.line,
+                     je.text);
+        return cs__http_reply_err(r, &err);
+    }
+    json_t *arr = json_is_array(doc) ? json_incref(doc) : json_pack("[O]", doc);
+    json_decref(doc);
+    size_t n = json_array_size(arr);
+    if (n > CB_MAX) {
+        json_decref(arr);
+        cs_errf(&err, CS_ERR_TOOBIG, "at most %d statuses in one callback, got %zu", CB_MAX, n);
+        return cs__http_reply_err(r, &err);
+    }
+    cb_status_t *st = calloc(n ? n : 1, sizeof *st);
+    json_t *rejected = json_array();
+    size_t *index = calloc(n ? n : 1, sizeof *index);
+    size_t m = 0, i;
+    json_t *o;
+    if (!st || !rejected || !index) {
+        ret = MHD_NO;
+        goto out;
+    }
+    json_array_foreach (arr, i, o) {
+        const char *id = json_string_value(json_object_get(o, "message_id"));
+        const char *status = json_string_value(json_object_get(o, "status"));
+        const char *detail = json_string_value(json_object_get(o, "detail"));
+        const char *at = json_string_value(json_object_get(o, "occurred_at"));
+        int sv = status ? cs_msg_status_from_name(status) : -1;
+        const char *field = NULL, *why = NULL;
+        cs_ms_t t = 0;
+        if (!json_is_object(o))
+            field = "", why = "expected an object";
+        else if (!id || !*id || strlen(id) >= sizeof st->ref)
+            field = "message_id", why = "expected the message's Message-ID (a string)";
+        else if (sv < 0)
+            field = "status", why = "expected sent, delivered, opened, clicked, bounced, "
+                                    "complained or unsubscribed";
+        else if (at && !cs_time_parse(at, &t))
+            field = "occurred_at", why = "expected an RFC 3339 time";
+        if (field) {
+            json_array_append_new(rejected, json_pack("{s:I,s:{s:s,s:s,s:s}}", "index",
+                                                      (json_int_t)i, "error", "code", "invalid",
+                                                      "field", field, "message", why));
+            continue;
+        }
+        /* Message-IDs are stored without their angle brackets */
+        size_t il = strlen(id);
+        if (id[0] == '<' && id[il - 1] == '>' && il > 2)
+            snprintf(st[m].ref, sizeof st[m].ref, "%.*s", (int)(il - 2), id + 1);
+        else
+            cs_strlcpy(st[m].ref, id, sizeof st[m].ref);
+        st[m].status = (cs_msg_status_t)sv;
+        cs_strlcpy(st[m].detail, detail ? detail : "", sizeof st[m].detail);
+        st[m].at = t;
+        index[m++] = i;
+    }
+    size_t unknown = 0, recorded = 0;
+    cs_rc rc = m ? record(r, "email", st, m, &unknown, &recorded, &err) : CS_OK;
+    if (rc) {
+        ret = cs__http_reply_err(r, &err);
+        goto out;
+    }
+    for (size_t k = 0; k < m; k++)
+        if (!st[k].found)
+            json_array_append_new(rejected,
+                                  json_pack("{s:I,s:{s:s,s:s,s:s}}", "index", (json_int_t)index[k],
+                                            "error", "code", "not_found", "field", "message_id",
+                                            "message", "no message of ours has this Message-ID"));
+    atomic_fetch_add(&r->h->callbacks_unknown, unknown);
+    ret = cs__http_reply(r, recorded || !n ? 200 : 422,
+                         json_pack("{s:I,s:O}", "recorded", (json_int_t)recorded, "rejected",
+                                   rejected));
+out:
+    json_decref(rejected);
+    json_decref(arr);
+    free(st);
+    free(index);
+    return ret;
+}
+
+enum MHD_Result cs__http_callback(hreq_t *r, const char *method)
+{
+    if (r->too_big) {
+        cs_err_t err;
+        cs_errf(&err, CS_ERR_TOOBIG, "request body exceeds the limit of %zu bytes",
+                r->h->opts.max_body_bytes);
+        return cs__http_reply_err(r, &err);
+    }
+    switch (r->route) {
+    case R_CB_SMS: return sms_callback(r);
+    case R_CB_WHATSAPP:
+        return strcmp(method, "POST") == 0 ? whatsapp_callback(r) : whatsapp_verify(r);
+    case R_CB_EMAIL: return email_callback(r);
+    default: return MHD_NO;
+    }
+}
