@@ -83,6 +83,10 @@ cs_rc cs_sms_twilio_open(const cs_http_provider_conf_t *c, cs_transport_t **out,
 cs_rc cs_whatsapp_cloud_open(const cs_http_provider_conf_t *c, cs_transport_t **out,
                              cs_err_t *err);
 
+/* Outbound journey webhooks: the message's `to` is the URL, `text` the JSON
+ * body, `subject` the event name; token is webhook_secret (url unused). */
+cs_rc cs_webhook_open(const cs_http_provider_conf_t *c, cs_transport_t **out, cs_err_t *err);
+
 /* ---- pieces, exposed for tests ---- */
 
 /* A syntactically usable email address (one @, no spaces, no <>, <= 254). */

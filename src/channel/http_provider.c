@@ -3,7 +3,12 @@
  * {"sid": ...}) and WhatsApp through the Cloud API (JSON POST, Bearer token,
  * {"messages":[{"id": ...}]}). libcurl, one handle per transport (keep-alive).
  *
- * Outcomes: 2xx ok; 429, 5xx and transport errors retry; other 4xx are
+ * Journey webhooks go out the same way: a JSON POST to the step's URL,
+ * signed X-Consonance-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+ * "<t>.<body>" with webhook_secret>, with X-Consonance-Delivery (the
+ * idempotency key) and X-Consonance-Event.
+ *
+ * Outcomes: 2xx ok; 408, 429, 5xx and transport errors retry; other 4xx are
  * permanent (invalid number, recipient not on WhatsApp, rejected content).
  */
 #include "channel.h"
@@ -13,7 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef enum kind { K_TWILIO, K_WHATSAPP } kind_t;
+#include "../lib/cs_crypto.h"
+
+typedef enum kind { K_TWILIO, K_WHATSAPP, K_WEBHOOK } kind_t;
 
 typedef struct hp {
     cs_transport_t base; /* must be first */
@@ -34,7 +41,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
 {
     hp_t *h = (hp_t *)t;
     memset(r, 0, sizeof *r);
-    if (!cs_phone_valid(m->to)) {
+    if (h->kind != K_WEBHOOK && !cs_phone_valid(m->to)) {
         r->status = CS_SEND_PERMANENT;
         snprintf(r->detail, sizeof r->detail, "invalid_number");
         return;
@@ -55,7 +62,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_URL, h->url);
+    curl_easy_setopt(c, CURLOPT_URL, h->kind == K_WEBHOOK ? m->to : h->url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     if (h->kind == K_TWILIO) {
@@ -73,6 +80,33 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         hdr = curl_slist_append(hdr, "Content-Type: application/x-www-form-urlencoded");
         curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, h->token);
+    } else if (h->kind == K_WEBHOOK) {
+        /* signed over "<t>.<body>", so a replayed body with a new time fails */
+        char sig[64 + 2 * CS_SHA256_LEN], event[160];
+        long long ts = (long long)(m->date / 1000);
+        size_t blen = strlen(m->text);
+        char *signed_text = cs_malloc(blen + 32);
+        uint8_t mac[CS_SHA256_LEN];
+        char hex[CS_SHA256_HEX_LEN];
+        body = cs_strdup(m->text);
+        if (signed_text) {
+            int k = snprintf(signed_text, blen + 32, "%lld.", ts);
+            memcpy(signed_text + k, m->text, blen);
+            cs_hmac_sha256(h->token, strlen(h->token), signed_text, (size_t)k + blen, mac);
+            cs_hex(mac, sizeof mac, hex);
+            cs_free(signed_text);
+        } else {
+            cs_free(body);
+            body = NULL;
+        }
+        snprintf(sig, sizeof sig, "X-Consonance-Signature: t=%lld,v1=%s", ts, hex);
+        snprintf(event, sizeof event, "X-Consonance-Event: %.120s",
+                 m->subject ? m->subject : "");
+        snprintf(idem, sizeof idem, "X-Consonance-Delivery: %.150s", m->idem_key);
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+        hdr = curl_slist_append(hdr, "User-Agent: consonance-webhook/1");
+        hdr = curl_slist_append(hdr, sig);
+        hdr = curl_slist_append(hdr, event);
     } else {
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:{s:b,s:s}}", "messaging_product", "whatsapp",
                               "recipient_type", "individual", "to", m->to + 1, "type", "text",
@@ -100,10 +134,11 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         r->status = CS_SEND_RETRY;
         snprintf(r->detail, sizeof r->detail, "%s", curl_easy_strerror(cc));
     } else if (code >= 200 && code < 300) {
-        const char *id = h->kind == K_TWILIO
-                             ? json_string_value(json_object_get(j, "sid"))
-                             : json_string_value(json_object_get(
-                                   json_array_get(json_object_get(j, "messages"), 0), "id"));
+        const char *id = h->kind == K_TWILIO ? json_string_value(json_object_get(j, "sid"))
+                         : h->kind == K_WHATSAPP
+                             ? json_string_value(json_object_get(
+                                   json_array_get(json_object_get(j, "messages"), 0), "id"))
+                             : NULL;
         r->status = CS_SEND_OK;
         snprintf(r->provider_ref, sizeof r->provider_ref, "%s", id ? id : "");
     } else {
@@ -111,17 +146,18 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");
         json_int_t pcode = json_integer_value(json_object_get(e, "code"));
         const char *msg = json_string_value(json_object_get(e, "message"));
-        r->status = code == 429 || code >= 500 ? CS_SEND_RETRY : CS_SEND_PERMANENT;
+        r->status = code == 408 || code == 429 || code >= 500 ? CS_SEND_RETRY
+                                                             : CS_SEND_PERMANENT;
         snprintf(r->detail, sizeof r->detail, "http %ld, code %lld: %.180s", code,
                  (long long)pcode, msg ? msg : "");
     }
     json_decref(j);
 out:
     curl_slist_free_all(hdr);
-    if (h->kind == K_TWILIO)
-        cs_free(body);
+    if (h->kind == K_WHATSAPP)
+        free(body); /* jansson's */
     else
-        free(body);
+        cs_free(body);
     cs_buf_free(&resp);
 }
 
@@ -139,13 +175,17 @@ static void hp_close(cs_transport_t *t)
 
 static const cs_transport_ops_t twilio_ops = { "sms-twilio", hp_send, hp_close };
 static const cs_transport_ops_t whatsapp_ops = { "whatsapp-cloud", hp_send, hp_close };
+static const cs_transport_ops_t webhook_ops = { "webhook", hp_send, hp_close };
 
 static cs_rc hp_open(kind_t kind, const cs_http_provider_conf_t *c, cs_transport_t **out,
                      cs_err_t *err)
 {
-    const char *what = kind == K_TWILIO ? "sms" : "whatsapp";
+    const char *what = kind == K_TWILIO ? "sms" : kind == K_WHATSAPP ? "whatsapp" : "webhook";
     *out = NULL;
-    if (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
+    if (kind == K_WEBHOOK && (!c->token || !*c->token))
+        return cs_errf(err, CS_ERR_CONFIG, "webhook_secret: missing");
+    if (kind != K_WEBHOOK &&
+        (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)))
         return cs_errf(err, CS_ERR_CONFIG, "%s_url: expected an http(s) URL, got '%s'", what,
                        c->url ? c->url : "");
     if (!c->token || !*c->token)
@@ -153,14 +193,17 @@ static cs_rc hp_open(kind_t kind, const cs_http_provider_conf_t *c, cs_transport
     if (kind == K_TWILIO && (!c->user || !*c->user || !c->from || !*c->from))
         return cs_errf(err, CS_ERR_CONFIG, "sms_account and sms_from: both are needed");
     hp_t *h = cs_calloc(1, sizeof *h);
-    if (!h || !(h->curl = curl_easy_init()) || !(h->url = cs_strdup(c->url)) ||
+    if (!h || !(h->curl = curl_easy_init()) ||
+        !(h->url = cs_strdup(c->url ? c->url : "")) ||
         !(h->token = cs_strdup(c->token)) || !(h->user = cs_strdup(c->user ? c->user : "")) ||
         !(h->from = cs_strdup(c->from ? c->from : ""))) {
         if (h)
             hp_close(&h->base);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     }
-    h->base.ops = kind == K_TWILIO ? &twilio_ops : &whatsapp_ops;
+    h->base.ops = kind == K_TWILIO     ? &twilio_ops
+                  : kind == K_WHATSAPP ? &whatsapp_ops
+                                       : &webhook_ops;
     h->kind = kind;
     h->verify = c->tls_verify;
     h->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 15000;
@@ -177,4 +220,9 @@ cs_rc cs_whatsapp_cloud_open(const cs_http_provider_conf_t *c, cs_transport_t **
                              cs_err_t *err)
 {
     return hp_open(K_WHATSAPP, c, out, err);
+}
+
+cs_rc cs_webhook_open(const cs_http_provider_conf_t *c, cs_transport_t **out, cs_err_t *err)
+{
+    return hp_open(K_WEBHOOK, c, out, err);
 }

@@ -146,7 +146,16 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     cs_err_clear(&err);
     *out = NULL;
     *templates = NULL;
-    if (!c->smtp_url[0] && !c->sms_url[0] && !c->whatsapp_url[0])
+    for (size_t i = 0; js && i < cs_journeys_count(js); i++) {
+        const cs_journey_t *j = cs_journeys_at(js, i);
+        if (j->has_webhook && !c->webhook_secret[0]) {
+            fprintf(stderr, "consonance %s: %s: a webhook step signs its requests: set "
+                            "webhook_secret\n",
+                    cmd, j->file);
+            return false;
+        }
+    }
+    if (!c->smtp_url[0] && !c->sms_url[0] && !c->whatsapp_url[0] && !c->webhook_secret[0])
         return true;
     if (c->public_url[0] && !c->link_secret[0]) {
         fprintf(stderr, "consonance %s: link_secret: needed when public_url is set (a random "
@@ -186,6 +195,12 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
             goto fail_t;
         so.rate[CS_CHANNEL_WHATSAPP] = c->whatsapp_rate;
     }
+    if (c->webhook_secret[0]) {
+        cs_http_provider_conf_t hc = { NULL, NULL, c->webhook_secret, NULL,
+                                       c->provider_tls_verify, 0 };
+        if (cs_webhook_open(&hc, &so.transports[CS_OUT_WEBHOOK], &err))
+            goto fail_t;
+    }
     so.templates = *templates;
     so.max_attempts = c->send_attempts;
     so.retry_base = c->retry_base_ms;
@@ -201,12 +216,12 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
         *out = NULL;
         goto fail;
     }
-    cs_info("sending: %zu templates from %s; email %s, sms %s, whatsapp %s", ntpl, c->templates,
-            c->smtp_url[0] ? "on" : "off", c->sms_url[0] ? "on" : "off",
-            c->whatsapp_url[0] ? "on" : "off");
+    cs_info("sending: %zu templates from %s; email %s, sms %s, whatsapp %s, webhooks %s", ntpl,
+            c->templates, c->smtp_url[0] ? "on" : "off", c->sms_url[0] ? "on" : "off",
+            c->whatsapp_url[0] ? "on" : "off", c->webhook_secret[0] ? "on" : "off");
     return true;
 fail_t:
-    for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+    for (int i = 0; i < CS_OUT__CHANNELS; i++)
         cs_transport_close(&so.transports[i]);
 fail:
     cs_cli_fail(cmd, &err);

@@ -530,6 +530,108 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
     return cs_store_call(p->s, outbox_put, &m, &existed, p->err);
 }
 
+/* The idempotency key of a run's step: journey, run key and step. */
+static void step_key(const cs_run_t *run, char *out, size_t size)
+{
+    snprintf(out, size, "%s:%s:%d", run->journey, run->run_key, run->pc);
+}
+
+/* DISCOUNT: a unique code, once per run step. 8 characters from an
+ * alphabet without 0/O and 1/I/L: 40 random bits. */
+static cs_rc do_discount(pass_t *p, const cs_run_t *run, const cs_instr_t *in, ctx_t *c)
+{
+    static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    cs_discount_t d;
+    memset(&d, 0, sizeof d);
+    step_key(run, d.idem_key, sizeof d.idem_key);
+    d.run_id = run->id;
+    cs_strlcpy(d.journey, run->journey, sizeof d.journey);
+    cs_strlcpy(d.customer_id, run->customer_id, sizeof d.customer_id);
+    cs_strlcpy(d.order_id, run->order_id, sizeof d.order_id);
+    d.kind = in->kind;
+    d.value = in->kind == CS_DISCOUNT_FREE_SHIPPING ? 0 : in->value;
+    const char *cur = jstr(c->order, "currency");
+    if (in->kind == CS_DISCOUNT_AMOUNT)
+        cs_strlcpy(d.currency, cur ? cur : "EUR", sizeof d.currency);
+    d.created_at = p->now;
+    d.expires_at = p->now + in->ms;
+    cs_rc rc = CS_ERR_DUPLICATE;
+    for (int attempt = 0; attempt < 8 && rc == CS_ERR_DUPLICATE; attempt++) {
+        uint8_t r[8];
+        if ((rc = cs_random_bytes(r, sizeof r)))
+            return cs_errf(p->err, rc, "no randomness for a discount code");
+        char tail[9];
+        for (int i = 0; i < 8; i++)
+            tail[i] = alphabet[r[i] % (sizeof alphabet - 1)];
+        tail[8] = '\0';
+        snprintf(d.code, sizeof d.code, "%s-%s", in->text, tail);
+        bool existed;
+        rc = cs_store_call(p->s, discount_put, &d, &existed, p->err);
+        if (!rc && !existed)
+            p->st->codes++;
+    }
+    return rc;
+}
+
+/* EMIT: a signal event into the log, once per run step (its event id is
+ * derived from the step); later passes read it like any other event. */
+static cs_rc do_emit(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
+{
+    char key[CS_JID_MAX + CS_ID_MAX + 40], hex[CS_SHA256_HEX_LEN], eid[48], ts[40], src[80];
+    step_key(run, key, sizeof key);
+    cs_sha256_hex(key, strlen(key), hex);
+    snprintf(eid, sizeof eid, "sig-%.32s", hex);
+    snprintf(src, sizeof src, "journey:%s", run->journey);
+    cs_time_format(p->now, ts, sizeof ts);
+    json_t *props = in->data ? json_loads(in->data, 0, NULL) : json_object();
+    if (props)
+        json_object_set_new(props, "journey", json_string(run->journey));
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:o}}", "event_id", eid, "type", "signal",
+                            "occurred_at", ts, "source", src, "data", "name", in->text,
+                            "customer_id", run->customer_id, "properties", props);
+    if (doc && run->order_id[0])
+        json_object_set_new(json_object_get(doc, "data"), "order_id",
+                            json_string(run->order_id));
+    if (!doc)
+        return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
+    cs_event_t *ev;
+    cs_rc rc = cs_event_from_json(doc, &ev, p->err);
+    json_decref(doc);
+    if (rc)
+        return rc;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    rc = cs_store_ingest(p->s, ev, p->now, &oc, &seq, p->err);
+    cs_event_free(&ev);
+    if (!rc && oc == CS_INGEST_NEW)
+        p->st->signals++;
+    return rc;
+}
+
+/* WEBHOOK: through the outbox like a message (no contact policy: it is
+ * not a message to the customer); the sender signs and posts it. */
+static cs_rc do_webhook(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
+{
+    cs_outmsg_t m;
+    memset(&m, 0, sizeof m);
+    step_key(run, m.idem_key, sizeof m.idem_key);
+    m.run_id = run->id;
+    cs_strlcpy(m.journey, run->journey, sizeof m.journey);
+    cs_strlcpy(m.customer_id, run->customer_id, sizeof m.customer_id);
+    cs_strlcpy(m.order_id, run->order_id, sizeof m.order_id);
+    cs_strlcpy(m.template_name, in->text, sizeof m.template_name);
+    cs_strlcpy(m.recipient, in->url, sizeof m.recipient);
+    m.channel = CS_OUT_WEBHOOK;
+    m.cls = CS_CLASS_SERVICE;
+    m.status = CS_OUT_QUEUED;
+    m.created_at = m.next_at = p->now;
+    bool existed;
+    cs_rc rc = cs_store_call(p->s, outbox_put, &m, &existed, p->err);
+    if (!rc && !existed)
+        p->st->webhooks++;
+    return rc;
+}
+
 /* Execute from run->pc until the run waits or ends; then store it. */
 static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
 {
@@ -554,6 +656,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
          * a transactional send and a local-time wait read only the
          * customer's contact row */
         bool needs_ctx = in->op == CS_OP_BRANCH || (in->op == CS_OP_WAIT && in->text) ||
+                         in->op == CS_OP_DISCOUNT ||
                          (in->op == CS_OP_SEND && in->cls != CS_CLASS_TRANSACTIONAL &&
                           in->cls != CS_CLASS_SERVICE);
         if (needs_ctx && !c.root &&
@@ -611,6 +714,18 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             run->pc = cs_expr_test(in->cond, c.root) ? run->pc + 1 : in->target;
             break;
         case CS_OP_GOTO: run->pc = in->target; break;
+        case CS_OP_DISCOUNT:
+            if (!(rc = do_discount(p, run, in, &c)))
+                run->pc++;
+            break;
+        case CS_OP_EMIT:
+            if (!(rc = do_emit(p, run, in)))
+                run->pc++;
+            break;
+        case CS_OP_WEBHOOK:
+            if (!(rc = do_webhook(p, run, in)))
+                run->pc++;
+            break;
         case CS_OP_EXIT: end_run(p, run, CS_RUN_EXITED, in->text); break;
         case CS_OP_END: end_run(p, run, CS_RUN_DONE, NULL); break;
         }
@@ -895,6 +1010,9 @@ static void add_totals(cs_journeys_t *js, const cs_journeys_stats_t *d)
     js->totals.deferred += d->deferred;
     js->totals.exited += d->exited;
     js->totals.finished += d->finished;
+    js->totals.codes += d->codes;
+    js->totals.signals += d->signals;
+    js->totals.webhooks += d->webhooks;
     pthread_mutex_unlock(&js->mu);
 }
 
@@ -923,7 +1041,7 @@ cs_rc cs_journeys_pass(cs_journeys_t *js, cs_store_t *s, size_t batch, cs_ms_t *
         return rc;
     }
     add_totals(js, &st);
-    if (st.events >= batch || st.timers >= batch) {
+    if (st.events >= batch || st.timers >= batch || st.signals) {
         *next = cs_clock_now(js->clock);
         return CS_OK;
     }

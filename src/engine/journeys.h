@@ -68,6 +68,9 @@ typedef struct cs_journeys_stats {
     size_t deferred;     /* sends put off (quiet hours, holds) */
     size_t exited;       /* runs ended early */
     size_t finished;     /* runs that reached their end */
+    size_t codes;        /* discount codes issued */
+    size_t signals;      /* signal events emitted (the next pass reads them) */
+    size_t webhooks;     /* webhooks queued */
 } cs_journeys_stats_t;
 
 /* Consume up to `max` log events after the cursor (inside a transaction). */

@@ -22,7 +22,7 @@ struct cs_sender {
     cs_sender_opts_t o;
     char default_locale[16];
     char *shop_name, *public_url, *link_secret, *support_email;
-    uint64_t next_ns[CS_CHANNEL__COUNT]; /* rate limits: earliest next send */
+    uint64_t next_ns[CS_OUT__CHANNELS]; /* rate limits: earliest next send */
 
     pthread_t thread;
     bool started;
@@ -88,13 +88,13 @@ cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, c
             cs_free(s->support_email);
             cs_free(s);
         }
-        for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+        for (int i = 0; i < CS_OUT__CHANNELS; i++)
             cs_transport_close(&opts->transports[i]);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     }
     s->engine = e;
     s->o = *opts;
-    for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+    for (int i = 0; i < CS_OUT__CHANNELS; i++)
         opts->transports[i] = NULL; /* moved */
     if (!s->o.max_attempts)
         s->o.max_attempts = 8;
@@ -178,15 +178,21 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
 typedef struct ctx_task {
     const cs_outmsg_t *m;
     json_t *customer, *order, *shipment;
+    bool has_discount;        /* the run issued a code: the latest one */
+    cs_discount_t discount;
     cs_err_t err;
 } ctx_task_t;
 
 static cs_rc ctx_fn(cs_store_t *st, void *arg)
 {
     ctx_task_t *c = arg;
-    return cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, CS_CTX_FULL,
-                         &c->customer,
-                         &c->order, &c->shipment, &c->err);
+    cs_rc rc = cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, CS_CTX_FULL,
+                             &c->customer, &c->order, &c->shipment, &c->err);
+    if (rc || !c->m->run_id)
+        return rc;
+    rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);
+    c->has_discount = rc == CS_OK;
+    return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
 }
 
 static cs_rc read_ctx(cs_sender_t *s, ctx_task_t *c)
@@ -296,6 +302,24 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         set_date(so, "delivered", json_object_get(sh, "delivered_at"), tz, CS_DATE_DAY, lang);
         json_object_set_new(ctx, "shipment", so);
     }
+    if (c->has_discount) {
+        const cs_discount_t *d = &c->discount;
+        char b[CS_FMT_MAX];
+        json_t *dj = json_pack("{s:s,s:b,s:b,s:b}", "code", d->code, "percent",
+                               d->kind == CS_DISCOUNT_PERCENT, "amount",
+                               d->kind == CS_DISCOUNT_AMOUNT, "free_shipping",
+                               d->kind == CS_DISCOUNT_FREE_SHIPPING);
+        if (d->kind == CS_DISCOUNT_PERCENT)
+            json_object_set_new(dj, "value", json_string(cs_fmt_number(d->value, 0, lang, b,
+                                                                       sizeof b)));
+        else if (d->kind == CS_DISCOUNT_AMOUNT)
+            json_object_set_new(dj, "value",
+                                json_string(cs_fmt_money((int64_t)llround(d->value * 100.0),
+                                                         d->currency, lang, b, sizeof b)));
+        json_object_set_new(dj, "expires", json_string(cs_fmt_date(d->expires_at, tz, CS_DATE_DAY,
+                                                                   lang, b, sizeof b)));
+        json_object_set_new(ctx, "discount", dj);
+    }
     json_t *links = json_object();
     if (s->public_url[0] && s->link_secret[0]) {
         char tok[2 * CS_ID_MAX + 64], url[1200];
@@ -390,11 +414,60 @@ static cs_ms_t backoff(cs_sender_t *s, int attempts, cs_ms_t now)
     return now + (cs_ms_t)(d * jitter);
 }
 
+/* The outcome of a hand-over: sent, retried later, or failed for good. */
+static void record_send(cs_sender_t *s, const cs_outmsg_t *m, const cs_send_result_t *sr_,
+                        cs_out_result_t *res, char *reason, size_t rsize, char *ref,
+                        size_t refsize)
+{
+    const cs_send_result_t sr = *sr_;
+    cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    cs_strlcpy(ref, sr.provider_ref, refsize);
+    res->provider_ref = ref[0] ? ref : NULL;
+    if (sr.status == CS_SEND_OK) {
+        res->status = CS_OUT_SENT;
+        res->sent_at = now;
+        atomic_fetch_add(&s->st_sent, 1);
+    } else if (sr.status == CS_SEND_RETRY && m->attempts < s->o.max_attempts) {
+        res->status = CS_OUT_QUEUED;
+        res->next_at = backoff(s, m->attempts, now);
+        snprintf(reason, rsize, "retry %d: %.200s", m->attempts, sr.detail);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_retried, 1);
+    } else {
+        res->status = CS_OUT_FAILED;
+        snprintf(reason, rsize, "%s%.230s", sr.status == CS_SEND_RETRY ? "gave up: " : "",
+                 sr.detail);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_failed, 1);
+    }
+}
+
+/* A webhook's body: the journey's event with the raw state it concerns. */
+static char *webhook_body(const cs_outmsg_t *m, ctx_task_t *c)
+{
+    char ts[40];
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O,s:O}", "id", m->idem_key, "event",
+                          m->template_name, "journey", m->journey, "created_at",
+                          cs_time_format(m->created_at, ts, sizeof ts), "customer",
+                          c->customer ? c->customer : json_null(), "order",
+                          c->order ? c->order : json_null(), "shipment",
+                          c->shipment ? c->shipment : json_null());
+    if (o && c->has_discount)
+        json_object_set_new(o, "discount", cs_discount_json(&c->discount));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    char *out = text ? cs_strdup(text) : NULL; /* cs_free-able like the rendered parts */
+    free(text);
+    return out;
+}
+
 static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
                    size_t rsize, char *ref, size_t refsize)
 {
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
-    ctx_task_t c = { m, NULL, NULL, NULL, { 0 } };
+    ctx_task_t c;
+    memset(&c, 0, sizeof c);
+    c.m = m;
     char *subject = NULL, *html = NULL, *text = NULL;
     cs_err_t err;
     cs_err_clear(&err);
@@ -402,7 +475,7 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->reason = NULL;
     res->provider_ref = NULL;
     reason[0] = ref[0] = '\0';
-    cs_transport_t *t = (unsigned)m->channel < CS_CHANNEL__COUNT ? s->o.transports[m->channel]
+    cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
     if (!t) {
         res->status = CS_OUT_FAILED;
@@ -417,6 +490,22 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         snprintf(reason, rsize, "store: %.200s", c.err.msg);
         res->reason = reason;
         return;
+    }
+    if (m->channel == CS_OUT_WEBHOOK) {
+        if (!(text = webhook_body(m, &c))) {
+            res->status = CS_OUT_QUEUED;
+            res->next_at = backoff(s, 1, now);
+            snprintf(reason, rsize, "out of memory");
+            res->reason = reason;
+            goto out;
+        }
+        cs_mail_t hook = { .channel = CS_CHANNEL_EMAIL, .to = m->recipient,
+                           .subject = m->template_name, .text = text,
+                           .idem_key = m->idem_key, .date = now };
+        cs_send_result_t sr;
+        cs_transport_send(t, &hook, &sr);
+        record_send(s, m, &sr, res, reason, rsize, ref, refsize);
+        goto out;
     }
     const char *why = suppressed(m, c.customer);
     if (why) {
@@ -468,26 +557,7 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     cs_send_result_t sr;
     rate_wait(s, m->channel);
     cs_transport_send(t, &mail, &sr);
-    now = cs_clock_now(cs_engine_clock(s->engine));
-    cs_strlcpy(ref, sr.provider_ref, refsize);
-    res->provider_ref = ref[0] ? ref : NULL;
-    if (sr.status == CS_SEND_OK) {
-        res->status = CS_OUT_SENT;
-        res->sent_at = now;
-        atomic_fetch_add(&s->st_sent, 1);
-    } else if (sr.status == CS_SEND_RETRY && m->attempts < s->o.max_attempts) {
-        res->status = CS_OUT_QUEUED;
-        res->next_at = backoff(s, m->attempts, now);
-        snprintf(reason, rsize, "retry %d: %.200s", m->attempts, sr.detail);
-        res->reason = reason;
-        atomic_fetch_add(&s->st_retried, 1);
-    } else {
-        res->status = CS_OUT_FAILED;
-        snprintf(reason, rsize, "%s%.230s", sr.status == CS_SEND_RETRY ? "gave up: " : "",
-                 sr.detail);
-        res->reason = reason;
-        atomic_fetch_add(&s->st_failed, 1);
-    }
+    record_send(s, m, &sr, res, reason, rsize, ref, refsize);
 out:
     cs_free(subject);
     cs_free(html);
@@ -632,7 +702,7 @@ void cs_sender_free(cs_sender_t *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
-    for (int i = 0; i < CS_CHANNEL__COUNT; i++)
+    for (int i = 0; i < CS_OUT__CHANNELS; i++)
         cs_transport_close(&s->o.transports[i]);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
@@ -706,8 +776,17 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
     static const char *const email_parts[] = { "subject", "txt", "?html" };
     static const char *const short_parts[] = { "sms|txt" };
     static const char *const langs[] = { "de", "en" };
-    ctx_task_t c = { NULL, json_loads(sample_customer, 0, NULL), json_loads(sample_order, 0, NULL),
-                     json_loads(sample_shipment, 0, NULL), { 0 } };
+    ctx_task_t c;
+    memset(&c, 0, sizeof c);
+    c.customer = json_loads(sample_customer, 0, NULL);
+    c.order = json_loads(sample_order, 0, NULL);
+    c.shipment = json_loads(sample_shipment, 0, NULL);
+    /* a sample code, so templates that show one can be checked */
+    c.has_discount = true;
+    cs_strlcpy(c.discount.code, "DANKE-7KQ4M2XP", sizeof c.discount.code);
+    c.discount.kind = CS_DISCOUNT_PERCENT;
+    c.discount.value = 10;
+    c.discount.expires_at = 1798761600000LL;
     cs_outmsg_t m;
     memset(&m, 0, sizeof m);
     cs_strlcpy(m.customer_id, "c-sample", sizeof m.customer_id);

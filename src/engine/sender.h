@@ -35,8 +35,10 @@ typedef struct cs_sender cs_sender_t;
 
 typedef struct cs_sender_opts {
     cs_tplset_t *templates;                        /* borrowed */
-    cs_transport_t *transports[CS_CHANNEL__COUNT]; /* owned by the sender; NULL = channel off */
-    double rate[CS_CHANNEL__COUNT];                /* messages per second; 0 = unlimited */
+    /* by outbox channel (cs_channel_t, then CS_OUT_WEBHOOK): owned by the
+     * sender; NULL = channel off */
+    cs_transport_t *transports[CS_OUT__CHANNELS];
+    double rate[CS_OUT__CHANNELS];                 /* messages per second; 0 = unlimited */
     int max_attempts;                              /* 0 = 8 */
     cs_ms_t retry_base;                            /* first retry after about this; 0 = 60 s */
     cs_ms_t retry_max;                             /* 0 = 6 h */

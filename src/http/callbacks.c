@@ -101,7 +101,7 @@ static cs_rc record(hreq_t *r, const char *provider, cb_status_t *st, size_t n, 
         json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "event_id", eid, "type",
                                "message.status", "occurred_at", ts, "source", src, "data",
                                "message_id", mid, "status", cs_msg_status_name(c->status),
-                               "channel", cs_channel_name((cs_channel_t)c->m.channel),
+                               "channel", cs_out_channel_name(c->m.channel),
                                "customer_id", c->m.customer_id);
         if (ev && c->detail[0])
             json_object_set_new(json_object_get(ev, "data"), "detail", json_string(c->detail));

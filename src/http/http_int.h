@@ -23,6 +23,7 @@ typedef enum route {
     R_JOURNEY_SWITCH,    /* POST /v1/journeys/{id}/enable|disable */
     R_CUSTOMER_RUNS,     /* GET /v1/customers/{id}/journeys */
     R_CUSTOMER_MESSAGES, /* GET /v1/customers/{id}/messages */
+    R_CUSTOMER_DISCOUNTS, /* GET /v1/customers/{id}/discounts */
     R_UNSUBSCRIBE,       /* GET, POST /u/{token} */
     R_CB_SMS,            /* POST /v1/callbacks/sms */
     R_CB_WHATSAPP,       /* GET, POST /v1/callbacks/whatsapp */

@@ -96,11 +96,16 @@ static cs_rc customer_fn(cs_store_t *s, void *arg)
     jctx_t *c = arg;
     json_t *list;
     cs_rc rc = c->route == R_CUSTOMER_RUNS ? cs_store_call(s, runs_view, c->id, &list, &c->err)
-                                           : cs_store_call(s, outbox_view, c->id, &list, &c->err);
+               : c->route == R_CUSTOMER_DISCOUNTS
+                   ? cs_store_call(s, discounts_view, c->id, &list, &c->err)
+                   : cs_store_call(s, outbox_view, c->id, &list, &c->err);
     if (rc)
         return rc;
     c->out = json_pack("{s:s,s:o}", "customer_id", c->id,
-                       c->route == R_CUSTOMER_RUNS ? "journeys" : "messages", list);
+                       c->route == R_CUSTOMER_RUNS        ? "journeys"
+                       : c->route == R_CUSTOMER_DISCOUNTS ? "discounts"
+                                                          : "messages",
+                       list);
     return CS_OK;
 }
 
@@ -149,7 +154,11 @@ enum MHD_Result cs__http_journeys(hreq_t *r, const char *url)
         break;
     }
     default:
-        if (!path_id(url, 14, "/journeys", c.id, &c.err))
+        if (!path_id(url, 14,
+                     r->route == R_CUSTOMER_RUNS        ? "/journeys"
+                     : r->route == R_CUSTOMER_DISCOUNTS ? "/discounts"
+                                                        : "/messages",
+                     c.id, &c.err))
             return cs__http_reply_err(r, &c.err);
         rc = cs__http_with_reader(r->h, customer_fn, &c, &err);
         break;

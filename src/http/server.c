@@ -320,6 +320,9 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
     else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 23 &&
              strcmp(url + ul - 9, "/messages") == 0)
         r = R_CUSTOMER_MESSAGES;
+    else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 24 &&
+             strcmp(url + ul - 10, "/discounts") == 0)
+        r = R_CUSTOMER_DISCOUNTS;
     else if (strncmp(url, "/v1/customers/", 14) == 0 && url[14])
         r = R_CUSTOMER;
     else if (strncmp(url, "/v1/orders/", 11) == 0 && url[11])
@@ -450,6 +453,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     case R_JOURNEYS:
     case R_CUSTOMER_RUNS:
+    case R_CUSTOMER_DISCOUNTS:
     case R_CUSTOMER_MESSAGES: {
         enum MHD_Result ret;
         if (!authorize(r, CS_SCOPE_READ, &ret))

@@ -148,7 +148,7 @@ enum MHD_Result cs__http_health(hreq_t *r)
 static const char *const route_names[R__COUNT] = {
     "events_post", "events_get",    "customer",      "order",
     "healthz",     "metrics",       "journeys",      "journey_switch",
-    "customer_journeys", "customer_messages", "unsubscribe", "callback_sms",
+    "customer_journeys", "customer_messages", "customer_discounts", "unsubscribe", "callback_sms",
     "callback_whatsapp", "callback_email", "other"};
 
 enum MHD_Result cs__http_metrics(hreq_t *r)

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -502,6 +503,156 @@ static bool step_if(jc_t *c, yaml_node_t *step, yaml_node_t *v, const char *f)
     return true;
 }
 
+const char *cs_discount_kind_name(cs_discount_kind_t k)
+{
+    static const char *const names[] = { "percent", "amount", "free_shipping" };
+    return (unsigned)k < CS_ARRAY_LEN(names) ? names[k] : NULL;
+}
+
+static bool want_number(jc_t *c, yaml_node_t *n, const char *field, double lo, double hi,
+                        double *out)
+{
+    const char *s = scalar(n);
+    char *end = NULL;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || !end || *end || !(v >= lo && v <= hi))
+        return jerr(c, n, field, "expected a number from %g to %g, got '%s'", lo, hi,
+                    s ? s : "(not a number)");
+    *out = v;
+    return true;
+}
+
+/* discount: {percent: 10 | amount: 5 | free_shipping: true, valid: 30d, prefix: DANKE} */
+static bool step_discount(jc_t *c, yaml_node_t *v, const char *f)
+{
+    static const char *const keys[] = { "percent", "amount", "free_shipping", "valid", "prefix",
+                                        NULL };
+    char sf[128];
+    if (!is_map(v))
+        return jerr(c, v, f, "expected {percent: 10} or {amount: 5} or {free_shipping: true}, "
+                             "with valid and prefix");
+    if (!check_keys(c, v, f, keys))
+        return false;
+    cs_instr_t *k = emit(c, CS_OP_DISCOUNT, v);
+    if (!k)
+        return false;
+    yaml_node_t *pc = get(c, v, "percent"), *am = get(c, v, "amount"),
+                *fs = get(c, v, "free_shipping");
+    if ((pc != NULL) + (am != NULL) + (fs != NULL) != 1)
+        return jerr(c, v, f, "give exactly one of percent, amount or free_shipping");
+    if (pc) {
+        sub(sf, sizeof sf, f, "percent");
+        k->kind = CS_DISCOUNT_PERCENT;
+        if (!want_number(c, pc, sf, 1, 100, &k->value))
+            return false;
+    } else if (am) {
+        sub(sf, sizeof sf, f, "amount");
+        k->kind = CS_DISCOUNT_AMOUNT;
+        if (!want_number(c, am, sf, 0.01, 100000, &k->value))
+            return false;
+    } else {
+        bool yes;
+        sub(sf, sizeof sf, f, "free_shipping");
+        k->kind = CS_DISCOUNT_FREE_SHIPPING;
+        if (!want_bool(c, fs, sf, &yes))
+            return false;
+        if (!yes)
+            return jerr(c, fs, sf, "free_shipping: false gives nothing; leave the step out");
+    }
+    k->ms = 30 * CS_MS_PER_DAY;
+    yaml_node_t *valid = get(c, v, "valid");
+    sub(sf, sizeof sf, f, "valid");
+    if (valid && !want_duration(c, valid, sf, &k->ms))
+        return false;
+    const char *prefix = "CODE";
+    yaml_node_t *pn = get(c, v, "prefix");
+    sub(sf, sizeof sf, f, "prefix");
+    if (pn) {
+        prefix = want_scalar(c, pn, sf, "a code prefix of A-Z and 0-9");
+        if (!prefix)
+            return false;
+        size_t len = strlen(prefix);
+        bool ok = len >= 1 && len <= 16;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = isupper((unsigned char)prefix[i]) || isdigit((unsigned char)prefix[i]);
+        if (!ok)
+            return jerr(c, pn, sf, "expected 1 to 16 of A-Z and 0-9, got '%s'", prefix);
+    }
+    if (!(k->text = cs_strdup(prefix)))
+        return oom(c);
+    return true;
+}
+
+/* emit: {signal: name, data: {...}} -- a signal event into the log */
+static bool step_emit(jc_t *c, yaml_node_t *v, const char *f)
+{
+    static const char *const keys[] = { "signal", "data", NULL };
+    char sf[128];
+    if (!is_map(v))
+        return jerr(c, v, f, "expected {signal: name, data: {key: value}}");
+    if (!check_keys(c, v, f, keys))
+        return false;
+    cs_instr_t *k = emit(c, CS_OP_EMIT, v);
+    if (!k)
+        return false;
+    char name[CS_JOURNEY_ID_MAX + 1];
+    sub(sf, sizeof sf, f, "signal");
+    if (!want_id(c, get(c, v, "signal"), sf, name))
+        return false;
+    if (!(k->text = cs_strdup(name)))
+        return oom(c);
+    yaml_node_t *d = get(c, v, "data");
+    if (!d)
+        return true;
+    sub(sf, sizeof sf, f, "data");
+    if (!is_map(d))
+        return jerr(c, d, sf, "expected a map of names to plain values");
+    json_t *o = json_object();
+    for (yaml_node_pair_t *pr = d->data.mapping.pairs.start; o && pr < d->data.mapping.pairs.top;
+         pr++) {
+        const char *key = scalar(node(c, pr->key));
+        const char *val = scalar(node(c, pr->value));
+        if (!key || !val) {
+            json_decref(o);
+            return jerr(c, node(c, pr->value), sf, "expected plain values (text or numbers)");
+        }
+        json_object_set_new(o, key, json_string(val));
+    }
+    k->data = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return k->data ? true : oom(c);
+}
+
+/* webhook: {url: https://..., event: name} -- a signed POST, through the outbox */
+static bool step_webhook(jc_t *c, yaml_node_t *v, const char *f)
+{
+    static const char *const keys[] = { "url", "event", NULL };
+    char sf[128];
+    if (!is_map(v))
+        return jerr(c, v, f, "expected {url: https://..., event: name}");
+    if (!check_keys(c, v, f, keys))
+        return false;
+    cs_instr_t *k = emit(c, CS_OP_WEBHOOK, v);
+    if (!k)
+        return false;
+    sub(sf, sizeof sf, f, "url");
+    const char *url = want_scalar(c, get(c, v, "url"), sf, "an http(s) URL");
+    if (!url)
+        return false;
+    if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
+        strlen(url) > 250 || strpbrk(url, " \t\r\n"))
+        return jerr(c, get(c, v, "url"), sf, "expected an http(s) URL of at most 250 characters, "
+                                             "got '%s'", url);
+    char name[CS_JOURNEY_ID_MAX + 1];
+    sub(sf, sizeof sf, f, "event");
+    if (!want_id(c, get(c, v, "event"), sf, name))
+        return false;
+    if (!(k->url = cs_strdup(url)) || !(k->text = cs_strdup(name)))
+        return oom(c);
+    c->j->has_webhook = true;
+    return true;
+}
+
 static bool targeted(const jc_t *c, const char *id)
 {
     for (int i = 0; i < c->njumps; i++)
@@ -513,9 +664,10 @@ static bool targeted(const jc_t *c, const char *id)
 static bool compile_steps(jc_t *c, yaml_node_t *seq, const char *field)
 {
     static const char *const kinds[] = { "send", "wait", "wait_until", "wait_for", "if",
-                                         "goto", "exit", NULL };
+                                         "goto", "exit", "discount", "emit", "webhook", NULL };
     static const char *const step_keys[] = { "id", "send", "wait", "wait_until", "wait_for",
-                                             "if", "then", "else", "goto", "exit", NULL };
+                                             "if", "then", "else", "goto", "exit", "discount",
+                                             "emit", "webhook", NULL };
     bool ends = false; /* the previous step never falls through */
     int idx = 0;
     for (yaml_node_item_t *it = seq->data.sequence.items.start;
@@ -540,7 +692,8 @@ static bool compile_steps(jc_t *c, yaml_node_t *seq, const char *field)
         }
         if (!kind)
             return jerr(c, step, f,
-                        "a step needs one of send, wait, wait_until, wait_for, if, goto, exit");
+                        "a step needs one of send, wait, wait_until, wait_for, if, goto, exit, "
+                        "discount, emit, webhook");
         if ((get(c, step, "then") || get(c, step, "else")) && strcmp(kind, "if") != 0)
             return jerr(c, step, f, "then/else belong to an 'if' step");
         yaml_node_t *idn = get(c, step, "id");
@@ -570,6 +723,12 @@ static bool compile_steps(jc_t *c, yaml_node_t *seq, const char *field)
             step_wait_until(c, v, sf);
         } else if (strcmp(kind, "wait_for") == 0) {
             step_wait_for(c, v, sf);
+        } else if (strcmp(kind, "discount") == 0) {
+            step_discount(c, v, sf);
+        } else if (strcmp(kind, "emit") == 0) {
+            step_emit(c, v, sf);
+        } else if (strcmp(kind, "webhook") == 0) {
+            step_webhook(c, v, sf);
         } else if (strcmp(kind, "if") == 0) {
             step_if(c, step, v, f);
         } else if (strcmp(kind, "goto") == 0) {
@@ -713,6 +872,8 @@ void cs_journey_free(cs_journey_t *j)
     for (int i = 0; i < j->n; i++) {
         cs_expr_free(j->prog[i].cond);
         cs_free(j->prog[i].text);
+        cs_free(j->prog[i].data);
+        cs_free(j->prog[i].url);
     }
     cs_free(j->prog);
     cs_expr_free(j->trigger_cond);

@@ -67,8 +67,19 @@ typedef enum cs_op {
     CS_OP_BRANCH,     /* cond; false -> target */
     CS_OP_GOTO,       /* target */
     CS_OP_EXIT,       /* text = reason */
-    CS_OP_END
+    CS_OP_END,
+    CS_OP_DISCOUNT,   /* discount kind, value, ms = valid for, text = code prefix */
+    CS_OP_EMIT,       /* text = signal name, data = properties (JSON text) or NULL */
+    CS_OP_WEBHOOK     /* url, text = event name */
 } cs_op_t;
+
+/* What a discount code gives. */
+typedef enum cs_discount_kind {
+    CS_DISCOUNT_PERCENT = 0,      /* value % off */
+    CS_DISCOUNT_AMOUNT = 1,       /* value in the order's currency off */
+    CS_DISCOUNT_FREE_SHIPPING = 2
+} cs_discount_kind_t;
+const char *cs_discount_kind_name(cs_discount_kind_t k);
 
 typedef struct cs_instr {
     cs_op_t op;
@@ -83,6 +94,10 @@ typedef struct cs_instr {
     int nchannels;
     cs_msg_class_t cls;
     char *text;                 /* SEND: template name; EXIT: reason; WAIT: path of days */
+    int kind;                   /* DISCOUNT: cs_discount_kind_t */
+    double value;               /* DISCOUNT: percent or amount */
+    char *data;                 /* EMIT: properties as compact JSON, or NULL */
+    char *url;                  /* WEBHOOK: where to POST */
 } cs_instr_t;
 
 typedef struct cs_journey {
@@ -99,6 +114,7 @@ typedef struct cs_journey {
     char hash[CS_SHA256_HEX_LEN]; /* of the source: the version's identity */
     char *source;
     size_t source_len;
+    bool has_webhook;           /* a WEBHOOK step: needs webhook_secret to run */
 } cs_journey_t;
 
 /* Parse and validate one journey file's text. `file` names it in errors. */

@@ -33,6 +33,7 @@ static const char *const type_names[CS_EV__COUNT] = {
     [CS_EV_TICKET_UPDATED] = "ticket.updated",
     [CS_EV_FEEDBACK_SUBMITTED] = "feedback.submitted",
     [CS_EV_MESSAGE_STATUS] = "message.status",
+    [CS_EV_SIGNAL] = "signal",
 };
 
 static const char *const track_names[CS_TRACK__COUNT] = {
@@ -891,6 +892,18 @@ static cs_rc parse_ticket(vctx_t *c, json_t *d, bool created, cs_ticket_t *t)
     return get_str(c, d, "category", false, STR_ID, &t->category);
 }
 
+static cs_rc parse_signal(vctx_t *c, json_t *d, cs_signal_t *s)
+{
+    static const char *const allowed[] = {"name", "customer_id", "order_id", "properties", NULL};
+    cs_rc rc;
+    if ((rc = check_keys(c, d, allowed)) ||
+        (rc = get_str(c, d, "name", true, STR_ID, &s->name)) ||
+        (rc = get_str(c, d, "customer_id", true, STR_ID, &s->customer_id)) ||
+        (rc = get_str(c, d, "order_id", false, STR_ID, &s->order_id)))
+        return rc;
+    return get_obj(c, d, "properties", false, &s->properties);
+}
+
 static const char *const feedback_kinds[] = {"nps", "csat", "review"};
 
 static cs_rc parse_feedback(vctx_t *c, json_t *d, cs_feedback_t *f)
@@ -999,7 +1012,7 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
                           "type: unknown event type \"%.64s\" (expected one of customer.upserted, "
                           "order.placed, order.cancelled, shipment.created, tracking.event, "
                           "return.requested, return.updated, ticket.created, ticket.updated, "
-                          "feedback.submitted, message.status)",
+                          "feedback.submitted, message.status, signal)",
                           type);
         goto out;
     }
@@ -1018,6 +1031,7 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
     case CS_EV_TICKET_UPDATED: rc = parse_ticket(&c, data, false, &ev->u.ticket); break;
     case CS_EV_FEEDBACK_SUBMITTED: rc = parse_feedback(&c, data, &ev->u.feedback); break;
     case CS_EV_MESSAGE_STATUS: rc = parse_msg(&c, data, &ev->u.msg); break;
+    case CS_EV_SIGNAL: rc = parse_signal(&c, data, &ev->u.signal); break;
     default: rc = cs_errf(err, CS_ERR_INTERNAL, "unhandled event type"); break;
     }
 out:
@@ -1088,6 +1102,7 @@ const char *cs_event_customer_id(const cs_event_t *ev)
     case CS_EV_TICKET_CREATED: return ev->u.ticket.customer_id;
     case CS_EV_FEEDBACK_SUBMITTED: return ev->u.feedback.customer_id;
     case CS_EV_MESSAGE_STATUS: return ev->u.msg.customer_id;
+    case CS_EV_SIGNAL: return ev->u.signal.customer_id;
     default: return NULL;
     }
 }

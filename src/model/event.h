@@ -46,6 +46,7 @@ typedef enum cs_event_type {
     CS_EV_TICKET_UPDATED = 9,
     CS_EV_FEEDBACK_SUBMITTED = 10,
     CS_EV_MESSAGE_STATUS = 11,
+    CS_EV_SIGNAL = 12,
     CS_EV__COUNT
 } cs_event_type_t;
 
@@ -215,6 +216,15 @@ typedef struct cs_message_status {
     const char *detail;      /* may be NULL, e.g. bounce reason */
 } cs_message_status_t;
 
+/* A named signal: emitted by a journey's emit step (or by the shop) for
+ * other journeys to trigger on or wait for. */
+typedef struct cs_signal {
+    const char *name;
+    const char *customer_id;
+    const char *order_id;    /* may be NULL */
+    json_t *properties;      /* borrowed from the event's JSON; may be NULL */
+} cs_signal_t;
+
 typedef struct cs_event {
     int schema;               /* always CS_SCHEMA_VERSION after parse */
     cs_event_type_t type;
@@ -237,6 +247,7 @@ typedef struct cs_event {
         cs_ticket_t ticket;
         cs_feedback_t feedback;
         cs_message_status_t msg;
+        cs_signal_t signal;
     } u;
 } cs_event_t;
 

@@ -141,6 +141,14 @@ static const char *const migrations[] = {
     "DROP INDEX message_events_unsub;"
     "CREATE INDEX message_events_stop ON message_events(customer_id, occurred_at)"
     "  WHERE status IN (4, 5, 6);",
+    /* 7: discount codes journeys issue */
+    "CREATE TABLE discount_codes("
+    "  id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, idem_key TEXT NOT NULL UNIQUE,"
+    "  run_id INTEGER, journey TEXT, customer_id TEXT NOT NULL, order_id TEXT,"
+    "  kind INTEGER NOT NULL, value REAL NOT NULL, currency TEXT,"
+    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE INDEX discount_codes_by_customer ON discount_codes(customer_id);"
+    "CREATE INDEX discount_codes_by_run ON discount_codes(run_id);",
 };
 
 /* ---- every statement, by id ---- */
@@ -785,4 +793,7 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .events_after = cs__sqlite_events_after,
     .journey_context = cs__sqlite_journey_context,
     .contact_get = cs__sqlite_contact_get,
+    .discount_put = cs__sqlite_discount_put,
+    .discount_for_run = cs__sqlite_discount_for_run,
+    .discounts_view = cs__sqlite_discounts_view,
 };

@@ -214,6 +214,7 @@ static cs_rc resolve(cs_sqlite_t *s, const cs_event_t *ev, route_t *r, cs_err_t 
             r->customer_id = r->row_customer;
         break;
     case CS_EV_FEEDBACK_SUBMITTED: r->order_id = ev->u.feedback.order_id; break;
+    case CS_EV_SIGNAL: r->order_id = ev->u.signal.order_id; break;
     default: break;
     }
     return rc;
@@ -794,6 +795,7 @@ cs_rc cs__sqlite_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t receive
     case CS_EV_TICKET_UPDATED: rc = fold_ticket(s, ev, &r, err); break;
     case CS_EV_FEEDBACK_SUBMITTED: rc = fold_feedback(s, ev, err); break;
     case CS_EV_MESSAGE_STATUS: rc = fold_message(s, ev, *seq, err); break;
+    case CS_EV_SIGNAL: rc = touch_customer(s, ev->u.signal.customer_id, ev->occurred_at, err); break;
     default: rc = cs_errf(err, CS_ERR_INTERNAL, "store: unknown event type %d", (int)ev->type);
     }
 out:

@@ -129,6 +129,10 @@ typedef enum jstmt_id {
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
+    QJ_DISC_PUT,
+    QJ_DISC_BY_KEY,
+    QJ_DISC_BY_RUN,
+    QJ_DISC_VIEW,
     QJ__COUNT
 } jstmt_id_t;
 
@@ -225,6 +229,11 @@ cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
                                           const char *customer_id, const char *body, size_t len,
                                           void *ud),
                               void *ud, cs_err_t *err);
+cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err);
+cs_rc cs__sqlite_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
+                                  cs_err_t *err);
+cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json_t **out,
+                                cs_err_t *err);
 cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err);
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,

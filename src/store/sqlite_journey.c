@@ -104,6 +104,17 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
                               "('requested','approved','label_created','in_transit','received') "
                               "LIMIT 1",
+#define DISC_COLS "id,code,idem_key,run_id,journey,customer_id,order_id,kind,value,currency," \
+                  "created_at,expires_at"
+    /* a taken idem_key keeps the first code; a taken code fails (UNIQUE) */
+    [QJ_DISC_PUT] = "INSERT INTO discount_codes(code,idem_key,run_id,journey,customer_id,order_id,"
+                    "kind,value,currency,created_at,expires_at) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(idem_key) DO NOTHING",
+    [QJ_DISC_BY_KEY] = "SELECT " DISC_COLS " FROM discount_codes WHERE idem_key=?1",
+    [QJ_DISC_BY_RUN] = "SELECT " DISC_COLS " FROM discount_codes WHERE run_id=?1 "
+                       "ORDER BY id DESC LIMIT 1",
+    [QJ_DISC_VIEW] = "SELECT " DISC_COLS " FROM discount_codes WHERE customer_id=?1 "
+                     "ORDER BY id DESC LIMIT 200",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
                    "WHERE id=?1",
 };
@@ -634,7 +645,7 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
             "{s:I,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:i,s:o,s:o,s:o}", "id",
             (json_int_t)sqlite3_column_int64(st, 0), "idempotency_key", cs__col_text(st, 1),
             "journey", cs__col_text(st, 2), "order_id", cs__col_text(st, 3), "channel",
-            cs_channel_name((cs_channel_t)sqlite3_column_int(st, 4)), "template",
+            cs_out_channel_name(sqlite3_column_int(st, 4)), "template",
             cs__col_text(st, 5), "class", cs_msg_class_name((cs_msg_class_t)sqlite3_column_int(st, 6)),
             "status", cs_out_status_name(sqlite3_column_int(st, 7)), "reason", cs__col_text(st, 8),
             "recipient", cs__col_text(st, 9), "locale", cs__col_text(st, 10), "attempts",
@@ -1123,6 +1134,112 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
     cs_ms_t updated = cs__col_time(st, 5);
     done(st);
     return stops(s, customer_id, updated, &out->unsubscribed, &out->bounced, err);
+}
+
+/* ---- discount codes ---- */
+
+static void read_disc(sqlite3_stmt *st, cs_discount_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(st, 0);
+    copy(d->code, sizeof d->code, st, 1);
+    copy(d->idem_key, sizeof d->idem_key, st, 2);
+    d->run_id = sqlite3_column_int64(st, 3);
+    copy(d->journey, sizeof d->journey, st, 4);
+    copy(d->customer_id, sizeof d->customer_id, st, 5);
+    copy(d->order_id, sizeof d->order_id, st, 6);
+    d->kind = sqlite3_column_int(st, 7);
+    d->value = sqlite3_column_double(st, 8);
+    copy(d->currency, sizeof d->currency, st, 9);
+    d->created_at = sqlite3_column_int64(st, 10);
+    d->expires_at = sqlite3_column_int64(st, 11);
+}
+
+static cs_rc disc_one(cs_sqlite_t *s, int q, const char *key, int64_t id, cs_discount_t *out,
+                      cs_err_t *err)
+{
+    sqlite3_stmt *st = jstmt(s, q, err);
+    if (!st)
+        return CS_ERR_STORE;
+    if (key)
+        cs__bind_text(st, 1, key);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        read_disc(st, out);
+    done(st);
+    return r == SQLITE_ROW    ? CS_OK
+           : r == SQLITE_DONE ? CS_ERR_NOTFOUND
+                              : cs__sqlite_fail(s, err, "read a discount code");
+}
+
+cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_DISC_PUT, err);
+    *existed = false;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, d->code);
+    cs__bind_text(st, 2, d->idem_key);
+    if (d->run_id)
+        sqlite3_bind_int64(st, 3, d->run_id);
+    cs__bind_text(st, 4, d->journey[0] ? d->journey : NULL);
+    cs__bind_text(st, 5, d->customer_id);
+    cs__bind_text(st, 6, d->order_id[0] ? d->order_id : NULL);
+    sqlite3_bind_int(st, 7, d->kind);
+    sqlite3_bind_double(st, 8, d->value);
+    cs__bind_text(st, 9, d->currency[0] ? d->currency : NULL);
+    sqlite3_bind_int64(st, 10, d->created_at);
+    sqlite3_bind_int64(st, 11, d->expires_at);
+    int r = sqlite3_step(st);
+    done(st);
+    if (r == SQLITE_CONSTRAINT)
+        return cs_errf(err, CS_ERR_DUPLICATE, "discount code %s is taken", d->code);
+    if (r != SQLITE_DONE)
+        return cs__sqlite_fail(s, err, "record a discount code");
+    if (sqlite3_changes(s->db) > 0) {
+        d->id = sqlite3_last_insert_rowid(s->db);
+        return CS_OK;
+    }
+    *existed = true;
+    char key[sizeof d->idem_key];
+    cs_strlcpy(key, d->idem_key, sizeof key);
+    return disc_one(s, QJ_DISC_BY_KEY, key, 0, d, err);
+}
+
+cs_rc cs__sqlite_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
+                                  cs_err_t *err)
+{
+    return disc_one((cs_sqlite_t *)store, QJ_DISC_BY_RUN, NULL, run_id, out, err);
+}
+
+cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json_t **out,
+                                cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_DISC_VIEW, err);
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    json_t *arr = json_array();
+    int r;
+    while (arr && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        cs_discount_t d;
+        read_disc(st, &d);
+        json_t *o = cs_discount_json(&d);
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    done(st);
+    if (!arr)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    *out = arr;
+    return CS_OK;
 }
 
 void cs__sqlite_journey_close(cs_sqlite_t *s)

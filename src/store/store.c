@@ -152,6 +152,28 @@ const char *cs_run_status_name(int status)
     }
 }
 
+json_t *cs_discount_json(const cs_discount_t *d)
+{
+    static const char *const kinds[] = { "percent", "amount", "free_shipping" };
+    char c[40], e[40];
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:s?,s:s,s:s}", "code", d->code, "kind",
+                          (unsigned)d->kind < 3 ? kinds[d->kind] : "unknown", "journey",
+                          d->journey[0] ? d->journey : NULL, "order_id",
+                          d->order_id[0] ? d->order_id : NULL, "created_at",
+                          cs_time_format(d->created_at, c, sizeof c), "expires_at",
+                          cs_time_format(d->expires_at, e, sizeof e));
+    if (o && d->kind != 2)
+        json_object_set_new(o, "value", json_real(d->value));
+    if (o && d->currency[0])
+        json_object_set_new(o, "currency", json_string(d->currency));
+    return o;
+}
+
+const char *cs_out_channel_name(int channel)
+{
+    return channel == CS_OUT_WEBHOOK ? "webhook" : cs_channel_name((cs_channel_t)channel);
+}
+
 const char *cs_out_status_name(int status)
 {
     switch (status) {

@@ -148,6 +148,28 @@ typedef enum cs_out_status {
 } cs_out_status_t;
 const char *cs_out_status_name(int status);
 
+/* Outbox channels: the contact channels (cs_channel_t), and webhooks. */
+#define CS_OUT_WEBHOOK CS_CHANNEL__COUNT
+#define CS_OUT__CHANNELS (CS_CHANNEL__COUNT + 1)
+const char *cs_out_channel_name(int channel);
+
+/* A unique discount code a journey issued. */
+typedef struct cs_discount {
+    int64_t id;
+    char code[48];
+    char idem_key[CS_JID_MAX + CS_ID_MAX + 40]; /* one code per run step */
+    int64_t run_id;
+    char journey[CS_JID_MAX + 1];
+    char customer_id[CS_ID_MAX + 1];
+    char order_id[CS_ID_MAX + 1];   /* "" when none */
+    int kind;                       /* cs_discount_kind_t */
+    double value;                   /* percent or amount; 0 for free shipping */
+    char currency[4];               /* amounts: the order's; "" otherwise */
+    cs_ms_t created_at, expires_at;
+} cs_discount_t;
+/* {code, kind, value, currency, journey, order_id, created_at, expires_at} */
+json_t *cs_discount_json(const cs_discount_t *d);
+
 /* A message recorded before anything is sent. idem_key is unique: putting
  * the same key twice keeps the first. */
 typedef struct cs_outmsg {
@@ -316,6 +338,14 @@ struct cs_store_ops {
     cs_rc (*journey_context)(cs_store_t *s, const char *customer_id, const char *order_id,
                              unsigned flags, json_t **customer, json_t **order,
                              json_t **shipment, cs_err_t *err);
+    /* Discount codes. discount_put keeps the first code of an idem_key
+     * (*existed, and d gets the stored code) and gives CS_ERR_DUPLICATE
+     * when the code itself is taken (draw another). */
+    cs_rc (*discount_put)(cs_store_t *s, cs_discount_t *d, bool *existed, cs_err_t *err);
+    /* The latest code of a run; CS_ERR_NOTFOUND when it has none. */
+    cs_rc (*discount_for_run)(cs_store_t *s, int64_t run_id, cs_discount_t *out, cs_err_t *err);
+    /* A customer's codes, newest first, as JSON for the API. */
+    cs_rc (*discounts_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
     /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
     cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,
                          cs_err_t *err);

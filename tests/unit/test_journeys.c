@@ -498,6 +498,95 @@ static void test_old_version_still_listens(void **state)
     teardown_world(&w);
 }
 
+/* Actions: a discount code (unique, once per step), a signal that starts
+ * another journey, and a webhook queued in the outbox; none of them twice
+ * when the same events come again. */
+static void test_actions(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: vip\ntrigger: {event: order.placed, if: \"order.total >= 200\"}\nsteps:\n"
+        "  - discount: {percent: 15, valid: 60d, prefix: VIP}\n"
+        "  - emit: {signal: vip_welcomed, data: {tier: gold}}\n"
+        "  - webhook: {url: \"https://crm.example/hooks/vip\", event: vip_customer}\n"
+        "  - send: {channel: email, template: vip_thanks, class: transactional}\n",
+        "journey: vip_followup\ntrigger: {event: signal, if: \"event.name == 'vip_welcomed' and "
+        "event.properties.tier == 'gold'\"}\nsteps:\n"
+        "  - discount: {free_shipping: true}\n"
+        "  - send: {channel: email, template: vip_shipping, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    customer(&w, "hana", true);
+    order(&w, "o1", "hana", "250.00");
+    order(&w, "o2", "hana", "20.00"); /* below the line: no run */
+    pass(&w);                        /* the signal is read by the next pass */
+    assert_string_equal(runs(&w, "hana"), "vip:done vip_followup:done");
+    assert_string_equal(outbox(&w, "hana"),
+                        "vip_customer:queued vip_thanks:queued vip_shipping:queued");
+    json_t *codes;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, discounts_view, "hana", &codes, &err), CS_OK);
+    assert_int_equal(json_array_size(codes), 2);
+    json_t *vip = json_array_get(codes, 1), *ship = json_array_get(codes, 0);
+    const char *code = json_string_value(json_object_get(vip, "code"));
+    assert_non_null(code);
+    assert_int_equal(strlen(code), 12); /* VIP- and 8 */
+    assert_memory_equal(code, "VIP-", 4);
+    assert_string_equal(json_string_value(json_object_get(vip, "kind")), "percent");
+    assert_true(json_real_value(json_object_get(vip, "value")) == 15.0);
+    assert_string_equal(json_string_value(json_object_get(vip, "expires_at")),
+                        "2026-09-11T10:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(ship, "kind")), "free_shipping");
+    assert_string_not_equal(json_string_value(json_object_get(ship, "code")), code);
+    json_decref(codes);
+    /* the webhook waits in the outbox for the sender, with the URL */
+    json_t *msgs;
+    assert_int_equal(cs_store_call(w.s, outbox_view, "hana", &msgs, &err), CS_OK);
+    json_t *hook = json_array_get(msgs, json_array_size(msgs) - 1);
+    assert_string_equal(json_string_value(json_object_get(hook, "channel")), "webhook");
+    assert_string_equal(json_string_value(json_object_get(hook, "recipient")),
+                        "https://crm.example/hooks/vip");
+    json_decref(msgs);
+    /* the signal is in the log, once */
+    cs_event_query_t q;
+    memset(&q, 0, sizeof q);
+    q.type = "signal";
+    q.limit = 10;
+    json_t *page;
+    assert_int_equal(cs_store_events_query(w.s, &q, &page, &err), CS_OK);
+    assert_int_equal(json_array_size(json_object_get(page, "events")), 1);
+    json_decref(page);
+    assert_int_equal(w.st.codes, 2);
+    assert_int_equal(w.st.signals, 1);
+    assert_int_equal(w.st.webhooks, 1);
+    teardown_world(&w);
+}
+
+/* A journey file with action steps that break the rules names them. */
+static void test_action_errors(void **state)
+{
+    (void)state;
+    static const struct { const char *steps, *want; } cases[] = {
+        { "  - discount: {percent: 10, amount: 5}\n", "exactly one of percent" },
+        { "  - discount: {percent: 150}\n", "steps[0].discount.percent" },
+        { "  - discount: {amount: 5, prefix: abc}\n", "steps[0].discount.prefix" },
+        { "  - emit: {signal: \"Not An Id\"}\n", "steps[0].emit.signal" },
+        { "  - webhook: {url: \"ftp://x\", event: e}\n", "steps[0].webhook.url" },
+        { "  - webhook: {url: \"https://x.example\"}\n", "steps[0].webhook.event" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char y[512];
+        snprintf(y, sizeof y, "journey: bad\ntrigger: {event: order.placed}\nsteps:\n%s",
+                 cases[i].steps);
+        cs_journey_t *j = NULL;
+        cs_err_t err;
+        assert_int_not_equal(cs_journey_parse("bad.yaml", y, strlen(y), &j, &err), CS_OK);
+        if (!strstr(err.msg, cases[i].want))
+            fail_msg("case %zu: '%s' does not mention '%s'", i, err.msg, cases[i].want);
+    }
+}
+
 static void test_rolled_back_pass_repeats_exactly(void **state)
 {
     (void)state;
@@ -542,6 +631,8 @@ int main(void)
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
         cmocka_unit_test(test_old_version_still_listens),
+        cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
