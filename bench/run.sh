@@ -19,10 +19,10 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cs-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 if [ -n "${CS_BENCH_QUICK:-}" ]; then
-  N_INGEST=50000; N_RSS=200000; DUR=3; N_TIMERS=50000
+  N_INGEST=50000; N_RSS=200000; DUR=3; N_TIMERS=50000; N_SMTP=2000
 else
   N_INGEST=${CS_BENCH_INGEST:-300000}; N_RSS=${CS_BENCH_RSS:-2000000}; DUR=${CS_BENCH_DURATION:-10}
-  N_TIMERS=${CS_BENCH_TIMERS:-1000000}
+  N_TIMERS=${CS_BENCH_TIMERS:-1000000}; N_SMTP=${CS_BENCH_SMTP:-20000}
 fi
 
 echo "== ingest: engine vs raw SQLite ($N_INGEST events)"
@@ -44,6 +44,9 @@ echo "== timers: $N_TIMERS delayed messages, Consonance vs BullMQ and pg-boss"
 echo "== exactly once under SIGKILL"
 python3 "$ROOT/tests/blackbox/test_outbox_kill.py" --bin "$B/consonance" | tee "$WORK/kill.log"
 grep '^counts:' "$WORK/kill.log" | sed 's/^counts: //' | tr ' ' '\n' > "$OUT/kill.txt"
+
+echo "== smtp: sender to a local sink"
+python3 "$ROOT/bench/smtp_bench.py" "$B" "$OUT/smtp.txt" "$N_SMTP"
 
 python3 "$ROOT/bench/report.py" "$OUT" "$ROOT/docs/benchmarks.md"
 echo "bench: wrote docs/benchmarks.md"

@@ -160,10 +160,14 @@ static cs_rc claim_fn(cs_store_t *st, void *arg)
     return rc;
 }
 
+/* Outcomes are recorded relaxed: on the embedded store a killed daemon
+ * loses none of them, and a power failure at worst the last few -- whose
+ * messages are then handed over again with the same idempotency key
+ * (Message-ID, provider idempotency header), never lost. */
 static cs_rc record_fn(cs_store_t *st, void *arg)
 {
     claim_task_t *t = arg;
-    cs_rc rc = cs_store_begin(st, &t->err);
+    cs_rc rc = cs_store_begin_relaxed(st, &t->err);
     if (rc)
         return rc;
     for (size_t i = t->rec_from; i < t->rec_to && !rc; i++)

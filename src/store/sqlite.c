@@ -578,6 +578,7 @@ static cs_rc sqlite_open(const char *target, const cs_store_opts_t *opts, cs_sto
             (rc = exec(s, "PRAGMA wal_autocheckpoint=4000", err)) ||
             (rc = migrate(s, err)))
             goto out;
+        s->durable = opts->durable && !memory;
         if (!memory)
             ckpt_start(s, path);
     }
@@ -603,12 +604,42 @@ static cs_rc sqlite_begin(cs_store_t *store, cs_err_t *err)
     return rc;
 }
 
+/* WAL with synchronous=NORMAL: the commit is in the OS's hands when it
+ * returns (a killed process loses nothing); the fsync comes with the next
+ * FULL commit or checkpoint. */
+static cs_rc sqlite_begin_relaxed(cs_store_t *store, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    if (s->durable) {
+        cs_rc rc = exec(s, "PRAGMA synchronous=NORMAL", err);
+        if (rc)
+            return rc;
+        s->relaxed = true;
+    }
+    cs_rc rc = sqlite_begin(store, err);
+    if (rc && s->relaxed) {
+        exec(s, "PRAGMA synchronous=FULL", NULL);
+        s->relaxed = false;
+    }
+    return rc;
+}
+
+static void end_relaxed(cs_sqlite_t *s)
+{
+    if (s->relaxed) {
+        exec(s, "PRAGMA synchronous=FULL", NULL);
+        s->relaxed = false;
+    }
+}
+
 static cs_rc sqlite_commit(cs_store_t *store, cs_err_t *err)
 {
     cs_sqlite_t *s = (cs_sqlite_t *)store;
     cs_rc rc = exec(s, "COMMIT", err);
-    if (!rc)
+    if (!rc) {
         s->in_tx = false;
+        end_relaxed(s);
+    }
     return rc;
 }
 
@@ -618,6 +649,7 @@ static void sqlite_rollback(cs_store_t *store)
     if (sqlite3_get_autocommit(s->db) == 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_tx = false;
+    end_relaxed(s);
 }
 
 /* ---- counts ---- */
@@ -752,6 +784,7 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .open = sqlite_open,
     .close = sqlite_close,
     .begin = sqlite_begin,
+    .begin_relaxed = sqlite_begin_relaxed,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .ingest = cs__sqlite_ingest,

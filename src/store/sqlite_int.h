@@ -152,6 +152,8 @@ typedef struct cs_sqlite {
     sqlite3 *db;
     bool read_only;
     bool in_tx;
+    bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
+    bool relaxed;     /* in a relaxed transaction */
     sqlite3_stmt *stmts[Q__COUNT];
     sqlite3_stmt *jstmts[QJ__COUNT];
     ckpt_t ckpt;

@@ -1195,7 +1195,7 @@ cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed
     sqlite3_bind_int64(st, 11, d->expires_at);
     int r = sqlite3_step(st);
     done(st);
-    if (r == SQLITE_CONSTRAINT)
+    if ((r & 0xff) == SQLITE_CONSTRAINT) /* the code is another step's */
         return cs_errf(err, CS_ERR_DUPLICATE, "discount code %s is taken", d->code);
     if (r != SQLITE_DONE)
         return cs__sqlite_fail(s, err, "record a discount code");

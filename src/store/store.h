@@ -241,6 +241,12 @@ struct cs_store_ops {
 
     /* Transactions. The writer wraps each group of events in one. */
     cs_rc (*begin)(cs_store_t *s, cs_err_t *err);
+    /* A transaction whose commit survives a crash of this process at once
+     * but may reach stable storage only with the next commit (SQLite WAL
+     * with synchronous=NORMAL for it; PostgreSQL synchronous_commit=off).
+     * For records whose loss on power failure costs a repeat, never data:
+     * the sender's outcomes. */
+    cs_rc (*begin_relaxed)(cs_store_t *s, cs_err_t *err);
     cs_rc (*commit)(cs_store_t *s, cs_err_t *err);
     void (*rollback)(cs_store_t *s);
 
@@ -364,6 +370,10 @@ cs_rc cs_store_open(const char *target, const cs_store_opts_t *opts, cs_store_t 
 void cs_store_close(cs_store_t **s);
 
 static inline cs_rc cs_store_begin(cs_store_t *s, cs_err_t *e) { return s->ops->begin(s, e); }
+static inline cs_rc cs_store_begin_relaxed(cs_store_t *s, cs_err_t *e)
+{
+    return s->ops->begin_relaxed ? s->ops->begin_relaxed(s, e) : s->ops->begin(s, e);
+}
 static inline cs_rc cs_store_commit(cs_store_t *s, cs_err_t *e) { return s->ops->commit(s, e); }
 static inline void cs_store_rollback(cs_store_t *s) { s->ops->rollback(s); }
 static inline cs_rc cs_store_ingest(cs_store_t *s, const cs_event_t *ev, cs_ms_t received_at,

@@ -9,7 +9,10 @@
  * every event type folded into the views, out-of-order arrival (stubs,
  * older updates, scans before their shipment), partial customer updates,
  * rollback, the event log query, counts, API keys, durability across
- * reopen and reader handles (file targets only).
+ * reopen and reader handles (file targets only); and the journey state:
+ * versions, switches, runs, durable timers, the outbox (put, claim with a
+ * lease, results, release, provider references), cursors, discount codes,
+ * contact data with unsubscribes and bounces.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -537,6 +540,289 @@ static void test_bad_targets(void **state)
     assert_int_not_equal(cs_store_open("sqlite:/nonexistent-dir/x/y.db", NULL, &s, &err), CS_OK);
     assert_null(s);
 }
+/* ---- journey state ---- */
+
+#define T0 1772400000000LL /* 2026-03-01T21:20:00Z */
+
+static void in_tx(cs_store_t *s)
+{
+    cs_err_t err;
+    assert_int_equal(cs_store_begin(s, &err), CS_OK);
+}
+
+static void done_tx(cs_store_t *s)
+{
+    cs_err_t err;
+    assert_int_equal(cs_store_commit(s, &err), CS_OK);
+}
+
+static void test_journey_versions_and_switches(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    int v1, v2, v1again, sw;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, journey_version, "nps", "h1", "src one", T0, &v1, &err),
+                     CS_OK);
+    assert_int_equal(cs_store_call(s, journey_version, "nps", "h2", "src two", T0, &v2, &err),
+                     CS_OK);
+    assert_int_equal(cs_store_call(s, journey_version, "nps", "h1", "src one", T0, &v1again,
+                                   &err),
+                     CS_OK);
+    done_tx(s);
+    assert_int_equal(v1, 1);
+    assert_int_equal(v2, 2);
+    assert_int_equal(v1again, 1);
+    char *src;
+    assert_int_equal(cs_store_call(s, journey_source, "nps", 2, &src, &err), CS_OK);
+    assert_string_equal(src, "src two");
+    cs_free(src);
+    assert_int_equal(cs_store_call(s, journey_enabled_get, "nps", &sw, &err), CS_OK);
+    assert_int_equal(sw, -1);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, journey_enabled_set, "nps", false, T0, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, journey_enabled_get, "nps", &sw, &err), CS_OK);
+    assert_int_equal(sw, 0);
+    cs_store_close(&s);
+}
+
+static void test_runs_and_timers(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_run_t r;
+    memset(&r, 0, sizeof r);
+    cs_strlcpy(r.journey, "review", sizeof r.journey);
+    r.version = 1;
+    cs_strlcpy(r.run_key, "o:1001", sizeof r.run_key);
+    cs_strlcpy(r.customer_id, "c-7", sizeof r.customer_id);
+    cs_strlcpy(r.order_id, "1001", sizeof r.order_id);
+    r.status = CS_RUN_ACTIVE;
+    r.started_at = r.updated_at = T0;
+    bool existed;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, run_insert, &r, &existed, &err), CS_OK);
+    assert_false(existed);
+    cs_run_t dup = r;
+    assert_int_equal(cs_store_call(s, run_insert, &dup, &existed, &err), CS_OK);
+    assert_true(existed);
+    r.pc = 2;
+    r.gen = 3;
+    r.wait_event = CS_EV_TRACKING_EVENT;
+    assert_int_equal(cs_store_call(s, run_update, &r, &err), CS_OK);
+    cs_timer_t t1 = { 0, T0 + 5000, r.id, 3 }, t2 = { 0, T0 + 1000, r.id, 2 },
+               t3 = { 0, T0 + 9000, r.id, 3 };
+    assert_int_equal(cs_store_call(s, timer_add, &t1, NULL, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, timer_add, &t2, NULL, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, timer_add, &t3, NULL, &err), CS_OK);
+    done_tx(s);
+
+    cs_run_t got;
+    assert_int_equal(cs_store_call(s, run_get, r.id, &got, &err), CS_OK);
+    assert_int_equal(got.pc, 2);
+    assert_int_equal(got.gen, 3);
+    assert_int_equal(got.wait_event, CS_EV_TRACKING_EVENT);
+    assert_int_equal(cs_store_call(s, run_get, r.id + 100, &got, &err), CS_ERR_NOTFOUND);
+    cs_run_t *act;
+    size_t n;
+    assert_int_equal(cs_store_call(s, runs_active, "1001", NULL, &act, &n, &err), CS_OK);
+    assert_int_equal(n, 1);
+    cs_free(act);
+    assert_int_equal(cs_store_call(s, runs_active, NULL, "c-7", &act, &n, &err), CS_OK);
+    assert_int_equal(n, 1);
+    cs_free(act);
+
+    cs_ms_t next;
+    int64_t count;
+    assert_int_equal(cs_store_call(s, timer_next, &next, &err), CS_OK);
+    assert_int_equal(next, T0 + 1000);
+    /* due before T0+6000: the two earliest, by due time */
+    cs_timer_t due[8];
+    assert_int_equal(cs_store_call(s, timers_due, T0 + 6000, due, 8, &n, &err), CS_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(due[0].due_at, T0 + 1000);
+    assert_int_equal(due[1].due_at, T0 + 5000);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, timers_delete_due, T0 + 6000, 2, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, timer_count, &count, &err), CS_OK);
+    assert_int_equal(count, 1);
+    /* a run that ends leaves the active lists */
+    r.status = CS_RUN_DONE;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, run_update, &r, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, runs_active, "1001", "c-7", &act, &n, &err), CS_OK);
+    assert_int_equal(n, 0);
+    cs_free(act);
+    json_t *view;
+    assert_int_equal(cs_store_call(s, runs_view, "c-7", &view, &err), CS_OK);
+    assert_int_equal(json_array_size(view), 1);
+    json_decref(view);
+    cs_store_close(&s);
+}
+
+static cs_outmsg_t msg(const char *key, const char *cust, cs_ms_t next_at)
+{
+    cs_outmsg_t m;
+    memset(&m, 0, sizeof m);
+    cs_strlcpy(m.idem_key, key, sizeof m.idem_key);
+    cs_strlcpy(m.journey, "confirm", sizeof m.journey);
+    cs_strlcpy(m.customer_id, cust, sizeof m.customer_id);
+    cs_strlcpy(m.template_name, "order_confirmation", sizeof m.template_name);
+    cs_strlcpy(m.recipient, "kim@example.de", sizeof m.recipient);
+    m.channel = CS_CHANNEL_EMAIL;
+    m.cls = 4;
+    m.status = CS_OUT_QUEUED;
+    m.created_at = T0;
+    m.next_at = next_at;
+    return m;
+}
+
+static void test_outbox(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    bool existed;
+    cs_outmsg_t a = msg("confirm:o:1:0", "c-7", T0), b = msg("confirm:o:2:0", "c-7", T0 + 60000),
+                again = msg("confirm:o:1:0", "c-7", T0);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_put, &a, &existed, &err), CS_OK);
+    assert_false(existed);
+    assert_int_equal(cs_store_call(s, outbox_put, &b, &existed, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, outbox_put, &again, &existed, &err), CS_OK);
+    assert_true(existed); /* the idempotency key keeps the first */
+    assert_int_equal(again.id, a.id);
+    done_tx(s);
+    cs_ms_t next;
+    assert_int_equal(cs_store_call(s, outbox_next, &next, &err), CS_OK);
+    assert_int_equal(next, T0);
+
+    /* only what is due is claimed; a claim leases it */
+    cs_outmsg_t got[4];
+    size_t n;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0, T0 + 300000, got, 4, &n, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].id, a.id);
+    assert_int_equal(got[0].status, CS_OUT_SENDING);
+    assert_int_equal(got[0].attempts, 1);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 1000, T0 + 301000, got, 4, &n, &err),
+                     CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 0); /* leased */
+    /* an expired lease is claimed again (its sender died) */
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 300001, T0 + 600000, got, 4, &n, &err),
+                     CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].id, a.id);
+    assert_int_equal(got[0].attempts, 2);
+    cs_out_result_t res = { a.id, CS_OUT_SENT, 0, T0 + 300002, NULL, "abc@shop.example" };
+    cs_out_result_t retry = { b.id, CS_OUT_QUEUED, T0 + 900000, 0, "retry 1: 451", NULL };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &res, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, outbox_result, &retry, &err), CS_OK);
+    done_tx(s);
+    cs_outmsg_t m;
+    assert_int_equal(cs_store_call(s, outbox_by_ref, "abc@shop.example", &m, &err), CS_OK);
+    assert_int_equal(m.id, a.id);
+    assert_int_equal(m.status, CS_OUT_SENT);
+    assert_int_equal(cs_store_call(s, outbox_by_ref, "nope", &m, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    assert_int_equal(m.next_at, T0 + 900000);
+    /* at start-up, messages in hand go back to the queue */
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 900000, T0 + 999999, got, 4, &n, &err),
+                     CS_OK);
+    int64_t released;
+    assert_int_equal(cs_store_call(s, outbox_release, T0 + 900001, &released, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(released, 1);
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    json_t *view;
+    assert_int_equal(cs_store_call(s, outbox_view, "c-7", &view, &err), CS_OK);
+    assert_int_equal(json_array_size(view), 2);
+    json_decref(view);
+    cs_store_close(&s);
+}
+
+static void test_cursors_codes_contacts(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    int64_t seq;
+    assert_int_equal(cs_store_call(s, cursor_get, "journeys", &seq, &err), CS_ERR_NOTFOUND);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, cursor_set, "journeys", 42, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, cursor_set, "journeys", 43, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, cursor_get, "journeys", &seq, &err), CS_OK);
+    assert_int_equal(seq, 43);
+
+    cs_discount_t d;
+    memset(&d, 0, sizeof d);
+    cs_strlcpy(d.code, "DANKE-ABCDEFGH", sizeof d.code);
+    cs_strlcpy(d.idem_key, "vip:o:1:0", sizeof d.idem_key);
+    d.run_id = 9;
+    cs_strlcpy(d.customer_id, "c-7", sizeof d.customer_id);
+    d.kind = 1;
+    d.value = 5;
+    cs_strlcpy(d.currency, "EUR", sizeof d.currency);
+    d.created_at = T0;
+    d.expires_at = T0 + 86400000;
+    bool existed;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, discount_put, &d, &existed, &err), CS_OK);
+    assert_false(existed);
+    cs_discount_t same = d, clash = d;
+    cs_strlcpy(same.code, "DANKE-OTHER123", sizeof same.code);
+    assert_int_equal(cs_store_call(s, discount_put, &same, &existed, &err), CS_OK);
+    assert_true(existed);
+    assert_string_equal(same.code, "DANKE-ABCDEFGH"); /* the first code of the step */
+    cs_strlcpy(clash.idem_key, "vip:o:2:0", sizeof clash.idem_key);
+    assert_int_equal(cs_store_call(s, discount_put, &clash, &existed, &err), CS_ERR_DUPLICATE);
+    done_tx(s);
+    cs_discount_t got;
+    assert_int_equal(cs_store_call(s, discount_for_run, 9, &got, &err), CS_OK);
+    assert_string_equal(got.code, "DANKE-ABCDEFGH");
+    assert_true(got.value == 5.0);
+    assert_int_equal(cs_store_call(s, discount_for_run, 10, &got, &err), CS_ERR_NOTFOUND);
+
+    /* contact data: consent, then a bounce on email, then an unsubscribe */
+    put(s, EV("cu", "customer.upserted", "2026-03-01T10:00:00Z",
+              "{\"id\":\"c-7\",\"email\":\"kim@example.de\",\"phone\":\"+4915100000001\","
+              "\"locale\":\"de\",\"timezone\":\"Europe/Berlin\",\"consents\":{\"email\":"
+              "{\"transactional\":true,\"marketing\":false}}}"),
+        NULL);
+    cs_contact_t c;
+    assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
+    assert_string_equal(c.email, "kim@example.de");
+    assert_string_equal(c.timezone, "Europe/Berlin");
+    assert_string_equal(c.consent, "yn----");
+    assert_false(c.unsubscribed);
+    assert_int_equal(c.bounced, 0);
+    put(s, EV("ms1", "message.status", "2026-03-01T11:00:00Z",
+              "{\"message_id\":\"1\",\"status\":\"bounced\",\"channel\":\"email\","
+              "\"customer_id\":\"c-7\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
+    assert_int_equal(c.bounced, 1u << CS_CHANNEL_EMAIL);
+    assert_false(c.unsubscribed);
+    put(s, EV("ms2", "message.status", "2026-03-01T12:00:00Z",
+              "{\"message_id\":\"2\",\"status\":\"unsubscribed\",\"customer_id\":\"c-7\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
+    assert_true(c.unsubscribed);
+    assert_int_equal(cs_store_call(s, contact_get, "c-8", &c, &err), CS_ERR_NOTFOUND);
+    cs_store_close(&s);
+}
 
 int main(int argc, char **argv)
 {
@@ -562,6 +848,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_see_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journey_versions_and_switches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);
