@@ -967,8 +967,8 @@ static cs_rc expand(render_t *r, const tpl_t *t, const tok_t *k, const scope_t *
         return rc;
     }
     cs_buf_t b;
-    const char *text;
-    size_t len;
+    const char *text = NULL;
+    size_t len = 0;
     cs_buf_init(&b, CS_TPL_SOURCE_MAX);
     if ((rc = indent(p->src, p->len, t->src + k->ind, k->ind_len, &b))) {
         cs_buf_free(&b);
