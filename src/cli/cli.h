@@ -13,6 +13,7 @@
 #include "../engine/journeys.h"
 #include "../engine/sender.h"
 #include "../lib/cs.h"
+#include "../tracking/carriers.h"
 
 #define CS_EXIT_OK 0
 #define CS_EXIT_FAIL 1
@@ -32,7 +33,9 @@ int cs_cmd_journeys(int argc, char **argv); /* journeys.c */
 bool cs_cli_conf(cs_conf_t *c, const char *config_path);
 
 /* Engine options from a configuration. */
-void cs_cli_engine_opts(const cs_conf_t *c, cs_engine_opts_t *eo);
+/* Engine options from the configuration, with the carrier tables loaded
+ * (once per process). False (reported) when a table does not load. */
+bool cs_cli_engine_opts(const char *cmd, const cs_conf_t *c, cs_engine_opts_t *eo);
 
 /* Contact policy and journey runtime options from a configuration. */
 void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journeys_opts_t *jo);

@@ -64,15 +64,37 @@ bool cs_cli_conf(cs_conf_t *c, const char *config_path)
     return true;
 }
 
-void cs_cli_engine_opts(const cs_conf_t *c, cs_engine_opts_t *eo)
+/* The carrier tables, loaded once per process and kept to its end. */
+static cs_carriers_t *g_carriers;
+
+static void free_carriers(void)
+{
+    cs_carriers_free(g_carriers);
+    g_carriers = NULL;
+}
+
+bool cs_cli_engine_opts(const char *cmd, const cs_conf_t *c, cs_engine_opts_t *eo)
 {
     cs_engine_opts_default(eo);
+    if (!g_carriers) {
+        cs_err_t err;
+        cs_err_clear(&err);
+        cs_rc rc = c->carriers[0] ? cs_carriers_load_dir(c->carriers, &g_carriers, &err)
+                                  : cs_carriers_load_builtin(&g_carriers, &err);
+        if (rc) {
+            cs_cli_fail(cmd, &err);
+            return false;
+        }
+        atexit(free_carriers);
+    }
+    eo->carriers = g_carriers;
     eo->store = c->store;
     eo->durable = c->durable;
     eo->cache_kib = c->cache_kib;
     eo->max_group_events = (size_t)c->max_group_events;
     eo->max_queue_events = (size_t)c->max_queue_events;
     eo->readers = c->readers;
+    return true;
 }
 
 void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journeys_opts_t *jo)
@@ -244,7 +266,8 @@ bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
         cs_cli_fail(cmd, &err);
         return false;
     }
-    cs_cli_engine_opts(&conf, &eo);
+    if (!cs_cli_engine_opts(cmd, &conf, &eo))
+        return false;
     eo.readers = 1;
     if (cs_engine_open(&eo, out, &err) != CS_OK) {
         cs_cli_fail(cmd, &err);

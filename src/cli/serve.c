@@ -110,7 +110,8 @@ int cs_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     cs_engine_opts_t eo;
-    cs_cli_engine_opts(&conf, &eo);
+    if (!cs_cli_engine_opts("serve", &conf, &eo))
+        return CS_EXIT_FAIL;
     cs_engine_t *engine = NULL;
     cs_http_t *http = NULL;
     cs_journeys_t *journeys = NULL;
@@ -154,6 +155,8 @@ int cs_cmd_serve(int argc, char **argv)
     ho.sms_token = conf.sms_token;
     ho.wa_app_secret = conf.whatsapp_app_secret;
     ho.wa_verify_token = conf.whatsapp_verify_token;
+    ho.aftership_secret = conf.aftership_secret;
+    ho.tracking_secret = conf.tracking_secret;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;

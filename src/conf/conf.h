@@ -38,6 +38,7 @@ typedef struct cs_conf {
     /* journeys and the contact policy */
     char journeys[CS_CONF_STR_MAX];     /* folder of journey files; "" = none */
     char templates[CS_CONF_STR_MAX];    /* folder of message templates; "" = none */
+    char carriers[CS_CONF_STR_MAX];     /* folder of carrier tables; "" = the built-in ones */
     char default_locale[8];             /* de|en for customers without one; default de */
     int contact_budget;                 /* budgeted messages per window; default 3 */
     int64_t contact_window_ms;          /* default 7d */
@@ -67,6 +68,8 @@ typedef struct cs_conf {
     char whatsapp_app_secret[256];      /* verifies status callbacks; "" = callbacks off */
     char whatsapp_verify_token[256];    /* answers Meta's subscription check */
     char webhook_secret[256];           /* signs outbound journey webhooks */
+    char aftership_secret[256];         /* verifies aggregator tracking webhooks */
+    char tracking_secret[256];          /* verifies the scan webhook form */
     int whatsapp_rate;
     bool provider_tls_verify;           /* SMS and WhatsApp: verify certificates */
     int send_attempts;                  /* default 8 */

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../tracking/carriers.h"
+
 typedef struct writer_task {
     cs_rc (*fn)(cs_store_t *s, void *arg);
     void *arg;
@@ -43,6 +45,7 @@ struct cs_engine {
     size_t max_queue;
     int64_t cache_kib;
     bool durable;
+    cs_carriers_t *carriers;   /* borrowed; NULL = raw scans stay unmapped */
 
     pthread_t thread;
     bool thread_started;
@@ -78,6 +81,11 @@ void cs_engine_opts_default(cs_engine_opts_t *o)
 const cs_clock_t *cs_engine_clock(const cs_engine_t *e)
 {
     return e->clock;
+}
+
+struct cs_carriers *cs_engine_carriers(const cs_engine_t *e)
+{
+    return e->carriers;
 }
 
 /* ---- the writer ---- */
@@ -346,6 +354,7 @@ cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *
     e->max_readers = opts->readers > 0 ? (size_t)opts->readers : 4;
     e->cache_kib = opts->cache_kib;
     e->durable = opts->durable;
+    e->carriers = opts->carriers;
     e->target = cs_strdup(opts->store);
     e->readers = cs_calloc(e->max_readers, sizeof *e->readers);
     if (!e->target || !e->readers) {
@@ -409,6 +418,10 @@ cs_rc cs_engine_submit(cs_engine_t *e, cs_ingest_req_t *req)
         req->items[i].outcome = CS_INGEST_NEW;
         req->items[i].seq = 0;
         cs_err_clear(&req->items[i].err);
+        /* raw carrier scans get their status here, on the submitting thread */
+        cs_rc rc = cs_carriers_normalize(e->carriers, req->items[i].ev, &req->err);
+        if (rc)
+            return rc;
     }
     pthread_mutex_lock(&e->mu);
     if (e->closing) {

@@ -42,6 +42,7 @@ typedef struct cs_engine_opts {
     size_t max_group_events;    /* most events in one transaction; 0 = 20000 */
     size_t max_queue_events;    /* submit returns CS_ERR_BUSY beyond this; 0 = 200000 */
     int readers;                /* pooled reader handles; 0 = 4 */
+    struct cs_carriers *carriers; /* maps raw carrier scans; NULL = none (unmapped); borrowed */
 } cs_engine_opts_t;
 
 void cs_engine_opts_default(cs_engine_opts_t *o);
@@ -94,6 +95,8 @@ void cs_engine_reader_release(cs_engine_t *e, cs_store_t *s);
 cs_rc cs_engine_with_writer(cs_engine_t *e, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg);
 
 const cs_clock_t *cs_engine_clock(const cs_engine_t *e);
+/* The carrier tables intake maps raw scans with (may be NULL). */
+struct cs_carriers *cs_engine_carriers(const cs_engine_t *e);
 
 /* Background work on the writer (the journey runtime): `run` is called on
  * the writer thread after every committed group, whenever the time it last

@@ -28,6 +28,8 @@ typedef enum route {
     R_CB_SMS,            /* POST /v1/callbacks/sms */
     R_CB_WHATSAPP,       /* GET, POST /v1/callbacks/whatsapp */
     R_CB_EMAIL,          /* POST /v1/callbacks/email */
+    R_TRACK_AFTERSHIP,   /* POST /v1/tracking/aftership */
+    R_TRACK_SCANS,       /* POST /v1/tracking/scans */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -110,6 +112,9 @@ enum MHD_Result cs__http_metrics(hreq_t *r);
 
 /* pages.c */
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
+
+/* tracking_hooks.c: the final call of a /v1/tracking/ webhook (body read) */
+enum MHD_Result cs__http_tracking_hook(hreq_t *r);
 
 /* callbacks.c: the final call of a /v1/callbacks/ route (body read) */
 enum MHD_Result cs__http_callback(hreq_t *r, const char *method);

@@ -304,6 +304,10 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         *method_ok = post;
         return url[14] == 's' ? R_CB_SMS : R_CB_EMAIL;
     }
+    if (strcmp(url, "/v1/tracking/aftership") == 0 || strcmp(url, "/v1/tracking/scans") == 0) {
+        *method_ok = post;
+        return url[13] == 'a' ? R_TRACK_AFTERSHIP : R_TRACK_SCANS;
+    }
     if (strcmp(url, "/v1/callbacks/whatsapp") == 0) {
         *method_ok = get || post;
         return R_CB_WHATSAPP;
@@ -348,7 +352,8 @@ static bool media_is(const char *ct, const char *want)
 
 static bool is_callback(route_t r)
 {
-    return r == R_CB_SMS || r == R_CB_WHATSAPP || r == R_CB_EMAIL;
+    return r == R_CB_SMS || r == R_CB_WHATSAPP || r == R_CB_EMAIL || r == R_TRACK_AFTERSHIP ||
+           r == R_TRACK_SCANS;
 }
 
 static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
@@ -436,6 +441,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             *upload_data_size = 0;
             return MHD_YES;
         }
+        if (r->route == R_TRACK_AFTERSHIP || r->route == R_TRACK_SCANS)
+            return cs__http_tracking_hook(r);
         return cs__http_callback(r, method);
     }
     if (*upload_data_size) {

@@ -33,6 +33,8 @@ typedef struct cs_http_opts {
     const char *sms_token;       /* verifies X-Twilio-Signature */
     const char *wa_app_secret;   /* verifies X-Hub-Signature-256 */
     const char *wa_verify_token; /* answers Meta's subscription check */
+    const char *aftership_secret; /* verifies aggregator tracking webhooks */
+    const char *tracking_secret;  /* verifies our own scan webhook form */
 } cs_http_opts_t;
 
 typedef struct cs_http cs_http_t;

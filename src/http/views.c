@@ -5,6 +5,8 @@
  */
 #include "http_int.h"
 
+#include "../tracking/carriers.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,7 +151,13 @@ static const char *const route_names[R__COUNT] = {
     "events_post", "events_get",    "customer",      "order",
     "healthz",     "metrics",       "journeys",      "journey_switch",
     "customer_journeys", "customer_messages", "customer_discounts", "unsubscribe", "callback_sms",
-    "callback_whatsapp", "callback_email", "other"};
+    "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "other"};
+
+static void unmapped_line(const char *carrier, uint64_t n, void *ud)
+{
+    cs_buf_printf(ud, "consonance_scans_unmapped_total{carrier=\"%s\"} %llu\n", carrier,
+                  (unsigned long long)n);
+}
 
 enum MHD_Result cs__http_metrics(hreq_t *r)
 {
@@ -168,6 +176,10 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   (unsigned long long)st.events_failed);
     cs_buf_printf(&b, "consonance_events_total{outcome=\"rejected\"} %llu\n",
                   (unsigned long long)atomic_load(&h->events_rejected));
+    cs_buf_puts(&b, "# HELP consonance_scans_unmapped_total Carrier scans no table knew "
+                    "(kept, shown as in transit), by carrier.\n"
+                    "# TYPE consonance_scans_unmapped_total counter\n");
+    cs_carriers_unmapped(cs_engine_carriers(h->engine), unmapped_line, &b);
     cs_buf_printf(&b,
                   "# HELP consonance_callbacks_unknown_total Delivery statuses for messages "
                   "this store does not know.\n"

@@ -41,6 +41,26 @@ static const char *const track_names[CS_TRACK__COUNT] = {
     "available_for_pickup", "delivered", "exception", "returned_to_sender",
 };
 
+static const char *const incident_names[CS_INCIDENT__COUNT] = {
+    NULL, "address_problem", "customs", "weather", "damaged", "refused", "held_at_depot",
+    "recipient_absent", "lost", "delayed", "other",
+};
+
+const char *cs_incident_name(cs_incident_t r)
+{
+    return ((int)r > 0 && r < CS_INCIDENT__COUNT) ? incident_names[r] : NULL;
+}
+
+int cs_incident_from_name(const char *s)
+{
+    if (!s)
+        return -1;
+    for (int i = 1; i < CS_INCIDENT__COUNT; i++)
+        if (strcmp(incident_names[i], s) == 0)
+            return i;
+    return -1;
+}
+
 static const char *const msg_names[CS_MSG__COUNT] = {
     "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
 };
@@ -785,22 +805,36 @@ static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
 static cs_rc parse_scan(vctx_t *c, json_t *d, cs_scan_t *s)
 {
     static const char *const allowed[] = {"shipment_id", "carrier", "tracking_number", "status",
-                                          "carrier_code", "carrier_text", "location", NULL};
+                                          "reason", "unmapped", "carrier_code", "carrier_text",
+                                          "location", NULL};
     cs_rc rc;
-    int st;
+    int st = -1, reason = -1;
+    cs_consent_t unmapped = CS_CONSENT_UNSET;
     if ((rc = check_keys(c, d, allowed)) ||
         (rc = get_str(c, d, "shipment_id", false, STR_ID, &s->shipment_id)) ||
         (rc = get_str(c, d, "carrier", true, STR_ID, &s->carrier)) ||
         (rc = get_str(c, d, "tracking_number", true, STR_ID, &s->tracking_number)) ||
-        (rc = get_enum(c, d, "status", true, track_names, CS_TRACK__COUNT,
-                       "info_received, in_transit, out_for_delivery, failed_attempt, "
-                       "available_for_pickup, delivered, exception, returned_to_sender",
-                       &st, NULL)) ||
         (rc = get_str(c, d, "carrier_code", false, STR_ID, &s->carrier_code)) ||
-        (rc = get_str(c, d, "carrier_text", false, STR_SHORT, &s->carrier_text)) ||
+        (rc = get_str(c, d, "carrier_text", false, STR_SHORT, &s->carrier_text)))
+        return rc;
+    /* the status may be left to the carrier tables when the raw code or text is given */
+    bool raw = s->carrier_code || s->carrier_text;
+    if ((rc = get_enum(c, d, "status", !raw, track_names, CS_TRACK__COUNT,
+                       "info_received, in_transit, out_for_delivery, failed_attempt, "
+                       "available_for_pickup, delivered, exception, returned_to_sender (or "
+                       "carrier_code / carrier_text for the carrier tables to map)",
+                       &st, NULL)) ||
+        (rc = get_enum(c, d, "reason", false, incident_names + 1, CS_INCIDENT__COUNT - 1,
+                       "address_problem, customs, weather, damaged, refused, held_at_depot, "
+                       "recipient_absent, lost, delayed, other",
+                       &reason, NULL)) ||
+        (rc = get_bool(c, d, "unmapped", &unmapped)) ||
         (rc = parse_address(c, d, "location", &s->location)))
         return rc;
-    s->status = (cs_track_status_t)st;
+    s->status_given = st >= 0;
+    s->status = st >= 0 ? (cs_track_status_t)st : CS_TRACK_IN_TRANSIT;
+    s->reason = reason >= 0 ? (cs_incident_t)(reason + 1) : CS_INCIDENT_NONE;
+    s->unmapped = unmapped == CS_CONSENT_YES;
     return lower_carrier(c, d, &s->carrier);
 }
 

@@ -67,6 +67,25 @@ typedef enum cs_track_status {
     CS_TRACK__COUNT
 } cs_track_status_t;
 const char *cs_track_status_name(cs_track_status_t s);
+
+/* Why a parcel is held up, kept apart from the status. */
+typedef enum cs_incident {
+    CS_INCIDENT_NONE = 0,
+    CS_INCIDENT_ADDRESS_PROBLEM,
+    CS_INCIDENT_CUSTOMS,
+    CS_INCIDENT_WEATHER,
+    CS_INCIDENT_DAMAGED,
+    CS_INCIDENT_REFUSED,
+    CS_INCIDENT_HELD_AT_DEPOT,
+    CS_INCIDENT_RECIPIENT_ABSENT,
+    CS_INCIDENT_LOST,
+    CS_INCIDENT_DELAYED,
+    CS_INCIDENT_OTHER,
+    CS_INCIDENT__COUNT
+} cs_incident_t;
+/* "address_problem" etc.; NULL for CS_INCIDENT_NONE. */
+const char *cs_incident_name(cs_incident_t r);
+int cs_incident_from_name(const char *s);
 /* Returns -1 when unknown. */
 int cs_track_status_from_name(const char *s);
 
@@ -163,7 +182,10 @@ typedef struct cs_scan {
     const char *shipment_id;     /* may be NULL: then carrier + tracking_number identify it */
     const char *carrier;
     const char *tracking_number;
-    cs_track_status_t status;
+    cs_track_status_t status;    /* in_transit until mapped when !status_given */
+    bool status_given;           /* false: the carrier tables map carrier_code/text */
+    cs_incident_t reason;        /* CS_INCIDENT_NONE when none */
+    bool unmapped;               /* no table knew the raw code: shown as in transit */
     const char *carrier_code;    /* raw; may be NULL */
     const char *carrier_text;    /* raw; may be NULL */
     cs_address_t location;

@@ -149,6 +149,10 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
     "CREATE INDEX discount_codes_by_customer ON discount_codes(customer_id);"
     "CREATE INDEX discount_codes_by_run ON discount_codes(run_id);",
+    /* 8: scans mapped by the carrier tables: the incident reason, and
+     * whether no table knew the raw code */
+    "ALTER TABLE scans ADD COLUMN reason INTEGER;"
+    "ALTER TABLE scans ADD COLUMN unmapped INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* ---- every statement, by id ---- */
@@ -194,8 +198,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "attributes=excluded.attributes WHERE excluded.created_at>=shipments.created_at",
     [Q_SH_SET_STATUS] = "UPDATE shipments SET status=?2,status_at=?3,delivered_at=?4 WHERE id=?1",
     [Q_SC_INSERT] = "INSERT INTO scans(seq,shipment_id,want_shipment_id,carrier,tracking_number,"
-                    "status,carrier_code,carrier_text,location,occurred_at) "
-                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                    "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
     [Q_SC_ADOPT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND carrier=?2 AND "
                    "tracking_number=?3",
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
@@ -257,8 +261,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_V_ORDER_SHIPMENTS] = "SELECT id,carrier,service,tracking_number,origin,destination,"
                             "status,status_at,delivered_at,created_at FROM shipments "
                             "WHERE order_id=?1 ORDER BY created_at,id",
-    [Q_V_SHIPMENT_SCANS] = "SELECT status,carrier_code,carrier_text,location,occurred_at "
-                           "FROM scans WHERE shipment_id=?1 ORDER BY occurred_at,seq",
+    [Q_V_SHIPMENT_SCANS] = "SELECT status,carrier_code,carrier_text,location,occurred_at,"
+                           "reason,unmapped FROM scans WHERE shipment_id=?1 ORDER BY occurred_at,seq",
     [Q_V_ORDER_RETURNS] = "SELECT id,status,resolution,refund_amount,requested_at,status_at "
                           "FROM returns WHERE order_id=?1 ORDER BY requested_at,id",
     [Q_V_RETURN_ITEMS] = "SELECT sku,quantity,reason FROM return_items WHERE return_id=?1 "

@@ -528,6 +528,9 @@ static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const 
     cs__bind_text(ins, 8, sc->carrier_text);
     cs__bind_text(ins, 9, loc);
     sqlite3_bind_int64(ins, 10, ev->occurred_at);
+    if (sc->reason != CS_INCIDENT_NONE)
+        sqlite3_bind_int(ins, 11, (int)sc->reason);
+    sqlite3_bind_int(ins, 12, sc->unmapped ? 1 : 0);
     rc = cs__sqlite_exec_stmt(s, ins, err, "write a scan");
     member_done(&m_loc);
     if (rc || !r->shp_found)

@@ -206,9 +206,15 @@ static json_t *j_track(sqlite3_stmt *st, int i)
 static json_t *row_scan(sqlite3_stmt *st, void *arg)
 {
     (void)arg;
-    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "status", j_track(st, 0), "carrier_code",
-                     j_text(st, 1), "carrier_text", j_text(st, 2), "location", j_doc(st, 3),
-                     "occurred_at", j_time(st, 4));
+    const char *reason = sqlite3_column_type(st, 5) == SQLITE_NULL
+                             ? NULL
+                             : cs_incident_name((cs_incident_t)sqlite3_column_int(st, 5));
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s?}", "status", j_track(st, 0),
+                          "carrier_code", j_text(st, 1), "carrier_text", j_text(st, 2), "location",
+                          j_doc(st, 3), "occurred_at", j_time(st, 4), "reason", reason);
+    if (o && sqlite3_column_int(st, 6))
+        json_object_set_new(o, "unmapped", json_true());
+    return o;
 }
 
 typedef struct sub_ctx {
