@@ -25,6 +25,7 @@ int cs_cmd_import(int argc, char **argv);  /* import.c */
 int cs_cmd_demo(int argc, char **argv);    /* demo.c */
 int cs_cmd_version(int argc, char **argv); /* main.c */
 int cs_cmd_journeys(int argc, char **argv); /* journeys.c */
+int cs_cmd_promise_eval(int argc, char **argv); /* promise_eval.c */
 
 /* Resolve the configuration the way every subcommand does: defaults, then the
  * file named by --config (or $CONSONANCE_CONFIG when set), then CONSONANCE_*

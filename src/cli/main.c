@@ -24,6 +24,7 @@ static const cmd_t commands[] = {
     {"demo", cs_cmd_demo, "generate a realistic German demo shop into the store"},
     {"apikey", cs_cmd_apikey, "create, list and revoke API keys"},
     {"journeys", cs_cmd_journeys, "check, list and switch journeys; a customer's runs and messages"},
+    {"promise-eval", cs_cmd_promise_eval, "evaluate the delivery promise on Olist-layout CSVs"},
     {"version", cs_cmd_version, "print version information"},
 };
 

@@ -1,0 +1,513 @@
+/*
+ * promise.c -- see promise.h.
+ */
+#include "promise.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/cs_map.h"
+
+#define LEVELS 4
+
+typedef struct sample {
+    float total;     /* purchase to delivery, working days */
+    float handling;  /* purchase to hand-over; < 0 = unknown */
+    float transit;   /* hand-over to delivery; < 0 = unknown */
+    cs_ms_t at;      /* purchase time, for the weight */
+} sample_t;
+
+typedef struct lane_s {
+    sample_t *s;
+    int n, cap, head; /* a ring once full */
+} lane_s;
+
+struct cs_promise_model {
+    cs_promise_opts_t o;
+    cs_map_t lanes; /* level key -> lane_s* */
+    size_t samples;
+};
+
+/* ---- working days (Monday..Saturday) ---- */
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* Days since 1970-01-01 (a Thursday); Sunday when (z + 4) % 7 == 0. */
+static bool is_sunday(int64_t z)
+{
+    return ((z + 4) % 7 + 7) % 7 == 0;
+}
+
+/* Working days up to and including day z: Saturday and the Sunday after it
+ * share an index, Monday is one more. */
+static int64_t wd_index(int64_t z)
+{
+    return z - floordiv(z + 4, 7);
+}
+
+static void local_day(const cs_promise_model_t *m, cs_ms_t t, int64_t *z, double *frac)
+{
+    cs_local_t l;
+    cs_tz_to_local(m->o.tz, t, &l);
+    *z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
+    *frac = (l.hour * 3600 + l.min * 60 + l.sec) / 86400.0;
+}
+
+static double worktime(const cs_promise_model_t *m, cs_ms_t t)
+{
+    int64_t z;
+    double f;
+    local_day(m, t, &z, &f);
+    return is_sunday(z) ? (double)(wd_index(z) + 1) : (double)wd_index(z) + f;
+}
+
+static cs_ms_t midnight(const cs_promise_model_t *m, int64_t z)
+{
+    int y;
+    unsigned mo, d;
+    cs_civil_from_days(z, &y, &mo, &d);
+    cs_local_t l = { y, (int)mo, (int)d, 0, 0, 0, 0 };
+    return cs_tz_from_local(m->o.tz, &l);
+}
+
+/* The working day with index k (never a Sunday). */
+static int64_t day_of_index(int64_t k)
+{
+    int64_t z = k + floordiv(k, 6) - 3;
+    while (wd_index(z) < k || is_sunday(z))
+        z++;
+    return z;
+}
+
+double cs_promise_workdays(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to)
+{
+    return worktime(m, to) - worktime(m, from);
+}
+
+cs_ms_t cs_promise_add_workdays(const cs_promise_model_t *m, cs_ms_t from, double wd)
+{
+    double w = worktime(m, from) + wd;
+    return midnight(m, day_of_index((int64_t)floor(w)));
+}
+
+/* ---- the model ---- */
+
+cs_rc cs_promise_new(const cs_promise_opts_t *opts, cs_promise_model_t **out, cs_err_t *err)
+{
+    cs_promise_model_t *m = cs_calloc(1, sizeof *m);
+    *out = NULL;
+    if (!m)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (opts)
+        m->o = *opts;
+    if (!m->o.tz)
+        m->o.tz = cs_tz_get_or_utc(NULL);
+    if (m->o.q_low <= 0 || m->o.q_low >= 1)
+        m->o.q_low = 0.10;
+    if (m->o.q_high <= m->o.q_low || m->o.q_high >= 1)
+        m->o.q_high = 0.90;
+    if (m->o.half_life_days <= 0)
+        m->o.half_life_days = 90;
+    if (m->o.min_weight <= 0)
+        m->o.min_weight = 12;
+    if (m->o.per_lane_max <= 0)
+        m->o.per_lane_max = 4000;
+    cs_map_init(&m->lanes);
+    *out = m;
+    return CS_OK;
+}
+
+void cs_promise_free(cs_promise_model_t *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->lanes.cap; i++)
+        if (cs_map_key_at(&m->lanes, i)) {
+            lane_s *l = m->lanes.vals[i];
+            cs_free(l->s);
+            cs_free(l);
+        }
+    cs_map_free(&m->lanes);
+    cs_free(m);
+}
+
+double cs_promise_opts_q_low(const cs_promise_model_t *m) { return m->o.q_low; }
+double cs_promise_opts_q_high(const cs_promise_model_t *m) { return m->o.q_high; }
+double cs_promise_opts_half_life(const cs_promise_model_t *m) { return m->o.half_life_days; }
+
+size_t cs_promise_samples(const cs_promise_model_t *m)
+{
+    return m->samples;
+}
+
+static const char *nz(const char *s)
+{
+    return s ? s : "";
+}
+
+static void level_key(const cs_lane_t *l, int level, char *out, size_t size)
+{
+    switch (level) {
+    case 0:
+        snprintf(out, size, "0|%s|%s|%s|%s", nz(l->carrier), nz(l->service), nz(l->origin),
+                 nz(l->destination));
+        break;
+    case 1: snprintf(out, size, "1|%s|%s", nz(l->carrier), nz(l->destination)); break;
+    case 2: snprintf(out, size, "2|%s", nz(l->carrier)); break;
+    default: snprintf(out, size, "3"); break;
+    }
+}
+
+static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *s)
+{
+    lane_s *l = cs_map_get(&m->lanes, key);
+    if (!l) {
+        if (!(l = cs_calloc(1, sizeof *l)))
+            return CS_ERR_NOMEM;
+        cs_rc rc = cs_map_put(&m->lanes, key, l);
+        if (rc) {
+            cs_free(l);
+            return rc;
+        }
+    }
+    if (l->n < m->o.per_lane_max) {
+        if (l->n == l->cap) {
+            int cap = l->cap ? l->cap * 2 : 16;
+            if (cap > m->o.per_lane_max)
+                cap = m->o.per_lane_max;
+            sample_t *p = cs_realloc(l->s, (size_t)cap * sizeof *p);
+            if (!p)
+                return CS_ERR_NOMEM;
+            l->s = p;
+            l->cap = cap;
+        }
+        l->s[l->n++] = *s;
+        return CS_OK;
+    }
+    l->s[l->head] = *s; /* full: the oldest makes room */
+    l->head = (l->head + 1) % l->n;
+    return CS_OK;
+}
+
+cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err)
+{
+    if (!d->placed_at || !d->delivered_at || d->delivered_at < d->placed_at)
+        return cs_errf(err, CS_ERR_INVALID, "a delivery needs its purchase and delivery times");
+    sample_t s;
+    s.at = d->placed_at;
+    s.total = (float)cs_promise_workdays(m, d->placed_at, d->delivered_at);
+    s.handling = s.transit = -1;
+    if (d->shipped_at >= d->placed_at && d->shipped_at <= d->delivered_at) {
+        s.handling = (float)cs_promise_workdays(m, d->placed_at, d->shipped_at);
+        s.transit = (float)cs_promise_workdays(m, d->shipped_at, d->delivered_at);
+    }
+    for (int level = 0; level < LEVELS; level++) {
+        char key[4 * (CS_ID_MAX + 1) + 8];
+        level_key(&d->lane, level, key, sizeof key);
+        if (add_sample(m, key, &s))
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
+    m->samples++;
+    return CS_OK;
+}
+
+/* ---- quantiles ---- */
+
+typedef struct wv {
+    double v, w;
+} wv_t;
+
+static int by_v(const void *a, const void *b)
+{
+    double x = ((const wv_t *)a)->v, y = ((const wv_t *)b)->v;
+    return x < y ? -1 : x > y;
+}
+
+static double wquant(const wv_t *v, size_t n, double total, double q)
+{
+    double acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += v[i].w;
+        if (acc >= q * total)
+            return v[i].v;
+    }
+    return n ? v[n - 1].v : 0;
+}
+
+enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING };
+
+/* Collect the weighted values of one level: the total, the rest of the
+ * transit after `elapsed` working days (parcels that had not arrived
+ * then), or the handling time. */
+static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, double elapsed,
+                      cs_ms_t now, wv_t *out, double *total)
+{
+    size_t k = 0;
+    *total = 0;
+    double tau = m->o.half_life_days * CS_MS_PER_DAY;
+    for (int i = 0; l && i < l->n; i++) {
+        const sample_t *s = &l->s[i];
+        double v;
+        if (what == WHAT_TOTAL)
+            v = s->total;
+        else if (what == WHAT_HANDLING)
+            v = s->handling;
+        else
+            v = s->transit >= 0 && s->transit > elapsed ? s->transit - elapsed : -1;
+        if (v < 0)
+            continue;
+        double age = (double)(now - s->at);
+        double w = age > 0 ? pow(0.5, age / tau) : 1.0;
+        out[k].v = v;
+        out[k].w = w;
+        *total += w;
+        k++;
+    }
+    return k;
+}
+
+/* Quantiles (low, mid, high) from the most specific level with weight. */
+static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int what, double elapsed,
+                     cs_ms_t now, double qs[3], double *weight)
+{
+    for (int level = 0; level < LEVELS; level++) {
+        char key[4 * (CS_ID_MAX + 1) + 8];
+        level_key(lane, level, key, sizeof key);
+        const lane_s *l = cs_map_get(&m->lanes, key);
+        if (!l || !l->n)
+            continue;
+        wv_t *v = malloc((size_t)l->n * sizeof *v);
+        if (!v)
+            return -2;
+        double total;
+        size_t n = collect(m, l, what, elapsed, now, v, &total);
+        if (total < m->o.min_weight && level < LEVELS - 1) {
+            free(v);
+            continue;
+        }
+        if (!n) {
+            free(v);
+            continue;
+        }
+        qsort(v, n, sizeof *v, by_v);
+        qs[0] = wquant(v, n, total, m->o.q_low);
+        qs[1] = wquant(v, n, total, 0.5);
+        qs[2] = wquant(v, n, total, m->o.q_high);
+        *weight = total;
+        free(v);
+        return level;
+    }
+    return -1;
+}
+
+/* Extra working days an incident usually costs. */
+static double incident_days(cs_incident_t r, cs_promise_reason_t *why)
+{
+    switch (r) {
+    case CS_INCIDENT_CUSTOMS: *why = CS_PR_CUSTOMS; return 2;
+    case CS_INCIDENT_ADDRESS_PROBLEM: *why = CS_PR_ADDRESS; return 2;
+    case CS_INCIDENT_WEATHER: *why = CS_PR_WEATHER; return 1;
+    case CS_INCIDENT_RECIPIENT_ABSENT: *why = CS_PR_FAILED_ATTEMPT; return 1;
+    default: *why = CS_PR_EXCEPTION; return 2;
+    }
+}
+
+cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t *q,
+                          cs_promise_t *out, cs_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    out->level = -1;
+    if (!q->placed_at)
+        return cs_errf(err, CS_ERR_INVALID, "placed_at: a promise needs the purchase time");
+    cs_ms_t now = q->now ? q->now : q->placed_at;
+    int64_t today;
+    double frac;
+    local_day(m, now, &today, &frac);
+    cs_ms_t today0 = midnight(m, today);
+
+    if (q->delivered_at) {
+        int64_t z;
+        local_day(m, q->delivered_at, &z, &frac);
+        out->from = out->to = out->point = midnight(m, z);
+        out->reason = CS_PR_DELIVERED;
+        out->level = 0;
+        return CS_OK;
+    }
+    if (q->last_status == CS_TRACK_RETURNED_TO_SENDER) {
+        out->reason = CS_PR_RETURNED;
+        out->at_risk = true;
+        out->from = out->to = out->point = 0;
+        return CS_OK;
+    }
+
+    double qs[3], w = 0;
+    double base; /* working time the quantiles count from */
+    int level;
+    if (q->shipped_at) {
+        double elapsed = worktime(m, now) - worktime(m, q->shipped_at);
+        if (elapsed < 0)
+            elapsed = 0;
+        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, now, qs, &w);
+        base = worktime(m, now);
+        if (level < 0) { /* nobody on the lane took this long: a day or two more */
+            double tq[3], tw;
+            int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, now, tq, &tw);
+            qs[0] = 0.5;
+            qs[1] = 1;
+            qs[2] = 2;
+            level = tl;
+            w = tl >= 0 ? tw : 0;
+            out->reason = CS_PR_SLOW_TRANSIT;
+            out->at_risk = true;
+        }
+    } else {
+        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, now, qs, &w);
+        base = worktime(m, q->placed_at);
+        if (level < 0) { /* no history at all: a cautious default */
+            qs[0] = 2;
+            qs[1] = 3;
+            qs[2] = 5;
+        }
+        /* not handed over when most parcels would have been */
+        double hq[3], hw;
+        double waited = worktime(m, now) - worktime(m, q->placed_at);
+        if (quantiles(m, &q->lane, WHAT_HANDLING, 0, now, hq, &hw) >= 0 && waited > hq[2] + 0.5) {
+            double shift = waited - hq[1];
+            qs[0] += shift;
+            qs[1] += shift;
+            qs[2] += shift;
+            out->reason = CS_PR_MISSED_HANDOVER;
+            out->at_risk = true;
+        }
+    }
+    out->level = level;
+    out->weight = w;
+
+    /* what the last scan says */
+    double extra = 0;
+    if (q->last_status == CS_TRACK_OUT_FOR_DELIVERY && q->last_scan_at >= today0) {
+        qs[0] = qs[1] = qs[2] = 0;
+        base = worktime(m, now);
+        out->reason = CS_PR_OUT_FOR_DELIVERY;
+    } else if (q->last_status == CS_TRACK_AVAILABLE_FOR_PICKUP) {
+        qs[0] = qs[1] = qs[2] = 0;
+        base = worktime(m, now);
+        out->reason = CS_PR_PICKUP_READY;
+    } else if (q->last_status == CS_TRACK_FAILED_ATTEMPT) {
+        base = worktime(m, now);
+        qs[0] = 1;
+        qs[1] = 1;
+        qs[2] = 2;
+        out->reason = CS_PR_FAILED_ATTEMPT;
+    } else if (q->last_status == CS_TRACK_EXCEPTION) {
+        cs_promise_reason_t why;
+        extra = incident_days(q->last_reason, &why);
+        out->reason = why;
+        out->at_risk = true;
+    } else if (q->last_status == CS_TRACK__COUNT || q->last_status < 0) {
+        /* no scan yet */
+    } else if (q->last_reason == CS_INCIDENT_CUSTOMS || q->last_reason == CS_INCIDENT_DELAYED ||
+               q->last_reason == CS_INCIDENT_WEATHER) {
+        cs_promise_reason_t why;
+        extra = incident_days(q->last_reason, &why);
+        out->reason = why;
+    }
+    /* silence: longer without a scan than most parcels go between scans */
+    if (q->shipped_at && q->last_scan_at && out->reason == CS_PR_NONE) {
+        double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
+        if (quiet >= 3) {
+            out->reason = CS_PR_NO_SCAN;
+            out->quiet_days = (int)quiet;
+            out->at_risk = true;
+            extra += 1;
+        }
+    }
+    qs[0] += extra * 0.5;
+    qs[1] += extra;
+    qs[2] += extra;
+
+    /* dates: never before today (nothing arrives in the past) */
+    int64_t kmin = wd_index(today) + (is_sunday(today) ? 1 : 0);
+    int64_t k[3];
+    for (int i = 0; i < 3; i++) {
+        k[i] = (int64_t)floor(base + qs[i]);
+        if (k[i] < kmin)
+            k[i] = kmin;
+    }
+    if (k[1] < k[0])
+        k[1] = k[0];
+    if (k[2] < k[1])
+        k[2] = k[1];
+    out->from = midnight(m, day_of_index(k[0]));
+    out->point = midnight(m, day_of_index(k[1]));
+    out->to = midnight(m, day_of_index(k[2]));
+    return CS_OK;
+}
+
+/* ---- reasons ---- */
+
+const char *cs_promise_reason_name(cs_promise_reason_t r)
+{
+    static const char *const names[CS_PR__COUNT] = {
+        "none", "out_for_delivery", "failed_attempt", "pickup_ready", "customs", "address_problem",
+        "weather", "exception", "no_scan", "missed_handover", "slow_transit", "delivered",
+        "returned",
+    };
+    return (unsigned)r < CS_PR__COUNT ? names[r] : "none";
+}
+
+const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int days, char *buf,
+                                   size_t size)
+{
+    bool de = lang && strncmp(lang, "de", 2) == 0;
+    const char *t = "";
+    switch (r) {
+    case CS_PR_NONE: t = de ? "Alles läuft nach Plan." : "Everything is on track."; break;
+    case CS_PR_OUT_FOR_DELIVERY:
+        t = de ? "Das Paket ist heute in der Zustellung." : "The parcel is out for delivery today.";
+        break;
+    case CS_PR_FAILED_ATTEMPT:
+        t = de ? "Die Zustellung hat nicht geklappt; der nächste Versuch folgt."
+               : "Delivery did not work out; the next attempt follows.";
+        break;
+    case CS_PR_PICKUP_READY:
+        t = de ? "Das Paket liegt zur Abholung bereit." : "The parcel is ready for pickup.";
+        break;
+    case CS_PR_CUSTOMS: t = de ? "Das Paket wird beim Zoll geprüft." : "Held in customs."; break;
+    case CS_PR_ADDRESS:
+        t = de ? "Mit der Adresse gibt es ein Problem." : "There is a problem with the address.";
+        break;
+    case CS_PR_WEATHER:
+        t = de ? "Das Wetter verzögert die Zustellung." : "The weather is delaying delivery.";
+        break;
+    case CS_PR_EXCEPTION:
+        t = de ? "Der Versanddienst meldet eine Störung." : "The carrier reports a problem.";
+        break;
+    case CS_PR_NO_SCAN:
+        snprintf(buf, size,
+                 de ? "Seit %d Tagen kein neuer Scan des Versanddienstes."
+                    : "No scan from the carrier for %d days.",
+                 days);
+        return buf;
+    case CS_PR_MISSED_HANDOVER:
+        t = de ? "Das Paket wurde später als üblich an den Versanddienst übergeben."
+               : "The parcel was handed to the carrier later than usual.";
+        break;
+    case CS_PR_SLOW_TRANSIT:
+        t = de ? "Das Paket ist länger unterwegs als üblich."
+               : "The parcel is taking longer than usual.";
+        break;
+    case CS_PR_DELIVERED: t = de ? "Zugestellt." : "Delivered."; break;
+    case CS_PR_RETURNED:
+        t = de ? "Das Paket geht an uns zurück." : "The parcel is on its way back to us.";
+        break;
+    default: break;
+    }
+    snprintf(buf, size, "%s", t);
+    return buf;
+}

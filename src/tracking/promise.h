@@ -1,0 +1,126 @@
+/*
+ * promise.h -- the delivery promise: a model learned from the store's own
+ * deliveries that gives a window (a low and a high quantile, for example
+ * the 10th to the 90th percentile) and a point estimate for a parcel,
+ * before purchase and after every scan.
+ *
+ * Time is counted in working days (Monday to Saturday, as parcel carriers
+ * deliver) in the shop's time zone, so a Saturday order and a Monday order
+ * on the same lane get the dates they really get. Every delivery is kept as
+ * a sample (purchase to delivery, purchase to hand-over, hand-over to
+ * delivery) under its lane at four levels -- carrier x service x origin
+ * region x destination region; carrier x destination; carrier; everything
+ * -- and a query uses the most specific level with enough recent weight.
+ * Samples are weighted by age (half-life), so the model follows seasons and
+ * slow weeks as deliveries complete (cs_promise_observe is incremental).
+ *
+ * After hand-over the window is conditional: the rest of the transit time
+ * of parcels on the lane that had not arrived after as long. Scans move it:
+ * out for delivery (today), a failed attempt (from the next working day),
+ * an exception (its reason adds days), no scan for longer than the lane's
+ * usual gap (the window opens up); each move carries a reason code.
+ *
+ * Thread-safety: a model is not locked; one writer (observe) at a time and
+ * no readers during it -- the caller serializes.
+ */
+#ifndef CS_TRACKING_PROMISE_H
+#define CS_TRACKING_PROMISE_H
+
+#include <stdbool.h>
+
+#include "../lib/cs.h"
+#include "../lib/cs_time.h"
+#include "../lib/cs_tz.h"
+#include "../model/event.h"
+
+typedef struct cs_promise_opts {
+    const cs_tz_t *tz;        /* the shop's zone for dates; NULL = UTC */
+    double q_low, q_high;     /* window quantiles; 0 = 0.10, 0.90 */
+    double half_life_days;    /* sample weight halves with this age; 0 = 90 */
+    double min_weight;        /* weight a level needs to be used; 0 = 12 */
+    int per_lane_max;         /* samples kept per lane and level; 0 = 4000 */
+} cs_promise_opts_t;
+
+typedef struct cs_promise_model cs_promise_model_t;
+
+cs_rc cs_promise_new(const cs_promise_opts_t *opts, cs_promise_model_t **out, cs_err_t *err);
+void cs_promise_free(cs_promise_model_t *m);
+
+/* A lane: who carries it from where to where. Regions are short keys
+ * ("DE-SN", "SP", a postal prefix); any may be "" when unknown. */
+typedef struct cs_lane {
+    const char *carrier;
+    const char *service;
+    const char *origin;
+    const char *destination;
+} cs_lane_t;
+
+/* A completed delivery. shipped_at 0 = the hand-over is not known. */
+typedef struct cs_delivery {
+    cs_lane_t lane;
+    cs_ms_t placed_at;
+    cs_ms_t shipped_at;
+    cs_ms_t delivered_at;
+} cs_delivery_t;
+
+cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err);
+/* The options in effect (defaults filled in). */
+double cs_promise_opts_q_low(const cs_promise_model_t *m);
+double cs_promise_opts_q_high(const cs_promise_model_t *m);
+double cs_promise_opts_half_life(const cs_promise_model_t *m);
+size_t cs_promise_samples(const cs_promise_model_t *m);
+
+/* Why a promise moved; plain-language texts are per locale. */
+typedef enum cs_promise_reason {
+    CS_PR_NONE = 0,
+    CS_PR_OUT_FOR_DELIVERY,
+    CS_PR_FAILED_ATTEMPT,
+    CS_PR_PICKUP_READY,
+    CS_PR_CUSTOMS,
+    CS_PR_ADDRESS,
+    CS_PR_WEATHER,
+    CS_PR_EXCEPTION,         /* another incident */
+    CS_PR_NO_SCAN,           /* no scan for longer than usual (days in `quiet_days`) */
+    CS_PR_MISSED_HANDOVER,   /* not handed to the carrier when parcels usually are */
+    CS_PR_SLOW_TRANSIT,      /* in transit longer than most parcels on the lane */
+    CS_PR_DELIVERED,
+    CS_PR_RETURNED,
+    CS_PR__COUNT
+} cs_promise_reason_t;
+const char *cs_promise_reason_name(cs_promise_reason_t r);
+/* "Held in customs", "Zoll" ...: lang "de" or "en"; days used by NO_SCAN. */
+const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int days, char *buf,
+                                   size_t size);
+
+/* What is known about a parcel at `now`. placed_at is required; the rest
+ * is 0 / CS_TRACK__COUNT when not known yet. */
+typedef struct cs_promise_query {
+    cs_lane_t lane;
+    cs_ms_t placed_at;
+    cs_ms_t shipped_at;          /* handed to the carrier; 0 = not yet */
+    cs_ms_t now;
+    int last_status;             /* cs_track_status_t of the latest scan; CS_TRACK__COUNT = none */
+    cs_incident_t last_reason;
+    cs_ms_t last_scan_at;        /* 0 = no scan */
+    cs_ms_t delivered_at;        /* 0 = not delivered */
+} cs_promise_query_t;
+
+typedef struct cs_promise {
+    cs_ms_t from, to;            /* the window, as local midnights of its first and last day */
+    cs_ms_t point;               /* the most likely day (local midnight) */
+    int level;                   /* 0 = the full lane .. 3 = all deliveries; -1 = no history */
+    double weight;               /* the samples' total weight behind it */
+    cs_promise_reason_t reason;  /* why it is where it is (NONE: as usual) */
+    int quiet_days;              /* for CS_PR_NO_SCAN */
+    bool at_risk;                /* later than usual: a delay worth telling */
+} cs_promise_t;
+
+cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t *q,
+                          cs_promise_t *out, cs_err_t *err);
+
+/* Working-day arithmetic in the model's zone, exposed for tests. */
+double cs_promise_workdays(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to);
+/* The local midnight of the day `wd` working days after `from`. */
+cs_ms_t cs_promise_add_workdays(const cs_promise_model_t *m, cs_ms_t from, double wd);
+
+#endif /* CS_TRACKING_PROMISE_H */

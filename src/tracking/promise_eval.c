@@ -1,0 +1,306 @@
+/*
+ * promise_eval.c -- evaluate the promise model on Olist-layout CSVs (see
+ * promise_eval.h): learn from one folder's deliveries, predict the other's
+ * orders at their purchase time, and compare with the shop's own
+ * order_estimated_delivery_date on the same orders.
+ *
+ * The replay is in time order, as the daemon would live it: a delivery is
+ * learned when it completes (train and test orders alike), a test order is
+ * predicted when it is placed, with everything delivered before then.
+ */
+#include "promise_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../importer/importer.h"
+#include "../lib/cs_map.h"
+
+typedef struct ord {
+    char state_from[8], state_to[8];
+    cs_ms_t placed, shipped, delivered, estimated;
+    bool test;
+} ord_t;
+
+typedef struct step {
+    cs_ms_t at;
+    int kind; /* 0 = a delivery completes (learn), 1 = a test order is placed (predict) */
+    size_t i;
+} step_t;
+
+static int by_at(const void *a, const void *b)
+{
+    const step_t *x = a, *y = b;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return x->kind - y->kind; /* learn before predicting at the same instant */
+}
+
+/* "2017-07-09 21:57:05" in São Paulo time; 0 when empty or malformed. */
+static cs_ms_t olist_ms(const cs_tz_t *tz, const char *s)
+{
+    int y, mo, d, h = 0, mi = 0, se = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) < 3)
+        return 0;
+    cs_local_t l = { y, mo, d, h, mi, se, 0 };
+    return cs_tz_from_local(tz, &l);
+}
+
+typedef struct table {
+    cs_map_t customer_state; /* customer_id -> state (owned strdup) */
+    cs_map_t seller_state;   /* seller_id -> state */
+    cs_map_t order_seller;   /* order_id -> seller_id (first item) */
+} table_t;
+
+static void table_free(table_t *t)
+{
+    cs_map_t *maps[] = { &t->customer_state, &t->seller_state, &t->order_seller };
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t i = 0; i < maps[k]->cap; i++)
+            if (cs_map_key_at(maps[k], i))
+                cs_free(maps[k]->vals[i]);
+        cs_map_free(maps[k]);
+    }
+}
+
+/* Read two columns of a CSV into a map (first value per key wins). */
+static cs_rc read_pairs(const char *dir, const char *file, const char *kcol, const char *vcol,
+                        cs_map_t *m, cs_err_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    cs_csv_t *c;
+    cs_rc rc = cs_csv_open(path, &c, err);
+    if (rc)
+        return rc;
+    const char *names[2] = { kcol, vcol };
+    int ix[2];
+    char **f;
+    size_t n;
+    if ((rc = cs_csv_header(c, names, ix, 2, err)))
+        goto out;
+    while ((rc = cs_csv_next(c, &f, &n, err)) == CS_OK) {
+        if ((size_t)ix[0] >= n || (size_t)ix[1] >= n || cs_map_get(m, f[ix[0]]))
+            continue;
+        char *v = cs_strdup(f[ix[1]]);
+        if (!v || cs_map_put(m, f[ix[0]], v)) {
+            cs_free(v);
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (rc == CS_ERR_NOTFOUND)
+        rc = CS_OK;
+out:
+    cs_csv_close(&c);
+    return rc;
+}
+
+static cs_rc read_folder(const char *dir, table_t *t, cs_err_t *err)
+{
+    cs_rc rc;
+    if ((rc = read_pairs(dir, "olist_customers_dataset.csv", "customer_id", "customer_state",
+                         &t->customer_state, err)) ||
+        (rc = read_pairs(dir, "olist_sellers_dataset.csv", "seller_id", "seller_state",
+                         &t->seller_state, err)) ||
+        (rc = read_pairs(dir, "olist_order_items_dataset.csv", "order_id", "seller_id",
+                         &t->order_seller, err)))
+        return rc;
+    return CS_OK;
+}
+
+typedef struct orders {
+    ord_t *o;
+    size_t n, cap;
+} orders_t;
+
+/* Orders of a folder; test orders (or, with split_at, those placed at or
+ * after it) are flagged. */
+static cs_rc read_orders(const char *dir, const table_t *t, const cs_tz_t *tz, int mode,
+                         cs_ms_t split_at, orders_t *out, cs_err_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/olist_orders_dataset.csv", dir);
+    cs_csv_t *c;
+    cs_rc rc = cs_csv_open(path, &c, err);
+    if (rc)
+        return rc;
+    static const char *const names[] = { "order_id", "customer_id", "order_status",
+                                         "order_purchase_timestamp", "order_delivered_carrier_date",
+                                         "order_delivered_customer_date",
+                                         "order_estimated_delivery_date" };
+    int ix[7];
+    char **f;
+    size_t n;
+    if ((rc = cs_csv_header(c, names, ix, 7, err)))
+        goto out;
+    while ((rc = cs_csv_next(c, &f, &n, err)) == CS_OK) {
+        if (n < 7)
+            continue;
+        ord_t o;
+        memset(&o, 0, sizeof o);
+        o.placed = olist_ms(tz, f[ix[3]]);
+        o.shipped = olist_ms(tz, f[ix[4]]);
+        o.delivered = strcmp(f[ix[2]], "delivered") == 0 ? olist_ms(tz, f[ix[5]]) : 0;
+        o.estimated = olist_ms(tz, f[ix[6]]);
+        if (!o.placed)
+            continue;
+        const char *cst = cs_map_get(&t->customer_state, f[ix[1]]);
+        const char *sid = cs_map_get(&t->order_seller, f[ix[0]]);
+        const char *sst = sid ? cs_map_get(&t->seller_state, sid) : NULL;
+        cs_strlcpy(o.state_to, cst ? cst : "", sizeof o.state_to);
+        cs_strlcpy(o.state_from, sst ? sst : "", sizeof o.state_from);
+        o.test = mode == 1 || (mode == 2 && o.placed >= split_at);
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 1024;
+            ord_t *p = cs_realloc(out->o, cap * sizeof *p);
+            if (!p) {
+                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            out->o = p;
+            out->cap = cap;
+        }
+        out->o[out->n++] = o;
+    }
+    if (rc == CS_ERR_NOTFOUND)
+        rc = CS_OK;
+out:
+    cs_csv_close(&c);
+    return rc;
+}
+
+/* Calendar days between the local dates of a and b. */
+static int64_t date_diff(const cs_tz_t *tz, cs_ms_t a, cs_ms_t b)
+{
+    cs_local_t la, lb;
+    cs_tz_to_local(tz, a, &la);
+    cs_tz_to_local(tz, b, &lb);
+    return cs_days_from_civil(lb.year, (unsigned)lb.month, (unsigned)lb.day) -
+           cs_days_from_civil(la.year, (unsigned)la.month, (unsigned)la.day);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_i64(int64_t *v, size_t n)
+{
+    if (!n)
+        return NAN;
+    qsort(v, n, sizeof *v, cmp_i64);
+    return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2.0;
+}
+
+static json_t *figures(double mae, int64_t *ends, size_t n, size_t late, size_t hit)
+{
+    double med = median_i64(ends, n);
+    return json_pack("{s:f,s:f,s:f,s:f}", "point_mae_days", round(mae * 100) / 100,
+                     "median_window_end_days", med, "late_rate",
+                     n ? round((double)late / (double)n * 10000) / 10000 : 0.0, "window_hit_rate",
+                     n ? round((double)hit / (double)n * 10000) / 10000 : 0.0);
+}
+
+cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    const cs_tz_t *tz = cs_tz_get_or_utc("America/Sao_Paulo");
+    table_t t;
+    memset(&t, 0, sizeof t);
+    cs_map_init(&t.customer_state);
+    cs_map_init(&t.seller_state);
+    cs_map_init(&t.order_seller);
+    orders_t os = { NULL, 0, 0 };
+    step_t *steps = NULL;
+    int64_t *ours_end = NULL, *shop_end = NULL;
+    cs_promise_model_t *m = NULL;
+    cs_rc rc;
+    bool split = eo->split_at > 0;
+    if ((rc = read_folder(eo->train_dir, &t, err)) ||
+        (!split && (rc = read_folder(eo->test_dir, &t, err))) ||
+        (rc = read_orders(eo->train_dir, &t, tz, split ? 2 : 0, eo->split_at, &os, err)) ||
+        (!split && (rc = read_orders(eo->test_dir, &t, tz, 1, 0, &os, err))))
+        goto out;
+    steps = cs_calloc(os.n * 2 + 1, sizeof *steps);
+    ours_end = cs_calloc(os.n + 1, sizeof *ours_end);
+    shop_end = cs_calloc(os.n + 1, sizeof *shop_end);
+    if (!steps || !ours_end || !shop_end) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    size_t ns = 0, train_deliveries = 0;
+    for (size_t i = 0; i < os.n; i++) {
+        const ord_t *o = &os.o[i];
+        if (o->delivered && o->delivered >= o->placed) {
+            steps[ns++] = (step_t){ o->delivered, 0, i };
+            train_deliveries += !o->test;
+        }
+        if (o->test && o->delivered && o->estimated)
+            steps[ns++] = (step_t){ o->placed, 1, i };
+    }
+    qsort(steps, ns, sizeof *steps, by_at);
+    cs_promise_opts_t po = eo->model;
+    po.tz = tz;
+    if ((rc = cs_promise_new(&po, &m, err)))
+        goto out;
+    size_t n = 0, late = 0, hit = 0, shop_late = 0, shop_hit = 0;
+    double abs_err = 0, shop_abs = 0;
+    for (size_t k = 0; k < ns; k++) {
+        const ord_t *o = &os.o[steps[k].i];
+        cs_lane_t lane = { "olist", "", o->state_from, o->state_to };
+        if (steps[k].kind == 0) {
+            cs_delivery_t d = { lane, o->placed, o->shipped, o->delivered };
+            if ((rc = cs_promise_observe(m, &d, err)))
+                goto out;
+            continue;
+        }
+        cs_promise_query_t q;
+        memset(&q, 0, sizeof q);
+        q.lane = lane;
+        q.placed_at = q.now = o->placed;
+        q.last_status = CS_TRACK__COUNT;
+        cs_promise_t p;
+        if ((rc = cs_promise_estimate(m, &q, &p, err)))
+            goto out;
+        int64_t end = date_diff(tz, o->placed, p.to);
+        int64_t got = date_diff(tz, o->placed, o->delivered);
+        int64_t from = date_diff(tz, o->placed, p.from);
+        ours_end[n] = end;
+        abs_err += (double)llabs(date_diff(tz, p.point, o->delivered));
+        late += got > end;
+        hit += got >= from && got <= end;
+        int64_t est = date_diff(tz, o->placed, o->estimated);
+        shop_end[n] = est;
+        shop_abs += (double)llabs(date_diff(tz, o->estimated, o->delivered));
+        shop_late += got > est;
+        shop_hit += got <= est;
+        n++;
+    }
+    if (!n) {
+        rc = cs_errf(err, CS_ERR_NOTFOUND, "no delivered test orders with an estimate");
+        goto out;
+    }
+    json_t *ours = figures(abs_err / (double)n, ours_end, n, late, hit);
+    json_t *shop = figures(shop_abs / (double)n, shop_end, n, shop_late, shop_hit);
+    double ratio = json_real_value(json_object_get(ours, "median_window_end_days")) /
+                   json_real_value(json_object_get(shop, "median_window_end_days"));
+    *out = json_pack("{s:I,s:I,s:{s:f,s:f,s:f},s:o,s:o,s:f}", "train_deliveries",
+                     (json_int_t)train_deliveries, "test_orders", (json_int_t)n, "model", "q_low",
+                     cs_promise_opts_q_low(m), "q_high", cs_promise_opts_q_high(m),
+                     "half_life_days", cs_promise_opts_half_life(m), "ours", ours, "shop", shop,
+                     "window_end_ratio", round(ratio * 1000) / 1000);
+    if (!*out)
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+out:
+    cs_promise_free(m);
+    cs_free(steps);
+    cs_free(ours_end);
+    cs_free(shop_end);
+    cs_free(os.o);
+    table_free(&t);
+    return rc;
+}

@@ -1,0 +1,227 @@
+/* test_promise.c -- the delivery promise: working days skip Sundays, the
+ * window comes from the lane's deliveries (falling back to wider levels),
+ * recent deliveries weigh more, the window narrows after hand-over and
+ * moves with scans, each move with its reason; and the Olist evaluation
+ * runs when ../shared is present. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tracking/promise.h"
+#include "tracking/promise_eval.h"
+
+static cs_ms_t at(const char *t)
+{
+    cs_ms_t v;
+    if (!cs_time_parse(t, &v))
+        fail_msg("bad time %s", t);
+    return v;
+}
+
+static const char *day(cs_ms_t t)
+{
+    static char buf[4][40];
+    static int k;
+    char *b = buf[k++ % 4];
+    cs_local_t l;
+    cs_tz_to_local(cs_tz_get_or_utc("Europe/Berlin"), t, &l);
+    snprintf(b, 40, "%04d-%02d-%02d", l.year, l.month, l.day);
+    return b;
+}
+
+static cs_promise_model_t *model(void)
+{
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin") };
+    cs_promise_model_t *m;
+    cs_err_t err;
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    return m;
+}
+
+static void test_workdays(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    /* Friday noon to Monday noon: Saturday counts, Sunday does not */
+    double wd = cs_promise_workdays(m, at("2026-03-06T11:00:00Z"), at("2026-03-09T11:00:00Z"));
+    assert_true(wd > 1.99 && wd < 2.01);
+    /* two working days after Friday: Monday; after Saturday: Tuesday */
+    assert_string_equal(day(cs_promise_add_workdays(m, at("2026-03-06T11:00:00Z"), 2)),
+                        "2026-03-09");
+    assert_string_equal(day(cs_promise_add_workdays(m, at("2026-03-07T11:00:00Z"), 2)),
+                        "2026-03-10");
+    /* a Sunday order counts from Monday morning */
+    wd = cs_promise_workdays(m, at("2026-03-08T10:00:00Z"), at("2026-03-09T00:00:00+01:00"));
+    assert_true(wd > -0.01 && wd < 0.01);
+    cs_promise_free(m);
+}
+
+static void observe(cs_promise_model_t *m, const char *carrier, const char *dest, cs_ms_t placed,
+                    double handling_days, double transit_days)
+{
+    cs_delivery_t d = { { carrier, "paket", "DE-SN", dest },
+                        placed,
+                        placed + (cs_ms_t)(handling_days * CS_MS_PER_DAY),
+                        placed + (cs_ms_t)((handling_days + transit_days) * CS_MS_PER_DAY) };
+    cs_err_t err;
+    assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
+}
+
+static cs_promise_t ask(cs_promise_model_t *m, const char *carrier, const char *dest,
+                        const char *placed, const char *shipped, const char *now, int status,
+                        cs_incident_t reason, const char *last_scan)
+{
+    cs_promise_query_t q;
+    memset(&q, 0, sizeof q);
+    q.lane = (cs_lane_t){ carrier, "paket", "DE-SN", dest };
+    q.placed_at = at(placed);
+    q.shipped_at = shipped ? at(shipped) : 0;
+    q.now = at(now);
+    q.last_status = status;
+    q.last_reason = reason;
+    q.last_scan_at = last_scan ? at(last_scan) : 0;
+    cs_promise_t p;
+    cs_err_t err;
+    assert_int_equal(cs_promise_estimate(m, &q, &p, &err), CS_OK);
+    return p;
+}
+
+static void test_window_and_levels(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    /* DHL to Berlin: handed over the next day, two days in transit (Tuesday
+     * orders: delivered Friday); one in six takes a day longer */
+    cs_ms_t t0 = at("2026-01-06T09:00:00Z");
+    for (int i = 0; i < 60; i++)
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i / 6) * 7 * CS_MS_PER_DAY, 1,
+                i % 6 == 0 ? 3 : 2);
+    /* a Tuesday order at 09:00: Friday, or Saturday at the latest */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-10T09:00:00Z", NULL, "2026-03-10T09:00:00Z",
+                         CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_equal(p.level, 0);
+    assert_string_equal(day(p.from), "2026-03-13");
+    assert_string_equal(day(p.point), "2026-03-13");
+    assert_string_equal(day(p.to), "2026-03-14");
+    assert_int_equal(p.reason, CS_PR_NONE);
+    assert_false(p.at_risk);
+    /* an unknown destination falls back to the carrier's deliveries */
+    p = ask(m, "dhl", "DE-HH", "2026-03-10T09:00:00Z", NULL, "2026-03-10T09:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_equal(p.level, 2);
+    /* an unknown carrier: all deliveries */
+    p = ask(m, "gls", "DE-BE", "2026-03-10T09:00:00Z", NULL, "2026-03-10T09:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_equal(p.level, 3);
+    cs_promise_free(m);
+}
+
+static void test_scans_move_the_window(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-01-06T09:00:00Z");
+    for (int i = 0; i < 60; i++)
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i / 6) * 7 * CS_MS_PER_DAY, 1,
+                i % 6 == 0 ? 3 : 2);
+    const char *placed = "2026-03-10T09:00:00Z";
+    /* out for delivery this morning: today */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z", "2026-03-12T08:00:00Z",
+                         CS_TRACK_OUT_FOR_DELIVERY, CS_INCIDENT_NONE, "2026-03-12T07:30:00Z");
+    assert_string_equal(day(p.from), "2026-03-12");
+    assert_string_equal(day(p.to), "2026-03-12");
+    assert_int_equal(p.reason, CS_PR_OUT_FOR_DELIVERY);
+    /* a failed attempt on Thursday: from Friday */
+    p = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z", "2026-03-12T15:00:00Z",
+            CS_TRACK_FAILED_ATTEMPT, CS_INCIDENT_RECIPIENT_ABSENT, "2026-03-12T14:00:00Z");
+    assert_string_equal(day(p.from), "2026-03-13");
+    assert_int_equal(p.reason, CS_PR_FAILED_ATTEMPT);
+    /* customs: later, at risk, with its reason */
+    cs_promise_t before = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z",
+                              "2026-03-11T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+                              "2026-03-11T11:00:00Z");
+    p = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z", "2026-03-11T12:00:00Z",
+            CS_TRACK_EXCEPTION, CS_INCIDENT_CUSTOMS, "2026-03-11T11:00:00Z");
+    assert_true(p.to > before.to);
+    assert_true(p.at_risk);
+    assert_int_equal(p.reason, CS_PR_CUSTOMS);
+    /* no scan for four working days after hand-over */
+    p = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z", "2026-03-17T12:00:00Z",
+            CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-03-11T11:00:00Z");
+    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT); /* longer than any parcel on the lane */
+    assert_true(p.at_risk);
+    assert_true(p.from >= at("2026-03-17T00:00:00+01:00")); /* never in the past */
+    /* not handed over four days after the order, when parcels go the next day */
+    p = ask(m, "dhl", "DE-BE", placed, NULL, "2026-03-14T12:00:00Z", CS_TRACK__COUNT,
+            CS_INCIDENT_NONE, NULL);
+    assert_int_equal(p.reason, CS_PR_MISSED_HANDOVER);
+    assert_true(p.at_risk);
+    char buf[128];
+    assert_string_equal(cs_promise_reason_text(CS_PR_CUSTOMS, "de", 0, buf, sizeof buf),
+                        "Das Paket wird beim Zoll geprüft.");
+    assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "en", 3, buf, sizeof buf),
+                        "No scan from the carrier for 3 days.");
+    cs_promise_free(m);
+}
+
+static void test_recent_weighs_more(void **state)
+{
+    (void)state;
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .half_life_days = 14 };
+    cs_promise_model_t *m;
+    cs_err_t err;
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    /* long ago: 2 days (Thursday for a Tuesday order); lately: 5 calendar
+     * days, about 4.3 working days (Saturday) */
+    for (int i = 0; i < 40; i++)
+        observe(m, "dpd", "DE-BY", at("2025-09-01T09:00:00Z") + i * CS_MS_PER_DAY, 0.5, 1.5);
+    for (int i = 0; i < 20; i++)
+        observe(m, "dpd", "DE-BY", at("2026-02-20T09:00:00Z") + i * CS_MS_PER_DAY / 2, 0.5, 4.5);
+    cs_promise_t p = ask(m, "dpd", "DE-BY", "2026-03-10T09:00:00Z", NULL, "2026-03-10T09:00:00Z",
+                         CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_string_equal(day(p.point), "2026-03-14");
+    cs_promise_free(m);
+}
+
+static void test_olist_eval(void **state)
+{
+    (void)state;
+    const char *shared = getenv("CS_SHARED_DIR");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/data/olist-sample", shared ? shared : "/nonexistent");
+    if (access(dir, R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s not present\n", dir);
+        skip();
+    }
+    cs_promise_eval_opts_t eo;
+    memset(&eo, 0, sizeof eo);
+    eo.train_dir = dir;
+    assert_true(cs_time_parse("2018-01-22", &eo.split_at));
+    json_t *out;
+    cs_err_t err;
+    assert_int_equal(cs_promise_eval_olist(&eo, &out, &err), CS_OK);
+    json_int_t n = json_integer_value(json_object_get(out, "test_orders"));
+    assert_true(n > 500);
+    double hit = json_real_value(json_object_get(json_object_get(out, "ours"), "window_hit_rate"));
+    assert_true(hit > 0.5 && hit <= 1.0);
+    json_decref(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_workdays),
+        cmocka_unit_test(test_window_and_levels),
+        cmocka_unit_test(test_scans_move_the_window),
+        cmocka_unit_test(test_recent_weighs_more),
+        cmocka_unit_test(test_olist_eval),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
