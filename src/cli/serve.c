@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../http/server.h"
+#include "../tracking/tracker.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -59,6 +60,24 @@ static cs_rc bootstrap_key(cs_store_t *s, void *arg)
     close(fd);
     if (rc)
         unlink(b->path);
+    return rc;
+}
+
+/* The writer's hooks, in order: the promise learns new deliveries, then
+ * journeys move (they may read what the tracker learned). */
+typedef struct hooks {
+    cs_tracker_t *tracker;
+    cs_journeys_t *journeys; /* may be NULL */
+} hooks_t;
+
+static cs_rc run_hooks(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
+{
+    hooks_t *h = arg;
+    cs_ms_t unused;
+    cs_rc rc = cs_tracker_hook(s, h->tracker, &unused, err);
+    *next = 0;
+    if (!rc && h->journeys)
+        rc = cs_journeys_hook(s, h->journeys, next, err);
     return rc;
 }
 
@@ -117,6 +136,7 @@ int cs_cmd_serve(int argc, char **argv)
     cs_journeys_t *journeys = NULL;
     cs_tplset_t *templates = NULL;
     cs_sender_t *sender = NULL;
+    cs_tracker_t *tracker = NULL;
     int status = CS_EXIT_FAIL;
     if (cs_engine_open(&eo, &engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -126,10 +146,15 @@ int cs_cmd_serve(int argc, char **argv)
         goto out;
     if (!cs_cli_open_sender("serve", &conf, engine, journeys, &templates, &sender))
         goto out;
-    if (journeys) {
-        cs_engine_hook_t hook = { cs_journeys_hook, journeys };
-        cs_engine_set_hook(engine, &hook);
+    cs_promise_opts_t po = { .tz = cs_tz_get_or_utc(conf.shop_timezone) };
+    if (cs_tracker_new(&po, &tracker, &err) != CS_OK) {
+        cs_cli_fail("serve", &err);
+        goto out;
     }
+    /* after each group: learn deliveries, then move journeys */
+    hooks_t hooks = { tracker, journeys };
+    cs_engine_hook_t hook = { run_hooks, &hooks };
+    cs_engine_set_hook(engine, &hook);
     if (sender && cs_sender_start(sender, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
@@ -157,6 +182,8 @@ int cs_cmd_serve(int argc, char **argv)
     ho.wa_verify_token = conf.whatsapp_verify_token;
     ho.aftership_secret = conf.aftership_secret;
     ho.tracking_secret = conf.tracking_secret;
+    ho.tracker = tracker;
+    ho.shop_tz = po.tz;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
@@ -185,6 +212,7 @@ out:
     cs_sender_free(sender); /* finishes the message in hand; uses the engine */
     cs_engine_close(&engine);
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
+    cs_tracker_free(tracker);
     cs_tplset_free(templates);
     if (status == CS_EXIT_OK)
         cs_info("stopped cleanly");

@@ -6,6 +6,7 @@
 #include "conf.h"
 
 #include "../lib/cs_time.h"
+#include "../lib/cs_tz.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -34,6 +35,11 @@ static bool check_log_level(const char *v)
 }
 
 static bool check_locale(const char *v) { return strcmp(v, "de") == 0 || strcmp(v, "en") == 0; }
+static bool check_timezone(const char *v)
+{
+    const cs_tz_t *tz;
+    return cs_tz_get(v, &tz, NULL) == CS_OK;
+}
 
 bool cs_conf_quiet_hours(const char *s, int *start, int *end)
 {
@@ -136,6 +142,8 @@ static const key_def_t keys[] = {
     {"hold_max", K_DURATION, F(hold_max_ms), 0, 3600000LL, 366 * 86400000LL,
      "a duration from 1h to 366d, like 7d", NULL},
     {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL},
+    {"shop_timezone", K_STR, F(shop_timezone), FS(shop_timezone), 1, 0,
+     "an IANA time zone like Europe/Berlin", check_timezone},
     {"support_email", K_STR, F(support_email), FS(support_email), 0, 0, "an email address",
      NULL},
     {"public_url", K_STR, F(public_url), FS(public_url), 0, 0,
@@ -198,6 +206,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->ask_cooldown_ms = 30 * 86400000LL;
     c->hold_max_ms = 7 * 86400000LL;
     cs_strlcpy(c->shop_name, "Consonance Shop", sizeof c->shop_name);
+    cs_strlcpy(c->shop_timezone, "Europe/Berlin", sizeof c->shop_timezone);
     cs_strlcpy(c->smtp_tls, "try", sizeof c->smtp_tls);
     c->smtp_tls_verify = true;
     c->provider_tls_verify = true;

@@ -47,6 +47,7 @@ typedef struct cs_conf {
     int64_t ask_cooldown_ms;            /* default 30d */
     int64_t hold_max_ms;                /* default 7d */
     /* sending */
+    char shop_timezone[64];             /* delivery dates are days in this zone */
     char shop_name[256];                /* in messages; default "Consonance Shop" */
     char support_email[256];
     char public_url[512];               /* base of links in messages; "" = no links */

@@ -30,6 +30,7 @@ typedef enum route {
     R_CB_EMAIL,          /* POST /v1/callbacks/email */
     R_TRACK_AFTERSHIP,   /* POST /v1/tracking/aftership */
     R_TRACK_SCANS,       /* POST /v1/tracking/scans */
+    R_PROMISE,           /* GET /v1/promise */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -112,6 +113,9 @@ enum MHD_Result cs__http_metrics(hreq_t *r);
 
 /* pages.c */
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
+
+/* promise_api.c */
+enum MHD_Result cs__http_promise(hreq_t *r);
 
 /* tracking_hooks.c: the final call of a /v1/tracking/ webhook (body read) */
 enum MHD_Result cs__http_tracking_hook(hreq_t *r);

@@ -331,6 +331,8 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         r = R_CUSTOMER;
     else if (strncmp(url, "/v1/orders/", 11) == 0 && url[11])
         r = R_ORDER;
+    else if (strcmp(url, "/v1/promise") == 0)
+        r = R_PROMISE;
     else if (strcmp(url, "/healthz") == 0)
         r = R_HEALTH;
     else if (strcmp(url, "/metrics") == 0)
@@ -472,6 +474,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!authorize(r, CS_SCOPE_ADMIN, &ret))
             return ret;
         return cs__http_journeys(r, url);
+    }
+    case R_PROMISE: {
+        enum MHD_Result ret;
+        if (!authorize(r, CS_SCOPE_READ, &ret))
+            return ret;
+        return cs__http_promise(r);
     }
     case R_UNSUBSCRIBE: return cs__http_unsubscribe(r, url, method);
     case R_HEALTH: return cs__http_health(r);

@@ -18,6 +18,7 @@
 #include "../engine/engine.h"
 #include "../engine/journeys.h"
 #include "../lib/cs.h"
+#include "../lib/cs_tz.h"
 
 typedef struct cs_http_opts {
     const char *host;        /* IPv4 or IPv6 literal, or "localhost"; borrowed */
@@ -35,6 +36,8 @@ typedef struct cs_http_opts {
     const char *wa_verify_token; /* answers Meta's subscription check */
     const char *aftership_secret; /* verifies aggregator tracking webhooks */
     const char *tracking_secret;  /* verifies our own scan webhook form */
+    struct cs_tracker *tracker;   /* delivery promises; NULL = off; borrowed */
+    const cs_tz_t *shop_tz;       /* the shop's zone for dates; NULL = UTC */
 } cs_http_opts_t;
 
 typedef struct cs_http cs_http_t;

@@ -129,6 +129,7 @@ typedef enum jstmt_id {
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
+    QJ_DELIVERY_OF,
     QJ_DISC_PUT,
     QJ_DISC_BY_KEY,
     QJ_DISC_BY_RUN,
@@ -236,6 +237,11 @@ cs_rc cs__sqlite_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount
                                   cs_err_t *err);
 cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json_t **out,
                                 cs_err_t *err);
+cs_rc cs__sqlite_deliveries_each(cs_store_t *store,
+                                 cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
+                                 cs_err_t *err);
+cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *carrier, const char *tracking_number,
+                             cs_delivery_row_t *out, cs_err_t *err);
 cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err);
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,

@@ -115,6 +115,10 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                        "ORDER BY id DESC LIMIT 1",
     [QJ_DISC_VIEW] = "SELECT " DISC_COLS " FROM discount_codes WHERE customer_id=?1 "
                      "ORDER BY id DESC LIMIT 200",
+#define DELIVERY_SQL "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,s.created_at," \
+                     "s.delivered_at FROM shipments s JOIN orders o ON o.id=s.order_id " \
+                     "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
+    [QJ_DELIVERY_OF] = DELIVERY_SQL " AND s.carrier=?1 AND s.tracking_number=?2 LIMIT 1",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
                    "WHERE id=?1",
 };
@@ -1134,6 +1138,59 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
     cs_ms_t updated = cs__col_time(st, 5);
     done(st);
     return stops(s, customer_id, updated, &out->unsubscribed, &out->bounced, err);
+}
+
+/* ---- deliveries ---- */
+
+static void read_delivery(sqlite3_stmt *st, cs_delivery_row_t *d)
+{
+    memset(d, 0, sizeof *d);
+    copy(d->carrier, sizeof d->carrier, st, 0);
+    copy(d->service, sizeof d->service, st, 1);
+    copy(d->origin, sizeof d->origin, st, 2);
+    copy(d->destination, sizeof d->destination, st, 3);
+    d->placed_at = sqlite3_column_int64(st, 4);
+    d->shipped_at = sqlite3_column_int64(st, 5);
+    d->delivered_at = sqlite3_column_int64(st, 6);
+}
+
+cs_rc cs__sqlite_deliveries_each(cs_store_t *store,
+                                 cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
+                                 cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, DELIVERY_SQL, -1, &st, NULL) != SQLITE_OK)
+        return cs__sqlite_fail(s, err, "prepare");
+    cs_rc rc = CS_OK;
+    int r;
+    cs_delivery_row_t d;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        read_delivery(st, &d);
+        rc = fn(&d, ud);
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = cs__sqlite_fail(s, err, "read deliveries");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *carrier, const char *tracking_number,
+                             cs_delivery_row_t *out, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = jstmt(s, QJ_DELIVERY_OF, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, carrier);
+    cs__bind_text(st, 2, tracking_number);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        read_delivery(st, out);
+    done(st);
+    return r == SQLITE_ROW    ? CS_OK
+           : r == SQLITE_DONE ? CS_ERR_NOTFOUND
+                              : cs__sqlite_fail(s, err, "read a delivery");
 }
 
 /* ---- discount codes ---- */

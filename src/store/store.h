@@ -224,6 +224,16 @@ typedef struct cs_contact {
     unsigned bounced;     /* channels (1 << cs_channel_t) that bounced since then */
 } cs_contact_t;
 
+/* A completed delivery, for the promise model. Strings are borrowed for
+ * the duration of the callback (or owned by the row for delivery_of). */
+typedef struct cs_delivery_row {
+    char carrier[CS_ID_MAX + 1];
+    char service[CS_ID_MAX + 1];
+    char origin[512];        /* the shipment's origin address as JSON; "" = none */
+    char destination[512];
+    cs_ms_t placed_at, shipped_at, delivered_at;
+} cs_delivery_row_t;
+
 /* What the contact policy needs to know about a customer's recent messages. */
 typedef struct cs_contact_stats {
     int budget_used;      /* budgeted classes (reassurance, ask, marketing) queued/sent since */
@@ -352,6 +362,13 @@ struct cs_store_ops {
     cs_rc (*discount_for_run)(cs_store_t *s, int64_t run_id, cs_discount_t *out, cs_err_t *err);
     /* A customer's codes, newest first, as JSON for the API. */
     cs_rc (*discounts_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
+    /* Deliveries: every delivered shipment of a placed order, and one by
+     * carrier and tracking number (CS_ERR_NOTFOUND when not delivered). */
+    cs_rc (*deliveries_each)(cs_store_t *s,
+                             cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
+                             cs_err_t *err);
+    cs_rc (*delivery_of)(cs_store_t *s, const char *carrier, const char *tracking_number,
+                         cs_delivery_row_t *out, cs_err_t *err);
     /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
     cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,
                          cs_err_t *err);

@@ -1,0 +1,215 @@
+/*
+ * tracker.c -- see tracker.h.
+ */
+#include "tracker.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RECENT 65536
+
+struct cs_tracker {
+    cs_promise_model_t *model; /* guarded by lock */
+    pthread_rwlock_t lock;
+    bool synced;               /* the writer's: the store's deliveries are learned */
+    int64_t cursor;            /* the writer's: log position followed */
+    size_t learned;
+    /* the writer's: parcels learned lately, by hash (direct-mapped), so a
+     * shipment and its delivered scan in one pass teach once */
+    uint64_t recent[RECENT];
+};
+
+cs_rc cs_tracker_new(const cs_promise_opts_t *opts, cs_tracker_t **out, cs_err_t *err)
+{
+    cs_tracker_t *t = cs_calloc(1, sizeof *t);
+    *out = NULL;
+    if (!t)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_rc rc = cs_promise_new(opts, &t->model, err);
+    if (rc) {
+        cs_free(t);
+        return rc;
+    }
+    pthread_rwlock_init(&t->lock, NULL);
+    *out = t;
+    return CS_OK;
+}
+
+void cs_tracker_free(cs_tracker_t *t)
+{
+    if (!t)
+        return;
+    cs_promise_free(t->model);
+    pthread_rwlock_destroy(&t->lock);
+    cs_free(t);
+}
+
+size_t cs_tracker_learned(cs_tracker_t *t)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    size_t n = t->learned;
+    pthread_rwlock_unlock(&t->lock);
+    return n;
+}
+
+void cs_region_key(const char *country, const char *region, const char *postal, char *out,
+                   size_t size)
+{
+    char c[8] = "", r[24] = "";
+    if (country)
+        cs_strlcpy(c, country, sizeof c);
+    if (region && *region)
+        cs_strlcpy(r, region, sizeof r);
+    else if (postal && strlen(postal) >= 2)
+        snprintf(r, sizeof r, "%.2s", postal);
+    snprintf(out, size, "%s%s%s", c, c[0] && r[0] ? "-" : "", r);
+    for (char *p = out; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+}
+
+void cs_region_key_json(const char *address_json, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!address_json || !*address_json)
+        return;
+    json_t *a = json_loads(address_json, 0, NULL);
+    if (!a)
+        return;
+    cs_region_key(json_string_value(json_object_get(a, "country")),
+                  json_string_value(json_object_get(a, "region")),
+                  json_string_value(json_object_get(a, "postal_code")), out, size);
+    json_decref(a);
+}
+
+static cs_rc learn(cs_tracker_t *t, const cs_delivery_row_t *d, cs_err_t *err)
+{
+    char from[32], to[32];
+    cs_region_key_json(d->origin, from, sizeof from);
+    cs_region_key_json(d->destination, to, sizeof to);
+    cs_delivery_t dl = { { d->carrier, d->service, from, to }, d->placed_at, d->shipped_at,
+                         d->delivered_at };
+    if (d->delivered_at < d->placed_at)
+        return CS_OK; /* inconsistent history teaches nothing */
+    pthread_rwlock_wrlock(&t->lock);
+    cs_rc rc = cs_promise_observe(t->model, &dl, err);
+    if (!rc)
+        t->learned++;
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}
+
+typedef struct each_ud {
+    cs_tracker_t *t;
+    cs_err_t *err;
+} each_ud_t;
+
+static cs_rc each_delivery(const cs_delivery_row_t *d, void *arg)
+{
+    each_ud_t *u = arg;
+    return learn(u->t, d, u->err);
+}
+
+cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
+{
+    cs_store_counts_t counts;
+    cs_rc rc = cs_store_counts(s, &counts, err);
+    if (rc)
+        return rc;
+    each_ud_t u = { t, err };
+    if ((rc = cs_store_call(s, deliveries_each, each_delivery, &u, err)))
+        return rc;
+    t->cursor = counts.last_seq;
+    t->synced = true;
+    cs_info("promise: learned %zu deliveries from the store", t->learned);
+    return CS_OK;
+}
+
+typedef struct ev_ud {
+    cs_tracker_t *t;
+    cs_store_t *s;
+    cs_err_t *err;
+    int64_t last;
+} ev_ud_t;
+
+/* A delivered scan, or a shipment that arrives after its delivered scan:
+ * learn the delivery once, at the scan that set its delivery time. */
+static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_id,
+                        const char *body, size_t len, void *arg)
+{
+    ev_ud_t *u = arg;
+    (void)order_id;
+    (void)customer_id;
+    u->last = seq;
+    bool scan = strstr(body, "\"tracking.event\"") && strstr(body, "\"delivered\"");
+    bool shipment = strstr(body, "\"shipment.created\"") != NULL;
+    if (!scan && !shipment)
+        return CS_OK;
+    cs_event_t *ev;
+    cs_err_t perr;
+    if (cs_event_parse(body, len, &ev, &perr) != CS_OK)
+        return CS_OK;
+    const char *carrier = NULL, *number = NULL;
+    cs_ms_t when = 0;
+    if (ev->type == CS_EV_TRACKING_EVENT && ev->u.scan.status == CS_TRACK_DELIVERED) {
+        carrier = ev->u.scan.carrier;
+        number = ev->u.scan.tracking_number;
+        when = ev->occurred_at;
+    } else if (ev->type == CS_EV_SHIPMENT_CREATED) {
+        carrier = ev->u.shipment.carrier;
+        number = ev->u.shipment.tracking_number;
+    }
+    cs_rc rc = CS_OK;
+    if (carrier && number) {
+        cs_delivery_row_t d;
+        rc = cs_store_call(u->s, delivery_of, carrier, number, &d, u->err);
+        if (rc == CS_ERR_NOTFOUND) {
+            rc = CS_OK;
+        } else if (!rc && (when == 0 || d.delivered_at == when)) {
+            uint64_t h = 1469598103934665603ULL; /* FNV-1a of carrier|number */
+            for (const char *p = carrier; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+            h = (h ^ '|') * 1099511628211ULL;
+            for (const char *p = number; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+            h |= 1; /* 0 marks an empty slot */
+            uint64_t *slot = &u->t->recent[h % RECENT];
+            if (*slot != h) {
+                *slot = h;
+                rc = learn(u->t, &d, u->err);
+            }
+        }
+    }
+    cs_event_free(&ev);
+    return rc;
+}
+
+cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
+{
+    cs_tracker_t *t = arg;
+    *next = 0;
+    if (!t->synced)
+        return cs_tracker_sync(t, s, err);
+    ev_ud_t u = { t, s, err, t->cursor };
+    cs_rc rc;
+    do {
+        int64_t before = u.last;
+        if ((rc = cs_store_call(s, events_after, u.last, 2000, each_event, &u, err)))
+            return rc;
+        t->cursor = u.last;
+        if (u.last == before)
+            break;
+    } while (true);
+    return CS_OK;
+}
+
+cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promise_t *out,
+                         cs_err_t *err)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    cs_rc rc = cs_promise_estimate(t->model, q, out, err);
+    pthread_rwlock_unlock(&t->lock);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/*
+ * tracker.h -- the daemon's delivery promise: a promise model (promise.h)
+ * that learns every delivery in the store when it starts and each new one
+ * as its delivered scan (or its late shipment) arrives, and answers
+ * promise queries from any thread.
+ *
+ * It runs as an engine hook on the writer thread (cs_tracker_hook); HTTP
+ * threads read through cs_tracker_promise under a read lock.
+ */
+#ifndef CS_TRACKING_TRACKER_H
+#define CS_TRACKING_TRACKER_H
+
+#include "../store/store.h"
+#include "promise.h"
+
+typedef struct cs_tracker cs_tracker_t;
+
+cs_rc cs_tracker_new(const cs_promise_opts_t *opts, cs_tracker_t **out, cs_err_t *err);
+void cs_tracker_free(cs_tracker_t *t);
+
+/* Engine hook: the first run learns the store's deliveries, later runs the
+ * deliveries in new log events. *next is left 0 (nothing timed). */
+cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err);
+/* Learn everything now (tests, tools); the hook does it on its first run. */
+cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err);
+
+cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promise_t *out,
+                         cs_err_t *err);
+size_t cs_tracker_learned(cs_tracker_t *t);
+
+/* The region key lanes use: "DE-SN" with a region, "DE-10" with a postal
+ * code (its first two characters), "DE" with a country alone, "" with
+ * nothing. Upper case. */
+void cs_region_key(const char *country, const char *region, const char *postal, char *out,
+                   size_t size);
+/* The same from an address as stored (JSON text); "" for NULL or "". */
+void cs_region_key_json(const char *address_json, char *out, size_t size);
+
+#endif /* CS_TRACKING_TRACKER_H */

@@ -1,0 +1,105 @@
+"""Black-box: GET /v1/promise learns from the store's own deliveries. Past
+orders to Berlin by DHL take three days, to Munich by DPD five; the
+checkout promise follows each lane, falls back for a lane without history,
+is learned again from the store after a restart, and takes in a delivery
+the moment its scan arrives. Bad queries name the field."""
+import datetime as dt
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_SHOP_TIMEZONE": "Europe/Berlin"})
+now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(x):
+    return x.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def history(n, carrier, postal, days, start_days_ago, prefix):
+    evs = []
+    for i in range(n):
+        placed = now - dt.timedelta(days=start_days_ago - i)
+        # keep to weekdays so the calendar days are working days
+        while placed.weekday() >= 4:
+            placed -= dt.timedelta(days=1)
+        oid = "%s%d" % (prefix, i)
+        evs += [csbb.order_event("o-" + oid, oid, at=iso(placed)),
+                {"event_id": "s-" + oid, "type": "shipment.created", "occurred_at": iso(placed),
+                 "data": {"id": "S" + oid, "order_id": oid, "carrier": carrier, "tracking_number": "T" + oid,
+                          "origin": {"country": "DE", "region": "SN"},
+                          "destination": {"country": "DE", "postal_code": postal}}},
+                {"event_id": "d-" + oid, "type": "tracking.event",
+                 "occurred_at": iso(placed + dt.timedelta(days=days)),
+                 "data": {"shipment_id": "S" + oid, "carrier": carrier, "tracking_number": "T" + oid,
+                          "status": "delivered"}}]
+    return evs
+
+
+def promise(**q):
+    qs = "&".join("%s=%s" % kv for kv in q.items())
+    return d.request("GET", "/v1/promise?" + qs)
+
+
+try:
+    d.start()
+    st, _, _ = d.post_events(history(30, "dhl", "10115", 3, 60, "b") + history(30, "dpd", "80331", 5, 60, "m"))
+    t.eq(st, 200, "history accepted")
+    placed = now.replace(hour=9, minute=0, second=0)
+    while placed.weekday() != 0:  # a Monday
+        placed += dt.timedelta(days=1)
+    st, _, berlin = promise(carrier="dhl", origin_country="DE", origin_region="SN",
+                            destination_country="DE", destination_postal_code="10999",
+                            placed_at=iso(placed), lang="de")
+    t.eq(st, 200, "a promise for Berlin")
+    t.eq(berlin.get("lane"), {"origin": "DE-SN", "destination": "DE-10"}, "lane keys")
+    t.eq(berlin.get("basis", {}).get("level"), "lane", "from the lane's own deliveries")
+    t.eq(berlin.get("window", {}).get("to"), (placed + dt.timedelta(days=3)).strftime("%Y-%m-%d"),
+         "Monday order, three working days: Thursday")
+    t.check(berlin.get("text", "").startswith("Lieferung am Donnerstag"), "German sentence: %r" % berlin.get("text"))
+    st, _, munich = promise(carrier="dpd", origin_country="DE", origin_region="SN",
+                            destination_country="DE", destination_postal_code="80331",
+                            placed_at=iso(placed), lang="en")
+    t.eq(munich.get("days", {}).get("to"), 5, "Munich by DPD: five days")
+    t.check(munich.get("text", "").startswith("Delivery ") and "Saturday" in munich.get("text", ""),
+            "English sentence: %r" % munich.get("text"))
+    st, _, hamburg = promise(carrier="dhl", destination_country="DE", destination_postal_code="20095",
+                             placed_at=iso(placed))
+    t.eq(hamburg.get("basis", {}).get("level"), "carrier", "no history to Hamburg: the carrier's")
+
+    # relearned from the store after a restart
+    d.stop()
+    d.start()
+    st, _, again = promise(carrier="dhl", origin_country="DE", origin_region="SN",
+                           destination_country="DE", destination_postal_code="10999",
+                           placed_at=iso(placed), lang="de")
+    t.eq((again.get("window"), again.get("basis", {}).get("level")),
+         (berlin.get("window"), "lane"), "the same promise after a restart")
+    w0 = again.get("basis", {}).get("weight", 0)
+    # a new delivery is learned when its scan arrives
+    st, _, _ = d.post_events(history(1, "dhl", "10115", 3, 5, "n"))
+    deadline = time.time() + 10  # learning follows the commit, on the writer
+    while True:
+        st, _, more = promise(carrier="dhl", origin_country="DE", origin_region="SN",
+                              destination_country="DE", destination_postal_code="10999",
+                              placed_at=iso(placed))
+        if more.get("basis", {}).get("weight", 0) > w0 + 0.5 or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    t.check(more.get("basis", {}).get("weight", 0) > w0 + 0.5,
+            "a new delivery adds weight (%s -> %s)" % (w0, more.get("basis", {}).get("weight")))
+
+    st, _, body = promise(destination_country="DE")
+    t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "missing carrier named")
+    st, _, body = promise(carrier="dhl", destination_country="DE", placed_at="gestern")
+    t.eq((st, body.get("error", {}).get("field")), (400, "placed_at"), "bad time named")
+    st, _, _ = d.request("GET", "/v1/promise?carrier=dhl&destination_country=DE", key=False)
+    t.eq(st, 401, "needs a key")
+finally:
+    d.cleanup()
+t.done()
