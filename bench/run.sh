@@ -45,6 +45,14 @@ echo "== exactly once under SIGKILL"
 python3 "$ROOT/tests/blackbox/test_outbox_kill.py" --bin "$B/consonance" | tee "$WORK/kill.log"
 grep '^counts:' "$WORK/kill.log" | sed 's/^counts: //' | tr ' ' '\n' > "$OUT/kill.txt"
 
+echo "== promise: promise-eval on the Olist sample (time-ordered split)"
+if [ -d "$ROOT/../shared/data/olist-sample" ]; then
+  "$B/consonance" promise-eval --split-at 2018-01-22 "$ROOT/../shared/data/olist-sample" \
+    > "$OUT/promise.json"
+else
+  echo "bench: ../shared not found; promise-eval skipped"
+fi
+
 echo "== smtp: sender to a local sink"
 python3 "$ROOT/bench/smtp_bench.py" "$B" "$OUT/smtp.txt" "$N_SMTP"
 
