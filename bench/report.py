@@ -289,6 +289,12 @@ SMTP server that keeps one message per Message-ID.
 | orders acknowledged | kills | messages expected | delivered | lost | delivered twice | hand-overs repeated |
 |---|---|---|---|---|---|---|
 | {k.get('acknowledged', '?')} | {k.get('kills', '?')} | {k.get('messages_expected', '?')} | {k.get('delivered', '?')} | {k.get('lost', '?')} | {k.get('stored_twice', '?')} | {k.get('handovers_repeated', '?')} |
+
+A repeated hand-over is a message the daemon handed to the SMTP server and was killed before it
+had recorded the outcome: after the restart it goes out again with the same Message-ID (and the
+same idempotency header on the HTTP channels), and the server keeps one. That window is the
+time between the server's answer and the outcome's commit on the writer thread; it cannot be
+closed from our side alone, which is why every hand-over carries the key.
 """
 
 
