@@ -17,10 +17,13 @@ typedef struct jctx {
 } jctx_t;
 
 static const char *const op_names[] = {
-    [CS_OP_SEND] = "send",       [CS_OP_WAIT] = "wait",   [CS_OP_WAIT_UNTIL] = "wait_until",
-    [CS_OP_WAIT_FOR] = "wait_for", [CS_OP_BRANCH] = "if", [CS_OP_GOTO] = "goto",
-    [CS_OP_EXIT] = "exit",       [CS_OP_END] = "end",
+    [CS_OP_SEND] = "send",         [CS_OP_WAIT] = "wait",       [CS_OP_WAIT_UNTIL] = "wait_until",
+    [CS_OP_WAIT_FOR] = "wait_for", [CS_OP_BRANCH] = "if",       [CS_OP_GOTO] = "goto",
+    [CS_OP_EXIT] = "exit",         [CS_OP_END] = "end",         [CS_OP_DISCOUNT] = "discount",
+    [CS_OP_EMIT] = "emit",         [CS_OP_WEBHOOK] = "webhook",
 };
+_Static_assert(sizeof op_names / sizeof op_names[0] == CS_OP_WEBHOOK + 1,
+               "every step kind has a name");
 
 static json_t *journey_json(const cs_journey_t *j, bool on)
 {
@@ -38,6 +41,19 @@ static json_t *journey_json(const cs_journey_t *j, bool on)
             json_object_set_new(s, "channels", ch);
             json_object_set_new(s, "template", json_string(in->text));
             json_object_set_new(s, "class", json_string(cs_msg_class_name(in->cls)));
+        }
+        if (in->op == CS_OP_DISCOUNT) {
+            json_object_set_new(s, "kind",
+                                json_string(cs_discount_kind_name((cs_discount_kind_t)in->kind)));
+            if (in->kind != CS_DISCOUNT_FREE_SHIPPING)
+                json_object_set_new(s, "value", json_real(in->value));
+            json_object_set_new(s, "prefix", json_string(in->text));
+        }
+        if (in->op == CS_OP_EMIT)
+            json_object_set_new(s, "signal", json_string(in->text));
+        if (in->op == CS_OP_WEBHOOK) {
+            json_object_set_new(s, "url", json_string(in->url));
+            json_object_set_new(s, "event", json_string(in->text));
         }
         if (in->cond)
             json_object_set_new(s, "if", json_string(cs_expr_source(in->cond)));
