@@ -14,6 +14,7 @@
 #include "../journey/journey.h"
 #include "../lib/cs_crypto.h"
 #include "../template/locale.h"
+#include "../tracking/carriers.h"
 
 #define BATCH_MAX 64
 
@@ -234,16 +235,10 @@ static void set_date(json_t *o, const char *key, json_t *v, const cs_tz_t *tz,
         json_object_set_new(o, key, json_string(cs_fmt_date(t, tz, style, loc, b, sizeof b)));
 }
 
+/* The carrier as customers know it; NULL stays NULL (a section, not text). */
 static const char *carrier_name(const char *c)
 {
-    static const struct { const char *id, *name; } names[] = {
-        { "dhl", "DHL" }, { "dhl_express", "DHL Express" }, { "dpd", "DPD" },
-        { "hermes", "Hermes" }, { "gls", "GLS" }, { "ups", "UPS" }, { "fedex", "FedEx" },
-    };
-    for (size_t i = 0; c && i < CS_ARRAY_LEN(names); i++)
-        if (strcmp(names[i].id, c) == 0)
-            return names[i].name;
-    return c;
+    return c ? cs_carrier_display_name(c) : NULL;
 }
 
 /* The template context of a message: formatted for the customer's locale. */

@@ -31,6 +31,7 @@ typedef enum route {
     R_TRACK_AFTERSHIP,   /* POST /v1/tracking/aftership */
     R_TRACK_SCANS,       /* POST /v1/tracking/scans */
     R_PROMISE,           /* GET /v1/promise */
+    R_ORDER_STATUS,      /* GET /v1/orders/{id}/status */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -113,6 +114,9 @@ enum MHD_Result cs__http_metrics(hreq_t *r);
 
 /* pages.c */
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
+
+/* status_api.c */
+enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
 
 /* promise_api.c */
 enum MHD_Result cs__http_promise(hreq_t *r);

@@ -329,6 +329,9 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         r = R_CUSTOMER_DISCOUNTS;
     else if (strncmp(url, "/v1/customers/", 14) == 0 && url[14])
         r = R_CUSTOMER;
+    else if (strncmp(url, "/v1/orders/", 11) == 0 && ul > 18 &&
+             strcmp(url + ul - 7, "/status") == 0)
+        r = R_ORDER_STATUS;
     else if (strncmp(url, "/v1/orders/", 11) == 0 && url[11])
         r = R_ORDER;
     else if (strcmp(url, "/v1/promise") == 0)
@@ -474,6 +477,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!authorize(r, CS_SCOPE_ADMIN, &ret))
             return ret;
         return cs__http_journeys(r, url);
+    }
+    case R_ORDER_STATUS: {
+        enum MHD_Result ret;
+        if (!authorize(r, CS_SCOPE_READ, &ret))
+            return ret;
+        return cs__http_order_status(r, url);
     }
     case R_PROMISE: {
         enum MHD_Result ret;

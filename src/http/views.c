@@ -151,7 +151,7 @@ static const char *const route_names[R__COUNT] = {
     "events_post", "events_get",    "customer",      "order",
     "healthz",     "metrics",       "journeys",      "journey_switch",
     "customer_journeys", "customer_messages", "customer_discounts", "unsubscribe", "callback_sms",
-    "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "promise", "other"};
+    "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "promise", "order_status", "other"};
 
 static void unmapped_line(const char *carrier, uint64_t n, void *ud)
 {

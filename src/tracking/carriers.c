@@ -50,6 +50,22 @@ void cs_carriers_free(cs_carriers_t *c)
     cs_free(c);
 }
 
+const char *cs_carrier_display_name(const char *c)
+{
+    static const struct {
+        const char *id, *name;
+    } names[] = {
+        { "dhl", "DHL" }, { "dhl_express", "DHL Express" }, { "dpd", "DPD" },
+        { "hermes", "Hermes" }, { "gls", "GLS" }, { "ups", "UPS" }, { "fedex", "FedEx" },
+    };
+    if (!c)
+        return "the carrier";
+    for (size_t i = 0; i < CS_ARRAY_LEN(names); i++)
+        if (strcmp(names[i].id, c) == 0)
+            return names[i].name;
+    return c;
+}
+
 size_t cs_carriers_count(const cs_carriers_t *c)
 {
     return c ? c->n : 0;

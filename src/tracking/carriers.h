@@ -65,4 +65,8 @@ void cs_carriers_unmapped(cs_carriers_t *c, void (*fn)(const char *carrier, uint
                           void *ud);
 size_t cs_carriers_count(const cs_carriers_t *c);
 
+/* "DHL", "DPD", "Hermes" ... for a carrier id; the id itself when unknown,
+ * "the carrier" for NULL. */
+const char *cs_carrier_display_name(const char *carrier);
+
 #endif /* CS_TRACKING_CARRIERS_H */

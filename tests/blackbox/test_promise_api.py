@@ -94,6 +94,46 @@ try:
     t.check(more.get("basis", {}).get("weight", 0) > w0 + 0.5,
             "a new delivery adds weight (%s -> %s)" % (w0, more.get("basis", {}).get("weight")))
 
+    # the status paragraph for chatbots, in the customer's language
+    placed2 = now - dt.timedelta(hours=30)
+    st, _, _ = d.post_events([
+        {"event_id": "cu-k1", "type": "customer.upserted", "occurred_at": iso(placed2),
+         "data": {"id": "k1", "locale": "de", "timezone": "Europe/Berlin"}},
+        {"event_id": "cu-k2", "type": "customer.upserted", "occurred_at": iso(placed2),
+         "data": {"id": "k2", "locale": "en", "timezone": "Europe/Berlin"}},
+        csbb.order_event("o-5001", "5001", customer="k1", at=iso(placed2)),
+        csbb.order_event("o-5002", "5002", customer="k2", at=iso(placed2)),
+        csbb.order_event("o-5003", "5003", customer="k1", at=iso(placed2)),
+    ] + [ev for oid, cust in (("5001", "k1"), ("5002", "k2")) for ev in (
+        {"event_id": "sh-" + oid, "type": "shipment.created", "occurred_at": iso(placed2 + dt.timedelta(hours=2)),
+         "data": {"id": "SH" + oid, "order_id": oid, "carrier": "dhl", "tracking_number": "TT" + oid,
+                  "origin": {"country": "DE", "region": "SN"},
+                  "destination": {"country": "DE", "postal_code": "10115"}}},
+        {"event_id": "sc-" + oid, "type": "tracking.event", "occurred_at": iso(placed2 + dt.timedelta(hours=8)),
+         "data": {"shipment_id": "SH" + oid, "carrier": "dhl", "tracking_number": "TT" + oid,
+                  "status": "in_transit", "location": {"city": "Leipzig"}}})])
+    t.eq(st, 200, "orders for the status answer")
+    st, _, s1 = d.request("GET", "/v1/orders/5001/status")
+    t.check(st == 200 and s1.get("text", "").startswith("Ihr Paket ist bei DHL in Leipzig und kommt "
+                                                          "voraussichtlich"),
+            "German status paragraph: %r" % s1.get("text"))
+    t.check(s1.get("window", {}).get("from") and s1.get("locale") == "de", "window and locale given")
+    st, _, s2 = d.request("GET", "/v1/orders/5002/status")
+    t.check(s2.get("text", "").startswith("Your parcel is with DHL in Leipzig and should arrive"),
+            "English for an English customer: %r" % s2.get("text"))
+    st, _, s3 = d.request("GET", "/v1/orders/5003/status?lang=en")
+    t.check(s3.get("text", "").startswith("Your order 5003 has been received and is being prepared."),
+            "not shipped yet: %r" % s3.get("text"))
+    d.post_events([{"event_id": "sc2-5001", "type": "tracking.event", "occurred_at": iso(now - dt.timedelta(minutes=5)),
+                    "data": {"shipment_id": "SH5001", "carrier": "dhl", "tracking_number": "TT5001",
+                             "status": "out_for_delivery", "location": {"city": "Berlin"}}}])
+    st, _, s1 = d.request("GET", "/v1/orders/5001/status")
+    t.eq(s1.get("text"), "Ihr Paket ist heute mit DHL in der Zustellung.", "out for delivery today")
+    st, _, _ = d.request("GET", "/v1/orders/9999/status")
+    t.eq(st, 404, "unknown order")
+    st, _, _ = d.request("GET", "/v1/orders/5001/status", key=False)
+    t.eq(st, 401, "the status needs a key")
+
     st, _, body = promise(destination_country="DE")
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "missing carrier named")
     st, _, body = promise(carrier="dhl", destination_country="DE", placed_at="gestern")

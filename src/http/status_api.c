@@ -1,0 +1,223 @@
+/*
+ * status_api.c -- GET /v1/orders/{id}/status: where an order is, in one
+ * paragraph in the customer's language, for chatbots and support macros
+ * ("Ihr Paket ist bei DHL in Leipzig und kommt voraussichtlich Donnerstag
+ * oder Freitag."). The window comes from the delivery promise, computed
+ * now from the order's latest shipment and its scans.
+ */
+#include "http_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../template/locale.h"
+#include "../tracking/carriers.h"
+#include "../tracking/tracker.h"
+
+typedef struct st_ctx {
+    const char *id;
+    json_t *order;
+    cs_contact_t who;
+    bool has_who;
+    cs_err_t err;
+} st_ctx_t;
+
+static cs_rc read_fn(cs_store_t *s, void *arg)
+{
+    st_ctx_t *c = arg;
+    cs_rc rc = cs_store_order_view(s, c->id, &c->order, &c->err);
+    if (rc)
+        return rc;
+    const char *cust = json_string_value(json_object_get(c->order, "customer_id"));
+    if (cust) {
+        rc = cs_store_call(s, contact_get, cust, &c->who, &c->err);
+        c->has_who = rc == CS_OK;
+        if (rc == CS_ERR_NOTFOUND)
+            rc = CS_OK;
+    }
+    return rc;
+}
+
+static cs_ms_t jtime(json_t *v)
+{
+    cs_ms_t t = 0;
+    return json_is_string(v) && cs_time_parse(json_string_value(v), &t) ? t : 0;
+}
+
+static void region(json_t *addr, char *out, size_t size)
+{
+    cs_region_key(json_string_value(json_object_get(addr, "country")),
+                  json_string_value(json_object_get(addr, "region")),
+                  json_string_value(json_object_get(addr, "postal_code")), out, size);
+}
+
+static int64_t day_no(const cs_tz_t *tz, cs_ms_t t)
+{
+    cs_local_t l;
+    cs_tz_to_local(tz, t, &l);
+    return cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
+}
+
+/* "Donnerstag oder Freitag", "heute", "am 12. März" ... */
+static void window_words(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to, bool de,
+                         char *out, size_t size)
+{
+    char a[CS_FMT_MAX], b[CS_FMT_MAX];
+    const char *loc = de ? "de" : "en";
+    int64_t d0 = day_no(tz, now), df = day_no(tz, from), dt = day_no(tz, to);
+    bool near = dt - d0 <= 6;
+    if (df == dt && df == d0) {
+        snprintf(out, size, de ? "heute" : "today");
+        return;
+    }
+    if (df == dt && df == d0 + 1) {
+        snprintf(out, size, de ? "morgen" : "tomorrow");
+        return;
+    }
+    cs_fmt_date(from, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, a, sizeof a);
+    cs_fmt_date(to, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, b, sizeof b);
+    if (df == dt)
+        snprintf(out, size, "%s%s", near ? "" : (de ? "am " : "on "), a);
+    else if (dt == df + 1)
+        snprintf(out, size, de ? "%s oder %s" : "%s or %s", a, b);
+    else
+        snprintf(out, size, de ? "zwischen %s und %s" : "between %s and %s", a, b);
+}
+
+enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
+{
+    cs_http_t *h = r->h;
+    st_ctx_t c;
+    memset(&c, 0, sizeof c);
+    cs_err_clear(&c.err);
+    /* /v1/orders/{id}/status */
+    char id[CS_ID_MAX + 1];
+    size_t n = strlen(url) - 11 - 7;
+    if (n == 0 || n > CS_ID_MAX || memchr(url + 11, '/', n)) {
+        cs_err_field(&c.err, CS_ERR_INVALID, "id", "id: expected an order id of 1..%d bytes",
+                     CS_ID_MAX);
+        return cs__http_reply_err(r, &c.err);
+    }
+    memcpy(id, url + 11, n);
+    id[n] = '\0';
+    c.id = id;
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_rc rc = cs__http_with_reader(h, read_fn, &c, &err);
+    if (rc) {
+        json_decref(c.order);
+        return cs__http_reply_err(r, c.err.rc ? &c.err : &err);
+    }
+    const char *lang = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "lang");
+    if (!lang || !*lang)
+        lang = c.has_who && c.who.locale[0] ? c.who.locale : "de";
+    bool de = strncmp(lang, "de", 2) == 0;
+    const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
+    if (c.has_who && c.who.timezone[0])
+        tz = cs_tz_get_or_utc(c.who.timezone);
+    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
+
+    json_t *o = c.order;
+    json_t *ships = json_object_get(o, "shipments");
+    json_t *sh = json_array_get(ships, json_array_size(ships) ? json_array_size(ships) - 1 : 0);
+    json_t *scans = json_object_get(sh, "scans");
+    json_t *last = json_array_size(scans) ? json_array_get(scans, json_array_size(scans) - 1)
+                                          : NULL;
+    const char *carrier = cs_carrier_display_name(json_string_value(json_object_get(sh, "carrier")));
+    const char *city = json_string_value(json_object_get(json_object_get(last, "location"), "city"));
+    int status = sh ? cs_track_status_from_name(json_string_value(json_object_get(sh, "status")))
+                    : -1;
+    const char *reason_name = json_string_value(json_object_get(last, "reason"));
+
+    cs_promise_t p;
+    memset(&p, 0, sizeof p);
+    p.level = -1;
+    bool have_window = false;
+    if (h->opts.tracker && jtime(json_object_get(o, "placed_at"))) {
+        char from[32] = "", to[32] = "";
+        region(json_object_get(sh, "origin"), from, sizeof from);
+        region(json_object_get(sh, "destination"), to, sizeof to);
+        cs_promise_query_t q;
+        memset(&q, 0, sizeof q);
+        q.lane = (cs_lane_t){ json_string_value(json_object_get(sh, "carrier")),
+                              json_string_value(json_object_get(sh, "service")), from, to };
+        q.placed_at = jtime(json_object_get(o, "placed_at"));
+        q.shipped_at = jtime(json_object_get(sh, "created_at"));
+        q.now = now;
+        q.last_status = last ? cs_track_status_from_name(
+                                   json_string_value(json_object_get(last, "status")))
+                             : CS_TRACK__COUNT;
+        if (q.last_status < 0)
+            q.last_status = CS_TRACK__COUNT;
+        int rs = cs_incident_from_name(reason_name);
+        q.last_reason = rs > 0 ? (cs_incident_t)rs : CS_INCIDENT_NONE;
+        q.last_scan_at = jtime(json_object_get(last, "occurred_at"));
+        q.delivered_at = jtime(json_object_get(sh, "delivered_at"));
+        cs_err_t perr;
+        have_window = cs_tracker_promise(h->opts.tracker, &q, &p, &perr) == CS_OK && p.to;
+    }
+    char win[2 * CS_FMT_MAX + 40] = "", text[1024], why[256], day[CS_FMT_MAX];
+    if (have_window)
+        window_words(tz, now, p.from, p.to, de, win, sizeof win);
+    const char *ost = json_string_value(json_object_get(o, "status"));
+    if (ost && strcmp(ost, "cancelled") == 0) {
+        snprintf(text, sizeof text, de ? "Ihre Bestellung %s wurde storniert."
+                                       : "Your order %s has been cancelled.",
+                 id);
+    } else if (!sh) {
+        snprintf(text, sizeof text,
+                 de ? "Ihre Bestellung %s ist bei uns eingegangen und wird gerade vorbereitet.%s%s%s"
+                    : "Your order %s has been received and is being prepared.%s%s%s",
+                 id, have_window ? (de ? " Sie kommt voraussichtlich " : " It should arrive ") : "",
+                 win, have_window ? "." : "");
+    } else if (status == CS_TRACK_DELIVERED) {
+        cs_fmt_date(jtime(json_object_get(sh, "delivered_at")), tz, CS_DATE_DAY, lang, day,
+                    sizeof day);
+        snprintf(text, sizeof text, de ? "Ihr Paket wurde am %s von %s zugestellt."
+                                       : "Your parcel was delivered by %s on %s.",
+                 de ? day : carrier, de ? carrier : day);
+    } else if (status == CS_TRACK_OUT_FOR_DELIVERY) {
+        snprintf(text, sizeof text, de ? "Ihr Paket ist heute mit %s in der Zustellung."
+                                       : "Your parcel is out for delivery with %s today.",
+                 carrier);
+    } else if (status == CS_TRACK_AVAILABLE_FOR_PICKUP) {
+        snprintf(text, sizeof text, de ? "Ihr Paket liegt%s%s zur Abholung bereit."
+                                       : "Your parcel is ready for pickup%s%s.",
+                 city ? (de ? " in " : " in ") : "", city ? city : "");
+    } else if (status == CS_TRACK_RETURNED_TO_SENDER) {
+        snprintf(text, sizeof text, de ? "Ihr Paket ist auf dem Rückweg zu uns. Wir melden uns."
+                                       : "Your parcel is on its way back to us. We will be in touch.");
+    } else {
+        const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
+                                   p.at_risk
+                               ? cs_promise_reason_text(p.reason, lang, p.quiet_days, why,
+                                                        sizeof why)
+                               : NULL;
+        char where[160] = "";
+        if (city)
+            snprintf(where, sizeof where, de ? " in %s" : " in %s", city);
+        snprintf(text, sizeof text,
+                 de ? "Ihr Paket ist bei %s%s%s%s.%s%s"
+                    : "Your parcel is with %s%s%s%s.%s%s",
+                 carrier, where,
+                 have_window ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "",
+                 win, lead ? " " : "", lead ? lead : "");
+    }
+    json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", de ? "de" : "en", "text",
+                            text);
+    if (sh)
+        json_object_set(out, "status", json_object_get(sh, "status"));
+    if (have_window) {
+        char f[16], t2[16];
+        cs_local_t l;
+        cs_tz_to_local(tz, p.from, &l);
+        snprintf(f, sizeof f, "%04d-%02d-%02d", l.year, l.month, l.day);
+        cs_tz_to_local(tz, p.to, &l);
+        snprintf(t2, sizeof t2, "%04d-%02d-%02d", l.year, l.month, l.day);
+        json_object_set_new(out, "window", json_pack("{s:s,s:s}", "from", f, "to", t2));
+        json_object_set_new(out, "reason", json_string(cs_promise_reason_name(p.reason)));
+        json_object_set_new(out, "at_risk", json_boolean(p.at_risk));
+    }
+    json_decref(c.order);
+    return cs__http_reply(r, 200, out);
+}
