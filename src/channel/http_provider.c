@@ -87,7 +87,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         size_t blen = strlen(m->text);
         char *signed_text = cs_malloc(blen + 32);
         uint8_t mac[CS_SHA256_LEN];
-        char hex[CS_SHA256_HEX_LEN];
+        char hex[CS_SHA256_HEX_LEN] = "";
         body = cs_strdup(m->text);
         if (signed_text) {
             int k = snprintf(signed_text, blen + 32, "%lld.", ts);

@@ -122,8 +122,11 @@ static cs_rc record(hreq_t *r, const char *provider, cb_status_t *st, size_t n, 
         req.items = items;
         req.n = k;
         rc = cs_engine_ingest(h->engine, &req);
-        if (rc)
+        if (rc) {
             *err = req.err;
+            for (size_t i = 0; i < k; i++) /* not taken: still ours */
+                cs_event_free(&items[i].ev);
+        }
         for (size_t i = 0; !rc && i < k; i++) {
             if (items[i].rc) {
                 rc = items[i].rc;

@@ -106,7 +106,9 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
         req.items = &item;
         req.n = 1;
         rc = cs_engine_ingest(h->engine, &req);
-        if (!rc)
+        if (rc)
+            cs_event_free(&item.ev); /* not taken: still ours */
+        else
             rc = item.rc;
     }
     if (rc) {

@@ -148,6 +148,10 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
         cs_strlcpy(r.match, m, sizeof r.match);
         if (r.kind == M_PREFIX)
             r.match[strlen(r.match) - 1] = '\0';
+        if (!r.match[0])
+            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: a prefix needs a character "
+                                               "before the '*'",
+                           file, line);
         lower(r.match);
         int st = cs_track_status_from_name(f[1]);
         if (st < 0)

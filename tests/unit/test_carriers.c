@@ -118,6 +118,7 @@ static void test_bad_tables(void **state)
         { "X\tdelivered\tbad_luck\n", "t.tsv:1: reason" },
         { "# comment\nonly-a-code\n", "t.tsv:2: expected a match" },
         { "text:\tdelivered\n", "t.tsv:1: match" },
+        { "*\tdelivered\n", "t.tsv:1: match" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cs_carriers_t *c = cs_carriers_new();
