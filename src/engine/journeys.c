@@ -947,11 +947,17 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
     int64_t cursor;
     if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)) && rc != CS_ERR_NOTFOUND)
         return rc;
+    /* only the types that start a run or concern one */
+    uint32_t types = js->interest;
+    for (size_t i = 0; i < js->n; i++)
+        types |= 1u << js->defs[i]->trigger_event;
     ev_pass_t e = { &p, cursor };
-    if ((rc = cs_store_call(s, events_after, cursor, max, each_event, &e, err)))
+    int64_t examined;
+    if ((rc = cs_store_call(s, events_after, cursor, max, types ? types : 1u, each_event, &e,
+                            &examined, err)))
         return rc;
-    if (e.last != cursor)
-        rc = cs_store_call(s, cursor_set, CURSOR, e.last, err);
+    if (examined != cursor)
+        rc = cs_store_call(s, cursor_set, CURSOR, examined, err);
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include "http_int.h"
 
 #include "../tracking/carriers.h"
+#include "../tracking/tracker.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,13 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   (unsigned long long)st.events_failed);
     cs_buf_printf(&b, "consonance_events_total{outcome=\"rejected\"} %llu\n",
                   (unsigned long long)atomic_load(&h->events_rejected));
+    if (h->opts.tracker)
+        cs_buf_printf(&b,
+                      "# HELP consonance_promise_deliveries_learned Deliveries the promise model "
+                      "has learned.\n"
+                      "# TYPE consonance_promise_deliveries_learned gauge\n"
+                      "consonance_promise_deliveries_learned %zu\n",
+                      cs_tracker_learned(h->opts.tracker));
     cs_buf_puts(&b, "# HELP consonance_scans_unmapped_total Carrier scans no table knew "
                     "(kept, shown as in transit), by carrier.\n"
                     "# TYPE consonance_scans_unmapped_total counter\n");

@@ -227,11 +227,11 @@ cs_rc cs__sqlite_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *
 cs_rc cs__sqlite_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err);
 cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
 cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
-cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
+cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
                               cs_rc (*fn)(int64_t seq, const char *order_id,
                                           const char *customer_id, const char *body, size_t len,
                                           void *ud),
-                              void *ud, cs_err_t *err);
+                              void *ud, int64_t *examined, cs_err_t *err);
 cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err);
 cs_rc cs__sqlite_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
                                   cs_err_t *err);

@@ -79,8 +79,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_CURSOR_SET] = "INSERT INTO cursors(name,seq) VALUES(?1,?2) "
                       "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
-    [QJ_EVENTS_AFTER] = "SELECT seq,order_id,customer_id,body FROM events WHERE seq>?1 "
-                        "ORDER BY seq LIMIT ?2",
+    /* types filter the rows before their bodies are handed out */
+    [QJ_EVENTS_AFTER] = "SELECT seq,order_id,customer_id,body FROM events WHERE seq>?1 AND "
+                        "seq<=?4 AND (?3=0 OR ((1<<type)&?3)!=0) ORDER BY seq LIMIT ?2",
     [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
                         "updated_at FROM customers WHERE id=?1",
     [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
@@ -834,28 +835,46 @@ cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs
     return cs__sqlite_exec_stmt(s, st, err, "move a cursor");
 }
 
-cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max,
+cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
                               cs_rc (*fn)(int64_t seq, const char *order_id,
                                           const char *customer_id, const char *body, size_t len,
                                           void *ud),
-                              void *ud, cs_err_t *err)
+                              void *ud, int64_t *examined, cs_err_t *err)
 {
     cs_sqlite_t *s = (cs_sqlite_t *)store;
-    /* a private statement: fn may use the store (and its cached statements) */
+    *examined = after;
+    /* the log's end now: what fn appends is for the next call */
     sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(seq),0) FROM events", -1, &st, NULL) !=
+        SQLITE_OK)
+        return cs__sqlite_fail(s, err, "prepare");
+    int64_t end = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : after;
+    sqlite3_finalize(st);
+    if (end <= after)
+        return CS_OK;
+    /* a private statement: fn may use the store (and its cached statements) */
     if (sqlite3_prepare_v2(s->db, jstmt_sql[QJ_EVENTS_AFTER], -1, &st, NULL) != SQLITE_OK)
         return cs__sqlite_fail(s, err, "prepare");
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)types);
+    sqlite3_bind_int64(st, 4, end);
     cs_rc rc = CS_OK;
     int r;
-    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
-        rc = fn(sqlite3_column_int64(st, 0), cs__col_text(st, 1), cs__col_text(st, 2),
+    size_t n = 0;
+    int64_t last = after;
+    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        n++;
+        rc = fn(last, cs__col_text(st, 1), cs__col_text(st, 2),
                 (const char *)sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3),
                 ud);
+    }
     if (!rc && r != SQLITE_DONE)
         rc = cs__sqlite_fail(s, err, "read the event log");
     sqlite3_finalize(st);
+    if (!rc)
+        *examined = n >= max ? last : end;
     return rc;
 }
 

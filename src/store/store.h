@@ -342,12 +342,16 @@ struct cs_store_ops {
      * cursor_get gives CS_ERR_NOTFOUND (and *seq 0) for a name never set. */
     cs_rc (*cursor_get)(cs_store_t *s, const char *name, int64_t *seq, cs_err_t *err);
     cs_rc (*cursor_set)(cs_store_t *s, const char *name, int64_t seq, cs_err_t *err);
-    /* Events after seq, by seq, at most max: seq, the order and customer the
-     * store routed it to (NULL when none), and the stored event text. */
-    cs_rc (*events_after)(cs_store_t *s, int64_t after, size_t max,
+    /* Events after seq whose type is in `types` (bits 1 << cs_event_type_t;
+     * 0 = all), by seq, at most max: seq, the order and customer the store
+     * routed it to (NULL when none), and the stored event text. *examined
+     * gets the position a reader's cursor may move to: the last event
+     * given when max were given, else the log's end when the call began
+     * (events fn appends come after it). */
+    cs_rc (*events_after)(cs_store_t *s, int64_t after, size_t max, uint32_t types,
                           cs_rc (*fn)(int64_t seq, const char *order_id, const char *customer_id,
                                       const char *body, size_t len, void *ud),
-                          void *ud, cs_err_t *err);
+                          void *ud, int64_t *examined, cs_err_t *err);
     /* State for journey conditions and templates: the customer (with
      * orders_count, first_order_at, last_order_id), the order (with items),
      * the order's latest shipment; JSON objects or NULL when unknown. */

@@ -193,16 +193,17 @@ cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
     if (!t->synced)
         return cs_tracker_sync(t, s, err);
     ev_ud_t u = { t, s, err, t->cursor };
-    cs_rc rc;
-    do {
-        int64_t before = u.last;
-        if ((rc = cs_store_call(s, events_after, u.last, 2000, each_event, &u, err)))
+    const uint32_t types = 1u << CS_EV_TRACKING_EVENT | 1u << CS_EV_SHIPMENT_CREATED;
+    for (;;) {
+        int64_t examined;
+        cs_rc rc = cs_store_call(s, events_after, t->cursor, 2000, types, each_event, &u,
+                                 &examined, err);
+        if (rc)
             return rc;
-        t->cursor = u.last;
-        if (u.last == before)
-            break;
-    } while (true);
-    return CS_OK;
+        if (examined == t->cursor)
+            return CS_OK;
+        t->cursor = examined;
+    }
 }
 
 cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promise_t *out,

@@ -43,6 +43,22 @@ def history(n, carrier, postal, days, start_days_ago, prefix):
     return evs
 
 
+def learned():
+    st, _, m = d.request("GET", "/metrics", key=False)
+    for line in m.splitlines() if st == 200 else []:
+        if line.startswith("consonance_promise_deliveries_learned "):
+            return int(line.split()[1])
+    return -1
+
+
+def wait_learned(n):
+    """Learning follows each commit on the writer thread: wait for it."""
+    deadline = time.time() + 20
+    while learned() < n and time.time() < deadline:
+        time.sleep(0.05)
+    t.check(learned() >= n, "%d deliveries learned (%d)" % (n, learned()))
+
+
 def promise(**q):
     qs = "&".join("%s=%s" % kv for kv in q.items())
     return d.request("GET", "/v1/promise?" + qs)
@@ -52,6 +68,7 @@ try:
     d.start()
     st, _, _ = d.post_events(history(30, "dhl", "10115", 3, 7, "b") + history(30, "dpd", "80331", 5, 7, "m"))
     t.eq(st, 200, "history accepted")
+    wait_learned(60)
     placed = now.replace(hour=9, minute=0, second=0)
     while placed.weekday() != 0:  # a Monday
         placed += dt.timedelta(days=1)
@@ -76,6 +93,7 @@ try:
     # relearned from the store after a restart
     d.stop()
     d.start()
+    wait_learned(60)
     st, _, again = promise(carrier="dhl", origin_country="DE", origin_region="SN",
                            destination_country="DE", destination_postal_code="10999",
                            placed_at=iso(placed), lang="de")

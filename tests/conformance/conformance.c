@@ -824,6 +824,57 @@ static void test_cursors_codes_contacts(void **state)
     cs_store_close(&s);
 }
 
+static cs_rc count_fn(int64_t seq, const char *order_id, const char *customer_id,
+                      const char *body, size_t len, void *ud)
+{
+    (void)order_id;
+    (void)customer_id;
+    (void)body;
+    (void)len;
+    int64_t *seen = ud;
+    seen[0]++;
+    seen[1] = seq;
+    return CS_OK;
+}
+
+/* events_after filters by type and tells how far the log was looked at. */
+static void test_events_after(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    int64_t s1, s2, s3;
+    put(s, order_ev("ea-1", "A1", "2026-03-01T10:00:00Z", "1.00"), &s1);
+    put(s, EV("ea-2", "ticket.created", "2026-03-01T10:01:00Z",
+              "{\"id\":\"t-1\",\"customer_id\":\"c-7\"}"),
+        &s2);
+    put(s, order_ev("ea-3", "A3", "2026-03-01T10:02:00Z", "1.00"), &s3);
+    int64_t seen[2] = { 0, 0 }, examined;
+    assert_int_equal(cs_store_call(s, events_after, 0, 10, 1u << CS_EV_ORDER_PLACED, count_fn,
+                                   seen, &examined, &err),
+                     CS_OK);
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(seen[1], s3);
+    assert_int_equal(examined, s3);
+    /* nothing of the type after the orders: the cursor still moves to the end */
+    seen[0] = 0;
+    assert_int_equal(cs_store_call(s, events_after, 0, 10, 1u << CS_EV_SIGNAL, count_fn, seen,
+                                   &examined, &err),
+                     CS_OK);
+    assert_int_equal(seen[0], 0);
+    assert_int_equal(examined, s3);
+    /* a full page: up to its last event only */
+    seen[0] = 0;
+    assert_int_equal(cs_store_call(s, events_after, 0, 1, 0, count_fn, seen, &examined, &err),
+                     CS_OK);
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(examined, s1);
+    assert_int_equal(cs_store_call(s, events_after, s3, 10, 0, count_fn, seen, &examined, &err),
+                     CS_OK);
+    assert_int_equal(examined, s3);
+    (void)s2;
+    cs_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -851,6 +902,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_journey_versions_and_switches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
