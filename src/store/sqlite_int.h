@@ -240,8 +240,8 @@ cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json
 cs_rc cs__sqlite_deliveries_each(cs_store_t *store,
                                  cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
                                  cs_err_t *err);
-cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *carrier, const char *tracking_number,
-                             cs_delivery_row_t *out, cs_err_t *err);
+cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
+                             cs_err_t *err);
 cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err);
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,

@@ -119,7 +119,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
 #define DELIVERY_SQL "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,s.created_at," \
                      "s.delivered_at FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
-    [QJ_DELIVERY_OF] = DELIVERY_SQL " AND s.carrier=?1 AND s.tracking_number=?2 LIMIT 1",
+    [QJ_DELIVERY_OF] = DELIVERY_SQL " AND s.order_id=?1 ORDER BY s.delivered_at DESC LIMIT 1",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
                    "WHERE id=?1",
 };
@@ -1194,15 +1194,14 @@ cs_rc cs__sqlite_deliveries_each(cs_store_t *store,
     return rc;
 }
 
-cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *carrier, const char *tracking_number,
-                             cs_delivery_row_t *out, cs_err_t *err)
+cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
+                             cs_err_t *err)
 {
     cs_sqlite_t *s = (cs_sqlite_t *)store;
     sqlite3_stmt *st = jstmt(s, QJ_DELIVERY_OF, err);
     if (!st)
         return CS_ERR_STORE;
-    cs__bind_text(st, 1, carrier);
-    cs__bind_text(st, 2, tracking_number);
+    cs__bind_text(st, 1, order_id);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         read_delivery(st, out);

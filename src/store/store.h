@@ -366,13 +366,13 @@ struct cs_store_ops {
     cs_rc (*discount_for_run)(cs_store_t *s, int64_t run_id, cs_discount_t *out, cs_err_t *err);
     /* A customer's codes, newest first, as JSON for the API. */
     cs_rc (*discounts_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
-    /* Deliveries: every delivered shipment of a placed order, and one by
-     * carrier and tracking number (CS_ERR_NOTFOUND when not delivered). */
+    /* Deliveries: every delivered shipment of a placed order, and an order's
+     * latest delivered one (CS_ERR_NOTFOUND when none is delivered). */
     cs_rc (*deliveries_each)(cs_store_t *s,
                              cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
                              cs_err_t *err);
-    cs_rc (*delivery_of)(cs_store_t *s, const char *carrier, const char *tracking_number,
-                         cs_delivery_row_t *out, cs_err_t *err);
+    cs_rc (*delivery_of)(cs_store_t *s, const char *order_id, cs_delivery_row_t *out,
+                         cs_err_t *err);
     /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
     cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,
                          cs_err_t *err);

@@ -17,8 +17,8 @@ struct cs_tracker {
     bool synced;               /* the writer's: the store's deliveries are learned */
     int64_t cursor;            /* the writer's: log position followed */
     size_t learned;
-    /* the writer's: parcels learned lately, by hash (direct-mapped), so a
-     * shipment and its delivered scan in one pass teach once */
+    /* the writer's: orders learned lately, by hash (direct-mapped), so a
+     * parcel scanned as delivered twice teaches once */
     uint64_t recent[RECENT];
 };
 
@@ -134,56 +134,34 @@ typedef struct ev_ud {
     int64_t last;
 } ev_ud_t;
 
-/* A delivered scan, or a shipment that arrives after its delivered scan:
- * learn the delivery once, at the scan that set its delivery time. */
+/* A delivered scan: learn its order's delivery, once (the store routed the
+ * scan to its order; a scan that came before its shipment has no order yet
+ * and is learned at the next start, from the store). No JSON is parsed:
+ * the routing and the stored delivery say all. */
 static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_id,
                         const char *body, size_t len, void *arg)
 {
     ev_ud_t *u = arg;
-    (void)order_id;
     (void)customer_id;
+    (void)len;
     u->last = seq;
-    bool scan = strstr(body, "\"tracking.event\"") && strstr(body, "\"delivered\"");
-    bool shipment = strstr(body, "\"shipment.created\"") != NULL;
-    if (!scan && !shipment)
+    if (!order_id || !strstr(body, "\"delivered\""))
         return CS_OK;
-    cs_event_t *ev;
-    cs_err_t perr;
-    if (cs_event_parse(body, len, &ev, &perr) != CS_OK)
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the order id */
+    for (const char *p = order_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h |= 1; /* 0 marks an empty slot */
+    uint64_t *slot = &u->t->recent[h % RECENT];
+    if (*slot == h)
+        return CS_OK; /* a second delivered scan of a parcel just learned */
+    cs_delivery_row_t d;
+    cs_rc rc = cs_store_call(u->s, delivery_of, order_id, &d, u->err);
+    if (rc == CS_ERR_NOTFOUND)
         return CS_OK;
-    const char *carrier = NULL, *number = NULL;
-    cs_ms_t when = 0;
-    if (ev->type == CS_EV_TRACKING_EVENT && ev->u.scan.status == CS_TRACK_DELIVERED) {
-        carrier = ev->u.scan.carrier;
-        number = ev->u.scan.tracking_number;
-        when = ev->occurred_at;
-    } else if (ev->type == CS_EV_SHIPMENT_CREATED) {
-        carrier = ev->u.shipment.carrier;
-        number = ev->u.shipment.tracking_number;
-    }
-    cs_rc rc = CS_OK;
-    if (carrier && number) {
-        cs_delivery_row_t d;
-        rc = cs_store_call(u->s, delivery_of, carrier, number, &d, u->err);
-        if (rc == CS_ERR_NOTFOUND) {
-            rc = CS_OK;
-        } else if (!rc && (when == 0 || d.delivered_at == when)) {
-            uint64_t h = 1469598103934665603ULL; /* FNV-1a of carrier|number */
-            for (const char *p = carrier; *p; p++)
-                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-            h = (h ^ '|') * 1099511628211ULL;
-            for (const char *p = number; *p; p++)
-                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-            h |= 1; /* 0 marks an empty slot */
-            uint64_t *slot = &u->t->recent[h % RECENT];
-            if (*slot != h) {
-                *slot = h;
-                rc = learn(u->t, &d, u->err);
-            }
-        }
-    }
-    cs_event_free(&ev);
-    return rc;
+    if (rc)
+        return rc;
+    *slot = h;
+    return learn(u->t, &d, u->err);
 }
 
 cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
@@ -193,7 +171,7 @@ cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
     if (!t->synced)
         return cs_tracker_sync(t, s, err);
     ev_ud_t u = { t, s, err, t->cursor };
-    const uint32_t types = 1u << CS_EV_TRACKING_EVENT | 1u << CS_EV_SHIPMENT_CREATED;
+    const uint32_t types = 1u << CS_EV_TRACKING_EVENT;
     for (;;) {
         int64_t examined;
         cs_rc rc = cs_store_call(s, events_after, t->cursor, 2000, types, each_event, &u,

@@ -1,7 +1,7 @@
 /*
  * tracker.h -- the daemon's delivery promise: a promise model (promise.h)
  * that learns every delivery in the store when it starts and each new one
- * as its delivered scan (or its late shipment) arrives, and answers
+ * as its delivered scan arrives, and answers
  * promise queries from any thread.
  *
  * It runs as an engine hook on the writer thread (cs_tracker_hook); HTTP
