@@ -147,7 +147,8 @@ int cs_cmd_serve(int argc, char **argv)
     if (!cs_cli_open_sender("serve", &conf, engine, journeys, &templates, &sender))
         goto out;
     cs_promise_opts_t po = { .tz = cs_tz_get_or_utc(conf.shop_timezone) };
-    if (cs_tracker_new(&po, &tracker, &err) != CS_OK) {
+    if (cs_tracker_new(&po, &tracker, &err) != CS_OK ||
+        cs_tracker_start(tracker, engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
     }
@@ -210,6 +211,7 @@ int cs_cmd_serve(int argc, char **argv)
 out:
     cs_http_stop(&http);
     cs_sender_free(sender); /* finishes the message in hand; uses the engine */
+    cs_tracker_stop(tracker); /* its thread reads through the engine */
     cs_engine_close(&engine);
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
     cs_tracker_free(tracker);

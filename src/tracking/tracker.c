@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define RECENT 65536
+#define PENDING_MAX 100000 /* orders waiting to be learned; beyond, the next start learns them */
 
 struct cs_tracker {
     cs_promise_model_t *model; /* guarded by lock */
@@ -20,6 +21,15 @@ struct cs_tracker {
     /* the writer's: orders learned lately, by hash (direct-mapped), so a
      * parcel scanned as delivered twice teaches once */
     uint64_t recent[RECENT];
+
+    /* the learning thread: orders to look up, handed over by the hook */
+    cs_engine_t *engine;
+    pthread_t thread;
+    bool started, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char **pending;
+    size_t npending, cap;
 };
 
 cs_rc cs_tracker_new(const cs_promise_opts_t *opts, cs_tracker_t **out, cs_err_t *err)
@@ -34,16 +44,38 @@ cs_rc cs_tracker_new(const cs_promise_opts_t *opts, cs_tracker_t **out, cs_err_t
         return rc;
     }
     pthread_rwlock_init(&t->lock, NULL);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
     *out = t;
     return CS_OK;
+}
+
+void cs_tracker_stop(cs_tracker_t *t)
+{
+    if (!t || !t->started)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = true;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->thread, NULL);
+    pthread_mutex_lock(&t->mu);
+    t->started = false; /* read by the hook on the writer thread, under mu */
+    pthread_mutex_unlock(&t->mu);
 }
 
 void cs_tracker_free(cs_tracker_t *t)
 {
     if (!t)
         return;
+    cs_tracker_stop(t);
+    for (size_t i = 0; i < t->npending; i++)
+        cs_free(t->pending[i]);
+    cs_free(t->pending);
     cs_promise_free(t->model);
     pthread_rwlock_destroy(&t->lock);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
     cs_free(t);
 }
 
@@ -154,6 +186,29 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     uint64_t *slot = &u->t->recent[h % RECENT];
     if (*slot == h)
         return CS_OK; /* a second delivered scan of a parcel just learned */
+    cs_tracker_t *t = u->t;
+    pthread_mutex_lock(&t->mu);
+    if (t->started) { /* the thread looks it up and learns */
+        if (t->npending < PENDING_MAX) {
+            if (t->npending == t->cap) {
+                size_t cap = t->cap ? t->cap * 2 : 256;
+                char **p = cs_realloc(t->pending, cap * sizeof *p);
+                if (p) {
+                    t->pending = p;
+                    t->cap = cap;
+                }
+            }
+            char *id = t->npending < t->cap ? cs_strdup(order_id) : NULL;
+            if (id) {
+                t->pending[t->npending++] = id;
+                *slot = h;
+                pthread_cond_signal(&t->cv);
+            }
+        }
+        pthread_mutex_unlock(&t->mu);
+        return CS_OK;
+    }
+    pthread_mutex_unlock(&t->mu);
     cs_delivery_row_t d;
     cs_rc rc = cs_store_call(u->s, delivery_of, order_id, &d, u->err);
     if (rc == CS_ERR_NOTFOUND)
@@ -191,4 +246,68 @@ cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promis
     cs_rc rc = cs_promise_estimate(t->model, q, out, err);
     pthread_rwlock_unlock(&t->lock);
     return rc;
+}
+
+/* ---- the learning thread ---- */
+
+typedef struct look {
+    char **ids;
+    size_t n;
+    cs_tracker_t *t;
+    cs_err_t err;
+} look_t;
+
+static cs_rc look_fn(cs_store_t *s, void *arg)
+{
+    look_t *l = arg;
+    for (size_t i = 0; i < l->n; i++) {
+        cs_delivery_row_t d;
+        cs_rc rc = cs_store_call(s, delivery_of, l->ids[i], &d, &l->err);
+        if (rc == CS_ERR_NOTFOUND)
+            continue;
+        if (rc || (rc = learn(l->t, &d, &l->err)))
+            return rc;
+    }
+    return CS_OK;
+}
+
+static void *learner(void *arg)
+{
+    cs_tracker_t *t = arg;
+    for (;;) {
+        pthread_mutex_lock(&t->mu);
+        while (!t->npending && !t->stop)
+            pthread_cond_wait(&t->cv, &t->mu);
+        if (t->stop) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        look_t l = { t->pending, t->npending, t, { 0 } };
+        t->pending = NULL;
+        t->npending = t->cap = 0;
+        pthread_mutex_unlock(&t->mu);
+        cs_store_t *s;
+        cs_rc rc = cs_engine_reader_acquire(t->engine, &s, &l.err);
+        if (rc == CS_ERR_UNSUPPORTED) {
+            rc = cs_engine_with_writer(t->engine, look_fn, &l); /* an in-memory store */
+        } else if (!rc) {
+            rc = look_fn(s, &l);
+            cs_engine_reader_release(t->engine, s);
+        }
+        if (rc)
+            cs_warn("promise: %zu deliveries not learned: %s", l.n, l.err.msg);
+        for (size_t i = 0; i < l.n; i++)
+            cs_free(l.ids[i]);
+        cs_free(l.ids);
+    }
+    return NULL;
+}
+
+cs_rc cs_tracker_start(cs_tracker_t *t, cs_engine_t *e, cs_err_t *err)
+{
+    t->engine = e;
+    if (pthread_create(&t->thread, NULL, learner, t) != 0)
+        return cs_errf(err, CS_ERR_INTERNAL, "promise: cannot start its thread");
+    t->started = true;
+    return CS_OK;
 }

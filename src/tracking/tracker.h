@@ -4,18 +4,29 @@
  * as its delivered scan arrives, and answers
  * promise queries from any thread.
  *
- * It runs as an engine hook on the writer thread (cs_tracker_hook); HTTP
- * threads read through cs_tracker_promise under a read lock.
+ * It runs as an engine hook on the writer thread (cs_tracker_hook), which
+ * only notes the orders whose parcels were delivered; its own thread
+ * (cs_tracker_start) reads their deliveries through a reader handle and
+ * learns them, so intake does not wait for the model. HTTP threads read
+ * through cs_tracker_promise under a read lock.
  */
 #ifndef CS_TRACKING_TRACKER_H
 #define CS_TRACKING_TRACKER_H
 
+#include "../engine/engine.h"
 #include "../store/store.h"
 #include "promise.h"
 
 typedef struct cs_tracker cs_tracker_t;
 
 cs_rc cs_tracker_new(const cs_promise_opts_t *opts, cs_tracker_t **out, cs_err_t *err);
+/* Start the learning thread over the engine's reader handles. Without it
+ * the hook learns on the writer thread itself. */
+cs_rc cs_tracker_start(cs_tracker_t *t, cs_engine_t *e, cs_err_t *err);
+/* Stop the learning thread; call before the engine closes (the hook may
+ * still run: it then learns on the writer). NULL-safe. */
+void cs_tracker_stop(cs_tracker_t *t);
+/* Free (after the engine closed). NULL-safe. */
 void cs_tracker_free(cs_tracker_t *t);
 
 /* Engine hook: the first run learns the store's deliveries, later runs the
