@@ -82,21 +82,11 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         curl_easy_setopt(c, CURLOPT_PASSWORD, h->token);
     } else if (h->kind == K_WEBHOOK) {
         /* signed over "<t>.<body>", so a replayed body with a new time fails */
-        char sig[64 + 2 * CS_SHA256_LEN], event[160];
+        char sig[64 + 2 * CS_SHA256_LEN], event[160], hex[CS_SHA256_HEX_LEN] = "";
         long long ts = (long long)(m->date / 1000);
-        size_t blen = strlen(m->text);
-        char *signed_text = cs_malloc(blen + 32);
-        uint8_t mac[CS_SHA256_LEN];
-        char hex[CS_SHA256_HEX_LEN] = "";
         body = cs_strdup(m->text);
-        if (signed_text) {
-            int k = snprintf(signed_text, blen + 32, "%lld.", ts);
-            memcpy(signed_text + k, m->text, blen);
-            cs_hmac_sha256(h->token, strlen(h->token), signed_text, (size_t)k + blen, mac);
-            cs_hex(mac, sizeof mac, hex);
-            cs_free(signed_text);
-        } else {
-            cs_free(body);
+        if (body && cs_webhook_signature(h->token, ts, body, strlen(body), hex) != CS_OK) {
+            cs_free(body); /* not sent unsigned */
             body = NULL;
         }
         snprintf(sig, sizeof sig, "X-Consonance-Signature: t=%lld,v1=%s", ts, hex);

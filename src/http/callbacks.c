@@ -37,17 +37,6 @@ typedef struct cb_status {
     cs_outmsg_t m;
 } cb_status_t;
 
-static enum MHD_Result reply_msg(hreq_t *r, int status, const char *code, const char *msg)
-{
-    return cs__http_reply(r, status,
-                          json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
-
-static const char *header(hreq_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 /* ---- recording ---- */
 
 typedef struct lookup {
@@ -204,11 +193,11 @@ static enum MHD_Result sms_callback(hreq_t *r)
 {
     cs_http_t *h = r->h;
     if (!h->opts.sms_token || !h->opts.sms_token[0])
-        return reply_msg(r, 404, "not_found", "SMS status callbacks are off (sms_token is not set)");
+        return cs__http_reply_code(r, 404, "not_found", "SMS status callbacks are off (sms_token is not set)");
     if (!h->opts.public_url || !h->opts.public_url[0])
-        return reply_msg(r, 503, "not_configured",
+        return cs__http_reply_code(r, 503, "not_configured",
                          "public_url must be set to verify X-Twilio-Signature");
-    const char *ct = header(r, "Content-Type");
+    const char *ct = cs__http_header(r, "Content-Type");
     if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
         cs_err_t err;
         cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
@@ -246,10 +235,10 @@ static enum MHD_Result sms_callback(hreq_t *r)
                  mac);
     size_t wl = cs_base64(mac, sizeof mac, want);
     cs_buf_free(&sig);
-    const char *got = header(r, "X-Twilio-Signature");
+    const char *got = cs__http_header(r, "X-Twilio-Signature");
     enum MHD_Result ret;
     if (!got || strlen(got) != wl || !cs_ct_equal(got, want, wl)) {
-        ret = reply_msg(r, 403, "forbidden", "X-Twilio-Signature does not match");
+        ret = cs__http_reply_code(r, 403, "forbidden", "X-Twilio-Signature does not match");
         goto out;
     }
     const char *sid = kv_get(f, n, "MessageSid");
@@ -296,15 +285,15 @@ out:
 static enum MHD_Result whatsapp_verify(hreq_t *r)
 {
     cs_http_t *h = r->h;
-    const char *mode = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "hub.mode");
+    const char *mode = cs__http_query(r, "hub.mode");
     const char *tok =
-        MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "hub.verify_token");
+        cs__http_query(r, "hub.verify_token");
     const char *chal =
-        MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "hub.challenge");
+        cs__http_query(r, "hub.challenge");
     const char *want = h->opts.wa_verify_token;
     if (!want || !*want || !mode || strcmp(mode, "subscribe") != 0 || !tok || !chal ||
         strlen(tok) != strlen(want) || !cs_ct_equal(tok, want, strlen(want)))
-        return reply_msg(r, 403, "forbidden", "hub.verify_token does not match");
+        return cs__http_reply_code(r, 403, "forbidden", "hub.verify_token does not match");
     char *text = strdup(chal);
     return text ? cs__http_reply_text(r, 200, text, strlen(text), "text/plain") : MHD_NO;
 }
@@ -314,7 +303,7 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     cs_http_t *h = r->h;
     const char *secret = h->opts.wa_app_secret;
     if (!secret || !*secret)
-        return reply_msg(r, 404, "not_found",
+        return cs__http_reply_code(r, 404, "not_found",
                          "WhatsApp status callbacks are off (whatsapp_app_secret is not set)");
     size_t len = r->body.len;
     const char *body = r->body.data;
@@ -322,9 +311,9 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     char want[7 + 2 * CS_SHA256_LEN + 1] = "sha256=";
     cs_hmac_sha256(secret, strlen(secret), body ? body : "", len, mac);
     cs_hex(mac, sizeof mac, want + 7);
-    const char *got = header(r, "X-Hub-Signature-256");
+    const char *got = cs__http_header(r, "X-Hub-Signature-256");
     if (!got || strlen(got) != strlen(want) || !cs_ct_equal(got, want, strlen(want)))
-        return reply_msg(r, 403, "forbidden", "X-Hub-Signature-256 does not match");
+        return cs__http_reply_code(r, 403, "forbidden", "X-Hub-Signature-256 does not match");
     json_error_t je;
     json_t *doc = json_loadb(body ? body : "", len, 0, &je);
     cs_err_t err;

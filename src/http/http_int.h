@@ -95,6 +95,11 @@ typedef struct hreq {
 
 /* Queue a JSON response (consumes body) and count it. */
 enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body);
+/* {"error":{"code","message"}} with this status: answers that name no field. */
+enum MHD_Result cs__http_reply_code(hreq_t *r, int status, const char *code, const char *msg);
+/* A request header, or a query parameter (URL-decoded); NULL when absent. */
+const char *cs__http_header(hreq_t *r, const char *name);
+const char *cs__http_query(hreq_t *r, const char *name);
 /* {"error":{"code","field","message"}} for err, with the status it maps to. */
 enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
 /* Queue text (owned, freed with free()) as the response. */

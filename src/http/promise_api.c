@@ -17,9 +17,10 @@
 #include "../template/locale.h"
 #include "../tracking/tracker.h"
 
+/* A query parameter; an empty one counts as absent. */
 static const char *arg(hreq_t *r, const char *name)
 {
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = cs__http_query(r, name);
     return v && *v ? v : NULL;
 }
 

@@ -122,6 +122,22 @@ static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, cons
     return ret;
 }
 
+enum MHD_Result cs__http_reply_code(hreq_t *r, int status, const char *code, const char *msg)
+{
+    return cs__http_reply(r, status,
+                          json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+const char *cs__http_header(hreq_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *cs__http_query(hreq_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -270,12 +286,11 @@ static bool authorize(hreq_t *r, int need, enum MHD_Result *ret)
     }
     if (!(scopes & need)) {
         char want[32];
-        *ret = cs__http_reply(
-            r, 403,
-            json_pack("{s:{s:s, s:s}}", "error", "code", "forbidden", "message",
-                      need == CS_SCOPE_WRITE ? "this API key lacks the write scope"
-                      : need == CS_SCOPE_READ ? "this API key lacks the read scope"
-                                              : cs_scopes_format(need, want, sizeof want)));
+        *ret = cs__http_reply_code(r, 403, "forbidden",
+                                   need == CS_SCOPE_WRITE ? "this API key lacks the write scope"
+                                   : need == CS_SCOPE_READ
+                                       ? "this API key lacks the read scope"
+                                       : cs_scopes_format(need, want, sizeof want));
         return false;
     }
     return true;
@@ -373,9 +388,8 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         return cs__http_reply_err(r, &err);
     }
     if (!method_ok) {
-        return cs__http_reply(r, 405,
-                              json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
-                                        "message", "method not allowed on this route"));
+        return cs__http_reply_code(r, 405, "method_not_allowed",
+                                   "method not allowed on this route");
     }
     if (is_callback(r->route)) {
         /* providers sign their callbacks; the generic email form takes a key */

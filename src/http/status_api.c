@@ -108,7 +108,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         json_decref(c.order);
         return cs__http_reply_err(r, c.err.rc ? &c.err : &err);
     }
-    const char *lang = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "lang");
+    const char *lang = cs__http_query(r, "lang");
     if (!lang || !*lang)
         lang = c.has_who && c.who.locale[0] ? c.who.locale : "de";
     bool de = strncmp(lang, "de", 2) == 0;

@@ -30,17 +30,6 @@
 #define SCANS_MAX 500
 #define FUTURE_SLACK (24 * 3600 * 1000LL)
 
-static enum MHD_Result refuse(hreq_t *r, int status, const char *code, const char *msg)
-{
-    return cs__http_reply(r, status,
-                          json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
-}
-
-static const char *header(hreq_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 /* AfterShip's carrier slugs to our carrier ids. */
 static void carrier_of_slug(const char *slug, char *out, size_t size)
 {
@@ -196,14 +185,14 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
 {
     const char *secret = r->h->opts.aftership_secret;
     if (!secret || !*secret)
-        return refuse(r, 404, "not_found", "aggregator webhooks are off (aftership_secret)");
+        return cs__http_reply_code(r, 404, "not_found", "aggregator webhooks are off (aftership_secret)");
     uint8_t mac[CS_SHA256_LEN];
     char want[64];
     cs_hmac_sha256(secret, strlen(secret), r->body.data ? r->body.data : "", r->body.len, mac);
     size_t wl = cs_base64(mac, sizeof mac, want);
-    const char *got = header(r, "aftership-hmac-sha256");
+    const char *got = cs__http_header(r, "aftership-hmac-sha256");
     if (!got || strlen(got) != wl || !cs_ct_equal(got, want, wl))
-        return refuse(r, 403, "forbidden", "aftership-hmac-sha256 does not match");
+        return cs__http_reply_code(r, 403, "forbidden", "aftership-hmac-sha256 does not match");
     cs_err_t err;
     cs_err_clear(&err);
     json_t *doc = load_body(r, &err);
@@ -253,29 +242,20 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
 {
     const char *secret = r->h->opts.tracking_secret;
     if (!secret || !*secret)
-        return refuse(r, 404, "not_found", "scan webhooks are off (tracking_secret)");
+        return cs__http_reply_code(r, 404, "not_found", "scan webhooks are off (tracking_secret)");
     /* X-Consonance-Signature: t=UNIX,v1=HEX of HMAC(secret, "t.body") */
-    const char *sig = header(r, "X-Consonance-Signature");
+    const char *sig = cs__http_header(r, "X-Consonance-Signature");
     long long ts = 0;
     char v1[2 * CS_SHA256_LEN + 1] = "";
     if (!sig || sscanf(sig, "t=%lld,v1=%64[0-9a-f]", &ts, v1) != 2 || strlen(v1) != 64)
-        return refuse(r, 403, "forbidden", "X-Consonance-Signature missing or malformed");
+        return cs__http_reply_code(r, 403, "forbidden", "X-Consonance-Signature missing or malformed");
     cs_ms_t now = cs_clock_now(cs_engine_clock(r->h->engine));
     if (ts * 1000 < now - 300000 || ts * 1000 > now + 300000)
-        return refuse(r, 403, "forbidden", "X-Consonance-Signature is older than 5 minutes");
-    size_t blen = r->body.len;
-    char *text = cs_malloc(blen + 32);
-    if (!text)
-        return MHD_NO;
-    int k = snprintf(text, blen + 32, "%lld.", ts);
-    memcpy(text + k, r->body.data ? r->body.data : "", blen);
-    uint8_t mac[CS_SHA256_LEN];
+        return cs__http_reply_code(r, 403, "forbidden", "X-Consonance-Signature is older than 5 minutes");
     char want[CS_SHA256_HEX_LEN];
-    cs_hmac_sha256(secret, strlen(secret), text, (size_t)k + blen, mac);
-    cs_free(text);
-    cs_hex(mac, sizeof mac, want);
-    if (!cs_ct_equal(want, v1, 64))
-        return refuse(r, 403, "forbidden", "X-Consonance-Signature does not match");
+    if (cs_webhook_signature(secret, ts, r->body.data ? r->body.data : "", r->body.len, want) ||
+        !cs_ct_equal(want, v1, 64))
+        return cs__http_reply_code(r, 403, "forbidden", "X-Consonance-Signature does not match");
     cs_err_t err;
     cs_err_clear(&err);
     json_t *doc = load_body(r, &err);

@@ -29,15 +29,10 @@ static cs_rc view_fn(cs_store_t *s, void *arg)
     }
 }
 
-static const char *arg(hreq_t *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
 static cs_rc int_arg(hreq_t *r, const char *name, int64_t lo, int64_t hi, int64_t *out,
                      cs_err_t *err)
 {
-    const char *v = arg(r, name);
+    const char *v = cs__http_query(r, name);
     if (!v)
         return CS_OK;
     int64_t x;
@@ -51,7 +46,7 @@ static cs_rc int_arg(hreq_t *r, const char *name, int64_t lo, int64_t hi, int64_
 
 static cs_rc id_arg(hreq_t *r, const char *name, const char **out, cs_err_t *err)
 {
-    const char *v = arg(r, name);
+    const char *v = cs__http_query(r, name);
     *out = NULL;
     if (!v)
         return CS_OK;
@@ -77,7 +72,7 @@ enum MHD_Result cs__http_view(hreq_t *r, const char *url)
         }
     } else {
         int64_t after = 0, before = 0, limit = 100;
-        const char *order = arg(r, "order");
+        const char *order = cs__http_query(r, "order");
         if (int_arg(r, "after_seq", 0, INT64_MAX, &after, &v.err) ||
             int_arg(r, "before_seq", 0, INT64_MAX, &before, &v.err) ||
             int_arg(r, "limit", 1, 1000, &limit, &v.err) ||

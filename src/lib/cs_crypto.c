@@ -5,6 +5,7 @@
 #include "cs_crypto.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -44,6 +45,30 @@ void cs_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
 size_t cs_base64(const uint8_t *in, size_t n, char *out)
 {
     return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+cs_rc cs_webhook_signature(const char *secret, long long ts, const void *body, size_t len,
+                           char out[CS_SHA256_HEX_LEN])
+{
+    char prefix[32], digest[] = "SHA256";
+    int k = snprintf(prefix, sizeof prefix, "%lld.", ts);
+    OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                            OSSL_PARAM_construct_end() };
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    uint8_t d[CS_SHA256_LEN];
+    size_t dl = 0;
+    int ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) &&
+             EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)k) &&
+             EVP_MAC_update(ctx, body, len) && EVP_MAC_final(ctx, d, &dl, sizeof d) &&
+             dl == sizeof d;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    out[0] = '\0';
+    if (!ok)
+        return CS_ERR_INTERNAL;
+    cs_hex(d, sizeof d, out);
+    return CS_OK;
 }
 
 void cs_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,

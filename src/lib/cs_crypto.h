@@ -25,6 +25,10 @@ void cs_hmac_sha1(const void *key, size_t keylen, const void *data, size_t len,
 /* Standard base64 (with padding) of n bytes into out, which must hold
  * 4 * ((n + 2) / 3) + 1 bytes. Returns the length written. */
 size_t cs_base64(const uint8_t *in, size_t n, char *out);
+/* The signature of our webhooks (X-Consonance-Signature v1, both ways):
+ * hex HMAC-SHA256 of "<ts>.<body>" keyed with secret, into out. */
+cs_rc cs_webhook_signature(const char *secret, long long ts, const void *body, size_t len,
+                           char out[CS_SHA256_HEX_LEN]);
 /* Hex-encode n bytes into out (2n+1 bytes). */
 void cs_hex(const uint8_t *in, size_t n, char *out);
 /* Fill buf with n cryptographically random bytes. */
