@@ -24,20 +24,6 @@ static const char *arg(hreq_t *r, const char *name)
     return v && *v ? v : NULL;
 }
 
-static void ymd(const cs_tz_t *tz, cs_ms_t t, char *out, size_t size)
-{
-    cs_local_t l;
-    cs_tz_to_local(tz, t, &l);
-    snprintf(out, size, "%04d-%02d-%02d", l.year, l.month, l.day);
-}
-
-static int64_t day_no(const cs_tz_t *tz, cs_ms_t t)
-{
-    cs_local_t l;
-    cs_tz_to_local(tz, t, &l);
-    return cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
-}
-
 enum MHD_Result cs__http_promise(hreq_t *r)
 {
     cs_http_t *h = r->h;
@@ -84,9 +70,9 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
     static const char *const levels[] = { "lane", "carrier_destination", "carrier", "all" };
     char from[16], to[16], point[16], f1[CS_FMT_MAX], f2[CS_FMT_MAX], text[2 * CS_FMT_MAX + 64];
-    ymd(tz, p.from, from, sizeof from);
-    ymd(tz, p.to, to, sizeof to);
-    ymd(tz, p.point, point, sizeof point);
+    cs_tz_ymd(tz, p.from, from, sizeof from);
+    cs_tz_ymd(tz, p.to, to, sizeof to);
+    cs_tz_ymd(tz, p.point, point, sizeof point);
     cs_fmt_date(p.from, tz, CS_DATE_DAY, lang, f1, sizeof f1);
     cs_fmt_date(p.to, tz, CS_DATE_DAY, lang, f2, sizeof f2);
     bool de = strcmp(lang, "de") == 0;
@@ -95,12 +81,12 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     else
         snprintf(text, sizeof text, de ? "Lieferung zwischen %s und %s" : "Delivery between %s and %s",
                  f1, f2);
-    int64_t d0 = day_no(tz, placed);
+    int64_t d0 = cs_tz_day(tz, placed);
     return cs__http_reply(
         r, 200,
         json_pack("{s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:{s:I,s:I},s:s,s:{s:s,s:f}}", "carrier", lc,
                   "lane", "origin", origin, "destination", dest, "window", "from", from, "to", to,
-                  "point", point, "days", "from", (json_int_t)(day_no(tz, p.from) - d0), "to",
-                  (json_int_t)(day_no(tz, p.to) - d0), "text", text, "basis", "level",
+                  "point", point, "days", "from", (json_int_t)(cs_tz_day(tz, p.from) - d0), "to",
+                  (json_int_t)(cs_tz_day(tz, p.to) - d0), "text", text, "basis", "level",
                   p.level >= 0 && p.level < 4 ? levels[p.level] : "none", "weight", p.weight));
 }

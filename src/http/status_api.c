@@ -51,20 +51,13 @@ static void region(json_t *addr, char *out, size_t size)
                   json_string_value(json_object_get(addr, "postal_code")), out, size);
 }
 
-static int64_t day_no(const cs_tz_t *tz, cs_ms_t t)
-{
-    cs_local_t l;
-    cs_tz_to_local(tz, t, &l);
-    return cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
-}
-
 /* "Donnerstag oder Freitag", "heute", "am 12. März" ... */
 static void window_words(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to, bool de,
                          char *out, size_t size)
 {
     char a[CS_FMT_MAX], b[CS_FMT_MAX];
     const char *loc = de ? "de" : "en";
-    int64_t d0 = day_no(tz, now), df = day_no(tz, from), dt = day_no(tz, to);
+    int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(tz, from), dt = cs_tz_day(tz, to);
     bool near = dt - d0 <= 6;
     if (df == dt && df == d0) {
         snprintf(out, size, de ? "heute" : "today");
@@ -209,11 +202,8 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         json_object_set(out, "status", json_object_get(sh, "status"));
     if (have_window) {
         char f[16], t2[16];
-        cs_local_t l;
-        cs_tz_to_local(tz, p.from, &l);
-        snprintf(f, sizeof f, "%04d-%02d-%02d", l.year, l.month, l.day);
-        cs_tz_to_local(tz, p.to, &l);
-        snprintf(t2, sizeof t2, "%04d-%02d-%02d", l.year, l.month, l.day);
+        cs_tz_ymd(tz, p.from, f, sizeof f);
+        cs_tz_ymd(tz, p.to, t2, sizeof t2);
         json_object_set_new(out, "window", json_pack("{s:s,s:s}", "from", f, "to", t2));
         json_object_set_new(out, "reason", json_string(cs_promise_reason_name(p.reason)));
         json_object_set_new(out, "at_risk", json_boolean(p.at_risk));

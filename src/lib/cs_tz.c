@@ -231,3 +231,17 @@ void cs_tz_cache_clear(void)
     }
     pthread_mutex_unlock(&g_mu);
 }
+
+int64_t cs_tz_day(const cs_tz_t *tz, cs_ms_t t)
+{
+    cs_local_t l;
+    cs_tz_to_local(tz, t, &l);
+    return cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
+}
+
+void cs_tz_ymd(const cs_tz_t *tz, cs_ms_t t, char *out, size_t size)
+{
+    cs_local_t l;
+    cs_tz_to_local(tz, t, &l);
+    snprintf(out, size, "%04d-%02d-%02d", l.year, l.month, l.day);
+}

@@ -38,6 +38,11 @@ void cs_tz_to_local(const cs_tz_t *tz, cs_ms_t t, cs_local_t *out);
  * instant is taken. wday is ignored. */
 cs_ms_t cs_tz_from_local(const cs_tz_t *tz, const cs_local_t *l);
 
+/* The local date of t as days since 1970-01-01, and as "YYYY-MM-DD"
+ * (out holds at least 11 bytes). */
+int64_t cs_tz_day(const cs_tz_t *tz, cs_ms_t t);
+void cs_tz_ymd(const cs_tz_t *tz, cs_ms_t t, char *out, size_t size);
+
 /* Free every cached zone (tests, shutdown). */
 void cs_tz_cache_clear(void);
 

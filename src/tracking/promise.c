@@ -50,19 +50,14 @@ static int64_t wd_index(int64_t z)
     return z - floordiv(z + 4, 7);
 }
 
-static void local_day(const cs_promise_model_t *m, cs_ms_t t, int64_t *z, double *frac)
+/* Working time: the working-day index of t's local date plus the part of
+ * the day gone (a Sunday counts as the start of Monday). */
+static double worktime(const cs_promise_model_t *m, cs_ms_t t)
 {
     cs_local_t l;
     cs_tz_to_local(m->o.tz, t, &l);
-    *z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
-    *frac = (l.hour * 3600 + l.min * 60 + l.sec) / 86400.0;
-}
-
-static double worktime(const cs_promise_model_t *m, cs_ms_t t)
-{
-    int64_t z;
-    double f;
-    local_day(m, t, &z, &f);
+    int64_t z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
+    double f = (l.hour * 3600 + l.min * 60 + l.sec) / 86400.0;
     return is_sunday(z) ? (double)(wd_index(z) + 1) : (double)wd_index(z) + f;
 }
 
@@ -325,15 +320,11 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     if (!q->placed_at)
         return cs_errf(err, CS_ERR_INVALID, "placed_at: a promise needs the purchase time");
     cs_ms_t now = q->now ? q->now : q->placed_at;
-    int64_t today;
-    double frac;
-    local_day(m, now, &today, &frac);
+    int64_t today = cs_tz_day(m->o.tz, now);
     cs_ms_t today0 = midnight(m, today);
 
     if (q->delivered_at) {
-        int64_t z;
-        local_day(m, q->delivered_at, &z, &frac);
-        out->from = out->to = out->point = midnight(m, z);
+        out->from = out->to = out->point = midnight(m, cs_tz_day(m->o.tz, q->delivered_at));
         out->reason = CS_PR_DELIVERED;
         out->level = 0;
         return CS_OK;

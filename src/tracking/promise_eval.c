@@ -175,11 +175,7 @@ out:
 /* Calendar days between the local dates of a and b. */
 static int64_t date_diff(const cs_tz_t *tz, cs_ms_t a, cs_ms_t b)
 {
-    cs_local_t la, lb;
-    cs_tz_to_local(tz, a, &la);
-    cs_tz_to_local(tz, b, &lb);
-    return cs_days_from_civil(lb.year, (unsigned)lb.month, (unsigned)lb.day) -
-           cs_days_from_civil(la.year, (unsigned)la.month, (unsigned)la.day);
+    return cs_tz_day(tz, b) - cs_tz_day(tz, a);
 }
 
 static int cmp_i64(const void *a, const void *b)
