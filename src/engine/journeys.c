@@ -40,6 +40,7 @@ struct cs_journeys {
     /* event types (bits) that can end or advance an active run of any
      * stored version: the only ones for which active runs are read */
     uint32_t interest;
+    uint32_t triggers;     /* event types (bits) some loaded journey starts on */
     bool synced;
     _Static_assert(CS_EV__COUNT <= 32, "interest is a 32-bit mask of event types");
     pthread_mutex_t mu;        /* guards totals */
@@ -225,7 +226,11 @@ cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
         if (rc)
             return rc;
     }
-    /* what active runs listen to, over every version a run can be on */
+    /* what starts runs, and what active runs listen to over every version
+     * a run can be on */
+    js->triggers = 0;
+    for (size_t i = 0; i < js->n; i++)
+        js->triggers |= 1u << js->defs[i]->trigger_event;
     js->interest = 0;
     sync_ud_t ud = { js, s, err };
     cs_rc rc = cs_store_call(s, journey_versions_each, interest_of_version, &ud, err);
@@ -423,6 +428,26 @@ static cs_consent_t consent(const cs_contact_t *who, cs_channel_t ch, bool marke
     return v == 'y' ? CS_CONSENT_YES : v == 'n' ? CS_CONSENT_NO : CS_CONSENT_UNSET;
 }
 
+/* The idempotency key of a run's step: journey, run key and step. */
+static void step_key(const cs_run_t *run, char *out, size_t size)
+{
+    snprintf(out, size, "%s:%s:%d", run->journey, run->run_key, run->pc);
+}
+
+/* An outbox row for the run's current step (a send or a webhook). */
+static void out_from_run(const pass_t *p, const cs_run_t *run, const cs_instr_t *in,
+                         cs_outmsg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    step_key(run, m->idem_key, sizeof m->idem_key);
+    m->run_id = run->id;
+    cs_strlcpy(m->journey, run->journey, sizeof m->journey);
+    cs_strlcpy(m->customer_id, run->customer_id, sizeof m->customer_id);
+    cs_strlcpy(m->order_id, run->order_id, sizeof m->order_id);
+    cs_strlcpy(m->template_name, in->text, sizeof m->template_name);
+    m->created_at = p->now;
+}
+
 /* SEND: decide by the policy, record the outcome. Returns true when the run
  * has to wait (a deferral), with the timer armed. c holds the order and
  * shipment only for the classes the policy holds back (not transactional
@@ -432,15 +457,8 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
     cs_journeys_t *js = p->js;
     *waits = false;
     cs_outmsg_t m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.idem_key, sizeof m.idem_key, "%s:%s:%d", run->journey, run->run_key, run->pc);
-    m.run_id = run->id;
-    cs_strlcpy(m.journey, run->journey, sizeof m.journey);
-    cs_strlcpy(m.customer_id, run->customer_id, sizeof m.customer_id);
-    cs_strlcpy(m.order_id, run->order_id, sizeof m.order_id);
-    cs_strlcpy(m.template_name, in->text, sizeof m.template_name);
+    out_from_run(p, run, in, &m);
     m.cls = (int)in->cls;
-    m.created_at = p->now;
     m.channel = (int)in->channels[0];
     cs_contact_t who;
     cs_rc crc = cs_store_call(p->s, contact_get, run->customer_id, &who, p->err);
@@ -530,12 +548,6 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
     return cs_store_call(p->s, outbox_put, &m, &existed, p->err);
 }
 
-/* The idempotency key of a run's step: journey, run key and step. */
-static void step_key(const cs_run_t *run, char *out, size_t size)
-{
-    snprintf(out, size, "%s:%s:%d", run->journey, run->run_key, run->pc);
-}
-
 /* DISCOUNT: a unique code, once per run step. 8 characters from an
  * alphabet without 0/O and 1/I/L: 40 random bits. */
 static cs_rc do_discount(pass_t *p, const cs_run_t *run, const cs_instr_t *in, ctx_t *c)
@@ -613,18 +625,12 @@ static cs_rc do_emit(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
 static cs_rc do_webhook(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
 {
     cs_outmsg_t m;
-    memset(&m, 0, sizeof m);
-    step_key(run, m.idem_key, sizeof m.idem_key);
-    m.run_id = run->id;
-    cs_strlcpy(m.journey, run->journey, sizeof m.journey);
-    cs_strlcpy(m.customer_id, run->customer_id, sizeof m.customer_id);
-    cs_strlcpy(m.order_id, run->order_id, sizeof m.order_id);
-    cs_strlcpy(m.template_name, in->text, sizeof m.template_name);
+    out_from_run(p, run, in, &m);
     cs_strlcpy(m.recipient, in->url, sizeof m.recipient);
     m.channel = CS_OUT_WEBHOOK;
     m.cls = CS_CLASS_SERVICE;
     m.status = CS_OUT_QUEUED;
-    m.created_at = m.next_at = p->now;
+    m.next_at = p->now;
     bool existed;
     cs_rc rc = cs_store_call(p->s, outbox_put, &m, &existed, p->err);
     if (!rc && !existed)
@@ -792,10 +798,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     char cust_buf[CS_ID_MAX + 1] = "";
     /* most events concern no run and start none */
     bool listened = p->js->interest & (1u << ev->type);
-    bool triggers = false;
-    for (size_t i = 0; i < p->js->n; i++)
-        triggers |= p->js->defs[i]->trigger_event == (int)ev->type;
-    if (!listened && !triggers)
+    if (!listened && !(p->js->triggers & (1u << ev->type)))
         return CS_OK;
     json_t *evj = event_json(ev);
     if (!evj)
@@ -948,9 +951,7 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
     if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)) && rc != CS_ERR_NOTFOUND)
         return rc;
     /* only the types that start a run or concern one */
-    uint32_t types = js->interest;
-    for (size_t i = 0; i < js->n; i++)
-        types |= 1u << js->defs[i]->trigger_event;
+    uint32_t types = js->interest | js->triggers;
     ev_pass_t e = { &p, cursor };
     int64_t examined;
     if ((rc = cs_store_call(s, events_after, cursor, max, types ? types : 1u, each_event, &e,
