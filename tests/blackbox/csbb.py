@@ -171,6 +171,17 @@ class Checker:
     def eq(self, got, want, what):
         return self.check(got == want, "%s: expected %r, got %r" % (what, want, got))
 
+    def wait_for(self, fn, what, timeout=20, step=0.1):
+        """fn()'s first true value within timeout; a failure (and None) if none."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = fn()
+            if v:
+                return v
+            time.sleep(step)
+        self.check(False, "timed out waiting for " + what)
+        return None
+
     def done(self):
         if self.failures:
             print("%d check(s) failed" % len(self.failures))

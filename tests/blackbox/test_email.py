@@ -76,16 +76,6 @@ def messages(cust):
     return list(reversed(body.get("messages", []))) if st == 200 else []
 
 
-def wait_for(fn, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    t.check(False, "timed out waiting for " + what)
-    return None
-
 
 def mails():
     out = []
@@ -110,7 +100,7 @@ try:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     d.post_events([customer("anna", "Anna Müller", "anna@example.de", "de"),
                    csbb.order_event("o-1", "o1", customer="anna", at=now, price="1234.50")])
-    got = wait_for(lambda: len(mails()) >= 2 and mails(), "two emails to anna")
+    got = t.wait_for(lambda: len(mails()) >= 2 and mails(), "two emails to anna")
     if got:
         by_subject = {m["subject"]: (m, e) for m, e in got}
         subj = "Willkommen bei Waldkauz Haus & Outdoor! Ihre Bestellung o1"
@@ -139,7 +129,7 @@ try:
             t.check(lu and lu.startswith("<http"), "List-Unsubscribe: %r" % lu)
             t.eq(tips[0]["list-unsubscribe-post"], "List-Unsubscribe=One-Click", "one-click header")
     # the outbox says sent, with the Message-ID as the provider reference
-    sent = wait_for(lambda: [m for m in messages("anna") if m["status"] == "sent"] if
+    sent = t.wait_for(lambda: [m for m in messages("anna") if m["status"] == "sent"] if
                     len([m for m in messages("anna") if m["status"] == "sent"]) == 2 else None,
                     "both marked sent")
     t.check(sent is not None, "outbox shows sent")
@@ -147,7 +137,7 @@ try:
     # an English customer
     d.post_events([customer("ben", "Ben Smith", "ben@example.com", "en"),
                    csbb.order_event("o-2", "o2", customer="ben", at=now, price="9.99")])
-    got = wait_for(lambda: [m for m, e in mails() if e["to"] == ["ben@example.com"]], "ben's mail")
+    got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["ben@example.com"]], "ben's mail")
     if got:
         t.check(any(m["subject"] == "Welcome to Waldkauz Haus & Outdoor! Your order o2" for m in got),
                 "English subject")
@@ -168,7 +158,7 @@ try:
         st, _, _ = d.request("POST", path[:-3] + "abc", "", key=False)
         t.eq(st, 404, "a forged token")
         d.post_events([csbb.order_event("o-3", "o3", customer="anna", at=now)])
-        got = wait_for(lambda: [m for m in messages("anna") if m["journey"] == "tips_now"
+        got = t.wait_for(lambda: [m for m in messages("anna") if m["journey"] == "tips_now"
                                 and m.get("order_id") == "o3"], "the next tips decision")
         if got:
             t.eq((got[0]["status"], got[0]["reason"]), ("skipped", "unsubscribed"),
@@ -179,10 +169,10 @@ try:
                    csbb.order_event("o-4", "o4", customer="rita", at=now),
                    customer("lars", "Lars", "later@example.de", "de"),
                    csbb.order_event("o-5", "o5", customer="lars", at=now)])
-    got = wait_for(lambda: [m for m in messages("rita") if m["status"] == "failed"], "rita failed")
+    got = t.wait_for(lambda: [m for m in messages("rita") if m["status"] == "failed"], "rita failed")
     if got:
         t.check("550" in (got[0]["reason"] or ""), "permanent failure names the reply: %r" % got[0]["reason"])
-    got = wait_for(lambda: [m for m in messages("lars") if m["attempts"] >= 2], "lars retried")
+    got = t.wait_for(lambda: [m for m in messages("lars") if m["attempts"] >= 2], "lars retried")
     if got:
         t.check(got[0]["status"] in ("queued", "sending") and "451" in (got[0]["reason"] or ""),
                 "temporary failure is retried: %r" % got[0])

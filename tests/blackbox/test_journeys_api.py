@@ -25,16 +25,6 @@ d = csbb.Daemon(a.bin, extra_env={
 })
 
 
-def wait_for(fn, what, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    t.check(False, "timed out waiting for " + what)
-    return None
-
 
 def messages(cust):
     st, _, body = d.request("GET", "/v1/customers/%s/messages" % cust)
@@ -67,8 +57,8 @@ try:
     order = csbb.order_event("o-1", "o1", customer="anna", at=now, price="20.00")
     st, _, _ = d.post_events([cust, order])
     t.eq(st, 200, "events accepted")
-    got = wait_for(lambda: [m for m in messages("anna") if m[0] == "order_confirmation_first"],
-                   "the order confirmation")
+    got = t.wait_for(lambda: [m for m in messages("anna") if m[0] == "order_confirmation_first"],
+                     "the order confirmation", timeout=10, step=0.05)
     t.eq(got, [("order_confirmation_first", "queued", None)], "first purchase confirmation queued")
     r = runs("anna")
     t.check(("review_request", "active") in r and ("order_confirmation", "done") in r,
@@ -77,7 +67,7 @@ try:
     # a second customer without an address gets a skipped message with the reason
     order2 = csbb.order_event("o-2", "o2", customer="ben", at=now)
     d.post_events([order2])
-    got = wait_for(lambda: messages("ben"), "ben's message")
+    got = t.wait_for(lambda: messages("ben"), "ben's message", timeout=10, step=0.05)
     t.eq(got, [("order_confirmation_first", "skipped", "no_address")], "skipped with reason")
 
     # switching: read keys may not, admin keys may
@@ -95,7 +85,8 @@ try:
     t.eq((st, body.get("enabled")), (200, False), "switched off")
     order3 = csbb.order_event("o-3", "o3", customer="anna", at=now)
     d.post_events([order3])
-    wait_for(lambda: ("win_back", "exited") in runs("anna"), "ordered_again ends win-back")
+    t.wait_for(lambda: ("win_back", "exited") in runs("anna"), "ordered_again ends win-back",
+               timeout=10, step=0.05)
     t.check(not [m for m in messages("anna") if m[0] == "order_confirmation"],
             "no confirmation while switched off")
     st, _, body = d.request("GET", "/v1/journeys")

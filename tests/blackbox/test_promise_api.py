@@ -52,11 +52,8 @@ def learned():
 
 
 def wait_learned(n):
-    """Learning follows each commit on the writer thread: wait for it."""
-    deadline = time.time() + 20
-    while learned() < n and time.time() < deadline:
-        time.sleep(0.05)
-    t.check(learned() >= n, "%d deliveries learned (%d)" % (n, learned()))
+    """Learning follows each commit, on its own thread: wait for it."""
+    t.wait_for(lambda: learned() >= n, "%d deliveries learned" % n, step=0.05)
 
 
 def promise(**q):
@@ -102,16 +99,12 @@ try:
     w0 = again.get("basis", {}).get("weight", 0)
     # a new delivery is learned when its scan arrives
     st, _, _ = d.post_events(history(1, "dhl", "10115", 3, 7, "n"))
-    deadline = time.time() + 10  # learning follows the commit, on the writer
-    while True:
+    def heavier():
         st, _, more = promise(carrier="dhl", origin_country="DE", origin_region="SN",
                               destination_country="DE", destination_postal_code="10999",
                               placed_at=iso(placed))
-        if more.get("basis", {}).get("weight", 0) > w0 + 0.5 or time.time() > deadline:
-            break
-        time.sleep(0.1)
-    t.check(more.get("basis", {}).get("weight", 0) > w0 + 0.5,
-            "a new delivery adds weight (%s -> %s)" % (w0, more.get("basis", {}).get("weight")))
+        return more.get("basis", {}).get("weight", 0) > w0 + 0.5
+    t.wait_for(heavier, "a new delivery adds weight to the lane (from %s)" % w0, timeout=10)
 
     # the status paragraph for chatbots, in the customer's language
     placed2 = now - dt.timedelta(hours=30)

@@ -103,16 +103,6 @@ def meta_post(statuses, secret="wa-app-secret"):
                      key=False)
 
 
-def wait_for(fn, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    t.check(False, "timed out waiting for " + what)
-    return None
-
 
 def messages(cust):
     st, _, body = d.request("GET", "/v1/customers/%s/messages" % cust)
@@ -148,7 +138,7 @@ try:
     st, _, body = d.post_events(evs)
     t.eq(st, 200, "events accepted")
 
-    got = wait_for(lambda: [m for m in messages("wa1") if m["status"] == "sent"], "WhatsApp sent")
+    got = t.wait_for(lambda: [m for m in messages("wa1") if m["status"] == "sent"], "WhatsApp sent")
     if got:
         t.eq(got[0]["channel"], "whatsapp", "WhatsApp preferred")
     wreq = [r for r in seen if r["path"] == "/v19.0/1234567/messages"]
@@ -162,7 +152,7 @@ try:
         t.eq(r["headers"].get("Authorization"), "Bearer wa-token", "bearer token")
         t.check(r["headers"].get("Idempotency-Key", "").startswith("out_for_delivery:"), "idempotency key")
 
-    got = wait_for(lambda: [m for m in messages("sms1") if m["status"] == "sent"], "SMS sent")
+    got = t.wait_for(lambda: [m for m in messages("sms1") if m["status"] == "sent"], "SMS sent")
     sreq = [r for r in seen if r["path"].startswith("/2010-04-01/")]
     one = [r for r in sreq if "%2B4915100000002" in r["body"]]
     t.check(len(one) == 1, "one SMS request for sms1")
@@ -176,14 +166,14 @@ try:
     if got:
         t.check(got[0].get("channel") == "sms", "sms channel")
 
-    got = wait_for(lambda: [m for m in messages("bad") if m["status"] == "failed"], "rejected number")
+    got = t.wait_for(lambda: [m for m in messages("bad") if m["status"] == "failed"], "rejected number")
     if got:
         t.check("21211" in got[0]["reason"], "the provider's code is kept: %r" % got[0]["reason"])
-    got = wait_for(lambda: [m for m in messages("flaky") if m["status"] == "sent"], "retried SMS")
+    got = t.wait_for(lambda: [m for m in messages("flaky") if m["status"] == "sent"], "retried SMS")
     if got:
         t.eq(got[0]["attempts"], 2, "sent on the second attempt")
 
-    wait_for(lambda: all([m for m in messages("r%d" % i) if m["status"] == "sent"] for i in range(4)),
+    t.wait_for(lambda: all([m for m in messages("r%d" % i) if m["status"] == "sent"] for i in range(4)),
              "four more SMS")
     times = sorted(r["at"] for r in seen if r["path"].startswith("/2010-04-01/"))
     gaps = [b - a_ for a_, b in zip(times, times[1:])]
@@ -238,7 +228,7 @@ try:
             "data": {"shipment_id": "s2-wa1", "carrier": "dhl", "tracking_number": "T99",
                      "status": "out_for_delivery"}}]
     st, _, _ = d.post_events(evs)
-    got = wait_for(lambda: [m for m in messages("wa1") if m.get("order_id") == "o2-wa1"], "second message")
+    got = t.wait_for(lambda: [m for m in messages("wa1") if m.get("order_id") == "o2-wa1"], "second message")
     if got:
         t.eq((got[0]["status"], got[0].get("reason")), ("skipped", "bounced"),
              "a bounced channel is skipped and says why")

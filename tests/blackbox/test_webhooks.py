@@ -82,16 +82,6 @@ env["CONSONANCE_WEBHOOK_SECRET"] = SECRET
 d = csbb.Daemon(a.bin, extra_env=env)
 
 
-def wait_for(fn, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    t.check(False, "timed out waiting for " + what)
-    return None
-
 
 def messages():
     st, _, body = d.request("GET", "/v1/customers/k-1/messages")
@@ -115,7 +105,7 @@ try:
         csbb.order_event("o-500", "500", customer="k-1", at=now, price="149.00"),
     ])
     t.eq(st, 200, "events accepted")
-    got = wait_for(lambda: messages().get("vip_customer", {}).get("status") == "sent" and
+    got = t.wait_for(lambda: messages().get("vip_customer", {}).get("status") == "sent" and
                    messages().get("vip_rejected", {}).get("status") == "failed", "both webhooks done")
     m = messages()
     t.eq(m.get("vip_customer", {}).get("attempts"), 2, "the webhook was retried after a 503")
