@@ -197,24 +197,42 @@ cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const c
     return cs__sqlite_exec_stmt(s, st, err, "store a journey version");
 }
 
-cs_rc cs__sqlite_journey_versions_each(cs_store_t *store,
-                                       cs_rc (*fn)(const char *journey, int version, void *ud),
-                                       void *ud, cs_err_t *err)
+/* Every row of a query without parameters, to row(); a private statement,
+ * so the callbacks may use the store and its cached statements. */
+static cs_rc each_row(cs_sqlite_t *s, const char *sql, cs_rc (*row)(sqlite3_stmt *st, void *ud),
+                      void *ud, const char *what, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    /* a private statement: fn may use the store */
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT journey,version FROM journey_versions", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return cs__sqlite_fail(s, err, "prepare");
     cs_rc rc = CS_OK;
     int r;
     while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
-        rc = fn(cs__col_text(st, 0), sqlite3_column_int(st, 1), ud);
+        rc = row(st, ud);
     if (!rc && r != SQLITE_DONE)
-        rc = cs__sqlite_fail(s, err, "read journey versions");
+        rc = cs__sqlite_fail(s, err, what);
     sqlite3_finalize(st);
     return rc;
+}
+
+typedef struct version_each {
+    cs_rc (*fn)(const char *journey, int version, void *ud);
+    void *ud;
+} version_each_t;
+
+static cs_rc version_row(sqlite3_stmt *st, void *arg)
+{
+    version_each_t *v = arg;
+    return v->fn(cs__col_text(st, 0), sqlite3_column_int(st, 1), v->ud);
+}
+
+cs_rc cs__sqlite_journey_versions_each(cs_store_t *store,
+                                       cs_rc (*fn)(const char *journey, int version, void *ud),
+                                       void *ud, cs_err_t *err)
+{
+    version_each_t v = { fn, ud };
+    return each_row((cs_sqlite_t *)store, "SELECT journey,version FROM journey_versions",
+                    version_row, &v, "read journey versions", err);
 }
 
 cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int version,
@@ -1173,25 +1191,26 @@ static void read_delivery(sqlite3_stmt *st, cs_delivery_row_t *d)
     d->delivered_at = sqlite3_column_int64(st, 6);
 }
 
+typedef struct delivery_each {
+    cs_rc (*fn)(const cs_delivery_row_t *d, void *ud);
+    void *ud;
+} delivery_each_t;
+
+static cs_rc delivery_row(sqlite3_stmt *st, void *arg)
+{
+    delivery_each_t *e = arg;
+    cs_delivery_row_t d;
+    read_delivery(st, &d);
+    return e->fn(&d, e->ud);
+}
+
 cs_rc cs__sqlite_deliveries_each(cs_store_t *store,
                                  cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
                                  cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, DELIVERY_SQL, -1, &st, NULL) != SQLITE_OK)
-        return cs__sqlite_fail(s, err, "prepare");
-    cs_rc rc = CS_OK;
-    int r;
-    cs_delivery_row_t d;
-    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        read_delivery(st, &d);
-        rc = fn(&d, ud);
-    }
-    if (!rc && r != SQLITE_DONE)
-        rc = cs__sqlite_fail(s, err, "read deliveries");
-    sqlite3_finalize(st);
-    return rc;
+    delivery_each_t e = { fn, ud };
+    return each_row((cs_sqlite_t *)store, DELIVERY_SQL, delivery_row, &e, "read deliveries",
+                    err);
 }
 
 cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
