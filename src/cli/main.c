@@ -12,6 +12,8 @@
 
 #include "cli.h"
 
+#include "../lib/cs_tz.h"
+
 typedef struct cmd {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -230,6 +232,7 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     so.default_locale = c->default_locale;
     so.shop_name = c->shop_name;
     so.public_url = c->public_url;
+    so.shop_tz = cs_tz_get_or_utc(c->shop_timezone);
     so.link_secret = c->link_secret;
     so.support_email = c->support_email;
     if (cs_sender_new(engine, &so, out, &err))

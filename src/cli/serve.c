@@ -19,6 +19,7 @@
 
 #include "../http/server.h"
 #include "../tracking/tracker.h"
+#include "../tracking/watch.h"
 #include "cli.h"
 
 static void usage(FILE *f)
@@ -63,21 +64,31 @@ static cs_rc bootstrap_key(cs_store_t *s, void *arg)
     return rc;
 }
 
-/* The writer's hooks, in order: the promise learns new deliveries, then
- * journeys move (they may read what the tracker learned). */
+/* The writer's hooks, in order: the promise learns new deliveries, the
+ * watch moves each order's promise (and may emit at-risk signals), then
+ * journeys move (they read both). The soonest time any asks for wins. */
 typedef struct hooks {
     cs_tracker_t *tracker;
+    cs_watch_t *watch;
     cs_journeys_t *journeys; /* may be NULL */
 } hooks_t;
+
+static void soonest(cs_ms_t *next, cs_ms_t t)
+{
+    if (t && (!*next || t < *next))
+        *next = t;
+}
 
 static cs_rc run_hooks(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
 {
     hooks_t *h = arg;
-    cs_ms_t unused;
-    cs_rc rc = cs_tracker_hook(s, h->tracker, &unused, err);
+    cs_ms_t t = 0;
     *next = 0;
-    if (!rc && h->journeys)
-        rc = cs_journeys_hook(s, h->journeys, next, err);
+    cs_rc rc = cs_tracker_hook(s, h->tracker, &t, err);
+    if (!rc && (rc = cs_watch_hook(s, h->watch, &t, err)) == CS_OK)
+        soonest(next, t);
+    if (!rc && h->journeys && (rc = cs_journeys_hook(s, h->journeys, &t, err)) == CS_OK)
+        soonest(next, t);
     return rc;
 }
 
@@ -137,6 +148,7 @@ int cs_cmd_serve(int argc, char **argv)
     cs_tplset_t *templates = NULL;
     cs_sender_t *sender = NULL;
     cs_tracker_t *tracker = NULL;
+    cs_watch_t *watch = NULL;
     int status = CS_EXIT_FAIL;
     if (cs_engine_open(&eo, &engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -152,8 +164,29 @@ int cs_cmd_serve(int argc, char **argv)
         cs_cli_fail("serve", &err);
         goto out;
     }
-    /* after each group: learn deliveries, then move journeys */
-    hooks_t hooks = { tracker, journeys };
+    cs_watch_opts_t wo;
+    cs_watch_opts_default(&wo);
+    wo.tracker = tracker;
+    wo.clock = cs_engine_clock(engine);
+    wo.tz = po.tz;
+    wo.horizon = conf.promise_horizon_ms;
+    wo.comp_daily_budget = conf.comp_budget;
+    wo.comp_percent_per_day = conf.comp_percent_per_day;
+    wo.comp_percent_max = conf.comp_percent_max;
+    wo.comp_free_shipping_days = conf.comp_free_shipping_days;
+    wo.comp_wait_days = conf.comp_wait_days;
+    wo.comp_amount_min = conf.comp_min;
+    wo.comp_amount_max = conf.comp_max;
+    wo.comp_valid = conf.comp_valid_ms;
+    wo.comp_prefix = conf.comp_prefix;
+    wo.vip_spent = conf.vip_spent;
+    wo.vip_orders = conf.vip_orders;
+    if (cs_watch_new(&wo, &watch, &err) != CS_OK) {
+        cs_cli_fail("serve", &err);
+        goto out;
+    }
+    /* after each group: learn deliveries, watch orders, move journeys */
+    hooks_t hooks = { tracker, watch, journeys };
     cs_engine_hook_t hook = { run_hooks, &hooks };
     cs_engine_set_hook(engine, &hook);
     if (sender && cs_sender_start(sender, &err) != CS_OK) {
@@ -184,6 +217,7 @@ int cs_cmd_serve(int argc, char **argv)
     ho.aftership_secret = conf.aftership_secret;
     ho.tracking_secret = conf.tracking_secret;
     ho.tracker = tracker;
+    ho.watch = watch;
     ho.shop_tz = po.tz;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -215,6 +249,7 @@ out:
     cs_engine_close(&engine);
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
     cs_tracker_free(tracker);
+    cs_watch_free(watch);
     cs_tplset_free(templates);
     if (status == CS_EXIT_OK)
         cs_info("stopped cleanly");

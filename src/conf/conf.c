@@ -16,7 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION } key_kind_t;
+typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION, K_MONEY } key_kind_t;
 
 typedef struct key_def {
     const char *name;
@@ -97,6 +97,52 @@ static bool check_classes(const char *v)
         if (!ok)
             return false;
     }
+    return true;
+}
+
+static bool check_color(const char *v)
+{
+    if (strlen(v) != 7 || v[0] != '#')
+        return false;
+    for (int i = 1; i < 7; i++)
+        if (!isxdigit((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+static bool check_prefix(const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if (!(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9'))
+            return false;
+    return true;
+}
+
+/* "12", "12.5", "12.50" -> minor units (1250) */
+static bool parse_money(const char *v, int64_t *out)
+{
+    int64_t units = 0, cents = 0;
+    const char *p = v;
+    if (!isdigit((unsigned char)*p))
+        return false;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (units > 100000000000LL)
+            return false;
+        units = units * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        for (; isdigit((unsigned char)*p) && digits < 2; p++, digits++)
+            cents = cents * 10 + (*p - '0');
+        if (digits == 0)
+            return false;
+        if (digits == 1)
+            cents *= 10;
+    }
+    if (*p)
+        return false;
+    *out = units * 100 + cents;
     return true;
 }
 
@@ -181,6 +227,37 @@ static const key_def_t keys[] = {
     {"send_attempts", K_INT, F(send_attempts), 0, 1, 100, "an integer 1..100", NULL},
     {"retry_base", K_DURATION, F(retry_base_ms), 0, 1000, 86400000LL,
      "a duration from 1s to 1d, like 1m", NULL},
+    {"promise_horizon", K_DURATION, F(promise_horizon_ms), 0, 86400000LL, 366 * 86400000LL,
+     "a duration from 1d to 366d, like 60d", NULL},
+    {"compensation_budget", K_MONEY, F(comp_budget), 0, 0, 100000000000LL,
+     "an amount like 250 or 250.00 (0 = no compensation)", NULL},
+    {"compensation_percent_per_day", K_INT, F(comp_percent_per_day), 0, 1, 100,
+     "a percentage 1..100", NULL},
+    {"compensation_percent_max", K_INT, F(comp_percent_max), 0, 1, 100, "a percentage 1..100",
+     NULL},
+    {"compensation_free_shipping_days", K_INT, F(comp_free_shipping_days), 0, 0, 30,
+     "working days 0..30", NULL},
+    {"compensation_wait_days", K_INT, F(comp_wait_days), 0, 0, 30, "working days 0..30", NULL},
+    {"compensation_min", K_MONEY, F(comp_min), 0, 0, 100000000LL, "an amount like 5.00", NULL},
+    {"compensation_max", K_MONEY, F(comp_max), 0, 0, 100000000LL, "an amount like 50.00", NULL},
+    {"compensation_valid", K_DURATION, F(comp_valid_ms), 0, 86400000LL, 3660 * 86400000LL,
+     "a duration like 90d", NULL},
+    {"compensation_prefix", K_STR, F(comp_prefix), FS(comp_prefix), 1, 0,
+     "1..11 characters A-Z and 0-9", check_prefix},
+    {"vip_spent", K_MONEY, F(vip_spent), 0, 0, 100000000000LL, "an amount like 500.00", NULL},
+    {"vip_orders", K_INT, F(vip_orders), 0, 1, 100000, "an integer 1..100000", NULL},
+    {"brand_color", K_STR, F(brand_color), FS(brand_color), 7, 0, "a colour like #2d5b3f",
+     check_color},
+    {"brand_logo", K_STR, F(brand_logo), FS(brand_logo), 0, 0,
+     "a file path to an SVG, PNG or JPEG logo (or empty)", NULL},
+    {"returns_url", K_STR, F(returns_url), FS(returns_url), 0, 0, "an http(s) URL", check_url},
+    {"support_url", K_STR, F(support_url), FS(support_url), 0, 0, "an http(s) URL", check_url},
+    {"reassurance_de", K_STR, F(reassurance_de), FS(reassurance_de), 0, 0, "a sentence or two",
+     NULL},
+    {"reassurance_en", K_STR, F(reassurance_en), FS(reassurance_en), 0, 0, "a sentence or two",
+     NULL},
+    {"tracking_lookups", K_INT, F(tracking_lookups), 0, 1, 10000,
+     "failed lookups per address and 15 minutes, 1..10000", NULL},
 };
 
 void cs_conf_defaults(cs_conf_t *c)
@@ -212,6 +289,19 @@ void cs_conf_defaults(cs_conf_t *c)
     c->provider_tls_verify = true;
     c->send_attempts = 8;
     c->retry_base_ms = 60000;
+    c->promise_horizon_ms = 60 * 86400000LL;
+    c->comp_percent_per_day = 5;
+    c->comp_percent_max = 20;
+    c->comp_free_shipping_days = 1;
+    c->comp_wait_days = 2;
+    c->comp_min = 500;
+    c->comp_max = 5000;
+    c->comp_valid_ms = 90 * 86400000LL;
+    cs_strlcpy(c->comp_prefix, "SORRY", sizeof c->comp_prefix);
+    c->vip_spent = 50000;
+    c->vip_orders = 5;
+    cs_strlcpy(c->brand_color, "#2d5b3f", sizeof c->brand_color);
+    c->tracking_lookups = 10;
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -276,6 +366,11 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
         return CS_OK;
     case K_DURATION:
         if (!cs_duration_parse(value, &x) || x < k->min || x > k->max)
+            goto bad;
+        *(int64_t *)(base + k->off) = x;
+        return CS_OK;
+    case K_MONEY:
+        if (!parse_money(value, &x) || x < k->min || x > k->max)
             goto bad;
         *(int64_t *)(base + k->off) = x;
         return CS_OK;

@@ -75,6 +75,26 @@ typedef struct cs_conf {
     bool provider_tls_verify;           /* SMS and WhatsApp: verify certificates */
     int send_attempts;                  /* default 8 */
     int64_t retry_base_ms;              /* default 1m */
+    /* the order watch and compensation (money in minor units) */
+    int64_t promise_horizon_ms;         /* orders older are not watched; default 60d */
+    int64_t comp_budget;                /* per local day; default 0 = off */
+    int comp_percent_per_day;           /* default 5 */
+    int comp_percent_max;               /* default 20 */
+    int comp_free_shipping_days;        /* default 1 */
+    int comp_wait_days;                 /* default 2 */
+    int64_t comp_min, comp_max;         /* default 5.00, 50.00 */
+    int64_t comp_valid_ms;              /* default 90d */
+    char comp_prefix[12];               /* default SORRY */
+    int64_t vip_spent;                  /* default 500.00 */
+    int vip_orders;                     /* default 5 */
+    /* the tracking page */
+    char brand_color[8];                /* default #2d5b3f */
+    char brand_logo[CS_CONF_STR_MAX];   /* a logo file; "" = the shop's name */
+    char returns_url[512];
+    char support_url[512];
+    char reassurance_de[512];
+    char reassurance_en[512];
+    int tracking_lookups;               /* failed lookups per address per 15 min; default 10 */
 } cs_conf_t;
 
 void cs_conf_defaults(cs_conf_t *c);

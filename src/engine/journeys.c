@@ -552,7 +552,6 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
  * alphabet without 0/O and 1/I/L: 40 random bits. */
 static cs_rc do_discount(pass_t *p, const cs_run_t *run, const cs_instr_t *in, ctx_t *c)
 {
-    static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
     cs_discount_t d;
     memset(&d, 0, sizeof d);
     step_key(run, d.idem_key, sizeof d.idem_key);
@@ -567,21 +566,10 @@ static cs_rc do_discount(pass_t *p, const cs_run_t *run, const cs_instr_t *in, c
         cs_strlcpy(d.currency, cur ? cur : "EUR", sizeof d.currency);
     d.created_at = p->now;
     d.expires_at = p->now + in->ms;
-    cs_rc rc = CS_ERR_DUPLICATE;
-    for (int attempt = 0; attempt < 8 && rc == CS_ERR_DUPLICATE; attempt++) {
-        uint8_t r[8];
-        if ((rc = cs_random_bytes(r, sizeof r)))
-            return cs_errf(p->err, rc, "no randomness for a discount code");
-        char tail[9];
-        for (int i = 0; i < 8; i++)
-            tail[i] = alphabet[r[i] % (sizeof alphabet - 1)];
-        tail[8] = '\0';
-        snprintf(d.code, sizeof d.code, "%s-%s", in->text, tail);
-        bool existed;
-        rc = cs_store_call(p->s, discount_put, &d, &existed, p->err);
-        if (!rc && !existed)
-            p->st->codes++;
-    }
+    bool existed;
+    cs_rc rc = cs_discount_issue(p->s, &d, in->text, &existed, p->err);
+    if (!rc && !existed)
+        p->st->codes++;
     return rc;
 }
 
@@ -589,33 +577,19 @@ static cs_rc do_discount(pass_t *p, const cs_run_t *run, const cs_instr_t *in, c
  * derived from the step); later passes read it like any other event. */
 static cs_rc do_emit(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
 {
-    char key[CS_JID_MAX + CS_ID_MAX + 40], hex[CS_SHA256_HEX_LEN], eid[48], ts[40], src[80];
+    char key[CS_JID_MAX + CS_ID_MAX + 40], hex[CS_SHA256_HEX_LEN], eid[48], src[80];
     step_key(run, key, sizeof key);
     cs_sha256_hex(key, strlen(key), hex);
     snprintf(eid, sizeof eid, "sig-%.32s", hex);
     snprintf(src, sizeof src, "journey:%s", run->journey);
-    cs_time_format(p->now, ts, sizeof ts);
     json_t *props = in->data ? json_loads(in->data, 0, NULL) : json_object();
-    if (props)
-        json_object_set_new(props, "journey", json_string(run->journey));
-    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:o}}", "event_id", eid, "type", "signal",
-                            "occurred_at", ts, "source", src, "data", "name", in->text,
-                            "customer_id", run->customer_id, "properties", props);
-    if (doc && run->order_id[0])
-        json_object_set_new(json_object_get(doc, "data"), "order_id",
-                            json_string(run->order_id));
-    if (!doc)
+    if (!props)
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
-    cs_event_t *ev;
-    cs_rc rc = cs_event_from_json(doc, &ev, p->err);
-    json_decref(doc);
-    if (rc)
-        return rc;
-    cs_ingest_outcome_t oc;
-    int64_t seq;
-    rc = cs_store_ingest(p->s, ev, p->now, &oc, &seq, p->err);
-    cs_event_free(&ev);
-    if (!rc && oc == CS_INGEST_NEW)
+    json_object_set_new(props, "journey", json_string(run->journey));
+    bool is_new;
+    cs_rc rc = cs_store_signal(p->s, p->now, eid, src, in->text, run->customer_id, run->order_id,
+                               props, &is_new, p->err);
+    if (!rc && is_new)
         p->st->signals++;
     return rc;
 }

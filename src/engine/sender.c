@@ -3,6 +3,7 @@
  */
 #include "sender.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include "../lib/cs_crypto.h"
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
+#include "../tracking/promise.h"
 
 #define BATCH_MAX 64
 
@@ -36,38 +38,63 @@ struct cs_sender {
 
 /* ---- unsubscribe tokens: hex(customer) "." hmac ---- */
 
-void cs_unsubscribe_token(const char *secret, const char *customer, char *out, size_t size)
+/* The MAC of a link: over the id alone for unsubscribe links (purpose
+ * NULL; links already sent stay valid), over "purpose:id" otherwise, so a
+ * token for one kind of page opens no other. */
+static void link_mac(const char *secret, const char *purpose, const char *id, char *hex)
 {
-    size_t n = strlen(customer);
     uint8_t mac[CS_SHA256_LEN];
+    char msg[CS_ID_MAX + 40];
+    if (purpose)
+        snprintf(msg, sizeof msg, "%s:%s", purpose, id);
+    else
+        cs_strlcpy(msg, id, sizeof msg);
+    cs_hmac_sha256(secret, strlen(secret), msg, strlen(msg), mac);
+    cs_hex(mac, CS_SHA256_LEN, hex);
+}
+
+void cs_link_token(const char *secret, const char *purpose, const char *id, char *out,
+                   size_t size)
+{
+    size_t n = strlen(id);
     char hexmac[CS_SHA256_HEX_LEN];
-    cs_hmac_sha256(secret, strlen(secret), customer, n, mac);
-    cs_hex(mac, CS_SHA256_LEN, hexmac);
+    link_mac(secret, purpose, id, hexmac);
     size_t o = 0;
     for (size_t i = 0; i < n && o + 3 < size; i++)
-        o += (size_t)snprintf(out + o, size - o, "%02x", (unsigned char)customer[i]);
+        o += (size_t)snprintf(out + o, size - o, "%02x", (unsigned char)id[i]);
     snprintf(out + o, size - o, ".%.32s", hexmac);
+}
+
+bool cs_link_token_check(const char *secret, const char *purpose, const char *token, char *id,
+                         size_t size)
+{
+    const char *dot = strchr(token, '.');
+    if (!dot || (dot - token) % 2 || dot == token || (size_t)(dot - token) / 2 >= size ||
+        (size_t)(dot - token) / 2 > CS_ID_MAX || strlen(dot + 1) != 32)
+        return false;
+    size_t n = (size_t)(dot - token) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)token[2 * i]) || !isxdigit((unsigned char)token[2 * i + 1]) ||
+            sscanf(token + 2 * i, "%2x", &v) != 1 || v == 0)
+            return false;
+        id[i] = (char)v;
+    }
+    id[n] = '\0';
+    char want[CS_SHA256_HEX_LEN];
+    link_mac(secret, purpose, id, want);
+    return cs_ct_equal(want, dot + 1, 32);
+}
+
+void cs_unsubscribe_token(const char *secret, const char *customer, char *out, size_t size)
+{
+    cs_link_token(secret, NULL, customer, out, size);
 }
 
 bool cs_unsubscribe_token_check(const char *secret, const char *token, char *customer,
                                 size_t size)
 {
-    const char *dot = strchr(token, '.');
-    if (!dot || (dot - token) % 2 || dot == token || (size_t)(dot - token) / 2 >= size ||
-        strlen(dot + 1) != 32)
-        return false;
-    size_t n = (size_t)(dot - token) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(token + 2 * i, "%2x", &v) != 1 || v == 0)
-            return false;
-        customer[i] = (char)v;
-    }
-    customer[n] = '\0';
-    char want[2 * CS_ID_MAX + 64];
-    cs_unsubscribe_token(secret, customer, want, sizeof want);
-    const char *wdot = strchr(want, '.');
-    return wdot && cs_ct_equal(wdot + 1, dot + 1, 32);
+    return cs_link_token_check(secret, NULL, token, customer, size);
 }
 
 /* ---- life cycle ---- */
@@ -183,8 +210,11 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
 typedef struct ctx_task {
     const cs_outmsg_t *m;
     json_t *customer, *order, *shipment;
-    bool has_discount;        /* the run issued a code: the latest one */
+    bool has_discount;        /* the run issued a code (the latest one), or the order's
+                                 compensation code when the run has none */
     cs_discount_t discount;
+    bool has_promise;         /* the order watch's record of the order */
+    cs_promise_rec_t promise;
     cs_err_t err;
 } ctx_task_t;
 
@@ -193,11 +223,29 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     ctx_task_t *c = arg;
     cs_rc rc = cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, CS_CTX_FULL,
                              &c->customer, &c->order, &c->shipment, &c->err);
-    if (rc || !c->m->run_id)
+    if (rc)
         return rc;
-    rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);
-    c->has_discount = rc == CS_OK;
-    return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
+    if (c->m->run_id) {
+        rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);
+        c->has_discount = rc == CS_OK;
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+    }
+    if (!c->m->order_id[0])
+        return CS_OK;
+    rc = cs_store_call(st, promise_get, c->m->order_id, &c->promise, &c->err);
+    c->has_promise = rc == CS_OK;
+    if (rc && rc != CS_ERR_NOTFOUND)
+        return rc;
+    if (!c->has_discount && c->has_promise && c->promise.comp_code[0]) {
+        char key[CS_ID_MAX + 8];
+        snprintf(key, sizeof key, "comp:%s", c->m->order_id);
+        rc = cs_store_call(st, discount_by_key, key, &c->discount, &c->err);
+        c->has_discount = rc == CS_OK;
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+    }
+    return CS_OK;
 }
 
 static cs_rc read_ctx(cs_sender_t *s, ctx_task_t *c)
@@ -319,12 +367,41 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
                                                                    lang, b, sizeof b)));
         json_object_set_new(ctx, "discount", dj);
     }
+    if (c->has_promise && c->promise.to) {
+        /* the current window in words, why it is there, and the first one
+         * when it moved later */
+        const cs_promise_rec_t *p = &c->promise;
+        const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : tz;
+        char w[2 * CS_FMT_MAX + 40], why[256], b[CS_FMT_MAX];
+        cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+        int reason = cs_promise_reason_from_name(p->at_risk ? p->risk_reason : p->reason);
+        json_t *po = json_pack("{s:s,s:b,s:b,s:i}", "window",
+                               cs_fmt_window(stz, now, p->from, p->to, lang, w, sizeof w),
+                               "at_risk", p->at_risk, "moved", p->to > p->first_to,
+                               "late_days", p->late_days);
+        if (po && reason > 0)
+            json_object_set_new(po, "reason",
+                                json_string(cs_promise_reason_text((cs_promise_reason_t)reason,
+                                                                   lang, p->quiet_days, why,
+                                                                   sizeof why)));
+        if (po && p->first_to)
+            json_object_set_new(po, "first_to", json_string(cs_fmt_date(p->first_to, stz,
+                                                                         CS_DATE_DAY, lang, b,
+                                                                         sizeof b)));
+        if (po)
+            json_object_set_new(ctx, "promise", po);
+    }
     json_t *links = json_object();
     if (s->public_url[0] && s->link_secret[0]) {
         char tok[2 * CS_ID_MAX + 64], url[1200];
         cs_unsubscribe_token(s->link_secret, m->customer_id, tok, sizeof tok);
         snprintf(url, sizeof url, "%s/u/%s", s->public_url, tok);
         json_object_set_new(links, "unsubscribe", json_string(url));
+        if (m->order_id[0]) {
+            cs_link_token(s->link_secret, "t", m->order_id, tok, sizeof tok);
+            snprintf(url, sizeof url, "%s/t/%s", s->public_url, tok);
+            json_object_set_new(links, "tracking", json_string(url));
+        }
     }
     json_object_set_new(ctx, "links", links);
     return ctx;
@@ -786,9 +863,20 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
     c.discount.kind = CS_DISCOUNT_PERCENT;
     c.discount.value = 10;
     c.discount.expires_at = 1798761600000LL;
+    /* and a promise that moved, so delay notices can be checked */
+    c.has_promise = true;
+    cs_strlcpy(c.promise.order_id, "10001", sizeof c.promise.order_id);
+    c.promise.first_from = c.promise.first_to = 1772575200000LL; /* 2026-03-04 */
+    c.promise.from = 1772748000000LL;
+    c.promise.to = c.promise.point = 1772834400000LL;
+    cs_strlcpy(c.promise.reason, "customs", sizeof c.promise.reason);
+    cs_strlcpy(c.promise.risk_reason, "customs", sizeof c.promise.risk_reason);
+    c.promise.at_risk = true;
+    c.promise.late_days = 2;
     cs_outmsg_t m;
     memset(&m, 0, sizeof m);
     cs_strlcpy(m.customer_id, "c-sample", sizeof m.customer_id);
+    cs_strlcpy(m.order_id, "10001", sizeof m.order_id);
     c.m = &m;
     tcheck_t tc = { s, NULL, NULL, err, CS_OK };
     if (!c.customer || !c.order || !c.shipment)

@@ -48,6 +48,7 @@ typedef struct cs_sender_opts {
     const char *public_url;                        /* base of links; "" = no links */
     const char *link_secret;                       /* signs unsubscribe links */
     const char *support_email;
+    const struct cs_tz *shop_tz;                   /* delivery dates' zone; NULL = the customer's */
     size_t batch;                                  /* claims per round; 0 = 32 */
 } cs_sender_opts_t;
 
@@ -79,5 +80,12 @@ bool cs_unsubscribe_token_check(const char *secret, const char *token, char *cus
                                 size_t size);
 /* Make a token for a customer (at least 2 * id length + 64 bytes). */
 void cs_unsubscribe_token(const char *secret, const char *customer, char *out, size_t size);
+
+/* Signed links to other pages: the id hex-encoded, a dot, 128 bits of
+ * HMAC-SHA256 over "purpose:id" ("t" = the tracking page of an order). */
+void cs_link_token(const char *secret, const char *purpose, const char *id, char *out,
+                   size_t size);
+bool cs_link_token_check(const char *secret, const char *purpose, const char *token, char *id,
+                         size_t size);
 
 #endif /* CS_SENDER_H */

@@ -147,47 +147,11 @@ static enum MHD_Result answer(hreq_t *r, cs_rc rc, const cs_err_t *err, size_t r
 
 /* ---- SMS (Twilio-style) ---- */
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decode application/x-www-form-urlencoded text in place. */
-static void url_decode(char *s)
-{
-    char *o = s;
-    for (; *s; s++) {
-        if (*s == '+') {
-            *o++ = ' ';
-        } else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
-}
-
-typedef struct kv {
-    char *k, *v;
-} kv_t;
-
 static int kv_cmp(const void *a, const void *b)
 {
     return strcmp(((const kv_t *)a)->k, ((const kv_t *)b)->k);
 }
 
-static const char *kv_get(const kv_t *f, size_t n, const char *k)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(f[i].k, k) == 0)
-            return f[i].v;
-    return NULL;
-}
 
 static enum MHD_Result sms_callback(hreq_t *r)
 {
@@ -210,19 +174,7 @@ static enum MHD_Result sms_callback(hreq_t *r)
     size_t n = 0;
     if (!text)
         return MHD_NO;
-    for (char *p = text, *amp; p && *p && n < CS_ARRAY_LEN(f); p = amp) {
-        amp = strchr(p, '&');
-        if (amp)
-            *amp++ = '\0';
-        char *eq = strchr(p, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        url_decode(p);
-        url_decode(eq + 1);
-        f[n].k = p;
-        f[n++].v = eq + 1;
-    }
+    n = cs__http_form(text, f, CS_ARRAY_LEN(f));
     qsort(f, n, sizeof *f, kv_cmp);
     cs_buf_t sig;
     cs_buf_init(&sig, 64 * 1024);
@@ -241,8 +193,8 @@ static enum MHD_Result sms_callback(hreq_t *r)
         ret = cs__http_reply_code(r, 403, "forbidden", "X-Twilio-Signature does not match");
         goto out;
     }
-    const char *sid = kv_get(f, n, "MessageSid");
-    const char *status = kv_get(f, n, "MessageStatus");
+    const char *sid = cs__http_form_get(f, n, "MessageSid");
+    const char *status = cs__http_form_get(f, n, "MessageStatus");
     if (!sid || !*sid || !status) {
         cs_err_t err;
         cs_err_field(&err, CS_ERR_INVALID, sid && *sid ? "MessageStatus" : "MessageSid",
@@ -266,7 +218,7 @@ static enum MHD_Result sms_callback(hreq_t *r)
         ret = answer(r, CS_OK, NULL, 0, 0);
         goto out;
     }
-    const char *code = kv_get(f, n, "ErrorCode");
+    const char *code = cs__http_form_get(f, n, "ErrorCode");
     if (c.status == CS_MSG_BOUNCED)
         snprintf(c.detail, sizeof c.detail, "%s%s%s", status, code && *code ? " " : "",
                  code ? code : "");

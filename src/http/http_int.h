@@ -106,6 +106,14 @@ enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
 enum MHD_Result cs__http_reply_text(hreq_t *r, int status, char *text, size_t len,
                                     const char *ctype);
 int cs__http_status_of(cs_rc rc);
+
+/* application/x-www-form-urlencoded: split and decode `text` in place into
+ * at most max fields; returns their number. */
+typedef struct kv {
+    char *k, *v;
+} kv_t;
+size_t cs__http_form(char *text, kv_t *f, size_t max);
+const char *cs__http_form_get(const kv_t *f, size_t n, const char *k);
 json_t *cs__http_error_json(const cs_err_t *err);
 
 /* intake.c */

@@ -296,6 +296,59 @@ static bool authorize(hreq_t *r, int need, enum MHD_Result *ret)
     return true;
 }
 
+/* ---- forms ---- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static void url_decode(char *s)
+{
+    char *o = s;
+    for (; *s; s++) {
+        if (*s == '+') {
+            *o++ = ' ';
+        } else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+            *o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+            s += 2;
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+}
+
+size_t cs__http_form(char *text, kv_t *f, size_t max)
+{
+    size_t n = 0;
+    for (char *p = text, *amp; p && *p && n < max; p = amp) {
+        amp = strchr(p, '&');
+        if (amp)
+            *amp++ = '\0';
+        char *eq = strchr(p, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        url_decode(p);
+        url_decode(eq + 1);
+        f[n].k = p;
+        f[n++].v = eq + 1;
+    }
+    return n;
+}
+
+const char *cs__http_form_get(const kv_t *f, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i].k, k) == 0)
+            return f[i].v;
+    return NULL;
+}
+
 /* ---- routing ---- */
 
 static route_t route_of(const char *url, const char *method, bool *method_ok)

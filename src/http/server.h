@@ -37,6 +37,7 @@ typedef struct cs_http_opts {
     const char *aftership_secret; /* verifies aggregator tracking webhooks */
     const char *tracking_secret;  /* verifies our own scan webhook form */
     struct cs_tracker *tracker;   /* delivery promises; NULL = off; borrowed */
+    struct cs_watch *watch;       /* the order watch, for metrics; NULL = none; borrowed */
     const cs_tz_t *shop_tz;       /* the shop's zone for dates; NULL = UTC */
 } cs_http_opts_t;
 

@@ -51,32 +51,6 @@ static void region(json_t *addr, char *out, size_t size)
                   json_string_value(json_object_get(addr, "postal_code")), out, size);
 }
 
-/* "Donnerstag oder Freitag", "heute", "am 12. März" ... */
-static void window_words(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to, bool de,
-                         char *out, size_t size)
-{
-    char a[CS_FMT_MAX], b[CS_FMT_MAX];
-    const char *loc = de ? "de" : "en";
-    int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(tz, from), dt = cs_tz_day(tz, to);
-    bool near = dt - d0 <= 6;
-    if (df == dt && df == d0) {
-        snprintf(out, size, de ? "heute" : "today");
-        return;
-    }
-    if (df == dt && df == d0 + 1) {
-        snprintf(out, size, de ? "morgen" : "tomorrow");
-        return;
-    }
-    cs_fmt_date(from, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, a, sizeof a);
-    cs_fmt_date(to, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, b, sizeof b);
-    if (df == dt)
-        snprintf(out, size, "%s%s", near ? "" : (de ? "am " : "on "), a);
-    else if (dt == df + 1)
-        snprintf(out, size, de ? "%s oder %s" : "%s or %s", a, b);
-    else
-        snprintf(out, size, de ? "zwischen %s und %s" : "between %s and %s", a, b);
-}
-
 enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
 {
     cs_http_t *h = r->h;
@@ -151,7 +125,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     }
     char win[2 * CS_FMT_MAX + 40] = "", text[1024], why[256], day[CS_FMT_MAX];
     if (have_window)
-        window_words(tz, now, p.from, p.to, de, win, sizeof win);
+        cs_fmt_window(tz, now, p.from, p.to, de ? "de" : "en", win, sizeof win);
     const char *ost = json_string_value(json_object_get(o, "status"));
     if (ost && strcmp(ost, "cancelled") == 0) {
         snprintf(text, sizeof text, de ? "Ihre Bestellung %s wurde storniert."

@@ -7,6 +7,7 @@
 
 #include "../tracking/carriers.h"
 #include "../tracking/tracker.h"
+#include "../tracking/watch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,38 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                       "# TYPE consonance_promise_deliveries_learned gauge\n"
                       "consonance_promise_deliveries_learned %zu\n",
                       cs_tracker_learned(h->opts.tracker));
+    if (h->opts.watch) {
+        cs_watch_stats_t ws;
+        cs_watch_stats(h->opts.watch, &ws);
+        cs_buf_printf(&b,
+                      "# HELP consonance_promise_updates_total Order promises recomputed.\n"
+                      "# TYPE consonance_promise_updates_total counter\n"
+                      "consonance_promise_updates_total %llu\n"
+                      "# HELP consonance_promise_moves_total Promise windows or reasons that "
+                      "changed.\n"
+                      "# TYPE consonance_promise_moves_total counter\n"
+                      "consonance_promise_moves_total %llu\n"
+                      "# HELP consonance_delivery_at_risk_total delivery_at_risk signals.\n"
+                      "# TYPE consonance_delivery_at_risk_total counter\n"
+                      "consonance_delivery_at_risk_total %llu\n"
+                      "# HELP consonance_promise_broken_total promise_broken signals.\n"
+                      "# TYPE consonance_promise_broken_total counter\n"
+                      "consonance_promise_broken_total %llu\n"
+                      "# HELP consonance_compensation_codes_total Compensation codes issued.\n"
+                      "# TYPE consonance_compensation_codes_total counter\n"
+                      "consonance_compensation_codes_total %llu\n"
+                      "# HELP consonance_compensation_cost_total Their cost in minor units.\n"
+                      "# TYPE consonance_compensation_cost_total counter\n"
+                      "consonance_compensation_cost_total %llu\n"
+                      "# HELP consonance_compensation_over_budget_total Compensations the daily "
+                      "budget refused or reduced.\n"
+                      "# TYPE consonance_compensation_over_budget_total counter\n"
+                      "consonance_compensation_over_budget_total %llu\n",
+                      (unsigned long long)ws.updates, (unsigned long long)ws.moves,
+                      (unsigned long long)ws.at_risk, (unsigned long long)ws.broken,
+                      (unsigned long long)ws.codes, (unsigned long long)ws.comp_cost,
+                      (unsigned long long)ws.over_budget);
+    }
     cs_buf_puts(&b, "# HELP consonance_scans_unmapped_total Carrier scans no table knew "
                     "(kept, shown as in transit), by carrier.\n"
                     "# TYPE consonance_scans_unmapped_total counter\n");

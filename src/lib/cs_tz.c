@@ -239,6 +239,15 @@ int64_t cs_tz_day(const cs_tz_t *tz, cs_ms_t t)
     return cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
 }
 
+cs_ms_t cs_tz_day_start(const cs_tz_t *tz, int64_t day)
+{
+    int y;
+    unsigned mo, d;
+    cs_civil_from_days(day, &y, &mo, &d);
+    cs_local_t l = { y, (int)mo, (int)d, 0, 0, 0, 0 };
+    return cs_tz_from_local(tz, &l);
+}
+
 void cs_tz_ymd(const cs_tz_t *tz, cs_ms_t t, char *out, size_t size)
 {
     cs_local_t l;

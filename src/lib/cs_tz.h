@@ -42,6 +42,8 @@ cs_ms_t cs_tz_from_local(const cs_tz_t *tz, const cs_local_t *l);
  * (out holds at least 11 bytes). */
 int64_t cs_tz_day(const cs_tz_t *tz, cs_ms_t t);
 void cs_tz_ymd(const cs_tz_t *tz, cs_ms_t t, char *out, size_t size);
+/* The instant local day `day` (days since 1970-01-01) begins. */
+cs_ms_t cs_tz_day_start(const cs_tz_t *tz, int64_t day);
 
 /* Free every cached zone (tests, shutdown). */
 void cs_tz_cache_clear(void);

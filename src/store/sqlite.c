@@ -153,6 +153,24 @@ static const char *const migrations[] = {
      * whether no table knew the raw code */
     "ALTER TABLE scans ADD COLUMN reason INTEGER;"
     "ALTER TABLE scans ADD COLUMN unmapped INTEGER NOT NULL DEFAULT 0;",
+    /* 9: the order watch -- each order's first and current promise, its
+     * moves with their reasons, re-checks and compensation */
+    "CREATE TABLE promises("
+    "  order_id TEXT PRIMARY KEY, customer_id TEXT,"
+    "  first_from INTEGER, first_to INTEGER, first_point INTEGER, first_source TEXT,"
+    "  first_at INTEGER, cur_from INTEGER, cur_to INTEGER, cur_point INTEGER, reason TEXT,"
+    "  quiet_days INTEGER NOT NULL DEFAULT 0, level INTEGER NOT NULL DEFAULT -1,"
+    "  updated_at INTEGER NOT NULL, at_risk INTEGER NOT NULL DEFAULT 0, risk_reason TEXT,"
+    "  risk_at INTEGER, risk_events INTEGER NOT NULL DEFAULT 0, check_at INTEGER,"
+    "  closed INTEGER NOT NULL DEFAULT 0, broken_at INTEGER, late_days INTEGER NOT NULL DEFAULT 0,"
+    "  comp_at INTEGER, comp_code TEXT, comp_cost INTEGER NOT NULL DEFAULT 0, comp_note TEXT)"
+    "  WITHOUT ROWID;"
+    "CREATE INDEX promises_check ON promises(check_at) WHERE check_at IS NOT NULL;"
+    "CREATE INDEX promises_comp ON promises(comp_at) WHERE comp_at IS NOT NULL;"
+    "CREATE TABLE promise_moves("
+    "  order_id TEXT NOT NULL, at INTEGER NOT NULL, from_day INTEGER, to_day INTEGER,"
+    "  point INTEGER, reason TEXT NOT NULL, at_risk INTEGER NOT NULL);"
+    "CREATE INDEX promise_moves_by_order ON promise_moves(order_id, at);",
 };
 
 /* ---- every statement, by id ---- */
@@ -504,6 +522,7 @@ static void sqlite_close(cs_store_t *store)
     for (int i = 0; i < Q__COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     cs__sqlite_journey_close(s);
+    cs__sqlite_track_close(s);
     if (s->in_tx)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close_v2(s->db);
@@ -830,6 +849,13 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .events_after = cs__sqlite_events_after,
     .journey_context = cs__sqlite_journey_context,
     .contact_get = cs__sqlite_contact_get,
+    .order_track = cs__sqlite_order_track,
+    .promise_get = cs__sqlite_promise_get,
+    .promise_put = cs__sqlite_promise_put,
+    .promises_due = cs__sqlite_promises_due,
+    .promise_next = cs__sqlite_promise_next,
+    .comp_spent = cs__sqlite_comp_spent,
+    .discount_by_key = cs__sqlite_discount_by_key,
     .deliveries_each = cs__sqlite_deliveries_each,
     .delivery_of = cs__sqlite_delivery_of,
     .discount_put = cs__sqlite_discount_put,

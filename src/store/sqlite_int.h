@@ -137,6 +137,22 @@ typedef enum jstmt_id {
     QJ__COUNT
 } jstmt_id_t;
 
+/* Order watch statements (sqlite_track.c). */
+typedef enum tstmt_id {
+    QT_ORDER,
+    QT_SHIPMENT,
+    QT_LAST_SCAN,
+    QT_CUSTOMER,
+    QT_GET,
+    QT_PUT,
+    QT_MOVE,
+    QT_DUE,
+    QT_NEXT,
+    QT_SPENT,
+    QT_V_MOVES,
+    QT__COUNT
+} tstmt_id_t;
+
 /* The background checkpointer of a file store's writer: it copies WAL
  * frames into the database file on its own connection, so the writer's
  * commits only append to the WAL and fsync it. */
@@ -157,6 +173,7 @@ typedef struct cs_sqlite {
     bool relaxed;     /* in a relaxed transaction */
     sqlite3_stmt *stmts[Q__COUNT];
     sqlite3_stmt *jstmts[QJ__COUNT];
+    sqlite3_stmt *tstmts[QT__COUNT];
     ckpt_t ckpt;
 } cs_sqlite_t;
 
@@ -247,5 +264,22 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
 cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
                                  const char *order_id, unsigned flags, json_t **customer,
                                  json_t **order, json_t **shipment, cs_err_t *err);
+
+/* sqlite_track.c */
+void cs__sqlite_track_close(cs_sqlite_t *s);
+/* The order's promise as JSON for the order view; NULL when none. */
+cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err);
+cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_order_track_t *out,
+                             cs_err_t *err);
+cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
+                             cs_err_t *err);
+cs_rc cs__sqlite_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
+                             cs_err_t *err);
+cs_rc cs__sqlite_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_t *out,
+                              size_t max, size_t *n, cs_err_t *err);
+cs_rc cs__sqlite_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
+cs_rc cs__sqlite_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err);
+cs_rc cs__sqlite_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
+                                 cs_err_t *err);
 
 #endif /* CS_STORE_SQLITE_INT_H */

@@ -1303,6 +1303,12 @@ cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed
     return disc_one(s, QJ_DISC_BY_KEY, key, 0, d, err);
 }
 
+cs_rc cs__sqlite_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
+                                 cs_err_t *err)
+{
+    return disc_one((cs_sqlite_t *)store, QJ_DISC_BY_KEY, idem_key, 0, out, err);
+}
+
 cs_rc cs__sqlite_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
                                   cs_err_t *err)
 {

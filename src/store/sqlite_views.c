@@ -374,6 +374,10 @@ cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_
         }
         json_object_set_new(v, parts[i].key, part);
     }
+    json_t *watch;
+    if ((rc = cs__sqlite_promise_json(s, id, &watch, err)))
+        goto out;
+    json_object_set_new(v, "promise", watch ? watch : json_null());
     *out = v;
     v = NULL;
 out:

@@ -4,6 +4,7 @@
  */
 #include "store.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const cs_store_ops_t *const cs_store_backends[] = {
@@ -184,4 +185,52 @@ const char *cs_out_status_name(int status)
     case CS_OUT_SKIPPED: return "skipped";
     default: return "unknown";
     }
+}
+
+cs_rc cs_discount_issue(cs_store_t *s, cs_discount_t *d, const char *prefix, bool *existed,
+                        cs_err_t *err)
+{
+    static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    cs_rc rc = CS_ERR_DUPLICATE;
+    *existed = false;
+    for (int attempt = 0; attempt < 8 && rc == CS_ERR_DUPLICATE; attempt++) {
+        uint8_t r[8];
+        if ((rc = cs_random_bytes(r, sizeof r)))
+            return cs_errf(err, rc, "no randomness for a discount code");
+        char tail[9];
+        for (int i = 0; i < 8; i++)
+            tail[i] = alphabet[r[i] % (sizeof alphabet - 1)];
+        tail[8] = '\0';
+        snprintf(d->code, sizeof d->code, "%s-%s", prefix, tail);
+        rc = cs_store_call(s, discount_put, d, existed, err);
+    }
+    return rc;
+}
+
+cs_rc cs_store_signal(cs_store_t *s, cs_ms_t now, const char *event_id, const char *source,
+                      const char *name, const char *customer_id, const char *order_id,
+                      json_t *props, bool *is_new, cs_err_t *err)
+{
+    char ts[40];
+    *is_new = false;
+    cs_time_format(now, ts, sizeof ts);
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:o}}", "event_id", event_id, "type",
+                            "signal", "occurred_at", ts, "source", source, "data", "name", name,
+                            "customer_id", customer_id, "properties",
+                            props ? props : json_object());
+    if (doc && order_id && *order_id)
+        json_object_set_new(json_object_get(doc, "data"), "order_id", json_string(order_id));
+    if (!doc)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_event_t *ev;
+    cs_rc rc = cs_event_from_json(doc, &ev, err);
+    json_decref(doc);
+    if (rc)
+        return rc;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    rc = cs_store_ingest(s, ev, now, &oc, &seq, err);
+    cs_event_free(&ev);
+    *is_new = !rc && oc == CS_INGEST_NEW;
+    return rc;
 }

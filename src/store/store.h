@@ -241,6 +241,58 @@ typedef struct cs_contact_stats {
     bool order_asked;     /* an ask queued/sent for the given order */
 } cs_contact_stats_t;
 
+
+/* What the order watch needs to know about an order, read without JSON:
+ * the order, its latest shipment and that shipment's latest scan, and the
+ * customer's standing (for compensation). Money in minor units. */
+typedef struct cs_order_track {
+    char customer_id[CS_ID_MAX + 1];
+    char status[16];          /* "placed", "cancelled", ... */
+    char currency[4];
+    int64_t total, shipping;  /* minor units */
+    cs_ms_t placed_at;        /* 0 = only a stub so far */
+    cs_ms_t promised_from, promised_to; /* the shop's own promise; 0 = none */
+    bool shipped;             /* a shipment exists */
+    char carrier[CS_ID_MAX + 1];
+    char service[CS_ID_MAX + 1];
+    char origin[512], destination[512]; /* addresses as JSON; "" = none */
+    cs_ms_t shipped_at, delivered_at;
+    int last_status;          /* cs_track_status_t of the latest scan; -1 = none */
+    int last_reason;          /* cs_incident_t */
+    cs_ms_t last_scan_at;
+    int64_t customer_orders;  /* the customer's placed, not cancelled orders */
+    int64_t customer_spent;   /* their total, minor units */
+} cs_order_track_t;
+
+/* An order's delivery promise as the watch keeps it: the first one shown
+ * to the customer, the current one and why it is there, the at-risk flag,
+ * the next re-check, and the compensation when the first one broke. */
+#define CS_PR_NAME_MAX 24
+typedef struct cs_promise_rec {
+    char order_id[CS_ID_MAX + 1];
+    char customer_id[CS_ID_MAX + 1];
+    cs_ms_t first_from, first_to, first_point; /* local midnights */
+    char first_source[8];     /* "shop" (the order's window) or "model" */
+    cs_ms_t first_at;
+    cs_ms_t from, to, point;  /* current; 0 = no window (returned) */
+    char reason[CS_PR_NAME_MAX]; /* cs_promise_reason_name */
+    int quiet_days;
+    int level;                /* the model's lane level; -1 = no history */
+    cs_ms_t updated_at;
+    bool at_risk;
+    char risk_reason[CS_PR_NAME_MAX];
+    cs_ms_t risk_at;
+    int risk_events;          /* at-risk signals emitted so far */
+    cs_ms_t check_at;         /* next re-check; 0 = nothing to watch */
+    bool closed;              /* delivered, returned or cancelled */
+    cs_ms_t broken_at;        /* the first promise broke; 0 = kept so far */
+    int late_days;            /* working days past the first promise */
+    cs_ms_t comp_at;          /* compensation decided; 0 = not yet */
+    char comp_code[48];       /* "" = none issued */
+    int64_t comp_cost;        /* what it may cost, minor units, for the daily budget */
+    char comp_note[64];       /* how it was sized, or why none was issued */
+} cs_promise_rec_t;
+
 struct cs_store_ops {
     const char *name;   /* "sqlite" */
     const char *prefix; /* target prefix that selects this backend: "sqlite:" */
@@ -376,6 +428,25 @@ struct cs_store_ops {
     /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
     cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,
                          cs_err_t *err);
+    /* The order watch (docs/tracking.md). order_track reads an order for
+     * the promise (CS_ERR_NOTFOUND when unknown). promise_put writes the
+     * record; with `move` (a reason name) it also appends the current
+     * window to the order's history of moves. promises_due gives records
+     * whose check_at is before `before`, earliest first. comp_spent sums
+     * the compensation cost decided since `since`. discount_by_key reads
+     * a code by its idem_key (CS_ERR_NOTFOUND). */
+    cs_rc (*order_track)(cs_store_t *s, const char *order_id, cs_order_track_t *out,
+                         cs_err_t *err);
+    cs_rc (*promise_get)(cs_store_t *s, const char *order_id, cs_promise_rec_t *out,
+                         cs_err_t *err);
+    cs_rc (*promise_put)(cs_store_t *s, const cs_promise_rec_t *p, const char *move,
+                         cs_err_t *err);
+    cs_rc (*promises_due)(cs_store_t *s, cs_ms_t before, cs_promise_rec_t *out, size_t max,
+                          size_t *n, cs_err_t *err);
+    cs_rc (*promise_next)(cs_store_t *s, cs_ms_t *at, cs_err_t *err);
+    cs_rc (*comp_spent)(cs_store_t *s, cs_ms_t since, int64_t *cost, cs_err_t *err);
+    cs_rc (*discount_by_key)(cs_store_t *s, const char *idem_key, cs_discount_t *out,
+                             cs_err_t *err);
 };
 
 /* ---- dispatching wrappers: what callers use ---- */
@@ -424,6 +495,20 @@ static inline cs_rc cs_store_counts(cs_store_t *s, cs_store_counts_t *out, cs_er
 
 /* Any backend operation: cs_store_call(s, run_get, id, &run, &err). */
 #define cs_store_call(s, op, ...) ((s)->ops->op((s), __VA_ARGS__))
+
+/* Issue d (idem_key, owner, kind, value, times filled in) under a fresh
+ * code PREFIX-XXXXXXXX (8 characters without 0/O/1/I/L: 40 random bits),
+ * drawing again while the code is taken. *existed: the idem_key already
+ * had a code, now in d. Inside a transaction. */
+cs_rc cs_discount_issue(cs_store_t *s, cs_discount_t *d, const char *prefix, bool *existed,
+                        cs_err_t *err);
+
+/* Append a `signal` event (docs/events.md) to the log: event_id makes it
+ * idempotent; props (consumed; NULL = {}) become its properties. *is_new
+ * is false for a repeat. Inside a transaction. */
+cs_rc cs_store_signal(cs_store_t *s, cs_ms_t now, const char *event_id, const char *source,
+                      const char *name, const char *customer_id, const char *order_id,
+                      json_t *props, bool *is_new, cs_err_t *err);
 
 /* ---- API keys: creation and verification on top of the backend ---- */
 

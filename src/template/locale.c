@@ -135,3 +135,31 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
     }
     return buf;
 }
+
+/* "Donnerstag oder Freitag", "heute", "am 12. März" ... */
+const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to,
+                          const char *locale, char *out, size_t size)
+{
+    bool de = strcmp(cs_locale_lang(locale), "de") == 0;
+    char a[CS_FMT_MAX], b[CS_FMT_MAX];
+    const char *loc = de ? "de" : "en";
+    int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(tz, from), dt = cs_tz_day(tz, to);
+    bool near = dt - d0 <= 6;
+    if (df == dt && df == d0) {
+        snprintf(out, size, de ? "heute" : "today");
+        return out;
+    }
+    if (df == dt && df == d0 + 1) {
+        snprintf(out, size, de ? "morgen" : "tomorrow");
+        return out;
+    }
+    cs_fmt_date(from, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, a, sizeof a);
+    cs_fmt_date(to, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, b, sizeof b);
+    if (df == dt)
+        snprintf(out, size, "%s%s", near ? "" : (de ? "am " : "on "), a);
+    else if (dt == df + 1)
+        snprintf(out, size, de ? "%s oder %s" : "%s or %s", a, b);
+    else
+        snprintf(out, size, de ? "zwischen %s und %s" : "between %s and %s", a, b);
+    return out;
+}

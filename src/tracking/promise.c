@@ -63,11 +63,7 @@ static double worktime(const cs_promise_model_t *m, cs_ms_t t)
 
 static cs_ms_t midnight(const cs_promise_model_t *m, int64_t z)
 {
-    int y;
-    unsigned mo, d;
-    cs_civil_from_days(z, &y, &mo, &d);
-    cs_local_t l = { y, (int)mo, (int)d, 0, 0, 0, 0 };
-    return cs_tz_from_local(m->o.tz, &l);
+    return cs_tz_day_start(m->o.tz, z);
 }
 
 /* The working day with index k (never a Sunday). */
@@ -88,6 +84,15 @@ cs_ms_t cs_promise_add_workdays(const cs_promise_model_t *m, cs_ms_t from, doubl
 {
     double w = worktime(m, from) + wd;
     return midnight(m, day_of_index((int64_t)floor(w)));
+}
+
+int cs_workdays_late(const cs_tz_t *tz, cs_ms_t promised_to, cs_ms_t at)
+{
+    int64_t a = cs_tz_day(tz, at), p = cs_tz_day(tz, promised_to);
+    if (a <= p)
+        return 0;
+    int64_t n = wd_index(a) - wd_index(p);
+    return n < 1 ? 1 : (int)n;
 }
 
 /* ---- the model ---- */
@@ -408,8 +413,10 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         extra = incident_days(q->last_reason, &why);
         out->reason = why;
     }
-    /* silence: longer without a scan than most parcels go between scans */
-    if (q->shipped_at && q->last_scan_at && out->reason == CS_PR_NONE) {
+    /* silence: longer without a scan than most parcels go between scans
+     * (said rather than "slow": it is what the customer can see) */
+    if (q->shipped_at && q->last_scan_at &&
+        (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT)) {
         double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
         if (quiet >= 3) {
             out->reason = CS_PR_NO_SCAN;
@@ -447,9 +454,17 @@ const char *cs_promise_reason_name(cs_promise_reason_t r)
     static const char *const names[CS_PR__COUNT] = {
         "none", "out_for_delivery", "failed_attempt", "pickup_ready", "customs", "address_problem",
         "weather", "exception", "no_scan", "missed_handover", "slow_transit", "delivered",
-        "returned",
+        "returned", "held_at_depot", "late",
     };
     return (unsigned)r < CS_PR__COUNT ? names[r] : "none";
+}
+
+int cs_promise_reason_from_name(const char *name)
+{
+    for (int i = 0; name && i < CS_PR__COUNT; i++)
+        if (strcmp(cs_promise_reason_name((cs_promise_reason_t)i), name) == 0)
+            return i;
+    return -1;
 }
 
 const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int days, char *buf,
@@ -494,6 +509,14 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
                : "The parcel is taking longer than usual.";
         break;
     case CS_PR_DELIVERED: t = de ? "Zugestellt." : "Delivered."; break;
+    case CS_PR_HELD_AT_DEPOT:
+        t = de ? "Das Paket wird in einem Depot des Versanddienstes festgehalten."
+               : "The parcel is being held at a carrier depot.";
+        break;
+    case CS_PR_LATE:
+        t = de ? "Die Zustellung dauert länger als zugesagt."
+               : "Delivery is taking longer than promised.";
+        break;
     case CS_PR_RETURNED:
         t = de ? "Das Paket geht an uns zurück." : "The parcel is on its way back to us.";
         break;

@@ -85,9 +85,14 @@ typedef enum cs_promise_reason {
     CS_PR_SLOW_TRANSIT,      /* in transit longer than most parcels on the lane */
     CS_PR_DELIVERED,
     CS_PR_RETURNED,
+    CS_PR_HELD_AT_DEPOT,     /* the watch's: a scan says it is held at a depot */
+    CS_PR_LATE,              /* the watch's: predicted after the first promise */
     CS_PR__COUNT
 } cs_promise_reason_t;
 const char *cs_promise_reason_name(cs_promise_reason_t r);
+/* The reverse; -1 for names that are not a reason (the watch also records
+ * "cancelled", "held_at_depot", "late"). */
+int cs_promise_reason_from_name(const char *name);
 /* "Held in customs", "Zoll" ...: lang "de" or "en"; days used by NO_SCAN. */
 const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int days, char *buf,
                                    size_t size);
@@ -122,5 +127,10 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
 double cs_promise_workdays(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to);
 /* The local midnight of the day `wd` working days after `from`. */
 cs_ms_t cs_promise_add_workdays(const cs_promise_model_t *m, cs_ms_t from, double wd);
+
+/* How late `at` is for a promise ending on promised_to's local day: the
+ * working days after it up to at's day (at least 1 when at's day is later
+ * at all; 0 when in time). */
+int cs_workdays_late(const cs_tz_t *tz, cs_ms_t promised_to, cs_ms_t at);
 
 #endif /* CS_TRACKING_PROMISE_H */

@@ -875,6 +875,153 @@ static void test_events_after(void **state)
     cs_store_close(&s);
 }
 
+/* The order watch's records: what an order's promise is read from, the
+ * promise with its moves, the re-check index and the compensation budget. */
+static void test_order_watch_records(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_order_track_t t;
+    assert_int_equal(cs_store_call(s, order_track, "o-w", &t, &err), CS_ERR_NOTFOUND);
+    put(s, EV("w1", "order.placed", "2026-03-02T09:00:00Z",
+              "{\"id\":\"o-w\",\"customer_id\":\"c-w\",\"currency\":\"EUR\","
+              "\"totals\":{\"shipping\":\"4.90\",\"total\":\"54.90\"},"
+              "\"promised_delivery\":{\"earliest\":\"2026-03-04T00:00:00Z\","
+              "\"latest\":\"2026-03-05T00:00:00Z\"},"
+              "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"50.00\",\"quantity\":1}]}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-w", &t, &err), CS_OK);
+    assert_string_equal(t.customer_id, "c-w");
+    assert_string_equal(t.currency, "EUR");
+    assert_int_equal(t.total, 5490);
+    assert_int_equal(t.shipping, 490);
+    assert_false(t.shipped);
+    assert_int_equal(t.last_status, -1);
+    assert_int_equal(t.customer_orders, 1);
+    assert_int_equal(t.customer_spent, 5490);
+    assert_true(t.promised_to > t.promised_from && t.promised_from > t.placed_at);
+    put(s, EV("w2", "shipment.created", "2026-03-02T15:00:00Z",
+              "{\"id\":\"S-w\",\"order_id\":\"o-w\",\"carrier\":\"dhl\",\"service\":\"paket\","
+              "\"tracking_number\":\"TW\",\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}"),
+        NULL);
+    put(s, EV("w3", "tracking.event", "2026-03-03T07:00:00Z",
+              "{\"shipment_id\":\"S-w\",\"carrier\":\"dhl\",\"tracking_number\":\"TW\","
+              "\"status\":\"exception\",\"reason\":\"customs\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-w", &t, &err), CS_OK);
+    assert_true(t.shipped);
+    assert_string_equal(t.carrier, "dhl");
+    assert_string_equal(t.service, "paket");
+    assert_non_null(strstr(t.destination, "10115"));
+    assert_int_equal(t.last_status, CS_TRACK_EXCEPTION);
+    assert_int_equal(t.last_reason, CS_INCIDENT_CUSTOMS);
+    assert_int_equal(t.delivered_at, 0);
+
+    cs_promise_rec_t p, got;
+    assert_int_equal(cs_store_call(s, promise_get, "o-w", &got, &err), CS_ERR_NOTFOUND);
+    memset(&p, 0, sizeof p);
+    cs_strlcpy(p.order_id, "o-w", sizeof p.order_id);
+    cs_strlcpy(p.customer_id, "c-w", sizeof p.customer_id);
+    p.first_from = T0 + 2 * 86400000LL;
+    p.first_to = p.first_point = T0 + 3 * 86400000LL;
+    cs_strlcpy(p.first_source, "shop", sizeof p.first_source);
+    p.first_at = T0;
+    p.from = p.first_from;
+    p.to = p.point = p.first_to;
+    cs_strlcpy(p.reason, "none", sizeof p.reason);
+    p.level = 2;
+    p.updated_at = T0;
+    p.check_at = T0 + 3600000;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, promise_put, &p, "none", &err), CS_OK);
+    done_tx(s);
+    p.to = p.first_to + 2 * 86400000LL;
+    cs_strlcpy(p.reason, "customs", sizeof p.reason);
+    p.at_risk = true;
+    cs_strlcpy(p.risk_reason, "customs", sizeof p.risk_reason);
+    p.risk_at = p.updated_at = T0 + 7200000;
+    p.risk_events = 1;
+    p.check_at = T0 + 10800000;
+    p.comp_at = T0 + 7200000;
+    cs_strlcpy(p.comp_code, "SORRY-ABC", sizeof p.comp_code);
+    p.comp_cost = 1500;
+    cs_strlcpy(p.comp_note, "new, 3 days late", sizeof p.comp_note);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, promise_put, &p, "customs", &err), CS_OK);
+    p.updated_at = T0 + 8000000; /* a re-check that moved nothing: no move row */
+    assert_int_equal(cs_store_call(s, promise_put, &p, NULL, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, promise_get, "o-w", &got, &err), CS_OK);
+    assert_int_equal(got.first_to, p.first_to);
+    assert_int_equal(got.to, p.to);
+    assert_string_equal(got.first_source, "shop");
+    assert_string_equal(got.reason, "customs");
+    assert_true(got.at_risk);
+    assert_int_equal(got.risk_events, 1);
+    assert_int_equal(got.level, 2);
+    assert_string_equal(got.comp_code, "SORRY-ABC");
+    assert_int_equal(got.comp_cost, 1500);
+    assert_string_equal(got.comp_note, "new, 3 days late");
+    assert_int_equal(got.updated_at, T0 + 8000000);
+
+    /* re-checks by time; a closed record has none */
+    cs_promise_rec_t due[4];
+    size_t n;
+    cs_ms_t next;
+    assert_int_equal(cs_store_call(s, promises_due, T0 + 10800000, due, 4, &n, &err), CS_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(cs_store_call(s, promises_due, T0 + 10800001, due, 4, &n, &err), CS_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(due[0].order_id, "o-w");
+    assert_int_equal(cs_store_call(s, promise_next, &next, &err), CS_OK);
+    assert_int_equal(next, T0 + 10800000);
+    p.closed = true;
+    p.check_at = 0;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, promise_put, &p, NULL, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, promise_next, &next, &err), CS_OK);
+    assert_int_equal(next, 0);
+
+    /* the budget sums what was decided since a time */
+    int64_t spent;
+    assert_int_equal(cs_store_call(s, comp_spent, T0, &spent, &err), CS_OK);
+    assert_int_equal(spent, 1500);
+    assert_int_equal(cs_store_call(s, comp_spent, T0 + 7200001, &spent, &err), CS_OK);
+    assert_int_equal(spent, 0);
+
+    /* the order view shows first, current and the two moves */
+    json_t *v = order_view(s, "o-w");
+    json_t *pr = json_object_get(v, "promise");
+    assert_non_null(pr);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(pr, "current"), "reason")),
+                        "customs");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(pr, "first"), "source")),
+                        "shop");
+    assert_int_equal(json_array_size(json_object_get(pr, "moves")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(pr, "compensation"), "code")),
+                        "SORRY-ABC");
+    json_decref(v);
+
+    /* a code by its key */
+    cs_discount_t d;
+    memset(&d, 0, sizeof d);
+    cs_strlcpy(d.code, "SORRY-XYZ", sizeof d.code);
+    cs_strlcpy(d.idem_key, "comp:o-w", sizeof d.idem_key);
+    cs_strlcpy(d.customer_id, "c-w", sizeof d.customer_id);
+    d.kind = 2;
+    d.created_at = T0;
+    d.expires_at = T0 + 86400000;
+    bool existed;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, discount_put, &d, &existed, &err), CS_OK);
+    done_tx(s);
+    cs_discount_t k;
+    assert_int_equal(cs_store_call(s, discount_by_key, "comp:o-w", &k, &err), CS_OK);
+    assert_string_equal(k.code, "SORRY-XYZ");
+    assert_int_equal(cs_store_call(s, discount_by_key, "comp:none", &k, &err), CS_ERR_NOTFOUND);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -904,6 +1051,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);

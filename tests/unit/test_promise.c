@@ -157,7 +157,14 @@ static void test_scans_move_the_window(void **state)
     /* no scan for four working days after hand-over */
     p = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z", "2026-03-17T12:00:00Z",
             CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-03-11T11:00:00Z");
-    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT); /* longer than any parcel on the lane */
+    /* longer than any parcel on the lane, and silent: the silence is said */
+    assert_int_equal(p.reason, CS_PR_NO_SCAN);
+    assert_true(p.quiet_days >= 4);
+    assert_true(p.at_risk);
+    /* as long, but scanned this morning: slow, not silent */
+    p = ask(m, "dhl", "DE-BE", placed, "2026-03-11T09:00:00Z", "2026-03-17T12:00:00Z",
+            CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-03-17T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT);
     assert_true(p.at_risk);
     assert_true(p.from >= at("2026-03-17T00:00:00+01:00")); /* never in the past */
     /* not handed over four days after the order, when parcels go the next day */

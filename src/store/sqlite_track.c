@@ -1,0 +1,357 @@
+/*
+ * sqlite_track.c -- the order watch's records (schema version 9): what an
+ * order's promise is read from, each order's first and current promise
+ * with its moves, the re-check index and the compensation budget.
+ */
+#include "sqlite_int.h"
+
+#include <string.h>
+
+#define REC_COLS                                                                             \
+    "order_id,customer_id,first_from,first_to,first_point,first_source,first_at,cur_from,"   \
+    "cur_to,cur_point,reason,quiet_days,level,updated_at,at_risk,risk_reason,risk_at,"       \
+    "risk_events,check_at,closed,broken_at,late_days,comp_at,comp_code,comp_cost,comp_note"
+
+static const char *const tstmt_sql[QT__COUNT] = {
+    [QT_ORDER] = "SELECT customer_id,status,currency,total,shipping,placed_at,promised_from,"
+                 "promised_to FROM orders WHERE id=?1",
+    [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at "
+                    "FROM shipments WHERE order_id=?1 ORDER BY created_at DESC LIMIT 1",
+    [QT_LAST_SCAN] = "SELECT status,reason,occurred_at FROM scans WHERE shipment_id=?1 "
+                     "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
+                    "AND placed_at IS NOT NULL AND status!='cancelled'",
+    [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
+    [QT_PUT] = "INSERT OR REPLACE INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+               "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)",
+    [QT_MOVE] = "INSERT INTO promise_moves(order_id,at,from_day,to_day,point,reason,at_risk) "
+                "VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [QT_DUE] = "SELECT " REC_COLS " FROM promises WHERE check_at<?1 ORDER BY check_at LIMIT ?2",
+    [QT_NEXT] = "SELECT min(check_at) FROM promises",
+    [QT_SPENT] = "SELECT coalesce(sum(comp_cost),0) FROM promises WHERE comp_at>=?1",
+    [QT_V_MOVES] = "SELECT at,from_day,to_day,point,reason,at_risk FROM promise_moves "
+                   "WHERE order_id=?1 ORDER BY at, rowid LIMIT 100",
+};
+
+static sqlite3_stmt *tstmt(cs_sqlite_t *s, tstmt_id_t id, cs_err_t *err)
+{
+    sqlite3_stmt *st = s->tstmts[id];
+    if (st)
+        return st;
+    if (sqlite3_prepare_v3(s->db, tstmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        SQLITE_OK) {
+        cs__sqlite_fail(s, err, "prepare");
+        return NULL;
+    }
+    s->tstmts[id] = st;
+    return st;
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void copy(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const char *v = cs__col_text(st, col);
+    cs_strlcpy(dst, v ? v : "", size);
+}
+
+void cs__sqlite_track_close(cs_sqlite_t *s)
+{
+    for (int i = 0; i < QT__COUNT; i++)
+        sqlite3_finalize(s->tstmts[i]);
+}
+
+/* Step a one-row query; CS_ERR_NOTFOUND on no row (the statement is then
+ * already reset), CS_OK with the row to read (the caller resets). */
+static cs_rc one(cs_sqlite_t *s, sqlite3_stmt *st, const char *what, cs_err_t *err)
+{
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        return CS_OK;
+    done(st);
+    return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, what);
+}
+
+cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_order_track_t *out,
+                             cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    memset(out, 0, sizeof *out);
+    out->last_status = -1;
+    sqlite3_stmt *st = tstmt(s, QT_ORDER, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    cs_rc rc = one(s, st, "read an order", err);
+    if (rc)
+        return rc;
+    copy(out->customer_id, sizeof out->customer_id, st, 0);
+    copy(out->status, sizeof out->status, st, 1);
+    copy(out->currency, sizeof out->currency, st, 2);
+    out->total = sqlite3_column_int64(st, 3);
+    out->shipping = sqlite3_column_int64(st, 4);
+    out->placed_at = cs__col_time(st, 5);
+    out->promised_from = cs__col_time(st, 6);
+    out->promised_to = cs__col_time(st, 7);
+    done(st);
+
+    char ship[CS_ID_MAX + 1] = "";
+    if (!(st = tstmt(s, QT_SHIPMENT, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    rc = one(s, st, "read a shipment", err);
+    if (rc && rc != CS_ERR_NOTFOUND)
+        return rc;
+    if (!rc) {
+        out->shipped = true;
+        copy(ship, sizeof ship, st, 0);
+        copy(out->carrier, sizeof out->carrier, st, 1);
+        copy(out->service, sizeof out->service, st, 2);
+        copy(out->origin, sizeof out->origin, st, 3);
+        copy(out->destination, sizeof out->destination, st, 4);
+        out->shipped_at = cs__col_time(st, 5);
+        out->delivered_at = cs__col_time(st, 6);
+        done(st);
+        if (!(st = tstmt(s, QT_LAST_SCAN, err)))
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, ship);
+        rc = one(s, st, "read a scan", err);
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+        if (!rc) {
+            out->last_status = sqlite3_column_int(st, 0);
+            out->last_reason = sqlite3_column_int(st, 1);
+            out->last_scan_at = cs__col_time(st, 2);
+            done(st);
+        }
+    }
+    if (out->customer_id[0]) {
+        if (!(st = tstmt(s, QT_CUSTOMER, err)))
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, out->customer_id);
+        rc = one(s, st, "read a customer's orders", err);
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+        if (!rc) {
+            out->customer_orders = sqlite3_column_int64(st, 0);
+            out->customer_spent = sqlite3_column_int64(st, 1);
+            done(st);
+        }
+    }
+    return CS_OK;
+}
+
+static void read_rec(sqlite3_stmt *st, cs_promise_rec_t *p)
+{
+    memset(p, 0, sizeof *p);
+    copy(p->order_id, sizeof p->order_id, st, 0);
+    copy(p->customer_id, sizeof p->customer_id, st, 1);
+    p->first_from = cs__col_time(st, 2);
+    p->first_to = cs__col_time(st, 3);
+    p->first_point = cs__col_time(st, 4);
+    copy(p->first_source, sizeof p->first_source, st, 5);
+    p->first_at = cs__col_time(st, 6);
+    p->from = cs__col_time(st, 7);
+    p->to = cs__col_time(st, 8);
+    p->point = cs__col_time(st, 9);
+    copy(p->reason, sizeof p->reason, st, 10);
+    p->quiet_days = sqlite3_column_int(st, 11);
+    p->level = sqlite3_column_int(st, 12);
+    p->updated_at = cs__col_time(st, 13);
+    p->at_risk = sqlite3_column_int(st, 14) != 0;
+    copy(p->risk_reason, sizeof p->risk_reason, st, 15);
+    p->risk_at = cs__col_time(st, 16);
+    p->risk_events = sqlite3_column_int(st, 17);
+    p->check_at = cs__col_time(st, 18);
+    p->closed = sqlite3_column_int(st, 19) != 0;
+    p->broken_at = cs__col_time(st, 20);
+    p->late_days = sqlite3_column_int(st, 21);
+    p->comp_at = cs__col_time(st, 22);
+    copy(p->comp_code, sizeof p->comp_code, st, 23);
+    p->comp_cost = sqlite3_column_int64(st, 24);
+    copy(p->comp_note, sizeof p->comp_note, st, 25);
+}
+
+cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
+                             cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = tstmt(s, QT_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    cs_rc rc = one(s, st, "read a promise", err);
+    if (rc)
+        return rc;
+    read_rec(st, out);
+    done(st);
+    return CS_OK;
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    cs__bind_text(st, i, v && *v ? v : NULL);
+}
+
+cs_rc cs__sqlite_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
+                             cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    if (s->read_only || !s->in_tx)
+        return cs_errf(err, CS_ERR_STORE, "store: promises are written inside a transaction");
+    sqlite3_stmt *st = tstmt(s, QT_PUT, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, p->order_id);
+    bind_opt(st, 2, p->customer_id);
+    cs__bind_time(st, 3, p->first_from);
+    cs__bind_time(st, 4, p->first_to);
+    cs__bind_time(st, 5, p->first_point);
+    bind_opt(st, 6, p->first_source);
+    cs__bind_time(st, 7, p->first_at);
+    cs__bind_time(st, 8, p->from);
+    cs__bind_time(st, 9, p->to);
+    cs__bind_time(st, 10, p->point);
+    bind_opt(st, 11, p->reason);
+    sqlite3_bind_int(st, 12, p->quiet_days);
+    sqlite3_bind_int(st, 13, p->level);
+    sqlite3_bind_int64(st, 14, p->updated_at);
+    sqlite3_bind_int(st, 15, p->at_risk);
+    bind_opt(st, 16, p->risk_reason);
+    cs__bind_time(st, 17, p->risk_at);
+    sqlite3_bind_int(st, 18, p->risk_events);
+    cs__bind_time(st, 19, p->check_at);
+    sqlite3_bind_int(st, 20, p->closed);
+    cs__bind_time(st, 21, p->broken_at);
+    sqlite3_bind_int(st, 22, p->late_days);
+    cs__bind_time(st, 23, p->comp_at);
+    bind_opt(st, 24, p->comp_code);
+    sqlite3_bind_int64(st, 25, p->comp_cost);
+    bind_opt(st, 26, p->comp_note);
+    cs_rc rc = cs__sqlite_exec_stmt(s, st, err, "record a promise");
+    if (rc || !move)
+        return rc;
+    if (!(st = tstmt(s, QT_MOVE, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, p->order_id);
+    sqlite3_bind_int64(st, 2, p->updated_at);
+    cs__bind_time(st, 3, p->from);
+    cs__bind_time(st, 4, p->to);
+    cs__bind_time(st, 5, p->point);
+    cs__bind_text(st, 6, move);
+    sqlite3_bind_int(st, 7, p->at_risk);
+    return cs__sqlite_exec_stmt(s, st, err, "record a promise move");
+}
+
+cs_rc cs__sqlite_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_t *out,
+                              size_t max, size_t *n, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    *n = 0;
+    sqlite3_stmt *st = tstmt(s, QT_DUE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int64(st, 2, (int64_t)max);
+    int r;
+    while (*n < max && (r = sqlite3_step(st)) == SQLITE_ROW)
+        read_rec(st, &out[(*n)++]);
+    if (*n < max && r != SQLITE_DONE) {
+        done(st);
+        return cs__sqlite_fail(s, err, "read due promises");
+    }
+    done(st);
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    *at = 0;
+    sqlite3_stmt *st = tstmt(s, QT_NEXT, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs_rc rc = one(s, st, "read the next promise check", err);
+    if (rc)
+        return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
+    *at = cs__col_time(st, 0);
+    done(st);
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    *cost = 0;
+    sqlite3_stmt *st = tstmt(s, QT_SPENT, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sqlite3_bind_int64(st, 1, since);
+    cs_rc rc = one(s, st, "sum compensation", err);
+    if (rc)
+        return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
+    *cost = sqlite3_column_int64(st, 0);
+    done(st);
+    return CS_OK;
+}
+
+static json_t *time_or_null(cs_ms_t t)
+{
+    char b[40];
+    return t ? json_string(cs_time_format(t, b, sizeof b)) : json_null();
+}
+
+cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err)
+{
+    cs_promise_rec_t p;
+    *out = NULL;
+    cs_rc rc = cs__sqlite_promise_get(&s->base, order_id, &p, err);
+    if (rc)
+        return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
+    json_t *o = json_pack(
+        "{s:{s:o,s:o,s:o,s:s,s:o},s:{s:o,s:o,s:o,s:s,s:o},s:b,s:s?,s:o,s:o,s:i}", "first",
+        "from", time_or_null(p.first_from), "to", time_or_null(p.first_to), "point",
+        time_or_null(p.first_point), "source", p.first_source, "at", time_or_null(p.first_at),
+        "current", "from", time_or_null(p.from), "to", time_or_null(p.to), "point",
+        time_or_null(p.point), "reason", p.reason, "updated_at", time_or_null(p.updated_at),
+        "at_risk", p.at_risk, "risk_reason", p.risk_reason[0] ? p.risk_reason : NULL,
+        "next_check_at", time_or_null(p.check_at), "broken_at", time_or_null(p.broken_at),
+        "late_days", p.late_days);
+    if (!o)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (p.comp_at) {
+        json_t *c = json_pack("{s:o,s:s?,s:s?}", "at", time_or_null(p.comp_at), "code",
+                              p.comp_code[0] ? p.comp_code : NULL, "note",
+                              p.comp_note[0] ? p.comp_note : NULL);
+        json_object_set_new(o, "compensation", c ? c : json_null());
+    }
+    sqlite3_stmt *st = tstmt(s, QT_V_MOVES, err);
+    if (!st) {
+        json_decref(o);
+        return CS_ERR_STORE;
+    }
+    cs__bind_text(st, 1, order_id);
+    json_t *moves = json_array();
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *m = json_pack("{s:o,s:o,s:o,s:o,s:s?,s:b}", "at", time_or_null(cs__col_time(st, 0)),
+                              "from", time_or_null(cs__col_time(st, 1)), "to",
+                              time_or_null(cs__col_time(st, 2)), "point",
+                              time_or_null(cs__col_time(st, 3)), "reason", cs__col_text(st, 4),
+                              "at_risk", sqlite3_column_int(st, 5) != 0);
+        if (m)
+            json_array_append_new(moves, m);
+    }
+    done(st);
+    json_object_set_new(o, "moves", moves);
+    if (r != SQLITE_DONE) {
+        json_decref(o);
+        return cs__sqlite_fail(s, err, "read promise moves");
+    }
+    *out = o;
+    return CS_OK;
+}

@@ -1,0 +1,532 @@
+/*
+ * watch.c -- see watch.h.
+ */
+#include "watch.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../journey/journey.h"
+#include "../lib/cs_crypto.h"
+#include "../lib/cs_map.h"
+
+#define CURSOR "watch"
+#define EVENTS_PER_PASS 2000
+#define DUE_PER_PASS 500
+#define RECHECK_MS (6 * 3600000LL) /* silence is noticed within this */
+
+struct cs_watch {
+    cs_watch_opts_t o;
+    char prefix[16];
+    bool loaded;             /* the writer's: cursor read */
+    int64_t cursor;
+    pthread_mutex_t mu;      /* guards stats */
+    cs_watch_stats_t stats;
+};
+
+void cs_watch_opts_default(cs_watch_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->horizon = 60 * CS_MS_PER_DAY;
+    o->max_risk_signals = 3;
+    o->comp_percent_per_day = 5;
+    o->comp_percent_max = 20;
+    o->comp_free_shipping_days = 1;
+    o->comp_wait_days = 2;
+    o->comp_amount_min = 500;
+    o->comp_amount_max = 5000;
+    o->comp_valid = 90 * CS_MS_PER_DAY;
+    o->vip_spent = 50000;
+    o->vip_orders = 5;
+}
+
+cs_rc cs_watch_new(const cs_watch_opts_t *opts, cs_watch_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    if (!opts->tracker)
+        return cs_errf(err, CS_ERR_INVALID, "watch: needs the promise tracker");
+    cs_watch_t *w = cs_calloc(1, sizeof *w);
+    if (!w)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    w->o = *opts;
+    cs_watch_opts_t *o = &w->o;
+    if (!o->tz)
+        o->tz = cs_tz_get_or_utc(NULL);
+    if (!o->clock)
+        o->clock = cs_clock_system();
+    if (o->comp_amount_max < o->comp_amount_min)
+        o->comp_amount_max = o->comp_amount_min;
+    cs_strlcpy(w->prefix, opts->comp_prefix && *opts->comp_prefix ? opts->comp_prefix : "SORRY",
+               sizeof w->prefix);
+    o->comp_prefix = w->prefix;
+    pthread_mutex_init(&w->mu, NULL);
+    *out = w;
+    return CS_OK;
+}
+
+void cs_watch_free(cs_watch_t *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_destroy(&w->mu);
+    cs_free(w);
+}
+
+void cs_watch_stats(cs_watch_t *w, cs_watch_stats_t *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}
+
+const char *cs_watch_tier(const cs_watch_t *w, int64_t orders, int64_t spent)
+{
+    if (spent >= w->o.vip_spent || orders >= w->o.vip_orders)
+        return "vip";
+    return orders >= 2 ? "regular" : "new";
+}
+
+/* ---- one order ---- */
+
+typedef struct upd {
+    cs_watch_t *w;
+    cs_store_t *s;
+    cs_ms_t now;
+    cs_err_t *err;
+    cs_watch_stats_t d;      /* this pass's counts */
+} upd_t;
+
+static void ymd(const cs_watch_t *w, cs_ms_t t, char *out, size_t size)
+{
+    if (t)
+        cs_tz_ymd(w->o.tz, t, out, size);
+    else
+        cs_strlcpy(out, "", size);
+}
+
+/* Reasons that make a parcel late enough to tell the customer. */
+static bool risky_reason(cs_promise_reason_t r)
+{
+    switch (r) {
+    case CS_PR_FAILED_ATTEMPT:
+    case CS_PR_CUSTOMS:
+    case CS_PR_ADDRESS:
+    case CS_PR_WEATHER:
+    case CS_PR_EXCEPTION:
+    case CS_PR_NO_SCAN:
+    case CS_PR_MISSED_HANDOVER:
+    case CS_PR_SLOW_TRANSIT:
+    case CS_PR_RETURNED: return true;
+    default: return false;
+    }
+}
+
+/* A deterministic event id: the same decision taken twice (a pass that
+ * rolled back and ran again) is one event. */
+static void event_id(const char *kind, const char *order_id, int n, char *out, size_t size)
+{
+    char key[CS_ID_MAX + 48], hex[CS_SHA256_HEX_LEN];
+    snprintf(key, sizeof key, "%s:%s:%d", kind, order_id, n);
+    cs_sha256_hex(key, strlen(key), hex);
+    snprintf(out, size, "%s-%.32s", kind, hex);
+}
+
+static json_t *window_json(const cs_watch_t *w, cs_ms_t from, cs_ms_t to)
+{
+    char f[16], t[16];
+    ymd(w, from, f, sizeof f);
+    ymd(w, to, t, sizeof t);
+    return json_pack("{s:s?,s:s?}", "from", f[0] ? f : NULL, "to", t[0] ? t : NULL);
+}
+
+static cs_rc signal(upd_t *u, const char *kind, const char *name, cs_promise_rec_t *r, int n,
+                    json_t *props)
+{
+    char eid[48];
+    event_id(kind, r->order_id, n, eid, sizeof eid);
+    json_object_set_new(props, "window", window_json(u->w, r->from, r->to));
+    json_object_set_new(props, "first_window", window_json(u->w, r->first_from, r->first_to));
+    json_object_set_new(props, "reason", json_string(r->reason));
+    bool is_new;
+    return cs_store_signal(u->s, u->now, eid, "consonance:watch", name, r->customer_id,
+                           r->order_id, props, &is_new, u->err);
+}
+
+/* Size and issue the compensation for a broken promise, once. */
+static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r)
+{
+    const cs_watch_opts_t *o = &u->w->o;
+    r->comp_at = u->now;
+    if (o->comp_daily_budget <= 0) {
+        cs_strlcpy(r->comp_note, "compensation off", sizeof r->comp_note);
+        return CS_OK;
+    }
+    const char *tier = cs_watch_tier(u->w, t->customer_orders, t->customer_spent);
+    double mult = strcmp(tier, "vip") == 0 ? 1.5 : strcmp(tier, "regular") == 0 ? 1.25 : 1.0;
+    int64_t ship_cost = t->shipping > 0 ? t->shipping : o->comp_amount_min;
+    int kind;
+    int64_t amount = 0, cost;
+    if (r->late_days <= o->comp_free_shipping_days) {
+        kind = CS_DISCOUNT_FREE_SHIPPING;
+        cost = ship_cost;
+    } else {
+        double pct = o->comp_percent_per_day * r->late_days;
+        if (pct > o->comp_percent_max)
+            pct = o->comp_percent_max;
+        double a = (double)t->total * pct * mult / 100.0;
+        amount = (int64_t)ceil(a / 100.0) * 100; /* whole units */
+        if (amount < o->comp_amount_min)
+            amount = o->comp_amount_min;
+        if (amount > o->comp_amount_max)
+            amount = o->comp_amount_max;
+        kind = CS_DISCOUNT_AMOUNT;
+        cost = amount;
+    }
+    /* the budget of the shop's local day */
+    int64_t spent;
+    cs_ms_t day0 = cs_tz_day_start(o->tz, cs_tz_day(o->tz, u->now));
+    cs_rc rc = cs_store_call(u->s, comp_spent, day0, &spent, u->err);
+    if (rc)
+        return rc;
+    if (spent + cost > o->comp_daily_budget) {
+        u->d.over_budget++;
+        if (kind == CS_DISCOUNT_AMOUNT && spent + ship_cost <= o->comp_daily_budget) {
+            kind = CS_DISCOUNT_FREE_SHIPPING;
+            cost = ship_cost;
+            snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late; budget: free shipping",
+                     tier, r->late_days);
+        } else {
+            cs_strlcpy(r->comp_note, "daily budget used up", sizeof r->comp_note);
+            return CS_OK;
+        }
+    } else {
+        snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late", tier, r->late_days);
+    }
+    cs_discount_t d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.idem_key, sizeof d.idem_key, "comp:%s", r->order_id);
+    cs_strlcpy(d.journey, "compensation", sizeof d.journey);
+    cs_strlcpy(d.customer_id, r->customer_id, sizeof d.customer_id);
+    cs_strlcpy(d.order_id, r->order_id, sizeof d.order_id);
+    d.kind = kind;
+    d.value = kind == CS_DISCOUNT_AMOUNT ? (double)amount / 100.0 : 0;
+    if (kind == CS_DISCOUNT_AMOUNT)
+        cs_strlcpy(d.currency, t->currency[0] ? t->currency : "EUR", sizeof d.currency);
+    d.created_at = u->now;
+    d.expires_at = u->now + o->comp_valid;
+    bool existed;
+    if ((rc = cs_discount_issue(u->s, &d, o->comp_prefix, &existed, u->err)))
+        return rc;
+    cs_strlcpy(r->comp_code, d.code, sizeof r->comp_code);
+    r->comp_cost = cost;
+    if (!existed) {
+        u->d.codes++;
+        u->d.comp_cost += (uint64_t)cost;
+    }
+    return CS_OK;
+}
+
+static cs_rc update(upd_t *u, const char *order_id)
+{
+    cs_watch_t *w = u->w;
+    cs_order_track_t t;
+    cs_rc rc = cs_store_call(u->s, order_track, order_id, &t, u->err);
+    if (rc == CS_ERR_NOTFOUND || (!rc && !t.placed_at))
+        return CS_OK; /* nothing placed yet: a stub an early event made */
+    if (rc)
+        return rc;
+    cs_promise_rec_t r;
+    rc = cs_store_call(u->s, promise_get, order_id, &r, u->err);
+    if (rc && rc != CS_ERR_NOTFOUND)
+        return rc;
+    bool have = rc == CS_OK;
+    bool cancelled = strcmp(t.status, "cancelled") == 0;
+
+    char from[32], to[32];
+    cs_region_key_json(t.origin, from, sizeof from);
+    cs_region_key_json(t.destination, to, sizeof to);
+    cs_promise_query_t q;
+    memset(&q, 0, sizeof q);
+    q.lane = (cs_lane_t){ t.carrier, t.service, from, to };
+    q.placed_at = t.placed_at;
+    q.last_status = CS_TRACK__COUNT;
+
+    if (!have) {
+        if (cancelled || u->now - t.placed_at > w->o.horizon)
+            return CS_OK; /* history, not an order to watch */
+        memset(&r, 0, sizeof r);
+        cs_strlcpy(r.order_id, order_id, sizeof r.order_id);
+        cs_strlcpy(r.customer_id, t.customer_id, sizeof r.customer_id);
+        r.first_at = t.placed_at;
+        if (t.promised_to) {
+            int64_t d0 = cs_tz_day(w->o.tz, t.promised_from ? t.promised_from : t.promised_to);
+            r.first_from = cs_tz_day_start(w->o.tz, d0);
+            r.first_to = r.first_point = cs_tz_day_start(w->o.tz, cs_tz_day(w->o.tz, t.promised_to));
+            cs_strlcpy(r.first_source, "shop", sizeof r.first_source);
+        } else {
+            cs_promise_t p0;
+            q.now = t.placed_at; /* what checkout would have said */
+            if ((rc = cs_tracker_promise(w->o.tracker, &q, &p0, u->err)))
+                return rc;
+            r.first_from = p0.from;
+            r.first_to = p0.to;
+            r.first_point = p0.point;
+            cs_strlcpy(r.first_source, "model", sizeof r.first_source);
+        }
+    } else if (r.closed) {
+        return CS_OK;
+    }
+    u->d.updates++;
+    cs_promise_rec_t was = r;
+    r.updated_at = u->now;
+    if (cancelled) {
+        r.closed = true;
+        r.check_at = 0;
+        r.at_risk = false;
+        cs_strlcpy(r.reason, "cancelled", sizeof r.reason);
+        u->d.moves++;
+        return cs_store_call(u->s, promise_put, &r, "cancelled", u->err);
+    }
+
+    /* the current promise */
+    q.now = u->now;
+    q.shipped_at = t.shipped ? t.shipped_at : 0;
+    if (t.last_status >= 0 && t.last_status < CS_TRACK__COUNT) {
+        q.last_status = t.last_status;
+        q.last_reason = (cs_incident_t)t.last_reason;
+        q.last_scan_at = t.last_scan_at;
+    }
+    q.delivered_at = t.delivered_at;
+    cs_promise_t p;
+    if ((rc = cs_tracker_promise(w->o.tracker, &q, &p, u->err)))
+        return rc;
+    r.from = p.from;
+    r.to = p.to;
+    r.point = p.point;
+    r.level = p.level;
+    r.quiet_days = p.quiet_days;
+    cs_strlcpy(r.reason, cs_promise_reason_name(p.reason), sizeof r.reason);
+    bool delivered = t.delivered_at != 0;
+    bool returned = p.reason == CS_PR_RETURNED;
+
+    /* at risk? */
+    const char *why = NULL;
+    if (!delivered) {
+        if (p.at_risk || risky_reason(p.reason))
+            why = cs_promise_reason_name(p.reason);
+        else if (t.last_reason == CS_INCIDENT_HELD_AT_DEPOT)
+            why = cs_promise_reason_name(CS_PR_HELD_AT_DEPOT);
+        else if (r.first_to && p.point > r.first_to)
+            why = cs_promise_reason_name(CS_PR_LATE);
+    }
+    if (why) {
+        bool fresh = !was.at_risk || strcmp(was.risk_reason, why) != 0;
+        if (!was.at_risk)
+            r.risk_at = u->now;
+        r.at_risk = true;
+        cs_strlcpy(r.risk_reason, why, sizeof r.risk_reason);
+        if (fresh && r.risk_events < w->o.max_risk_signals) {
+            r.risk_events++;
+            json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", p.quiet_days,
+                                      "late", r.first_to && p.point > r.first_to);
+            if (!props)
+                return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
+            if ((rc = signal(u, "risk", "delivery_at_risk", &r, r.risk_events, props)))
+                return rc;
+            u->d.at_risk++;
+        }
+    } else {
+        r.at_risk = false;
+    }
+
+    /* broken? */
+    if (r.first_to) {
+        int late = cs_workdays_late(w->o.tz, r.first_to, delivered ? t.delivered_at : u->now);
+        if (late > 0) {
+            if (!r.broken_at)
+                r.broken_at = u->now;
+            r.late_days = late;
+            if (!r.comp_at && (delivered || late >= w->o.comp_wait_days)) {
+                if ((rc = compensate(u, &t, &r)))
+                    return rc;
+                json_t *props = json_pack("{s:i,s:b,s:s?,s:s}", "late_days", late, "delivered",
+                                          delivered, "code", r.comp_code[0] ? r.comp_code : NULL,
+                                          "note", r.comp_note);
+                if (!props)
+                    return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
+                if ((rc = signal(u, "broken", "promise_broken", &r, 1, props)))
+                    return rc;
+                u->d.broken++;
+            }
+        }
+    }
+
+    /* what next */
+    if (delivered || returned) {
+        r.closed = true;
+        r.check_at = 0;
+    } else {
+        /* the next local midnight (lateness counts in days), spread over
+         * its first half hour, or sooner for silence */
+        uint64_t h = 1469598103934665603ULL;
+        for (const char *c = order_id; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        cs_ms_t midnight = cs_tz_day_start(w->o.tz, cs_tz_day(w->o.tz, u->now) + 1) +
+                           (cs_ms_t)(h % 1800) * 1000;
+        r.check_at = u->now + RECHECK_MS < midnight ? u->now + RECHECK_MS : midnight;
+    }
+    bool moved = !have || was.from != r.from || was.to != r.to || strcmp(was.reason, r.reason);
+    if (moved)
+        u->d.moves++;
+    return cs_store_call(u->s, promise_put, &r, moved ? r.reason : NULL, u->err);
+}
+
+static void add_stats(cs_watch_t *w, const cs_watch_stats_t *d)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stats.updates += d->updates;
+    w->stats.moves += d->moves;
+    w->stats.at_risk += d->at_risk;
+    w->stats.broken += d->broken;
+    w->stats.codes += d->codes;
+    w->stats.comp_cost += d->comp_cost;
+    w->stats.over_budget += d->over_budget;
+    pthread_mutex_unlock(&w->mu);
+}
+
+cs_rc cs_watch_order(cs_watch_t *w, cs_store_t *s, const char *order_id, cs_err_t *err)
+{
+    upd_t u = { w, s, cs_clock_now(w->o.clock), err, { 0 } };
+    cs_rc rc = update(&u, order_id);
+    if (!rc)
+        add_stats(w, &u.d);
+    return rc;
+}
+
+/* ---- the hook ---- */
+
+typedef struct collect {
+    cs_map_t seen;
+    char **ids;
+    size_t n, cap;
+    size_t events; /* given by the log */
+} collect_t;
+
+static cs_rc collect_fn(int64_t seq, const char *order_id, const char *customer_id,
+                        const char *body, size_t len, void *arg)
+{
+    collect_t *c = arg;
+    c->events++;
+    (void)seq;
+    (void)customer_id;
+    (void)body;
+    (void)len;
+    if (!order_id || cs_map_get(&c->seen, order_id))
+        return CS_OK;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        char **p = cs_realloc(c->ids, cap * sizeof *p);
+        if (!p)
+            return CS_ERR_NOMEM;
+        c->ids = p;
+        c->cap = cap;
+    }
+    if (cs_map_put(&c->seen, order_id, (void *)1))
+        return CS_ERR_NOMEM;
+    if (!(c->ids[c->n] = cs_strdup(order_id)))
+        return CS_ERR_NOMEM;
+    c->n++;
+    return CS_OK;
+}
+
+static cs_rc load_cursor(cs_watch_t *w, cs_store_t *s, cs_err_t *err)
+{
+    cs_rc rc = cs_store_call(s, cursor_get, CURSOR, &w->cursor, err);
+    if (rc == CS_ERR_NOTFOUND) {
+        /* first run on this store: watch what comes from now on */
+        cs_store_counts_t counts;
+        if ((rc = cs_store_counts(s, &counts, err)))
+            return rc;
+        w->cursor = counts.last_seq;
+        if ((rc = cs_store_begin(s, err)))
+            return rc;
+        if ((rc = cs_store_call(s, cursor_set, CURSOR, w->cursor, err)) ||
+            (rc = cs_store_commit(s, err))) {
+            cs_store_rollback(s);
+            return rc;
+        }
+    } else if (rc) {
+        return rc;
+    }
+    w->loaded = true;
+    return CS_OK;
+}
+
+/* One transaction: the orders of the next events, then due re-checks.
+ * *more when either had more waiting. */
+static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
+{
+    collect_t c;
+    memset(&c, 0, sizeof c);
+    cs_map_init(&c.seen);
+    upd_t u = { w, s, cs_clock_now(w->o.clock), err, { 0 } };
+    const uint32_t types = 1u << CS_EV_ORDER_PLACED | 1u << CS_EV_ORDER_CANCELLED |
+                           1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
+    cs_promise_rec_t *due = NULL;
+    size_t ndue = 0;
+    int64_t examined = w->cursor;
+    *more = false;
+    cs_rc rc = cs_store_begin(s, err);
+    if (rc)
+        goto out;
+    rc = cs_store_call(s, events_after, w->cursor, EVENTS_PER_PASS, types, collect_fn, &c,
+                       &examined, err);
+    if (rc == CS_ERR_NOMEM)
+        cs_errf(err, rc, "out of memory");
+    for (size_t i = 0; !rc && i < c.n; i++)
+        rc = update(&u, c.ids[i]);
+    if (!rc && examined != w->cursor)
+        rc = cs_store_call(s, cursor_set, CURSOR, examined, err);
+    if (!rc && !(due = cs_calloc(DUE_PER_PASS, sizeof *due)))
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = cs_store_call(s, promises_due, u.now + 1, due, DUE_PER_PASS, &ndue, err);
+    for (size_t i = 0; !rc && i < ndue; i++)
+        if (!cs_map_get(&c.seen, due[i].order_id))
+            rc = update(&u, due[i].order_id);
+    if (!rc)
+        rc = cs_store_commit(s, err);
+    if (rc) {
+        cs_store_rollback(s);
+        goto out;
+    }
+    *more = c.events == EVENTS_PER_PASS || ndue == DUE_PER_PASS;
+    w->cursor = examined;
+    add_stats(w, &u.d);
+out:
+    for (size_t i = 0; i < c.n; i++)
+        cs_free(c.ids[i]);
+    cs_free(c.ids);
+    cs_map_free(&c.seen);
+    cs_free(due);
+    return rc;
+}
+
+cs_rc cs_watch_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
+{
+    cs_watch_t *w = arg;
+    *next = 0;
+    cs_rc rc;
+    if (!w->loaded && (rc = load_cursor(w, s, err)))
+        return rc;
+    bool more;
+    if ((rc = pass(w, s, &more, err)))
+        return rc;
+    if (more) {
+        *next = cs_clock_now(w->o.clock); /* again, after any waiting group */
+        return CS_OK;
+    }
+    return cs_store_call(s, promise_next, next, err);
+}

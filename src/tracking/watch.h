@@ -1,0 +1,87 @@
+/*
+ * watch.h -- the order watch: every open order's delivery promise, kept in
+ * the store (cs_promise_rec_t) and moved as the order, its shipment and
+ * its scans change and as time passes.
+ *
+ *   - The first promise is what the customer was shown: the order's own
+ *     window when the shop sent one, else the model's checkout window as
+ *     of the purchase. It never changes.
+ *   - The current promise is the model's estimate now (tracker.h). When
+ *     its window or its reason changes, the move is recorded with the
+ *     reason ("customs", "no_scan", ...).
+ *   - At risk: the predicted day passes the first promise, no scan for
+ *     longer than usual, a missed hand-over, a failed attempt, an
+ *     exception, a parcel held at a depot or on its way back. Becoming at
+ *     risk (or at risk for a new reason; at most three times an order)
+ *     appends a `signal` event named `delivery_at_risk` that journeys
+ *     trigger on (etc/journeys/45-delivery-problem.yaml).
+ *   - A broken promise (delivered after the first window, or still not
+ *     delivered `comp_wait_days` working days after it) is compensated
+ *     once per order: a unique code sized by lateness, order value and
+ *     customer tier within a daily budget, and a `promise_broken` signal.
+ *   - Re-checks are durable: each open order's next check time is in the
+ *     store, so silence is noticed after a restart too.
+ *
+ * It runs as an engine hook on the writer thread (cs_watch_hook), after the
+ * tracker and before the journeys, following the event log with its own
+ * durable cursor ("watch"). A store that had events before the watch first
+ * ran is not back-filled: the watch starts at the log's end then.
+ */
+#ifndef CS_TRACKING_WATCH_H
+#define CS_TRACKING_WATCH_H
+
+#include "../lib/cs_time.h"
+#include "../lib/cs_tz.h"
+#include "../store/store.h"
+#include "tracker.h"
+
+typedef struct cs_watch_opts {
+    cs_tracker_t *tracker;          /* the model (borrowed) */
+    const cs_clock_t *clock;        /* NULL = system clock */
+    const cs_tz_t *tz;              /* the shop's zone; NULL = UTC */
+    cs_ms_t horizon;                /* orders placed longer ago are not watched: 60d */
+    int max_risk_signals;           /* per order: 3 */
+    /* compensation; a budget of 0 turns it off (the signal still goes out) */
+    int64_t comp_daily_budget;      /* minor units of the shop's currency per local day: 0 */
+    double comp_percent_per_day;    /* of the order total per working day late: 5 */
+    double comp_percent_max;        /* 20 */
+    int comp_free_shipping_days;    /* up to this late: free shipping instead: 1 */
+    int comp_wait_days;             /* undelivered this late: compensate now: 2 */
+    int64_t comp_amount_min;        /* minor units: 500 */
+    int64_t comp_amount_max;        /* minor units: 5000 */
+    cs_ms_t comp_valid;             /* 90d */
+    int64_t vip_spent;              /* a VIP spent this much (minor units): 50000 */
+    int vip_orders;                 /* or placed this many orders: 5 */
+    const char *comp_prefix;        /* code prefix (copied): "SORRY" */
+} cs_watch_opts_t;
+
+/* The defaults above. */
+void cs_watch_opts_default(cs_watch_opts_t *o);
+
+typedef struct cs_watch cs_watch_t;
+
+cs_rc cs_watch_new(const cs_watch_opts_t *opts, cs_watch_t **out, cs_err_t *err);
+void cs_watch_free(cs_watch_t *w); /* NULL-safe */
+
+/* Engine hook: follow the log, then the due re-checks; *next is the next
+ * re-check (or now when more is waiting). */
+cs_rc cs_watch_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err);
+
+typedef struct cs_watch_stats {
+    uint64_t updates;       /* promise recomputations */
+    uint64_t moves;         /* windows or reasons that changed */
+    uint64_t at_risk;       /* delivery_at_risk signals */
+    uint64_t broken;        /* promise_broken signals */
+    uint64_t codes;         /* compensation codes issued */
+    uint64_t comp_cost;     /* their cost, minor units */
+    uint64_t over_budget;   /* compensations refused or reduced by the budget */
+} cs_watch_stats_t;
+void cs_watch_stats(cs_watch_t *w, cs_watch_stats_t *out); /* thread-safe */
+
+/* Update one order now (tests, tools): inside a transaction. */
+cs_rc cs_watch_order(cs_watch_t *w, cs_store_t *s, const char *order_id, cs_err_t *err);
+
+/* The customer's tier the compensation uses: "vip", "regular" or "new". */
+const char *cs_watch_tier(const cs_watch_t *w, int64_t orders, int64_t spent);
+
+#endif /* CS_TRACKING_WATCH_H */

@@ -1,0 +1,474 @@
+/* test_watch.c -- the order watch against a real SQLite store with a manual
+ * clock: first and current promise with their moves, at-risk signals on
+ * failed attempts, exceptions and silence (noticed by a durable re-check,
+ * also after a restart), compensation sized by lateness, value and tier
+ * within the daily budget, issued once. Time moves; nothing sleeps.
+ *
+ * The lane: DHL from Saxony to Berlin (DE-10) takes two working days,
+ * learned from 40 past orders. 2026-03-02 is a Monday. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journey/journey.h"
+#include "tracking/watch.h"
+
+typedef struct world {
+    cs_clock_manual_t clock;
+    cs_store_t *s;
+    cs_tracker_t *tracker;
+    cs_watch_t *watch;
+    cs_watch_opts_t wo;
+    char path[64];
+    int ev_n;
+} world_t;
+
+static world_t W;
+
+static cs_ms_t at(const char *t)
+{
+    cs_ms_t v;
+    assert_true(cs_time_parse(t, &v));
+    return v;
+}
+
+static void event_at(const char *type, cs_ms_t when, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void event_at(const char *type, cs_ms_t when, const char *fmt, ...)
+{
+    char data[2048], buf[4096], ts[40];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(data, sizeof data, fmt, ap);
+    va_end(ap);
+    cs_time_format(when, ts, sizeof ts);
+    snprintf(buf, sizeof buf,
+             "{\"event_id\":\"ev-%d\",\"type\":\"%s\",\"occurred_at\":\"%s\",\"data\":%s}",
+             ++W.ev_n, type, ts, data);
+    cs_event_t *ev;
+    cs_err_t err;
+    if (cs_event_parse(buf, strlen(buf), &ev, &err))
+        fail_msg("event %s: %s", buf, err.msg);
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    assert_int_equal(cs_store_begin(W.s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(W.s, ev, when, &oc, &seq, &err), CS_OK);
+    assert_int_equal(cs_store_commit(W.s, &err), CS_OK);
+    cs_event_free(&ev);
+}
+
+static cs_ms_t now(void) { return cs_clock_now(&W.clock.clock); }
+
+static void order(const char *id, const char *customer, const char *total, const char *promise)
+{
+    char extra[256] = "";
+    if (promise)
+        snprintf(extra, sizeof extra, ",\"promised_delivery\":%s", promise);
+    event_at("order.placed", now(),
+             "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\","
+             "\"totals\":{\"shipping\":\"4.90\",\"total\":\"%s\"},"
+             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"%s\",\"quantity\":1}]%s}",
+             id, customer, total, total, extra);
+}
+
+static void ship(const char *id)
+{
+    event_at("shipment.created", now(),
+             "{\"id\":\"S%s\",\"order_id\":\"%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+             "\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}",
+             id, id, id);
+}
+
+static void scan(const char *id, const char *status, const char *reason)
+{
+    char r[64] = "";
+    if (reason)
+        snprintf(r, sizeof r, ",\"reason\":\"%s\"", reason);
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"S%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+             "\"status\":\"%s\"%s}",
+             id, id, status, r);
+}
+
+static void run_watch(void)
+{
+    cs_err_t err;
+    cs_ms_t next;
+    if (cs_watch_hook(W.s, W.watch, &next, &err))
+        fail_msg("watch: %s", err.msg);
+}
+
+static cs_promise_rec_t rec(const char *id)
+{
+    cs_promise_rec_t r;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, promise_get, id, &r, &err), CS_OK);
+    return r;
+}
+
+typedef struct sig_count {
+    const char *name;
+    const char *order;
+    int n;
+} sig_count_t;
+
+static cs_rc count_fn(int64_t seq, const char *order_id, const char *customer_id,
+                      const char *body, size_t len, void *ud)
+{
+    sig_count_t *c = ud;
+    char want[64];
+    (void)seq;
+    (void)customer_id;
+    (void)len;
+    snprintf(want, sizeof want, "\"name\":\"%s\"", c->name);
+    if (strstr(body, want) && order_id && strcmp(order_id, c->order) == 0)
+        c->n++;
+    return CS_OK;
+}
+
+static int signals(const char *name, const char *order_id)
+{
+    sig_count_t c = { name, order_id, 0 };
+    cs_err_t err;
+    int64_t examined;
+    assert_int_equal(cs_store_call(W.s, events_after, 0, 100000, 1u << CS_EV_SIGNAL, count_fn,
+                                   &c, &examined, &err),
+                     CS_OK);
+    return c.n;
+}
+
+static void open_watch(void)
+{
+    cs_err_t err;
+    assert_int_equal(cs_watch_new(&W.wo, &W.watch, &err), CS_OK);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&W, 0, sizeof W);
+    snprintf(W.path, sizeof W.path, "/tmp/cs_watch_XXXXXX");
+    int fd = mkstemp(W.path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(W.path);
+    char target[96];
+    snprintf(target, sizeof target, "sqlite:%s", W.path);
+    cs_store_opts_t so;
+    cs_store_opts_default(&so);
+    so.durable = false;
+    cs_err_t err;
+    if (cs_store_open(target, &so, &W.s, &err))
+        fail_msg("%s", err.msg);
+    const cs_tz_t *tz = cs_tz_get_or_utc("Europe/Berlin");
+    /* history: Mondays 09:00, shipped at once, delivered Wednesday */
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "h%d", i);
+        cs_clock_manual_init(&W.clock, at("2026-02-23T08:00:00Z") - (cs_ms_t)(i % 6) * 7 * CS_MS_PER_DAY);
+        order(id, "hist", "20.00", NULL);
+        ship(id);
+        cs_clock_manual_advance(&W.clock, 2 * CS_MS_PER_DAY + 3 * 3600000LL);
+        scan(id, "delivered", NULL);
+    }
+    cs_promise_opts_t po = { .tz = tz };
+    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
+    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
+    assert_int_equal(cs_tracker_learned(W.tracker), 40);
+    cs_clock_manual_init(&W.clock, at("2026-03-02T08:00:00Z")); /* Monday 09:00 Berlin */
+    cs_watch_opts_default(&W.wo);
+    W.wo.tracker = W.tracker;
+    W.wo.clock = &W.clock.clock;
+    W.wo.tz = tz;
+    W.wo.comp_daily_budget = 10000; /* 100.00 a day */
+    open_watch();
+    run_watch(); /* the first run starts at the log's end: history is not watched */
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cs_watch_free(W.watch);
+    cs_tracker_free(W.tracker);
+    cs_store_close(&W.s);
+    char p[96];
+    unlink(W.path);
+    snprintf(p, sizeof p, "%s-wal", W.path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", W.path);
+    unlink(p);
+    return 0;
+}
+
+static void ymd(cs_ms_t t, char *out)
+{
+    cs_tz_ymd(W.wo.tz, t, out, 16);
+}
+
+static void test_history_not_watched(void **state)
+{
+    (void)state;
+    cs_promise_rec_t r;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, promise_get, "h1", &r, &err), CS_ERR_NOTFOUND);
+}
+
+static void test_first_and_current(void **state)
+{
+    (void)state;
+    char d[16];
+    order("o1", "c1", "30.00", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("o1");
+    assert_string_equal(r.first_source, "model");
+    ymd(r.first_to, d);
+    assert_string_equal(d, "2026-03-04"); /* Monday + two working days */
+    assert_int_equal(r.first_to, r.to);
+    assert_false(r.at_risk);
+    assert_true(r.check_at > now());
+    /* hand-over and a scan: the first promise stays, the current follows */
+    cs_clock_manual_advance(&W.clock, 6 * 3600000LL);
+    ship("o1");
+    scan("o1", "in_transit", NULL);
+    cs_clock_manual_advance(&W.clock, 24 * 3600000LL); /* Tuesday 15:00 */
+    scan("o1", "out_for_delivery", NULL);
+    run_watch();
+    r = rec("o1");
+    ymd(r.to, d);
+    assert_string_equal(d, "2026-03-03");
+    assert_string_equal(r.reason, "out_for_delivery");
+    ymd(r.first_to, d);
+    assert_string_equal(d, "2026-03-04");
+    /* the moves are in the order view, with their reasons */
+    json_t *v;
+    cs_err_t err;
+    assert_int_equal(cs_store_order_view(W.s, "o1", &v, &err), CS_OK);
+    json_t *moves = json_object_get(json_object_get(v, "promise"), "moves");
+    assert_true(json_array_size(moves) >= 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(moves, json_array_size(moves) - 1),
+                                          "reason")),
+        "out_for_delivery");
+    json_decref(v);
+    /* delivered in time: closed, nothing to re-check, no compensation */
+    scan("o1", "delivered", NULL);
+    run_watch();
+    r = rec("o1");
+    assert_true(r.closed);
+    assert_int_equal(r.check_at, 0);
+    assert_int_equal(r.broken_at, 0);
+    assert_int_equal(r.comp_at, 0);
+    assert_int_equal(signals("delivery_at_risk", "o1"), 0);
+}
+
+static void test_shop_promise_is_first(void **state)
+{
+    (void)state;
+    char d[16];
+    order("o2", "c2", "30.00",
+          "{\"earliest\":\"2026-03-05T00:00:00Z\",\"latest\":\"2026-03-06T20:00:00Z\"}");
+    run_watch();
+    cs_promise_rec_t r = rec("o2");
+    assert_string_equal(r.first_source, "shop");
+    ymd(r.first_from, d);
+    assert_string_equal(d, "2026-03-05");
+    ymd(r.first_to, d);
+    assert_string_equal(d, "2026-03-06");
+}
+
+static void test_incidents_flag_once_per_reason(void **state)
+{
+    (void)state;
+    order("o3", "c3", "30.00", NULL);
+    ship("o3");
+    scan("o3", "in_transit", NULL);
+    run_watch();
+    assert_false(rec("o3").at_risk);
+    cs_clock_manual_advance(&W.clock, 26 * 3600000LL);
+    scan("o3", "failed_attempt", "recipient_absent");
+    run_watch();
+    cs_promise_rec_t r = rec("o3");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "failed_attempt");
+    assert_int_equal(signals("delivery_at_risk", "o3"), 1);
+    /* the same state again: no second signal */
+    cs_err_t err;
+    assert_int_equal(cs_store_begin(W.s, &err), CS_OK);
+    assert_int_equal(cs_watch_order(W.watch, W.s, "o3", &err), CS_OK);
+    assert_int_equal(cs_store_commit(W.s, &err), CS_OK);
+    assert_int_equal(signals("delivery_at_risk", "o3"), 1);
+    /* a new reason: one more */
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("o3", "exception", "address_problem");
+    run_watch();
+    r = rec("o3");
+    assert_string_equal(r.risk_reason, "address_problem");
+    assert_int_equal(signals("delivery_at_risk", "o3"), 2);
+    /* held at a depot while in transit counts too */
+    order("o3b", "c3", "30.00", NULL);
+    ship("o3b");
+    scan("o3b", "in_transit", "held_at_depot");
+    run_watch();
+    assert_string_equal(rec("o3b").risk_reason, "held_at_depot");
+}
+
+static void test_silence_found_by_durable_recheck(void **state)
+{
+    (void)state;
+    order("o4", "c4", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    ship("o4");
+    scan("o4", "in_transit", NULL);
+    run_watch();
+    assert_false(rec("o4").at_risk);
+    /* a restart: a new watch knows nothing but what the store holds */
+    cs_watch_free(W.watch);
+    open_watch();
+    /* four working days without a scan, no event at all */
+    cs_clock_manual_advance(&W.clock, 4 * CS_MS_PER_DAY);
+    for (int i = 0; i < 20; i++)
+        run_watch(); /* re-checks are due every few hours */
+    cs_promise_rec_t r = rec("o4");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "no_scan");
+    assert_true(r.quiet_days >= 3);
+    assert_int_equal(signals("delivery_at_risk", "o4"), 1);
+}
+
+static void test_late_delivery_compensated_once(void **state)
+{
+    (void)state;
+    /* promised for Tuesday; delivered Friday: three working days late */
+    order("o5", "c5", "100.00",
+          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    ship("o5");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-06T10:00:00Z"));
+    scan("o5", "delivered", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("o5");
+    assert_true(r.broken_at > 0);
+    assert_int_equal(r.late_days, 3);
+    assert_true(r.comp_code[0]);
+    assert_int_equal(r.comp_cost, 1500); /* 5% a day x 3 of 100.00, a new customer */
+    assert_int_equal(signals("promise_broken", "o5"), 1);
+    cs_discount_t d;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:o5", &d, &err), CS_OK);
+    assert_string_equal(d.code, r.comp_code);
+    assert_int_equal(d.kind, CS_DISCOUNT_AMOUNT);
+    assert_true(d.value > 14.99 && d.value < 15.01);
+    assert_string_equal(d.currency, "EUR");
+    assert_int_equal(strncmp(d.code, "SORRY-", 6), 0);
+    /* once: another look changes nothing */
+    assert_int_equal(cs_store_begin(W.s, &err), CS_OK);
+    assert_int_equal(cs_watch_order(W.watch, W.s, "o5", &err), CS_OK);
+    assert_int_equal(cs_store_commit(W.s, &err), CS_OK);
+    assert_int_equal(signals("promise_broken", "o5"), 1);
+    assert_string_equal(rec("o5").comp_code, r.comp_code);
+}
+
+static void test_undelivered_tier_and_budget(void **state)
+{
+    (void)state;
+    /* 95.00 a day; a VIP (five orders) and two new customers, all promised
+     * for Tuesday */
+    W.wo.comp_daily_budget = 9500;
+    cs_watch_free(W.watch);
+    open_watch();
+    for (int i = 0; i < 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "v%d", i);
+        order(id, "vip", "50.00", NULL);
+    }
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    order("o6", "vip", "200.00", promise);
+    order("o7", "c7", "200.00", promise);
+    order("o8", "c8", "200.00", promise);
+    ship("o6");
+    ship("o7");
+    ship("o8");
+    run_watch();
+    /* Thursday: two working days late, still not delivered */
+    cs_clock_manual_set(&W.clock, at("2026-03-05T12:00:00Z"));
+    for (int i = 0; i < 10; i++)
+        run_watch();
+    cs_promise_rec_t r6 = rec("o6"), r7 = rec("o7"), r8 = rec("o8");
+    assert_int_equal(r6.late_days, 2);
+    /* the VIP: 10% of 200.00 x 1.5 = 30.00 */
+    assert_int_equal(r6.comp_cost, 3000);
+    assert_non_null(strstr(r6.comp_note, "vip"));
+    /* 30.00 + 20.00 + 20.00 fit ... */
+    assert_int_equal(r7.comp_cost + r8.comp_cost, 4000);
+    /* a fourth and fifth late order the same day run into the budget */
+    order("o9", "c9", "200.00", promise);
+    order("o10", "c10", "200.00", promise);
+    order("o11", "c11", "200.00", promise);
+    run_watch();
+    cs_promise_rec_t r9 = rec("o9"), r10 = rec("o10"), r11 = rec("o11");
+    assert_int_equal(r9.comp_cost, 2000);      /* 90.00 spent */
+    assert_int_equal(r10.comp_cost, 490);      /* only free shipping still fits: 94.90 */
+    assert_non_null(strstr(r10.comp_note, "free shipping"));
+    assert_int_equal(r11.comp_cost, 0);        /* nothing fits */
+    assert_string_equal(r11.comp_note, "daily budget used up");
+    assert_string_equal(r11.comp_code, "");
+    assert_true(r11.comp_at > 0);              /* decided: not retried */
+    /* a new day has a new budget, but o11 was decided once */
+    cs_clock_manual_set(&W.clock, at("2026-03-06T12:00:00Z"));
+    run_watch();
+    assert_string_equal(rec("o11").comp_code, "");
+    assert_int_equal(signals("promise_broken", "o11"), 1);
+    cs_watch_stats_t st;
+    cs_watch_stats(W.watch, &st);
+    assert_true(st.over_budget >= 2);
+}
+
+static void test_cancelled_closes(void **state)
+{
+    (void)state;
+    order("o12", "c12", "30.00", NULL);
+    run_watch();
+    event_at("order.cancelled", now(), "{\"order_id\":\"o12\"}");
+    run_watch();
+    cs_promise_rec_t r = rec("o12");
+    assert_true(r.closed);
+    assert_int_equal(r.check_at, 0);
+    assert_string_equal(r.reason, "cancelled");
+}
+
+static void test_workdays_late(void **state)
+{
+    (void)state;
+    const cs_tz_t *tz = cs_tz_get_or_utc("Europe/Berlin");
+    cs_ms_t tue = at("2026-03-03T12:00:00Z");
+    assert_int_equal(cs_workdays_late(tz, tue, at("2026-03-03T22:30:00Z")), 0); /* still Tuesday */
+    assert_int_equal(cs_workdays_late(tz, tue, at("2026-03-03T23:30:00Z")), 1); /* Wednesday */
+    assert_int_equal(cs_workdays_late(tz, tue, at("2026-03-09T10:00:00Z")), 5); /* next Monday */
+    cs_ms_t sat = at("2026-03-07T12:00:00Z");
+    assert_int_equal(cs_workdays_late(tz, sat, at("2026-03-08T12:00:00Z")), 1); /* Sunday */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_history_not_watched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_and_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shop_promise_is_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
+        cmocka_unit_test(test_workdays_late),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
