@@ -15,10 +15,12 @@ PKGS=(
   clang libclang-rt-14-dev
   python3 python3-aiosmtpd openssl
   sqlite3 wrk nginx-light procps
+  chromium fonts-dejavu-core
 )
+# the browser tests drive Debian's Chromium with playwright-core from npm
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 if [ -n "$BENCH" ]; then
   PKGS+=(redis-server postgresql)
-  command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 
 missing=()
@@ -47,8 +49,13 @@ else
   fi
 fi
 
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
+  echo "install-deps: npm packages for the browser tests (tests/browser)"
+  (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund)
+fi
+
 if [ -n "$BENCH" ]; then
-  ROOT=$(cd "$(dirname "$0")/.." && pwd)
   if [ ! -d "$ROOT/bench/peers/node_modules/bullmq" ] || [ ! -d "$ROOT/bench/peers/node_modules/pg-boss" ]; then
     echo "install-deps: npm packages for the benchmark peers (bench/peers)"
     (cd "$ROOT/bench/peers" && npm ci --no-audit --no-fund)

@@ -12,12 +12,14 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../http/server.h"
+#include "../lib/cs_crypto.h"
 #include "../tracking/tracker.h"
 #include "../tracking/watch.h"
 #include "cli.h"
@@ -92,6 +94,49 @@ static cs_rc run_hooks(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
     return rc;
 }
 
+/* The logo as a data: URI, so the tracking page loads nothing from
+ * elsewhere (owned; NULL with a message on stderr when unreadable). */
+static char *logo_data_uri(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *type = !dot                                   ? NULL
+                       : strcasecmp(dot, ".svg") == 0         ? "image/svg+xml"
+                       : strcasecmp(dot, ".png") == 0         ? "image/png"
+                       : strcasecmp(dot, ".jpg") == 0 ||
+                               strcasecmp(dot, ".jpeg") == 0  ? "image/jpeg"
+                       : strcasecmp(dot, ".webp") == 0        ? "image/webp"
+                                                              : NULL;
+    if (!type) {
+        fprintf(stderr, "consonance serve: brand_logo: expected an .svg, .png, .jpg or .webp "
+                        "file, got %s\n", path);
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "consonance serve: brand_logo: cannot read %s: %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+    enum { LOGO_MAX = 256 * 1024 };
+    uint8_t *raw = cs_malloc(LOGO_MAX + 1);
+    size_t n = raw ? fread(raw, 1, LOGO_MAX + 1, f) : 0;
+    fclose(f);
+    if (!raw || n == 0 || n > LOGO_MAX) {
+        fprintf(stderr, "consonance serve: brand_logo: %s is empty or larger than 256 KiB\n",
+                path);
+        cs_free(raw);
+        return NULL;
+    }
+    size_t pre = strlen("data:;base64,") + strlen(type);
+    char *uri = cs_malloc(pre + 4 * ((n + 2) / 3) + 1);
+    if (uri) {
+        snprintf(uri, pre + 1, "data:%s;base64,", type);
+        cs_base64(raw, n, uri + pre);
+    }
+    cs_free(raw);
+    return uri;
+}
+
 int cs_cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -149,6 +194,7 @@ int cs_cmd_serve(int argc, char **argv)
     cs_sender_t *sender = NULL;
     cs_tracker_t *tracker = NULL;
     cs_watch_t *watch = NULL;
+    char *logo = NULL;
     int status = CS_EXIT_FAIL;
     if (cs_engine_open(&eo, &engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -218,6 +264,17 @@ int cs_cmd_serve(int argc, char **argv)
     ho.tracking_secret = conf.tracking_secret;
     ho.tracker = tracker;
     ho.watch = watch;
+    if (conf.brand_logo[0] && !(logo = logo_data_uri(conf.brand_logo)))
+        goto out;
+    ho.shop_name = conf.shop_name;
+    ho.brand_color = conf.brand_color;
+    ho.brand_logo = logo;
+    ho.returns_url = conf.returns_url;
+    ho.support_url = conf.support_url;
+    ho.support_email = conf.support_email;
+    ho.reassurance_de = conf.reassurance_de;
+    ho.reassurance_en = conf.reassurance_en;
+    ho.tracking_lookups = conf.tracking_lookups;
     ho.shop_tz = po.tz;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -250,6 +307,7 @@ out:
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
     cs_tracker_free(tracker);
     cs_watch_free(watch);
+    cs_free(logo);
     cs_tplset_free(templates);
     if (status == CS_EXIT_OK)
         cs_info("stopped cleanly");

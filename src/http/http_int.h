@@ -32,6 +32,8 @@ typedef enum route {
     R_TRACK_SCANS,       /* POST /v1/tracking/scans */
     R_PROMISE,           /* GET /v1/promise */
     R_ORDER_STATUS,      /* GET /v1/orders/{id}/status */
+    R_TRACK_PAGE,        /* GET /t/{token}: the tracking page */
+    R_TRACK_LOOKUP,      /* GET, POST /t: find an order by number and postcode or email */
     R_OTHER,
     R__COUNT
 } route_t;
@@ -69,6 +71,11 @@ struct cs_http {
     _Atomic uint64_t dur_sum_us[R__COUNT];
     _Atomic uint64_t events_rejected;
     _Atomic uint64_t callbacks_unknown;
+
+    /* the tracking page's guard against guessing (track_page.c) */
+    pthread_mutex_t limit_mu;
+    struct limit_slot *limits;
+    _Atomic uint64_t lookups_refused;
 };
 
 /* One request's state (MHD's con_cls). Freed when MHD reports completion. */
@@ -105,6 +112,11 @@ enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
 /* Queue text (owned, freed with free()) as the response. */
 enum MHD_Result cs__http_reply_text(hreq_t *r, int status, char *text, size_t len,
                                     const char *ctype);
+/* An HTML page for customers (html owned, freed with free()): no external
+ * loads (CSP), no referrer, no shared caching; a Location and a
+ * Retry-After (seconds, 0 = none) when given. */
+enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t len,
+                                    const char *location, int retry_after);
 int cs__http_status_of(cs_rc rc);
 
 /* application/x-www-form-urlencoded: split and decode `text` in place into
@@ -128,8 +140,31 @@ enum MHD_Result cs__http_metrics(hreq_t *r);
 /* pages.c */
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
 
+/* track_page.c */
+cs_rc cs__track_init(cs_http_t *h);
+void cs__track_free(cs_http_t *h);
+enum MHD_Result cs__http_track_page(hreq_t *r, const char *url);
+enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
+
 /* status_api.c */
 enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
+/* Where an order is, from its view (the order view's JSON, with shipments,
+ * scans and the watch's promise), in one paragraph in `lang` ("de"/"en"),
+ * with the window the promise gives now. */
+typedef struct cs_order_status {
+    char text[1024];
+    int status;                  /* cs_track_status_t of the latest shipment; -1 = none */
+    bool shipped, cancelled;
+    bool have_window;
+    int64_t from, to;            /* the window's first and last day (local midnights) */
+    char window_words[2 * 96 + 40];
+    int reason;                  /* cs_promise_reason_t */
+    bool at_risk;
+    int quiet_days;
+    char reason_text[256];
+} cs_order_status_t;
+void cs__order_status(cs_http_t *h, json_t *order, const char *lang, const cs_tz_t *tz,
+                      int64_t now, cs_order_status_t *out);
 
 /* promise_api.c */
 enum MHD_Result cs__http_promise(hreq_t *r);

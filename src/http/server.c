@@ -122,6 +122,37 @@ static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, cons
     return ret;
 }
 
+enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t len,
+                                    const char *location, int retry_after)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, html, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(html);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
+    /* personal pages: nothing loads from elsewhere, nothing is kept by
+     * shared caches, and the link's token never leaks as a referrer */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cache-Control", "private, no-store");
+    if (location)
+        MHD_add_response_header(resp, "Location", location);
+    if (retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count(r, status);
+    return ret;
+}
+
 enum MHD_Result cs__http_reply_code(hreq_t *r, int status, const char *code, const char *msg)
 {
     return cs__http_reply(r, status,
@@ -380,6 +411,14 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         *method_ok = get || post;
         return R_CB_WHATSAPP;
     }
+    if (strcmp(url, "/t") == 0) {
+        *method_ok = get || post;
+        return R_TRACK_LOOKUP;
+    }
+    if (strncmp(url, "/t/", 3) == 0 && url[3]) {
+        *method_ok = get;
+        return R_TRACK_PAGE;
+    }
     if (strncmp(url, "/u/", 3) == 0 && url[3]) {
         *method_ok = get || post;
         return R_UNSUBSCRIBE;
@@ -425,7 +464,7 @@ static bool media_is(const char *ct, const char *want)
 
 static bool is_callback(route_t r)
 {
-    return r == R_CB_SMS || r == R_CB_WHATSAPP || r == R_CB_EMAIL || r == R_TRACK_AFTERSHIP ||
+    return r == R_TRACK_LOOKUP || r == R_CB_SMS || r == R_CB_WHATSAPP || r == R_CB_EMAIL || r == R_TRACK_AFTERSHIP ||
            r == R_TRACK_SCANS;
 }
 
@@ -515,6 +554,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (r->route == R_TRACK_AFTERSHIP || r->route == R_TRACK_SCANS)
             return cs__http_tracking_hook(r);
+        if (r->route == R_TRACK_LOOKUP)
+            return cs__http_track_lookup(r, method);
         return cs__http_callback(r, method);
     }
     if (*upload_data_size) {
@@ -558,6 +599,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return cs__http_promise(r);
     }
     case R_UNSUBSCRIBE: return cs__http_unsubscribe(r, url, method);
+    case R_TRACK_PAGE: return cs__http_track_page(r, url);
     case R_HEALTH: return cs__http_health(r);
     case R_METRICS: return cs__http_metrics(r);
     default: return MHD_NO;
@@ -620,6 +662,12 @@ cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t *
         h->opts.key_cache_ms = 2000;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    if (cs__track_init(h)) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        free(h);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
 
     const char *host = opts->host && *opts->host ? opts->host : "127.0.0.1";
     if (strcmp(host, "localhost") == 0)
@@ -636,6 +684,9 @@ cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t *
         addr = (struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     } else {
+        cs__track_free(h);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
         free(h);
         return cs_err_field(err, CS_ERR_CONFIG, "host",
                             "host: expected an IPv4 or IPv6 address, got \"%.64s\"", host);
@@ -647,6 +698,7 @@ cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t *
                             4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);
     if (!h->d) {
+        cs__track_free(h);
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
         free(h);
@@ -682,6 +734,7 @@ void cs_http_stop(cs_http_t **hp)
     MHD_stop_daemon(h->d);
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
+    cs__track_free(h);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);

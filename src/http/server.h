@@ -39,6 +39,16 @@ typedef struct cs_http_opts {
     struct cs_tracker *tracker;   /* delivery promises; NULL = off; borrowed */
     struct cs_watch *watch;       /* the order watch, for metrics; NULL = none; borrowed */
     const cs_tz_t *shop_tz;       /* the shop's zone for dates; NULL = UTC */
+    /* the tracking page (/t); all borrowed, "" or NULL = not shown */
+    const char *shop_name;
+    const char *brand_color;      /* "#2d5b3f" */
+    const char *brand_logo;       /* a data: URI */
+    const char *returns_url;
+    const char *support_url;
+    const char *support_email;
+    const char *reassurance_de;
+    const char *reassurance_en;
+    int tracking_lookups;         /* failed lookups per address per 15 minutes; 0 = 10 */
 } cs_http_opts_t;
 
 typedef struct cs_http cs_http_t;

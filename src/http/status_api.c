@@ -51,40 +51,14 @@ static void region(json_t *addr, char *out, size_t size)
                   json_string_value(json_object_get(addr, "postal_code")), out, size);
 }
 
-enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
+void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *tz, cs_ms_t now,
+                      cs_order_status_t *out)
 {
-    cs_http_t *h = r->h;
-    st_ctx_t c;
-    memset(&c, 0, sizeof c);
-    cs_err_clear(&c.err);
-    /* /v1/orders/{id}/status */
-    char id[CS_ID_MAX + 1];
-    size_t n = strlen(url) - 11 - 7;
-    if (n == 0 || n > CS_ID_MAX || memchr(url + 11, '/', n)) {
-        cs_err_field(&c.err, CS_ERR_INVALID, "id", "id: expected an order id of 1..%d bytes",
-                     CS_ID_MAX);
-        return cs__http_reply_err(r, &c.err);
-    }
-    memcpy(id, url + 11, n);
-    id[n] = '\0';
-    c.id = id;
-    cs_err_t err;
-    cs_err_clear(&err);
-    cs_rc rc = cs__http_with_reader(h, read_fn, &c, &err);
-    if (rc) {
-        json_decref(c.order);
-        return cs__http_reply_err(r, c.err.rc ? &c.err : &err);
-    }
-    const char *lang = cs__http_query(r, "lang");
-    if (!lang || !*lang)
-        lang = c.has_who && c.who.locale[0] ? c.who.locale : "de";
-    bool de = strncmp(lang, "de", 2) == 0;
-    const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
-    if (c.has_who && c.who.timezone[0])
-        tz = cs_tz_get_or_utc(c.who.timezone);
-    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
-
-    json_t *o = c.order;
+    memset(out, 0, sizeof *out);
+    bool de = strcmp(lang, "de") == 0;
+    const char *id = json_string_value(json_object_get(o, "id"));
+    if (!id)
+        id = "";
     json_t *ships = json_object_get(o, "shipments");
     json_t *sh = json_array_get(ships, json_array_size(ships) ? json_array_size(ships) - 1 : 0);
     json_t *scans = json_object_get(sh, "scans");
@@ -95,6 +69,8 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     int status = sh ? cs_track_status_from_name(json_string_value(json_object_get(sh, "status")))
                     : -1;
     const char *reason_name = json_string_value(json_object_get(last, "reason"));
+    out->status = status;
+    out->shipped = sh != NULL;
 
     cs_promise_t p;
     memset(&p, 0, sizeof p);
@@ -123,16 +99,36 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         cs_err_t perr;
         have_window = cs_tracker_promise(h->opts.tracker, &q, &p, &perr) == CS_OK && p.to;
     }
-    char win[2 * CS_FMT_MAX + 40] = "", text[1024], why[256], day[CS_FMT_MAX];
+    /* the watch's at-risk reason says more than the scan alone (silence,
+     * a depot, a day past the promise) */
+    json_t *watch = json_object_get(o, "promise");
+    const char *risk = json_string_value(json_object_get(watch, "risk_reason"));
+    if (json_is_true(json_object_get(watch, "at_risk")) && risk &&
+        cs_promise_reason_from_name(risk) > 0 && status != CS_TRACK_DELIVERED) {
+        p.reason = (cs_promise_reason_t)cs_promise_reason_from_name(risk);
+        p.at_risk = true;
+    }
+    out->have_window = have_window;
+    out->from = p.from;
+    out->to = p.to;
+    out->reason = p.reason;
+    out->at_risk = p.at_risk;
+    out->quiet_days = p.quiet_days;
+    cs_promise_reason_text(p.reason, lang, p.quiet_days, out->reason_text,
+                           sizeof out->reason_text);
+    char *win = out->window_words, day[CS_FMT_MAX];
+    char *text = out->text;
+    size_t tsize = sizeof out->text;
     if (have_window)
-        cs_fmt_window(tz, now, p.from, p.to, de ? "de" : "en", win, sizeof win);
+        cs_fmt_window(tz, now, p.from, p.to, lang, win, sizeof out->window_words);
     const char *ost = json_string_value(json_object_get(o, "status"));
     if (ost && strcmp(ost, "cancelled") == 0) {
-        snprintf(text, sizeof text, de ? "Ihre Bestellung %s wurde storniert."
-                                       : "Your order %s has been cancelled.",
+        out->cancelled = true;
+        snprintf(text, tsize, de ? "Ihre Bestellung %s wurde storniert."
+                                 : "Your order %s has been cancelled.",
                  id);
     } else if (!sh) {
-        snprintf(text, sizeof text,
+        snprintf(text, tsize,
                  de ? "Ihre Bestellung %s ist bei uns eingegangen und wird gerade vorbereitet.%s%s%s"
                     : "Your order %s has been received and is being prepared.%s%s%s",
                  id, have_window ? (de ? " Sie kommt voraussichtlich " : " It should arrive ") : "",
@@ -140,47 +136,84 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     } else if (status == CS_TRACK_DELIVERED) {
         cs_fmt_date(jtime(json_object_get(sh, "delivered_at")), tz, CS_DATE_DAY, lang, day,
                     sizeof day);
-        snprintf(text, sizeof text, de ? "Ihr Paket wurde am %s von %s zugestellt."
-                                       : "Your parcel was delivered by %s on %s.",
+        snprintf(text, tsize, de ? "Ihr Paket wurde am %s von %s zugestellt."
+                                 : "Your parcel was delivered by %s on %s.",
                  de ? day : carrier, de ? carrier : day);
     } else if (status == CS_TRACK_OUT_FOR_DELIVERY) {
-        snprintf(text, sizeof text, de ? "Ihr Paket ist heute mit %s in der Zustellung."
-                                       : "Your parcel is out for delivery with %s today.",
+        snprintf(text, tsize, de ? "Ihr Paket ist heute mit %s in der Zustellung."
+                                 : "Your parcel is out for delivery with %s today.",
                  carrier);
     } else if (status == CS_TRACK_AVAILABLE_FOR_PICKUP) {
-        snprintf(text, sizeof text, de ? "Ihr Paket liegt%s%s zur Abholung bereit."
-                                       : "Your parcel is ready for pickup%s%s.",
-                 city ? (de ? " in " : " in ") : "", city ? city : "");
+        snprintf(text, tsize, de ? "Ihr Paket liegt%s%s zur Abholung bereit."
+                                 : "Your parcel is ready for pickup%s%s.",
+                 city ? " in " : "", city ? city : "");
     } else if (status == CS_TRACK_RETURNED_TO_SENDER) {
-        snprintf(text, sizeof text, de ? "Ihr Paket ist auf dem Rückweg zu uns. Wir melden uns."
-                                       : "Your parcel is on its way back to us. We will be in touch.");
+        snprintf(text, tsize, de ? "Ihr Paket ist auf dem Rückweg zu uns. Wir melden uns."
+                                 : "Your parcel is on its way back to us. We will be in touch.");
     } else {
         const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
                                    p.at_risk
-                               ? cs_promise_reason_text(p.reason, lang, p.quiet_days, why,
-                                                        sizeof why)
+                               ? out->reason_text
                                : NULL;
         char where[160] = "";
         if (city)
-            snprintf(where, sizeof where, de ? " in %s" : " in %s", city);
-        snprintf(text, sizeof text,
+            snprintf(where, sizeof where, " in %s", city);
+        snprintf(text, tsize,
                  de ? "Ihr Paket ist bei %s%s%s%s.%s%s"
                     : "Your parcel is with %s%s%s%s.%s%s",
                  carrier, where,
                  have_window ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "",
                  win, lead ? " " : "", lead ? lead : "");
     }
-    json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", de ? "de" : "en", "text",
-                            text);
-    if (sh)
-        json_object_set(out, "status", json_object_get(sh, "status"));
-    if (have_window) {
+}
+
+enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
+{
+    cs_http_t *h = r->h;
+    st_ctx_t c;
+    memset(&c, 0, sizeof c);
+    cs_err_clear(&c.err);
+    /* /v1/orders/{id}/status */
+    char id[CS_ID_MAX + 1];
+    size_t n = strlen(url) - 11 - 7;
+    if (n == 0 || n > CS_ID_MAX || memchr(url + 11, '/', n)) {
+        cs_err_field(&c.err, CS_ERR_INVALID, "id", "id: expected an order id of 1..%d bytes",
+                     CS_ID_MAX);
+        return cs__http_reply_err(r, &c.err);
+    }
+    memcpy(id, url + 11, n);
+    id[n] = '\0';
+    c.id = id;
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_rc rc = cs__http_with_reader(h, read_fn, &c, &err);
+    if (rc) {
+        json_decref(c.order);
+        return cs__http_reply_err(r, c.err.rc ? &c.err : &err);
+    }
+    const char *lang = cs__http_query(r, "lang");
+    if (!lang || !*lang)
+        lang = c.has_who && c.who.locale[0] ? c.who.locale : "de";
+    lang = cs_locale_lang(lang);
+    const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
+    if (c.has_who && c.who.timezone[0])
+        tz = cs_tz_get_or_utc(c.who.timezone);
+    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
+    cs_order_status_t st;
+    cs__order_status(h, c.order, lang, tz, now, &st);
+    json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
+    json_t *ships = json_object_get(c.order, "shipments");
+    if (json_array_size(ships))
+        json_object_set(out, "status",
+                        json_object_get(json_array_get(ships, json_array_size(ships) - 1),
+                                        "status"));
+    if (st.have_window) {
         char f[16], t2[16];
-        cs_tz_ymd(tz, p.from, f, sizeof f);
-        cs_tz_ymd(tz, p.to, t2, sizeof t2);
+        cs_tz_ymd(tz, st.from, f, sizeof f);
+        cs_tz_ymd(tz, st.to, t2, sizeof t2);
         json_object_set_new(out, "window", json_pack("{s:s,s:s}", "from", f, "to", t2));
-        json_object_set_new(out, "reason", json_string(cs_promise_reason_name(p.reason)));
-        json_object_set_new(out, "at_risk", json_boolean(p.at_risk));
+        json_object_set_new(out, "reason", json_string(cs_promise_reason_name(st.reason)));
+        json_object_set_new(out, "at_risk", json_boolean(st.at_risk));
     }
     json_decref(c.order);
     return cs__http_reply(r, 200, out);

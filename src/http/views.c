@@ -148,7 +148,8 @@ static const char *const route_names[R__COUNT] = {
     "events_post", "events_get",    "customer",      "order",
     "healthz",     "metrics",       "journeys",      "journey_switch",
     "customer_journeys", "customer_messages", "customer_discounts", "unsubscribe", "callback_sms",
-    "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "promise", "order_status", "other"};
+    "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "promise", "order_status", "tracking_page",
+    "tracking_lookup", "other"};
 
 static void unmapped_line(const char *carrier, uint64_t n, void *ud)
 {
@@ -180,6 +181,12 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                       "# TYPE consonance_promise_deliveries_learned gauge\n"
                       "consonance_promise_deliveries_learned %zu\n",
                       cs_tracker_learned(h->opts.tracker));
+    cs_buf_printf(&b,
+                  "# HELP consonance_tracking_lookups_refused_total Tracking page requests "
+                  "refused after too many failed lookups.\n"
+                  "# TYPE consonance_tracking_lookups_refused_total counter\n"
+                  "consonance_tracking_lookups_refused_total %llu\n",
+                  (unsigned long long)atomic_load(&h->lookups_refused));
     if (h->opts.watch) {
         cs_watch_stats_t ws;
         cs_watch_stats(h->opts.watch, &ws);

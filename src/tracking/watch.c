@@ -16,6 +16,9 @@
 #define EVENTS_PER_PASS 2000
 #define DUE_PER_PASS 500
 #define RECHECK_MS (6 * 3600000LL) /* silence is noticed within this */
+/* A scan or a delivery older than this is history when the watch first
+ * sees it (a back-fill, an import): recorded, but nobody is told. */
+#define FRESH_MS (3 * CS_MS_PER_DAY)
 
 struct cs_watch {
     cs_watch_opts_t o;
@@ -327,7 +330,12 @@ static cs_rc update(upd_t *u, const char *order_id)
             r.risk_at = u->now;
         r.at_risk = true;
         cs_strlcpy(r.risk_reason, why, sizeof r.risk_reason);
-        if (fresh && r.risk_events < w->o.max_risk_signals) {
+        /* what a scan said is news only while the scan is; silence and
+         * lateness are news now */
+        bool from_scan = p.reason != CS_PR_NO_SCAN && p.reason != CS_PR_MISSED_HANDOVER &&
+                         p.reason != CS_PR_SLOW_TRANSIT && strcmp(why, "late") != 0;
+        bool news = !from_scan || !t.last_scan_at || u->now - t.last_scan_at <= FRESH_MS;
+        if (fresh && news && r.risk_events < w->o.max_risk_signals) {
             r.risk_events++;
             json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", p.quiet_days,
                                       "late", r.first_to && p.point > r.first_to);
@@ -348,7 +356,10 @@ static cs_rc update(upd_t *u, const char *order_id)
             if (!r.broken_at)
                 r.broken_at = u->now;
             r.late_days = late;
-            if (!r.comp_at && (delivered || late >= w->o.comp_wait_days)) {
+            if (!r.comp_at && delivered && u->now - t.delivered_at > FRESH_MS) {
+                r.comp_at = u->now; /* late long ago: history, not news */
+                cs_strlcpy(r.comp_note, "delivered before it was watched", sizeof r.comp_note);
+            } else if (!r.comp_at && (delivered || late >= w->o.comp_wait_days)) {
                 if ((rc = compensate(u, &t, &r)))
                     return rc;
                 json_t *props = json_pack("{s:i,s:b,s:s?,s:s}", "late_days", late, "delivered",
@@ -441,25 +452,16 @@ static cs_rc collect_fn(int64_t seq, const char *order_id, const char *customer_
     return CS_OK;
 }
 
+/* The cursor: where the watch left off, or the log's start the first
+ * time (orders within the horizon are back-filled; what is history by then
+ * is recorded without signals, see update). */
 static cs_rc load_cursor(cs_watch_t *w, cs_store_t *s, cs_err_t *err)
 {
     cs_rc rc = cs_store_call(s, cursor_get, CURSOR, &w->cursor, err);
-    if (rc == CS_ERR_NOTFOUND) {
-        /* first run on this store: watch what comes from now on */
-        cs_store_counts_t counts;
-        if ((rc = cs_store_counts(s, &counts, err)))
-            return rc;
-        w->cursor = counts.last_seq;
-        if ((rc = cs_store_begin(s, err)))
-            return rc;
-        if ((rc = cs_store_call(s, cursor_set, CURSOR, w->cursor, err)) ||
-            (rc = cs_store_commit(s, err))) {
-            cs_store_rollback(s);
-            return rc;
-        }
-    } else if (rc) {
+    if (rc == CS_ERR_NOTFOUND)
+        w->cursor = 0;
+    else if (rc)
         return rc;
-    }
     w->loaded = true;
     return CS_OK;
 }

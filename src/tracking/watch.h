@@ -24,8 +24,10 @@
  *
  * It runs as an engine hook on the writer thread (cs_watch_hook), after the
  * tracker and before the journeys, following the event log with its own
- * durable cursor ("watch"). A store that had events before the watch first
- * ran is not back-filled: the watch starts at the log's end then.
+ * durable cursor ("watch"). The first time it reads the log from the start:
+ * orders placed within the horizon are back-filled, but what was history by
+ * then -- a scan or a late delivery more than three days old -- is recorded
+ * without signals or compensation.
  */
 #ifndef CS_TRACKING_WATCH_H
 #define CS_TRACKING_WATCH_H

@@ -188,3 +188,61 @@ class Checker:
             sys.exit(1)
         print("ok")
         sys.exit(0)
+
+
+class SmtpSink:
+    """tests/blackbox/smtp_sink.py (aiosmtpd, STARTTLS and AUTH required)
+    in a temporary folder; .mails() reads what it received. .py is None
+    when aiosmtpd is missing (the caller skips)."""
+
+    def __init__(self, user="shop", password="s3cret"):
+        self.py = None
+        for cand in ("/usr/bin/python3", sys.executable):
+            if os.path.exists(cand) and subprocess.run([cand, "-c", "import aiosmtpd"],
+                                                       capture_output=True).returncode == 0:
+                self.py = cand
+                break
+        self.user, self.password = user, password
+        self.tmp = tempfile.mkdtemp(prefix="cs-smtp-")
+        self.dir = os.path.join(self.tmp, "mail")
+        os.makedirs(self.dir)
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        cert, key = os.path.join(self.tmp, "cert.pem"), os.path.join(self.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                        "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True)
+        self.proc = subprocess.Popen([self.py, os.path.join(here, "smtp_sink.py"), self.dir, cert, key,
+                                      self.user, self.password],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline().split()[1])
+        return self
+
+    def env(self):
+        """The daemon settings that send through this sink."""
+        return {"CONSONANCE_SMTP_URL": "smtp://127.0.0.1:%d" % self.port,
+                "CONSONANCE_SMTP_USER": self.user, "CONSONANCE_SMTP_PASSWORD": self.password,
+                "CONSONANCE_SMTP_TLS": "require", "CONSONANCE_SMTP_TLS_VERIFY": "no"}
+
+    def mails(self):
+        """[(email.message.EmailMessage, envelope dict)] in arrival order."""
+        import email
+        import email.policy
+        import glob
+        out = []
+        for p in sorted(glob.glob(os.path.join(self.dir, "*.eml"))):
+            with open(p, "rb") as f:
+                msg = email.message_from_binary_file(f, policy=email.policy.default)
+            with open(p[:-4] + ".json") as f:
+                out.append((msg, json.load(f)))
+        return out
+
+    def stop(self):
+        if self.proc:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+            self.proc = None
+        shutil.rmtree(self.tmp, ignore_errors=True)

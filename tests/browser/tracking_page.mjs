@@ -1,0 +1,65 @@
+// The tracking page in a real browser: Debian's Chromium, headless, on a
+// phone-sized screen. For each URL given (name=url): no request leaves the
+// daemon, nothing scrolls sideways, the heading and the status are visible,
+// the page is in the language asked for; a screenshot of each goes to OUTDIR.
+// Usage: node tracking_page.mjs OUTDIR name=url[,lang,text] ...
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [outdir, ...pages] = process.argv.slice(2);
+if (!outdir || pages.length === 0) {
+  console.error('usage: node tracking_page.mjs OUTDIR name=url,lang,text ...');
+  process.exit(2);
+}
+fs.mkdirSync(outdir, { recursive: true });
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const browser = await chromium.launch({
+  executablePath,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let failures = 0;
+const fail = (msg) => { failures++; console.log('FAIL: ' + msg); };
+try {
+  const ctx = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+  });
+  for (const spec of pages) {
+    const eq = spec.indexOf('=');
+    const name = spec.slice(0, eq);
+    const [url, lang, text] = spec.slice(eq + 1).split(',');
+    const origin = new URL(url).origin;
+    const page = await ctx.newPage();
+    const foreign = [];
+    page.on('request', (req) => {
+      const u = req.url();
+      if (!u.startsWith(origin) && !u.startsWith('data:')) foreign.push(u);
+    });
+    const resp = await page.goto(url, { waitUntil: 'load' });
+    if (!resp || resp.status() !== 200) fail(`${name}: status ${resp && resp.status()}`);
+    if (foreign.length) fail(`${name}: requests to elsewhere: ${foreign.join(' ')}`);
+    const got = await page.evaluate(() => ({
+      lang: document.documentElement.lang,
+      sideways: document.documentElement.scrollWidth - window.innerWidth,
+      h1: document.querySelector('h1')?.innerText || '',
+      h1Visible: !!document.querySelector('h1')?.getBoundingClientRect().height,
+      body: document.body.innerText,
+      state: document.querySelector('.state')?.innerText || '',
+      stylesApplied: getComputedStyle(document.querySelector('header')).backgroundColor,
+    }));
+    if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
+    if (got.sideways > 0) fail(`${name}: scrolls sideways by ${got.sideways}px on a phone`);
+    if (!got.h1Visible) fail(`${name}: no visible heading`);
+    if (!got.state) fail(`${name}: no status line`);
+    if (text && !got.body.includes(text)) fail(`${name}: "${text}" not on the page`);
+    if (got.stylesApplied === 'rgba(0, 0, 0, 0)') fail(`${name}: the inline styles did not apply`);
+    const file = path.join(outdir, `tracking-${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    console.log(`${name}: ${got.h1} | ${got.state} | screenshot ${file}`);
+    await page.close();
+  }
+} finally {
+  await browser.close();
+}
+process.exit(failures ? 1 : 0);
