@@ -50,6 +50,7 @@ def main():
     tim = load(os.path.join(out_dir, "timers.txt"))
     kill = load(os.path.join(out_dir, "kill.txt"))
     smtp = load(os.path.join(out_dir, "smtp.txt"))
+    track = load(os.path.join(out_dir, "track.txt"))
     promise = None
     if os.path.exists(os.path.join(out_dir, "promise.json")):
         import json
@@ -199,6 +200,7 @@ cache (16 MiB), the checkpointer's (2 MiB) and the allocator's pools for the eig
 plateau shows. Ingest rate in this run: {fmt(num(rss, 'rss_events_per_s'))} events/s.
 """
     text += timers_section(tim) + kill_section(kill) + smtp_section(smtp) + promise_section(promise)
+    text += track_section(track)
     with open(md, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -336,6 +338,55 @@ estimate).
   these orders. The model knows the lane and the season only through recency; what is left
   (seller handling speed, distance within a state, product size) is the next step.
 """
+
+def track_section(t):
+    if not t:
+        return ""
+    ratio = num(t, "page_ratio")
+    return f"""
+## 8. Tracking page and scan ingest (`bench/track_bench.py`)
+
+### Tracking page vs nginx serving the same pages
+
+Method: {fmt(num(t, 'page_orders'))} orders of a realistic mix (a shipment with zero to five scans each,
+some with the shop's own promise, some failed attempts, some delivered, some late) are posted to
+a durable daemon; the order watch computes their promises. Every order's signed page
+(`/t/TOKEN`, about {fmt(num(t, 'page_bytes_median'))} bytes of HTML with inline CSS and logo) is
+fetched once and saved as a static file for nginx (2 workers, open_file_cache). Then wrk (2 threads,
+{fmt(num(t, 'page_conns'))} keep-alive connections, {t.get('page_duration_s', '?')} s, each request a random
+order) against nginx and against the daemon, interleaved, {t.get('page_rounds', '?')} rounds, medians.
+The daemon serves pages from its page cache while the order's version (its latest event, its
+promise's last change, its customer's last change) and the day are unchanged: a hit costs one
+indexed read of that version; cache hit rate {num(t, 'page_cache_hit_rate'):.1%}.
+
+| | requests/s | p50 | p99 | non-2xx |
+|---|---|---|---|---|
+| nginx, static files | {fmt(num(t, 'page_nginx_rps'))} ({t.get('page_nginx_rps_all', '')}) | {num(t, 'page_nginx_p50_us') / 1000:.2f} ms | {num(t, 'page_nginx_p99_us') / 1000:.2f} ms | {t.get('page_nginx_errors', '?')} |
+| Consonance `/t/TOKEN` | {fmt(num(t, 'page_rps'))} ({t.get('page_rps_all', '')}) | {num(t, 'page_p50_us') / 1000:.2f} ms | {num(t, 'page_p99_us') / 1000:.2f} ms | {t.get('page_errors', '?')} |
+
+Ratio **{ratio:.2f}x** nginx (target >= 0.5x: {mark(ratio >= 0.5)}); p99 {num(t, 'page_p99_us') / 1000:.1f} ms.
+
+### Scan ingest with promise re-computation
+
+Method: {fmt(num(t, 'scan_orders'))} open orders (placed up to nine days ago, shipped, zero to three scans)
+are loaded; then wrk posts batches of {t.get('scan_batch', '100')} `tracking.event` scans for random parcels
+(64 connections). With the order watch on, every order a scan touches gets its promise recomputed
+(read the order, its shipment and latest scan and its promise record; estimate; write the record
+and a move when anything changed) on the writer thread; the rate counts until the watch has caught
+up. The baseline is the same load on a daemon with `order_watch = no`: the plain event intake of
+the foundation issue, for these events.
+
+| | scans | scans/s | intake p99 |
+|---|---|---|---|
+| plain intake (watch off) | {fmt(num(t, 'scan_plain_scans'))} | {fmt(num(t, 'scan_plain_per_s'))} | {num(t, 'scan_plain_p99_us') / 1000:.0f} ms |
+| with promise re-computation, accepted | {fmt(num(t, 'scan_watch_scans'))} | {fmt(num(t, 'scan_watch_accept_per_s'))} | {num(t, 'scan_watch_p99_us') / 1000:.0f} ms |
+| with promise re-computation, all promises current | | {fmt(num(t, 'scan_watch_done_per_s'))} (catch-up {t.get('scan_watch_catchup_s', '?')} s) | |
+
+Ratio {num(t, 'scan_ratio'):.2f}x the plain intake ({fmt(num(t, 'scan_watch_updates'))} promise
+recomputations). No target in the issue; reported. The watch runs on the writer thread, so intake
+waits while it works; random scans over many parcels make every update a cold read.
+"""
+
 
 if __name__ == "__main__":
     main()

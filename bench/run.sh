@@ -20,6 +20,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 if [ -n "${CS_BENCH_QUICK:-}" ]; then
   N_INGEST=50000; N_RSS=200000; DUR=3; N_TIMERS=50000; N_SMTP=2000
+  export CS_BENCH_TRACK_ORDERS=1000
 else
   N_INGEST=${CS_BENCH_INGEST:-300000}; N_RSS=${CS_BENCH_RSS:-2000000}; DUR=${CS_BENCH_DURATION:-10}
   N_TIMERS=${CS_BENCH_TIMERS:-1000000}; N_SMTP=${CS_BENCH_SMTP:-20000}
@@ -52,6 +53,9 @@ if [ -d "$ROOT/../shared/data/olist-sample" ]; then
 else
   echo "bench: ../shared not found; promise-eval skipped"
 fi
+
+echo "== tracking: the page vs nginx, scan ingest with the order watch"
+python3 "$ROOT/bench/track_bench.py" "$B" "$OUT/track.txt" "$DUR" "${CS_BENCH_TRACK_ORDERS:-5000}"
 
 echo "== smtp: sender to a local sink"
 python3 "$ROOT/bench/smtp_bench.py" "$B" "$OUT/smtp.txt" "$N_SMTP"

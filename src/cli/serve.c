@@ -71,7 +71,7 @@ static cs_rc bootstrap_key(cs_store_t *s, void *arg)
  * journeys move (they read both). The soonest time any asks for wins. */
 typedef struct hooks {
     cs_tracker_t *tracker;
-    cs_watch_t *watch;
+    cs_watch_t *watch;       /* NULL when order_watch is off */
     cs_journeys_t *journeys; /* may be NULL */
 } hooks_t;
 
@@ -87,7 +87,7 @@ static cs_rc run_hooks(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
     cs_ms_t t = 0;
     *next = 0;
     cs_rc rc = cs_tracker_hook(s, h->tracker, &t, err);
-    if (!rc && (rc = cs_watch_hook(s, h->watch, &t, err)) == CS_OK)
+    if (!rc && h->watch && (rc = cs_watch_hook(s, h->watch, &t, err)) == CS_OK)
         soonest(next, t);
     if (!rc && h->journeys && (rc = cs_journeys_hook(s, h->journeys, &t, err)) == CS_OK)
         soonest(next, t);
@@ -227,7 +227,7 @@ int cs_cmd_serve(int argc, char **argv)
     wo.comp_prefix = conf.comp_prefix;
     wo.vip_spent = conf.vip_spent;
     wo.vip_orders = conf.vip_orders;
-    if (cs_watch_new(&wo, &watch, &err) != CS_OK) {
+    if (conf.order_watch && cs_watch_new(&wo, &watch, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
     }

@@ -76,6 +76,7 @@ typedef struct cs_conf {
     int send_attempts;                  /* default 8 */
     int64_t retry_base_ms;              /* default 1m */
     /* the order watch and compensation (money in minor units) */
+    bool order_watch;                   /* keep each order's promise; default yes */
     int64_t promise_horizon_ms;         /* orders older are not watched; default 60d */
     int64_t comp_budget;                /* per local day; default 0 = off */
     int comp_percent_per_day;           /* default 5 */

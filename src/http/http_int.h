@@ -72,10 +72,15 @@ struct cs_http {
     _Atomic uint64_t events_rejected;
     _Atomic uint64_t callbacks_unknown;
 
-    /* the tracking page's guard against guessing (track_page.c) */
+    /* the tracking page's guard against guessing and its page cache
+     * (track_page.c) */
     pthread_mutex_t limit_mu;
     struct limit_slot *limits;
     _Atomic uint64_t lookups_refused;
+    pthread_mutex_t page_mu;
+    struct page_slot *pages;
+    uint64_t page_tick;       /* under page_mu */
+    _Atomic uint64_t page_hits, page_misses;
 };
 
 /* One request's state (MHD's con_cls). Freed when MHD reports completion. */

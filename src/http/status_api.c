@@ -76,7 +76,19 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     memset(&p, 0, sizeof p);
     p.level = -1;
     bool have_window = false;
-    if (h->opts.tracker && jtime(json_object_get(o, "placed_at"))) {
+    /* the watch's current promise, while it is not stale (it re-checks
+     * every few hours and at midnight); else computed now */
+    json_t *cur = json_object_get(json_object_get(o, "promise"), "current");
+    cs_ms_t cur_to = jtime(json_object_get(cur, "to"));
+    int cur_reason = cs_promise_reason_from_name(json_string_value(json_object_get(cur, "reason")));
+    if (cur_to && cur_to >= cs_tz_day_start(tz, cs_tz_day(tz, now)) &&
+        status != CS_TRACK_DELIVERED && status != CS_TRACK_RETURNED_TO_SENDER) {
+        p.from = jtime(json_object_get(cur, "from"));
+        p.to = cur_to;
+        p.reason = cur_reason > 0 ? (cs_promise_reason_t)cur_reason : CS_PR_NONE;
+        p.quiet_days = 0;
+        have_window = p.from != 0;
+    } else if (h->opts.tracker && jtime(json_object_get(o, "placed_at"))) {
         char from[32] = "", to[32] = "";
         region(json_object_get(sh, "origin"), from, sizeof from);
         region(json_object_get(sh, "destination"), to, sizeof to);
@@ -103,6 +115,8 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
      * a depot, a day past the promise) */
     json_t *watch = json_object_get(o, "promise");
     const char *risk = json_string_value(json_object_get(watch, "risk_reason"));
+    if (p.reason == CS_PR_NO_SCAN && !p.quiet_days)
+        p.quiet_days = (int)json_integer_value(json_object_get(watch, "quiet_days"));
     if (json_is_true(json_object_get(watch, "at_risk")) && risk &&
         cs_promise_reason_from_name(risk) > 0 && status != CS_TRACK_DELIVERED) {
         p.reason = (cs_promise_reason_t)cs_promise_reason_from_name(risk);

@@ -12,6 +12,11 @@
  * the same answer; failed lookups are counted per client address (and per
  * order number) over 15 minutes, and past `tracking_lookups` the address
  * gets 429 with Retry-After: no enumeration, no guessing.
+ *
+ * Pages are cached, rendered, by order, language and day: a request reads
+ * only the order's version (its latest event, its promise's last update,
+ * its customer's last change) and serves the cached page while that and
+ * the day are the same, so a page is never older than the store.
  */
 #include "http_int.h"
 
@@ -38,12 +43,34 @@ struct limit_slot {
     int fails;
 };
 
+/* ---- the page cache: direct-mapped by the key's hash ---- */
+
+#define PAGE_SLOTS 16384
+
+struct page_slot {
+    uint64_t hash;                /* 0 = empty */
+    char key[CS_ID_MAX + 16];     /* order id, the language asked for */
+    int64_t version[3];
+    const cs_tz_t *tz;            /* the zone its day words were made in */
+    int64_t day;
+    char *html;                   /* cs_malloc'd */
+    size_t len;
+    uint64_t used;                /* page_tick when last used */
+};
+
 cs_rc cs__track_init(cs_http_t *h)
 {
     pthread_mutex_init(&h->limit_mu, NULL);
+    pthread_mutex_init(&h->page_mu, NULL);
     h->limits = cs_calloc(LIMIT_SLOTS, sizeof *h->limits);
-    if (!h->limits) {
+    h->pages = cs_calloc(PAGE_SLOTS, sizeof *h->pages);
+    if (!h->limits || !h->pages) {
+        cs_free(h->limits);
+        cs_free(h->pages);
+        h->limits = NULL;
+        h->pages = NULL;
         pthread_mutex_destroy(&h->limit_mu);
+        pthread_mutex_destroy(&h->page_mu);
         return CS_ERR_NOMEM;
     }
     return CS_OK;
@@ -53,9 +80,73 @@ void cs__track_free(cs_http_t *h)
 {
     if (!h->limits)
         return;
+    for (size_t i = 0; i < PAGE_SLOTS; i++)
+        cs_free(h->pages[i].html);
+    cs_free(h->pages);
     cs_free(h->limits);
     h->limits = NULL;
+    h->pages = NULL;
     pthread_mutex_destroy(&h->limit_mu);
+    pthread_mutex_destroy(&h->page_mu);
+}
+
+#define PAGE_WAYS 4 /* a key lives in one of 4 slots of its set; the least recently used goes */
+
+static struct page_slot *page_set(cs_http_t *h, uint64_t hash)
+{
+    return &h->pages[((hash >> 1) % (PAGE_SLOTS / PAGE_WAYS)) * PAGE_WAYS];
+}
+
+/* A copy of the cached page (malloc'd, for MHD to free), or NULL. */
+static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_t version[3],
+                      cs_ms_t now, size_t *len)
+{
+    char *copy = NULL;
+    pthread_mutex_lock(&h->page_mu);
+    struct page_slot *set = page_set(h, hash);
+    for (int i = 0; i < PAGE_WAYS; i++) {
+        struct page_slot *p = &set[i];
+        if (p->hash == hash && strcmp(p->key, key) == 0) {
+            if (memcmp(p->version, version, sizeof p->version) == 0 &&
+                cs_tz_day(p->tz, now) == p->day && (copy = malloc(p->len))) {
+                memcpy(copy, p->html, p->len);
+                *len = p->len;
+                p->used = ++h->page_tick;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->page_mu);
+    return copy;
+}
+
+static void page_put(cs_http_t *h, const char *key, uint64_t hash, const int64_t version[3],
+                     const cs_tz_t *tz, cs_ms_t now, const char *html, size_t len)
+{
+    char *keep = cs_malloc(len ? len : 1);
+    if (!keep)
+        return;
+    memcpy(keep, html, len);
+    pthread_mutex_lock(&h->page_mu);
+    struct page_slot *set = page_set(h, hash), *p = &set[0];
+    for (int i = 0; i < PAGE_WAYS; i++) {
+        if (set[i].hash == hash && strcmp(set[i].key, key) == 0) {
+            p = &set[i]; /* a newer version of the same page */
+            break;
+        }
+        if (set[i].used < p->used)
+            p = &set[i];
+    }
+    cs_free(p->html);
+    p->hash = hash;
+    cs_strlcpy(p->key, key, sizeof p->key);
+    memcpy(p->version, version, sizeof p->version);
+    p->tz = tz;
+    p->day = cs_tz_day(tz, now);
+    p->html = keep;
+    p->len = len;
+    p->used = ++h->page_tick;
+    pthread_mutex_unlock(&h->page_mu);
 }
 
 static uint64_t hash_key(const char *kind, const char *v)
@@ -341,12 +432,29 @@ typedef struct page_ctx {
     cs_contact_t who;
     bool has_who;
     cs_err_t err;
+    /* the page: the version only, unless it is not in the cache */
+    bool version_first;
+    int64_t version[3];
+    cs_http_t *h;
+    const char *key;
+    uint64_t hash;
+    cs_ms_t now;
+    char *cached;
+    size_t cached_len;
 } page_ctx_t;
 
 static cs_rc read_fn(cs_store_t *s, void *arg)
 {
     page_ctx_t *c = arg;
-    cs_rc rc = cs_store_order_view(s, c->id, &c->order, &c->err);
+    cs_rc rc;
+    if (c->version_first) {
+        if ((rc = cs_store_call(s, order_version, c->id, c->version, &c->err)))
+            return rc;
+        c->cached = page_get(c->h, c->key, c->hash, c->version, c->now, &c->cached_len);
+        if (c->cached)
+            return CS_OK;
+    }
+    rc = cs_store_order_view(s, c->id, &c->order, &c->err);
     if (rc)
         return rc;
     const char *cust = json_string_value(json_object_get(c->order, "customer_id"));
@@ -537,9 +645,24 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
      * address must not lock customers out); only bad tokens count */
     bool valid = h->opts.link_secret && h->opts.link_secret[0] &&
                  cs_link_token_check(h->opts.link_secret, "t", token, id, sizeof id);
+    /* the cache key: the order and the language the request asks for (the
+     * customer's own is part of the version) */
+    char key[CS_ID_MAX + 16];
+    const char *qlang = cs__http_query(r, "lang");
+    snprintf(key, sizeof key, "%s|%s|%s", valid ? id : "", qlang ? qlang : "",
+             page_lang(r, NULL));
+    c.version_first = true;
+    c.h = h;
+    c.key = key;
+    c.hash = hash_key("page", key);
+    c.now = cs_clock_now(cs_engine_clock(h->engine));
     cs_rc rc = CS_ERR_NOTFOUND;
     if (valid)
         rc = cs__http_with_reader(h, read_fn, &c, &err);
+    if (!rc && c.cached) {
+        atomic_fetch_add(&h->page_hits, 1);
+        return cs__http_reply_page(r, 200, c.cached, c.cached_len, NULL, 0);
+    }
     if (rc) {
         json_decref(c.order);
         const char *lang = page_lang(r, NULL);
@@ -572,7 +695,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
     if (c.has_who && c.who.timezone[0])
         tz = cs_tz_get_or_utc(c.who.timezone);
-    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
+    cs_ms_t now = c.now;
     cs_order_status_t st;
     cs__order_status(h, c.order, lang, tz, now, &st);
     json_t *o = c.order;
@@ -743,5 +866,8 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     cs_buf_printf(&b, " · <a href=\"?lang=%s\">%s</a></footer></body></html>", de ? "en" : "de",
                   de ? "English" : "Deutsch");
     json_decref(c.order);
+    atomic_fetch_add(&h->page_misses, 1);
+    if (b.data)
+        page_put(h, key, c.hash, c.version, tz, c.now, b.data, b.len);
     return finish(r, &b, 200, NULL, 0);
 }

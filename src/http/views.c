@@ -187,6 +187,14 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "# TYPE consonance_tracking_lookups_refused_total counter\n"
                   "consonance_tracking_lookups_refused_total %llu\n",
                   (unsigned long long)atomic_load(&h->lookups_refused));
+    cs_buf_printf(&b,
+                  "# HELP consonance_tracking_pages_total Tracking pages served, by whether the "
+                  "page cache had them.\n"
+                  "# TYPE consonance_tracking_pages_total counter\n"
+                  "consonance_tracking_pages_total{cache=\"hit\"} %llu\n"
+                  "consonance_tracking_pages_total{cache=\"miss\"} %llu\n",
+                  (unsigned long long)atomic_load(&h->page_hits),
+                  (unsigned long long)atomic_load(&h->page_misses));
     if (h->opts.watch) {
         cs_watch_stats_t ws;
         cs_watch_stats(h->opts.watch, &ws);

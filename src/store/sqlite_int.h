@@ -150,6 +150,7 @@ typedef enum tstmt_id {
     QT_NEXT,
     QT_SPENT,
     QT_V_MOVES,
+    QT_VERSION,
     QT__COUNT
 } tstmt_id_t;
 
@@ -269,8 +270,8 @@ cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
 void cs__sqlite_track_close(cs_sqlite_t *s);
 /* The order's promise as JSON for the order view; NULL when none. */
 cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err);
-cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_order_track_t *out,
-                             cs_err_t *err);
+cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,
+                             cs_order_track_t *out, cs_err_t *err);
 cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
                              cs_err_t *err);
 cs_rc cs__sqlite_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
@@ -279,6 +280,10 @@ cs_rc cs__sqlite_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_
                               size_t max, size_t *n, cs_err_t *err);
 cs_rc cs__sqlite_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
 cs_rc cs__sqlite_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err);
+cs_rc cs__sqlite_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
+                               cs_err_t *err);
+cs_rc cs__sqlite_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
+                                 int64_t *spent, cs_err_t *err);
 cs_rc cs__sqlite_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
                                  cs_err_t *err);
 

@@ -29,6 +29,10 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_DUE] = "SELECT " REC_COLS " FROM promises WHERE check_at<?1 ORDER BY check_at LIMIT ?2",
     [QT_NEXT] = "SELECT min(check_at) FROM promises",
     [QT_SPENT] = "SELECT coalesce(sum(comp_cost),0) FROM promises WHERE comp_at>=?1",
+    [QT_VERSION] = "SELECT 0,(SELECT max(seq) FROM events WHERE order_id=?1),"
+                   "(SELECT updated_at FROM promises WHERE order_id=?1),"
+                   "(SELECT updated_at FROM customers WHERE id=o.customer_id) "
+                   "FROM orders o WHERE o.id=?1",
     [QT_V_MOVES] = "SELECT at,from_day,to_day,point,reason,at_risk FROM promise_moves "
                    "WHERE order_id=?1 ORDER BY at, rowid LIMIT 100",
 };
@@ -76,8 +80,8 @@ static cs_rc one(cs_sqlite_t *s, sqlite3_stmt *st, const char *what, cs_err_t *e
     return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, what);
 }
 
-cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_order_track_t *out,
-                             cs_err_t *err)
+cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,
+                             cs_order_track_t *out, cs_err_t *err)
 {
     cs_sqlite_t *s = (cs_sqlite_t *)store;
     memset(out, 0, sizeof *out);
@@ -98,6 +102,8 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_order_t
     out->promised_from = cs__col_time(st, 6);
     out->promised_to = cs__col_time(st, 7);
     done(st);
+    if (out->placed_at < placed_after)
+        return CS_OK;
 
     char ship[CS_ID_MAX + 1] = "";
     if (!(st = tstmt(s, QT_SHIPMENT, err)))
@@ -129,19 +135,42 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_order_t
             done(st);
         }
     }
-    if (out->customer_id[0]) {
-        if (!(st = tstmt(s, QT_CUSTOMER, err)))
-            return CS_ERR_STORE;
-        cs__bind_text(st, 1, out->customer_id);
-        rc = one(s, st, "read a customer's orders", err);
-        if (rc && rc != CS_ERR_NOTFOUND)
-            return rc;
-        if (!rc) {
-            out->customer_orders = sqlite3_column_int64(st, 0);
-            out->customer_spent = sqlite3_column_int64(st, 1);
-            done(st);
-        }
-    }
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
+                                 int64_t *spent, cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    *orders = *spent = 0;
+    sqlite3_stmt *st = tstmt(s, QT_CUSTOMER, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    cs_rc rc = one(s, st, "read a customer's orders", err);
+    if (rc)
+        return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
+    *orders = sqlite3_column_int64(st, 0);
+    *spent = sqlite3_column_int64(st, 1);
+    done(st);
+    return CS_OK;
+}
+
+cs_rc cs__sqlite_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
+                               cs_err_t *err)
+{
+    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    sqlite3_stmt *st = tstmt(s, QT_VERSION, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    cs_rc rc = one(s, st, "read an order's version", err);
+    if (rc)
+        return rc;
+    version[0] = sqlite3_column_int64(st, 1); /* an order changes only through its events */
+    version[1] = sqlite3_column_int64(st, 2);
+    version[2] = sqlite3_column_int64(st, 3);
+    done(st);
     return CS_OK;
 }
 
@@ -321,6 +350,8 @@ cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out
         "at_risk", p.at_risk, "risk_reason", p.risk_reason[0] ? p.risk_reason : NULL,
         "next_check_at", time_or_null(p.check_at), "broken_at", time_or_null(p.broken_at),
         "late_days", p.late_days);
+    if (o)
+        json_object_set_new(o, "quiet_days", json_integer(p.quiet_days));
     if (!o)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     if (p.comp_at) {

@@ -243,8 +243,8 @@ typedef struct cs_contact_stats {
 
 
 /* What the order watch needs to know about an order, read without JSON:
- * the order, its latest shipment and that shipment's latest scan, and the
- * customer's standing (for compensation). Money in minor units. */
+ * the order, its latest shipment and that shipment's latest scan. Money
+ * in minor units. */
 typedef struct cs_order_track {
     char customer_id[CS_ID_MAX + 1];
     char status[16];          /* "placed", "cancelled", ... */
@@ -260,8 +260,6 @@ typedef struct cs_order_track {
     int last_status;          /* cs_track_status_t of the latest scan; -1 = none */
     int last_reason;          /* cs_incident_t */
     cs_ms_t last_scan_at;
-    int64_t customer_orders;  /* the customer's placed, not cancelled orders */
-    int64_t customer_spent;   /* their total, minor units */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown
@@ -435,8 +433,8 @@ struct cs_store_ops {
      * whose check_at is before `before`, earliest first. comp_spent sums
      * the compensation cost decided since `since`. discount_by_key reads
      * a code by its idem_key (CS_ERR_NOTFOUND). */
-    cs_rc (*order_track)(cs_store_t *s, const char *order_id, cs_order_track_t *out,
-                         cs_err_t *err);
+    cs_rc (*order_track)(cs_store_t *s, const char *order_id, cs_ms_t placed_after,
+                         cs_order_track_t *out, cs_err_t *err);
     cs_rc (*promise_get)(cs_store_t *s, const char *order_id, cs_promise_rec_t *out,
                          cs_err_t *err);
     cs_rc (*promise_put)(cs_store_t *s, const cs_promise_rec_t *p, const char *move,
@@ -447,6 +445,14 @@ struct cs_store_ops {
     cs_rc (*comp_spent)(cs_store_t *s, cs_ms_t since, int64_t *cost, cs_err_t *err);
     cs_rc (*discount_by_key)(cs_store_t *s, const char *idem_key, cs_discount_t *out,
                              cs_err_t *err);
+    /* What an order's pages are made of, as three numbers that change when
+     * it does: its latest event, its promise's last update, its customer's
+     * last change (0 when none). CS_ERR_NOTFOUND for an unknown order. */
+    cs_rc (*order_version)(cs_store_t *s, const char *order_id, int64_t version[3],
+                           cs_err_t *err);
+    /* A customer's placed, not cancelled orders and their total (minor units). */
+    cs_rc (*customer_totals)(cs_store_t *s, const char *customer_id, int64_t *orders,
+                             int64_t *spent, cs_err_t *err);
 };
 
 /* ---- dispatching wrappers: what callers use ---- */

@@ -13,7 +13,7 @@
 #include "../lib/cs_map.h"
 
 #define CURSOR "watch"
-#define EVENTS_PER_PASS 2000
+#define EVENTS_PER_PASS 2000 /* a pass holds the writer: intake waits for it */
 #define DUE_PER_PASS 500
 #define RECHECK_MS (6 * 3600000LL) /* silence is noticed within this */
 /* A scan or a delivery older than this is history when the watch first
@@ -166,7 +166,11 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
         cs_strlcpy(r->comp_note, "compensation off", sizeof r->comp_note);
         return CS_OK;
     }
-    const char *tier = cs_watch_tier(u->w, t->customer_orders, t->customer_spent);
+    int64_t orders, spent_total;
+    cs_rc rc = cs_store_call(u->s, customer_totals, r->customer_id, &orders, &spent_total, u->err);
+    if (rc)
+        return rc;
+    const char *tier = cs_watch_tier(u->w, orders, spent_total);
     double mult = strcmp(tier, "vip") == 0 ? 1.5 : strcmp(tier, "regular") == 0 ? 1.25 : 1.0;
     int64_t ship_cost = t->shipping > 0 ? t->shipping : o->comp_amount_min;
     int kind;
@@ -190,7 +194,7 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     /* the budget of the shop's local day */
     int64_t spent;
     cs_ms_t day0 = cs_tz_day_start(o->tz, cs_tz_day(o->tz, u->now));
-    cs_rc rc = cs_store_call(u->s, comp_spent, day0, &spent, u->err);
+    rc = cs_store_call(u->s, comp_spent, day0, &spent, u->err);
     if (rc)
         return rc;
     if (spent + cost > o->comp_daily_budget) {
@@ -234,17 +238,21 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
 static cs_rc update(upd_t *u, const char *order_id)
 {
     cs_watch_t *w = u->w;
+    cs_promise_rec_t r;
+    cs_rc rc = cs_store_call(u->s, promise_get, order_id, &r, u->err);
+    if (rc && rc != CS_ERR_NOTFOUND)
+        return rc;
+    bool have = rc == CS_OK;
+    if (have && r.closed)
+        return CS_OK;
     cs_order_track_t t;
-    cs_rc rc = cs_store_call(u->s, order_track, order_id, &t, u->err);
+    /* an order the watch does not know yet is read whole only when it is
+     * young enough to be watched */
+    rc = cs_store_call(u->s, order_track, order_id, have ? 0 : u->now - w->o.horizon, &t, u->err);
     if (rc == CS_ERR_NOTFOUND || (!rc && !t.placed_at))
         return CS_OK; /* nothing placed yet: a stub an early event made */
     if (rc)
         return rc;
-    cs_promise_rec_t r;
-    rc = cs_store_call(u->s, promise_get, order_id, &r, u->err);
-    if (rc && rc != CS_ERR_NOTFOUND)
-        return rc;
-    bool have = rc == CS_OK;
     bool cancelled = strcmp(t.status, "cancelled") == 0;
 
     char from[32], to[32];
@@ -278,12 +286,16 @@ static cs_rc update(upd_t *u, const char *order_id)
             r.first_point = p0.point;
             cs_strlcpy(r.first_source, "model", sizeof r.first_source);
         }
-    } else if (r.closed) {
-        return CS_OK;
     }
     u->d.updates++;
     cs_promise_rec_t was = r;
     r.updated_at = u->now;
+    if (u->now - t.placed_at > w->o.horizon) {
+        /* past the horizon and still not delivered: stop watching */
+        r.closed = true;
+        r.check_at = 0;
+        return cs_store_call(u->s, promise_put, &r, NULL, u->err);
+    }
     if (cancelled) {
         r.closed = true;
         r.check_at = 0;
@@ -391,6 +403,15 @@ static cs_rc update(upd_t *u, const char *order_id)
     bool moved = !have || was.from != r.from || was.to != r.to || strcmp(was.reason, r.reason);
     if (moved)
         u->d.moves++;
+    /* nothing changed and a re-check is still armed: no write (a scan in
+     * the middle of a journey moves nothing; the armed check re-arms) */
+    if (have && !moved && was.point == r.point && was.quiet_days == r.quiet_days &&
+        was.level == r.level && was.at_risk == r.at_risk &&
+        strcmp(was.risk_reason, r.risk_reason) == 0 && was.risk_events == r.risk_events &&
+        was.broken_at == r.broken_at && was.late_days == r.late_days &&
+        was.comp_at == r.comp_at && was.closed == r.closed && was.check_at > u->now &&
+        (r.closed || r.check_at >= was.check_at))
+        return CS_OK;
     return cs_store_call(u->s, promise_put, &r, moved ? r.reason : NULL, u->err);
 }
 

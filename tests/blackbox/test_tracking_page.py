@@ -184,6 +184,14 @@ try:
         t.check("default-src 'none'" in h.get("content-security-policy", ""), "CSP forbids loads")
         t.eq(h.get("referrer-policy"), "no-referrer", "the token never leaks as a referrer")
         t.check("anna@example.de" not in html and "10115" not in html, "no email or postcode shown")
+        # the page cache: served again from it, renewed by the next scan
+        hits = metric('consonance_tracking_pages_total{cache="hit"}')
+        st, _, again = page(link)
+        t.eq(again, html, "the same page again")
+        t.eq(metric('consonance_tracking_pages_total{cache="hit"}'), hits + 1, "from the page cache")
+        d.post_events([scan("r1", 3, now - dt.timedelta(minutes=2), "in_transit", city="Potsdam")])
+        t.check(t.wait_for(lambda: "Potsdam" in page(link)[2], "the new scan on the page"),
+                "a cached page is renewed by the order's next event")
         st, _, en = page(link + "?lang=en")
         t.check('lang="en"' in en and "Delivery attempt" in en and "Expected delivery:" in en,
                 "English on request")

@@ -882,7 +882,7 @@ static void test_order_watch_records(void **state)
     cs_store_t *s = open_store(state);
     cs_err_t err;
     cs_order_track_t t;
-    assert_int_equal(cs_store_call(s, order_track, "o-w", &t, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_call(s, order_track, "o-w", 0, &t, &err), CS_ERR_NOTFOUND);
     put(s, EV("w1", "order.placed", "2026-03-02T09:00:00Z",
               "{\"id\":\"o-w\",\"customer_id\":\"c-w\",\"currency\":\"EUR\","
               "\"totals\":{\"shipping\":\"4.90\",\"total\":\"54.90\"},"
@@ -890,15 +890,20 @@ static void test_order_watch_records(void **state)
               "\"latest\":\"2026-03-05T00:00:00Z\"},"
               "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"50.00\",\"quantity\":1}]}"),
         NULL);
-    assert_int_equal(cs_store_call(s, order_track, "o-w", &t, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, order_track, "o-w", 0, &t, &err), CS_OK);
     assert_string_equal(t.customer_id, "c-w");
     assert_string_equal(t.currency, "EUR");
     assert_int_equal(t.total, 5490);
     assert_int_equal(t.shipping, 490);
     assert_false(t.shipped);
     assert_int_equal(t.last_status, -1);
-    assert_int_equal(t.customer_orders, 1);
-    assert_int_equal(t.customer_spent, 5490);
+    int64_t orders, spent_total;
+    assert_int_equal(cs_store_call(s, customer_totals, "c-w", &orders, &spent_total, &err), CS_OK);
+    assert_int_equal(orders, 1);
+    assert_int_equal(spent_total, 5490);
+    int64_t v1[3], v2[3];
+    assert_int_equal(cs_store_call(s, order_version, "o-w", v1, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, order_version, "nope", v2, &err), CS_ERR_NOTFOUND);
     assert_true(t.promised_to > t.promised_from && t.promised_from > t.placed_at);
     put(s, EV("w2", "shipment.created", "2026-03-02T15:00:00Z",
               "{\"id\":\"S-w\",\"order_id\":\"o-w\",\"carrier\":\"dhl\",\"service\":\"paket\","
@@ -908,7 +913,9 @@ static void test_order_watch_records(void **state)
               "{\"shipment_id\":\"S-w\",\"carrier\":\"dhl\",\"tracking_number\":\"TW\","
               "\"status\":\"exception\",\"reason\":\"customs\"}"),
         NULL);
-    assert_int_equal(cs_store_call(s, order_track, "o-w", &t, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, order_track, "o-w", 0, &t, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, order_version, "o-w", v2, &err), CS_OK);
+    assert_true(v2[0] != v1[0]); /* a scan moved the order's version */
     assert_true(t.shipped);
     assert_string_equal(t.carrier, "dhl");
     assert_string_equal(t.service, "paket");
@@ -916,6 +923,11 @@ static void test_order_watch_records(void **state)
     assert_int_equal(t.last_status, CS_TRACK_EXCEPTION);
     assert_int_equal(t.last_reason, CS_INCIDENT_CUSTOMS);
     assert_int_equal(t.delivered_at, 0);
+    /* placed before the cutoff: the order alone */
+    assert_int_equal(cs_store_call(s, order_track, "o-w", t.placed_at + 1, &t, &err), CS_OK);
+    assert_false(t.shipped);
+    assert_int_equal(t.last_status, -1);
+    assert_int_equal(t.total, 5490);
 
     cs_promise_rec_t p, got;
     assert_int_equal(cs_store_call(s, promise_get, "o-w", &got, &err), CS_ERR_NOTFOUND);
@@ -963,6 +975,9 @@ static void test_order_watch_records(void **state)
     assert_int_equal(got.comp_cost, 1500);
     assert_string_equal(got.comp_note, "new, 3 days late");
     assert_int_equal(got.updated_at, T0 + 8000000);
+    int64_t v3[3];
+    assert_int_equal(cs_store_call(s, order_version, "o-w", v3, &err), CS_OK);
+    assert_int_equal(v3[1], T0 + 8000000); /* and so does the promise */
 
     /* re-checks by time; a closed record has none */
     cs_promise_rec_t due[4];
@@ -1020,6 +1035,7 @@ static void test_order_watch_records(void **state)
     assert_int_equal(cs_store_call(s, discount_by_key, "comp:o-w", &k, &err), CS_OK);
     assert_string_equal(k.code, "SORRY-XYZ");
     assert_int_equal(cs_store_call(s, discount_by_key, "comp:none", &k, &err), CS_ERR_NOTFOUND);
+    cs_store_close(&s);
 }
 
 int main(int argc, char **argv)
