@@ -469,6 +469,26 @@ static void test_cancelled_closes(void **state)
     assert_string_equal(r.reason, "cancelled");
 }
 
+static void test_horizon_ends_the_watch(void **state)
+{
+    (void)state;
+    order("o13", "c13", "30.00", NULL);
+    ship("o13");
+    scan("o13", "in_transit", NULL);
+    run_watch();
+    assert_true(rec("o13").check_at > 0);
+    cs_clock_manual_advance(&W.clock, 61 * CS_MS_PER_DAY); /* lost, never delivered */
+    for (int i = 0; i < 5; i++)
+        run_watch();
+    cs_promise_rec_t r = rec("o13");
+    assert_true(r.closed);
+    assert_int_equal(r.check_at, 0);
+    cs_ms_t next;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, promise_next, &next, &err), CS_OK);
+    assert_true(next == 0 || next > now()); /* nothing left overdue */
+}
+
 static void test_workdays_late(void **state)
 {
     (void)state;
@@ -492,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
