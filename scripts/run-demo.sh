@@ -40,6 +40,11 @@ export CONSONANCE_SUPPORT_EMAIL="service@waldkauz.example"
 export CONSONANCE_PUBLIC_URL="http://127.0.0.1:$CONSONANCE_PORT"
 [ -f "$DATA/link-secret" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DATA/link-secret"
 export CONSONANCE_LINK_SECRET="$(cat "$DATA/link-secret")"
+# broken delivery promises are made good with a code, up to 250 EUR a day
+export CONSONANCE_COMPENSATION_BUDGET="${CONSONANCE_COMPENSATION_BUDGET:-250}"
+export CONSONANCE_BRAND_COLOR="${CONSONANCE_BRAND_COLOR:-#1f4e79}"
+export CONSONANCE_REASSURANCE_DE="${CONSONANCE_REASSURANCE_DE:-Alle Pakete sind versichert. Rücksendungen sind 30 Tage lang kostenlos.}"
+export CONSONANCE_REASSURANCE_EN="${CONSONANCE_REASSURANCE_EN:-Every parcel is insured. Returns are free for 30 days.}"
 SINK_PID=""
 SMTP_PORT=${SMTP_PORT:-2525}
 if /usr/bin/python3 -c "import aiosmtpd" 2>/dev/null; then
@@ -57,5 +62,7 @@ run-demo: starting the daemon on http://127.0.0.1:$CONSONANCE_PORT (Ctrl-C stops
 run-demo: API key (all scopes) in $DATA/api-key once started; try
   curl -H "Authorization: Bearer \$(cat $DATA/api-key)" 'http://127.0.0.1:$CONSONANCE_PORT/v1/events?limit=5'
 run-demo: journeys from etc/journeys; emails they send land in $DATA/maildir/new/
+run-demo: customers find their orders at http://127.0.0.1:$CONSONANCE_PORT/t (order number and
+  postcode); delay notices in the mail sink carry each order's signed tracking link
 MSG
 "$BIN" serve --config "$ROOT/etc/consonance.conf"

@@ -100,11 +100,15 @@ static bool check_classes(const char *v)
     return true;
 }
 
+/* Six hex digits, with or without the '#' (in the file it must be left
+ * out: '#' starts a comment there). */
 static bool check_color(const char *v)
 {
-    if (strlen(v) != 7 || v[0] != '#')
+    if (*v == '#')
+        v++;
+    if (strlen(v) != 6)
         return false;
-    for (int i = 1; i < 7; i++)
+    for (int i = 0; i < 6; i++)
         if (!isxdigit((unsigned char)v[i]))
             return false;
     return true;
@@ -247,8 +251,8 @@ static const key_def_t keys[] = {
      "1..11 characters A-Z and 0-9", check_prefix},
     {"vip_spent", K_MONEY, F(vip_spent), 0, 0, 100000000000LL, "an amount like 500.00", NULL},
     {"vip_orders", K_INT, F(vip_orders), 0, 1, 100000, "an integer 1..100000", NULL},
-    {"brand_color", K_STR, F(brand_color), FS(brand_color), 7, 0, "a colour like #2d5b3f",
-     check_color},
+    {"brand_color", K_STR, F(brand_color), FS(brand_color), 6, 0,
+     "a colour as six hex digits, like 2d5b3f", check_color},
     {"brand_logo", K_STR, F(brand_logo), FS(brand_logo), 0, 0,
      "a file path to an SVG, PNG or JPEG logo (or empty)", NULL},
     {"returns_url", K_STR, F(returns_url), FS(returns_url), 0, 0, "an http(s) URL", check_url},
@@ -359,7 +363,10 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
             goto bad;
         if (k->check && !k->check(value))
             goto bad;
-        cs_strlcpy(base + k->off, value, k->size);
+        if (k->check == check_color && *value != '#') /* kept with its '#' */
+            snprintf(base + k->off, k->size, "#%s", value);
+        else
+            cs_strlcpy(base + k->off, value, k->size);
         return CS_OK;
     case K_BOOL:
         if (!parse_bool(value, &b))

@@ -153,6 +153,10 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
 
 /* status_api.c */
 enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
+/* An order's view and its customer's contact data (*has_who false when the
+ * customer is unknown); *order is owned by the caller. */
+cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_contact_t *who,
+                     bool *has_who, cs_err_t *err);
 /* Where an order is, from its view (the order view's JSON, with shipments,
  * scans and the watch's promise), in one paragraph in `lang` ("de"/"en"),
  * with the window the promise gives now. */

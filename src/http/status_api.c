@@ -22,20 +22,27 @@ typedef struct st_ctx {
     cs_err_t err;
 } st_ctx_t;
 
-static cs_rc read_fn(cs_store_t *s, void *arg)
+cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_contact_t *who,
+                     bool *has_who, cs_err_t *err)
 {
-    st_ctx_t *c = arg;
-    cs_rc rc = cs_store_order_view(s, c->id, &c->order, &c->err);
+    *has_who = false;
+    cs_rc rc = cs_store_order_view(s, id, order, err);
     if (rc)
         return rc;
-    const char *cust = json_string_value(json_object_get(c->order, "customer_id"));
+    const char *cust = json_string_value(json_object_get(*order, "customer_id"));
     if (cust) {
-        rc = cs_store_call(s, contact_get, cust, &c->who, &c->err);
-        c->has_who = rc == CS_OK;
+        rc = cs_store_call(s, contact_get, cust, who, err);
+        *has_who = rc == CS_OK;
         if (rc == CS_ERR_NOTFOUND)
             rc = CS_OK;
     }
     return rc;
+}
+
+static cs_rc read_fn(cs_store_t *s, void *arg)
+{
+    st_ctx_t *c = arg;
+    return cs__order_read(s, c->id, &c->order, &c->who, &c->has_who, &c->err);
 }
 
 static cs_ms_t jtime(json_t *v)

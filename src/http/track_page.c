@@ -395,7 +395,7 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
     cs_http_t *h = r->h;
     bool de = strcmp(lang, "de") == 0;
     cs_buf_t b;
-    cs_buf_init(&b, 256 * 1024);
+    cs_buf_init(&b, 1024 * 1024);
     head(h, &b, lang, de ? "Sendung verfolgen" : "Track your order");
     cs_buf_printf(&b, "<h1>%s</h1><section>", de ? "Sendung verfolgen" : "Track your order");
     if (note) {
@@ -454,17 +454,7 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
         if (c->cached)
             return CS_OK;
     }
-    rc = cs_store_order_view(s, c->id, &c->order, &c->err);
-    if (rc)
-        return rc;
-    const char *cust = json_string_value(json_object_get(c->order, "customer_id"));
-    if (cust) {
-        rc = cs_store_call(s, contact_get, cust, &c->who, &c->err);
-        c->has_who = rc == CS_OK;
-        if (rc == CS_ERR_NOTFOUND)
-            rc = CS_OK;
-    }
-    return rc;
+    return cs__order_read(s, c->id, &c->order, &c->who, &c->has_who, &c->err);
 }
 
 /* Postcodes compare without spaces and case ("10115", "SW1A 1AA"). */
@@ -540,7 +530,7 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
                     : "Too many attempts. Please try again in %d minutes.",
                  (wait + 59) / 60);
         enum MHD_Result ret = lookup_form(r, lang, 429, note, order, wait);
-        free(text);
+        cs_free(text);
         return ret;
     }
     bool found = false;
@@ -563,17 +553,17 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
                : "We found no order with these details. Please check the order number and the "
                  "postcode or email address.",
             order, 0);
-        free(text);
+        cs_free(text);
         return ret;
     }
     char tok[2 * CS_ID_MAX + 64];
     cs_link_token(h->opts.link_secret, "t", order, tok, sizeof tok);
-    free(text);
+    cs_free(text);
     cs_buf_t loc;
     cs_buf_init(&loc, 4096);
     cs_buf_printf(&loc, "%s/t/%s?lang=%s", base_of(h), tok, lang);
     cs_buf_t b;
-    cs_buf_init(&b, 4096);
+    cs_buf_init(&b, 1024 * 1024); /* the logo is inline */
     head(h, &b, lang, de ? "Weiter" : "Continue");
     cs_buf_puts(&b, "<section><p><a href=\"");
     esc(&b, loc.data);

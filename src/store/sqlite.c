@@ -320,18 +320,34 @@ cs_rc cs__sqlite_fail(cs_sqlite_t *s, cs_err_t *err, const char *what)
                    code);
 }
 
-sqlite3_stmt *cs__sqlite_stmt(cs_sqlite_t *s, stmt_id_t id, cs_err_t *err)
+sqlite3_stmt *cs__sqlite_cached(cs_sqlite_t *s, sqlite3_stmt **slot, const char *sql,
+                                cs_err_t *err)
 {
-    sqlite3_stmt *st = s->stmts[id];
-    if (st)
-        return st;
-    if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-        SQLITE_OK) {
+    if (*slot)
+        return *slot;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
         cs__sqlite_fail(s, err, "prepare");
+        *slot = NULL;
         return NULL;
     }
-    s->stmts[id] = st;
-    return st;
+    return *slot;
+}
+
+sqlite3_stmt *cs__sqlite_stmt(cs_sqlite_t *s, stmt_id_t id, cs_err_t *err)
+{
+    return cs__sqlite_cached(s, &s->stmts[id], stmt_sql[id], err);
+}
+
+void cs__stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+void cs__col_copy(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const char *v = cs__col_text(st, col);
+    cs_strlcpy(dst, v ? v : "", size);
 }
 
 void cs__bind_text(sqlite3_stmt *st, int i, const char *v)

@@ -180,6 +180,13 @@ typedef struct cs_sqlite {
 
 /* Prepared (cached) statement, reset and unbound; NULL with err set on failure. */
 sqlite3_stmt *cs__sqlite_stmt(cs_sqlite_t *s, stmt_id_t id, cs_err_t *err);
+/* The same for any statement table: prepared into *slot on first use. */
+sqlite3_stmt *cs__sqlite_cached(cs_sqlite_t *s, sqlite3_stmt **slot, const char *sql,
+                                cs_err_t *err);
+/* Reset a statement and clear its bindings after use. */
+void cs__stmt_done(sqlite3_stmt *st);
+/* Copy a text column into a bounded buffer ("" for NULL). */
+void cs__col_copy(char *dst, size_t size, sqlite3_stmt *st, int col);
 /* Report the connection's last error as CS_ERR_STORE. */
 cs_rc cs__sqlite_fail(cs_sqlite_t *s, cs_err_t *err, const char *what);
 

@@ -126,29 +126,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
 
 static sqlite3_stmt *jstmt(cs_sqlite_t *s, jstmt_id_t id, cs_err_t *err)
 {
-    sqlite3_stmt *st = s->jstmts[id];
-    if (st)
-        return st;
-    if (sqlite3_prepare_v3(s->db, jstmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-        SQLITE_OK) {
-        cs__sqlite_fail(s, err, "prepare");
-        return NULL;
-    }
-    s->jstmts[id] = st;
-    return st;
+    return cs__sqlite_cached(s, &s->jstmts[id], jstmt_sql[id], err);
 }
 
-static void done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-static void copy(char *dst, size_t size, sqlite3_stmt *st, int col)
-{
-    const char *v = cs__col_text(st, col);
-    cs_strlcpy(dst, v ? v : "", size);
-}
 
 static cs_rc need_tx(cs_sqlite_t *s, cs_err_t *err)
 {
@@ -172,21 +152,21 @@ cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const c
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         *version = sqlite3_column_int(st, 0);
-        done(st);
+        cs__stmt_done(st);
         return CS_OK;
     }
-    done(st);
+    cs__stmt_done(st);
     if (r != SQLITE_DONE)
         return cs__sqlite_fail(s, err, "find a journey version");
     if (!(st = jstmt(s, QJ_VERSION_MAX, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        done(st);
+        cs__stmt_done(st);
         return cs__sqlite_fail(s, err, "number a journey version");
     }
     *version = sqlite3_column_int(st, 0) + 1;
-    done(st);
+    cs__stmt_done(st);
     if (!(st = jstmt(s, QJ_VERSION_PUT, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
@@ -255,7 +235,7 @@ cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int vers
     } else {
         rc = cs__sqlite_fail(s, err, "read a journey version");
     }
-    done(st);
+    cs__stmt_done(st);
     return rc;
 }
 
@@ -269,7 +249,7 @@ cs_rc cs__sqlite_journey_enabled_get(cs_store_t *store, const char *journey, int
     cs__bind_text(st, 1, journey);
     int r = sqlite3_step(st);
     *enabled = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK
                                                : cs__sqlite_fail(s, err, "read a journey switch");
 }
@@ -293,11 +273,11 @@ static void read_run(sqlite3_stmt *st, cs_run_t *r)
 {
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(st, 0);
-    copy(r->journey, sizeof r->journey, st, 1);
+    cs__col_copy(r->journey, sizeof r->journey, st, 1);
     r->version = sqlite3_column_int(st, 2);
-    copy(r->run_key, sizeof r->run_key, st, 3);
-    copy(r->customer_id, sizeof r->customer_id, st, 4);
-    copy(r->order_id, sizeof r->order_id, st, 5);
+    cs__col_copy(r->run_key, sizeof r->run_key, st, 3);
+    cs__col_copy(r->customer_id, sizeof r->customer_id, st, 4);
+    cs__col_copy(r->order_id, sizeof r->order_id, st, 5);
     r->status = sqlite3_column_int(st, 6);
     r->pc = sqlite3_column_int(st, 7);
     r->gen = sqlite3_column_int64(st, 8);
@@ -306,7 +286,7 @@ static void read_run(sqlite3_stmt *st, cs_run_t *r)
     r->started_at = sqlite3_column_int64(st, 11);
     r->updated_at = sqlite3_column_int64(st, 12);
     r->held_since = sqlite3_column_int64(st, 13);
-    copy(r->exit_reason, sizeof r->exit_reason, st, 14);
+    cs__col_copy(r->exit_reason, sizeof r->exit_reason, st, 14);
 }
 
 cs_rc cs__sqlite_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err)
@@ -353,7 +333,7 @@ cs_rc cs__sqlite_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t 
         rc = cs_errf(err, CS_ERR_NOTFOUND, "no journey run %lld", (long long)id);
     else
         rc = cs__sqlite_fail(s, err, "read a journey run");
-    done(st);
+    cs__stmt_done(st);
     return rc;
 }
 
@@ -400,7 +380,7 @@ static cs_rc collect_runs(cs_sqlite_t *s, sqlite3_stmt *st, cs_run_t **out, size
     }
     if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
         rc = cs__sqlite_fail(s, err, "list journey runs");
-    done(st);
+    cs__stmt_done(st);
     return rc;
 }
 
@@ -526,7 +506,7 @@ cs_rc cs__sqlite_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, 
         t->run_id = sqlite3_column_int64(st, 2);
         t->gen = sqlite3_column_int64(st, 3);
     }
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_DONE || r == SQLITE_ROW ? CS_OK
                                                : cs__sqlite_fail(s, err, "read due timers");
 }
@@ -559,7 +539,7 @@ static cs_rc one_int(cs_sqlite_t *s, jstmt_id_t id, int64_t *v, cs_err_t *err, c
         return CS_ERR_STORE;
     int r = sqlite3_step(st);
     *v = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, what);
 }
 
@@ -611,7 +591,7 @@ cs_rc cs__sqlite_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs
     cs__bind_text(st, 1, m->idem_key);
     if (sqlite3_step(st) == SQLITE_ROW)
         m->id = sqlite3_column_int64(st, 0);
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -627,7 +607,7 @@ cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const
     sqlite3_bind_int64(st, 2, since);
     int r = sqlite3_step(st);
     out->budget_used = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    done(st);
+    cs__stmt_done(st);
     if (r != SQLITE_ROW)
         return cs__sqlite_fail(s, err, "count a customer's messages");
     if (!(st = jstmt(s, QJ_OUT_LAST_ASK, err)))
@@ -635,7 +615,7 @@ cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const
     cs__bind_text(st, 1, customer_id);
     r = sqlite3_step(st);
     out->last_ask_at = r == SQLITE_ROW ? cs__col_time(st, 0) : 0;
-    done(st);
+    cs__stmt_done(st);
     if (r != SQLITE_ROW)
         return cs__sqlite_fail(s, err, "find a customer's last ask");
     if (order_id && *order_id) {
@@ -645,7 +625,7 @@ cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const
         cs__bind_text(st, 2, order_id);
         r = sqlite3_step(st);
         out->order_asked = r == SQLITE_ROW;
-        done(st);
+        cs__stmt_done(st);
         if (r != SQLITE_ROW && r != SQLITE_DONE)
             return cs__sqlite_fail(s, err, "find an order's ask");
     }
@@ -687,7 +667,7 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
             arr = NULL;
         }
     }
-    done(st);
+    cs__stmt_done(st);
     if (!arr)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     *out = arr;
@@ -698,23 +678,23 @@ static void read_out(sqlite3_stmt *st, cs_outmsg_t *m)
 {
     memset(m, 0, sizeof *m);
     m->id = sqlite3_column_int64(st, 0);
-    copy(m->idem_key, sizeof m->idem_key, st, 1);
+    cs__col_copy(m->idem_key, sizeof m->idem_key, st, 1);
     m->run_id = sqlite3_column_int64(st, 2);
-    copy(m->journey, sizeof m->journey, st, 3);
-    copy(m->customer_id, sizeof m->customer_id, st, 4);
-    copy(m->order_id, sizeof m->order_id, st, 5);
+    cs__col_copy(m->journey, sizeof m->journey, st, 3);
+    cs__col_copy(m->customer_id, sizeof m->customer_id, st, 4);
+    cs__col_copy(m->order_id, sizeof m->order_id, st, 5);
     m->channel = sqlite3_column_int(st, 6);
-    copy(m->template_name, sizeof m->template_name, st, 7);
+    cs__col_copy(m->template_name, sizeof m->template_name, st, 7);
     m->cls = sqlite3_column_int(st, 8);
     m->status = sqlite3_column_int(st, 9);
-    copy(m->reason, sizeof m->reason, st, 10);
-    copy(m->recipient, sizeof m->recipient, st, 11);
-    copy(m->locale, sizeof m->locale, st, 12);
+    cs__col_copy(m->reason, sizeof m->reason, st, 10);
+    cs__col_copy(m->recipient, sizeof m->recipient, st, 11);
+    cs__col_copy(m->locale, sizeof m->locale, st, 12);
     m->attempts = sqlite3_column_int(st, 13);
     m->next_at = cs__col_time(st, 14);
     m->created_at = cs__col_time(st, 15);
     m->sent_at = cs__col_time(st, 16);
-    copy(m->provider_ref, sizeof m->provider_ref, st, 17);
+    cs__col_copy(m->provider_ref, sizeof m->provider_ref, st, 17);
     m->lease_until = cs__col_time(st, 18);
 }
 
@@ -735,7 +715,7 @@ cs_rc cs__sqlite_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_unti
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW && k < max)
         ids[k++] = sqlite3_column_int64(st, 0);
-    done(st);
+    cs__stmt_done(st);
     if (r != SQLITE_DONE && r != SQLITE_ROW)
         return cs__sqlite_fail(s, err, "find messages to send");
     if (!(st = jstmt(s, QJ_OUT_CLAIM, err)))
@@ -748,11 +728,11 @@ cs_rc cs__sqlite_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_unti
             read_out(st, &out[(*n)++]);
         sqlite3_reset(st);
         if (r != SQLITE_ROW && r != SQLITE_DONE) {
-            done(st);
+            cs__stmt_done(st);
             return cs__sqlite_fail(s, err, "claim a message");
         }
     }
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -800,7 +780,7 @@ static cs_rc out_one(cs_sqlite_t *s, jstmt_id_t id, sqlite3_stmt *st, cs_outmsg_
         rc = cs_errf(err, CS_ERR_NOTFOUND, "no such message");
     else
         rc = cs__sqlite_fail(s, err, "read a message");
-    done(st);
+    cs__stmt_done(st);
     return rc;
 }
 
@@ -836,7 +816,7 @@ cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, c
     cs__bind_text(st, 1, name);
     int r = sqlite3_step(st);
     *seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    done(st);
+    cs__stmt_done(st);
     if (r == SQLITE_DONE)
         return CS_ERR_NOTFOUND; /* quietly: a normal answer, err untouched */
     return r == SQLITE_ROW ? CS_OK : cs__sqlite_fail(s, err, "read a cursor");
@@ -946,7 +926,7 @@ static cs_rc stops(cs_sqlite_t *s, const char *id, cs_ms_t since, bool *unsub,
         if (ch >= 0)
             *bounced |= 1u << ch;
     }
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read unsubscribes and bounces");
 }
 
@@ -959,7 +939,7 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
     cs__bind_text(st, 1, id);
     int r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
-        done(st);
+        cs__stmt_done(st);
         return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read a customer");
     }
     cs_ms_t updated = cs__col_time(st, 7);
@@ -968,7 +948,7 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
                           cs__col_text(st, 2), "locale", cs__col_text(st, 3), "timezone",
                           cs__col_text(st, 4), "consents", consent_json(cs__col_text(st, 5)),
                           "first_seen_at", time_json(cs__col_time(st, 6)));
-    done(st);
+    cs__stmt_done(st);
     if (!c)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     if (lite)
@@ -981,13 +961,13 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
         json_object_set_new(c, "first_order_at", time_json(cs__col_time(st, 1)));
         json_object_set_new(c, "last_order_at", time_json(cs__col_time(st, 2)));
     }
-    done(st);
+    cs__stmt_done(st);
     if (!(st = jstmt(s, QJ_CTX_LAST_ORDER, err)))
         goto fail;
     cs__bind_text(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW)
         json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
-    done(st);
+    cs__stmt_done(st);
 unsub: {
     bool unsub;
     unsigned bounced;
@@ -1016,7 +996,7 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     cs__bind_text(st, 1, id);
     int r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
-        done(st);
+        cs__stmt_done(st);
         return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read an order");
     }
     json_t *o = json_pack("{s:s,s:s?,s:s?,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s?}", "id", id,
@@ -1030,9 +1010,9 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     const char *attrs = cs__col_text(st, 11);
     json_t *aj = attrs ? json_loads(attrs, 0, NULL) : NULL;
     char cust[CS_ID_MAX + 1];
-    copy(cust, sizeof cust, st, 0);
+    cs__col_copy(cust, sizeof cust, st, 0);
     int64_t total = sqlite3_column_int64(st, 7);
-    done(st);
+    cs__stmt_done(st);
     if (!o) {
         json_decref(aj);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
@@ -1056,7 +1036,7 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
                                                       ? json_real((double)total / 100.0 / avg)
                                                       : json_null());
         }
-        done(st);
+        cs__stmt_done(st);
     }
     json_t *items = json_array();
     if (!(st = jstmt(s, QJ_CTX_ITEMS, err))) {
@@ -1075,7 +1055,7 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
                                                money(st, 5)));
         count += sqlite3_column_int64(st, 4);
     }
-    done(st);
+    cs__stmt_done(st);
     json_object_set_new(o, "items", items);
     json_object_set_new(o, "items_count", json_integer(count));
     *out = o;
@@ -1099,7 +1079,7 @@ static cs_rc ctx_shipment(cs_sqlite_t *s, const char *order_id, json_t **out, cs
                          "status_at", time_json(cs__col_time(st, 5)), "delivered_at",
                          time_json(cs__col_time(st, 6)));
     }
-    done(st);
+    cs__stmt_done(st);
     if (r != SQLITE_ROW && r != SQLITE_DONE)
         return cs__sqlite_fail(s, err, "read a shipment");
     return CS_OK;
@@ -1114,7 +1094,7 @@ static bool exists2(cs_sqlite_t *s, jstmt_id_t id, const char *a, const char *b)
     if (b)
         cs__bind_text(st, 2, b);
     bool yes = sqlite3_step(st) == SQLITE_ROW;
-    done(st);
+    cs__stmt_done(st);
     return yes;
 }
 
@@ -1158,7 +1138,7 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
     cs__bind_text(st, 1, customer_id);
     int r = sqlite3_step(st);
     if (r != SQLITE_ROW) {
-        done(st);
+        cs__stmt_done(st);
         return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, "read a customer");
     }
     const char *c;
@@ -1173,7 +1153,7 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
     c = cs__col_text(st, 4);
     cs_strlcpy(out->consent, c && strlen(c) == 6 ? c : "------", sizeof out->consent);
     cs_ms_t updated = cs__col_time(st, 5);
-    done(st);
+    cs__stmt_done(st);
     return stops(s, customer_id, updated, &out->unsubscribed, &out->bounced, err);
 }
 
@@ -1182,10 +1162,10 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
 static void read_delivery(sqlite3_stmt *st, cs_delivery_row_t *d)
 {
     memset(d, 0, sizeof *d);
-    copy(d->carrier, sizeof d->carrier, st, 0);
-    copy(d->service, sizeof d->service, st, 1);
-    copy(d->origin, sizeof d->origin, st, 2);
-    copy(d->destination, sizeof d->destination, st, 3);
+    cs__col_copy(d->carrier, sizeof d->carrier, st, 0);
+    cs__col_copy(d->service, sizeof d->service, st, 1);
+    cs__col_copy(d->origin, sizeof d->origin, st, 2);
+    cs__col_copy(d->destination, sizeof d->destination, st, 3);
     d->placed_at = sqlite3_column_int64(st, 4);
     d->shipped_at = sqlite3_column_int64(st, 5);
     d->delivered_at = sqlite3_column_int64(st, 6);
@@ -1224,7 +1204,7 @@ cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *order_id, cs_deliver
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         read_delivery(st, out);
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_ROW    ? CS_OK
            : r == SQLITE_DONE ? CS_ERR_NOTFOUND
                               : cs__sqlite_fail(s, err, "read a delivery");
@@ -1236,15 +1216,15 @@ static void read_disc(sqlite3_stmt *st, cs_discount_t *d)
 {
     memset(d, 0, sizeof *d);
     d->id = sqlite3_column_int64(st, 0);
-    copy(d->code, sizeof d->code, st, 1);
-    copy(d->idem_key, sizeof d->idem_key, st, 2);
+    cs__col_copy(d->code, sizeof d->code, st, 1);
+    cs__col_copy(d->idem_key, sizeof d->idem_key, st, 2);
     d->run_id = sqlite3_column_int64(st, 3);
-    copy(d->journey, sizeof d->journey, st, 4);
-    copy(d->customer_id, sizeof d->customer_id, st, 5);
-    copy(d->order_id, sizeof d->order_id, st, 6);
+    cs__col_copy(d->journey, sizeof d->journey, st, 4);
+    cs__col_copy(d->customer_id, sizeof d->customer_id, st, 5);
+    cs__col_copy(d->order_id, sizeof d->order_id, st, 6);
     d->kind = sqlite3_column_int(st, 7);
     d->value = sqlite3_column_double(st, 8);
-    copy(d->currency, sizeof d->currency, st, 9);
+    cs__col_copy(d->currency, sizeof d->currency, st, 9);
     d->created_at = sqlite3_column_int64(st, 10);
     d->expires_at = sqlite3_column_int64(st, 11);
 }
@@ -1262,7 +1242,7 @@ static cs_rc disc_one(cs_sqlite_t *s, int q, const char *key, int64_t id, cs_dis
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         read_disc(st, out);
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_ROW    ? CS_OK
            : r == SQLITE_DONE ? CS_ERR_NOTFOUND
                               : cs__sqlite_fail(s, err, "read a discount code");
@@ -1288,7 +1268,7 @@ cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed
     sqlite3_bind_int64(st, 10, d->created_at);
     sqlite3_bind_int64(st, 11, d->expires_at);
     int r = sqlite3_step(st);
-    done(st);
+    cs__stmt_done(st);
     if ((r & 0xff) == SQLITE_CONSTRAINT) /* the code is another step's */
         return cs_errf(err, CS_ERR_DUPLICATE, "discount code %s is taken", d->code);
     if (r != SQLITE_DONE)
@@ -1335,7 +1315,7 @@ cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json
             arr = NULL;
         }
     }
-    done(st);
+    cs__stmt_done(st);
     if (!arr)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     *out = arr;

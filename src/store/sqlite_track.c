@@ -39,29 +39,9 @@ static const char *const tstmt_sql[QT__COUNT] = {
 
 static sqlite3_stmt *tstmt(cs_sqlite_t *s, tstmt_id_t id, cs_err_t *err)
 {
-    sqlite3_stmt *st = s->tstmts[id];
-    if (st)
-        return st;
-    if (sqlite3_prepare_v3(s->db, tstmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-        SQLITE_OK) {
-        cs__sqlite_fail(s, err, "prepare");
-        return NULL;
-    }
-    s->tstmts[id] = st;
-    return st;
+    return cs__sqlite_cached(s, &s->tstmts[id], tstmt_sql[id], err);
 }
 
-static void done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-static void copy(char *dst, size_t size, sqlite3_stmt *st, int col)
-{
-    const char *v = cs__col_text(st, col);
-    cs_strlcpy(dst, v ? v : "", size);
-}
 
 void cs__sqlite_track_close(cs_sqlite_t *s)
 {
@@ -76,7 +56,7 @@ static cs_rc one(cs_sqlite_t *s, sqlite3_stmt *st, const char *what, cs_err_t *e
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         return CS_OK;
-    done(st);
+    cs__stmt_done(st);
     return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, what);
 }
 
@@ -93,15 +73,15 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t pl
     cs_rc rc = one(s, st, "read an order", err);
     if (rc)
         return rc;
-    copy(out->customer_id, sizeof out->customer_id, st, 0);
-    copy(out->status, sizeof out->status, st, 1);
-    copy(out->currency, sizeof out->currency, st, 2);
+    cs__col_copy(out->customer_id, sizeof out->customer_id, st, 0);
+    cs__col_copy(out->status, sizeof out->status, st, 1);
+    cs__col_copy(out->currency, sizeof out->currency, st, 2);
     out->total = sqlite3_column_int64(st, 3);
     out->shipping = sqlite3_column_int64(st, 4);
     out->placed_at = cs__col_time(st, 5);
     out->promised_from = cs__col_time(st, 6);
     out->promised_to = cs__col_time(st, 7);
-    done(st);
+    cs__stmt_done(st);
     if (out->placed_at < placed_after)
         return CS_OK;
 
@@ -114,14 +94,14 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t pl
         return rc;
     if (!rc) {
         out->shipped = true;
-        copy(ship, sizeof ship, st, 0);
-        copy(out->carrier, sizeof out->carrier, st, 1);
-        copy(out->service, sizeof out->service, st, 2);
-        copy(out->origin, sizeof out->origin, st, 3);
-        copy(out->destination, sizeof out->destination, st, 4);
+        cs__col_copy(ship, sizeof ship, st, 0);
+        cs__col_copy(out->carrier, sizeof out->carrier, st, 1);
+        cs__col_copy(out->service, sizeof out->service, st, 2);
+        cs__col_copy(out->origin, sizeof out->origin, st, 3);
+        cs__col_copy(out->destination, sizeof out->destination, st, 4);
         out->shipped_at = cs__col_time(st, 5);
         out->delivered_at = cs__col_time(st, 6);
-        done(st);
+        cs__stmt_done(st);
         if (!(st = tstmt(s, QT_LAST_SCAN, err)))
             return CS_ERR_STORE;
         cs__bind_text(st, 1, ship);
@@ -132,7 +112,7 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t pl
             out->last_status = sqlite3_column_int(st, 0);
             out->last_reason = sqlite3_column_int(st, 1);
             out->last_scan_at = cs__col_time(st, 2);
-            done(st);
+            cs__stmt_done(st);
         }
     }
     return CS_OK;
@@ -152,7 +132,7 @@ cs_rc cs__sqlite_customer_totals(cs_store_t *store, const char *customer_id, int
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
     *orders = sqlite3_column_int64(st, 0);
     *spent = sqlite3_column_int64(st, 1);
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -170,29 +150,29 @@ cs_rc cs__sqlite_order_version(cs_store_t *store, const char *order_id, int64_t 
     version[0] = sqlite3_column_int64(st, 1); /* an order changes only through its events */
     version[1] = sqlite3_column_int64(st, 2);
     version[2] = sqlite3_column_int64(st, 3);
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
 static void read_rec(sqlite3_stmt *st, cs_promise_rec_t *p)
 {
     memset(p, 0, sizeof *p);
-    copy(p->order_id, sizeof p->order_id, st, 0);
-    copy(p->customer_id, sizeof p->customer_id, st, 1);
+    cs__col_copy(p->order_id, sizeof p->order_id, st, 0);
+    cs__col_copy(p->customer_id, sizeof p->customer_id, st, 1);
     p->first_from = cs__col_time(st, 2);
     p->first_to = cs__col_time(st, 3);
     p->first_point = cs__col_time(st, 4);
-    copy(p->first_source, sizeof p->first_source, st, 5);
+    cs__col_copy(p->first_source, sizeof p->first_source, st, 5);
     p->first_at = cs__col_time(st, 6);
     p->from = cs__col_time(st, 7);
     p->to = cs__col_time(st, 8);
     p->point = cs__col_time(st, 9);
-    copy(p->reason, sizeof p->reason, st, 10);
+    cs__col_copy(p->reason, sizeof p->reason, st, 10);
     p->quiet_days = sqlite3_column_int(st, 11);
     p->level = sqlite3_column_int(st, 12);
     p->updated_at = cs__col_time(st, 13);
     p->at_risk = sqlite3_column_int(st, 14) != 0;
-    copy(p->risk_reason, sizeof p->risk_reason, st, 15);
+    cs__col_copy(p->risk_reason, sizeof p->risk_reason, st, 15);
     p->risk_at = cs__col_time(st, 16);
     p->risk_events = sqlite3_column_int(st, 17);
     p->check_at = cs__col_time(st, 18);
@@ -200,9 +180,9 @@ static void read_rec(sqlite3_stmt *st, cs_promise_rec_t *p)
     p->broken_at = cs__col_time(st, 20);
     p->late_days = sqlite3_column_int(st, 21);
     p->comp_at = cs__col_time(st, 22);
-    copy(p->comp_code, sizeof p->comp_code, st, 23);
+    cs__col_copy(p->comp_code, sizeof p->comp_code, st, 23);
     p->comp_cost = sqlite3_column_int64(st, 24);
-    copy(p->comp_note, sizeof p->comp_note, st, 25);
+    cs__col_copy(p->comp_note, sizeof p->comp_note, st, 25);
 }
 
 cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
@@ -217,7 +197,7 @@ cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise
     if (rc)
         return rc;
     read_rec(st, out);
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -290,10 +270,10 @@ cs_rc cs__sqlite_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_
     while (*n < max && (r = sqlite3_step(st)) == SQLITE_ROW)
         read_rec(st, &out[(*n)++]);
     if (*n < max && r != SQLITE_DONE) {
-        done(st);
+        cs__stmt_done(st);
         return cs__sqlite_fail(s, err, "read due promises");
     }
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -308,7 +288,7 @@ cs_rc cs__sqlite_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
     *at = cs__col_time(st, 0);
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -324,7 +304,7 @@ cs_rc cs__sqlite_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
     *cost = sqlite3_column_int64(st, 0);
-    done(st);
+    cs__stmt_done(st);
     return CS_OK;
 }
 
@@ -377,7 +357,7 @@ cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out
         if (m)
             json_array_append_new(moves, m);
     }
-    done(st);
+    cs__stmt_done(st);
     json_object_set_new(o, "moves", moves);
     if (r != SQLITE_DONE) {
         json_decref(o);

@@ -19,12 +19,15 @@
 /* A scan or a delivery older than this is history when the watch first
  * sees it (a back-fill, an import): recorded, but nobody is told. */
 #define FRESH_MS (3 * CS_MS_PER_DAY)
+#define CURSOR_SAVE_MS 5000 /* the cursor alone is saved at most this often */
 
 struct cs_watch {
     cs_watch_opts_t o;
     char prefix[16];
     bool loaded;             /* the writer's: cursor read */
-    int64_t cursor;
+    int64_t cursor;          /* the writer's: events looked at */
+    int64_t saved;           /* the cursor as last saved */
+    cs_ms_t saved_at;
     pthread_mutex_t mu;      /* guards stats */
     cs_watch_stats_t stats;
 };
@@ -345,7 +348,8 @@ static cs_rc update(upd_t *u, const char *order_id)
         /* what a scan said is news only while the scan is; silence and
          * lateness are news now */
         bool from_scan = p.reason != CS_PR_NO_SCAN && p.reason != CS_PR_MISSED_HANDOVER &&
-                         p.reason != CS_PR_SLOW_TRANSIT && strcmp(why, "late") != 0;
+                         p.reason != CS_PR_SLOW_TRANSIT &&
+                         strcmp(why, cs_promise_reason_name(CS_PR_LATE)) != 0;
         bool news = !from_scan || !t.last_scan_at || u->now - t.last_scan_at <= FRESH_MS;
         if (fresh && news && r.risk_events < w->o.max_risk_signals) {
             r.risk_events++;
@@ -483,12 +487,34 @@ static cs_rc load_cursor(cs_watch_t *w, cs_store_t *s, cs_err_t *err)
         w->cursor = 0;
     else if (rc)
         return rc;
+    w->saved = w->cursor;
     w->loaded = true;
     return CS_OK;
 }
 
-/* One transaction: the orders of the next events, then due re-checks.
- * *more when either had more waiting. */
+/* Persist the cursor in a relaxed transaction (the watch's state is
+ * derived: a pass lost to a power cut is done again, and its decisions
+ * are idempotent -- signals by their event ids, codes by their keys). */
+static cs_rc save_cursor(cs_watch_t *w, cs_store_t *s, cs_ms_t now, cs_err_t *err)
+{
+    cs_rc rc = cs_store_begin_relaxed(s, err);
+    if (rc)
+        return rc;
+    if ((rc = cs_store_call(s, cursor_set, CURSOR, w->cursor, err)) ||
+        (rc = cs_store_commit(s, err))) {
+        cs_store_rollback(s);
+        return rc;
+    }
+    w->saved = w->cursor;
+    w->saved_at = now;
+    return CS_OK;
+}
+
+/* The orders of the next events, then due re-checks, in one relaxed
+ * transaction -- none when there is nothing to update: the cursor then
+ * moves in memory and is saved every few seconds (after a crash the
+ * events since are looked at again, which changes nothing). *more when
+ * either had more waiting. */
 static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
 {
     collect_t c;
@@ -501,24 +527,31 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
     size_t ndue = 0;
     int64_t examined = w->cursor;
     *more = false;
-    cs_rc rc = cs_store_begin(s, err);
-    if (rc)
-        goto out;
-    rc = cs_store_call(s, events_after, w->cursor, EVENTS_PER_PASS, types, collect_fn, &c,
-                       &examined, err);
+    cs_rc rc = cs_store_call(s, events_after, w->cursor, EVENTS_PER_PASS, types, collect_fn, &c,
+                             &examined, err);
     if (rc == CS_ERR_NOMEM)
         cs_errf(err, rc, "out of memory");
-    for (size_t i = 0; !rc && i < c.n; i++)
-        rc = update(&u, c.ids[i]);
-    if (!rc && examined != w->cursor)
-        rc = cs_store_call(s, cursor_set, CURSOR, examined, err);
     if (!rc && !(due = cs_calloc(DUE_PER_PASS, sizeof *due)))
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
     if (!rc)
         rc = cs_store_call(s, promises_due, u.now + 1, due, DUE_PER_PASS, &ndue, err);
+    if (rc)
+        goto out;
+    if (!c.n && !ndue) {
+        w->cursor = examined;
+        if (w->cursor != w->saved && u.now - w->saved_at >= CURSOR_SAVE_MS)
+            rc = save_cursor(w, s, u.now, err);
+        goto out;
+    }
+    if ((rc = cs_store_begin_relaxed(s, err)))
+        goto out;
+    for (size_t i = 0; !rc && i < c.n; i++)
+        rc = update(&u, c.ids[i]);
     for (size_t i = 0; !rc && i < ndue; i++)
         if (!cs_map_get(&c.seen, due[i].order_id))
             rc = update(&u, due[i].order_id);
+    if (!rc)
+        rc = cs_store_call(s, cursor_set, CURSOR, examined, err);
     if (!rc)
         rc = cs_store_commit(s, err);
     if (rc) {
@@ -526,7 +559,8 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
         goto out;
     }
     *more = c.events == EVENTS_PER_PASS || ndue == DUE_PER_PASS;
-    w->cursor = examined;
+    w->cursor = w->saved = examined;
+    w->saved_at = u.now;
     add_stats(w, &u.d);
 out:
     for (size_t i = 0; i < c.n; i++)

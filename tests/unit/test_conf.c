@@ -71,6 +71,27 @@ static void test_errors_name_line_and_key(void **state)
     assert_int_equal(cs_conf_set(&c, "log_level", "loud", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "max_body_bytes", "12q", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_load(&c, "/nonexistent/consonance.conf", &err), CS_ERR_IO);
+
+    /* money in minor units; colours with or without '#' */
+    assert_int_equal(cs_conf_set(&c, "compensation_budget", "250", "x", &err), CS_OK);
+    assert_int_equal(c.comp_budget, 25000);
+    assert_int_equal(cs_conf_set(&c, "compensation_min", "4.9", "x", &err), CS_OK);
+    assert_int_equal(c.comp_min, 490);
+    assert_int_equal(cs_conf_set(&c, "vip_spent", "1234.56", "x", &err), CS_OK);
+    assert_int_equal(c.vip_spent, 123456);
+    assert_int_equal(cs_conf_set(&c, "compensation_budget", "12.345", "x", &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "an amount like 250"));
+    assert_int_equal(cs_conf_set(&c, "compensation_budget", "-5", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "compensation_budget", "12.", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "brand_color", "1f4e79", "x", &err), CS_OK);
+    assert_string_equal(c.brand_color, "#1f4e79");
+    assert_int_equal(cs_conf_set(&c, "brand_color", "#ABCDEF", "x", &err), CS_OK);
+    assert_string_equal(c.brand_color, "#ABCDEF");
+    assert_int_equal(cs_conf_set(&c, "brand_color", "green", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "brand_color");
+    assert_int_equal(cs_conf_set(&c, "compensation_prefix", "sorry", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "compensation_prefix", "ENTSCHULDIGUNG", "x", &err),
+                     CS_ERR_CONFIG); /* longer than 11 */
 }
 
 static void test_env_overrides(void **state)
