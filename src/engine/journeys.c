@@ -320,6 +320,8 @@ static bool delivery_late(json_t *order, json_t *shipment, cs_ms_t now)
         return true;
     json_int_t promised = json_integer_value(json_object_get(order, "promised_to_ms"));
     bool delivered = st && strcmp(st, "delivered") == 0;
+    if (!delivered && json_is_true(json_object_get(order, "at_risk")))
+        return true; /* the order watch's flag */
     /* the promise is a date: late once the whole promised day has passed */
     return promised > 0 && !delivered && now >= promised + CS_MS_PER_DAY;
 }

@@ -92,7 +92,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_UNSUB] = "SELECT status,channel FROM message_events WHERE customer_id=?1 AND "
                      "status IN (4, 5, 6) AND occurred_at>=?2 LIMIT 50",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
-                     "promised_from,promised_to,status,attributes FROM orders WHERE id=?1",
+                     "promised_from,promised_to,status,attributes,"
+                     "(SELECT at_risk FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",
     [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*) FROM orders WHERE customer_id=?1 AND "
                             "id!=?2 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
@@ -1012,12 +1013,15 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     char cust[CS_ID_MAX + 1];
     cs__col_copy(cust, sizeof cust, st, 0);
     int64_t total = sqlite3_column_int64(st, 7);
+    bool at_risk = sqlite3_column_int(st, 12) != 0;
     cs__stmt_done(st);
     if (!o) {
         json_decref(aj);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     }
     json_object_set_new(o, "promised_to_ms", json_integer(promised_to));
+    /* the order watch's flag: late, silent, an incident (docs/tracking.md) */
+    json_object_set_new(o, "at_risk", json_boolean(at_risk));
     json_object_set_new(o, "attributes", aj ? aj : json_object());
     if (lite) {
         *out = o;

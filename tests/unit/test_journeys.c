@@ -354,6 +354,44 @@ static void test_policy_in_the_runtime(void **state)
     teardown_world(&w);
 }
 
+/* The order watch's at-risk flag holds marketing and asks back, like a
+ * promise day that passed: no cross-sell while a parcel is in trouble. */
+static void set_at_risk(world_t *w, const char *order_id, bool at_risk)
+{
+    cs_promise_rec_t p;
+    cs_err_t err;
+    memset(&p, 0, sizeof p);
+    cs_strlcpy(p.order_id, order_id, sizeof p.order_id);
+    p.at_risk = at_risk;
+    cs_strlcpy(p.risk_reason, at_risk ? "no_scan" : "", sizeof p.risk_reason);
+    p.updated_at = cs_clock_now(&w->clock.clock);
+    p.level = -1;
+    assert_int_equal(cs_store_begin(w->s, &err), CS_OK);
+    assert_int_equal(cs_store_call(w->s, promise_put, &p, NULL, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
+}
+
+static void test_at_risk_holds_marketing(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: crosssell\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-14T08:00:00Z", y, 1);
+    customer(&w, "fritz", true);
+    set_at_risk(&w, "o7", true);
+    order(&w, "o7", "fritz", "10.00");
+    assert_string_equal(outbox(&w, "fritz"), ""); /* held */
+    advance_to(&w, "2026-07-15T09:00:00Z"); /* looked at again a day later: still held */
+    assert_string_equal(outbox(&w, "fritz"), "");
+    set_at_risk(&w, "o7", false);
+    advance_to(&w, "2026-07-16T09:00:00Z");
+    assert_string_equal(outbox(&w, "fritz"), "crosssell:queued");
+    teardown_world(&w);
+}
+
 /* Ingest without a journey pass. */
 static void ingest_only(world_t *w, const char *id, const char *type, const char *at_,
                         const char *data)
@@ -627,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_review_after_delivery),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
+        cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
