@@ -2,8 +2,9 @@
 # Install every Debian package Consonance needs to build, test and benchmark.
 # Idempotent; run as root (or with sudo available) on a fresh Debian machine.
 set -euo pipefail
-# --bench also installs what the benchmarks compare against: Redis and
-# PostgreSQL from Debian, Node.js, and the npm packages in bench/peers.
+# Tests need PostgreSQL (a throwaway cluster each), Chromium and Node.js (the
+# browser tests). --bench also installs what the benchmarks compare against:
+# Redis from Debian and the npm packages in bench/peers.
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH=1
 
@@ -16,11 +17,12 @@ PKGS=(
   python3 python3-aiosmtpd openssl
   sqlite3 wrk nginx-light procps
   chromium fonts-dejavu-core
+  postgresql
 )
 # the browser tests drive Debian's Chromium with playwright-core from npm
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 if [ -n "$BENCH" ]; then
-  PKGS+=(redis-server postgresql)
+  PKGS+=(redis-server)
 fi
 
 missing=()

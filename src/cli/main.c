@@ -27,6 +27,7 @@ static const cmd_t commands[] = {
     {"apikey", cs_cmd_apikey, "create, list and revoke API keys"},
     {"journeys", cs_cmd_journeys, "check, list and switch journeys; a customer's runs and messages"},
     {"promise-eval", cs_cmd_promise_eval, "evaluate the delivery promise on Olist-layout CSVs"},
+    {"schema", cs_cmd_schema, "print the store's migrations for sqlite or postgresql"},
     {"version", cs_cmd_version, "print version information"},
 };
 

@@ -14,164 +14,14 @@
  * prepared statements; close releases both.
  */
 #include "sqlite_int.h"
+#include "schema.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-/* ---- schema migrations: append only; user_version is the count applied ---- */
+/* ---- schema: src/store/schema.c, user_version is the count applied ---- */
 
-static const char *const migrations[] = {
-    /* 1: event log, current state, api keys */
-    "CREATE TABLE events("
-    "  seq INTEGER PRIMARY KEY,"
-    "  event_id TEXT NOT NULL UNIQUE,"
-    "  type INTEGER NOT NULL,"
-    "  occurred_at INTEGER NOT NULL,"
-    "  received_at INTEGER NOT NULL,"
-    "  customer_id TEXT,"
-    "  order_id TEXT,"
-    "  entity TEXT,"
-    "  body TEXT NOT NULL);"
-    "CREATE INDEX events_by_order ON events(order_id, occurred_at) WHERE order_id IS NOT NULL;"
-    "CREATE INDEX events_by_customer ON events(customer_id) WHERE customer_id IS NOT NULL;"
-    "CREATE INDEX events_orphans ON events(entity) WHERE entity IS NOT NULL AND order_id IS NULL;"
-    "CREATE TABLE customers("
-    "  id TEXT PRIMARY KEY, email TEXT, phone TEXT, name TEXT, locale TEXT, timezone TEXT,"
-    "  consent TEXT NOT NULL DEFAULT '------', attributes TEXT,"
-    "  first_seen_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE orders("
-    "  id TEXT PRIMARY KEY, customer_id TEXT, currency TEXT, placed_at INTEGER,"
-    "  subtotal INTEGER, shipping INTEGER, tax INTEGER, discount INTEGER, total INTEGER,"
-    "  promised_from INTEGER, promised_to INTEGER, status TEXT NOT NULL,"
-    "  cancel_reason TEXT, cancelled_at INTEGER, attributes TEXT,"
-    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX orders_by_customer ON orders(customer_id, placed_at);"
-    "CREATE TABLE order_items("
-    "  order_id TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL, name TEXT NOT NULL,"
-    "  category TEXT, unit_price INTEGER NOT NULL, quantity INTEGER NOT NULL,"
-    "  discount INTEGER NOT NULL, PRIMARY KEY(order_id, line)) WITHOUT ROWID;"
-    "CREATE TABLE shipments("
-    "  id TEXT PRIMARY KEY, order_id TEXT NOT NULL, carrier TEXT NOT NULL, service TEXT,"
-    "  tracking_number TEXT NOT NULL, origin TEXT, destination TEXT, status INTEGER,"
-    "  status_at INTEGER, delivered_at INTEGER, created_at INTEGER NOT NULL,"
-    "  attributes TEXT) WITHOUT ROWID;"
-    "CREATE INDEX shipments_by_order ON shipments(order_id);"
-    "CREATE INDEX shipments_by_tracking ON shipments(carrier, tracking_number);"
-    "CREATE TABLE scans("
-    "  seq INTEGER PRIMARY KEY, shipment_id TEXT, want_shipment_id TEXT,"
-    "  carrier TEXT NOT NULL, tracking_number TEXT NOT NULL, status INTEGER NOT NULL,"
-    "  carrier_code TEXT, carrier_text TEXT, location TEXT, occurred_at INTEGER NOT NULL);"
-    "CREATE INDEX scans_by_shipment ON scans(shipment_id, occurred_at)"
-    "  WHERE shipment_id IS NOT NULL;"
-    "CREATE INDEX scans_pending ON scans(carrier, tracking_number) WHERE shipment_id IS NULL;"
-    "CREATE INDEX scans_pending_want ON scans(want_shipment_id)"
-    "  WHERE shipment_id IS NULL AND want_shipment_id IS NOT NULL;"
-    "CREATE TABLE returns("
-    "  id TEXT PRIMARY KEY, order_id TEXT, status TEXT NOT NULL, resolution TEXT,"
-    "  refund_amount INTEGER, requested_at INTEGER, status_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX returns_by_order ON returns(order_id) WHERE order_id IS NOT NULL;"
-    "CREATE TABLE return_items("
-    "  return_id TEXT NOT NULL, line INTEGER NOT NULL, sku TEXT NOT NULL,"
-    "  quantity INTEGER NOT NULL, reason TEXT, PRIMARY KEY(return_id, line)) WITHOUT ROWID;"
-    "CREATE TABLE tickets("
-    "  id TEXT PRIMARY KEY, customer_id TEXT, order_id TEXT, status TEXT NOT NULL,"
-    "  channel TEXT, subject TEXT, body TEXT, category TEXT, created_at INTEGER,"
-    "  status_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX tickets_by_order ON tickets(order_id) WHERE order_id IS NOT NULL;"
-    "CREATE TABLE feedback("
-    "  id TEXT PRIMARY KEY, kind TEXT NOT NULL, score INTEGER NOT NULL, customer_id TEXT,"
-    "  order_id TEXT, sku TEXT, title TEXT, text TEXT, locale TEXT,"
-    "  occurred_at INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX feedback_by_order ON feedback(order_id) WHERE order_id IS NOT NULL;"
-    "CREATE TABLE message_events("
-    "  seq INTEGER PRIMARY KEY, message_id TEXT NOT NULL, status INTEGER NOT NULL,"
-    "  channel TEXT, customer_id TEXT, detail TEXT, occurred_at INTEGER NOT NULL);"
-    "CREATE TABLE apikeys("
-    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
-    "  scopes INTEGER NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);",
-    /* 2: journeys -- versions, operator switches, runs, durable timers, outbox, cursors */
-    "CREATE TABLE journey_versions("
-    "  journey TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,"
-    "  source TEXT NOT NULL, created_at INTEGER NOT NULL,"
-    "  PRIMARY KEY(journey, version), UNIQUE(journey, hash)) WITHOUT ROWID;"
-    "CREATE TABLE journey_switches("
-    "  journey TEXT PRIMARY KEY, enabled INTEGER NOT NULL, changed_at INTEGER NOT NULL)"
-    "  WITHOUT ROWID;"
-    "CREATE TABLE journey_runs("
-    "  id INTEGER PRIMARY KEY, journey TEXT NOT NULL, version INTEGER NOT NULL,"
-    "  run_key TEXT NOT NULL, customer_id TEXT NOT NULL, order_id TEXT,"
-    "  status INTEGER NOT NULL, pc INTEGER NOT NULL, gen INTEGER NOT NULL,"
-    "  wait_event INTEGER NOT NULL DEFAULT 0, trigger_seq INTEGER NOT NULL,"
-    "  started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  held_since INTEGER NOT NULL DEFAULT 0, exit_reason TEXT,"
-    "  UNIQUE(journey, run_key));"
-    "CREATE INDEX runs_active_order ON journey_runs(order_id) WHERE status = 1;"
-    "CREATE INDEX runs_by_customer ON journey_runs(customer_id, status);"
-    "CREATE TABLE timers("
-    "  id INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, run_id INTEGER NOT NULL,"
-    "  gen INTEGER NOT NULL);"
-    "CREATE INDEX timers_due ON timers(due_at, id);"
-    "CREATE TABLE outbox("
-    "  id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE, run_id INTEGER, journey TEXT,"
-    "  customer_id TEXT NOT NULL, order_id TEXT, channel INTEGER NOT NULL,"
-    "  template TEXT NOT NULL, class INTEGER NOT NULL, status INTEGER NOT NULL, reason TEXT,"
-    "  recipient TEXT, locale TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER,"
-    "  created_at INTEGER NOT NULL, sent_at INTEGER);"
-    "CREATE INDEX outbox_by_customer ON outbox(customer_id, created_at);"
-    "CREATE INDEX outbox_queued ON outbox(next_at, id) WHERE status = 1;"
-    "CREATE TABLE cursors(name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;",
-    /* 3: sending -- provider references and leases on the outbox */
-    "ALTER TABLE outbox ADD COLUMN provider_ref TEXT;"
-    "ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
-    "CREATE INDEX outbox_sending ON outbox(lease_until) WHERE status = 2;"
-    "CREATE INDEX outbox_by_ref ON outbox(provider_ref) WHERE provider_ref IS NOT NULL;",
-    /* 4: a customer's unsubscribes, looked up before every message */
-    "CREATE INDEX message_events_unsub ON message_events(customer_id, occurred_at)"
-    "  WHERE status = 6;",
-    /* 5: a customer's runs indexed by customer alone, so a run that ends
-     * (the common case when a timer fires) leaves the index untouched */
-    "DROP INDEX runs_by_customer;"
-    "CREATE INDEX runs_by_customer ON journey_runs(customer_id);",
-    /* 6: delivery callbacks -- a message's latest delivery status, and the
-     * statuses that stop messages (bounced 4, complained 5, unsubscribed 6;
-     * literal so the partial index serves the lookup) */
-    "ALTER TABLE outbox ADD COLUMN delivery INTEGER;"
-    "ALTER TABLE outbox ADD COLUMN delivery_at INTEGER;"
-    "DROP INDEX message_events_unsub;"
-    "CREATE INDEX message_events_stop ON message_events(customer_id, occurred_at)"
-    "  WHERE status IN (4, 5, 6);",
-    /* 7: discount codes journeys issue */
-    "CREATE TABLE discount_codes("
-    "  id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, idem_key TEXT NOT NULL UNIQUE,"
-    "  run_id INTEGER, journey TEXT, customer_id TEXT NOT NULL, order_id TEXT,"
-    "  kind INTEGER NOT NULL, value REAL NOT NULL, currency TEXT,"
-    "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
-    "CREATE INDEX discount_codes_by_customer ON discount_codes(customer_id);"
-    "CREATE INDEX discount_codes_by_run ON discount_codes(run_id);",
-    /* 8: scans mapped by the carrier tables: the incident reason, and
-     * whether no table knew the raw code */
-    "ALTER TABLE scans ADD COLUMN reason INTEGER;"
-    "ALTER TABLE scans ADD COLUMN unmapped INTEGER NOT NULL DEFAULT 0;",
-    /* 9: the order watch -- each order's first and current promise, its
-     * moves with their reasons, re-checks and compensation */
-    "CREATE TABLE promises("
-    "  order_id TEXT PRIMARY KEY, customer_id TEXT,"
-    "  first_from INTEGER, first_to INTEGER, first_point INTEGER, first_source TEXT,"
-    "  first_at INTEGER, cur_from INTEGER, cur_to INTEGER, cur_point INTEGER, reason TEXT,"
-    "  quiet_days INTEGER NOT NULL DEFAULT 0, level INTEGER NOT NULL DEFAULT -1,"
-    "  updated_at INTEGER NOT NULL, at_risk INTEGER NOT NULL DEFAULT 0, risk_reason TEXT,"
-    "  risk_at INTEGER, risk_events INTEGER NOT NULL DEFAULT 0, check_at INTEGER,"
-    "  closed INTEGER NOT NULL DEFAULT 0, broken_at INTEGER, late_days INTEGER NOT NULL DEFAULT 0,"
-    "  comp_at INTEGER, comp_code TEXT, comp_cost INTEGER NOT NULL DEFAULT 0, comp_note TEXT)"
-    "  WITHOUT ROWID;"
-    "CREATE INDEX promises_check ON promises(check_at) WHERE check_at IS NOT NULL;"
-    "CREATE INDEX promises_comp ON promises(comp_at) WHERE comp_at IS NOT NULL;"
-    "CREATE TABLE promise_moves("
-    "  order_id TEXT NOT NULL, at INTEGER NOT NULL, from_day INTEGER, to_day INTEGER,"
-    "  point INTEGER, reason TEXT NOT NULL, at_risk INTEGER NOT NULL);"
-    "CREATE INDEX promise_moves_by_order ON promise_moves(order_id, at);",
-};
 
 /* ---- every statement, by id ---- */
 
@@ -492,7 +342,7 @@ static cs_rc migrate(cs_sqlite_t *s, cs_err_t *err)
     sqlite3_stmt *st = NULL;
     int version = 0;
     cs_rc rc = CS_OK;
-    const int latest = (int)CS_ARRAY_LEN(migrations);
+    const int latest = (int)cs_schema_count();
     if ((rc = exec(s, "BEGIN IMMEDIATE", err)))
         return rc;
     if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
@@ -512,7 +362,14 @@ static cs_rc migrate(cs_sqlite_t *s, cs_err_t *err)
     }
     for (int v = version; v < latest; v++) {
         char pragma[48];
-        if ((rc = exec(s, migrations[v], err)))
+        char *sql = cs_schema_migration((size_t)v, CS_DIALECT_SQLITE);
+        if (!sql) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        rc = exec(s, sql, err);
+        cs_free(sql);
+        if (rc)
             goto out;
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
         if ((rc = exec(s, pragma, err)))

@@ -8,6 +8,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -246,3 +247,61 @@ class SmtpSink:
             self.proc.wait(10)
             self.proc = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster (Debian's binaries) in a temporary
+    folder, on a free port, trust authentication for the user `consonance`.
+    .bin is None when PostgreSQL is not installed (the caller skips, or
+    fails under CI)."""
+
+    def __init__(self):
+        import glob as _glob
+        bins = sorted(_glob.glob("/usr/lib/postgresql/*/bin"),
+                      key=lambda p: [int(x) for x in re.findall(r"\d+", p)])
+        self.bin = bins[-1] if bins and os.path.exists(os.path.join(bins[-1], "initdb")) else None
+        self.dir = None
+        self.port = None
+        self.runas = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+
+    def start(self):
+        import socket
+        self.dir = tempfile.mkdtemp(prefix="cs-pg-")
+        data = os.path.join(self.dir, "data")
+        if os.getuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        subprocess.run(self.runas + [os.path.join(self.bin, "initdb"), "-D", data, "-A", "trust",
+                                     "-U", "consonance", "-E", "UTF8"],
+                       check=True, capture_output=True)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D", data, "-l",
+                                     os.path.join(self.dir, "log"), "-w", "-o",
+                                     "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
+                                     % (self.port, self.dir), "start"],
+                       check=True, capture_output=True)
+        return self
+
+    def url(self, db="postgres"):
+        return "postgresql://consonance@127.0.0.1:%d/%s" % (self.port, db)
+
+    def psql(self, sql, db="postgres", single=True):
+        """Run SQL (stops at the first error; in one transaction unless
+        single is False); returns stdout."""
+        r = subprocess.run([os.path.join(self.bin, "psql"), "-X", "-q", "-A", "-t"] + (["-1"] if single else []) + [
+                            "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                            "-U", "consonance", "-d", db, "-f", "-"],
+                           input=sql, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("psql: " + r.stderr)
+        return r.stdout
+
+    def stop(self):
+        if self.dir:
+            subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D",
+                                         os.path.join(self.dir, "data"), "-m", "immediate", "stop"],
+                           capture_output=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None

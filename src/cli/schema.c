@@ -1,0 +1,57 @@
+/*
+ * schema.c -- `consonance schema [sqlite|postgresql] [--from N]`: print the
+ * store's migrations expanded for a dialect (src/store/schema.h), each
+ * headed by its version, for operators who review or apply them by hand
+ * and for the tests that apply them to a real PostgreSQL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../store/schema.h"
+#include "cli.h"
+
+int cs_cmd_schema(int argc, char **argv)
+{
+    const char *dialect = "sqlite";
+    long from = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+            char *end;
+            from = strtol(argv[++i], &end, 10);
+            if (*end || from < 1) {
+                fprintf(stderr, "consonance schema: --from: expected a version >= 1, got %s\n",
+                        argv[i]);
+                return CS_EXIT_USAGE;
+            }
+        } else if (argv[i][0] != '-') {
+            dialect = argv[i];
+        } else {
+            fprintf(stderr, "usage: consonance schema [sqlite|postgresql] [--from VERSION]\n");
+            return CS_EXIT_USAGE;
+        }
+    }
+    int d = cs_dialect_from_name(dialect);
+    if (d < 0) {
+        fprintf(stderr, "consonance schema: dialect: expected sqlite or postgresql, got %s\n",
+                dialect);
+        return CS_EXIT_USAGE;
+    }
+    for (size_t i = (size_t)from - 1; i < cs_schema_count(); i++) {
+        char *sql = cs_schema_migration(i, (cs_dialect_t)d);
+        if (!sql) {
+            fprintf(stderr, "consonance schema: out of memory\n");
+            return CS_EXIT_FAIL;
+        }
+        /* one statement a line: the migrations keep theirs on one string */
+        printf("-- version %zu\n", i + 1);
+        for (const char *p = sql; *p; p++) {
+            putchar(*p);
+            if (*p == ';')
+                putchar('\n');
+        }
+        printf("\n");
+        cs_free(sql);
+    }
+    return CS_EXIT_OK;
+}

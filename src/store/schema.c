@@ -1,0 +1,223 @@
+/*
+ * schema.c -- see schema.h.
+ */
+#include "schema.h"
+
+#include <string.h>
+
+#include "../lib/cs.h"
+
+/* ---- the migrations: append only ---- */
+
+static const char *const migrations[] = {
+    /* 1: event log, current state, api keys */
+    "CREATE TABLE events("
+    "  seq @ROWID,"
+    "  event_id TEXT NOT NULL UNIQUE,"
+    "  type @INT NOT NULL,"
+    "  occurred_at @INT NOT NULL,"
+    "  received_at @INT NOT NULL,"
+    "  customer_id TEXT,"
+    "  order_id TEXT,"
+    "  entity TEXT,"
+    "  body TEXT NOT NULL);"
+    "CREATE INDEX events_by_order ON events(order_id, occurred_at) WHERE order_id IS NOT NULL;"
+    "CREATE INDEX events_by_customer ON events(customer_id) WHERE customer_id IS NOT NULL;"
+    "CREATE INDEX events_orphans ON events(entity) WHERE entity IS NOT NULL AND order_id IS NULL;"
+    "CREATE TABLE customers("
+    "  id TEXT PRIMARY KEY, email TEXT, phone TEXT, name TEXT, locale TEXT, timezone TEXT,"
+    "  consent TEXT NOT NULL DEFAULT '------', attributes TEXT,"
+    "  first_seen_at @INT NOT NULL, updated_at @INT NOT NULL)@NOROWID;"
+    "CREATE TABLE orders("
+    "  id TEXT PRIMARY KEY, customer_id TEXT, currency TEXT, placed_at @INT,"
+    "  subtotal @INT, shipping @INT, tax @INT, discount @INT, total @INT,"
+    "  promised_from @INT, promised_to @INT, status TEXT NOT NULL,"
+    "  cancel_reason TEXT, cancelled_at @INT, attributes TEXT,"
+    "  updated_at @INT NOT NULL)@NOROWID;"
+    "CREATE INDEX orders_by_customer ON orders(customer_id, placed_at);"
+    "CREATE TABLE order_items("
+    "  order_id TEXT NOT NULL, line @INT NOT NULL, sku TEXT NOT NULL, name TEXT NOT NULL,"
+    "  category TEXT, unit_price @INT NOT NULL, quantity @INT NOT NULL,"
+    "  discount @INT NOT NULL, PRIMARY KEY(order_id, line))@NOROWID;"
+    "CREATE TABLE shipments("
+    "  id TEXT PRIMARY KEY, order_id TEXT NOT NULL, carrier TEXT NOT NULL, service TEXT,"
+    "  tracking_number TEXT NOT NULL, origin TEXT, destination TEXT, status @INT,"
+    "  status_at @INT, delivered_at @INT, created_at @INT NOT NULL,"
+    "  attributes TEXT)@NOROWID;"
+    "CREATE INDEX shipments_by_order ON shipments(order_id);"
+    "CREATE INDEX shipments_by_tracking ON shipments(carrier, tracking_number);"
+    "CREATE TABLE scans("
+    "  seq @ROWID, shipment_id TEXT, want_shipment_id TEXT,"
+    "  carrier TEXT NOT NULL, tracking_number TEXT NOT NULL, status @INT NOT NULL,"
+    "  carrier_code TEXT, carrier_text TEXT, location TEXT, occurred_at @INT NOT NULL);"
+    "CREATE INDEX scans_by_shipment ON scans(shipment_id, occurred_at)"
+    "  WHERE shipment_id IS NOT NULL;"
+    "CREATE INDEX scans_pending ON scans(carrier, tracking_number) WHERE shipment_id IS NULL;"
+    "CREATE INDEX scans_pending_want ON scans(want_shipment_id)"
+    "  WHERE shipment_id IS NULL AND want_shipment_id IS NOT NULL;"
+    "CREATE TABLE returns("
+    "  id TEXT PRIMARY KEY, order_id TEXT, status TEXT NOT NULL, resolution TEXT,"
+    "  refund_amount @INT, requested_at @INT, status_at @INT NOT NULL)@NOROWID;"
+    "CREATE INDEX returns_by_order ON returns(order_id) WHERE order_id IS NOT NULL;"
+    "CREATE TABLE return_items("
+    "  return_id TEXT NOT NULL, line @INT NOT NULL, sku TEXT NOT NULL,"
+    "  quantity @INT NOT NULL, reason TEXT, PRIMARY KEY(return_id, line))@NOROWID;"
+    "CREATE TABLE tickets("
+    "  id TEXT PRIMARY KEY, customer_id TEXT, order_id TEXT, status TEXT NOT NULL,"
+    "  channel TEXT, subject TEXT, body TEXT, category TEXT, created_at @INT,"
+    "  status_at @INT NOT NULL)@NOROWID;"
+    "CREATE INDEX tickets_by_order ON tickets(order_id) WHERE order_id IS NOT NULL;"
+    "CREATE TABLE feedback("
+    "  id TEXT PRIMARY KEY, kind TEXT NOT NULL, score @INT NOT NULL, customer_id TEXT,"
+    "  order_id TEXT, sku TEXT, title TEXT, text TEXT, locale TEXT,"
+    "  occurred_at @INT NOT NULL)@NOROWID;"
+    "CREATE INDEX feedback_by_order ON feedback(order_id) WHERE order_id IS NOT NULL;"
+    "CREATE TABLE message_events("
+    "  seq @ROWID, message_id TEXT NOT NULL, status @INT NOT NULL,"
+    "  channel TEXT, customer_id TEXT, detail TEXT, occurred_at @INT NOT NULL);"
+    "CREATE TABLE apikeys("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
+    "  scopes @INT NOT NULL, created_at @INT NOT NULL, revoked_at @INT);",
+    /* 2: journeys -- versions, operator switches, runs, durable timers, outbox, cursors */
+    "CREATE TABLE journey_versions("
+    "  journey TEXT NOT NULL, version @INT NOT NULL, hash TEXT NOT NULL,"
+    "  source TEXT NOT NULL, created_at @INT NOT NULL,"
+    "  PRIMARY KEY(journey, version), UNIQUE(journey, hash))@NOROWID;"
+    "CREATE TABLE journey_switches("
+    "  journey TEXT PRIMARY KEY, enabled @INT NOT NULL, changed_at @INT NOT NULL)"
+    " @NOROWID;"
+    "CREATE TABLE journey_runs("
+    "  id @ROWID, journey TEXT NOT NULL, version @INT NOT NULL,"
+    "  run_key TEXT NOT NULL, customer_id TEXT NOT NULL, order_id TEXT,"
+    "  status @INT NOT NULL, pc @INT NOT NULL, gen @INT NOT NULL,"
+    "  wait_event @INT NOT NULL DEFAULT 0, trigger_seq @INT NOT NULL,"
+    "  started_at @INT NOT NULL, updated_at @INT NOT NULL,"
+    "  held_since @INT NOT NULL DEFAULT 0, exit_reason TEXT,"
+    "  UNIQUE(journey, run_key));"
+    "CREATE INDEX runs_active_order ON journey_runs(order_id) WHERE status = 1;"
+    "CREATE INDEX runs_by_customer ON journey_runs(customer_id, status);"
+    "CREATE TABLE timers("
+    "  id @ROWID, due_at @INT NOT NULL, run_id @INT NOT NULL,"
+    "  gen @INT NOT NULL);"
+    "CREATE INDEX timers_due ON timers(due_at, id);"
+    "CREATE TABLE outbox("
+    "  id @ROWID, idem_key TEXT NOT NULL UNIQUE, run_id @INT, journey TEXT,"
+    "  customer_id TEXT NOT NULL, order_id TEXT, channel @INT NOT NULL,"
+    "  template TEXT NOT NULL, class @INT NOT NULL, status @INT NOT NULL, reason TEXT,"
+    "  recipient TEXT, locale TEXT, attempts @INT NOT NULL DEFAULT 0, next_at @INT,"
+    "  created_at @INT NOT NULL, sent_at @INT);"
+    "CREATE INDEX outbox_by_customer ON outbox(customer_id, created_at);"
+    "CREATE INDEX outbox_queued ON outbox(next_at, id) WHERE status = 1;"
+    "CREATE TABLE cursors(name TEXT PRIMARY KEY, seq @INT NOT NULL)@NOROWID;",
+    /* 3: sending -- provider references and leases on the outbox */
+    "ALTER TABLE outbox ADD COLUMN provider_ref TEXT;"
+    "ALTER TABLE outbox ADD COLUMN lease_until @INT;"
+    "CREATE INDEX outbox_sending ON outbox(lease_until) WHERE status = 2;"
+    "CREATE INDEX outbox_by_ref ON outbox(provider_ref) WHERE provider_ref IS NOT NULL;",
+    /* 4: a customer's unsubscribes, looked up before every message */
+    "CREATE INDEX message_events_unsub ON message_events(customer_id, occurred_at)"
+    "  WHERE status = 6;",
+    /* 5: a customer's runs indexed by customer alone, so a run that ends
+     * (the common case when a timer fires) leaves the index untouched */
+    "DROP INDEX runs_by_customer;"
+    "CREATE INDEX runs_by_customer ON journey_runs(customer_id);",
+    /* 6: delivery callbacks -- a message's latest delivery status, and the
+     * statuses that stop messages (bounced 4, complained 5, unsubscribed 6;
+     * literal so the partial index serves the lookup) */
+    "ALTER TABLE outbox ADD COLUMN delivery @INT;"
+    "ALTER TABLE outbox ADD COLUMN delivery_at @INT;"
+    "DROP INDEX message_events_unsub;"
+    "CREATE INDEX message_events_stop ON message_events(customer_id, occurred_at)"
+    "  WHERE status IN (4, 5, 6);",
+    /* 7: discount codes journeys issue */
+    "CREATE TABLE discount_codes("
+    "  id @ROWID, code TEXT NOT NULL UNIQUE, idem_key TEXT NOT NULL UNIQUE,"
+    "  run_id @INT, journey TEXT, customer_id TEXT NOT NULL, order_id TEXT,"
+    "  kind @INT NOT NULL, value @REAL NOT NULL, currency TEXT,"
+    "  created_at @INT NOT NULL, expires_at @INT NOT NULL);"
+    "CREATE INDEX discount_codes_by_customer ON discount_codes(customer_id);"
+    "CREATE INDEX discount_codes_by_run ON discount_codes(run_id);",
+    /* 8: scans mapped by the carrier tables: the incident reason, and
+     * whether no table knew the raw code */
+    "ALTER TABLE scans ADD COLUMN reason @INT;"
+    "ALTER TABLE scans ADD COLUMN unmapped @INT NOT NULL DEFAULT 0;",
+    /* 9: the order watch -- each order's first and current promise, its
+     * moves with their reasons, re-checks and compensation */
+    "CREATE TABLE promises("
+    "  order_id TEXT PRIMARY KEY, customer_id TEXT,"
+    "  first_from @INT, first_to @INT, first_point @INT, first_source TEXT,"
+    "  first_at @INT, cur_from @INT, cur_to @INT, cur_point @INT, reason TEXT,"
+    "  quiet_days @INT NOT NULL DEFAULT 0, level @INT NOT NULL DEFAULT -1,"
+    "  updated_at @INT NOT NULL, at_risk @INT NOT NULL DEFAULT 0, risk_reason TEXT,"
+    "  risk_at @INT, risk_events @INT NOT NULL DEFAULT 0, check_at @INT,"
+    "  closed @INT NOT NULL DEFAULT 0, broken_at @INT, late_days @INT NOT NULL DEFAULT 0,"
+    "  comp_at @INT, comp_code TEXT, comp_cost @INT NOT NULL DEFAULT 0, comp_note TEXT)"
+    " @NOROWID;"
+    "CREATE INDEX promises_check ON promises(check_at) WHERE check_at IS NOT NULL;"
+    "CREATE INDEX promises_comp ON promises(comp_at) WHERE comp_at IS NOT NULL;"
+    "CREATE TABLE promise_moves("
+    "  order_id TEXT NOT NULL, at @INT NOT NULL, from_day @INT, to_day @INT,"
+    "  point @INT, reason TEXT NOT NULL, at_risk @INT NOT NULL);"
+    "CREATE INDEX promise_moves_by_order ON promise_moves(order_id, at);",
+};
+
+size_t cs_schema_count(void)
+{
+    return CS_ARRAY_LEN(migrations);
+}
+
+static const struct {
+    const char *token;
+    const char *words[2]; /* sqlite, postgresql */
+} words[] = {
+    {"@ROWID", {"INTEGER PRIMARY KEY", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"}},
+    {"@INT", {"INTEGER", "BIGINT"}},
+    {"@REAL", {"REAL", "DOUBLE PRECISION"}},
+    {"@NOROWID", {" WITHOUT ROWID", ""}},
+};
+
+char *cs_schema_migration(size_t i, cs_dialect_t dialect)
+{
+    if (i >= CS_ARRAY_LEN(migrations) || (dialect != CS_DIALECT_SQLITE &&
+                                          dialect != CS_DIALECT_POSTGRESQL))
+        return NULL;
+    cs_buf_t b;
+    cs_buf_init(&b, 1 << 20);
+    const char *p = migrations[i];
+    while (*p) {
+        const char *at = strchr(p, '@');
+        if (!at) {
+            cs_buf_puts(&b, p);
+            break;
+        }
+        cs_buf_append(&b, p, (size_t)(at - p));
+        size_t k = 0;
+        for (; k < CS_ARRAY_LEN(words); k++) {
+            size_t n = strlen(words[k].token);
+            /* the longest token first would matter for prefixes; none is a
+             * prefix of another followed by a letter */
+            if (strncmp(at, words[k].token, n) == 0 &&
+                !((at[n] >= 'A' && at[n] <= 'Z') || at[n] == '_')) {
+                cs_buf_puts(&b, words[k].words[dialect]);
+                p = at + n;
+                break;
+            }
+        }
+        if (k == CS_ARRAY_LEN(words)) { /* not a placeholder: kept */
+            cs_buf_append(&b, "@", 1);
+            p = at + 1;
+        }
+    }
+    size_t len;
+    char *out = cs_buf_steal(&b, &len);
+    return out;
+}
+
+int cs_dialect_from_name(const char *name)
+{
+    if (name && strcmp(name, "sqlite") == 0)
+        return CS_DIALECT_SQLITE;
+    if (name && (strcmp(name, "postgresql") == 0 || strcmp(name, "postgres") == 0))
+        return CS_DIALECT_POSTGRESQL;
+    return -1;
+}
