@@ -147,8 +147,8 @@ static json_t *window_json(const cs_watch_t *w, cs_ms_t from, cs_ms_t to)
     return json_pack("{s:s?,s:s?}", "from", f[0] ? f : NULL, "to", t[0] ? t : NULL);
 }
 
-static cs_rc signal(upd_t *u, const char *kind, const char *name, cs_promise_rec_t *r, int n,
-                    json_t *props)
+static cs_rc emit_signal(upd_t *u, const char *kind, const char *name, cs_promise_rec_t *r,
+                         int n, json_t *props)
 {
     char eid[48];
     event_id(kind, r->order_id, n, eid, sizeof eid);
@@ -277,7 +277,8 @@ static cs_rc update(upd_t *u, const char *order_id)
         if (t.promised_to) {
             int64_t d0 = cs_tz_day(w->o.tz, t.promised_from ? t.promised_from : t.promised_to);
             r.first_from = cs_tz_day_start(w->o.tz, d0);
-            r.first_to = r.first_point = cs_tz_day_start(w->o.tz, cs_tz_day(w->o.tz, t.promised_to));
+            int64_t d1 = cs_tz_day(w->o.tz, t.promised_to);
+            r.first_to = r.first_point = cs_tz_day_start(w->o.tz, d1);
             cs_strlcpy(r.first_source, "shop", sizeof r.first_source);
         } else {
             cs_promise_t p0;
@@ -357,7 +358,7 @@ static cs_rc update(upd_t *u, const char *order_id)
                                       "late", r.first_to && p.point > r.first_to);
             if (!props)
                 return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
-            if ((rc = signal(u, "risk", "delivery_at_risk", &r, r.risk_events, props)))
+            if ((rc = emit_signal(u, "risk", "delivery_at_risk", &r, r.risk_events, props)))
                 return rc;
             u->d.at_risk++;
         }
@@ -383,7 +384,7 @@ static cs_rc update(upd_t *u, const char *order_id)
                                           "note", r.comp_note);
                 if (!props)
                     return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
-                if ((rc = signal(u, "broken", "promise_broken", &r, 1, props)))
+                if ((rc = emit_signal(u, "broken", "promise_broken", &r, 1, props)))
                     return rc;
                 u->d.broken++;
             }
