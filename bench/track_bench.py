@@ -61,6 +61,17 @@ def token(order_id):
     return order_id.encode().hex() + "." + mac[:32]
 
 
+# a shop logo of a realistic size (about 2 KB of SVG), embedded in every page
+LOGO = os.path.join(TMP, "logo.svg")
+with open(LOGO, "w") as f:
+    f.write('<svg xmlns="http://www.w3.org/2000/svg" width="160" height="40" viewBox="0 0 160 40">'
+            '<rect width="160" height="40" rx="8" fill="#fff"/>' +
+            "".join('<circle cx="%d" cy="%d" r="%d" fill="#1f4e79" opacity="0.%d"/>'
+                    % (12 + 9 * i, 20 + (i % 3) * 3, 3 + i % 4, 3 + i % 6) for i in range(30)) +
+            '<text x="48" y="26" font-family="sans-serif" font-size="16" fill="#1f4e79">'
+            'Waldkauz</text></svg>')
+
+
 class Daemon:
     def __init__(self, name, env):
         self.dir = os.path.join(TMP, name)
@@ -72,7 +83,8 @@ class Daemon:
                   "CONSONANCE_PUBLIC_URL": "https://shop.example/c",
                   "CONSONANCE_SHOP_NAME": "Waldkauz Haus & Outdoor",
                   "CONSONANCE_RETURNS_URL": "https://shop.example/returns",
-                  "CONSONANCE_SUPPORT_EMAIL": "hilfe@waldkauz.example"})
+                  "CONSONANCE_SUPPORT_EMAIL": "hilfe@waldkauz.example",
+                  "CONSONANCE_BRAND_LOGO": LOGO})
         e.update(env)
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.proc = subprocess.Popen([os.path.join(BUILD, "consonance"), "serve"], env=e,
