@@ -372,9 +372,9 @@ The margin is thin: rounds are interleaved but nginx varies by a fifth between t
 single round can fall under 0.5x. Where a cached page's time goes (perf, same machine): about
 40% reading the order's version -- half of that is SQLite beginning and ending a WAL read
 transaction (its fcntl locks on the shared memory), the rest index seeks --, about 30% in
-`sendmsg`, 6-7% in the link's HMAC. Holding a read snapshot across requests for a few
-milliseconds, and keying the cache by the verified token, are the next steps if it must go
-faster.
+`sendmsg`, 6-7% in the link's HMAC (since then the cache is keyed by the token it verified,
+so a cached page's link is not verified again). Holding a read snapshot across requests for a
+few milliseconds is the next step if it must go faster.
 
 ### Scan ingest with promise re-computation
 

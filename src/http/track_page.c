@@ -47,9 +47,12 @@ struct limit_slot {
 
 #define PAGE_SLOTS 16384
 
+#define PAGE_KEY_MAX (2 * CS_ID_MAX + 48)
+
 struct page_slot {
     uint64_t hash;                /* 0 = empty */
-    char key[CS_ID_MAX + 16];     /* order id, the language asked for */
+    char key[PAGE_KEY_MAX];       /* the link's token, the language asked for */
+    char id[CS_ID_MAX + 1];       /* the order the token was verified for */
     int64_t version[3];
     const cs_tz_t *tz;            /* the zone its day words were made in */
     int64_t day;
@@ -97,6 +100,22 @@ static struct page_slot *page_set(cs_http_t *h, uint64_t hash)
     return &h->pages[((hash >> 1) % (PAGE_SLOTS / PAGE_WAYS)) * PAGE_WAYS];
 }
 
+/* The order of a cached key: a token found here was verified when its
+ * page was cached, so it needs no HMAC again. */
+static bool page_id(cs_http_t *h, const char *key, uint64_t hash, char *id, size_t size)
+{
+    bool found = false;
+    pthread_mutex_lock(&h->page_mu);
+    struct page_slot *set = page_set(h, hash);
+    for (int i = 0; i < PAGE_WAYS && !found; i++)
+        if (set[i].hash == hash && strcmp(set[i].key, key) == 0) {
+            cs_strlcpy(id, set[i].id, size);
+            found = true;
+        }
+    pthread_mutex_unlock(&h->page_mu);
+    return found;
+}
+
 /* A copy of the cached page (malloc'd, for MHD to free), or NULL. */
 static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_t version[3],
                       cs_ms_t now, size_t *len)
@@ -120,8 +139,9 @@ static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_
     return copy;
 }
 
-static void page_put(cs_http_t *h, const char *key, uint64_t hash, const int64_t version[3],
-                     const cs_tz_t *tz, cs_ms_t now, const char *html, size_t len)
+static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *id,
+                     const int64_t version[3], const cs_tz_t *tz, cs_ms_t now, const char *html,
+                     size_t len)
 {
     char *keep = cs_malloc(len ? len : 1);
     if (!keep)
@@ -140,6 +160,7 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const int64_t
     cs_free(p->html);
     p->hash = hash;
     cs_strlcpy(p->key, key, sizeof p->key);
+    cs_strlcpy(p->id, id, sizeof p->id);
     memcpy(p->version, version, sizeof p->version);
     p->tz = tz;
     p->day = cs_tz_day(tz, now);
@@ -631,20 +652,22 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     c.id = id;
     cs_err_t err;
     cs_err_clear(&err);
+    /* the cache key: the link's token and the language the request asks
+     * for (the customer's own is part of the version) */
+    char key[PAGE_KEY_MAX];
+    const char *qlang = cs__http_query(r, "lang");
+    int kn = snprintf(key, sizeof key, "%s|%s|%s", token, qlang ? qlang : "",
+                      page_lang(r, NULL));
+    c.hash = hash_key("page", key);
     /* a signed link always opens (it cannot be guessed, and a shared
      * address must not lock customers out); only bad tokens count */
-    bool valid = h->opts.link_secret && h->opts.link_secret[0] &&
-                 cs_link_token_check(h->opts.link_secret, "t", token, id, sizeof id);
-    /* the cache key: the order and the language the request asks for (the
-     * customer's own is part of the version) */
-    char key[CS_ID_MAX + 16];
-    const char *qlang = cs__http_query(r, "lang");
-    snprintf(key, sizeof key, "%s|%s|%s", valid ? id : "", qlang ? qlang : "",
-             page_lang(r, NULL));
+    bool valid = kn > 0 && (size_t)kn < sizeof key && h->opts.link_secret &&
+                 h->opts.link_secret[0] &&
+                 (page_id(h, key, c.hash, id, sizeof id) ||
+                  cs_link_token_check(h->opts.link_secret, "t", token, id, sizeof id));
     c.version_first = true;
     c.h = h;
     c.key = key;
-    c.hash = hash_key("page", key);
     c.now = cs_clock_now(cs_engine_clock(h->engine));
     cs_rc rc = CS_ERR_NOTFOUND;
     if (valid)
@@ -858,6 +881,6 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     json_decref(c.order);
     atomic_fetch_add(&h->page_misses, 1);
     if (b.data)
-        page_put(h, key, c.hash, c.version, tz, c.now, b.data, b.len);
+        page_put(h, key, c.hash, id, c.version, tz, c.now, b.data, b.len);
     return finish(r, &b, 200, NULL, 0);
 }
