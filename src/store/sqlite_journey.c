@@ -4,6 +4,7 @@
  */
 #include "sqlite_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../journey/journey.h"
@@ -117,8 +118,14 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                        "ORDER BY id DESC LIMIT 1",
     [QJ_DISC_VIEW] = "SELECT " DISC_COLS " FROM discount_codes WHERE customer_id=?1 "
                      "ORDER BY id DESC LIMIT 200",
+/* with the longest gap between consecutive points of the parcel's way:
+ * its hand-over, then each scan up to the delivery */
 #define DELIVERY_SQL "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,s.created_at," \
-                     "s.delivered_at FROM shipments s JOIN orders o ON o.id=s.order_id " \
+                     "s.delivered_at,(SELECT prev || ' ' || at FROM (SELECT occurred_at AS at," \
+                     "lag(occurred_at, 1, s.created_at) OVER (ORDER BY occurred_at) AS prev " \
+                     "FROM scans WHERE shipment_id=s.id AND occurred_at<=s.delivered_at) " \
+                     "ORDER BY at-prev DESC LIMIT 1) " \
+                     "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
     [QJ_DELIVERY_OF] = DELIVERY_SQL " AND s.order_id=?1 ORDER BY s.delivered_at DESC LIMIT 1",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
@@ -1173,6 +1180,12 @@ static void read_delivery(sqlite3_stmt *st, cs_delivery_row_t *d)
     d->placed_at = sqlite3_column_int64(st, 4);
     d->shipped_at = sqlite3_column_int64(st, 5);
     d->delivered_at = sqlite3_column_int64(st, 6);
+    const char *gap = cs__col_text(st, 7);
+    long long a, b;
+    if (gap && sscanf(gap, "%lld %lld", &a, &b) == 2 && b >= a && a >= d->shipped_at) {
+        d->gap_from = a;
+        d->gap_to = b;
+    }
 }
 
 typedef struct delivery_each {

@@ -232,6 +232,9 @@ typedef struct cs_delivery_row {
     char origin[512];        /* the shipment's origin address as JSON; "" = none */
     char destination[512];
     cs_ms_t placed_at, shipped_at, delivered_at;
+    /* the longest silence of its journey: from hand-over or a scan to the
+     * next scan (the delivery included); 0, 0 when not known */
+    cs_ms_t gap_from, gap_to;
 } cs_delivery_row_t;
 
 /* What the contact policy needs to know about a customer's recent messages. */

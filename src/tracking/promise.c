@@ -16,6 +16,7 @@ typedef struct sample {
     float total;     /* purchase to delivery, working days */
     float handling;  /* purchase to hand-over; < 0 = unknown */
     float transit;   /* hand-over to delivery; < 0 = unknown */
+    float gap;       /* the longest silence on the way; < 0 = unknown */
     cs_ms_t at;      /* purchase time, for the weight */
 } sample_t;
 
@@ -206,6 +207,9 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
         s.handling = (float)cs_promise_workdays(m, d->placed_at, d->shipped_at);
         s.transit = (float)cs_promise_workdays(m, d->shipped_at, d->delivered_at);
     }
+    s.gap = d->gap_to > d->gap_from && d->gap_from ? (float)cs_promise_workdays(m, d->gap_from,
+                                                                                 d->gap_to)
+                                                   : -1;
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(&d->lane, level, key, sizeof key);
@@ -239,7 +243,7 @@ static double wquant(const wv_t *v, size_t n, double total, double q)
     return n ? v[n - 1].v : 0;
 }
 
-enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING };
+enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP };
 
 /* Collect the weighted values of one level: the total, the rest of the
  * transit after `elapsed` working days (parcels that had not arrived
@@ -257,6 +261,8 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
             v = s->total;
         else if (what == WHAT_HANDLING)
             v = s->handling;
+        else if (what == WHAT_GAP)
+            v = s->gap;
         else
             v = s->transit >= 0 && s->transit > elapsed ? s->transit - elapsed : -1;
         if (v < 0)
@@ -418,7 +424,10 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     if (q->shipped_at && q->last_scan_at &&
         (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT)) {
         double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
-        if (quiet >= 3) {
+        double gq[3], gw, expected = 3; /* the lane's longest usual silence */
+        if (quantiles(m, &q->lane, WHAT_GAP, 0, now, gq, &gw) >= 0)
+            expected = gq[2] < 1 ? 1 : gq[2];
+        if (quiet >= expected) {
             out->reason = CS_PR_NO_SCAN;
             out->quiet_days = (int)quiet;
             out->at_risk = true;

@@ -18,7 +18,9 @@
  * of parcels on the lane that had not arrived after as long. Scans move it:
  * out for delivery (today), a failed attempt (from the next working day),
  * an exception (its reason adds days), no scan for longer than the lane's
- * usual gap (the window opens up); each move carries a reason code.
+ * expected gap (the 90th percentile of the longest silence of its
+ * delivered parcels, at least one working day; three when unknown: the
+ * window opens up); each move carries a reason code.
  *
  * Thread-safety: a model is not locked; one writer (observe) at a time and
  * no readers during it -- the caller serializes.
@@ -55,12 +57,15 @@ typedef struct cs_lane {
     const char *destination;
 } cs_lane_t;
 
-/* A completed delivery. shipped_at 0 = the hand-over is not known. */
+/* A completed delivery. shipped_at 0 = the hand-over is not known.
+ * gap_from..gap_to: the longest silence on its way (hand-over or scan to
+ * the next scan); 0, 0 = not known. */
 typedef struct cs_delivery {
     cs_lane_t lane;
     cs_ms_t placed_at;
     cs_ms_t shipped_at;
     cs_ms_t delivered_at;
+    cs_ms_t gap_from, gap_to;
 } cs_delivery_t;
 
 cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err);

@@ -122,7 +122,7 @@ static cs_rc learn(cs_tracker_t *t, const cs_delivery_row_t *d, cs_err_t *err)
     cs_region_key_json(d->origin, from, sizeof from);
     cs_region_key_json(d->destination, to, sizeof to);
     cs_delivery_t dl = { { d->carrier, d->service, from, to }, d->placed_at, d->shipped_at,
-                         d->delivered_at };
+                         d->delivered_at, d->gap_from, d->gap_to };
     if (d->delivered_at < d->placed_at)
         return CS_OK; /* inconsistent history teaches nothing */
     pthread_rwlock_wrlock(&t->lock);

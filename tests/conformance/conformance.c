@@ -1038,6 +1038,40 @@ static void test_order_watch_records(void **state)
     cs_store_close(&s);
 }
 
+/* Deliveries for the promise model, with the longest silence on the way. */
+static void test_deliveries(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_delivery_row_t d;
+    put(s, order_ev("d1", "o-d", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    put(s, EV("d2", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-d\",\"order_id\":\"o-d\",\"carrier\":\"dpd\","
+              "\"tracking_number\":\"TD\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_ERR_NOTFOUND);
+    const char *scans[][2] = { { "d3", "2026-03-02T18:00:00Z" },  /* 8 h after hand-over */
+                               { "d4", "2026-03-05T18:00:00Z" },  /* 3 days: the longest */
+                               { "d5", "2026-03-06T08:00:00Z" } }; /* delivered */
+    for (int i = 0; i < 3; i++)
+        put(s,
+            ev_of("{\"event_id\":\"%s\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\","
+                  "\"data\":{\"shipment_id\":\"S-d\",\"carrier\":\"dpd\",\"tracking_number\":"
+                  "\"TD\",\"status\":\"%s\"}}",
+                  scans[i][0], scans[i][1], i == 2 ? "delivered" : "in_transit"),
+            NULL);
+    assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_OK);
+    assert_string_equal(d.carrier, "dpd");
+    cs_ms_t t;
+    assert_true(cs_time_parse("2026-03-02T18:00:00Z", &t));
+    assert_int_equal(d.gap_from, t);
+    assert_true(cs_time_parse("2026-03-05T18:00:00Z", &t));
+    assert_int_equal(d.gap_to, t);
+    assert_true(cs_time_parse("2026-03-06T08:00:00Z", &t));
+    assert_int_equal(d.delivered_at, t);
+    cs_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1068,6 +1102,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);

@@ -63,15 +63,26 @@ static void test_workdays(void **state)
     cs_promise_free(m);
 }
 
+/* A delivery; gap_days > 0: its longest silence, from the hand-over on. */
+static void observe_gap(cs_promise_model_t *m, const char *carrier, const char *dest,
+                        cs_ms_t placed, double handling_days, double transit_days,
+                        double gap_days)
+{
+    cs_ms_t shipped = placed + (cs_ms_t)(handling_days * CS_MS_PER_DAY);
+    cs_delivery_t d = { { carrier, "paket", "DE-SN", dest },
+                        placed,
+                        shipped,
+                        placed + (cs_ms_t)((handling_days + transit_days) * CS_MS_PER_DAY),
+                        gap_days > 0 ? shipped : 0,
+                        gap_days > 0 ? shipped + (cs_ms_t)(gap_days * CS_MS_PER_DAY) : 0 };
+    cs_err_t err;
+    assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
+}
+
 static void observe(cs_promise_model_t *m, const char *carrier, const char *dest, cs_ms_t placed,
                     double handling_days, double transit_days)
 {
-    cs_delivery_t d = { { carrier, "paket", "DE-SN", dest },
-                        placed,
-                        placed + (cs_ms_t)(handling_days * CS_MS_PER_DAY),
-                        placed + (cs_ms_t)((handling_days + transit_days) * CS_MS_PER_DAY) };
-    cs_err_t err;
-    assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
+    observe_gap(m, carrier, dest, placed, handling_days, transit_days, 0);
 }
 
 static cs_promise_t ask(cs_promise_model_t *m, const char *carrier, const char *dest,
@@ -223,12 +234,43 @@ static void test_olist_eval(void **state)
     json_decref(out);
 }
 
+/* Silence is measured against the lane's own longest usual gap: a lane
+ * that scans every day is overdue after a day and a half, one whose
+ * parcels often go four days without a scan is not after three. */
+static void test_expected_gap_per_lane(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m;
+    cs_err_t err;
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin") };
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    cs_ms_t base = at("2026-02-02T09:00:00+01:00"); /* Mondays */
+    for (int i = 0; i < 40; i++) {
+        cs_ms_t placed = base + (cs_ms_t)(i % 5) * 7 * CS_MS_PER_DAY;
+        observe_gap(m, "dhl", "DE-10", placed, 0.2, 6, 1);   /* scanned daily */
+        observe_gap(m, "dpd", "DE-80", placed, 0.2, 6, 4);   /* long quiet stretches */
+    }
+    /* shipped Monday 10:00, last scan Tuesday 09:00, now Wednesday 20:00 */
+    cs_promise_t p = ask(m, "dhl", "DE-10", "2026-03-09T09:00:00+01:00",
+                         "2026-03-09T10:00:00+01:00", "2026-03-11T20:00:00+01:00",
+                         CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-03-10T09:00:00+01:00");
+    assert_int_equal(p.reason, CS_PR_NO_SCAN);
+    assert_true(p.at_risk);
+    /* on the quiet lane three and a half days of it are still usual */
+    p = ask(m, "dpd", "DE-80", "2026-03-09T09:00:00+01:00", "2026-03-09T10:00:00+01:00",
+            "2026-03-13T20:00:00+01:00", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+            "2026-03-10T09:00:00+01:00");
+    assert_int_not_equal(p.reason, CS_PR_NO_SCAN);
+    cs_promise_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_scans_move_the_window),
+        cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
         cmocka_unit_test(test_olist_eval),
     };
