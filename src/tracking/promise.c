@@ -424,8 +424,9 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     if (q->shipped_at && q->last_scan_at &&
         (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT)) {
         double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
-        double gq[3], gw, expected = 3; /* the lane's longest usual silence */
-        if (quantiles(m, &q->lane, WHAT_GAP, 0, now, gq, &gw) >= 0)
+        /* the lane's longest usual silence, once enough parcels tell it */
+        double gq[3], gw = 0, expected = 3;
+        if (quantiles(m, &q->lane, WHAT_GAP, 0, now, gq, &gw) >= 0 && gw >= m->o.min_weight)
             expected = gq[2] < 1 ? 1 : gq[2];
         if (quiet >= expected) {
             out->reason = CS_PR_NO_SCAN;

@@ -262,6 +262,16 @@ static void test_expected_gap_per_lane(void **state)
             "2026-03-10T09:00:00+01:00");
     assert_int_not_equal(p.reason, CS_PR_NO_SCAN);
     cs_promise_free(m);
+
+    /* two parcels with a short silence do not make a rule: three days */
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    observe_gap(m, "gls", "DE-20", base, 0.2, 2, 0.5);
+    observe_gap(m, "gls", "DE-20", base + CS_MS_PER_DAY, 0.2, 2, 0.5);
+    p = ask(m, "gls", "DE-20", "2026-03-09T09:00:00+01:00", "2026-03-09T10:00:00+01:00",
+            "2026-03-11T20:00:00+01:00", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+            "2026-03-10T09:00:00+01:00");
+    assert_int_not_equal(p.reason, CS_PR_NO_SCAN);
+    cs_promise_free(m);
 }
 
 int main(void)
