@@ -221,6 +221,12 @@ const char *cs__col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
+json_t *cs__json_time(cs_ms_t t)
+{
+    char buf[40];
+    return t ? json_string(cs_time_format(t, buf, sizeof buf)) : json_null();
+}
+
 cs_ms_t cs__col_time(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, i);

@@ -196,6 +196,8 @@ void cs__bind_time(sqlite3_stmt *st, int i, cs_ms_t v);
 /* Column helpers: borrowed text (NULL when NULL), time (0 when NULL). */
 const char *cs__col_text(sqlite3_stmt *st, int i);
 cs_ms_t cs__col_time(sqlite3_stmt *st, int i);
+/* A time as JSON: RFC 3339 text, or null for 0. */
+json_t *cs__json_time(cs_ms_t t);
 
 /* Step a statement that returns no rows; resets it. */
 cs_rc cs__sqlite_exec_stmt(cs_sqlite_t *s, sqlite3_stmt *st, cs_err_t *err, const char *what);

@@ -433,12 +433,6 @@ cs_rc cs__sqlite_runs_active(cs_store_t *store, const char *order_id, const char
     return CS_OK;
 }
 
-static json_t *time_json(cs_ms_t t)
-{
-    char buf[40];
-    return t ? json_string(cs_time_format(t, buf, sizeof buf)) : json_null();
-}
-
 cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
                            cs_err_t *err)
 {
@@ -464,8 +458,8 @@ cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **
                               r->wait_event ? json_string(cs_event_type_name(
                                                   (cs_event_type_t)r->wait_event))
                                             : json_null(),
-                              "started_at", time_json(r->started_at), "updated_at",
-                              time_json(r->updated_at), "exit_reason",
+                              "started_at", cs__json_time(r->started_at), "updated_at",
+                              cs__json_time(r->updated_at), "exit_reason",
                               r->exit_reason[0] ? r->exit_reason : NULL);
         if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
@@ -660,13 +654,14 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
             cs__col_text(st, 5), "class", cs_msg_class_name((cs_msg_class_t)sqlite3_column_int(st, 6)),
             "status", cs_out_status_name(sqlite3_column_int(st, 7)), "reason", cs__col_text(st, 8),
             "recipient", cs__col_text(st, 9), "locale", cs__col_text(st, 10), "attempts",
-            sqlite3_column_int(st, 11), "next_at", time_json(cs__col_time(st, 12)), "created_at",
-            time_json(cs__col_time(st, 13)), "sent_at", time_json(cs__col_time(st, 14)));
+            sqlite3_column_int(st, 11), "next_at", cs__json_time(cs__col_time(st, 12)),
+            "created_at", cs__json_time(cs__col_time(st, 13)), "sent_at",
+            cs__json_time(cs__col_time(st, 14)));
         if (o && sqlite3_column_type(st, 15) != SQLITE_NULL) {
             json_object_set_new(
                 o, "delivery",
                 json_string(cs_msg_status_name((cs_msg_status_t)sqlite3_column_int(st, 15))));
-            json_object_set_new(o, "delivery_at", time_json(cs__col_time(st, 16)));
+            json_object_set_new(o, "delivery_at", cs__json_time(cs__col_time(st, 16)));
         }
         if (o && cs__col_text(st, 17))
             json_object_set_new(o, "provider_ref", json_string(cs__col_text(st, 17)));
@@ -955,7 +950,7 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
                           cs__col_text(st, 0), "phone", cs__col_text(st, 1), "name",
                           cs__col_text(st, 2), "locale", cs__col_text(st, 3), "timezone",
                           cs__col_text(st, 4), "consents", consent_json(cs__col_text(st, 5)),
-                          "first_seen_at", time_json(cs__col_time(st, 6)));
+                          "first_seen_at", cs__json_time(cs__col_time(st, 6)));
     cs__stmt_done(st);
     if (!c)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
@@ -966,8 +961,8 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
     cs__bind_text(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW) {
         json_object_set_new(c, "orders_count", json_integer(sqlite3_column_int64(st, 0)));
-        json_object_set_new(c, "first_order_at", time_json(cs__col_time(st, 1)));
-        json_object_set_new(c, "last_order_at", time_json(cs__col_time(st, 2)));
+        json_object_set_new(c, "first_order_at", cs__json_time(cs__col_time(st, 1)));
+        json_object_set_new(c, "last_order_at", cs__json_time(cs__col_time(st, 2)));
     }
     cs__stmt_done(st);
     if (!(st = jstmt(s, QJ_CTX_LAST_ORDER, err)))
@@ -1009,11 +1004,11 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     }
     json_t *o = json_pack("{s:s,s:s?,s:s?,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s?}", "id", id,
                           "customer_id", cs__col_text(st, 0), "currency", cs__col_text(st, 1),
-                          "placed_at", time_json(cs__col_time(st, 2)), "subtotal", money(st, 3),
+                          "placed_at", cs__json_time(cs__col_time(st, 2)), "subtotal", money(st, 3),
                           "shipping", money(st, 4), "tax", money(st, 5), "discount", money(st, 6),
-                          "total", money(st, 7), "promised_from", time_json(cs__col_time(st, 8)),
-                          "promised_to", time_json(cs__col_time(st, 9)), "status",
-                          cs__col_text(st, 10));
+                          "total", money(st, 7), "promised_from",
+                          cs__json_time(cs__col_time(st, 8)), "promised_to",
+                          cs__json_time(cs__col_time(st, 9)), "status", cs__col_text(st, 10));
     cs_ms_t promised_to = cs__col_time(st, 9);
     const char *attrs = cs__col_text(st, 11);
     json_t *aj = attrs ? json_loads(attrs, 0, NULL) : NULL;
@@ -1087,8 +1082,8 @@ static cs_rc ctx_shipment(cs_sqlite_t *s, const char *order_id, json_t **out, cs
                          "carrier", cs__col_text(st, 1), "service", cs__col_text(st, 2),
                          "tracking_number", cs__col_text(st, 3), "status",
                          status >= 0 ? cs_track_status_name((cs_track_status_t)status) : NULL,
-                         "status_at", time_json(cs__col_time(st, 5)), "delivered_at",
-                         time_json(cs__col_time(st, 6)));
+                         "status_at", cs__json_time(cs__col_time(st, 5)), "delivered_at",
+                         cs__json_time(cs__col_time(st, 6)));
     }
     cs__stmt_done(st);
     if (r != SQLITE_ROW && r != SQLITE_DONE)

@@ -308,12 +308,6 @@ cs_rc cs__sqlite_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_
     return CS_OK;
 }
 
-static json_t *time_or_null(cs_ms_t t)
-{
-    char b[40];
-    return t ? json_string(cs_time_format(t, b, sizeof b)) : json_null();
-}
-
 cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err)
 {
     cs_promise_rec_t p;
@@ -323,19 +317,19 @@ cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
     json_t *o = json_pack(
         "{s:{s:o,s:o,s:o,s:s,s:o},s:{s:o,s:o,s:o,s:s,s:o},s:b,s:s?,s:o,s:o,s:i}", "first",
-        "from", time_or_null(p.first_from), "to", time_or_null(p.first_to), "point",
-        time_or_null(p.first_point), "source", p.first_source, "at", time_or_null(p.first_at),
-        "current", "from", time_or_null(p.from), "to", time_or_null(p.to), "point",
-        time_or_null(p.point), "reason", p.reason, "updated_at", time_or_null(p.updated_at),
+        "from", cs__json_time(p.first_from), "to", cs__json_time(p.first_to), "point",
+        cs__json_time(p.first_point), "source", p.first_source, "at", cs__json_time(p.first_at),
+        "current", "from", cs__json_time(p.from), "to", cs__json_time(p.to), "point",
+        cs__json_time(p.point), "reason", p.reason, "updated_at", cs__json_time(p.updated_at),
         "at_risk", p.at_risk, "risk_reason", p.risk_reason[0] ? p.risk_reason : NULL,
-        "next_check_at", time_or_null(p.check_at), "broken_at", time_or_null(p.broken_at),
+        "next_check_at", cs__json_time(p.check_at), "broken_at", cs__json_time(p.broken_at),
         "late_days", p.late_days);
     if (o)
         json_object_set_new(o, "quiet_days", json_integer(p.quiet_days));
     if (!o)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     if (p.comp_at) {
-        json_t *c = json_pack("{s:o,s:s?,s:s?}", "at", time_or_null(p.comp_at), "code",
+        json_t *c = json_pack("{s:o,s:s?,s:s?}", "at", cs__json_time(p.comp_at), "code",
                               p.comp_code[0] ? p.comp_code : NULL, "note",
                               p.comp_note[0] ? p.comp_note : NULL);
         json_object_set_new(o, "compensation", c ? c : json_null());
@@ -349,10 +343,11 @@ cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out
     json_t *moves = json_array();
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *m = json_pack("{s:o,s:o,s:o,s:o,s:s?,s:b}", "at", time_or_null(cs__col_time(st, 0)),
-                              "from", time_or_null(cs__col_time(st, 1)), "to",
-                              time_or_null(cs__col_time(st, 2)), "point",
-                              time_or_null(cs__col_time(st, 3)), "reason", cs__col_text(st, 4),
+        json_t *m = json_pack("{s:o,s:o,s:o,s:o,s:s?,s:b}", "at",
+                              cs__json_time(cs__col_time(st, 0)), "from",
+                              cs__json_time(cs__col_time(st, 1)), "to",
+                              cs__json_time(cs__col_time(st, 2)), "point",
+                              cs__json_time(cs__col_time(st, 3)), "reason", cs__col_text(st, 4),
                               "at_risk", sqlite3_column_int(st, 5) != 0);
         if (m)
             json_array_append_new(moves, m);

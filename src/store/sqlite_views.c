@@ -20,9 +20,7 @@ static json_t *j_text(sqlite3_stmt *st, int i)
 
 static json_t *j_time(sqlite3_stmt *st, int i)
 {
-    char buf[40];
-    cs_ms_t t = cs__col_time(st, i);
-    return t ? json_string(cs_time_format(t, buf, sizeof buf)) : json_null();
+    return cs__json_time(cs__col_time(st, i));
 }
 
 static json_t *j_money(sqlite3_stmt *st, int i)
