@@ -172,13 +172,7 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
 
 static uint64_t hash_key(const char *kind, const char *v)
 {
-    uint64_t x = 1469598103934665603ULL;
-    for (const char *p = kind; *p; p++)
-        x = (x ^ (unsigned char)*p) * 1099511628211ULL;
-    x = (x ^ ':') * 1099511628211ULL;
-    for (const char *p = v; *p; p++)
-        x = (x ^ (unsigned char)*p) * 1099511628211ULL;
-    return x | 1;
+    return cs_hash_str(cs_hash_str(cs_hash_str(CS_HASH_INIT, kind), ":"), v) | 1;
 }
 
 static int64_t mono_ms(void) { return (int64_t)(cs_mono_ns() / 1000000); }
@@ -326,7 +320,8 @@ static void head(cs_http_t *h, cs_buf_t *b, const char *lang, const char *title)
         "color:#1d1d1f;background:#f5f5f2}"
         "header{background:var(--b);color:#fff;padding:.8rem 1rem}"
         "header .in{max-width:40rem;margin:0 auto;display:flex;align-items:center;gap:.8rem}"
-        "header img{max-height:2.2rem;max-width:10rem}header .shop{font-weight:600;font-size:1.1rem}"
+        "header img{max-height:2.2rem;max-width:10rem}"
+        "header .shop{font-weight:600;font-size:1.1rem}"
         "main{max-width:40rem;margin:0 auto;padding:1rem}"
         "h1{font-size:1.35rem;margin:.4rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .6rem}"
         "section{background:#fff;border-radius:.8rem;padding:1rem 1.1rem;margin:0 0 1rem;"
@@ -744,7 +739,8 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     if (first_to && st.have_window && cs_tz_day(tz, st.to) > cs_tz_day(tz, first_to) &&
         st.status != CS_TRACK_DELIVERED) {
         cs_fmt_date(first_to, tz, CS_DATE_DAY, lang, day, sizeof day);
-        cs_buf_printf(&b, "<p class=\"was\">%s ", de ? "Ursprünglich zugesagt bis" : "Originally promised by");
+        cs_buf_printf(&b, "<p class=\"was\">%s ",
+                      de ? "Ursprünglich zugesagt bis" : "Originally promised by");
         esc(&b, day);
         cs_buf_puts(&b, "</p>");
     }

@@ -232,6 +232,13 @@ size_t cs_strlcpy(char *dst, const char *src, size_t dstsize)
     return n;
 }
 
+uint64_t cs_hash_str(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
 bool cs_parse_i64(const char *s, int64_t *out)
 {
     if (!s || !*s)

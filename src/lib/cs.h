@@ -97,6 +97,11 @@ size_t cs_strlcpy(char *dst, const char *src, size_t dstsize);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
 
+/* FNV-1a over a string, continuing from h (start with CS_HASH_INIT): for
+ * in-memory hash tables and spreading, never for anything secret. */
+#define CS_HASH_INIT 1469598103934665603ULL
+uint64_t cs_hash_str(uint64_t h, const char *s);
+
 /* ---- logging (Postfix levels) ---- */
 typedef enum cs_log_level {
     CS_LOG_DEBUG = 0,

@@ -7,12 +7,7 @@
 
 static size_t hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)cs_hash_str(CS_HASH_INIT, s);
 }
 
 void cs_map_init(cs_map_t *m)

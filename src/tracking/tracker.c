@@ -179,10 +179,7 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     u->last = seq;
     if (!order_id || !strstr(body, "\"delivered\""))
         return CS_OK;
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the order id */
-    for (const char *p = order_id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h |= 1; /* 0 marks an empty slot */
+    uint64_t h = cs_hash_str(CS_HASH_INIT, order_id) | 1; /* 0 marks an empty slot */
     uint64_t *slot = &u->t->recent[h % RECENT];
     if (*slot == h)
         return CS_OK; /* a second delivered scan of a parcel just learned */

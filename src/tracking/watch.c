@@ -398,9 +398,7 @@ static cs_rc update(upd_t *u, const char *order_id)
     } else {
         /* the next local midnight (lateness counts in days), spread over
          * its first half hour, or sooner for silence */
-        uint64_t h = 1469598103934665603ULL;
-        for (const char *c = order_id; *c; c++)
-            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        uint64_t h = cs_hash_str(CS_HASH_INIT, order_id);
         cs_ms_t midnight = cs_tz_day_start(w->o.tz, cs_tz_day(w->o.tz, u->now) + 1) +
                            (cs_ms_t)(h % 1800) * 1000;
         r.check_at = u->now + RECHECK_MS < midnight ? u->now + RECHECK_MS : midnight;
