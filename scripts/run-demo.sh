@@ -51,6 +51,11 @@ if /usr/bin/python3 -c "import aiosmtpd" 2>/dev/null; then
   mkdir -p "$DATA/maildir/tmp" "$DATA/maildir/new" "$DATA/maildir/cur"
   /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$DATA/maildir" &
   SINK_PID=$!
+  # the first messages go out at once: let the sink listen before the daemon starts
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null && break
+    sleep 0.1
+  done
   trap '[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true' EXIT
   export CONSONANCE_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
   export CONSONANCE_SMTP_TLS=off
