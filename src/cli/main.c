@@ -98,6 +98,7 @@ bool cs_cli_engine_opts(const char *cmd, const cs_conf_t *c, cs_engine_opts_t *e
     eo->max_group_events = (size_t)c->max_group_events;
     eo->max_queue_events = (size_t)c->max_queue_events;
     eo->readers = c->readers;
+    eo->node = c->node_id;
     return true;
 }
 

@@ -187,6 +187,19 @@ int cs_cmd_serve(int argc, char **argv)
     cs_engine_opts_t eo;
     if (!cs_cli_engine_opts("serve", &conf, &eo))
         return CS_EXIT_FAIL;
+    /* nodes sharing a store need distinct names: host:port unless told */
+    char node[sizeof conf.node_id];
+    if (!conf.node_id[0]) {
+        char hn[48] = "";
+        if (gethostname(hn, sizeof hn - 1) != 0 || !hn[0])
+            cs_strlcpy(hn, "localhost", sizeof hn);
+        hn[sizeof hn - 1] = '\0';
+        if (conf.port)
+            snprintf(node, sizeof node, "%s:%d", hn, conf.port);
+        else
+            snprintf(node, sizeof node, "%s:pid%ld", hn, (long)getpid());
+        eo.node = node;
+    }
     cs_engine_t *engine = NULL;
     cs_http_t *http = NULL;
     cs_journeys_t *journeys = NULL;

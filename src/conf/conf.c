@@ -155,6 +155,8 @@ static bool parse_money(const char *v, int64_t *out)
 
 static const key_def_t keys[] = {
     {"store", K_STR, F(store), FS(store), 1, 0, "a store target like sqlite:consonance.db", NULL},
+    {"node_id", K_STR, F(node_id), FS(node_id), 0, 0,
+     "a name for this node, unique among the nodes sharing a store", NULL},
     {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1", NULL},
     {"port", K_INT, F(port), 0, 0, 65535, "a port number 0..65535 (0 = any free port)", NULL},
     {"http_threads", K_INT, F(http_threads), 0, 1, 64, "a thread count 1..64", NULL},

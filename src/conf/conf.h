@@ -23,6 +23,7 @@
 
 typedef struct cs_conf {
     char store[CS_CONF_STR_MAX];        /* store target; "sqlite:consonance.db" */
+    char node_id[64];                   /* this node's name in outbox claims; "" = host:port */
     char host[256];                     /* listen address; "127.0.0.1" */
     int port;                           /* 0 = ephemeral; default 8080 */
     int http_threads;                   /* HTTP worker threads; default 2 */

@@ -365,6 +365,7 @@ cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *
     cs_store_opts_default(&so);
     so.durable = opts->durable;
     so.cache_kib = opts->cache_kib;
+    so.node = opts->node;
     rc = cs_store_open(e->target, &so, &e->writer, err);
     if (rc)
         goto out;

@@ -43,6 +43,7 @@ typedef struct cs_engine_opts {
     size_t max_queue_events;    /* submit returns CS_ERR_BUSY beyond this; 0 = 200000 */
     int readers;                /* pooled reader handles; 0 = 4 */
     struct cs_carriers *carriers; /* maps raw carrier scans; NULL = none (unmapped); borrowed */
+    const char *node;           /* this node's name in outbox claims (cs_store_opts_t.node) */
 } cs_engine_opts_t;
 
 void cs_engine_opts_default(cs_engine_opts_t *o);

@@ -159,6 +159,19 @@ static const char *const migrations[] = {
     "  order_id TEXT NOT NULL, at @INT NOT NULL, from_day @INT, to_day @INT,"
     "  point @INT, reason TEXT NOT NULL, at_risk @INT NOT NULL);"
     "CREATE INDEX promise_moves_by_order ON promise_moves(order_id, at);",
+    /* 10: promise moves get their own key (the order of moves at the same
+     * millisecond was SQLite's rowid, which PostgreSQL does not have) */
+    "CREATE TABLE promise_moves_new("
+    "  id @ROWID, order_id TEXT NOT NULL, at @INT NOT NULL, from_day @INT, to_day @INT,"
+    "  point @INT, reason TEXT NOT NULL, at_risk @INT NOT NULL);"
+    "INSERT INTO promise_moves_new(order_id,at,from_day,to_day,point,reason,at_risk)"
+    "  SELECT order_id,at,from_day,to_day,point,reason,at_risk FROM promise_moves ORDER BY at;"
+    "DROP TABLE promise_moves;"
+    "ALTER TABLE promise_moves_new RENAME TO promise_moves;"
+    "CREATE INDEX promise_moves_by_order ON promise_moves(order_id, at);",
+    /* 11: which node claimed a message being sent (several nodes share a
+     * PostgreSQL store; a restarted node gives back only its own) */
+    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;",
 };
 
 size_t cs_schema_count(void)

@@ -9,6 +9,7 @@
 
 const cs_store_ops_t *const cs_store_backends[] = {
     &cs_store_sqlite_ops,
+    &cs_store_pg_ops,
     NULL,
 };
 
@@ -28,7 +29,7 @@ cs_rc cs_store_open(const char *target, const cs_store_opts_t *opts, cs_store_t 
         opts = &def;
     }
     if (!target || !*target)
-        return cs_err_field(err, CS_ERR_CONFIG, "store", "no store given; expected sqlite:PATH");
+        return cs_err_field(err, CS_ERR_CONFIG, "store", "no store given; expected sqlite:PATH or postgresql://...");
     for (size_t i = 0; cs_store_backends[i]; i++) {
         const cs_store_ops_t *ops = cs_store_backends[i];
         size_t plen = strlen(ops->prefix);
@@ -36,7 +37,7 @@ cs_rc cs_store_open(const char *target, const cs_store_opts_t *opts, cs_store_t 
             return ops->open(target, opts, out, err);
     }
     return cs_err_field(err, CS_ERR_CONFIG, "store",
-                        "unknown store '%.100s'; expected sqlite:PATH", target);
+                        "unknown store '%.100s'; expected sqlite:PATH or postgresql://...", target);
 }
 
 void cs_store_close(cs_store_t **s)

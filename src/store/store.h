@@ -1,11 +1,11 @@
 /*
  * store.h -- the store interface: a const table of functions that every
- * backend (sqlite.c now, pg.c later) implements, plus the dispatching
+ * backend (sqlite.c, pg.c) implements, plus the dispatching
  * wrappers callers use. Callers never name a backend; they pass a target:
  *
  *     "sqlite:PATH"            embedded SQLite file (WAL)
  *     "sqlite::memory:"        throwaway in-memory store (tests)
- *     "postgresql://..."       (later) PostgreSQL
+ *     "postgresql://..."       PostgreSQL (several nodes may share it)
  *
  * Contract every backend honours (tests/conformance checks it):
  *  - The event log is append-only and idempotent on event_id: ingesting an
@@ -50,6 +50,11 @@ typedef struct cs_store_opts {
     bool durable;        /* fsync on every commit (default true); false only for throwaway stores */
     int64_t cache_kib;   /* page cache per handle; 0 = backend default (SQLite: 16 MiB) */
     int busy_timeout_ms; /* how long to wait on a lock; 0 = 5000 */
+    /* this node's name in outbox claims: outbox_release gives back only
+     * this node's; NULL or "" = the host name. Nodes sharing a store need
+     * distinct names. The embedded store has one node and ignores it.
+     * Borrowed for the open call. */
+    const char *node;
 } cs_store_opts_t;
 
 /* Defaults: durable, writer, backend cache. */
@@ -379,10 +384,10 @@ struct cs_store_ops {
     cs_rc (*outbox_claim)(cs_store_t *s, cs_ms_t now, cs_ms_t lease_until, cs_outmsg_t *out,
                           size_t max, size_t *n, cs_err_t *err);
     cs_rc (*outbox_result)(cs_store_t *s, const cs_out_result_t *r, cs_err_t *err);
-    /* At start-up: messages this node had claimed when it stopped (killed)
-     * go back to QUEUED at once, to be sent again with the same key. On
-     * the embedded store this node is the only one, so that is all SENDING
-     * messages. *n gets their number. */
+    /* At start-up: messages this node (cs_store_opts_t.node) had claimed
+     * when it stopped (killed) go back to QUEUED at once, to be sent again
+     * with the same key; other nodes' claims run out with their lease.
+     * *n gets their number. */
     cs_rc (*outbox_release)(cs_store_t *s, cs_ms_t now, int64_t *n, cs_err_t *err);
     /* When the next queued message is due (0 = none queued). */
     cs_rc (*outbox_next)(cs_store_t *s, cs_ms_t *at, cs_err_t *err);
@@ -463,6 +468,7 @@ struct cs_store_ops {
 /* The backends compiled in, NULL-terminated. */
 extern const cs_store_ops_t *const cs_store_backends[];
 extern const cs_store_ops_t cs_store_sqlite_ops;
+extern const cs_store_ops_t cs_store_pg_ops;
 
 /* Choose the backend by the target's prefix and open. opts may be NULL. */
 cs_rc cs_store_open(const char *target, const cs_store_opts_t *opts, cs_store_t **out,

@@ -4,6 +4,7 @@
  *
  *     store_conformance "sqlite:{tmp}/conf.db"     ({tmp} = a fresh folder)
  *     store_conformance "sqlite::memory:"
+ *     store_conformance "postgresql://..."          (a database it may empty)
  *
  * Covered: migrations on a fresh store and reopening, idempotent ingest,
  * every event type folded into the views, out-of-order arrival (stubs,
@@ -24,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "store/store.h"
 
 static char target[1024];
@@ -31,12 +34,34 @@ static char tmpdir[256];
 static bool is_memory;
 static int test_no;
 
-/* A fresh store per test: file targets get their own file. */
+/* PostgreSQL: every test starts on an empty database. */
+static int pg_empty(const char *uri)
+{
+    PGconn *c = PQconnectdb(uri);
+    int rc = -1;
+    if (PQstatus(c) == CONNECTION_OK) {
+        PGresult *r = PQexec(c, "SET client_min_messages=warning;"
+                                "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "empty %s: %s", uri, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "connect %s: %s", uri, PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return rc;
+}
+
+/* A fresh store per test: file targets get their own file; a PostgreSQL
+ * database is emptied. */
 static int setup(void **state)
 {
     char t[1024];
     const char *p = strstr(target, "{tmp}");
     test_no++;
+    if (strncmp(target, "postgres", 8) == 0 && pg_empty(target) != 0)
+        return -1;
     if (p) {
         const char *rest = p[5] == '/' ? p + 6 : p + 5;
         snprintf(t, sizeof t, "%.*s%s/t%d-%s", (int)(p - target), target, tmpdir, test_no, rest);

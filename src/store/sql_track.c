@@ -3,7 +3,7 @@
  * order's promise is read from, each order's first and current promise
  * with its moves, the re-check index and the compensation budget.
  */
-#include "sqlite_int.h"
+#include "sql_int.h"
 
 #include <string.h>
 
@@ -22,8 +22,20 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
-    [QT_PUT] = "INSERT OR REPLACE INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-               "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)",
+    [QT_PUT] = "INSERT INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
+               "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26) "
+               "ON CONFLICT(order_id) DO UPDATE SET "
+               "customer_id=excluded.customer_id,first_from=excluded.first_from,"
+               "first_to=excluded.first_to,first_point=excluded.first_point,"
+               "first_source=excluded.first_source,first_at=excluded.first_at,"
+               "cur_from=excluded.cur_from,cur_to=excluded.cur_to,cur_point=excluded.cur_point,"
+               "reason=excluded.reason,quiet_days=excluded.quiet_days,level=excluded.level,"
+               "updated_at=excluded.updated_at,at_risk=excluded.at_risk,"
+               "risk_reason=excluded.risk_reason,risk_at=excluded.risk_at,"
+               "risk_events=excluded.risk_events,check_at=excluded.check_at,"
+               "closed=excluded.closed,broken_at=excluded.broken_at,late_days=excluded.late_days,"
+               "comp_at=excluded.comp_at,comp_code=excluded.comp_code,"
+               "comp_cost=excluded.comp_cost,comp_note=excluded.comp_note",
     [QT_MOVE] = "INSERT INTO promise_moves(order_id,at,from_day,to_day,point,reason,at_risk) "
                 "VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [QT_DUE] = "SELECT " REC_COLS " FROM promises WHERE check_at<?1 ORDER BY check_at LIMIT ?2",
@@ -34,39 +46,38 @@ static const char *const tstmt_sql[QT__COUNT] = {
                    "(SELECT updated_at FROM customers WHERE id=o.customer_id) "
                    "FROM orders o WHERE o.id=?1",
     [QT_V_MOVES] = "SELECT at,from_day,to_day,point,reason,at_risk FROM promise_moves "
-                   "WHERE order_id=?1 ORDER BY at, rowid LIMIT 100",
+                   "WHERE order_id=?1 ORDER BY at, id LIMIT 100",
 };
 
-static sqlite3_stmt *tstmt(cs_sqlite_t *s, tstmt_id_t id, cs_err_t *err)
+static sql_stmt *tstmt(cs_sql_t *s, tstmt_id_t id, cs_err_t *err)
 {
-    return cs__sqlite_cached(s, &s->tstmts[id], tstmt_sql[id], err);
+    return cs__sql_cached(s, &s->tstmts[id], tstmt_sql[id], err);
 }
 
 
-void cs__sqlite_track_close(cs_sqlite_t *s)
+void cs__sql_track_close(cs_sql_t *s)
 {
-    for (int i = 0; i < QT__COUNT; i++)
-        sqlite3_finalize(s->tstmts[i]);
+    cs__sql_free_stmts(s->tstmts, CS_ARRAY_LEN(s->tstmts));
 }
 
 /* Step a one-row query; CS_ERR_NOTFOUND on no row (the statement is then
  * already reset), CS_OK with the row to read (the caller resets). */
-static cs_rc one(cs_sqlite_t *s, sqlite3_stmt *st, const char *what, cs_err_t *err)
+static cs_rc one(cs_sql_t *s, sql_stmt *st, const char *what, cs_err_t *err)
 {
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    int r = sql_step(st);
+    if (r == SQL_ROW)
         return CS_OK;
     cs__stmt_done(st);
-    return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, what);
+    return r == SQL_DONE ? CS_ERR_NOTFOUND : cs__sql_fail(s, err, what);
 }
 
-cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,
+cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,
                              cs_order_track_t *out, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     memset(out, 0, sizeof *out);
     out->last_status = -1;
-    sqlite3_stmt *st = tstmt(s, QT_ORDER, err);
+    sql_stmt *st = tstmt(s, QT_ORDER, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
@@ -76,8 +87,8 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t pl
     cs__col_copy(out->customer_id, sizeof out->customer_id, st, 0);
     cs__col_copy(out->status, sizeof out->status, st, 1);
     cs__col_copy(out->currency, sizeof out->currency, st, 2);
-    out->total = sqlite3_column_int64(st, 3);
-    out->shipping = sqlite3_column_int64(st, 4);
+    out->total = sql_column_int64(st, 3);
+    out->shipping = sql_column_int64(st, 4);
     out->placed_at = cs__col_time(st, 5);
     out->promised_from = cs__col_time(st, 6);
     out->promised_to = cs__col_time(st, 7);
@@ -109,8 +120,8 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t pl
         if (rc && rc != CS_ERR_NOTFOUND)
             return rc;
         if (!rc) {
-            out->last_status = sqlite3_column_int(st, 0);
-            out->last_reason = sqlite3_column_int(st, 1);
+            out->last_status = sql_column_int(st, 0);
+            out->last_reason = sql_column_int(st, 1);
             out->last_scan_at = cs__col_time(st, 2);
             cs__stmt_done(st);
         }
@@ -118,43 +129,43 @@ cs_rc cs__sqlite_order_track(cs_store_t *store, const char *order_id, cs_ms_t pl
     return CS_OK;
 }
 
-cs_rc cs__sqlite_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
+cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
                                  int64_t *spent, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     *orders = *spent = 0;
-    sqlite3_stmt *st = tstmt(s, QT_CUSTOMER, err);
+    sql_stmt *st = tstmt(s, QT_CUSTOMER, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
     cs_rc rc = one(s, st, "read a customer's orders", err);
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
-    *orders = sqlite3_column_int64(st, 0);
-    *spent = sqlite3_column_int64(st, 1);
+    *orders = sql_column_int64(st, 0);
+    *spent = sql_column_int64(st, 1);
     cs__stmt_done(st);
     return CS_OK;
 }
 
-cs_rc cs__sqlite_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
+cs_rc cs__sql_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
                                cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = tstmt(s, QT_VERSION, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = tstmt(s, QT_VERSION, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
     cs_rc rc = one(s, st, "read an order's version", err);
     if (rc)
         return rc;
-    version[0] = sqlite3_column_int64(st, 1); /* an order changes only through its events */
-    version[1] = sqlite3_column_int64(st, 2);
-    version[2] = sqlite3_column_int64(st, 3);
+    version[0] = sql_column_int64(st, 1); /* an order changes only through its events */
+    version[1] = sql_column_int64(st, 2);
+    version[2] = sql_column_int64(st, 3);
     cs__stmt_done(st);
     return CS_OK;
 }
 
-static void read_rec(sqlite3_stmt *st, cs_promise_rec_t *p)
+static void read_rec(sql_stmt *st, cs_promise_rec_t *p)
 {
     memset(p, 0, sizeof *p);
     cs__col_copy(p->order_id, sizeof p->order_id, st, 0);
@@ -168,28 +179,28 @@ static void read_rec(sqlite3_stmt *st, cs_promise_rec_t *p)
     p->to = cs__col_time(st, 8);
     p->point = cs__col_time(st, 9);
     cs__col_copy(p->reason, sizeof p->reason, st, 10);
-    p->quiet_days = sqlite3_column_int(st, 11);
-    p->level = sqlite3_column_int(st, 12);
+    p->quiet_days = sql_column_int(st, 11);
+    p->level = sql_column_int(st, 12);
     p->updated_at = cs__col_time(st, 13);
-    p->at_risk = sqlite3_column_int(st, 14) != 0;
+    p->at_risk = sql_column_int(st, 14) != 0;
     cs__col_copy(p->risk_reason, sizeof p->risk_reason, st, 15);
     p->risk_at = cs__col_time(st, 16);
-    p->risk_events = sqlite3_column_int(st, 17);
+    p->risk_events = sql_column_int(st, 17);
     p->check_at = cs__col_time(st, 18);
-    p->closed = sqlite3_column_int(st, 19) != 0;
+    p->closed = sql_column_int(st, 19) != 0;
     p->broken_at = cs__col_time(st, 20);
-    p->late_days = sqlite3_column_int(st, 21);
+    p->late_days = sql_column_int(st, 21);
     p->comp_at = cs__col_time(st, 22);
     cs__col_copy(p->comp_code, sizeof p->comp_code, st, 23);
-    p->comp_cost = sqlite3_column_int64(st, 24);
+    p->comp_cost = sql_column_int64(st, 24);
     cs__col_copy(p->comp_note, sizeof p->comp_note, st, 25);
 }
 
-cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
+cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
                              cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = tstmt(s, QT_GET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = tstmt(s, QT_GET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
@@ -201,18 +212,18 @@ cs_rc cs__sqlite_promise_get(cs_store_t *store, const char *order_id, cs_promise
     return CS_OK;
 }
 
-static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+static void bind_opt(sql_stmt *st, int i, const char *v)
 {
     cs__bind_text(st, i, v && *v ? v : NULL);
 }
 
-cs_rc cs__sqlite_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
+cs_rc cs__sql_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
                              cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     if (s->read_only || !s->in_tx)
         return cs_errf(err, CS_ERR_STORE, "store: promises are written inside a transaction");
-    sqlite3_stmt *st = tstmt(s, QT_PUT, err);
+    sql_stmt *st = tstmt(s, QT_PUT, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, p->order_id);
@@ -226,62 +237,62 @@ cs_rc cs__sqlite_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const
     cs__bind_time(st, 9, p->to);
     cs__bind_time(st, 10, p->point);
     bind_opt(st, 11, p->reason);
-    sqlite3_bind_int(st, 12, p->quiet_days);
-    sqlite3_bind_int(st, 13, p->level);
-    sqlite3_bind_int64(st, 14, p->updated_at);
-    sqlite3_bind_int(st, 15, p->at_risk);
+    sql_bind_int(st, 12, p->quiet_days);
+    sql_bind_int(st, 13, p->level);
+    sql_bind_int64(st, 14, p->updated_at);
+    sql_bind_int(st, 15, p->at_risk);
     bind_opt(st, 16, p->risk_reason);
     cs__bind_time(st, 17, p->risk_at);
-    sqlite3_bind_int(st, 18, p->risk_events);
+    sql_bind_int(st, 18, p->risk_events);
     cs__bind_time(st, 19, p->check_at);
-    sqlite3_bind_int(st, 20, p->closed);
+    sql_bind_int(st, 20, p->closed);
     cs__bind_time(st, 21, p->broken_at);
-    sqlite3_bind_int(st, 22, p->late_days);
+    sql_bind_int(st, 22, p->late_days);
     cs__bind_time(st, 23, p->comp_at);
     bind_opt(st, 24, p->comp_code);
-    sqlite3_bind_int64(st, 25, p->comp_cost);
+    sql_bind_int64(st, 25, p->comp_cost);
     bind_opt(st, 26, p->comp_note);
-    cs_rc rc = cs__sqlite_exec_stmt(s, st, err, "record a promise");
+    cs_rc rc = cs__sql_exec_stmt(s, st, err, "record a promise");
     if (rc || !move)
         return rc;
     if (!(st = tstmt(s, QT_MOVE, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, p->order_id);
-    sqlite3_bind_int64(st, 2, p->updated_at);
+    sql_bind_int64(st, 2, p->updated_at);
     cs__bind_time(st, 3, p->from);
     cs__bind_time(st, 4, p->to);
     cs__bind_time(st, 5, p->point);
     cs__bind_text(st, 6, move);
-    sqlite3_bind_int(st, 7, p->at_risk);
-    return cs__sqlite_exec_stmt(s, st, err, "record a promise move");
+    sql_bind_int(st, 7, p->at_risk);
+    return cs__sql_exec_stmt(s, st, err, "record a promise move");
 }
 
-cs_rc cs__sqlite_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_t *out,
+cs_rc cs__sql_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_t *out,
                               size_t max, size_t *n, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     *n = 0;
-    sqlite3_stmt *st = tstmt(s, QT_DUE, err);
+    sql_stmt *st = tstmt(s, QT_DUE, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, before);
-    sqlite3_bind_int64(st, 2, (int64_t)max);
+    sql_bind_int64(st, 1, before);
+    sql_bind_int64(st, 2, (int64_t)max);
     int r;
-    while (*n < max && (r = sqlite3_step(st)) == SQLITE_ROW)
+    while (*n < max && (r = sql_step(st)) == SQL_ROW)
         read_rec(st, &out[(*n)++]);
-    if (*n < max && r != SQLITE_DONE) {
+    if (*n < max && r != SQL_DONE) {
         cs__stmt_done(st);
-        return cs__sqlite_fail(s, err, "read due promises");
+        return cs__sql_fail(s, err, "read due promises");
     }
     cs__stmt_done(st);
     return CS_OK;
 }
 
-cs_rc cs__sqlite_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
+cs_rc cs__sql_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     *at = 0;
-    sqlite3_stmt *st = tstmt(s, QT_NEXT, err);
+    sql_stmt *st = tstmt(s, QT_NEXT, err);
     if (!st)
         return CS_ERR_STORE;
     cs_rc rc = one(s, st, "read the next promise check", err);
@@ -292,27 +303,27 @@ cs_rc cs__sqlite_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
     return CS_OK;
 }
 
-cs_rc cs__sqlite_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err)
+cs_rc cs__sql_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     *cost = 0;
-    sqlite3_stmt *st = tstmt(s, QT_SPENT, err);
+    sql_stmt *st = tstmt(s, QT_SPENT, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, since);
+    sql_bind_int64(st, 1, since);
     cs_rc rc = one(s, st, "sum compensation", err);
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
-    *cost = sqlite3_column_int64(st, 0);
+    *cost = sql_column_int64(st, 0);
     cs__stmt_done(st);
     return CS_OK;
 }
 
-cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err)
+cs_rc cs__sql_promise_json(cs_sql_t *s, const char *order_id, json_t **out, cs_err_t *err)
 {
     cs_promise_rec_t p;
     *out = NULL;
-    cs_rc rc = cs__sqlite_promise_get(&s->base, order_id, &p, err);
+    cs_rc rc = cs__sql_promise_get(&s->base, order_id, &p, err);
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
     json_t *o = json_pack(
@@ -334,7 +345,7 @@ cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out
                               p.comp_note[0] ? p.comp_note : NULL);
         json_object_set_new(o, "compensation", c ? c : json_null());
     }
-    sqlite3_stmt *st = tstmt(s, QT_V_MOVES, err);
+    sql_stmt *st = tstmt(s, QT_V_MOVES, err);
     if (!st) {
         json_decref(o);
         return CS_ERR_STORE;
@@ -342,21 +353,21 @@ cs_rc cs__sqlite_promise_json(cs_sqlite_t *s, const char *order_id, json_t **out
     cs__bind_text(st, 1, order_id);
     json_t *moves = json_array();
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = sql_step(st)) == SQL_ROW) {
         json_t *m = json_pack("{s:o,s:o,s:o,s:o,s:s?,s:b}", "at",
                               cs__json_time(cs__col_time(st, 0)), "from",
                               cs__json_time(cs__col_time(st, 1)), "to",
                               cs__json_time(cs__col_time(st, 2)), "point",
                               cs__json_time(cs__col_time(st, 3)), "reason", cs__col_text(st, 4),
-                              "at_risk", sqlite3_column_int(st, 5) != 0);
+                              "at_risk", sql_column_int(st, 5) != 0);
         if (m)
             json_array_append_new(moves, m);
     }
     cs__stmt_done(st);
     json_object_set_new(o, "moves", moves);
-    if (r != SQLITE_DONE) {
+    if (r != SQL_DONE) {
         json_decref(o);
-        return cs__sqlite_fail(s, err, "read promise moves");
+        return cs__sql_fail(s, err, "read promise moves");
     }
     *out = o;
     return CS_OK;

@@ -6,38 +6,38 @@
  *
  * Ownership: every view returns an owned json_t.
  */
-#include "sqlite_int.h"
+#include "sql_int.h"
 
 #include <string.h>
 
 /* ---- value helpers: NULL columns become JSON null ---- */
 
-static json_t *j_text(sqlite3_stmt *st, int i)
+static json_t *j_text(sql_stmt *st, int i)
 {
     const char *v = cs__col_text(st, i);
     return v ? json_string(v) : json_null();
 }
 
-static json_t *j_time(sqlite3_stmt *st, int i)
+static json_t *j_time(sql_stmt *st, int i)
 {
     return cs__json_time(cs__col_time(st, i));
 }
 
-static json_t *j_money(sqlite3_stmt *st, int i)
+static json_t *j_money(sql_stmt *st, int i)
 {
     char buf[40];
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    if (sql_column_type(st, i) == SQL_NULL)
         return json_null();
-    return json_string(cs_money_format(sqlite3_column_int64(st, i), buf, sizeof buf));
+    return json_string(cs_money_format(sql_column_int64(st, i), buf, sizeof buf));
 }
 
 /* Stored compact JSON (addresses, attributes, bodies) back into a value. */
-static json_t *j_doc(sqlite3_stmt *st, int i)
+static json_t *j_doc(sql_stmt *st, int i)
 {
     const char *v = cs__col_text(st, i);
     if (!v)
         return json_null();
-    json_t *d = json_loadb(v, (size_t)sqlite3_column_bytes(st, i), JSON_DECODE_ANY, NULL);
+    json_t *d = json_loadb(v, (size_t)sql_column_bytes(st, i), JSON_DECODE_ANY, NULL);
     return d ? d : json_null();
 }
 
@@ -58,10 +58,10 @@ static json_t *j_consents(const char *c)
     return o;
 }
 
-typedef json_t *(*row_fn)(sqlite3_stmt *st, void *arg);
+typedef json_t *(*row_fn)(sql_stmt *st, void *arg);
 
 /* Run st (bound by the caller) and collect one object per row. */
-static cs_rc collect(cs_sqlite_t *s, sqlite3_stmt *st, row_fn fn, void *arg, json_t **out,
+static cs_rc collect(cs_sql_t *s, sql_stmt *st, row_fn fn, void *arg, json_t **out,
                      cs_err_t *err)
 {
     json_t *arr = json_array();
@@ -72,18 +72,18 @@ static cs_rc collect(cs_sqlite_t *s, sqlite3_stmt *st, row_fn fn, void *arg, jso
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = sql_step(st)) == SQL_ROW) {
         json_t *o = fn(st, arg);
         if (!o || json_array_append_new(arr, o)) {
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
             goto out;
         }
     }
-    if (r != SQLITE_DONE)
-        rc = cs__sqlite_fail(s, err, "read a view");
+    if (r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "read a view");
 out:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sql_reset(st);
+    sql_clear_bindings(st);
     if (rc) {
         json_decref(arr);
         return rc;
@@ -94,32 +94,32 @@ out:
 
 /* ---- customer ---- */
 
-static json_t *row_customer_order(sqlite3_stmt *st, void *arg)
+static json_t *row_customer_order(sql_stmt *st, void *arg)
 {
     (void)arg;
     return json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "placed_at", j_time(st, 1),
                      "total", j_money(st, 2), "currency", j_text(st, 3), "status", j_text(st, 4));
 }
 
-cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err)
+cs_rc cs__sql_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_V_CUSTOMER, err);
-    sqlite3_stmt *sp = cs__sqlite_stmt(s, Q_V_CUSTOMER_SPENT, err);
-    sqlite3_stmt *so = cs__sqlite_stmt(s, Q_V_CUSTOMER_ORDERS, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_V_CUSTOMER, err);
+    sql_stmt *sp = cs__sql_stmt(s, Q_V_CUSTOMER_SPENT, err);
+    sql_stmt *so = cs__sql_stmt(s, Q_V_CUSTOMER_ORDERS, err);
     json_t *v = NULL, *orders = NULL, *spent = NULL;
     cs_rc rc = CS_OK;
     *out = NULL;
     if (!st || !sp || !so)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE) {
+    int r = sql_step(st);
+    if (r == SQL_DONE) {
         rc = cs_err_field(err, CS_ERR_NOTFOUND, "id", "no customer with id \"%.64s\"", id);
         goto out;
     }
-    if (r != SQLITE_ROW) {
-        rc = cs__sqlite_fail(s, err, "read a customer");
+    if (r != SQL_ROW) {
+        rc = cs__sql_fail(s, err, "read a customer");
         goto out;
     }
     /* id,email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at */
@@ -128,8 +128,8 @@ cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, 
                   j_text(st, 4), "timezone", j_text(st, 5), "consents",
                   j_consents(cs__col_text(st, 6)), "attributes", j_doc(st, 7), "first_seen_at",
                   j_time(st, 8), "updated_at", j_time(st, 9));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sql_reset(st);
+    sql_clear_bindings(st);
     if (!v || !(spent = json_object())) {
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         goto out;
@@ -137,25 +137,25 @@ cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, 
     int64_t n_orders = 0, n_cancelled = 0;
     cs_ms_t first = 0, last = 0;
     cs__bind_text(sp, 1, id);
-    while ((r = sqlite3_step(sp)) == SQLITE_ROW) {
+    while ((r = sql_step(sp)) == SQL_ROW) {
         /* currency,count,sum(total of placed),min(placed_at),max(placed_at),cancelled */
         char buf[40];
         const char *cur = cs__col_text(sp, 0);
-        n_orders += sqlite3_column_int64(sp, 1);
-        n_cancelled += sqlite3_column_int64(sp, 5);
+        n_orders += sql_column_int64(sp, 1);
+        n_cancelled += sql_column_int64(sp, 5);
         cs_ms_t f = cs__col_time(sp, 3), l = cs__col_time(sp, 4);
         if (f && (!first || f < first))
             first = f;
         if (l > last)
             last = l;
         json_object_set_new(spent, cur ? cur : "?",
-                            json_string(cs_money_format(sqlite3_column_int64(sp, 2), buf,
+                            json_string(cs_money_format(sql_column_int64(sp, 2), buf,
                                                         sizeof buf)));
     }
-    sqlite3_reset(sp);
-    sqlite3_clear_bindings(sp);
-    if (r != SQLITE_DONE) {
-        rc = cs__sqlite_fail(s, err, "read a customer's orders");
+    sql_reset(sp);
+    sql_clear_bindings(sp);
+    if (r != SQL_DONE) {
+        rc = cs__sql_fail(s, err, "read a customer's orders");
         goto out;
     }
     char fb[40], lb[40];
@@ -175,8 +175,8 @@ cs_rc cs__sqlite_customer_view(cs_store_t *store, const char *id, json_t **out, 
     *out = v;
     v = NULL;
 out:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sql_reset(st);
+    sql_clear_bindings(st);
     json_decref(spent);
     json_decref(v);
     return rc;
@@ -184,44 +184,44 @@ out:
 
 /* ---- order ---- */
 
-static json_t *row_item(sqlite3_stmt *st, void *arg)
+static json_t *row_item(sql_stmt *st, void *arg)
 {
     (void)arg;
     return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o}", "sku", j_text(st, 0), "name",
                      j_text(st, 1), "category", j_text(st, 2), "unit_price", j_money(st, 3),
-                     "quantity", (json_int_t)sqlite3_column_int64(st, 4), "discount",
+                     "quantity", (json_int_t)sql_column_int64(st, 4), "discount",
                      j_money(st, 5));
 }
 
-static json_t *j_track(sqlite3_stmt *st, int i)
+static json_t *j_track(sql_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    if (sql_column_type(st, i) == SQL_NULL)
         return json_null();
-    const char *n = cs_track_status_name((cs_track_status_t)sqlite3_column_int(st, i));
+    const char *n = cs_track_status_name((cs_track_status_t)sql_column_int(st, i));
     return n ? json_string(n) : json_null();
 }
 
-static json_t *row_scan(sqlite3_stmt *st, void *arg)
+static json_t *row_scan(sql_stmt *st, void *arg)
 {
     (void)arg;
-    const char *reason = sqlite3_column_type(st, 5) == SQLITE_NULL
+    const char *reason = sql_column_type(st, 5) == SQL_NULL
                              ? NULL
-                             : cs_incident_name((cs_incident_t)sqlite3_column_int(st, 5));
+                             : cs_incident_name((cs_incident_t)sql_column_int(st, 5));
     json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s?}", "status", j_track(st, 0),
                           "carrier_code", j_text(st, 1), "carrier_text", j_text(st, 2), "location",
                           j_doc(st, 3), "occurred_at", j_time(st, 4), "reason", reason);
-    if (o && sqlite3_column_int(st, 6))
+    if (o && sql_column_int(st, 6))
         json_object_set_new(o, "unmapped", json_true());
     return o;
 }
 
 typedef struct sub_ctx {
-    cs_sqlite_t *s;
+    cs_sql_t *s;
     cs_err_t *err;
     cs_rc rc;
 } sub_ctx_t;
 
-static json_t *row_shipment(sqlite3_stmt *st, void *arg)
+static json_t *row_shipment(sql_stmt *st, void *arg)
 {
     sub_ctx_t *c = arg;
     /* id,carrier,service,tracking_number,origin,destination,status,status_at,delivered_at,created_at */
@@ -230,13 +230,13 @@ static json_t *row_shipment(sqlite3_stmt *st, void *arg)
                           "tracking_number", j_text(st, 3), "origin", j_doc(st, 4), "destination",
                           j_doc(st, 5), "status", j_track(st, 6), "status_at", j_time(st, 7),
                           "delivered_at", j_time(st, 8), "created_at", j_time(st, 9));
-    sqlite3_stmt *sc = cs__sqlite_stmt(c->s, Q_V_SHIPMENT_SCANS, c->err);
+    sql_stmt *sc = cs__sql_stmt(c->s, Q_V_SHIPMENT_SCANS, c->err);
     json_t *scans = NULL;
     if (!o || !sc) {
         json_decref(o);
         return NULL;
     }
-    sqlite3_bind_text(sc, 1, cs__col_text(st, 0), -1, SQLITE_TRANSIENT);
+    sql_bind_text_copy(sc, 1, cs__col_text(st, 0), -1);
     if ((c->rc = collect(c->s, sc, row_scan, NULL, &scans, c->err))) {
         json_decref(o);
         return NULL;
@@ -245,14 +245,14 @@ static json_t *row_shipment(sqlite3_stmt *st, void *arg)
     return o;
 }
 
-static json_t *row_return_item(sqlite3_stmt *st, void *arg)
+static json_t *row_return_item(sql_stmt *st, void *arg)
 {
     (void)arg;
     return json_pack("{s:o, s:I, s:o}", "sku", j_text(st, 0), "quantity",
-                     (json_int_t)sqlite3_column_int64(st, 1), "reason", j_text(st, 2));
+                     (json_int_t)sql_column_int64(st, 1), "reason", j_text(st, 2));
 }
 
-static json_t *row_return(sqlite3_stmt *st, void *arg)
+static json_t *row_return(sql_stmt *st, void *arg)
 {
     sub_ctx_t *c = arg;
     /* id,status,resolution,refund_amount,requested_at,status_at */
@@ -260,13 +260,13 @@ static json_t *row_return(sqlite3_stmt *st, void *arg)
                           j_text(st, 1), "resolution", j_text(st, 2), "refund_amount",
                           j_money(st, 3), "requested_at", j_time(st, 4), "updated_at",
                           j_time(st, 5));
-    sqlite3_stmt *it = cs__sqlite_stmt(c->s, Q_V_RETURN_ITEMS, c->err);
+    sql_stmt *it = cs__sql_stmt(c->s, Q_V_RETURN_ITEMS, c->err);
     json_t *items = NULL;
     if (!o || !it) {
         json_decref(o);
         return NULL;
     }
-    sqlite3_bind_text(it, 1, cs__col_text(st, 0), -1, SQLITE_TRANSIENT);
+    sql_bind_text_copy(it, 1, cs__col_text(st, 0), -1);
     if ((c->rc = collect(c->s, it, row_return_item, NULL, &items, c->err))) {
         json_decref(o);
         return NULL;
@@ -275,7 +275,7 @@ static json_t *row_return(sqlite3_stmt *st, void *arg)
     return o;
 }
 
-static json_t *row_ticket(sqlite3_stmt *st, void *arg)
+static json_t *row_ticket(sql_stmt *st, void *arg)
 {
     (void)arg;
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "status",
@@ -283,33 +283,33 @@ static json_t *row_ticket(sqlite3_stmt *st, void *arg)
                      j_text(st, 4), "created_at", j_time(st, 5), "updated_at", j_time(st, 6));
 }
 
-static json_t *row_feedback(sqlite3_stmt *st, void *arg)
+static json_t *row_feedback(sql_stmt *st, void *arg)
 {
     (void)arg;
     return json_pack("{s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "id", j_text(st, 0), "kind",
-                     j_text(st, 1), "score", (json_int_t)sqlite3_column_int64(st, 2), "sku",
+                     j_text(st, 1), "score", (json_int_t)sql_column_int64(st, 2), "sku",
                      j_text(st, 3), "title", j_text(st, 4), "text", j_text(st, 5), "locale",
                      j_text(st, 6), "occurred_at", j_time(st, 7));
 }
 
-static json_t *j_type(sqlite3_stmt *st, int i)
+static json_t *j_type(sql_stmt *st, int i)
 {
-    const char *n = cs_event_type_name((cs_event_type_t)sqlite3_column_int(st, i));
+    const char *n = cs_event_type_name((cs_event_type_t)sql_column_int(st, i));
     return n ? json_string(n) : json_null();
 }
 
-static json_t *row_timeline(sqlite3_stmt *st, void *arg)
+static json_t *row_timeline(sql_stmt *st, void *arg)
 {
     (void)arg;
-    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)sqlite3_column_int64(st, 0),
+    return json_pack("{s:I, s:o, s:o, s:o, s:o}", "seq", (json_int_t)sql_column_int64(st, 0),
                      "event_id", j_text(st, 1), "type", j_type(st, 2), "occurred_at",
                      j_time(st, 3), "received_at", j_time(st, 4));
 }
 
-cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err)
+cs_rc cs__sql_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_V_ORDER, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_V_ORDER, err);
     json_t *v = NULL, *part = NULL;
     sub_ctx_t ctx = {.s = s, .err = err, .rc = CS_OK};
     cs_rc rc = CS_OK;
@@ -317,19 +317,19 @@ cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE) {
+    int r = sql_step(st);
+    if (r == SQL_DONE) {
         rc = cs_err_field(err, CS_ERR_NOTFOUND, "id", "no order with id \"%.64s\"", id);
         goto out;
     }
-    if (r != SQLITE_ROW) {
-        rc = cs__sqlite_fail(s, err, "read an order");
+    if (r != SQL_ROW) {
+        rc = cs__sql_fail(s, err, "read an order");
         goto out;
     }
     /* id,customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,
        promised_from,promised_to,status,cancel_reason,cancelled_at,attributes */
     json_t *promise = json_null();
-    if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+    if (sql_column_type(st, 10) != SQL_NULL)
         promise = json_pack("{s:o, s:o}", "earliest", j_time(st, 9), "latest", j_time(st, 10));
     v = json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:o, s:o, s:o, s:o}",
                   "id", j_text(st, 0), "customer_id", j_text(st, 1), "status", j_text(st, 11),
@@ -338,8 +338,8 @@ cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_
                   j_money(st, 7), "total", j_money(st, 8), "promised_delivery", promise,
                   "cancel_reason", j_text(st, 12), "cancelled_at", j_time(st, 13), "attributes",
                   j_doc(st, 14));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sql_reset(st);
+    sql_clear_bindings(st);
     if (!v) {
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         goto out;
@@ -357,7 +357,7 @@ cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_
         {"timeline", Q_V_ORDER_TIMELINE, row_timeline},
     };
     for (size_t i = 0; i < CS_ARRAY_LEN(parts); i++) {
-        sqlite3_stmt *q = cs__sqlite_stmt(s, parts[i].q, err);
+        sql_stmt *q = cs__sql_stmt(s, parts[i].q, err);
         if (!q) {
             rc = CS_ERR_STORE;
             goto out;
@@ -373,34 +373,34 @@ cs_rc cs__sqlite_order_view(cs_store_t *store, const char *id, json_t **out, cs_
         json_object_set_new(v, parts[i].key, part);
     }
     json_t *watch;
-    if ((rc = cs__sqlite_promise_json(s, id, &watch, err)))
+    if ((rc = cs__sql_promise_json(s, id, &watch, err)))
         goto out;
     json_object_set_new(v, "promise", watch ? watch : json_null());
     *out = v;
     v = NULL;
 out:
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sql_reset(st);
+    sql_clear_bindings(st);
     json_decref(v);
     return rc;
 }
 
 /* ---- the event log ---- */
 
-static json_t *row_event(sqlite3_stmt *st, void *arg)
+static json_t *row_event(sql_stmt *st, void *arg)
 {
     (void)arg;
     return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "seq",
-                     (json_int_t)sqlite3_column_int64(st, 0), "event_id", j_text(st, 1), "type",
+                     (json_int_t)sql_column_int64(st, 0), "event_id", j_text(st, 1), "type",
                      j_type(st, 2), "occurred_at", j_time(st, 3), "received_at", j_time(st, 4),
                      "customer_id", j_text(st, 5), "order_id", j_text(st, 6), "event",
                      j_doc(st, 7));
 }
 
-cs_rc cs__sqlite_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
+cs_rc cs__sql_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
                               cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     json_t *events = NULL;
     int type = 0;
     *out = NULL;
@@ -417,13 +417,13 @@ cs_rc cs__sqlite_events_query(cs_store_t *store, const cs_event_query_t *q, json
                    : q->order_id  ? (q->newest_first ? Q_V_EVENTS_ORDER_DESC : Q_V_EVENTS_ORDER_ASC)
                    : q->newest_first ? Q_V_EVENTS_DESC
                                      : Q_V_EVENTS_ASC;
-    sqlite3_stmt *st = cs__sqlite_stmt(s, id, err);
+    sql_stmt *st = cs__sql_stmt(s, id, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, q->after_seq);
-    sqlite3_bind_int64(st, 2, q->before_seq);
-    sqlite3_bind_int(st, 3, type);
-    sqlite3_bind_int(st, 4, q->limit);
+    sql_bind_int64(st, 1, q->after_seq);
+    sql_bind_int64(st, 2, q->before_seq);
+    sql_bind_int(st, 3, type);
+    sql_bind_int(st, 4, q->limit);
     if (q->customer_id)
         cs__bind_text(st, 5, q->customer_id);
     else if (q->order_id)

@@ -2,7 +2,7 @@
  * sqlite_journey.c -- journey versions and switches, runs, durable timers,
  * the outbox, log cursors and the state journeys read (schema version 2).
  */
-#include "sqlite_int.h"
+#include "sql_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +23,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_RUN_INSERT] = "INSERT INTO journey_runs(journey,version,run_key,customer_id,order_id,"
                       "status,pc,gen,wait_event,trigger_seq,started_at,updated_at,held_since,"
                       "exit_reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) "
-                      "ON CONFLICT(journey,run_key) DO NOTHING",
+                      "ON CONFLICT(journey,run_key) DO NOTHING RETURNING id",
     [QJ_RUN_GET] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
                    "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
                    "FROM journey_runs WHERE id=?1",
@@ -38,7 +38,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_RUNS_VIEW] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
                      "FROM journey_runs WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
-    [QJ_TIMER_ADD] = "INSERT INTO timers(due_at,run_id,gen) VALUES(?1,?2,?3)",
+    [QJ_TIMER_ADD] = "INSERT INTO timers(due_at,run_id,gen) VALUES(?1,?2,?3) RETURNING id",
     [QJ_TIMERS_DUE] = "SELECT id,due_at,run_id,gen FROM timers WHERE due_at<?1 "
                       "ORDER BY due_at,id LIMIT ?2",
     [QJ_TIMER_DELETE] = "DELETE FROM timers WHERE id=?1",
@@ -49,7 +49,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_OUT_PUT] = "INSERT INTO outbox(idem_key,run_id,journey,customer_id,order_id,channel,"
                    "template,class,status,reason,recipient,locale,attempts,next_at,created_at,"
                    "sent_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
-                   "ON CONFLICT(idem_key) DO NOTHING",
+                   "ON CONFLICT(idem_key) DO NOTHING RETURNING id",
     [QJ_OUT_ID] = "SELECT id FROM outbox WHERE idem_key=?1",
     [QJ_OUT_BUDGET] = "SELECT count(*) FROM outbox WHERE customer_id=?1 AND created_at>=?2 "
                       "AND status IN (1,2,3) AND class IN (0,1,2)",
@@ -63,14 +63,18 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_OUT_CLAIMABLE] = "SELECT id FROM outbox WHERE status=1 AND next_at<=?1 "
                          "UNION ALL SELECT id FROM outbox WHERE status=2 AND lease_until<?1 "
                          "ORDER BY 1 LIMIT ?2",
-    [QJ_OUT_CLAIM] = "UPDATE outbox SET status=2,lease_until=?2,attempts=attempts+1 WHERE id=?1 "
+    [QJ_OUT_CLAIM] = "UPDATE outbox SET status=2,lease_until=?2,attempts=attempts+1,claimed_by=?3 "
+                     "WHERE id=?1 "
                      "RETURNING id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                      "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
                      "provider_ref,lease_until",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),lease_until=NULL WHERE id=?1",
     [QJ_OUT_NEXT] = "SELECT min(next_at) FROM outbox WHERE status=1",
-    [QJ_OUT_RELEASE] = "UPDATE outbox SET status=1,next_at=?1,lease_until=NULL WHERE status=2",
+    /* ?2 NULL: the only node (SQLite), every claim is its own; claims
+     * from before claimed_by existed count as anyone's */
+    [QJ_OUT_RELEASE] = "UPDATE outbox SET status=1,next_at=?1,lease_until=NULL WHERE status=2 "
+                       "AND (claimed_by=?2 OR claimed_by IS NULL OR ?2 IS NULL)",
     [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                       "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
                       "provider_ref,lease_until FROM outbox WHERE provider_ref=?1",
@@ -82,7 +86,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
     /* types filter the rows before their bodies are handed out */
     [QJ_EVENTS_AFTER] = "SELECT seq,order_id,customer_id,body FROM events WHERE seq>?1 AND "
-                        "seq<=?4 AND (?3=0 OR ((1<<type)&?3)!=0) ORDER BY seq LIMIT ?2",
+                        "seq<=?4 AND (?3=0 OR (?3&(1<<CAST(type AS INTEGER)))!=0) ORDER BY seq LIMIT ?2",
     [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
                         "updated_at FROM customers WHERE id=?1",
     [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
@@ -109,10 +113,10 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                               "LIMIT 1",
 #define DISC_COLS "id,code,idem_key,run_id,journey,customer_id,order_id,kind,value,currency," \
                   "created_at,expires_at"
-    /* a taken idem_key keeps the first code; a taken code fails (UNIQUE) */
+    /* a taken idem_key keeps the first code; a taken code inserts nothing either */
     [QJ_DISC_PUT] = "INSERT INTO discount_codes(code,idem_key,run_id,journey,customer_id,order_id,"
                     "kind,value,currency,created_at,expires_at) "
-                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT(idem_key) DO NOTHING",
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) ON CONFLICT DO NOTHING RETURNING id",
     [QJ_DISC_BY_KEY] = "SELECT " DISC_COLS " FROM discount_codes WHERE idem_key=?1",
     [QJ_DISC_BY_RUN] = "SELECT " DISC_COLS " FROM discount_codes WHERE run_id=?1 "
                        "ORDER BY id DESC LIMIT 1",
@@ -123,7 +127,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
 #define DELIVERY_SQL "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,s.created_at," \
                      "s.delivered_at,(SELECT prev || ' ' || at FROM (SELECT occurred_at AS at," \
                      "lag(occurred_at, 1, s.created_at) OVER (ORDER BY occurred_at) AS prev " \
-                     "FROM scans WHERE shipment_id=s.id AND occurred_at<=s.delivered_at) " \
+                     "FROM scans WHERE shipment_id=s.id AND occurred_at<=s.delivered_at) g " \
                      "ORDER BY at-prev DESC LIMIT 1) " \
                      "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
@@ -132,13 +136,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                    "WHERE id=?1",
 };
 
-static sqlite3_stmt *jstmt(cs_sqlite_t *s, jstmt_id_t id, cs_err_t *err)
+static sql_stmt *jstmt(cs_sql_t *s, jstmt_id_t id, cs_err_t *err)
 {
-    return cs__sqlite_cached(s, &s->jstmts[id], jstmt_sql[id], err);
+    return cs__sql_cached(s, &s->jstmts[id], jstmt_sql[id], err);
 }
 
 
-static cs_rc need_tx(cs_sqlite_t *s, cs_err_t *err)
+static cs_rc need_tx(cs_sql_t *s, cs_err_t *err)
 {
     if (s->read_only)
         return cs_errf(err, CS_ERR_INTERNAL, "store: write on a read-only handle");
@@ -147,60 +151,75 @@ static cs_rc need_tx(cs_sqlite_t *s, cs_err_t *err)
 
 /* ---- versions and switches ---- */
 
-cs_rc cs__sqlite_journey_version(cs_store_t *store, const char *journey, const char *hash,
+cs_rc cs__sql_journey_version(cs_store_t *store, const char *journey, const char *hash,
                                  const char *source, cs_ms_t now, int *version, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_VERSION_FIND, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_VERSION_FIND, err);
     cs_rc rc;
     if (!st || (rc = need_tx(s, err)))
         return st ? rc : CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
     cs__bind_text(st, 2, hash);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        *version = sqlite3_column_int(st, 0);
+    int r = sql_step(st);
+    if (r == SQL_ROW) {
+        *version = sql_column_int(st, 0);
         cs__stmt_done(st);
         return CS_OK;
     }
     cs__stmt_done(st);
-    if (r != SQLITE_DONE)
-        return cs__sqlite_fail(s, err, "find a journey version");
+    if (r != SQL_DONE)
+        return cs__sql_fail(s, err, "find a journey version");
     if (!(st = jstmt(s, QJ_VERSION_MAX, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sql_step(st) != SQL_ROW) {
         cs__stmt_done(st);
-        return cs__sqlite_fail(s, err, "number a journey version");
+        return cs__sql_fail(s, err, "number a journey version");
     }
-    *version = sqlite3_column_int(st, 0) + 1;
+    *version = sql_column_int(st, 0) + 1;
     cs__stmt_done(st);
     if (!(st = jstmt(s, QJ_VERSION_PUT, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
-    sqlite3_bind_int(st, 2, *version);
+    sql_bind_int(st, 2, *version);
     cs__bind_text(st, 3, hash);
     cs__bind_text(st, 4, source);
-    sqlite3_bind_int64(st, 5, now);
-    return cs__sqlite_exec_stmt(s, st, err, "store a journey version");
+    sql_bind_int64(st, 5, now);
+    return cs__sql_exec_stmt(s, st, err, "store a journey version");
 }
 
 /* Every row of a query without parameters, to row(); a private statement,
  * so the callbacks may use the store and its cached statements. */
-static cs_rc each_row(cs_sqlite_t *s, const char *sql, cs_rc (*row)(sqlite3_stmt *st, void *ud),
+static cs_rc each_row(cs_sql_t *s, const char *sql, cs_rc (*row)(sql_stmt *st, void *ud),
                       void *ud, const char *what, cs_err_t *err)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return cs__sqlite_fail(s, err, "prepare");
-    cs_rc rc = CS_OK;
-    int r;
-    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+    sql_stmt *st;
+    cs_rc rc = cs__sql_prepare(s, sql, &st, err);
+    if (rc)
+        return rc;
+    int r = SQL_DONE;
+    while (!rc && (r = sql_step(st)) == SQL_ROW)
         rc = row(st, ud);
-    if (!rc && r != SQLITE_DONE)
-        rc = cs__sqlite_fail(s, err, what);
-    sqlite3_finalize(st);
+    if (!rc && r != SQL_DONE)
+        rc = cs__sql_fail(s, err, what);
+    sql_finalize(st);
     return rc;
+}
+
+/* Step an INSERT ... RETURNING id: *id gets the new row's id, or *none is
+ * set when the insert did nothing (ON CONFLICT DO NOTHING). */
+static cs_rc insert_id(cs_sql_t *s, sql_stmt *st, int64_t *id, bool *none, const char *what,
+                       cs_err_t *err)
+{
+    int r = sql_step(st);
+    if (r == SQL_ROW)
+        *id = sql_column_int64(st, 0);
+    cs__stmt_done(st);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, what);
+    *none = r == SQL_DONE;
+    return CS_OK;
 }
 
 typedef struct version_each {
@@ -208,167 +227,164 @@ typedef struct version_each {
     void *ud;
 } version_each_t;
 
-static cs_rc version_row(sqlite3_stmt *st, void *arg)
+static cs_rc version_row(sql_stmt *st, void *arg)
 {
     version_each_t *v = arg;
-    return v->fn(cs__col_text(st, 0), sqlite3_column_int(st, 1), v->ud);
+    return v->fn(cs__col_text(st, 0), sql_column_int(st, 1), v->ud);
 }
 
-cs_rc cs__sqlite_journey_versions_each(cs_store_t *store,
+cs_rc cs__sql_journey_versions_each(cs_store_t *store,
                                        cs_rc (*fn)(const char *journey, int version, void *ud),
                                        void *ud, cs_err_t *err)
 {
     version_each_t v = { fn, ud };
-    return each_row((cs_sqlite_t *)store, "SELECT journey,version FROM journey_versions",
+    return each_row((cs_sql_t *)store, "SELECT journey,version FROM journey_versions",
                     version_row, &v, "read journey versions", err);
 }
 
-cs_rc cs__sqlite_journey_source(cs_store_t *store, const char *journey, int version,
+cs_rc cs__sql_journey_source(cs_store_t *store, const char *journey, int version,
                                 char **source, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_VERSION_SOURCE, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_VERSION_SOURCE, err);
     *source = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
-    sqlite3_bind_int(st, 2, version);
-    int r = sqlite3_step(st);
+    sql_bind_int(st, 2, version);
+    int r = sql_step(st);
     cs_rc rc = CS_OK;
-    if (r == SQLITE_ROW) {
+    if (r == SQL_ROW) {
         if (!(*source = cs_strdup(cs__col_text(st, 0) ? cs__col_text(st, 0) : "")))
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
-    } else if (r == SQLITE_DONE) {
+    } else if (r == SQL_DONE) {
         rc = cs_errf(err, CS_ERR_NOTFOUND, "journey %s has no version %d", journey, version);
     } else {
-        rc = cs__sqlite_fail(s, err, "read a journey version");
+        rc = cs__sql_fail(s, err, "read a journey version");
     }
     cs__stmt_done(st);
     return rc;
 }
 
-cs_rc cs__sqlite_journey_enabled_get(cs_store_t *store, const char *journey, int *enabled,
+cs_rc cs__sql_journey_enabled_get(cs_store_t *store, const char *journey, int *enabled,
                                      cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_SWITCH_GET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_SWITCH_GET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
-    int r = sqlite3_step(st);
-    *enabled = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    int r = sql_step(st);
+    *enabled = r == SQL_ROW ? sql_column_int(st, 0) : -1;
     cs__stmt_done(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK
-                                               : cs__sqlite_fail(s, err, "read a journey switch");
+    return r == SQL_ROW || r == SQL_DONE ? CS_OK
+                                               : cs__sql_fail(s, err, "read a journey switch");
 }
 
-cs_rc cs__sqlite_journey_enabled_set(cs_store_t *store, const char *journey, bool on,
+cs_rc cs__sql_journey_enabled_set(cs_store_t *store, const char *journey, bool on,
                                      cs_ms_t now, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_SWITCH_SET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_SWITCH_SET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, journey);
-    sqlite3_bind_int(st, 2, on ? 1 : 0);
-    sqlite3_bind_int64(st, 3, now);
-    return cs__sqlite_exec_stmt(s, st, err, "switch a journey");
+    sql_bind_int(st, 2, on ? 1 : 0);
+    sql_bind_int64(st, 3, now);
+    return cs__sql_exec_stmt(s, st, err, "switch a journey");
 }
 
 /* ---- runs ---- */
 
-static void read_run(sqlite3_stmt *st, cs_run_t *r)
+static void read_run(sql_stmt *st, cs_run_t *r)
 {
     memset(r, 0, sizeof *r);
-    r->id = sqlite3_column_int64(st, 0);
+    r->id = sql_column_int64(st, 0);
     cs__col_copy(r->journey, sizeof r->journey, st, 1);
-    r->version = sqlite3_column_int(st, 2);
+    r->version = sql_column_int(st, 2);
     cs__col_copy(r->run_key, sizeof r->run_key, st, 3);
     cs__col_copy(r->customer_id, sizeof r->customer_id, st, 4);
     cs__col_copy(r->order_id, sizeof r->order_id, st, 5);
-    r->status = sqlite3_column_int(st, 6);
-    r->pc = sqlite3_column_int(st, 7);
-    r->gen = sqlite3_column_int64(st, 8);
-    r->wait_event = sqlite3_column_int(st, 9);
-    r->trigger_seq = sqlite3_column_int64(st, 10);
-    r->started_at = sqlite3_column_int64(st, 11);
-    r->updated_at = sqlite3_column_int64(st, 12);
-    r->held_since = sqlite3_column_int64(st, 13);
+    r->status = sql_column_int(st, 6);
+    r->pc = sql_column_int(st, 7);
+    r->gen = sql_column_int64(st, 8);
+    r->wait_event = sql_column_int(st, 9);
+    r->trigger_seq = sql_column_int64(st, 10);
+    r->started_at = sql_column_int64(st, 11);
+    r->updated_at = sql_column_int64(st, 12);
+    r->held_since = sql_column_int64(st, 13);
     cs__col_copy(r->exit_reason, sizeof r->exit_reason, st, 14);
 }
 
-cs_rc cs__sqlite_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err)
+cs_rc cs__sql_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_RUN_INSERT, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_RUN_INSERT, err);
     cs_rc rc;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, run->journey);
-    sqlite3_bind_int(st, 2, run->version);
+    sql_bind_int(st, 2, run->version);
     cs__bind_text(st, 3, run->run_key);
     cs__bind_text(st, 4, run->customer_id);
     cs__bind_text(st, 5, run->order_id[0] ? run->order_id : NULL);
-    sqlite3_bind_int(st, 6, run->status);
-    sqlite3_bind_int(st, 7, run->pc);
-    sqlite3_bind_int64(st, 8, run->gen);
-    sqlite3_bind_int(st, 9, run->wait_event);
-    sqlite3_bind_int64(st, 10, run->trigger_seq);
-    sqlite3_bind_int64(st, 11, run->started_at);
-    sqlite3_bind_int64(st, 12, run->updated_at);
-    sqlite3_bind_int64(st, 13, run->held_since);
+    sql_bind_int(st, 6, run->status);
+    sql_bind_int(st, 7, run->pc);
+    sql_bind_int64(st, 8, run->gen);
+    sql_bind_int(st, 9, run->wait_event);
+    sql_bind_int64(st, 10, run->trigger_seq);
+    sql_bind_int64(st, 11, run->started_at);
+    sql_bind_int64(st, 12, run->updated_at);
+    sql_bind_int64(st, 13, run->held_since);
     cs__bind_text(st, 14, run->exit_reason[0] ? run->exit_reason : NULL);
-    if ((rc = cs__sqlite_exec_stmt(s, st, err, "start a journey run")))
+    if ((rc = insert_id(s, st, &run->id, existed, "start a journey run", err)))
         return rc;
-    *existed = sqlite3_changes(s->db) == 0;
-    if (!*existed)
-        run->id = sqlite3_last_insert_rowid(s->db);
     return CS_OK;
 }
 
-cs_rc cs__sqlite_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err)
+cs_rc cs__sql_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_RUN_GET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_RUN_GET, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
+    sql_bind_int64(st, 1, id);
+    int r = sql_step(st);
     cs_rc rc = CS_OK;
-    if (r == SQLITE_ROW)
+    if (r == SQL_ROW)
         read_run(st, out);
-    else if (r == SQLITE_DONE)
+    else if (r == SQL_DONE)
         rc = cs_errf(err, CS_ERR_NOTFOUND, "no journey run %lld", (long long)id);
     else
-        rc = cs__sqlite_fail(s, err, "read a journey run");
+        rc = cs__sql_fail(s, err, "read a journey run");
     cs__stmt_done(st);
     return rc;
 }
 
-cs_rc cs__sqlite_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err)
+cs_rc cs__sql_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_RUN_UPDATE, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_RUN_UPDATE, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, run->id);
-    sqlite3_bind_int(st, 2, run->status);
-    sqlite3_bind_int(st, 3, run->pc);
-    sqlite3_bind_int64(st, 4, run->gen);
-    sqlite3_bind_int(st, 5, run->wait_event);
-    sqlite3_bind_int64(st, 6, run->updated_at);
-    sqlite3_bind_int64(st, 7, run->held_since);
+    sql_bind_int64(st, 1, run->id);
+    sql_bind_int(st, 2, run->status);
+    sql_bind_int(st, 3, run->pc);
+    sql_bind_int64(st, 4, run->gen);
+    sql_bind_int(st, 5, run->wait_event);
+    sql_bind_int64(st, 6, run->updated_at);
+    sql_bind_int64(st, 7, run->held_since);
     cs__bind_text(st, 8, run->exit_reason[0] ? run->exit_reason : NULL);
-    return cs__sqlite_exec_stmt(s, st, err, "update a journey run");
+    return cs__sql_exec_stmt(s, st, err, "update a journey run");
 }
 
-static cs_rc collect_runs(cs_sqlite_t *s, sqlite3_stmt *st, cs_run_t **out, size_t *n,
+static cs_rc collect_runs(cs_sql_t *s, sql_stmt *st, cs_run_t **out, size_t *n,
                           size_t *cap, cs_err_t *err)
 {
     int r;
     cs_rc rc = CS_OK;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
+    while ((r = sql_step(st)) == SQL_ROW) {
+        int64_t id = sql_column_int64(st, 0);
         bool dup = false;
         for (size_t i = 0; i < *n && !dup; i++)
             dup = (*out)[i].id == id;
@@ -386,8 +402,8 @@ static cs_rc collect_runs(cs_sqlite_t *s, sqlite3_stmt *st, cs_run_t **out, size
         }
         read_run(st, &(*out)[(*n)++]);
     }
-    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
-        rc = cs__sqlite_fail(s, err, "list journey runs");
+    if (!rc && r != SQL_DONE && r != SQL_ROW)
+        rc = cs__sql_fail(s, err, "list journey runs");
     cs__stmt_done(st);
     return rc;
 }
@@ -398,23 +414,23 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-cs_rc cs__sqlite_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
+cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
                              cs_run_t **out, size_t *n, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     size_t cap = 0;
     cs_rc rc = CS_OK;
     *out = NULL;
     *n = 0;
     if (order_id && *order_id) {
-        sqlite3_stmt *st = jstmt(s, QJ_RUNS_ORDER, err);
+        sql_stmt *st = jstmt(s, QJ_RUNS_ORDER, err);
         if (!st)
             return CS_ERR_STORE;
         cs__bind_text(st, 1, order_id);
         rc = collect_runs(s, st, out, n, &cap, err);
     }
     if (!rc && customer_id && *customer_id) {
-        sqlite3_stmt *st = jstmt(s, QJ_RUNS_CUSTOMER, err);
+        sql_stmt *st = jstmt(s, QJ_RUNS_CUSTOMER, err);
         if (!st)
             rc = CS_ERR_STORE;
         else {
@@ -433,11 +449,11 @@ cs_rc cs__sqlite_runs_active(cs_store_t *store, const char *order_id, const char
     return CS_OK;
 }
 
-cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
+cs_rc cs__sql_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
                            cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_RUNS_VIEW, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_RUNS_VIEW, err);
     cs_run_t *runs = NULL;
     size_t n = 0, cap = 0;
     *out = NULL;
@@ -475,192 +491,191 @@ cs_rc cs__sqlite_runs_view(cs_store_t *store, const char *customer_id, json_t **
 
 /* ---- timers ---- */
 
-cs_rc cs__sqlite_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err)
+cs_rc cs__sql_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_TIMER_ADD, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_TIMER_ADD, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, t->due_at);
-    sqlite3_bind_int64(st, 2, t->run_id);
-    sqlite3_bind_int64(st, 3, t->gen);
-    cs_rc rc = cs__sqlite_exec_stmt(s, st, err, "add a timer");
+    sql_bind_int64(st, 1, t->due_at);
+    sql_bind_int64(st, 2, t->run_id);
+    sql_bind_int64(st, 3, t->gen);
+    int64_t tid = 0;
+    bool existed = false;
+    cs_rc rc = insert_id(s, st, &tid, &existed, "add a timer", err);
     if (!rc && id)
-        *id = sqlite3_last_insert_rowid(s->db);
+        *id = tid;
     return rc;
 }
 
-cs_rc cs__sqlite_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, size_t max,
+cs_rc cs__sql_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, size_t max,
                             size_t *n, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_TIMERS_DUE, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_TIMERS_DUE, err);
     *n = 0;
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, before);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sql_bind_int64(st, 1, before);
+    sql_bind_int64(st, 2, (int64_t)max);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+    while ((r = sql_step(st)) == SQL_ROW && *n < max) {
         cs_timer_t *t = &out[(*n)++];
-        t->id = sqlite3_column_int64(st, 0);
-        t->due_at = sqlite3_column_int64(st, 1);
-        t->run_id = sqlite3_column_int64(st, 2);
-        t->gen = sqlite3_column_int64(st, 3);
+        t->id = sql_column_int64(st, 0);
+        t->due_at = sql_column_int64(st, 1);
+        t->run_id = sql_column_int64(st, 2);
+        t->gen = sql_column_int64(st, 3);
     }
     cs__stmt_done(st);
-    return r == SQLITE_DONE || r == SQLITE_ROW ? CS_OK
-                                               : cs__sqlite_fail(s, err, "read due timers");
+    return r == SQL_DONE || r == SQL_ROW ? CS_OK
+                                               : cs__sql_fail(s, err, "read due timers");
 }
 
-cs_rc cs__sqlite_timers_delete_due(cs_store_t *store, cs_ms_t before, size_t max, cs_err_t *err)
+cs_rc cs__sql_timers_delete_due(cs_store_t *store, cs_ms_t before, size_t max, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_TIMERS_DELETE_DUE, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_TIMERS_DELETE_DUE, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, before);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    return cs__sqlite_exec_stmt(s, st, err, "delete fired timers");
+    sql_bind_int64(st, 1, before);
+    sql_bind_int64(st, 2, (int64_t)max);
+    return cs__sql_exec_stmt(s, st, err, "delete fired timers");
 }
 
-cs_rc cs__sqlite_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err)
+cs_rc cs__sql_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_TIMER_DELETE, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_TIMER_DELETE, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, id);
-    return cs__sqlite_exec_stmt(s, st, err, "delete a timer");
+    sql_bind_int64(st, 1, id);
+    return cs__sql_exec_stmt(s, st, err, "delete a timer");
 }
 
-static cs_rc one_int(cs_sqlite_t *s, jstmt_id_t id, int64_t *v, cs_err_t *err, const char *what)
+static cs_rc one_int(cs_sql_t *s, jstmt_id_t id, int64_t *v, cs_err_t *err, const char *what)
 {
-    sqlite3_stmt *st = jstmt(s, id, err);
+    sql_stmt *st = jstmt(s, id, err);
     if (!st)
         return CS_ERR_STORE;
-    int r = sqlite3_step(st);
-    *v = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int r = sql_step(st);
+    *v = r == SQL_ROW ? sql_column_int64(st, 0) : 0;
     cs__stmt_done(st);
-    return r == SQLITE_ROW || r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, what);
+    return r == SQL_ROW || r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, what);
 }
 
-cs_rc cs__sqlite_timer_next(cs_store_t *store, cs_ms_t *due_at, cs_err_t *err)
+cs_rc cs__sql_timer_next(cs_store_t *store, cs_ms_t *due_at, cs_err_t *err)
 {
-    return one_int((cs_sqlite_t *)store, QJ_TIMER_NEXT, due_at, err, "read the next timer");
+    return one_int((cs_sql_t *)store, QJ_TIMER_NEXT, due_at, err, "read the next timer");
 }
 
-cs_rc cs__sqlite_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err)
+cs_rc cs__sql_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err)
 {
-    return one_int((cs_sqlite_t *)store, QJ_TIMER_COUNT, n, err, "count timers");
+    return one_int((cs_sql_t *)store, QJ_TIMER_COUNT, n, err, "count timers");
 }
 
 /* ---- outbox ---- */
 
-cs_rc cs__sqlite_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_err_t *err)
+cs_rc cs__sql_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_PUT, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_OUT_PUT, err);
     cs_rc rc;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, m->idem_key);
     if (m->run_id)
-        sqlite3_bind_int64(st, 2, m->run_id);
+        sql_bind_int64(st, 2, m->run_id);
     cs__bind_text(st, 3, m->journey[0] ? m->journey : NULL);
     cs__bind_text(st, 4, m->customer_id);
     cs__bind_text(st, 5, m->order_id[0] ? m->order_id : NULL);
-    sqlite3_bind_int(st, 6, m->channel);
+    sql_bind_int(st, 6, m->channel);
     cs__bind_text(st, 7, m->template_name);
-    sqlite3_bind_int(st, 8, m->cls);
-    sqlite3_bind_int(st, 9, m->status);
+    sql_bind_int(st, 8, m->cls);
+    sql_bind_int(st, 9, m->status);
     cs__bind_text(st, 10, m->reason[0] ? m->reason : NULL);
     cs__bind_text(st, 11, m->recipient[0] ? m->recipient : NULL);
     cs__bind_text(st, 12, m->locale[0] ? m->locale : NULL);
-    sqlite3_bind_int(st, 13, m->attempts);
+    sql_bind_int(st, 13, m->attempts);
     cs__bind_time(st, 14, m->next_at);
-    sqlite3_bind_int64(st, 15, m->created_at);
+    sql_bind_int64(st, 15, m->created_at);
     cs__bind_time(st, 16, m->sent_at);
-    if ((rc = cs__sqlite_exec_stmt(s, st, err, "record a message")))
+    if ((rc = insert_id(s, st, &m->id, existed, "record a message", err)))
         return rc;
-    *existed = sqlite3_changes(s->db) == 0;
-    if (!*existed) {
-        m->id = sqlite3_last_insert_rowid(s->db);
+    if (!*existed)
         return CS_OK;
-    }
     if (!(st = jstmt(s, QJ_OUT_ID, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, m->idem_key);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        m->id = sqlite3_column_int64(st, 0);
+    if (sql_step(st) == SQL_ROW)
+        m->id = sql_column_int64(st, 0);
     cs__stmt_done(st);
     return CS_OK;
 }
 
-cs_rc cs__sqlite_contact_stats(cs_store_t *store, const char *customer_id, const char *order_id,
+cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const char *order_id,
                                cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_BUDGET, err);
+    sql_stmt *st = jstmt(s, QJ_OUT_BUDGET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
-    sqlite3_bind_int64(st, 2, since);
-    int r = sqlite3_step(st);
-    out->budget_used = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sql_bind_int64(st, 2, since);
+    int r = sql_step(st);
+    out->budget_used = r == SQL_ROW ? sql_column_int(st, 0) : 0;
     cs__stmt_done(st);
-    if (r != SQLITE_ROW)
-        return cs__sqlite_fail(s, err, "count a customer's messages");
+    if (r != SQL_ROW)
+        return cs__sql_fail(s, err, "count a customer's messages");
     if (!(st = jstmt(s, QJ_OUT_LAST_ASK, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
-    r = sqlite3_step(st);
-    out->last_ask_at = r == SQLITE_ROW ? cs__col_time(st, 0) : 0;
+    r = sql_step(st);
+    out->last_ask_at = r == SQL_ROW ? cs__col_time(st, 0) : 0;
     cs__stmt_done(st);
-    if (r != SQLITE_ROW)
-        return cs__sqlite_fail(s, err, "find a customer's last ask");
+    if (r != SQL_ROW)
+        return cs__sql_fail(s, err, "find a customer's last ask");
     if (order_id && *order_id) {
         if (!(st = jstmt(s, QJ_OUT_ORDER_ASKED, err)))
             return CS_ERR_STORE;
         cs__bind_text(st, 1, customer_id);
         cs__bind_text(st, 2, order_id);
-        r = sqlite3_step(st);
-        out->order_asked = r == SQLITE_ROW;
+        r = sql_step(st);
+        out->order_asked = r == SQL_ROW;
         cs__stmt_done(st);
-        if (r != SQLITE_ROW && r != SQLITE_DONE)
-            return cs__sqlite_fail(s, err, "find an order's ask");
+        if (r != SQL_ROW && r != SQL_DONE)
+            return cs__sql_fail(s, err, "find an order's ask");
     }
     return CS_OK;
 }
 
-cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
+cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
                              cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_VIEW, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_OUT_VIEW, err);
     *out = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
     json_t *arr = json_array();
     int r;
-    while (arr && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    while (arr && (r = sql_step(st)) == SQL_ROW) {
         json_t *o = json_pack(
             "{s:I,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:i,s:o,s:o,s:o}", "id",
-            (json_int_t)sqlite3_column_int64(st, 0), "idempotency_key", cs__col_text(st, 1),
+            (json_int_t)sql_column_int64(st, 0), "idempotency_key", cs__col_text(st, 1),
             "journey", cs__col_text(st, 2), "order_id", cs__col_text(st, 3), "channel",
-            cs_out_channel_name(sqlite3_column_int(st, 4)), "template",
-            cs__col_text(st, 5), "class", cs_msg_class_name((cs_msg_class_t)sqlite3_column_int(st, 6)),
-            "status", cs_out_status_name(sqlite3_column_int(st, 7)), "reason", cs__col_text(st, 8),
+            cs_out_channel_name(sql_column_int(st, 4)), "template",
+            cs__col_text(st, 5), "class", cs_msg_class_name((cs_msg_class_t)sql_column_int(st, 6)),
+            "status", cs_out_status_name(sql_column_int(st, 7)), "reason", cs__col_text(st, 8),
             "recipient", cs__col_text(st, 9), "locale", cs__col_text(st, 10), "attempts",
-            sqlite3_column_int(st, 11), "next_at", cs__json_time(cs__col_time(st, 12)),
+            sql_column_int(st, 11), "next_at", cs__json_time(cs__col_time(st, 12)),
             "created_at", cs__json_time(cs__col_time(st, 13)), "sent_at",
             cs__json_time(cs__col_time(st, 14)));
-        if (o && sqlite3_column_type(st, 15) != SQLITE_NULL) {
+        if (o && sql_column_type(st, 15) != SQL_NULL) {
             json_object_set_new(
                 o, "delivery",
-                json_string(cs_msg_status_name((cs_msg_status_t)sqlite3_column_int(st, 15))));
+                json_string(cs_msg_status_name((cs_msg_status_t)sql_column_int(st, 15))));
             json_object_set_new(o, "delivery_at", cs__json_time(cs__col_time(st, 16)));
         }
         if (o && cs__col_text(st, 17))
@@ -677,23 +692,23 @@ cs_rc cs__sqlite_outbox_view(cs_store_t *store, const char *customer_id, json_t 
     return CS_OK;
 }
 
-static void read_out(sqlite3_stmt *st, cs_outmsg_t *m)
+static void read_out(sql_stmt *st, cs_outmsg_t *m)
 {
     memset(m, 0, sizeof *m);
-    m->id = sqlite3_column_int64(st, 0);
+    m->id = sql_column_int64(st, 0);
     cs__col_copy(m->idem_key, sizeof m->idem_key, st, 1);
-    m->run_id = sqlite3_column_int64(st, 2);
+    m->run_id = sql_column_int64(st, 2);
     cs__col_copy(m->journey, sizeof m->journey, st, 3);
     cs__col_copy(m->customer_id, sizeof m->customer_id, st, 4);
     cs__col_copy(m->order_id, sizeof m->order_id, st, 5);
-    m->channel = sqlite3_column_int(st, 6);
+    m->channel = sql_column_int(st, 6);
     cs__col_copy(m->template_name, sizeof m->template_name, st, 7);
-    m->cls = sqlite3_column_int(st, 8);
-    m->status = sqlite3_column_int(st, 9);
+    m->cls = sql_column_int(st, 8);
+    m->status = sql_column_int(st, 9);
     cs__col_copy(m->reason, sizeof m->reason, st, 10);
     cs__col_copy(m->recipient, sizeof m->recipient, st, 11);
     cs__col_copy(m->locale, sizeof m->locale, st, 12);
-    m->attempts = sqlite3_column_int(st, 13);
+    m->attempts = sql_column_int(st, 13);
     m->next_at = cs__col_time(st, 14);
     m->created_at = cs__col_time(st, 15);
     m->sent_at = cs__col_time(st, 16);
@@ -701,179 +716,180 @@ static void read_out(sqlite3_stmt *st, cs_outmsg_t *m)
     m->lease_until = cs__col_time(st, 18);
 }
 
-cs_rc cs__sqlite_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
+cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
                               cs_outmsg_t *out, size_t max, size_t *n, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     int64_t ids[256];
     size_t k = 0;
     *n = 0;
     if (max > CS_ARRAY_LEN(ids))
         max = CS_ARRAY_LEN(ids);
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_CLAIMABLE, err);
+    sql_stmt *st = jstmt(s, QJ_OUT_CLAIMABLE, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sql_bind_int64(st, 1, now);
+    sql_bind_int64(st, 2, (int64_t)max);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW && k < max)
-        ids[k++] = sqlite3_column_int64(st, 0);
+    while ((r = sql_step(st)) == SQL_ROW && k < max)
+        ids[k++] = sql_column_int64(st, 0);
     cs__stmt_done(st);
-    if (r != SQLITE_DONE && r != SQLITE_ROW)
-        return cs__sqlite_fail(s, err, "find messages to send");
+    if (r != SQL_DONE && r != SQL_ROW)
+        return cs__sql_fail(s, err, "find messages to send");
     if (!(st = jstmt(s, QJ_OUT_CLAIM, err)))
         return CS_ERR_STORE;
     for (size_t i = 0; i < k; i++) {
-        sqlite3_bind_int64(st, 1, ids[i]);
-        sqlite3_bind_int64(st, 2, lease_until);
-        r = sqlite3_step(st);
-        if (r == SQLITE_ROW)
+        sql_bind_int64(st, 1, ids[i]);
+        sql_bind_int64(st, 2, lease_until);
+        cs__bind_text(st, 3, s->node[0] ? s->node : NULL);
+        r = sql_step(st);
+        if (r == SQL_ROW)
             read_out(st, &out[(*n)++]);
-        sqlite3_reset(st);
-        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        sql_reset(st);
+        if (r != SQL_ROW && r != SQL_DONE) {
             cs__stmt_done(st);
-            return cs__sqlite_fail(s, err, "claim a message");
+            return cs__sql_fail(s, err, "claim a message");
         }
     }
     cs__stmt_done(st);
     return CS_OK;
 }
 
-cs_rc cs__sqlite_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_err_t *err)
+cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_RESULT, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_OUT_RESULT, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, res->id);
-    sqlite3_bind_int(st, 2, res->status);
+    sql_bind_int64(st, 1, res->id);
+    sql_bind_int(st, 2, res->status);
     cs__bind_time(st, 3, res->next_at);
     cs__bind_time(st, 4, res->sent_at);
     cs__bind_text(st, 5, res->reason);
     cs__bind_text(st, 6, res->provider_ref && *res->provider_ref ? res->provider_ref : NULL);
-    return cs__sqlite_exec_stmt(s, st, err, "record a send");
+    return cs__sql_exec_stmt(s, st, err, "record a send");
 }
 
-cs_rc cs__sqlite_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_t *err)
+cs_rc cs__sql_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_RELEASE, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_OUT_RELEASE, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, now);
-    cs_rc rc = cs__sqlite_exec_stmt(s, st, err, "release claimed messages");
-    *n = rc ? 0 : sqlite3_changes(s->db);
+    sql_bind_int64(st, 1, now);
+    cs__bind_text(st, 2, s->node[0] ? s->node : NULL);
+    cs_rc rc = cs__sql_exec_stmt(s, st, err, "release claimed messages");
+    *n = rc ? 0 : sql_changes(s);
     return rc;
 }
 
-cs_rc cs__sqlite_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
+cs_rc cs__sql_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)
 {
-    return one_int((cs_sqlite_t *)store, QJ_OUT_NEXT, at, err, "read the next message");
+    return one_int((cs_sql_t *)store, QJ_OUT_NEXT, at, err, "read the next message");
 }
 
-static cs_rc out_one(cs_sqlite_t *s, jstmt_id_t id, sqlite3_stmt *st, cs_outmsg_t *out,
+static cs_rc out_one(cs_sql_t *s, jstmt_id_t id, sql_stmt *st, cs_outmsg_t *out,
                      cs_err_t *err)
 {
     (void)id;
-    int r = sqlite3_step(st);
+    int r = sql_step(st);
     cs_rc rc = CS_OK;
-    if (r == SQLITE_ROW)
+    if (r == SQL_ROW)
         read_out(st, out);
-    else if (r == SQLITE_DONE)
+    else if (r == SQL_DONE)
         rc = cs_errf(err, CS_ERR_NOTFOUND, "no such message");
     else
-        rc = cs__sqlite_fail(s, err, "read a message");
+        rc = cs__sql_fail(s, err, "read a message");
     cs__stmt_done(st);
     return rc;
 }
 
-cs_rc cs__sqlite_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
+cs_rc cs__sql_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
                                cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_BY_REF, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_OUT_BY_REF, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, ref);
     return out_one(s, QJ_OUT_BY_REF, st, out, err);
 }
 
-cs_rc cs__sqlite_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err)
+cs_rc cs__sql_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_OUT_GET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_OUT_GET, err);
     if (!st)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(st, 1, id);
+    sql_bind_int64(st, 1, id);
     return out_one(s, QJ_OUT_GET, st, out, err);
 }
 
 /* ---- cursors and the log ---- */
 
-cs_rc cs__sqlite_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err)
+cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_CURSOR_GET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_CURSOR_GET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, name);
-    int r = sqlite3_step(st);
-    *seq = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    int r = sql_step(st);
+    *seq = r == SQL_ROW ? sql_column_int64(st, 0) : 0;
     cs__stmt_done(st);
-    if (r == SQLITE_DONE)
+    if (r == SQL_DONE)
         return CS_ERR_NOTFOUND; /* quietly: a normal answer, err untouched */
-    return r == SQLITE_ROW ? CS_OK : cs__sqlite_fail(s, err, "read a cursor");
+    return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read a cursor");
 }
 
-cs_rc cs__sqlite_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err)
+cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_CURSOR_SET, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_CURSOR_SET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, seq);
-    return cs__sqlite_exec_stmt(s, st, err, "move a cursor");
+    sql_bind_int64(st, 2, seq);
+    return cs__sql_exec_stmt(s, st, err, "move a cursor");
 }
 
-cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
+cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
                               cs_rc (*fn)(int64_t seq, const char *order_id,
                                           const char *customer_id, const char *body, size_t len,
                                           void *ud),
                               void *ud, int64_t *examined, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     *examined = after;
     /* the log's end now: what fn appends is for the next call */
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(seq),0) FROM events", -1, &st, NULL) !=
-        SQLITE_OK)
-        return cs__sqlite_fail(s, err, "prepare");
-    int64_t end = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : after;
-    sqlite3_finalize(st);
+    sql_stmt *st;
+    cs_rc rc = cs__sql_prepare(s, "SELECT coalesce(max(seq),0) FROM events", &st, err);
+    if (rc)
+        return rc;
+    int64_t end = sql_step(st) == SQL_ROW ? sql_column_int64(st, 0) : after;
+    sql_finalize(st);
     if (end <= after)
         return CS_OK;
     /* a private statement: fn may use the store (and its cached statements) */
-    if (sqlite3_prepare_v2(s->db, jstmt_sql[QJ_EVENTS_AFTER], -1, &st, NULL) != SQLITE_OK)
-        return cs__sqlite_fail(s, err, "prepare");
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)types);
-    sqlite3_bind_int64(st, 4, end);
-    cs_rc rc = CS_OK;
-    int r;
+    if ((rc = cs__sql_prepare(s, jstmt_sql[QJ_EVENTS_AFTER], &st, err)))
+        return rc;
+    sql_bind_int64(st, 1, after);
+    sql_bind_int64(st, 2, (int64_t)max);
+    sql_bind_int64(st, 3, (int64_t)types);
+    sql_bind_int64(st, 4, end);
+    int r = SQL_DONE;
     size_t n = 0;
     int64_t last = after;
-    while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        last = sqlite3_column_int64(st, 0);
+    while (!rc && (r = sql_step(st)) == SQL_ROW) {
+        last = sql_column_int64(st, 0);
         n++;
         rc = fn(last, cs__col_text(st, 1), cs__col_text(st, 2),
-                (const char *)sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3),
+                (const char *)sql_column_text(st, 3), (size_t)sql_column_bytes(st, 3),
                 ud);
     }
-    if (!rc && r != SQLITE_DONE)
-        rc = cs__sqlite_fail(s, err, "read the event log");
-    sqlite3_finalize(st);
+    if (!rc && r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "read the event log");
+    sql_finalize(st);
     if (!rc)
         *examined = n >= max ? last : end;
     return rc;
@@ -881,11 +897,11 @@ cs_rc cs__sqlite_events_after(cs_store_t *store, int64_t after, size_t max, uint
 
 /* ---- the state journeys read ---- */
 
-static json_t *money(sqlite3_stmt *st, int col)
+static json_t *money(sql_stmt *st, int col)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+    if (sql_column_type(st, col) == SQL_NULL)
         return json_null();
-    return json_real((double)sqlite3_column_int64(st, col) / 100.0);
+    return json_real((double)sql_column_int64(st, col) / 100.0);
 }
 
 static json_t *consent_json(const char *c)
@@ -906,21 +922,21 @@ static json_t *consent_json(const char *c)
 /* What stops messages to a customer since their record last changed (a new
  * address or consent starts over): an unsubscribe or a complaint stops all
  * but transactional ones; a bounce stops the channel it came from. */
-static cs_rc stops(cs_sqlite_t *s, const char *id, cs_ms_t since, bool *unsub,
+static cs_rc stops(cs_sql_t *s, const char *id, cs_ms_t since, bool *unsub,
                    unsigned *bounced, cs_err_t *err)
 {
     _Static_assert(CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 && CS_MSG_UNSUBSCRIBED == 6,
                    "QJ_CTX_UNSUB and migration 6 say 4, 5, 6");
     *unsub = false;
     *bounced = 0;
-    sqlite3_stmt *st = jstmt(s, QJ_CTX_UNSUB, err);
+    sql_stmt *st = jstmt(s, QJ_CTX_UNSUB, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    sqlite3_bind_int64(st, 2, since);
+    sql_bind_int64(st, 2, since);
     int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        int status = sqlite3_column_int(st, 0);
+    while ((r = sql_step(st)) == SQL_ROW) {
+        int status = sql_column_int(st, 0);
         if (status != CS_MSG_BOUNCED) {
             *unsub = true;
             continue;
@@ -930,20 +946,20 @@ static cs_rc stops(cs_sqlite_t *s, const char *id, cs_ms_t since, bool *unsub,
             *bounced |= 1u << ch;
     }
     cs__stmt_done(st);
-    return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read unsubscribes and bounces");
+    return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read unsubscribes and bounces");
 }
 
-static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
+static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
 {
-    sqlite3_stmt *st = jstmt(s, QJ_CTX_CUSTOMER, err);
+    sql_stmt *st = jstmt(s, QJ_CTX_CUSTOMER, err);
     *out = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
+    int r = sql_step(st);
+    if (r != SQL_ROW) {
         cs__stmt_done(st);
-        return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read a customer");
+        return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read a customer");
     }
     cs_ms_t updated = cs__col_time(st, 7);
     json_t *c = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", id, "email",
@@ -959,8 +975,8 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
     if (!(st = jstmt(s, QJ_CTX_ORDERS, err)))
         goto fail;
     cs__bind_text(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        json_object_set_new(c, "orders_count", json_integer(sqlite3_column_int64(st, 0)));
+    if (sql_step(st) == SQL_ROW) {
+        json_object_set_new(c, "orders_count", json_integer(sql_column_int64(st, 0)));
         json_object_set_new(c, "first_order_at", cs__json_time(cs__col_time(st, 1)));
         json_object_set_new(c, "last_order_at", cs__json_time(cs__col_time(st, 2)));
     }
@@ -968,7 +984,7 @@ static cs_rc ctx_customer(cs_sqlite_t *s, const char *id, bool lite, json_t **ou
     if (!(st = jstmt(s, QJ_CTX_LAST_ORDER, err)))
         goto fail;
     cs__bind_text(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (sql_step(st) == SQL_ROW)
         json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
     cs__stmt_done(st);
 unsub: {
@@ -990,17 +1006,17 @@ fail:
     return CS_ERR_STORE;
 }
 
-static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
+static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
 {
-    sqlite3_stmt *st = jstmt(s, QJ_CTX_ORDER, err);
+    sql_stmt *st = jstmt(s, QJ_CTX_ORDER, err);
     *out = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
+    int r = sql_step(st);
+    if (r != SQL_ROW) {
         cs__stmt_done(st);
-        return r == SQLITE_DONE ? CS_OK : cs__sqlite_fail(s, err, "read an order");
+        return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read an order");
     }
     json_t *o = json_pack("{s:s,s:s?,s:s?,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s?}", "id", id,
                           "customer_id", cs__col_text(st, 0), "currency", cs__col_text(st, 1),
@@ -1014,8 +1030,8 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     json_t *aj = attrs ? json_loads(attrs, 0, NULL) : NULL;
     char cust[CS_ID_MAX + 1];
     cs__col_copy(cust, sizeof cust, st, 0);
-    int64_t total = sqlite3_column_int64(st, 7);
-    bool at_risk = sqlite3_column_int(st, 12) != 0;
+    int64_t total = sql_column_int64(st, 7);
+    bool at_risk = sql_column_int(st, 12) != 0;
     cs__stmt_done(st);
     if (!o) {
         json_decref(aj);
@@ -1033,9 +1049,9 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     if ((st = jstmt(s, QJ_CTX_OTHER_ORDERS, err)) != NULL) {
         cs__bind_text(st, 1, cust);
         cs__bind_text(st, 2, id);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            double avg = sqlite3_column_double(st, 0) / 100.0;
-            int64_t others = sqlite3_column_int64(st, 1);
+        if (sql_step(st) == SQL_ROW) {
+            double avg = sql_column_double(st, 0) / 100.0;
+            int64_t others = sql_column_int64(st, 1);
             json_object_set_new(o, "other_orders", json_integer(others));
             json_object_set_new(o, "other_orders_average", others ? json_real(avg) : json_null());
             json_object_set_new(o, "price_ratio", others && avg > 0
@@ -1052,14 +1068,14 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     }
     cs__bind_text(st, 1, id);
     int64_t count = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (sql_step(st) == SQL_ROW) {
         json_array_append_new(items, json_pack("{s:s?,s:s?,s:s?,s:o,s:I,s:o}", "sku",
                                                cs__col_text(st, 0), "name", cs__col_text(st, 1),
                                                "category", cs__col_text(st, 2), "unit_price",
                                                money(st, 3), "quantity",
-                                               (json_int_t)sqlite3_column_int64(st, 4), "discount",
+                                               (json_int_t)sql_column_int64(st, 4), "discount",
                                                money(st, 5)));
-        count += sqlite3_column_int64(st, 4);
+        count += sql_column_int64(st, 4);
     }
     cs__stmt_done(st);
     json_object_set_new(o, "items", items);
@@ -1068,16 +1084,16 @@ static cs_rc ctx_order(cs_sqlite_t *s, const char *id, bool lite, json_t **out, 
     return CS_OK;
 }
 
-static cs_rc ctx_shipment(cs_sqlite_t *s, const char *order_id, json_t **out, cs_err_t *err)
+static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, json_t **out, cs_err_t *err)
 {
-    sqlite3_stmt *st = jstmt(s, QJ_CTX_SHIPMENT, err);
+    sql_stmt *st = jstmt(s, QJ_CTX_SHIPMENT, err);
     *out = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        int status = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 4);
+    int r = sql_step(st);
+    if (r == SQL_ROW) {
+        int status = sql_column_type(st, 4) == SQL_NULL ? -1 : sql_column_int(st, 4);
         *out = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", cs__col_text(st, 0),
                          "carrier", cs__col_text(st, 1), "service", cs__col_text(st, 2),
                          "tracking_number", cs__col_text(st, 3), "status",
@@ -1086,29 +1102,29 @@ static cs_rc ctx_shipment(cs_sqlite_t *s, const char *order_id, json_t **out, cs
                          cs__json_time(cs__col_time(st, 6)));
     }
     cs__stmt_done(st);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        return cs__sqlite_fail(s, err, "read a shipment");
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "read a shipment");
     return CS_OK;
 }
 
-static bool exists2(cs_sqlite_t *s, jstmt_id_t id, const char *a, const char *b)
+static bool exists2(cs_sql_t *s, jstmt_id_t id, const char *a, const char *b)
 {
-    sqlite3_stmt *st = jstmt(s, id, NULL);
+    sql_stmt *st = jstmt(s, id, NULL);
     if (!st)
         return false;
     cs__bind_text(st, 1, a);
     if (b)
         cs__bind_text(st, 2, b);
-    bool yes = sqlite3_step(st) == SQLITE_ROW;
+    bool yes = sql_step(st) == SQL_ROW;
     cs__stmt_done(st);
     return yes;
 }
 
-cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
+cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
                                  const char *order_id, unsigned flags, json_t **customer,
                                  json_t **order, json_t **shipment, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     bool lite = flags & CS_CTX_LITE;
     cs_rc rc;
     *customer = *order = *shipment = NULL;
@@ -1133,19 +1149,19 @@ cs_rc cs__sqlite_journey_context(cs_store_t *store, const char *customer_id,
     return CS_OK;
 }
 
-cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
+cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = jstmt(s, QJ_CONTACT, err);
+    sql_stmt *st = jstmt(s, QJ_CONTACT, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
+    int r = sql_step(st);
+    if (r != SQL_ROW) {
         cs__stmt_done(st);
-        return r == SQLITE_DONE ? CS_ERR_NOTFOUND : cs__sqlite_fail(s, err, "read a customer");
+        return r == SQL_DONE ? CS_ERR_NOTFOUND : cs__sql_fail(s, err, "read a customer");
     }
     const char *c;
     if ((c = cs__col_text(st, 0)))
@@ -1165,16 +1181,16 @@ cs_rc cs__sqlite_contact_get(cs_store_t *store, const char *customer_id, cs_cont
 
 /* ---- deliveries ---- */
 
-static void read_delivery(sqlite3_stmt *st, cs_delivery_row_t *d)
+static void read_delivery(sql_stmt *st, cs_delivery_row_t *d)
 {
     memset(d, 0, sizeof *d);
     cs__col_copy(d->carrier, sizeof d->carrier, st, 0);
     cs__col_copy(d->service, sizeof d->service, st, 1);
     cs__col_copy(d->origin, sizeof d->origin, st, 2);
     cs__col_copy(d->destination, sizeof d->destination, st, 3);
-    d->placed_at = sqlite3_column_int64(st, 4);
-    d->shipped_at = sqlite3_column_int64(st, 5);
-    d->delivered_at = sqlite3_column_int64(st, 6);
+    d->placed_at = sql_column_int64(st, 4);
+    d->shipped_at = sql_column_int64(st, 5);
+    d->delivered_at = sql_column_int64(st, 6);
     const char *gap = cs__col_text(st, 7);
     long long a, b;
     if (gap && sscanf(gap, "%lld %lld", &a, &b) == 2 && b >= a && a >= d->shipped_at) {
@@ -1188,7 +1204,7 @@ typedef struct delivery_each {
     void *ud;
 } delivery_each_t;
 
-static cs_rc delivery_row(sqlite3_stmt *st, void *arg)
+static cs_rc delivery_row(sql_stmt *st, void *arg)
 {
     delivery_each_t *e = arg;
     cs_delivery_row_t d;
@@ -1196,129 +1212,129 @@ static cs_rc delivery_row(sqlite3_stmt *st, void *arg)
     return e->fn(&d, e->ud);
 }
 
-cs_rc cs__sqlite_deliveries_each(cs_store_t *store,
+cs_rc cs__sql_deliveries_each(cs_store_t *store,
                                  cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
                                  cs_err_t *err)
 {
     delivery_each_t e = { fn, ud };
-    return each_row((cs_sqlite_t *)store, DELIVERY_SQL, delivery_row, &e, "read deliveries",
+    return each_row((cs_sql_t *)store, DELIVERY_SQL, delivery_row, &e, "read deliveries",
                     err);
 }
 
-cs_rc cs__sqlite_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
+cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
                              cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_DELIVERY_OF, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_DELIVERY_OF, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    int r = sql_step(st);
+    if (r == SQL_ROW)
         read_delivery(st, out);
     cs__stmt_done(st);
-    return r == SQLITE_ROW    ? CS_OK
-           : r == SQLITE_DONE ? CS_ERR_NOTFOUND
-                              : cs__sqlite_fail(s, err, "read a delivery");
+    return r == SQL_ROW    ? CS_OK
+           : r == SQL_DONE ? CS_ERR_NOTFOUND
+                              : cs__sql_fail(s, err, "read a delivery");
 }
 
 /* ---- discount codes ---- */
 
-static void read_disc(sqlite3_stmt *st, cs_discount_t *d)
+static void read_disc(sql_stmt *st, cs_discount_t *d)
 {
     memset(d, 0, sizeof *d);
-    d->id = sqlite3_column_int64(st, 0);
+    d->id = sql_column_int64(st, 0);
     cs__col_copy(d->code, sizeof d->code, st, 1);
     cs__col_copy(d->idem_key, sizeof d->idem_key, st, 2);
-    d->run_id = sqlite3_column_int64(st, 3);
+    d->run_id = sql_column_int64(st, 3);
     cs__col_copy(d->journey, sizeof d->journey, st, 4);
     cs__col_copy(d->customer_id, sizeof d->customer_id, st, 5);
     cs__col_copy(d->order_id, sizeof d->order_id, st, 6);
-    d->kind = sqlite3_column_int(st, 7);
-    d->value = sqlite3_column_double(st, 8);
+    d->kind = sql_column_int(st, 7);
+    d->value = sql_column_double(st, 8);
     cs__col_copy(d->currency, sizeof d->currency, st, 9);
-    d->created_at = sqlite3_column_int64(st, 10);
-    d->expires_at = sqlite3_column_int64(st, 11);
+    d->created_at = sql_column_int64(st, 10);
+    d->expires_at = sql_column_int64(st, 11);
 }
 
-static cs_rc disc_one(cs_sqlite_t *s, int q, const char *key, int64_t id, cs_discount_t *out,
+static cs_rc disc_one(cs_sql_t *s, int q, const char *key, int64_t id, cs_discount_t *out,
                       cs_err_t *err)
 {
-    sqlite3_stmt *st = jstmt(s, q, err);
+    sql_stmt *st = jstmt(s, q, err);
     if (!st)
         return CS_ERR_STORE;
     if (key)
         cs__bind_text(st, 1, key);
     else
-        sqlite3_bind_int64(st, 1, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+        sql_bind_int64(st, 1, id);
+    int r = sql_step(st);
+    if (r == SQL_ROW)
         read_disc(st, out);
     cs__stmt_done(st);
-    return r == SQLITE_ROW    ? CS_OK
-           : r == SQLITE_DONE ? CS_ERR_NOTFOUND
-                              : cs__sqlite_fail(s, err, "read a discount code");
+    return r == SQL_ROW    ? CS_OK
+           : r == SQL_DONE ? CS_ERR_NOTFOUND
+                              : cs__sql_fail(s, err, "read a discount code");
 }
 
-cs_rc cs__sqlite_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err)
+cs_rc cs__sql_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_DISC_PUT, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_DISC_PUT, err);
     *existed = false;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, d->code);
     cs__bind_text(st, 2, d->idem_key);
     if (d->run_id)
-        sqlite3_bind_int64(st, 3, d->run_id);
+        sql_bind_int64(st, 3, d->run_id);
     cs__bind_text(st, 4, d->journey[0] ? d->journey : NULL);
     cs__bind_text(st, 5, d->customer_id);
     cs__bind_text(st, 6, d->order_id[0] ? d->order_id : NULL);
-    sqlite3_bind_int(st, 7, d->kind);
-    sqlite3_bind_double(st, 8, d->value);
+    sql_bind_int(st, 7, d->kind);
+    sql_bind_double(st, 8, d->value);
     cs__bind_text(st, 9, d->currency[0] ? d->currency : NULL);
-    sqlite3_bind_int64(st, 10, d->created_at);
-    sqlite3_bind_int64(st, 11, d->expires_at);
-    int r = sqlite3_step(st);
-    cs__stmt_done(st);
-    if ((r & 0xff) == SQLITE_CONSTRAINT) /* the code is another step's */
-        return cs_errf(err, CS_ERR_DUPLICATE, "discount code %s is taken", d->code);
-    if (r != SQLITE_DONE)
-        return cs__sqlite_fail(s, err, "record a discount code");
-    if (sqlite3_changes(s->db) > 0) {
-        d->id = sqlite3_last_insert_rowid(s->db);
-        return CS_OK;
-    }
-    *existed = true;
+    sql_bind_int64(st, 10, d->created_at);
+    sql_bind_int64(st, 11, d->expires_at);
+    bool none = false;
+    cs_rc rc = insert_id(s, st, &d->id, &none, "record a discount code", err);
+    if (rc || !none)
+        return rc;
+    /* nothing inserted: the idem_key has its code, or the code is taken
+     * (no error raised, so a PostgreSQL transaction stays usable) */
     char key[sizeof d->idem_key];
     cs_strlcpy(key, d->idem_key, sizeof key);
-    return disc_one(s, QJ_DISC_BY_KEY, key, 0, d, err);
+    rc = disc_one(s, QJ_DISC_BY_KEY, key, 0, d, err);
+    if (rc == CS_ERR_NOTFOUND) /* the code is another step's */
+        return cs_errf(err, CS_ERR_DUPLICATE, "discount code %s is taken", d->code);
+    if (!rc)
+        *existed = true;
+    return rc;
 }
 
-cs_rc cs__sqlite_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
+cs_rc cs__sql_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
                                  cs_err_t *err)
 {
-    return disc_one((cs_sqlite_t *)store, QJ_DISC_BY_KEY, idem_key, 0, out, err);
+    return disc_one((cs_sql_t *)store, QJ_DISC_BY_KEY, idem_key, 0, out, err);
 }
 
-cs_rc cs__sqlite_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
+cs_rc cs__sql_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
                                   cs_err_t *err)
 {
-    return disc_one((cs_sqlite_t *)store, QJ_DISC_BY_RUN, NULL, run_id, out, err);
+    return disc_one((cs_sql_t *)store, QJ_DISC_BY_RUN, NULL, run_id, out, err);
 }
 
-cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json_t **out,
+cs_rc cs__sql_discounts_view(cs_store_t *store, const char *customer_id, json_t **out,
                                 cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
-    sqlite3_stmt *st = jstmt(s, QJ_DISC_VIEW, err);
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_DISC_VIEW, err);
     *out = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
     json_t *arr = json_array();
     int r;
-    while (arr && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    while (arr && (r = sql_step(st)) == SQL_ROW) {
         cs_discount_t d;
         read_disc(st, &d);
         json_t *o = cs_discount_json(&d);
@@ -1334,8 +1350,7 @@ cs_rc cs__sqlite_discounts_view(cs_store_t *store, const char *customer_id, json
     return CS_OK;
 }
 
-void cs__sqlite_journey_close(cs_sqlite_t *s)
+void cs__sql_journey_close(cs_sql_t *s)
 {
-    for (int i = 0; i < QJ__COUNT; i++)
-        sqlite3_finalize(s->jstmts[i]);
+    cs__sql_free_stmts(s->jstmts, CS_ARRAY_LEN(s->jstmts));
 }

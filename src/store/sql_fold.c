@@ -13,7 +13,7 @@
  *
  * Runs only inside begin/commit on the writer handle.
  */
-#include "sqlite_int.h"
+#include "sql_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,15 +39,15 @@ typedef struct route {
     bool row_has_order;
 } route_t;
 
-static void bind_transient(sqlite3_stmt *st, int i, const char *v)
+static void bind_transient(sql_stmt *st, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        sql_bind_text_copy(st, i, v, -1);
     else
-        sqlite3_bind_null(st, i);
+        sql_bind_null(st, i);
 }
 
-static void copy_col(sqlite3_stmt *st, int i, char *dst, size_t size)
+static void copy_col(sql_stmt *st, int i, char *dst, size_t size)
 {
     const char *v = cs__col_text(st, i);
     cs_strlcpy(dst, v ? v : "", size);
@@ -92,48 +92,48 @@ static void member_done(member_t *m)
 
 /* ---- resolution before logging ---- */
 
-static cs_rc find_shipment_for_scan(cs_sqlite_t *s, const cs_scan_t *sc, route_t *r, cs_err_t *err)
+static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_scan_t *sc, route_t *r, cs_err_t *err)
 {
-    sqlite3_stmt *st;
+    sql_stmt *st;
     int rc;
     r->shp_status = -1;
     if (sc->shipment_id) {
-        if (!(st = cs__sqlite_stmt(s, Q_SH_GET, err)))
+        if (!(st = cs__sql_stmt(s, Q_SH_GET, err)))
             return CS_ERR_STORE;
         cs__bind_text(st, 1, sc->shipment_id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        rc = sql_step(st);
+        if (rc == SQL_ROW) {
             r->shp_found = true;
             cs_strlcpy(r->shp_id, sc->shipment_id, sizeof r->shp_id);
             copy_col(st, 0, r->order_buf, sizeof r->order_buf);
-            r->shp_status = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 1);
+            r->shp_status = sql_column_type(st, 1) == SQL_NULL ? -1 : sql_column_int(st, 1);
             r->shp_status_at = cs__col_time(st, 2);
             r->shp_delivered_at = cs__col_time(st, 3);
         }
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return cs__sqlite_fail(s, err, "look up a shipment");
+        sql_reset(st);
+        sql_clear_bindings(st);
+        if (rc != SQL_ROW && rc != SQL_DONE)
+            return cs__sql_fail(s, err, "look up a shipment");
         if (r->shp_found)
             goto found;
     }
-    if (!(st = cs__sqlite_stmt(s, Q_SH_BY_TRACKING, err)))
+    if (!(st = cs__sql_stmt(s, Q_SH_BY_TRACKING, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, sc->carrier);
     cs__bind_text(st, 2, sc->tracking_number);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    rc = sql_step(st);
+    if (rc == SQL_ROW) {
         r->shp_found = true;
         copy_col(st, 0, r->shp_id, sizeof r->shp_id);
         copy_col(st, 1, r->order_buf, sizeof r->order_buf);
-        r->shp_status = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 2);
+        r->shp_status = sql_column_type(st, 2) == SQL_NULL ? -1 : sql_column_int(st, 2);
         r->shp_status_at = cs__col_time(st, 3);
         r->shp_delivered_at = cs__col_time(st, 4);
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return cs__sqlite_fail(s, err, "look up a shipment by tracking number");
+    sql_reset(st);
+    sql_clear_bindings(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a shipment by tracking number");
 found:
     if (r->shp_found)
         r->order_id = r->order_buf;
@@ -141,44 +141,44 @@ found:
 }
 
 /* Existing return (is_return) or ticket row. */
-static cs_rc find_row(cs_sqlite_t *s, bool is_return, const char *id, route_t *r, cs_err_t *err)
+static cs_rc find_row(cs_sql_t *s, bool is_return, const char *id, route_t *r, cs_err_t *err)
 {
-    sqlite3_stmt *st = cs__sqlite_stmt(s, is_return ? Q_RE_GET : Q_TI_GET, err);
+    sql_stmt *st = cs__sql_stmt(s, is_return ? Q_RE_GET : Q_TI_GET, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    int rc = sqlite3_step(st);
+    int rc = sql_step(st);
     r->row_refund = -1;
-    if (rc == SQLITE_ROW) {
+    if (rc == SQL_ROW) {
         r->row_found = true;
         if (is_return) {
             /* order_id,status,resolution,refund_amount,requested_at,status_at */
-            r->row_has_order = sqlite3_column_type(st, 0) != SQLITE_NULL;
+            r->row_has_order = sql_column_type(st, 0) != SQL_NULL;
             copy_col(st, 0, r->order_buf, sizeof r->order_buf);
             copy_col(st, 1, r->row_status, sizeof r->row_status);
             copy_col(st, 2, r->row_resolution, sizeof r->row_resolution);
-            if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-                r->row_refund = sqlite3_column_int64(st, 3);
+            if (sql_column_type(st, 3) != SQL_NULL)
+                r->row_refund = sql_column_int64(st, 3);
             r->row_requested_at = cs__col_time(st, 4);
             r->row_status_at = cs__col_time(st, 5);
         } else {
             /* customer_id,order_id,status,created_at,status_at */
             copy_col(st, 0, r->row_customer, sizeof r->row_customer);
-            r->row_has_order = sqlite3_column_type(st, 1) != SQLITE_NULL;
+            r->row_has_order = sql_column_type(st, 1) != SQL_NULL;
             copy_col(st, 1, r->order_buf, sizeof r->order_buf);
             copy_col(st, 2, r->row_status, sizeof r->row_status);
             r->row_requested_at = cs__col_time(st, 3);
             r->row_status_at = cs__col_time(st, 4);
         }
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return cs__sqlite_fail(s, err, "look up a return or ticket");
+    sql_reset(st);
+    sql_clear_bindings(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a return or ticket");
     return CS_OK;
 }
 
-static cs_rc resolve(cs_sqlite_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
+static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     cs_rc rc = CS_OK;
     r->customer_id = cs_event_customer_id(ev);
@@ -222,14 +222,14 @@ static cs_rc resolve(cs_sqlite_t *s, const cs_event_t *ev, route_t *r, cs_err_t 
 
 /* ---- folding ---- */
 
-static cs_rc touch_customer(cs_sqlite_t *s, const char *id, cs_ms_t at, cs_err_t *err)
+static cs_rc touch_customer(cs_sql_t *s, const char *id, cs_ms_t at, cs_err_t *err)
 {
-    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_CU_TOUCH, err);
+    sql_stmt *st = cs__sql_stmt(s, Q_CU_TOUCH, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    sqlite3_bind_int64(st, 2, at);
-    return cs__sqlite_exec_stmt(s, st, err, "record a customer");
+    sql_bind_int64(st, 2, at);
+    return cs__sql_exec_stmt(s, st, err, "record a customer");
 }
 
 /* consent as six characters: [channel][purpose] -> '-', 'y', 'n' */
@@ -246,23 +246,23 @@ static void consent_merge(char out[7], const char *old, const cs_customer_t *cu,
     out[6] = '\0';
 }
 
-static cs_rc fold_customer(cs_sqlite_t *s, const cs_customer_t *cu, json_t *attrs, cs_ms_t at,
+static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, cs_ms_t at,
                            cs_err_t *err)
 {
-    sqlite3_stmt *get = cs__sqlite_stmt(s, Q_CU_GET, err);
-    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_CU_PUT, err);
+    sql_stmt *get = cs__sql_stmt(s, Q_CU_GET, err);
+    sql_stmt *put = cs__sql_stmt(s, Q_CU_PUT, err);
     char consent[7];
     char *attr_text = NULL;
     cs_rc rc = CS_OK;
     if (!get || !put)
         return CS_ERR_STORE;
     cs__bind_text(get, 1, cu->id);
-    int r = sqlite3_step(get);
-    if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        rc = cs__sqlite_fail(s, err, "read a customer");
+    int r = sql_step(get);
+    if (r != SQL_ROW && r != SQL_DONE) {
+        rc = cs__sql_fail(s, err, "read a customer");
         goto out;
     }
-    bool found = r == SQLITE_ROW;
+    bool found = r == SQL_ROW;
     /* email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at */
     cs_ms_t updated = found ? cs__col_time(get, 8) : 0;
     cs_ms_t first = found ? cs__col_time(get, 7) : at;
@@ -274,7 +274,7 @@ static cs_rc fold_customer(cs_sqlite_t *s, const cs_customer_t *cu, json_t *attr
         bind_transient(put, 2 + i, (mine[i] && (newer || !old)) ? mine[i] : old);
     }
     consent_merge(consent, found ? cs__col_text(get, 5) : NULL, cu, newer);
-    sqlite3_bind_text(put, 7, consent, 6, SQLITE_TRANSIENT);
+    sql_bind_text_copy(put, 7, consent, 6);
     const char *old_attr = found ? cs__col_text(get, 6) : NULL;
     if (attrs && (newer || !old_attr)) {
         attr_text = json_dumps(attrs, JSON_COMPACT);
@@ -282,52 +282,52 @@ static cs_rc fold_customer(cs_sqlite_t *s, const cs_customer_t *cu, json_t *attr
     } else {
         bind_transient(put, 8, old_attr);
     }
-    sqlite3_bind_int64(put, 9, first < at ? first : at);
-    sqlite3_bind_int64(put, 10, updated > at ? updated : at);
-    sqlite3_reset(get);
-    sqlite3_clear_bindings(get);
-    rc = cs__sqlite_exec_stmt(s, put, err, "write a customer");
+    sql_bind_int64(put, 9, first < at ? first : at);
+    sql_bind_int64(put, 10, updated > at ? updated : at);
+    sql_reset(get);
+    sql_clear_bindings(get);
+    rc = cs__sql_exec_stmt(s, put, err, "write a customer");
 out:
-    sqlite3_reset(get);
-    sqlite3_clear_bindings(get);
+    sql_reset(get);
+    sql_clear_bindings(get);
     free(attr_text);
     return rc;
 }
 
-static cs_rc fold_order(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_order_t *o = &ev->u.order;
-    sqlite3_stmt *get = cs__sqlite_stmt(s, Q_OR_GET, err);
-    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_OR_PUT, err);
+    sql_stmt *get = cs__sql_stmt(s, Q_OR_GET, err);
+    sql_stmt *put = cs__sql_stmt(s, Q_OR_PUT, err);
     member_t m_attrs = { .heap = NULL };
     const char *attrs;
     cs_rc rc = CS_OK;
     if (!get || !put)
         return CS_ERR_STORE;
     cs__bind_text(get, 1, o->id);
-    int r = sqlite3_step(get);
-    if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        rc = cs__sqlite_fail(s, err, "read an order");
-        sqlite3_reset(get);
+    int r = sql_step(get);
+    if (r != SQL_ROW && r != SQL_DONE) {
+        rc = cs__sql_fail(s, err, "read an order");
+        sql_reset(get);
         return rc;
     }
-    bool found = r == SQLITE_ROW;
+    bool found = r == SQL_ROW;
     /* placed_at,status,cancel_reason,cancelled_at,updated_at */
-    bool was_placed = found && sqlite3_column_type(get, 0) != SQLITE_NULL;
+    bool was_placed = found && sql_column_type(get, 0) != SQL_NULL;
     if (was_placed && ev->occurred_at < cs__col_time(get, 4)) {
-        sqlite3_reset(get);
-        sqlite3_clear_bindings(get);
+        sql_reset(get);
+        sql_clear_bindings(get);
         goto customer; /* an older version of the order: logged, state kept */
     }
     cs__bind_text(put, 1, o->id);
     cs__bind_text(put, 2, o->customer_id);
     cs__bind_text(put, 3, o->currency);
-    sqlite3_bind_int64(put, 4, o->placed_at);
-    sqlite3_bind_int64(put, 5, o->subtotal);
-    sqlite3_bind_int64(put, 6, o->shipping);
-    sqlite3_bind_int64(put, 7, o->tax);
-    sqlite3_bind_int64(put, 8, o->discount);
-    sqlite3_bind_int64(put, 9, o->total);
+    sql_bind_int64(put, 4, o->placed_at);
+    sql_bind_int64(put, 5, o->subtotal);
+    sql_bind_int64(put, 6, o->shipping);
+    sql_bind_int64(put, 7, o->tax);
+    sql_bind_int64(put, 8, o->discount);
+    sql_bind_int64(put, 9, o->total);
     cs__bind_time(put, 10, o->promised_from);
     cs__bind_time(put, 11, o->promised_to);
     if (found) {
@@ -339,26 +339,26 @@ static cs_rc fold_order(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
     }
     rc = member_text(ev, "attributes", &m_attrs, &attrs, err);
     cs__bind_text(put, 15, attrs);
-    sqlite3_bind_int64(put, 16, ev->occurred_at);
-    sqlite3_reset(get);
-    sqlite3_clear_bindings(get);
-    if (rc || (rc = cs__sqlite_exec_stmt(s, put, err, "write an order"))) {
-        sqlite3_reset(put);
-        sqlite3_clear_bindings(put);
+    sql_bind_int64(put, 16, ev->occurred_at);
+    sql_reset(get);
+    sql_clear_bindings(get);
+    if (rc || (rc = cs__sql_exec_stmt(s, put, err, "write an order"))) {
+        sql_reset(put);
+        sql_clear_bindings(put);
         goto out;
     }
 
     if (found) {
-        sqlite3_stmt *del = cs__sqlite_stmt(s, Q_OI_DELETE, err);
+        sql_stmt *del = cs__sql_stmt(s, Q_OI_DELETE, err);
         if (!del) {
             rc = CS_ERR_STORE;
             goto out;
         }
         cs__bind_text(del, 1, o->id);
-        if ((rc = cs__sqlite_exec_stmt(s, del, err, "replace order items")))
+        if ((rc = cs__sql_exec_stmt(s, del, err, "replace order items")))
             goto out;
     }
-    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_OI_INSERT, err);
+    sql_stmt *ins = cs__sql_stmt(s, Q_OI_INSERT, err);
     if (!ins) {
         rc = CS_ERR_STORE;
         goto out;
@@ -366,14 +366,14 @@ static cs_rc fold_order(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
     for (size_t i = 0; i < o->n_items; i++) {
         const cs_line_item_t *li = &o->items[i];
         cs__bind_text(ins, 1, o->id);
-        sqlite3_bind_int64(ins, 2, (int64_t)i);
+        sql_bind_int64(ins, 2, (int64_t)i);
         cs__bind_text(ins, 3, li->sku);
         cs__bind_text(ins, 4, li->name);
         cs__bind_text(ins, 5, li->category);
-        sqlite3_bind_int64(ins, 6, li->unit_price);
-        sqlite3_bind_int64(ins, 7, li->quantity);
-        sqlite3_bind_int64(ins, 8, li->discount);
-        if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write an order item")))
+        sql_bind_int64(ins, 6, li->unit_price);
+        sql_bind_int64(ins, 7, li->quantity);
+        sql_bind_int64(ins, 8, li->discount);
+        if ((rc = cs__sql_exec_stmt(s, ins, err, "write an order item")))
             goto out;
     }
 customer:
@@ -390,64 +390,64 @@ out:
     return rc;
 }
 
-static cs_rc fold_cancel(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+static cs_rc fold_cancel(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_order_cancel_t *c = &ev->u.cancel;
-    sqlite3_stmt *up = cs__sqlite_stmt(s, Q_OR_CANCEL, err);
+    sql_stmt *up = cs__sql_stmt(s, Q_OR_CANCEL, err);
     if (!up)
         return CS_ERR_STORE;
     cs__bind_text(up, 1, c->order_id);
     cs__bind_text(up, 2, c->reason);
-    sqlite3_bind_int64(up, 3, ev->occurred_at);
-    cs_rc rc = cs__sqlite_exec_stmt(s, up, err, "cancel an order");
-    if (rc || sqlite3_changes(s->db) > 0)
+    sql_bind_int64(up, 3, ev->occurred_at);
+    cs_rc rc = cs__sql_exec_stmt(s, up, err, "cancel an order");
+    if (rc || sql_changes(s) > 0)
         return rc;
     /* cancelled before it was placed: a stub the placement fills in */
-    sqlite3_stmt *stub = cs__sqlite_stmt(s, Q_OR_CANCEL_STUB, err);
+    sql_stmt *stub = cs__sql_stmt(s, Q_OR_CANCEL_STUB, err);
     if (!stub)
         return CS_ERR_STORE;
     cs__bind_text(stub, 1, c->order_id);
     cs__bind_text(stub, 2, c->reason);
-    sqlite3_bind_int64(stub, 3, ev->occurred_at);
-    return cs__sqlite_exec_stmt(s, stub, err, "record an early cancellation");
+    sql_bind_int64(stub, 3, ev->occurred_at);
+    return cs__sql_exec_stmt(s, stub, err, "record an early cancellation");
 }
 
 /* Recompute a shipment's status from its scans (after adopting pending ones). */
-static cs_rc refresh_shipment(cs_sqlite_t *s, const char *id, cs_err_t *err)
+static cs_rc refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err)
 {
-    sqlite3_stmt *lat = cs__sqlite_stmt(s, Q_SC_LATEST, err);
-    sqlite3_stmt *del = cs__sqlite_stmt(s, Q_SC_DELIVERED, err);
-    sqlite3_stmt *set = cs__sqlite_stmt(s, Q_SH_SET_STATUS, err);
+    sql_stmt *lat = cs__sql_stmt(s, Q_SC_LATEST, err);
+    sql_stmt *del = cs__sql_stmt(s, Q_SC_DELIVERED, err);
+    sql_stmt *set = cs__sql_stmt(s, Q_SH_SET_STATUS, err);
     int status = -1;
     cs_ms_t at = 0, delivered = 0;
     if (!lat || !del || !set)
         return CS_ERR_STORE;
     cs__bind_text(lat, 1, id);
-    if (sqlite3_step(lat) == SQLITE_ROW) {
-        status = sqlite3_column_int(lat, 0);
-        at = sqlite3_column_int64(lat, 1);
+    if (sql_step(lat) == SQL_ROW) {
+        status = sql_column_int(lat, 0);
+        at = sql_column_int64(lat, 1);
     }
-    sqlite3_reset(lat);
-    sqlite3_clear_bindings(lat);
+    sql_reset(lat);
+    sql_clear_bindings(lat);
     cs__bind_text(del, 1, id);
-    sqlite3_bind_int(del, 2, CS_TRACK_DELIVERED);
-    if (sqlite3_step(del) == SQLITE_ROW)
+    sql_bind_int(del, 2, CS_TRACK_DELIVERED);
+    if (sql_step(del) == SQL_ROW)
         delivered = cs__col_time(del, 0);
-    sqlite3_reset(del);
-    sqlite3_clear_bindings(del);
+    sql_reset(del);
+    sql_clear_bindings(del);
     if (status < 0)
         return CS_OK;
     cs__bind_text(set, 1, id);
-    sqlite3_bind_int(set, 2, status);
-    sqlite3_bind_int64(set, 3, at);
+    sql_bind_int(set, 2, status);
+    sql_bind_int64(set, 3, at);
     cs__bind_time(set, 4, delivered);
-    return cs__sqlite_exec_stmt(s, set, err, "update a shipment's status");
+    return cs__sql_exec_stmt(s, set, err, "update a shipment's status");
 }
 
-static cs_rc fold_shipment(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_shipment_t *sh = &ev->u.shipment;
-    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_SH_PUT, err);
+    sql_stmt *put = cs__sql_stmt(s, Q_SH_PUT, err);
     member_t m_origin = { .heap = NULL }, m_dest = { .heap = NULL }, m_attrs = { .heap = NULL };
     const char *origin, *dest, *attrs;
     cs_rc rc = CS_OK;
@@ -465,14 +465,14 @@ static cs_rc fold_shipment(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(put, 5, sh->tracking_number);
     cs__bind_text(put, 6, origin);
     cs__bind_text(put, 7, dest);
-    sqlite3_bind_int64(put, 8, ev->occurred_at);
+    sql_bind_int64(put, 8, ev->occurred_at);
     cs__bind_text(put, 9, attrs);
-    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write a shipment")))
+    if ((rc = cs__sql_exec_stmt(s, put, err, "write a shipment")))
         goto out;
 
     /* scans that arrived before their shipment */
-    sqlite3_stmt *a1 = cs__sqlite_stmt(s, Q_SC_ADOPT, err);
-    sqlite3_stmt *a2 = cs__sqlite_stmt(s, Q_SC_ADOPT_WANT, err);
+    sql_stmt *a1 = cs__sql_stmt(s, Q_SC_ADOPT, err);
+    sql_stmt *a2 = cs__sql_stmt(s, Q_SC_ADOPT_WANT, err);
     if (!a1 || !a2) {
         rc = CS_ERR_STORE;
         goto out;
@@ -480,22 +480,22 @@ static cs_rc fold_shipment(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(a1, 1, sh->id);
     cs__bind_text(a1, 2, sh->carrier);
     cs__bind_text(a1, 3, sh->tracking_number);
-    if ((rc = cs__sqlite_exec_stmt(s, a1, err, "attach pending scans")))
+    if ((rc = cs__sql_exec_stmt(s, a1, err, "attach pending scans")))
         goto out;
-    adopted += sqlite3_changes(s->db);
+    adopted += sql_changes(s);
     cs__bind_text(a2, 1, sh->id);
-    if ((rc = cs__sqlite_exec_stmt(s, a2, err, "attach pending scans")))
+    if ((rc = cs__sql_exec_stmt(s, a2, err, "attach pending scans")))
         goto out;
-    adopted += sqlite3_changes(s->db);
+    adopted += sql_changes(s);
     if (adopted > 0) {
-        sqlite3_stmt *ev_up = cs__sqlite_stmt(s, Q_EV_ADOPT_SCANS, err);
+        sql_stmt *ev_up = cs__sql_stmt(s, Q_EV_ADOPT_SCANS, err);
         if (!ev_up) {
             rc = CS_ERR_STORE;
             goto out;
         }
         cs__bind_text(ev_up, 1, sh->id);
         cs__bind_text(ev_up, 2, sh->order_id);
-        if ((rc = cs__sqlite_exec_stmt(s, ev_up, err, "attach scan events to the order")) ||
+        if ((rc = cs__sql_exec_stmt(s, ev_up, err, "attach scan events to the order")) ||
             (rc = refresh_shipment(s, sh->id, err)))
             goto out;
     }
@@ -506,11 +506,11 @@ out:
     return rc;
 }
 
-static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
+static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
                        cs_err_t *err)
 {
     const cs_scan_t *sc = &ev->u.scan;
-    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_SC_INSERT, err);
+    sql_stmt *ins = cs__sql_stmt(s, Q_SC_INSERT, err);
     member_t m_loc;
     const char *loc;
     cs_rc rc;
@@ -518,20 +518,20 @@ static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const 
         return CS_ERR_STORE;
     if ((rc = member_text(ev, "location", &m_loc, &loc, err)))
         return rc;
-    sqlite3_bind_int64(ins, 1, seq);
+    sql_bind_int64(ins, 1, seq);
     cs__bind_text(ins, 2, r->shp_found ? r->shp_id : NULL);
     cs__bind_text(ins, 3, r->shp_found ? NULL : sc->shipment_id);
     cs__bind_text(ins, 4, sc->carrier);
     cs__bind_text(ins, 5, sc->tracking_number);
-    sqlite3_bind_int(ins, 6, (int)sc->status);
+    sql_bind_int(ins, 6, (int)sc->status);
     cs__bind_text(ins, 7, sc->carrier_code);
     cs__bind_text(ins, 8, sc->carrier_text);
     cs__bind_text(ins, 9, loc);
-    sqlite3_bind_int64(ins, 10, ev->occurred_at);
+    sql_bind_int64(ins, 10, ev->occurred_at);
     if (sc->reason != CS_INCIDENT_NONE)
-        sqlite3_bind_int(ins, 11, (int)sc->reason);
-    sqlite3_bind_int(ins, 12, sc->unmapped ? 1 : 0);
-    rc = cs__sqlite_exec_stmt(s, ins, err, "write a scan");
+        sql_bind_int(ins, 11, (int)sc->reason);
+    sql_bind_int(ins, 12, sc->unmapped ? 1 : 0);
+    rc = cs__sql_exec_stmt(s, ins, err, "write a scan");
     member_done(&m_loc);
     if (rc || !r->shp_found)
         return rc;
@@ -547,35 +547,35 @@ static cs_rc fold_scan(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, const 
     if (status == r->shp_status && status_at == r->shp_status_at &&
         delivered == r->shp_delivered_at)
         return CS_OK;
-    sqlite3_stmt *set = cs__sqlite_stmt(s, Q_SH_SET_STATUS, err);
+    sql_stmt *set = cs__sql_stmt(s, Q_SH_SET_STATUS, err);
     if (!set)
         return CS_ERR_STORE;
     cs__bind_text(set, 1, r->shp_id);
-    sqlite3_bind_int(set, 2, status);
-    sqlite3_bind_int64(set, 3, status_at);
+    sql_bind_int(set, 2, status);
+    sql_bind_int64(set, 3, status_at);
     cs__bind_time(set, 4, delivered);
-    return cs__sqlite_exec_stmt(s, set, err, "update a shipment's status");
+    return cs__sql_exec_stmt(s, set, err, "update a shipment's status");
 }
 
-static cs_rc adopt_orphans(cs_sqlite_t *s, char kind, const char *id, const char *order_id,
+static cs_rc adopt_orphans(cs_sql_t *s, char kind, const char *id, const char *order_id,
                            cs_err_t *err)
 {
     char entity[CS_ID_MAX + 8];
-    sqlite3_stmt *st = cs__sqlite_stmt(s, Q_EV_ADOPT_ORPHANS, err);
+    sql_stmt *st = cs__sql_stmt(s, Q_EV_ADOPT_ORPHANS, err);
     if (!st)
         return CS_ERR_STORE;
     if (!order_id)
         return CS_OK;
     snprintf(entity, sizeof entity, "%c:%s", kind, id);
-    sqlite3_bind_text(st, 1, entity, -1, SQLITE_TRANSIENT);
+    sql_bind_text_copy(st, 1, entity, -1);
     cs__bind_text(st, 2, order_id);
-    return cs__sqlite_exec_stmt(s, st, err, "attach earlier updates to the order");
+    return cs__sql_exec_stmt(s, st, err, "attach earlier updates to the order");
 }
 
-static cs_rc fold_return(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
+static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
 {
     const cs_return_t *re = &ev->u.ret;
-    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_RE_PUT, err);
+    sql_stmt *put = cs__sql_stmt(s, Q_RE_PUT, err);
     cs_rc rc;
     if (!put)
         return CS_ERR_STORE;
@@ -590,7 +590,7 @@ static cs_rc fold_return(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r,
     if (requested) {
         cs__bind_text(put, 2, re->order_id);
         cs__bind_text(put, 4, re->resolution);
-        sqlite3_bind_int64(put, 6, ev->occurred_at);
+        sql_bind_int64(put, 6, ev->occurred_at);
     } else {
         cs__bind_text(put, 2, r->row_has_order ? r->order_buf : NULL);
         cs__bind_text(put, 4, r->row_resolution[0] ? r->row_resolution : NULL);
@@ -598,27 +598,27 @@ static cs_rc fold_return(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r,
     }
     cs__bind_text(put, 3, status);
     if (refund >= 0)
-        sqlite3_bind_int64(put, 5, refund);
-    sqlite3_bind_int64(put, 7, status_at);
-    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write a return")) || !requested)
+        sql_bind_int64(put, 5, refund);
+    sql_bind_int64(put, 7, status_at);
+    if ((rc = cs__sql_exec_stmt(s, put, err, "write a return")) || !requested)
         return rc;
 
-    sqlite3_stmt *del = cs__sqlite_stmt(s, Q_RI_DELETE, err);
-    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_RI_INSERT, err);
+    sql_stmt *del = cs__sql_stmt(s, Q_RI_DELETE, err);
+    sql_stmt *ins = cs__sql_stmt(s, Q_RI_INSERT, err);
     if (!del || !ins)
         return CS_ERR_STORE;
     if (r->row_found) {
         cs__bind_text(del, 1, re->id);
-        if ((rc = cs__sqlite_exec_stmt(s, del, err, "replace return items")))
+        if ((rc = cs__sql_exec_stmt(s, del, err, "replace return items")))
             return rc;
     }
     for (size_t i = 0; i < re->n_items; i++) {
         cs__bind_text(ins, 1, re->id);
-        sqlite3_bind_int64(ins, 2, (int64_t)i);
+        sql_bind_int64(ins, 2, (int64_t)i);
         cs__bind_text(ins, 3, re->items[i].sku);
-        sqlite3_bind_int64(ins, 4, re->items[i].quantity);
+        sql_bind_int64(ins, 4, re->items[i].quantity);
         cs__bind_text(ins, 5, re->items[i].reason);
-        if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write a return item")))
+        if ((rc = cs__sql_exec_stmt(s, ins, err, "write a return item")))
             return rc;
     }
     if (r->row_found)
@@ -626,10 +626,10 @@ static cs_rc fold_return(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r,
     return CS_OK;
 }
 
-static cs_rc fold_ticket(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
+static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
 {
     const cs_ticket_t *t = &ev->u.ticket;
-    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_TI_PUT, err);
+    sql_stmt *put = cs__sql_stmt(s, Q_TI_PUT, err);
     cs_rc rc;
     if (!put)
         return CS_ERR_STORE;
@@ -646,9 +646,9 @@ static cs_rc fold_ticket(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r,
         cs__bind_text(put, 6, t->subject);
         cs__bind_text(put, 7, t->body);
         cs__bind_text(put, 8, t->category);
-        sqlite3_bind_int64(put, 9, ev->occurred_at);
-        sqlite3_bind_int64(put, 10, newer ? ev->occurred_at : r->row_status_at);
-        if ((rc = cs__sqlite_exec_stmt(s, put, err, "write a ticket")) ||
+        sql_bind_int64(put, 9, ev->occurred_at);
+        sql_bind_int64(put, 10, newer ? ev->occurred_at : r->row_status_at);
+        if ((rc = cs__sql_exec_stmt(s, put, err, "write a ticket")) ||
             (rc = touch_customer(s, t->customer_id, ev->occurred_at, err)))
             return rc;
         if (r->row_found)
@@ -656,69 +656,69 @@ static cs_rc fold_ticket(cs_sqlite_t *s, const cs_event_t *ev, const route_t *r,
         return CS_OK;
     }
     if (r->row_found) {
-        sqlite3_stmt *up = cs__sqlite_stmt(s, Q_TI_SET_STATUS, err);
+        sql_stmt *up = cs__sql_stmt(s, Q_TI_SET_STATUS, err);
         if (!up)
             return CS_ERR_STORE;
         cs__bind_text(up, 1, t->id);
         cs__bind_text(up, 2, t->status);
-        sqlite3_bind_int64(up, 3, ev->occurred_at);
-        return cs__sqlite_exec_stmt(s, up, err, "update a ticket");
+        sql_bind_int64(up, 3, ev->occurred_at);
+        return cs__sql_exec_stmt(s, up, err, "update a ticket");
     }
     /* updated before created: a stub */
     cs__bind_text(put, 1, t->id);
     cs__bind_text(put, 4, t->status);
-    sqlite3_bind_int64(put, 10, ev->occurred_at);
-    return cs__sqlite_exec_stmt(s, put, err, "record an early ticket update");
+    sql_bind_int64(put, 10, ev->occurred_at);
+    return cs__sql_exec_stmt(s, put, err, "record an early ticket update");
 }
 
-static cs_rc fold_feedback(cs_sqlite_t *s, const cs_event_t *ev, cs_err_t *err)
+static cs_rc fold_feedback(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_feedback_t *f = &ev->u.feedback;
-    sqlite3_stmt *put = cs__sqlite_stmt(s, Q_FB_PUT, err);
+    sql_stmt *put = cs__sql_stmt(s, Q_FB_PUT, err);
     cs_rc rc;
     if (!put)
         return CS_ERR_STORE;
     cs__bind_text(put, 1, f->id);
     cs__bind_text(put, 2, f->kind);
-    sqlite3_bind_int64(put, 3, f->score);
+    sql_bind_int64(put, 3, f->score);
     cs__bind_text(put, 4, f->customer_id);
     cs__bind_text(put, 5, f->order_id);
     cs__bind_text(put, 6, f->sku);
     cs__bind_text(put, 7, f->title);
     cs__bind_text(put, 8, f->text);
     cs__bind_text(put, 9, f->locale);
-    sqlite3_bind_int64(put, 10, ev->occurred_at);
-    if ((rc = cs__sqlite_exec_stmt(s, put, err, "write feedback")))
+    sql_bind_int64(put, 10, ev->occurred_at);
+    if ((rc = cs__sql_exec_stmt(s, put, err, "write feedback")))
         return rc;
     return f->customer_id ? touch_customer(s, f->customer_id, ev->occurred_at, err) : CS_OK;
 }
 
-static cs_rc fold_message(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, cs_err_t *err)
+static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err_t *err)
 {
     const cs_message_status_t *m = &ev->u.msg;
-    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_MS_INSERT, err);
+    sql_stmt *ins = cs__sql_stmt(s, Q_MS_INSERT, err);
     cs_rc rc;
     if (!ins)
         return CS_ERR_STORE;
-    sqlite3_bind_int64(ins, 1, seq);
+    sql_bind_int64(ins, 1, seq);
     cs__bind_text(ins, 2, m->message_id);
-    sqlite3_bind_int(ins, 3, (int)m->status);
+    sql_bind_int(ins, 3, (int)m->status);
     cs__bind_text(ins, 4, m->channel);
     cs__bind_text(ins, 5, m->customer_id);
     cs__bind_text(ins, 6, m->detail);
-    sqlite3_bind_int64(ins, 7, ev->occurred_at);
-    if ((rc = cs__sqlite_exec_stmt(s, ins, err, "write a message status")))
+    sql_bind_int64(ins, 7, ev->occurred_at);
+    if ((rc = cs__sql_exec_stmt(s, ins, err, "write a message status")))
         return rc;
     /* a message of ours (message_id is its outbox id): its delivery status */
     int64_t id;
     if (cs_parse_i64(m->message_id, &id) && id > 0) {
-        sqlite3_stmt *up = cs__sqlite_stmt(s, Q_MS_OUTBOX, err);
+        sql_stmt *up = cs__sql_stmt(s, Q_MS_OUTBOX, err);
         if (!up)
             return CS_ERR_STORE;
-        sqlite3_bind_int64(up, 1, id);
-        sqlite3_bind_int(up, 2, (int)m->status);
-        sqlite3_bind_int64(up, 3, ev->occurred_at);
-        if ((rc = cs__sqlite_exec_stmt(s, up, err, "record a delivery status")))
+        sql_bind_int64(up, 1, id);
+        sql_bind_int(up, 2, (int)m->status);
+        sql_bind_int64(up, 3, ev->occurred_at);
+        if ((rc = cs__sql_exec_stmt(s, up, err, "record a delivery status")))
             return rc;
     }
     return m->customer_id ? touch_customer(s, m->customer_id, ev->occurred_at, err) : CS_OK;
@@ -726,10 +726,10 @@ static cs_rc fold_message(cs_sqlite_t *s, const cs_event_t *ev, int64_t seq, cs_
 
 /* ---- the entry point ---- */
 
-cs_rc cs__sqlite_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
+cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
                         cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err)
 {
-    cs_sqlite_t *s = (cs_sqlite_t *)store;
+    cs_sql_t *s = (cs_sql_t *)store;
     route_t r;
     char *body = NULL;
     cs_rc rc = CS_OK;
@@ -741,7 +741,7 @@ cs_rc cs__sqlite_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t receive
     if ((rc = resolve(s, ev, &r, err)))
         return rc;
 
-    sqlite3_stmt *ins = cs__sqlite_stmt(s, Q_EV_INSERT, err);
+    sql_stmt *ins = cs__sql_stmt(s, Q_EV_INSERT, err);
     if (!ins)
         return CS_ERR_STORE;
     const char *text = ev->body;
@@ -754,33 +754,38 @@ cs_rc cs__sqlite_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t receive
         body_len = strlen(body);
     }
     cs__bind_text(ins, 1, ev->event_id);
-    sqlite3_bind_int(ins, 2, (int)ev->type);
-    sqlite3_bind_int64(ins, 3, ev->occurred_at);
-    sqlite3_bind_int64(ins, 4, received_at);
+    sql_bind_int(ins, 2, (int)ev->type);
+    sql_bind_int64(ins, 3, ev->occurred_at);
+    sql_bind_int64(ins, 4, received_at);
     cs__bind_text(ins, 5, r.customer_id);
     cs__bind_text(ins, 6, r.order_id);
     cs__bind_text(ins, 7, r.entity[0] && !r.order_id ? r.entity : NULL);
-    sqlite3_bind_text(ins, 8, text, (int)body_len, SQLITE_STATIC);
-    if ((rc = cs__sqlite_exec_stmt(s, ins, err, "append to the event log")))
+    sql_bind_text(ins, 8, text, (int)body_len);
+    int step = sql_step(ins);
+    if (step == SQL_ROW)
+        *seq = sql_column_int64(ins, 0);
+    cs__stmt_done(ins);
+    if (step != SQL_ROW && step != SQL_DONE) {
+        rc = cs__sql_fail(s, err, "append to the event log");
         goto out;
-    if (sqlite3_changes(s->db) == 0) {
+    }
+    if (step == SQL_DONE) {
         /* a replay: report the original and change nothing */
-        sqlite3_stmt *q = cs__sqlite_stmt(s, Q_EV_SEQ_BY_ID, err);
+        sql_stmt *q = cs__sql_stmt(s, Q_EV_SEQ_BY_ID, err);
         if (!q) {
             rc = CS_ERR_STORE;
             goto out;
         }
         cs__bind_text(q, 1, ev->event_id);
-        if (sqlite3_step(q) == SQLITE_ROW)
-            *seq = sqlite3_column_int64(q, 0);
+        if (sql_step(q) == SQL_ROW)
+            *seq = sql_column_int64(q, 0);
         else
-            rc = cs__sqlite_fail(s, err, "find the original of a duplicate");
-        sqlite3_reset(q);
-        sqlite3_clear_bindings(q);
+            rc = cs__sql_fail(s, err, "find the original of a duplicate");
+        sql_reset(q);
+        sql_clear_bindings(q);
         *outcome = CS_INGEST_DUPLICATE;
         goto out;
     }
-    *seq = sqlite3_last_insert_rowid(s->db);
 
     switch (ev->type) {
     case CS_EV_CUSTOMER_UPSERTED:

@@ -1,0 +1,585 @@
+/*
+ * pg.c -- the PostgreSQL backend's driver (libpq): connecting, migrations,
+ * transactions, and the PostgreSQL side of the statement abstraction
+ * (sql_int.h). Everything else runs the SQL shared with SQLite.
+ *
+ * Targets: "postgresql://..." or "postgres://..." (a libpq connection URI;
+ * options such as sslmode pass through to libpq).
+ *
+ * Several nodes share one database. Every writer transaction takes one
+ * transaction-scoped advisory lock first, so writes are serialized across
+ * nodes exactly as SQLite serializes them on one machine: event sequence
+ * numbers become visible in commit order (a cursor over the log never skips
+ * one), per-customer order is the log's order, and a timer or an outbox
+ * message claimed in one node's transaction is gone or leased before the
+ * next node looks. Intake (HTTP, parsing, validation), rendering and sending
+ * run in parallel on every node; only the short database transactions take
+ * turns. Claims carry leases (outbox lease_until), so a node that dies
+ * mid-send has its messages picked up by the others when the lease ends.
+ *
+ * Statements: each cached statement is prepared on the server on its first
+ * run, with parameter types taken from that run's bindings (64-bit
+ * integers as bigint, doubles as double precision, text and NULL left for
+ * the server to infer). Values travel as text. A lost connection is
+ * re-established at the next transaction; statements are then prepared
+ * again on the new connection.
+ *
+ * Ownership: the handle owns its connection and statements; results are
+ * freed at the statement's reset.
+ */
+#include "sql_int.h"
+#include "schema.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_MAX_PARAMS 32
+
+/* type oids (catalog/pg_type_d.h, stable since forever) */
+#define PG_OID_INT8 20
+#define PG_OID_TEXT 25
+#define PG_OID_FLOAT8 701
+
+/* advisory lock keys: "Cons" + purpose */
+#define PG_LOCK_MIGRATE 0x436f6e7301LL
+#define PG_LOCK_WRITE 0x436f6e7302LL
+
+struct pg_exec {
+    cs_sql_t *s;
+    char *sql;                  /* the text with $N parameters */
+    bool persistent;            /* prepared on the server under name */
+    int prepared_gen;           /* the connection generation it was prepared on; 0 = never */
+    char name[16];
+    int nparams;
+    bool used[PG_MAX_PARAMS];   /* parameters the text refers to */
+    Oid types[PG_MAX_PARAMS];
+    const char *vals[PG_MAX_PARAMS];
+    char *owned[PG_MAX_PARAMS]; /* copies this exec frees */
+    char num[PG_MAX_PARAMS][32];/* numbers as text */
+    PGresult *res;
+    int row, nrows;
+};
+
+/* connection generation: bumped when the connection is re-established */
+#define PG_GEN(s) ((s)->pg_names >> 20)
+
+static PGconn *conn(cs_sql_t *s)
+{
+    return (PGconn *)s->pg;
+}
+
+static void note_error(cs_sql_t *s, const PGresult *r)
+{
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!msg)
+        msg = PQerrorMessage(conn(s));
+    cs_strlcpy(s->pg_error, msg && *msg ? msg : "unknown error", sizeof s->pg_error);
+    size_t n = strlen(s->pg_error);
+    while (n && (s->pg_error[n - 1] == '\n' || s->pg_error[n - 1] == ' '))
+        s->pg_error[--n] = '\0';
+    cs_strlcpy(s->pg_state, state ? state : "", sizeof s->pg_state);
+}
+
+/* ---- statements ---- */
+
+/* ?N -> $N outside quotes; records which parameters are used. */
+static char *translate(const char *sql, pg_exec_t *p)
+{
+    size_t len = strlen(sql);
+    char *out = cs_malloc(len + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    char quote = 0;
+    for (const char *c = sql; *c; c++) {
+        if (quote) {
+            if (*c == quote)
+                quote = 0;
+            *o++ = *c;
+            continue;
+        }
+        if (*c == '\'' || *c == '"') {
+            quote = *c;
+            *o++ = *c;
+            continue;
+        }
+        if (*c == '?' && c[1] >= '0' && c[1] <= '9') {
+            int n = 0;
+            *o++ = '$';
+            while (c[1] >= '0' && c[1] <= '9') {
+                n = n * 10 + (c[1] - '0');
+                *o++ = *++c;
+            }
+            if (n >= 1 && n <= PG_MAX_PARAMS) {
+                p->used[n - 1] = true;
+                if (n > p->nparams)
+                    p->nparams = n;
+            }
+            continue;
+        }
+        *o++ = *c;
+    }
+    *o = '\0';
+    return out;
+}
+
+cs_rc cs__pg_prepare(cs_sql_t *s, const char *sql, bool persistent, pg_exec_t **out,
+                     cs_err_t *err)
+{
+    pg_exec_t *p = cs_calloc(1, sizeof *p);
+    *out = NULL;
+    if (!p || !(p->sql = translate(sql, p))) {
+        cs_free(p);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
+    p->s = s;
+    p->persistent = persistent;
+    *out = p;
+    return CS_OK;
+}
+
+static void drop_value(pg_exec_t *p, int i)
+{
+    cs_free(p->owned[i]);
+    p->owned[i] = NULL;
+    p->vals[i] = NULL;
+}
+
+void cs__pg_reset(pg_exec_t *p)
+{
+    PQclear(p->res);
+    p->res = NULL;
+    p->row = p->nrows = 0;
+}
+
+void cs__pg_clear_bindings(pg_exec_t *p)
+{
+    for (int i = 0; i < p->nparams; i++)
+        drop_value(p, i);
+}
+
+void cs__pg_finalize(pg_exec_t *p)
+{
+    if (!p)
+        return;
+    cs__pg_reset(p);
+    cs__pg_clear_bindings(p);
+    cs_free(p->sql);
+    cs_free(p);
+}
+
+static bool slot(pg_exec_t *p, int i)
+{
+    if (i < 1 || i > p->nparams)
+        return false;
+    drop_value(p, i - 1);
+    return true;
+}
+
+static void set_type(pg_exec_t *p, int i, Oid t)
+{
+    if (p->prepared_gen == 0 || !p->persistent)
+        p->types[i - 1] = t;
+}
+
+int cs__pg_bind_int64(pg_exec_t *p, int i, int64_t v)
+{
+    if (!slot(p, i))
+        return SQL_ERROR;
+    snprintf(p->num[i - 1], sizeof p->num[i - 1], "%lld", (long long)v);
+    p->vals[i - 1] = p->num[i - 1];
+    set_type(p, i, PG_OID_INT8);
+    return SQL_OK;
+}
+
+int cs__pg_bind_double(pg_exec_t *p, int i, double v)
+{
+    if (!slot(p, i))
+        return SQL_ERROR;
+    snprintf(p->num[i - 1], sizeof p->num[i - 1], "%.17g", v);
+    p->vals[i - 1] = p->num[i - 1];
+    set_type(p, i, PG_OID_FLOAT8);
+    return SQL_OK;
+}
+
+int cs__pg_bind_text(pg_exec_t *p, int i, const char *v, int n, bool copy)
+{
+    if (!slot(p, i))
+        return SQL_ERROR;
+    if (!v)
+        return SQL_OK;
+    if (n >= 0 || copy) {
+        /* libpq wants NUL-terminated text */
+        size_t len = n >= 0 ? (size_t)n : strlen(v);
+        char *c = cs_malloc(len + 1);
+        if (!c)
+            return SQL_ERROR;
+        memcpy(c, v, len);
+        c[len] = '\0';
+        p->owned[i - 1] = c;
+        v = c;
+    }
+    p->vals[i - 1] = v;
+    return SQL_OK;
+}
+
+int cs__pg_bind_null(pg_exec_t *p, int i)
+{
+    return slot(p, i) ? SQL_OK : SQL_ERROR;
+}
+
+int cs__pg_step(pg_exec_t *p)
+{
+    cs_sql_t *s = p->s;
+    if (!p->res) {
+        PGresult *r;
+        for (int i = 0; i < p->nparams; i++)
+            if (!p->used[i])
+                p->types[i] = PG_OID_TEXT; /* a gap in the numbering: any type will do */
+        if (p->persistent && p->prepared_gen != PG_GEN(s) + 1) {
+            snprintf(p->name, sizeof p->name, "cs%d", ++s->pg_names & 0xfffff);
+            r = PQprepare(conn(s), p->name, p->sql, p->nparams, p->types);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                note_error(s, r);
+                PQclear(r);
+                return SQL_ERROR;
+            }
+            PQclear(r);
+            p->prepared_gen = PG_GEN(s) + 1;
+        }
+        if (p->persistent)
+            r = PQexecPrepared(conn(s), p->name, p->nparams, p->vals, NULL, NULL, 0);
+        else
+            r = PQexecParams(conn(s), p->sql, p->nparams, p->types, p->vals, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            note_error(s, r);
+            PQclear(r);
+            return strncmp(s->pg_state, "23", 2) == 0 ? SQL_CONSTRAINT : SQL_ERROR;
+        }
+        p->res = r;
+        p->row = -1;
+        p->nrows = PQntuples(r);
+        const char *ct = PQcmdTuples(r);
+        s->pg_changes = ct && *ct ? strtoll(ct, NULL, 10) : 0;
+    }
+    if (p->row + 1 < p->nrows) {
+        p->row++;
+        return SQL_ROW;
+    }
+    p->row = p->nrows;
+    return SQL_DONE;
+}
+
+static bool have_cell(pg_exec_t *p, int i)
+{
+    return p->res && p->row >= 0 && p->row < p->nrows && i >= 0 && i < PQnfields(p->res);
+}
+
+bool cs__pg_isnull(pg_exec_t *p, int i)
+{
+    return !have_cell(p, i) || PQgetisnull(p->res, p->row, i);
+}
+
+const char *cs__pg_text(pg_exec_t *p, int i)
+{
+    return cs__pg_isnull(p, i) ? NULL : PQgetvalue(p->res, p->row, i);
+}
+
+int cs__pg_bytes(pg_exec_t *p, int i)
+{
+    return cs__pg_isnull(p, i) ? 0 : PQgetlength(p->res, p->row, i);
+}
+
+int64_t cs__pg_int64(pg_exec_t *p, int i)
+{
+    const char *v = cs__pg_text(p, i);
+    if (!v)
+        return 0;
+    if (v[0] == 't' && !v[1]) /* booleans, as SQLite gives them */
+        return 1;
+    if (v[0] == 'f' && !v[1])
+        return 0;
+    if (strchr(v, '.')) /* numeric results (sum, avg) */
+        return (int64_t)strtod(v, NULL);
+    return strtoll(v, NULL, 10);
+}
+
+double cs__pg_double(pg_exec_t *p, int i)
+{
+    const char *v = cs__pg_text(p, i);
+    return v ? strtod(v, NULL) : 0.0;
+}
+
+/* ---- connection ---- */
+
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg;
+    cs_log(CS_LOG_DEBUG, "store: postgresql: %s", message);
+}
+
+/* A statement without parameters or rows (several allowed). */
+static cs_rc exec(cs_sql_t *s, const char *sql, cs_err_t *err)
+{
+    PGresult *r = PQexec(conn(s), sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        note_error(s, r);
+        PQclear(r);
+        return cs__sql_fail(s, err, sql);
+    }
+    PQclear(r);
+    return CS_OK;
+}
+
+/* One integer from a one-row query; *found false when it gave no row or NULL. */
+static cs_rc query_int(cs_sql_t *s, const char *sql, int64_t *v, bool *found, cs_err_t *err)
+{
+    PGresult *r = PQexec(conn(s), sql);
+    *found = false;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        note_error(s, r);
+        PQclear(r);
+        return cs__sql_fail(s, err, sql);
+    }
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+        *v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        *found = true;
+    }
+    PQclear(r);
+    return CS_OK;
+}
+
+static cs_rc session_setup(cs_sql_t *s, int lock_ms, cs_err_t *err)
+{
+    char sql[160];
+    PQsetNoticeProcessor(conn(s), quiet_notices, NULL);
+    snprintf(sql, sizeof sql,
+             "SET synchronous_commit=%s; SET lock_timeout=%d; SET client_min_messages=warning",
+             s->durable ? "on" : "off", lock_ms);
+    cs_rc rc = exec(s, sql, err);
+    if (!rc && s->read_only)
+        rc = exec(s, "SET default_transaction_read_only=on", err);
+    return rc;
+}
+
+/* Before a transaction: a connection that broke is re-established (the
+ * database restarted, a network blip); prepared statements follow. */
+static cs_rc ensure_connected(cs_sql_t *s, cs_err_t *err)
+{
+    if (PQstatus(conn(s)) == CONNECTION_OK)
+        return CS_OK;
+    PQreset(conn(s));
+    if (PQstatus(conn(s)) != CONNECTION_OK) {
+        cs_strlcpy(s->pg_error, PQerrorMessage(conn(s)), sizeof s->pg_error);
+        s->pg_state[0] = '\0';
+        return cs__sql_fail(s, err, "reconnect");
+    }
+    s->pg_names = (PG_GEN(s) + 1) << 20; /* a new generation: prepare again */
+    cs_log(CS_LOG_INFO, "store: reconnected to PostgreSQL");
+    return session_setup(s, s->pg_lock_ms, err);
+}
+
+/* ---- migrations: schema.c, consonance_schema holds the version applied ---- */
+
+static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
+{
+    char sql[128];
+    int64_t version = 0;
+    bool found;
+    cs_rc rc;
+    const int64_t latest = (int64_t)cs_schema_count();
+    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+             (long long)PG_LOCK_MIGRATE);
+    if ((rc = exec(s, sql, err)))
+        return rc;
+    if ((rc = exec(s, "CREATE TABLE IF NOT EXISTS consonance_schema(version BIGINT NOT NULL)",
+                   err)) ||
+        (rc = query_int(s, "SELECT max(version) FROM consonance_schema", &version, &found, err)))
+        goto out;
+    if (version > latest) {
+        rc = cs_errf(err, CS_ERR_CONFIG,
+                     "store: schema version %lld is newer than this program understands "
+                     "(%lld); upgrade consonance",
+                     (long long)version, (long long)latest);
+        goto out;
+    }
+    for (int64_t v = version; v < latest; v++) {
+        char *m = cs_schema_migration((size_t)v, CS_DIALECT_POSTGRESQL);
+        if (!m) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        rc = exec(s, m, err);
+        cs_free(m);
+        if (rc)
+            goto out;
+    }
+    if (version < latest) {
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM consonance_schema; INSERT INTO consonance_schema VALUES(%lld)",
+                 (long long)latest);
+        if ((rc = exec(s, sql, err)))
+            goto out;
+        cs_log(CS_LOG_DEBUG, "store: schema migrated to version %lld", (long long)latest);
+    }
+out:
+    if (rc) {
+        exec(s, "ROLLBACK", NULL);
+        return rc;
+    }
+    return exec(s, "COMMIT", err);
+}
+
+static void pg_close(cs_store_t *store)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    if (!s)
+        return;
+    cs__sql_free_stmts(s->stmts, CS_ARRAY_LEN(s->stmts));
+    cs__sql_journey_close(s);
+    cs__sql_track_close(s);
+    if (s->pg)
+        PQfinish(conn(s));
+    cs_free(s);
+}
+
+static cs_rc pg_open(const char *target, const cs_store_opts_t *opts, cs_store_t **out,
+                     cs_err_t *err)
+{
+    cs_sql_t *s = NULL;
+    cs_rc rc = CS_OK;
+    *out = NULL;
+    if (strncmp(target, "postgresql://", 13) != 0 && strncmp(target, "postgres://", 11) != 0)
+        return cs_err_field(err, CS_ERR_CONFIG, "store",
+                            "store: expected a PostgreSQL URI postgresql://[user@]host[:port]/"
+                            "database, got \"%.100s\"",
+                            target);
+    s = cs_calloc(1, sizeof *s);
+    if (!s)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory opening the store");
+    s->base.ops = &cs_store_pg_ops;
+    s->read_only = opts->read_only;
+    cs__sql_set_node(s, opts);
+    s->durable = opts->durable;
+    s->pg_lock_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    s->pg = PQconnectdb(target);
+    if (!s->pg) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory opening the store");
+        goto out;
+    }
+    if (PQstatus(conn(s)) != CONNECTION_OK) {
+        char msg[512];
+        cs_strlcpy(msg, PQerrorMessage(conn(s)), sizeof msg);
+        msg[strcspn(msg, "\n")] = '\0';
+        rc = cs_errf(err, CS_ERR_STORE, "store: cannot connect to PostgreSQL: %s", msg);
+        goto out;
+    }
+    if ((rc = session_setup(s, s->pg_lock_ms, err)))
+        goto out;
+    if (opts->read_only) {
+        int64_t v = 0;
+        bool found = false;
+        PGresult *r = PQexec(conn(s), "SELECT to_regclass('consonance_schema') IS NOT NULL");
+        bool has = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                   PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (has && (rc = query_int(s, "SELECT max(version) FROM consonance_schema", &v, &found,
+                                   err)))
+            goto out;
+        if (!found || v == 0) {
+            rc = cs_errf(err, CS_ERR_STORE,
+                         "store: the database has no schema yet (open a writer first)");
+            goto out;
+        }
+    } else if ((rc = migrate(s, err))) {
+        goto out;
+    }
+out:
+    if (rc) {
+        pg_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return CS_OK;
+}
+
+/* ---- transactions ---- */
+
+static cs_rc pg_begin(cs_store_t *store, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    char sql[96];
+    cs_rc rc;
+    if (s->read_only)
+        return cs_errf(err, CS_ERR_INTERNAL, "store: begin on a read-only handle");
+    if ((rc = ensure_connected(s, err)))
+        return rc;
+    /* the write lock: one writer transaction at a time across all nodes */
+    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+             (long long)PG_LOCK_WRITE);
+    if ((rc = exec(s, sql, err))) {
+        exec(s, "ROLLBACK", NULL);
+        return rc;
+    }
+    s->in_tx = true;
+    return CS_OK;
+}
+
+/* synchronous_commit=off for this transaction: a crash of the database
+ * server may lose it (a repeat, never data), a crash of this node cannot */
+static cs_rc pg_begin_relaxed(cs_store_t *store, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    cs_rc rc = pg_begin(store, err);
+    if (!rc && s->durable && (rc = exec(s, "SET LOCAL synchronous_commit=off", err))) {
+        exec(s, "ROLLBACK", NULL);
+        s->in_tx = false;
+    }
+    return rc;
+}
+
+static cs_rc pg_commit(cs_store_t *store, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    PGresult *r = PQexec(conn(s), "COMMIT");
+    cs_rc rc = CS_OK;
+    s->in_tx = false;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        note_error(s, r);
+        rc = cs__sql_fail(s, err, "commit");
+    } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        /* COMMIT of a failed transaction answers ROLLBACK */
+        cs_strlcpy(s->pg_error, "the transaction had failed and was rolled back",
+                   sizeof s->pg_error);
+        s->pg_state[0] = '\0';
+        rc = cs__sql_fail(s, err, "commit");
+    }
+    PQclear(r);
+    return rc;
+}
+
+static void pg_rollback(cs_store_t *store)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    if (PQtransactionStatus(conn(s)) != PQTRANS_IDLE)
+        PQclear(PQexec(conn(s), "ROLLBACK"));
+    s->in_tx = false;
+}
+
+const cs_store_ops_t cs_store_pg_ops = {
+    .name = "postgresql",
+    .prefix = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .begin_relaxed = pg_begin_relaxed,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    CS_SQL_SHARED_OPS,
+    .outbox_release = cs__sql_outbox_release,
+};

@@ -1,0 +1,436 @@
+/*
+ * sql.c -- what both SQL backends share besides the fold, the views, the
+ * journeys and the watch: the statement table, the statement cache, the
+ * bind and column helpers, counts and API keys. See sql_int.h.
+ */
+#include "sql_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- every statement, by id ---- */
+
+static const char *const stmt_sql[Q__COUNT] = {
+    [Q_EV_INSERT] = "INSERT INTO events(event_id,type,occurred_at,received_at,customer_id,"
+                    "order_id,entity,body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8) "
+                    "ON CONFLICT(event_id) DO NOTHING RETURNING seq",
+    [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
+    [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2 WHERE entity=?1 AND order_id IS NULL",
+    [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE order_id IS NULL AND seq IN "
+                         "(SELECT seq FROM scans WHERE shipment_id=?1)",
+
+    [Q_CU_GET] = "SELECT email,phone,name,locale,timezone,consent,attributes,first_seen_at,"
+                 "updated_at FROM customers WHERE id=?1",
+    [Q_CU_PUT] = "INSERT INTO customers(id,email,phone,name,locale,timezone,consent,"
+                 "attributes,first_seen_at,updated_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+                 "ON CONFLICT(id) DO UPDATE SET email=excluded.email,phone=excluded.phone,"
+                 "name=excluded.name,locale=excluded.locale,timezone=excluded.timezone,"
+                 "consent=excluded.consent,attributes=excluded.attributes,"
+                 "first_seen_at=excluded.first_seen_at,updated_at=excluded.updated_at",
+
+    [Q_OR_GET] = "SELECT placed_at,status,cancel_reason,cancelled_at,updated_at FROM orders "
+                 "WHERE id=?1",
+    [Q_OR_PUT] = "INSERT INTO orders(id,customer_id,currency,placed_at,subtotal,"
+                 "shipping,tax,discount,total,promised_from,promised_to,status,cancel_reason,"
+                 "cancelled_at,attributes,updated_at) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
+                 "ON CONFLICT(id) DO UPDATE SET customer_id=excluded.customer_id,"
+                 "currency=excluded.currency,placed_at=excluded.placed_at,"
+                 "subtotal=excluded.subtotal,shipping=excluded.shipping,tax=excluded.tax,"
+                 "discount=excluded.discount,total=excluded.total,"
+                 "promised_from=excluded.promised_from,promised_to=excluded.promised_to,"
+                 "status=excluded.status,cancel_reason=excluded.cancel_reason,"
+                 "cancelled_at=excluded.cancelled_at,attributes=excluded.attributes,"
+                 "updated_at=excluded.updated_at",
+    [Q_OR_CANCEL_STUB] = "INSERT INTO orders(id,status,cancel_reason,cancelled_at,updated_at) "
+                         "VALUES(?1,'cancelled',?2,?3,0)",
+    [Q_OR_CANCEL] = "UPDATE orders SET status='cancelled',cancel_reason=coalesce(?2,cancel_reason),"
+                    "cancelled_at=CASE WHEN cancelled_at<?3 THEN cancelled_at ELSE ?3 END WHERE id=?1",
+    [Q_OI_DELETE] = "DELETE FROM order_items WHERE order_id=?1",
+    [Q_OI_INSERT] = "INSERT INTO order_items(order_id,line,sku,name,category,unit_price,quantity,"
+                    "discount) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+
+    [Q_SH_GET] = "SELECT order_id,status,status_at,delivered_at,created_at FROM shipments "
+                 "WHERE id=?1",
+    [Q_SH_BY_TRACKING] = "SELECT id,order_id,status,status_at,delivered_at FROM shipments "
+                         "WHERE carrier=?1 AND tracking_number=?2 LIMIT 1",
+    [Q_SH_PUT] = "INSERT INTO shipments(id,order_id,carrier,service,tracking_number,origin,"
+                 "destination,created_at,attributes) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+                 "ON CONFLICT(id) DO UPDATE SET order_id=excluded.order_id,"
+                 "carrier=excluded.carrier,service=excluded.service,"
+                 "tracking_number=excluded.tracking_number,origin=excluded.origin,"
+                 "destination=excluded.destination,created_at=excluded.created_at,"
+                 "attributes=excluded.attributes WHERE excluded.created_at>=shipments.created_at",
+    [Q_SH_SET_STATUS] = "UPDATE shipments SET status=?2,status_at=?3,delivered_at=?4 WHERE id=?1",
+    [Q_SC_INSERT] = "INSERT INTO scans(seq,shipment_id,want_shipment_id,carrier,tracking_number,"
+                    "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_SC_ADOPT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND carrier=?2 AND "
+                   "tracking_number=?3",
+    [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
+                        "want_shipment_id=?1",
+    [Q_SC_LATEST] = "SELECT status,occurred_at FROM scans WHERE shipment_id=?1 "
+                    "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2",
+
+    [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at "
+                 "FROM returns WHERE id=?1",
+    [Q_RE_PUT] = "INSERT INTO returns(id,order_id,status,resolution,refund_amount,"
+                 "requested_at,status_at) VALUES(?1,?2,?3,?4,?5,?6,?7) "
+                 "ON CONFLICT(id) DO UPDATE SET order_id=excluded.order_id,"
+                 "status=excluded.status,resolution=excluded.resolution,"
+                 "refund_amount=excluded.refund_amount,requested_at=excluded.requested_at,"
+                 "status_at=excluded.status_at",
+    [Q_RI_DELETE] = "DELETE FROM return_items WHERE return_id=?1",
+    [Q_RI_INSERT] = "INSERT INTO return_items(return_id,line,sku,quantity,reason) "
+                    "VALUES(?1,?2,?3,?4,?5)",
+
+    [Q_TI_GET] = "SELECT customer_id,order_id,status,created_at,status_at FROM tickets "
+                 "WHERE id=?1",
+    [Q_TI_PUT] = "INSERT INTO tickets(id,customer_id,order_id,status,channel,subject,"
+                 "body,category,created_at,status_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+                 "ON CONFLICT(id) DO UPDATE SET customer_id=excluded.customer_id,"
+                 "order_id=excluded.order_id,status=excluded.status,channel=excluded.channel,"
+                 "subject=excluded.subject,body=excluded.body,category=excluded.category,"
+                 "created_at=excluded.created_at,status_at=excluded.status_at",
+    [Q_TI_SET_STATUS] = "UPDATE tickets SET status=?2,status_at=?3 WHERE id=?1",
+    [Q_FB_PUT] = "INSERT INTO feedback(id,kind,score,customer_id,order_id,sku,title,text,locale,"
+                 "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+                 "ON CONFLICT(id) DO UPDATE SET kind=excluded.kind,score=excluded.score,"
+                 "customer_id=excluded.customer_id,order_id=excluded.order_id,sku=excluded.sku,"
+                 "title=excluded.title,text=excluded.text,locale=excluded.locale,"
+                 "occurred_at=excluded.occurred_at WHERE excluded.occurred_at>=feedback.occurred_at",
+    /* the latest status by time wins; a later callback of an earlier time
+     * (providers retry) does not roll it back */
+    [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3 WHERE id=?1 AND "
+                    "(delivery_at IS NULL OR delivery_at<=?3)",
+    [Q_MS_INSERT] = "INSERT INTO message_events(seq,message_id,status,channel,customer_id,detail,"
+                    "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [Q_CU_TOUCH] = "INSERT INTO customers(id,first_seen_at,updated_at) VALUES(?1,?2,0) "
+                   "ON CONFLICT(id) DO UPDATE SET first_seen_at=excluded.first_seen_at "
+                   "WHERE excluded.first_seen_at<customers.first_seen_at",
+
+    [Q_AK_PUT] = "INSERT INTO apikeys(id,name,hash,scopes,created_at,revoked_at) "
+                 "VALUES(?1,?2,?3,?4,?5,NULL)",
+    [Q_AK_FIND] = "SELECT id,name,hash,scopes,created_at,revoked_at FROM apikeys WHERE hash=?1",
+    [Q_AK_LIST] = "SELECT id,name,scopes,created_at,revoked_at FROM apikeys ORDER BY created_at,id",
+    [Q_AK_REVOKE] = "UPDATE apikeys SET revoked_at=?2 WHERE id=?1 AND revoked_at IS NULL",
+
+    [Q_V_CUSTOMER] = "SELECT id,email,phone,name,locale,timezone,consent,attributes,"
+                     "first_seen_at,updated_at FROM customers WHERE id=?1",
+    [Q_V_CUSTOMER_ORDERS] = "SELECT id,placed_at,total,currency,status FROM orders "
+                            "WHERE customer_id=?1 AND placed_at IS NOT NULL "
+                            "ORDER BY placed_at DESC, id DESC LIMIT 50",
+    [Q_V_CUSTOMER_SPENT] = "SELECT currency,count(*),sum(CASE WHEN status='placed' THEN total "
+                           "ELSE 0 END),min(placed_at),max(placed_at),"
+                           "sum(CASE WHEN status='cancelled' THEN 1 ELSE 0 END) FROM orders "
+                           "WHERE customer_id=?1 AND placed_at IS NOT NULL GROUP BY currency "
+                           "ORDER BY currency",
+    [Q_V_ORDER] = "SELECT id,customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
+                  "promised_from,promised_to,status,cancel_reason,cancelled_at,attributes "
+                  "FROM orders WHERE id=?1 AND placed_at IS NOT NULL",
+    [Q_V_ORDER_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
+                        "WHERE order_id=?1 ORDER BY line",
+    [Q_V_ORDER_SHIPMENTS] = "SELECT id,carrier,service,tracking_number,origin,destination,"
+                            "status,status_at,delivered_at,created_at FROM shipments "
+                            "WHERE order_id=?1 ORDER BY created_at,id",
+    [Q_V_SHIPMENT_SCANS] = "SELECT status,carrier_code,carrier_text,location,occurred_at,"
+                           "reason,unmapped FROM scans WHERE shipment_id=?1 ORDER BY occurred_at,seq",
+    [Q_V_ORDER_RETURNS] = "SELECT id,status,resolution,refund_amount,requested_at,status_at "
+                          "FROM returns WHERE order_id=?1 ORDER BY requested_at,id",
+    [Q_V_RETURN_ITEMS] = "SELECT sku,quantity,reason FROM return_items WHERE return_id=?1 "
+                         "ORDER BY line",
+    [Q_V_ORDER_TICKETS] = "SELECT id,status,channel,subject,category,created_at,status_at "
+                          "FROM tickets WHERE order_id=?1 ORDER BY created_at,id",
+    [Q_V_ORDER_FEEDBACK] = "SELECT id,kind,score,sku,title,text,locale,occurred_at "
+                           "FROM feedback WHERE order_id=?1 ORDER BY occurred_at,id",
+    [Q_V_ORDER_TIMELINE] = "SELECT seq,event_id,type,occurred_at,received_at FROM events "
+                           "WHERE order_id=?1 ORDER BY occurred_at,seq",
+#define EVQ_COLS "SELECT seq,event_id,type,occurred_at,received_at,customer_id,order_id,body " \
+                 "FROM events WHERE "
+#define EVQ_COND "seq>?1 AND (?2=0 OR seq<?2) AND (?3=0 OR type=?3)"
+    [Q_V_EVENTS_ASC] = EVQ_COLS EVQ_COND " ORDER BY seq ASC LIMIT ?4",
+    [Q_V_EVENTS_DESC] = EVQ_COLS EVQ_COND " ORDER BY seq DESC LIMIT ?4",
+    [Q_V_EVENTS_CUST_ASC] = EVQ_COLS "customer_id=?5 AND " EVQ_COND " ORDER BY seq ASC LIMIT ?4",
+    [Q_V_EVENTS_CUST_DESC] = EVQ_COLS "customer_id=?5 AND " EVQ_COND " ORDER BY seq DESC LIMIT ?4",
+    [Q_V_EVENTS_ORDER_ASC] = EVQ_COLS "order_id=?5 AND " EVQ_COND " ORDER BY seq ASC LIMIT ?4",
+    [Q_V_EVENTS_ORDER_DESC] = EVQ_COLS "order_id=?5 AND " EVQ_COND " ORDER BY seq DESC LIMIT ?4",
+
+    [Q_COUNTS] = "SELECT (SELECT count(*) FROM events),(SELECT count(*) FROM customers),"
+                 "(SELECT count(*) FROM orders WHERE placed_at IS NOT NULL),"
+                 "(SELECT count(*) FROM order_items),(SELECT count(*) FROM shipments),"
+                 "(SELECT count(*) FROM scans),"
+                 "(SELECT count(*) FROM scans WHERE shipment_id IS NULL),"
+                 "(SELECT count(*) FROM returns),(SELECT count(*) FROM tickets),"
+                 "(SELECT count(*) FROM feedback),(SELECT count(*) FROM message_events),"
+                 "(SELECT coalesce(max(seq),0) FROM events)",
+};
+
+/* ---- helpers shared by the backend's files ---- */
+
+cs_rc cs__sql_fail(cs_sql_t *s, cs_err_t *err, const char *what)
+{
+    if (!s->db)
+        return cs_errf(err, CS_ERR_STORE, "store: %s: %s (postgresql %s)", what,
+                       s->pg_error[0] ? s->pg_error : "unknown error",
+                       s->pg_state[0] ? s->pg_state : "-");
+    int code = sqlite3_extended_errcode(s->db);
+    return cs_errf(err, CS_ERR_STORE, "store: %s: %s (sqlite %d)", what, sqlite3_errmsg(s->db),
+                   code);
+}
+
+/* A statement of either database; persistent ones are cached for the
+ * handle's life (SQLite: SQLITE_PREPARE_PERSISTENT; PostgreSQL: prepared on
+ * the server under a name). */
+static cs_rc prepare(cs_sql_t *s, const char *sql, bool persistent, sql_stmt **out,
+                     cs_err_t *err)
+{
+    sql_stmt *st = cs_calloc(1, sizeof *st);
+    cs_rc rc = CS_OK;
+    *out = NULL;
+    if (!st)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    if (s->db) {
+        if (sqlite3_prepare_v3(s->db, sql, -1, persistent ? SQLITE_PREPARE_PERSISTENT : 0,
+                               &st->lite, NULL) != SQLITE_OK)
+            rc = cs__sql_fail(s, err, "prepare");
+    } else {
+        rc = cs__pg_prepare(s, sql, persistent, &st->pg, err);
+    }
+    if (rc) {
+        sql_finalize(st);
+        return rc;
+    }
+    *out = st;
+    return CS_OK;
+}
+
+sql_stmt *cs__sql_cached(cs_sql_t *s, sql_stmt **slot, const char *sql, cs_err_t *err)
+{
+    if (!*slot && prepare(s, sql, true, slot, err))
+        return NULL;
+    return *slot;
+}
+
+cs_rc cs__sql_prepare(cs_sql_t *s, const char *sql, sql_stmt **out, cs_err_t *err)
+{
+    return prepare(s, sql, false, out, err);
+}
+
+void cs__sql_set_node(cs_sql_t *s, const cs_store_opts_t *opts)
+{
+    if (opts->node && *opts->node) {
+        cs_strlcpy(s->node, opts->node, sizeof s->node);
+        return;
+    }
+    if (gethostname(s->node, sizeof s->node - 1) != 0 || !s->node[0])
+        cs_strlcpy(s->node, "localhost", sizeof s->node);
+    s->node[sizeof s->node - 1] = '\0';
+}
+
+void sql_finalize(sql_stmt *st)
+{
+    if (!st)
+        return;
+    if (st->lite)
+        sqlite3_finalize(st->lite);
+    if (st->pg)
+        cs__pg_finalize(st->pg);
+    cs_free(st);
+}
+
+void cs__sql_free_stmts(sql_stmt **slots, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sql_finalize(slots[i]);
+        slots[i] = NULL;
+    }
+}
+
+sql_stmt *cs__sql_stmt(cs_sql_t *s, stmt_id_t id, cs_err_t *err)
+{
+    return cs__sql_cached(s, &s->stmts[id], stmt_sql[id], err);
+}
+
+void cs__stmt_done(sql_stmt *st)
+{
+    sql_reset(st);
+    sql_clear_bindings(st);
+}
+
+void cs__col_copy(char *dst, size_t size, sql_stmt *st, int col)
+{
+    const char *v = cs__col_text(st, col);
+    cs_strlcpy(dst, v ? v : "", size);
+}
+
+void cs__bind_text(sql_stmt *st, int i, const char *v)
+{
+    if (v)
+        sql_bind_text(st, i, v, -1);
+    else
+        sql_bind_null(st, i);
+}
+
+void cs__bind_time(sql_stmt *st, int i, cs_ms_t v)
+{
+    if (v)
+        sql_bind_int64(st, i, v);
+    else
+        sql_bind_null(st, i);
+}
+
+const char *cs__col_text(sql_stmt *st, int i)
+{
+    return (const char *)sql_column_text(st, i);
+}
+
+json_t *cs__json_time(cs_ms_t t)
+{
+    char buf[40];
+    return t ? json_string(cs_time_format(t, buf, sizeof buf)) : json_null();
+}
+
+cs_ms_t cs__col_time(sql_stmt *st, int i)
+{
+    return sql_column_type(st, i) == SQL_NULL ? 0 : sql_column_int64(st, i);
+}
+
+cs_rc cs__sql_exec_stmt(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what)
+{
+    int r = sql_step(st);
+    cs_rc rc = CS_OK;
+    if (r != SQL_DONE && r != SQL_ROW)
+        rc = cs__sql_fail(s, err, what);
+    sql_reset(st);
+    sql_clear_bindings(st);
+    return rc;
+}
+
+/* ---- counts ---- */
+
+cs_rc cs__sql_counts(cs_store_t *store, cs_store_counts_t *c, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_COUNTS, err);
+    memset(c, 0, sizeof *c);
+    if (!st)
+        return CS_ERR_STORE;
+    cs_rc rc = CS_OK;
+    if (sql_step(st) != SQL_ROW) {
+        rc = cs__sql_fail(s, err, "counts");
+    } else {
+        int64_t *f[] = {&c->events,   &c->customers, &c->orders,        &c->order_items,
+                        &c->shipments, &c->scans,   &c->pending_scans, &c->returns,
+                        &c->tickets,  &c->feedback, &c->message_events, &c->last_seq};
+        for (int i = 0; i < (int)CS_ARRAY_LEN(f); i++)
+            *f[i] = sql_column_int64(st, i);
+    }
+    sql_reset(st);
+    return rc;
+}
+
+/* ---- api keys (each call its own transaction) ---- */
+
+cs_rc cs__sql_apikey_put(cs_store_t *store, const cs_apikey_t *k, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_AK_PUT, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, k->id);
+    cs__bind_text(st, 2, k->name);
+    cs__bind_text(st, 3, k->hash_hex);
+    sql_bind_int(st, 4, k->scopes);
+    sql_bind_int64(st, 5, k->created_at);
+    return cs__sql_exec_stmt(s, st, err, "store an API key");
+}
+
+static void read_key(sql_stmt *st, cs_apikey_t *k)
+{
+    memset(k, 0, sizeof *k);
+    cs_strlcpy(k->id, cs__col_text(st, 0) ? cs__col_text(st, 0) : "", sizeof k->id);
+    cs_strlcpy(k->name, cs__col_text(st, 1) ? cs__col_text(st, 1) : "", sizeof k->name);
+    cs_strlcpy(k->hash_hex, cs__col_text(st, 2) ? cs__col_text(st, 2) : "", sizeof k->hash_hex);
+    k->scopes = sql_column_int(st, 3);
+    k->created_at = cs__col_time(st, 4);
+    k->revoked_at = cs__col_time(st, 5);
+}
+
+cs_rc cs__sql_apikey_find(cs_store_t *store, const char *hash_hex, cs_apikey_t *out,
+                                cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_AK_FIND, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, hash_hex);
+    int r = sql_step(st);
+    cs_rc rc = CS_OK;
+    if (r == SQL_ROW)
+        read_key(st, out);
+    else if (r == SQL_DONE)
+        rc = cs_errf(err, CS_ERR_NOTFOUND, "no such API key");
+    else
+        rc = cs__sql_fail(s, err, "find an API key");
+    sql_reset(st);
+    sql_clear_bindings(st);
+    return rc;
+}
+
+cs_rc cs__sql_apikey_list(cs_store_t *store, json_t **out, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_AK_LIST, err);
+    json_t *keys = NULL;
+    cs_rc rc = CS_OK;
+    int r;
+    char tb[40], sb[40];
+    *out = NULL;
+    if (!st)
+        return CS_ERR_STORE;
+    if (!(keys = json_array())) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    while ((r = sql_step(st)) == SQL_ROW) {
+        cs_ms_t revoked = cs__col_time(st, 4);
+        json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", cs__col_text(st, 0), "name",
+                              cs__col_text(st, 1), "scopes",
+                              cs_scopes_format(sql_column_int(st, 2), sb, sizeof sb),
+                              "created_at", cs_time_format(cs__col_time(st, 3), tb, sizeof tb),
+                              "revoked_at", json_null());
+        if (!k || json_array_append_new(keys, k)) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (revoked)
+            json_object_set_new(k, "revoked_at", json_string(cs_time_format(revoked, tb, sizeof tb)));
+    }
+    if (r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "list API keys");
+out:
+    sql_reset(st);
+    if (rc) {
+        json_decref(keys);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "keys", keys);
+    return *out ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory");
+}
+
+cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_AK_REVOKE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    sql_bind_int64(st, 2, at);
+    cs_rc rc = cs__sql_exec_stmt(s, st, err, "revoke an API key");
+    if (!rc && sql_changes(s) == 0)
+        rc = cs_err_field(err, CS_ERR_NOTFOUND, "id", "no active API key with id \"%.40s\"", id);
+    return rc;
+}
+

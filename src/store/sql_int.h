@@ -1,0 +1,511 @@
+/*
+ * sql_int.h -- private to the SQL backends: the handle, the statement
+ * abstraction, the statement cache and the helpers the backend's files
+ * share.
+ *
+ * Both backends (SQLite in sqlite.c, PostgreSQL in pg.c) run the same
+ * code (sql.c, sql_fold.c, sql_views.c, sql_journey.c, sql_track.c) and the
+ * same SQL texts: each text is written once in the SQL both databases
+ * understand (numbered ?N parameters, ON CONFLICT upserts, RETURNING, no
+ * SQLite-only functions) and pg.c rewrites ?N to $N. Only opening,
+ * migrations and transactions differ; they live in the driver files.
+ *
+ * A sql_stmt is a statement of either database with SQLite's calling
+ * conventions (bind, step to SQL_ROW / SQL_DONE, column, reset). On SQLite
+ * the calls go straight to SQLite; on PostgreSQL the first step runs the
+ * statement (prepared on the server on first use) and later steps walk the
+ * rows of its result. Columns are valid until the next step or reset, on
+ * both.
+ *
+ * Every SQL text lives in a table indexed by an id (stmt_sql in sql.c,
+ * jstmt_sql, tstmt_sql); statements are prepared on first use and reset
+ * after each use, so no SQL is built from data and nothing is parsed twice.
+ */
+#ifndef CS_STORE_SQL_INT_H
+#define CS_STORE_SQL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* ---- the statement abstraction ---- */
+
+/* step results and column types: SQLite's values */
+#define SQL_OK SQLITE_OK
+#define SQL_ROW SQLITE_ROW
+#define SQL_DONE SQLITE_DONE
+#define SQL_NULL SQLITE_NULL
+#define SQL_TEXT SQLITE_TEXT
+#define SQL_ERROR SQLITE_ERROR
+#define SQL_CONSTRAINT SQLITE_CONSTRAINT
+
+typedef struct cs_sql cs_sql_t;
+typedef struct pg_exec pg_exec_t; /* pg.c: a PostgreSQL statement's parameters and result */
+
+typedef struct sql_stmt {
+    sqlite3_stmt *lite; /* SQLite: the statement; NULL on PostgreSQL */
+    pg_exec_t *pg;      /* PostgreSQL; NULL on SQLite */
+} sql_stmt;
+
+/* pg.c: the PostgreSQL side of each call */
+int cs__pg_bind_int64(pg_exec_t *p, int i, int64_t v);
+int cs__pg_bind_double(pg_exec_t *p, int i, double v);
+int cs__pg_bind_text(pg_exec_t *p, int i, const char *v, int n, bool copy);
+int cs__pg_bind_null(pg_exec_t *p, int i);
+int cs__pg_step(pg_exec_t *p);
+void cs__pg_reset(pg_exec_t *p);
+void cs__pg_clear_bindings(pg_exec_t *p);
+bool cs__pg_isnull(pg_exec_t *p, int i);
+int64_t cs__pg_int64(pg_exec_t *p, int i);
+double cs__pg_double(pg_exec_t *p, int i);
+const char *cs__pg_text(pg_exec_t *p, int i);
+int cs__pg_bytes(pg_exec_t *p, int i);
+cs_rc cs__pg_prepare(cs_sql_t *s, const char *sql, bool persistent, pg_exec_t **out,
+                     cs_err_t *err);
+void cs__pg_finalize(pg_exec_t *p);
+
+static inline int sql_bind_int64(sql_stmt *st, int i, int64_t v)
+{
+    return st->lite ? sqlite3_bind_int64(st->lite, i, v) : cs__pg_bind_int64(st->pg, i, v);
+}
+static inline int sql_bind_int(sql_stmt *st, int i, int v)
+{
+    return st->lite ? sqlite3_bind_int(st->lite, i, v) : cs__pg_bind_int64(st->pg, i, v);
+}
+static inline int sql_bind_double(sql_stmt *st, int i, double v)
+{
+    return st->lite ? sqlite3_bind_double(st->lite, i, v) : cs__pg_bind_double(st->pg, i, v);
+}
+static inline int sql_bind_null(sql_stmt *st, int i)
+{
+    return st->lite ? sqlite3_bind_null(st->lite, i) : cs__pg_bind_null(st->pg, i);
+}
+/* Text of n bytes (-1: up to its NUL) that stays valid until the statement
+ * is reset (sql_bind_text), or that is copied (sql_bind_text_copy). */
+static inline int sql_bind_text(sql_stmt *st, int i, const char *v, int n)
+{
+    return st->lite ? sqlite3_bind_text(st->lite, i, v, n, SQLITE_STATIC)
+                    : cs__pg_bind_text(st->pg, i, v, n, false);
+}
+static inline int sql_bind_text_copy(sql_stmt *st, int i, const char *v, int n)
+{
+    return st->lite ? sqlite3_bind_text(st->lite, i, v, n, SQLITE_TRANSIENT)
+                    : cs__pg_bind_text(st->pg, i, v, n, true);
+}
+static inline int sql_step(sql_stmt *st)
+{
+    return st->lite ? sqlite3_step(st->lite) : cs__pg_step(st->pg);
+}
+static inline void sql_reset(sql_stmt *st)
+{
+    if (st->lite)
+        sqlite3_reset(st->lite);
+    else
+        cs__pg_reset(st->pg);
+}
+static inline void sql_clear_bindings(sql_stmt *st)
+{
+    if (st->lite)
+        sqlite3_clear_bindings(st->lite);
+    else
+        cs__pg_clear_bindings(st->pg);
+}
+static inline int sql_column_type(sql_stmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_type(st->lite, i);
+    return cs__pg_isnull(st->pg, i) ? SQL_NULL : SQL_TEXT;
+}
+static inline int64_t sql_column_int64(sql_stmt *st, int i)
+{
+    return st->lite ? sqlite3_column_int64(st->lite, i) : cs__pg_int64(st->pg, i);
+}
+static inline int sql_column_int(sql_stmt *st, int i)
+{
+    return st->lite ? sqlite3_column_int(st->lite, i) : (int)cs__pg_int64(st->pg, i);
+}
+static inline double sql_column_double(sql_stmt *st, int i)
+{
+    return st->lite ? sqlite3_column_double(st->lite, i) : cs__pg_double(st->pg, i);
+}
+static inline const unsigned char *sql_column_text(sql_stmt *st, int i)
+{
+    return st->lite ? sqlite3_column_text(st->lite, i)
+                    : (const unsigned char *)cs__pg_text(st->pg, i);
+}
+static inline int sql_column_bytes(sql_stmt *st, int i)
+{
+    return st->lite ? sqlite3_column_bytes(st->lite, i) : cs__pg_bytes(st->pg, i);
+}
+
+typedef enum stmt_id {
+    /* events */
+    Q_EV_INSERT,
+    Q_EV_SEQ_BY_ID,
+    Q_EV_ADOPT_ORPHANS,   /* set order_id on earlier updates of an entity */
+    Q_EV_ADOPT_SCANS,     /* set order_id on scan events of a shipment */
+    /* customers */
+    Q_CU_GET,
+    Q_CU_PUT,
+    Q_CU_TOUCH,
+    /* orders */
+    Q_OR_GET,
+    Q_OR_PUT,
+    Q_OR_CANCEL_STUB,
+    Q_OR_CANCEL,
+    Q_OI_DELETE,
+    Q_OI_INSERT,
+    /* shipments and scans */
+    Q_SH_GET,
+    Q_SH_BY_TRACKING,
+    Q_SH_PUT,
+    Q_SH_SET_STATUS,
+    Q_SC_INSERT,
+    Q_SC_ADOPT,
+    Q_SC_ADOPT_WANT,
+    Q_SC_LATEST,
+    Q_SC_DELIVERED,
+    /* returns */
+    Q_RE_GET,
+    Q_RE_PUT,
+    Q_RI_DELETE,
+    Q_RI_INSERT,
+    /* tickets, feedback, messages */
+    Q_TI_GET,
+    Q_TI_PUT,
+    Q_TI_SET_STATUS,
+    Q_FB_PUT,
+    Q_MS_INSERT,
+    Q_MS_OUTBOX,
+    /* api keys */
+    Q_AK_PUT,
+    Q_AK_FIND,
+    Q_AK_LIST,
+    Q_AK_REVOKE,
+    /* views */
+    Q_V_CUSTOMER,
+    Q_V_CUSTOMER_ORDERS,
+    Q_V_CUSTOMER_SPENT,
+    Q_V_ORDER,
+    Q_V_ORDER_ITEMS,
+    Q_V_ORDER_SHIPMENTS,
+    Q_V_SHIPMENT_SCANS,
+    Q_V_ORDER_RETURNS,
+    Q_V_RETURN_ITEMS,
+    Q_V_ORDER_TICKETS,
+    Q_V_ORDER_FEEDBACK,
+    Q_V_ORDER_TIMELINE,
+    Q_V_EVENTS_ASC,
+    Q_V_EVENTS_DESC,
+    Q_V_EVENTS_CUST_ASC,
+    Q_V_EVENTS_CUST_DESC,
+    Q_V_EVENTS_ORDER_ASC,
+    Q_V_EVENTS_ORDER_DESC,
+    Q_COUNTS,
+    Q__COUNT
+} stmt_id_t;
+
+/* Journey statements (sql_journey.c). */
+typedef enum jstmt_id {
+    QJ_VERSION_FIND,
+    QJ_VERSION_MAX,
+    QJ_VERSION_PUT,
+    QJ_VERSION_SOURCE,
+    QJ_SWITCH_GET,
+    QJ_SWITCH_SET,
+    QJ_RUN_INSERT,
+    QJ_RUN_GET,
+    QJ_RUN_UPDATE,
+    QJ_RUNS_ORDER,
+    QJ_RUNS_CUSTOMER,
+    QJ_RUNS_VIEW,
+    QJ_TIMER_ADD,
+    QJ_TIMERS_DUE,
+    QJ_TIMER_DELETE,
+    QJ_TIMERS_DELETE_DUE,
+    QJ_TIMER_NEXT,
+    QJ_TIMER_COUNT,
+    QJ_OUT_PUT,
+    QJ_OUT_ID,
+    QJ_OUT_BUDGET,
+    QJ_OUT_LAST_ASK,
+    QJ_OUT_ORDER_ASKED,
+    QJ_OUT_VIEW,
+    QJ_OUT_CLAIMABLE,
+    QJ_OUT_CLAIM,
+    QJ_OUT_RESULT,
+    QJ_OUT_NEXT,
+    QJ_OUT_RELEASE,
+    QJ_OUT_BY_REF,
+    QJ_OUT_GET,
+    QJ_CURSOR_GET,
+    QJ_CURSOR_SET,
+    QJ_EVENTS_AFTER,
+    QJ_CTX_CUSTOMER,
+    QJ_CTX_ORDERS,
+    QJ_CTX_LAST_ORDER,
+    QJ_CTX_UNSUB,
+    QJ_CTX_ORDER,
+    QJ_CTX_OTHER_ORDERS,
+    QJ_CTX_ITEMS,
+    QJ_CTX_SHIPMENT,
+    QJ_CTX_TICKET_OPEN,
+    QJ_CTX_REFUND_PENDING,
+    QJ_CONTACT,
+    QJ_DELIVERY_OF,
+    QJ_DISC_PUT,
+    QJ_DISC_BY_KEY,
+    QJ_DISC_BY_RUN,
+    QJ_DISC_VIEW,
+    QJ__COUNT
+} jstmt_id_t;
+
+/* Order watch statements (sql_track.c). */
+typedef enum tstmt_id {
+    QT_ORDER,
+    QT_SHIPMENT,
+    QT_LAST_SCAN,
+    QT_CUSTOMER,
+    QT_GET,
+    QT_PUT,
+    QT_MOVE,
+    QT_DUE,
+    QT_NEXT,
+    QT_SPENT,
+    QT_V_MOVES,
+    QT_VERSION,
+    QT__COUNT
+} tstmt_id_t;
+
+/* The background checkpointer of a file store's writer: it copies WAL
+ * frames into the database file on its own connection, so the writer's
+ * commits only append to the WAL and fsync it. */
+typedef struct ckpt {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool running, stop, wanted;
+    char *path;
+} ckpt_t;
+
+struct cs_sql {
+    cs_store_t base;            /* must be first */
+    sqlite3 *db;                /* SQLite; NULL on PostgreSQL */
+    void *pg;                   /* PostgreSQL: the PGconn; NULL on SQLite */
+    int64_t pg_changes;         /* rows the last PostgreSQL statement changed */
+    int pg_names;               /* server-side statements prepared so far */
+    char pg_error[512];         /* PostgreSQL: the last failed statement's error */
+    char pg_state[6];           /* ... and its SQLSTATE */
+    int pg_lock_ms;             /* PostgreSQL: how long to wait for a lock */
+    char node[64];              /* this node's name in outbox claims; "" = the only one */
+    bool read_only;
+    bool in_tx;
+    bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
+    bool relaxed;     /* in a relaxed transaction */
+    sql_stmt *stmts[Q__COUNT];
+    sql_stmt *jstmts[QJ__COUNT];
+    sql_stmt *tstmts[QT__COUNT];
+    ckpt_t ckpt;
+};
+
+/* The node name from the open options (the host name by default). */
+void cs__sql_set_node(cs_sql_t *s, const cs_store_opts_t *opts);
+
+/* Rows the last statement inserted, updated or deleted. */
+static inline int64_t sql_changes(cs_sql_t *s)
+{
+    return s->db ? sqlite3_changes(s->db) : s->pg_changes;
+}
+
+/* A private statement (not cached: callbacks may use the store while it
+ * walks its rows); sql_finalize frees it (NULL-safe). */
+cs_rc cs__sql_prepare(cs_sql_t *s, const char *sql, sql_stmt **out, cs_err_t *err);
+void sql_finalize(sql_stmt *st);
+/* Free every cached statement of a table. */
+void cs__sql_free_stmts(sql_stmt **slots, size_t n);
+
+/* Prepared (cached) statement, reset and unbound; NULL with err set on failure. */
+sql_stmt *cs__sql_stmt(cs_sql_t *s, stmt_id_t id, cs_err_t *err);
+/* The same for any statement table: prepared into *slot on first use. */
+sql_stmt *cs__sql_cached(cs_sql_t *s, sql_stmt **slot, const char *sql,
+                                cs_err_t *err);
+/* Reset a statement and clear its bindings after use. */
+void cs__stmt_done(sql_stmt *st);
+/* Copy a text column into a bounded buffer ("" for NULL). */
+void cs__col_copy(char *dst, size_t size, sql_stmt *st, int col);
+/* Report the connection's last error as CS_ERR_STORE. */
+cs_rc cs__sql_fail(cs_sql_t *s, cs_err_t *err, const char *what);
+
+/* Bind helpers: NULL strings bind NULL; time 0 binds NULL. */
+void cs__bind_text(sql_stmt *st, int i, const char *v);
+void cs__bind_time(sql_stmt *st, int i, cs_ms_t v);
+/* Column helpers: borrowed text (NULL when NULL), time (0 when NULL). */
+const char *cs__col_text(sql_stmt *st, int i);
+cs_ms_t cs__col_time(sql_stmt *st, int i);
+/* A time as JSON: RFC 3339 text, or null for 0. */
+json_t *cs__json_time(cs_ms_t t);
+
+/* Step a statement that returns no rows; resets it. */
+cs_rc cs__sql_exec_stmt(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what);
+
+/* sql_fold.c */
+cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
+                        cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
+
+/* sql_views.c */
+cs_rc cs__sql_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
+cs_rc cs__sql_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
+cs_rc cs__sql_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
+                              cs_err_t *err);
+
+/* sql_journey.c */
+void cs__sql_journey_close(cs_sql_t *s);
+cs_rc cs__sql_journey_version(cs_store_t *store, const char *journey, const char *hash,
+                                 const char *source, cs_ms_t now, int *version, cs_err_t *err);
+cs_rc cs__sql_journey_versions_each(cs_store_t *store,
+                                       cs_rc (*fn)(const char *journey, int version, void *ud),
+                                       void *ud, cs_err_t *err);
+cs_rc cs__sql_journey_source(cs_store_t *store, const char *journey, int version,
+                                char **source, cs_err_t *err);
+cs_rc cs__sql_journey_enabled_get(cs_store_t *store, const char *journey, int *enabled,
+                                     cs_err_t *err);
+cs_rc cs__sql_journey_enabled_set(cs_store_t *store, const char *journey, bool on,
+                                     cs_ms_t now, cs_err_t *err);
+cs_rc cs__sql_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err);
+cs_rc cs__sql_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err);
+cs_rc cs__sql_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err);
+cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
+                             cs_run_t **out, size_t *n, cs_err_t *err);
+cs_rc cs__sql_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
+                           cs_err_t *err);
+cs_rc cs__sql_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err);
+cs_rc cs__sql_timers_due(cs_store_t *store, cs_ms_t before, cs_timer_t *out, size_t max,
+                            size_t *n, cs_err_t *err);
+cs_rc cs__sql_timers_delete_due(cs_store_t *store, cs_ms_t before, size_t max, cs_err_t *err);
+cs_rc cs__sql_timer_delete(cs_store_t *store, int64_t id, cs_err_t *err);
+cs_rc cs__sql_timer_next(cs_store_t *store, cs_ms_t *due_at, cs_err_t *err);
+cs_rc cs__sql_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err);
+cs_rc cs__sql_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_err_t *err);
+cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const char *order_id,
+                               cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
+cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
+                             cs_err_t *err);
+cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
+                              cs_outmsg_t *out, size_t max, size_t *n, cs_err_t *err);
+cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *r, cs_err_t *err);
+cs_rc cs__sql_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_t *err);
+cs_rc cs__sql_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
+cs_rc cs__sql_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
+                               cs_err_t *err);
+cs_rc cs__sql_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err);
+cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
+cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
+cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
+                              cs_rc (*fn)(int64_t seq, const char *order_id,
+                                          const char *customer_id, const char *body, size_t len,
+                                          void *ud),
+                              void *ud, int64_t *examined, cs_err_t *err);
+cs_rc cs__sql_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err);
+cs_rc cs__sql_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
+                                  cs_err_t *err);
+cs_rc cs__sql_discounts_view(cs_store_t *store, const char *customer_id, json_t **out,
+                                cs_err_t *err);
+cs_rc cs__sql_deliveries_each(cs_store_t *store,
+                                 cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
+                                 cs_err_t *err);
+cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
+                             cs_err_t *err);
+cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
+                             cs_err_t *err);
+cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
+                                 const char *order_id, unsigned flags, json_t **customer,
+                                 json_t **order, json_t **shipment, cs_err_t *err);
+
+/* sql_track.c */
+void cs__sql_track_close(cs_sql_t *s);
+/* The order's promise as JSON for the order view; NULL when none. */
+cs_rc cs__sql_promise_json(cs_sql_t *s, const char *order_id, json_t **out, cs_err_t *err);
+cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,
+                             cs_order_track_t *out, cs_err_t *err);
+cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
+                             cs_err_t *err);
+cs_rc cs__sql_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
+                             cs_err_t *err);
+cs_rc cs__sql_promises_due(cs_store_t *store, cs_ms_t before, cs_promise_rec_t *out,
+                              size_t max, size_t *n, cs_err_t *err);
+cs_rc cs__sql_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
+cs_rc cs__sql_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err);
+cs_rc cs__sql_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
+                               cs_err_t *err);
+cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
+                                 int64_t *spent, cs_err_t *err);
+cs_rc cs__sql_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
+                                 cs_err_t *err);
+
+
+/* sql.c */
+cs_rc cs__sql_counts(cs_store_t *store, cs_store_counts_t *c, cs_err_t *err);
+cs_rc cs__sql_apikey_put(cs_store_t *store, const cs_apikey_t *k, cs_err_t *err);
+cs_rc cs__sql_apikey_find(cs_store_t *store, const char *hash_hex, cs_apikey_t *out,
+                          cs_err_t *err);
+cs_rc cs__sql_apikey_list(cs_store_t *store, json_t **out, cs_err_t *err);
+cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_err_t *err);
+
+/* The operations both backends share (every one but open, close and the
+ * transactions), for their ops tables. */
+#define CS_SQL_SHARED_OPS \
+    .ingest = cs__sql_ingest, \
+    .customer_view = cs__sql_customer_view, \
+    .order_view = cs__sql_order_view, \
+    .events_query = cs__sql_events_query, \
+    .counts = cs__sql_counts, \
+    .apikey_put = cs__sql_apikey_put, \
+    .apikey_find = cs__sql_apikey_find, \
+    .apikey_list = cs__sql_apikey_list, \
+    .apikey_revoke = cs__sql_apikey_revoke, \
+    .journey_version = cs__sql_journey_version, \
+    .journey_source = cs__sql_journey_source, \
+    .journey_versions_each = cs__sql_journey_versions_each, \
+    .journey_enabled_get = cs__sql_journey_enabled_get, \
+    .journey_enabled_set = cs__sql_journey_enabled_set, \
+    .run_insert = cs__sql_run_insert, \
+    .run_get = cs__sql_run_get, \
+    .run_update = cs__sql_run_update, \
+    .runs_active = cs__sql_runs_active, \
+    .runs_view = cs__sql_runs_view, \
+    .timer_add = cs__sql_timer_add, \
+    .timers_due = cs__sql_timers_due, \
+    .timer_delete = cs__sql_timer_delete, \
+    .timers_delete_due = cs__sql_timers_delete_due, \
+    .timer_next = cs__sql_timer_next, \
+    .timer_count = cs__sql_timer_count, \
+    .outbox_put = cs__sql_outbox_put, \
+    .contact_stats = cs__sql_contact_stats, \
+    .outbox_view = cs__sql_outbox_view, \
+    .outbox_claim = cs__sql_outbox_claim, \
+    .outbox_result = cs__sql_outbox_result, \
+    .outbox_next = cs__sql_outbox_next, \
+    .outbox_by_ref = cs__sql_outbox_by_ref, \
+    .outbox_get = cs__sql_outbox_get, \
+    .cursor_get = cs__sql_cursor_get, \
+    .cursor_set = cs__sql_cursor_set, \
+    .events_after = cs__sql_events_after, \
+    .journey_context = cs__sql_journey_context, \
+    .contact_get = cs__sql_contact_get, \
+    .order_track = cs__sql_order_track, \
+    .promise_get = cs__sql_promise_get, \
+    .promise_put = cs__sql_promise_put, \
+    .promises_due = cs__sql_promises_due, \
+    .promise_next = cs__sql_promise_next, \
+    .comp_spent = cs__sql_comp_spent, \
+    .discount_by_key = cs__sql_discount_by_key, \
+    .order_version = cs__sql_order_version, \
+    .customer_totals = cs__sql_customer_totals, \
+    .deliveries_each = cs__sql_deliveries_each, \
+    .delivery_of = cs__sql_delivery_of, \
+    .discount_put = cs__sql_discount_put, \
+    .discount_for_run = cs__sql_discount_for_run, \
+    .discounts_view = cs__sql_discounts_view
+
+#endif /* CS_STORE_SQL_INT_H */
