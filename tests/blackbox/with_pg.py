@@ -5,7 +5,8 @@
 
 Starts a cluster (Debian's PostgreSQL binaries, a temporary folder, a free
 port), replaces "{pg}" in the arguments by its connection URI (database
-`postgres`, user `consonance`), runs the program and stops the cluster.
+`postgres`, user `consonance`) and puts it in CS_TEST_PG (the unit tests'
+tests/unit/test_store.h), runs the program and stops the cluster.
 Exits with the program's status; with 77 (skipped) when PostgreSQL is not
 installed, unless CI=true, where that is a failure.
 """
@@ -32,7 +33,8 @@ def main():
     pg.start()
     try:
         args = [a.replace("{pg}", pg.url()) for a in sys.argv[1:]]
-        return subprocess.run(args).returncode
+        env = dict(os.environ, CS_TEST_PG=pg.url())
+        return subprocess.run(args, env=env).returncode
     finally:
         pg.stop()
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "test_store.h"
 
 static char tmpdir[256];
 static char target[512];
@@ -27,6 +28,12 @@ static int setup(void **state)
     if (!mkdtemp(tmpdir))
         return -1;
     snprintf(target, sizeof target, "sqlite:%s/engine.db", tmpdir);
+    if (test_pg()) {
+        char unused[64];
+        if (test_store_fresh(unused, sizeof unused, "/tmp/cs-engine-pg-XXXXXX") != 0)
+            return -1;
+        snprintf(target, sizeof target, "%s", test_pg());
+    }
     return 0;
 }
 

@@ -15,6 +15,7 @@
 
 #include "engine/journeys.h"
 #include "lib/cs_tz.h"
+#include "test_store.h"
 
 typedef struct world {
     cs_clock_manual_t clock;
@@ -35,8 +36,8 @@ static cs_ms_t at(const char *t)
 static void open_store(world_t *w)
 {
     cs_err_t err;
-    char target[96];
-    snprintf(target, sizeof target, "sqlite:%s", w->path);
+    char target[512];
+    test_store_target(target, sizeof target, w->path);
     cs_store_opts_t o;
     cs_store_opts_default(&o);
     o.durable = false;
@@ -67,11 +68,7 @@ static void load(world_t *w, const char *const *yamls, size_t n)
 static void setup_world(world_t *w, const char *start, const char *const *yamls, size_t n)
 {
     memset(w, 0, sizeof *w);
-    snprintf(w->path, sizeof w->path, "/tmp/cs_journeys_XXXXXX");
-    int fd = mkstemp(w->path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(w->path);
+    assert_int_equal(test_store_fresh(w->path, sizeof w->path, "/tmp/cs_journeys_XXXXXX"), 0);
     cs_clock_manual_init(&w->clock, at(start));
     open_store(w);
     load(w, yamls, n);
@@ -422,11 +419,7 @@ static void test_history_sends_nothing(void **state)
     char d[512];
     /* a store with history before journeys were ever configured */
     memset(&w, 0, sizeof w);
-    snprintf(w.path, sizeof w.path, "/tmp/cs_journeys_XXXXXX");
-    int fd = mkstemp(w.path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(w.path);
+    assert_int_equal(test_store_fresh(w.path, sizeof w.path, "/tmp/cs_journeys_XXXXXX"), 0);
     cs_clock_manual_init(&w.clock, at("2026-07-13T10:00:00Z"));
     open_store(&w);
     snprintf(d, sizeof d, "{\"id\":\"o-old\",\"customer_id\":\"ida\",%s}", items);

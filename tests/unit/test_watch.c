@@ -19,6 +19,7 @@
 
 #include "journey/journey.h"
 #include "tracking/watch.h"
+#include "test_store.h"
 
 typedef struct world {
     cs_clock_manual_t clock;
@@ -155,13 +156,9 @@ static int setup(void **state)
 {
     (void)state;
     memset(&W, 0, sizeof W);
-    snprintf(W.path, sizeof W.path, "/tmp/cs_watch_XXXXXX");
-    int fd = mkstemp(W.path);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(W.path);
-    char target[96];
-    snprintf(target, sizeof target, "sqlite:%s", W.path);
+    assert_int_equal(test_store_fresh(W.path, sizeof W.path, "/tmp/cs_watch_XXXXXX"), 0);
+    char target[512];
+    test_store_target(target, sizeof target, W.path);
     cs_store_opts_t so;
     cs_store_opts_default(&so);
     so.durable = false;
