@@ -155,6 +155,17 @@ fail:
     return rc;
 }
 
+/* Give every item after (r, i) the failure of `like`. */
+static void fail_rest(cs_ingest_req_t *r, size_t i, const cs_ingest_item_t *like)
+{
+    for (; r; r = r->next_, i = 0) {
+        for (; i < r->n; i++) {
+            r->items[i].rc = like->rc;
+            r->items[i].err = like->err;
+        }
+    }
+}
+
 /* Replay a failed group one event per transaction: the events that the
  * store accepts are committed, the others get their own error. */
 static void write_one_by_one(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now)
@@ -164,8 +175,11 @@ static void write_one_by_one(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now
             cs_ingest_item_t *it = &r->items[i];
             cs_err_clear(&it->err);
             it->rc = cs_store_begin(e->writer, &it->err);
-            if (it->rc)
-                continue;
+            if (it->rc) {
+                /* the store itself is away: the rest fail alike, unasked */
+                fail_rest(r, i + 1, it);
+                return;
+            }
             it->rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, &it->err);
             if (it->rc == CS_OK)
                 it->rc = timed_commit(e, &it->err);

@@ -220,7 +220,7 @@ static enum MHD_Result answer(hreq_t *r)
                                         it->ev->event_id, "seq", (json_int_t)it->seq));
     }
     /* a batch: every index in order, merging accepted and rejected */
-    size_t n_acc = 0, n_dup = 0, n_fail = 0, n_rej = json_array_size(r->rejected);
+    size_t n_acc = 0, n_dup = 0, n_fail = 0, n_fail_store = 0, n_rej = json_array_size(r->rejected);
     json_t *results = json_array();
     size_t k = 0, j = 0;
     bool all_form = true;
@@ -231,6 +231,8 @@ static enum MHD_Result answer(hreq_t *r)
                                   outcome_word(it), "event_id", it->ev->event_id);
             if (it->rc) {
                 n_fail++;
+                if (it->rc == CS_ERR_STORE)
+                    n_fail_store++;
                 json_object_set_new(o, "error", cs__http_error_json(&it->err));
             } else {
                 json_object_set_new(o, "seq", json_integer(it->seq));
@@ -253,7 +255,7 @@ static enum MHD_Result answer(hreq_t *r)
     if (n_acc + n_dup == 0 && n_rej > 0 && n_fail == 0)
         status = all_form ? 400 : 422;
     else if (n_acc + n_dup == 0 && n_fail > 0)
-        status = 500;
+        status = n_fail_store == n_fail ? 503 : 500; /* the store is away: retry it all */
     return cs__http_reply(r, status,
                           json_pack("{s:I, s:I, s:I, s:I, s:o}", "accepted", (json_int_t)n_acc,
                                     "duplicates", (json_int_t)n_dup, "rejected",

@@ -49,6 +49,7 @@ int cs__http_status_of(cs_rc rc)
     case CS_ERR_UNSUPPORTED: return 415;
     case CS_ERR_RULE: return 422;
     case CS_ERR_BUSY: return 503;
+    case CS_ERR_STORE: return 503; /* the database failed or is away: nothing was kept, retry */
     default: return 500;
     }
 }
@@ -64,6 +65,7 @@ static const char *code_word(cs_rc rc)
     case CS_ERR_UNSUPPORTED: return "unsupported_media_type";
     case CS_ERR_BUSY: return "unavailable";
     case CS_ERR_DUPLICATE: return "duplicate";
+    case CS_ERR_STORE: return "store_unavailable";
     default: return "internal";
     }
 }

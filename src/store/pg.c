@@ -70,17 +70,31 @@ static PGconn *conn(cs_sql_t *s)
     return (PGconn *)s->pg;
 }
 
+/* Keep an error message on one line: libpq's span several. */
+static void set_error(cs_sql_t *s, const char *msg, const char *state)
+{
+    char *o = s->pg_error, *end = s->pg_error + sizeof s->pg_error - 1;
+    bool space = false;
+    for (const char *c = msg && *msg ? msg : "unknown error"; *c && o < end; c++) {
+        if (*c == '\n' || *c == '\t' || *c == ' ') {
+            space = o > s->pg_error;
+            continue;
+        }
+        if (space && o < end)
+            *o++ = ' ';
+        space = false;
+        if (o < end)
+            *o++ = *c;
+    }
+    *o = '\0';
+    cs_strlcpy(s->pg_state, state ? state : "", sizeof s->pg_state);
+}
+
 static void note_error(cs_sql_t *s, const PGresult *r)
 {
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (!msg)
-        msg = PQerrorMessage(conn(s));
-    cs_strlcpy(s->pg_error, msg && *msg ? msg : "unknown error", sizeof s->pg_error);
-    size_t n = strlen(s->pg_error);
-    while (n && (s->pg_error[n - 1] == '\n' || s->pg_error[n - 1] == ' '))
-        s->pg_error[--n] = '\0';
-    cs_strlcpy(s->pg_state, state ? state : "", sizeof s->pg_state);
+    set_error(s, msg ? msg : PQerrorMessage(conn(s)),
+              r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
 }
 
 /* ---- statements ---- */
@@ -231,6 +245,38 @@ int cs__pg_bind_null(pg_exec_t *p, int i)
     return slot(p, i) ? SQL_OK : SQL_ERROR;
 }
 
+static cs_rc ensure_connected(cs_sql_t *s, cs_err_t *err);
+
+/* Run the statement: prepare it on this connection first if need be. NULL
+ * with the error noted on failure. */
+static PGresult *run(pg_exec_t *p)
+{
+    cs_sql_t *s = p->s;
+    PGresult *r;
+    if (p->persistent && p->prepared_gen != PG_GEN(s) + 1) {
+        snprintf(p->name, sizeof p->name, "cs%d", ++s->pg_names & 0xfffff);
+        r = PQprepare(conn(s), p->name, p->sql, p->nparams, p->types);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            note_error(s, r);
+            PQclear(r);
+            return NULL;
+        }
+        PQclear(r);
+        p->prepared_gen = PG_GEN(s) + 1;
+    }
+    if (p->persistent)
+        r = PQexecPrepared(conn(s), p->name, p->nparams, p->vals, NULL, NULL, 0);
+    else
+        r = PQexecParams(conn(s), p->sql, p->nparams, p->types, p->vals, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        note_error(s, r);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
 int cs__pg_step(pg_exec_t *p)
 {
     cs_sql_t *s = p->s;
@@ -239,27 +285,16 @@ int cs__pg_step(pg_exec_t *p)
         for (int i = 0; i < p->nparams; i++)
             if (!p->used[i])
                 p->types[i] = PG_OID_TEXT; /* a gap in the numbering: any type will do */
-        if (p->persistent && p->prepared_gen != PG_GEN(s) + 1) {
-            snprintf(p->name, sizeof p->name, "cs%d", ++s->pg_names & 0xfffff);
-            r = PQprepare(conn(s), p->name, p->sql, p->nparams, p->types);
-            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-                note_error(s, r);
-                PQclear(r);
-                return SQL_ERROR;
-            }
-            PQclear(r);
-            p->prepared_gen = PG_GEN(s) + 1;
-        }
-        if (p->persistent)
-            r = PQexecPrepared(conn(s), p->name, p->nparams, p->vals, NULL, NULL, 0);
-        else
-            r = PQexecParams(conn(s), p->sql, p->nparams, p->types, p->vals, NULL, NULL, 0);
-        ExecStatusType st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            note_error(s, r);
-            PQclear(r);
+        /* outside a transaction a broken connection is mended on the
+         * spot (a reader after a database restart); inside one the
+         * transaction is lost anyway and the next begin reconnects */
+        if (!s->in_tx && PQstatus(conn(s)) != CONNECTION_OK && ensure_connected(s, NULL))
+            return SQL_ERROR;
+        r = run(p);
+        if (!r && !s->in_tx && PQstatus(conn(s)) != CONNECTION_OK && !ensure_connected(s, NULL))
+            r = run(p);
+        if (!r)
             return strncmp(s->pg_state, "23", 2) == 0 ? SQL_CONSTRAINT : SQL_ERROR;
-        }
         p->res = r;
         p->row = -1;
         p->nrows = PQntuples(r);
@@ -375,8 +410,7 @@ static cs_rc ensure_connected(cs_sql_t *s, cs_err_t *err)
         return CS_OK;
     PQreset(conn(s));
     if (PQstatus(conn(s)) != CONNECTION_OK) {
-        cs_strlcpy(s->pg_error, PQerrorMessage(conn(s)), sizeof s->pg_error);
-        s->pg_state[0] = '\0';
+        set_error(s, PQerrorMessage(conn(s)), NULL);
         return cs__sql_fail(s, err, "reconnect");
     }
     s->pg_names = (PG_GEN(s) + 1) << 20; /* a new generation: prepare again */
@@ -467,16 +501,23 @@ static cs_rc pg_open(const char *target, const cs_store_opts_t *opts, cs_store_t
     cs__sql_set_node(s, opts);
     s->durable = opts->durable;
     s->pg_lock_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
-    s->pg = PQconnectdb(target);
+    /* a database that does not answer must not hang the node: connecting
+     * gives up after 5 s unless the target says otherwise */
+    char *conninfo = NULL;
+    if (!strstr(target, "connect_timeout=")) {
+        size_t n = strlen(target) + 32;
+        if ((conninfo = cs_malloc(n)))
+            snprintf(conninfo, n, "%s%sconnect_timeout=5", target, strchr(target, '?') ? "&" : "?");
+    }
+    s->pg = PQconnectdb(conninfo ? conninfo : target);
+    cs_free(conninfo);
     if (!s->pg) {
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory opening the store");
         goto out;
     }
     if (PQstatus(conn(s)) != CONNECTION_OK) {
-        char msg[512];
-        cs_strlcpy(msg, PQerrorMessage(conn(s)), sizeof msg);
-        msg[strcspn(msg, "\n")] = '\0';
-        rc = cs_errf(err, CS_ERR_STORE, "store: cannot connect to PostgreSQL: %s", msg);
+        set_error(s, PQerrorMessage(conn(s)), NULL);
+        rc = cs_errf(err, CS_ERR_STORE, "store: cannot connect to PostgreSQL: %s", s->pg_error);
         goto out;
     }
     if ((rc = session_setup(s, s->pg_lock_ms, err)))
@@ -554,9 +595,7 @@ static cs_rc pg_commit(cs_store_t *store, cs_err_t *err)
         rc = cs__sql_fail(s, err, "commit");
     } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
         /* COMMIT of a failed transaction answers ROLLBACK */
-        cs_strlcpy(s->pg_error, "the transaction had failed and was rolled back",
-                   sizeof s->pg_error);
-        s->pg_state[0] = '\0';
+        set_error(s, "the transaction had failed and was rolled back", NULL);
         rc = cs__sql_fail(s, err, "commit");
     }
     PQclear(r);

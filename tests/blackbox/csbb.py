@@ -25,6 +25,26 @@ def args():
     return p.parse_args()
 
 
+def pg_empty(url):
+    """Empty a PostgreSQL database (its public schema)."""
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c",
+                    "SET client_min_messages=warning; DROP SCHEMA public CASCADE; "
+                    "CREATE SCHEMA public"], check=True, capture_output=True)
+
+
+def store_sql(store, sql):
+    """Run SQL on a store target (sqlite:PATH or a PostgreSQL URI) with its
+    own command-line client; returns rows as 'a|b' lines."""
+    if store.startswith("sqlite:"):
+        cmd = ["sqlite3", store[len("sqlite:"):], sql]
+    else:
+        cmd = ["psql", "-X", "-q", "-A", "-t", "-F", "|", store]
+        for stmt in sql.split(";"):  # one -c each: psql -c shows only the last result
+            if stmt.strip():
+                cmd += ["-c", stmt]
+    return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+
 class Daemon:
     """A running `consonance serve` in its own temporary folder."""
 
@@ -33,6 +53,12 @@ class Daemon:
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="cs-bb-")
         self.store = store or "sqlite:" + os.path.join(self.dir, "store.db")
+        if not store and os.environ.get("CS_TEST_PG"):
+            # the *.postgresql variants: the cluster with_pg.py started,
+            # emptied for a daemon in a new folder
+            self.store = os.environ["CS_TEST_PG"]
+            if self.own_dir:
+                pg_empty(self.store)
         self.key_file = os.path.join(self.dir, "api-key")
         self.extra_env = extra_env or {}
         self.config = config
@@ -297,6 +323,21 @@ class PgCluster:
         if r.returncode != 0:
             raise RuntimeError("psql: " + r.stderr)
         return r.stdout
+
+    def _ctl(self, *args):
+        return subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D",
+                                            os.path.join(self.dir, "data")] + list(args),
+                              capture_output=True)
+
+    def pause(self):
+        """Stop the server, keeping its data (a database that went away)."""
+        self._ctl("-m", "fast", "-w", "stop")
+
+    def resume(self):
+        """Start it again on the same port."""
+        self._ctl("-l", os.path.join(self.dir, "log"), "-w", "-o",
+                  "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (self.port, self.dir),
+                  "start")
 
     def stop(self):
         if self.dir:

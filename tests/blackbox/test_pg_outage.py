@@ -1,0 +1,79 @@
+"""Black-box: a PostgreSQL store that goes away and comes back (issue 5,
+bad input). The daemon runs on a throwaway cluster; while the database is
+down /healthz says unhealthy (503), writes are refused with 503
+store_unavailable (nothing is acknowledged that is not stored), and when it
+is back the node recovers by itself: healthy again, writes accepted, every
+acknowledged event present."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+pg = csbb.PgCluster()
+if not pg.bin:
+    msg = "PostgreSQL is not installed (scripts/install-deps.sh installs it)"
+    if os.environ.get("CI"):
+        print("FAIL: " + msg)
+        sys.exit(1)
+    print("SKIP: " + msg)
+    sys.exit(csbb.SKIP)
+
+
+def ev(n):
+    return {"event_id": "out-%d" % n, "type": "customer.upserted",
+            "occurred_at": "2026-03-01T10:00:00Z",
+            "data": {"id": "c%d" % n, "email": "c%d@example.de" % n}}
+
+
+pg.start()
+d = csbb.Daemon(a.bin, store=pg.url())
+acked = []
+try:
+    d.start()
+    st, _, body = d.post_events([ev(1), ev(2)])
+    t.eq(st, 200, "a batch while the database is up")
+    acked += [1, 2]
+    st, _, h = d.request("GET", "/healthz")
+    t.eq(st, 200, "healthy while the database is up")
+
+    pg.pause()
+    st, hd, h = d.request("GET", "/healthz")
+    t.eq(st, 503, "unhealthy while the database is down")
+    t.eq(h.get("status"), "unhealthy", "healthz says unhealthy")
+    st, hd, body = d.post_events([ev(3)])
+    t.eq(st, 503, "a batch is refused while the database is down")
+    t.eq(hd.get("retry-after"), "1", "with Retry-After")
+    t.eq(body["results"][0]["error"]["code"], "store_unavailable", "the item says why")
+    st, hd, body = d.request("POST", "/v1/events", ev(4))
+    t.eq(st, 503, "a single event is refused while the database is down")
+    t.eq(body["error"]["code"], "store_unavailable", "store_unavailable")
+    t.check("\n" not in body["error"]["message"], "the message is one line")
+    st, _, _ = d.request("GET", "/v1/customers/c1")
+    t.check(st >= 500, "a view fails cleanly while the database is down (%d)" % st)
+
+    pg.resume()
+    deadline = time.time() + 30
+    st = None
+    while time.time() < deadline:
+        st, _, h = d.request("GET", "/healthz")
+        if st == 200:
+            break
+        time.sleep(0.2)
+    t.eq(st, 200, "healthy again by itself once the database is back")
+    st, _, body = d.post_events([ev(3), ev(4), ev(5)])
+    t.eq(st, 200, "writes accepted again")
+    t.eq(body.get("accepted"), 3, "all three new")
+    acked += [3, 4, 5]
+    for n in acked:
+        st, _, c = d.request("GET", "/v1/customers/c%d" % n)
+        t.eq(st, 200, "acknowledged customer c%d is there" % n)
+    st, _, c = d.request("GET", "/v1/events?limit=100")
+    t.eq(len(c["events"]), len(acked), "the log holds each acknowledged event once")
+finally:
+    d.cleanup()
+    pg.stop()
+t.done()
