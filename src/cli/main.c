@@ -28,6 +28,7 @@ static const cmd_t commands[] = {
     {"journeys", cs_cmd_journeys, "check, list and switch journeys; a customer's runs and messages"},
     {"promise-eval", cs_cmd_promise_eval, "evaluate the delivery promise on Olist-layout CSVs"},
     {"schema", cs_cmd_schema, "print the store's migrations for sqlite or postgresql"},
+    {"copy-store", cs_cmd_copy_store, "copy an SQLite store into an empty PostgreSQL database"},
     {"version", cs_cmd_version, "print version information"},
 };
 
