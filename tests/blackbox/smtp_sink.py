@@ -2,16 +2,20 @@
 STARTTLS required, AUTH PLAIN/LOGIN required, every accepted message saved
 as N.eml (+ N.json with the envelope) in a folder.
 
-    smtp_sink.py DIR CERT KEY USER PASSWORD [dedupe]
+    smtp_sink.py DIR CERT KEY USER PASSWORD [dedupe] [flaky=P]
 
 With "dedupe" it behaves like a mail provider that honours idempotency: a
 message whose Message-ID it has already accepted is acknowledged again but
-stored only once; each such repeat is appended to DIR/repeats.log.
+stored only once; each such repeat is appended to DIR/repeats.log. With
+"flaky=P" a fraction P of the messages (at random) is refused with 451, a
+temporary failure the sender must retry; each is counted in
+DIR/failures.log.
 
 Prints "port N" when it listens. Recipients starting with "reject" get 550,
 "later" get 451 (a temporary failure)."""
 import json
 import os
+import random
 import ssl
 import sys
 
@@ -19,7 +23,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 out, cert, key, user, password = sys.argv[1:6]
-dedupe = len(sys.argv) > 6 and sys.argv[6] == "dedupe"
+dedupe = "dedupe" in sys.argv[6:]
+flaky = 0.0
+for arg in sys.argv[6:]:
+    if arg.startswith("flaky="):
+        flaky = float(arg[len("flaky="):])
 seen_ids = set()
 
 
@@ -37,6 +45,10 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if flaky and random.random() < flaky:
+            with open(os.path.join(out, "failures.log"), "a") as f:
+                f.write("451\n")
+            return "451 4.3.0 temporary failure, try again"
         if dedupe:
             mid = None
             for line in envelope.original_content.split(b"\r\n"):
