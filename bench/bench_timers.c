@@ -3,7 +3,12 @@
  * come due at one instant, fire them into the outbox; timers/s, lateness,
  * and memory per pending timer.
  *
- *   bench_timers DIR N
+ *   bench_timers DIR N [TARGET [NODES]]
+ *
+ * TARGET (default: a durable SQLite file in DIR) may be a PostgreSQL
+ * database; NODES (default 1) firing threads then fire concurrently, each
+ * with its own connection and journey runtime, as that many nodes would
+ * (the store's cross-node write lock decides who goes next).
  *
  * The product's path, on a durable SQLite store (WAL, synchronous=FULL):
  * N order.placed events are ingested and the journey runtime runs a journey
@@ -17,6 +22,7 @@
  * time from the instant it came due until the transaction that fired it
  * committed. Prints key=value lines.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +72,70 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static const char *const yaml = "journey: delayed_message\n"
+                                "trigger: {event: order.placed}\n"
+                                "steps:\n"
+                                "  - wait: 1d\n"
+                                "  - send: {channel: email, template: order_confirmation, "
+                                "class: transactional}\n";
+
+static cs_journeys_t *runtime(cs_clock_manual_t *clock)
+{
+    cs_journeys_opts_t jo = { .clock = &clock->clock };
+    jo.policy_set = true;
+    cs_policy_conf_default(&jo.policy);
+    jo.policy.quiet_start = jo.policy.quiet_end = 0;
+    cs_journeys_t *js;
+    cs_journey_t *j;
+    cs_err_t err;
+    if (cs_journeys_new(&jo, &js, &err) || cs_journey_parse("bench.yaml", yaml, strlen(yaml), &j, &err) ||
+        cs_journeys_add(js, j, &err))
+        die("journey", &err);
+    return js;
+}
+
+/* One firing node: its own connection and runtime; fires until nothing is
+ * due. Every fired timer's lateness is the time from due_ns to the commit
+ * of its transaction. */
+typedef struct node {
+    pthread_t th;
+    const char *target;
+    cs_clock_manual_t *clock;
+    uint64_t due_ns;
+    double *lat;        /* shared, n slots */
+    size_t *fired;      /* shared counter */
+    size_t n;
+    pthread_mutex_t *mu;
+    cs_store_t *s;
+    cs_journeys_t *js;
+} node_t;
+
+static void *fire_main(void *arg)
+{
+    node_t *nd = arg;
+    cs_err_t err;
+    for (;;) {
+        cs_journeys_stats_t st;
+        memset(&st, 0, sizeof st);
+        if (cs_store_begin(nd->s, &err))
+            die("begin", &err);
+        if (cs_journeys_fire_due(nd->js, nd->s, FIRE_BATCH, &st, &err) || cs_store_commit(nd->s, &err))
+            die("fire", &err);
+        double l = (double)(cs_mono_ns() - nd->due_ns) / 1e6;
+        pthread_mutex_lock(nd->mu);
+        for (size_t k = 0; k < st.timers && *nd->fired < nd->n; k++)
+            nd->lat[(*nd->fired)++] = l;
+        pthread_mutex_unlock(nd->mu);
+        if (st.timers == 0)
+            break;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: bench_timers DIR N\n");
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: bench_timers DIR N [TARGET [NODES]]\n");
         return 2;
     }
     const char *dir = argv[1];
@@ -81,6 +147,13 @@ int main(int argc, char **argv)
     }
     char target[1024], ts[40], buf[1024];
     snprintf(target, sizeof target, "sqlite:%s/timers.db", dir);
+    if (argc >= 4)
+        snprintf(target, sizeof target, "%s", argv[3]);
+    int nodes = argc >= 5 ? atoi(argv[4]) : 1;
+    if (nodes < 1 || nodes > 16) {
+        fprintf(stderr, "bench_timers: NODES must be 1..16\n");
+        return 2;
+    }
     cs_err_t err;
     cs_store_t *s;
     cs_store_opts_t so;
@@ -94,21 +167,7 @@ int main(int argc, char **argv)
     cs_time_format(t0, ts, sizeof ts);
 
     /* the journey, and customers who can be mailed */
-    const char *yaml = "journey: delayed_message\n"
-                       "trigger: {event: order.placed}\n"
-                       "steps:\n"
-                       "  - wait: 1d\n"
-                       "  - send: {channel: email, template: order_confirmation, "
-                       "class: transactional}\n";
-    cs_journeys_opts_t jo = { .clock = &clock.clock };
-    jo.policy_set = true;
-    cs_policy_conf_default(&jo.policy);
-    jo.policy.quiet_start = jo.policy.quiet_end = 0;
-    cs_journeys_t *js;
-    cs_journey_t *j;
-    if (cs_journeys_new(&jo, &js, &err) || cs_journey_parse("bench.yaml", yaml, strlen(yaml), &j, &err) ||
-        cs_journeys_add(js, j, &err))
-        die("journey", &err);
+    cs_journeys_t *js = runtime(&clock);
     if (cs_store_begin(s, &err))
         die("begin", &err);
     for (int c = 0; c < CUSTOMERS; c++) {
@@ -148,25 +207,43 @@ int main(int argc, char **argv)
     int64_t pending = 0;
     cs_store_call(s, timer_count, &pending, &err);
 
-    /* fire: everything comes due at once */
-    cs_clock_manual_set(&clock, t0 + CS_MS_PER_DAY + 60 * 1000);
+    /* fire: everything comes due at once, NODES firing side by side */
     double *lat = calloc((size_t)n + 1, sizeof *lat);
     size_t fired = 0;
-    uint64_t due_ns = cs_mono_ns();
-    for (;;) {
-        cs_journeys_stats_t st;
-        memset(&st, 0, sizeof st);
-        if (cs_store_begin(s, &err))
-            die("begin", &err);
-        if (cs_journeys_fire_due(js, s, FIRE_BATCH, &st, &err) || cs_store_commit(s, &err))
-            die("fire", &err);
-        double l = (double)(cs_mono_ns() - due_ns) / 1e6;
-        for (size_t k = 0; k < st.timers && fired < (size_t)n; k++)
-            lat[fired++] = l;
-        if (st.timers == 0)
-            break;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    node_t nd[16];
+    memset(nd, 0, sizeof nd);
+    for (int i = 0; i < nodes; i++) {
+        nd[i] = (node_t){ .target = target, .clock = &clock, .lat = lat, .fired = &fired,
+                          .n = (size_t)n, .mu = &mu };
+        if (i == 0) {
+            nd[i].s = s;
+            nd[i].js = js;
+            continue;
+        }
+        if (cs_store_open(target, &so, &nd[i].s, &err))
+            die("open a node", &err);
+        nd[i].js = runtime(&clock);
+        if (cs_store_begin(nd[i].s, &err) || cs_journeys_sync(nd[i].js, nd[i].s, &err) ||
+            cs_store_commit(nd[i].s, &err))
+            die("node setup", &err);
     }
-    double fire_s = lat[fired ? fired - 1 : 0] / 1000.0;
+    cs_clock_manual_set(&clock, t0 + CS_MS_PER_DAY + 60 * 1000);
+    uint64_t due_ns = cs_mono_ns();
+    for (int i = 0; i < nodes; i++) {
+        nd[i].due_ns = due_ns;
+        if (pthread_create(&nd[i].th, NULL, fire_main, &nd[i]) != 0) {
+            fprintf(stderr, "bench_timers: cannot start a node thread\n");
+            return 1;
+        }
+    }
+    double last = 0;
+    for (int i = 0; i < nodes; i++)
+        pthread_join(nd[i].th, NULL);
+    for (size_t k = 0; k < fired; k++)
+        if (lat[k] > last)
+            last = lat[k];
+    double fire_s = last / 1000.0;
     qsort(lat, fired, sizeof *lat, cmp_double);
     cs_store_counts_t counts;
     cs_store_counts(s, &counts, &err);
@@ -176,6 +253,7 @@ int main(int argc, char **argv)
     cs_journeys_totals(js, &tot);
 
     printf("timers_n=%ld\n", n);
+    printf("timers_nodes=%d\n", nodes);
     printf("timers_pending=%lld\n", (long long)pending);
     printf("timers_schedule_s=%.2f\n", sched_s);
     printf("timers_schedule_per_s=%.0f\n", (double)n / sched_s);
@@ -190,6 +268,10 @@ int main(int argc, char **argv)
     printf("timers_bytes_per_pending=%.1f\n",
            pending ? (double)(rss1 - rss0) * 1024.0 / (double)pending : 0.0);
     free(lat);
+    for (int i = 1; i < nodes; i++) {
+        cs_journeys_free(nd[i].js);
+        cs_store_close(&nd[i].s);
+    }
     cs_journeys_free(js);
     cs_store_close(&s);
     return 0;

@@ -7,7 +7,8 @@ local batch = tonumber(os.getenv("CS_BATCH") or "1")
 local key = os.getenv("CS_KEY") or ""
 local counter = 0
 local threads = {}
-local nonce = tostring(os.time())
+-- CS_NONCE keeps ids apart when several wrk instances run at once
+local nonce = os.getenv("CS_NONCE") or tostring(os.time())
 
 function setup(thread)
   thread:set("tid", #threads + 1)

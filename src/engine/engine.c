@@ -131,6 +131,24 @@ static cs_rc timed_commit(cs_engine_t *e, cs_err_t *err)
     return rc;
 }
 
+/* Tell the store which events follow (a remote store looks them up in one
+ * go). */
+static cs_rc hint_group(cs_engine_t *e, cs_ingest_req_t *group, cs_err_t *err)
+{
+    size_t n = 0, k = 0;
+    for (cs_ingest_req_t *r = group; r; r = r->next_)
+        n += r->n;
+    const cs_event_t **evs = cs_calloc(n ? n : 1, sizeof *evs);
+    if (!evs)
+        return CS_OK; /* a hint only */
+    for (cs_ingest_req_t *r = group; r; r = r->next_)
+        for (size_t i = 0; i < r->n; i++)
+            evs[k++] = r->items[i].ev;
+    cs_rc rc = cs_store_ingest_hint(e->writer, evs, n, err);
+    cs_free(evs);
+    return rc;
+}
+
 /* One transaction for the whole group. Returns non-zero when the group
  * failed and was rolled back (items are then untouched for the replay). */
 static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, cs_err_t *err)
@@ -138,6 +156,8 @@ static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, cs
     cs_rc rc = cs_store_begin(e->writer, err);
     if (rc)
         return rc;
+    if (e->writer->ops->ingest_hint && (rc = hint_group(e, group, err)))
+        goto fail;
     for (cs_ingest_req_t *r = group; r; r = r->next_) {
         for (size_t i = 0; i < r->n; i++) {
             cs_ingest_item_t *it = &r->items[i];

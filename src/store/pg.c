@@ -51,7 +51,7 @@ struct pg_exec {
     char *sql;                  /* the text with $N parameters */
     bool persistent;            /* prepared on the server under name */
     int prepared_gen;           /* the connection generation it was prepared on; 0 = never */
-    char name[16];
+    char name[32];
     int nparams;
     bool used[PG_MAX_PARAMS];   /* parameters the text refers to */
     Oid types[PG_MAX_PARAMS];
@@ -62,8 +62,9 @@ struct pg_exec {
     int row, nrows;
 };
 
-/* connection generation: bumped when the connection is re-established */
-#define PG_GEN(s) ((s)->pg_names >> 20)
+/* Pipelined statements between two reads, at most: the server's answers to
+ * them must fit its send buffer while nobody reads them. */
+#define PG_PIPE_MAX 256
 
 static PGconn *conn(cs_sql_t *s)
 {
@@ -247,14 +248,146 @@ int cs__pg_bind_null(pg_exec_t *p, int i)
 
 static cs_rc ensure_connected(cs_sql_t *s, cs_err_t *err);
 
+/* ---- pipeline mode ----
+ *
+ * Inside a writer transaction the connection is in libpq's pipeline mode.
+ * Statements whose answer nobody reads (cs__sql_exec_stmt: inserts and
+ * updates that report nothing back) are only sent; a statement whose rows
+ * or row count are needed sends itself, asks the server to flush, reads the
+ * answers of everything sent before it, then its own. So a group of events
+ * costs about one round trip per read instead of one per statement. An
+ * error in a pipelined statement fails the transaction: the next read or
+ * the commit reports it (with the failed statement's message), and the
+ * caller rolls back, as after any failed statement. */
+
+/* Read one command's results; *keep gets the first good one (owned). */
+static bool collect_one(cs_sql_t *s, PGresult **keep)
+{
+    PGresult *r;
+    bool ok = true;
+    while ((r = PQgetResult(conn(s)))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) { /* not expected here: no command follows */
+            PQclear(r);
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (!s->pg_pipe_failed && st != PGRES_PIPELINE_ABORTED)
+                note_error(s, r);
+            s->pg_pipe_failed = true;
+            ok = false;
+        }
+        if (ok && keep && !*keep)
+            *keep = r;
+        else
+            PQclear(r);
+    }
+    return ok;
+}
+
+static void drain_pending(cs_sql_t *s)
+{
+    for (; s->pg_pending > 0; s->pg_pending--)
+        collect_one(s, NULL);
+}
+
+/* Send a statement (preparing it first if need be) without reading. */
+static bool pipe_send(pg_exec_t *p)
+{
+    cs_sql_t *s = p->s;
+    if (p->persistent && p->prepared_gen != s->pg_gen + 1) {
+        snprintf(p->name, sizeof p->name, "g%d_%d", s->pg_gen, ++s->pg_names);
+        if (!PQsendPrepare(conn(s), p->name, p->sql, p->nparams, p->types))
+            goto fail;
+        s->pg_pending++;
+        p->prepared_gen = s->pg_gen + 1;
+    }
+    if (!(p->persistent
+              ? PQsendQueryPrepared(conn(s), p->name, p->nparams, p->vals, NULL, NULL, 0)
+              : PQsendQueryParams(conn(s), p->sql, p->nparams, p->types, p->vals, NULL, NULL, 0)))
+        goto fail;
+    s->pg_pending++;
+    return true;
+fail:
+    if (!s->pg_pipe_failed)
+        set_error(s, PQerrorMessage(conn(s)), NULL);
+    s->pg_pipe_failed = true;
+    return false;
+}
+
+/* Ask for everything sent so far and read it; true when all went well. */
+static bool pipe_flush(cs_sql_t *s)
+{
+    if (!PQsendFlushRequest(conn(s)) || PQflush(conn(s)) != 0) {
+        if (!s->pg_pipe_failed)
+            set_error(s, PQerrorMessage(conn(s)), NULL);
+        s->pg_pipe_failed = true;
+    }
+    drain_pending(s);
+    return !s->pg_pipe_failed;
+}
+
+/* A statement whose answer is not needed: inside a pipelined transaction it
+ * is only sent (its failure shows at the next read or the commit). */
+cs_rc cs__pg_exec_deferred(pg_exec_t *p, bool *sent)
+{
+    cs_sql_t *s = p->s;
+    *sent = false;
+    if (!s->pg_pipe)
+        return CS_OK;
+    *sent = true;
+    if (s->pg_pipe_failed || !pipe_send(p))
+        return CS_ERR_STORE;
+    if (s->pg_pending >= PG_PIPE_MAX && !pipe_flush(s))
+        return CS_ERR_STORE;
+    s->pg_changes = -1; /* not known for a deferred statement */
+    return CS_OK;
+}
+
+/* Leave pipeline mode: sync, read everything, exit. */
+static void pipe_end(cs_sql_t *s)
+{
+    if (!s->pg_pipe)
+        return;
+    PQpipelineSync(conn(s));
+    drain_pending(s);
+    PGresult *r;
+    for (int nulls = 0; nulls < 4;) { /* up to the sync's result */
+        if (!(r = PQgetResult(conn(s)))) {
+            nulls++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    PQexitPipelineMode(conn(s));
+    s->pg_pipe = false;
+    if (s->pg_pipe_failed)
+        s->pg_gen++; /* statements prepared in a failed pipeline may not exist */
+}
+
 /* Run the statement: prepare it on this connection first if need be. NULL
  * with the error noted on failure. */
 static PGresult *run(pg_exec_t *p)
 {
     cs_sql_t *s = p->s;
-    PGresult *r;
-    if (p->persistent && p->prepared_gen != PG_GEN(s) + 1) {
-        snprintf(p->name, sizeof p->name, "cs%d", ++s->pg_names & 0xfffff);
+    PGresult *r = NULL;
+    if (s->pg_pipe) {
+        if (s->pg_pipe_failed || !pipe_send(p))
+            return NULL;
+        s->pg_pending--; /* ours: read below, after the others */
+        bool others = pipe_flush(s);
+        bool mine = collect_one(s, &r);
+        if (!others || !mine) {
+            PQclear(r);
+            return NULL;
+        }
+        return r;
+    }
+    if (p->persistent && p->prepared_gen != s->pg_gen + 1) {
+        snprintf(p->name, sizeof p->name, "g%d_%d", s->pg_gen, ++s->pg_names);
         r = PQprepare(conn(s), p->name, p->sql, p->nparams, p->types);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             note_error(s, r);
@@ -262,7 +395,7 @@ static PGresult *run(pg_exec_t *p)
             return NULL;
         }
         PQclear(r);
-        p->prepared_gen = PG_GEN(s) + 1;
+        p->prepared_gen = s->pg_gen + 1;
     }
     if (p->persistent)
         r = PQexecPrepared(conn(s), p->name, p->nparams, p->vals, NULL, NULL, 0);
@@ -413,7 +546,7 @@ static cs_rc ensure_connected(cs_sql_t *s, cs_err_t *err)
         set_error(s, PQerrorMessage(conn(s)), NULL);
         return cs__sql_fail(s, err, "reconnect");
     }
-    s->pg_names = (PG_GEN(s) + 1) << 20; /* a new generation: prepare again */
+    s->pg_gen++; /* the statements are gone with the old connection: prepare again */
     cs_log(CS_LOG_INFO, "store: reconnected to PostgreSQL");
     return session_setup(s, s->pg_lock_ms, err);
 }
@@ -477,6 +610,7 @@ static void pg_close(cs_store_t *store)
     cs__sql_free_stmts(s->stmts, CS_ARRAY_LEN(s->stmts));
     cs__sql_journey_close(s);
     cs__sql_track_close(s);
+    cs_map_free(&s->pg_new_ids);
     if (s->pg)
         PQfinish(conn(s));
     cs_free(s);
@@ -497,6 +631,7 @@ static cs_rc pg_open(const char *target, const cs_store_opts_t *opts, cs_store_t
     if (!s)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory opening the store");
     s->base.ops = &cs_store_pg_ops;
+    cs_map_init(&s->pg_new_ids);
     s->read_only = opts->read_only;
     cs__sql_set_node(s, opts);
     s->durable = opts->durable;
@@ -551,9 +686,8 @@ out:
 
 /* ---- transactions ---- */
 
-static cs_rc pg_begin(cs_store_t *store, cs_err_t *err)
+static cs_rc begin_locked(cs_sql_t *s, cs_err_t *err)
 {
-    cs_sql_t *s = (cs_sql_t *)store;
     char sql[96];
     cs_rc rc;
     if (s->read_only)
@@ -571,22 +705,65 @@ static cs_rc pg_begin(cs_store_t *store, cs_err_t *err)
     return CS_OK;
 }
 
+static cs_rc enter_pipe(cs_sql_t *s, cs_err_t *err)
+{
+    if (!PQenterPipelineMode(conn(s))) {
+        set_error(s, PQerrorMessage(conn(s)), NULL);
+        PQclear(PQexec(conn(s), "ROLLBACK"));
+        s->in_tx = false;
+        return cs__sql_fail(s, err, "enter pipeline mode");
+    }
+    s->pg_pipe = true;
+    s->pg_pipe_failed = false;
+    s->pg_pending = 0;
+    return CS_OK;
+}
+
+static cs_rc pg_begin(cs_store_t *store, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    cs_rc rc = begin_locked(s, err);
+    return rc ? rc : enter_pipe(s, err);
+}
+
 /* synchronous_commit=off for this transaction: a crash of the database
  * server may lose it (a repeat, never data), a crash of this node cannot */
 static cs_rc pg_begin_relaxed(cs_store_t *store, cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
-    cs_rc rc = pg_begin(store, err);
+    cs_rc rc = begin_locked(s, err);
     if (!rc && s->durable && (rc = exec(s, "SET LOCAL synchronous_commit=off", err))) {
         exec(s, "ROLLBACK", NULL);
         s->in_tx = false;
     }
-    return rc;
+    return rc ? rc : enter_pipe(s, err);
 }
 
 static cs_rc pg_commit(cs_store_t *store, cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
+    if (s->pg_pipe) {
+        /* the identity sequence follows the seqs given (for any other
+         * writer of the log, copy-store's included) */
+        if (s->pg_seq_assigned && !s->pg_pipe_failed) {
+            char sql[128];
+            snprintf(sql, sizeof sql,
+                     "SELECT setval(pg_get_serial_sequence('events','seq'),%lld)",
+                     (long long)s->pg_seq_assigned);
+            if (PQsendQueryParams(conn(s), sql, 0, NULL, NULL, NULL, NULL, 0))
+                s->pg_pending++;
+            else
+                s->pg_pipe_failed = true;
+        }
+        cs__sql_ingest_reset(s);
+        /* read what was sent: a failure there fails the commit */
+        pipe_end(s);
+        if (s->pg_pipe_failed) {
+            PQclear(PQexec(conn(s), "ROLLBACK"));
+            s->in_tx = false;
+            return cs__sql_fail(s, err, "commit");
+        }
+    }
     PGresult *r = PQexec(conn(s), "COMMIT");
     cs_rc rc = CS_OK;
     s->in_tx = false;
@@ -605,6 +782,8 @@ static cs_rc pg_commit(cs_store_t *store, cs_err_t *err)
 static void pg_rollback(cs_store_t *store)
 {
     cs_sql_t *s = (cs_sql_t *)store;
+    cs__sql_ingest_reset(s);
+    pipe_end(s);
     if (PQtransactionStatus(conn(s)) != PQTRANS_IDLE)
         PQclear(PQexec(conn(s), "ROLLBACK"));
     s->in_tx = false;
@@ -621,4 +800,5 @@ const cs_store_ops_t cs_store_pg_ops = {
     .rollback = pg_rollback,
     CS_SQL_SHARED_OPS,
     .outbox_release = cs__sql_outbox_release,
+    .ingest_hint = cs__sql_ingest_hint,
 };

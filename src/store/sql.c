@@ -15,6 +15,12 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_EV_INSERT] = "INSERT INTO events(event_id,type,occurred_at,received_at,customer_id,"
                     "order_id,entity,body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8) "
                     "ON CONFLICT(event_id) DO NOTHING RETURNING seq",
+    [Q_EV_INSERT_SEQ] = "INSERT INTO events(event_id,type,occurred_at,received_at,customer_id,"
+                        "order_id,entity,body,seq) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+                        "ON CONFLICT(event_id) DO NOTHING RETURNING seq",
+    [Q_EV_NEXT_SEQ] = "SELECT coalesce(max(seq),0)+1 FROM events",
+    /* PostgreSQL only: ?1 is a text array literal */
+    [Q_EV_KNOWN] = "SELECT event_id FROM events WHERE event_id = ANY(CAST(?1 AS TEXT[]))",
     [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
     [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2 WHERE entity=?1 AND order_id IS NULL",
     [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE order_id IS NULL AND seq IN "
@@ -299,10 +305,28 @@ cs_ms_t cs__col_time(sql_stmt *st, int i)
 
 cs_rc cs__sql_exec_stmt(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what)
 {
+    if (st->pg) {
+        bool sent;
+        cs_rc rc = cs__pg_exec_deferred(st->pg, &sent);
+        if (sent) { /* pipelined: its outcome shows at the next read or the commit */
+            cs__stmt_done(st);
+            return rc ? cs__sql_fail(s, err, what) : CS_OK;
+        }
+    }
+    int64_t changes;
+    return cs__sql_exec_count(s, st, err, what, &changes);
+}
+
+cs_rc cs__sql_exec_count(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what,
+                         int64_t *changes)
+{
     int r = sql_step(st);
     cs_rc rc = CS_OK;
+    *changes = 0;
     if (r != SQL_DONE && r != SQL_ROW)
         rc = cs__sql_fail(s, err, what);
+    else
+        *changes = sql_changes(s);
     sql_reset(st);
     sql_clear_bindings(st);
     return rc;
@@ -428,8 +452,9 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
     sql_bind_int64(st, 2, at);
-    cs_rc rc = cs__sql_exec_stmt(s, st, err, "revoke an API key");
-    if (!rc && sql_changes(s) == 0)
+    int64_t changes;
+    cs_rc rc = cs__sql_exec_count(s, st, err, "revoke an API key", &changes);
+    if (!rc && changes == 0)
         rc = cs_err_field(err, CS_ERR_NOTFOUND, "id", "no active API key with id \"%.40s\"", id);
     return rc;
 }

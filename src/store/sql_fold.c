@@ -399,8 +399,9 @@ static cs_rc fold_cancel(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(up, 1, c->order_id);
     cs__bind_text(up, 2, c->reason);
     sql_bind_int64(up, 3, ev->occurred_at);
-    cs_rc rc = cs__sql_exec_stmt(s, up, err, "cancel an order");
-    if (rc || sql_changes(s) > 0)
+    int64_t changed;
+    cs_rc rc = cs__sql_exec_count(s, up, err, "cancel an order", &changed);
+    if (rc || changed > 0)
         return rc;
     /* cancelled before it was placed: a stub the placement fills in */
     sql_stmt *stub = cs__sql_stmt(s, Q_OR_CANCEL_STUB, err);
@@ -480,13 +481,14 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(a1, 1, sh->id);
     cs__bind_text(a1, 2, sh->carrier);
     cs__bind_text(a1, 3, sh->tracking_number);
-    if ((rc = cs__sql_exec_stmt(s, a1, err, "attach pending scans")))
+    int64_t changed;
+    if ((rc = cs__sql_exec_count(s, a1, err, "attach pending scans", &changed)))
         goto out;
-    adopted += sql_changes(s);
+    adopted += changed;
     cs__bind_text(a2, 1, sh->id);
-    if ((rc = cs__sql_exec_stmt(s, a2, err, "attach pending scans")))
+    if ((rc = cs__sql_exec_count(s, a2, err, "attach pending scans", &changed)))
         goto out;
-    adopted += sql_changes(s);
+    adopted += changed;
     if (adopted > 0) {
         sql_stmt *ev_up = cs__sql_stmt(s, Q_EV_ADOPT_SCANS, err);
         if (!ev_up) {
@@ -726,6 +728,85 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err
 
 /* ---- the entry point ---- */
 
+/* pg_new_ids values */
+#define NEW_ID ((void *)1)
+#define USED_ID ((void *)2)
+
+static cs_rc load_next_seq(cs_sql_t *s, cs_err_t *err)
+{
+    sql_stmt *q = cs__sql_stmt(s, Q_EV_NEXT_SEQ, err);
+    if (!q)
+        return CS_ERR_STORE;
+    int r = sql_step(q);
+    if (r == SQL_ROW)
+        s->pg_next_seq = sql_column_int64(q, 0);
+    cs__stmt_done(q);
+    return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read the log's end");
+}
+
+void cs__sql_ingest_reset(cs_sql_t *s)
+{
+    s->pg_next_seq = s->pg_seq_assigned = 0;
+    if (s->pg_new_ids.n) {
+        cs_map_free(&s->pg_new_ids);
+        cs_map_init(&s->pg_new_ids);
+    }
+}
+
+/* An array literal {"a","b"} of the ids (quotes and backslashes escaped). */
+static cs_rc id_array(cs_buf_t *b, const cs_event_t *const *evs, size_t n)
+{
+    cs_rc rc = cs_buf_puts(b, "{");
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = cs_buf_puts(b, i ? ",\"" : "\"");
+        for (const char *c = evs[i]->event_id; *c && !rc; c++) {
+            if (*c == '"' || *c == '\\')
+                rc = cs_buf_puts(b, "\\");
+            if (!rc)
+                rc = cs_buf_append(b, c, 1);
+        }
+        if (!rc)
+            rc = cs_buf_puts(b, "\"");
+    }
+    return rc ? rc : cs_buf_puts(b, "}");
+}
+
+cs_rc cs__sql_ingest_hint(cs_store_t *store, const cs_event_t *const *evs, size_t n,
+                          cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    cs_buf_t arr;
+    cs_rc rc = CS_OK;
+    if (!s->pg || !s->in_tx || n == 0)
+        return CS_OK;
+    cs_buf_init(&arr, (size_t)64 << 20);
+    if (id_array(&arr, evs, n)) {
+        cs_buf_free(&arr);
+        return CS_OK; /* a hint: without it every append waits */
+    }
+    sql_stmt *q = cs__sql_stmt(s, Q_EV_KNOWN, err);
+    if (!q) {
+        cs_buf_free(&arr);
+        return CS_ERR_STORE;
+    }
+    cs_map_t known;
+    cs_map_init(&known);
+    sql_bind_text(q, 1, arr.data, (int)arr.len);
+    int r;
+    while ((r = sql_step(q)) == SQL_ROW && !rc)
+        rc = cs_map_put(&known, cs__col_text(q, 0), NEW_ID);
+    cs__stmt_done(q);
+    if (!rc && r != SQL_DONE && r != SQL_ROW)
+        rc = cs__sql_fail(s, err, "look up the group's events");
+    /* new: not logged; a repeat inside the group waits like any other */
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!cs_map_get(&known, evs[i]->event_id) && !cs_map_get(&s->pg_new_ids, evs[i]->event_id))
+            rc = cs_map_put(&s->pg_new_ids, evs[i]->event_id, NEW_ID);
+    cs_map_free(&known);
+    cs_buf_free(&arr);
+    return rc == CS_ERR_NOMEM ? cs_errf(err, rc, "out of memory") : rc;
+}
+
 cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
                         cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err)
 {
@@ -741,7 +822,15 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     if ((rc = resolve(s, ev, &r, err)))
         return rc;
 
-    sql_stmt *ins = cs__sql_stmt(s, Q_EV_INSERT, err);
+    /* PostgreSQL gives the seq itself (the write lock makes max + 1 safe),
+     * so that an event ingest_hint found new is appended without waiting */
+    bool pipelined = false;
+    if (s->pg) {
+        if (!s->pg_next_seq && (rc = load_next_seq(s, err)))
+            return rc;
+        pipelined = cs_map_get(&s->pg_new_ids, ev->event_id) == NEW_ID;
+    }
+    sql_stmt *ins = cs__sql_stmt(s, s->pg ? Q_EV_INSERT_SEQ : Q_EV_INSERT, err);
     if (!ins)
         return CS_ERR_STORE;
     const char *text = ev->body;
@@ -761,10 +850,26 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     cs__bind_text(ins, 6, r.order_id);
     cs__bind_text(ins, 7, r.entity[0] && !r.order_id ? r.entity : NULL);
     sql_bind_text(ins, 8, text, (int)body_len);
-    int step = sql_step(ins);
-    if (step == SQL_ROW)
-        *seq = sql_column_int64(ins, 0);
-    cs__stmt_done(ins);
+    if (s->pg)
+        sql_bind_int64(ins, 9, s->pg_next_seq);
+    int step;
+    if (pipelined) {
+        /* new for certain: appended without waiting for the answer */
+        if ((rc = cs__sql_exec_stmt(s, ins, err, "append to the event log")) ||
+            (rc = cs_map_put(&s->pg_new_ids, ev->event_id, USED_ID)))
+            goto out;
+        step = SQL_ROW;
+        *seq = s->pg_next_seq;
+    } else {
+        step = sql_step(ins);
+        if (step == SQL_ROW)
+            *seq = sql_column_int64(ins, 0);
+        cs__stmt_done(ins);
+    }
+    if (s->pg && step == SQL_ROW) {
+        s->pg_seq_assigned = *seq;
+        s->pg_next_seq = *seq + 1;
+    }
     if (step != SQL_ROW && step != SQL_DONE) {
         rc = cs__sql_fail(s, err, "append to the event log");
         goto out;

@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "../lib/cs_map.h"
 #include "store.h"
 
 /* ---- the statement abstraction ---- */
@@ -61,6 +62,8 @@ int64_t cs__pg_int64(pg_exec_t *p, int i);
 double cs__pg_double(pg_exec_t *p, int i);
 const char *cs__pg_text(pg_exec_t *p, int i);
 int cs__pg_bytes(pg_exec_t *p, int i);
+/* Inside a pipelined transaction: send without waiting (*sent); else nothing. */
+cs_rc cs__pg_exec_deferred(pg_exec_t *p, bool *sent);
 cs_rc cs__pg_prepare(cs_sql_t *s, const char *sql, bool persistent, pg_exec_t **out,
                      cs_err_t *err);
 void cs__pg_finalize(pg_exec_t *p);
@@ -142,6 +145,9 @@ static inline int sql_column_bytes(sql_stmt *st, int i)
 typedef enum stmt_id {
     /* events */
     Q_EV_INSERT,
+    Q_EV_INSERT_SEQ,      /* with the seq given (PostgreSQL) */
+    Q_EV_NEXT_SEQ,
+    Q_EV_KNOWN,           /* which of a list of event ids are logged (PostgreSQL) */
     Q_EV_SEQ_BY_ID,
     Q_EV_ADOPT_ORPHANS,   /* set order_id on earlier updates of an entity */
     Q_EV_ADOPT_SCANS,     /* set order_id on scan events of a shipment */
@@ -295,10 +301,19 @@ struct cs_sql {
     void *pg;                   /* PostgreSQL: the PGconn; NULL on SQLite */
     int64_t pg_changes;         /* rows the last PostgreSQL statement changed */
     int pg_names;               /* server-side statements prepared so far */
+    int pg_gen;                 /* statement generation: bumped when prepared ones may be gone */
+    bool pg_pipe;               /* in a writer transaction, in pipeline mode */
+    bool pg_pipe_failed;        /* a pipelined statement failed: the transaction is lost */
+    int pg_pending;             /* pipelined results not read yet */
     char pg_error[512];         /* PostgreSQL: the last failed statement's error */
     char pg_state[6];           /* ... and its SQLSTATE */
     int pg_lock_ms;             /* PostgreSQL: how long to wait for a lock */
     char node[64];              /* this node's name in outbox claims; "" = the only one */
+    /* PostgreSQL, within one writer transaction: the next event seq to
+     * assign (0 = read it from the log first), the highest assigned, and
+     * the event ids ingest_hint found new (their inserts are pipelined) */
+    int64_t pg_next_seq, pg_seq_assigned;
+    cs_map_t pg_new_ids;
     bool read_only;
     bool in_tx;
     bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
@@ -346,10 +361,22 @@ cs_ms_t cs__col_time(sql_stmt *st, int i);
 /* A time as JSON: RFC 3339 text, or null for 0. */
 json_t *cs__json_time(cs_ms_t t);
 
-/* Step a statement that returns no rows; resets it. */
+/* Step a statement that returns no rows; resets it. On PostgreSQL inside a
+ * writer transaction it is only sent (pipelined): its failure shows at the
+ * next statement that reads or at the commit, and sql_changes() is not
+ * known after it. */
 cs_rc cs__sql_exec_stmt(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what);
+/* The same, run at once, with the rows it changed in *changes. */
+cs_rc cs__sql_exec_count(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what,
+                         int64_t *changes);
 
 /* sql_fold.c */
+/* PostgreSQL: which of the group's events are new, in one query; their
+ * appends are then pipelined. Inside a writer transaction. */
+cs_rc cs__sql_ingest_hint(cs_store_t *store, const cs_event_t *const *evs, size_t n,
+                          cs_err_t *err);
+/* End of a writer transaction: forget the seq and the new ids. */
+void cs__sql_ingest_reset(cs_sql_t *s);
 cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
                         cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
 

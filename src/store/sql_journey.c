@@ -778,8 +778,9 @@ cs_rc cs__sql_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_
         return CS_ERR_STORE;
     sql_bind_int64(st, 1, now);
     cs__bind_text(st, 2, s->node[0] ? s->node : NULL);
-    cs_rc rc = cs__sql_exec_stmt(s, st, err, "release claimed messages");
-    *n = rc ? 0 : sql_changes(s);
+    int64_t changed;
+    cs_rc rc = cs__sql_exec_count(s, st, err, "release claimed messages", &changed);
+    *n = rc ? 0 : changed;
     return rc;
 }
 

@@ -323,6 +323,10 @@ struct cs_store_ops {
      * *seq is the log sequence number (of the original on duplicates). */
     cs_rc (*ingest)(cs_store_t *s, const cs_event_t *ev, cs_ms_t received_at,
                     cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
+    /* Optional (NULL = no use): the events about to be ingested in this
+     * transaction, so a backend far from the caller can look them up in
+     * one go. A hint only: ingest's outcomes are the same without it. */
+    cs_rc (*ingest_hint)(cs_store_t *s, const cs_event_t *const *evs, size_t n, cs_err_t *err);
 
     /* Views. CS_ERR_NOTFOUND when the entity is unknown. Shapes are
      * documented in docs/api.md and identical across backends. */
@@ -487,6 +491,11 @@ static inline cs_rc cs_store_ingest(cs_store_t *s, const cs_event_t *ev, cs_ms_t
                                     cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *e)
 {
     return s->ops->ingest(s, ev, received_at, outcome, seq, e);
+}
+static inline cs_rc cs_store_ingest_hint(cs_store_t *s, const cs_event_t *const *evs, size_t n,
+                                         cs_err_t *e)
+{
+    return s->ops->ingest_hint ? s->ops->ingest_hint(s, evs, n, e) : CS_OK;
 }
 static inline cs_rc cs_store_customer_view(cs_store_t *s, const char *id, json_t **out,
                                            cs_err_t *e)

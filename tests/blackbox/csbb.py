@@ -290,8 +290,11 @@ class PgCluster:
         self.port = None
         self.runas = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
 
-    def start(self):
+    def start(self, durable=False):
+        """durable: fsync as PostgreSQL's defaults have it (benchmarks);
+        tests run without."""
         import socket
+        self.durable = durable
         self.dir = tempfile.mkdtemp(prefix="cs-pg-")
         data = os.path.join(self.dir, "data")
         if os.getuid() == 0:
@@ -305,8 +308,9 @@ class PgCluster:
         s.close()
         subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D", data, "-l",
                                      os.path.join(self.dir, "log"), "-w", "-o",
-                                     "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off"
-                                     % (self.port, self.dir), "start"],
+                                     "-p %d -k %s -c listen_addresses=127.0.0.1%s"
+                                     % (self.port, self.dir, "" if durable else " -c fsync=off"),
+                                     "start"],
                        check=True, capture_output=True)
         return self
 
@@ -336,8 +340,8 @@ class PgCluster:
     def resume(self):
         """Start it again on the same port."""
         self._ctl("-l", os.path.join(self.dir, "log"), "-w", "-o",
-                  "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off" % (self.port, self.dir),
-                  "start")
+                  "-p %d -k %s -c listen_addresses=127.0.0.1%s"
+                  % (self.port, self.dir, "" if self.durable else " -c fsync=off"), "start")
 
     def stop(self):
         if self.dir:
