@@ -149,8 +149,8 @@ int main(int argc, char **argv)
     snprintf(target, sizeof target, "sqlite:%s/timers.db", dir);
     if (argc >= 4)
         snprintf(target, sizeof target, "%s", argv[3]);
-    int nodes = argc >= 5 ? atoi(argv[4]) : 1;
-    if (nodes < 1 || nodes > 16) {
+    long nodes = argc >= 5 ? strtol(argv[4], &end, 10) : 1;
+    if ((argc >= 5 && *end != '\0') || nodes < 1 || nodes > 16) {
         fprintf(stderr, "bench_timers: NODES must be 1..16\n");
         return 2;
     }
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
     cs_journeys_totals(js, &tot);
 
     printf("timers_n=%ld\n", n);
-    printf("timers_nodes=%d\n", nodes);
+    printf("timers_nodes=%ld\n", nodes);
     printf("timers_pending=%lld\n", (long long)pending);
     printf("timers_schedule_s=%.2f\n", sched_s);
     printf("timers_schedule_per_s=%.0f\n", (double)n / sched_s);

@@ -149,6 +149,9 @@ def pgboss(pg):
         key, _, val = line.partition("=")
         if key.startswith("pgboss_") and val:
             out["pg_" + key] = val
+    v = subprocess.run(["node", "-p", "require('%s/peers/node_modules/pg-boss/package.json').version"
+                        % HERE], capture_output=True, text=True).stdout.strip()
+    out["pg_pgboss_version"] = v or "?"
 
 
 def main():

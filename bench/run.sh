@@ -19,11 +19,12 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/cs-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 if [ -n "${CS_BENCH_QUICK:-}" ]; then
-  N_INGEST=50000; N_RSS=200000; DUR=3; N_TIMERS=50000; N_SMTP=2000
+  N_INGEST=50000; N_RSS=200000; DUR=3; N_TIMERS=50000; N_SMTP=2000; N_PG_TIMERS=5000
   export CS_BENCH_TRACK_ORDERS=1000
 else
   N_INGEST=${CS_BENCH_INGEST:-300000}; N_RSS=${CS_BENCH_RSS:-2000000}; DUR=${CS_BENCH_DURATION:-10}
   N_TIMERS=${CS_BENCH_TIMERS:-1000000}; N_SMTP=${CS_BENCH_SMTP:-20000}
+  N_PG_TIMERS=${CS_BENCH_PG_TIMERS:-50000}
 fi
 
 echo "== ingest: engine vs raw SQLite ($N_INGEST events)"
@@ -59,6 +60,12 @@ python3 "$ROOT/bench/track_bench.py" "$B" "$OUT/track.txt" "$DUR" "${CS_BENCH_TR
 
 echo "== smtp: sender to a local sink"
 python3 "$ROOT/bench/smtp_bench.py" "$B" "$OUT/smtp.txt" "$N_SMTP"
+
+echo "== postgresql: 1-3 nodes, ingest and timers vs COPY and pg-boss"
+python3 "$ROOT/bench/pg_bench.py" "$B" "$OUT/pg.txt" "$DUR" "$N_PG_TIMERS"
+
+echo "== postgresql: three nodes, one killed every few seconds"
+CS_FAULT_OUT="$OUT/pg_fault.json" python3 "$ROOT/tests/blackbox/test_pg_nodes.py" --bin "$B/consonance"
 
 python3 "$ROOT/bench/report.py" "$OUT" "$ROOT/docs/benchmarks.md"
 echo "bench: wrote docs/benchmarks.md"
