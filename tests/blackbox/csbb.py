@@ -222,7 +222,9 @@ class SmtpSink:
     in a temporary folder; .mails() reads what it received. .py is None
     when aiosmtpd is missing (the caller skips)."""
 
-    def __init__(self, user="shop", password="s3cret"):
+    def __init__(self, user="shop", password="s3cret", options=()):
+        """options: smtp_sink.py's "dedupe", "flaky=P"."""
+        self.options = list(options)
         self.py = None
         for cand in ("/usr/bin/python3", sys.executable):
             if os.path.exists(cand) and subprocess.run([cand, "-c", "import aiosmtpd"],
@@ -243,7 +245,7 @@ class SmtpSink:
                         "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert],
                        check=True, capture_output=True)
         self.proc = subprocess.Popen([self.py, os.path.join(here, "smtp_sink.py"), self.dir, cert, key,
-                                      self.user, self.password],
+                                      self.user, self.password] + self.options,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline().split()[1])
         return self
@@ -273,6 +275,44 @@ class SmtpSink:
             self.proc.wait(10)
             self.proc = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def require_pg():
+    """A PgCluster (not started), or exit: skipped without PostgreSQL,
+    failed under CI (where the install script must have installed it)."""
+    pg = PgCluster()
+    if not pg.bin:
+        msg = "PostgreSQL is not installed (scripts/install-deps.sh installs it)"
+        if os.environ.get("CI"):
+            print("FAIL: " + msg)
+            sys.exit(1)
+        print("SKIP: " + msg)
+        sys.exit(SKIP)
+    return pg
+
+
+class OrderStream:
+    """Orders for the kill tests, numbered across threads: each with its
+    customer (mailable, transactional consent) inline."""
+
+    def __init__(self):
+        import threading
+        self.lock = threading.Lock()
+        self.n = 0
+
+    def batch(self, k):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        evs = []
+        for _ in range(k):
+            with self.lock:
+                self.n += 1
+                n = self.n
+            cid = "k%05d" % n
+            e = order_event("ord-%05d" % n, "o%05d" % n, customer=cid, at=now)
+            e["data"]["customer"] = {"id": cid, "email": "%s@example.de" % cid, "locale": "de",
+                                     "consents": {"email": {"transactional": True}}}
+            evs.append(e)
+        return evs
 
 
 class PgCluster:

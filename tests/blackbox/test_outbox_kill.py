@@ -72,22 +72,7 @@ d = csbb.Daemon(a.bin, extra_env={
 acked = set()
 stop = threading.Event()
 lock = threading.Lock()
-n_orders = [0]
-
-
-def batch(k):
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    evs = []
-    for i in range(k):
-        with lock:
-            n_orders[0] += 1
-            n = n_orders[0]
-        cid = "k%05d" % n
-        e = csbb.order_event("ord-%05d" % n, "o%05d" % n, customer=cid, at=now)
-        e["data"]["customer"] = {"id": cid, "email": "%s@example.de" % cid, "locale": "de",
-                                 "consents": {"email": {"transactional": True}}}
-        evs.append(e)
-    return evs
+orders = csbb.OrderStream()
 
 
 def client():
@@ -96,7 +81,7 @@ def client():
         if not pending:
             if stop.is_set():
                 break
-            pending = batch(5)
+            pending = orders.batch(5)
         try:
             st, _, body = d.post_events(pending)
             if st == 200:
@@ -163,7 +148,7 @@ try:
                          text=True)
     print("counts: orders=%d acknowledged=%d kills=%d messages_expected=%d delivered=%d lost=%d "
           "stored_twice=%d customers_over_two=%d handovers_repeated=%d"
-          % (n_orders[0], expected, kills, 2 * expected, sum(got.values()), lost, stored_twice, twice,
+          % (orders.n, expected, kills, 2 * expected, sum(got.values()), lost, stored_twice, twice,
              repeats))
     t.check(expected > 100, "load was real (%d orders acknowledged)" % expected)
     t.check(kills >= 8, "killed repeatedly (%d)" % kills)

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,34 +36,14 @@ LOAD_SECONDS = float(os.environ.get("CS_KILL_SECONDS", "60"))
 NODES = 3
 FLAKY = 0.10
 
-pg = csbb.PgCluster()
-if not pg.bin:
-    msg = "PostgreSQL is not installed (scripts/install-deps.sh installs it)"
-    if os.environ.get("CI"):
-        print("FAIL: " + msg)
-        sys.exit(1)
-    print("SKIP: " + msg)
-    sys.exit(csbb.SKIP)
-py = None
-for cand in ("/usr/bin/python3", sys.executable):
-    if os.path.exists(cand) and subprocess.run([cand, "-c", "import aiosmtpd"],
-                                               capture_output=True).returncode == 0:
-        py = cand
-        break
-if not py:
+pg = csbb.require_pg()
+sink = csbb.SmtpSink(user="shop", password="pw", options=["dedupe", "flaky=%g" % FLAKY])
+if not sink.py:
     print("SKIP: aiosmtpd is not installed (scripts/install-deps.sh installs python3-aiosmtpd)")
     sys.exit(csbb.SKIP)
-
+sink.start()
+mail_dir = sink.dir
 tmp = tempfile.mkdtemp(prefix="cs-nodes-")
-mail_dir = os.path.join(tmp, "mail")
-os.makedirs(mail_dir)
-subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                "-days", "1", "-keyout", os.path.join(tmp, "key.pem"), "-out",
-                os.path.join(tmp, "cert.pem")], check=True, capture_output=True)
-sink = subprocess.Popen([py, os.path.join(here, "smtp_sink.py"), mail_dir, os.path.join(tmp, "cert.pem"),
-                         os.path.join(tmp, "key.pem"), "shop", "pw", "dedupe", "flaky=%g" % FLAKY],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-port = int(sink.stdout.readline().split()[1])
 jdir = os.path.join(tmp, "journeys")
 os.makedirs(jdir)
 with open(os.path.join(jdir, "two.yaml"), "w") as f:
@@ -78,37 +57,17 @@ nodes = []
 for i in range(NODES):
     ndir = os.path.join(tmp, "node%d" % (i + 1))
     os.makedirs(ndir)
-    nodes.append(csbb.Daemon(a.bin, workdir=ndir, store=pg.url(), extra_env={
-        "CONSONANCE_NODE_ID": "node%d" % (i + 1),
-        "CONSONANCE_JOURNEYS": jdir,
-        "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
-        "CONSONANCE_SMTP_URL": "smtp://127.0.0.1:%d" % port,
-        "CONSONANCE_SMTP_USER": "shop", "CONSONANCE_SMTP_PASSWORD": "pw",
-        "CONSONANCE_SMTP_FROM": "shop@example.de", "CONSONANCE_SMTP_TLS": "require",
-        "CONSONANCE_SMTP_TLS_VERIFY": "no", "CONSONANCE_QUIET_HOURS": "off",
-        "CONSONANCE_RETRY_BASE": "1s", "CONSONANCE_LOG_LEVEL": "warn",
-    }))
+    env = dict(sink.env(), CONSONANCE_NODE_ID="node%d" % (i + 1), CONSONANCE_JOURNEYS=jdir,
+               CONSONANCE_TEMPLATES=os.path.join(root, "etc", "templates"),
+               CONSONANCE_SMTP_FROM="shop@example.de", CONSONANCE_QUIET_HOURS="off",
+               CONSONANCE_RETRY_BASE="1s", CONSONANCE_LOG_LEVEL="warn")
+    nodes.append(csbb.Daemon(a.bin, workdir=ndir, store=pg.url(), extra_env=env))
 
 acked = set()
 stop = threading.Event()
 lock = threading.Lock()
-n_orders = [0]
+orders = csbb.OrderStream()
 per_node = [0] * NODES
-
-
-def batch(k):
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    evs = []
-    for _ in range(k):
-        with lock:
-            n_orders[0] += 1
-            n = n_orders[0]
-        cid = "k%05d" % n
-        e = csbb.order_event("ord-%05d" % n, "o%05d" % n, customer=cid, at=now)
-        e["data"]["customer"] = {"id": cid, "email": "%s@example.de" % cid, "locale": "de",
-                                 "consents": {"email": {"transactional": True}}}
-        evs.append(e)
-    return evs
 
 
 def client():
@@ -117,7 +76,7 @@ def client():
         if not pending:
             if stop.is_set():
                 break
-            pending = batch(5)
+            pending = orders.batch(5)
         i = random.randrange(NODES)  # intake on any node
         d = nodes[i]
         try:
@@ -224,8 +183,7 @@ finally:
     stop.set()
     for d in nodes:
         d.cleanup()
-    sink.stdin.close()
-    sink.wait(10)
+    sink.stop()
     pg.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 t.done()

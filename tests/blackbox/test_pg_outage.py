@@ -13,14 +13,7 @@ import csbb  # noqa: E402
 
 a = csbb.args()
 t = csbb.Checker()
-pg = csbb.PgCluster()
-if not pg.bin:
-    msg = "PostgreSQL is not installed (scripts/install-deps.sh installs it)"
-    if os.environ.get("CI"):
-        print("FAIL: " + msg)
-        sys.exit(1)
-    print("SKIP: " + msg)
-    sys.exit(csbb.SKIP)
+pg = csbb.require_pg()
 
 
 def ev(n):
