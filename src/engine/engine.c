@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../tracking/carriers.h"
 
@@ -49,6 +50,11 @@ struct cs_engine {
 
     pthread_t thread;
     bool thread_started;
+    /* a store several nodes share: the other nodes' word of new work */
+    pthread_t listener;
+    bool listener_started;
+    _Atomic bool listener_stop;
+    cs_store_t *wake;          /* the listener's own handle */
 
     pthread_mutex_t mu;        /* guards the queue, tasks and closing */
     pthread_cond_t cv;         /* writer waits for work */
@@ -223,6 +229,11 @@ static void run_tasks(cs_engine_t *e, writer_task_t *tasks)
     }
 }
 
+/* On a store several nodes share, the hook also runs at least this often:
+ * the others' events and timers are found by polling (a wake-up from them
+ * only makes it sooner). */
+#define SHARED_POLL_MS 2000
+
 /* Run the background hook; remember when it wants to run next. */
 static void run_hook(cs_engine_t *e)
 {
@@ -234,6 +245,11 @@ static void run_hook(cs_engine_t *e)
         atomic_fetch_add(&e->st_hook_errors, 1);
         cs_warn("background pass failed (%s); retrying in a second", err.msg);
         next = cs_clock_now(e->clock) + 1000;
+    }
+    if (e->writer->ops->shared) {
+        cs_ms_t poll = cs_clock_now(e->clock) + SHARED_POLL_MS;
+        if (!next || next > poll)
+            next = poll;
     }
     pthread_mutex_lock(&e->mu);
     e->hook_next = next;
@@ -346,6 +362,43 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* The listener: waits for other nodes' word of new work and pokes the
+ * hook. A lost connection is retried after a second. */
+static void *listener_main(void *arg)
+{
+    cs_engine_t *e = arg;
+    while (!atomic_load(&e->listener_stop)) {
+        bool woken = false;
+        cs_err_t err;
+        cs_err_clear(&err);
+        if (e->wake->ops->wakeup_wait(e->wake, 500, &woken, &err) != CS_OK) {
+            cs_log(CS_LOG_DEBUG, "wake-ups: %s", err.msg);
+            for (int i = 0; i < 10 && !atomic_load(&e->listener_stop); i++)
+                usleep(100 * 1000);
+            continue;
+        }
+        if (woken)
+            cs_engine_poke(e);
+    }
+    return NULL;
+}
+
+static void listener_start(cs_engine_t *e, const cs_store_opts_t *so)
+{
+    cs_err_t err;
+    if (!e->writer->ops->wakeup_wait)
+        return;
+    if (cs_store_open(e->target, so, &e->wake, &err) != CS_OK) {
+        cs_warn("wake-ups from other nodes off (%s); polling only", err.msg);
+        return;
+    }
+    if (pthread_create(&e->listener, NULL, listener_main, e) != 0) {
+        cs_store_close(&e->wake);
+        return;
+    }
+    e->listener_started = true;
+}
+
 void cs_engine_set_hook(cs_engine_t *e, const cs_engine_hook_t *hook)
 {
     pthread_mutex_lock(&e->mu);
@@ -408,6 +461,7 @@ cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *
         goto out;
     }
     e->thread_started = true;
+    listener_start(e, &so);
 out:
     if (rc) {
         cs_engine_close(&e);
@@ -426,6 +480,11 @@ void cs_engine_close(cs_engine_t **ep)
     e->closing = true;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    if (e->listener_started) {
+        atomic_store(&e->listener_stop, true);
+        pthread_join(e->listener, NULL);
+    }
+    cs_store_close(&e->wake);
     if (e->thread_started)
         pthread_join(e->thread, NULL);
     cs_store_close(&e->writer);

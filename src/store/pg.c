@@ -31,6 +31,7 @@
 #include "schema.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -756,6 +757,16 @@ static cs_rc pg_commit(cs_store_t *store, cs_err_t *err)
                 s->pg_pipe_failed = true;
         }
         cs__sql_ingest_reset(s);
+        /* the other nodes hear of new work when it commits (a hint) */
+        if (s->pg_notify && !s->pg_pipe_failed) {
+            const char *vals[1] = { s->node };
+            if (PQsendQueryParams(conn(s), "SELECT pg_notify('consonance', $1)", 1, NULL, vals,
+                                  NULL, NULL, 0))
+                s->pg_pending++;
+            else
+                s->pg_pipe_failed = true;
+        }
+        s->pg_notify = false;
         /* read what was sent: a failure there fails the commit */
         pipe_end(s);
         if (s->pg_pipe_failed) {
@@ -783,15 +794,48 @@ static void pg_rollback(cs_store_t *store)
 {
     cs_sql_t *s = (cs_sql_t *)store;
     cs__sql_ingest_reset(s);
+    s->pg_notify = false;
     pipe_end(s);
     if (PQtransactionStatus(conn(s)) != PQTRANS_IDLE)
         PQclear(PQexec(conn(s), "ROLLBACK"));
     s->in_tx = false;
 }
 
+/* ---- wake-ups: LISTEN consonance, NOTIFY at commit (payload: the node) ---- */
+
+static cs_rc pg_wakeup_wait(cs_store_t *store, int timeout_ms, bool *woken, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    cs_rc rc;
+    *woken = false;
+    if ((rc = ensure_connected(s, err)))
+        return rc;
+    if (s->pg_listen_gen != s->pg_gen + 1) {
+        if ((rc = exec(s, "LISTEN consonance", err)))
+            return rc;
+        s->pg_listen_gen = s->pg_gen + 1;
+    }
+    struct pollfd p = { .fd = PQsocket(conn(s)), .events = POLLIN };
+    if (p.fd < 0 || poll(&p, 1, timeout_ms) < 0)
+        return CS_OK; /* a signal, or no socket: the caller polls anyway */
+    if (p.revents && !PQconsumeInput(conn(s))) {
+        set_error(s, PQerrorMessage(conn(s)), NULL);
+        return cs__sql_fail(s, err, "wait for wake-ups");
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(conn(s)))) {
+        if (!n->extra || strcmp(n->extra, s->node) != 0) /* our own work we know of */
+            *woken = true;
+        PQfreemem(n);
+    }
+    return CS_OK;
+}
+
 const cs_store_ops_t cs_store_pg_ops = {
     .name = "postgresql",
     .prefix = "postgres",
+    .shared = true,
+    .wakeup_wait = pg_wakeup_wait,
     .open = pg_open,
     .close = pg_close,
     .begin = pg_begin,

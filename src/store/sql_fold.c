@@ -869,6 +869,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     if (s->pg && step == SQL_ROW) {
         s->pg_seq_assigned = *seq;
         s->pg_next_seq = *seq + 1;
+        s->pg_notify = true;
     }
     if (step != SQL_ROW && step != SQL_DONE) {
         rc = cs__sql_fail(s, err, "append to the event log");

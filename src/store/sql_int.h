@@ -305,6 +305,8 @@ struct cs_sql {
     bool pg_pipe;               /* in a writer transaction, in pipeline mode */
     bool pg_pipe_failed;        /* a pipelined statement failed: the transaction is lost */
     int pg_pending;             /* pipelined results not read yet */
+    bool pg_notify;             /* this transaction made work other nodes may take */
+    int pg_listen_gen;          /* LISTEN issued on this connection generation (+1); 0 = not */
     char pg_error[512];         /* PostgreSQL: the last failed statement's error */
     char pg_state[6];           /* ... and its SQLSTATE */
     int pg_lock_ms;             /* PostgreSQL: how long to wait for a lock */

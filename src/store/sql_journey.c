@@ -502,6 +502,7 @@ cs_rc cs__sql_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_
     sql_bind_int64(st, 3, t->gen);
     int64_t tid = 0;
     bool existed = false;
+    s->pg_notify = true; /* PostgreSQL: other nodes may fire it */
     cs_rc rc = insert_id(s, st, &tid, &existed, "add a timer", err);
     if (!rc && id)
         *id = tid;
@@ -599,6 +600,7 @@ cs_rc cs__sql_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_er
     cs__bind_time(st, 14, m->next_at);
     sql_bind_int64(st, 15, m->created_at);
     cs__bind_time(st, 16, m->sent_at);
+    s->pg_notify = true; /* PostgreSQL: other nodes may send it */
     if ((rc = insert_id(s, st, &m->id, existed, "record a message", err)))
         return rc;
     if (!*existed)

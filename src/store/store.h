@@ -302,6 +302,7 @@ typedef struct cs_promise_rec {
 struct cs_store_ops {
     const char *name;   /* "sqlite" */
     const char *prefix; /* target prefix that selects this backend: "sqlite:" */
+    bool shared;        /* several nodes may share it: poll for the others' work */
 
     cs_rc (*open)(const char *target, const cs_store_opts_t *opts, cs_store_t **out,
                   cs_err_t *err);
@@ -323,6 +324,11 @@ struct cs_store_ops {
      * *seq is the log sequence number (of the original on duplicates). */
     cs_rc (*ingest)(cs_store_t *s, const cs_event_t *ev, cs_ms_t received_at,
                     cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
+    /* Optional, for shared stores (NULL = none): wait up to timeout_ms on
+     * a handle kept for it for another node's word that it committed work
+     * (events, timers, messages); *woken says whether it came. A hint:
+     * polling stays the guarantee. */
+    cs_rc (*wakeup_wait)(cs_store_t *s, int timeout_ms, bool *woken, cs_err_t *err);
     /* Optional (NULL = no use): the events about to be ingested in this
      * transaction, so a backend far from the caller can look them up in
      * one go. A hint only: ingest's outcomes are the same without it. */

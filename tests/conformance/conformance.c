@@ -554,6 +554,38 @@ static void test_readers_see_commits(void **state)
     cs_store_close(&w);
 }
 
+/* A store several nodes share: a node hears of another node's committed
+ * work (a hint), not of its own. */
+static void test_wakeups(void **state)
+{
+    cs_store_t *a = NULL, *b = NULL, *probe = open_store(state);
+    bool shared = probe->ops->wakeup_wait != NULL;
+    cs_store_close(&probe);
+    if (!shared)
+        skip();
+    cs_err_t err;
+    cs_store_opts_t o;
+    cs_store_opts_default(&o);
+    o.node = "node-a";
+    assert_int_equal(cs_store_open(*state, &o, &a, &err), CS_OK);
+    o.node = "node-b";
+    assert_int_equal(cs_store_open(*state, &o, &b, &err), CS_OK);
+    bool woken = true;
+    assert_int_equal(b->ops->wakeup_wait(b, 0, &woken, &err), CS_OK); /* listening now */
+    assert_false(woken);
+    put(a, order_ev("w1", "2001", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    for (int i = 0; i < 20 && !woken; i++)
+        assert_int_equal(b->ops->wakeup_wait(b, 200, &woken, &err), CS_OK);
+    assert_true(woken);
+    /* its own commit does not wake a node */
+    put(b, order_ev("w2", "2002", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    woken = false;
+    assert_int_equal(b->ops->wakeup_wait(b, 300, &woken, &err), CS_OK);
+    assert_false(woken);
+    cs_store_close(&a);
+    cs_store_close(&b);
+}
+
 static void test_bad_targets(void **state)
 {
     (void)state;
@@ -1128,6 +1160,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);
