@@ -233,6 +233,8 @@ static const key_def_t keys[] = {
     {"send_attempts", K_INT, F(send_attempts), 0, 1, 100, "an integer 1..100", NULL},
     {"retry_base", K_DURATION, F(retry_base_ms), 0, 1000, 86400000LL,
      "a duration from 1s to 1d, like 1m", NULL},
+    {"send_lease", K_DURATION, F(send_lease_ms), 0, 1000, 86400000LL,
+     "a duration from 1s to 1d, like 5m", NULL},
     {"order_watch", K_BOOL, F(order_watch), 0, 0, 0, "yes or no", NULL},
     {"promise_horizon", K_DURATION, F(promise_horizon_ms), 0, 86400000LL, 366 * 86400000LL,
      "a duration from 1d to 366d, like 60d", NULL},
@@ -296,6 +298,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->provider_tls_verify = true;
     c->send_attempts = 8;
     c->retry_base_ms = 60000;
+    c->send_lease_ms = 5 * 60000;
     c->order_watch = true;
     c->promise_horizon_ms = 60 * 86400000LL;
     c->comp_percent_per_day = 5;

@@ -76,6 +76,7 @@ typedef struct cs_conf {
     bool provider_tls_verify;           /* SMS and WhatsApp: verify certificates */
     int send_attempts;                  /* default 8 */
     int64_t retry_base_ms;              /* default 1m */
+    int64_t send_lease_ms;              /* a claimed message's lease; default 5m */
     /* the order watch and compensation (money in minor units) */
     bool order_watch;                   /* keep each order's promise; default yes */
     int64_t promise_horizon_ms;         /* orders older are not watched; default 60d */

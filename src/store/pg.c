@@ -533,6 +533,11 @@ static cs_rc session_setup(cs_sql_t *s, int lock_ms, cs_err_t *err)
     cs_rc rc = exec(s, sql, err);
     if (!rc && s->read_only)
         rc = exec(s, "SET default_transaction_read_only=on", err);
+    /* a node that stalls inside a transaction (stopped, swapped out, cut
+     * off) must not hold the write lock for everyone: the server ends its
+     * session after 30 s of silence, and the node reconnects */
+    if (!rc && !s->read_only)
+        rc = exec(s, "SET idle_in_transaction_session_timeout=30000", err);
     return rc;
 }
 

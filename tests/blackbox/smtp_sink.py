@@ -2,17 +2,19 @@
 STARTTLS required, AUTH PLAIN/LOGIN required, every accepted message saved
 as N.eml (+ N.json with the envelope) in a folder.
 
-    smtp_sink.py DIR CERT KEY USER PASSWORD [dedupe] [flaky=P]
+    smtp_sink.py DIR CERT KEY USER PASSWORD [dedupe] [flaky=P] [delay=S]
 
 With "dedupe" it behaves like a mail provider that honours idempotency: a
 message whose Message-ID it has already accepted is acknowledged again but
 stored only once; each such repeat is appended to DIR/repeats.log. With
 "flaky=P" a fraction P of the messages (at random) is refused with 451, a
 temporary failure the sender must retry; each is counted in
-DIR/failures.log.
+DIR/failures.log. With "delay=S" every message takes S seconds (a slow
+provider).
 
 Prints "port N" when it listens. Recipients starting with "reject" get 550,
 "later" get 451 (a temporary failure)."""
+import asyncio
 import json
 import os
 import random
@@ -24,10 +26,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 out, cert, key, user, password = sys.argv[1:6]
 dedupe = "dedupe" in sys.argv[6:]
-flaky = 0.0
+flaky = delay = 0.0
 for arg in sys.argv[6:]:
     if arg.startswith("flaky="):
         flaky = float(arg[len("flaky="):])
+    if arg.startswith("delay="):
+        delay = float(arg[len("delay="):])
 seen_ids = set()
 
 
@@ -45,6 +49,8 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if delay:
+            await asyncio.sleep(delay)
         if flaky and random.random() < flaky:
             with open(os.path.join(out, "failures.log"), "a") as f:
                 f.write("451\n")
