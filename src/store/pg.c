@@ -61,6 +61,7 @@ struct pg_exec {
     char num[PG_MAX_PARAMS][32];/* numbers as text */
     PGresult *res;
     int row, nrows;
+    bool bind_failed;           /* a value could not be bound: the next step fails */
 };
 
 /* Pipelined statements between two reads, at most: the server's answers to
@@ -175,6 +176,7 @@ void cs__pg_clear_bindings(pg_exec_t *p)
 {
     for (int i = 0; i < p->nparams; i++)
         drop_value(p, i);
+    p->bind_failed = false;
 }
 
 void cs__pg_finalize(pg_exec_t *p)
@@ -189,8 +191,10 @@ void cs__pg_finalize(pg_exec_t *p)
 
 static bool slot(pg_exec_t *p, int i)
 {
-    if (i < 1 || i > p->nparams)
+    if (i < 1 || i > p->nparams) {
+        p->bind_failed = true;
         return false;
+    }
     drop_value(p, i - 1);
     return true;
 }
@@ -231,8 +235,10 @@ int cs__pg_bind_text(pg_exec_t *p, int i, const char *v, int n, bool copy)
         /* libpq wants NUL-terminated text */
         size_t len = n >= 0 ? (size_t)n : strlen(v);
         char *c = cs_malloc(len + 1);
-        if (!c)
+        if (!c) {
+            p->bind_failed = true; /* not NULL instead of the value */
             return SQL_ERROR;
+        }
         memcpy(c, v, len);
         c[len] = '\0';
         p->owned[i - 1] = c;
@@ -334,8 +340,8 @@ cs_rc cs__pg_exec_deferred(pg_exec_t *p, bool *sent)
 {
     cs_sql_t *s = p->s;
     *sent = false;
-    if (!s->pg_pipe)
-        return CS_OK;
+    if (!s->pg_pipe || p->bind_failed)
+        return CS_OK; /* run at once (a failed binding fails there) */
     *sent = true;
     if (s->pg_pipe_failed || !pipe_send(p))
         return CS_ERR_STORE;
@@ -414,6 +420,10 @@ static PGresult *run(pg_exec_t *p)
 int cs__pg_step(pg_exec_t *p)
 {
     cs_sql_t *s = p->s;
+    if (!p->res && p->bind_failed) {
+        set_error(s, "a value could not be bound (out of memory or a bad parameter number)", NULL);
+        return SQL_ERROR;
+    }
     if (!p->res) {
         PGresult *r;
         for (int i = 0; i < p->nparams; i++)
