@@ -137,6 +137,12 @@ Baselines, same run, same pragmas, same page cache, same events per transaction:
 | **ratio to the same rows** | **{ratio:.2f}x** (target >= 0.5x: {mark(ratio >= 0.5)}) |
 | ratio to the log rows only | {ratio_log:.2f}x |
 
+Three rounds, each the engine and then its baselines; the table is the median round by ratio.
+Ratios of the rounds: {ing.get('ingest_ratio_all', '?')}; engine events/s
+{ing.get('ingest_engine_all', '?')}; raw same-rows events/s {ing.get('ingest_same_all', '?')}. Both
+figures move by a third from run to run on this shared machine (fsync latency), the baseline
+most.
+
 ## 2. HTTP intake (wrk, keep-alive, 2 threads, {http.get('http_duration_s', '?')} s per run)
 
 Method (`bench/http_bench.sh`, `bench/http/events.lua`): `consonance serve` on a fresh durable

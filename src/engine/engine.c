@@ -156,10 +156,14 @@ static cs_rc hint_group(cs_engine_t *e, cs_ingest_req_t *group, cs_err_t *err)
 }
 
 /* One transaction for the whole group. Returns non-zero when the group
- * failed and was rolled back (items are then untouched for the replay). */
-static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, cs_err_t *err)
+ * failed and was rolled back (items are then untouched for the replay);
+ * *began is false when not even the transaction could start (the store is
+ * away: a replay would only wait again). */
+static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, bool *began,
+                         cs_err_t *err)
 {
     cs_rc rc = cs_store_begin(e->writer, err);
+    *began = rc == CS_OK;
     if (rc)
         return rc;
     if (e->writer->ops->ingest_hint && (rc = hint_group(e, group, err)))
@@ -337,11 +341,18 @@ static void *writer_main(void *arg)
         cs_ms_t now = cs_clock_now(e->clock);
         cs_err_t gerr;
         cs_err_clear(&gerr);
-        if (write_group(e, group, now, &gerr) != CS_OK) {
+        bool began;
+        if (write_group(e, group, now, &began, &gerr) != CS_OK) {
             atomic_fetch_add(&e->st_store_errors, 1);
-            cs_warn("group of %zu events failed (%s); replaying one by one", n_events,
-                    gerr.msg);
-            write_one_by_one(e, group, now);
+            if (began) {
+                cs_warn("group of %zu events failed (%s); replaying one by one", n_events,
+                        gerr.msg);
+                write_one_by_one(e, group, now);
+            } else {
+                cs_warn("store unavailable (%s); %zu events refused", gerr.msg, n_events);
+                cs_ingest_item_t like = { .rc = gerr.rc ? gerr.rc : CS_ERR_STORE, .err = gerr };
+                fail_rest(group, 0, &like);
+            }
         } else {
             for (cs_ingest_req_t *r = group; r; r = r->next_)
                 for (size_t i = 0; i < r->n; i++)

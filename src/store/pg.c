@@ -20,9 +20,14 @@
  * Statements: each cached statement is prepared on the server on its first
  * run, with parameter types taken from that run's bindings (64-bit
  * integers as bigint, doubles as double precision, text and NULL left for
- * the server to infer). Values travel as text. A lost connection is
- * re-established at the next transaction; statements are then prepared
- * again on the new connection.
+ * the server to infer). Values travel as text. Inside a writer transaction
+ * statements are pipelined (see "pipeline mode" below). A lost connection
+ * is re-established at the next transaction (outside one, at the next
+ * statement); statements are then prepared again on the new connection.
+ *
+ * Wake-ups: a writer transaction that made work other nodes may take
+ * (events, timers, messages) notifies channel "consonance" at commit, with
+ * the node's name; pg_wakeup_wait listens on a handle of its own.
  *
  * Ownership: the handle owns its connection and statements; results are
  * freed at the statement's reset.

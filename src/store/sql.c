@@ -12,9 +12,11 @@
 /* ---- every statement, by id ---- */
 
 static const char *const stmt_sql[Q__COUNT] = {
+    /* SQLite: the seq is last_insert_rowid() (RETURNING costs SQLite a
+     * buffered result on the hottest statement); PostgreSQL gives it */
     [Q_EV_INSERT] = "INSERT INTO events(event_id,type,occurred_at,received_at,customer_id,"
                     "order_id,entity,body) VALUES(?1,?2,?3,?4,?5,?6,?7,?8) "
-                    "ON CONFLICT(event_id) DO NOTHING RETURNING seq",
+                    "ON CONFLICT(event_id) DO NOTHING",
     [Q_EV_INSERT_SEQ] = "INSERT INTO events(event_id,type,occurred_at,received_at,customer_id,"
                         "order_id,entity,body,seq) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
                         "ON CONFLICT(event_id) DO NOTHING RETURNING seq",

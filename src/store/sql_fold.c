@@ -860,10 +860,17 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
             goto out;
         step = SQL_ROW;
         *seq = s->pg_next_seq;
-    } else {
+    } else if (s->pg) {
         step = sql_step(ins);
         if (step == SQL_ROW)
             *seq = sql_column_int64(ins, 0);
+        cs__stmt_done(ins);
+    } else {
+        step = sql_step(ins);
+        if (step == SQL_DONE && sqlite3_changes(s->db) > 0) {
+            step = SQL_ROW; /* inserted */
+            *seq = sqlite3_last_insert_rowid(s->db);
+        }
         cs__stmt_done(ins);
     }
     if (s->pg && step == SQL_ROW) {

@@ -1,10 +1,14 @@
-"""Black-box: a PostgreSQL store that goes away and comes back (issue 5,
-bad input). The daemon runs on a throwaway cluster; while the database is
-down /healthz says unhealthy (503), writes are refused with 503
-store_unavailable (nothing is acknowledged that is not stored), and when it
-is back the node recovers by itself: healthy again, writes accepted, every
-acknowledged event present."""
+"""Black-box: a PostgreSQL store that goes away and comes back, and one too
+slow to take writes (issue 5, bad input). The daemon runs on a throwaway
+cluster; while the database is down /healthz says unhealthy (503), writes
+are refused with 503 store_unavailable (nothing is acknowledged that is not
+stored), and when it is back the node recovers by itself: healthy again,
+writes accepted, every acknowledged event present. While another session
+holds the store's write lock (a database that cannot take writes), a write
+waits for the lock timeout and is refused with 503 rather than hanging or
+being acknowledged; once the lock is gone, writes go through again."""
 import os
+import subprocess
 import sys
 import time
 
@@ -61,6 +65,21 @@ try:
     t.eq(st, 200, "writes accepted again")
     t.eq(body.get("accepted"), 3, "all three new")
     acked += [3, 4, 5]
+
+    # slow: a session holds the write lock (pg.c's key) for 8 s
+    hold = subprocess.Popen(["psql", "-X", "-q", "-o", "/dev/null", pg.url(), "-c",
+                             "SELECT pg_advisory_lock(%d); SELECT pg_sleep(8)" % 0x436f6e7302])
+    time.sleep(0.5)
+    t0 = time.time()
+    st, hd, body = d.request("POST", "/v1/events", ev(6))
+    waited = time.time() - t0
+    t.eq(st, 503, "a write the database cannot take in time is refused")
+    t.eq(body["error"]["code"], "store_unavailable", "store_unavailable (lock timeout)")
+    t.check(4 <= waited < 30, "after the lock timeout, not forever (%.1f s)" % waited)
+    hold.wait(30)
+    st, _, body = d.request("POST", "/v1/events", ev(6))
+    t.eq(st, 201, "accepted once the database takes writes again")
+    acked.append(6)
     for n in acked:
         st, _, c = d.request("GET", "/v1/customers/c%d" % n)
         t.eq(st, 200, "acknowledged customer c%d is there" % n)
