@@ -524,8 +524,17 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
                            1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
     cs_promise_rec_t *due = NULL;
     size_t ndue = 0;
-    int64_t examined = w->cursor;
     *more = false;
+    /* several nodes: start where any of them got to (what two nodes look
+     * at twice changes nothing, but costs) */
+    if (s->ops->shared) {
+        int64_t stored = 0;
+        cs_err_t ignore;
+        if (cs_store_call(s, cursor_get, CURSOR, &stored, &ignore) == CS_OK &&
+            stored > w->cursor)
+            w->cursor = w->saved = stored;
+    }
+    int64_t examined = w->cursor;
     cs_rc rc = cs_store_call(s, events_after, w->cursor, EVENTS_PER_PASS, types, collect_fn, &c,
                              &examined, err);
     if (rc == CS_ERR_NOMEM)
