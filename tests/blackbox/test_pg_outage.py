@@ -6,10 +6,13 @@ stored), and when it is back the node recovers by itself: healthy again,
 writes accepted, every acknowledged event present. While another session
 holds the store's write lock (a database that cannot take writes), a write
 waits for the lock timeout and is refused with 503 rather than hanging or
-being acknowledged; once the lock is gone, writes go through again."""
+being acknowledged; once the lock is gone, writes go through again. Then the
+database is restarted twice while clients stream batches: afterwards every
+batch that was acknowledged is in the store, once."""
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +88,55 @@ try:
         t.eq(st, 200, "acknowledged customer c%d is there" % n)
     st, _, c = d.request("GET", "/v1/events?limit=100")
     t.eq(len(c["events"]), len(acked), "the log holds each acknowledged event once")
+
+    # restarted during work: two clients stream batches while the database
+    # restarts twice; a refused or unanswered batch is sent again
+    streamed, refused = set(), [0]
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(k):
+        n = 0
+        while not stop.is_set():
+            batch = [ev(100000 * k + n + i) for i in range(20)]
+            n += 20
+            while True:
+                try:
+                    st, _, _ = d.post_events(batch)
+                except Exception:
+                    st = None
+                if st == 200:
+                    with lock:
+                        streamed.update(e["event_id"] for e in batch)
+                    break
+                refused[0] += 1
+                if stop.is_set():
+                    break
+                time.sleep(0.1)
+
+    clients = [threading.Thread(target=client, args=(k,), daemon=True) for k in (1, 2)]
+    for c_ in clients:
+        c_.start()
+    for _ in range(2):
+        time.sleep(1.5)
+        pg.pause()
+        time.sleep(1.0)
+        pg.resume()
+    time.sleep(2.0)
+    stop.set()
+    for c_ in clients:
+        c_.join(60)
+    t.check(refused[0] > 0, "batches were refused while it restarted (%d)" % refused[0])
+    t.check(len(streamed) > 100, "batches were acknowledged around the restarts (%d events)"
+            % len(streamed))
+    ids = set(csbb.store_sql(pg.url(), "SELECT event_id FROM events").split())
+    print("restarts: %d events acknowledged, %d batches refused or unanswered, %d stored"
+          % (len(streamed), refused[0], len(ids)))
+    t.eq(len(streamed - ids), 0, "acknowledged events missing after the restarts")
+    dup = csbb.store_sql(pg.url(), "SELECT count(*) - count(DISTINCT event_id) FROM events").strip()
+    t.eq(dup, "0", "no event stored twice")
+    st, _, h = d.request("GET", "/healthz")
+    t.eq(st, 200, "healthy after the restarts")
 finally:
     d.cleanup()
     pg.stop()
