@@ -863,6 +863,5 @@ const cs_store_ops_t cs_store_pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     CS_SQL_SHARED_OPS,
-    .outbox_release = cs__sql_outbox_release,
     .ingest_hint = cs__sql_ingest_hint,
 };

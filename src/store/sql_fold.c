@@ -1,5 +1,5 @@
 /*
- * sqlite_fold.c -- ingest: append an event to the log (idempotent on
+ * sql_fold.c -- ingest: append an event to the log (idempotent on
  * event_id) and fold it into current state, tolerating any arrival order.
  *
  * The rules (docs/store.md, checked by tests/conformance):

@@ -513,6 +513,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .contact_stats = cs__sql_contact_stats, \
     .outbox_view = cs__sql_outbox_view, \
     .outbox_claim = cs__sql_outbox_claim, \
+    .outbox_release = cs__sql_outbox_release, \
     .outbox_result = cs__sql_outbox_result, \
     .outbox_next = cs__sql_outbox_next, \
     .outbox_by_ref = cs__sql_outbox_by_ref, \

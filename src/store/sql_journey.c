@@ -1,5 +1,5 @@
 /*
- * sqlite_journey.c -- journey versions and switches, runs, durable timers,
+ * sql_journey.c -- journey versions and switches, runs, durable timers,
  * the outbox, log cursors and the state journeys read (schema version 2).
  */
 #include "sql_int.h"

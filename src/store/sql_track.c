@@ -1,5 +1,5 @@
 /*
- * sqlite_track.c -- the order watch's records (schema version 9): what an
+ * sql_track.c -- the order watch's records (schema version 9): what an
  * order's promise is read from, each order's first and current promise
  * with its moves, the re-check index and the compensation budget.
  */

@@ -1,5 +1,5 @@
 /*
- * sqlite_views.c -- the JSON views of current state: a customer, an order
+ * sql_views.c -- the JSON views of current state: a customer, an order
  * with everything that concerns it, and pages of the event log. The shapes
  * are the API's (docs/api.md) and identical across backends; the
  * conformance suite checks them through store.h.

@@ -343,5 +343,4 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     CS_SQL_SHARED_OPS,
-    .outbox_release = cs__sql_outbox_release,
 };
