@@ -18,9 +18,7 @@
 #include <string.h>
 
 #include "../lib/cs.h"
-#include "store.h"
-
-#define PG_LOCK_WRITE 0x436f6e7302LL /* pg.c's write lock */
+#include "sql_int.h"
 
 typedef struct copier {
     sqlite3 *lite;
@@ -254,7 +252,7 @@ cs_rc cs_store_copy(const char *from, const char *to, cs_copy_progress_fn progre
     }
     in_lite_tx = true;
     char sql[128];
-    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", (long long)PG_LOCK_WRITE);
+    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", (long long)CS_PG_LOCK_WRITE);
     if ((rc = pg_exec(&c, sql, err)))
         goto out;
     in_pg_tx = true;

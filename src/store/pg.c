@@ -48,9 +48,6 @@
 #define PG_OID_TEXT 25
 #define PG_OID_FLOAT8 701
 
-/* advisory lock keys: "Cons" + purpose */
-#define PG_LOCK_MIGRATE 0x436f6e7301LL
-#define PG_LOCK_WRITE 0x436f6e7302LL
 
 struct pg_exec {
     cs_sql_t *s;
@@ -582,7 +579,7 @@ static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
     cs_rc rc;
     const int64_t latest = (int64_t)cs_schema_count();
     snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
-             (long long)PG_LOCK_MIGRATE);
+             (long long)CS_PG_LOCK_MIGRATE);
     if ((rc = exec(s, sql, err)))
         return rc;
     if ((rc = exec(s, "CREATE TABLE IF NOT EXISTS consonance_schema(version BIGINT NOT NULL)",
@@ -717,7 +714,7 @@ static cs_rc begin_locked(cs_sql_t *s, cs_err_t *err)
         return rc;
     /* the write lock: one writer transaction at a time across all nodes */
     snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
-             (long long)PG_LOCK_WRITE);
+             (long long)CS_PG_LOCK_WRITE);
     if ((rc = exec(s, sql, err))) {
         exec(s, "ROLLBACK", NULL);
         return rc;

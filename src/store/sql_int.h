@@ -30,6 +30,11 @@
 #include "../lib/cs_map.h"
 #include "store.h"
 
+/* PostgreSQL advisory lock keys ("Cons" + purpose): migrations, and the
+ * write lock every writer transaction takes (pg.c; copy.c takes it too) */
+#define CS_PG_LOCK_MIGRATE 0x436f6e7301LL
+#define CS_PG_LOCK_WRITE 0x436f6e7302LL
+
 /* ---- the statement abstraction ---- */
 
 /* step results and column types: SQLite's values */

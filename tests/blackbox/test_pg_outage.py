@@ -69,7 +69,7 @@ try:
     t.eq(body.get("accepted"), 3, "all three new")
     acked += [3, 4, 5]
 
-    # slow: a session holds the write lock (pg.c's key) for 8 s
+    # slow: a session holds the write lock (CS_PG_LOCK_WRITE, src/store/sql_int.h) for 8 s
     hold = subprocess.Popen(["psql", "-X", "-q", "-o", "/dev/null", pg.url(), "-c",
                              "SELECT pg_advisory_lock(%d); SELECT pg_sleep(8)" % 0x436f6e7302])
     time.sleep(0.5)
