@@ -25,33 +25,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
-
+#include "../unit/test_store.h"
 #include "store/store.h"
 
 static char target[1024];
 static char tmpdir[256];
 static bool is_memory;
 static int test_no;
-
-/* PostgreSQL: every test starts on an empty database. */
-static int pg_empty(const char *uri)
-{
-    PGconn *c = PQconnectdb(uri);
-    int rc = -1;
-    if (PQstatus(c) == CONNECTION_OK) {
-        PGresult *r = PQexec(c, "SET client_min_messages=warning;"
-                                "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-        if (rc)
-            fprintf(stderr, "empty %s: %s", uri, PQresultErrorMessage(r));
-        PQclear(r);
-    } else {
-        fprintf(stderr, "connect %s: %s", uri, PQerrorMessage(c));
-    }
-    PQfinish(c);
-    return rc;
-}
 
 /* A fresh store per test: file targets get their own file; a PostgreSQL
  * database is emptied. */
@@ -60,7 +40,7 @@ static int setup(void **state)
     char t[1024];
     const char *p = strstr(target, "{tmp}");
     test_no++;
-    if (strncmp(target, "postgres", 8) == 0 && pg_empty(target) != 0)
+    if (strncmp(target, "postgres", 8) == 0 && test_pg_empty(target) != 0)
         return -1;
     if (p) {
         const char *rest = p[5] == '/' ? p + 6 : p + 5;

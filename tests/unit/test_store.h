@@ -3,7 +3,7 @@
  * file; when CS_TEST_PG names a PostgreSQL database (tests/blackbox/with_pg.py
  * sets it for the *.postgresql variants in tests/CMakeLists.txt), that
  * database, emptied for each fresh store. The same test then proves both
- * backends.
+ * backends. The store conformance suite uses test_pg_empty too.
  */
 #ifndef CS_TEST_STORE_H
 #define CS_TEST_STORE_H
@@ -20,6 +20,26 @@ static inline const char *test_pg(void)
     return u && *u ? u : NULL;
 }
 
+/* Empty a PostgreSQL database (its public schema); 0 on success, the
+ * reason on stderr otherwise. */
+static inline int test_pg_empty(const char *uri)
+{
+    PGconn *c = PQconnectdb(uri);
+    int rc = -1;
+    if (PQstatus(c) == CONNECTION_OK) {
+        PGresult *r = PQexec(c, "SET client_min_messages=warning;"
+                                "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "empty %s: %s", uri, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "connect %s: %s", uri, PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return rc;
+}
+
 /* A fresh store's name: a new temporary path from tmpl ("/tmp/x_XXXXXX");
  * on PostgreSQL the database is emptied too. 0 on success. */
 static inline int test_store_fresh(char *path, size_t size, const char *tmpl)
@@ -30,18 +50,7 @@ static inline int test_store_fresh(char *path, size_t size, const char *tmpl)
         return -1;
     close(fd);
     unlink(path);
-    if (!test_pg())
-        return 0;
-    PGconn *c = PQconnectdb(test_pg());
-    int rc = -1;
-    if (PQstatus(c) == CONNECTION_OK) {
-        PGresult *r = PQexec(c, "SET client_min_messages=warning;"
-                                "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
-        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-        PQclear(r);
-    }
-    PQfinish(c);
-    return rc;
+    return test_pg() ? test_pg_empty(test_pg()) : 0;
 }
 
 /* The target for the store named by path. */
