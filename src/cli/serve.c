@@ -190,10 +190,8 @@ int cs_cmd_serve(int argc, char **argv)
     /* nodes sharing a store need distinct names: host:port unless told */
     char node[sizeof conf.node_id];
     if (!conf.node_id[0]) {
-        char hn[48] = "";
-        if (gethostname(hn, sizeof hn - 1) != 0 || !hn[0])
-            cs_strlcpy(hn, "localhost", sizeof hn);
-        hn[sizeof hn - 1] = '\0';
+        char hn[48];
+        cs_hostname(hn, sizeof hn);
         if (conf.port)
             snprintf(node, sizeof node, "%s:%d", hn, conf.port);
         else

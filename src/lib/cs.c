@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const rc_names[] = {
     [CS_OK] = "ok",
@@ -230,6 +231,16 @@ size_t cs_strlcpy(char *dst, const char *src, size_t dstsize)
         dst[c] = '\0';
     }
     return n;
+}
+
+void cs_hostname(char *buf, size_t size)
+{
+    if (!size)
+        return;
+    buf[0] = '\0';
+    if (gethostname(buf, size - 1) != 0 || !buf[0])
+        cs_strlcpy(buf, "localhost", size);
+    buf[size - 1] = '\0';
 }
 
 uint64_t cs_hash_str(uint64_t h, const char *s)

@@ -94,6 +94,9 @@ char *cs_buf_steal(cs_buf_t *b, size_t *len_out);
 /* ---- bounded string copy ---- */
 /* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
 size_t cs_strlcpy(char *dst, const char *src, size_t dstsize);
+/* This machine's host name into buf (NUL-terminated, cut to size);
+ * "localhost" when it has none. */
+void cs_hostname(char *buf, size_t size);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
 

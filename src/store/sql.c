@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- every statement, by id ---- */
 
@@ -232,9 +231,7 @@ void cs__sql_set_node(cs_sql_t *s, const cs_store_opts_t *opts)
         cs_strlcpy(s->node, opts->node, sizeof s->node);
         return;
     }
-    if (gethostname(s->node, sizeof s->node - 1) != 0 || !s->node[0])
-        cs_strlcpy(s->node, "localhost", sizeof s->node);
-    s->node[sizeof s->node - 1] = '\0';
+    cs_hostname(s->node, sizeof s->node);
 }
 
 void sql_finalize(sql_stmt *st)
