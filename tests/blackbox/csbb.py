@@ -165,6 +165,10 @@ class Daemon:
         self.port = None
         if getattr(self, "log", None):
             self.log.close()
+        if code and sig != signal.SIGKILL:
+            # a sanitizer's report or a crash: show it in the test's output
+            sys.stderr.write("daemon exited with %s; its log ends:\n%s\n"
+                             % (code, self.read_log()[-6000:]))
         return code
 
     def kill(self):
