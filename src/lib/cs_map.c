@@ -3,6 +3,7 @@
  */
 #include "cs_map.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static size_t hash(const char *s)
@@ -77,4 +78,34 @@ void *cs_map_get(const cs_map_t *m, const char *key)
         return NULL;
     size_t i = slot_of(m, key);
     return m->keys[i] ? m->vals[i] : NULL;
+}
+
+/* Backward-shift deletion: the entries after the hole that probed past it
+ * move up, so every key stays reachable from its home slot without
+ * tombstones. */
+void *cs_map_del(cs_map_t *m, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    size_t mask = m->cap - 1, i = slot_of(m, key);
+    if (!m->keys[i])
+        return NULL;
+    void *val = m->vals[i];
+    cs_free(m->keys[i]);
+    m->keys[i] = NULL;
+    m->vals[i] = NULL;
+    m->n--;
+    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+        size_t home = hash(m->keys[j]) & mask;
+        /* j's key may fill the hole at i unless its home lies in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        m->keys[j] = NULL;
+        m->vals[j] = NULL;
+        i = j;
+    }
+    return val;
 }

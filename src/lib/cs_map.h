@@ -26,6 +26,9 @@ void cs_map_free(cs_map_t *m);
 cs_rc cs_map_put(cs_map_t *m, const char *key, void *val);
 /* NULL when absent. */
 void *cs_map_get(const cs_map_t *m, const char *key);
+/* Remove key (its value is the caller's); returns the value, NULL when
+ * absent. */
+void *cs_map_del(cs_map_t *m, const char *key);
 /* Iterate: i from 0 while i < cap; returns the key at i or NULL for a hole. */
 static inline const char *cs_map_key_at(const cs_map_t *m, size_t i) { return m->keys[i]; }
 

@@ -20,15 +20,30 @@ typedef struct sample {
     cs_ms_t at;      /* purchase time, for the weight */
 } sample_t;
 
+typedef struct flight flight_t;
+
 typedef struct lane_s {
     sample_t *s;
     int n, cap, head; /* a ring once full */
+    flight_t **f;     /* the parcels in flight on it (borrowed from `flights`) */
+    int nf, fcap;
 } lane_s;
+
+/* A parcel handed over and not delivered yet: listed in the lane of each
+ * level at index slot[level]. */
+struct flight {
+    cs_ms_t placed;
+    double wt_placed, wt_shipped; /* working time of purchase and hand-over */
+    lane_s *lane[4];
+    int slot[4];
+};
 
 struct cs_promise_model {
     cs_promise_opts_t o;
-    cs_map_t lanes; /* level key -> lane_s* */
+    cs_map_t lanes;   /* level key -> lane_s* */
+    cs_map_t flights; /* parcel id -> flight_t* (owned) */
     size_t samples;
+    size_t flight_adds;
 };
 
 /* ---- working days (Monday..Saturday) ---- */
@@ -118,7 +133,10 @@ cs_rc cs_promise_new(const cs_promise_opts_t *opts, cs_promise_model_t **out, cs
         m->o.min_weight = 12;
     if (m->o.per_lane_max <= 0)
         m->o.per_lane_max = 4000;
+    if (m->o.in_flight_days <= 0)
+        m->o.in_flight_days = 45;
     cs_map_init(&m->lanes);
+    cs_map_init(&m->flights);
     *out = m;
     return CS_OK;
 }
@@ -131,9 +149,14 @@ void cs_promise_free(cs_promise_model_t *m)
         if (cs_map_key_at(&m->lanes, i)) {
             lane_s *l = m->lanes.vals[i];
             cs_free(l->s);
+            cs_free(l->f);
             cs_free(l);
         }
+    for (size_t i = 0; i < m->flights.cap; i++)
+        if (cs_map_key_at(&m->flights, i))
+            cs_free(m->flights.vals[i]);
     cs_map_free(&m->lanes);
+    cs_map_free(&m->flights);
     cs_free(m);
 }
 
@@ -164,18 +187,21 @@ static void level_key(const cs_lane_t *l, int level, char *out, size_t size)
     }
 }
 
-static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *s)
+static lane_s *lane_get(cs_promise_model_t *m, const char *key)
 {
     lane_s *l = cs_map_get(&m->lanes, key);
-    if (!l) {
-        if (!(l = cs_calloc(1, sizeof *l)))
-            return CS_ERR_NOMEM;
-        cs_rc rc = cs_map_put(&m->lanes, key, l);
-        if (rc) {
-            cs_free(l);
-            return rc;
-        }
+    if (!l && (l = cs_calloc(1, sizeof *l)) && cs_map_put(&m->lanes, key, l) != CS_OK) {
+        cs_free(l);
+        l = NULL;
     }
+    return l;
+}
+
+static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *s)
+{
+    lane_s *l = lane_get(m, key);
+    if (!l)
+        return CS_ERR_NOMEM;
     if (l->n < m->o.per_lane_max) {
         if (l->n == l->cap) {
             int cap = l->cap ? l->cap * 2 : 16;
@@ -217,6 +243,98 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
             return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     }
     m->samples++;
+    if (d->id)
+        cs_promise_forget(m, d->id); /* arrived: observed, no longer censored */
+    return CS_OK;
+}
+
+/* ---- parcels in flight ---- */
+
+static void flight_unlist(flight_t *f)
+{
+    for (int level = 0; level < LEVELS; level++) {
+        lane_s *l = f->lane[level];
+        if (!l)
+            continue;
+        int k = f->slot[level];
+        flight_t *last = l->f[--l->nf];
+        l->f[k] = last; /* the last one takes its place */
+        last->slot[level] = k;
+        f->lane[level] = NULL;
+    }
+}
+
+void cs_promise_forget(cs_promise_model_t *m, const char *id)
+{
+    flight_t *f = id ? cs_map_del(&m->flights, id) : NULL;
+    if (!f)
+        return;
+    flight_unlist(f);
+    cs_free(f);
+}
+
+size_t cs_promise_in_flight_count(const cs_promise_model_t *m)
+{
+    return m->flights.n;
+}
+
+/* Parcels in flight for longer than in_flight_days are lost, not slow:
+ * dropped now and then so the map does not grow with them. */
+static void prune_lost(cs_promise_model_t *m, cs_ms_t now)
+{
+    cs_ms_t limit = (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY);
+    for (size_t i = 0; i < m->flights.cap;) {
+        const char *key = cs_map_key_at(&m->flights, i);
+        flight_t *f = key ? m->flights.vals[i] : NULL;
+        if (f && now - f->placed > limit) {
+            cs_promise_forget(m, key); /* backward shift: slot i is looked at again */
+            continue;
+        }
+        i++;
+    }
+}
+
+cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_t *lane,
+                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_err_t *err)
+{
+    if (!id || !*id || !placed_at || !shipped_at || shipped_at < placed_at)
+        return cs_errf(err, CS_ERR_INVALID,
+                       "a parcel in flight needs its id, purchase and hand-over times");
+    cs_promise_forget(m, id);
+    flight_t *f = cs_calloc(1, sizeof *f);
+    if (!f)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    f->placed = placed_at;
+    f->wt_placed = worktime(m, placed_at);
+    f->wt_shipped = worktime(m, shipped_at);
+    for (int level = 0; level < LEVELS; level++) {
+        char key[4 * (CS_ID_MAX + 1) + 8];
+        level_key(lane, level, key, sizeof key);
+        lane_s *l = lane_get(m, key);
+        if (l && l->nf == l->fcap) {
+            int cap = l->fcap ? l->fcap * 2 : 16;
+            flight_t **p = cs_realloc(l->f, (size_t)cap * sizeof *p);
+            if (p) {
+                l->f = p;
+                l->fcap = cap;
+            }
+        }
+        if (!l || l->nf == l->fcap) {
+            flight_unlist(f);
+            cs_free(f);
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        }
+        f->lane[level] = l;
+        f->slot[level] = l->nf;
+        l->f[l->nf++] = f;
+    }
+    if (cs_map_put(&m->flights, id, f) != CS_OK) {
+        flight_unlist(f);
+        cs_free(f);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
+    if (++m->flight_adds % 1024 == 0)
+        prune_lost(m, shipped_at > placed_at ? shipped_at : placed_at);
     return CS_OK;
 }
 
@@ -224,30 +342,51 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
 
 typedef struct wv {
     double v, w;
+    bool seen; /* delivered after v; false: still under way after v (censored) */
 } wv_t;
 
 static int by_v(const void *a, const void *b)
 {
-    double x = ((const wv_t *)a)->v, y = ((const wv_t *)b)->v;
-    return x < y ? -1 : x > y;
+    const wv_t *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return (int)y->seen - (int)x->seen; /* deliveries before the censored at a tie */
 }
 
-static double wquant(const wv_t *v, size_t n, double total, double q)
+/* Weighted Kaplan-Meier quantiles of sorted values: for each q (ascending)
+ * the first value where the estimated share delivered reaches it. Without
+ * censored values this is the plain weighted quantile. Where the parcels
+ * still under way leave q out of reach, the largest value known. */
+static void km_quantiles(const wv_t *v, size_t n, const double *q, int nq, double *out)
 {
-    double acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc += v[i].w;
-        if (acc >= q * total)
-            return v[i].v;
+    double at_risk = 0, surv = 1;
+    for (size_t i = 0; i < n; i++)
+        at_risk += v[i].w;
+    int k = 0;
+    for (size_t i = 0; i < n && k < nq;) {
+        double val = v[i].v, died = 0, gone = 0;
+        for (; i < n && v[i].v == val; i++) {
+            if (v[i].seen)
+                died += v[i].w;
+            gone += v[i].w;
+        }
+        if (died > 0 && at_risk > 0)
+            surv *= 1 - died / at_risk;
+        at_risk -= gone;
+        while (k < nq && 1 - surv >= q[k] - 1e-12)
+            out[k++] = val;
     }
-    return n ? v[n - 1].v : 0;
+    for (; k < nq; k++)
+        out[k] = n ? v[n - 1].v : 0;
 }
 
 enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP };
 
 /* Collect the weighted values of one level: the total, the rest of the
  * transit after `elapsed` working days (parcels that had not arrived
- * then), or the handling time. */
+ * then), the handling time or the longest silence. Parcels in flight add
+ * what is known of them -- longer than their age so far -- to the total
+ * and the transit. */
 static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, double elapsed,
                       cs_ms_t now, wv_t *out, double *total)
 {
@@ -269,10 +408,25 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
             continue;
         double age = (double)(now - s->at);
         double w = age > 0 ? pow(0.5, age / tau) : 1.0;
-        out[k].v = v;
-        out[k].w = w;
+        out[k++] = (wv_t){ v, w, true };
         *total += w;
-        k++;
+    }
+    if (!l || !l->nf || (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER))
+        return k;
+    double wt_now = worktime(m, now);
+    cs_ms_t lost = (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY);
+    for (int i = 0; i < l->nf; i++) {
+        const flight_t *f = l->f[i];
+        double age = (double)(now - f->placed);
+        if (age < 0 || now - f->placed > lost || wt_now < f->wt_shipped)
+            continue; /* not yet handed over at `now`, or lost */
+        double v = what == WHAT_TOTAL ? wt_now - f->wt_placed
+                                      : wt_now - f->wt_shipped - elapsed;
+        if (v <= 0)
+            continue; /* tells nothing yet */
+        double w = pow(0.5, age / tau);
+        out[k++] = (wv_t){ v, w, false };
+        *total += w;
     }
     return k;
 }
@@ -285,25 +439,28 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
         const lane_s *l = cs_map_get(&m->lanes, key);
-        if (!l || !l->n)
+        if (!l || (!l->n && !l->nf))
             continue;
-        wv_t *v = malloc((size_t)l->n * sizeof *v);
+        wv_t *v = malloc(((size_t)l->n + (size_t)l->nf) * sizeof *v);
         if (!v)
             return -2;
-        double total;
+        double total, seen = 0;
         size_t n = collect(m, l, what, elapsed, now, v, &total);
-        if (total < m->o.min_weight && level < LEVELS - 1) {
+        for (size_t i = 0; i < n; i++)
+            seen += v[i].seen ? v[i].w : 0;
+        /* a level speaks when enough of its parcels arrived; those under
+         * way only correct it */
+        if (seen < m->o.min_weight && level < LEVELS - 1) {
             free(v);
             continue;
         }
-        if (!n) {
+        if (!n || seen <= 0) {
             free(v);
             continue;
         }
         qsort(v, n, sizeof *v, by_v);
-        qs[0] = wquant(v, n, total, m->o.q_low);
-        qs[1] = wquant(v, n, total, 0.5);
-        qs[2] = wquant(v, n, total, m->o.q_high);
+        const double want[3] = { m->o.q_low, 0.5, m->o.q_high };
+        km_quantiles(v, n, want, 3, qs);
         *weight = total;
         free(v);
         return level;

@@ -14,6 +14,14 @@
  * Samples are weighted by age (half-life), so the model follows seasons and
  * slow weeks as deliveries complete (cs_promise_observe is incremental).
  *
+ * Parcels still under way count too (cs_promise_in_flight): a parcel
+ * handed over six days ago says the lane takes more than six days now,
+ * which the deliveries completed so far -- the fast ones arrive first --
+ * cannot say. The quantiles are Kaplan-Meier estimates over the delivered
+ * (observed) and the in-flight (censored at their age) parcels, so the
+ * window stays calibrated when a lane slows down. A parcel in flight for
+ * longer than `in_flight_days` is taken for lost and no longer counts.
+ *
  * After hand-over the window is conditional: the rest of the transit time
  * of parcels on the lane that had not arrived after as long. Scans move it:
  * out for delivery (today), a failed attempt (from the next working day),
@@ -41,6 +49,7 @@ typedef struct cs_promise_opts {
     double half_life_days;    /* sample weight halves with this age; 0 = 90 */
     double min_weight;        /* weight a level needs to be used; 0 = 12 */
     int per_lane_max;         /* samples kept per lane and level; 0 = 4000 */
+    double in_flight_days;    /* an undelivered parcel counts this long; 0 = 45 */
 } cs_promise_opts_t;
 
 typedef struct cs_promise_model cs_promise_model_t;
@@ -66,9 +75,19 @@ typedef struct cs_delivery {
     cs_ms_t shipped_at;
     cs_ms_t delivered_at;
     cs_ms_t gap_from, gap_to;
+    const char *id;   /* the parcel's (order's) id: it is no longer in flight; NULL = none */
 } cs_delivery_t;
 
 cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err);
+
+/* A parcel handed over and not delivered yet (again with the same id:
+ * updated). Its lane's strings are copied. */
+cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_t *lane,
+                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_err_t *err);
+/* It will not be delivered (cancelled, returned, lost): it no longer
+ * counts. Unknown ids are ignored. */
+void cs_promise_forget(cs_promise_model_t *m, const char *id);
+size_t cs_promise_in_flight_count(const cs_promise_model_t *m);
 /* The options in effect (defaults filled in). */
 double cs_promise_opts_q_low(const cs_promise_model_t *m);
 double cs_promise_opts_q_high(const cs_promise_model_t *m);

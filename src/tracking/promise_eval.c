@@ -19,14 +19,18 @@
 #include "../lib/cs_map.h"
 
 typedef struct ord {
+    char id[40];
     char state_from[8], state_to[8];
     cs_ms_t placed, shipped, delivered, estimated;
     bool test;
 } ord_t;
 
+/* At the same instant: learn, then note parcels handed over, then predict. */
+enum { STEP_DELIVERED, STEP_SHIPPED, STEP_PREDICT };
+
 typedef struct step {
     cs_ms_t at;
-    int kind; /* 0 = a delivery completes (learn), 1 = a test order is placed (predict) */
+    int kind; /* STEP_* */
     size_t i;
 } step_t;
 
@@ -35,7 +39,7 @@ static int by_at(const void *a, const void *b)
     const step_t *x = a, *y = b;
     if (x->at != y->at)
         return x->at < y->at ? -1 : 1;
-    return x->kind - y->kind; /* learn before predicting at the same instant */
+    return x->kind - y->kind;
 }
 
 /* "2017-07-09 21:57:05" in São Paulo time; 0 when empty or malformed. */
@@ -150,6 +154,7 @@ static cs_rc read_orders(const char *dir, const table_t *t, const cs_tz_t *tz, i
         const char *cst = cs_map_get(&t->customer_state, f[ix[1]]);
         const char *sid = cs_map_get(&t->order_seller, f[ix[0]]);
         const char *sst = sid ? cs_map_get(&t->seller_state, sid) : NULL;
+        cs_strlcpy(o.id, f[ix[0]], sizeof o.id);
         cs_strlcpy(o.state_to, cst ? cst : "", sizeof o.state_to);
         cs_strlcpy(o.state_from, sst ? sst : "", sizeof o.state_from);
         o.test = mode == 1 || (mode == 2 && o.placed >= split_at);
@@ -221,7 +226,7 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
         (rc = read_orders(eo->train_dir, &t, tz, split ? 2 : 0, eo->split_at, &os, err)) ||
         (!split && (rc = read_orders(eo->test_dir, &t, tz, 1, 0, &os, err))))
         goto out;
-    steps = cs_calloc(os.n * 2 + 1, sizeof *steps);
+    steps = cs_calloc(os.n * 3 + 1, sizeof *steps);
     ours_end = cs_calloc(os.n + 1, sizeof *ours_end);
     shop_end = cs_calloc(os.n + 1, sizeof *shop_end);
     if (!steps || !ours_end || !shop_end) {
@@ -232,11 +237,16 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     for (size_t i = 0; i < os.n; i++) {
         const ord_t *o = &os.o[i];
         if (o->delivered && o->delivered >= o->placed) {
-            steps[ns++] = (step_t){ o->delivered, 0, i };
+            steps[ns++] = (step_t){ o->delivered, STEP_DELIVERED, i };
             train_deliveries += !o->test;
         }
+        /* every parcel handed over is under way until it arrives (or, never
+         * arriving, is taken for lost after in_flight_days) */
+        if (o->shipped && o->shipped >= o->placed &&
+            (!o->delivered || o->shipped <= o->delivered))
+            steps[ns++] = (step_t){ o->shipped, STEP_SHIPPED, i };
         if (o->test && o->delivered && o->estimated)
-            steps[ns++] = (step_t){ o->placed, 1, i };
+            steps[ns++] = (step_t){ o->placed, STEP_PREDICT, i };
     }
     qsort(steps, ns, sizeof *steps, by_at);
     cs_promise_opts_t po = eo->model;
@@ -248,11 +258,16 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     for (size_t k = 0; k < ns; k++) {
         const ord_t *o = &os.o[steps[k].i];
         cs_lane_t lane = { "olist", "", o->state_from, o->state_to };
-        if (steps[k].kind == 0) {
+        if (steps[k].kind == STEP_DELIVERED) {
             /* no scans in the Olist layout: the hand-over to the delivery is one silence */
-            cs_delivery_t d = { lane, o->placed, o->shipped, o->delivered, o->shipped,
-                                o->delivered };
+            cs_delivery_t d = { lane,         o->placed,    o->shipped, o->delivered,
+                                o->shipped,   o->delivered, o->id };
             if ((rc = cs_promise_observe(m, &d, err)))
+                goto out;
+            continue;
+        }
+        if (steps[k].kind == STEP_SHIPPED) {
+            if ((rc = cs_promise_in_flight(m, o->id, &lane, o->placed, o->shipped, err)))
                 goto out;
             continue;
         }

@@ -116,13 +116,14 @@ void cs_region_key_json(const char *address_json, char *out, size_t size)
     json_decref(a);
 }
 
-static cs_rc learn(cs_tracker_t *t, const cs_delivery_row_t *d, cs_err_t *err)
+/* id: the order's, when known (it is then no longer in flight). */
+static cs_rc learn(cs_tracker_t *t, const cs_delivery_row_t *d, const char *id, cs_err_t *err)
 {
     char from[32], to[32];
     cs_region_key_json(d->origin, from, sizeof from);
     cs_region_key_json(d->destination, to, sizeof to);
     cs_delivery_t dl = { { d->carrier, d->service, from, to }, d->placed_at, d->shipped_at,
-                         d->delivered_at, d->gap_from, d->gap_to };
+                         d->delivered_at, d->gap_from, d->gap_to, id };
     if (d->delivered_at < d->placed_at)
         return CS_OK; /* inconsistent history teaches nothing */
     pthread_rwlock_wrlock(&t->lock);
@@ -141,7 +142,7 @@ typedef struct each_ud {
 static cs_rc each_delivery(const cs_delivery_row_t *d, void *arg)
 {
     each_ud_t *u = arg;
-    return learn(u->t, d, u->err);
+    return learn(u->t, d, NULL, u->err);
 }
 
 cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
@@ -213,7 +214,7 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     if (rc)
         return rc;
     *slot = h;
-    return learn(u->t, &d, u->err);
+    return learn(u->t, &d, order_id, u->err);
 }
 
 cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
@@ -245,6 +246,32 @@ cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promis
     return rc;
 }
 
+void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t *lane,
+                          cs_ms_t placed_at, cs_ms_t shipped_at)
+{
+    cs_err_t err;
+    pthread_rwlock_wrlock(&t->lock);
+    cs_rc rc = cs_promise_in_flight(t->model, order_id, lane, placed_at, shipped_at, &err);
+    pthread_rwlock_unlock(&t->lock);
+    if (rc)
+        cs_log(CS_LOG_DEBUG, "promise: order %s not counted in flight: %s", order_id, err.msg);
+}
+
+void cs_tracker_forget(cs_tracker_t *t, const char *order_id)
+{
+    pthread_rwlock_wrlock(&t->lock);
+    cs_promise_forget(t->model, order_id);
+    pthread_rwlock_unlock(&t->lock);
+}
+
+size_t cs_tracker_in_flight_count(cs_tracker_t *t)
+{
+    pthread_rwlock_rdlock(&t->lock);
+    size_t n = cs_promise_in_flight_count(t->model);
+    pthread_rwlock_unlock(&t->lock);
+    return n;
+}
+
 /* ---- the learning thread ---- */
 
 typedef struct look {
@@ -262,7 +289,7 @@ static cs_rc look_fn(cs_store_t *s, void *arg)
         cs_rc rc = cs_store_call(s, delivery_of, l->ids[i], &d, &l->err);
         if (rc == CS_ERR_NOTFOUND)
             continue;
-        if (rc || (rc = learn(l->t, &d, &l->err)))
+        if (rc || (rc = learn(l->t, &d, l->ids[i], &l->err)))
             return rc;
     }
     return CS_OK;

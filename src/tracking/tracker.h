@@ -39,6 +39,15 @@ cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promis
                          cs_err_t *err);
 size_t cs_tracker_learned(cs_tracker_t *t);
 
+/* The order watch's word on a parcel: handed over and not delivered yet
+ * (it then counts for its lane as "longer than its age so far"), or not
+ * to be delivered (cancelled, returned, given up). Delivered parcels leave
+ * the in-flight set when they are learned. */
+void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t *lane,
+                          cs_ms_t placed_at, cs_ms_t shipped_at);
+void cs_tracker_forget(cs_tracker_t *t, const char *order_id);
+size_t cs_tracker_in_flight_count(cs_tracker_t *t);
+
 /* The region key lanes use: "DE-SN" with a region, "DE-10" with a postal
  * code (its first two characters), "DE" with a country alone, "" with
  * nothing. Upper case. */

@@ -296,11 +296,13 @@ static cs_rc update(upd_t *u, const char *order_id)
     r.updated_at = u->now;
     if (u->now - t.placed_at > w->o.horizon) {
         /* past the horizon and still not delivered: stop watching */
+        cs_tracker_forget(w->o.tracker, order_id);
         r.closed = true;
         r.check_at = 0;
         return cs_store_call(u->s, promise_put, &r, NULL, u->err);
     }
     if (cancelled) {
+        cs_tracker_forget(w->o.tracker, order_id);
         r.closed = true;
         r.check_at = 0;
         r.at_risk = false;
@@ -329,6 +331,10 @@ static cs_rc update(upd_t *u, const char *order_id)
     cs_strlcpy(r.reason, cs_promise_reason_name(p.reason), sizeof r.reason);
     bool delivered = t.delivered_at != 0;
     bool returned = p.reason == CS_PR_RETURNED;
+    if (!delivered && !returned && t.shipped && t.shipped_at)
+        cs_tracker_in_flight(w->o.tracker, order_id, &q.lane, t.placed_at, t.shipped_at);
+    else
+        cs_tracker_forget(w->o.tracker, order_id);
 
     /* at risk? */
     const char *why = NULL;

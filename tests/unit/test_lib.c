@@ -7,10 +7,12 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/cs.h"
 #include "lib/cs_crypto.h"
+#include "lib/cs_map.h"
 #include "lib/cs_time.h"
 
 static void test_errors(void **state)
@@ -134,12 +136,53 @@ static void test_crypto(void **state)
     assert_false(cs_ct_equal("abcd", "abce", 4));
 }
 
+/* Random puts and deletes against a plain array of what should be there:
+ * after every step each key is found exactly when it is present, also
+ * keys whose probe chains ran through a deleted slot or wrapped around. */
+static void test_map_delete(void **state)
+{
+    (void)state;
+    enum { KEYS = 300 };
+    cs_map_t m;
+    cs_map_init(&m);
+    int present[KEYS] = { 0 };
+    static int vals[KEYS];
+    unsigned seed = 12345;
+    char key[16];
+    for (int step = 0; step < 20000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)((seed >> 8) % KEYS);
+        snprintf(key, sizeof key, "k%d", k);
+        if ((seed >> 4) % 3) {
+            assert_int_equal(cs_map_put(&m, key, &vals[k]), CS_OK);
+            present[k] = 1;
+        } else {
+            void *v = cs_map_del(&m, key);
+            assert_ptr_equal(v, present[k] ? &vals[k] : NULL);
+            present[k] = 0;
+        }
+        if (step % 97 == 0) {
+            size_t n = 0;
+            for (int i = 0; i < KEYS; i++) {
+                snprintf(key, sizeof key, "k%d", i);
+                assert_ptr_equal(cs_map_get(&m, key), present[i] ? &vals[i] : NULL);
+                n += (size_t)present[i];
+            }
+            assert_int_equal(m.n, n);
+        }
+    }
+    assert_null(cs_map_del(&m, "absent"));
+    cs_map_free(&m);
+    assert_null(cs_map_del(&m, "k1")); /* an empty map */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_alloc_fault_injection),
         cmocka_unit_test(test_buf_bounded),  cmocka_unit_test(test_strings),
         cmocka_unit_test(test_time),         cmocka_unit_test(test_crypto),
+        cmocka_unit_test(test_map_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

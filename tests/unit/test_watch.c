@@ -267,6 +267,8 @@ static void test_first_and_current(void **state)
     ymd(r.to, d);
     assert_string_equal(d, "2026-03-03");
     assert_string_equal(r.reason, "out_for_delivery");
+    /* handed over and under way: the model counts it for its lane */
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 1);
     ymd(r.first_to, d);
     assert_string_equal(d, "2026-03-04");
     /* the moves are in the order view, with their reasons */
@@ -285,6 +287,7 @@ static void test_first_and_current(void **state)
     run_watch();
     r = rec("o1");
     assert_true(r.closed);
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 0);
     assert_int_equal(r.check_at, 0);
     assert_int_equal(r.broken_at, 0);
     assert_int_equal(r.comp_at, 0);
@@ -457,9 +460,12 @@ static void test_cancelled_closes(void **state)
 {
     (void)state;
     order("o12", "c12", "30.00", NULL);
+    ship("o12");
     run_watch();
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 1);
     event_at("order.cancelled", now(), "{\"order_id\":\"o12\"}");
     run_watch();
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 0);
     cs_promise_rec_t r = rec("o12");
     assert_true(r.closed);
     assert_int_equal(r.check_at, 0);
@@ -480,6 +486,7 @@ static void test_horizon_ends_the_watch(void **state)
     cs_promise_rec_t r = rec("o13");
     assert_true(r.closed);
     assert_int_equal(r.check_at, 0);
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 0); /* lost, not slow */
     cs_ms_t next;
     cs_err_t err;
     assert_int_equal(cs_store_call(W.s, promise_next, &next, &err), CS_OK);
