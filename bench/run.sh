@@ -3,6 +3,9 @@
 #
 #   bench/run.sh              full size (1M events for memory, 10 s wrk runs)
 #   CS_BENCH_QUICK=1 bench/run.sh   smaller, for a smoke run
+#   bench/run.sh ingest rss http    only these sections again (ingest, rss, http,
+#                                   timers, kill, promise, track, smtp, pg, fault);
+#                                   the others keep their figures in bench/out
 #
 # Benchmarks are not tests: nothing here fails on a figure; the targets are
 # stated next to the figures in docs/benchmarks.md.
@@ -27,6 +30,10 @@ else
   N_PG_TIMERS=${CS_BENCH_PG_TIMERS:-50000}
 fi
 
+ONLY=" $* "
+want() { [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; }
+
+if want ingest; then
 echo "== ingest: engine vs raw SQLite ($N_INGEST events, 3 rounds)"
 # fsync times on a shared machine move both figures from run to run: three
 # rounds (each the engine then its baselines), the median round by ratio
@@ -53,40 +60,81 @@ with open(os.path.join(out, "ingest.txt"), "w") as f:
     f.write("ingest_same_all=%s\n" % ",".join(x[2]["ingest_same_rows_events_per_s"] for x in sorted(runs, key=lambda x: x[1])))
 PY
 
+fi
+
+if want rss; then
 echo "== memory: RSS while ingesting $N_RSS events"
 mkdir -p "$WORK/rss"
 "$B/bench/bench_ingest" rss "$WORK/rss" "$N_RSS" | tee "$OUT/rss.txt"
 rm -rf "$WORK/rss"
 
+fi
+
+if want http; then
 echo "== http: wrk against consonance and nginx (${DUR}s each)"
 "$ROOT/bench/http_bench.sh" "$B" "$OUT/http.txt" "$DUR"
 
+fi
+
+if want timers; then
 echo "== timers: $N_TIMERS delayed messages, Consonance vs BullMQ and pg-boss"
 "$ROOT/bench/timers_bench.sh" "$B" "$OUT/timers.txt" "$N_TIMERS"
 
+fi
+
+if want kill; then
 echo "== exactly once under SIGKILL"
 python3 "$ROOT/tests/blackbox/test_outbox_kill.py" --bin "$B/consonance" | tee "$WORK/kill.log"
 grep '^counts:' "$WORK/kill.log" | sed 's/^counts: //' | tr ' ' '\n' > "$OUT/kill.txt"
 
+fi
+
+if want promise; then
 echo "== promise: promise-eval on the Olist sample (time-ordered split)"
 if [ -d "$ROOT/../shared/data/olist-sample" ]; then
   "$B/consonance" promise-eval --split-at 2018-01-22 "$ROOT/../shared/data/olist-sample" \
     > "$OUT/promise.json"
+  # the same at other split dates and upper quantiles: how the figures
+  # move, and what window the shop's own late rate buys
+  : > "$OUT/promise_sweep.jsonl"
+  for split in 2017-12-01 2018-01-22 2018-03-01; do
+    for q in 0.80 0.85 0.90; do
+      "$B/consonance" promise-eval --split-at "$split" --quantiles "0.10,$q" \
+        "$ROOT/../shared/data/olist-sample" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); d["split"]=sys.argv[1]; print(json.dumps(d))' "$split" \
+        >> "$OUT/promise_sweep.jsonl"
+    done
+  done
 else
   echo "bench: ../shared not found; promise-eval skipped"
 fi
 
+fi
+
+if want track; then
 echo "== tracking: the page vs nginx, scan ingest with the order watch"
 python3 "$ROOT/bench/track_bench.py" "$B" "$OUT/track.txt" "$DUR" "${CS_BENCH_TRACK_ORDERS:-5000}"
 
+fi
+
+if want smtp; then
 echo "== smtp: sender to a local sink"
 python3 "$ROOT/bench/smtp_bench.py" "$B" "$OUT/smtp.txt" "$N_SMTP"
 
+fi
+
+if want pg; then
 echo "== postgresql: 1-3 nodes, ingest and timers vs COPY and pg-boss"
 python3 "$ROOT/bench/pg_bench.py" "$B" "$OUT/pg.txt" "$DUR" "$N_PG_TIMERS"
 
+fi
+
+if want fault; then
 echo "== postgresql: three nodes, one killed every few seconds"
 CS_FAULT_OUT="$OUT/pg_fault.json" python3 "$ROOT/tests/blackbox/test_pg_nodes.py" --bin "$B/consonance"
 
+fi
+
+[ "$ONLY" = "  " ] || export CS_BENCH_REDONE="($*)"
 python3 "$ROOT/bench/report.py" "$OUT" "$ROOT/docs/benchmarks.md"
 echo "bench: wrote docs/benchmarks.md"

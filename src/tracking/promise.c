@@ -250,6 +250,11 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
 
 /* ---- parcels in flight ---- */
 
+/* Parcels in flight listed per lane and level: the most recently bought.
+ * Enough to tell a slowdown; a query's cost stays bounded with thousands
+ * of open orders on one carrier. */
+#define FLIGHTS_PER_LANE 200
+
 static void flight_unlist(flight_t *f)
 {
     for (int level = 0; level < LEVELS; level++) {
@@ -311,6 +316,18 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
         lane_s *l = lane_get(m, key);
+        if (l && l->nf >= FLIGHTS_PER_LANE) {
+            /* full: the parcel bought longest ago makes room (at this level) */
+            int k = 0;
+            for (int i = 1; i < l->nf; i++)
+                if (l->f[i]->placed < l->f[k]->placed)
+                    k = i;
+            l->f[k]->lane[level] = NULL;
+            f->lane[level] = l;
+            f->slot[level] = k;
+            l->f[k] = f;
+            continue;
+        }
         if (l && l->nf == l->fcap) {
             int cap = l->fcap ? l->fcap * 2 : 16;
             flight_t **p = cs_realloc(l->f, (size_t)cap * sizeof *p);

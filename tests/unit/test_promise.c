@@ -260,6 +260,29 @@ static void test_in_flight_counts(void **state)
         assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
     }
     assert_int_equal(cs_promise_in_flight_count(m), 0);
+    /* thousands in flight on one lane: each lane lists the most recent, the
+     * map knows them all, and forgetting them leaves nothing behind */
+    cs_promise_t before = ask(m, "hermes", "DE-NW", "2026-03-10T09:00:00Z", NULL,
+                              "2026-03-10T09:00:00Z", CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    for (int i = 0; i < 1500; i++) {
+        snprintf(id, sizeof id, "bulk-%d", i);
+        assert_int_equal(cs_promise_in_flight(m, id, &lane,
+                                              at("2026-03-02T08:00:00Z") + i * 60000,
+                                              at("2026-03-02T16:00:00Z") + i * 60000, &err),
+                         CS_OK);
+    }
+    assert_int_equal(cs_promise_in_flight_count(m), 1500);
+    slow = ask(m, "hermes", "DE-NW", now, NULL, now, CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_true(slow.to >= before.to); /* parcels under way never shorten it */
+    for (int i = 0; i < 1500; i++) {
+        snprintf(id, sizeof id, "bulk-%d", i);
+        cs_promise_forget(m, id);
+    }
+    assert_int_equal(cs_promise_in_flight_count(m), 0);
+    cs_promise_t after = ask(m, "hermes", "DE-NW", now, NULL, now, CS_TRACK__COUNT,
+                             CS_INCIDENT_NONE, NULL);
+    assert_int_equal(after.to, before.to);
+    assert_int_equal(after.point, before.point);
     /* a parcel needs its hand-over to be in flight */
     assert_int_equal(cs_promise_in_flight(m, "x", &lane, at(now), 0, &err), CS_ERR_INVALID);
     cs_promise_free(m);
