@@ -32,10 +32,10 @@ typedef struct lane_s {
 /* A parcel handed over and not delivered yet: listed in the lane of each
  * level at index slot[level]. */
 struct flight {
-    cs_ms_t placed;
+    cs_ms_t placed, shipped;
     double wt_placed, wt_shipped; /* working time of purchase and hand-over */
-    lane_s *lane[4];
-    int slot[4];
+    lane_s *lane[LEVELS];
+    int slot[LEVELS];
 };
 
 struct cs_promise_model {
@@ -305,11 +305,20 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
     if (!id || !*id || !placed_at || !shipped_at || shipped_at < placed_at)
         return cs_errf(err, CS_ERR_INVALID,
                        "a parcel in flight needs its id, purchase and hand-over times");
+    /* the order watch says it again at every look: unchanged, nothing to do */
+    flight_t *was = cs_map_get(&m->flights, id);
+    if (was && was->placed == placed_at && was->shipped == shipped_at && was->lane[0]) {
+        char key[4 * (CS_ID_MAX + 1) + 8];
+        level_key(lane, 0, key, sizeof key);
+        if (cs_map_get(&m->lanes, key) == was->lane[0])
+            return CS_OK;
+    }
     cs_promise_forget(m, id);
     flight_t *f = cs_calloc(1, sizeof *f);
     if (!f)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     f->placed = placed_at;
+    f->shipped = shipped_at;
     f->wt_placed = worktime(m, placed_at);
     f->wt_shipped = worktime(m, shipped_at);
     for (int level = 0; level < LEVELS; level++) {
@@ -434,14 +443,14 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
     cs_ms_t lost = (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY);
     for (int i = 0; i < l->nf; i++) {
         const flight_t *f = l->f[i];
-        double age = (double)(now - f->placed);
-        if (age < 0 || now - f->placed > lost || wt_now < f->wt_shipped)
+        cs_ms_t age = now - f->placed;
+        if (age < 0 || age > lost || wt_now < f->wt_shipped)
             continue; /* not yet handed over at `now`, or lost */
         double v = what == WHAT_TOTAL ? wt_now - f->wt_placed
                                       : wt_now - f->wt_shipped - elapsed;
         if (v <= 0)
             continue; /* tells nothing yet */
-        double w = pow(0.5, age / tau);
+        double w = pow(0.5, (double)age / tau);
         out[k++] = (wv_t){ v, w, false };
         *total += w;
     }
