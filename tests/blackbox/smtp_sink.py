@@ -69,13 +69,17 @@ class Handler:
             seen_ids.add(mid)
         self.n += 1
         base = os.path.join(out, "%06d" % self.n)
-        with open(base + ".eml", "wb") as f:
-            f.write(envelope.original_content)
-        with open(base + ".json", "w") as f:
+        # Each file under a temporary name renamed into place, the envelope first:
+        # a reader sees whole files only, and N.json whenever it sees N.eml.
+        with open(base + ".json.tmp", "w") as f:
             json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos,
                        "tls": session.ssl is not None,
                        "auth": session.auth_data.login.decode()
                        if isinstance(session.auth_data, LoginPassword) else None}, f)
+        os.rename(base + ".json.tmp", base + ".json")
+        with open(base + ".eml.tmp", "wb") as f:
+            f.write(envelope.original_content)
+        os.rename(base + ".eml.tmp", base + ".eml")
         return "250 2.0.0 queued"
 
 
