@@ -498,9 +498,11 @@ void cs_engine_close(cs_engine_t **ep)
     cs_store_close(&e->wake);
     if (e->thread_started)
         pthread_join(e->thread, NULL);
-    cs_store_close(&e->writer);
+    /* the readers first: the last connection to close copies the WAL into
+     * the database file and removes it, and only the writer may */
     for (size_t i = 0; i < e->n_readers; i++)
         cs_store_close(&e->readers[i]);
+    cs_store_close(&e->writer);
     cs_free(e->readers);
     cs_free(e->target);
     pthread_mutex_destroy(&e->mu);

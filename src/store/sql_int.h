@@ -297,6 +297,7 @@ typedef struct ckpt {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool running, stop, wanted;
+    bool warned; /* "no WAL" said once (checkpointer thread only) */
     char *path;
 } ckpt_t;
 

@@ -36,8 +36,15 @@ static cs_rc exec(cs_sql_t *s, const char *sql, cs_err_t *err)
 
 /* ---- the background checkpointer ---- */
 
-#define CKPT_FRAMES 2000   /* ask for a checkpoint when the WAL holds this many */
-#define CKPT_MAX_FRAMES 200000 /* beyond this the writer checkpoints itself */
+/* The checkpointer is asked to copy frames once the WAL holds CKPT_FRAMES.
+ * A PASSIVE checkpoint never catches up with a writer that keeps
+ * appending, and the WAL restarts from its start only once every frame is
+ * copied; so at CKPT_MAX_FRAMES the writer checkpoints itself, between two
+ * commits: the background has already copied most frames, the rest is
+ * quick, and the next commit writes the WAL from its start again (the WAL
+ * file stays near 64 MiB and its blocks are overwritten, not allocated). */
+#define CKPT_FRAMES 2000
+#define CKPT_MAX_FRAMES 16000
 
 static void *ckpt_main(void *arg)
 {
@@ -51,6 +58,13 @@ static void *ckpt_main(void *arg)
         return NULL;
     }
     sqlite3_busy_timeout(db, 1000);
+    /* A connection learns that the database is in WAL mode only when it
+     * first reads it; until then sqlite3_wal_checkpoint_v2() returns OK
+     * with log = -1 and copies nothing. Read the schema once to open the
+     * WAL (without it the checkpointer ran idle and the WAL grew to the
+     * writer's own bound, CKPT_MAX_FRAMES). */
+    if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
+        cs_warn("store: checkpointer cannot read %s: %s", s->ckpt.path, sqlite3_errmsg(db));
     pthread_mutex_lock(&s->ckpt.mu);
     for (;;) {
         while (!s->ckpt.stop && !s->ckpt.wanted) {
@@ -67,6 +81,11 @@ static void *ckpt_main(void *arg)
         int log = 0, done = 0;
         /* PASSIVE: copies what it can, never blocks the writer */
         sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log < 0 && !s->ckpt.warned) {
+            cs_warn("store: the checkpointer sees no WAL in %s; the writer bounds it alone",
+                    s->ckpt.path);
+            s->ckpt.warned = true;
+        }
         pthread_mutex_lock(&s->ckpt.mu);
     }
     pthread_mutex_unlock(&s->ckpt.mu);

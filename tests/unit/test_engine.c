@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -83,6 +84,14 @@ static int64_t count_events(cs_engine_t *e)
     assert_int_equal(cs_store_counts(r, &c, &err), CS_OK);
     cs_engine_reader_release(e, r);
     return c.events;
+}
+
+static int64_t count_events_reopened(void)
+{
+    cs_engine_t *e = open_engine();
+    int64_t n = count_events(e);
+    cs_engine_close(&e);
+    return n;
 }
 
 static void test_sync_ingest_and_duplicates(void **state)
@@ -199,6 +208,61 @@ static void test_close_drains_queue(void **state)
     cs_engine_close(&e);
 }
 
+static off_t file_size(const char *suffix)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/engine.db%s", tmpdir, suffix);
+    struct stat st;
+    return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+/* The WAL is copied into the database file while the writer goes on, and
+ * it stays bounded under a steady stream of small commits (a checkpointer
+ * whose connection never opened the WAL copied nothing, and the WAL grew to
+ * hundreds of MiB before the writer stepped in). */
+static void test_wal_checkpointed_and_bounded(void **state)
+{
+    (void)state;
+    if (test_pg())
+        skip(); /* the WAL is the SQLite backend's */
+    cs_engine_opts_t o;
+    cs_engine_opts_default(&o);
+    o.store = target;
+    o.durable = false; /* the same WAL and checkpoints, without an fsync per commit */
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_engine_open(&o, &e, &err), CS_OK);
+    enum { N1 = 1000, N = 4000 };
+    off_t wal_max = 0, db = 0;
+    for (int i = 0; i < N; i++) {
+        char eid[32], cust[32];
+        snprintf(eid, sizeof eid, "w%d", i);
+        snprintf(cust, sizeof cust, "c%d", i % 97);
+        cs_ingest_item_t item = {.ev = order_event(eid, eid, cust)};
+        cs_ingest_req_t req = {.items = &item, .n = 1};
+        assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+        assert_int_equal(item.rc, CS_OK);
+        off_t w = file_size("-wal");
+        if (w > wal_max)
+            wal_max = w;
+        if (i + 1 == N1) {
+            /* about 8,000 frames: below the writer's own bound, so only the
+             * background checkpointer can have copied pages into the file */
+            assert_true(wal_max < (off_t)16000 * (4096 + 24));
+            for (int k = 0; k < 200 && (db = file_size("")) < 256 * 1024; k++)
+                usleep(50 * 1000);
+            assert_true(db >= 256 * 1024);
+        }
+    }
+    /* 4,000 commits of about eight pages each: unbounded, the WAL would pass
+     * 120 MiB; the writer's bound is 16,000 frames (~64 MiB) */
+    assert_true(wal_max < (off_t)17000 * (4096 + 24));
+    cs_engine_close(&e);
+    /* a clean close leaves everything in the database file */
+    assert_true(file_size("-wal") <= 0);
+    assert_int_equal(count_events_reopened(), N);
+}
+
 static cs_rc count_task(cs_store_t *s, void *arg)
 {
     cs_store_counts_t c;
@@ -259,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_submitters_share_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpointed_and_bounded, setup, teardown),
         cmocka_unit_test(test_scopes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
