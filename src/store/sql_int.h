@@ -298,6 +298,7 @@ typedef struct ckpt {
     pthread_cond_t cv;
     bool running, stop, wanted;
     bool warned; /* "no WAL" said once (checkpointer thread only) */
+    int asked_at; /* WAL frames when the checkpointer was last asked (writer only) */
     char *path;
 } ckpt_t;
 
