@@ -4,14 +4,19 @@
  * Shape: submitters append requests to a queue under `mu` and signal `cv`.
  * The writer thread takes as many queued requests as fit into one group
  * (max_group_events, but always at least one request), writes them in one
- * transaction and, after the commit returned (the WAL is fsynced when the
- * store is durable), completes every request of the group. A store failure
- * inside a group rolls the group back and replays it one event per
- * transaction, so one poisonous event cannot take its neighbours down.
+ * transaction and, once the commit is durable, completes every request of
+ * the group. A store that can defer the fsync (ops commit_deferred + sync)
+ * hands the committed group to the syncer thread, which fsyncs once for
+ * every group queued before it began and completes them, while the writer
+ * goes on with the next group; otherwise the commit itself is durable and
+ * the writer completes the group. A store failure inside a group rolls the
+ * group back and replays it one event per transaction, so one poisonous
+ * event cannot take its neighbours down.
  *
  * Shutdown: `closing` refuses new submissions; the writer drains what is
- * queued before it exits, so nothing acknowledged -- and nothing accepted
- * into the queue -- is dropped.
+ * queued before it exits and the syncer answers the last groups after it,
+ * so nothing acknowledged -- and nothing accepted into the queue -- is
+ * dropped.
  */
 #include "engine.h"
 
@@ -50,6 +55,14 @@ struct cs_engine {
 
     pthread_t thread;
     bool thread_started;
+    /* deferred durability (store ops commit_deferred + sync): committed
+     * groups wait here for the syncer's fsync before they are answered */
+    pthread_t syncer;
+    bool syncer_started;
+    pthread_mutex_t smu;       /* guards the sync queue and syncer_stop */
+    pthread_cond_t scv;
+    cs_ingest_req_t *shead, *stail;
+    bool syncer_stop;
     /* a store several nodes share: the other nodes' word of new work */
     pthread_t listener;
     bool listener_started;
@@ -73,7 +86,7 @@ struct cs_engine {
     size_t max_readers;
 
     _Atomic uint64_t st_new, st_dup, st_failed, st_commits, st_commit_ns, st_group_max,
-        st_store_errors, st_hook_runs, st_hook_errors;
+        st_store_errors, st_hook_runs, st_hook_errors, st_syncs, st_sync_ns;
     _Atomic uint64_t st_by_type[CS_EV__COUNT];
 };
 
@@ -126,10 +139,11 @@ static void account(cs_engine_t *e, cs_ingest_item_t *it)
     }
 }
 
-static cs_rc timed_commit(cs_engine_t *e, cs_err_t *err)
+static cs_rc timed_commit(cs_engine_t *e, bool deferred, cs_err_t *err)
 {
     uint64_t t0 = cs_mono_ns();
-    cs_rc rc = cs_store_commit(e->writer, err);
+    cs_rc rc = deferred ? e->writer->ops->commit_deferred(e->writer, err)
+                        : cs_store_commit(e->writer, err);
     if (rc == CS_OK) {
         atomic_fetch_add(&e->st_commits, 1);
         atomic_fetch_add(&e->st_commit_ns, cs_mono_ns() - t0);
@@ -176,7 +190,7 @@ static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, bo
                 goto fail;
         }
     }
-    rc = timed_commit(e, err);
+    rc = timed_commit(e, e->syncer_started, err);
     if (rc)
         goto fail;
     return CS_OK;
@@ -212,11 +226,74 @@ static void write_one_by_one(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now
             }
             it->rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, &it->err);
             if (it->rc == CS_OK)
-                it->rc = timed_commit(e, &it->err);
+                it->rc = timed_commit(e, false, &it->err);
             if (it->rc)
                 cs_store_rollback(e->writer);
         }
     }
+}
+
+/* Answer a written group: account every item and complete its requests. */
+static void answer_group(cs_engine_t *e, cs_ingest_req_t *group)
+{
+    for (cs_ingest_req_t *r = group, *next; r; r = next) {
+        next = r->next_; /* the request may be freed by its callback */
+        r->next_ = NULL;
+        r->rc = CS_OK;
+        for (size_t i = 0; i < r->n; i++)
+            account(e, &r->items[i]);
+        complete(e, r);
+    }
+}
+
+/* The syncer: takes every committed group queued so far, makes them
+ * durable with one sync and answers them. A failed sync fails them (their
+ * events are committed but perhaps not on disk; a retry is a duplicate). */
+static void *syncer_main(void *arg)
+{
+    cs_engine_t *e = arg;
+    pthread_mutex_lock(&e->smu);
+    for (;;) {
+        while (!e->shead && !e->syncer_stop)
+            pthread_cond_wait(&e->scv, &e->smu);
+        cs_ingest_req_t *batch = e->shead;
+        e->shead = e->stail = NULL;
+        if (!batch && e->syncer_stop)
+            break;
+        pthread_mutex_unlock(&e->smu);
+        cs_err_t err;
+        cs_err_clear(&err);
+        uint64_t t0 = cs_mono_ns();
+        cs_rc rc = e->writer->ops->sync(e->writer, &err);
+        atomic_fetch_add(&e->st_syncs, 1);
+        atomic_fetch_add(&e->st_sync_ns, cs_mono_ns() - t0);
+        if (rc) {
+            atomic_fetch_add(&e->st_store_errors, 1);
+            cs_error("%s; the events of the groups waiting for it are refused", err.msg);
+            cs_ingest_item_t like = { .rc = CS_ERR_STORE, .err = err };
+            fail_rest(batch, 0, &like);
+        }
+        answer_group(e, batch);
+        pthread_mutex_lock(&e->smu);
+    }
+    pthread_mutex_unlock(&e->smu);
+    return NULL;
+}
+
+/* A committed group waits for the syncer. */
+static void await_sync(cs_engine_t *e, cs_ingest_req_t *group)
+{
+    cs_ingest_req_t *last = group;
+    while (last->next_)
+        last = last->next_;
+    pthread_mutex_lock(&e->smu);
+    if (e->stail)
+        e->stail->next_ = group;
+    else
+        e->shead = group;
+    e->stail = last;
+    pthread_cond_signal(&e->scv);
+    pthread_mutex_unlock(&e->smu);
 }
 
 static void run_tasks(cs_engine_t *e, writer_task_t *tasks)
@@ -341,7 +418,7 @@ static void *writer_main(void *arg)
         cs_ms_t now = cs_clock_now(e->clock);
         cs_err_t gerr;
         cs_err_clear(&gerr);
-        bool began;
+        bool began, deferred = false;
         if (write_group(e, group, now, &began, &gerr) != CS_OK) {
             atomic_fetch_add(&e->st_store_errors, 1);
             if (began) {
@@ -357,15 +434,12 @@ static void *writer_main(void *arg)
             for (cs_ingest_req_t *r = group; r; r = r->next_)
                 for (size_t i = 0; i < r->n; i++)
                     r->items[i].rc = CS_OK;
+            deferred = e->syncer_started;
         }
-        for (cs_ingest_req_t *r = group, *next; r; r = next) {
-            next = r->next_; /* the request may be freed by its callback */
-            r->next_ = NULL;
-            r->rc = CS_OK;
-            for (size_t i = 0; i < r->n; i++)
-                account(e, &r->items[i]);
-            complete(e, r);
-        }
+        if (deferred)
+            await_sync(e, group); /* answered once durable; the next group goes on */
+        else
+            answer_group(e, group);
         /* the new events may start or move journeys */
         if (e->hook.run && !e->closing)
             run_hook(e);
@@ -446,6 +520,8 @@ cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *
     pthread_cond_init(&e->cv, NULL);
     pthread_cond_init(&e->task_cv, NULL);
     pthread_mutex_init(&e->rmu, NULL);
+    pthread_mutex_init(&e->smu, NULL);
+    pthread_cond_init(&e->scv, NULL);
     e->clock = opts->clock ? opts->clock : cs_clock_system();
     e->max_group = opts->max_group_events ? opts->max_group_events : 20000;
     e->max_queue = opts->max_queue_events ? opts->max_queue_events : 200000;
@@ -467,6 +543,10 @@ cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *
     rc = cs_store_open(e->target, &so, &e->writer, err);
     if (rc)
         goto out;
+    /* without a syncer every group is durable when its commit returns */
+    if (e->durable && e->writer->ops->commit_deferred && e->writer->ops->sync &&
+        pthread_create(&e->syncer, NULL, syncer_main, e) == 0)
+        e->syncer_started = true;
     if (pthread_create(&e->thread, NULL, writer_main, e) != 0) {
         rc = cs_errf(err, CS_ERR_INTERNAL, "cannot start the writer thread");
         goto out;
@@ -498,6 +578,13 @@ void cs_engine_close(cs_engine_t **ep)
     cs_store_close(&e->wake);
     if (e->thread_started)
         pthread_join(e->thread, NULL);
+    if (e->syncer_started) { /* after the writer: it answers the last groups */
+        pthread_mutex_lock(&e->smu);
+        e->syncer_stop = true;
+        pthread_cond_signal(&e->scv);
+        pthread_mutex_unlock(&e->smu);
+        pthread_join(e->syncer, NULL);
+    }
     /* the readers first: the last connection to close copies the WAL into
      * the database file and removes it, and only the writer may */
     for (size_t i = 0; i < e->n_readers; i++)
@@ -509,6 +596,8 @@ void cs_engine_close(cs_engine_t **ep)
     pthread_cond_destroy(&e->cv);
     pthread_cond_destroy(&e->task_cv);
     pthread_mutex_destroy(&e->rmu);
+    pthread_mutex_destroy(&e->smu);
+    pthread_cond_destroy(&e->scv);
     cs_free(e);
     *ep = NULL;
 }
@@ -631,6 +720,8 @@ void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out)
         out->by_type[i] = atomic_load(&e->st_by_type[i]);
     out->commits = atomic_load(&e->st_commits);
     out->commit_ns_total = atomic_load(&e->st_commit_ns);
+    out->syncs = atomic_load(&e->st_syncs);
+    out->sync_ns_total = atomic_load(&e->st_sync_ns);
     out->group_events_max = atomic_load(&e->st_group_max);
     out->store_errors = atomic_load(&e->st_store_errors);
     out->hook_runs = atomic_load(&e->st_hook_runs);

@@ -120,7 +120,9 @@ typedef struct cs_engine_stats {
     uint64_t events_failed;     /* refused by the store */
     uint64_t by_type[CS_EV__COUNT]; /* new events per type */
     uint64_t commits;           /* transactions committed */
-    uint64_t commit_ns_total;   /* time spent in commit (incl. fsync) */
+    uint64_t commit_ns_total;   /* time spent in commit (incl. fsync unless deferred) */
+    uint64_t syncs;             /* deferred fsyncs that made groups durable */
+    uint64_t sync_ns_total;     /* time spent in them */
     uint64_t group_events_max;  /* largest group so far */
     uint64_t queue_events;      /* events waiting now */
     uint64_t store_errors;      /* groups that failed and were retried one by one */

@@ -249,6 +249,12 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "# HELP consonance_commit_seconds_total Time spent committing (incl. fsync).\n"
                   "# TYPE consonance_commit_seconds_total counter\n"
                   "consonance_commit_seconds_total %.6f\n"
+                  "# HELP consonance_syncs_total Deferred fsyncs that made committed groups durable.\n"
+                  "# TYPE consonance_syncs_total counter\n"
+                  "consonance_syncs_total %llu\n"
+                  "# HELP consonance_sync_seconds_total Time spent in them.\n"
+                  "# TYPE consonance_sync_seconds_total counter\n"
+                  "consonance_sync_seconds_total %.6f\n"
                   "# HELP consonance_group_events_max Largest group commit so far.\n"
                   "# TYPE consonance_group_events_max gauge\n"
                   "consonance_group_events_max %llu\n"
@@ -259,6 +265,7 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "# TYPE consonance_store_errors_total counter\n"
                   "consonance_store_errors_total %llu\n",
                   (unsigned long long)st.commits, (double)st.commit_ns_total / 1e9,
+                  (unsigned long long)st.syncs, (double)st.sync_ns_total / 1e9,
                   (unsigned long long)st.group_events_max, (unsigned long long)st.queue_events,
                   (unsigned long long)st.store_errors);
     cs_buf_puts(&b, "# HELP consonance_http_requests_total HTTP requests answered, by route and status.\n"

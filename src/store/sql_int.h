@@ -29,6 +29,7 @@
 
 #include "../lib/cs_map.h"
 #include "store.h"
+#include "walbuf.h"
 
 /* PostgreSQL advisory lock keys ("Cons" + purpose): migrations, and the
  * write lock every writer transaction takes (pg.c; copy.c takes it too) */
@@ -327,6 +328,7 @@ struct cs_sql {
     bool in_tx;
     bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
     bool relaxed;     /* in a relaxed transaction */
+    cs_walbuf_t *wal; /* the main file on the WAL-gathering VFS (borrowed); NULL = not */
     sql_stmt *stmts[Q__COUNT];
     sql_stmt *jstmts[QJ__COUNT];
     sql_stmt *tstmts[QT__COUNT];

@@ -317,6 +317,14 @@ struct cs_store_ops {
      * the sender's outcomes. */
     cs_rc (*begin_relaxed)(cs_store_t *s, cs_err_t *err);
     cs_rc (*commit)(cs_store_t *s, cs_err_t *err);
+    /* Optional (NULL = commit is durable when it returns): commit without
+     * waiting for stable storage. The transaction is visible at once and
+     * durable once a `sync` that began after it returned; the group commit
+     * acknowledges only then, and goes on with the next group meanwhile. */
+    cs_rc (*commit_deferred)(cs_store_t *s, cs_err_t *err);
+    /* Make every commit so far durable. The one call that may run on a
+     * second thread while the handle's owner goes on. */
+    cs_rc (*sync)(cs_store_t *s, cs_err_t *err);
     void (*rollback)(cs_store_t *s);
 
     /* Append ev to the log and fold it into current state. received_at is the

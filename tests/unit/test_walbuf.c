@@ -1,0 +1,276 @@
+/* test_walbuf.c -- the WAL write-gathering VFS: a commit's frames reach the
+ * file in a few writes instead of two per page (counted with the process's
+ * write system calls), what readers see after every commit is what was
+ * committed (synchronous FULL and NORMAL, frames rewritten inside a
+ * transaction after a cache spill, transactions larger than the buffer),
+ * the file is sound after reopening, and with deferred syncs every commit
+ * that returned survives the process being killed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/walbuf.h"
+
+static char dir[] = "/tmp/cs_walbuf_XXXXXX";
+
+static void path_of(const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static void remove_db(const char *path)
+{
+    char p[600];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+}
+
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : sqlite3_errmsg(db));
+}
+
+static sqlite3 *open_db(const char *path, const char *vfs, const char *sync)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+                     SQLITE_OK);
+    char sql[128];
+    exec_ok(db, "PRAGMA journal_mode=WAL");
+    snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", sync);
+    exec_ok(db, sql);
+    exec_ok(db, "PRAGMA wal_autocheckpoint=0");
+    return db;
+}
+
+static int64_t one_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void integrity_ok(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+}
+
+/* Write system calls of this process so far (/proc/self/io); -1 if unknown. */
+static long write_calls(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    long v = -1;
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "syscw: %ld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* 20 transactions of 100 rows with a random index key each: hundreds of
+ * dirty pages per commit. Returns the write calls it took. */
+static long workload(sqlite3 *db, int64_t *sum)
+{
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, k BLOB, v BLOB)");
+    exec_ok(db, "CREATE INDEX t_k ON t(k)");
+    long w0 = write_calls();
+    for (int tx = 0; tx < 20; tx++) {
+        exec_ok(db, "BEGIN");
+        exec_ok(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                    "INSERT INTO t(k, v) SELECT randomblob(16), zeroblob(600) FROM n");
+        exec_ok(db, "COMMIT");
+    }
+    long w1 = write_calls();
+    *sum = one_int(db, "SELECT count(*) + sum(length(v)) FROM t");
+    return w0 < 0 || w1 < 0 ? -1 : w1 - w0;
+}
+
+static void test_gathers_writes(void **state)
+{
+    (void)state;
+    char plain[512], gathered[512];
+    path_of("plain.db", plain, sizeof plain);
+    path_of("gathered.db", gathered, sizeof gathered);
+    sqlite3 *a = open_db(plain, NULL, "FULL");
+    sqlite3 *b = open_db(gathered, CS_WALBUF_VFS, "FULL");
+    int64_t sum_a, sum_b;
+    long wa = workload(a, &sum_a), wb = workload(b, &sum_b);
+    assert_int_equal(sum_a, sum_b);
+    if (wa < 0 || wb < 0) {
+        print_message("no /proc/self/io: write calls not counted\n");
+    } else {
+        print_message("write calls for 20 commits: SQLite's VFS %ld, gathering %ld\n", wa, wb);
+        assert_true(wb * 5 < wa);
+        assert_true(wb >= 20); /* every commit still writes */
+    }
+    sqlite3_close(a);
+    sqlite3_close(b);
+    sqlite3 *c = open_db(gathered, CS_WALBUF_VFS, "FULL");
+    integrity_ok(c);
+    assert_int_equal(one_int(c, "SELECT count(*) + sum(length(v)) FROM t"), sum_b);
+    sqlite3_close(c);
+    remove_db(plain);
+    remove_db(gathered);
+}
+
+/* A second connection sees every commit at once, whatever the sync mode. */
+static void test_readers_see_commits(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of("readers.db", path, sizeof path);
+    sqlite3 *w = open_db(path, CS_WALBUF_VFS, "FULL");
+    exec_ok(w, "PRAGMA cache_size=10"); /* spills inside big transactions */
+    exec_ok(w, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    sqlite3 *r = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &r, SQLITE_OPEN_READONLY, CS_WALBUF_VFS), SQLITE_OK);
+    static const char *const modes[] = { "FULL", "NORMAL", "FULL", "OFF", "EXTRA" };
+    int64_t rows = 0;
+    for (int round = 0; round < 40; round++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", modes[round % 5]);
+        exec_ok(w, sql);
+        int n = round % 7 == 0 ? 3000 : 1 + round * 3; /* some far beyond the 2 MiB buffer */
+        exec_ok(w, "BEGIN");
+        snprintf(sql, sizeof sql,
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+                 "INSERT INTO t(v) SELECT randomblob(900) FROM n",
+                 n);
+        exec_ok(w, sql);
+        /* pages written to the WAL by the spill are changed again */
+        exec_ok(w, "UPDATE t SET v = zeroblob(900) WHERE id % 5 = 0");
+        exec_ok(w, "COMMIT");
+        rows += n;
+        assert_int_equal(one_int(r, "SELECT count(*) FROM t"), rows);
+        assert_int_equal(one_int(r, "SELECT count(*) FROM t WHERE id % 5 = 0 AND v != zeroblob(900)"),
+                         0);
+    }
+    /* a rolled-back transaction leaves nothing */
+    exec_ok(w, "BEGIN");
+    exec_ok(w, "DELETE FROM t");
+    exec_ok(w, "ROLLBACK");
+    assert_int_equal(one_int(r, "SELECT count(*) FROM t"), rows);
+    integrity_ok(r);
+    sqlite3_close(r);
+    sqlite3_close(w);
+    sqlite3 *again = open_db(path, CS_WALBUF_VFS, "FULL");
+    integrity_ok(again);
+    assert_int_equal(one_int(again, "SELECT count(*) FROM t"), rows);
+    sqlite3_close(again);
+    remove_db(path);
+}
+
+/* Deferred syncs: the child commits with its syncs deferred and reports
+ * every commit that returned; killed at a random moment, none is lost
+ * (the bytes are in the file when the commit returns; only the fsync
+ * waits), and the file is sound. */
+static void test_deferred_commits_survive_kill(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of("deferred.db", path, sizeof path);
+    sqlite3 *db = open_db(path, CS_WALBUF_VFS, "FULL");
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    sqlite3_close(db);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        sqlite3 *c = open_db(path, CS_WALBUF_VFS, "FULL");
+        cs_walbuf_t *wal = cs_walbuf_of(c);
+        if (!wal)
+            _exit(3);
+        for (int32_t i = 1;; i++) {
+            cs_walbuf_defer(wal, true);
+            if (sqlite3_exec(c, "BEGIN; INSERT INTO t(v) SELECT randomblob(3000); COMMIT", NULL,
+                             NULL, NULL) != SQLITE_OK)
+                _exit(4);
+            cs_walbuf_defer(wal, false);
+            if (i % 10 == 0 && cs_walbuf_sync(wal) != SQLITE_OK)
+                _exit(5);
+            if (write(fds[1], &i, sizeof i) != sizeof i)
+                _exit(6);
+        }
+    }
+    close(fds[1]);
+    int32_t last = 0, v;
+    while (last < 400 && read(fds[0], &v, sizeof v) == sizeof v)
+        last = v;
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    while (read(fds[0], &v, sizeof v) == sizeof v)
+        last = v; /* reported before it died */
+    close(fds[0]);
+    assert_true(WIFSIGNALED(status));
+    db = open_db(path, CS_WALBUF_VFS, "FULL");
+    integrity_ok(db);
+    int64_t have = one_int(db, "SELECT count(*) FROM t");
+    print_message("commits reported %d, found %lld\n", last, (long long)have);
+    assert_true(have >= last);
+    assert_true(have <= last + 1); /* at most the one it was answering */
+    sqlite3_close(db);
+    remove_db(path);
+}
+
+/* A connection on SQLite's own VFS has no gathering file. */
+static void test_not_on_the_vfs(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_null(cs_walbuf_of(db));
+    sqlite3_close(db);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir))
+        return -1;
+    return cs_walbuf_register() == SQLITE_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rmdir(dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gathers_writes),
+        cmocka_unit_test(test_readers_see_commits),
+        cmocka_unit_test(test_deferred_commits_survive_kill),
+        cmocka_unit_test(test_not_on_the_vfs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
