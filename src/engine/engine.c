@@ -79,6 +79,8 @@ struct cs_engine {
     cs_engine_hook_t hook;     /* set before traffic; run only by the writer */
     cs_ms_t hook_next;         /* engine-clock time the hook asked for; 0 = none */
     bool hook_poked;
+    bool hook_pending;         /* groups came in since the hook last ran */
+    int64_t hook_ran_ms;       /* monotonic ms of the hook's last run */
 
     pthread_mutex_t rmu;       /* guards the reader pool */
     cs_store_t **readers;      /* free reader handles */
@@ -108,6 +110,18 @@ struct cs_carriers *cs_engine_carriers(const cs_engine_t *e)
 }
 
 /* ---- the writer ---- */
+
+/* Under load the background hook runs at most this often: a pass after
+ * every group of a few single events would cost more than the events
+ * (each pass reads the log's new events for the promise model, the order
+ * watch and the journeys). Real time, not the engine clock: a test clock
+ * may stand still. */
+#define HOOK_GAP_MS 10
+
+static int64_t mono_ms(void)
+{
+    return (int64_t)(cs_mono_ns() / 1000000u);
+}
 
 static void complete(cs_engine_t *e, cs_ingest_req_t *req)
 {
@@ -252,6 +266,7 @@ static void answer_group(cs_engine_t *e, cs_ingest_req_t *group)
 static void *syncer_main(void *arg)
 {
     cs_engine_t *e = arg;
+    cs_thread_name("cs-syncer");
     pthread_mutex_lock(&e->smu);
     for (;;) {
         while (!e->shead && !e->syncer_stop)
@@ -321,6 +336,7 @@ static void run_hook(cs_engine_t *e)
     cs_ms_t next = 0;
     cs_err_t err;
     cs_err_clear(&err);
+    e->hook_ran_ms = mono_ms();
     atomic_fetch_add(&e->st_hook_runs, 1);
     if (e->hook.run(e->writer, e->hook.arg, &next, &err) != CS_OK) {
         atomic_fetch_add(&e->st_hook_errors, 1);
@@ -334,13 +350,16 @@ static void run_hook(cs_engine_t *e)
     }
     pthread_mutex_lock(&e->mu);
     e->hook_next = next;
+    e->hook_pending = false;
     pthread_mutex_unlock(&e->mu);
 }
 
 /* Is the hook due? Called with mu held. */
 static bool hook_due(cs_engine_t *e)
 {
-    return e->hook.run && (e->hook_poked || (e->hook_next && cs_clock_now(e->clock) >= e->hook_next));
+    return e->hook.run &&
+           (e->hook_poked || (e->hook_pending && mono_ms() - e->hook_ran_ms >= HOOK_GAP_MS) ||
+            (e->hook_next && cs_clock_now(e->clock) >= e->hook_next));
 }
 
 /* Wait for work with mu held; with a hook time set, wake up for it. The
@@ -349,11 +368,13 @@ static bool hook_due(cs_engine_t *e)
 static void wait_for_work(cs_engine_t *e)
 {
     while (!e->head && !e->tasks && !e->closing && !hook_due(e)) {
-        if (!e->hook.run || !e->hook_next) {
+        if (!e->hook.run || (!e->hook_next && !e->hook_pending)) {
             pthread_cond_wait(&e->cv, &e->mu);
             continue;
         }
-        cs_ms_t wait = e->hook_next - cs_clock_now(e->clock);
+        cs_ms_t wait = e->hook_next ? e->hook_next - cs_clock_now(e->clock) : 1000;
+        if (e->hook_pending && HOOK_GAP_MS - (mono_ms() - e->hook_ran_ms) < wait)
+            wait = HOOK_GAP_MS - (mono_ms() - e->hook_ran_ms);
         if (wait > 1000)
             wait = 1000;
         if (wait < 1)
@@ -373,6 +394,7 @@ static void wait_for_work(cs_engine_t *e)
 static void *writer_main(void *arg)
 {
     cs_engine_t *e = arg;
+    cs_thread_name("cs-writer");
     for (;;) {
         pthread_mutex_lock(&e->mu);
         wait_for_work(e);
@@ -440,9 +462,17 @@ static void *writer_main(void *arg)
             await_sync(e, group); /* answered once durable; the next group goes on */
         else
             answer_group(e, group);
-        /* the new events may start or move journeys */
-        if (e->hook.run && !e->closing)
-            run_hook(e);
+        /* the new events may start or move journeys: now, or once
+         * HOOK_GAP_MS have passed since the last run */
+        if (e->hook.run && !e->closing) {
+            if (mono_ms() - e->hook_ran_ms >= HOOK_GAP_MS) {
+                run_hook(e);
+            } else {
+                pthread_mutex_lock(&e->mu);
+                e->hook_pending = true;
+                pthread_mutex_unlock(&e->mu);
+            }
+        }
     }
     return NULL;
 }
@@ -452,6 +482,7 @@ static void *writer_main(void *arg)
 static void *listener_main(void *arg)
 {
     cs_engine_t *e = arg;
+    cs_thread_name("cs-listener");
     while (!atomic_load(&e->listener_stop)) {
         bool woken = false;
         cs_err_t err;

@@ -689,6 +689,7 @@ static cs_rc next_fn(cs_store_t *st, void *arg)
 static void *sender_main(void *arg)
 {
     cs_sender_t *s = arg;
+    cs_thread_name("cs-sender");
     for (;;) {
         pthread_mutex_lock(&s->mu);
         bool stop = s->stop;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "../lib/cs_arena.h"
 #include "server.h"
 
 /* Routes, for dispatch and metrics. */
@@ -102,6 +103,7 @@ typedef struct hreq {
     size_t n_items;
     size_t *item_index;        /* items[k] is event item_index[k] of the request */
     json_t *rejected;          /* array of {index, error} for invalid events */
+    cs_arena_t arena;          /* the parsed events' JSON; released with them */
     cs_ingest_req_t ireq;
 } hreq_t;
 

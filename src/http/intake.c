@@ -13,6 +13,8 @@
  */
 #include "http_int.h"
 
+#include "../lib/cs_json.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,7 @@ void cs__http_intake_free(hreq_t *r)
     r->item_index = NULL;
     r->rejected = NULL;
     r->n_items = 0;
+    cs_arena_release(&r->arena); /* after the last of its JSON */
 }
 
 /* Record event `index` as rejected with err. */
@@ -92,7 +95,7 @@ static cs_rc add_event(hreq_t *r, size_t *cap, size_t index, cs_event_t *ev)
 }
 
 /* Parse the body into r->items / r->rejected. */
-static cs_rc parse_body(hreq_t *r, body_kind_t kind, cs_err_t *err)
+static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
 {
     size_t cap = 0;
     cs_err_t e;
@@ -147,7 +150,7 @@ static cs_rc parse_body(hreq_t *r, body_kind_t kind, cs_err_t *err)
     }
 
     json_error_t je;
-    json_t *arr = json_loadb(p, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *arr = cs_json_loadb(p, len, &je);
     if (!arr)
         return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
                        je.line, je.column, je.position, je.text);
@@ -181,6 +184,16 @@ static cs_rc parse_body(hreq_t *r, body_kind_t kind, cs_err_t *err)
     }
 out:
     json_decref(arr);
+    return rc;
+}
+
+/* The events' JSON goes to the request's arena: one release when the
+ * request is done instead of a free per value (see cs_arena.h). */
+static cs_rc parse_body(hreq_t *r, body_kind_t kind, cs_err_t *err)
+{
+    cs_arena_t *prev = cs_arena_use(&r->arena);
+    cs_rc rc = parse_body_in(r, kind, err);
+    cs_arena_use(prev);
     return rc;
 }
 

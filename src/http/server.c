@@ -533,6 +533,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->h = h;
         r->conn = conn;
         r->start_ns = cs_mono_ns();
+        cs_arena_init(&r->arena);
         *con_cls = r;
         return first_call(r, url, method);
     }
@@ -693,6 +694,7 @@ cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t *
         return cs_err_field(err, CS_ERR_CONFIG, "host",
                             "host: expected an IPv4 or IPv6 address, got \"%.64s\"", host);
     }
+    cs_arena_setup(); /* before any request thread parses JSON */
     h->d = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, on_request, h,
                             MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned)h->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,

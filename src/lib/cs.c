@@ -5,6 +5,7 @@
 #include "cs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,13 @@ void cs_hostname(char *buf, size_t size)
     if (gethostname(buf, size - 1) != 0 || !buf[0])
         cs_strlcpy(buf, "localhost", size);
     buf[size - 1] = '\0';
+}
+
+void cs_thread_name(const char *name)
+{
+    char buf[16];
+    cs_strlcpy(buf, name, sizeof buf);
+    (void)pthread_setname_np(pthread_self(), buf);
 }
 
 uint64_t cs_hash_str(uint64_t h, const char *s)

@@ -97,6 +97,8 @@ size_t cs_strlcpy(char *dst, const char *src, size_t dstsize);
 /* This machine's host name into buf (NUL-terminated, cut to size);
  * "localhost" when it has none. */
 void cs_hostname(char *buf, size_t size);
+/* Name the calling thread for top -H, perf and gdb (cut to 15 bytes). */
+void cs_thread_name(const char *name);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
 

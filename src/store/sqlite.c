@@ -50,6 +50,7 @@ static void *ckpt_main(void *arg)
 {
     cs_sql_t *s = arg;
     sqlite3 *db = NULL;
+    cs_thread_name("cs-checkpoint");
     if (sqlite3_open_v2(s->ckpt.path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
         cs_warn("store: checkpointer cannot open %s; the writer checkpoints itself",

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/cs_json.h"
+
 #define RECENT 65536
 #define PENDING_MAX 100000 /* orders waiting to be learned; beyond, the next start learns them */
 
@@ -107,7 +109,7 @@ void cs_region_key_json(const char *address_json, char *out, size_t size)
     out[0] = '\0';
     if (!address_json || !*address_json)
         return;
-    json_t *a = json_loads(address_json, 0, NULL);
+    json_t *a = cs_json_loadb(address_json, strlen(address_json), NULL);
     if (!a)
         return;
     cs_region_key(json_string_value(json_object_get(a, "country")),
@@ -298,6 +300,7 @@ static cs_rc look_fn(cs_store_t *s, void *arg)
 static void *learner(void *arg)
 {
     cs_tracker_t *t = arg;
+    cs_thread_name("cs-learner");
     for (;;) {
         pthread_mutex_lock(&t->mu);
         while (!t->npending && !t->stop)

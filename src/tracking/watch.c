@@ -28,6 +28,8 @@ struct cs_watch {
     int64_t cursor;          /* the writer's: events looked at */
     int64_t saved;           /* the cursor as last saved */
     cs_ms_t saved_at;
+    cs_promise_rec_t *due;   /* the writer's: a pass's re-checks (DUE_PER_PASS,
+                                kept between passes: one runs after every group) */
     pthread_mutex_t mu;      /* guards stats */
     cs_watch_stats_t stats;
 };
@@ -77,6 +79,7 @@ void cs_watch_free(cs_watch_t *w)
     if (!w)
         return;
     pthread_mutex_destroy(&w->mu);
+    cs_free(w->due);
     cs_free(w);
 }
 
@@ -528,7 +531,7 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
     upd_t u = { w, s, cs_clock_now(w->o.clock), err, { 0 } };
     const uint32_t types = 1u << CS_EV_ORDER_PLACED | 1u << CS_EV_ORDER_CANCELLED |
                            1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
-    cs_promise_rec_t *due = NULL;
+    cs_promise_rec_t *due = w->due;
     size_t ndue = 0;
     *more = false;
     /* several nodes: start where any of them got to (what two nodes look
@@ -545,7 +548,7 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
                              &examined, err);
     if (rc == CS_ERR_NOMEM)
         cs_errf(err, rc, "out of memory");
-    if (!rc && !(due = cs_calloc(DUE_PER_PASS, sizeof *due)))
+    if (!rc && !due && !(due = w->due = cs_calloc(DUE_PER_PASS, sizeof *due)))
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
     if (!rc)
         rc = cs_store_call(s, promises_due, u.now + 1, due, DUE_PER_PASS, &ndue, err);
@@ -581,7 +584,6 @@ out:
         cs_free(c.ids[i]);
     cs_free(c.ids);
     cs_map_free(&c.seen);
-    cs_free(due);
     return rc;
 }
 

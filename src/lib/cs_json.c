@@ -1,0 +1,406 @@
+/*
+ * cs_json.c -- the fast path for parsing JSON into jansson values (see
+ * cs_json.h). A recursive descent over the bytes: strings without escapes
+ * go to jansson straight from the input, numbers through strtoll/strtod
+ * as jansson does. Anything it does not take returns NULL and the caller
+ * asks jansson: malformed input of every kind, duplicate keys, \u0000,
+ * nesting deeper than MAX_DEPTH, numbers longer than NUM_MAX, escaped
+ * strings longer than ESC_MAX.
+ */
+#include "cs_json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+#define NUM_MAX 64
+#define ESC_MAX 2048  /* an escaped string value */
+#define KEY_MAX 256   /* an escaped key (kept across the value's recursion) */
+
+typedef struct p {
+    const unsigned char *s, *e;
+    int depth;
+} p_t;
+
+static json_t *value(p_t *p);
+
+static inline void ws(p_t *p)
+{
+    while (p->s < p->e && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t'))
+        p->s++;
+}
+
+/* Length of the valid UTF-8 sequence at s (2-4), 0 when it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_len(const unsigned char *s, const unsigned char *e)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(e - s) < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+static int hex4(const unsigned char *s)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = s[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+static size_t put_utf8(char *o, int32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The string whose opening quote p is past. Its bytes are the input's
+ * (*out into it) or, with escapes, decoded into esc (cap bytes). 0, or -1
+ * to give up. */
+static int string(p_t *p, char *esc, size_t cap, const char **out, size_t *len)
+{
+    const unsigned char *s = p->s, *e = p->e, *start = s;
+    while (s < e && *s != '"' && *s != '\\') {
+        if (*s < 0x20)
+            return -1;
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        size_t n = utf8_len(s, e);
+        if (!n)
+            return -1;
+        s += n;
+    }
+    if (s >= e)
+        return -1;
+    if (*s == '"') { /* no escapes: the input's bytes */
+        *out = (const char *)start;
+        *len = (size_t)(s - start);
+        p->s = s + 1;
+        return 0;
+    }
+    size_t o = (size_t)(s - start);
+    if (o + 8 > cap)
+        return -1;
+    memcpy(esc, start, o);
+    while (s < e && *s != '"') {
+        if (o + 8 > cap)
+            return -1;
+        unsigned c = *s;
+        if (c < 0x20)
+            return -1;
+        if (c >= 0x80) {
+            size_t n = utf8_len(s, e);
+            if (!n)
+                return -1;
+            memcpy(esc + o, s, n);
+            o += n;
+            s += n;
+            continue;
+        }
+        if (c != '\\') {
+            esc[o++] = (char)c;
+            s++;
+            continue;
+        }
+        if (e - s < 2)
+            return -1;
+        switch (s[1]) {
+        case '"': esc[o++] = '"'; break;
+        case '\\': esc[o++] = '\\'; break;
+        case '/': esc[o++] = '/'; break;
+        case 'b': esc[o++] = '\b'; break;
+        case 'f': esc[o++] = '\f'; break;
+        case 'n': esc[o++] = '\n'; break;
+        case 'r': esc[o++] = '\r'; break;
+        case 't': esc[o++] = '\t'; break;
+        case 'u': {
+            if (e - s < 6)
+                return -1;
+            int32_t cp = hex4(s + 2);
+            if (cp <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+                return -1; /* \u0000, a bad digit or a lone low surrogate */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (e - s < 12 || s[6] != '\\' || s[7] != 'u')
+                    return -1;
+                int lo = hex4(s + 8);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return -1;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                s += 6;
+            }
+            o += put_utf8(esc + o, cp);
+            s += 6;
+            continue;
+        }
+        default: return -1;
+        }
+        s += 2;
+    }
+    if (s >= e)
+        return -1;
+    *out = esc;
+    *len = o;
+    p->s = s + 1;
+    return 0;
+}
+
+/* A number by JSON's grammar, converted as jansson converts it. */
+static json_t *number(p_t *p)
+{
+    const unsigned char *s = p->s, *e = p->e;
+    bool real = false;
+    if (s < e && *s == '-')
+        s++;
+    if (s >= e || *s < '0' || *s > '9')
+        return NULL;
+    if (*s == '0') {
+        s++;
+        if (s < e && *s >= '0' && *s <= '9')
+            return NULL;
+    } else {
+        while (s < e && *s >= '0' && *s <= '9')
+            s++;
+    }
+    if (s < e && *s == '.') {
+        real = true;
+        s++;
+        if (s >= e || *s < '0' || *s > '9')
+            return NULL;
+        while (s < e && *s >= '0' && *s <= '9')
+            s++;
+    }
+    if (s < e && (*s == 'e' || *s == 'E')) {
+        real = true;
+        s++;
+        if (s < e && (*s == '+' || *s == '-'))
+            s++;
+        if (s >= e || *s < '0' || *s > '9')
+            return NULL;
+        while (s < e && *s >= '0' && *s <= '9')
+            s++;
+    }
+    size_t n = (size_t)(s - p->s);
+    if (n >= NUM_MAX)
+        return NULL;
+    char buf[NUM_MAX];
+    memcpy(buf, p->s, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    json_t *v;
+    if (!real) {
+        long long x = strtoll(buf, &end, 10);
+        if (errno == ERANGE || end != buf + n)
+            return NULL; /* jansson: too big an integer */
+        v = json_integer(x);
+    } else {
+        double d = strtod(buf, &end);
+        if ((errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL)) || end != buf + n)
+            return NULL; /* jansson: real number overflow */
+        v = json_real(d);
+    }
+    p->s = s;
+    return v;
+}
+
+/* A string value; apart, so only its frame holds the escape buffer. */
+static __attribute__((noinline)) json_t *string_value(p_t *p)
+{
+    char esc[ESC_MAX];
+    const char *s;
+    size_t n;
+    if (string(p, esc, sizeof esc, &s, &n))
+        return NULL;
+    return json_stringn_nocheck(s, n);
+}
+
+static json_t *object(p_t *p)
+{
+    json_t *o = json_object();
+    char esc[KEY_MAX];
+    if (!o)
+        return NULL;
+    ws(p);
+    if (p->s < p->e && *p->s == '}') {
+        p->s++;
+        return o;
+    }
+    for (;;) {
+        const char *key;
+        size_t klen;
+        if (p->s >= p->e || *p->s != '"')
+            goto fail;
+        p->s++;
+        if (string(p, esc, sizeof esc, &key, &klen))
+            goto fail;
+        ws(p);
+        if (p->s >= p->e || *p->s != ':')
+            goto fail;
+        p->s++;
+        ws(p);
+        json_t *v = value(p);
+        if (!v)
+            goto fail;
+        /* key may be in esc: value() keeps its own buffers */
+        if (json_object_getn(o, key, klen) || json_object_setn_new_nocheck(o, key, klen, v)) {
+            json_decref(v);
+            goto fail;
+        }
+        ws(p);
+        if (p->s >= p->e)
+            goto fail;
+        if (*p->s == '}') {
+            p->s++;
+            return o;
+        }
+        if (*p->s != ',')
+            goto fail;
+        p->s++;
+        ws(p);
+    }
+fail:
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *array(p_t *p)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    ws(p);
+    if (p->s < p->e && *p->s == ']') {
+        p->s++;
+        return a;
+    }
+    for (;;) {
+        json_t *v = value(p);
+        if (!v || json_array_append_new(a, v))
+            goto fail;
+        ws(p);
+        if (p->s >= p->e)
+            goto fail;
+        if (*p->s == ']') {
+            p->s++;
+            return a;
+        }
+        if (*p->s != ',')
+            goto fail;
+        p->s++;
+        ws(p);
+    }
+fail:
+    json_decref(a);
+    return NULL;
+}
+
+static bool word(p_t *p, const char *w, size_t n)
+{
+    if ((size_t)(p->e - p->s) < n || memcmp(p->s, w, n) != 0)
+        return false;
+    p->s += n;
+    return true;
+}
+
+static json_t *value(p_t *p)
+{
+    if (p->s >= p->e)
+        return NULL;
+    switch (*p->s) {
+    case '{':
+    case '[': {
+        if (++p->depth > MAX_DEPTH)
+            return NULL;
+        bool obj = *p->s == '{';
+        p->s++;
+        json_t *v = obj ? object(p) : array(p);
+        p->depth--;
+        return v;
+    }
+    case '"': p->s++; return string_value(p);
+    case 't': return word(p, "true", 4) ? json_true() : NULL;
+    case 'f': return word(p, "false", 5) ? json_false() : NULL;
+    case 'n': return word(p, "null", 4) ? json_null() : NULL;
+    default: return number(p);
+    }
+}
+
+json_t *cs_json_fast(const char *buf, size_t len)
+{
+    p_t p = { (const unsigned char *)buf, (const unsigned char *)buf + len, 0 };
+    ws(&p);
+    if (p.s >= p.e || (*p.s != '{' && *p.s != '['))
+        return NULL; /* jansson wants an object or an array */
+    json_t *v = value(&p);
+    if (!v)
+        return NULL;
+    ws(&p);
+    if (p.s != p.e) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+json_t *cs_json_loadb(const char *buf, size_t len, json_error_t *err)
+{
+    json_t *v = cs_json_fast(buf, len);
+    if (v)
+        return v;
+    return json_loadb(buf, len, JSON_REJECT_DUPLICATES, err);
+}

@@ -1,0 +1,291 @@
+/*
+ * test_json.c -- the JSON fast path against jansson, and the request
+ * arenas under jansson's allocations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/cs_arena.h"
+#include "lib/cs_json.h"
+
+/* Documents the fast path must take, each equal to jansson's reading. */
+static const char *const taken[] = {
+    "{}",
+    "[]",
+    " \t\r\n{ \"a\" : 1 } \n",
+    "{\"event_id\":\"e-1\",\"type\":\"order.placed\",\"data\":{\"items\":[{\"sku\":\"A\",\"quantity\":2,"
+    "\"unit_price\":\"8.90\"},{\"sku\":\"B\",\"unit_price\":12.5}],\"paid\":true,\"note\":null}}",
+    "[0,-0,1,-1,9223372036854775807,-9223372036854775808,0.5,-0.5,1e3,1E-3,2.5e+2,1.7976931348623157e308,"
+    "4.9e-324,1e-400]",
+    "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+    "{\"u\":\"\\u00e9\\u20AC\\ud83d\\ude00\\u0001\"}",
+    "{\"utf8\":\"Grüße, 😀, €, \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xef\xbf\xbf \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf\"}",
+    "{\"\":\"empty key\",\"k\\u00fc\":\"escaped key\"}",
+    "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
+    "{\"a\":{\"b\":{\"c\":[true,false,null,\"x\",{}]}}}",
+};
+
+/* Documents jansson refuses: the fast path must refuse them too, and
+ * cs_json_loadb must answer with jansson's error. */
+static const char *const refused[] = {
+    "",
+    "   ",
+    "1",
+    "\"a string\"",
+    "null",
+    "{",
+    "{\"a\":}",
+    "{\"a\" 1}",
+    "{\"a\":1,}",
+    "[1,]",
+    "[1 2]",
+    "{\"a\":1}x",
+    "{\"a\":1}{}",
+    "{a:1}",
+    "{\"a\":01}",
+    "{\"a\":1.}",
+    "{\"a\":.5}",
+    "{\"a\":1e}",
+    "{\"a\":-}",
+    "{\"a\":+1}",
+    "{\"a\":tru}",
+    "{\"a\":truex}",
+    "{\"a\":NaN}",
+    "{\"a\":9223372036854775808}",
+    "{\"a\":-9223372036854775809}",
+    "{\"a\":1e400}",
+    "{\"a\":\"\\u0000\"}",
+    "{\"a\":\"\\ud800\"}",
+    "{\"a\":\"\\udc00\"}",
+    "{\"a\":\"\\ud800\\u0041\"}",
+    "{\"a\":\"\\x41\"}",
+    "{\"a\":\"\\u12\"}",
+    "{\"a\":\"tab\there\"}",
+    "{\"a\":\"unterminated}",
+    "{\"a\":\"\xff\"}",
+    "{\"a\":\"\xc0\xaf\"}",
+    "{\"a\":\"\xe0\x80\xaf\"}",
+    "{\"a\":\"\xed\xa0\x80\"}",
+    "{\"a\":\"\xf4\x90\x80\x80\"}",
+    "{\"a\":\"\xf0\x9f\x98\"}",
+    "{\"a\":1,\"a\":2}",
+    "\xef\xbb\xbf{}",
+};
+
+static void check(const char *text, size_t len, bool want_fast)
+{
+    json_error_t je;
+    json_t *ref = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *fast = cs_json_fast(text, len);
+    if (want_fast) {
+        if (!fast)
+            fail_msg("the fast path did not take %s", text);
+        assert_non_null(ref);
+    }
+    if (fast) {
+        if (!ref)
+            fail_msg("the fast path took what jansson refuses: %s", text);
+        assert_true(json_equal(fast, ref));
+        char *a = json_dumps(fast, JSON_COMPACT), *b = json_dumps(ref, JSON_COMPACT);
+        assert_string_equal(a, b);
+        cs_json_free(a);
+        cs_json_free(b);
+    }
+    json_error_t e2;
+    json_t *any = cs_json_loadb(text, len, &e2);
+    assert_int_equal(!any, !ref);
+    if (any)
+        assert_true(json_equal(any, ref));
+    else {
+        assert_string_equal(e2.text, je.text);
+        assert_int_equal(e2.position, je.position);
+    }
+    json_decref(any);
+    json_decref(fast);
+    json_decref(ref);
+}
+
+static void test_taken(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++)
+        check(taken[i], strlen(taken[i]), true);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        check(refused[i], strlen(refused[i]), false);
+    /* a NUL byte inside the given length */
+    check("{\"a\":\"x\0y\"}", 11, false);
+    check("{\"a\":1}\0", 8, false);
+}
+
+/* What the fast path leaves to jansson still parses, the same. */
+static void test_handed_to_jansson(void **state)
+{
+    (void)state;
+    char deep[1000];
+    size_t n = 0;
+    for (int i = 0; i < 100; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[n++] = ']';
+    assert_null(cs_json_fast(deep, n));
+    check(deep, n, false);
+    json_error_t je;
+    json_t *v = cs_json_loadb(deep, n, &je);
+    assert_non_null(v);
+    json_decref(v);
+
+    /* a long escaped string, a long number */
+    char *big = malloc(10000);
+    n = (size_t)snprintf(big, 10000, "{\"s\":\"");
+    for (int i = 0; i < 1500; i++)
+        n += (size_t)snprintf(big + n, 10000 - n, "\\n");
+    n += (size_t)snprintf(big + n, 10000 - n, "\",\"x\":1.");
+    for (int i = 0; i < 80; i++)
+        big[n++] = '5';
+    big[n++] = '}';
+    assert_null(cs_json_fast(big, n));
+    check(big, n, false);
+    v = cs_json_loadb(big, n, &je);
+    assert_non_null(v);
+    assert_int_equal(strlen(json_string_value(json_object_get(v, "s"))), 1500);
+    json_decref(v);
+    free(big);
+}
+
+static void *decref_elsewhere(void *arg)
+{
+    json_decref(arg);
+    return NULL;
+}
+
+static void test_arena(void **state)
+{
+    (void)state;
+    cs_arena_setup();
+    size_t before = cs_arena_chunks_in_use();
+    cs_arena_t a;
+    cs_arena_init(&a);
+    cs_arena_t *prev = cs_arena_use(&a);
+    assert_null(prev);
+    json_t *docs[200];
+    char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 200; i++) {
+        docs[i] = json_pack("{s:i, s:s, s:[i,i,i], s:s}", "n", i, "name", "Kaffeebohnen", "list",
+                            1, 2, 3, "big", i % 50 == 0 ? big : "small");
+        assert_non_null(docs[i]);
+    }
+    assert_ptr_equal(cs_arena_use(prev), &a);
+    assert_true(a.chunks >= 2); /* 200 small documents do not fit one 64 KiB chunk */
+    assert_int_equal(cs_arena_chunks_in_use(), before + a.chunks);
+    /* outside the arena: malloc as before, freed as before */
+    json_t *heap = json_pack("{s:s}", "k", "v");
+    json_object_set_new(docs[0], "heap", heap); /* a heap value in an arena document */
+    /* arena values are released by any thread, in any order, as a no-op */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, decref_elsewhere, docs[1]), 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 200; i++)
+        if (i != 1)
+            json_decref(docs[i]);
+    cs_arena_release(&a);
+    assert_int_equal(cs_arena_chunks_in_use(), before);
+    assert_int_equal(a.chunks, 0);
+    /* a released arena is used again */
+    cs_arena_use(&a);
+    json_t *again = cs_json_loadb("{\"a\":[1,2,3]}", 13, NULL);
+    cs_arena_use(NULL);
+    assert_non_null(again);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(again, "a"), 2)), 3);
+    json_decref(again);
+    cs_arena_release(&a);
+    cs_arena_release(NULL);
+    assert_int_equal(cs_arena_chunks_in_use(), before);
+}
+
+/* One thread releases more chunks than are kept backed while another
+ * takes them and checks what it wrote: a chunk handed back to the kernel
+ * must never be one somebody already uses again. */
+typedef struct churn {
+    volatile bool stop;
+    int bad;
+} churn_t;
+
+static void *churn_big(void *arg)
+{
+    churn_t *c = arg;
+    while (!c->stop) {
+        cs_arena_t a;
+        cs_arena_init(&a);
+        cs_arena_use(&a);
+        for (int i = 0; i < 20000; i++) /* ~330 chunks of small strings */
+            json_decref(json_string("a string of some thirty bytes.."));
+        cs_arena_use(NULL);
+        cs_arena_release(&a);
+    }
+    return NULL;
+}
+
+static void *churn_check(void *arg)
+{
+    churn_t *c = arg;
+    while (!c->stop) {
+        cs_arena_t a;
+        cs_arena_init(&a);
+        cs_arena_use(&a);
+        json_t *arr = json_array();
+        for (int i = 0; i < 3000; i++)
+            json_array_append_new(arr, json_integer(i));
+        cs_arena_use(NULL);
+        for (int i = 0; i < 3000; i++)
+            if (json_integer_value(json_array_get(arr, (size_t)i)) != i)
+                c->bad++;
+        json_decref(arr);
+        cs_arena_release(&a);
+    }
+    return NULL;
+}
+
+static void test_arena_threads(void **state)
+{
+    (void)state;
+    size_t before = cs_arena_chunks_in_use();
+    churn_t c = { false, 0 };
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, churn_big, &c), 0);
+    assert_int_equal(pthread_create(&t2, NULL, churn_check, &c), 0);
+    struct timespec ts = { 1, 0 };
+    nanosleep(&ts, NULL);
+    c.stop = true;
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(cs_arena_chunks_in_use(), before);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_taken),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_handed_to_jansson),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_arena_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
