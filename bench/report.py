@@ -176,50 +176,53 @@ the requests/s of every round are listed under the table.
 
 ### What limits the HTTP figures (measured while tuning, same machine)
 
-- **Batches** are bound by the single writer's CPU. With the events parsed beforehand, the
-  writer alone folds the mix at about 86,000-92,000 events/s on this machine (groups of 2,000);
-  under HTTP load it shares the two cores with the two HTTP threads that parse and validate
-  (~6 µs per event with jansson) and with wrk, and settles near 75,000 events/s with the writer
-  at ~80% CPU. Moving checkpoints to a background connection (now the default) and switching
-  off SQLite's global memory statistics gained ~10%.
-- **Single events** wait for the disk. A durable group commit ends with one `fdatasync` of the
-  WAL: 0.5 ms on an idle file here, about 2 ms under this load, and with 64 requests in flight
-  the requests of one group wait for it together. Without any fsync (`durable = no`) the same
-  build reaches 15,000-17,000 requests/s here, which bounds what the rest of the path allows on
-  this machine.
-- Tried in session 7 and not kept (the code is in the history, commit 108cd95), because
-  neither gain stood out from this machine's noise:
-  - a VFS of our own that gathers a commit's WAL frames into one `pwrite` (SQLite writes two
-    per page: 141 write calls per commit became 5 under `strace`);
-  - the fsync on a syncer thread (the commit visible at once, the writer goes on with the next
-    group, requests answered after the syncer's `fdatasync`), also with two syncers and with
-    the writer at most one group ahead.
-  In A/B runs they gained 6-26% single-event requests/s and the library ingest engine ran
-  64-71k events/s with the syncer; the unchanged build then ran 70-77k in this file's section
-  1. p99 at 64 connections went to 50-180 ms in many runs with them, and the unchanged build
-  shows the same in this file's section 2, so the spikes are not theirs; where they come from
-  is not found yet (the engine answered almost every request within 30 ms in an instrumented
-  run: the wait is outside the writer).
-- A bound worth knowing: the raw SQLite insert of the same rows (section 1) runs at about
-  110,000-125,000 events/s on this machine with both cores free. 100,000 events/s through HTTP
-  would leave 10-20% of the two cores for HTTP, JSON parsing, validation and wrk together, so
-  with the current storage layout (the log plus folded state with its indexes) the target is
-  out of reach here; it needs fewer bytes and B-tree writes per event (a leaner log row, fewer
-  indexes, folding in larger batches) rather than a faster front end.
-- The daemon also feeds the delivery-promise model (here one delivered scan in eight events).
-  Learning on the writer thread cost about a fifth of batch intake at 64 connections (52,000
-  against 70,300 events/s with it switched off, same session); the writer now only notes the
-  delivered orders and a thread of their own looks the deliveries up through a reader handle
-  and learns them. The figures above include it, and the order watch (docs/tracking.md; the
-  mix's orders are older than its horizon, so it only looks them up): with `order_watch = no`
-  in the same session, 64 connections gave 593-613 batches/s and 10,900-11,800 single
-  events/s against 546-652 and 10,100-10,700 with it -- within this machine's noise.
-- Neither target is met yet. Where the CPU goes under batch load (perf, this session): the
-  writer thread about 0.8 of a core, 45% of it in `cs__sql_ingest` (SQLite statements: the log
-  row, its indexes and the folded state); the two HTTP threads together another 0.8, a third
-  of that in jansson and a third in malloc/free. Next steps: fewer B-tree writes per event in
-  the fold (customer touches, message statuses), an arena allocator under jansson for a
-  request's events, and larger groups under load.
+CPU per event of each daemon thread (from `/proc/PID/task/*/stat` over 8 s of load, 64
+connections, build of 2026-12-03), with the events/s of that run:
+
+| thread | batches of 100 (~85,000 events/s) | single events (~19,000 events/s) |
+|---|---|---|
+| `cs-writer` (parse done; log, indexes, folded state, commit) | 9.6 µs | 20.8 µs |
+| `MHD-worker` x2 (HTTP, JSON, validation, answer) | 4.9 µs | 30.3 µs |
+| `cs-learner` (the promise model's deliveries) | 1.5 µs | 2.9 µs |
+| `cs-checkpoint` (WAL into the database file) | 1.1 µs | 2.1 µs |
+| `cs-syncer` (`fdatasync`, answering) | 0.2 µs | 7.2 µs |
+| all of the daemon | 17.2 µs (146% of a core) | 63.3 µs (121% of a core) |
+
+wrk, the kernel's network and block layers and the page cache's writeback take the rest of the
+two cores.
+
+- **Batches** are bound by the writer, a single thread by design: at 9.6 µs per event it runs
+  at 80-85% of a core, which caps intake near 100,000 events/s even if everything else had the
+  other core to itself; it shares that core with the HTTP threads, the learner, the
+  checkpointer and wrk. The writer is already close to the raw insert of the same rows
+  (section 1: about 8-9 µs per event with both cores free), so the rest of the way to 100,000
+  needs fewer B-tree writes per event (a leaner log row, fewer indexes, one customer touch per
+  group instead of per event), not a faster front end.
+- **Single events** cost about 63 µs of CPU each across the daemon's threads. Half of it is
+  libmicrohttpd's share: per request two `recv` (the second one finds nothing), one
+  `sendmsg`, two `epoll_ctl` (suspending the connection while the group commits, resuming it
+  after the fsync) and the wake-ups between the threads. nginx, answering without waiting for
+  anything, needs a fraction of that. The writer's 21 µs is mostly the per-commit cost shared
+  by the ~10 events of a group.
+- Changes of 2026-12-03, each measured A/B in one session (same machine, 64 connections):
+  - the background checkpointer had not run since it was introduced (its own connection
+    had not opened the WAL yet, so every pass returned at once with nothing copied); the
+    WAL grew to the writer's bound of 200,000 frames (~800 MB) and the writer then
+    checkpointed it inline. Fixed, with a test: batches 55,000-66,000 -> 59,000-65,000
+    events/s, single events 9,100-11,000 -> 12,500-14,400 requests/s, and the p99 of single
+    events from 12-188 ms to about 10-13 ms;
+  - the WAL-gathering VFS and the syncer thread (commit 108cd95, taken out in session 7 when
+    their gain could not be told from noise with the checkpointer broken) back in: batches
+    -> 71,000-74,000 events/s, single events -> 15,200 requests/s;
+  - a one-pass JSON parser for the common forms (jansson for the rest and for every error)
+    and request arenas under jansson's allocations: HTTP threads 9.9 -> 4.9 µs per event in
+    batches; batches 68,000-71,000 -> 84,000-86,000 events/s;
+  - the background hooks (promise model, order watch, journeys) at most every 10 ms under a
+    stream of small groups, where they ran after every group, and the order watch's 290 KiB
+    buffer kept instead of allocated (an `mmap`, a `munmap` and a TLB shootdown) at every
+    pass: single events 14,400-15,200 -> 17,200-17,300 requests/s.
+- Not met yet: batches of 100 at 100,000 events/s (see above), and single events at 64
+  connections sit just under 0.3x nginx (0.27-0.30x across runs; 256 connections reach it).
 
 ## 3. Memory while ingesting
 

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/cs_arena.h"
+
 /* What the fold learned about an event before it is logged. */
 typedef struct route {
     const char *order_id;           /* order the event concerns; NULL when unknown */
@@ -86,7 +88,7 @@ static cs_rc member_text(const cs_event_t *ev, const char *key, member_t *m, con
 
 static void member_done(member_t *m)
 {
-    free(m->heap);
+    cs_json_free(m->heap); /* jansson's (json_dumps), arena or not */
     m->heap = NULL;
 }
 
@@ -290,7 +292,7 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
 out:
     sql_reset(get);
     sql_clear_bindings(get);
-    free(attr_text);
+    cs_json_free(attr_text);
     return rc;
 }
 
@@ -920,6 +922,6 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     default: rc = cs_errf(err, CS_ERR_INTERNAL, "store: unknown event type %d", (int)ev->type);
     }
 out:
-    free(body);
+    cs_json_free(body);
     return rc;
 }
