@@ -280,7 +280,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->max_batch_events = 10000;
     c->durable = true;
     c->cache_kib = 16384;
-    c->max_group_events = 20000;
+    c->max_group_events = 4000;
     c->max_queue_events = 200000;
     c->readers = 4;
     cs_strlcpy(c->log_level, "info", sizeof c->log_level);

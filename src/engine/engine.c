@@ -554,7 +554,7 @@ cs_rc cs_engine_open(const cs_engine_opts_t *opts, cs_engine_t **out, cs_err_t *
     pthread_mutex_init(&e->smu, NULL);
     pthread_cond_init(&e->scv, NULL);
     e->clock = opts->clock ? opts->clock : cs_clock_system();
-    e->max_group = opts->max_group_events ? opts->max_group_events : 20000;
+    e->max_group = opts->max_group_events ? opts->max_group_events : 4000;
     e->max_queue = opts->max_queue_events ? opts->max_queue_events : 200000;
     e->max_readers = opts->readers > 0 ? (size_t)opts->readers : 4;
     e->cache_kib = opts->cache_kib;

@@ -39,7 +39,7 @@ typedef struct cs_engine_opts {
     const cs_clock_t *clock;    /* NULL = system clock */
     bool durable;               /* fsync every commit; default true */
     int64_t cache_kib;          /* writer page cache; 0 = store default */
-    size_t max_group_events;    /* most events in one transaction; 0 = 20000 */
+    size_t max_group_events;    /* most events in one transaction; 0 = 4000 */
     size_t max_queue_events;    /* submit returns CS_ERR_BUSY beyond this; 0 = 200000 */
     int readers;                /* pooled reader handles; 0 = 4 */
     struct cs_carriers *carriers; /* maps raw carrier scans; NULL = none (unmapped); borrowed */
