@@ -220,9 +220,13 @@ two cores.
   - the background hooks (promise model, order watch, journeys) at most every 10 ms under a
     stream of small groups, where they ran after every group, and the order watch's 290 KiB
     buffer kept instead of allocated (an `mmap`, a `munmap` and a TLB shootdown) at every
-    pass: single events 14,400-15,200 -> 17,200-17,300 requests/s.
-- Not met yet: batches of 100 at 100,000 events/s (see above), and single events at 64
-  connections sit just under 0.3x nginx (0.27-0.30x across runs; 256 connections reach it).
+    pass: single events 14,400-15,200 -> 17,200-17,300 requests/s;
+  - groups of at most 4,000 events instead of 20,000 (`max_group_events`): larger groups
+    dirty more pages than the writer's page cache holds and SQLite spills them in the middle
+    of the transaction; at 256 connections 57,000-67,000 -> 87,000-88,000 events/s.
+- Single events reach 0.3x nginx at both concurrencies in the run above; at 64 connections
+  the margin is thin (nginx itself moves by a fifth between rounds here). Batches of 100 at
+  100,000 events/s are not reached (see above).
 
 ## 3. Memory while ingesting
 
