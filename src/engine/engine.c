@@ -123,6 +123,12 @@ static int64_t mono_ms(void)
     return (int64_t)(cs_mono_ns() / 1000000u);
 }
 
+/* Milliseconds until the hook may run again after groups (<= 0: now). */
+static int64_t hook_gap_left(const cs_engine_t *e)
+{
+    return HOOK_GAP_MS - (mono_ms() - e->hook_ran_ms);
+}
+
 static void complete(cs_engine_t *e, cs_ingest_req_t *req)
 {
     if (!req->keep_events)
@@ -358,7 +364,7 @@ static void run_hook(cs_engine_t *e)
 static bool hook_due(cs_engine_t *e)
 {
     return e->hook.run &&
-           (e->hook_poked || (e->hook_pending && mono_ms() - e->hook_ran_ms >= HOOK_GAP_MS) ||
+           (e->hook_poked || (e->hook_pending && hook_gap_left(e) <= 0) ||
             (e->hook_next && cs_clock_now(e->clock) >= e->hook_next));
 }
 
@@ -373,8 +379,9 @@ static void wait_for_work(cs_engine_t *e)
             continue;
         }
         cs_ms_t wait = e->hook_next ? e->hook_next - cs_clock_now(e->clock) : 1000;
-        if (e->hook_pending && HOOK_GAP_MS - (mono_ms() - e->hook_ran_ms) < wait)
-            wait = HOOK_GAP_MS - (mono_ms() - e->hook_ran_ms);
+        int64_t gap = e->hook_pending ? hook_gap_left(e) : wait;
+        if (gap < wait)
+            wait = gap;
         if (wait > 1000)
             wait = 1000;
         if (wait < 1)
@@ -465,7 +472,7 @@ static void *writer_main(void *arg)
         /* the new events may start or move journeys: now, or once
          * HOOK_GAP_MS have passed since the last run */
         if (e->hook.run && !e->closing) {
-            if (mono_ms() - e->hook_ran_ms >= HOOK_GAP_MS) {
+            if (hook_gap_left(e) <= 0) {
                 run_hook(e);
             } else {
                 pthread_mutex_lock(&e->mu);

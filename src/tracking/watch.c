@@ -29,7 +29,7 @@ struct cs_watch {
     int64_t saved;           /* the cursor as last saved */
     cs_ms_t saved_at;
     cs_promise_rec_t *due;   /* the writer's: a pass's re-checks (DUE_PER_PASS,
-                                kept between passes: one runs after every group) */
+                                allocated once: a pass runs after groups) */
     pthread_mutex_t mu;      /* guards stats */
     cs_watch_stats_t stats;
 };
@@ -69,6 +69,10 @@ cs_rc cs_watch_new(const cs_watch_opts_t *opts, cs_watch_t **out, cs_err_t *err)
     cs_strlcpy(w->prefix, opts->comp_prefix && *opts->comp_prefix ? opts->comp_prefix : "SORRY",
                sizeof w->prefix);
     o->comp_prefix = w->prefix;
+    if (!(w->due = cs_calloc(DUE_PER_PASS, sizeof *w->due))) {
+        cs_free(w);
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    }
     pthread_mutex_init(&w->mu, NULL);
     *out = w;
     return CS_OK;
@@ -548,8 +552,6 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
                              &examined, err);
     if (rc == CS_ERR_NOMEM)
         cs_errf(err, rc, "out of memory");
-    if (!rc && !due && !(due = w->due = cs_calloc(DUE_PER_PASS, sizeof *due)))
-        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
     if (!rc)
         rc = cs_store_call(s, promises_due, u.now + 1, due, DUE_PER_PASS, &ndue, err);
     if (rc)
