@@ -297,7 +297,9 @@ typedef struct ckpt {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t idle_cv; /* signalled when a pass ends */
     bool running, stop, wanted;
+    bool in_pass; /* the checkpointer is copying (it holds SQLite's checkpoint lock) */
     bool warned; /* "no WAL" said once (checkpointer thread only) */
     int asked_at; /* WAL frames when the checkpointer was last asked (writer only) */
     char *path;

@@ -78,6 +78,7 @@ static void *ckpt_main(void *arg)
         if (s->ckpt.stop)
             break;
         s->ckpt.wanted = false;
+        s->ckpt.in_pass = true;
         pthread_mutex_unlock(&s->ckpt.mu);
         int log = 0, done = 0;
         /* PASSIVE: copies what it can, never blocks the writer */
@@ -88,6 +89,8 @@ static void *ckpt_main(void *arg)
             s->ckpt.warned = true;
         }
         pthread_mutex_lock(&s->ckpt.mu);
+        s->ckpt.in_pass = false;
+        pthread_cond_broadcast(&s->ckpt.idle_cv);
     }
     pthread_mutex_unlock(&s->ckpt.mu);
     sqlite3_close(db);
@@ -107,8 +110,18 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     if (frames >= CKPT_MAX_FRAMES) {
         /* the checkpointer has not caught up (it never does while the
          * writer appends, or a reader holds an old snapshot): copy the rest
-         * here, so the next commit can start the WAL over */
-        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+         * here, so the next commit can start the WAL over. Only one
+         * connection checkpoints at a time and SQLite answers BUSY at once
+         * to a second: while a background pass runs, the writer waits for
+         * it to end, else the bound holds only when the writer is lucky. */
+        if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+            SQLITE_BUSY) {
+            pthread_mutex_lock(&s->ckpt.mu);
+            while (s->ckpt.in_pass)
+                pthread_cond_wait(&s->ckpt.idle_cv, &s->ckpt.mu);
+            pthread_mutex_unlock(&s->ckpt.mu);
+            sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        }
         s->ckpt.asked_at = frames;
     } else if (frames - s->ckpt.asked_at >= CKPT_FRAMES) {
         s->ckpt.asked_at = frames;
@@ -124,6 +137,7 @@ static void ckpt_start(cs_sql_t *s, const char *path)
 {
     pthread_mutex_init(&s->ckpt.mu, NULL);
     pthread_cond_init(&s->ckpt.cv, NULL);
+    pthread_cond_init(&s->ckpt.idle_cv, NULL);
     s->ckpt.path = cs_strdup(path);
     if (!s->ckpt.path || pthread_create(&s->ckpt.thread, NULL, ckpt_main, s) != 0) {
         cs_free(s->ckpt.path);
@@ -146,6 +160,7 @@ static void ckpt_stop(cs_sql_t *s)
     pthread_join(s->ckpt.thread, NULL);
     pthread_mutex_destroy(&s->ckpt.mu);
     pthread_cond_destroy(&s->ckpt.cv);
+    pthread_cond_destroy(&s->ckpt.idle_cv);
     cs_free(s->ckpt.path);
     s->ckpt.running = false;
 }
