@@ -404,3 +404,110 @@ json_t *cs_json_loadb(const char *buf, size_t len, json_error_t *err)
         return v;
     return json_loadb(buf, len, JSON_REJECT_DUPLICATES, err);
 }
+
+/* ---- compact text ---- */
+
+typedef struct out {
+    char *p, *end;
+} out_t;
+
+static bool out_put(out_t *o, const char *s, size_t n)
+{
+    if ((size_t)(o->end - o->p) < n)
+        return false;
+    memcpy(o->p, s, n);
+    o->p += n;
+    return true;
+}
+
+static bool out_str(out_t *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (o->p >= o->end)
+        return false;
+    *o->p++ = '"';
+    size_t run = 0; /* bytes copied as they are, waiting */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            run++;
+            continue;
+        }
+        if (!out_put(o, s + i - run, run))
+            return false;
+        run = 0;
+        char esc[6] = { '\\', 0 };
+        size_t len = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default: /* as jansson writes it: \u00XX, upper case */
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        if (!out_put(o, esc, len))
+            return false;
+    }
+    return out_put(o, s + n - run, run) && out_put(o, "\"", 1);
+}
+
+static bool out_value(out_t *o, const json_t *v, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return false;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *m;
+        bool first = true;
+        if (!out_put(o, "{", 1))
+            return false;
+        json_object_foreach ((json_t *)v, key, m) {
+            if (!first && !out_put(o, ",", 1))
+                return false;
+            first = false;
+            void *it = json_object_key_to_iter(key);
+            if (!out_str(o, key, json_object_iter_key_len(it)) || !out_put(o, ":", 1) ||
+                !out_value(o, m, depth + 1))
+                return false;
+        }
+        return out_put(o, "}", 1);
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        if (!out_put(o, "[", 1))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if ((i && !out_put(o, ",", 1)) || !out_value(o, json_array_get(v, i), depth + 1))
+                return false;
+        return out_put(o, "]", 1);
+    }
+    case JSON_STRING: return out_str(o, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        char num[24];
+        int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return n > 0 && out_put(o, num, (size_t)n);
+    }
+    case JSON_TRUE: return out_put(o, "true", 4);
+    case JSON_FALSE: return out_put(o, "false", 5);
+    case JSON_NULL: return out_put(o, "null", 4);
+    default: return false; /* reals: jansson's own format */
+    }
+}
+
+size_t cs_json_dumpb(const json_t *v, char *buf, size_t size)
+{
+    out_t o = { buf, buf + size };
+    if (!v || !out_value(&o, v, 0))
+        return 0;
+    return (size_t)(o.p - buf);
+}

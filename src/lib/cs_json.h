@@ -29,4 +29,12 @@ json_t *cs_json_loadb(const char *buf, size_t len, json_error_t *err);
 /* The fast path alone: NULL for anything it does not take (no error). */
 json_t *cs_json_fast(const char *buf, size_t len);
 
+/* The compact text of v into buf, as json_dumpb(v, buf, size, JSON_COMPACT |
+ * JSON_ENCODE_ANY) writes it (members in their order, jansson's escapes),
+ * without the heap and without jansson's per-object bookkeeping. Returns
+ * its length (no NUL written), or 0 when it does not fit or v holds a real
+ * or nesting deeper than the parser takes: then use jansson. Strings must be
+ * valid UTF-8, as every parsed or json_string() value is. */
+size_t cs_json_dumpb(const json_t *v, char *buf, size_t size);
+
 #endif /* CS_JSON_H */

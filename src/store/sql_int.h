@@ -266,6 +266,7 @@ typedef enum jstmt_id {
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
     QJ_DELIVERY_OF,
+    QJ_DELIVERY_SCANS,
     QJ_DISC_PUT,
     QJ_DISC_BY_KEY,
     QJ_DISC_BY_RUN,
@@ -326,6 +327,7 @@ struct cs_sql {
      * the event ids ingest_hint found new (their inserts are pipelined) */
     int64_t pg_next_seq, pg_seq_assigned;
     cs_map_t pg_new_ids;
+    struct cs_touch_cache *touched; /* SQLite writer: see sql_fold.c; NULL until used */
     bool read_only;
     bool in_tx;
     bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
@@ -464,6 +466,10 @@ cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
 
 /* sql_track.c */
 void cs__sql_track_close(cs_sql_t *s);
+/* The customer touches a transaction remembered (sql_fold.c): forgotten
+ * when it rolls back, freed on close. */
+void cs__sql_touch_forget(cs_sql_t *s);
+void cs__sql_touch_close(cs_sql_t *s);
 /* The order's promise as JSON for the order view; NULL when none. */
 cs_rc cs__sql_promise_json(cs_sql_t *s, const char *order_id, json_t **out, cs_err_t *err);
 cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,

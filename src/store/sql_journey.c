@@ -131,7 +131,15 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "ORDER BY at-prev DESC LIMIT 1) " \
                      "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
-    [QJ_DELIVERY_OF] = DELIVERY_SQL " AND s.order_id=?1 ORDER BY s.delivered_at DESC LIMIT 1",
+    /* one order's latest delivery; its gap is found from its scans in C
+     * (the window function above costs an ephemeral table per call) */
+    [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,"
+                       "s.created_at,s.delivered_at,s.id "
+                       "FROM shipments s JOIN orders o ON o.id=s.order_id "
+                       "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL "
+                       "AND s.order_id=?1 ORDER BY s.delivered_at DESC LIMIT 1",
+    [QJ_DELIVERY_SCANS] = "SELECT occurred_at FROM scans WHERE shipment_id=?1 AND "
+                          "occurred_at<=?2 ORDER BY occurred_at",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
                    "WHERE id=?1",
 };
@@ -1184,6 +1192,7 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
 
 /* ---- deliveries ---- */
 
+/* columns 0-6 of either query; the gap ("from to") in column 7 of DELIVERY_SQL */
 static void read_delivery(sql_stmt *st, cs_delivery_row_t *d)
 {
     memset(d, 0, sizeof *d);
@@ -1194,12 +1203,22 @@ static void read_delivery(sql_stmt *st, cs_delivery_row_t *d)
     d->placed_at = sql_column_int64(st, 4);
     d->shipped_at = sql_column_int64(st, 5);
     d->delivered_at = sql_column_int64(st, 6);
-    const char *gap = cs__col_text(st, 7);
-    long long a, b;
-    if (gap && sscanf(gap, "%lld %lld", &a, &b) == 2 && b >= a && a >= d->shipped_at) {
+}
+
+static void set_gap(cs_delivery_row_t *d, long long a, long long b)
+{
+    if (b >= a && a >= d->shipped_at) {
         d->gap_from = a;
         d->gap_to = b;
     }
+}
+
+static void read_gap_col(sql_stmt *st, cs_delivery_row_t *d)
+{
+    const char *gap = cs__col_text(st, 7);
+    long long a, b;
+    if (gap && sscanf(gap, "%lld %lld", &a, &b) == 2)
+        set_gap(d, a, b);
 }
 
 typedef struct delivery_each {
@@ -1212,6 +1231,7 @@ static cs_rc delivery_row(sql_stmt *st, void *arg)
     delivery_each_t *e = arg;
     cs_delivery_row_t d;
     read_delivery(st, &d);
+    read_gap_col(st, &d);
     return e->fn(&d, e->ud);
 }
 
@@ -1224,21 +1244,57 @@ cs_rc cs__sql_deliveries_each(cs_store_t *store,
                     err);
 }
 
+/* The longest gap between consecutive points of the way (the hand-over,
+ * then each scan up to the delivery), as DELIVERY_SQL's column 7 finds it;
+ * of equal gaps, the first. */
+static cs_rc delivery_gap(cs_sql_t *s, const char *shipment_id, cs_delivery_row_t *d,
+                          cs_err_t *err)
+{
+    sql_stmt *st = jstmt(s, QJ_DELIVERY_SCANS, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, shipment_id);
+    sql_bind_int64(st, 2, d->delivered_at);
+    long long prev = d->shipped_at, best_from = 0, best_to = 0;
+    bool any = false;
+    int r;
+    while ((r = sql_step(st)) == SQL_ROW) {
+        long long at = sql_column_int64(st, 0);
+        if (!any || at - prev > best_to - best_from) {
+            best_from = prev;
+            best_to = at;
+            any = true;
+        }
+        prev = at;
+    }
+    cs__stmt_done(st);
+    if (r != SQL_DONE)
+        return cs__sql_fail(s, err, "read a delivery's scans");
+    if (any)
+        set_gap(d, best_from, best_to);
+    return CS_OK;
+}
+
 cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
                              cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
+    char shipment_id[CS_ID_MAX + 1];
     sql_stmt *st = jstmt(s, QJ_DELIVERY_OF, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
     int r = sql_step(st);
-    if (r == SQL_ROW)
+    if (r == SQL_ROW) {
         read_delivery(st, out);
+        cs__col_copy(shipment_id, sizeof shipment_id, st, 7);
+    }
     cs__stmt_done(st);
-    return r == SQL_ROW    ? CS_OK
-           : r == SQL_DONE ? CS_ERR_NOTFOUND
-                              : cs__sql_fail(s, err, "read a delivery");
+    if (r == SQL_DONE)
+        return CS_ERR_NOTFOUND;
+    if (r != SQL_ROW)
+        return cs__sql_fail(s, err, "read a delivery");
+    return delivery_gap(s, shipment_id, out, err);
 }
 
 /* ---- discount codes ---- */

@@ -225,6 +225,7 @@ static void sqlite_close(cs_store_t *store)
     cs__sql_free_stmts(s->stmts, CS_ARRAY_LEN(s->stmts));
     cs__sql_journey_close(s);
     cs__sql_track_close(s);
+    cs__sql_touch_close(s);
     if (s->in_tx)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close_v2(s->db);
@@ -402,6 +403,7 @@ static void sqlite_rollback(cs_store_t *store)
     cs_sql_t *s = (cs_sql_t *)store;
     if (sqlite3_get_autocommit(s->db) == 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    cs__sql_touch_forget(s);
     s->in_tx = false;
     end_relaxed(s);
 }

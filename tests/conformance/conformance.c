@@ -396,6 +396,22 @@ static void test_customer_partial_and_ordered(void **state)
     c = customer_view(s, "c-7");
     assert_string_equal(str_at(c, "email"), "(null)");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "stats"), "orders")), 1);
+    assert_string_equal(str_at(c, "first_seen_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(c);
+    /* first seen: a later event keeps it, an earlier one moves it back */
+    put(s, ev_of("{\"event_id\":\"m1\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-04T10:00:00Z\",\"data\":{\"message_id\":\"M1\",\"status\":\"sent\","
+                 "\"customer_id\":\"c-7\"}}"),
+        NULL);
+    c = customer_view(s, "c-7");
+    assert_string_equal(str_at(c, "first_seen_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(c);
+    put(s, ev_of("{\"event_id\":\"m0\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-02-20T10:00:00Z\",\"data\":{\"message_id\":\"M0\",\"status\":\"sent\","
+                 "\"customer_id\":\"c-7\"}}"),
+        NULL);
+    c = customer_view(s, "c-7");
+    assert_string_equal(str_at(c, "first_seen_at"), "2026-02-20T10:00:00.000Z");
     json_decref(c);
     json_t *v = NULL;
     assert_int_equal(cs_store_customer_view(s, "nobody", &v, NULL), CS_ERR_NOTFOUND);
@@ -424,8 +440,12 @@ static void test_rollback_discards(void **state)
     assert_int_equal(cs_store_counts(s, &n, NULL), CS_OK);
     assert_int_equal(n.events, 0);
     assert_int_equal(n.orders, 0);
-    /* the same event can come again and is new */
+    /* the same event can come again and is new, and its customer is
+     * recorded (nothing of the rolled-back transaction is remembered) */
     assert_int_equal(put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL), CS_INGEST_NEW);
+    json_t *c = customer_view(s, "c-7");
+    assert_string_equal(str_at(c, "first_seen_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(c);
     cs_store_close(&s);
 }
 
@@ -1075,6 +1095,12 @@ static void test_order_watch_records(void **state)
     cs_store_close(&s);
 }
 
+static cs_rc keep_delivery(const cs_delivery_row_t *d, void *ud)
+{
+    *(cs_delivery_row_t *)ud = *d;
+    return CS_OK;
+}
+
 /* Deliveries for the promise model, with the longest silence on the way. */
 static void test_deliveries(void **state)
 {
@@ -1089,8 +1115,9 @@ static void test_deliveries(void **state)
     assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_ERR_NOTFOUND);
     const char *scans[][2] = { { "d3", "2026-03-02T18:00:00Z" },  /* 8 h after hand-over */
                                { "d4", "2026-03-05T18:00:00Z" },  /* 3 days: the longest */
-                               { "d5", "2026-03-06T08:00:00Z" } }; /* delivered */
-    for (int i = 0; i < 3; i++)
+                               { "d5", "2026-03-06T08:00:00Z" },  /* delivered */
+                               { "d6", "2026-03-20T08:00:00Z" } }; /* after: not on the way */
+    for (int i = 0; i < 4; i++)
         put(s,
             ev_of("{\"event_id\":\"%s\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\","
                   "\"data\":{\"shipment_id\":\"S-d\",\"carrier\":\"dpd\",\"tracking_number\":"
@@ -1106,6 +1133,14 @@ static void test_deliveries(void **state)
     assert_int_equal(d.gap_to, t);
     assert_true(cs_time_parse("2026-03-06T08:00:00Z", &t));
     assert_int_equal(d.delivered_at, t);
+    /* the bulk read finds the same */
+    cs_delivery_row_t all;
+    memset(&all, 0, sizeof all);
+    assert_int_equal(cs_store_call(s, deliveries_each, keep_delivery, &all, &err), CS_OK);
+    assert_int_equal(all.gap_from, d.gap_from);
+    assert_int_equal(all.gap_to, d.gap_to);
+    assert_int_equal(all.delivered_at, d.delivered_at);
+    assert_int_equal(all.shipped_at, d.shipped_at);
     cs_store_close(&s);
 }
 

@@ -4,7 +4,7 @@
  * JSON_REJECT_DUPLICATES) takes too and gives an equal value with the same
  * compact text (member order, numbers); whatever jansson refuses, the fast
  * path refuses. And cs_json_loadb answers as jansson does, inside a request
- * arena as outside.
+ * arena as outside; cs_json_dumpb writes jansson's compact text.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +15,25 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* what cs_json_dumpb must write: no reals, nesting up to the parser's 64 */
+static int plain(const json_t *v, int depth)
+{
+    if (depth > 64 || json_is_real(v))
+        return 0;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!plain(json_array_get(v, i), depth + 1))
+                return 0;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *m;
+        json_object_foreach ((json_t *)v, k, m)
+            if (!plain(m, depth + 1))
+                return 0;
+    }
+    return 1;
+}
+
 static void same(json_t *a, json_t *b)
 {
     if (!json_equal(a, b))
@@ -23,6 +42,13 @@ static void same(json_t *a, json_t *b)
     char *tb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!ta || !tb || strcmp(ta, tb) != 0)
         abort();
+    /* the compact writer: jansson's text, or 0 (a real, or too long) */
+    static char buf[1 << 16];
+    size_t n = cs_json_dumpb(b, buf, sizeof buf);
+    if (n && (n != strlen(tb) || memcmp(buf, tb, n) != 0))
+        abort();
+    if (!n && strlen(tb) < sizeof buf && plain(b, 0))
+        abort(); /* gave up on a text it should write (no real in it) */
     cs_json_free(ta);
     cs_json_free(tb);
 }

@@ -172,6 +172,64 @@ static void *decref_elsewhere(void *arg)
     return NULL;
 }
 
+/* cs_json_dumpb writes what jansson writes, or 0 where jansson must. */
+static void dump_same(const json_t *v, size_t size)
+{
+    char ours[1024], theirs[1024];
+    assert_true(size <= sizeof ours);
+    size_t n = cs_json_dumpb(v, ours, size);
+    size_t m = json_dumpb(v, theirs, sizeof theirs, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_true(m > 0 && m < sizeof theirs);
+    if (n == 0) {
+        if (m <= size)
+            fail_msg("cs_json_dumpb gave up on %.*s", (int)m, theirs);
+        return;
+    }
+    assert_int_equal(n, m);
+    assert_memory_equal(ours, theirs, n);
+}
+
+static void test_dump(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "{\"city\":\"Leipzig\",\"country\":\"DE\",\"postal_code\":\"04109\"}",
+        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f x\"}",
+        "{\"u\":\"Grüße \\u20ac \\ud83d\\ude00 \\u2028\"}",
+        "{\"\":\"\",\"k\\u00fc\\n\":[1,-1,0,9223372036854775807,-9223372036854775808]}",
+        "{\"a\":{\"b\":{\"c\":[true,false,null,\"x\",{},[]]}},\"z\":0}",
+        "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        json_error_t je;
+        json_t *v = json_loads(docs[i], 0, &je);
+        if (!v)
+            fail_msg("test document %zu: %s", i, je.text);
+        dump_same(v, 1024);
+        /* every shorter buffer: 0, never a cut text */
+        char buf[1024];
+        size_t full = cs_json_dumpb(v, buf, sizeof buf);
+        for (size_t size = 0; size < full; size++)
+            assert_int_equal(cs_json_dumpb(v, buf, size), 0);
+        json_decref(v);
+    }
+    /* a string with an embedded NUL, scalars on their own */
+    json_t *nul = json_stringn("a\0b", 3);
+    dump_same(nul, 64);
+    json_decref(nul);
+    json_t *i = json_integer(-42);
+    dump_same(i, 64);
+    json_decref(i);
+    /* reals are left to jansson */
+    char buf[64];
+    json_t *r = json_pack("{s:f}", "x", 1.5);
+    assert_int_equal(cs_json_dumpb(r, buf, sizeof buf), 0);
+    json_decref(r);
+    assert_int_equal(cs_json_dumpb(NULL, buf, sizeof buf), 0);
+}
+
 static void test_arena(void **state)
 {
     (void)state;
@@ -284,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_taken),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_handed_to_jansson),
+        cmocka_unit_test(test_dump),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_arena_threads),
     };
