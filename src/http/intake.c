@@ -36,8 +36,15 @@ static void on_committed(cs_ingest_req_t *req, void *arg)
 
 void cs__http_intake_free(hreq_t *r)
 {
-    for (size_t i = 0; i < r->n_items; i++)
+    /* the events' JSON was all parsed in the arena: when none of it went
+     * to the heap, the release below takes it whole, without a walk
+     * through every tree (a fifth of an intake thread's time) */
+    bool in_arena = cs_arena_holds_all(&r->arena);
+    for (size_t i = 0; i < r->n_items; i++) {
+        if (in_arena && r->items[i].ev)
+            r->items[i].ev->json = NULL;
         cs_event_free(&r->items[i].ev);
+    }
     free(r->items);
     free(r->item_index);
     json_decref(r->rejected);
@@ -214,6 +221,74 @@ static const char *outcome_word(const cs_ingest_item_t *it)
     return it->outcome == CS_INGEST_DUPLICATE ? "duplicate" : "accepted";
 }
 
+/* A number's decimal digits at the end of buf[24]; returns the start. */
+static char *decimal(char buf[24], unsigned long long v)
+{
+    char *p = buf + 24;
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return p;
+}
+
+static cs_rc put_num(cs_buf_t *b, const char *before, unsigned long long v)
+{
+    char num[24], *p = decimal(num, v);
+    cs_rc rc = cs_buf_puts(b, before);
+    return rc ? rc : cs_buf_append(b, p, (size_t)(num + 24 - p));
+}
+
+/* The common answer to a batch, written as text: every event accepted or
+ * a duplicate. The same document answer() builds with jansson (members in
+ * the same order), at a fraction of the cost; NULL when any item failed
+ * or was rejected, or on failure. */
+static char *answer_all_ok(hreq_t *r, size_t *len)
+{
+    size_t n_acc = 0, n_dup = 0;
+    if (json_array_size(r->rejected) || r->n_items != r->n_total)
+        return NULL;
+    for (size_t k = 0; k < r->n_items; k++) {
+        const cs_ingest_item_t *it = &r->items[k];
+        if (it->rc || it->seq < 0 || r->item_index[k] != k)
+            return NULL;
+        if (it->outcome == CS_INGEST_DUPLICATE)
+            n_dup++;
+        else
+            n_acc++;
+    }
+    cs_buf_t b;
+    cs_buf_init(&b, (size_t)1 << 30);
+    cs_rc rc = put_num(&b, "{\"accepted\":", n_acc);
+    if (!rc)
+        rc = put_num(&b, ",\"duplicates\":", n_dup);
+    if (!rc)
+        rc = cs_buf_puts(&b, ",\"rejected\":0,\"failed\":0,\"results\":[");
+    for (size_t k = 0; !rc && k < r->n_items; k++) {
+        const cs_ingest_item_t *it = &r->items[k];
+        char id[2 * 6 * CS_ID_MAX + 8];
+        size_t id_len = cs_json_quote(it->ev->event_id, strlen(it->ev->event_id), id, sizeof id);
+        if (!id_len) {
+            rc = CS_ERR_TOOBIG;
+            break;
+        }
+        if (!(rc = put_num(&b, k ? ",{\"index\":" : "{\"index\":", k)) &&
+            !(rc = cs_buf_puts(&b, it->outcome == CS_INGEST_DUPLICATE
+                                        ? ",\"status\":\"duplicate\",\"event_id\":"
+                                        : ",\"status\":\"accepted\",\"event_id\":")) &&
+            !(rc = cs_buf_append(&b, id, id_len)))
+            rc = put_num(&b, ",\"seq\":", (unsigned long long)it->seq);
+        if (!rc)
+            rc = cs_buf_puts(&b, "}");
+    }
+    if (!rc)
+        rc = cs_buf_puts(&b, "]}\n"); /* cs__http_reply's trailing newline */
+    if (rc) {
+        cs_buf_free(&b);
+        return NULL;
+    }
+    return cs_buf_steal(&b, len);
+}
+
 /* The answer once the engine is done (or nothing was valid). */
 static enum MHD_Result answer(hreq_t *r)
 {
@@ -232,6 +307,10 @@ static enum MHD_Result answer(hreq_t *r)
                               json_pack("{s:s, s:s, s:I}", "status", outcome_word(it), "event_id",
                                         it->ev->event_id, "seq", (json_int_t)it->seq));
     }
+    size_t len;
+    char *text = answer_all_ok(r, &len);
+    if (text)
+        return cs__http_reply_text(r, 200, text, len, "application/json");
     /* a batch: every index in order, merging accepted and rejected */
     size_t n_acc = 0, n_dup = 0, n_fail = 0, n_fail_store = 0, n_rej = json_array_size(r->rejected);
     json_t *results = json_array();

@@ -130,6 +130,8 @@ static void *j_malloc(size_t n)
         if (p)
             return p;
     }
+    if (a)
+        a->spilled++;
     return malloc(n);
 }
 
@@ -146,6 +148,8 @@ void cs_arena_init(cs_arena_t *a)
     a->left = 0;
     a->last = -1;
     a->chunks = 0;
+    a->spilled = 0;
+    a->used = false;
 }
 
 cs_arena_t *cs_arena_use(cs_arena_t *a)
@@ -153,7 +157,14 @@ cs_arena_t *cs_arena_use(cs_arena_t *a)
     cs_arena_setup();
     cs_arena_t *prev = current;
     current = a;
+    if (a)
+        a->used = true;
     return prev;
+}
+
+bool cs_arena_holds_all(const cs_arena_t *a)
+{
+    return a && a->used && a->spilled == 0 && region;
 }
 
 void cs_arena_release(cs_arena_t *a)

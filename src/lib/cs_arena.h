@@ -26,6 +26,7 @@
 #ifndef CS_ARENA_H
 #define CS_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,8 @@ typedef struct cs_arena {
     size_t left;     /* bytes left in it */
     int64_t last;    /* the arena's newest chunk (-1: none); chunks chain back */
     size_t chunks;   /* chunks held */
+    size_t spilled;  /* allocations made while in use that went to malloc */
+    bool used;       /* in use at least once since init or release */
 } cs_arena_t;
 
 /* Install the allocation functions (once per process; idempotent and
@@ -47,6 +50,10 @@ cs_arena_t *cs_arena_use(cs_arena_t *a);
 /* Give the arena's chunks back. Nothing allocated in it may be used after
  * this. The arena may be used again. NULL-safe. */
 void cs_arena_release(cs_arena_t *a);
+/* True when the arena has been in use and every jansson allocation made
+ * while it was came from it: JSON built only then needs no json_decref
+ * before the release (nothing of it is on the heap). */
+bool cs_arena_holds_all(const cs_arena_t *a);
 /* Free what jansson allocated (json_dumps' text), arena memory or not. */
 void cs_json_free(void *p);
 /* Chunks held by all arenas now (for tests and metrics). */

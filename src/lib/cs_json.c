@@ -504,6 +504,12 @@ static bool out_value(out_t *o, const json_t *v, int depth)
     }
 }
 
+size_t cs_json_quote(const char *s, size_t n, char *buf, size_t size)
+{
+    out_t o = { buf, buf + size };
+    return out_str(&o, s, n) ? (size_t)(o.p - buf) : 0;
+}
+
 size_t cs_json_dumpb(const json_t *v, char *buf, size_t size)
 {
     out_t o = { buf, buf + size };

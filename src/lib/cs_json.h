@@ -36,5 +36,8 @@ json_t *cs_json_fast(const char *buf, size_t len);
  * or nesting deeper than the parser takes: then use jansson. Strings must be
  * valid UTF-8, as every parsed or json_string() value is. */
 size_t cs_json_dumpb(const json_t *v, char *buf, size_t size);
+/* The JSON string of s[0..n) (valid UTF-8), quoted and escaped as
+ * cs_json_dumpb writes it; its length, or 0 when it does not fit. */
+size_t cs_json_quote(const char *s, size_t n, char *buf, size_t size);
 
 #endif /* CS_JSON_H */

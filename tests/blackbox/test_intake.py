@@ -47,6 +47,29 @@ try:
     t.eq(res[2]["error"]["field"], "type", "unknown type named")
     t.eq(res[2]["error"]["code"], "rule", "unknown type is a rule error")
 
+    # ---- a batch all accepted or duplicate: the whole answer, to the byte ----
+    odd_id = 'q"uo\\te/\u00e9\u20ac'  # ids have no control characters
+    ok = [{"event_id": odd_id, "type": "message.status", "occurred_at": "2026-03-01T11:00:00Z",
+           "data": {"message_id": "M-1", "status": "sent", "customer_id": "c-7"}},
+          csbb.order_event("o-1001", "1001", customer="c-7")]
+    st, _, body = d.post_events(ok)
+    t.eq(st, 200, "all-ok batch status")
+    new_seq = body["results"][0]["seq"]
+    want = {"accepted": 1, "duplicates": 1, "rejected": 0, "failed": 0,
+            "results": [{"index": 0, "status": "accepted", "event_id": odd_id, "seq": new_seq},
+                        {"index": 1, "status": "duplicate", "event_id": "o-1001", "seq": seq}]}
+    t.eq(body, want, "all-ok batch answer")
+    c = d.conn()
+    c.request("POST", "/v1/events", body=json.dumps(ok),
+              headers={"Authorization": "Bearer " + d.key, "Content-Type": "application/json"})
+    r = c.getresponse()
+    raw = r.read().decode()
+    c.close()
+    want["accepted"], want["duplicates"] = 0, 2
+    want["results"][0]["status"] = "duplicate"
+    # compact, members in order, escaped as jansson writes it
+    t.eq(raw, json.dumps(want, separators=(",", ":"), ensure_ascii=False) + "\n", "all-ok batch text")
+
     # ---- NDJSON, with a scan that arrives before its shipment ----
     nd = [
         {"event_id": "scan-1", "type": "tracking.event", "occurred_at": "2026-03-02T12:00:00Z",

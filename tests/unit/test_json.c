@@ -249,6 +249,7 @@ static void test_arena(void **state)
         assert_non_null(docs[i]);
     }
     assert_ptr_equal(cs_arena_use(prev), &a);
+    assert_false(cs_arena_holds_all(&a)); /* the big strings went to malloc */
     assert_true(a.chunks >= 2); /* 200 small documents do not fit one 64 KiB chunk */
     assert_int_equal(cs_arena_chunks_in_use(), before + a.chunks);
     /* outside the arena: malloc as before, freed as before */
@@ -265,10 +266,12 @@ static void test_arena(void **state)
     assert_int_equal(cs_arena_chunks_in_use(), before);
     assert_int_equal(a.chunks, 0);
     /* a released arena is used again */
+    assert_false(cs_arena_holds_all(&a)); /* not in use since the release */
     cs_arena_use(&a);
     json_t *again = cs_json_loadb("{\"a\":[1,2,3]}", 13, NULL);
     cs_arena_use(NULL);
     assert_non_null(again);
+    assert_true(cs_arena_holds_all(&a)); /* all of it in the arena */
     assert_int_equal(json_integer_value(json_array_get(json_object_get(again, "a"), 2)), 3);
     json_decref(again);
     cs_arena_release(&a);
