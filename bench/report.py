@@ -224,9 +224,30 @@ two cores.
   - groups of at most 4,000 events instead of 20,000 (`max_group_events`): larger groups
     dirty more pages than the writer's page cache holds and SQLite spills them in the middle
     of the transaction; at 256 connections 57,000-67,000 -> 87,000-88,000 events/s.
-- Single events reach 0.3x nginx at both concurrencies in the run above; at 64 connections
-  the margin is thin (nginx itself moves by a fifth between rounds here). Batches of 100 at
-  100,000 events/s are not reached (see above).
+- Changes of 2026-12-03 (second session), measured A/B, three interleaved pairs at 64
+  connections, batches of 100, in a slow period of this shared machine (the same build moves
+  between 60,000 and 100,000 events/s from hour to hour):
+  - the writer skips a customer touch it knows changes nothing (a cache of customers and
+    their first-seen time, SQLite only, forgotten on rollback): 8-9% of the writer's time;
+  - event members (addresses, locations) written as compact JSON without jansson's dumper
+    (`cs_json_dumpb`), 9% -> 6% of the writer's time;
+  - the promise learner finds a delivery's longest silence from its scans in C instead of a
+    window query per delivery: 1.5-2.2 -> 0.9-1.0 µs per event;
+  - a batch whose events were all accepted or duplicates is answered as text written
+    directly, and the events' JSON is not walked to be freed when all of it lives in the
+    request arena: the HTTP threads' share of the answer went from 23% to 14% and of the
+    frees from 19% to 8%;
+  - together: the daemon's CPU per event 20.4-21.7 -> 16.7-17.6 µs, events/s 70,650-72,650
+    -> 76,800-83,088 in the same slow period; in a fast period the same build reached
+    100,000 events/s with the writer at 8.6 µs per event and 87% of a core. The writer is
+    now the limit (88-92% of a core): the log row with its three indexes and the unique
+    `event_id` is a quarter of its time, scans and their shipment's status a sixth, the
+    background hooks a tenth.
+- Single events reached 0.3x nginx at 256 connections in the run above but not at 64, where
+  nginx's own rounds ranged from 52,700 to 73,700 requests/s against ours 16,300-18,500
+  (ratios per round 0.31, 0.29, 0.25); the single-event path did not change this session
+  and its requests/s are those of the run before (18,461). Batches of 100 at 100,000
+  events/s are not reached in the run above (see above).
 
 ## 3. Memory while ingesting
 
