@@ -279,7 +279,7 @@ static void touch_note(cs_sql_t *s, const char *id, cs_ms_t first)
     }
     t->gen = s->touched->gen;
     t->first = first;
-    strcpy(t->id, id);
+    cs_strlcpy(t->id, id, sizeof t->id);
 }
 
 void cs__sql_touch_forget(cs_sql_t *s)
