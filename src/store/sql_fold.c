@@ -260,10 +260,7 @@ static touch_slot_t *touch_slot(cs_sql_t *s, const char *id)
             return NULL; /* no cache: every touch is written */
         s->touched->gen = 1;
     }
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return &s->touched->slot[h & (TOUCH_SLOTS - 1)];
+    return &s->touched->slot[cs_hash_str(CS_HASH_INIT, id) & (TOUCH_SLOTS - 1)];
 }
 
 /* Remember that id exists with first_seen_at <= first. */

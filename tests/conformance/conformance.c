@@ -399,20 +399,16 @@ static void test_customer_partial_and_ordered(void **state)
     assert_string_equal(str_at(c, "first_seen_at"), "2026-03-01T10:00:00.000Z");
     json_decref(c);
     /* first seen: a later event keeps it, an earlier one moves it back */
-    put(s, ev_of("{\"event_id\":\"m1\",\"type\":\"message.status\",\"occurred_at\":"
-                 "\"2026-03-04T10:00:00Z\",\"data\":{\"message_id\":\"M1\",\"status\":\"sent\","
-                 "\"customer_id\":\"c-7\"}}"),
-        NULL);
-    c = customer_view(s, "c-7");
-    assert_string_equal(str_at(c, "first_seen_at"), "2026-03-01T10:00:00.000Z");
-    json_decref(c);
-    put(s, ev_of("{\"event_id\":\"m0\",\"type\":\"message.status\",\"occurred_at\":"
-                 "\"2026-02-20T10:00:00Z\",\"data\":{\"message_id\":\"M0\",\"status\":\"sent\","
-                 "\"customer_id\":\"c-7\"}}"),
-        NULL);
-    c = customer_view(s, "c-7");
-    assert_string_equal(str_at(c, "first_seen_at"), "2026-02-20T10:00:00.000Z");
-    json_decref(c);
+    const char *seen[][3] = { { "m1", "2026-03-04T10:00:00Z", "2026-03-01T10:00:00.000Z" },
+                              { "m0", "2026-02-20T10:00:00Z", "2026-02-20T10:00:00.000Z" } };
+    for (int i = 0; i < 2; i++) {
+        put(s, EV(seen[i][0], "message.status", seen[i][1],
+                  "{\"message_id\":\"M\",\"status\":\"sent\",\"customer_id\":\"c-7\"}"),
+            NULL);
+        c = customer_view(s, "c-7");
+        assert_string_equal(str_at(c, "first_seen_at"), seen[i][2]);
+        json_decref(c);
+    }
     json_t *v = NULL;
     assert_int_equal(cs_store_customer_view(s, "nobody", &v, NULL), CS_ERR_NOTFOUND);
 
