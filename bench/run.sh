@@ -98,7 +98,9 @@ if [ -d "$ROOT/../shared/data/olist-sample" ]; then
   # move, and what window the shop's own late rate buys
   : > "$OUT/promise_sweep.jsonl"
   for split in 2017-12-01 2018-01-22 2018-03-01; do
-    for q in 0.80 0.85 0.90; do
+    qs="0.80 0.85 0.90"
+    [ "$split" = 2018-01-22 ] && qs="0.80 0.85 0.86 0.87 0.88 0.90"
+    for q in $qs; do
       "$B/consonance" promise-eval --split-at "$split" --quantiles "0.10,$q" \
         "$ROOT/../shared/data/olist-sample" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); d["split"]=sys.argv[1]; print(json.dumps(d))' "$split" \

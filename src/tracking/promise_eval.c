@@ -206,6 +206,78 @@ static json_t *figures(double mae, int64_t *ends, size_t n, size_t late, size_t 
                      n ? round((double)hit / (double)n * 10000) / 10000 : 0.0);
 }
 
+/* ---- the bound: what knowing the test period itself would buy ----
+ *
+ * An oracle that is told the delivery times of the test orders themselves:
+ * each order's window ends at a quantile of the other test orders of its
+ * group (leave-one-out), its point is their median. No model that promises
+ * at purchase with only that grouping can do better on these orders; it
+ * shows where the sample itself puts the limit. */
+
+#define BOUND_MIN_GROUP 5   /* fewer others in the group: all test orders */
+#define BOUND_QS 50         /* quantiles 0.50, 0.51, ... 0.99 */
+
+typedef struct known {
+    const ord_t *o;
+    int64_t got; /* days from purchase to delivery */
+} known_t;
+
+static bool same_group(const ord_t *a, const ord_t *b, int grouping)
+{
+    return strcmp(a->state_to, b->state_to) == 0 &&
+           (grouping == 0 || strcmp(a->state_from, b->state_from) == 0);
+}
+
+/* Fill ends[q * n + i] for every quantile step and add up the late orders
+ * and the point's absolute error; v is scratch for n values. */
+static void bound_ends(const known_t *k, size_t n, int grouping, int64_t *v, int64_t *ends,
+                       size_t *late, double *abs_err)
+{
+    *abs_err = 0;
+    memset(late, 0, BOUND_QS * sizeof *late);
+    for (size_t i = 0; i < n; i++) {
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && same_group(k[i].o, k[j].o, grouping))
+                v[m++] = k[j].got;
+        if (m < BOUND_MIN_GROUP)
+            for (size_t j = m = 0; j < n; j++)
+                if (j != i)
+                    v[m++] = k[j].got;
+        if (!m)
+            continue;
+        qsort(v, m, sizeof *v, cmp_i64);
+        *abs_err += (double)llabs(v[m / 2] - k[i].got);
+        for (int s = 0; s < BOUND_QS; s++) {
+            double q = 0.50 + 0.01 * s;
+            size_t r = (size_t)ceil(q * (double)m - 1e-9); /* nearest rank */
+            r = r < 1 ? 1 : r > m ? m : r;
+            ends[(size_t)s * n + i] = v[r - 1];
+            late[s] += k[i].got > v[r - 1];
+        }
+    }
+}
+
+/* The smallest quantile whose late rate is no higher than the shop's (or
+ * the highest tried), with its figures. */
+static json_t *bound_at_shop(const known_t *k, size_t n, int grouping, size_t shop_late,
+                             double shop_median_end, int64_t *v, int64_t *ends)
+{
+    size_t late[BOUND_QS];
+    double abs_err;
+    bound_ends(k, n, grouping, v, ends, late, &abs_err);
+    int s = 0;
+    while (s < BOUND_QS - 1 && late[s] > shop_late)
+        s++;
+    double med = median_i64(ends + (size_t)s * n, n);
+    return json_pack("{s:s,s:f,s:f,s:f,s:f,s:f}", "grouping",
+                     grouping == 0 ? "destination state" : "lane (seller state to customer state)",
+                     "q_high", round((0.50 + 0.01 * s) * 100) / 100, "median_window_end_days", med,
+                     "late_rate", round((double)late[s] / (double)n * 10000) / 10000,
+                     "window_end_ratio", round(med / shop_median_end * 1000) / 1000,
+                     "point_mae_days", round(abs_err / (double)n * 100) / 100);
+}
+
 cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_err_t *err)
 {
     *out = NULL;
@@ -217,7 +289,8 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     cs_map_init(&t.order_seller);
     orders_t os = { NULL, 0, 0 };
     step_t *steps = NULL;
-    int64_t *ours_end = NULL, *shop_end = NULL;
+    int64_t *ours_end = NULL, *shop_end = NULL, *scratch = NULL, *bends = NULL;
+    known_t *kn = NULL;
     cs_promise_model_t *m = NULL;
     cs_rc rc;
     bool split = eo->split_at > 0;
@@ -229,7 +302,10 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     steps = cs_calloc(os.n * 3 + 1, sizeof *steps);
     ours_end = cs_calloc(os.n + 1, sizeof *ours_end);
     shop_end = cs_calloc(os.n + 1, sizeof *shop_end);
-    if (!steps || !ours_end || !shop_end) {
+    kn = cs_calloc(os.n + 1, sizeof *kn);
+    scratch = cs_calloc(os.n + 1, sizeof *scratch);
+    bends = cs_calloc((os.n + 1) * BOUND_QS, sizeof *bends);
+    if (!steps || !ours_end || !shop_end || !kn || !scratch || !bends) {
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -283,6 +359,7 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
         int64_t got = date_diff(tz, o->placed, o->delivered);
         int64_t from = date_diff(tz, o->placed, p.from);
         ours_end[n] = end;
+        kn[n] = (known_t){ o, got };
         abs_err += (double)llabs(date_diff(tz, p.point, o->delivered));
         late += got > end;
         hit += got >= from && got <= end;
@@ -301,11 +378,25 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     json_t *shop = figures(shop_abs / (double)n, shop_end, n, shop_late, shop_hit);
     double ratio = json_real_value(json_object_get(ours, "median_window_end_days")) /
                    json_real_value(json_object_get(shop, "median_window_end_days"));
-    *out = json_pack("{s:I,s:I,s:{s:f,s:f,s:f},s:o,s:o,s:f}", "train_deliveries",
+    json_t *bound = json_array();
+    for (int g = 0; bound && g < 2; g++)
+        if (json_array_append_new(bound, bound_at_shop(kn, n, g, shop_late,
+                                                       json_real_value(json_object_get(
+                                                           shop, "median_window_end_days")),
+                                                       scratch, bends)))
+            break;
+    if (!bound || json_array_size(bound) != 2) {
+        json_decref(bound);
+        json_decref(ours);
+        json_decref(shop);
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    *out = json_pack("{s:I,s:I,s:{s:f,s:f,s:f},s:o,s:o,s:f,s:o}", "train_deliveries",
                      (json_int_t)train_deliveries, "test_orders", (json_int_t)n, "model", "q_low",
                      cs_promise_opts_q_low(m), "q_high", cs_promise_opts_q_high(m),
                      "half_life_days", cs_promise_opts_half_life(m), "ours", ours, "shop", shop,
-                     "window_end_ratio", round(ratio * 1000) / 1000);
+                     "window_end_ratio", round(ratio * 1000) / 1000, "bound", bound);
     if (!*out)
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
 out:
@@ -313,6 +404,9 @@ out:
     cs_free(steps);
     cs_free(ours_end);
     cs_free(shop_end);
+    cs_free(kn);
+    cs_free(scratch);
+    cs_free(bends);
     cs_free(os.o);
     table_free(&t);
     return rc;

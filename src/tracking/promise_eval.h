@@ -20,7 +20,10 @@ typedef struct cs_promise_eval_opts {
 
 /* {"train_deliveries", "test_orders", "model": {...}, "ours": {point_mae_days,
  * median_window_end_days, late_rate, window_hit_rate}, "shop": {...},
- * "window_end_ratio"}; *out owned by the caller. */
+ * "window_end_ratio", "bound": [{grouping, q_high, median_window_end_days,
+ * late_rate, window_end_ratio, point_mae_days}, ...]} -- the bound is an
+ * oracle told the test orders' own times (promise_eval.c); *out owned by
+ * the caller. */
 cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *o, json_t **out, cs_err_t *err);
 
 #endif /* CS_TRACKING_PROMISE_EVAL_H */

@@ -314,6 +314,22 @@ static void test_olist_eval(void **state)
      * still under way tell it) */
     double late = json_real_value(json_object_get(json_object_get(out, "ours"), "late_rate"));
     assert_true(late > 0.05 && late < 0.14);
+    /* the bound: an oracle told the test orders' own times, per
+     * destination state and per lane, at no more than the shop's late rate */
+    double shop_late =
+        json_real_value(json_object_get(json_object_get(out, "shop"), "late_rate"));
+    json_t *bound = json_object_get(out, "bound");
+    assert_int_equal(json_array_size(bound), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *b = json_array_get(bound, i);
+        double q = json_real_value(json_object_get(b, "q_high"));
+        double bl = json_real_value(json_object_get(b, "late_rate"));
+        double end = json_real_value(json_object_get(b, "median_window_end_days"));
+        assert_true(q >= 0.5 && q <= 0.99);
+        assert_true(bl <= shop_late + 1e-9);
+        assert_true(end > 5 && end < 60);
+        assert_true(json_real_value(json_object_get(b, "point_mae_days")) > 1);
+    }
     json_decref(out);
 }
 
