@@ -12,26 +12,25 @@
 #include "../lib/cs_json.h"
 
 #define RECENT 65536
-#define PENDING_MAX 100000 /* orders waiting to be learned; beyond, the next start learns them */
 
 struct cs_tracker {
     cs_promise_model_t *model; /* guarded by lock */
     pthread_rwlock_t lock;
     bool synced;               /* the writer's: the store's deliveries are learned */
-    int64_t cursor;            /* the writer's: log position followed */
     size_t learned;
-    /* the writer's: orders learned lately, by hash (direct-mapped), so a
-     * parcel scanned as delivered twice teaches once */
+    /* Whoever follows the log -- the learning thread while it runs, else
+     * the hook on the writer -- owns these two: */
+    int64_t cursor;            /* log position followed */
+    /* orders learned lately, by hash (direct-mapped), so a parcel scanned
+     * as delivered twice teaches once */
     uint64_t recent[RECENT];
 
-    /* the learning thread: orders to look up, handed over by the hook */
+    /* the learning thread: woken by the hook when the log moved */
     cs_engine_t *engine;
     pthread_t thread;
-    bool started, stop;
+    bool started, stop, moved; /* under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char **pending;
-    size_t npending, cap;
 };
 
 cs_rc cs_tracker_new(const cs_promise_opts_t *opts, cs_tracker_t **out, cs_err_t *err)
@@ -71,9 +70,6 @@ void cs_tracker_free(cs_tracker_t *t)
     if (!t)
         return;
     cs_tracker_stop(t);
-    for (size_t i = 0; i < t->npending; i++)
-        cs_free(t->pending[i]);
-    cs_free(t->pending);
     cs_promise_free(t->model);
     pthread_rwlock_destroy(&t->lock);
     pthread_mutex_destroy(&t->mu);
@@ -186,29 +182,6 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     uint64_t *slot = &u->t->recent[h % RECENT];
     if (*slot == h)
         return CS_OK; /* a second delivered scan of a parcel just learned */
-    cs_tracker_t *t = u->t;
-    pthread_mutex_lock(&t->mu);
-    if (t->started) { /* the thread looks it up and learns */
-        if (t->npending < PENDING_MAX) {
-            if (t->npending == t->cap) {
-                size_t cap = t->cap ? t->cap * 2 : 256;
-                char **p = cs_realloc(t->pending, cap * sizeof *p);
-                if (p) {
-                    t->pending = p;
-                    t->cap = cap;
-                }
-            }
-            char *id = t->npending < t->cap ? cs_strdup(order_id) : NULL;
-            if (id) {
-                t->pending[t->npending++] = id;
-                *slot = h;
-                pthread_cond_signal(&t->cv);
-            }
-        }
-        pthread_mutex_unlock(&t->mu);
-        return CS_OK;
-    }
-    pthread_mutex_unlock(&t->mu);
     cs_delivery_row_t d;
     cs_rc rc = cs_store_call(u->s, delivery_of, order_id, &d, u->err);
     if (rc == CS_ERR_NOTFOUND)
@@ -219,12 +192,9 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     return learn(u->t, &d, order_id, u->err);
 }
 
-cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
+/* Learn the deliveries in the log after t->cursor, through s. */
+static cs_rc follow(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
 {
-    cs_tracker_t *t = arg;
-    *next = 0;
-    if (!t->synced)
-        return cs_tracker_sync(t, s, err);
     ev_ud_t u = { t, s, err, t->cursor };
     const uint32_t types = 1u << CS_EV_TRACKING_EVENT;
     for (;;) {
@@ -237,6 +207,25 @@ cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
             return CS_OK;
         t->cursor = examined;
     }
+}
+
+/* On the writer: the first run learns the store's deliveries; later runs
+ * wake the learning thread, which reads the log through a reader handle
+ * (nothing read here), or, without the thread, follow the log here. */
+cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
+{
+    cs_tracker_t *t = arg;
+    *next = 0;
+    if (!t->synced)
+        return cs_tracker_sync(t, s, err);
+    pthread_mutex_lock(&t->mu);
+    bool threaded = t->started;
+    if (threaded) {
+        t->moved = true;
+        pthread_cond_signal(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return threaded ? CS_OK : follow(t, s, err);
 }
 
 cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promise_t *out,
@@ -277,8 +266,6 @@ size_t cs_tracker_in_flight_count(cs_tracker_t *t)
 /* ---- the learning thread ---- */
 
 typedef struct look {
-    char **ids;
-    size_t n;
     cs_tracker_t *t;
     cs_err_t err;
 } look_t;
@@ -286,15 +273,7 @@ typedef struct look {
 static cs_rc look_fn(cs_store_t *s, void *arg)
 {
     look_t *l = arg;
-    for (size_t i = 0; i < l->n; i++) {
-        cs_delivery_row_t d;
-        cs_rc rc = cs_store_call(s, delivery_of, l->ids[i], &d, &l->err);
-        if (rc == CS_ERR_NOTFOUND)
-            continue;
-        if (rc || (rc = learn(l->t, &d, l->ids[i], &l->err)))
-            return rc;
-    }
-    return CS_OK;
+    return follow(l->t, s, &l->err);
 }
 
 static void *learner(void *arg)
@@ -303,16 +282,16 @@ static void *learner(void *arg)
     cs_thread_name("cs-learner");
     for (;;) {
         pthread_mutex_lock(&t->mu);
-        while (!t->npending && !t->stop)
+        while (!t->moved && !t->stop)
             pthread_cond_wait(&t->cv, &t->mu);
         if (t->stop) {
             pthread_mutex_unlock(&t->mu);
             break;
         }
-        look_t l = { t->pending, t->npending, t, { 0 } };
-        t->pending = NULL;
-        t->npending = t->cap = 0;
+        t->moved = false;
+        /* the hook's first run (the sync) happened before it woke us */
         pthread_mutex_unlock(&t->mu);
+        look_t l = { t, { 0 } };
         cs_store_t *s;
         cs_rc rc = cs_engine_reader_acquire(t->engine, &s, &l.err);
         if (rc == CS_ERR_UNSUPPORTED) {
@@ -321,11 +300,8 @@ static void *learner(void *arg)
             rc = look_fn(s, &l);
             cs_engine_reader_release(t->engine, s);
         }
-        if (rc)
-            cs_warn("promise: %zu deliveries not learned: %s", l.n, l.err.msg);
-        for (size_t i = 0; i < l.n; i++)
-            cs_free(l.ids[i]);
-        cs_free(l.ids);
+        if (rc) /* the cursor stays: tried again when the log moves */
+            cs_warn("promise: deliveries not learned: %s", l.err.msg);
     }
     return NULL;
 }
@@ -333,8 +309,9 @@ static void *learner(void *arg)
 cs_rc cs_tracker_start(cs_tracker_t *t, cs_engine_t *e, cs_err_t *err)
 {
     t->engine = e;
-    if (pthread_create(&t->thread, NULL, learner, t) != 0)
-        return cs_errf(err, CS_ERR_INTERNAL, "promise: cannot start its thread");
-    t->started = true;
-    return CS_OK;
+    pthread_mutex_lock(&t->mu); /* the hook may be running on the writer */
+    bool ok = pthread_create(&t->thread, NULL, learner, t) == 0;
+    t->started = ok;
+    pthread_mutex_unlock(&t->mu);
+    return ok ? CS_OK : cs_errf(err, CS_ERR_INTERNAL, "promise: cannot start its thread");
 }

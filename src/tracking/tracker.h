@@ -4,11 +4,12 @@
  * as its delivered scan arrives, and answers
  * promise queries from any thread.
  *
- * It runs as an engine hook on the writer thread (cs_tracker_hook), which
- * only notes the orders whose parcels were delivered; its own thread
- * (cs_tracker_start) reads their deliveries through a reader handle and
- * learns them, so intake does not wait for the model. HTTP threads read
- * through cs_tracker_promise under a read lock.
+ * An engine hook on the writer thread (cs_tracker_hook) learns the store's
+ * deliveries on its first run; after that it only wakes the tracker's own
+ * thread (cs_tracker_start), which follows the event log through a reader
+ * handle, finds the delivered scans and learns their deliveries, so the
+ * writer neither reads the log for it nor waits for the model. HTTP
+ * threads read through cs_tracker_promise under a read lock.
  */
 #ifndef CS_TRACKING_TRACKER_H
 #define CS_TRACKING_TRACKER_H
@@ -29,8 +30,9 @@ void cs_tracker_stop(cs_tracker_t *t);
 /* Free (after the engine closed). NULL-safe. */
 void cs_tracker_free(cs_tracker_t *t);
 
-/* Engine hook: the first run learns the store's deliveries, later runs the
- * deliveries in new log events. *next is left 0 (nothing timed). */
+/* Engine hook: the first run learns the store's deliveries; later runs wake
+ * the learning thread, or without it learn the deliveries in new log
+ * events here. *next is left 0 (nothing timed). */
 cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err);
 /* Learn everything now (tests, tools); the hook does it on its first run. */
 cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err);
