@@ -19,6 +19,7 @@ accepting and counting messages (no TLS, no AUTH, nothing written).
 """
 import json
 import os
+import shutil
 import smtplib
 import socket
 import subprocess
@@ -153,6 +154,7 @@ def main():
             res["smtp_message_status"] = m["messages"][0]["status"] if st == 200 and m.get("messages") else "?"
         finally:
             d.cleanup()
+            shutil.rmtree(jdir, ignore_errors=True)
     finally:
         sink.close()
     res["smtp_ratio"] = round(res["smtp_consonance_per_s"] / res["smtp_baseline_per_s"], 2)

@@ -59,10 +59,10 @@ try:
     t.eq(r.returncode, 0, "copy-store succeeds: " + r.stderr[-300:])
     t.check("events" in r.stdout and "done:" in r.stdout, "it reports the tables it copied")
 
-    d2 = csbb.Daemon(a.bin, store=pg.url())
-    d2.dir = tempfile.mkdtemp(prefix="cs-copy-pg-")
-    d2.key_file = os.path.join(d2.dir, "api-key")
-    d2.log_path = os.path.join(d2.dir, "daemon.log")
+    # its own folder inside tmp (removed with it): its key and log
+    d2dir = os.path.join(tmp, "pg-daemon")
+    os.mkdir(d2dir)
+    d2 = csbb.Daemon(a.bin, workdir=d2dir, store=pg.url())
     d2.start()
     after = views(d2, ids, 1000)
     same = sum(1 for k in before if before[k] == after.get(k))

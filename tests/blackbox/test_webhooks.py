@@ -5,11 +5,13 @@ retried with the same delivery id) and then 200; a receiver that answers
 400 fails the webhook for good. The code is in the body and in the
 customer's discounts; a journey with a webhook step does not start without
 a secret."""
+import atexit
 import hashlib
 import hmac
 import http.server
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -52,6 +54,7 @@ threading.Thread(target=srv.serve_forever, daemon=True).start()
 base = "http://127.0.0.1:%d" % srv.server_address[1]
 
 jdir = tempfile.mkdtemp(prefix="cs-wh-")
+atexit.register(shutil.rmtree, jdir, True)
 with open(os.path.join(jdir, "vip.yaml"), "w") as f:
     f.write("journey: vip\n"
             "trigger: {event: order.placed, if: \"order.total >= 100\"}\n"
