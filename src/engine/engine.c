@@ -8,7 +8,9 @@
  * the group. A store that can defer the fsync (ops commit_deferred + sync)
  * hands the committed group to the syncer thread, which fsyncs once for
  * every group queued before it began and completes them, while the writer
- * goes on with the next group; otherwise the commit itself is durable and
+ * goes on with the next group (requests that queue while a group is
+ * written join it before its commit when the syncer is still busy: they
+ * could not be durable sooner); otherwise the commit itself is durable and
  * the writer completes the group. A store failure inside a group rolls the
  * group back and replays it one event per transaction, so one poisonous
  * event cannot take its neighbours down.
@@ -63,6 +65,7 @@ struct cs_engine {
     pthread_cond_t scv;
     cs_ingest_req_t *shead, *stail;
     bool syncer_stop;
+    _Atomic bool sync_busy;    /* groups handed to the syncer and not answered yet */
     /* a store several nodes share: the other nodes' word of new work */
     pthread_t listener;
     bool listener_started;
@@ -88,7 +91,7 @@ struct cs_engine {
     size_t max_readers;
 
     _Atomic uint64_t st_new, st_dup, st_failed, st_commits, st_commit_ns, st_group_max,
-        st_store_errors, st_hook_runs, st_hook_errors, st_syncs, st_sync_ns;
+        st_store_errors, st_hook_runs, st_hook_errors, st_syncs, st_sync_ns, st_joined;
     _Atomic uint64_t st_by_type[CS_EV__COUNT];
 };
 
@@ -189,12 +192,56 @@ static cs_rc hint_group(cs_engine_t *e, cs_ingest_req_t *group, cs_err_t *err)
     return rc;
 }
 
+/* Take whole requests off the queue, up to `room` events (at least one
+ * request when `one` is set, whatever its size); NULL when none. With mu
+ * held. */
+static cs_ingest_req_t *take_requests(cs_engine_t *e, size_t room, bool one, size_t *n_events)
+{
+    cs_ingest_req_t *first = e->head, *last = NULL;
+    size_t n = 0;
+    for (cs_ingest_req_t *r = e->head; r; r = r->next_) {
+        if ((last || !one) && n + r->n > room)
+            break;
+        n += r->n;
+        last = r;
+    }
+    *n_events = n;
+    if (!last)
+        return NULL;
+    e->head = last->next_;
+    if (!e->head)
+        e->tail = NULL;
+    last->next_ = NULL;
+    e->queued_events -= n;
+    return first;
+}
+
+static cs_rc ingest_requests(cs_engine_t *e, cs_ingest_req_t *r, cs_ms_t now, cs_err_t *err)
+{
+    for (; r; r = r->next_) {
+        for (size_t i = 0; i < r->n; i++) {
+            cs_ingest_item_t *it = &r->items[i];
+            cs_rc rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return CS_OK;
+}
+
 /* One transaction for the whole group. Returns non-zero when the group
  * failed and was rolled back (items are then untouched for the replay);
  * *began is false when not even the transaction could start (the store is
- * away: a replay would only wait again). */
-static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, bool *began,
-                         cs_err_t *err)
+ * away: a replay would only wait again).
+ *
+ * While the syncer is still busy with the groups before it, this one
+ * could not be made durable any sooner than the next sync: the requests
+ * that came in while it was written join it (up to max_group events), so
+ * one commit serves more events. They are appended to the group's list,
+ * which the caller answers, or replays one by one on failure. Nothing
+ * waits for them: only what is already queued joins. */
+static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, size_t *n_events, cs_ms_t now,
+                         bool *began, cs_err_t *err)
 {
     cs_rc rc = cs_store_begin(e->writer, err);
     *began = rc == CS_OK;
@@ -202,13 +249,27 @@ static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now, bo
         return rc;
     if (e->writer->ops->ingest_hint && (rc = hint_group(e, group, err)))
         goto fail;
-    for (cs_ingest_req_t *r = group; r; r = r->next_) {
-        for (size_t i = 0; i < r->n; i++) {
-            cs_ingest_item_t *it = &r->items[i];
-            rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, err);
-            if (rc)
-                goto fail;
-        }
+    if ((rc = ingest_requests(e, group, now, err)))
+        goto fail;
+    cs_ingest_req_t *tail = group;
+    while (tail->next_)
+        tail = tail->next_;
+    while (e->syncer_started && !e->writer->ops->ingest_hint && atomic_load(&e->sync_busy) &&
+           *n_events < e->max_group) {
+        size_t m = 0;
+        pthread_mutex_lock(&e->mu);
+        cs_ingest_req_t *more =
+            e->tasks || e->closing ? NULL : take_requests(e, e->max_group - *n_events, false, &m);
+        pthread_mutex_unlock(&e->mu);
+        if (!more)
+            break;
+        tail->next_ = more; /* in the group now: answered or replayed with it */
+        while (tail->next_)
+            tail = tail->next_;
+        *n_events += m;
+        atomic_fetch_add(&e->st_joined, m);
+        if ((rc = ingest_requests(e, more, now, err)))
+            goto fail;
     }
     rc = timed_commit(e, e->syncer_started, err);
     if (rc)
@@ -296,6 +357,8 @@ static void *syncer_main(void *arg)
         }
         answer_group(e, batch);
         pthread_mutex_lock(&e->smu);
+        if (!e->shead)
+            atomic_store(&e->sync_busy, false);
     }
     pthread_mutex_unlock(&e->smu);
     return NULL;
@@ -313,6 +376,7 @@ static void await_sync(cs_engine_t *e, cs_ingest_req_t *group)
     else
         e->shead = group;
     e->stail = last;
+    atomic_store(&e->sync_busy, true);
     pthread_cond_signal(&e->scv);
     pthread_mutex_unlock(&e->smu);
 }
@@ -410,23 +474,8 @@ static void *writer_main(void *arg)
         writer_task_t *tasks = e->tasks;
         e->tasks = NULL;
         /* take a group: whole requests up to max_group events */
-        cs_ingest_req_t *group = e->head, *last = NULL;
         size_t n_events = 0;
-        for (cs_ingest_req_t *r = e->head; r; r = r->next_) {
-            if (last && n_events + r->n > e->max_group)
-                break;
-            n_events += r->n;
-            last = r;
-        }
-        if (last) {
-            e->head = last->next_;
-            if (!e->head)
-                e->tail = NULL;
-            last->next_ = NULL;
-            e->queued_events -= n_events;
-        } else {
-            group = NULL;
-        }
+        cs_ingest_req_t *group = take_requests(e, e->max_group, true, &n_events);
         bool stop = e->closing && !e->head && !group && !tasks;
         pthread_mutex_unlock(&e->mu);
 
@@ -440,15 +489,15 @@ static void *writer_main(void *arg)
             continue;
         }
 
-        uint64_t gmax = atomic_load(&e->st_group_max);
-        if (n_events > gmax)
-            atomic_store(&e->st_group_max, n_events);
-
         cs_ms_t now = cs_clock_now(e->clock);
         cs_err_t gerr;
         cs_err_clear(&gerr);
         bool began, deferred = false;
-        if (write_group(e, group, now, &began, &gerr) != CS_OK) {
+        cs_rc wrc = write_group(e, group, &n_events, now, &began, &gerr);
+        uint64_t gmax = atomic_load(&e->st_group_max);
+        if (n_events > gmax)
+            atomic_store(&e->st_group_max, n_events);
+        if (wrc != CS_OK) {
             atomic_fetch_add(&e->st_store_errors, 1);
             if (began) {
                 cs_warn("group of %zu events failed (%s); replaying one by one", n_events,
@@ -761,6 +810,7 @@ void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out)
     out->syncs = atomic_load(&e->st_syncs);
     out->sync_ns_total = atomic_load(&e->st_sync_ns);
     out->group_events_max = atomic_load(&e->st_group_max);
+    out->group_events_joined = atomic_load(&e->st_joined);
     out->store_errors = atomic_load(&e->st_store_errors);
     out->hook_runs = atomic_load(&e->st_hook_runs);
     out->hook_errors = atomic_load(&e->st_hook_errors);

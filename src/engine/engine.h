@@ -124,6 +124,7 @@ typedef struct cs_engine_stats {
     uint64_t syncs;             /* deferred fsyncs that made groups durable */
     uint64_t sync_ns_total;     /* time spent in them */
     uint64_t group_events_max;  /* largest group so far */
+    uint64_t group_events_joined; /* events that joined a group while the syncer was busy */
     uint64_t queue_events;      /* events waiting now */
     uint64_t store_errors;      /* groups that failed and were retried one by one */
     uint64_t hook_runs;         /* background passes */

@@ -258,6 +258,10 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "# HELP consonance_group_events_max Largest group commit so far.\n"
                   "# TYPE consonance_group_events_max gauge\n"
                   "consonance_group_events_max %llu\n"
+                  "# HELP consonance_group_joined_events_total Events that joined a group being "
+                  "written while the syncer was busy with the one before.\n"
+                  "# TYPE consonance_group_joined_events_total counter\n"
+                  "consonance_group_joined_events_total %llu\n"
                   "# HELP consonance_queue_events Events waiting for the writer.\n"
                   "# TYPE consonance_queue_events gauge\n"
                   "consonance_queue_events %llu\n"
@@ -266,7 +270,8 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "consonance_store_errors_total %llu\n",
                   (unsigned long long)st.commits, (double)st.commit_ns_total / 1e9,
                   (unsigned long long)st.syncs, (double)st.sync_ns_total / 1e9,
-                  (unsigned long long)st.group_events_max, (unsigned long long)st.queue_events,
+                  (unsigned long long)st.group_events_max,
+                  (unsigned long long)st.group_events_joined, (unsigned long long)st.queue_events,
                   (unsigned long long)st.store_errors);
     cs_buf_puts(&b, "# HELP consonance_http_requests_total HTTP requests answered, by route and status.\n"
                     "# TYPE consonance_http_requests_total counter\n");

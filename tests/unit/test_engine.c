@@ -216,6 +216,76 @@ static off_t file_size(const char *suffix)
     return stat(p, &st) == 0 ? st.st_size : -1;
 }
 
+/* Requests that queue while a group is written join it when the syncer is
+ * still busy with the group before: each keeps its own outcome (new or
+ * duplicate), every one is answered once, and a group never exceeds
+ * max_group_events. */
+static atomic_int join_new, join_dup, join_bad;
+
+static void on_join_done(cs_ingest_req_t *req, void *arg)
+{
+    bool want_dup = arg != NULL;
+    if (req->rc != CS_OK || req->items[0].rc != CS_OK)
+        atomic_fetch_add(&join_bad, 1);
+    else if (req->items[0].outcome == CS_INGEST_DUPLICATE)
+        atomic_fetch_add(want_dup ? &join_dup : &join_bad, 1);
+    else
+        atomic_fetch_add(want_dup ? &join_bad : &join_new, 1);
+}
+
+static void test_queued_requests_join_the_group(void **state)
+{
+    (void)state;
+    if (test_pg())
+        skip(); /* the syncer is the SQLite backend's */
+    cs_engine_opts_t o;
+    cs_engine_opts_default(&o);
+    o.store = target;
+    o.max_group_events = 50;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_engine_open(&o, &e, &err), CS_OK);
+    enum { N = 2000, ROUNDS = 10 };
+    cs_ingest_item_t *items = calloc((size_t)N * ROUNDS, sizeof *items);
+    cs_ingest_req_t *reqs = calloc((size_t)N * ROUNDS, sizeof *reqs);
+    atomic_store(&join_new, 0);
+    atomic_store(&join_dup, 0);
+    atomic_store(&join_bad, 0);
+    cs_engine_stats_t st;
+    int sent = 0, dups = 0;
+    /* joining depends on timing (a sync under way while requests queue):
+     * rounds go on until it has happened, which is at once on a disk */
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++, sent++) {
+            char eid[32];
+            /* every fourth event repeats one sent just before */
+            bool dup = i % 4 == 3;
+            snprintf(eid, sizeof eid, "j%d", dup ? sent - 1 : sent);
+            dups += dup;
+            items[sent].ev = order_event(eid, eid, "c");
+            reqs[sent] = (cs_ingest_req_t){ .items = &items[sent], .n = 1, .done = on_join_done,
+                                            .done_arg = dup ? (void *)1 : NULL };
+            assert_int_equal(cs_engine_submit(e, &reqs[sent]), CS_OK);
+        }
+        for (int k = 0; k < 2000 && atomic_load(&join_new) + atomic_load(&join_dup) +
+                                            atomic_load(&join_bad) < sent; k++)
+            usleep(5 * 1000);
+        cs_engine_stats(e, &st);
+        if (st.group_events_joined > 0)
+            break;
+    }
+    assert_true(st.group_events_joined > 0);
+    assert_int_equal(atomic_load(&join_bad), 0);
+    assert_int_equal(atomic_load(&join_new), sent - dups);
+    assert_int_equal(atomic_load(&join_dup), dups);
+    assert_true(st.group_events_max <= 50);
+    assert_true(st.commits < (uint64_t)sent);
+    assert_int_equal(count_events(e), sent - dups);
+    cs_engine_close(&e);
+    free(items);
+    free(reqs);
+}
+
 /* The WAL is copied into the database file while the writer goes on, and
  * it stays bounded under a steady stream of small commits (a checkpointer
  * whose connection never opened the WAL copied nothing, and the WAL grew to
@@ -322,6 +392,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sync_ingest_and_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_submitters_share_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_requests_join_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpointed_and_bounded, setup, teardown),
