@@ -177,7 +177,8 @@ the requests/s of every round are listed under the table.
 ### What limits the HTTP figures (measured while tuning, same machine)
 
 CPU per event of each daemon thread (from `/proc/PID/task/*/stat` over 10 s of load, 64
-connections, the final build of 2026-12-03; the range of two or three runs), with the
+connections, the build of 2026-12-03 before the joining of queued requests below; the range
+of two or three runs), with the
 events/s of those runs:
 
 | thread | batches of 100 (86,000-99,000 events/s) | single events (22,000-23,000 events/s) |
@@ -258,9 +259,16 @@ two cores.
     Library ingest (section 1) measured A/B with both bounds in five interleaved pairs:
     ratios 0.86, 0.72, 0.74, 0.75, 0.68 (16,000) and 0.63, 0.74, 0.79, 0.80, 0.70 (64,000),
     no difference beyond the machine's noise.
-- In the run above the verdicts are those under the table; single events at 256 connections
-  and batches at 64 sit within a few percent of their targets, less than the spread between
-  the rounds listed there, so a run on this shared machine can land on either side.
+  - requests that queue while a group is written join it before its commit when the syncer
+    is still busy with the group before (they could not be durable sooner; nothing waits for
+    them): with single events at 64 connections, 12-16 -> 17-20 events per commit and the
+    commit's time per event 8.8 -> 8.0 µs; batches already fill their groups.
+- The verdicts are those under the table. The spread between the rounds listed there is
+  larger than the distance to the targets, so a run on this shared machine can land on either
+  side: in this session's full run on the build before the last change (the joining of
+  queued requests), batches were at 97,800 / 88,200 events/s and single events at 0.309x /
+  0.297x nginx, with our single-event requests/s about the same as in the run above
+  (25,965 / 30,496) and nginx's slower (83,897 / 102,776).
 
 ## 3. Memory while ingesting
 
