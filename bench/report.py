@@ -403,7 +403,16 @@ def promise_sweep(sweep):
         rows.append(f"| {d['split']} | {d['test_orders']:,} | {d['model']['q_high']:.2f} | {o['point_mae_days']:.2f} "
                     f"| {o['median_window_end_days']:.0f} | {o['late_rate']:.1%} | {s['median_window_end_days']:.0f} "
                     f"| {s['late_rate']:.1%} | {d['window_end_ratio']:.2f}x |")
-    return """
+    bounds = {}
+    for d in sweep:
+        if d.get("bound"):
+            bounds[d["split"]] = min(b["window_end_ratio"] for b in d["bound"])
+    bound_line = ""
+    if bounds:
+        bound_line = ("\nThe bound (the better of the two oracle groupings, at each split's own shop late "
+                      "rate): " + ", ".join(f"{k}: {v:.2f}x" for k, v in sorted(bounds.items())) +
+                      " the shop's window.\n")
+    return bound_line + """
 The same replay at other split dates and upper quantiles (same run):
 
 | split | test orders | upper quantile | our MAE | our median window end | our late rate | shop's median end | shop's late rate | window ratio |

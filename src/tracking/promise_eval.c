@@ -222,50 +222,111 @@ typedef struct known {
     int64_t got; /* days from purchase to delivery */
 } known_t;
 
+typedef struct ranked {
+    const known_t *k;
+    size_t i; /* index in the known array */
+} ranked_t;
+
+static int by_dest(const void *a, const void *b)
+{
+    const ranked_t *x = a, *y = b;
+    int c = strcmp(x->k->o->state_to, y->k->o->state_to);
+    return c ? c : x->k->got < y->k->got ? -1 : x->k->got > y->k->got;
+}
+
+static int by_lane(const void *a, const void *b)
+{
+    const ranked_t *x = a, *y = b;
+    int c = strcmp(x->k->o->state_to, y->k->o->state_to);
+    if (!c)
+        c = strcmp(x->k->o->state_from, y->k->o->state_from);
+    return c ? c : x->k->got < y->k->got ? -1 : x->k->got > y->k->got;
+}
+
+static int by_got(const void *a, const void *b)
+{
+    const ranked_t *x = a, *y = b;
+    return x->k->got < y->k->got ? -1 : x->k->got > y->k->got;
+}
+
 static bool same_group(const ord_t *a, const ord_t *b, int grouping)
 {
     return strcmp(a->state_to, b->state_to) == 0 &&
            (grouping == 0 || strcmp(a->state_from, b->state_from) == 0);
 }
 
+/* The j-th smallest (0-based) of the m sorted values v without the one at
+ * position p: leave-one-out without copying. */
+static int64_t loo_at(const ranked_t *v, size_t p, size_t j)
+{
+    return j < p ? v[j].k->got : v[j + 1].k->got;
+}
+
 /* Fill ends[q * n + i] for every quantile step and add up the late orders
- * and the point's absolute error; v is scratch for n values. */
-static void bound_ends(const known_t *k, size_t n, int grouping, int64_t *v, int64_t *ends,
-                       size_t *late, double *abs_err)
+ * and the point's absolute error. Each group is sorted once; an order's
+ * leave-one-out quantiles are read off its group's sorted values by
+ * position. false when out of memory. */
+static bool bound_ends(const known_t *k, size_t n, int grouping, int64_t *ends, size_t *late,
+                       double *abs_err)
 {
     *abs_err = 0;
     memset(late, 0, BOUND_QS * sizeof *late);
-    for (size_t i = 0; i < n; i++) {
-        size_t m = 0;
-        for (size_t j = 0; j < n; j++)
-            if (j != i && same_group(k[i].o, k[j].o, grouping))
-                v[m++] = k[j].got;
-        if (m < BOUND_MIN_GROUP)
-            for (size_t j = m = 0; j < n; j++)
-                if (j != i)
-                    v[m++] = k[j].got;
-        if (!m)
-            continue;
-        qsort(v, m, sizeof *v, cmp_i64);
-        *abs_err += (double)llabs(v[m / 2] - k[i].got);
-        for (int s = 0; s < BOUND_QS; s++) {
-            double q = 0.50 + 0.01 * s;
-            size_t r = (size_t)ceil(q * (double)m - 1e-9); /* nearest rank */
-            r = r < 1 ? 1 : r > m ? m : r;
-            ends[(size_t)s * n + i] = v[r - 1];
-            late[s] += k[i].got > v[r - 1];
-        }
+    ranked_t *g = cs_calloc(n + 1, sizeof *g), *all = cs_calloc(n + 1, sizeof *all);
+    size_t *pos_all = cs_calloc(n + 1, sizeof *pos_all);
+    if (!g || !all || !pos_all) {
+        cs_free(g);
+        cs_free(all);
+        cs_free(pos_all);
+        return false;
     }
+    for (size_t i = 0; i < n; i++)
+        g[i] = all[i] = (ranked_t){ &k[i], i };
+    qsort(g, n, sizeof *g, grouping == 0 ? by_dest : by_lane);
+    qsort(all, n, sizeof *all, by_got);
+    for (size_t j = 0; j < n; j++)
+        pos_all[all[j].i] = j;
+    for (size_t a = 0; a < n;) {
+        size_t b = a + 1;
+        while (b < n && same_group(g[a].k->o, g[b].k->o, grouping))
+            b++;
+        for (size_t p = a; p < b; p++) {
+            size_t i = g[p].i;
+            /* the others of its group, or all other test orders */
+            const ranked_t *v = g + a;
+            size_t m = b - a, at = p - a;
+            if (m - 1 < BOUND_MIN_GROUP) {
+                v = all;
+                m = n;
+                at = pos_all[i];
+            }
+            if (m < 2)
+                continue;
+            size_t others = m - 1;
+            *abs_err += (double)llabs(loo_at(v, at, others / 2) - k[i].got);
+            for (int s = 0; s < BOUND_QS; s++) {
+                double q = 0.50 + 0.01 * s;
+                size_t r = (size_t)ceil(q * (double)others - 1e-9); /* nearest rank */
+                r = r < 1 ? 1 : r > others ? others : r;
+                int64_t end = loo_at(v, at, r - 1);
+                ends[(size_t)s * n + i] = end;
+                late[s] += k[i].got > end;
+            }
+        }
+        a = b;
+    }
+    cs_free(g);
+    cs_free(all);
+    cs_free(pos_all);
+    return true;
 }
 
-/* The smallest quantile whose late rate is no higher than the shop's (or
- * the highest tried), with its figures. */
 static json_t *bound_at_shop(const known_t *k, size_t n, int grouping, size_t shop_late,
-                             double shop_median_end, int64_t *v, int64_t *ends)
+                             double shop_median_end, int64_t *ends)
 {
     size_t late[BOUND_QS];
     double abs_err;
-    bound_ends(k, n, grouping, v, ends, late, &abs_err);
+    if (!bound_ends(k, n, grouping, ends, late, &abs_err))
+        return NULL;
     int s = 0;
     while (s < BOUND_QS - 1 && late[s] > shop_late)
         s++;
@@ -289,7 +350,7 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     cs_map_init(&t.order_seller);
     orders_t os = { NULL, 0, 0 };
     step_t *steps = NULL;
-    int64_t *ours_end = NULL, *shop_end = NULL, *scratch = NULL, *bends = NULL;
+    int64_t *ours_end = NULL, *shop_end = NULL, *bends = NULL;
     known_t *kn = NULL;
     cs_promise_model_t *m = NULL;
     cs_rc rc;
@@ -303,9 +364,8 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     ours_end = cs_calloc(os.n + 1, sizeof *ours_end);
     shop_end = cs_calloc(os.n + 1, sizeof *shop_end);
     kn = cs_calloc(os.n + 1, sizeof *kn);
-    scratch = cs_calloc(os.n + 1, sizeof *scratch);
     bends = cs_calloc((os.n + 1) * BOUND_QS, sizeof *bends);
-    if (!steps || !ours_end || !shop_end || !kn || !scratch || !bends) {
+    if (!steps || !ours_end || !shop_end || !kn || !bends) {
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -383,7 +443,7 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
         if (json_array_append_new(bound, bound_at_shop(kn, n, g, shop_late,
                                                        json_real_value(json_object_get(
                                                            shop, "median_window_end_days")),
-                                                       scratch, bends)))
+                                                       bends)))
             break;
     if (!bound || json_array_size(bound) != 2) {
         json_decref(bound);
@@ -405,7 +465,6 @@ out:
     cs_free(ours_end);
     cs_free(shop_end);
     cs_free(kn);
-    cs_free(scratch);
     cs_free(bends);
     cs_free(os.o);
     table_free(&t);
