@@ -254,8 +254,7 @@ static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, size_t *n_event
     cs_ingest_req_t *tail = group;
     while (tail->next_)
         tail = tail->next_;
-    while (e->syncer_started && !e->writer->ops->ingest_hint && atomic_load(&e->sync_busy) &&
-           *n_events < e->max_group) {
+    while (e->syncer_started && atomic_load(&e->sync_busy) && *n_events < e->max_group) {
         size_t m = 0;
         pthread_mutex_lock(&e->mu);
         cs_ingest_req_t *more =
@@ -268,7 +267,8 @@ static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, size_t *n_event
             tail = tail->next_;
         *n_events += m;
         atomic_fetch_add(&e->st_joined, m);
-        if ((rc = ingest_requests(e, more, now, err)))
+        if ((e->writer->ops->ingest_hint && (rc = hint_group(e, more, err))) ||
+            (rc = ingest_requests(e, more, now, err)))
             goto fail;
     }
     rc = timed_commit(e, e->syncer_started, err);

@@ -227,20 +227,17 @@ typedef struct ranked {
     size_t i; /* index in the known array */
 } ranked_t;
 
-static int by_dest(const void *a, const void *b)
+/* Orders by their group's key: destination state (grouping 0), then the
+ * origin state too (grouping 1). */
+static int group_cmp(const ord_t *a, const ord_t *b, int grouping)
 {
-    const ranked_t *x = a, *y = b;
-    int c = strcmp(x->k->o->state_to, y->k->o->state_to);
-    return c ? c : x->k->got < y->k->got ? -1 : x->k->got > y->k->got;
+    int c = strcmp(a->state_to, b->state_to);
+    return c || grouping == 0 ? c : strcmp(a->state_from, b->state_from);
 }
 
-static int by_lane(const void *a, const void *b)
+static bool same_group(const ord_t *a, const ord_t *b, int grouping)
 {
-    const ranked_t *x = a, *y = b;
-    int c = strcmp(x->k->o->state_to, y->k->o->state_to);
-    if (!c)
-        c = strcmp(x->k->o->state_from, y->k->o->state_from);
-    return c ? c : x->k->got < y->k->got ? -1 : x->k->got > y->k->got;
+    return group_cmp(a, b, grouping) == 0;
 }
 
 static int by_got(const void *a, const void *b)
@@ -249,10 +246,18 @@ static int by_got(const void *a, const void *b)
     return x->k->got < y->k->got ? -1 : x->k->got > y->k->got;
 }
 
-static bool same_group(const ord_t *a, const ord_t *b, int grouping)
+static int by_dest(const void *a, const void *b)
 {
-    return strcmp(a->state_to, b->state_to) == 0 &&
-           (grouping == 0 || strcmp(a->state_from, b->state_from) == 0);
+    const ranked_t *x = a, *y = b;
+    int c = group_cmp(x->k->o, y->k->o, 0);
+    return c ? c : by_got(a, b);
+}
+
+static int by_lane(const void *a, const void *b)
+{
+    const ranked_t *x = a, *y = b;
+    int c = group_cmp(x->k->o, y->k->o, 1);
+    return c ? c : by_got(a, b);
 }
 
 /* The j-th smallest (0-based) of the m sorted values v without the one at
