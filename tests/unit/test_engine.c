@@ -62,17 +62,25 @@ static cs_event_t *order_event(const char *event_id, const char *order_id, const
     return ev;
 }
 
-static cs_engine_t *open_engine(void)
+/* The defaults on the test's store; `tune` (may be NULL) changes some. */
+static cs_engine_t *open_engine_tuned(void (*tune)(cs_engine_opts_t *o))
 {
     cs_engine_opts_t o;
     cs_engine_opts_default(&o);
     o.store = target;
+    if (tune)
+        tune(&o);
     cs_engine_t *e = NULL;
     cs_err_t err;
     cs_rc rc = cs_engine_open(&o, &e, &err);
     if (rc)
         fail_msg("engine open: %s", err.msg);
     return e;
+}
+
+static cs_engine_t *open_engine(void)
+{
+    return open_engine_tuned(NULL);
 }
 
 static int64_t count_events(cs_engine_t *e)
@@ -233,33 +241,35 @@ static void on_join_done(cs_ingest_req_t *req, void *arg)
         atomic_fetch_add(want_dup ? &join_bad : &join_new, 1);
 }
 
+static void small_groups(cs_engine_opts_t *o)
+{
+    o->max_group_events = 50;
+}
+
 static void test_queued_requests_join_the_group(void **state)
 {
     (void)state;
     if (test_pg())
         skip(); /* the syncer is the SQLite backend's */
-    cs_engine_opts_t o;
-    cs_engine_opts_default(&o);
-    o.store = target;
-    o.max_group_events = 50;
-    cs_engine_t *e = NULL;
-    cs_err_t err;
-    assert_int_equal(cs_engine_open(&o, &e, &err), CS_OK);
-    enum { N = 2000, ROUNDS = 10 };
-    cs_ingest_item_t *items = calloc((size_t)N * ROUNDS, sizeof *items);
-    cs_ingest_req_t *reqs = calloc((size_t)N * ROUNDS, sizeof *reqs);
+    cs_engine_t *e = open_engine_tuned(small_groups);
+    enum { MAX = 20000, BURST = 10, CHECK = 500 };
+    cs_ingest_item_t *items = calloc(MAX, sizeof *items);
+    cs_ingest_req_t *reqs = calloc(MAX, sizeof *reqs);
     atomic_store(&join_new, 0);
     atomic_store(&join_dup, 0);
     atomic_store(&join_bad, 0);
     cs_engine_stats_t st;
+    memset(&st, 0, sizeof st);
     int sent = 0, dups = 0;
-    /* joining depends on timing (a sync under way while requests queue):
-     * rounds go on until it has happened, which is at once on a disk */
-    for (int round = 0; round < ROUNDS; round++) {
-        for (int i = 0; i < N; i++, sent++) {
+    /* Joining needs a group that is not full, requests arriving while it
+     * is written, and a sync under way: a steady stream of small bursts
+     * (one burst all at once would only make full groups), without waiting
+     * for the answers, until it has happened. */
+    while (sent < MAX && !(sent && sent % CHECK == 0 && st.group_events_joined > 0)) {
+        for (int b = 0; b < BURST; b++, sent++) {
             char eid[32];
-            /* every fourth event repeats one sent just before */
-            bool dup = i % 4 == 3;
+            /* every fourth event repeats the one sent just before */
+            bool dup = sent % 4 == 3;
             snprintf(eid, sizeof eid, "j%d", dup ? sent - 1 : sent);
             dups += dup;
             items[sent].ev = order_event(eid, eid, "c");
@@ -267,13 +277,14 @@ static void test_queued_requests_join_the_group(void **state)
                                             .done_arg = dup ? (void *)1 : NULL };
             assert_int_equal(cs_engine_submit(e, &reqs[sent]), CS_OK);
         }
-        for (int k = 0; k < 2000 && atomic_load(&join_new) + atomic_load(&join_dup) +
-                                            atomic_load(&join_bad) < sent; k++)
-            usleep(5 * 1000);
-        cs_engine_stats(e, &st);
-        if (st.group_events_joined > 0)
-            break;
+        usleep(200);
+        if (sent % CHECK == 0)
+            cs_engine_stats(e, &st);
     }
+    for (int k = 0; k < 6000 && atomic_load(&join_new) + atomic_load(&join_dup) +
+                                        atomic_load(&join_bad) < sent; k++)
+        usleep(5 * 1000);
+    cs_engine_stats(e, &st);
     assert_true(st.group_events_joined > 0);
     assert_int_equal(atomic_load(&join_bad), 0);
     assert_int_equal(atomic_load(&join_new), sent - dups);
@@ -290,18 +301,18 @@ static void test_queued_requests_join_the_group(void **state)
  * it stays bounded under a steady stream of small commits (a checkpointer
  * whose connection never opened the WAL copied nothing, and the WAL grew to
  * hundreds of MiB before the writer stepped in). */
+/* the same WAL and checkpoints, without an fsync per commit */
+static void not_durable(cs_engine_opts_t *o)
+{
+    o->durable = false;
+}
+
 static void test_wal_checkpointed_and_bounded(void **state)
 {
     (void)state;
     if (test_pg())
         skip(); /* the WAL is the SQLite backend's */
-    cs_engine_opts_t o;
-    cs_engine_opts_default(&o);
-    o.store = target;
-    o.durable = false; /* the same WAL and checkpoints, without an fsync per commit */
-    cs_engine_t *e = NULL;
-    cs_err_t err;
-    assert_int_equal(cs_engine_open(&o, &e, &err), CS_OK);
+    cs_engine_t *e = open_engine_tuned(not_durable);
     enum { N1 = 1000, N = 9000 };
     off_t wal_max = 0, db = 0;
     for (int i = 0; i < N; i++) {
