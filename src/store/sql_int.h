@@ -253,6 +253,7 @@ typedef enum jstmt_id {
     QJ_OUT_GET,
     QJ_CURSOR_GET,
     QJ_CURSOR_SET,
+    QJ_EVENTS_END,
     QJ_EVENTS_AFTER,
     QJ_CTX_CUSTOMER,
     QJ_CTX_ORDERS,
@@ -332,6 +333,7 @@ struct cs_sql {
     bool in_tx;
     bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
     bool relaxed;     /* in a relaxed transaction */
+    bool following;   /* in events_after: its cached statements are in use */
     cs_walbuf_t *wal; /* the main file on the WAL-gathering VFS (borrowed); NULL = not */
     sql_stmt *stmts[Q__COUNT];
     sql_stmt *jstmts[QJ__COUNT];

@@ -84,6 +84,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_CURSOR_SET] = "INSERT INTO cursors(name,seq) VALUES(?1,?2) "
                       "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
+    [QJ_EVENTS_END] = "SELECT coalesce(max(seq),0) FROM events",
     /* types filter the rows before their bodies are handed out */
     [QJ_EVENTS_AFTER] = "SELECT seq,order_id,customer_id,body FROM events WHERE seq>?1 AND "
                         "seq<=?4 AND (?3=0 OR (?3&(1<<CAST(type AS INTEGER)))!=0) ORDER BY seq LIMIT ?2",
@@ -873,17 +874,26 @@ cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_
     cs_sql_t *s = (cs_sql_t *)store;
     *examined = after;
     /* the log's end now: what fn appends is for the next call */
-    sql_stmt *st;
-    cs_rc rc = cs__sql_prepare(s, "SELECT coalesce(max(seq),0) FROM events", &st, err);
-    if (rc)
-        return rc;
+    sql_stmt *st = jstmt(s, QJ_EVENTS_END, err);
+    if (!st)
+        return CS_ERR_STORE;
     int64_t end = sql_step(st) == SQL_ROW ? sql_column_int64(st, 0) : after;
-    sql_finalize(st);
+    cs__stmt_done(st);
     if (end <= after)
         return CS_OK;
-    /* a private statement: fn may use the store (and its cached statements) */
-    if ((rc = cs__sql_prepare(s, jstmt_sql[QJ_EVENTS_AFTER], &st, err)))
-        return rc;
+    /* The cached statement, prepared once: followers call this after every
+     * group, and parsing it each time cost them more than the reading. fn
+     * may use the store and its other statements; only a call from within
+     * fn needs a private statement. */
+    bool nested = s->following;
+    cs_rc rc = CS_OK;
+    if (nested) {
+        if ((rc = cs__sql_prepare(s, jstmt_sql[QJ_EVENTS_AFTER], &st, err)))
+            return rc;
+    } else if (!(st = jstmt(s, QJ_EVENTS_AFTER, err))) {
+        return CS_ERR_STORE;
+    }
+    s->following = true;
     sql_bind_int64(st, 1, after);
     sql_bind_int64(st, 2, (int64_t)max);
     sql_bind_int64(st, 3, (int64_t)types);
@@ -900,7 +910,12 @@ cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_
     }
     if (!rc && r != SQL_DONE)
         rc = cs__sql_fail(s, err, "read the event log");
-    sql_finalize(st);
+    if (nested) {
+        sql_finalize(st);
+    } else {
+        cs__stmt_done(st);
+        s->following = false;
+    }
     if (!rc)
         *examined = n >= max ? last : end;
     return rc;

@@ -14,6 +14,7 @@
  * prepared statements; close releases both.
  */
 #include "sql_int.h"
+#include "pcache.h"
 #include "schema.h"
 
 #include <stdio.h>
@@ -247,6 +248,8 @@ static void sqlite_init_once(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    if (cs_pcache_install() != SQLITE_OK)
+        cs_warn("store: SQLite was set up before the store; its page cache stays unwrapped");
     sqlite3_initialize();
     if (cs_walbuf_register() != SQLITE_OK)
         cs_warn("store: the WAL write-gathering VFS is not available; using SQLite's own");

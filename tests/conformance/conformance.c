@@ -890,6 +890,41 @@ static cs_rc count_fn(int64_t seq, const char *order_id, const char *customer_id
     return CS_OK;
 }
 
+static cs_rc fail_fn(int64_t seq, const char *order_id, const char *customer_id,
+                     const char *body, size_t len, void *ud)
+{
+    (void)seq;
+    (void)order_id;
+    (void)customer_id;
+    (void)body;
+    (void)len;
+    (void)ud;
+    return CS_ERR_INTERNAL;
+}
+
+/* A follower that reads the log again from within its callback: the
+ * nested call sees the whole log while the outer one is mid-way. */
+typedef struct nest {
+    cs_store_t *s;
+    int outer, inner_rows;
+} nest_t;
+
+static cs_rc nest_fn(int64_t seq, const char *order_id, const char *customer_id,
+                     const char *body, size_t len, void *ud)
+{
+    nest_t *n = ud;
+    int64_t seen[2] = { 0, 0 }, examined;
+    cs_err_t err;
+    (void)order_id;
+    (void)customer_id;
+    (void)len;
+    assert_non_null(strstr(body, "\"event_id\""));
+    n->outer++;
+    cs_rc rc = cs_store_call(n->s, events_after, seq - 1, 10, 0, count_fn, seen, &examined, &err);
+    n->inner_rows += (int)seen[0];
+    return rc;
+}
+
 /* events_after filters by type and tells how far the log was looked at. */
 static void test_events_after(void **state)
 {
@@ -924,6 +959,22 @@ static void test_events_after(void **state)
     assert_int_equal(cs_store_call(s, events_after, s3, 10, 0, count_fn, seen, &examined, &err),
                      CS_OK);
     assert_int_equal(examined, s3);
+    /* called again and again, and from within its own callback */
+    for (int round = 0; round < 3; round++) {
+        nest_t n = { s, 0, 0 };
+        assert_int_equal(cs_store_call(s, events_after, 0, 10, 0, nest_fn, &n, &examined, &err),
+                         CS_OK);
+        assert_int_equal(n.outer, 3);
+        assert_int_equal(n.inner_rows, 3 + 2 + 1); /* from each event to the end */
+        assert_int_equal(examined, s3);
+    }
+    /* a callback's error ends the call and leaves the statement usable */
+    assert_int_equal(cs_store_call(s, events_after, 0, 10, 0, fail_fn, NULL, &examined, &err),
+                     CS_ERR_INTERNAL);
+    seen[0] = 0;
+    assert_int_equal(cs_store_call(s, events_after, 0, 10, 0, count_fn, seen, &examined, &err),
+                     CS_OK);
+    assert_int_equal(seen[0], 3);
     (void)s2;
     cs_store_close(&s);
 }
