@@ -5,6 +5,7 @@
 #include "cs_crypto.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,9 +14,22 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* SHA256() looks its algorithm up in libcrypto's provider tables on every
+ * call, which cost more than hashing an API key (every request hashes
+ * one): look it up once. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void cs_sha256(const void *data, size_t len, uint8_t out[CS_SHA256_LEN])
 {
-    SHA256(data, len, out);
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || !EVP_Digest(data, len, out, NULL, sha256_md, NULL))
+        SHA256(data, len, out);
 }
 
 void cs_hex(const uint8_t *in, size_t n, char *out)

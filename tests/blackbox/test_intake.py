@@ -69,6 +69,20 @@ try:
     want["results"][0]["status"] = "duplicate"
     # compact, members in order, escaped as jansson writes it
     t.eq(raw, json.dumps(want, separators=(",", ":"), ensure_ascii=False) + "\n", "all-ok batch text")
+    # a single event's answer, to the byte, accepted and then a duplicate
+    single = {"event_id": odd_id + "-1", "type": "message.status", "occurred_at": "2026-03-01T11:05:00Z",
+              "data": {"message_id": "M-2", "status": "sent", "customer_id": "c-7"}}
+    for code, word in ((201, "accepted"), (200, "duplicate")):
+        c = d.conn()
+        c.request("POST", "/v1/events", body=json.dumps(single),
+                  headers={"Authorization": "Bearer " + d.key, "Content-Type": "application/json"})
+        r = c.getresponse()
+        raw = r.read().decode()
+        c.close()
+        got = json.loads(raw)
+        one = {"status": word, "event_id": single["event_id"], "seq": got.get("seq")}
+        t.eq((r.status, raw), (code, json.dumps(one, separators=(",", ":"), ensure_ascii=False) + "\n"),
+             "single event text, " + word)
 
     # ---- NDJSON, with a scan that arrives before its shipment ----
     nd = [
