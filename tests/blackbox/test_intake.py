@@ -17,6 +17,19 @@ import csbb  # noqa: E402
 a = csbb.args()
 t = csbb.Checker()
 d = csbb.Daemon(a.bin).start()
+
+
+def post_raw(payload):
+    """POST events as JSON; (status, the answer's text as sent)."""
+    c = d.conn()
+    c.request("POST", "/v1/events", body=json.dumps(payload),
+              headers={"Authorization": "Bearer " + d.key, "Content-Type": "application/json"})
+    r = c.getresponse()
+    raw = r.read().decode()
+    c.close()
+    return r.status, raw
+
+
 try:
     # ---- one event ----
     st, _, body = d.post_events(csbb.order_event("o-1001", "1001", customer="c-7"))
@@ -59,12 +72,7 @@ try:
             "results": [{"index": 0, "status": "accepted", "event_id": odd_id, "seq": new_seq},
                         {"index": 1, "status": "duplicate", "event_id": "o-1001", "seq": seq}]}
     t.eq(body, want, "all-ok batch answer")
-    c = d.conn()
-    c.request("POST", "/v1/events", body=json.dumps(ok),
-              headers={"Authorization": "Bearer " + d.key, "Content-Type": "application/json"})
-    r = c.getresponse()
-    raw = r.read().decode()
-    c.close()
+    _, raw = post_raw(ok)
     want["accepted"], want["duplicates"] = 0, 2
     want["results"][0]["status"] = "duplicate"
     # compact, members in order, escaped as jansson writes it
@@ -73,15 +81,9 @@ try:
     single = {"event_id": odd_id + "-1", "type": "message.status", "occurred_at": "2026-03-01T11:05:00Z",
               "data": {"message_id": "M-2", "status": "sent", "customer_id": "c-7"}}
     for code, word in ((201, "accepted"), (200, "duplicate")):
-        c = d.conn()
-        c.request("POST", "/v1/events", body=json.dumps(single),
-                  headers={"Authorization": "Bearer " + d.key, "Content-Type": "application/json"})
-        r = c.getresponse()
-        raw = r.read().decode()
-        c.close()
-        got = json.loads(raw)
-        one = {"status": word, "event_id": single["event_id"], "seq": got.get("seq")}
-        t.eq((r.status, raw), (code, json.dumps(one, separators=(",", ":"), ensure_ascii=False) + "\n"),
+        status, raw = post_raw(single)
+        one = {"status": word, "event_id": single["event_id"], "seq": json.loads(raw).get("seq")}
+        t.eq((status, raw), (code, json.dumps(one, separators=(",", ":"), ensure_ascii=False) + "\n"),
              "single event text, " + word)
 
     # ---- NDJSON, with a scan that arrives before its shipment ----
