@@ -263,12 +263,40 @@ two cores.
     is still busy with the group before (they could not be durable sooner; nothing waits for
     them): with single events at 64 connections, 12-16 -> 17-20 events per commit and the
     commit's time per event 8.8 -> 8.0 µs; batches already fill their groups.
+- Changes of 2026-12-03 (fourth session), single events at 64 connections, measured A/B in
+  interleaved pairs and from perf profiles of the thread concerned:
+  - SQLite's page cache walked all its pages at the end of every commit (about 4,000 with the
+    writer's 16 MiB), to drop nothing: a B-tree rebalance that swaps two pages parks one for
+    a moment at the lock byte's page number, past the end of any file under 1 GiB, and from
+    then on the default cache cannot tell that nothing lies past the end. A thin wrapper of
+    the cache (`src/store/pcache.c`, docs/store.md) answers those truncations itself: that
+    scan went from 5.5% of the writer's time to nothing (the wrapper's own calls cost 0.3%).
+    Together with `events_after` keeping its prepared statements (the order watch and the
+    learner parsed two statements per pass): three pairs 22,428 / 25,610 / 27,922 -> 27,607 /
+    30,786 / 30,670 events/s, the writer 22.1 / 17.0 / 14.8 -> 15.4 / 12.8 / 13.5 µs per event,
+    the learner 2.2-2.4 -> 1.5-1.9 µs. Batches did not move (their commits are few).
+  - the checkpointer is asked every 8,000 WAL frames instead of 2,000: a pass copies each page
+    once, and single-event commits (about 30 frames each) rewrite the same hot pages; its time
+    per event 2.5-3.2 -> 1.6-1.9 µs (batches 1.6-2.3 -> 1.4-1.6 µs).
+  - a single event's answer written as text instead of built and dumped by jansson, and
+    SHA-256 (every request hashes its API key to find it in the key cache) without libcrypto's
+    algorithm lookup on every call: the HTTP threads 16.0-18.7 -> 15.5-17.2 µs per event.
+  - tried and dropped: libmicrohttpd with `poll` instead of `epoll`. Without the two
+    `epoll_ctl` calls per request that suspending a connection costs, single events rose by
+    a fifth (HTTP threads 23-25 -> 17.5-19 µs per event), but `poll` walks every open
+    connection on every loop: with 1,000 idle keep-alive connections held open beside the
+    64 busy ones, single events fell from 29,600 to 17,500 events/s (HTTP threads 53 µs per
+    event), and the tracking page from 63,000 to 51,000 requests/s. Browsers hold idle
+    connections to the tracking page, so `epoll` stays.
+  - `http_threads` 1 or 3 instead of 2: no better (23,900-25,400 and 24,700-26,000 against
+    26,600-29,200 events/s).
 - The verdicts are those under the table. The spread between the rounds listed there is
   larger than the distance to the targets, so a run on this shared machine can land on either
-  side: in this session's full run on the build before the last change (the joining of
-  queued requests), batches were at 97,800 / 88,200 events/s and single events at 0.309x /
-  0.297x nginx, with our single-event requests/s about the same as in the run above
-  (25,965 / 30,496) and nginx's slower (83,897 / 102,776).
+  side. In this session's first run of this section on the same build, batches were at
+  104,400 / 90,300 events/s and single events at 0.296x / 0.326x nginx (30,540 / 31,938
+  against 103,103 / 97,881); the same build, measured with the same script an hour later in
+  a slow period of the machine, gave 69,000-77,000 events/s for batches and 18,000-23,000 for
+  single events, with every thread's CPU per event a quarter to a third higher.
 
 ## 3. Memory while ingesting
 
