@@ -134,11 +134,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
     /* one order's latest delivery; its gap is found from its scans in C
      * (the window function above costs an ephemeral table per call) */
+    /* the latest is picked in C: ORDER BY .. LIMIT 1 made SQLite open and
+     * close a sorter for every delivery learned */
     [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,"
                        "s.created_at,s.delivered_at,s.id "
                        "FROM shipments s JOIN orders o ON o.id=s.order_id "
                        "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL "
-                       "AND s.order_id=?1 ORDER BY s.delivered_at DESC LIMIT 1",
+                       "AND s.order_id=?1",
     [QJ_DELIVERY_SCANS] = "SELECT occurred_at FROM scans WHERE shipment_id=?1 AND "
                           "occurred_at<=?2 ORDER BY occurred_at",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
@@ -1299,16 +1301,24 @@ cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_r
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
-    int r = sql_step(st);
-    if (r == SQL_ROW) {
+    /* the order's shipment delivered last (an order has one or a few) */
+    int r;
+    bool found = false;
+    while ((r = sql_step(st)) == SQL_ROW) {
+        if (found && sql_column_int64(st, 6) <= out->delivered_at)
+            continue;
         read_delivery(st, out);
         cs__col_copy(shipment_id, sizeof shipment_id, st, 7);
+        found = true;
+    }
+    if (r != SQL_DONE) {
+        cs_rc rc = cs__sql_fail(s, err, "read a delivery");
+        cs__stmt_done(st);
+        return rc;
     }
     cs__stmt_done(st);
-    if (r == SQL_DONE)
+    if (!found)
         return CS_ERR_NOTFOUND;
-    if (r != SQL_ROW)
-        return cs__sql_fail(s, err, "read a delivery");
     return delivery_gap(s, shipment_id, out, err);
 }
 

@@ -4,10 +4,12 @@
 #include "tracker.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../lib/cs_json.h"
 
@@ -29,6 +31,7 @@ struct cs_tracker {
     cs_engine_t *engine;
     pthread_t thread;
     bool started, stop, moved; /* under mu */
+    bool idle;                 /* under mu: waiting for the log to move */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -85,19 +88,36 @@ size_t cs_tracker_learned(cs_tracker_t *t)
     return n;
 }
 
+/* Appends src upper-cased to out[*n], within size (one byte kept for the
+ * terminator). */
+static void put_upper(char *out, size_t size, size_t *n, const char *src, size_t max)
+{
+    for (size_t i = 0; i < max && src[i] && *n + 1 < size; i++)
+        out[(*n)++] = (char)toupper((unsigned char)src[i]);
+}
+
+/* Every delivery learned and every order watched asks for two of these:
+ * written directly, not through snprintf. */
 void cs_region_key(const char *country, const char *region, const char *postal, char *out,
                    size_t size)
 {
-    char c[8] = "", r[24] = "";
+    size_t n = 0;
+    const char *r = "";
+    size_t r_max = 23;
+    if (!size)
+        return;
+    if (region && *region) {
+        r = region;
+    } else if (postal && postal[0] && postal[1]) {
+        r = postal;
+        r_max = 2;
+    }
     if (country)
-        cs_strlcpy(c, country, sizeof c);
-    if (region && *region)
-        cs_strlcpy(r, region, sizeof r);
-    else if (postal && strlen(postal) >= 2)
-        snprintf(r, sizeof r, "%.2s", postal);
-    snprintf(out, size, "%s%s%s", c, c[0] && r[0] ? "-" : "", r);
-    for (char *p = out; *p; p++)
-        *p = (char)toupper((unsigned char)*p);
+        put_upper(out, size, &n, country, 7);
+    if (n && *r)
+        put_upper(out, size, &n, "-", 1);
+    put_upper(out, size, &n, r, r_max);
+    out[n] = '\0';
 }
 
 void cs_region_key_json(const char *address_json, char *out, size_t size)
@@ -222,7 +242,8 @@ cs_rc cs_tracker_hook(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
     bool threaded = t->started;
     if (threaded) {
         t->moved = true;
-        pthread_cond_signal(&t->cv);
+        if (t->idle) /* resting between passes, it looks on its own */
+            pthread_cond_signal(&t->cv);
     }
     pthread_mutex_unlock(&t->mu);
     return threaded ? CS_OK : follow(t, s, err);
@@ -276,14 +297,39 @@ static cs_rc look_fn(cs_store_t *s, void *arg)
     return follow(l->t, s, &l->err);
 }
 
+/* Passes at most this often. A reader handle's page cache is emptied by
+ * SQLite whenever the database changed since its last read, so each pass
+ * reads its B-tree pages from the files again; a pass after every hook run
+ * (up to 100 a second under load) paid that for a few deliveries each.
+ * The model learns a delivery at most this much later. */
+#define LEARN_GAP_MS 200
+
+static void rest(cs_tracker_t *t, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&t->mu);
+    while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &ts) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&t->mu);
+}
+
 static void *learner(void *arg)
 {
     cs_tracker_t *t = arg;
     cs_thread_name("cs-learner");
     for (;;) {
         pthread_mutex_lock(&t->mu);
+        t->idle = true;
         while (!t->moved && !t->stop)
             pthread_cond_wait(&t->cv, &t->mu);
+        t->idle = false;
         if (t->stop) {
             pthread_mutex_unlock(&t->mu);
             break;
@@ -302,6 +348,7 @@ static void *learner(void *arg)
         }
         if (rc) /* the cursor stays: tried again when the log moves */
             cs_warn("promise: deliveries not learned: %s", l.err.msg);
+        rest(t, LEARN_GAP_MS);
     }
     return NULL;
 }

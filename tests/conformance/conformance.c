@@ -1188,6 +1188,27 @@ static void test_deliveries(void **state)
     assert_int_equal(all.gap_to, d.gap_to);
     assert_int_equal(all.delivered_at, d.delivered_at);
     assert_int_equal(all.shipped_at, d.shipped_at);
+    /* an order in several parcels: the one delivered last, wherever it is */
+    const char *more[][4] = { { "S-d2", "gls", "2026-03-08T12:00:00Z", "T2" },
+                              { "S-d3", "ups", "2026-03-04T12:00:00Z", "T3" } };
+    for (int i = 0; i < 2; i++) {
+        put(s,
+            ev_of("{\"event_id\":\"ds%d\",\"type\":\"shipment.created\","
+                  "\"occurred_at\":\"2026-03-02T11:00:00Z\",\"data\":{\"id\":\"%s\","
+                  "\"order_id\":\"o-d\",\"carrier\":\"%s\",\"tracking_number\":\"%s\"}}",
+                  i, more[i][0], more[i][1], more[i][3]),
+            NULL);
+        put(s,
+            ev_of("{\"event_id\":\"dd%d\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\","
+                  "\"data\":{\"shipment_id\":\"%s\",\"carrier\":\"%s\",\"tracking_number\":"
+                  "\"%s\",\"status\":\"delivered\"}}",
+                  i, more[i][2], more[i][0], more[i][1], more[i][3]),
+            NULL);
+        assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_OK);
+        assert_string_equal(d.carrier, "gls");
+        assert_true(cs_time_parse("2026-03-08T12:00:00Z", &t));
+        assert_int_equal(d.delivered_at, t);
+    }
     cs_store_close(&s);
 }
 

@@ -17,6 +17,7 @@
 
 #include "tracking/promise.h"
 #include "tracking/promise_eval.h"
+#include "tracking/tracker.h"
 
 static cs_ms_t at(const char *t)
 {
@@ -381,9 +382,43 @@ static void test_expected_gap_per_lane(void **state)
     cs_promise_free(m);
 }
 
+/* Lanes' region keys: region, else the postal code's first two
+ * characters, after the country; upper case; bounded by the buffer. */
+static void test_region_keys(void **state)
+{
+    (void)state;
+    char k[32];
+    cs_region_key("de", "sn", "04109", k, sizeof k);
+    assert_string_equal(k, "DE-SN");
+    cs_region_key("DE", NULL, "10115", k, sizeof k);
+    assert_string_equal(k, "DE-10");
+    cs_region_key("DE", "", "1", k, sizeof k);
+    assert_string_equal(k, "DE");
+    cs_region_key(NULL, "by", NULL, k, sizeof k);
+    assert_string_equal(k, "BY");
+    cs_region_key(NULL, NULL, NULL, k, sizeof k);
+    assert_string_equal(k, "");
+    cs_region_key("germany-too-long", "a-region-name-longer-than-twenty-three", NULL, k, sizeof k);
+    assert_string_equal(k, "GERMANY-A-REGION-NAME-LONGER-TH"); /* 7 + 1 + 23 */
+    cs_region_key("DE", "SN", NULL, k, 4);
+    assert_string_equal(k, "DE-");
+    cs_region_key("DE", "SN", NULL, k, 1);
+    assert_string_equal(k, "");
+    cs_region_key_json("{\"country\":\"de\",\"postal_code\":\"04109\"}", k, sizeof k);
+    assert_string_equal(k, "DE-04");
+    cs_region_key_json("{\"country\":\"BR\",\"region\":\"sp\",\"postal_code\":\"01310\"}", k,
+                       sizeof k);
+    assert_string_equal(k, "BR-SP");
+    cs_region_key_json("", k, sizeof k);
+    assert_string_equal(k, "");
+    cs_region_key_json(NULL, k, sizeof k);
+    assert_string_equal(k, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_region_keys),
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_scans_move_the_window),
