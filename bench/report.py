@@ -177,36 +177,37 @@ the requests/s of every round are listed under the table.
 ### What limits the HTTP figures (measured while tuning, same machine)
 
 CPU per event of each daemon thread (from `/proc/PID/task/*/stat` over 10 s of load, 64
-connections, the build of 2026-12-03 before the joining of queued requests below; the range
-of two or three runs), with the
-events/s of those runs:
+connections, the build of 2026-12-03 at the end of the fourth session; the range of two runs,
+one in a fast and one in a slow period of the machine), with the events/s of those runs:
 
-| thread | batches of 100 (86,000-99,000 events/s) | single events (22,000-23,000 events/s) |
+| thread | batches of 100 (82,000-108,000 events/s) | single events (32,600-38,300 events/s) |
 |---|---|---|
-| `cs-writer` (parse done; log, indexes, folded state, commit) | 8.5-9.4 µs | 19.1-19.9 µs |
-| `MHD-worker` x2 (HTTP, JSON, validation, answer) | 2.7-3.3 µs | 22.2-22.3 µs |
-| `cs-learner` (follows the log; the promise model's deliveries) | 1.1-1.3 µs | 2.3-2.5 µs |
-| `cs-checkpoint` (WAL into the database file) | 1.5-2.2 µs | 3.0-3.6 µs |
-| `cs-syncer` (`fdatasync`, answering) | 0.2 µs | 5.3-5.4 µs |
-| all of the daemon | 15-16 µs (about 150% of a core) | about 53 µs (about 120% of a core) |
+| `cs-writer` (parse done; log, indexes, folded state, commit) | 8.3-11.2 µs | 13.6-16.2 µs |
+| `MHD-worker` x2 (HTTP, JSON, validation, answer) | 2.9-3.8 µs | 14.8-17.3 µs |
+| `cs-learner` (follows the log; the promise model's deliveries) | 0.8-1.1 µs | 0.8-0.9 µs |
+| `cs-checkpoint` (WAL into the database file) | 0.7-0.8 µs | 0.8-0.9 µs |
+| `cs-syncer` (`fdatasync`, answering) | 0.1 µs | 2.0-2.4 µs |
+| all of the daemon | 13-17 µs | 32-38 µs |
 
-wrk, the kernel's network and block layers and the page cache's writeback take the rest of the
-two cores.
+At the start of the third session the same table read 15-16 µs per event for batches and about
+53 µs for single events (writer 19-20, HTTP threads 22, syncer 5.3, checkpointer 3.0-3.6,
+learner 2.3-2.5). wrk, the kernel's network and block layers and the page cache's writeback
+take the rest of the two cores.
 
-- **Batches** are bound by the writer, a single thread by design: at 8.5-9.4 µs per event it
-  runs at 85-90% of a core, which caps intake near 100,000-110,000 events/s even if everything
-  else had the other core to itself; it shares that core with the HTTP threads, the learner,
-  the checkpointer and wrk. The writer is already close to the raw insert of the same rows
-  (section 1: about 8-9 µs per event with both cores free), so the rest of the way to 100,000
-  needs fewer B-tree writes per event (a leaner log row, fewer indexes), not a faster front
-  end.
-- **Single events** cost about 53 µs of CPU each across the daemon's threads. 40% of it is
-  libmicrohttpd's share: per request a `recv`, a `sendmsg` (a third of the HTTP threads'
-  time: on loopback the kernel delivers to wrk inside the call), the `epoll_ctl` calls that
+- **Batches** are bound by the writer, a single thread by design: at 8-9 µs per event in a fast
+  period it runs at 85-90% of a core, which caps intake near 110,000-120,000 events/s even if
+  everything else had the other core to itself; it shares that core with the HTTP threads,
+  the learner, the checkpointer and wrk. The writer is already close to the raw insert of the
+  same rows (section 1), so more needs fewer B-tree writes per event (a leaner log row, fewer
+  indexes), not a faster front end.
+- **Single events** cost 32-38 µs of CPU each across the daemon's threads. About 45% is the
+  HTTP threads, most of it libmicrohttpd and the kernel: per request a `recv`, a `sendmsg`
+  (on loopback the kernel delivers to wrk inside the call), the two `epoll_ctl` calls that
   suspend the connection while its group commits and resume it after the fsync, and the
   wake-ups between the threads. nginx, answering without waiting for anything, needs a
-  fraction of that. A quarter of the writer's 19-20 µs is the commit, shared by about 16
-  events per group (117,323 events in 7,467 commits in a 5 s run).
+  fraction of that. About a quarter of the writer's time is the commit, shared by about 17
+  events per group: each commit writes about 30 WAL frames (4 KiB pages), checksummed by
+  SQLite and copied by the kernel.
 - Changes of 2026-12-03, each measured A/B in one session (same machine, 64 connections):
   - the background checkpointer had not run since it was introduced (its own connection
     had not opened the WAL yet, so every pass returned at once with nothing copied); the
@@ -290,13 +291,27 @@ two cores.
     connections to the tracking page, so `epoll` stays.
   - `http_threads` 1 or 3 instead of 2: no better (23,900-25,400 and 24,700-26,000 against
     26,600-29,200 events/s).
+  - the promise learner passes at most every 200 ms instead of after every hook run (SQLite
+    empties a reader's page cache whenever the database changed, so each pass read its pages
+    from the files again), finds an order's latest delivery in C instead of through a sorter
+    that SQLite opened and closed per call, and writes lanes' region keys without `snprintf`:
+    its time per event 1.46-1.47 -> 1.03-1.14 µs with batches, 1.42-2.14 -> 0.78-0.92 µs with
+    single events.
+  - each deferred WAL commit asks the kernel to start writing its pages out
+    (`sync_file_range`); the syncer's `fdatasync` then mostly waits for the disk's cache
+    flush. Three pairs, single events: 27,517 / 31,366 / 30,722 -> 31,668 / 34,228 / 36,168
+    events/s, the time in syncs 3.49-3.55 -> 2.05-2.19 s per 8 s run, the syncer 3.9-4.6 ->
+    2.1-2.3 µs per event, the writer unchanged (14.5-16.3 µs either way); batches 91,000-117,000
+    -> 105,000-115,000 events/s, within the noise.
 - The verdicts are those under the table. The spread between the rounds listed there is
-  larger than the distance to the targets, so a run on this shared machine can land on either
-  side. In this session's first run of this section on the same build, batches were at
-  104,400 / 90,300 events/s and single events at 0.296x / 0.326x nginx (30,540 / 31,938
-  against 103,103 / 97,881); the same build, measured with the same script an hour later in
-  a slow period of the machine, gave 69,000-77,000 events/s for batches and 18,000-23,000 for
-  single events, with every thread's CPU per event a quarter to a third higher.
+  still of the order of the distance to the single-event target. This session's runs of this
+  section, each on the build of its time (batches at 64 / 256 connections; single events):
+  - before the learner's and the syncer's changes: 104,400 / 90,300 events/s, 0.296x / 0.326x;
+    then 94,900 / 105,100 events/s, 0.286x / 0.346x;
+  - with the learner's change, in a fast period of the machine (nginx at 121,832 / 114,945):
+    114,700 / 113,700 events/s, 0.295x / 0.349x;
+  - the final build: the table above, every batch round above 100,000 events/s, and at 64
+    connections every single-event round above 0.3x.
 
 ## 3. Memory while ingesting
 
