@@ -132,10 +132,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "ORDER BY at-prev DESC LIMIT 1) " \
                      "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
-    /* one order's latest delivery; its gap is found from its scans in C
-     * (the window function above costs an ephemeral table per call) */
-    /* the latest is picked in C: ORDER BY .. LIMIT 1 made SQLite open and
-     * close a sorter for every delivery learned */
+    /* one order's deliveries; the latest is picked and its gap found from
+     * its scans in C (the window function above, and ORDER BY .. LIMIT 1
+     * here, cost an ephemeral table per call) */
     [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,"
                        "s.created_at,s.delivered_at,s.id "
                        "FROM shipments s JOIN orders o ON o.id=s.order_id "
