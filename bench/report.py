@@ -310,8 +310,9 @@ take the rest of the two cores.
     then 94,900 / 105,100 events/s, 0.286x / 0.346x;
   - with the learner's change, in a fast period of the machine (nginx at 121,832 / 114,945):
     114,700 / 113,700 events/s, 0.295x / 0.349x;
-  - the final build: the table above, every batch round above 100,000 events/s, and at 64
-    connections every single-event round above 0.3x.
+  - the final build, run twice: 106,100 / 112,200 events/s and 0.326x / 0.336x (every batch
+    round above 100,000 events/s, one single-event round at 256 connections at 0.29x), then
+    the table above, where every round of both meets its target.
 
 ## 3. Memory while ingesting
 
