@@ -451,13 +451,7 @@ static void wait_for_work(cs_engine_t *e)
         if (wait < 1)
             wait = 1;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cs_deadline_in(&ts, wait);
         pthread_cond_timedwait(&e->cv, &e->mu, &ts);
     }
 }

@@ -713,13 +713,7 @@ static void *sender_main(void *arg)
                 wait = d < 1 ? 1 : d;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cs_deadline_in(&ts, wait);
         pthread_mutex_lock(&s->mu);
         while (!s->stop && !s->poked) {
             if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)

@@ -56,4 +56,9 @@ bool cs_duration_parse(const char *s, cs_ms_t *out);
 /* Monotonic nanoseconds, for measuring durations only. */
 uint64_t cs_mono_ns(void);
 
+/* *ts = the real-time clock plus ms: a deadline for pthread_cond_timedwait
+ * (whose condition variables use that clock by default). */
+struct timespec;
+void cs_deadline_in(struct timespec *ts, int64_t ms);
+
 #endif /* CS_TIME_H */

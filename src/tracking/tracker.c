@@ -307,13 +307,7 @@ static cs_rc look_fn(cs_store_t *s, void *arg)
 static void rest(cs_tracker_t *t, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    cs_deadline_in(&ts, ms);
     pthread_mutex_lock(&t->mu);
     while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &ts) != ETIMEDOUT)
         ;

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/cs.h"
 #include "lib/cs_crypto.h"
@@ -111,6 +112,18 @@ static void test_time(void **state)
     cs_clock_manual_advance(&m, CS_MS_PER_DAY);
     assert_int_equal(cs_clock_now(&m.clock), 1000 + CS_MS_PER_DAY);
     assert_true(cs_clock_now(cs_clock_system()) > 1700000000000LL);
+
+    /* a condition variable's deadline: now plus the wait, nanoseconds carried */
+    struct timespec before, dl, after;
+    for (int ms = 0; ms <= 2999; ms += 1499) {
+        clock_gettime(CLOCK_REALTIME, &before);
+        cs_deadline_in(&dl, ms);
+        clock_gettime(CLOCK_REALTIME, &after);
+        assert_true(dl.tv_nsec >= 0 && dl.tv_nsec < 1000000000L);
+        int64_t at = (int64_t)dl.tv_sec * 1000000000LL + dl.tv_nsec;
+        assert_true(at >= (int64_t)before.tv_sec * 1000000000LL + before.tv_nsec + ms * 1000000LL);
+        assert_true(at <= (int64_t)after.tv_sec * 1000000000LL + after.tv_nsec + ms * 1000000LL);
+    }
 }
 
 static void test_crypto(void **state)
