@@ -878,16 +878,17 @@ cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_
     sql_stmt *st = jstmt(s, QJ_EVENTS_END, err);
     if (!st)
         return CS_ERR_STORE;
-    int64_t end = sql_step(st) == SQL_ROW ? sql_column_int64(st, 0) : after;
+    int r = sql_step(st);
+    int64_t end = r == SQL_ROW ? sql_column_int64(st, 0) : after;
+    cs_rc rc = r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read the event log's end");
     cs__stmt_done(st);
-    if (end <= after)
-        return CS_OK;
+    if (rc || end <= after)
+        return rc;
     /* The cached statement, prepared once: followers call this after every
      * group, and parsing it each time cost them more than the reading. fn
      * may use the store and its other statements; only a call from within
      * fn needs a private statement. */
     bool nested = s->following;
-    cs_rc rc = CS_OK;
     if (nested) {
         if ((rc = cs__sql_prepare(s, jstmt_sql[QJ_EVENTS_AFTER], &st, err)))
             return rc;
@@ -899,7 +900,7 @@ cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_
     sql_bind_int64(st, 2, (int64_t)max);
     sql_bind_int64(st, 3, (int64_t)types);
     sql_bind_int64(st, 4, end);
-    int r = SQL_DONE;
+    r = SQL_DONE;
     size_t n = 0;
     int64_t last = after;
     while (!rc && (r = sql_step(st)) == SQL_ROW) {
