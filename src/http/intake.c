@@ -107,6 +107,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
     size_t cap = 0;
     cs_err_t e;
     const size_t max = r->h->opts.max_batch_events;
+    const cs_ms_t now = cs_clock_now(cs_engine_clock(r->h->engine));
     const char *p = r->body.data ? r->body.data : "";
     size_t len = r->body.len;
     if (!(r->rejected = json_array()))
@@ -131,10 +132,13 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
                                max);
             cs_event_t *ev = NULL;
             cs_err_clear(&e);
-            if (cs_event_parse(p + a, b - a, &ev, &e) == CS_OK) {
+            cs_rc prc = cs_event_parse(p + a, b - a, &ev, &e);
+            if (!prc && (prc = cs_event_check_received(ev, now, &e)))
+                cs_event_free(&ev);
+            if (!prc) {
                 if (add_event(r, &cap, index, ev))
                     return cs_errf(err, CS_ERR_NOMEM, "out of memory");
-            } else if (e.rc == CS_ERR_NOMEM) {
+            } else if (prc == CS_ERR_NOMEM) {
                 return cs_errf(err, CS_ERR_NOMEM, "out of memory");
             } else if (reject(r, index, line, &e)) {
                 return cs_errf(err, CS_ERR_NOMEM, "out of memory");
@@ -151,6 +155,8 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         cs_event_t *ev = NULL;
         r->n_total = 1;
         cs_rc rc = cs_event_parse(p, len, &ev, err);
+        if (!rc && (rc = cs_event_check_received(ev, now, err)))
+            cs_event_free(&ev);
         if (rc)
             return rc;
         return add_event(r, &cap, 0, ev) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
@@ -176,7 +182,8 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         cs_event_t *ev = NULL;
         cs_err_clear(&e);
         json_t *doc = json_array_get(arr, i);
-        if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_serialize(ev, &e) == CS_OK) {
+        if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_check_received(ev, now, &e) == CS_OK &&
+            cs_event_serialize(ev, &e) == CS_OK) {
             if (add_event(r, &cap, i, ev)) {
                 rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
                 goto out;

@@ -45,8 +45,11 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
             cs_err_t e;
             cs_err_clear(&e);
             st->read++;
-            if (cs_event_parse(p, n, &ev, &e) != CS_OK) {
-                if (e.rc == CS_ERR_NOMEM) {
+            cs_rc prc = cs_event_parse(p, n, &ev, &e);
+            if (!prc && (prc = cs_event_check_received(ev, cs_clock_now(cs_clock_system()), &e)))
+                cs_event_free(&ev);
+            if (prc) {
+                if (prc == CS_ERR_NOMEM) {
                     rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
                     goto out;
                 }

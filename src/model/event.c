@@ -1100,6 +1100,18 @@ cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
     return ev->body ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
 }
 
+cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err)
+{
+    if (ev->occurred_at <= now + CS_EVENT_AHEAD_MAX_MS)
+        return CS_OK;
+    char at[32];
+    cs_time_format(now, at, sizeof at);
+    return cs_err_field(err, CS_ERR_INVALID, "occurred_at",
+                        "more than a day in the future (received at %s); check the sender's "
+                        "clock and time zone",
+                        at);
+}
+
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err)
 {
     json_error_t je;

@@ -285,6 +285,17 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err);
  * UTF-8 and malformed JSON give CS_ERR_INVALID with the position. */
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err);
 
+/* How far ahead of its receipt an event may be dated: a day, for a
+ * producer that writes local time with the wrong offset. Beyond it the
+ * producer's clock is wrong, and a scan dated in 2031 must not decide a
+ * parcel's status, a broken promise or the delivery times the promise model
+ * learns. */
+#define CS_EVENT_AHEAD_MAX_MS (24 * 3600 * 1000LL)
+
+/* CS_ERR_INVALID naming occurred_at when ev is dated more than
+ * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock). */
+cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err);
+
 /* NULL-safe; NULLs the pointer. */
 void cs_event_free(cs_event_t **ev);
 

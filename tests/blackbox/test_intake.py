@@ -104,6 +104,28 @@ try:
          "timeline by time")
     t.eq(order["totals"]["total"], "8.90", "money as decimal strings")
 
+    # ---- dated in the future: more than a day ahead is refused, by field ----
+    def at(hours):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours * 3600))
+
+    def scan(eid, when):
+        return {"event_id": eid, "type": "tracking.event", "occurred_at": when,
+                "data": {"carrier": "dhl", "tracking_number": "FUT-0001", "status": "delivered",
+                         "carrier_text": "Zugestellt"}}
+    for nd_ in (False, True):
+        tag = "NDJSON" if nd_ else "array"
+        st, _, body = d.post_events([scan("fut-%s" % tag, "2031-01-01T00:00:00Z"),
+                                     scan("soon-%s" % tag, at(20))], ndjson=nd_)
+        t.eq((st, body["accepted"], body["rejected"]), (200, 1, 1), "a scan dated 2031 refused, " + tag)
+        err = body["results"][0]["error"]
+        t.eq(err["field"], "occurred_at", "the future scan names occurred_at, " + tag)
+        t.check("more than a day in the future" in err["message"], "and says why, " + tag)
+        t.eq(body["results"][1]["status"], "accepted", "20 hours ahead is taken (a zone slip), " + tag)
+    st, _, body = d.post_events(scan("fut-one", at(25)))
+    t.eq((st, body["error"]["field"]), (400, "occurred_at"), "a single event 25 hours ahead: 400")
+    st, _, body = d.post_events(scan("fut-one", at(0)))
+    t.eq((st, body.get("status")), (201, "accepted"), "nothing of it was stored: its id is new")
+
     st, _, cust = d.request("GET", "/v1/customers/c-7")
     t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")
     st, _, page = d.request("GET", "/v1/events?limit=2&order=desc")
