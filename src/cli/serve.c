@@ -286,6 +286,7 @@ int cs_cmd_serve(int argc, char **argv)
     ho.reassurance_de = conf.reassurance_de;
     ho.reassurance_en = conf.reassurance_en;
     ho.tracking_lookups = conf.tracking_lookups;
+    ho.default_locale = conf.default_locale;
     ho.shop_tz = po.tz;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {
         cs_cli_fail("serve", &err);

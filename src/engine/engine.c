@@ -159,6 +159,9 @@ static void account(cs_engine_t *e, cs_ingest_item_t *it)
         atomic_fetch_add(&e->st_new, 1);
         if (it->ev && (unsigned)it->ev->type < CS_EV__COUNT)
             atomic_fetch_add(&e->st_by_type[it->ev->type], 1);
+        /* counted once stored: a webhook sent again adds no unmapped scans */
+        if (it->ev && it->ev->type == CS_EV_TRACKING_EVENT && it->ev->u.scan.unmapped)
+            cs_carriers_count_unmapped(e->carriers, it->ev->u.scan.carrier);
     }
 }
 

@@ -284,9 +284,9 @@ static void set_date(json_t *o, const char *key, json_t *v, const cs_tz_t *tz,
 }
 
 /* The carrier as customers know it; NULL stays NULL (a section, not text). */
-static const char *carrier_name(const char *c)
+static const char *carrier_name(const cs_sender_t *s, const char *c)
 {
-    return c ? cs_carrier_display_name(c) : NULL;
+    return c ? cs_carriers_display_name(cs_engine_carriers(s->engine), c) : NULL;
 }
 
 /* The template context of a message: formatted for the customer's locale. */
@@ -342,7 +342,7 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     }
     if (sh) {
         const char *carrier = json_string_value(json_object_get(sh, "carrier"));
-        json_t *so = json_pack("{s:s?,s:s?,s:s?}", "carrier", carrier_name(carrier),
+        json_t *so = json_pack("{s:s?,s:s?,s:s?}", "carrier", carrier_name(s, carrier),
                                "tracking_number",
                                json_string_value(json_object_get(sh, "tracking_number")),
                                "status", json_string_value(json_object_get(sh, "status")));

@@ -81,7 +81,15 @@ struct cs_http {
     pthread_mutex_t page_mu;
     struct page_slot *pages;
     uint64_t page_tick;       /* under page_mu */
+    size_t page_bytes;        /* the cached pages' size, under page_mu */
+    size_t page_hand;         /* the eviction clock's hand, under page_mu */
     _Atomic uint64_t page_hits, page_misses;
+    /* the logo, decoded once from opts.brand_logo and served as /t/logo */
+    unsigned char *logo;
+    size_t logo_len;
+    char logo_type[32];
+    char logo_etag[20];       /* "16 hex digits", quotes included */
+    char decoy[CS_ID_MAX + 1]; /* an order found by a lookup, under page_mu */
 };
 
 /* One request's state (MHD's con_cls). Freed when MHD reports completion. */
@@ -125,6 +133,8 @@ enum MHD_Result cs__http_reply_text(hreq_t *r, int status, char *text, size_t le
 enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t len,
                                     const char *location, int retry_after);
 int cs__http_status_of(cs_rc rc);
+/* Count a response queued without the helpers above (metrics). */
+void cs__http_count(hreq_t *r, int status);
 
 /* application/x-www-form-urlencoded: split and decode `text` in place into
  * at most max fields; returns their number. */
@@ -160,12 +170,14 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
 cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_contact_t *who,
                      bool *has_who, cs_err_t *err);
 /* Where an order is, from its view (the order view's JSON, with shipments,
- * scans and the watch's promise), in one paragraph in `lang` ("de"/"en"),
- * with the window the promise gives now. */
+ * scans and the watch's promise), in one paragraph in `lang` ("de"/"en")
+ * that names each parcel when there are several, with the window the
+ * promise gives now (none for a cancelled order). */
 typedef struct cs_order_status {
     char text[1024];
     int status;                  /* cs_track_status_t of the latest shipment; -1 = none */
     bool shipped, cancelled;
+    int parcels, delivered;      /* shipments, and how many of them are delivered */
     bool have_window;
     int64_t from, to;            /* the window's first and last day (local midnights) */
     char window_words[2 * 96 + 40];
@@ -176,6 +188,9 @@ typedef struct cs_order_status {
 } cs_order_status_t;
 void cs__order_status(cs_http_t *h, json_t *order, const char *lang, const cs_tz_t *tz,
                       int64_t now, cs_order_status_t *out);
+/* A shipment's cs_track_status_t from the order view's JSON: a parcel
+ * without scans yet is info_received (its label is created). */
+int cs__parcel_status(json_t *shipment);
 
 /* promise_api.c */
 enum MHD_Result cs__http_promise(hreq_t *r);

@@ -100,6 +100,8 @@ static void count(hreq_t *r, int status)
     atomic_fetch_add(&h->dur_sum_us[r->route], (uint64_t)(secs * 1e6));
 }
 
+void cs__http_count(hreq_t *r, int status) { count(r, status); }
+
 static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, const char *ctype)
 {
     struct MHD_Response *resp =
@@ -137,7 +139,7 @@ enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t le
     /* personal pages: nothing loads from elsewhere, nothing is kept by
      * shared caches, and the link's token never leaks as a referrer */
     MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
                             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");

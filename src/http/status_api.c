@@ -2,8 +2,9 @@
  * status_api.c -- GET /v1/orders/{id}/status: where an order is, in one
  * paragraph in the customer's language, for chatbots and support macros
  * ("Ihr Paket ist bei DHL in Leipzig und kommt voraussichtlich Donnerstag
- * oder Freitag."). The window comes from the delivery promise, computed
- * now from the order's latest shipment and its scans.
+ * oder Freitag."), naming each parcel when there are several. The window
+ * comes from the delivery promise: the order watch's current one, else
+ * computed now from the order's latest shipment and its scans.
  */
 #include "http_int.h"
 
@@ -51,6 +52,61 @@ static cs_ms_t jtime(json_t *v)
     return json_is_string(v) && cs_time_parse(json_string_value(v), &t) ? t : 0;
 }
 
+int cs__parcel_status(json_t *sh)
+{
+    if (!sh)
+        return -1;
+    int st = cs_track_status_from_name(json_string_value(json_object_get(sh, "status")));
+    return st < 0 ? CS_TRACK_INFO_RECEIVED : st;
+}
+
+/* One parcel's clause of a paragraph about several: "eines wurde am
+ * Dienstag, 10. März zugestellt", "the other is with DHL in Leipzig". */
+static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj, bool de,
+                          const char *lang, const cs_tz_t *tz, const char *win, char *out,
+                          size_t size)
+{
+    int st = cs__parcel_status(sh);
+    json_t *scans = json_object_get(sh, "scans");
+    json_t *last = json_array_get(scans, json_array_size(scans) ? json_array_size(scans) - 1 : 0);
+    const char *carrier =
+        cs_carriers_display_name(cc, json_string_value(json_object_get(sh, "carrier")));
+    const char *city = json_string_value(json_object_get(json_object_get(last, "location"), "city"));
+    char day[CS_FMT_MAX], where[160] = "";
+    if (city)
+        snprintf(where, sizeof where, " in %s", city);
+    bool going = win && *win && st != CS_TRACK_DELIVERED && st != CS_TRACK_RETURNED_TO_SENDER;
+    const char *arrive = going ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "";
+    switch (st) {
+    case CS_TRACK_DELIVERED:
+        cs_fmt_date(jtime(json_object_get(sh, "delivered_at")), tz, CS_DATE_DAY, lang, day,
+                    sizeof day);
+        snprintf(out, size, de ? "%s wurde am %s zugestellt" : "%s was delivered on %s", subj, day);
+        break;
+    case CS_TRACK_OUT_FOR_DELIVERY:
+        snprintf(out, size, de ? "%s ist heute mit %s in der Zustellung"
+                               : "%s is out for delivery with %s today",
+                 subj, carrier);
+        break;
+    case CS_TRACK_AVAILABLE_FOR_PICKUP:
+        snprintf(out, size, de ? "%s liegt%s zur Abholung bereit" : "%s is ready for pickup%s",
+                 subj, where);
+        break;
+    case CS_TRACK_RETURNED_TO_SENDER:
+        snprintf(out, size, de ? "%s ist auf dem Rückweg zu uns" : "%s is on its way back to us",
+                 subj);
+        break;
+    case CS_TRACK_INFO_RECEIVED:
+        snprintf(out, size, de ? "%s ist bei %s angemeldet%s%s" : "%s has been announced to %s%s%s",
+                 subj, carrier, arrive, going ? win : "");
+        break;
+    default:
+        snprintf(out, size, de ? "%s ist bei %s%s%s%s" : "%s is with %s%s%s%s", subj, carrier,
+                 where, arrive, going ? win : "");
+        break;
+    }
+}
+
 static void region(json_t *addr, char *out, size_t size)
 {
     cs_region_key(json_string_value(json_object_get(addr, "country")),
@@ -62,6 +118,7 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
                       cs_order_status_t *out)
 {
     memset(out, 0, sizeof *out);
+    const cs_carriers_t *cc = cs_engine_carriers(h->engine);
     bool de = strcmp(lang, "de") == 0;
     const char *id = json_string_value(json_object_get(o, "id"));
     if (!id)
@@ -71,13 +128,20 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     json_t *scans = json_object_get(sh, "scans");
     json_t *last = json_array_size(scans) ? json_array_get(scans, json_array_size(scans) - 1)
                                           : NULL;
-    const char *carrier = cs_carrier_display_name(json_string_value(json_object_get(sh, "carrier")));
+    const char *carrier =
+        cs_carriers_display_name(cc, json_string_value(json_object_get(sh, "carrier")));
     const char *city = json_string_value(json_object_get(json_object_get(last, "location"), "city"));
-    int status = sh ? cs_track_status_from_name(json_string_value(json_object_get(sh, "status")))
-                    : -1;
+    int status = cs__parcel_status(sh);
     const char *reason_name = json_string_value(json_object_get(last, "reason"));
+    const char *ost = json_string_value(json_object_get(o, "status"));
+    bool cancelled = ost && strcmp(ost, "cancelled") == 0;
     out->status = status;
     out->shipped = sh != NULL;
+    out->cancelled = cancelled;
+    out->parcels = (int)json_array_size(ships);
+    for (size_t i = 0; i < json_array_size(ships); i++)
+        if (cs__parcel_status(json_array_get(ships, i)) == CS_TRACK_DELIVERED)
+            out->delivered++;
 
     cs_promise_t p;
     memset(&p, 0, sizeof p);
@@ -88,7 +152,9 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     json_t *cur = json_object_get(json_object_get(o, "promise"), "current");
     cs_ms_t cur_to = jtime(json_object_get(cur, "to"));
     int cur_reason = cs_promise_reason_from_name(json_string_value(json_object_get(cur, "reason")));
-    if (cur_to && cur_to >= cs_tz_day_start(tz, cs_tz_day(tz, now)) &&
+    if (cancelled) {
+        /* a cancelled order gets no delivery window */
+    } else if (cur_to && cur_to >= cs_tz_day_start(tz, cs_tz_day(tz, now)) &&
         status != CS_TRACK_DELIVERED && status != CS_TRACK_RETURNED_TO_SENDER) {
         p.from = jtime(json_object_get(cur, "from"));
         p.to = cur_to;
@@ -142,12 +208,33 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     size_t tsize = sizeof out->text;
     if (have_window)
         cs_fmt_window(tz, now, p.from, p.to, lang, win, sizeof out->window_words);
-    const char *ost = json_string_value(json_object_get(o, "status"));
-    if (ost && strcmp(ost, "cancelled") == 0) {
-        out->cancelled = true;
+    const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
+                               p.at_risk
+                           ? out->reason_text
+                           : NULL;
+    if (cancelled) {
         snprintf(text, tsize, de ? "Ihre Bestellung %s wurde storniert."
                                  : "Your order %s has been cancelled.",
                  id);
+    } else if (out->parcels > 1) {
+        /* several parcels: a clause each, the window on the latest */
+        size_t n = (size_t)snprintf(text, tsize, de ? "Ihre Bestellung kommt in %d Paketen: "
+                                                    : "Your order comes in %d parcels: ",
+                                    out->parcels);
+        for (int i = 0; i < out->parcels && n < tsize; i++) {
+            char subj[32], clause[512];
+            if (out->parcels == 2)
+                cs_strlcpy(subj, i == 0 ? (de ? "eines" : "one") : (de ? "das andere" : "the other"),
+                           sizeof subj);
+            else
+                snprintf(subj, sizeof subj, de ? "Paket %d" : "parcel %d", i + 1);
+            bool latest = i == out->parcels - 1;
+            parcel_clause(cc, json_array_get(ships, (size_t)i), subj, de, lang, tz,
+                          latest && have_window ? win : NULL, clause, sizeof clause);
+            n += (size_t)snprintf(text + n, tsize - n, "%s%s", i ? "; " : "", clause);
+        }
+        if (n < tsize)
+            snprintf(text + n, tsize - n, ".%s%s", lead ? " " : "", lead ? lead : "");
     } else if (!sh) {
         snprintf(text, tsize,
                  de ? "Ihre Bestellung %s ist bei uns eingegangen und wird gerade vorbereitet.%s%s%s"
@@ -171,11 +258,14 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     } else if (status == CS_TRACK_RETURNED_TO_SENDER) {
         snprintf(text, tsize, de ? "Ihr Paket ist auf dem Rückweg zu uns. Wir melden uns."
                                  : "Your parcel is on its way back to us. We will be in touch.");
+    } else if (status == CS_TRACK_INFO_RECEIVED) {
+        /* the label is made, the carrier does not have the parcel yet */
+        snprintf(text, tsize,
+                 de ? "Wir haben Ihr Paket bei %s angemeldet; es wird in Kürze übergeben.%s%s%s%s%s"
+                    : "We have announced your parcel to %s; it will be handed over shortly.%s%s%s%s%s",
+                 carrier, have_window ? (de ? " Es kommt voraussichtlich " : " It should arrive ") : "",
+                 win, have_window ? "." : "", lead ? " " : "", lead ? lead : "");
     } else {
-        const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
-                                   p.at_risk
-                               ? out->reason_text
-                               : NULL;
         char where[160] = "";
         if (city)
             snprintf(where, sizeof where, " in %s", city);
@@ -205,6 +295,14 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     memcpy(id, url + 11, n);
     id[n] = '\0';
     c.id = id;
+    /* ?lang= is de or en; without it the customer's locale, else the shop's
+     * default_locale */
+    const char *lang = cs__http_query(r, "lang");
+    if (lang && strcmp(lang, "de") != 0 && strcmp(lang, "en") != 0) {
+        cs_err_field(&c.err, CS_ERR_INVALID, "lang", "lang: expected de or en, got \"%.16s\"",
+                     lang);
+        return cs__http_reply_err(r, &c.err);
+    }
     cs_err_t err;
     cs_err_clear(&err);
     cs_rc rc = cs__http_with_reader(h, read_fn, &c, &err);
@@ -212,10 +310,10 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         json_decref(c.order);
         return cs__http_reply_err(r, c.err.rc ? &c.err : &err);
     }
-    const char *lang = cs__http_query(r, "lang");
-    if (!lang || !*lang)
-        lang = c.has_who && c.who.locale[0] ? c.who.locale : "de";
-    lang = cs_locale_lang(lang);
+    if (!lang)
+        lang = cs_locale_lang(c.has_who && c.who.locale[0] ? c.who.locale
+                              : h->opts.default_locale ? h->opts.default_locale
+                                                       : "de");
     const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
     if (c.has_who && c.who.timezone[0])
         tz = cs_tz_get_or_utc(c.who.timezone);
@@ -223,11 +321,21 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     cs_order_status_t st;
     cs__order_status(h, c.order, lang, tz, now, &st);
     json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
-    json_t *ships = json_object_get(c.order, "shipments");
-    if (json_array_size(ships))
-        json_object_set(out, "status",
-                        json_object_get(json_array_get(ships, json_array_size(ships) - 1),
-                                        "status"));
+    /* status: the latest parcel's (info_received before its first scan),
+     * null before anything shipped; parcels: each one's */
+    json_object_set_new(out, "status", st.status >= 0
+                                           ? json_string(cs_track_status_name(st.status))
+                                           : json_null());
+    json_t *parcels = json_array();
+    size_t i;
+    json_t *sh;
+    json_array_foreach(json_object_get(c.order, "shipments"), i, sh) {
+        json_array_append_new(
+            parcels, json_pack("{s:O?,s:O?,s:s}", "carrier", json_object_get(sh, "carrier"),
+                               "tracking_number", json_object_get(sh, "tracking_number"),
+                               "status", cs_track_status_name(cs__parcel_status(sh))));
+    }
+    json_object_set_new(out, "parcels", parcels);
     if (st.have_window) {
         char f[16], t2[16];
         cs_tz_ymd(tz, st.from, f, sizeof f);

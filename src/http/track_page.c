@@ -1,22 +1,26 @@
 /*
  * track_page.c -- the tracking page customers open: GET /t/{token} shows
  * one order (status, the window and why it is there, the first promise when
- * it moved, the scans, the items, links to returns and support, the shop's
- * reassurance) in German or English, server-rendered, with the shop's
- * logo and colour inline: nothing is loaded from anywhere else.
+ * it moved, each parcel with its scans, the items, links to returns and
+ * support, the shop's reassurance) in German or English, server-rendered
+ * with inline CSS; the shop's logo is GET /t/logo on the same server,
+ * cached by browsers. Nothing is loaded from other hosts.
  *
  * Access: the token is signed (link_secret, purpose "t"; messages carry it
  * as {{links.tracking}}), or GET /t shows a form and POST /t finds the
  * order by its number plus the delivery postcode or the customer's email
  * and redirects to its signed link. A wrong pair and an unknown order get
- * the same answer; failed lookups are counted per client address (and per
- * order number) over 15 minutes, and past `tracking_lookups` the address
- * gets 429 with Retry-After: no enumeration, no guessing.
+ * the same answer after the same reads; failed lookups are counted per
+ * client address (IPv6 per /64) and per order number over 15 minutes, and
+ * past `tracking_lookups` the address gets 429 with Retry-After. A block is
+ * never forgotten to make room: no enumeration, no guessing.
  *
- * Pages are cached, rendered, by order, language and day: a request reads
- * only the order's version (its latest event, its promise's last update,
- * its customer's last change) and serves the cached page while that and
- * the day are the same, so a page is never older than the store.
+ * Pages are cached, rendered, by link, language (de, en or none) and day,
+ * within PAGE_BUDGET bytes: a request reads only the order's version (its
+ * latest event, its promise's last update, its customer's latest event)
+ * and serves the cached page while that and the day are the same, so a
+ * page is never older than the store. Thread-safety: the guard and the
+ * cache each have a mutex; the logo is read-only after cs__track_init.
  */
 #include "http_int.h"
 
@@ -33,7 +37,14 @@
 
 /* ---- the guard against guessing ---- */
 
-#define LIMIT_SLOTS 4096
+/* 65536 slots of 24 bytes (1.5 MiB): each failing client address (an IPv6
+ * client counts per /64) and each order number tried takes one for 15
+ * minutes. A slot that is blocking is never given to another key: when
+ * every slot a new key may take is blocking, the new key is refused (429)
+ * rather than a block forgotten. Keys are hashed with a seed drawn at
+ * start, so nobody can aim many keys at one neighbourhood. */
+#define LIMIT_SLOTS 65536
+#define LIMIT_PROBE 16
 #define LIMIT_WINDOW_MS (15 * 60 * 1000)
 #define ORDER_LIMIT_FACTOR 2 /* one order number may be tried twice as often, from anywhere */
 
@@ -41,11 +52,13 @@ struct limit_slot {
     uint64_t key;     /* 0 = free */
     int64_t since;    /* window start, monotonic ms */
     int fails;
+    int cap;          /* fails at which it blocks */
 };
 
-/* ---- the page cache: direct-mapped by the key's hash ---- */
+/* ---- the page cache: set-associative by the key's hash, bounded by bytes ---- */
 
 #define PAGE_SLOTS 16384
+#define PAGE_BUDGET ((size_t)32 << 20) /* bytes of pages kept; docs/tracking.md */
 
 #define PAGE_KEY_MAX (2 * CS_ID_MAX + 48)
 
@@ -56,27 +69,91 @@ struct page_slot {
     int64_t version[3];
     const cs_tz_t *tz;            /* the zone its day words were made in */
     int64_t day;
-    char *html;                   /* cs_malloc'd */
+    char *html;                   /* cs_malloc'd; NULL = empty */
     size_t len;
     uint64_t used;                /* page_tick when last used */
+    bool ref;                     /* used since the eviction clock last passed */
 };
+
+static uint64_t limit_seed;
+
+/* The logo from its data: URI ("data:TYPE;base64,DATA"), decoded once. */
+static int b64v(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z'   ? c - 'A'
+           : c >= 'a' && c <= 'z' ? c - 'a' + 26
+           : c >= '0' && c <= '9' ? c - '0' + 52
+           : c == '+'             ? 62
+           : c == '/'             ? 63
+                                  : -1;
+}
+
+static cs_rc logo_init(cs_http_t *h)
+{
+    const char *uri = h->opts.brand_logo;
+    if (!uri || !*uri)
+        return CS_OK;
+    const char *semi = strchr(uri, ';'), *comma = strchr(uri, ',');
+    if (strncmp(uri, "data:", 5) != 0 || !semi || !comma || comma < semi ||
+        strncmp(semi, ";base64,", 8) != 0 || (size_t)(semi - uri - 5) >= sizeof h->logo_type)
+        return CS_ERR_INVALID;
+    memcpy(h->logo_type, uri + 5, (size_t)(semi - uri - 5));
+    h->logo_type[semi - uri - 5] = '\0';
+    const char *p = comma + 1;
+    size_t n = strlen(p);
+    unsigned char *out = cs_malloc(n / 4 * 3 + 3);
+    if (!out)
+        return CS_ERR_NOMEM;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (; *p && *p != '='; p++) {
+        int v = b64v((unsigned char)*p);
+        if (v < 0) {
+            cs_free(out);
+            return CS_ERR_INVALID;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    char hex[CS_SHA256_HEX_LEN];
+    cs_sha256_hex(out, o, hex);
+    snprintf(h->logo_etag, sizeof h->logo_etag, "\"%.16s\"", hex);
+    h->logo = out;
+    h->logo_len = o;
+    return CS_OK;
+}
 
 cs_rc cs__track_init(cs_http_t *h)
 {
+    cs_rc rc = CS_OK;
     pthread_mutex_init(&h->limit_mu, NULL);
     pthread_mutex_init(&h->page_mu, NULL);
+    if (!limit_seed && cs_random_bytes(&limit_seed, sizeof limit_seed) != CS_OK)
+        limit_seed = (uint64_t)cs_mono_ns();
     h->limits = cs_calloc(LIMIT_SLOTS, sizeof *h->limits);
     h->pages = cs_calloc(PAGE_SLOTS, sizeof *h->pages);
     if (!h->limits || !h->pages) {
+        rc = CS_ERR_NOMEM;
+        goto out;
+    }
+    rc = logo_init(h);
+out:
+    if (rc) {
+        cs_free(h->logo);
         cs_free(h->limits);
         cs_free(h->pages);
+        h->logo = NULL;
         h->limits = NULL;
         h->pages = NULL;
         pthread_mutex_destroy(&h->limit_mu);
         pthread_mutex_destroy(&h->page_mu);
-        return CS_ERR_NOMEM;
     }
-    return CS_OK;
+    return rc;
 }
 
 void cs__track_free(cs_http_t *h)
@@ -87,6 +164,8 @@ void cs__track_free(cs_http_t *h)
         cs_free(h->pages[i].html);
     cs_free(h->pages);
     cs_free(h->limits);
+    cs_free(h->logo);
+    h->logo = NULL;
     h->limits = NULL;
     h->pages = NULL;
     pthread_mutex_destroy(&h->limit_mu);
@@ -125,12 +204,13 @@ static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_
     struct page_slot *set = page_set(h, hash);
     for (int i = 0; i < PAGE_WAYS; i++) {
         struct page_slot *p = &set[i];
-        if (p->hash == hash && strcmp(p->key, key) == 0) {
+        if (p->hash == hash && p->html && strcmp(p->key, key) == 0) {
             if (memcmp(p->version, version, sizeof p->version) == 0 &&
                 cs_tz_day(p->tz, now) == p->day && (copy = malloc(p->len))) {
                 memcpy(copy, p->html, p->len);
                 *len = p->len;
                 p->used = ++h->page_tick;
+                p->ref = true;
             }
             break;
         }
@@ -139,10 +219,26 @@ static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_
     return copy;
 }
 
+/* Empty a slot. Under page_mu. */
+static void page_drop(cs_http_t *h, struct page_slot *p)
+{
+    if (p->html)
+        h->page_bytes -= p->len;
+    cs_free(p->html);
+    p->html = NULL;
+    p->len = 0;
+    p->hash = 0;
+    p->key[0] = '\0';
+    p->ref = false;
+    p->used = 0;
+}
+
 static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *id,
                      const int64_t version[3], const cs_tz_t *tz, cs_ms_t now, const char *html,
                      size_t len)
 {
+    if (len > PAGE_BUDGET / 64)
+        return; /* an outlier is not worth 1/64 of the budget */
     char *keep = cs_malloc(len ? len : 1);
     if (!keep)
         return;
@@ -157,7 +253,19 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
         if (set[i].used < p->used)
             p = &set[i];
     }
-    cs_free(p->html);
+    page_drop(h, p);
+    /* over the budget: a clock sweeps the table and drops the pages not
+     * used since it last passed (two rounds at most drop every page) */
+    for (size_t n = 0; h->page_bytes + len > PAGE_BUDGET && n < 2 * PAGE_SLOTS; n++) {
+        struct page_slot *q = &h->pages[h->page_hand];
+        h->page_hand = (h->page_hand + 1) % PAGE_SLOTS;
+        if (!q->html)
+            continue;
+        if (q->ref)
+            q->ref = false;
+        else
+            page_drop(h, q);
+    }
     p->hash = hash;
     cs_strlcpy(p->key, key, sizeof p->key);
     cs_strlcpy(p->id, id, sizeof p->id);
@@ -167,6 +275,9 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
     p->html = keep;
     p->len = len;
     p->used = ++h->page_tick;
+    p->ref = true;
+    h->page_bytes += len;
+    cs_strlcpy(h->decoy, id, sizeof h->decoy);
     pthread_mutex_unlock(&h->page_mu);
 }
 
@@ -177,33 +288,46 @@ static uint64_t hash_key(const char *kind, const char *v)
 
 static int64_t mono_ms(void) { return (int64_t)(cs_mono_ns() / 1000000); }
 
-/* The slot of a key (probing a little; the oldest of the probed slots is
- * taken over when all are in use). Under limit_mu. */
-static struct limit_slot *slot_of(cs_http_t *h, uint64_t key, int64_t now)
+/* The slot of a key: its own, else a free or expired one, else the
+ * oldest of the probed slots that is not blocking. NULL when every probed
+ * slot blocks someone; *wait_s then gets the seconds until one expires.
+ * Under limit_mu. */
+static struct limit_slot *slot_of(cs_http_t *h, uint64_t key, int cap, int64_t now,
+                                  int *wait_s)
 {
-    struct limit_slot *oldest = NULL;
-    for (int i = 0; i < 8; i++) {
+    struct limit_slot *take = NULL;
+    int take_rank = 0; /* 2 free or expired, 1 in use but not blocking (the oldest) */
+    int64_t soonest = INT64_MAX;
+    key ^= limit_seed;
+    key |= 1;
+    for (int i = 0; i < LIMIT_PROBE; i++) {
         struct limit_slot *s = &h->limits[(key + (uint64_t)i) % LIMIT_SLOTS];
+        bool expired = now - s->since >= LIMIT_WINDOW_MS;
         if (s->key == key) {
-            if (now - s->since >= LIMIT_WINDOW_MS) {
+            if (expired) {
                 s->since = now;
                 s->fails = 0;
             }
+            s->cap = cap;
             return s;
         }
-        if (!s->key || now - s->since >= LIMIT_WINDOW_MS) {
-            s->key = key;
-            s->since = now;
-            s->fails = 0;
-            return s;
+        int rank = !s->key || expired ? 2 : s->fails < s->cap ? 1 : 0;
+        if (rank > take_rank || (rank == 1 && take_rank == 1 && s->since < take->since)) {
+            take = s;
+            take_rank = rank;
         }
-        if (!oldest || s->since < oldest->since)
-            oldest = s;
+        if (!rank && s->since < soonest)
+            soonest = s->since;
     }
-    oldest->key = key;
-    oldest->since = now;
-    oldest->fails = 0;
-    return oldest;
+    if (!take) {
+        *wait_s = (int)((soonest + LIMIT_WINDOW_MS - now) / 1000) + 1;
+        return NULL;
+    }
+    take->key = key;
+    take->since = now;
+    take->fails = 0;
+    take->cap = cap;
+    return take;
 }
 
 /* Seconds until the client may try again; 0 = go ahead. */
@@ -213,12 +337,13 @@ static int limited(cs_http_t *h, const char *client, const char *order)
     int64_t now = mono_ms();
     int wait = 0;
     pthread_mutex_lock(&h->limit_mu);
-    struct limit_slot *c = slot_of(h, hash_key("ip", client), now);
-    if (c->fails >= limit)
+    struct limit_slot *c = slot_of(h, hash_key("ip", client), limit, now, &wait);
+    if (c && c->fails >= limit)
         wait = (int)((c->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
     if (!wait && order && *order) {
-        struct limit_slot *o = slot_of(h, hash_key("order", order), now);
-        if (o->fails >= limit * ORDER_LIMIT_FACTOR)
+        int cap = limit * ORDER_LIMIT_FACTOR;
+        struct limit_slot *o = slot_of(h, hash_key("order", order), cap, now, &wait);
+        if (o && o->fails >= cap)
             wait = (int)((o->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
     }
     pthread_mutex_unlock(&h->limit_mu);
@@ -227,19 +352,45 @@ static int limited(cs_http_t *h, const char *client, const char *order)
 
 static void failed(cs_http_t *h, const char *client, const char *order)
 {
+    int limit = h->opts.tracking_lookups > 0 ? h->opts.tracking_lookups : 10;
     int64_t now = mono_ms();
+    int w = 0;
     pthread_mutex_lock(&h->limit_mu);
-    slot_of(h, hash_key("ip", client), now)->fails++;
-    if (order && *order)
-        slot_of(h, hash_key("order", order), now)->fails++;
+    struct limit_slot *s = slot_of(h, hash_key("ip", client), limit, now, &w);
+    if (s)
+        s->fails++;
+    if (order && *order && (s = slot_of(h, hash_key("order", order),
+                                        limit * ORDER_LIMIT_FACTOR, now, &w)))
+        s->fails++;
     pthread_mutex_unlock(&h->limit_mu);
 }
 
-/* The client's address; behind a proxy on this machine, the address it
- * forwards (the last X-Forwarded-For entry, the one the proxy added). */
+/* The key an address is counted under: IPv4 as it is, IPv6 by its /64 (one
+ * subscriber's network), an IPv4-mapped IPv6 address as IPv4. */
+static void addr_key(const char *text, char *out, size_t size)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    cs_strlcpy(out, text, size);
+    if (inet_pton(AF_INET6, text, &a6) != 1)
+        return;
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memcpy(&a4, &a6.s6_addr[12], 4);
+        inet_ntop(AF_INET, &a4, out, (socklen_t)size);
+        return;
+    }
+    memset(&a6.s6_addr[8], 0, 8);
+    char t[INET6_ADDRSTRLEN];
+    if (inet_ntop(AF_INET6, &a6, t, sizeof t))
+        snprintf(out, size, "%s/64", t);
+}
+
+/* The client's address key (addr_key); behind a proxy on this machine,
+ * the address it forwards (the last X-Forwarded-For entry, the one the
+ * proxy added). */
 static void client_of(hreq_t *r, char *out, size_t size)
 {
-    cs_strlcpy(out, "?", size);
+    char text[INET6_ADDRSTRLEN + 8] = "?";
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     bool loopback = false;
@@ -247,12 +398,13 @@ static void client_of(hreq_t *r, char *out, size_t size)
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET) {
             const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-            inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)size);
+            inet_ntop(AF_INET, &a->sin_addr, text, (socklen_t)sizeof text);
             loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
         } else if (sa->sa_family == AF_INET6) {
             const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-            inet_ntop(AF_INET6, &a->sin6_addr, out, (socklen_t)size);
-            loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+            inet_ntop(AF_INET6, &a->sin6_addr, text, (socklen_t)sizeof text);
+            loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                       (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
         }
     }
     const char *xff = loopback ? cs__http_header(r, "X-Forwarded-For") : NULL;
@@ -261,9 +413,41 @@ static void client_of(hreq_t *r, char *out, size_t size)
         last = last ? last + 1 : xff;
         while (*last == ' ')
             last++;
-        if (*last && strlen(last) < size)
-            cs_strlcpy(out, last, size);
+        size_t n = strcspn(last, " ");
+        if (n && n < sizeof text) {
+            memcpy(text, last, n);
+            text[n] = '\0';
+        }
     }
+    addr_key(text, out, size);
+}
+
+/* GET /t/logo: the shop's logo, cached by browsers for a year (its URL
+ * carries its hash, so a new logo gets a new URL). */
+static enum MHD_Result logo_reply(hreq_t *r)
+{
+    cs_http_t *h = r->h;
+    const char *inm = cs__http_header(r, "If-None-Match");
+    bool same = h->logo && inm && strstr(inm, h->logo_etag);
+    int status = !h->logo ? 404 : same ? 304 : 200;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        status == 200 ? h->logo_len : 0, status == 200 ? h->logo : (void *)"",
+        MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (h->logo) {
+        MHD_add_response_header(resp, "Content-Type", h->logo_type);
+        MHD_add_response_header(resp, "ETag", h->logo_etag);
+        MHD_add_response_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
+    }
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* an SVG opened on its own runs nothing */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    cs__http_count(r, status);
+    return ret;
 }
 
 /* ---- HTML ---- */
@@ -303,8 +487,11 @@ static const char *color_of(cs_http_t *h)
     return c && strlen(c) == 7 && c[0] == '#' ? c : "#2d5b3f";
 }
 
-static void head(cs_http_t *h, cs_buf_t *b, const char *lang, const char *title)
+/* The page's head and header. The logo is /t/logo, linked relative to the
+ * page (/t/TOKEN or /t), so it works under any prefix a proxy adds. */
+static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
 {
+    cs_http_t *h = r->h;
     const char *c = color_of(h);
     cs_buf_printf(b,
                   "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
@@ -330,7 +517,7 @@ static void head(cs_http_t *h, cs_buf_t *b, const char *lang, const char *title)
         ".when{margin:.3rem 0 0}.why{margin:.6rem 0 0;color:#8a4b00}"
         ".risk{border-left:.3rem solid #d98c00}.was{color:#666;font-size:.9rem;margin:.4rem 0 0}"
         ".steps{display:flex;list-style:none;padding:0;margin:1rem 0 0;gap:.25rem}"
-        ".steps li{flex:1;min-width:0;font-size:.66rem;line-height:1.3;text-align:center;"
+        ".steps li{flex:1;min-width:0;font-size:.75rem;line-height:1.3;text-align:center;"
         "color:#888;padding-top:.5rem;border-top:.3rem solid #ddd;hyphens:auto}"
         ".steps li.done{border-color:var(--b);color:#333}"
         ".steps li.now{border-color:var(--b);color:#111;font-weight:650}"
@@ -356,10 +543,10 @@ static void head(cs_http_t *h, cs_buf_t *b, const char *lang, const char *title)
         "</style></head><body><header><div class=\"in\">",
         c);
     const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : "Shop";
-    if (h->opts.brand_logo && *h->opts.brand_logo) {
-        cs_buf_puts(b, "<img src=\"");
-        esc(b, h->opts.brand_logo);
-        cs_buf_puts(b, "\" alt=\"");
+    if (h->logo) {
+        /* the hash makes the URL change with the logo: cached for a year */
+        cs_buf_printf(b, "<img src=\"%slogo?v=%.16s\" alt=\"",
+                      r->route == R_TRACK_PAGE ? "" : "t/", h->logo_etag + 1);
         esc(b, shop);
         cs_buf_puts(b, "\">");
     } else {
@@ -380,22 +567,73 @@ static enum MHD_Result finish(hreq_t *r, cs_buf_t *b, int status, const char *lo
     return cs__http_reply_page(r, status, text, len, location, retry);
 }
 
-/* The language of a page: ?lang=, else the browser's first choice between
- * German and English, else German. */
-static const char *page_lang(hreq_t *r, const char *fallback)
+/* The supported language ?lang= asks for, or NULL (absent or unknown: an
+ * unknown one falls back like a missing one). */
+static const char *query_lang(hreq_t *r)
 {
     const char *q = cs__http_query(r, "lang");
-    if (q && (strcmp(q, "de") == 0 || strcmp(q, "en") == 0))
-        return q;
-    if (fallback)
-        return cs_locale_lang(fallback);
-    const char *al = cs__http_header(r, "Accept-Language");
-    if (al) {
-        const char *de = strcasestr(al, "de"), *en = strcasestr(al, "en");
-        if (en && (!de || en < de))
-            return "en";
+    return q && strcmp(q, "de") == 0 ? "de" : q && strcmp(q, "en") == 0 ? "en" : NULL;
+}
+
+/* The browser's preferred language between German and English by its
+ * Accept-Language q-values (equal weights: the first listed), or NULL. */
+static const char *accept_lang(const char *al)
+{
+    const char *best = NULL;
+    int best_q = 0;
+    while (al && *al) {
+        size_t n = strcspn(al, ",");
+        const char *p = al;
+        while (p < al + n && *p == ' ')
+            p++;
+        const char *lang = NULL;
+        if (al + n - p >= 2 && (p + 2 == al + n || p[2] == '-' || p[2] == ';' || p[2] == ' ')) {
+            if (strncasecmp(p, "de", 2) == 0)
+                lang = "de";
+            else if (strncasecmp(p, "en", 2) == 0)
+                lang = "en";
+        }
+        int q = 1000; /* thousandths */
+        const char *qp = memchr(p, ';', (size_t)(al + n - p));
+        while (qp && qp < al + n && (*qp == ';' || *qp == ' '))
+            qp++;
+        if (qp && al + n - qp >= 2 && (qp[0] == 'q' || qp[0] == 'Q') && qp[1] == '=') {
+            const char *d = qp + 2;
+            q = 0;
+            if (*d == '1') {
+                q = 1000;
+            } else if (*d == '0' && d + 1 < al + n && d[1] == '.') {
+                int scale = 100;
+                for (d += 2; d < al + n && isdigit((unsigned char)*d) && scale; d++, scale /= 10)
+                    q += (*d - '0') * scale;
+            }
+        }
+        if (lang && q > best_q) {
+            best = lang;
+            best_q = q;
+        }
+        al += n;
+        if (*al == ',')
+            al++;
     }
-    return "de";
+    return best;
+}
+
+/* The language of a page: ?lang=, else the customer's locale (when known),
+ * else the browser's choice between German and English, else the shop's
+ * default_locale. */
+static const char *page_lang(hreq_t *r, const char *customer)
+{
+    const char *q = query_lang(r);
+    if (q)
+        return q;
+    if (customer)
+        return cs_locale_lang(customer);
+    const char *al = accept_lang(cs__http_header(r, "Accept-Language"));
+    if (al)
+        return al;
+    const char *d = r->h->opts.default_locale;
+    return cs_locale_lang(d && *d ? d : "de");
 }
 
 /* Links to our own pages: under public_url when it is set (a proxy may
@@ -408,11 +646,10 @@ static const char *base_of(cs_http_t *h)
 static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, const char *note,
                                    const char *order, int retry)
 {
-    cs_http_t *h = r->h;
     bool de = strcmp(lang, "de") == 0;
     cs_buf_t b;
     cs_buf_init(&b, 1024 * 1024);
-    head(h, &b, lang, de ? "Sendung verfolgen" : "Track your order");
+    head(r, &b, lang, de ? "Sendung verfolgen" : "Track your order");
     cs_buf_printf(&b, "<h1>%s</h1><section>", de ? "Sendung verfolgen" : "Track your order");
     if (note) {
         cs_buf_puts(&b, "<p class=\"why\" role=\"alert\">");
@@ -421,23 +658,45 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
     }
     cs_buf_printf(&b,
                   "<form method=\"post\" action=\"");
-    esc(&b, base_of(h));
+    esc(&b, base_of(r->h));
     cs_buf_printf(&b,
                   "/t\"><input type=\"hidden\" name=\"lang\" "
                   "value=\"%s\"><label for=\"order\">%s</label><input id=\"order\" name=\"order\" "
                   "required maxlength=\"%d\" autocomplete=\"off\" value=\"",
                   lang, de ? "Bestellnummer" : "Order number", CS_ID_MAX);
     esc(&b, order ? order : "");
+    /* only shipments carry a postcode: before shipping, the email works */
     cs_buf_printf(&b,
                   "\"><label for=\"key\">%s</label><input id=\"key\" name=\"key\" required "
-                  "maxlength=\"254\" autocomplete=\"off\"><button type=\"submit\">%s</button>"
+                  "maxlength=\"254\" autocomplete=\"off\" aria-describedby=\"keyhint\">"
+                  "<p id=\"keyhint\" class=\"was\">%s</p><button type=\"submit\">%s</button>"
                   "</form></section><footer><a href=\"?lang=%s\">%s</a></footer></main>"
                   "</body></html>",
                   de ? "Postleitzahl der Lieferadresse oder E-Mail-Adresse"
                      : "Delivery postcode or email address",
+                  de ? "Die Postleitzahl funktioniert, sobald die Bestellung versandt ist, die "
+                       "E-Mail-Adresse immer."
+                     : "The postcode works once your order has shipped, your email address "
+                       "always.",
                   de ? "Sendung anzeigen" : "Show my order", de ? "en" : "de",
                   de ? "English" : "Deutsch");
     return finish(r, &b, status, NULL, retry);
+}
+
+/* "in einer Minute" / "in 3 Minuten", from seconds to wait */
+static void try_again(char *out, size_t size, int wait, bool de)
+{
+    int min = (wait + 59) / 60;
+    if (min <= 1)
+        cs_strlcpy(out,
+                   de ? "Zu viele Versuche. Bitte versuchen Sie es in einer Minute noch einmal."
+                      : "Too many attempts. Please try again in a minute.",
+                   size);
+    else
+        snprintf(out, size,
+                 de ? "Zu viele Versuche. Bitte versuchen Sie es in %d Minuten noch einmal."
+                    : "Too many attempts. Please try again in %d minutes.",
+                 min);
 }
 
 /* ---- reading ---- */
@@ -449,7 +708,6 @@ typedef struct page_ctx {
     bool has_who;
     cs_err_t err;
     /* the page: the version only, unless it is not in the cache */
-    bool version_first;
     int64_t version[3];
     cs_http_t *h;
     const char *key;
@@ -463,13 +721,11 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
 {
     page_ctx_t *c = arg;
     cs_rc rc;
-    if (c->version_first) {
-        if ((rc = cs_store_call(s, order_version, c->id, c->version, &c->err)))
-            return rc;
-        c->cached = page_get(c->h, c->key, c->hash, c->version, c->now, &c->cached_len);
-        if (c->cached)
-            return CS_OK;
-    }
+    if ((rc = cs_store_call(s, order_version, c->id, c->version, &c->err)))
+        return rc;
+    c->cached = page_get(c->h, c->key, c->hash, c->version, c->now, &c->cached_len);
+    if (c->cached)
+        return CS_OK;
     return cs__order_read(s, c->id, &c->order, &c->who, &c->has_who, &c->err);
 }
 
@@ -493,30 +749,68 @@ static void trim_copy(const char *in, char *out, size_t size)
         out[--n] = '\0';
 }
 
-/* The order is the one whose customer has this email, or one of whose
- * shipments goes to this postcode. */
-static bool key_matches(const page_ctx_t *c, const char *key)
+/* The lookup reads only what the pair is checked against: the order's row
+ * with its latest shipment's destination, and its customer's email. For an
+ * unknown order it reads the same of a decoy (an order this process has
+ * shown) and compares against that, then answers no: a wrong pair and an
+ * unknown order cost the same reads, so the time taken does not tell
+ * whether an order exists. */
+typedef struct key_ctx {
+    const char *id;
+    const char *decoy;   /* "" = none known yet */
+    const char *key;     /* what the customer typed */
+    bool found;
+    cs_err_t err;
+} key_ctx_t;
+
+static bool key_matches(const cs_order_track_t *t, const cs_contact_t *who, bool has_who,
+                        const char *key)
 {
     char k[256];
     trim_copy(key, k, sizeof k);
     if (!k[0])
         return false;
     if (strchr(k, '@'))
-        return c->has_who && c->who.email[0] && strcasecmp(c->who.email, k) == 0;
+        return has_who && who->email[0] && strcasecmp(who->email, k) == 0;
     char want[32], got[32];
     norm_postcode(k, want, sizeof want);
     if (strlen(want) < 3)
         return false;
-    size_t i;
-    json_t *sh;
-    json_array_foreach(json_object_get(c->order, "shipments"), i, sh) {
-        const char *pc = json_string_value(
-            json_object_get(json_object_get(sh, "destination"), "postal_code"));
-        norm_postcode(pc, got, sizeof got);
-        if (got[0] && strcmp(got, want) == 0)
-            return true;
-    }
-    return false;
+    json_t *dest = t->destination[0] ? json_loads(t->destination, 0, NULL) : NULL;
+    norm_postcode(json_string_value(json_object_get(dest, "postal_code")), got, sizeof got);
+    json_decref(dest);
+    return got[0] && strcmp(got, want) == 0;
+}
+
+static cs_rc keys_fn(cs_store_t *s, void *arg)
+{
+    key_ctx_t *c = arg;
+    cs_order_track_t t;
+    cs_contact_t who;
+    c->found = false;
+    cs_rc rc = cs_store_call(s, order_track, c->id, 0, &t, &c->err);
+    bool exists = rc == CS_OK;
+    if (rc == CS_ERR_NOTFOUND)
+        rc = cs_store_call(s, order_track, c->decoy[0] ? c->decoy : c->id, 0, &t, &c->err);
+    if (rc && rc != CS_ERR_NOTFOUND)
+        return rc;
+    if (rc)
+        memset(&t, 0, sizeof t);
+    /* a customer without a record is looked up all the same */
+    rc = cs_store_call(s, contact_get, t.customer_id[0] ? t.customer_id : "\x1f", &who, &c->err);
+    if (rc && rc != CS_ERR_NOTFOUND)
+        return rc;
+    bool match = key_matches(&t, &who, rc == CS_OK, c->key);
+    c->found = exists && match;
+    return CS_OK;
+}
+
+/* The id of an order this process has shown or found, the lookup's decoy. */
+static void decoy_of(cs_http_t *h, char *out, size_t size)
+{
+    pthread_mutex_lock(&h->page_mu);
+    cs_strlcpy(out, h->decoy, size);
+    pthread_mutex_unlock(&h->page_mu);
 }
 
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
@@ -530,7 +824,8 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     kv_t f[8];
     size_t n = r->too_big ? 0 : cs__http_form(text, f, CS_ARRAY_LEN(f));
     const char *lang = cs__http_form_get(f, n, "lang");
-    lang = lang && strcmp(lang, "en") == 0 ? "en" : "de";
+    lang = lang && strcmp(lang, "en") == 0 ? "en" : lang && strcmp(lang, "de") == 0 ? "de"
+                                                                                     : page_lang(r, NULL);
     bool de = strcmp(lang, "de") == 0;
     char order[CS_ID_MAX + 1];
     trim_copy(cs__http_form_get(f, n, "order"), order, sizeof order);
@@ -541,24 +836,25 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     if (wait) {
         atomic_fetch_add(&h->lookups_refused, 1);
         char note[256];
-        snprintf(note, sizeof note,
-                 de ? "Zu viele Versuche. Bitte versuchen Sie es in %d Minuten noch einmal."
-                    : "Too many attempts. Please try again in %d minutes.",
-                 (wait + 59) / 60);
+        try_again(note, sizeof note, wait, de);
         enum MHD_Result ret = lookup_form(r, lang, 429, note, order, wait);
         cs_free(text);
         return ret;
     }
     bool found = false;
     if (order[0] && key && h->opts.link_secret && h->opts.link_secret[0]) {
-        page_ctx_t c;
-        memset(&c, 0, sizeof c);
-        c.id = order;
+        char decoy[CS_ID_MAX + 1];
+        decoy_of(h, decoy, sizeof decoy);
+        key_ctx_t c = { order, decoy, key, false, { 0 } };
+        cs_err_clear(&c.err);
         cs_err_t err;
         cs_err_clear(&err);
-        if (cs__http_with_reader(h, read_fn, &c, &err) == CS_OK)
-            found = key_matches(&c, key);
-        json_decref(c.order);
+        found = cs__http_with_reader(h, keys_fn, &c, &err) == CS_OK && c.found;
+        if (found) {
+            pthread_mutex_lock(&h->page_mu);
+            cs_strlcpy(h->decoy, order, sizeof h->decoy);
+            pthread_mutex_unlock(&h->page_mu);
+        }
     }
     if (!found) {
         failed(h, client, order);
@@ -579,8 +875,8 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     cs_buf_init(&loc, 4096);
     cs_buf_printf(&loc, "%s/t/%s?lang=%s", base_of(h), tok, lang);
     cs_buf_t b;
-    cs_buf_init(&b, 1024 * 1024); /* the logo is inline */
-    head(h, &b, lang, de ? "Weiter" : "Continue");
+    cs_buf_init(&b, 64 * 1024);
+    head(r, &b, lang, de ? "Weiter" : "Continue");
     cs_buf_puts(&b, "<section><p><a href=\"");
     esc(&b, loc.data);
     cs_buf_printf(&b, "\">%s</a></p></section></main></body></html>",
@@ -613,34 +909,119 @@ static cs_ms_t jtime(json_t *v)
     return json_is_string(v) && cs_time_parse(json_string_value(v), &t) ? t : 0;
 }
 
-static void steps(cs_buf_t *b, const cs_order_status_t *st, bool de)
+/* The step a parcel is at: 1 shipped, 2 on its way, 3 out for delivery
+ * (or waiting after an attempt, or at a pickup point), 4 delivered. */
+static int step_of(int st)
 {
-    /* ordered, shipped, on its way, out for delivery, delivered */
+    switch (st) {
+    case CS_TRACK_IN_TRANSIT:
+    case CS_TRACK_EXCEPTION: return 2;
+    case CS_TRACK_OUT_FOR_DELIVERY:
+    case CS_TRACK_FAILED_ATTEMPT:
+    case CS_TRACK_AVAILABLE_FOR_PICKUP: return 3;
+    case CS_TRACK_DELIVERED: return 4;
+    default: return 1;
+    }
+}
+
+/* The steps of the order: ordered, shipped, on its way, out for delivery,
+ * delivered; with several parcels, where the one furthest behind is. */
+static void steps(cs_buf_t *b, json_t *ships, bool de)
+{
     static const char *const de_s[] = { "Bestellt", "Versendet", "Unterwegs", "In Zustellung",
                                         "Zugestellt" };
     static const char *const en_s[] = { "Ordered", "Shipped", "On its way", "Out for delivery",
                                         "Delivered" };
-    int at = 0;
-    if (st->shipped)
-        at = 1;
-    if (st->status == CS_TRACK_IN_TRANSIT || st->status == CS_TRACK_EXCEPTION)
-        at = 2;
-    if (st->status == CS_TRACK_OUT_FOR_DELIVERY || st->status == CS_TRACK_FAILED_ATTEMPT ||
-        st->status == CS_TRACK_AVAILABLE_FOR_PICKUP)
-        at = 3;
-    if (st->status == CS_TRACK_DELIVERED)
-        at = 4;
+    int at = json_array_size(ships) ? 4 : 0;
+    size_t i;
+    json_t *sh;
+    json_array_foreach(ships, i, sh) {
+        int s = step_of(cs__parcel_status(sh));
+        if (s < at)
+            at = s;
+    }
     cs_buf_puts(b, "<ol class=\"steps\">");
-    for (int i = 0; i < 5; i++)
-        cs_buf_printf(b, "<li class=\"%s\"%s>%s</li>", i < at ? "done" : i == at ? "now" : "",
-                      i == at ? " aria-current=\"step\"" : "", de ? de_s[i] : en_s[i]);
+    for (int k = 0; k < 5; k++)
+        cs_buf_printf(b, "<li class=\"%s\"%s>%s</li>", k < at ? "done" : k == at ? "now" : "",
+                      k == at ? " aria-current=\"step\"" : "", de ? de_s[k] : en_s[k]);
     cs_buf_puts(b, "</ol>");
+}
+
+/* One parcel: its carrier and number, its status, its scans newest first
+ * (and, under the last one, when the order came in). */
+static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, size_t i,
+                   size_t n, bool de, const char *lang, const cs_tz_t *tz)
+{
+    char day[CS_FMT_MAX], tm[CS_FMT_MAX];
+    if (n > 1)
+        cs_buf_printf(b, de ? "<section class=\"parcel\"><h2>Paket %zu von %zu</h2>"
+                            : "<section class=\"parcel\"><h2>Parcel %zu of %zu</h2>",
+                      i + 1, n);
+    else
+        cs_buf_printf(b, "<section class=\"parcel\"><h2>%s</h2>",
+                      de ? "Sendungsverlauf" : "Tracking history");
+    const char *carrier = json_string_value(json_object_get(sh, "carrier"));
+    const char *tn = json_string_value(json_object_get(sh, "tracking_number"));
+    cs_buf_puts(b, "<p class=\"where\">");
+    if (n > 1) {
+        cs_buf_puts(b, "<strong class=\"pst\">");
+        esc(b, status_label(cs__parcel_status(sh), de));
+        cs_buf_puts(b, "</strong> · ");
+    }
+    esc(b, cs_carriers_display_name(cc, carrier));
+    if (tn) {
+        cs_buf_puts(b, " · ");
+        esc(b, tn);
+    }
+    cs_buf_puts(b, "</p><ol class=\"tl\">");
+    json_t *scans = json_object_get(sh, "scans");
+    for (size_t k = json_array_size(scans); k-- > 0;) {
+        json_t *s = json_array_get(scans, k);
+        cs_ms_t t = jtime(json_object_get(s, "occurred_at"));
+        int sst = cs_track_status_from_name(json_string_value(json_object_get(s, "status")));
+        const char *city =
+            json_string_value(json_object_get(json_object_get(s, "location"), "city"));
+        const char *raw = json_string_value(json_object_get(s, "carrier_text"));
+        bool unmapped = json_is_true(json_object_get(s, "unmapped"));
+        cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
+        cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
+        cs_buf_puts(b, "<li><time>");
+        esc(b, day);
+        cs_buf_puts(b, ", ");
+        esc(b, tm);
+        cs_buf_puts(b, "</time>");
+        esc(b, status_label(sst, de));
+        if (city) {
+            cs_buf_puts(b, " <span class=\"where\">· ");
+            esc(b, city);
+            cs_buf_puts(b, "</span>");
+        }
+        if (raw && (unmapped || sst == CS_TRACK_EXCEPTION)) {
+            cs_buf_puts(b, "<span class=\"raw\">");
+            esc(b, raw);
+            cs_buf_puts(b, "</span>");
+        }
+        cs_buf_puts(b, "</li>");
+    }
+    cs_ms_t placed = jtime(json_object_get(o, "placed_at"));
+    if (placed && i + 1 == n) {
+        cs_fmt_date(placed, tz, CS_DATE_DAY, lang, day, sizeof day);
+        cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
+        cs_buf_puts(b, "<li><time>");
+        esc(b, day);
+        cs_buf_puts(b, ", ");
+        esc(b, tm);
+        cs_buf_printf(b, "</time>%s</li>", de ? "Bestellung eingegangen" : "Order received");
+    }
+    cs_buf_puts(b, "</ol></section>");
 }
 
 enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
 {
     cs_http_t *h = r->h;
     const char *token = url + 3;
+    if (strcmp(token, "logo") == 0)
+        return logo_reply(r);
     char id[CS_ID_MAX + 1], client[64];
     page_ctx_t c;
     memset(&c, 0, sizeof c);
@@ -648,9 +1029,10 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     cs_err_t err;
     cs_err_clear(&err);
     /* the cache key: the link's token and the language the request asks
-     * for (the customer's own is part of the version) */
+     * for, both reduced to de, en or none (the customer's own language is
+     * part of the version), so one order has at most six pages */
     char key[PAGE_KEY_MAX];
-    const char *qlang = cs__http_query(r, "lang");
+    const char *qlang = query_lang(r);
     int kn = snprintf(key, sizeof key, "%s|%s|%s", token, qlang ? qlang : "",
                       page_lang(r, NULL));
     c.hash = hash_key("page", key);
@@ -660,7 +1042,6 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
                  h->opts.link_secret[0] &&
                  (page_id(h, key, c.hash, id, sizeof id) ||
                   cs_link_token_check(h->opts.link_secret, "t", token, id, sizeof id));
-    c.version_first = true;
     c.h = h;
     c.key = key;
     c.now = cs_clock_now(cs_engine_clock(h->engine));
@@ -685,17 +1066,16 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         int wait = limited(h, client, NULL);
         if (wait) {
             atomic_fetch_add(&h->lookups_refused, 1);
-            return lookup_form(r, lang, 429,
-                               de ? "Zu viele Versuche. Bitte versuchen Sie es später noch einmal."
-                                  : "Too many attempts. Please try again later.",
-                               NULL, wait);
+            char note[256];
+            try_again(note, sizeof note, wait, de);
+            return lookup_form(r, lang, 429, note, NULL, wait);
         }
         failed(h, client, NULL);
         return lookup_form(r, lang, 404,
                            de ? "Dieser Link ist nicht gültig. Sie können Ihre Sendung mit "
-                                "Bestellnummer und Postleitzahl finden."
+                                "Bestellnummer und Postleitzahl oder E-Mail-Adresse finden."
                               : "This link is not valid. You can find your order with its "
-                                "number and your postcode.",
+                                "number and your postcode or email address.",
                            NULL, 0);
     }
     const char *lang = page_lang(r, c.has_who && c.who.locale[0] ? c.who.locale : NULL);
@@ -708,19 +1088,24 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     cs__order_status(h, c.order, lang, tz, now, &st);
     json_t *o = c.order;
     json_t *watch = json_object_get(o, "promise");
+    json_t *ships = json_object_get(o, "shipments");
+    bool all_delivered = st.parcels > 0 && st.delivered == st.parcels;
 
     cs_buf_t b;
     cs_buf_init(&b, 1024 * 1024);
-    char title[CS_ID_MAX + 64], day[CS_FMT_MAX], tm[CS_FMT_MAX];
+    char title[CS_ID_MAX + 64], day[CS_FMT_MAX];
     snprintf(title, sizeof title, de ? "Bestellung %s" : "Order %s", id);
-    head(h, &b, lang, title);
+    head(r, &b, lang, title);
     cs_buf_puts(&b, "<h1>");
     esc(&b, title);
     cs_buf_printf(&b, "</h1><section class=\"status%s\"><p class=\"state\">",
-                  st.at_risk ? " risk" : "");
-    esc(&b, st.cancelled ? (de ? "Storniert" : "Cancelled") : status_label(st.status, de));
+                  st.at_risk && !st.cancelled ? " risk" : "");
+    esc(&b, st.cancelled               ? (de ? "Storniert" : "Cancelled")
+            : st.parcels > 1 && all_delivered ? status_label(CS_TRACK_DELIVERED, de)
+            : st.delivered > 0 && st.parcels > 1 ? (de ? "Teilweise zugestellt" : "Partly delivered")
+                                                 : status_label(st.shipped ? st.status : -1, de));
     cs_buf_puts(&b, "</p>");
-    if (st.have_window && st.status != CS_TRACK_DELIVERED && !st.cancelled) {
+    if (st.have_window && !all_delivered && st.status != CS_TRACK_DELIVERED && !st.cancelled) {
         cs_buf_printf(&b, "<p class=\"when\">%s <strong>",
                       de ? "Voraussichtliche Lieferung:" : "Expected delivery:");
         esc(&b, st.window_words);
@@ -729,7 +1114,8 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     cs_buf_puts(&b, "<p class=\"text\">");
     esc(&b, st.text);
     cs_buf_puts(&b, "</p>");
-    if (st.at_risk && st.status != CS_TRACK_DELIVERED && !strstr(st.text, st.reason_text)) {
+    if (st.at_risk && !st.cancelled && st.status != CS_TRACK_DELIVERED &&
+        !strstr(st.text, st.reason_text)) {
         cs_buf_puts(&b, "<p class=\"why\">");
         esc(&b, st.reason_text);
         cs_buf_puts(&b, "</p>");
@@ -737,7 +1123,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     /* the first promise, when the window moved past it */
     cs_ms_t first_to = jtime(json_object_get(json_object_get(watch, "first"), "to"));
     if (first_to && st.have_window && cs_tz_day(tz, st.to) > cs_tz_day(tz, first_to) &&
-        st.status != CS_TRACK_DELIVERED) {
+        st.status != CS_TRACK_DELIVERED && !st.cancelled) {
         cs_fmt_date(first_to, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_buf_printf(&b, "<p class=\"was\">%s ",
                       de ? "Ursprünglich zugesagt bis" : "Originally promised by");
@@ -745,7 +1131,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_puts(&b, "</p>");
     }
     if (!st.cancelled)
-        steps(&b, &st, de);
+        steps(&b, ships, de);
     cs_buf_puts(&b, "</section>");
 
     /* the apology, when the promise broke and a code was issued */
@@ -762,61 +1148,10 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_puts(&b, "</p></section>");
     }
 
-    /* the scans, newest first */
-    json_t *ships = json_object_get(o, "shipments");
-    json_t *sh = json_array_get(ships, json_array_size(ships) ? json_array_size(ships) - 1 : 0);
-    json_t *scans = json_object_get(sh, "scans");
-    if (sh) {
-        cs_buf_printf(&b, "<section><h2>%s</h2>", de ? "Sendungsverlauf" : "Tracking history");
-        const char *carrier = json_string_value(json_object_get(sh, "carrier"));
-        const char *tn = json_string_value(json_object_get(sh, "tracking_number"));
-        cs_buf_puts(&b, "<p class=\"where\">");
-        esc(&b, cs_carrier_display_name(carrier));
-        if (tn) {
-            cs_buf_puts(&b, " · ");
-            esc(&b, tn);
-        }
-        cs_buf_puts(&b, "</p><ol class=\"tl\">");
-        for (size_t i = json_array_size(scans); i-- > 0;) {
-            json_t *s = json_array_get(scans, i);
-            cs_ms_t t = jtime(json_object_get(s, "occurred_at"));
-            int sst = cs_track_status_from_name(json_string_value(json_object_get(s, "status")));
-            const char *city =
-                json_string_value(json_object_get(json_object_get(s, "location"), "city"));
-            const char *raw = json_string_value(json_object_get(s, "carrier_text"));
-            bool unmapped = json_is_true(json_object_get(s, "unmapped"));
-            cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
-            cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
-            cs_buf_puts(&b, "<li><time>");
-            esc(&b, day);
-            cs_buf_puts(&b, ", ");
-            esc(&b, tm);
-            cs_buf_puts(&b, "</time>");
-            esc(&b, status_label(sst, de));
-            if (city) {
-                cs_buf_puts(&b, " <span class=\"where\">· ");
-                esc(&b, city);
-                cs_buf_puts(&b, "</span>");
-            }
-            if (raw && (unmapped || sst == CS_TRACK_EXCEPTION)) {
-                cs_buf_puts(&b, "<span class=\"raw\">");
-                esc(&b, raw);
-                cs_buf_puts(&b, "</span>");
-            }
-            cs_buf_puts(&b, "</li>");
-        }
-        cs_ms_t placed = jtime(json_object_get(o, "placed_at"));
-        if (placed) {
-            cs_fmt_date(placed, tz, CS_DATE_DAY, lang, day, sizeof day);
-            cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
-            cs_buf_puts(&b, "<li><time>");
-            esc(&b, day);
-            cs_buf_puts(&b, ", ");
-            esc(&b, tm);
-            cs_buf_printf(&b, "</time>%s</li>", de ? "Bestellung eingegangen" : "Order received");
-        }
-        cs_buf_puts(&b, "</ol></section>");
-    }
+    /* every parcel with its scans */
+    for (size_t i = 0; i < json_array_size(ships); i++)
+        parcel(&b, cs_engine_carriers(h->engine), o, json_array_get(ships, i), i,
+               json_array_size(ships), de, lang, tz);
 
     /* the items */
     json_t *items = json_object_get(o, "items");
@@ -834,17 +1169,21 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_puts(&b, "</ul></section>");
     }
 
-    /* reassurance and help */
+    /* reassurance and help; returns once something has shipped */
     const char *re = de ? h->opts.reassurance_de : h->opts.reassurance_en;
     cs_buf_puts(&b, "<section><p>");
-    esc(&b, re && *re
-                ? re
-                : (de ? "Sie müssen nichts tun: Wir behalten Ihre Sendung im Blick und melden "
-                        "uns, wenn sich etwas ändert."
-                      : "There is nothing you need to do: we keep an eye on your parcel and let "
-                        "you know if anything changes."));
+    if (st.cancelled)
+        esc(&b, de ? "Haben Sie Fragen zur Stornierung? Wir helfen gern."
+                   : "Questions about the cancellation? We are happy to help.");
+    else
+        esc(&b, re && *re
+                    ? re
+                    : (de ? "Sie müssen nichts tun: Wir behalten Ihre Sendung im Blick und "
+                            "melden uns, wenn sich etwas ändert."
+                          : "There is nothing you need to do: we keep an eye on your parcel and "
+                            "let you know if anything changes."));
     cs_buf_puts(&b, "</p>");
-    if (h->opts.returns_url && *h->opts.returns_url) {
+    if (h->opts.returns_url && *h->opts.returns_url && st.shipped && !st.cancelled) {
         cs_buf_puts(&b, "<a class=\"btn\" href=\"");
         esc(&b, h->opts.returns_url);
         cs_buf_puts(&b, strchr(h->opts.returns_url, '?') ? "&amp;order=" : "?order=");

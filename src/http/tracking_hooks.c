@@ -13,44 +13,36 @@
  *                                (HMAC-SHA256 of "t.body", tracking_secret)
  *
  * Every checkpoint becomes a tracking.event with its raw code and text (the
- * carrier tables map them) and an event id derived from the carrier, the
- * number, the time and the code: a webhook delivered twice records each
- * scan once. Scans dated more than a day ahead are refused (a carrier's
- * clock gone wrong must not decide the shipment's status); scans for
- * parcels we do not know yet are kept until their shipment arrives.
+ * carrier tables map them; AfterShip's scans carry the source
+ * CS_SCAN_SOURCE_AFTERSHIP, so their subtag is read as AfterShip's code)
+ * and an event id derived from the carrier, the number, the time and the
+ * code: a webhook delivered twice records each scan once. Scans dated more
+ * than a day ahead are refused (a carrier's clock gone wrong must not
+ * decide the shipment's status); scans for parcels we do not know yet are
+ * kept until their shipment arrives.
+ *
+ * Errors name the request's own fields ("scans[2].code",
+ * "msg.checkpoints[0].checkpoint_time"): a malformed request is refused
+ * whole (400), a malformed scan is listed in "rejected" by its index.
  */
 #include "http_int.h"
 
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../lib/cs_crypto.h"
+#include "../lib/cs_tz.h"
+#include "../tracking/carriers.h"
 
 #define SCANS_MAX 500
-#define FUTURE_SLACK (24 * 3600 * 1000LL)
-
-/* AfterShip's carrier slugs to our carrier ids. */
-static void carrier_of_slug(const char *slug, char *out, size_t size)
-{
-    static const struct {
-        const char *slug, *id;
-    } map[] = {
-        { "dhl-germany", "dhl" }, { "deutsch-post", "dhl" }, { "dhl", "dhl_express" },
-        { "dhl-express", "dhl_express" }, { "dpd-de", "dpd" }, { "dpd", "dpd" },
-        { "hermes-de", "hermes" }, { "hermes", "hermes" }, { "gls", "gls" },
-        { "gls-de", "gls" }, { "ups", "ups" },
-    };
-    for (size_t i = 0; i < CS_ARRAY_LEN(map); i++)
-        if (strcmp(map[i].slug, slug) == 0) {
-            cs_strlcpy(out, map[i].id, size);
-            return;
-        }
-    size_t k = 0;
-    for (; slug[k] && k + 1 < size; k++)
-        out[k] = slug[k] == '-' ? '_' : slug[k];
-    out[k] = '\0';
-}
+#define SIG_SKEW_MS (300 * 1000LL)
+#define SIG_TS_DIGITS 12 /* a Unix time in seconds, bounded before it is scaled */
+#define SIG_HEADER "X-Consonance-Signature"
+#define AS_SIG_HEADER "aftership-hmac-sha256"
+#define PATH_MAX_ 96
 
 /* ISO 3166 alpha-3 to alpha-2 for the countries parcels here pass through. */
 static const char *alpha2(const char *a3)
@@ -67,6 +59,20 @@ static const char *alpha2(const char *a3)
     return a3 && strlen(a3) == 2 ? a3 : NULL;
 }
 
+static const char *type_word(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
 typedef struct batch {
     cs_ingest_item_t items[SCANS_MAX];
     size_t n;
@@ -75,33 +81,86 @@ typedef struct batch {
     const char *source;
 } batch_t;
 
-static void reject(batch_t *b, size_t index, const char *field, const char *msg)
+/* Where one scan sits in the request, for its errors. */
+typedef struct scan_src {
+    size_t index;
+    char base[PATH_MAX_];     /* "scans[3]", "msg.checkpoints[3]" */
+    const char *code_key;     /* "code", "subtag" or "tag" */
+    const char *text_key;     /* "text", "message" */
+    const char *at_key;       /* "occurred_at", "checkpoint_time" */
+    const char *number_path;  /* "tracking_number", "msg.tracking_number" */
+    const char *carrier_path; /* "carrier", "msg.slug" */
+    bool aftership;           /* location fields city, zip, country_iso3 */
+} scan_src_t;
+
+/* List scan src as rejected: field base[.key], message "field: ...". */
+static void reject(batch_t *b, const scan_src_t *src, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reject(batch_t *b, const scan_src_t *src, const char *key, const char *fmt, ...)
 {
+    char field[PATH_MAX_ + 64], msg[CS_ERR_MSG_MAX], what[CS_ERR_MSG_MAX - 64];
+    va_list ap;
+    if (key)
+        snprintf(field, sizeof field, "%s.%s", src->base, key);
+    else
+        cs_strlcpy(field, src->base, sizeof field);
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%.150s: %.350s", field, what);
     json_array_append_new(b->rejected, json_pack("{s:I,s:{s:s,s:s,s:s}}", "index",
-                                                 (json_int_t)index, "error", "code", "invalid",
-                                                 "field", field, "message", msg));
+                                                 (json_int_t)src->index, "error", "code",
+                                                 "invalid", "field", field, "message", msg));
 }
 
-/* One scan as a tracking.event; rejects are listed, not fatal. */
-static cs_rc add_scan(batch_t *b, size_t index, const char *carrier, const char *number,
-                      const char *code, const char *text, const char *at, json_t *location,
-                      cs_err_t *err)
+/* The event model names its own fields (data.carrier_text, occurred_at);
+ * the sender knows the request's. */
+static void request_path(const scan_src_t *src, const char *field, char *out, size_t size)
 {
-    cs_ms_t t;
-    if (!at || !cs_time_parse(at, &t)) {
-        reject(b, index, "occurred_at", "expected an RFC 3339 time with a zone offset");
-        return CS_OK;
+    static const char *const as_loc[][2] = {
+        { "city", "city" }, { "postal_code", "zip" }, { "country", "country_iso3" }
+    };
+    if (strcmp(field, "data.carrier_code") == 0) {
+        snprintf(out, size, "%s.%s", src->base, src->code_key);
+    } else if (strcmp(field, "data.carrier_text") == 0) {
+        snprintf(out, size, "%s.%s", src->base, src->text_key);
+    } else if (strcmp(field, "occurred_at") == 0) {
+        snprintf(out, size, "%s.%s", src->base, src->at_key);
+    } else if (strcmp(field, "data.tracking_number") == 0) {
+        cs_strlcpy(out, src->number_path, size);
+    } else if (strcmp(field, "data.carrier") == 0) {
+        cs_strlcpy(out, src->carrier_path, size);
+    } else if (strncmp(field, "data.location", 13) == 0) {
+        const char *rest = field + 13;
+        if (src->aftership && *rest == '.')
+            for (size_t i = 0; i < CS_ARRAY_LEN(as_loc); i++)
+                if (strcmp(rest + 1, as_loc[i][0]) == 0) {
+                    snprintf(out, size, "%s.%s", src->base, as_loc[i][1]);
+                    return;
+                }
+        snprintf(out, size, "%s.location%.24s", src->base, rest);
+    } else {
+        cs_strlcpy(out, src->base, size);
     }
-    if (t > b->now + FUTURE_SLACK) {
-        reject(b, index, "occurred_at", "more than a day in the future");
+}
+
+/* One scan as a tracking.event; rejects are listed, not fatal. t is the
+ * scan's time, at its text as the event keeps it. */
+static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, const char *number,
+                      const char *code, const char *text, cs_ms_t t, const char *at,
+                      json_t *location, cs_err_t *err)
+{
+    if (t > b->now + CS_EVENT_AHEAD_MAX_MS) { /* the event API's rule */
+        reject(b, src, src->at_key, "more than a day in the future");
         return CS_OK;
     }
     if ((!code || !*code) && (!text || !*text)) {
-        reject(b, index, "code", "a scan needs its carrier code or text");
+        reject(b, src, src->code_key, "a scan needs its carrier code or its text (%s)",
+               src->text_key);
         return CS_OK;
     }
     if (b->n == SCANS_MAX) {
-        reject(b, index, "", "too many scans in one request");
+        reject(b, src, NULL, "too many scans in one request: at most %d are taken", SCANS_MAX);
         return CS_OK;
     }
     char key[1024], hex[CS_SHA256_HEX_LEN], eid[64];
@@ -131,10 +190,19 @@ static cs_rc add_scan(batch_t *b, size_t index, const char *carrier, const char 
     if (rc) {
         if (rc == CS_ERR_NOMEM)
             return cs_errf(err, rc, "out of memory");
+        /* the model's message starts with its own field name: say ours */
+        char field[PATH_MAX_ + 64];
+        size_t fl = strlen(perr.field);
+        const char *why = perr.msg;
+        request_path(src, perr.field, field, sizeof field);
+        if (fl && strncmp(why, perr.field, fl) == 0 && why[fl] == ':')
+            why += fl + 1 + (why[fl + 1] == ' ');
+        char msg[CS_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%.150s: %.350s", field, why);
         json_array_append_new(b->rejected,
-                              json_pack("{s:I,s:{s:s,s:s,s:s}}", "index", (json_int_t)index,
-                                        "error", "code", "invalid", "field", perr.field, "message",
-                                        perr.msg));
+                              json_pack("{s:I,s:{s:s,s:s,s:s}}", "index", (json_int_t)src->index,
+                                        "error", "code", "invalid", "field", field, "message",
+                                        msg));
         return CS_OK;
     }
     b->items[b->n++].ev = ev;
@@ -168,6 +236,21 @@ static enum MHD_Result submit(hreq_t *r, batch_t *b)
                                                b->rejected));
 }
 
+/* 403 naming the header that failed. */
+static enum MHD_Result forbidden(hreq_t *r, const char *header, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result forbidden(hreq_t *r, const char *header, const char *fmt, ...)
+{
+    char msg[CS_ERR_MSG_MAX], what[CS_ERR_MSG_MAX - 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s: %s", header, what);
+    return cs__http_reply(r, 403, json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "forbidden",
+                                            "field", header, "message", msg));
+}
+
 static json_t *load_body(hreq_t *r, cs_err_t *err)
 {
     json_error_t je;
@@ -181,6 +264,99 @@ static json_t *load_body(hreq_t *r, cs_err_t *err)
     return doc;
 }
 
+/* A request-level string: present, a string, 1 to max bytes without
+ * control characters. id: only a-z, 0-9, _ and - (after lower-casing, which
+ * the caller does). */
+static cs_rc get_id(json_t *obj, const char *key, const char *path, size_t max, const char *form,
+                    const char **out, cs_err_t *err)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return cs_err_field(err, CS_ERR_INVALID, path, "%s: required (%s)", path, form);
+    if (!json_is_string(v))
+        return cs_err_field(err, CS_ERR_INVALID, path, "%s: expected a string (%s), got %s",
+                            path, form, type_word(v));
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    bool ok = n > 0 && n <= max && strlen(s) == n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = !iscntrl((unsigned char)s[i]);
+    if (!ok)
+        return cs_err_field(err, CS_ERR_INVALID, path, "%s: expected %s", path, form);
+    *out = s;
+    return CS_OK;
+}
+
+/* A carrier id or slug, lower-cased into out; only a-z, 0-9, _ and -. */
+static cs_rc get_carrier(json_t *obj, const char *key, const char *path, const char *form,
+                         char *out, size_t size, cs_err_t *err)
+{
+    const char *s;
+    cs_rc rc = get_id(obj, key, path, size - 1, form, &s, err);
+    if (rc)
+        return rc;
+    size_t n = cs_strlcpy(out, s, size);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (char)tolower((unsigned char)out[i]);
+        if (!isalnum((unsigned char)out[i]) && out[i] != '_' && out[i] != '-')
+            return cs_err_field(err, CS_ERR_INVALID, path, "%s: \"%.40s\": expected %s", path,
+                                s, form);
+    }
+    return CS_OK;
+}
+
+/* An optional string field of a scan; an integer is taken as its decimal
+ * text when int_ok (a carrier's numeric status code). false: rejected. */
+static bool scan_str(batch_t *b, const scan_src_t *src, json_t *obj, const char *key, bool int_ok,
+                     char *num, size_t num_size, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        return true;
+    }
+    if (int_ok && json_is_integer(v)) {
+        snprintf(num, num_size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        *out = num;
+        return true;
+    }
+    reject(b, src, key, "expected a string%s, got %s", int_ok ? " or an integer" : "",
+           type_word(v));
+    return false;
+}
+
+/* AfterShip's checkpoint_time without a zone ("2026-12-03T09:15:00",
+ * "2026-12-03"): the carrier's local time, which AfterShip documents; taken
+ * in the shop's zone (a date at its midnight). */
+static bool aftership_time(const char *s, const cs_tz_t *tz, cs_ms_t *out)
+{
+    size_t n = strlen(s);
+    char buf[48];
+    cs_ms_t t;
+    if (n == 10) {
+        if (!cs_date_parse(s, &t))
+            return false;
+    } else {
+        if (n < 19 || n + 2 > sizeof buf)
+            return false;
+        memcpy(buf, s, n);
+        buf[n] = 'Z';
+        buf[n + 1] = '\0';
+        if (!cs_time_parse(buf, &t))
+            return false;
+    }
+    /* t read the wall-clock time as UTC: the same wall clock in the shop's zone */
+    int64_t ms = t % 1000;
+    cs_local_t l;
+    cs_tz_to_local(cs_tz_get_or_utc("UTC"), t - ms, &l);
+    *out = cs_tz_from_local(tz ? tz : cs_tz_get_or_utc(NULL), &l) + ms;
+    return true;
+}
+
 static enum MHD_Result aftership(hreq_t *r, batch_t *b)
 {
     const char *secret = r->h->opts.aftership_secret;
@@ -190,52 +366,118 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
     char want[64];
     cs_hmac_sha256(secret, strlen(secret), r->body.data ? r->body.data : "", r->body.len, mac);
     size_t wl = cs_base64(mac, sizeof mac, want);
-    const char *got = cs__http_header(r, "aftership-hmac-sha256");
-    if (!got || strlen(got) != wl || !cs_ct_equal(got, want, wl))
-        return cs__http_reply_code(r, 403, "forbidden", "aftership-hmac-sha256 does not match");
+    const char *got = cs__http_header(r, AS_SIG_HEADER);
+    if (!got)
+        return forbidden(r, AS_SIG_HEADER, "missing");
+    if (strlen(got) != wl || !cs_ct_equal(got, want, wl))
+        return forbidden(r, AS_SIG_HEADER, "does not match the body signed with aftership_secret");
     cs_err_t err;
     cs_err_clear(&err);
+    const char *number;
+    char slug[CS_ID_MAX + 1], carrier[CS_ID_MAX + 1];
+    cs_rc rc = CS_OK;
     json_t *doc = load_body(r, &err);
+    json_t *msg = doc ? json_object_get(doc, "msg") : NULL;
+    json_t *cps = json_object_get(msg, "checkpoints");
     if (!doc)
-        return cs__http_reply_err(r, &err);
-    json_t *msg = json_object_get(doc, "msg");
-    const char *slug = json_string_value(json_object_get(msg, "slug"));
-    const char *number = json_string_value(json_object_get(msg, "tracking_number"));
-    if (!slug || !*slug || !number || !*number) {
-        json_decref(doc);
-        cs_err_field(&err, CS_ERR_INVALID, slug ? "msg.tracking_number" : "msg.slug",
-                     "%s: required", slug ? "msg.tracking_number" : "msg.slug");
-        return cs__http_reply_err(r, &err);
-    }
-    char carrier[CS_ID_MAX + 1];
-    carrier_of_slug(slug, carrier, sizeof carrier);
+        rc = err.rc;
+    else if (!json_is_object(msg))
+        rc = cs_err_field(&err, CS_ERR_INVALID, "msg", "msg: %s (the tracking)",
+                          msg ? "expected an object" : "required: an object");
+    else if ((rc = get_carrier(msg, "slug", "msg.slug", "an AfterShip slug: a-z, 0-9, _ and -",
+                               slug, sizeof slug, &err)) ||
+             (rc = get_id(msg, "tracking_number", "msg.tracking_number", CS_ID_MAX,
+                          "a tracking number of 1 to 128 characters", &number, &err)))
+        ;
+    else if (!json_is_array(cps))
+        rc = cs_err_field(&err, CS_ERR_INVALID, "msg.checkpoints",
+                          "msg.checkpoints: expected an array of checkpoints, got %s",
+                          cps ? type_word(cps) : "nothing");
+    if (rc)
+        goto out;
+    cs_carriers_of_slug(cs_engine_carriers(r->h->engine), slug, carrier, sizeof carrier);
     size_t i;
     json_t *cp;
-    cs_rc rc = CS_OK;
-    json_array_foreach (json_object_get(msg, "checkpoints"), i, cp) {
-        const char *sub = json_string_value(json_object_get(cp, "subtag"));
-        const char *tag = json_string_value(json_object_get(cp, "tag"));
+    json_array_foreach (cps, i, cp) {
+        scan_src_t src = { .index = i, .code_key = "subtag", .text_key = "message",
+                           .at_key = "checkpoint_time", .number_path = "msg.tracking_number",
+                           .carrier_path = "msg.slug", .aftership = true };
+        snprintf(src.base, sizeof src.base, "msg.checkpoints[%zu]", i);
+        if (!json_is_object(cp)) {
+            reject(b, &src, NULL, "expected an object, got %s", type_word(cp));
+            continue;
+        }
+        const char *sub, *tag, *text, *at, *city, *zip, *a3;
+        char zipnum[24];
+        if (!scan_str(b, &src, cp, "subtag", false, NULL, 0, &sub) ||
+            !scan_str(b, &src, cp, "tag", false, NULL, 0, &tag) ||
+            !scan_str(b, &src, cp, "message", false, NULL, 0, &text) ||
+            !scan_str(b, &src, cp, "checkpoint_time", false, NULL, 0, &at) ||
+            !scan_str(b, &src, cp, "city", false, NULL, 0, &city) ||
+            !scan_str(b, &src, cp, "zip", true, zipnum, sizeof zipnum, &zip) ||
+            !scan_str(b, &src, cp, "country_iso3", false, NULL, 0, &a3))
+            continue;
+        cs_ms_t t;
+        char iso[40];
+        bool zoned = at && strlen(at) != 10 && cs_time_parse(at, &t);
+        if (!at || (!zoned && !aftership_time(at, r->h->opts.shop_tz, &t))) {
+            reject(b, &src, "checkpoint_time",
+                   "expected an ISO 8601 time (\"2026-12-03T09:15:00+01:00\"; without a zone "
+                   "it is taken in the shop's time zone) or a date");
+            continue;
+        }
+        if (!sub || !*sub)
+            src.code_key = "tag";
         json_t *loc = json_object();
-        const char *city = json_string_value(json_object_get(cp, "city"));
-        const char *zip = json_string_value(json_object_get(cp, "zip"));
-        const char *cc = alpha2(json_string_value(json_object_get(cp, "country_iso3")));
+        const char *cc = alpha2(a3);
+        if (!loc) {
+            rc = cs_errf(&err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
         if (city)
             json_object_set_new(loc, "city", json_string(city));
         if (zip)
             json_object_set_new(loc, "postal_code", json_string(zip));
         if (cc)
             json_object_set_new(loc, "country", json_string(cc));
-        rc = add_scan(b, i, carrier, number, sub && *sub ? sub : tag,
-                      json_string_value(json_object_get(cp, "message")),
-                      json_string_value(json_object_get(cp, "checkpoint_time")), loc, &err);
+        rc = add_scan(b, &src, carrier, number, sub && *sub ? sub : tag, text, t,
+                      zoned ? at : cs_time_format(t, iso, sizeof iso), loc, &err);
         json_decref(loc);
         if (rc)
-            break;
+            goto out;
     }
+out:
     json_decref(doc);
     if (rc)
         return cs__http_reply_err(r, &err);
     return submit(r, b);
+}
+
+/* X-Consonance-Signature: t=UNIX,v1=HEX of HMAC(secret, "t.body"). The
+ * time is read as at most SIG_TS_DIGITS digits, so ts * 1000 cannot
+ * overflow. */
+static bool parse_signature(const char *sig, long long *ts, char v1[2 * CS_SHA256_LEN + 1])
+{
+    const char *p = sig;
+    int nd = 0;
+    *ts = 0;
+    if (strncmp(p, "t=", 2) != 0)
+        return false;
+    for (p += 2; *p >= '0' && *p <= '9'; p++, nd++) {
+        if (nd == SIG_TS_DIGITS)
+            return false;
+        *ts = *ts * 10 + (*p - '0');
+    }
+    if (!nd || strncmp(p, ",v1=", 4) != 0)
+        return false;
+    p += 4;
+    for (int i = 0; i < 2 * CS_SHA256_LEN; i++, p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+        v1[i] = *p;
+    }
+    v1[2 * CS_SHA256_LEN] = '\0';
+    return *p == '\0' || *p == ',';
 }
 
 static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
@@ -243,52 +485,78 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
     const char *secret = r->h->opts.tracking_secret;
     if (!secret || !*secret)
         return cs__http_reply_code(r, 404, "not_found", "scan webhooks are off (tracking_secret)");
-    /* X-Consonance-Signature: t=UNIX,v1=HEX of HMAC(secret, "t.body") */
-    const char *sig = cs__http_header(r, "X-Consonance-Signature");
+    const char *sig = cs__http_header(r, SIG_HEADER);
     long long ts = 0;
     char v1[2 * CS_SHA256_LEN + 1] = "";
-    if (!sig || sscanf(sig, "t=%lld,v1=%64[0-9a-f]", &ts, v1) != 2 || strlen(v1) != 64)
-        return cs__http_reply_code(r, 403, "forbidden", "X-Consonance-Signature missing or malformed");
+    if (!sig)
+        return forbidden(r, SIG_HEADER, "missing (expected t=UNIX,v1=HEX)");
+    if (!parse_signature(sig, &ts, v1))
+        return forbidden(r, SIG_HEADER,
+                         "malformed: expected t=UNIX (seconds),v1=64 lower-case hex digits");
     cs_ms_t now = cs_clock_now(cs_engine_clock(r->h->engine));
-    if (ts * 1000 < now - 300000 || ts * 1000 > now + 300000)
-        return cs__http_reply_code(r, 403, "forbidden", "X-Consonance-Signature is older than 5 minutes");
+    cs_ms_t at = (cs_ms_t)ts * 1000;
+    if (at < now - SIG_SKEW_MS)
+        return forbidden(r, SIG_HEADER, "t is more than 5 minutes old");
+    if (at > now + SIG_SKEW_MS)
+        return forbidden(r, SIG_HEADER,
+                         "t is more than 5 minutes in the future (check the sender's clock)");
     char want[CS_SHA256_HEX_LEN];
     if (cs_webhook_signature(secret, ts, r->body.data ? r->body.data : "", r->body.len, want) ||
         !cs_ct_equal(want, v1, 64))
-        return cs__http_reply_code(r, 403, "forbidden", "X-Consonance-Signature does not match");
+        return forbidden(r, SIG_HEADER, "does not match the body signed with tracking_secret");
     cs_err_t err;
     cs_err_clear(&err);
+    char carrier[CS_ID_MAX + 1];
+    const char *number;
+    cs_rc rc = CS_OK;
     json_t *doc = load_body(r, &err);
+    json_t *scans = doc ? json_object_get(doc, "scans") : NULL;
     if (!doc)
-        return cs__http_reply_err(r, &err);
-    const char *carrier = json_string_value(json_object_get(doc, "carrier"));
-    const char *number = json_string_value(json_object_get(doc, "tracking_number"));
-    json_t *scans = json_object_get(doc, "scans");
-    const char *bad = !carrier || !*carrier   ? "carrier"
-                      : !number || !*number   ? "tracking_number"
-                      : !json_is_array(scans) ? "scans"
-                                              : NULL;
-    if (bad) {
-        json_decref(doc);
-        cs_err_field(&err, CS_ERR_INVALID, bad, "%s: required (%s)", bad,
-                     strcmp(bad, "scans") == 0 ? "an array" : "a string");
-        return cs__http_reply_err(r, &err);
-    }
-    char lc[CS_ID_MAX + 1];
-    cs_strlcpy(lc, carrier, sizeof lc);
-    for (char *p = lc; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        rc = err.rc;
+    else if ((rc = get_carrier(doc, "carrier", "carrier", "a carrier id: a-z, 0-9, _ and -",
+                               carrier, sizeof carrier, &err)) ||
+             (rc = get_id(doc, "tracking_number", "tracking_number", CS_ID_MAX,
+                          "a tracking number of 1 to 128 characters", &number, &err)))
+        ;
+    else if (!json_is_array(scans))
+        rc = cs_err_field(&err, CS_ERR_INVALID, "scans", "scans: %s, got %s",
+                          "expected an array of scans", scans ? type_word(scans) : "nothing");
+    if (rc)
+        goto out;
     size_t i;
     json_t *s;
-    cs_rc rc = CS_OK;
     json_array_foreach (scans, i, s) {
-        rc = add_scan(b, i, lc, number, json_string_value(json_object_get(s, "code")),
-                      json_string_value(json_object_get(s, "text")),
-                      json_string_value(json_object_get(s, "occurred_at")),
-                      json_object_get(s, "location"), &err);
+        scan_src_t src = { .index = i, .code_key = "code", .text_key = "text",
+                           .at_key = "occurred_at", .number_path = "tracking_number",
+                           .carrier_path = "carrier" };
+        snprintf(src.base, sizeof src.base, "scans[%zu]", i);
+        if (!json_is_object(s)) {
+            reject(b, &src, NULL, "expected an object, got %s", type_word(s));
+            continue;
+        }
+        const char *code, *text, *when;
+        char num[24];
+        json_t *loc = json_object_get(s, "location");
+        cs_ms_t t;
+        if (!scan_str(b, &src, s, "code", true, num, sizeof num, &code) ||
+            !scan_str(b, &src, s, "text", false, NULL, 0, &text) ||
+            !scan_str(b, &src, s, "occurred_at", false, NULL, 0, &when))
+            continue;
+        if (loc && !json_is_null(loc) && !json_is_object(loc)) {
+            reject(b, &src, "location", "expected an object ({\"city\", \"postal_code\", "
+                                        "\"country\"}), got %s",
+                   type_word(loc));
+            continue;
+        }
+        if (!when || !cs_time_parse(when, &t)) {
+            reject(b, &src, "occurred_at", "expected an RFC 3339 time with a zone offset");
+            continue;
+        }
+        rc = add_scan(b, &src, carrier, number, code, text, t, when, loc, &err);
         if (rc)
-            break;
+            goto out;
     }
+out:
     json_decref(doc);
     if (rc)
         return cs__http_reply_err(r, &err);
@@ -308,7 +576,7 @@ enum MHD_Result cs__http_tracking_hook(hreq_t *r)
         return MHD_NO;
     }
     b->now = cs_clock_now(cs_engine_clock(r->h->engine));
-    b->source = r->route == R_TRACK_AFTERSHIP ? "aftership-webhook" : "scan-webhook";
+    b->source = r->route == R_TRACK_AFTERSHIP ? CS_SCAN_SOURCE_AFTERSHIP : "scan-webhook";
     enum MHD_Result ret = r->route == R_TRACK_AFTERSHIP ? aftership(r, b) : own_scans(r, b);
     /* events the engine did not take (refused before or at submit) are ours */
     for (size_t i = 0; i < b->n; i++)

@@ -41,9 +41,12 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_DUE] = "SELECT " REC_COLS " FROM promises WHERE check_at<?1 ORDER BY check_at LIMIT ?2",
     [QT_NEXT] = "SELECT min(check_at) FROM promises",
     [QT_SPENT] = "SELECT coalesce(sum(comp_cost),0) FROM promises WHERE comp_at>=?1",
+    /* the customer's part is the latest event routed to the customer
+     * (events_by_customer): its updated_at is the event's occurred_at, and a
+     * change may carry the same one as the last */
     [QT_VERSION] = "SELECT 0,(SELECT max(seq) FROM events WHERE order_id=?1),"
                    "(SELECT updated_at FROM promises WHERE order_id=?1),"
-                   "(SELECT updated_at FROM customers WHERE id=o.customer_id) "
+                   "(SELECT max(seq) FROM events WHERE customer_id=o.customer_id) "
                    "FROM orders o WHERE o.id=?1",
     [QT_V_MOVES] = "SELECT at,from_day,to_day,point,reason,at_risk FROM promise_moves "
                    "WHERE order_id=?1 ORDER BY at, id LIMIT 100",

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +14,22 @@
 
 #define AGGREGATOR "aggregator"
 #define MATCH_MAX 128
+#define SLUG_MAX 64
 
-typedef enum { M_CODE, M_PREFIX, M_TEXT } match_kind_t;
-
+/* A rule matches a code (exact or prefix), words of the text, or both. */
 typedef struct rule {
-    match_kind_t kind;
-    char match[MATCH_MAX]; /* lower case */
+    char code[MATCH_MAX]; /* lower case; "" = a text rule */
+    bool prefix;          /* code is a prefix (the table's "CODE*") */
+    char text[MATCH_MAX]; /* lower case; "" = any text */
     cs_track_status_t status;
     cs_incident_t reason;
 } rule_t;
 
 typedef struct table {
     char carrier[CS_ID_MAX + 1];
+    char name[CS_CARRIER_NAME_MAX]; /* "@name"; "" = none */
+    char slugs[CS_CARRIER_SLUGS_MAX][SLUG_MAX]; /* "@slug", lower case */
+    size_t n_slugs;
     rule_t *rules;
     size_t n, cap;
     _Atomic uint64_t unmapped;
@@ -50,22 +55,6 @@ void cs_carriers_free(cs_carriers_t *c)
     cs_free(c);
 }
 
-const char *cs_carrier_display_name(const char *c)
-{
-    static const struct {
-        const char *id, *name;
-    } names[] = {
-        { "dhl", "DHL" }, { "dhl_express", "DHL Express" }, { "dpd", "DPD" },
-        { "hermes", "Hermes" }, { "gls", "GLS" }, { "ups", "UPS" }, { "fedex", "FedEx" },
-    };
-    if (!c)
-        return "the carrier";
-    for (size_t i = 0; i < CS_ARRAY_LEN(names); i++)
-        if (strcmp(names[i].id, c) == 0)
-            return names[i].name;
-    return c;
-}
-
 size_t cs_carriers_count(const cs_carriers_t *c)
 {
     return c ? c->n : 0;
@@ -77,12 +66,166 @@ static void lower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
-static table_t *find(cs_carriers_t *c, const char *carrier)
+static table_t *find(const cs_carriers_t *c, const char *carrier)
 {
-    for (size_t i = 0; carrier && i < c->n; i++)
+    for (size_t i = 0; c && carrier && i < c->n; i++)
         if (strcmp(c->tables[i].carrier, carrier) == 0)
-            return &c->tables[i];
+            return (table_t *)&c->tables[i];
     return NULL;
+}
+
+/* The shipped tables, loaded once for the lookups that have no loaded set
+ * (display names, slugs); kept for the life of the process. */
+static cs_carriers_t *shipped_tables;
+static pthread_once_t shipped_once = PTHREAD_ONCE_INIT;
+
+static void load_shipped(void)
+{
+    cs_err_t err;
+    if (cs_carriers_load_builtin(&shipped_tables, &err) != CS_OK)
+        shipped_tables = NULL; /* a bad shipped table fails the unit tests */
+}
+
+static const cs_carriers_t *shipped(void)
+{
+    pthread_once(&shipped_once, load_shipped);
+    return shipped_tables;
+}
+
+const char *cs_carriers_display_name(const cs_carriers_t *c, const char *carrier)
+{
+    if (!carrier)
+        return "the carrier";
+    const table_t *t = find(c, carrier);
+    if (!t || !t->name[0])
+        t = find(shipped(), carrier);
+    return t && t->name[0] ? t->name : carrier;
+}
+
+static const table_t *find_slug(const cs_carriers_t *c, const char *slug)
+{
+    for (size_t i = 0; c && i < c->n; i++)
+        for (size_t k = 0; k < c->tables[i].n_slugs; k++)
+            if (strcasecmp(c->tables[i].slugs[k], slug) == 0)
+                return &c->tables[i];
+    return NULL;
+}
+
+void cs_carriers_of_slug(const cs_carriers_t *c, const char *slug, char *out, size_t size)
+{
+    const table_t *t = find_slug(c, slug);
+    if (!t)
+        t = find_slug(shipped(), slug);
+    if (t) {
+        cs_strlcpy(out, t->carrier, size);
+        return;
+    }
+    size_t k = 0;
+    for (; slug[k] && k + 1 < size; k++)
+        out[k] = slug[k] == '-' ? '_' : (char)tolower((unsigned char)slug[k]);
+    if (size)
+        out[k] = '\0';
+}
+
+static bool is_id_char(char ch)
+{
+    return islower((unsigned char)ch) || isdigit((unsigned char)ch) || ch == '_' || ch == '-';
+}
+
+/* A header line: "@name<TAB>Display Name" or "@slug<TAB>slug[<TAB>slug...]". */
+static cs_rc add_header(cs_carriers_t *c, table_t *t, char *buf, const char *file, int line,
+                        cs_err_t *err)
+{
+    char *tab = strchr(buf, '\t');
+    if (tab)
+        *tab = '\0';
+    char *v = tab ? tab + 1 : NULL;
+    if (strcmp(buf, "@name") == 0) {
+        size_t n = v ? strlen(v) : 0;
+        bool ok = n > 0 && n < sizeof t->name && !strchr(v, '\t');
+        for (size_t i = 0; ok && i < n; i++)
+            ok = !iscntrl((unsigned char)v[i]);
+        if (!ok)
+            return cs_errf(err, CS_ERR_CONFIG,
+                           "%s:%d: @name: expected a tab and the carrier's display name (1 to "
+                           "%d characters, no tabs)",
+                           file, line, CS_CARRIER_NAME_MAX - 1);
+        cs_strlcpy(t->name, v, sizeof t->name);
+        return CS_OK;
+    }
+    if (strcmp(buf, "@slug") != 0)
+        return cs_errf(err, CS_ERR_CONFIG,
+                       "%s:%d: '%.40s': expected a header @name or @slug (or a match not "
+                       "starting with '@')",
+                       file, line, buf);
+    if (!v || !*v)
+        return cs_errf(err, CS_ERR_CONFIG, "%s:%d: @slug: expected a tab and one or more "
+                                           "AfterShip slugs, separated by tabs",
+                       file, line);
+    while (v) {
+        char *next = strchr(v, '\t');
+        if (next)
+            *next++ = '\0';
+        size_t n = strlen(v);
+        bool ok = n > 0 && n < SLUG_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = is_id_char(v[i]);
+        if (!ok)
+            return cs_errf(err, CS_ERR_CONFIG,
+                           "%s:%d: @slug: '%.40s' is not a slug (1 to %d of a-z, 0-9, _ and -)",
+                           file, line, v, SLUG_MAX - 1);
+        const table_t *other = find_slug(c, v);
+        if (other && other != t)
+            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: @slug: '%s' is already declared by %s.tsv",
+                           file, line, v, other->carrier);
+        if (!other) {
+            if (t->n_slugs == CS_CARRIER_SLUGS_MAX)
+                return cs_errf(err, CS_ERR_CONFIG, "%s:%d: @slug: more than %d slugs", file,
+                               line, CS_CARRIER_SLUGS_MAX);
+            cs_strlcpy(t->slugs[t->n_slugs++], v, SLUG_MAX);
+        }
+        v = next;
+    }
+    return CS_OK;
+}
+
+/* The match field: "CODE", "PREFIX*", "text:WORDS" or "CODE text:WORDS". */
+static cs_rc parse_match(const char *m, rule_t *r, const char *file, int line, cs_err_t *err)
+{
+    const char *words = NULL;
+    size_t code_len;
+    if (strncmp(m, "text:", 5) == 0) {
+        words = m + 5;
+        code_len = 0;
+    } else {
+        const char *tp = strstr(m, " text:");
+        words = tp ? tp + 6 : NULL;
+        code_len = tp ? (size_t)(tp - m) : strlen(m);
+        while (code_len && m[code_len - 1] == ' ')
+            code_len--;
+        if (!code_len)
+            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: expected a code before ' text:'",
+                           file, line);
+    }
+    if (code_len >= MATCH_MAX || (words && (!*words || strlen(words) >= MATCH_MAX)))
+        return cs_errf(err, CS_ERR_CONFIG,
+                       "%s:%d: match: expected a code and text words of 1 to %d characters each",
+                       file, line, MATCH_MAX - 1);
+    memcpy(r->code, m, code_len);
+    r->code[code_len] = '\0';
+    if (code_len && r->code[code_len - 1] == '*') {
+        r->prefix = true;
+        r->code[--code_len] = '\0';
+        if (!code_len)
+            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: a prefix needs a character "
+                                               "before the '*'",
+                           file, line);
+    }
+    if (words)
+        cs_strlcpy(r->text, words, sizeof r->text);
+    lower(r->code);
+    lower(r->text);
+    return CS_OK;
 }
 
 cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, size_t len,
@@ -91,8 +234,7 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
     size_t cl = strlen(carrier);
     bool id_ok = cl > 0 && cl <= CS_ID_MAX;
     for (size_t i = 0; id_ok && i < cl; i++)
-        id_ok = islower((unsigned char)carrier[i]) || isdigit((unsigned char)carrier[i]) ||
-                carrier[i] == '_' || carrier[i] == '-';
+        id_ok = is_id_char(carrier[i]);
     if (!id_ok)
         return cs_errf(err, CS_ERR_CONFIG,
                        "%s: the file name must be a carrier id (a-z, 0-9, _ and -)", file);
@@ -121,6 +263,12 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
             buf[--ll] = '\0';
         if (!buf[0] || buf[0] == '#')
             continue;
+        if (buf[0] == '@') {
+            cs_rc hrc = add_header(c, t, buf, file, line, err);
+            if (hrc)
+                return hrc;
+            continue;
+        }
         char *f[4] = { buf, NULL, NULL, NULL };
         int nf = 1;
         for (char *p = buf; *p && nf < 4; p++)
@@ -135,24 +283,9 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
                            file, line);
         rule_t r;
         memset(&r, 0, sizeof r);
-        const char *m = f[0];
-        if (strncmp(m, "text:", 5) == 0) {
-            r.kind = M_TEXT;
-            m += 5;
-        } else if (m[strlen(m) - 1] == '*') {
-            r.kind = M_PREFIX;
-        }
-        if (!*m || strlen(m) >= MATCH_MAX)
-            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: expected 1 to %d characters",
-                           file, line, MATCH_MAX - 1);
-        cs_strlcpy(r.match, m, sizeof r.match);
-        if (r.kind == M_PREFIX)
-            r.match[strlen(r.match) - 1] = '\0';
-        if (!r.match[0])
-            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: a prefix needs a character "
-                                               "before the '*'",
-                           file, line);
-        lower(r.match);
+        cs_rc mrc = parse_match(f[0], &r, file, line, err);
+        if (mrc)
+            return mrc;
         int st = cs_track_status_from_name(f[1]);
         if (st < 0)
             return cs_errf(err, CS_ERR_CONFIG,
@@ -262,12 +395,20 @@ static bool contains(const char *hay, const char *needle)
     return false;
 }
 
-static const rule_t *match_code(const table_t *t, const char *code)
+/* The code rules (plain, and with text words) in file order; code_len
+ * limits the code compared (an aggregator subtag's tag), SIZE_MAX = all. */
+static const rule_t *match_code(const table_t *t, const char *code, size_t code_len,
+                                const char *text)
 {
-    for (size_t i = 0; t && code && i < t->n; i++) {
+    size_t n = code ? strlen(code) : 0;
+    if (code_len < n)
+        n = code_len;
+    for (size_t i = 0; t && n && i < t->n; i++) {
         const rule_t *r = &t->rules[i];
-        if ((r->kind == M_CODE && strcasecmp(r->match, code) == 0) ||
-            (r->kind == M_PREFIX && strncasecmp(r->match, code, strlen(r->match)) == 0))
+        size_t rl = strlen(r->code);
+        if (!rl || (r->prefix ? rl > n : rl != n) || strncasecmp(r->code, code, rl) != 0)
+            continue;
+        if (!r->text[0] || (text && contains(text, r->text)))
             return r;
     }
     return NULL;
@@ -276,21 +417,42 @@ static const rule_t *match_code(const table_t *t, const char *code)
 static const rule_t *match_text(const table_t *t, const char *text)
 {
     for (size_t i = 0; t && text && i < t->n; i++)
-        if (t->rules[i].kind == M_TEXT && contains(text, t->rules[i].match))
+        if (!t->rules[i].code[0] && contains(text, t->rules[i].text))
             return &t->rules[i];
     return NULL;
 }
 
-void cs_carriers_map(cs_carriers_t *c, const char *carrier, const char *code, const char *text,
-                     cs_scan_mapping_t *out)
+/* The aggregator table: the code, then, for a subtag (Tag_NNN: letters, an
+ * underscore, digits), its tag. */
+static const rule_t *match_aggregator(const table_t *agg, const char *code, const char *text)
 {
-    table_t *t = c ? find(c, carrier) : NULL;
-    table_t *agg = c ? find(c, AGGREGATOR) : NULL;
-    const rule_t *r = match_code(t, code);
+    const rule_t *r = match_code(agg, code, SIZE_MAX, text);
+    const char *us = code ? strchr(code, '_') : NULL;
+    if (r || !us || us == code || !us[1])
+        return r;
+    for (const char *p = code; p < us; p++)
+        if (!isalpha((unsigned char)*p))
+            return NULL;
+    for (const char *p = us + 1; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return NULL;
+    return match_code(agg, code, (size_t)(us - code), text);
+}
+
+void cs_carriers_map_code(cs_carriers_t *c, const char *carrier, const char *code,
+                          cs_code_kind_t kind, const char *text, cs_scan_mapping_t *out)
+{
+    table_t *t = find(c, carrier);
+    table_t *agg = find(c, AGGREGATOR);
+    if (agg == t)
+        agg = NULL;
+    const rule_t *r = kind == CS_CODE_AGGREGATOR ? match_aggregator(agg, code, text) : NULL;
+    if (!r)
+        r = match_code(t, code, SIZE_MAX, text);
     if (!r)
         r = match_text(t, text);
-    if (!r && agg != t)
-        r = match_code(agg, code);
+    if (!r && kind != CS_CODE_AGGREGATOR)
+        r = match_aggregator(agg, code, text);
     memset(out, 0, sizeof *out);
     if (r) {
         out->status = r->status;
@@ -299,10 +461,21 @@ void cs_carriers_map(cs_carriers_t *c, const char *carrier, const char *code, co
     }
     out->status = CS_TRACK_IN_TRANSIT;
     out->unmapped = true;
-    if (t)
+}
+
+void cs_carriers_count_unmapped(cs_carriers_t *c, const char *carrier)
+{
+    table_t *t = find(c, carrier);
+    if (t && strcmp(t->carrier, AGGREGATOR) != 0)
         atomic_fetch_add(&t->unmapped, 1);
     else if (c)
         atomic_fetch_add(&c->unmapped_other, 1);
+}
+
+void cs_carriers_map(cs_carriers_t *c, const char *carrier, const char *code, const char *text,
+                     cs_scan_mapping_t *out)
+{
+    cs_carriers_map_code(c, carrier, code, CS_CODE_CARRIER, text, out);
 }
 
 cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err)
@@ -311,7 +484,10 @@ cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err)
         return CS_OK;
     cs_scan_t *s = &ev->u.scan;
     cs_scan_mapping_t m;
-    cs_carriers_map(c, s->carrier, s->carrier_code, s->carrier_text, &m);
+    cs_code_kind_t kind = ev->source && strcmp(ev->source, CS_SCAN_SOURCE_AFTERSHIP) == 0
+                              ? CS_CODE_AGGREGATOR
+                              : CS_CODE_CARRIER;
+    cs_carriers_map_code(c, s->carrier, s->carrier_code, kind, s->carrier_text, &m);
     json_t *d = json_object_get(ev->json, "data");
     if (json_object_set_new(d, "status", json_string(cs_track_status_name(m.status))))
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
@@ -339,6 +515,7 @@ void cs_carriers_unmapped(cs_carriers_t *c, void (*fn)(const char *carrier, uint
     if (!c)
         return;
     for (size_t i = 0; i < c->n; i++)
-        fn(c->tables[i].carrier, atomic_load(&c->tables[i].unmapped), ud);
+        if (strcmp(c->tables[i].carrier, AGGREGATOR) != 0)
+            fn(c->tables[i].carrier, atomic_load(&c->tables[i].unmapped), ud);
     fn("other", atomic_load(&c->unmapped_other), ud);
 }

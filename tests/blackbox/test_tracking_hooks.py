@@ -3,14 +3,20 @@ webhook (AfterShip format, aftership-hmac-sha256) and our own signed scan
 form deliver checkpoints; the carrier tables map codes and texts to
 statuses and incident reasons; a repeated delivery records nothing twice;
 forged signatures, stale signatures and future timestamps are refused with
-a clear answer; a raw scan posted to /v1/events is mapped too, and an
-unknown code is kept, shown as in transit and counted."""
+a clear answer naming the header; a raw scan posted to /v1/events is
+mapped too, and an unknown code is kept, shown as in transit and counted.
+AfterShip's subtag decides before the carrier's texts; zone-less
+checkpoint times are the shop's local time; wrong JSON types are refused
+naming the request's own field; a carrier added by data (a table with
+@name and @slug in the carriers folder) receives AfterShip scans."""
 import base64
 import hashlib
 import hmac
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,8 +26,18 @@ a = csbb.args()
 t = csbb.Checker()
 AS_SECRET = "aftership-secret-1"
 TR_SECRET = "tracking-secret-1"
+# the shipped tables plus a carrier added by data
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+tables = tempfile.mkdtemp(prefix="cs-carriers-")
+for f in os.listdir(os.path.join(SRC, "etc", "carriers")):
+    if f.endswith(".tsv"):
+        shutil.copy(os.path.join(SRC, "etc", "carriers", f), tables)
+with open(os.path.join(tables, "postnl.tsv"), "w") as f:
+    f.write("@name\tPostNL\n@slug\tpostnl-3s\tpostnl\nDELIVERED\tdelivered\n")
 d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_AFTERSHIP_SECRET": AS_SECRET,
-                                  "CONSONANCE_TRACKING_SECRET": TR_SECRET})
+                                  "CONSONANCE_TRACKING_SECRET": TR_SECRET,
+                                  "CONSONANCE_SHOP_TIMEZONE": "Europe/Berlin",
+                                  "CONSONANCE_CARRIERS": tables})
 
 
 def iso(offset_s=0):
@@ -42,6 +58,15 @@ def own(body, secret=TR_SECRET, ts=None):
     return d.request("POST", "/v1/tracking/scans", body=raw, key=False,
                      headers={"Content-Type": "application/json",
                               "X-Consonance-Signature": "t=%d,v1=%s" % (ts, mac)})
+
+
+def err(body):
+    e = body.get("error", {}) if isinstance(body, dict) else {}
+    return (e.get("field"), e.get("message", ""))
+
+
+def rejected(body):
+    return {r["index"]: (r["error"]["field"], r["error"]["message"]) for r in body.get("rejected", [])}
 
 
 def scans(order_id):
@@ -97,15 +122,108 @@ try:
         {"occurred_at": iso(-50)},
     ]})
     rej = {r["index"]: r["error"]["field"] for r in body.get("rejected", [])}
-    t.eq((st, body.get("accepted"), rej), (200, 2, {2: "occurred_at", 3: "code"}),
-         "future and empty scans refused by index, the rest recorded")
+    t.eq((st, body.get("accepted"), rej), (200, 2, {2: "scans[2].occurred_at", 3: "scans[3].code"}),
+         "future and empty scans refused by index and the request's own field, the rest recorded")
     t.eq([s["status"] for s in scans("1002")], ["in_transit", "failed_attempt"], "DPD codes mapped")
-    st, _, _ = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, ts=int(time.time()) - 3600)
-    t.eq(st, 403, "an hour-old signature is refused")
-    st, _, _ = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, secret="guess")
-    t.eq(st, 403, "a forged signature is refused")
+    st, _, body = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, ts=int(time.time()) - 3600)
+    t.eq((st, err(body)[0]), (403, "X-Consonance-Signature"), "an hour-old signature is refused, naming the header")
+    t.check("old" in err(body)[1], "... as too old: %r" % (err(body),))
+    st, _, body = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, ts=int(time.time()) + 600)
+    t.eq(st, 403, "a signature 10 minutes ahead is refused")
+    t.check("future" in err(body)[1] and "old" not in err(body)[1],
+            "... as in the future, not as old: %r" % (err(body),))
+    st, _, body = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, ts=92233720368547758)
+    t.eq((st, err(body)[0]), (403, "X-Consonance-Signature"), "a huge signature time is refused (no overflow)")
+    st, _, body = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, secret="guess")
+    t.eq((st, err(body)[0]), (403, "X-Consonance-Signature"), "a forged signature is refused")
+    st, _, body = aftership({"msg": {}}, secret="guess")
+    t.eq((st, err(body)[0]), (403, "aftership-hmac-sha256"), "a forged aggregator webhook names its header")
     st, _, body = own({"tracking_number": "x", "scans": []})
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "a missing carrier is named")
+
+    # AfterShip's subtag decides before the carrier's texts
+    st, _, _ = d.post_events([
+        csbb.order_event("o-3", "1003", at=iso(-86400 * 2)),
+        {"event_id": "s-3", "type": "shipment.created", "occurred_at": iso(-86400),
+         "data": {"id": "SHP-3", "order_id": "1003", "carrier": "dhl",
+                  "tracking_number": "00340434161094015903"}},
+        csbb.order_event("o-4", "1004", at=iso(-86400 * 2)),
+        {"event_id": "s-4", "type": "shipment.created", "occurred_at": iso(-86400),
+         "data": {"id": "SHP-4", "order_id": "1004", "carrier": "postnl",
+                  "tracking_number": "3SABCD1234567"}},
+    ])
+    t.eq(st, 200, "more orders and shipments accepted")
+    st, _, body = aftership({"msg": {"slug": "dhl-germany", "tracking_number": "00340434161094015903", "checkpoints": [
+        {"checkpoint_time": iso(-7000), "tag": "Pending", "subtag": "Pending_001", "message": "Neu"},
+        {"checkpoint_time": iso(-6000), "tag": "InTransit", "subtag": "InTransit_010",
+         "message": "Die Sendung wurde im Paketzentrum bearbeitet."},
+        {"checkpoint_time": iso(-5000), "tag": "AttemptFail", "subtag": "AttemptFail_001",
+         "message": "The shipment could not be delivered"},
+    ]}})
+    t.eq((st, body.get("accepted")), (200, 3), "aggregator scans recorded")
+    t.eq([(s["status"], s.get("reason"), s.get("unmapped")) for s in scans("1003")],
+         [("info_received", None, None), ("in_transit", None, None), ("failed_attempt", "other", None)],
+         "subtags decide (a new one by its tag), not the words 'delivered' in the text")
+
+    # a carrier added by data: its slug leads to it
+    st, _, body = aftership({"msg": {"slug": "postnl-3s", "tracking_number": "3SABCD1234567", "checkpoints": [
+        {"checkpoint_time": iso(-4000), "tag": "Delivered", "subtag": "Delivered_001", "message": "Bezorgd"}]}})
+    got = scans("1004")
+    t.eq((st, body.get("accepted"), [s["status"] for s in got]), (200, 1, ["delivered"]),
+         "a slug declared by a table (@slug) reaches that carrier's shipment")
+
+    # zone-less checkpoint times are the shop's local time (Europe/Berlin)
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400 * 3))
+    st, _, body = aftership({"msg": {"slug": "dhl-germany", "tracking_number": "00340434161094015903", "checkpoints": [
+        {"checkpoint_time": day + "T09:15:00", "tag": "InTransit", "subtag": "InTransit_002", "message": "a"},
+        {"checkpoint_time": day, "tag": "InTransit", "subtag": "InTransit_003", "message": "b"},
+        {"checkpoint_time": "gestern", "tag": "InTransit", "message": "c"},
+    ]}})
+    rej = rejected(body)
+    t.eq((st, body.get("accepted"), sorted(rej)), (200, 2, [2]), "zone-less times and dates accepted")
+    t.eq(rej.get(2, ("",))[0], "msg.checkpoints[2].checkpoint_time", "a bad time names its checkpoint")
+    at = {s["carrier_code"]: s["occurred_at"] for s in scans("1003")}
+    t.check(at.get("InTransit_002", "").startswith(day + "T07:15:00") or
+            at.get("InTransit_002", "").startswith(day + "T08:15:00"),
+            "09:15 in Berlin is 07:15 or 08:15 UTC: %r" % at.get("InTransit_002"))
+    t.check(at.get("InTransit_003", "")[11:19] in ("22:00:00", "23:00:00"),
+            "a date is the shop's midnight: %r" % at.get("InTransit_003"))
+
+    # wrong JSON types name the request's field
+    st, _, body = own({"carrier": "dpd", "tracking_number": "01905002345612", "scans": [
+        {"code": 13, "text": "Zustellung erfolgt", "occurred_at": iso(-40)},
+        {"code": "DELIVERED", "occurred_at": iso(-40), "location": "Berlin"},
+        "DELIVERED",
+        {"code": True, "occurred_at": iso(-40)},
+        {"code": "X", "text": "t" * 600, "occurred_at": iso(-40)},
+    ]})
+    rej = rejected(body)
+    t.eq((st, body.get("accepted")), (200, 1), "an integer code is taken")
+    t.eq({i: f for i, (f, _) in rej.items()},
+         {1: "scans[1].location", 2: "scans[2]", 3: "scans[3].code", 4: "scans[4].text"},
+         "wrong types and sizes are refused by the request's own field")
+    t.check("expected an object" in rej.get(1, ("", ""))[1] and "expected an object" in rej.get(2, ("", ""))[1],
+            "... saying what was expected: %r" % rej)
+    t.check(any(s.get("carrier_code") == "13" for s in scans("1002")), "the integer code is kept as text")
+    for hook, what, want in [
+        ({"msg": {"slug": "dhl-germany", "tracking_number": "1"}}, "checkpoints missing", "msg.checkpoints"),
+        ({"msg": {"slug": "dhl-germany", "tracking_number": "1", "checkpoints": {}}}, "checkpoints an object",
+         "msg.checkpoints"),
+        ({"msg": {"slug": 5, "tracking_number": "1", "checkpoints": []}}, "a numeric slug", "msg.slug"),
+        ({"msg": "x"}, "msg a string", "msg"),
+    ]:
+        st, _, body = aftership(hook)
+        t.eq((st, err(body)[0]), (400, want), "AfterShip: %s is refused naming %s" % (what, want))
+    st, _, body = aftership({"msg": {"slug": 5, "tracking_number": "1", "checkpoints": []}})
+    t.check("expected a string" in err(body)[1], "a numeric slug: %r" % (err(body),))
+    st, _, body = aftership({"msg": {"slug": "dhl-germany", "tracking_number": "00340434161094015903",
+                                     "checkpoints": [{"checkpoint_time": iso(-30), "subtag": "InTransit_001",
+                                                      "message": "m" * 600}]}})
+    t.eq((st, [f for f, _ in rejected(body).values()]), (422, ["msg.checkpoints[0].message"]),
+         "an over-long message names its checkpoint")
+    st, _, body = own({"carrier": "DHL Paket", "tracking_number": "x", "scans": []})
+    t.eq((st, err(body)[0]), (400, "carrier"), "a carrier id with a space is refused")
+    t.check("a-z, 0-9, _ and -" in err(body)[1], "... saying the expected form: %r" % (err(body),))
 
     # raw scans through the event API; an unknown code is kept and counted
     st, _, body = d.post_events([
@@ -124,8 +242,17 @@ try:
          "an unknown code is in transit, marked and keeps its text")
     st, _, metrics = d.request("GET", "/metrics", key=False)
     t.check('consonance_scans_unmapped_total{carrier="dpd"} 1' in metrics, "the unknown code is counted")
+    st, _, body = d.post_events([{"event_id": "raw-2", "type": "tracking.event", "occurred_at": iso(-20),
+                                  "data": {"shipment_id": "SHP-2", "carrier": "dpd",
+                                           "tracking_number": "01905002345612", "carrier_code": "WARP_DRIVE",
+                                           "carrier_text": "Paket im Hyperraum"}}])
+    t.eq((st, body["duplicates"]), (200, 1), "the unknown scan sent again is a duplicate")
+    st, _, metrics = d.request("GET", "/metrics", key=False)
+    t.check('consonance_scans_unmapped_total{carrier="dpd"} 1' in metrics,
+            "... and is not counted again")
     st, _, o = d.request("GET", "/v1/orders/1001")
     t.eq(o["shipments"][0]["status"], "delivered", "the shipment's status follows its latest scan")
 finally:
     d.cleanup()
+    shutil.rmtree(tables, ignore_errors=True)
 t.done()

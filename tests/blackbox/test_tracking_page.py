@@ -4,12 +4,19 @@ A failed delivery attempt makes the order at risk: the delay notice goes out
 by email (through a real SMTP server) with the new window, the reason and a
 signed tracking link; the link opens the page (German, or English with
 ?lang=en) with the status, the window, the scans, the items and the help
-links, and loads nothing from elsewhere. A late delivery breaks the first
+links, and loads nothing from other hosts (the logo is its own cached
+resource, not inlined into every page; an unknown ?lang= does not make a
+new cache entry). A late delivery breaks the first
 promise: a compensation code is issued once, mailed with an apology, listed
 with the customer's codes and shown on the page. The lookup form finds an
 order by number and postcode or email, answers a wrong pair exactly like an
-unknown order, and refuses an address that keeps guessing (429). Forged
-links show nothing. Finally headless Chromium (Debian's, through
+unknown order, and refuses an address that keeps guessing (429, an IPv6
+client per /64); a flood of failures from many addresses does not clear a
+block. Forged links show nothing. An order in two parcels shows both (page
+and status API), a customer change with the same occurred_at renews the
+page, default_locale and Accept-Language q-values choose the language, and
+the status API's wording and answers for cancelled, unshipped and
+label-created orders and a bad ?lang= are checked. Finally headless Chromium (Debian's, through
 playwright-core) renders the page on a phone in both languages and saves
 screenshots."""
 import datetime as dt
@@ -64,6 +71,7 @@ env.update({
     "CONSONANCE_SUPPORT_EMAIL": "hilfe@waldkauz.example",
     "CONSONANCE_REASSURANCE_DE": "Alle Pakete sind versichert.",
     "CONSONANCE_TRACKING_LOOKUPS": "5",
+    "CONSONANCE_DEFAULT_LOCALE": "en",
 })
 d = csbb.Daemon(a.bin, extra_env=env)
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -179,7 +187,20 @@ try:
         t.check("Alle Pakete sind versichert." in html, "the shop's reassurance")
         t.check('href="https://shop.example/returns?order=r1"' in html, "the returns link")
         t.check("mailto:hilfe@waldkauz.example" in html, "the support link")
-        t.check("data:image/svg+xml;base64," in html and "#1f4e79" in html, "logo and colour inline")
+        t.check("#1f4e79" in html, "the colour inline")
+        # the logo is its own resource, cached by browsers, not in every page
+        t.check("data:image" not in html and re.search(r'<img src="logo\?v=[0-9a-f]{16}"', html),
+                "the logo linked, not inlined")
+        m = re.search(r'<img src="(logo\?v=[0-9a-f]{16})"', html)
+        if m:
+            st, lh, svg = page("/t/" + m.group(1))
+            t.eq(st, 200, "the logo")
+            t.check(lh.get("content-type") == "image/svg+xml" and "Waldkauz" in svg, "the logo's type")
+            t.check("max-age=31536000" in lh.get("cache-control", "") and lh.get("etag"),
+                    "the logo is cached: %r" % lh)
+            st, _, _ = page("/t/logo", **{"If-None-Match": lh.get("etag", "")})
+            t.eq(st, 304, "the logo not sent again")
+        t.check("img-src 'self'" in h.get("content-security-policy", ""), "CSP: images from here only")
         t.check(not re.search(r'(src|href)="//|src="https?:', html), "nothing loaded from elsewhere")
         t.check("default-src 'none'" in h.get("content-security-policy", ""), "CSP forbids loads")
         t.eq(h.get("referrer-policy"), "no-referrer", "the token never leaks as a referrer")
@@ -189,6 +210,13 @@ try:
         st, _, again = page(link)
         t.eq(again, html, "the same page again")
         t.eq(metric('consonance_tracking_pages_total{cache="hit"}'), hits + 1, "from the page cache")
+        # an unknown ?lang= falls back like none: the same cached page, no new entry
+        misses = metric('consonance_tracking_pages_total{cache="miss"}')
+        for x in ("0", "1", "fr", "xx" * 20):
+            st, _, other = page(link + "?lang=" + x)
+            t.check(st == 200 and other == html, "?lang=%s: the page as without it" % x[:8])
+        t.eq(metric('consonance_tracking_pages_total{cache="miss"}'), misses,
+             "unknown ?lang= values are served from the one cached page")
         d.post_events([scan("r1", 3, now - dt.timedelta(minutes=2), "in_transit", city="Potsdam")])
         t.check(t.wait_for(lambda: "Potsdam" in page(link)[2], "the new scan on the page"),
                 "a cached page is renewed by the order's next event")
@@ -259,7 +287,134 @@ try:
     st, _, _ = lookup("l1", "10115", xff="203.0.113.9")
     t.eq(st, 303, "another address still gets in")
     st, _, html = page("/t")
-    t.check(st == 200 and "Bestellnummer" in html, "the lookup form")
+    t.check(st == 200 and "Order number" in html, "the lookup form, in default_locale (en)")
+    t.check("once your order has shipped" in html, "the form says when the postcode works")
+    st, _, html = page("/t", **{"Accept-Language": "en;q=0.1,de;q=0.9"})
+    t.check("Bestellnummer" in html and "sobald die Bestellung versandt ist" in html,
+            "Accept-Language q-values: German preferred")
+    st, _, html = page("/t", **{"Accept-Language": "fr, en-GB;q=0.8, de;q=0.7"})
+    t.check("Order number" in html, "Accept-Language: English preferred over German")
+
+    # an IPv6 client counts per /64: other addresses of the same network are refused too
+    for i in range(5):
+        lookup("v6-%d" % i, "10115", xff="2001:db8:1:2::%x" % (i + 1))
+    st, _, _ = lookup("l1", "10115", xff="2001:db8:1:2:ffff::99")
+    t.eq(st, 429, "the same /64 is refused")
+    st, _, _ = lookup("l1", "10115", xff="2001:db8:1:3::1")
+    t.eq(st, 303, "the next /64 still gets in")
+
+    # a block survives a flood: block an order number, then 5000 failures from 1000 addresses
+    for i in range(10):
+        lookup("r1", "00000", xff="198.51.100.%d" % (i + 1))
+    st, _, _ = lookup("r1", "10115", xff="198.51.100.200")
+    t.eq(st, 429, "an order number tried too often is refused from anywhere")
+    conn = d.conn()
+    for i in range(5000):
+        a_ = i % 1000
+        body = urllib.parse.urlencode({"order": "flood-%d" % i, "key": "00000", "lang": "en"})
+        d.request("POST", "/t", body, key=False, conn=conn,
+                  headers={"Content-Type": "application/x-www-form-urlencoded",
+                           "X-Forwarded-For": "10.%d.%d.1" % (a_ // 250, a_ % 250)})
+    conn.close()
+    st, _, _ = lookup("r1", "10115", xff="198.51.100.201")
+    t.eq(st, 429, "after the flood the order number is still refused")
+    st, _, _ = lookup("l1", "10115")
+    t.eq(st, 429, "after the flood the guessing address is still refused")
+
+    # an order in two parcels: the page shows both, the paragraph names each
+    t2 = now - dt.timedelta(days=3)
+    sh2 = shipment("m1", t2 + dt.timedelta(hours=4))
+    sh2["event_id"] = "s-m1b"
+    sh2["data"].update({"id": "Sm1b", "tracking_number": "JJDm1b"})
+    sc2 = scan("m1", 2, now - dt.timedelta(hours=2), "in_transit", city="Leipzig")
+    sc2["data"].update({"shipment_id": "Sm1b", "tracking_number": "JJDm1b"})
+    st, _, _ = d.post_events([
+        order("m1", "anna", t2, "40.00"),
+        shipment("m1", t2 + dt.timedelta(hours=2)),
+        scan("m1", 1, now - dt.timedelta(days=1), "delivered", city="Berlin"),
+        sh2, sc2,
+    ])
+    t.eq(st, 200, "two-parcel order accepted")
+    st, _, js = d.request("GET", "/v1/orders/m1/status?lang=en")
+    txt = js.get("text", "") if st == 200 else ""
+    t.check(txt.startswith("Your order comes in 2 parcels: one was delivered on ") and
+            "the other is with DHL in Leipzig" in txt, "each parcel in the paragraph: %r" % txt)
+    t.eq([p_.get("status") for p_ in js.get("parcels", [])], ["delivered", "in_transit"],
+         "each parcel's status")
+    st, _, js = d.request("GET", "/v1/orders/m1/status")
+    txt = js.get("text", "") if st == 200 else ""
+    t.check(txt.startswith("Ihre Bestellung kommt in 2 Paketen: eines wurde am ") and
+            "das andere ist bei DHL in Leipzig" in txt, "in German for anna: %r" % txt)
+    if link:
+        tok_m1 = d.request("POST", "/t", urllib.parse.urlencode({"order": "m1", "key": "anna@example.de"}),
+                           headers={"Content-Type": "application/x-www-form-urlencoded",
+                                    "X-Forwarded-For": "192.0.2.77"}, key=False)
+        loc_m1 = tok_m1[1].get("location", "")
+        t.eq(tok_m1[0], 303, "m1 found by email")
+        st, _, html = page(loc_m1[len(PUBLIC):].split("?")[0]) if loc_m1.startswith(PUBLIC) else (0, {}, "")
+        t.check("Paket 1 von 2" in html and "Paket 2 von 2" in html and "JJDm1" in html and
+                "JJDm1b" in html and "Leipzig" in html, "both parcels on the page")
+        t.check("Teilweise zugestellt" in html, "the order is partly delivered")
+
+    # a customer change with the same occurred_at renews the page
+    cara = customer("cara", "Cara", "cara@example.de", "de")
+    st, _, _ = d.post_events([cara, order("k1", "cara", now - dt.timedelta(hours=5), "19.00"),
+                              shipment("k1", now - dt.timedelta(hours=4))])
+    r_ = d.request("POST", "/t", urllib.parse.urlencode({"order": "k1", "key": "cara@example.de"}),
+                   headers={"Content-Type": "application/x-www-form-urlencoded",
+                            "X-Forwarded-For": "192.0.2.78"}, key=False)
+    loc_k1 = r_[1].get("location", "")
+    path_k1 = loc_k1[len(PUBLIC):].split("?")[0] if loc_k1.startswith(PUBLIC) else "/t/x"
+    st, _, html = page(path_k1)
+    t.check(st == 200 and 'lang="de"' in html, "cara's page in German")
+    cara2 = customer("cara", "Cara", "cara@example.de", "en")
+    cara2["event_id"] = "c-cara-2"
+    st, _, _ = d.post_events([cara2])
+    t.eq(st, 200, "cara's change accepted")
+    st, _, html = page(path_k1)
+    t.check('lang="en"' in html, "a change with the same occurred_at renews the page")
+
+    # default_locale (en here) for a customer without one, in the status API and the page
+    st, _, _ = d.post_events([
+        {"event_id": "c-dora", "type": "customer.upserted", "occurred_at": iso(now),
+         "data": {"id": "dora", "email": "dora@example.org"}},
+        order("u1", "dora", now - dt.timedelta(hours=2), "12.00"),
+        order("i1", "ben", now - dt.timedelta(hours=6), "30.00"),
+        shipment("i1", now - dt.timedelta(hours=1)),
+        order("x1", "ben", now - dt.timedelta(days=2), "15.00"),
+        shipment("x1", now - dt.timedelta(days=1)),
+        scan("x1", 1, now - dt.timedelta(hours=20), "in_transit", city="Hamburg"),
+        {"event_id": "x1-cancel", "type": "order.cancelled", "occurred_at": iso(now),
+         "data": {"order_id": "x1", "reason": "customer_request"}},
+    ])
+    t.eq(st, 200, "more orders accepted")
+    st, _, js = d.request("GET", "/v1/orders/u1/status")
+    t.eq((st, js.get("locale")), (200, "en"), "default_locale for a customer without one")
+    t.check("status" in js and js["status"] is None and js.get("parcels") == [],
+            "not shipped: status null, no parcels: %r" % js)
+    st, _, js = d.request("GET", "/v1/orders/i1/status")
+    t.eq(js.get("status"), "info_received", "a parcel without scans: info_received")
+    t.check("announced your parcel to DHL" in js.get("text", "") and "is with DHL" not in js.get("text", ""),
+            "label created, worded so: %r" % js.get("text"))
+    st, _, js = d.request("GET", "/v1/orders/x1/status")
+    t.check(st == 200 and "window" not in js and "cancelled" in js.get("text", ""),
+            "a cancelled order has no window: %r" % js)
+    st, _, js = d.request("GET", "/v1/orders/x1/status?lang=fr")
+    err = js.get("error", {}) if isinstance(js, dict) else {}
+    t.check(st == 400 and err.get("field") == "lang" and "de or en" in err.get("message", ""),
+            "?lang=fr: 400 naming lang: %r" % js)
+    for oid, mail in (("x1", "ben@example.com"), ("u1", "dora@example.org")):
+        r_ = d.request("POST", "/t", urllib.parse.urlencode({"order": oid, "key": mail}),
+                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                "X-Forwarded-For": "192.0.2.79"}, key=False)
+        loc_ = r_[1].get("location", "")
+        st, _, html = page(loc_[len(PUBLIC):].split("?")[0]) if loc_.startswith(PUBLIC) else (0, {}, "")
+        t.check(st == 200 and "shop.example/returns" not in html, "%s: no returns button" % oid)
+        if oid == "x1":
+            t.check("Cancelled" in html and "keep an eye on your parcel" not in html,
+                    "cancelled: no promise to watch a parcel")
+        else:
+            t.check('lang="en"' in html, "the page in default_locale for dora")
 
     # a real browser on a phone, both languages
     node = shutil.which("node")

@@ -1,7 +1,8 @@
 // The tracking page in a real browser: Debian's Chromium, headless, on a
 // phone-sized screen. For each URL given (name=url): no request leaves the
 // daemon, nothing scrolls sideways, the heading and the status are visible,
-// the page is in the language asked for; a screenshot of each goes to OUTDIR.
+// the page is in the language asked for, its smallest text (the steps) is
+// at least 12 px; a screenshot of each goes to OUTDIR.
 // Usage: node tracking_page.mjs OUTDIR name=url[,lang,text] ...
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -47,6 +48,9 @@ try {
       body: document.body.innerText,
       state: document.querySelector('.state')?.innerText || '',
       stylesApplied: getComputedStyle(document.querySelector('header')).backgroundColor,
+      stepPx: [...document.querySelectorAll('.steps li')]
+        .map((li) => parseFloat(getComputedStyle(li).fontSize)),
+      images: [...document.images].map((img) => ({ src: img.src, ok: img.complete && img.naturalWidth > 0 })),
     }));
     if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
     if (got.sideways > 0) fail(`${name}: scrolls sideways by ${got.sideways}px on a phone`);
@@ -54,6 +58,9 @@ try {
     if (!got.state) fail(`${name}: no status line`);
     if (text && !got.body.includes(text)) fail(`${name}: "${text}" not on the page`);
     if (got.stylesApplied === 'rgba(0, 0, 0, 0)') fail(`${name}: the inline styles did not apply`);
+    const small = got.stepPx.filter((px) => px < 12);
+    if (small.length) fail(`${name}: step labels of ${small.join(', ')} px (at least 12)`);
+    for (const img of got.images) if (!img.ok) fail(`${name}: image not shown: ${img.src}`);
     const file = path.join(outdir, `tracking-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     console.log(`${name}: ${got.h1} | ${got.state} | screenshot ${file}`);

@@ -1,7 +1,10 @@
 /* test_carriers.c -- the carrier tables: the shipped ones map each
- * carrier's codes and texts, the aggregator's tags and subtags; unknown
- * codes stay unmapped and are counted; bad tables are refused with file and
- * line; raw scans are normalized into their event. */
+ * carrier's codes and texts, the aggregator's tags and subtags (an
+ * aggregator's code before the carrier's texts, a subtag falling back to
+ * its tag); code rules with text words; negations; display names and
+ * AfterShip slugs by data; unknown codes stay unmapped and are counted; bad
+ * tables are refused with file and line; raw scans are normalized into
+ * their event. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,11 +36,11 @@ static int teardown(void **state)
     return 0;
 }
 
-static void expect(const char *carrier, const char *code, const char *text, const char *status,
-                   const char *reason)
+static void expect_kind(const char *carrier, const char *code, cs_code_kind_t kind,
+                        const char *text, const char *status, const char *reason)
 {
     cs_scan_mapping_t m;
-    cs_carriers_map(tables, carrier, code, text, &m);
+    cs_carriers_map_code(tables, carrier, code, kind, text, &m);
     if (strcmp(cs_track_status_name(m.status), status) != 0 ||
         strcmp(cs_incident_name(m.reason) ? cs_incident_name(m.reason) : "-", reason) != 0 ||
         m.unmapped)
@@ -45,6 +48,28 @@ static void expect(const char *carrier, const char *code, const char *text, cons
                  text ? text : "-", cs_track_status_name(m.status),
                  cs_incident_name(m.reason) ? cs_incident_name(m.reason) : "-",
                  m.unmapped ? " (unmapped)" : "", status, reason);
+}
+
+static void expect(const char *carrier, const char *code, const char *text, const char *status,
+                   const char *reason)
+{
+    expect_kind(carrier, code, CS_CODE_CARRIER, text, status, reason);
+}
+
+/* A scan from the AfterShip webhook: its code is AfterShip's. */
+static void expect_as(const char *carrier, const char *code, const char *text, const char *status,
+                      const char *reason)
+{
+    expect_kind(carrier, code, CS_CODE_AGGREGATOR, text, status, reason);
+}
+
+static void expect_unmapped(const char *carrier, const char *code, const char *text)
+{
+    cs_scan_mapping_t m;
+    cs_carriers_map(tables, carrier, code, text, &m);
+    if (!m.unmapped)
+        fail_msg("%s %s / %s: got %s, want unmapped", carrier, code ? code : "-",
+                 text ? text : "-", cs_track_status_name(m.status));
 }
 
 static void test_shipped_tables(void **state)
@@ -59,14 +84,15 @@ static void test_shipped_tables(void **state)
            "failed_attempt", "recipient_absent");
     expect("dhl", NULL, "Die Annahme der Sendung wurde verweigert.", "exception", "refused");
     expect("dhl_express", "WC", NULL, "out_for_delivery", "-");
-    expect("dhl_express", "ch", NULL, "exception", "customs"); /* case does not matter */
+    expect("dhl_express", "cc", NULL, "available_for_pickup", "-"); /* case does not matter */
     expect("dpd", "DELIVERY_FAILED", "Empfänger nicht angetroffen", "failed_attempt",
            "recipient_absent");
     expect("dpd", "AT_DELIVERY_DEPOT", NULL, "in_transit", "-");
     expect("hermes", NULL, "Die Sendung liegt im Hermes PaketShop zur Abholung bereit.",
            "available_for_pickup", "-");
     expect("gls", "DELIVEREDPS", NULL, "available_for_pickup", "-");
-    expect("ups", "X", "The address could not be found", "exception", "other");
+    expect("ups", "X", "The address could not be found", "exception", "address_problem");
+    expect("ups", "X", "Something unusual happened", "exception", "other");
     expect("ups", "KB", NULL, "available_for_pickup", "-");
     /* an aggregator's subtag, for a carrier whose own table does not know it */
     expect("dhl", "Exception_007", NULL, "exception", "address_problem");
@@ -74,22 +100,219 @@ static void test_shipped_tables(void **state)
     expect("colissimo", "InTransit", NULL, "in_transit", "-");
 }
 
+/* An aggregator's subtag is already normalized: it decides before the
+ * carrier's text rules (whose words may be negated in the text). */
+static void test_aggregator_code_first(void **state)
+{
+    (void)state;
+    expect_as("dhl", "AttemptFail_001", "The shipment could not be delivered", "failed_attempt",
+              "other");
+    expect_as("dhl", "AttemptFail_002",
+              "Die Sendung konnte nicht zugestellt werden und wurde in die Packstation gebracht.",
+              "failed_attempt", "recipient_absent");
+    expect_as("dhl", "Exception_010",
+              "Die Annahme der Sendung wurde verweigert. Die Sendung wird an den Absender "
+              "zurückgeschickt.",
+              "returned_to_sender", "-");
+    expect_as("ups", "InTransit_005", "Your package was released by Customs", "in_transit",
+              "customs");
+    /* a subtag the aggregator table lacks: its tag, still before the texts */
+    expect_as("dhl", "Delivered_099", "Die Sendung wurde nicht zugestellt", "delivered", "-");
+    /* an AfterShip code the aggregator table does not know: the carrier's texts */
+    expect_as("dhl", "Warp_001", "Die Sendung wurde in das Zustellfahrzeug geladen.",
+              "out_for_delivery", "-");
+}
+
+/* Shipped text rules list the negations before the words they contain. */
+static void test_negated_texts(void **state)
+{
+    (void)state;
+    expect("dhl", NULL, "The shipment could not be delivered", "failed_attempt", "-");
+    expect("dhl", NULL, "The shipment was not delivered", "failed_attempt", "-");
+    expect("dhl", NULL, "Die Sendung wurde nicht zugestellt.", "failed_attempt", "-");
+    expect("dhl", NULL, "Die Sendung konnte nicht zugestellt werden.", "failed_attempt", "-");
+    expect("dhl", NULL, "Der Empfänger wurde nicht angetroffen. Die Sendung konnte nicht "
+                        "zugestellt werden.",
+           "failed_attempt", "recipient_absent");
+    expect("dhl", NULL, "Die Sendung wurde erfolgreich zugestellt.", "delivered", "-");
+    expect("dhl", NULL, "The shipment has been delivered", "delivered", "-");
+    expect("hermes", NULL, "Die Sendung konnte nicht zugestellt werden.", "failed_attempt", "-");
+    expect("dpd", NULL, "Paket konnte nicht zugestellt werden", "failed_attempt", "-");
+    expect("ups", NULL, "Your package was released by Customs", "in_transit", "customs");
+    expect("ups", NULL, "Held in customs", "exception", "customs");
+}
+
+/* "CODE text:WORDS" rules: a generic code made precise by its text. */
+static void test_code_with_text(void **state)
+{
+    (void)state;
+    expect("dhl", "transit", "Die Sendung wurde in das Zustellfahrzeug geladen.",
+           "out_for_delivery", "-");
+    expect("dhl", "transit", "Die Sendung liegt in der Filiale zur Abholung bereit.",
+           "available_for_pickup", "-");
+    expect("dhl", "transit", "Die Sendung wurde im Paketzentrum bearbeitet.", "in_transit", "-");
+    expect("dhl", "failure", "Der Empfänger wurde nicht angetroffen.", "failed_attempt",
+           "recipient_absent");
+    expect("dhl", "failure", "Etwas ist schiefgegangen.", "exception", "other");
+    expect("ups", "X", "The receiver was not available for delivery.", "failed_attempt",
+           "recipient_absent");
+    expect("ups", "X", "The address is incorrect.", "exception", "address_problem");
+    expect("gls", "NOTDELIVERED", "The consignee was absent.", "failed_attempt",
+           "recipient_absent");
+    expect("gls", "NOTDELIVERED", NULL, "failed_attempt", "-");
+
+    /* file order among code rules; a prefix with words; the form's errors */
+    cs_carriers_t *c = cs_carriers_new();
+    cs_err_t err;
+    const char *t = "A text:foo\tdelivered\nA\tin_transit\nZ* text:bar\texception\tdamaged\n"
+                    "text:foo\treturned_to_sender\n";
+    assert_int_equal(cs_carriers_add(c, "mine", t, strlen(t), "mine.tsv", &err), CS_OK);
+    cs_scan_mapping_t m;
+    cs_carriers_map(c, "mine", "a", "some FOO here", &m);
+    assert_int_equal(m.status, CS_TRACK_DELIVERED);
+    cs_carriers_map(c, "mine", "a", "nothing", &m);
+    assert_int_equal(m.status, CS_TRACK_IN_TRANSIT);
+    assert_false(m.unmapped);
+    cs_carriers_map(c, "mine", "a", NULL, &m);
+    assert_int_equal(m.status, CS_TRACK_IN_TRANSIT);
+    cs_carriers_map(c, "mine", "z9", "a bar", &m);
+    assert_int_equal(m.reason, CS_INCIDENT_DAMAGED);
+    cs_carriers_map(c, "mine", "z9", "other", &m); /* the code rule needs its words */
+    assert_true(m.unmapped);
+    cs_carriers_map(c, "mine", "q", "foo", &m); /* text rules after code rules */
+    assert_int_equal(m.status, CS_TRACK_RETURNED_TO_SENDER);
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        { " text:foo\tdelivered\n", "t.tsv:1: match: expected a code before ' text:'" },
+        { "A text:\tdelivered\n", "t.tsv:1: match" },
+        { "* text:foo\tdelivered\n", "t.tsv:1: match: a prefix" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_not_equal(
+            cs_carriers_add(c, "x", bad[i].text, strlen(bad[i].text), "t.tsv", &err), CS_OK);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
+    }
+    cs_carriers_free(c);
+}
+
+/* A subtag the aggregator table does not list falls back to its tag. */
+static void test_subtag_falls_back_to_tag(void **state)
+{
+    (void)state;
+    expect("colissimo", "Pending_001", NULL, "info_received", "-");
+    expect("colissimo", "Expired_001", NULL, "exception", "lost");
+    expect("colissimo", "InTransit_010", NULL, "in_transit", "-");
+    expect("dhl", "Pending_003", NULL, "info_received", "-");
+    expect_as("dpd", "Pending_001", NULL, "info_received", "-");
+    /* only the Tag_NNN form: a carrier's code with an underscore stays its own */
+    expect_unmapped("dpd", "Delivered_X", NULL);
+    expect_unmapped("colissimo", "InTransit_", NULL);
+}
+
+static void test_names_and_slugs(void **state)
+{
+    (void)state;
+    char id[CS_ID_MAX + 1];
+    assert_string_equal(cs_carriers_display_name(tables, "dhl"), "DHL");
+    assert_string_equal(cs_carriers_display_name(tables, "dhl_express"), "DHL Express");
+    assert_string_equal(cs_carriers_display_name(tables, "brieftaube"), "brieftaube");
+    assert_string_equal(cs_carriers_display_name(tables, NULL), "the carrier");
+    /* the compatible form reads the shipped tables */
+    assert_string_equal(cs_carriers_display_name(NULL, "fedex"), "FedEx");
+    assert_string_equal(cs_carriers_display_name(NULL, "hermes"), "Hermes");
+    static const char *const slugs[][2] = {
+        { "dhl-germany", "dhl" }, { "deutsch-post", "dhl" }, { "dhl", "dhl_express" },
+        { "dhl-express", "dhl_express" }, { "dpd-de", "dpd" }, { "hermes-de", "hermes" },
+        { "gls", "gls" }, { "ups", "ups" }, { "fedex", "fedex" }, { "royal-mail", "royal_mail" },
+    };
+    for (size_t i = 0; i < sizeof slugs / sizeof slugs[0]; i++) {
+        cs_carriers_of_slug(tables, slugs[i][0], id, sizeof id);
+        if (strcmp(id, slugs[i][1]) != 0)
+            fail_msg("slug %s: got %s, want %s", slugs[i][0], id, slugs[i][1]);
+    }
+    cs_carriers_of_slug(NULL, "dhl-germany", id, sizeof id);
+    assert_string_equal(id, "dhl");
+
+    /* a carrier added by data: its name and slugs, no C */
+    cs_carriers_t *c = cs_carriers_new();
+    cs_err_t err;
+    const char *t = "# PostNL\n@name\tPostNL\n@slug\tpostnl-3s\tpostnl\nDELIVERED\tdelivered\n";
+    assert_int_equal(cs_carriers_add(c, "postnl", t, strlen(t), "postnl.tsv", &err), CS_OK);
+    assert_string_equal(cs_carriers_display_name(c, "postnl"), "PostNL");
+    assert_string_equal(cs_carriers_display_name(c, "dhl"), "DHL"); /* shipped name */
+    cs_carriers_of_slug(c, "postnl-3s", id, sizeof id);
+    assert_string_equal(id, "postnl");
+    cs_carriers_of_slug(c, "POSTNL", id, sizeof id);
+    assert_string_equal(id, "postnl");
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        { "@nam\tX\n", "t.tsv:1: '@nam': expected a header @name or @slug" },
+        { "@name\n", "t.tsv:1: @name: expected" },
+        { "@slug\tBad Slug\n", "t.tsv:1: @slug: 'Bad Slug' is not a slug" },
+        { "\n@slug\tpostnl\n", "t.tsv:2: @slug: 'postnl' is already declared by postnl.tsv" },
+        { "@slug\n", "t.tsv:1: @slug: expected" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_not_equal(
+            cs_carriers_add(c, "other", bad[i].text, strlen(bad[i].text), "t.tsv", &err), CS_OK);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
+    }
+    cs_carriers_free(c);
+}
+
+/* Entries corrected or added after the audit. */
+static void test_table_entries(void **state)
+{
+    (void)state;
+    expect("dhl_express", "SA", NULL, "in_transit", "-");
+    expect("dhl_express", "TD", NULL, "in_transit", "delayed");
+    expect("dhl_express", "DM", NULL, "exception", "damaged");
+    expect("dhl_express", "CM", NULL, "exception", "address_problem");
+    expect("dhl_express", "CD", NULL, "in_transit", "customs");
+    expect("dhl_express", "ND", NULL, "failed_attempt", "-");
+    expect("dhl_express", "HP", NULL, "exception", "customs");
+    expect("dhl_express", "MD", NULL, "in_transit", "delayed");
+    expect("dhl_express", "TP", NULL, "in_transit", "-");
+    expect_unmapped("dhl_express", "CH", NULL);
+    expect("hermes", NULL, "Die Sendung wurde im Hermes PaketShop abgegeben.", "in_transit", "-");
+    expect("hermes", NULL, "Die Sendung wurde im PaketShop abgegeben.", "in_transit", "-");
+    expect("hermes", NULL, "Die Sendung wurde vom Empfänger im PaketShop abgeholt.", "delivered",
+           "-");
+    expect("hermes", NULL, "Die Sendung wurde an die Wunschadresse zugestellt.", "delivered",
+           "-");
+    expect("hermes", NULL, "Die Sendung befindet sich in der Zustellung.", "out_for_delivery",
+           "-");
+    expect("hermes", NULL, "Die Sendung liegt im Hermes PaketShop zur Abholung bereit.",
+           "available_for_pickup", "-");
+    expect("dpd", NULL, "Ihr Paket wurde im Paketshop abgegeben.", "in_transit", "-");
+    expect("dpd", NULL, "Ihr Paket liegt im Paketshop zur Abholung.", "available_for_pickup",
+           "-");
+    expect("colissimo", "InTransit_009", NULL, "in_transit", "-");
+    expect("colissimo", "Delivered_005", NULL, "delivered", "-");
+}
+
+typedef struct count_q {
+    const char *c;
+    uint64_t n;
+    int seen;
+} count_q_t;
+
 static void count_fn(const char *carrier, uint64_t n, void *ud)
 {
-    struct {
-        const char *c;
-        uint64_t n;
-    } *q = ud;
-    if (strcmp(carrier, q->c) == 0)
+    count_q_t *q = ud;
+    if (strcmp(carrier, q->c) == 0) {
         q->n = n;
+        q->seen++;
+    }
 }
 
 static uint64_t unmapped(const char *carrier)
 {
-    struct {
-        const char *c;
-        uint64_t n;
-    } q = { carrier, 0 };
+    count_q_t q = { carrier, 0, 0 };
     cs_carriers_unmapped(tables, count_fn, &q);
     return q.n;
 }
@@ -102,10 +325,24 @@ static void test_unknown_codes(void **state)
     cs_carriers_map(tables, "dpd", "ZZ_NEW_CODE", "Paket ist im Weltall", &m);
     assert_true(m.unmapped);
     assert_int_equal(m.status, CS_TRACK_IN_TRANSIT);
+    assert_int_equal(unmapped("dpd"), before); /* mapping counts nothing ... */
+    cs_carriers_count_unmapped(tables, "dpd"); /* ... the engine counts stored scans */
     assert_int_equal(unmapped("dpd"), before + 1);
     cs_carriers_map(tables, "brieftaube", "42", NULL, &m);
     assert_true(m.unmapped);
+    cs_carriers_count_unmapped(tables, "brieftaube");
     assert_int_equal(unmapped("other"), other + 1);
+    /* an unknown aggregator code counts for the scan's carrier; the
+     * aggregator's own series would never move, so there is none */
+    cs_carriers_map_code(tables, "dpd", "Warp_001", CS_CODE_AGGREGATOR, NULL, &m);
+    assert_true(m.unmapped);
+    cs_carriers_count_unmapped(tables, "dpd");
+    assert_int_equal(unmapped("dpd"), before + 2);
+    cs_carriers_count_unmapped(tables, "aggregator");
+    assert_int_equal(unmapped("other"), other + 2);
+    count_q_t q = { "aggregator", 0, 0 };
+    cs_carriers_unmapped(tables, count_fn, &q);
+    assert_int_equal(q.seen, 0);
 }
 
 static void test_bad_tables(void **state)
@@ -165,6 +402,25 @@ static void test_normalize_event(void **state)
     assert_int_equal(again->u.scan.reason, CS_INCIDENT_RECIPIENT_ABSENT);
     cs_event_free(&again);
     cs_event_free(&ev);
+    /* from the AfterShip webhook: the subtag decides, not the carrier's text */
+    const char *as = "{\"event_id\":\"s3\",\"type\":\"tracking.event\",\"source\":\""
+        CS_SCAN_SOURCE_AFTERSHIP "\",\"occurred_at\":\"2026-03-04T11:02:00Z\",\"data\":{"
+        "\"carrier\":\"dhl\",\"tracking_number\":\"0190\",\"carrier_code\":"
+        "\"AttemptFail_001\",\"carrier_text\":\"The shipment could not be delivered\"}}";
+    assert_int_equal(cs_event_parse(as, strlen(as), &ev, &err), CS_OK);
+    assert_int_equal(cs_carriers_normalize(tables, ev, &err), CS_OK);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_FAILED_ATTEMPT);
+    assert_int_equal(ev->u.scan.reason, CS_INCIDENT_OTHER);
+    cs_event_free(&ev);
+    /* the same code from elsewhere is the carrier's: its texts come first */
+    const char *plain = "{\"event_id\":\"s4\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-03-04T11:02:00Z\",\"data\":{\"carrier\":\"dhl\",\"tracking_number\":\"0190\","
+        "\"carrier_code\":\"Delivered_001\",\"carrier_text\":\"Die Sendung wurde in das "
+        "Zustellfahrzeug geladen.\"}}";
+    assert_int_equal(cs_event_parse(plain, strlen(plain), &ev, &err), CS_OK);
+    assert_int_equal(cs_carriers_normalize(tables, ev, &err), CS_OK);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_OUT_FOR_DELIVERY);
+    cs_event_free(&ev);
     /* neither a status nor a raw code: refused, naming the field */
     const char *bare = "{\"event_id\":\"s2\",\"type\":\"tracking.event\",\"occurred_at\":"
                        "\"2026-03-04T11:02:00Z\",\"data\":{\"carrier\":\"dpd\","
@@ -177,6 +433,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_tables),
+        cmocka_unit_test(test_aggregator_code_first),
+        cmocka_unit_test(test_negated_texts),
+        cmocka_unit_test(test_code_with_text),
+        cmocka_unit_test(test_subtag_falls_back_to_tag),
+        cmocka_unit_test(test_names_and_slugs),
+        cmocka_unit_test(test_table_entries),
         cmocka_unit_test(test_unknown_codes),
         cmocka_unit_test(test_bad_tables),
         cmocka_unit_test(test_normalize_event),
