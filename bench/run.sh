@@ -31,7 +31,16 @@ else
 fi
 
 ONLY=" $* "
-want() { [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; }
+# the build a section was measured on: its commit, "+" when the tree had changes
+BUILD=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD -- src CMakeLists.txt 2>/dev/null || BUILD="$BUILD+"
+want() {
+  if [ "$ONLY" = "  " ] || [[ "$ONLY" == *" $1 "* ]]; then
+    echo "$BUILD" > "$OUT/$1.build"
+    return 0
+  fi
+  return 1
+}
 
 if want ingest; then
 echo "== ingest: engine vs raw SQLite ($N_INGEST events, 3 rounds)"
@@ -107,6 +116,9 @@ if [ -d "$ROOT/../shared/data/olist-sample" ]; then
         >> "$OUT/promise_sweep.jsonl"
     done
   done
+  # the second bound: a regression on every feature, fitted on the test orders
+  python3 "$ROOT/bench/promise_bound.py" "$ROOT/../shared/data/olist-sample" \
+    > "$OUT/promise_fit.jsonl"
 else
   echo "bench: ../shared not found; promise-eval skipped"
 fi
@@ -137,6 +149,5 @@ CS_FAULT_OUT="$OUT/pg_fault.json" python3 "$ROOT/tests/blackbox/test_pg_nodes.py
 
 fi
 
-[ "$ONLY" = "  " ] || export CS_BENCH_REDONE="($*)"
 python3 "$ROOT/bench/report.py" "$OUT" "$ROOT/docs/benchmarks.md"
 echo "bench: wrote docs/benchmarks.md"
