@@ -19,6 +19,11 @@
 /* A scan or a delivery older than this is history when the watch first
  * sees it (a back-fill, an import): recorded, but nobody is told. */
 #define FRESH_MS (3 * CS_MS_PER_DAY)
+/* An order the watch first sees more than FRESH_MS after it was placed (a
+ * back-fill, an import, a shop connected late) was promised nothing by
+ * us: its lateness is nobody's news and earns no code. The note marks the
+ * record for good; what its scans say later is still news. */
+#define NOTE_PLACED_BEFORE "placed before it was watched"
 #define CURSOR_SAVE_MS 5000 /* the cursor alone is saved at most this often */
 
 struct cs_watch {
@@ -281,6 +286,10 @@ static cs_rc update(upd_t *u, const char *order_id)
         cs_strlcpy(r.order_id, order_id, sizeof r.order_id);
         cs_strlcpy(r.customer_id, t.customer_id, sizeof r.customer_id);
         r.first_at = t.placed_at;
+        if (u->now - t.placed_at > FRESH_MS && !t.delivered_at) {
+            r.comp_at = u->now; /* (delivered ones: "delivered before it was watched") */
+            cs_strlcpy(r.comp_note, NOTE_PLACED_BEFORE, sizeof r.comp_note);
+        }
         if (t.promised_to) {
             int64_t d0 = cs_tz_day(w->o.tz, t.promised_from ? t.promised_from : t.promised_to);
             r.first_from = cs_tz_day_start(w->o.tz, d0);
@@ -364,7 +373,9 @@ static cs_rc update(upd_t *u, const char *order_id)
         bool from_scan = p.reason != CS_PR_NO_SCAN && p.reason != CS_PR_MISSED_HANDOVER &&
                          p.reason != CS_PR_SLOW_TRANSIT &&
                          strcmp(why, cs_promise_reason_name(CS_PR_LATE)) != 0;
-        bool news = !from_scan || !t.last_scan_at || u->now - t.last_scan_at <= FRESH_MS;
+        bool placed_before = r.comp_at && strcmp(r.comp_note, NOTE_PLACED_BEFORE) == 0;
+        bool news = from_scan ? !t.last_scan_at || u->now - t.last_scan_at <= FRESH_MS
+                              : !placed_before;
         if (fresh && news && r.risk_events < w->o.max_risk_signals) {
             r.risk_events++;
             json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", p.quiet_days,

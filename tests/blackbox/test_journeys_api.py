@@ -45,7 +45,7 @@ try:
     st, _, body = d.request("GET", "/v1/journeys")
     t.eq(st, 200, "GET /v1/journeys")
     ids = [j["id"] for j in body["journeys"]]
-    t.eq(len(ids), 12, "the shipped playbook has 12 journeys")
+    t.eq(len(ids), 13, "the shipped playbook has 13 journeys")
     t.check("review_request" in ids and "order_confirmation" in ids, "playbook journeys listed")
     t.check(all(j["enabled"] for j in body["journeys"]), "all on by default")
 

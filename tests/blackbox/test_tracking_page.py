@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +46,7 @@ sink.start()
 tmp = tempfile.mkdtemp(prefix="cs-track-")
 jdir = os.path.join(tmp, "journeys")
 os.makedirs(jdir)
-for f in ("45-delivery-problem.yaml", "46-late-apology.yaml"):
+for f in ("45-delivery-problem.yaml", "46-late-apology.yaml", "47-parcel-returned.yaml"):
     shutil.copy(os.path.join(root, "etc", "journeys", f), jdir)
 logo = os.path.join(tmp, "logo.svg")
 with open(logo, "w") as f:
@@ -167,6 +168,22 @@ try:
         t.check(m is not None, "a signed tracking link in the mail")
         link = m.group(1) if m else None
     t.check(metric("consonance_delivery_at_risk_total") >= 1, "at-risk counted")
+
+    # a parcel on its way back to the shop is not late: its own notice, no delay notice
+    st, _, _ = d.post_events([
+        customer("cleo", "Cleo Park", "cleo@example.com", "en"),
+        order("rt1", "cleo", placed, "42.00"),
+        shipment("rt1", placed + dt.timedelta(hours=3)),
+        scan("rt1", 1, now - dt.timedelta(minutes=10), "returned_to_sender", reason="refused"),
+    ])
+    got = t.wait_for(lambda: [m for m in mails_to("cleo@example.com") if "way back" in m["subject"]],
+                     "a returned-parcel notice to cleo", timeout=30)
+    if got:
+        t.check("send it again or refund you" in text_of(got[0]), "says what happens next: %r"
+                % text_of(got[0])[:400])
+    time.sleep(1)
+    t.eq([m["subject"] for m in mails_to("cleo@example.com") if "delayed" in m["subject"]], [],
+         "no delay notice for a returned parcel")
 
     # the order view keeps the first and the current promise with their moves
     st, _, ov = d.request("GET", "/v1/orders/r1")

@@ -243,6 +243,40 @@ static void test_backfill_is_quiet(void **state)
     assert_int_equal(signals("delivery_at_risk", "old"), 0);
 }
 
+static void test_late_placed_order_is_quiet(void **state)
+{
+    (void)state;
+    /* an order placed 30 days ago reaches the store only now, never
+     * shipped: late by what the model would have said at checkout, but
+     * nobody promised it anything */
+    cs_ms_t t0 = now();
+    cs_clock_manual_set(&W.clock, t0 - 30 * CS_MS_PER_DAY);
+    order("bf", "c-bf", "80.00", NULL);
+    cs_clock_manual_set(&W.clock, t0);
+    run_watch();
+    cs_promise_rec_t r = rec("bf");
+    assert_false(r.closed);
+    assert_string_equal(r.comp_note, "placed before it was watched");
+    assert_string_equal(r.comp_code, "");
+    assert_int_equal(signals("delivery_at_risk", "bf"), 0);
+    assert_int_equal(signals("promise_broken", "bf"), 0);
+    /* a day on, still quiet about lateness; what a new scan says is news */
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    ship("bf");
+    run_watch();
+    assert_int_equal(signals("delivery_at_risk", "bf"), 0);
+    scan("bf", "exception", "damaged");
+    run_watch();
+    assert_int_equal(signals("delivery_at_risk", "bf"), 1);
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan("bf", "delivered", NULL);
+    run_watch();
+    r = rec("bf");
+    assert_true(r.closed);
+    assert_string_equal(r.comp_code, "");
+    assert_int_equal(signals("promise_broken", "bf"), 0);
+}
+
 static void test_first_and_current(void **state)
 {
     (void)state;
@@ -509,6 +543,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_backfill_is_quiet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_placed_order_is_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_and_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shop_promise_is_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
