@@ -5,17 +5,33 @@
  *   GET /v1/promise?carrier=dhl&service=paket&origin_country=DE&origin_region=SN
  *       &destination_country=DE&destination_postal_code=10115[&placed_at=...][&lang=de]
  *
+ * Every parameter is checked before anything is looked up: countries are
+ * two-letter codes, text values have a bound, placed_at lies from 30 days
+ * ago to a year ahead; an error names the parameter, what was expected and
+ * (quoted, bounded) what came. Region keys are the tracker's, so a checkout
+ * sending "SN" or a postal code meets shipments that said "Sachsen".
+ *
  * Answers the window's first and last day and the most likely one (dates in
  * the shop's time zone), the calendar days after purchase, a sentence for
  * the checkout page, and what the estimate rests on.
  */
 #include "http_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../template/locale.h"
 #include "../tracking/tracker.h"
+
+/* Bounds on what a checkout sends. Values past them were cut silently
+ * once, and a cut value names a lane nobody ships on; they are refused. */
+#define CARRIER_MAX CS_ID_MAX /* as a shipment's carrier id */
+#define SERVICE_MAX CS_ID_MAX /* as the store keeps a shipment's service */
+#define REGION_MAX 64
+#define POSTAL_MAX 16
+#define PAST_DAYS 30   /* placed_at: at most this long ago ... */
+#define AHEAD_DAYS 365 /* ... and at most this far ahead */
 
 /* A query parameter; an empty one counts as absent. */
 static const char *arg(hreq_t *r, const char *name)
@@ -24,49 +40,154 @@ static const char *arg(hreq_t *r, const char *name)
     return v && *v ? v : NULL;
 }
 
+/* What was received, for an error message: quoted, at most 40 bytes of
+ * it, '"' and '\' escaped, anything but printable ASCII as \xNN. */
+static const char *echo(const char *v, char *buf, size_t size)
+{
+    size_t n = 0, i = 0;
+    buf[n++] = '"';
+    for (; v[i] && i < 40 && n + 6 < size; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"' || c == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            n += (size_t)snprintf(buf + n, size - n, "\\x%02X", c);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    if (v[i] && n + 5 < size) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+    return buf;
+}
+
+#define ECHO_MAX (40 * 4 + 8)
+
+/* name's value when it is at most max bytes (*out NULL when absent). */
+static cs_rc bounded(hreq_t *r, const char *name, size_t max, const char **out, cs_err_t *err)
+{
+    char e[ECHO_MAX];
+    *out = arg(r, name);
+    if (*out && strlen(*out) > max)
+        return cs_err_field(err, CS_ERR_INVALID, name,
+                            "%s: at most %zu bytes allowed, got %zu starting %s", name, max,
+                            strlen(*out), echo(*out, e, sizeof e));
+    return CS_OK;
+}
+
+/* A two-letter ISO 3166 country code, in any case, into cc upper case. */
+static cs_rc country(const char *name, const char *v, char cc[3], cs_err_t *err)
+{
+    char e[ECHO_MAX];
+    cc[0] = '\0';
+    if (!v)
+        return CS_OK;
+    if (!isalpha((unsigned char)v[0]) || !isalpha((unsigned char)v[1]) || v[2] ||
+        (unsigned char)v[0] >= 0x80 || (unsigned char)v[1] >= 0x80)
+        return cs_err_field(err, CS_ERR_INVALID, name,
+                            "%s: expected a two-letter ISO 3166 country code like DE, got %s",
+                            name, echo(v, e, sizeof e));
+    cc[0] = (char)toupper((unsigned char)v[0]);
+    cc[1] = (char)toupper((unsigned char)v[1]);
+    cc[2] = '\0';
+    return CS_OK;
+}
+
 enum MHD_Result cs__http_promise(hreq_t *r)
 {
     cs_http_t *h = r->h;
     cs_err_t err;
+    cs_rc rc = CS_OK;
+    char e[ECHO_MAX];
     cs_err_clear(&err);
     if (!h->opts.tracker) {
         cs_errf(&err, CS_ERR_UNSUPPORTED, "delivery promises are not enabled on this server");
         return cs__http_reply_err(r, &err);
     }
     const char *carrier = arg(r, "carrier"), *dest_country = arg(r, "destination_country");
+    if (!carrier && !dest_country) {
+        rc = cs_err_field(&err, CS_ERR_INVALID, "carrier",
+                          "carrier and destination_country: both required (a carrier id like "
+                          "dhl, an ISO country code like DE)");
+        goto out;
+    }
     if (!carrier || !dest_country) {
         const char *f = carrier ? "destination_country" : "carrier";
-        cs_err_field(&err, CS_ERR_INVALID, f, "%s: required (%s)", f,
-                     carrier ? "an ISO country code like DE" : "a carrier id like dhl");
-        return cs__http_reply_err(r, &err);
+        rc = cs_err_field(&err, CS_ERR_INVALID, f, "%s: required (%s)", f,
+                          carrier ? "an ISO country code like DE" : "a carrier id like dhl");
+        goto out;
     }
-    const char *lang = arg(r, "lang") ? arg(r, "lang") : "de";
-    if (strcmp(lang, "de") != 0 && strcmp(lang, "en") != 0) {
-        cs_err_field(&err, CS_ERR_INVALID, "lang", "lang: expected de or en");
-        return cs__http_reply_err(r, &err);
+    const char *service, *o_region, *o_postal, *d_region, *d_postal;
+    char o_cc[3], d_cc[3];
+    if ((rc = bounded(r, "carrier", CARRIER_MAX, &carrier, &err)) ||
+        (rc = bounded(r, "service", SERVICE_MAX, &service, &err)) ||
+        (rc = bounded(r, "origin_region", REGION_MAX, &o_region, &err)) ||
+        (rc = bounded(r, "origin_postal_code", POSTAL_MAX, &o_postal, &err)) ||
+        (rc = bounded(r, "destination_region", REGION_MAX, &d_region, &err)) ||
+        (rc = bounded(r, "destination_postal_code", POSTAL_MAX, &d_postal, &err)) ||
+        (rc = country("origin_country", arg(r, "origin_country"), o_cc, &err)) ||
+        (rc = country("destination_country", dest_country, d_cc, &err)))
+        goto out;
+
+    /* lang: its primary subtag, in any case ("EN", "de-DE", "de_AT") */
+    char lang[3] = "de";
+    const char *l = arg(r, "lang");
+    if (l) {
+        size_t n = strcspn(l, "-_");
+        if (n == 2) {
+            lang[0] = (char)tolower((unsigned char)l[0]);
+            lang[1] = (char)tolower((unsigned char)l[1]);
+        }
+        if (n != 2 || (strcmp(lang, "de") != 0 && strcmp(lang, "en") != 0)) {
+            rc = cs_err_field(&err, CS_ERR_INVALID, "lang",
+                              "lang: expected de or en (or a tag like de-DE), got %s",
+                              echo(l, e, sizeof e));
+            goto out;
+        }
     }
+
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine)), placed = now;
-    if (arg(r, "placed_at") && !cs_time_parse(arg(r, "placed_at"), &placed)) {
-        cs_err_field(&err, CS_ERR_INVALID, "placed_at", "placed_at: expected an RFC 3339 time");
-        return cs__http_reply_err(r, &err);
+    const char *pa = arg(r, "placed_at");
+    if (pa && !cs_time_parse(pa, &placed)) {
+        rc = cs_err_field(&err, CS_ERR_INVALID, "placed_at",
+                          "placed_at: expected an RFC 3339 time like 2026-12-03T10:00:00Z, got %s%s",
+                          echo(pa, e, sizeof e),
+                          strchr(pa, ' ') ? " (a '+' in a query string must be sent as %2B)" : "");
+        goto out;
     }
-    char lc[CS_ID_MAX + 1], origin[32], dest[32];
+    if (pa && (placed < now - PAST_DAYS * CS_MS_PER_DAY || placed > now + AHEAD_DAYS * CS_MS_PER_DAY)) {
+        char lo[32], hi[32];
+        cs_time_format(now - PAST_DAYS * CS_MS_PER_DAY, lo, sizeof lo);
+        cs_time_format(now + AHEAD_DAYS * CS_MS_PER_DAY, hi, sizeof hi);
+        rc = cs_err_field(&err, CS_ERR_INVALID, "placed_at",
+                          "placed_at: expected a time from %d days ago to %d days ahead (%s to "
+                          "%s), got %s",
+                          PAST_DAYS, AHEAD_DAYS, lo, hi, echo(pa, e, sizeof e));
+        goto out;
+    }
+
+    char lc[CARRIER_MAX + 1], origin[32], dest[32];
     cs_strlcpy(lc, carrier, sizeof lc);
     for (char *p = lc; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-    cs_region_key(arg(r, "origin_country"), arg(r, "origin_region"), arg(r, "origin_postal_code"),
-                  origin, sizeof origin);
-    cs_region_key(dest_country, arg(r, "destination_region"), arg(r, "destination_postal_code"),
-                  dest, sizeof dest);
+        *p = (char)tolower((unsigned char)*p);
+    /* region keys as the shipments' addresses get them (tracker.h); the
+     * tracker lower-cases the service */
+    cs_region_key(o_cc[0] ? o_cc : NULL, o_region, o_postal, origin, sizeof origin);
+    cs_region_key(d_cc, d_region, d_postal, dest, sizeof dest);
     cs_promise_query_t q;
     memset(&q, 0, sizeof q);
-    q.lane = (cs_lane_t){ lc, arg(r, "service") ? arg(r, "service") : "", origin, dest };
+    q.lane = (cs_lane_t){ lc, service ? service : "", origin, dest };
     q.placed_at = placed;
     q.now = placed > now ? placed : now;
     q.last_status = CS_TRACK__COUNT;
     cs_promise_t p;
-    if (cs_tracker_promise(h->opts.tracker, &q, &p, &err) != CS_OK)
-        return cs__http_reply_err(r, &err);
+    if ((rc = cs_tracker_promise(h->opts.tracker, &q, &p, &err)))
+        goto out;
     const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
     static const char *const levels[] = { "lane", "carrier_destination", "carrier", "all" };
     char from[16], to[16], point[16], f1[CS_FMT_MAX], f2[CS_FMT_MAX], text[2 * CS_FMT_MAX + 64];
@@ -89,4 +210,6 @@ enum MHD_Result cs__http_promise(hreq_t *r)
                   "point", point, "days", "from", (json_int_t)(cs_tz_day(tz, p.from) - d0), "to",
                   (json_int_t)(cs_tz_day(tz, p.to) - d0), "text", text, "basis", "level",
                   p.level >= 0 && p.level < 4 ? levels[p.level] : "none", "weight", p.weight));
+out:
+    return cs__http_reply_err(r, &err);
 }

@@ -688,10 +688,15 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
         t = de ? "Der Versanddienst meldet eine Störung." : "The carrier reports a problem.";
         break;
     case CS_PR_NO_SCAN:
-        snprintf(buf, size,
-                 de ? "Seit %d Tagen kein neuer Scan des Versanddienstes."
-                    : "No scan from the carrier for %d days.",
-                 days);
+        if (days == 1) /* the one singular: "einem Tag", "1 day" */
+            snprintf(buf, size, "%s",
+                     de ? "Seit einem Tag kein neuer Scan des Versanddienstes."
+                        : "No scan from the carrier for 1 day.");
+        else
+            snprintf(buf, size,
+                     de ? "Seit %d Tagen kein neuer Scan des Versanddienstes."
+                        : "No scan from the carrier for %d days.",
+                     days);
         return buf;
     case CS_PR_MISSED_HANDOVER:
         t = de ? "Das Paket wurde später als üblich an den Versanddienst übergeben."

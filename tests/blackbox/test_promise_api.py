@@ -2,11 +2,15 @@
 orders to Berlin by DHL take three days, to Munich by DPD five; the
 checkout promise follows each lane, falls back for a lane without history,
 is learned again from the store after a restart, and takes in a delivery
-the moment its scan arrives. Bad queries name the field."""
+the moment its scan arrives. Shipments that name their states ("Sachsen",
+"Berlin") and a service as "DHL Paket" answer the checkout of
+docs/tracking.md that sends codes, postal codes and any case, at the lane's
+own level. Bad queries name the field, the bound and what came."""
 import datetime as dt
 import os
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import csbb  # noqa: E402
@@ -73,7 +77,8 @@ try:
                             destination_country="DE", destination_postal_code="10999",
                             placed_at=iso(placed), lang="de")
     t.eq(st, 200, "a promise for Berlin")
-    t.eq(berlin.get("lane"), {"origin": "DE-SN", "destination": "DE-10"}, "lane keys")
+    t.eq(berlin.get("lane"), {"origin": "DE-SN", "destination": "DE-BE"},
+         "lane keys: the state of the postal code")
     t.eq(berlin.get("basis", {}).get("level"), "lane", "from the lane's own deliveries")
     t.eq(berlin.get("window", {}).get("to"), (placed + dt.timedelta(days=3)).strftime("%Y-%m-%d"),
          "Monday order, three working days: Thursday")
@@ -145,6 +150,90 @@ try:
     t.eq(st, 404, "unknown order")
     st, _, _ = d.request("GET", "/v1/orders/5001/status", key=False)
     t.eq(st, 401, "the status needs a key")
+
+    # docs/tracking.md's checkout against shipments recorded as in
+    # docs/events.md: state names (some with no postal code), "DHL Paket"
+    base = (now - dt.timedelta(days=7)).replace(hour=9, minute=0, second=0)
+    while base.weekday() != 0:
+        base -= dt.timedelta(days=1)
+    evs = []
+    for i in range(24):
+        oid = "ev%d" % i
+        placed_i = base - dt.timedelta(weeks=i % 4) + dt.timedelta(minutes=i)
+        dest = ({"postal_code": "10115", "city": "Berlin", "region": "Berlin", "country": "DE"} if i % 2
+                else {"city": "Berlin", "region": "Berlin", "country": "DE"})
+        evs += [csbb.order_event("o-" + oid, oid, at=iso(placed_i)),
+                {"event_id": "s-" + oid, "type": "shipment.created", "occurred_at": iso(placed_i),
+                 "data": {"id": "S" + oid, "order_id": oid, "carrier": "dhl", "service": "DHL Paket",
+                          "tracking_number": "T" + oid,
+                          "origin": {"postal_code": "04109", "city": "Leipzig", "region": "Sachsen",
+                                     "country": "DE"},
+                          "destination": dest}},
+                {"event_id": "d-" + oid, "type": "tracking.event",
+                 "occurred_at": iso(placed_i + dt.timedelta(days=2)),
+                 "data": {"shipment_id": "S" + oid, "carrier": "dhl", "tracking_number": "T" + oid,
+                          "status": "delivered"}}]
+    st, _, _ = d.post_events(evs)
+    t.eq(st, 200, "shipments as in docs/events.md")
+    wait_learned(61 + 24)
+    docs_q = ("carrier=dhl&service=DHL%%20Paket&origin_country=DE&origin_region=SN"
+              "&destination_country=DE&destination_postal_code=10115&placed_at=%s&lang=de" % iso(placed))
+    for what, qs in (("the checkout of docs/tracking.md", docs_q),
+                     ("the service in lower case", docs_q.replace("DHL%20Paket", "dhl%20paket")),
+                     ("states by name and code", "carrier=DHL&service=dhl%20paket&origin_country=de"
+                      "&origin_region=Saxony&destination_country=de&destination_region=DE-BE"
+                      "&placed_at=" + iso(placed))):
+        st, _, ck = d.request("GET", "/v1/promise?" + qs)
+        t.eq((st, ck.get("lane"), ck.get("basis", {}).get("level")),
+             (200, {"origin": "DE-SN", "destination": "DE-BE"}, "lane"), what)
+        t.eq(ck.get("days", {}).get("to"), 2, what + ": two days, as the lane's parcels took")
+
+    def bad(qs):
+        st, _, body = d.request("GET", "/v1/promise?" + qs)
+        e = body.get("error", {}) if isinstance(body, dict) else {}
+        return st, e.get("field"), e.get("message", "")
+
+    ok = "carrier=dhl&destination_country=DE"
+    for val in ("Germany", "1", "D", "DEU"):
+        st, f, msg = bad("carrier=dhl&destination_country=" + val)
+        t.check((st, f) == (400, "destination_country") and '"%s"' % val in msg and "two-letter" in msg,
+                "country %r refused: %s %s %r" % (val, st, f, msg))
+    st, f, msg = bad("carrier=dhl&destination_country=DE&origin_country=Saxony")
+    t.eq((st, f), (400, "origin_country"), "origin_country checked too")
+    st, _, low = d.request("GET", "/v1/promise?carrier=dhl&destination_country=de&destination_postal_code=10115")
+    t.eq((st, low.get("lane", {}).get("destination")), (200, "DE-BE"), "a country in lower case is upper-cased")
+    for when in ("1990-01-01T00:00:00Z", iso(now - dt.timedelta(days=31)), iso(now + dt.timedelta(days=400))):
+        st, f, msg = bad(ok + "&placed_at=" + when)
+        t.check((st, f) == (400, "placed_at") and "30 days ago" in msg and when in msg,
+                "placed_at %s out of range: %s %s %r" % (when, st, f, msg))
+    st, _, _ = d.request("GET", "/v1/promise?" + ok + "&placed_at=" + iso(now - dt.timedelta(days=29)))
+    t.eq(st, 200, "placed_at 29 days ago is fine")
+    st, f, msg = bad(ok + "&placed_at=2026-12-03T10:00:00+01:00")  # '+' arrives as a space
+    t.check((st, f) == (400, "placed_at") and '"2026-12-03T10:00:00 01:00"' in msg and "%2B" in msg
+            and "like 2026-12-03T10:00:00Z" in msg, "placed_at with a raw '+': %r" % msg)
+    st, f, msg = bad(ok + "&placed_at=%22%5Cx%01")
+    t.check(st == 400 and '"\\"\\\\x\\x01"' in msg, "odd bytes echoed escaped: %r" % msg)
+    for field, limit in (("carrier", 128), ("service", 128), ("origin_region", 64),
+                         ("destination_region", 64), ("destination_postal_code", 16),
+                         ("origin_postal_code", 16)):
+        qs = "carrier=dhl&destination_country=DE&%s=%s" % (field, "x" * (limit + 1))
+        if field == "carrier":
+            qs = "destination_country=DE&carrier=" + "x" * 300
+        st, f, msg = bad(qs)
+        t.check((st, f) == (400, field) and "at most %d" % limit in msg and len(msg) < 300,
+                "over-long %s refused: %s %s %r" % (field, st, f, msg))
+        st, _, _ = d.request("GET", "/v1/promise?" + qs.replace("x" * (limit + 1), "x" * limit)
+                             if field != "carrier" else "/v1/promise?destination_country=DE&carrier=" + "x" * limit)
+        t.eq(st, 200, "%s of %d bytes is fine" % (field, limit))
+    st, f, msg = bad("lang=de")
+    t.check(st == 400 and "carrier" in msg and "destination_country" in msg and "both" in msg,
+            "both required fields named: %r" % msg)
+    for lang, start in (("EN", "Delivery"), ("de-DE", "Lieferung"), ("en_GB", "Delivery"), ("De", "Lieferung")):
+        st, _, body = d.request("GET", "/v1/promise?%s&lang=%s" % (ok, urllib.parse.quote(lang)))
+        t.check(st == 200 and body.get("text", "").startswith(start), "lang=%s: %s %r" % (lang, st, body))
+    for lang in ("fr", "english", "d", "fr-DE"):
+        st, f, msg = bad(ok + "&lang=" + lang)
+        t.check((st, f) == (400, "lang") and '"%s"' % lang in msg, "lang=%s refused: %r" % (lang, msg))
 
     st, _, body = promise(destination_country="DE")
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "missing carrier named")

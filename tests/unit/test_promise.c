@@ -191,6 +191,13 @@ static void test_scans_move_the_window(void **state)
                         "Das Paket wird beim Zoll geprüft.");
     assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "en", 3, buf, sizeof buf),
                         "No scan from the carrier for 3 days.");
+    /* one day is singular in both languages */
+    assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "en", 1, buf, sizeof buf),
+                        "No scan from the carrier for 1 day.");
+    assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "de", 1, buf, sizeof buf),
+                        "Seit einem Tag kein neuer Scan des Versanddienstes.");
+    assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "de", 2, buf, sizeof buf),
+                        "Seit 2 Tagen kein neuer Scan des Versanddienstes.");
     cs_promise_free(m);
 }
 
@@ -383,7 +390,8 @@ static void test_expected_gap_per_lane(void **state)
 }
 
 /* Lanes' region keys: region, else the postal code's first two
- * characters, after the country; upper case; bounded by the buffer. */
+ * characters, after the country; upper case; bounded by the buffer. For
+ * DE a postal code gives its state. */
 static void test_region_keys(void **state)
 {
     (void)state;
@@ -391,7 +399,7 @@ static void test_region_keys(void **state)
     cs_region_key("de", "sn", "04109", k, sizeof k);
     assert_string_equal(k, "DE-SN");
     cs_region_key("DE", NULL, "10115", k, sizeof k);
-    assert_string_equal(k, "DE-10");
+    assert_string_equal(k, "DE-BE");
     cs_region_key("DE", "", "1", k, sizeof k);
     assert_string_equal(k, "DE");
     cs_region_key(NULL, "by", NULL, k, sizeof k);
@@ -405,7 +413,7 @@ static void test_region_keys(void **state)
     cs_region_key("DE", "SN", NULL, k, 1);
     assert_string_equal(k, "");
     cs_region_key_json("{\"country\":\"de\",\"postal_code\":\"04109\"}", k, sizeof k);
-    assert_string_equal(k, "DE-04");
+    assert_string_equal(k, "DE-SN");
     cs_region_key_json("{\"country\":\"BR\",\"region\":\"sp\",\"postal_code\":\"01310\"}", k,
                        sizeof k);
     assert_string_equal(k, "BR-SP");
@@ -415,10 +423,95 @@ static void test_region_keys(void **state)
     assert_string_equal(k, "");
 }
 
+/* A checkout and a shipment reach the same key however they write the
+ * region: ISO 3166-2 codes, German and English names, with or without
+ * umlauts, or (DE) only a postal code. Other countries' keys stay. */
+static void test_region_keys_meet(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *country, *region, *postal, *key;
+    } cases[] = {
+        { "DE", "Sachsen", NULL, "DE-SN" },
+        { "DE", "Saxony", NULL, "DE-SN" },
+        { "DE", "SN", NULL, "DE-SN" },
+        { "de", "de-sn", NULL, "DE-SN" },
+        { "DE", "sachsen", NULL, "DE-SN" },
+        { "DE", NULL, "04109", "DE-SN" },
+        { "DE", "Sachsen", "04109", "DE-SN" },
+        { "DE", "Nordrhein-Westfalen", NULL, "DE-NW" },
+        { "DE", "NRW", NULL, "DE-NW" },
+        { "DE", "North Rhine-Westphalia", NULL, "DE-NW" },
+        { "DE", "NW", NULL, "DE-NW" },
+        { "DE", NULL, "50667", "DE-NW" },
+        { "DE", "Bayern", NULL, "DE-BY" },
+        { "DE", "Bavaria", NULL, "DE-BY" },
+        { "DE", NULL, "80331", "DE-BY" },
+        { "DE", "Baden-Württemberg", NULL, "DE-BW" },
+        { "DE", "Baden-Wuerttemberg", NULL, "DE-BW" },
+        { "DE", "BADEN-WÜRTTEMBERG", NULL, "DE-BW" },
+        { "DE", "Baden Wurttemberg", NULL, "DE-BW" },
+        { "DE", NULL, "70173", "DE-BW" },
+        { "DE", "Thüringen", NULL, "DE-TH" },
+        { "DE", "Thueringen", NULL, "DE-TH" },
+        { "DE", "Thuringia", NULL, "DE-TH" },
+        { "DE", "Berlin", "10115", "DE-BE" },
+        { "DE", NULL, "10999", "DE-BE" },
+        { "DE", "Niedersachsen", NULL, "DE-NI" },
+        { "DE", "Lower Saxony", NULL, "DE-NI" },
+        { "DE", "Sachsen-Anhalt", NULL, "DE-ST" },
+        { "DE", NULL, "20095", "DE-HH" },
+        /* one rule: a German postal code decides, whatever region is given */
+        { "DE", "Bayern", "10115", "DE-BE" },
+        /* a region nobody knows is kept; an unused zone leaves it to the region */
+        { "DE", "Nowhere", NULL, "DE-NOWHERE" },
+        { "DE", "Sachsen", "00123", "DE-SN" },
+        { "DE", NULL, "00123", "DE-00" },
+        { "AT", "Wien", NULL, "AT-9" },
+        { "AT", "Vienna", NULL, "AT-9" },
+        { "AT", "AT-9", NULL, "AT-9" },
+        { "AT", "Niederösterreich", "3100", "AT-3" },
+        { "AT", "Niederoesterreich", NULL, "AT-3" },
+        { "AT", "Lower Austria", NULL, "AT-3" },
+        { "AT", NULL, "1010", "AT-10" },
+        { "CH", "Zürich", NULL, "CH-ZH" },
+        { "CH", "Zurich", NULL, "CH-ZH" },
+        { "CH", "ZH", NULL, "CH-ZH" },
+        { "CH", "Genève", NULL, "CH-GE" },
+        { "CH", "Geneva", NULL, "CH-GE" },
+        { "CH", "Genf", NULL, "CH-GE" },
+        { "CH", "BE", NULL, "CH-BE" },
+        { "CH", "Bern", NULL, "CH-BE" },
+        /* other countries as before */
+        { "FR", "Sachsen", NULL, "FR-SACHSEN" },
+        { "FR", NULL, "75001", "FR-75" },
+        { "BR", "sp", "01310", "BR-SP" },
+        { "US", "CA", NULL, "US-CA" },
+    };
+    char k[32];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cs_region_key(cases[i].country, cases[i].region, cases[i].postal, k, sizeof k);
+        if (strcmp(k, cases[i].key) != 0)
+            fail_msg("%s / %s / %s: got %s, expected %s", cases[i].country,
+                     cases[i].region ? cases[i].region : "-", cases[i].postal ? cases[i].postal : "-",
+                     k, cases[i].key);
+    }
+    /* the shipment of docs/events.md and the checkout of docs/tracking.md */
+    cs_region_key_json("{\"postal_code\":\"04109\",\"city\":\"Leipzig\",\"region\":\"Sachsen\","
+                       "\"country\":\"DE\"}",
+                       k, sizeof k);
+    assert_string_equal(k, "DE-SN");
+    cs_region_key_json("{\"postal_code\":\"10115\",\"city\":\"Berlin\",\"region\":\"Berlin\","
+                       "\"country\":\"DE\"}",
+                       k, sizeof k);
+    assert_string_equal(k, "DE-BE");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_region_keys),
+        cmocka_unit_test(test_region_keys_meet),
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_scans_move_the_window),

@@ -4,7 +4,7 @@
  * also after a restart), compensation sized by lateness, value and tier
  * within the daily budget, issued once. Time moves; nothing sleeps.
  *
- * The lane: DHL from Saxony to Berlin (DE-10) takes two working days,
+ * The lane: DHL from Saxony to Berlin (DE-SN to DE-BE) takes two working days,
  * learned from 40 past orders. 2026-03-02 is a Monday. */
 #include <setjmp.h>
 #include <stdarg.h>
