@@ -502,6 +502,7 @@ static double incident_days(cs_incident_t r, cs_promise_reason_t *why)
     case CS_INCIDENT_ADDRESS_PROBLEM: *why = CS_PR_ADDRESS; return 2;
     case CS_INCIDENT_WEATHER: *why = CS_PR_WEATHER; return 1;
     case CS_INCIDENT_RECIPIENT_ABSENT: *why = CS_PR_FAILED_ATTEMPT; return 1;
+    case CS_INCIDENT_HELD_AT_DEPOT: *why = CS_PR_HELD_AT_DEPOT; return 1;
     default: *why = CS_PR_EXCEPTION; return 2;
     }
 }

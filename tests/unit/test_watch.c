@@ -377,6 +377,16 @@ static void test_incidents_flag_once_per_reason(void **state)
     scan("o3b", "in_transit", "held_at_depot");
     run_watch();
     assert_string_equal(rec("o3b").risk_reason, "held_at_depot");
+    /* and as an exception (DPD's HELD, DHL Express's OH, AfterShip's
+     * Exception_006): said as held, not as a disruption */
+    order("o3c", "c3", "30.00", NULL);
+    ship("o3c");
+    scan("o3c", "exception", "held_at_depot");
+    run_watch();
+    r = rec("o3c");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "held_at_depot");
+    assert_string_equal(r.reason, "held_at_depot");
 }
 
 static void test_silence_found_by_durable_recheck(void **state)
