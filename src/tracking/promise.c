@@ -15,6 +15,7 @@
 typedef struct sample {
     float total;     /* purchase to delivery, working days */
     float handling;  /* purchase to hand-over; < 0 = unknown */
+    int32_t ship_handling; /* the same in ship-time seconds (Monday..Friday); < 0 = unknown */
     float transit;   /* hand-over to delivery; < 0 = unknown */
     float gap;       /* the longest silence on the way; < 0 = unknown */
     cs_ms_t at;      /* purchase time, for the weight */
@@ -34,6 +35,7 @@ typedef struct lane_s {
 struct flight {
     cs_ms_t placed, shipped;
     double wt_placed, wt_shipped; /* working time of purchase and hand-over */
+    int64_t ship_handling;        /* purchase to hand-over, ship-time seconds; < 0 = unknown */
     lane_s *lane[LEVELS];
     int slot[LEVELS];
 };
@@ -75,6 +77,43 @@ static double worktime(const cs_promise_model_t *m, cs_ms_t t)
     int64_t z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
     double f = (l.hour * 3600 + l.min * 60 + l.sec) / 86400.0;
     return is_sunday(z) ? (double)(wd_index(z) + 1) : (double)wd_index(z) + f;
+}
+
+/* ---- ship days (Monday..Friday): when shops hand parcels over ----
+ *
+ * Carriers deliver on Saturdays, shops rarely hand over on weekends: a
+ * Friday evening order waits for Monday. The handling time of a delivery
+ * is kept in ship days, and a new order replays it from its own purchase
+ * time (cs_promise_estimate): the weekday effect comes from the calendar,
+ * not from a table per weekday that thin lanes could not fill. */
+
+/* Ship days up to day z: Saturday and Sunday share the next Monday's
+ * index (z = -3 is Monday, 1969-12-29). */
+static int64_t sd_index(int64_t z)
+{
+    int64_t w = floordiv(z + 3, 7), d = z + 3 - 7 * w; /* d: 0 Monday .. 6 Sunday */
+    return 5 * w + (d < 5 ? d : 5);
+}
+
+/* Ship time in seconds (exact, so a replay lands on the day it should):
+ * the ship-day index of t's local date times a day, plus the seconds of
+ * the day gone; a weekend counts as the start of Monday. */
+static int64_t shiptime(const cs_promise_model_t *m, cs_ms_t t)
+{
+    cs_local_t l;
+    cs_tz_to_local(m->o.tz, t, &l);
+    int64_t z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
+    int64_t d = z + 3 - 7 * floordiv(z + 3, 7);
+    int64_t secs = l.hour * 3600 + l.min * 60 + l.sec;
+    return sd_index(z) * 86400 + (d >= 5 ? 0 : secs);
+}
+
+/* The working time of ship time x (a weekday, so never a Sunday). */
+static double ship_to_work(int64_t x)
+{
+    int64_t k = floordiv(x, 86400), w = floordiv(k, 5);
+    int64_t z = 7 * w + (k - 5 * w) - 3;
+    return (double)wd_index(z) + (double)(x - k * 86400) / 86400.0;
 }
 
 static cs_ms_t midnight(const cs_promise_model_t *m, int64_t z)
@@ -229,8 +268,11 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
     s.at = d->placed_at;
     s.total = (float)cs_promise_workdays(m, d->placed_at, d->delivered_at);
     s.handling = s.transit = -1;
+    s.ship_handling = -1;
     if (d->shipped_at >= d->placed_at && d->shipped_at <= d->delivered_at) {
         s.handling = (float)cs_promise_workdays(m, d->placed_at, d->shipped_at);
+        int64_t sh = shiptime(m, d->shipped_at) - shiptime(m, d->placed_at);
+        s.ship_handling = sh <= INT32_MAX ? (int32_t)sh : -1;
         s.transit = (float)cs_promise_workdays(m, d->shipped_at, d->delivered_at);
     }
     s.gap = d->gap_to > d->gap_from && d->gap_from ? (float)cs_promise_workdays(m, d->gap_from,
@@ -321,6 +363,8 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
     f->shipped = shipped_at;
     f->wt_placed = worktime(m, placed_at);
     f->wt_shipped = worktime(m, shipped_at);
+    f->ship_handling = shipped_at >= placed_at ? shiptime(m, shipped_at) - shiptime(m, placed_at)
+                                               : -1;
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
@@ -408,13 +452,29 @@ static void km_quantiles(const wv_t *v, size_t n, const double *q, int nq, doubl
 
 enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP };
 
-/* Collect the weighted values of one level: the total, the rest of the
+/* An order to replay deliveries for (WHAT_TOTAL): its purchase in ship
+ * time and in working time. NULL: the totals as they were. */
+typedef struct replay {
+    int64_t ship_placed; /* ship-time seconds */
+    double work_placed;
+} replay_t;
+
+/* What a delivery's handling (ship-time seconds) and transit (working
+ * days) would take for the replayed order, in working days from its
+ * purchase. */
+static double replayed(const replay_t *r, int64_t ship_handling, double transit)
+{
+    return ship_to_work(r->ship_placed + ship_handling) + transit - r->work_placed;
+}
+
+/* Collect the weighted values of one level: the total (replayed for rp's
+ * purchase time when given and the handling is known), the rest of the
  * transit after `elapsed` working days (parcels that had not arrived
  * then), the handling time or the longest silence. Parcels in flight add
  * what is known of them -- longer than their age so far -- to the total
  * and the transit. */
 static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, double elapsed,
-                      cs_ms_t now, wv_t *out, double *total)
+                      const replay_t *rp, cs_ms_t now, wv_t *out, double *total)
 {
     size_t k = 0;
     *total = 0;
@@ -423,7 +483,9 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
         const sample_t *s = &l->s[i];
         double v;
         if (what == WHAT_TOTAL)
-            v = s->total;
+            v = rp && s->ship_handling >= 0 && s->transit >= 0
+                    ? replayed(rp, s->ship_handling, s->transit)
+                    : s->total;
         else if (what == WHAT_HANDLING)
             v = s->handling;
         else if (what == WHAT_GAP)
@@ -446,8 +508,10 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
         cs_ms_t age = now - f->placed;
         if (age < 0 || age > lost || wt_now < f->wt_shipped)
             continue; /* not yet handed over at `now`, or lost */
-        double v = what == WHAT_TOTAL ? wt_now - f->wt_placed
-                                      : wt_now - f->wt_shipped - elapsed;
+        double v = what != WHAT_TOTAL ? wt_now - f->wt_shipped - elapsed
+                   : rp && f->ship_handling >= 0
+                       ? replayed(rp, f->ship_handling, wt_now - f->wt_shipped)
+                       : wt_now - f->wt_placed;
         if (v <= 0)
             continue; /* tells nothing yet */
         double w = pow(0.5, (double)age / tau);
@@ -459,7 +523,7 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
 
 /* Quantiles (low, mid, high) from the most specific level with weight. */
 static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int what, double elapsed,
-                     cs_ms_t now, double qs[3], double *weight)
+                     const replay_t *rp, cs_ms_t now, double qs[3], double *weight)
 {
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
@@ -471,7 +535,7 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         if (!v)
             return -2;
         double total, seen = 0;
-        size_t n = collect(m, l, what, elapsed, now, v, &total);
+        size_t n = collect(m, l, what, elapsed, rp, now, v, &total);
         for (size_t i = 0; i < n; i++)
             seen += v[i].seen ? v[i].w : 0;
         /* a level speaks when enough of its parcels arrived; those under
@@ -538,11 +602,11 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         double elapsed = worktime(m, now) - worktime(m, q->shipped_at);
         if (elapsed < 0)
             elapsed = 0;
-        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, now, qs, &w);
+        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w);
         base = worktime(m, now);
         if (level < 0) { /* nobody on the lane took this long: a day or two more */
             double tq[3], tw;
-            int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, now, tq, &tw);
+            int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, NULL, now, tq, &tw);
             qs[0] = 0.5;
             qs[1] = 1;
             qs[2] = 2;
@@ -552,7 +616,9 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             out->at_risk = true;
         }
     } else {
-        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, now, qs, &w);
+        /* every delivery's handling and transit replayed from this purchase */
+        replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at) };
+        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w);
         base = worktime(m, q->placed_at);
         if (level < 0) { /* no history at all: a cautious default */
             qs[0] = 2;
@@ -562,7 +628,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         /* not handed over when most parcels would have been */
         double hq[3], hw;
         double waited = worktime(m, now) - worktime(m, q->placed_at);
-        if (quantiles(m, &q->lane, WHAT_HANDLING, 0, now, hq, &hw) >= 0 && waited > hq[2] + 0.5) {
+        if (quantiles(m, &q->lane, WHAT_HANDLING, 0, NULL, now, hq, &hw) >= 0 && waited > hq[2] + 0.5) {
             double shift = waited - hq[1];
             qs[0] += shift;
             qs[1] += shift;
@@ -610,7 +676,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
         /* the lane's longest usual silence, once enough parcels tell it */
         double gq[3], gw = 0, expected = 3;
-        if (quantiles(m, &q->lane, WHAT_GAP, 0, now, gq, &gw) >= 0 && gw >= m->o.min_weight)
+        if (quantiles(m, &q->lane, WHAT_GAP, 0, NULL, now, gq, &gw) >= 0 && gw >= m->o.min_weight)
             expected = gq[2] < 1 ? 1 : gq[2];
         if (quiet >= expected) {
             out->reason = CS_PR_NO_SCAN;

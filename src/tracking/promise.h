@@ -5,8 +5,11 @@
  * before purchase and after every scan.
  *
  * Time is counted in working days (Monday to Saturday, as parcel carriers
- * deliver) in the shop's time zone, so a Saturday order and a Monday order
- * on the same lane get the dates they really get. Every delivery is kept as
+ * deliver) in the shop's time zone; handling (purchase to hand-over) also
+ * in ship days (Monday to Friday, as shops hand over). Before hand-over,
+ * each delivery's handling and transit are replayed from the new order's
+ * purchase time, so a Friday evening order waits for Monday's hand-over
+ * where a Monday order does not. Every delivery is kept as
  * a sample (purchase to delivery, purchase to hand-over, hand-over to
  * delivery) under its lane at four levels -- carrier x service x origin
  * region x destination region; carrier x destination; carrier; everything

@@ -142,6 +142,50 @@ static void test_window_and_levels(void **state)
     cs_promise_free(m);
 }
 
+/* The weekday effect: the shop hands over on weekdays only, the carrier
+ * delivers two working days later (Saturday included). Monday to Thursday
+ * orders take the same two to three working days; a Friday or Saturday
+ * order waits for Monday's hand-over, so it arrives on Wednesday -- which
+ * a pooled total (2.9 working days from Friday afternoon: Tuesday) misses. */
+static void test_weekday_handling(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    /* days after the week's Monday: purchase 14:00, hand-over 10:00, delivery 11:00 (Berlin) */
+    static const int plan[6][3] = { { 0, 1, 3 }, { 1, 2, 4 }, { 2, 3, 5 },
+                                    { 3, 4, 7 }, { 4, 7, 9 }, { 5, 7, 9 } };
+    cs_ms_t monday = at("2026-01-05T00:00:00Z");
+    for (int week = 0; week < 8; week++)
+        for (int d = 0; d < 6; d++) {
+            cs_ms_t w0 = monday + (cs_ms_t)week * 7 * CS_MS_PER_DAY;
+            cs_delivery_t dl = { { "dhl", "paket", "DE-SN", "DE-BE" },
+                                 w0 + plan[d][0] * CS_MS_PER_DAY + 13 * 3600000LL,
+                                 w0 + plan[d][1] * CS_MS_PER_DAY + 9 * 3600000LL,
+                                 w0 + plan[d][2] * CS_MS_PER_DAY + 10 * 3600000LL,
+                                 0, 0, NULL };
+            cs_err_t err;
+            assert_int_equal(cs_promise_observe(m, &dl, &err), CS_OK);
+        }
+    static const struct {
+        const char *placed, *arrives;
+    } want[] = {
+        { "2026-03-02T13:00:00Z", "2026-03-05" }, /* Monday: Thursday */
+        { "2026-03-05T13:00:00Z", "2026-03-09" }, /* Thursday: Monday */
+        { "2026-03-06T13:00:00Z", "2026-03-11" }, /* Friday: Wednesday */
+        { "2026-03-07T13:00:00Z", "2026-03-11" }, /* Saturday: Wednesday */
+        { "2026-03-08T13:00:00Z", "2026-03-11" }, /* Sunday: Wednesday */
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(want); i++) {
+        cs_promise_t p = ask(m, "dhl", "DE-BE", want[i].placed, NULL, want[i].placed,
+                             CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+        assert_int_equal(p.level, 0);
+        assert_string_equal(day(p.point), want[i].arrives);
+        assert_string_equal(day(p.from), want[i].arrives);
+        assert_string_equal(day(p.to), want[i].arrives);
+    }
+    cs_promise_free(m);
+}
+
 static void test_scans_move_the_window(void **state)
 {
     (void)state;
@@ -514,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_region_keys_meet),
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
+        cmocka_unit_test(test_weekday_handling),
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
