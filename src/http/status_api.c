@@ -190,6 +190,8 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     const char *risk = json_string_value(json_object_get(watch, "risk_reason"));
     if (p.reason == CS_PR_NO_SCAN && !p.quiet_days)
         p.quiet_days = (int)json_integer_value(json_object_get(watch, "quiet_days"));
+    if (risk && cs_promise_reason_from_name(risk) == CS_PR_STUCK) /* the watch's days */
+        p.quiet_days = (int)json_integer_value(json_object_get(watch, "quiet_days"));
     if (json_is_true(json_object_get(watch, "at_risk")) && risk &&
         cs_promise_reason_from_name(risk) > 0 && status != CS_TRACK_DELIVERED) {
         p.reason = (cs_promise_reason_t)cs_promise_reason_from_name(risk);

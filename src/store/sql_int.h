@@ -280,6 +280,7 @@ typedef enum tstmt_id {
     QT_ORDER,
     QT_SHIPMENT,
     QT_LAST_SCAN,
+    QT_STAY,
     QT_CUSTOMER,
     QT_GET,
     QT_PUT,

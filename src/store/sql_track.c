@@ -17,8 +17,12 @@ static const char *const tstmt_sql[QT__COUNT] = {
                  "promised_to FROM orders WHERE id=?1",
     [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at "
                     "FROM shipments WHERE order_id=?1 ORDER BY created_at DESC LIMIT 1",
-    [QT_LAST_SCAN] = "SELECT status,reason,occurred_at FROM scans WHERE shipment_id=?1 "
+    [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location FROM scans WHERE shipment_id=?1 "
                      "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    /* the first scan of the trailing run at the latest scan's place */
+    [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
+                "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
+                "coalesce(location,'')<>?2),-1)",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
@@ -123,10 +127,22 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
         if (rc && rc != CS_ERR_NOTFOUND)
             return rc;
         if (!rc) {
+            char place[512];
             out->last_status = sql_column_int(st, 0);
             out->last_reason = sql_column_int(st, 1);
             out->last_scan_at = cs__col_time(st, 2);
+            cs__col_copy(place, sizeof place, st, 3);
             cs__stmt_done(st);
+            if (place[0]) {
+                if (!(st = tstmt(s, QT_STAY, err)))
+                    return CS_ERR_STORE;
+                cs__bind_text(st, 1, ship);
+                cs__bind_text(st, 2, place);
+                if ((rc = one(s, st, "read a parcel's stay", err)))
+                    return rc;
+                out->stay_since = cs__col_time(st, 0);
+                cs__stmt_done(st);
+            }
         }
     }
     return CS_OK;

@@ -268,6 +268,8 @@ typedef struct cs_order_track {
     int last_status;          /* cs_track_status_t of the latest scan; -1 = none */
     int last_reason;          /* cs_incident_t */
     cs_ms_t last_scan_at;
+    cs_ms_t stay_since;       /* the first of the latest scans at the latest scan's place;
+                                 0 = the place is not known */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown

@@ -714,7 +714,7 @@ const char *cs_promise_reason_name(cs_promise_reason_t r)
     static const char *const names[CS_PR__COUNT] = {
         "none", "out_for_delivery", "failed_attempt", "pickup_ready", "customs", "address_problem",
         "weather", "exception", "no_scan", "missed_handover", "slow_transit", "delivered",
-        "returned", "held_at_depot", "late",
+        "returned", "held_at_depot", "late", "stuck",
     };
     return (unsigned)r < CS_PR__COUNT ? names[r] : "none";
 }
@@ -764,6 +764,12 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
                      de ? "Seit %d Tagen kein neuer Scan des Versanddienstes."
                         : "No scan from the carrier for %d days.",
                      days);
+        return buf;
+    case CS_PR_STUCK:
+        snprintf(buf, size,
+                 de ? "Das Paket liegt seit %d Tagen am selben Ort des Versanddienstes."
+                    : "The parcel has been at the same carrier location for %d days.",
+                 days);
         return buf;
     case CS_PR_MISSED_HANDOVER:
         t = de ? "Das Paket wurde später als üblich an den Versanddienst übergeben."

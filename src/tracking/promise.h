@@ -114,13 +114,15 @@ typedef enum cs_promise_reason {
     CS_PR_RETURNED,
     CS_PR_HELD_AT_DEPOT,     /* the watch's: a scan says it is held at a depot */
     CS_PR_LATE,              /* the watch's: predicted after the first promise */
+    CS_PR_STUCK,             /* the watch's: scanned at one place for days (in `quiet_days`) */
     CS_PR__COUNT
 } cs_promise_reason_t;
 const char *cs_promise_reason_name(cs_promise_reason_t r);
 /* The reverse; -1 for names that are not a reason (the watch also records
  * "cancelled", "held_at_depot", "late"). */
 int cs_promise_reason_from_name(const char *name);
-/* "Held in customs", "Zoll" ...: lang "de" or "en"; days used by NO_SCAN. */
+/* "Held in customs", "Zoll" ...: lang "de" or "en"; days used by NO_SCAN
+ * and STUCK. */
 const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int days, char *buf,
                                    size_t size);
 

@@ -125,6 +125,21 @@ static void ymd(const cs_watch_t *w, cs_ms_t t, char *out, size_t size)
 }
 
 /* Reasons that make a parcel late enough to tell the customer. */
+/* A parcel in transit scanned at one place again and again, for at least
+ * STUCK_MS and STUCK_WORKDAYS working days (a weekend at a depot is not
+ * stuck): the days it has been there, else 0. A depot the carrier names as
+ * holding it is CS_INCIDENT_HELD_AT_DEPOT; this is the one it does not. */
+#define STUCK_MS (2 * CS_MS_PER_DAY)
+#define STUCK_WORKDAYS 2
+static int stuck_days(const cs_watch_t *w, const cs_order_track_t *t, cs_ms_t now)
+{
+    if (t->last_status != CS_TRACK_IN_TRANSIT || !t->stay_since ||
+        t->last_scan_at <= t->stay_since || now - t->stay_since < STUCK_MS ||
+        cs_workdays_late(w->o.tz, t->stay_since, now) < STUCK_WORKDAYS)
+        return 0;
+    return (int)((now - t->stay_since) / CS_MS_PER_DAY);
+}
+
 static bool risky_reason(cs_promise_reason_t r)
 {
     switch (r) {
@@ -354,13 +369,20 @@ static cs_rc update(upd_t *u, const char *order_id)
 
     /* at risk? */
     const char *why = NULL;
+    int stay;
     if (!delivered) {
-        if (p.at_risk || risky_reason(p.reason))
+        /* stuck says more than "slower than usual" */
+        bool plain = p.reason == CS_PR_NONE || p.reason == CS_PR_SLOW_TRANSIT;
+        if (plain && (stay = stuck_days(w, &t, u->now)) > 0) {
+            why = cs_promise_reason_name(CS_PR_STUCK);
+            r.quiet_days = stay;
+        } else if (p.at_risk || risky_reason(p.reason)) {
             why = cs_promise_reason_name(p.reason);
-        else if (t.last_reason == CS_INCIDENT_HELD_AT_DEPOT)
+        } else if (t.last_reason == CS_INCIDENT_HELD_AT_DEPOT) {
             why = cs_promise_reason_name(CS_PR_HELD_AT_DEPOT);
-        else if (r.first_to && p.point > r.first_to)
+        } else if (r.first_to && p.point > r.first_to) {
             why = cs_promise_reason_name(CS_PR_LATE);
+        }
     }
     if (why) {
         bool fresh = !was.at_risk || strcmp(was.risk_reason, why) != 0;
@@ -372,7 +394,8 @@ static cs_rc update(upd_t *u, const char *order_id)
          * lateness are news now */
         bool from_scan = p.reason != CS_PR_NO_SCAN && p.reason != CS_PR_MISSED_HANDOVER &&
                          p.reason != CS_PR_SLOW_TRANSIT &&
-                         strcmp(why, cs_promise_reason_name(CS_PR_LATE)) != 0;
+                         strcmp(why, cs_promise_reason_name(CS_PR_LATE)) != 0 &&
+                         strcmp(why, cs_promise_reason_name(CS_PR_STUCK)) != 0;
         bool placed_before = r.comp_at && strcmp(r.comp_note, NOTE_PLACED_BEFORE) == 0;
         bool news = from_scan ? !t.last_scan_at || u->now - t.last_scan_at <= FRESH_MS
                               : !placed_before;

@@ -243,6 +243,51 @@ static void test_backfill_is_quiet(void **state)
     assert_int_equal(signals("delivery_at_risk", "old"), 0);
 }
 
+/* A scan of id in transit at city, at the clock's time. */
+static void scan_in(const char *id, const char *city)
+{
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"S%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+             "\"status\":\"in_transit\",\"location\":{\"city\":\"%s\",\"country\":\"DE\"}}",
+             id, id, city);
+}
+
+static void test_stuck_at_one_place(void **state)
+{
+    (void)state;
+    /* scanned every 12 hours, always at the Cologne depot: stuck once it
+     * has been there two days; a parcel that moves on is not */
+    order("st", "c-st", "30.00", NULL);
+    order("mv", "c-mv", "30.00", NULL);
+    ship("st");
+    ship("mv");
+    static const char *const route[] = { "Leipzig", "Kassel", "Dortmund", "Essen", "Bonn" };
+    for (int i = 0; i < 5; i++) {
+        cs_clock_manual_advance(&W.clock, 12 * 3600000LL);
+        scan_in("st", "Köln");
+        scan_in("mv", route[i]);
+        run_watch();
+        if (i < 4)
+            assert_false(rec("st").at_risk && strcmp(rec("st").risk_reason, "stuck") == 0);
+    }
+    /* Monday 09:00 + 60 h: Wednesday 21:00, two days at Köln since Monday 21:00 */
+    cs_promise_rec_t r = rec("st");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "stuck");
+    assert_int_equal(r.quiet_days, 2);
+    assert_int_equal(signals("delivery_at_risk", "st"), 1);
+    assert_false(strcmp(rec("mv").risk_reason, "stuck") == 0);
+    /* the text says where it has been and how long */
+    char buf[160];
+    assert_string_equal(cs_promise_reason_text(CS_PR_STUCK, "en", 2, buf, sizeof buf),
+                        "The parcel has been at the same carrier location for 2 days.");
+    /* it moves on: no longer stuck */
+    cs_clock_manual_advance(&W.clock, 6 * 3600000LL);
+    scan_in("st", "Bonn");
+    run_watch();
+    assert_false(strcmp(rec("st").risk_reason, "stuck") == 0 && rec("st").at_risk);
+}
+
 static void test_late_placed_order_is_quiet(void **state)
 {
     (void)state;
@@ -554,6 +599,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_backfill_is_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_placed_order_is_quiet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stuck_at_one_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_and_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shop_promise_is_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
