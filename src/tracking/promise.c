@@ -558,6 +558,47 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
     return -1;
 }
 
+/* The share of the parcels of the most specific level that knows its
+ * transit times (enough delivered weight) that took longer than `elapsed`
+ * working days after hand-over -- those still under way that long count
+ * as longer. -1 when no level knows. A parcel beyond its lane's q_high is
+ * slow for its lane even where coarser levels, other carriers and other
+ * regions, have parcels as slow. */
+static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, double elapsed,
+                           cs_ms_t now)
+{
+    double tau = m->o.half_life_days * CS_MS_PER_DAY, wt_now = worktime(m, now);
+    cs_ms_t lost = (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY);
+    for (int level = 0; level < LEVELS; level++) {
+        char key[4 * (CS_ID_MAX + 1) + 8];
+        level_key(lane, level, key, sizeof key);
+        const lane_s *l = cs_map_get(&m->lanes, key);
+        double seen = 0, all = 0, beyond = 0;
+        for (int i = 0; l && i < l->n; i++) {
+            const sample_t *s = &l->s[i];
+            if (s->transit < 0)
+                continue;
+            double age = (double)(now - s->at), w = age > 0 ? pow(0.5, age / tau) : 1.0;
+            seen += w;
+            all += w;
+            beyond += s->transit > elapsed ? w : 0;
+        }
+        if (seen < m->o.min_weight)
+            continue;
+        for (int i = 0; i < l->nf; i++) {
+            const flight_t *f = l->f[i];
+            cs_ms_t age = now - f->placed;
+            if (age < 0 || age > lost || wt_now < f->wt_shipped)
+                continue;
+            double w = pow(0.5, (double)age / tau);
+            all += w;
+            beyond += wt_now - f->wt_shipped > elapsed ? w : 0;
+        }
+        return beyond / all;
+    }
+    return -1;
+}
+
 /* Extra working days an incident usually costs. */
 static double incident_days(cs_incident_t r, cs_promise_reason_t *why)
 {
@@ -614,6 +655,14 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             w = tl >= 0 ? tw : 0;
             out->reason = CS_PR_SLOW_TRANSIT;
             out->at_risk = true;
+        } else {
+            /* beyond the lane's own high quantile, where the window came
+             * from a coarser level that has parcels this slow */
+            double beyond = share_beyond(m, &q->lane, elapsed, now);
+            if (beyond >= 0 && beyond < 1 - m->o.q_high) {
+                out->reason = CS_PR_SLOW_TRANSIT;
+                out->at_risk = true;
+            }
         }
     } else {
         /* every delivery's handling and transit replayed from this purchase */

@@ -186,6 +186,34 @@ static void test_weekday_handling(void **state)
     cs_promise_free(m);
 }
 
+/* Slow for its own lane: parcels to Berlin take a day and a half after
+ * hand-over, those to Hamburg six days. A Berlin parcel three working days
+ * under way is slow -- though the carrier's parcels as a whole have taken
+ * that long. */
+static void test_slow_for_its_lane(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-01-05T09:00:00Z");
+    for (int i = 0; i < 60; i++)
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 40) * CS_MS_PER_DAY, 0.25, 1.5);
+    for (int i = 0; i < 30; i++)
+        observe(m, "dhl", "DE-HH", t0 + (cs_ms_t)i * CS_MS_PER_DAY, 0.25, 6);
+    /* handed over Monday, scanned Thursday morning, asked Thursday afternoon */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+                         "2026-03-05T15:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+                         "2026-03-05T09:00:00Z");
+    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT);
+    assert_true(p.at_risk);
+    /* the same parcel on its first day is as usual */
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+            "2026-03-03T09:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+            "2026-03-03T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_NONE);
+    assert_false(p.at_risk);
+    cs_promise_free(m);
+}
+
 static void test_scans_move_the_window(void **state)
 {
     (void)state;
@@ -559,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_weekday_handling),
+        cmocka_unit_test(test_slow_for_its_lane),
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
