@@ -383,6 +383,10 @@ static cs_rc update(upd_t *u, const char *order_id)
         } else if (r.first_to && p.point > r.first_to) {
             why = cs_promise_reason_name(CS_PR_LATE);
         }
+        /* a window that moved for no reason of its own moved for this one
+         * (recorded with the move, said on the page) */
+        if (why && p.reason == CS_PR_NONE)
+            cs_strlcpy(r.reason, why, sizeof r.reason);
     }
     if (why) {
         bool fresh = !was.at_risk || strcmp(was.risk_reason, why) != 0;

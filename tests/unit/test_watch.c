@@ -386,6 +386,15 @@ static void test_shop_promise_is_first(void **state)
     assert_string_equal(d, "2026-03-05");
     ymd(r.first_to, d);
     assert_string_equal(d, "2026-03-06");
+    /* a shop that promised Tuesday where the lane takes till Wednesday:
+     * late from the start, and the window says why it is where it is */
+    order("o2b", "c2", "30.00",
+          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    run_watch();
+    r = rec("o2b");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "late");
+    assert_string_equal(r.reason, "late");
 }
 
 static void test_incidents_flag_once_per_reason(void **state)
