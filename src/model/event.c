@@ -783,6 +783,34 @@ static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier)
     return CS_OK;
 }
 
+/* A tracking number as carriers match it: without spaces, in upper case
+ * ("1z 999 aa1" and "1Z999AA1" are one parcel). The event keeps that form. */
+static cs_rc canon_tracking(vctx_t *c, json_t *d, const char **number)
+{
+    char fb_[CS_ERR_FIELD_MAX];
+    const char *s = *number;
+    bool odd = false;
+    for (const char *p = s; *p && !odd; p++)
+        odd = *p == ' ' || *p == '\t' || islower((unsigned char)*p);
+    if (!odd)
+        return CS_OK;
+    char buf[CS_ID_MAX + 1];
+    size_t n = 0;
+    for (const char *p = s; *p && n < CS_ID_MAX; p++)
+        if (*p != ' ' && *p != '\t')
+            buf[n++] = (char)toupper((unsigned char)*p);
+    buf[n] = '\0';
+    if (!n)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
+                            "%s: expected the carrier's tracking number, got only spaces",
+                            FIELD(c, "tracking_number"));
+    if (json_object_set_new(d, "tracking_number", json_string(buf)) != 0)
+        return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
+    c->normalized = true;
+    *number = json_string_value(json_object_get(d, "tracking_number"));
+    return CS_OK;
+}
+
 static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
 {
     static const char *const allowed[] = {"id", "order_id", "carrier", "service", "tracking_number",
@@ -801,6 +829,8 @@ static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
                             "%s: too long: at most 64 characters", FIELD(c, "tracking_number"));
     }
+    if ((rc = canon_tracking(c, d, &s->tracking_number)))
+        return rc;
     return lower_carrier(c, d, &s->carrier);
 }
 
@@ -837,6 +867,8 @@ static cs_rc parse_scan(vctx_t *c, json_t *d, cs_scan_t *s)
     s->status = st >= 0 ? (cs_track_status_t)st : CS_TRACK_IN_TRANSIT;
     s->reason = reason >= 0 ? (cs_incident_t)(reason + 1) : CS_INCIDENT_NONE;
     s->unmapped = unmapped == CS_CONSENT_YES;
+    if ((rc = canon_tracking(c, d, &s->tracking_number)))
+        return rc;
     return lower_carrier(c, d, &s->carrier);
 }
 

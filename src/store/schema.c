@@ -172,6 +172,12 @@ static const char *const migrations[] = {
     /* 11: which node claimed a message being sent (several nodes share a
      * PostgreSQL store; a restarted node gives back only its own) */
     "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;",
+    /* 12: tracking numbers as carriers match them, without spaces and in
+     * upper case, as events now carry them ("1z 999 aa1" is "1Z999AA1") */
+    "UPDATE shipments SET tracking_number=upper(replace(tracking_number,' ',''))"
+    "  WHERE tracking_number<>upper(replace(tracking_number,' ',''));"
+    "UPDATE scans SET tracking_number=upper(replace(tracking_number,' ',''))"
+    "  WHERE tracking_number<>upper(replace(tracking_number,' ',''));",
 };
 
 size_t cs_schema_count(void)

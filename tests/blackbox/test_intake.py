@@ -104,6 +104,20 @@ try:
          "timeline by time")
     t.eq(order["totals"]["total"], "8.90", "money as decimal strings")
 
+    # ---- a tracking number in another case or with spaces is the same parcel ----
+    st, _, body = d.post_events([
+        csbb.order_event("o-1009", "1009", customer="c-9"),
+        {"event_id": "ship-9", "type": "shipment.created", "occurred_at": "2026-03-02T08:00:00Z",
+         "data": {"id": "S9", "order_id": "1009", "carrier": "ups", "tracking_number": "1z 999 aa1 0123"}},
+        {"event_id": "scan-9", "type": "tracking.event", "occurred_at": "2026-03-02T13:00:00Z",
+         "data": {"carrier": "ups", "tracking_number": "1Z999AA10123", "status": "in_transit"}},
+    ])
+    t.eq((st, body.get("accepted")), (200, 3), "shipment and scan with differently written numbers")
+    st, _, order = d.request("GET", "/v1/orders/1009")
+    s9 = [s for s in order["shipments"] if s["id"] == "S9"]
+    t.eq([s9 and s9[0]["tracking_number"], s9 and len(s9[0]["scans"])], ["1Z999AA10123", 1],
+         "the number is kept without spaces, in upper case, and the scan attached")
+
     # ---- dated in the future: more than a day ahead is refused, by field ----
     def at(hours):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours * 3600))
