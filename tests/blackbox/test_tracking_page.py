@@ -369,8 +369,9 @@ try:
         loc_m1 = tok_m1[1].get("location", "")
         t.eq(tok_m1[0], 303, "m1 found by email")
         st, _, html = page(loc_m1[len(PUBLIC):].split("?")[0]) if loc_m1.startswith(PUBLIC) else (0, {}, "")
-        t.check("Paket 1 von 2" in html and "Paket 2 von 2" in html and "JJDm1" in html and
-                "JJDm1b" in html and "Leipzig" in html, "both parcels on the page")
+        t.check("Paket 1 von 2" in html and "Paket 2 von 2" in html and "JJDM1" in html and
+                "JJDM1B" in html and "Leipzig" in html, "both parcels on the page (numbers as carriers "
+                "match them)")
         t.check("Teilweise zugestellt" in html, "the order is partly delivered")
 
     # a customer change with the same occurred_at renews the page
