@@ -591,7 +591,8 @@ def track_section(t):
 Method: {fmt(num(t, 'page_orders'))} orders of a realistic mix (a shipment with zero to five scans each,
 some with the shop's own promise, some failed attempts, some delivered, some late) are posted to
 a durable daemon; the order watch computes their promises. Every order's signed page
-(`/t/TOKEN`, about {fmt(num(t, 'page_bytes_median'))} bytes of HTML with its CSS and a 2 KB SVG logo inline) is
+(`/t/TOKEN`, about {fmt(num(t, 'page_bytes_median'))} bytes of HTML with its CSS inline; the 2 KB SVG logo is
+`/t/logo`, which a browser fetches once and keeps, so neither side serves it here) is
 fetched once and saved as a static file for nginx (2 workers, open_file_cache). Then wrk (2 threads,
 {fmt(num(t, 'page_conns'))} keep-alive connections, {t.get('page_duration_s', '?')} s, each request a random
 order) against nginx and against the daemon, interleaved, {t.get('page_rounds', '?')} rounds, medians.

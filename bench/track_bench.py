@@ -61,7 +61,7 @@ def token(order_id):
     return order_id.encode().hex() + "." + mac[:32]
 
 
-# a shop logo of a realistic size (about 2 KB of SVG), embedded in every page
+# a shop logo of a realistic size (about 2 KB of SVG), served once as /t/logo
 LOGO = os.path.join(TMP, "logo.svg")
 with open(LOGO, "w") as f:
     f.write('<svg xmlns="http://www.w3.org/2000/svg" width="160" height="40" viewBox="0 0 160 40">'
