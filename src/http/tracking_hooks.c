@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "../lib/cs_crypto.h"
+#include "../lib/cs_json.h"
 #include "../lib/cs_tz.h"
 #include "../tracking/carriers.h"
 
@@ -57,20 +58,6 @@ static const char *alpha2(const char *a3)
         if (strcmp(map[i][0], a3) == 0)
             return map[i][1];
     return a3 && strlen(a3) == 2 ? a3 : NULL;
-}
-
-static const char *type_word(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
 }
 
 typedef struct batch {
@@ -276,7 +263,7 @@ static cs_rc get_id(json_t *obj, const char *key, const char *path, size_t max, 
         return cs_err_field(err, CS_ERR_INVALID, path, "%s: required (%s)", path, form);
     if (!json_is_string(v))
         return cs_err_field(err, CS_ERR_INVALID, path, "%s: expected a string (%s), got %s",
-                            path, form, type_word(v));
+                            path, form, cs_json_type_word(v));
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     bool ok = n > 0 && n <= max && strlen(s) == n;
@@ -325,7 +312,7 @@ static bool scan_str(batch_t *b, const scan_src_t *src, json_t *obj, const char 
         return true;
     }
     reject(b, src, key, "expected a string%s, got %s", int_ok ? " or an integer" : "",
-           type_word(v));
+           cs_json_type_word(v));
     return false;
 }
 
@@ -392,7 +379,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
     else if (!json_is_array(cps))
         rc = cs_err_field(&err, CS_ERR_INVALID, "msg.checkpoints",
                           "msg.checkpoints: expected an array of checkpoints, got %s",
-                          cps ? type_word(cps) : "nothing");
+                          cps ? cs_json_type_word(cps) : "nothing");
     if (rc)
         goto out;
     cs_carriers_of_slug(cs_engine_carriers(r->h->engine), slug, carrier, sizeof carrier);
@@ -404,7 +391,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
                            .carrier_path = "msg.slug", .aftership = true };
         snprintf(src.base, sizeof src.base, "msg.checkpoints[%zu]", i);
         if (!json_is_object(cp)) {
-            reject(b, &src, NULL, "expected an object, got %s", type_word(cp));
+            reject(b, &src, NULL, "expected an object, got %s", cs_json_type_word(cp));
             continue;
         }
         const char *sub, *tag, *text, *at, *city, *zip, *a3;
@@ -520,7 +507,7 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
         ;
     else if (!json_is_array(scans))
         rc = cs_err_field(&err, CS_ERR_INVALID, "scans", "scans: %s, got %s",
-                          "expected an array of scans", scans ? type_word(scans) : "nothing");
+                          "expected an array of scans", scans ? cs_json_type_word(scans) : "nothing");
     if (rc)
         goto out;
     size_t i;
@@ -531,7 +518,7 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
                            .carrier_path = "carrier" };
         snprintf(src.base, sizeof src.base, "scans[%zu]", i);
         if (!json_is_object(s)) {
-            reject(b, &src, NULL, "expected an object, got %s", type_word(s));
+            reject(b, &src, NULL, "expected an object, got %s", cs_json_type_word(s));
             continue;
         }
         const char *code, *text, *when;
@@ -545,7 +532,7 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
         if (loc && !json_is_null(loc) && !json_is_object(loc)) {
             reject(b, &src, "location", "expected an object ({\"city\", \"postal_code\", "
                                         "\"country\"}), got %s",
-                   type_word(loc));
+                   cs_json_type_word(loc));
             continue;
         }
         if (!when || !cs_time_parse(when, &t)) {

@@ -517,3 +517,18 @@ size_t cs_json_dumpb(const json_t *v, char *buf, size_t size)
         return 0;
     return (size_t)(o.p - buf);
 }
+
+const char *cs_json_type_word(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "something else";
+}

@@ -40,4 +40,8 @@ size_t cs_json_dumpb(const json_t *v, char *buf, size_t size);
  * cs_json_dumpb writes it; its length, or 0 when it does not fit. */
 size_t cs_json_quote(const char *s, size_t n, char *buf, size_t size);
 
+/* "an object", "a string", "null", ...: a value's kind as an error message
+ * names it ("expected a string, got an integer"). */
+const char *cs_json_type_word(const json_t *v);
+
 #endif /* CS_JSON_H */

@@ -236,20 +236,6 @@ static void leave(vctx_t *c, size_t old)
     c->path[old] = '\0';
 }
 
-static const char *json_type_word(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "something else";
-}
-
 /* Reject keys not in `allowed` (NULL-terminated). */
 static cs_rc check_keys(vctx_t *c, json_t *obj, const char *const *allowed)
 {
@@ -296,7 +282,7 @@ static cs_rc get_str(vctx_t *c, json_t *obj, const char *key, bool required, int
     }
     if (!json_is_string(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key), "%s: expected a string, got %s",
-                            FIELD(c, key), json_type_word(v));
+                            FIELD(c, key), cs_json_type_word(v));
     size_t n = json_string_length(v);
     const char *s = json_string_value(v);
     size_t max = kind == STR_ID ? CS_ID_MAX : kind == STR_SHORT ? CS_SHORT_MAX : CS_TEXT_MAX;
@@ -357,7 +343,7 @@ static cs_rc get_int(vctx_t *c, json_t *obj, const char *key, bool required, int
     if (!json_is_integer(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected an integer %lld..%lld, got %s", FIELD(c, key),
-                            (long long)lo, (long long)hi, json_type_word(v));
+                            (long long)lo, (long long)hi, cs_json_type_word(v));
     json_int_t x = json_integer_value(v);
     if (x < lo || x > hi)
         return cs_err_field(c->err, range_rc, FIELD(c, key),
@@ -389,7 +375,7 @@ static cs_rc get_money(vctx_t *c, json_t *obj, const char *key, bool required, i
         else if (json_is_number(v))
             snprintf(shown, sizeof shown, ", got %.17g", json_number_value(v));
         else
-            snprintf(shown, sizeof shown, ", got %s", json_type_word(v));
+            snprintf(shown, sizeof shown, ", got %s", cs_json_type_word(v));
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected an amount >= 0 with at most 2 decimals like 49.90%s",
                             FIELD(c, key), shown);
@@ -431,7 +417,7 @@ static cs_rc get_bool(vctx_t *c, json_t *obj, const char *key, cs_consent_t *out
         return CS_OK;
     if (!json_is_boolean(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
-                            "%s: expected true or false, got %s", FIELD(c, key), json_type_word(v));
+                            "%s: expected true or false, got %s", FIELD(c, key), cs_json_type_word(v));
     *out = json_is_true(v) ? CS_CONSENT_YES : CS_CONSENT_NO;
     return CS_OK;
 }
@@ -450,7 +436,7 @@ static cs_rc get_obj(vctx_t *c, json_t *obj, const char *key, bool required, jso
     }
     if (!json_is_object(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key), "%s: expected an object, got %s",
-                            FIELD(c, key), json_type_word(v));
+                            FIELD(c, key), cs_json_type_word(v));
     *out = v;
     return CS_OK;
 }
@@ -666,7 +652,7 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, cs_order_t *
         size_t old2 = enter(c, NULL, (int)i);
         if (!json_is_object(it)) {
             rc = cs_err_field(c->err, CS_ERR_INVALID, c->path, "%s: expected a line item object, got %s",
-                              c->path, json_type_word(it));
+                              c->path, cs_json_type_word(it));
         } else if (!(rc = check_keys(c, it, item_keys)) &&
                    !(rc = get_str(c, it, "sku", true, STR_ID, &li->sku)) &&
                    !(rc = get_str(c, it, "name", true, STR_SHORT, &li->name)) &&
@@ -922,7 +908,7 @@ static cs_rc parse_return(vctx_t *c, json_t *d, bool requested, cs_return_t *r)
         size_t old2 = enter(c, NULL, (int)i);
         if (!json_is_object(it))
             rc = cs_err_field(c->err, CS_ERR_INVALID, c->path, "%s: expected an object, got %s",
-                              c->path, json_type_word(it));
+                              c->path, cs_json_type_word(it));
         else if (!(rc = check_keys(c, it, item_keys)) &&
                  !(rc = get_str(c, it, "sku", true, STR_ID, &r->items[i].sku)) &&
                  !(rc = get_int(c, it, "quantity", true, 1, 1000000, CS_ERR_RULE,
@@ -1046,7 +1032,7 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
     *out = NULL;
     if (!json_is_object(doc))
         return cs_err_field(err, CS_ERR_INVALID, "", "expected an event object, got %s",
-                            doc ? json_type_word(doc) : "nothing");
+                            doc ? cs_json_type_word(doc) : "nothing");
     ev = cs_calloc(1, sizeof *ev);
     if (!ev)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
@@ -1059,7 +1045,7 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
     if (schema && !json_is_null(schema)) {
         if (!json_is_integer(schema)) {
             rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %s",
-                              json_type_word(schema));
+                              cs_json_type_word(schema));
             goto out;
         }
         if (json_integer_value(schema) != CS_SCHEMA_VERSION) {
