@@ -124,7 +124,6 @@ static void ymd(const cs_watch_t *w, cs_ms_t t, char *out, size_t size)
         cs_strlcpy(out, "", size);
 }
 
-/* Reasons that make a parcel late enough to tell the customer. */
 /* A parcel in transit scanned at one place again and again, for at least
  * STUCK_MS and STUCK_WORKDAYS working days (a weekend at a depot is not
  * stuck): the days it has been there, else 0. A depot the carrier names as
@@ -140,6 +139,7 @@ static int stuck_days(const cs_watch_t *w, const cs_order_track_t *t, cs_ms_t no
     return (int)((now - t->stay_since) / CS_MS_PER_DAY);
 }
 
+/* Reasons that make a parcel late enough to tell the customer. */
 static bool risky_reason(cs_promise_reason_t r)
 {
     switch (r) {
@@ -405,7 +405,7 @@ static cs_rc update(upd_t *u, const char *order_id)
                               : !placed_before;
         if (fresh && news && r.risk_events < w->o.max_risk_signals) {
             r.risk_events++;
-            json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", p.quiet_days,
+            json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", r.quiet_days,
                                       "late", r.first_to && p.point > r.first_to);
             if (!props)
                 return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
