@@ -1125,8 +1125,8 @@ cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err)
     char at[32];
     cs_time_format(now, at, sizeof at);
     return cs_err_field(err, CS_ERR_INVALID, "occurred_at",
-                        "more than a day in the future (received at %s); check the sender's "
-                        "clock and time zone",
+                        "occurred_at: more than a day in the future (received at %s); check "
+                        "the sender's clock and time zone",
                         at);
 }
 
