@@ -749,8 +749,8 @@ static void trim_copy(const char *in, char *out, size_t size)
         out[--n] = '\0';
 }
 
-/* The lookup reads only what the pair is checked against: the order's row
- * with its latest shipment's destination, and its customer's email. For an
+/* The lookup reads only what the pair is checked against: the order's row,
+ * its parcels' destinations and its customer's email. For an
  * unknown order it reads the same of a decoy (an order this process has
  * shown) and compares against that, then answers no: a wrong pair and an
  * unknown order cost the same reads, so the time taken does not tell
@@ -763,23 +763,21 @@ typedef struct key_ctx {
     cs_err_t err;
 } key_ctx_t;
 
-static bool key_matches(const cs_order_track_t *t, const cs_contact_t *who, bool has_who,
-                        const char *key)
+/* One parcel's destination against the postcode typed (normalized). */
+typedef struct post_ctx {
+    const char *want;
+    bool match;
+} post_ctx_t;
+
+static cs_rc post_fn(const char *destination, void *ud)
 {
-    char k[256];
-    trim_copy(key, k, sizeof k);
-    if (!k[0])
-        return false;
-    if (strchr(k, '@'))
-        return has_who && who->email[0] && strcasecmp(who->email, k) == 0;
-    char want[32], got[32];
-    norm_postcode(k, want, sizeof want);
-    if (strlen(want) < 3)
-        return false;
-    json_t *dest = t->destination[0] ? json_loads(t->destination, 0, NULL) : NULL;
+    post_ctx_t *p = ud;
+    char got[32];
+    json_t *dest = destination[0] ? json_loads(destination, 0, NULL) : NULL;
     norm_postcode(json_string_value(json_object_get(dest, "postal_code")), got, sizeof got);
     json_decref(dest);
-    return got[0] && strcmp(got, want) == 0;
+    p->match |= got[0] && strcmp(got, p->want) == 0;
+    return CS_OK; /* every parcel read, matching or not: the same work */
 }
 
 static cs_rc keys_fn(cs_store_t *s, void *arg)
@@ -790,8 +788,9 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
     c->found = false;
     cs_rc rc = cs_store_call(s, order_track, c->id, 0, &t, &c->err);
     bool exists = rc == CS_OK;
+    const char *read_id = exists ? c->id : c->decoy[0] ? c->decoy : c->id;
     if (rc == CS_ERR_NOTFOUND)
-        rc = cs_store_call(s, order_track, c->decoy[0] ? c->decoy : c->id, 0, &t, &c->err);
+        rc = cs_store_call(s, order_track, read_id, 0, &t, &c->err);
     if (rc && rc != CS_ERR_NOTFOUND)
         return rc;
     if (rc)
@@ -800,7 +799,19 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
     rc = cs_store_call(s, contact_get, t.customer_id[0] ? t.customer_id : "\x1f", &who, &c->err);
     if (rc && rc != CS_ERR_NOTFOUND)
         return rc;
-    bool match = key_matches(&t, &who, rc == CS_OK, c->key);
+    bool has_who = rc == CS_OK, match = false;
+    char k[256], want[32];
+    trim_copy(c->key, k, sizeof k);
+    if (strchr(k, '@')) {
+        match = has_who && who.email[0] && strcasecmp(who.email, k) == 0;
+    } else if (k[0]) {
+        /* the postcode of any parcel of the order */
+        norm_postcode(k, want, sizeof want);
+        post_ctx_t p = { want, false };
+        if ((rc = cs_store_call(s, order_destinations, read_id, post_fn, &p, &c->err)))
+            return rc;
+        match = strlen(want) >= 3 && p.match;
+    }
     c->found = exists && match;
     return CS_OK;
 }

@@ -281,6 +281,7 @@ typedef enum tstmt_id {
     QT_SHIPMENT,
     QT_LAST_SCAN,
     QT_STAY,
+    QT_DESTINATIONS,
     QT_CUSTOMER,
     QT_GET,
     QT_PUT,
@@ -477,6 +478,9 @@ void cs__sql_touch_close(cs_sql_t *s);
 cs_rc cs__sql_promise_json(cs_sql_t *s, const char *order_id, json_t **out, cs_err_t *err);
 cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t placed_after,
                              cs_order_track_t *out, cs_err_t *err);
+cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
+                                 cs_rc (*fn)(const char *destination, void *ud), void *ud,
+                                 cs_err_t *err);
 cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
                              cs_err_t *err);
 cs_rc cs__sql_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
@@ -544,6 +548,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .journey_context = cs__sql_journey_context, \
     .contact_get = cs__sql_contact_get, \
     .order_track = cs__sql_order_track, \
+    .order_destinations = cs__sql_order_destinations, \
     .promise_get = cs__sql_promise_get, \
     .promise_put = cs__sql_promise_put, \
     .promises_due = cs__sql_promises_due, \

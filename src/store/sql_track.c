@@ -19,6 +19,8 @@ static const char *const tstmt_sql[QT__COUNT] = {
                     "FROM shipments WHERE order_id=?1 ORDER BY created_at DESC LIMIT 1",
     [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location FROM scans WHERE shipment_id=?1 "
                      "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    [QT_DESTINATIONS] = "SELECT destination FROM shipments WHERE order_id=?1 "
+                        "ORDER BY created_at, id LIMIT 50",
     /* the first scan of the trailing run at the latest scan's place */
     [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
@@ -146,6 +148,25 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
         }
     }
     return CS_OK;
+}
+
+cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
+                                 cs_rc (*fn)(const char *destination, void *ud), void *ud,
+                                 cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = tstmt(s, QT_DESTINATIONS, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    cs_rc rc = CS_OK;
+    int r = SQL_DONE;
+    while (!rc && (r = sql_step(st)) == SQL_ROW)
+        rc = fn(cs__col_text(st, 0) ? cs__col_text(st, 0) : "", ud);
+    if (!rc && r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "read an order's shipments");
+    cs__stmt_done(st);
+    return rc;
 }
 
 cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,

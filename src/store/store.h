@@ -463,6 +463,12 @@ struct cs_store_ops {
      * a code by its idem_key (CS_ERR_NOTFOUND). */
     cs_rc (*order_track)(cs_store_t *s, const char *order_id, cs_ms_t placed_after,
                          cs_order_track_t *out, cs_err_t *err);
+    /* fn(destination) for each of an order's shipments, the address as JSON
+     * ("" when none), oldest first; nothing for an unknown order. The
+     * tracking page's lookup checks a postcode against every parcel. */
+    cs_rc (*order_destinations)(cs_store_t *s, const char *order_id,
+                                cs_rc (*fn)(const char *destination, void *ud), void *ud,
+                                cs_err_t *err);
     cs_rc (*promise_get)(cs_store_t *s, const char *order_id, cs_promise_rec_t *out,
                          cs_err_t *err);
     cs_rc (*promise_put)(cs_store_t *s, const cs_promise_rec_t *p, const char *move,

@@ -342,7 +342,8 @@ try:
     t2 = now - dt.timedelta(days=3)
     sh2 = shipment("m1", t2 + dt.timedelta(hours=4))
     sh2["event_id"] = "s-m1b"
-    sh2["data"].update({"id": "Sm1b", "tracking_number": "JJDm1b"})
+    sh2["data"].update({"id": "Sm1b", "tracking_number": "JJDm1b",
+                        "destination": {"country": "DE", "postal_code": "04109", "city": "Leipzig"}})
     sc2 = scan("m1", 2, now - dt.timedelta(hours=2), "in_transit", city="Leipzig")
     sc2["data"].update({"shipment_id": "Sm1b", "tracking_number": "JJDm1b"})
     st, _, _ = d.post_events([
@@ -373,6 +374,12 @@ try:
                 "JJDM1B" in html and "Leipzig" in html, "both parcels on the page (numbers as carriers "
                 "match them)")
         t.check("Teilweise zugestellt" in html, "the order is partly delivered")
+        # the parcels go to two addresses: either postcode finds the order
+        for pc in ("10115", "04109"):
+            r_ = d.request("POST", "/t", urllib.parse.urlencode({"order": "m1", "key": pc}),
+                           headers={"Content-Type": "application/x-www-form-urlencoded",
+                                    "X-Forwarded-For": "192.0.2.79"}, key=False)
+            t.eq(r_[0], 303, "m1 found by the postcode of a parcel: " + pc)
 
     # a customer change with the same occurred_at renews the page
     cara = customer("cara", "Cara", "cara@example.de", "de")

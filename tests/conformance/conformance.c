@@ -981,6 +981,18 @@ static void test_events_after(void **state)
 
 /* The order watch's records: what an order's promise is read from, the
  * promise with its moves, the re-check index and the compensation budget. */
+typedef struct dest_count {
+    int n, with_10115;
+} dest_count_t;
+
+static cs_rc count_dest(const char *destination, void *ud)
+{
+    dest_count_t *c = ud;
+    c->n++;
+    c->with_10115 += strstr(destination, "10115") != NULL;
+    return CS_OK;
+}
+
 static void test_order_watch_records(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1027,6 +1039,31 @@ static void test_order_watch_records(void **state)
     assert_int_equal(t.last_status, CS_TRACK_EXCEPTION);
     assert_int_equal(t.last_reason, CS_INCIDENT_CUSTOMS);
     assert_int_equal(t.delivered_at, 0);
+    assert_int_equal(t.stay_since, 0); /* the scan named no place */
+    /* scans at one place: since the first of the run at the latest place */
+    static const char *const at_place[][2] = { { "w4", "2026-03-03T09:00:00Z" },
+                                               { "w5", "2026-03-03T21:00:00Z" } };
+    put(s, EV("w3b", "tracking.event", "2026-03-03T08:00:00Z",
+              "{\"shipment_id\":\"S-w\",\"carrier\":\"dhl\",\"tracking_number\":\"TW\","
+              "\"status\":\"in_transit\",\"location\":{\"city\":\"Kassel\"}}"),
+        NULL);
+    for (size_t i = 0; i < 2; i++)
+        put(s, EV(at_place[i][0], "tracking.event", at_place[i][1],
+                  "{\"shipment_id\":\"S-w\",\"carrier\":\"dhl\",\"tracking_number\":\"TW\","
+                  "\"status\":\"in_transit\",\"location\":{\"city\":\"K\u00f6ln\"}}"),
+            NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-w", 0, &t, &err), CS_OK);
+    cs_ms_t first_there;
+    assert_true(cs_time_parse("2026-03-03T09:00:00Z", &first_there));
+    assert_int_equal(t.stay_since, first_there);
+    /* every parcel's destination, for the tracking page's lookup */
+    dest_count_t dc = { 0, 0 };
+    assert_int_equal(cs_store_call(s, order_destinations, "o-w", count_dest, &dc, &err), CS_OK);
+    assert_int_equal(dc.n, 1);
+    assert_int_equal(dc.with_10115, 1);
+    dc = (dest_count_t){ 0, 0 };
+    assert_int_equal(cs_store_call(s, order_destinations, "nope", count_dest, &dc, &err), CS_OK);
+    assert_int_equal(dc.n, 0);
     /* placed before the cutoff: the order alone */
     assert_int_equal(cs_store_call(s, order_track, "o-w", t.placed_at + 1, &t, &err), CS_OK);
     assert_false(t.shipped);
