@@ -403,7 +403,11 @@ static cs_rc update(upd_t *u, const char *order_id)
         bool placed_before = r.comp_at && strcmp(r.comp_note, NOTE_PLACED_BEFORE) == 0;
         bool news = from_scan ? !t.last_scan_at || u->now - t.last_scan_at <= FRESH_MS
                               : !placed_before;
-        if (fresh && news && r.risk_events < w->o.max_risk_signals) {
+        /* an address problem needs the customer: told even past the cap,
+         * within two more */
+        bool needs_customer = strcmp(why, cs_promise_reason_name(CS_PR_ADDRESS)) == 0;
+        int cap = w->o.max_risk_signals + (needs_customer ? 2 : 0);
+        if (fresh && news && r.risk_events < cap) {
             r.risk_events++;
             json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", r.quiet_days,
                                       "late", r.first_to && p.point > r.first_to);

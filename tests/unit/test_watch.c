@@ -425,6 +425,18 @@ static void test_incidents_flag_once_per_reason(void **state)
     r = rec("o3");
     assert_string_equal(r.risk_reason, "address_problem");
     assert_int_equal(signals("delivery_at_risk", "o3"), 2);
+    /* past the cap of three, an address problem (it needs the customer)
+     * is still told; other new reasons are not */
+    scan("o3", "exception", "weather");
+    run_watch();
+    assert_int_equal(signals("delivery_at_risk", "o3"), 3);
+    scan("o3", "exception", "customs");
+    run_watch();
+    assert_string_equal(rec("o3").risk_reason, "customs");
+    assert_int_equal(signals("delivery_at_risk", "o3"), 3);
+    scan("o3", "exception", "address_problem");
+    run_watch();
+    assert_int_equal(signals("delivery_at_risk", "o3"), 4);
     /* held at a depot while in transit counts too */
     order("o3b", "c3", "30.00", NULL);
     ship("o3b");
