@@ -452,6 +452,23 @@ static void km_quantiles(const wv_t *v, size_t n, const double *q, int nq, doubl
 
 enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP };
 
+/* A sample's weight by its age at `now`: it halves every half-life. */
+static double age_weight(const cs_promise_model_t *m, cs_ms_t at, cs_ms_t now)
+{
+    double age = (double)(now - at);
+    return age > 0 ? pow(0.5, age / (m->o.half_life_days * CS_MS_PER_DAY)) : 1.0;
+}
+
+/* A parcel in flight counts at `now` once handed over, until it is taken
+ * for lost (in_flight_days after purchase). */
+static bool flight_counts(const cs_promise_model_t *m, const flight_t *f, cs_ms_t now,
+                          double wt_now)
+{
+    cs_ms_t age = now - f->placed;
+    return age >= 0 && age <= (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY) &&
+           wt_now >= f->wt_shipped;
+}
+
 /* An order to replay deliveries for (WHAT_TOTAL): its purchase in ship
  * time and in working time. NULL: the totals as they were. */
 typedef struct replay {
@@ -478,7 +495,6 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
 {
     size_t k = 0;
     *total = 0;
-    double tau = m->o.half_life_days * CS_MS_PER_DAY;
     for (int i = 0; l && i < l->n; i++) {
         const sample_t *s = &l->s[i];
         double v;
@@ -494,27 +510,24 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
             v = s->transit >= 0 && s->transit > elapsed ? s->transit - elapsed : -1;
         if (v < 0)
             continue;
-        double age = (double)(now - s->at);
-        double w = age > 0 ? pow(0.5, age / tau) : 1.0;
+        double w = age_weight(m, s->at, now);
         out[k++] = (wv_t){ v, w, true };
         *total += w;
     }
     if (!l || !l->nf || (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER))
         return k;
     double wt_now = worktime(m, now);
-    cs_ms_t lost = (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY);
     for (int i = 0; i < l->nf; i++) {
         const flight_t *f = l->f[i];
-        cs_ms_t age = now - f->placed;
-        if (age < 0 || age > lost || wt_now < f->wt_shipped)
-            continue; /* not yet handed over at `now`, or lost */
+        if (!flight_counts(m, f, now, wt_now))
+            continue;
         double v = what != WHAT_TOTAL ? wt_now - f->wt_shipped - elapsed
                    : rp && f->ship_handling >= 0
                        ? replayed(rp, f->ship_handling, wt_now - f->wt_shipped)
                        : wt_now - f->wt_placed;
         if (v <= 0)
             continue; /* tells nothing yet */
-        double w = pow(0.5, (double)age / tau);
+        double w = age_weight(m, f->placed, now);
         out[k++] = (wv_t){ v, w, false };
         *total += w;
     }
@@ -567,8 +580,7 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
 static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, double elapsed,
                            cs_ms_t now)
 {
-    double tau = m->o.half_life_days * CS_MS_PER_DAY, wt_now = worktime(m, now);
-    cs_ms_t lost = (cs_ms_t)(m->o.in_flight_days * CS_MS_PER_DAY);
+    double wt_now = worktime(m, now);
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
@@ -578,7 +590,7 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
             const sample_t *s = &l->s[i];
             if (s->transit < 0)
                 continue;
-            double age = (double)(now - s->at), w = age > 0 ? pow(0.5, age / tau) : 1.0;
+            double w = age_weight(m, s->at, now);
             seen += w;
             all += w;
             beyond += s->transit > elapsed ? w : 0;
@@ -587,10 +599,9 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
             continue;
         for (int i = 0; i < l->nf; i++) {
             const flight_t *f = l->f[i];
-            cs_ms_t age = now - f->placed;
-            if (age < 0 || age > lost || wt_now < f->wt_shipped)
+            if (!flight_counts(m, f, now, wt_now))
                 continue;
-            double w = pow(0.5, (double)age / tau);
+            double w = age_weight(m, f->placed, now);
             all += w;
             beyond += wt_now - f->wt_shipped > elapsed ? w : 0;
         }
