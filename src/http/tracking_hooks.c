@@ -286,7 +286,7 @@ static cs_rc get_carrier(json_t *obj, const char *key, const char *path, const c
     size_t n = cs_strlcpy(out, s, size);
     for (size_t i = 0; i < n; i++) {
         out[i] = (char)tolower((unsigned char)out[i]);
-        if (!isalnum((unsigned char)out[i]) && out[i] != '_' && out[i] != '-')
+        if (!cs_carrier_id_char(out[i]))
             return cs_err_field(err, CS_ERR_INVALID, path, "%s: \"%.40s\": expected %s", path,
                                 s, form);
     }

@@ -127,7 +127,7 @@ void cs_carriers_of_slug(const cs_carriers_t *c, const char *slug, char *out, si
         out[k] = '\0';
 }
 
-static bool is_id_char(char ch)
+bool cs_carrier_id_char(char ch)
 {
     return islower((unsigned char)ch) || isdigit((unsigned char)ch) || ch == '_' || ch == '-';
 }
@@ -169,7 +169,7 @@ static cs_rc add_header(cs_carriers_t *c, table_t *t, char *buf, const char *fil
         size_t n = strlen(v);
         bool ok = n > 0 && n < SLUG_MAX;
         for (size_t i = 0; ok && i < n; i++)
-            ok = is_id_char(v[i]);
+            ok = cs_carrier_id_char(v[i]);
         if (!ok)
             return cs_errf(err, CS_ERR_CONFIG,
                            "%s:%d: @slug: '%.40s' is not a slug (1 to %d of a-z, 0-9, _ and -)",
@@ -234,7 +234,7 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
     size_t cl = strlen(carrier);
     bool id_ok = cl > 0 && cl <= CS_ID_MAX;
     for (size_t i = 0; id_ok && i < cl; i++)
-        id_ok = is_id_char(carrier[i]);
+        id_ok = cs_carrier_id_char(carrier[i]);
     if (!id_ok)
         return cs_errf(err, CS_ERR_CONFIG,
                        "%s: the file name must be a carrier id (a-z, 0-9, _ and -)", file);

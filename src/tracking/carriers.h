@@ -37,6 +37,10 @@
 
 typedef struct cs_carriers cs_carriers_t;
 
+/* A character a carrier id may hold: a-z, 0-9, '_' and '-' (ids name
+ * table files; producers' upper case is lowered before this). */
+bool cs_carrier_id_char(char ch);
+
 /* The shipped tables (etc/carriers), built into the program. */
 typedef struct cs_carrier_builtin {
     const char *carrier;
