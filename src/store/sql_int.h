@@ -491,8 +491,8 @@ cs_rc cs__sql_promise_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
 cs_rc cs__sql_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err_t *err);
 cs_rc cs__sql_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
                                cs_err_t *err);
-cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
-                                 int64_t *spent, cs_err_t *err);
+cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, cs_ms_t until,
+                              int64_t *orders, int64_t *spent, cs_err_t *err);
 cs_rc cs__sql_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
                                  cs_err_t *err);
 

@@ -26,7 +26,7 @@ static const char *const tstmt_sql[QT__COUNT] = {
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
                 "coalesce(location,'')<>?2),-1)",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
-                    "AND placed_at IS NOT NULL AND status!='cancelled'",
+                    "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
     [QT_PUT] = "INSERT INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
                "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26) "
@@ -169,8 +169,8 @@ cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
     return rc;
 }
 
-cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, int64_t *orders,
-                                 int64_t *spent, cs_err_t *err)
+cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, cs_ms_t until,
+                              int64_t *orders, int64_t *spent, cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
     *orders = *spent = 0;
@@ -178,6 +178,7 @@ cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, int64_
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
+    sql_bind_int64(st, 2, until);
     cs_rc rc = one(s, st, "read a customer's orders", err);
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;

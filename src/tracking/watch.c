@@ -197,7 +197,9 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
         return CS_OK;
     }
     int64_t orders, spent_total;
-    cs_rc rc = cs_store_call(u->s, customer_totals, r->customer_id, &orders, &spent_total, u->err);
+    /* the tier the customer had with this order: later orders do not count */
+    cs_rc rc = cs_store_call(u->s, customer_totals, r->customer_id, t->placed_at, &orders,
+                             &spent_total, u->err);
     if (rc)
         return rc;
     const char *tier = cs_watch_tier(u->w, orders, spent_total);

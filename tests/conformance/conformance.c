@@ -1014,9 +1014,14 @@ static void test_order_watch_records(void **state)
     assert_false(t.shipped);
     assert_int_equal(t.last_status, -1);
     int64_t orders, spent_total;
-    assert_int_equal(cs_store_call(s, customer_totals, "c-w", &orders, &spent_total, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at, &orders, &spent_total,
+                                 &err), CS_OK);
     assert_int_equal(orders, 1);
     assert_int_equal(spent_total, 5490);
+    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at - 1, &orders,
+                                 &spent_total, &err), CS_OK);
+    assert_int_equal(orders, 0);
+    assert_int_equal(spent_total, 0);
     int64_t v1[3], v2[3];
     assert_int_equal(cs_store_call(s, order_version, "o-w", v1, &err), CS_OK);
     assert_int_equal(cs_store_call(s, order_version, "nope", v2, &err), CS_ERR_NOTFOUND);

@@ -566,6 +566,36 @@ static void test_undelivered_tier_and_budget(void **state)
     assert_true(st.over_budget >= 2);
 }
 
+/* The tier is the one the customer had with the late order: orders placed
+ * while it was on its way do not raise the compensation. */
+static void test_tier_as_of_the_order(void **state)
+{
+    (void)state;
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    order("o30", "c30", "200.00", promise);
+    ship("o30");
+    order("o31", "c31", "200.00", NULL);          /* c31: a second order before ... */
+    order("o32", "c31", "200.00", promise);       /* ... this late one: a regular */
+    ship("o32");
+    run_watch();
+    /* Wednesday: c30 orders five more times, which would make a VIP */
+    cs_clock_manual_set(&W.clock, at("2026-03-04T10:00:00Z"));
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "o30-%d", i);
+        order(id, "c30", "50.00", NULL);
+    }
+    cs_clock_manual_set(&W.clock, at("2026-03-05T12:00:00Z"));
+    for (int i = 0; i < 10; i++)
+        run_watch();
+    cs_promise_rec_t r30 = rec("o30"), r32 = rec("o32");
+    assert_int_equal(r30.late_days, 2);
+    assert_non_null(strstr(r30.comp_note, "new"));
+    assert_int_equal(r30.comp_cost, 2000);           /* 10% of 200.00 */
+    assert_non_null(strstr(r32.comp_note, "regular"));
+    assert_int_equal(r32.comp_cost, 2500);           /* 10% x 1.25 */
+}
+
 static void test_cancelled_closes(void **state)
 {
     (void)state;
@@ -627,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
