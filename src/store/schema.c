@@ -178,6 +178,11 @@ static const char *const migrations[] = {
     "  WHERE tracking_number<>upper(replace(tracking_number,' ',''));"
     "UPDATE scans SET tracking_number=upper(replace(tracking_number,' ',''))"
     "  WHERE tracking_number<>upper(replace(tracking_number,' ',''));",
+    /* 13: a customer's events with their numbers, so that the latest (a
+     * tracking page's version) is read from the index: SQLite's index held
+     * the number as its rowid, PostgreSQL's did not */
+    "DROP INDEX events_by_customer;"
+    "CREATE INDEX events_by_customer ON events(customer_id, seq) WHERE customer_id IS NOT NULL;",
 };
 
 size_t cs_schema_count(void)

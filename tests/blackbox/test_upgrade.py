@@ -1,0 +1,145 @@
+"""Black-box: a store written by an older release is upgraded in place when
+the daemon opens it. The store is built at schema version 11 (the
+migrations of src/store/schema.c as `consonance schema` prints them), with
+rows as that release stored them: tracking numbers as the shop sent them,
+with spaces and in lower case. Opening it runs migrations 12 and 13:
+numbers become what carriers match ("1z 999 aa1" is "1Z999AA1"), so a scan
+for the stored parcel and a shipment for a waiting scan find each other;
+and a customer's events are indexed with their numbers. Runs on SQLite and,
+as its .postgresql variant, on a throwaway PostgreSQL cluster."""
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+OLD = 11  # the version the older release left behind
+
+
+def schema(dialect):
+    out = subprocess.run([a.bin, "schema", dialect], check=True, capture_output=True,
+                         text=True).stdout
+    parts = re.split(r"^-- version (\d+)\n", out, flags=re.M)
+    return {int(parts[i]): parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def iso(offset_s=0):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_s))
+
+
+d = csbb.Daemon(a.bin)
+pg = d.store if not d.store.startswith("sqlite:") else None
+now_ms = int(time.time() * 1000)
+placed = now_ms - 2 * 86400 * 1000
+
+
+def ev(seq, eid, etype, type_no, at_ms, data, order=None, customer=None):
+    body = json.dumps({"event_id": eid, "type": etype, "occurred_at": iso_ms(at_ms), "data": data})
+    return ("INSERT INTO events(seq,event_id,type,occurred_at,received_at,customer_id,order_id,body) "
+            "VALUES(%d,'%s',%d,%d,%d,%s,%s,'%s')"
+            % (seq, eid, type_no, at_ms, at_ms, "'%s'" % customer if customer else "NULL",
+               "'%s'" % order if order else "NULL", body.replace("'", "''")))
+
+
+def iso_ms(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+# the log and the state an older release kept for it: an order, its parcel
+# and a scan for a parcel not announced yet, numbers as the shop sent them
+scan_at = placed + 3600 * 1000
+rows = [
+    ev(1, "old-1", "order.placed", 2, placed,
+       {"id": "o-up", "customer_id": "c-up", "currency": "EUR", "totals": {"total": "29.90"},
+        "items": [{"sku": "a", "name": "A", "unit_price": "29.90", "quantity": 1}]},
+       order="o-up", customer="c-up"),
+    ev(2, "old-2", "shipment.created", 4, placed,
+       {"id": "S-up", "order_id": "o-up", "carrier": "dhl",
+        "tracking_number": "00340 43466 0012 3456"}, order="o-up"),
+    ev(3, "old-3", "tracking.event", 5, scan_at,
+       {"carrier": "dhl", "tracking_number": "jjd 0001", "carrier_code": "transit"}),
+    "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
+    "VALUES('o-up','c-up','EUR',%d,2990,'placed',%d)" % (placed, placed),
+    "INSERT INTO order_items(order_id,line,sku,name,unit_price,quantity,discount) "
+    "VALUES('o-up',1,'a','A',2990,1,0)",
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at) "
+    "VALUES('S-up','o-up','dhl','00340 43466 0012 3456',%d)" % placed,
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
+    "VALUES(3,NULL,'dhl','jjd 0001',1,'transit',%d)" % scan_at,
+]
+steps = schema("postgresql" if pg else "sqlite")
+t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
+if pg:
+    old_sql = "".join(steps[v] for v in range(1, OLD + 1))
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pg], input=old_sql + ";\n" +
+                   "CREATE TABLE consonance_schema(version BIGINT NOT NULL);"
+                   "INSERT INTO consonance_schema VALUES(%d);" % OLD + ";\n".join(rows) + ";",
+                   check=True, capture_output=True, text=True)
+else:
+    db = sqlite3.connect(d.store[len("sqlite:"):])
+    for v in range(1, OLD + 1):
+        db.executescript(steps[v])
+    for r in rows:
+        db.execute(r)
+    db.execute("PRAGMA user_version=%d" % OLD)
+    db.commit()
+    db.close()
+t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments").split(),
+     ["00340", "43466", "0012", "3456"], "the old store holds the number as the shop sent it")
+
+try:
+    d.start()
+    t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments WHERE id='S-up'").strip(),
+         "003404346600123456", "migration 12: the shipment's number without spaces")
+    t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM scans").strip(),
+         "JJD0001", "migration 12: the waiting scan's number in upper case")
+    if pg:
+        v = csbb.store_sql(d.store, "SELECT max(version) FROM consonance_schema").strip()
+        idx = csbb.store_sql(d.store, "SELECT indexdef FROM pg_indexes "
+                                      "WHERE indexname='events_by_customer'")
+    else:
+        v = csbb.store_sql(d.store, "PRAGMA user_version").strip()
+        idx = csbb.store_sql(d.store, "SELECT sql FROM sqlite_master "
+                                      "WHERE name='events_by_customer'")
+    t.eq(int(v), max(steps), "the store is at the latest version")
+    t.check(re.search(r"\(\s*customer_id\s*,\s*seq\s*\)", idx) is not None,
+            "migration 13: a customer's events indexed with their numbers: %r" % idx)
+
+    # a carrier scan for the stored parcel, in the carrier's own spelling
+    st, _, body = d.post_events([{
+        "event_id": "up-scan-1", "type": "tracking.event", "occurred_at": iso(-60),
+        "data": {"carrier": "dhl", "tracking_number": "003404346600123456",
+                 "status": "out_for_delivery", "carrier_code": "ofd-1",
+                 "location": {"city": "Leipzig", "country": "DE"}}}])
+    t.eq(st, 200, "the scan is accepted: %r" % (body,))
+    got = csbb.store_sql(d.store, "SELECT shipment_id FROM scans WHERE carrier_code='ofd-1'").strip()
+    t.eq(got, "S-up", "the scan found the parcel stored before the upgrade")
+    st, _, status = d.request("GET", "/v1/orders/o-up/status?lang=en")
+    t.eq(st, 200, "the order's status answer")
+    t.check("out for delivery" in json.dumps(status).lower(),
+            "the status answer says out for delivery: %r" % (status,))
+
+    # a shipment for the scan that waited since before the upgrade
+    st, _, body = d.post_events([{
+        "event_id": "up-ship-2", "type": "shipment.created", "occurred_at": iso(-30),
+        "data": {"id": "S-up2", "order_id": "o-up", "carrier": "dhl",
+                 "tracking_number": "JJD 0001"}}])
+    t.eq(st, 200, "the second shipment is accepted: %r" % (body,))
+    got = csbb.store_sql(d.store, "SELECT shipment_id FROM scans WHERE carrier_code='transit'").strip()
+    t.eq(got, "S-up2", "the scan that waited before the upgrade found its shipment")
+    t.eq(d.stop(), 0, "the daemon stops cleanly")
+
+    # opening the upgraded store again applies nothing twice
+    d.start()
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "2", "reopened as it was")
+    t.eq(d.stop(), 0, "and stops cleanly again")
+finally:
+    d.cleanup()
+t.done()
