@@ -286,6 +286,7 @@ int cs_cmd_serve(int argc, char **argv)
     ho.reassurance_de = conf.reassurance_de;
     ho.reassurance_en = conf.reassurance_en;
     ho.tracking_lookups = conf.tracking_lookups;
+    ho.page_cache_bytes = (size_t)conf.tracking_page_cache;
     ho.default_locale = conf.default_locale;
     ho.shop_tz = po.tz;
     if (cs_http_start(engine, &ho, &http, &err) != CS_OK) {

@@ -267,6 +267,8 @@ static const key_def_t keys[] = {
      NULL},
     {"tracking_lookups", K_INT, F(tracking_lookups), 0, 1, 10000,
      "failed lookups per address and 15 minutes, 1..10000", NULL},
+    {"tracking_page_cache", K_SIZE, F(tracking_page_cache), 0, 1 << 20, (int64_t)4 << 30,
+     "a size 1m..4g, e.g. 32m", NULL},
 };
 
 void cs_conf_defaults(cs_conf_t *c)
@@ -313,6 +315,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->vip_orders = 5;
     cs_strlcpy(c->brand_color, "#2d5b3f", sizeof c->brand_color);
     c->tracking_lookups = 10;
+    c->tracking_page_cache = (int64_t)32 << 20;
 }
 
 static bool parse_bool(const char *v, bool *out)

@@ -98,6 +98,7 @@ typedef struct cs_conf {
     char reassurance_de[512];
     char reassurance_en[512];
     int tracking_lookups;               /* failed lookups per address per 15 min; default 10 */
+    int64_t tracking_page_cache;        /* bytes of rendered pages kept; default 32 MiB */
 } cs_conf_t;
 
 void cs_conf_defaults(cs_conf_t *c);

@@ -82,6 +82,7 @@ struct cs_http {
     struct page_slot *pages;
     uint64_t page_tick;       /* under page_mu */
     size_t page_bytes;        /* the cached pages' size, under page_mu */
+    size_t page_budget;       /* at most this many; set once */
     size_t page_hand;         /* the eviction clock's hand, under page_mu */
     _Atomic uint64_t page_hits, page_misses;
     /* the logo, decoded once from opts.brand_logo and served as /t/logo */

@@ -49,6 +49,7 @@ typedef struct cs_http_opts {
     const char *reassurance_de;
     const char *reassurance_en;
     int tracking_lookups;         /* failed lookups per address per 15 minutes; 0 = 10 */
+    size_t page_cache_bytes;      /* rendered pages kept, in bytes; 0 = 32 MiB */
     const char *default_locale;   /* "de"|"en" for customers without one; NULL = "de" */
 } cs_http_opts_t;
 

@@ -16,7 +16,7 @@
  * never forgotten to make room: no enumeration, no guessing.
  *
  * Pages are cached, rendered, by link, language (de, en or none) and day,
- * within PAGE_BUDGET bytes: a request reads only the order's version (its
+ * within `tracking_page_cache` bytes: a request reads only the order's version (its
  * latest event, its promise's last update, its customer's latest event)
  * and serves the cached page while that and the day are the same, so a
  * page is never older than the store. Thread-safety: the guard and the
@@ -58,7 +58,7 @@ struct limit_slot {
 /* ---- the page cache: set-associative by the key's hash, bounded by bytes ---- */
 
 #define PAGE_SLOTS 16384
-#define PAGE_BUDGET ((size_t)32 << 20) /* bytes of pages kept; docs/tracking.md */
+#define PAGE_BUDGET_DEFAULT ((size_t)32 << 20) /* `tracking_page_cache`; docs/tracking.md */
 
 #define PAGE_KEY_MAX (2 * CS_ID_MAX + 48)
 
@@ -137,6 +137,7 @@ cs_rc cs__track_init(cs_http_t *h)
         limit_seed = (uint64_t)cs_mono_ns();
     h->limits = cs_calloc(LIMIT_SLOTS, sizeof *h->limits);
     h->pages = cs_calloc(PAGE_SLOTS, sizeof *h->pages);
+    h->page_budget = h->opts.page_cache_bytes ? h->opts.page_cache_bytes : PAGE_BUDGET_DEFAULT;
     if (!h->limits || !h->pages) {
         rc = CS_ERR_NOMEM;
         goto out;
@@ -237,7 +238,7 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
                      const int64_t version[3], const cs_tz_t *tz, cs_ms_t now, const char *html,
                      size_t len)
 {
-    if (len > PAGE_BUDGET / 64)
+    if (len > h->page_budget / 64)
         return; /* an outlier is not worth 1/64 of the budget */
     char *keep = cs_malloc(len ? len : 1);
     if (!keep)
@@ -256,7 +257,7 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
     page_drop(h, p);
     /* over the budget: a clock sweeps the table and drops the pages not
      * used since it last passed (two rounds at most drop every page) */
-    for (size_t n = 0; h->page_bytes + len > PAGE_BUDGET && n < 2 * PAGE_SLOTS; n++) {
+    for (size_t n = 0; h->page_bytes + len > h->page_budget && n < 2 * PAGE_SLOTS; n++) {
         struct page_slot *q = &h->pages[h->page_hand];
         h->page_hand = (h->page_hand + 1) % PAGE_SLOTS;
         if (!q->html)

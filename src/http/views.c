@@ -195,6 +195,18 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "consonance_tracking_pages_total{cache=\"miss\"} %llu\n",
                   (unsigned long long)atomic_load(&h->page_hits),
                   (unsigned long long)atomic_load(&h->page_misses));
+    pthread_mutex_lock(&h->page_mu);
+    size_t page_bytes = h->page_bytes;
+    pthread_mutex_unlock(&h->page_mu);
+    cs_buf_printf(&b,
+                  "# HELP consonance_tracking_page_cache_bytes Bytes of rendered tracking pages "
+                  "cached (at most tracking_page_cache).\n"
+                  "# TYPE consonance_tracking_page_cache_bytes gauge\n"
+                  "consonance_tracking_page_cache_bytes %zu\n"
+                  "# HELP consonance_tracking_page_cache_limit_bytes The page cache's bound.\n"
+                  "# TYPE consonance_tracking_page_cache_limit_bytes gauge\n"
+                  "consonance_tracking_page_cache_limit_bytes %zu\n",
+                  page_bytes, h->page_budget);
     if (h->opts.watch) {
         cs_watch_stats_t ws;
         cs_watch_stats(h->opts.watch, &ws);

@@ -20,6 +20,8 @@ label-created orders and a bad ?lang= are checked. Finally headless Chromium (De
 playwright-core) renders the page on a phone in both languages and saves
 screenshots."""
 import datetime as dt
+import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -73,6 +75,7 @@ env.update({
     "CONSONANCE_REASSURANCE_DE": "Alle Pakete sind versichert.",
     "CONSONANCE_TRACKING_LOOKUPS": "5",
     "CONSONANCE_DEFAULT_LOCALE": "en",
+    "CONSONANCE_TRACKING_PAGE_CACHE": "1m",
 })
 d = csbb.Daemon(a.bin, extra_env=env)
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -113,6 +116,12 @@ def scan(oid, n, at, status, city=None, reason=None):
     if reason:
         data["reason"] = reason
     return {"event_id": "sc-%s-%d" % (oid, n), "type": "tracking.event", "occurred_at": iso(at), "data": data}
+
+
+def token(oid):
+    """A signed page link's token, as the messages carry it (docs/tracking.md)."""
+    mac = hmac.new(env["CONSONANCE_LINK_SECRET"].encode(), ("t:" + oid).encode(), hashlib.sha256)
+    return oid.encode().hex() + "." + mac.hexdigest()[:32]
 
 
 def mails_to(addr):
@@ -440,6 +449,35 @@ try:
                     "cancelled: no promise to watch a parcel")
         else:
             t.check('lang="en"' in html, "the page in default_locale for dora")
+
+    # the page cache keeps to its bound (tracking_page_cache, 1m here): 500
+    # orders' pages are more than it holds; the ones used last stay
+    LIMIT = 1 << 20
+    t.eq(metric("consonance_tracking_page_cache_limit_bytes"), LIMIT, "the cache's bound as set")
+    many = ["m%03d" % i for i in range(500)]
+    evs = []
+    for oid in many:
+        evs += [order(oid, "dora", now - dt.timedelta(hours=3), "19.00"),
+                shipment(oid, now - dt.timedelta(hours=2))]
+    for i in range(0, len(evs), 250):
+        st, _, _ = d.post_events(evs[i:i + 250])
+        t.eq(st, 200, "orders for the cache accepted")
+    served = 0
+    for oid in many:
+        st, _, html = page("/t/" + token(oid))
+        served += len(html) if st == 200 else 0
+    t.check(served > 1.5 * LIMIT, "the pages are more than the cache holds: %d bytes" % served)
+    cached = metric("consonance_tracking_page_cache_bytes")
+    t.check(0.5 * LIMIT < cached <= LIMIT, "the cache is used up to its bound: %d bytes" % cached)
+    hits = metric('consonance_tracking_pages_total{cache="hit"}')
+    page("/t/" + token(many[-1]))
+    t.eq(metric('consonance_tracking_pages_total{cache="hit"}'), hits + 1,
+         "the page used last is still cached")
+    misses = metric('consonance_tracking_pages_total{cache="miss"}')
+    page("/t/" + token(many[0]))
+    t.eq(metric('consonance_tracking_pages_total{cache="miss"}'), misses + 1,
+         "the page used longest ago made room")
+    t.check(metric("consonance_tracking_page_cache_bytes") <= LIMIT, "still within the bound")
 
     # a real browser on a phone, both languages
     node = shutil.which("node")
