@@ -427,12 +427,28 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
     if (first && (rc = event(g, "customer.upserted", "customer", c->id, placed - 120000,
                              customer_json(c), err)))
         return rc;
+    /* the carrier, chosen at checkout */
+    int wsum = 0, pick = rint_(&g->r, 1, 100), ci = 0;
+    for (ci = 0; ci < (int)CS_ARRAY_LEN(carriers); ci++) {
+        wsum += carrier_weights[ci];
+        if (pick <= wsum)
+            break;
+    }
+    const carrier_t *ca = &carriers[ci < 4 ? ci : 0];
     json_t *data = json_pack("{s:s, s:s, s:s, s:o, s:{s:s}, s:{s:s, s:s}}", "id", oid,
                              "customer_id", c->id, "currency", "EUR", "items", items, "totals",
                              "shipping", cs_money_format(shipping, money, sizeof money),
                              "promised_delivery", "earliest", d1, "latest", d2);
     if (discounted && data)
         json_object_set_new(data, "attributes", json_pack("{s:s}", "coupon", "WILLKOMMEN10"));
+    /* checkout knows the carrier and the address */
+    if (data)
+        json_object_set_new(data, "shipping",
+                            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}}", "carrier",
+                                      ca->code, "service", ca->service, "origin", "region",
+                                      "Sachsen", "country", "DE", "destination", "postal_code",
+                                      c->city->postcode, "city", c->city->name, "region",
+                                      c->city->region, "country", "DE"));
     if ((rc = event(g, "order.placed", "order", oid, placed, data, err)))
         return rc;
 
@@ -459,13 +475,6 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
     }
 
     /* shipment */
-    int wsum = 0, pick = rint_(&g->r, 1, 100), ci = 0;
-    for (ci = 0; ci < (int)CS_ARRAY_LEN(carriers); ci++) {
-        wsum += carrier_weights[ci];
-        if (pick <= wsum)
-            break;
-    }
-    const carrier_t *ca = &carriers[ci < 4 ? ci : 0];
     if (strcmp(ca->code, "dhl") == 0)
         snprintf(tn, sizeof tn, "00340434%06d%06d", n % 1000000, rint_(&g->r, 0, 999999));
     else if (strcmp(ca->code, "dpd") == 0)

@@ -392,6 +392,11 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
             day[10] = '\0';
             json_object_set_new(data, "promised_delivery", json_pack("{s:s}", "latest", day));
         }
+        /* known at purchase: the seller it ships from, the buyer's address */
+        if (data)
+            json_object_set_new(data, "shipping",
+                                json_pack("{s:s, s:o, s:o}", "carrier", "olist", "origin",
+                                          address(origin), "destination", address(&cu->place)));
         snprintf(eid, sizeof eid, "olist:order:%s", order_id);
         if ((rc = put_event(o, envelope(eid, "order.placed", purchased, data), where, line, err)))
             return rc;

@@ -606,11 +606,15 @@ out:
 
 /* ---- one validator per type ---- */
 
+static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier);
+
 static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, cs_order_t *o)
 {
     static const char *const allowed[] = {"id", "customer_id", "placed_at", "currency", "items",
-                                          "totals", "promised_delivery", "customer", "attributes",
-                                          NULL};
+                                          "totals", "promised_delivery", "shipping", "customer",
+                                          "attributes", NULL};
+    static const char *const shipping_keys[] = {"carrier", "service", "origin", "destination",
+                                                NULL};
     static const char *const item_keys[] = {"sku", "name", "category", "unit_price", "quantity",
                                             "discount", "attributes", NULL};
     static const char *const total_keys[] = {"subtotal", "shipping", "tax", "discount", "total",
@@ -718,6 +722,23 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, cs_order_t *
                 rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "latest"),
                                   "%s: must not be before earliest", FIELD(c, "latest"));
         }
+        leave(c, old);
+        if (rc)
+            return rc;
+    }
+
+    json_t *ship;
+    if ((rc = get_obj(c, d, "shipping", false, &ship)))
+        return rc;
+    if (ship) {
+        old = enter(c, "shipping", 0);
+        if (!(rc = check_keys(c, ship, shipping_keys)) &&
+            !(rc = get_str(c, ship, "carrier", false, STR_ID, &o->ship.carrier)) &&
+            !(rc = get_str(c, ship, "service", false, STR_SHORT, &o->ship.service)) &&
+            !(rc = parse_address(c, ship, "origin", &o->ship.origin)) &&
+            !(rc = parse_address(c, ship, "destination", &o->ship.destination)) &&
+            o->ship.carrier)
+            rc = lower_carrier(c, ship, &o->ship.carrier);
         leave(c, old);
         if (rc)
             return rc;

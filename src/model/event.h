@@ -155,6 +155,14 @@ typedef struct cs_order {
     int64_t total;           /* minor units; computed when absent */
     cs_ms_t promised_from;   /* 0 = no promise */
     cs_ms_t promised_to;
+    /* How it will be sent, as checkout knew it (data.shipping; optional):
+     * the lane of its first promise before a shipment exists. */
+    struct {
+        const char *carrier;     /* lower case; may be NULL */
+        const char *service;     /* may be NULL */
+        cs_address_t origin;
+        cs_address_t destination;
+    } ship;
     size_t n_items;
     cs_line_item_t *items;   /* owned */
     /* An embedded customer (optional): when present (customer.id set), the

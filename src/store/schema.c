@@ -183,6 +183,12 @@ static const char *const migrations[] = {
      * the number as its rowid, PostgreSQL's did not */
     "DROP INDEX events_by_customer;"
     "CREATE INDEX events_by_customer ON events(customer_id, seq) WHERE customer_id IS NOT NULL;",
+    /* 14: how an order will be sent, as checkout knew it (order.placed's
+     * shipping): its first promise's lane before a shipment exists */
+    "ALTER TABLE orders ADD COLUMN ship_carrier TEXT;"
+    "ALTER TABLE orders ADD COLUMN ship_service TEXT;"
+    "ALTER TABLE orders ADD COLUMN ship_origin TEXT;"
+    "ALTER TABLE orders ADD COLUMN ship_destination TEXT;",
 };
 
 size_t cs_schema_count(void)

@@ -40,8 +40,9 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "WHERE id=?1",
     [Q_OR_PUT] = "INSERT INTO orders(id,customer_id,currency,placed_at,subtotal,"
                  "shipping,tax,discount,total,promised_from,promised_to,status,cancel_reason,"
-                 "cancelled_at,attributes,updated_at) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
+                 "cancelled_at,attributes,updated_at,ship_carrier,ship_service,ship_origin,"
+                 "ship_destination) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20) "
                  "ON CONFLICT(id) DO UPDATE SET customer_id=excluded.customer_id,"
                  "currency=excluded.currency,placed_at=excluded.placed_at,"
                  "subtotal=excluded.subtotal,shipping=excluded.shipping,tax=excluded.tax,"
@@ -49,7 +50,9 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "promised_from=excluded.promised_from,promised_to=excluded.promised_to,"
                  "status=excluded.status,cancel_reason=excluded.cancel_reason,"
                  "cancelled_at=excluded.cancelled_at,attributes=excluded.attributes,"
-                 "updated_at=excluded.updated_at",
+                 "updated_at=excluded.updated_at,ship_carrier=excluded.ship_carrier,"
+                 "ship_service=excluded.ship_service,ship_origin=excluded.ship_origin,"
+                 "ship_destination=excluded.ship_destination",
     [Q_OR_CANCEL_STUB] = "INSERT INTO orders(id,status,cancel_reason,cancelled_at,updated_at) "
                          "VALUES(?1,'cancelled',?2,?3,0)",
     [Q_OR_CANCEL] = "UPDATE orders SET status='cancelled',cancel_reason=coalesce(?2,cancel_reason),"
@@ -135,7 +138,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                            "WHERE customer_id=?1 AND placed_at IS NOT NULL GROUP BY currency "
                            "ORDER BY currency",
     [Q_V_ORDER] = "SELECT id,customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
-                  "promised_from,promised_to,status,cancel_reason,cancelled_at,attributes "
+                  "promised_from,promised_to,status,cancel_reason,cancelled_at,attributes,"
+                  "ship_carrier,ship_service,ship_origin,ship_destination "
                   "FROM orders WHERE id=?1 AND placed_at IS NOT NULL",
     [Q_V_ORDER_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                         "WHERE order_id=?1 ORDER BY line",

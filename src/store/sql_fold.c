@@ -68,12 +68,12 @@ typedef struct member {
     char *heap;
 } member_t;
 
-static cs_rc member_text(const cs_event_t *ev, const char *key, member_t *m, const char **out,
-                         cs_err_t *err)
+static cs_rc member_text_in(json_t *obj, const char *key, member_t *m, const char **out,
+                            cs_err_t *err)
 {
     m->heap = NULL;
     *out = NULL;
-    json_t *v = json_object_get(json_object_get(ev->json, "data"), key);
+    json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v))
         return CS_OK;
     size_t n = cs_json_dumpb(v, m->buf, sizeof m->buf - 1);
@@ -88,6 +88,12 @@ static cs_rc member_text(const cs_event_t *ev, const char *key, member_t *m, con
         return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing data.%s", key);
     *out = m->heap;
     return CS_OK;
+}
+
+static cs_rc member_text(const cs_event_t *ev, const char *key, member_t *m, const char **out,
+                         cs_err_t *err)
+{
+    return member_text_in(json_object_get(ev->json, "data"), key, m, out, err);
 }
 
 static void member_done(member_t *m)
@@ -378,8 +384,8 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     const cs_order_t *o = &ev->u.order;
     sql_stmt *get = cs__sql_stmt(s, Q_OR_GET, err);
     sql_stmt *put = cs__sql_stmt(s, Q_OR_PUT, err);
-    member_t m_attrs = { .heap = NULL };
-    const char *attrs;
+    member_t m_attrs = { .heap = NULL }, m_origin = { .heap = NULL }, m_dest = { .heap = NULL };
+    const char *attrs = NULL, *origin = NULL, *dest = NULL;
     cs_rc rc = CS_OK;
     if (!get || !put)
         return CS_ERR_STORE;
@@ -416,9 +422,16 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     } else {
         cs__bind_text(put, 12, "placed");
     }
-    rc = member_text(ev, "attributes", &m_attrs, &attrs, err);
+    json_t *ship = json_object_get(json_object_get(ev->json, "data"), "shipping");
+    if (!(rc = member_text(ev, "attributes", &m_attrs, &attrs, err)) &&
+        !(rc = member_text_in(ship, "origin", &m_origin, &origin, err)))
+        rc = member_text_in(ship, "destination", &m_dest, &dest, err);
     cs__bind_text(put, 15, attrs);
     sql_bind_int64(put, 16, ev->occurred_at);
+    cs__bind_text(put, 17, o->ship.carrier);
+    cs__bind_text(put, 18, o->ship.service);
+    cs__bind_text(put, 19, origin);
+    cs__bind_text(put, 20, dest);
     sql_reset(get);
     sql_clear_bindings(get);
     if (rc || (rc = cs__sql_exec_stmt(s, put, err, "write an order"))) {
@@ -466,6 +479,8 @@ customer:
         rc = touch_customer(s, o->customer_id, ev->occurred_at, err);
 out:
     member_done(&m_attrs);
+    member_done(&m_origin);
+    member_done(&m_dest);
     return rc;
 }
 

@@ -14,13 +14,16 @@
 
 static const char *const tstmt_sql[QT__COUNT] = {
     [QT_ORDER] = "SELECT customer_id,status,currency,total,shipping,placed_at,promised_from,"
-                 "promised_to FROM orders WHERE id=?1",
+                 "promised_to,ship_carrier,ship_service,ship_origin,ship_destination "
+                 "FROM orders WHERE id=?1",
     [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at "
                     "FROM shipments WHERE order_id=?1 ORDER BY created_at DESC LIMIT 1",
     [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location FROM scans WHERE shipment_id=?1 "
                      "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-    [QT_DESTINATIONS] = "SELECT destination FROM shipments WHERE order_id=?1 "
-                        "ORDER BY created_at, id LIMIT 50",
+    [QT_DESTINATIONS] = "SELECT destination FROM (SELECT destination,created_at AS at,id "
+                        "FROM shipments WHERE order_id=?1 UNION ALL SELECT ship_destination,"
+                        "-1,'' FROM orders WHERE id=?1 AND ship_destination IS NOT NULL) x "
+                        "ORDER BY at, id LIMIT 50",
     /* the first scan of the trailing run at the latest scan's place */
     [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
@@ -101,6 +104,11 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
     out->placed_at = cs__col_time(st, 5);
     out->promised_from = cs__col_time(st, 6);
     out->promised_to = cs__col_time(st, 7);
+    /* how checkout meant to send it, until a shipment says how it went */
+    cs__col_copy(out->carrier, sizeof out->carrier, st, 8);
+    cs__col_copy(out->service, sizeof out->service, st, 9);
+    cs__col_copy(out->origin, sizeof out->origin, st, 10);
+    cs__col_copy(out->destination, sizeof out->destination, st, 11);
     cs__stmt_done(st);
     if (out->placed_at < placed_after)
         return CS_OK;
@@ -117,8 +125,10 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
         cs__col_copy(ship, sizeof ship, st, 0);
         cs__col_copy(out->carrier, sizeof out->carrier, st, 1);
         cs__col_copy(out->service, sizeof out->service, st, 2);
-        cs__col_copy(out->origin, sizeof out->origin, st, 3);
-        cs__col_copy(out->destination, sizeof out->destination, st, 4);
+        if (cs__col_text(st, 3) && *cs__col_text(st, 3))
+            cs__col_copy(out->origin, sizeof out->origin, st, 3);
+        if (cs__col_text(st, 4) && *cs__col_text(st, 4))
+            cs__col_copy(out->destination, sizeof out->destination, st, 4);
         out->shipped_at = cs__col_time(st, 5);
         out->delivered_at = cs__col_time(st, 6);
         cs__stmt_done(st);

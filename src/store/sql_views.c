@@ -327,17 +327,23 @@ cs_rc cs__sql_order_view(cs_store_t *store, const char *id, json_t **out, cs_err
         goto out;
     }
     /* id,customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,
-       promised_from,promised_to,status,cancel_reason,cancelled_at,attributes */
-    json_t *promise = json_null();
+       promised_from,promised_to,status,cancel_reason,cancelled_at,attributes,
+       ship_carrier,ship_service,ship_origin,ship_destination */
+    json_t *promise = json_null(), *ship = json_null();
     if (sql_column_type(st, 10) != SQL_NULL)
         promise = json_pack("{s:o, s:o}", "earliest", j_time(st, 9), "latest", j_time(st, 10));
-    v = json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:o, s:o, s:o, s:o}",
+    if (sql_column_type(st, 15) != SQL_NULL || sql_column_type(st, 16) != SQL_NULL ||
+        sql_column_type(st, 17) != SQL_NULL || sql_column_type(st, 18) != SQL_NULL)
+        ship = json_pack("{s:o, s:o, s:o, s:o}", "carrier", j_text(st, 15), "service",
+                         j_text(st, 16), "origin", j_doc(st, 17), "destination", j_doc(st, 18));
+    v = json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:o, s:o, s:o, s:o, "
+                  "s:o}",
                   "id", j_text(st, 0), "customer_id", j_text(st, 1), "status", j_text(st, 11),
                   "currency", j_text(st, 2), "placed_at", j_time(st, 3), "totals", "subtotal",
                   j_money(st, 4), "shipping", j_money(st, 5), "tax", j_money(st, 6), "discount",
                   j_money(st, 7), "total", j_money(st, 8), "promised_delivery", promise,
                   "cancel_reason", j_text(st, 12), "cancelled_at", j_time(st, 13), "attributes",
-                  j_doc(st, 14));
+                  j_doc(st, 14), "shipping", ship);
     sql_reset(st);
     sql_clear_bindings(st);
     if (!v) {

@@ -261,6 +261,8 @@ typedef struct cs_order_track {
     cs_ms_t placed_at;        /* 0 = only a stub so far */
     cs_ms_t promised_from, promised_to; /* the shop's own promise; 0 = none */
     bool shipped;             /* a shipment exists */
+    /* the latest shipment's; before one exists, what order.placed said of
+     * its shipping (an address the shipment lacks is taken from there too) */
     char carrier[CS_ID_MAX + 1];
     char service[CS_ID_MAX + 1];
     char origin[512], destination[512]; /* addresses as JSON; "" = none */
@@ -463,9 +465,10 @@ struct cs_store_ops {
      * a code by its idem_key (CS_ERR_NOTFOUND). */
     cs_rc (*order_track)(cs_store_t *s, const char *order_id, cs_ms_t placed_after,
                          cs_order_track_t *out, cs_err_t *err);
-    /* fn(destination) for each of an order's shipments, the address as JSON
-     * ("" when none), oldest first; nothing for an unknown order. The
-     * tracking page's lookup checks a postcode against every parcel. */
+    /* fn(destination) for the address checkout sent it to (order.placed's
+     * shipping) and each of its shipments', as JSON ("" when none), that
+     * first, then oldest first; nothing for an unknown order. The tracking
+     * page's lookup checks a postcode against every one. */
     cs_rc (*order_destinations)(cs_store_t *s, const char *order_id,
                                 cs_rc (*fn)(const char *destination, void *ud), void *ud,
                                 cs_err_t *err);

@@ -296,6 +296,16 @@ try:
                 "the page shows the delivery and the code")
     st, h, _ = lookup("l1", "BEN@example.com")
     t.eq(st, 303, "found by email, any case")
+    # not shipped yet: the postcode checkout sent it to (order.placed's shipping)
+    plan = order("pl1", "ben", now - dt.timedelta(hours=1), "25.00")
+    plan["data"]["shipping"] = {"carrier": "dhl", "destination": {"country": "DE", "postal_code": "80331"}}
+    st, _, _ = d.post_events([plan])
+    t.eq(st, 200, "an order with its shipping accepted")
+    st, h, _ = lookup("pl1", "80331")
+    t.eq(st, 303, "found by the postcode it will be sent to, before a parcel exists")
+    st, _, js = d.request("GET", "/v1/orders/pl1")
+    t.eq((js.get("shipping") or {}).get("destination", {}).get("postal_code"), "80331",
+         "the order shows its shipping")
     # a wrong pair and an unknown order get the same answer
     st1, _, wrong = lookup("l1", "99999")
     st2, _, unknown = lookup("nope-123", "10115")

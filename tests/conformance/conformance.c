@@ -1074,6 +1074,36 @@ static void test_order_watch_records(void **state)
     assert_false(t.shipped);
     assert_int_equal(t.last_status, -1);
     assert_int_equal(t.total, 5490);
+    /* an order that said how it will be sent: that lane and destination
+     * until its shipment, whose missing destination is still the plan's */
+    put(s, EV("w6", "order.placed", "2026-03-02T10:00:00Z",
+              "{\"id\":\"o-p\",\"customer_id\":\"c-w\",\"currency\":\"EUR\","
+              "\"shipping\":{\"carrier\":\"DPD\",\"service\":\"classic\","
+              "\"origin\":{\"country\":\"DE\",\"region\":\"BY\"},"
+              "\"destination\":{\"country\":\"DE\",\"postal_code\":\"20095\"}},"
+              "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"5.00\",\"quantity\":1}]}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-p", 0, &t, &err), CS_OK);
+    assert_false(t.shipped);
+    assert_string_equal(t.carrier, "dpd");
+    assert_string_equal(t.service, "classic");
+    assert_non_null(strstr(t.origin, "BY"));
+    assert_non_null(strstr(t.destination, "20095"));
+    dc = (dest_count_t){ 0, 0 };
+    assert_int_equal(cs_store_call(s, order_destinations, "o-p", count_dest, &dc, &err), CS_OK);
+    assert_int_equal(dc.n, 1);
+    put(s, EV("w7", "shipment.created", "2026-03-02T16:00:00Z",
+              "{\"id\":\"S-p\",\"order_id\":\"o-p\",\"carrier\":\"hermes\","
+              "\"tracking_number\":\"HP1\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-p", 0, &t, &err), CS_OK);
+    assert_true(t.shipped);
+    assert_string_equal(t.carrier, "hermes");
+    assert_string_equal(t.service, "");
+    assert_non_null(strstr(t.destination, "20095"));
+    dc = (dest_count_t){ 0, 0 };
+    assert_int_equal(cs_store_call(s, order_destinations, "o-p", count_dest, &dc, &err), CS_OK);
+    assert_int_equal(dc.n, 2); /* the plan's and the parcel's (none given: "") */
 
     cs_promise_rec_t p, got;
     assert_int_equal(cs_store_call(s, promise_get, "o-w", &got, &err), CS_ERR_NOTFOUND);

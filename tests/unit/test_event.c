@@ -117,6 +117,24 @@ static void test_order_fields_and_totals(void **state)
     assert_non_null(strstr(ev->body, "\"carrier\":\"dhl\""));
     cs_event_free(&ev);
 
+    /* how an order will be sent: its carrier lower-cased as well */
+    ev = parse_ok(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
+                                      "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}],"
+                                      "\"shipping\":{\"carrier\":\"DPD\",\"service\":\"classic\","
+                                      "\"origin\":{\"country\":\"DE\",\"region\":\"BY\"},"
+                                      "\"destination\":{\"country\":\"AT\",\"postal_code\":\"1010\"}}}"));
+    assert_string_equal(ev->u.order.ship.carrier, "dpd");
+    assert_string_equal(ev->u.order.ship.service, "classic");
+    assert_string_equal(ev->u.order.ship.origin.region, "BY");
+    assert_string_equal(ev->u.order.ship.destination.postal_code, "1010");
+    assert_int_equal(cs_event_serialize(ev, NULL), CS_OK);
+    assert_non_null(strstr(ev->body, "\"carrier\":\"dpd\""));
+    cs_event_free(&ev);
+    ev = parse_ok(ORDER);
+    assert_null(ev->u.order.ship.carrier);
+    assert_null(ev->u.order.ship.destination.country);
+    cs_event_free(&ev);
+
     /* consents are tri-state */
     ev = parse_ok(ENV("customer.upserted", "{\"id\":\"c\",\"consents\":{\"sms\":{\"marketing\":false}}}"));
     assert_int_equal(ev->u.customer.consent[CS_CHANNEL_SMS][1], CS_CONSENT_NO);
@@ -174,6 +192,18 @@ static void test_errors_name_the_field(void **state)
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}],"
                                    "\"customer\":{\"id\":\"other\"}}"),
                CS_ERR_RULE, "data.customer.id", "must equal");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}],"
+                                   "\"shipping\":{\"carrier\":\"dhl\",\"destination\":{\"country\":\"Germany\"}}}"),
+               CS_ERR_INVALID, "data.shipping.destination.country", "two-letter");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}],"
+                                   "\"shipping\":{\"carier\":\"dhl\"}}"),
+               CS_ERR_INVALID, "data.shipping.carier", "unknown field");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}],"
+                                   "\"shipping\":\"dhl\"}"),
+               CS_ERR_INVALID, "data.shipping", "object");
     expect_err(ENV("customer.upserted", "{\"id\":\"c\",\"email\":\"not-an-email\"}"), CS_ERR_INVALID,
                "data.email", "email address");
     expect_err(ENV("customer.upserted", "{\"id\":\"c\",\"phone\":\"0151 123\"}"), CS_ERR_INVALID,

@@ -397,6 +397,75 @@ static void test_shop_promise_is_first(void **state)
     assert_string_equal(r.reason, "late");
 }
 
+/* An order that says how it will be sent (order.placed's shipping) gets its
+ * lane's first promise before any shipment exists; one that does not gets
+ * the shop-wide one. */
+static void test_shipping_plan_gives_the_lane(void **state)
+{
+    (void)state;
+    char d[16];
+    /* a slow lane's history: GLS from Saxony to Austria, six days */
+    cs_ms_t t0 = now();
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "g%d", i);
+        cs_clock_manual_set(&W.clock, at("2026-02-23T08:00:00Z") - (cs_ms_t)(i % 6) * 7 * CS_MS_PER_DAY);
+        order(id, "hist", "20.00", NULL);
+        event_at("shipment.created", now(),
+                 "{\"id\":\"S%s\",\"order_id\":\"%s\",\"carrier\":\"gls\",\"tracking_number\":\"T%s\","
+                 "\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+                 "\"destination\":{\"country\":\"AT\",\"postal_code\":\"1010\"}}",
+                 id, id, id);
+        cs_clock_manual_advance(&W.clock, 6 * CS_MS_PER_DAY);
+        event_at("tracking.event", now(),
+                 "{\"shipment_id\":\"S%s\",\"carrier\":\"gls\",\"tracking_number\":\"T%s\","
+                 "\"status\":\"delivered\"}",
+                 id, id);
+    }
+    cs_clock_manual_set(&W.clock, t0);
+    cs_err_t err;
+    cs_watch_free(W.watch);
+    cs_tracker_free(W.tracker);
+    cs_promise_opts_t po = { .tz = W.wo.tz };
+    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
+    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
+    assert_int_equal(cs_tracker_learned(W.tracker), 80);
+    W.wo.tracker = W.tracker;
+    open_watch();
+    run_watch();
+    /* Monday 09:00: one order says GLS to Vienna, one says nothing */
+    event_at("order.placed", now(),
+             "{\"id\":\"p1\",\"customer_id\":\"c-p\",\"currency\":\"EUR\","
+             "\"shipping\":{\"carrier\":\"GLS\",\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"AT\",\"postal_code\":\"1010\"}},"
+             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"9.00\",\"quantity\":1}]}");
+    order("p2", "c-p", "9.00", NULL);
+    run_watch();
+    cs_promise_rec_t r1 = rec("p1"), r2 = rec("p2");
+    assert_string_equal(r1.first_source, "model");
+    ymd(r1.first_to, d);
+    assert_true(strcmp(d, "2026-03-09") >= 0); /* six days and more: the lane's */
+    ymd(r1.first_from, d);
+    assert_true(strcmp(d, "2026-03-09") >= 0);
+    /* the shop-wide mix may be as fast as the fast lane */
+    ymd(r2.first_from, d);
+    assert_true(strcmp(d, "2026-03-09") < 0);
+    /* the current promise is the lane's too, until a shipment says otherwise */
+    assert_int_equal(r1.to, r1.first_to);
+    /* the order view shows the plan, with the carrier as carriers are named */
+    json_t *v;
+    assert_int_equal(cs_store_order_view(W.s, "p1", &v, &err), CS_OK);
+    json_t *plan = json_object_get(v, "shipping");
+    assert_string_equal(json_string_value(json_object_get(plan, "carrier")), "gls");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(plan, "destination"),
+                                                          "country")),
+                        "AT");
+    json_decref(v);
+    assert_int_equal(cs_store_order_view(W.s, "p2", &v, &err), CS_OK);
+    assert_true(json_is_null(json_object_get(v, "shipping")));
+    json_decref(v);
+}
+
 static void test_incidents_flag_once_per_reason(void **state)
 {
     (void)state;
@@ -658,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shipping_plan_gives_the_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
