@@ -221,6 +221,9 @@ static body_kind_t kind_of(const hreq_t *r)
     return *p == '[' ? BODY_ARRAY : BODY_SINGLE;
 }
 
+/* A scan kept for a parcel not known yet says so in its answer. */
+#define WAITING_MEMBER ",\"waiting_for\":\"shipment\""
+
 static const char *outcome_word(const cs_ingest_item_t *it)
 {
     if (it->rc)
@@ -284,6 +287,8 @@ static char *answer_all_ok(hreq_t *r, size_t *len)
                                         : ",\"status\":\"accepted\",\"event_id\":")) &&
             !(rc = cs_buf_append(&b, id, id_len)))
             rc = put_num(&b, ",\"seq\":", (unsigned long long)it->seq);
+        if (!rc && it->outcome == CS_INGEST_PENDING)
+            rc = cs_buf_puts(&b, WAITING_MEMBER);
         if (!rc)
             rc = cs_buf_puts(&b, "}");
     }
@@ -305,11 +310,12 @@ static char *answer_one(const cs_ingest_item_t *it)
     size_t id_len = cs_json_quote(it->ev->event_id, strlen(it->ev->event_id), id, sizeof id);
     if (!id_len)
         return NULL;
-    size_t size = id_len + 96;
+    size_t size = id_len + 96 + sizeof WAITING_MEMBER;
     char *out = malloc(size);
     if (out)
-        snprintf(out, size, "{\"status\":\"%s\",\"event_id\":%.*s,\"seq\":%lld}\n",
-                 outcome_word(it), (int)id_len, id, (long long)it->seq);
+        snprintf(out, size, "{\"status\":\"%s\",\"event_id\":%.*s,\"seq\":%lld%s}\n",
+                 outcome_word(it), (int)id_len, id, (long long)it->seq,
+                 it->outcome == CS_INGEST_PENDING ? WAITING_MEMBER : "");
     return out;
 }
 
@@ -332,8 +338,10 @@ static enum MHD_Result answer(hreq_t *r)
             return cs__http_reply_text(r, it->outcome == CS_INGEST_DUPLICATE ? 200 : 201, text,
                                        strlen(text), "application/json");
         return cs__http_reply(r, it->outcome == CS_INGEST_DUPLICATE ? 200 : 201,
-                              json_pack("{s:s, s:s, s:I}", "status", outcome_word(it), "event_id",
-                                        it->ev->event_id, "seq", (json_int_t)it->seq));
+                              json_pack("{s:s, s:s, s:I, s:s*}", "status", outcome_word(it),
+                                        "event_id", it->ev->event_id, "seq", (json_int_t)it->seq,
+                                        "waiting_for",
+                                        it->outcome == CS_INGEST_PENDING ? "shipment" : NULL));
     }
     size_t len;
     char *text = answer_all_ok(r, &len);
@@ -356,6 +364,8 @@ static enum MHD_Result answer(hreq_t *r)
                 json_object_set_new(o, "error", cs__http_error_json(&it->err));
             } else {
                 json_object_set_new(o, "seq", json_integer(it->seq));
+                if (it->outcome == CS_INGEST_PENDING)
+                    json_object_set_new(o, "waiting_for", json_string("shipment"));
                 if (it->outcome == CS_INGEST_DUPLICATE)
                     n_dup++;
                 else

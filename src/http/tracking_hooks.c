@@ -196,11 +196,11 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
     return CS_OK;
 }
 
-/* Ingest the batch; the answer counts new scans and repeats and lists the
- * rejected ones. The engine frees (and NULLs) the events it took. */
+/* Ingest the batch; the answer counts new scans (and of them, those kept
+ * for a parcel not known yet) and repeats, and lists the rejected ones. The engine frees (and NULLs) the events it took. */
 static enum MHD_Result submit(hreq_t *r, batch_t *b)
 {
-    size_t dups = 0, fresh = 0;
+    size_t dups = 0, fresh = 0, waiting = 0;
     if (b->n) {
         cs_ingest_req_t req;
         memset(&req, 0, sizeof req);
@@ -215,12 +215,14 @@ static enum MHD_Result submit(hreq_t *r, batch_t *b)
                 dups++;
             else
                 fresh++;
+            waiting += b->items[i].outcome == CS_INGEST_PENDING;
         }
     }
     int status = !b->n && json_array_size(b->rejected) ? 422 : 200;
-    return cs__http_reply(r, status, json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)fresh,
-                                               "duplicates", (json_int_t)dups, "rejected",
-                                               b->rejected));
+    return cs__http_reply(r, status,
+                          json_pack("{s:I,s:I,s:I,s:O}", "accepted", (json_int_t)fresh,
+                                    "waiting_for_shipment", (json_int_t)waiting, "duplicates",
+                                    (json_int_t)dups, "rejected", b->rejected));
 }
 
 /* 403 naming the header that failed. */

@@ -1003,7 +1003,11 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     case CS_EV_ORDER_PLACED: rc = fold_order(s, ev, err); break;
     case CS_EV_ORDER_CANCELLED: rc = fold_cancel(s, ev, err); break;
     case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, err); break;
-    case CS_EV_TRACKING_EVENT: rc = fold_scan(s, ev, *seq, &r, err); break;
+    case CS_EV_TRACKING_EVENT:
+        rc = fold_scan(s, ev, *seq, &r, err);
+        if (!rc && !r.shp_found)
+            *outcome = CS_INGEST_PENDING;
+        break;
     case CS_EV_RETURN_REQUESTED:
     case CS_EV_RETURN_UPDATED: rc = fold_return(s, ev, &r, err); break;
     case CS_EV_TICKET_CREATED:

@@ -62,7 +62,10 @@ void cs_store_opts_default(cs_store_opts_t *o);
 
 typedef enum cs_ingest_outcome {
     CS_INGEST_NEW = 0,
-    CS_INGEST_DUPLICATE = 1
+    CS_INGEST_DUPLICATE = 1,
+    /* new, and a scan whose shipment is not known yet: kept, and attached
+     * to it when its shipment.created arrives */
+    CS_INGEST_PENDING = 2
 } cs_ingest_outcome_t;
 
 typedef struct cs_store_counts {

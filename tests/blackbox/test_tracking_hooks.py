@@ -100,6 +100,7 @@ try:
         ]}}
     st, _, body = aftership(hook)
     t.eq((st, body.get("accepted"), body.get("duplicates")), (200, 3, 0), "three checkpoints recorded")
+    t.eq(body.get("waiting_for_shipment"), 0, "all for a known parcel")
     got = scans("1001")
     t.eq([(s["status"], s.get("reason")) for s in got],
          [("in_transit", None), ("out_for_delivery", None), ("failed_attempt", "recipient_absent")],
@@ -125,6 +126,28 @@ try:
     t.eq((st, body.get("accepted"), rej), (200, 2, {2: "scans[2].occurred_at", 3: "scans[3].code"}),
          "future and empty scans refused by index and the request's own field, the rest recorded")
     t.eq([s["status"] for s in scans("1002")], ["in_transit", "failed_attempt"], "DPD codes mapped")
+    # scans for a parcel the shop has not announced yet: kept, and the answer says so
+    st, _, body = own({"carrier": "gls", "tracking_number": "ZX 4711", "scans": [
+        {"code": "INBOUND", "occurred_at": iso(-4000)}, {"code": "INTRANSIT", "occurred_at": iso(-2000)}]})
+    t.eq((st, body.get("accepted"), body.get("waiting_for_shipment")), (200, 2, 2),
+         "two scans kept for an unknown parcel, counted as waiting: %r" % (body,))
+    st, _, body = d.post_events([
+        csbb.order_event("o-wait", "1090", at=iso(-86400)),
+        {"event_id": "s-wait", "type": "shipment.created", "occurred_at": iso(-600),
+         "data": {"id": "SHP-WAIT", "order_id": "1090", "carrier": "gls", "tracking_number": "ZX4711"}}])
+    t.eq(st, 200, "its shipment arrives later")
+    t.eq(len(scans("1090")), 2, "the waiting scans are the parcel's now")
+    st, _, body = own({"carrier": "gls", "tracking_number": "ZX4711", "scans": [
+        {"code": "INTRANSIT", "occurred_at": iso(-1000)}]})
+    t.eq((st, body.get("accepted"), body.get("waiting_for_shipment")), (200, 1, 0),
+         "the next scan finds it: %r" % (body,))
+    st, _, body = d.post_events([{"event_id": "raw-wait-1", "type": "tracking.event",
+                                  "occurred_at": iso(-300),
+                                  "data": {"carrier": "ups", "tracking_number": "1Z999AA10123456784",
+                                           "status": "in_transit"}}])
+    res = (body.get("results") or [{}])[0]
+    t.eq((st, res.get("status"), res.get("waiting_for")), (200, "accepted", "shipment"),
+         "the event API says a scan waits for its shipment: %r" % (body,))
     st, _, body = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, ts=int(time.time()) - 3600)
     t.eq((st, err(body)[0]), (403, "X-Consonance-Signature"), "an hour-old signature is refused, naming the header")
     t.check("old" in err(body)[1], "... as too old: %r" % (err(body),))
