@@ -656,16 +656,25 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             elapsed = 0;
         level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w);
         base = worktime(m, now);
-        if (level < 0) { /* nobody on the lane took this long: a day or two more */
+        if (level < 0) {
             double tq[3], tw;
             int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, NULL, now, tq, &tw);
-            qs[0] = 0.5;
-            qs[1] = 1;
-            qs[2] = 2;
             level = tl;
             w = tl >= 0 ? tw : 0;
-            out->reason = CS_PR_SLOW_TRANSIT;
-            out->at_risk = true;
+            if (tl >= 0) { /* nobody on the lane took this long: a day or two more */
+                qs[0] = 0.5;
+                qs[1] = 1;
+                qs[2] = 2;
+                out->reason = CS_PR_SLOW_TRANSIT;
+                out->at_risk = true;
+            } else {
+                /* no delivery known at all (a new shop): a cautious
+                 * default transit from the hand-over, and nothing to
+                 * call slow */
+                static const double transit[3] = { 1, 2, 4 };
+                for (int i = 0; i < 3; i++)
+                    qs[i] = transit[i] > elapsed ? transit[i] - elapsed : 0.5 * (i + 1);
+            }
         } else {
             /* beyond the lane's own high quantile, where the window came
              * from a coarser level that has parcels this slow */
@@ -706,10 +715,12 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         qs[0] = qs[1] = qs[2] = 0;
         base = worktime(m, now);
         out->reason = CS_PR_OUT_FOR_DELIVERY;
+        out->at_risk = false; /* however slow the way was, it arrives today */
     } else if (q->last_status == CS_TRACK_AVAILABLE_FOR_PICKUP) {
         qs[0] = qs[1] = qs[2] = 0;
         base = worktime(m, now);
         out->reason = CS_PR_PICKUP_READY;
+        out->at_risk = false;
     } else if (q->last_status == CS_TRACK_FAILED_ATTEMPT) {
         base = worktime(m, now);
         qs[0] = 1;

@@ -26,8 +26,9 @@
  * longer than `in_flight_days` is taken for lost and no longer counts.
  *
  * After hand-over the window is conditional: the rest of the transit time
- * of parcels on the lane that had not arrived after as long. Scans move it:
- * out for delivery (today), a failed attempt (from the next working day),
+ * of parcels on the lane that had not arrived after as long (no delivery
+ * known at all: 1-4 working days, never "slow"). Scans move it: out for
+ * delivery (today, and not at risk), a failed attempt (from the next working day),
  * an exception (its reason adds days), no scan for longer than the lane's
  * expected gap (the 90th percentile of the longest silence of its
  * delivered parcels, at least one working day; three when unknown: the

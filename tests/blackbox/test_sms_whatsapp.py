@@ -177,8 +177,22 @@ try:
              "four more SMS")
     times = sorted(r["at"] for r in seen if r["path"].startswith("/2010-04-01/"))
     gaps = [b - a_ for a_, b in zip(times, times[1:])]
-    t.check(gaps and min(gaps) >= 0.2, "rate limit 4/s spaces SMS requests (smallest gap %.3f s)" %
-            (min(gaps) if gaps else -1))
+    # the sender starts one request every 0.25 s; what arrives here also
+    # carries each request's own delay (a busy machine, a sanitizer build),
+    # which can shorten one gap but not the span of them all, and no gap
+    # comes near the zero of a burst
+    span = times[-1] - times[0] if gaps else 0
+    t.check(gaps and span >= 0.25 * len(gaps) - 0.1 and min(gaps) >= 0.1,
+            "rate limit 4/s spaces SMS requests (%d gaps over %.3f s, smallest %.3f s)" %
+            (len(gaps), span, min(gaps) if gaps else -1))
+
+    # a shop without delivery history: a parcel out for delivery on its first
+    # day is not "delayed" -- no delay notice follows the out-for-delivery one
+    st, _, o = d.request("GET", "/v1/orders/o-sms1")
+    t.check(st == 200 and (o.get("promise") or {}).get("at_risk") is False,
+            "out for delivery today is not at risk: %r" % ((o.get("promise") if st == 200 else o),))
+    t.eq(len([r for r in seen if "%2B4915100000002" in r["body"]]), 1,
+         "still one SMS for sms1 after every other was sent")
 
     # ---- delivery callbacks ----
     sms_msg = messages("sms1")[0]

@@ -214,6 +214,53 @@ static void test_slow_for_its_lane(void **state)
     cs_promise_free(m);
 }
 
+/* A shop with no deliveries yet (its first days): a parcel under way is
+ * not "slow" -- there is nothing to be slow against -- and a parcel out
+ * for delivery today is never at risk, however slow its way was. */
+static void test_no_history_is_not_slow(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    /* handed over Monday afternoon, scanned Tuesday, asked Tuesday */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+                         "2026-03-03T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+                         "2026-03-03T08:00:00Z");
+    assert_int_equal(p.level, -1);
+    assert_int_equal(p.reason, CS_PR_NONE);
+    assert_false(p.at_risk);
+    assert_string_equal(day(p.from), "2026-03-03"); /* a day after the hand-over ... */
+    assert_string_equal(day(p.to), "2026-03-06");   /* ... to four */
+    /* out for delivery the same day it was handed over */
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z",
+            "2026-03-02T12:00:00Z", CS_TRACK_OUT_FOR_DELIVERY, CS_INCIDENT_NONE,
+            "2026-03-02T11:00:00Z");
+    assert_int_equal(p.reason, CS_PR_OUT_FOR_DELIVERY);
+    assert_false(p.at_risk);
+    assert_string_equal(day(p.to), "2026-03-02");
+    /* six days under way, scanned this morning: later, not called slow */
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+            "2026-03-09T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+            "2026-03-09T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_NONE);
+    assert_false(p.at_risk);
+    assert_true(p.from >= at("2026-03-09T00:00:00+01:00"));
+    cs_promise_free(m);
+    /* with history: slower than every parcel on the lane is slow, but out
+     * for delivery today is not at risk */
+    m = model();
+    dhl_to_berlin(m);
+    p = ask(m, "dhl", "DE-BE", "2026-03-10T09:00:00Z", "2026-03-11T09:00:00Z",
+            "2026-03-18T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-03-18T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT);
+    assert_true(p.at_risk);
+    p = ask(m, "dhl", "DE-BE", "2026-03-10T09:00:00Z", "2026-03-11T09:00:00Z",
+            "2026-03-18T12:00:00Z", CS_TRACK_OUT_FOR_DELIVERY, CS_INCIDENT_NONE,
+            "2026-03-18T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_OUT_FOR_DELIVERY);
+    assert_false(p.at_risk);
+    cs_promise_free(m);
+}
+
 static void test_scans_move_the_window(void **state)
 {
     (void)state;
@@ -588,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_weekday_handling),
         cmocka_unit_test(test_slow_for_its_lane),
+        cmocka_unit_test(test_no_history_is_not_slow),
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
