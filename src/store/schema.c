@@ -189,6 +189,12 @@ static const char *const migrations[] = {
     "ALTER TABLE orders ADD COLUMN ship_service TEXT;"
     "ALTER TABLE orders ADD COLUMN ship_origin TEXT;"
     "ALTER TABLE orders ADD COLUMN ship_destination TEXT;",
+    /* 15: region keys (model/region.h) of where a scan was and where a
+     * parcel goes, so a parcel's arrival in its destination region is
+     * found by the store: the promise narrows from there */
+    "ALTER TABLE scans ADD COLUMN region TEXT;"
+    "ALTER TABLE shipments ADD COLUMN dest_region TEXT;"
+    "ALTER TABLE orders ADD COLUMN ship_dest_region TEXT;",
 };
 
 size_t cs_schema_count(void)

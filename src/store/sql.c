@@ -41,8 +41,9 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_OR_PUT] = "INSERT INTO orders(id,customer_id,currency,placed_at,subtotal,"
                  "shipping,tax,discount,total,promised_from,promised_to,status,cancel_reason,"
                  "cancelled_at,attributes,updated_at,ship_carrier,ship_service,ship_origin,"
-                 "ship_destination) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20) "
+                 "ship_destination,ship_dest_region) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
+                 "?21) "
                  "ON CONFLICT(id) DO UPDATE SET customer_id=excluded.customer_id,"
                  "currency=excluded.currency,placed_at=excluded.placed_at,"
                  "subtotal=excluded.subtotal,shipping=excluded.shipping,tax=excluded.tax,"
@@ -52,7 +53,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "cancelled_at=excluded.cancelled_at,attributes=excluded.attributes,"
                  "updated_at=excluded.updated_at,ship_carrier=excluded.ship_carrier,"
                  "ship_service=excluded.ship_service,ship_origin=excluded.ship_origin,"
-                 "ship_destination=excluded.ship_destination",
+                 "ship_destination=excluded.ship_destination,"
+                 "ship_dest_region=excluded.ship_dest_region",
     [Q_OR_CANCEL_STUB] = "INSERT INTO orders(id,status,cancel_reason,cancelled_at,updated_at) "
                          "VALUES(?1,'cancelled',?2,?3,0)",
     [Q_OR_CANCEL] = "UPDATE orders SET status='cancelled',cancel_reason=coalesce(?2,cancel_reason),"
@@ -66,16 +68,18 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SH_BY_TRACKING] = "SELECT id,order_id,status,status_at,delivered_at FROM shipments "
                          "WHERE carrier=?1 AND tracking_number=?2 LIMIT 1",
     [Q_SH_PUT] = "INSERT INTO shipments(id,order_id,carrier,service,tracking_number,origin,"
-                 "destination,created_at,attributes) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+                 "destination,created_at,attributes,dest_region) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
                  "ON CONFLICT(id) DO UPDATE SET order_id=excluded.order_id,"
                  "carrier=excluded.carrier,service=excluded.service,"
                  "tracking_number=excluded.tracking_number,origin=excluded.origin,"
                  "destination=excluded.destination,created_at=excluded.created_at,"
-                 "attributes=excluded.attributes WHERE excluded.created_at>=shipments.created_at",
+                 "attributes=excluded.attributes,dest_region=excluded.dest_region "
+                 "WHERE excluded.created_at>=shipments.created_at",
     [Q_SH_SET_STATUS] = "UPDATE shipments SET status=?2,status_at=?3,delivered_at=?4 WHERE id=?1",
     [Q_SC_INSERT] = "INSERT INTO scans(seq,shipment_id,want_shipment_id,carrier,tracking_number,"
-                    "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped) "
-                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                    "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped,region) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
     [Q_SC_ADOPT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND carrier=?2 AND "
                    "tracking_number=?3",
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "

@@ -20,6 +20,7 @@
 
 #include "../lib/cs_arena.h"
 #include "../lib/cs_json.h"
+#include "../model/region.h"
 
 /* What the fold learned about an event before it is logged. */
 typedef struct route {
@@ -94,6 +95,18 @@ static cs_rc member_text(const cs_event_t *ev, const char *key, member_t *m, con
                          cs_err_t *err)
 {
     return member_text_in(json_object_get(ev->json, "data"), key, m, out, err);
+}
+
+/* Bind an address's region key (model/region.h) when it says where in a
+ * country the address is, else NULL: "DE" alone matches nothing. */
+static void bind_region(sql_stmt *st, int i, const cs_address_t *a)
+{
+    char key[CS_REGION_KEY_MAX];
+    cs_region_key(a->country, a->region, a->postal_code, key, sizeof key);
+    if (cs_region_key_specific(key))
+        sql_bind_text_copy(st, i, key, -1);
+    else
+        sql_bind_null(st, i);
 }
 
 static void member_done(member_t *m)
@@ -432,6 +445,7 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(put, 18, o->ship.service);
     cs__bind_text(put, 19, origin);
     cs__bind_text(put, 20, dest);
+    bind_region(put, 21, &o->ship.destination);
     sql_reset(get);
     sql_clear_bindings(get);
     if (rc || (rc = cs__sql_exec_stmt(s, put, err, "write an order"))) {
@@ -562,6 +576,7 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(put, 7, dest);
     sql_bind_int64(put, 8, ev->occurred_at);
     cs__bind_text(put, 9, attrs);
+    bind_region(put, 10, &sh->destination);
     if ((rc = cs__sql_exec_stmt(s, put, err, "write a shipment")))
         goto out;
 
@@ -627,6 +642,7 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
     if (sc->reason != CS_INCIDENT_NONE)
         sql_bind_int(ins, 11, (int)sc->reason);
     sql_bind_int(ins, 12, sc->unmapped ? 1 : 0);
+    bind_region(ins, 13, &sc->location);
     rc = cs__sql_exec_stmt(s, ins, err, "write a scan");
     member_done(&m_loc);
     if (rc || !r->shp_found)

@@ -281,6 +281,7 @@ typedef enum tstmt_id {
     QT_SHIPMENT,
     QT_LAST_SCAN,
     QT_STAY,
+    QT_DEST,
     QT_DESTINATIONS,
     QT_CUSTOMER,
     QT_GET,

@@ -125,18 +125,22 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "ORDER BY id DESC LIMIT 200",
 /* with the longest gap between consecutive points of the parcel's way:
  * its hand-over, then each scan up to the delivery */
+/* the first scan in the parcel's destination region (model/region.h) */
+#define DEST_AT_SQL "(SELECT min(occurred_at) FROM scans WHERE shipment_id=s.id AND " \
+                    "occurred_at<=s.delivered_at AND region=coalesce(s.dest_region," \
+                    "o.ship_dest_region))"
 #define DELIVERY_SQL "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,s.created_at," \
                      "s.delivered_at,(SELECT prev || ' ' || at FROM (SELECT occurred_at AS at," \
                      "lag(occurred_at, 1, s.created_at) OVER (ORDER BY occurred_at) AS prev " \
                      "FROM scans WHERE shipment_id=s.id AND occurred_at<=s.delivered_at) g " \
-                     "ORDER BY at-prev DESC LIMIT 1) " \
+                     "ORDER BY at-prev DESC LIMIT 1)," DEST_AT_SQL " " \
                      "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
     /* one order's deliveries; the latest is picked and its gap found from
      * its scans in C (the window function above, and ORDER BY .. LIMIT 1
      * here, cost an ephemeral table per call) */
     [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,"
-                       "s.created_at,s.delivered_at,s.id "
+                       "s.created_at,s.delivered_at,s.id," DEST_AT_SQL " "
                        "FROM shipments s JOIN orders o ON o.id=s.order_id "
                        "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL "
                        "AND s.order_id=?1",
@@ -1209,10 +1213,12 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
 
 /* ---- deliveries ---- */
 
-/* columns 0-6 of either query; the gap ("from to") in column 7 of DELIVERY_SQL */
+/* columns 0-6 and 8 of either query; the gap ("from to") in column 7 of
+ * DELIVERY_SQL */
 static void read_delivery(sql_stmt *st, cs_delivery_row_t *d)
 {
     memset(d, 0, sizeof *d);
+    d->dest_at = cs__col_time(st, 8);
     cs__col_copy(d->carrier, sizeof d->carrier, st, 0);
     cs__col_copy(d->service, sizeof d->service, st, 1);
     cs__col_copy(d->origin, sizeof d->origin, st, 2);

@@ -28,6 +28,10 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
                 "coalesce(location,'')<>?2),-1)",
+    /* its first scan in its destination region */
+    [QT_DEST] = "SELECT min(c.occurred_at) FROM scans c JOIN shipments s ON s.id=c.shipment_id "
+                "JOIN orders o ON o.id=s.order_id WHERE c.shipment_id=?1 AND "
+                "c.region=coalesce(s.dest_region,o.ship_dest_region)",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
@@ -155,6 +159,13 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
                 out->stay_since = cs__col_time(st, 0);
                 cs__stmt_done(st);
             }
+            if (!(st = tstmt(s, QT_DEST, err)))
+                return CS_ERR_STORE;
+            cs__bind_text(st, 1, ship);
+            if ((rc = one(s, st, "read a parcel's arrival in its region", err)))
+                return rc;
+            out->dest_since = cs__col_time(st, 0);
+            cs__stmt_done(st);
         }
     }
     return CS_OK;

@@ -243,6 +243,8 @@ typedef struct cs_delivery_row {
     /* the longest silence of its journey: from hand-over or a scan to the
      * next scan (the delivery included); 0, 0 when not known */
     cs_ms_t gap_from, gap_to;
+    /* its first scan in its destination region (model/region.h); 0 = none */
+    cs_ms_t dest_at;
 } cs_delivery_row_t;
 
 /* What the contact policy needs to know about a customer's recent messages. */
@@ -275,6 +277,7 @@ typedef struct cs_order_track {
     cs_ms_t last_scan_at;
     cs_ms_t stay_since;       /* the first of the latest scans at the latest scan's place;
                                  0 = the place is not known */
+    cs_ms_t dest_since;       /* its first scan in its destination region; 0 = none yet */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown

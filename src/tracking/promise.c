@@ -18,6 +18,7 @@ typedef struct sample {
     int32_t ship_handling; /* the same in ship-time seconds (Monday..Friday); < 0 = unknown */
     float transit;   /* hand-over to delivery; < 0 = unknown */
     float gap;       /* the longest silence on the way; < 0 = unknown */
+    float rest_dest; /* first scan in the destination region to delivery; < 0 = unknown */
     cs_ms_t at;      /* purchase time, for the weight */
 } sample_t;
 
@@ -278,6 +279,9 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
     s.gap = d->gap_to > d->gap_from && d->gap_from ? (float)cs_promise_workdays(m, d->gap_from,
                                                                                  d->gap_to)
                                                    : -1;
+    s.rest_dest = d->dest_at && d->dest_at >= d->shipped_at && d->dest_at <= d->delivered_at
+                      ? (float)cs_promise_workdays(m, d->dest_at, d->delivered_at)
+                      : -1;
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(&d->lane, level, key, sizeof key);
@@ -450,7 +454,7 @@ static void km_quantiles(const wv_t *v, size_t n, const double *q, int nq, doubl
         out[k] = n ? v[n - 1].v : 0;
 }
 
-enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP };
+enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP, WHAT_REST_DEST };
 
 /* A sample's weight by its age at `now`: it halves every half-life. */
 static double age_weight(const cs_promise_model_t *m, cs_ms_t at, cs_ms_t now)
@@ -487,7 +491,9 @@ static double replayed(const replay_t *r, int64_t ship_handling, double transit)
 /* Collect the weighted values of one level: the total (replayed for rp's
  * purchase time when given and the handling is known), the rest of the
  * transit after `elapsed` working days (parcels that had not arrived
- * then), the handling time or the longest silence. Parcels in flight add
+ * then), the handling time, the longest silence or the rest of the way
+ * after the first scan in the destination region (of parcels that had not
+ * arrived `elapsed` working days after it). Parcels in flight add
  * what is known of them -- longer than their age so far -- to the total
  * and the transit. */
 static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, double elapsed,
@@ -506,6 +512,8 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
             v = s->handling;
         else if (what == WHAT_GAP)
             v = s->gap;
+        else if (what == WHAT_REST_DEST)
+            v = s->rest_dest >= 0 && s->rest_dest > elapsed ? s->rest_dest - elapsed : -1;
         else
             v = s->transit >= 0 && s->transit > elapsed ? s->transit - elapsed : -1;
         if (v < 0)
@@ -706,6 +714,22 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             out->at_risk = true;
         }
     }
+    /* scanned in its destination region: the rest of the way of the
+     * lane's parcels that had been there as long, once enough tell it */
+    if (q->shipped_at && q->dest_since >= q->shipped_at && q->dest_since <= now) {
+        double since = worktime(m, now) - worktime(m, q->dest_since);
+        double dq[3], dw = 0;
+        int dl = quantiles(m, &q->lane, WHAT_REST_DEST, since < 0 ? 0 : since, NULL, now, dq,
+                           &dw);
+        if (dl >= 0 && dw >= m->o.min_weight) {
+            memcpy(qs, dq, sizeof qs);
+            base = worktime(m, now);
+            level = dl;
+            w = dw;
+            if (out->reason == CS_PR_NONE)
+                out->reason = CS_PR_IN_REGION;
+        }
+    }
     out->level = level;
     out->weight = w;
 
@@ -743,7 +767,8 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     /* silence: longer without a scan than most parcels go between scans
      * (said rather than "slow": it is what the customer can see) */
     if (q->shipped_at && q->last_scan_at &&
-        (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT)) {
+        (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT ||
+         out->reason == CS_PR_IN_REGION)) {
         double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
         /* the lane's longest usual silence, once enough parcels tell it */
         double gq[3], gw = 0, expected = 3;
@@ -785,7 +810,7 @@ const char *cs_promise_reason_name(cs_promise_reason_t r)
     static const char *const names[CS_PR__COUNT] = {
         "none", "out_for_delivery", "failed_attempt", "pickup_ready", "customs", "address_problem",
         "weather", "exception", "no_scan", "missed_handover", "slow_transit", "delivered",
-        "returned", "held_at_depot", "late", "stuck",
+        "returned", "held_at_depot", "late", "stuck", "in_region",
     };
     return (unsigned)r < CS_PR__COUNT ? names[r] : "none";
 }
@@ -851,6 +876,10 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
                : "The parcel is taking longer than usual.";
         break;
     case CS_PR_DELIVERED: t = de ? "Zugestellt." : "Delivered."; break;
+    case CS_PR_IN_REGION:
+        t = de ? "Das Paket ist in Ihrer Region angekommen."
+               : "The parcel has reached your region.";
+        break;
     case CS_PR_HELD_AT_DEPOT:
         t = de ? "Das Paket wird in einem Depot des Versanddienstes festgehalten."
                : "The parcel is being held at a carrier depot.";

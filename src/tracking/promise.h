@@ -29,6 +29,8 @@
  * of parcels on the lane that had not arrived after as long (no delivery
  * known at all: 1-4 working days, never "slow"). Scans move it: out for
  * delivery (today, and not at risk), a failed attempt (from the next working day),
+ * a scan in its destination region (the rest of the way of the lane's
+ * parcels that had been scanned there as long ago, once enough tell it),
  * an exception (its reason adds days), no scan for longer than the lane's
  * expected gap (the 90th percentile of the longest silence of its
  * delivered parcels, at least one working day; three when unknown: the
@@ -72,7 +74,8 @@ typedef struct cs_lane {
 
 /* A completed delivery. shipped_at 0 = the hand-over is not known.
  * gap_from..gap_to: the longest silence on its way (hand-over or scan to
- * the next scan); 0, 0 = not known. */
+ * the next scan); 0, 0 = not known. dest_at: its first scan in its
+ * destination region (model/region.h); 0 = none. */
 typedef struct cs_delivery {
     cs_lane_t lane;
     cs_ms_t placed_at;
@@ -80,6 +83,7 @@ typedef struct cs_delivery {
     cs_ms_t delivered_at;
     cs_ms_t gap_from, gap_to;
     const char *id;   /* the parcel's (order's) id: it is no longer in flight; NULL = none */
+    cs_ms_t dest_at;
 } cs_delivery_t;
 
 cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err);
@@ -116,6 +120,8 @@ typedef enum cs_promise_reason {
     CS_PR_HELD_AT_DEPOT,     /* the watch's: a scan says it is held at a depot */
     CS_PR_LATE,              /* the watch's: predicted after the first promise */
     CS_PR_STUCK,             /* the watch's: scanned at one place for days (in `quiet_days`) */
+    CS_PR_IN_REGION,         /* scanned in its destination region: the window is the rest
+                                of the way of parcels that had got as far */
     CS_PR__COUNT
 } cs_promise_reason_t;
 const char *cs_promise_reason_name(cs_promise_reason_t r);
@@ -138,6 +144,7 @@ typedef struct cs_promise_query {
     cs_incident_t last_reason;
     cs_ms_t last_scan_at;        /* 0 = no scan */
     cs_ms_t delivered_at;        /* 0 = not delivered */
+    cs_ms_t dest_since;          /* its first scan in its destination region; 0 = none */
 } cs_promise_query_t;
 
 typedef struct cs_promise {

@@ -401,8 +401,8 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
         cs_lane_t lane = { "olist", "", o->state_from, o->state_to };
         if (steps[k].kind == STEP_DELIVERED) {
             /* no scans in the Olist layout: the hand-over to the delivery is one silence */
-            cs_delivery_t d = { lane,         o->placed,    o->shipped, o->delivered,
-                                o->shipped,   o->delivered, o->id };
+            cs_delivery_t d = { lane,       o->placed,    o->shipped, o->delivered,
+                                o->shipped, o->delivered, o->id,      0 };
             if ((rc = cs_promise_observe(m, &d, err)))
                 goto out;
             continue;

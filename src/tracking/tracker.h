@@ -17,6 +17,7 @@
 #include "../engine/engine.h"
 #include "../store/store.h"
 #include "promise.h"
+#include "../model/region.h"
 
 typedef struct cs_tracker cs_tracker_t;
 
@@ -49,13 +50,5 @@ void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t
                           cs_ms_t placed_at, cs_ms_t shipped_at);
 void cs_tracker_forget(cs_tracker_t *t, const char *order_id);
 size_t cs_tracker_in_flight_count(cs_tracker_t *t);
-
-/* The region key lanes use: "DE-SN" with a region, "DE-10" with a postal
- * code (its first two characters), "DE" with a country alone, "" with
- * nothing. Upper case. */
-void cs_region_key(const char *country, const char *region, const char *postal, char *out,
-                   size_t size);
-/* The same from an address as stored (JSON text); "" for NULL or "". */
-void cs_region_key_json(const char *address_json, char *out, size_t size);
 
 #endif /* CS_TRACKING_TRACKER_H */

@@ -353,6 +353,7 @@ static cs_rc update(upd_t *u, const char *order_id)
         q.last_scan_at = t.last_scan_at;
     }
     q.delivered_at = t.delivered_at;
+    q.dest_since = t.dest_since;
     cs_promise_t p;
     if ((rc = cs_tracker_promise(w->o.tracker, &q, &p, u->err)))
         return rc;

@@ -1289,6 +1289,72 @@ static void test_deliveries(void **state)
     cs_store_close(&s);
 }
 
+/* Where a parcel was scanned, against where it goes: its first scan in
+ * its destination region (a region key naming more than a country), for
+ * the watch and for the model, from the shipment's destination or, when
+ * it has none, the order's shipping. */
+static void test_region_arrival(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_order_track_t tr;
+    cs_delivery_row_t d;
+    cs_ms_t t;
+    put(s, order_ev("r1", "o-r", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    put(s, EV("r2", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-r\",\"order_id\":\"o-r\",\"carrier\":\"dhl\",\"tracking_number\":\"TR\","
+              "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}"),
+        NULL);
+    static const char *const way[][3] = {
+        { "r3", "2026-03-02T18:00:00Z", "{\"city\":\"Leipzig\",\"postal_code\":\"04109\",\"country\":\"DE\"}" },
+        { "r4", "2026-03-03T06:00:00Z", "{\"country\":\"DE\"}" },   /* a country says nothing */
+        { "r5", "2026-03-03T09:00:00Z", "{\"city\":\"Berlin\",\"postal_code\":\"12099\",\"country\":\"DE\"}" },
+        { "r6", "2026-03-03T11:00:00Z", "{\"city\":\"Berlin\",\"postal_code\":\"10117\",\"country\":\"DE\"}" },
+    };
+    for (int i = 0; i < 4; i++) {
+        put(s,
+            ev_of("{\"event_id\":\"%s\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\","
+                  "\"data\":{\"shipment_id\":\"S-r\",\"carrier\":\"dhl\",\"tracking_number\":"
+                  "\"TR\",\"status\":\"in_transit\",\"location\":%s}}",
+                  way[i][0], way[i][1], way[i][2]),
+            NULL);
+        assert_int_equal(cs_store_call(s, order_track, "o-r", 0, &tr, &err), CS_OK);
+        if (i < 2) {
+            assert_int_equal(tr.dest_since, 0);
+        } else {
+            assert_true(cs_time_parse("2026-03-03T09:00:00Z", &t)); /* Berlin's first */
+            assert_int_equal(tr.dest_since, t);
+        }
+    }
+    put(s, EV("r7", "tracking.event", "2026-03-04T10:00:00Z",
+              "{\"shipment_id\":\"S-r\",\"carrier\":\"dhl\",\"tracking_number\":\"TR\","
+              "\"status\":\"delivered\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, delivery_of, "o-r", &d, &err), CS_OK);
+    assert_int_equal(d.dest_at, t);
+    cs_delivery_row_t all;
+    memset(&all, 0, sizeof all);
+    assert_int_equal(cs_store_call(s, deliveries_each, keep_delivery, &all, &err), CS_OK);
+    assert_int_equal(all.dest_at, t);
+    /* a shipment without a destination: the order's shipping tells it */
+    put(s, EV("r8", "order.placed", "2026-03-02T09:00:00Z",
+              "{\"id\":\"o-r2\",\"customer_id\":\"c-r\",\"currency\":\"EUR\","
+              "\"shipping\":{\"destination\":{\"country\":\"AT\",\"region\":\"Wien\"}},"
+              "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"5.00\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("r9", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-r2\",\"order_id\":\"o-r2\",\"carrier\":\"dpd\",\"tracking_number\":\"TR2\"}"),
+        NULL);
+    put(s, EV("r10", "tracking.event", "2026-03-03T10:00:00Z",
+              "{\"shipment_id\":\"S-r2\",\"carrier\":\"dpd\",\"tracking_number\":\"TR2\","
+              "\"status\":\"in_transit\",\"location\":{\"country\":\"AT\",\"region\":\"AT-9\"}}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-r2", 0, &tr, &err), CS_OK);
+    assert_true(cs_time_parse("2026-03-03T10:00:00Z", &t));
+    assert_int_equal(tr.dest_since, t); /* "Wien" and "AT-9" are one region */
+    cs_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -1319,6 +1385,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test(test_bad_targets),

@@ -77,7 +77,8 @@ static void observe_gap(cs_promise_model_t *m, const char *carrier, const char *
                         placed + (cs_ms_t)((handling_days + transit_days) * CS_MS_PER_DAY),
                         gap_days > 0 ? shipped : 0,
                         gap_days > 0 ? shipped + (cs_ms_t)(gap_days * CS_MS_PER_DAY) : 0,
-                        NULL };
+                        NULL,
+                        0 };
     cs_err_t err;
     assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
 }
@@ -162,7 +163,7 @@ static void test_weekday_handling(void **state)
                                  w0 + plan[d][0] * CS_MS_PER_DAY + 13 * 3600000LL,
                                  w0 + plan[d][1] * CS_MS_PER_DAY + 9 * 3600000LL,
                                  w0 + plan[d][2] * CS_MS_PER_DAY + 10 * 3600000LL,
-                                 0, 0, NULL };
+                                 0, 0, NULL, 0 };
             cs_err_t err;
             assert_int_equal(cs_promise_observe(m, &dl, &err), CS_OK);
         }
@@ -258,6 +259,64 @@ static void test_no_history_is_not_slow(void **state)
             "2026-03-18T08:00:00Z");
     assert_int_equal(p.reason, CS_PR_OUT_FOR_DELIVERY);
     assert_false(p.at_risk);
+    cs_promise_free(m);
+}
+
+/* Parcels on a lane reach the destination region after two to six days
+ * (the long haul varies) and then arrive the next working day. A parcel
+ * scanned in its region today is promised for tomorrow, where the
+ * transit alone still spans days; the reason says why. */
+static void test_region_scan_narrows(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-01-05T09:00:00Z");
+    for (int i = 0; i < 60; i++) {
+        cs_ms_t placed = t0 + (cs_ms_t)(i % 40) * CS_MS_PER_DAY;
+        cs_ms_t shipped = placed + 3600000LL;
+        cs_ms_t in_region = shipped + (cs_ms_t)(2 + i % 5) * CS_MS_PER_DAY;
+        cs_delivery_t d = { { "dhl", "paket", "DE-SN", "DE-BE" },
+                            placed, shipped, in_region + 20 * 3600000LL, 0, 0, NULL, in_region };
+        cs_err_t err;
+        assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
+    }
+    /* handed over Monday, scanned in transit Tuesday morning, asked Tuesday */
+    cs_promise_query_t q;
+    memset(&q, 0, sizeof q);
+    q.lane = (cs_lane_t){ "dhl", "paket", "DE-SN", "DE-BE" };
+    q.placed_at = at("2026-03-02T08:00:00Z");
+    q.shipped_at = at("2026-03-02T09:00:00Z");
+    q.now = at("2026-03-03T12:00:00Z");
+    q.last_status = CS_TRACK_IN_TRANSIT;
+    q.last_scan_at = at("2026-03-03T08:00:00Z");
+    cs_promise_t wide, near;
+    cs_err_t err;
+    assert_int_equal(cs_promise_estimate(m, &q, &wide, &err), CS_OK);
+    assert_int_equal(wide.reason, CS_PR_NONE);
+    assert_true(wide.to - wide.from >= 3 * CS_MS_PER_DAY);
+    /* the same scan in its destination region */
+    q.dest_since = q.last_scan_at;
+    assert_int_equal(cs_promise_estimate(m, &q, &near, &err), CS_OK);
+    assert_int_equal(near.reason, CS_PR_IN_REGION);
+    assert_false(near.at_risk);
+    assert_true(strcmp(day(near.from), "2026-03-03") >= 0); /* today at the earliest ... */
+    assert_string_equal(day(near.to), "2026-03-04");        /* ... tomorrow at the latest */
+    assert_true(near.to - near.from < wide.to - wide.from);
+    char buf[96];
+    assert_string_equal(cs_promise_reason_text(CS_PR_IN_REGION, "en", 0, buf, sizeof buf),
+                        "The parcel has reached your region.");
+    assert_int_equal(cs_promise_reason_from_name("in_region"), CS_PR_IN_REGION);
+    /* without region history (another lane, another carrier's samples),
+     * a region scan changes nothing */
+    cs_promise_free(m);
+    m = model();
+    dhl_to_berlin(m);
+    assert_int_equal(cs_promise_estimate(m, &q, &near, &err), CS_OK);
+    q.dest_since = 0;
+    assert_int_equal(cs_promise_estimate(m, &q, &wide, &err), CS_OK);
+    assert_int_equal(near.from, wide.from);
+    assert_int_equal(near.to, wide.to);
+    assert_int_equal(near.reason, wide.reason);
     cs_promise_free(m);
 }
 
@@ -384,7 +443,7 @@ static void test_in_flight_counts(void **state)
     for (int i = 10; i < 20; i++) {
         snprintf(id, sizeof id, "o-%d", i);
         cs_delivery_t d = { lane, at("2026-03-02T08:00:00Z"), at("2026-03-02T16:00:00Z"),
-                            at("2026-03-09T10:00:00Z"), 0, 0, id };
+                            at("2026-03-09T10:00:00Z"), 0, 0, id, 0 };
         assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
     }
     assert_int_equal(cs_promise_in_flight_count(m), 0);
@@ -636,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_weekday_handling),
         cmocka_unit_test(test_slow_for_its_lane),
         cmocka_unit_test(test_no_history_is_not_slow),
+        cmocka_unit_test(test_region_scan_narrows),
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),

@@ -466,6 +466,76 @@ static void test_shipping_plan_gives_the_lane(void **state)
     json_decref(v);
 }
 
+/* A scan in the parcel's destination region narrows its promise, from
+ * the store's own deliveries that were scanned there: store, model and
+ * watch together. */
+static void test_region_scan_narrows(void **state)
+{
+    (void)state;
+    cs_ms_t t0 = now();
+    /* forty deliveries that reached Berlin after 2 to 5 days and arrived
+     * the next morning */
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "b%d", i);
+        cs_clock_manual_set(&W.clock, at("2026-02-16T08:00:00Z") - (cs_ms_t)(i % 5) * 7 * CS_MS_PER_DAY);
+        order(id, "hist", "20.00", NULL);
+        ship(id);
+        cs_clock_manual_advance(&W.clock, (cs_ms_t)(2 + i % 4) * CS_MS_PER_DAY);
+        event_at("tracking.event", now(),
+                 "{\"shipment_id\":\"S%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+                 "\"status\":\"in_transit\",\"location\":{\"city\":\"Berlin\","
+                 "\"postal_code\":\"12099\",\"country\":\"DE\"}}",
+                 id, id);
+        cs_clock_manual_advance(&W.clock, 18 * 3600000LL);
+        scan(id, "delivered", NULL);
+    }
+    cs_clock_manual_set(&W.clock, t0);
+    cs_err_t err;
+    cs_watch_free(W.watch);
+    cs_tracker_free(W.tracker);
+    cs_promise_opts_t po = { .tz = W.wo.tz };
+    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
+    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
+    W.wo.tracker = W.tracker;
+    open_watch();
+    run_watch();
+    /* Monday: ordered, handed over; Tuesday morning a scan in Leipzig */
+    order("n1", "c-n", "25.00", NULL);
+    ship("n1");
+    cs_clock_manual_advance(&W.clock, 24 * 3600000LL);
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"Sn1\",\"carrier\":\"dhl\",\"tracking_number\":\"Tn1\","
+             "\"status\":\"in_transit\",\"location\":{\"city\":\"Leipzig\","
+             "\"postal_code\":\"04109\",\"country\":\"DE\"}}");
+    run_watch();
+    cs_promise_rec_t before = rec("n1");
+    assert_string_equal(before.reason, "none");
+    /* Tuesday afternoon: in Berlin */
+    cs_clock_manual_advance(&W.clock, 6 * 3600000LL);
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"Sn1\",\"carrier\":\"dhl\",\"tracking_number\":\"Tn1\","
+             "\"status\":\"in_transit\",\"location\":{\"city\":\"Berlin\","
+             "\"postal_code\":\"10117\",\"country\":\"DE\"}}");
+    run_watch();
+    cs_promise_rec_t r = rec("n1");
+    assert_string_equal(r.reason, "in_region");
+    assert_false(r.at_risk);
+    char d[16];
+    ymd(r.to, d);
+    assert_string_equal(d, "2026-03-04"); /* Wednesday */
+    assert_true(r.to - r.from < before.to - before.from);
+    /* the move is recorded with its reason */
+    json_t *v;
+    assert_int_equal(cs_store_order_view(W.s, "n1", &v, &err), CS_OK);
+    json_t *moves = json_object_get(json_object_get(v, "promise"), "moves");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(moves, json_array_size(moves) - 1),
+                                          "reason")),
+        "in_region");
+    json_decref(v);
+}
+
 static void test_incidents_flag_once_per_reason(void **state)
 {
     (void)state;
@@ -728,6 +798,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shipping_plan_gives_the_lane, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_region_scan_narrows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),

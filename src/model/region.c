@@ -1,0 +1,271 @@
+/*
+ * region.c -- see region.h.
+ */
+#include "region.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../lib/cs_json.h"
+
+/* Appends src upper-cased to out[*n], within size (one byte kept for the
+ * terminator). */
+static void put_upper(char *out, size_t size, size_t *n, const char *src, size_t max)
+{
+    for (size_t i = 0; i < max && src[i] && *n + 1 < size; i++)
+        out[(*n)++] = (char)toupper((unsigned char)src[i]);
+}
+
+/* ---- canonical regions for DE, AT and CH ----
+ *
+ * Checkout pages send ISO 3166-2 codes ("SN", "DE-SN") or only a postal
+ * code; shops' shipments send state names ("Sachsen", "Saxony") and postal
+ * codes. A lane learned from one must be found by the other, so for these
+ * three countries every spelling becomes the ISO 3166-2 subdivision code.
+ * Names compare folded: ASCII letters and digits lower-cased, everything
+ * else dropped, umlauts and accents to their base letter, and "ae", "oe",
+ * "ue" to "a", "o", "u" (so "Thüringen", "Thueringen" and "Thuringen"
+ * meet). */
+typedef struct subdiv {
+    char cc[3];
+    const char *code;
+    const char *names; /* '|'-separated, as people write them */
+} subdiv_t;
+
+static const subdiv_t SUBDIVS[] = {
+    { "DE", "BW", "Baden-Württemberg|Baden-Wurttemberg" },
+    { "DE", "BY", "Bayern|Bavaria|Freistaat Bayern" },
+    { "DE", "BE", "Berlin" },
+    { "DE", "BB", "Brandenburg" },
+    { "DE", "HB", "Bremen|Freie Hansestadt Bremen" },
+    { "DE", "HH", "Hamburg|Freie und Hansestadt Hamburg" },
+    { "DE", "HE", "Hessen|Hesse" },
+    { "DE", "MV", "Mecklenburg-Vorpommern|Mecklenburg-Western Pomerania|"
+                  "Mecklenburg-West Pomerania" },
+    { "DE", "NI", "Niedersachsen|Lower Saxony" },
+    { "DE", "NW", "Nordrhein-Westfalen|North Rhine-Westphalia|NRW" },
+    { "DE", "RP", "Rheinland-Pfalz|Rhineland-Palatinate" },
+    { "DE", "SL", "Saarland" },
+    { "DE", "SN", "Sachsen|Saxony|Freistaat Sachsen" },
+    { "DE", "ST", "Sachsen-Anhalt|Saxony-Anhalt" },
+    { "DE", "SH", "Schleswig-Holstein" },
+    { "DE", "TH", "Thüringen|Thuringia|Freistaat Thüringen" },
+    { "AT", "1", "Burgenland" },
+    { "AT", "2", "Kärnten|Carinthia" },
+    { "AT", "3", "Niederösterreich|Lower Austria" },
+    { "AT", "4", "Oberösterreich|Upper Austria" },
+    { "AT", "5", "Salzburg" },
+    { "AT", "6", "Steiermark|Styria" },
+    { "AT", "7", "Tirol|Tyrol" },
+    { "AT", "8", "Vorarlberg" },
+    { "AT", "9", "Wien|Vienna" },
+    { "CH", "AG", "Aargau|Argovie" },
+    { "CH", "AI", "Appenzell Innerrhoden|Appenzell Rhodes-Intérieures" },
+    { "CH", "AR", "Appenzell Ausserrhoden|Appenzell Rhodes-Extérieures" },
+    { "CH", "BE", "Bern|Berne" },
+    { "CH", "BL", "Basel-Landschaft|Basel-Land|Basel-Country|Bâle-Campagne" },
+    { "CH", "BS", "Basel-Stadt|Basel-City|Bâle-Ville" },
+    { "CH", "FR", "Freiburg|Fribourg" },
+    { "CH", "GE", "Genf|Geneva|Genève" },
+    { "CH", "GL", "Glarus|Glaris" },
+    { "CH", "GR", "Graubünden|Grisons" },
+    { "CH", "JU", "Jura" },
+    { "CH", "LU", "Luzern|Lucerne" },
+    { "CH", "NE", "Neuenburg|Neuchâtel" },
+    { "CH", "NW", "Nidwalden|Nidwald" },
+    { "CH", "OW", "Obwalden|Obwald" },
+    { "CH", "SG", "St. Gallen|Sankt Gallen|St. Gall|Saint-Gall" },
+    { "CH", "SH", "Schaffhausen|Schaffhouse" },
+    { "CH", "SO", "Solothurn|Soleure" },
+    { "CH", "SZ", "Schwyz" },
+    { "CH", "TG", "Thurgau|Thurgovie" },
+    { "CH", "TI", "Tessin|Ticino" },
+    { "CH", "UR", "Uri" },
+    { "CH", "VD", "Waadt|Vaud" },
+    { "CH", "VS", "Wallis|Valais" },
+    { "CH", "ZG", "Zug|Zoug" },
+    { "CH", "ZH", "Zürich|Zurich" },
+};
+#define N_SUBDIVS (sizeof SUBDIVS / sizeof SUBDIVS[0])
+
+/* German postcode zones (the first two digits) by the state most of the
+ * zone lies in. A few zones cross a border (Neu-Ulm, 89231, is keyed BW;
+ * Altenburg, 04600, SN): the lane key only has to be the same for the
+ * same address, and a neighbouring state's delivery times are close. */
+static const char DE_ZONES[100][3] = {
+    [1] = "SN",  [2] = "SN",  [3] = "BB",  [4] = "SN",  [6] = "ST",  [7] = "TH",  [8] = "SN",
+    [9] = "SN",  [10] = "BE", [12] = "BE", [13] = "BE", [14] = "BB", [15] = "BB", [16] = "BB",
+    [17] = "MV", [18] = "MV", [19] = "MV", [20] = "HH", [21] = "NI", [22] = "HH", [23] = "SH",
+    [24] = "SH", [25] = "SH", [26] = "NI", [27] = "NI", [28] = "HB", [29] = "NI", [30] = "NI",
+    [31] = "NI", [32] = "NW", [33] = "NW", [34] = "HE", [35] = "HE", [36] = "HE", [37] = "NI",
+    [38] = "NI", [39] = "ST", [40] = "NW", [41] = "NW", [42] = "NW", [44] = "NW", [45] = "NW",
+    [46] = "NW", [47] = "NW", [48] = "NW", [49] = "NI", [50] = "NW", [51] = "NW", [52] = "NW",
+    [53] = "NW", [54] = "RP", [55] = "RP", [56] = "RP", [57] = "NW", [58] = "NW", [59] = "NW",
+    [60] = "HE", [61] = "HE", [63] = "HE", [64] = "HE", [65] = "HE", [66] = "SL", [67] = "RP",
+    [68] = "BW", [69] = "BW", [70] = "BW", [71] = "BW", [72] = "BW", [73] = "BW", [74] = "BW",
+    [75] = "BW", [76] = "BW", [77] = "BW", [78] = "BW", [79] = "BW", [80] = "BY", [81] = "BY",
+    [82] = "BY", [83] = "BY", [84] = "BY", [85] = "BY", [86] = "BY", [87] = "BY", [88] = "BW",
+    [89] = "BW", [90] = "BY", [91] = "BY", [92] = "BY", [93] = "BY", [94] = "BY", [95] = "BY",
+    [96] = "BY", [97] = "BY", [98] = "TH", [99] = "TH",
+};
+
+#define FOLD_MAX 48
+
+/* The folded form of s[0..n) into out (FOLD_MAX bytes); false when it is
+ * longer or holds a character no name in the table has. */
+static bool fold(const char *s, size_t n, char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *add = NULL;
+        char one[2] = { 0, 0 };
+        if (isalnum(c) && c < 0x80) {
+            one[0] = (char)tolower(c);
+            add = one;
+        } else if (c < 0x80) {
+            continue; /* spaces, '-', '.', '\'' */
+        } else if (c == 0xC3 && i + 1 < n) {
+            unsigned char d = (unsigned char)s[++i] | 0x20; /* Latin-1 capitals to small */
+            switch (d) {
+            case 0xA0: case 0xA1: case 0xA2: case 0xA4: add = "a"; break;
+            case 0xA7: add = "c"; break;
+            case 0xA8: case 0xA9: case 0xAA: case 0xAB: add = "e"; break;
+            case 0xAE: case 0xAF: add = "i"; break;
+            case 0xB4: case 0xB6: add = "o"; break;
+            case 0xBB: case 0xBC: add = "u"; break;
+            default:
+                if ((unsigned char)s[i] == 0x9F) { /* ß */
+                    add = "ss";
+                    break;
+                }
+                return false;
+            }
+        } else {
+            return false;
+        }
+        for (; *add; add++) {
+            if (*add == 'e' && k && (out[k - 1] == 'a' || out[k - 1] == 'o' || out[k - 1] == 'u'))
+                continue; /* "ae" is "ä" is "a" */
+            if (k + 1 >= FOLD_MAX)
+                return false;
+            out[k++] = *add;
+        }
+    }
+    out[k] = '\0';
+    return k > 0;
+}
+
+static char folded[N_SUBDIVS][8][FOLD_MAX]; /* the names, folded once */
+static pthread_once_t folded_once = PTHREAD_ONCE_INIT;
+
+static void fold_names(void)
+{
+    for (size_t i = 0; i < N_SUBDIVS; i++) {
+        const char *p = SUBDIVS[i].names;
+        for (size_t j = 0; j < 8 && *p; j++) {
+            const char *bar = strchr(p, '|');
+            size_t n = bar ? (size_t)(bar - p) : strlen(p);
+            if (!fold(p, n, folded[i][j]))
+                folded[i][j][0] = '\0';
+            p += n + (bar ? 1 : 0);
+        }
+    }
+}
+
+/* The subdivision code of a DE, AT or CH region as written ("SN", "DE-SN",
+ * "sachsen", "Saxony"); NULL when it is none of them. */
+static const char *subdiv_code(const char *cc, const char *region)
+{
+    size_t n = strlen(region);
+    if (n > 3 && strncasecmp(region, cc, 2) == 0 && region[2] == '-') {
+        region += 3; /* "DE-SN" */
+        n -= 3;
+    }
+    for (size_t i = 0; i < N_SUBDIVS; i++)
+        if (strcmp(SUBDIVS[i].cc, cc) == 0 && strlen(SUBDIVS[i].code) == n &&
+            strncasecmp(SUBDIVS[i].code, region, n) == 0)
+            return SUBDIVS[i].code;
+    char f[FOLD_MAX];
+    if (!fold(region, n, f))
+        return NULL;
+    pthread_once(&folded_once, fold_names);
+    for (size_t i = 0; i < N_SUBDIVS; i++)
+        if (strcmp(SUBDIVS[i].cc, cc) == 0)
+            for (size_t j = 0; j < 8 && folded[i][j][0]; j++)
+                if (strcmp(folded[i][j], f) == 0)
+                    return SUBDIVS[i].code;
+    return NULL;
+}
+
+/* The state of a German postal code, by its zone; NULL for another form
+ * or an unused zone. */
+static const char *de_postal_state(const char *postal)
+{
+    if (!postal || !isdigit((unsigned char)postal[0]) || !isdigit((unsigned char)postal[1]))
+        return NULL;
+    const char *st = DE_ZONES[(postal[0] - '0') * 10 + (postal[1] - '0')];
+    return st[0] ? st : NULL;
+}
+
+/* Every delivery learned and every order watched asks for two of these:
+ * written directly, not through snprintf. For DE a postal code in a known
+ * zone decides (whatever region is given with it), else the region; for
+ * AT and CH the region. A region these countries know by name or code
+ * becomes its ISO 3166-2 code; anything else is kept as written, and other
+ * countries' keys are as they always were. */
+void cs_region_key(const char *country, const char *region, const char *postal, char *out,
+                   size_t size)
+{
+    size_t n = 0;
+    const char *r = "";
+    size_t r_max = 23;
+    if (!size)
+        return;
+    char cc[3] = "";
+    if (country && country[0] && country[1] && !country[2]) {
+        cc[0] = (char)toupper((unsigned char)country[0]);
+        cc[1] = (char)toupper((unsigned char)country[1]);
+    }
+    const char *code = NULL;
+    if (strcmp(cc, "DE") == 0)
+        code = de_postal_state(postal);
+    if (!code && region && *region &&
+        (strcmp(cc, "DE") == 0 || strcmp(cc, "AT") == 0 || strcmp(cc, "CH") == 0))
+        code = subdiv_code(cc, region);
+    if (code) {
+        r = code;
+    } else if (region && *region) {
+        r = region;
+    } else if (postal && postal[0] && postal[1]) {
+        r = postal;
+        r_max = 2;
+    }
+    if (country)
+        put_upper(out, size, &n, country, 7);
+    if (n && *r)
+        put_upper(out, size, &n, "-", 1);
+    put_upper(out, size, &n, r, r_max);
+    out[n] = '\0';
+}
+
+void cs_region_key_json(const char *address_json, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!address_json || !*address_json)
+        return;
+    json_t *a = cs_json_loadb(address_json, strlen(address_json), NULL);
+    if (!a)
+        return;
+    cs_region_key(json_string_value(json_object_get(a, "country")),
+                  json_string_value(json_object_get(a, "region")),
+                  json_string_value(json_object_get(a, "postal_code")), out, size);
+    json_decref(a);
+}
+
+bool cs_region_key_specific(const char *key)
+{
+    return key && strchr(key, '-') && strchr(key, '-')[1];
+}
