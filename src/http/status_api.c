@@ -181,14 +181,17 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         q.last_reason = rs > 0 ? (cs_incident_t)rs : CS_INCIDENT_NONE;
         q.last_scan_at = jtime(json_object_get(last, "occurred_at"));
         q.delivered_at = jtime(json_object_get(sh, "delivered_at"));
-        /* its first scan in its destination region, as the store finds it */
+        /* in its destination region now: its first scan there, as the
+         * store finds it */
         json_t *dest = json_object_get(sh, "destination");
         char want[CS_REGION_KEY_MAX], got[CS_REGION_KEY_MAX];
         region(json_is_object(dest) && json_object_size(dest)
                    ? dest
                    : json_object_get(json_object_get(o, "shipping"), "destination"),
                want, sizeof want);
-        for (size_t i = 0; cs_region_key_specific(want) && i < json_array_size(scans); i++) {
+        region(json_object_get(last, "location"), got, sizeof got);
+        bool there = cs_region_key_specific(want) && strcmp(got, want) == 0;
+        for (size_t i = 0; there && i < json_array_size(scans); i++) {
             json_t *sc = json_array_get(scans, i);
             region(json_object_get(sc, "location"), got, sizeof got);
             cs_ms_t at = jtime(json_object_get(sc, "occurred_at"));

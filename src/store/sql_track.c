@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "../model/region.h"
+
 #define REC_COLS                                                                             \
     "order_id,customer_id,first_from,first_to,first_point,first_source,first_at,cur_from,"   \
     "cur_to,cur_point,reason,quiet_days,level,updated_at,at_risk,risk_reason,risk_at,"       \
@@ -14,12 +16,13 @@
 
 static const char *const tstmt_sql[QT__COUNT] = {
     [QT_ORDER] = "SELECT customer_id,status,currency,total,shipping,placed_at,promised_from,"
-                 "promised_to,ship_carrier,ship_service,ship_origin,ship_destination "
-                 "FROM orders WHERE id=?1",
-    [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at "
-                    "FROM shipments WHERE order_id=?1 ORDER BY created_at DESC LIMIT 1",
-    [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location FROM scans WHERE shipment_id=?1 "
-                     "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+                 "promised_to,ship_carrier,ship_service,ship_origin,ship_destination,"
+                 "ship_dest_region FROM orders WHERE id=?1",
+    [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at,"
+                    "dest_region FROM shipments WHERE order_id=?1 "
+                    "ORDER BY created_at DESC LIMIT 1",
+    [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location,region FROM scans "
+                     "WHERE shipment_id=?1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
     [QT_DESTINATIONS] = "SELECT destination FROM (SELECT destination,created_at AS at,id "
                         "FROM shipments WHERE order_id=?1 UNION ALL SELECT ship_destination,"
                         "-1,'' FROM orders WHERE id=?1 AND ship_destination IS NOT NULL) x "
@@ -28,10 +31,8 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
                 "coalesce(location,'')<>?2),-1)",
-    /* its first scan in its destination region */
-    [QT_DEST] = "SELECT min(c.occurred_at) FROM scans c JOIN shipments s ON s.id=c.shipment_id "
-                "JOIN orders o ON o.id=s.order_id WHERE c.shipment_id=?1 AND "
-                "c.region=coalesce(s.dest_region,o.ship_dest_region)",
+    /* its first scan in a region (its destination's) */
+    [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
@@ -113,6 +114,8 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
     cs__col_copy(out->service, sizeof out->service, st, 9);
     cs__col_copy(out->origin, sizeof out->origin, st, 10);
     cs__col_copy(out->destination, sizeof out->destination, st, 11);
+    char dest_region[CS_REGION_KEY_MAX], region[CS_REGION_KEY_MAX];
+    cs__col_copy(dest_region, sizeof dest_region, st, 12);
     cs__stmt_done(st);
     if (out->placed_at < placed_after)
         return CS_OK;
@@ -135,6 +138,8 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
             cs__col_copy(out->destination, sizeof out->destination, st, 4);
         out->shipped_at = cs__col_time(st, 5);
         out->delivered_at = cs__col_time(st, 6);
+        if (cs__col_text(st, 7))
+            cs__col_copy(dest_region, sizeof dest_region, st, 7);
         cs__stmt_done(st);
         if (!(st = tstmt(s, QT_LAST_SCAN, err)))
             return CS_ERR_STORE;
@@ -148,6 +153,7 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
             out->last_reason = sql_column_int(st, 1);
             out->last_scan_at = cs__col_time(st, 2);
             cs__col_copy(place, sizeof place, st, 3);
+            cs__col_copy(region, sizeof region, st, 4);
             cs__stmt_done(st);
             if (place[0]) {
                 if (!(st = tstmt(s, QT_STAY, err)))
@@ -159,13 +165,17 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
                 out->stay_since = cs__col_time(st, 0);
                 cs__stmt_done(st);
             }
-            if (!(st = tstmt(s, QT_DEST, err)))
-                return CS_ERR_STORE;
-            cs__bind_text(st, 1, ship);
-            if ((rc = one(s, st, "read a parcel's arrival in its region", err)))
-                return rc;
-            out->dest_since = cs__col_time(st, 0);
-            cs__stmt_done(st);
+            /* in its destination region now: since when (read only then) */
+            if (region[0] && strcmp(region, dest_region) == 0) {
+                if (!(st = tstmt(s, QT_DEST, err)))
+                    return CS_ERR_STORE;
+                cs__bind_text(st, 1, ship);
+                cs__bind_text(st, 2, region);
+                if ((rc = one(s, st, "read a parcel's arrival in its region", err)))
+                    return rc;
+                out->dest_since = cs__col_time(st, 0);
+                cs__stmt_done(st);
+            }
         }
     }
     return CS_OK;

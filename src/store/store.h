@@ -277,7 +277,8 @@ typedef struct cs_order_track {
     cs_ms_t last_scan_at;
     cs_ms_t stay_since;       /* the first of the latest scans at the latest scan's place;
                                  0 = the place is not known */
-    cs_ms_t dest_since;       /* its first scan in its destination region; 0 = none yet */
+    cs_ms_t dest_since;       /* while its latest scan is in its destination region
+                                 (model/region.h), the first scan there; else 0 */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown

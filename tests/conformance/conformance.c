@@ -1326,6 +1326,14 @@ static void test_region_arrival(void **state)
             assert_int_equal(tr.dest_since, t);
         }
     }
+    /* taken out of the region again (a depot next door): not there now */
+    put(s, EV("r6b", "tracking.event", "2026-03-03T15:00:00Z",
+              "{\"shipment_id\":\"S-r\",\"carrier\":\"dhl\",\"tracking_number\":\"TR\","
+              "\"status\":\"in_transit\",\"location\":{\"city\":\"Potsdam\","
+              "\"postal_code\":\"14467\",\"country\":\"DE\"}}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-r", 0, &tr, &err), CS_OK);
+    assert_int_equal(tr.dest_since, 0);
     put(s, EV("r7", "tracking.event", "2026-03-04T10:00:00Z",
               "{\"shipment_id\":\"S-r\",\"carrier\":\"dhl\",\"tracking_number\":\"TR\","
               "\"status\":\"delivered\"}"),
