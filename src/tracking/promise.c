@@ -36,6 +36,7 @@ typedef struct lane_s {
 struct flight {
     cs_ms_t placed, shipped;
     double wt_placed, wt_shipped; /* working time of purchase and hand-over */
+    double wt_dest;               /* of its first scan in its destination region; < 0 = not there */
     int64_t ship_handling;        /* purchase to hand-over, ship-time seconds; < 0 = unknown */
     lane_s *lane[LEVELS];
     int slot[LEVELS];
@@ -346,8 +347,9 @@ static void prune_lost(cs_promise_model_t *m, cs_ms_t now)
 }
 
 cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_t *lane,
-                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_err_t *err)
+                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_ms_t dest_at, cs_err_t *err)
 {
+    double wt_dest = dest_at >= shipped_at && dest_at ? worktime(m, dest_at) : -1;
     if (!id || !*id || !placed_at || !shipped_at || shipped_at < placed_at)
         return cs_errf(err, CS_ERR_INVALID,
                        "a parcel in flight needs its id, purchase and hand-over times");
@@ -356,8 +358,10 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
     if (was && was->placed == placed_at && was->shipped == shipped_at && was->lane[0]) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, 0, key, sizeof key);
-        if (cs_map_get(&m->lanes, key) == was->lane[0])
+        if (cs_map_get(&m->lanes, key) == was->lane[0]) {
+            was->wt_dest = wt_dest; /* reached its region, or left it */
             return CS_OK;
+        }
     }
     cs_promise_forget(m, id);
     flight_t *f = cs_calloc(1, sizeof *f);
@@ -367,6 +371,7 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
     f->shipped = shipped_at;
     f->wt_placed = worktime(m, placed_at);
     f->wt_shipped = worktime(m, shipped_at);
+    f->wt_dest = wt_dest;
     f->ship_handling = shipped_at >= placed_at ? shiptime(m, shipped_at) - shiptime(m, placed_at)
                                                : -1;
     for (int level = 0; level < LEVELS; level++) {
@@ -494,8 +499,8 @@ static double replayed(const replay_t *r, int64_t ship_handling, double transit)
  * then), the handling time, the longest silence or the rest of the way
  * after the first scan in the destination region (of parcels that had not
  * arrived `elapsed` working days after it). Parcels in flight add
- * what is known of them -- longer than their age so far -- to the total
- * and the transit. */
+ * what is known of them -- longer than their age so far -- to the total,
+ * the transit and the rest of the way from their region. */
 static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, double elapsed,
                       const replay_t *rp, cs_ms_t now, wv_t *out, double *total)
 {
@@ -522,14 +527,17 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
         out[k++] = (wv_t){ v, w, true };
         *total += w;
     }
-    if (!l || !l->nf || (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER))
+    if (!l || !l->nf || (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER && what != WHAT_REST_DEST))
         return k;
     double wt_now = worktime(m, now);
     for (int i = 0; i < l->nf; i++) {
         const flight_t *f = l->f[i];
         if (!flight_counts(m, f, now, wt_now))
             continue;
-        double v = what != WHAT_TOTAL ? wt_now - f->wt_shipped - elapsed
+        if (what == WHAT_REST_DEST && f->wt_dest < 0)
+            continue; /* not in its region yet */
+        double v = what == WHAT_REST_DEST   ? wt_now - f->wt_dest - elapsed
+                   : what != WHAT_TOTAL     ? wt_now - f->wt_shipped - elapsed
                    : rp && f->ship_handling >= 0
                        ? replayed(rp, f->ship_handling, wt_now - f->wt_shipped)
                        : wt_now - f->wt_placed;

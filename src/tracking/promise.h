@@ -89,9 +89,12 @@ typedef struct cs_delivery {
 cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err);
 
 /* A parcel handed over and not delivered yet (again with the same id:
- * updated). Its lane's strings are copied. */
+ * updated). Its lane's strings are copied. dest_at: its first scan in its
+ * destination region while it is there (it then counts for the rest of
+ * the way from there too); 0 = not there. */
 cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_t *lane,
-                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_err_t *err);
+                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_ms_t dest_at,
+                           cs_err_t *err);
 /* It will not be delivered (cancelled, returned, lost): it no longer
  * counts. Unknown ids are ignored. */
 void cs_promise_forget(cs_promise_model_t *m, const char *id);

@@ -408,7 +408,7 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
             continue;
         }
         if (steps[k].kind == STEP_SHIPPED) {
-            if ((rc = cs_promise_in_flight(m, o->id, &lane, o->placed, o->shipped, err)))
+            if ((rc = cs_promise_in_flight(m, o->id, &lane, o->placed, o->shipped, 0, err)))
                 goto out;
             continue;
         }

@@ -232,14 +232,15 @@ cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promis
 }
 
 void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t *lane,
-                          cs_ms_t placed_at, cs_ms_t shipped_at)
+                          cs_ms_t placed_at, cs_ms_t shipped_at, cs_ms_t dest_at)
 {
     cs_err_t err;
     char svc[CS_ID_MAX + 1];
     cs_lane_t l = *lane;
     l.service = service_key(lane->service, svc, sizeof svc);
     pthread_rwlock_wrlock(&t->lock);
-    cs_rc rc = cs_promise_in_flight(t->model, order_id, &l, placed_at, shipped_at, &err);
+    cs_rc rc = cs_promise_in_flight(t->model, order_id, &l, placed_at, shipped_at, dest_at,
+                                    &err);
     pthread_rwlock_unlock(&t->lock);
     if (rc)
         cs_log(CS_LOG_DEBUG, "promise: order %s not counted in flight: %s", order_id, err.msg);

@@ -47,7 +47,7 @@ size_t cs_tracker_learned(cs_tracker_t *t);
  * to be delivered (cancelled, returned, given up). Delivered parcels leave
  * the in-flight set when they are learned. */
 void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t *lane,
-                          cs_ms_t placed_at, cs_ms_t shipped_at);
+                          cs_ms_t placed_at, cs_ms_t shipped_at, cs_ms_t dest_at);
 void cs_tracker_forget(cs_tracker_t *t, const char *order_id);
 size_t cs_tracker_in_flight_count(cs_tracker_t *t);
 

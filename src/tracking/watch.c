@@ -366,7 +366,8 @@ static cs_rc update(upd_t *u, const char *order_id)
     bool delivered = t.delivered_at != 0;
     bool returned = p.reason == CS_PR_RETURNED;
     if (!delivered && !returned && t.shipped && t.shipped_at)
-        cs_tracker_in_flight(w->o.tracker, order_id, &q.lane, t.placed_at, t.shipped_at);
+        cs_tracker_in_flight(w->o.tracker, order_id, &q.lane, t.placed_at, t.shipped_at,
+                             t.dest_since);
     else
         cs_tracker_forget(w->o.tracker, order_id);
 
