@@ -685,11 +685,12 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
                 out->at_risk = true;
             } else {
                 /* no delivery known at all (a new shop): a cautious
-                 * default transit from the hand-over, and nothing to
-                 * call slow */
-                static const double transit[3] = { 1, 2, 4 };
+                 * default transit from the hand-over (past it: today at
+                 * the earliest, within a working day at the latest);
+                 * nothing to call slow */
+                static const double transit[3] = { 1, 2, 4 }, least[3] = { 0, 0.5, 1 };
                 for (int i = 0; i < 3; i++)
-                    qs[i] = transit[i] > elapsed ? transit[i] - elapsed : 0.5 * (i + 1);
+                    qs[i] = fmax(transit[i] - elapsed, least[i]);
             }
         } else {
             /* beyond the lane's own high quantile, where the window came
