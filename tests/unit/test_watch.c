@@ -152,6 +152,31 @@ static void open_watch(void)
     assert_int_equal(cs_watch_new(&W.wo, &W.watch, &err), CS_OK);
 }
 
+/* A new model learned from the store as it is now, and a new watch on it
+ * (history added by a test counts). */
+static void relearn(void)
+{
+    cs_err_t err;
+    cs_watch_free(W.watch);
+    cs_tracker_free(W.tracker);
+    cs_promise_opts_t po = { .tz = W.wo.tz };
+    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
+    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
+    W.wo.tracker = W.tracker;
+    open_watch();
+    run_watch();
+}
+
+/* An in-transit scan of order id's parcel at a place in Germany. */
+static void scan_at(const char *id, const char *city, const char *postal)
+{
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"S%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+             "\"status\":\"in_transit\",\"location\":{\"city\":\"%s\","
+             "\"postal_code\":\"%s\",\"country\":\"DE\"}}",
+             id, id, city, postal);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -424,15 +449,8 @@ static void test_shipping_plan_gives_the_lane(void **state)
     }
     cs_clock_manual_set(&W.clock, t0);
     cs_err_t err;
-    cs_watch_free(W.watch);
-    cs_tracker_free(W.tracker);
-    cs_promise_opts_t po = { .tz = W.wo.tz };
-    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
-    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
+    relearn();
     assert_int_equal(cs_tracker_learned(W.tracker), 80);
-    W.wo.tracker = W.tracker;
-    open_watch();
-    run_watch();
     /* Monday 09:00: one order says GLS to Vienna, one says nothing */
     event_at("order.placed", now(),
              "{\"id\":\"p1\",\"customer_id\":\"c-p\",\"currency\":\"EUR\","
@@ -482,41 +500,24 @@ static void test_region_scan_narrows(void **state)
         order(id, "hist", "20.00", NULL);
         ship(id);
         cs_clock_manual_advance(&W.clock, (cs_ms_t)(2 + i % 4) * CS_MS_PER_DAY);
-        event_at("tracking.event", now(),
-                 "{\"shipment_id\":\"S%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
-                 "\"status\":\"in_transit\",\"location\":{\"city\":\"Berlin\","
-                 "\"postal_code\":\"12099\",\"country\":\"DE\"}}",
-                 id, id);
+        scan_at(id, "Berlin", "12099");
         cs_clock_manual_advance(&W.clock, 18 * 3600000LL);
         scan(id, "delivered", NULL);
     }
     cs_clock_manual_set(&W.clock, t0);
     cs_err_t err;
-    cs_watch_free(W.watch);
-    cs_tracker_free(W.tracker);
-    cs_promise_opts_t po = { .tz = W.wo.tz };
-    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
-    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
-    W.wo.tracker = W.tracker;
-    open_watch();
-    run_watch();
+    relearn();
     /* Monday: ordered, handed over; Tuesday morning a scan in Leipzig */
     order("n1", "c-n", "25.00", NULL);
     ship("n1");
     cs_clock_manual_advance(&W.clock, 24 * 3600000LL);
-    event_at("tracking.event", now(),
-             "{\"shipment_id\":\"Sn1\",\"carrier\":\"dhl\",\"tracking_number\":\"Tn1\","
-             "\"status\":\"in_transit\",\"location\":{\"city\":\"Leipzig\","
-             "\"postal_code\":\"04109\",\"country\":\"DE\"}}");
+    scan_at("n1", "Leipzig", "04109");
     run_watch();
     cs_promise_rec_t before = rec("n1");
     assert_string_equal(before.reason, "none");
     /* Tuesday afternoon: in Berlin */
     cs_clock_manual_advance(&W.clock, 6 * 3600000LL);
-    event_at("tracking.event", now(),
-             "{\"shipment_id\":\"Sn1\",\"carrier\":\"dhl\",\"tracking_number\":\"Tn1\","
-             "\"status\":\"in_transit\",\"location\":{\"city\":\"Berlin\","
-             "\"postal_code\":\"10117\",\"country\":\"DE\"}}");
+    scan_at("n1", "Berlin", "10117");
     run_watch();
     cs_promise_rec_t r = rec("n1");
     assert_string_equal(r.reason, "in_region");
