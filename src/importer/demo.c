@@ -516,8 +516,9 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
         return rc;
     char hub[96];
     snprintf(hub, sizeof hub, "%s %s", ca->hub_in_prefix, c->city->name);
-    if ((rc = scan(g, oid, "hub2", sid, ca, tn, "in_transit", texts_transit[1], loc(hub, NULL),
-                   arrive - 5 * 3600000LL, err)) ||
+    /* the destination hub, in the customer's postal zone */
+    if ((rc = scan(g, oid, "hub2", sid, ca, tn, "in_transit", texts_transit[1],
+                   loc(hub, c->city->postcode), arrive - 5 * 3600000LL, err)) ||
         (rc = scan(g, oid, "out", sid, ca, tn, "out_for_delivery", text_out,
                    loc(c->city->name, c->city->postcode), arrive, err)))
         return rc;
