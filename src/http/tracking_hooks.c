@@ -197,7 +197,8 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
 }
 
 /* Ingest the batch; the answer counts new scans (and of them, those kept
- * for a parcel not known yet) and repeats, and lists the rejected ones. The engine frees (and NULLs) the events it took. */
+ * for a parcel not known yet) and repeats, and lists the rejected ones.
+ * The engine frees (and NULLs) the events it took. */
 static enum MHD_Result submit(hreq_t *r, batch_t *b)
 {
     size_t dups = 0, fresh = 0, waiting = 0;

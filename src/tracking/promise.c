@@ -527,7 +527,8 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
         out[k++] = (wv_t){ v, w, true };
         *total += w;
     }
-    if (!l || !l->nf || (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER && what != WHAT_REST_DEST))
+    if (!l || !l->nf ||
+        (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER && what != WHAT_REST_DEST))
         return k;
     double wt_now = worktime(m, now);
     for (int i = 0; i < l->nf; i++) {
