@@ -551,9 +551,13 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
     return k;
 }
 
-/* Quantiles (low, mid, high) from the most specific level with weight. */
+/* Quantiles (low, mid, high) from the most specific level with weight;
+ * `weight` gets the level's weight, in-flight parcels included, and
+ * `known` (may be NULL) that of its delivered parcels alone: below
+ * min_weight the level gives a window but no yardstick for "slow". */
 static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int what, double elapsed,
-                     const replay_t *rp, cs_ms_t now, double qs[3], double *weight)
+                     const replay_t *rp, cs_ms_t now, double qs[3], double *weight,
+                     double *known)
 {
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
@@ -582,6 +586,8 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         const double want[3] = { m->o.q_low, 0.5, m->o.q_high };
         km_quantiles(v, n, want, 3, qs);
         *weight = total;
+        if (known)
+            *known = seen;
         free(v);
         return level;
     }
@@ -671,25 +677,28 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         double elapsed = worktime(m, now) - worktime(m, q->shipped_at);
         if (elapsed < 0)
             elapsed = 0;
-        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w);
+        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w, NULL);
         base = worktime(m, now);
         if (level < 0) {
-            double tq[3], tw;
-            int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, NULL, now, tq, &tw);
+            double tq[3], tw, tk = 0;
+            int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, NULL, now, tq, &tw, &tk);
             level = tl;
             w = tl >= 0 ? tw : 0;
-            if (tl >= 0) { /* nobody on the lane took this long: a day or two more */
+            if (tl >= 0 && tk >= m->o.min_weight) {
+                /* nobody on the lane took this long: a day or two more */
                 qs[0] = 0.5;
                 qs[1] = 1;
                 qs[2] = 2;
                 out->reason = CS_PR_SLOW_TRANSIT;
                 out->at_risk = true;
             } else {
-                /* no delivery known at all (a new shop): a cautious
-                 * default transit from the hand-over (past it: today at
-                 * the earliest, within a working day at the latest);
-                 * nothing to call slow */
+                /* no delivery known, or too few to be a yardstick (a new
+                 * shop): a cautious default transit from the hand-over
+                 * (past it: today at the earliest, within a working day
+                 * at the latest); nothing to call slow */
                 static const double transit[3] = { 1, 2, 4 }, least[3] = { 0, 0.5, 1 };
+                level = -1;
+                w = 0;
                 for (int i = 0; i < 3; i++)
                     qs[i] = fmax(transit[i] - elapsed, least[i]);
             }
@@ -705,17 +714,19 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     } else {
         /* every delivery's handling and transit replayed from this purchase */
         replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at) };
-        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w);
+        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w, NULL);
         base = worktime(m, q->placed_at);
         if (level < 0) { /* no history at all: a cautious default */
             qs[0] = 2;
             qs[1] = 3;
             qs[2] = 5;
         }
-        /* not handed over when most parcels would have been */
-        double hq[3], hw;
+        /* not handed over when most parcels would have been, once
+         * enough of them tell it */
+        double hq[3], hw, hk = 0;
         double waited = worktime(m, now) - worktime(m, q->placed_at);
-        if (quantiles(m, &q->lane, WHAT_HANDLING, 0, NULL, now, hq, &hw) >= 0 && waited > hq[2] + 0.5) {
+        if (quantiles(m, &q->lane, WHAT_HANDLING, 0, NULL, now, hq, &hw, &hk) >= 0 &&
+            hk >= m->o.min_weight && waited > hq[2] + 0.5) {
             double shift = waited - hq[1];
             qs[0] += shift;
             qs[1] += shift;
@@ -728,10 +739,10 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
      * lane's parcels that had been there as long, once enough tell it */
     if (q->shipped_at && q->dest_since >= q->shipped_at && q->dest_since <= now) {
         double since = worktime(m, now) - worktime(m, q->dest_since);
-        double dq[3], dw = 0;
+        double dq[3], dw = 0, dk = 0;
         int dl = quantiles(m, &q->lane, WHAT_REST_DEST, since < 0 ? 0 : since, NULL, now, dq,
-                           &dw);
-        if (dl >= 0 && dw >= m->o.min_weight) {
+                           &dw, &dk);
+        if (dl >= 0 && dk >= m->o.min_weight) {
             memcpy(qs, dq, sizeof qs);
             base = worktime(m, now);
             level = dl;
@@ -781,8 +792,9 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
          out->reason == CS_PR_IN_REGION)) {
         double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
         /* the lane's longest usual silence, once enough parcels tell it */
-        double gq[3], gw = 0, expected = 3;
-        if (quantiles(m, &q->lane, WHAT_GAP, 0, NULL, now, gq, &gw) >= 0 && gw >= m->o.min_weight)
+        double gq[3], gw = 0, gk = 0, expected = 3;
+        if (quantiles(m, &q->lane, WHAT_GAP, 0, NULL, now, gq, &gw, &gk) >= 0 &&
+            gk >= m->o.min_weight)
             expected = gq[2] < 1 ? 1 : gq[2];
         if (quiet >= expected) {
             out->reason = CS_PR_NO_SCAN;

@@ -262,6 +262,94 @@ static void test_no_history_is_not_slow(void **state)
     cs_promise_free(m);
 }
 
+/* A shop with a handful of deliveries (fewer than min_weight): its
+ * window comes from them, but too few parcels tell nothing about what is
+ * slow -- a parcel beyond all of them, or not handed over when they were,
+ * is not called late on their word. */
+static void test_few_deliveries_are_not_a_yardstick(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-02-02T09:00:00Z");
+    for (int i = 0; i < 3; i++)
+        observe_gap(m, "dhl", "DE-BE", t0 + (cs_ms_t)i * 7 * CS_MS_PER_DAY, 0.2, 1.5, 0.5);
+    /* six days under way, scanned this morning */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+                         "2026-03-09T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+                         "2026-03-09T08:00:00Z");
+    assert_int_not_equal(p.reason, CS_PR_SLOW_TRANSIT);
+    assert_false(p.at_risk);
+    assert_int_equal(p.level, -1); /* the cautious default */
+    assert_true(p.from >= at("2026-03-09T00:00:00+01:00"));
+    /* not handed over three working days after the purchase */
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", NULL, "2026-03-05T12:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_not_equal(p.reason, CS_PR_MISSED_HANDOVER);
+    assert_false(p.at_risk);
+    /* scanned yesterday, quiet since: one parcel's half-day gap is no rule
+     * (the default of three working days applies) */
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+            "2026-03-04T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+            "2026-03-03T08:00:00Z");
+    assert_int_not_equal(p.reason, CS_PR_NO_SCAN);
+    assert_false(p.at_risk);
+    /* with enough of them the same parcels are a yardstick */
+    for (int i = 3; i < 20; i++)
+        observe_gap(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY, 0.2, 1.5, 0.5);
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+            "2026-03-09T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+            "2026-03-09T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT);
+    assert_true(p.at_risk);
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", NULL, "2026-03-05T12:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_equal(p.reason, CS_PR_MISSED_HANDOVER);
+    assert_true(p.at_risk);
+    cs_promise_free(m);
+}
+
+/* The rest of the way from the destination region is learned from
+ * delivered parcels; parcels still there only correct it. Two deliveries
+ * and thirty parcels in flight do not narrow a window. */
+static void test_region_needs_deliveries(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    dhl_to_berlin(m); /* no region scans */
+    cs_lane_t lane = { "dhl", "paket", "DE-SN", "DE-BE" };
+    cs_err_t err;
+    for (int i = 0; i < 2; i++) {
+        cs_ms_t placed = at("2026-02-02T08:00:00Z") + (cs_ms_t)i * CS_MS_PER_DAY;
+        cs_delivery_t d = { lane, placed, placed + 3600000LL, placed + 2 * CS_MS_PER_DAY,
+                            0, 0, NULL, placed + CS_MS_PER_DAY };
+        assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
+    }
+    for (int i = 0; i < 30; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "f-%d", i);
+        assert_int_equal(cs_promise_in_flight(m, id, &lane, at("2026-03-02T07:00:00Z"),
+                                              at("2026-03-02T08:00:00Z"),
+                                              at("2026-03-02T20:00:00Z"), &err),
+                         CS_OK);
+    }
+    cs_promise_query_t q;
+    memset(&q, 0, sizeof q);
+    q.lane = lane;
+    q.placed_at = at("2026-03-02T08:00:00Z");
+    q.shipped_at = at("2026-03-02T09:00:00Z");
+    q.now = at("2026-03-03T12:00:00Z");
+    q.last_status = CS_TRACK_IN_TRANSIT;
+    q.last_scan_at = at("2026-03-03T08:00:00Z");
+    cs_promise_t wide, near;
+    assert_int_equal(cs_promise_estimate(m, &q, &wide, &err), CS_OK);
+    q.dest_since = q.last_scan_at;
+    assert_int_equal(cs_promise_estimate(m, &q, &near, &err), CS_OK);
+    assert_int_not_equal(near.reason, CS_PR_IN_REGION);
+    assert_int_equal(near.from, wide.from);
+    assert_int_equal(near.to, wide.to);
+    cs_promise_free(m);
+}
+
 /* Parcels on a lane reach the destination region after two to six days
  * (the long haul varies) and then arrive the next working day. A parcel
  * scanned in its region today is promised for tomorrow, where the
@@ -719,7 +807,9 @@ int main(void)
         cmocka_unit_test(test_weekday_handling),
         cmocka_unit_test(test_slow_for_its_lane),
         cmocka_unit_test(test_no_history_is_not_slow),
+        cmocka_unit_test(test_few_deliveries_are_not_a_yardstick),
         cmocka_unit_test(test_region_scan_narrows),
+        cmocka_unit_test(test_region_needs_deliveries),
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
