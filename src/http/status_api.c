@@ -114,6 +114,25 @@ static void region(json_t *addr, char *out, size_t size)
                   json_string_value(json_object_get(addr, "postal_code")), out, size);
 }
 
+/* A parcel's lane ends as the store picks them for the watch
+ * (order_track): the shipment's address, else that of the order's
+ * shipping plan; the destination the plan's when only that says where in
+ * a country it goes. */
+static void lane_ends(json_t *sh, json_t *plan, char from[CS_REGION_KEY_MAX],
+                      char to[CS_REGION_KEY_MAX])
+{
+    json_t *o = json_object_get(sh, "origin"), *d = json_object_get(sh, "destination");
+    region(json_is_object(o) && json_object_size(o) ? o : json_object_get(plan, "origin"), from,
+           CS_REGION_KEY_MAX);
+    region(d, to, CS_REGION_KEY_MAX);
+    if (!cs_region_key_specific(to)) {
+        char pk[CS_REGION_KEY_MAX];
+        region(json_object_get(plan, "destination"), pk, sizeof pk);
+        if (cs_region_key_specific(pk) || !to[0])
+            memcpy(to, pk, sizeof pk);
+    }
+}
+
 void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *tz, cs_ms_t now,
                       cs_order_status_t *out)
 {
@@ -162,13 +181,14 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         p.quiet_days = 0;
         have_window = p.from != 0;
     } else if (h->opts.tracker && jtime(json_object_get(o, "placed_at"))) {
-        char from[32] = "", to[32] = "";
-        region(json_object_get(sh, "origin"), from, sizeof from);
-        region(json_object_get(sh, "destination"), to, sizeof to);
+        char from[CS_REGION_KEY_MAX], to[CS_REGION_KEY_MAX];
+        json_t *plan = json_object_get(o, "shipping");
+        lane_ends(sh, plan, from, to);
         cs_promise_query_t q;
         memset(&q, 0, sizeof q);
-        q.lane = (cs_lane_t){ json_string_value(json_object_get(sh, "carrier")),
-                              json_string_value(json_object_get(sh, "service")), from, to };
+        json_t *how = sh ? sh : plan;
+        q.lane = (cs_lane_t){ json_string_value(json_object_get(how, "carrier")),
+                              json_string_value(json_object_get(how, "service")), from, to };
         q.placed_at = jtime(json_object_get(o, "placed_at"));
         q.shipped_at = jtime(json_object_get(sh, "created_at"));
         q.now = now;
@@ -183,12 +203,8 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         q.delivered_at = jtime(json_object_get(sh, "delivered_at"));
         /* in its destination region now: its first scan there, as the
          * store finds it */
-        json_t *dest = json_object_get(sh, "destination");
-        char want[CS_REGION_KEY_MAX], got[CS_REGION_KEY_MAX];
-        region(json_is_object(dest) && json_object_size(dest)
-                   ? dest
-                   : json_object_get(json_object_get(o, "shipping"), "destination"),
-               want, sizeof want);
+        const char *want = to;
+        char got[CS_REGION_KEY_MAX];
         region(json_object_get(last, "location"), got, sizeof got);
         bool there = cs_region_key_specific(want) && strcmp(got, want) == 0;
         for (size_t i = 0; there && i < json_array_size(scans); i++) {

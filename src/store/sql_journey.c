@@ -129,7 +129,14 @@ static const char *const jstmt_sql[QJ__COUNT] = {
 #define DEST_AT_SQL "(SELECT min(occurred_at) FROM scans WHERE shipment_id=s.id AND " \
                     "occurred_at<=s.delivered_at AND region=coalesce(s.dest_region," \
                     "o.ship_dest_region))"
-#define DELIVERY_SQL "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,s.created_at," \
+/* a shipment's origin and destination, else those of its order's
+ * shipping plan: the destination the plan's when only that has a region
+ * key (order_track's rule) */
+#define SHIP_ENDS_SQL "CASE WHEN coalesce(s.origin,'')='' THEN o.ship_origin ELSE s.origin END," \
+                      "CASE WHEN coalesce(s.destination,'')='' OR (s.dest_region IS NULL AND " \
+                      "o.ship_dest_region IS NOT NULL) THEN o.ship_destination ELSE " \
+                      "s.destination END"
+#define DELIVERY_SQL "SELECT s.carrier,s.service," SHIP_ENDS_SQL ",o.placed_at,s.created_at," \
                      "s.delivered_at,(SELECT prev || ' ' || at FROM (SELECT occurred_at AS at," \
                      "lag(occurred_at, 1, s.created_at) OVER (ORDER BY occurred_at) AS prev " \
                      "FROM scans WHERE shipment_id=s.id AND occurred_at<=s.delivered_at) g " \
@@ -139,7 +146,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     /* one order's deliveries; the latest is picked and its gap found from
      * its scans in C (the window function above, and ORDER BY .. LIMIT 1
      * here, cost an ephemeral table per call) */
-    [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service,s.origin,s.destination,o.placed_at,"
+    [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service," SHIP_ENDS_SQL ",o.placed_at,"
                        "s.created_at,s.delivered_at,s.id," DEST_AT_SQL " "
                        "FROM shipments s JOIN orders o ON o.id=s.order_id "
                        "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL "

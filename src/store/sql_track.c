@@ -134,7 +134,9 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
         cs__col_copy(out->service, sizeof out->service, st, 2);
         if (cs__col_text(st, 3) && *cs__col_text(st, 3))
             cs__col_copy(out->origin, sizeof out->origin, st, 3);
-        if (cs__col_text(st, 4) && *cs__col_text(st, 4))
+        /* its destination: the shipment's when that says where in a
+         * country it goes (it has a region key) or the plan does not */
+        if (cs__col_text(st, 4) && *cs__col_text(st, 4) && (cs__col_text(st, 7) || !dest_region[0]))
             cs__col_copy(out->destination, sizeof out->destination, st, 4);
         out->shipped_at = cs__col_time(st, 5);
         out->delivered_at = cs__col_time(st, 6);

@@ -535,6 +535,68 @@ static void test_region_scan_narrows(void **state)
                                           "reason")),
         "in_region");
     json_decref(v);
+    /* a shipment that names only the country: the order's shipping plan
+     * says where it goes, for the lane and for the region alike */
+    cs_clock_manual_set(&W.clock, t0);
+    event_at("order.placed", now(),
+             "{\"id\":\"n2\",\"customer_id\":\"c-n\",\"currency\":\"EUR\","
+             "\"shipping\":{\"carrier\":\"dhl\",\"destination\":{\"country\":\"DE\","
+             "\"postal_code\":\"10115\"}},"
+             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"9.00\",\"quantity\":1}]}");
+    event_at("shipment.created", now(),
+             "{\"id\":\"Sn2\",\"order_id\":\"n2\",\"carrier\":\"dhl\",\"tracking_number\":\"Tn2\","
+             "\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},\"destination\":{\"country\":\"DE\"}}");
+    cs_clock_manual_advance(&W.clock, 30 * 3600000LL);
+    scan_at("n2", "Berlin", "10117");
+    run_watch();
+    r = rec("n2");
+    assert_string_equal(r.reason, "in_region");
+    assert_int_equal(r.level, 0); /* the lane to Berlin's own parcels */
+    ymd(r.to, d);
+    assert_string_equal(d, "2026-03-04");
+}
+
+/* Deliveries whose shipments name only the country are learned on the
+ * lane their orders' shipping plans name. */
+static void test_plan_names_the_learned_lane(void **state)
+{
+    (void)state;
+    cs_ms_t t0 = now();
+    for (int i = 0; i < 30; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "v%d", i);
+        cs_clock_manual_set(&W.clock, at("2026-02-16T08:00:00Z") - (cs_ms_t)(i % 5) * 7 * CS_MS_PER_DAY);
+        event_at("order.placed", now(),
+                 "{\"id\":\"%s\",\"customer_id\":\"hist\",\"currency\":\"EUR\","
+                 "\"shipping\":{\"carrier\":\"hermes\",\"origin\":{\"country\":\"DE\","
+                 "\"region\":\"SN\"},\"destination\":{\"country\":\"DE\",\"postal_code\":\"20095\"}},"
+                 "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"9.00\","
+                 "\"quantity\":1}]}",
+                 id);
+        event_at("shipment.created", now(),
+                 "{\"id\":\"S%s\",\"order_id\":\"%s\",\"carrier\":\"hermes\","
+                 "\"tracking_number\":\"T%s\",\"destination\":{\"country\":\"DE\"}}",
+                 id, id, id);
+        cs_clock_manual_advance(&W.clock, 4 * CS_MS_PER_DAY);
+        event_at("tracking.event", now(),
+                 "{\"shipment_id\":\"S%s\",\"carrier\":\"hermes\",\"tracking_number\":\"T%s\","
+                 "\"status\":\"delivered\"}",
+                 id, id);
+    }
+    cs_clock_manual_set(&W.clock, t0);
+    relearn();
+    cs_promise_query_t q;
+    memset(&q, 0, sizeof q);
+    q.lane = (cs_lane_t){ "hermes", NULL, "DE-SN", "DE-HH" };
+    q.placed_at = q.now = now();
+    q.last_status = CS_TRACK__COUNT;
+    cs_promise_t p;
+    cs_err_t err;
+    assert_int_equal(cs_tracker_promise(W.tracker, &q, &p, &err), CS_OK);
+    assert_int_equal(p.level, 0);
+    char d[16];
+    ymd(p.to, d);
+    assert_string_equal(d, "2026-03-06"); /* four days, Friday */
 }
 
 static void test_incidents_flag_once_per_reason(void **state)
@@ -800,6 +862,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shipping_plan_gives_the_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_scan_narrows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_names_the_learned_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
