@@ -77,7 +77,7 @@ typedef struct scan_src {
     const char *at_key;       /* "occurred_at", "checkpoint_time" */
     const char *number_path;  /* "tracking_number", "msg.tracking_number" */
     const char *carrier_path; /* "carrier", "msg.slug" */
-    bool aftership;           /* location fields city, zip, country_iso3 */
+    bool aftership;           /* location fields city, zip, state, country_iso3 */
 } scan_src_t;
 
 /* List scan src as rejected: field base[.key], message "field: ...". */
@@ -105,7 +105,8 @@ static void reject(batch_t *b, const scan_src_t *src, const char *key, const cha
 static void request_path(const scan_src_t *src, const char *field, char *out, size_t size)
 {
     static const char *const as_loc[][2] = {
-        { "city", "city" }, { "postal_code", "zip" }, { "country", "country_iso3" }
+        { "city", "city" }, { "postal_code", "zip" }, { "region", "state" },
+        { "country", "country_iso3" }
     };
     if (strcmp(field, "data.carrier_code") == 0) {
         snprintf(out, size, "%s.%s", src->base, src->code_key);
@@ -397,7 +398,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
             reject(b, &src, NULL, "expected an object, got %s", cs_json_type_word(cp));
             continue;
         }
-        const char *sub, *tag, *text, *at, *city, *zip, *a3;
+        const char *sub, *tag, *text, *at, *city, *zip, *state, *a3;
         char zipnum[24];
         if (!scan_str(b, &src, cp, "subtag", false, NULL, 0, &sub) ||
             !scan_str(b, &src, cp, "tag", false, NULL, 0, &tag) ||
@@ -405,6 +406,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
             !scan_str(b, &src, cp, "checkpoint_time", false, NULL, 0, &at) ||
             !scan_str(b, &src, cp, "city", false, NULL, 0, &city) ||
             !scan_str(b, &src, cp, "zip", true, zipnum, sizeof zipnum, &zip) ||
+            !scan_str(b, &src, cp, "state", false, NULL, 0, &state) ||
             !scan_str(b, &src, cp, "country_iso3", false, NULL, 0, &a3))
             continue;
         cs_ms_t t;
@@ -428,6 +430,8 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
             json_object_set_new(loc, "city", json_string(city));
         if (zip)
             json_object_set_new(loc, "postal_code", json_string(zip));
+        if (state && *state) /* the region the scan's place is in (model/region.h) */
+            json_object_set_new(loc, "region", json_string(state));
         if (cc)
             json_object_set_new(loc, "country", json_string(cc));
         rc = add_scan(b, &src, carrier, number, sub && *sub ? sub : tag, text, t,

@@ -111,6 +111,45 @@ static const char DE_ZONES[100][3] = {
     [96] = "BY", [97] = "BY", [98] = "TH", [99] = "TH",
 };
 
+/* Austrian postal zones (the first two digits) by the state most of the
+ * zone lies in (ISO 3166-2:AT numbers): 1 Vienna, 2-3 Lower Austria, 4
+ * Upper Austria (and the Innviertel's 52), 5 Salzburg, 60-66 Tyrol, 67-69
+ * Vorarlberg, 7 Burgenland, 8 Styria, 90-98 Carinthia, 99 East Tyrol. */
+static const char AT_ZONES[100][2] = {
+    [10] = "9", [11] = "9", [12] = "9", [13] = "3", [14] = "9", [15] = "9", [16] = "9",
+    [17] = "9", [18] = "9", [19] = "9", [20] = "3", [21] = "3", [22] = "3", [23] = "3",
+    [24] = "3", [25] = "3", [26] = "3", [27] = "3", [28] = "3", [29] = "3", [30] = "3",
+    [31] = "3", [32] = "3", [33] = "3", [34] = "3", [35] = "3", [36] = "3", [37] = "3",
+    [38] = "3", [39] = "3", [40] = "4", [41] = "4", [42] = "4", [43] = "4", [44] = "4",
+    [45] = "4", [46] = "4", [47] = "4", [48] = "4", [49] = "4", [50] = "5", [51] = "5",
+    [52] = "4", [53] = "5", [54] = "5", [55] = "5", [56] = "5", [57] = "5", [60] = "7",
+    [61] = "7", [62] = "7", [63] = "7", [64] = "7", [65] = "7", [66] = "7", [67] = "8",
+    [68] = "8", [69] = "8", [70] = "1", [71] = "1", [72] = "1", [73] = "1", [74] = "1",
+    [75] = "1", [76] = "1", [80] = "6", [81] = "6", [82] = "6", [83] = "6", [84] = "6",
+    [85] = "6", [86] = "6", [87] = "6", [88] = "6", [89] = "6", [90] = "2", [91] = "2",
+    [92] = "2", [93] = "2", [94] = "2", [95] = "2", [96] = "2", [97] = "2", [98] = "2",
+    [99] = "7",
+};
+
+/* Swiss postal zones by the canton most of the zone lies in. Swiss codes
+ * follow the post's routes rather than cantonal borders, so more places
+ * near a border take a neighbour's key than in Germany (Einsiedeln, 8840,
+ * is keyed ZH): the same address always gets the same key. */
+static const char CH_ZONES[100][3] = {
+    [10] = "VD", [11] = "VD", [12] = "GE", [13] = "VD", [14] = "VD", [15] = "VD", [16] = "FR",
+    [17] = "FR", [18] = "VD", [19] = "VS", [20] = "NE", [21] = "NE", [22] = "NE", [23] = "NE",
+    [24] = "NE", [25] = "BE", [26] = "BE", [27] = "BE", [28] = "JU", [29] = "JU", [30] = "BE",
+    [31] = "BE", [32] = "BE", [33] = "BE", [34] = "BE", [35] = "BE", [36] = "BE", [37] = "BE",
+    [38] = "BE", [39] = "VS", [40] = "BS", [41] = "BL", [42] = "BL", [43] = "AG", [44] = "BL",
+    [45] = "SO", [46] = "SO", [47] = "SO", [48] = "AG", [49] = "BE", [50] = "AG", [51] = "AG",
+    [52] = "AG", [53] = "AG", [54] = "AG", [55] = "AG", [56] = "AG", [57] = "AG", [60] = "LU",
+    [61] = "LU", [62] = "LU", [63] = "ZG", [64] = "SZ", [65] = "TI", [66] = "TI", [67] = "TI",
+    [68] = "TI", [69] = "TI", [70] = "GR", [71] = "GR", [72] = "GR", [73] = "GR", [74] = "GR",
+    [75] = "GR", [76] = "GR", [77] = "GR", [80] = "ZH", [81] = "ZH", [82] = "SH", [83] = "ZH",
+    [84] = "ZH", [85] = "TG", [86] = "ZH", [87] = "SG", [88] = "ZH", [89] = "ZH", [90] = "SG",
+    [91] = "AR", [92] = "SG", [93] = "SG", [94] = "SG", [95] = "SG", [96] = "SG",
+};
+
 #define FOLD_MAX 48
 
 /* The folded form of s[0..n) into out (FOLD_MAX bytes); false when it is
@@ -200,20 +239,34 @@ static const char *subdiv_code(const char *cc, const char *region)
     return NULL;
 }
 
-/* The state of a German postal code, by its zone; NULL for another form
- * or an unused zone. */
-static const char *de_postal_state(const char *postal)
+/* The state (canton) of a DE, AT or CH postal code by its zone, the
+ * first two of its five (four) digits, after an optional country prefix
+ * ("D-04109", "A-1010", "CH-8001"); NULL for another form or an unused
+ * zone. */
+static const char *postal_state(const char *cc, const char *postal)
 {
-    if (!postal || !isdigit((unsigned char)postal[0]) || !isdigit((unsigned char)postal[1]))
+    if (!postal)
         return NULL;
-    const char *st = DE_ZONES[(postal[0] - '0') * 10 + (postal[1] - '0')];
+    size_t letters = 0;
+    while (letters < 2 && isalpha((unsigned char)postal[letters]))
+        letters++;
+    if (letters && postal[letters] == '-')
+        postal += letters + 1;
+    size_t n = 0;
+    while (isdigit((unsigned char)postal[n]))
+        n++;
+    bool de = strcmp(cc, "DE") == 0;
+    if (postal[n] || n != (de ? 5u : 4u))
+        return NULL;
+    int zone = (postal[0] - '0') * 10 + (postal[1] - '0');
+    const char *st = de ? DE_ZONES[zone] : strcmp(cc, "AT") == 0 ? AT_ZONES[zone] : CH_ZONES[zone];
     return st[0] ? st : NULL;
 }
 
 /* Every delivery learned and every order watched asks for two of these:
- * written directly, not through snprintf. For DE a postal code in a known
- * zone decides (whatever region is given with it), else the region; for
- * AT and CH the region. A region these countries know by name or code
+ * written directly, not through snprintf. For DE, AT and CH a postal code
+ * in a known zone decides (whatever region is given with it), else the
+ * region. A region these countries know by name or code
  * becomes its ISO 3166-2 code; anything else is kept as written, and other
  * countries' keys are as they always were. */
 void cs_region_key(const char *country, const char *region, const char *postal, char *out,
@@ -230,10 +283,10 @@ void cs_region_key(const char *country, const char *region, const char *postal, 
         cc[1] = (char)toupper((unsigned char)country[1]);
     }
     const char *code = NULL;
-    if (strcmp(cc, "DE") == 0)
-        code = de_postal_state(postal);
-    if (!code && region && *region &&
-        (strcmp(cc, "DE") == 0 || strcmp(cc, "AT") == 0 || strcmp(cc, "CH") == 0))
+    bool known = strcmp(cc, "DE") == 0 || strcmp(cc, "AT") == 0 || strcmp(cc, "CH") == 0;
+    if (known)
+        code = postal_state(cc, postal);
+    if (!code && region && *region && known)
         code = subdiv_code(cc, region);
     if (code) {
         r = code;

@@ -11,9 +11,9 @@
 
 /* The region key lanes use: "DE-SN" with a region, "DE-10" with a postal
  * code (its first two characters), "DE" with a country alone, "" with
- * nothing. Upper case. For DE a postal code in a known zone decides (its
- * state), for DE, AT and CH a region known by name or code becomes its ISO
- * 3166-2 code. */
+ * nothing. Upper case. For DE, AT and CH a postal code in a known zone
+ * decides (its state or canton), else a region known by name or code
+ * becomes its ISO 3166-2 code. */
 void cs_region_key(const char *country, const char *region, const char *postal, char *out,
                    size_t size);
 /* The same from an address as stored (JSON text); "" for NULL or "". */

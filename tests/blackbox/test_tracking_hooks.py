@@ -92,7 +92,7 @@ try:
         "checkpoints": [
             {"checkpoint_time": iso(-7200), "tag": "InTransit", "subtag": "InTransit_001",
              "message": "Die Sendung wurde im Ziel-Paketzentrum bearbeitet.", "city": "Leipzig",
-             "zip": "04109", "country_iso3": "DEU"},
+             "zip": "04109", "state": "Sachsen", "country_iso3": "DEU"},
             {"checkpoint_time": iso(-3600), "tag": "OutForDelivery", "subtag": "OutForDelivery_001",
              "message": "Die Sendung wurde in das Zustellfahrzeug geladen.", "city": "Berlin"},
             {"checkpoint_time": iso(-600), "tag": "AttemptFail", "subtag": "AttemptFail_002",
@@ -106,8 +106,9 @@ try:
          [("in_transit", None), ("out_for_delivery", None), ("failed_attempt", "recipient_absent")],
          "mapped statuses and the incident reason")
     if got:
-        t.eq(got[0]["location"], {"city": "Leipzig", "postal_code": "04109", "country": "DE"},
-             "location with the country as alpha-2")
+        t.eq(got[0]["location"], {"city": "Leipzig", "postal_code": "04109", "region": "Sachsen",
+                                  "country": "DE"},
+             "location with the state as its region and the country as alpha-2")
         t.eq(got[2]["carrier_code"], "AttemptFail_002", "the raw code is kept")
     st, _, body = aftership(hook)
     t.eq((st, body.get("accepted"), body.get("duplicates")), (200, 0, 3), "a repeated webhook adds nothing")
@@ -239,6 +240,11 @@ try:
         t.eq((st, err(body)[0]), (400, want), "AfterShip: %s is refused naming %s" % (what, want))
     st, _, body = aftership({"msg": {"slug": 5, "tracking_number": "1", "checkpoints": []}})
     t.check("expected a string" in err(body)[1], "a numeric slug: %r" % (err(body),))
+    st, _, body = aftership({"msg": {"slug": "dhl-germany", "tracking_number": "00340434161094015903",
+                                     "checkpoints": [{"checkpoint_time": iso(-30), "subtag": "InTransit_001",
+                                                      "state": ["Sachsen"]}]}})
+    t.eq((st, [f for f, _ in rejected(body).values()]), (422, ["msg.checkpoints[0].state"]),
+         "a state that is no string names its checkpoint")
     st, _, body = aftership({"msg": {"slug": "dhl-germany", "tracking_number": "00340434161094015903",
                                      "checkpoints": [{"checkpoint_time": iso(-30), "subtag": "InTransit_001",
                                                       "message": "m" * 600}]}})

@@ -763,7 +763,36 @@ static void test_region_keys_meet(void **state)
         { "AT", "Niederösterreich", "3100", "AT-3" },
         { "AT", "Niederoesterreich", NULL, "AT-3" },
         { "AT", "Lower Austria", NULL, "AT-3" },
-        { "AT", NULL, "1010", "AT-10" },
+        /* Austrian and Swiss postal codes give their state or canton too
+         * (by the one most of the zone lies in), so a scan at a depot
+         * meets a destination written by name */
+        { "AT", NULL, "1010", "AT-9" },
+        { "AT", "Wien", "1230", "AT-9" },
+        { "AT", NULL, "A-1010", "AT-9" },
+        { "AT", NULL, "2500", "AT-3" },
+        { "AT", NULL, "4020", "AT-4" },
+        { "AT", NULL, "5280", "AT-4" }, /* Braunau am Inn */
+        { "AT", NULL, "5020", "AT-5" },
+        { "AT", NULL, "6020", "AT-7" },
+        { "AT", NULL, "6900", "AT-8" },
+        { "AT", NULL, "7000", "AT-1" },
+        { "AT", NULL, "8010", "AT-6" },
+        { "AT", NULL, "9020", "AT-2" },
+        { "AT", NULL, "9900", "AT-7" }, /* Lienz, East Tyrol */
+        { "AT", "Salzburg", "10115", "AT-5" }, /* not an Austrian code: the region */
+        { "CH", NULL, "8001", "CH-ZH" },
+        { "CH", NULL, "CH-8001", "CH-ZH" },
+        { "CH", NULL, "1201", "CH-GE" },
+        { "CH", NULL, "1003", "CH-VD" },
+        { "CH", NULL, "3011", "CH-BE" },
+        { "CH", NULL, "4051", "CH-BS" },
+        { "CH", NULL, "5000", "CH-AG" },
+        { "CH", NULL, "6003", "CH-LU" },
+        { "CH", NULL, "6900", "CH-TI" },
+        { "CH", NULL, "7000", "CH-GR" },
+        { "CH", NULL, "9000", "CH-SG" },
+        { "CH", "Zürich", "8400", "CH-ZH" },
+        { "DE", NULL, "D-04109", "DE-SN" },
         { "CH", "Zürich", NULL, "CH-ZH" },
         { "CH", "Zurich", NULL, "CH-ZH" },
         { "CH", "ZH", NULL, "CH-ZH" },
