@@ -50,6 +50,10 @@ int cs_cmd_schema(int argc, char **argv)
             if (*p == ';')
                 putchar('\n');
         }
+        if (cs_schema_step(i))
+            printf("-- and a step only consonance runs when it opens the store at version "
+                   "%zu: %s\n",
+                   i, cs_schema_step(i));
         printf("\n");
         cs_free(sql);
     }

@@ -601,7 +601,7 @@ static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
         }
         rc = exec(s, m, err);
         cs_free(m);
-        if (rc)
+        if (rc || (rc = cs__sql_after_migration(s, (int)v + 1, err)))
             goto out;
     }
     if (version < latest) {

@@ -195,7 +195,28 @@ static const char *const migrations[] = {
     "ALTER TABLE scans ADD COLUMN region TEXT;"
     "ALTER TABLE shipments ADD COLUMN dest_region TEXT;"
     "ALTER TABLE orders ADD COLUMN ship_dest_region TEXT;",
+    /* 16: the region keys of version 15 filled in for the rows written
+     * before it, and Austria's made the postal code's state (they were
+     * its first two digits): a step in C (sql_migrate.c) computes the key
+     * of each address in this table, writes them and drops it */
+    "CREATE TABLE region_backfill(address TEXT PRIMARY KEY, region TEXT NOT NULL)@NOROWID;",
 };
+
+/* The migrations with a step in C (sql_migrate.c runs it): what it does. */
+static const struct {
+    size_t version;
+    const char *what;
+} steps[] = {
+    {16, "the region key of every stored scan place and destination"},
+};
+
+const char *cs_schema_step(size_t i)
+{
+    for (size_t k = 0; k < CS_ARRAY_LEN(steps); k++)
+        if (steps[k].version == i + 1)
+            return steps[k].what;
+    return NULL;
+}
 
 size_t cs_schema_count(void)
 {

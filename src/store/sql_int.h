@@ -4,10 +4,10 @@
  * share.
  *
  * Both backends (SQLite in sqlite.c, PostgreSQL in pg.c) run the same
- * code (sql.c, sql_fold.c, sql_views.c, sql_journey.c, sql_track.c) and the
- * same SQL texts: each text is written once in the SQL both databases
- * understand (numbered ?N parameters, ON CONFLICT upserts, RETURNING, no
- * SQLite-only functions) and pg.c rewrites ?N to $N. Only opening,
+ * code (sql.c, sql_fold.c, sql_views.c, sql_journey.c, sql_track.c,
+ * sql_migrate.c) and the same SQL texts: each text is written once in the
+ * SQL both databases understand (numbered ?N parameters, ON CONFLICT
+ * upserts, RETURNING, no SQLite-only functions) and pg.c rewrites ?N to $N. Only opening,
  * migrations and transactions differ; they live in the driver files.
  *
  * A sql_stmt is a statement of either database with SQLite's calling
@@ -389,6 +389,11 @@ cs_rc cs__sql_exec_stmt(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *wh
 /* The same, run at once, with the rows it changed in *changes. */
 cs_rc cs__sql_exec_count(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *what,
                          int64_t *changes);
+
+/* sql_migrate.c */
+/* The step in C of migration `version` (1-based), if it has one: run by a
+ * driver right after the migration's SQL, in the same transaction. */
+cs_rc cs__sql_after_migration(cs_sql_t *s, int version, cs_err_t *err);
 
 /* sql_fold.c */
 /* PostgreSQL: which of the group's events are new, in one query; their

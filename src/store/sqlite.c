@@ -209,7 +209,7 @@ static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
         }
         rc = exec(s, sql, err);
         cs_free(sql);
-        if (rc)
+        if (rc || (rc = cs__sql_after_migration(s, v + 1, err)))
             goto out;
         snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
         if ((rc = exec(s, pragma, err)))

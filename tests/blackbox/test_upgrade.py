@@ -5,7 +5,8 @@ rows as that release stored them: tracking numbers as the shop sent them,
 with spaces and in lower case. Opening it runs migrations 12 and 13:
 numbers become what carriers match ("1z 999 aa1" is "1Z999AA1"), so a scan
 for the stored parcel and a shipment for a waiting scan find each other;
-and a customer's events are indexed with their numbers. Runs on SQLite and,
+a customer's events are indexed with their numbers; and (15, 16) every
+stored scan place and destination gets its region key. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -52,6 +53,12 @@ def iso_ms(ms):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
+# places as an older release stored them (compact JSON), without region keys
+WIEN = '{"city":"Wien","postal_code":"1010","country":"AT"}'
+LEIPZIG = '{"city":"Leipzig","postal_code":"04179","country":"DE"}'
+LEIPZIG_HOME = '{"line1":"Hauptstr. 1","city":"Leipzig","postal_code":"04109","country":"DE"}'
+GERMANY = '{"country":"DE"}'
+
 # the log and the state an older release kept for it: an order, its parcel
 # and a scan for a parcel not announced yet, numbers as the shop sent them
 scan_at = placed + 3600 * 1000
@@ -64,15 +71,28 @@ rows = [
        {"id": "S-up", "order_id": "o-up", "carrier": "dhl",
         "tracking_number": "00340 43466 0012 3456"}, order="o-up"),
     ev(3, "old-3", "tracking.event", 5, scan_at,
-       {"carrier": "dhl", "tracking_number": "jjd 0001", "carrier_code": "transit"}),
+       {"carrier": "dhl", "tracking_number": "jjd 0001", "carrier_code": "transit",
+        "location": WIEN}),
+    ev(4, "old-4", "tracking.event", 5, scan_at,
+       {"carrier": "dhl", "tracking_number": "00340 43466 0012 3456", "carrier_code": "hub",
+        "location": LEIPZIG}, order="o-up"),
+    ev(5, "old-5", "tracking.event", 5, scan_at,
+       {"carrier": "dhl", "tracking_number": "00340 43466 0012 3456", "carrier_code": "export",
+        "location": GERMANY}, order="o-up"),
     "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
     "VALUES('o-up','c-up','EUR',%d,2990,'placed',%d)" % (placed, placed),
     "INSERT INTO order_items(order_id,line,sku,name,unit_price,quantity,discount) "
     "VALUES('o-up',1,'a','A',2990,1,0)",
-    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at) "
-    "VALUES('S-up','o-up','dhl','00340 43466 0012 3456',%d)" % placed,
-    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
-    "VALUES(3,NULL,'dhl','jjd 0001',1,'transit',%d)" % scan_at,
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,destination,created_at) "
+    "VALUES('S-up','o-up','dhl','00340 43466 0012 3456','%s',%d)" % (LEIPZIG_HOME, placed),
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,location,"
+    "occurred_at) VALUES(3,NULL,'dhl','jjd 0001',1,'transit','%s',%d)" % (WIEN, scan_at),
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,location,"
+    "occurred_at) VALUES(4,'S-up','dhl','00340 43466 0012 3456',1,'hub','%s',%d)"
+    % (LEIPZIG, scan_at),
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,location,"
+    "occurred_at) VALUES(5,'S-up','dhl','00340 43466 0012 3456',1,'export','%s',%d)"
+    % (GERMANY, scan_at - 60000),
 ]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
@@ -98,7 +118,7 @@ try:
     d.start()
     t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments WHERE id='S-up'").strip(),
          "003404346600123456", "migration 12: the shipment's number without spaces")
-    t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM scans").strip(),
+    t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM scans WHERE seq=3").strip(),
          "JJD0001", "migration 12: the waiting scan's number in upper case")
     if pg:
         v = csbb.store_sql(d.store, "SELECT max(version) FROM consonance_schema").strip()
@@ -111,6 +131,15 @@ try:
     t.eq(int(v), max(steps), "the store is at the latest version")
     t.check(re.search(r"\(\s*customer_id\s*,\s*seq\s*\)", idx) is not None,
             "migration 13: a customer's events indexed with their numbers: %r" % idx)
+
+    # migration 16: the region keys of the places stored before 15
+    t.eq(csbb.store_sql(d.store, "SELECT dest_region FROM shipments WHERE id='S-up'").strip(),
+         "DE-SN", "migration 16: the stored parcel's destination region (Leipzig, Saxony)")
+    got = csbb.store_sql(d.store, "SELECT carrier_code, coalesce(region,'-') FROM scans "
+                                  "ORDER BY seq").replace("|", " ").split()
+    t.eq(got, ["transit", "AT-9", "hub", "DE-SN", "export", "-"],
+         "migration 16: each stored scan's region (Vienna's postal code names AT-9; a country "
+         "alone names none)")
 
     # a carrier scan for the stored parcel, in the carrier's own spelling
     st, _, body = d.post_events([{
@@ -138,7 +167,9 @@ try:
 
     # opening the upgraded store again applies nothing twice
     d.start()
-    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "2", "reopened as it was")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "4", "reopened as it was")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(),
+         "2", "with the region keys written once")
     t.eq(d.stop(), 0, "and stops cleanly again")
 finally:
     d.cleanup()

@@ -61,10 +61,26 @@ static void test_expansions(void **state)
     assert_int_equal(cs_dialect_from_name("oracle"), -1);
 }
 
+/* Migration 16's SQL makes the table its step in C fills: the step is
+ * named, and only the migrations that have one name one. */
+static void test_steps(void **state)
+{
+    (void)state;
+    assert_non_null(cs_schema_step(15));
+    assert_non_null(strstr(cs_schema_step(15), "region"));
+    char *lite = cs_schema_migration(15, CS_DIALECT_SQLITE);
+    assert_non_null(strstr(lite, "region_backfill"));
+    cs_free(lite);
+    assert_null(cs_schema_step(0));
+    assert_null(cs_schema_step(14));
+    assert_null(cs_schema_step(cs_schema_count()));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expansions),
+        cmocka_unit_test(test_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,106 @@
+/*
+ * sql_migrate.c -- the steps of a migration that SQL alone cannot do, run
+ * by both drivers right after the migration's SQL, inside its transaction
+ * (schema.h): a failed step rolls the whole upgrade back.
+ */
+#include "sql_int.h"
+
+#include "../model/region.h"
+
+/* Every address the store keeps a region key of, each once. */
+static const char ADDRESSES_SQL[] =
+    "SELECT location FROM scans WHERE location IS NOT NULL "
+    "UNION SELECT destination FROM shipments WHERE destination IS NOT NULL "
+    "UNION SELECT ship_destination FROM orders WHERE ship_destination IS NOT NULL";
+
+/* Each table's key from region_backfill: set where it differs, cleared
+ * where the address has no specific key (any more). */
+static const char *const REGION_UPDATES[] = {
+    "UPDATE scans SET region=b.region FROM region_backfill b "
+    "WHERE b.address=scans.location AND scans.region IS DISTINCT FROM b.region",
+    "UPDATE scans SET region=NULL WHERE region IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM region_backfill b WHERE b.address=scans.location)",
+    "UPDATE shipments SET dest_region=b.region FROM region_backfill b "
+    "WHERE b.address=shipments.destination AND shipments.dest_region IS DISTINCT FROM b.region",
+    "UPDATE shipments SET dest_region=NULL WHERE dest_region IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM region_backfill b WHERE b.address=shipments.destination)",
+    "UPDATE orders SET ship_dest_region=b.region FROM region_backfill b "
+    "WHERE b.address=orders.ship_destination "
+    "AND orders.ship_dest_region IS DISTINCT FROM b.region",
+    "UPDATE orders SET ship_dest_region=NULL WHERE ship_dest_region IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM region_backfill b WHERE b.address=orders.ship_destination)",
+    "DROP TABLE region_backfill",
+};
+
+/* One statement run once; its changed rows added to *changed (NULL: not
+ * counted). */
+static cs_rc run_once(cs_sql_t *s, const char *sql, const char *what, int64_t *changed,
+                      cs_err_t *err)
+{
+    sql_stmt *st = NULL;
+    int64_t n = 0;
+    cs_rc rc = cs__sql_prepare(s, sql, &st, err);
+    if (!rc)
+        rc = cs__sql_exec_count(s, st, err, what, &n);
+    sql_finalize(st);
+    if (!rc && changed)
+        *changed += n;
+    return rc;
+}
+
+/* Version 16: the region key (model/region.h) of every stored scan place
+ * and destination, computed by this program's rules. The keys go through
+ * a table so that each table is updated in one statement, not once per
+ * address (scans.location has no index). */
+static cs_rc backfill_regions(cs_sql_t *s, cs_err_t *err)
+{
+    sql_stmt *all = NULL, *put = NULL;
+    int64_t addresses = 0, keyed = 0, changed = 0;
+    cs_rc rc;
+    if ((rc = cs__sql_prepare(s, ADDRESSES_SQL, &all, err)) ||
+        (rc = cs__sql_prepare(s, "INSERT INTO region_backfill(address,region) VALUES(?1,?2)",
+                              &put, err)))
+        goto out;
+    for (;;) {
+        int r = sql_step(all);
+        if (r == SQL_DONE)
+            break;
+        if (r != SQL_ROW) {
+            rc = cs__sql_fail(s, err, "read the stored addresses");
+            goto out;
+        }
+        char key[CS_REGION_KEY_MAX];
+        const char *address = cs__col_text(all, 0);
+        addresses++;
+        cs_region_key_json(address, key, sizeof key);
+        if (!cs_region_key_specific(key))
+            continue;
+        int64_t n;
+        cs__bind_text(put, 1, address);
+        cs__bind_text(put, 2, key);
+        if ((rc = cs__sql_exec_count(s, put, err, "note an address's region", &n)))
+            goto out;
+        keyed++;
+    }
+    for (size_t i = 0; i < CS_ARRAY_LEN(REGION_UPDATES); i++)
+        if ((rc = run_once(s, REGION_UPDATES[i], "write the region keys", &changed, err)))
+            goto out;
+    cs_log(CS_LOG_INFO,
+           "store: region keys of %lld stored addresses (%lld name a region); %lld rows changed",
+           (long long)addresses, (long long)keyed, (long long)changed);
+out:
+    sql_finalize(all);
+    sql_finalize(put);
+    return rc;
+}
+
+/* schema.c's cs_schema_step() describes each of these */
+cs_rc cs__sql_after_migration(cs_sql_t *s, int version, cs_err_t *err)
+{
+    switch (version) {
+    case 16:
+        return backfill_regions(s, err);
+    default:
+        return CS_OK;
+    }
+}
