@@ -63,8 +63,8 @@ int cs__parcel_status(json_t *sh)
 /* One parcel's clause of a paragraph about several: "eines wurde am
  * Dienstag, 10. März zugestellt", "the other is with DHL in Leipzig". */
 static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj, bool de,
-                          const char *lang, const cs_tz_t *tz, const char *win, char *out,
-                          size_t size)
+                          const char *lang, const cs_tz_t *tz, cs_ms_t now, const char *win,
+                          char *out, size_t size)
 {
     int st = cs__parcel_status(sh);
     json_t *scans = json_object_get(sh, "scans");
@@ -84,9 +84,18 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
         snprintf(out, size, de ? "%s wurde am %s zugestellt" : "%s was delivered on %s", subj, day);
         break;
     case CS_TRACK_OUT_FOR_DELIVERY:
-        snprintf(out, size, de ? "%s ist heute mit %s in der Zustellung"
-                               : "%s is out for delivery with %s today",
-                 subj, carrier);
+        if (cs_tz_day(tz, jtime(json_object_get(sh, "status_at"))) == cs_tz_day(tz, now)) {
+            snprintf(out, size, de ? "%s ist heute mit %s in der Zustellung"
+                                   : "%s is out for delivery with %s today",
+                     subj, carrier);
+            break;
+        }
+        /* out for delivery on an earlier day and no word since */
+        cs_fmt_date(jtime(json_object_get(sh, "status_at")), tz, CS_DATE_DAY, lang, day,
+                    sizeof day);
+        snprintf(out, size, de ? "%s war am %s mit %s in der Zustellung%s%s"
+                               : "%s went out for delivery with %s on %s%s%s",
+                 subj, de ? day : carrier, de ? carrier : day, arrive, going ? win : "");
         break;
     case CS_TRACK_AVAILABLE_FOR_PICKUP:
         snprintf(out, size, de ? "%s liegt%s zur Abholung bereit" : "%s is ready for pickup%s",
@@ -264,7 +273,7 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
             else
                 snprintf(subj, sizeof subj, de ? "Paket %d" : "parcel %d", i + 1);
             bool latest = i == out->parcels - 1;
-            parcel_clause(cc, json_array_get(ships, (size_t)i), subj, de, lang, tz,
+            parcel_clause(cc, json_array_get(ships, (size_t)i), subj, de, lang, tz, now,
                           latest && have_window ? win : NULL, clause, sizeof clause);
             n += (size_t)snprintf(text + n, tsize - n, "%s%s", i ? "; " : "", clause);
         }
@@ -282,10 +291,23 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         snprintf(text, tsize, de ? "Ihr Paket wurde am %s von %s zugestellt."
                                  : "Your parcel was delivered by %s on %s.",
                  de ? day : carrier, de ? carrier : day);
-    } else if (status == CS_TRACK_OUT_FOR_DELIVERY) {
+    } else if (status == CS_TRACK_OUT_FOR_DELIVERY &&
+               cs_tz_day(tz, jtime(json_object_get(sh, "status_at"))) == cs_tz_day(tz, now)) {
         snprintf(text, tsize, de ? "Ihr Paket ist heute mit %s in der Zustellung."
                                  : "Your parcel is out for delivery with %s today.",
                  carrier);
+    } else if (status == CS_TRACK_OUT_FOR_DELIVERY) {
+        /* out for delivery on an earlier day and no word since: not "today" */
+        cs_fmt_date(jtime(json_object_get(sh, "status_at")), tz, CS_DATE_DAY, lang, day,
+                    sizeof day);
+        snprintf(text, tsize,
+                 de ? "Ihr Paket war am %s mit %s in der Zustellung, ist aber noch nicht "
+                      "angekommen.%s%s%s%s%s"
+                    : "Your parcel went out for delivery with %s on %s but has not arrived "
+                      "yet.%s%s%s%s%s",
+                 de ? day : carrier, de ? carrier : day,
+                 have_window ? (de ? " Es kommt voraussichtlich " : " It should arrive ") : "",
+                 win, have_window ? "." : "", lead ? " " : "", lead ? lead : "");
     } else if (status == CS_TRACK_AVAILABLE_FOR_PICKUP) {
         snprintf(text, tsize, de ? "Ihr Paket liegt%s%s zur Abholung bereit."
                                  : "Your parcel is ready for pickup%s%s.",

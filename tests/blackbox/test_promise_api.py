@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import urllib.parse
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import csbb  # noqa: E402
@@ -141,11 +142,34 @@ try:
     st, _, s3 = d.request("GET", "/v1/orders/5003/status?lang=en")
     t.check(s3.get("text", "").startswith("Your order 5003 has been received and is being prepared."),
             "not shipped yet: %r" % s3.get("text"))
-    d.post_events([{"event_id": "sc2-5001", "type": "tracking.event", "occurred_at": iso(now - dt.timedelta(minutes=5)),
+    # (seconds ago: "today" in Berlin however close to midnight the test runs)
+    d.post_events([{"event_id": "sc2-5001", "type": "tracking.event", "occurred_at": iso(now - dt.timedelta(seconds=2)),
                     "data": {"shipment_id": "SH5001", "carrier": "dhl", "tracking_number": "TT5001",
                              "status": "out_for_delivery", "location": {"city": "Berlin"}}}])
     st, _, s1 = d.request("GET", "/v1/orders/5001/status")
     t.eq(s1.get("text"), "Ihr Paket ist heute mit DHL in der Zustellung.", "out for delivery today")
+    # out for delivery two days ago and no word since: not "today"
+    placed3 = now - dt.timedelta(days=4)
+    ofd = now - dt.timedelta(days=2)
+    st, _, _ = d.post_events([
+        csbb.order_event("o-5004", "5004", customer="k2", at=iso(placed3)),
+        {"event_id": "sh-5004", "type": "shipment.created", "occurred_at": iso(placed3 + dt.timedelta(hours=2)),
+         "data": {"id": "SH5004", "order_id": "5004", "carrier": "dhl", "tracking_number": "TT5004",
+                  "destination": {"country": "DE", "postal_code": "10115"}}},
+        {"event_id": "sc-5004", "type": "tracking.event", "occurred_at": iso(ofd),
+         "data": {"shipment_id": "SH5004", "carrier": "dhl", "tracking_number": "TT5004",
+                  "status": "out_for_delivery", "location": {"city": "Berlin"}}}])
+    t.eq(st, 200, "an order out for delivery two days ago")
+    st, _, s4 = d.request("GET", "/v1/orders/5004/status")
+    day = ofd.astimezone(ZoneInfo("Europe/Berlin")).strftime("%A")
+    t.check(st == 200 and s4.get("text", "").startswith(
+                "Your parcel went out for delivery with DHL on %s" % day) and
+            "but has not arrived yet." in s4.get("text", "") and "today" not in s4.get("text", ""),
+            "an earlier day's delivery round is named by its day: %r" % (s4,))
+    st, _, s4 = d.request("GET", "/v1/orders/5004/status?lang=de")
+    t.check(s4.get("text", "").startswith("Ihr Paket war am ") and
+            "ist aber noch nicht angekommen." in s4.get("text", "") and
+            "heute" not in s4.get("text", ""), "and in German: %r" % (s4.get("text"),))
     st, _, _ = d.request("GET", "/v1/orders/9999/status")
     t.eq(st, 404, "unknown order")
     st, _, _ = d.request("GET", "/v1/orders/5001/status", key=False)
