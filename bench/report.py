@@ -606,6 +606,8 @@ indexed read of that version; cache hit rate {num(t, 'page_cache_hit_rate'):.1%}
 | Consonance `/t/TOKEN` | {fmt(num(t, 'page_rps'))} ({t.get('page_rps_all', '')}) | {num(t, 'page_p50_us') / 1000:.2f} ms | {num(t, 'page_p99_us') / 1000:.2f} ms | {t.get('page_errors', '?')} |
 
 Ratio **{ratio:.2f}x** nginx (target >= 0.5x: {mark(ratio >= 0.5)}); p99 {num(t, 'page_p99_us') / 1000:.1f} ms.
+Earlier runs: 0.52x on 2026-12-03 (build 4d7ea8c, nginx 78,274 requests/s), 0.58x on 2026-12-04
+(build b5973f5, a slower day for both: nginx 48,584).
 The margin is thin: rounds are interleaved but nginx varies by a fifth between them here, and a
 single round can fall under 0.5x. Where a cached page's time goes (perf, same machine): about
 40% reading the order's version -- half of that is SQLite beginning and ending a WAL read
@@ -636,7 +638,8 @@ waits while it works; random scans over many parcels make every update a cold re
 moves by a fifth from run to run here: four interleaved 5 s runs on 2026-12-03, two of build
 b35f615 and two of 4d7ea8c (which added shipping plans and region keys to the reads), gave
 0.29 and 0.34 against 0.29 and 0.26, with the watch accepting 25,512 against 23,395 scans/s in
-the second pair.
+the second pair. On 2026-12-04 (build b5973f5: the few-deliveries yardstick and the shipping plan's
+destination in the lane's ends) it was 0.31x on a slower machine (0.29x on 2026-12-03).
 """
 
 

@@ -382,6 +382,29 @@ try:
     txt = js.get("text", "") if st == 200 else ""
     t.check(txt.startswith("Ihre Bestellung kommt in 2 Paketen: eines wurde am ") and
             "das andere ist bei DHL in Leipzig" in txt, "in German for anna: %r" % txt)
+    # two parcels, one out for delivery two days ago and not heard of since:
+    # its clause names that day, not "today"
+    t3 = now - dt.timedelta(days=4)
+    sh3 = shipment("m3", t3 + dt.timedelta(hours=4))
+    sh3["event_id"] = "s-m3b"
+    sh3["data"].update({"id": "Sm3b", "tracking_number": "JJDm3b"})
+    sc3 = scan("m3", 2, now - dt.timedelta(days=2), "out_for_delivery", city="Berlin")
+    sc3["data"].update({"shipment_id": "Sm3b", "tracking_number": "JJDm3b"})
+    st, _, _ = d.post_events([
+        order("m3", "anna", t3, "40.00"),
+        shipment("m3", t3 + dt.timedelta(hours=2)),
+        scan("m3", 1, now - dt.timedelta(days=2), "delivered", city="Berlin"),
+        sh3, sc3,
+    ])
+    t.eq(st, 200, "two-parcel order with a stale delivery round accepted")
+    st, _, js = d.request("GET", "/v1/orders/m3/status?lang=en")
+    txt = js.get("text", "") if st == 200 else ""
+    t.check("the other went out for delivery with DHL on " in txt and "today" not in txt,
+            "the stale round's clause names its day: %r" % txt)
+    st, _, js = d.request("GET", "/v1/orders/m3/status?lang=de")
+    txt = js.get("text", "") if st == 200 else ""
+    t.check("das andere war am " in txt and "mit DHL in der Zustellung" in txt and
+            "heute" not in txt, "and in German: %r" % txt)
     if link:
         tok_m1 = d.request("POST", "/t", urllib.parse.urlencode({"order": "m1", "key": "anna@example.de"}),
                            headers={"Content-Type": "application/x-www-form-urlencoded",
