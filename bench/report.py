@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""Write docs/benchmarks.md from the key=value result files of bench/run.sh."""
+"""Write docs/benchmarks.md from the key=value result files of bench/run.sh.
+
+A section whose figures are not in the output folder (bench/out is not kept
+in the repository: a fresh clone re-measuring one section has only that one)
+keeps its text from the current docs/benchmarks.md."""
+import re
 import datetime
 import json
 import os
@@ -25,6 +30,12 @@ def num(d, k):
         return float("nan")
 
 
+def inum(d, k):
+    """An integer figure; 0 when it is missing (its section is then kept)."""
+    x = num(d, k)
+    return 0 if x != x else int(x)
+
+
 def fmt(x):
     return "n/a" if x != x else f"{x:,.0f}"
 
@@ -43,16 +54,40 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def partial_note(out_dir):
+def old_builds(md):
+    """The build each section was measured on, as the current file says it."""
+    found = {}
+    try:
+        text = open(md, encoding="utf-8").read()
+    except OSError:
+        return found
+    m = re.search(r"^Every section was measured on build (\S+)\.$", text, re.M)
+    if m:
+        return {sec: m.group(1) for sec in SECTIONS}
+    m = re.search(r"^Sections by the build they were measured on[^:]*: (.*)\.$", text, re.M)
+    for part in (m.group(1).split("; ") if m else []):
+        names, sep, build = part.rpartition(" on build ")
+        if sep:
+            for sec in names.split(", "):
+                found[sec] = build
+    return found
+
+
+SECTIONS = ("ingest", "rss", "http", "timers", "kill", "promise", "track", "smtp", "pg", "fault")
+
+
+def partial_note(out_dir, md):
     """bench/run.sh SECTION... re-measures some sections only: the build each
-    was measured on (bench/out/SECTION.build, its commit) is said here."""
+    was measured on (bench/out/SECTION.build, its commit; else as the current
+    file says, whose text of that section is kept) is said here."""
     builds = {}
-    for sec in ("ingest", "rss", "http", "timers", "kill", "promise", "track", "smtp", "pg", "fault"):
+    before = old_builds(md)
+    for sec in SECTIONS:
         path = os.path.join(out_dir, sec + ".build")
         if os.path.exists(path):
             builds.setdefault(open(path, encoding="utf-8").read().strip(), []).append(sec)
         else:
-            builds.setdefault("", []).append(sec)
+            builds.setdefault(before.get(sec, ""), []).append(sec)
     if len(builds) == 1 and "" not in builds:
         return f"\nEvery section was measured on build {next(iter(builds))}.\n"
     parts = [f"{', '.join(secs)} on build {b}" for b, secs in builds.items() if b]
@@ -126,25 +161,26 @@ def main():
 
     text = f"""# Benchmarks
 
-Measured by `bench/run.sh` on {datetime.date.today().isoformat()}; this file is written by
-`bench/report.py` from the figures of that run. Every target is a ratio against a baseline
+Measured by `bench/run.sh`, last on {datetime.date.today().isoformat()}; this file is written by
+`bench/report.py` from the figures of its runs (a run of some sections only keeps the others'
+text; the note below names each section's build). Every target is a ratio against a baseline
 measured in the same run on the same machine, so the figures travel between machines.
 
 Machine: {os.cpu_count()} cores ({cpu_model()}), Linux {platform.release()}, SQLite {sqlite_ver}.
-{partial_note(out_dir)}
+{partial_note(out_dir, md)}
 ## 1. Library ingest vs raw SQLite (durable, single writer)
 
-Method (`bench/bench_ingest.c`): {int(num(ing, 'ingest_events')):,} events of a realistic
+Method (`bench/bench_ingest.c`): {inum(ing, 'ingest_events'):,} events of a realistic
 shop mix (per order: customer upsert, order with 1-4 line items, shipment, four carrier scans,
 two message statuses, a review or a ticket), produced as JSON text and submitted to the engine
 in requests of 1,000, eight in flight. The engine parses and validates each event, appends it
 to the log (idempotent on `event_id`) and folds it into current state, committing in groups
-with WAL and `synchronous=FULL` ({int(num(ing, 'ingest_events_per_commit')):,} events per
+with WAL and `synchronous=FULL` ({inum(ing, 'ingest_events_per_commit'):,} events per
 commit on average).
 
 Baselines, same run, same pragmas, same page cache, same events per transaction:
 
-- **the same rows**: every row the engine stored ({int(num(ing, 'ingest_same_rows')):,} rows
+- **the same rows**: every row the engine stored ({inum(ing, 'ingest_same_rows'):,} rows
   in the log and the state tables, with the same schema and indexes), read into memory first
   and then inserted raw through one prepared `INSERT` per table. This is the issue's baseline:
   a raw SQLite insert of the same rows with the same durability.
@@ -327,7 +363,7 @@ take the rest of the two cores.
 
 ## 3. Memory while ingesting
 
-Method: `bench_ingest rss` ingests {int(num(rss, 'rss_events')):,} events through the engine
+Method: `bench_ingest rss` ingests {inum(rss, 'rss_events'):,} events through the engine
 (same mix, durable) and reads the resident set size (`VmRSS`) after every tenth, once the queue
 has drained. The writer's SQLite page cache is {cache_mib:.0f} MiB (`cache_kib`).
 
@@ -344,14 +380,44 @@ plateau shows. Ingest rate in this run: {fmt(num(rss, 'rss_events_per_s'))} even
     text += timers_section(tim) + kill_section(kill) + smtp_section(smtp) + promise_section(promise, sweep, fits)
     text += track_section(track)
     text += pg_section(pgb, fault)
+    have = {1: bool(ing), 2: bool(http), 3: bool(rss), 4: bool(tim), 5: bool(kill), 6: bool(smtp),
+            7: promise is not None, 8: bool(track), 9: bool(pgb)}
+    text = keep_sections(text, md, have)
     with open(md, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+SECTION = re.compile(r"^## (\d+)\. ", re.M)
+
+
+def split_sections(text):
+    """The text before the first numbered section, and each section by its number."""
+    marks = list(SECTION.finditer(text))
+    head = text[:marks[0].start()] if marks else text
+    parts = {}
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        parts[int(m.group(1))] = text[m.start():end].rstrip("\n") + "\n"
+    return head, parts
+
+
+def keep_sections(text, md, have):
+    """The new text, with the sections it has no figures for taken from the
+    current file (as they were last measured)."""
+    old = open(md, encoding="utf-8").read() if os.path.exists(md) else ""
+    head, new = split_sections(text)
+    _, kept = split_sections(old)
+    out = {n: t for n, t in new.items() if have.get(n, True)}
+    for n, t in kept.items():
+        if not have.get(n, True):
+            out[n] = t
+    return head.rstrip("\n") + "\n\n" + "\n".join(out[n] for n in sorted(out))
 
 
 def timers_section(t):
     if not t:
         return ""
-    n = int(num(t, "timers_n"))
+    n = inum(t, "timers_n")
     ours, bull, boss = num(t, "timers_fire_per_s"), num(t, "bullmq_fire_per_s"), num(t, "pgboss_fire_per_s")
     r_boss, r_bull = ours / boss, ours / bull
     bpp = num(t, "timers_bytes_per_pending")

@@ -5,7 +5,9 @@
 #   CS_BENCH_QUICK=1 bench/run.sh   smaller, for a smoke run
 #   bench/run.sh ingest rss http    only these sections again (ingest, rss, http,
 #                                   timers, kill, promise, track, smtp, pg, fault);
-#                                   the others keep their figures in bench/out
+#                                   the others keep their figures in bench/out,
+#                                   or (none there: a fresh clone) their text in
+#                                   docs/benchmarks.md
 #
 # Benchmarks are not tests: nothing here fails on a figure; the targets are
 # stated next to the figures in docs/benchmarks.md.
