@@ -4,7 +4,8 @@
  * ("Ihr Paket ist bei DHL in Leipzig und kommt voraussichtlich Donnerstag
  * oder Freitag."), naming each parcel when there are several. The window
  * comes from the delivery promise: the order watch's current one, else
- * computed now from the order's latest shipment and its scans.
+ * computed now from the parcel it follows (the latest one still on its
+ * way, else the one delivered last) and its scans.
  */
 #include "http_int.h"
 
@@ -58,6 +59,29 @@ int cs__parcel_status(json_t *sh)
         return -1;
     int st = cs_track_status_from_name(json_string_value(json_object_get(sh, "status")));
     return st < 0 ? CS_TRACK_INFO_RECEIVED : st;
+}
+
+/* The parcel an order's promise follows, as the watch picks it
+ * (sql_track.c's QT_SHIPMENT): the latest one still on its way (not
+ * delivered, not returned), else the one delivered last, else the latest.
+ * The view lists them by creation; 0 when there are none. */
+static size_t followed_parcel(json_t *ships)
+{
+    size_t best = 0;
+    int best_open = -1;
+    cs_ms_t best_done = 0;
+    for (size_t i = 0; i < json_array_size(ships); i++) {
+        json_t *sh = json_array_get(ships, i);
+        cs_ms_t done = jtime(json_object_get(sh, "delivered_at"));
+        int open = !done && cs__parcel_status(sh) != CS_TRACK_RETURNED_TO_SENDER;
+        /* later in the list is later created: it wins a tie */
+        if (open > best_open || (open == best_open && done >= best_done)) {
+            best = i;
+            best_open = open;
+            best_done = done;
+        }
+    }
+    return best;
 }
 
 /* One parcel's clause of a paragraph about several: "eines wurde am
@@ -152,7 +176,8 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     if (!id)
         id = "";
     json_t *ships = json_object_get(o, "shipments");
-    json_t *sh = json_array_get(ships, json_array_size(ships) ? json_array_size(ships) - 1 : 0);
+    size_t followed = followed_parcel(ships);
+    json_t *sh = json_array_get(ships, followed);
     json_t *scans = json_object_get(sh, "scans");
     json_t *last = json_array_size(scans) ? json_array_get(scans, json_array_size(scans) - 1)
                                           : NULL;
@@ -261,7 +286,7 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
                                  : "Your order %s has been cancelled.",
                  id);
     } else if (out->parcels > 1) {
-        /* several parcels: a clause each, the window on the latest */
+        /* several parcels: a clause each, the window on the followed one */
         size_t n = (size_t)snprintf(text, tsize, de ? "Ihre Bestellung kommt in %d Paketen: "
                                                     : "Your order comes in %d parcels: ",
                                     out->parcels);
@@ -272,9 +297,9 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
                            sizeof subj);
             else
                 snprintf(subj, sizeof subj, de ? "Paket %d" : "parcel %d", i + 1);
-            bool latest = i == out->parcels - 1;
+            bool mine = (size_t)i == followed;
             parcel_clause(cc, json_array_get(ships, (size_t)i), subj, de, lang, tz, now,
-                          latest && have_window ? win : NULL, clause, sizeof clause);
+                          mine && have_window ? win : NULL, clause, sizeof clause);
             n += (size_t)snprintf(text + n, tsize - n, "%s%s", i ? "; " : "", clause);
         }
         if (n < tsize)
@@ -378,7 +403,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     cs_order_status_t st;
     cs__order_status(h, c.order, lang, tz, now, &st);
     json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
-    /* status: the latest parcel's (info_received before its first scan),
+    /* status: the followed parcel's (info_received before its first scan),
      * null before anything shipped; parcels: each one's */
     json_object_set_new(out, "status", st.status >= 0
                                            ? json_string(cs_track_status_name(st.status))

@@ -85,7 +85,7 @@ static cs_rc backfill_regions(cs_sql_t *s, cs_err_t *err)
     for (size_t i = 0; i < CS_ARRAY_LEN(REGION_UPDATES); i++)
         if ((rc = run_once(s, REGION_UPDATES[i], "write the region keys", &changed, err)))
             goto out;
-    cs_log(CS_LOG_INFO,
+    cs_log(addresses ? CS_LOG_INFO : CS_LOG_DEBUG,
            "store: region keys of %lld stored addresses (%lld name a region); %lld rows changed",
            (long long)addresses, (long long)keyed, (long long)changed);
 out:

@@ -256,8 +256,9 @@ typedef struct cs_contact_stats {
 
 
 /* What the order watch needs to know about an order, read without JSON:
- * the order, its latest shipment and that shipment's latest scan. Money
- * in minor units. */
+ * the order, the shipment its promise follows (the latest one still on
+ * its way, else the one delivered last) and that shipment's latest scan.
+ * Money in minor units. */
 typedef struct cs_order_track {
     char customer_id[CS_ID_MAX + 1];
     char status[16];          /* "placed", "cancelled", ... */
@@ -266,7 +267,7 @@ typedef struct cs_order_track {
     cs_ms_t placed_at;        /* 0 = only a stub so far */
     cs_ms_t promised_from, promised_to; /* the shop's own promise; 0 = none */
     bool shipped;             /* a shipment exists */
-    /* the latest shipment's; before one exists, what order.placed said of
+    /* the followed shipment's; before one exists, what order.placed said of
      * its shipping (an address the shipment lacks is taken from there too) */
     char carrier[CS_ID_MAX + 1];
     char service[CS_ID_MAX + 1];

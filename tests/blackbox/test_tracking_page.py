@@ -405,6 +405,27 @@ try:
     txt = js.get("text", "") if st == 200 else ""
     t.check("das andere war am " in txt and "mit DHL in der Zustellung" in txt and
             "heute" not in txt, "and in German: %r" % txt)
+    # two parcels, the later one delivered, the earlier one still on its
+    # way: the answer follows the one on its way (its status, its window)
+    t4 = now - dt.timedelta(days=3)
+    sh4 = shipment("m4", t4 + dt.timedelta(hours=4))
+    sh4["event_id"] = "s-m4b"
+    sh4["data"].update({"id": "Sm4b", "tracking_number": "JJDm4b"})
+    sc4 = scan("m4", 2, now - dt.timedelta(days=1), "delivered", city="Berlin")
+    sc4["data"].update({"shipment_id": "Sm4b", "tracking_number": "JJDm4b"})
+    st, _, _ = d.post_events([
+        order("m4", "anna", t4, "40.00"),
+        shipment("m4", t4 + dt.timedelta(hours=2)),
+        scan("m4", 1, now - dt.timedelta(hours=3), "in_transit", city="Leipzig"),
+        sh4, sc4,
+    ])
+    t.eq(st, 200, "two-parcel order, the later parcel delivered first, accepted")
+    st, _, js = d.request("GET", "/v1/orders/m4/status?lang=en")
+    txt = js.get("text", "") if st == 200 else ""
+    t.eq(js.get("status"), "in_transit", "the status is the parcel still on its way: %r" % (js,))
+    t.check(js.get("window") and "one is with DHL in Leipzig and should arrive " in txt and
+            "the other was delivered on " in txt,
+            "the window goes with the parcel on its way: %r" % txt)
     if link:
         tok_m1 = d.request("POST", "/t", urllib.parse.urlencode({"order": "m1", "key": "anna@example.de"}),
                            headers={"Content-Type": "application/x-www-form-urlencoded",

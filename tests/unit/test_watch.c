@@ -680,6 +680,43 @@ static void test_silence_found_by_durable_recheck(void **state)
     assert_int_equal(signals("delivery_at_risk", "o4"), 1);
 }
 
+/* An order in two parcels: the one delivered first does not close the
+ * order while the other is on its way, and the other's silence is seen. */
+static void test_open_parcel_is_followed(void **state)
+{
+    (void)state;
+    order("o9", "c9", "40.00", NULL);
+    ship("o9");
+    scan("o9", "in_transit", NULL);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    /* a second parcel, created later and delivered the next day */
+    event_at("shipment.created", now(),
+             "{\"id\":\"So9b\",\"order_id\":\"o9\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"To9b\",\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}");
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"So9b\",\"carrier\":\"dhl\",\"tracking_number\":\"To9b\","
+             "\"status\":\"delivered\"}");
+    run_watch();
+    cs_promise_rec_t r = rec("o9");
+    assert_false(r.closed);
+    assert_false(r.at_risk);
+    /* the first parcel is not heard of for four days */
+    cs_clock_manual_advance(&W.clock, 4 * CS_MS_PER_DAY);
+    for (int i = 0; i < 20; i++)
+        run_watch();
+    r = rec("o9");
+    assert_false(r.closed);
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "no_scan");
+    assert_int_equal(signals("delivery_at_risk", "o9"), 1);
+    /* its delivery closes the order */
+    scan("o9", "delivered", NULL);
+    run_watch();
+    assert_true(rec("o9").closed);
+}
+
 static void test_late_delivery_compensated_once(void **state)
 {
     (void)state;
@@ -857,6 +894,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shop_promise_is_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_parcel_is_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
