@@ -357,20 +357,25 @@ try:
     st, _, _ = lookup("l1", "10115")
     t.eq(st, 429, "after the flood the guessing address is still refused")
 
+    def two_parcels(oid, placed, first, second, second_dest=None):
+        """An order in two parcels, the second created two hours after the
+        first; first and second are (when, status, city) of each one's scan."""
+        sh_b = shipment(oid, placed + dt.timedelta(hours=4))
+        sh_b["event_id"] = "s-%sb" % oid
+        sh_b["data"].update({"id": "S%sb" % oid, "tracking_number": "JJD%sb" % oid})
+        if second_dest:
+            sh_b["data"]["destination"] = second_dest
+        sc_b = scan(oid, 2, *second)
+        sc_b["data"].update({"shipment_id": "S%sb" % oid, "tracking_number": "JJD%sb" % oid})
+        return d.post_events([order(oid, "anna", placed, "40.00"),
+                              shipment(oid, placed + dt.timedelta(hours=2)),
+                              scan(oid, 1, *first), sh_b, sc_b])[0]
+
     # an order in two parcels: the page shows both, the paragraph names each
-    t2 = now - dt.timedelta(days=3)
-    sh2 = shipment("m1", t2 + dt.timedelta(hours=4))
-    sh2["event_id"] = "s-m1b"
-    sh2["data"].update({"id": "Sm1b", "tracking_number": "JJDm1b",
-                        "destination": {"country": "DE", "postal_code": "04109", "city": "Leipzig"}})
-    sc2 = scan("m1", 2, now - dt.timedelta(hours=2), "in_transit", city="Leipzig")
-    sc2["data"].update({"shipment_id": "Sm1b", "tracking_number": "JJDm1b"})
-    st, _, _ = d.post_events([
-        order("m1", "anna", t2, "40.00"),
-        shipment("m1", t2 + dt.timedelta(hours=2)),
-        scan("m1", 1, now - dt.timedelta(days=1), "delivered", city="Berlin"),
-        sh2, sc2,
-    ])
+    st = two_parcels("m1", now - dt.timedelta(days=3),
+                     (now - dt.timedelta(days=1), "delivered", "Berlin"),
+                     (now - dt.timedelta(hours=2), "in_transit", "Leipzig"),
+                     {"country": "DE", "postal_code": "04109", "city": "Leipzig"})
     t.eq(st, 200, "two-parcel order accepted")
     st, _, js = d.request("GET", "/v1/orders/m1/status?lang=en")
     txt = js.get("text", "") if st == 200 else ""
@@ -384,18 +389,9 @@ try:
             "das andere ist bei DHL in Leipzig" in txt, "in German for anna: %r" % txt)
     # two parcels, one out for delivery two days ago and not heard of since:
     # its clause names that day, not "today"
-    t3 = now - dt.timedelta(days=4)
-    sh3 = shipment("m3", t3 + dt.timedelta(hours=4))
-    sh3["event_id"] = "s-m3b"
-    sh3["data"].update({"id": "Sm3b", "tracking_number": "JJDm3b"})
-    sc3 = scan("m3", 2, now - dt.timedelta(days=2), "out_for_delivery", city="Berlin")
-    sc3["data"].update({"shipment_id": "Sm3b", "tracking_number": "JJDm3b"})
-    st, _, _ = d.post_events([
-        order("m3", "anna", t3, "40.00"),
-        shipment("m3", t3 + dt.timedelta(hours=2)),
-        scan("m3", 1, now - dt.timedelta(days=2), "delivered", city="Berlin"),
-        sh3, sc3,
-    ])
+    st = two_parcels("m3", now - dt.timedelta(days=4),
+                     (now - dt.timedelta(days=2), "delivered", "Berlin"),
+                     (now - dt.timedelta(days=2), "out_for_delivery", "Berlin"))
     t.eq(st, 200, "two-parcel order with a stale delivery round accepted")
     st, _, js = d.request("GET", "/v1/orders/m3/status?lang=en")
     txt = js.get("text", "") if st == 200 else ""
@@ -407,18 +403,9 @@ try:
             "heute" not in txt, "and in German: %r" % txt)
     # two parcels, the later one delivered, the earlier one still on its
     # way: the answer follows the one on its way (its status, its window)
-    t4 = now - dt.timedelta(days=3)
-    sh4 = shipment("m4", t4 + dt.timedelta(hours=4))
-    sh4["event_id"] = "s-m4b"
-    sh4["data"].update({"id": "Sm4b", "tracking_number": "JJDm4b"})
-    sc4 = scan("m4", 2, now - dt.timedelta(days=1), "delivered", city="Berlin")
-    sc4["data"].update({"shipment_id": "Sm4b", "tracking_number": "JJDm4b"})
-    st, _, _ = d.post_events([
-        order("m4", "anna", t4, "40.00"),
-        shipment("m4", t4 + dt.timedelta(hours=2)),
-        scan("m4", 1, now - dt.timedelta(hours=3), "in_transit", city="Leipzig"),
-        sh4, sc4,
-    ])
+    st = two_parcels("m4", now - dt.timedelta(days=3),
+                     (now - dt.timedelta(hours=3), "in_transit", "Leipzig"),
+                     (now - dt.timedelta(days=1), "delivered", "Berlin"))
     t.eq(st, 200, "two-parcel order, the later parcel delivered first, accepted")
     st, _, js = d.request("GET", "/v1/orders/m4/status?lang=en")
     txt = js.get("text", "") if st == 200 else ""
