@@ -84,6 +84,14 @@ static size_t followed_parcel(json_t *ships)
     return best;
 }
 
+/* Whether a parcel's delivery round (its status since status_at) is
+ * today's; a round of unknown time is taken as today's. */
+static bool round_today(json_t *sh, const cs_tz_t *tz, cs_ms_t now)
+{
+    cs_ms_t at = jtime(json_object_get(sh, "status_at"));
+    return !at || cs_tz_day(tz, at) == cs_tz_day(tz, now);
+}
+
 /* One parcel's clause of a paragraph about several: "eines wurde am
  * Dienstag, 10. März zugestellt", "the other is with DHL in Leipzig". */
 static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj, bool de,
@@ -108,7 +116,7 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
         snprintf(out, size, de ? "%s wurde am %s zugestellt" : "%s was delivered on %s", subj, day);
         break;
     case CS_TRACK_OUT_FOR_DELIVERY:
-        if (cs_tz_day(tz, jtime(json_object_get(sh, "status_at"))) == cs_tz_day(tz, now)) {
+        if (round_today(sh, tz, now)) {
             snprintf(out, size, de ? "%s ist heute mit %s in der Zustellung"
                                    : "%s is out for delivery with %s today",
                      subj, carrier);
@@ -316,8 +324,7 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         snprintf(text, tsize, de ? "Ihr Paket wurde am %s von %s zugestellt."
                                  : "Your parcel was delivered by %s on %s.",
                  de ? day : carrier, de ? carrier : day);
-    } else if (status == CS_TRACK_OUT_FOR_DELIVERY &&
-               cs_tz_day(tz, jtime(json_object_get(sh, "status_at"))) == cs_tz_day(tz, now)) {
+    } else if (status == CS_TRACK_OUT_FOR_DELIVERY && round_today(sh, tz, now)) {
         snprintf(text, tsize, de ? "Ihr Paket ist heute mit %s in der Zustellung."
                                  : "Your parcel is out for delivery with %s today.",
                  carrier);
