@@ -326,18 +326,21 @@ static bool delivery_late(json_t *order, json_t *shipment, cs_ms_t now)
     return promised > 0 && !delivered && now >= promised + CS_MS_PER_DAY;
 }
 
+/* The context of a run (its trigger's parcel is `shipment`), or with run
+ * NULL of the event seq that may start one. */
 static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id,
-                       const char *order_id, json_t *event, const cs_run_t *run, unsigned flags,
-                       ctx_t *c, cs_err_t *err)
+                       const char *order_id, json_t *event, const cs_run_t *run, int64_t seq,
+                       unsigned flags, ctx_t *c, cs_err_t *err)
 {
     memset(c, 0, sizeof *c);
     json_t *cu, *o, *sh;
-    cs_rc rc = cs_store_call(s, journey_context, customer_id, order_id, flags, &cu, &o, &sh, err);
+    cs_rc rc = cs_store_call(s, journey_context, customer_id, order_id,
+                             run ? run->trigger_seq : seq, flags, &cu, &o, &sh, err);
     if (rc)
         return rc;
     if (!cu && o && jstr(o, "customer_id")) {
         json_t *o2, *sh2;
-        rc = cs_store_call(s, journey_context, jstr(o, "customer_id"), NULL, flags, &cu, &o2,
+        rc = cs_store_call(s, journey_context, jstr(o, "customer_id"), NULL, 0, flags, &cu, &o2,
                            &sh2, err);
         json_decref(o2);
         json_decref(sh2);
@@ -642,7 +645,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
                          (in->op == CS_OP_SEND && in->cls != CS_CLASS_TRANSACTIONAL &&
                           in->cls != CS_CLASS_SERVICE);
         if (needs_ctx && !c.root &&
-            (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run,
+            (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run, 0,
                             CS_CTX_FULL, &c, p->err)))
             break;
         bool waits = false;
@@ -782,7 +785,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     /* a scan or return knows its order; its customer is the order's */
     if (!customer_id && order_id) {
         json_t *cu, *o, *sh;
-        if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, CS_CTX_LITE, &cu, &o, &sh,
+        if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, 0, CS_CTX_LITE, &cu, &o, &sh,
                                 p->err)))
             goto out;
         if (jstr(o, "customer_id"))
@@ -822,7 +825,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         bool ok = true;
         if (in->cond) {
             ctx_t c;
-            if ((rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, evj, run,
+            if ((rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, evj, run, 0,
                                 CS_CTX_FULL, &c, p->err)))
                 break;
             ok = cs_expr_test(in->cond, c.root);
@@ -852,7 +855,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             continue;
         if (j->trigger_cond) {
             ctx_t c;
-            if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, CS_CTX_FULL, &c,
+            if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq, CS_CTX_FULL, &c,
                                 p->err)))
                 break;
             bool ok = cs_expr_test(j->trigger_cond, c.root);

@@ -221,8 +221,18 @@ typedef struct ctx_task {
 static cs_rc ctx_fn(cs_store_t *st, void *arg)
 {
     ctx_task_t *c = arg;
-    cs_rc rc = cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, CS_CTX_FULL,
-                             &c->customer, &c->order, &c->shipment, &c->err);
+    cs_rc rc;
+    int64_t about = 0; /* the run's trigger: its parcel is the message's */
+    if (c->m->run_id && c->m->order_id[0]) {
+        cs_run_t run;
+        rc = cs_store_call(st, run_get, c->m->run_id, &run, &c->err);
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+        if (!rc)
+            about = run.trigger_seq;
+    }
+    rc = cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, about,
+                       CS_CTX_FULL, &c->customer, &c->order, &c->shipment, &c->err);
     if (rc)
         return rc;
     if (c->m->run_id) {

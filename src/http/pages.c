@@ -26,7 +26,7 @@ static cs_rc cust_fn(cs_store_t *s, void *arg)
 {
     cust_ctx_t *c = arg;
     json_t *o, *sh;
-    return cs_store_call(s, journey_context, c->id, NULL, CS_CTX_LITE, &c->out, &o, &sh,
+    return cs_store_call(s, journey_context, c->id, NULL, 0, CS_CTX_LITE, &c->out, &o, &sh,
                          &c->err);
 }
 

@@ -263,6 +263,8 @@ typedef enum jstmt_id {
     QJ_CTX_OTHER_ORDERS,
     QJ_CTX_ITEMS,
     QJ_CTX_SHIPMENT,
+    QJ_CTX_ABOUT_SCAN,
+    QJ_CTX_ABOUT_EVENT,
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
@@ -471,8 +473,9 @@ cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_r
 cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err);
 cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
-                                 const char *order_id, unsigned flags, json_t **customer,
-                                 json_t **order, json_t **shipment, cs_err_t *err);
+                                 const char *order_id, int64_t about, unsigned flags,
+                                 json_t **customer, json_t **order, json_t **shipment,
+                                 cs_err_t *err);
 
 /* sql_track.c */
 void cs__sql_track_close(cs_sql_t *s);

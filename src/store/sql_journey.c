@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../journey/journey.h"
+#include "../lib/cs_json.h"
 #include "../lib/cs_tz.h"
 
 static const char *const jstmt_sql[QJ__COUNT] = {
@@ -104,9 +105,16 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                             "id!=?2 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
+    /* the parcel ?2 when it is the order's, else the one its promise
+     * follows (sql_track.c's QT_SHIPMENT: 7 is returned_to_sender) */
     [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
                         "delivered_at FROM shipments WHERE order_id=?1 "
-                        "ORDER BY created_at DESC LIMIT 1",
+                        "ORDER BY coalesce(id=?2,false) DESC,"
+                        "(delivered_at IS NULL AND coalesce(status,0)<>7) DESC,"
+                        "coalesce(delivered_at,0) DESC,created_at DESC,id DESC LIMIT 1",
+    /* which parcel an event concerns: a scan's, or (its body) a shipment's */
+    [QJ_CTX_ABOUT_SCAN] = "SELECT shipment_id FROM scans WHERE seq=?1",
+    [QJ_CTX_ABOUT_EVENT] = "SELECT body FROM events WHERE seq=?1 AND type=?2",
     [QJ_CTX_TICKET_OPEN] = "SELECT 1 FROM tickets WHERE (order_id=?1 OR customer_id=?2) AND "
                            "status IN ('open','pending') LIMIT 1",
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
@@ -1123,13 +1131,56 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
     return CS_OK;
 }
 
-static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, json_t **out, cs_err_t *err)
+/* The parcel event `about` concerns, into id ("" for none): a scan's
+ * (once its shipment is known), or a shipment.created's own. */
+static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs_err_t *err)
 {
-    sql_stmt *st = jstmt(s, QJ_CTX_SHIPMENT, err);
+    id[0] = '\0';
+    if (about <= 0)
+        return CS_OK;
+    sql_stmt *st = jstmt(s, QJ_CTX_ABOUT_SCAN, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sql_bind_int64(st, 1, about);
+    int r = sql_step(st);
+    if (r == SQL_ROW)
+        cs__col_copy(id, CS_ID_MAX + 1, st, 0);
+    cs__stmt_done(st);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "read a scan's parcel");
+    if (r == SQL_ROW)
+        return CS_OK;
+    if (!(st = jstmt(s, QJ_CTX_ABOUT_EVENT, err)))
+        return CS_ERR_STORE;
+    sql_bind_int64(st, 1, about);
+    sql_bind_int(st, 2, CS_EV_SHIPMENT_CREATED);
+    r = sql_step(st);
+    if (r == SQL_ROW && cs__col_text(st, 0)) {
+        const char *body = cs__col_text(st, 0);
+        json_t *ev = cs_json_loadb(body, strlen(body), NULL);
+        const char *sid = json_string_value(json_object_get(json_object_get(ev, "data"), "id"));
+        cs_strlcpy(id, sid ? sid : "", CS_ID_MAX + 1);
+        json_decref(ev);
+    }
+    cs__stmt_done(st);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "read a shipment's event");
+    return CS_OK;
+}
+
+static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json_t **out,
+                          cs_err_t *err)
+{
+    char id[CS_ID_MAX + 1];
     *out = NULL;
+    cs_rc rc = about_parcel(s, about, id, err);
+    if (rc)
+        return rc;
+    sql_stmt *st = jstmt(s, QJ_CTX_SHIPMENT, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
+    cs__bind_text(st, 2, id[0] ? id : NULL);
     int r = sql_step(st);
     if (r == SQL_ROW) {
         int status = sql_column_type(st, 4) == SQL_NULL ? -1 : sql_column_int(st, 4);
@@ -1160,8 +1211,9 @@ static bool exists2(cs_sql_t *s, jstmt_id_t id, const char *a, const char *b)
 }
 
 cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
-                                 const char *order_id, unsigned flags, json_t **customer,
-                                 json_t **order, json_t **shipment, cs_err_t *err)
+                                 const char *order_id, int64_t about, unsigned flags,
+                                 json_t **customer, json_t **order, json_t **shipment,
+                                 cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
     bool lite = flags & CS_CTX_LITE;
@@ -1171,7 +1223,7 @@ cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
         return rc;
     if (order_id && *order_id) {
         if ((rc = ctx_order(s, order_id, lite, order, err)) ||
-            (rc = ctx_shipment(s, order_id, shipment, err))) {
+            (rc = ctx_shipment(s, order_id, about, shipment, err))) {
             json_decref(*customer);
             json_decref(*order);
             *customer = *order = NULL;

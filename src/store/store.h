@@ -442,9 +442,13 @@ struct cs_store_ops {
                           void *ud, int64_t *examined, cs_err_t *err);
     /* State for journey conditions and templates: the customer (with
      * orders_count, first_order_at, last_order_id), the order (with items),
-     * the order's latest shipment; JSON objects or NULL when unknown. */
+     * one of the order's shipments; JSON objects or NULL when unknown. The
+     * shipment is the parcel of the event `about` (the seq of a run's
+     * trigger: a scan or a shipment.created of this order), else the one
+     * the order's promise follows (the latest still on its way, else the
+     * one delivered last); about = 0 for none. */
     cs_rc (*journey_context)(cs_store_t *s, const char *customer_id, const char *order_id,
-                             unsigned flags, json_t **customer, json_t **order,
+                             int64_t about, unsigned flags, json_t **customer, json_t **order,
                              json_t **shipment, cs_err_t *err);
     /* Discount codes. discount_put keeps the first code of an idem_key
      * (*existed, and d gets the stored code) and gives CS_ERR_DUPLICATE

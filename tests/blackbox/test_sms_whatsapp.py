@@ -127,6 +127,24 @@ def shop_events(cid, phone, consents, n):
     ]
 
 
+def two_parcels(cid, phone, consents):
+    """An order in two parcels: the earlier one goes out for delivery."""
+    oid = "o-" + cid
+    ago = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - s))
+    return [
+        {"event_id": "c-" + cid, "type": "customer.upserted", "occurred_at": ago(180),
+         "data": {"id": cid, "name": "Kim " + cid, "phone": phone, "locale": "de",
+                  "timezone": "Europe/Berlin", "consents": consents}},
+        csbb.order_event("e-o-" + cid, oid, customer=cid, at=ago(180)),
+        {"event_id": "e-sa-" + cid, "type": "shipment.created", "occurred_at": ago(120),
+         "data": {"id": "sa-" + cid, "order_id": oid, "carrier": "dhl", "tracking_number": "T50"}},
+        {"event_id": "e-sb-" + cid, "type": "shipment.created", "occurred_at": ago(60),
+         "data": {"id": "sb-" + cid, "order_id": oid, "carrier": "dhl", "tracking_number": "T51"}},
+        {"event_id": "e-t-" + cid, "type": "tracking.event", "occurred_at": ago(1),
+         "data": {"carrier": "dhl", "tracking_number": "T50", "status": "out_for_delivery"}},
+    ]
+
+
 try:
     d.start()
     wa = {"whatsapp": {"transactional": True}}
@@ -135,6 +153,7 @@ try:
         shop_events("bad", "+4915100000099", sms, 3) + shop_events("flaky", "+4915100000098", sms, 4)
     for i in range(4):
         evs += shop_events("r%d" % i, "+49151000001%02d" % i, sms, 10 + i)
+    evs += two_parcels("two", "+4915100000050", sms)
     st, _, body = d.post_events(evs)
     t.eq(st, 200, "events accepted")
 
@@ -175,6 +194,13 @@ try:
 
     t.wait_for(lambda: all([m for m in messages("r%d" % i) if m["status"] == "sent"] for i in range(4)),
              "four more SMS")
+    # two parcels: the message names the one out for delivery, not the
+    # one shipped last
+    t.wait_for(lambda: [m for m in messages("two") if m["status"] == "sent"], "two parcels' SMS")
+    two = [urllib.parse.parse_qs(r["body"])["Body"][0] for r in seen
+           if r["path"].startswith("/2010-04-01/") and "%2B4915100000050" in r["body"]]
+    t.check(len(two) == 1 and "T50" in two[0] and "T51" not in two[0],
+            "the SMS names the parcel out for delivery: %r" % (two,))
     times = sorted(r["at"] for r in seen if r["path"].startswith("/2010-04-01/"))
     gaps = [b - a_ for a_, b in zip(times, times[1:])]
     # the sender starts one request every 0.25 s; what arrives here also

@@ -1293,6 +1293,85 @@ static void test_deliveries(void **state)
  * its destination region (a region key naming more than a country), for
  * the watch and for the model, from the shipment's destination or, when
  * it has none, the order's shipping. */
+/* An order in several parcels: the watch follows the latest one still on
+ * its way, else the one delivered last; a journey's context names the
+ * parcel its trigger concerns (a scan's, a shipment.created's), else the
+ * followed one. */
+static const char *ctx_parcel(cs_store_t *s, const char *order_id, int64_t about, char *buf)
+{
+    json_t *cu, *o, *sh;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(s, journey_context, NULL, order_id, about, CS_CTX_LITE, &cu,
+                                   &o, &sh, &err),
+                     CS_OK);
+    snprintf(buf, CS_ID_MAX + 1, "%s", sh ? json_string_value(json_object_get(sh, "id")) : "-");
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    return buf;
+}
+
+static void test_followed_parcel(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_order_track_t tr;
+    char buf[CS_ID_MAX + 1];
+    int64_t ship_a, scan_a, scan_b;
+    cs_ms_t t;
+    put(s, order_ev("p1", "o-p", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    put(s, EV("p2", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-a\",\"order_id\":\"o-p\",\"carrier\":\"dhl\",\"tracking_number\":\"TA\"}"),
+        &ship_a);
+    put(s, EV("p3", "shipment.created", "2026-03-02T11:00:00Z",
+              "{\"id\":\"S-b\",\"order_id\":\"o-p\",\"carrier\":\"dhl\",\"tracking_number\":\"TB\"}"),
+        NULL);
+    /* both on their way: the later one */
+    assert_int_equal(cs_store_call(s, order_track, "o-p", 0, &tr, &err), CS_OK);
+    assert_true(cs_time_parse("2026-03-02T11:00:00Z", &t));
+    assert_int_equal(tr.shipped_at, t);
+    assert_string_equal(ctx_parcel(s, "o-p", 0, buf), "S-b");
+    /* the later one delivered: the earlier one, still on its way */
+    put(s, EV("p4", "tracking.event", "2026-03-03T10:00:00Z",
+              "{\"shipment_id\":\"S-b\",\"carrier\":\"dhl\",\"tracking_number\":\"TB\","
+              "\"status\":\"delivered\"}"),
+        &scan_b);
+    assert_int_equal(cs_store_call(s, order_track, "o-p", 0, &tr, &err), CS_OK);
+    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t));
+    assert_int_equal(tr.shipped_at, t);
+    assert_int_equal(tr.delivered_at, 0);
+    assert_string_equal(ctx_parcel(s, "o-p", 0, buf), "S-a");
+    /* a run's trigger names its own parcel */
+    assert_string_equal(ctx_parcel(s, "o-p", scan_b, buf), "S-b");
+    assert_string_equal(ctx_parcel(s, "o-p", ship_a, buf), "S-a");
+    /* a scan known by its number only, for the earlier parcel */
+    put(s, EV("p5", "tracking.event", "2026-03-04T08:00:00Z",
+              "{\"carrier\":\"dhl\",\"tracking_number\":\"TA\",\"status\":\"out_for_delivery\"}"),
+        &scan_a);
+    assert_string_equal(ctx_parcel(s, "o-p", scan_a, buf), "S-a");
+    /* an event about no parcel of this order: the followed one */
+    assert_string_equal(ctx_parcel(s, "o-p", 1, buf), "S-a");
+    /* both delivered: the one delivered last */
+    put(s, EV("p6", "tracking.event", "2026-03-04T12:00:00Z",
+              "{\"shipment_id\":\"S-a\",\"carrier\":\"dhl\",\"tracking_number\":\"TA\","
+              "\"status\":\"delivered\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-p", 0, &tr, &err), CS_OK);
+    assert_true(cs_time_parse("2026-03-04T12:00:00Z", &t));
+    assert_int_equal(tr.delivered_at, t);
+    assert_string_equal(ctx_parcel(s, "o-p", 0, buf), "S-a");
+    /* a parcel sent back is not followed while another is on its way */
+    put(s, EV("p7", "shipment.created", "2026-03-05T10:00:00Z",
+              "{\"id\":\"S-c\",\"order_id\":\"o-p\",\"carrier\":\"dhl\",\"tracking_number\":\"TC\"}"),
+        NULL);
+    put(s, EV("p8", "tracking.event", "2026-03-06T10:00:00Z",
+              "{\"shipment_id\":\"S-c\",\"carrier\":\"dhl\",\"tracking_number\":\"TC\","
+              "\"status\":\"returned_to_sender\"}"),
+        NULL);
+    assert_string_equal(ctx_parcel(s, "o-p", 0, buf), "S-a");
+    cs_store_close(&s);
+}
+
 static void test_region_arrival(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1394,6 +1473,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_followed_parcel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test(test_bad_targets),
