@@ -1131,6 +1131,8 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
     return CS_OK;
 }
 
+_Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "QJ_CTX_SHIPMENT says 7");
+
 /* The parcel event `about` concerns, into id ("" for none): a scan's
  * (once its shipment is known), or a shipment.created's own. */
 static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs_err_t *err)
