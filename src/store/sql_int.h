@@ -7,8 +7,9 @@
  * code (sql.c, sql_fold.c, sql_views.c, sql_journey.c, sql_track.c,
  * sql_migrate.c) and the same SQL texts: each text is written once in the
  * SQL both databases understand (numbered ?N parameters, ON CONFLICT
- * upserts, RETURNING, no SQLite-only functions) and pg.c rewrites ?N to $N. Only opening,
- * migrations and transactions differ; they live in the driver files.
+ * upserts, RETURNING, no SQLite-only functions) and pg.c rewrites ?N to
+ * $N. Only opening, migrations and transactions differ; they live in the
+ * driver files.
  *
  * A sql_stmt is a statement of either database with SQLite's calling
  * conventions (bind, step to SQL_ROW / SQL_DONE, column, reset). On SQLite
@@ -35,6 +36,16 @@
  * write lock every writer transaction takes (pg.c; copy.c takes it too) */
 #define CS_PG_LOCK_MIGRATE 0x436f6e7301LL
 #define CS_PG_LOCK_WRITE 0x436f6e7302LL
+
+/* An ORDER BY over an order's shipments that puts first the parcel its
+ * promise follows: the latest one still on its way (not delivered, not
+ * returned: status 7), else the one delivered last, else the latest.
+ * The order watch (sql_track.c) and the journeys' context (sql_journey.c)
+ * read it; status_api.c's followed_parcel() picks alike from the view. */
+#define SQL_FOLLOWED_PARCEL_ORDER                                                 \
+    "(delivered_at IS NULL AND coalesce(status,0)<>7) DESC,coalesce(delivered_at,0) DESC," \
+    "created_at DESC,id DESC"
+_Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says 7");
 
 /* ---- the statement abstraction ---- */
 
@@ -263,8 +274,7 @@ typedef enum jstmt_id {
     QJ_CTX_OTHER_ORDERS,
     QJ_CTX_ITEMS,
     QJ_CTX_SHIPMENT,
-    QJ_CTX_ABOUT_SCAN,
-    QJ_CTX_ABOUT_EVENT,
+    QJ_CTX_ABOUT,
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,

@@ -105,16 +105,15 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                             "id!=?2 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
-    /* the parcel ?2 when it is the order's, else the one its promise
-     * follows (sql_track.c's QT_SHIPMENT: 7 is returned_to_sender) */
+    /* the parcel ?2 when it is the order's, else the one its promise follows */
     [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
                         "delivered_at FROM shipments WHERE order_id=?1 "
-                        "ORDER BY coalesce(id=?2,false) DESC,"
-                        "(delivered_at IS NULL AND coalesce(status,0)<>7) DESC,"
-                        "coalesce(delivered_at,0) DESC,created_at DESC,id DESC LIMIT 1",
-    /* which parcel an event concerns: a scan's, or (its body) a shipment's */
-    [QJ_CTX_ABOUT_SCAN] = "SELECT shipment_id FROM scans WHERE seq=?1",
-    [QJ_CTX_ABOUT_EVENT] = "SELECT body FROM events WHERE seq=?1 AND type=?2",
+                        "ORDER BY coalesce(id=?2,false) DESC," SQL_FOLLOWED_PARCEL_ORDER
+                        " LIMIT 1",
+    /* which parcel event ?1 concerns: a scan's, or (in its body) that of
+     * a shipment.created (type ?2) */
+    [QJ_CTX_ABOUT] = "SELECT (SELECT shipment_id FROM scans WHERE seq=?1),"
+                     "(SELECT body FROM events WHERE seq=?1 AND type=?2)",
     [QJ_CTX_TICKET_OPEN] = "SELECT 1 FROM tickets WHERE (order_id=?1 OR customer_id=?2) AND "
                            "status IN ('open','pending') LIMIT 1",
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
@@ -1131,8 +1130,6 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
     return CS_OK;
 }
 
-_Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "QJ_CTX_SHIPMENT says 7");
-
 /* The parcel event `about` concerns, into id ("" for none): a scan's
  * (once its shipment is known), or a shipment.created's own. */
 static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs_err_t *err)
@@ -1140,25 +1137,16 @@ static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs
     id[0] = '\0';
     if (about <= 0)
         return CS_OK;
-    sql_stmt *st = jstmt(s, QJ_CTX_ABOUT_SCAN, err);
+    sql_stmt *st = jstmt(s, QJ_CTX_ABOUT, err);
     if (!st)
         return CS_ERR_STORE;
     sql_bind_int64(st, 1, about);
-    int r = sql_step(st);
-    if (r == SQL_ROW)
-        cs__col_copy(id, CS_ID_MAX + 1, st, 0);
-    cs__stmt_done(st);
-    if (r != SQL_ROW && r != SQL_DONE)
-        return cs__sql_fail(s, err, "read a scan's parcel");
-    if (r == SQL_ROW)
-        return CS_OK;
-    if (!(st = jstmt(s, QJ_CTX_ABOUT_EVENT, err)))
-        return CS_ERR_STORE;
-    sql_bind_int64(st, 1, about);
     sql_bind_int(st, 2, CS_EV_SHIPMENT_CREATED);
-    r = sql_step(st);
+    int r = sql_step(st);
     if (r == SQL_ROW && cs__col_text(st, 0)) {
-        const char *body = cs__col_text(st, 0);
+        cs__col_copy(id, CS_ID_MAX + 1, st, 0);
+    } else if (r == SQL_ROW && cs__col_text(st, 1)) {
+        const char *body = cs__col_text(st, 1);
         json_t *ev = cs_json_loadb(body, strlen(body), NULL);
         const char *sid = json_string_value(json_object_get(json_object_get(ev, "data"), "id"));
         cs_strlcpy(id, sid ? sid : "", CS_ID_MAX + 1);
@@ -1166,7 +1154,7 @@ static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs
     }
     cs__stmt_done(st);
     if (r != SQL_ROW && r != SQL_DONE)
-        return cs__sql_fail(s, err, "read a shipment's event");
+        return cs__sql_fail(s, err, "read the parcel of a run's trigger");
     return CS_OK;
 }
 

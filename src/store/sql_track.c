@@ -18,13 +18,10 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_ORDER] = "SELECT customer_id,status,currency,total,shipping,placed_at,promised_from,"
                  "promised_to,ship_carrier,ship_service,ship_origin,ship_destination,"
                  "ship_dest_region FROM orders WHERE id=?1",
-    /* the parcel the order's promise follows: the latest one still on its
-     * way (not delivered, not returned: status 7), else the one delivered
-     * last, else the latest (status_api.c's followed_parcel() picks alike) */
+    /* the parcel the order's promise follows */
     [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at,"
                     "dest_region FROM shipments WHERE order_id=?1 "
-                    "ORDER BY (delivered_at IS NULL AND coalesce(status,0)<>7) DESC,"
-                    "coalesce(delivered_at,0) DESC,created_at DESC,id DESC LIMIT 1",
+                    "ORDER BY " SQL_FOLLOWED_PARCEL_ORDER " LIMIT 1",
     [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location,region FROM scans "
                      "WHERE shipment_id=?1 ORDER BY occurred_at DESC, seq DESC LIMIT 1",
     [QT_DESTINATIONS] = "SELECT destination FROM (SELECT destination,created_at AS at,id "
@@ -83,8 +80,6 @@ void cs__sql_track_close(cs_sql_t *s)
 
 /* Step a one-row query; CS_ERR_NOTFOUND on no row (the statement is then
  * already reset), CS_OK with the row to read (the caller resets). */
-_Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "QT_SHIPMENT says 7");
-
 static cs_rc one(cs_sql_t *s, sql_stmt *st, const char *what, cs_err_t *err)
 {
     int r = sql_step(st);
