@@ -202,22 +202,6 @@ static const char *const migrations[] = {
     "CREATE TABLE region_backfill(address TEXT PRIMARY KEY, region TEXT NOT NULL)@NOROWID;",
 };
 
-/* The migrations with a step in C (sql_migrate.c runs it): what it does. */
-static const struct {
-    size_t version;
-    const char *what;
-} steps[] = {
-    {16, "the region key of every stored scan place and destination"},
-};
-
-const char *cs_schema_step(size_t i)
-{
-    for (size_t k = 0; k < CS_ARRAY_LEN(steps); k++)
-        if (steps[k].version == i + 1)
-            return steps[k].what;
-    return NULL;
-}
-
 size_t cs_schema_count(void)
 {
     return CS_ARRAY_LEN(migrations);

@@ -33,8 +33,8 @@ size_t cs_schema_count(void);
 char *cs_schema_migration(size_t i, cs_dialect_t dialect);
 
 /* What migration i's step in C does (its SQL alone is not the whole
- * migration: only the program runs the step, sql_migrate.c), or NULL
- * when it has none. Static text. */
+ * migration: only the program runs the step), or NULL when it has none.
+ * Static text; defined with the steps in sql_migrate.c. */
 const char *cs_schema_step(size_t i);
 
 /* "sqlite" / "postgresql" -> dialect; -1 when unknown. */

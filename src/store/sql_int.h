@@ -42,7 +42,7 @@
  * returned: status 7), else the one delivered last, else the latest.
  * The order watch (sql_track.c) and the journeys' context (sql_journey.c)
  * read it; status_api.c's followed_parcel() picks alike from the view. */
-#define SQL_FOLLOWED_PARCEL_ORDER                                                 \
+#define SQL_FOLLOWED_PARCEL_ORDER                                                          \
     "(delivered_at IS NULL AND coalesce(status,0)<>7) DESC,coalesce(delivered_at,0) DESC," \
     "created_at DESC,id DESC"
 _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says 7");

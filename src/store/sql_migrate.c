@@ -6,6 +6,7 @@
 #include "sql_int.h"
 
 #include "../model/region.h"
+#include "schema.h"
 
 /* Every address the store keeps a region key of, each once. */
 static const char ADDRESSES_SQL[] =
@@ -32,8 +33,7 @@ static const char *const REGION_UPDATES[] = {
     "DROP TABLE region_backfill",
 };
 
-/* One statement run once; its changed rows added to *changed (NULL: not
- * counted). */
+/* One statement run once; its changed rows added to *changed. */
 static cs_rc run_once(cs_sql_t *s, const char *sql, const char *what, int64_t *changed,
                       cs_err_t *err)
 {
@@ -43,7 +43,7 @@ static cs_rc run_once(cs_sql_t *s, const char *sql, const char *what, int64_t *c
     if (!rc)
         rc = cs__sql_exec_count(s, st, err, what, &n);
     sql_finalize(st);
-    if (!rc && changed)
+    if (!rc)
         *changed += n;
     return rc;
 }
@@ -94,13 +94,28 @@ out:
     return rc;
 }
 
-/* schema.c's cs_schema_step() describes each of these */
+/* The migrations with a step: what it does (for `consonance schema`) and
+ * the step. */
+static const struct {
+    int version;
+    const char *what;
+    cs_rc (*run)(cs_sql_t *s, cs_err_t *err);
+} steps[] = {
+    { 16, "the region key of every stored scan place and destination", backfill_regions },
+};
+
 cs_rc cs__sql_after_migration(cs_sql_t *s, int version, cs_err_t *err)
 {
-    switch (version) {
-    case 16:
-        return backfill_regions(s, err);
-    default:
-        return CS_OK;
-    }
+    for (size_t k = 0; k < CS_ARRAY_LEN(steps); k++)
+        if (steps[k].version == version)
+            return steps[k].run(s, err);
+    return CS_OK;
+}
+
+const char *cs_schema_step(size_t i)
+{
+    for (size_t k = 0; k < CS_ARRAY_LEN(steps); k++)
+        if ((size_t)steps[k].version == i + 1)
+            return steps[k].what;
+    return NULL;
 }
