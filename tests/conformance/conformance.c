@@ -1360,7 +1360,8 @@ static void test_followed_parcel(void **state)
     assert_true(cs_time_parse("2026-03-04T12:00:00Z", &t));
     assert_int_equal(tr.delivered_at, t);
     assert_string_equal(ctx_parcel(s, "o-p", 0, buf), "S-a");
-    /* a parcel sent back is not followed while another is on its way */
+    /* a parcel sent back, though created last, is not followed: the one
+     * delivered last still is */
     put(s, EV("p7", "shipment.created", "2026-03-05T10:00:00Z",
               "{\"id\":\"S-c\",\"order_id\":\"o-p\",\"carrier\":\"dhl\",\"tracking_number\":\"TC\"}"),
         NULL);
