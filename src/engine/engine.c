@@ -232,6 +232,50 @@ static cs_rc ingest_requests(cs_engine_t *e, cs_ingest_req_t *r, cs_ms_t now, cs
     return CS_OK;
 }
 
+/* A scan kept waiting for its parcel is attached when a shipment.created
+ * for it comes later in the same group; its answer then says accepted
+ * rather than "waiting_for shipment". The store settles which were
+ * attached: asked only for the waiting scans before such a shipment, so
+ * a group without both costs nothing. `stop` ends the walk (the item
+ * being written one by one; the items after it are not written yet), NULL
+ * for the whole group. Inside the group's transaction, or after the
+ * commit of the one-by-one replay's shipment. */
+static cs_rc settle_waiting(cs_engine_t *e, cs_ingest_req_t *group, const cs_ingest_item_t *stop,
+                            cs_err_t *err)
+{
+    cs_ingest_item_t *last_shipment = NULL;
+    bool waiting_before = false, done = false;
+    for (cs_ingest_req_t *r = group; r && !done; r = r->next_) {
+        for (size_t i = 0; i < r->n && !done; i++) {
+            cs_ingest_item_t *it = &r->items[i];
+            if (it->rc == CS_OK && it->outcome == CS_INGEST_PENDING)
+                waiting_before = true;
+            else if (it->rc == CS_OK && it->outcome == CS_INGEST_NEW && waiting_before &&
+                     it->ev->type == CS_EV_SHIPMENT_CREATED)
+                last_shipment = it;
+            done = it == stop;
+        }
+    }
+    if (!last_shipment)
+        return CS_OK;
+    for (cs_ingest_req_t *r = group; r; r = r->next_) {
+        for (size_t i = 0; i < r->n; i++) {
+            cs_ingest_item_t *it = &r->items[i];
+            if (it == last_shipment)
+                return CS_OK;
+            bool waiting = true;
+            cs_rc rc;
+            if (it->rc != CS_OK || it->outcome != CS_INGEST_PENDING)
+                continue;
+            if ((rc = cs_store_scan_waiting(e->writer, it->seq, &waiting, err)))
+                return rc;
+            if (!waiting)
+                it->outcome = CS_INGEST_NEW;
+        }
+    }
+    return CS_OK;
+}
+
 /* One transaction for the whole group. Returns non-zero when the group
  * failed and was rolled back (items are then untouched for the replay);
  * *began is false when not even the transaction could start (the store is
@@ -274,6 +318,8 @@ static cs_rc write_group(cs_engine_t *e, cs_ingest_req_t *group, size_t *n_event
             (rc = ingest_requests(e, more, now, err)))
             goto fail;
     }
+    if ((rc = settle_waiting(e, group, NULL, err)))
+        goto fail;
     rc = timed_commit(e, e->syncer_started, err);
     if (rc)
         goto fail;
@@ -311,8 +357,15 @@ static void write_one_by_one(cs_engine_t *e, cs_ingest_req_t *group, cs_ms_t now
             it->rc = cs_store_ingest(e->writer, it->ev, now, &it->outcome, &it->seq, &it->err);
             if (it->rc == CS_OK)
                 it->rc = timed_commit(e, false, &it->err);
-            if (it->rc)
+            if (it->rc) {
                 cs_store_rollback(e->writer);
+            } else if (it->ev->type == CS_EV_SHIPMENT_CREATED) {
+                /* after its commit: a failed one must not settle anything */
+                cs_err_t serr;
+                cs_err_clear(&serr);
+                if (settle_waiting(e, group, it, &serr))
+                    cs_warn("%s; the scans before it still say they wait", serr.msg);
+            }
         }
     }
 }

@@ -87,6 +87,7 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SC_LATEST] = "SELECT status,occurred_at FROM scans WHERE shipment_id=?1 "
                     "ORDER BY occurred_at DESC, seq DESC LIMIT 1",
     [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2",
+    [Q_SC_WAITING] = "SELECT 1 FROM scans WHERE seq=?1 AND shipment_id IS NULL",
 
     [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at "
                  "FROM returns WHERE id=?1",

@@ -617,6 +617,23 @@ out:
     return rc;
 }
 
+cs_rc cs__sql_scan_waiting(cs_store_t *store, int64_t seq, bool *waiting, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *q = cs__sql_stmt(s, Q_SC_WAITING, err);
+    if (!q)
+        return CS_ERR_STORE;
+    sql_bind_int64(q, 1, seq);
+    int step = sql_step(q);
+    cs_rc rc = CS_OK;
+    if (step == SQL_ROW || step == SQL_DONE)
+        *waiting = step == SQL_ROW;
+    else
+        rc = cs__sql_fail(s, err, "read whether a scan waits for its shipment");
+    cs__stmt_done(q);
+    return rc;
+}
+
 static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
                        cs_err_t *err)
 {

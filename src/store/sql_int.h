@@ -189,6 +189,7 @@ typedef enum stmt_id {
     Q_SC_ADOPT_WANT,
     Q_SC_LATEST,
     Q_SC_DELIVERED,
+    Q_SC_WAITING,
     /* returns */
     Q_RE_GET,
     Q_RE_PUT,
@@ -416,6 +417,7 @@ cs_rc cs__sql_ingest_hint(cs_store_t *store, const cs_event_t *const *evs, size_
 void cs__sql_ingest_reset(cs_sql_t *s);
 cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
                         cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
+cs_rc cs__sql_scan_waiting(cs_store_t *store, int64_t seq, bool *waiting, cs_err_t *err);
 
 /* sql_views.c */
 cs_rc cs__sql_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
@@ -528,6 +530,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
  * transactions), for their ops tables. */
 #define CS_SQL_SHARED_OPS \
     .ingest = cs__sql_ingest, \
+    .scan_waiting = cs__sql_scan_waiting, \
     .customer_view = cs__sql_customer_view, \
     .order_view = cs__sql_order_view, \
     .events_query = cs__sql_events_query, \

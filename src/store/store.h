@@ -344,6 +344,11 @@ struct cs_store_ops {
      * *seq is the log sequence number (of the original on duplicates). */
     cs_rc (*ingest)(cs_store_t *s, const cs_event_t *ev, cs_ms_t received_at,
                     cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err);
+    /* Whether the scan logged at `seq` still waits for its shipment
+     * (false once attached, or for no such scan). Between begin and commit
+     * it sees the transaction's own ingests: a scan kept waiting and then
+     * attached by a shipment.created later in the same group is not. */
+    cs_rc (*scan_waiting)(cs_store_t *s, int64_t seq, bool *waiting, cs_err_t *err);
     /* Optional, for shared stores (NULL = none): wait up to timeout_ms on
      * a handle kept for it for another node's word that it committed work
      * (events, timers, messages); *woken says whether it came. A hint:
@@ -529,6 +534,10 @@ static inline cs_rc cs_store_ingest(cs_store_t *s, const cs_event_t *ev, cs_ms_t
                                     cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *e)
 {
     return s->ops->ingest(s, ev, received_at, outcome, seq, e);
+}
+static inline cs_rc cs_store_scan_waiting(cs_store_t *s, int64_t seq, bool *waiting, cs_err_t *e)
+{
+    return s->ops->scan_waiting(s, seq, waiting, e);
 }
 static inline cs_rc cs_store_ingest_hint(cs_store_t *s, const cs_event_t *const *evs, size_t n,
                                          cs_err_t *e)

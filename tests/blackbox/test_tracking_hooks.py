@@ -149,6 +149,17 @@ try:
     res = (body.get("results") or [{}])[0]
     t.eq((st, res.get("status"), res.get("waiting_for")), (200, "accepted", "shipment"),
          "the event API says a scan waits for its shipment: %r" % (body,))
+    st, _, body = d.post_events([
+        {"event_id": "raw-wait-2", "type": "tracking.event", "occurred_at": iso(-250),
+         "data": {"carrier": "ups", "tracking_number": "1Z999AA10123456799", "status": "in_transit"}},
+        csbb.order_event("o-wait-2", "1091", at=iso(-86400)),
+        {"event_id": "s-wait-2", "type": "shipment.created", "occurred_at": iso(-600),
+         "data": {"id": "SHP-WAIT-2", "order_id": "1091", "carrier": "ups",
+                  "tracking_number": "1Z999AA10123456799"}}])
+    res = (body.get("results") or [{}])[0]
+    t.eq((st, res.get("status"), "waiting_for" in res), (200, "accepted", False),
+         "a scan whose shipment comes later in the same batch does not say it waits: %r" % (body,))
+    t.eq(len(scans("1091")), 1, "... and is the parcel's")
     st, _, body = own({"carrier": "dpd", "tracking_number": "x", "scans": []}, ts=int(time.time()) - 3600)
     t.eq((st, err(body)[0]), (403, "X-Consonance-Signature"), "an hour-old signature is refused, naming the header")
     t.check("old" in err(body)[1], "... as too old: %r" % (err(body),))

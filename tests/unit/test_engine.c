@@ -135,6 +135,89 @@ static void test_sync_ingest_and_duplicates(void **state)
     cs_engine_close(&e);
 }
 
+static cs_event_t *parse(const char *text)
+{
+    cs_event_t *ev = NULL;
+    cs_err_t err;
+    if (cs_event_parse(text, strlen(text), &ev, &err))
+        fail_msg("parse: %s (%s)", err.msg, err.field);
+    return ev;
+}
+
+static cs_event_t *scan_event(const char *event_id, const char *tracking_number)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"event_id\":\"%s\",\"type\":\"tracking.event\",\"occurred_at\":"
+             "\"2026-03-02T08:00:00Z\",\"data\":{\"carrier\":\"dhl\",\"tracking_number\":"
+             "\"%s\",\"status\":\"in_transit\"}}",
+             event_id, tracking_number);
+    return parse(text);
+}
+
+static cs_event_t *shipment_event(const char *event_id, const char *order_id,
+                                  const char *tracking_number)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"event_id\":\"%s\",\"type\":\"shipment.created\",\"occurred_at\":"
+             "\"2026-03-01T18:00:00Z\",\"data\":{\"id\":\"shp-%s\",\"order_id\":\"%s\","
+             "\"carrier\":\"dhl\",\"tracking_number\":\"%s\"}}",
+             event_id, tracking_number, order_id, tracking_number);
+    return parse(text);
+}
+
+/* A scan waits for its parcel only while no shipment.created has claimed
+ * it: one announced later in the same request attaches it before the
+ * answer, which then says accepted, not waiting. */
+static void test_waiting_scan_settled_in_its_group(void **state)
+{
+    (void)state;
+    cs_engine_t *e = open_engine();
+    cs_ingest_item_t items[6] = {0};
+    items[0].ev = scan_event("w1", "T1");        /* its parcel comes below */
+    items[1].ev = scan_event("w2", "T2");        /* its parcel never comes */
+    items[2].ev = order_event("w3", "o-w", "c-w");
+    items[3].ev = shipment_event("w4", "o-w", "T1");
+    items[4].ev = scan_event("w5", "T1");        /* known by then */
+    items[5].ev = scan_event("w6", "T3");        /* after the last shipment */
+    cs_ingest_req_t req = {.items = items, .n = 6};
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(items[i].rc, CS_OK);
+    assert_int_equal(items[0].outcome, CS_INGEST_NEW);
+    assert_int_equal(items[1].outcome, CS_INGEST_PENDING);
+    assert_int_equal(items[3].outcome, CS_INGEST_NEW);
+    assert_int_equal(items[4].outcome, CS_INGEST_NEW);
+    assert_int_equal(items[5].outcome, CS_INGEST_PENDING);
+
+    /* the store's answer, read back: attached, waiting, no such scan */
+    cs_store_t *r = NULL;
+    cs_err_t err;
+    bool waiting = true;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    assert_int_equal(cs_store_scan_waiting(r, items[0].seq, &waiting, &err), CS_OK);
+    assert_false(waiting);
+    assert_int_equal(cs_store_scan_waiting(r, items[1].seq, &waiting, &err), CS_OK);
+    assert_true(waiting);
+    assert_int_equal(cs_store_scan_waiting(r, items[2].seq, &waiting, &err), CS_OK);
+    assert_false(waiting); /* an order's seq is no scan */
+    cs_engine_reader_release(e, r);
+
+    /* a shipment in a later request attaches the rest; the earlier answer
+     * stands as given */
+    cs_ingest_item_t later[1] = {{.ev = shipment_event("w7", "o-w", "T2")}};
+    cs_ingest_req_t req2 = {.items = later, .n = 1};
+    assert_int_equal(cs_engine_ingest(e, &req2), CS_OK);
+    assert_int_equal(later[0].rc, CS_OK);
+    assert_int_equal(later[0].outcome, CS_INGEST_NEW);
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    assert_int_equal(cs_store_scan_waiting(r, items[1].seq, &waiting, &err), CS_OK);
+    assert_false(waiting);
+    cs_engine_reader_release(e, r);
+    cs_engine_close(&e);
+}
+
 typedef struct thread_arg {
     cs_engine_t *e;
     int id;
@@ -403,6 +486,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sync_ingest_and_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_scan_settled_in_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_submitters_share_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_requests_join_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
