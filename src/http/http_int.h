@@ -166,12 +166,13 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
 
 /* status_api.c */
 enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
-/* An order's view and its customer's contact data (*has_who false when the
- * customer is unknown); *order is owned by the caller. */
-cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_contact_t *who,
-                     bool *has_who, cs_err_t *err);
+/* An order's view, its track (order_track: what its promise is computed
+ * from) and its customer's contact data (*has_who false when the customer
+ * is unknown); *order is owned by the caller. */
+cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_order_track_t *track,
+                     cs_contact_t *who, bool *has_who, cs_err_t *err);
 /* Where an order is, from its view (the order view's JSON, with shipments,
- * scans and the watch's promise), in one paragraph in `lang` ("de"/"en")
+ * scans and the watch's promise) and its track, in one paragraph in `lang` ("de"/"en")
  * that names each parcel when there are several, with the window the
  * promise gives now (none for a cancelled order). */
 typedef struct cs_order_status {
@@ -187,8 +188,8 @@ typedef struct cs_order_status {
     int quiet_days;
     char reason_text[256];
 } cs_order_status_t;
-void cs__order_status(cs_http_t *h, json_t *order, const char *lang, const cs_tz_t *tz,
-                      int64_t now, cs_order_status_t *out);
+void cs__order_status(cs_http_t *h, json_t *order, const cs_order_track_t *track,
+                      const char *lang, const cs_tz_t *tz, int64_t now, cs_order_status_t *out);
 /* A shipment's cs_track_status_t from the order view's JSON: a parcel
  * without scans yet is info_received (its label is created). */
 int cs__parcel_status(json_t *shipment);

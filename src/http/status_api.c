@@ -4,8 +4,9 @@
  * ("Ihr Paket ist bei DHL in Leipzig und kommt voraussichtlich Donnerstag
  * oder Freitag."), naming each parcel when there are several. The window
  * comes from the delivery promise: the order watch's current one, else
- * computed now from the parcel it follows (the latest one still on its
- * way, else the one delivered last) and its scans.
+ * computed now, as the watch would, from the order as the store tracks it
+ * (order_track: the parcel the promise follows, the latest one still on
+ * its way, else the one delivered last, with its lane and latest scan).
  */
 #include "http_int.h"
 
@@ -19,16 +20,19 @@
 typedef struct st_ctx {
     const char *id;
     json_t *order;
+    cs_order_track_t track;
     cs_contact_t who;
     bool has_who;
     cs_err_t err;
 } st_ctx_t;
 
-cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_contact_t *who,
-                     bool *has_who, cs_err_t *err)
+cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_order_track_t *track,
+                     cs_contact_t *who, bool *has_who, cs_err_t *err)
 {
     *has_who = false;
     cs_rc rc = cs_store_order_view(s, id, order, err);
+    if (!rc)
+        rc = cs_store_call(s, order_track, id, 0, track, err);
     if (rc)
         return rc;
     const char *cust = json_string_value(json_object_get(*order, "customer_id"));
@@ -44,7 +48,7 @@ cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_contact_t
 static cs_rc read_fn(cs_store_t *s, void *arg)
 {
     st_ctx_t *c = arg;
-    return cs__order_read(s, c->id, &c->order, &c->who, &c->has_who, &c->err);
+    return cs__order_read(s, c->id, &c->order, &c->track, &c->who, &c->has_who, &c->err);
 }
 
 static cs_ms_t jtime(json_t *v)
@@ -61,27 +65,18 @@ int cs__parcel_status(json_t *sh)
     return st < 0 ? CS_TRACK_INFO_RECEIVED : st;
 }
 
-/* The parcel an order's promise follows, as the watch picks it
- * (sql_track.c's QT_SHIPMENT): the latest one still on its way (not
- * delivered, not returned), else the one delivered last, else the latest.
- * The view lists them by creation; 0 when there are none. */
-static size_t followed_parcel(json_t *ships)
+/* The followed parcel's place in the view's list: the one order_track
+ * names (the view lists them by creation); the latest when the two reads
+ * saw different parcels (one created between them). */
+static size_t followed_parcel(json_t *ships, const cs_order_track_t *t)
 {
-    size_t best = 0;
-    int best_open = -1;
-    cs_ms_t best_done = 0;
-    for (size_t i = 0; i < json_array_size(ships); i++) {
-        json_t *sh = json_array_get(ships, i);
-        cs_ms_t done = jtime(json_object_get(sh, "delivered_at"));
-        int open = !done && cs__parcel_status(sh) != CS_TRACK_RETURNED_TO_SENDER;
-        /* later in the list is later created: it wins a tie */
-        if (open > best_open || (open == best_open && done >= best_done)) {
-            best = i;
-            best_open = open;
-            best_done = done;
-        }
+    size_t n = json_array_size(ships);
+    for (size_t i = 0; i < n; i++) {
+        const char *sid = json_string_value(json_object_get(json_array_get(ships, i), "id"));
+        if (sid && strcmp(sid, t->shipment_id) == 0)
+            return i;
     }
-    return best;
+    return n ? n - 1 : 0;
 }
 
 /* Whether a parcel's delivery round (its status since status_at) is
@@ -148,34 +143,8 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
     }
 }
 
-static void region(json_t *addr, char *out, size_t size)
-{
-    cs_region_key(json_string_value(json_object_get(addr, "country")),
-                  json_string_value(json_object_get(addr, "region")),
-                  json_string_value(json_object_get(addr, "postal_code")), out, size);
-}
-
-/* A parcel's lane ends as the store picks them for the watch
- * (order_track): the shipment's address, else that of the order's
- * shipping plan; the destination the plan's when only that says where in
- * a country it goes. */
-static void lane_ends(json_t *sh, json_t *plan, char from[CS_REGION_KEY_MAX],
-                      char to[CS_REGION_KEY_MAX])
-{
-    json_t *o = json_object_get(sh, "origin"), *d = json_object_get(sh, "destination");
-    region(json_is_object(o) && json_object_size(o) ? o : json_object_get(plan, "origin"), from,
-           CS_REGION_KEY_MAX);
-    region(d, to, CS_REGION_KEY_MAX);
-    if (!cs_region_key_specific(to)) {
-        char pk[CS_REGION_KEY_MAX];
-        region(json_object_get(plan, "destination"), pk, sizeof pk);
-        if (cs_region_key_specific(pk) || !to[0])
-            memcpy(to, pk, sizeof pk);
-    }
-}
-
-void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *tz, cs_ms_t now,
-                      cs_order_status_t *out)
+void cs__order_status(cs_http_t *h, json_t *o, const cs_order_track_t *t, const char *lang,
+                      const cs_tz_t *tz, cs_ms_t now, cs_order_status_t *out)
 {
     memset(out, 0, sizeof *out);
     const cs_carriers_t *cc = cs_engine_carriers(h->engine);
@@ -184,7 +153,7 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
     if (!id)
         id = "";
     json_t *ships = json_object_get(o, "shipments");
-    size_t followed = followed_parcel(ships);
+    size_t followed = followed_parcel(ships, t);
     json_t *sh = json_array_get(ships, followed);
     json_t *scans = json_object_get(sh, "scans");
     json_t *last = json_array_size(scans) ? json_array_get(scans, json_array_size(scans) - 1)
@@ -193,7 +162,6 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         cs_carriers_display_name(cc, json_string_value(json_object_get(sh, "carrier")));
     const char *city = json_string_value(json_object_get(json_object_get(last, "location"), "city"));
     int status = cs__parcel_status(sh);
-    const char *reason_name = json_string_value(json_object_get(last, "reason"));
     const char *ost = json_string_value(json_object_get(o, "status"));
     bool cancelled = ost && strcmp(ost, "cancelled") == 0;
     out->status = status;
@@ -222,40 +190,10 @@ void cs__order_status(cs_http_t *h, json_t *o, const char *lang, const cs_tz_t *
         p.reason = cur_reason > 0 ? (cs_promise_reason_t)cur_reason : CS_PR_NONE;
         p.quiet_days = 0;
         have_window = p.from != 0;
-    } else if (h->opts.tracker && jtime(json_object_get(o, "placed_at"))) {
+    } else if (h->opts.tracker && t->placed_at) {
         char from[CS_REGION_KEY_MAX], to[CS_REGION_KEY_MAX];
-        json_t *plan = json_object_get(o, "shipping");
-        lane_ends(sh, plan, from, to);
         cs_promise_query_t q;
-        memset(&q, 0, sizeof q);
-        json_t *how = sh ? sh : plan;
-        q.lane = (cs_lane_t){ json_string_value(json_object_get(how, "carrier")),
-                              json_string_value(json_object_get(how, "service")), from, to };
-        q.placed_at = jtime(json_object_get(o, "placed_at"));
-        q.shipped_at = jtime(json_object_get(sh, "created_at"));
-        q.now = now;
-        q.last_status = last ? cs_track_status_from_name(
-                                   json_string_value(json_object_get(last, "status")))
-                             : CS_TRACK__COUNT;
-        if (q.last_status < 0)
-            q.last_status = CS_TRACK__COUNT;
-        int rs = cs_incident_from_name(reason_name);
-        q.last_reason = rs > 0 ? (cs_incident_t)rs : CS_INCIDENT_NONE;
-        q.last_scan_at = jtime(json_object_get(last, "occurred_at"));
-        q.delivered_at = jtime(json_object_get(sh, "delivered_at"));
-        /* in its destination region now: its first scan there, as the
-         * store finds it */
-        const char *want = to;
-        char got[CS_REGION_KEY_MAX];
-        region(json_object_get(last, "location"), got, sizeof got);
-        bool there = cs_region_key_specific(want) && strcmp(got, want) == 0;
-        for (size_t i = 0; there && i < json_array_size(scans); i++) {
-            json_t *sc = json_array_get(scans, i);
-            region(json_object_get(sc, "location"), got, sizeof got);
-            cs_ms_t at = jtime(json_object_get(sc, "occurred_at"));
-            if (strcmp(got, want) == 0 && at && (!q.dest_since || at < q.dest_since))
-                q.dest_since = at;
-        }
+        cs_tracker_query(t, now, from, to, &q);
         cs_err_t perr;
         have_window = cs_tracker_promise(h->opts.tracker, &q, &p, &perr) == CS_OK && p.to;
     }
@@ -408,7 +346,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         tz = cs_tz_get_or_utc(c.who.timezone);
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
     cs_order_status_t st;
-    cs__order_status(h, c.order, lang, tz, now, &st);
+    cs__order_status(h, c.order, &c.track, lang, tz, now, &st);
     json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
     /* status: the followed parcel's (info_received before its first scan),
      * null before anything shipped; parcels: each one's */

@@ -705,6 +705,7 @@ static void try_again(char *out, size_t size, int wait, bool de)
 typedef struct page_ctx {
     const char *id;
     json_t *order;
+    cs_order_track_t track;
     cs_contact_t who;
     bool has_who;
     cs_err_t err;
@@ -727,7 +728,7 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
     c->cached = page_get(c->h, c->key, c->hash, c->version, c->now, &c->cached_len);
     if (c->cached)
         return CS_OK;
-    return cs__order_read(s, c->id, &c->order, &c->who, &c->has_who, &c->err);
+    return cs__order_read(s, c->id, &c->order, &c->track, &c->who, &c->has_who, &c->err);
 }
 
 /* Postcodes compare without spaces and case ("10115", "SW1A 1AA"). */
@@ -1099,7 +1100,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         tz = cs_tz_get_or_utc(c.who.timezone);
     cs_ms_t now = c.now;
     cs_order_status_t st;
-    cs__order_status(h, c.order, lang, tz, now, &st);
+    cs__order_status(h, c.order, &c.track, lang, tz, now, &st);
     json_t *o = c.order;
     json_t *watch = json_object_get(o, "promise");
     json_t *ships = json_object_get(o, "shipments");

@@ -40,8 +40,8 @@
 /* An ORDER BY over an order's shipments that puts first the parcel its
  * promise follows: the latest one still on its way (not delivered, not
  * returned: status 7), else the one delivered last, else the latest.
- * The order watch (sql_track.c) and the journeys' context (sql_journey.c)
- * read it; status_api.c's followed_parcel() picks alike from the view. */
+ * The order watch and the status answer (order_track, sql_track.c) and the
+ * journeys' context (sql_journey.c) read it. */
 #define SQL_FOLLOWED_PARCEL_ORDER                                                          \
     "(delivered_at IS NULL AND coalesce(status,0)<>7) DESC,coalesce(delivered_at,0) DESC," \
     "created_at DESC,id DESC"

@@ -131,6 +131,7 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
     if (!rc) {
         out->shipped = true;
         cs__col_copy(ship, sizeof ship, st, 0);
+        memcpy(out->shipment_id, ship, sizeof out->shipment_id);
         cs__col_copy(out->carrier, sizeof out->carrier, st, 1);
         cs__col_copy(out->service, sizeof out->service, st, 2);
         if (cs__col_text(st, 3) && *cs__col_text(st, 3))

@@ -267,6 +267,7 @@ typedef struct cs_order_track {
     cs_ms_t placed_at;        /* 0 = only a stub so far */
     cs_ms_t promised_from, promised_to; /* the shop's own promise; 0 = none */
     bool shipped;             /* a shipment exists */
+    char shipment_id[CS_ID_MAX + 1]; /* the followed one (SQL_FOLLOWED_PARCEL_ORDER); "" = none */
     /* the followed shipment's; before one exists, what order.placed said of
      * its shipping (an address the shipment lacks is taken from there too) */
     char carrier[CS_ID_MAX + 1];

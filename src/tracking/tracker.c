@@ -231,6 +231,26 @@ cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promis
     return rc;
 }
 
+void cs_tracker_query(const cs_order_track_t *t, cs_ms_t now, char from[CS_REGION_KEY_MAX],
+                      char to[CS_REGION_KEY_MAX], cs_promise_query_t *q)
+{
+    cs_region_key_json(t->origin, from, CS_REGION_KEY_MAX);
+    cs_region_key_json(t->destination, to, CS_REGION_KEY_MAX);
+    memset(q, 0, sizeof *q);
+    q->lane = (cs_lane_t){ t->carrier, t->service, from, to };
+    q->placed_at = t->placed_at;
+    q->now = now;
+    q->shipped_at = t->shipped ? t->shipped_at : 0;
+    q->last_status = CS_TRACK__COUNT;
+    if (t->last_status >= 0 && t->last_status < CS_TRACK__COUNT) {
+        q->last_status = t->last_status;
+        q->last_reason = (cs_incident_t)t->last_reason;
+        q->last_scan_at = t->last_scan_at;
+    }
+    q->delivered_at = t->delivered_at;
+    q->dest_since = t->dest_since;
+}
+
 void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t *lane,
                           cs_ms_t placed_at, cs_ms_t shipped_at, cs_ms_t dest_at)
 {

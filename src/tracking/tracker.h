@@ -40,6 +40,14 @@ cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err);
 
 cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promise_t *out,
                          cs_err_t *err);
+/* The promise query at `now` for an order as the store tracks it
+ * (order_track): the lane of the parcel it follows (else of its shipping
+ * plan), that parcel's hand-over, latest scan and delivery. The lane's
+ * region keys are written to from/to, which q->lane points at; its
+ * carrier and service point into *t. The one reading of a track that the
+ * order watch and the status answer share. */
+void cs_tracker_query(const cs_order_track_t *t, cs_ms_t now, char from[CS_REGION_KEY_MAX],
+                      char to[CS_REGION_KEY_MAX], cs_promise_query_t *q);
 size_t cs_tracker_learned(cs_tracker_t *t);
 
 /* The order watch's word on a parcel: handed over and not delivered yet

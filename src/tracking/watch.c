@@ -287,14 +287,9 @@ static cs_rc update(upd_t *u, const char *order_id)
         return rc;
     bool cancelled = strcmp(t.status, "cancelled") == 0;
 
-    char from[32], to[32];
-    cs_region_key_json(t.origin, from, sizeof from);
-    cs_region_key_json(t.destination, to, sizeof to);
+    char from[CS_REGION_KEY_MAX], to[CS_REGION_KEY_MAX];
     cs_promise_query_t q;
-    memset(&q, 0, sizeof q);
-    q.lane = (cs_lane_t){ t.carrier, t.service, from, to };
-    q.placed_at = t.placed_at;
-    q.last_status = CS_TRACK__COUNT;
+    cs_tracker_query(&t, u->now, from, to, &q);
 
     if (!have) {
         if (cancelled || u->now - t.placed_at > w->o.horizon)
@@ -314,9 +309,11 @@ static cs_rc update(upd_t *u, const char *order_id)
             r.first_to = r.first_point = cs_tz_day_start(w->o.tz, d1);
             cs_strlcpy(r.first_source, "shop", sizeof r.first_source);
         } else {
+            /* what checkout would have said: the lane alone */
             cs_promise_t p0;
-            q.now = t.placed_at; /* what checkout would have said */
-            if ((rc = cs_tracker_promise(w->o.tracker, &q, &p0, u->err)))
+            cs_promise_query_t q0 = { .lane = q.lane, .placed_at = t.placed_at,
+                                      .now = t.placed_at, .last_status = CS_TRACK__COUNT };
+            if ((rc = cs_tracker_promise(w->o.tracker, &q0, &p0, u->err)))
                 return rc;
             r.first_from = p0.from;
             r.first_to = p0.to;
@@ -345,15 +342,6 @@ static cs_rc update(upd_t *u, const char *order_id)
     }
 
     /* the current promise */
-    q.now = u->now;
-    q.shipped_at = t.shipped ? t.shipped_at : 0;
-    if (t.last_status >= 0 && t.last_status < CS_TRACK__COUNT) {
-        q.last_status = t.last_status;
-        q.last_reason = (cs_incident_t)t.last_reason;
-        q.last_scan_at = t.last_scan_at;
-    }
-    q.delivered_at = t.delivered_at;
-    q.dest_since = t.dest_since;
     cs_promise_t p;
     if ((rc = cs_tracker_promise(w->o.tracker, &q, &p, u->err)))
         return rc;

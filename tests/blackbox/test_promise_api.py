@@ -212,6 +212,46 @@ try:
              (200, {"origin": "DE-SN", "destination": "DE-BE"}, "lane"), what)
         t.eq(ck.get("days", {}).get("to"), 2, what + ": two days, as the lane's parcels took")
 
+    # without the order watch the status answer computes the window now,
+    # from the order as the store tracks it: the parcel still on its way
+    # (here the earlier one, to Munich by DPD: five days), not the one
+    # delivered since (to Berlin by DHL: three)
+    d.stop()
+    d.extra_env["CONSONANCE_ORDER_WATCH"] = "no"
+    d.start()
+    wait_learned(61 + 24)
+    sent = now - dt.timedelta(hours=2)
+
+    def parcel(oid, tag, carrier, postal, at):
+        return {"event_id": "s-%s%s" % (oid, tag), "type": "shipment.created", "occurred_at": iso(at),
+                "data": {"id": "S%s%s" % (oid, tag), "order_id": oid, "carrier": carrier,
+                         "tracking_number": "T%s%s" % (oid, tag),
+                         "origin": {"country": "DE", "region": "SN"},
+                         "destination": {"country": "DE", "postal_code": postal}}}
+
+    def delivered(oid, tag, carrier):
+        return {"event_id": "d-%s%s" % (oid, tag), "type": "tracking.event", "occurred_at": iso(now),
+                "data": {"shipment_id": "S%s%s" % (oid, tag), "carrier": carrier,
+                         "tracking_number": "T%s%s" % (oid, tag), "status": "delivered"}}
+    st, _, _ = d.post_events([
+        csbb.order_event("o-w2", "w2", at=iso(sent)),
+        parcel("w2", "a", "dpd", "80331", sent), parcel("w2", "b", "dhl", "10115", sent + dt.timedelta(minutes=5)),
+        delivered("w2", "b", "dhl"),
+        csbb.order_event("o-wm", "wm", at=iso(sent)), parcel("wm", "a", "dpd", "80331", sent),
+        csbb.order_event("o-wb", "wb", at=iso(sent)), parcel("wb", "a", "dhl", "10115", sent)])
+    t.eq(st, 200, "orders for the status answer without the watch")
+    wins, said = {}, {}
+    for oid in ("w2", "wm", "wb"):
+        st, _, s = d.request("GET", "/v1/orders/%s/status?lang=en" % oid)
+        wins[oid] = s.get("window") if st == 200 else None
+        said[oid] = (s.get("status"), s.get("text", "")) if st == 200 else (None, "")
+    t.check(said["w2"][0] == "info_received" and "one has been announced to DPD" in said["w2"][1] and
+            "and should arrive" in said["w2"][1],
+            "the status and the window's clause are the Munich parcel's: %r" % (said["w2"],))
+    t.check(wins["w2"] and wins["wm"] and wins["wb"] and wins["wm"] != wins["wb"],
+            "Munich by DPD and Berlin by DHL get their own windows: %r" % (wins,))
+    t.eq(wins["w2"], wins["wm"], "two parcels: the window is the one on its way to Munich")
+
     def bad(qs):
         st, _, body = d.request("GET", "/v1/promise?" + qs)
         e = body.get("error", {}) if isinstance(body, dict) else {}
