@@ -38,7 +38,8 @@ struct flight {
     double wt_placed, wt_shipped; /* working time of purchase and hand-over */
     double wt_dest;               /* of its first scan in its destination region; < 0 = not there */
     int64_t ship_handling;        /* purchase to hand-over, ship-time seconds; < 0 = unknown */
-    lane_s *lane[LEVELS];
+    lane_s *home;                 /* its own lane (level 0), listed there or not */
+    lane_s *lane[LEVELS];         /* where it is listed; NULL = not (a full lane) */
     int slot[LEVELS];
 };
 
@@ -355,10 +356,10 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
                        "a parcel in flight needs its id, purchase and hand-over times");
     /* the order watch says it again at every look: unchanged, nothing to do */
     flight_t *was = cs_map_get(&m->flights, id);
-    if (was && was->placed == placed_at && was->shipped == shipped_at && was->lane[0]) {
+    if (was && was->placed == placed_at && was->shipped == shipped_at && was->home) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, 0, key, sizeof key);
-        if (cs_map_get(&m->lanes, key) == was->lane[0]) {
+        if (cs_map_get(&m->lanes, key) == was->home) {
             was->wt_dest = wt_dest; /* reached its region, or left it */
             return CS_OK;
         }
@@ -378,12 +379,19 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
         lane_s *l = lane_get(m, key);
+        if (level == 0)
+            f->home = l;
         if (l && l->nf >= FLIGHTS_PER_LANE) {
-            /* full: the parcel bought longest ago makes room (at this level) */
+            /* full: the parcel bought longest ago makes room (at this
+             * level), unless that is this one; one left out is not tried
+             * again while its lane and times stay (see above), so parcels
+             * do not push one another out at every look */
             int k = 0;
             for (int i = 1; i < l->nf; i++)
                 if (l->f[i]->placed < l->f[k]->placed)
                     k = i;
+            if (placed_at <= l->f[k]->placed)
+                continue;
             l->f[k]->lane[level] = NULL;
             f->lane[level] = l;
             f->slot[level] = k;
@@ -493,19 +501,18 @@ static double replayed(const replay_t *r, int64_t ship_handling, double transit)
     return ship_to_work(r->ship_placed + ship_handling) + transit - r->work_placed;
 }
 
-/* Collect the weighted values of one level: the total (replayed for rp's
- * purchase time when given and the handling is known), the rest of the
- * transit after `elapsed` working days (parcels that had not arrived
- * then), the handling time, the longest silence or the rest of the way
- * after the first scan in the destination region (of parcels that had not
- * arrived `elapsed` working days after it). Parcels in flight add
- * what is known of them -- longer than their age so far -- to the total,
- * the transit and the rest of the way from their region. */
-static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, double elapsed,
-                      const replay_t *rp, cs_ms_t now, wv_t *out, double *total)
+/* Collect the weighted values of one level's delivered parcels: the total
+ * (replayed for rp's purchase time when given and the handling is known),
+ * the rest of the transit after `elapsed` working days (parcels that had
+ * not arrived then), the handling time, the longest silence or the rest of
+ * the way after the first scan in the destination region (of parcels that
+ * had not arrived `elapsed` working days after it). Adds their weight to
+ * *total. */
+static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int what,
+                           double elapsed, const replay_t *rp, cs_ms_t now, wv_t *out,
+                           double *total)
 {
     size_t k = 0;
-    *total = 0;
     for (int i = 0; l && i < l->n; i++) {
         const sample_t *s = &l->s[i];
         double v;
@@ -527,6 +534,17 @@ static size_t collect(const cs_promise_model_t *m, const lane_s *l, int what, do
         out[k++] = (wv_t){ v, w, true };
         *total += w;
     }
+    return k;
+}
+
+/* The same level's parcels in flight add what is known of them -- longer
+ * than their age so far -- to the total, the transit and the rest of the
+ * way from their region (the other values know nothing of them). */
+static size_t collect_flights(const cs_promise_model_t *m, const lane_s *l, int what,
+                              double elapsed, const replay_t *rp, cs_ms_t now, wv_t *out,
+                              double *total)
+{
+    size_t k = 0;
     if (!l || !l->nf ||
         (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER && what != WHAT_REST_DEST))
         return k;
@@ -568,20 +586,16 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         wv_t *v = malloc(((size_t)l->n + (size_t)l->nf) * sizeof *v);
         if (!v)
             return -2;
-        double total, seen = 0;
-        size_t n = collect(m, l, what, elapsed, rp, now, v, &total);
-        for (size_t i = 0; i < n; i++)
-            seen += v[i].seen ? v[i].w : 0;
+        double seen = 0;
+        size_t n = collect_seen(m, l, what, elapsed, rp, now, v, &seen);
         /* a level speaks when enough of its parcels arrived; those under
-         * way only correct it */
-        if (seen < m->o.min_weight && level < LEVELS - 1) {
+         * way only correct it (and are not looked at before) */
+        if ((seen < m->o.min_weight && level < LEVELS - 1) || !n || seen <= 0) {
             free(v);
             continue;
         }
-        if (!n || seen <= 0) {
-            free(v);
-            continue;
-        }
+        double total = seen;
+        n += collect_flights(m, l, what, elapsed, rp, now, v + n, &total);
         qsort(v, n, sizeof *v, by_v);
         const double want[3] = { m->o.q_low, 0.5, m->o.q_high };
         km_quantiles(v, n, want, 3, qs);
