@@ -101,6 +101,8 @@ grep '^counts:' "$WORK/kill.log" | sed 's/^counts: //' | tr ' ' '\n' > "$OUT/kil
 fi
 
 if want promise; then
+echo "== promise: estimates with a full history, settled lanes vs sorting per query"
+"$B/bench/bench_promise" | tee "$OUT/promise_speed.txt"
 echo "== promise: promise-eval on the Olist sample (time-ordered split)"
 if [ -d "$ROOT/../shared/data/olist-sample" ]; then
   "$B/consonance" promise-eval --split-at 2018-01-22 "$ROOT/../shared/data/olist-sample" \

@@ -20,13 +20,32 @@ typedef struct sample {
     float gap;       /* the longest silence on the way; < 0 = unknown */
     float rest_dest; /* first scan in the destination region to delivery; < 0 = unknown */
     cs_ms_t at;      /* purchase time, for the weight */
+    double w0;       /* its weight at WEIGHT_EPOCH (age_weight) */
 } sample_t;
+
+/* The values a lane's samples are kept sorted by, one order each, so a
+ * quantile walks them in order instead of sorting thousands per query. */
+enum { KEY_TOTAL, KEY_HANDLING, KEY_TRANSIT, KEY_GAP, KEY_REST_DEST, KEYS };
+
+static float sample_key(const sample_t *s, int key)
+{
+    switch (key) {
+    case KEY_TOTAL: return s->total;
+    case KEY_HANDLING: return s->handling;
+    case KEY_TRANSIT: return s->transit;
+    case KEY_GAP: return s->gap;
+    default: return s->rest_dest;
+    }
+}
 
 typedef struct flight flight_t;
 
 typedef struct lane_s {
     sample_t *s;
     int n, cap, head; /* a ring once full */
+    int32_t *ord[KEYS]; /* s's indexes by each key, ascending (cap allotted) */
+    bool sorted;        /* ord is s's order (cs_promise_settle); else not to be used */
+    bool changed;       /* listed in the model's `changed` */
     flight_t **f;     /* the parcels in flight on it (borrowed from `flights`) */
     int nf, fcap;
 } lane_s;
@@ -37,6 +56,7 @@ struct flight {
     cs_ms_t placed, shipped;
     double wt_placed, wt_shipped; /* working time of purchase and hand-over */
     double wt_dest;               /* of its first scan in its destination region; < 0 = not there */
+    double w0;                    /* its weight at WEIGHT_EPOCH (age_weight) */
     int64_t ship_handling;        /* purchase to hand-over, ship-time seconds; < 0 = unknown */
     lane_s *home;                 /* its own lane (level 0), listed there or not */
     lane_s *lane[LEVELS];         /* where it is listed; NULL = not (a full lane) */
@@ -49,7 +69,40 @@ struct cs_promise_model {
     cs_map_t flights; /* parcel id -> flight_t* (owned) */
     size_t samples;
     size_t flight_adds;
+    lane_s **changed; /* lanes observed since the last settle */
+    size_t nchanged, changed_cap;
 };
+
+/* ---- sample weights ---- */
+
+/* A sample's weight by its age at `now`: it halves every half-life, and
+ * is 1 for a time not past. As 0.5^(age / half-life) = w0 * f(now), with
+ * w0 = 2^((at - WEIGHT_EPOCH) / half-life) kept with the sample and f(now)
+ * = 2^((WEIGHT_EPOCH - now) / half-life) once per query, a query costs a
+ * multiplication per sample, not a power. The exponents stay far inside a
+ * double's range for any time a store holds (clamped beyond). */
+#define WEIGHT_EPOCH ((cs_ms_t)1767225600000) /* 2026-01-01 */
+
+static double weight_exp(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to)
+{
+    double e = (double)(to - from) / (m->o.half_life_days * CS_MS_PER_DAY);
+    return exp2(e < -900 ? -900 : e > 900 ? 900 : e);
+}
+
+static double weight_w0(const cs_promise_model_t *m, cs_ms_t at)
+{
+    return weight_exp(m, WEIGHT_EPOCH, at);
+}
+
+static double weight_now(const cs_promise_model_t *m, cs_ms_t now)
+{
+    return weight_exp(m, now, WEIGHT_EPOCH);
+}
+
+static double age_weight(cs_ms_t at, double w0, cs_ms_t now, double f_now)
+{
+    return at < now ? w0 * f_now : 1.0;
+}
 
 /* ---- working days (Monday..Saturday) ---- */
 
@@ -190,6 +243,8 @@ void cs_promise_free(cs_promise_model_t *m)
     for (size_t i = 0; i < m->lanes.cap; i++)
         if (cs_map_key_at(&m->lanes, i)) {
             lane_s *l = m->lanes.vals[i];
+            for (int k = 0; k < KEYS; k++)
+                cs_free(l->ord[k]);
             cs_free(l->s);
             cs_free(l->f);
             cs_free(l);
@@ -199,6 +254,7 @@ void cs_promise_free(cs_promise_model_t *m)
             cs_free(m->flights.vals[i]);
     cs_map_free(&m->lanes);
     cs_map_free(&m->flights);
+    cs_free(m->changed);
     cs_free(m);
 }
 
@@ -244,6 +300,19 @@ static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *
     lane_s *l = lane_get(m, key);
     if (!l)
         return CS_ERR_NOMEM;
+    if (!l->changed) {
+        if (m->nchanged == m->changed_cap) {
+            size_t cap = m->changed_cap ? m->changed_cap * 2 : 64;
+            lane_s **p = cs_realloc(m->changed, cap * sizeof *p);
+            if (!p)
+                return CS_ERR_NOMEM;
+            m->changed = p;
+            m->changed_cap = cap;
+        }
+        m->changed[m->nchanged++] = l;
+        l->changed = true;
+    }
+    l->sorted = false;
     if (l->n < m->o.per_lane_max) {
         if (l->n == l->cap) {
             int cap = l->cap ? l->cap * 2 : 16;
@@ -263,12 +332,87 @@ static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *
     return CS_OK;
 }
 
+/* A float's bits as an unsigned key in the same order. */
+static uint32_t f_key(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u >> 31 ? ~u : u | (uint32_t)1 << 31;
+}
+
+typedef struct kv32 {
+    uint32_t key;
+    int32_t idx;
+} kv32_t;
+
+/* Sort a lane's orders: a byte of the keys at a time (tmp: 2n entries). */
+static void lane_sort(lane_s *l, kv32_t *tmp)
+{
+    size_t n = (size_t)l->n;
+    for (int k = 0; k < KEYS; k++) {
+        kv32_t *src = tmp, *dst = tmp + n;
+        for (size_t i = 0; i < n; i++)
+            src[i] = (kv32_t){ f_key(sample_key(&l->s[i], k)), (int32_t)i };
+        for (int shift = 0; shift < 32; shift += 8) {
+            size_t count[256] = { 0 };
+            for (size_t i = 0; i < n; i++)
+                count[(src[i].key >> shift) & 0xff]++;
+            if (count[(src[0].key >> shift) & 0xff] == n)
+                continue; /* all alike in this byte */
+            size_t pos = 0;
+            for (int d = 0; d < 256; d++) {
+                size_t c = count[d];
+                count[d] = pos;
+                pos += c;
+            }
+            for (size_t i = 0; i < n; i++)
+                dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
+            kv32_t *x = src;
+            src = dst;
+            dst = x;
+        }
+        for (size_t i = 0; i < n; i++)
+            l->ord[k][i] = src[i].idx;
+    }
+    l->sorted = true;
+}
+
+void cs_promise_settle(cs_promise_model_t *m)
+{
+    kv32_t *tmp = NULL;
+    size_t tmp_cap = 0;
+    for (size_t i = 0; i < m->nchanged; i++) {
+        lane_s *l = m->changed[i];
+        l->changed = false;
+        if (!l->n)
+            continue;
+        bool room = true;
+        for (int k = 0; k < KEYS && room; k++) {
+            int32_t *o = cs_realloc(l->ord[k], (size_t)l->cap * sizeof *o);
+            if ((room = o != NULL))
+                l->ord[k] = o;
+        }
+        if (room && tmp_cap < 2 * (size_t)l->n) {
+            kv32_t *p = cs_realloc(tmp, 2 * (size_t)l->cap * sizeof *p);
+            if ((room = p != NULL)) {
+                tmp = p;
+                tmp_cap = 2 * (size_t)l->cap;
+            }
+        }
+        if (room)
+            lane_sort(l, tmp);
+    }
+    m->nchanged = 0;
+    cs_free(tmp);
+}
+
 cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t *err)
 {
     if (!d->placed_at || !d->delivered_at || d->delivered_at < d->placed_at)
         return cs_errf(err, CS_ERR_INVALID, "a delivery needs its purchase and delivery times");
     sample_t s;
     s.at = d->placed_at;
+    s.w0 = weight_w0(m, s.at);
     s.total = (float)cs_promise_workdays(m, d->placed_at, d->delivered_at);
     s.handling = s.transit = -1;
     s.ship_handling = -1;
@@ -369,6 +513,7 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
     if (!f)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     f->placed = placed_at;
+    f->w0 = weight_w0(m, placed_at);
     f->shipped = shipped_at;
     f->wt_placed = worktime(m, placed_at);
     f->wt_shipped = worktime(m, shipped_at);
@@ -440,6 +585,43 @@ static int by_v(const void *a, const void *b)
     return (int)y->seen - (int)x->seen; /* deliveries before the censored at a tie */
 }
 
+/* A double's bits as an unsigned key in the same order. */
+static uint64_t v_key(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u >> 63 ? ~u : u | (uint64_t)1 << 63;
+}
+
+/* Sort a[n] by v, stably (the order among equal values is kept), with
+ * tmp[n] as scratch: a byte at a time, skipping the bytes all keys share.
+ * Thousands of replayed totals per query sort several times faster than
+ * with qsort. */
+static void sort_v(wv_t *a, size_t n, wv_t *tmp)
+{
+    wv_t *src = a, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            count[(v_key(src[i].v) >> shift) & 0xff]++;
+        if (n == 0 || count[(v_key(src[0].v) >> shift) & 0xff] == n)
+            continue; /* all alike in this byte */
+        size_t pos = 0;
+        for (int d = 0; d < 256; d++) {
+            size_t c = count[d];
+            count[d] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(v_key(src[i].v) >> shift) & 0xff]++] = src[i];
+        wv_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+}
+
 /* Weighted Kaplan-Meier quantiles of sorted values: for each q (ascending)
  * the first value where the estimated share delivered reaches it. Without
  * censored values this is the plain weighted quantile. Where the parcels
@@ -469,12 +651,6 @@ static void km_quantiles(const wv_t *v, size_t n, const double *q, int nq, doubl
 
 enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP, WHAT_REST_DEST };
 
-/* A sample's weight by its age at `now`: it halves every half-life. */
-static double age_weight(const cs_promise_model_t *m, cs_ms_t at, cs_ms_t now)
-{
-    double age = (double)(now - at);
-    return age > 0 ? pow(0.5, age / (m->o.half_life_days * CS_MS_PER_DAY)) : 1.0;
-}
 
 /* A parcel in flight counts at `now` once handed over, until it is taken
  * for lost (in_flight_days after purchase). */
@@ -501,20 +677,29 @@ static double replayed(const replay_t *r, int64_t ship_handling, double transit)
     return ship_to_work(r->ship_placed + ship_handling) + transit - r->work_placed;
 }
 
-/* Collect the weighted values of one level's delivered parcels: the total
- * (replayed for rp's purchase time when given and the handling is known),
- * the rest of the transit after `elapsed` working days (parcels that had
- * not arrived then), the handling time, the longest silence or the rest of
- * the way after the first scan in the destination region (of parcels that
- * had not arrived `elapsed` working days after it). Adds their weight to
- * *total. */
+/* Collect the weighted values of one level's delivered parcels, ascending:
+ * the total (replayed for rp's purchase time when given and the handling
+ * is known), the rest of the transit after `elapsed` working days
+ * (parcels that had not arrived then), the handling time, the longest
+ * silence or the rest of the way after the first scan in the destination
+ * region (of parcels that had not arrived `elapsed` working days after
+ * it). Each is its sample's key less a constant, so the key's order
+ * (once the lane is settled) is theirs; replayed totals, and the values of
+ * a lane changed since, are sorted here. Adds their weight to *total. */
 static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int what,
                            double elapsed, const replay_t *rp, cs_ms_t now, wv_t *out,
-                           double *total)
+                           wv_t *tmp, double *total)
 {
+    static const int key_of[] = { [WHAT_TOTAL] = KEY_TOTAL,
+                                  [WHAT_TRANSIT_AFTER] = KEY_TRANSIT,
+                                  [WHAT_HANDLING] = KEY_HANDLING,
+                                  [WHAT_GAP] = KEY_GAP,
+                                  [WHAT_REST_DEST] = KEY_REST_DEST };
+    const int32_t *ord = l->sorted ? l->ord[key_of[what]] : NULL;
+    double f_now = weight_now(m, now);
     size_t k = 0;
-    for (int i = 0; l && i < l->n; i++) {
-        const sample_t *s = &l->s[i];
+    for (int i = 0; i < l->n; i++) {
+        const sample_t *s = &l->s[ord ? ord[i] : i];
         double v;
         if (what == WHAT_TOTAL)
             v = rp && s->ship_handling >= 0 && s->transit >= 0
@@ -530,25 +715,26 @@ static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int wha
             v = s->transit >= 0 && s->transit > elapsed ? s->transit - elapsed : -1;
         if (v < 0)
             continue;
-        double w = age_weight(m, s->at, now);
+        double w = age_weight(s->at, s->w0, now, f_now);
         out[k++] = (wv_t){ v, w, true };
         *total += w;
     }
+    if (!ord || (what == WHAT_TOTAL && rp))
+        sort_v(out, k, tmp);
     return k;
 }
 
 /* The same level's parcels in flight add what is known of them -- longer
  * than their age so far -- to the total, the transit and the rest of the
- * way from their region (the other values know nothing of them). */
+ * way from their region (the other values know nothing of them); sorted. */
 static size_t collect_flights(const cs_promise_model_t *m, const lane_s *l, int what,
                               double elapsed, const replay_t *rp, cs_ms_t now, wv_t *out,
-                              double *total)
+                              wv_t *tmp, double *total)
 {
     size_t k = 0;
-    if (!l || !l->nf ||
-        (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER && what != WHAT_REST_DEST))
+    if (!l->nf || (what != WHAT_TOTAL && what != WHAT_TRANSIT_AFTER && what != WHAT_REST_DEST))
         return k;
-    double wt_now = worktime(m, now);
+    double wt_now = worktime(m, now), f_now = weight_now(m, now);
     for (int i = 0; i < l->nf; i++) {
         const flight_t *f = l->f[i];
         if (!flight_counts(m, f, now, wt_now))
@@ -562,11 +748,24 @@ static size_t collect_flights(const cs_promise_model_t *m, const lane_s *l, int 
                        : wt_now - f->wt_placed;
         if (v <= 0)
             continue; /* tells nothing yet */
-        double w = age_weight(m, f->placed, now);
+        double w = age_weight(f->placed, f->w0, now, f_now);
         out[k++] = (wv_t){ v, w, false };
         *total += w;
     }
+    sort_v(out, k, tmp);
     return k;
+}
+
+/* Merge two ascending runs into out (deliveries first at a tie, as by_v). */
+static void merge(const wv_t *a, size_t na, const wv_t *b, size_t nb, wv_t *out)
+{
+    size_t i = 0, j = 0, k = 0;
+    while (i < na && j < nb)
+        out[k++] = by_v(&b[j], &a[i]) < 0 ? b[j++] : a[i++];
+    while (i < na)
+        out[k++] = a[i++];
+    while (j < nb)
+        out[k++] = b[j++];
 }
 
 /* Quantiles (low, mid, high) from the most specific level with weight;
@@ -581,13 +780,17 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
         const lane_s *l = cs_map_get(&m->lanes, key);
-        if (!l || (!l->n && !l->nf))
-            continue;
-        wv_t *v = malloc(((size_t)l->n + (size_t)l->nf) * sizeof *v);
+        if (!l || !l->n)
+            continue; /* no delivery: its parcels in flight alone tell nothing */
+        /* v: the delivered, then those in flight; scratch: room to sort
+         * either, then both merged */
+        size_t room = (size_t)l->n + (size_t)l->nf;
+        wv_t *v = malloc(2 * room * sizeof *v);
         if (!v)
             return -2;
+        wv_t *scratch = v + room;
         double seen = 0;
-        size_t n = collect_seen(m, l, what, elapsed, rp, now, v, &seen);
+        size_t n = collect_seen(m, l, what, elapsed, rp, now, v, scratch, &seen);
         /* a level speaks when enough of its parcels arrived; those under
          * way only correct it (and are not looked at before) */
         if ((seen < m->o.min_weight && level < LEVELS - 1) || !n || seen <= 0) {
@@ -595,10 +798,14 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
             continue;
         }
         double total = seen;
-        n += collect_flights(m, l, what, elapsed, rp, now, v + n, &total);
-        qsort(v, n, sizeof *v, by_v);
+        wv_t *all = v;
+        size_t nf = collect_flights(m, l, what, elapsed, rp, now, v + n, scratch, &total);
+        if (nf) {
+            all = scratch;
+            merge(v, n, v + n, nf, all);
+        }
         const double want[3] = { m->o.q_low, 0.5, m->o.q_high };
-        km_quantiles(v, n, want, 3, qs);
+        km_quantiles(all, n + nf, want, 3, qs);
         *weight = total;
         if (known)
             *known = seen;
@@ -617,7 +824,7 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
 static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, double elapsed,
                            cs_ms_t now)
 {
-    double wt_now = worktime(m, now);
+    double wt_now = worktime(m, now), f_now = weight_now(m, now);
     for (int level = 0; level < LEVELS; level++) {
         char key[4 * (CS_ID_MAX + 1) + 8];
         level_key(lane, level, key, sizeof key);
@@ -627,7 +834,7 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
             const sample_t *s = &l->s[i];
             if (s->transit < 0)
                 continue;
-            double w = age_weight(m, s->at, now);
+            double w = age_weight(s->at, s->w0, now, f_now);
             seen += w;
             all += w;
             beyond += s->transit > elapsed ? w : 0;
@@ -638,7 +845,7 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
             const flight_t *f = l->f[i];
             if (!flight_counts(m, f, now, wt_now))
                 continue;
-            double w = age_weight(m, f->placed, now);
+            double w = age_weight(f->placed, f->w0, now, f_now);
             all += w;
             beyond += wt_now - f->wt_shipped > elapsed ? w : 0;
         }

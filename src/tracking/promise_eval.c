@@ -412,6 +412,7 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
                 goto out;
             continue;
         }
+        cs_promise_settle(m); /* the deliveries since the last order, in order */
         cs_promise_query_t q;
         memset(&q, 0, sizeof q);
         q.lane = lane;

@@ -122,6 +122,14 @@ static cs_rc learn(cs_tracker_t *t, const cs_delivery_row_t *d, const char *id, 
     return rc;
 }
 
+/* Sort what was learned since the last time (cs_promise_settle). */
+static void settle(cs_tracker_t *t)
+{
+    pthread_rwlock_wrlock(&t->lock);
+    cs_promise_settle(t->model);
+    pthread_rwlock_unlock(&t->lock);
+}
+
 typedef struct each_ud {
     cs_tracker_t *t;
     cs_err_t *err;
@@ -140,7 +148,9 @@ cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
     if (rc)
         return rc;
     each_ud_t u = { t, err };
-    if ((rc = cs_store_call(s, deliveries_each, each_delivery, &u, err)))
+    rc = cs_store_call(s, deliveries_each, each_delivery, &u, err);
+    settle(t);
+    if (rc)
         return rc;
     t->cursor = counts.last_seq;
     t->synced = true;
@@ -191,6 +201,7 @@ static cs_rc follow(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
         int64_t examined;
         cs_rc rc = cs_store_call(s, events_after, t->cursor, 2000, types, each_event, &u,
                                  &examined, err);
+        settle(t);
         if (rc)
             return rc;
         if (examined == t->cursor)

@@ -602,6 +602,90 @@ static void test_in_flight_counts(void **state)
     cs_promise_free(m);
 }
 
+/* Settled lanes (their deliveries kept in order) give the very estimates
+ * that sorting per query gives: from a model of mixed lanes, full lanes
+ * whose oldest deliveries were replaced, parcels in flight and every kind
+ * of query, asked before and after cs_promise_settle, and again after more
+ * deliveries change some lanes. */
+static void test_settled_lanes_estimate_alike(void **state)
+{
+    (void)state;
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .per_lane_max = 150 };
+    cs_promise_model_t *m;
+    cs_err_t err;
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    const char *carriers[] = { "dhl", "dpd", "hermes" }, *dests[] = { "DE-BE", "DE-BY" };
+    cs_ms_t t0 = at("2026-01-05T09:00:00Z");
+    unsigned r = 7;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 400; i++) {
+            r = r * 1103515245u + 12345u;
+            cs_ms_t placed = t0 + (cs_ms_t)(round * 400 + i) * 90 * 60000;
+            cs_ms_t shipped = placed + (cs_ms_t)(r % 40) * 3600000;
+            cs_ms_t delivered = shipped + (cs_ms_t)(20 + (r >> 8) % 100) * 3600000;
+            cs_delivery_t d = { { carriers[i % 3], "paket", "DE-SN", dests[(i / 3) % 2] },
+                                placed, shipped, delivered,
+                                i % 4 ? shipped : 0, i % 4 ? shipped + (delivered - shipped) / 2 : 0,
+                                NULL, i % 5 ? delivered - 8 * 3600000 : 0 };
+            assert_int_equal(cs_promise_observe(m, &d, &err), CS_OK);
+        }
+        char id[32];
+        for (int i = 0; i < 60; i++) {
+            snprintf(id, sizeof id, "f%d-%d", round, i);
+            cs_lane_t lane = { carriers[i % 3], "paket", "DE-SN", dests[i % 2] };
+            cs_ms_t placed = at("2026-03-02T08:00:00Z") + (cs_ms_t)i * 3600000;
+            assert_int_equal(cs_promise_in_flight(m, id, &lane, placed, placed + 8 * 3600000,
+                                                  i % 3 ? 0 : placed + 40 * 3600000, &err),
+                             CS_OK);
+        }
+        for (int settled = 0; settled < 2; settled++) {
+            static cs_promise_t before[3][2][4];
+            for (int c = 0; c < 3; c++) {
+                for (int dd = 0; dd < 2; dd++) {
+                    cs_promise_query_t q[4];
+                    memset(q, 0, sizeof q);
+                    for (int k = 0; k < 4; k++) {
+                        q[k].lane = (cs_lane_t){ carriers[c], "paket", "DE-SN", dests[dd] };
+                        q[k].placed_at = at("2026-03-02T08:00:00Z");
+                        q[k].now = at("2026-03-04T15:00:00Z");
+                        q[k].last_status = CS_TRACK__COUNT;
+                    }
+                    q[0].now = q[0].placed_at; /* checkout: replayed totals */
+                    q[1].shipped_at = at("2026-03-02T17:00:00Z"); /* transit after */
+                    q[2] = q[1];
+                    q[2].dest_since = at("2026-03-04T06:00:00Z"); /* rest of the way */
+                    q[2].last_status = CS_TRACK_IN_TRANSIT;
+                    q[2].last_scan_at = q[2].dest_since;
+                    q[3] = q[1]; /* a long silence: the lane's gaps */
+                    q[3].last_status = CS_TRACK_IN_TRANSIT;
+                    q[3].last_scan_at = at("2026-03-02T18:00:00Z");
+                    q[3].now = at("2026-03-09T12:00:00Z");
+                    for (int k = 0; k < 4; k++) {
+                        cs_promise_t p;
+                        assert_int_equal(cs_promise_estimate(m, &q[k], &p, &err), CS_OK);
+                        assert_true(p.level >= 0);
+                        if (!settled) {
+                            before[c][dd][k] = p;
+                            continue;
+                        }
+                        const cs_promise_t *b = &before[c][dd][k];
+                        assert_int_equal(p.from, b->from);
+                        assert_int_equal(p.to, b->to);
+                        assert_int_equal(p.point, b->point);
+                        assert_int_equal(p.level, b->level);
+                        assert_int_equal(p.reason, b->reason);
+                        assert_int_equal(p.quiet_days, b->quiet_days);
+                        assert_true(fabs(p.weight - b->weight) <= 1e-9 * b->weight);
+                    }
+                }
+            }
+            if (!settled)
+                cs_promise_settle(m);
+        }
+    }
+    cs_promise_free(m);
+}
+
 static void test_olist_eval(void **state)
 {
     (void)state;
@@ -858,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
         cmocka_unit_test(test_in_flight_counts),
+        cmocka_unit_test(test_settled_lanes_estimate_alike),
         cmocka_unit_test(test_olist_eval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
