@@ -713,7 +713,9 @@ indexed read of that version; cache hit rate {num(t, 'page_cache_hit_rate'):.1%}
 
 Ratio **{ratio:.2f}x** nginx (target >= 0.5x: {mark(ratio >= 0.5)}); p99 {num(t, 'page_p99_us') / 1000:.1f} ms.
 Earlier runs: 0.52x on 2026-12-03 (build 4d7ea8c, nginx 78,274 requests/s), 0.58x on 2026-12-04
-(build b5973f5, a slower day for both: nginx 48,584).
+(build b5973f5, a slower day for both: nginx 48,584). Since b5973f5 a page built anew also reads
+the order as the watch does (order_track), for the status paragraph's window; a built page is
+cached, so the hits above do not see it.
 The margin is thin: rounds are interleaved but nginx varies by a fifth between them here, and a
 single round can fall under 0.5x. Where a cached page's time goes (perf, same machine): about
 40% reading the order's version -- half of that is SQLite beginning and ending a WAL read
@@ -746,6 +748,15 @@ b35f615 and two of 4d7ea8c (which added shipping plans and region keys to the re
 0.29 and 0.34 against 0.29 and 0.26, with the watch accepting 25,512 against 23,395 scans/s in
 the second pair. On 2026-12-04 (build b5973f5: the few-deliveries yardstick and the shipping plan's
 destination in the lane's ends) it was 0.31x on a slower machine (0.29x on 2026-12-03).
+
+Later on 2026-12-04 the watch's estimates got cheaper (build a491bf9): this load has no delivered
+parcels, and each estimate used to weigh the parcels in flight listed at each of the four levels
+(up to 200 each, a power per parcel) before finding no delivery to speak from; now a level's
+parcels in flight are read only once its deliveries speak. Parcels left out of a full lane's list of 200 in flight also pushed one
+another out at every look of the watch. Two interleaved pairs of 5 s runs (scripted as above),
+the build before (9d9e5d8) against a491bf9: 0.21x and 0.18x against 0.33x and 0.22x, the watch
+keeping up with 9,048 and 6,498 against 13,949 and 9,221 scans/s (the machine slowed between
+the pairs).
 """
 
 
