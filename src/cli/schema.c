@@ -51,9 +51,9 @@ int cs_cmd_schema(int argc, char **argv)
                 putchar('\n');
         }
         if (cs_schema_step(i))
-            printf("-- and a step only consonance runs when it opens the store at version "
-                   "%zu: %s\n",
-                   i, cs_schema_step(i));
+            printf("-- and a step only consonance runs (%s): when it opens the store at "
+                   "version %zu, or, applied by hand, the next time it opens the store\n",
+                   cs_schema_step(i), i);
         printf("\n");
         cs_free(sql);
     }

@@ -612,6 +612,7 @@ static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
             goto out;
         cs_log(CS_LOG_DEBUG, "store: schema migrated to version %lld", (long long)latest);
     }
+    rc = cs__sql_resume_steps(s, err);
 out:
     if (rc) {
         exec(s, "ROLLBACK", NULL);

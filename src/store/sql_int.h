@@ -407,6 +407,10 @@ cs_rc cs__sql_exec_count(cs_sql_t *s, sql_stmt *st, cs_err_t *err, const char *w
 /* The step in C of migration `version` (1-based), if it has one: run by a
  * driver right after the migration's SQL, in the same transaction. */
 cs_rc cs__sql_after_migration(cs_sql_t *s, int version, cs_err_t *err);
+/* The steps of migrations whose SQL was applied without them (by hand,
+ * from `consonance schema`), run now: by a driver after its migrations, in
+ * the same transaction. */
+cs_rc cs__sql_resume_steps(cs_sql_t *s, cs_err_t *err);
 
 /* sql_fold.c */
 /* PostgreSQL: which of the group's events are new, in one query; their

@@ -94,15 +94,57 @@ out:
     return rc;
 }
 
-/* The migrations with a step: what it does (for `consonance schema`) and
- * the step. */
+/* The migrations with a step: what it does (for `consonance schema`), the
+ * step, and the table its SQL creates and the step drops: while that table
+ * is there, the step has not run (the SQL was applied by hand), and the
+ * next writer to open the store runs it. */
 static const struct {
     int version;
     const char *what;
     cs_rc (*run)(cs_sql_t *s, cs_err_t *err);
+    const char *left;
 } steps[] = {
-    { 16, "the region key of every stored scan place and destination", backfill_regions },
+    { 16, "the region key of every stored scan place and destination", backfill_regions,
+      "region_backfill" },
 };
+
+static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)
+{
+    sql_stmt *st = NULL;
+    cs_rc rc = cs__sql_prepare(s,
+                               s->pg ? "SELECT 1 FROM pg_tables WHERE tablename=?1 AND "
+                                       "schemaname=current_schema()"
+                                     : "SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                       "name=?1",
+                               &st, err);
+    if (rc)
+        return rc;
+    cs__bind_text(st, 1, name);
+    int r = sql_step(st);
+    if (r == SQL_ROW || r == SQL_DONE)
+        *yes = r == SQL_ROW;
+    else
+        rc = cs__sql_fail(s, err, "look for a migration's table");
+    sql_finalize(st);
+    return rc;
+}
+
+cs_rc cs__sql_resume_steps(cs_sql_t *s, cs_err_t *err)
+{
+    for (size_t k = 0; k < CS_ARRAY_LEN(steps); k++) {
+        bool left = false;
+        cs_rc rc = table_exists(s, steps[k].left, &left, err);
+        if (rc)
+            return rc;
+        if (!left)
+            continue;
+        cs_warn("store: migration %d was applied without its step (%s); running it now",
+                steps[k].version, steps[k].what);
+        if ((rc = steps[k].run(s, err)))
+            return rc;
+    }
+    return CS_OK;
+}
 
 cs_rc cs__sql_after_migration(cs_sql_t *s, int version, cs_err_t *err)
 {

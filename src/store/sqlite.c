@@ -217,6 +217,7 @@ static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
         if (v + 1 == latest)
             cs_log(CS_LOG_DEBUG, "store: schema migrated to version %d", v + 1);
     }
+    rc = cs__sql_resume_steps(s, err);
 out:
     sqlite3_finalize(st);
     if (rc)

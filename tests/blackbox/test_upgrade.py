@@ -6,7 +6,8 @@ with spaces and in lower case. Opening it runs migrations 12 and 13:
 numbers become what carriers match ("1z 999 aa1" is "1Z999AA1"), so a scan
 for the stored parcel and a shipment for a waiting scan find each other;
 a customer's events are indexed with their numbers; and (15, 16) every
-stored scan place and destination gets its region key. Runs on SQLite and,
+stored scan place and destination gets its region key -- also when
+migration 16's SQL was applied by hand, at the next open. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -171,6 +172,27 @@ try:
     t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(),
          "2", "with the region keys written once")
     t.eq(d.stop(), 0, "and stops cleanly again")
+
+    # migration 16 applied by hand, as `consonance schema` prints it: its
+    # table is there and no step has run (the keys of the older rows are
+    # empty); the next open runs the step
+    csbb.store_sql(d.store, "UPDATE scans SET region=NULL; UPDATE shipments SET dest_region=NULL; "
+                   + steps[16].strip().rstrip(";"))
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(), "0",
+         "by hand: the table of migration 16 made, the older keys empty")
+    d.start()
+    got = csbb.store_sql(d.store, "SELECT carrier_code, coalesce(region,'-') FROM scans "
+                                  "WHERE carrier_code IN ('transit','hub','export') ORDER BY seq"
+                         ).replace("|", " ").split()
+    t.eq(got, ["transit", "AT-9", "hub", "DE-SN", "export", "-"],
+         "the next open ran the step the hand missed")
+    t.eq(csbb.store_sql(d.store, "SELECT dest_region FROM shipments WHERE id='S-up'").strip(),
+         "DE-SN", "... for the shipments too")
+    left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='region_backfill'"
+                          if pg else "SELECT count(*) FROM sqlite_master WHERE name='region_backfill'")
+    t.eq(left.strip(), "0", "... and dropped its table: the step runs once")
+    t.check("migration 16 was applied without its step" in d.read_log(), "the log says so")
+    t.eq(d.stop(), 0, "and stops cleanly")
 finally:
     d.cleanup()
 t.done()
