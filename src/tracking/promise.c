@@ -332,54 +332,76 @@ static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *
     return CS_OK;
 }
 
-/* A float's bits as an unsigned key in the same order. */
-static uint32_t f_key(float v)
+/* A value with its weight: what quantiles are taken of (and, sorting a
+ * lane's orders, a key with its sample's index). */
+typedef struct wv {
+    double v, w;
+    bool seen; /* delivered after v; false: still under way after v (censored) */
+} wv_t;
+
+static int by_v(const void *a, const void *b)
 {
-    uint32_t u;
-    memcpy(&u, &v, sizeof u);
-    return u >> 31 ? ~u : u | (uint32_t)1 << 31;
+    const wv_t *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return (int)y->seen - (int)x->seen; /* deliveries before the censored at a tie */
 }
 
-typedef struct kv32 {
-    uint32_t key;
-    int32_t idx;
-} kv32_t;
+/* A double's bits as an unsigned key in the same order. */
+static uint64_t v_key(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u >> 63 ? ~u : u | (uint64_t)1 << 63;
+}
 
-/* Sort a lane's orders: a byte of the keys at a time (tmp: 2n entries). */
-static void lane_sort(lane_s *l, kv32_t *tmp)
+/* Sort a[n] by v, stably (the order among equal values is kept), with
+ * tmp[n] as scratch: a byte at a time, skipping the bytes all keys share.
+ * Thousands of replayed totals per query sort several times faster than
+ * with qsort. */
+static void sort_v(wv_t *a, size_t n, wv_t *tmp)
+{
+    wv_t *src = a, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            count[(v_key(src[i].v) >> shift) & 0xff]++;
+        if (n == 0 || count[(v_key(src[0].v) >> shift) & 0xff] == n)
+            continue; /* all alike in this byte */
+        size_t pos = 0;
+        for (int d = 0; d < 256; d++) {
+            size_t c = count[d];
+            count[d] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(v_key(src[i].v) >> shift) & 0xff]++] = src[i];
+        wv_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+}
+
+/* Sort a lane's orders (tmp: 2n entries): each key's values with their
+ * sample's index (in w) through sort_v. */
+static void lane_sort(lane_s *l, wv_t *tmp)
 {
     size_t n = (size_t)l->n;
     for (int k = 0; k < KEYS; k++) {
-        kv32_t *src = tmp, *dst = tmp + n;
         for (size_t i = 0; i < n; i++)
-            src[i] = (kv32_t){ f_key(sample_key(&l->s[i], k)), (int32_t)i };
-        for (int shift = 0; shift < 32; shift += 8) {
-            size_t count[256] = { 0 };
-            for (size_t i = 0; i < n; i++)
-                count[(src[i].key >> shift) & 0xff]++;
-            if (count[(src[0].key >> shift) & 0xff] == n)
-                continue; /* all alike in this byte */
-            size_t pos = 0;
-            for (int d = 0; d < 256; d++) {
-                size_t c = count[d];
-                count[d] = pos;
-                pos += c;
-            }
-            for (size_t i = 0; i < n; i++)
-                dst[count[(src[i].key >> shift) & 0xff]++] = src[i];
-            kv32_t *x = src;
-            src = dst;
-            dst = x;
-        }
+            tmp[i] = (wv_t){ sample_key(&l->s[i], k), (double)i, true };
+        sort_v(tmp, n, tmp + n);
         for (size_t i = 0; i < n; i++)
-            l->ord[k][i] = src[i].idx;
+            l->ord[k][i] = (int32_t)tmp[i].w;
     }
     l->sorted = true;
 }
 
 void cs_promise_settle(cs_promise_model_t *m)
 {
-    kv32_t *tmp = NULL;
+    wv_t *tmp = NULL;
     size_t tmp_cap = 0;
     for (size_t i = 0; i < m->nchanged; i++) {
         lane_s *l = m->changed[i];
@@ -393,7 +415,7 @@ void cs_promise_settle(cs_promise_model_t *m)
                 l->ord[k] = o;
         }
         if (room && tmp_cap < 2 * (size_t)l->n) {
-            kv32_t *p = cs_realloc(tmp, 2 * (size_t)l->cap * sizeof *p);
+            wv_t *p = cs_realloc(tmp, 2 * (size_t)l->cap * sizeof *p);
             if ((room = p != NULL)) {
                 tmp = p;
                 tmp_cap = 2 * (size_t)l->cap;
@@ -571,56 +593,6 @@ cs_rc cs_promise_in_flight(cs_promise_model_t *m, const char *id, const cs_lane_
 }
 
 /* ---- quantiles ---- */
-
-typedef struct wv {
-    double v, w;
-    bool seen; /* delivered after v; false: still under way after v (censored) */
-} wv_t;
-
-static int by_v(const void *a, const void *b)
-{
-    const wv_t *x = a, *y = b;
-    if (x->v != y->v)
-        return x->v < y->v ? -1 : 1;
-    return (int)y->seen - (int)x->seen; /* deliveries before the censored at a tie */
-}
-
-/* A double's bits as an unsigned key in the same order. */
-static uint64_t v_key(double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    return u >> 63 ? ~u : u | (uint64_t)1 << 63;
-}
-
-/* Sort a[n] by v, stably (the order among equal values is kept), with
- * tmp[n] as scratch: a byte at a time, skipping the bytes all keys share.
- * Thousands of replayed totals per query sort several times faster than
- * with qsort. */
-static void sort_v(wv_t *a, size_t n, wv_t *tmp)
-{
-    wv_t *src = a, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 8) {
-        size_t count[256] = { 0 };
-        for (size_t i = 0; i < n; i++)
-            count[(v_key(src[i].v) >> shift) & 0xff]++;
-        if (n == 0 || count[(v_key(src[0].v) >> shift) & 0xff] == n)
-            continue; /* all alike in this byte */
-        size_t pos = 0;
-        for (int d = 0; d < 256; d++) {
-            size_t c = count[d];
-            count[d] = pos;
-            pos += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(v_key(src[i].v) >> shift) & 0xff]++] = src[i];
-        wv_t *x = src;
-        src = dst;
-        dst = x;
-    }
-    if (src != a)
-        memcpy(a, src, n * sizeof *a);
-}
 
 /* Weighted Kaplan-Meier quantiles of sorted values: for each q (ascending)
  * the first value where the estimated share delivered reaches it. Without
