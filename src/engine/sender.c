@@ -299,6 +299,18 @@ static const char *carrier_name(const cs_sender_t *s, const char *c)
     return c ? cs_carriers_display_name(cs_engine_carriers(s->engine), c) : NULL;
 }
 
+/* A parcel as templates see it: its carrier by name, its delivery day. */
+static json_t *parcel_ctx(cs_sender_t *s, json_t *sh, const cs_tz_t *tz, const char *lang)
+{
+    const char *carrier = json_string_value(json_object_get(sh, "carrier"));
+    json_t *so = json_pack("{s:s?,s:s?,s:s?}", "carrier", carrier_name(s, carrier),
+                           "tracking_number", json_string_value(json_object_get(sh, "tracking_number")),
+                           "status", json_string_value(json_object_get(sh, "status")));
+    if (so)
+        set_date(so, "delivered", json_object_get(sh, "delivered_at"), tz, CS_DATE_DAY, lang);
+    return so;
+}
+
 /* The template context of a message: formatted for the customer's locale. */
 static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, const char *lang)
 {
@@ -348,17 +360,18 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         }
         json_object_set_new(oo, "items", items);
         json_object_set(oo, "items_count", json_object_get(o, "items_count"));
+        /* every parcel of the order, in the order they were created */
+        json_t *parcels = json_array();
+        json_array_foreach(json_object_get(o, "shipments"), i, it)
+            json_array_append_new(parcels, parcel_ctx(s, it, tz, lang));
+        json_object_set_new(oo, "shipments", parcels);
+        json_object_set_new(oo, "shipments_count",
+                            json_integer((json_int_t)json_array_size(parcels)));
+        json_object_set_new(oo, "several_parcels", json_boolean(json_array_size(parcels) > 1));
         json_object_set_new(ctx, "order", oo);
     }
-    if (sh) {
-        const char *carrier = json_string_value(json_object_get(sh, "carrier"));
-        json_t *so = json_pack("{s:s?,s:s?,s:s?}", "carrier", carrier_name(s, carrier),
-                               "tracking_number",
-                               json_string_value(json_object_get(sh, "tracking_number")),
-                               "status", json_string_value(json_object_get(sh, "status")));
-        set_date(so, "delivered", json_object_get(sh, "delivered_at"), tz, CS_DATE_DAY, lang);
-        json_object_set_new(ctx, "shipment", so);
-    }
+    if (sh)
+        json_object_set_new(ctx, "shipment", parcel_ctx(s, sh, tz, lang));
     if (c->has_discount) {
         const cs_discount_t *d = &c->discount;
         char b[CS_FMT_MAX];
@@ -811,6 +824,10 @@ static const char *const sample_order =
 static const char *const sample_shipment =
     "{\"id\":\"s-1\",\"carrier\":\"dhl\",\"tracking_number\":\"00340434161234567890\","
     "\"status\":\"in_transit\",\"delivered_at\":\"2026-11-26T13:05:00Z\"}";
+/* the order's second parcel, for the check with several */
+static const char *const sample_shipment_2 =
+    "{\"id\":\"s-2\",\"carrier\":\"dpd\",\"tracking_number\":\"01906000000002\","
+    "\"status\":\"info_received\",\"delivered_at\":null}";
 
 typedef struct tcheck {
     cs_sender_t *s;
@@ -884,10 +901,17 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
     cs_strlcpy(m.order_id, "10001", sizeof m.order_id);
     c.m = &m;
     tcheck_t tc = { s, NULL, NULL, err, CS_OK };
-    if (!c.customer || !c.order || !c.shipment)
+    /* an order in one parcel, then in two: both sides of a template's
+     * {{#order.several_parcels}} are checked */
+    json_t *parcels = json_pack("[O]", c.shipment);
+    if (!c.customer || !c.order || !c.shipment || !parcels ||
+        json_object_set(c.order, "shipments", parcels))
         tc.rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
-    for (size_t l = 0; l < 2 && !tc.rc; l++) {
-        json_t *ctx = message_ctx(s, &m, &c, langs[l]);
+    for (size_t v = 0; v < 4 && !tc.rc; v++) {
+        size_t l = v % 2;
+        if (v == 2 && json_array_append_new(parcels, json_loads(sample_shipment_2, 0, NULL)))
+            tc.rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        json_t *ctx = tc.rc ? NULL : message_ctx(s, &m, &c, langs[l]);
         for (size_t i = 0; ctx && i < cs_journeys_count(js) && !tc.rc; i++) {
             tc.j = cs_journeys_at(js, i);
             for (int k = 0; k < tc.j->n && !tc.rc; k++) {
@@ -904,6 +928,7 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
         }
         json_decref(ctx);
     }
+    json_decref(parcels);
     json_decref(c.customer);
     json_decref(c.order);
     json_decref(c.shipment);

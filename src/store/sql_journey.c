@@ -105,11 +105,12 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                             "id!=?2 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
-    /* the parcel ?2 when it is the order's, else the one its promise follows */
+    /* the order's parcels, first the parcel ?2 when it is one of them,
+     * else the one its promise follows */
     [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
-                        "delivered_at FROM shipments WHERE order_id=?1 "
+                        "delivered_at,created_at FROM shipments WHERE order_id=?1 "
                         "ORDER BY coalesce(id=?2,false) DESC," SQL_FOLLOWED_PARCEL_ORDER
-                        " LIMIT 1",
+                        " LIMIT 50",
     /* which parcel event ?1 concerns: a scan's, or (in its body) that of
      * a shipment.created (type ?2) */
     [QJ_CTX_ABOUT] = "SELECT (SELECT shipment_id FROM scans WHERE seq=?1),"
@@ -1158,11 +1159,34 @@ static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs
     return CS_OK;
 }
 
+_Static_assert(CS_CTX_PARCELS_MAX == 50, "QJ_CTX_SHIPMENT says 50");
+
+typedef struct parcel_row {
+    cs_ms_t created_at;
+    char id[CS_ID_MAX + 1];
+    json_t *json;
+} parcel_row_t;
+
+static int by_creation(const void *a, const void *b)
+{
+    const parcel_row_t *x = a, *y = b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* The run's parcel (*out: the one its trigger concerns, else the one the
+ * promise follows) and, when `all` is given, every parcel of the order in
+ * the order they were created (owned by the caller); one read. */
 static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json_t **out,
-                          cs_err_t *err)
+                          json_t **all, cs_err_t *err)
 {
     char id[CS_ID_MAX + 1];
+    parcel_row_t rows[CS_CTX_PARCELS_MAX];
+    size_t n = 0, want = all ? CS_CTX_PARCELS_MAX : 1;
     *out = NULL;
+    if (all)
+        *all = NULL;
     cs_rc rc = about_parcel(s, about, id, err);
     if (rc)
         return rc;
@@ -1171,20 +1195,47 @@ static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
     cs__bind_text(st, 2, id[0] ? id : NULL);
-    int r = sql_step(st);
-    if (r == SQL_ROW) {
+    int r = SQL_DONE;
+    while (n < want && (r = sql_step(st)) == SQL_ROW) {
         int status = sql_column_type(st, 4) == SQL_NULL ? -1 : sql_column_int(st, 4);
-        *out = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", cs__col_text(st, 0),
-                         "carrier", cs__col_text(st, 1), "service", cs__col_text(st, 2),
-                         "tracking_number", cs__col_text(st, 3), "status",
-                         status >= 0 ? cs_track_status_name((cs_track_status_t)status) : NULL,
-                         "status_at", cs__json_time(cs__col_time(st, 5)), "delivered_at",
-                         cs__json_time(cs__col_time(st, 6)));
+        json_t *p = json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", cs__col_text(st, 0),
+                              "carrier", cs__col_text(st, 1), "service", cs__col_text(st, 2),
+                              "tracking_number", cs__col_text(st, 3), "status",
+                              status >= 0 ? cs_track_status_name((cs_track_status_t)status)
+                                          : NULL,
+                              "status_at", cs__json_time(cs__col_time(st, 5)), "delivered_at",
+                              cs__json_time(cs__col_time(st, 6)));
+        if (!p) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        rows[n].created_at = cs__col_time(st, 7);
+        cs__col_copy(rows[n].id, sizeof rows[n].id, st, 0);
+        rows[n++].json = p;
     }
+    if (!rc && r != SQL_ROW && r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "read a shipment");
     cs__stmt_done(st);
-    if (r != SQL_ROW && r != SQL_DONE)
-        return cs__sql_fail(s, err, "read a shipment");
-    return CS_OK;
+    if (!rc && n) {
+        *out = json_incref(rows[0].json);
+        if (all) {
+            qsort(rows, n, sizeof rows[0], by_creation);
+            json_t *list = json_array();
+            for (size_t i = 0; !rc && i < n; i++)
+                if (!list || json_array_append(list, rows[i].json))
+                    rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            if (rc) {
+                json_decref(list);
+                json_decref(*out);
+                *out = NULL;
+            } else {
+                *all = list;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(rows[i].json);
+    return rc;
 }
 
 static bool exists2(cs_sql_t *s, jstmt_id_t id, const char *a, const char *b)
@@ -1212,12 +1263,21 @@ cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
     if (customer_id && *customer_id && (rc = ctx_customer(s, customer_id, lite, customer, err)))
         return rc;
     if (order_id && *order_id) {
+        json_t *all = NULL;
         if ((rc = ctx_order(s, order_id, lite, order, err)) ||
-            (rc = ctx_shipment(s, order_id, about, shipment, err))) {
+            (rc = ctx_shipment(s, order_id, about, shipment, lite ? NULL : &all, err))) {
             json_decref(*customer);
             json_decref(*order);
             *customer = *order = NULL;
             return rc;
+        }
+        if (*order && !lite) {
+            size_t n = all ? json_array_size(all) : 0;
+            json_object_set_new(*order, "shipments", all ? all : json_array());
+            json_object_set_new(*order, "shipments_count", json_integer((json_int_t)n));
+            json_object_set_new(*order, "several_parcels", json_boolean(n > 1));
+        } else {
+            json_decref(all);
         }
         if (*order && !lite) {
             json_object_set_new(*order, "ticket_open",

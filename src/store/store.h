@@ -217,6 +217,8 @@ typedef struct cs_out_result {
  * message. */
 #define CS_CTX_FULL 0u
 #define CS_CTX_LITE 1u
+/* The most parcels of an order a full context lists (order.shipments). */
+#define CS_CTX_PARCELS_MAX 50
 
 /* What sending needs to know about a customer, read without building JSON:
  * addresses, language, time zone, consent and unsubscribe state. */

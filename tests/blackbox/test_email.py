@@ -49,6 +49,7 @@ port = int(sink.stdout.readline().split()[1])
 jdir = os.path.join(tmp, "journeys")
 os.makedirs(jdir)
 shutil.copy(os.path.join(root, "etc", "journeys", "10-order-confirmation.yaml"), jdir)
+shutil.copy(os.path.join(root, "etc", "journeys", "30-shipped.yaml"), jdir)
 with open(os.path.join(jdir, "tips.yaml"), "w") as f:
     f.write("journey: tips_now\ntrigger: {event: order.placed}\nsteps:\n"
             "  - send: {channel: email, template: delivered_tips, class: reassurance}\n")
@@ -143,6 +144,37 @@ try:
                 "English subject")
         body = [m for m in got if "Welcome" in m["subject"]][0].get_body(("plain",)).get_content()
         t.check("€9.99" in body, "English money: %r" % body[:300])
+
+    # an order shipped in two parcels, announced together: the shipping
+    # notice lists both (order.shipments, carriers by name), in the order
+    # they were created
+    def parcel(n, carrier, number):
+        return {"event_id": "s-o6-%d" % n, "type": "shipment.created", "occurred_at": now,
+                "data": {"id": "S6-%d" % n, "order_id": "o6", "carrier": carrier,
+                         "tracking_number": number}}
+    d.post_events([customer("cleo", "Cleo Lang", "cleo@example.com", "en"),
+                   csbb.order_event("o-6", "o6", customer="cleo", at=now, price="59.00"),
+                   parcel(1, "dhl", "JJD0006001"), parcel(2, "dpd", "01906000002")])
+    got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["cleo@example.com"] and
+                              "on its way" in m["subject"]], "cleo's shipping notice")
+    if got:
+        body = got[0].get_body(("plain",)).get_content()
+        html = got[0].get_body(("html",)).get_content()
+        t.check("It comes in 2 parcels:\n- DHL, tracking number JJD0006001\n"
+                "- DPD, tracking number 01906000002\n" in body and "Shipped with" not in body,
+                "both parcels in the notice, in order: %r" % body)
+        t.check(html.count("<li>") == 2 and "01906000002" in html, "and in its HTML: %r" % html[-600:])
+    # one parcel: the notice names it as before
+    d.post_events([csbb.order_event("o-7", "o7", customer="cleo", at=now, price="19.00"),
+                   {"event_id": "s-o7", "type": "shipment.created", "occurred_at": now,
+                    "data": {"id": "S7", "order_id": "o7", "carrier": "dhl",
+                             "tracking_number": "JJD0007001"}}])
+    got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["cleo@example.com"] and
+                              "o7 is on its way" in m["subject"]], "cleo's second notice")
+    if got:
+        body = got[0].get_body(("plain",)).get_content()
+        t.check("Shipped with DHL, tracking number JJD0007001." in body and "parcels" not in body,
+                "one parcel, named: %r" % body)
 
     # one-click unsubscribe (RFC 8058), then no more reassurance
     tips = [m for m, e in mails() if e["to"] == ["anna@example.de"] and "Tipps" in m["subject"]]

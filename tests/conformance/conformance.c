@@ -1370,6 +1370,36 @@ static void test_followed_parcel(void **state)
               "\"status\":\"returned_to_sender\"}"),
         NULL);
     assert_string_equal(ctx_parcel(s, "o-p", 0, buf), "S-a");
+    /* the full context lists every parcel of the order, in the order they
+     * were created, whichever one the run follows */
+    json_t *cu, *o, *sh;
+    assert_int_equal(cs_store_call(s, journey_context, NULL, "o-p", scan_b, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_string_equal(json_string_value(json_object_get(sh, "id")), "S-b");
+    json_t *all = json_object_get(o, "shipments");
+    assert_int_equal(json_array_size(all), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "shipments_count")), 3);
+    const char *want[] = { "S-a", "S-b", "S-c" }, *status[] = { "delivered", "delivered",
+                                                                "returned_to_sender" };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *p = json_array_get(all, i);
+        assert_string_equal(json_string_value(json_object_get(p, "id")), want[i]);
+        assert_string_equal(json_string_value(json_object_get(p, "status")), status[i]);
+    }
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    /* an order without parcels lists none */
+    put(s, order_ev("p9", "o-none", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    assert_int_equal(cs_store_call(s, journey_context, NULL, "o-none", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_null(sh);
+    assert_int_equal(json_array_size(json_object_get(o, "shipments")), 0);
+    assert_int_equal(json_integer_value(json_object_get(o, "shipments_count")), 0);
+    json_decref(cu);
+    json_decref(o);
     cs_store_close(&s);
 }
 
