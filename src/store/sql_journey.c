@@ -1276,15 +1276,13 @@ cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
             json_object_set_new(*order, "shipments", all ? all : json_array());
             json_object_set_new(*order, "shipments_count", json_integer((json_int_t)n));
             json_object_set_new(*order, "several_parcels", json_boolean(n > 1));
-        } else {
-            json_decref(all);
-        }
-        if (*order && !lite) {
             json_object_set_new(*order, "ticket_open",
                                 json_boolean(exists2(s, QJ_CTX_TICKET_OPEN, order_id,
                                                      customer_id ? customer_id : "")));
             json_object_set_new(*order, "refund_pending",
                                 json_boolean(exists2(s, QJ_CTX_REFUND_PENDING, order_id, NULL)));
+        } else {
+            json_decref(all);
         }
     }
     return CS_OK;

@@ -623,7 +623,6 @@ static void km_quantiles(const wv_t *v, size_t n, const double *q, int nq, doubl
 
 enum { WHAT_TOTAL, WHAT_TRANSIT_AFTER, WHAT_HANDLING, WHAT_GAP, WHAT_REST_DEST };
 
-
 /* A parcel in flight counts at `now` once handed over, until it is taken
  * for lost (in_flight_days after purchase). */
 static bool flight_counts(const cs_promise_model_t *m, const flight_t *f, cs_ms_t now,
