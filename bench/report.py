@@ -595,7 +595,12 @@ no kept order serves: it sorts per query either way (a byte-wise radix sort). Le
 {num(sp, 'promise_settle_ms'):.0f} ms. Before the lanes were kept in order, a query sorted its
 values with `qsort` and raised 0.5 to a power for each delivery's weight (now a product with a
 factor per query): the same bench on that build (e50d007, 2026-12-04, without the settle step)
-gave 2,247 checkout, 2,110 on-its-way and 1,509 in-region estimates/s.
+gave 2,247 checkout, 2,110 on-its-way and 1,509 in-region estimates/s. The figures move by a
+third from run to run here: on build a491bf9 (before one radix sort served both the queries and
+the settle step) the same bench gave 14,731, 44,651 and 33,664 settled; run by hand a minute
+after the recorded run on e53d62b, 13,111, 36,015 and 28,948, and the build before the change
+(e50d007) 2,913, 2,945 and 2,044 in the same minute. A checkout sorts either way, so its two
+columns are the same work and differ by the noise alone.
 """
 
 
