@@ -166,18 +166,29 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
 
 /* status_api.c */
 enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
-/* An order's view, its track (order_track: what its promise is computed
- * from) and its customer's contact data (*has_who false when the customer
- * is unknown); *order is owned by the caller. */
-cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_order_track_t *track,
-                     cs_contact_t *who, bool *has_who, cs_err_t *err);
-/* Where an order is, from its view (the order view's JSON, with shipments,
- * scans and the watch's promise) and its track, in one paragraph in `lang` ("de"/"en")
- * that names each parcel when there are several, with the window the
- * promise gives now (none for a cancelled order). */
+/* What an order's status answer and tracking page are made from: the
+ * order's view (shipments, scans, the watch's promise), its customer's
+ * contact data and the zone they read days in, and -- only when the
+ * answer needs it -- its track (order_track: the parcel the promise
+ * follows, and what a promise is computed from). `order` is owned. */
+typedef struct cs_order_read {
+    json_t *order;
+    cs_contact_t who;
+    bool has_who;
+    const cs_tz_t *tz;       /* the customer's zone, else the shop's, else UTC */
+    cs_order_track_t track;
+    bool has_track;          /* read: the order has several parcels, or no
+                                current promise of the watch stands */
+} cs_order_read_t;
+cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, int64_t now,
+                     cs_order_read_t *out, cs_err_t *err);
+/* Where an order is, in one paragraph in `lang` ("de"/"en") that names
+ * each parcel when there are several, with the window the promise gives
+ * now: the watch's current one while it stands, else computed from the
+ * track (none for a cancelled order). */
 typedef struct cs_order_status {
     char text[1024];
-    int status;                  /* cs_track_status_t of the latest shipment; -1 = none */
+    int status;                  /* cs_track_status_t of the followed parcel; -1 = none */
     bool shipped, cancelled;
     int parcels, delivered;      /* shipments, and how many of them are delivered */
     bool have_window;
@@ -188,8 +199,8 @@ typedef struct cs_order_status {
     int quiet_days;
     char reason_text[256];
 } cs_order_status_t;
-void cs__order_status(cs_http_t *h, json_t *order, const cs_order_track_t *track,
-                      const char *lang, const cs_tz_t *tz, int64_t now, cs_order_status_t *out);
+void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang, int64_t now,
+                      cs_order_status_t *out);
 /* A shipment's cs_track_status_t from the order view's JSON: a parcel
  * without scans yet is info_received (its label is created). */
 int cs__parcel_status(json_t *shipment);

@@ -17,40 +17,6 @@
 #include "../tracking/carriers.h"
 #include "../tracking/tracker.h"
 
-typedef struct st_ctx {
-    const char *id;
-    json_t *order;
-    cs_order_track_t track;
-    cs_contact_t who;
-    bool has_who;
-    cs_err_t err;
-} st_ctx_t;
-
-cs_rc cs__order_read(cs_store_t *s, const char *id, json_t **order, cs_order_track_t *track,
-                     cs_contact_t *who, bool *has_who, cs_err_t *err)
-{
-    *has_who = false;
-    cs_rc rc = cs_store_order_view(s, id, order, err);
-    if (!rc)
-        rc = cs_store_call(s, order_track, id, 0, track, err);
-    if (rc)
-        return rc;
-    const char *cust = json_string_value(json_object_get(*order, "customer_id"));
-    if (cust) {
-        rc = cs_store_call(s, contact_get, cust, who, err);
-        *has_who = rc == CS_OK;
-        if (rc == CS_ERR_NOTFOUND)
-            rc = CS_OK;
-    }
-    return rc;
-}
-
-static cs_rc read_fn(cs_store_t *s, void *arg)
-{
-    st_ctx_t *c = arg;
-    return cs__order_read(s, c->id, &c->order, &c->track, &c->who, &c->has_who, &c->err);
-}
-
 static cs_ms_t jtime(json_t *v)
 {
     cs_ms_t t = 0;
@@ -65,13 +31,64 @@ int cs__parcel_status(json_t *sh)
     return st < 0 ? CS_TRACK_INFO_RECEIVED : st;
 }
 
+/* Whether the watch's current promise stands for a parcel in `status`:
+ * its window ends today or later, and the parcel is not delivered or on
+ * its way back. An answer that uses it needs no promise computed now. */
+static bool watch_window_stands(json_t *o, int status, const cs_tz_t *tz, cs_ms_t now)
+{
+    cs_ms_t to = jtime(json_object_get(json_object_get(json_object_get(o, "promise"), "current"),
+                                       "to"));
+    return to && to >= cs_tz_day_start(tz, cs_tz_day(tz, now)) &&
+           status != CS_TRACK_DELIVERED && status != CS_TRACK_RETURNED_TO_SENDER;
+}
+
+static bool cancelled_order(json_t *o)
+{
+    const char *st = json_string_value(json_object_get(o, "status"));
+    return st && strcmp(st, "cancelled") == 0;
+}
+
+/* The track is read only when the answer uses it: to pick the followed
+ * parcel among several, or to compute the window now (the page's cached
+ * copies and most answers take the watch's). */
+cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, cs_ms_t now,
+                     cs_order_read_t *out, cs_err_t *err)
+{
+    out->has_who = out->has_track = false;
+    out->tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
+    cs_rc rc = cs_store_order_view(s, id, &out->order, err);
+    if (rc)
+        return rc;
+    const char *cust = json_string_value(json_object_get(out->order, "customer_id"));
+    if (cust) {
+        rc = cs_store_call(s, contact_get, cust, &out->who, err);
+        out->has_who = rc == CS_OK;
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+        if (out->has_who && out->who.timezone[0])
+            out->tz = cs_tz_get_or_utc(out->who.timezone);
+    }
+    json_t *ships = json_object_get(out->order, "shipments");
+    size_t n = json_array_size(ships);
+    int status = n ? cs__parcel_status(json_array_get(ships, 0)) : -1;
+    bool need = n > 1 || (!cancelled_order(out->order) && h->opts.tracker &&
+                          !watch_window_stands(out->order, status, out->tz, now));
+    if (!need)
+        return CS_OK;
+    if ((rc = cs_store_call(s, order_track, id, 0, &out->track, err)))
+        return rc;
+    out->has_track = true;
+    return CS_OK;
+}
+
 /* The followed parcel's place in the view's list: the one order_track
  * names (the view lists them by creation); the latest when the two reads
- * saw different parcels (one created between them). */
+ * saw different parcels (one created between them) or, with one parcel,
+ * the track was not read. */
 static size_t followed_parcel(json_t *ships, const cs_order_track_t *t)
 {
     size_t n = json_array_size(ships);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; t && i < n; i++) {
         const char *sid = json_string_value(json_object_get(json_array_get(ships, i), "id"));
         if (sid && strcmp(sid, t->shipment_id) == 0)
             return i;
@@ -143,10 +160,13 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
     }
 }
 
-void cs__order_status(cs_http_t *h, json_t *o, const cs_order_track_t *t, const char *lang,
-                      const cs_tz_t *tz, cs_ms_t now, cs_order_status_t *out)
+void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang, cs_ms_t now,
+                      cs_order_status_t *out)
 {
     memset(out, 0, sizeof *out);
+    json_t *o = rd->order;
+    const cs_tz_t *tz = rd->tz;
+    const cs_order_track_t *t = rd->has_track ? &rd->track : NULL;
     const cs_carriers_t *cc = cs_engine_carriers(h->engine);
     bool de = strcmp(lang, "de") == 0;
     const char *id = json_string_value(json_object_get(o, "id"));
@@ -162,8 +182,7 @@ void cs__order_status(cs_http_t *h, json_t *o, const cs_order_track_t *t, const 
         cs_carriers_display_name(cc, json_string_value(json_object_get(sh, "carrier")));
     const char *city = json_string_value(json_object_get(json_object_get(last, "location"), "city"));
     int status = cs__parcel_status(sh);
-    const char *ost = json_string_value(json_object_get(o, "status"));
-    bool cancelled = ost && strcmp(ost, "cancelled") == 0;
+    bool cancelled = cancelled_order(o);
     out->status = status;
     out->shipped = sh != NULL;
     out->cancelled = cancelled;
@@ -179,18 +198,16 @@ void cs__order_status(cs_http_t *h, json_t *o, const cs_order_track_t *t, const 
     /* the watch's current promise, while it is not stale (it re-checks
      * every few hours and at midnight); else computed now */
     json_t *cur = json_object_get(json_object_get(o, "promise"), "current");
-    cs_ms_t cur_to = jtime(json_object_get(cur, "to"));
-    int cur_reason = cs_promise_reason_from_name(json_string_value(json_object_get(cur, "reason")));
     if (cancelled) {
         /* a cancelled order gets no delivery window */
-    } else if (cur_to && cur_to >= cs_tz_day_start(tz, cs_tz_day(tz, now)) &&
-        status != CS_TRACK_DELIVERED && status != CS_TRACK_RETURNED_TO_SENDER) {
+    } else if (watch_window_stands(o, status, tz, now)) {
+        int why = cs_promise_reason_from_name(json_string_value(json_object_get(cur, "reason")));
         p.from = jtime(json_object_get(cur, "from"));
-        p.to = cur_to;
-        p.reason = cur_reason > 0 ? (cs_promise_reason_t)cur_reason : CS_PR_NONE;
+        p.to = jtime(json_object_get(cur, "to"));
+        p.reason = why > 0 ? (cs_promise_reason_t)why : CS_PR_NONE;
         p.quiet_days = 0;
         have_window = p.from != 0;
-    } else if (h->opts.tracker && t->placed_at) {
+    } else if (h->opts.tracker && t && t->placed_at) {
         char from[CS_REGION_KEY_MAX], to[CS_REGION_KEY_MAX];
         cs_promise_query_t q;
         cs_tracker_query(t, now, from, to, &q);
@@ -305,11 +322,26 @@ void cs__order_status(cs_http_t *h, json_t *o, const cs_order_track_t *t, const 
     }
 }
 
+typedef struct st_ctx {
+    cs_http_t *h;
+    const char *id;
+    cs_ms_t now;
+    cs_order_read_t rd;
+    cs_err_t err;
+} st_ctx_t;
+
+static cs_rc read_fn(cs_store_t *s, void *arg)
+{
+    st_ctx_t *c = arg;
+    return cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err);
+}
+
 enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
 {
     cs_http_t *h = r->h;
     st_ctx_t c;
     memset(&c, 0, sizeof c);
+    c.h = h;
     cs_err_clear(&c.err);
     /* /v1/orders/{id}/status */
     char id[CS_ID_MAX + 1];
@@ -332,21 +364,20 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     }
     cs_err_t err;
     cs_err_clear(&err);
+    c.now = cs_clock_now(cs_engine_clock(h->engine));
     cs_rc rc = cs__http_with_reader(h, read_fn, &c, &err);
+    cs_order_read_t *rd = &c.rd;
     if (rc) {
-        json_decref(c.order);
+        json_decref(rd->order);
         return cs__http_reply_err(r, c.err.rc ? &c.err : &err);
     }
     if (!lang)
-        lang = cs_locale_lang(c.has_who && c.who.locale[0] ? c.who.locale
-                              : h->opts.default_locale ? h->opts.default_locale
-                                                       : "de");
-    const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
-    if (c.has_who && c.who.timezone[0])
-        tz = cs_tz_get_or_utc(c.who.timezone);
-    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
+        lang = cs_locale_lang(rd->has_who && rd->who.locale[0] ? rd->who.locale
+                              : h->opts.default_locale         ? h->opts.default_locale
+                                                               : "de");
+    const cs_tz_t *tz = rd->tz;
     cs_order_status_t st;
-    cs__order_status(h, c.order, &c.track, lang, tz, now, &st);
+    cs__order_status(h, rd, lang, c.now, &st);
     json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
     /* status: the followed parcel's (info_received before its first scan),
      * null before anything shipped; parcels: each one's */
@@ -356,7 +387,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     json_t *parcels = json_array();
     size_t i;
     json_t *sh;
-    json_array_foreach(json_object_get(c.order, "shipments"), i, sh) {
+    json_array_foreach(json_object_get(rd->order, "shipments"), i, sh) {
         json_array_append_new(
             parcels, json_pack("{s:O?,s:O?,s:s}", "carrier", json_object_get(sh, "carrier"),
                                "tracking_number", json_object_get(sh, "tracking_number"),
@@ -371,6 +402,6 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         json_object_set_new(out, "reason", json_string(cs_promise_reason_name(st.reason)));
         json_object_set_new(out, "at_risk", json_boolean(st.at_risk));
     }
-    json_decref(c.order);
+    json_decref(rd->order);
     return cs__http_reply(r, 200, out);
 }

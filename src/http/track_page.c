@@ -704,10 +704,7 @@ static void try_again(char *out, size_t size, int wait, bool de)
 
 typedef struct page_ctx {
     const char *id;
-    json_t *order;
-    cs_order_track_t track;
-    cs_contact_t who;
-    bool has_who;
+    cs_order_read_t rd;
     cs_err_t err;
     /* the page: the version only, unless it is not in the cache */
     int64_t version[3];
@@ -728,7 +725,7 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
     c->cached = page_get(c->h, c->key, c->hash, c->version, c->now, &c->cached_len);
     if (c->cached)
         return CS_OK;
-    return cs__order_read(s, c->id, &c->order, &c->track, &c->who, &c->has_who, &c->err);
+    return cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err);
 }
 
 /* Postcodes compare without spaces and case ("10115", "SW1A 1AA"). */
@@ -1068,7 +1065,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         return cs__http_reply_page(r, 200, c.cached, c.cached_len, NULL, 0);
     }
     if (rc) {
-        json_decref(c.order);
+        json_decref(c.rd.order);
         const char *lang = page_lang(r, NULL);
         bool de = strcmp(lang, "de") == 0;
         if (rc != CS_ERR_NOTFOUND)
@@ -1093,15 +1090,13 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
                                 "number and your postcode or email address.",
                            NULL, 0);
     }
-    const char *lang = page_lang(r, c.has_who && c.who.locale[0] ? c.who.locale : NULL);
+    const cs_order_read_t *rd = &c.rd;
+    const char *lang = page_lang(r, rd->has_who && rd->who.locale[0] ? rd->who.locale : NULL);
     bool de = strcmp(lang, "de") == 0;
-    const cs_tz_t *tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
-    if (c.has_who && c.who.timezone[0])
-        tz = cs_tz_get_or_utc(c.who.timezone);
-    cs_ms_t now = c.now;
+    const cs_tz_t *tz = rd->tz;
     cs_order_status_t st;
-    cs__order_status(h, c.order, &c.track, lang, tz, now, &st);
-    json_t *o = c.order;
+    cs__order_status(h, rd, lang, c.now, &st);
+    json_t *o = rd->order;
     json_t *watch = json_object_get(o, "promise");
     json_t *ships = json_object_get(o, "shipments");
     bool all_delivered = st.parcels > 0 && st.delivered == st.parcels;
@@ -1228,7 +1223,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     esc(&b, h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : "");
     cs_buf_printf(&b, " · <a href=\"?lang=%s\">%s</a></footer></body></html>", de ? "en" : "de",
                   de ? "English" : "Deutsch");
-    json_decref(c.order);
+    json_decref(c.rd.order);
     atomic_fetch_add(&h->page_misses, 1);
     if (b.data)
         page_put(h, key, c.hash, id, c.version, tz, c.now, b.data, b.len);
