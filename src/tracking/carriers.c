@@ -60,10 +60,62 @@ size_t cs_carriers_count(const cs_carriers_t *c)
     return c ? c->n : 0;
 }
 
-static void lower(char *s)
+/* One code point's lower case, for the scripts carriers write in: ASCII,
+ * Latin-1 and Latin Extended-A (Ä, Ł, Š), Greek and Cyrillic capitals;
+ * every other one is its own. Each maps to a code point of the same
+ * UTF-8 length, so a string folds in place. */
+static uint32_t lower_cp(uint32_t c)
 {
-    for (; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
+    if (c < 0x80)
+        return c >= 'A' && c <= 'Z' ? c + 32 : c;
+    if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
+        return c + 32;
+    if (c == 0x178)
+        return 0xFF; /* Ÿ */
+    if ((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177))
+        return c | 1; /* pairs: capital even, small odd */
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
+        return c & 1 ? c + 1 : c; /* pairs: capital odd, small even */
+    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2)
+        return c + 32;
+    if (c == 0x386)
+        return 0x3AC; /* Ά */
+    if (c >= 0x388 && c <= 0x38A)
+        return c + 37; /* Έ Ή Ί */
+    if (c == 0x38C)
+        return 0x3CC; /* Ό */
+    if (c == 0x38E || c == 0x38F)
+        return c + 63; /* Ύ Ώ */
+    if (c >= 0x410 && c <= 0x42F)
+        return c + 32;
+    if (c >= 0x400 && c <= 0x40F)
+        return c + 80;
+    return c;
+}
+
+/* Lower case in place: ASCII bytes, and the two-byte UTF-8 sequences
+ * lower_cp knows; anything else (other lengths, bytes that are not
+ * well-formed UTF-8) is left as it is. */
+static void lower(char *str)
+{
+    unsigned char *p = (unsigned char *)str;
+    while (*p) {
+        if (*p < 0x80) {
+            *p = (unsigned char)tolower(*p);
+            p++;
+            continue;
+        }
+        if ((p[0] & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80) {
+            uint32_t c = lower_cp(((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F));
+            if (c >= 0x80 && c < 0x800) {
+                p[0] = (unsigned char)(0xC0 | (c >> 6));
+                p[1] = (unsigned char)(0x80 | (c & 0x3F));
+            }
+            p += 2;
+            continue;
+        }
+        p++;
+    }
 }
 
 static table_t *find(const cs_carriers_t *c, const char *carrier)
@@ -385,14 +437,16 @@ cs_rc cs_carriers_load_builtin(cs_carriers_t **out, cs_err_t *err)
     return CS_OK;
 }
 
-/* Case-insensitive substring. */
+/* Substring: both sides are in lower case (lower()). */
 static bool contains(const char *hay, const char *needle)
 {
-    size_t n = strlen(needle);
-    for (; *hay; hay++)
-        if (strncasecmp(hay, needle, n) == 0)
-            return true;
-    return false;
+    return strstr(hay, needle) != NULL;
+}
+
+/* Whether a rule's reason says why; `other` does not. */
+static bool says_why(cs_incident_t reason)
+{
+    return reason != CS_INCIDENT_NONE && reason != CS_INCIDENT_OTHER;
 }
 
 /* The code rules (plain, and with text words) in file order; code_len
@@ -414,11 +468,13 @@ static const rule_t *match_code(const table_t *t, const char *code, size_t code_
     return NULL;
 }
 
-static const rule_t *match_text(const table_t *t, const char *text)
+static const rule_t *match_text(const table_t *t, const char *text, bool with_reason)
 {
-    for (size_t i = 0; t && text && i < t->n; i++)
-        if (!t->rules[i].code[0] && contains(text, t->rules[i].text))
-            return &t->rules[i];
+    for (size_t i = 0; t && text && i < t->n; i++) {
+        const rule_t *r = &t->rules[i];
+        if (!r->code[0] && (!with_reason || says_why(r->reason)) && contains(text, r->text))
+            return r;
+    }
     return NULL;
 }
 
@@ -446,17 +502,35 @@ void cs_carriers_map_code(cs_carriers_t *c, const char *carrier, const char *cod
     table_t *agg = find(c, AGGREGATOR);
     if (agg == t)
         agg = NULL;
+    /* the rules' words are in lower case; so is this copy of the text
+     * (carrier texts are at most CS_SHORT_MAX bytes; a longer one is
+     * matched on its start) */
+    char low[CS_SHORT_MAX + 1];
+    if (text) {
+        cs_strlcpy(low, text, sizeof low);
+        lower(low);
+        text = low;
+    }
     const rule_t *r = kind == CS_CODE_AGGREGATOR ? match_aggregator(agg, code, text) : NULL;
     if (!r)
         r = match_code(t, code, SIZE_MAX, text);
     if (!r)
-        r = match_text(t, text);
+        r = match_text(t, text, false);
     if (!r && kind != CS_CODE_AGGREGATOR)
         r = match_aggregator(agg, code, text);
     memset(out, 0, sizeof *out);
     if (r) {
         out->status = r->status;
         out->reason = r->reason;
+        /* a plain code rule that does not say why (a generic code: DHL's
+         * "transit", "failure") takes the reason of the first of the
+         * carrier's text rules with one that the text matches ("beim
+         * Zoll"); the status stays the code's. Text rules, and code rules
+         * with words, say all the table's author meant. */
+        bool plain = r->code[0] && !r->text[0];
+        const rule_t *why = plain && !says_why(r->reason) ? match_text(t, text, true) : NULL;
+        if (why)
+            out->reason = why->reason;
         return;
     }
     out->status = CS_TRACK_IN_TRANSIT;

@@ -113,7 +113,7 @@ static void test_aggregator_code_first(void **state)
     expect_as("dhl", "Exception_010",
               "Die Annahme der Sendung wurde verweigert. Die Sendung wird an den Absender "
               "zurückgeschickt.",
-              "returned_to_sender", "-");
+              "returned_to_sender", "refused"); /* the text says why */
     expect_as("ups", "InTransit_005", "Your package was released by Customs", "in_transit",
               "customs");
     /* a subtag the aggregator table lacks: its tag, still before the texts */
@@ -295,6 +295,89 @@ static void test_table_entries(void **state)
     expect("colissimo", "Delivered_005", NULL, "delivered", "-");
 }
 
+/* A generic code's plain rule keeps its status and takes the reason the
+ * carrier's text rules find in the text; rules with words, and text
+ * rules, say all their author meant. */
+static void test_reason_from_text(void **state)
+{
+    (void)state;
+    expect("dhl", "transit", "Die Sendung wurde beim Zoll angehalten.", "in_transit", "customs");
+    expect("dhl", "transit", "Die Zustellung verzögert sich wegen Unwetter.", "in_transit",
+           "weather");
+    expect("dhl", "transit", "Die Sendung wurde leider beschädigt.", "in_transit", "damaged");
+    expect("dhl", "failure", "Die Sendung befindet sich beim Zoll.", "exception", "customs");
+    expect("dhl", "failure", "Zustellung wegen Unwetter nicht möglich.", "exception", "weather");
+    expect("dhl", "failure", "Etwas ist schiefgegangen.", "exception", "other");
+    expect("dhl", "transit", "Die Sendung wurde in die PACKSTATION 123 in Berlin eingeliefert.",
+           "available_for_pickup", "-");
+    expect("dhl", "transit", "Die Sendung wird an den Absender zurückgeschickt.",
+           "returned_to_sender", "-");
+    expect("dhl", "delivered", "Die Sendung wurde erfolgreich zugestellt.", "delivered", "-");
+    /* a code rule with words is taken as it stands */
+    expect("ups", "X", "The receiver was not available for delivery.", "failed_attempt",
+           "recipient_absent");
+    /* text rules: the first that matches, in the table's order */
+    expect("hermes", NULL, "Die Sendung konnte nicht zugestellt werden, die Adresse ist "
+                           "unvollständig.",
+           "exception", "address_problem");
+    expect("hermes", NULL, "Die Sendung wurde an die Wunschadresse zugestellt.", "delivered",
+           "-");
+    /* a table's own rules, and a code whose rule says `other` */
+    cs_carriers_t *c = cs_carriers_new();
+    cs_err_t err;
+    const char *t = "GEN\tin_transit\nBAD text:dent\texception\nBAD\texception\tother\n"
+                    "text:storm\tin_transit\tweather\ntext:dent\tdelivered\tdamaged\n";
+    assert_int_equal(cs_carriers_add(c, "mine", t, strlen(t), "mine.tsv", &err), CS_OK);
+    cs_scan_mapping_t m;
+    cs_carriers_map(c, "mine", "GEN", "late: a storm", &m);
+    assert_int_equal(m.status, CS_TRACK_IN_TRANSIT);
+    assert_int_equal(m.reason, CS_INCIDENT_WEATHER);
+    cs_carriers_map(c, "mine", "BAD", "a storm", &m);
+    assert_int_equal(m.status, CS_TRACK_EXCEPTION);
+    assert_int_equal(m.reason, CS_INCIDENT_WEATHER);
+    cs_carriers_map(c, "mine", "BAD", "a dent in a storm", &m); /* the rule with words */
+    assert_int_equal(m.status, CS_TRACK_EXCEPTION);
+    assert_int_equal(m.reason, CS_INCIDENT_NONE);
+    cs_carriers_map(c, "mine", "BAD", "calm", &m);
+    assert_int_equal(m.reason, CS_INCIDENT_OTHER);
+    cs_carriers_free(c);
+}
+
+/* Words match without regard to case in the scripts carriers write:
+ * umlauts, Latin Extended-A, Greek, Cyrillic. */
+static void test_case_beyond_ascii(void **state)
+{
+    (void)state;
+    expect("hermes", NULL, "SENDUNG BESCHÄDIGT", "exception", "damaged");
+    expect("dhl", NULL, "DIE ANNAHME DER SENDUNG WURDE VERWEIGERT", "exception", "refused");
+    expect("dhl", NULL, "ZUSTELLUNG WEGEN UNWETTER NICHT MÖGLICH", "exception", "weather");
+    cs_carriers_t *c = cs_carriers_new();
+    cs_err_t err;
+    const char *t = "text:ŁÓDŹ\tin_transit\ntext:доставлено\tdelivered\n"
+                    "text:παραδόθηκε\tdelivered\ntext:ÉCHEC\tfailed_attempt\n";
+    assert_int_equal(cs_carriers_add(c, "mine", t, strlen(t), "mine.tsv", &err), CS_OK);
+    static const struct {
+        const char *text;
+        int want; /* cs_track_status_t; -1 = unmapped */
+    } cases[] = {
+        { "w Łódź", CS_TRACK_IN_TRANSIT },    { "W ŁÓDŹ", CS_TRACK_IN_TRANSIT },
+        { "łódź", CS_TRACK_IN_TRANSIT },      { "LODZ", -1 },
+        { "ДОСТАВЛЕНО", CS_TRACK_DELIVERED }, { "Доставлено", CS_TRACK_DELIVERED },
+        { "ΠΑΡΑΔΌΘΗΚΕ", CS_TRACK_DELIVERED }, { "Παραδόθηκε", CS_TRACK_DELIVERED },
+        { "échec de livraison", CS_TRACK_FAILED_ATTEMPT },
+        { "\xC3", -1 }, /* a broken sequence is left alone */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cs_scan_mapping_t m;
+        cs_carriers_map(c, "mine", NULL, cases[i].text, &m);
+        bool want = cases[i].want >= 0;
+        if (m.unmapped == want || (want && (int)m.status != cases[i].want))
+            fail_msg("'%s': got %s%s", cases[i].text, cs_track_status_name(m.status),
+                     m.unmapped ? " (unmapped)" : "");
+    }
+    cs_carriers_free(c);
+}
+
 typedef struct count_q {
     const char *c;
     uint64_t n;
@@ -439,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_subtag_falls_back_to_tag),
         cmocka_unit_test(test_names_and_slugs),
         cmocka_unit_test(test_table_entries),
+        cmocka_unit_test(test_reason_from_text),
+        cmocka_unit_test(test_case_beyond_ascii),
         cmocka_unit_test(test_unknown_codes),
         cmocka_unit_test(test_bad_tables),
         cmocka_unit_test(test_normalize_event),
