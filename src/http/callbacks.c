@@ -419,8 +419,8 @@ enum MHD_Result cs__http_callback(hreq_t *r, const char *method)
 {
     if (r->too_big) {
         cs_err_t err;
-        cs_errf(&err, CS_ERR_TOOBIG, "request body exceeds the limit of %zu bytes",
-                r->h->opts.max_body_bytes);
+        cs_errf(&err, CS_ERR_TOOBIG, "request body exceeds the callbacks' limit of %d bytes (1 MiB)",
+                CS_HTTP_HOOK_BODY_MAX);
         return cs__http_reply_err(r, &err);
     }
     switch (r->route) {

@@ -54,6 +54,12 @@ typedef struct key_slot {
 
 #define CS_KEY_CACHE 256
 
+/* The body limit of the routes outsiders sign or post without an API key
+ * (provider callbacks, tracking webhooks, the lookup form): they are read
+ * whole before the signature is checked, so they are held to less than
+ * the intake's max_body_bytes. */
+#define CS_HTTP_HOOK_BODY_MAX (1024 * 1024)
+
 struct cs_http {
     struct MHD_Daemon *d;
     cs_engine_t *engine;

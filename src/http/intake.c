@@ -166,7 +166,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
     json_t *arr = cs_json_loadb(p, len, &je);
     if (!arr)
         return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
-                       je.line, je.column, je.position, je.text);
+                       je.line, je.column, je.position, cs_json_error_text(&je));
     cs_rc rc = CS_OK;
     size_t n = json_array_size(arr);
     r->n_total = n;

@@ -464,8 +464,6 @@ static bool media_is(const char *ct, const char *want)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-#define CB_BODY_MAX (1024 * 1024)
-
 static bool is_callback(route_t r)
 {
     return r == R_TRACK_LOOKUP || r == R_CB_SMS || r == R_CB_WHATSAPP || r == R_CB_EMAIL || r == R_TRACK_AFTERSHIP ||
@@ -491,7 +489,7 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         /* providers sign their callbacks; the generic email form takes a key */
         if (r->route == R_CB_EMAIL && !authorize(r, CS_SCOPE_WRITE, &ret))
             return ret;
-        cs_buf_init(&r->body, CB_BODY_MAX);
+        cs_buf_init(&r->body, CS_HTTP_HOOK_BODY_MAX);
         return MHD_YES;
     }
     if (r->route != R_EVENTS_POST)

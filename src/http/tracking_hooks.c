@@ -45,19 +45,47 @@
 #define AS_SIG_HEADER "aftership-hmac-sha256"
 #define PATH_MAX_ 96
 
-/* ISO 3166 alpha-3 to alpha-2 for the countries parcels here pass through. */
-static const char *alpha2(const char *a3)
+/* ISO 3166-1: each country's alpha-3 and alpha-2 codes, five letters,
+ * sorted by alpha-3 (from Debian's iso-codes), then Kosovo's
+ * user-assigned XKX/XK, which carriers use. */
+static const char countries[] =
+        "ABWAWAFGAFAGOAOAIAAIALAAXALBALANDADAREAEARGARARMAMASMASATAAQATFTFATGAG"
+        "AUSAUAUTATAZEAZBDIBIBELBEBENBJBESBQBFABFBGDBDBGRBGBHRBHBHSBSBIHBABLMBL"
+        "BLRBYBLZBZBMUBMBOLBOBRABRBRBBBBRNBNBTNBTBVTBVBWABWCAFCFCANCACCKCCCHECH"
+        "CHLCLCHNCNCIVCICMRCMCODCDCOGCGCOKCKCOLCOCOMKMCPVCVCRICRCUBCUCUWCWCXRCX"
+        "CYMKYCYPCYCZECZDEUDEDJIDJDMADMDNKDKDOMDODZADZECUECEGYEGERIERESHEHESPES"
+        "ESTEEETHETFINFIFJIFJFLKFKFRAFRFROFOFSMFMGABGAGBRGBGEOGEGGYGGGHAGHGIBGI"
+        "GINGNGLPGPGMBGMGNBGWGNQGQGRCGRGRDGDGRLGLGTMGTGUFGFGUMGUGUYGYHKGHKHMDHM"
+        "HNDHNHRVHRHTIHTHUNHUIDNIDIMNIMINDINIOTIOIRLIEIRNIRIRQIQISLISISRILITAIT"
+        "JAMJMJEYJEJORJOJPNJPKAZKZKENKEKGZKGKHMKHKIRKIKNAKNKORKRKWTKWLAOLALBNLB"
+        "LBRLRLBYLYLCALCLIELILKALKLSOLSLTULTLUXLULVALVMACMOMAFMFMARMAMCOMCMDAMD"
+        "MDGMGMDVMVMEXMXMHLMHMKDMKMLIMLMLTMTMMRMMMNEMEMNGMNMNPMPMOZMZMRTMRMSRMS"
+        "MTQMQMUSMUMWIMWMYSMYMYTYTNAMNANCLNCNERNENFKNFNGANGNICNINIUNUNLDNLNORNO"
+        "NPLNPNRUNRNZLNZOMNOMPAKPKPANPAPCNPNPERPEPHLPHPLWPWPNGPGPOLPLPRIPRPRKKP"
+        "PRTPTPRYPYPSEPSPYFPFQATQAREUREROURORUSRURWARWSAUSASDNSDSENSNSGPSGSGSGS"
+        "SHNSHSJMSJSLBSBSLESLSLVSVSMRSMSOMSOSPMPMSRBRSSSDSSSTPSTSURSRSVKSKSVNSI"
+        "SWESESWZSZSXMSXSYCSCSYRSYTCATCTCDTDTGOTGTHATHTJKTJTKLTKTKMTMTLSTLTONTO"
+        "TTOTTTUNTNTURTRTUVTVTWNTWTZATZUGAUGUKRUAUMIUMURYUYUSAUSUZBUZVATVAVCTVC"
+        "VENVEVGBVGVIRVIVNMVNVUTVUWLFWFWSMWSYEMYEZAFZAZMBZMZWEZW"
+        "XKXXK";
+
+/* The alpha-2 code (upper case) of an ISO 3166-1 country code of either
+ * length, in any case; false when it names no country. */
+static bool alpha2(const char *code, char out[3])
 {
-    static const char *const map[][2] = {
-        { "DEU", "DE" }, { "AUT", "AT" }, { "CHE", "CH" }, { "NLD", "NL" }, { "BEL", "BE" },
-        { "LUX", "LU" }, { "FRA", "FR" }, { "ITA", "IT" }, { "ESP", "ES" }, { "POL", "PL" },
-        { "CZE", "CZ" }, { "DNK", "DK" }, { "SWE", "SE" }, { "GBR", "GB" }, { "IRL", "IE" },
-        { "USA", "US" }, { "CHN", "CN" }, { "HKG", "HK" }, { "PRT", "PT" }, { "HUN", "HU" },
-    };
-    for (size_t i = 0; a3 && i < CS_ARRAY_LEN(map); i++)
-        if (strcmp(map[i][0], a3) == 0)
-            return map[i][1];
-    return a3 && strlen(a3) == 2 ? a3 : NULL;
+    size_t n = strlen(code);
+    char up[4];
+    if (n != 2 && n != 3)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        up[i] = (char)toupper((unsigned char)code[i]);
+    for (const char *p = countries; *p; p += 5)
+        if (n == 3 ? memcmp(p, up, 3) == 0 : memcmp(p + 3, up, 2) == 0) {
+            memcpy(out, p + 3, 2);
+            out[2] = '\0';
+            return true;
+        }
+    return false;
 }
 
 typedef struct batch {
@@ -139,7 +167,12 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
                       json_t *location, cs_err_t *err)
 {
     if (t > b->now + CS_EVENT_AHEAD_MAX_MS) { /* the event API's rule */
-        reject(b, src, src->at_key, "more than a day in the future");
+        char now[32];
+        cs_time_format(b->now, now, sizeof now);
+        reject(b, src, src->at_key,
+               "more than a day in the future (received at %s); check the carrier's clock and "
+               "time zone",
+               now);
         return CS_OK;
     }
     if ((!code || !*code) && (!text || !*text)) {
@@ -151,9 +184,16 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
         reject(b, src, NULL, "too many scans in one request: at most %d are taken", SCANS_MAX);
         return CS_OK;
     }
-    char key[1024], hex[CS_SHA256_HEX_LEN], eid[64];
-    snprintf(key, sizeof key, "%s|%s|%lld|%s|%s", carrier, number, (long long)t,
-             code ? code : "", text ? text : "");
+    /* the id from the number as carriers match it and the code in upper
+     * case (codes compare without regard to case): a retry that writes
+     * either differently is the same scan */
+    char key[1024], hex[CS_SHA256_HEX_LEN], eid[64], num[CS_ID_MAX + 1], ucode[CS_ID_MAX + 1];
+    cs_tracking_number_canon(number, num, sizeof num);
+    size_t cl = cs_strlcpy(ucode, code ? code : "", sizeof ucode);
+    for (size_t i = 0; i < cl && i < sizeof ucode - 1; i++)
+        ucode[i] = (char)toupper((unsigned char)ucode[i]);
+    snprintf(key, sizeof key, "%s|%s|%lld|%s|%s", carrier, num, (long long)t, ucode,
+             text ? text : "");
     cs_sha256_hex(key, strlen(key), hex);
     snprintf(eid, sizeof eid, "trk-%.40s", hex);
     json_t *data = json_pack("{s:s,s:s}", "carrier", carrier, "tracking_number", number);
@@ -242,14 +282,20 @@ static enum MHD_Result forbidden(hreq_t *r, const char *header, const char *fmt,
                                             "field", header, "message", msg));
 }
 
+/* The body as JSON. Strings may hold \u0000 here: the fields read check
+ * for it, so such a scan is refused by its index, not the whole request. */
 static json_t *load_body(hreq_t *r, cs_err_t *err)
 {
     json_error_t je;
-    json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
+    json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_ALLOW_NUL, &je);
     if (!json_is_object(doc)) {
         json_decref(doc);
-        cs_err_field(err, CS_ERR_INVALID, "body", "body: expected a JSON object%s%s",
-                     doc ? "" : ": ", doc ? "" : je.text);
+        if (doc)
+            cs_err_field(err, CS_ERR_INVALID, "body", "body: expected a JSON object");
+        else
+            cs_err_field(err, CS_ERR_INVALID, "body",
+                         "body: expected a JSON object: malformed at line %d, column %d: %s",
+                         je.line, je.column, cs_json_error_text(&je));
         return NULL;
     }
     return doc;
@@ -306,6 +352,10 @@ static bool scan_str(batch_t *b, const scan_src_t *src, json_t *obj, const char 
     *out = NULL;
     if (!v || json_is_null(v))
         return true;
+    if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+        reject(b, src, key, "must not contain NUL characters (\\u0000)");
+        return false;
+    }
     if (json_is_string(v)) {
         *out = json_string_value(v);
         return true;
@@ -414,14 +464,20 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
         bool zoned = at && strlen(at) != 10 && cs_time_parse(at, &t);
         if (!at || (!zoned && !aftership_time(at, r->h->opts.shop_tz, &t))) {
             reject(b, &src, "checkpoint_time",
-                   "expected an ISO 8601 time (\"2026-12-03T09:15:00+01:00\"; without a zone "
-                   "it is taken in the shop's time zone) or a date");
+                   "expected an ISO 8601 time of a real date (\"2026-12-03T09:15:00+01:00\"; "
+                   "without a zone it is taken in the shop's time zone) or a date, got %s%.40s%s",
+                   at ? "\"" : "", at ? at : "nothing", at ? "\"" : "");
             continue;
         }
         if (!sub || !*sub)
             src.code_key = "tag";
+        char cc[3] = "";
+        if (a3 && *a3 && !alpha2(a3, cc)) {
+            reject(b, &src, "country_iso3",
+                   "expected an ISO 3166-1 country code such as DEU (or DE), got \"%.16s\"", a3);
+            continue;
+        }
         json_t *loc = json_object();
-        const char *cc = alpha2(a3);
         if (!loc) {
             rc = cs_errf(&err, CS_ERR_NOMEM, "out of memory");
             goto out;
@@ -432,7 +488,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
             json_object_set_new(loc, "postal_code", json_string(zip));
         if (state && *state) /* the region the scan's place is in (model/region.h) */
             json_object_set_new(loc, "region", json_string(state));
-        if (cc)
+        if (cc[0])
             json_object_set_new(loc, "country", json_string(cc));
         rc = add_scan(b, &src, carrier, number, sub && *sub ? sub : tag, text, t,
                       zoned ? at : cs_time_format(t, iso, sizeof iso), loc, &err);
@@ -543,7 +599,10 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
             continue;
         }
         if (!when || !cs_time_parse(when, &t)) {
-            reject(b, &src, "occurred_at", "expected an RFC 3339 time with a zone offset");
+            reject(b, &src, "occurred_at",
+                   "expected an RFC 3339 time of a real date with a zone offset, such as "
+                   "2026-12-03T09:15:00+01:00, got %s%.40s%s",
+                   when ? "\"" : "", when ? when : "nothing", when ? "\"" : "");
             continue;
         }
         rc = add_scan(b, &src, carrier, number, code, text, t, when, loc, &err);
@@ -561,7 +620,10 @@ enum MHD_Result cs__http_tracking_hook(hreq_t *r)
 {
     if (r->too_big) {
         cs_err_t err;
-        cs_errf(&err, CS_ERR_TOOBIG, "request body exceeds the limit");
+        cs_errf(&err, CS_ERR_TOOBIG,
+                "request body exceeds the tracking webhooks' limit of %d bytes (1 MiB); send "
+                "at most %d scans a request",
+                CS_HTTP_HOOK_BODY_MAX, SCANS_MAX);
         return cs__http_reply_err(r, &err);
     }
     batch_t *b = calloc(1, sizeof *b);

@@ -532,3 +532,10 @@ const char *cs_json_type_word(const json_t *v)
     }
     return "something else";
 }
+
+const char *cs_json_error_text(const json_error_t *je)
+{
+    if (strstr(je->text, "JSON_ALLOW_NUL"))
+        return "a string holds \\u0000 (NUL), which is not allowed";
+    return je->text;
+}

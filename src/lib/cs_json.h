@@ -26,6 +26,10 @@
 
 /* As json_loadb(buf, len, JSON_REJECT_DUPLICATES, err). New reference. */
 json_t *cs_json_loadb(const char *buf, size_t len, json_error_t *err);
+/* jansson's message for a failed load, in words for the sender: the one
+ * that names a loader flag ("\u0000 is not allowed without
+ * JSON_ALLOW_NUL") says what is not allowed instead. Static or je's own. */
+const char *cs_json_error_text(const json_error_t *je);
 /* The fast path alone: NULL for anything it does not take (no error). */
 json_t *cs_json_fast(const char *buf, size_t len);
 

@@ -309,9 +309,16 @@ static cs_rc get_enum(vctx_t *c, json_t *obj, const char *key, bool required,
 {
     char fb_[CS_ERR_FIELD_MAX];
     const char *s;
-    cs_rc rc = get_str(c, obj, key, required, STR_SHORT, &s);
+    json_t *v = json_object_get(obj, key);
     if (idx)
         *idx = -1;
+    if (str)
+        *str = NULL;
+    if (required && (!v || json_is_null(v)))
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: required field is missing: expected one of %s", FIELD(c, key),
+                            expect);
+    cs_rc rc = get_str(c, obj, key, required, STR_SHORT, &s);
     if (str)
         *str = s;
     if (rc || !s)
@@ -790,8 +797,19 @@ static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier)
     return CS_OK;
 }
 
-/* A tracking number as carriers match it: without spaces, in upper case
- * ("1z 999 aa1" and "1Z999AA1" are one parcel). The event keeps that form. */
+size_t cs_tracking_number_canon(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 1 < size; p++)
+        if (*p != ' ' && *p != '\t')
+            out[n++] = (char)toupper((unsigned char)*p);
+    if (size)
+        out[n] = '\0';
+    return n;
+}
+
+/* A tracking number as carriers match it (cs_tracking_number_canon). The
+ * event keeps that form. */
 static cs_rc canon_tracking(vctx_t *c, json_t *d, const char **number)
 {
     char fb_[CS_ERR_FIELD_MAX];
@@ -802,11 +820,7 @@ static cs_rc canon_tracking(vctx_t *c, json_t *d, const char **number)
     if (!odd)
         return CS_OK;
     char buf[CS_ID_MAX + 1];
-    size_t n = 0;
-    for (const char *p = s; *p && n < CS_ID_MAX; p++)
-        if (*p != ' ' && *p != '\t')
-            buf[n++] = (char)toupper((unsigned char)*p);
-    buf[n] = '\0';
+    size_t n = cs_tracking_number_canon(s, buf, sizeof buf);
     if (!n)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
                             "%s: expected the carrier's tracking number, got only spaces",
@@ -1161,7 +1175,7 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
     json_t *doc = cs_json_loadb(text, len, &je);
     if (!doc)
         return cs_err_field(err, CS_ERR_INVALID, "", "malformed JSON at line %d, column %d (byte %d): %s",
-                            je.line, je.column, je.position, je.text);
+                            je.line, je.column, je.position, cs_json_error_text(&je));
     cs_rc rc = cs_event_from_json(doc, out, err);
     json_decref(doc);
     if (rc)

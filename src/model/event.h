@@ -300,6 +300,11 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
  * learns. */
 #define CS_EVENT_AHEAD_MAX_MS (24 * 3600 * 1000LL)
 
+/* A tracking number as carriers match it, into out: without spaces or
+ * tabs, in upper case ("1z 999 aa1" and "1Z999AA1" are one parcel);
+ * its length. */
+size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
+
 /* CS_ERR_INVALID naming occurred_at when ev is dated more than
  * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock). */
 cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err);

@@ -138,6 +138,45 @@ try:
          "data": {"id": "SHP-WAIT", "order_id": "1090", "carrier": "gls", "tracking_number": "ZX4711"}}])
     t.eq(st, 200, "its shipment arrives later")
     t.eq(len(scans("1090")), 2, "the waiting scans are the parcel's now")
+
+    # a retry that writes the number or the code differently is the same scan
+    body = {"carrier": "dpd", "tracking_number": "01905002345612", "scans": [
+        {"code": "OUT_FOR_DELIVERY", "occurred_at": iso(-90)}]}
+    st, _, first = own(body)
+    body["tracking_number"] = "0190 5002 345612"
+    st2, _, again = own(body)
+    body["tracking_number"] = "01905002345612"
+    body["scans"][0]["code"] = "out_for_delivery"
+    st3, _, third = own(body)
+    t.eq([(x.get("accepted"), x.get("duplicates")) for x in (first, again, third)],
+         [(1, 0), (0, 1), (0, 1)], "the number's spaces and the code's case make no new scan")
+    # AfterShip's countries: alpha-3 in any case, or alpha-2; an unknown one is refused by index
+    st, _, body = aftership({"msg": {"slug": "dpd-de", "tracking_number": "01905002345612", "checkpoints": [
+        {"checkpoint_time": iso(-80), "subtag": "InTransit_001", "city": "Tokyo", "country_iso3": "JPN"},
+        {"checkpoint_time": iso(-70), "subtag": "InTransit_001", "city": "Köln", "country_iso3": "deu"},
+        {"checkpoint_time": iso(-60), "subtag": "InTransit_001", "city": "Wien", "country_iso3": "at"},
+        {"checkpoint_time": iso(-50), "subtag": "InTransit_001", "city": "Nowhere", "country_iso3": "XYZ"},
+        {"checkpoint_time": iso(-40), "subtag": "InTransit_001", "city": "a\u0000b"}]}})
+    rej = rejected(body)
+    t.eq((st, body.get("accepted"), sorted(rej)), (200, 3, [3, 4]),
+         "three countries known, an unknown one and a NUL refused by index: %r" % (body,))
+    t.check(rej.get(3, ("", ""))[0] == "msg.checkpoints[3].country_iso3" and "DEU" in rej.get(3, ("", ""))[1],
+            "the unknown country names its field and the form: %r" % (rej.get(3),))
+    t.check(rej.get(4, ("", ""))[0] == "msg.checkpoints[4].city" and "NUL" in rej.get(4, ("", ""))[1],
+            "a NUL names its field: %r" % (rej.get(4),))
+    t.eq([s.get("location", {}).get("country") for s in scans("1002")[-3:]], ["JP", "DE", "AT"],
+         "countries as alpha-2")
+    st, _, body = own({"carrier": "dpd", "tracking_number": "01905002345612", "scans": [
+        {"code": "AT_DELIVERY_DEPOT", "occurred_at": iso(86400 * 2)}]})
+    t.check(st == 422 and "received at" in rejected(body).get(0, ("", ""))[1],
+            "a future scan's answer says when it was received: %r" % (body,))
+    raw = b'{"carrier":"dpd","tracking_number":"X","scans":[],"pad":"' + b"x" * (1100 * 1024) + b'"}'
+    ts = int(time.time())
+    mac = hmac.new(TR_SECRET.encode(), str(ts).encode() + b"." + raw, hashlib.sha256).hexdigest()
+    st, _, body = d.request("POST", "/v1/tracking/scans", body=raw, key=False,
+                            headers={"Content-Type": "application/json",
+                                     "X-Consonance-Signature": "t=%d,v1=%s" % (ts, mac)})
+    t.check(st == 413 and "1048576" in err(body)[1], "an oversized webhook names the limit: %r" % (err(body),))
     st, _, body = own({"carrier": "gls", "tracking_number": "ZX4711", "scans": [
         {"code": "INTRANSIT", "occurred_at": iso(-1000)}]})
     t.eq((st, body.get("accepted"), body.get("waiting_for_shipment")), (200, 1, 0),

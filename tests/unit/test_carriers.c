@@ -293,6 +293,10 @@ static void test_table_entries(void **state)
            "-");
     expect("colissimo", "InTransit_009", NULL, "in_transit", "-");
     expect("colissimo", "Delivered_005", NULL, "delivered", "-");
+    /* AfterShip's sub-statuses of March 2026 */
+    expect_as("dhl", "Exception_016", NULL, "exception", "delayed");
+    expect_as("dhl", "Exception_017", NULL, "exception", "weather");
+    expect_as("ups", "Exception_018", NULL, "exception", "customs");
 }
 
 /* A generic code's plain rule keeps its status and takes the reason the

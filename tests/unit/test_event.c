@@ -150,6 +150,8 @@ static void test_errors_name_the_field(void **state)
     expect_err("[1,2]", CS_ERR_INVALID, "", "expected an event object");
     expect_err("{\"event_id\":\"x\",\"event_id\":\"y\"}", CS_ERR_INVALID, "", "duplicate");
     expect_err("{\"event_id\":\"a\xff\"}", CS_ERR_INVALID, "", "malformed JSON");
+    /* jansson's flag names stay out of the message */
+    expect_err("{\"event_id\":\"a\\u0000b\"}", CS_ERR_INVALID, "", "holds \\u0000 (NUL)");
     expect_err(ENV("order.placd", "{}"), CS_ERR_RULE, "type", "unknown event type");
     expect_err("{\"type\":\"order.placed\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{}}",
                CS_ERR_INVALID, "event_id", "required");
@@ -218,6 +220,9 @@ static void test_errors_name_the_field(void **state)
                CS_ERR_INVALID, "data.consents.sms.marketing", "true or false");
     expect_err(ENV("tracking.event", "{\"carrier\":\"dhl\",\"tracking_number\":\"1\",\"status\":\"lost\"}"),
                CS_ERR_INVALID, "data.status", "info_received");
+    /* a missing status says what would do, the raw code or text included */
+    expect_err(ENV("tracking.event", "{\"carrier\":\"dhl\",\"tracking_number\":\"1\"}"),
+               CS_ERR_INVALID, "data.status", "carrier_code / carrier_text");
     expect_err(ENV("shipment.created", "{\"id\":\"s\",\"order_id\":\"o\",\"carrier\":\"dhl\",\"tracking_number\":\"1\","
                                        "\"destination\":{\"country\":\"Germany\"}}"),
                CS_ERR_INVALID, "data.destination.country", "two-letter");
