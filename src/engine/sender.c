@@ -293,6 +293,17 @@ static void set_date(json_t *o, const char *key, json_t *v, const cs_tz_t *tz,
         json_object_set_new(o, key, json_string(cs_fmt_date(t, tz, style, loc, b, sizeof b)));
 }
 
+/* A promised day: a plain date is that day in any zone (cs_tz_date_day). */
+static void set_day(json_t *o, const char *key, json_t *v, const cs_tz_t *tz, const char *loc)
+{
+    cs_ms_t t;
+    char b[CS_FMT_MAX];
+    if (json_is_string(v) && cs_time_parse(json_string_value(v), &t)) {
+        t = cs_tz_day_start(tz, cs_tz_date_day(tz, t));
+        json_object_set_new(o, key, json_string(cs_fmt_date(t, tz, CS_DATE_DAY, loc, b, sizeof b)));
+    }
+}
+
 /* The carrier as customers know it; NULL stays NULL (a section, not text). */
 static const char *carrier_name(const cs_sender_t *s, const char *c)
 {
@@ -340,8 +351,8 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         set_money(oo, "shipping", json_object_get(o, "shipping"), cur, lang);
         set_money(oo, "discount", json_object_get(o, "discount"), cur, lang);
         set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
-        set_date(oo, "promised_from", json_object_get(o, "promised_from"), tz, CS_DATE_DAY, lang);
-        set_date(oo, "promised_to", json_object_get(o, "promised_to"), tz, CS_DATE_DAY, lang);
+        set_day(oo, "promised_from", json_object_get(o, "promised_from"), tz, lang);
+        set_day(oo, "promised_to", json_object_get(o, "promised_to"), tz, lang);
         json_t *items = json_array();
         size_t i;
         json_t *it;

@@ -239,6 +239,14 @@ int64_t cs_tz_day(const cs_tz_t *tz, cs_ms_t t)
     return cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
 }
 
+int64_t cs_tz_date_day(const cs_tz_t *tz, cs_ms_t t)
+{
+    const cs_ms_t day_ms = 86400000;
+    if (t % day_ms == 0)
+        return t / day_ms;
+    return cs_tz_day(tz, t);
+}
+
 cs_ms_t cs_tz_day_start(const cs_tz_t *tz, int64_t day)
 {
     int y;

@@ -44,6 +44,12 @@ int64_t cs_tz_day(const cs_tz_t *tz, cs_ms_t t);
 void cs_tz_ymd(const cs_tz_t *tz, cs_ms_t t, char *out, size_t size);
 /* The instant local day `day` (days since 1970-01-01) begins. */
 cs_ms_t cs_tz_day_start(const cs_tz_t *tz, int64_t day);
+/* The day a date-or-time names, as cs_tz_day: a time at exactly midnight
+ * UTC is a date (a plain "2026-12-04" is kept as that instant) and names
+ * that calendar day wherever tz is; any other time names its local day in
+ * tz. Promised delivery days are read so: "2026-12-04" is the 4th in
+ * São Paulo and in Berlin alike. */
+int64_t cs_tz_date_day(const cs_tz_t *tz, cs_ms_t t);
 
 /* Free every cached zone (tests, shutdown). */
 void cs_tz_cache_clear(void);

@@ -862,20 +862,21 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         return CS_OK;
     }
 
-    double qs[3], w = 0;
+    double qs[3], w = 0, known = 0; /* known: the delivered weight behind qs */
     double base; /* working time the quantiles count from */
     int level;
     if (q->shipped_at) {
         double elapsed = worktime(m, now) - worktime(m, q->shipped_at);
         if (elapsed < 0)
             elapsed = 0;
-        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w, NULL);
+        level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w, &known);
         base = worktime(m, now);
         if (level < 0) {
             double tq[3], tw, tk = 0;
             int tl = quantiles(m, &q->lane, WHAT_TOTAL, 0, NULL, now, tq, &tw, &tk);
             level = tl;
             w = tl >= 0 ? tw : 0;
+            known = tl >= 0 ? tk : 0;
             if (tl >= 0 && tk >= m->o.min_weight) {
                 /* nobody on the lane took this long: a day or two more */
                 qs[0] = 0.5;
@@ -890,7 +891,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
                  * at the latest); nothing to call slow */
                 static const double transit[3] = { 1, 2, 4 }, least[3] = { 0, 0.5, 1 };
                 level = -1;
-                w = 0;
+                w = known = 0;
                 for (int i = 0; i < 3; i++)
                     qs[i] = fmax(transit[i] - elapsed, least[i]);
             }
@@ -906,7 +907,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     } else {
         /* every delivery's handling and transit replayed from this purchase */
         replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at) };
-        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w, NULL);
+        level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w, &known);
         base = worktime(m, q->placed_at);
         if (level < 0) { /* no history at all: a cautious default */
             qs[0] = 2;
@@ -939,12 +940,14 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             base = worktime(m, now);
             level = dl;
             w = dw;
+            known = dk;
             if (out->reason == CS_PR_NONE)
                 out->reason = CS_PR_IN_REGION;
         }
     }
     out->level = level;
     out->weight = w;
+    out->yardstick = level >= 0 && known >= m->o.min_weight;
 
     /* what the last scan says */
     double extra = 0;
@@ -979,10 +982,12 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     }
     /* silence: longer without a scan than most parcels go between scans
      * (said rather than "slow": it is what the customer can see) */
-    if (q->shipped_at && q->last_scan_at &&
+    /* (from the hand-over when no scan came at all: the gap counts from it) */
+    cs_ms_t heard = q->last_scan_at ? q->last_scan_at : q->shipped_at;
+    if (q->shipped_at && heard <= now &&
         (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT ||
          out->reason == CS_PR_IN_REGION)) {
-        double quiet = worktime(m, now) - worktime(m, q->last_scan_at);
+        double quiet = worktime(m, now) - worktime(m, heard);
         /* the lane's longest usual silence, once enough parcels tell it */
         double gq[3], gw = 0, gk = 0, expected = 3;
         if (quantiles(m, &q->lane, WHAT_GAP, 0, NULL, now, gq, &gw, &gk) >= 0 &&
@@ -990,7 +995,8 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             expected = gq[2] < 1 ? 1 : gq[2];
         if (quiet >= expected) {
             out->reason = CS_PR_NO_SCAN;
-            out->quiet_days = (int)quiet;
+            /* judged in working days, told in the days the customer counts */
+            out->quiet_days = (int)((now - heard) / CS_MS_PER_DAY);
             out->at_risk = true;
             extra += 1;
         }

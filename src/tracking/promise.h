@@ -162,6 +162,8 @@ typedef struct cs_promise {
     cs_ms_t point;               /* the most likely day (local midnight) */
     int level;                   /* 0 = the full lane .. 3 = all deliveries; -1 = no history */
     double weight;               /* the samples' total weight behind it */
+    bool yardstick;              /* enough deliveries behind it (min_weight) to call a
+                                    parcel late by it, not only to give a window */
     cs_promise_reason_t reason;  /* why it is where it is (NONE: as usual) */
     int quiet_days;              /* for CS_PR_NO_SCAN */
     bool at_risk;                /* later than usual: a delay worth telling */

@@ -275,7 +275,12 @@ static cs_rc update(upd_t *u, const char *order_id)
     if (rc && rc != CS_ERR_NOTFOUND)
         return rc;
     bool have = rc == CS_OK;
-    if (have && r.closed)
+    /* a closed order stays closed, unless it closed on a delivery or a
+     * return and a parcel of it is on its way again (a second parcel, or
+     * the parcel sent again): it is watched anew */
+    bool reopen = have && r.closed && (strcmp(r.reason, "delivered") == 0 ||
+                                       strcmp(r.reason, "returned") == 0);
+    if (have && r.closed && !reopen)
         return CS_OK;
     cs_order_track_t t;
     /* an order the watch does not know yet is read whole only when it is
@@ -286,6 +291,12 @@ static cs_rc update(upd_t *u, const char *order_id)
     if (rc)
         return rc;
     bool cancelled = strcmp(t.status, "cancelled") == 0;
+    if (reopen) {
+        bool going = t.shipped && !t.delivered_at && t.last_status != CS_TRACK_RETURNED_TO_SENDER;
+        if (cancelled || !going || u->now - t.placed_at > w->o.horizon)
+            return CS_OK;
+        r.closed = false;
+    }
 
     char from[CS_REGION_KEY_MAX], to[CS_REGION_KEY_MAX];
     cs_promise_query_t q;
@@ -298,14 +309,15 @@ static cs_rc update(upd_t *u, const char *order_id)
         cs_strlcpy(r.order_id, order_id, sizeof r.order_id);
         cs_strlcpy(r.customer_id, t.customer_id, sizeof r.customer_id);
         r.first_at = t.placed_at;
-        if (u->now - t.placed_at > FRESH_MS && !t.delivered_at) {
-            r.comp_at = u->now; /* (delivered ones: "delivered before it was watched") */
+        if (u->now - t.placed_at > FRESH_MS) {
+            r.comp_at = u->now; /* delivered or not: we promised nothing */
             cs_strlcpy(r.comp_note, NOTE_PLACED_BEFORE, sizeof r.comp_note);
         }
         if (t.promised_to) {
-            int64_t d0 = cs_tz_day(w->o.tz, t.promised_from ? t.promised_from : t.promised_to);
+            /* the shop's days: a plain date is that day in any zone */
+            int64_t d0 = cs_tz_date_day(w->o.tz, t.promised_from ? t.promised_from : t.promised_to);
             r.first_from = cs_tz_day_start(w->o.tz, d0);
-            int64_t d1 = cs_tz_day(w->o.tz, t.promised_to);
+            int64_t d1 = cs_tz_date_day(w->o.tz, t.promised_to);
             r.first_to = r.first_point = cs_tz_day_start(w->o.tz, d1);
             cs_strlcpy(r.first_source, "shop", sizeof r.first_source);
         } else {
@@ -362,7 +374,16 @@ static cs_rc update(upd_t *u, const char *order_id)
     /* at risk? */
     const char *why = NULL;
     int stay;
-    if (!delivered) {
+    /* out for delivery today, or waiting at a pickup point: arriving,
+     * however slow the way was */
+    bool arriving = p.reason == CS_PR_OUT_FOR_DELIVERY || p.reason == CS_PR_PICKUP_READY;
+    /* late: the first promise's last day has passed, or the model, with
+     * enough deliveries behind it to judge (p.yardstick), puts the day
+     * after it -- a shop without that history is not told its own
+     * promise is late by a cautious default */
+    bool passed = r.first_to && cs_tz_day(w->o.tz, u->now) > cs_tz_day(w->o.tz, r.first_to);
+    bool behind = r.first_to && (passed || (p.yardstick && p.point > r.first_to));
+    if (!delivered && !arriving) {
         /* stuck says more than "slower than usual" */
         bool plain = p.reason == CS_PR_NONE || p.reason == CS_PR_SLOW_TRANSIT;
         if (plain && (stay = stuck_days(w, &t, u->now)) > 0) {
@@ -372,12 +393,13 @@ static cs_rc update(upd_t *u, const char *order_id)
             why = cs_promise_reason_name(p.reason);
         } else if (t.last_reason == CS_INCIDENT_HELD_AT_DEPOT) {
             why = cs_promise_reason_name(CS_PR_HELD_AT_DEPOT);
-        } else if (r.first_to && p.point > r.first_to) {
+        } else if (behind) {
             why = cs_promise_reason_name(CS_PR_LATE);
         }
-        /* a window that moved for no reason of its own moved for this one
+        /* a window that moved for no reason of its own (or only for
+         * slowness, when the watch saw it stuck) moved for this one
          * (recorded with the move, said on the page) */
-        if (why && p.reason == CS_PR_NONE)
+        if (why && (p.reason == CS_PR_NONE || (plain && strcmp(why, "stuck") == 0)))
             cs_strlcpy(r.reason, why, sizeof r.reason);
     }
     if (why) {
@@ -402,7 +424,7 @@ static cs_rc update(upd_t *u, const char *order_id)
         if (fresh && news && r.risk_events < cap) {
             r.risk_events++;
             json_t *props = json_pack("{s:s,s:i,s:b}", "risk", why, "quiet_days", r.quiet_days,
-                                      "late", r.first_to && p.point > r.first_to);
+                                      "late", behind);
             if (!props)
                 return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
             if ((rc = emit_signal(u, "risk", "delivery_at_risk", &r, r.risk_events, props)))
@@ -420,10 +442,9 @@ static cs_rc update(upd_t *u, const char *order_id)
             if (!r.broken_at)
                 r.broken_at = u->now;
             r.late_days = late;
-            if (!r.comp_at && delivered && u->now - t.delivered_at > FRESH_MS) {
-                r.comp_at = u->now; /* late long ago: history, not news */
-                cs_strlcpy(r.comp_note, "delivered before it was watched", sizeof r.comp_note);
-            } else if (!r.comp_at && (delivered || late >= w->o.comp_wait_days)) {
+            /* (an order first seen past FRESH_MS was decided above: a
+             * watched one's delivery reported days late is still owed) */
+            if (!r.comp_at && (delivered || late >= w->o.comp_wait_days)) {
                 if ((rc = compensate(u, &t, &r)))
                     return rc;
                 json_t *props = json_pack("{s:i,s:b,s:s?,s:s}", "late_days", late, "delivered",

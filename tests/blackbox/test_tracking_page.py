@@ -255,9 +255,11 @@ try:
         t.eq(st, 404, "forged link")
         t.check("Zelt" not in html and "r1" not in html, "nothing of the order on a forged link")
 
-    # a late delivery: promised two working days ago, delivered now
-    late_placed = now - dt.timedelta(days=8)
-    promised = now - dt.timedelta(days=5)
+    # a late delivery: promised about three days ago, delivered now (placed
+    # within three days, so the watch sees it as news: an order first seen
+    # later was promised nothing by us)
+    late_placed = now - dt.timedelta(hours=70)
+    promised = now - dt.timedelta(hours=68)
     st, _, _ = d.post_events([
         order("l1", "ben", late_placed, "120.00", promised_to=promised),
         shipment("l1", late_placed + dt.timedelta(hours=5)),

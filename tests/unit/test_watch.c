@@ -245,7 +245,8 @@ static void test_backfill_is_quiet(void **state)
     assert_true(r.closed);
     assert_int_equal(r.check_at, 0);
     assert_string_equal(r.reason, "delivered");
-    assert_int_equal(r.comp_at, 0);
+    assert_string_equal(r.comp_note, "placed before it was watched"); /* we promised nothing */
+    assert_string_equal(r.comp_code, "");
     cs_watch_stats_t st;
     cs_watch_stats(W.watch, &st);
     assert_int_equal(st.at_risk + st.broken + st.codes, 0);
@@ -263,7 +264,7 @@ static void test_backfill_is_quiet(void **state)
     assert_true(r.broken_at > 0);
     assert_int_equal(r.late_days, 3);
     assert_string_equal(r.comp_code, "");
-    assert_string_equal(r.comp_note, "delivered before it was watched");
+    assert_string_equal(r.comp_note, "placed before it was watched");
     assert_int_equal(signals("promise_broken", "old"), 0);
     assert_int_equal(signals("delivery_at_risk", "old"), 0);
 }
@@ -750,6 +751,129 @@ static void test_late_delivery_compensated_once(void **state)
     assert_string_equal(rec("o5").comp_code, r.comp_code);
 }
 
+/* Out for delivery (or at a pickup point) the parcel is arriving: not at
+ * risk, and no new delay notice, however late it is. */
+static void test_arriving_is_never_late(void **state)
+{
+    (void)state;
+    order("ofd", "c-ofd", "30.00",
+          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    ship("ofd");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-05T07:00:00Z")); /* Thursday 08:00 */
+    scan("ofd", "exception", "customs");
+    run_watch();
+    int told = signals("delivery_at_risk", "ofd");
+    assert_true(told >= 1);
+    assert_true(rec("ofd").at_risk);
+    cs_clock_manual_advance(&W.clock, 2 * 3600000LL);
+    scan("ofd", "out_for_delivery", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("ofd");
+    assert_false(r.at_risk);
+    assert_string_equal(r.reason, "out_for_delivery");
+    assert_int_equal(signals("delivery_at_risk", "ofd"), told);
+}
+
+/* A shop without enough deliveries to judge by does not hear at purchase
+ * that its own promise is late (the model's window is a cautious default);
+ * once the promised day has passed, it is late all the same. */
+static void test_no_yardstick_no_late_at_purchase(void **state)
+{
+    (void)state;
+    cs_err_t err;
+    cs_watch_free(W.watch);
+    cs_tracker_free(W.tracker);
+    cs_promise_opts_t po = { .tz = W.wo.tz };
+    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK); /* learned nothing */
+    W.wo.tracker = W.tracker;
+    open_watch();
+    order("new", "c-new", "30.00", "{\"latest\":\"2026-03-03\"}"); /* Monday: Tuesday */
+    run_watch();
+    cs_promise_rec_t r = rec("new");
+    assert_false(r.at_risk);
+    assert_int_equal(signals("delivery_at_risk", "new"), 0);
+    cs_clock_manual_set(&W.clock, at("2026-03-04T09:00:00Z")); /* Wednesday */
+    assert_int_equal(cs_store_begin(W.s, &err), CS_OK);
+    assert_int_equal(cs_watch_order(W.watch, W.s, "new", &err), CS_OK);
+    assert_int_equal(cs_store_commit(W.s, &err), CS_OK);
+    r = rec("new");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "late");
+}
+
+/* An order closed on its first parcel's delivery is watched again when
+ * another parcel of it goes out. */
+static void test_second_parcel_reopens(void **state)
+{
+    (void)state;
+    order("two", "c-two", "30.00", NULL);
+    ship("two");
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 2 * CS_MS_PER_DAY);
+    scan("two", "delivered", NULL);
+    run_watch();
+    assert_true(rec("two").closed);
+    cs_clock_manual_advance(&W.clock, 2 * 3600000LL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"Stwo-b\",\"order_id\":\"two\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"Ttwo-b\",\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}");
+    run_watch();
+    cs_promise_rec_t r = rec("two");
+    assert_false(r.closed);
+    assert_true(r.check_at > now());
+    assert_true(r.to >= now() - CS_MS_PER_DAY);
+    int told = signals("delivery_at_risk", "two");
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"Stwo-b\",\"carrier\":\"dhl\",\"tracking_number\":\"Ttwo-b\","
+             "\"status\":\"exception\",\"reason\":\"address_problem\"}");
+    run_watch();
+    r = rec("two");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "address_problem");
+    assert_int_equal(signals("delivery_at_risk", "two"), told + 1);
+    /* delivered too: closed again */
+    event_at("tracking.event", now() + 3600000LL,
+             "{\"shipment_id\":\"Stwo-b\",\"carrier\":\"dhl\",\"tracking_number\":\"Ttwo-b\","
+             "\"status\":\"delivered\"}");
+    run_watch();
+    assert_true(rec("two").closed);
+}
+
+/* A watched order whose late delivery is reported days after it happened
+ * is still owed its code; and a promised date is that day in the shop's
+ * zone, west of UTC too. */
+static void test_late_report_still_compensated(void **state)
+{
+    (void)state;
+    order("lr", "c-lr", "100.00",
+          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    ship("lr");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-12T10:00:00Z"));
+    event_at("tracking.event", at("2026-03-06T10:00:00Z"),
+             "{\"shipment_id\":\"Slr\",\"carrier\":\"dhl\",\"tracking_number\":\"Tlr\","
+             "\"status\":\"delivered\"}");
+    run_watch();
+    cs_promise_rec_t r = rec("lr");
+    assert_int_equal(r.late_days, 3);
+    assert_true(r.comp_code[0]);
+    assert_int_equal(signals("promise_broken", "lr"), 1);
+
+    char d[16];
+    cs_watch_free(W.watch);
+    W.wo.tz = cs_tz_get_or_utc("America/Sao_Paulo");
+    open_watch();
+    order("sp", "c-sp", "30.00", "{\"earliest\":\"2026-03-13\",\"latest\":\"2026-03-16\"}");
+    run_watch();
+    r = rec("sp");
+    ymd(r.first_from, d);
+    assert_string_equal(d, "2026-03-13");
+    ymd(r.first_to, d);
+    assert_string_equal(d, "2026-03-16");
+}
+
 static void test_undelivered_tier_and_budget(void **state)
 {
     (void)state;
@@ -901,6 +1025,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shipping_plan_gives_the_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_scan_narrows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_the_learned_lane, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arriving_is_never_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_yardstick_no_late_at_purchase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_parcel_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
