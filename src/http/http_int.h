@@ -182,6 +182,7 @@ typedef struct cs_order_read {
     cs_contact_t who;
     bool has_who;
     const cs_tz_t *tz;       /* the customer's zone, else the shop's, else UTC */
+    const cs_tz_t *shop_tz;  /* the shop's (else UTC): promised days are its days */
     cs_order_track_t track;
     bool has_track;          /* read: the order has several parcels, or no
                                 current promise of the watch stands */
@@ -198,7 +199,8 @@ typedef struct cs_order_status {
     bool shipped, cancelled;
     int parcels, delivered;      /* shipments, and how many of them are delivered */
     bool have_window;
-    int64_t from, to;            /* the window's first and last day (local midnights) */
+    int64_t from, to;            /* the window's first and last day (midnights in the
+                                    shop's zone, rd->shop_tz) */
     char window_words[2 * 96 + 40];
     int reason;                  /* cs_promise_reason_t */
     bool at_risk;

@@ -133,6 +133,14 @@ enum MHD_Result cs__http_promise(hreq_t *r)
         (rc = country("origin_country", arg(r, "origin_country"), o_cc, &err)) ||
         (rc = country("destination_country", dest_country, d_cc, &err)))
         goto out;
+    if ((o_region || o_postal) && !o_cc[0]) {
+        /* lanes are keyed by country and region ("DE-SN"): a region alone
+         * would match no shipment and quietly fall back to the carrier */
+        rc = cs_err_field(&err, CS_ERR_INVALID, "origin_country",
+                          "origin_country: required with %s (an ISO country code like DE)",
+                          o_region ? "origin_region" : "origin_postal_code");
+        goto out;
+    }
 
     /* lang: its primary subtag, in any case ("EN", "de-DE", "de_AT") */
     char lang[3] = "de";

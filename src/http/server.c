@@ -470,12 +470,59 @@ static bool is_callback(route_t r)
            r == R_TRACK_SCANS;
 }
 
+typedef struct arg_check {
+    const char *bad; /* the first query parameter that is not UTF-8 text */
+} arg_check_t;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    arg_check_t *c = cls;
+    (void)kind;
+    if (!cs_utf8_valid(key, strlen(key)) || (value && !cs_utf8_valid(value, strlen(value)))) {
+        c->bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* Paths and query parameters are text: a byte that is not UTF-8 (a Latin-1
+ * "%FC" for "ü") is refused here, naming where, before any handler reads
+ * it as an id, a postcode or a language. */
+static bool check_text(hreq_t *r, const char *url, cs_err_t *err)
+{
+    if (!cs_utf8_valid(url, strlen(url))) {
+        cs_err_field(err, CS_ERR_INVALID, "path",
+                     "path: expected UTF-8 text (percent-encode the UTF-8 bytes of each "
+                     "character)");
+        return false;
+    }
+    arg_check_t c = { NULL };
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
+    if (c.bad) {
+        char name[48];
+        size_t n = strlen(c.bad);
+        if (!cs_utf8_valid(c.bad, n))
+            cs_strlcpy(name, "(a name that is not UTF-8)", sizeof name);
+        else
+            cs_strlcpy(name, c.bad, cs_utf8_clip(c.bad, n, sizeof name - 1) + 1);
+        cs_err_field(err, CS_ERR_INVALID, name,
+                     "query parameter \"%s\": expected UTF-8 text (percent-encode the UTF-8 "
+                     "bytes of each character)",
+                     name);
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
 {
     bool method_ok;
     enum MHD_Result ret = MHD_YES;
     cs_err_t err;
     cs_err_clear(&err);
+    if (!check_text(r, url, &err))
+        return cs__http_reply_err(r, &err);
     r->route = route_of(url, method, &method_ok);
     if (r->route == R_OTHER) {
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);

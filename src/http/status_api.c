@@ -55,7 +55,7 @@ cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, cs_ms_t now,
                      cs_order_read_t *out, cs_err_t *err)
 {
     out->has_who = out->has_track = false;
-    out->tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
+    out->tz = out->shop_tz = h->opts.shop_tz ? h->opts.shop_tz : cs_tz_get_or_utc(NULL);
     cs_rc rc = cs_store_order_view(s, id, &out->order, err);
     if (rc)
         return rc;
@@ -72,7 +72,7 @@ cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, cs_ms_t now,
     size_t n = json_array_size(ships);
     int status = n ? cs__parcel_status(json_array_get(ships, 0)) : -1;
     bool need = n > 1 || (!cancelled_order(out->order) && h->opts.tracker &&
-                          !watch_window_stands(out->order, status, out->tz, now));
+                          !watch_window_stands(out->order, status, out->shop_tz, now));
     if (!need)
         return CS_OK;
     if ((rc = cs_store_call(s, order_track, id, 0, &out->track, err)))
@@ -117,8 +117,10 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
         cs_carriers_display_name(cc, json_string_value(json_object_get(sh, "carrier")));
     const char *city = json_string_value(json_object_get(json_object_get(last, "location"), "city"));
     char day[CS_FMT_MAX], where[160] = "";
-    if (city)
+    if (city) {
         snprintf(where, sizeof where, " in %s", city);
+        cs_utf8_trim(where); /* a long city cut inside a character */
+    }
     bool going = win && *win && st != CS_TRACK_DELIVERED && st != CS_TRACK_RETURNED_TO_SENDER;
     const char *arrive = going ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "";
     switch (st) {
@@ -153,6 +155,18 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
         snprintf(out, size, de ? "%s ist bei %s angemeldet%s%s" : "%s has been announced to %s%s%s",
                  subj, carrier, arrive, going ? win : "");
         break;
+    case CS_TRACK_FAILED_ATTEMPT:
+        /* another parcel's trouble is news too, not only the followed one's */
+        snprintf(out, size, de ? "%s konnte %s nicht zustellen%s%s" : "%s could not deliver %s%s%s",
+                 carrier, subj,
+                 going ? (de ? " und versucht es voraussichtlich " : " and should try again ")
+                       : "",
+                 going ? win : "");
+        break;
+    case CS_TRACK_EXCEPTION:
+        snprintf(out, size, de ? "%s wird bei %s%s aufgehalten%s%s" : "%s is held up with %s%s%s%s",
+                 subj, carrier, where, arrive, going ? win : "");
+        break;
     default:
         snprintf(out, size, de ? "%s ist bei %s%s%s%s" : "%s is with %s%s%s%s", subj, carrier,
                  where, arrive, going ? win : "");
@@ -160,12 +174,78 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
     }
 }
 
+/* "3 wurden zugestellt" / "one is on its way": a count of parcels and
+ * what they did (de1/en1 for one, den/enn after a number), for the
+ * summary of many. */
+static size_t count_clause(char *out, size_t size, int k, bool de, const char *de1,
+                           const char *den, const char *en1, const char *enn)
+{
+    int n = k == 1 ? snprintf(out, size, "%s", de ? de1 : en1)
+                   : snprintf(out, size, "%d %s", k, de ? den : enn);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+/* Many parcels, or clauses too long for one paragraph: how many arrived,
+ * are on their way, are held up or on their way back, and the followed
+ * parcel's window. */
+static void parcels_summary(json_t *ships, bool de, const char *win, const char *lead,
+                            char *text, size_t tsize)
+{
+    int n = (int)json_array_size(ships), done = 0, back = 0, held = 0, going = 0;
+    for (int i = 0; i < n; i++) {
+        int st = cs__parcel_status(json_array_get(ships, (size_t)i));
+        if (st == CS_TRACK_DELIVERED)
+            done++;
+        else if (st == CS_TRACK_RETURNED_TO_SENDER)
+            back++;
+        else if (st == CS_TRACK_FAILED_ATTEMPT || st == CS_TRACK_EXCEPTION)
+            held++;
+        else
+            going++;
+    }
+    char part[4][80];
+    int parts = 0;
+    if (done)
+        count_clause(part[parts++], sizeof part[0], done, de, "eines wurde zugestellt",
+                     "wurden zugestellt", "one has been delivered", "have been delivered");
+    if (going)
+        count_clause(part[parts++], sizeof part[0], going, de, "eines ist unterwegs",
+                     "sind unterwegs", "one is on its way", "are on their way");
+    if (held)
+        count_clause(part[parts++], sizeof part[0], held, de, "eines wird aufgehalten",
+                     "werden aufgehalten", "one is held up", "are held up");
+    if (back)
+        count_clause(part[parts++], sizeof part[0], back, de, "eines ist auf dem Rückweg zu uns",
+                     "sind auf dem Rückweg zu uns", "one is on its way back to us",
+                     "are on their way back to us");
+    size_t m = (size_t)snprintf(text, tsize,
+                                de ? (done == n ? "Ihre Bestellung kam in %d Paketen: "
+                                                : "Ihre Bestellung kommt in %d Paketen: ")
+                                   : (done == n ? "Your order came in %d parcels: "
+                                                : "Your order comes in %d parcels: "),
+                                n);
+    for (int i = 0; i < parts && m < tsize; i++)
+        m += (size_t)snprintf(text + m, tsize - m, "%s%s",
+                              i == 0 ? "" : i == parts - 1 ? (de ? " und " : " and ") : ", ",
+                              part[i]);
+    if (m < tsize && win && *win && done + back < n)
+        m += (size_t)snprintf(text + m, tsize - m,
+                              de ? ". Das nächste kommt voraussichtlich %s" : ". The next should "
+                                                                             "arrive %s",
+                              win);
+    if (m < tsize)
+        snprintf(text + m, tsize - m, ".%s%s", lead ? " " : "", lead ? lead : "");
+}
+
+/* Parcels named one by one up to this many; more are counted. */
+#define CLAUSES_MAX 4
+
 void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang, cs_ms_t now,
                       cs_order_status_t *out)
 {
     memset(out, 0, sizeof *out);
     json_t *o = rd->order;
-    const cs_tz_t *tz = rd->tz;
+    const cs_tz_t *tz = rd->tz, *stz = rd->shop_tz ? rd->shop_tz : rd->tz;
     const cs_order_track_t *t = rd->has_track ? &rd->track : NULL;
     const cs_carriers_t *cc = cs_engine_carriers(h->engine);
     bool de = strcmp(lang, "de") == 0;
@@ -200,7 +280,7 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     json_t *cur = json_object_get(json_object_get(o, "promise"), "current");
     if (cancelled) {
         /* a cancelled order gets no delivery window */
-    } else if (watch_window_stands(o, status, tz, now)) {
+    } else if (watch_window_stands(o, status, stz, now)) {
         int why = cs_promise_reason_from_name(json_string_value(json_object_get(cur, "reason")));
         p.from = jtime(json_object_get(cur, "from"));
         p.to = jtime(json_object_get(cur, "to"));
@@ -238,8 +318,13 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     char *win = out->window_words, day[CS_FMT_MAX];
     char *text = out->text;
     size_t tsize = sizeof out->text;
-    if (have_window)
-        cs_fmt_window(tz, now, p.from, p.to, lang, win, sizeof out->window_words);
+    if (have_window) {
+        /* the shop's days, told as the customer's: the 12th is the 12th in
+         * New York too, and "today" is the customer's today */
+        cs_ms_t f = cs_tz_day_start(tz, cs_tz_day(stz, p.from));
+        cs_ms_t l = cs_tz_day_start(tz, cs_tz_day(stz, p.to));
+        cs_fmt_window(tz, now, f, l, lang, win, sizeof out->window_words);
+    }
     const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
                                p.at_risk
                            ? out->reason_text
@@ -249,10 +334,16 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
                                  : "Your order %s has been cancelled.",
                  id);
     } else if (out->parcels > 1) {
-        /* several parcels: a clause each, the window on the followed one */
-        size_t n = (size_t)snprintf(text, tsize, de ? "Ihre Bestellung kommt in %d Paketen: "
-                                                    : "Your order comes in %d parcels: ",
-                                    out->parcels);
+        /* several parcels: a clause each, the window on the followed one;
+         * counted when there are many or the clauses do not fit */
+        bool all = out->delivered == out->parcels;
+        size_t n = out->parcels > CLAUSES_MAX ? tsize
+                   : (size_t)snprintf(text, tsize,
+                                      de ? (all ? "Ihre Bestellung kam in %d Paketen: "
+                                                : "Ihre Bestellung kommt in %d Paketen: ")
+                                         : (all ? "Your order came in %d parcels: "
+                                                : "Your order comes in %d parcels: "),
+                                      out->parcels);
         for (int i = 0; i < out->parcels && n < tsize; i++) {
             char subj[32], clause[512];
             if (out->parcels == 2)
@@ -266,13 +357,18 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
             n += (size_t)snprintf(text + n, tsize - n, "%s%s", i ? "; " : "", clause);
         }
         if (n < tsize)
-            snprintf(text + n, tsize - n, ".%s%s", lead ? " " : "", lead ? lead : "");
+            n += (size_t)snprintf(text + n, tsize - n, ".%s%s", lead ? " " : "",
+                                  lead ? lead : "");
+        if (n >= tsize)
+            parcels_summary(ships, de, have_window ? win : NULL, lead, text, tsize);
     } else if (!sh) {
+        /* not handed over yet; late (or not handed over when parcels
+         * usually are) says why */
         snprintf(text, tsize,
-                 de ? "Ihre Bestellung %s ist bei uns eingegangen und wird gerade vorbereitet.%s%s%s"
-                    : "Your order %s has been received and is being prepared.%s%s%s",
+                 de ? "Ihre Bestellung %s ist bei uns eingegangen und wird gerade vorbereitet.%s%s%s%s%s"
+                    : "Your order %s has been received and is being prepared.%s%s%s%s%s",
                  id, have_window ? (de ? " Sie kommt voraussichtlich " : " It should arrive ") : "",
-                 win, have_window ? "." : "");
+                 win, have_window ? "." : "", lead ? " " : "", lead ? lead : "");
     } else if (status == CS_TRACK_DELIVERED) {
         cs_fmt_date(jtime(json_object_get(sh, "delivered_at")), tz, CS_DATE_DAY, lang, day,
                     sizeof day);
@@ -311,8 +407,10 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
                  win, have_window ? "." : "", lead ? " " : "", lead ? lead : "");
     } else {
         char where[160] = "";
-        if (city)
+        if (city) {
             snprintf(where, sizeof where, " in %s", city);
+            cs_utf8_trim(where);
+        }
         snprintf(text, tsize,
                  de ? "Ihr Paket ist bei %s%s%s%s.%s%s"
                     : "Your parcel is with %s%s%s%s.%s%s",
@@ -320,6 +418,7 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
                  have_window ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "",
                  win, lead ? " " : "", lead ? lead : "");
     }
+    cs_utf8_trim(text); /* a paragraph cut to its bound stays UTF-8 */
 }
 
 typedef struct st_ctx {
@@ -375,7 +474,6 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
         lang = cs_locale_lang(rd->has_who && rd->who.locale[0] ? rd->who.locale
                               : h->opts.default_locale         ? h->opts.default_locale
                                                                : "de");
-    const cs_tz_t *tz = rd->tz;
     cs_order_status_t st;
     cs__order_status(h, rd, lang, c.now, &st);
     json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
@@ -396,8 +494,8 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     json_object_set_new(out, "parcels", parcels);
     if (st.have_window) {
         char f[16], t2[16];
-        cs_tz_ymd(tz, st.from, f, sizeof f);
-        cs_tz_ymd(tz, st.to, t2, sizeof t2);
+        cs_tz_ymd(rd->shop_tz, st.from, f, sizeof f); /* the shop's days */
+        cs_tz_ymd(rd->shop_tz, st.to, t2, sizeof t2);
         json_object_set_new(out, "window", json_pack("{s:s,s:s}", "from", f, "to", t2));
         json_object_set_new(out, "reason", json_string(cs_promise_reason_name(st.reason)));
         json_object_set_new(out, "at_risk", json_boolean(st.at_risk));

@@ -386,9 +386,21 @@ static void addr_key(const char *text, char *out, size_t size)
         snprintf(out, size, "%s/64", t);
 }
 
+/* The last X-Forwarded-For header line: a proxy that adds its own line
+ * rather than extending the client's puts the true address last, and the
+ * lines before it are the client's to write. */
+static enum MHD_Result last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") == 0 && value)
+        *(const char **)cls = value;
+    return MHD_YES;
+}
+
 /* The client's address key (addr_key); behind a proxy on this machine,
- * the address it forwards (the last X-Forwarded-For entry, the one the
- * proxy added). */
+ * the address it forwards (the last X-Forwarded-For entry of the last
+ * such header line, the one the proxy added). */
 static void client_of(hreq_t *r, char *out, size_t size)
 {
     char text[INET6_ADDRSTRLEN + 8] = "?";
@@ -408,7 +420,9 @@ static void client_of(hreq_t *r, char *out, size_t size)
                        (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
         }
     }
-    const char *xff = loopback ? cs__http_header(r, "X-Forwarded-For") : NULL;
+    const char *xff = NULL;
+    if (loopback)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, last_xff, &xff);
     if (xff && *xff) {
         const char *last = strrchr(xff, ',');
         last = last ? last + 1 : xff;
@@ -666,7 +680,8 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
                   "required maxlength=\"%d\" autocomplete=\"off\" value=\"",
                   lang, de ? "Bestellnummer" : "Order number", CS_ID_MAX);
     esc(&b, order ? order : "");
-    /* only shipments carry a postcode: before shipping, the email works */
+    /* the postcode is the checkout's shipping destination or a parcel's:
+     * a shop that sends neither before shipping has only the email then */
     cs_buf_printf(&b,
                   "\"><label for=\"key\">%s</label><input id=\"key\" name=\"key\" required "
                   "maxlength=\"254\" autocomplete=\"off\" aria-describedby=\"keyhint\">"
@@ -675,10 +690,9 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
                   "</body></html>",
                   de ? "Postleitzahl der Lieferadresse oder E-Mail-Adresse"
                      : "Delivery postcode or email address",
-                  de ? "Die Postleitzahl funktioniert, sobald die Bestellung versandt ist, die "
-                       "E-Mail-Adresse immer."
-                     : "The postcode works once your order has shipped, your email address "
-                       "always.",
+                  de ? "Die Postleitzahl, an die wir liefern, oder die E-Mail-Adresse, mit der "
+                       "Sie bestellt haben."
+                     : "The postcode we deliver to, or the email address you ordered with.",
                   de ? "Sendung anzeigen" : "Show my order", de ? "en" : "de",
                   de ? "English" : "Deutsch");
     return finish(r, &b, status, NULL, retry);
@@ -1115,10 +1129,17 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
             : st.delivered > 0 && st.parcels > 1 ? (de ? "Teilweise zugestellt" : "Partly delivered")
                                                  : status_label(st.shipped ? st.status : -1, de));
     cs_buf_puts(&b, "</p>");
-    if (st.have_window && !all_delivered && st.status != CS_TRACK_DELIVERED && !st.cancelled) {
+    /* (a parcel at a pickup point is not delivered to anyone: the text
+     * says where it waits) */
+    if (st.have_window && !all_delivered && st.status != CS_TRACK_DELIVERED && !st.cancelled &&
+        st.status != CS_TRACK_AVAILABLE_FOR_PICKUP) {
         cs_buf_printf(&b, "<p class=\"when\">%s <strong>",
                       de ? "Voraussichtliche Lieferung:" : "Expected delivery:");
-        esc(&b, st.window_words);
+        /* after a label, a date stands alone: not "Lieferung: am 12. März" */
+        const char *w = st.window_words;
+        if (strncmp(w, "am ", 3) == 0 || strncmp(w, "on ", 3) == 0)
+            w += 3;
+        esc(&b, w);
         cs_buf_puts(&b, "</strong></p>");
     }
     cs_buf_puts(&b, "<p class=\"text\">");
@@ -1132,9 +1153,11 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     }
     /* the first promise, when the window moved past it */
     cs_ms_t first_to = jtime(json_object_get(json_object_get(watch, "first"), "to"));
-    if (first_to && st.have_window && cs_tz_day(tz, st.to) > cs_tz_day(tz, first_to) &&
+    if (first_to && st.have_window &&
+        cs_tz_day(rd->shop_tz, st.to) > cs_tz_day(rd->shop_tz, first_to) &&
         st.status != CS_TRACK_DELIVERED && !st.cancelled) {
-        cs_fmt_date(first_to, tz, CS_DATE_DAY, lang, day, sizeof day);
+        /* a promised day is the shop's (as the window's) */
+        cs_fmt_date(first_to, rd->shop_tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_buf_printf(&b, "<p class=\"was\">%s ",
                       de ? "Ursprünglich zugesagt bis" : "Originally promised by");
         esc(&b, day);

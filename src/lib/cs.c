@@ -61,6 +61,11 @@ cs_rc cs__err_set(cs_err_t *err, const char *file, int line, cs_rc rc,
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* messages quote input and cut it to bounds ("%.64s"): what a client
+     * sent as Latin-1, or a character cut in two, must not stop the answer
+     * from being JSON */
+    cs_utf8_repair(err->field);
+    cs_utf8_repair(err->msg);
     return rc;
 }
 
@@ -232,6 +237,90 @@ size_t cs_strlcpy(char *dst, const char *src, size_t dstsize)
         dst[c] = '\0';
     }
     return n;
+}
+
+size_t cs_utf8_seq(const char *str, size_t avail)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    if (!avail)
+        return 0;
+    unsigned c = s[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+bool cs_utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (!s[i])
+            return false;
+        size_t k = cs_utf8_seq(s + i, n - i);
+        if (!k)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+size_t cs_utf8_clip(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    size_t c = max;
+    /* back over continuation bytes to the start of the character cut */
+    while (c > 0 && ((unsigned char)s[c] & 0xC0) == 0x80)
+        c--;
+    return c;
+}
+
+void cs_utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i > 0 && (unsigned char)s[i - 1] >= 0xC0 && !cs_utf8_seq(s + i - 1, n - i + 1))
+        s[i - 1] = '\0';
+}
+
+bool cs_utf8_repair(char *s)
+{
+    bool clean = true;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = cs_utf8_seq(s + i, n - i);
+        if (!k) {
+            s[i++] = '?';
+            clean = false;
+        } else {
+            i += k;
+        }
+    }
+    return clean;
 }
 
 void cs_hostname(char *buf, size_t size)

@@ -94,6 +94,23 @@ char *cs_buf_steal(cs_buf_t *b, size_t *len_out);
 /* ---- bounded string copy ---- */
 /* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
 size_t cs_strlcpy(char *dst, const char *src, size_t dstsize);
+
+/* ---- UTF-8 ---- */
+/* Length of the valid UTF-8 sequence at s[0..n) (1 for ASCII, 2-4), 0 when
+ * it is not one (a stray continuation byte, overlong forms, surrogates,
+ * code points past U+10FFFF, a sequence cut by n). */
+size_t cs_utf8_seq(const char *s, size_t n);
+/* True when s[0..n) is valid UTF-8 without NUL. */
+bool cs_utf8_valid(const char *s, size_t n);
+/* The longest prefix of s[0..n) of at most max bytes that does not end
+ * inside a character (s valid UTF-8): where to cut for a bounded copy. */
+size_t cs_utf8_clip(const char *s, size_t n, size_t max);
+/* Drops a character cut in two at the end of s (snprintf's truncation of
+ * UTF-8 text); the rest is left as it is. */
+void cs_utf8_trim(char *s);
+/* Makes the NUL-terminated s valid UTF-8 in place: each byte that starts
+ * no valid sequence becomes '?'. Returns true when it changed nothing. */
+bool cs_utf8_repair(char *s);
 /* This machine's host name into buf (NUL-terminated, cut to size);
  * "localhost" when it has none. */
 void cs_hostname(char *buf, size_t size);

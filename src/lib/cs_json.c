@@ -8,7 +8,7 @@
  * strings longer than ESC_MAX.
  */
 #include "cs_json.h"
-
+#include "cs.h"
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -32,37 +32,6 @@ static inline void ws(p_t *p)
 {
     while (p->s < p->e && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t'))
         p->s++;
-}
-
-/* Length of the valid UTF-8 sequence at s (2-4), 0 when it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t utf8_len(const unsigned char *s, const unsigned char *e)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(e - s) < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
 }
 
 static int hex4(const unsigned char *s)
@@ -120,7 +89,7 @@ static int string(p_t *p, char *esc, size_t cap, const char **out, size_t *len)
             s++;
             continue;
         }
-        size_t n = utf8_len(s, e);
+        size_t n = cs_utf8_seq((const char *)s, (size_t)(e - s));
         if (!n)
             return -1;
         s += n;
@@ -144,7 +113,7 @@ static int string(p_t *p, char *esc, size_t cap, const char **out, size_t *len)
         if (c < 0x20)
             return -1;
         if (c >= 0x80) {
-            size_t n = utf8_len(s, e);
+            size_t n = cs_utf8_seq((const char *)s, (size_t)(e - s));
             if (!n)
                 return -1;
             memcpy(esc + o, s, n);

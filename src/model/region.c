@@ -8,13 +8,20 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../lib/cs.h"
 #include "../lib/cs_json.h"
 
-/* Appends src upper-cased to out[*n], within size (one byte kept for the
- * terminator). */
+/* Appends at most max bytes of src upper-cased to out[*n], within size
+ * (one byte kept for the terminator), never cutting a character in two:
+ * keys are shown in answers, which must stay UTF-8. */
 static void put_upper(char *out, size_t size, size_t *n, const char *src, size_t max)
 {
-    for (size_t i = 0; i < max && src[i] && *n + 1 < size; i++)
+    if (*n + 1 >= size)
+        return;
+    if (max > size - 1 - *n)
+        max = size - 1 - *n;
+    size_t len = cs_utf8_clip(src, strnlen(src, max + 1), max);
+    for (size_t i = 0; i < len; i++)
         out[(*n)++] = (char)toupper((unsigned char)src[i]);
 }
 

@@ -144,6 +144,10 @@ const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t 
     char a[CS_FMT_MAX], b[CS_FMT_MAX];
     const char *loc = de ? "de" : "en";
     int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(tz, from), dt = cs_tz_day(tz, to);
+    if (df < d0 && dt >= d0) { /* begun already: what is left of it */
+        df = d0;
+        from = cs_tz_day_start(tz, d0);
+    }
     bool near = dt - d0 <= 6;
     if (df == dt && df == d0) {
         snprintf(out, size, de ? "heute" : "today");
@@ -155,6 +159,13 @@ const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t 
     }
     cs_fmt_date(from, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, a, sizeof a);
     cs_fmt_date(to, tz, near ? CS_DATE_WEEKDAY : CS_DATE_DAY, loc, b, sizeof b);
+    /* today and tomorrow by name at either end ("heute oder morgen",
+     * "between tomorrow and Friday") */
+    if (df == d0 || df == d0 + 1)
+        cs_strlcpy(a, df == d0 ? (de ? "heute" : "today") : (de ? "morgen" : "tomorrow"),
+                   sizeof a);
+    if (dt == d0 + 1)
+        cs_strlcpy(b, de ? "morgen" : "tomorrow", sizeof b);
     if (df == dt)
         snprintf(out, size, "%s%s", near ? "" : (de ? "am " : "on "), a);
     else if (dt == df + 1)

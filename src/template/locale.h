@@ -40,8 +40,9 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
                         char *buf, size_t size);
 
 /* A delivery window in words, relative to now: "heute", "morgen",
- * "Donnerstag oder Freitag", "zwischen Montag und Mittwoch", "am Dienstag,
- * 12. März" (and English). */
+ * "heute oder morgen", "Donnerstag oder Freitag", "zwischen morgen und
+ * Mittwoch", "am Dienstag, 12. März" (and English); a window that began
+ * before today is told from today. */
 const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to,
                           const char *locale, char *out, size_t size);
 

@@ -281,6 +281,8 @@ try:
                          ("destination_region", 64), ("destination_postal_code", 16),
                          ("origin_postal_code", 16)):
         qs = "carrier=dhl&destination_country=DE&%s=%s" % (field, "x" * (limit + 1))
+        if field.startswith("origin_"):
+            qs = "origin_country=DE&" + qs
         if field == "carrier":
             qs = "destination_country=DE&carrier=" + "x" * 300
         st, f, msg = bad(qs)
@@ -289,6 +291,29 @@ try:
         st, _, _ = d.request("GET", "/v1/promise?" + qs.replace("x" * (limit + 1), "x" * limit)
                              if field != "carrier" else "/v1/promise?destination_country=DE&carrier=" + "x" * limit)
         t.eq(st, 200, "%s of %d bytes is fine" % (field, limit))
+    for field in ("origin_region", "origin_postal_code"):
+        st, f, msg = bad(ok + "&%s=SN" % field)
+        t.check((st, f) == (400, "origin_country") and field in msg,
+                "%s without origin_country: %s %s %r" % (field, st, f, msg))
+    # a region cut to the key's bound inside a character, and text that is not UTF-8
+    cut = "a" * 22 + "\u00e9t\u00e9"
+    st, _, body = d.request("GET", "/v1/promise?carrier=dhl&destination_country=FR&destination_region="
+                            + urllib.parse.quote(cut))
+    dest = body.get("lane", {}).get("destination", "") if isinstance(body, dict) else ""
+    t.check(st == 200 and dest == "FR-" + "A" * 22, "a region key is cut before a character, "
+            "not inside it: %s %r" % (st, body))
+    st, f, msg = bad(ok + "&destination_region=M%FCnchen")
+    t.check((st, f) == (400, "destination_region") and "UTF-8" in msg,
+            "Latin-1 in a parameter refused by name: %s %s %r" % (st, f, msg))
+    st, f, msg = bad(ok + "&lang=%C3")
+    t.check((st, f) == (400, "lang") and "UTF-8" in msg, "a cut character refused: %s %s %r" % (st, f, msg))
+    st, body, raw = d.request("GET", "/v1/orders/%FF%FE/status")
+    e = raw.get("error", {}) if isinstance(raw, dict) else {}
+    t.check(st == 400 and e.get("field") == "path" and "UTF-8" in e.get("message", ""),
+            "a path that is not UTF-8: %s %r" % (st, raw))
+    st, _, raw = d.request("GET", "/v1/orders/" + urllib.parse.quote("\u00fc" * 200) + "/status")
+    t.check(st in (400, 404) and isinstance(raw, dict) and "error" in raw,
+            "a long non-ASCII order id gets a JSON error, not a 500: %s %r" % (st, raw))
     st, f, msg = bad("lang=de")
     t.check(st == 400 and "carrier" in msg and "destination_country" in msg and "both" in msg,
             "both required fields named: %r" % msg)

@@ -324,11 +324,26 @@ try:
     # another client (through a local proxy) is not affected
     st, _, _ = lookup("l1", "10115", xff="203.0.113.9")
     t.eq(st, 303, "another address still gets in")
+    # a proxy that adds its own header line: the client's own line first
+    # must not pass for its address
+    c = d.conn()
+    body = urllib.parse.urlencode({"order": "l1", "key": "10115", "lang": "de"}).encode()
+    c.putrequest("POST", "/t")
+    c.putheader("Content-Type", "application/x-www-form-urlencoded")
+    c.putheader("X-Forwarded-For", "203.0.113.77")
+    c.putheader("X-Forwarded-For", "127.0.0.1")
+    c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
+    resp = c.getresponse()
+    resp.read()
+    c.close()
+    t.eq(resp.status, 429, "of two X-Forwarded-For lines the last (the proxy's) counts")
     st, _, html = page("/t")
     t.check(st == 200 and "Order number" in html, "the lookup form, in default_locale (en)")
-    t.check("once your order has shipped" in html, "the form says when the postcode works")
+    t.check("The postcode we deliver to, or the email address you ordered with" in html,
+            "the form says which postcode and which address")
     st, _, html = page("/t", **{"Accept-Language": "en;q=0.1,de;q=0.9"})
-    t.check("Bestellnummer" in html and "sobald die Bestellung versandt ist" in html,
+    t.check("Bestellnummer" in html and "mit der Sie bestellt haben" in html,
             "Accept-Language q-values: German preferred")
     st, _, html = page("/t", **{"Accept-Language": "fr, en-GB;q=0.8, de;q=0.7"})
     t.check("Order number" in html, "Accept-Language: English preferred over German")
@@ -397,12 +412,13 @@ try:
     t.eq(st, 200, "two-parcel order with a stale delivery round accepted")
     st, _, js = d.request("GET", "/v1/orders/m3/status?lang=en")
     txt = js.get("text", "") if st == 200 else ""
-    t.check("the other went out for delivery with DHL on " in txt and "today" not in txt,
+    t.check("the other went out for delivery with DHL on " in txt and
+            "delivery with DHL today" not in txt,
             "the stale round's clause names its day: %r" % txt)
     st, _, js = d.request("GET", "/v1/orders/m3/status?lang=de")
     txt = js.get("text", "") if st == 200 else ""
     t.check("das andere war am " in txt and "mit DHL in der Zustellung" in txt and
-            "heute" not in txt, "and in German: %r" % txt)
+            "ist heute mit DHL" not in txt, "and in German: %r" % txt)
     # two parcels, the later one delivered, the earlier one still on its
     # way: the answer follows the one on its way (its status, its window)
     st = two_parcels("m4", now - dt.timedelta(days=3),
@@ -415,6 +431,79 @@ try:
     t.check(js.get("window") and "one is with DHL in Leipzig and should arrive " in txt and
             "the other was delivered on " in txt,
             "the window goes with the parcel on its way: %r" % txt)
+    # both delivered: told in the past
+    st = two_parcels("m5", now - dt.timedelta(days=4),
+                     (now - dt.timedelta(days=2), "delivered", "Berlin"),
+                     (now - dt.timedelta(days=1), "delivered", "Berlin"))
+    st, _, js = d.request("GET", "/v1/orders/m5/status?lang=en")
+    t.check(js.get("text", "").startswith("Your order came in 2 parcels: one was delivered on "),
+            "all parcels delivered: 'came', not 'comes': %r" % js.get("text"))
+    st, _, js = d.request("GET", "/v1/orders/m5/status?lang=de")
+    t.check(js.get("text", "").startswith("Ihre Bestellung kam in 2 Paketen: "),
+            "and in German: %r" % js.get("text"))
+    # another parcel's failed attempt is in the paragraph, not only the followed one's
+    st = two_parcels("m6", now - dt.timedelta(days=3),
+                     (now - dt.timedelta(hours=3), "failed_attempt", "Berlin"),
+                     (now - dt.timedelta(hours=2), "in_transit", "Leipzig"))
+    st, _, js = d.request("GET", "/v1/orders/m6/status?lang=en")
+    txt = js.get("text", "")
+    t.check("DHL could not deliver one" in txt and "the other is with DHL in Leipzig" in txt,
+            "a failed attempt of the parcel not followed is told: %r" % txt)
+    st, _, js = d.request("GET", "/v1/orders/m6/status?lang=de")
+    t.check("DHL konnte eines nicht zustellen" in js.get("text", ""), "and in German: %r" % js.get("text"))
+    # six parcels are counted, not listed: the paragraph stays whole
+    evs = [order("m7", "anna", now - dt.timedelta(days=3), "240.00")]
+    for i in range(6):
+        sh_ = shipment("m7", now - dt.timedelta(days=2, hours=-i))
+        sh_["event_id"] = "s-m7-%d" % i
+        sh_["data"].update({"id": "SM7-%d" % i, "tracking_number": "JJDM7X%d" % i})
+        sc_ = scan("m7", i, now - dt.timedelta(hours=30 - i), "delivered" if i < 2 else "in_transit",
+                   city="Ober-" + "\u00e4" * 70)
+        sc_["data"].update({"shipment_id": "SM7-%d" % i, "tracking_number": "JJDM7X%d" % i})
+        evs += [sh_, sc_]
+    st, _, _ = d.post_events(evs)
+    t.eq(st, 200, "an order in six parcels accepted")
+    st, _, js = d.request("GET", "/v1/orders/m7/status?lang=en")
+    txt = js.get("text", "")
+    t.check(st == 200 and txt.startswith("Your order comes in 6 parcels: 2 have been delivered and "
+                                         "4 are on their way") and txt.endswith("."),
+            "six parcels summed up: %r" % txt)
+    st, _, js = d.request("GET", "/v1/orders/m7/status?lang=de")
+    txt = js.get("text", "")
+    t.check(txt.startswith("Ihre Bestellung kommt in 6 Paketen: 2 wurden zugestellt und 4 sind "
+                           "unterwegs"), "and in German: %r" % txt)
+    # a customer in New York reads the shop's promised days as they are:
+    # the same order for a customer in Berlin has the same window
+    nyc = customer("nyc", "Nia", "nia@example.com", "en")
+    nyc["data"]["timezone"] = "America/New_York"
+    promised = (now + dt.timedelta(days=3)).replace(hour=0, minute=0, second=0)
+    evs = [nyc]
+    for oid, cust in (("z1", "nyc"), ("z2", "anna")):
+        o_ = order(oid, cust, now - dt.timedelta(hours=20), "50.00")
+        o_["data"]["promised_delivery"] = {"earliest": promised.strftime("%Y-%m-%d"),
+                                           "latest": promised.strftime("%Y-%m-%d")}
+        evs += [o_, shipment(oid, now - dt.timedelta(hours=10)),
+                scan(oid, 1, now - dt.timedelta(hours=9), "in_transit", city="Leipzig")]
+    st, _, _ = d.post_events(evs)
+    t.eq(st, 200, "orders for New York and Berlin accepted")
+    wins = {}
+    for oid in ("z1", "z2"):
+        st, _, js = d.request("GET", "/v1/orders/%s/status?lang=en" % oid)
+        wins[oid] = js.get("window")
+    t.check(wins["z1"] and wins["z1"] == wins["z2"],
+            "the window's days are the shop's, wherever the customer reads them: %r" % (wins,))
+    # waiting at a pickup point: no "expected delivery" on the page
+    st, _, _ = d.post_events([order("p1", "ben", now - dt.timedelta(days=2), "25.00"),
+                              shipment("p1", now - dt.timedelta(days=2)),
+                              scan("p1", 1, now - dt.timedelta(hours=3), "available_for_pickup",
+                                   city="Berlin")])
+    st, _, html = page("/t/" + token("p1"))
+    t.check(st == 200 and "ready for pickup" in html and "Expected delivery" not in html,
+            "a parcel at a pickup point: no delivery date on the page")
+    st, _, html = page("/t/" + token("z2"))
+    m_ = re.search(r'class="when">[^<]*<strong>([^<]*)<', html)
+    t.check(m_ and not m_.group(1).startswith(("am ", "on ")),
+            "after its label the window stands alone: %r" % (m_.group(1) if m_ else html[:200]))
     if link:
         tok_m1 = d.request("POST", "/t", urllib.parse.urlencode({"order": "m1", "key": "anna@example.de"}),
                            headers={"Content-Type": "application/x-www-form-urlencoded",

@@ -34,6 +34,47 @@ static void test_errors(void **state)
     assert_int_equal(cs_errf(NULL, CS_ERR_IO, "x"), CS_ERR_IO);
 }
 
+static void test_utf8(void **state)
+{
+    (void)state;
+    assert_int_equal(cs_utf8_seq("a", 1), 1);
+    assert_int_equal(cs_utf8_seq("\xC3\xBC", 2), 2);           /* ü */
+    assert_int_equal(cs_utf8_seq("\xE2\x82\xAC", 3), 3);       /* € */
+    assert_int_equal(cs_utf8_seq("\xF0\x9F\x93\xA6", 4), 4);   /* a parcel emoji */
+    assert_int_equal(cs_utf8_seq("\xC3\xBC", 1), 0);           /* cut */
+    assert_int_equal(cs_utf8_seq("\xFC", 1), 0);                /* Latin-1 */
+    assert_int_equal(cs_utf8_seq("\xC0\xAF", 2), 0);           /* overlong */
+    assert_int_equal(cs_utf8_seq("\xED\xA0\x80", 3), 0);       /* a surrogate */
+    assert_int_equal(cs_utf8_seq("\xF4\x90\x80\x80", 4), 0);   /* past U+10FFFF */
+    assert_true(cs_utf8_valid("M\xC3\xBCnchen", 8));
+    assert_false(cs_utf8_valid("M\xFCnchen", 7));
+    assert_false(cs_utf8_valid("a\0b", 3));
+    /* clipping never ends inside a character */
+    const char *s = "ab\xC3\xBC\xE2\x82\xAC";
+    assert_int_equal(cs_utf8_clip(s, 7, 10), 7);
+    assert_int_equal(cs_utf8_clip(s, 7, 3), 2);
+    assert_int_equal(cs_utf8_clip(s, 7, 4), 4);
+    assert_int_equal(cs_utf8_clip(s, 7, 6), 4);
+    char t[16];
+    snprintf(t, sizeof t, "%.3s", s);
+    cs_utf8_trim(t);
+    assert_string_equal(t, "ab");
+    snprintf(t, sizeof t, "%.6s", s);
+    cs_utf8_trim(t);
+    assert_string_equal(t, "ab\xC3\xBC");
+    cs_strlcpy(t, "ab\xC3\xBC", sizeof t);
+    cs_utf8_trim(t);
+    assert_string_equal(t, "ab\xC3\xBC");
+    cs_strlcpy(t, "M\xFCnchen", sizeof t);
+    assert_false(cs_utf8_repair(t));
+    assert_string_equal(t, "M?nchen");
+    assert_true(cs_utf8_repair(t));
+    /* error messages are always UTF-8: what they quote is repaired */
+    cs_err_t err;
+    cs_err_field(&err, CS_ERR_INVALID, "x", "got \"%.3s\"", s);
+    assert_string_equal(err.msg, "got \"ab?\"");
+}
+
 static void test_alloc_fault_injection(void **state)
 {
     (void)state;
@@ -195,7 +236,7 @@ int main(void)
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_alloc_fault_injection),
         cmocka_unit_test(test_buf_bounded),  cmocka_unit_test(test_strings),
         cmocka_unit_test(test_time),         cmocka_unit_test(test_crypto),
-        cmocka_unit_test(test_map_delete),
+        cmocka_unit_test(test_map_delete),   cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,11 +54,43 @@ static void test_dates(void **state)
     assert_string_equal(cs_fmt_date(t, NULL, CS_DATE_TIME, "en", b, sizeof b), "9:30 pm");
 }
 
+static void test_window_words(void **state)
+{
+    (void)state;
+    char b[2 * CS_FMT_MAX + 40];
+    const cs_tz_t *berlin = cs_tz_get_or_utc("Europe/Berlin");
+    cs_ms_t now; /* Thursday, 26 November 2026, afternoon in Berlin */
+    assert_true(cs_time_parse("2026-11-26T13:05:00Z", &now));
+    int64_t d = cs_tz_day(berlin, now);
+#define DAY(k) cs_tz_day_start(berlin, d + (k))
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(0), DAY(0), "de", b, sizeof b), "heute");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(1), DAY(1), "en", b, sizeof b),
+                        "tomorrow");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(0), DAY(1), "de", b, sizeof b),
+                        "heute oder morgen");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(0), DAY(2), "en", b, sizeof b),
+                        "between today and Saturday");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(1), DAY(4), "de", b, sizeof b),
+                        "zwischen morgen und Montag");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(2), DAY(3), "en", b, sizeof b),
+                        "Saturday or Sunday");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(2), DAY(2), "de", b, sizeof b), "Samstag");
+    /* begun before today: what is left of it */
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(-2), DAY(1), "en", b, sizeof b),
+                        "today or tomorrow");
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(-2), DAY(0), "de", b, sizeof b), "heute");
+    /* far off: dates, not weekdays */
+    assert_string_equal(cs_fmt_window(berlin, now, DAY(10), DAY(10), "de", b, sizeof b),
+                        "am Sonntag, 6. Dezember");
+#undef DAY
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_and_money),
         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_window_words),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
