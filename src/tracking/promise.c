@@ -14,7 +14,6 @@
 
 typedef struct sample {
     float total;     /* purchase to delivery, working days */
-    float handling;  /* purchase to hand-over; < 0 = unknown */
     int32_t ship_handling; /* the same in ship-time seconds (Monday..Friday); < 0 = unknown */
     float transit;   /* hand-over to delivery; < 0 = unknown */
     float gap;       /* the longest silence on the way; < 0 = unknown */
@@ -31,7 +30,7 @@ static float sample_key(const sample_t *s, int key)
 {
     switch (key) {
     case KEY_TOTAL: return s->total;
-    case KEY_HANDLING: return s->handling;
+    case KEY_HANDLING: return s->ship_handling >= 0 ? (float)s->ship_handling / 86400 : -1;
     case KEY_TRANSIT: return s->transit;
     case KEY_GAP: return s->gap;
     default: return s->rest_dest;
@@ -436,10 +435,9 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
     s.at = d->placed_at;
     s.w0 = weight_w0(m, s.at);
     s.total = (float)cs_promise_workdays(m, d->placed_at, d->delivered_at);
-    s.handling = s.transit = -1;
+    s.transit = -1;
     s.ship_handling = -1;
     if (d->shipped_at >= d->placed_at && d->shipped_at <= d->delivered_at) {
-        s.handling = (float)cs_promise_workdays(m, d->placed_at, d->shipped_at);
         int64_t sh = shiptime(m, d->shipped_at) - shiptime(m, d->placed_at);
         s.ship_handling = sh <= INT32_MAX ? (int32_t)sh : -1;
         s.transit = (float)cs_promise_workdays(m, d->shipped_at, d->delivered_at);
@@ -676,8 +674,8 @@ static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int wha
             v = rp && s->ship_handling >= 0 && s->transit >= 0
                     ? replayed(rp, s->ship_handling, s->transit)
                     : s->total;
-        else if (what == WHAT_HANDLING)
-            v = s->handling;
+        else if (what == WHAT_HANDLING) /* in ship days: weekends hand nothing over */
+            v = s->ship_handling >= 0 ? (double)s->ship_handling / 86400 : -1;
         else if (what == WHAT_GAP)
             v = s->gap;
         else if (what == WHAT_REST_DEST)
@@ -915,12 +913,17 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             qs[2] = 5;
         }
         /* not handed over when most parcels would have been, once
-         * enough of them tell it */
+         * enough of them tell it; counted in ship days (Monday..Friday),
+         * so a Friday order is not late for its hand-over on Sunday */
         double hq[3], hw, hk = 0;
-        double waited = worktime(m, now) - worktime(m, q->placed_at);
+        double waited = (double)(shiptime(m, now) - shiptime(m, q->placed_at)) / 86400;
         if (quantiles(m, &q->lane, WHAT_HANDLING, 0, NULL, now, hq, &hw, &hk) >= 0 &&
             hk >= m->o.min_weight && waited > hq[2] + 0.5) {
-            double shift = waited - hq[1];
+            /* the usual hand-over, in working time, is behind by this much */
+            double usual = ship_to_work(shiptime(m, q->placed_at) + (int64_t)(hq[1] * 86400));
+            double shift = worktime(m, now) - usual;
+            if (shift < 0)
+                shift = 0;
             qs[0] += shift;
             qs[1] += shift;
             qs[2] += shift;

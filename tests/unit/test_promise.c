@@ -308,6 +308,36 @@ static void test_few_deliveries_are_not_a_yardstick(void **state)
     cs_promise_free(m);
 }
 
+/* Hand-over is judged in ship days: a shop that ships the same day does
+ * not miss the hand-over of a Friday afternoon order over the weekend,
+ * only on Monday. */
+static void test_handover_counts_ship_days(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-02-02T08:00:00Z"); /* a Monday morning */
+    for (int i = 0; i < 24; i++)
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 4) * CS_MS_PER_DAY +
+                                       (cs_ms_t)(i / 4) * 7 * CS_MS_PER_DAY,
+                0.2, 1.5);
+    const char *friday = "2026-03-06T15:00:00Z";
+    cs_promise_t p = ask(m, "dhl", "DE-BE", friday, NULL, "2026-03-07T15:00:00Z",
+                         CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL); /* Saturday */
+    assert_int_not_equal(p.reason, CS_PR_MISSED_HANDOVER);
+    assert_false(p.at_risk);
+    p = ask(m, "dhl", "DE-BE", friday, NULL, "2026-03-08T20:00:00Z", CS_TRACK__COUNT,
+            CS_INCIDENT_NONE, NULL); /* Sunday evening */
+    assert_int_not_equal(p.reason, CS_PR_MISSED_HANDOVER);
+    assert_false(p.at_risk);
+    p = ask(m, "dhl", "DE-BE", friday, NULL, "2026-03-09T14:00:00Z", CS_TRACK__COUNT,
+            CS_INCIDENT_NONE, NULL); /* Monday afternoon: missed */
+    assert_int_equal(p.reason, CS_PR_MISSED_HANDOVER);
+    assert_true(p.at_risk);
+    /* and the window moves by what it is behind: not before Tuesday */
+    assert_true(p.from >= at("2026-03-10T00:00:00+01:00"));
+    cs_promise_free(m);
+}
+
 /* The rest of the way from the destination region is learned from
  * delivered parcels; parcels still there only correct it. Two deliveries
  * and thirty parcels in flight do not narrow a window. */
@@ -937,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_no_history_is_not_slow),
         cmocka_unit_test(test_few_deliveries_are_not_a_yardstick),
         cmocka_unit_test(test_region_scan_narrows),
+        cmocka_unit_test(test_handover_counts_ship_days),
         cmocka_unit_test(test_region_needs_deliveries),
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_expected_gap_per_lane),
