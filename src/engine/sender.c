@@ -413,6 +413,10 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
                                cs_fmt_window(stz, now, p->from, p->to, lang, w, sizeof w),
                                "at_risk", p->at_risk, "moved", p->to > p->first_to,
                                "late_days", p->late_days);
+        /* an address the carrier cannot deliver to is the one delay the
+         * customer can end: the notice asks for the right one */
+        if (po)
+            json_object_set_new(po, "address", json_boolean(reason == CS_PR_ADDRESS));
         if (po && reason > 0)
             json_object_set_new(po, "reason",
                                 json_string(cs_promise_reason_text((cs_promise_reason_t)reason,

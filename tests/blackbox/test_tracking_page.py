@@ -194,6 +194,21 @@ try:
     t.eq([m["subject"] for m in mails_to("cleo@example.com") if "delayed" in m["subject"]], [],
          "no delay notice for a returned parcel")
 
+    # an address the carrier cannot deliver to: the notice asks for the right one
+    st, _, _ = d.post_events([
+        order("ad1", "ben", placed, "33.00"),
+        shipment("ad1", placed + dt.timedelta(hours=3)),
+        scan("ad1", 1, now - dt.timedelta(minutes=15), "exception", city="Berlin",
+             reason="address_problem"),
+    ])
+    got = t.wait_for(lambda: [m for m in mails_to("ben@example.com") if "delayed" in m["subject"]],
+                     "a delay notice to ben", timeout=30)
+    if got:
+        body = text_of(got[0])
+        t.check("problem with the address" in body and "please check it" in body and
+                "hilfe@waldkauz.example" in body and "nothing you need to do" not in body,
+                "an address problem asks the customer to act: %r" % body[:600])
+
     # the order view keeps the first and the current promise with their moves
     st, _, ov = d.request("GET", "/v1/orders/r1")
     pr = ov.get("promise") or {}
