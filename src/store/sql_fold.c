@@ -673,6 +673,11 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
     }
     if (sc->status == CS_TRACK_DELIVERED && (!delivered || ev->occurred_at < delivered))
         delivered = ev->occurred_at;
+    /* delivered is what the latest scan says: a parcel scanned on its way
+     * after a "delivered" (a scan in error, or the parcel sent again) is
+     * not delivered, until a later scan says so again */
+    if (status != CS_TRACK_DELIVERED)
+        delivered = 0;
     if (status == r->shp_status && status_at == r->shp_status_at &&
         delivered == r->shp_delivered_at)
         return CS_OK;

@@ -841,6 +841,44 @@ static void test_second_parcel_reopens(void **state)
     assert_true(rec("two").closed);
 }
 
+/* A parcel scanned on its way after a "delivered" is not delivered: the
+ * shipment's delivered time goes with the latest status, and the watch
+ * follows it again until a later scan delivers it; a delivered scan that
+ * comes late, dated before the newer one, does not deliver it either. */
+static void test_delivered_then_moving(void **state)
+{
+    (void)state;
+    order("dm", "c-dm", "30.00", NULL);
+    ship("dm");
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan("dm", "delivered", NULL);
+    run_watch();
+    assert_true(rec("dm").closed);
+    cs_order_track_t t;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_true(t.delivered_at > 0);
+    cs_clock_manual_advance(&W.clock, 3 * 3600000LL);
+    scan("dm", "in_transit", NULL);
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, 0);
+    assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
+    run_watch();
+    assert_false(rec("dm").closed);
+    /* an older "delivered" arriving now changes nothing */
+    event_at("tracking.event", now() - 3600000LL,
+             "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
+             "\"status\":\"delivered\",\"carrier_code\":\"late\"}");
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, 0);
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan("dm", "delivered", NULL);
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, now());
+    run_watch();
+    assert_true(rec("dm").closed);
+}
+
 /* A watched order whose late delivery is reported days after it happened
  * is still owed its code; and a promised date is that day in the shop's
  * zone, west of UTC too. */
@@ -1029,6 +1067,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_yardstick_no_late_at_purchase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_parcel_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_then_moving, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
