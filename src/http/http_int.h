@@ -96,7 +96,6 @@ struct cs_http {
     size_t logo_len;
     char logo_type[32];
     char logo_etag[20];       /* "16 hex digits", quotes included */
-    char decoy[CS_ID_MAX + 1]; /* an order found by a lookup, under page_mu */
 };
 
 /* One request's state (MHD's con_cls). Freed when MHD reports completion. */

@@ -278,7 +278,6 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
     p->used = ++h->page_tick;
     p->ref = true;
     h->page_bytes += len;
-    cs_strlcpy(h->decoy, id, sizeof h->decoy);
     pthread_mutex_unlock(&h->page_mu);
 }
 
@@ -763,14 +762,14 @@ static void trim_copy(const char *in, char *out, size_t size)
 }
 
 /* The lookup reads only what the pair is checked against: the order's row,
- * its parcels' destinations and its customer's email. For an
- * unknown order it reads the same of a decoy (an order this process has
- * shown) and compares against that, then answers no: a wrong pair and an
- * unknown order cost the same reads, so the time taken does not tell
- * whether an order exists. */
+ * its parcels' destinations and its customer's email. It reads them of
+ * the order the store finds at or after the number typed (order_near):
+ * the order itself when it exists, else its neighbour by id, which no
+ * client chooses. Then it compares, and an unknown order is a no: a wrong
+ * pair and an unknown order cost the same reads, so the time taken does
+ * not tell whether an order exists. */
 typedef struct key_ctx {
     const char *id;
-    const char *decoy;   /* "" = none known yet */
     const char *key;     /* what the customer typed */
     bool found;
     cs_err_t err;
@@ -798,14 +797,17 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
     key_ctx_t *c = arg;
     cs_order_track_t t;
     cs_contact_t who;
+    char read_id[CS_ID_MAX + 1];
     c->found = false;
+    cs_rc rc = cs_store_call(s, order_near, c->id, read_id, &c->err);
+    if (rc == CS_ERR_NOTFOUND)
+        return CS_OK; /* no orders at all */
+    if (rc)
+        return rc;
+    bool exists = strcmp(read_id, c->id) == 0;
     /* the order's row alone (a cutoff past every purchase skips its
      * shipment and scans): the destinations are read below */
-    cs_rc rc = cs_store_call(s, order_track, c->id, INT64_MAX, &t, &c->err);
-    bool exists = rc == CS_OK;
-    const char *read_id = exists ? c->id : c->decoy[0] ? c->decoy : c->id;
-    if (rc == CS_ERR_NOTFOUND)
-        rc = cs_store_call(s, order_track, read_id, INT64_MAX, &t, &c->err);
+    rc = cs_store_call(s, order_track, read_id, INT64_MAX, &t, &c->err);
     if (rc && rc != CS_ERR_NOTFOUND)
         return rc;
     if (rc)
@@ -829,14 +831,6 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
     }
     c->found = exists && match;
     return CS_OK;
-}
-
-/* The id of an order this process has shown or found, the lookup's decoy. */
-static void decoy_of(cs_http_t *h, char *out, size_t size)
-{
-    pthread_mutex_lock(&h->page_mu);
-    cs_strlcpy(out, h->decoy, size);
-    pthread_mutex_unlock(&h->page_mu);
 }
 
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
@@ -869,18 +863,11 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     }
     bool found = false;
     if (order[0] && key && h->opts.link_secret && h->opts.link_secret[0]) {
-        char decoy[CS_ID_MAX + 1];
-        decoy_of(h, decoy, sizeof decoy);
-        key_ctx_t c = { order, decoy, key, false, { 0 } };
+        key_ctx_t c = { order, key, false, { 0 } };
         cs_err_clear(&c.err);
         cs_err_t err;
         cs_err_clear(&err);
         found = cs__http_with_reader(h, keys_fn, &c, &err) == CS_OK && c.found;
-        if (found) {
-            pthread_mutex_lock(&h->page_mu);
-            cs_strlcpy(h->decoy, order, sizeof h->decoy);
-            pthread_mutex_unlock(&h->page_mu);
-        }
     }
     if (!found) {
         failed(h, client, order);

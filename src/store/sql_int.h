@@ -296,6 +296,7 @@ typedef enum tstmt_id {
     QT_STAY,
     QT_DEST,
     QT_DESTINATIONS,
+    QT_NEAR,
     QT_CUSTOMER,
     QT_GET,
     QT_PUT,
@@ -506,6 +507,8 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
 cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
                                  cs_rc (*fn)(const char *destination, void *ud), void *ud,
                                  cs_err_t *err);
+cs_rc cs__sql_order_near(cs_store_t *store, const char *order_id, char out[CS_ID_MAX + 1],
+                         cs_err_t *err);
 cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
                              cs_err_t *err);
 cs_rc cs__sql_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const char *move,
@@ -575,6 +578,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .contact_get = cs__sql_contact_get, \
     .order_track = cs__sql_order_track, \
     .order_destinations = cs__sql_order_destinations, \
+    .order_near = cs__sql_order_near, \
     .promise_get = cs__sql_promise_get, \
     .promise_put = cs__sql_promise_put, \
     .promises_due = cs__sql_promises_due, \

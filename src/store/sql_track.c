@@ -28,6 +28,9 @@ static const char *const tstmt_sql[QT__COUNT] = {
                         "FROM shipments WHERE order_id=?1 UNION ALL SELECT ship_destination,"
                         "-1,'' FROM orders WHERE id=?1 AND ship_destination IS NOT NULL) x "
                         "ORDER BY at, id LIMIT 50",
+    /* the order asked for, else the next by id, else the last */
+    [QT_NEAR] = "SELECT coalesce((SELECT id FROM orders WHERE id>=?1 ORDER BY id LIMIT 1),"
+                "(SELECT max(id) FROM orders))",
     /* the first scan of the trailing run at the latest scan's place */
     [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
@@ -202,6 +205,23 @@ cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
         rc = cs__sql_fail(s, err, "read an order's shipments");
     cs__stmt_done(st);
     return rc;
+}
+
+cs_rc cs__sql_order_near(cs_store_t *store, const char *order_id, char out[CS_ID_MAX + 1],
+                         cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    out[0] = '\0';
+    sql_stmt *st = tstmt(s, QT_NEAR, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    cs_rc rc = one(s, st, "find an order", err);
+    if (rc)
+        return rc;
+    cs__col_copy(out, CS_ID_MAX + 1, st, 0);
+    cs__stmt_done(st);
+    return out[0] ? CS_OK : CS_ERR_NOTFOUND;
 }
 
 cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, cs_ms_t until,

@@ -492,6 +492,12 @@ struct cs_store_ops {
     cs_rc (*order_destinations)(cs_store_t *s, const char *order_id,
                                 cs_rc (*fn)(const char *destination, void *ud), void *ud,
                                 cs_err_t *err);
+    /* The id of the order order_id names, or of the next one by id (the
+     * last one past the end) when there is none such: the tracking page's
+     * lookup reads that order whether the one asked for exists or not, so
+     * the work done does not tell (CS_ERR_NOTFOUND: no orders at all). */
+    cs_rc (*order_near)(cs_store_t *s, const char *order_id, char out[CS_ID_MAX + 1],
+                        cs_err_t *err);
     cs_rc (*promise_get)(cs_store_t *s, const char *order_id, cs_promise_rec_t *out,
                          cs_err_t *err);
     cs_rc (*promise_put)(cs_store_t *s, const cs_promise_rec_t *p, const char *move,

@@ -879,6 +879,26 @@ static void test_delivered_then_moving(void **state)
     assert_true(rec("dm").closed);
 }
 
+/* The lookup's neighbour: the order itself, else the next by id, else
+ * the last. */
+static void test_order_near(void **state)
+{
+    (void)state;
+    char id[CS_ID_MAX + 1];
+    cs_err_t err;
+    order("zzn-b2", "c-n", "10.00", NULL);
+    order("zzn-a1", "c-n", "10.00", NULL);
+    order("zzn-c3", "c-n", "10.00", NULL);
+    assert_int_equal(cs_store_call(W.s, order_near, "zzn-b2", id, &err), CS_OK);
+    assert_string_equal(id, "zzn-b2");
+    assert_int_equal(cs_store_call(W.s, order_near, "zzn-b1", id, &err), CS_OK);
+    assert_string_equal(id, "zzn-b2");
+    assert_int_equal(cs_store_call(W.s, order_near, "zzn-a", id, &err), CS_OK);
+    assert_string_equal(id, "zzn-a1");
+    assert_int_equal(cs_store_call(W.s, order_near, "zzn-z", id, &err), CS_OK);
+    assert_string_equal(id, "zzn-c3"); /* past the end: the last */
+}
+
 /* A watched order whose late delivery is reported days after it happened
  * is still owed its code; and a promised date is that day in the shop's
  * zone, west of UTC too. */
@@ -1068,6 +1088,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_parcel_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_then_moving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
