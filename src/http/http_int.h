@@ -198,6 +198,8 @@ typedef struct cs_order_status {
     bool shipped, cancelled;
     int parcels, delivered;      /* shipments, and how many of them are delivered */
     bool have_window;
+    bool computed;               /* the window was computed now from the promise model
+                                    (no promise of the watch stood) */
     int64_t from, to;            /* the window's first and last day (midnights in the
                                     shop's zone, rd->shop_tz) */
     char window_words[2 * 96 + 40];

@@ -293,6 +293,7 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
         cs_tracker_query(t, now, from, to, &q);
         cs_err_t perr;
         have_window = cs_tracker_promise(h->opts.tracker, &q, &p, &perr) == CS_OK && p.to;
+        out->computed = true;
     }
     /* the watch's at-risk reason says more than the scan alone (silence,
      * a depot, a day past the promise) */

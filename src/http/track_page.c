@@ -18,7 +18,9 @@
  * Pages are cached, rendered, by link, language (de, en or none) and day,
  * within `tracking_page_cache` bytes: a request reads only the order's version (its
  * latest event, its promise's last update, its customer's latest event)
- * and serves the cached page while that and the day are the same, so a
+ * and serves the cached page while that and the day are the same -- and,
+ * for a page whose window was computed from the promise model rather than
+ * taken from the watch, while the model has learned nothing new -- so a
  * page is never older than the store. Thread-safety: the guard and the
  * cache each have a mutex; the logo is read-only after cs__track_init.
  */
@@ -34,6 +36,7 @@
 #include "../engine/sender.h"
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
+#include "../tracking/tracker.h"
 
 /* ---- the guard against guessing ---- */
 
@@ -67,6 +70,9 @@ struct page_slot {
     char key[PAGE_KEY_MAX];       /* the link's token, the language asked for */
     char id[CS_ID_MAX + 1];       /* the order the token was verified for */
     int64_t version[3];
+    int64_t model;                /* the deliveries the promise model had learned when
+                                     the page's window was computed from it; -1 = the
+                                     window was the watch's (in the version) */
     const cs_tz_t *tz;            /* the zone its day words were made in */
     int64_t day;
     char *html;                   /* cs_malloc'd; NULL = empty */
@@ -198,7 +204,7 @@ static bool page_id(cs_http_t *h, const char *key, uint64_t hash, char *id, size
 
 /* A copy of the cached page (malloc'd, for MHD to free), or NULL. */
 static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_t version[3],
-                      cs_ms_t now, size_t *len)
+                      int64_t model, cs_ms_t now, size_t *len)
 {
     char *copy = NULL;
     pthread_mutex_lock(&h->page_mu);
@@ -207,7 +213,8 @@ static char *page_get(cs_http_t *h, const char *key, uint64_t hash, const int64_
         struct page_slot *p = &set[i];
         if (p->hash == hash && p->html && strcmp(p->key, key) == 0) {
             if (memcmp(p->version, version, sizeof p->version) == 0 &&
-                cs_tz_day(p->tz, now) == p->day && (copy = malloc(p->len))) {
+                (p->model < 0 || p->model == model) && cs_tz_day(p->tz, now) == p->day &&
+                (copy = malloc(p->len))) {
                 memcpy(copy, p->html, p->len);
                 *len = p->len;
                 p->used = ++h->page_tick;
@@ -235,8 +242,8 @@ static void page_drop(cs_http_t *h, struct page_slot *p)
 }
 
 static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *id,
-                     const int64_t version[3], const cs_tz_t *tz, cs_ms_t now, const char *html,
-                     size_t len)
+                     const int64_t version[3], int64_t model, const cs_tz_t *tz, cs_ms_t now,
+                     const char *html, size_t len)
 {
     if (len > h->page_budget / 64)
         return; /* an outlier is not worth 1/64 of the budget */
@@ -271,6 +278,7 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
     cs_strlcpy(p->key, key, sizeof p->key);
     cs_strlcpy(p->id, id, sizeof p->id);
     memcpy(p->version, version, sizeof p->version);
+    p->model = model;
     p->tz = tz;
     p->day = cs_tz_day(tz, now);
     p->html = keep;
@@ -721,6 +729,7 @@ typedef struct page_ctx {
     cs_err_t err;
     /* the page: the version only, unless it is not in the cache */
     int64_t version[3];
+    int64_t model; /* cs_tracker_learned when the request began */
     cs_http_t *h;
     const char *key;
     uint64_t hash;
@@ -735,7 +744,7 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
     cs_rc rc;
     if ((rc = cs_store_call(s, order_version, c->id, c->version, &c->err)))
         return rc;
-    c->cached = page_get(c->h, c->key, c->hash, c->version, c->now, &c->cached_len);
+    c->cached = page_get(c->h, c->key, c->hash, c->version, c->model, c->now, &c->cached_len);
     if (c->cached)
         return CS_OK;
     return cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err);
@@ -1058,6 +1067,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     c.h = h;
     c.key = key;
     c.now = cs_clock_now(cs_engine_clock(h->engine));
+    c.model = h->opts.tracker ? (int64_t)cs_tracker_learned(h->opts.tracker) : 0;
     cs_rc rc = CS_ERR_NOTFOUND;
     if (valid)
         rc = cs__http_with_reader(h, read_fn, &c, &err);
@@ -1236,6 +1246,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     json_decref(c.rd.order);
     atomic_fetch_add(&h->page_misses, 1);
     if (b.data)
-        page_put(h, key, c.hash, id, c.version, tz, c.now, b.data, b.len);
+        page_put(h, key, c.hash, id, c.version, st.computed ? c.model : -1, tz, c.now, b.data,
+                 b.len);
     return finish(r, &b, 200, NULL, 0);
 }

@@ -507,6 +507,30 @@ try:
         wins[oid] = js.get("window")
     t.check(wins["z1"] and wins["z1"] == wins["z2"],
             "the window's days are the shop's, wherever the customer reads them: %r" % (wins,))
+    # an order past the watch's horizon has no promise of the watch: its
+    # page computes the window from the model, and a cached copy is
+    # renewed once the model learns another delivery
+    old_at = now - dt.timedelta(days=70)
+    st, _, _ = d.post_events([order("old1", "ben", old_at, "15.00"), shipment("old1", old_at),
+                              scan("old1", 1, now - dt.timedelta(hours=5), "in_transit",
+                                   city="Kassel")])
+    page("/t/" + token("old1"))
+    misses = metric('consonance_tracking_pages_total{cache="miss"}')
+    page("/t/" + token("old1"))
+    t.eq(metric('consonance_tracking_pages_total{cache="miss"}'), misses,
+         "the horizon-old order's page is cached")
+
+    def learned():
+        return metric("consonance_promise_deliveries_learned")
+    before = learned()
+    st, _, _ = d.post_events([order("lrn1", "nobody-else", now - dt.timedelta(days=2), "15.00"),
+                              shipment("lrn1", now - dt.timedelta(days=2)),
+                              scan("lrn1", 1, now - dt.timedelta(hours=1), "delivered",
+                                   city="Berlin")])
+    t.wait_for(lambda: learned() > before, "another delivery learned", step=0.05)
+    page("/t/" + token("old1"))
+    t.eq(metric('consonance_tracking_pages_total{cache="miss"}'), misses + 1,
+         "a page whose window the model computed is renewed when the model learns")
     # waiting at a pickup point: no "expected delivery" on the page
     st, _, _ = d.post_events([order("p1", "ben", now - dt.timedelta(days=2), "25.00"),
                               shipment("p1", now - dt.timedelta(days=2)),
