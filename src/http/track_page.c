@@ -1142,8 +1142,10 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     cs_buf_puts(&b, "<p class=\"text\">");
     esc(&b, st.text);
     cs_buf_puts(&b, "</p>");
+    /* the reason, unless the paragraph says it already (a parcel on its
+     * way back is told so there) */
     if (st.at_risk && !st.cancelled && st.status != CS_TRACK_DELIVERED &&
-        !strstr(st.text, st.reason_text)) {
+        st.status != CS_TRACK_RETURNED_TO_SENDER && !strstr(st.text, st.reason_text)) {
         cs_buf_puts(&b, "<p class=\"why\">");
         esc(&b, st.reason_text);
         cs_buf_puts(&b, "</p>");

@@ -1091,8 +1091,9 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
                  days);
         return buf;
     case CS_PR_MISSED_HANDOVER:
-        t = de ? "Das Paket wurde später als üblich an den Versanddienst übergeben."
-               : "The parcel was handed to the carrier later than usual.";
+        /* (said while it has not been handed over yet, and after) */
+        t = de ? "Die Übergabe an den Versanddienst dauert länger als üblich."
+               : "Handing the parcel to the carrier is taking longer than usual.";
         break;
     case CS_PR_SLOW_TRANSIT:
         t = de ? "Das Paket ist länger unterwegs als üblich."

@@ -193,6 +193,9 @@ try:
     time.sleep(1)
     t.eq([m["subject"] for m in mails_to("cleo@example.com") if "delayed" in m["subject"]], [],
          "no delay notice for a returned parcel")
+    st, _, html = page("/t/" + token("rt1"))
+    t.check(st == 200 and html.count("on its way back to us") == 1,
+            "the page says once that the parcel is on its way back")
 
     # an address the carrier cannot deliver to: the notice asks for the right one
     st, _, _ = d.post_events([
