@@ -297,6 +297,7 @@ typedef enum tstmt_id {
     QT_DEST,
     QT_DESTINATIONS,
     QT_NEAR,
+    QT_PICKUP,
     QT_CUSTOMER,
     QT_GET,
     QT_PUT,

@@ -35,6 +35,11 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_STAY] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND occurred_at>"
                 "coalesce((SELECT max(occurred_at) FROM scans WHERE shipment_id=?1 AND "
                 "coalesce(location,'')<>?2),-1)",
+    /* the first "ready for pickup" scan of the trailing run of those and
+     * "delivered" ones (a parcel waiting, or collected) */
+    [QT_PICKUP] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2 AND "
+                  "occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
+                  "shipment_id=?1 AND status<>?2 AND status<>?3),-1)",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
@@ -170,6 +175,20 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
                 if ((rc = one(s, st, "read a parcel's stay", err)))
                     return rc;
                 out->stay_since = cs__col_time(st, 0);
+                cs__stmt_done(st);
+            }
+            /* waiting at a pickup point, or collected there: since when
+             * (read only then) */
+            if (out->last_status == CS_TRACK_AVAILABLE_FOR_PICKUP ||
+                out->last_status == CS_TRACK_DELIVERED) {
+                if (!(st = tstmt(s, QT_PICKUP, err)))
+                    return CS_ERR_STORE;
+                cs__bind_text(st, 1, ship);
+                sql_bind_int(st, 2, CS_TRACK_AVAILABLE_FOR_PICKUP);
+                sql_bind_int(st, 3, CS_TRACK_DELIVERED);
+                if ((rc = one(s, st, "read a parcel's arrival at a pickup point", err)))
+                    return rc;
+                out->pickup_since = cs__col_time(st, 0);
                 cs__stmt_done(st);
             }
             /* in its destination region now: since when (read only then) */

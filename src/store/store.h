@@ -283,6 +283,9 @@ typedef struct cs_order_track {
                                  0 = the place is not known */
     cs_ms_t dest_since;       /* while its latest scan is in its destination region
                                  (model/region.h), the first scan there; else 0 */
+    cs_ms_t pickup_since;     /* while its latest scans say it waits at a pickup point, or
+                                 was collected there, the first "ready for pickup" scan
+                                 of that run (it arrived then); else 0 */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown

@@ -435,16 +435,20 @@ static cs_rc update(upd_t *u, const char *order_id)
         r.at_risk = false;
     }
 
-    /* broken? */
+    /* broken? A parcel waiting at a pickup point (or collected there)
+     * arrived when it got there: the days it waits for the customer are
+     * not the shop's */
     if (r.first_to) {
-        int late = cs_workdays_late(w->o.tz, r.first_to, delivered ? t.delivered_at : u->now);
+        cs_ms_t arrived = t.pickup_since ? t.pickup_since : delivered ? t.delivered_at : u->now;
+        int late = cs_workdays_late(w->o.tz, r.first_to, arrived);
         if (late > 0) {
             if (!r.broken_at)
                 r.broken_at = u->now;
             r.late_days = late;
             /* (an order first seen past FRESH_MS was decided above: a
              * watched one's delivery reported days late is still owed) */
-            if (!r.comp_at && (delivered || late >= w->o.comp_wait_days)) {
+            /* (arrived at a pickup point: its lateness is final too) */
+            if (!r.comp_at && (delivered || t.pickup_since || late >= w->o.comp_wait_days)) {
                 if ((rc = compensate(u, &t, &r)))
                     return rc;
                 json_t *props = json_pack("{s:i,s:b,s:s?,s:s}", "late_days", late, "delivered",

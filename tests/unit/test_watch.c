@@ -775,6 +775,52 @@ static void test_arriving_is_never_late(void **state)
     assert_int_equal(signals("delivery_at_risk", "ofd"), told);
 }
 
+/* A parcel ready for pickup arrived when it got there: waiting for the
+ * customer is not lateness, and one that got there late is owed its code
+ * at once (no wait for a delivery the customer decides). */
+static void test_pickup_is_arrival(void **state)
+{
+    (void)state;
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    order("pk1", "c-pk1", "30.00", promise);
+    order("pk2", "c-pk2", "30.00", promise);
+    ship("pk1");
+    ship("pk2");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-03T12:00:00Z")); /* the promised Tuesday */
+    scan("pk1", "available_for_pickup", NULL);
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-06T12:00:00Z")); /* Friday, not collected */
+    run_watch();
+    cs_promise_rec_t r = rec("pk1");
+    assert_int_equal(r.late_days, 0);
+    assert_int_equal(r.comp_at, 0);
+    assert_int_equal(signals("promise_broken", "pk1"), 0);
+    /* pk2 reaches its pickup point on Friday, three working days late */
+    scan("pk2", "available_for_pickup", NULL);
+    run_watch();
+    r = rec("pk2");
+    assert_int_equal(r.late_days, 3);
+    assert_true(r.comp_at > 0);
+    assert_int_equal(signals("promise_broken", "pk2"), 1);
+    /* collected on Monday: still three days, no second code */
+    cs_clock_manual_set(&W.clock, at("2026-03-09T12:00:00Z"));
+    scan("pk2", "delivered", NULL);
+    run_watch();
+    r = rec("pk2");
+    assert_true(r.closed);
+    assert_int_equal(r.late_days, 3);
+    assert_int_equal(signals("promise_broken", "pk2"), 1);
+    /* pk1 collected a week late: it arrived on time all the same */
+    cs_clock_manual_set(&W.clock, at("2026-03-10T12:00:00Z"));
+    scan("pk1", "delivered", NULL);
+    run_watch();
+    r = rec("pk1");
+    assert_true(r.closed);
+    assert_int_equal(r.late_days, 0);
+    assert_int_equal(signals("promise_broken", "pk1"), 0);
+}
+
 /* A shop without enough deliveries to judge by does not hear at purchase
  * that its own promise is late (the model's window is a cautious default);
  * once the promised day has passed, it is late all the same. */
@@ -1084,6 +1130,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_region_scan_narrows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_the_learned_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arriving_is_never_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pickup_is_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_yardstick_no_late_at_purchase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_parcel_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
