@@ -521,31 +521,51 @@ static cs_rc fold_cancel(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     return cs__sql_exec_stmt(s, stub, err, "record an early cancellation");
 }
 
-/* Recompute a shipment's status from its scans (after adopting pending ones). */
+/* When a delivered shipment was delivered: the first delivered scan after
+ * the last known scan of anything else (Q_SC_DELIVERED), whatever order
+ * the scans came in. */
+static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t *err)
+{
+    sql_stmt *del = cs__sql_stmt(s, Q_SC_DELIVERED, err);
+    *out = 0;
+    if (!del)
+        return CS_ERR_STORE;
+    cs__bind_text(del, 1, id);
+    sql_bind_int(del, 2, CS_TRACK_DELIVERED);
+    int r = sql_step(del);
+    if (r == SQL_ROW)
+        *out = cs__col_time(del, 0);
+    sql_reset(del);
+    sql_clear_bindings(del);
+    return r == SQL_ROW || r == SQL_DONE ? CS_OK
+                                         : cs__sql_fail(s, err, "read when a parcel was delivered");
+}
+
+/* Recompute a shipment's status from its scans (after adopting pending
+ * ones), by the rules of fold_scan. */
 static cs_rc refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err)
 {
     sql_stmt *lat = cs__sql_stmt(s, Q_SC_LATEST, err);
-    sql_stmt *del = cs__sql_stmt(s, Q_SC_DELIVERED, err);
     sql_stmt *set = cs__sql_stmt(s, Q_SH_SET_STATUS, err);
     int status = -1;
     cs_ms_t at = 0, delivered = 0;
-    if (!lat || !del || !set)
+    cs_rc rc;
+    if (!lat || !set)
         return CS_ERR_STORE;
     cs__bind_text(lat, 1, id);
-    if (sql_step(lat) == SQL_ROW) {
+    int r = sql_step(lat);
+    if (r == SQL_ROW) {
         status = sql_column_int(lat, 0);
         at = sql_column_int64(lat, 1);
     }
     sql_reset(lat);
     sql_clear_bindings(lat);
-    cs__bind_text(del, 1, id);
-    sql_bind_int(del, 2, CS_TRACK_DELIVERED);
-    if (sql_step(del) == SQL_ROW)
-        delivered = cs__col_time(del, 0);
-    sql_reset(del);
-    sql_clear_bindings(del);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "read a parcel's latest scan");
     if (status < 0)
         return CS_OK;
+    if (status == CS_TRACK_DELIVERED && (rc = delivered_since(s, id, &delivered, err)))
+        return rc;
     cs__bind_text(set, 1, id);
     sql_bind_int(set, 2, status);
     sql_bind_int64(set, 3, at);
@@ -665,19 +685,30 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
     if (rc || !r->shp_found)
         return rc;
 
+    /* The status is the latest scan's: a parcel scanned on its way after
+     * a "delivered" (a scan in error, or the parcel sent again) is not
+     * delivered until a later scan says so again -- except that a code the
+     * carrier tables do not know (unmapped, shown as in transit) does not
+     * move a parcel on from the delivery that is the latest known scan
+     * before it. Delivered since: the first delivery after the last known
+     * scan of anything else. A scan older than the status (out of order)
+     * may change either: the shipment is read again from its scans, by
+     * the same rules (refresh_shipment); one in order is folded here. */
     int status = r->shp_status;
-    cs_ms_t status_at = r->shp_status_at, delivered = r->shp_delivered_at;
-    if (status < 0 || ev->occurred_at >= status_at) {
+    cs_ms_t status_at = r->shp_status_at, delivered = 0;
+    if (status >= 0 && ev->occurred_at < status_at)
+        return refresh_shipment(s, r->shp_id, err);
+    bool was_delivered = status == CS_TRACK_DELIVERED;
+    if (!(sc->unmapped && was_delivered)) {
         status = (int)sc->status;
         status_at = ev->occurred_at;
     }
-    if (sc->status == CS_TRACK_DELIVERED && (!delivered || ev->occurred_at < delivered))
-        delivered = ev->occurred_at;
-    /* delivered is what the latest scan says: a parcel scanned on its way
-     * after a "delivered" (a scan in error, or the parcel sent again) is
-     * not delivered, until a later scan says so again */
-    if (status != CS_TRACK_DELIVERED)
-        delivered = 0;
+    if (status == CS_TRACK_DELIVERED) {
+        /* a delivery that goes on keeps its start; a new one starts now */
+        delivered = was_delivered ? r->shp_delivered_at : ev->occurred_at;
+        if (!delivered && (rc = delivered_since(s, r->shp_id, &delivered, err)))
+            return rc;
+    }
     if (status == r->shp_status && status_at == r->shp_status_at &&
         delivered == r->shp_delivered_at)
         return CS_OK;

@@ -47,6 +47,16 @@
     "created_at DESC,id DESC"
 _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says 7");
 
+/* Whether scan `s` counts for its parcel's status: a code the carrier
+ * tables do not know (unmapped, shown as in transit) does not move a
+ * parcel on from the delivery that is the latest known scan before it
+ * (store/sql_fold.c, fold_scan, folds by the same rule). */
+#define SQL_SCAN_COUNTS                                                                     \
+    "(s.unmapped=0 OR coalesce((SELECT d.status FROM scans d WHERE d.shipment_id="         \
+    "s.shipment_id AND d.unmapped=0 AND d.occurred_at<=s.occurred_at ORDER BY "            \
+    "d.occurred_at DESC, d.seq DESC LIMIT 1),-1)<>5)"
+_Static_assert(CS_TRACK_DELIVERED == 5, "SQL_SCAN_COUNTS says 5");
+
 /* ---- the statement abstraction ---- */
 
 /* step results and column types: SQLite's values */

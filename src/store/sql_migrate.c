@@ -106,6 +106,8 @@ static const struct {
 } steps[] = {
     { 16, "the region key of every stored scan place and destination", backfill_regions,
       "region_backfill" },
+    { 17, "the region keys made again, cut between characters", backfill_regions,
+      "region_backfill" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

@@ -315,6 +315,8 @@ typedef struct cs_promise_rec {
     char comp_code[48];       /* "" = none issued */
     int64_t comp_cost;        /* what it may cost, minor units, for the daily budget */
     char comp_note[64];       /* how it was sized, or why none was issued */
+    char closed_shipment[CS_ID_MAX + 1]; /* the parcel followed when it closed on a delivery
+                                            or a return ("" = none) */
 } cs_promise_rec_t;
 
 struct cs_store_ops {

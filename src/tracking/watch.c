@@ -276,10 +276,12 @@ static cs_rc update(upd_t *u, const char *order_id)
         return rc;
     bool have = rc == CS_OK;
     /* a closed order stays closed, unless it closed on a delivery or a
-     * return and a parcel of it is on its way again (a second parcel, or
-     * the parcel sent again): it is watched anew */
-    bool reopen = have && r.closed && (strcmp(r.reason, "delivered") == 0 ||
-                                       strcmp(r.reason, "returned") == 0);
+     * return and another parcel of it is on its way (a second parcel, or
+     * a new one sent for it): it is watched anew. The parcel it closed on
+     * does not reopen it -- scans after its delivery, or of its way back
+     * to the shop, are not a new journey. */
+    bool reopen = have && r.closed && r.closed_shipment[0] &&
+                  (strcmp(r.reason, "delivered") == 0 || strcmp(r.reason, "returned") == 0);
     if (have && r.closed && !reopen)
         return CS_OK;
     cs_order_track_t t;
@@ -292,7 +294,8 @@ static cs_rc update(upd_t *u, const char *order_id)
         return rc;
     bool cancelled = strcmp(t.status, "cancelled") == 0;
     if (reopen) {
-        bool going = t.shipped && !t.delivered_at && t.last_status != CS_TRACK_RETURNED_TO_SENDER;
+        bool going = t.shipped && strcmp(t.shipment_id, r.closed_shipment) != 0 &&
+                     !t.delivered_at && t.last_status != CS_TRACK_RETURNED_TO_SENDER;
         if (cancelled || !going || u->now - t.placed_at > w->o.horizon)
             return CS_OK;
         r.closed = false;
@@ -467,6 +470,7 @@ static cs_rc update(upd_t *u, const char *order_id)
     if (delivered || returned) {
         r.closed = true;
         r.check_at = 0;
+        cs_strlcpy(r.closed_shipment, t.shipment_id, sizeof r.closed_shipment);
     } else {
         /* the next local midnight (lateness counts in days), spread over
          * its first half hour, or sooner for silence */

@@ -888,41 +888,128 @@ static void test_second_parcel_reopens(void **state)
 }
 
 /* A parcel scanned on its way after a "delivered" is not delivered: the
- * shipment's delivered time goes with the latest status, and the watch
- * follows it again until a later scan delivers it; a delivered scan that
- * comes late, dated before the newer one, does not deliver it either. */
+ * shipment's delivered time goes with the latest status, whatever order
+ * the scans come in, and a code the carrier tables do not know does not
+ * undo a delivery. The watch, closed on that parcel, stays closed: scans
+ * after a delivery are no new journey. */
 static void test_delivered_then_moving(void **state)
 {
     (void)state;
     order("dm", "c-dm", "30.00", NULL);
     ship("dm");
     cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    cs_ms_t d1 = now();
     scan("dm", "delivered", NULL);
     run_watch();
     assert_true(rec("dm").closed);
     cs_order_track_t t;
     cs_err_t err;
     assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
-    assert_true(t.delivered_at > 0);
-    cs_clock_manual_advance(&W.clock, 3 * 3600000LL);
+    assert_int_equal(t.delivered_at, d1);
+    /* an unknown code after it: still delivered */
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
+             "\"carrier_code\":\"ZZ-QX-9\",\"status\":\"in_transit\",\"unmapped\":true}");
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, d1);
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+    /* on its way again: not delivered; the watch stays closed */
+    cs_clock_manual_advance(&W.clock, 2 * 3600000LL);
+    cs_ms_t t2 = now();
     scan("dm", "in_transit", NULL);
     assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
     assert_int_equal(t.delivered_at, 0);
     assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
     run_watch();
-    assert_false(rec("dm").closed);
+    assert_true(rec("dm").closed);
     /* an older "delivered" arriving now changes nothing */
-    event_at("tracking.event", now() - 3600000LL,
+    event_at("tracking.event", t2 - 3600000LL,
              "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
              "\"status\":\"delivered\",\"carrier_code\":\"late\"}");
     assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
     assert_int_equal(t.delivered_at, 0);
+    assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
     cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    cs_ms_t d3 = now();
     scan("dm", "delivered", NULL);
     assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, d3);
+    /* the first delivery's scan once more, under another event id, after
+     * the second: delivered since the second all the same */
+    event_at("tracking.event", d1,
+             "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
+             "\"status\":\"delivered\",\"carrier_code\":\"again\"}");
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, d3);
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+    /* a late in-transit scan between the second delivery and an earlier
+     * one of the run moves its start */
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("dm", "delivered", NULL); /* the run goes on: d3 */
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    assert_int_equal(t.delivered_at, d3);
+    event_at("tracking.event", d3 + 1800000LL,
+             "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
+             "\"status\":\"in_transit\",\"carrier_code\":\"between\"}");
+    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
     assert_int_equal(t.delivered_at, now());
+}
+
+/* Scans that come before their shipment follow the same rules when the
+ * shipment arrives: delivered, then on its way again, is not delivered. */
+static void test_scans_before_shipment(void **state)
+{
+    (void)state;
+    order("sb", "c-sb", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    cs_ms_t d1 = now();
+    scan("sb", "delivered", NULL);
+    event_at("tracking.event", d1 + 3600000LL,
+             "{\"shipment_id\":\"Ssb\",\"carrier\":\"dhl\",\"tracking_number\":\"Tsb\","
+             "\"status\":\"in_transit\",\"carrier_code\":\"after\"}");
+    ship("sb");
+    cs_order_track_t t;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, order_track, "sb", 0, &t, &err), CS_OK);
+    assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
+    assert_int_equal(t.delivered_at, 0);
+}
+
+/* A parcel on its way back to the shop closes the watch; its way back (in
+ * transit, then delivered to the shop) does not open it again -- no delay
+ * notice, no code. A new parcel sent for the order does. */
+static void test_return_trip_stays_closed(void **state)
+{
+    (void)state;
+    order("rtp", "c-rtp", "30.00",
+          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-04T20:00:00Z\"}");
+    ship("rtp");
     run_watch();
-    assert_true(rec("dm").closed);
+    cs_clock_manual_set(&W.clock, at("2026-03-03T10:00:00Z"));
+    scan("rtp", "returned_to_sender", "refused");
+    run_watch();
+    cs_promise_rec_t r = rec("rtp");
+    assert_true(r.closed);
+    int told = signals("delivery_at_risk", "rtp");
+    cs_clock_manual_set(&W.clock, at("2026-03-05T10:00:00Z"));
+    scan("rtp", "in_transit", NULL);
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-06T10:00:00Z"));
+    scan("rtp", "delivered", NULL);
+    run_watch();
+    r = rec("rtp");
+    assert_true(r.closed);
+    assert_int_equal(r.comp_at, 0);
+    assert_int_equal(signals("delivery_at_risk", "rtp"), told);
+    assert_int_equal(signals("promise_broken", "rtp"), 0);
+    /* a new parcel sent for it is watched */
+    event_at("shipment.created", now(),
+             "{\"id\":\"Srtp-2\",\"order_id\":\"rtp\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"Trtp-2\",\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}");
+    run_watch();
+    assert_false(rec("rtp").closed);
 }
 
 /* The lookup's neighbour: the order itself, else the next by id, else
@@ -1135,6 +1222,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_parcel_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_then_moving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
