@@ -293,13 +293,15 @@ static void set_date(json_t *o, const char *key, json_t *v, const cs_tz_t *tz,
         json_object_set_new(o, key, json_string(cs_fmt_date(t, tz, style, loc, b, sizeof b)));
 }
 
-/* A promised day: a plain date is that day in any zone (cs_tz_date_day). */
-static void set_day(json_t *o, const char *key, json_t *v, const cs_tz_t *tz, const char *loc)
+/* A promised day: the shop's day (a plain date is that day in any zone,
+ * cs_tz_date_day), told as that date wherever the customer reads it. */
+static void set_day(json_t *o, const char *key, json_t *v, const cs_tz_t *stz,
+                    const cs_tz_t *tz, const char *loc)
 {
     cs_ms_t t;
     char b[CS_FMT_MAX];
     if (json_is_string(v) && cs_time_parse(json_string_value(v), &t)) {
-        t = cs_tz_day_start(tz, cs_tz_date_day(tz, t));
+        t = cs_tz_day_start(tz, cs_tz_date_day(stz, t));
         json_object_set_new(o, key, json_string(cs_fmt_date(t, tz, CS_DATE_DAY, loc, b, sizeof b)));
     }
 }
@@ -326,7 +328,10 @@ static json_t *parcel_ctx(cs_sender_t *s, json_t *sh, const cs_tz_t *tz, const c
 static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, const char *lang)
 {
     json_t *cu = c->customer, *o = c->order, *sh = c->shipment;
-    const cs_tz_t *tz = cs_tz_get_or_utc(json_string_value(json_object_get(cu, "timezone")));
+    /* the customer's zone, else the shop's; promised days are the shop's */
+    const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
+    const char *czone = json_string_value(json_object_get(cu, "timezone"));
+    const cs_tz_t *tz = czone ? cs_tz_get_or_utc(czone) : stz;
     const char *name = json_string_value(json_object_get(cu, "name"));
     char first[128] = "";
     if (name) {
@@ -351,8 +356,8 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         set_money(oo, "shipping", json_object_get(o, "shipping"), cur, lang);
         set_money(oo, "discount", json_object_get(o, "discount"), cur, lang);
         set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
-        set_day(oo, "promised_from", json_object_get(o, "promised_from"), tz, lang);
-        set_day(oo, "promised_to", json_object_get(o, "promised_to"), tz, lang);
+        set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, lang);
+        set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, lang);
         json_t *items = json_array();
         size_t i;
         json_t *it;
@@ -405,12 +410,15 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         /* the current window in words, why it is there, and the first one
          * when it moved later */
         const cs_promise_rec_t *p = &c->promise;
-        const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : tz;
         char w[2 * CS_FMT_MAX + 40], why[256], b[CS_FMT_MAX];
         cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
         int reason = cs_promise_reason_from_name(p->at_risk ? p->risk_reason : p->reason);
+        /* the shop's days, named from the customer's today (as the status
+         * answer and the page do) */
+        cs_ms_t wf = cs_tz_day_start(tz, cs_tz_day(stz, p->from));
+        cs_ms_t wt = cs_tz_day_start(tz, cs_tz_day(stz, p->to));
         json_t *po = json_pack("{s:s,s:b,s:b,s:i}", "window",
-                               cs_fmt_window(stz, now, p->from, p->to, lang, w, sizeof w),
+                               cs_fmt_window(tz, now, wf, wt, lang, w, sizeof w),
                                "at_risk", p->at_risk, "moved", p->to > p->first_to,
                                "late_days", p->late_days);
         /* an address the carrier cannot deliver to is the one delay the

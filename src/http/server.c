@@ -521,13 +521,17 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
     enum MHD_Result ret = MHD_YES;
     cs_err_t err;
     cs_err_clear(&err);
-    if (!check_text(r, url, &err))
-        return cs__http_reply_err(r, &err);
     r->route = route_of(url, method, &method_ok);
     if (r->route == R_OTHER) {
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
         return cs__http_reply_err(r, &err);
     }
+    /* (the customers' pages check their own: a token that is not UTF-8 is
+     * a bad token, answered with the page) */
+    bool page = r->route == R_TRACK_PAGE || r->route == R_TRACK_LOOKUP ||
+                r->route == R_UNSUBSCRIBE;
+    if (!page && !check_text(r, url, &err))
+        return cs__http_reply_err(r, &err);
     if (!method_ok) {
         return cs__http_reply_code(r, 405, "method_not_allowed",
                                    "method not allowed on this route");

@@ -859,6 +859,13 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     char order[CS_ID_MAX + 1];
     trim_copy(cs__http_form_get(f, n, "order"), order, sizeof order);
     const char *key = cs__http_form_get(f, n, "key");
+    /* text that is not UTF-8 (a browser sending Latin-1) names no order:
+     * a failed lookup like any other, without asking the store, and not
+     * echoed into the form */
+    if (!cs_utf8_valid(order, strlen(order)))
+        order[0] = '\0';
+    if (key && !cs_utf8_valid(key, strlen(key)))
+        key = NULL;
     char client[64];
     client_of(r, client, sizeof client);
     int wait = limited(h, client, order);
@@ -1133,10 +1140,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_printf(&b, "<p class=\"when\">%s <strong>",
                       de ? "Voraussichtliche Lieferung:" : "Expected delivery:");
         /* after a label, a date stands alone: not "Lieferung: am 12. März" */
-        const char *w = st.window_words;
-        if (strncmp(w, "am ", 3) == 0 || strncmp(w, "on ", 3) == 0)
-            w += 3;
-        esc(&b, w);
+        esc(&b, cs_window_bare(st.window_words));
         cs_buf_puts(&b, "</strong></p>");
     }
     cs_buf_puts(&b, "<p class=\"text\">");

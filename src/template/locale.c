@@ -137,6 +137,13 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
 }
 
 /* "Donnerstag oder Freitag", "heute", "am 12. März" ... */
+const char *cs_window_bare(const char *words)
+{
+    if (strncmp(words, "am ", 3) == 0 || strncmp(words, "on ", 3) == 0)
+        return words + 3;
+    return words;
+}
+
 const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to,
                           const char *locale, char *out, size_t size)
 {

@@ -43,6 +43,9 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
  * "heute oder morgen", "Donnerstag oder Freitag", "zwischen morgen und
  * Mittwoch", "am Dienstag, 12. März" (and English); a window that began
  * before today is told from today. */
+/* The same words after a label ("Expected delivery: Tuesday, 12 March"):
+ * without the "am "/"on " a single far day starts with. */
+const char *cs_window_bare(const char *words);
 const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to,
                           const char *locale, char *out, size_t size);
 

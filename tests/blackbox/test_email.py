@@ -66,6 +66,7 @@ env = {
     "CONSONANCE_SHOP_NAME": "Waldkauz Haus & Outdoor",
     "CONSONANCE_RETRY_BASE": "1s",
     "CONSONANCE_QUIET_HOURS": "off",
+    "CONSONANCE_SHOP_TIMEZONE": "Europe/Berlin",
     "CONSONANCE_PUBLIC_URL": "https://shop.example/consonance",
     "CONSONANCE_LINK_SECRET": "test-link-secret-0123456789",
 }
@@ -144,6 +145,20 @@ try:
                 "English subject")
         body = [m for m in got if "Welcome" in m["subject"]][0].get_body(("plain",)).get_content()
         t.check("€9.99" in body, "English money: %r" % body[:300])
+
+    # a customer in Tokyo reads the shop's promised day as the shop means
+    # it: Friday evening in Berlin is already Saturday in Tokyo
+    kei = customer("kei", "Kei Sato", "kei@example.jp", "en")
+    kei["data"]["timezone"] = "Asia/Tokyo"
+    o3 = csbb.order_event("o-kei", "okei", customer="kei", at=now, price="20.00")
+    o3["data"]["promised_delivery"] = {"earliest": "2027-01-13T09:00:00+01:00",
+                                       "latest": "2027-01-15T18:00:00+01:00"}
+    d.post_events([kei, o3])
+    got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["kei@example.jp"]], "kei's mail")
+    if got:
+        body = got[0].get_body(("plain",)).get_content()
+        t.check("15 January" in body and "16 January" not in body,
+                "the promised day is the shop's, not the customer's zone's: %r" % body[:400])
 
     # an order shipped in two parcels, announced together: the shipping
     # notice lists both (order.shipments, carriers by name), in the order

@@ -82,6 +82,11 @@ static void test_window_words(void **state)
     /* far off: dates, not weekdays */
     assert_string_equal(cs_fmt_window(berlin, now, DAY(10), DAY(10), "de", b, sizeof b),
                         "am Sonntag, 6. Dezember");
+    assert_string_equal(cs_window_bare(b), "Sonntag, 6. Dezember"); /* after a label */
+    assert_string_equal(cs_window_bare(cs_fmt_window(berlin, now, DAY(10), DAY(10), "en", b,
+                                                     sizeof b)),
+                        "Sunday, 6 December");
+    assert_string_equal(cs_window_bare("Saturday or Sunday"), "Saturday or Sunday");
 #undef DAY
 }
 
