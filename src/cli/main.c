@@ -61,7 +61,7 @@ bool cs_cli_conf(cs_conf_t *c, const char *config_path)
         fprintf(stderr, "consonance: %s\n", err.msg);
         return false;
     }
-    if (cs_conf_apply_env(c, &err) != CS_OK) {
+    if (cs_conf_apply_env(c, &err) != CS_OK || cs_conf_check(c, &err) != CS_OK) {
         fprintf(stderr, "consonance: %s\n", err.msg);
         return false;
     }

@@ -236,6 +236,7 @@ int cs_cmd_serve(int argc, char **argv)
     wo.comp_amount_max = conf.comp_max;
     wo.comp_valid = conf.comp_valid_ms;
     wo.comp_prefix = conf.comp_prefix;
+    wo.currency = conf.shop_currency;
     wo.vip_spent = conf.vip_spent;
     wo.vip_orders = conf.vip_orders;
     if (conf.order_watch && cs_watch_new(&wo, &watch, &err) != CS_OK) {

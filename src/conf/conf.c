@@ -35,6 +35,11 @@ static bool check_log_level(const char *v)
 }
 
 static bool check_locale(const char *v) { return strcmp(v, "de") == 0 || strcmp(v, "en") == 0; }
+static bool check_currency(const char *v)
+{
+    return strlen(v) == 3 && isupper((unsigned char)v[0]) && isupper((unsigned char)v[1]) &&
+           isupper((unsigned char)v[2]);
+}
 static bool check_timezone(const char *v)
 {
     const cs_tz_t *tz;
@@ -238,6 +243,8 @@ static const key_def_t keys[] = {
     {"order_watch", K_BOOL, F(order_watch), 0, 0, 0, "yes or no", NULL},
     {"promise_horizon", K_DURATION, F(promise_horizon_ms), 0, 86400000LL, 366 * 86400000LL,
      "a duration from 1d to 366d, like 60d", NULL},
+    {"shop_currency", K_STR, F(shop_currency), FS(shop_currency), 3, 0,
+     "an ISO 4217 currency code in capitals, like EUR", check_currency},
     {"compensation_budget", K_MONEY, F(comp_budget), 0, 0, 100000000000LL,
      "an amount like 250 or 250.00 (0 = no compensation)", NULL},
     {"compensation_percent_per_day", K_INT, F(comp_percent_per_day), 0, 1, 100,
@@ -253,7 +260,8 @@ static const key_def_t keys[] = {
      "a duration like 90d", NULL},
     {"compensation_prefix", K_STR, F(comp_prefix), FS(comp_prefix), 1, 0,
      "1..11 characters A-Z and 0-9", check_prefix},
-    {"vip_spent", K_MONEY, F(vip_spent), 0, 0, 100000000000LL, "an amount like 500.00", NULL},
+    {"vip_spent", K_MONEY, F(vip_spent), 0, 0, 100000000000LL,
+     "an amount like 500.00 (0 = VIPs by vip_orders alone)", NULL},
     {"vip_orders", K_INT, F(vip_orders), 0, 1, 100000, "an integer 1..100000", NULL},
     {"brand_color", K_STR, F(brand_color), FS(brand_color), 6, 0,
      "a colour as six hex digits, like 2d5b3f", check_color},
@@ -295,6 +303,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->hold_max_ms = 7 * 86400000LL;
     cs_strlcpy(c->shop_name, "Consonance Shop", sizeof c->shop_name);
     cs_strlcpy(c->shop_timezone, "Europe/Berlin", sizeof c->shop_timezone);
+    cs_strlcpy(c->shop_currency, "EUR", sizeof c->shop_currency);
     cs_strlcpy(c->smtp_tls, "try", sizeof c->smtp_tls);
     c->smtp_tls_verify = true;
     c->provider_tls_verify = true;
@@ -479,6 +488,35 @@ cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err)
         cs_rc rc = cs_conf_set(c, keys[i].name, v, name, err);
         if (rc != CS_OK)
             return rc;
+    }
+    return CS_OK;
+}
+
+/* An amount in minor units as the configuration writes it: "5.00". */
+static void money_text(int64_t v, char *out, size_t size)
+{
+    snprintf(out, size, "%lld.%02lld", (long long)(v / 100), (long long)(v % 100));
+}
+
+cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err)
+{
+    char a[32], b[32];
+    if (c->comp_min > c->comp_max) {
+        money_text(c->comp_min, a, sizeof a);
+        money_text(c->comp_max, b, sizeof b);
+        return cs_err_field(err, CS_ERR_CONFIG, "compensation_min",
+                            "compensation_min (%s) is above compensation_max (%s): expected the "
+                            "smallest code to be at most the largest",
+                            a, b);
+    }
+    if (c->comp_budget > 0 && c->comp_budget < c->comp_min) {
+        money_text(c->comp_budget, a, sizeof a);
+        money_text(c->comp_min, b, sizeof b);
+        return cs_err_field(err, CS_ERR_CONFIG, "compensation_budget",
+                            "compensation_budget (%s a day) is below compensation_min (%s): no "
+                            "code would fit the day's budget; expected at least compensation_min, "
+                            "or 0 for no compensation",
+                            a, b);
     }
     return CS_OK;
 }

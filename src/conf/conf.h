@@ -80,6 +80,7 @@ typedef struct cs_conf {
     /* the order watch and compensation (money in minor units) */
     bool order_watch;                   /* keep each order's promise; default yes */
     int64_t promise_horizon_ms;         /* orders older are not watched; default 60d */
+    char shop_currency[4];              /* ISO 4217: what the amounts below are in; EUR */
     int64_t comp_budget;                /* per local day; default 0 = off */
     int comp_percent_per_day;           /* default 5 */
     int comp_percent_max;               /* default 20 */
@@ -88,7 +89,7 @@ typedef struct cs_conf {
     int64_t comp_min, comp_max;         /* default 5.00, 50.00 */
     int64_t comp_valid_ms;              /* default 90d */
     char comp_prefix[12];               /* default SORRY */
-    int64_t vip_spent;                  /* default 500.00 */
+    int64_t vip_spent;                  /* default 500.00; 0 = by vip_orders alone */
     int vip_orders;                     /* default 5 */
     /* the tracking page */
     char brand_color[8];                /* default #2d5b3f */
@@ -117,6 +118,11 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
 
 /* quiet_hours text -> minutes of the day; false on bad text. "off" gives 0, 0. */
 bool cs_conf_quiet_hours(const char *s, int *start, int *end);
+
+/* What no single key can say wrong: settings that contradict each other
+ * (compensation_min above compensation_max, a daily budget below the
+ * smallest code). CS_ERR_CONFIG naming both keys. */
+cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err);
 
 /* Map log_level text to the cs_log level; -1 when unknown. */
 int cs_conf_log_level(const cs_conf_t *c);

@@ -84,16 +84,14 @@ static const char *const stmt_sql[Q__COUNT] = {
                    "tracking_number=?3",
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
                         "want_shipment_id=?1",
-    /* the latest scan that counts: one the carrier tables do not know
-     * (unmapped) does not move a parcel on from the delivery that is the
-     * latest known scan before it */
+    /* the latest scan that counts (SQL_SCAN_COUNTS) */
     [Q_SC_LATEST] = "SELECT status,occurred_at FROM scans s WHERE shipment_id=?1 AND "
                     SQL_SCAN_COUNTS " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-    /* delivered since: the first delivery after the last known scan of
-     * anything else */
+    /* delivered at: its first delivery (after a return to the sender, the
+     * first after that) */
     [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2 "
                        "AND occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
-                       "shipment_id=?1 AND status<>?2 AND unmapped=0),-1)",
+                       "shipment_id=?1 AND status=?3),-1)",
     [Q_SC_WAITING] = "SELECT 1 FROM scans WHERE seq=?1 AND shipment_id IS NULL",
 
     [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at "

@@ -521,9 +521,9 @@ static cs_rc fold_cancel(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     return cs__sql_exec_stmt(s, stub, err, "record an early cancellation");
 }
 
-/* When a delivered shipment was delivered: the first delivered scan after
- * the last known scan of anything else (Q_SC_DELIVERED), whatever order
- * the scans came in. */
+/* When a delivered shipment was delivered: its first delivered scan (after
+ * a return to the sender, the first after that: Q_SC_DELIVERED), whatever
+ * order the scans came in. */
 static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t *err)
 {
     sql_stmt *del = cs__sql_stmt(s, Q_SC_DELIVERED, err);
@@ -532,6 +532,7 @@ static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t
         return CS_ERR_STORE;
     cs__bind_text(del, 1, id);
     sql_bind_int(del, 2, CS_TRACK_DELIVERED);
+    sql_bind_int(del, 3, CS_TRACK_RETURNED_TO_SENDER);
     int r = sql_step(del);
     if (r == SQL_ROW)
         *out = cs__col_time(del, 0);
@@ -685,30 +686,30 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
     if (rc || !r->shp_found)
         return rc;
 
-    /* The status is the latest scan's: a parcel scanned on its way after
-     * a "delivered" (a scan in error, or the parcel sent again) is not
-     * delivered until a later scan says so again -- except that a code the
-     * carrier tables do not know (unmapped, shown as in transit) does not
-     * move a parcel on from the delivery that is the latest known scan
-     * before it. Delivered since: the first delivery after the last known
-     * scan of anything else. A scan older than the status (out of order)
-     * may change either: the shipment is read again from its scans, by
-     * the same rules (refresh_shipment); one in order is folded here. */
+    /* The status is the latest scan's that counts (SQL_SCAN_COUNTS): a
+     * delivered parcel stays delivered -- a later scan (a carrier's late
+     * transit event, a code the tables do not know) is kept and shown but
+     * does not undo it -- unless it goes back to the sender. Delivered at:
+     * its first delivery (after a return, the first after it). A scan
+     * older than the status, or a return after a delivery (scans that did
+     * not count may follow it), has the shipment read again from its
+     * scans by the same rules (refresh_shipment); others fold here. */
     int status = r->shp_status;
-    cs_ms_t status_at = r->shp_status_at, delivered = 0;
-    if (status >= 0 && ev->occurred_at < status_at)
-        return refresh_shipment(s, r->shp_id, err);
+    cs_ms_t status_at = r->shp_status_at, delivered = r->shp_delivered_at;
     bool was_delivered = status == CS_TRACK_DELIVERED;
-    if (!(sc->unmapped && was_delivered)) {
-        status = (int)sc->status;
-        status_at = ev->occurred_at;
-    }
-    if (status == CS_TRACK_DELIVERED) {
-        /* a delivery that goes on keeps its start; a new one starts now */
-        delivered = was_delivered ? r->shp_delivered_at : ev->occurred_at;
-        if (!delivered && (rc = delivered_since(s, r->shp_id, &delivered, err)))
-            return rc;
-    }
+    if ((status >= 0 && ev->occurred_at < status_at) ||
+        (was_delivered && sc->status == CS_TRACK_RETURNED_TO_SENDER))
+        return refresh_shipment(s, r->shp_id, err);
+    if (was_delivered && sc->status != CS_TRACK_DELIVERED)
+        return CS_OK; /* after its delivery: shown, not counted */
+    status = (int)sc->status;
+    status_at = ev->occurred_at;
+    if (status != CS_TRACK_DELIVERED)
+        delivered = 0;
+    else if (!was_delivered)
+        delivered = ev->occurred_at; /* a delivery that goes on keeps its start */
+    else if (!delivered && (rc = delivered_since(s, r->shp_id, &delivered, err)))
+        return rc;
     if (status == r->shp_status && status_at == r->shp_status_at &&
         delivered == r->shp_delivered_at)
         return CS_OK;

@@ -47,14 +47,17 @@
     "created_at DESC,id DESC"
 _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says 7");
 
-/* Whether scan `s` counts for its parcel's status: a code the carrier
- * tables do not know (unmapped, shown as in transit) does not move a
- * parcel on from the delivery that is the latest known scan before it
- * (store/sql_fold.c, fold_scan, folds by the same rule). */
+/* Whether scan `s` counts for its parcel's status. A delivered parcel
+ * stays delivered: a scan after a delivery (a carrier's late transit
+ * event, a code the tables do not know) is kept and shown but does not
+ * undo it, unless a return to the sender came between (the way back, and
+ * a delivery after it, count again). store/sql_fold.c folds by the same
+ * rule (fold_scan). */
 #define SQL_SCAN_COUNTS                                                                     \
-    "(s.unmapped=0 OR coalesce((SELECT d.status FROM scans d WHERE d.shipment_id="         \
-    "s.shipment_id AND d.unmapped=0 AND d.occurred_at<=s.occurred_at ORDER BY "            \
-    "d.occurred_at DESC, d.seq DESC LIMIT 1),-1)<>5)"
+    "(s.status IN (5,7) OR NOT EXISTS(SELECT 1 FROM scans d WHERE d.shipment_id="          \
+    "s.shipment_id AND d.status=5 AND d.occurred_at<=s.occurred_at AND d.occurred_at>"     \
+    "coalesce((SELECT max(x.occurred_at) FROM scans x WHERE x.shipment_id=s.shipment_id "  \
+    "AND x.status=7 AND x.occurred_at<=s.occurred_at),-1)))"
 _Static_assert(CS_TRACK_DELIVERED == 5, "SQL_SCAN_COUNTS says 5");
 
 /* ---- the statement abstraction ---- */
@@ -531,6 +534,7 @@ cs_rc cs__sql_comp_spent(cs_store_t *store, cs_ms_t since, int64_t *cost, cs_err
 cs_rc cs__sql_order_version(cs_store_t *store, const char *order_id, int64_t version[3],
                                cs_err_t *err);
 cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, cs_ms_t until,
+                              const char *currency,
                               int64_t *orders, int64_t *spent, cs_err_t *err);
 cs_rc cs__sql_discount_by_key(cs_store_t *store, const char *idem_key, cs_discount_t *out,
                                  cs_err_t *err);

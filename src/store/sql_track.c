@@ -44,7 +44,8 @@ static const char *const tstmt_sql[QT__COUNT] = {
                   "shipment_id=?1 AND status<>?2 AND status<>?3),-1)",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
-    [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(total),0) FROM orders WHERE customer_id=?1 "
+    [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN total ELSE 0 END),0) "
+                    "FROM orders WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
     [QT_PUT] = "INSERT INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
@@ -247,7 +248,8 @@ cs_rc cs__sql_order_near(cs_store_t *store, const char *order_id, char out[CS_ID
 }
 
 cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, cs_ms_t until,
-                              int64_t *orders, int64_t *spent, cs_err_t *err)
+                              const char *currency, int64_t *orders, int64_t *spent,
+                              cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
     *orders = *spent = 0;
@@ -256,6 +258,7 @@ cs_rc cs__sql_customer_totals(cs_store_t *store, const char *customer_id, cs_ms_
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
     sql_bind_int64(st, 2, until);
+    cs__bind_text(st, 3, currency);
     cs_rc rc = one(s, st, "read a customer's orders", err);
     if (rc)
         return rc == CS_ERR_NOTFOUND ? CS_OK : rc;

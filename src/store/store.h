@@ -518,10 +518,11 @@ struct cs_store_ops {
      * last change (0 when none). CS_ERR_NOTFOUND for an unknown order. */
     cs_rc (*order_version)(cs_store_t *s, const char *order_id, int64_t version[3],
                            cs_err_t *err);
-    /* A customer's placed, not cancelled orders placed at or before `until`
-     * and their total (minor units). */
+    /* A customer's placed, not cancelled orders placed at or before `until`,
+     * and the total of those in `currency` (minor units). */
     cs_rc (*customer_totals)(cs_store_t *s, const char *customer_id, cs_ms_t until,
-                             int64_t *orders, int64_t *spent, cs_err_t *err);
+                             const char *currency, int64_t *orders, int64_t *spent,
+                             cs_err_t *err);
 };
 
 /* ---- dispatching wrappers: what callers use ---- */

@@ -29,6 +29,7 @@
 struct cs_watch {
     cs_watch_opts_t o;
     char prefix[16];
+    char currency[4];
     bool loaded;             /* the writer's: cursor read */
     int64_t cursor;          /* the writer's: events looked at */
     int64_t saved;           /* the cursor as last saved */
@@ -74,6 +75,9 @@ cs_rc cs_watch_new(const cs_watch_opts_t *opts, cs_watch_t **out, cs_err_t *err)
     cs_strlcpy(w->prefix, opts->comp_prefix && *opts->comp_prefix ? opts->comp_prefix : "SORRY",
                sizeof w->prefix);
     o->comp_prefix = w->prefix;
+    cs_strlcpy(w->currency, opts->currency && *opts->currency ? opts->currency : "EUR",
+               sizeof w->currency);
+    o->currency = w->currency;
     if (!(w->due = cs_calloc(DUE_PER_PASS, sizeof *w->due))) {
         cs_free(w);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
@@ -101,7 +105,7 @@ void cs_watch_stats(cs_watch_t *w, cs_watch_stats_t *out)
 
 const char *cs_watch_tier(const cs_watch_t *w, int64_t orders, int64_t spent)
 {
-    if (spent >= w->o.vip_spent || orders >= w->o.vip_orders)
+    if ((w->o.vip_spent > 0 && spent >= w->o.vip_spent) || orders >= w->o.vip_orders)
         return "vip";
     return orders >= 2 ? "regular" : "new";
 }
@@ -197,19 +201,34 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
         return CS_OK;
     }
     int64_t orders, spent_total;
-    /* the tier the customer had with this order: later orders do not count */
-    cs_rc rc = cs_store_call(u->s, customer_totals, r->customer_id, t->placed_at, &orders,
-                             &spent_total, u->err);
+    /* the tier the customer had with this order: later orders do not
+     * count, and only orders in the shop's currency add to what was spent */
+    cs_rc rc = cs_store_call(u->s, customer_totals, r->customer_id, t->placed_at, o->currency,
+                             &orders, &spent_total, u->err);
     if (rc)
         return rc;
     const char *tier = cs_watch_tier(u->w, orders, spent_total);
     double mult = strcmp(tier, "vip") == 0 ? 1.5 : strcmp(tier, "regular") == 0 ? 1.25 : 1.0;
-    int64_t ship_cost = t->shipping > 0 ? t->shipping : o->comp_amount_min;
+    /* amounts are in the shop's currency; an order in another (no rates
+     * here) gets a percent code, counted against the budget at the most an
+     * amount code may cost, and free shipping at compensation_min */
+    bool foreign = t->currency[0] && strcmp(t->currency, o->currency) != 0;
+    int64_t ship_cost = t->shipping > 0 && !foreign ? t->shipping : o->comp_amount_min;
     int kind;
     int64_t amount = 0, cost;
+    double percent = 0;
     if (r->late_days <= o->comp_free_shipping_days) {
         kind = CS_DISCOUNT_FREE_SHIPPING;
         cost = ship_cost;
+    } else if (foreign) {
+        double pct = o->comp_percent_per_day * r->late_days;
+        if (pct > o->comp_percent_max)
+            pct = o->comp_percent_max;
+        percent = ceil(pct * mult);
+        if (percent > 100)
+            percent = 100;
+        kind = CS_DISCOUNT_PERCENT;
+        cost = o->comp_amount_max;
     } else {
         double pct = o->comp_percent_per_day * r->late_days;
         if (pct > o->comp_percent_max)
@@ -231,7 +250,7 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
         return rc;
     if (spent + cost > o->comp_daily_budget) {
         u->d.over_budget++;
-        if (kind == CS_DISCOUNT_AMOUNT && spent + ship_cost <= o->comp_daily_budget) {
+        if (kind != CS_DISCOUNT_FREE_SHIPPING && spent + ship_cost <= o->comp_daily_budget) {
             kind = CS_DISCOUNT_FREE_SHIPPING;
             cost = ship_cost;
             snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late; budget: free shipping",
@@ -241,7 +260,8 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
             return CS_OK;
         }
     } else {
-        snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late", tier, r->late_days);
+        snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late%s%s", tier, r->late_days,
+                 foreign ? "; percent, order in " : "", foreign ? t->currency : "");
     }
     cs_discount_t d;
     memset(&d, 0, sizeof d);
@@ -250,7 +270,7 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     cs_strlcpy(d.customer_id, r->customer_id, sizeof d.customer_id);
     cs_strlcpy(d.order_id, r->order_id, sizeof d.order_id);
     d.kind = kind;
-    d.value = kind == CS_DISCOUNT_AMOUNT ? (double)amount / 100.0 : 0;
+    d.value = kind == CS_DISCOUNT_AMOUNT ? (double)amount / 100.0 : percent;
     if (kind == CS_DISCOUNT_AMOUNT)
         cs_strlcpy(d.currency, t->currency[0] ? t->currency : "EUR", sizeof d.currency);
     d.created_at = u->now;

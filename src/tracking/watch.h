@@ -52,9 +52,12 @@ typedef struct cs_watch_opts {
     int64_t comp_amount_min;        /* minor units: 500 */
     int64_t comp_amount_max;        /* minor units: 5000 */
     cs_ms_t comp_valid;             /* 90d */
-    int64_t vip_spent;              /* a VIP spent this much (minor units): 50000 */
+    int64_t vip_spent;              /* a VIP spent this much (minor units; 0 = VIPs by
+                                       orders alone): 50000 */
     int vip_orders;                 /* or placed this many orders: 5 */
     const char *comp_prefix;        /* code prefix (copied): "SORRY" */
+    const char *currency;           /* what the amounts above are in (copied): "EUR". An
+                                       order in another gets a percent code, not an amount */
 } cs_watch_opts_t;
 
 /* The defaults above. */

@@ -1019,11 +1019,16 @@ static void test_order_watch_records(void **state)
     assert_false(t.shipped);
     assert_int_equal(t.last_status, -1);
     int64_t orders, spent_total;
-    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at, &orders, &spent_total,
-                                 &err), CS_OK);
+    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at, "EUR", &orders,
+                                 &spent_total, &err), CS_OK);
     assert_int_equal(orders, 1);
     assert_int_equal(spent_total, 5490);
-    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at - 1, &orders,
+    /* counted, but spent in another currency */
+    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at, "JPY", &orders,
+                                 &spent_total, &err), CS_OK);
+    assert_int_equal(orders, 1);
+    assert_int_equal(spent_total, 0);
+    assert_int_equal(cs_store_call(s, customer_totals, "c-w", t.placed_at - 1, "EUR", &orders,
                                  &spent_total, &err), CS_OK);
     assert_int_equal(orders, 0);
     assert_int_equal(spent_total, 0);

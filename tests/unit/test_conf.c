@@ -113,6 +113,34 @@ static void test_env_overrides(void **state)
     unsetenv("CONSONANCE_HTTP_THREADS");
 }
 
+/* Settings that contradict each other are refused, naming both; a
+ * currency is an ISO 4217 code in capitals. */
+static void test_cross_checks(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "compensation_min", "60", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "compensation_min");
+    assert_non_null(strstr(err.msg, "compensation_min (60.00) is above compensation_max (50.00)"));
+    assert_int_equal(cs_conf_set(&c, "compensation_min", "5", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "compensation_budget", "3.50", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "compensation_budget");
+    assert_non_null(strstr(err.msg, "compensation_budget (3.50 a day) is below compensation_min"));
+    assert_int_equal(cs_conf_set(&c, "compensation_budget", "0", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK); /* off */
+    assert_int_equal(cs_conf_set(&c, "vip_spent", "0", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "CHF", "test", &err), CS_OK);
+    assert_string_equal(c.shop_currency, "CHF");
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "eur", "test", &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "ISO 4217"));
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "EURO", "test", &err), CS_ERR_CONFIG);
+}
+
 static void test_shipped_example_is_valid(void **state)
 {
     (void)state;
@@ -132,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_shipped_example_is_valid),
+        cmocka_unit_test(test_cross_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -887,12 +887,11 @@ static void test_second_parcel_reopens(void **state)
     assert_true(rec("two").closed);
 }
 
-/* A parcel scanned on its way after a "delivered" is not delivered: the
- * shipment's delivered time goes with the latest status, whatever order
- * the scans come in, and a code the carrier tables do not know does not
- * undo a delivery. The watch, closed on that parcel, stays closed: scans
- * after a delivery are no new journey. */
-static void test_delivered_then_moving(void **state)
+/* A delivered parcel stays delivered: scans after the delivery (a late
+ * transit event, a code the tables do not know) are kept but do not undo
+ * it, whatever order they come in; only a return to the sender does, and
+ * a delivery after the return counts again, from its own time. */
+static void test_delivered_stays_delivered(void **state)
 {
     (void)state;
     order("dm", "c-dm", "30.00", NULL);
@@ -904,76 +903,86 @@ static void test_delivered_then_moving(void **state)
     assert_true(rec("dm").closed);
     cs_order_track_t t;
     cs_err_t err;
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+#define TRACK() assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK)
+    TRACK();
     assert_int_equal(t.delivered_at, d1);
-    /* an unknown code after it: still delivered */
+    /* an unknown code and a transit scan after it: still delivered */
     cs_clock_manual_advance(&W.clock, 3600000LL);
     event_at("tracking.event", now(),
              "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
              "\"carrier_code\":\"ZZ-QX-9\",\"status\":\"in_transit\",\"unmapped\":true}");
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("dm", "in_transit", NULL);
+    TRACK();
     assert_int_equal(t.delivered_at, d1);
     assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
-    /* on its way again: not delivered; the watch stays closed */
-    cs_clock_manual_advance(&W.clock, 2 * 3600000LL);
-    cs_ms_t t2 = now();
-    scan("dm", "in_transit", NULL);
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
-    assert_int_equal(t.delivered_at, 0);
-    assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
     run_watch();
     assert_true(rec("dm").closed);
-    /* an older "delivered" arriving now changes nothing */
-    event_at("tracking.event", t2 - 3600000LL,
+    /* a transit scan dated before the delivery, arriving now: still d1 */
+    event_at("tracking.event", d1 - 3600000LL,
              "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
-             "\"status\":\"delivered\",\"carrier_code\":\"late\"}");
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+             "\"status\":\"in_transit\",\"carrier_code\":\"early\"}");
+    TRACK();
+    assert_int_equal(t.delivered_at, d1);
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+    /* sent back: returned, not delivered, and its way back counts */
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan("dm", "returned_to_sender", NULL);
+    TRACK();
     assert_int_equal(t.delivered_at, 0);
+    assert_int_equal(t.last_status, CS_TRACK_RETURNED_TO_SENDER);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("dm", "in_transit", NULL);
+    TRACK();
     assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
     cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
     cs_ms_t d3 = now();
     scan("dm", "delivered", NULL);
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    TRACK();
     assert_int_equal(t.delivered_at, d3);
-    /* the first delivery's scan once more, under another event id, after
-     * the second: delivered since the second all the same */
+    /* the first delivery's scan once more, under another event id: the
+     * delivery after the return stands */
     event_at("tracking.event", d1,
              "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
              "\"status\":\"delivered\",\"carrier_code\":\"again\"}");
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
+    TRACK();
     assert_int_equal(t.delivered_at, d3);
     assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
-    /* a late in-transit scan between the second delivery and an earlier
-     * one of the run moves its start */
-    cs_clock_manual_advance(&W.clock, 3600000LL);
-    scan("dm", "delivered", NULL); /* the run goes on: d3 */
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
-    assert_int_equal(t.delivered_at, d3);
-    event_at("tracking.event", d3 + 1800000LL,
-             "{\"shipment_id\":\"Sdm\",\"carrier\":\"dhl\",\"tracking_number\":\"Tdm\","
-             "\"status\":\"in_transit\",\"carrier_code\":\"between\"}");
-    assert_int_equal(cs_store_call(W.s, order_track, "dm", 0, &t, &err), CS_OK);
-    assert_int_equal(t.delivered_at, now());
+#undef TRACK
 }
 
 /* Scans that come before their shipment follow the same rules when the
- * shipment arrives: delivered, then on its way again, is not delivered. */
+ * shipment arrives: delivered, then a transit scan, is delivered; a
+ * delivery that arrives late, dated before transit scans, delivers it. */
 static void test_scans_before_shipment(void **state)
 {
     (void)state;
     order("sb", "c-sb", "30.00", NULL);
     cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
     cs_ms_t d1 = now();
-    scan("sb", "delivered", NULL);
     event_at("tracking.event", d1 + 3600000LL,
              "{\"shipment_id\":\"Ssb\",\"carrier\":\"dhl\",\"tracking_number\":\"Tsb\","
              "\"status\":\"in_transit\",\"carrier_code\":\"after\"}");
+    scan("sb", "delivered", NULL);
     ship("sb");
     cs_order_track_t t;
     cs_err_t err;
     assert_int_equal(cs_store_call(W.s, order_track, "sb", 0, &t, &err), CS_OK);
-    assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
-    assert_int_equal(t.delivered_at, 0);
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+    assert_int_equal(t.delivered_at, d1);
+    /* and the same for a shipment known before: transit, then a delivery
+     * dated before it arrives */
+    order("sc", "c-sc", "30.00", NULL);
+    ship("sc");
+    event_at("tracking.event", d1 + 3600000LL,
+             "{\"shipment_id\":\"Ssc\",\"carrier\":\"dhl\",\"tracking_number\":\"Tsc\","
+             "\"status\":\"in_transit\",\"carrier_code\":\"after\"}");
+    event_at("tracking.event", d1,
+             "{\"shipment_id\":\"Ssc\",\"carrier\":\"dhl\",\"tracking_number\":\"Tsc\","
+             "\"status\":\"delivered\",\"carrier_code\":\"late\"}");
+    assert_int_equal(cs_store_call(W.s, order_track, "sc", 0, &t, &err), CS_OK);
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+    assert_int_equal(t.delivered_at, d1);
 }
 
 /* A parcel on its way back to the shop closes the watch; its way back (in
@@ -1120,6 +1129,74 @@ static void test_undelivered_tier_and_budget(void **state)
     assert_true(st.over_budget >= 2);
 }
 
+/* Amounts are in the shop's currency: an order in another gets a percent
+ * code (sized as the amount would be, before min and max), counted against
+ * the budget at compensation_max, and its total does not make its customer
+ * a VIP by spending. vip_spent 0 means VIPs by orders alone. */
+static void test_other_currency_and_vip_by_orders(void **state)
+{
+    (void)state;
+    W.wo.comp_daily_budget = 100000;
+    W.wo.vip_spent = 0;
+    cs_watch_free(W.watch);
+    open_watch();
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    event_at("order.placed", now(),
+             "{\"id\":\"jp1\",\"customer_id\":\"c-jp\",\"currency\":\"CHF\","
+             "\"totals\":{\"shipping\":\"9.00\",\"total\":\"2000.00\"},"
+             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"2000.00\","
+             "\"quantity\":1}],\"promised_delivery\":%s}",
+             promise);
+    order("eu1", "c-eu", "30.00", promise); /* a first order: new, not VIP by 0 spent */
+    ship("jp1");
+    ship("eu1");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-06T12:00:00Z")); /* Friday: 3 days late */
+    run_watch();
+    cs_promise_rec_t r = rec("jp1");
+    assert_int_equal(r.late_days, 3);
+    assert_int_equal(r.comp_cost, W.wo.comp_amount_max);
+    assert_non_null(strstr(r.comp_note, "percent, order in CHF"));
+    cs_discount_t d;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:jp1", &d, &err), CS_OK);
+    assert_int_equal(d.kind, CS_DISCOUNT_PERCENT);
+    assert_true(d.value == 15); /* 3 days x 5%, a new customer */
+    r = rec("eu1");
+    assert_non_null(strstr(r.comp_note, "new, 3 days late"));
+    assert_int_equal(r.comp_cost, 500); /* 15% of 30.00 = 4.50: the minimum 5.00 */
+}
+
+/* The budget is the shop's local day's: decisions at 23:30 and 00:30 in
+ * Berlin fall on two days, each with its own budget (in UTC they would
+ * share one). */
+static void test_budget_is_the_local_day(void **state)
+{
+    (void)state;
+    W.wo.comp_daily_budget = 2000;
+    W.wo.comp_wait_days = 10; /* decided on delivery */
+    cs_watch_free(W.watch);
+    open_watch();
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    order("bd1", "c-bd1", "200.00", promise);
+    order("bd2", "c-bd2", "200.00", promise);
+    ship("bd1");
+    ship("bd2");
+    run_watch();
+    /* Thursday 23:30 in Berlin (22:30Z): bd1 is decided, 20.00 */
+    cs_clock_manual_set(&W.clock, at("2026-03-05T22:30:00Z"));
+    scan("bd1", "delivered", NULL);
+    run_watch();
+    assert_int_equal(rec("bd1").comp_cost, 2000);
+    /* Friday 00:30 in Berlin (23:30Z, still Thursday in UTC): a new budget */
+    cs_clock_manual_set(&W.clock, at("2026-03-05T23:30:00Z"));
+    scan("bd2", "delivered", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("bd2");
+    assert_int_equal(r.comp_cost, 490); /* 30.00 is over 20.00: free shipping, today's budget */
+    assert_string_not_equal(r.comp_code, "");
+}
+
 /* The tier is the one the customer had with the late order: orders placed
  * while it was on its way do not raise the compensation. */
 static void test_tier_as_of_the_order(void **state)
@@ -1213,6 +1290,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_currency_and_vip_by_orders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_is_the_local_day, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shipping_plan_gives_the_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_scan_narrows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_the_learned_lane, setup, teardown),
@@ -1221,7 +1300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_yardstick_no_late_at_purchase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_parcel_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delivered_then_moving, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_stays_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
