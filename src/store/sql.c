@@ -87,11 +87,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* the latest scan that counts (SQL_SCAN_COUNTS) */
     [Q_SC_LATEST] = "SELECT status,occurred_at FROM scans s WHERE shipment_id=?1 AND "
                     SQL_SCAN_COUNTS " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
-    /* delivered at: its first delivery (after a return to the sender, the
-     * first after that) */
-    [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2 "
-                       "AND occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
-                       "shipment_id=?1 AND status=?3),-1)",
+    /* delivered at: its first delivery */
+    [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2",
     [Q_SC_WAITING] = "SELECT 1 FROM scans WHERE seq=?1 AND shipment_id IS NULL",
 
     [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at "

@@ -521,9 +521,9 @@ static cs_rc fold_cancel(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     return cs__sql_exec_stmt(s, stub, err, "record an early cancellation");
 }
 
-/* When a delivered shipment was delivered: its first delivered scan (after
- * a return to the sender, the first after that: Q_SC_DELIVERED), whatever
- * order the scans came in. */
+/* When a delivered shipment was delivered: its first delivered scan
+ * (Q_SC_DELIVERED; a delivered status means no return came before it),
+ * whatever order the scans came in. */
 static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t *err)
 {
     sql_stmt *del = cs__sql_stmt(s, Q_SC_DELIVERED, err);
@@ -532,7 +532,6 @@ static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t
         return CS_ERR_STORE;
     cs__bind_text(del, 1, id);
     sql_bind_int(del, 2, CS_TRACK_DELIVERED);
-    sql_bind_int(del, 3, CS_TRACK_RETURNED_TO_SENDER);
     int r = sql_step(del);
     if (r == SQL_ROW)
         *out = cs__col_time(del, 0);
@@ -689,19 +688,19 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
     /* The status is the latest scan's that counts (SQL_SCAN_COUNTS): a
      * delivered parcel stays delivered -- a later scan (a carrier's late
      * transit event, a code the tables do not know) is kept and shown but
-     * does not undo it -- unless it goes back to the sender. Delivered at:
-     * its first delivery (after a return, the first after it). A scan
-     * older than the status, or a return after a delivery (scans that did
-     * not count may follow it), has the shipment read again from its
-     * scans by the same rules (refresh_shipment); others fold here. */
+     * does not undo it -- unless it goes back to the sender, and one on
+     * its way back stays so. Delivered at: its first delivery. A scan
+     * older than the status has the shipment read again from its scans by
+     * the same rules (refresh_shipment); one in order folds here. */
     int status = r->shp_status;
     cs_ms_t status_at = r->shp_status_at, delivered = r->shp_delivered_at;
     bool was_delivered = status == CS_TRACK_DELIVERED;
-    if ((status >= 0 && ev->occurred_at < status_at) ||
-        (was_delivered && sc->status == CS_TRACK_RETURNED_TO_SENDER))
+    if (status >= 0 && ev->occurred_at < status_at)
         return refresh_shipment(s, r->shp_id, err);
-    if (was_delivered && sc->status != CS_TRACK_DELIVERED)
-        return CS_OK; /* after its delivery: shown, not counted */
+    if (status == CS_TRACK_RETURNED_TO_SENDER ||
+        (was_delivered && sc->status != CS_TRACK_DELIVERED &&
+         sc->status != CS_TRACK_RETURNED_TO_SENDER))
+        return CS_OK; /* after its delivery or its return: shown, not counted */
     status = (int)sc->status;
     status_at = ev->occurred_at;
     if (status != CS_TRACK_DELIVERED)

@@ -50,14 +50,15 @@ _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says
 /* Whether scan `s` counts for its parcel's status. A delivered parcel
  * stays delivered: a scan after a delivery (a carrier's late transit
  * event, a code the tables do not know) is kept and shown but does not
- * undo it, unless a return to the sender came between (the way back, and
- * a delivery after it, count again). store/sql_fold.c folds by the same
- * rule (fold_scan). */
+ * undo it -- only a return to the sender does. A parcel on its way back
+ * stays so: the scans of its way back (and its delivery to the shop) are
+ * shown, not counted. store/sql_fold.c folds by the same rules
+ * (fold_scan). */
 #define SQL_SCAN_COUNTS                                                                     \
-    "(s.status IN (5,7) OR NOT EXISTS(SELECT 1 FROM scans d WHERE d.shipment_id="          \
-    "s.shipment_id AND d.status=5 AND d.occurred_at<=s.occurred_at AND d.occurred_at>"     \
-    "coalesce((SELECT max(x.occurred_at) FROM scans x WHERE x.shipment_id=s.shipment_id "  \
-    "AND x.status=7 AND x.occurred_at<=s.occurred_at),-1)))"
+    "(NOT EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=s.shipment_id AND x.status=7 "  \
+    "AND x.occurred_at<s.occurred_at) AND (s.status IN (5,7) OR NOT EXISTS(SELECT 1 FROM " \
+    "scans d WHERE d.shipment_id=s.shipment_id AND d.status=5 AND "                        \
+    "d.occurred_at<=s.occurred_at)))"
 _Static_assert(CS_TRACK_DELIVERED == 5, "SQL_SCAN_COUNTS says 5");
 
 /* ---- the statement abstraction ---- */
