@@ -177,12 +177,13 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
 /* "3 wurden zugestellt" / "one is on its way": a count of parcels and
  * what they did (de1/en1 for one, den/enn after a number), for the
  * summary of many. */
-static size_t count_clause(char *out, size_t size, int k, bool de, const char *de1,
-                           const char *den, const char *en1, const char *enn)
+static void count_clause(char *out, size_t size, int k, bool de, const char *de1,
+                         const char *den, const char *en1, const char *enn)
 {
-    int n = k == 1 ? snprintf(out, size, "%s", de ? de1 : en1)
-                   : snprintf(out, size, "%d %s", k, de ? den : enn);
-    return n < 0 ? 0 : (size_t)n;
+    if (k == 1)
+        snprintf(out, size, "%s", de ? de1 : en1);
+    else
+        snprintf(out, size, "%d %s", k, de ? den : enn);
 }
 
 /* Many parcels, or clauses too long for one paragraph: how many arrived,

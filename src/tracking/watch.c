@@ -216,23 +216,25 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     int64_t ship_cost = t->shipping > 0 && !foreign ? t->shipping : o->comp_amount_min;
     int kind;
     int64_t amount = 0, cost;
-    double percent = 0;
-    if (r->late_days <= o->comp_free_shipping_days) {
+    double percent = 0, pct = o->comp_percent_per_day * r->late_days;
+    if (pct > o->comp_percent_max)
+        pct = o->comp_percent_max;
+    /* free shipping is worth nothing to a customer who paid none: the
+     * smallest amount instead */
+    bool paid_shipping = t->shipping > 0 || foreign;
+    if (r->late_days <= o->comp_free_shipping_days && !paid_shipping) {
+        kind = CS_DISCOUNT_AMOUNT;
+        amount = cost = o->comp_amount_min;
+    } else if (r->late_days <= o->comp_free_shipping_days) {
         kind = CS_DISCOUNT_FREE_SHIPPING;
         cost = ship_cost;
     } else if (foreign) {
-        double pct = o->comp_percent_per_day * r->late_days;
-        if (pct > o->comp_percent_max)
-            pct = o->comp_percent_max;
         percent = ceil(pct * mult);
         if (percent > 100)
             percent = 100;
         kind = CS_DISCOUNT_PERCENT;
         cost = o->comp_amount_max;
     } else {
-        double pct = o->comp_percent_per_day * r->late_days;
-        if (pct > o->comp_percent_max)
-            pct = o->comp_percent_max;
         double a = (double)t->total * pct * mult / 100.0;
         amount = (int64_t)ceil(a / 100.0) * 100; /* whole units */
         if (amount < o->comp_amount_min)
@@ -250,7 +252,8 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
         return rc;
     if (spent + cost > o->comp_daily_budget) {
         u->d.over_budget++;
-        if (kind != CS_DISCOUNT_FREE_SHIPPING && spent + ship_cost <= o->comp_daily_budget) {
+        if (kind != CS_DISCOUNT_FREE_SHIPPING && paid_shipping &&
+            spent + ship_cost <= o->comp_daily_budget) {
             kind = CS_DISCOUNT_FREE_SHIPPING;
             cost = ship_cost;
             snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late; budget: free shipping",

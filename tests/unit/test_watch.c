@@ -1173,6 +1173,40 @@ static void test_other_currency_and_vip_by_orders(void **state)
     assert_int_equal(r.comp_cost, 500); /* 15% of 30.00 = 4.50: the minimum 5.00 */
 }
 
+/* One day late earns free shipping -- unless the order shipped free: then
+ * the smallest amount, which is worth something. */
+static void test_free_shipping_only_if_paid(void **state)
+{
+    (void)state;
+    W.wo.comp_daily_budget = 100000;
+    cs_watch_free(W.watch);
+    open_watch();
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    event_at("order.placed", now(),
+             "{\"id\":\"fs0\",\"customer_id\":\"c-fs0\",\"currency\":\"EUR\","
+             "\"totals\":{\"shipping\":\"0.00\",\"total\":\"80.00\"},"
+             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"80.00\","
+             "\"quantity\":1}],\"promised_delivery\":%s}",
+             promise);
+    order("fs1", "c-fs1", "80.00", promise); /* 4.90 shipping */
+    ship("fs0");
+    ship("fs1");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-04T12:00:00Z")); /* Wednesday: 1 day late */
+    scan("fs0", "delivered", NULL);
+    scan("fs1", "delivered", NULL);
+    run_watch();
+    cs_discount_t d;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:fs0", &d, &err), CS_OK);
+    assert_int_equal(d.kind, CS_DISCOUNT_AMOUNT);
+    assert_true(d.value == 5.0);
+    assert_int_equal(rec("fs0").comp_cost, 500);
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:fs1", &d, &err), CS_OK);
+    assert_int_equal(d.kind, CS_DISCOUNT_FREE_SHIPPING);
+    assert_int_equal(rec("fs1").comp_cost, 490);
+}
+
 /* The budget is the shop's local day's: decisions at 23:30 and 00:30 in
  * Berlin fall on two days, each with its own budget (in UTC they would
  * share one). */
@@ -1298,6 +1332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_currency_and_vip_by_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_is_the_local_day, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_shipping_only_if_paid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shipping_plan_gives_the_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_scan_narrows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_the_learned_lane, setup, teardown),
