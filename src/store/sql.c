@@ -85,8 +85,9 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
                         "want_shipment_id=?1",
     /* the latest scan that counts (SQL_SCAN_COUNTS) */
-    [Q_SC_LATEST] = "SELECT status,occurred_at FROM scans s WHERE shipment_id=?1 AND "
-                    SQL_SCAN_COUNTS " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    [Q_SC_LATEST] = "SELECT s.status,s.occurred_at FROM scans s," SQL_SCAN_FIRSTS("?1")
+                    " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS
+                    " ORDER BY s.occurred_at DESC, s.seq DESC LIMIT 1",
     /* delivered at: its first delivery */
     [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2",
     [Q_SC_WAITING] = "SELECT 1 FROM scans WHERE seq=?1 AND shipment_id IS NULL",

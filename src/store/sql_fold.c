@@ -542,8 +542,9 @@ static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t
 }
 
 /* Recompute a shipment's status from its scans (after adopting pending
- * ones), by the rules of fold_scan. */
-static cs_rc refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err)
+ * ones, for a scan out of order, and once for every shipment at schema
+ * 18), by the rules of fold_scan. */
+cs_rc cs__sql_refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err)
 {
     sql_stmt *lat = cs__sql_stmt(s, Q_SC_LATEST, err);
     sql_stmt *set = cs__sql_stmt(s, Q_SH_SET_STATUS, err);
@@ -627,7 +628,7 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         cs__bind_text(ev_up, 1, sh->id);
         cs__bind_text(ev_up, 2, sh->order_id);
         if ((rc = cs__sql_exec_stmt(s, ev_up, err, "attach scan events to the order")) ||
-            (rc = refresh_shipment(s, sh->id, err)))
+            (rc = cs__sql_refresh_shipment(s, sh->id, err)))
             goto out;
     }
 out:
@@ -691,12 +692,12 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
      * does not undo it -- unless it goes back to the sender, and one on
      * its way back stays so. Delivered at: its first delivery. A scan
      * older than the status has the shipment read again from its scans by
-     * the same rules (refresh_shipment); one in order folds here. */
+     * the same rules (cs__sql_refresh_shipment); one in order folds here. */
     int status = r->shp_status;
     cs_ms_t status_at = r->shp_status_at, delivered = r->shp_delivered_at;
     bool was_delivered = status == CS_TRACK_DELIVERED;
     if (status >= 0 && ev->occurred_at < status_at)
-        return refresh_shipment(s, r->shp_id, err);
+        return cs__sql_refresh_shipment(s, r->shp_id, err);
     if (status == CS_TRACK_RETURNED_TO_SENDER ||
         (was_delivered && sc->status != CS_TRACK_DELIVERED &&
          sc->status != CS_TRACK_RETURNED_TO_SENDER))

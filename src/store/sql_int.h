@@ -48,18 +48,23 @@
 _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says 7");
 
 /* Whether scan `s` counts for its parcel's status. A delivered parcel
- * stays delivered: a scan after a delivery (a carrier's late transit
- * event, a code the tables do not know) is kept and shown but does not
- * undo it -- only a return to the sender does. A parcel on its way back
- * stays so: the scans of its way back (and its delivery to the shop) are
- * shown, not counted. store/sql_fold.c folds by the same rules
- * (fold_scan). */
+ * stays delivered: a scan after its first delivery (a carrier's late
+ * transit event, a code the tables do not know) is kept and shown but does
+ * not undo it -- only a return to the sender does. A parcel on its way
+ * back stays so: the scans after its first return (its way back, its
+ * delivery to the shop) are shown, not counted. At the same instant a
+ * return wins over anything, a delivery over anything else.
+ * store/sql_fold.c folds by the same rules (fold_scan). Each query reads
+ * the parcel's first return and first delivery once, as derived table f
+ * (SQL_SCAN_FIRSTS, of the parcel bound as `p`), and joins it with s. */
+#define SQL_SCAN_FIRSTS(p)                                                                  \
+    "(SELECT (SELECT min(occurred_at) FROM scans WHERE shipment_id=" p " AND status=7) AS "  \
+    "fr,(SELECT min(occurred_at) FROM scans WHERE shipment_id=" p " AND status=5) AS fd) f"
 #define SQL_SCAN_COUNTS                                                                     \
-    "(NOT EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=s.shipment_id AND x.status=7 "  \
-    "AND x.occurred_at<s.occurred_at) AND (s.status IN (5,7) OR NOT EXISTS(SELECT 1 FROM " \
-    "scans d WHERE d.shipment_id=s.shipment_id AND d.status=5 AND "                        \
-    "d.occurred_at<=s.occurred_at)))"
-_Static_assert(CS_TRACK_DELIVERED == 5, "SQL_SCAN_COUNTS says 5");
+    "(f.fr IS NULL OR s.occurred_at<f.fr OR (s.occurred_at=f.fr AND s.status=7)) AND "      \
+    "(f.fd IS NULL OR s.occurred_at<f.fd OR s.status IN (5,7))"
+_Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
+               "SQL_SCAN_FIRSTS and SQL_SCAN_COUNTS say 5 and 7");
 
 /* ---- the statement abstraction ---- */
 
@@ -522,6 +527,9 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
 cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
                                  cs_rc (*fn)(const char *destination, void *ud), void *ud,
                                  cs_err_t *err);
+/* A shipment's status and delivered time read again from its scans
+ * (SQL_SCAN_COUNTS); sql_fold.c. */
+cs_rc cs__sql_refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err);
 cs_rc cs__sql_order_near(cs_store_t *store, const char *order_id, char out[CS_ID_MAX + 1],
                          cs_err_t *err);
 cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,

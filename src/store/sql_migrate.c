@@ -8,6 +8,8 @@
 #include "../model/region.h"
 #include "schema.h"
 
+#include <string.h>
+
 /* Every address the store keeps a region key of, each once. */
 static const char ADDRESSES_SQL[] =
     "SELECT location FROM scans WHERE location IS NOT NULL "
@@ -94,6 +96,53 @@ out:
     return rc;
 }
 
+/* Version 18: each shipment with scans folded again by SQL_SCAN_COUNTS,
+ * and the closed watches' parcel (promises.closed_shipment, new in 17)
+ * filled in as the followed parcel. The ids are read first: the shipments
+ * are written while their scans are read. */
+static cs_rc refold_shipments(cs_sql_t *s, cs_err_t *err)
+{
+    sql_stmt *all = NULL;
+    cs_buf_t ids;
+    int64_t n = 0, closed = 0;
+    cs_buf_init(&ids, (size_t)1 << 30);
+    cs_rc rc = cs__sql_prepare(
+        s, "SELECT DISTINCT shipment_id FROM scans WHERE shipment_id IS NOT NULL", &all, err);
+    if (rc)
+        goto out;
+    for (;;) {
+        int r = sql_step(all);
+        if (r == SQL_DONE)
+            break;
+        const char *id = r == SQL_ROW ? cs__col_text(all, 0) : NULL;
+        if (r != SQL_ROW) {
+            rc = cs__sql_fail(s, err, "read the shipments with scans");
+            goto out;
+        }
+        if (id && (rc = cs_buf_append(&ids, id, strlen(id) + 1))) {
+            rc = cs_errf(err, rc, "store: the shipments' ids do not fit in memory");
+            goto out;
+        }
+    }
+    for (size_t at = 0; at < ids.len; at += strlen(ids.data + at) + 1, n++)
+        if ((rc = cs__sql_refresh_shipment(s, ids.data + at, err)))
+            goto out;
+    if ((rc = run_once(s,
+                       "UPDATE promises SET closed_shipment=(SELECT id FROM shipments WHERE "
+                       "order_id=promises.order_id ORDER BY " SQL_FOLLOWED_PARCEL_ORDER
+                       " LIMIT 1) WHERE closed<>0 AND closed_shipment IS NULL AND reason IN "
+                       "('delivered','returned')",
+                       "name the parcels closed watches closed on", &closed, err)) ||
+        (rc = run_once(s, "DROP TABLE refold_18", "drop the step's table", &closed, err)))
+        goto out;
+    cs_log(n ? CS_LOG_INFO : CS_LOG_DEBUG,
+           "store: %lld shipments read again from their scans; closed watches named", (long long)n);
+out:
+    sql_finalize(all);
+    cs_buf_free(&ids);
+    return rc;
+}
+
 /* The migrations with a step: what it does (for `consonance schema`), the
  * step, and the table its SQL creates and the step drops: while that table
  * is there, the step has not run (the SQL was applied by hand), and the
@@ -108,6 +157,7 @@ static const struct {
       "region_backfill" },
     { 17, "the region keys made again, cut between characters", backfill_regions,
       "region_backfill" },
+    { 18, "every shipment's status read again from its scans", refold_shipments, "refold_18" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

@@ -23,9 +23,9 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at,"
                     "dest_region FROM shipments WHERE order_id=?1 "
                     "ORDER BY " SQL_FOLLOWED_PARCEL_ORDER " LIMIT 1",
-    [QT_LAST_SCAN] = "SELECT status,reason,occurred_at,location,region FROM scans s "
-                     "WHERE shipment_id=?1 AND " SQL_SCAN_COUNTS
-                     " ORDER BY occurred_at DESC, seq DESC LIMIT 1",
+    [QT_LAST_SCAN] = "SELECT s.status,s.reason,s.occurred_at,s.location,s.region FROM scans s,"
+                     SQL_SCAN_FIRSTS("?1") " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS
+                     " ORDER BY s.occurred_at DESC, s.seq DESC LIMIT 1",
     [QT_DESTINATIONS] = "SELECT destination FROM (SELECT destination,created_at AS at,id "
                         "FROM shipments WHERE order_id=?1 UNION ALL SELECT ship_destination,"
                         "-1,'' FROM orders WHERE id=?1 AND ship_destination IS NOT NULL) x "
@@ -39,9 +39,11 @@ static const char *const tstmt_sql[QT__COUNT] = {
                 "coalesce(location,'')<>?2),-1)",
     /* the first "ready for pickup" scan of the trailing run of those and
      * "delivered" ones (a parcel waiting, or collected) */
-    [QT_PICKUP] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2 AND "
-                  "occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
-                  "shipment_id=?1 AND status<>?2 AND status<>?3),-1)",
+    [QT_PICKUP] = "SELECT min(s.occurred_at) FROM scans s," SQL_SCAN_FIRSTS("?1")
+                  " WHERE s.shipment_id=?1 AND s.status=?2 AND " SQL_SCAN_COUNTS
+                  " AND s.occurred_at>coalesce((SELECT max(s.occurred_at) FROM scans s,"
+                  SQL_SCAN_FIRSTS("?1") " WHERE s.shipment_id=?1 AND s.status<>?2 AND "
+                  "s.status<>?3 AND " SQL_SCAN_COUNTS "),-1)",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN total ELSE 0 END),0) "

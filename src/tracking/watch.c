@@ -220,9 +220,13 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     if (pct > o->comp_percent_max)
         pct = o->comp_percent_max;
     /* free shipping is worth nothing to a customer who paid none: the
-     * smallest amount instead */
-    bool paid_shipping = t->shipping > 0 || foreign;
-    if (r->late_days <= o->comp_free_shipping_days && !paid_shipping) {
+     * smallest amount instead (in another currency: the percentage) */
+    bool paid_shipping = t->shipping > 0;
+    if (r->late_days <= o->comp_free_shipping_days && !paid_shipping && foreign) {
+        kind = CS_DISCOUNT_PERCENT;
+        percent = ceil(pct * mult);
+        cost = o->comp_amount_min;
+    } else if (r->late_days <= o->comp_free_shipping_days && !paid_shipping) {
         kind = CS_DISCOUNT_AMOUNT;
         amount = cost = o->comp_amount_min;
     } else if (r->late_days <= o->comp_free_shipping_days) {

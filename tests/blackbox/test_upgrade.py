@@ -5,9 +5,12 @@ rows as that release stored them: tracking numbers as the shop sent them,
 with spaces and in lower case. Opening it runs migrations 12 and 13:
 numbers become what carriers match ("1z 999 aa1" is "1Z999AA1"), so a scan
 for the stored parcel and a shipment for a waiting scan find each other;
-a customer's events are indexed with their numbers; and (15, 16) every
+a customer's events are indexed with their numbers; (15, 16) every
 stored scan place and destination gets its region key -- also when
-migration 16's SQL was applied by hand, at the next open. Runs on SQLite and,
+migration 16's SQL was applied by hand, at the next open; and (18) a
+parcel stored as an older release folded it (delivered, then a late
+transit scan: "in transit") is delivered again, and a watch closed on it
+names the parcel it closed on. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -94,6 +97,18 @@ rows = [
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,location,"
     "occurred_at) VALUES(5,'S-up','dhl','00340 43466 0012 3456',1,'export','%s',%d)"
     % (GERMANY, scan_at - 60000),
+    # delivered, then a late transit scan, stored as the old fold left it
+    "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
+    "VALUES('o-dl','c-up','EUR',%d,1000,'placed',%d)" % (placed, placed),
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at,status,status_at,"
+    "delivered_at) VALUES('S-dl','o-dl','dpd','DL1',%d,1,%d,NULL)"
+    % (placed, scan_at + 7200 * 1000),
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
+    "VALUES(6,'S-dl','dpd','DL1',5,'pod',%d)" % scan_at,
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
+    "VALUES(7,'S-dl','dpd','DL1',1,'late',%d)" % (scan_at + 7200 * 1000),
+    "INSERT INTO promises(order_id,customer_id,updated_at,closed,reason) "
+    "VALUES('o-dl','c-up',%d,1,'delivered')" % scan_at,
 ]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
@@ -112,7 +127,7 @@ else:
     db.execute("PRAGMA user_version=%d" % OLD)
     db.commit()
     db.close()
-t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments").split(),
+t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments WHERE id='S-up'").split(),
      ["00340", "43466", "0012", "3456"], "the old store holds the number as the shop sent it")
 
 try:
@@ -137,10 +152,21 @@ try:
     t.eq(csbb.store_sql(d.store, "SELECT dest_region FROM shipments WHERE id='S-up'").strip(),
          "DE-SN", "migration 16: the stored parcel's destination region (Leipzig, Saxony)")
     got = csbb.store_sql(d.store, "SELECT carrier_code, coalesce(region,'-') FROM scans "
-                                  "ORDER BY seq").replace("|", " ").split()
+                                  "WHERE seq<=5 ORDER BY seq").replace("|", " ").split()
     t.eq(got, ["transit", "AT-9", "hub", "DE-SN", "export", "-"],
          "migration 16: each stored scan's region (Vienna's postal code names AT-9; a country "
          "alone names none)")
+
+    # migration 18: the parcel delivered before its late transit scan is
+    # delivered, and the watch closed on it names it
+    got = csbb.store_sql(d.store, "SELECT status, delivered_at FROM shipments WHERE id='S-dl'"
+                         ).strip().split("|")
+    t.eq(got, ["5", str(scan_at)], "migration 18: delivered, at its delivery scan")
+    t.eq(csbb.store_sql(d.store, "SELECT closed_shipment FROM promises WHERE order_id='o-dl'"
+                        ).strip(), "S-dl", "migration 18: the closed watch names its parcel")
+    left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='refold_18'"
+                          if pg else "SELECT count(*) FROM sqlite_master WHERE name='refold_18'")
+    t.eq(left.strip(), "0", "migration 18's table dropped by its step")
 
     # a carrier scan for the stored parcel, in the carrier's own spelling
     st, _, body = d.post_events([{
@@ -168,7 +194,7 @@ try:
 
     # opening the upgraded store again applies nothing twice
     d.start()
-    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "4", "reopened as it was")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "6", "reopened as it was")
     t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(),
          "2", "with the region keys written once")
     t.eq(d.stop(), 0, "and stops cleanly again")

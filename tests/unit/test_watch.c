@@ -811,9 +811,12 @@ static void test_pickup_is_arrival(void **state)
     assert_true(r.closed);
     assert_int_equal(r.late_days, 3);
     assert_int_equal(signals("promise_broken", "pk2"), 1);
-    /* pk1 collected a week late: it arrived on time all the same */
+    /* pk1 collected a week late: it arrived on time all the same -- a
+     * stray scan after the collection does not change that */
     cs_clock_manual_set(&W.clock, at("2026-03-10T12:00:00Z"));
     scan("pk1", "delivered", NULL);
+    cs_clock_manual_advance(&W.clock, 600000LL);
+    scan("pk1", "in_transit", NULL);
     run_watch();
     r = rec("pk1");
     assert_true(r.closed);
@@ -955,6 +958,45 @@ static void test_delivered_stays_delivered(void **state)
     assert_int_equal(t.last_status, CS_TRACK_RETURNED_TO_SENDER);
     assert_int_equal(t.delivered_at, 0);
 #undef TRACK
+}
+
+/* At the same instant a return wins over any other scan, whichever came
+ * first, in the fold and when the parcel is read again (a scan out of
+ * order); the delivery to the shop after it does not count. */
+static void test_return_wins_a_tie(void **state)
+{
+    (void)state;
+    order("tie", "c-tie", "30.00", NULL);
+    ship("tie");
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    cs_ms_t t0 = now();
+    scan("tie", "returned_to_sender", NULL);
+    scan("tie", "in_transit", NULL); /* the same instant */
+    cs_order_track_t t;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, order_track, "tie", 0, &t, &err), CS_OK);
+    assert_int_equal(t.last_status, CS_TRACK_RETURNED_TO_SENDER);
+    /* an older scan makes the parcel be read again: still returned */
+    event_at("tracking.event", t0 - 3600000LL,
+             "{\"shipment_id\":\"Stie\",\"carrier\":\"dhl\",\"tracking_number\":\"Ttie\","
+             "\"status\":\"in_transit\",\"carrier_code\":\"older\"}");
+    assert_int_equal(cs_store_call(W.s, order_track, "tie", 0, &t, &err), CS_OK);
+    assert_int_equal(t.last_status, CS_TRACK_RETURNED_TO_SENDER);
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan("tie", "delivered", NULL);
+    assert_int_equal(cs_store_call(W.s, order_track, "tie", 0, &t, &err), CS_OK);
+    assert_int_equal(t.last_status, CS_TRACK_RETURNED_TO_SENDER);
+    assert_int_equal(t.delivered_at, 0);
+    /* the other way round: in transit first, the return at the same instant */
+    order("tie2", "c-tie", "30.00", NULL);
+    ship("tie2");
+    scan("tie2", "in_transit", NULL);
+    scan("tie2", "returned_to_sender", NULL);
+    event_at("tracking.event", now() - 3600000LL,
+             "{\"shipment_id\":\"Stie2\",\"carrier\":\"dhl\",\"tracking_number\":\"Ttie2\","
+             "\"status\":\"in_transit\",\"carrier_code\":\"older\"}");
+    assert_int_equal(cs_store_call(W.s, order_track, "tie2", 0, &t, &err), CS_OK);
+    assert_int_equal(t.last_status, CS_TRACK_RETURNED_TO_SENDER);
 }
 
 /* Scans that come before their shipment follow the same rules when the
@@ -1205,6 +1247,22 @@ static void test_free_shipping_only_if_paid(void **state)
     assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:fs1", &d, &err), CS_OK);
     assert_int_equal(d.kind, CS_DISCOUNT_FREE_SHIPPING);
     assert_int_equal(rec("fs1").comp_cost, 490);
+    /* shipped free in another currency: the percentage instead */
+    cs_clock_manual_set(&W.clock, at("2026-03-02T08:00:00Z"));
+    event_at("order.placed", now(),
+             "{\"id\":\"fs2\",\"customer_id\":\"c-fs2\",\"currency\":\"CHF\","
+             "\"totals\":{\"shipping\":\"0.00\",\"total\":\"80.00\"},"
+             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"80.00\","
+             "\"quantity\":1}],\"promised_delivery\":%s}",
+             promise);
+    ship("fs2");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-04T12:00:00Z"));
+    scan("fs2", "delivered", NULL);
+    run_watch();
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:fs2", &d, &err), CS_OK);
+    assert_int_equal(d.kind, CS_DISCOUNT_PERCENT);
+    assert_true(d.value == 5);
 }
 
 /* The budget is the shop's local day's: decisions at 23:30 and 00:30 in
@@ -1343,6 +1401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_report_still_compensated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_stays_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_return_wins_a_tie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
