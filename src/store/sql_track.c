@@ -23,9 +23,12 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at,"
                     "dest_region FROM shipments WHERE order_id=?1 "
                     "ORDER BY " SQL_FOLLOWED_PARCEL_ORDER " LIMIT 1",
-    [QT_LAST_SCAN] = "SELECT s.status,s.reason,s.occurred_at,s.location,s.region FROM scans s,"
-                     SQL_SCAN_FIRSTS("?1") " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS
-                     " ORDER BY s.occurred_at DESC, s.seq DESC LIMIT 1",
+    /* the latest scan that counts (SQL_SCAN_COUNTS): the one the fold made
+     * the shipment's status, found by it (an index seek) */
+    [QT_LAST_SCAN] = "SELECT s.status,s.reason,s.occurred_at,s.location,s.region FROM "
+                     "shipments h JOIN scans s ON s.shipment_id=h.id AND "
+                     "s.occurred_at=h.status_at AND s.status=h.status WHERE h.id=?1 "
+                     "ORDER BY s.seq DESC LIMIT 1",
     [QT_DESTINATIONS] = "SELECT destination FROM (SELECT destination,created_at AS at,id "
                         "FROM shipments WHERE order_id=?1 UNION ALL SELECT ship_destination,"
                         "-1,'' FROM orders WHERE id=?1 AND ship_destination IS NOT NULL) x "
