@@ -762,6 +762,15 @@ another out at every look of the watch. Two interleaved pairs of 5 s runs (scrip
 the build before (9d9e5d8) against a491bf9: 0.21x and 0.18x against 0.33x and 0.22x, the watch
 keeping up with 9,048 and 6,498 against 13,949 and 9,221 scans/s (the machine slowed between
 the pairs).
+
+On 2026-12-05 the fold learnt that a delivered parcel stays delivered and a returned one
+returned (a scan out of order reads the parcel again), and the watch that a parcel at a pickup
+point has arrived. A first run of build ca961d8 gave 0.27x: its query for a parcel's latest
+scan that counts sorted the parcel's scans and read its first return and delivery at every
+update. Build 5d1bc5b finds that scan by the shipment's status (an index seek). Two
+interleaved pairs of 5 s runs (`CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 5 5000`),
+the session's first build (92c57eb) against 5d1bc5b: 0.34x and 0.25x against 0.32x and 0.33x,
+the watch keeping up with 13,637 and 9,833 against 13,923 and 13,333 scans/s: no slower.
 """
 
 
