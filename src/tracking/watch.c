@@ -219,12 +219,13 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     double percent = 0, pct = o->comp_percent_per_day * r->late_days;
     if (pct > o->comp_percent_max)
         pct = o->comp_percent_max;
+    double pct_code = fmin(ceil(pct * mult), 100); /* as a percent code, with the tier */
     /* free shipping is worth nothing to a customer who paid none: the
      * smallest amount instead (in another currency: the percentage) */
     bool paid_shipping = t->shipping > 0;
     if (r->late_days <= o->comp_free_shipping_days && !paid_shipping && foreign) {
         kind = CS_DISCOUNT_PERCENT;
-        percent = ceil(pct * mult);
+        percent = pct_code;
         cost = o->comp_amount_min;
     } else if (r->late_days <= o->comp_free_shipping_days && !paid_shipping) {
         kind = CS_DISCOUNT_AMOUNT;
@@ -233,9 +234,7 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
         kind = CS_DISCOUNT_FREE_SHIPPING;
         cost = ship_cost;
     } else if (foreign) {
-        percent = ceil(pct * mult);
-        if (percent > 100)
-            percent = 100;
+        percent = pct_code;
         kind = CS_DISCOUNT_PERCENT;
         cost = o->comp_amount_max;
     } else {
@@ -476,8 +475,8 @@ static cs_rc update(upd_t *u, const char *order_id)
                 r.broken_at = u->now;
             r.late_days = late;
             /* (an order first seen past FRESH_MS was decided above: a
-             * watched one's delivery reported days late is still owed) */
-            /* (arrived at a pickup point: its lateness is final too) */
+             * watched one's delivery reported days late is still owed;
+             * one at a pickup point has arrived, its lateness final) */
             if (!r.comp_at && (delivered || t.pickup_since || late >= w->o.comp_wait_days)) {
                 if ((rc = compensate(u, &t, &r)))
                     return rc;
