@@ -157,11 +157,13 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
         break;
     case CS_TRACK_FAILED_ATTEMPT:
         /* another parcel's trouble is news too, not only the followed one's */
-        snprintf(out, size, de ? "%s konnte %s nicht zustellen%s%s" : "%s could not deliver %s%s%s",
+        /* "... und versucht es voraussichtlich morgen erneut" */
+        snprintf(out, size,
+                 de ? "%s konnte %s nicht zustellen%s%s%s" : "%s could not deliver %s%s%s%s",
                  carrier, subj,
                  going ? (de ? " und versucht es voraussichtlich " : " and should try again ")
                        : "",
-                 going ? win : "");
+                 going ? win : "", going && de ? " erneut" : "");
         break;
     case CS_TRACK_EXCEPTION:
         snprintf(out, size, de ? "%s wird bei %s%s aufgehalten%s%s" : "%s is held up with %s%s%s%s",
