@@ -415,10 +415,8 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         int reason = cs_promise_reason_from_name(p->at_risk ? p->risk_reason : p->reason);
         /* the shop's days, named from the customer's today (as the status
          * answer and the page do) */
-        cs_ms_t wf = cs_tz_day_start(tz, cs_tz_day(stz, p->from));
-        cs_ms_t wt = cs_tz_day_start(tz, cs_tz_day(stz, p->to));
         json_t *po = json_pack("{s:s,s:b,s:b,s:i}", "window",
-                               cs_fmt_window(tz, now, wf, wt, lang, w, sizeof w),
+                               cs_fmt_window(stz, tz, now, p->from, p->to, lang, w, sizeof w),
                                "at_risk", p->at_risk, "moved", p->to > p->first_to,
                                "late_days", p->late_days);
         /* an address the carrier cannot deliver to is the one delay the

@@ -322,13 +322,8 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     char *win = out->window_words, day[CS_FMT_MAX];
     char *text = out->text;
     size_t tsize = sizeof out->text;
-    if (have_window) {
-        /* the shop's days, told as the customer's: the 12th is the 12th in
-         * New York too, and "today" is the customer's today */
-        cs_ms_t f = cs_tz_day_start(tz, cs_tz_day(stz, p.from));
-        cs_ms_t l = cs_tz_day_start(tz, cs_tz_day(stz, p.to));
-        cs_fmt_window(tz, now, f, l, lang, win, sizeof out->window_words);
-    }
+    if (have_window) /* the shop's days, named from the customer's today */
+        cs_fmt_window(stz, tz, now, p.from, p.to, lang, win, sizeof out->window_words);
     const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
                                p.at_risk
                            ? out->reason_text

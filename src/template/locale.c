@@ -144,17 +144,18 @@ const char *cs_window_bare(const char *words)
     return words;
 }
 
-const char *cs_fmt_window(const cs_tz_t *tz, cs_ms_t now, cs_ms_t from, cs_ms_t to,
-                          const char *locale, char *out, size_t size)
+const char *cs_fmt_window(const cs_tz_t *day_tz, const cs_tz_t *tz, cs_ms_t now, cs_ms_t from,
+                          cs_ms_t to, const char *locale, char *out, size_t size)
 {
     bool de = strcmp(cs_locale_lang(locale), "de") == 0;
     char a[CS_FMT_MAX], b[CS_FMT_MAX];
     const char *loc = de ? "de" : "en";
-    int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(tz, from), dt = cs_tz_day(tz, to);
-    if (df < d0 && dt >= d0) { /* begun already: what is left of it */
+    int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(day_tz, from), dt = cs_tz_day(day_tz, to);
+    if (df < d0 && dt >= d0) /* begun already: what is left of it */
         df = d0;
-        from = cs_tz_day_start(tz, d0);
-    }
+    /* the same dates as the reader's days */
+    from = cs_tz_day_start(tz, df);
+    to = cs_tz_day_start(tz, dt);
     bool near = dt - d0 <= 6;
     if (df == dt && df == d0) {
         snprintf(out, size, de ? "heute" : "today");

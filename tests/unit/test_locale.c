@@ -63,30 +63,35 @@ static void test_window_words(void **state)
     assert_true(cs_time_parse("2026-11-26T13:05:00Z", &now));
     int64_t d = cs_tz_day(berlin, now);
 #define DAY(k) cs_tz_day_start(berlin, d + (k))
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(0), DAY(0), "de", b, sizeof b), "heute");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(1), DAY(1), "en", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(0), DAY(0), "de", b, sizeof b), "heute");
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(1), DAY(1), "en", b, sizeof b),
                         "tomorrow");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(0), DAY(1), "de", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(0), DAY(1), "de", b, sizeof b),
                         "heute oder morgen");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(0), DAY(2), "en", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(0), DAY(2), "en", b, sizeof b),
                         "between today and Saturday");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(1), DAY(4), "de", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(1), DAY(4), "de", b, sizeof b),
                         "zwischen morgen und Montag");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(2), DAY(3), "en", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(2), DAY(3), "en", b, sizeof b),
                         "Saturday or Sunday");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(2), DAY(2), "de", b, sizeof b), "Samstag");
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(2), DAY(2), "de", b, sizeof b), "Samstag");
     /* begun before today: what is left of it */
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(-2), DAY(1), "en", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(-2), DAY(1), "en", b, sizeof b),
                         "today or tomorrow");
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(-2), DAY(0), "de", b, sizeof b), "heute");
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(-2), DAY(0), "de", b, sizeof b), "heute");
     /* far off: dates, not weekdays */
-    assert_string_equal(cs_fmt_window(berlin, now, DAY(10), DAY(10), "de", b, sizeof b),
+    assert_string_equal(cs_fmt_window(berlin, berlin, now, DAY(10), DAY(10), "de", b, sizeof b),
                         "am Sonntag, 6. Dezember");
     assert_string_equal(cs_window_bare(b), "Sonntag, 6. Dezember"); /* after a label */
-    assert_string_equal(cs_window_bare(cs_fmt_window(berlin, now, DAY(10), DAY(10), "en", b,
+    assert_string_equal(cs_window_bare(cs_fmt_window(berlin, berlin, now, DAY(10), DAY(10), "en", b,
                                                      sizeof b)),
                         "Sunday, 6 December");
     assert_string_equal(cs_window_bare("Saturday or Sunday"), "Saturday or Sunday");
+    /* the shop's days read in New York: the same dates (a Berlin midnight
+     * is the evening before there) */
+    const cs_tz_t *ny = cs_tz_get_or_utc("America/New_York");
+    assert_string_equal(cs_fmt_window(berlin, ny, now, DAY(10), DAY(10), "de", b, sizeof b),
+                        "am Sonntag, 6. Dezember");
 #undef DAY
 }
 
