@@ -56,10 +56,7 @@ static cs_rc encoded_words(cs_buf_t *b, const char *s)
     cs_rc rc = CS_OK;
     bool first = true;
     while (p < n && !rc) {
-        size_t take = n - p > 45 ? 45 : n - p;
-        /* do not cut a UTF-8 sequence */
-        while (take < n - p && take > 0 && ((unsigned char)s[p + take] & 0xC0) == 0x80)
-            take--;
+        size_t take = cs_utf8_clip(s + p, n - p, 45); /* not inside a character */
         unsigned char enc[64];
         int el = EVP_EncodeBlock(enc, (const unsigned char *)s + p, (int)take);
         rc = cs_buf_printf(b, "%s=?UTF-8?B?%.*s?=", first ? "" : "\r\n ", el, (const char *)enc);
