@@ -188,6 +188,18 @@ static void count_clause(char *out, size_t size, int k, bool de, const char *de1
         snprintf(out, size, "%d %s", k, de ? den : enn);
 }
 
+/* "Your order comes in 3 parcels: " ("came" once all are delivered);
+ * its length. */
+static size_t parcels_head(char *text, size_t tsize, int n, bool all, bool de)
+{
+    return (size_t)snprintf(text, tsize,
+                            de ? (all ? "Ihre Bestellung kam in %d Paketen: "
+                                      : "Ihre Bestellung kommt in %d Paketen: ")
+                               : (all ? "Your order came in %d parcels: "
+                                      : "Your order comes in %d parcels: "),
+                            n);
+}
+
 /* Many parcels, or clauses too long for one paragraph: how many arrived,
  * are on their way, are held up or on their way back, and the followed
  * parcel's window. */
@@ -221,12 +233,7 @@ static void parcels_summary(json_t *ships, bool de, const char *win, const char 
         count_clause(part[parts++], sizeof part[0], back, de, "eines ist auf dem Rückweg zu uns",
                      "sind auf dem Rückweg zu uns", "one is on its way back to us",
                      "are on their way back to us");
-    size_t m = (size_t)snprintf(text, tsize,
-                                de ? (done == n ? "Ihre Bestellung kam in %d Paketen: "
-                                                : "Ihre Bestellung kommt in %d Paketen: ")
-                                   : (done == n ? "Your order came in %d parcels: "
-                                                : "Your order comes in %d parcels: "),
-                                n);
+    size_t m = parcels_head(text, tsize, n, done == n, de);
     for (int i = 0; i < parts && m < tsize; i++)
         m += (size_t)snprintf(text + m, tsize - m, "%s%s",
                               i == 0 ? "" : i == parts - 1 ? (de ? " und " : " and ") : ", ",
@@ -335,14 +342,10 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     } else if (out->parcels > 1) {
         /* several parcels: a clause each, the window on the followed one;
          * counted when there are many or the clauses do not fit */
-        bool all = out->delivered == out->parcels;
-        size_t n = out->parcels > CLAUSES_MAX ? tsize
-                   : (size_t)snprintf(text, tsize,
-                                      de ? (all ? "Ihre Bestellung kam in %d Paketen: "
-                                                : "Ihre Bestellung kommt in %d Paketen: ")
-                                         : (all ? "Your order came in %d parcels: "
-                                                : "Your order comes in %d parcels: "),
-                                      out->parcels);
+        size_t n = out->parcels > CLAUSES_MAX
+                       ? tsize
+                       : parcels_head(text, tsize, out->parcels,
+                                      out->delivered == out->parcels, de);
         for (int i = 0; i < out->parcels && n < tsize; i++) {
             char subj[32], clause[512];
             if (out->parcels == 2)
