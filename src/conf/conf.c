@@ -7,6 +7,7 @@
 
 #include "../lib/cs_time.h"
 #include "../lib/cs_tz.h"
+#include "../model/event.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -492,26 +493,20 @@ cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err)
     return CS_OK;
 }
 
-/* An amount in minor units as the configuration writes it: "5.00". */
-static void money_text(int64_t v, char *out, size_t size)
-{
-    snprintf(out, size, "%lld.%02lld", (long long)(v / 100), (long long)(v % 100));
-}
-
 cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err)
 {
     char a[32], b[32];
     if (c->comp_min > c->comp_max) {
-        money_text(c->comp_min, a, sizeof a);
-        money_text(c->comp_max, b, sizeof b);
+        cs_money_format(c->comp_min, a, sizeof a);
+        cs_money_format(c->comp_max, b, sizeof b);
         return cs_err_field(err, CS_ERR_CONFIG, "compensation_min",
                             "compensation_min (%s) is above compensation_max (%s): expected the "
                             "smallest code to be at most the largest",
                             a, b);
     }
     if (c->comp_budget > 0 && c->comp_budget < c->comp_min) {
-        money_text(c->comp_budget, a, sizeof a);
-        money_text(c->comp_min, b, sizeof b);
+        cs_money_format(c->comp_budget, a, sizeof a);
+        cs_money_format(c->comp_min, b, sizeof b);
         return cs_err_field(err, CS_ERR_CONFIG, "compensation_budget",
                             "compensation_budget (%s a day) is below compensation_min (%s): no "
                             "code would fit the day's budget; expected at least compensation_min, "
