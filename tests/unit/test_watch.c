@@ -67,16 +67,23 @@ static void event_at(const char *type, cs_ms_t when, const char *fmt, ...)
 
 static cs_ms_t now(void) { return cs_clock_now(&W.clock.clock); }
 
-static void order(const char *id, const char *customer, const char *total, const char *promise)
+/* An order in `currency` with `shipping` paid (decimal strings). */
+static void order_in(const char *id, const char *customer, const char *currency,
+                     const char *shipping, const char *total, const char *promise)
 {
     char extra[256] = "";
     if (promise)
         snprintf(extra, sizeof extra, ",\"promised_delivery\":%s", promise);
     event_at("order.placed", now(),
-             "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\","
-             "\"totals\":{\"shipping\":\"4.90\",\"total\":\"%s\"},"
+             "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"%s\","
+             "\"totals\":{\"shipping\":\"%s\",\"total\":\"%s\"},"
              "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"%s\",\"quantity\":1}]%s}",
-             id, customer, total, total, extra);
+             id, customer, currency, shipping, total, total, extra);
+}
+
+static void order(const char *id, const char *customer, const char *total, const char *promise)
+{
+    order_in(id, customer, "EUR", "4.90", total, promise);
 }
 
 static void ship(const char *id)
@@ -1189,12 +1196,7 @@ static void test_other_currency_and_vip_by_orders(void **state)
     cs_watch_free(W.watch);
     open_watch();
     const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    event_at("order.placed", now(),
-             "{\"id\":\"jp1\",\"customer_id\":\"c-jp\",\"currency\":\"CHF\","
-             "\"totals\":{\"shipping\":\"9.00\",\"total\":\"2000.00\"},"
-             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"2000.00\","
-             "\"quantity\":1}],\"promised_delivery\":%s}",
-             promise);
+    order_in("jp1", "c-jp", "CHF", "9.00", "2000.00", promise);
     order("eu1", "c-eu", "30.00", promise); /* a first order: new, not VIP by 0 spent */
     ship("jp1");
     ship("eu1");
@@ -1224,12 +1226,7 @@ static void test_free_shipping_only_if_paid(void **state)
     cs_watch_free(W.watch);
     open_watch();
     const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    event_at("order.placed", now(),
-             "{\"id\":\"fs0\",\"customer_id\":\"c-fs0\",\"currency\":\"EUR\","
-             "\"totals\":{\"shipping\":\"0.00\",\"total\":\"80.00\"},"
-             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"80.00\","
-             "\"quantity\":1}],\"promised_delivery\":%s}",
-             promise);
+    order_in("fs0", "c-fs0", "EUR", "0.00", "80.00", promise);
     order("fs1", "c-fs1", "80.00", promise); /* 4.90 shipping */
     ship("fs0");
     ship("fs1");
@@ -1249,12 +1246,7 @@ static void test_free_shipping_only_if_paid(void **state)
     assert_int_equal(rec("fs1").comp_cost, 490);
     /* shipped free in another currency: the percentage instead */
     cs_clock_manual_set(&W.clock, at("2026-03-02T08:00:00Z"));
-    event_at("order.placed", now(),
-             "{\"id\":\"fs2\",\"customer_id\":\"c-fs2\",\"currency\":\"CHF\","
-             "\"totals\":{\"shipping\":\"0.00\",\"total\":\"80.00\"},"
-             "\"items\":[{\"sku\":\"K\",\"name\":\"Kaffee\",\"unit_price\":\"80.00\","
-             "\"quantity\":1}],\"promised_delivery\":%s}",
-             promise);
+    order_in("fs2", "c-fs2", "CHF", "0.00", "80.00", promise);
     ship("fs2");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-04T12:00:00Z"));
