@@ -24,8 +24,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_EV_KNOWN] = "SELECT event_id FROM events WHERE event_id = ANY(CAST(?1 AS TEXT[]))",
     [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
     [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2 WHERE entity=?1 AND order_id IS NULL",
-    [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE order_id IS NULL AND seq IN "
-                         "(SELECT seq FROM scans WHERE shipment_id=?1)",
+    [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE (order_id IS NULL OR "
+                         "order_id<>?2) AND seq IN (SELECT seq FROM scans WHERE shipment_id=?1)",
 
     [Q_CU_GET] = "SELECT email,phone,name,locale,timezone,consent,attributes,first_seen_at,"
                  "updated_at FROM customers WHERE id=?1",
@@ -65,8 +65,18 @@ static const char *const stmt_sql[Q__COUNT] = {
 
     [Q_SH_GET] = "SELECT order_id,status,status_at,delivered_at,created_at FROM shipments "
                  "WHERE id=?1",
-    [Q_SH_BY_TRACKING] = "SELECT id,order_id,status,status_at,delivered_at FROM shipments "
-                         "WHERE carrier=?1 AND tracking_number=?2 LIMIT 1",
+    /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS */
+    [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at "
+                         "FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
+                         "sh.tracking_number=?2 AND " SQL_PARCEL_START "<=?3 ORDER BY "
+                         SQL_PARCEL_START " DESC,sh.created_at,sh.id LIMIT 1",
+    [Q_SH_START] = "SELECT " SQL_PARCEL_START " FROM " SQL_PARCEL_JOIN " WHERE sh.id=?1",
+    /* for shipment ?1 of carrier ?2, number ?3, starting at ?4: one that
+     * started before and holds scans from ?5 (?4 - SQL_PARCEL_CLOCK_MS) on */
+    [Q_SH_EARLIER_LIFE] = "SELECT sh.id FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?2 AND "
+                          "sh.tracking_number=?3 AND sh.id<>?1 AND " SQL_PARCEL_START "<?4 "
+                          "AND EXISTS(SELECT 1 FROM scans WHERE shipment_id=sh.id AND "
+                          "occurred_at>=?5) LIMIT 1",
     [Q_SH_PUT] = "INSERT INTO shipments(id,order_id,carrier,service,tracking_number,origin,"
                  "destination,created_at,attributes,dest_region) "
                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
@@ -80,10 +90,12 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SC_INSERT] = "INSERT INTO scans(seq,shipment_id,want_shipment_id,carrier,tracking_number,"
                     "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped,region) "
                     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    /* from ?4 (the start less SQL_PARCEL_CLOCK_MS) on */
     [Q_SC_ADOPT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND carrier=?2 AND "
-                   "tracking_number=?3",
+                   "tracking_number=?3 AND occurred_at>=?4",
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
                         "want_shipment_id=?1",
+    [Q_SC_MOVE] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id=?2 AND occurred_at>=?3",
     /* the latest scan that counts (SQL_SCAN_COUNTS) */
     [Q_SC_LATEST] = "SELECT s.status,s.occurred_at FROM scans s," SQL_SCAN_FIRSTS("?1")
                     " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS

@@ -117,8 +117,11 @@ static void member_done(member_t *m)
 
 /* ---- resolution before logging ---- */
 
-static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_scan_t *sc, route_t *r, cs_err_t *err)
+/* The shipment a scan names, else the one its carrier and number find for
+ * its time (SQL_PARCEL_START: a number may be used again). */
+static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
+    const cs_scan_t *sc = &ev->u.scan;
     sql_stmt *st;
     int rc;
     r->shp_status = -1;
@@ -146,6 +149,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_scan_t *sc, route_t *r
         return CS_ERR_STORE;
     cs__bind_text(st, 1, sc->carrier);
     cs__bind_text(st, 2, sc->tracking_number);
+    sql_bind_int64(st, 3, ev->occurred_at + SQL_PARCEL_CLOCK_MS);
     rc = sql_step(st);
     if (rc == SQL_ROW) {
         r->shp_found = true;
@@ -211,7 +215,7 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
     case CS_EV_ORDER_PLACED: r->order_id = ev->u.order.id; break;
     case CS_EV_ORDER_CANCELLED: r->order_id = ev->u.cancel.order_id; break;
     case CS_EV_SHIPMENT_CREATED: r->order_id = ev->u.shipment.order_id; break;
-    case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, &ev->u.scan, r, err); break;
+    case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, ev, r, err); break;
     case CS_EV_RETURN_REQUESTED:
         r->order_id = ev->u.ret.order_id;
         rc = find_row(s, true, ev->u.ret.id, r, err);
@@ -542,8 +546,9 @@ static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t
 }
 
 /* Recompute a shipment's status from its scans (after adopting pending
- * ones, for a scan out of order, and once for every shipment at schema
- * 18), by the rules of fold_scan. */
+ * ones, for a scan out of order, after its scans went to the number's next
+ * life, and once for every shipment at schema 18), by the rules of
+ * fold_scan. */
 cs_rc cs__sql_refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err)
 {
     sql_stmt *lat = cs__sql_stmt(s, Q_SC_LATEST, err);
@@ -563,15 +568,87 @@ cs_rc cs__sql_refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err)
     sql_clear_bindings(lat);
     if (r != SQL_ROW && r != SQL_DONE)
         return cs__sql_fail(s, err, "read a parcel's latest scan");
-    if (status < 0)
-        return CS_OK;
     if (status == CS_TRACK_DELIVERED && (rc = delivered_since(s, id, &delivered, err)))
         return rc;
     cs__bind_text(set, 1, id);
-    sql_bind_int(set, 2, status);
-    sql_bind_int64(set, 3, at);
+    if (status < 0) { /* none left: its scans went to the number's next life */
+        sql_bind_null(set, 2);
+        sql_bind_null(set, 3);
+    } else {
+        sql_bind_int(set, 2, status);
+        sql_bind_int64(set, 3, at);
+    }
     cs__bind_time(set, 4, delivered);
     return cs__sql_exec_stmt(s, set, err, "update a shipment's status");
+}
+
+/* The scans that are shipment `sh`'s though they came before it: those
+ * that named it, those of its carrier and number kept waiting, and those
+ * an earlier life of its number took (SQL_PARCEL_START) -- each from the
+ * start of its life on. *taken counts them. */
+static cs_rc take_scans(cs_sql_t *s, const cs_shipment_t *sh, int *taken, cs_err_t *err)
+{
+    sql_stmt *q = cs__sql_stmt(s, Q_SH_START, err);
+    sql_stmt *pend = cs__sql_stmt(s, Q_SC_ADOPT, err);
+    sql_stmt *want = cs__sql_stmt(s, Q_SC_ADOPT_WANT, err);
+    sql_stmt *life = cs__sql_stmt(s, Q_SH_EARLIER_LIFE, err);
+    sql_stmt *move = cs__sql_stmt(s, Q_SC_MOVE, err);
+    char earlier[CS_ID_MAX + 1];
+    int64_t changed;
+    cs_ms_t start = 0;
+    cs_rc rc;
+    if (!q || !pend || !want || !life || !move)
+        return CS_ERR_STORE;
+    cs__bind_text(q, 1, sh->id);
+    int r = sql_step(q);
+    if (r == SQL_ROW)
+        start = sql_column_int64(q, 0);
+    sql_reset(q);
+    sql_clear_bindings(q);
+    if (r != SQL_ROW)
+        return cs__sql_fail(s, err, "read when a parcel's life started");
+    cs_ms_t from = start - SQL_PARCEL_CLOCK_MS;
+
+    cs__bind_text(want, 1, sh->id);
+    if ((rc = cs__sql_exec_count(s, want, err, "attach pending scans", &changed)))
+        return rc;
+    *taken += (int)changed;
+    cs__bind_text(pend, 1, sh->id);
+    cs__bind_text(pend, 2, sh->carrier);
+    cs__bind_text(pend, 3, sh->tracking_number);
+    sql_bind_int64(pend, 4, from);
+    if ((rc = cs__sql_exec_count(s, pend, err, "attach pending scans", &changed)))
+        return rc;
+    *taken += (int)changed;
+
+    /* one earlier life at a time: its scans from `from` on are moved, so
+     * the next round finds the next one, or none */
+    for (;;) {
+        cs__bind_text(life, 1, sh->id);
+        cs__bind_text(life, 2, sh->carrier);
+        cs__bind_text(life, 3, sh->tracking_number);
+        sql_bind_int64(life, 4, start);
+        sql_bind_int64(life, 5, from);
+        r = sql_step(life);
+        if (r == SQL_ROW)
+            copy_col(life, 0, earlier, sizeof earlier);
+        sql_reset(life);
+        sql_clear_bindings(life);
+        if (r == SQL_DONE)
+            return CS_OK;
+        if (r != SQL_ROW)
+            return cs__sql_fail(s, err, "look for a tracking number's earlier parcel");
+        cs__bind_text(move, 1, sh->id);
+        sql_bind_text_copy(move, 2, earlier, -1);
+        sql_bind_int64(move, 3, from);
+        if ((rc = cs__sql_exec_count(s, move, err, "take scans from a number's earlier parcel",
+                                     &changed)) ||
+            (rc = cs__sql_refresh_shipment(s, earlier, err)))
+            return rc;
+        if (changed == 0) /* cannot be: it held such scans a moment ago */
+            return cs_errf(err, CS_ERR_STORE, "scans of parcel %s did not move", earlier);
+        *taken += (int)changed;
+    }
 }
 
 static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
@@ -601,24 +678,8 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     if ((rc = cs__sql_exec_stmt(s, put, err, "write a shipment")))
         goto out;
 
-    /* scans that arrived before their shipment */
-    sql_stmt *a1 = cs__sql_stmt(s, Q_SC_ADOPT, err);
-    sql_stmt *a2 = cs__sql_stmt(s, Q_SC_ADOPT_WANT, err);
-    if (!a1 || !a2) {
-        rc = CS_ERR_STORE;
+    if ((rc = take_scans(s, sh, &adopted, err)))
         goto out;
-    }
-    cs__bind_text(a1, 1, sh->id);
-    cs__bind_text(a1, 2, sh->carrier);
-    cs__bind_text(a1, 3, sh->tracking_number);
-    int64_t changed;
-    if ((rc = cs__sql_exec_count(s, a1, err, "attach pending scans", &changed)))
-        goto out;
-    adopted += changed;
-    cs__bind_text(a2, 1, sh->id);
-    if ((rc = cs__sql_exec_count(s, a2, err, "attach pending scans", &changed)))
-        goto out;
-    adopted += changed;
     if (adopted > 0) {
         sql_stmt *ev_up = cs__sql_stmt(s, Q_EV_ADOPT_SCANS, err);
         if (!ev_up) {

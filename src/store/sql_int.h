@@ -66,6 +66,22 @@ _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says
 _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
                "SQL_SCAN_FIRSTS and SQL_SCAN_COUNTS say 5 and 7");
 
+/* A tracking number used again. Carriers hand a number out again once its
+ * parcel is long gone, so several shipments may share carrier + number. A
+ * parcel's life starts when its order was placed -- when the order is not
+ * known, two weeks before its shipment was announced, as labels are often
+ * printed before that -- and a day earlier still for clocks
+ * (SQL_PARCEL_CLOCK_MS). A scan found by its number belongs to the shipment
+ * whose life started last at or before the scan; among shipments that start
+ * together (parcels of one order sharing a number), the first announced. A
+ * scan older than every such life waits as a scan for an unknown shipment
+ * does, and a shipment announced later takes from an earlier life the scans
+ * that are its own (fold_shipment, store/sql_fold.c). SQL_PARCEL_START is
+ * the start of shipment `sh` joined with its order as `o`. */
+#define SQL_PARCEL_START "coalesce(o.placed_at,sh.created_at-1209600000)"
+#define SQL_PARCEL_JOIN "shipments sh LEFT JOIN orders o ON o.id=sh.order_id"
+#define SQL_PARCEL_CLOCK_MS 86400000 /* a day */
+
 /* ---- the statement abstraction ---- */
 
 /* step results and column types: SQLite's values */
@@ -200,12 +216,15 @@ typedef enum stmt_id {
     Q_OI_INSERT,
     /* shipments and scans */
     Q_SH_GET,
-    Q_SH_BY_TRACKING,
+    Q_SH_BY_TRACKING,     /* the shipment a scan belongs to (SQL_PARCEL_START) */
+    Q_SH_START,           /* a shipment's SQL_PARCEL_START */
+    Q_SH_EARLIER_LIFE,    /* a shipment of the number's earlier life holding scans */
     Q_SH_PUT,
     Q_SH_SET_STATUS,
     Q_SC_INSERT,
     Q_SC_ADOPT,
     Q_SC_ADOPT_WANT,
+    Q_SC_MOVE,            /* scans from an earlier life of the number */
     Q_SC_LATEST,
     Q_SC_DELIVERED,
     Q_SC_WAITING,

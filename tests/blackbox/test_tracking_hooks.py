@@ -217,7 +217,7 @@ try:
 
     # AfterShip's subtag decides before the carrier's texts
     st, _, _ = d.post_events([
-        csbb.order_event("o-3", "1003", at=iso(-86400 * 2)),
+        csbb.order_event("o-3", "1003", at=iso(-86400 * 5)),
         {"event_id": "s-3", "type": "shipment.created", "occurred_at": iso(-86400),
          "data": {"id": "SHP-3", "order_id": "1003", "carrier": "dhl",
                   "tracking_number": "00340434161094015903"}},

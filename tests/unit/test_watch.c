@@ -1040,6 +1040,97 @@ static void test_scans_before_shipment(void **state)
     assert_int_equal(t.delivered_at, d1);
 }
 
+/* A scan by carrier and number alone (no shipment id), at `when`. */
+static void scan_number(const char *number, cs_ms_t when, const char *status, const char *code)
+{
+    event_at("tracking.event", when,
+             "{\"carrier\":\"dhl\",\"tracking_number\":\"%s\",\"status\":\"%s\","
+             "\"carrier_code\":\"%s\"}",
+             number, status, code);
+}
+
+static void ship_number(const char *id, const char *number)
+{
+    event_at("shipment.created", now(),
+             "{\"id\":\"S%s\",\"order_id\":\"%s\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"%s\",\"destination\":{\"country\":\"DE\","
+             "\"postal_code\":\"10115\"}}",
+             id, id, number);
+}
+
+static cs_order_track_t track(const char *order_id)
+{
+    cs_order_track_t t;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, order_track, order_id, 0, &t, &err), CS_OK);
+    return t;
+}
+
+/* The carrier codes of an order's scans ("a,b"), in time order; returns
+ * how many tracking events its timeline holds. */
+static int order_scans(const char *order_id, char *codes, size_t size)
+{
+    json_t *v, *sh, *sc, *ev;
+    size_t i, j, len = 0;
+    cs_err_t err;
+    int events = 0;
+    assert_int_equal(cs_store_call(W.s, order_view, order_id, &v, &err), CS_OK);
+    codes[0] = '\0';
+    json_array_foreach(json_object_get(v, "shipments"), i, sh)
+        json_array_foreach(json_object_get(sh, "scans"), j, sc)
+            len += (size_t)snprintf(codes + len, size - len, "%s%s", len ? "," : "",
+                                    json_string_value(json_object_get(sc, "carrier_code")));
+    json_array_foreach(json_object_get(v, "timeline"), i, ev)
+        events += strcmp(json_string_value(json_object_get(ev, "type")), "tracking.event") == 0;
+    json_decref(v);
+    return events;
+}
+
+/* A tracking number used again: the carrier hands out an old parcel's
+ * number to a new one. Each scan goes to the parcel whose order was placed
+ * last before it; the new parcel's scans that came before its shipment
+ * (and went to the old one) are its own once it is announced; a late scan
+ * of the old parcel stays there; a scan from before either order waits. */
+static void test_number_used_again(void **state)
+{
+    (void)state;
+    order("old", "c-old", "30.00", NULL);
+    ship_number("old", "TAGAIN");
+    cs_ms_t d0 = now();
+    scan_number("TAGAIN", d0 + 3600000LL, "in_transit", "o1");
+    scan_number("TAGAIN", d0 + CS_MS_PER_DAY, "delivered", "o2");
+    assert_int_equal(track("old").last_status, CS_TRACK_DELIVERED);
+
+    cs_clock_manual_advance(&W.clock, 200 * CS_MS_PER_DAY);
+    cs_ms_t d1 = now();
+    order("new", "c-new", "30.00", NULL);
+    /* before its shipment: the number's only parcel is the old one */
+    scan_number("TAGAIN", d1 + 3600000LL, "in_transit", "n1");
+    cs_clock_manual_advance(&W.clock, 2 * 3600000LL);
+    ship_number("new", "TAGAIN");
+    cs_order_track_t t = track("new");
+    assert_int_equal(t.last_status, CS_TRACK_IN_TRANSIT);
+    assert_int_equal(t.last_scan_at, d1 + 3600000LL);
+    scan_number("TAGAIN", d1 + CS_MS_PER_DAY, "out_for_delivery", "n2");
+    /* a late scan of the old parcel, and one from before both orders */
+    scan_number("TAGAIN", d0 + 2 * 3600000LL, "in_transit", "o3");
+    scan_number("TAGAIN", d0 - 30 * CS_MS_PER_DAY, "delivered", "x");
+    t = track("new");
+    assert_int_equal(t.last_status, CS_TRACK_OUT_FOR_DELIVERY);
+    assert_int_equal(t.last_scan_at, d1 + CS_MS_PER_DAY);
+    assert_int_equal(t.delivered_at, 0);
+    t = track("old");
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+    assert_int_equal(t.delivered_at, d0 + CS_MS_PER_DAY);
+    /* each parcel holds its own scans, each order's timeline its events;
+     * the oldest waits */
+    char codes[64];
+    assert_int_equal(order_scans("old", codes, sizeof codes), 3);
+    assert_string_equal(codes, "o1,o3,o2");
+    assert_int_equal(order_scans("new", codes, sizeof codes), 2);
+    assert_string_equal(codes, "n1,n2");
+}
+
 /* A parcel on its way back to the shop closes the watch; its way back (in
  * transit, then delivered to the shop) does not open it again -- no delay
  * notice, no code. A new parcel sent for the order does. */
@@ -1395,6 +1486,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_wins_a_tie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_number_used_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
