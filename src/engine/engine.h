@@ -81,7 +81,10 @@ void cs_engine_close(cs_engine_t **e);
 
 /* Queue req; `done` runs after commit. On failure (CS_ERR_BUSY when closing or
  * the queue is full) nothing was queued, the events are NOT consumed, and
- * `done` is not called. */
+ * `done` is not called. Raw carrier scans are normalized first, on the
+ * calling thread: their events' JSON gains members allocated there (a
+ * caller whose events live in a request arena keeps it in use for the
+ * call; see cs_arena.h). */
 cs_rc cs_engine_submit(cs_engine_t *e, cs_ingest_req_t *req);
 
 /* Submit and wait until committed. Returns req->rc (or the submit failure). */

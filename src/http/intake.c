@@ -431,7 +431,14 @@ enum MHD_Result cs__http_intake_finish(hreq_t *r)
     }
     /* suspend first: the writer may finish before this handler returns */
     MHD_suspend_connection(r->conn);
+    /* with the request's arena in use: submitting normalizes raw carrier
+     * scans, adding members (status, reason, unmapped) to their JSON, and
+     * those must come from the arena like the rest of it, or the release
+     * in cs__http_intake_free, trusting cs_arena_holds_all, would drop
+     * them unfreed. The arena outlives the events (it goes with r). */
+    cs_arena_t *prev = cs_arena_use(&r->arena);
     rc = cs_engine_submit(h->engine, &r->ireq);
+    cs_arena_use(prev);
     if (rc) {
         /* nothing was queued: answer the failure once resumed */
         if (rc == CS_ERR_BUSY)

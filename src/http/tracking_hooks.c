@@ -92,6 +92,7 @@ typedef struct batch {
     cs_ingest_item_t items[SCANS_MAX];
     size_t n;
     json_t *rejected;
+    bool nomem; /* a rejection could not be listed: the answer is an error */
     cs_ms_t now;
     const char *source;
 } batch_t;
@@ -108,12 +109,39 @@ typedef struct scan_src {
     bool aftership;           /* location fields city, zip, state, country_iso3 */
 } scan_src_t;
 
+/* How much of a sender's value to quote: at most max bytes, not ending
+ * inside a character (the value is UTF-8, jansson checked it), for "%.*s".
+ * A cut character would make the message invalid UTF-8, which json_pack
+ * refuses. */
+static int quote_len(const char *s, size_t max)
+{
+    return (int)cs_utf8_clip(s, strnlen(s, max + 1), max);
+}
+
+/* Add {"index", "error": {"code": "invalid", "field", "message": "field:
+ * why"}} to the rejected list. Both texts are cut at character boundaries
+ * and made valid UTF-8 whatever was formatted into them; when even so the
+ * entry cannot be added (out of memory) the batch is marked, and its
+ * answer is an error rather than one without the rejection. */
+static void list_rejected(batch_t *b, size_t index, char *field, const char *why)
+{
+    char msg[CS_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%.*s: %.*s", quote_len(field, 150), field, quote_len(why, 350),
+             why);
+    cs_utf8_repair(field);
+    cs_utf8_repair(msg);
+    json_t *e = json_pack("{s:I,s:{s:s,s:s,s:s}}", "index", (json_int_t)index, "error", "code",
+                          "invalid", "field", field, "message", msg);
+    if (!e || json_array_append_new(b->rejected, e))
+        b->nomem = true;
+}
+
 /* List scan src as rejected: field base[.key], message "field: ...". */
 static void reject(batch_t *b, const scan_src_t *src, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void reject(batch_t *b, const scan_src_t *src, const char *key, const char *fmt, ...)
 {
-    char field[PATH_MAX_ + 64], msg[CS_ERR_MSG_MAX], what[CS_ERR_MSG_MAX - 64];
+    char field[PATH_MAX_ + 64], what[CS_ERR_MSG_MAX - 64];
     va_list ap;
     if (key)
         snprintf(field, sizeof field, "%s.%s", src->base, key);
@@ -122,10 +150,8 @@ static void reject(batch_t *b, const scan_src_t *src, const char *key, const cha
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    snprintf(msg, sizeof msg, "%.150s: %.350s", field, what);
-    json_array_append_new(b->rejected, json_pack("{s:I,s:{s:s,s:s,s:s}}", "index",
-                                                 (json_int_t)src->index, "error", "code",
-                                                 "invalid", "field", field, "message", msg));
+    cs_utf8_trim(what); /* a character vsnprintf cut at the end */
+    list_rejected(b, src->index, field, what);
 }
 
 /* The event model names its own fields (data.carrier_text, occurred_at);
@@ -160,6 +186,31 @@ static void request_path(const scan_src_t *src, const char *field, char *out, si
     }
 }
 
+/* The text a scan's event id is the hash of, into key[SCAN_KEY_MAX].
+ *
+ * Ids must not change across upgrades: a carrier retrying a webhook it
+ * sent to an older version must meet its scans as duplicates. So a scan
+ * whose number, code and text hold no '|' keeps the original key,
+ * "carrier|number|ms|CODE|text" (cut at 1023 bytes, as it always was),
+ * which such fields determine without ambiguity. When one of them holds a
+ * '|', that form is ambiguous ("A|B" + "C" and "A" + "B|C" meet), and the
+ * key is "|2|" then each field with its length: "|2|3:dpd|2:N1|17...|3:A|B|1:C".
+ * It starts with '|', which the original form never does (a carrier id is
+ * never empty and has no '|'), so the two forms never meet either. A text
+ * too long for the buffer is cut, but its length still counts; such texts
+ * are refused by the event model anyway. */
+#define SCAN_KEY_MAX 2048
+static void scan_key(const char *carrier, const char *num, cs_ms_t t, const char *ucode,
+                     const char *text, char key[SCAN_KEY_MAX])
+{
+    if (!strchr(num, '|') && !strchr(ucode, '|') && !strchr(text, '|')) {
+        snprintf(key, 1024, "%s|%s|%lld|%s|%s", carrier, num, (long long)t, ucode, text);
+        return;
+    }
+    snprintf(key, SCAN_KEY_MAX, "|2|%zu:%s|%zu:%s|%lld|%zu:%s|%zu:%s", strlen(carrier), carrier,
+             strlen(num), num, (long long)t, strlen(ucode), ucode, strlen(text), text);
+}
+
 /* One scan as a tracking.event; rejects are listed, not fatal. t is the
  * scan's time, at its text as the event keeps it. */
 static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, const char *number,
@@ -187,22 +238,24 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
     /* the id from the number as carriers match it and the code in upper
      * case (codes compare without regard to case): a retry that writes
      * either differently is the same scan */
-    char key[1024], hex[CS_SHA256_HEX_LEN], eid[64], num[CS_ID_MAX + 1], ucode[CS_ID_MAX + 1];
+    char key[SCAN_KEY_MAX], hex[CS_SHA256_HEX_LEN], eid[64], num[CS_ID_MAX + 1];
+    char ucode[CS_ID_MAX + 1];
     cs_tracking_number_canon(number, num, sizeof num);
     size_t cl = cs_strlcpy(ucode, code ? code : "", sizeof ucode);
     for (size_t i = 0; i < cl && i < sizeof ucode - 1; i++)
         ucode[i] = (char)toupper((unsigned char)ucode[i]);
-    snprintf(key, sizeof key, "%s|%s|%lld|%s|%s", carrier, num, (long long)t, ucode,
-             text ? text : "");
+    scan_key(carrier, num, t, ucode, text ? text : "", key);
     cs_sha256_hex(key, strlen(key), hex);
     snprintf(eid, sizeof eid, "trk-%.40s", hex);
     json_t *data = json_pack("{s:s,s:s}", "carrier", carrier, "tracking_number", number);
-    if (data && code && *code)
-        json_object_set_new(data, "carrier_code", json_string(code));
-    if (data && text && *text)
-        json_object_set_new(data, "carrier_text", json_string(text));
-    if (data && json_is_object(location) && json_object_size(location))
-        json_object_set(data, "location", location);
+    /* a member that cannot be added is out of memory, not a scan without it */
+    if (data && ((code && *code && json_object_set_new(data, "carrier_code", json_string(code))) ||
+                 (text && *text && json_object_set_new(data, "carrier_text", json_string(text))) ||
+                 (json_is_object(location) && json_object_size(location) &&
+                  json_object_set(data, "location", location)))) {
+        json_decref(data);
+        data = NULL;
+    }
     json_t *doc = data ? json_pack("{s:s,s:s,s:s,s:s,s:o}", "event_id", eid, "type",
                                    "tracking.event", "occurred_at", at, "source", b->source,
                                    "data", data)
@@ -225,12 +278,7 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
         request_path(src, perr.field, field, sizeof field);
         if (fl && strncmp(why, perr.field, fl) == 0 && why[fl] == ':')
             why += fl + 1 + (why[fl + 1] == ' ');
-        char msg[CS_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%.150s: %.350s", field, why);
-        json_array_append_new(b->rejected,
-                              json_pack("{s:I,s:{s:s,s:s,s:s}}", "index", (json_int_t)src->index,
-                                        "error", "code", "invalid", "field", field, "message",
-                                        msg));
+        list_rejected(b, src->index, field, why);
         return CS_OK;
     }
     b->items[b->n++].ev = ev;
@@ -243,6 +291,11 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
 static enum MHD_Result submit(hreq_t *r, batch_t *b)
 {
     size_t dups = 0, fresh = 0, waiting = 0;
+    if (b->nomem) { /* nothing taken: a retry is answered in full */
+        cs_err_t err;
+        cs_errf(&err, CS_ERR_NOMEM, "out of memory listing the rejected scans; retry later");
+        return cs__http_reply_err(r, &err);
+    }
     if (b->n) {
         cs_ingest_req_t req;
         memset(&req, 0, sizeof req);
@@ -337,8 +390,8 @@ static cs_rc get_carrier(json_t *obj, const char *key, const char *path, const c
     for (size_t i = 0; i < n; i++) {
         out[i] = (char)tolower((unsigned char)out[i]);
         if (!cs_carrier_id_char(out[i]))
-            return cs_err_field(err, CS_ERR_INVALID, path, "%s: \"%.40s\": expected %s", path,
-                                s, form);
+            return cs_err_field(err, CS_ERR_INVALID, path, "%s: \"%.*s\": expected %s", path,
+                                quote_len(s, 40), s, form);
     }
     return CS_OK;
 }
@@ -465,8 +518,9 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
         if (!at || (!zoned && !aftership_time(at, r->h->opts.shop_tz, &t))) {
             reject(b, &src, "checkpoint_time",
                    "expected an ISO 8601 time of a real date (\"2026-12-03T09:15:00+01:00\"; "
-                   "without a zone it is taken in the shop's time zone) or a date, got %s%.40s%s",
-                   at ? "\"" : "", at ? at : "nothing", at ? "\"" : "");
+                   "without a zone it is taken in the shop's time zone) or a date, got %s%.*s%s",
+                   at ? "\"" : "", quote_len(at ? at : "nothing", 40), at ? at : "nothing",
+                   at ? "\"" : "");
             continue;
         }
         if (!sub || !*sub)
@@ -474,7 +528,8 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
         char cc[3] = "";
         if (a3 && *a3 && !alpha2(a3, cc)) {
             reject(b, &src, "country_iso3",
-                   "expected an ISO 3166-1 country code such as DEU (or DE), got \"%.16s\"", a3);
+                   "expected an ISO 3166-1 country code such as DEU (or DE), got \"%.*s\"",
+                   quote_len(a3, 16), a3);
             continue;
         }
         json_t *loc = json_object();
@@ -482,14 +537,15 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
             rc = cs_errf(&err, CS_ERR_NOMEM, "out of memory");
             goto out;
         }
-        if (city)
-            json_object_set_new(loc, "city", json_string(city));
-        if (zip)
-            json_object_set_new(loc, "postal_code", json_string(zip));
-        if (state && *state) /* the region the scan's place is in (model/region.h) */
-            json_object_set_new(loc, "region", json_string(state));
-        if (cc[0])
-            json_object_set_new(loc, "country", json_string(cc));
+        /* the region: the one the scan's place is in (model/region.h) */
+        if ((city && json_object_set_new(loc, "city", json_string(city))) ||
+            (zip && json_object_set_new(loc, "postal_code", json_string(zip))) ||
+            (state && *state && json_object_set_new(loc, "region", json_string(state))) ||
+            (cc[0] && json_object_set_new(loc, "country", json_string(cc)))) {
+            json_decref(loc);
+            rc = cs_errf(&err, CS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
         rc = add_scan(b, &src, carrier, number, sub && *sub ? sub : tag, text, t,
                       zoned ? at : cs_time_format(t, iso, sizeof iso), loc, &err);
         json_decref(loc);
@@ -601,8 +657,9 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
         if (!when || !cs_time_parse(when, &t)) {
             reject(b, &src, "occurred_at",
                    "expected an RFC 3339 time of a real date with a zone offset, such as "
-                   "2026-12-03T09:15:00+01:00, got %s%.40s%s",
-                   when ? "\"" : "", when ? when : "nothing", when ? "\"" : "");
+                   "2026-12-03T09:15:00+01:00, got %s%.*s%s",
+                   when ? "\"" : "", quote_len(when ? when : "nothing", 40), when ? when : "nothing",
+                   when ? "\"" : "");
             continue;
         }
         rc = add_scan(b, &src, carrier, number, code, text, t, when, loc, &err);

@@ -300,7 +300,11 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
         cs_strlcpy(t->carrier, carrier, sizeof t->carrier);
     }
     int line = 0;
-    for (size_t pos = 0; pos < len;) {
+    size_t pos = 0;
+    /* a byte-order mark (an editor's "UTF-8 with BOM"): not part of line 1 */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
+    while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
         char buf[512];
@@ -571,7 +575,11 @@ cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err)
             return cs_errf(err, CS_ERR_NOMEM, "out of memory");
         s->reason = m.reason;
     }
-    if (m.unmapped && json_object_set_new(d, "unmapped", json_true()))
+    /* the tables decide: an `unmapped` the producer sent is replaced, so the
+     * stored event says what the scans table and the counter say */
+    if (!m.unmapped)
+        (void)json_object_del(d, "unmapped"); /* -1: there was none */
+    else if (json_object_set_new(d, "unmapped", json_true()))
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     s->status = m.status;
     s->status_given = true;

@@ -80,7 +80,10 @@ void cs_carriers_map(cs_carriers_t *c, const char *carrier, const char *code, co
 
 /* Fill in status, reason and unmapped of a tracking.event that came with a
  * raw code or text and no status: the event's JSON and its parsed scan are
- * updated and its stored text is rebuilt. A scan whose event source is
+ * updated (an `unmapped` the producer sent is replaced by the tables'
+ * answer) and its stored text is rebuilt. The new JSON members come from
+ * jansson's allocator on the calling thread (a request arena, when one is
+ * in use). A scan whose event source is
  * CS_SCAN_SOURCE_AFTERSHIP is mapped as an aggregator code. Other events
  * are left alone. */
 cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err);

@@ -1,7 +1,9 @@
 """Black-box: the HTTP intake and views of a real daemon on an ephemeral port.
 
 One event, a JSON array batch, NDJSON; every error status with the field it
-names; duplicates; a scan before its shipment; the customer, order and event
+names; duplicates; a scan before its shipment; raw carrier scans in every
+body form (mapped on the way in; under the sanitizer build, nothing of them
+leaks); the customer, order and event
 views; API keys (missing, wrong, revoked, lacking a scope); health and
 metrics; configuration errors at start-up.
 """
@@ -233,6 +235,29 @@ try:
     time.sleep(2.5)  # the daemon's key cache holds for 2 s
     st, _, body = d.request("GET", "/v1/orders/1001", key=reader)
     t.eq(st, 401, "revoked key refused")
+
+    # ---- raw carrier scans (a code, no status) in every body form: mapped
+    # by the tables on their way in; what that adds to their JSON goes with
+    # the request like the rest (the sanitizer build's leak check at the stop
+    # below once found it left behind) ----
+    def raw(eid, code, extra=None):
+        data = {"carrier": "dpd", "tracking_number": "RAW-0001", "carrier_code": code,
+                "carrier_text": "Empfänger nicht angetroffen"}
+        data.update(extra or {})
+        return {"event_id": eid, "type": "tracking.event", "occurred_at": "2026-03-03T09:00:00Z", "data": data}
+    st, _, body = d.post_events(raw("raw-one", "DELIVERY_FAILED"))
+    t.eq((st, body.get("status")), (201, "accepted"), "a raw scan alone")
+    st, _, body = d.post_events([raw("raw-arr-%d" % i, "DELIVERY_FAILED") for i in range(20)])
+    t.eq((st, body.get("accepted")), (200, 20), "raw scans in an array")
+    st, _, body = d.post_events([raw("raw-nd-%d" % i, "WARP_%d" % i) for i in range(20)], ndjson=True)
+    t.eq((st, body.get("accepted")), (200, 20), "raw scans, unknown codes, as NDJSON")
+    st, _, body = d.post_events(raw("raw-claim", "DELIVERED", {"unmapped": True}))
+    t.eq((st, body.get("status")), (201, "accepted"), "a raw scan claiming to be unmapped")
+    st, _, page = d.request("GET", "/v1/events?limit=1&order=desc")
+    ev = (page.get("events") or [{}])[0]
+    data = ev.get("event", {}).get("data", {})
+    t.eq((ev.get("event_id"), data.get("status"), "unmapped" in data),
+         ("raw-claim", "delivered", False), "the tables decide: the stored event is mapped, not unmapped")
 
     # ---- health and metrics ----
     st, _, body = d.request("GET", "/healthz", key=False)

@@ -8,7 +8,9 @@ mapped too, and an unknown code is kept, shown as in transit and counted.
 AfterShip's subtag decides before the carrier's texts; zone-less
 checkpoint times are the shop's local time; wrong JSON types are refused
 naming the request's own field; a carrier added by data (a table with
-@name and @slug in the carriers folder) receives AfterShip scans."""
+@name and @slug in the carriers folder) receives AfterShip scans. A
+rejected value quoted in an answer is cut between characters; scan ids do
+not collide on '|' and stay what earlier versions made them."""
 import base64
 import hashlib
 import hmac
@@ -331,6 +333,46 @@ try:
             "... and is not counted again")
     st, _, o = d.request("GET", "/v1/orders/1001")
     t.eq(o["shipments"][0]["status"], "delivered", "the shipment's status follows its latest scan")
+
+    # a rejected value quoted in the answer is cut between characters, never
+    # inside one: the rejection is listed (a cut "ü" once dropped it, 200)
+    cut = "2026-12-04T10:00:00 Europe/Berlin, Zust"  # 39 bytes, then a 2-byte "ü"
+    st, _, body = own({"carrier": "dpd", "tracking_number": "UTF8-CUT", "scans": [
+        {"code": "ACCEPTED", "occurred_at": iso(-60)},
+        {"code": "DELIVERED", "occurred_at": cut + "ü, morgen"}]})
+    rej = rejected(body)
+    t.eq((st, body.get("accepted"), sorted(rej)), (200, 1, [1]),
+         "a bad time cut inside a character is still rejected: %r" % (body,))
+    t.check(rej.get(1, ("", ""))[0] == "scans[1].occurred_at" and ('"%s"' % cut) in rej.get(1, ("", ""))[1],
+            "... naming its field, quoted up to the whole character: %r" % (rej.get(1),))
+    st, _, body = own({"carrier": "dpd", "tracking_number": "UTF8-CUT", "scans": [
+        {"code": "DELIVERED", "occurred_at": cut + "ü"}]})
+    t.eq((st, sorted(rejected(body))), (422, [0]), "... and alone it is a 422, not an empty 200")
+    st, _, body = aftership({"msg": {"slug": "dpd-de", "tracking_number": "UTF8-CUT", "checkpoints": [
+        {"checkpoint_time": cut + "é", "subtag": "InTransit_001"},
+        {"checkpoint_time": iso(-50), "subtag": "InTransit_001", "country_iso3": "Deutschland-Nor" + "é"}]}})
+    rej = rejected(body)
+    t.eq((st, sorted(rej)), (422, [0, 1]), "AfterShip: a cut time and a cut country are listed: %r" % (body,))
+    t.check('"Deutschland-Nor"' in rej.get(1, ("", ""))[1], "... the country quoted whole: %r" % (rej.get(1),))
+
+    # scan ids: fields holding "|" do not collide, and a scan without one
+    # keeps the id earlier versions gave it (a carrier's retry of an old
+    # webhook is still a duplicate)
+    ts = int(time.time()) - 400
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    st, _, body = own({"carrier": "dpd", "tracking_number": "PIPE-1", "scans": [
+        {"code": "A|B", "text": "C", "occurred_at": when}, {"code": "A", "text": "B|C", "occurred_at": when}]})
+    t.eq((st, body.get("accepted"), body.get("duplicates")), (200, 2, 0),
+         "two scans whose code and text differ around a '|' are two scans: %r" % (body,))
+    st, _, body = own({"carrier": "gls", "tracking_number": "zx 4711", "scans": [
+        {"code": "intransit", "text": "Im Lager", "occurred_at": when}]})
+    t.eq((st, body.get("accepted")), (200, 1), "a scan without '|'")
+    old_id = "trk-" + hashlib.sha256(("gls|ZX4711|%d|INTRANSIT|Im Lager" % (ts * 1000)).encode()).hexdigest()[:40]
+    st, _, body = d.post_events({"event_id": old_id, "type": "tracking.event", "occurred_at": when,
+                                 "data": {"carrier": "gls", "tracking_number": "ZX4711",
+                                          "carrier_code": "INTRANSIT", "carrier_text": "Im Lager"}})
+    t.eq((st, body.get("status")), (200, "duplicate"),
+         "... has the id of earlier versions, carrier|number|ms|CODE|text: %r" % (body,))
 finally:
     d.cleanup()
     shutil.rmtree(tables, ignore_errors=True)

@@ -3,8 +3,9 @@
  * aggregator's code before the carrier's texts, a subtag falling back to
  * its tag); code rules with text words; negations; display names and
  * AfterShip slugs by data; unknown codes stay unmapped and are counted; bad
- * tables are refused with file and line; raw scans are normalized into
- * their event. */
+ * tables are refused with file and line (a byte-order mark is skipped);
+ * short text rules do not catch texts that say the opposite; raw scans are
+ * normalized into their event, whose `unmapped` the tables decide. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,6 +62,15 @@ static void expect_as(const char *carrier, const char *code, const char *text, c
                       const char *reason)
 {
     expect_kind(carrier, code, CS_CODE_AGGREGATOR, text, status, reason);
+}
+
+/* A text that must not read as status `not` (mapped otherwise, or unmapped). */
+static void expect_not(const char *carrier, const char *text, const char *not)
+{
+    cs_scan_mapping_t m;
+    cs_carriers_map(tables, carrier, NULL, text, &m);
+    if (!m.unmapped && strcmp(cs_track_status_name(m.status), not) == 0)
+        fail_msg("%s / %s: got %s", carrier, text, not);
 }
 
 static void expect_unmapped(const char *carrier, const char *code, const char *text)
@@ -226,6 +236,7 @@ static void test_names_and_slugs(void **state)
         { "dhl-germany", "dhl" }, { "deutsch-post", "dhl" }, { "dhl", "dhl_express" },
         { "dhl-express", "dhl_express" }, { "dpd-de", "dpd" }, { "hermes-de", "hermes" },
         { "gls", "gls" }, { "ups", "ups" }, { "fedex", "fedex" }, { "royal-mail", "royal_mail" },
+        { "hermes", "evri" }, /* AfterShip's "hermes" is Evri (Hermes UK), not Hermes Germany */
     };
     for (size_t i = 0; i < sizeof slugs / sizeof slugs[0]; i++) {
         cs_carriers_of_slug(tables, slugs[i][0], id, sizeof id);
@@ -297,6 +308,54 @@ static void test_table_entries(void **state)
     expect_as("dhl", "Exception_016", NULL, "exception", "delayed");
     expect_as("dhl", "Exception_017", NULL, "exception", "weather");
     expect_as("ups", "Exception_018", NULL, "exception", "customs");
+    /* checked against the carriers' code lists after the second audit */
+    expect("dhl_express", "DD", NULL, "delivered", "damaged");
+    expect("dhl_express", "AD", NULL, "in_transit", "-"); /* scheduled as agreed */
+    expect_as("dhl", "Exception_009", NULL, "exception", "other"); /* the carrier's rules */
+    expect_as("dhl", "Exception_003", NULL, "exception", "refused"); /* the recipient's */
+    /* UPS activity status: type, code and statusCode */
+    expect("ups", "FS", NULL, "delivered", "-");
+    expect("ups", "F4", NULL, "delivered", "-");
+    expect("ups", "011", NULL, "delivered", "-");
+    expect("ups", "021", NULL, "out_for_delivery", "-");
+    expect("ups", "005", NULL, "in_transit", "-");
+    expect("ups", "003", NULL, "info_received", "-");
+    assert_string_equal(cs_carriers_display_name(tables, "evri"), "Evri");
+}
+
+/* Text rules match words anywhere: a short phrase must not catch texts
+ * that say the opposite, least of all a final `delivered`. */
+static void test_text_false_positives(void **state)
+{
+    (void)state;
+    expect("dhl", NULL, "The shipment will be delivered tomorrow.", "in_transit", "-");
+    expect("dhl", NULL, "The shipment is scheduled to be delivered on Monday.", "in_transit",
+           "-");
+    expect("dhl", NULL, "The shipment is being delivered.", "out_for_delivery", "-");
+    expect("dhl", NULL, "The shipment could not be delivered.", "failed_attempt", "-");
+    expect("dhl", NULL, "The shipment has been delivered.", "delivered", "-");
+    expect("dhl", NULL, "Delivered", "delivered", "-");
+    expect("dhl", NULL, "Die Zustellung an den Nachbarn war nicht möglich.", "failed_attempt",
+           "-");
+    expect("dhl", NULL, "Die Sendung wurde an den Nachbarn übergeben.", "delivered", "-");
+    expect("dhl", NULL, "Zustellung wegen Unwetter nicht möglich.", "exception", "weather");
+    expect("hermes", NULL, "Die Zustellung beim Nachbarn war nicht möglich.", "failed_attempt",
+           "-");
+    expect("hermes", NULL, "Die Sendung wurde beim Nachbarn abgegeben.", "delivered", "-");
+    expect_not("hermes", "Die Sendung wurde an die Lieferadresse zugestellt.", "exception");
+    expect_not("hermes", "Bitte prüfen Sie Ihre Adresse in der App.", "exception");
+    expect("hermes", NULL, "Die Adresse ist unvollständig.", "exception", "address_problem");
+    expect("hermes", NULL, "Fehlerhafte Adresse", "exception", "address_problem");
+    expect_not("gls", "Das Paket wurde an die Adresse des Empfängers zugestellt.", "exception");
+    expect("gls", NULL, "Die Adresse ist fehlerhaft.", "exception", "address_problem");
+    expect("gls", NULL, "The address is incorrect.", "exception", "address_problem");
+    expect("gls", "NOTDELIVERED", "Adresse nicht gefunden", "exception", "address_problem");
+    expect("dpd", NULL, "Zustellung erfolgt voraussichtlich morgen zwischen 10 und 12 Uhr.",
+           "in_transit", "-");
+    expect("dpd", NULL, "Zustellung erfolgt nicht, Empfänger verzogen.", "failed_attempt", "-");
+    expect("dpd", NULL, "Zustellung erfolgt", "delivered", "-");
+    expect("dpd", NULL, "Ihr Paket wurde vom Empfänger im Paketshop abgeholt.", "delivered",
+           "-");
 }
 
 /* A generic code's plain rule keeps its status and takes the reason the
@@ -464,6 +523,19 @@ static void test_bad_tables(void **state)
     assert_false(m.unmapped);
     assert_int_equal(m.status, CS_TRACK_DELIVERED);
     cs_carriers_free(c);
+    /* a file saved with a byte-order mark: the mark is no part of line 1 */
+    static const char *const bom[] = { "\xEF\xBB\xBF# comment\nX\tdelivered\n",
+                                       "\xEF\xBB\xBF@name\tMine\nX\tdelivered\n",
+                                       "\xEF\xBB\xBFX\tdelivered\n" };
+    for (size_t i = 0; i < sizeof bom / sizeof bom[0]; i++) {
+        c = cs_carriers_new();
+        if (cs_carriers_add(c, "mine", bom[i], strlen(bom[i]), "mine.tsv", &err) != CS_OK)
+            fail_msg("BOM case %zu: %s", i, err.msg);
+        cs_carriers_map(c, "mine", "x", NULL, &m);
+        assert_false(m.unmapped);
+        assert_int_equal(m.status, CS_TRACK_DELIVERED);
+        cs_carriers_free(c);
+    }
 }
 
 static void test_normalize_event(void **state)
@@ -514,6 +586,27 @@ static void test_normalize_event(void **state)
                        "\"tracking_number\":\"0190\"}}";
     assert_int_not_equal(cs_event_parse(bare, strlen(bare), &ev, &err), CS_OK);
     assert_string_equal(err.field, "data.status");
+    /* `unmapped` is the tables' word: a producer's is replaced */
+    const char *claimed = "{\"event_id\":\"s5\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-03-04T11:02:00Z\",\"data\":{\"carrier\":\"dpd\",\"tracking_number\":\"0190\","
+        "\"carrier_code\":\"DELIVERED\",\"unmapped\":true}}";
+    assert_int_equal(cs_event_parse(claimed, strlen(claimed), &ev, &err), CS_OK);
+    assert_int_equal(cs_carriers_normalize(tables, ev, &err), CS_OK);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_DELIVERED);
+    assert_false(ev->u.scan.unmapped);
+    assert_null(strstr(ev->body, "unmapped"));
+    assert_int_equal(cs_event_parse(ev->body, ev->body_len, &again, &err), CS_OK);
+    assert_false(again->u.scan.unmapped); /* the stored text agrees */
+    cs_event_free(&again);
+    cs_event_free(&ev);
+    const char *denied = "{\"event_id\":\"s6\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-03-04T11:02:00Z\",\"data\":{\"carrier\":\"dpd\",\"tracking_number\":\"0190\","
+        "\"carrier_code\":\"WARP_DRIVE\",\"unmapped\":false}}";
+    assert_int_equal(cs_event_parse(denied, strlen(denied), &ev, &err), CS_OK);
+    assert_int_equal(cs_carriers_normalize(tables, ev, &err), CS_OK);
+    assert_true(ev->u.scan.unmapped);
+    assert_non_null(strstr(ev->body, "\"unmapped\":true"));
+    cs_event_free(&ev);
 }
 
 int main(void)
@@ -526,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_subtag_falls_back_to_tag),
         cmocka_unit_test(test_names_and_slugs),
         cmocka_unit_test(test_table_entries),
+        cmocka_unit_test(test_text_false_positives),
         cmocka_unit_test(test_reason_from_text),
         cmocka_unit_test(test_case_beyond_ascii),
         cmocka_unit_test(test_unknown_codes),
