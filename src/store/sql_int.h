@@ -317,7 +317,7 @@ typedef enum jstmt_id {
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
-    QJ_DELIVERY_OF,
+    QJ_DELIVERY_OF_SCAN,
     QJ_DELIVERY_SCANS,
     QJ_DISC_PUT,
     QJ_DISC_BY_KEY,
@@ -524,7 +524,7 @@ cs_rc cs__sql_discounts_view(cs_store_t *store, const char *customer_id, json_t 
 cs_rc cs__sql_deliveries_each(cs_store_t *store,
                                  cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
                                  cs_err_t *err);
-cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
+cs_rc cs__sql_delivery_of_scan(cs_store_t *store, int64_t seq, cs_delivery_row_t *out,
                              cs_err_t *err);
 cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err);
@@ -631,7 +631,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .order_version = cs__sql_order_version, \
     .customer_totals = cs__sql_customer_totals, \
     .deliveries_each = cs__sql_deliveries_each, \
-    .delivery_of = cs__sql_delivery_of, \
+    .delivery_of_scan = cs__sql_delivery_of_scan, \
     .discount_put = cs__sql_discount_put, \
     .discount_for_run = cs__sql_discount_for_run, \
     .discounts_view = cs__sql_discounts_view

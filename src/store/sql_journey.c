@@ -151,14 +151,18 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "ORDER BY at-prev DESC LIMIT 1)," DEST_AT_SQL " " \
                      "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
-    /* one order's deliveries; the latest is picked and its gap found from
-     * its scans in C (the window function above, and ORDER BY .. LIMIT 1
-     * here, cost an ephemeral table per call) */
-    [QJ_DELIVERY_OF] = "SELECT s.carrier,s.service," SHIP_ENDS_SQL ",o.placed_at,"
-                       "s.created_at,s.delivered_at,s.id," DEST_AT_SQL " "
-                       "FROM shipments s JOIN orders o ON o.id=s.order_id "
-                       "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL "
-                       "AND s.order_id=?1",
+    /* the delivery scan ?1 completed: its parcel's first delivered scan
+     * (SQL_SCAN_COUNTS' delivered_at, the first logged among equals); the
+     * gap is found from its scans in C (the window function above costs an
+     * ephemeral table per call) */
+    [QJ_DELIVERY_OF_SCAN] = "SELECT s.carrier,s.service," SHIP_ENDS_SQL ",o.placed_at,"
+                            "s.created_at,s.delivered_at,s.id," DEST_AT_SQL " "
+                            "FROM scans sc JOIN shipments s ON s.id=sc.shipment_id "
+                            "JOIN orders o ON o.id=s.order_id WHERE sc.seq=?1 AND "
+                            "sc.status=5 AND s.delivered_at=sc.occurred_at AND "
+                            "o.placed_at IS NOT NULL AND NOT EXISTS(SELECT 1 FROM scans x "
+                            "WHERE x.shipment_id=s.id AND x.status=5 AND "
+                            "x.occurred_at=sc.occurred_at AND x.seq<sc.seq)",
     [QJ_DELIVERY_SCANS] = "SELECT occurred_at FROM scans WHERE shipment_id=?1 AND "
                           "occurred_at<=?2 ORDER BY occurred_at",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
@@ -1370,8 +1374,9 @@ cs_rc cs__sql_deliveries_each(cs_store_t *store,
                                  cs_err_t *err)
 {
     delivery_each_t e = { fn, ud };
-    return each_row((cs_sql_t *)store, DELIVERY_SQL, delivery_row, &e, "read deliveries",
-                    err);
+    /* oldest first: a lane's model keeps the newest when it is full */
+    return each_row((cs_sql_t *)store, DELIVERY_SQL " ORDER BY s.delivered_at,s.id",
+                    delivery_row, &e, "read deliveries", err);
 }
 
 /* The longest gap between consecutive points of the way (the hand-over,
@@ -1405,34 +1410,27 @@ static cs_rc delivery_gap(cs_sql_t *s, const char *shipment_id, cs_delivery_row_
     return CS_OK;
 }
 
-cs_rc cs__sql_delivery_of(cs_store_t *store, const char *order_id, cs_delivery_row_t *out,
-                             cs_err_t *err)
+cs_rc cs__sql_delivery_of_scan(cs_store_t *store, int64_t seq, cs_delivery_row_t *out,
+                               cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
-    char shipment_id[CS_ID_MAX + 1];
-    sql_stmt *st = jstmt(s, QJ_DELIVERY_OF, err);
+    sql_stmt *st = jstmt(s, QJ_DELIVERY_OF_SCAN, err);
     if (!st)
         return CS_ERR_STORE;
-    cs__bind_text(st, 1, order_id);
-    /* the order's shipment delivered last (an order has one or a few) */
-    int r;
-    bool found = false;
-    while ((r = sql_step(st)) == SQL_ROW) {
-        if (found && sql_column_int64(st, 6) <= out->delivered_at)
-            continue;
+    sql_bind_int64(st, 1, seq);
+    int r = sql_step(st);
+    if (r == SQL_ROW) {
         read_delivery(st, out);
-        cs__col_copy(shipment_id, sizeof shipment_id, st, 7);
-        found = true;
-    }
-    if (r != SQL_DONE) {
+        cs__col_copy(out->shipment_id, sizeof out->shipment_id, st, 7);
+    } else if (r != SQL_DONE) {
         cs_rc rc = cs__sql_fail(s, err, "read a delivery");
         cs__stmt_done(st);
         return rc;
     }
     cs__stmt_done(st);
-    if (!found)
+    if (r == SQL_DONE)
         return CS_ERR_NOTFOUND;
-    return delivery_gap(s, shipment_id, out, err);
+    return delivery_gap(s, out->shipment_id, out, err);
 }
 
 /* ---- discount codes ---- */

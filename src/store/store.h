@@ -235,7 +235,7 @@ typedef struct cs_contact {
 } cs_contact_t;
 
 /* A completed delivery, for the promise model. Strings are borrowed for
- * the duration of the callback (or owned by the row for delivery_of). */
+ * the duration of the callback (or owned by the row for delivery_of_scan). */
 typedef struct cs_delivery_row {
     char carrier[CS_ID_MAX + 1];
     char service[CS_ID_MAX + 1];
@@ -247,6 +247,7 @@ typedef struct cs_delivery_row {
     cs_ms_t gap_from, gap_to;
     /* its first scan in its destination region (model/region.h); 0 = none */
     cs_ms_t dest_at;
+    char shipment_id[CS_ID_MAX + 1]; /* from delivery_of_scan; "" from deliveries_each */
 } cs_delivery_row_t;
 
 /* What the contact policy needs to know about a customer's recent messages. */
@@ -471,12 +472,16 @@ struct cs_store_ops {
     cs_rc (*discount_for_run)(cs_store_t *s, int64_t run_id, cs_discount_t *out, cs_err_t *err);
     /* A customer's codes, newest first, as JSON for the API. */
     cs_rc (*discounts_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
-    /* Deliveries: every delivered shipment of a placed order, and an order's
-     * latest delivered one (CS_ERR_NOTFOUND when none is delivered). */
+    /* Deliveries: every delivered shipment of a placed order, the earliest
+     * delivered first (a model that keeps so many keeps the newest); and the one
+     * scan `seq` completed, when it is its parcel's first delivered scan
+     * (the earliest, the first logged among equals: CS_ERR_NOTFOUND for
+     * any other scan), so that learning as scans arrive counts each parcel
+     * once, as the bulk read does. */
     cs_rc (*deliveries_each)(cs_store_t *s,
                              cs_rc (*fn)(const cs_delivery_row_t *d, void *ud), void *ud,
                              cs_err_t *err);
-    cs_rc (*delivery_of)(cs_store_t *s, const char *order_id, cs_delivery_row_t *out,
+    cs_rc (*delivery_of_scan)(cs_store_t *s, int64_t seq, cs_delivery_row_t *out,
                          cs_err_t *err);
     /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
     cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,

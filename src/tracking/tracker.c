@@ -165,9 +165,12 @@ typedef struct ev_ud {
     int64_t last;
 } ev_ud_t;
 
-/* A delivered scan: learn its order's delivery, once (the store routed the
- * scan to its order; a scan that came before its shipment has no order yet
- * and is learned at the next start, from the store). No JSON is parsed:
+/* A delivered scan: learn the delivery it completed, once a parcel -- as
+ * the bulk read at start does (the store answers only for a parcel's first
+ * delivered scan; a scan that came before its shipment has no order yet
+ * and is learned at the next start, from the store). recent[] keeps a
+ * parcel whose delivery moved earlier (a delivered scan dated before the
+ * one learned) from being learned twice while running. No JSON is parsed:
  * the routing and the stored delivery say all. */
 static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_id,
                         const char *body, size_t len, void *arg)
@@ -178,16 +181,16 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     u->last = seq;
     if (!order_id || !strstr(body, "\"delivered\""))
         return CS_OK;
-    uint64_t h = cs_hash_str(CS_HASH_INIT, order_id) | 1; /* 0 marks an empty slot */
-    uint64_t *slot = &u->t->recent[h % RECENT];
-    if (*slot == h)
-        return CS_OK; /* a second delivered scan of a parcel just learned */
     cs_delivery_row_t d;
-    cs_rc rc = cs_store_call(u->s, delivery_of, order_id, &d, u->err);
+    cs_rc rc = cs_store_call(u->s, delivery_of_scan, seq, &d, u->err);
     if (rc == CS_ERR_NOTFOUND)
         return CS_OK;
     if (rc)
         return rc;
+    uint64_t h = cs_hash_str(CS_HASH_INIT, d.shipment_id) | 1; /* 0 marks an empty slot */
+    uint64_t *slot = &u->t->recent[h % RECENT];
+    if (*slot == h)
+        return CS_OK;
     *slot = h;
     return learn(u->t, &d, order_id, u->err);
 }

@@ -252,6 +252,22 @@ try:
             "Munich by DPD and Berlin by DHL get their own windows: %r" % (wins,))
     t.eq(wins["w2"], wins["wm"], "two parcels: the window is the one on its way to Munich")
 
+    # each parcel of an order teaches once, as it is delivered: the same
+    # delivered scan sent again teaches nothing, the order's other parcel
+    # teaches its own delivery, and a restart reading the store counts the same
+    wait_learned(86)
+    st, _, _ = d.post_events([dict(delivered("w2", "b", "dhl"), event_id="d-w2b-again")])
+    t.eq(st, 200, "a delivered scan sent again")
+    st, _, _ = d.post_events([delivered("w2", "a", "dpd")])
+    t.eq(st, 200, "the order's other parcel delivered")
+    wait_learned(87)
+    time.sleep(0.5)
+    t.eq(learned(), 87, "two parcels of one order: two deliveries, the repeated scan none")
+    d.stop()
+    d.start()
+    wait_learned(87)
+    t.eq(learned(), 87, "after a restart the store holds the same deliveries")
+
     def bad(qs):
         st, _, body = d.request("GET", "/v1/promise?" + qs)
         e = body.get("error", {}) if isinstance(body, dict) else {}

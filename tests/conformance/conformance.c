@@ -1230,6 +1230,20 @@ static cs_rc keep_delivery(const cs_delivery_row_t *d, void *ud)
     return CS_OK;
 }
 
+typedef struct delivery_list {
+    char carrier[4][CS_ID_MAX + 1];
+    int n;
+} delivery_list_t;
+
+static cs_rc list_delivery(const cs_delivery_row_t *d, void *ud)
+{
+    delivery_list_t *l = ud;
+    if (l->n < 4)
+        cs_strlcpy(l->carrier[l->n], d->carrier, sizeof l->carrier[0]);
+    l->n++;
+    return CS_OK;
+}
+
 /* Deliveries for the promise model, with the longest silence on the way. */
 static void test_deliveries(void **state)
 {
@@ -1237,11 +1251,13 @@ static void test_deliveries(void **state)
     cs_err_t err;
     cs_delivery_row_t d;
     put(s, order_ev("d1", "o-d", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    int64_t seq[4], seq_ship;
     put(s, EV("d2", "shipment.created", "2026-03-02T10:00:00Z",
               "{\"id\":\"S-d\",\"order_id\":\"o-d\",\"carrier\":\"dpd\","
               "\"tracking_number\":\"TD\"}"),
-        NULL);
-    assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_ERR_NOTFOUND);
+        &seq_ship);
+    /* not a scan */
+    assert_int_equal(cs_store_call(s, delivery_of_scan, seq_ship, &d, &err), CS_ERR_NOTFOUND);
     const char *scans[][2] = { { "d3", "2026-03-02T18:00:00Z" },  /* 8 h after hand-over */
                                { "d4", "2026-03-05T18:00:00Z" },  /* 3 days: the longest */
                                { "d5", "2026-03-06T08:00:00Z" },  /* delivered */
@@ -1252,9 +1268,13 @@ static void test_deliveries(void **state)
                   "\"data\":{\"shipment_id\":\"S-d\",\"carrier\":\"dpd\",\"tracking_number\":"
                   "\"TD\",\"status\":\"%s\"}}",
                   scans[i][0], scans[i][1], i == 2 ? "delivered" : "in_transit"),
-            NULL);
-    assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_OK);
+            &seq[i]);
+    /* only the delivered scan completed a delivery */
+    assert_int_equal(cs_store_call(s, delivery_of_scan, seq[0], &d, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_call(s, delivery_of_scan, seq[3], &d, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_call(s, delivery_of_scan, seq[2], &d, &err), CS_OK);
     assert_string_equal(d.carrier, "dpd");
+    assert_string_equal(d.shipment_id, "S-d");
     cs_ms_t t;
     assert_true(cs_time_parse("2026-03-02T18:00:00Z", &t));
     assert_int_equal(d.gap_from, t);
@@ -1270,7 +1290,16 @@ static void test_deliveries(void **state)
     assert_int_equal(all.gap_to, d.gap_to);
     assert_int_equal(all.delivered_at, d.delivered_at);
     assert_int_equal(all.shipped_at, d.shipped_at);
-    /* an order in several parcels: the one delivered last, wherever it is */
+    /* the same delivery sent again (another event id): not a second one */
+    int64_t again;
+    put(s,
+        ev_of("{\"event_id\":\"d5b\",\"type\":\"tracking.event\",\"occurred_at\":"
+              "\"2026-03-06T08:00:00Z\",\"data\":{\"shipment_id\":\"S-d\",\"carrier\":"
+              "\"dpd\",\"tracking_number\":\"TD\",\"status\":\"delivered\"}}"),
+        &again);
+    assert_int_equal(cs_store_call(s, delivery_of_scan, again, &d, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_call(s, delivery_of_scan, seq[2], &d, &err), CS_OK);
+    /* an order in several parcels: each scan its own parcel's delivery */
     const char *more[][4] = { { "S-d2", "gls", "2026-03-08T12:00:00Z", "T2" },
                               { "S-d3", "ups", "2026-03-04T12:00:00Z", "T3" } };
     for (int i = 0; i < 2; i++) {
@@ -1285,12 +1314,20 @@ static void test_deliveries(void **state)
                   "\"data\":{\"shipment_id\":\"%s\",\"carrier\":\"%s\",\"tracking_number\":"
                   "\"%s\",\"status\":\"delivered\"}}",
                   i, more[i][2], more[i][0], more[i][1], more[i][3]),
-            NULL);
-        assert_int_equal(cs_store_call(s, delivery_of, "o-d", &d, &err), CS_OK);
-        assert_string_equal(d.carrier, "gls");
-        assert_true(cs_time_parse("2026-03-08T12:00:00Z", &t));
+            &again);
+        assert_int_equal(cs_store_call(s, delivery_of_scan, again, &d, &err), CS_OK);
+        assert_string_equal(d.carrier, more[i][1]);
+        assert_string_equal(d.shipment_id, more[i][0]);
+        assert_true(cs_time_parse(more[i][2], &t));
         assert_int_equal(d.delivered_at, t);
     }
+    /* the bulk read: the earliest delivered first, not as they came */
+    delivery_list_t l = { .n = 0 };
+    assert_int_equal(cs_store_call(s, deliveries_each, list_delivery, &l, &err), CS_OK);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.carrier[0], "ups");
+    assert_string_equal(l.carrier[1], "dpd");
+    assert_string_equal(l.carrier[2], "gls");
     cs_store_close(&s);
 }
 
@@ -1415,6 +1452,7 @@ static void test_region_arrival(void **state)
     cs_order_track_t tr;
     cs_delivery_row_t d;
     cs_ms_t t;
+    int64_t r7;
     put(s, order_ev("r1", "o-r", "2026-03-02T09:00:00Z", "10.00"), NULL);
     put(s, EV("r2", "shipment.created", "2026-03-02T10:00:00Z",
               "{\"id\":\"S-r\",\"order_id\":\"o-r\",\"carrier\":\"dhl\",\"tracking_number\":\"TR\","
@@ -1452,8 +1490,8 @@ static void test_region_arrival(void **state)
     put(s, EV("r7", "tracking.event", "2026-03-04T10:00:00Z",
               "{\"shipment_id\":\"S-r\",\"carrier\":\"dhl\",\"tracking_number\":\"TR\","
               "\"status\":\"delivered\"}"),
-        NULL);
-    assert_int_equal(cs_store_call(s, delivery_of, "o-r", &d, &err), CS_OK);
+        &r7);
+    assert_int_equal(cs_store_call(s, delivery_of_scan, r7, &d, &err), CS_OK);
     assert_int_equal(d.dest_at, t);
     cs_delivery_row_t all;
     memset(&all, 0, sizeof all);
