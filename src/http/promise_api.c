@@ -191,7 +191,7 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     memset(&q, 0, sizeof q);
     q.lane = (cs_lane_t){ lc, service ? service : "", origin, dest };
     q.placed_at = placed;
-    q.now = placed > now ? placed : now;
+    q.now = now; /* a purchase ahead: the samples weigh as they do today */
     q.last_status = CS_TRACK__COUNT;
     cs_promise_t p;
     if ((rc = cs_tracker_promise(h->opts.tracker, &q, &p, &err)))

@@ -78,14 +78,19 @@ struct cs_promise_model {
  * is 1 for a time not past. As 0.5^(age / half-life) = w0 * f(now), with
  * w0 = 2^((at - WEIGHT_EPOCH) / half-life) kept with the sample and f(now)
  * = 2^((WEIGHT_EPOCH - now) / half-life) once per query, a query costs a
- * multiplication per sample, not a power. The exponents stay far inside a
- * double's range for any time a store holds (clamped beyond). */
+ * multiplication per sample, not a power. Each factor is exact while its
+ * exponent is within +-900 (a double holds 2^+-1023): for half-lives of a
+ * few days and more that is any time a store holds. Beyond, the factor is
+ * NAN, and the weight is the power itself (clamping both factors instead
+ * would give 2^-900 * 2^900 = 1 to every sample of a store far from the
+ * epoch: data from 2018 with a half-life of a day or two). */
 #define WEIGHT_EPOCH ((cs_ms_t)1767225600000) /* 2026-01-01 */
+#define WEIGHT_EXP_MAX 900.0
 
 static double weight_exp(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to)
 {
     double e = (double)(to - from) / (m->o.half_life_days * CS_MS_PER_DAY);
-    return exp2(e < -900 ? -900 : e > 900 ? 900 : e);
+    return fabs(e) <= WEIGHT_EXP_MAX ? exp2(e) : NAN;
 }
 
 static double weight_w0(const cs_promise_model_t *m, cs_ms_t at)
@@ -98,9 +103,14 @@ static double weight_now(const cs_promise_model_t *m, cs_ms_t now)
     return weight_exp(m, now, WEIGHT_EPOCH);
 }
 
-static double age_weight(cs_ms_t at, double w0, cs_ms_t now, double f_now)
+static double age_weight(const cs_promise_model_t *m, cs_ms_t at, double w0, cs_ms_t now,
+                         double f_now)
 {
-    return at < now ? w0 * f_now : 1.0;
+    if (at >= now)
+        return 1.0;
+    if (isnan(w0) || isnan(f_now))
+        return exp2((double)(at - now) / (m->o.half_life_days * CS_MS_PER_DAY));
+    return w0 * f_now;
 }
 
 /* ---- working days (Monday..Saturday) ---- */
@@ -654,10 +664,12 @@ static double replayed(const replay_t *r, int64_t ship_handling, double transit)
  * region (of parcels that had not arrived `elapsed` working days after
  * it). Each is its sample's key less a constant, so the key's order
  * (once the lane is settled) is theirs; replayed totals, and the values of
- * a lane changed since, are sorted here. Adds their weight to *total. */
+ * a lane changed since, are sorted here. Adds their weight to *total,
+ * and to *known that of every sample the value is known of, those that
+ * arrived within `elapsed` too: how well the level knows the lane. */
 static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int what,
                            double elapsed, const replay_t *rp, cs_ms_t now, wv_t *out,
-                           wv_t *tmp, double *total)
+                           wv_t *tmp, double *total, double *known)
 {
     static const int key_of[] = { [WHAT_TOTAL] = KEY_TOTAL,
                                   [WHAT_TRANSIT_AFTER] = KEY_TRANSIT,
@@ -678,13 +690,17 @@ static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int wha
             v = s->ship_handling >= 0 ? (double)s->ship_handling / 86400 : -1;
         else if (what == WHAT_GAP)
             v = s->gap;
-        else if (what == WHAT_REST_DEST)
-            v = s->rest_dest >= 0 && s->rest_dest > elapsed ? s->rest_dest - elapsed : -1;
-        else
-            v = s->transit >= 0 && s->transit > elapsed ? s->transit - elapsed : -1;
+        else /* the rest after `elapsed`, of the way or from the region */
+            v = what == WHAT_REST_DEST ? s->rest_dest : s->transit;
         if (v < 0)
-            continue;
-        double w = age_weight(s->at, s->w0, now, f_now);
+            continue; /* not known of this sample */
+        double w = age_weight(m, s->at, s->w0, now, f_now);
+        *known += w;
+        if (what == WHAT_TRANSIT_AFTER || what == WHAT_REST_DEST) {
+            if (v <= elapsed)
+                continue; /* arrived within `elapsed`: not among those still going */
+            v -= elapsed;
+        }
         out[k++] = (wv_t){ v, w, true };
         *total += w;
     }
@@ -717,7 +733,7 @@ static size_t collect_flights(const cs_promise_model_t *m, const lane_s *l, int 
                        : wt_now - f->wt_placed;
         if (v <= 0)
             continue; /* tells nothing yet */
-        double w = age_weight(f->placed, f->w0, now, f_now);
+        double w = age_weight(m, f->placed, f->w0, now, f_now);
         out[k++] = (wv_t){ v, w, false };
         *total += w;
     }
@@ -738,9 +754,20 @@ static void merge(const wv_t *a, size_t na, const wv_t *b, size_t nb, wv_t *out)
 }
 
 /* Quantiles (low, mid, high) from the most specific level with weight;
- * `weight` gets the level's weight, in-flight parcels included, and
- * `known` (may be NULL) that of its delivered parcels alone: below
- * min_weight the level gives a window but no yardstick for "slow". */
+ * `weight` gets the level's weight behind them, in-flight parcels
+ * included, and `known` (may be NULL) that of its delivered parcels the
+ * value is known of: below min_weight the level gives a window but no
+ * yardstick for "slow".
+ *
+ * The level is the first that knows the lane (min_weight of delivered
+ * parcels), not the first with enough parcels still going after
+ * `elapsed`: those thin out as a parcel travels, and a coarser level --
+ * other destinations, other carriers -- would answer for a parcel that is
+ * on time for its own lane with their slower parcels, widening its window
+ * by days for no reason. Within the level, the parcels still going then
+ * say what is left, however few; only when none of them went that long
+ * does a coarser level that knows its parcels answer (and
+ * cs_promise_estimate says why: slow transit, share_beyond). */
 static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int what, double elapsed,
                      const replay_t *rp, cs_ms_t now, double qs[3], double *weight,
                      double *known)
@@ -758,13 +785,17 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         if (!v)
             return -2;
         wv_t *scratch = v + room;
-        double seen = 0;
-        size_t n = collect_seen(m, l, what, elapsed, rp, now, v, scratch, &seen);
+        double seen = 0, knows = 0;
+        size_t n = collect_seen(m, l, what, elapsed, rp, now, v, scratch, &seen, &knows);
         /* a level speaks when enough of its parcels arrived; those under
          * way only correct it (and are not looked at before) */
-        if ((seen < m->o.min_weight && level < LEVELS - 1) || !n || seen <= 0) {
+        if ((knows < m->o.min_weight && level < LEVELS - 1) || knows <= 0) {
             free(v);
             continue;
+        }
+        if (!n || seen <= 0) {
+            free(v);
+            continue; /* none took this long: a coarser level's that did */
         }
         double total = seen;
         wv_t *all = v;
@@ -777,7 +808,7 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         km_quantiles(all, n + nf, want, 3, qs);
         *weight = total;
         if (known)
-            *known = seen;
+            *known = knows;
         free(v);
         return level;
     }
@@ -803,7 +834,7 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
             const sample_t *s = &l->s[i];
             if (s->transit < 0)
                 continue;
-            double w = age_weight(s->at, s->w0, now, f_now);
+            double w = age_weight(m, s->at, s->w0, now, f_now);
             seen += w;
             all += w;
             beyond += s->transit > elapsed ? w : 0;
@@ -814,7 +845,7 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
             const flight_t *f = l->f[i];
             if (!flight_counts(m, f, now, wt_now))
                 continue;
-            double w = age_weight(f->placed, f->w0, now, f_now);
+            double w = age_weight(m, f->placed, f->w0, now, f_now);
             all += w;
             beyond += wt_now - f->wt_shipped > elapsed ? w : 0;
         }
@@ -844,7 +875,9 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     if (!q->placed_at)
         return cs_errf(err, CS_ERR_INVALID, "placed_at: a promise needs the purchase time");
     cs_ms_t now = q->now ? q->now : q->placed_at;
-    int64_t today = cs_tz_day(m->o.tz, now);
+    /* a purchase yet to come (a checkout asking ahead) is weighed with
+     * the samples as they are now, and delivered from its own day on */
+    int64_t today = cs_tz_day(m->o.tz, now > q->placed_at ? now : q->placed_at);
     cs_ms_t today0 = midnight(m, today);
 
     if (q->delivered_at) {
@@ -965,7 +998,9 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         out->reason = CS_PR_PICKUP_READY;
         out->at_risk = false;
     } else if (q->last_status == CS_TRACK_FAILED_ATTEMPT) {
-        base = worktime(m, now);
+        /* the next attempt: a working day after this one, not after each
+         * time the window is asked for (past: today at the earliest) */
+        base = worktime(m, q->last_scan_at && q->last_scan_at <= now ? q->last_scan_at : now);
         qs[0] = 1;
         qs[1] = 1;
         qs[2] = 2;

@@ -149,7 +149,9 @@ typedef struct cs_promise_query {
     cs_lane_t lane;
     cs_ms_t placed_at;
     cs_ms_t shipped_at;          /* handed to the carrier; 0 = not yet */
-    cs_ms_t now;
+    cs_ms_t now;                 /* the time asked at; 0 = placed_at. Earlier than
+                                    placed_at for a purchase yet to come: the samples
+                                    are weighed as they are at now */
     int last_status;             /* cs_track_status_t of the latest scan; CS_TRACK__COUNT = none */
     cs_incident_t last_reason;
     cs_ms_t last_scan_at;        /* 0 = no scan */

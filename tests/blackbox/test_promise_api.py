@@ -288,6 +288,18 @@ try:
                 "placed_at %s out of range: %s %s %r" % (when, st, f, msg))
     st, _, _ = d.request("GET", "/v1/promise?" + ok + "&placed_at=" + iso(now - dt.timedelta(days=29)))
     t.eq(st, 200, "placed_at 29 days ago is fine")
+    # a purchase far ahead is weighed with the deliveries as they are today
+    # (aged to it, the lane's fell below a yardstick and the answer fell
+    # back to all deliveries)
+    ahead = (now + dt.timedelta(days=300)).replace(hour=9, minute=0, second=0)
+    while ahead.weekday() != 0:
+        ahead += dt.timedelta(days=1)
+    st, _, far = promise(carrier="dhl", origin_country="DE", origin_region="SN",
+                         destination_country="DE", destination_postal_code="10999",
+                         placed_at=iso(ahead))
+    t.eq((st, far.get("basis", {}).get("level")), (200, "lane"), "a purchase 300 days ahead: the lane's")
+    t.eq(far.get("window", {}).get("to"), (ahead + dt.timedelta(days=3)).strftime("%Y-%m-%d"),
+         "three working days from that Monday")
     st, f, msg = bad(ok + "&placed_at=2026-12-03T10:00:00+01:00")  # '+' arrives as a space
     t.check((st, f) == (400, "placed_at") and '"2026-12-03T10:00:00 01:00"' in msg and "%2B" in msg
             and "like 2026-12-03T10:00:00Z" in msg, "placed_at with a raw '+': %r" % msg)

@@ -215,6 +215,117 @@ static void test_slow_for_its_lane(void **state)
     cs_promise_free(m);
 }
 
+/* A parcel on time for its lane keeps its lane's window as it travels:
+ * once fewer of the lane's parcels are still going than make a yardstick
+ * (here the third that take four days), the window comes from those few,
+ * not from the carrier's parcels elsewhere that take two weeks -- which
+ * moved it out by ten days, with no reason given, and made the watch call
+ * it late. */
+static void test_on_time_keeps_its_lane(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-02-02T09:00:00Z"); /* a Monday */
+    for (int i = 0; i < 30; i++) /* handed over at once, 2, 3 or 4 days on the way */
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY + i * 60000, 0.25,
+                2 + i % 3);
+    for (int i = 0; i < 40; i++)
+        observe(m, "dhl", "DE-BY", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY + i * 60000, 0.25,
+                10 + i % 5);
+    /* handed over Monday afternoon; Thursday evening, not there yet: as
+     * the lane's slower third, Friday */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+                         "2026-03-05T17:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+                         "2026-03-05T08:00:00Z");
+    assert_int_equal(p.level, 0);
+    assert_string_equal(day(p.from), "2026-03-06");
+    assert_string_equal(day(p.to), "2026-03-06");
+    assert_int_equal(p.reason, CS_PR_NONE);
+    assert_false(p.at_risk);
+    assert_true(p.yardstick);
+    /* past every parcel of its lane (Saturday evening): slow, and the
+     * carrier's slower parcels say how much longer */
+    p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
+            "2026-03-07T17:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-03-07T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_SLOW_TRANSIT);
+    assert_true(p.at_risk);
+    cs_promise_free(m);
+}
+
+/* After a failed attempt the next one is a working day after it, however
+ * often and late the window is asked for: asked on Sunday it is still
+ * Monday's (it moved a day each time it was asked). */
+static void test_failed_attempt_counts_from_it(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    dhl_to_berlin(m);
+    const char *when[] = { "2026-03-07T18:00:00Z", "2026-03-08T10:00:00Z", "2026-03-09T06:00:00Z" };
+    for (int i = 0; i < 3; i++) {
+        cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-04T09:00:00Z", "2026-03-05T09:00:00Z",
+                             when[i], CS_TRACK_FAILED_ATTEMPT, CS_INCIDENT_RECIPIENT_ABSENT,
+                             "2026-03-07T10:00:00Z");
+        assert_int_equal(p.reason, CS_PR_FAILED_ATTEMPT);
+        assert_string_equal(day(p.from), "2026-03-09");
+        assert_string_equal(day(p.to), "2026-03-10");
+    }
+    /* asked on Tuesday with no new scan: today, not in the past */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-04T09:00:00Z", "2026-03-05T09:00:00Z",
+                         "2026-03-10T12:00:00Z", CS_TRACK_FAILED_ATTEMPT,
+                         CS_INCIDENT_RECIPIENT_ABSENT, "2026-03-07T10:00:00Z");
+    assert_string_equal(day(p.from), "2026-03-10");
+    cs_promise_free(m);
+}
+
+/* A checkout asking for a purchase months ahead weighs the deliveries as
+ * they are now: no newer ones can exist, so they keep their weight (aged
+ * to the purchase they fell below a yardstick, and the answer fell back
+ * to all deliveries), and the window starts on the purchase day. */
+static void test_purchase_ahead_weighs_now(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    cs_ms_t t0 = at("2026-02-02T09:00:00Z");
+    for (int i = 0; i < 30; i++)
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY + i * 60000, 0.25,
+                2 + i % 2);
+    for (int i = 0; i < 30; i++)
+        observe(m, "gls", "DE-HH", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY + i * 60000, 0.25, 8);
+    cs_promise_t now = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", NULL, "2026-03-02T09:00:00Z",
+                           CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    cs_promise_t ahead = ask(m, "dhl", "DE-BE", "2026-09-07T09:00:00Z", NULL,
+                             "2026-03-02T09:00:00Z", CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_equal(now.level, 0);
+    assert_int_equal(ahead.level, 0);
+    assert_true(fabs(ahead.weight - now.weight) < 1e-9);
+    assert_true(ahead.yardstick);
+    /* the same working days from a Monday: Wednesday to Thursday */
+    assert_string_equal(day(ahead.from), "2026-09-09");
+    assert_string_equal(day(ahead.to), "2026-09-10");
+    cs_promise_free(m);
+}
+
+/* A half-life of a day, on deliveries years from the weights' epoch (the
+ * Olist data is from 2018): the old deliveries still weigh nothing next to
+ * the recent ones (both weight factors clamped gave every delivery the
+ * weight 1: no decay at all). */
+static void test_short_half_life_far_from_epoch(void **state)
+{
+    (void)state;
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .half_life_days = 1 };
+    cs_promise_model_t *m;
+    cs_err_t err;
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    for (int i = 0; i < 20; i++)
+        observe(m, "dhl", "DE-BE", at("2018-01-08T09:00:00Z") + i * 3600000, 0.25, 10);
+    for (int i = 0; i < 20; i++)
+        observe(m, "dhl", "DE-BE", at("2018-03-05T09:00:00Z") + i * 3600000, 0.25, 2);
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2018-03-12T09:00:00Z", NULL, "2018-03-12T09:00:00Z",
+                         CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_string_equal(day(p.to), "2018-03-14");
+    cs_promise_free(m);
+}
+
 /* A shop with no deliveries yet (its first days): a parcel under way is
  * not "slow" -- there is nothing to be slow against -- and a parcel out
  * for delivery today is never at risk, however slow its way was. */
@@ -964,6 +1075,10 @@ int main(void)
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_weekday_handling),
         cmocka_unit_test(test_slow_for_its_lane),
+        cmocka_unit_test(test_on_time_keeps_its_lane),
+        cmocka_unit_test(test_failed_attempt_counts_from_it),
+        cmocka_unit_test(test_purchase_ahead_weighs_now),
+        cmocka_unit_test(test_short_half_life_far_from_epoch),
         cmocka_unit_test(test_no_history_is_not_slow),
         cmocka_unit_test(test_few_deliveries_are_not_a_yardstick),
         cmocka_unit_test(test_region_scan_narrows),
