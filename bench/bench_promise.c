@@ -9,7 +9,8 @@
  * The model learns DELIVERIES (default 200,000) deliveries of the last 120
  * days on 4 carriers from 2 origin states to 16 destination states, so the
  * carrier and whole-shop levels are full (4,000 each) and a lane holds
- * about 1,500; 5,000 parcels are in flight. The queries mix the three kinds
+ * about 1,500; 5,000 parcels are in flight; German public holidays close
+ * days, as the daemon's default calendar does. The queries mix the three kinds
  * the daemon asks, each measured alone: a checkout's (not handed over:
  * every delivery's handling and transit replayed from its purchase, which
  * no kept order serves), a parcel's on its way (the rest of the transit;
@@ -104,9 +105,14 @@ int main(int argc, char **argv)
 {
     size_t deliveries = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
     size_t queries = argc > 2 ? strtoul(argv[2], NULL, 10) : 30000;
-    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin") };
-    cs_promise_model_t *m;
+    /* German holidays, as the daemon has by default (Europe/Berlin): the
+     * 120 days span Christmas, and every replayed day is looked up */
+    cs_calendar_t *cal = NULL;
     cs_err_t err;
+    if (cs_calendar_new("DE", NULL, &cal, &err))
+        die("calendar", &err);
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .calendar = cal };
+    cs_promise_model_t *m;
     if (cs_promise_new(&o, &m, &err))
         die("model", &err);
     cs_ms_t now = 1772438400000; /* 2026-03-02, a Monday, 08:00 UTC */
@@ -169,5 +175,6 @@ int main(int argc, char **argv)
         free(q[k]);
     }
     cs_promise_free(m);
+    cs_calendar_free(&cal);
     return 0;
 }

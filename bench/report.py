@@ -118,6 +118,9 @@ def main():
     fits = [json.loads(l) for l in open(fit_path, encoding="utf-8")] if os.path.exists(fit_path) else []
     if os.path.exists(os.path.join(out_dir, "promise.json")):
         promise = json.load(open(os.path.join(out_dir, "promise.json"), encoding="utf-8"))
+        hol_path = os.path.join(out_dir, "promise_holidays.json")
+        if os.path.exists(hol_path):
+            promise["_holidays"] = json.load(open(hol_path, encoding="utf-8"))
     sqlite_ver = subprocess.run(["sh", "-c", "pkg-config --modversion sqlite3"],
                                 capture_output=True, text=True).stdout.strip()
     eng = num(ing, "ingest_engine_events_per_s")
@@ -604,10 +607,27 @@ columns are the same work and differ by the noise alone.
 """
 
 
+def promise_holidays(p):
+    h = p.get("_holidays")
+    if not h:
+        return ""
+    o, base = h["ours"], p["ours"]
+    better = o["point_mae_days"] < base["point_mae_days"]
+    return (f"- With Brazil's public holidays closed (`--holidays BR`; Carnival falls in the test "
+            f"months): MAE {o['point_mae_days']:.2f} days, median window end "
+            f"{o['median_window_end_days']:.0f}, late {o['late_rate']:.1%}, window "
+            f"{h['window_end_ratio']:.2f}x the shop's: "
+            + ("better on these orders." if better else
+               "no better on these orders, so the figures above count weekdays alone.") + "\n")
+
+
 def promise_section(p, sweep=(), fits=(), speed=None):
     if not p:
         return ""
     o, s = p["ours"], p["shop"]
+    # a promise.json from before the shop's figure was named for what it is
+    # (then "window_hit_rate", the same got <= estimate)
+    s = dict(s, on_time_rate=s.get("on_time_rate", s.get("window_hit_rate")))
     ratio = p["window_end_ratio"]
     late_ok = o["late_rate"] <= s["late_rate"]
     bound = p.get("bound") or [{"window_end_ratio": float("nan"), "point_mae_days": float("nan")}]
@@ -618,17 +638,19 @@ def promise_section(p, sweep=(), fits=(), speed=None):
 
 Method: `consonance promise-eval --split-at 2018-01-22 ../shared/data/olist-sample` replays the
 sample in time order: the {p['train_deliveries']:,} deliveries of orders placed before 2018-01-22
-are learned as they complete, and so are the later ones; each of the {p['test_orders']:,}
+are learned as they complete, and so are the later ones (a test order's delivery teaches the
+orders placed after it arrived, as in production); each of the {p['test_orders']:,}
 delivered orders placed from 2018-01-22 on is promised at its purchase time with what had been
-delivered by then (lane = seller state to customer state; window = the {p['model']['q_low']:.2f}
+delivered and under way by then (lane = seller state to customer state; window = the {p['model']['q_low']:.2f}
 to {p['model']['q_high']:.2f} quantiles; half-life {p['model']['half_life_days']:.0f} days). The
-shop's own `order_estimated_delivery_date` is scored on the same orders (its window: purchase to
-estimate).
+shop's own `order_estimated_delivery_date` is scored on the same orders: a date, not a window, so
+it is on time or late (its on-time rate is 1 - its late rate) and has no window hit rate; the
+model's hit rate counts the orders delivered inside its window, neither before nor after.
 
-| | point MAE (days) | median window end (days after purchase) | late rate | window hit rate |
+| | point MAE (days) | median window end (days after purchase) | late rate | delivered inside the window |
 |---|---|---|---|---|
 | Consonance | {o['point_mae_days']:.2f} | {o['median_window_end_days']:.0f} | {o['late_rate']:.1%} | {o['window_hit_rate']:.1%} |
-| the shop's estimate | {s['point_mae_days']:.2f} | {s['median_window_end_days']:.0f} | {s['late_rate']:.1%} | {s['window_hit_rate']:.1%} |
+| the shop's estimate | {s['point_mae_days']:.2f} | {s['median_window_end_days']:.0f} | {s['late_rate']:.1%} | no window (on time {s['on_time_rate']:.1%}) |
 
 - Window length: **{ratio:.2f}x** the shop's (target <= 0.75x at an equal or lower late rate:
   {mark(ratio <= 0.75 and late_ok)}); late rate {o['late_rate']:.1%} against the shop's {s['late_rate']:.1%}.
@@ -639,7 +661,7 @@ estimate).
   delivery 13.5 against 11.1 days), and the completed deliveries are biased towards the fast
   ones. The parcels still under way (Kaplan-Meier, docs/tracking.md) tell the model of the
   slowdown before the slow parcels arrive.
-- At the shop's own late rate: {promise_at_shop(p, sweep)}
+{promise_holidays(p)}- At the shop's own late rate: {promise_at_shop(p, sweep)}
 - **The bound.** `promise-eval` also scores an oracle that is told the test orders' own delivery
   times: each order's window ends at a quantile of the *other* test orders of its group (leave one
   out), its point is their median, at the smallest quantile whose late rate is no higher than the

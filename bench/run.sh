@@ -107,6 +107,9 @@ echo "== promise: promise-eval on the Olist sample (time-ordered split)"
 if [ -d "$ROOT/../shared/data/olist-sample" ]; then
   "$B/consonance" promise-eval --split-at 2018-01-22 "$ROOT/../shared/data/olist-sample" \
     > "$OUT/promise.json"
+  # the same with Brazil's public holidays closed (the daemon's `holidays`)
+  "$B/consonance" promise-eval --holidays BR --split-at 2018-01-22 \
+    "$ROOT/../shared/data/olist-sample" > "$OUT/promise_holidays.json"
   # the same at other split dates and upper quantiles: how the figures
   # move, and what window the shop's own late rate buys
   : > "$OUT/promise_sweep.jsonl"

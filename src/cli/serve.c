@@ -204,6 +204,7 @@ int cs_cmd_serve(int argc, char **argv)
     cs_tplset_t *templates = NULL;
     cs_sender_t *sender = NULL;
     cs_tracker_t *tracker = NULL;
+    cs_calendar_t *calendar = NULL; /* the model's and the watch's */
     cs_watch_t *watch = NULL;
     char *logo = NULL;
     int status = CS_EXIT_FAIL;
@@ -215,7 +216,11 @@ int cs_cmd_serve(int argc, char **argv)
         goto out;
     if (!cs_cli_open_sender("serve", &conf, engine, journeys, &templates, &sender))
         goto out;
-    cs_promise_opts_t po = { .tz = cs_tz_get_or_utc(conf.shop_timezone) };
+    if (cs_conf_calendar(&conf, &calendar, &err) != CS_OK) {
+        cs_cli_fail("serve", &err);
+        goto out;
+    }
+    cs_promise_opts_t po = { .tz = cs_tz_get_or_utc(conf.shop_timezone), .calendar = calendar };
     if (cs_tracker_new(&po, &tracker, &err) != CS_OK ||
         cs_tracker_start(tracker, engine, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
@@ -226,6 +231,7 @@ int cs_cmd_serve(int argc, char **argv)
     wo.tracker = tracker;
     wo.clock = cs_engine_clock(engine);
     wo.tz = po.tz;
+    wo.calendar = calendar;
     wo.horizon = conf.promise_horizon_ms;
     wo.comp_daily_budget = conf.comp_budget;
     wo.comp_percent_per_day = conf.comp_percent_per_day;
@@ -321,6 +327,7 @@ out:
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
     cs_tracker_free(tracker);
     cs_watch_free(watch);
+    cs_calendar_free(&calendar); /* after the model and the watch that borrow it */
     cs_free(logo);
     cs_tplset_free(templates);
     if (status == CS_EXIT_OK)

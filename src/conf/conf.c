@@ -8,6 +8,7 @@
 #include "../lib/cs_time.h"
 #include "../lib/cs_tz.h"
 #include "../model/event.h"
+#include "../tracking/calendar.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -45,6 +46,30 @@ static bool check_timezone(const char *v)
 {
     const cs_tz_t *tz;
     return cs_tz_get(v, &tz, NULL) == CS_OK;
+}
+
+static bool check_holidays(const char *v)
+{
+    cs_calendar_t *c = NULL;
+    bool ok = strcmp(v, "auto") == 0 || cs_calendar_new(v, NULL, &c, NULL) == CS_OK;
+    cs_calendar_free(&c);
+    return ok;
+}
+
+static bool check_closed_days(const char *v)
+{
+    cs_calendar_t *c = NULL;
+    bool ok = cs_calendar_new(NULL, v, &c, NULL) == CS_OK;
+    cs_calendar_free(&c);
+    return ok;
+}
+
+cs_rc cs_conf_calendar(const cs_conf_t *c, cs_calendar_t **out, cs_err_t *err)
+{
+    const char *country = c->holidays;
+    if (strcmp(country, "auto") == 0)
+        country = cs_calendar_country_of_zone(c->shop_timezone);
+    return cs_calendar_new(country, c->closed_days, out, err);
 }
 
 bool cs_conf_quiet_hours(const char *s, int *start, int *end)
@@ -202,6 +227,14 @@ static const key_def_t keys[] = {
     {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL},
     {"shop_timezone", K_STR, F(shop_timezone), FS(shop_timezone), 1, 0,
      "an IANA time zone like Europe/Berlin", check_timezone},
+    {"holidays", K_STR, F(holidays), FS(holidays), 1, 0,
+     "auto (the country of shop_timezone, when its holidays are known), a country whose "
+     "public holidays are known (" CS_CALENDAR_COUNTRIES "), or none",
+     check_holidays},
+    {"closed_days", K_STR, F(closed_days), FS(closed_days), 0, 0,
+     "dates as MM-DD (every year) or YYYY-MM-DD (2000 to 2099), separated by commas, like "
+     "12-24, 12-31",
+     check_closed_days},
     {"support_email", K_STR, F(support_email), FS(support_email), 0, 0, "an email address",
      NULL},
     {"public_url", K_STR, F(public_url), FS(public_url), 0, 0,
@@ -304,6 +337,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->hold_max_ms = 7 * 86400000LL;
     cs_strlcpy(c->shop_name, "Consonance Shop", sizeof c->shop_name);
     cs_strlcpy(c->shop_timezone, "Europe/Berlin", sizeof c->shop_timezone);
+    cs_strlcpy(c->holidays, "auto", sizeof c->holidays);
     cs_strlcpy(c->shop_currency, "EUR", sizeof c->shop_currency);
     cs_strlcpy(c->smtp_tls, "try", sizeof c->smtp_tls);
     c->smtp_tls_verify = true;

@@ -49,6 +49,9 @@ typedef struct cs_conf {
     int64_t hold_max_ms;                /* default 7d */
     /* sending */
     char shop_timezone[64];             /* delivery dates are days in this zone */
+    char holidays[16];                  /* public holidays: "auto" (shop_timezone's
+                                           country), a country code, or "none" */
+    char closed_days[1024];             /* "12-24, 12-31, 2026-12-28"; "" = none */
     char shop_name[256];                /* in messages; default "Consonance Shop" */
     char support_email[256];
     char public_url[512];               /* base of links in messages; "" = no links */
@@ -115,6 +118,12 @@ cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err);
  * "--port") is used in error messages. */
 cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *origin,
                   cs_err_t *err);
+
+/* The delivery calendar of holidays and closed_days ("auto": the public
+ * holidays of shop_timezone's country, when known); *out NULL is weekdays
+ * alone. Owned by the caller (cs_calendar_free). */
+typedef struct cs_calendar cs_calendar_t;
+cs_rc cs_conf_calendar(const cs_conf_t *c, cs_calendar_t **out, cs_err_t *err);
 
 /* quiet_hours text -> minutes of the day; false on bad text. "off" gives 0, 0. */
 bool cs_conf_quiet_hours(const char *s, int *start, int *end);

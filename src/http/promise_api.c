@@ -6,10 +6,13 @@
  *       &destination_country=DE&destination_postal_code=10115[&placed_at=...][&lang=de]
  *
  * Every parameter is checked before anything is looked up: countries are
- * two-letter codes, text values have a bound, placed_at lies from 30 days
- * ago to a year ahead; an error names the parameter, what was expected and
- * (quoted, bounded) what came. Region keys are the tracker's, so a checkout
- * sending "SN" or a postal code meets shipments that said "Sachsen".
+ * two-letter codes, text values have a bound, postal codes are letters,
+ * digits, spaces and hyphens, placed_at lies from 30 days ago to a year
+ * ahead; a parameter not listed above (a typo), a NUL byte ("%00") or one
+ * parameter twice with different values is refused too. An error names
+ * the parameter, what was expected and (quoted, bounded) what came.
+ * Region keys are the tracker's, so a checkout sending "SN" or a postal
+ * code meets shipments that said "Sachsen".
  *
  * Answers the window's first and last day and the most likely one (dates in
  * the shop's time zone), the calendar days after purchase, a sentence for
@@ -20,6 +23,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../template/locale.h"
 #include "../tracking/tracker.h"
@@ -98,6 +102,94 @@ static cs_rc country(const char *name, const char *v, char cc[3], cs_err_t *err)
     return CS_OK;
 }
 
+/* A postal code: letters, digits, spaces and hyphens, at least one letter
+ * or digit ("10115", "SW1A 1AA", "00-950"). Spaces alone made a lane key
+ * "DE-  " that no shipment has. */
+static cs_rc postal_code(const char *name, const char *v, cs_err_t *err)
+{
+    char e[ECHO_MAX];
+    bool ok = true, alnum = false;
+    for (const char *p = v; p && *p && ok; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x80 && isalnum(c))
+            alnum = true;
+        else
+            ok = c == ' ' || c == '-';
+    }
+    if (v && (!ok || !alnum))
+        return cs_err_field(err, CS_ERR_INVALID, name,
+                            "%s: expected a postal code of letters, digits, spaces and hyphens "
+                            "(at least one letter or digit) like 10115, got %s",
+                            name, echo(v, e, sizeof e));
+    return CS_OK;
+}
+
+/* The parameters it takes. libmicrohttpd finds a name in any case
+ * ("Carrier"), and so does the check. */
+static const char *const params[] = { "carrier", "service", "origin_country", "origin_region",
+                                      "origin_postal_code", "destination_country",
+                                      "destination_region", "destination_postal_code",
+                                      "placed_at", "lang" };
+#define NPARAMS (sizeof params / sizeof params[0])
+
+typedef struct query_check {
+    const char *first[NPARAMS]; /* each parameter's first value; NULL = not seen */
+    size_t first_len[NPARAMS];
+    cs_err_t *err;
+    cs_rc rc;
+} query_check_t;
+
+/* One query parameter, with its decoded lengths (MHD_KeyValueIteratorN: a
+ * "%00" ends the C string short of them): a name this route takes, no NUL
+ * byte, not given twice with different values. Stops at the first fault. */
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    query_check_t *c = cls;
+    char e[ECHO_MAX], e2[ECHO_MAX];
+    (void)kind;
+    if (!value) { /* "?carrier" without '=' */
+        value = "";
+        value_size = 0;
+    }
+    if (key_size == 0 && value_size == 0)
+        return MHD_YES; /* "a=1&&b=2", a trailing '&' */
+    if (strlen(key) != key_size || strlen(value) != value_size) {
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                             "%s: a NUL byte (%%00) in the parameter's %s; expected text",
+                             echo(key, e, sizeof e), strlen(key) != key_size ? "name" : "value");
+        return MHD_NO;
+    }
+    size_t i = 0;
+    while (i < NPARAMS && strcasecmp(key, params[i]) != 0)
+        i++;
+    if (i == NPARAMS) {
+        char list[256];
+        size_t n = 0;
+        list[0] = '\0';
+        for (size_t k = 0; k < NPARAMS; k++) {
+            int w = snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", params[k]);
+            if (w < 0 || (size_t)w >= sizeof list - n)
+                break;
+            n += (size_t)w;
+        }
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                             "%s: unknown parameter; expected one of %s", echo(key, e, sizeof e),
+                             list);
+        return MHD_NO;
+    }
+    if (c->first[i] &&
+        (c->first_len[i] != value_size || memcmp(c->first[i], value, value_size) != 0)) {
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                             "%s: given twice, as %s and %s; expected it once", key,
+                             echo(c->first[i], e, sizeof e), echo(value, e2, sizeof e2));
+        return MHD_NO;
+    }
+    c->first[i] = value;
+    c->first_len[i] = value_size;
+    return MHD_YES;
+}
+
 enum MHD_Result cs__http_promise(hreq_t *r)
 {
     cs_http_t *h = r->h;
@@ -109,6 +201,10 @@ enum MHD_Result cs__http_promise(hreq_t *r)
         cs_errf(&err, CS_ERR_UNSUPPORTED, "delivery promises are not enabled on this server");
         return cs__http_reply_err(r, &err);
     }
+    query_check_t qc = { .err = &err };
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &qc);
+    if ((rc = qc.rc))
+        goto out;
     const char *carrier = arg(r, "carrier"), *dest_country = arg(r, "destination_country");
     if (!carrier && !dest_country) {
         rc = cs_err_field(&err, CS_ERR_INVALID, "carrier",
@@ -131,7 +227,9 @@ enum MHD_Result cs__http_promise(hreq_t *r)
         (rc = bounded(r, "destination_region", REGION_MAX, &d_region, &err)) ||
         (rc = bounded(r, "destination_postal_code", POSTAL_MAX, &d_postal, &err)) ||
         (rc = country("origin_country", arg(r, "origin_country"), o_cc, &err)) ||
-        (rc = country("destination_country", dest_country, d_cc, &err)))
+        (rc = country("destination_country", dest_country, d_cc, &err)) ||
+        (rc = postal_code("origin_postal_code", o_postal, &err)) ||
+        (rc = postal_code("destination_postal_code", d_postal, &err)))
         goto out;
     if ((o_region || o_postal) && !o_cc[0]) {
         /* lanes are keyed by country and region ("DE-SN"): a region alone

@@ -113,35 +113,22 @@ static double age_weight(const cs_promise_model_t *m, cs_ms_t at, double w0, cs_
     return w0 * f_now;
 }
 
-/* ---- working days (Monday..Saturday) ---- */
-
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-/* Days since 1970-01-01 (a Thursday); Sunday when (z + 4) % 7 == 0. */
-static bool is_sunday(int64_t z)
-{
-    return ((z + 4) % 7 + 7) % 7 == 0;
-}
-
-/* Working days up to and including day z: Saturday and the Sunday after it
- * share an index, Monday is one more. */
-static int64_t wd_index(int64_t z)
-{
-    return z - floordiv(z + 4, 7);
-}
+/* ---- working days (Monday..Saturday) ----
+ *
+ * Less the calendar's closed days (calendar.h: public holidays, the
+ * shop's own); m->o.calendar NULL is weekdays alone. */
 
 /* Working time: the working-day index of t's local date plus the part of
- * the day gone (a Sunday counts as the start of Monday). */
+ * the day gone (a Sunday or a closed day counts as the start of the next
+ * working day). */
 static double worktime(const cs_promise_model_t *m, cs_ms_t t)
 {
     cs_local_t l;
     cs_tz_to_local(m->o.tz, t, &l);
     int64_t z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
     double f = (l.hour * 3600 + l.min * 60 + l.sec) / 86400.0;
-    return is_sunday(z) ? (double)(wd_index(z) + 1) : (double)wd_index(z) + f;
+    int64_t k = cs_calendar_wd(m->o.calendar, z);
+    return cs_calendar_open(m->o.calendar, z) ? (double)k + f : (double)(k + 1);
 }
 
 /* ---- ship days (Monday..Friday): when shops hand parcels over ----
@@ -152,33 +139,31 @@ static double worktime(const cs_promise_model_t *m, cs_ms_t t)
  * time (cs_promise_estimate): the weekday effect comes from the calendar,
  * not from a table per weekday that thin lanes could not fill. */
 
-/* Ship days up to day z: Saturday and Sunday share the next Monday's
- * index (z = -3 is Monday, 1969-12-29). */
-static int64_t sd_index(int64_t z)
-{
-    int64_t w = floordiv(z + 3, 7), d = z + 3 - 7 * w; /* d: 0 Monday .. 6 Sunday */
-    return 5 * w + (d < 5 ? d : 5);
-}
-
 /* Ship time in seconds (exact, so a replay lands on the day it should):
  * the ship-day index of t's local date times a day, plus the seconds of
- * the day gone; a weekend counts as the start of Monday. */
+ * the day gone; a weekend or closed day counts as the start of the next
+ * ship day. */
 static int64_t shiptime(const cs_promise_model_t *m, cs_ms_t t)
 {
     cs_local_t l;
     cs_tz_to_local(m->o.tz, t, &l);
     int64_t z = cs_days_from_civil(l.year, (unsigned)l.month, (unsigned)l.day);
-    int64_t d = z + 3 - 7 * floordiv(z + 3, 7);
     int64_t secs = l.hour * 3600 + l.min * 60 + l.sec;
-    return sd_index(z) * 86400 + (d >= 5 ? 0 : secs);
+    return cs_calendar_sd(m->o.calendar, z) * 86400 +
+           (cs_calendar_ship_open(m->o.calendar, z) ? secs : 0);
 }
 
-/* The working time of ship time x (a weekday, so never a Sunday). */
-static double ship_to_work(int64_t x)
+static int64_t floordiv(int64_t a, int64_t b)
 {
-    int64_t k = floordiv(x, 86400), w = floordiv(k, 5);
-    int64_t z = 7 * w + (k - 5 * w) - 3;
-    return (double)wd_index(z) + (double)(x - k * 86400) / 86400.0;
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* The working time of ship time x (a ship day: a working day too). */
+static double ship_to_work(const cs_calendar_t *cal, int64_t x)
+{
+    int64_t k = floordiv(x, 86400);
+    int64_t z = cs_calendar_sd_day(cal, k);
+    return (double)cs_calendar_wd(cal, z) + (double)(x - k * 86400) / 86400.0;
 }
 
 static cs_ms_t midnight(const cs_promise_model_t *m, int64_t z)
@@ -186,13 +171,10 @@ static cs_ms_t midnight(const cs_promise_model_t *m, int64_t z)
     return cs_tz_day_start(m->o.tz, z);
 }
 
-/* The working day with index k (never a Sunday). */
-static int64_t day_of_index(int64_t k)
+/* The working day with index k. */
+static int64_t day_of_index(const cs_promise_model_t *m, int64_t k)
 {
-    int64_t z = k + floordiv(k, 6) - 3;
-    while (wd_index(z) < k || is_sunday(z))
-        z++;
-    return z;
+    return cs_calendar_wd_day(m->o.calendar, k);
 }
 
 double cs_promise_workdays(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to)
@@ -203,15 +185,16 @@ double cs_promise_workdays(const cs_promise_model_t *m, cs_ms_t from, cs_ms_t to
 cs_ms_t cs_promise_add_workdays(const cs_promise_model_t *m, cs_ms_t from, double wd)
 {
     double w = worktime(m, from) + wd;
-    return midnight(m, day_of_index((int64_t)floor(w)));
+    return midnight(m, day_of_index(m, (int64_t)floor(w)));
 }
 
-int cs_workdays_late(const cs_tz_t *tz, cs_ms_t promised_to, cs_ms_t at)
+int cs_workdays_late(const cs_tz_t *tz, const cs_calendar_t *cal, cs_ms_t promised_to,
+                     cs_ms_t at)
 {
     int64_t a = cs_tz_day(tz, at), p = cs_tz_day(tz, promised_to);
     if (a <= p)
         return 0;
-    int64_t n = wd_index(a) - wd_index(p);
+    int64_t n = cs_calendar_wd(cal, a) - cs_calendar_wd(cal, p);
     return n < 1 ? 1 : (int)n;
 }
 
@@ -227,10 +210,21 @@ cs_rc cs_promise_new(const cs_promise_opts_t *opts, cs_promise_model_t **out, cs
         m->o = *opts;
     if (!m->o.tz)
         m->o.tz = cs_tz_get_or_utc(NULL);
-    if (m->o.q_low <= 0 || m->o.q_low >= 1)
+    if (m->o.q_low == 0)
         m->o.q_low = 0.10;
-    if (m->o.q_high <= m->o.q_low || m->o.q_high >= 1)
+    if (m->o.q_high == 0)
         m->o.q_high = 0.90;
+    /* the window's quantiles are taken with the median between them, in
+     * ascending order (km_quantiles): a median outside the window would
+     * give a window that ends before it starts */
+    if (!(m->o.q_low > 0 && m->o.q_low < 0.5) || !(m->o.q_high > 0.5 && m->o.q_high < 1)) {
+        double lo = m->o.q_low, hi = m->o.q_high;
+        cs_free(m);
+        return cs_err_field(err, CS_ERR_INVALID,
+                            !(lo > 0 && lo < 0.5) ? "q_low" : "q_high",
+                            "q_low,q_high: expected 0 < q_low < 0.5 < q_high < 1, got %g,%g",
+                            lo, hi);
+    }
     if (m->o.half_life_days <= 0)
         m->o.half_life_days = 90;
     if (m->o.min_weight <= 0)
@@ -646,6 +640,7 @@ static bool flight_counts(const cs_promise_model_t *m, const flight_t *f, cs_ms_
 typedef struct replay {
     int64_t ship_placed; /* ship-time seconds */
     double work_placed;
+    const cs_calendar_t *cal;
 } replay_t;
 
 /* What a delivery's handling (ship-time seconds) and transit (working
@@ -653,7 +648,7 @@ typedef struct replay {
  * purchase. */
 static double replayed(const replay_t *r, int64_t ship_handling, double transit)
 {
-    return ship_to_work(r->ship_placed + ship_handling) + transit - r->work_placed;
+    return ship_to_work(r->cal, r->ship_placed + ship_handling) + transit - r->work_placed;
 }
 
 /* Collect the weighted values of one level's delivered parcels, ascending:
@@ -937,7 +932,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         }
     } else {
         /* every delivery's handling and transit replayed from this purchase */
-        replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at) };
+        replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at), m->o.calendar };
         level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w, &known);
         base = worktime(m, q->placed_at);
         if (level < 0) { /* no history at all: a cautious default */
@@ -953,7 +948,8 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         if (quantiles(m, &q->lane, WHAT_HANDLING, 0, NULL, now, hq, &hw, &hk) >= 0 &&
             hk >= m->o.min_weight && waited > hq[2] + 0.5) {
             /* the usual hand-over, in working time, is behind by this much */
-            double usual = ship_to_work(shiptime(m, q->placed_at) + (int64_t)(hq[1] * 86400));
+            double usual = ship_to_work(m->o.calendar,
+                                        shiptime(m, q->placed_at) + (int64_t)(hq[1] * 86400));
             double shift = worktime(m, now) - usual;
             if (shift < 0)
                 shift = 0;
@@ -1044,7 +1040,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     qs[2] += extra;
 
     /* dates: never before today (nothing arrives in the past) */
-    int64_t kmin = wd_index(today) + (is_sunday(today) ? 1 : 0);
+    int64_t kmin = cs_calendar_wd(m->o.calendar, today) + !cs_calendar_open(m->o.calendar, today);
     int64_t k[3];
     for (int i = 0; i < 3; i++) {
         k[i] = (int64_t)floor(base + qs[i]);
@@ -1055,9 +1051,9 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         k[1] = k[0];
     if (k[2] < k[1])
         k[2] = k[1];
-    out->from = midnight(m, day_of_index(k[0]));
-    out->point = midnight(m, day_of_index(k[1]));
-    out->to = midnight(m, day_of_index(k[2]));
+    out->from = midnight(m, day_of_index(m, k[0]));
+    out->point = midnight(m, day_of_index(m, k[1]));
+    out->to = midnight(m, day_of_index(m, k[2]));
     return CS_OK;
 }
 

@@ -6,7 +6,9 @@
  *
  * Time is counted in working days (Monday to Saturday, as parcel carriers
  * deliver) in the shop's time zone; handling (purchase to hand-over) also
- * in ship days (Monday to Friday, as shops hand over). Before hand-over,
+ * in ship days (Monday to Friday, as shops hand over); both less the
+ * calendar's holidays and closed days (calendar.h), in the samples as in
+ * the dates promised. Before hand-over,
  * each delivery's handling and transit are replayed from the new order's
  * purchase time, so a Friday evening order waits for Monday's hand-over
  * where a Monday order does not. Every delivery is kept as
@@ -48,14 +50,18 @@
 #include "../lib/cs_time.h"
 #include "../lib/cs_tz.h"
 #include "../model/event.h"
+#include "calendar.h"
 
 typedef struct cs_promise_opts {
     const cs_tz_t *tz;        /* the shop's zone for dates; NULL = UTC */
-    double q_low, q_high;     /* window quantiles; 0 = 0.10, 0.90 */
+    double q_low, q_high;     /* window quantiles; 0 = 0.10, 0.90; cs_promise_new refuses
+                               * (CS_ERR_INVALID) any but 0 < q_low < 0.5 < q_high < 1 */
     double half_life_days;    /* sample weight halves with this age; 0 = 90 */
     double min_weight;        /* weight a level needs to be used; 0 = 12 */
     int per_lane_max;         /* samples kept per lane and level; 0 = 4000 */
     double in_flight_days;    /* an undelivered parcel counts this long; 0 = 45 */
+    const cs_calendar_t *calendar; /* days closed besides Sundays (borrowed: outlives
+                                      the model); NULL = none */
 } cs_promise_opts_t;
 
 typedef struct cs_promise_model cs_promise_model_t;
@@ -182,6 +188,7 @@ cs_ms_t cs_promise_add_workdays(const cs_promise_model_t *m, cs_ms_t from, doubl
 /* How late `at` is for a promise ending on promised_to's local day: the
  * working days after it up to at's day (at least 1 when at's day is later
  * at all; 0 when in time). */
-int cs_workdays_late(const cs_tz_t *tz, cs_ms_t promised_to, cs_ms_t at);
+int cs_workdays_late(const cs_tz_t *tz, const cs_calendar_t *cal, cs_ms_t promised_to,
+                     cs_ms_t at);
 
 #endif /* CS_TRACKING_PROMISE_H */

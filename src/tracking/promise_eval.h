@@ -1,8 +1,9 @@
 /*
  * promise_eval.h -- how good the promise is, on the Olist CSV layout: learn
  * from one folder's deliveries (in time order, as they complete) and
- * promise the other folder's orders when they are placed; the same figures
- * for the shop's own order_estimated_delivery_date on the same orders.
+ * promise the other folder's orders when they are placed, their own
+ * deliveries teaching too once they complete; the same figures for the
+ * shop's own order_estimated_delivery_date on the same orders.
  */
 #ifndef CS_TRACKING_PROMISE_EVAL_H
 #define CS_TRACKING_PROMISE_EVAL_H
@@ -19,7 +20,9 @@ typedef struct cs_promise_eval_opts {
 } cs_promise_eval_opts_t;
 
 /* {"train_deliveries", "test_orders", "model": {...}, "ours": {point_mae_days,
- * median_window_end_days, late_rate, window_hit_rate}, "shop": {...},
+ * median_window_end_days, late_rate, window_hit_rate}, "shop": {point_mae_days,
+ * median_window_end_days, late_rate, on_time_rate} (the shop's estimate is
+ * a date: on time = 1 - late, no window to hit),
  * "window_end_ratio", "bound": [{grouping, q_high, median_window_end_days,
  * late_rate, window_end_ratio, point_mae_days}, ...]} -- the bound is an
  * oracle told the test orders' own times (promise_eval.c); *out owned by

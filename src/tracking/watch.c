@@ -138,7 +138,7 @@ static int stuck_days(const cs_watch_t *w, const cs_order_track_t *t, cs_ms_t no
 {
     if (t->last_status != CS_TRACK_IN_TRANSIT || !t->stay_since ||
         t->last_scan_at <= t->stay_since || now - t->stay_since < STUCK_MS ||
-        cs_workdays_late(w->o.tz, t->stay_since, now) < STUCK_WORKDAYS)
+        cs_workdays_late(w->o.tz, w->o.calendar, t->stay_since, now) < STUCK_WORKDAYS)
         return 0;
     return (int)((now - t->stay_since) / CS_MS_PER_DAY);
 }
@@ -469,7 +469,7 @@ static cs_rc update(upd_t *u, const char *order_id)
      * not the shop's */
     if (r.first_to) {
         cs_ms_t arrived = t.pickup_since ? t.pickup_since : delivered ? t.delivered_at : u->now;
-        int late = cs_workdays_late(w->o.tz, r.first_to, arrived);
+        int late = cs_workdays_late(w->o.tz, w->o.calendar, r.first_to, arrived);
         if (late > 0) {
             if (!r.broken_at)
                 r.broken_at = u->now;

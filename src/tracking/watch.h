@@ -41,6 +41,7 @@ typedef struct cs_watch_opts {
     cs_tracker_t *tracker;          /* the model (borrowed) */
     const cs_clock_t *clock;        /* NULL = system clock */
     const cs_tz_t *tz;              /* the shop's zone; NULL = UTC */
+    const cs_calendar_t *calendar;  /* the model's closed days (borrowed); NULL = none */
     cs_ms_t horizon;                /* orders placed longer ago are not watched: 60d */
     int max_risk_signals;           /* per order: 3 */
     /* compensation; a budget of 0 turns it off (the signal still goes out) */

@@ -300,6 +300,21 @@ try:
     t.eq((st, far.get("basis", {}).get("level")), (200, "lane"), "a purchase 300 days ahead: the lane's")
     t.eq(far.get("window", {}).get("to"), (ahead + dt.timedelta(days=3)).strftime("%Y-%m-%d"),
          "three working days from that Monday")
+    # German holidays (the shop's zone is Europe/Berlin): three working days
+    # from a purchase just before Christmas skip the 25th and 26th
+    year = now.year if (now.month, now.day) < (12, 20) else now.year + 1
+    xmas = [dt.datetime(year, 12, d, 9, 0, tzinfo=dt.timezone.utc) for d in (24, 23, 22)]
+    before = next(x for x in xmas if x.weekday() < 5)
+    closed = {(12, 25), (12, 26), (1, 1)}
+    due, n = before, 0
+    while n < 3:
+        due += dt.timedelta(days=1)
+        n += due.weekday() != 6 and (due.month, due.day) not in closed
+    st, _, hol = promise(carrier="dhl", origin_country="DE", origin_region="SN",
+                         destination_country="DE", destination_postal_code="10999",
+                         placed_at=iso(before))
+    t.eq((st, hol.get("window", {}).get("to")), (200, due.strftime("%Y-%m-%d")),
+         "bought %s: three working days, not counting Christmas" % before.date())
     st, f, msg = bad(ok + "&placed_at=2026-12-03T10:00:00+01:00")  # '+' arrives as a space
     t.check((st, f) == (400, "placed_at") and '"2026-12-03T10:00:00 01:00"' in msg and "%2B" in msg
             and "like 2026-12-03T10:00:00Z" in msg, "placed_at with a raw '+': %r" % msg)
@@ -351,6 +366,41 @@ try:
     for lang in ("fr", "english", "d", "fr-DE"):
         st, f, msg = bad(ok + "&lang=" + lang)
         t.check((st, f) == (400, "lang") and '"%s"' % lang in msg, "lang=%s refused: %r" % (lang, msg))
+    # a parameter it does not take (a typo) is refused by name, listing the
+    # ones it takes, not ignored: the answer would be for the whole country
+    for name in ("destination_postcode", "postal_code", "x"):
+        st, f, msg = bad(ok + "&%s=10115" % name)
+        t.check((st, f) == (400, name) and '"%s"' % name in msg and "destination_postal_code" in msg
+                and "placed_at" in msg and "lang" in msg, "unknown %s refused: %s %s %r" % (name, st, f, msg))
+    st, _, body = d.request("GET", "/v1/promise?Carrier=dhl&destination_country=DE")
+    t.eq(st, 200, "names in any case, as before: %r" % body)
+    # postal codes: letters, digits, spaces and hyphens, at least one letter or digit
+    for val in ("%20%20", "-", "10115%3B", "10%2F115", "%C3%9F1"):
+        st, f, msg = bad(ok + "&destination_postal_code=" + val)
+        t.check((st, f) == (400, "destination_postal_code") and "letters, digits" in msg,
+                "postal code %r refused: %s %s %r" % (val, st, f, msg))
+    st, f, msg = bad(ok + "&origin_country=DE&origin_postal_code=%20")
+    t.check((st, f) == (400, "origin_postal_code"), "origin_postal_code checked too: %s %s %r" % (st, f, msg))
+    for qs in ("carrier=dhl&destination_country=GB&destination_postal_code=SW1A%201AA",
+               "carrier=dhl&destination_country=NL&destination_postal_code=1012%20AB",
+               "carrier=dhl&destination_country=PL&destination_postal_code=00-950"):
+        st, _, body = d.request("GET", "/v1/promise?" + qs)
+        t.eq(st, 200, "%s: %r" % (qs, body))
+    # a NUL byte would cut the value short (carrier "dhl" for "dhl%00x")
+    for name, qs in (("carrier", "carrier=dhl%00x&destination_country=DE"),
+                     ("lang", ok + "&lang=de%00fr"),
+                     ("destination_postal_code", ok + "&destination_postal_code=10115%00"),
+                     ("carrier", "destination_country=DE&carrier%00x=dhl")):
+        st, f, msg = bad(qs)
+        t.check((st, f) == (400, name) and "NUL" in msg, "%s with a NUL refused: %s %s %r" % (qs, st, f, msg))
+    # one parameter twice: which one counts is not for the server to guess
+    st, f, msg = bad(ok + "&carrier=dpd")
+    t.check((st, f) == (400, "carrier") and "twice" in msg and '"dpd"' in msg,
+            "carrier twice refused: %s %s %r" % (st, f, msg))
+    st, f, msg = bad(ok + "&lang=de&LANG=en")
+    t.check((st, f) == (400, "LANG") and "twice" in msg, "lang twice in two cases: %s %s %r" % (st, f, msg))
+    st, _, body = d.request("GET", "/v1/promise?" + ok + "&carrier=dhl")
+    t.eq(st, 200, "the same value twice is fine: %r" % body)
 
     st, _, body = promise(destination_country="DE")
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "missing carrier named")

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "lib/cs_time.h"
+#include "tracking/calendar.h"
 
 static char *write_tmp(const char *text)
 {
@@ -94,6 +96,39 @@ static void test_errors_name_line_and_key(void **state)
                      CS_ERR_CONFIG); /* longer than 11 */
 }
 
+/* The delivery calendar: holidays by country or from the shop's zone,
+ * closed days checked item by item, bad values named. */
+static void test_calendar_keys(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    assert_string_equal(c.holidays, "auto");
+    cs_calendar_t *cal = NULL;
+    assert_int_equal(cs_conf_calendar(&c, &cal, &err), CS_OK); /* Europe/Berlin: Germany's */
+    assert_false(cs_calendar_open(cal, cs_days_from_civil(2026, 10, 3)));
+    cs_calendar_free(&cal);
+    assert_int_equal(cs_conf_set(&c, "shop_timezone", "Europe/London", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_calendar(&c, &cal, &err), CS_OK);
+    assert_null(cal); /* no holidays known there: weekdays alone */
+    assert_int_equal(cs_conf_set(&c, "holidays", "at", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "closed_days", "12-24, 2026-12-31", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_calendar(&c, &cal, &err), CS_OK);
+    assert_false(cs_calendar_open(cal, cs_days_from_civil(2026, 12, 8)));  /* Austria's */
+    assert_false(cs_calendar_open(cal, cs_days_from_civil(2026, 12, 31))); /* the shop's */
+    assert_true(cs_calendar_open(cal, cs_days_from_civil(2027, 12, 31)));
+    cs_calendar_free(&cal);
+    assert_int_equal(cs_conf_set(&c, "holidays", "none", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "holidays", "France", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "holidays");
+    assert_non_null(strstr(err.msg, "DE, AT, CH, BR"));
+    assert_int_equal(cs_conf_set(&c, "closed_days", "12-24, 24.12.", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "closed_days");
+    assert_non_null(strstr(err.msg, "MM-DD"));
+    assert_string_equal(c.closed_days, "12-24, 2026-12-31"); /* the good value stays */
+}
+
 static void test_env_overrides(void **state)
 {
     (void)state;
@@ -158,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_file),
         cmocka_unit_test(test_errors_name_line_and_key),
+        cmocka_unit_test(test_calendar_keys),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_shipped_example_is_valid),
         cmocka_unit_test(test_cross_checks),

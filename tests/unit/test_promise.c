@@ -326,6 +326,49 @@ static void test_short_half_life_far_from_epoch(void **state)
     cs_promise_free(m);
 }
 
+/* Holidays are no delivery days: before Christmas, a parcel that takes a
+ * day to hand over and two working days on the way arrives after the
+ * holidays, not on Boxing Day; without a calendar the same model says
+ * Saturday 26 December. Learned deliveries that spanned a holiday count
+ * it out too: Easter week's took as many working days as any other. */
+static void test_holidays_close(void **state)
+{
+    (void)state;
+    cs_calendar_t *de = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_calendar_new("DE", NULL, &de, &err), CS_OK);
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .calendar = de };
+    cs_promise_model_t *m, *plain = model();
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    /* Tuesday orders in November: handed over Wednesday, delivered Friday */
+    cs_ms_t t0 = at("2026-11-03T09:00:00Z");
+    for (int i = 0; i < 30; i++) {
+        observe(m, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY + i * 60000, 1, 2);
+        observe(plain, "dhl", "DE-BE", t0 + (cs_ms_t)(i % 4) * 7 * CS_MS_PER_DAY + i * 60000, 1,
+                2);
+    }
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-12-23T09:00:00Z", NULL, "2026-12-23T09:00:00Z",
+                         CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_string_equal(day(p.point), "2026-12-29");
+    assert_string_equal(day(p.to), "2026-12-29");
+    p = ask(plain, "dhl", "DE-BE", "2026-12-23T09:00:00Z", NULL, "2026-12-23T09:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_string_equal(day(p.point), "2026-12-26");
+    /* handed over on Maundy Thursday, two working days: Tuesday after
+     * Easter Monday (Good Friday and Easter Monday closed) */
+    p = ask(m, "dhl", "DE-BE", "2026-04-01T09:00:00Z", "2026-04-02T09:00:00Z",
+            "2026-04-02T10:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-04-02T09:30:00Z");
+    assert_string_equal(day(p.point), "2026-04-07");
+    /* working-day arithmetic follows the calendar */
+    double wd = cs_promise_workdays(m, at("2026-12-24T11:00:00Z"), at("2026-12-28T11:00:00Z"));
+    assert_true(wd > 0.99 && wd < 1.01);
+    assert_string_equal(day(cs_promise_add_workdays(m, at("2026-12-24T11:00:00Z"), 1)),
+                        "2026-12-28");
+    cs_promise_free(m);
+    cs_promise_free(plain);
+    cs_calendar_free(&de);
+}
+
 /* A shop with no deliveries yet (its first days): a parcel under way is
  * not "slow" -- there is nothing to be slow against -- and a parcel out
  * for delivery today is never at risk, however slow its way was. */
@@ -1066,9 +1109,54 @@ static void test_region_keys_meet(void **state)
     assert_string_equal(k, "DE-BE");
 }
 
+/* The window is {q_low, median, q_high} in that order: quantiles that put
+ * the median outside it (or are not in (0, 1)) are refused by name, not
+ * used for a window that ends before it starts or replaced silently by
+ * the defaults; 0 still means the default. */
+static void test_quantiles_checked(void **state)
+{
+    (void)state;
+    static const struct {
+        double lo, hi;
+        const char *field, *got;
+    } bad[] = {
+        { 0.1, 0.4, "q_high", "0.1,0.4" },  { 0.6, 0.9, "q_low", "0.6,0.9" },
+        { 0.5, 0.9, "q_low", "0.5,0.9" },   { 0.1, 0.5, "q_high", "0.1,0.5" },
+        { 0.3, 0.2, "q_high", "0.3,0.2" },  { -0.1, 0.9, "q_low", "-0.1,0.9" },
+        { 0.1, 1.0, "q_high", "0.1,1" },    { 0, 0.3, "q_high", "0.1,0.3" },
+        { NAN, 0.9, "q_low", "nan,0.9" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cs_promise_opts_t o = { .q_low = bad[i].lo, .q_high = bad[i].hi };
+        cs_promise_model_t *m = NULL;
+        cs_err_t err;
+        cs_err_clear(&err);
+        assert_int_equal(cs_promise_new(&o, &m, &err), CS_ERR_INVALID);
+        assert_null(m);
+        assert_string_equal(err.field, bad[i].field);
+        assert_non_null(strstr(err.msg, "0 < q_low < 0.5 < q_high < 1"));
+        if (!strstr(err.msg, bad[i].got))
+            fail_msg("%s,%s: %s", bad[i].field, bad[i].got, err.msg);
+    }
+    cs_promise_opts_t o = { .q_low = 0.2, .q_high = 0.8 };
+    cs_promise_model_t *m;
+    cs_err_t err;
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    assert_true(cs_promise_opts_q_low(m) == 0.2 && cs_promise_opts_q_high(m) == 0.8);
+    cs_promise_free(m);
+    o = (cs_promise_opts_t){ .q_high = 0.7 }; /* q_low's default */
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    assert_true(cs_promise_opts_q_low(m) == 0.10 && cs_promise_opts_q_high(m) == 0.7);
+    cs_promise_free(m);
+    m = model();
+    assert_true(cs_promise_opts_q_low(m) == 0.10 && cs_promise_opts_q_high(m) == 0.90);
+    cs_promise_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quantiles_checked),
         cmocka_unit_test(test_region_keys),
         cmocka_unit_test(test_region_keys_meet),
         cmocka_unit_test(test_workdays),
@@ -1079,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_failed_attempt_counts_from_it),
         cmocka_unit_test(test_purchase_ahead_weighs_now),
         cmocka_unit_test(test_short_half_life_far_from_epoch),
+        cmocka_unit_test(test_holidays_close),
         cmocka_unit_test(test_no_history_is_not_slow),
         cmocka_unit_test(test_few_deliveries_are_not_a_yardstick),
         cmocka_unit_test(test_region_scan_narrows),

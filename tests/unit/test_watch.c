@@ -1450,11 +1450,22 @@ static void test_workdays_late(void **state)
     (void)state;
     const cs_tz_t *tz = cs_tz_get_or_utc("Europe/Berlin");
     cs_ms_t tue = at("2026-03-03T12:00:00Z");
-    assert_int_equal(cs_workdays_late(tz, tue, at("2026-03-03T22:30:00Z")), 0); /* still Tuesday */
-    assert_int_equal(cs_workdays_late(tz, tue, at("2026-03-03T23:30:00Z")), 1); /* Wednesday */
-    assert_int_equal(cs_workdays_late(tz, tue, at("2026-03-09T10:00:00Z")), 5); /* next Monday */
+    assert_int_equal(cs_workdays_late(tz, NULL, tue, at("2026-03-03T22:30:00Z")), 0); /* still Tuesday */
+    assert_int_equal(cs_workdays_late(tz, NULL, tue, at("2026-03-03T23:30:00Z")), 1); /* Wednesday */
+    assert_int_equal(cs_workdays_late(tz, NULL, tue, at("2026-03-09T10:00:00Z")), 5); /* next Monday */
     cs_ms_t sat = at("2026-03-07T12:00:00Z");
-    assert_int_equal(cs_workdays_late(tz, sat, at("2026-03-08T12:00:00Z")), 1); /* Sunday */
+    assert_int_equal(cs_workdays_late(tz, NULL, sat, at("2026-03-08T12:00:00Z")), 1); /* Sunday */
+    /* promised Thursday 24 December, arrived Monday 28: with German
+     * holidays one working day late (Friday 25 and Saturday 26 closed) */
+    cs_calendar_t *de = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_calendar_new("DE", NULL, &de, &err), CS_OK);
+    cs_ms_t eve = at("2026-12-24T12:00:00Z");
+    assert_int_equal(cs_workdays_late(tz, NULL, eve, at("2026-12-28T10:00:00Z")), 3);
+    assert_int_equal(cs_workdays_late(tz, de, eve, at("2026-12-28T10:00:00Z")), 1);
+    /* on a holiday: later at all is a day late */
+    assert_int_equal(cs_workdays_late(tz, de, eve, at("2026-12-25T10:00:00Z")), 1);
+    cs_calendar_free(&de);
 }
 
 int main(void)
