@@ -72,8 +72,11 @@ static const char *echo(const char *v, char *buf, size_t size)
 
 #define ECHO_MAX (40 * 4 + 8)
 
-/* name's value when it is at most max bytes (*out NULL when absent). */
-static cs_rc bounded(hreq_t *r, const char *name, size_t max, const char **out, cs_err_t *err)
+/* name's value when it is at most max bytes (*out NULL when absent); a
+ * text value (blank_ok false) must not be white space alone, a lane key
+ * no shipment has (postal codes have their own check, postal_code). */
+static cs_rc bounded(hreq_t *r, const char *name, size_t max, bool blank_ok, const char **out,
+                     cs_err_t *err)
 {
     char e[ECHO_MAX];
     *out = arg(r, name);
@@ -81,6 +84,13 @@ static cs_rc bounded(hreq_t *r, const char *name, size_t max, const char **out, 
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: at most %zu bytes allowed, got %zu starting %s", name, max,
                             strlen(*out), echo(*out, e, sizeof e));
+    const char *p = *out;
+    while (p && !blank_ok && isspace((unsigned char)*p))
+        p++;
+    if (p && !blank_ok && !*p)
+        return cs_err_field(err, CS_ERR_INVALID, name,
+                            "%s: expected a value or nothing, got only white space %s", name,
+                            echo(*out, e, sizeof e));
     return CS_OK;
 }
 
@@ -220,12 +230,12 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     }
     const char *service, *o_region, *o_postal, *d_region, *d_postal;
     char o_cc[3], d_cc[3];
-    if ((rc = bounded(r, "carrier", CARRIER_MAX, &carrier, &err)) ||
-        (rc = bounded(r, "service", SERVICE_MAX, &service, &err)) ||
-        (rc = bounded(r, "origin_region", REGION_MAX, &o_region, &err)) ||
-        (rc = bounded(r, "origin_postal_code", POSTAL_MAX, &o_postal, &err)) ||
-        (rc = bounded(r, "destination_region", REGION_MAX, &d_region, &err)) ||
-        (rc = bounded(r, "destination_postal_code", POSTAL_MAX, &d_postal, &err)) ||
+    if ((rc = bounded(r, "carrier", CARRIER_MAX, false, &carrier, &err)) ||
+        (rc = bounded(r, "service", SERVICE_MAX, false, &service, &err)) ||
+        (rc = bounded(r, "origin_region", REGION_MAX, false, &o_region, &err)) ||
+        (rc = bounded(r, "origin_postal_code", POSTAL_MAX, true, &o_postal, &err)) ||
+        (rc = bounded(r, "destination_region", REGION_MAX, false, &d_region, &err)) ||
+        (rc = bounded(r, "destination_postal_code", POSTAL_MAX, true, &d_postal, &err)) ||
         (rc = country("origin_country", arg(r, "origin_country"), o_cc, &err)) ||
         (rc = country("destination_country", dest_country, d_cc, &err)) ||
         (rc = postal_code("origin_postal_code", o_postal, &err)) ||

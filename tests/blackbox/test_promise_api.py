@@ -379,6 +379,12 @@ try:
         st, f, msg = bad(ok + "&destination_postal_code=" + val)
         t.check((st, f) == (400, "destination_postal_code") and "letters, digits" in msg,
                 "postal code %r refused: %s %s %r" % (val, st, f, msg))
+    for field in ("carrier", "service", "destination_region"):
+        qs = "carrier=dhl&destination_country=DE&%s=%%20%%09" % field if field != "carrier" \
+            else "destination_country=DE&carrier=%20%09"
+        st, f, msg = bad(qs)
+        t.check((st, f) == (400, field) and "white space" in msg,
+                "%s of white space alone refused: %s %s %r" % (field, st, f, msg))
     st, f, msg = bad(ok + "&origin_country=DE&origin_postal_code=%20")
     t.check((st, f) == (400, "origin_postal_code"), "origin_postal_code checked too: %s %s %r" % (st, f, msg))
     for qs in ("carrier=dhl&destination_country=GB&destination_postal_code=SW1A%201AA",
