@@ -10,7 +10,8 @@
  *                                "scans": [{"code", "text", "occurred_at",
  *                                "location"}]}), signed like our outbound
  *                                webhooks: X-Consonance-Signature t=,v1=
- *                                (HMAC-SHA256 of "t.body", tracking_secret)
+ *                                (HMAC-SHA256 of "t.body", tracking_secret;
+ *                                t as sent, any v1 of several may match)
  *
  * Every checkpoint becomes a tracking.event with its raw code and text (the
  * carrier tables map them; AfterShip's scans carry the source
@@ -41,6 +42,8 @@
 #define SCANS_MAX 500
 #define SIG_SKEW_MS (300 * 1000LL)
 #define SIG_TS_DIGITS 12 /* a Unix time in seconds, bounded before it is scaled */
+#define SIG_T_MAX 20     /* characters of t, leading zeros included */
+#define SIG_V1_MAX 8     /* v1 signatures in one header */
 #define SIG_HEADER "X-Consonance-Signature"
 #define AS_SIG_HEADER "aftership-hmac-sha256"
 #define PATH_MAX_ 96
@@ -378,6 +381,30 @@ static cs_rc get_id(json_t *obj, const char *key, const char *path, size_t max, 
     return CS_OK;
 }
 
+/* The request's tracking number: as get_id, and at most
+ * CS_TRACKING_NUMBER_MAX characters as carriers match it (without spaces),
+ * the bound of shipment.created's: a scan for a longer one could never
+ * find its shipment and would wait for it forever. */
+static cs_rc get_number(json_t *obj, const char *key, const char *path, const char **out,
+                        cs_err_t *err)
+{
+    const char *s;
+    cs_rc rc = get_id(obj, key, path, CS_ID_MAX,
+                      "a tracking number of 1 to 64 characters (spaces not counted)", &s, err);
+    size_t n = 0;
+    *out = NULL;
+    if (rc)
+        return rc;
+    for (const char *p = s; *p; p++)
+        n += *p != ' ' && *p != '\t';
+    if (n > CS_TRACKING_NUMBER_MAX)
+        return cs_err_field(err, CS_ERR_INVALID, path,
+                            "%s: \"%.*s...\": too long: %zu characters without spaces, at most %d",
+                            path, quote_len(s, 20), s, n, CS_TRACKING_NUMBER_MAX);
+    *out = s;
+    return CS_OK;
+}
+
 /* A carrier id or slug, lower-cased into out; only a-z, 0-9, _ and -. */
 static cs_rc get_carrier(json_t *obj, const char *key, const char *path, const char *form,
                          char *out, size_t size, cs_err_t *err)
@@ -480,8 +507,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
                           msg ? "expected an object" : "required: an object");
     else if ((rc = get_carrier(msg, "slug", "msg.slug", "an AfterShip slug: a-z, 0-9, _ and -",
                                slug, sizeof slug, &err)) ||
-             (rc = get_id(msg, "tracking_number", "msg.tracking_number", CS_ID_MAX,
-                          "a tracking number of 1 to 128 characters", &number, &err)))
+             (rc = get_number(msg, "tracking_number", "msg.tracking_number", &number, &err)))
         ;
     else if (!json_is_array(cps))
         rc = cs_err_field(&err, CS_ERR_INVALID, "msg.checkpoints",
@@ -559,31 +585,106 @@ out:
     return submit(r, b);
 }
 
-/* X-Consonance-Signature: t=UNIX,v1=HEX of HMAC(secret, "t.body"). The
- * time is read as at most SIG_TS_DIGITS digits, so ts * 1000 cannot
- * overflow. */
-static bool parse_signature(const char *sig, long long *ts, char v1[2 * CS_SHA256_LEN + 1])
+/* X-Consonance-Signature, parsed. */
+typedef struct sig_hdr {
+    const char *t; /* the time as sent (tlen bytes, not NUL-terminated): what was signed */
+    size_t tlen;
+    long long ts;  /* its value, seconds */
+    size_t n_v1;
+    char v1[SIG_V1_MAX][2 * CS_SHA256_LEN + 1]; /* lower case */
+} sig_hdr_t;
+
+static bool blank(char ch)
 {
-    const char *p = sig;
-    int nd = 0;
-    *ts = 0;
-    if (strncmp(p, "t=", 2) != 0)
-        return false;
-    for (p += 2; *p >= '0' && *p <= '9'; p++, nd++) {
-        if (nd == SIG_TS_DIGITS)
+    return ch == ' ' || ch == '\t';
+}
+
+/* X-Consonance-Signature: KEY=VALUE elements separated by commas, in any
+ * order, blanks around them ignored (as Stripe's verifiers read theirs):
+ * one t, the Unix time in seconds as digits (leading zeros allowed: the
+ * text is what was signed; at most SIG_TS_DIGITS of them significant, so
+ * ts * 1000 cannot overflow); one or more v1, 64 hex digits in either
+ * case (a sender rotating its secret signs with both; any one that
+ * matches passes); other keys (v0, a later scheme) are ignored. false:
+ * malformed, why[size] says how. */
+static bool parse_signature(const char *hdr, sig_hdr_t *sg, char *why, size_t size)
+{
+    bool have_t = false;
+    memset(sg, 0, sizeof *sg);
+    for (const char *p = hdr; *p;) {
+        const char *k = p, *e = p;
+        while (*e && *e != ',')
+            e++;
+        p = *e ? e + 1 : e;
+        while (k < e && blank(*k))
+            k++;
+        while (e > k && blank(e[-1]))
+            e--;
+        if (k == e)
+            continue; /* ",," or a trailing comma */
+        const char *eq = memchr(k, '=', (size_t)(e - k)), *ke = eq, *v = eq ? eq + 1 : NULL;
+        if (!eq) {
+            snprintf(why, size, "malformed: expected KEY=VALUE elements separated by commas "
+                                "(t=UNIX,v1=HEX)");
             return false;
-        *ts = *ts * 10 + (*p - '0');
+        }
+        while (ke > k && blank(ke[-1]))
+            ke--;
+        while (v < e && blank(*v))
+            v++;
+        size_t kl = (size_t)(ke - k), vl = (size_t)(e - v);
+        if (kl == 1 && k[0] == 't') {
+            size_t i = 0, zeros = 0;
+            long long ts = 0;
+            while (zeros < vl && v[zeros] == '0')
+                zeros++;
+            for (i = 0; i < vl && v[i] >= '0' && v[i] <= '9'; i++)
+                if (i >= zeros && i - zeros < SIG_TS_DIGITS)
+                    ts = ts * 10 + (v[i] - '0');
+            if (have_t) {
+                snprintf(why, size, "malformed: t given twice");
+                return false;
+            }
+            if (!vl || i != vl) {
+                snprintf(why, size, "malformed: t must be a Unix time in seconds (digits only)");
+                return false;
+            }
+            if (vl - zeros > SIG_TS_DIGITS || vl > SIG_T_MAX) {
+                snprintf(why, size, "malformed: t has %zu digits: a Unix time in seconds has at "
+                                    "most %d (and %d with leading zeros)",
+                         vl, SIG_TS_DIGITS, SIG_T_MAX);
+                return false;
+            }
+            have_t = true;
+            sg->t = v;
+            sg->tlen = vl;
+            sg->ts = ts;
+        } else if (kl == 2 && k[0] == 'v' && k[1] == '1') {
+            bool hex = vl == 2 * CS_SHA256_LEN;
+            for (size_t i = 0; hex && i < vl; i++)
+                hex = isxdigit((unsigned char)v[i]);
+            if (!hex) {
+                snprintf(why, size, "malformed: v1 must be 64 hex digits (HMAC-SHA256), got %zu "
+                                    "characters%s",
+                         vl, vl == 2 * CS_SHA256_LEN ? " that are not all hex digits" : "");
+                return false;
+            }
+            if (sg->n_v1 == SIG_V1_MAX) {
+                snprintf(why, size, "malformed: more than %d v1 signatures", SIG_V1_MAX);
+                return false;
+            }
+            for (size_t i = 0; i < vl; i++)
+                sg->v1[sg->n_v1][i] = (char)tolower((unsigned char)v[i]);
+            sg->v1[sg->n_v1++][vl] = '\0';
+        }
     }
-    if (!nd || strncmp(p, ",v1=", 4) != 0)
+    if (!have_t || !sg->n_v1) {
+        snprintf(why, size, "malformed: %s is missing (expected t=UNIX,v1=HEX: the time in "
+                            "seconds and the HMAC-SHA256 of \"t.body\")",
+                 !have_t ? "t" : "v1");
         return false;
-    p += 4;
-    for (int i = 0; i < 2 * CS_SHA256_LEN; i++, p++) {
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-        v1[i] = *p;
     }
-    v1[2 * CS_SHA256_LEN] = '\0';
-    return *p == '\0' || *p == ',';
+    return true;
 }
 
 static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
@@ -592,26 +693,34 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
     if (!secret || !*secret)
         return cs__http_reply_code(r, 404, "not_found", "scan webhooks are off (tracking_secret)");
     const char *sig = cs__http_header(r, SIG_HEADER);
-    long long ts = 0;
-    char v1[2 * CS_SHA256_LEN + 1] = "";
+    sig_hdr_t sg;
+    char why[200];
+    cs_err_t err;
+    cs_err_clear(&err);
     if (!sig)
         return forbidden(r, SIG_HEADER, "missing (expected t=UNIX,v1=HEX)");
-    if (!parse_signature(sig, &ts, v1))
-        return forbidden(r, SIG_HEADER,
-                         "malformed: expected t=UNIX (seconds),v1=64 lower-case hex digits");
+    if (!parse_signature(sig, &sg, why, sizeof why))
+        return forbidden(r, SIG_HEADER, "%s", why);
     cs_ms_t now = cs_clock_now(cs_engine_clock(r->h->engine));
-    cs_ms_t at = (cs_ms_t)ts * 1000;
+    cs_ms_t at = (cs_ms_t)sg.ts * 1000;
     if (at < now - SIG_SKEW_MS)
         return forbidden(r, SIG_HEADER, "t is more than 5 minutes old");
     if (at > now + SIG_SKEW_MS)
         return forbidden(r, SIG_HEADER,
                          "t is more than 5 minutes in the future (check the sender's clock)");
     char want[CS_SHA256_HEX_LEN];
-    if (cs_webhook_signature(secret, ts, r->body.data ? r->body.data : "", r->body.len, want) ||
-        !cs_ct_equal(want, v1, 64))
+    if (cs_webhook_signature_text(secret, sg.t, sg.tlen, r->body.data ? r->body.data : "",
+                                  r->body.len, want)) {
+        cs_errf(&err, CS_ERR_INTERNAL, "HMAC-SHA256 is not available from the crypto library");
+        return cs__http_reply_err(r, &err);
+    }
+    /* every v1 is compared, in constant time each: the answer does not
+     * tell which one, or how much of one, matched */
+    int match = 0;
+    for (size_t i = 0; i < sg.n_v1; i++)
+        match |= cs_ct_equal(want, sg.v1[i], 2 * CS_SHA256_LEN);
+    if (!match)
         return forbidden(r, SIG_HEADER, "does not match the body signed with tracking_secret");
-    cs_err_t err;
-    cs_err_clear(&err);
     char carrier[CS_ID_MAX + 1];
     const char *number;
     cs_rc rc = CS_OK;
@@ -621,8 +730,7 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
         rc = err.rc;
     else if ((rc = get_carrier(doc, "carrier", "carrier", "a carrier id: a-z, 0-9, _ and -",
                                carrier, sizeof carrier, &err)) ||
-             (rc = get_id(doc, "tracking_number", "tracking_number", CS_ID_MAX,
-                          "a tracking number of 1 to 128 characters", &number, &err)))
+             (rc = get_number(doc, "tracking_number", "tracking_number", &number, &err)))
         ;
     else if (!json_is_array(scans))
         rc = cs_err_field(&err, CS_ERR_INVALID, "scans", "scans: %s, got %s",

@@ -260,7 +260,10 @@ static json_t *address(const place_t *p)
     return a;
 }
 
-/* Validate doc (consumed) and emit it; validation failures are reported. */
+/* Validate doc (consumed) and emit it; validation failures are reported.
+ * An event dated more than a day after now is refused as the API and the
+ * NDJSON import refuse it (a date gone wrong in the export must not
+ * become a parcel's latest scan). */
 static cs_rc put_event(olist_t *o, json_t *doc, const char *where, uint64_t line, cs_err_t *err)
 {
     cs_event_t *ev = NULL;
@@ -270,6 +273,8 @@ static cs_rc put_event(olist_t *o, json_t *doc, const char *where, uint64_t line
         return oom(err);
     o->st->read++;
     cs_rc rc = cs_event_from_json(doc, &ev, &e);
+    if (!rc && (rc = cs_event_check_received(ev, cs_clock_now(cs_clock_system()), &e)))
+        cs_event_free(&ev);
     json_decref(doc);
     if (rc == CS_ERR_NOMEM)
         return oom(err);

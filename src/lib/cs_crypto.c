@@ -64,8 +64,15 @@ size_t cs_base64(const uint8_t *in, size_t n, char *out)
 cs_rc cs_webhook_signature(const char *secret, long long ts, const void *body, size_t len,
                            char out[CS_SHA256_HEX_LEN])
 {
-    char prefix[32], digest[] = "SHA256";
-    int k = snprintf(prefix, sizeof prefix, "%lld.", ts);
+    char t[24];
+    int k = snprintf(t, sizeof t, "%lld", ts);
+    return cs_webhook_signature_text(secret, t, (size_t)k, body, len, out);
+}
+
+cs_rc cs_webhook_signature_text(const char *secret, const char *t, size_t tlen, const void *body,
+                                size_t len, char out[CS_SHA256_HEX_LEN])
+{
+    char digest[] = "SHA256";
     OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                             OSSL_PARAM_construct_end() };
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -73,7 +80,8 @@ cs_rc cs_webhook_signature(const char *secret, long long ts, const void *body, s
     uint8_t d[CS_SHA256_LEN];
     size_t dl = 0;
     int ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) &&
-             EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)k) &&
+             EVP_MAC_update(ctx, (const unsigned char *)t, tlen) &&
+             EVP_MAC_update(ctx, (const unsigned char *)".", 1) &&
              EVP_MAC_update(ctx, body, len) && EVP_MAC_final(ctx, d, &dl, sizeof d) &&
              dl == sizeof d;
     EVP_MAC_CTX_free(ctx);

@@ -29,6 +29,11 @@ size_t cs_base64(const uint8_t *in, size_t n, char *out);
  * hex HMAC-SHA256 of "<ts>.<body>" keyed with secret, into out. */
 cs_rc cs_webhook_signature(const char *secret, long long ts, const void *body, size_t len,
                            char out[CS_SHA256_HEX_LEN]);
+/* The same over "<t>.<body>" for the time as the sender wrote it (tlen
+ * bytes of t, not NUL-terminated): a receiver checks the text that was
+ * signed, leading zeros and all. */
+cs_rc cs_webhook_signature_text(const char *secret, const char *t, size_t tlen, const void *body,
+                                size_t len, char out[CS_SHA256_HEX_LEN]);
 /* Hex-encode n bytes into out (2n+1 bytes). */
 void cs_hex(const uint8_t *in, size_t n, char *out);
 /* Fill buf with n cryptographically random bytes. */

@@ -809,18 +809,29 @@ size_t cs_tracking_number_canon(const char *in, char *out, size_t size)
 }
 
 /* A tracking number as carriers match it (cs_tracking_number_canon). The
- * event keeps that form. */
+ * event keeps that form, and CS_TRACKING_NUMBER_MAX bounds it: for a
+ * shipment and a scan alike, so that "1Z 999 ..." with its spaces is as
+ * long as "1Z999..." and a scan is never kept for a number no shipment
+ * could have (it would wait for its shipment forever). */
 static cs_rc canon_tracking(vctx_t *c, json_t *d, const char **number)
 {
     char fb_[CS_ERR_FIELD_MAX];
     const char *s = *number;
     bool odd = false;
-    for (const char *p = s; *p && !odd; p++)
-        odd = *p == ' ' || *p == '\t' || islower((unsigned char)*p);
+    size_t n = 0;
+    for (const char *p = s; *p; p++) {
+        bool space = *p == ' ' || *p == '\t';
+        odd = odd || space || islower((unsigned char)*p);
+        n += !space;
+    }
+    if (n > CS_TRACKING_NUMBER_MAX)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
+                            "%s: too long: %zu characters without spaces, at most %d",
+                            FIELD(c, "tracking_number"), n, CS_TRACKING_NUMBER_MAX);
     if (!odd)
         return CS_OK;
     char buf[CS_ID_MAX + 1];
-    size_t n = cs_tracking_number_canon(s, buf, sizeof buf);
+    n = cs_tracking_number_canon(s, buf, sizeof buf);
     if (!n)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
                             "%s: expected the carrier's tracking number, got only spaces",
@@ -845,11 +856,6 @@ static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
         (rc = parse_address(c, d, "origin", &s->origin)) ||
         (rc = parse_address(c, d, "destination", &s->destination)) || (rc = check_attributes(c, d)))
         return rc;
-    if (strlen(s->tracking_number) > 64) {
-        char fb_[CS_ERR_FIELD_MAX];
-        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
-                            "%s: too long: at most 64 characters", FIELD(c, "tracking_number"));
-    }
     if ((rc = canon_tracking(c, d, &s->tracking_number)))
         return rc;
     return lower_carrier(c, d, &s->carrier);

@@ -31,6 +31,11 @@
 #define CS_SHORT_MAX 512       /* names, subjects, carrier text */
 #define CS_ITEMS_MAX 500       /* line items per order / return */
 #define CS_EVENT_BYTES_MAX (256 * 1024) /* one serialized event */
+/* A tracking number as carriers match it (cs_tracking_number_canon: no
+ * spaces, upper case), in bytes: the same bound for shipments and scans
+ * and at every intake, so a scan is never kept for a number no shipment
+ * could have. The raw text is bounded by CS_ID_MAX first. */
+#define CS_TRACKING_NUMBER_MAX 64
 
 /* Event types. Append only; the numbers are stored. */
 typedef enum cs_event_type {
@@ -302,7 +307,7 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
 
 /* A tracking number as carriers match it, into out: without spaces or
  * tabs, in upper case ("1z 999 aa1" and "1Z999AA1" are one parcel);
- * its length. */
+ * its length (cut to size - 1). CS_TRACKING_NUMBER_MAX bounds this form. */
 size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
 
 /* CS_ERR_INVALID naming occurred_at when ev is dated more than

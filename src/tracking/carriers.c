@@ -556,15 +556,52 @@ void cs_carriers_map(cs_carriers_t *c, const char *carrier, const char *code, co
     cs_carriers_map_code(c, carrier, code, CS_CODE_CARRIER, text, out);
 }
 
+/* The event's stored text again, from its JSON. */
+static cs_rc rebuild(cs_event_t *ev, cs_err_t *err)
+{
+    cs_free(ev->body);
+    ev->body = NULL;
+    ev->body_len = 0;
+    ev->normalized = true;
+    return cs_event_serialize(ev, err);
+}
+
+/* A scan whose producer gave its status: that status stands and the tables
+ * are not asked, but `unmapped` says that no table knew the scan's raw
+ * code, which is ours to say. The producer's claim is kept only when the
+ * scan has a raw code or text that the tables indeed do not know (as on a
+ * re-import of scans Consonance stored unmapped); otherwise it is dropped,
+ * so that a scan the producer mapped is neither shown with its raw text
+ * as one nobody could read nor counted in
+ * consonance_scans_unmapped_total, whose counts say what a table lacks. */
+static cs_rc check_unmapped_claim(cs_carriers_t *c, cs_event_t *ev, cs_code_kind_t kind,
+                                  cs_err_t *err)
+{
+    cs_scan_t *s = &ev->u.scan;
+    cs_scan_mapping_t m;
+    if (!s->unmapped)
+        return CS_OK;
+    if (s->carrier_code || s->carrier_text) {
+        cs_carriers_map_code(c, s->carrier, s->carrier_code, kind, s->carrier_text, &m);
+        if (m.unmapped)
+            return CS_OK;
+    }
+    (void)json_object_del(json_object_get(ev->json, "data"), "unmapped");
+    s->unmapped = false;
+    return rebuild(ev, err);
+}
+
 cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err)
 {
-    if (ev->type != CS_EV_TRACKING_EVENT || ev->u.scan.status_given)
+    if (ev->type != CS_EV_TRACKING_EVENT)
         return CS_OK;
     cs_scan_t *s = &ev->u.scan;
     cs_scan_mapping_t m;
     cs_code_kind_t kind = ev->source && strcmp(ev->source, CS_SCAN_SOURCE_AFTERSHIP) == 0
                               ? CS_CODE_AGGREGATOR
                               : CS_CODE_CARRIER;
+    if (s->status_given)
+        return check_unmapped_claim(c, ev, kind, err);
     cs_carriers_map_code(c, s->carrier, s->carrier_code, kind, s->carrier_text, &m);
     json_t *d = json_object_get(ev->json, "data");
     if (json_object_set_new(d, "status", json_string(cs_track_status_name(m.status))))
@@ -584,11 +621,7 @@ cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err)
     s->status = m.status;
     s->status_given = true;
     s->unmapped = m.unmapped;
-    cs_free(ev->body);
-    ev->body = NULL;
-    ev->body_len = 0;
-    ev->normalized = true;
-    return cs_event_serialize(ev, err);
+    return rebuild(ev, err);
 }
 
 void cs_carriers_unmapped(cs_carriers_t *c, void (*fn)(const char *carrier, uint64_t n, void *ud),

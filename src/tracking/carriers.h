@@ -84,8 +84,10 @@ void cs_carriers_map(cs_carriers_t *c, const char *carrier, const char *code, co
  * answer) and its stored text is rebuilt. The new JSON members come from
  * jansson's allocator on the calling thread (a request arena, when one is
  * in use). A scan whose event source is
- * CS_SCAN_SOURCE_AFTERSHIP is mapped as an aggregator code. Other events
- * are left alone. */
+ * CS_SCAN_SOURCE_AFTERSHIP is mapped as an aggregator code. A scan with
+ * its status given keeps it; its `unmapped: true` is kept only when it
+ * has a raw code or text the tables do not know, and is dropped (the text
+ * rebuilt) otherwise. Other events are left alone. */
 cs_rc cs_carriers_normalize(cs_carriers_t *c, cs_event_t *ev, cs_err_t *err);
 
 /* Count one unmapped scan of carrier (carriers without a table as

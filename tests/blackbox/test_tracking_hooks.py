@@ -10,7 +10,11 @@ checkpoint times are the shop's local time; wrong JSON types are refused
 naming the request's own field; a carrier added by data (a table with
 @name and @slug in the carriers folder) receives AfterShip scans. A
 rejected value quoted in an answer is cut between characters; scan ids do
-not collide on '|' and stay what earlier versions made them."""
+not collide on '|' and stay what earlier versions made them. The
+signature header is read as senders write it (any order, blanks, leading
+zeros, several v1) and a malformed one is refused saying what; a tracking
+number longer than a shipment's is refused at intake; a producer's
+`unmapped` beside its status stands only for a code no table knows."""
 import base64
 import hashlib
 import hmac
@@ -217,6 +221,72 @@ try:
     st, _, body = own({"tracking_number": "x", "scans": []})
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "a missing carrier is named")
 
+    # the signature header as senders write it: elements in any order and
+    # with blanks, t with leading zeros (its text is what was signed), v1 in
+    # upper case or given twice (any one that matches passes), other schemes
+    # ignored; a malformed one is refused saying what is wrong
+    def own_sig(body, header):
+        raw = json.dumps(body).encode()
+
+        def mac(ts_text):
+            return hmac.new(TR_SECRET.encode(), ts_text.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        return d.request("POST", "/v1/tracking/scans", body=raw, key=False,
+                         headers={"Content-Type": "application/json", "X-Consonance-Signature": header(mac)})
+    now = str(int(time.time()))
+    sig_body = {"carrier": "dpd", "tracking_number": "SIG-1", "scans": [{"code": "ACCEPTED", "occurred_at": iso(-60)}]}
+    for what, header in [
+        ("t with leading zeros", lambda m: "t=00%s,v1=%s" % (now, m("00" + now))),
+        ("a second v1 that matches", lambda m: "t=%s,v1=%s,v1=%s" % (now, "0" * 64, m(now))),
+        ("blanks around the elements", lambda m: " t=%s , v1=%s " % (now, m(now))),
+        ("v1 before t", lambda m: "v1=%s,t=%s" % (m(now), now)),
+        ("v1 in upper case", lambda m: "t=%s,v1=%s" % (now, m(now).upper())),
+        ("a v0 before v1", lambda m: "t=%s,v0=%s,v1=%s" % (now, "ab" * 32, m(now))),
+    ]:
+        st, _, body = own_sig(sig_body, header)
+        t.eq(st, 200, "a valid signature passes: %s: %r" % (what, body))
+    for what, header, says in [
+        ("two v1, neither matching", lambda m: "t=%s,v1=%s,v1=%s" % (now, "0" * 64, "1" * 64), "does not match"),
+        ("t signed without the zeros it is sent with", lambda m: "t=00%s,v1=%s" % (now, m(now)), "does not match"),
+        ("t missing", lambda m: "v1=%s" % m(now), "t is missing"),
+        ("t not digits", lambda m: "t=%sx,v1=%s" % (now, m(now)), "digits only"),
+        ("t empty", lambda m: "t=,v1=%s" % m(now), "digits only"),
+        ("t twice", lambda m: "t=%s,t=%s,v1=%s" % (now, now, m(now)), "t given twice"),
+        ("v1 missing", lambda m: "t=%s" % now, "v1 is missing"),
+        ("v1 cut short", lambda m: "t=%s,v1=%s" % (now, m(now)[:63]), "64 hex digits"),
+        ("v1 not hex", lambda m: "t=%s,v1=%s" % (now, "g" * 64), "64 hex digits"),
+        ("an element without '='", lambda m: "t=%s,v1=%s,x" % (now, m(now)), "KEY=VALUE"),
+        ("t with 13 significant digits", lambda m: "t=100%s,v1=%s" % (now, m("100" + now)), "has 13 digits"),
+    ]:
+        st, _, body = own_sig(sig_body, header)
+        t.check(st == 403 and err(body)[0] == "X-Consonance-Signature" and says in err(body)[1],
+                "%s is refused naming the header, saying %r: %r" % (what, says, (st, err(body))))
+
+    # a tracking number is bounded as shipments bound theirs, without its
+    # spaces: a scan for a longer one could never find its parcel
+    too_long = "1Z" + "9" * 63
+    st, _, body = own({"carrier": "ups", "tracking_number": too_long, "scans": [
+        {"code": "D", "occurred_at": iso(-60)}]})
+    t.check(st == 400 and err(body)[0] == "tracking_number" and "at most 64" in err(body)[1],
+            "a 65-character tracking number is refused whole, naming the field and the bound: %r" % (body,))
+    st, _, body = aftership({"msg": {"slug": "ups", "tracking_number": too_long, "checkpoints": [
+        {"checkpoint_time": iso(-60), "subtag": "Delivered_001"}]}})
+    t.check(st == 400 and err(body)[0] == "msg.tracking_number" and "at most 64" in err(body)[1],
+            "... in the AfterShip format too: %r" % (body,))
+    st, _, body = d.post_events({"event_id": "long-number", "type": "tracking.event", "occurred_at": iso(-60),
+                                 "data": {"carrier": "ups", "tracking_number": too_long, "status": "delivered"}})
+    t.check(st == 400 and err(body)[0] == "data.tracking_number" and "at most 64" in err(body)[1],
+            "... and in the event API: %r" % (body,))
+    spaced = " ".join(["1Z77"] * 16)  # 64 characters and 15 spaces
+    st, _, body = own({"carrier": "ups", "tracking_number": spaced, "scans": [
+        {"code": "I", "occurred_at": iso(-500)}]})
+    t.eq((st, body.get("waiting_for_shipment")), (200, 1), "64 characters with spaces between are taken: %r" % (body,))
+    st, _, body = d.post_events([
+        csbb.order_event("o-spaced", "1095", at=iso(-86400)),
+        {"event_id": "s-spaced", "type": "shipment.created", "occurred_at": iso(-600),
+         "data": {"id": "SHP-SPACED", "order_id": "1095", "carrier": "ups", "tracking_number": spaced}}])
+    t.eq((st, body.get("accepted")), (200, 2), "... as its shipment's, spaces and all: %r" % (body,))
+    t.eq(len(scans("1095")), 1, "... which the waiting scan finds")
+
     # AfterShip's subtag decides before the carrier's texts
     st, _, _ = d.post_events([
         csbb.order_event("o-3", "1003", at=iso(-86400 * 5)),
@@ -331,6 +401,26 @@ try:
     st, _, metrics = d.request("GET", "/metrics", key=False)
     t.check('consonance_scans_unmapped_total{carrier="dpd"} 1' in metrics,
             "... and is not counted again")
+    # a producer's status stands; its `unmapped: true` only where no table
+    # knows the raw code (Consonance's own events imported again)
+    st, _, body = d.post_events([
+        {"event_id": "claim-1", "type": "tracking.event", "occurred_at": iso(-15),
+         "data": {"shipment_id": "SHP-2", "carrier": "dpd", "tracking_number": "01905002345612",
+                  "status": "out_for_delivery", "unmapped": True}},
+        {"event_id": "claim-2", "type": "tracking.event", "occurred_at": iso(-14),
+         "data": {"shipment_id": "SHP-2", "carrier": "dpd", "tracking_number": "01905002345612",
+                  "status": "in_transit", "carrier_code": "AT_DELIVERY_DEPOT", "unmapped": True}},
+        {"event_id": "claim-3", "type": "tracking.event", "occurred_at": iso(-13),
+         "data": {"shipment_id": "SHP-2", "carrier": "dpd", "tracking_number": "01905002345612",
+                  "status": "in_transit", "carrier_code": "WARP_DRIVE_2", "unmapped": True}}])
+    t.eq((st, body.get("accepted")), (200, 3), "scans with a status and unmapped accepted")
+    got = {s.get("carrier_code"): (s["status"], s.get("unmapped")) for s in scans("1002")[-3:]}
+    t.eq(got, {None: ("out_for_delivery", None), "AT_DELIVERY_DEPOT": ("in_transit", None),
+               "WARP_DRIVE_2": ("in_transit", True)},
+         "the status stands; unmapped only for the code no table knows")
+    st, _, metrics = d.request("GET", "/metrics", key=False)
+    t.check('consonance_scans_unmapped_total{carrier="dpd"} 2' in metrics,
+            "only that one is counted as unmapped")
     st, _, o = d.request("GET", "/v1/orders/1001")
     t.eq(o["shipments"][0]["status"], "delivered", "the shipment's status follows its latest scan")
 

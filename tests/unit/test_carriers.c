@@ -5,7 +5,8 @@
  * AfterShip slugs by data; unknown codes stay unmapped and are counted; bad
  * tables are refused with file and line (a byte-order mark is skipped);
  * short text rules do not catch texts that say the opposite; raw scans are
- * normalized into their event, whose `unmapped` the tables decide. */
+ * normalized into their event, whose `unmapped` the tables decide, also
+ * beside a producer's status; DPD's two-digit scan codes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -609,6 +610,84 @@ static void test_normalize_event(void **state)
     cs_event_free(&ev);
 }
 
+/* DPD's two-digit scan codes (its scan data's SCAN_CODE, the parcel life
+ * cycle's scanType code), a code without a reason taking the text's. */
+static void test_dpd_scan_codes(void **state)
+{
+    (void)state;
+    expect("dpd", "01", NULL, "in_transit", "-");
+    expect("dpd", "02", NULL, "in_transit", "-");
+    expect("dpd", "03", NULL, "out_for_delivery", "-");
+    expect("dpd", "04", "Der Empfänger wurde nicht angetroffen.", "failed_attempt",
+           "recipient_absent");
+    expect("dpd", "05", NULL, "in_transit", "-");
+    expect("dpd", "06", NULL, "exception", "-");
+    expect("dpd", "08", NULL, "in_transit", "-");
+    expect("dpd", "09", NULL, "in_transit", "-");
+    expect("dpd", "10", NULL, "in_transit", "-");
+    expect("dpd", "12", NULL, "in_transit", "customs");
+    expect("dpd", "13", NULL, "delivered", "-");
+    expect("dpd", "14", NULL, "failed_attempt", "-");
+    expect_unmapped("dpd", "11", NULL); /* not in DPD's list: kept, counted */
+}
+
+/* One scan, parsed and normalized; the stored text parsed back. */
+static cs_event_t *normalized(const char *data, cs_event_t **again)
+{
+    char text[1024];
+    cs_event_t *ev;
+    cs_err_t err;
+    snprintf(text, sizeof text,
+             "{\"event_id\":\"c\",\"type\":\"tracking.event\",\"occurred_at\":"
+             "\"2026-03-04T11:02:00Z\",\"data\":{\"carrier\":\"dpd\",\"tracking_number\":"
+             "\"0190\",%s}}",
+             data);
+    assert_int_equal(cs_event_parse(text, strlen(text), &ev, &err), CS_OK);
+    assert_int_equal(cs_carriers_normalize(tables, ev, &err), CS_OK);
+    assert_int_equal(cs_event_parse(ev->body, ev->body_len, again, &err), CS_OK);
+    return ev;
+}
+
+/* A producer's status stands; its `unmapped: true` only where a table
+ * could not have read the scan (a raw code or text no table knows), as in
+ * Consonance's own stored events. A scan the producer mapped is not
+ * counted as one a table lacks. */
+static void test_status_with_unmapped(void **state)
+{
+    (void)state;
+    cs_event_t *ev, *again;
+    ev = normalized("\"status\":\"delivered\",\"unmapped\":true", &again);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_DELIVERED);
+    assert_false(ev->u.scan.unmapped); /* no raw code: nothing a table lacks */
+    assert_null(strstr(ev->body, "unmapped"));
+    assert_false(again->u.scan.unmapped);
+    cs_event_free(&again);
+    cs_event_free(&ev);
+    ev = normalized("\"status\":\"in_transit\",\"carrier_code\":\"AT_DELIVERY_DEPOT\","
+                    "\"unmapped\":true",
+                    &again);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_IN_TRANSIT);
+    assert_false(ev->u.scan.unmapped); /* the table knows the code */
+    assert_null(strstr(ev->body, "unmapped"));
+    cs_event_free(&again);
+    cs_event_free(&ev);
+    /* the producer's status stands, even where the table would say otherwise */
+    ev = normalized("\"status\":\"in_transit\",\"carrier_code\":\"DELIVERED\"", &again);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_IN_TRANSIT);
+    assert_false(ev->u.scan.unmapped);
+    cs_event_free(&again);
+    cs_event_free(&ev);
+    /* Consonance's own unmapped scan, imported again: kept as it was */
+    ev = normalized("\"status\":\"in_transit\",\"carrier_code\":\"WARP_DRIVE\","
+                    "\"carrier_text\":\"Paket im Hyperraum\",\"unmapped\":true",
+                    &again);
+    assert_int_equal(ev->u.scan.status, CS_TRACK_IN_TRANSIT);
+    assert_true(ev->u.scan.unmapped);
+    assert_true(again->u.scan.unmapped);
+    cs_event_free(&again);
+    cs_event_free(&ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -625,6 +704,8 @@ int main(void)
         cmocka_unit_test(test_unknown_codes),
         cmocka_unit_test(test_bad_tables),
         cmocka_unit_test(test_normalize_event),
+        cmocka_unit_test(test_dpd_scan_codes),
+        cmocka_unit_test(test_status_with_unmapped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

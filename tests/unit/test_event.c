@@ -1,7 +1,8 @@
 /*
  * test_event.c -- the event model: every type parses, every rule names the
- * field it breaks, money is exact, bounds hold, allocation failures are
- * clean.
+ * field it breaks, money is exact, bounds hold (a tracking number's as
+ * carriers match it, alike for shipments and scans), allocation failures
+ * are clean.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -317,6 +318,53 @@ static void test_bounds(void **state)
     cs_buf_free(&b);
 }
 
+/* A tracking number is bounded as carriers match it (no spaces), the same
+ * for a shipment and a scan: spaces do not count against a shipment's,
+ * and a scan cannot name a number no shipment could have (it would wait
+ * for its shipment forever). */
+static void test_tracking_number_bound(void **state)
+{
+    (void)state;
+    char num[CS_ID_MAX + 1], doc[1024];
+    size_t n = 0;
+    /* 64 characters and 15 spaces: "1Z99 1Z99 ..." */
+    for (int i = 0; i < 16; i++)
+        n += (size_t)snprintf(num + n, sizeof num - n, "%s1z99", i ? " " : "");
+    snprintf(doc, sizeof doc,
+             ENV("shipment.created", "{\"id\":\"s\",\"order_id\":\"o\",\"carrier\":\"ups\","
+                                     "\"tracking_number\":\"%s\"}"),
+             num);
+    cs_event_t *ev = parse_ok(doc);
+    assert_int_equal(strlen(ev->u.shipment.tracking_number), CS_TRACKING_NUMBER_MAX);
+    cs_event_free(&ev);
+    snprintf(doc, sizeof doc,
+             ENV("tracking.event", "{\"carrier\":\"ups\",\"tracking_number\":\"%s\","
+                                   "\"status\":\"in_transit\"}"),
+             num);
+    ev = parse_ok(doc);
+    assert_string_equal(ev->u.scan.tracking_number, "1Z991Z991Z991Z991Z991Z991Z991Z991Z991Z991Z991Z99"
+                                                    "1Z991Z991Z991Z99");
+    cs_event_free(&ev);
+    /* one character more: refused for both, naming the field and the bound */
+    memset(num, '7', 65);
+    num[65] = '\0';
+    snprintf(doc, sizeof doc,
+             ENV("shipment.created", "{\"id\":\"s\",\"order_id\":\"o\",\"carrier\":\"ups\","
+                                     "\"tracking_number\":\"%s\"}"),
+             num);
+    expect_err(doc, CS_ERR_INVALID, "data.tracking_number", "at most 64");
+    snprintf(doc, sizeof doc,
+             ENV("tracking.event", "{\"carrier\":\"ups\",\"tracking_number\":\"%s\","
+                                   "\"status\":\"in_transit\"}"),
+             num);
+    expect_err(doc, CS_ERR_INVALID, "data.tracking_number", "65 characters without spaces, at most 64");
+    snprintf(doc, sizeof doc,
+             ENV("tracking.event", "{\"shipment_id\":\"s\",\"carrier\":\"ups\","
+                                   "\"tracking_number\":\"%s\",\"carrier_code\":\"D\"}"),
+             num);
+    expect_err(doc, CS_ERR_INVALID, "data.tracking_number", "at most 64");
+}
+
 static void test_names_round_trip(void **state)
 {
     (void)state;
@@ -361,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_tracking_number_bound),
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };

@@ -1,7 +1,8 @@
 /*
  * test_importer.c -- the CSV reader's edge cases, the Olist mapping on a
  * small fixture (a cancelled order, a multi-line quoted review, a missing
- * delivery date), NDJSON with a bad line, and the demo generator's
+ * delivery date, a delivery dated decades ahead), NDJSON with a bad line,
+ * and the demo generator's
  * determinism and validity. Imports run through a real engine on a
  * temporary SQLite store.
  */
@@ -185,6 +186,43 @@ static void test_olist(void **state)
     cs_engine_close(&e);
 }
 
+/* A delivery dated decades ahead (a broken export) is refused, as the API
+ * refuses it: it would be the parcel's latest scan and hide the real
+ * ones. The rest of the order comes in. */
+static void test_olist_future_scan(void **state)
+{
+    (void)state;
+    olist_fixture();
+    write_file("olist_orders_dataset.csv",
+               "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,"
+               "order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date\n"
+               "o1,c1,delivered,2017-10-02 10:56:33,2017-10-02 11:07:15,2017-10-04 19:55:00,2097-10-10 21:25:13,2017-10-18 00:00:00\n");
+    char report[4096] = "";
+    FILE *f = fmemopen(report, sizeof report, "w");
+    cs_engine_t *e = engine("olist-future.db");
+    cs_import_stats_t st;
+    memset(&st, 0, sizeof st);
+    cs_sink_t *sink = NULL;
+    cs_err_t err;
+    cs_report_t rep = {.f = f};
+    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(f);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.by_type[CS_EV_TRACKING_EVENT], 1); /* the hand-over */
+    assert_non_null(strstr(report, "occurred_at: more than a day in the future"));
+    cs_store_t *r = NULL;
+    json_t *v = NULL;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    assert_int_equal(cs_store_order_view(r, "o1", &v, &err), CS_OK);
+    json_t *sh = json_array_get(json_object_get(v, "shipments"), 0);
+    assert_string_equal(json_string_value(json_object_get(sh, "status")), "in_transit");
+    json_decref(v);
+    cs_engine_reader_release(e, r);
+    cs_engine_close(&e);
+}
+
 static void test_ndjson_bad_line(void **state)
 {
     (void)state;
@@ -265,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_olist_future_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
     };
