@@ -389,14 +389,13 @@ static cs_rc get_number(json_t *obj, const char *key, const char *path, const ch
                         cs_err_t *err)
 {
     const char *s;
+    char canon[CS_ID_MAX + 1];
     cs_rc rc = get_id(obj, key, path, CS_ID_MAX,
                       "a tracking number of 1 to 64 characters (spaces not counted)", &s, err);
-    size_t n = 0;
     *out = NULL;
     if (rc)
         return rc;
-    for (const char *p = s; *p; p++)
-        n += *p != ' ' && *p != '\t';
+    size_t n = cs_tracking_number_canon(s, canon, sizeof canon);
     if (n > CS_TRACKING_NUMBER_MAX)
         return cs_err_field(err, CS_ERR_INVALID, path,
                             "%s: \"%.*s...\": too long: %zu characters without spaces, at most %d",

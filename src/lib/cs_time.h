@@ -45,6 +45,13 @@ void cs_clock_manual_init(cs_clock_manual_t *m, cs_ms_t start);
 void cs_clock_manual_set(cs_clock_manual_t *m, cs_ms_t t);
 void cs_clock_manual_advance(cs_clock_manual_t *m, cs_ms_t delta);
 
+/* a / b rounded towards minus infinity (b > 0): the day of a time before
+ * 1970, the week of a day. */
+static inline int64_t cs_floordiv(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 /* Proleptic Gregorian calendar <-> days since 1970-01-01 (Hinnant). */
 int64_t cs_days_from_civil(int64_t y, unsigned m, unsigned d);
 void cs_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);

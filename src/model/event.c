@@ -817,21 +817,14 @@ static cs_rc canon_tracking(vctx_t *c, json_t *d, const char **number)
 {
     char fb_[CS_ERR_FIELD_MAX];
     const char *s = *number;
-    bool odd = false;
-    size_t n = 0;
-    for (const char *p = s; *p; p++) {
-        bool space = *p == ' ' || *p == '\t';
-        odd = odd || space || islower((unsigned char)*p);
-        n += !space;
-    }
+    char buf[CS_ID_MAX + 1]; /* s is at most CS_ID_MAX bytes: n counts all of it */
+    size_t n = cs_tracking_number_canon(s, buf, sizeof buf);
     if (n > CS_TRACKING_NUMBER_MAX)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
                             "%s: too long: %zu characters without spaces, at most %d",
                             FIELD(c, "tracking_number"), n, CS_TRACKING_NUMBER_MAX);
-    if (!odd)
-        return CS_OK;
-    char buf[CS_ID_MAX + 1];
-    n = cs_tracking_number_canon(s, buf, sizeof buf);
+    if (strcmp(buf, s) == 0)
+        return CS_OK; /* as carriers match it already */
     if (!n)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "tracking_number"),
                             "%s: expected the carrier's tracking number, got only spaces",

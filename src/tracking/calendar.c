@@ -33,25 +33,20 @@ struct cs_calendar {
 
 /* ---- weekdays alone ---- */
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
 /* 0 Monday .. 6 Sunday (z = -3 is a Monday) */
 static int weekday(int64_t z)
 {
-    return (int)(z + 3 - 7 * floordiv(z + 3, 7));
+    return (int)(z + 3 - 7 * cs_floordiv(z + 3, 7));
 }
 
 static int64_t plain_wd(int64_t z)
 {
-    return z - floordiv(z + 4, 7); /* less the Sundays up to z */
+    return z - cs_floordiv(z + 4, 7); /* less the Sundays up to z */
 }
 
 static int64_t plain_wd_day(int64_t k)
 {
-    int64_t z = k + floordiv(k, 6) - 3;
+    int64_t z = k + cs_floordiv(k, 6) - 3;
     while (plain_wd(z) < k || weekday(z) == 6)
         z++;
     return z;
@@ -59,14 +54,14 @@ static int64_t plain_wd_day(int64_t k)
 
 static int64_t plain_sd(int64_t z)
 {
-    int64_t w = floordiv(z + 3, 7);
+    int64_t w = cs_floordiv(z + 3, 7);
     int d = weekday(z);
     return 5 * w + (d < 5 ? d : 5);
 }
 
 static int64_t plain_sd_day(int64_t k)
 {
-    int64_t w = floordiv(k, 5);
+    int64_t w = cs_floordiv(k, 5);
     return 7 * w + (k - 5 * w) - 3;
 }
 

@@ -153,15 +153,10 @@ static int64_t shiptime(const cs_promise_model_t *m, cs_ms_t t)
            (cs_calendar_ship_open(m->o.calendar, z) ? secs : 0);
 }
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
 /* The working time of ship time x (a ship day: a working day too). */
 static double ship_to_work(const cs_calendar_t *cal, int64_t x)
 {
-    int64_t k = floordiv(x, 86400);
+    int64_t k = cs_floordiv(x, 86400);
     int64_t z = cs_calendar_sd_day(cal, k);
     return (double)cs_calendar_wd(cal, z) + (double)(x - k * 86400) / 86400.0;
 }
@@ -640,15 +635,16 @@ static bool flight_counts(const cs_promise_model_t *m, const flight_t *f, cs_ms_
 typedef struct replay {
     int64_t ship_placed; /* ship-time seconds */
     double work_placed;
-    const cs_calendar_t *cal;
 } replay_t;
 
 /* What a delivery's handling (ship-time seconds) and transit (working
  * days) would take for the replayed order, in working days from its
  * purchase. */
-static double replayed(const replay_t *r, int64_t ship_handling, double transit)
+static double replayed(const cs_promise_model_t *m, const replay_t *r, int64_t ship_handling,
+                       double transit)
 {
-    return ship_to_work(r->cal, r->ship_placed + ship_handling) + transit - r->work_placed;
+    return ship_to_work(m->o.calendar, r->ship_placed + ship_handling) + transit -
+           r->work_placed;
 }
 
 /* Collect the weighted values of one level's delivered parcels, ascending:
@@ -679,7 +675,7 @@ static size_t collect_seen(const cs_promise_model_t *m, const lane_s *l, int wha
         double v;
         if (what == WHAT_TOTAL)
             v = rp && s->ship_handling >= 0 && s->transit >= 0
-                    ? replayed(rp, s->ship_handling, s->transit)
+                    ? replayed(m, rp, s->ship_handling, s->transit)
                     : s->total;
         else if (what == WHAT_HANDLING) /* in ship days: weekends hand nothing over */
             v = s->ship_handling >= 0 ? (double)s->ship_handling / 86400 : -1;
@@ -724,7 +720,7 @@ static size_t collect_flights(const cs_promise_model_t *m, const lane_s *l, int 
         double v = what == WHAT_REST_DEST   ? wt_now - f->wt_dest - elapsed
                    : what != WHAT_TOTAL     ? wt_now - f->wt_shipped - elapsed
                    : rp && f->ship_handling >= 0
-                       ? replayed(rp, f->ship_handling, wt_now - f->wt_shipped)
+                       ? replayed(m, rp, f->ship_handling, wt_now - f->wt_shipped)
                        : wt_now - f->wt_placed;
         if (v <= 0)
             continue; /* tells nothing yet */
@@ -782,15 +778,12 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
         wv_t *scratch = v + room;
         double seen = 0, knows = 0;
         size_t n = collect_seen(m, l, what, elapsed, rp, now, v, scratch, &seen, &knows);
-        /* a level speaks when enough of its parcels arrived; those under
-         * way only correct it (and are not looked at before) */
-        if ((knows < m->o.min_weight && level < LEVELS - 1) || knows <= 0) {
+        /* a level speaks when enough of its parcels arrived (those under
+         * way only correct it, and are not looked at before) and some of
+         * them took this long; else a coarser level's that did */
+        if ((knows < m->o.min_weight && level < LEVELS - 1) || knows <= 0 || !n || seen <= 0) {
             free(v);
             continue;
-        }
-        if (!n || seen <= 0) {
-            free(v);
-            continue; /* none took this long: a coarser level's that did */
         }
         double total = seen;
         wv_t *all = v;
@@ -932,7 +925,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         }
     } else {
         /* every delivery's handling and transit replayed from this purchase */
-        replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at), m->o.calendar };
+        replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at) };
         level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w, &known);
         base = worktime(m, q->placed_at);
         if (level < 0) { /* no history at all: a cautious default */
