@@ -128,6 +128,16 @@ enum MHD_Result cs__http_reply_code(hreq_t *r, int status, const char *code, con
 /* A request header, or a query parameter (URL-decoded); NULL when absent. */
 const char *cs__http_header(hreq_t *r, const char *name);
 const char *cs__http_query(hreq_t *r, const char *name);
+/* What was received, for an error message: quoted, at most 40 bytes of
+ * it, '"' and '\' escaped, anything but printable ASCII as \xNN; buf of
+ * CS_HTTP_ECHO_MAX bytes. Returns buf. */
+#define CS_HTTP_ECHO_MAX (40 * 4 + 8)
+const char *cs__http_echo(const char *v, char *buf, size_t size);
+/* The query against the names a route takes (any case: MHD finds
+ * "Carrier" for "carrier"): CS_ERR_INVALID naming the first parameter not
+ * among them (with the list, or saying the route takes none), one with a
+ * NUL byte ("%00"), or one given twice with different values. */
+cs_rc cs__http_check_query(hreq_t *r, const char *const *names, size_t n, cs_err_t *err);
 /* {"error":{"code","field","message"}} for err, with the status it maps to. */
 enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
 /* Queue text (owned, freed with free()) as the response. */

@@ -44,33 +44,6 @@ static const char *arg(hreq_t *r, const char *name)
     return v && *v ? v : NULL;
 }
 
-/* What was received, for an error message: quoted, at most 40 bytes of
- * it, '"' and '\' escaped, anything but printable ASCII as \xNN. */
-static const char *echo(const char *v, char *buf, size_t size)
-{
-    size_t n = 0, i = 0;
-    buf[n++] = '"';
-    for (; v[i] && i < 40 && n + 6 < size; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c == '"' || c == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            n += (size_t)snprintf(buf + n, size - n, "\\x%02X", c);
-        } else {
-            buf[n++] = (char)c;
-        }
-    }
-    if (v[i] && n + 5 < size) {
-        memcpy(buf + n, "...", 3);
-        n += 3;
-    }
-    buf[n++] = '"';
-    buf[n] = '\0';
-    return buf;
-}
-
-#define ECHO_MAX (40 * 4 + 8)
 
 /* name's value when it is at most max bytes (*out NULL when absent); a
  * text value (blank_ok false) must not be white space alone, a lane key
@@ -78,26 +51,26 @@ static const char *echo(const char *v, char *buf, size_t size)
 static cs_rc bounded(hreq_t *r, const char *name, size_t max, bool blank_ok, const char **out,
                      cs_err_t *err)
 {
-    char e[ECHO_MAX];
+    char e[CS_HTTP_ECHO_MAX];
     *out = arg(r, name);
     if (*out && strlen(*out) > max)
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: at most %zu bytes allowed, got %zu starting %s", name, max,
-                            strlen(*out), echo(*out, e, sizeof e));
+                            strlen(*out), cs__http_echo(*out, e, sizeof e));
     const char *p = *out;
     while (p && !blank_ok && isspace((unsigned char)*p))
         p++;
     if (p && !blank_ok && !*p)
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: expected a value or nothing, got only white space %s", name,
-                            echo(*out, e, sizeof e));
+                            cs__http_echo(*out, e, sizeof e));
     return CS_OK;
 }
 
 /* A two-letter ISO 3166 country code, in any case, into cc upper case. */
 static cs_rc country(const char *name, const char *v, char cc[3], cs_err_t *err)
 {
-    char e[ECHO_MAX];
+    char e[CS_HTTP_ECHO_MAX];
     cc[0] = '\0';
     if (!v)
         return CS_OK;
@@ -105,7 +78,7 @@ static cs_rc country(const char *name, const char *v, char cc[3], cs_err_t *err)
         (unsigned char)v[0] >= 0x80 || (unsigned char)v[1] >= 0x80)
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: expected a two-letter ISO 3166 country code like DE, got %s",
-                            name, echo(v, e, sizeof e));
+                            name, cs__http_echo(v, e, sizeof e));
     cc[0] = (char)toupper((unsigned char)v[0]);
     cc[1] = (char)toupper((unsigned char)v[1]);
     cc[2] = '\0';
@@ -117,7 +90,7 @@ static cs_rc country(const char *name, const char *v, char cc[3], cs_err_t *err)
  * "DE-  " that no shipment has. */
 static cs_rc postal_code(const char *name, const char *v, cs_err_t *err)
 {
-    char e[ECHO_MAX];
+    char e[CS_HTTP_ECHO_MAX];
     bool ok = true, alnum = false;
     for (const char *p = v; p && *p && ok; p++) {
         unsigned char c = (unsigned char)*p;
@@ -130,74 +103,8 @@ static cs_rc postal_code(const char *name, const char *v, cs_err_t *err)
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: expected a postal code of letters, digits, spaces and hyphens "
                             "(at least one letter or digit) like 10115, got %s",
-                            name, echo(v, e, sizeof e));
+                            name, cs__http_echo(v, e, sizeof e));
     return CS_OK;
-}
-
-/* The parameters it takes. libmicrohttpd finds a name in any case
- * ("Carrier"), and so does the check. */
-static const char *const params[] = { "carrier", "service", "origin_country", "origin_region",
-                                      "origin_postal_code", "destination_country",
-                                      "destination_region", "destination_postal_code",
-                                      "placed_at", "lang" };
-#define NPARAMS (sizeof params / sizeof params[0])
-
-typedef struct query_check {
-    const char *first[NPARAMS]; /* each parameter's first value; NULL = not seen */
-    size_t first_len[NPARAMS];
-    cs_err_t *err;
-    cs_rc rc;
-} query_check_t;
-
-/* One query parameter, with its decoded lengths (MHD_KeyValueIteratorN: a
- * "%00" ends the C string short of them): a name this route takes, no NUL
- * byte, not given twice with different values. Stops at the first fault. */
-static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   size_t key_size, const char *value, size_t value_size)
-{
-    query_check_t *c = cls;
-    char e[ECHO_MAX], e2[ECHO_MAX];
-    (void)kind;
-    if (!value) { /* "?carrier" without '=' */
-        value = "";
-        value_size = 0;
-    }
-    if (key_size == 0 && value_size == 0)
-        return MHD_YES; /* "a=1&&b=2", a trailing '&' */
-    if (strlen(key) != key_size || strlen(value) != value_size) {
-        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
-                             "%s: a NUL byte (%%00) in the parameter's %s; expected text",
-                             echo(key, e, sizeof e), strlen(key) != key_size ? "name" : "value");
-        return MHD_NO;
-    }
-    size_t i = 0;
-    while (i < NPARAMS && strcasecmp(key, params[i]) != 0)
-        i++;
-    if (i == NPARAMS) {
-        char list[256];
-        size_t n = 0;
-        list[0] = '\0';
-        for (size_t k = 0; k < NPARAMS; k++) {
-            int w = snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", params[k]);
-            if (w < 0 || (size_t)w >= sizeof list - n)
-                break;
-            n += (size_t)w;
-        }
-        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
-                             "%s: unknown parameter; expected one of %s", echo(key, e, sizeof e),
-                             list);
-        return MHD_NO;
-    }
-    if (c->first[i] &&
-        (c->first_len[i] != value_size || memcmp(c->first[i], value, value_size) != 0)) {
-        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
-                             "%s: given twice, as %s and %s; expected it once", key,
-                             echo(c->first[i], e, sizeof e), echo(value, e2, sizeof e2));
-        return MHD_NO;
-    }
-    c->first[i] = value;
-    c->first_len[i] = value_size;
-    return MHD_YES;
 }
 
 enum MHD_Result cs__http_promise(hreq_t *r)
@@ -205,16 +112,12 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     cs_http_t *h = r->h;
     cs_err_t err;
     cs_rc rc = CS_OK;
-    char e[ECHO_MAX];
+    char e[CS_HTTP_ECHO_MAX];
     cs_err_clear(&err);
     if (!h->opts.tracker) {
         cs_errf(&err, CS_ERR_UNSUPPORTED, "delivery promises are not enabled on this server");
         return cs__http_reply_err(r, &err);
     }
-    query_check_t qc = { .err = &err };
-    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &qc);
-    if ((rc = qc.rc))
-        goto out;
     const char *carrier = arg(r, "carrier"), *dest_country = arg(r, "destination_country");
     if (!carrier && !dest_country) {
         rc = cs_err_field(&err, CS_ERR_INVALID, "carrier",
@@ -262,7 +165,7 @@ enum MHD_Result cs__http_promise(hreq_t *r)
         if (n != 2 || (strcmp(lang, "de") != 0 && strcmp(lang, "en") != 0)) {
             rc = cs_err_field(&err, CS_ERR_INVALID, "lang",
                               "lang: expected de or en (or a tag like de-DE), got %s",
-                              echo(l, e, sizeof e));
+                              cs__http_echo(l, e, sizeof e));
             goto out;
         }
     }
@@ -272,7 +175,7 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     if (pa && !cs_time_parse(pa, &placed)) {
         rc = cs_err_field(&err, CS_ERR_INVALID, "placed_at",
                           "placed_at: expected an RFC 3339 time like 2026-12-03T10:00:00Z, got %s%s",
-                          echo(pa, e, sizeof e),
+                          cs__http_echo(pa, e, sizeof e),
                           strchr(pa, ' ') ? " (a '+' in a query string must be sent as %2B)" : "");
         goto out;
     }
@@ -283,7 +186,7 @@ enum MHD_Result cs__http_promise(hreq_t *r)
         rc = cs_err_field(&err, CS_ERR_INVALID, "placed_at",
                           "placed_at: expected a time from %d days ago to %d days ahead (%s to "
                           "%s), got %s",
-                          PAST_DAYS, AHEAD_DAYS, lo, hi, echo(pa, e, sizeof e));
+                          PAST_DAYS, AHEAD_DAYS, lo, hi, cs__http_echo(pa, e, sizeof e));
         goto out;
     }
 

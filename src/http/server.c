@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -171,6 +172,106 @@ const char *cs__http_header(hreq_t *r, const char *name)
 const char *cs__http_query(hreq_t *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *cs__http_echo(const char *v, char *buf, size_t size)
+{
+    size_t n = 0, i = 0;
+    buf[n++] = '"';
+    for (; v[i] && i < 40 && n + 6 < size; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"' || c == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            n += (size_t)snprintf(buf + n, size - n, "\\x%02X", c);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    if (v[i] && n + 5 < size) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+    return buf;
+}
+
+#define QUERY_NAMES_MAX 16
+
+typedef struct query_check {
+    const char *const *names;
+    size_t n;
+    const char *first[QUERY_NAMES_MAX]; /* each name's first value; NULL = not seen */
+    size_t first_len[QUERY_NAMES_MAX];
+    cs_err_t *err;
+    cs_rc rc;
+} query_check_t;
+
+/* One query parameter, with its decoded lengths (MHD_KeyValueIteratorN: a
+ * "%00" ends the C string short of them). Stops at the first fault. */
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    query_check_t *c = cls;
+    char e[CS_HTTP_ECHO_MAX], e2[CS_HTTP_ECHO_MAX];
+    (void)kind;
+    if (!value) { /* "?carrier" without '=' */
+        value = "";
+        value_size = 0;
+    }
+    if (key_size == 0 && value_size == 0)
+        return MHD_YES; /* "a=1&&b=2", a trailing '&' */
+    if (strlen(key) != key_size || strlen(value) != value_size) {
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                             "%s: a NUL byte (%%00) in the parameter's %s; expected text",
+                             cs__http_echo(key, e, sizeof e),
+                             strlen(key) != key_size ? "name" : "value");
+        return MHD_NO;
+    }
+    size_t i = 0;
+    while (i < c->n && strcasecmp(key, c->names[i]) != 0)
+        i++;
+    if (i == c->n) {
+        char list[320];
+        size_t n = 0;
+        list[0] = '\0';
+        for (size_t k = 0; k < c->n; k++) {
+            int w = snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", c->names[k]);
+            if (w < 0 || (size_t)w >= sizeof list - n)
+                break;
+            n += (size_t)w;
+        }
+        if (c->n)
+            c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                                 "%s: unknown parameter; expected one of %s",
+                                 cs__http_echo(key, e, sizeof e), list);
+        else
+            c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                                 "%s: unknown parameter; this route takes none",
+                                 cs__http_echo(key, e, sizeof e));
+        return MHD_NO;
+    }
+    if (c->first[i] &&
+        (c->first_len[i] != value_size || memcmp(c->first[i], value, value_size) != 0)) {
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                             "%s: given twice, as %s and %s; expected it once", key,
+                             cs__http_echo(c->first[i], e, sizeof e),
+                             cs__http_echo(value, e2, sizeof e2));
+        return MHD_NO;
+    }
+    c->first[i] = value;
+    c->first_len[i] = value_size;
+    return MHD_YES;
+}
+
+cs_rc cs__http_check_query(hreq_t *r, const char *const *names, size_t n, cs_err_t *err)
+{
+    query_check_t c = { .names = names, .n = n < QUERY_NAMES_MAX ? n : QUERY_NAMES_MAX,
+                        .err = err };
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &c);
+    return c.rc;
 }
 
 enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body)
@@ -515,6 +616,46 @@ static bool check_text(hreq_t *r, const char *url, cs_err_t *err)
     return true;
 }
 
+/* The API's read routes (and the journey switch): each takes a key and
+ * the query parameters listed here, no others -- a misspelt filter
+ * (?customer=, ?destination_postcode=) would quietly answer for
+ * everything. */
+static bool api_route(route_t r)
+{
+    switch (r) {
+    case R_CUSTOMER:
+    case R_ORDER:
+    case R_EVENTS_GET:
+    case R_JOURNEYS:
+    case R_CUSTOMER_RUNS:
+    case R_CUSTOMER_DISCOUNTS:
+    case R_CUSTOMER_MESSAGES:
+    case R_JOURNEY_SWITCH:
+    case R_ORDER_STATUS:
+    case R_PROMISE: return true;
+    default: return false;
+    }
+}
+
+static const char *const *route_params(route_t r, size_t *n)
+{
+    static const char *const events[] = { "after_seq", "before_seq", "limit", "order",
+                                          "customer_id", "order_id", "type" };
+    static const char *const status[] = { "lang" };
+    static const char *const promise[] = { "carrier", "service", "origin_country",
+                                           "origin_region", "origin_postal_code",
+                                           "destination_country", "destination_region",
+                                           "destination_postal_code", "placed_at", "lang" };
+#define LIST(a) (*n = sizeof a / sizeof a[0], a)
+    switch (r) {
+    case R_EVENTS_GET: return LIST(events);
+    case R_ORDER_STATUS: return LIST(status);
+    case R_PROMISE: return LIST(promise);
+    default: *n = 0; return NULL;
+    }
+#undef LIST
+}
+
 static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
 {
     bool method_ok;
@@ -616,42 +757,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0; /* bodies of GETs (and of one-click POSTs) are ignored */
         return MHD_YES;
     }
+    if (api_route(r->route)) {
+        /* the key first (no route's parameters are told to a caller
+         * without one), then the query against what the route takes */
+        enum MHD_Result ret;
+        if (!authorize(r, r->route == R_JOURNEY_SWITCH ? CS_SCOPE_ADMIN : CS_SCOPE_READ, &ret))
+            return ret;
+        size_t n;
+        const char *const *names = route_params(r->route, &n);
+        cs_err_t err;
+        cs_err_clear(&err);
+        if (cs__http_check_query(r, names, n, &err))
+            return cs__http_reply_err(r, &err);
+    }
     switch (r->route) {
     case R_CUSTOMER:
     case R_ORDER:
-    case R_EVENTS_GET: {
-        enum MHD_Result ret;
-        if (!authorize(r, CS_SCOPE_READ, &ret))
-            return ret;
-        return cs__http_view(r, url);
-    }
+    case R_EVENTS_GET: return cs__http_view(r, url);
     case R_JOURNEYS:
     case R_CUSTOMER_RUNS:
     case R_CUSTOMER_DISCOUNTS:
-    case R_CUSTOMER_MESSAGES: {
-        enum MHD_Result ret;
-        if (!authorize(r, CS_SCOPE_READ, &ret))
-            return ret;
-        return cs__http_journeys(r, url);
-    }
-    case R_JOURNEY_SWITCH: {
-        enum MHD_Result ret;
-        if (!authorize(r, CS_SCOPE_ADMIN, &ret))
-            return ret;
-        return cs__http_journeys(r, url);
-    }
-    case R_ORDER_STATUS: {
-        enum MHD_Result ret;
-        if (!authorize(r, CS_SCOPE_READ, &ret))
-            return ret;
-        return cs__http_order_status(r, url);
-    }
-    case R_PROMISE: {
-        enum MHD_Result ret;
-        if (!authorize(r, CS_SCOPE_READ, &ret))
-            return ret;
-        return cs__http_promise(r);
-    }
+    case R_CUSTOMER_MESSAGES:
+    case R_JOURNEY_SWITCH: return cs__http_journeys(r, url);
+    case R_ORDER_STATUS: return cs__http_order_status(r, url);
+    case R_PROMISE: return cs__http_promise(r);
     case R_UNSUBSCRIBE: return cs__http_unsubscribe(r, url, method);
     case R_TRACK_PAGE: return cs__http_track_page(r, url);
     case R_HEALTH: return cs__http_health(r);

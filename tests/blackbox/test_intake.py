@@ -208,6 +208,21 @@ try:
     t.eq((st, body["error"]["field"]), (400, "limit"), "bad query parameter named")
     st, _, body = d.request("GET", "/v1/events?type=order.shipped")
     t.eq((st, body["error"]["field"]), (400, "type"), "bad type filter named")
+    # a misspelt filter would answer for every customer: refused by name
+    st, _, body = d.request("GET", "/v1/events?customer=c-7")
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.eq((st, err.get("field")), (400, "customer"), "unknown events filter named")
+    t.check("customer_id" in err.get("message", ""), "the accepted filters listed: %r" % err)
+    st, _, body = d.request("GET", "/v1/events?limit=1&limit=2")
+    t.eq((st, body.get("error", {}).get("field")), (400, "limit"), "a filter twice, differently")
+    st, _, body = d.request("GET", "/v1/events?Limit=1&order=desc")
+    t.eq((st, len(body.get("events", []))), (200, 1), "names in any case")
+    st, _, body = d.request("GET", "/v1/orders/1001?expand=items")
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.eq((st, err.get("field")), (400, "expand"), "a parameter on a route that takes none")
+    t.check("takes none" in err.get("message", ""), "says the route takes none: %r" % err)
+    st, _, body = d.request("GET", "/v1/orders/1001?expand=items", key=False)
+    t.eq(st, 401, "the key is asked for before the query is judged")
 
     # ---- API keys ----
     st, h, body = d.post_events(csbb.order_event("k1", "3001"), key=False)

@@ -436,6 +436,12 @@ try:
             "the other is with DHL in Leipzig" in txt, "each parcel in the paragraph: %r" % txt)
     t.eq([p_.get("status") for p_ in js.get("parcels", [])], ["delivered", "in_transit"],
          "each parcel's status")
+    st, _, js = d.request("GET", "/v1/orders/m1/status?language=en")
+    t.eq((st, js.get("error", {}).get("field")), (400, "language"),
+         "status: an unknown parameter named, not answered in German")
+    t.check("lang" in js.get("error", {}).get("message", ""), "status lists lang: %r" % js)
+    st, _, js = d.request("GET", "/v1/orders/m1/status?lang=en&lang=de")
+    t.eq((st, js.get("error", {}).get("field")), (400, "lang"), "status: lang twice")
     st, _, js = d.request("GET", "/v1/orders/m1/status")
     txt = js.get("text", "") if st == 200 else ""
     t.check(txt.startswith("Ihre Bestellung kommt in 2 Paketen: eines wurde am ") and
