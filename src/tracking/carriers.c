@@ -453,19 +453,48 @@ static bool says_why(cs_incident_t reason)
     return reason != CS_INCIDENT_NONE && reason != CS_INCIDENT_OTHER;
 }
 
+/* Whether the n bytes at s are all digits (n > 0). */
+static bool digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return n > 0;
+}
+
+/* Two numeric codes as numbers: "02" is 2, which a producer's JSON
+ * sends as the number 2 (kept as "2"). */
+static bool same_number(const char *a, size_t an, const char *b, size_t bn)
+{
+    while (an > 1 && *a == '0')
+        a++, an--;
+    while (bn > 1 && *b == '0')
+        b++, bn--;
+    return an == bn && memcmp(a, b, an) == 0;
+}
+
 /* The code rules (plain, and with text words) in file order; code_len
- * limits the code compared (an aggregator subtag's tag), SIZE_MAX = all. */
+ * limits the code compared (an aggregator subtag's tag), SIZE_MAX = all.
+ * A rule's code of digits alone matches the same number written with
+ * more or fewer leading zeros. */
 static const rule_t *match_code(const table_t *t, const char *code, size_t code_len,
                                 const char *text)
 {
     size_t n = code ? strlen(code) : 0;
     if (code_len < n)
         n = code_len;
+    bool numeric = digits(code, n);
     for (size_t i = 0; t && n && i < t->n; i++) {
         const rule_t *r = &t->rules[i];
         size_t rl = strlen(r->code);
-        if (!rl || (r->prefix ? rl > n : rl != n) || strncasecmp(r->code, code, rl) != 0)
+        if (!rl)
             continue;
+        if (numeric && !r->prefix && digits(r->code, rl)) {
+            if (!same_number(r->code, rl, code, n))
+                continue;
+        } else if ((r->prefix ? rl > n : rl != n) || strncasecmp(r->code, code, rl) != 0) {
+            continue;
+        }
         if (!r->text[0] || (text && contains(text, r->text)))
             return r;
     }

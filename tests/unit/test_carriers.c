@@ -629,6 +629,15 @@ static void test_dpd_scan_codes(void **state)
     expect("dpd", "13", NULL, "delivered", "-");
     expect("dpd", "14", NULL, "failed_attempt", "-");
     expect_unmapped("dpd", "11", NULL); /* not in DPD's list: kept, counted */
+    /* a JSON number 3 arrives as "3": the same code as "03" */
+    expect("dpd", "3", NULL, "out_for_delivery", "-");
+    expect("dpd", "13", NULL, "delivered", "-");
+    expect("dpd", "013", NULL, "delivered", "-");
+    expect("ups", "3", NULL, "info_received", "-");
+    expect("ups", "21", NULL, "out_for_delivery", "-");
+    expect_unmapped("dpd", "1300", NULL); /* a number, not a prefix */
+    expect_unmapped("dpd", "0", NULL);
+    expect_unmapped("dpd", "3a", NULL);   /* digits alone, or compared as text */
 }
 
 /* One scan, parsed and normalized; the stored text parsed back. */
