@@ -136,7 +136,8 @@ const char *cs__http_echo(const char *v, char *buf, size_t size);
 /* The query against the names a route takes (any case: MHD finds
  * "Carrier" for "carrier"): CS_ERR_INVALID naming the first parameter not
  * among them (with the list, or saying the route takes none), one with a
- * NUL byte ("%00"), or one given twice with different values. */
+ * NUL byte ("%00"), or one given twice with different values. At most
+ * 16 names (more are not looked at). */
 cs_rc cs__http_check_query(hreq_t *r, const char *const *names, size_t n, cs_err_t *err);
 /* {"error":{"code","field","message"}} for err, with the status it maps to. */
 enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
