@@ -215,6 +215,15 @@ static const char *const migrations[] = {
      * watch closed on filled in: a step in C (sql_migrate.c) drops this
      * table when done */
     "CREATE TABLE refold_18(done @INT);",
+    /* 19: one parcel announced under several shipment ids (a fulfilment
+     * sent again with a new id): the same carrier and number in one order
+     * is one parcel, kept under its first announcement; the other ids
+     * name it here. A step in C (sql_migrate.c) merges the parcels stored
+     * twice before and drops merge_19. */
+    "CREATE TABLE shipment_aliases(id TEXT PRIMARY KEY, shipment_id TEXT NOT NULL)@NOROWID;"
+    "CREATE INDEX shipment_aliases_by_target ON shipment_aliases(shipment_id);"
+    "CREATE INDEX shipments_by_parcel ON shipments(order_id, carrier, tracking_number);"
+    "CREATE TABLE merge_19(done @INT);",
 };
 
 size_t cs_schema_count(void)

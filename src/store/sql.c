@@ -63,8 +63,9 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_OI_INSERT] = "INSERT INTO order_items(order_id,line,sku,name,category,unit_price,quantity,"
                     "discount) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
 
-    [Q_SH_GET] = "SELECT order_id,status,status_at,delivered_at,created_at FROM shipments "
-                 "WHERE id=?1",
+    /* by its id, or by one that names it (shipment_aliases) */
+    [Q_SH_GET] = "SELECT order_id,status,status_at,delivered_at,created_at,id FROM shipments "
+                 "WHERE id=coalesce((SELECT shipment_id FROM shipment_aliases WHERE id=?1),?1)",
     /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS */
     [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at "
                          "FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
@@ -96,6 +97,20 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
                         "want_shipment_id=?1",
     [Q_SC_MOVE] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id=?2 AND occurred_at>=?3",
+    /* id ?1 names a shipment of order ?2, carrier ?3, number ?4 */
+    [Q_SH_ALIAS_OF] = "SELECT a.shipment_id FROM shipment_aliases a JOIN shipments sh ON "
+                      "sh.id=a.shipment_id WHERE a.id=?1 AND sh.order_id=?2 AND sh.carrier=?3 "
+                      "AND sh.tracking_number=?4",
+    [Q_SH_ALIAS_DROP] = "DELETE FROM shipment_aliases WHERE id=?1",
+    [Q_SH_TWINS] = "SELECT id FROM shipments WHERE order_id=?1 AND carrier=?2 AND "
+                   "tracking_number=?3 ORDER BY created_at,id",
+    /* twin ?2 into first ?1 */
+    [Q_SH_MERGE_SCANS] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id=?2",
+    [Q_SH_MERGE_ALIAS] = "INSERT INTO shipment_aliases(id,shipment_id) VALUES(?2,?1) "
+                         "ON CONFLICT(id) DO UPDATE SET shipment_id=excluded.shipment_id",
+    [Q_SH_MERGE_REPOINT] = "UPDATE shipment_aliases SET shipment_id=?1 WHERE shipment_id=?2",
+    [Q_SH_MERGE_CLOSED] = "UPDATE promises SET closed_shipment=?1 WHERE closed_shipment=?2",
+    [Q_SH_DELETE] = "DELETE FROM shipments WHERE id=?1",
     /* the latest scan that counts (SQL_SCAN_COUNTS) */
     [Q_SC_LATEST] = "SELECT s.status,s.occurred_at FROM scans s," SQL_SCAN_FIRSTS("?1")
                     " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS

@@ -132,7 +132,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
         rc = sql_step(st);
         if (rc == SQL_ROW) {
             r->shp_found = true;
-            cs_strlcpy(r->shp_id, sc->shipment_id, sizeof r->shp_id);
+            copy_col(st, 5, r->shp_id, sizeof r->shp_id); /* its own, or the one it names */
             copy_col(st, 0, r->order_buf, sizeof r->order_buf);
             r->shp_status = sql_column_type(st, 1) == SQL_NULL ? -1 : sql_column_int(st, 1);
             r->shp_status_at = cs__col_time(st, 2);
@@ -651,6 +651,97 @@ static cs_rc take_scans(cs_sql_t *s, const cs_shipment_t *sh, int *taken, cs_err
     }
 }
 
+/* Twin `twin` of parcel `first` (the same order, carrier and number)
+ * folded into it: its scans, the ids that named it and a closed watch's
+ * mention of it go to `first`, its own id names `first`, and its row
+ * goes. */
+static cs_rc merge_twin(cs_sql_t *s, const char *first, const char *twin, cs_err_t *err)
+{
+    static const struct {
+        int q;
+        const char *what;
+    } steps[] = {
+        { Q_SH_MERGE_SCANS, "move a twin shipment's scans" },
+        { Q_SH_MERGE_REPOINT, "name a twin shipment's first" },
+        { Q_SH_MERGE_ALIAS, "name a twin shipment's first" },
+        { Q_SH_MERGE_CLOSED, "name a twin shipment's first" },
+    };
+    cs_rc rc;
+    for (size_t i = 0; i < CS_ARRAY_LEN(steps); i++) {
+        sql_stmt *st = cs__sql_stmt(s, steps[i].q, err);
+        if (!st)
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, first);
+        cs__bind_text(st, 2, twin);
+        if ((rc = cs__sql_exec_stmt(s, st, err, steps[i].what)))
+            return rc;
+    }
+    sql_stmt *del = cs__sql_stmt(s, Q_SH_DELETE, err);
+    if (!del)
+        return CS_ERR_STORE;
+    cs__bind_text(del, 1, twin);
+    return cs__sql_exec_stmt(s, del, err, "drop a twin shipment");
+}
+
+#define TWINS_MAX 16 /* read at a time: the first and up to 15 twins */
+
+cs_rc cs__sql_merge_twins(cs_sql_t *s, const char *order_id, const char *carrier,
+                          const char *number, int *merged, cs_err_t *err)
+{
+    sql_stmt *q = cs__sql_stmt(s, Q_SH_TWINS, err);
+    char ids[TWINS_MAX][CS_ID_MAX + 1];
+    size_t n;
+    cs_rc rc = CS_OK;
+    *merged = 0;
+    if (!q)
+        return CS_ERR_STORE;
+    do { /* a round merges what it read; the next reads what is left */
+        int r;
+        n = 0;
+        cs__bind_text(q, 1, order_id);
+        cs__bind_text(q, 2, carrier);
+        cs__bind_text(q, 3, number);
+        while (n < TWINS_MAX && (r = sql_step(q)) == SQL_ROW)
+            copy_col(q, 0, ids[n++], sizeof ids[0]);
+        sql_reset(q);
+        sql_clear_bindings(q);
+        if (n < TWINS_MAX && r != SQL_DONE)
+            return cs__sql_fail(s, err, "read an order's shipments of one number");
+        for (size_t i = 1; i < n && !rc; i++)
+            rc = merge_twin(s, ids[0], ids[i], err);
+        if (!rc && n > 1)
+            *merged += (int)n - 1;
+    } while (!rc && n == TWINS_MAX);
+    if (!rc && *merged)
+        rc = cs__sql_refresh_shipment(s, ids[0], err);
+    return rc;
+}
+
+/* Whether shipment id `sh->id` already names a parcel of the same order,
+ * carrier and number (it was announced again): nothing to write. An id
+ * that named another parcel no longer does. */
+static cs_rc known_twin(cs_sql_t *s, const cs_shipment_t *sh, bool *known, cs_err_t *err)
+{
+    sql_stmt *q = cs__sql_stmt(s, Q_SH_ALIAS_OF, err);
+    sql_stmt *drop = cs__sql_stmt(s, Q_SH_ALIAS_DROP, err);
+    if (!q || !drop)
+        return CS_ERR_STORE;
+    cs__bind_text(q, 1, sh->id);
+    cs__bind_text(q, 2, sh->order_id);
+    cs__bind_text(q, 3, sh->carrier);
+    cs__bind_text(q, 4, sh->tracking_number);
+    int r = sql_step(q);
+    sql_reset(q);
+    sql_clear_bindings(q);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a shipment id's parcel");
+    *known = r == SQL_ROW;
+    if (*known)
+        return CS_OK;
+    cs__bind_text(drop, 1, sh->id);
+    return cs__sql_exec_stmt(s, drop, err, "forget a shipment id's parcel");
+}
+
 static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_shipment_t *sh = &ev->u.shipment;
@@ -658,9 +749,13 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     member_t m_origin = { .heap = NULL }, m_dest = { .heap = NULL }, m_attrs = { .heap = NULL };
     const char *origin, *dest, *attrs;
     cs_rc rc = CS_OK;
-    int adopted = 0;
+    int adopted = 0, merged = 0;
+    bool known = false;
     if (!put)
         return CS_ERR_STORE;
+    /* a parcel announced again under an id that already names it */
+    if ((rc = known_twin(s, sh, &known, err)) || known)
+        return rc;
     if ((rc = member_text(ev, "origin", &m_origin, &origin, err)) ||
         (rc = member_text(ev, "destination", &m_dest, &dest, err)) ||
         (rc = member_text(ev, "attributes", &m_attrs, &attrs, err)))
@@ -692,6 +787,8 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
             (rc = cs__sql_refresh_shipment(s, sh->id, err)))
             goto out;
     }
+    /* one parcel announced under several ids: kept under the first */
+    rc = cs__sql_merge_twins(s, sh->order_id, sh->carrier, sh->tracking_number, &merged, err);
 out:
     member_done(&m_origin);
     member_done(&m_dest);

@@ -225,6 +225,14 @@ typedef enum stmt_id {
     Q_SC_ADOPT,
     Q_SC_ADOPT_WANT,
     Q_SC_MOVE,            /* scans from an earlier life of the number */
+    Q_SH_ALIAS_OF,        /* the parcel a shipment id names besides its own */
+    Q_SH_ALIAS_DROP,
+    Q_SH_TWINS,           /* an order's shipments of one carrier and number */
+    Q_SH_MERGE_SCANS,     /* a twin's scans to the parcel's first shipment */
+    Q_SH_MERGE_ALIAS,     /* the twin's id names the first */
+    Q_SH_MERGE_REPOINT,   /* ids that named the twin name the first */
+    Q_SH_MERGE_CLOSED,    /* a watch closed on the twin closed on the first */
+    Q_SH_DELETE,
     Q_SC_LATEST,
     Q_SC_DELIVERED,
     Q_SC_WAITING,
@@ -549,6 +557,12 @@ cs_rc cs__sql_order_destinations(cs_store_t *store, const char *order_id,
 /* A shipment's status and delivered time read again from its scans
  * (SQL_SCAN_COUNTS); sql_fold.c. */
 cs_rc cs__sql_refresh_shipment(cs_sql_t *s, const char *id, cs_err_t *err);
+/* An order's shipments of one carrier and number are one parcel (announced
+ * again under another id): the others are folded into the first
+ * announced (created_at, then id), whose id they name from then on
+ * (shipment_aliases); *merged counts them. sql_fold.c. */
+cs_rc cs__sql_merge_twins(cs_sql_t *s, const char *order_id, const char *carrier,
+                          const char *number, int *merged, cs_err_t *err);
 cs_rc cs__sql_order_near(cs_store_t *store, const char *order_id, char out[CS_ID_MAX + 1],
                          cs_err_t *err);
 cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,

@@ -143,6 +143,59 @@ out:
     return rc;
 }
 
+/* Version 19: the parcels stored twice before it (an order's shipments of
+ * one carrier and number) merged into their first announcement. The
+ * groups are read first: the shipments are written while they are read. */
+static cs_rc merge_stored_twins(cs_sql_t *s, cs_err_t *err)
+{
+    sql_stmt *all = NULL;
+    cs_buf_t keys;
+    int64_t groups = 0, merged = 0, dropped = 0;
+    cs_buf_init(&keys, (size_t)1 << 30);
+    cs_rc rc = cs__sql_prepare(s,
+                               "SELECT order_id,carrier,tracking_number FROM shipments GROUP BY "
+                               "order_id,carrier,tracking_number HAVING count(*)>1",
+                               &all, err);
+    if (rc)
+        goto out;
+    for (;;) {
+        int r = sql_step(all);
+        if (r == SQL_DONE)
+            break;
+        if (r != SQL_ROW) {
+            rc = cs__sql_fail(s, err, "read the parcels stored twice");
+            goto out;
+        }
+        for (int c = 0; c < 3 && !rc; c++) {
+            const char *v = cs__col_text(all, c);
+            rc = cs_buf_append(&keys, v ? v : "", strlen(v ? v : "") + 1);
+        }
+        if (rc) {
+            rc = cs_errf(err, rc, "store: the parcels stored twice do not fit in memory");
+            goto out;
+        }
+    }
+    for (size_t at = 0; at < keys.len; groups++) {
+        const char *order = keys.data + at;
+        const char *carrier = order + strlen(order) + 1;
+        const char *number = carrier + strlen(carrier) + 1;
+        at = (size_t)(number + strlen(number) + 1 - keys.data);
+        int n;
+        if ((rc = cs__sql_merge_twins(s, order, carrier, number, &n, err)))
+            goto out;
+        merged += n;
+    }
+    if ((rc = run_once(s, "DROP TABLE merge_19", "drop the step's table", &dropped, err)))
+        goto out;
+    cs_log(groups ? CS_LOG_INFO : CS_LOG_DEBUG,
+           "store: %lld parcels announced under several shipment ids; %lld ids merged",
+           (long long)groups, (long long)merged);
+out:
+    sql_finalize(all);
+    cs_buf_free(&keys);
+    return rc;
+}
+
 /* The migrations with a step: what it does (for `consonance schema`), the
  * step, and the table its SQL creates and the step drops: while that table
  * is there, the step has not run (the SQL was applied by hand), and the
@@ -158,6 +211,8 @@ static const struct {
     { 17, "the region keys made again, cut between characters", backfill_regions,
       "region_backfill" },
     { 18, "every shipment's status read again from its scans", refold_shipments, "refold_18" },
+    { 19, "the parcels stored under several shipment ids merged", merge_stored_twins,
+      "merge_19" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

@@ -120,6 +120,29 @@ try:
     t.eq([s9 and s9[0]["tracking_number"], s9 and len(s9[0]["scans"])], ["1Z999AA10123", 1],
          "the number is kept without spaces, in upper case, and the scan attached")
 
+    # ---- one parcel announced again under another id is one parcel ----
+    def ship(eid, sid, at):
+        return {"event_id": eid, "type": "shipment.created", "occurred_at": at,
+                "data": {"id": sid, "order_id": "1010", "carrier": "dhl",
+                         "tracking_number": "TWICE 0001"}}
+    st, _, body = d.post_events([
+        csbb.order_event("o-1010", "1010", customer="c-9"),
+        {"event_id": "scan-10a", "type": "tracking.event", "occurred_at": "2026-03-02T09:00:00Z",
+         "data": {"shipment_id": "S10b", "carrier": "dhl", "tracking_number": "TWICE0001",
+                  "status": "in_transit"}},
+        ship("ship-10a", "S10a", "2026-03-02T08:00:00Z"),
+        ship("ship-10b", "S10b", "2026-03-02T08:30:00Z"),
+        {"event_id": "scan-10b", "type": "tracking.event", "occurred_at": "2026-03-03T10:00:00Z",
+         "data": {"shipment_id": "S10b", "carrier": "dhl", "tracking_number": "TWICE0001",
+                  "status": "delivered"}},
+        ship("ship-10b-again", "S10b", "2026-03-02T08:45:00Z"),
+    ])
+    t.eq((st, body.get("accepted")), (200, 6), "a parcel announced twice: %r" % (body,))
+    st, _, order = d.request("GET", "/v1/orders/1010")
+    got = [(s["id"], s["status"], len(s["scans"])) for s in order.get("shipments", [])]
+    t.eq(got, [("S10a", "delivered", 2)],
+         "one parcel under its first id, with the scans that named the second")
+
     # ---- dated in the future: more than a day ahead is refused, by field ----
     def at(hours):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours * 3600))

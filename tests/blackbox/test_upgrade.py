@@ -10,7 +10,8 @@ stored scan place and destination gets its region key -- also when
 migration 16's SQL was applied by hand, at the next open; and (18) a
 parcel stored as an older release folded it (delivered, then a late
 transit scan: "in transit") is delivered again, and a watch closed on it
-names the parcel it closed on. Runs on SQLite and,
+names the parcel it closed on; (19) a parcel stored under two shipment
+ids is one, under the first, with both's scans. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -109,6 +110,17 @@ rows = [
     "VALUES(7,'S-dl','dpd','DL1',1,'late',%d)" % (scan_at + 7200 * 1000),
     "INSERT INTO promises(order_id,customer_id,updated_at,closed,reason) "
     "VALUES('o-dl','c-up',%d,1,'delivered')" % scan_at,
+    # one parcel announced twice under two ids, its scans split between them
+    "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
+    "VALUES('o-tw','c-up','EUR',%d,1000,'placed',%d)" % (placed, placed),
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at,status,status_at) "
+    "VALUES('S-tw1','o-tw','dhl','TW1',%d,1,%d)" % (placed, scan_at),
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at,status,status_at) "
+    "VALUES('S-tw2','o-tw','dhl','TW1',%d,5,%d)" % (placed + 60000, scan_at + 3600 * 1000),
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
+    "VALUES(1008,'S-tw1','dhl','TW1',1,'tw-transit',%d)" % scan_at,
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
+    "VALUES(1009,'S-tw2','dhl','TW1',5,'tw-delivered',%d)" % (scan_at + 3600 * 1000),
 ]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
@@ -168,6 +180,21 @@ try:
                           if pg else "SELECT count(*) FROM sqlite_master WHERE name='refold_18'")
     t.eq(left.strip(), "0", "migration 18's table dropped by its step")
 
+    # migration 19: the parcel stored under two ids is one, under the first
+    t.eq(csbb.store_sql(d.store, "SELECT id, coalesce(status,-1) FROM shipments "
+                                 "WHERE order_id='o-tw'").strip(), "S-tw1|5",
+         "migration 19: one parcel, under its first id, delivered by the scan the second held")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE shipment_id='S-tw1'").strip(),
+         "2", "migration 19: both scans on it")
+    t.eq(csbb.store_sql(d.store, "SELECT shipment_id FROM shipment_aliases WHERE id='S-tw2'"
+                        ).strip(), "S-tw1", "migration 19: the second id names the first")
+    left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='merge_19'"
+                          if pg else "SELECT count(*) FROM sqlite_master WHERE name='merge_19'")
+    t.eq(left.strip(), "0", "migration 19's table dropped by its step")
+    st, _, view = d.request("GET", "/v1/orders/o-tw")
+    t.eq([x.get("id") for x in view.get("shipments", [])] if st == 200 else st, ["S-tw1"],
+         "the order shows one parcel")
+
     # a carrier scan for the stored parcel, in the carrier's own spelling
     st, _, body = d.post_events([{
         "event_id": "up-scan-1", "type": "tracking.event", "occurred_at": iso(-60),
@@ -194,7 +221,7 @@ try:
 
     # opening the upgraded store again applies nothing twice
     d.start()
-    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "6", "reopened as it was")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "8", "reopened as it was")
     t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(),
          "2", "with the region keys written once")
     t.eq(d.stop(), 0, "and stops cleanly again")

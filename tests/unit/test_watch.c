@@ -1131,6 +1131,44 @@ static void test_number_used_again(void **state)
     assert_string_equal(codes, "n1,n2");
 }
 
+/* One parcel announced twice under two shipment ids (a shop system that
+ * sends a fulfilment again with a new id): the same carrier and number in
+ * one order is one parcel. Its scans are both's, and once it is delivered
+ * the order is done -- no second parcel waits for a hand-over that will
+ * never come, no delay notice, no "1 of 2 delivered". */
+static void test_same_parcel_twice(void **state)
+{
+    (void)state;
+    order("twice", "c-twice", "30.00", NULL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"Stw-a\",\"order_id\":\"twice\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"TTWICE\",\"destination\":{\"country\":\"DE\","
+             "\"postal_code\":\"10115\"}}");
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"Stw-b\",\"order_id\":\"twice\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"TTWICE\",\"destination\":{\"country\":\"DE\","
+             "\"postal_code\":\"10115\"}}");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan_number("TTWICE", now(), "in_transit", "t1");
+    run_watch();
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan_number("TTWICE", now(), "delivered", "t2");
+    run_watch();
+    for (int d = 0; d < 20; d++) {
+        cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+        run_watch();
+    }
+    cs_promise_rec_t r = rec("twice");
+    assert_true(r.closed);
+    assert_string_equal(r.reason, "delivered");
+    assert_int_equal(signals("delivery_at_risk", "twice"), 0);
+    assert_int_equal(signals("promise_broken", "twice"), 0);
+    cs_order_track_t t = track("twice");
+    assert_int_equal(t.last_status, CS_TRACK_DELIVERED);
+}
+
 /* A parcel on its way back to the shop closes the watch; its way back (in
  * transit, then delivered to the shop) does not open it again -- no delay
  * notice, no code. A new parcel sent for the order does. */
@@ -1497,6 +1535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_wins_a_tie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_parcel_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_used_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
