@@ -302,10 +302,12 @@ static cs_rc update(upd_t *u, const char *order_id)
         return rc;
     bool have = rc == CS_OK;
     /* a closed order stays closed, unless it closed on a delivery or a
-     * return and another parcel of it is on its way (a second parcel, or
-     * a new one sent for it): it is watched anew. The parcel it closed on
-     * does not reopen it -- scans after its delivery, or of its way back
-     * to the shop, are not a new journey. */
+     * return and another parcel of it is on its way or has arrived (a
+     * second parcel, or a new one sent for it; one whose scans came
+     * before its shipment.created may be delivered when the watch first
+     * sees it): it is watched anew, and judged as any parcel. The parcel
+     * it closed on does not reopen it -- scans after its delivery, or of
+     * its way back to the shop, are not a new journey. */
     bool reopen = have && r.closed && r.closed_shipment[0] &&
                   (strcmp(r.reason, "delivered") == 0 || strcmp(r.reason, "returned") == 0);
     if (have && r.closed && !reopen)
@@ -320,9 +322,9 @@ static cs_rc update(upd_t *u, const char *order_id)
         return rc;
     bool cancelled = strcmp(t.status, "cancelled") == 0;
     if (reopen) {
-        bool going = t.shipped && strcmp(t.shipment_id, r.closed_shipment) != 0 &&
-                     !t.delivered_at && t.last_status != CS_TRACK_RETURNED_TO_SENDER;
-        if (cancelled || !going || u->now - t.placed_at > w->o.horizon)
+        bool other = t.shipped && strcmp(t.shipment_id, r.closed_shipment) != 0 &&
+                     t.last_status != CS_TRACK_RETURNED_TO_SENDER;
+        if (cancelled || !other || u->now - t.placed_at > w->o.horizon)
             return CS_OK;
         r.closed = false;
     }

@@ -1131,6 +1131,49 @@ static void test_number_used_again(void **state)
     assert_string_equal(codes, "n1,n2");
 }
 
+/* An order's second parcel whose scans came before its shipment.created:
+ * delivered three working days after the promise by the time the watch
+ * first sees it. The order, closed on time on the first parcel, is judged
+ * again -- broken, with a code, as for a second parcel seen on its way. */
+static void test_second_parcel_seen_delivered(void **state)
+{
+    (void)state;
+    order("mp", "c-mp", "100.00",
+          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    ship_number("mp", "TMP1");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-03T10:00:00Z"));
+    scan_number("TMP1", now(), "delivered", "d1");
+    run_watch();
+    cs_promise_rec_t r = rec("mp");
+    assert_true(r.closed);
+    assert_int_equal(r.late_days, 0);
+    int risk0 = signals("delivery_at_risk", "mp");
+    cs_clock_manual_set(&W.clock, at("2026-03-05T12:00:00Z"));
+    scan_number("TMP2", now(), "in_transit", "t2");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-06T12:00:00Z"));
+    scan_number("TMP2", now(), "delivered", "d2");
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"Smp-2\",\"order_id\":\"mp\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"TMP2\",\"destination\":{\"country\":\"DE\","
+             "\"postal_code\":\"10115\"}}");
+    run_watch();
+    r = rec("mp");
+    assert_true(r.closed);
+    assert_string_equal(r.closed_shipment, "Smp-2");
+    assert_int_equal(r.late_days, 3);
+    assert_true(r.comp_at != 0);
+    assert_int_equal(signals("promise_broken", "mp"), 1);
+    assert_int_equal(signals("delivery_at_risk", "mp"), risk0);
+    /* a later look changes nothing */
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    run_watch();
+    assert_int_equal(signals("promise_broken", "mp"), 1);
+}
+
 /* One parcel announced twice under two shipment ids (a shop system that
  * sends a fulfilment again with a new id): the same carrier and number in
  * one order is one parcel. Its scans are both's, and once it is delivered
@@ -1536,6 +1579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_return_wins_a_tie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_parcel_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_parcel_seen_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_used_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
