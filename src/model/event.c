@@ -403,8 +403,17 @@ static cs_rc get_time(vctx_t *c, json_t *obj, const char *key, bool required, bo
     if (rc || !s)
         return rc;
     bool ok = cs_time_parse(s, out);
-    if (ok && !date_ok && strlen(s) == 10)
+    size_t n = strlen(s);
+    if (ok && !date_ok && n == 10)
         ok = false;
+    /* a date is kept as its midnight UTC, and read as that day wherever
+     * (cs_tz_date_day); a time with an offset that falls on a midnight
+     * UTC ("21:00:00-03:00") is a time, kept a millisecond later so that
+     * it reads as one: its local day */
+    if (ok && date_ok && n > 10 && *out % CS_MS_PER_DAY == 0 && s[n - 1] != 'Z' &&
+        s[n - 1] != 'z' && !(n > 6 && strcmp(s + n - 6, "+00:00") == 0) &&
+        !(n > 6 && strcmp(s + n - 6, "-00:00") == 0))
+        *out += 1;
     if (!ok)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected %s, got \"%.40s\"", FIELD(c, key),

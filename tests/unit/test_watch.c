@@ -1299,6 +1299,29 @@ static void test_late_report_still_compensated(void **state)
     assert_string_equal(d, "2026-03-13");
     ymd(r.first_to, d);
     assert_string_equal(d, "2026-03-16");
+    /* a time that falls on a midnight UTC is a time: by Tuesday 21:00 in
+     * Sao Paulo is Tuesday there, not Wednesday, and a delivery on
+     * Wednesday afternoon is a working day late */
+    cs_clock_manual_set(&W.clock, at("2026-03-02T12:00:00Z"));
+    order("spt", "c-spt", "30.00", "{\"latest\":\"2026-03-03T21:00:00-03:00\"}");
+    order("spz", "c-spz", "30.00", "{\"latest\":\"2026-03-04T00:00:00Z\"}");
+    run_watch();
+    ymd(rec("spt").first_to, d);
+    assert_string_equal(d, "2026-03-03");
+    cs_clock_manual_set(&W.clock, at("2026-03-04T18:00:00Z"));
+    event_at("shipment.created", now(),
+             "{\"id\":\"Sspt\",\"order_id\":\"spt\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"Tspt\"}");
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"Sspt\",\"carrier\":\"dhl\",\"tracking_number\":\"Tspt\","
+             "\"status\":\"delivered\"}");
+    run_watch();
+    r = rec("spt");
+    assert_int_equal(r.late_days, 1);
+    assert_int_equal(signals("promise_broken", "spt"), 1);
+    /* the same midnight written in UTC is the date, as before */
+    ymd(rec("spz").first_to, d);
+    assert_string_equal(d, "2026-03-04");
 }
 
 static void test_undelivered_tier_and_budget(void **state)
