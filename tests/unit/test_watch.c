@@ -1324,6 +1324,36 @@ static void test_late_report_still_compensated(void **state)
     assert_string_equal(d, "2026-03-04");
 }
 
+/* compensation_min 0: free shipping for an order that shipped free is
+ * worth nothing, and a code worth 0.00 is no apology: the promise is
+ * broken and said so, without a code. */
+static void test_nothing_to_give(void **state)
+{
+    (void)state;
+    W.wo.comp_daily_budget = 10000;
+    W.wo.comp_amount_min = 0;
+    cs_watch_free(W.watch);
+    open_watch();
+    const char *promise =
+        "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    order_in("z0", "c-z0", "EUR", "0.00", "80.00", promise);
+    ship("z0");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-04T12:00:00Z")); /* a working day late */
+    scan("z0", "delivered", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("z0");
+    assert_int_equal(r.late_days, 1);
+    assert_true(r.comp_at != 0);
+    assert_string_equal(r.comp_code, "");
+    assert_int_equal(r.comp_cost, 0);
+    assert_non_null(strstr(r.comp_note, "nothing to give"));
+    assert_int_equal(signals("promise_broken", "z0"), 1);
+    cs_discount_t d;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:z0", &d, &err), CS_ERR_NOTFOUND);
+}
+
 static void test_undelivered_tier_and_budget(void **state)
 {
     (void)state;
@@ -1584,6 +1614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_parcel_is_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_to_give, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_currency_and_vip_by_orders, setup, teardown),
