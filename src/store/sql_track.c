@@ -80,8 +80,10 @@ static const char *const tstmt_sql[QT__COUNT] = {
                    "(SELECT updated_at FROM promises WHERE order_id=?1),"
                    "(SELECT max(seq) FROM events WHERE customer_id=o.customer_id) "
                    "FROM orders o WHERE o.id=?1",
-    [QT_V_MOVES] = "SELECT at,from_day,to_day,point,reason,at_risk FROM promise_moves "
-                   "WHERE order_id=?1 ORDER BY at, id LIMIT 100",
+    /* the latest 100, in time order */
+    [QT_V_MOVES] = "SELECT at,from_day,to_day,point,reason,at_risk FROM (SELECT * FROM "
+                   "promise_moves WHERE order_id=?1 ORDER BY at DESC, id DESC LIMIT 100) m "
+                   "ORDER BY at, id",
 };
 
 static sql_stmt *tstmt(cs_sql_t *s, tstmt_id_t id, cs_err_t *err)
@@ -169,7 +171,7 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
         if (rc && rc != CS_ERR_NOTFOUND)
             return rc;
         if (!rc) {
-            char place[512];
+            char place[CS_ADDRESS_JSON_MAX];
             out->last_status = sql_column_int(st, 0);
             out->last_reason = sql_column_int(st, 1);
             out->last_scan_at = cs__col_time(st, 2);

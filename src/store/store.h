@@ -234,13 +234,19 @@ typedef struct cs_contact {
     unsigned bounced;     /* channels (1 << cs_channel_t) that bounced since then */
 } cs_contact_t;
 
+/* An address or a scan's place as the store keeps it, JSON: postal code
+ * and country (CS_ID_MAX), city and region (CS_SHORT_MAX), each byte
+ * possibly escaped, and the keys. A longer copy would be cut into JSON
+ * that does not parse, and the parcel would lose its lane. */
+#define CS_ADDRESS_JSON_MAX (4 * CS_SHORT_MAX + 4 * CS_ID_MAX + 64)
+
 /* A completed delivery, for the promise model. Strings are borrowed for
  * the duration of the callback (or owned by the row for delivery_of_scan). */
 typedef struct cs_delivery_row {
     char carrier[CS_ID_MAX + 1];
     char service[CS_ID_MAX + 1];
-    char origin[512];        /* the shipment's origin address as JSON; "" = none */
-    char destination[512];
+    char origin[CS_ADDRESS_JSON_MAX]; /* the shipment's origin address as JSON; "" = none */
+    char destination[CS_ADDRESS_JSON_MAX];
     cs_ms_t placed_at, shipped_at, delivered_at;
     /* the longest silence of its journey: from hand-over or a scan to the
      * next scan (the delivery included); 0, 0 when not known */
@@ -275,7 +281,8 @@ typedef struct cs_order_track {
      * its shipping (an address the shipment lacks is taken from there too) */
     char carrier[CS_ID_MAX + 1];
     char service[CS_ID_MAX + 1];
-    char origin[512], destination[512]; /* addresses as JSON; "" = none */
+    /* addresses as JSON; "" = none */
+    char origin[CS_ADDRESS_JSON_MAX], destination[CS_ADDRESS_JSON_MAX];
     cs_ms_t shipped_at, delivered_at;
     int last_status;          /* cs_track_status_t of the latest scan; -1 = none */
     int last_reason;          /* cs_incident_t */

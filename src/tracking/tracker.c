@@ -188,7 +188,7 @@ static cs_rc each_event(int64_t seq, const char *order_id, const char *customer_
     if (rc)
         return rc;
     uint64_t h = cs_hash_str(CS_HASH_INIT, d.shipment_id) | 1; /* 0 marks an empty slot */
-    uint64_t *slot = &u->t->recent[h % RECENT];
+    uint64_t *slot = &u->t->recent[(h >> 1) % RECENT]; /* (the low bit is always set) */
     if (*slot == h)
         return CS_OK;
     *slot = h;

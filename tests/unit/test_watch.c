@@ -1174,6 +1174,62 @@ static void test_second_parcel_seen_delivered(void **state)
     assert_int_equal(signals("promise_broken", "mp"), 1);
 }
 
+/* A long address (a city name at its bound) is read whole: its lane is
+ * its postal code's, not lost to a copy cut into JSON that does not
+ * parse. */
+static void test_long_address(void **state)
+{
+    (void)state;
+    char city[CS_SHORT_MAX + 1];
+    memset(city, 'x', CS_SHORT_MAX - 1);
+    city[CS_SHORT_MAX - 1] = '\0';
+    order("long", "c-long", "30.00", NULL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"Slong\",\"order_id\":\"long\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"TLONG\",\"origin\":{\"country\":\"DE\",\"region\":\"%s\","
+             "\"postal_code\":\"04109\"},\"destination\":{\"country\":\"DE\",\"city\":\"%s\","
+             "\"postal_code\":\"10115\"}}",
+             city, city);
+    cs_order_track_t t = track("long");
+    char key[CS_REGION_KEY_MAX];
+    cs_region_key_json(t.destination, key, sizeof key);
+    assert_string_equal(key, "DE-BE");
+    cs_region_key_json(t.origin, key, sizeof key);
+    assert_string_equal(key, "DE-SN");
+}
+
+/* An order's view lists its latest 100 moves, oldest first: a long
+ * watch keeps showing where the window is now. */
+static void test_latest_moves(void **state)
+{
+    (void)state;
+    order("mv", "c-mv", "30.00", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("mv");
+    cs_err_t err;
+    cs_ms_t t0 = now();
+    assert_int_equal(cs_store_begin(W.s, &err), CS_OK);
+    for (int i = 1; i <= 130; i++) {
+        r.updated_at = t0 + i * 60000LL;
+        r.to = r.from + i * CS_MS_PER_DAY;
+        if (cs_store_call(W.s, promise_put, &r, "none", &err) != CS_OK)
+            fail_msg("promise_put: %s", err.msg);
+    }
+    assert_int_equal(cs_store_commit(W.s, &err), CS_OK);
+    json_t *view = NULL;
+    assert_int_equal(cs_store_order_view(W.s, "mv", &view, &err), CS_OK);
+    json_t *moves = json_object_get(json_object_get(view, "promise"), "moves");
+    assert_int_equal(json_array_size(moves), 100);
+    char last[40], first[40];
+    cs_time_format(t0 + 130 * 60000LL, last, sizeof last);
+    cs_time_format(t0 + 31 * 60000LL, first, sizeof first);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(moves, 99), "at")),
+                        last);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(moves, 0), "at")),
+                        first);
+    json_decref(view);
+}
+
 /* One parcel announced twice under two shipment ids (a shop system that
  * sends a fulfilment again with a new id): the same carrier and number in
  * one order is one parcel. Its scans are both's, and once it is delivered
@@ -1632,6 +1688,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_wins_a_tie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latest_moves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_parcel_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_parcel_seen_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_used_again, setup, teardown),
