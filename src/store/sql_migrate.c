@@ -96,38 +96,55 @@ out:
     return rc;
 }
 
-/* Version 18: each shipment with scans folded again by SQL_SCAN_COUNTS,
- * and the closed watches' parcel (promises.closed_shipment, new in 17)
- * filled in as the followed parcel. The ids are read first: the shipments
- * are written while their scans are read. */
-static cs_rc refold_shipments(cs_sql_t *s, cs_err_t *err)
+/* Every row of `sql` read into *out before anything is written (the rows
+ * are written while they are read): each of its `cols` columns as a
+ * NUL-terminated string, NULL as "". */
+static cs_rc read_rows(cs_sql_t *s, const char *sql, int cols, const char *what, cs_buf_t *out,
+                       cs_err_t *err)
 {
     sql_stmt *all = NULL;
-    cs_buf_t ids;
-    int64_t n = 0, closed = 0;
-    cs_buf_init(&ids, (size_t)1 << 30);
-    cs_rc rc = cs__sql_prepare(
-        s, "SELECT DISTINCT shipment_id FROM scans WHERE shipment_id IS NOT NULL", &all, err);
-    if (rc)
-        goto out;
-    for (;;) {
+    cs_rc rc = cs__sql_prepare(s, sql, &all, err);
+    while (!rc) {
         int r = sql_step(all);
         if (r == SQL_DONE)
             break;
-        const char *id = r == SQL_ROW ? cs__col_text(all, 0) : NULL;
         if (r != SQL_ROW) {
-            rc = cs__sql_fail(s, err, "read the shipments with scans");
-            goto out;
+            rc = cs__sql_fail(s, err, what);
+            break;
         }
-        if (id && (rc = cs_buf_append(&ids, id, strlen(id) + 1))) {
-            rc = cs_errf(err, rc, "store: the shipments' ids do not fit in memory");
-            goto out;
+        for (int c = 0; c < cols && !rc; c++) {
+            const char *v = cs__col_text(all, c);
+            rc = cs_buf_append(out, v ? v : "", strlen(v ? v : "") + 1);
         }
+        if (rc)
+            rc = cs_errf(err, rc, "store: %s: the rows do not fit in memory", what);
     }
-    for (size_t at = 0; at < ids.len; at += strlen(ids.data + at) + 1, n++)
-        if ((rc = cs__sql_refresh_shipment(s, ids.data + at, err)))
-            goto out;
-    if ((rc = run_once(s,
+    sql_finalize(all);
+    return rc;
+}
+
+/* The next string of a buffer read_rows filled; *at moves past it. */
+static const char *next_text(const cs_buf_t *b, size_t *at)
+{
+    const char *v = b->data + *at;
+    *at += strlen(v) + 1;
+    return v;
+}
+
+/* Version 18: each shipment with scans folded again by SQL_SCAN_COUNTS,
+ * and the closed watches' parcel (promises.closed_shipment, new in 17)
+ * filled in as the followed parcel. */
+static cs_rc refold_shipments(cs_sql_t *s, cs_err_t *err)
+{
+    cs_buf_t ids;
+    int64_t n = 0, closed = 0;
+    cs_buf_init(&ids, (size_t)1 << 30);
+    cs_rc rc = read_rows(s, "SELECT DISTINCT shipment_id FROM scans WHERE shipment_id IS NOT NULL",
+                         1, "read the shipments with scans", &ids, err);
+    for (size_t at = 0; !rc && at < ids.len; n++)
+        rc = cs__sql_refresh_shipment(s, next_text(&ids, &at), err);
+    if (rc ||
+        (rc = run_once(s,
                        "UPDATE promises SET closed_shipment=(SELECT id FROM shipments WHERE "
                        "order_id=promises.order_id ORDER BY " SQL_FOLLOWED_PARCEL_ORDER
                        " LIMIT 1) WHERE closed<>0 AND closed_shipment IS NULL AND reason IN "
@@ -138,60 +155,35 @@ static cs_rc refold_shipments(cs_sql_t *s, cs_err_t *err)
     cs_log(n ? CS_LOG_INFO : CS_LOG_DEBUG,
            "store: %lld shipments read again from their scans; closed watches named", (long long)n);
 out:
-    sql_finalize(all);
     cs_buf_free(&ids);
     return rc;
 }
 
 /* Version 19: the parcels stored twice before it (an order's shipments of
- * one carrier and number) merged into their first announcement. The
- * groups are read first: the shipments are written while they are read. */
+ * one carrier and number) merged into their first announcement. */
 static cs_rc merge_stored_twins(cs_sql_t *s, cs_err_t *err)
 {
-    sql_stmt *all = NULL;
     cs_buf_t keys;
     int64_t groups = 0, merged = 0, dropped = 0;
     cs_buf_init(&keys, (size_t)1 << 30);
-    cs_rc rc = cs__sql_prepare(s,
-                               "SELECT order_id,carrier,tracking_number FROM shipments GROUP BY "
-                               "order_id,carrier,tracking_number HAVING count(*)>1",
-                               &all, err);
-    if (rc)
-        goto out;
-    for (;;) {
-        int r = sql_step(all);
-        if (r == SQL_DONE)
-            break;
-        if (r != SQL_ROW) {
-            rc = cs__sql_fail(s, err, "read the parcels stored twice");
-            goto out;
-        }
-        for (int c = 0; c < 3 && !rc; c++) {
-            const char *v = cs__col_text(all, c);
-            rc = cs_buf_append(&keys, v ? v : "", strlen(v ? v : "") + 1);
-        }
-        if (rc) {
-            rc = cs_errf(err, rc, "store: the parcels stored twice do not fit in memory");
-            goto out;
-        }
-    }
-    for (size_t at = 0; at < keys.len; groups++) {
-        const char *order = keys.data + at;
-        const char *carrier = order + strlen(order) + 1;
-        const char *number = carrier + strlen(carrier) + 1;
-        at = (size_t)(number + strlen(number) + 1 - keys.data);
+    cs_rc rc = read_rows(s,
+                         "SELECT order_id,carrier,tracking_number FROM shipments GROUP BY "
+                         "order_id,carrier,tracking_number HAVING count(*)>1",
+                         3, "read the parcels stored twice", &keys, err);
+    for (size_t at = 0; !rc && at < keys.len; groups++) {
+        const char *order = next_text(&keys, &at);
+        const char *carrier = next_text(&keys, &at);
+        const char *number = next_text(&keys, &at);
         int n;
-        if ((rc = cs__sql_merge_twins(s, order, carrier, number, &n, err)))
-            goto out;
-        merged += n;
+        if (!(rc = cs__sql_merge_twins(s, order, carrier, number, &n, err)))
+            merged += n;
     }
-    if ((rc = run_once(s, "DROP TABLE merge_19", "drop the step's table", &dropped, err)))
+    if (rc || (rc = run_once(s, "DROP TABLE merge_19", "drop the step's table", &dropped, err)))
         goto out;
     cs_log(groups ? CS_LOG_INFO : CS_LOG_DEBUG,
            "store: %lld parcels announced under several shipment ids; %lld ids merged",
            (long long)groups, (long long)merged);
 out:
-    sql_finalize(all);
     cs_buf_free(&keys);
     return rc;
 }
