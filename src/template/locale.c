@@ -151,6 +151,11 @@ const char *cs_fmt_window(const cs_tz_t *day_tz, const cs_tz_t *tz, cs_ms_t now,
     char a[CS_FMT_MAX], b[CS_FMT_MAX];
     const char *loc = de ? "de" : "en";
     int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(day_tz, from), dt = cs_tz_day(day_tz, to);
+    /* a reader a day ahead of the shop (Tokyo on Sunday, Berlin still on
+     * Saturday) whose window ends on the shop's today: that day is still
+     * today for the parcel, not a weekday gone by */
+    if (dt < d0 && dt >= cs_tz_day(day_tz, now))
+        d0 = dt;
     if (df < d0 && dt >= d0) /* begun already: what is left of it */
         df = d0;
     /* the same dates as the reader's days */

@@ -44,7 +44,9 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
  * Mittwoch", "am Dienstag, 12. März" (and English); a window that began
  * before today is told from today. from and to name days in day_tz (the
  * shop's: promised days are its days); they are told as those dates to a
- * reader in tz, whose today it is (the 12th is the 12th in New York too). */
+ * reader in tz, whose today it is (the 12th is the 12th in New York too);
+ * a reader already a day ahead of the shop's today is told a window that
+ * ends on it from that day ("heute", not yesterday's weekday). */
 const char *cs_fmt_window(const cs_tz_t *day_tz, const cs_tz_t *tz, cs_ms_t now, cs_ms_t from,
                           cs_ms_t to, const char *locale, char *out, size_t size);
 /* The same words after a label ("Expected delivery: Tuesday, 12 March"):

@@ -92,6 +92,20 @@ static void test_window_words(void **state)
     const cs_tz_t *ny = cs_tz_get_or_utc("America/New_York");
     assert_string_equal(cs_fmt_window(berlin, ny, now, DAY(10), DAY(10), "de", b, sizeof b),
                         "am Sonntag, 6. Dezember");
+    /* a reader in Tokyo, already on Friday while Berlin is on Thursday
+     * evening: a window ending on Berlin's today is today, not "Thursday" */
+    const cs_tz_t *tokyo = cs_tz_get_or_utc("Asia/Tokyo");
+    cs_ms_t late; /* Thursday 22:00 in Berlin, Friday 06:00 in Tokyo */
+    assert_true(cs_time_parse("2026-11-26T21:00:00Z", &late));
+    assert_string_equal(cs_fmt_window(berlin, tokyo, late, DAY(0), DAY(0), "de", b, sizeof b),
+                        "heute");
+    assert_string_equal(cs_fmt_window(berlin, tokyo, late, DAY(-1), DAY(0), "en", b, sizeof b),
+                        "today");
+    /* (a window on into the reader's today is told from it, as ever) */
+    assert_string_equal(cs_fmt_window(berlin, tokyo, late, DAY(0), DAY(1), "en", b, sizeof b),
+                        "today");
+    assert_string_equal(cs_fmt_window(berlin, tokyo, late, DAY(1), DAY(2), "de", b, sizeof b),
+                        "heute oder morgen");
 #undef DAY
 }
 
