@@ -48,8 +48,9 @@ static enum MHD_Result page(hreq_t *r, int status, const char *lang, const char 
     char *text = cs_buf_steal(&b, &len);
     if (!text)
         return MHD_NO;
-    /* cs_buf_steal's memory is cs_malloc'd; the reply frees with free() */
-    return cs__http_reply_text(r, status, text, len, "text/html; charset=utf-8");
+    /* cs_buf_steal's memory is cs_malloc'd; the reply frees with free().
+     * A customer's page: no-store, no referrer (the link names them), CSP */
+    return cs__http_reply_page(r, status, text, len, NULL, 0);
 }
 
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method)
@@ -65,9 +66,12 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
     cust_ctx_t c = { customer, NULL, { 0 } };
     cs_err_t err;
     cs_err_clear(&err);
-    const char *lang = "de";
+    /* the customer's language, else the shop's default_locale */
+    const char *lang = h->opts.default_locale ? h->opts.default_locale : "de", *loc = NULL;
     if (cs__http_with_reader(h, cust_fn, &c, &err) == CS_OK && c.out)
-        lang = cs_locale_lang(json_string_value(json_object_get(c.out, "locale")));
+        loc = json_string_value(json_object_get(c.out, "locale"));
+    if (loc && *loc)
+        lang = cs_locale_lang(loc);
     json_decref(c.out);
     bool de = strcmp(lang, "de") == 0;
     if (strcmp(method, "POST") != 0) {
@@ -81,7 +85,9 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
                  de ? "Abmelden" : "Unsubscribe");
         return page(r, 200, lang, de ? "Abmelden" : "Unsubscribe", form);
     }
-    /* record it: message.status unsubscribed, one event per customer and minute */
+    /* record it: message.status unsubscribed, one event per customer and
+     * minute (a double click is one); the id names the customer by a hash
+     * of the whole id, as ids (up to 128 bytes) do not fit after the minute */
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
     char ts[40], body[1024];
     cs_time_format(now, ts, sizeof ts);
@@ -90,7 +96,8 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
                            "data", "message_id", "unsubscribe-link", "status", "unsubscribed",
                            "customer_id", customer, "detail", "one-click");
     char eid[CS_ID_MAX + 1];
-    snprintf(eid, sizeof eid, "unsub-%lld-%.100s", (long long)(now / 60000), customer);
+    snprintf(eid, sizeof eid, "unsub-%lld-%.80s-%016llx", (long long)(now / 60000), customer,
+             (unsigned long long)cs_hash_str(CS_HASH_INIT, customer));
     json_object_set_new(ev, "event_id", json_string(eid));
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);

@@ -7,6 +7,8 @@ good, a temporary refusal is retried; the outbox records every outcome."""
 import email
 import email.policy
 import glob
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -210,6 +212,33 @@ try:
         if got:
             t.eq((got[0]["status"], got[0]["reason"]), ("skipped", "unsubscribed"),
                  "after unsubscribing the reassurance is skipped")
+
+    # the link's page is a customer's page: not kept, no referrer
+    def utok(cid):
+        mac = hmac.new(b"test-link-secret-0123456789", cid.encode(), hashlib.sha256)
+        return "/u/" + cid.encode().hex() + "." + mac.hexdigest()[:32]
+    st, h, page = d.request("GET", utok("anna"), key=False)
+    t.eq((st, h.get("cache-control"), h.get("referrer-policy")), (200, "private, no-store", "no-referrer"),
+         "the unsubscribe page's headers")
+    t.check("default-src 'none'" in h.get("content-security-policy", ""), "and its CSP")
+    # a customer without a locale reads the shop's default_locale (de)
+    d.post_events([{"event_id": "c-nolocale", "type": "customer.upserted", "occurred_at": now,
+                    "data": {"id": "nolocale", "email": "nl@example.de"}}])
+    st, _, page = d.request("GET", utok("nolocale"), key=False)
+    t.check(st == 200 and '<html lang="de"' in page and "Abmelden" in page,
+            "no locale: the shop's default_locale: %r" % page[:200])
+    # two long ids alike in their first hundred bytes, in the same minute:
+    # each unsubscribe recorded, none taken for the other's repeat
+    longs = ["c" * 100 + "-1", "c" * 100 + "-2"]
+    d.post_events([customer(c, "L", "l%d@example.de" % i, "de") for i, c in enumerate(longs)])
+    for c in longs:
+        st, _, page = d.request("POST", utok(c), "", key=False)
+        t.check(st == 200 and "abgemeldet" in page, "long id unsubscribed: %s" % st)
+    st, _, evs = d.request("GET", "/v1/events?type=message.status&limit=1000")
+    who = sorted(e.get("customer_id") for e in evs.get("events", [])
+                 if e["event"]["data"].get("status") == "unsubscribed" and
+                 e.get("customer_id") in longs)
+    t.eq(who, longs, "both long ids' unsubscribes recorded")
 
     # refused and deferred recipients
     d.post_events([customer("rita", "Rita", "reject-me@example.de", "de"),
