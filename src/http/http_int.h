@@ -206,7 +206,8 @@ cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, int64_t now,
 typedef struct cs_order_status {
     char text[1024];
     int status;                  /* cs_track_status_t of the followed parcel; -1 = none */
-    bool shipped, cancelled;
+    bool shipped, cancelled;     /* shipped: a shipment exists (its label at least) */
+    bool handed_over;            /* a parcel is past its label: with the carrier, or further */
     int parcels, delivered;      /* shipments, and how many of them are delivered */
     bool have_window;
     bool computed;               /* the window was computed now from the promise model

@@ -277,9 +277,13 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     out->shipped = sh != NULL;
     out->cancelled = cancelled;
     out->parcels = (int)json_array_size(ships);
-    for (size_t i = 0; i < json_array_size(ships); i++)
-        if (cs__parcel_status(json_array_get(ships, i)) == CS_TRACK_DELIVERED)
+    for (size_t i = 0; i < json_array_size(ships); i++) {
+        int ps = cs__parcel_status(json_array_get(ships, i));
+        if (ps == CS_TRACK_DELIVERED)
             out->delivered++;
+        if (ps != CS_TRACK_INFO_RECEIVED)
+            out->handed_over = true;
+    }
 
     cs_promise_t p;
     memset(&p, 0, sizeof p);

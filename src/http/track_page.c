@@ -938,11 +938,13 @@ static cs_ms_t jtime(json_t *v)
     return json_is_string(v) && cs_time_parse(json_string_value(v), &t) ? t : 0;
 }
 
-/* The step a parcel is at: 1 shipped, 2 on its way, 3 out for delivery
- * (or waiting after an attempt, or at a pickup point), 4 delivered. */
+/* The step a parcel is at: 0 ordered (its label created, not yet with the
+ * carrier), 1 shipped, 2 on its way, 3 out for delivery (or waiting after
+ * an attempt, or at a pickup point), 4 delivered. */
 static int step_of(int st)
 {
     switch (st) {
+    case CS_TRACK_INFO_RECEIVED: return 0;
     case CS_TRACK_IN_TRANSIT:
     case CS_TRACK_EXCEPTION: return 2;
     case CS_TRACK_OUT_FOR_DELIVERY:
@@ -1205,7 +1207,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_puts(&b, "</ul></section>");
     }
 
-    /* reassurance and help; returns once something has shipped */
+    /* reassurance and help; returns once something has left the shop */
     const char *re = de ? h->opts.reassurance_de : h->opts.reassurance_en;
     cs_buf_puts(&b, "<section><p>");
     if (st.cancelled)
@@ -1219,7 +1221,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
                           : "There is nothing you need to do: we keep an eye on your parcel and "
                             "let you know if anything changes."));
     cs_buf_puts(&b, "</p>");
-    if (h->opts.returns_url && *h->opts.returns_url && st.shipped && !st.cancelled) {
+    if (h->opts.returns_url && *h->opts.returns_url && st.handed_over && !st.cancelled) {
         cs_buf_puts(&b, "<a class=\"btn\" href=\"");
         esc(&b, h->opts.returns_url);
         cs_buf_puts(&b, strchr(h->opts.returns_url, '?') ? "&amp;order=" : "?order=");

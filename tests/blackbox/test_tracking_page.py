@@ -651,7 +651,8 @@ try:
     err = js.get("error", {}) if isinstance(js, dict) else {}
     t.check(st == 400 and err.get("field") == "lang" and "de or en" in err.get("message", ""),
             "?lang=fr: 400 naming lang: %r" % js)
-    for oid, mail in (("x1", "ben@example.com"), ("u1", "dora@example.org")):
+    for oid, mail in (("x1", "ben@example.com"), ("u1", "dora@example.org"),
+                      ("i1", "ben@example.com")):
         r_ = d.request("POST", "/t", urllib.parse.urlencode({"order": oid, "key": mail}),
                        headers={"Content-Type": "application/x-www-form-urlencoded",
                                 "X-Forwarded-For": "192.0.2.79"}, key=False)
@@ -661,8 +662,12 @@ try:
         if oid == "x1":
             t.check("Cancelled" in html and "keep an eye on your parcel" not in html,
                     "cancelled: no promise to watch a parcel")
-        else:
+        elif oid == "u1":
             t.check('lang="en"' in html, "the page in default_locale for dora")
+        else:  # its label created, not yet with the carrier: not shipped
+            t.check('aria-current="step">Ordered<' in html,
+                    "label created: the step is Ordered, not Shipped: %r"
+                    % re.findall(r'<li class="now"[^<]*<', html))
 
     # the page cache keeps to its bound (tracking_page_cache, 1m here): 500
     # orders' pages are more than it holds; the ones used last stay
