@@ -39,13 +39,17 @@
 
 /* An ORDER BY over an order's shipments that puts first the parcel its
  * promise follows: the latest one still on its way (not delivered, not
- * returned: status 7), else the one delivered last, else the latest.
- * The order watch and the status answer (order_track, sql_track.c) and the
+ * returned: status 7, not waiting at a pickup point: status 4, which has
+ * arrived as far as the carrier goes), else the latest waiting at a
+ * pickup point, else the one delivered last, else the latest. The order
+ * watch and the status answer (order_track, sql_track.c) and the
  * journeys' context (sql_journey.c) read it. */
 #define SQL_FOLLOWED_PARCEL_ORDER                                                          \
+    "(delivered_at IS NULL AND coalesce(status,0) NOT IN (4,7)) DESC,"                     \
     "(delivered_at IS NULL AND coalesce(status,0)<>7) DESC,coalesce(delivered_at,0) DESC," \
     "created_at DESC,id DESC"
 _Static_assert(CS_TRACK_RETURNED_TO_SENDER == 7, "SQL_FOLLOWED_PARCEL_ORDER says 7");
+_Static_assert(CS_TRACK_AVAILABLE_FOR_PICKUP == 4, "SQL_FOLLOWED_PARCEL_ORDER says 4");
 
 /* Whether scan `s` counts for its parcel's status. A delivered parcel
  * stays delivered: a scan after its first delivery (a carrier's late

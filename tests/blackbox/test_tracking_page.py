@@ -473,6 +473,18 @@ try:
     t.check(js.get("window") and "one is with DHL in Leipzig and should arrive " in txt and
             "the other was delivered on " in txt,
             "the window goes with the parcel on its way: %r" % txt)
+    # two parcels, the later one waiting at a pickup point, the earlier one
+    # still on its way: the answer follows the one on its way, not the one
+    # that has arrived as far as the carrier goes
+    st = two_parcels("m8", now - dt.timedelta(days=3),
+                     (now - dt.timedelta(hours=3), "in_transit", "Kassel"),
+                     (now - dt.timedelta(hours=2), "available_for_pickup", "Berlin"))
+    t.eq(st, 200, "two-parcel order, one at a pickup point, accepted")
+    st, _, js = d.request("GET", "/v1/orders/m8/status?lang=en")
+    txt = js.get("text", "") if st == 200 else ""
+    t.eq(js.get("status"), "in_transit", "the status is the parcel on its way: %r" % (js,))
+    t.check(js.get("window") and "one is with DHL in Kassel and should arrive " in txt,
+            "the window goes with the parcel on its way: %r" % txt)
     # both delivered: told in the past
     st = two_parcels("m5", now - dt.timedelta(days=4),
                      (now - dt.timedelta(days=2), "delivered", "Berlin"),
