@@ -72,7 +72,17 @@ try:
     # slow: a session holds the write lock (CS_PG_LOCK_WRITE, src/store/sql_int.h) for 8 s
     hold = subprocess.Popen(["psql", "-X", "-q", "-o", "/dev/null", pg.url(), "-c",
                              "SELECT pg_advisory_lock(%d); SELECT pg_sleep(8)" % 0x436f6e7302])
-    time.sleep(0.5)
+
+    def lock_held():  # (a bigint key is classid = its high half, objid = its low)
+        out = subprocess.run(["psql", "-X", "-q", "-A", "-t", pg.url(), "-c",
+                              "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND "
+                              "granted AND classid=%d AND objid=%d AND objsubid=1"
+                              % (0x436f6e7302 >> 32, 0x436f6e7302 & 0xffffffff)],
+                             capture_output=True, text=True)
+        return out.stdout.strip() == "1"
+    # (psql may take a while to start on a busy machine: the write below
+    # must meet the lock held)
+    t.wait_for(lock_held, "the write lock held by the other session", timeout=6)
     t0 = time.time()
     st, hd, body = d.request("POST", "/v1/events", ev(6))
     waited = time.time() - t0
