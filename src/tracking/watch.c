@@ -249,8 +249,8 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     }
     /* a code worth nothing (compensation_min 0 and free shipping worth
      * nothing, or an order of 0.00) is no apology: none is issued */
-    if ((kind == CS_DISCOUNT_AMOUNT && amount <= 0) ||
-        (kind == CS_DISCOUNT_PERCENT && percent <= 0)) {
+    if ((kind == CS_DISCOUNT_AMOUNT && (amount <= 0 || t->total <= 0)) ||
+        (kind == CS_DISCOUNT_PERCENT && (percent <= 0 || t->total <= 0))) {
         snprintf(r->comp_note, sizeof r->comp_note, "%s, %d days late; nothing to give", tier,
                  r->late_days);
         return CS_OK;

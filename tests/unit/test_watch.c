@@ -1408,6 +1408,22 @@ static void test_nothing_to_give(void **state)
     cs_discount_t d;
     cs_err_t err;
     assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:z0", &d, &err), CS_ERR_NOTFOUND);
+    /* an order of 0.00, three working days late: not compensation_min */
+    W.wo.comp_amount_min = 500;
+    cs_watch_free(W.watch);
+    open_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-02T09:00:00Z"));
+    order_in("zz", "c-zz", "EUR", "0.00", "0.00", promise);
+    ship("zz");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-06T12:00:00Z"));
+    scan("zz", "delivered", NULL);
+    run_watch();
+    r = rec("zz");
+    assert_int_equal(r.late_days, 3);
+    assert_string_equal(r.comp_code, "");
+    assert_non_null(strstr(r.comp_note, "nothing to give"));
+    assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:zz", &d, &err), CS_ERR_NOTFOUND);
 }
 
 static void test_undelivered_tier_and_budget(void **state)
