@@ -44,7 +44,6 @@ static const char *arg(hreq_t *r, const char *name)
     return v && *v ? v : NULL;
 }
 
-
 /* name's value when it is at most max bytes (*out NULL when absent); a
  * text value (blank_ok false) must not be white space alone, a lane key
  * no shipment has (postal codes have their own check, postal_code). */
