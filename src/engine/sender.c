@@ -215,8 +215,36 @@ typedef struct ctx_task {
     cs_discount_t discount;
     bool has_promise;         /* the order watch's record of the order */
     cs_promise_rec_t promise;
+    bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
+                                 order is no longer at risk */
     cs_err_t err;
 } ctx_task_t;
+
+/* Is the event at seq the order watch's delivery_at_risk signal for a
+ * parcel still meant to arrive (not one on its way back)? */
+typedef struct risk_probe {
+    int64_t seq;
+    bool is_delay;
+} risk_probe_t;
+
+static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id,
+                      const char *body, size_t len, void *ud)
+{
+    risk_probe_t *r = ud;
+    cs_event_t *ev;
+    cs_err_t perr;
+    (void)order_id;
+    (void)customer_id;
+    if (seq != r->seq || cs_event_parse(body, len, &ev, &perr) != CS_OK)
+        return CS_OK;
+    if (ev->type == CS_EV_SIGNAL && ev->source && strcmp(ev->source, "consonance:watch") == 0 &&
+        strcmp(ev->u.signal.name, "delivery_at_risk") == 0) {
+        const char *risk = json_string_value(json_object_get(ev->u.signal.properties, "risk"));
+        r->is_delay = !(risk && strcmp(risk, "returned") == 0);
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
 
 static cs_rc ctx_fn(cs_store_t *st, void *arg)
 {
@@ -254,6 +282,17 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
         c->has_discount = rc == CS_OK;
         if (rc && rc != CS_ERR_NOTFOUND)
             return rc;
+    }
+    /* A delay notice held back (the mail server down, quiet hours) must
+     * not tell of a delay that is over: delivered, cancelled, or the watch
+     * no longer has the order at risk. Only then is the trigger read. */
+    if (about && c->has_promise && (c->promise.closed || !c->promise.at_risk)) {
+        risk_probe_t r = { .seq = about };
+        int64_t examined;
+        rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
+        if (rc)
+            return rc;
+        c->withdrawn = r.is_delay;
     }
     return CS_OK;
 }
@@ -627,7 +666,7 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         record_send(s, m, &sr, res, reason, rsize, ref, refsize);
         goto out;
     }
-    const char *why = suppressed(m, c.customer);
+    const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, c.customer);
     if (why) {
         res->status = CS_OUT_SKIPPED;
         snprintf(reason, rsize, "%s", why);

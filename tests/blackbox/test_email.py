@@ -3,7 +3,8 @@ required). The shipped templates are rendered in the customer's language;
 the message is proper MIME (multipart/alternative, UTF-8 headers encoded,
 Message-ID, Date); non-transactional mail carries RFC 8058 one-click
 unsubscribe headers, and the link works; a refused recipient fails for
-good, a temporary refusal is retried; the outbox records every outcome."""
+good, a temporary refusal is retried; the outbox records every outcome; a delay notice held back until the
+parcel arrived is dropped, not sent."""
 import email
 import email.policy
 import glob
@@ -52,6 +53,8 @@ jdir = os.path.join(tmp, "journeys")
 os.makedirs(jdir)
 shutil.copy(os.path.join(root, "etc", "journeys", "10-order-confirmation.yaml"), jdir)
 shutil.copy(os.path.join(root, "etc", "journeys", "30-shipped.yaml"), jdir)
+shutil.copy(os.path.join(root, "etc", "journeys", "45-delivery-problem.yaml"), jdir)
+shutil.copy(os.path.join(root, "etc", "journeys", "47-parcel-returned.yaml"), jdir)
 with open(os.path.join(jdir, "tips.yaml"), "w") as f:
     f.write("journey: tips_now\ntrigger: {event: order.placed}\nsteps:\n"
             "  - send: {channel: email, template: delivered_tips, class: reassurance}\n")
@@ -252,6 +255,48 @@ try:
     if got:
         t.check(got[0]["status"] in ("queued", "sending") and "451" in (got[0]["reason"] or ""),
                 "temporary failure is retried: %r" % got[0])
+
+    # a delay notice held back (the server defers it) is dropped once the
+    # parcel arrives: no "your delivery is late" after the delivery. The
+    # notice of a parcel on its way back is not: the watch closed that order
+    # too, and its notice is still true.
+    def ago(hours):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - hours * 3600))
+
+    def parcel(oid, n, hours, status, reason=None):
+        data = {"shipment_id": "S" + oid, "carrier": "dhl", "tracking_number": "JJD" + oid,
+                "status": status, "location": {"city": "Leipzig", "country": "DE"}}
+        if reason:
+            data["reason"] = reason
+        return {"event_id": "sc-%s-%d" % (oid, n), "type": "tracking.event",
+                "occurred_at": ago(hours), "data": data}
+
+    evs = []
+    for cid, oid, status, reason in (("lena", "o17", "failed_attempt", "recipient_absent"),
+                                     ("rolf", "o18", "returned_to_sender", "refused")):
+        o = csbb.order_event("o-" + oid, oid, customer=cid, at=ago(30))
+        o["data"]["placed_at"] = ago(30)
+        evs += [customer(cid, cid.title(), "later-%s@example.de" % cid, "de"), o,
+                {"event_id": "s-" + oid, "type": "shipment.created", "occurred_at": ago(29),
+                 "data": {"id": "S" + oid, "order_id": oid, "carrier": "dhl",
+                          "tracking_number": "JJD" + oid}},
+                parcel(oid, 1, 26, "in_transit"), parcel(oid, 2, 1, status, reason)]
+    d.post_events(evs)
+
+    def notice(cid, template, cond):
+        return [m for m in messages(cid) if m["template"] == template and cond(m)]
+    t.wait_for(lambda: notice("lena", "delivery_problem", lambda m: "451" in (m["reason"] or "")),
+               "the delay notice tried while the parcel is at risk, and held back")
+    d.post_events([parcel("o17", 3, 0, "delivered")])
+    got = t.wait_for(lambda: notice("lena", "delivery_problem",
+                                    lambda m: m["status"] not in ("queued", "sending")),
+                     "the held delay notice settled after the delivery")
+    if got:
+        t.eq((got[0]["status"], got[0]["reason"]), ("skipped", "no_longer_at_risk"),
+             "a delay notice is not sent after the delivery")
+    t.wait_for(lambda: notice("rolf", "parcel_returned",
+                              lambda m: m["attempts"] >= 2 and "451" in (m["reason"] or "")),
+               "the notice of a parcel on its way back is still tried after the watch closed")
 finally:
     d.cleanup()
     sink.stdin.close()
