@@ -3,8 +3,8 @@ required). The shipped templates are rendered in the customer's language;
 the message is proper MIME (multipart/alternative, UTF-8 headers encoded,
 Message-ID, Date); non-transactional mail carries RFC 8058 one-click
 unsubscribe headers, and the link works; a refused recipient fails for
-good, a temporary refusal is retried; the outbox records every outcome; a delay notice held back until the
-parcel arrived is dropped, not sent."""
+good, a temporary refusal is retried; the outbox records every outcome;
+a delay notice held back until the parcel arrived is dropped, not sent."""
 import email
 import email.policy
 import glob
