@@ -351,15 +351,22 @@ static const char *carrier_name(const cs_sender_t *s, const char *c)
     return c ? cs_carriers_display_name(cs_engine_carriers(s->engine), c) : NULL;
 }
 
-/* A parcel as templates see it: its carrier by name, its delivery day. */
+/* A parcel as templates see it: its carrier by name, its delivery day,
+ * whether it arrived. */
 static json_t *parcel_ctx(cs_sender_t *s, json_t *sh, const cs_tz_t *tz, const char *lang)
 {
     const char *carrier = json_string_value(json_object_get(sh, "carrier"));
     json_t *so = json_pack("{s:s?,s:s?,s:s?}", "carrier", carrier_name(s, carrier),
                            "tracking_number", json_string_value(json_object_get(sh, "tracking_number")),
                            "status", json_string_value(json_object_get(sh, "status")));
-    if (so)
-        set_date(so, "delivered", json_object_get(sh, "delivered_at"), tz, CS_DATE_DAY, lang);
+    if (!so)
+        return NULL;
+    json_t *at = json_object_get(sh, "delivered_at");
+    set_date(so, "delivered", at, tz, CS_DATE_DAY, lang);
+    /* with the customer, or waiting for them at a pickup point */
+    const char *st = json_string_value(json_object_get(sh, "status"));
+    json_object_set_new(so, "arrived", json_boolean(json_is_string(at) ||
+                                                    (st && strcmp(st, "available_for_pickup") == 0)));
     return so;
 }
 

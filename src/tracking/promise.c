@@ -1087,7 +1087,9 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
     case CS_PR_PICKUP_READY:
         t = de ? "Das Paket liegt zur Abholung bereit." : "The parcel is ready for pickup.";
         break;
-    case CS_PR_CUSTOMS: t = de ? "Das Paket wird beim Zoll geprüft." : "Held in customs."; break;
+    case CS_PR_CUSTOMS:
+        t = de ? "Das Paket wird beim Zoll geprüft." : "The parcel is being checked by customs.";
+        break;
     case CS_PR_ADDRESS:
         t = de ? "Mit der Adresse gibt es ein Problem." : "There is a problem with the address.";
         break;

@@ -144,8 +144,8 @@ const char *cs_promise_reason_name(cs_promise_reason_t r);
 /* The reverse; -1 for names that are not a reason (the watch also records
  * "cancelled", "held_at_depot", "late"). */
 int cs_promise_reason_from_name(const char *name);
-/* "Held in customs", "Zoll" ...: lang "de" or "en"; days used by NO_SCAN
- * and STUCK. */
+/* A sentence for the reason ("The parcel is being checked by customs."):
+ * lang "de" or "en"; days used by NO_SCAN and STUCK. */
 const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int days, char *buf,
                                    size_t size);
 

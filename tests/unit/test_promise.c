@@ -663,6 +663,9 @@ static void test_scans_move_the_window(void **state)
     char buf[128];
     assert_string_equal(cs_promise_reason_text(CS_PR_CUSTOMS, "de", 0, buf, sizeof buf),
                         "Das Paket wird beim Zoll geprüft.");
+    /* a sentence in both languages, as the notices print it */
+    assert_string_equal(cs_promise_reason_text(CS_PR_CUSTOMS, "en", 0, buf, sizeof buf),
+                        "The parcel is being checked by customs.");
     assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "en", 3, buf, sizeof buf),
                         "No scan from the carrier for 3 days.");
     /* one day is singular in both languages */
