@@ -425,20 +425,26 @@ static cs_rc update(upd_t *u, const char *order_id)
     if (!delivered && !arriving) {
         /* stuck says more than "slower than usual" */
         bool plain = p.reason == CS_PR_NONE || p.reason == CS_PR_SLOW_TRANSIT;
+        /* and so does the carrier's word that it holds the parcel at a
+         * depot; a reason of the scan's own (customs, an address) more */
+        bool depot = t.last_reason == CS_INCIDENT_HELD_AT_DEPOT;
         if (plain && (stay = stuck_days(w, &t, u->now)) > 0) {
             why = cs_promise_reason_name(CS_PR_STUCK);
             r.quiet_days = stay;
+        } else if (depot && plain) {
+            why = cs_promise_reason_name(CS_PR_HELD_AT_DEPOT);
         } else if (p.at_risk || risky_reason(p.reason)) {
             why = cs_promise_reason_name(p.reason);
-        } else if (t.last_reason == CS_INCIDENT_HELD_AT_DEPOT) {
+        } else if (depot) {
             why = cs_promise_reason_name(CS_PR_HELD_AT_DEPOT);
         } else if (behind) {
             why = cs_promise_reason_name(CS_PR_LATE);
         }
         /* a window that moved for no reason of its own (or only for
-         * slowness, when the watch saw it stuck) moved for this one
-         * (recorded with the move, said on the page) */
-        if (why && (p.reason == CS_PR_NONE || (plain && strcmp(why, "stuck") == 0)))
+         * slowness, when the watch saw it stuck or held) moved for this
+         * one (recorded with the move, said on the page) */
+        if (why && (p.reason == CS_PR_NONE ||
+                    (plain && (strcmp(why, "stuck") == 0 || strcmp(why, "held_at_depot") == 0))))
             cs_strlcpy(r.reason, why, sizeof r.reason);
     }
     if (why) {

@@ -321,6 +321,39 @@ static void test_stuck_at_one_place(void **state)
     assert_false(strcmp(rec("st").risk_reason, "stuck") == 0 && rec("st").at_risk);
 }
 
+/* A parcel far slower than its lane (two working days) that the carrier
+ * then says is held at a depot: the depot is the reason told, more than
+ * "slower than usual". */
+static void test_depot_hold_over_slowness(void **state)
+{
+    (void)state;
+    order("dp", "c-dp", "30.00", NULL);
+    ship("dp");
+    static const char *const route[] = { "Leipzig", "Kassel", "Dortmund", "Essen", "Bonn",
+                                         "Trier", "Mainz", "Fulda" };
+    for (int i = 0; i < 8; i++) {
+        cs_clock_manual_advance(&W.clock, 12 * 3600000LL);
+        scan_in("dp", route[i]);
+        run_watch();
+    }
+    cs_promise_rec_t r = rec("dp");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "slow_transit");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("dp", "in_transit", "held_at_depot");
+    run_watch();
+    r = rec("dp");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "held_at_depot");
+    assert_string_equal(r.reason, "held_at_depot");
+    assert_int_equal(signals("delivery_at_risk", "dp"), 2);
+    /* on its way again: slow, no longer held */
+    cs_clock_manual_advance(&W.clock, 12 * 3600000LL);
+    scan_in("dp", "Gera");
+    run_watch();
+    assert_string_equal(rec("dp").risk_reason, "slow_transit");
+}
+
 static void test_late_placed_order_is_quiet(void **state)
 {
     (void)state;
@@ -1684,6 +1717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shop_promise_is_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_parcel_is_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_give, setup, teardown),
