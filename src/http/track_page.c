@@ -641,19 +641,22 @@ static const char *accept_lang(const char *al)
     return best;
 }
 
-/* The language of a page: ?lang=, else the customer's locale (when known),
- * else the browser's choice between German and English, else the shop's
- * default_locale. */
+/* The language of a page: ?lang=, else the customer's locale (when it is
+ * German or English), else the browser's choice between them, else the
+ * language the customer's messages are in (English for a locale of
+ * neither), else the shop's default_locale. */
 static const char *page_lang(hreq_t *r, const char *customer)
 {
     const char *q = query_lang(r);
     if (q)
         return q;
-    if (customer)
+    if (customer && cs_locale_known(customer))
         return cs_locale_lang(customer);
     const char *al = accept_lang(cs__http_header(r, "Accept-Language"));
     if (al)
         return al;
+    if (customer)
+        return cs_locale_lang(customer);
     const char *d = r->h->opts.default_locale;
     return cs_locale_lang(d && *d ? d : "de");
 }

@@ -29,6 +29,13 @@ const char *cs_locale_lang(const char *locale)
     return "en";
 }
 
+bool cs_locale_known(const char *locale)
+{
+    return locale && (strcmp(cs_locale_lang(locale), "de") == 0 ||
+                      ((locale[0] == 'e' || locale[0] == 'E') && (locale[1] == 'n' || locale[1] == 'N') &&
+                       (locale[2] == '\0' || locale[2] == '-' || locale[2] == '_')));
+}
+
 static bool is_de(const char *locale) { return strcmp(cs_locale_lang(locale), "de") == 0; }
 
 const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char *buf,

@@ -12,6 +12,7 @@
 #ifndef CS_LOCALE_H
 #define CS_LOCALE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@
 
 /* Is this a locale with its own texts? ("de", "de-AT", "en", "en-GB" ...) */
 const char *cs_locale_lang(const char *locale); /* "de" or "en" */
+/* Is the locale German or English ("de", "en-GB"), not one told in
+ * English for want of its own ("fr")? */
+bool cs_locale_known(const char *locale);
 
 const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char *buf,
                           size_t size);

@@ -667,6 +667,16 @@ try:
     st, _, html = page(path_k1)
     t.check('lang="en"' in html, "a change with the same occurred_at renews the page")
 
+    # a customer whose locale is neither German nor English: the browser
+    # chooses between them; without its word, English, as in the messages
+    fleur = customer("fleur", "Fleur", "fleur@example.fr", "fr-FR")
+    st, _, _ = d.post_events([fleur, order("fr1", "fleur", now - dt.timedelta(hours=3), "20.00")])
+    t.eq(st, 200, "fleur's order accepted")
+    for al, want in (("fr-FR, de;q=0.9", "de"), ("fr-FR, en;q=0.8, de;q=0.5", "en"), (None, "en")):
+        st, _, html = page("/t/" + token("fr1"), **({"Accept-Language": al} if al else {}))
+        t.check(st == 200 and 'lang="%s"' % want in html,
+                "locale fr-FR, Accept-Language %r: the page in %s" % (al, want))
+
     # default_locale (en here) for a customer without one, in the status API and the page
     st, _, _ = d.post_events([
         {"event_id": "c-dora", "type": "customer.upserted", "occurred_at": iso(now),

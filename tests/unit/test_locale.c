@@ -26,6 +26,9 @@ static void test_numbers_and_money(void **state)
     assert_string_equal(cs_locale_lang("de-AT"), "de");
     assert_string_equal(cs_locale_lang("fr"), "en");
     assert_string_equal(cs_locale_lang(NULL), "en");
+    assert_true(cs_locale_known("de_DE") && cs_locale_known("EN") && cs_locale_known("en-GB"));
+    assert_false(cs_locale_known("fr") || cs_locale_known("eng") || cs_locale_known("") ||
+                 cs_locale_known(NULL));
 }
 
 static void test_dates(void **state)
