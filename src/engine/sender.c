@@ -285,8 +285,10 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     }
     /* A delay notice held back (the mail server down, quiet hours) must
      * not tell of a delay that is over: delivered, cancelled, or the watch
-     * no longer has the order at risk. Only then is the trigger read. */
-    if (about && c->has_promise && (c->promise.closed || !c->promise.at_risk)) {
+     * no longer has the order at risk. Only then, and only for an order
+     * the watch ever found at risk, is the trigger read. */
+    if (about && c->has_promise && c->promise.risk_events > 0 &&
+        (c->promise.closed || !c->promise.at_risk)) {
         risk_probe_t r = { .seq = about };
         int64_t examined;
         rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
