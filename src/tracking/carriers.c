@@ -23,6 +23,8 @@ typedef struct rule {
     char text[MATCH_MAX]; /* lower case; "" = any text */
     cs_track_status_t status;
     cs_incident_t reason;
+    bool no_reason;       /* the table's "none": the text says there is no
+                             incident ("cleared customs"); nothing is borrowed */
 } rule_t;
 
 typedef struct table {
@@ -350,13 +352,15 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
                            "exception, returned_to_sender",
                            file, line, f[1]);
         r.status = (cs_track_status_t)st;
-        if (nf >= 3 && *f[2]) {
+        if (nf >= 3 && strcmp(f[2], "none") == 0) {
+            r.no_reason = true;
+        } else if (nf >= 3 && *f[2]) {
             int rs = cs_incident_from_name(f[2]);
             if (rs < 0)
                 return cs_errf(err, CS_ERR_CONFIG,
                                "%s:%d: reason: '%s' is not one of address_problem, customs, "
                                "weather, damaged, refused, held_at_depot, recipient_absent, "
-                               "lost, delayed, other",
+                               "lost, delayed, other, none",
                                file, line, f[2]);
             r.reason = (cs_incident_t)rs;
         }
@@ -501,12 +505,16 @@ static const rule_t *match_code(const table_t *t, const char *code, size_t code_
     return NULL;
 }
 
+/* The first text rule the text matches; with_reason: the first that says
+ * why, unless one that says "none" matches before it (then NULL). */
 static const rule_t *match_text(const table_t *t, const char *text, bool with_reason)
 {
     for (size_t i = 0; t && text && i < t->n; i++) {
         const rule_t *r = &t->rules[i];
-        if (!r->code[0] && (!with_reason || says_why(r->reason)) && contains(text, r->text))
-            return r;
+        if (r->code[0] || (with_reason && !says_why(r->reason) && !r->no_reason) ||
+            !contains(text, r->text))
+            continue;
+        return with_reason && r->no_reason ? NULL : r;
     }
     return NULL;
 }
@@ -560,7 +568,7 @@ void cs_carriers_map_code(cs_carriers_t *c, const char *carrier, const char *cod
          * carrier's text rules with one that the text matches ("beim
          * Zoll"); the status stays the code's. Text rules, and code rules
          * with words, say all the table's author meant. */
-        bool plain = r->code[0] && !r->text[0];
+        bool plain = r->code[0] && !r->text[0] && !r->no_reason;
         const rule_t *why = plain && !says_why(r->reason) ? match_text(t, text, true) : NULL;
         if (why)
             out->reason = why->reason;

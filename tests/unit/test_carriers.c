@@ -125,7 +125,11 @@ static void test_aggregator_code_first(void **state)
               "Die Annahme der Sendung wurde verweigert. Die Sendung wird an den Absender "
               "zurückgeschickt.",
               "returned_to_sender", "refused"); /* the text says why */
-    expect_as("ups", "InTransit_005", "Your package was released by Customs", "in_transit",
+    /* customs clearance completed: no incident (the table's "none"), also
+     * not one borrowed from the carrier's "customs" text */
+    expect_as("ups", "InTransit_005", "Your package was released by Customs", "in_transit", "-");
+    expect_as("ups", "InTransit_001", "Cleared Customs", "in_transit", "-");
+    expect_as("ups", "InTransit_006", "Import scan: customs clearance started", "in_transit",
               "customs");
     /* a subtag the aggregator table lacks: its tag, still before the texts */
     expect_as("dhl", "Delivered_099", "Die Sendung wurde nicht zugestellt", "delivered", "-");
@@ -149,7 +153,8 @@ static void test_negated_texts(void **state)
     expect("dhl", NULL, "The shipment has been delivered", "delivered", "-");
     expect("hermes", NULL, "Die Sendung konnte nicht zugestellt werden.", "failed_attempt", "-");
     expect("dpd", NULL, "Paket konnte nicht zugestellt werden", "failed_attempt", "-");
-    expect("ups", NULL, "Your package was released by Customs", "in_transit", "customs");
+    expect("ups", NULL, "Your package was released by Customs", "in_transit", "-");
+    expect("ups", "I", "Your package was released by the customs agency.", "in_transit", "-");
     expect("ups", NULL, "Held in customs", "exception", "customs");
 }
 
@@ -284,7 +289,9 @@ static void test_table_entries(void **state)
     expect("dhl_express", "TD", NULL, "in_transit", "delayed");
     expect("dhl_express", "DM", NULL, "exception", "damaged");
     expect("dhl_express", "CM", NULL, "exception", "address_problem");
-    expect("dhl_express", "CD", NULL, "in_transit", "customs");
+    expect("dhl_express", "CD", NULL, "exception", "customs");
+    expect("dhl_express", "CR", NULL, "in_transit", "-");
+    expect("dhl_express", "SM", NULL, "in_transit", "-");
     expect("dhl_express", "ND", NULL, "failed_attempt", "-");
     expect("dhl_express", "HP", NULL, "exception", "customs");
     expect("dhl_express", "MD", NULL, "in_transit", "delayed");
@@ -351,6 +358,9 @@ static void test_text_false_positives(void **state)
     expect("gls", NULL, "Die Adresse ist fehlerhaft.", "exception", "address_problem");
     expect("gls", NULL, "The address is incorrect.", "exception", "address_problem");
     expect("gls", "NOTDELIVERED", "Adresse nicht gefunden", "exception", "address_problem");
+    /* a text that only mentions the address */
+    expect("gls", "NOTDELIVERED", "The reception was closed. Notification left at the address.",
+           "failed_attempt", "recipient_absent");
     expect("dpd", NULL, "Zustellung erfolgt voraussichtlich morgen zwischen 10 und 12 Uhr.",
            "in_transit", "-");
     expect("dpd", NULL, "Zustellung erfolgt nicht, Empfänger verzogen.", "failed_attempt", "-");
@@ -377,6 +387,30 @@ static void test_reason_from_text(void **state)
     expect("dhl", "transit", "Die Sendung wird an den Absender zurückgeschickt.",
            "returned_to_sender", "-");
     expect("dhl", "delivered", "Die Sendung wurde erfolgreich zugestellt.", "delivered", "-");
+    /* on its way back, whatever the code: never read as delivered */
+    expect("dhl", "delivered", "Die Sendung wurde an den Absender zurückgeschickt.",
+           "returned_to_sender", "-");
+    expect("dhl", NULL, "The shipment has been delivered back to the sender.",
+           "returned_to_sender", "-");
+    expect("dhl", NULL, "Die Sendung wird an den Absender zurückgesandt.", "returned_to_sender",
+           "-");
+    expect("dhl", "failure", "Die Sendung wird an den Absender zurückgeschickt.",
+           "returned_to_sender", "-");
+    /* the carrier's own delay is no failed attempt */
+    expect("dhl", "failure", "Die Sendung konnte aus betrieblichen Gründen heute nicht "
+                             "zugestellt werden.",
+           "in_transit", "delayed");
+    expect("dhl", NULL, "Die Sendung konnte aus betrieblichen Gründen nicht zugestellt werden.",
+           "in_transit", "delayed");
+    expect("dhl", "transit", "The shipment is ready for pick-up at the PACKSTATION.",
+           "available_for_pickup", "-");
+    expect("dhl", NULL, "The shipment is ready for pick-up at the PACKSTATION.",
+           "available_for_pickup", "-");
+    /* cleared: no customs incident; held: one */
+    expect("dhl", "transit", "Die Sendung wurde vom Zoll freigegeben.", "in_transit", "-");
+    expect("dhl", NULL, "Die Zollabfertigung ist abgeschlossen.", "in_transit", "-");
+    expect("dhl", NULL, "Die Sendung befindet sich in der Zollabfertigung.", "in_transit",
+           "customs");
     /* a code rule with words is taken as it stands */
     expect("ups", "X", "The receiver was not available for delivery.", "failed_attempt",
            "recipient_absent");
@@ -404,6 +438,22 @@ static void test_reason_from_text(void **state)
     assert_int_equal(m.reason, CS_INCIDENT_NONE);
     cs_carriers_map(c, "mine", "BAD", "calm", &m);
     assert_int_equal(m.reason, CS_INCIDENT_OTHER);
+    cs_carriers_free(c);
+    /* "none": a code that never borrows, a text that stops the borrowing */
+    c = cs_carriers_new();
+    t = "OK\tin_transit\tnone\nGEN\tin_transit\ntext:storm over\tin_transit\tnone\n"
+        "text:storm\tin_transit\tweather\n";
+    assert_int_equal(cs_carriers_add(c, "mine", t, strlen(t), "mine.tsv", &err), CS_OK);
+    cs_carriers_map(c, "mine", "OK", "a storm", &m);
+    assert_int_equal(m.reason, CS_INCIDENT_NONE);
+    cs_carriers_map(c, "mine", "GEN", "the storm over Kassel", &m);
+    assert_int_equal(m.reason, CS_INCIDENT_NONE);
+    cs_carriers_map(c, "mine", "GEN", "a storm", &m);
+    assert_int_equal(m.reason, CS_INCIDENT_WEATHER);
+    cs_carriers_map(c, "mine", "XX", "the storm over Kassel", &m);
+    assert_int_equal(m.status, CS_TRACK_IN_TRANSIT);
+    assert_false(m.unmapped);
+    assert_int_equal(m.reason, CS_INCIDENT_NONE);
     cs_carriers_free(c);
 }
 
