@@ -351,9 +351,8 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
         }
     }
     cs_ms_t now = cs_clock_now(js->clock);
-    json_int_t orders = json_integer_value(json_object_get(cu, "orders_count"));
     json_t *ratio = json_object_get(o, "price_ratio");
-    json_t *risk = json_pack("{s:b,s:b,s:O}", "first_purchase", cu && orders <= 1, "late",
+    json_t *risk = json_pack("{s:b,s:b,s:O}", "first_purchase", cs_first_purchase(cu, o), "late",
                              delivery_late(o, sh, now), "price_ratio",
                              ratio ? ratio : json_null());
     json_t *runj = run ? json_pack("{s:s,s:i,s:I}", "journey", run->journey, "version",

@@ -393,8 +393,7 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
                             json_string_value(json_object_get(cu, "email")));
     if (!ctx)
         return NULL;
-    json_object_set_new(ctx, "first_purchase",
-                        json_boolean(json_integer_value(json_object_get(cu, "orders_count")) <= 1));
+    json_object_set_new(ctx, "first_purchase", json_boolean(cs_first_purchase(cu, o)));
     if (o) {
         const char *cur = json_string_value(json_object_get(o, "currency"));
         json_t *oo = json_pack("{s:s?,s:s?}", "id", json_string_value(json_object_get(o, "id")),

@@ -74,6 +74,14 @@ bool cs_msg_class_parse(const char *s, cs_msg_class_t *out)
     return false;
 }
 
+bool cs_first_purchase(const json_t *customer, const json_t *order)
+{
+    const json_t *before = json_object_get(order, "orders_before");
+    if (json_is_integer(before))
+        return json_integer_value(before) == 0;
+    return customer && json_integer_value(json_object_get(customer, "orders_count")) <= 1;
+}
+
 /* ---- error reporting ---- */
 
 static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }

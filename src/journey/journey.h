@@ -43,6 +43,13 @@ typedef enum cs_msg_class {
 } cs_msg_class_t;
 const char *cs_msg_class_name(cs_msg_class_t c);
 bool cs_msg_class_parse(const char *s, cs_msg_class_t *out);
+/* Is the order the customer's first (risk.first_purchase, the templates'
+ * first_purchase)? By the orders placed before it when the order is known
+ * (its `orders_before`), so a second order known by the time the first's
+ * message is written does not take the welcome away; else by the
+ * customer's orders_count. customer and order are the journey context's
+ * JSON (either may be NULL). */
+bool cs_first_purchase(const json_t *customer, const json_t *order);
 
 /* Reasons a run ends early, a bit set. */
 enum {

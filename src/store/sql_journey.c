@@ -101,8 +101,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
                      "promised_from,promised_to,status,attributes,"
                      "(SELECT at_risk FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",
-    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*) FROM orders WHERE customer_id=?1 AND "
-                            "id!=?2 AND placed_at IS NOT NULL AND status!='cancelled'",
+    /* (and how many of them came before this one: a first purchase is
+     * one before which the customer placed none, also when a later order
+     * is known by the time a message about the first is written) */
+    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*),count(CASE WHEN placed_at<?3 OR "
+                            "(placed_at=?3 AND id<?2) THEN 1 END) FROM orders WHERE "
+                            "customer_id=?1 AND id!=?2 AND placed_at IS NOT NULL AND "
+                            "status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
     /* the order's parcels, first the parcel ?2 when it is one of them,
@@ -1076,7 +1081,7 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
                           "total", money(st, 7), "promised_from",
                           cs__json_time(cs__col_time(st, 8)), "promised_to",
                           cs__json_time(cs__col_time(st, 9)), "status", cs__col_text(st, 10));
-    cs_ms_t promised_to = cs__col_time(st, 9);
+    cs_ms_t promised_to = cs__col_time(st, 9), placed_at = cs__col_time(st, 2);
     const char *attrs = cs__col_text(st, 11);
     json_t *aj = attrs ? json_loads(attrs, 0, NULL) : NULL;
     char cust[CS_ID_MAX + 1];
@@ -1100,10 +1105,13 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
     if ((st = jstmt(s, QJ_CTX_OTHER_ORDERS, err)) != NULL) {
         cs__bind_text(st, 1, cust);
         cs__bind_text(st, 2, id);
+        cs__bind_time(st, 3, placed_at);
         if (sql_step(st) == SQL_ROW) {
             double avg = sql_column_double(st, 0) / 100.0;
             int64_t others = sql_column_int64(st, 1);
             json_object_set_new(o, "other_orders", json_integer(others));
+            if (placed_at)
+                json_object_set_new(o, "orders_before", json_integer(sql_column_int64(st, 2)));
             json_object_set_new(o, "other_orders_average", others ? json_real(avg) : json_null());
             json_object_set_new(o, "price_ratio", others && avg > 0
                                                       ? json_real((double)total / 100.0 / avg)

@@ -243,6 +243,23 @@ try:
                  e.get("customer_id") in longs)
     t.eq(who, longs, "both long ids' unsubscribes recorded")
 
+    # a new customer's first two orders in one batch, the later listed
+    # first: the earlier is welcomed as the first purchase, the later not
+    def ago_s(sec):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - sec))
+    d.post_events([customer("nina", "Nina", "nina@example.de", "de"),
+                   csbb.order_event("o-n2", "n2", customer="nina", at=ago_s(60)),
+                   csbb.order_event("o-n1", "n1", customer="nina", at=ago_s(120))])
+
+    def nina_confirmations():
+        got = sorted(m["subject"] for m, e in mails()
+                     if e["to"] == ["nina@example.de"] and "Bestellung n" in m["subject"])
+        return got if len(got) >= 2 else None
+    got = t.wait_for(nina_confirmations, "nina's two confirmations")
+    t.eq(got, ["Danke für Ihre Bestellung n2",
+               "Willkommen bei Waldkauz Haus & Outdoor! Ihre Bestellung n1"],
+         "only the first of two orders is the first purchase")
+
     # refused and deferred recipients
     d.post_events([customer("rita", "Rita", "reject-me@example.de", "de"),
                    csbb.order_event("o-4", "o4", customer="rita", at=now),
