@@ -767,6 +767,22 @@ static json_t *event_json(const cs_event_t *ev)
     return d;
 }
 
+/* Is the order cancelled, as the store knows it now? */
+static cs_rc order_cancelled(pass_t *p, const char *order_id, bool *out)
+{
+    json_t *cu, *o, *sh;
+    cs_rc rc = cs_store_call(p->s, journey_context, NULL, order_id, 0, CS_CTX_LITE, &cu, &o, &sh,
+                             p->err);
+    if (rc)
+        return rc;
+    const char *st = jstr(o, "status");
+    *out = st && strcmp(st, "cancelled") == 0;
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    return CS_OK;
+}
+
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id)
 {
@@ -843,6 +859,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     /* 3: triggers -- not for events from the distant past (a late import) */
     if (p->now - ev->occurred_at > p->js->trigger_max_age)
         goto out;
+    int cancelled = -1; /* the order's, read once when a journey asks: -1 = not yet */
     for (size_t i = 0; i < p->js->n && !rc; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
@@ -852,6 +869,17 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             continue;
         if (j->once_per == CS_ONCE_PER_ORDER && !order_id)
             continue;
+        /* a journey that ends when its order is cancelled does not begin
+         * for an order cancelled already: a scan after the cancellation,
+         * an order.placed that came after its own cancellation, an event
+         * read late */
+        if (order_id && (j->exit_mask & CS_EXIT_ORDER_CANCELLED)) {
+            bool c = cancelled > 0;
+            if (cancelled < 0 && !(rc = order_cancelled(p, order_id, &c)))
+                cancelled = c;
+            if (rc || c)
+                continue;
+        }
         if (j->trigger_cond) {
             ctx_t c;
             if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq, CS_CTX_FULL, &c,

@@ -260,6 +260,33 @@ try:
                "Willkommen bei Waldkauz Haus & Outdoor! Ihre Bestellung n1"],
          "only the first of two orders is the first purchase")
 
+    # nothing starts for an order cancelled already: neither its
+    # confirmation when the cancellation came first, nor its shipping
+    # notice when the parcel is announced after the cancellation
+    def cancel(oid):
+        return {"event_id": "x-" + oid, "type": "order.cancelled", "occurred_at": ago_s(0),
+                "data": {"order_id": oid, "reason": "customer_request"}}
+    d.post_events([customer("gero", "Gero", "gero@example.de", "de"), cancel("g1"),
+                   csbb.order_event("o-g1", "g1", customer="gero", at=ago_s(30)),
+                   customer("fritz", "Fritz", "fritz@example.de", "de"),
+                   csbb.order_event("o-f1", "f1", customer="fritz", at=ago_s(30))])
+    t.wait_for(lambda: messages("fritz"), "fritz's confirmation")
+    d.post_events([cancel("f1"),
+                   {"event_id": "s-f1", "type": "shipment.created", "occurred_at": ago_s(0),
+                    "data": {"id": "SF1", "order_id": "f1", "carrier": "dhl",
+                             "tracking_number": "JJDF1"}},
+                   customer("mark", "Mark", "mark@example.de", "de"),
+                   csbb.order_event("o-m1", "m1", customer="mark", at=ago_s(0))])
+    # (events are handled in order: mark's confirmation comes after them)
+    t.wait_for(lambda: messages("mark"), "the marker's confirmation")
+    st, _, ov = d.request("GET", "/v1/orders/g1")
+    t.eq((st, ov.get("status")), (200, "cancelled"), "g1 cancelled before it was placed")
+    # (tips_now has no exit_when: it is not bound to the order's state)
+    def sent(cid):
+        return [m["template"] for m in messages(cid) if m["template"] != "delivered_tips"]
+    t.eq(sent("gero"), [], "no confirmation of an order cancelled first")
+    t.eq(sent("fritz"), ["order_confirmation_first"], "no shipping notice after the cancellation")
+
     # refused and deferred recipients
     d.post_events([customer("rita", "Rita", "reject-me@example.de", "de"),
                    csbb.order_event("o-4", "o4", customer="rita", at=now),
