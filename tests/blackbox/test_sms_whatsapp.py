@@ -6,7 +6,8 @@ rejected number fails for good, a 503 is retried; the SMS rate limit
 spaces the requests. Delivery callbacks come back signed (X-Twilio-Signature,
 X-Hub-Signature-256), are recorded once as message.status events, set the
 message's delivery status, and a bounce stops that channel for the customer;
-forged ones are refused."""
+forged ones are refused. An out-for-delivery scan that arrives after the
+delivery sends nothing."""
 import base64
 import hashlib
 import hmac
@@ -154,10 +155,22 @@ try:
     for i in range(4):
         evs += shop_events("r%d" % i, "+49151000001%02d" % i, sms, 10 + i)
     evs += two_parcels("two", "+4915100000050", sms)
+    # delivered, then the carrier's older out-for-delivery scan arrives:
+    # no "arrives today" after the delivery
+    stale = shop_events("stale", "+4915100000060", sms, 60)
+    scan_ofd = stale.pop()
+    scan_ofd["occurred_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    stale += [{"event_id": "e-d-stale", "type": "tracking.event", "occurred_at": now,
+               "data": {"shipment_id": "s-stale", "carrier": "dhl", "tracking_number": "T60",
+                        "status": "delivered"}}, scan_ofd]
+    evs += stale + shop_events("after", "+4915100000061", sms, 61)
     st, _, body = d.post_events(evs)
     t.eq(st, 200, "events accepted")
 
     got = t.wait_for(lambda: [m for m in messages("wa1") if m["status"] == "sent"], "WhatsApp sent")
+    # (events are handled in order: "after" comes after the stale scan)
+    t.wait_for(lambda: messages("after"), "the message after the stale scan")
+    t.eq(messages("stale"), [], "no out-for-delivery message after the delivery")
     if got:
         t.eq(got[0]["channel"], "whatsapp", "WhatsApp preferred")
     wreq = [r for r in seen if r["path"] == "/v19.0/1234567/messages"]
