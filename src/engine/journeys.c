@@ -26,6 +26,7 @@
 
 #define CURSOR "journeys"
 #define TIMER_BATCH 256
+#define REPLAY_MAX 500 /* events an order or parcel brings in, at most */
 
 struct cs_journeys {
     cs_journey_t **defs;   /* loaded definitions, owned */
@@ -378,6 +379,7 @@ typedef struct pass {
     cs_err_t *err;
     cs_ms_t now;
     signed char on[64]; /* switch state of loaded journey i in this pass; -1 = not read */
+    bool replaying;     /* handling the events an order or parcel brought in (no nesting) */
 } pass_t;
 
 static void pass_init(pass_t *p, cs_journeys_t *js, cs_store_t *s, cs_journeys_stats_t *st,
@@ -784,6 +786,53 @@ static cs_rc order_cancelled(pass_t *p, const char *order_id, bool *out)
 }
 
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
+                      const char *customer_id);
+
+/* An order (or a parcel) that came after some of its own events -- a
+ * shop whose webhooks arrive out of order, scans before the parcel's
+ * announcement -- brings them in now: they reached no journey then (no
+ * order, no customer). They are handled now, after the event that brought
+ * them: they start what they would have started (the run keys keep
+ * starting idempotent; conditions see the parcel as it is now) and end the
+ * waits of the runs this order has, such as a review request waiting for
+ * the delivery. */
+typedef struct replay {
+    pass_t *p;
+    const char *order_id, *customer_id;
+} replay_t;
+
+static cs_rc replay_one(int64_t seq, const char *order_id, const char *customer_id,
+                        const char *body, size_t len, void *ud)
+{
+    replay_t *r = ud;
+    cs_event_t *ev;
+    cs_err_t perr;
+    (void)order_id;
+    (void)customer_id;
+    if (cs_event_parse(body, len, &ev, &perr) != CS_OK)
+        return CS_OK; /* (as each_event: a newer schema is skipped) */
+    cs_rc rc = on_event(r->p, seq, ev, r->order_id, r->customer_id);
+    cs_event_free(&ev);
+    return rc;
+}
+
+static cs_rc replay_earlier(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
+                            const char *customer_id)
+{
+    /* an order.placed brings its parcels and their scans; a
+     * shipment.created the scans of its parcel that came before it */
+    const uint32_t types = 1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
+    const char *parcel = ev->type == CS_EV_SHIPMENT_CREATED ? ev->u.shipment.id : NULL;
+    replay_t r = { p, order_id, customer_id };
+    p->replaying = true;
+    cs_rc rc = cs_store_call(p->s, events_of_order, order_id, parcel, seq,
+                             parcel ? 1u << CS_EV_TRACKING_EVENT : types, REPLAY_MAX, replay_one,
+                             &r, p->err);
+    p->replaying = false;
+    return rc;
+}
+
+static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id)
 {
     cs_rc rc = CS_OK;
@@ -911,6 +960,10 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         p->st->started++;
         rc = step(p, &run, evj);
     }
+    /* 4: what this order or parcel brings in */
+    if (!rc && !p->replaying && order_id &&
+        (ev->type == CS_EV_ORDER_PLACED || ev->type == CS_EV_SHIPMENT_CREATED))
+        rc = replay_earlier(p, seq, ev, order_id, customer_id);
 out:
     json_decref(evj);
     return rc;

@@ -317,6 +317,8 @@ typedef enum jstmt_id {
     QJ_CURSOR_SET,
     QJ_EVENTS_END,
     QJ_EVENTS_AFTER,
+    QJ_EVENTS_OF_ORDER,
+    QJ_EVENTS_OF_PARCEL,
     QJ_CTX_CUSTOMER,
     QJ_CTX_ORDERS,
     QJ_CTX_LAST_ORDER,
@@ -528,6 +530,12 @@ cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_
                                           const char *customer_id, const char *body, size_t len,
                                           void *ud),
                               void *ud, int64_t *examined, cs_err_t *err);
+cs_rc cs__sql_events_of_order(cs_store_t *store, const char *order_id, const char *shipment_id,
+                              int64_t before, uint32_t types, size_t max,
+                              cs_rc (*fn)(int64_t seq, const char *order_id,
+                                          const char *customer_id, const char *body, size_t len,
+                                          void *ud),
+                              void *ud, cs_err_t *err);
 cs_rc cs__sql_discount_put(cs_store_t *store, cs_discount_t *d, bool *existed, cs_err_t *err);
 cs_rc cs__sql_discount_for_run(cs_store_t *store, int64_t run_id, cs_discount_t *out,
                                   cs_err_t *err);
@@ -635,6 +643,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .cursor_get = cs__sql_cursor_get, \
     .cursor_set = cs__sql_cursor_set, \
     .events_after = cs__sql_events_after, \
+    .events_of_order = cs__sql_events_of_order, \
     .journey_context = cs__sql_journey_context, \
     .contact_get = cs__sql_contact_get, \
     .order_track = cs__sql_order_track, \

@@ -89,6 +89,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     /* types filter the rows before their bodies are handed out */
     [QJ_EVENTS_AFTER] = "SELECT seq,order_id,customer_id,body FROM events WHERE seq>?1 AND "
                         "seq<=?4 AND (?3=0 OR (?3&(1<<CAST(type AS INTEGER)))!=0) ORDER BY seq LIMIT ?2",
+#define OF_ORDER_SQL                                                                           \
+    "SELECT seq,order_id,customer_id,body FROM events WHERE order_id=?1 AND seq<?2 AND (?3=0 "  \
+    "OR (?3&(1<<CAST(type AS INTEGER)))!=0)"
+    [QJ_EVENTS_OF_ORDER] = OF_ORDER_SQL " ORDER BY seq LIMIT ?4",
+    [QJ_EVENTS_OF_PARCEL] = OF_ORDER_SQL " AND seq IN (SELECT seq FROM scans WHERE "
+                                         "shipment_id=?5) ORDER BY seq LIMIT ?4",
+#undef OF_ORDER_SQL
     [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
                         "updated_at FROM customers WHERE id=?1",
     [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
@@ -948,6 +955,35 @@ cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_
     }
     if (!rc)
         *examined = n >= max ? last : end;
+    return rc;
+}
+
+cs_rc cs__sql_events_of_order(cs_store_t *store, const char *order_id, const char *shipment_id,
+                              int64_t before, uint32_t types, size_t max,
+                              cs_rc (*fn)(int64_t seq, const char *order_id,
+                                          const char *customer_id, const char *body, size_t len,
+                                          void *ud),
+                              void *ud, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    /* cached: fn may use the store's other statements, not this call */
+    sql_stmt *st = jstmt(s, shipment_id ? QJ_EVENTS_OF_PARCEL : QJ_EVENTS_OF_ORDER, err);
+    cs_rc rc = CS_OK;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id);
+    sql_bind_int64(st, 2, before);
+    sql_bind_int64(st, 3, (int64_t)types);
+    sql_bind_int64(st, 4, (int64_t)max);
+    if (shipment_id)
+        cs__bind_text(st, 5, shipment_id);
+    int r = SQL_DONE;
+    while (!rc && (r = sql_step(st)) == SQL_ROW)
+        rc = fn(sql_column_int64(st, 0), cs__col_text(st, 1), cs__col_text(st, 2),
+                (const char *)sql_column_text(st, 3), (size_t)sql_column_bytes(st, 3), ud);
+    if (!rc && r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "read an order's events");
+    cs__stmt_done(st);
     return rc;
 }
 

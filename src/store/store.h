@@ -461,6 +461,18 @@ struct cs_store_ops {
                           cs_rc (*fn)(int64_t seq, const char *order_id, const char *customer_id,
                                       const char *body, size_t len, void *ud),
                           void *ud, int64_t *examined, cs_err_t *err);
+    /* The order's events that came before seq `before`, of the types (a
+     * bit set as for events_after; 0 = all), by seq, at most max, given to
+     * fn as events_after gives them; with shipment_id, only the scans of
+     * that parcel. For a journey pass that learns of an order (or a
+     * parcel) only after some of its events: fn may use the store, but
+     * not call this again. */
+    cs_rc (*events_of_order)(cs_store_t *s, const char *order_id, const char *shipment_id,
+                             int64_t before, uint32_t types, size_t max,
+                             cs_rc (*fn)(int64_t seq, const char *order_id,
+                                         const char *customer_id, const char *body, size_t len,
+                                         void *ud),
+                             void *ud, cs_err_t *err);
     /* State for journey conditions and templates: the customer (with
      * orders_count, first_order_at, last_order_id), the order (with items),
      * one of the order's shipments; JSON objects or NULL when unknown. The

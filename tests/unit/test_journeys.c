@@ -298,6 +298,55 @@ static void test_review_after_delivery(void **state)
     teardown_world(&w);
 }
 
+static const char *shipped_yaml =
+    "journey: shipped\n"
+    "trigger: {event: shipment.created, if: \"shipment.status != 'delivered'\"}\n"
+    "steps:\n"
+    "  - send: {channel: email, template: shipped, class: transactional}\n";
+
+static const char *tips_yaml =
+    "journey: tips\n"
+    "trigger: {event: tracking.event, if: \"event.status == 'delivered'\"}\n"
+    "steps:\n"
+    "  - send: {channel: email, template: tips, class: transactional}\n";
+
+/* A shop whose events come out of order: a parcel and its scans before
+ * the order, scans before their parcel. What they would have started
+ * starts when the order (or the parcel) comes; a run waiting for the
+ * delivery hears of the one that came first. */
+static void test_events_before_their_order(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml, shipped_yaml, tips_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 3);
+    customer(&w, "ben", true);
+    /* delivered before the order came: tips, the review's wait is over,
+     * no shipping notice for a parcel already there */
+    shipment(&w, "o1");
+    scan(&w, "o1", "in_transit");
+    scan(&w, "o1", "delivered");
+    assert_string_equal(runs(&w, "ben"), "");
+    order(&w, "o1", "ben", "49.90");
+    assert_string_equal(runs(&w, "ben"), "review_request:active tips:done");
+    assert_string_equal(outbox(&w, "ben"), "tips:queued");
+    advance_to(&w, "2026-07-18T10:00:00Z"); /* five days after */
+    advance_to(&w, "2026-07-20T08:00:00Z"); /* then 10:00 on a workday, in Berlin */
+    assert_string_equal(outbox(&w, "ben"), "tips:queued review:queued");
+    /* on its way before the order came: the shipping notice */
+    shipment(&w, "o2");
+    scan(&w, "o2", "in_transit");
+    order(&w, "o2", "ben", "19.00");
+    assert_string_equal(outbox(&w, "ben"), "tips:queued review:queued shipped:queued");
+    /* the order known, the scans before their parcel */
+    order(&w, "o3", "ben", "29.00");
+    scan(&w, "o3", "delivered");
+    shipment(&w, "o3");
+    assert_string_equal(outbox(&w, "ben"),
+                        "tips:queued review:queued shipped:queued tips:queued");
+    teardown_world(&w);
+}
+
 static void test_timeout_and_exits(void **state)
 {
     (void)state;
@@ -656,6 +705,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_confirmation_first_and_repeat),
         cmocka_unit_test(test_review_after_delivery),
+        cmocka_unit_test(test_events_before_their_order),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
