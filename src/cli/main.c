@@ -123,6 +123,7 @@ void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journe
     }
     jo->policy.ask_cooldown = c->ask_cooldown_ms;
     jo->policy.hold_max = c->hold_max_ms;
+    jo->policy.address_wait = c->address_wait_ms;
     jo->default_locale = c->default_locale;
     jo->channels_off = (c->smtp_url[0] ? 0u : 1u << CS_CHANNEL_EMAIL) |
                        (c->sms_url[0] ? 0u : 1u << CS_CHANNEL_SMS) |

@@ -224,6 +224,8 @@ static const key_def_t keys[] = {
      "a duration like 30d", NULL},
     {"hold_max", K_DURATION, F(hold_max_ms), 0, 3600000LL, 366 * 86400000LL,
      "a duration from 1h to 366d, like 7d", NULL},
+    {"address_wait", K_DURATION, F(address_wait_ms), 0, 0, 7 * 86400000LL,
+     "a duration from 0s to 7d, like 30m", NULL},
     {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL},
     {"shop_timezone", K_STR, F(shop_timezone), FS(shop_timezone), 1, 0,
      "an IANA time zone like Europe/Berlin", check_timezone},
@@ -335,6 +337,7 @@ void cs_conf_defaults(cs_conf_t *c)
     cs_strlcpy(c->quiet_hours_exempt, "transactional,service", sizeof c->quiet_hours_exempt);
     c->ask_cooldown_ms = 30 * 86400000LL;
     c->hold_max_ms = 7 * 86400000LL;
+    c->address_wait_ms = 30 * 60000LL;
     cs_strlcpy(c->shop_name, "Consonance Shop", sizeof c->shop_name);
     cs_strlcpy(c->shop_timezone, "Europe/Berlin", sizeof c->shop_timezone);
     cs_strlcpy(c->holidays, "auto", sizeof c->holidays);

@@ -474,6 +474,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                sizeof m.locale);
 
     cs_policy_result_t verdict = { CS_VERDICT_SKIP, 0, "unknown_customer" };
+    bool no_address = crc == CS_ERR_NOTFOUND; /* a channel lacked only its address */
     if (crc == CS_OK) {
         cs_contact_stats_t stats = { 0, 0, false };
         if (cs_policy_budgeted(in->cls) || in->cls == CS_CLASS_ASK) {
@@ -526,10 +527,27 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 break;
             if (!first_skip)
                 first_skip = verdict.reason;
+            if (strcmp(verdict.reason, "no_address") == 0)
+                no_address = true;
             if (i + 1 == in->nchannels) {
                 verdict.reason = first_skip;
                 m.channel = (int)in->channels[0];
             }
+        }
+    }
+    /* An order's own messages wait a while for an address, or a customer,
+     * still to come: a shop that sends customer.upserted just after the
+     * order. Looked at again after 1, 2, 4, ... minutes, within
+     * address_wait; then skipped as before. */
+    if (verdict.verdict == CS_VERDICT_SKIP && no_address &&
+        (in->cls == CS_CLASS_TRANSACTIONAL || in->cls == CS_CLASS_SERVICE)) {
+        cs_ms_t since = run->held_since ? run->held_since : p->now;
+        cs_ms_t end = since + js->policy.address_wait;
+        if (p->now < end) {
+            cs_ms_t next = p->now + (p->now - since > 60000 ? p->now - since : 60000);
+            verdict.verdict = CS_VERDICT_DEFER;
+            verdict.until = next < end ? next : end;
+            verdict.reason = "held_no_address";
         }
     }
     if (verdict.verdict == CS_VERDICT_DEFER) {

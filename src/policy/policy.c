@@ -14,6 +14,7 @@ void cs_policy_conf_default(cs_policy_conf_t *c)
     c->ask_cooldown = 30 * CS_MS_PER_DAY;
     c->hold_max = 7 * CS_MS_PER_DAY;
     c->hold_retry = CS_MS_PER_DAY;
+    c->address_wait = 30 * 60000LL;
 }
 
 bool cs_policy_budgeted(cs_msg_class_t cls)

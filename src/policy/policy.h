@@ -39,6 +39,8 @@ typedef struct cs_policy_conf {
     cs_ms_t ask_cooldown;    /* between two asks to one customer, any channel */
     cs_ms_t hold_max;        /* how long a held-back message may wait before it is dropped */
     cs_ms_t hold_retry;      /* how often a held-back message is looked at again */
+    cs_ms_t address_wait;    /* how long a transactional or service message waits for an
+                                address (or the customer) that has not come yet */
 } cs_policy_conf_t;
 
 void cs_policy_conf_default(cs_policy_conf_t *c);

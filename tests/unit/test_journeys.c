@@ -482,8 +482,42 @@ static void test_history_sends_nothing(void **state)
     pass(&w);
     assert_string_equal(outbox(&w, "ida"), "");
     order(&w, "o-new", "ida", "10.00");
-    /* a run started (ida has no address, so the message is skipped with that reason) */
+    /* a run started: ida has no address; the confirmation waits for one
+     * (address_wait, 30 minutes), then is skipped with that reason */
+    assert_string_equal(outbox(&w, "ida"), "");
+    assert_string_equal(runs(&w, "ida"), "order_confirmation:active");
+    for (int m = 1; m <= 31; m++) {
+        cs_clock_manual_set(&w.clock, at("2026-07-13T10:00:00Z") + m * 60000LL);
+        pass(&w);
+    }
     assert_string_equal(outbox(&w, "ida"), "confirmation:skipped:no_address");
+    teardown_world(&w);
+}
+
+/* The customer's address comes after the order: the confirmation waits
+ * for it, and is written in the customer's language. */
+static void test_address_after_the_order(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { confirm_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    order(&w, "o1", "una", "25.00");
+    assert_string_equal(outbox(&w, "una"), "");
+    cs_clock_manual_set(&w.clock, at("2026-07-13T10:00:20Z"));
+    char d[256];
+    snprintf(d, sizeof d, "{\"id\":\"una\",\"email\":\"una@example.com\",\"locale\":\"en\"}");
+    event(&w, "customer.upserted", d);
+    assert_string_equal(outbox(&w, "una"), "");
+    advance_to(&w, "2026-07-13T10:01:00Z");
+    assert_string_equal(outbox(&w, "una"), "confirmation_first:queued");
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, outbox_view, "una", &arr, &err), CS_OK);
+    json_t *m = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(m, "recipient")), "una@example.com");
+    assert_string_equal(json_string_value(json_object_get(m, "locale")), "en");
+    json_decref(arr);
     teardown_world(&w);
 }
 
@@ -706,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_confirmation_first_and_repeat),
         cmocka_unit_test(test_review_after_delivery),
         cmocka_unit_test(test_events_before_their_order),
+        cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
