@@ -99,15 +99,16 @@ rows = [
     "occurred_at) VALUES(5,'S-up','dhl','00340 43466 0012 3456',1,'export','%s',%d)"
     % (GERMANY, scan_at - 60000),
     # delivered, then a late transit scan, stored as the old fold left it
+    # (their seqs, like the twins' below, far from those the log gives next)
     "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
     "VALUES('o-dl','c-up','EUR',%d,1000,'placed',%d)" % (placed, placed),
     "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at,status,status_at,"
     "delivered_at) VALUES('S-dl','o-dl','dpd','DL1',%d,1,%d,NULL)"
     % (placed, scan_at + 7200 * 1000),
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
-    "VALUES(6,'S-dl','dpd','DL1',5,'pod',%d)" % scan_at,
+    "VALUES(1006,'S-dl','dpd','DL1',5,'pod',%d)" % scan_at,
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
-    "VALUES(7,'S-dl','dpd','DL1',1,'late',%d)" % (scan_at + 7200 * 1000),
+    "VALUES(1007,'S-dl','dpd','DL1',1,'late',%d)" % (scan_at + 7200 * 1000),
     "INSERT INTO promises(order_id,customer_id,updated_at,closed,reason) "
     "VALUES('o-dl','c-up',%d,1,'delivered')" % scan_at,
     # one parcel announced twice under two ids, its scans split between them
