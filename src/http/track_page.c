@@ -1017,6 +1017,10 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
             json_string_value(json_object_get(json_object_get(s, "location"), "city"));
         const char *raw = json_string_value(json_object_get(s, "carrier_text"));
         bool unmapped = json_is_true(json_object_get(s, "unmapped"));
+        /* a code no table knows, without a text: the code is the
+         * carrier's only word */
+        if (!raw && unmapped)
+            raw = json_string_value(json_object_get(s, "carrier_code"));
         cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
         cs_buf_puts(b, "<li><time>");

@@ -667,6 +667,23 @@ try:
     st, _, html = page(path_k1)
     t.check('lang="en"' in html, "a change with the same occurred_at renews the page")
 
+    # scans no carrier table knows: "in transit" with the carrier's own
+    # words, its text, else its code
+    raw_scan = lambda n, code, text: {
+        "event_id": "sc-um1-%d" % n, "type": "tracking.event",
+        "occurred_at": iso(now - dt.timedelta(hours=3 - n)),
+        "data": dict({"shipment_id": "Sum1", "carrier": "dhl", "tracking_number": "JJDum1",
+                      "carrier_code": code}, **({"carrier_text": text} if text else {}))}
+    st, _, _ = d.post_events([order("um1", "ben", now - dt.timedelta(hours=6), "20.00"),
+                              shipment("um1", now - dt.timedelta(hours=5)),
+                              raw_scan(1, "ZQ-77", "Sendung im Sortierzentrum Nord erfasst"),
+                              raw_scan(2, "ZQ-78", None)])
+    t.eq(st, 200, "unmapped scans accepted")
+    st, _, html = page("/t/" + token("um1") + "?lang=de")
+    t.check(st == 200 and "Sendung im Sortierzentrum Nord erfasst" in html and "ZQ-78" in html
+            and "ZQ-77" not in html and html.count("Unterwegs") >= 2,
+            "unmapped scans: in transit with the carrier's text, else its code")
+
     # a customer whose locale is neither German nor English: the browser
     # chooses between them; without its word, English, as in the messages
     fleur = customer("fleur", "Fleur", "fleur@example.fr", "fr-FR")
