@@ -678,11 +678,15 @@ try:
                               shipment("um1", now - dt.timedelta(hours=5)),
                               raw_scan(1, "ZQ-77", "Sendung im Sortierzentrum Nord erfasst"),
                               raw_scan(2, "ZQ-78", None)])
-    t.eq(st, 200, "unmapped scans accepted")
+    # the first again, under another event id: shown once
+    again = raw_scan(1, "ZQ-77", "Sendung im Sortierzentrum Nord erfasst")
+    again["event_id"] += "-again"
+    st2, _, _ = d.post_events([again])
+    t.eq((st, st2), (200, 200), "unmapped scans accepted")
     st, _, html = page("/t/" + token("um1") + "?lang=de")
-    t.check(st == 200 and "Sendung im Sortierzentrum Nord erfasst" in html and "ZQ-78" in html
-            and "ZQ-77" not in html and html.count("Unterwegs") >= 2,
-            "unmapped scans: in transit with the carrier's text, else its code")
+    t.check(st == 200 and html.count("Sendung im Sortierzentrum Nord erfasst") == 1 and
+            "ZQ-78" in html and "ZQ-77" not in html and html.count("Unterwegs") >= 2,
+            "unmapped scans: in transit with the carrier's text, else its code; a repeat once")
 
     # a customer whose locale is neither German nor English: the browser
     # chooses between them; without its word, English, as in the messages
