@@ -271,6 +271,16 @@ try:
                    customer("fritz", "Fritz", "fritz@example.de", "de"),
                    csbb.order_event("o-f1", "f1", customer="fritz", at=ago_s(30))])
     t.wait_for(lambda: messages("fritz"), "fritz's confirmation")
+    # an order that reaches us after its parcel was delivered: no
+    # confirmation, no shipping notice
+    d.post_events([customer("dirk", "Dirk", "dirk@example.de", "de"),
+                   {"event_id": "s-d1", "type": "shipment.created", "occurred_at": ago_s(7200),
+                    "data": {"id": "SD1", "order_id": "d1", "carrier": "dhl",
+                             "tracking_number": "JJDD1"}},
+                   {"event_id": "sc-d1", "type": "tracking.event", "occurred_at": ago_s(600),
+                    "data": {"shipment_id": "SD1", "carrier": "dhl", "tracking_number": "JJDD1",
+                             "status": "delivered"}}])
+    d.post_events([csbb.order_event("o-d1", "d1", customer="dirk", at=ago_s(9000))])
     d.post_events([cancel("f1"),
                    {"event_id": "s-f1", "type": "shipment.created", "occurred_at": ago_s(0),
                     "data": {"id": "SF1", "order_id": "f1", "carrier": "dhl",
@@ -286,6 +296,7 @@ try:
         return [m["template"] for m in messages(cid) if m["template"] != "delivered_tips"]
     t.eq(sent("gero"), [], "no confirmation of an order cancelled first")
     t.eq(sent("fritz"), ["order_confirmation_first"], "no shipping notice after the cancellation")
+    t.eq(sent("dirk"), [], "no confirmation or shipping notice after the delivery")
 
     # refused and deferred recipients
     d.post_events([customer("rita", "Rita", "reject-me@example.de", "de"),
