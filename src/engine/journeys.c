@@ -474,7 +474,8 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                sizeof m.locale);
 
     cs_policy_result_t verdict = { CS_VERDICT_SKIP, 0, "unknown_customer" };
-    bool no_address = crc == CS_ERR_NOTFOUND; /* a channel lacked only its address */
+    /* no customer yet, or a channel skipped only for want of its address */
+    bool no_address = crc == CS_ERR_NOTFOUND;
     if (crc == CS_OK) {
         cs_contact_stats_t stats = { 0, 0, false };
         if (cs_policy_budgeted(in->cls) || in->cls == CS_CLASS_ASK) {
@@ -834,18 +835,54 @@ static cs_rc replay_one(int64_t seq, const char *order_id, const char *customer_
     return rc;
 }
 
+/* Was the order (parcel: the parcel) announced before? Then this is an
+ * edit, and what came before was heard when it was: handled again, an
+ * old scan could end a wait that began after it. */
+typedef struct announced {
+    const char *parcel; /* NULL: the order */
+    bool before;
+} announced_t;
+
+static cs_rc announced_one(int64_t seq, const char *order_id, const char *customer_id,
+                           const char *body, size_t len, void *ud)
+{
+    announced_t *a = ud;
+    cs_event_t *ev;
+    cs_err_t perr;
+    (void)seq;
+    (void)order_id;
+    (void)customer_id;
+    if (!a->parcel) {
+        a->before = true;
+        return CS_OK;
+    }
+    if (cs_event_parse(body, len, &ev, &perr) != CS_OK)
+        return CS_OK;
+    if (ev->type == CS_EV_SHIPMENT_CREATED && strcmp(ev->u.shipment.id, a->parcel) == 0)
+        a->before = true;
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
 static cs_rc replay_earlier(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                             const char *customer_id)
 {
     /* an order.placed brings its parcels and their scans; a
-     * shipment.created the scans of its parcel that came before it */
-    const uint32_t types = 1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
+     * shipment.created the scans of its parcel that came before it; only
+     * the first announcement (an order edited, a parcel corrected, bring
+     * nothing) */
     const char *parcel = ev->type == CS_EV_SHIPMENT_CREATED ? ev->u.shipment.id : NULL;
+    announced_t a = { parcel, false };
+    cs_rc rc = cs_store_call(p->s, events_of_order, order_id, NULL, seq, 1u << ev->type,
+                             parcel ? REPLAY_MAX : 1, announced_one, &a, p->err);
+    if (rc || a.before)
+        return rc;
+    const uint32_t types = 1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
     replay_t r = { p, order_id, customer_id };
     p->replaying = true;
-    cs_rc rc = cs_store_call(p->s, events_of_order, order_id, parcel, seq,
-                             parcel ? 1u << CS_EV_TRACKING_EVENT : types, REPLAY_MAX, replay_one,
-                             &r, p->err);
+    rc = cs_store_call(p->s, events_of_order, order_id, parcel, seq,
+                       parcel ? 1u << CS_EV_TRACKING_EVENT : types, REPLAY_MAX, replay_one, &r,
+                       p->err);
     p->replaying = false;
     return rc;
 }
