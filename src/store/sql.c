@@ -63,9 +63,11 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_OI_INSERT] = "INSERT INTO order_items(order_id,line,sku,name,category,unit_price,quantity,"
                     "discount) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
 
-    /* by its id, or by one that names it (shipment_aliases) */
-    [Q_SH_GET] = "SELECT order_id,status,status_at,delivered_at,created_at,id FROM shipments "
-                 "WHERE id=coalesce((SELECT shipment_id FROM shipment_aliases WHERE id=?1),?1)",
+    /* by its id, or by one that names it (shipment_aliases), for the scan
+     * at ?2 + SQL_PARCEL_CLOCK_MS: one before its life is not its own */
+    [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id "
+                 "FROM " SQL_PARCEL_JOIN " WHERE sh.id=coalesce((SELECT shipment_id FROM "
+                 "shipment_aliases WHERE id=?1),?1) AND " SQL_PARCEL_START "<=?2",
     /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS */
     [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at "
                          "FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
@@ -94,8 +96,9 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* from ?4 (the start less SQL_PARCEL_CLOCK_MS) on */
     [Q_SC_ADOPT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND carrier=?2 AND "
                    "tracking_number=?3 AND occurred_at>=?4",
+    /* those that named it, from ?2 (as Q_SC_ADOPT's ?4) on */
     [Q_SC_ADOPT_WANT] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id IS NULL AND "
-                        "want_shipment_id=?1",
+                        "want_shipment_id=?1 AND occurred_at>=?2",
     [Q_SC_MOVE] = "UPDATE scans SET shipment_id=?1 WHERE shipment_id=?2 AND occurred_at>=?3",
     /* id ?1 names a shipment of order ?2, carrier ?3, number ?4 */
     [Q_SH_ALIAS_OF] = "SELECT a.shipment_id FROM shipment_aliases a JOIN shipments sh ON "

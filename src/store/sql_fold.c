@@ -118,7 +118,10 @@ static void member_done(member_t *m)
 /* ---- resolution before logging ---- */
 
 /* The shipment a scan names, else the one its carrier and number find for
- * its time (SQL_PARCEL_START: a number may be used again). */
+ * its time (SQL_PARCEL_START: a number may be used again). Either only
+ * from the start of the parcel's life on: a scan dated before it (a clock
+ * gone wrong, an earlier life of the number) is not the parcel's, whatever
+ * it names -- it goes where its number leads for its time, else waits. */
 static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     const cs_scan_t *sc = &ev->u.scan;
@@ -129,6 +132,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
         if (!(st = cs__sql_stmt(s, Q_SH_GET, err)))
             return CS_ERR_STORE;
         cs__bind_text(st, 1, sc->shipment_id);
+        sql_bind_int64(st, 2, ev->occurred_at + SQL_PARCEL_CLOCK_MS);
         rc = sql_step(st);
         if (rc == SQL_ROW) {
             r->shp_found = true;
@@ -610,6 +614,7 @@ static cs_rc take_scans(cs_sql_t *s, const cs_shipment_t *sh, int *taken, cs_err
     cs_ms_t from = start - SQL_PARCEL_CLOCK_MS;
 
     cs__bind_text(want, 1, sh->id);
+    sql_bind_int64(want, 2, from);
     if ((rc = cs__sql_exec_count(s, want, err, "attach pending scans", &changed)))
         return rc;
     *taken += (int)changed;

@@ -143,6 +143,30 @@ try:
     t.eq(got, [("S10a", "delivered", 2)],
          "one parcel under its first id, with the scans that named the second")
 
+    # ---- a scan dated before its parcel's life is not the parcel's, though
+    # it names it: kept, waiting, and not counted (a delivery of 2025 would
+    # have marked the parcel delivered for good) ----
+    def old_scan(eid, when, status):
+        return {"event_id": eid, "type": "tracking.event", "occurred_at": when,
+                "data": {"shipment_id": "S11", "carrier": "dhl", "tracking_number": "LIFE0011",
+                         "status": status}}
+    st, _, body = d.post_events([
+        csbb.order_event("o-1011", "1011", customer="c-9"),
+        old_scan("scan-11-early", "2025-01-04T10:00:00Z", "delivered"),  # before the shipment
+        {"event_id": "ship-11", "type": "shipment.created", "occurred_at": "2026-03-02T08:00:00Z",
+         "data": {"id": "S11", "order_id": "1011", "carrier": "dhl", "tracking_number": "LIFE0011"}},
+        old_scan("scan-11-late", "2025-01-05T10:00:00Z", "delivered"),  # after it
+        old_scan("scan-11-now", "2026-03-02T12:00:00Z", "in_transit"),
+    ])
+    t.eq((st, body.get("accepted")), (200, 5), "scans from before a parcel's life are accepted")
+    t.eq([r.get("waiting_for") for r in body.get("results", [])[1:]], ["shipment", None, "shipment", None],
+         "and wait, as one dated before every life of its number does: %r" % (body,))
+    st, _, order = d.request("GET", "/v1/orders/1011")
+    got = [(s["status"], s["delivered_at"], [x["status"] for x in s["scans"]])
+           for s in order.get("shipments", [])]
+    t.eq(got, [("in_transit", None, ["in_transit"])],
+         "the parcel follows its own scans only, both before and after its announcement")
+
     # ---- dated in the future: more than a day ahead is refused, by field ----
     def at(hours):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours * 3600))
