@@ -80,15 +80,21 @@ static const char *const stmt_sql[Q__COUNT] = {
                           "sh.tracking_number=?3 AND sh.id<>?1 AND " SQL_PARCEL_START "<?4 "
                           "AND EXISTS(SELECT 1 FROM scans WHERE shipment_id=sh.id AND "
                           "occurred_at>=?5) LIMIT 1",
+    /* announced again (a fulfilment update): a newer announcement corrects
+     * what it says of the parcel, created_at stays the hand-over (the
+     * first); an older one of the same order moves the hand-over back
+     * (Q_SH_HANDOVER) */
     [Q_SH_PUT] = "INSERT INTO shipments(id,order_id,carrier,service,tracking_number,origin,"
                  "destination,created_at,attributes,dest_region) "
                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
                  "ON CONFLICT(id) DO UPDATE SET order_id=excluded.order_id,"
                  "carrier=excluded.carrier,service=excluded.service,"
                  "tracking_number=excluded.tracking_number,origin=excluded.origin,"
-                 "destination=excluded.destination,created_at=excluded.created_at,"
+                 "destination=excluded.destination,"
                  "attributes=excluded.attributes,dest_region=excluded.dest_region "
                  "WHERE excluded.created_at>=shipments.created_at",
+    [Q_SH_HANDOVER] = "UPDATE shipments SET created_at=?3 WHERE id=?1 AND order_id=?2 AND "
+                      "created_at>?3",
     [Q_SH_SET_STATUS] = "UPDATE shipments SET status=?2,status_at=?3,delivered_at=?4 WHERE id=?1",
     [Q_SC_INSERT] = "INSERT INTO scans(seq,shipment_id,want_shipment_id,carrier,tracking_number,"
                     "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped,region) "

@@ -777,6 +777,16 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     bind_region(put, 10, &sh->destination);
     if ((rc = cs__sql_exec_stmt(s, put, err, "write a shipment")))
         goto out;
+    sql_stmt *handover = cs__sql_stmt(s, Q_SH_HANDOVER, err);
+    if (!handover) {
+        rc = CS_ERR_STORE;
+        goto out;
+    }
+    cs__bind_text(handover, 1, sh->id);
+    cs__bind_text(handover, 2, sh->order_id);
+    sql_bind_int64(handover, 3, ev->occurred_at);
+    if ((rc = cs__sql_exec_stmt(s, handover, err, "record a shipment's hand-over")))
+        goto out;
 
     if ((rc = take_scans(s, sh, &adopted, err)))
         goto out;

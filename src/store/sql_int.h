@@ -226,6 +226,7 @@ typedef enum stmt_id {
     Q_SH_START,           /* a shipment's SQL_PARCEL_START */
     Q_SH_EARLIER_LIFE,    /* a shipment of the number's earlier life holding scans */
     Q_SH_PUT,
+    Q_SH_HANDOVER,        /* an older announcement's time is the hand-over */
     Q_SH_SET_STATUS,
     Q_SC_INSERT,
     Q_SC_ADOPT,

@@ -1164,6 +1164,65 @@ static void test_number_used_again(void **state)
     assert_string_equal(codes, "n1,n2");
 }
 
+typedef struct handed {
+    const char *service;
+    cs_ms_t shipped_at;
+    int n;
+} handed_t;
+
+static cs_rc handed_fn(const cs_delivery_row_t *d, void *ud)
+{
+    handed_t *h = ud;
+    if (strcmp(d->service, h->service) == 0) {
+        h->shipped_at = d->shipped_at;
+        h->n++;
+    }
+    return CS_OK;
+}
+
+/* A shipment.created sent again later (a fulfilment update) corrects what
+ * it says of the parcel, but its time is not the hand-over: the watch and
+ * the model (a delivery's hand-over splits handling from transit) keep the
+ * first announcement's, also when the update comes before it. */
+static void test_announced_again_keeps_handover(void **state)
+{
+    (void)state;
+    static const char shipment[] =
+        "{\"id\":\"S%s\",\"order_id\":\"%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+        "\"service\":\"%s\",\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}";
+    order("upd", "c-upd", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, 2 * 3600000LL);
+    cs_ms_t handed = now();
+    event_at("shipment.created", handed, shipment, "upd", "upd", "upd", "Paket");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("upd", "in_transit", NULL);
+    run_watch();
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    event_at("shipment.created", now(), shipment, "upd", "upd", "upd", "Paket-upd");
+    run_watch();
+    cs_order_track_t t = track("upd");
+    assert_int_equal(t.shipped_at, handed);
+    assert_string_equal(t.service, "Paket-upd");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("upd", "delivered", NULL);
+    run_watch();
+    handed_t h = { "Paket-upd", 0, 0 };
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, deliveries_each, handed_fn, &h, &err), CS_OK);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.shipped_at, handed);
+
+    /* the update first, the first announcement after it */
+    order("upd2", "c-upd", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    event_at("shipment.created", now(), shipment, "upd2", "upd2", "upd2", "Paket-new");
+    event_at("shipment.created", now() - 20 * 3600000LL, shipment, "upd2", "upd2", "upd2",
+             "Paket-old");
+    t = track("upd2");
+    assert_int_equal(t.shipped_at, now() - 20 * 3600000LL);
+    assert_string_equal(t.service, "Paket-new");
+}
+
 /* An order's second parcel whose scans came before its shipment.created:
  * delivered three working days after the promise by the time the watch
  * first sees it. The order, closed on time on the first parcel, is judged
@@ -1743,6 +1802,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_same_parcel_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_parcel_seen_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_used_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_announced_again_keeps_handover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
