@@ -68,6 +68,7 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id "
                  "FROM " SQL_PARCEL_JOIN " WHERE sh.id=coalesce((SELECT shipment_id FROM "
                  "shipment_aliases WHERE id=?1),?1) AND " SQL_PARCEL_START "<=?2",
+    [Q_SH_OWN] = "SELECT order_id,created_at FROM shipments WHERE id=?1",
     /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS */
     [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at "
                          "FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "

@@ -8,7 +8,8 @@
  *  - an update for an unseen entity creates a stub that the create fills in
  *    (order cancelled before placed, return or ticket updated before created);
  *  - a scan for an unknown shipment is kept as pending and attached, with its
- *    place in the order's timeline, when the shipment arrives;
+ *    place in the order's timeline, when the shipment arrives; a shipment
+ *    that moves to another order takes its scans' events along;
  *  - a shipment's status is that of its latest scan by occurred_at.
  *
  * Runs only inside begin/commit on the writer handle.
@@ -28,8 +29,10 @@ typedef struct route {
     const char *customer_id;
     char entity[CS_ID_MAX + 8];     /* "r:ID" / "t:ID" for updates of unknown order */
     char order_buf[CS_ID_MAX + 1];  /* storage for a looked-up order id */
-    /* shipment of a scan */
+    /* shipment of a scan; the stored row of an announced one */
     bool shp_found;
+    bool shp_moved;                 /* announced again for another order, newer */
+    bool shp_stale;                 /* ... older: nothing changes */
     char shp_id[CS_ID_MAX + 1];
     int shp_status;                 /* -1 = none */
     cs_ms_t shp_status_at, shp_delivered_at;
@@ -173,6 +176,39 @@ found:
     return CS_OK;
 }
 
+/* The stored row of an announced shipment's id, against which the
+ * announcement is routed: one for another order moves the parcel there
+ * when it is not older than the hand-over (Q_SH_PUT), else it changes
+ * nothing and goes to no order's timeline -- its order does not hold the
+ * parcel, and the order that does was not told anything new. */
+static cs_rc find_announced(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
+{
+    const cs_shipment_t *sh = &ev->u.shipment;
+    sql_stmt *st = cs__sql_stmt(s, Q_SH_OWN, err);
+    if (!st)
+        return CS_ERR_STORE;
+    r->order_id = sh->order_id;
+    cs__bind_text(st, 1, sh->id);
+    int rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        const char *was = cs__col_text(st, 0);
+        r->shp_found = true;
+        if (was && strcmp(was, sh->order_id) != 0) {
+            if (ev->occurred_at < cs__col_time(st, 1))
+                r->shp_stale = true;
+            else
+                r->shp_moved = true;
+        }
+    }
+    sql_reset(st);
+    sql_clear_bindings(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up an announced shipment");
+    if (r->shp_stale)
+        r->order_id = NULL;
+    return CS_OK;
+}
+
 /* Existing return (is_return) or ticket row. */
 static cs_rc find_row(cs_sql_t *s, bool is_return, const char *id, route_t *r, cs_err_t *err)
 {
@@ -218,7 +254,7 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
     switch (ev->type) {
     case CS_EV_ORDER_PLACED: r->order_id = ev->u.order.id; break;
     case CS_EV_ORDER_CANCELLED: r->order_id = ev->u.cancel.order_id; break;
-    case CS_EV_SHIPMENT_CREATED: r->order_id = ev->u.shipment.order_id; break;
+    case CS_EV_SHIPMENT_CREATED: rc = find_announced(s, ev, r, err); break;
     case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, ev, r, err); break;
     case CS_EV_RETURN_REQUESTED:
         r->order_id = ev->u.ret.order_id;
@@ -747,7 +783,7 @@ static cs_rc known_twin(cs_sql_t *s, const cs_shipment_t *sh, bool *known, cs_er
     return cs__sql_exec_stmt(s, drop, err, "forget a shipment id's parcel");
 }
 
-static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
+static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
 {
     const cs_shipment_t *sh = &ev->u.shipment;
     sql_stmt *put = cs__sql_stmt(s, Q_SH_PUT, err);
@@ -758,6 +794,8 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     bool known = false;
     if (!put)
         return CS_ERR_STORE;
+    if (r->shp_stale) /* older than its hand-over, for another order */
+        return CS_OK;
     /* a parcel announced again under an id that already names it */
     if ((rc = known_twin(s, sh, &known, err)) || known)
         return rc;
@@ -790,7 +828,9 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 
     if ((rc = take_scans(s, sh, &adopted, err)))
         goto out;
-    if (adopted > 0) {
+    /* the parcel's scans, those it took and (moved to another order) those
+     * it had, are in its order's timeline */
+    if (adopted > 0 || r->shp_moved) {
         sql_stmt *ev_up = cs__sql_stmt(s, Q_EV_ADOPT_SCANS, err);
         if (!ev_up) {
             rc = CS_ERR_STORE;
@@ -798,10 +838,11 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         }
         cs__bind_text(ev_up, 1, sh->id);
         cs__bind_text(ev_up, 2, sh->order_id);
-        if ((rc = cs__sql_exec_stmt(s, ev_up, err, "attach scan events to the order")) ||
-            (rc = cs__sql_refresh_shipment(s, sh->id, err)))
+        if ((rc = cs__sql_exec_stmt(s, ev_up, err, "attach scan events to the order")))
             goto out;
     }
+    if (adopted > 0 && (rc = cs__sql_refresh_shipment(s, sh->id, err)))
+        goto out;
     /* one parcel announced under several ids: kept under the first */
     rc = cs__sql_merge_twins(s, sh->order_id, sh->carrier, sh->tracking_number, &merged, err);
 out:
@@ -1245,7 +1286,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
         break;
     case CS_EV_ORDER_PLACED: rc = fold_order(s, ev, err); break;
     case CS_EV_ORDER_CANCELLED: rc = fold_cancel(s, ev, err); break;
-    case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, err); break;
+    case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, &r, err); break;
     case CS_EV_TRACKING_EVENT:
         rc = fold_scan(s, ev, *seq, &r, err);
         if (!rc && !r.shp_found)

@@ -222,6 +222,7 @@ typedef enum stmt_id {
     Q_OI_INSERT,
     /* shipments and scans */
     Q_SH_GET,
+    Q_SH_OWN,             /* the row of a shipment id itself (not an alias) */
     Q_SH_BY_TRACKING,     /* the shipment a scan belongs to (SQL_PARCEL_START) */
     Q_SH_START,           /* a shipment's SQL_PARCEL_START */
     Q_SH_EARLIER_LIFE,    /* a shipment of the number's earlier life holding scans */

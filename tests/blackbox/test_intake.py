@@ -167,6 +167,38 @@ try:
     t.eq(got, [("in_transit", None, ["in_transit"])],
          "the parcel follows its own scans only, both before and after its announcement")
 
+    # ---- a parcel announced again for another order: a newer announcement
+    # moves it there with its scans' events; an older one changes nothing
+    # and is in no order's timeline ----
+    def ship_for(eid, sid, order_id, at):
+        return {"event_id": eid, "type": "shipment.created", "occurred_at": at,
+                "data": {"id": sid, "order_id": order_id, "carrier": "dhl",
+                         "tracking_number": "MOVE" + sid}}
+    st, _, body = d.post_events([
+        csbb.order_event("o-1012", "1012", customer="c-9"),
+        csbb.order_event("o-1013", "1013", customer="c-9"),
+        ship_for("ship-12", "S12", "1012", "2026-03-02T08:00:00Z"),
+        {"event_id": "scan-12", "type": "tracking.event", "occurred_at": "2026-03-02T12:00:00Z",
+         "data": {"shipment_id": "S12", "carrier": "dhl", "tracking_number": "MOVES12",
+                  "status": "in_transit"}},
+        ship_for("ship-12-moved", "S12", "1013", "2026-03-02T09:00:00Z"),
+        csbb.order_event("o-1014", "1014", customer="c-9"),
+        csbb.order_event("o-1015", "1015", customer="c-9"),
+        ship_for("ship-13-new", "S13", "1015", "2026-03-02T09:00:00Z"),
+        ship_for("ship-13-old", "S13", "1014", "2026-03-02T08:00:00Z"),
+    ])
+    t.eq((st, body.get("accepted")), (200, 9), "parcels announced for other orders: %r" % (body,))
+
+    def view(order_id):
+        _, _, o = d.request("GET", "/v1/orders/" + order_id)
+        return ([(s["id"], [x["status"] for x in s["scans"]]) for s in o.get("shipments", [])],
+                [e["event_id"] for e in o.get("timeline", [])])
+    t.eq(view("1012"), ([], ["o-1012", "ship-12"]), "the order a parcel left keeps none of its scans")
+    t.eq(view("1013"), ([("S12", ["in_transit"])], ["o-1013", "ship-12-moved", "scan-12"]),
+         "the order it moved to has its scan, in its timeline too")
+    t.eq(view("1014"), ([], ["o-1014"]), "an older announcement for another order is in no timeline")
+    t.eq(view("1015"), ([("S13", [])], ["o-1015", "ship-13-new"]), "the parcel stays where it is")
+
     # ---- dated in the future: more than a day ahead is refused, by field ----
     def at(hours):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours * 3600))
