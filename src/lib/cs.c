@@ -307,6 +307,96 @@ void cs_utf8_trim(char *s)
         s[i - 1] = '\0';
 }
 
+/* The other case of a Latin letter, or cp itself. Most letters past
+ * Latin-1 come in pairs, the capital first, on an even code point (on an
+ * odd one in three runs); only the exceptions are spelled out. */
+static uint32_t latin_case(uint32_t cp, bool upper)
+{
+    if (cp < 0x80) {
+        if (upper && cp >= 'a' && cp <= 'z')
+            return cp - 0x20;
+        if (!upper && cp >= 'A' && cp <= 'Z')
+            return cp + 0x20;
+        return cp;
+    }
+    if (cp >= 0xC0 && cp <= 0xFE && cp != 0xD7 && cp != 0xF7 && cp != 0xDF) {
+        if (upper && cp >= 0xE0)
+            return cp - 0x20;
+        if (!upper && cp < 0xE0)
+            return cp + 0x20;
+        return cp;
+    }
+    switch (cp) {
+    case 0xFF: /* y with diaeresis: its capital is in Extended-A */
+        return upper ? 0x178 : cp;
+    case 0x178:
+        return upper ? cp : 0xFF;
+    case 0x130: /* capital I with dot: its small letter is the plain i */
+        return upper ? cp : 'i';
+    case 0x131: /* dotless i: its capital is the plain I */
+        return upper ? 'I' : cp;
+    case 0x17F: /* long s */
+        return upper ? 'S' : cp;
+    case 0x1E9E: /* capital sharp s: one key with the sharp s people write */
+        return 0xDF;
+    default:
+        break;
+    }
+    bool even = (cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177) ||
+                (cp >= 0x1DE && cp <= 0x1EF) || (cp >= 0x1F8 && cp <= 0x21F) ||
+                (cp >= 0x222 && cp <= 0x233) || (cp >= 0x1E00 && cp <= 0x1E95) ||
+                (cp >= 0x1EA0 && cp <= 0x1EFF);
+    bool odd = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E) ||
+               (cp >= 0x1CD && cp <= 0x1DC);
+    if (!even && !odd)
+        return cp;
+    bool capital = (cp % 2 == 0) == even;
+    if (upper && !capital)
+        return cp - 1;
+    if (!upper && capital)
+        return cp + 1;
+    return cp;
+}
+
+size_t cs_utf8_case(char *out, size_t size, const char *s, size_t n, bool upper)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t len = cs_utf8_seq(s + i, n - i);
+        if (len == 0 || len == 4) { /* no letter here to change: copied */
+            len = len ? len : 1;
+            if (k + len > size)
+                break;
+            memcpy(out + k, p, len);
+            k += len;
+            i += len;
+            continue;
+        }
+        uint32_t cp = len == 1   ? p[0]
+                      : len == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3Fu)
+                                 : (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 |
+                                       (p[2] & 0x3Fu);
+        cp = latin_case(cp, upper);
+        size_t m = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+        if (k + m > size)
+            break;
+        if (m == 1) {
+            out[k] = (char)cp;
+        } else if (m == 2) {
+            out[k] = (char)(0xC0 | cp >> 6);
+            out[k + 1] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[k] = (char)(0xE0 | cp >> 12);
+            out[k + 1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[k + 2] = (char)(0x80 | (cp & 0x3F));
+        }
+        k += m;
+        i += len;
+    }
+    return k;
+}
+
 bool cs_utf8_repair(char *s)
 {
     bool clean = true;

@@ -108,6 +108,14 @@ size_t cs_utf8_clip(const char *s, size_t n, size_t max);
 /* Drops a character cut in two at the end of s (snprintf's truncation of
  * UTF-8 text); the rest is left as it is. */
 void cs_utf8_trim(char *s);
+/* Latin letters of s[0..n) in upper (upper true) or lower case into
+ * out[0..size) (no terminator), never cutting a character in two; returns
+ * the bytes written. Covers ASCII, Latin-1 Supplement, Latin Extended-A,
+ * the paired letters of Latin Extended-B (Romanian s and t with comma) and
+ * Latin Extended Additional (Vietnamese); other characters and invalid
+ * bytes are copied as they are. No character grows, so size >= n is always
+ * enough; one written in a single case can shrink (dotless i to I). */
+size_t cs_utf8_case(char *out, size_t size, const char *s, size_t n, bool upper);
 /* Makes the NUL-terminated s valid UTF-8 in place: each byte that starts
  * no valid sequence becomes '?'. Returns true when it changed nothing. */
 bool cs_utf8_repair(char *s);

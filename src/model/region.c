@@ -13,16 +13,18 @@
 
 /* Appends at most max bytes of src upper-cased to out[*n], within size
  * (one byte kept for the terminator), never cutting a character in two:
- * keys are shown in answers, which must stay UTF-8. */
+ * keys are shown in answers, which must stay UTF-8. Accented Latin letters
+ * are upper-cased too, so "île-de-france" meets "Île-de-France"; the case
+ * is changed before the cut, so both spellings keep as much. */
 static void put_upper(char *out, size_t size, size_t *n, const char *src, size_t max)
 {
     if (*n + 1 >= size)
         return;
     if (max > size - 1 - *n)
         max = size - 1 - *n;
-    size_t len = cs_utf8_clip(src, strnlen(src, max + 1), max);
-    for (size_t i = 0; i < len; i++)
-        out[(*n)++] = (char)toupper((unsigned char)src[i]);
+    /* a letter of two bytes or more shrinks by one at most (dotless i to
+     * I): twice max bytes of src are enough to fill max */
+    *n += cs_utf8_case(out + *n, max, src, strnlen(src, 2 * max + 1), true);
 }
 
 /* ---- canonical regions for DE, AT and CH ----

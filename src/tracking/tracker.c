@@ -3,7 +3,6 @@
  */
 #include "tracker.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -89,17 +88,16 @@ size_t cs_tracker_learned(cs_tracker_t *t)
     return n;
 }
 
-/* A lane's service as the model keys it: lower case, so a shipment's "DHL
- * Paket" and a checkout's "dhl paket" are one lane (the carrier is lower
- * case already). Every lane that reaches the model -- learned here, asked
- * by the API, the watch and the status answer, told in flight -- passes
+/* A lane's service as the model keys it: lower case, accented Latin
+ * letters too, so a shipment's "DHL Paket" and a checkout's "dhl paket"
+ * (or "Économie" and "économie") are one lane (the carrier is lower case
+ * already). Every lane that reaches the model -- learned here, asked by
+ * the API, the watch and the status answer, told in flight -- passes
  * through this, so the store keeps the service as the shop wrote it. */
 static const char *service_key(const char *service, char *buf, size_t size)
 {
-    size_t i = 0;
-    for (; service && service[i] && i + 1 < size; i++)
-        buf[i] = (char)tolower((unsigned char)service[i]);
-    buf[i] = '\0';
+    size_t n = service ? strnlen(service, 2 * size) : 0;
+    buf[cs_utf8_case(buf, size - 1, service ? service : "", n, false)] = '\0';
     return buf;
 }
 

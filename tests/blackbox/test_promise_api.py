@@ -408,6 +408,37 @@ try:
     st, _, body = d.request("GET", "/v1/promise?" + ok + "&carrier=dhl")
     t.eq(st, 200, "the same value twice is fine: %r" % body)
 
+    # a region and a service that start with an accented letter meet their
+    # lane in any case (keys upper-cased "île" as "îLE", the service kept
+    # "Économie" apart from "économie", and the answer fell back a level)
+    n0 = learned()
+    base = (now - dt.timedelta(days=7)).replace(hour=9, minute=0, second=0)
+    while base.weekday() != 0:
+        base -= dt.timedelta(days=1)
+    evs = []
+    for i in range(20):
+        oid = "fr%d" % i
+        placed_i = base - dt.timedelta(weeks=i % 4) + dt.timedelta(minutes=i)
+        evs += [csbb.order_event("o-" + oid, oid, at=iso(placed_i)),
+                {"event_id": "s-" + oid, "type": "shipment.created", "occurred_at": iso(placed_i),
+                 "data": {"id": "S" + oid, "order_id": oid, "carrier": "gls", "service": "\u00c9conomie",
+                          "tracking_number": "T" + oid, "origin": {"country": "DE", "region": "SN"},
+                          "destination": {"country": "FR", "region": "\u00cele-de-France"}}},
+                {"event_id": "d-" + oid, "type": "tracking.event",
+                 "occurred_at": iso(placed_i + dt.timedelta(days=4)),
+                 "data": {"shipment_id": "S" + oid, "carrier": "gls", "tracking_number": "T" + oid,
+                          "status": "delivered"}}]
+    st, _, _ = d.post_events(evs)
+    t.eq(st, 200, "shipments to \u00cele-de-France")
+    wait_learned(n0 + 20)
+    for service, region in (("\u00c9conomie", "\u00cele-de-France"), ("\u00e9conomie", "\u00eele-de-france"),
+                            ("\u00c9CONOMIE", "\u00ceLE-DE-FRANCE")):
+        st, _, fr = d.request("GET", "/v1/promise?carrier=gls&origin_country=DE&origin_region=SN"
+                              "&destination_country=FR&service=%s&destination_region=%s"
+                              % (urllib.parse.quote(service), urllib.parse.quote(region)))
+        t.eq((st, fr.get("lane", {}).get("destination"), fr.get("basis", {}).get("level")),
+             (200, "FR-\u00ceLE-DE-FRANCE", "lane"), "%s to %s: the lane's own" % (service, region))
+
     st, _, body = promise(destination_country="DE")
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "missing carrier named")
     st, _, body = promise(carrier="dhl", destination_country="DE", placed_at="gestern")

@@ -75,6 +75,56 @@ static void test_utf8(void **state)
     assert_string_equal(err.msg, "got \"ab?\"");
 }
 
+/* Latin letters change case in UTF-8 too, so keys built from what people
+ * type meet whatever case they typed in; no character grows, nothing is
+ * cut in two, and what is not a Latin letter stays as it is. */
+static void test_utf8_case(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *upper, *lower;
+    } cases[] = {
+        { "Dhl Paket 1", "DHL PAKET 1", "dhl paket 1" },
+        { "\xC3\xAEle-de-France", "\xC3\x8ELE-DE-FRANCE", "\xC3\xAEle-de-france" },  /* île */
+        { "\xC3\x8Ele", "\xC3\x8ELE", "\xC3\xAEle" },                                /* Île */
+        { "\xC3\xA9\xC3\xA0\xC3\xBE", "\xC3\x89\xC3\x80\xC3\x9E", "\xC3\xA9\xC3\xA0\xC3\xBE" }, /* éàþ */
+        { "\xC3\xB7\xC3\x97", "\xC3\xB7\xC3\x97", "\xC3\xB7\xC3\x97" },              /* ÷× */
+        { "\xC3\xBF", "\xC5\xB8", "\xC3\xBF" },                                      /* ÿ Ÿ */
+        { "\xC5\xB8", "\xC5\xB8", "\xC3\xBF" },
+        { "\xC5\x82\xC3\xB3" "d\xC5\xBA", "\xC5\x81\xC3\x93" "D\xC5\xB9", "\xC5\x82\xC3\xB3" "d\xC5\xBA" }, /* łódź */
+        { "\xC5\x81\xC3\x93" "D\xC5\xB9", "\xC5\x81\xC3\x93" "D\xC5\xB9", "\xC5\x82\xC3\xB3" "d\xC5\xBA" },
+        { "\xC4\x8C\xC4\x8D", "\xC4\x8C\xC4\x8C", "\xC4\x8D\xC4\x8D" },              /* Čč */
+        { "\xC4\xBD\xC4\xBE", "\xC4\xBD\xC4\xBD", "\xC4\xBE\xC4\xBE" },              /* Ľľ (odd run) */
+        { "\xC4\xB1\xC4\xB0", "I\xC4\xB0", "\xC4\xB1i" },                            /* ıİ */
+        { "\xC3\x9F\xE1\xBA\x9E", "\xC3\x9F\xC3\x9F", "\xC3\x9F\xC3\x9F" },          /* ßẞ */
+        { "Ia\xC8\x99i", "IA\xC8\x98I", "ia\xC8\x99i" },                             /* Iași */
+        { "\xC4\x90\xC3\xA0 N\xE1\xBA\xB5ng", "\xC4\x90\xC3\x80 N\xE1\xBA\xB4NG",
+          "\xC4\x91\xC3\xA0 n\xE1\xBA\xB5ng" },                                      /* Đà Nẵng */
+        { "\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6", "\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6",
+          "\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6" },                                  /* α€, emoji */
+        { "a\xFC" "b", "A\xFC" "B", "a\xFC" "b" },                                  /* not UTF-8 */
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].in);
+        size_t k = cs_utf8_case(out, sizeof out - 1, cases[i].in, n, true);
+        out[k] = '\0';
+        if (strcmp(out, cases[i].upper) != 0)
+            fail_msg("case %zu upper: got %s", i, out);
+        assert_true(k <= n);
+        k = cs_utf8_case(out, sizeof out - 1, cases[i].in, n, false);
+        out[k] = '\0';
+        if (strcmp(out, cases[i].lower) != 0)
+            fail_msg("case %zu lower: got %s", i, out);
+        assert_true(k <= n);
+    }
+    /* bounded by size, never inside a character */
+    assert_int_equal(cs_utf8_case(out, 2, "a\xC3\xA9", 3, true), 1);
+    assert_int_equal(cs_utf8_case(out, 3, "a\xC3\xA9", 3, true), 3);
+    assert_memory_equal(out, "A\xC3\x89", 3);
+    assert_int_equal(cs_utf8_case(out, 0, "a", 1, true), 0);
+}
+
 static void test_alloc_fault_injection(void **state)
 {
     (void)state;
@@ -237,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_buf_bounded),  cmocka_unit_test(test_strings),
         cmocka_unit_test(test_time),         cmocka_unit_test(test_crypto),
         cmocka_unit_test(test_map_delete),   cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1092,6 +1092,16 @@ static void test_region_keys_meet(void **state)
         { "FR", NULL, "75001", "FR-75" },
         { "BR", "sp", "01310", "BR-SP" },
         { "US", "CA", NULL, "US-CA" },
+        /* accented letters are upper-cased too, first or not: every case
+         * of a region meets the same lane */
+        { "FR", "\xC3\x8Ele-de-France", NULL, "FR-\xC3\x8ELE-DE-FRANCE" },
+        { "FR", "\xC3\xAEle-de-france", NULL, "FR-\xC3\x8ELE-DE-FRANCE" },
+        { "fr", "\xC3\x8ELE-DE-FRANCE", NULL, "FR-\xC3\x8ELE-DE-FRANCE" },
+        { "PL", "\xC5\x82\xC3\xB3" "dzkie", NULL, "PL-\xC5\x81\xC3\x93" "DZKIE" },
+        { "RO", "Ia\xC8\x99i", NULL, "RO-IA\xC8\x98I" },
+        /* the case changes before the cut: both spellings keep as much */
+        { "TR", "\xC4\xB1\xC4\x9F" "d\xC4\xB1r-aaaaaaaaaaaaaaaaaaa", NULL, "TR-I\xC4\x9E" "DIR-AAAAAAAAAAAAAAAA" },
+        { "TR", "I\xC4\x9E" "DIR-aaaaaaaaaaaaaaaaaaa", NULL, "TR-I\xC4\x9E" "DIR-AAAAAAAAAAAAAAAA" },
     };
     char k[32];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
