@@ -171,11 +171,16 @@ enum MHD_Result cs__http_promise(hreq_t *r)
 
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine)), placed = now;
     const char *pa = arg(r, "placed_at");
-    if (pa && !cs_time_parse(pa, &placed)) {
+    /* cs_time_parse takes a plain date as midnight UTC, which west of UTC
+     * is the day before the purchase: the checkout must say when */
+    bool date_only = pa && strlen(pa) == 10;
+    if (pa && (date_only || !cs_time_parse(pa, &placed))) {
         rc = cs_err_field(&err, CS_ERR_INVALID, "placed_at",
                           "placed_at: expected an RFC 3339 time like 2026-12-03T10:00:00Z, got %s%s",
                           cs__http_echo(pa, e, sizeof e),
-                          strchr(pa, ' ') ? " (a '+' in a query string must be sent as %2B)" : "");
+                          date_only         ? " (a date alone: the time and its zone are needed)"
+                          : strchr(pa, ' ') ? " (a '+' in a query string must be sent as %2B)"
+                                            : "");
         goto out;
     }
     if (pa && (placed < now - PAST_DAYS * CS_MS_PER_DAY || placed > now + AHEAD_DAYS * CS_MS_PER_DAY)) {

@@ -318,6 +318,11 @@ try:
     st, f, msg = bad(ok + "&placed_at=2026-12-03T10:00:00+01:00")  # '+' arrives as a space
     t.check((st, f) == (400, "placed_at") and '"2026-12-03T10:00:00 01:00"' in msg and "%2B" in msg
             and "like 2026-12-03T10:00:00Z" in msg, "placed_at with a raw '+': %r" % msg)
+    # a date alone was taken as midnight UTC, the day before west of UTC
+    for when in ("2026-12-08", iso(now)[:10]):
+        st, f, msg = bad(ok + "&placed_at=" + when)
+        t.check((st, f) == (400, "placed_at") and '"%s"' % when in msg and "RFC 3339" in msg
+                and "time and its zone" in msg, "placed_at %s, a date alone: %s %s %r" % (when, st, f, msg))
     st, f, msg = bad(ok + "&placed_at=%22%5Cx%01")
     t.check(st == 400 and '"\\"\\\\x\\x01"' in msg, "odd bytes echoed escaped: %r" % msg)
     for field, limit in (("carrier", 128), ("service", 128), ("origin_region", 64),
