@@ -624,7 +624,23 @@ out:
 
 static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier);
 
-static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, cs_order_t *o)
+/* The calendar day (days since 1970-01-01) a date or RFC 3339 time names
+ * as written, in its own offset: "2026-12-05T18:10:00-03:00" is the 5th,
+ * though in UTC it is the 6th. A plain date in a promise means that day
+ * where the shop is; its zone is not known here, and the day the
+ * producer wrote the purchase in is the one it compared with. */
+static int64_t written_day(const char *s)
+{
+    char date[11];
+    cs_ms_t t = 0;
+    cs_strlcpy(date, s, sizeof date);
+    if (!cs_date_parse(date, &t))
+        return 0; /* not reached: s was parsed as a time or date */
+    return t / CS_MS_PER_DAY;
+}
+
+static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *occurred_s,
+                         cs_order_t *o)
 {
     static const char *const allowed[] = {"id", "customer_id", "placed_at", "currency", "items",
                                           "totals", "promised_delivery", "shipping", "customer",
@@ -734,9 +750,19 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, cs_order_t *
             !(rc = get_time(c, promise, "latest", true, true, &o->promised_to, &has_to))) {
             if (!has_from)
                 o->promised_from = o->placed_at;
-            if (o->promised_to < o->promised_from)
+            /* a plain date (kept as its midnight UTC) is the whole day: a
+             * promise for the day of the purchase is not before it, so the
+             * two compare by the days they name as written */
+            const char *from_s = has_from ? json_string_value(json_object_get(promise, "earliest"))
+                                 : present ? json_string_value(json_object_get(d, "placed_at"))
+                                           : occurred_s;
+            const char *to_s = json_string_value(json_object_get(promise, "latest"));
+            bool by_day = from_s && to_s && (strlen(from_s) == 10 || strlen(to_s) == 10);
+            if (by_day ? written_day(to_s) < written_day(from_s)
+                       : o->promised_to < o->promised_from)
                 rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "latest"),
-                                  "%s: must not be before earliest", FIELD(c, "latest"));
+                                  "%s: must not be before %s", FIELD(c, "latest"),
+                                  has_from ? "earliest" : "earliest (by default placed_at)");
         }
         leave(c, old);
         if (rc)
@@ -1118,7 +1144,10 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
     enter(&c, "data", 0);
     switch (ev->type) {
     case CS_EV_CUSTOMER_UPSERTED: rc = parse_customer(&c, data, &ev->u.customer); break;
-    case CS_EV_ORDER_PLACED: rc = parse_order(&c, data, ev->occurred_at, &ev->u.order); break;
+    case CS_EV_ORDER_PLACED:
+        rc = parse_order(&c, data, ev->occurred_at,
+                         json_string_value(json_object_get(doc, "occurred_at")), &ev->u.order);
+        break;
     case CS_EV_ORDER_CANCELLED: rc = parse_cancel(&c, data, &ev->u.cancel); break;
     case CS_EV_SHIPMENT_CREATED: rc = parse_shipment(&c, data, &ev->u.shipment); break;
     case CS_EV_TRACKING_EVENT: rc = parse_scan(&c, data, &ev->u.scan); break;

@@ -239,6 +239,55 @@ static void test_errors_name_the_field(void **state)
                "data.status", "sent");
 }
 
+/* A promise's latest day given as a plain date is that whole day: a
+ * promise for the day of the purchase is not "before" it, wherever the
+ * purchase was written (18:10 in São Paulo is 21:10 UTC, after the date's
+ * midnight UTC). Without the shop's zone the purchase's day is the one in
+ * its own offset as written; a day genuinely before it is still refused. */
+#define SAMEDAY(at, placed, promise)                                                           \
+    "{\"event_id\":\"e-1\",\"type\":\"order.placed\",\"occurred_at\":\"" at "\",\"data\":"       \
+    "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"a\","      \
+    "\"name\":\"A\",\"unit_price\":1,\"quantity\":1}]" placed ",\"promised_delivery\":" promise "}}"
+
+static void test_promise_plain_date_is_a_day(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        SAMEDAY("2026-12-05T21:10:41Z", ",\"placed_at\":\"2026-12-05T18:10:41-03:00\"",
+                "{\"latest\":\"2026-12-05\"}"),
+        /* placed_at from occurred_at, as written */
+        SAMEDAY("2026-12-05T18:10:41-03:00", "", "{\"latest\":\"2026-12-05\"}"),
+        SAMEDAY("2026-12-05T23:59:59Z", "", "{\"latest\":\"2026-12-05\"}"),
+        /* an earliest time that day, or a latest time that day after a date */
+        SAMEDAY("2026-12-01T10:00:00Z", "",
+                "{\"earliest\":\"2026-12-05T20:00:00-03:00\",\"latest\":\"2026-12-05\"}"),
+        SAMEDAY("2026-12-01T10:00:00Z", "",
+                "{\"earliest\":\"2026-12-05\",\"latest\":\"2026-12-05T01:00:00+03:00\"}"),
+        SAMEDAY("2026-12-05T21:10:41Z", ",\"placed_at\":\"2026-12-05T18:10:41-03:00\"",
+                "{\"latest\":\"2026-12-08\"}"),
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(ok); i++) {
+        cs_event_t *ev = parse_ok(ok[i]);
+        assert_true(ev->u.order.promised_to > 0);
+        cs_event_free(&ev);
+    }
+    /* the day before the purchase's, as written: refused (01:00 in Moscow
+     * on the 5th is the 4th in UTC, but the producer meant the 5th) */
+    expect_err(SAMEDAY("2026-12-05T21:10:41Z", ",\"placed_at\":\"2026-12-05T18:10:41-03:00\"",
+                       "{\"latest\":\"2026-12-04\"}"),
+               CS_ERR_RULE, "data.promised_delivery.latest", "before earliest");
+    expect_err(SAMEDAY("2026-12-04T22:00:00Z", ",\"placed_at\":\"2026-12-05T01:00:00+03:00\"",
+                       "{\"latest\":\"2026-12-04\"}"),
+               CS_ERR_RULE, "data.promised_delivery.latest", "before earliest");
+    expect_err(SAMEDAY("2026-12-01T10:00:00Z", "",
+                       "{\"earliest\":\"2026-12-05T20:00:00-03:00\",\"latest\":\"2026-12-04\"}"),
+               CS_ERR_RULE, "data.promised_delivery.latest", "before earliest");
+    /* two times still compare as times */
+    expect_err(SAMEDAY("2026-12-01T10:00:00Z", "",
+                       "{\"earliest\":\"2026-12-05T20:00:00Z\",\"latest\":\"2026-12-05T19:00:00Z\"}"),
+               CS_ERR_RULE, "data.promised_delivery.latest", "before earliest");
+}
+
 static void test_money(void **state)
 {
     (void)state;
@@ -407,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_every_type_parses),
         cmocka_unit_test(test_order_fields_and_totals),
         cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_promise_plain_date_is_a_day),
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_tracking_number_bound),
