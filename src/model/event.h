@@ -311,7 +311,8 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
 size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
 
 /* CS_ERR_INVALID naming occurred_at when ev is dated more than
- * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock). */
+ * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock), or data.placed_at
+ * when an order.placed says its purchase is. Borrows ev. */
 cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err);
 
 /* NULL-safe; NULLs the pointer. */

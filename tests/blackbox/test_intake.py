@@ -221,6 +221,22 @@ try:
     st, _, body = d.post_events(scan("fut-one", at(0)))
     t.eq((st, body.get("status")), (201, "accepted"), "nothing of it was stored: its id is new")
 
+    # a purchase dated ahead by the same clock gone wrong: its order view
+    # promised a date years away
+    far = csbb.order_event("fut-placed", "fut-1", at=at(0))
+    far["data"]["placed_at"] = at(400 * 24)
+    st, _, body = d.post_events(far)
+    err = body.get("error", {})
+    t.check((st, err.get("field")) == (400, "data.placed_at") and
+            "more than a day in the future" in err.get("message", ""),
+            "placed_at 400 days ahead refused by name: %s %r" % (st, body))
+    st, _, body = d.post_events([dict(far, event_id="fut-placed-25h", data=dict(far["data"], placed_at=at(25))),
+                                 dict(far, event_id="fut-placed-20h", data=dict(far["data"], placed_at=at(20)))])
+    t.eq((st, body.get("accepted"), body.get("rejected")), (200, 1, 1), "placed_at: a day ahead is the bound")
+    t.eq(body["results"][0].get("error", {}).get("field"), "data.placed_at", "25 hours ahead names placed_at")
+    st, _, order = d.request("GET", "/v1/orders/fut-1")
+    t.eq(st, 200, "the order placed 20 hours ahead (a zone slip) is taken")
+
     st, _, cust = d.request("GET", "/v1/customers/c-7")
     t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")
     st, _, page = d.request("GET", "/v1/events?limit=2&order=desc")

@@ -288,6 +288,33 @@ static void test_promise_plain_date_is_a_day(void **state)
                CS_ERR_RULE, "data.promised_delivery.latest", "before earliest");
 }
 
+/* A purchase dated more than a day after its receipt is refused like an
+ * event dated so, naming data.placed_at; up to a day ahead is a zone slip. */
+static void test_placed_at_ahead(void **state)
+{
+    (void)state;
+    cs_ms_t now;
+    assert_true(cs_time_parse("2026-12-05T21:00:00Z", &now));
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_event_t *ev = parse_ok(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"2028-01-09T10:00:00Z\"",
+                                      "{\"latest\":\"2028-01-12\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "data.placed_at");
+    assert_non_null(strstr(err.msg, "data.placed_at: more than a day in the future"));
+    cs_event_free(&ev);
+    ev = parse_ok(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"2026-12-06T20:00:00Z\"",
+                          "{\"latest\":\"2026-12-08\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    cs_event_free(&ev);
+    /* occurred_at ahead is still named first */
+    ev = parse_ok(SAMEDAY("2026-12-07T21:00:00Z", ",\"placed_at\":\"2028-01-09T10:00:00Z\"",
+                          "{\"latest\":\"2028-01-12\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "occurred_at");
+    cs_event_free(&ev);
+}
+
 static void test_money(void **state)
 {
     (void)state;
@@ -457,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_order_fields_and_totals),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_promise_plain_date_is_a_day),
+        cmocka_unit_test(test_placed_at_ahead),
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_tracking_number_bound),
