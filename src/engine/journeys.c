@@ -385,6 +385,7 @@ typedef struct pass {
 static void pass_init(pass_t *p, cs_journeys_t *js, cs_store_t *s, cs_journeys_stats_t *st,
                       cs_err_t *err)
 {
+    memset(p, 0, sizeof *p);
     p->js = js;
     p->s = s;
     p->st = st;
