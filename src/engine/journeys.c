@@ -974,25 +974,29 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             continue;
         if (j->once_per == CS_ONCE_PER_ORDER && !order_id)
             continue;
-        /* a journey that ends when its order is cancelled does not begin
-         * for an order cancelled already: a scan after the cancellation,
-         * an order.placed that came after its own cancellation, an event
-         * read late */
-        if (order_id && (j->exit_mask & CS_EXIT_ORDER_CANCELLED)) {
-            bool c = cancelled > 0;
-            if (cancelled < 0 && !(rc = order_cancelled(p, order_id, &c)))
-                cancelled = c;
-            if (rc || c)
-                continue;
-        }
+        bool cancel_exits = order_id && (j->exit_mask & CS_EXIT_ORDER_CANCELLED);
         if (j->trigger_cond) {
             ctx_t c;
             if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq, CS_CTX_FULL, &c,
                                 p->err)))
                 break;
             bool ok = cs_expr_test(j->trigger_cond, c.root);
+            const char *st = jstr(c.order, "status");
+            if (ok && cancel_exits && cancelled < 0)
+                cancelled = st && strcmp(st, "cancelled") == 0;
             ctx_free(&c);
             if (!ok)
+                continue;
+        }
+        /* a journey that ends when its order is cancelled does not begin
+         * for an order cancelled already: a scan after the cancellation,
+         * an order.placed that came after its own cancellation, an event
+         * read late (asked after the condition: most events meet none) */
+        if (cancel_exits) {
+            bool c = cancelled > 0;
+            if (cancelled < 0 && !(rc = order_cancelled(p, order_id, &c)))
+                cancelled = c;
+            if (rc || c)
                 continue;
         }
         cs_run_t run;

@@ -65,9 +65,12 @@ static const char *const stmt_sql[Q__COUNT] = {
 
     /* by its id, or by one that names it (shipment_aliases), for the scan
      * at ?2 + SQL_PARCEL_CLOCK_MS: one before its life is not its own */
+    /* (a scan after the parcel's announcement is in its life: the order
+     * is read only for one before it -- scans are the hot path) */
     [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id "
-                 "FROM " SQL_PARCEL_JOIN " WHERE sh.id=coalesce((SELECT shipment_id FROM "
-                 "shipment_aliases WHERE id=?1),?1) AND " SQL_PARCEL_START "<=?2",
+                 "FROM shipments sh WHERE sh.id=coalesce((SELECT shipment_id FROM "
+                 "shipment_aliases WHERE id=?1),?1) AND (sh.created_at<=?2 OR coalesce((SELECT "
+                 "placed_at FROM orders WHERE id=sh.order_id),sh.created_at-1209600000)<=?2)",
     [Q_SH_OWN] = "SELECT order_id,created_at FROM shipments WHERE id=?1",
     /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS */
     [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at "

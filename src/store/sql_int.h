@@ -79,7 +79,8 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
  * whose life started last at or before the scan; among shipments that start
  * together (parcels of one order sharing a number), the first announced. A
  * scan that names its shipment belongs to it from the start of its life on
- * only (Q_SH_GET, Q_SC_ADOPT_WANT); before, it is found by its number. A
+ * only, or from its announcement when the order was placed later (Q_SH_GET,
+ * Q_SC_ADOPT_WANT); before, it is found by its number. A
  * scan older than every such life waits as a scan for an unknown shipment
  * does, and a shipment announced later takes from an earlier life the scans
  * that are its own (fold_shipment, store/sql_fold.c). SQL_PARCEL_START is
