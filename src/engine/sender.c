@@ -17,6 +17,7 @@
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
 #include "../tracking/promise.h"
+#include "../tracking/watch.h"
 
 #define BATCH_MAX 64
 
@@ -237,10 +238,10 @@ static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id
     (void)customer_id;
     if (seq != r->seq || cs_event_parse(body, len, &ev, &perr) != CS_OK)
         return CS_OK;
-    if (ev->type == CS_EV_SIGNAL && ev->source && strcmp(ev->source, "consonance:watch") == 0 &&
-        strcmp(ev->u.signal.name, "delivery_at_risk") == 0) {
+    if (ev->type == CS_EV_SIGNAL && ev->source && strcmp(ev->source, CS_WATCH_SOURCE) == 0 &&
+        strcmp(ev->u.signal.name, CS_WATCH_AT_RISK) == 0) {
         const char *risk = json_string_value(json_object_get(ev->u.signal.properties, "risk"));
-        r->is_delay = !(risk && strcmp(risk, "returned") == 0);
+        r->is_delay = !(risk && strcmp(risk, cs_promise_reason_name(CS_PR_RETURNED)) == 0);
     }
     cs_event_free(&ev);
     return CS_OK;

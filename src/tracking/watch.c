@@ -187,7 +187,7 @@ static cs_rc emit_signal(upd_t *u, const char *kind, const char *name, cs_promis
     json_object_set_new(props, "first_window", window_json(u->w, r->first_from, r->first_to));
     json_object_set_new(props, "reason", json_string(r->reason));
     bool is_new;
-    return cs_store_signal(u->s, u->now, eid, "consonance:watch", name, r->customer_id,
+    return cs_store_signal(u->s, u->now, eid, CS_WATCH_SOURCE, name, r->customer_id,
                            r->order_id, props, &is_new, u->err);
 }
 
@@ -472,7 +472,7 @@ static cs_rc update(upd_t *u, const char *order_id)
                                       "late", behind);
             if (!props)
                 return cs_errf(u->err, CS_ERR_NOMEM, "out of memory");
-            if ((rc = emit_signal(u, "risk", "delivery_at_risk", &r, r.risk_events, props)))
+            if ((rc = emit_signal(u, "risk", CS_WATCH_AT_RISK, &r, r.risk_events, props)))
                 return rc;
             u->d.at_risk++;
         }

@@ -37,6 +37,11 @@
 #include "../store/store.h"
 #include "tracker.h"
 
+/* The watch's signals: their source, and the name of the one that says an
+ * order is at risk (the sender reads it back to drop a stale notice). */
+#define CS_WATCH_SOURCE "consonance:watch"
+#define CS_WATCH_AT_RISK "delivery_at_risk"
+
 typedef struct cs_watch_opts {
     cs_tracker_t *tracker;          /* the model (borrowed) */
     const cs_clock_t *clock;        /* NULL = system clock */
