@@ -310,7 +310,7 @@ void cs_utf8_trim(char *s)
 /* The other case of a Latin letter, or cp itself. Most letters past
  * Latin-1 come in pairs, the capital first, on an even code point (on an
  * odd one in three runs); only the exceptions are spelled out. */
-static uint32_t latin_case(uint32_t cp, bool upper)
+uint32_t cs_latin_case(uint32_t cp, bool upper)
 {
     if (cp < 0x80) {
         if (upper && cp >= 'a' && cp <= 'z')
@@ -377,7 +377,7 @@ size_t cs_utf8_case(char *out, size_t size, const char *s, size_t n, bool upper)
                       : len == 2 ? (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3Fu)
                                  : (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 |
                                        (p[2] & 0x3Fu);
-        cp = latin_case(cp, upper);
+        cp = cs_latin_case(cp, upper);
         size_t m = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
         if (k + m > size)
             break;

@@ -116,6 +116,9 @@ void cs_utf8_trim(char *s);
  * bytes are copied as they are. No character grows, so size >= n is always
  * enough; one written in a single case can shrink (dotless i to I). */
 size_t cs_utf8_case(char *out, size_t size, const char *s, size_t n, bool upper);
+/* The code point cp (a Latin letter of those ranges) in upper or lower
+ * case, or cp itself. */
+uint32_t cs_latin_case(uint32_t cp, bool upper);
 /* Makes the NUL-terminated s valid UTF-8 in place: each byte that starts
  * no valid sequence becomes '?'. Returns true when it changed nothing. */
 bool cs_utf8_repair(char *s);

@@ -62,22 +62,14 @@ size_t cs_carriers_count(const cs_carriers_t *c)
     return c ? c->n : 0;
 }
 
-/* One code point's lower case, for the scripts carriers write in: ASCII,
- * Latin-1 and Latin Extended-A (Ä, Ł, Š), Greek and Cyrillic capitals;
- * every other one is its own. Each maps to a code point of the same
- * UTF-8 length, so a string folds in place. */
+/* One code point's lower case, for the scripts carriers write in: Latin
+ * (Ä, Ł, Š: cs_latin_case), Greek and Cyrillic capitals; every other one
+ * is its own. lower() keeps only those of the same UTF-8 length, so a
+ * string folds in place. */
 static uint32_t lower_cp(uint32_t c)
 {
-    if (c < 0x80)
-        return c >= 'A' && c <= 'Z' ? c + 32 : c;
-    if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
-        return c + 32;
-    if (c == 0x178)
-        return 0xFF; /* Ÿ */
-    if ((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177))
-        return c | 1; /* pairs: capital even, small odd */
-    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
-        return c & 1 ? c + 1 : c; /* pairs: capital odd, small even */
+    if (c < 0x370) /* Latin: the lane keys' table (lib/cs.c) */
+        return cs_latin_case(c, false);
     if (c >= 0x391 && c <= 0x3AB && c != 0x3A2)
         return c + 32;
     if (c == 0x386)
