@@ -355,6 +355,7 @@ typedef enum tstmt_id {
     QT_DESTINATIONS,
     QT_NEAR,
     QT_PICKUP,
+    QT_CUSTOMS,
     QT_CUSTOMER,
     QT_GET,
     QT_PUT,

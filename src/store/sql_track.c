@@ -47,6 +47,11 @@ static const char *const tstmt_sql[QT__COUNT] = {
                   " AND s.occurred_at>coalesce((SELECT max(s.occurred_at) FROM scans s,"
                   SQL_SCAN_FIRSTS("?1") " WHERE s.shipment_id=?1 AND s.status<>?2 AND "
                   "s.status<>?3 AND " SQL_SCAN_COUNTS "),-1)",
+    /* the first scan of the trailing run of those with one reason
+     * (customs: the clearance began then) */
+    [QT_CUSTOMS] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND reason=?2 AND "
+                   "occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
+                   "shipment_id=?1 AND coalesce(reason,0)<>?2),-1)",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN total ELSE 0 END),0) "
@@ -200,6 +205,18 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
                 if ((rc = one(s, st, "read a parcel's arrival at a pickup point", err)))
                     return rc;
                 out->pickup_since = cs__col_time(st, 0);
+                cs__stmt_done(st);
+            }
+            /* in customs clearance: since when (read only then) */
+            if (out->last_reason == CS_INCIDENT_CUSTOMS &&
+                out->last_status != CS_TRACK_EXCEPTION) {
+                if (!(st = tstmt(s, QT_CUSTOMS, err)))
+                    return CS_ERR_STORE;
+                cs__bind_text(st, 1, ship);
+                sql_bind_int(st, 2, CS_INCIDENT_CUSTOMS);
+                if ((rc = one(s, st, "read a parcel's time in customs", err)))
+                    return rc;
+                out->customs_since = cs__col_time(st, 0);
                 cs__stmt_done(st);
             }
             /* in its destination region now: since when (read only then) */

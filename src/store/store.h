@@ -294,6 +294,9 @@ typedef struct cs_order_track {
     cs_ms_t pickup_since;     /* while its latest scans say it waits at a pickup point, or
                                  was collected there, the first "ready for pickup" scan
                                  of that run (it arrived then); else 0 */
+    cs_ms_t customs_since;    /* while its latest scan says it is in customs clearance
+                                 (reason customs, not an exception), the first scan of
+                                 the trailing run of those; else 0 */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown

@@ -1001,8 +1001,19 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         out->at_risk = true;
     } else if (q->last_status == CS_TRACK__COUNT || q->last_status < 0) {
         /* no scan yet */
-    } else if (q->last_reason == CS_INCIDENT_CUSTOMS || q->last_reason == CS_INCIDENT_DELAYED ||
-               q->last_reason == CS_INCIDENT_WEATHER) {
+    } else if (q->last_reason == CS_INCIDENT_CUSTOMS) {
+        /* clearance: routine for a while (CS_PROMISE_CLEARANCE_DAYS) */
+        cs_ms_t since = q->customs_since ? q->customs_since : q->last_scan_at;
+        double in = since && since <= now ? worktime(m, now) - worktime(m, since) : 0;
+        if (in >= CS_PROMISE_CLEARANCE_DAYS) {
+            cs_promise_reason_t why;
+            extra = incident_days(q->last_reason, &why);
+            out->reason = why;
+            out->at_risk = true;
+        } else {
+            out->reason = CS_PR_IN_CUSTOMS;
+        }
+    } else if (q->last_reason == CS_INCIDENT_DELAYED || q->last_reason == CS_INCIDENT_WEATHER) {
         cs_promise_reason_t why;
         extra = incident_days(q->last_reason, &why);
         out->reason = why;
@@ -1057,7 +1068,7 @@ const char *cs_promise_reason_name(cs_promise_reason_t r)
     static const char *const names[CS_PR__COUNT] = {
         "none", "out_for_delivery", "failed_attempt", "pickup_ready", "customs", "address_problem",
         "weather", "exception", "no_scan", "missed_handover", "slow_transit", "delivered",
-        "returned", "held_at_depot", "late", "stuck", "in_region",
+        "returned", "held_at_depot", "late", "stuck", "in_region", "in_customs",
     };
     return (unsigned)r < CS_PR__COUNT ? names[r] : "none";
 }
@@ -1129,6 +1140,9 @@ const char *cs_promise_reason_text(cs_promise_reason_t r, const char *lang, int 
     case CS_PR_IN_REGION:
         t = de ? "Das Paket ist in Ihrer Region angekommen."
                : "The parcel has reached your region.";
+        break;
+    case CS_PR_IN_CUSTOMS:
+        t = de ? "Das Paket ist in der Zollabfertigung." : "The parcel is going through customs.";
         break;
     case CS_PR_HELD_AT_DEPOT:
         t = de ? "Das Paket wird in einem Depot des Versanddienstes festgehalten."

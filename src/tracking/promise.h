@@ -118,6 +118,13 @@ double cs_promise_opts_q_high(const cs_promise_model_t *m);
 double cs_promise_opts_half_life(const cs_promise_model_t *m);
 size_t cs_promise_samples(const cs_promise_model_t *m);
 
+/* Customs clearance (a scan in transit with the reason customs) is part of
+ * a cross-border lane's usual transit, which the lane's deliveries already
+ * took: CS_PR_IN_CUSTOMS, no days added. Once it has lasted this many
+ * working days it is a hold-up like the carrier's customs exception:
+ * CS_PR_CUSTOMS, at risk, with the days a customs incident adds. */
+#define CS_PROMISE_CLEARANCE_DAYS 2
+
 /* Why a promise moved; plain-language texts are per locale. */
 typedef enum cs_promise_reason {
     CS_PR_NONE = 0,
@@ -138,6 +145,8 @@ typedef enum cs_promise_reason {
     CS_PR_STUCK,             /* the watch's: scanned at one place for days (in `quiet_days`) */
     CS_PR_IN_REGION,         /* scanned in its destination region: the window is the rest
                                 of the way of parcels that had got as far */
+    CS_PR_IN_CUSTOMS,        /* in customs clearance, for no longer than clearance
+                                usually takes (CS_PROMISE_CLEARANCE_DAYS): no delay */
     CS_PR__COUNT
 } cs_promise_reason_t;
 const char *cs_promise_reason_name(cs_promise_reason_t r);
@@ -163,6 +172,8 @@ typedef struct cs_promise_query {
     cs_ms_t last_scan_at;        /* 0 = no scan */
     cs_ms_t delivered_at;        /* 0 = not delivered */
     cs_ms_t dest_since;          /* its first scan in its destination region; 0 = none */
+    cs_ms_t customs_since;       /* its latest scans say customs clearance (not an
+                                    exception): the first of them; 0 = the latest */
 } cs_promise_query_t;
 
 typedef struct cs_promise {

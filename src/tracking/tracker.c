@@ -261,6 +261,7 @@ void cs_tracker_query(const cs_order_track_t *t, cs_ms_t now, char from[CS_REGIO
     }
     q->delivered_at = t->delivered_at;
     q->dest_since = t->dest_since;
+    q->customs_since = t->customs_since;
 }
 
 void cs_tracker_in_flight(cs_tracker_t *t, const char *order_id, const cs_lane_t *lane,

@@ -453,10 +453,12 @@ static cs_rc update(upd_t *u, const char *order_id)
             r.risk_at = u->now;
         r.at_risk = true;
         cs_strlcpy(r.risk_reason, why, sizeof r.risk_reason);
-        /* what a scan said is news only while the scan is; silence and
-         * lateness are news now */
+        /* what a scan said is news only while the scan is; silence,
+         * lateness and a customs clearance that has gone on too long
+         * (CS_PROMISE_CLEARANCE_DAYS) are news now */
+        bool cleared_slowly = p.reason == CS_PR_CUSTOMS && t.last_status != CS_TRACK_EXCEPTION;
         bool from_scan = p.reason != CS_PR_NO_SCAN && p.reason != CS_PR_MISSED_HANDOVER &&
-                         p.reason != CS_PR_SLOW_TRANSIT &&
+                         p.reason != CS_PR_SLOW_TRANSIT && !cleared_slowly &&
                          strcmp(why, cs_promise_reason_name(CS_PR_LATE)) != 0 &&
                          strcmp(why, cs_promise_reason_name(CS_PR_STUCK)) != 0;
         bool placed_before = r.comp_at && strcmp(r.comp_note, NOTE_PLACED_BEFORE) == 0;

@@ -277,6 +277,60 @@ static void test_failed_attempt_counts_from_it(void **state)
     cs_promise_free(m);
 }
 
+/* Customs clearance is part of a cross-border parcel's way: no delay and
+ * no days added while it is short; once it has lasted
+ * CS_PROMISE_CLEARANCE_DAYS working days (counted from the first scan of
+ * the clearance, not the latest) it is a customs delay. */
+static void test_customs_clearance(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    dhl_to_berlin(m);
+    cs_promise_query_t q;
+    memset(&q, 0, sizeof q);
+    q.lane = (cs_lane_t){ "dhl", "paket", "DE-SN", "DE-BE" };
+    q.placed_at = at("2026-03-04T09:00:00Z");
+    q.shipped_at = at("2026-03-05T09:00:00Z");
+    q.now = at("2026-03-06T12:00:00Z");
+    q.last_status = CS_TRACK_IN_TRANSIT;
+    q.last_scan_at = at("2026-03-06T08:00:00Z");
+    cs_promise_t plain, p;
+    cs_err_t err;
+    assert_int_equal(cs_promise_estimate(m, &q, &plain, &err), CS_OK);
+    q.last_reason = CS_INCIDENT_CUSTOMS;
+    assert_int_equal(cs_promise_estimate(m, &q, &p, &err), CS_OK);
+    assert_int_equal(p.reason, CS_PR_IN_CUSTOMS);
+    assert_false(p.at_risk);
+    assert_int_equal(p.from, plain.from);
+    assert_int_equal(p.to, plain.to);
+    char buf[128];
+    assert_string_equal(cs_promise_reason_text(p.reason, "de", 0, buf, sizeof buf),
+                        "Das Paket ist in der Zollabfertigung.");
+    assert_string_equal(cs_promise_reason_name(p.reason), "in_customs");
+
+    /* Monday: another clearance scan, the clearance began on Friday */
+    q.now = at("2026-03-09T10:00:00Z");
+    q.last_scan_at = at("2026-03-09T09:00:00Z");
+    q.customs_since = at("2026-03-06T08:00:00Z");
+    assert_int_equal(cs_promise_estimate(m, &q, &p, &err), CS_OK);
+    assert_int_equal(p.reason, CS_PR_CUSTOMS);
+    assert_true(p.at_risk);
+    q.last_reason = CS_INCIDENT_NONE;
+    assert_int_equal(cs_promise_estimate(m, &q, &plain, &err), CS_OK);
+    assert_true(p.to > plain.to); /* a customs delay's days */
+    /* began with Monday's scan: still routine */
+    q.last_reason = CS_INCIDENT_CUSTOMS;
+    q.customs_since = 0;
+    assert_int_equal(cs_promise_estimate(m, &q, &p, &err), CS_OK);
+    assert_int_equal(p.reason, CS_PR_IN_CUSTOMS);
+    /* the carrier's customs exception is a delay at once */
+    q.last_status = CS_TRACK_EXCEPTION;
+    assert_int_equal(cs_promise_estimate(m, &q, &p, &err), CS_OK);
+    assert_int_equal(p.reason, CS_PR_CUSTOMS);
+    assert_true(p.at_risk);
+    cs_promise_free(m);
+}
+
 /* A checkout asking for a purchase months ahead weighs the deliveries as
  * they are now: no newer ones can exist, so they keep their weight (aged
  * to the purchase they fell below a yardstick, and the answer fell back
@@ -1178,6 +1232,7 @@ int main(void)
         cmocka_unit_test(test_slow_for_its_lane),
         cmocka_unit_test(test_on_time_keeps_its_lane),
         cmocka_unit_test(test_failed_attempt_counts_from_it),
+        cmocka_unit_test(test_customs_clearance),
         cmocka_unit_test(test_purchase_ahead_weighs_now),
         cmocka_unit_test(test_short_half_life_far_from_epoch),
         cmocka_unit_test(test_holidays_close),

@@ -321,6 +321,43 @@ static void test_stuck_at_one_place(void **state)
     assert_false(strcmp(rec("st").risk_reason, "stuck") == 0 && rec("st").at_risk);
 }
 
+/* Customs clearance is on the way of every parcel that crosses a border:
+ * no delay notice for it, until it has lasted CS_PROMISE_CLEARANCE_DAYS
+ * working days from its first clearance scan (a later one does not start
+ * the count again); then it is a customs delay, told though its latest
+ * scan is older than a fresh one. */
+static void test_customs_clearance_is_routine(void **state)
+{
+    (void)state;
+    order("cu", "c-cu", "30.00", NULL);
+    ship("cu");
+    cs_clock_manual_advance(&W.clock, 3600000LL); /* Monday 10:00 */
+    scan("cu", "in_transit", "customs");
+    run_watch();
+    cs_promise_rec_t r = rec("cu");
+    assert_false(r.at_risk);
+    assert_string_equal(r.reason, "in_customs");
+    cs_clock_manual_advance(&W.clock, 24 * 3600000LL); /* Tuesday 10:00 */
+    scan("cu", "in_transit", "customs");
+    run_watch();
+    assert_false(rec("cu").at_risk);
+    assert_int_equal(signals("delivery_at_risk", "cu"), 0);
+    cs_clock_manual_advance(&W.clock, 23 * 3600000LL); /* Wednesday 09:00 */
+    scan("cu", "in_transit", "customs");
+    cs_clock_manual_advance(&W.clock, 90 * 60000LL);
+    run_watch();
+    r = rec("cu");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "customs");
+    assert_string_equal(r.reason, "customs");
+    assert_int_equal(signals("delivery_at_risk", "cu"), 1);
+    /* cleared: on its way again */
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("cu", "in_transit", NULL);
+    run_watch();
+    assert_false(strcmp(rec("cu").reason, "customs") == 0);
+}
+
 /* A parcel far slower than its lane (two working days) that the carrier
  * then says is held at a depot: the depot is the reason told, more than
  * "slower than usual". */
@@ -1777,6 +1814,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customs_clearance_is_routine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_parcel_is_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_give, setup, teardown),
