@@ -404,8 +404,17 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         set_money(oo, "shipping", json_object_get(o, "shipping"), cur, lang);
         set_money(oo, "discount", json_object_get(o, "discount"), cur, lang);
         set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
-        set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, lang);
-        set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, lang);
+        /* the shop's promise, while its last day is still to come: one
+         * already past (an order shipped late, an order that reached us
+         * late) is not told as what we expect; templates then fall back
+         * to the watch's window (promise.window) */
+        cs_ms_t pto;
+        const char *pto_s = json_string_value(json_object_get(o, "promised_to"));
+        if (pto_s && cs_time_parse(pto_s, &pto) &&
+            cs_tz_date_day(stz, pto) >= cs_tz_day(stz, cs_clock_now(cs_engine_clock(s->engine)))) {
+            set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, lang);
+            set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, lang);
+        }
         json_t *items = json_array();
         size_t i;
         json_t *it;

@@ -5,6 +5,7 @@ Message-ID, Date); non-transactional mail carries RFC 8058 one-click
 unsubscribe headers, and the link works; a refused recipient fails for
 good, a temporary refusal is retried; the outbox records every outcome;
 a delay notice held back until the parcel arrived is dropped, not sent."""
+import datetime
 import email
 import email.policy
 import glob
@@ -156,13 +157,19 @@ try:
     kei = customer("kei", "Kei Sato", "kei@example.jp", "en")
     kei["data"]["timezone"] = "Asia/Tokyo"
     o3 = csbb.order_event("o-kei", "okei", customer="kei", at=now, price="20.00")
-    o3["data"]["promised_delivery"] = {"earliest": "2027-01-13T09:00:00+01:00",
-                                       "latest": "2027-01-15T18:00:00+01:00"}
+    # (a Friday three to four weeks ahead: a promised day must be to come)
+    fri = datetime.date.today() + datetime.timedelta(days=21)
+    fri += datetime.timedelta(days=(4 - fri.weekday()) % 7)
+    sat = fri + datetime.timedelta(days=1)
+    o3["data"]["promised_delivery"] = {
+        "earliest": (fri - datetime.timedelta(days=2)).isoformat() + "T09:00:00+01:00",
+        "latest": fri.isoformat() + "T18:00:00+01:00"}
     d.post_events([kei, o3])
     got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["kei@example.jp"]], "kei's mail")
     if got:
         body = got[0].get_body(("plain",)).get_content()
-        t.check("15 January" in body and "16 January" not in body,
+        t.check("%d %s" % (fri.day, fri.strftime("%B")) in body and
+                "%d %s" % (sat.day, sat.strftime("%B")) not in body,
                 "the promised day is the shop's, not the customer's zone's: %r" % body[:400])
 
     # an order shipped in two parcels, announced together: the shipping
@@ -195,6 +202,30 @@ try:
         body = got[0].get_body(("plain",)).get_content()
         t.check("Shipped with DHL, tracking number JJD0007001." in body and "parcels" not in body,
                 "one parcel, named: %r" % body)
+
+    # shipped after the shop's promised day: the notice does not say it
+    # is expected by a day already past (the watch's window, if it has
+    # one, instead)
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=5)
+    due = (past + datetime.timedelta(days=2)).date()
+    o8 = csbb.order_event("o-8", "o8", customer="cleo", at=past.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                          price="29.00")
+    o8["data"]["promised_delivery"] = {"latest": due.isoformat()}
+    d.post_events([o8, {"event_id": "s-o8", "type": "shipment.created", "occurred_at": now,
+                        "data": {"id": "S8", "order_id": "o8", "carrier": "dhl",
+                                 "tracking_number": "JJD0008001"}}])
+    got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["cleo@example.com"] and
+                              "o8 is on its way" in m["subject"]], "cleo's late-shipped notice")
+    if got:
+        body = got[0].get_body(("plain",)).get_content()
+        html = got[0].get_body(("html",)).get_content()
+        t.check("Shipped with DHL" in body and "to arrive by" not in body and
+                "%d %s" % (due.day, due.strftime("%B")) not in body,
+                "no promise of a day already past: %r" % body)
+        t.check("to arrive by" not in html, "nor in its HTML: %r" % html[-600:])
+        if "We expect it to arrive" in body:
+            print("note: the late-shipped notice gives the watch's window: %r" %
+                  body[body.index("We expect"):][:80])
 
     # one-click unsubscribe (RFC 8058), then no more reassurance
     tips = [m for m, e in mails() if e["to"] == ["anna@example.de"] and "Tipps" in m["subject"]]
