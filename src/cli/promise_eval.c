@@ -124,6 +124,15 @@ int cs_cmd_promise_eval(int argc, char **argv)
     cs_calendar_free(&cal);
     if (rc != CS_OK)
         return cs_cli_fail("promise-eval", &err);
+    /* rows left out are said where a person reads, and counted in the JSON */
+    json_int_t skipped = json_integer_value(json_object_get(out, "skipped_rows"));
+    if (skipped > 0) {
+        fprintf(stderr, "consonance promise-eval: %lld rows left out", (long long)skipped);
+        json_t *first = json_array_get(json_object_get(out, "skipped"), 0);
+        if (first)
+            fprintf(stderr, "; the first: %s", json_string_value(first));
+        fprintf(stderr, "\n");
+    }
     json_t *model = json_object_get(out, "model");
     if (model)
         json_object_set_new(model, "holidays", json_string(cal_name(holidays)));

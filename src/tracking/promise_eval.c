@@ -48,14 +48,44 @@ static int by_at(const void *a, const void *b)
     return x->kind - y->kind;
 }
 
-/* "2017-07-09 21:57:05" in São Paulo time; 0 when empty or malformed. */
-static cs_ms_t olist_ms(const cs_tz_t *tz, const char *s)
+/* The number n digits at s spell (checked to be digits). */
+static int digits(const char *s, int n)
 {
-    int y, mo, d, h = 0, mi = 0, se = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) < 3)
-        return 0;
-    cs_local_t l = { y, mo, d, h, mi, se, 0 };
-    return cs_tz_from_local(tz, &l);
+    int v = 0;
+    while (n-- > 0)
+        v = v * 10 + (*s++ - '0');
+    return v;
+}
+
+/* "2017-07-09 21:57:05" (or the date alone) in São Paulo time: true with
+ * *ms set, or 0 when s is empty; false when s is not such a time (a 25th
+ * hour or a 13th month is not carried into the next day or year). */
+static bool olist_ms(const cs_tz_t *tz, const char *s, cs_ms_t *ms)
+{
+    static const char pattern[] = "dddd-dd-dd dd:dd:dd";
+    size_t len = strlen(s);
+    *ms = 0;
+    if (!len)
+        return true;
+    if (len != 10 && len != 19)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (pattern[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != pattern[i])
+            return false;
+    /* the calendar's and the clock's ranges, as any timestamp's */
+    char iso[24];
+    snprintf(iso, sizeof iso, "%.10sT%sZ", s, len == 19 ? s + 11 : "00:00:00");
+    cs_ms_t t;
+    if (!cs_time_parse(iso, &t))
+        return false;
+    cs_local_t l = { digits(s, 4), digits(s + 5, 2), digits(s + 8, 2), 0, 0, 0, 0 };
+    if (len == 19) {
+        l.hour = digits(s + 11, 2);
+        l.min = digits(s + 14, 2);
+        l.sec = digits(s + 17, 2);
+    }
+    *ms = cs_tz_from_local(tz, &l);
+    return true;
 }
 
 typedef struct table {
@@ -121,10 +151,30 @@ static cs_rc read_folder(const char *dir, table_t *t, cs_err_t *err)
     return CS_OK;
 }
 
+#define SKIPS_TOLD 10
 typedef struct orders {
     ord_t *o;
     size_t n, cap;
+    size_t skipped;                 /* rows left out: too short, or a time that is not one */
+    char told[SKIPS_TOLD][320];     /* the first of them, why */
 } orders_t;
+
+static void skip_row(orders_t *out, const char *path, uint64_t line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void skip_row(orders_t *out, const char *path, uint64_t line, const char *fmt, ...)
+{
+    if (out->skipped < SKIPS_TOLD) {
+        char *b = out->told[out->skipped];
+        size_t size = sizeof out->told[0];
+        int k = snprintf(b, size, "%s:%llu: ", path, (unsigned long long)line);
+        va_list ap;
+        va_start(ap, fmt);
+        if (k > 0 && (size_t)k < size)
+            vsnprintf(b + k, size - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    out->skipped++;
+}
 
 /* Orders of a folder; test orders (or, with split_at, those placed at or
  * after it) are flagged. */
@@ -147,16 +197,34 @@ static cs_rc read_orders(const char *dir, const table_t *t, const cs_tz_t *tz, i
     if ((rc = cs_csv_header(c, names, ix, 7, err)))
         goto out;
     while ((rc = cs_csv_next(c, &f, &n, err)) == CS_OK) {
-        if (n < 7)
+        uint64_t line = cs_csv_line(c);
+        size_t need = 0;
+        for (int k = 0; k < 7; k++)
+            need = (size_t)ix[k] >= need ? (size_t)ix[k] + 1 : need;
+        if (n < need) {
+            skip_row(out, path, line, "%zu fields, expected %zu", n, need);
             continue;
+        }
         ord_t o;
         memset(&o, 0, sizeof o);
-        o.placed = olist_ms(tz, f[ix[3]]);
-        o.shipped = olist_ms(tz, f[ix[4]]);
-        o.delivered = strcmp(f[ix[2]], "delivered") == 0 ? olist_ms(tz, f[ix[5]]) : 0;
-        o.estimated = olist_ms(tz, f[ix[6]]);
-        if (!o.placed)
+        /* every time is one, or empty (not yet); the purchase is needed */
+        static const int when[] = { 3, 4, 5, 6 };
+        cs_ms_t *to[] = { &o.placed, &o.shipped, &o.delivered, &o.estimated };
+        int bad = -1;
+        for (int k = 0; k < 4 && bad < 0; k++)
+            if (!olist_ms(tz, f[ix[when[k]]], to[k]))
+                bad = when[k];
+        if (bad >= 0) {
+            skip_row(out, path, line, "order %.40s: %s \"%.40s\" is not a time like "
+                     "2017-07-09 21:57:05", f[ix[0]], names[bad], f[ix[bad]]);
             continue;
+        }
+        if (!o.placed) {
+            skip_row(out, path, line, "order %.40s: order_purchase_timestamp is empty", f[ix[0]]);
+            continue;
+        }
+        if (strcmp(f[ix[2]], "delivered") != 0)
+            o.delivered = 0;
         const char *cst = cs_map_get(&t->customer_state, f[ix[1]]);
         const char *sid = cs_map_get(&t->order_seller, f[ix[0]]);
         const char *sst = sid ? cs_map_get(&t->seller_state, sid) : NULL;
@@ -363,7 +431,8 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     cs_map_init(&t.customer_state);
     cs_map_init(&t.seller_state);
     cs_map_init(&t.order_seller);
-    orders_t os = { NULL, 0, 0 };
+    orders_t os;
+    memset(&os, 0, sizeof os);
     step_t *steps = NULL;
     int64_t *ours_end = NULL, *shop_end = NULL, *bends = NULL;
     known_t *kn = NULL;
@@ -474,6 +543,17 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
                      cs_promise_opts_q_low(m), "q_high", cs_promise_opts_q_high(m),
                      "half_life_days", cs_promise_opts_half_life(m), "ours", ours, "shop", shop,
                      "window_end_ratio", round(ratio * 1000) / 1000, "bound", bound);
+    /* rows left out, and why (the first SKIPS_TOLD) */
+    json_t *told = json_array();
+    for (size_t i = 0; i < os.skipped && i < SKIPS_TOLD; i++)
+        json_array_append_new(told, json_string(os.told[i]));
+    if (!*out)
+        json_decref(told);
+    else if (json_object_set_new(*out, "skipped", told) ||
+             json_object_set_new(*out, "skipped_rows", json_integer((json_int_t)os.skipped))) {
+        json_decref(*out);
+        *out = NULL;
+    }
     if (!*out)
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
 out:
