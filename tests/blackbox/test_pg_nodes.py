@@ -170,7 +170,9 @@ try:
             json.dump(counts, f, indent=1)
     t.check(expected > 100, "load was real (%d orders acknowledged)" % expected)
     t.check(all(n > 0 for n in per_node), "every node took orders: %s" % per_node)
-    t.check(kills >= LOAD_SECONDS / 5, "killed repeatedly (%d)" % kills)
+    # (a kill every 2-4 s, then a restart that takes seconds more under
+    # the sanitizers on a busy machine: 11 in a minute has been seen)
+    t.check(kills >= LOAD_SECONDS / 8, "killed repeatedly (%d)" % kills)
     t.check(failures > 0, "the channel failed some sends (%d)" % failures)
     t.eq(missing, 0, "acknowledged orders missing")
     t.eq(lost, 0, "messages lost")
