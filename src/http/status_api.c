@@ -335,8 +335,10 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     size_t tsize = sizeof out->text;
     if (have_window) /* the shop's days, named from the customer's today */
         cs_fmt_window(stz, tz, now, p.from, p.to, lang, win, sizeof out->window_words);
+    /* why, when it is news: a hold-up, or customs clearance (which
+     * explains a parcel waiting at a border before anyone asks) */
     const char *lead = status == CS_TRACK_FAILED_ATTEMPT || status == CS_TRACK_EXCEPTION ||
-                               p.at_risk
+                               p.at_risk || p.reason == CS_PR_IN_CUSTOMS
                            ? out->reason_text
                            : NULL;
     if (cancelled) {

@@ -528,6 +528,26 @@ try:
     st, _, js = d.request("GET", "/v1/orders/m5/status?lang=de")
     t.check(js.get("text", "").startswith("Ihre Bestellung kam in 2 Paketen: "),
             "and in German: %r" % js.get("text"))
+    # in customs clearance (a scan in transit, reason customs): said, and
+    # no delay while it is short
+    st, _, _ = d.post_events([order("cu1", "anna", now - dt.timedelta(days=1), "49.00"),
+                              shipment("cu1", now - dt.timedelta(hours=20)),
+                              scan("cu1", 1, now - dt.timedelta(hours=2), "in_transit", city="Leipzig",
+                                   reason="customs")])
+    t.eq(st, 200, "an order in customs clearance accepted")
+    txt, js = "", {}
+    for _ in range(50):  # the watch reads the scan on its own
+        st, _, js = d.request("GET", "/v1/orders/cu1/status?lang=en")
+        txt = js.get("text", "") if st == 200 else ""
+        if js.get("reason") == "in_customs":
+            break
+        time.sleep(0.1)
+    t.check(js.get("reason") == "in_customs" and not js.get("at_risk") and
+            txt.endswith("The parcel is going through customs."),
+            "customs clearance is told, not a delay: %r" % (js,))
+    st, _, js = d.request("GET", "/v1/orders/cu1/status?lang=de")
+    t.check(js.get("text", "").endswith("Das Paket ist in der Zollabfertigung."),
+            "and in German: %r" % js.get("text"))
     # another parcel's failed attempt is in the paragraph, not only the followed one's
     st = two_parcels("m6", now - dt.timedelta(days=3),
                      (now - dt.timedelta(hours=3), "failed_attempt", "Berlin"),
