@@ -159,10 +159,18 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "customer_id=excluded.customer_id,order_id=excluded.order_id,sku=excluded.sku,"
                  "title=excluded.title,text=excluded.text,locale=excluded.locale,"
                  "occurred_at=excluded.occurred_at WHERE excluded.occurred_at>=feedback.occurred_at",
-    /* the latest status by time wins; a later callback of an earlier time
-     * (providers retry) does not roll it back */
+    /* A status never takes a message back: sent < delivered < opened <
+     * clicked < bounced, complained and unsubscribed (ranked alike, by
+     * cs_msg_status_t). Providers do not keep their callbacks in order, and
+     * one without a time (Twilio) is dated by its arrival: a "sent" coming
+     * after the "delivered" must not undo it. Within a rank the latest by
+     * time wins; a later callback of an earlier time (providers retry) does
+     * not roll it back. */
     [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3 WHERE id=?1 AND "
-                    "(delivery_at IS NULL OR delivery_at<=?3)",
+                    "(delivery IS NULL OR "
+                    "CASE WHEN ?2>4 THEN 4 ELSE ?2 END>CASE WHEN delivery>4 THEN 4 ELSE delivery END "
+                    "OR (CASE WHEN ?2>4 THEN 4 ELSE ?2 END=CASE WHEN delivery>4 THEN 4 ELSE delivery END "
+                    "AND (delivery_at IS NULL OR delivery_at<=?3)))",
     [Q_MS_INSERT] = "INSERT INTO message_events(seq,message_id,status,channel,customer_id,detail,"
                     "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [Q_CU_TOUCH] = "INSERT INTO customers(id,first_seen_at,updated_at) VALUES(?1,?2,0) "

@@ -254,6 +254,11 @@ try:
     st, _, body = d.request("GET", "/v1/events?type=message.status&limit=100")
     mine = [e for e in body.get("events", []) if e["event"]["data"]["message_id"] == str(sms_msg["id"])]
     t.eq(len(mine), 1, "one message.status event despite the repeat")
+    # providers do not keep their callbacks in order: a "sent" that comes
+    # after the "delivered" is recorded but does not take the message back
+    st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "sent"})
+    t.eq((st, body.get("recorded")), (200, 1), "a late sent callback is recorded")
+    t.eq(messages("sms1")[0].get("delivery"), "delivered", "a late sent leaves the message delivered")
 
     # WhatsApp: the subscription check, then statuses
     st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify"
@@ -264,13 +269,20 @@ try:
     t.eq(st, 403, "a wrong verify token is refused")
     wa_msg = messages("wa1")[0]
     wamid = wa_msg.get("provider_ref", "")
-    st, _, body = meta_post([{"id": wamid, "status": "read", "timestamp": str(int(time.time())),
+    read_at = int(time.time())
+    st, _, body = meta_post([{"id": wamid, "status": "read", "timestamp": str(read_at),
                               "recipient_id": "4915100000001"}])
     t.eq((st, body.get("recorded")), (200, 1), "signed WhatsApp status recorded")
     t.eq(messages("wa1")[0].get("delivery"), "opened", "read shows as opened")
+    # Meta's times are seconds: the "delivered" of the same second, coming
+    # after the "read", does not take the message back
+    st, _, body = meta_post([{"id": wamid, "status": "delivered", "timestamp": str(read_at),
+                              "recipient_id": "4915100000001"}])
+    t.eq((st, body.get("recorded")), (200, 1), "a late delivered status is recorded")
+    t.eq(messages("wa1")[0].get("delivery"), "opened", "a late delivered leaves the message opened")
     st, _, _ = meta_post([{"id": wamid, "status": "failed"}], secret="wrong")
     t.eq(st, 403, "a forged WhatsApp callback is refused")
-    st, _, body = meta_post([{"id": wamid, "status": "failed", "timestamp": str(int(time.time()) + 1),
+    st, _, body = meta_post([{"id": wamid, "status": "failed", "timestamp": str(read_at + 1),
                               "errors": [{"code": 131026, "title": "Message undeliverable"}]}])
     t.eq((st, body.get("recorded")), (200, 1), "a failed WhatsApp status is recorded")
     # the number bounced: the next message for this customer skips WhatsApp
