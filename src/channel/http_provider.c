@@ -22,6 +22,12 @@
 
 typedef enum kind { K_TWILIO, K_WHATSAPP, K_WEBHOOK } kind_t;
 
+/* The longest idempotency key sent whole (the outbox's are at most 231
+ * characters: journey, run key, step). A header cut shorter would give two
+ * messages whose keys differ only at the end the same key, and the
+ * receiving side would drop the second as a repeat. */
+#define IDEM_KEY_MAX 255
+
 typedef struct hp {
     cs_transport_t base; /* must be first */
     kind_t kind;
@@ -51,9 +57,15 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         snprintf(r->detail, sizeof r->detail, "empty_message");
         return;
     }
+    if (strlen(m->idem_key) > IDEM_KEY_MAX) {
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "idempotency key longer than %d characters",
+                 IDEM_KEY_MAX);
+        return;
+    }
     CURL *c = h->curl;
     struct curl_slist *hdr = NULL;
-    char *body = NULL, idem[200], auth[600];
+    char *body = NULL, idem[64 + IDEM_KEY_MAX], auth[600];
     cs_buf_t resp;
     cs_buf_init(&resp, 1 << 20);
     curl_easy_reset(c);
@@ -76,7 +88,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         curl_free(to);
         curl_free(from);
         curl_free(text);
-        snprintf(idem, sizeof idem, "I-Twilio-Idempotency-Token: %.150s", m->idem_key);
+        snprintf(idem, sizeof idem, "I-Twilio-Idempotency-Token: %s", m->idem_key);
         hdr = curl_slist_append(hdr, "Content-Type: application/x-www-form-urlencoded");
         curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, h->token);
@@ -92,7 +104,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         snprintf(sig, sizeof sig, "X-Consonance-Signature: t=%lld,v1=%s", ts, hex);
         snprintf(event, sizeof event, "X-Consonance-Event: %.120s",
                  m->subject ? m->subject : "");
-        snprintf(idem, sizeof idem, "X-Consonance-Delivery: %.150s", m->idem_key);
+        snprintf(idem, sizeof idem, "X-Consonance-Delivery: %s", m->idem_key);
         hdr = curl_slist_append(hdr, "Content-Type: application/json");
         hdr = curl_slist_append(hdr, "User-Agent: consonance-webhook/1");
         hdr = curl_slist_append(hdr, sig);
@@ -103,7 +115,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
                               "text", "preview_url", 1, "body", m->text);
         body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
-        snprintf(idem, sizeof idem, "Idempotency-Key: %.150s", m->idem_key);
+        snprintf(idem, sizeof idem, "Idempotency-Key: %s", m->idem_key);
         snprintf(auth, sizeof auth, "Authorization: Bearer %.500s", h->token);
         hdr = curl_slist_append(hdr, "Content-Type: application/json");
         hdr = curl_slist_append(hdr, auth);

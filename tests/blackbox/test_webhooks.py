@@ -62,6 +62,15 @@ with open(os.path.join(jdir, "vip.yaml"), "w") as f:
             "  - discount: {amount: 5, valid: 14d, prefix: VIP}\n"
             "  - webhook: {url: \"%s/crm\", event: vip_customer}\n"
             "  - webhook: {url: \"%s/reject\", event: vip_rejected}\n" % (base, base))
+# a long journey id and a long order id: keys past 150 characters, whose
+# deliveries differ only at the end
+LONG_JOURNEY = "crm_sync_for_orders_with_long_identifiers_" + "x" * 20
+with open(os.path.join(jdir, "long.yaml"), "w") as f:
+    f.write("journey: %s\n"
+            "trigger: {event: order.placed, if: \"order.total < 100\"}\n"
+            "steps:\n"
+            "  - webhook: {url: \"%s/long\", event: long_first}\n"
+            "  - webhook: {url: \"%s/long\", event: long_second}\n" % (LONG_JOURNEY, base, base))
 
 env = {
     "CONSONANCE_JOURNEYS": jdir,
@@ -76,7 +85,7 @@ try:
     nosecret.start()
     t.check(False, "a webhook journey without webhook_secret must not start")
 except RuntimeError as e:
-    t.check("webhook_secret" in str(e) and "vip.yaml" in str(e),
+    t.check("webhook_secret" in str(e) and ("vip.yaml" in str(e) or "long.yaml" in str(e)),
             "the refusal names the setting and the file: %s" % str(e)[-200:])
 finally:
     nosecret.cleanup()
@@ -135,6 +144,20 @@ try:
         t.check(not verify(tampered), "a changed body does not verify")
         st, _, disc = d.request("GET", "/v1/customers/k-1/discounts")
         t.eq([x["code"] for x in disc.get("discounts", [])], [code], "the code in the customer's discounts")
+
+    # each delivery has its own id, the whole idempotency key, however long
+    long_order = "o-" + "7" * 126
+    st, _, _ = d.post_events([csbb.order_event("o-long", long_order, customer="k-1", at=now,
+                                               price="9.90")])
+    t.eq(st, 200, "long order accepted")
+    t.wait_for(lambda: messages().get("long_first", {}).get("status") == "sent" and
+               messages().get("long_second", {}).get("status") == "sent", "both long webhooks sent")
+    hooks = [r for r in seen if r["path"] == "/long"]
+    ids = [r["headers"].get("X-Consonance-Delivery") for r in hooks]
+    want = [json.loads(r["body"])["id"] for r in hooks]
+    t.check(len(hooks) == 2 and all(len(k) > 150 for k in want), "two deliveries with long keys")
+    t.eq(ids, want, "X-Consonance-Delivery is the delivery's whole id")
+    t.eq(len(set(ids)), 2, "two deliveries, two delivery ids")
     st, _, _ = d.request("GET", "/v1/customers/k-1/discounts", key=False)
     t.eq(st, 401, "discounts need a key")
 finally:
