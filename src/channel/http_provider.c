@@ -37,10 +37,17 @@ typedef struct hp {
     long timeout_ms;
 } hp_t;
 
+/* The answer is read for the provider's id or error, never whole: what
+ * passes the buffer's limit is dropped, not refused -- a refused write
+ * fails the transfer, and a 2xx with a large body (a receiver's HTML page)
+ * would count as a transport error and be sent again and again. */
 static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 {
     cs_buf_t *b = ud;
-    return cs_buf_append(b, p, size * n) == CS_OK ? size * n : 0;
+    size_t room = b->max > b->len ? b->max - b->len : 0;
+    if (room)
+        (void)cs_buf_append(b, p, size * n < room ? size * n : room);
+    return size * n;
 }
 
 static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)

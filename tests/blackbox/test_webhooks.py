@@ -44,9 +44,12 @@ class Receiver(http.server.BaseHTTPRequestHandler):
                 code = 503
             else:
                 code = 200
+        # a receiver whose answer is large (a whole page): the status decides
+        answer = b"<p>ok</p>" * (256 * 1024) if self.path == "/big" else b""
         self.send_response(code)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
 
 
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
@@ -61,7 +64,8 @@ with open(os.path.join(jdir, "vip.yaml"), "w") as f:
             "steps:\n"
             "  - discount: {amount: 5, valid: 14d, prefix: VIP}\n"
             "  - webhook: {url: \"%s/crm\", event: vip_customer}\n"
-            "  - webhook: {url: \"%s/reject\", event: vip_rejected}\n" % (base, base))
+            "  - webhook: {url: \"%s/reject\", event: vip_rejected}\n"
+            "  - webhook: {url: \"%s/big\", event: vip_big_answer}\n" % (base, base, base))
 # a long journey id and a long order id: keys past 150 characters, whose
 # deliveries differ only at the end
 LONG_JOURNEY = "crm_sync_for_orders_with_long_identifiers_" + "x" * 20
@@ -125,6 +129,10 @@ try:
     t.check("400" in (m.get("vip_rejected", {}).get("reason") or ""),
             "a 400 fails for good: %r" % m.get("vip_rejected", {}).get("reason"))
     t.eq(m.get("vip_rejected", {}).get("attempts"), 1, "no retry after a 400")
+    big = t.wait_for(lambda: messages().get("vip_big_answer", {}).get("status") == "sent" and
+                     messages()["vip_big_answer"], "the webhook answered with 2 MiB")
+    t.eq((big or {}).get("attempts"), 1, "a 200 with a large answer is sent at once")
+    t.eq(len([r for r in seen if r["path"] == "/big"]), 1, "and delivered once")
 
     crm = [r for r in seen if r["path"] == "/crm"]
     t.eq(len(crm), 2, "two deliveries to the CRM (503, then 200)")
