@@ -37,6 +37,14 @@ typedef struct cb_status {
     cs_outmsg_t m;
 } cb_status_t;
 
+/* A provider's detail, cut to fit between two characters: a cut inside
+ * one is no longer text, and the event would go without its detail. */
+static void set_detail(cb_status_t *c, const char *s)
+{
+    size_t n = strlen(s);
+    cs_strlcpy(c->detail, s, cs_utf8_clip(s, n, sizeof c->detail - 1) + 1);
+}
+
 /* ---- recording ---- */
 
 typedef struct lookup {
@@ -219,9 +227,12 @@ static enum MHD_Result sms_callback(hreq_t *r)
         goto out;
     }
     const char *code = cs__http_form_get(f, n, "ErrorCode");
-    if (c.status == CS_MSG_BOUNCED)
-        snprintf(c.detail, sizeof c.detail, "%s%s%s", status, code && *code ? " " : "",
-                 code ? code : "");
+    if (c.status == CS_MSG_BOUNCED) {
+        char detail[sizeof c.detail + 32];
+        snprintf(detail, sizeof detail, "%s%s%.*s", status, code && *code ? " " : "",
+                 (int)sizeof c.detail, code ? code : "");
+        set_detail(&c, detail);
+    }
     cs_err_t err;
     cs_err_clear(&err);
     size_t unknown, recorded;
@@ -307,12 +318,14 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 if (ts && cs_parse_i64(ts, &secs) && secs > 0)
                     c->at = secs * 1000;
                 json_t *e0 = json_array_get(json_object_get(s, "errors"), 0);
-                if (e0)
-                    snprintf(c->detail, sizeof c->detail, "%lld %s",
+                if (e0) {
+                    const char *title = json_string_value(json_object_get(e0, "title"));
+                    char detail[sizeof c->detail + 32];
+                    snprintf(detail, sizeof detail, "%lld %.*s",
                              (long long)json_integer_value(json_object_get(e0, "code")),
-                             json_string_value(json_object_get(e0, "title"))
-                                 ? json_string_value(json_object_get(e0, "title"))
-                                 : "");
+                             (int)sizeof c->detail, title ? title : "");
+                    set_detail(c, detail);
+                }
                 n++;
             }
         }
@@ -387,7 +400,7 @@ static enum MHD_Result email_callback(hreq_t *r)
         else
             cs_strlcpy(st[m].ref, id, sizeof st[m].ref);
         st[m].status = (cs_msg_status_t)sv;
-        cs_strlcpy(st[m].detail, detail ? detail : "", sizeof st[m].detail);
+        set_detail(&st[m], detail ? detail : "");
         st[m].at = t;
         index[m++] = i;
     }

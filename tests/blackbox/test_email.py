@@ -141,6 +141,19 @@ try:
                     len([m for m in messages("anna") if m["status"] == "sent"]) == 2 else None,
                     "both marked sent")
     t.check(sent is not None, "outbox shows sent")
+    # a status from the email provider with a long German detail: kept, cut
+    # between characters (a cut inside one made it no text, and it was lost)
+    if sent:
+        detail = "250 2.0.0 " + "x" * 148 + "ääää: an den Empfänger zugestellt"
+        st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps(
+            {"message_id": "<%s>" % sent[0]["provider_ref"], "status": "delivered",
+             "detail": detail}).encode(), headers={"Content-Type": "application/json"})
+        t.eq((st, body.get("recorded")), (200, 1), "the email status is recorded")
+        st, _, evs = d.request("GET", "/v1/events?type=message.status&limit=1000")
+        got = [e["event"]["data"].get("detail") for e in evs.get("events", [])
+               if e["event"]["data"]["message_id"] == str(sent[0]["id"])]
+        t.check(len(got) == 1 and got[0] and detail.startswith(got[0]) and len(got[0]) > 150,
+                "the detail is kept, cut between characters: %r" % got)
 
     # an English customer
     d.post_events([customer("ben", "Ben Smith", "ben@example.com", "en"),
