@@ -25,7 +25,7 @@
 
 #include "../lib/cs_crypto.h"
 
-#define CB_MAX 256 /* statuses in one callback */
+#define CB_MAX 256 /* statuses in one email callback; WhatsApp's, recorded at a time */
 
 typedef struct cb_status {
     char ref[160];            /* the provider's reference */
@@ -286,9 +286,12 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
         cs_err_field(&err, CS_ERR_INVALID, "body", "body: expected a JSON object (%s)", je.text);
         return cs__http_reply_err(r, &err);
     }
+    /* Meta batches statuses: they are recorded CB_MAX at a time, every one
+     * of them before the answer (a 200 tells Meta they are all ours now) */
     cb_status_t *st = calloc(CB_MAX, sizeof *st);
-    size_t n = 0, i, j, k;
+    size_t n = 0, i, j, k, unknown = 0, recorded = 0;
     json_t *entry, *change, *s;
+    cs_rc rc = CS_OK;
     if (!st) {
         json_decref(doc);
         return MHD_NO;
@@ -299,7 +302,15 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
             json_array_foreach (json_object_get(value, "statuses"), k, s) {
                 const char *id = json_string_value(json_object_get(s, "id"));
                 const char *status = json_string_value(json_object_get(s, "status"));
-                if (!id || !status || n == CB_MAX)
+                if (n == CB_MAX && !rc) {
+                    size_t u, rec;
+                    rc = record(r, "whatsapp", st, n, &u, &rec, &err);
+                    unknown += u;
+                    recorded += rec;
+                    memset(st, 0, CB_MAX * sizeof *st);
+                    n = 0;
+                }
+                if (rc || !id || !status)
                     continue;
                 cb_status_t *c = &st[n];
                 if (strcmp(status, "sent") == 0)
@@ -331,8 +342,12 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
         }
     }
     json_decref(doc);
-    size_t unknown = 0, recorded = 0;
-    cs_rc rc = n ? record(r, "whatsapp", st, n, &unknown, &recorded, &err) : CS_OK;
+    if (n && !rc) {
+        size_t u, rec;
+        rc = record(r, "whatsapp", st, n, &u, &rec, &err);
+        unknown += u;
+        recorded += rec;
+    }
     free(st);
     return answer(r, rc, &err, recorded, unknown);
 }

@@ -280,6 +280,11 @@ try:
                               "recipient_id": "4915100000001"}])
     t.eq((st, body.get("recorded")), (200, 1), "a late delivered status is recorded")
     t.eq(messages("wa1")[0].get("delivery"), "opened", "a late delivered leaves the message opened")
+    # a batch of more statuses than one lookup takes: none is dropped
+    many = [{"id": "wamid.other%04d" % i, "status": "delivered"} for i in range(299)]
+    st, _, body = meta_post(many + [{"id": wamid, "status": "sent", "timestamp": str(read_at)}])
+    t.eq((st, body.get("recorded"), body.get("unknown")), (200, 1, 299),
+         "300 statuses in one callback: each counted, ours recorded")
     st, _, _ = meta_post([{"id": wamid, "status": "failed"}], secret="wrong")
     t.eq(st, 403, "a forged WhatsApp callback is refused")
     st, _, body = meta_post([{"id": wamid, "status": "failed", "timestamp": str(read_at + 1),
