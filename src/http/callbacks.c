@@ -12,7 +12,8 @@
  *                                complaints (an API key with write scope)
  *
  * A status names the provider's reference (the SMS sid, the wamid, the
- * Message-ID); the outbox knows which message that is. The event gets a
+ * Message-ID); the outbox knows which message that is (a message of
+ * another channel is not the provider's to report on). The event gets a
  * deterministic id (provider, message, status), so a provider that retries
  * a callback records it once. The answer comes once the event is durable;
  * a provider that gets no 2xx sends it again.
@@ -50,6 +51,7 @@ static void set_detail(cb_status_t *c, const char *s)
 typedef struct lookup {
     cb_status_t *st;
     size_t n;
+    int channel; /* the provider's: a reference to another channel's message is not ours */
     cs_err_t err;
 } lookup_t;
 
@@ -60,20 +62,21 @@ static cs_rc lookup_fn(cs_store_t *s, void *arg)
         cb_status_t *c = &l->st[i];
         cs_rc rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
         if (rc == CS_OK)
-            c->found = true;
+            c->found = c->m.channel == l->channel;
         else if (rc != CS_ERR_NOTFOUND)
             return rc;
     }
     return CS_OK;
 }
 
-/* Record the statuses that belong to our messages; *unknown counts the
- * others. CS_OK once all recorded are durable. */
-static cs_rc record(hreq_t *r, const char *provider, cb_status_t *st, size_t n, size_t *unknown,
-                    size_t *recorded, cs_err_t *err)
+/* Record the statuses that belong to our messages on the provider's
+ * channel; *unknown counts the others. CS_OK once all recorded are
+ * durable. */
+static cs_rc record(hreq_t *r, const char *provider, cs_channel_t channel, cb_status_t *st,
+                    size_t n, size_t *unknown, size_t *recorded, cs_err_t *err)
 {
     cs_http_t *h = r->h;
-    lookup_t l = { st, n, { 0 } };
+    lookup_t l = { st, n, (int)channel, { 0 } };
     *unknown = *recorded = 0;
     cs_rc rc = cs__http_with_reader(h, lookup_fn, &l, err);
     if (rc)
@@ -236,7 +239,7 @@ static enum MHD_Result sms_callback(hreq_t *r)
     cs_err_t err;
     cs_err_clear(&err);
     size_t unknown, recorded;
-    cs_rc rc = record(r, "sms", &c, 1, &unknown, &recorded, &err);
+    cs_rc rc = record(r, "sms", CS_CHANNEL_SMS, &c, 1, &unknown, &recorded, &err);
     ret = answer(r, rc, &err, recorded, unknown);
 out:
     cs_free(text);
@@ -304,7 +307,7 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 const char *status = json_string_value(json_object_get(s, "status"));
                 if (n == CB_MAX && !rc) {
                     size_t u, rec;
-                    rc = record(r, "whatsapp", st, n, &u, &rec, &err);
+                    rc = record(r, "whatsapp", CS_CHANNEL_WHATSAPP, st, n, &u, &rec, &err);
                     unknown += u;
                     recorded += rec;
                     memset(st, 0, CB_MAX * sizeof *st);
@@ -344,7 +347,7 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     json_decref(doc);
     if (n && !rc) {
         size_t u, rec;
-        rc = record(r, "whatsapp", st, n, &u, &rec, &err);
+        rc = record(r, "whatsapp", CS_CHANNEL_WHATSAPP, st, n, &u, &rec, &err);
         unknown += u;
         recorded += rec;
     }
@@ -420,7 +423,8 @@ static enum MHD_Result email_callback(hreq_t *r)
         index[m++] = i;
     }
     size_t unknown = 0, recorded = 0;
-    cs_rc rc = m ? record(r, "email", st, m, &unknown, &recorded, &err) : CS_OK;
+    cs_rc rc = m ? record(r, "email", CS_CHANNEL_EMAIL, st, m, &unknown, &recorded, &err)
+                 : CS_OK;
     if (rc) {
         ret = cs__http_reply_err(r, &err);
         goto out;

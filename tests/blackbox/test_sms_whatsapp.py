@@ -313,6 +313,18 @@ try:
         headers={"Content-Type": "application/json"})
     rej = {r["index"]: r["error"]["field"] for r in body.get("rejected", [])}
     t.eq((st, rej), (422, {0: "message_id", 1: "status"}), "unknown message and bad status named")
+    # each provider reports on its own channel's messages: an email bounce
+    # naming the SMS's sid is no email of ours, and the SMS keeps its status
+    st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps(
+        {"message_id": sid, "status": "bounced"}).encode(),
+        headers={"Content-Type": "application/json"})
+    rej = {r["index"]: r["error"]["field"] for r in body.get("rejected", [])}
+    t.eq((st, body.get("recorded"), rej), (422, 0, {0: "message_id"}),
+         "an email callback for an SMS is refused")
+    t.eq(messages("sms1")[0].get("delivery"), "delivered", "the SMS is not taken for bounced")
+    st, _, body = meta_post([{"id": sid, "status": "failed"}])
+    t.eq((st, body.get("recorded"), body.get("unknown")), (200, 0, 1),
+         "a WhatsApp status for an SMS is not ours")
 finally:
     d.cleanup()
     srv.shutdown()
