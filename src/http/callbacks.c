@@ -379,6 +379,7 @@ static enum MHD_Result email_callback(hreq_t *r)
         cs_errf(&err, CS_ERR_TOOBIG, "at most %d statuses in one callback, got %zu", CB_MAX, n);
         return cs__http_reply_err(r, &err);
     }
+    cs_ms_t now = cs_clock_now(cs_engine_clock(r->h->engine));
     cb_status_t *st = calloc(n ? n : 1, sizeof *st);
     json_t *rejected = json_array();
     size_t *index = calloc(n ? n : 1, sizeof *index);
@@ -391,8 +392,9 @@ static enum MHD_Result email_callback(hreq_t *r)
     json_array_foreach (arr, i, o) {
         const char *id = json_string_value(json_object_get(o, "message_id"));
         const char *status = json_string_value(json_object_get(o, "status"));
-        const char *detail = json_string_value(json_object_get(o, "detail"));
-        const char *at = json_string_value(json_object_get(o, "occurred_at"));
+        json_t *jdetail = json_object_get(o, "detail"), *jat = json_object_get(o, "occurred_at");
+        const char *detail = json_string_value(jdetail);
+        const char *at = json_string_value(jat);
         int sv = status ? cs_msg_status_from_name(status) : -1;
         const char *field = NULL, *why = NULL;
         cs_ms_t t = 0;
@@ -403,8 +405,13 @@ static enum MHD_Result email_callback(hreq_t *r)
         else if (sv < 0)
             field = "status", why = "expected sent, delivered, opened, clicked, bounced, "
                                     "complained or unsubscribed";
-        else if (at && !cs_time_parse(at, &t))
+        else if ((jat && !at) || (at && !cs_time_parse(at, &t)))
             field = "occurred_at", why = "expected an RFC 3339 time";
+        else if (t > now + CS_EVENT_AHEAD_MAX_MS) /* as the event intake refuses it */
+            field = "occurred_at", why = "expected a time at most a day in the future; check "
+                                         "the sender's clock and time zone";
+        else if (jdetail && !detail)
+            field = "detail", why = "expected a string";
         if (field) {
             json_array_append_new(rejected, json_pack("{s:I,s:{s:s,s:s,s:s}}", "index",
                                                       (json_int_t)i, "error", "code", "invalid",
