@@ -638,9 +638,23 @@ static char *webhook_body(const cs_outmsg_t *m, ctx_task_t *c)
     return out;
 }
 
-static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
+/* Is the claim still this sender's for a whole hand-over? Its lease was
+ * taken for the batch; one that ran out (slow servers, rate limits) may be
+ * another node's claim by now, and sending it as well would hand it over
+ * twice. A fifth of the lease is kept for the hand-over itself (the
+ * transports' timeouts are 15 and 30 s of the default 5 minutes). */
+static bool claim_holds(cs_sender_t *s, const cs_outmsg_t *m)
+{
+    cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    return !m->lease_until || now + s->o.lease / 5 < m->lease_until;
+}
+
+/* Returns false when the message was left alone (its claim ran out): no
+ * outcome to record, the next claim sends it. */
+static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
                    size_t rsize, char *ref, size_t refsize)
 {
+    bool handed = true;
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
     ctx_task_t c;
     memset(&c, 0, sizeof c);
@@ -659,14 +673,14 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         snprintf(reason, rsize, "channel_off");
         res->reason = reason;
         atomic_fetch_add(&s->st_failed, 1);
-        return;
+        return handed;
     }
     if (read_ctx(s, &c)) {
         res->status = CS_OUT_QUEUED; /* the store will be back */
         res->next_at = backoff(s, 1, now);
         snprintf(reason, rsize, "store: %.200s", c.err.msg);
         res->reason = reason;
-        return;
+        return handed;
     }
     if (m->channel == CS_OUT_WEBHOOK) {
         if (!(text = webhook_body(m, &c))) {
@@ -680,6 +694,8 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
                            .subject = m->template_name, .text = text,
                            .idem_key = m->idem_key, .date = now };
         cs_send_result_t sr;
+        if (!(handed = claim_holds(s, m)))
+            goto out;
         cs_transport_send(t, &hook, &sr);
         record_send(s, m, &sr, res, reason, rsize, ref, refsize);
         goto out;
@@ -733,6 +749,8 @@ static void handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     };
     cs_send_result_t sr;
     rate_wait(s, m->channel);
+    if (!(handed = claim_holds(s, m)))
+        goto out;
     cs_transport_send(t, &mail, &sr);
     record_send(s, m, &sr, res, reason, rsize, ref, refsize);
 out:
@@ -742,6 +760,7 @@ out:
     json_decref(c.customer);
     json_decref(c.order);
     json_decref(c.shipment);
+    return handed;
 }
 
 cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
@@ -762,8 +781,9 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
     /* each outcome is recorded as soon as it is known: a crash can then
      * repeat at most the one hand-over that was in flight */
     for (size_t i = 0; i < t->n && !rc; i++) {
-        handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i], t->refs[i],
-               sizeof t->refs[i]);
+        if (!handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i],
+                    t->refs[i], sizeof t->refs[i]))
+            continue; /* its claim ran out: not ours to send or record */
         t->rec_from = i;
         t->rec_to = i + 1;
         if ((rc = cs_engine_with_writer(s->engine, record_fn, t)) && err)

@@ -1,0 +1,160 @@
+/*
+ * test_sender.c -- the outbox worker against a real SQLite store, a manual
+ * clock and a transport that records its hand-overs: a claim whose lease
+ * ran out while its batch was being sent is another node's to send, not
+ * handed over by this one as well. Time moves; nothing sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/sender.h"
+#include "test_store.h"
+
+static char tmpdir[256];
+static char target[512];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cs-sender-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(target, sizeof target, "sqlite:%s/sender.db", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A transport whose every hand-over takes `takes` of the manual clock. */
+typedef struct slow {
+    cs_transport_t base; /* must be first */
+    cs_clock_manual_t *clock;
+    cs_ms_t takes;
+    int sent;
+    char keys[8][128];
+} slow_t;
+
+static void slow_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
+{
+    slow_t *s = (slow_t *)t;
+    memset(r, 0, sizeof *r);
+    if (s->sent < 8)
+        snprintf(s->keys[s->sent], sizeof s->keys[0], "%s", m->idem_key);
+    s->sent++;
+    cs_clock_manual_advance(s->clock, s->takes);
+    r->status = CS_SEND_OK;
+}
+
+static void slow_close(cs_transport_t *t) { (void)t; }
+
+static const cs_transport_ops_t slow_ops = { "slow", slow_send, slow_close };
+
+typedef struct put_task {
+    cs_ms_t now;
+    int n;
+    cs_err_t err;
+} put_task_t;
+
+static cs_rc put_fn(cs_store_t *st, void *arg)
+{
+    put_task_t *p = arg;
+    cs_rc rc = cs_store_begin(st, &p->err);
+    for (int i = 0; i < p->n && !rc; i++) {
+        cs_outmsg_t m;
+        bool existed;
+        memset(&m, 0, sizeof m);
+        snprintf(m.idem_key, sizeof m.idem_key, "crm:o:1:%d", i);
+        snprintf(m.journey, sizeof m.journey, "crm");
+        snprintf(m.customer_id, sizeof m.customer_id, "c-1");
+        snprintf(m.template_name, sizeof m.template_name, "sync");
+        snprintf(m.recipient, sizeof m.recipient, "https://crm.example/hook");
+        m.channel = CS_OUT_WEBHOOK;
+        m.cls = CS_CLASS_SERVICE;
+        m.status = CS_OUT_QUEUED;
+        m.next_at = m.created_at = p->now;
+        rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
+    }
+    if (!rc)
+        rc = cs_store_commit(st, &p->err);
+    else
+        cs_store_rollback(st);
+    return rc;
+}
+
+/* Three webhooks claimed in one batch with a 5-minute lease, each taking 3
+ * minutes to hand over: the third one's claim has run out by its turn (on
+ * several nodes another one may have claimed it), so this round does not
+ * send it; the next claims it again and sends it once. */
+static void test_lease_run_out_in_batch(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    cs_engine_opts_t eo;
+    cs_engine_opts_default(&eo);
+    eo.store = target;
+    eo.clock = &clock.clock;
+    eo.durable = false;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    if (cs_engine_open(&eo, &e, &err))
+        fail_msg("engine open: %s", err.msg);
+
+    const char *text = "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                       "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\"}}";
+    cs_ingest_item_t item = { 0 };
+    if (cs_event_parse(text, strlen(text), &item.ev, &err))
+        fail_msg("parse: %s", err.msg);
+    cs_ingest_req_t req = { .items = &item, .n = 1 };
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    put_task_t put = { .now = t0, .n = 3 };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+
+    slow_t slow = { .base = { &slow_ops }, .clock = &clock, .takes = 3 * 60 * 1000 };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.transports[CS_OUT_WEBHOOK] = &slow.base;
+    so.lease = 5 * 60 * 1000;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 3);
+    assert_int_equal(slow.sent, 2); /* the third one's lease ran out */
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(slow.sent, 3);
+    assert_string_equal(slow.keys[0], "crm:o:1:0");
+    assert_string_equal(slow.keys[1], "crm:o:1:1");
+    assert_string_equal(slow.keys[2], "crm:o:1:2");
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 0);
+    cs_sender_stats_t st;
+    cs_sender_stats(s, &st);
+    assert_int_equal(st.sent, 3);
+    cs_sender_free(s);
+    cs_engine_close(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease_run_out_in_batch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
