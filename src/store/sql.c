@@ -10,6 +10,12 @@
 
 /* ---- every statement, by id ---- */
 
+/* Q_MS_OUTBOX ranks delivery statuses by their numbers */
+_Static_assert(CS_MSG_SENT == 0 && CS_MSG_DELIVERED == 1 && CS_MSG_OPENED == 2 &&
+                   CS_MSG_CLICKED == 3 && CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 &&
+                   CS_MSG_UNSUBSCRIBED == 6 && CS_MSG__COUNT == 7,
+               "Q_MS_OUTBOX says sent < delivered < opened < clicked < 4 (the rest)");
+
 static const char *const stmt_sql[Q__COUNT] = {
     /* SQLite: the seq is last_insert_rowid() (RETURNING costs SQLite a
      * buffered result on the hottest statement); PostgreSQL gives it */
