@@ -422,6 +422,14 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
             snprintf(base + k->off, k->size, "#%s", value);
         else
             cs_strlcpy(base + k->off, value, k->size);
+        /* a base URL that links and signatures are built on ends without
+         * its slash: "https://shop.example/c/" + "/t/..." is no "//t/" */
+        if (strcmp(k->name, "public_url") == 0) {
+            char *u = base + k->off;
+            size_t n = strlen(u), keep = strncmp(u, "https://", 8) == 0 ? 8 : 7;
+            while (n > keep && u[n - 1] == '/')
+                u[--n] = '\0';
+        }
         return CS_OK;
     case K_BOOL:
         if (!parse_bool(value, &b))

@@ -94,6 +94,16 @@ static void test_errors_name_line_and_key(void **state)
     assert_int_equal(cs_conf_set(&c, "compensation_prefix", "sorry", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "compensation_prefix", "ENTSCHULDIGUNG", "x", &err),
                      CS_ERR_CONFIG); /* longer than 11 */
+    /* the public base URL without its trailing slash (links and the SMS
+     * callback's signature append "/t/...", "/v1/...") */
+    assert_int_equal(cs_conf_set(&c, "public_url", "https://shop.example/consonance//", "x", &err),
+                     CS_OK);
+    assert_string_equal(c.public_url, "https://shop.example/consonance");
+    assert_int_equal(cs_conf_set(&c, "public_url", "http://shop.example/", "x", &err), CS_OK);
+    assert_string_equal(c.public_url, "http://shop.example");
+    assert_int_equal(cs_conf_set(&c, "returns_url", "https://shop.example/returns/", "x", &err),
+                     CS_OK);
+    assert_string_equal(c.returns_url, "https://shop.example/returns/"); /* a link as it is */
 }
 
 /* The delivery calendar: holidays by country or from the shop's zone,
