@@ -150,6 +150,14 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
                              : NULL;
         r->status = CS_SEND_OK;
         snprintf(r->provider_ref, sizeof r->provider_ref, "%s", id ? id : "");
+    } else if (code >= 300 && code < 400) {
+        /* not followed (a signed POST goes where it was configured to):
+         * said with where it pointed, so the URL can be corrected */
+        char *to = NULL;
+        curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &to);
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail, "http %ld: redirected to %.200s (not followed)",
+                 code, to ? to : "an address it did not give");
     } else {
         /* the provider's own code and message, when it gave them */
         json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");

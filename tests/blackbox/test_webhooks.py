@@ -39,6 +39,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
             if self.path == "/reject":
                 code = 400
+            elif self.path == "/moved":
+                code = 301
             elif failures.get(self.path, 0) > 0:
                 failures[self.path] -= 1
                 code = 503
@@ -47,6 +49,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         # a receiver whose answer is large (a whole page): the status decides
         answer = b"<p>ok</p>" * (256 * 1024) if self.path == "/big" else b""
         self.send_response(code)
+        if code == 301:
+            self.send_header("Location", "https://crm.example/hooks/new")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
@@ -65,7 +69,8 @@ with open(os.path.join(jdir, "vip.yaml"), "w") as f:
             "  - discount: {amount: 5, valid: 14d, prefix: VIP}\n"
             "  - webhook: {url: \"%s/crm\", event: vip_customer}\n"
             "  - webhook: {url: \"%s/reject\", event: vip_rejected}\n"
-            "  - webhook: {url: \"%s/big\", event: vip_big_answer}\n" % (base, base, base))
+            "  - webhook: {url: \"%s/big\", event: vip_big_answer}\n"
+            "  - webhook: {url: \"%s/moved\", event: vip_moved}\n" % (base, base, base, base))
 # a long journey id and a long order id: keys past 150 characters, whose
 # deliveries differ only at the end
 LONG_JOURNEY = "crm_sync_for_orders_with_long_identifiers_" + "x" * 20
@@ -133,6 +138,12 @@ try:
                      messages()["vip_big_answer"], "the webhook answered with 2 MiB")
     t.eq((big or {}).get("attempts"), 1, "a 200 with a large answer is sent at once")
     t.eq(len([r for r in seen if r["path"] == "/big"]), 1, "and delivered once")
+    # a redirect is not followed: failed for good, saying where it pointed
+    moved = t.wait_for(lambda: messages().get("vip_moved", {}).get("status") == "failed" and
+                       messages()["vip_moved"], "the webhook answered with a redirect")
+    t.check("redirected to https://crm.example/hooks/new" in ((moved or {}).get("reason") or ""),
+            "the reason says where the redirect pointed: %r" % (moved or {}).get("reason"))
+    t.eq((moved or {}).get("attempts"), 1, "no retry after a redirect")
 
     crm = [r for r in seen if r["path"] == "/crm"]
     t.eq(len(crm), 2, "two deliveries to the CRM (503, then 200)")
