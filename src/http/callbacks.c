@@ -399,7 +399,7 @@ static enum MHD_Result email_callback(hreq_t *r)
         const char *field = NULL, *why = NULL;
         cs_ms_t t = 0;
         if (!json_is_object(o))
-            field = "", why = "expected an object";
+            field = "body", why = "expected a status object ({\"message_id\": ..., \"status\": ...})";
         else if (!id || !*id || strlen(id) >= sizeof st->ref)
             field = "message_id", why = "expected the message's Message-ID (a string)";
         else if (sv < 0)

@@ -319,11 +319,13 @@ try:
         {"message_id": "<y@shop.example>", "status": "bounced",
          "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 366 * 86400))},
         {"message_id": "<y@shop.example>", "status": "bounced", "occurred_at": 1767225600},
-        {"message_id": "<y@shop.example>", "status": "bounced", "detail": {"code": 550}}]).encode(),
+        {"message_id": "<y@shop.example>", "status": "bounced", "detail": {"code": 550}},
+        "<y@shop.example> bounced"]).encode(),
         headers={"Content-Type": "application/json"})
     rej = {r["index"]: (r["error"]["field"], r["error"]["message"]) for r in body.get("rejected", [])}
     t.eq((st, {k: v[0] for k, v in rej.items()}),
-         (422, {0: "occurred_at", 1: "occurred_at", 2: "detail"}), "time and detail checked")
+         (422, {0: "occurred_at", 1: "occurred_at", 2: "detail", 3: "body"}),
+         "time and detail checked, and an item that is no object named")
     t.check("future" in rej.get(0, ("", ""))[1], "a time ahead is named so: %r" % (rej.get(0),))
     # each provider reports on its own channel's messages: an email bounce
     # naming the SMS's sid is no email of ours, and the SMS keeps its status
