@@ -935,6 +935,19 @@ static const char *status_label(int st, bool de)
     return de ? names_de[st] : names_en[st];
 }
 
+/* A scan's line in the history: its status, or for a parcel still moving
+ * what the carrier said holds it up (customs clearance, a delay). */
+static const char *scan_label(int st, const char *reason, bool de)
+{
+    if (st == CS_TRACK_IN_TRANSIT && reason) {
+        if (strcmp(reason, "customs") == 0)
+            return de ? "Zollabfertigung" : "Customs clearance";
+        if (strcmp(reason, "delayed") == 0 || strcmp(reason, "weather") == 0)
+            return de ? "Unterwegs, verzögert" : "In transit, delayed";
+    }
+    return status_label(st, de);
+}
+
 static cs_ms_t jtime(json_t *v)
 {
     cs_ms_t t = 0;
@@ -1047,7 +1060,7 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
         cs_buf_puts(b, ", ");
         esc(b, tm);
         cs_buf_puts(b, "</time>");
-        esc(b, status_label(sst, de));
+        esc(b, scan_label(sst, json_string_value(json_object_get(s, "reason")), de));
         if (city) {
             cs_buf_puts(b, " <span class=\"where\">· ");
             esc(b, city);

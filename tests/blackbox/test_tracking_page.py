@@ -548,6 +548,11 @@ try:
     st, _, js = d.request("GET", "/v1/orders/cu1/status?lang=de")
     t.check(js.get("text", "").endswith("Das Paket ist in der Zollabfertigung."),
             "and in German: %r" % js.get("text"))
+    # the page's history names the scan as customs clearance, not only "in transit"
+    # (anna reads German)
+    st, _, html = page("/t/" + token("cu1"))
+    t.check(st == 200 and "Zollabfertigung <span class=\"where\">· Leipzig" in html,
+            "the history says customs clearance: %r" % html[html.find("<ol class=\"tl\">"):][:300])
     # another parcel's failed attempt is in the paragraph, not only the followed one's
     st = two_parcels("m6", now - dt.timedelta(days=3),
                      (now - dt.timedelta(hours=3), "failed_attempt", "Berlin"),
