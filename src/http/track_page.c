@@ -994,24 +994,10 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
     cs_buf_puts(b, "</ol>");
 }
 
-/* The same scan told twice: a producer that sent it again under a new
- * event id. Shown once. */
-static bool same_scan(json_t *a, json_t *b)
-{
-    static const char *const keys[] = { "occurred_at", "status",       "reason",
-                                         "carrier_code", "carrier_text", "location" };
-    if (!a || !b)
-        return false;
-    for (size_t k = 0; k < CS_ARRAY_LEN(keys); k++) {
-        json_t *x = json_object_get(a, keys[k]), *y = json_object_get(b, keys[k]);
-        if ((x || y) && !(x && y && json_equal(x, y)))
-            return false;
-    }
-    return true;
-}
-
 /* One parcel: its carrier and number, its status, its scans newest first
- * (and, under the last one, when the order came in). */
+ * (and, under the last one, when the order came in). A scan sent again
+ * under another event id is stored once (SQL_SAME_SCAN, store/sql_int.h),
+ * so shown once. */
 static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, size_t i,
                    size_t n, bool de, const char *lang, const cs_tz_t *tz)
 {
@@ -1037,12 +1023,9 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
         esc(b, tn);
     }
     cs_buf_puts(b, "</p><ol class=\"tl\">");
-    json_t *scans = json_object_get(sh, "scans"), *shown = NULL;
+    json_t *scans = json_object_get(sh, "scans");
     for (size_t k = json_array_size(scans); k-- > 0;) {
         json_t *s = json_array_get(scans, k);
-        if (same_scan(s, shown))
-            continue;
-        shown = s;
         cs_ms_t t = jtime(json_object_get(s, "occurred_at"));
         int sst = cs_track_status_from_name(json_string_value(json_object_get(s, "status")));
         const char *city =

@@ -73,14 +73,20 @@ static const char *const stmt_sql[Q__COUNT] = {
      * at ?2 + SQL_PARCEL_CLOCK_MS: one before its life is not its own */
     /* (a scan after the parcel's announcement is in its life: the order
      * is read only for one before it -- scans are the hot path) */
-    [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id "
+    /* (and whether it holds the same scan already, ?3-?8: SQL_SAME_SCAN) */
+    [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id,"
+                 "CASE WHEN EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=sh.id AND "
+                 SQL_SAME_SCAN("x", "?3", "?4", "?5", "?6", "?7", "?8") ") THEN 1 ELSE 0 END "
                  "FROM shipments sh WHERE sh.id=coalesce((SELECT shipment_id FROM "
                  "shipment_aliases WHERE id=?1),?1) AND (sh.created_at<=?2 OR coalesce((SELECT "
                  "placed_at FROM orders WHERE id=sh.order_id),sh.created_at-1209600000)<=?2)",
     [Q_SH_OWN] = "SELECT order_id,created_at FROM shipments WHERE id=?1",
-    /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS */
-    [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at "
-                         "FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
+    /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS (and whether it holds the
+     * same scan already, ?4-?9: SQL_SAME_SCAN) */
+    [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at,"
+                         "CASE WHEN EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=sh.id AND "
+                         SQL_SAME_SCAN("x", "?4", "?5", "?6", "?7", "?8", "?9")
+                         ") THEN 1 ELSE 0 END FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
                          "sh.tracking_number=?2 AND " SQL_PARCEL_START "<=?3 ORDER BY "
                          SQL_PARCEL_START " DESC,sh.created_at,sh.id LIMIT 1",
     [Q_SH_START] = "SELECT " SQL_PARCEL_START " FROM " SQL_PARCEL_JOIN " WHERE sh.id=?1",
@@ -137,6 +143,10 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* delivered at: its first delivery */
     [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2",
     [Q_SC_WAITING] = "SELECT 1 FROM scans WHERE seq=?1 AND shipment_id IS NULL",
+    /* of carrier ?1 and number ?2, waiting: the same scan as ?3-?8 */
+    [Q_SC_SAME_PENDING] = "SELECT 1 FROM scans x WHERE x.shipment_id IS NULL AND x.carrier=?1 "
+                          "AND x.tracking_number=?2 AND "
+                          SQL_SAME_SCAN("x", "?3", "?4", "?5", "?6", "?7", "?8") " LIMIT 1",
 
     [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at "
                  "FROM returns WHERE id=?1",

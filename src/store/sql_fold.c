@@ -10,7 +10,9 @@
  *  - a scan for an unknown shipment is kept as pending and attached, with its
  *    place in the order's timeline, when the shipment arrives; a shipment
  *    that moves to another order takes its scans' events along;
- *  - a shipment's status is that of its latest scan by occurred_at.
+ *  - a shipment's status is that of its latest scan by occurred_at;
+ *  - a scan its parcel holds already (SQL_SAME_SCAN, sent again under
+ *    another event id) is logged but not stored again.
  *
  * Runs only inside begin/commit on the writer handle.
  */
@@ -22,6 +24,18 @@
 #include "../lib/cs_arena.h"
 #include "../lib/cs_json.h"
 #include "../model/region.h"
+
+/*
+ * Compact JSON of a member of the event's data, or NULL. Small values (all
+ * addresses and locations) are written into the caller's buffer without
+ * touching the heap (by cs_json_dumpb; by jansson when they hold a real);
+ * larger ones fall back to json_dumps. Release with
+ * member_done().
+ */
+typedef struct member {
+    char buf[512];
+    char *heap;
+} member_t;
 
 /* What the fold learned about an event before it is logged. */
 typedef struct route {
@@ -36,6 +50,9 @@ typedef struct route {
     char shp_id[CS_ID_MAX + 1];
     int shp_status;                 /* -1 = none */
     cs_ms_t shp_status_at, shp_delivered_at;
+    bool scan_same;                 /* its parcel (or its number, waiting) holds it already */
+    const char *scan_loc;           /* its location's JSON text, in scan_loc_m; NULL = none */
+    member_t scan_loc_m;            /* released by the caller (member_done) */
     /* existing row of a return / ticket */
     bool row_found;
     char row_status[32];
@@ -59,18 +76,6 @@ static void copy_col(sql_stmt *st, int i, char *dst, size_t size)
     const char *v = cs__col_text(st, i);
     cs_strlcpy(dst, v ? v : "", size);
 }
-
-/*
- * Compact JSON of a member of the event's data, or NULL. Small values (all
- * addresses and locations) are written into the caller's buffer without
- * touching the heap (by cs_json_dumpb; by jansson when they hold a real);
- * larger ones fall back to json_dumps. Release with
- * member_done().
- */
-typedef struct member {
-    char buf[512];
-    char *heap;
-} member_t;
 
 static cs_rc member_text_in(json_t *obj, const char *key, member_t *m, const char **out,
                             cs_err_t *err)
@@ -120,22 +125,60 @@ static void member_done(member_t *m)
 
 /* ---- resolution before logging ---- */
 
+/* Bind the scan's values SQL_SAME_SCAN compares, from parameter i on. */
+static void bind_same(sql_stmt *st, int i, const cs_event_t *ev, const route_t *r)
+{
+    const cs_scan_t *sc = &ev->u.scan;
+    sql_bind_int64(st, i, ev->occurred_at);
+    sql_bind_int(st, i + 1, (int)sc->status);
+    if (sc->reason != CS_INCIDENT_NONE)
+        sql_bind_int(st, i + 2, (int)sc->reason);
+    else
+        sql_bind_null(st, i + 2);
+    cs__bind_text(st, i + 3, sc->carrier_code);
+    cs__bind_text(st, i + 4, sc->carrier_text);
+    cs__bind_text(st, i + 5, r->scan_loc);
+}
+
+/* Whether the same scan (SQL_SAME_SCAN) waits already for a parcel of
+ * its carrier and number: those are adopted together. */
+static cs_rc find_same_pending(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
+{
+    sql_stmt *st = cs__sql_stmt(s, Q_SC_SAME_PENDING, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, ev->u.scan.carrier);
+    cs__bind_text(st, 2, ev->u.scan.tracking_number);
+    bind_same(st, 3, ev, r);
+    int rc = sql_step(st);
+    r->scan_same = rc == SQL_ROW;
+    cs__stmt_done(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look for the same scan waiting");
+    return CS_OK;
+}
+
 /* The shipment a scan names, else the one its carrier and number find for
  * its time (SQL_PARCEL_START: a number may be used again). Either only
  * from the start of the parcel's life on: a scan dated before it (a clock
  * gone wrong, an earlier life of the number) is not the parcel's, whatever
- * it names -- it goes where its number leads for its time, else waits. */
+ * it names -- it goes where its number leads for its time, else waits.
+ * And whether the parcel (or, waiting, its number) holds the same scan
+ * already (r->scan_same), in the same look-up. */
 static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     const cs_scan_t *sc = &ev->u.scan;
     sql_stmt *st;
     int rc;
     r->shp_status = -1;
+    if ((rc = member_text(ev, "location", &r->scan_loc_m, &r->scan_loc, err)))
+        return rc;
     if (sc->shipment_id) {
         if (!(st = cs__sql_stmt(s, Q_SH_GET, err)))
             return CS_ERR_STORE;
         cs__bind_text(st, 1, sc->shipment_id);
         sql_bind_int64(st, 2, ev->occurred_at + SQL_PARCEL_CLOCK_MS);
+        bind_same(st, 3, ev, r);
         rc = sql_step(st);
         if (rc == SQL_ROW) {
             r->shp_found = true;
@@ -144,6 +187,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
             r->shp_status = sql_column_type(st, 1) == SQL_NULL ? -1 : sql_column_int(st, 1);
             r->shp_status_at = cs__col_time(st, 2);
             r->shp_delivered_at = cs__col_time(st, 3);
+            r->scan_same = sql_column_int(st, 6) != 0;
         }
         sql_reset(st);
         sql_clear_bindings(st);
@@ -157,6 +201,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
     cs__bind_text(st, 1, sc->carrier);
     cs__bind_text(st, 2, sc->tracking_number);
     sql_bind_int64(st, 3, ev->occurred_at + SQL_PARCEL_CLOCK_MS);
+    bind_same(st, 4, ev, r);
     rc = sql_step(st);
     if (rc == SQL_ROW) {
         r->shp_found = true;
@@ -165,11 +210,14 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
         r->shp_status = sql_column_type(st, 2) == SQL_NULL ? -1 : sql_column_int(st, 2);
         r->shp_status_at = cs__col_time(st, 3);
         r->shp_delivered_at = cs__col_time(st, 4);
+        r->scan_same = sql_column_int(st, 5) != 0;
     }
     sql_reset(st);
     sql_clear_bindings(st);
     if (rc != SQL_ROW && rc != SQL_DONE)
         return cs__sql_fail(s, err, "look up a shipment by tracking number");
+    if (!r->shp_found)
+        return find_same_pending(s, ev, r, err);
 found:
     if (r->shp_found)
         r->order_id = r->order_buf;
@@ -869,18 +917,20 @@ cs_rc cs__sql_scan_waiting(cs_store_t *store, int64_t seq, bool *waiting, cs_err
     return rc;
 }
 
+/* A scan: stored, unless its parcel holds the same scan already
+ * (SQL_SAME_SCAN: sent again under another event id; the event is logged,
+ * the parcel keeps one and nothing changes), and folded into its
+ * shipment's status. */
 static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
                        cs_err_t *err)
 {
     const cs_scan_t *sc = &ev->u.scan;
+    if (r->scan_same)
+        return CS_OK;
     sql_stmt *ins = cs__sql_stmt(s, Q_SC_INSERT, err);
-    member_t m_loc;
-    const char *loc;
     cs_rc rc;
     if (!ins)
         return CS_ERR_STORE;
-    if ((rc = member_text(ev, "location", &m_loc, &loc, err)))
-        return rc;
     sql_bind_int64(ins, 1, seq);
     cs__bind_text(ins, 2, r->shp_found ? r->shp_id : NULL);
     cs__bind_text(ins, 3, r->shp_found ? NULL : sc->shipment_id);
@@ -889,14 +939,13 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
     sql_bind_int(ins, 6, (int)sc->status);
     cs__bind_text(ins, 7, sc->carrier_code);
     cs__bind_text(ins, 8, sc->carrier_text);
-    cs__bind_text(ins, 9, loc);
+    cs__bind_text(ins, 9, r->scan_loc);
     sql_bind_int64(ins, 10, ev->occurred_at);
     if (sc->reason != CS_INCIDENT_NONE)
         sql_bind_int(ins, 11, (int)sc->reason);
     sql_bind_int(ins, 12, sc->unmapped ? 1 : 0);
     bind_region(ins, 13, &sc->location);
     rc = cs__sql_exec_stmt(s, ins, err, "write a scan");
-    member_done(&m_loc);
     if (rc || !r->shp_found)
         return rc;
 
@@ -1198,25 +1247,29 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
         return cs_errf(err, CS_ERR_INTERNAL, "store: ingest outside a transaction");
     memset(&r, 0, sizeof r);
     if ((rc = resolve(s, ev, &r, err)))
-        return rc;
+        goto out;
 
     /* PostgreSQL gives the seq itself (the write lock makes max + 1 safe),
      * so that an event ingest_hint found new is appended without waiting */
     bool pipelined = false;
     if (s->pg) {
         if (!s->pg_next_seq && (rc = load_next_seq(s, err)))
-            return rc;
+            goto out;
         pipelined = cs_map_get(&s->pg_new_ids, ev->event_id) == NEW_ID;
     }
     sql_stmt *ins = cs__sql_stmt(s, s->pg ? Q_EV_INSERT_SEQ : Q_EV_INSERT, err);
-    if (!ins)
-        return CS_ERR_STORE;
+    if (!ins) {
+        rc = CS_ERR_STORE;
+        goto out;
+    }
     const char *text = ev->body;
     size_t body_len = ev->body_len;
     if (!text) {
         body = json_dumps(ev->json, JSON_COMPACT);
-        if (!body)
-            return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
+        if (!body) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
+            goto out;
+        }
         text = body;
         body_len = strlen(body);
     }
@@ -1302,6 +1355,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     default: rc = cs_errf(err, CS_ERR_INTERNAL, "store: unknown event type %d", (int)ev->type);
     }
 out:
+    member_done(&r.scan_loc_m);
     cs_json_free(body);
     return rc;
 }

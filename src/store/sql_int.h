@@ -70,6 +70,20 @@ _Static_assert(CS_TRACK_AVAILABLE_FOR_PICKUP == 4, "SQL_FOLLOWED_PARCEL_ORDER sa
 _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
                "SQL_SCAN_FIRSTS and SQL_SCAN_COUNTS say 5 and 7");
 
+/* The same scan told twice: a producer, a carrier or an aggregator that
+ * sent it again under another event id. Of one parcel (for scans still
+ * waiting for theirs: of one carrier and number), the same instant, the
+ * same status and incident reason, the same raw code and text and the same
+ * location (as sent: its JSON text). The parcel keeps it once: the fold
+ * stores no scan of its parcel again (fold_scan, store/sql_fold.c), the
+ * event is logged all the same. Scan `x` against the values a..lo (columns
+ * or parameters); a missing value equals only a missing one. */
+#define SQL_SAME_VALUE(a, b) "(" a "=" b " OR (" a " IS NULL AND " b " IS NULL))"
+#define SQL_SAME_SCAN(x, at, st, re, co, te, lo)                                          \
+    x ".occurred_at=" at " AND " x ".status=" st " AND " SQL_SAME_VALUE(x ".reason", re)  \
+    " AND " SQL_SAME_VALUE(x ".carrier_code", co) " AND "                                 \
+    SQL_SAME_VALUE(x ".carrier_text", te) " AND " SQL_SAME_VALUE(x ".location", lo)
+
 /* A tracking number used again. Carriers hand a number out again once its
  * parcel is long gone, so several shipments may share carrier + number. A
  * parcel's life starts when its order was placed -- when the order is not
@@ -245,6 +259,7 @@ typedef enum stmt_id {
     Q_SC_LATEST,
     Q_SC_DELIVERED,
     Q_SC_WAITING,
+    Q_SC_SAME_PENDING,    /* the same scan (SQL_SAME_SCAN) waits already */
     /* returns */
     Q_RE_GET,
     Q_RE_PUT,

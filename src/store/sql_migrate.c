@@ -188,6 +188,48 @@ out:
     return rc;
 }
 
+/* Version 20: the later copies of a scan stored twice (SQL_SAME_SCAN:
+ * on one parcel, or waiting for one with one carrier and number) dropped,
+ * the first kept; the parcels that held copies read again from their
+ * scans (a copy could decide a tie). The parcels are read before anything
+ * changes. */
+static cs_rc drop_scan_copies(cs_sql_t *s, cs_err_t *err)
+{
+    static const char *const COPIES[] = {
+        "DELETE FROM scans WHERE shipment_id IS NOT NULL AND EXISTS(SELECT 1 FROM scans x "
+        "WHERE x.shipment_id=scans.shipment_id AND x.seq<scans.seq AND "
+        SQL_SAME_SCAN("x", "scans.occurred_at", "scans.status", "scans.reason",
+                      "scans.carrier_code", "scans.carrier_text", "scans.location") ")",
+        "DELETE FROM scans WHERE shipment_id IS NULL AND EXISTS(SELECT 1 FROM scans x "
+        "WHERE x.shipment_id IS NULL AND x.carrier=scans.carrier AND "
+        "x.tracking_number=scans.tracking_number AND x.seq<scans.seq AND "
+        SQL_SAME_SCAN("x", "scans.occurred_at", "scans.status", "scans.reason",
+                      "scans.carrier_code", "scans.carrier_text", "scans.location") ")",
+    };
+    cs_buf_t ids;
+    int64_t n = 0, dropped = 0, done = 0;
+    cs_buf_init(&ids, (size_t)1 << 30);
+    cs_rc rc = read_rows(
+        s,
+        "SELECT DISTINCT s.shipment_id FROM scans s WHERE s.shipment_id IS NOT NULL AND "
+        "EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=s.shipment_id AND x.seq<s.seq AND "
+        SQL_SAME_SCAN("x", "s.occurred_at", "s.status", "s.reason", "s.carrier_code",
+                      "s.carrier_text", "s.location") ")",
+        1, "read the parcels with a scan stored twice", &ids, err);
+    for (size_t k = 0; !rc && k < CS_ARRAY_LEN(COPIES); k++)
+        rc = run_once(s, COPIES[k], "drop the scans stored twice", &dropped, err);
+    for (size_t at = 0; !rc && at < ids.len; n++)
+        rc = cs__sql_refresh_shipment(s, next_text(&ids, &at), err);
+    if (rc || (rc = run_once(s, "DROP TABLE scans_20", "drop the step's table", &done, err)))
+        goto out;
+    cs_log(dropped || n ? CS_LOG_INFO : CS_LOG_DEBUG,
+           "store: %lld scans stored twice dropped; %lld shipments read again from their scans",
+           (long long)dropped, (long long)n);
+out:
+    cs_buf_free(&ids);
+    return rc;
+}
+
 /* The migrations with a step: what it does (for `consonance schema`), the
  * step, and the table its SQL creates and the step drops: while that table
  * is there, the step has not run (the SQL was applied by hand), and the
@@ -205,6 +247,7 @@ static const struct {
     { 18, "every shipment's status read again from its scans", refold_shipments, "refold_18" },
     { 19, "the parcels stored under several shipment ids merged", merge_stored_twins,
       "merge_19" },
+    { 20, "the scans stored twice dropped", drop_scan_copies, "scans_20" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

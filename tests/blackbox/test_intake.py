@@ -237,6 +237,29 @@ try:
     st, _, order = d.request("GET", "/v1/orders/fut-1")
     t.eq(st, 200, "the order placed 20 hours ahead (a zone slip) is taken")
 
+    # ---- the same scan sent again under another event id is logged, and
+    # its parcel holds it once ----
+    def scan16(eid, when, status, text):
+        return {"event_id": eid, "type": "tracking.event", "occurred_at": when,
+                "data": {"shipment_id": "S16", "carrier": "dpd", "tracking_number": "AHEAD0016",
+                         "status": status, "carrier_text": text, "location": {"city": "Leipzig"}}}
+    day_ago = at(-24)
+    st, _, body = d.post_events([
+        csbb.order_event("o-1016", "1016", customer="c-9"),
+        {"event_id": "ship-16", "type": "shipment.created", "occurred_at": at(-48),
+         "data": {"id": "S16", "order_id": "1016", "carrier": "dpd", "tracking_number": "AHEAD0016"}},
+        scan16("scan-16", day_ago, "in_transit", "Im Depot"),
+        scan16("scan-16-again", day_ago, "in_transit", "Im Depot"),
+        scan16("scan-16-other", day_ago, "in_transit", "Im Depot Nord"),
+    ])
+    t.eq((st, body.get("accepted")), (200, 5), "a scan sent again is accepted: %r" % (body,))
+    st, _, order = d.request("GET", "/v1/orders/1016")
+    s16 = (order.get("shipments") or [{}])[0]
+    t.eq([s.get("carrier_text") for s in s16.get("scans", [])], ["Im Depot", "Im Depot Nord"],
+         "the parcel holds the scan sent again once, and one of another text")
+    t.eq([e["event_id"] for e in order.get("timeline", []) if e["type"] == "tracking.event"],
+         ["scan-16", "scan-16-again", "scan-16-other"], "all are in the log and the timeline")
+
     st, _, cust = d.request("GET", "/v1/customers/c-7")
     t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")
     st, _, page = d.request("GET", "/v1/events?limit=2&order=desc")

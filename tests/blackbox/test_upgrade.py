@@ -11,7 +11,9 @@ migration 16's SQL was applied by hand, at the next open; and (18) a
 parcel stored as an older release folded it (delivered, then a late
 transit scan: "in transit") is delivered again, and a watch closed on it
 names the parcel it closed on; (19) a parcel stored under two shipment
-ids is one, under the first, with both's scans. Runs on SQLite and,
+ids is one, under the first, with both's scans; (20) a scan stored twice
+(sent again under another event id) is kept once, on its parcel and
+waiting for one. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -122,7 +124,20 @@ rows = [
     "VALUES(1008,'S-tw1','dhl','TW1',1,'tw-transit',%d)" % scan_at,
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
     "VALUES(1009,'S-tw2','dhl','TW1',5,'tw-delivered',%d)" % (scan_at + 3600 * 1000),
-]
+    # a scan stored twice (sent again under another event id) beside one
+    # of another text, and one stored twice while it waits for its parcel
+    "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
+    "VALUES('o-dup','c-up','EUR',%d,1000,'placed',%d)" % (placed, placed),
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at,status,status_at) "
+    "VALUES('S-dup','o-dup','dpd','DUP1',%d,1,%d)" % (placed, scan_at),
+] + ["INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,carrier_text,"
+     "location,occurred_at) VALUES(%d,%s,'dpd','%s',1,'dup-hub','%s','%s',%d)"
+     % (seq, sid, num, text, GERMANY, scan_at)
+     for seq, sid, num, text in [(1010, "'S-dup'", "DUP1", "Im Depot"),
+                                 (1011, "'S-dup'", "DUP1", "Im Depot"),
+                                 (1012, "'S-dup'", "DUP1", "Im Depot Nord"),
+                                 (1013, "NULL", "DUPW", "Im Depot"),
+                                 (1014, "NULL", "DUPW", "Im Depot")]]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
 if pg:
@@ -192,6 +207,14 @@ try:
     left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='merge_19'"
                           if pg else "SELECT count(*) FROM sqlite_master WHERE name='merge_19'")
     t.eq(left.strip(), "0", "migration 19's table dropped by its step")
+    # migration 20: the later copy of the scan stored twice dropped, on its
+    # parcel and waiting
+    t.eq(csbb.store_sql(d.store, "SELECT seq FROM scans WHERE tracking_number IN "
+                                 "('DUP1','DUPW') ORDER BY seq").split(),
+         ["1010", "1012", "1013"], "migration 20: each scan stored once, the first kept")
+    left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='scans_20'"
+                          if pg else "SELECT count(*) FROM sqlite_master WHERE name='scans_20'")
+    t.eq(left.strip(), "0", "migration 20's table dropped by its step")
     st, _, view = d.request("GET", "/v1/orders/o-tw")
     t.eq([x.get("id") for x in view.get("shipments", [])] if st == 200 else st, ["S-tw1"],
          "the order shows one parcel")
@@ -222,7 +245,7 @@ try:
 
     # opening the upgraded store again applies nothing twice
     d.start()
-    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "8", "reopened as it was")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "11", "reopened as it was")
     t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(),
          "2", "with the region keys written once")
     t.eq(d.stop(), 0, "and stops cleanly again")

@@ -333,6 +333,64 @@ static void test_scans_before_their_shipment(void **state)
     cs_store_close(&s);
 }
 
+/* The same scan sent again under another event id (a carrier or an
+ * aggregator sending its history again): logged, stored once -- waiting
+ * for its parcel or on it, in any order. A scan that differs in anything
+ * the parcel would show (its text, its place) is another scan. */
+#define SCAN_EV(id, at, sid, status, extra)                                                 \
+    ev_of("{\"event_id\":\"%s\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\",\"data\":{" \
+          "%s\"carrier\":\"dpd\",\"tracking_number\":\"SC1\",\"status\":\"%s\"%s}}",          \
+          id, at, sid, status, extra)
+#define HUB ",\"carrier_code\":\"HUB\",\"carrier_text\":\"Im Depot\",\"location\":{\"city\":\"Leipzig\"}"
+
+static void test_same_scan_once(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_store_counts_t n;
+    put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    /* waiting for its parcel, twice: one waits */
+    assert_int_equal(put(s, SCAN_EV("w1", "2026-03-02T09:00:00Z", "", "in_transit", HUB), NULL),
+                     CS_INGEST_PENDING);
+    assert_int_equal(put(s, SCAN_EV("w1b", "2026-03-02T09:00:00Z", "\"shipment_id\":\"sh1\",",
+                                    "in_transit", HUB),
+                         NULL),
+                     CS_INGEST_PENDING);
+    assert_int_equal(cs_store_counts(s, &n, NULL), CS_OK);
+    assert_int_equal(n.pending_scans, 1);
+    put(s, EV("s1", "shipment.created", "2026-03-02T08:00:00Z",
+              "{\"id\":\"sh1\",\"order_id\":\"1001\",\"carrier\":\"dpd\",\"tracking_number\":\"SC1\"}"),
+        NULL);
+    /* on its parcel: sent again, once more; the same instant with another
+     * text or place is another scan */
+    assert_int_equal(put(s, SCAN_EV("w1c", "2026-03-02T09:00:00Z", "", "in_transit", HUB), NULL),
+                     CS_INGEST_NEW);
+    put(s, SCAN_EV("x1", "2026-03-02T09:00:00Z", "", "in_transit",
+                   ",\"carrier_code\":\"HUB\",\"carrier_text\":\"Im Depot Nord\","
+                   "\"location\":{\"city\":\"Leipzig\"}"),
+        NULL);
+    put(s, SCAN_EV("x2", "2026-03-02T09:00:00Z", "", "in_transit",
+                   ",\"carrier_code\":\"HUB\",\"carrier_text\":\"Im Depot\","
+                   "\"location\":{\"city\":\"Halle\"}"),
+        NULL);
+    /* out for delivery, the scan before it sent again at the same
+     * instant: the parcel stays out for delivery */
+    put(s, SCAN_EV("a1", "2026-03-03T07:00:00Z", "", "in_transit", ""), NULL);
+    put(s, SCAN_EV("a2", "2026-03-03T07:00:00Z", "", "out_for_delivery", ""), NULL);
+    put(s, SCAN_EV("a1b", "2026-03-03T07:00:00Z", "\"shipment_id\":\"sh1\",", "in_transit", ""),
+        NULL);
+    assert_int_equal(cs_store_counts(s, &n, NULL), CS_OK);
+    assert_int_equal(n.events, 10);
+    assert_int_equal(n.scans, 5);
+    assert_int_equal(n.pending_scans, 0);
+    json_t *o = order_view(s, "1001");
+    assert_int_equal(json_array_size(json_object_get(
+                         json_array_get(json_object_get(o, "shipments"), 0), "scans")),
+                     5);
+    assert_string_equal(str_at(o, "shipments.0.status"), "out_for_delivery");
+    json_decref(o);
+    cs_store_close(&s);
+}
+
 static void test_updates_before_creates(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1534,6 +1592,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_idempotent_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_type_folds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans_before_their_shipment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_scan_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updates_before_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
