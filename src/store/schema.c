@@ -225,9 +225,11 @@ static const char *const migrations[] = {
     "CREATE INDEX shipments_by_parcel ON shipments(order_id, carrier, tracking_number);"
     "CREATE TABLE merge_19(done @INT);",
     /* 20: a parcel holds the same scan once (SQL_SAME_SCAN: sent again
-     * under another event id, stored twice before): a step in C
+     * under another event id, stored twice before), and a delivery is
+     * never after it was heard of (SQL_DELIVERED_AT): a step in C
      * (sql_migrate.c) drops the later copies, reads the parcels they were
-     * of again from their scans, and drops scans_20 */
+     * of and those delivered "in the future" again from their scans, and
+     * drops scans_20 */
     "CREATE TABLE scans_20(done @INT);",
 };
 

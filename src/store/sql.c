@@ -140,8 +140,9 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SC_LATEST] = "SELECT s.status,s.occurred_at FROM scans s," SQL_SCAN_FIRSTS("?1")
                     " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS
                     " ORDER BY s.occurred_at DESC, s.seq DESC LIMIT 1",
-    /* delivered at: its first delivery */
-    [Q_SC_DELIVERED] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND status=?2",
+    /* delivered at: its first delivery, never after it was heard of */
+    [Q_SC_DELIVERED] = "SELECT min(" SQL_DELIVERED_AT("s", "e") ") FROM scans s LEFT JOIN "
+                       "events e ON e.seq=s.seq WHERE s.shipment_id=?1 AND s.status=?2",
     [Q_SC_WAITING] = "SELECT 1 FROM scans WHERE seq=?1 AND shipment_id IS NULL",
     /* of carrier ?1 and number ?2, waiting: the same scan as ?3-?8 */
     [Q_SC_SAME_PENDING] = "SELECT 1 FROM scans x WHERE x.shipment_id IS NULL AND x.carrier=?1 "

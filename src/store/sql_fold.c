@@ -613,8 +613,9 @@ static cs_rc fold_cancel(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     return cs__sql_exec_stmt(s, stub, err, "record an early cancellation");
 }
 
-/* When a delivered shipment was delivered: its first delivered scan
- * (Q_SC_DELIVERED; a delivered status means no return came before it),
+/* When a delivered shipment was delivered: its first delivered scan, or
+ * when it was received if that was earlier (Q_SC_DELIVERED,
+ * SQL_DELIVERED_AT; a delivered status means no return came before it),
  * whatever order the scans came in. */
 static cs_rc delivered_since(cs_sql_t *s, const char *id, cs_ms_t *out, cs_err_t *err)
 {
@@ -917,12 +918,12 @@ cs_rc cs__sql_scan_waiting(cs_store_t *store, int64_t seq, bool *waiting, cs_err
     return rc;
 }
 
-/* A scan: stored, unless its parcel holds the same scan already
- * (SQL_SAME_SCAN: sent again under another event id; the event is logged,
- * the parcel keeps one and nothing changes), and folded into its
- * shipment's status. */
-static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
-                       cs_err_t *err)
+/* A scan received at `received_at`: stored, unless its parcel holds the
+ * same scan already (SQL_SAME_SCAN: sent again under another event id; the
+ * event is logged, the parcel keeps one and nothing changes), and folded
+ * into its shipment's status. */
+static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_ms_t received_at,
+                       const route_t *r, cs_err_t *err)
 {
     const cs_scan_t *sc = &ev->u.scan;
     if (r->scan_same)
@@ -953,9 +954,10 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
      * delivered parcel stays delivered -- a later scan (a carrier's late
      * transit event, a code the tables do not know) is kept and shown but
      * does not undo it -- unless it goes back to the sender, and one on
-     * its way back stays so. Delivered at: its first delivery. A scan
-     * older than the status has the shipment read again from its scans by
-     * the same rules (cs__sql_refresh_shipment); one in order folds here. */
+     * its way back stays so. Delivered at: its first delivery, never
+     * after it was received (SQL_DELIVERED_AT). A scan older than the
+     * status has the shipment read again from its scans by the same rules
+     * (cs__sql_refresh_shipment); one in order folds here. */
     int status = r->shp_status;
     cs_ms_t status_at = r->shp_status_at, delivered = r->shp_delivered_at;
     bool was_delivered = status == CS_TRACK_DELIVERED;
@@ -967,12 +969,15 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const rou
         return CS_OK; /* after its delivery or its return: shown, not counted */
     status = (int)sc->status;
     status_at = ev->occurred_at;
+    cs_ms_t heard = received_at < ev->occurred_at ? received_at : ev->occurred_at;
     if (status != CS_TRACK_DELIVERED)
         delivered = 0;
     else if (!was_delivered)
-        delivered = ev->occurred_at; /* a delivery that goes on keeps its start */
+        delivered = heard; /* a delivery that goes on keeps its start */
     else if (!delivered && (rc = delivered_since(s, r->shp_id, &delivered, err)))
         return rc;
+    else if (heard < delivered) /* heard of earlier than the first (a clock ahead) */
+        delivered = heard;
     if (status == r->shp_status && status_at == r->shp_status_at &&
         delivered == r->shp_delivered_at)
         return CS_OK;
@@ -1341,7 +1346,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     case CS_EV_ORDER_CANCELLED: rc = fold_cancel(s, ev, err); break;
     case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, &r, err); break;
     case CS_EV_TRACKING_EVENT:
-        rc = fold_scan(s, ev, *seq, &r, err);
+        rc = fold_scan(s, ev, *seq, received_at, &r, err);
         if (!rc && !r.shp_found)
             *outcome = CS_INGEST_PENDING;
         break;

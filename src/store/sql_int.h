@@ -84,6 +84,16 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
     " AND " SQL_SAME_VALUE(x ".carrier_code", co) " AND "                                 \
     SQL_SAME_VALUE(x ".carrier_text", te) " AND " SQL_SAME_VALUE(x ".location", lo)
 
+/* When a delivered scan `s` says the parcel was delivered: when it
+ * happened, but never after its event `e` was received -- a carrier's
+ * clock ahead (up to CS_EVENT_AHEAD_MAX_MS is taken) does not deliver a
+ * parcel in the future. A scan without its event (an older release's
+ * rows) at its own time. A parcel's delivered_at is the earliest of its
+ * delivered scans' (Q_SC_DELIVERED). */
+#define SQL_DELIVERED_AT(s, e)                                                            \
+    "CASE WHEN " e ".received_at<" s ".occurred_at THEN " e ".received_at ELSE " s        \
+    ".occurred_at END"
+
 /* A tracking number used again. Carriers hand a number out again once its
  * parcel is long gone, so several shipments may share carrier + number. A
  * parcel's life starts when its order was placed -- when the order is not

@@ -144,7 +144,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_DISC_VIEW] = "SELECT " DISC_COLS " FROM discount_codes WHERE customer_id=?1 "
                      "ORDER BY id DESC LIMIT 200",
 /* with the longest gap between consecutive points of the parcel's way:
- * its hand-over, then each scan up to the delivery */
+ * its hand-over, then each scan up to the delivery, and the delivery (a
+ * delivered scan dated after it was received is at delivered_at:
+ * SQL_DELIVERED_AT) */
 /* the first scan in the parcel's destination region (model/region.h) */
 #define DEST_AT_SQL "(SELECT min(occurred_at) FROM scans WHERE shipment_id=s.id AND " \
                     "occurred_at<=s.delivered_at AND region=coalesce(s.dest_region," \
@@ -157,24 +159,28 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "o.ship_dest_region IS NOT NULL) THEN o.ship_destination ELSE " \
                       "s.destination END"
 #define DELIVERY_SQL "SELECT s.carrier,s.service," SHIP_ENDS_SQL ",o.placed_at,s.created_at," \
-                     "s.delivered_at,(SELECT prev || ' ' || at FROM (SELECT occurred_at AS at," \
-                     "lag(occurred_at, 1, s.created_at) OVER (ORDER BY occurred_at) AS prev " \
-                     "FROM scans WHERE shipment_id=s.id AND occurred_at<=s.delivered_at) g " \
+                     "s.delivered_at,(SELECT prev || ' ' || at FROM (SELECT at," \
+                     "lag(at, 1, s.created_at) OVER (ORDER BY at) AS prev FROM (SELECT " \
+                     "occurred_at AS at FROM scans WHERE shipment_id=s.id AND " \
+                     "occurred_at<=s.delivered_at UNION SELECT s.delivered_at) p) g " \
                      "ORDER BY at-prev DESC LIMIT 1)," DEST_AT_SQL " " \
                      "FROM shipments s JOIN orders o ON o.id=s.order_id " \
                      "WHERE s.delivered_at IS NOT NULL AND o.placed_at IS NOT NULL"
     /* the delivery scan ?1 completed: its parcel's first delivered scan
-     * (SQL_SCAN_COUNTS' delivered_at, the first logged among equals); the
+     * (SQL_SCAN_COUNTS' delivered_at, SQL_DELIVERED_AT, the first logged
+     * among equals); the
      * gap is found from its scans in C (the window function above costs an
      * ephemeral table per call) */
     [QJ_DELIVERY_OF_SCAN] = "SELECT s.carrier,s.service," SHIP_ENDS_SQL ",o.placed_at,"
                             "s.created_at,s.delivered_at,s.id," DEST_AT_SQL " "
                             "FROM scans sc JOIN shipments s ON s.id=sc.shipment_id "
-                            "JOIN orders o ON o.id=s.order_id WHERE sc.seq=?1 AND "
-                            "sc.status=5 AND s.delivered_at=sc.occurred_at AND "
+                            "JOIN orders o ON o.id=s.order_id LEFT JOIN events e ON "
+                            "e.seq=sc.seq WHERE sc.seq=?1 AND sc.status=5 AND "
+                            "s.delivered_at=" SQL_DELIVERED_AT("sc", "e") " AND "
                             "o.placed_at IS NOT NULL AND NOT EXISTS(SELECT 1 FROM scans x "
-                            "WHERE x.shipment_id=s.id AND x.status=5 AND "
-                            "x.occurred_at=sc.occurred_at AND x.seq<sc.seq)",
+                            "LEFT JOIN events xe ON xe.seq=x.seq WHERE x.shipment_id=s.id AND "
+                            "x.status=5 AND x.seq<sc.seq AND "
+                            SQL_DELIVERED_AT("x", "xe") "=s.delivered_at)",
     [QJ_DELIVERY_SCANS] = "SELECT occurred_at FROM scans WHERE shipment_id=?1 AND "
                           "occurred_at<=?2 ORDER BY occurred_at",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
@@ -1424,8 +1430,8 @@ cs_rc cs__sql_deliveries_each(cs_store_t *store,
 }
 
 /* The longest gap between consecutive points of the way (the hand-over,
- * then each scan up to the delivery), as DELIVERY_SQL's column 7 finds it;
- * of equal gaps, the first. */
+ * then each scan up to the delivery, and the delivery), as DELIVERY_SQL's
+ * column 7 finds it; of equal gaps, the first. */
 static cs_rc delivery_gap(cs_sql_t *s, const char *shipment_id, cs_delivery_row_t *d,
                           cs_err_t *err)
 {
@@ -1449,8 +1455,13 @@ static cs_rc delivery_gap(cs_sql_t *s, const char *shipment_id, cs_delivery_row_
     cs__stmt_done(st);
     if (r != SQL_DONE)
         return cs__sql_fail(s, err, "read a delivery's scans");
-    if (any)
-        set_gap(d, best_from, best_to);
+    /* the delivery: its scan is the last point already, unless dated
+     * after it was received (SQL_DELIVERED_AT) */
+    if (!any || d->delivered_at - prev > best_to - best_from) {
+        best_from = prev;
+        best_to = d->delivered_at;
+    }
+    set_gap(d, best_from, best_to);
     return CS_OK;
 }
 

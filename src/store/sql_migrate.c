@@ -190,9 +190,9 @@ out:
 
 /* Version 20: the later copies of a scan stored twice (SQL_SAME_SCAN:
  * on one parcel, or waiting for one with one carrier and number) dropped,
- * the first kept; the parcels that held copies read again from their
- * scans (a copy could decide a tie). The parcels are read before anything
- * changes. */
+ * the first kept; the parcels that held copies, and those whose delivery
+ * was dated after it was received, read again from their scans
+ * (SQL_DELIVERED_AT). The parcels are read before anything changes. */
 static cs_rc drop_scan_copies(cs_sql_t *s, cs_err_t *err)
 {
     static const char *const COPIES[] = {
@@ -214,8 +214,11 @@ static cs_rc drop_scan_copies(cs_sql_t *s, cs_err_t *err)
         "SELECT DISTINCT s.shipment_id FROM scans s WHERE s.shipment_id IS NOT NULL AND "
         "EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=s.shipment_id AND x.seq<s.seq AND "
         SQL_SAME_SCAN("x", "s.occurred_at", "s.status", "s.reason", "s.carrier_code",
-                      "s.carrier_text", "s.location") ")",
-        1, "read the parcels with a scan stored twice", &ids, err);
+                      "s.carrier_text", "s.location") ") "
+        "UNION SELECT DISTINCT s.shipment_id FROM scans s JOIN shipments sh ON "
+        "sh.id=s.shipment_id JOIN events e ON e.seq=s.seq WHERE s.status=5 AND "
+        "sh.delivered_at IS NOT NULL AND e.received_at<sh.delivered_at",
+        1, "read the parcels with a scan stored twice or delivered ahead", &ids, err);
     for (size_t k = 0; !rc && k < CS_ARRAY_LEN(COPIES); k++)
         rc = run_once(s, COPIES[k], "drop the scans stored twice", &dropped, err);
     for (size_t at = 0; !rc && at < ids.len; n++)
@@ -247,7 +250,8 @@ static const struct {
     { 18, "every shipment's status read again from its scans", refold_shipments, "refold_18" },
     { 19, "the parcels stored under several shipment ids merged", merge_stored_twins,
       "merge_19" },
-    { 20, "the scans stored twice dropped", drop_scan_copies, "scans_20" },
+    { 20, "the scans stored twice dropped, deliveries dated ahead of their receipt read again",
+      drop_scan_copies, "scans_20" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

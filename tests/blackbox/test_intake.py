@@ -238,7 +238,8 @@ try:
     t.eq(st, 200, "the order placed 20 hours ahead (a zone slip) is taken")
 
     # ---- the same scan sent again under another event id is logged, and
-    # its parcel holds it once ----
+    # its parcel holds it once; a delivery dated ahead (within the day
+    # taken) is a delivery when it was heard of, not in the future ----
     def scan16(eid, when, status, text):
         return {"event_id": eid, "type": "tracking.event", "occurred_at": when,
                 "data": {"shipment_id": "S16", "carrier": "dpd", "tracking_number": "AHEAD0016",
@@ -251,14 +252,20 @@ try:
         scan16("scan-16", day_ago, "in_transit", "Im Depot"),
         scan16("scan-16-again", day_ago, "in_transit", "Im Depot"),
         scan16("scan-16-other", day_ago, "in_transit", "Im Depot Nord"),
+        scan16("scan-16-dl", at(5), "delivered", "Zugestellt"),
     ])
-    t.eq((st, body.get("accepted")), (200, 5), "a scan sent again is accepted: %r" % (body,))
+    heard = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1))
+    t.eq((st, body.get("accepted")), (200, 6), "a scan sent again is accepted: %r" % (body,))
     st, _, order = d.request("GET", "/v1/orders/1016")
     s16 = (order.get("shipments") or [{}])[0]
-    t.eq([s.get("carrier_text") for s in s16.get("scans", [])], ["Im Depot", "Im Depot Nord"],
+    t.eq([s.get("carrier_text") for s in s16.get("scans", [])],
+         ["Im Depot", "Im Depot Nord", "Zugestellt"],
          "the parcel holds the scan sent again once, and one of another text")
     t.eq([e["event_id"] for e in order.get("timeline", []) if e["type"] == "tracking.event"],
-         ["scan-16", "scan-16-again", "scan-16-other"], "all are in the log and the timeline")
+         ["scan-16", "scan-16-again", "scan-16-other", "scan-16-dl"],
+         "all are in the log and the timeline")
+    t.check(s16.get("status") == "delivered" and (s16.get("delivered_at") or "~")[:19] <= heard,
+            "delivered when heard of, not five hours ahead: %r (heard by %s)" % (s16, heard))
 
     st, _, cust = d.request("GET", "/v1/customers/c-7")
     t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")

@@ -13,7 +13,8 @@ transit scan: "in transit") is delivered again, and a watch closed on it
 names the parcel it closed on; (19) a parcel stored under two shipment
 ids is one, under the first, with both's scans; (20) a scan stored twice
 (sent again under another event id) is kept once, on its parcel and
-waiting for one. Runs on SQLite and,
+waiting for one, and a parcel delivered by a scan dated ahead of its
+receipt is delivered when it was received. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -137,7 +138,18 @@ rows = [
                                  (1011, "'S-dup'", "DUP1", "Im Depot"),
                                  (1012, "'S-dup'", "DUP1", "Im Depot Nord"),
                                  (1013, "NULL", "DUPW", "Im Depot"),
-                                 (1014, "NULL", "DUPW", "Im Depot")]]
+                                 (1014, "NULL", "DUPW", "Im Depot")]] + [
+    # delivered by a scan dated five hours ahead of its receipt
+    "INSERT INTO orders(id,customer_id,currency,placed_at,total,status,updated_at) "
+    "VALUES('o-ah','c-up','EUR',%d,1000,'placed',%d)" % (placed, placed),
+    "INSERT INTO shipments(id,order_id,carrier,tracking_number,created_at,status,status_at,"
+    "delivered_at) VALUES('S-ah','o-ah','dpd','AH1',%d,5,%d,%d)"
+    % (placed, scan_at + 5 * 3600 * 1000, scan_at + 5 * 3600 * 1000),
+    "INSERT INTO events(seq,event_id,type,occurred_at,received_at,order_id,body) "
+    "VALUES(1015,'old-ah',5,%d,%d,'o-ah','{}')" % (scan_at + 5 * 3600 * 1000, scan_at),
+    "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
+    "VALUES(1015,'S-ah','dpd','AH1',5,'pod',%d)" % (scan_at + 5 * 3600 * 1000),
+]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
 if pg:
@@ -208,10 +220,13 @@ try:
                           if pg else "SELECT count(*) FROM sqlite_master WHERE name='merge_19'")
     t.eq(left.strip(), "0", "migration 19's table dropped by its step")
     # migration 20: the later copy of the scan stored twice dropped, on its
-    # parcel and waiting
+    # parcel and waiting; the parcel delivered ahead delivered when heard of
     t.eq(csbb.store_sql(d.store, "SELECT seq FROM scans WHERE tracking_number IN "
                                  "('DUP1','DUPW') ORDER BY seq").split(),
          ["1010", "1012", "1013"], "migration 20: each scan stored once, the first kept")
+    t.eq(csbb.store_sql(d.store, "SELECT status, delivered_at FROM shipments WHERE id='S-ah'"
+                        ).strip().split("|"), ["5", str(scan_at)],
+         "migration 20: delivered when the scan dated ahead was received")
     left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='scans_20'"
                           if pg else "SELECT count(*) FROM sqlite_master WHERE name='scans_20'")
     t.eq(left.strip(), "0", "migration 20's table dropped by its step")
@@ -245,7 +260,7 @@ try:
 
     # opening the upgraded store again applies nothing twice
     d.start()
-    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "11", "reopened as it was")
+    t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans").strip(), "12", "reopened as it was")
     t.eq(csbb.store_sql(d.store, "SELECT count(*) FROM scans WHERE region IS NOT NULL").strip(),
          "2", "with the region keys written once")
     t.eq(d.stop(), 0, "and stops cleanly again")

@@ -86,14 +86,16 @@ static cs_event_t *ev_of(const char *fmt, ...)
     return ev;
 }
 
-/* Ingest one event in its own transaction; returns the outcome. */
-static cs_ingest_outcome_t put(cs_store_t *s, cs_event_t *ev, int64_t *seq_out)
+/* Ingest one event received at `received` in its own transaction; returns
+ * the outcome. */
+static cs_ingest_outcome_t put_at(cs_store_t *s, cs_event_t *ev, cs_ms_t received,
+                                  int64_t *seq_out)
 {
     cs_err_t err;
     cs_ingest_outcome_t out;
     int64_t seq = 0;
     assert_int_equal(cs_store_begin(s, &err), CS_OK);
-    if (cs_store_ingest(s, ev, 1772400000000LL, &out, &seq, &err) != CS_OK)
+    if (cs_store_ingest(s, ev, received, &out, &seq, &err) != CS_OK)
         fail_msg("ingest %s: %s", ev->event_id, err.msg);
     assert_int_equal(cs_store_commit(s, &err), CS_OK);
     assert_true(seq > 0);
@@ -101,6 +103,14 @@ static cs_ingest_outcome_t put(cs_store_t *s, cs_event_t *ev, int64_t *seq_out)
         *seq_out = seq;
     cs_event_free(&ev);
     return out;
+}
+
+/* ... received as it happened (at 2026-03-01T21:20:00Z for what happened
+ * before) */
+static cs_ingest_outcome_t put(cs_store_t *s, cs_event_t *ev, int64_t *seq_out)
+{
+    cs_ms_t received = 1772400000000LL;
+    return put_at(s, ev, ev->occurred_at > received ? ev->occurred_at : received, seq_out);
 }
 
 #define EV(id, type, at, data) \
@@ -1389,6 +1399,58 @@ static void test_deliveries(void **state)
     cs_store_close(&s);
 }
 
+/* A delivered scan dated ahead of its receipt (a carrier's clock ahead,
+ * within the day taken): delivered when it was received, not in the
+ * future -- as the scan folds, when the parcel is read again from its
+ * scans, and for the model (its gap ends at the delivery). */
+static cs_ms_t ms(const char *iso)
+{
+    cs_ms_t t;
+    assert_true(cs_time_parse(iso, &t));
+    return t;
+}
+
+static void test_delivered_ahead(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_delivery_row_t d;
+    int64_t seq;
+    put(s, order_ev("e1", "o-e", "2026-03-01T10:00:00Z", "10.00"), NULL);
+    put(s, EV("e2", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-e\",\"order_id\":\"o-e\",\"carrier\":\"dpd\","
+              "\"tracking_number\":\"SC1\"}"),
+        NULL);
+    put(s, SCAN_EV("e3", "2026-03-02T12:00:00Z", "", "in_transit", ""), NULL);
+    put_at(s, SCAN_EV("e4", "2026-03-05T15:00:00Z", "", "delivered", ""),
+           ms("2026-03-05T10:00:00Z"), &seq);
+    json_t *o = order_view(s, "o-e");
+    assert_string_equal(str_at(o, "shipments.0.status"), "delivered");
+    assert_string_equal(str_at(o, "shipments.0.delivered_at"), "2026-03-05T10:00:00.000Z");
+    json_decref(o);
+    /* learned as delivered then, its longest gap up to then */
+    assert_int_equal(cs_store_call(s, delivery_of_scan, seq, &d, &err), CS_OK);
+    assert_int_equal(d.delivered_at, ms("2026-03-05T10:00:00Z"));
+    assert_int_equal(d.gap_from, ms("2026-03-02T12:00:00Z"));
+    assert_int_equal(d.gap_to, ms("2026-03-05T10:00:00Z"));
+    cs_delivery_row_t all;
+    memset(&all, 0, sizeof all);
+    assert_int_equal(cs_store_call(s, deliveries_each, keep_delivery, &all, &err), CS_OK);
+    assert_int_equal(all.delivered_at, d.delivered_at);
+    assert_int_equal(all.gap_from, d.gap_from);
+    assert_int_equal(all.gap_to, d.gap_to);
+    /* an older scan late (the parcel read again from its scans), and
+     * another delivered scan of the same delivery: still delivered then */
+    put_at(s, SCAN_EV("e5", "2026-03-03T12:00:00Z", "", "in_transit", ""),
+           ms("2026-03-06T10:00:00Z"), NULL);
+    put_at(s, SCAN_EV("e6", "2026-03-05T15:00:00Z", "", "delivered", ",\"carrier_text\":\"POD\""),
+           ms("2026-03-05T16:00:00Z"), NULL);
+    o = order_view(s, "o-e");
+    assert_string_equal(str_at(o, "shipments.0.delivered_at"), "2026-03-05T10:00:00.000Z");
+    json_decref(o);
+    cs_store_close(&s);
+}
+
 /* Where a parcel was scanned, against where it goes: its first scan in
  * its destination region (a region key naming more than a country), for
  * the watch and for the model, from the shipment's destination or, when
@@ -1608,6 +1670,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_followed_parcel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
