@@ -231,6 +231,12 @@ static const char *const migrations[] = {
      * of and those delivered "in the future" again from their scans, and
      * drops scans_20 */
     "CREATE TABLE scans_20(done @INT);",
+    /* 21: when a customer's address or consent last changed, apart from
+     * updated_at (the newest update's time, which the same record sent
+     * again moves too): unsubscribes and bounces hold until the address
+     * or consent changes, not until the shop repeats itself */
+    "ALTER TABLE customers ADD COLUMN contact_at @INT NOT NULL DEFAULT 0;"
+    "UPDATE customers SET contact_at=updated_at;",
 };
 
 size_t cs_schema_count(void)

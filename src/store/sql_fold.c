@@ -451,18 +451,31 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
         goto out;
     }
     bool found = r == SQL_ROW;
-    /* email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at */
+    /* email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at,
+     * contact_at */
     cs_ms_t updated = found ? cs__col_time(get, 8) : 0;
     cs_ms_t first = found ? cs__col_time(get, 7) : at;
+    cs_ms_t contact = found ? cs__col_time(get, 9) : at;
     bool newer = !found || at >= updated;
+    /* a changed address or consent starts what stops messages over
+     * (unsubscribes, bounces: sql_journey.c); the same record again,
+     * or a new name, does not */
+    bool changed = false;
     const char *mine[5] = {cu->email, cu->phone, cu->name, cu->locale, cu->timezone};
     cs__bind_text(put, 1, cu->id);
     for (int i = 0; i < 5; i++) {
         const char *old = found ? cs__col_text(get, i) : NULL;
-        bind_transient(put, 2 + i, (mine[i] && (newer || !old)) ? mine[i] : old);
+        const char *v = (mine[i] && (newer || !old)) ? mine[i] : old;
+        if (i < 2 && v != old && (!old || strcmp(v, old) != 0))
+            changed = true;
+        bind_transient(put, 2 + i, v);
     }
-    consent_merge(consent, found ? cs__col_text(get, 5) : NULL, cu, newer);
+    const char *old_consent = found ? cs__col_text(get, 5) : NULL;
+    consent_merge(consent, old_consent, cu, newer);
+    if (!old_consent || strcmp(consent, old_consent) != 0)
+        changed = true;
     sql_bind_text_copy(put, 7, consent, 6);
+    sql_bind_int64(put, 11, changed && at > contact ? at : contact);
     const char *old_attr = found ? cs__col_text(get, 6) : NULL;
     if (attrs && (newer || !old_attr)) {
         attr_text = json_dumps(attrs, JSON_COMPACT);

@@ -97,7 +97,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                                          "shipment_id=?5) ORDER BY seq LIMIT ?4",
 #undef OF_ORDER_SQL
     [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
-                        "updated_at FROM customers WHERE id=?1",
+                        "contact_at FROM customers WHERE id=?1",
     [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
                       "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
@@ -183,7 +183,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                             SQL_DELIVERED_AT("x", "xe") "=s.delivered_at)",
     [QJ_DELIVERY_SCANS] = "SELECT occurred_at FROM scans WHERE shipment_id=?1 AND "
                           "occurred_at<=?2 ORDER BY occurred_at",
-    [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,updated_at FROM customers "
+    [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,contact_at FROM customers "
                    "WHERE id=?1",
 };
 
@@ -1017,8 +1017,9 @@ static json_t *consent_json(const char *c)
     return o;
 }
 
-/* What stops messages to a customer since their record last changed (a new
- * address or consent starts over): an unsubscribe or a complaint stops all
+/* What stops messages to a customer since their address or consent last
+ * changed (contact_at: a new address or consent starts over, the same
+ * record sent again does not): an unsubscribe or a complaint stops all
  * but transactional ones; a bounce stops the channel it came from. */
 static cs_rc stops(cs_sql_t *s, const char *id, cs_ms_t since, bool *unsub,
                    unsigned *bounced, cs_err_t *err)
@@ -1059,7 +1060,7 @@ static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, 
         cs__stmt_done(st);
         return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read a customer");
     }
-    cs_ms_t updated = cs__col_time(st, 7);
+    cs_ms_t changed = cs__col_time(st, 7);
     json_t *c = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", id, "email",
                           cs__col_text(st, 0), "phone", cs__col_text(st, 1), "name",
                           cs__col_text(st, 2), "locale", cs__col_text(st, 3), "timezone",
@@ -1088,7 +1089,7 @@ static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, 
 unsub: {
     bool unsub;
     unsigned bounced;
-    if (stops(s, id, updated, &unsub, &bounced, err))
+    if (stops(s, id, changed, &unsub, &bounced, err))
         goto fail;
     json_object_set_new(c, "unsubscribed", json_boolean(unsub));
     json_t *b = json_array();
@@ -1367,9 +1368,9 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
         cs_strlcpy(out->timezone, c, sizeof out->timezone);
     c = cs__col_text(st, 4);
     cs_strlcpy(out->consent, c && strlen(c) == 6 ? c : "------", sizeof out->consent);
-    cs_ms_t updated = cs__col_time(st, 5);
+    cs_ms_t changed = cs__col_time(st, 5);
     cs__stmt_done(st);
-    return stops(s, customer_id, updated, &out->unsubscribed, &out->bounced, err);
+    return stops(s, customer_id, changed, &out->unsubscribed, &out->bounced, err);
 }
 
 /* ---- deliveries ---- */

@@ -400,6 +400,55 @@ static void test_policy_in_the_runtime(void **state)
     teardown_world(&w);
 }
 
+/* An unsubscribe holds until the customer's address or consent changes:
+ * the shop sending the same record again (a sync, an order carrying its
+ * customer) does not undo it; a bounce likewise stops its channel until
+ * a new address. */
+static void test_unsubscribe_outlives_the_same_record(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: crosssell\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+        "journey: tips\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: sms, template: tips, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    event(&w, "customer.upserted",
+          "{\"id\":\"hans\",\"email\":\"hans@example.de\",\"phone\":\"+4915100000001\","
+          "\"consents\":{\"email\":{\"marketing\":true},\"sms\":{\"transactional\":true}}}");
+    event(&w, "message.status",
+          "{\"message_id\":\"m1\",\"status\":\"unsubscribed\",\"channel\":\"email\","
+          "\"customer_id\":\"hans\"}");
+    event(&w, "message.status",
+          "{\"message_id\":\"m2\",\"status\":\"bounced\",\"channel\":\"sms\","
+          "\"customer_id\":\"hans\"}");
+    /* the same record again, an hour later, and with a new name */
+    cs_clock_manual_set(&w.clock, at("2026-07-13T11:00:00Z"));
+    event(&w, "customer.upserted",
+          "{\"id\":\"hans\",\"email\":\"hans@example.de\",\"phone\":\"+4915100000001\","
+          "\"name\":\"Hans\",\"consents\":{\"email\":{\"marketing\":true},"
+          "\"sms\":{\"transactional\":true}}}");
+    order(&w, "o1", "hans", "10.00");
+    assert_string_equal(outbox(&w, "hans"),
+                        "crosssell:skipped:unsubscribed tips:skipped:bounced");
+    /* a new phone number: SMS goes again; marketing consent given anew
+     * (refused, then granted): marketing goes again */
+    cs_clock_manual_set(&w.clock, at("2026-07-13T12:00:00Z"));
+    event(&w, "customer.upserted",
+          "{\"id\":\"hans\",\"phone\":\"+4915100000002\","
+          "\"consents\":{\"email\":{\"marketing\":false}}}");
+    cs_clock_manual_set(&w.clock, at("2026-07-13T12:01:00Z"));
+    event(&w, "customer.upserted",
+          "{\"id\":\"hans\",\"consents\":{\"email\":{\"marketing\":true}}}");
+    order(&w, "o2", "hans", "10.00");
+    assert_string_equal(outbox(&w, "hans"),
+                        "crosssell:skipped:unsubscribed tips:skipped:bounced "
+                        "crosssell:queued tips:queued");
+    teardown_world(&w);
+}
+
 /* The order watch's at-risk flag holds marketing and asks back, like a
  * promise day that passed: no cross-sell while a parcel is in trouble. */
 static void set_at_risk(world_t *w, const char *order_id, bool at_risk)
@@ -744,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
+        cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
