@@ -125,6 +125,7 @@ void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journe
     jo->policy.hold_max = c->hold_max_ms;
     jo->policy.address_wait = c->address_wait_ms;
     jo->default_locale = c->default_locale;
+    jo->shop_tz = cs_tz_get_or_utc(c->shop_timezone);
     jo->channels_off = (c->smtp_url[0] ? 0u : 1u << CS_CHANNEL_EMAIL) |
                        (c->sms_url[0] ? 0u : 1u << CS_CHANNEL_SMS) |
                        (c->whatsapp_url[0] ? 0u : 1u << CS_CHANNEL_WHATSAPP);

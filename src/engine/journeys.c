@@ -35,6 +35,7 @@ struct cs_journeys {
     cs_map_t old;          /* "id@version" -> cs_journey_t* of older versions, owned */
     const cs_clock_t *clock;
     cs_policy_conf_t policy;
+    const cs_tz_t *shop_tz; /* customers without a (known) zone */
     char default_locale[16];
     unsigned channels_off;
     cs_ms_t trigger_max_age;
@@ -64,6 +65,7 @@ cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_er
     cs_strlcpy(js->default_locale, opts && opts->default_locale ? opts->default_locale : "de",
                sizeof js->default_locale);
     js->channels_off = opts ? opts->channels_off : 0;
+    js->shop_tz = opts && opts->shop_tz ? opts->shop_tz : cs_tz_get_or_utc(NULL);
     js->trigger_max_age = opts && opts->trigger_max_age ? opts->trigger_max_age
                                                         : 3 * CS_MS_PER_DAY;
     *out = js;
@@ -435,6 +437,17 @@ static cs_consent_t consent(const cs_contact_t *who, cs_channel_t ch, bool marke
     return v == 'y' ? CS_CONSENT_YES : v == 'n' ? CS_CONSENT_NO : CS_CONSENT_UNSET;
 }
 
+/* The customer's zone for quiet hours and local-time waits; without one
+ * (as the dates in their messages, sender.c), or with one not known here,
+ * the shop's: not UTC, hours away from most of a shop's customers. */
+static const cs_tz_t *contact_tz(const cs_journeys_t *js, const cs_contact_t *who)
+{
+    const cs_tz_t *tz;
+    if (who->timezone[0] && cs_tz_get(who->timezone, &tz, NULL) == CS_OK)
+        return tz;
+    return js->shop_tz;
+}
+
 /* The idempotency key of a run's step: journey, run key and step. */
 static void step_key(const cs_run_t *run, char *out, size_t size)
 {
@@ -496,7 +509,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .transactional = consent(&who, ch, false),
                 .marketing = consent(&who, ch, true),
                 .unsubscribed = who.unsubscribed,
-                .tz = cs_tz_get_or_utc(who.timezone[0] ? who.timezone : NULL),
+                .tz = contact_tz(js, &who),
                 .now = p->now,
                 .budget_used = stats.budget_used,
                 .order_asked = stats.order_asked,
@@ -702,7 +715,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             if (rc && rc != CS_ERR_NOTFOUND)
                 break;
             rc = CS_OK;
-            const cs_tz_t *tz = cs_tz_get_or_utc(who.timezone[0] ? who.timezone : NULL);
+            const cs_tz_t *tz = contact_tz(p->js, &who);
             run->pc++;
             run->gen++;
             rc = arm(p, run, cs_next_local_time(tz, p->now, in->hour, in->minute,

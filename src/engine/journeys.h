@@ -37,6 +37,8 @@ typedef struct cs_journeys_opts {
     unsigned channels_off;      /* bit set of (1 << cs_channel_t) not configured: skipped
                                  * as "channel_off", the next preferred channel is tried */
     cs_ms_t trigger_max_age;    /* events older than this start no runs; 0 = 3 days */
+    const cs_tz_t *shop_tz;     /* quiet hours and local-time waits of customers without a
+                                 * time zone, or with one not known here; NULL = UTC */
 } cs_journeys_opts_t;
 
 cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err);

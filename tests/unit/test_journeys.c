@@ -46,11 +46,13 @@ static void open_store(world_t *w)
 }
 
 static unsigned g_channels_off;
+static const char *g_shop_tz; /* NULL: none given */
 
 static void load(world_t *w, const char *const *yamls, size_t n)
 {
     cs_err_t err;
-    cs_journeys_opts_t o = { .clock = &w->clock.clock, .channels_off = g_channels_off };
+    cs_journeys_opts_t o = { .clock = &w->clock.clock, .channels_off = g_channels_off,
+                             .shop_tz = g_shop_tz ? cs_tz_get_or_utc(g_shop_tz) : NULL };
     assert_int_equal(cs_journeys_new(&o, &w->js, &err), CS_OK);
     for (size_t i = 0; i < n; i++) {
         cs_journey_t *j;
@@ -397,6 +399,42 @@ static void test_policy_in_the_runtime(void **state)
     customer(&w, "emil", false);
     order(&w, "o3", "emil", "10.00");
     assert_string_equal(outbox(&w, "emil"), "tips:queued crosssell:skipped:no_consent");
+    teardown_world(&w);
+}
+
+/* A customer who gave no time zone, or one this system does not know, has
+ * quiet hours and local-time waits in the shop's zone (as their messages'
+ * dates), not in UTC: 22:30 in Berlin is 20:30 UTC. */
+static void test_quiet_hours_in_the_shop_zone(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: tips\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: tips, class: reassurance}\n"
+        "  - wait_until: {time: \"10:00\", business_day: false}\n"
+        "  - send: {channel: email, template: more, class: transactional}\n",
+    };
+    g_shop_tz = "Europe/Berlin";
+    setup_world(&w, "2026-07-13T20:30:00Z", y, 1);
+    g_shop_tz = NULL;
+    event(&w, "customer.upserted", "{\"id\":\"ines\",\"email\":\"ines@example.de\"}");
+    event(&w, "customer.upserted",
+          "{\"id\":\"jan\",\"email\":\"jan@example.de\",\"timezone\":\"Europe/Nowhere\"}");
+    order(&w, "o1", "ines", "10.00");
+    order(&w, "o2", "jan", "10.00");
+    assert_string_equal(outbox(&w, "ines"), "");
+    assert_string_equal(outbox(&w, "jan"), "");
+    advance_to(&w, "2026-07-14T05:59:00Z");
+    assert_string_equal(outbox(&w, "ines"), "");
+    advance_to(&w, "2026-07-14T06:00:00Z"); /* 08:00 in Berlin */
+    assert_string_equal(outbox(&w, "ines"), "tips:queued");
+    assert_string_equal(outbox(&w, "jan"), "tips:queued");
+    advance_to(&w, "2026-07-14T07:59:00Z");
+    assert_string_equal(outbox(&w, "ines"), "tips:queued");
+    advance_to(&w, "2026-07-14T08:00:00Z"); /* 10:00 in Berlin */
+    assert_string_equal(outbox(&w, "ines"), "tips:queued more:queued");
+    assert_string_equal(outbox(&w, "jan"), "tips:queued more:queued");
     teardown_world(&w);
 }
 
@@ -794,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
+        cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
