@@ -43,8 +43,15 @@ cs_ms_t cs_next_local_time(const cs_tz_t *tz, cs_ms_t now, int hour, int minute,
     for (int add = 0; add < 10; add++) {
         cs_local_t c = { l.year, l.month, l.day + add, hour, minute, 0, 0 };
         cs_ms_t t = cs_tz_from_local(tz, &c);
-        if (t <= now)
-            continue;
+        if (t <= now) {
+            /* a time that comes twice (clocks set back) is taken at its
+             * first instant; past that, the second may be still to come */
+            int32_t o1 = cs_tz_offset(tz, t), o2 = cs_tz_offset(tz, t + CS_MS_PER_DAY);
+            cs_ms_t again = t + (cs_ms_t)(o1 - o2) * 1000;
+            if (o2 >= o1 || again <= now || cs_tz_offset(tz, again) != o2)
+                continue;
+            t = again;
+        }
         if (business_day) {
             cs_local_t chk;
             cs_tz_to_local(tz, t, &chk);

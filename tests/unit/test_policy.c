@@ -195,6 +195,31 @@ static void test_next_local_time(void **state)
     /* across the autumn change (2026-10-25): 09:00 local is 08:00Z after it */
     assert_int_equal(cs_next_local_time(b, at("2026-10-24T12:00:00Z"), 9, 0, false),
                      at("2026-10-25T08:00:00Z"));
+    /* 02:30 comes twice that night (00:30Z in summer time, 01:30Z in
+     * winter time): between the two, the next 02:30 is the second, not
+     * the one a day later */
+    assert_int_equal(cs_next_local_time(b, at("2026-10-25T00:00:00Z"), 2, 30, false),
+                     at("2026-10-25T00:30:00Z"));
+    assert_int_equal(cs_next_local_time(b, at("2026-10-25T01:10:00Z"), 2, 30, false),
+                     at("2026-10-25T01:30:00Z"));
+    assert_int_equal(cs_next_local_time(b, at("2026-10-25T01:30:00Z"), 2, 30, false),
+                     at("2026-10-26T01:30:00Z"));
+}
+
+/* Quiet hours that end in the hour that comes twice (the autumn change):
+ * a message in the second of them waits for the second end, not a day. */
+static void test_quiet_hours_end_on_a_25_hour_day(void **state)
+{
+    (void)state;
+    cs_policy_conf_t c;
+    cs_policy_conf_default(&c);
+    c.quiet_end = 2 * 60 + 30;
+    cs_policy_input_t in = base(CS_CLASS_REASSURANCE);
+    in.now = at("2026-10-25T01:10:00Z"); /* 02:10 winter time, the second 02:10 */
+    cs_policy_result_t r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    assert_string_equal(r.reason, "quiet_hours");
+    assert_int_equal(r.until, at("2026-10-25T01:30:00Z"));
 }
 
 int main(void)
@@ -203,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_consent_and_address), cmocka_unit_test(test_unsubscribed),
         cmocka_unit_test(test_holds),               cmocka_unit_test(test_asks_and_budget),
         cmocka_unit_test(test_quiet_hours),         cmocka_unit_test(test_next_local_time),
+        cmocka_unit_test(test_quiet_hours_end_on_a_25_hour_day),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
