@@ -402,6 +402,31 @@ static void test_policy_in_the_runtime(void **state)
     teardown_world(&w);
 }
 
+/* Messages deferred to the same end of quiet hours are decided one after
+ * the other then: the budget still holds. */
+static void test_quiet_hours_end_keeps_the_budget(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: a\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: a, class: reassurance}\n",
+        "journey: b\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: b, class: reassurance}\n",
+        "journey: c\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: c, class: reassurance}\n",
+        "journey: d\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: d, class: reassurance}\n",
+    };
+    setup_world(&w, "2026-07-13T21:00:00Z", y, 4);
+    customer(&w, "kai", true);
+    order(&w, "o1", "kai", "10.00");
+    assert_string_equal(outbox(&w, "kai"), "");
+    advance_to(&w, "2026-07-14T06:00:00Z");
+    assert_string_equal(outbox(&w, "kai"), "a:queued b:queued c:queued d:skipped:budget");
+    teardown_world(&w);
+}
+
 /* A customer who gave no time zone, or one this system does not know, has
  * quiet hours and local-time waits in the shop's zone (as their messages'
  * dates), not in UTC: 22:30 in Berlin is 20:30 UTC. */
@@ -833,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
+        cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
