@@ -239,6 +239,9 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     so.shop_name = c->shop_name;
     so.public_url = c->public_url;
     so.shop_tz = cs_tz_get_or_utc(c->shop_timezone);
+    cs_journeys_opts_t jo; /* the journeys' policy: its quiet hours hold at the hand-over too */
+    cs_cli_journeys_opts(c, cs_engine_clock(engine), &jo);
+    so.policy = &jo.policy;
     so.link_secret = c->link_secret;
     so.support_email = c->support_email;
     if (cs_sender_new(engine, &so, out, &err))

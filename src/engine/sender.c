@@ -24,6 +24,8 @@
 struct cs_sender {
     cs_engine_t *engine;
     cs_sender_opts_t o;
+    cs_policy_conf_t policy; /* quiet hours at the hand-over, when has_policy */
+    bool has_policy;
     char default_locale[16];
     char *shop_name, *public_url, *link_secret, *support_email;
     uint64_t next_ns[CS_OUT__CHANNELS]; /* rate limits: earliest next send */
@@ -123,6 +125,11 @@ cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, c
     }
     s->engine = e;
     s->o = *opts;
+    s->o.policy = NULL; /* borrowed by the caller: copied */
+    if (opts->policy) {
+        s->policy = *opts->policy;
+        s->has_policy = true;
+    }
     for (int i = 0; i < CS_OUT__CHANNELS; i++)
         opts->transports[i] = NULL; /* moved */
     if (!s->o.max_attempts)
@@ -540,6 +547,22 @@ static cs_rc render_part(cs_sender_t *s, const char *tmpl, const char *lang, con
     return CS_OK;
 }
 
+/* Quiet hours in the customer's zone (else the shop's) at the hand-over:
+ * a message queued before them and sent later (a retry, a rate-limited
+ * backlog) waits for their end like one the journeys defer. */
+static bool quiet_now(const cs_sender_t *s, const cs_outmsg_t *m, json_t *cu, cs_ms_t now,
+                      cs_ms_t *end)
+{
+    if (!s->has_policy)
+        return false;
+    const cs_tz_t *tz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
+    const char *zone = json_string_value(json_object_get(cu, "timezone"));
+    const cs_tz_t *ctz;
+    if (zone && cs_tz_get(zone, &ctz, NULL) == CS_OK)
+        tz = ctz;
+    return cs_policy_quiet(&s->policy, (cs_msg_class_t)m->cls, tz, now, end);
+}
+
 /* Consent may have changed since the message was queued. */
 static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
 {
@@ -665,6 +688,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->id = m->id;
     res->reason = NULL;
     res->provider_ref = NULL;
+    res->untried = false;
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
@@ -706,6 +730,15 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         snprintf(reason, rsize, "%s", why);
         res->reason = reason;
         atomic_fetch_add(&s->st_suppressed, 1);
+        goto out;
+    }
+    cs_ms_t end;
+    if (quiet_now(s, m, c.customer, now, &end)) {
+        res->status = CS_OUT_QUEUED;
+        res->next_at = end;
+        res->untried = true;
+        snprintf(reason, rsize, "quiet_hours");
+        res->reason = reason;
         goto out;
     }
     const char *lang = cs_locale_lang(m->locale[0] ? m->locale : s->default_locale);

@@ -14,7 +14,9 @@
  * runs out while SENDING (its sender died) is claimed again and re-sent
  * with the same idempotency key and Message-ID, which providers and mail
  * systems use to drop the repeat. Consent is checked again just before
- * sending (a customer may have unsubscribed since the message was queued).
+ * sending (a customer may have unsubscribed since the message was queued),
+ * and so are quiet hours (a retry or a backlog may have come into them):
+ * such a message is queued again for their end, its attempt given back.
  *
  * Templates: `<template>.<lang>.subject`, `.html` and `.txt` for email,
  * `.sms` (else `.txt`) for SMS and WhatsApp; lang is the customer's
@@ -48,7 +50,10 @@ typedef struct cs_sender_opts {
     const char *public_url;                        /* base of links; "" = no links */
     const char *link_secret;                       /* signs unsubscribe links */
     const char *support_email;
-    const struct cs_tz *shop_tz;                   /* delivery dates' zone; NULL = the customer's */
+    const struct cs_tz *shop_tz;                   /* delivery dates' zone; NULL = the customer's;
+                                                    * quiet hours' for customers without one */
+    const cs_policy_conf_t *policy;                /* its quiet hours, asked again at the
+                                                    * hand-over (copied); NULL = none */
     size_t batch;                                  /* claims per round; 0 = 32 */
 } cs_sender_opts_t;
 

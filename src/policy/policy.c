@@ -124,7 +124,15 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
             return result(CS_VERDICT_SKIP, 0, "budget");
     }
     cs_ms_t end;
-    if (!(c->quiet_exempt & (1u << in->cls)) && quiet(c, tz, in->now, &end))
+    if (cs_policy_quiet(c, in->cls, tz, in->now, &end))
         return result(CS_VERDICT_DEFER, end, "quiet_hours");
     return result(CS_VERDICT_SEND, 0, NULL);
+}
+
+bool cs_policy_quiet(const cs_policy_conf_t *c, cs_msg_class_t cls, const cs_tz_t *tz,
+                     cs_ms_t now, cs_ms_t *end)
+{
+    if ((unsigned)cls >= 32 || (c->quiet_exempt & (1u << cls)))
+        return false;
+    return quiet(c, tz ? tz : cs_tz_get_or_utc(NULL), now, end);
 }

@@ -77,6 +77,12 @@ typedef struct cs_policy_result {
 
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in);
 
+/* Do quiet hours hold a message of this class back at now in tz (NULL =
+ * UTC)? Then *end is when they end. The sender asks again at the
+ * hand-over: a retry or a backlog must not carry a message into them. */
+bool cs_policy_quiet(const cs_policy_conf_t *c, cs_msg_class_t cls, const cs_tz_t *tz,
+                     cs_ms_t now, cs_ms_t *end);
+
 /* Does the class count against the contact budget? */
 bool cs_policy_budgeted(cs_msg_class_t cls);
 /* The purpose consent is checked for: true = marketing. */

@@ -209,6 +209,8 @@ typedef struct cs_out_result {
     cs_ms_t sent_at;
     const char *reason;              /* NULL = none */
     const char *provider_ref;        /* NULL = none */
+    bool untried;                    /* QUEUED: not handed over (quiet hours), the claim's
+                                        attempt is given back */
 } cs_out_result_t;
 
 /* journey_context flags: CS_CTX_LITE reads only the rows themselves (the

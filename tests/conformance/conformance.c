@@ -848,8 +848,8 @@ static void test_outbox(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(got[0].id, a.id);
     assert_int_equal(got[0].attempts, 2);
-    cs_out_result_t res = { a.id, CS_OUT_SENT, 0, T0 + 300002, NULL, "abc@shop.example" };
-    cs_out_result_t retry = { b.id, CS_OUT_QUEUED, T0 + 900000, 0, "retry 1: 451", NULL };
+    cs_out_result_t res = { a.id, CS_OUT_SENT, 0, T0 + 300002, NULL, "abc@shop.example", false };
+    cs_out_result_t retry = { b.id, CS_OUT_QUEUED, T0 + 900000, 0, "retry 1: 451", NULL, false };
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_result, &res, &err), CS_OK);
     assert_int_equal(cs_store_call(s, outbox_result, &retry, &err), CS_OK);
@@ -872,6 +872,19 @@ static void test_outbox(void **state)
     assert_int_equal(released, 1);
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_QUEUED);
+    /* a claim not handed over (quiet hours) gives its attempt back */
+    int attempts = m.attempts;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 900002, T0 + 999999, got, 4, &n, &err),
+                     CS_OK);
+    assert_int_equal(n, 1);
+    cs_out_result_t wait = { b.id, CS_OUT_QUEUED, T0 + 2000000, 0, "quiet_hours", NULL, true };
+    assert_int_equal(cs_store_call(s, outbox_result, &wait, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    assert_int_equal(m.attempts, attempts);
+    assert_int_equal(m.next_at, T0 + 2000000);
     json_t *view;
     assert_int_equal(cs_store_call(s, outbox_view, "c-7", &view, &err), CS_OK);
     assert_int_equal(json_array_size(view), 2);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/sender.h"
+#include "lib/cs_tz.h"
 #include "test_store.h"
 
 static char tmpdir[256];
@@ -151,10 +152,162 @@ static void test_lease_run_out_in_batch(void **state)
     cs_engine_close(&e);
 }
 
+/* A transport that fails for now (a mail server down) until told otherwise. */
+typedef struct flaky {
+    cs_transport_t base; /* must be first */
+    cs_clock_manual_t *clock;
+    bool down;
+    int tried;
+    cs_ms_t sent_at[4];
+} flaky_t;
+
+static void flaky_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
+{
+    flaky_t *f = (flaky_t *)t;
+    (void)m;
+    memset(r, 0, sizeof *r);
+    if (f->tried < 4)
+        f->sent_at[f->tried] = cs_clock_now(&f->clock->clock);
+    f->tried++;
+    r->status = f->down ? CS_SEND_RETRY : CS_SEND_OK;
+    snprintf(r->detail, sizeof r->detail, "%s", f->down ? "421 try again later" : "");
+}
+
+static const cs_transport_ops_t flaky_ops = { "flaky", flaky_send, slow_close };
+
+static cs_rc put_mail_fn(cs_store_t *st, void *arg)
+{
+    put_task_t *p = arg;
+    cs_rc rc = cs_store_begin(st, &p->err);
+    cs_msg_class_t cls[] = { CS_CLASS_MARKETING, CS_CLASS_SERVICE };
+    for (int i = 0; i < 2 && !rc; i++) {
+        cs_outmsg_t m;
+        bool existed;
+        memset(&m, 0, sizeof m);
+        snprintf(m.idem_key, sizeof m.idem_key, "news:o:1:%d", i);
+        snprintf(m.journey, sizeof m.journey, "news");
+        snprintf(m.customer_id, sizeof m.customer_id, "c-1");
+        snprintf(m.template_name, sizeof m.template_name, "news");
+        snprintf(m.recipient, sizeof m.recipient, "anna@example.de");
+        m.channel = CS_CHANNEL_EMAIL;
+        m.cls = cls[i];
+        m.status = CS_OUT_QUEUED;
+        m.next_at = m.created_at = p->now;
+        rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
+    }
+    if (!rc)
+        rc = cs_store_commit(st, &p->err);
+    else
+        cs_store_rollback(st);
+    return rc;
+}
+
+typedef struct get_task {
+    int64_t id;
+    cs_outmsg_t m;
+    cs_err_t err;
+} get_task_t;
+
+static cs_rc get_fn(cs_store_t *st, void *arg)
+{
+    get_task_t *g = arg;
+    return cs_store_call(st, outbox_get, g->id, &g->m, &g->err);
+}
+
+/* Quiet hours hold at the hand-over too: a marketing email queued at 20:55
+ * in Berlin whose mail server is down is not retried at 22:xx or in the
+ * night but when quiet hours end, 08:00 in the customer's zone, and the
+ * wait costs it no attempt; a delay notice (service, exempt) is retried as
+ * before. */
+static void test_quiet_hours_hold_retries(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-07-13T18:55:00Z", &t0)); /* 20:55 in Berlin */
+    cs_clock_manual_init(&clock, t0);
+    cs_engine_opts_t eo;
+    cs_engine_opts_default(&eo);
+    char quiet_target[600];
+    snprintf(quiet_target, sizeof quiet_target, "sqlite:%s/quiet.db", tmpdir);
+    eo.store = quiet_target;
+    eo.clock = &clock.clock;
+    eo.durable = false;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    if (cs_engine_open(&eo, &e, &err))
+        fail_msg("engine open: %s", err.msg);
+    const char *text = "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                       "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":\"c-1\","
+                       "\"email\":\"anna@example.de\",\"timezone\":\"Europe/Berlin\","
+                       "\"consents\":{\"email\":{\"marketing\":true}}}}";
+    cs_ingest_item_t item = { 0 };
+    if (cs_event_parse(text, strlen(text), &item.ev, &err))
+        fail_msg("parse: %s", err.msg);
+    cs_ingest_req_t req = { .items = &item, .n = 1 };
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    put_task_t put = { .now = t0, .n = 2 };
+    assert_int_equal(cs_engine_with_writer(e, put_mail_fn, &put), CS_OK);
+
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    const char *parts[] = { "news.de.subject", "news.de.txt" };
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(cs_tplset_add(tpl, parts[i], "Hallo", 5, &err), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    so.policy = &pc;
+    so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 2);
+    assert_int_equal(f.tried, 2); /* both tried at 20:55; both failed */
+    /* an hour later (22:xx in Berlin): the delay notice is retried, the
+     * marketing email waits for 08:00 */
+    cs_clock_manual_advance(&clock, 60 * 60 * 1000);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 2);
+    assert_int_equal(f.tried, 3);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    cs_ms_t eight;
+    assert_true(cs_time_parse("2026-07-14T06:00:00Z", &eight));
+    assert_int_equal(g.m.next_at, eight);
+    assert_int_equal(g.m.attempts, 1);
+    /* the server is back at night: nothing marketing goes before 08:00 */
+    f.down = false;
+    cs_clock_manual_set(&clock, eight - 60 * 1000);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(f.tried, 4); /* the delay notice */
+    g.id = 1;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    cs_clock_manual_set(&clock, eight);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(f.tried, 5);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(g.m.attempts, 2);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+    cs_tz_cache_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_run_out_in_batch),
+        cmocka_unit_test(test_quiet_hours_hold_retries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
