@@ -386,8 +386,12 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     json_t *cu = c->customer, *o = c->order, *sh = c->shipment;
     /* the customer's zone, else the shop's; promised days are the shop's */
     const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
+    /* (a zone not known here, "Europe/Berln", is none: the shop's, as
+     * for quiet hours, not UTC) */
     const char *czone = json_string_value(json_object_get(cu, "timezone"));
-    const cs_tz_t *tz = czone ? cs_tz_get_or_utc(czone) : stz;
+    const cs_tz_t *tz;
+    if (!czone || cs_tz_get(czone, &tz, NULL) != CS_OK)
+        tz = stz;
     const char *name = json_string_value(json_object_get(cu, "name"));
     char first[128] = "";
     if (name) {

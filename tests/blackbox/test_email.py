@@ -216,6 +216,22 @@ try:
         t.check("Shipped with DHL, tracking number JJD0007001." in body and "parcels" not in body,
                 "one parcel, named: %r" % body)
 
+    # a customer whose zone is not one (a typo) reads dates in the shop's
+    # zone, not UTC: an order at 00:30 in Berlin is of that Berlin day
+    import zoneinfo
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    local = datetime.datetime.now(berlin).replace(hour=0, minute=30, second=0, microsecond=0)
+    placed = local.astimezone(datetime.timezone.utc)
+    lou = customer("lou", "Lou Berg", "lou@example.com", "en")
+    lou["data"]["timezone"] = "Europe/Berln"
+    d.post_events([lou, csbb.order_event("o-lou", "olou", customer="lou",
+                                         at=placed.strftime("%Y-%m-%dT%H:%M:%SZ"), price="12.00")])
+    got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["lou@example.com"]], "lou's mail")
+    if got:
+        body = got[0].get_body(("plain",)).get_content()
+        want = "of %s, %d %s" % (local.strftime("%A"), local.day, local.strftime("%B"))
+        t.check(want in body, "an unknown zone reads the shop's day (%s): %r" % (want, body[:300]))
+
     # shipped after the shop's promised day: the notice does not say it
     # is expected by a day already past (the watch's window, if it has
     # one, instead)
