@@ -553,6 +553,20 @@ try:
     st, _, html = page("/t/" + token("cu1"))
     t.check(st == 200 and "Zollabfertigung <span class=\"where\">· Leipzig" in html,
             "the history says customs clearance: %r" % html[html.find("<ol class=\"tl\">"):][:300])
+    # a customer whose zone is not one (a typo) reads times in the shop's
+    # zone, as in the messages, not in UTC
+    tim = customer("tim", "Tim Vogt", "tim@example.de", "de")
+    tim["data"]["timezone"] = "Europe/Berln"
+    scan_at = (now - dt.timedelta(hours=3)).replace(minute=7, second=0, microsecond=0)
+    st, _, _ = d.post_events([tim, order("tz1", "tim", now - dt.timedelta(days=1), "19.00"),
+                              shipment("tz1", now - dt.timedelta(hours=20)),
+                              scan("tz1", 1, scan_at, "in_transit", city="Kassel")])
+    t.eq(st, 200, "an order of a customer with an unknown zone accepted")
+    hm = scan_at.replace(tzinfo=dt.timezone.utc).astimezone(zoneinfo.ZoneInfo("Europe/Berlin"))
+    st, _, html = page("/t/" + token("tz1"))
+    t.check(st == 200 and ", %02d:07</time>" % hm.hour in html,
+            "the scan's time is the shop's (%02d:07): %r" %
+            (hm.hour, html[html.find("<ol class=\"tl\">"):][:200]))
     # another parcel's failed attempt is in the paragraph, not only the followed one's
     st = two_parcels("m6", now - dt.timedelta(days=3),
                      (now - dt.timedelta(hours=3), "failed_attempt", "Berlin"),
