@@ -237,6 +237,13 @@ static const char *const migrations[] = {
      * or consent changes, not until the shop repeats itself */
     "ALTER TABLE customers ADD COLUMN contact_at @INT NOT NULL DEFAULT 0;"
     "UPDATE customers SET contact_at=updated_at;",
+    /* 22: when a parcel was last announced (a fulfilment update), apart
+     * from created_at (its hand-over, the first): an announcement older
+     * than the latest one changes nothing of it, as a late one used to
+     * overwrite a newer one's fields (or move it back to an order it had
+     * left) */
+    "ALTER TABLE shipments ADD COLUMN announced_at @INT;"
+    "UPDATE shipments SET announced_at=created_at;",
 };
 
 size_t cs_schema_count(void)

@@ -82,7 +82,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "FROM shipments sh WHERE sh.id=coalesce((SELECT shipment_id FROM "
                  "shipment_aliases WHERE id=?1),?1) AND (sh.created_at<=?2 OR coalesce((SELECT "
                  "placed_at FROM orders WHERE id=sh.order_id),sh.created_at-1209600000)<=?2)",
-    [Q_SH_OWN] = "SELECT order_id,created_at FROM shipments WHERE id=?1",
+    /* its order, and its latest announcement (Q_SH_PUT) */
+    [Q_SH_OWN] = "SELECT order_id,coalesce(announced_at,created_at) FROM shipments WHERE id=?1",
     /* of the scan at ?3 + SQL_PARCEL_CLOCK_MS (and whether it holds the
      * same scan already, ?4-?9: SQL_SAME_SCAN) */
     [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at,"
@@ -98,19 +99,22 @@ static const char *const stmt_sql[Q__COUNT] = {
                           "sh.tracking_number=?3 AND sh.id<>?1 AND " SQL_PARCEL_START "<?4 "
                           "AND EXISTS(SELECT 1 FROM scans WHERE shipment_id=sh.id AND "
                           "occurred_at>=?5) LIMIT 1",
-    /* announced again (a fulfilment update): a newer announcement corrects
-     * what it says of the parcel, created_at stays the hand-over (the
-     * first); an older one of the same order moves the hand-over back
+    /* announced again (a fulfilment update): an announcement newer than
+     * the latest (announced_at) corrects what it says of the parcel,
+     * created_at stays the hand-over (the first); an older one changes
+     * none of it -- of the same order it may move the hand-over back
      * (Q_SH_HANDOVER) */
     [Q_SH_PUT] = "INSERT INTO shipments(id,order_id,carrier,service,tracking_number,origin,"
-                 "destination,created_at,attributes,dest_region) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+                 "destination,created_at,attributes,dest_region,announced_at) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?8) "
                  "ON CONFLICT(id) DO UPDATE SET order_id=excluded.order_id,"
                  "carrier=excluded.carrier,service=excluded.service,"
                  "tracking_number=excluded.tracking_number,origin=excluded.origin,"
                  "destination=excluded.destination,"
-                 "attributes=excluded.attributes,dest_region=excluded.dest_region "
-                 "WHERE excluded.created_at>=shipments.created_at",
+                 "attributes=excluded.attributes,dest_region=excluded.dest_region,"
+                 "announced_at=excluded.announced_at "
+                 "WHERE excluded.announced_at>=coalesce(shipments.announced_at,"
+                 "shipments.created_at)",
     [Q_SH_HANDOVER] = "UPDATE shipments SET created_at=?3 WHERE id=?1 AND order_id=?2 AND "
                       "created_at>?3",
     [Q_SH_SET_STATUS] = "UPDATE shipments SET status=?2,status_at=?3,delivered_at=?4 WHERE id=?1",

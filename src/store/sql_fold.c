@@ -226,9 +226,10 @@ found:
 
 /* The stored row of an announced shipment's id, against which the
  * announcement is routed: one for another order moves the parcel there
- * when it is not older than the hand-over (Q_SH_PUT), else it changes
- * nothing and goes to no order's timeline -- its order does not hold the
- * parcel, and the order that does was not told anything new. */
+ * when it is not older than the parcel's latest announcement (Q_SH_PUT),
+ * else it changes nothing and goes to no order's timeline -- its order
+ * does not hold the parcel, and the order that does was not told anything
+ * new. */
 static cs_rc find_announced(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     const cs_shipment_t *sh = &ev->u.shipment;
@@ -856,7 +857,7 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, const route_t *r, 
     bool known = false;
     if (!put)
         return CS_ERR_STORE;
-    if (r->shp_stale) /* older than its hand-over, for another order */
+    if (r->shp_stale) /* older than its latest announcement, for another order */
         return CS_OK;
     /* a parcel announced again under an id that already names it */
     if ((rc = known_twin(s, sh, &known, err)) || known)

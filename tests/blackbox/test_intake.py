@@ -199,6 +199,30 @@ try:
     t.eq(view("1014"), ([], ["o-1014"]), "an older announcement for another order is in no timeline")
     t.eq(view("1015"), ([("S13", [])], ["o-1015", "ship-13-new"]), "the parcel stays where it is")
 
+    # ---- announced three times, the middle one last: it is older than the
+    # latest announcement and changes nothing (it overwrote the update's
+    # service, and moved the parcel back to the order it had left) ----
+    def ship_v(eid, sid, order_id, at, service):
+        e = ship_for(eid, sid, order_id, at)
+        e["data"]["service"] = service
+        return e
+    st, _, body = d.post_events([
+        csbb.order_event("o-1026", "1026", customer="c-9"),
+        csbb.order_event("o-1027", "1027", customer="c-9"),
+        ship_v("ship-24-1", "S24", "1026", "2026-03-02T08:00:00Z", "paket"),
+        ship_v("ship-24-3", "S24", "1026", "2026-03-02T10:00:00Z", "express"),
+        ship_v("ship-24-2", "S24", "1026", "2026-03-02T09:00:00Z", "paket-2"),
+        ship_v("ship-25-1", "S25", "1026", "2026-03-02T08:00:00Z", "paket"),
+        ship_v("ship-25-3", "S25", "1027", "2026-03-02T10:00:00Z", "paket"),
+        ship_v("ship-25-2", "S25", "1026", "2026-03-02T09:00:00Z", "paket"),
+    ])
+    t.eq((st, body.get("accepted")), (200, 8), "announcements out of order: %r" % (body,))
+    _, _, o26 = d.request("GET", "/v1/orders/1026")
+    t.eq([(s["id"], s.get("service")) for s in o26.get("shipments", [])], [("S24", "express")],
+         "the latest announcement's service stands; the parcel moved on stays moved")
+    t.eq(view("1027"), ([("S25", [])], ["o-1027", "ship-25-3"]),
+         "the parcel is with the order its latest announcement named")
+
     # ---- dated in the future: more than a day ahead is refused, by field ----
     def at(hours):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours * 3600))
