@@ -142,6 +142,9 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SH_MERGE_REPOINT] = "UPDATE shipment_aliases SET shipment_id=?1 WHERE shipment_id=?2",
     [Q_SH_MERGE_CLOSED] = "UPDATE promises SET closed_shipment=?1 WHERE closed_shipment=?2",
     [Q_SH_DELETE] = "DELETE FROM shipments WHERE id=?1",
+    /* an open watch record due at once (check_at 1: before any now) */
+    [Q_PR_RECHECK] = "UPDATE promises SET check_at=1 WHERE order_id=?1 AND check_at IS NOT NULL "
+                     "AND closed=0",
     /* the latest scan that counts (SQL_SCAN_COUNTS) */
     [Q_SC_LATEST] = "SELECT s.status,s.occurred_at FROM scans s," SQL_SCAN_FIRSTS("?1")
                     " WHERE s.shipment_id=?1 AND " SQL_SCAN_COUNTS

@@ -47,6 +47,7 @@ typedef struct route {
     bool shp_found;
     bool shp_moved;                 /* announced again for another order, newer */
     bool shp_stale;                 /* ... older: nothing changes */
+    char shp_left[CS_ID_MAX + 1];   /* shp_moved: the order it leaves */
     char shp_id[CS_ID_MAX + 1];
     int shp_status;                 /* -1 = none */
     cs_ms_t shp_status_at, shp_delivered_at;
@@ -243,10 +244,12 @@ static cs_rc find_announced(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_er
         const char *was = cs__col_text(st, 0);
         r->shp_found = true;
         if (was && strcmp(was, sh->order_id) != 0) {
-            if (ev->occurred_at < cs__col_time(st, 1))
+            if (ev->occurred_at < cs__col_time(st, 1)) {
                 r->shp_stale = true;
-            else
+            } else {
                 r->shp_moved = true;
+                cs_strlcpy(r->shp_left, was, sizeof r->shp_left);
+            }
         }
     }
     sql_reset(st);
@@ -906,6 +909,18 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, const route_t *r, 
     }
     if (adopted > 0 && (rc = cs__sql_refresh_shipment(s, sh->id, err)))
         goto out;
+    /* the order it left is judged again at once (the watch's re-check):
+     * its promise followed this parcel */
+    if (r->shp_moved) {
+        sql_stmt *re = cs__sql_stmt(s, Q_PR_RECHECK, err);
+        if (!re) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(re, 1, r->shp_left);
+        if ((rc = cs__sql_exec_stmt(s, re, err, "have the order a parcel left judged again")))
+            goto out;
+    }
     /* one parcel announced under several ids: kept under the first */
     rc = cs__sql_merge_twins(s, sh->order_id, sh->carrier, sh->tracking_number, &merged, err);
 out:

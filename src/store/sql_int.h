@@ -266,6 +266,7 @@ typedef enum stmt_id {
     Q_SH_MERGE_REPOINT,   /* ids that named the twin name the first */
     Q_SH_MERGE_CLOSED,    /* a watch closed on the twin closed on the first */
     Q_SH_DELETE,
+    Q_PR_RECHECK,
     Q_SC_LATEST,
     Q_SC_DELIVERED,
     Q_SC_WAITING,

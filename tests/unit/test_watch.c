@@ -1263,6 +1263,33 @@ static void test_announced_again_keeps_handover(void **state)
     assert_string_equal(t.service, "Paket-new");
 }
 
+/* A parcel announced again for another order: the order it left is judged
+ * again in the same pass (its promise followed that parcel), not at its
+ * next re-check hours later. */
+static void test_order_left_is_judged_again(void **state)
+{
+    (void)state;
+    order("mva", "c-mv", "30.00", NULL);
+    order("mvb", "c-mv", "30.00", NULL);
+    ship("mva");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("mva", "in_transit", NULL);
+    run_watch();
+    cs_promise_rec_t before = rec("mva");
+    assert_true(before.check_at > now());
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"Smva\",\"order_id\":\"mvb\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"Tmva\"}");
+    run_watch();
+    cs_promise_rec_t after = rec("mva");
+    assert_int_equal(after.updated_at, now()); /* judged in this pass */
+    assert_true(after.check_at > now());       /* and armed again */
+    cs_order_track_t t = track("mva");
+    assert_false(t.shipped);
+    assert_true(track("mvb").shipped);
+}
+
 /* An order's second parcel whose scans came before its shipment.created:
  * delivered three working days after the promise by the time the watch
  * first sees it. The order, closed on time on the first parcel, is judged
@@ -1844,6 +1871,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_parcel_seen_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_number_used_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_announced_again_keeps_handover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_left_is_judged_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
