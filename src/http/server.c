@@ -421,12 +421,10 @@ static bool authorize(hreq_t *r, int need, enum MHD_Result *ret)
         return false;
     }
     if (!(scopes & need)) {
-        char want[32];
-        *ret = cs__http_reply_code(r, 403, "forbidden",
-                                   need == CS_SCOPE_WRITE ? "this API key lacks the write scope"
-                                   : need == CS_SCOPE_READ
-                                       ? "this API key lacks the read scope"
-                                       : cs_scopes_format(need, want, sizeof want));
+        char want[32], msg[96];
+        snprintf(msg, sizeof msg, "this API key lacks the %s scope",
+                 cs_scopes_format(need, want, sizeof want));
+        *ret = cs__http_reply_code(r, 403, "forbidden", msg);
         return false;
     }
     return true;

@@ -78,6 +78,8 @@ try:
     reader = [w for w in out.stdout.split() if w.startswith("cs_live_")][0]
     st, _, body = d.request("POST", "/v1/journeys/order_confirmation/disable", key=reader)
     t.eq(st, 403, "a read key cannot switch journeys")
+    t.eq(body["error"]["message"], "this API key lacks the admin scope",
+         "the refusal names the scope the route needs")
     st, _, body = d.request("POST", "/v1/journeys/nope/disable")
     t.eq(st, 404, "unknown journey")
     st, _, body = d.request("GET", "/v1/journeys/order_confirmation/disable")
