@@ -1,7 +1,9 @@
 /*
  * csv.c -- an RFC 4180 reader: fields separated by commas, optionally
  * quoted; quoted fields may hold commas, doubled quotes and line breaks.
- * CRLF and LF line ends. Field and record sizes are bounded.
+ * CRLF and LF line ends. Field and record sizes are bounded. A UTF-8 byte
+ * order mark at the start of the file (an editor's "UTF-8 with BOM") is
+ * not part of the first field, quoted or not.
  */
 #include "importer.h"
 
@@ -19,7 +21,17 @@ struct cs_csv {
     size_t offs[CS_CSV_FIELDS_MAX];
     char **header;        /* owned copies */
     size_t n_header;
+    unsigned char ahead[3]; /* bytes read at the start that were not a BOM */
+    size_t n_ahead, i_ahead;
 };
+
+/* The next byte: first those looked at for a byte order mark. */
+static int getch(cs_csv_t *c)
+{
+    if (c->i_ahead < c->n_ahead)
+        return c->ahead[c->i_ahead++];
+    return fgetc(c->f);
+}
 
 cs_rc cs_csv_open(const char *path, cs_csv_t **out, cs_err_t *err)
 {
@@ -38,6 +50,16 @@ cs_rc cs_csv_open(const char *path, cs_csv_t **out, cs_err_t *err)
         return rc;
     }
     c->line = 1;
+    /* skip a byte order mark; anything else is read again */
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    int ch;
+    while (c->n_ahead < 3 && (ch = fgetc(c->f)) != EOF) {
+        c->ahead[c->n_ahead++] = (unsigned char)ch;
+        if (ch != bom[c->n_ahead - 1])
+            break;
+    }
+    if (c->n_ahead == 3 && memcmp(c->ahead, bom, 3) == 0)
+        c->n_ahead = 0;
     *out = c;
     return CS_OK;
 }
@@ -89,7 +111,7 @@ cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err)
     c->rec_line = c->line;
     *n = 0;
     for (;;) {
-        ch = fgetc(c->f);
+        ch = getch(c);
         if (ch == EOF) {
             if (ferror(c->f))
                 return cs_errf(err, CS_ERR_IO, "%s: read error", c->path);
@@ -103,7 +125,7 @@ cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err)
         any = true;
         if (in_quotes) {
             if (ch == '"') {
-                int next = fgetc(c->f);
+                int next = getch(c);
                 if (next == '"') {
                     if ((rc = put(c, &len, '"', err)))
                         return rc;
@@ -190,11 +212,7 @@ cs_rc cs_csv_header(cs_csv_t *c, const char *const *names, int *idx, size_t n, c
     if (!(c->header = cs_calloc(nf, sizeof *c->header)))
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < nf; i++) {
-        const char *h = f[i];
-        if (i == 0 && (unsigned char)h[0] == 0xEF && (unsigned char)h[1] == 0xBB &&
-            (unsigned char)h[2] == 0xBF)
-            h += 3; /* a UTF-8 byte order mark */
-        if (!(c->header[i] = cs_strdup(h)))
+        if (!(c->header[i] = cs_strdup(f[i])))
             return cs_errf(err, CS_ERR_NOMEM, "out of memory");
         c->n_header = i + 1;
     }

@@ -78,6 +78,31 @@ static void test_csv(void **state)
     assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_NOTFOUND);
     cs_csv_close(&c);
 
+    /* a byte order mark before a quoted header (a spreadsheet's export) */
+    write_file("bomq.csv", "\xEF\xBB\xBF\"a\",\"b\",\"c\"\n1,2,3\n");
+    snprintf(path, sizeof path, "%s/bomq.csv", dir);
+    assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
+    assert_int_equal(cs_csv_header(c, cols, ix, 3, &err), CS_OK);
+    assert_int_equal(ix[0], 0);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_string_equal(f[0], "1");
+    cs_csv_close(&c);
+    /* files shorter than a byte order mark, or starting like one */
+    write_file("short.csv", "a");
+    snprintf(path, sizeof path, "%s/short.csv", dir);
+    assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_string_equal(f[0], "a");
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_NOTFOUND);
+    cs_csv_close(&c);
+    write_file("nearbom.csv", "\xEF\xBBx,b\n");
+    snprintf(path, sizeof path, "%s/nearbom.csv", dir);
+    assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_string_equal(f[0], "\xEF\xBBx");
+    assert_string_equal(f[1], "b");
+    cs_csv_close(&c);
+
     write_file("bad.csv", "a,b\n\"open,2\n");
     snprintf(path, sizeof path, "%s/bad.csv", dir);
     assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
