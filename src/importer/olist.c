@@ -19,8 +19,12 @@
  *
  * Olist times carry no zone; they are São Paulo local time (-03:00).
  * Event ids are derived from the source ids, so a re-import is all
- * duplicates. Rows that cannot be mapped are counted as skipped and
- * reported; they never stop the import.
+ * duplicates. Rows that cannot be mapped (an order without items or of an
+ * unknown customer) are counted as skipped and reported; a value that is
+ * not what its column holds (a time, a price, a score) is reported with
+ * its file, line and column and counted as rejected, and what it belongs
+ * to is not emitted rather than emitted without it (an order without one
+ * of its items would hold a wrong total). Neither stops the import.
  */
 #include "importer.h"
 
@@ -88,13 +92,19 @@ typedef struct customer {
 
 typedef struct item {
     const char *product_id, *seller_id, *price, *freight;
+    uint64_t line; /* in the items file */
     struct item *next;
 } item_t;
 
 typedef struct review {
     const char *id, *score, *title, *message, *created;
+    uint64_t line; /* in the reviews file */
     struct review *next;
 } review_t;
+
+#define ORDERS_FILE "olist_orders_dataset.csv"
+#define ITEMS_FILE "olist_order_items_dataset.csv"
+#define REVIEWS_FILE "olist_order_reviews_dataset.csv"
 
 typedef struct olist {
     arena_t arena;
@@ -109,6 +119,8 @@ typedef struct olist {
     void *arg;
     cs_report_t *report;
     cs_import_stats_t *st;
+    const char *dir;
+    uint64_t line; /* of the record being loaded */
 } olist_t;
 
 static cs_rc oom(cs_err_t *err)
@@ -148,6 +160,7 @@ static cs_rc load(olist_t *o, const char *dir, const char *file, const char *con
             o->st->skipped++;
             continue;
         }
+        o->line = cs_csv_line(c);
         if ((rc = fn(o, f, ix, err)))
             goto out;
     }
@@ -209,6 +222,7 @@ static cs_rc row_item(olist_t *o, char **f, const int *ix, cs_err_t *err)
         !(it->price = arena_strdup(&o->arena, f[ix[3]])) ||
         !(it->freight = arena_strdup(&o->arena, f[ix[4]])))
         return oom(err);
+    it->line = o->line;
     /* keep file order: append */
     item_t *head = cs_map_get(&o->items, f[ix[0]]);
     it->next = NULL;
@@ -229,6 +243,7 @@ static cs_rc row_review(olist_t *o, char **f, const int *ix, cs_err_t *err)
         !(r->message = arena_strdup(&o->arena, f[ix[4]])) ||
         !(r->created = arena_strdup(&o->arena, f[ix[5]])))
         return oom(err);
+    r->line = o->line;
     r->next = cs_map_get(&o->reviews, f[ix[1]]);
     return cs_map_put(&o->reviews, f[ix[1]], r) ? oom(err) : CS_OK;
 }
@@ -244,6 +259,24 @@ static bool olist_time(const char *s, char *out, size_t size)
     snprintf(out, size, "%.10sT%.8s-03:00", s, s + 11);
     return cs_time_parse(out, &t);
 }
+
+/* A value that is not what its column holds, at file:line of dir: reported
+ * naming the column, counted as input rejected. */
+static void bad_value(olist_t *o, const char *file, uint64_t line, const char *column,
+                      const char *value, const char *expected, const char *consequence)
+{
+    char path[4096];
+    cs_err_t e;
+    snprintf(path, sizeof path, "%s/%s", o->dir, file);
+    cs_err_field(&e, CS_ERR_INVALID, column, "%s: expected %s, got \"%.64s\"; %s", column,
+                 expected, value, consequence);
+    cs_report(o->report, path, line, &e);
+    o->st->read++;
+    o->st->rejected++;
+}
+
+#define OLIST_TIME "a time like 2017-10-02 10:56:33"
+#define OLIST_MONEY "an amount >= 0 with at most 2 decimals like 29.99"
 
 static json_t *address(const place_t *p)
 {
@@ -306,6 +339,22 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
     char purchased[40], approved[40], carrier[40], delivered[40], eid[256];
     cs_rc rc;
     cs_err_t e;
+    static const char *const time_cols[] = {"order_purchase_timestamp", "order_approved_at",
+                                            "order_delivered_carrier_date",
+                                            "order_delivered_customer_date",
+                                            "order_estimated_delivery_date"};
+    char tbuf[40];
+    /* a time that is there must be one: read as absent, a garbled
+     * delivery date would leave the parcel in transit for good */
+    for (size_t k = 0; k < CS_ARRAY_LEN(time_cols); k++) {
+        const char *v = f[ix[3 + k]];
+        if ((k == 0 || v[0]) && !olist_time(v, tbuf, sizeof tbuf)) {
+            char what[160];
+            snprintf(what, sizeof what, "order %.64s: nothing of the row imported", order_id);
+            bad_value(o, ORDERS_FILE, line, time_cols[k], v, OLIST_TIME, what);
+            return CS_OK;
+        }
+    }
     customer_t *cu = cs_map_get(&o->customers, cust_id);
     if (!cu) {
         cs_errf(&e, CS_ERR_INVALID, "order %s: unknown customer_id %s", order_id, cust_id);
@@ -313,13 +362,7 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
         o->st->skipped++;
         return CS_OK;
     }
-    if (!olist_time(f[ix[3]], purchased, sizeof purchased)) {
-        cs_errf(&e, CS_ERR_INVALID, "order %s: order_purchase_timestamp \"%s\" is not a time",
-                order_id, f[ix[3]]);
-        cs_report(o->report, where, line, &e);
-        o->st->skipped++;
-        return CS_OK;
-    }
+    olist_time(f[ix[3]], purchased, sizeof purchased);
     bool has_approved = olist_time(f[ix[4]], approved, sizeof approved);
     bool has_carrier = olist_time(f[ix[5]], carrier, sizeof carrier);
     bool has_delivered = olist_time(f[ix[6]], delivered, sizeof delivered);
@@ -349,28 +392,50 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
         cs_report(o->report, where, line, &e);
         o->st->skipped++;
     } else {
-        merged_t m[64];
+        merged_t m[CS_ITEMS_MAX];
         size_t nm = 0;
         int64_t freight = 0;
-        for (item_t *it = items; it; it = it->next) {
+        bool whole = true;
+        for (item_t *it = items; it && whole; it = it->next) {
             int64_t price = 0, fr = 0;
             json_t *pj = json_string(it->price), *fj = json_string(it->freight);
-            bool ok = pj && fj && cs_money_from_json(pj, &price) && cs_money_from_json(fj, &fr);
+            bool price_ok = pj && cs_money_from_json(pj, &price);
+            bool fr_ok = fj && cs_money_from_json(fj, &fr);
             json_decref(pj);
             json_decref(fj);
-            if (!ok)
-                continue;
+            if (!pj || !fj)
+                return oom(err);
+            if (!price_ok || !fr_ok) {
+                /* without this item the order's lines and total are wrong */
+                char what[160];
+                snprintf(what, sizeof what, "order %.64s: order.placed not imported", order_id);
+                bad_value(o, ITEMS_FILE, it->line, price_ok ? "freight_value" : "price",
+                          price_ok ? it->freight : it->price, OLIST_MONEY, what);
+                whole = false;
+                break;
+            }
             freight += fr;
             if (!origin)
                 origin = cs_map_get(&o->sellers, it->seller_id);
             size_t k = 0;
             while (k < nm && !(strcmp(m[k].product_id, it->product_id) == 0 && m[k].price == price))
                 k++;
-            if (k == nm && nm < CS_ARRAY_LEN(m))
+            if (k == nm && nm == CS_ARRAY_LEN(m)) {
+                cs_errf(&e, CS_ERR_INVALID,
+                        "order %s: more than %d different items: order.placed not imported",
+                        order_id, CS_ITEMS_MAX);
+                cs_report(o->report, where, line, &e);
+                o->st->read++;
+                o->st->rejected++;
+                whole = false;
+                break;
+            }
+            if (k == nm)
                 m[nm++] = (merged_t){.product_id = it->product_id, .price = price, .qty = 0};
-            if (k < nm)
-                m[k].qty++;
+            m[k].qty++;
         }
+        if (!whole)
+            goto after_order;
         json_t *arr = json_array();
         for (size_t k = 0; k < nm && arr; k++) {
             const char *pt = cs_map_get(&o->products, m[k].product_id);
@@ -391,7 +456,7 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
                                  cs_money_format(freight, ship, sizeof ship), "attributes",
                                  "olist_status", status);
         const char *est = f[ix[7]];
-        if (data && strlen(est) >= 10) {
+        if (data && est[0]) { /* checked above: "YYYY-MM-DD hh:mm:ss" */
             char day[11];
             memcpy(day, est, 10);
             day[10] = '\0';
@@ -406,6 +471,7 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
         if ((rc = put_event(o, envelope(eid, "order.placed", purchased, data), where, line, err)))
             return rc;
     }
+after_order:
 
     if (strcmp(status, "canceled") == 0 || strcmp(status, "unavailable") == 0) {
         snprintf(eid, sizeof eid, "olist:cancel:%s", order_id);
@@ -457,14 +523,19 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
         }
     }
 
+    char rpath[4096];
+    snprintf(rpath, sizeof rpath, "%s/%s", o->dir, REVIEWS_FILE);
     for (review_t *r = cs_map_get(&o->reviews, order_id); r; r = r->next) {
-        char at[40], fid[200];
+        char at[40], fid[200], what[160];
         int64_t score;
-        if (!olist_time(r->created, at, sizeof at) || !cs_parse_i64(r->score, &score)) {
-            cs_errf(&e, CS_ERR_INVALID, "review %s of order %s: bad score or date", r->id,
-                    order_id);
-            cs_report(o->report, where, line, &e);
-            o->st->skipped++;
+        snprintf(what, sizeof what, "review %.64s not imported", r->id);
+        if (!cs_parse_i64(r->score, &score)) {
+            bad_value(o, REVIEWS_FILE, r->line, "review_score", r->score, "an integer 1..5", what);
+            continue;
+        }
+        if (!olist_time(r->created, at, sizeof at)) {
+            bad_value(o, REVIEWS_FILE, r->line, "review_creation_date", r->created, OLIST_TIME,
+                      what);
             continue;
         }
         snprintf(fid, sizeof fid, "%s-%s", r->id, order_id);
@@ -476,7 +547,8 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
             json_object_set_new(data, "title", json_string(r->title));
         if (data && r->message[0])
             json_object_set_new(data, "text", json_string(r->message));
-        if ((rc = put_event(o, envelope(eid, "feedback.submitted", at, data), where, line, err)))
+        if ((rc = put_event(o, envelope(eid, "feedback.submitted", at, data), rpath, r->line,
+                            err)))
             return rc;
     }
     return CS_OK;
@@ -512,6 +584,7 @@ cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *
     o.arg = arg;
     o.report = report;
     o.st = st;
+    o.dir = dir;
     cs_map_init(&o.categories);
     cs_map_init(&o.products);
     cs_map_init(&o.sellers);
@@ -524,8 +597,8 @@ cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *
         (rc = load(&o, dir, "olist_products_dataset.csv", c_prod, 2, false, row_product, err)) ||
         (rc = load(&o, dir, "olist_sellers_dataset.csv", c_sell, 4, false, row_seller, err)) ||
         (rc = load(&o, dir, "olist_customers_dataset.csv", c_cust, 5, true, row_customer, err)) ||
-        (rc = load(&o, dir, "olist_order_items_dataset.csv", c_item, 5, true, row_item, err)) ||
-        (rc = load(&o, dir, "olist_order_reviews_dataset.csv", c_rev, 6, false, row_review, err)))
+        (rc = load(&o, dir, ITEMS_FILE, c_item, 5, true, row_item, err)) ||
+        (rc = load(&o, dir, REVIEWS_FILE, c_rev, 6, false, row_review, err)))
         goto out;
 
     char path[4096];
@@ -533,15 +606,19 @@ cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *
     int ix[8];
     char **f;
     size_t n;
-    snprintf(path, sizeof path, "%s/olist_orders_dataset.csv", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, ORDERS_FILE);
     if ((rc = cs_csv_open(path, &c, err)) || (rc = cs_csv_header(c, c_ord, ix, 8, err))) {
         cs_csv_close(&c);
         goto out;
     }
+    int need = 0; /* the columns may stand anywhere in the header */
+    for (size_t i = 0; i < 8; i++)
+        if (ix[i] > need)
+            need = ix[i];
     while ((rc = cs_csv_next(c, &f, &n, err)) == CS_OK) {
-        if (n < 8) {
+        if ((size_t)need >= n) {
             cs_err_t e;
-            cs_errf(&e, CS_ERR_INVALID, "expected 8 fields, got %zu", n);
+            cs_errf(&e, CS_ERR_INVALID, "expected %d fields, got %zu", need + 1, n);
             cs_report(report, path, cs_csv_line(c), &e);
             st->skipped++;
             continue;

@@ -248,6 +248,86 @@ static void test_olist_future_scan(void **state)
     cs_engine_close(&e);
 }
 
+/* Run the Olist import of dir into a new store; the report goes to report. */
+static void olist_run(const char *db, cs_import_stats_t *st, char *report, size_t size,
+                      cs_engine_t **ep)
+{
+    FILE *f = fmemopen(report, size, "w");
+    cs_engine_t *e = engine(db);
+    cs_sink_t *sink = NULL;
+    cs_err_t err;
+    cs_report_t rep = {.f = f};
+    memset(st, 0, sizeof *st);
+    assert_int_equal(cs_sink_open(e, st, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(f);
+    *ep = e;
+}
+
+/* Values that are not what their column holds are reported with file,
+ * line and column and counted as rejected; what they belong to is not
+ * imported in part: an order missing an item whose price reads "29,99",
+ * a parcel never delivered because its date was garbled, a review with a
+ * score "4x" reported at the orders file's line. */
+static void test_olist_bad_values(void **state)
+{
+    (void)state;
+    olist_fixture();
+    write_file("olist_order_items_dataset.csv",
+               "order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n"
+               "o1,1,p1,s1,2017-10-06 11:07:15,29.99,8.72\no1,2,p2,s1,2017-10-06 11:07:15,\"29,99\",8.72\n"
+               "o2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\no3,1,p2,s1,2018-01-10 00:00:00,10.00,5.00\n");
+    write_file("olist_orders_dataset.csv",
+               "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,"
+               "order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date\n"
+               "o1,c1,delivered,2017-10-02 10:56:33,2017-10-02 11:07:15,2017-10-04 19:55:00,2017-10-10 21:25:13,2017-10-18 00:00:00\n"
+               "o2,c2,canceled,2017-11-01 09:00:00,2017-11-01 10:00:00,,,2017-11-20 00:00:00\n"
+               "o3,c3,delivered,2018-01-05 12:00:00,2018-01-05 12:30:00,2018-01-08 10:00:00,2018/01/20 10:00:00,2018-01-25 00:00:00\n");
+    write_file("olist_order_reviews_dataset.csv",
+               "review_id,order_id,review_score,review_comment_title,review_comment_message,"
+               "review_creation_date,review_answer_timestamp\n"
+               "r1,o1,4x,,\"Produto bom,\nentrega rápida\",2017-10-11 00:00:00,2017-10-12 03:43:48\n"
+               "r2,o2,1,Ruim,,2017-11-25 00:00:00,2017-11-26 00:00:00\n");
+    char report[4096] = "";
+    cs_import_stats_t st;
+    cs_engine_t *e = NULL;
+    olist_run("olist-bad.db", &st, report, sizeof report, &e);
+    assert_non_null(strstr(report, "olist_order_items_dataset.csv:3: price: expected an amount"));
+    assert_non_null(strstr(report, "got \"29,99\"; order o1: order.placed not imported"));
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:4: order_delivered_customer_date: "
+                                   "expected a time like 2017-10-02 10:56:33, got \"2018/01/20 10:00:00\""));
+    assert_non_null(strstr(report, "olist_order_reviews_dataset.csv:2: review_score: expected an "
+                                   "integer 1..5, got \"4x\""));
+    assert_int_equal(st.rejected, 3);
+    assert_int_equal(st.skipped, 0);
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1); /* o2 only */
+    assert_int_equal(st.by_type[CS_EV_FEEDBACK_SUBMITTED], 1);
+    cs_store_t *r = NULL;
+    cs_err_t err;
+    json_t *v = NULL;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    assert_int_equal(cs_store_order_view(r, "o1", &v, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_order_view(r, "o3", &v, &err), CS_ERR_NOTFOUND);
+    cs_engine_reader_release(e, r);
+    cs_engine_close(&e);
+
+    /* the orders' columns in another order, one more of them: a short row
+     * is reported, not read past its end */
+    olist_fixture();
+    write_file("olist_orders_dataset.csv",
+               "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,"
+               "order_delivered_carrier_date,order_delivered_customer_date,channel,order_estimated_delivery_date\n"
+               "o1,c1,delivered,2017-10-02 10:56:33,2017-10-02 11:07:15,2017-10-04 19:55:00,2017-10-10 21:25:13,web,2017-10-18 00:00:00\n"
+               "o2,c2,canceled,2017-11-01 09:00:00,2017-11-01 10:00:00,,,2017-11-20 00:00:00\n");
+    memset(report, 0, sizeof report);
+    olist_run("olist-cols.db", &st, report, sizeof report, &e);
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:3: expected 9 fields, got 8"));
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1);
+    assert_int_equal(st.skipped, 1);
+    cs_engine_close(&e);
+}
+
 static void test_ndjson_bad_line(void **state)
 {
     (void)state;
@@ -329,6 +409,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_future_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_olist_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
     };
