@@ -1,7 +1,8 @@
 /*
  * ndjson.c -- import canonical events, one JSON object per line. Lines are
  * bounded (CS_EVENT_BYTES_MAX); a bad line is reported with its number and
- * skipped, the others are kept.
+ * skipped, the others are kept. A UTF-8 byte order mark at the start of
+ * the file (an editor's "UTF-8 with BOM") is not part of the first event.
  */
 #include "importer.h"
 
@@ -28,6 +29,10 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
         lineno++;
         const char *p = line.data ? line.data : "";
         size_t n = line.len;
+        if (lineno == 1 && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+            p += 3;
+            n -= 3;
+        }
         while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
             n--;
         while (n && (*p == ' ' || *p == '\t')) {

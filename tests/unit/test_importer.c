@@ -355,6 +355,22 @@ static void test_ndjson_bad_line(void **state)
     assert_int_equal(st.accepted, 2);
     assert_int_equal(st.rejected, 1);
     assert_non_null(strstr(report, "in.ndjson:3: data.order: unknown field"));
+
+    /* saved as "UTF-8 with BOM", with CRLF line ends: the first event too */
+    write_file("bom.ndjson",
+               "\xEF\xBB\xBF{\"event_id\":\"d\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"3\"}}\r\n"
+               "{\"event_id\":\"e\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"4\"}}\r\n");
+    snprintf(path, sizeof path, "%s/bom.ndjson", dir);
+    in = fopen(path, "r");
+    memset(&st, 0, sizeof st);
+    r.f = NULL;
+    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_ndjson(in, "bom.ndjson", cs_sink_emit, sink, &r, &st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(in);
+    assert_int_equal(st.read, 2);
+    assert_int_equal(st.accepted, 2);
+    assert_int_equal(st.rejected, 0);
     cs_engine_close(&e);
 }
 
