@@ -165,6 +165,17 @@ static yaml_node_t *get(jc_t *c, yaml_node_t *m, const char *key)
     return NULL;
 }
 
+/* A field that must be there: when it is missing the error names the line
+ * of the mapping that lacks it (a missing node has no line of its own). */
+static yaml_node_t *need(jc_t *c, yaml_node_t *m, const char *key, const char *field,
+                         const char *what)
+{
+    yaml_node_t *n = get(c, m, key);
+    if (!n)
+        jerr(c, m, field, "missing: %s", what);
+    return n;
+}
+
 /* dst = base + "." + key, truncated to size */
 static void sub(char *dst, size_t size, const char *base, const char *key)
 {
@@ -339,13 +350,18 @@ static bool step_send(jc_t *c, yaml_node_t *v, const char *f)
         k->channels[k->nchannels++] = (cs_channel_t)chan;
     }
     sub(sf, sizeof sf, f, "template");
-    const char *t = want_scalar(c, get(c, v, "template"), sf, "a template name");
+    const char *t = want_scalar(c, need(c, v, "template", sf, "a template name"), sf,
+                                "a template name");
     if (!t)
         return false;
     if (!(k->text = cs_strdup(t)))
         return oom(c);
     sub(sf, sizeof sf, f, "class");
-    const char *cls = want_scalar(c, get(c, v, "class"), sf,
+    const char *cls = want_scalar(c,
+                                  need(c, v, "class", sf,
+                                       "a message class: transactional, service, reassurance, "
+                                       "ask or marketing"),
+                                  sf,
                                   "a message class: transactional, service, reassurance, ask or "
                                   "marketing");
     if (!cls)
@@ -370,7 +386,7 @@ static bool step_wait(jc_t *c, yaml_node_t *v, const char *f)
     if (!check_keys(c, v, f, keys))
         return false;
     sub(sf, sizeof sf, f, "days");
-    yaml_node_t *d = get(c, v, "days");
+    yaml_node_t *d = need(c, v, "days", sf, "a context path holding a number of days");
     const char *path = want_scalar(c, d, sf, "a context path holding a number of days, like "
                                              "order.replenish_days");
     if (!path)
@@ -406,7 +422,7 @@ static bool step_wait_until(jc_t *c, yaml_node_t *v, const char *f)
     if (!k)
         return false;
     sub(sf, sizeof sf, f, "time");
-    yaml_node_t *tn = get(c, v, "time");
+    yaml_node_t *tn = need(c, v, "time", sf, "a local time of day \"HH:MM\"");
     const char *t = want_scalar(c, tn, sf, "a local time of day \"HH:MM\"");
     if (!t)
         return false;
@@ -436,7 +452,8 @@ static bool step_wait_for(jc_t *c, yaml_node_t *v, const char *f)
         return false;
     int at = c->j->n - 1;
     sub(sf, sizeof sf, f, "event");
-    if (!want_event(c, get(c, v, "event"), sf, &k->event_type))
+    if (!want_event(c, need(c, v, "event", sf, "the event to wait for, like tracking.event"), sf,
+                    &k->event_type))
         return false;
     yaml_node_t *cond = get(c, v, "if");
     sub(sf, sizeof sf, f, "if");
@@ -605,7 +622,7 @@ static bool step_emit(jc_t *c, yaml_node_t *v, const char *f)
         return false;
     char name[CS_JOURNEY_ID_MAX + 1];
     sub(sf, sizeof sf, f, "signal");
-    if (!want_id(c, get(c, v, "signal"), sf, name))
+    if (!want_id(c, need(c, v, "signal", sf, "the signal's name, like vip_welcomed"), sf, name))
         return false;
     if (!(k->text = cs_strdup(name)))
         return oom(c);
@@ -644,7 +661,8 @@ static bool step_webhook(jc_t *c, yaml_node_t *v, const char *f)
     if (!k)
         return false;
     sub(sf, sizeof sf, f, "url");
-    const char *url = want_scalar(c, get(c, v, "url"), sf, "an http(s) URL");
+    const char *url = want_scalar(c, need(c, v, "url", sf, "an http(s) URL"), sf,
+                                  "an http(s) URL");
     if (!url)
         return false;
     if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
@@ -653,7 +671,7 @@ static bool step_webhook(jc_t *c, yaml_node_t *v, const char *f)
                                              "got '%s'", url);
     char name[CS_JOURNEY_ID_MAX + 1];
     sub(sf, sizeof sf, f, "event");
-    if (!want_id(c, get(c, v, "event"), sf, name))
+    if (!want_id(c, need(c, v, "event", sf, "the event's name, like order_shipped"), sf, name))
         return false;
     if (!(k->url = cs_strdup(url)) || !(k->text = cs_strdup(name)))
         return oom(c);
@@ -822,7 +840,8 @@ static bool compile_journey(jc_t *c, yaml_node_t *root)
                     "expected {event: order.placed, if: \"condition\"}");
     static const char *const tkeys[] = { "event", "if", NULL };
     if (!check_keys(c, tr, "trigger", tkeys) ||
-        !want_event(c, get(c, tr, "event"), "trigger.event", &j->trigger_event))
+        !want_event(c, need(c, tr, "event", "trigger.event", "an event type like order.placed"),
+                    "trigger.event", &j->trigger_event))
         return false;
     n = get(c, tr, "if");
     if (n && !want_cond(c, n, "trigger.if", &j->trigger_cond))

@@ -257,7 +257,7 @@ static void test_journey_errors(void **state)
     journey_error(HEAD "steps:\n  - wait: 1d\n  - send: {channel: fax, template: t, class: ask}\n",
                   "bad.yaml:5: steps[1].send.channel: 'fax' is not a channel");
     journey_error(HEAD "steps:\n  - send: {channel: email, template: t}\n",
-                  "steps[0].send.class: expected a message class");
+                  "bad.yaml:4: steps[0].send.class: missing: a message class");
     journey_error(HEAD "steps:\n  - send: {channel: email, template: t, class: urgent}\n",
                   "'urgent' is not a class");
     journey_error(HEAD "steps:\n  - send: {channel: email, template: t, class: ask, cc: x}\n",
@@ -293,6 +293,30 @@ static void test_journey_errors(void **state)
     cs_journey_free(j);
 }
 
+/* A required field that is left out is reported at the line of the step
+ * (or block) that lacks it: a missing node has no line, and "line 0" sends
+ * the operator looking at the top of the file. */
+static void test_journey_missing_fields_name_their_line(void **state)
+{
+    (void)state;
+    journey_error("journey: j\ntrigger:\n  if: \"order.total > 1\"\nsteps: [{wait: 1d}]\n",
+                  "bad.yaml:3: trigger.event: missing: an event type");
+    journey_error(HEAD "steps:\n  - wait: 1d\n  - send: {channel: email, class: ask}\n",
+                  "bad.yaml:5: steps[1].send.template: missing: a template name");
+    journey_error(HEAD "steps:\n  - wait_for: {timeout: 3d}\n",
+                  "bad.yaml:4: steps[0].wait_for.event: missing: the event to wait for");
+    journey_error(HEAD "steps:\n  - wait_until: {business_day: true}\n",
+                  "bad.yaml:4: steps[0].wait_until.time: missing: a local time of day");
+    journey_error(HEAD "steps:\n  - wait: {}\n",
+                  "bad.yaml:4: steps[0].wait.days: missing: a context path");
+    journey_error(HEAD "steps:\n  - emit: {data: {tier: gold}}\n",
+                  "bad.yaml:4: steps[0].emit.signal: missing: the signal's name");
+    journey_error(HEAD "steps:\n  - webhook: {event: vip}\n",
+                  "bad.yaml:4: steps[0].webhook.url: missing: an http(s) URL");
+    journey_error(HEAD "steps:\n  - webhook: {url: \"https://crm.example/h\"}\n",
+                  "bad.yaml:4: steps[0].webhook.event: missing: the event's name");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_journey_program),
         cmocka_unit_test(test_journey_goto_and_timeout_steps),
         cmocka_unit_test(test_journey_errors),
+        cmocka_unit_test(test_journey_missing_fields_name_their_line),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
