@@ -373,7 +373,14 @@ static bool step_send(jc_t *c, yaml_node_t *v, const char *f)
     return true;
 }
 
-/* wait: 3d, or wait: {days: order.replenish_days} */
+static bool any_path(const char *path, void *ud)
+{
+    (void)path;
+    *(bool *)ud = true;
+    return false;
+}
+
+/* wait: 3d, or wait: {days: order.attributes.replenish_days} */
 static bool step_wait(jc_t *c, yaml_node_t *v, const char *f)
 {
     cs_instr_t *k = emit(c, CS_OP_WAIT, v);
@@ -388,7 +395,7 @@ static bool step_wait(jc_t *c, yaml_node_t *v, const char *f)
     sub(sf, sizeof sf, f, "days");
     yaml_node_t *d = need(c, v, "days", sf, "a context path holding a number of days");
     const char *path = want_scalar(c, d, sf, "a context path holding a number of days, like "
-                                             "order.replenish_days");
+                                             "order.attributes.replenish_days");
     if (!path)
         return false;
     cs_expr_t *e;
@@ -400,11 +407,16 @@ static bool step_wait(jc_t *c, yaml_node_t *v, const char *f)
         plain = plain && (isalnum((unsigned char)*p) || *p == '_' || *p == '.');
     root_check_t rc = { c, d, sf };
     cs_expr_paths(e, check_root, &rc);
+    bool is_path = false; /* not a number or true/false/null, which no run could read */
+    cs_expr_paths(e, any_path, &is_path);
     cs_expr_free(e);
     if (c->rc)
         return false;
-    if (!plain)
-        return jerr(c, d, sf, "expected a plain path like order.replenish_days");
+    if (!plain || !is_path)
+        return jerr(c, d, sf,
+                    "expected a plain path like order.attributes.replenish_days, got '%s' (a "
+                    "fixed wait is written wait: 30d)",
+                    path);
     if (!(k->text = cs_strdup(path)))
         return oom(c);
     return true;

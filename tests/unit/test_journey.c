@@ -317,6 +317,26 @@ static void test_journey_missing_fields_name_their_line(void **state)
                   "bad.yaml:4: steps[0].webhook.event: missing: the event's name");
 }
 
+/* wait: {days: PATH} reads the days from the context; a number there is
+ * no path, and every run would end at the step with no_days_at:30. */
+static void test_journey_wait_days_needs_a_path(void **state)
+{
+    (void)state;
+    journey_error(HEAD "steps:\n  - wait: {days: 30}\n",
+                  "bad.yaml:4: steps[0].wait.days: expected a plain path like "
+                  "order.attributes.replenish_days, got '30' (a fixed wait is written wait: 30d)");
+    journey_error(HEAD "steps:\n  - wait: {days: \"true\"}\n", "got 'true'");
+    journey_error(HEAD "steps:\n  - wait: {days: order.total + 1}\n", "steps[0].wait.days");
+    const char *ok = HEAD "steps:\n  - wait: {days: order.attributes.replenish_days}\n";
+    cs_journey_t *j;
+    cs_err_t err;
+    if (cs_journey_parse("ok.yaml", ok, strlen(ok), &j, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(j->prog[0].op, CS_OP_WAIT);
+    assert_string_equal(j->prog[0].text, "order.attributes.replenish_days");
+    cs_journey_free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_journey_goto_and_timeout_steps),
         cmocka_unit_test(test_journey_errors),
         cmocka_unit_test(test_journey_missing_fields_name_their_line),
+        cmocka_unit_test(test_journey_wait_days_needs_a_path),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
