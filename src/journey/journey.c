@@ -648,12 +648,24 @@ static bool step_emit(jc_t *c, yaml_node_t *v, const char *f)
     for (yaml_node_pair_t *pr = d->data.mapping.pairs.start; o && pr < d->data.mapping.pairs.top;
          pr++) {
         const char *key = scalar(node(c, pr->key));
-        const char *val = scalar(node(c, pr->value));
+        yaml_node_t *vn = node(c, pr->value);
+        const char *val = scalar(vn);
         if (!key || !val) {
             json_decref(o);
-            return jerr(c, node(c, pr->value), sf, "expected plain values (text or numbers)");
+            return jerr(c, vn, sf, "expected plain values (text or numbers)");
         }
-        json_object_set_new(o, key, json_string(val));
+        /* an unquoted number, true, false or null keeps its type, so that
+         * `event.properties.tier >= 2` and a bare `event.properties.vip` test
+         * what was written; quoted values stay text */
+        json_t *x = NULL;
+        if (vn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            x = json_loads(val, JSON_DECODE_ANY, NULL);
+            if (x && (json_is_object(x) || json_is_array(x) || json_is_string(x))) {
+                json_decref(x);
+                x = NULL;
+            }
+        }
+        json_object_set_new(o, key, x ? x : json_string(val));
     }
     k->data = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);

@@ -337,6 +337,29 @@ static void test_journey_wait_days_needs_a_path(void **state)
     cs_journey_free(j);
 }
 
+/* emit data: what is written unquoted as a number, true, false or null
+ * reaches the signal's properties with that type, so another journey's
+ * `event.properties.tier >= 2` or bare `event.properties.vip` means what it
+ * says; quoted values stay text. */
+static void test_journey_emit_data_types(void **state)
+{
+    (void)state;
+    const char *y = HEAD "steps:\n"
+                         "  - emit:\n"
+                         "      signal: vip_welcomed\n"
+                         "      data: {tier: 2, ratio: 1.5, vip: false, note: null, name: gold,\n"
+                         "             zip: \"01234\", code: 007, quoted: \"2\", off: 'true'}\n";
+    cs_journey_t *j;
+    cs_err_t err;
+    if (cs_journey_parse("emit.yaml", y, strlen(y), &j, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(j->prog[0].op, CS_OP_EMIT);
+    assert_string_equal(j->prog[0].data,
+                        "{\"code\":\"007\",\"name\":\"gold\",\"note\":null,\"off\":\"true\","
+                        "\"quoted\":\"2\",\"ratio\":1.5,\"tier\":2,\"vip\":false,\"zip\":\"01234\"}");
+    cs_journey_free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_journey_errors),
         cmocka_unit_test(test_journey_missing_fields_name_their_line),
         cmocka_unit_test(test_journey_wait_days_needs_a_path),
+        cmocka_unit_test(test_journey_emit_data_types),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
