@@ -945,7 +945,16 @@ cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey
     if (!yaml_parser_initialize(&parser))
         return cs_errf(err, CS_ERR_NOMEM, "%s: out of memory", file);
     yaml_parser_set_input_string(&parser, (const unsigned char *)src, len);
-    if (!yaml_parser_load(&parser, &doc)) {
+    /* One journey per file: a second document (after `---`) would otherwise
+     * be dropped unread, and its journey would never run. The stream ends
+     * with an empty document (so does a trailing `---`). */
+    yaml_document_t more;
+    bool loaded = yaml_parser_load(&parser, &doc);
+    if (loaded && !yaml_parser_load(&parser, &more)) {
+        yaml_document_delete(&doc);
+        loaded = false;
+    }
+    if (!loaded) {
         cs_rc rc = cs_errf(err, CS_ERR_INVALID, "%s:%zu: not valid YAML: %s%s%s", file,
                            parser.problem_mark.line + 1,
                            parser.problem ? parser.problem : "syntax error",
@@ -954,6 +963,17 @@ cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey
         return rc;
     }
     yaml_parser_delete(&parser);
+    const yaml_node_t *mr = yaml_document_get_root_node(&more);
+    bool second = mr && !(mr->type == YAML_SCALAR_NODE && mr->data.scalar.length == 0);
+    size_t second_line = more.start_mark.line + 1;
+    yaml_document_delete(&more);
+    if (second) {
+        yaml_document_delete(&doc);
+        return cs_err_field(err, CS_ERR_INVALID, "(file)",
+                            "%s:%zu: (file): a second YAML document starts here; one journey "
+                            "per file (put it in a file of its own)",
+                            file, second_line);
+    }
     jc_t c;
     memset(&c, 0, sizeof c);
     c.file = file;

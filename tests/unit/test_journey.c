@@ -360,6 +360,24 @@ static void test_journey_emit_data_types(void **state)
     cs_journey_free(j);
 }
 
+/* Two journeys in one file (a second YAML document after ---): the second
+ * was dropped unread, even with a syntax error in it, and never ran. */
+static void test_journey_one_document_per_file(void **state)
+{
+    (void)state;
+    journey_error(HEAD "steps: [{wait: 1d}]\n---\njourney: k\n"
+                       "trigger: {event: order.placed}\nsteps: [{wait: 2d}]\n",
+                  "bad.yaml:4: (file): a second YAML document starts here; one journey per file");
+    journey_error(HEAD "steps: [{wait: 1d}]\n---\nsteps: [\n", "not valid YAML");
+    /* a document marker before, an end marker or a lone --- after are fine */
+    const char *ok = "---\n" HEAD "steps: [{wait: 1d}]\n...\n---\n";
+    cs_journey_t *j;
+    cs_err_t err;
+    if (cs_journey_parse("ok.yaml", ok, strlen(ok), &j, &err))
+        fail_msg("%s", err.msg);
+    cs_journey_free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_journey_missing_fields_name_their_line),
         cmocka_unit_test(test_journey_wait_days_needs_a_path),
         cmocka_unit_test(test_journey_emit_data_types),
+        cmocka_unit_test(test_journey_one_document_per_file),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
