@@ -734,11 +734,12 @@ static void test_actions(void **state)
     const char *y[] = {
         "journey: vip\ntrigger: {event: order.placed, if: \"order.total >= 200\"}\nsteps:\n"
         "  - discount: {percent: 15, valid: 60d, prefix: VIP}\n"
-        "  - emit: {signal: vip_welcomed, data: {tier: gold}}\n"
+        "  - emit: {signal: vip_welcomed, data: {tier: gold, level: 2, first: false}}\n"
         "  - webhook: {url: \"https://crm.example/hooks/vip\", event: vip_customer}\n"
         "  - send: {channel: email, template: vip_thanks, class: transactional}\n",
         "journey: vip_followup\ntrigger: {event: signal, if: \"event.name == 'vip_welcomed' and "
-        "event.properties.tier == 'gold'\"}\nsteps:\n"
+        "event.properties.tier == 'gold' and event.properties.level >= 2 and not "
+        "event.properties.first\"}\nsteps:\n"
         "  - discount: {free_shipping: true}\n"
         "  - send: {channel: email, template: vip_shipping, class: transactional}\n",
     };
