@@ -48,6 +48,10 @@ void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journe
 bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
                           cs_journeys_t **out);
 
+/* A journey with a webhook step needs webhook_secret to sign its requests:
+ * false (reported, naming the file) when it is not set. */
+bool cs_cli_webhook_secret_ok(const char *cmd, const cs_conf_t *c, const cs_journeys_t *js);
+
 /* The message sender for a configuration: templates loaded and checked
  * against the journeys, a transport per configured channel. *out is NULL
  * when no channel is configured. *templates gets the set (free after the

@@ -24,13 +24,19 @@ static void usage(FILE *f)
                "CUSTOMER_ID\n");
 }
 
-static int check(const char *dir)
+/* The checks serve makes of the journey files, without starting: each file,
+ * and the settings they need (a webhook step's secret). */
+static int check(const cs_conf_t *conf, const char *dir)
 {
     cs_journeys_t *js;
     cs_err_t err;
     cs_err_clear(&err);
     if (cs_journeys_new(NULL, &js, &err) || cs_journeys_load_dir(js, dir, &err))
         return cs_cli_fail("journeys check", &err);
+    if (!cs_cli_webhook_secret_ok("journeys check", conf, js)) {
+        cs_journeys_free(js);
+        return CS_EXIT_FAIL;
+    }
     for (size_t i = 0; i < cs_journeys_count(js); i++) {
         const cs_journey_t *j = cs_journeys_at(js, i);
         printf("%-28s %-22s %3d steps  %s\n", j->id,
@@ -127,7 +133,7 @@ int cs_cmd_journeys(int argc, char **argv)
                             "(the setting 'journeys')\n");
             return CS_EXIT_USAGE;
         }
-        return check(dir);
+        return check(&conf, dir);
     }
     bool needs_arg = strcmp(verb, "list") != 0;
     if (needs_arg != (arg != NULL) ||

@@ -169,13 +169,8 @@ bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engi
     return true;
 }
 
-bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
-                        const cs_journeys_t *js, cs_tplset_t **templates, cs_sender_t **out)
+bool cs_cli_webhook_secret_ok(const char *cmd, const cs_conf_t *c, const cs_journeys_t *js)
 {
-    cs_err_t err;
-    cs_err_clear(&err);
-    *out = NULL;
-    *templates = NULL;
     for (size_t i = 0; js && i < cs_journeys_count(js); i++) {
         const cs_journey_t *j = cs_journeys_at(js, i);
         if (j->has_webhook && !c->webhook_secret[0]) {
@@ -185,6 +180,18 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
             return false;
         }
     }
+    return true;
+}
+
+bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
+                        const cs_journeys_t *js, cs_tplset_t **templates, cs_sender_t **out)
+{
+    cs_err_t err;
+    cs_err_clear(&err);
+    *out = NULL;
+    *templates = NULL;
+    if (!cs_cli_webhook_secret_ok(cmd, c, js))
+        return false;
     if (!c->smtp_url[0] && !c->sms_url[0] && !c->whatsapp_url[0] && !c->webhook_secret[0])
         return true;
     if (c->public_url[0] && !c->link_secret[0]) {

@@ -119,6 +119,25 @@ try:
     t.check(proc.returncode != 0, "serve refuses a broken journey")
     t.check("x.yaml:4: steps[0].wait: expected a duration" in proc.stderr,
             "error names file, line and field: %r" % proc.stderr[-300:])
+
+    # `journeys check` makes serve's checks: a webhook journey needs the secret
+    hook_dir = os.path.join(d.dir, "hook-journeys")
+    os.makedirs(hook_dir)
+    with open(os.path.join(hook_dir, "vip.yaml"), "w") as f:
+        f.write("journey: vip\ntrigger: {event: order.placed}\nsteps:\n"
+                "  - webhook: {url: \"https://crm.example/h\", event: vip}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSONANCE_")}
+    proc = __import__("subprocess").run(
+        [a.bin, "journeys", "check", hook_dir], capture_output=True, text=True, timeout=30,
+        env=env)
+    t.check(proc.returncode != 0 and "vip.yaml: a webhook step signs its requests: set "
+            "webhook_secret" in proc.stderr,
+            "check refuses a webhook journey without webhook_secret: %r" % proc.stderr[-300:])
+    proc = __import__("subprocess").run(
+        [a.bin, "journeys", "check", hook_dir], capture_output=True, text=True, timeout=30,
+        env=dict(env, CONSONANCE_WEBHOOK_SECRET="a-secret-of-some-length"))
+    t.check(proc.returncode == 0 and "1 journeys ok" in proc.stdout,
+            "check passes it with the secret: %r" % (proc.stdout + proc.stderr)[-300:])
 finally:
     d.cleanup()
 t.done()
