@@ -265,7 +265,7 @@ static cs_rc program(cs_journeys_t *js, cs_store_t *s, const char *id, int versi
     cs_journey_t *j;
     char file[CS_JID_MAX + 32];
     snprintf(file, sizeof file, "%s (version %d)", id, version);
-    rc = cs_journey_parse(file, src, strlen(src), &j, err);
+    rc = cs_journey_parse_stored(file, src, strlen(src), &j, err);
     cs_free(src);
     if (rc)
         return rc;

@@ -43,6 +43,7 @@ typedef struct jc {
     int nlabels;
     jump_t jumps[LABELS_MAX];
     int njumps;
+    bool stored; /* a stored version: only the checks its release made */
 } jc_t;
 
 static const char *const class_names[] = { "marketing", "ask", "reassurance", "service",
@@ -412,7 +413,7 @@ static bool step_wait(jc_t *c, yaml_node_t *v, const char *f)
     cs_expr_free(e);
     if (c->rc)
         return false;
-    if (!plain || !is_path)
+    if (!plain || (!is_path && !c->stored))
         return jerr(c, d, sf,
                     "expected a plain path like order.attributes.replenish_days, got '%s' (a "
                     "fixed wait is written wait: 30d)",
@@ -934,8 +935,8 @@ void cs_journey_free(cs_journey_t *j)
     cs_free(j);
 }
 
-cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey_t **out,
-                       cs_err_t *err)
+static cs_rc parse(const char *file, const char *src, size_t len, bool stored,
+                   cs_journey_t **out, cs_err_t *err)
 {
     *out = NULL;
     if (len > CS_JOURNEY_FILE_MAX)
@@ -967,7 +968,7 @@ cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey
     bool second = mr && !(mr->type == YAML_SCALAR_NODE && mr->data.scalar.length == 0);
     size_t second_line = more.start_mark.line + 1;
     yaml_document_delete(&more);
-    if (second) {
+    if (second && !stored) {
         yaml_document_delete(&doc);
         return cs_err_field(err, CS_ERR_INVALID, "(file)",
                             "%s:%zu: (file): a second YAML document starts here; one journey "
@@ -979,6 +980,7 @@ cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey
     c.file = file;
     c.doc = &doc;
     c.err = err;
+    c.stored = stored;
     c.j = cs_calloc(1, sizeof *c.j);
     if (!c.j || !(c.j->file = cs_strdup(file)) || !(c.j->source = cs_strndup(src, len))) {
         oom(&c);
@@ -998,6 +1000,18 @@ cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey
     }
     *out = c.j;
     return CS_OK;
+}
+
+cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey_t **out,
+                       cs_err_t *err)
+{
+    return parse(file, src, len, false, out, err);
+}
+
+cs_rc cs_journey_parse_stored(const char *file, const char *src, size_t len, cs_journey_t **out,
+                              cs_err_t *err)
+{
+    return parse(file, src, len, true, out, err);
 }
 
 cs_rc cs_journey_load_file(const char *path, cs_journey_t **out, cs_err_t *err)

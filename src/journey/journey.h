@@ -127,6 +127,12 @@ typedef struct cs_journey {
 /* Parse and validate one journey file's text. `file` names it in errors. */
 cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey_t **out,
                        cs_err_t *err);
+/* As cs_journey_parse, for a version kept in the store (runs may be on it):
+ * what an older release accepted keeps loading, so those runs go on as they
+ * did. The checks added since are not made: a second YAML document (ignored)
+ * and wait: {days: NUMBER} (the run exits there with no_days_at:NUMBER). */
+cs_rc cs_journey_parse_stored(const char *file, const char *src, size_t len, cs_journey_t **out,
+                              cs_err_t *err);
 /* Read and parse a file. */
 cs_rc cs_journey_load_file(const char *path, cs_journey_t **out, cs_err_t *err);
 void cs_journey_free(cs_journey_t *j);

@@ -724,6 +724,45 @@ static void test_old_version_still_listens(void **state)
     teardown_world(&w);
 }
 
+/* A version an older release stored is read back as that release read it:
+ * loading checks added since (a second YAML document, wait: {days: 30})
+ * would refuse it, and every pass would then fail on its runs. */
+static void test_stored_version_of_an_older_release(void **state)
+{
+    (void)state;
+    world_t w;
+    cs_err_t err;
+    const char *v1 = "journey: nps\ntrigger: {event: order.placed}\nsteps:\n"
+                     "  - wait: 1d\n"
+                     "  - send: {channel: email, template: nps_v1, class: transactional}\n"
+                     "  - wait: {days: 30}\n"
+                     "---\n"
+                     "journey: ignored\n";
+    cs_journey_t *j;
+    assert_int_not_equal(cs_journey_parse("nps.yaml", v1, strlen(v1), &j, &err), CS_OK);
+    setup_world(&w, "2026-07-13T10:00:00Z", NULL, 0);
+    if (cs_journey_parse_stored("nps.yaml", v1, strlen(v1), &j, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(cs_journeys_add(w.js, j, &err), CS_OK);
+    assert_int_equal(cs_store_begin(w.s, &err), CS_OK);
+    assert_int_equal(cs_journeys_sync(w.js, w.s, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w.s, &err), CS_OK);
+    customer(&w, "ida", true);
+    order(&w, "o1", "ida", "10.00");
+    /* the new release starts with the file corrected */
+    cs_journeys_free(w.js);
+    cs_store_close(&w.s);
+    open_store(&w);
+    const char *v2[] = { "journey: nps\ntrigger: {event: order.placed}\nsteps:\n"
+                         "  - wait: 30d\n"
+                         "  - send: {channel: email, template: nps_v2, class: transactional}\n" };
+    load(&w, v2, 1);
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    assert_string_equal(outbox(&w, "ida"), "nps_v1:queued");
+    assert_string_equal(runs(&w, "ida"), "nps:exited:no_days_at:30");
+    teardown_world(&w);
+}
+
 /* Actions: a discount code (unique, once per step), a signal that starts
  * another journey, and a webhook queued in the outbox; none of them twice
  * when the same events come again. */
@@ -864,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
         cmocka_unit_test(test_old_version_still_listens),
+        cmocka_unit_test(test_stored_version_of_an_older_release),
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
