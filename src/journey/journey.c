@@ -948,12 +948,21 @@ static cs_rc parse(const char *file, const char *src, size_t len, bool stored,
     yaml_parser_set_input_string(&parser, (const unsigned char *)src, len);
     /* One journey per file: a second document (after `---`) would otherwise
      * be dropped unread, and its journey would never run. The stream ends
-     * with an empty document (so does a trailing `---`). */
-    yaml_document_t more;
-    bool loaded = yaml_parser_load(&parser, &doc);
-    if (loaded && !yaml_parser_load(&parser, &more)) {
-        yaml_document_delete(&doc);
-        loaded = false;
+     * with an empty document (so does a trailing `---`). A stored version is
+     * read as before: its first document only. */
+    bool loaded = yaml_parser_load(&parser, &doc), second = false;
+    size_t second_line = 0;
+    if (loaded && !stored) {
+        yaml_document_t more;
+        if (yaml_parser_load(&parser, &more)) {
+            const yaml_node_t *mr = yaml_document_get_root_node(&more);
+            second = mr && !(mr->type == YAML_SCALAR_NODE && mr->data.scalar.length == 0);
+            second_line = more.start_mark.line + 1;
+            yaml_document_delete(&more);
+        } else {
+            yaml_document_delete(&doc);
+            loaded = false;
+        }
     }
     if (!loaded) {
         cs_rc rc = cs_errf(err, CS_ERR_INVALID, "%s:%zu: not valid YAML: %s%s%s", file,
@@ -964,11 +973,7 @@ static cs_rc parse(const char *file, const char *src, size_t len, bool stored,
         return rc;
     }
     yaml_parser_delete(&parser);
-    const yaml_node_t *mr = yaml_document_get_root_node(&more);
-    bool second = mr && !(mr->type == YAML_SCALAR_NODE && mr->data.scalar.length == 0);
-    size_t second_line = more.start_mark.line + 1;
-    yaml_document_delete(&more);
-    if (second && !stored) {
+    if (second) {
         yaml_document_delete(&doc);
         return cs_err_field(err, CS_ERR_INVALID, "(file)",
                             "%s:%zu: (file): a second YAML document starts here; one journey "

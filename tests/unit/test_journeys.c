@@ -737,7 +737,7 @@ static void test_stored_version_of_an_older_release(void **state)
                      "  - send: {channel: email, template: nps_v1, class: transactional}\n"
                      "  - wait: {days: 30}\n"
                      "---\n"
-                     "journey: ignored\n";
+                     "journey: [ignored, and not even YAML\n";
     cs_journey_t *j;
     assert_int_not_equal(cs_journey_parse("nps.yaml", v1, strlen(v1), &j, &err), CS_OK);
     setup_world(&w, "2026-07-13T10:00:00Z", NULL, 0);
