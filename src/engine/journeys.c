@@ -442,10 +442,7 @@ static cs_consent_t consent(const cs_contact_t *who, cs_channel_t ch, bool marke
  * the shop's: not UTC, hours away from most of a shop's customers. */
 static const cs_tz_t *contact_tz(const cs_journeys_t *js, const cs_contact_t *who)
 {
-    const cs_tz_t *tz;
-    if (who->timezone[0] && cs_tz_get(who->timezone, &tz, NULL) == CS_OK)
-        return tz;
-    return js->shop_tz;
+    return cs_tz_get_or(who->timezone, js->shop_tz);
 }
 
 /* The idempotency key of a run's step: journey, run key and step. */

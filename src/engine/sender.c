@@ -386,12 +386,8 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     json_t *cu = c->customer, *o = c->order, *sh = c->shipment;
     /* the customer's zone, else the shop's; promised days are the shop's */
     const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
-    /* (a zone not known here, "Europe/Berln", is none: the shop's, as
-     * for quiet hours, not UTC) */
-    const char *czone = json_string_value(json_object_get(cu, "timezone"));
-    const cs_tz_t *tz;
-    if (!czone || cs_tz_get(czone, &tz, NULL) != CS_OK)
-        tz = stz;
+    const cs_tz_t *tz = cs_tz_get_or(json_string_value(json_object_get(cu, "timezone")), stz);
+    cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
     const char *name = json_string_value(json_object_get(cu, "name"));
     char first[128] = "";
     if (name) {
@@ -422,7 +418,7 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         cs_ms_t pto;
         const char *pto_s = json_string_value(json_object_get(o, "promised_to"));
         if (pto_s && cs_time_parse(pto_s, &pto) &&
-            cs_tz_date_day(stz, pto) >= cs_tz_day(stz, cs_clock_now(cs_engine_clock(s->engine)))) {
+            cs_tz_date_day(stz, pto) >= cs_tz_day(stz, now)) {
             set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, lang);
             set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, lang);
         }
@@ -479,7 +475,6 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
          * when it moved later */
         const cs_promise_rec_t *p = &c->promise;
         char w[2 * CS_FMT_MAX + 40], why[256], b[CS_FMT_MAX];
-        cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
         int reason = cs_promise_reason_from_name(p->at_risk ? p->risk_reason : p->reason);
         /* the shop's days, named from the customer's today (as the status
          * answer and the page do) */
@@ -559,11 +554,8 @@ static bool quiet_now(const cs_sender_t *s, const cs_outmsg_t *m, json_t *cu, cs
 {
     if (!s->has_policy)
         return false;
-    const cs_tz_t *tz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
-    const char *zone = json_string_value(json_object_get(cu, "timezone"));
-    const cs_tz_t *ctz;
-    if (zone && cs_tz_get(zone, &ctz, NULL) == CS_OK)
-        tz = ctz;
+    const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
+    const cs_tz_t *tz = cs_tz_get_or(json_string_value(json_object_get(cu, "timezone")), stz);
     return cs_policy_quiet(&s->policy, (cs_msg_class_t)m->cls, tz, now, end);
 }
 

@@ -66,10 +66,8 @@ cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, cs_ms_t now,
         if (rc && rc != CS_ERR_NOTFOUND)
             return rc;
         /* (a zone not known here is none: the shop's, as in messages) */
-        const cs_tz_t *ctz;
-        if (out->has_who && out->who.timezone[0] &&
-            cs_tz_get(out->who.timezone, &ctz, NULL) == CS_OK)
-            out->tz = ctz;
+        if (out->has_who)
+            out->tz = cs_tz_get_or(out->who.timezone, out->shop_tz);
     }
     json_t *ships = json_object_get(out->order, "shipments");
     size_t n = json_array_size(ships);

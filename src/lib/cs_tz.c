@@ -153,13 +153,15 @@ cs_rc cs_tz_get(const char *name, const cs_tz_t **out, cs_err_t *err)
     return CS_OK;
 }
 
-const cs_tz_t *cs_tz_get_or_utc(const char *name)
+const cs_tz_t *cs_tz_get_or(const char *name, const cs_tz_t *fallback)
 {
     const cs_tz_t *z;
     if (!name || !*name || cs_tz_get(name, &z, NULL) != CS_OK)
-        return &g_utc;
+        return fallback;
     return z;
 }
+
+const cs_tz_t *cs_tz_get_or_utc(const char *name) { return cs_tz_get_or(name, &g_utc); }
 
 const char *cs_tz_name(const cs_tz_t *tz) { return tz->name; }
 

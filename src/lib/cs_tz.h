@@ -28,6 +28,9 @@ typedef struct cs_local {
 cs_rc cs_tz_get(const char *name, const cs_tz_t **out, cs_err_t *err);
 /* The zone, or UTC when name is NULL, empty or unknown. */
 const cs_tz_t *cs_tz_get_or_utc(const char *name);
+/* The zone, or `fallback` when name is NULL, empty or not one known here
+ * (a customer's "Europe/Berln" reads the shop's zone, not UTC). */
+const cs_tz_t *cs_tz_get_or(const char *name, const cs_tz_t *fallback);
 const char *cs_tz_name(const cs_tz_t *tz);
 
 /* Seconds east of UTC in force at instant t. */
