@@ -48,42 +48,26 @@ static int by_at(const void *a, const void *b)
     return x->kind - y->kind;
 }
 
-/* The number n digits at s spell (checked to be digits). */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    while (n-- > 0)
-        v = v * 10 + (*s++ - '0');
-    return v;
-}
-
 /* "2017-07-09 21:57:05" (or the date alone) in São Paulo time: true with
  * *ms set, or 0 when s is empty; false when s is not such a time (a 25th
- * hour or a 13th month is not carried into the next day or year). */
+ * hour or a 13th month is not carried into the next day or year). It is
+ * read by cs_time_parse as a UTC wall time, which checks the calendar's and
+ * the clock's ranges as for any timestamp, then placed in tz. */
 static bool olist_ms(const cs_tz_t *tz, const char *s, cs_ms_t *ms)
 {
-    static const char pattern[] = "dddd-dd-dd dd:dd:dd";
     size_t len = strlen(s);
+    char iso[24];
+    cs_ms_t t;
+    cs_local_t l;
     *ms = 0;
     if (!len)
         return true;
-    if (len != 10 && len != 19)
+    if ((len != 10 && len != 19) || (len == 19 && s[10] != ' '))
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (pattern[i] == 'd' ? s[i] < '0' || s[i] > '9' : s[i] != pattern[i])
-            return false;
-    /* the calendar's and the clock's ranges, as any timestamp's */
-    char iso[24];
-    snprintf(iso, sizeof iso, "%.10sT%sZ", s, len == 19 ? s + 11 : "00:00:00");
-    cs_ms_t t;
+    snprintf(iso, sizeof iso, len == 19 ? "%sZ" : "%s", s);
     if (!cs_time_parse(iso, &t))
         return false;
-    cs_local_t l = { digits(s, 4), digits(s + 5, 2), digits(s + 8, 2), 0, 0, 0, 0 };
-    if (len == 19) {
-        l.hour = digits(s + 11, 2);
-        l.min = digits(s + 14, 2);
-        l.sec = digits(s + 17, 2);
-    }
+    cs_tz_to_local(cs_tz_get_or_utc(NULL), t, &l);
     *ms = cs_tz_from_local(tz, &l);
     return true;
 }
