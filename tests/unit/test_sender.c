@@ -63,9 +63,14 @@ static void slow_close(cs_transport_t *t) { (void)t; }
 
 static const cs_transport_ops_t slow_ops = { "slow", slow_send, slow_close };
 
+/* Customer c-1's messages of one journey (keys JOURNEY:o:1:N), queued at
+ * `now` on one channel, one per class. */
 typedef struct put_task {
     cs_ms_t now;
     int n;
+    const char *journey, *template_name, *recipient;
+    int channel;
+    const cs_msg_class_t *cls; /* n of them */
     cs_err_t err;
 } put_task_t;
 
@@ -77,13 +82,13 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
         cs_outmsg_t m;
         bool existed;
         memset(&m, 0, sizeof m);
-        snprintf(m.idem_key, sizeof m.idem_key, "crm:o:1:%d", i);
-        snprintf(m.journey, sizeof m.journey, "crm");
+        snprintf(m.idem_key, sizeof m.idem_key, "%s:o:1:%d", p->journey, i);
+        snprintf(m.journey, sizeof m.journey, "%s", p->journey);
         snprintf(m.customer_id, sizeof m.customer_id, "c-1");
-        snprintf(m.template_name, sizeof m.template_name, "sync");
-        snprintf(m.recipient, sizeof m.recipient, "https://crm.example/hook");
-        m.channel = CS_OUT_WEBHOOK;
-        m.cls = CS_CLASS_SERVICE;
+        snprintf(m.template_name, sizeof m.template_name, "%s", p->template_name);
+        snprintf(m.recipient, sizeof m.recipient, "%s", p->recipient);
+        m.channel = p->channel;
+        m.cls = p->cls[i];
         m.status = CS_OUT_QUEUED;
         m.next_at = m.created_at = p->now;
         rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
@@ -93,6 +98,28 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
     else
         cs_store_rollback(st);
     return rc;
+}
+
+/* An engine on `store` at the manual clock, with one customer (`customer`:
+ * a customer.upserted event). */
+static cs_engine_t *open_engine(const char *store, cs_clock_manual_t *clock,
+                                const char *customer)
+{
+    cs_engine_opts_t eo;
+    cs_engine_opts_default(&eo);
+    eo.store = store;
+    eo.clock = &clock->clock;
+    eo.durable = false;
+    cs_engine_t *e = NULL;
+    cs_err_t err;
+    if (cs_engine_open(&eo, &e, &err))
+        fail_msg("engine open: %s", err.msg);
+    cs_ingest_item_t item = { 0 };
+    if (cs_event_parse(customer, strlen(customer), &item.ev, &err))
+        fail_msg("parse: %s", err.msg);
+    cs_ingest_req_t req = { .items = &item, .n = 1 };
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    return e;
 }
 
 /* Three webhooks claimed in one batch with a 5-minute lease, each taking 3
@@ -105,24 +132,16 @@ static void test_lease_run_out_in_batch(void **state)
     cs_clock_manual_t clock;
     cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
     cs_clock_manual_init(&clock, t0);
-    cs_engine_opts_t eo;
-    cs_engine_opts_default(&eo);
-    eo.store = target;
-    eo.clock = &clock.clock;
-    eo.durable = false;
-    cs_engine_t *e = NULL;
+    cs_engine_t *e = open_engine(target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\","
+                                 "\"data\":{\"id\":\"c-1\"}}");
     cs_err_t err;
-    if (cs_engine_open(&eo, &e, &err))
-        fail_msg("engine open: %s", err.msg);
-
-    const char *text = "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                       "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\"}}";
-    cs_ingest_item_t item = { 0 };
-    if (cs_event_parse(text, strlen(text), &item.ev, &err))
-        fail_msg("parse: %s", err.msg);
-    cs_ingest_req_t req = { .items = &item, .n = 1 };
-    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
-    put_task_t put = { .now = t0, .n = 3 };
+    static const cs_msg_class_t service[] = { CS_CLASS_SERVICE, CS_CLASS_SERVICE,
+                                              CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 3, .journey = "crm", .template_name = "sync",
+                       .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
+                       .cls = service };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
 
     slow_t slow = { .base = { &slow_ops }, .clock = &clock, .takes = 3 * 60 * 1000 };
@@ -175,33 +194,6 @@ static void flaky_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *
 
 static const cs_transport_ops_t flaky_ops = { "flaky", flaky_send, slow_close };
 
-static cs_rc put_mail_fn(cs_store_t *st, void *arg)
-{
-    put_task_t *p = arg;
-    cs_rc rc = cs_store_begin(st, &p->err);
-    cs_msg_class_t cls[] = { CS_CLASS_MARKETING, CS_CLASS_SERVICE };
-    for (int i = 0; i < 2 && !rc; i++) {
-        cs_outmsg_t m;
-        bool existed;
-        memset(&m, 0, sizeof m);
-        snprintf(m.idem_key, sizeof m.idem_key, "news:o:1:%d", i);
-        snprintf(m.journey, sizeof m.journey, "news");
-        snprintf(m.customer_id, sizeof m.customer_id, "c-1");
-        snprintf(m.template_name, sizeof m.template_name, "news");
-        snprintf(m.recipient, sizeof m.recipient, "anna@example.de");
-        m.channel = CS_CHANNEL_EMAIL;
-        m.cls = cls[i];
-        m.status = CS_OUT_QUEUED;
-        m.next_at = m.created_at = p->now;
-        rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
-    }
-    if (!rc)
-        rc = cs_store_commit(st, &p->err);
-    else
-        cs_store_rollback(st);
-    return rc;
-}
-
 typedef struct get_task {
     int64_t id;
     cs_outmsg_t m;
@@ -226,28 +218,20 @@ static void test_quiet_hours_hold_retries(void **state)
     cs_ms_t t0;
     assert_true(cs_time_parse("2026-07-13T18:55:00Z", &t0)); /* 20:55 in Berlin */
     cs_clock_manual_init(&clock, t0);
-    cs_engine_opts_t eo;
-    cs_engine_opts_default(&eo);
     char quiet_target[600];
     snprintf(quiet_target, sizeof quiet_target, "sqlite:%s/quiet.db", tmpdir);
-    eo.store = quiet_target;
-    eo.clock = &clock.clock;
-    eo.durable = false;
-    cs_engine_t *e = NULL;
+    cs_engine_t *e = open_engine(quiet_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+                                 "\"Europe/Berlin\",\"consents\":{\"email\":{\"marketing\":"
+                                 "true}}}}");
     cs_err_t err;
-    if (cs_engine_open(&eo, &e, &err))
-        fail_msg("engine open: %s", err.msg);
-    const char *text = "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                       "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":\"c-1\","
-                       "\"email\":\"anna@example.de\",\"timezone\":\"Europe/Berlin\","
-                       "\"consents\":{\"email\":{\"marketing\":true}}}}";
-    cs_ingest_item_t item = { 0 };
-    if (cs_event_parse(text, strlen(text), &item.ev, &err))
-        fail_msg("parse: %s", err.msg);
-    cs_ingest_req_t req = { .items = &item, .n = 1 };
-    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
-    put_task_t put = { .now = t0, .n = 2 };
-    assert_int_equal(cs_engine_with_writer(e, put_mail_fn, &put), CS_OK);
+    static const cs_msg_class_t classes[] = { CS_CLASS_MARKETING, CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 2, .journey = "news", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = classes };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
 
     cs_tplset_t *tpl;
     assert_int_equal(cs_tplset_new(&tpl), CS_OK);
