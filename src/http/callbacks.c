@@ -20,6 +20,7 @@
  */
 #include "http_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,16 @@ typedef struct cb_status {
 
 /* A provider's detail, cut to fit between two characters: a cut inside
  * one is no longer text, and the event would go without its detail. */
-static void set_detail(cb_status_t *c, const char *s)
+static void set_detail(cb_status_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_detail(cb_status_t *c, const char *fmt, ...)
 {
-    size_t n = strlen(s);
-    cs_strlcpy(c->detail, s, cs_utf8_clip(s, n, sizeof c->detail - 1) + 1);
+    char s[sizeof c->detail + 32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s, sizeof s, fmt, ap);
+    va_end(ap);
+    cs_strlcpy(c->detail, s, cs_utf8_clip(s, strlen(s), sizeof c->detail - 1) + 1);
 }
 
 /* ---- recording ---- */
@@ -230,12 +237,9 @@ static enum MHD_Result sms_callback(hreq_t *r)
         goto out;
     }
     const char *code = cs__http_form_get(f, n, "ErrorCode");
-    if (c.status == CS_MSG_BOUNCED) {
-        char detail[sizeof c.detail + 32];
-        snprintf(detail, sizeof detail, "%s%s%.*s", status, code && *code ? " " : "",
-                 (int)sizeof c.detail, code ? code : "");
-        set_detail(&c, detail);
-    }
+    if (c.status == CS_MSG_BOUNCED)
+        set_detail(&c, "%s%s%.*s", status, code && *code ? " " : "", (int)sizeof c.detail,
+                   code ? code : "");
     cs_err_t err;
     cs_err_clear(&err);
     size_t unknown, recorded;
@@ -334,11 +338,9 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 json_t *e0 = json_array_get(json_object_get(s, "errors"), 0);
                 if (e0) {
                     const char *title = json_string_value(json_object_get(e0, "title"));
-                    char detail[sizeof c->detail + 32];
-                    snprintf(detail, sizeof detail, "%lld %.*s",
-                             (long long)json_integer_value(json_object_get(e0, "code")),
-                             (int)sizeof c->detail, title ? title : "");
-                    set_detail(c, detail);
+                    set_detail(c, "%lld %.*s",
+                               (long long)json_integer_value(json_object_get(e0, "code")),
+                               (int)sizeof c->detail, title ? title : "");
                 }
                 n++;
             }
@@ -425,7 +427,7 @@ static enum MHD_Result email_callback(hreq_t *r)
         else
             cs_strlcpy(st[m].ref, id, sizeof st[m].ref);
         st[m].status = (cs_msg_status_t)sv;
-        set_detail(&st[m], detail ? detail : "");
+        set_detail(&st[m], "%s", detail ? detail : "");
         st[m].at = t;
         index[m++] = i;
     }
