@@ -48,10 +48,14 @@ static const char *const tstmt_sql[QT__COUNT] = {
                   SQL_SCAN_FIRSTS("?1") " WHERE s.shipment_id=?1 AND s.status<>?2 AND "
                   "s.status<>?3 AND " SQL_SCAN_COUNTS "),-1)",
     /* the first scan of the trailing run of those with one reason
-     * (customs: the clearance began then) */
+     * (customs: the clearance began then); a scan without it at the
+     * latest scan's own place (?3, when it names one) does not end the run:
+     * a facility scan in the clearance hub is part of the clearance, a
+     * scan elsewhere (export clearance, then the flight) is not */
     [QT_CUSTOMS] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND reason=?2 AND "
                    "occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
-                   "shipment_id=?1 AND coalesce(reason,0)<>?2),-1)",
+                   "shipment_id=?1 AND coalesce(reason,0)<>?2 AND "
+                   "(?3='' OR coalesce(location,'')<>?3)),-1)",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
     [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN total ELSE 0 END),0) "
@@ -214,6 +218,7 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
                     return CS_ERR_STORE;
                 cs__bind_text(st, 1, ship);
                 sql_bind_int(st, 2, CS_INCIDENT_CUSTOMS);
+                cs__bind_text(st, 3, place);
                 if ((rc = one(s, st, "read a parcel's time in customs", err)))
                     return rc;
                 out->customs_since = cs__col_time(st, 0);

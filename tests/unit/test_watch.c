@@ -358,6 +358,54 @@ static void test_customs_clearance_is_routine(void **state)
     assert_false(strcmp(rec("cu").reason, "customs") == 0);
 }
 
+/* A scan of id in transit at city, with reason (or none). */
+static void scan_in_for(const char *id, const char *city, const char *reason)
+{
+    char r[64] = "";
+    if (reason)
+        snprintf(r, sizeof r, ",\"reason\":\"%s\"", reason);
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"S%s\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s\","
+             "\"status\":\"in_transit\",\"location\":{\"city\":\"%s\",\"country\":\"DE\"}%s}",
+             id, id, city, r);
+}
+
+/* The clearance count runs through the hub's own facility scans (no
+ * reason, same place); a scan elsewhere ends it: the export clearance at
+ * the origin does not count toward the import clearance. */
+static void test_customs_count_through_hub_scans(void **state)
+{
+    (void)state;
+    order("hb", "c-hb", "30.00", NULL);
+    order("ex", "c-ex", "30.00", NULL);
+    ship("hb");
+    ship("ex");
+    cs_clock_manual_advance(&W.clock, 3600000LL); /* Monday 10:00 */
+    scan_in_for("hb", "Frankfurt", "customs");
+    scan_in_for("ex", "Hamburg", "customs");
+    run_watch();
+    assert_string_equal(rec("hb").reason, "in_customs");
+    cs_clock_manual_advance(&W.clock, 24 * 3600000LL); /* Tuesday 10:00 */
+    scan_in_for("hb", "Frankfurt", NULL);
+    scan_in_for("ex", "Leipzig", NULL);
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 23 * 3600000LL); /* Wednesday 09:00 */
+    scan_in_for("hb", "Frankfurt", "customs");
+    scan_in_for("ex", "Frankfurt", "customs");
+    cs_clock_manual_advance(&W.clock, 90 * 60000LL);
+    run_watch();
+    /* in the Frankfurt hub since Monday: two working days */
+    cs_promise_rec_t r = rec("hb");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "customs");
+    assert_int_equal(signals("delivery_at_risk", "hb"), 1);
+    /* cleared in Hamburg, moved on, in clearance again since this morning */
+    r = rec("ex");
+    assert_false(r.at_risk);
+    assert_string_equal(r.reason, "in_customs");
+    assert_int_equal(signals("delivery_at_risk", "ex"), 0);
+}
+
 /* A parcel far slower than its lane (two working days) that the carrier
  * then says is held at a depot: the depot is the reason told, more than
  * "slower than usual". */
@@ -1845,6 +1893,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_clearance_is_routine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customs_count_through_hub_scans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_parcel_is_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_delivery_compensated_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_to_give, setup, teardown),
