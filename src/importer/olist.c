@@ -21,8 +21,9 @@
  * Event ids are derived from the source ids, so a re-import is all
  * duplicates. Rows that cannot be mapped (an order without items or of an
  * unknown customer) are counted as skipped and reported; a value that is
- * not what its column holds (a time, a price, a score) is reported with
- * its file, line and column and counted as rejected, and what it belongs
+ * not what its column holds (a time, a price, a score) or a row short of
+ * fields is reported with its file, line and column and counted as
+ * rejected, and what it belongs
  * to is not emitted rather than emitted without it (an order without one
  * of its items would hold a wrong total). Neither stops the import.
  */
@@ -91,7 +92,7 @@ typedef struct customer {
 } customer_t;
 
 typedef struct item {
-    const char *product_id, *seller_id, *price, *freight;
+    const char *product_id, *seller_id, *price, *freight; /* NULL: a short row */
     uint64_t line; /* in the items file */
     struct item *next;
 } item_t;
@@ -130,6 +131,26 @@ static cs_rc oom(cs_err_t *err)
 
 typedef cs_rc (*row_fn)(olist_t *o, char **f, const int *ix, cs_err_t *err);
 
+static cs_rc row_item(olist_t *o, char **f, const int *ix, cs_err_t *err);
+static cs_rc item_add(olist_t *o, const char *order_id, char **f, const int *ix, cs_err_t *err);
+
+/* A row of path (at o->line) with fewer fields than the columns asked
+ * for: reported and counted as input rejected, with the order it keeps
+ * out when it names one. */
+static void short_row(olist_t *o, const char *path, int want, size_t got, const char *order_id)
+{
+    cs_err_t e;
+    if (order_id)
+        cs_errf(&e, CS_ERR_INVALID,
+                "expected %d fields, got %zu; order %.64s: order.placed not imported", want, got,
+                order_id);
+    else
+        cs_errf(&e, CS_ERR_INVALID, "expected %d fields, got %zu; row not imported", want, got);
+    cs_report(o->report, path, o->line, &e);
+    o->st->read++;
+    o->st->rejected++;
+}
+
 /* Read one CSV file of dir, calling fn for each record. */
 static cs_rc load(olist_t *o, const char *dir, const char *file, const char *const *cols,
                   size_t ncols, bool required, row_fn fn, cs_err_t *err)
@@ -153,14 +174,16 @@ static cs_rc load(olist_t *o, const char *dir, const char *file, const char *con
         for (size_t i = 0; i < ncols; i++)
             if (ix[i] > need)
                 need = ix[i];
+        o->line = cs_csv_line(c);
         if ((size_t)need >= n) {
-            cs_err_t e;
-            cs_errf(&e, CS_ERR_INVALID, "expected %d fields, got %zu", need + 1, n);
-            cs_report(o->report, path, cs_csv_line(c), &e);
-            o->st->skipped++;
+            /* an item row of an order that can be named keeps that order
+             * out, as a bad price does (its total would be wrong) */
+            bool of_order = fn == row_item && (size_t)ix[0] < n && f[ix[0]][0];
+            short_row(o, path, need + 1, n, of_order ? f[ix[0]] : NULL);
+            if (of_order && (rc = item_add(o, f[ix[0]], NULL, NULL, err)))
+                goto out;
             continue;
         }
-        o->line = cs_csv_line(c);
         if ((rc = fn(o, f, ix, err)))
             goto out;
     }
@@ -214,24 +237,32 @@ static cs_rc row_customer(olist_t *o, char **f, const int *ix, cs_err_t *err)
     return CS_OK;
 }
 
-static cs_rc row_item(olist_t *o, char **f, const int *ix, cs_err_t *err)
+/* Append item it (NULL: a short row, no fields) of order_id, at o->line. */
+static cs_rc item_add(olist_t *o, const char *order_id, char **f, const int *ix, cs_err_t *err)
 {
     item_t *it = arena_alloc(&o->arena, sizeof *it);
-    if (!it || !(it->product_id = arena_strdup(&o->arena, f[ix[1]])) ||
-        !(it->seller_id = arena_strdup(&o->arena, f[ix[2]])) ||
-        !(it->price = arena_strdup(&o->arena, f[ix[3]])) ||
-        !(it->freight = arena_strdup(&o->arena, f[ix[4]])))
+    if (!it)
+        return oom(err);
+    memset(it, 0, sizeof *it);
+    if (f && (!(it->product_id = arena_strdup(&o->arena, f[ix[1]])) ||
+              !(it->seller_id = arena_strdup(&o->arena, f[ix[2]])) ||
+              !(it->price = arena_strdup(&o->arena, f[ix[3]])) ||
+              !(it->freight = arena_strdup(&o->arena, f[ix[4]]))))
         return oom(err);
     it->line = o->line;
     /* keep file order: append */
-    item_t *head = cs_map_get(&o->items, f[ix[0]]);
-    it->next = NULL;
+    item_t *head = cs_map_get(&o->items, order_id);
     if (!head)
-        return cs_map_put(&o->items, f[ix[0]], it) ? oom(err) : CS_OK;
+        return cs_map_put(&o->items, order_id, it) ? oom(err) : CS_OK;
     while (head->next)
         head = head->next;
     head->next = it;
     return CS_OK;
+}
+
+static cs_rc row_item(olist_t *o, char **f, const int *ix, cs_err_t *err)
+{
+    return item_add(o, f[ix[0]], f, ix, err);
 }
 
 static cs_rc row_review(olist_t *o, char **f, const int *ix, cs_err_t *err)
@@ -398,6 +429,10 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
         bool whole = true;
         for (item_t *it = items; it && whole; it = it->next) {
             int64_t price = 0, fr = 0;
+            if (!it->price) { /* a short row, reported as such */
+                whole = false;
+                break;
+            }
             json_t *pj = json_string(it->price), *fj = json_string(it->freight);
             bool price_ok = pj && cs_money_from_json(pj, &price);
             bool fr_ok = fj && cs_money_from_json(fj, &fr);
@@ -617,10 +652,8 @@ cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *
             need = ix[i];
     while ((rc = cs_csv_next(c, &f, &n, err)) == CS_OK) {
         if ((size_t)need >= n) {
-            cs_err_t e;
-            cs_errf(&e, CS_ERR_INVALID, "expected %d fields, got %zu", need + 1, n);
-            cs_report(report, path, cs_csv_line(c), &e);
-            st->skipped++;
+            o.line = cs_csv_line(c);
+            short_row(&o, path, need + 1, n, NULL);
             continue;
         }
         if ((rc = order_rows(&o, f, ix, path, cs_csv_line(c), err)))

@@ -322,9 +322,36 @@ static void test_olist_bad_values(void **state)
                "o2,c2,canceled,2017-11-01 09:00:00,2017-11-01 10:00:00,,,2017-11-20 00:00:00\n");
     memset(report, 0, sizeof report);
     olist_run("olist-cols.db", &st, report, sizeof report, &e);
-    assert_non_null(strstr(report, "olist_orders_dataset.csv:3: expected 9 fields, got 8"));
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:3: expected 9 fields, got 8; "
+                                   "row not imported"));
     assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1);
-    assert_int_equal(st.skipped, 1);
+    assert_int_equal(st.rejected, 1); /* malformed input: the import exits 1 */
+    assert_int_equal(st.skipped, 0);
+    cs_engine_close(&e);
+
+    /* an item row cut short (o1's second line): o1 is not imported with
+     * one line and half its total; a short row naming no order is
+     * reported alone */
+    olist_fixture();
+    write_file("olist_order_items_dataset.csv",
+               "order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n"
+               "o1,1,p1,s1,2017-10-06 11:07:15,29.99,8.72\no1,2,p1,s1\n"
+               "o2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\no3,1,p2,s1,2018-01-10 00:00:00,10.00,5.00\n"
+               ",,\n");
+    memset(report, 0, sizeof report);
+    olist_run("olist-short.db", &st, report, sizeof report, &e);
+    assert_non_null(strstr(report, "olist_order_items_dataset.csv:3: expected 7 fields, got 4; "
+                                   "order o1: order.placed not imported"));
+    assert_non_null(strstr(report, "olist_order_items_dataset.csv:6: expected 7 fields, got 3; "
+                                   "row not imported"));
+    assert_int_equal(st.rejected, 2);
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 2); /* o2 and o3 */
+    cs_store_t *r2 = NULL;
+    assert_int_equal(cs_engine_reader_acquire(e, &r2, &err), CS_OK);
+    assert_int_equal(cs_store_order_view(r2, "o1", &v, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_order_view(r2, "o2", &v, &err), CS_OK);
+    json_decref(v);
+    cs_engine_reader_release(e, r2);
     cs_engine_close(&e);
 }
 
