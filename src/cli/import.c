@@ -3,7 +3,8 @@
  * `consonance import [...] olist DIR`: load events into the store through
  * the engine (the same validation, idempotency and group commit as HTTP).
  * Prints a JSON summary; exit 1 when some input was rejected (the valid
- * events are kept).
+ * events are kept) or the import stopped part-way (the summary then says
+ * why in "stopped", and counts what was stored before).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -78,19 +79,18 @@ int cs_cmd_import(int argc, char **argv)
     cs_err_t cerr;
     cs_err_clear(&cerr);
     cs_rc crc = cs_sink_close(&sink, &cerr);
-    if (rc) {
-        cs_cli_fail("import", &err);
-        goto out;
-    }
-    if (crc) {
-        cs_cli_fail("import", &cerr);
-        goto out;
-    }
+    const cs_err_t *stop = rc ? &err : crc ? &cerr : NULL;
+    if (stop)
+        cs_cli_fail("import", stop);
+    /* the summary also when the import stopped part-way: what it says was
+     * accepted is stored, and the rest of the input was not read */
     json_t *sum = cs_import_stats_json(&st);
+    if (sum && stop)
+        json_object_set_new(sum, "stopped", json_string(stop->msg));
     json_dumpf(sum, stdout, JSON_COMPACT);
     printf("\n");
     json_decref(sum);
-    status = (st.rejected || st.failed) ? CS_EXIT_FAIL : CS_EXIT_OK;
+    status = (stop || st.rejected || st.failed) ? CS_EXIT_FAIL : CS_EXIT_OK;
 out:
     cs_sink_close(&sink, NULL);
     cs_engine_close(&e);

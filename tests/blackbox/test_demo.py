@@ -55,6 +55,37 @@ try:
     t.eq((summary["accepted"], summary["rejected"]), (2, 2), "bad lines rejected, good kept")
     t.check(bad + ":2:" in out.stderr and bad + ":4:" in out.stderr, "bad lines named: " + out.stderr)
 
+    # an Olist export broken part-way (a stray character after a quote on
+    # the orders file's third line): the import stops there, says why, and
+    # still counts what it stored before
+    od = os.path.join(tmp, "olist-broken")
+    os.mkdir(od)
+    files = {
+        "olist_customers_dataset.csv":
+            "customer_id,customer_unique_id,customer_zip_code_prefix,customer_city,customer_state\n"
+            "c1,u1,01310,sao paulo,SP\nc2,u2,20040,rio de janeiro,RJ\n",
+        "olist_order_items_dataset.csv":
+            "order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n"
+            "o1,1,p1,s1,2017-10-06 11:07:15,29.99,8.72\no2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\n",
+        "olist_orders_dataset.csv":
+            "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,"
+            "order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date\n"
+            "o1,c1,delivered,2017-10-02 10:56:33,2017-10-02 11:07:15,2017-10-04 19:55:00,"
+            "2017-10-10 21:25:13,2017-10-18 00:00:00\n"
+            "o2,\"c2\"x,canceled,2017-11-01 09:00:00,2017-11-01 10:00:00,,,2017-11-20 00:00:00\n",
+    }
+    for name, text in files.items():
+        with open(os.path.join(od, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    out = run("import", "--store", "sqlite:" + os.path.join(tmp, "d.db"), "olist", od, ok=(1,))
+    summary = json.loads(out.stdout)
+    t.check("olist_orders_dataset.csv:3" in summary.get("stopped", ""),
+            "the stop is said in the summary: %s" % out.stdout)
+    t.eq(summary["by_type"].get("order.placed"), 1, "the order before the stop was imported")
+    t.check(summary["accepted"] >= 3 and summary["accepted"] == summary["read"],
+            "what was stored is counted: %s" % out.stdout)
+    t.check("olist_orders_dataset.csv:3" in out.stderr, "the stop is named: " + out.stderr)
+
     out = run("import", "--store", s2, "olist", "/nonexistent", ok=(1,))
     t.check("/nonexistent" in out.stderr, "missing folder named")
     out = run("demo", "--customers", "0", ok=(2,))
