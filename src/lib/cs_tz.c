@@ -199,7 +199,21 @@ void cs_tz_to_local(const cs_tz_t *tz, cs_ms_t t, cs_local_t *out)
     out->wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
 }
 
+static int64_t from_local(const cs_tz_t *tz, const cs_local_t *l, bool gap_end);
+
 cs_ms_t cs_tz_from_local(const cs_tz_t *tz, const cs_local_t *l)
+{
+    return from_local(tz, l, false) * 1000;
+}
+
+cs_ms_t cs_tz_from_local_on(const cs_tz_t *tz, const cs_local_t *l)
+{
+    return from_local(tz, l, true) * 1000;
+}
+
+/* The second of wall time l in tz (see cs_tz.h); in a gap, moved forward
+ * by the gap, or (gap_end) the instant the gap ends. */
+static int64_t from_local(const cs_tz_t *tz, const cs_local_t *l, bool gap_end)
 {
     /* normalise month overflow, then days may overflow freely */
     int64_t y = l->year, mo = l->month - 1;
@@ -218,9 +232,23 @@ cs_ms_t cs_tz_from_local(const cs_tz_t *tz, const cs_local_t *l)
         s = c1;
     else if (ok2)
         s = c2;
-    else
+    else if (!gap_end)
         s = wall - o1; /* in a gap: the old offset moves the time forward by the gap */
-    return s * 1000;
+    else {
+        /* in a gap: the change of offset lies in (c2, c1], c2 still under
+         * the old offset o1 and c1 under the new; find its second */
+        int64_t lo = c2 < c1 ? c2 : c1, hi = c2 < c1 ? c1 : c2;
+        int32_t before = cs_tz_offset(tz, lo * 1000);
+        while (hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (cs_tz_offset(tz, mid * 1000) == before)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        s = hi;
+    }
+    return s;
 }
 
 void cs_tz_cache_clear(void)

@@ -40,6 +40,10 @@ void cs_tz_to_local(const cs_tz_t *tz, cs_ms_t t, cs_local_t *out);
  * time is moved forward by the gap; when ambiguous (fall back) the earlier
  * instant is taken. wday is ignored. */
 cs_ms_t cs_tz_from_local(const cs_tz_t *tz, const cs_local_t *l);
+/* The same, but a wall time in a gap is the instant the gap ends (02:30 on
+ * the night clocks jump from 02:00 to 03:00 is 03:00): the first instant
+ * the clock reads l or later, for a time something waits for. */
+cs_ms_t cs_tz_from_local_on(const cs_tz_t *tz, const cs_local_t *l);
 
 /* The local date of t as days since 1970-01-01, and as "YYYY-MM-DD"
  * (out holds at least 11 bytes). */

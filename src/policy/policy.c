@@ -42,7 +42,7 @@ cs_ms_t cs_next_local_time(const cs_tz_t *tz, cs_ms_t now, int hour, int minute,
     cs_tz_to_local(tz, now, &l);
     for (int add = 0; add < 10; add++) {
         cs_local_t c = { l.year, l.month, l.day + add, hour, minute, 0, 0 };
-        cs_ms_t t = cs_tz_from_local(tz, &c);
+        cs_ms_t t = cs_tz_from_local_on(tz, &c);
         if (t <= now) {
             /* a time that comes twice (clocks set back) is taken at its
              * first instant; past that, the second may be still to come */

@@ -222,6 +222,37 @@ static void test_quiet_hours_end_on_a_25_hour_day(void **state)
     assert_int_equal(r.until, at("2026-10-25T01:30:00Z"));
 }
 
+/* Quiet hours that end in the hour the clocks skip (the spring change,
+ * 2026-03-29 02:00 -> 03:00 in Berlin): they end when the clocks jump, at
+ * 03:00 (01:00Z), not at 03:30 (the end moved by the gap). */
+static void test_quiet_hours_end_on_a_23_hour_day(void **state)
+{
+    (void)state;
+    cs_policy_conf_t c;
+    cs_policy_conf_default(&c);
+    c.quiet_end = 2 * 60 + 30;
+    cs_policy_input_t in = base(CS_CLASS_REASSURANCE);
+    in.now = at("2026-03-29T00:40:00Z"); /* 01:40 winter time */
+    cs_policy_result_t r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    assert_string_equal(r.reason, "quiet_hours");
+    assert_int_equal(r.until, at("2026-03-29T01:00:00Z"));
+    /* at the jump, 03:00 summer time: past 02:30, so not quiet */
+    in.now = r.until;
+    assert_int_equal(cs_policy_decide(&c, &in).verdict, CS_VERDICT_SEND);
+    /* a wait for 02:15 that night, and in New York (02:00 -> 03:00 at
+     * 07:00Z on 2026-03-08) */
+    const cs_tz_t *b = cs_tz_get_or_utc("Europe/Berlin");
+    assert_int_equal(cs_next_local_time(b, at("2026-03-28T12:00:00Z"), 2, 15, false),
+                     at("2026-03-29T01:00:00Z"));
+    const cs_tz_t *ny = cs_tz_get_or_utc("America/New_York");
+    assert_int_equal(cs_next_local_time(ny, at("2026-03-07T12:00:00Z"), 2, 59, false),
+                     at("2026-03-08T07:00:00Z"));
+    /* the day after, 02:15 is there again */
+    assert_int_equal(cs_next_local_time(b, at("2026-03-29T01:00:00Z"), 2, 15, false),
+                     at("2026-03-30T00:15:00Z"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_holds),               cmocka_unit_test(test_asks_and_budget),
         cmocka_unit_test(test_quiet_hours),         cmocka_unit_test(test_next_local_time),
         cmocka_unit_test(test_quiet_hours_end_on_a_25_hour_day),
+        cmocka_unit_test(test_quiet_hours_end_on_a_23_hour_day),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
