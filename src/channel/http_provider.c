@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../lib/cs_crypto.h"
+#include "../lib/cs_json.h"
 
 typedef enum kind { K_TWILIO, K_WHATSAPP, K_WEBHOOK } kind_t;
 
@@ -120,7 +121,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:{s:b,s:s}}", "messaging_product", "whatsapp",
                               "recipient_type", "individual", "to", m->to + 1, "type", "text",
                               "text", "preview_url", 1, "body", m->text);
-        body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        body = j ? cs_json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         snprintf(idem, sizeof idem, "Idempotency-Key: %s", m->idem_key);
         snprintf(auth, sizeof auth, "Authorization: Bearer %.500s", h->token);

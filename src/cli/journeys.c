@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/cs_json.h"
 #include "../store/store.h"
 #include "cli.h"
 
@@ -83,7 +84,7 @@ static cs_rc run_task(cs_store_t *s, void *arg)
                                       : cs_store_call(s, outbox_view, t->arg, &out, &t->err);
     if (rc)
         return rc;
-    char *text = json_dumps(out, JSON_INDENT(2));
+    char *text = cs_json_dumps(out, JSON_INDENT(2));
     json_decref(out);
     if (!text)
         return cs_errf(&t->err, CS_ERR_NOMEM, "out of memory");

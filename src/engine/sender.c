@@ -14,6 +14,7 @@
 
 #include "../journey/journey.h"
 #include "../lib/cs_crypto.h"
+#include "../lib/cs_json.h"
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
 #include "../tracking/promise.h"
@@ -650,7 +651,7 @@ static char *webhook_body(const cs_outmsg_t *m, ctx_task_t *c)
                           c->shipment ? c->shipment : json_null());
     if (o && c->has_discount)
         json_object_set_new(o, "discount", cs_discount_json(&c->discount));
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *text = o ? cs_json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     char *out = text ? cs_strdup(text) : NULL; /* cs_free-able like the rendered parts */
     free(text);

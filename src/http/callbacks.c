@@ -112,7 +112,7 @@ static cs_rc record(hreq_t *r, const char *provider, cs_channel_t channel, cb_st
                                "customer_id", c->m.customer_id);
         if (ev && c->detail[0])
             json_object_set_new(json_object_get(ev, "data"), "detail", json_string(c->detail));
-        char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+        char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
         json_decref(ev);
         if (!text) {
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "../lib/cs_arena.h"
+#include "../lib/cs_json.h"
 #include "server.h"
 
 /* Routes, for dispatch and metrics. */

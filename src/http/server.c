@@ -276,7 +276,7 @@ cs_rc cs__http_check_query(hreq_t *r, const char *const *names, size_t n, cs_err
 
 enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? cs_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "../lib/cs_json.h"
 #include "../model/event.h"
 
 #define NODES_MAX 20000 /* bounds the walk (aliases share nodes) */
@@ -668,7 +669,7 @@ static bool step_emit(jc_t *c, yaml_node_t *v, const char *f)
         }
         json_object_set_new(o, key, x ? x : json_string(val));
     }
-    k->data = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    k->data = o ? cs_json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     return k->data ? true : oom(c);
 }

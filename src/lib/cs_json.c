@@ -429,6 +429,48 @@ static bool out_str(out_t *o, const char *s, size_t n)
     return out_put(o, s + n - run, run) && out_put(o, "\"", 1);
 }
 
+/* The fewest significant digits that print d so it reads back as d. */
+static int real_digits(double d)
+{
+    char num[40];
+    if (!isfinite(d))
+        return 1;
+    for (int p = 1; p < 17; p++) {
+        snprintf(num, sizeof num, "%.*g", p, d);
+        if (strtod(num, NULL) == d)
+            return p;
+    }
+    return 17;
+}
+
+/* d as jansson writes a real under JSON_REAL_PRECISION(p) ("%.*g", a ".0"
+ * on what would read as an integer, the exponent without '+' and leading
+ * zeros: 1e+300 -> 1e300, 2.5e-07 -> 2.5e-7), in its fewest digits. */
+static size_t real_text(double d, char *num, size_t size)
+{
+    int n = snprintf(num, size, "%.*g", real_digits(d), d);
+    if (n <= 0 || (size_t)n + 3 > size)
+        return 0;
+    size_t len = (size_t)n;
+    if (!strpbrk(num, ".eE")) { /* "10" would read back as an integer */
+        memcpy(num + len, ".0", 3);
+        len += 2;
+    }
+    char *e = strchr(num, 'e');
+    if (e) {
+        char *start = e + 1, *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0' && end[1])
+            end++;
+        if (end != start) {
+            memmove(start, end, len + 1 - (size_t)(end - num));
+            len -= (size_t)(end - start);
+        }
+    }
+    return len;
+}
+
 static bool out_value(out_t *o, const json_t *v, int depth)
 {
     if (depth > MAX_DEPTH)
@@ -469,7 +511,12 @@ static bool out_value(out_t *o, const json_t *v, int depth)
     case JSON_TRUE: return out_put(o, "true", 4);
     case JSON_FALSE: return out_put(o, "false", 5);
     case JSON_NULL: return out_put(o, "null", 4);
-    default: return false; /* reals: jansson's own format */
+    case JSON_REAL: {
+        char num[48];
+        size_t n = real_text(json_real_value(v), num, sizeof num);
+        return n > 0 && out_put(o, num, n);
+    }
+    default: return false;
     }
 }
 
@@ -485,6 +532,80 @@ size_t cs_json_dumpb(const json_t *v, char *buf, size_t size)
     if (!v || !out_value(&o, v, 0))
         return 0;
     return (size_t)(o.p - buf);
+}
+
+/* Nested deeper than MAX_DEPTH (cs_json_dumpb gives up on it)? */
+static bool too_deep(const json_t *v, int depth)
+{
+    const char *key;
+    json_t *m;
+    size_t i;
+    if (depth > MAX_DEPTH)
+        return true;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, m)
+            if (too_deep(m, depth + 1))
+                return true;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, m)
+            if (too_deep(m, depth + 1))
+                return true;
+    }
+    return false;
+}
+
+static int reals_digits(const json_t *v, int depth)
+{
+    int best = 0, d;
+    const char *key;
+    json_t *m;
+    size_t i;
+    if (depth > MAX_DEPTH)
+        return 17;
+    switch (json_typeof(v)) {
+    case JSON_REAL: return real_digits(json_real_value(v));
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, m)
+            if ((d = reals_digits(m, depth + 1)) > best)
+                best = d;
+        return best;
+    case JSON_ARRAY:
+        json_array_foreach(v, i, m)
+            if ((d = reals_digits(m, depth + 1)) > best)
+                best = d;
+        return best;
+    default: return 0;
+    }
+}
+
+size_t cs_json_real_flags(const json_t *v)
+{
+    int p = v ? reals_digits(v, 0) : 0;
+    return p ? JSON_REAL_PRECISION(p) : 0;
+}
+
+char *cs_json_dumps(const json_t *v, size_t flags)
+{
+    /* compact text: ours, each real in its own fewest digits; else (or
+     * nested deeper than ours takes) jansson's, every real in the digits
+     * the one needing most needs */
+    bool compact = (flags & ~(size_t)(JSON_COMPACT | JSON_ENCODE_ANY)) == 0 &&
+                   (flags & JSON_COMPACT) && v &&
+                   ((flags & JSON_ENCODE_ANY) || json_is_object(v) || json_is_array(v));
+    if (compact && too_deep(v, 0))
+        compact = false;
+    for (size_t size = 1024; compact && size <= ((size_t)1 << 30); size *= 4) {
+        char *buf = malloc(size);
+        if (!buf)
+            return NULL;
+        size_t n = cs_json_dumpb(v, buf, size - 1);
+        if (n) {
+            buf[n] = '\0';
+            return buf;
+        }
+        free(buf);
+    }
+    return json_dumps(v, flags | cs_json_real_flags(v));
 }
 
 const char *cs_json_type_word(const json_t *v)

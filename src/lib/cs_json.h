@@ -35,14 +35,27 @@ json_t *cs_json_fast(const char *buf, size_t len);
 
 /* The compact text of v into buf, as json_dumpb(v, buf, size, JSON_COMPACT |
  * JSON_ENCODE_ANY) writes it (members in their order, jansson's escapes),
- * without the heap and without jansson's per-object bookkeeping. Returns
- * its length (no NUL written), or 0 when it does not fit or v holds a real
- * or nesting deeper than the parser takes: then use jansson. Strings must be
- * valid UTF-8, as every parsed or json_string() value is. */
+ * without the heap and without jansson's per-object bookkeeping, except
+ * reals: each in the fewest digits that read back as the same double (9.9,
+ * where jansson writes 9.9000000000000004), in jansson's form otherwise.
+ * Returns its length (no NUL written), or 0 when it does not fit or v nests
+ * deeper than the parser takes: then use jansson. Strings must be valid
+ * UTF-8, as every parsed or json_string() value is. */
 size_t cs_json_dumpb(const json_t *v, char *buf, size_t size);
 /* The JSON string of s[0..n) (valid UTF-8), quoted and escaped as
  * cs_json_dumpb writes it; its length, or 0 when it does not fit. */
 size_t cs_json_quote(const char *s, size_t n, char *buf, size_t size);
+
+/* The JSON_REAL_PRECISION(p) flag under which every real in v reads back
+ * as the same double in as few digits as the real needing most needs (9.9
+ * alone prints "9.9", not jansson's default "9.9000000000000004"). 0 when
+ * v holds no real. For dumps by jansson; cs_json_dumpb needs none. */
+size_t cs_json_real_flags(const json_t *v);
+/* json_dumps(v, flags), with reals as cs_json_dumpb writes them when flags
+ * ask for compact text only (else with cs_json_real_flags). The text is
+ * malloc'd or jansson's: free it with cs_json_free (or free() where no
+ * arena is in use). Use it for every dump of data that came from outside. */
+char *cs_json_dumps(const json_t *v, size_t flags);
 
 /* "an object", "a string", "null", ...: a value's kind as an error message
  * names it ("expected a string, got an integer"). */

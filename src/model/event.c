@@ -1180,9 +1180,20 @@ cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
 {
     if (ev->body)
         return CS_OK;
+    /* most events fit here, written with each real in its fewest digits
+     * (9.9, not jansson's 9.9000000000000004) */
+    char small[8192];
+    size_t n = cs_json_dumpb(ev->json, small, sizeof small);
+    if (n) {
+        if (!(ev->body = cs_strndup(small, n)))
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
+        ev->body_len = n;
+        return CS_OK;
+    }
     cs_buf_t b;
     cs_buf_init(&b, (size_t)4 * CS_EVENT_BYTES_MAX);
-    if (json_dump_callback(ev->json, dump_to_buf, &b, JSON_COMPACT) != 0) {
+    size_t flags = JSON_COMPACT | cs_json_real_flags(ev->json);
+    if (json_dump_callback(ev->json, dump_to_buf, &b, flags) != 0) {
         cs_buf_free(&b);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
     }

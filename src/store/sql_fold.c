@@ -28,8 +28,8 @@
 /*
  * Compact JSON of a member of the event's data, or NULL. Small values (all
  * addresses and locations) are written into the caller's buffer without
- * touching the heap (by cs_json_dumpb; by jansson when they hold a real);
- * larger ones fall back to json_dumps. Release with
+ * touching the heap (by cs_json_dumpb; by jansson when they nest deeper
+ * than it takes); larger ones fall back to cs_json_dumps. Release with
  * member_done().
  */
 typedef struct member {
@@ -88,13 +88,14 @@ static cs_rc member_text_in(json_t *obj, const char *key, member_t *m, const cha
         return CS_OK;
     size_t n = cs_json_dumpb(v, m->buf, sizeof m->buf - 1);
     if (!n)
-        n = json_dumpb(v, m->buf, sizeof m->buf - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+        n = json_dumpb(v, m->buf, sizeof m->buf - 1,
+                       JSON_COMPACT | JSON_ENCODE_ANY | cs_json_real_flags(v));
     if (n > 0 && n < sizeof m->buf - 1) {
         m->buf[n] = '\0';
         *out = m->buf;
         return CS_OK;
     }
-    if (!(m->heap = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
+    if (!(m->heap = cs_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))
         return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing data.%s", key);
     *out = m->heap;
     return CS_OK;
@@ -482,7 +483,7 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
     sql_bind_int64(put, 11, changed && at > contact ? at : contact);
     const char *old_attr = found ? cs__col_text(get, 6) : NULL;
     if (attrs && (newer || !old_attr)) {
-        attr_text = json_dumps(attrs, JSON_COMPACT);
+        attr_text = cs_json_dumps(attrs, JSON_COMPACT);
         bind_transient(put, 8, attr_text);
     } else {
         bind_transient(put, 8, old_attr);
@@ -1299,7 +1300,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     const char *text = ev->body;
     size_t body_len = ev->body_len;
     if (!text) {
-        body = json_dumps(ev->json, JSON_COMPACT);
+        body = cs_json_dumps(ev->json, JSON_COMPACT);
         if (!body) {
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
             goto out;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/cs_json.h"
 #include "../lib/cs_map.h"
 
 #define DELIM_MAX 16
@@ -875,7 +876,7 @@ static cs_rc put_value(render_t *r, json_t *v, bool escape)
     case JSON_FALSE: s = "false"; n = 5; break;
     case JSON_NULL: return CS_OK;
     default:
-        owned = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        owned = cs_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!owned)
             return cs_errf(r->err, CS_ERR_NOMEM, "out of memory rendering");
         s = owned;

@@ -117,6 +117,15 @@ static void test_order_fields_and_totals(void **state)
     assert_int_equal(cs_event_serialize(ev, NULL), CS_OK);
     assert_non_null(strstr(ev->body, "\"carrier\":\"dhl\""));
     cs_event_free(&ev);
+    /* a body written again keeps the shop's decimals as they were sent
+     * (not 0.10000000000000001) */
+    ev = parse_ok(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\",\"carrier\":\"DHL\","
+                                          "\"tracking_number\":\"1\",\"attributes\":{\"weight_kg\":0.1,\"volume\":9.90,"
+                                          "\"big\":1e300,\"exact\":0.30000000000000004}}"));
+    assert_int_equal(cs_event_serialize(ev, NULL), CS_OK);
+    assert_non_null(strstr(ev->body, "\"weight_kg\":0.1,\"volume\":9.9,"));
+    assert_non_null(strstr(ev->body, "\"big\":1e300,\"exact\":0.30000000000000004"));
+    cs_event_free(&ev);
 
     /* how an order will be sent: its carrier lower-cased as well */
     ev = parse_ok(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","

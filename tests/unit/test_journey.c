@@ -340,14 +340,15 @@ static void test_journey_wait_days_needs_a_path(void **state)
 /* emit data: what is written unquoted as a number, true, false or null
  * reaches the signal's properties with that type, so another journey's
  * `event.properties.tier >= 2` or bare `event.properties.vip` means what it
- * says; quoted values stay text. */
+ * says; quoted values stay text. A decimal reads as written (9.9, not
+ * 9.9000000000000004). */
 static void test_journey_emit_data_types(void **state)
 {
     (void)state;
     const char *y = HEAD "steps:\n"
                          "  - emit:\n"
                          "      signal: vip_welcomed\n"
-                         "      data: {tier: 2, ratio: 1.5, vip: false, note: null, name: gold,\n"
+                         "      data: {tier: 2, ratio: 9.90, vip: false, note: null, name: gold,\n"
                          "             zip: \"01234\", code: 007, quoted: \"2\", off: 'true'}\n";
     cs_journey_t *j;
     cs_err_t err;
@@ -356,7 +357,7 @@ static void test_journey_emit_data_types(void **state)
     assert_int_equal(j->prog[0].op, CS_OP_EMIT);
     assert_string_equal(j->prog[0].data,
                         "{\"code\":\"007\",\"name\":\"gold\",\"note\":null,\"off\":\"true\","
-                        "\"quoted\":\"2\",\"ratio\":1.5,\"tier\":2,\"vip\":false,\"zip\":\"01234\"}");
+                        "\"quoted\":\"2\",\"ratio\":9.9,\"tier\":2,\"vip\":false,\"zip\":\"01234\"}");
     cs_journey_free(j);
 }
 

@@ -222,12 +222,55 @@ static void test_dump(void **state)
     json_t *i = json_integer(-42);
     dump_same(i, 64);
     json_decref(i);
-    /* reals are left to jansson */
     char buf[64];
-    json_t *r = json_pack("{s:f}", "x", 1.5);
-    assert_int_equal(cs_json_dumpb(r, buf, sizeof buf), 0);
-    json_decref(r);
     assert_int_equal(cs_json_dumpb(NULL, buf, sizeof buf), 0);
+}
+
+/* Reals print in the fewest digits that read back as the same double,
+ * each of them, wherever they are nested. */
+static void test_dump_reals(void **state)
+{
+    (void)state;
+    json_error_t je;
+    json_t *v = json_loads("{\"a\":9.90,\"b\":[0.1,{\"c\":-2.5e-7}],\"d\":1.0,\"e\":3}", 0, &je);
+    assert_non_null(v);
+    char *text = cs_json_dumps(v, JSON_COMPACT);
+    assert_string_equal(text, "{\"a\":9.9,\"b\":[0.1,{\"c\":-2.5e-7}],\"d\":1.0,\"e\":3}");
+    free(text);
+    /* one real that needs 17 digits: every real still reads back the same */
+    json_object_set_new(v, "f", json_real(0.1 + 0.2));
+    text = cs_json_dumps(v, JSON_COMPACT);
+    json_t *back = json_loads(text, 0, &je);
+    assert_non_null(back);
+    assert_true(json_equal(v, back));
+    assert_non_null(strstr(text, "0.30000000000000004"));
+    json_decref(back);
+    free(text);
+    json_decref(v);
+    /* each real as jansson writes it at that real's own fewest digits */
+    static const double reals[] = { 1.5, 1.0, 10.0, -0.0, 100.0, 1e21, 1e-7, 2.5e-7, 1e300,
+                                    123456789012345680000.0, 5e-324, 1.7976931348623157e308,
+                                    0.1 + 0.2, 1.0 / 3.0, 9.9, -1234.5678 };
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        json_t *r = json_real(reals[i]);
+        char ours[64], theirs[64];
+        size_t n = cs_json_dumpb(r, ours, sizeof ours);
+        assert_true(n > 0);
+        for (int p = 1; p <= 17; p++) { /* jansson's shortest text that reads back */
+            size_t m = json_dumpb(r, theirs, sizeof theirs, JSON_ENCODE_ANY | JSON_REAL_PRECISION(p));
+            theirs[m] = '\0';
+            if (strtod(theirs, NULL) == reals[i])
+                break;
+        }
+        assert_int_equal(n, strlen(theirs));
+        assert_memory_equal(ours, theirs, n);
+        json_decref(r);
+    }
+    /* no reals: no precision asked for */
+    v = json_pack("{s:i, s:s}", "n", 1, "s", "x");
+    assert_int_equal(cs_json_real_flags(v), 0);
+    assert_int_equal(cs_json_real_flags(NULL), 0);
+    json_decref(v);
 }
 
 static void test_arena(void **state)
@@ -346,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_handed_to_jansson),
         cmocka_unit_test(test_dump),
+        cmocka_unit_test(test_dump_reals),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_arena_threads),
     };
