@@ -853,6 +853,87 @@ static void test_action_errors(void **state)
     }
 }
 
+/* The shipped playbook (etc/journeys), as the daemon loads it. */
+static void setup_playbook(world_t *w, const char *start)
+{
+    cs_err_t err;
+    memset(w, 0, sizeof *w);
+    assert_int_equal(test_store_fresh(w->path, sizeof w->path, "/tmp/cs_journeys_XXXXXX"), 0);
+    cs_clock_manual_init(&w->clock, at(start));
+    open_store(w);
+    cs_journeys_opts_t o = { .clock = &w->clock.clock };
+    assert_int_equal(cs_journeys_new(&o, &w->js, &err), CS_OK);
+    if (cs_journeys_load_dir(w->js, CS_PLAYBOOK_DIR, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(cs_store_begin(w->s, &err), CS_OK);
+    assert_int_equal(cs_journeys_sync(w->js, w->s, &err), CS_OK);
+    assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
+}
+
+/* The customer's runs of one journey, as runs() shows them. */
+static const char *runs_of(world_t *w, const char *cust, const char *journey)
+{
+    static char buf[512];
+    const char *all = runs(w, cust);
+    size_t n = strlen(journey);
+    buf[0] = '\0';
+    for (const char *p = all; *p;) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > n && strncmp(p, journey, n) == 0 && p[n] == ':')
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.*s", buf[0] ? " " : "",
+                     (int)len, p);
+        p += len + (end ? 1 : 0);
+    }
+    return buf;
+}
+
+/* A parcel the carrier brings back to the shop is scanned `delivered` at
+ * the shop: that is no delivery to the customer. No tips, no cross-sell,
+ * the review request and the survey keep waiting -- for the parcel the
+ * shop sends again. */
+static void test_playbook_parcel_delivered_back(void **state)
+{
+    (void)state;
+    world_t w;
+    setup_playbook(&w, "2026-07-13T10:00:00Z"); /* a Monday */
+    customer(&w, "pia", true);
+    order(&w, "o1", "pia", "49.90");
+    shipment(&w, "o1");
+    advance_to(&w, "2026-07-14T09:00:00Z");
+    scan(&w, "o1", "returned_to_sender");
+    advance_to(&w, "2026-07-16T09:00:00Z");
+    scan(&w, "o1", "delivered"); /* back at the shop */
+    advance_to(&w, "2026-07-16T13:00:00Z");
+    assert_string_equal(outbox(&w, "pia"), "order_confirmation_first:queued shipped:queued");
+    assert_string_equal(runs_of(&w, "pia", "delivered_tips"), "");
+    assert_string_equal(runs_of(&w, "pia", "cross_sell"), "");
+    assert_string_equal(runs_of(&w, "pia", "review_request"), "review_request:active");
+    /* sent again, and this time delivered to her */
+    event(&w, "shipment.created",
+          "{\"id\":\"s-o1-2\",\"order_id\":\"o1\",\"carrier\":\"dhl\",\"tracking_number\":"
+          "\"T2O1\"}");
+    advance_to(&w, "2026-07-17T09:00:00Z");
+    event(&w, "tracking.event",
+          "{\"shipment_id\":\"s-o1-2\",\"carrier\":\"dhl\",\"tracking_number\":\"T2O1\","
+          "\"status\":\"delivered\"}");
+    advance_to(&w, "2026-07-17T12:00:00Z");
+    assert_string_equal(outbox(&w, "pia"),
+                        "order_confirmation_first:queued shipped:queued delivered_tips:queued");
+    assert_string_equal(runs_of(&w, "pia", "cross_sell"), "cross_sell:active");
+    /* not five days after the parcel came back to the shop ... */
+    advance_to(&w, "2026-07-21T09:00:00Z");
+    advance_to(&w, "2026-07-22T08:00:00Z");
+    /* ... but five days after her delivery, 10:00 in Berlin on a working day */
+    advance_to(&w, "2026-07-22T09:00:00Z");
+    assert_string_equal(outbox(&w, "pia"),
+                        "order_confirmation_first:queued shipped:queued delivered_tips:queued");
+    advance_to(&w, "2026-07-23T08:00:00Z");
+    assert_string_equal(outbox(&w, "pia"), "order_confirmation_first:queued shipped:queued "
+                                           "delivered_tips:queued review_request:queued");
+    teardown_world(&w);
+}
+
 static void test_rolled_back_pass_repeats_exactly(void **state)
 {
     (void)state;
@@ -907,6 +988,7 @@ int main(void)
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
+        cmocka_unit_test(test_playbook_parcel_delivered_back),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
