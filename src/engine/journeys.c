@@ -818,6 +818,56 @@ static cs_rc order_cancelled(pass_t *p, const char *order_id, bool *out)
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id);
 
+/* Was the order (parcel: the parcel) announced before? Then this is an
+ * edit, and what came before was heard when it was: handled again, an
+ * old scan could end a wait that began after it. */
+typedef struct announced {
+    const char *parcel; /* NULL: the order */
+    bool before;
+} announced_t;
+
+static cs_rc announced_one(int64_t seq, const char *order_id, const char *customer_id,
+                           const char *body, size_t len, void *ud);
+
+/* Did order.placed `ev` (log seq) place an order after the run's? Not when
+ * it edits an order announced before (a shop sends order.placed again for
+ * an edit), nor for an order placed before the run's (one that arrives
+ * late, an import of history): the run's customer has not ordered again.
+ * *edit caches the first answer for the event's other runs (-1: not read). */
+static cs_rc ordered_again(pass_t *p, int64_t seq, const cs_event_t *ev, const cs_run_t *run,
+                           int *edit, bool *again)
+{
+    *again = false;
+    if (*edit < 0) {
+        announced_t a = { NULL, false };
+        cs_rc rc = cs_store_call(p->s, events_of_order, ev->u.order.id, NULL, seq,
+                                 1u << CS_EV_ORDER_PLACED, 1, announced_one, &a, p->err);
+        if (rc)
+            return rc;
+        *edit = a.before;
+    }
+    if (*edit)
+        return CS_OK;
+    *again = true;
+    if (!run->order_id[0])
+        return CS_OK;
+    json_t *cu, *o, *sh;
+    cs_rc rc = cs_store_call(p->s, journey_context, NULL, run->order_id, 0, CS_CTX_LITE, &cu, &o,
+                             &sh, p->err);
+    if (rc)
+        return rc;
+    cs_ms_t placed;
+    const char *at = jstr(o, "placed_at");
+    /* (the same order of orders as customer.last_order_id and orders_before) */
+    if (at && cs_time_parse(at, &placed))
+        *again = ev->u.order.placed_at > placed ||
+                 (ev->u.order.placed_at == placed && strcmp(ev->u.order.id, run->order_id) > 0);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    return CS_OK;
+}
+
 /* An order (or a parcel) that came after some of its own events -- a
  * shop whose webhooks arrive out of order, scans before the parcel's
  * announcement -- brings them in now: they reached no journey then (no
@@ -845,14 +895,6 @@ static cs_rc replay_one(int64_t seq, const char *order_id, const char *customer_
     cs_event_free(&ev);
     return rc;
 }
-
-/* Was the order (parcel: the parcel) announced before? Then this is an
- * edit, and what came before was heard when it was: handled again, an
- * old scan could end a wait that began after it. */
-typedef struct announced {
-    const char *parcel; /* NULL: the order */
-    bool before;
-} announced_t;
 
 static cs_rc announced_one(int64_t seq, const char *order_id, const char *customer_id,
                            const char *body, size_t len, void *ud)
@@ -930,12 +972,19 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     if (listened &&
         (rc = cs_store_call(p->s, runs_active, order_id, customer_id, &runs, &n, p->err)))
         goto out;
+    int edit = -1; /* an order.placed that edits its order: read once, when a run asks */
     for (size_t i = 0; i < n && !rc; i++) {
         cs_run_t *run = &runs[i];
         const cs_journey_t *j;
         if ((rc = program(p->js, p->s, run->journey, run->version, &j, p->err)))
             break;
         unsigned bit = exit_bit(ev, run, order_id) & j->exit_mask;
+        bool again;
+        if (bit == CS_EXIT_ORDERED_AGAIN &&
+            (rc = ordered_again(p, seq, ev, run, &edit, &again)))
+            break;
+        if (bit == CS_EXIT_ORDERED_AGAIN && !again)
+            bit = 0;
         /* ordered_again and unsubscribed concern the customer; the rest the run's order */
         if (bit && bit != CS_EXIT_ORDERED_AGAIN && bit != CS_EXIT_UNSUBSCRIBED &&
             bit != CS_EXIT_TICKET_OPENED && (!order_id || strcmp(run->order_id, order_id) != 0))

@@ -934,6 +934,43 @@ static void test_playbook_parcel_delivered_back(void **state)
     teardown_world(&w);
 }
 
+/* ordered_again is another order placed after the run's: not an edit of
+ * an order known before (order.placed sent again), nor an older order
+ * that reaches us late. */
+static void test_ordered_again_means_a_later_order(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { "journey: refill\ntrigger: {event: order.placed}\n"
+                        "exit_when: [ordered_again]\nsteps:\n"
+                        "  - wait: 30d\n"
+                        "  - send: {channel: email, template: refill, class: transactional}\n" };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "olga", true);
+    order(&w, "o1", "olga", "20.00");
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    order(&w, "o2", "olga", "20.00");
+    assert_string_equal(runs(&w, "olga"), "refill:exited:ordered_again refill:active");
+    /* the shop edits o1 (an address, a line): olga did not order again */
+    advance_to(&w, "2026-07-15T10:00:00Z");
+    order(&w, "o1", "olga", "25.00");
+    assert_string_equal(runs(&w, "olga"), "refill:exited:ordered_again refill:active");
+    /* an order of hers from before o2 comes late */
+    event(&w, "order.placed",
+          "{\"id\":\"o0\",\"customer_id\":\"olga\",\"currency\":\"EUR\",\"placed_at\":"
+          "\"2026-07-12T10:00:00Z\",\"items\":[{\"sku\":\"A\",\"name\":\"A\",\"unit_price\":"
+          "\"5.00\",\"quantity\":1}]}");
+    assert_string_equal(runs(&w, "olga"),
+                        "refill:exited:ordered_again refill:active refill:active");
+    /* a new order is ordering again */
+    order(&w, "o3", "olga", "20.00");
+    assert_string_equal(runs(&w, "olga"), "refill:exited:ordered_again refill:exited:ordered_again "
+                                          "refill:exited:ordered_again refill:active");
+    advance_to(&w, "2026-08-14T10:00:00Z");
+    assert_string_equal(outbox(&w, "olga"), "refill:queued");
+    teardown_world(&w);
+}
+
 static void test_rolled_back_pass_repeats_exactly(void **state)
 {
     (void)state;
@@ -988,6 +1025,7 @@ int main(void)
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
+        cmocka_unit_test(test_ordered_again_means_a_later_order),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
