@@ -1024,6 +1024,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     if (p->now - ev->occurred_at > p->js->trigger_max_age)
         goto out;
     int cancelled = -1; /* the order's, read once when a journey asks: -1 = not yet */
+    int returned = -1;  /* a return requested for the order, likewise */
     for (size_t i = 0; i < p->js->n && !rc; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
@@ -1056,6 +1057,20 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             if (cancelled < 0 && !(rc = order_cancelled(p, order_id, &c)))
                 cancelled = c;
             if (rc || c)
+                continue;
+        }
+        /* nor does one that ends on a return request for an order with a
+         * return requested already: a delivery scan that comes after it */
+        if (order_id && (j->exit_mask & CS_EXIT_RETURN_REQUESTED)) {
+            if (returned < 0) {
+                announced_t a = { NULL, false };
+                if ((rc = cs_store_call(p->s, events_of_order, order_id, NULL, INT64_MAX,
+                                        1u << CS_EV_RETURN_REQUESTED, 1, announced_one, &a,
+                                        p->err)))
+                    continue;
+                returned = a.before;
+            }
+            if (returned)
                 continue;
         }
         cs_run_t run;

@@ -436,6 +436,7 @@ struct cs_sql {
     bool durable;     /* synchronous=FULL; a relaxed transaction drops to NORMAL */
     bool relaxed;     /* in a relaxed transaction */
     bool following;   /* in events_after: its cached statements are in use */
+    bool of_order;    /* in events_of_order: likewise */
     cs_walbuf_t *wal; /* the main file on the WAL-gathering VFS (borrowed); NULL = not */
     sql_stmt *stmts[Q__COUNT];
     sql_stmt *jstmts[QJ__COUNT];

@@ -974,11 +974,19 @@ cs_rc cs__sql_events_of_order(cs_store_t *store, const char *order_id, const cha
                               void *ud, cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
-    /* cached: fn may use the store's other statements, not this call */
-    sql_stmt *st = jstmt(s, shipment_id ? QJ_EVENTS_OF_PARCEL : QJ_EVENTS_OF_ORDER, err);
+    jstmt_id_t q = shipment_id ? QJ_EVENTS_OF_PARCEL : QJ_EVENTS_OF_ORDER;
+    /* cached, but fn may call this again (a journey replaying an order's
+     * events asks for its returns): a call within fn prepares its own */
+    bool nested = s->of_order;
+    sql_stmt *st = NULL;
     cs_rc rc = CS_OK;
-    if (!st)
+    if (nested) {
+        if ((rc = cs__sql_prepare(s, jstmt_sql[q], &st, err)))
+            return rc;
+    } else if (!(st = jstmt(s, q, err))) {
         return CS_ERR_STORE;
+    }
+    s->of_order = true;
     cs__bind_text(st, 1, order_id);
     sql_bind_int64(st, 2, before);
     sql_bind_int64(st, 3, (int64_t)types);
@@ -991,7 +999,12 @@ cs_rc cs__sql_events_of_order(cs_store_t *store, const char *order_id, const cha
                 (const char *)sql_column_text(st, 3), (size_t)sql_column_bytes(st, 3), ud);
     if (!rc && r != SQL_DONE)
         rc = cs__sql_fail(s, err, "read an order's events");
-    cs__stmt_done(st);
+    if (nested) {
+        sql_finalize(st);
+    } else {
+        cs__stmt_done(st);
+        s->of_order = false;
+    }
     return rc;
 }
 

@@ -971,6 +971,56 @@ static void test_ordered_again_means_a_later_order(void **state)
     teardown_world(&w);
 }
 
+/* A journey that ends on a return request does not begin for an order
+ * whose return was requested before its trigger came: no tips and no
+ * cross-sell after a delivery scan that arrives after the return. */
+static void test_no_start_after_a_return(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: tips\ntrigger: {event: tracking.event, if: \"event.status == 'delivered'\"}\n"
+        "exit_when: [return_requested]\nsteps:\n"
+        "  - send: {channel: email, template: tips, class: transactional}\n",
+        "journey: moving\ntrigger: {event: tracking.event, if: \"event.status == 'in_transit'\"}\n"
+        "steps:\n"
+        "  - send: {channel: email, template: moving, class: transactional}\n",
+        "journey: thanks\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: thanks, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 3);
+    customer(&w, "rosa", true);
+    order(&w, "o1", "rosa", "49.90");
+    shipment(&w, "o1");
+    event(&w, "return.requested",
+          "{\"id\":\"R1\",\"order_id\":\"o1\",\"resolution\":\"refund\",\"items\":[{\"sku\":"
+          "\"ZELT-2\",\"quantity\":1}]}");
+    scan(&w, "o1", "delivered");
+    assert_string_equal(runs(&w, "rosa"), "thanks:done");
+    /* the same when the order comes last and brings its parcels' scans:
+     * o2's first parcel was delivered, its second is on its way */
+    event(&w, "shipment.created", "{\"id\":\"p1\",\"order_id\":\"o2\",\"carrier\":\"dhl\","
+                                  "\"tracking_number\":\"TP1\"}");
+    event(&w, "shipment.created", "{\"id\":\"p2\",\"order_id\":\"o2\",\"carrier\":\"dhl\","
+                                  "\"tracking_number\":\"TP2\"}");
+    event(&w, "tracking.event", "{\"shipment_id\":\"p1\",\"carrier\":\"dhl\","
+                                "\"tracking_number\":\"TP1\",\"status\":\"delivered\"}");
+    event(&w, "tracking.event", "{\"shipment_id\":\"p2\",\"carrier\":\"dhl\","
+                                "\"tracking_number\":\"TP2\",\"status\":\"in_transit\"}");
+    event(&w, "return.requested",
+          "{\"id\":\"R2\",\"order_id\":\"o2\",\"resolution\":\"refund\",\"items\":[{\"sku\":"
+          "\"ZELT-2\",\"quantity\":1}]}");
+    order(&w, "o2", "rosa", "49.90");
+    assert_string_equal(runs(&w, "rosa"), "thanks:done thanks:done moving:done");
+    /* without a return, the delivery starts it */
+    order(&w, "o3", "rosa", "49.90");
+    shipment(&w, "o3");
+    scan(&w, "o3", "delivered");
+    assert_string_equal(runs(&w, "rosa"), "thanks:done thanks:done moving:done thanks:done "
+                                          "tips:done");
+    teardown_world(&w);
+}
+
 static void test_rolled_back_pass_repeats_exactly(void **state)
 {
     (void)state;
@@ -1025,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
+        cmocka_unit_test(test_no_start_after_a_return),
         cmocka_unit_test(test_ordered_again_means_a_later_order),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
     };
