@@ -940,6 +940,19 @@ static cs_rc replay_earlier(pass_t *p, int64_t seq, const cs_event_t *ev, const 
     return rc;
 }
 
+/* The event types that bring earlier events of their order or parcel
+ * (replay_earlier) to journeys that hear those (`heard`: a mask of types
+ * that start or concern runs), whether or not a journey hears them. */
+static uint32_t bringers(uint32_t heard)
+{
+    uint32_t m = 0;
+    if (heard & (1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT))
+        m |= 1u << CS_EV_ORDER_PLACED;
+    if (heard & (1u << CS_EV_TRACKING_EVENT))
+        m |= 1u << CS_EV_SHIPMENT_CREATED;
+    return m;
+}
+
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id)
 {
@@ -949,7 +962,9 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     char cust_buf[CS_ID_MAX + 1] = "";
     /* most events concern no run and start none */
     bool listened = p->js->interest & (1u << ev->type);
-    if (!listened && !(p->js->triggers & (1u << ev->type)))
+    bool brings = !p->replaying && order_id &&
+                  (bringers(p->js->interest | p->js->triggers) & (1u << ev->type));
+    if (!listened && !(p->js->triggers & (1u << ev->type)) && !brings)
         return CS_OK;
     json_t *evj = event_json(ev);
     if (!evj)
@@ -1095,8 +1110,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         rc = step(p, &run, evj);
     }
     /* 4: what this order or parcel brings in */
-    if (!rc && !p->replaying && order_id &&
-        (ev->type == CS_EV_ORDER_PLACED || ev->type == CS_EV_SHIPMENT_CREATED))
+    if (!rc && brings)
         rc = replay_earlier(p, seq, ev, order_id, customer_id);
 out:
     json_decref(evj);
@@ -1143,8 +1157,9 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
     int64_t cursor;
     if ((rc = cs_store_call(s, cursor_get, CURSOR, &cursor, err)) && rc != CS_ERR_NOTFOUND)
         return rc;
-    /* only the types that start a run or concern one */
+    /* only the types that start a run or concern one, or bring such */
     uint32_t types = js->interest | js->triggers;
+    types |= bringers(types);
     ev_pass_t e = { &p, cursor };
     int64_t examined;
     if ((rc = cs_store_call(s, events_after, cursor, max, types ? types : 1u, each_event, &e,

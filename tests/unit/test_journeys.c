@@ -1021,6 +1021,27 @@ static void test_no_start_after_a_return(void **state)
     teardown_world(&w);
 }
 
+/* A shop whose journeys all follow the parcel (it confirms orders and
+ * announces parcels itself): scans that came before their order or their
+ * parcel are still heard when the order or the parcel comes. */
+static void test_scans_before_their_order_without_order_journeys(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { tips_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "udo", true);
+    shipment(&w, "o1");
+    scan(&w, "o1", "delivered");
+    order(&w, "o1", "udo", "49.90");
+    assert_string_equal(outbox(&w, "udo"), "tips:queued");
+    order(&w, "o2", "udo", "49.90");
+    scan(&w, "o2", "delivered");
+    shipment(&w, "o2");
+    assert_string_equal(outbox(&w, "udo"), "tips:queued tips:queued");
+    teardown_world(&w);
+}
+
 static void test_rolled_back_pass_repeats_exactly(void **state)
 {
     (void)state;
@@ -1060,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_confirmation_first_and_repeat),
         cmocka_unit_test(test_review_after_delivery),
         cmocka_unit_test(test_events_before_their_order),
+        cmocka_unit_test(test_scans_before_their_order_without_order_journeys),
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_policy_in_the_runtime),
