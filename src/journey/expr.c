@@ -185,8 +185,12 @@ static int parse_primary(parser_t *p)
             p->e->n[k].nkids = n;
         }
     } else if (isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1]))) {
-        char *end;
-        double d = strtod(s, &end);
+        double d;
+        size_t len = cs_parse_number(s, &d);
+        const char *end = s + len;
+        /* 0x1F, 1e999, 12abc: not a number as written here */
+        if (!len || isalnum((unsigned char)*end) || *end == '_' || *end == '.')
+            return fail(p, "expected a decimal number like 12 or 9.90");
         bool integral = true;
         for (const char *c = s; c < end; c++)
             if (*c == '.' || *c == 'e' || *c == 'E')

@@ -552,9 +552,9 @@ static bool want_number(jc_t *c, yaml_node_t *n, const char *field, double lo, d
                         double *out)
 {
     const char *s = scalar(n);
-    char *end = NULL;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || !*s || !end || *end || !(v >= lo && v <= hi))
+    double v = 0;
+    size_t len = s ? cs_parse_number(s, &v) : 0; /* no hex, no "inf" */
+    if (!s || !len || s[len] || !(v >= lo && v <= hi))
         return jerr(c, n, field, "expected a number from %g to %g, got '%s'", lo, hi,
                     s ? s : "(not a number)");
     *out = v;

@@ -4,7 +4,9 @@
  */
 #include "cs.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -448,6 +450,42 @@ bool cs_parse_i64(const char *s, int64_t *out)
         return false;
     *out = v;
     return true;
+}
+
+size_t cs_parse_number(const char *s, double *out)
+{
+    const char *p = s;
+    if (!s)
+        return 0;
+    if (*p == '-')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return 0;
+    while (isdigit((unsigned char)*p))
+        p++;
+    if (*p == '.') {
+        if (!isdigit((unsigned char)p[1]))
+            return 0;
+        for (p++; isdigit((unsigned char)*p); p++)
+            ;
+    }
+    if (*p == 'e' || *p == 'E') {
+        const char *q = p + 1;
+        if (*q == '+' || *q == '-')
+            q++;
+        if (isdigit((unsigned char)*q)) {
+            while (isdigit((unsigned char)*q))
+                q++;
+            p = q;
+        }
+    }
+    /* strtod reads exactly this much of a plain decimal */
+    char *end = NULL;
+    double d = strtod(s, &end);
+    if (end != p || !isfinite(d))
+        return 0;
+    *out = d;
+    return (size_t)(p - s);
 }
 
 /* ---- logging ---- */

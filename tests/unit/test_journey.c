@@ -71,6 +71,14 @@ static void test_conditions(void **state)
     expr_error("order..total", "'..'");
     expr_error("x == 'open", "unterminated string");
     expr_error("x in [1, 2", "expected ',' or ']'");
+    /* numbers as JSON writes them: no hex (it read as 31), none beyond a
+     * double (it compiled to nothing) */
+    expr_error("order.total > 0x1F", "expected a decimal number like 12 or 9.90 at column 15");
+    expr_error("order.total > 1e999", "expected a decimal number");
+    expr_error("order.total > 12abc", "expected a decimal number");
+    expr_error("order.total > 1.", "expected a decimal number");
+    assert_true(test_expr_src("order.total > 1.2e2 and order.total < 1.3E+2", ctx));
+    assert_true(test_expr_src("order.total > -5 and order.items == 2", ctx));
 }
 
 /* ---- time zones ---- */

@@ -836,6 +836,9 @@ static void test_action_errors(void **state)
     static const struct { const char *steps, *want; } cases[] = {
         { "  - discount: {percent: 10, amount: 5}\n", "exactly one of percent" },
         { "  - discount: {percent: 150}\n", "steps[0].discount.percent" },
+        /* hex read as 16 before; a space before the number too */
+        { "  - discount: {percent: 0x10}\n", "expected a number from 1 to 100, got '0x10'" },
+        { "  - discount: {amount: ' 5'}\n", "steps[0].discount.amount" },
         { "  - discount: {amount: 5, prefix: abc}\n", "steps[0].discount.prefix" },
         { "  - emit: {signal: \"Not An Id\"}\n", "steps[0].emit.signal" },
         { "  - webhook: {url: \"ftp://x\", event: e}\n", "steps[0].webhook.url" },
