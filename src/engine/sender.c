@@ -390,10 +390,12 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     const cs_tz_t *tz = cs_tz_get_or(json_string_value(json_object_get(cu, "timezone")), stz);
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
     const char *name = json_string_value(json_object_get(cu, "name"));
-    char first[128] = "";
+    /* the first word of the name, whole: a name is short text, and a cut
+     * inside a character would make the context no JSON (no message) */
+    char first[CS_SHORT_MAX + 1] = "";
     if (name) {
-        size_t k = strcspn(name, " ");
-        snprintf(first, sizeof first, "%.*s", (int)(k < sizeof first ? k : sizeof first - 1), name);
+        size_t k = cs_utf8_clip(name, strcspn(name, " "), sizeof first - 1);
+        snprintf(first, sizeof first, "%.*s", (int)k, name);
     }
     json_t *ctx = json_pack("{s:s,s:{s:s,s:s,s:s},s:{s:s?,s:s?,s:s?}}", "locale", lang, "shop",
                             "name", s->shop_name, "url", s->public_url, "support_email",
@@ -740,7 +742,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     }
     const char *lang = cs_locale_lang(m->locale[0] ? m->locale : s->default_locale);
     json_t *ctx = message_ctx(s, m, &c, lang);
-    cs_rc rc = ctx ? CS_OK : CS_ERR_NOMEM;
+    cs_rc rc = ctx ? CS_OK : cs_errf(&err, CS_ERR_NOMEM, "out of memory building the context");
     if (!rc && m->channel == CS_CHANNEL_EMAIL) {
         if (!(rc = render_part(s, m->template_name, lang, "subject", false, ctx, &subject, &err)) &&
             !(rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err))) {

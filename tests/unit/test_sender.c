@@ -287,11 +287,87 @@ static void test_quiet_hours_hold_retries(void **state)
     cs_tz_cache_clear();
 }
 
+/* A transport that keeps the last message it was handed. */
+typedef struct keep {
+    cs_transport_t base; /* must be first */
+    int sent;
+    char subject[1024], text[4096];
+} keep_t;
+
+static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
+{
+    keep_t *k = (keep_t *)t;
+    memset(r, 0, sizeof *r);
+    k->sent++;
+    snprintf(k->subject, sizeof k->subject, "%s", m->subject ? m->subject : "");
+    snprintf(k->text, sizeof k->text, "%s", m->text ? m->text : "");
+    r->status = CS_SEND_OK;
+}
+
+static const cs_transport_ops_t keep_ops = { "keep", keep_send, slow_close };
+
+/* A customer whose name's first word is long (70 umlauts, 140 bytes) is
+ * greeted by it, whole: it used to be cut inside a character, the
+ * message's context was then no JSON, and every message to them failed
+ * with "render: " and no reason. */
+static void test_long_first_name(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char word[70 * 6 + 1] = "", customer[900], target2[600];
+    for (int i = 0; i < 70; i++) /* JSON escapes: 70 x U+00E4 */
+        memcpy(word + 6 * i, "\\u00e4", 7);
+    snprintf(customer, sizeof customer,
+             "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+             "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\","
+             "\"name\":\"%s M\u00fcller\",\"email\":\"anna@example.de\","
+             "\"consents\":{\"email\":{\"transactional\":true}}}}",
+             word);
+    snprintf(target2, sizeof target2, "sqlite:%s/name.db", tmpdir);
+    cs_engine_t *e = open_engine(target2, &clock, customer);
+    cs_err_t err;
+    static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
+    put_task_t put = { .now = t0, .n = 1, .journey = "hello", .template_name = "hello",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = cls };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    const char *subj = "Hallo", *txt = "Hallo {{customer.first_name}}!";
+    assert_int_equal(cs_tplset_add(tpl, "hello.de.subject", subj, strlen(subj), &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "hello.de.txt", txt, strlen(txt), &err), CS_OK);
+    keep_t k = { .base = { &keep_ops } };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(k.sent, 1);
+    char want[200] = "Hallo ";
+    for (int i = 0; i < 70; i++)
+        memcpy(want + 6 + 2 * i, "\xc3\xa4", 2);
+    memcpy(want + 6 + 140, "!", 2);
+    assert_string_equal(k.text, want);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_run_out_in_batch),
         cmocka_unit_test(test_quiet_hours_hold_retries),
+        cmocka_unit_test(test_long_first_name),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
