@@ -462,13 +462,18 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
                                d->kind == CS_DISCOUNT_PERCENT, "amount",
                                d->kind == CS_DISCOUNT_AMOUNT, "free_shipping",
                                d->kind == CS_DISCOUNT_FREE_SHIPPING);
-        if (d->kind == CS_DISCOUNT_PERCENT)
-            json_object_set_new(dj, "value", json_string(cs_fmt_number(d->value, 0, lang, b,
-                                                                       sizeof b)));
-        else if (d->kind == CS_DISCOUNT_AMOUNT)
+        if (d->kind == CS_DISCOUNT_PERCENT) {
+            /* 12.5 % is told as 12,5 / 12.5, not cut to 12 */
+            int64_t h = llround(d->value * 100.0);
+            int dec = h % 10 ? 2 : h % 100 ? 1 : 0;
+            int64_t v = dec == 2 ? h : dec == 1 ? h / 10 : h / 100;
+            json_object_set_new(dj, "value",
+                                json_string(cs_fmt_number(v, dec, lang, b, sizeof b)));
+        } else if (d->kind == CS_DISCOUNT_AMOUNT) {
             json_object_set_new(dj, "value",
                                 json_string(cs_fmt_money((int64_t)llround(d->value * 100.0),
                                                          d->currency, lang, b, sizeof b)));
+        }
         json_object_set_new(dj, "expires", json_string(cs_fmt_date(d->expires_at, tz, CS_DATE_DAY,
                                                                    lang, b, sizeof b)));
         json_object_set_new(ctx, "discount", dj);

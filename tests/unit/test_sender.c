@@ -71,6 +71,7 @@ typedef struct put_task {
     const char *journey, *template_name, *recipient;
     int channel;
     const cs_msg_class_t *cls; /* n of them */
+    int64_t run_id;            /* 0: none */
     cs_err_t err;
 } put_task_t;
 
@@ -89,6 +90,7 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
         snprintf(m.recipient, sizeof m.recipient, "%s", p->recipient);
         m.channel = p->channel;
         m.cls = p->cls[i];
+        m.run_id = p->run_id;
         m.status = CS_OUT_QUEUED;
         m.next_at = m.created_at = p->now;
         rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
@@ -362,12 +364,89 @@ static void test_long_first_name(void **state)
     cs_engine_close(&e);
 }
 
+static cs_rc disc_fn(cs_store_t *st, void *arg)
+{
+    cs_discount_t *d = arg;
+    cs_err_t err;
+    bool existed;
+    cs_rc rc = cs_store_begin(st, &err);
+    if (!rc)
+        rc = cs_store_call(st, discount_put, d, &existed, &err);
+    if (!rc)
+        rc = cs_store_commit(st, &err);
+    else
+        cs_store_rollback(st);
+    return rc;
+}
+
+/* A journey's code of 12.5 % off is told as 12,5 % (12.5% in English), not
+ * as the 12 % it was cut to; whole percentages stay whole. */
+static void test_discount_percent(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char target2[600];
+    snprintf(target2, sizeof target2, "sqlite:%s/discount.db", tmpdir);
+    cs_engine_t *e = open_engine(target2, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":{"
+                                 "\"email\":{\"transactional\":true,\"marketing\":true}}}}");
+    cs_err_t err;
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    const char *subj = "Code", *txt = "{{discount.value}} % Rabatt";
+    assert_int_equal(cs_tplset_add(tpl, "code.de.subject", subj, strlen(subj), &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "code.de.txt", txt, strlen(txt), &err), CS_OK);
+    keep_t k = { .base = { &keep_ops } };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    static const double values[] = { 12.5, 10, 7.25 };
+    static const char *const want[] = { "12,5 % Rabatt", "10 % Rabatt", "7,25 % Rabatt" };
+    static const cs_msg_class_t cls[] = { CS_CLASS_MARKETING };
+    for (int i = 0; i < 3; i++) {
+        cs_discount_t d;
+        memset(&d, 0, sizeof d);
+        snprintf(d.code, sizeof d.code, "DANKE-%d", i);
+        snprintf(d.idem_key, sizeof d.idem_key, "code:%d", i);
+        d.run_id = 7 + i;
+        snprintf(d.journey, sizeof d.journey, "code%d", i);
+        snprintf(d.customer_id, sizeof d.customer_id, "c-1");
+        d.kind = CS_DISCOUNT_PERCENT;
+        d.value = values[i];
+        d.created_at = t0;
+        d.expires_at = t0 + 30 * CS_MS_PER_DAY;
+        assert_int_equal(cs_engine_with_writer(e, disc_fn, &d), CS_OK);
+        char journey[16];
+        snprintf(journey, sizeof journey, "code%d", i);
+        put_task_t put = { .now = t0, .n = 1, .journey = journey, .template_name = "code",
+                           .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                           .cls = cls, .run_id = 7 + i };
+        assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+        size_t handled = 0;
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(handled, 1);
+        assert_int_equal(k.sent, i + 1);
+        assert_string_equal(k.text, want[i]);
+    }
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_run_out_in_batch),
         cmocka_unit_test(test_quiet_hours_hold_retries),
         cmocka_unit_test(test_long_first_name),
+        cmocka_unit_test(test_discount_percent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
