@@ -128,9 +128,6 @@ static cs_rc quoted_printable(cs_buf_t *b, const char *s)
         }
         bool at_eol = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
         bool plain = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol);
-        /* a line that starts with "." or "From " is encoded: SMTP and mbox safe */
-        if (col == 0 && (c == '.' || (c == 'F' && strncmp(p, "From ", 5) == 0)))
-            plain = false;
         int w = plain ? 1 : 3;
         if (col + w > 75) {
             rc = cs_buf_puts(b, "=\r\n");
@@ -138,6 +135,12 @@ static cs_rc quoted_printable(cs_buf_t *b, const char *s)
         }
         if (rc)
             break;
+        /* a line that starts with "." or "From " is encoded: SMTP and mbox
+         * safe (a line a soft break begins too) */
+        if (col == 0 && (c == '.' || (c == 'F' && strncmp(p, "From ", 5) == 0))) {
+            plain = false;
+            w = 3;
+        }
         if (plain) {
             rc = cs_buf_append(b, p, 1);
         } else {

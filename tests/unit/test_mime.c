@@ -1,0 +1,90 @@
+/* test_mime.c -- the email a customer receives, as bytes on the wire
+ * (src/channel/mime.c): no header can be added through a name or a
+ * subject, and no body line starts with "." or "From " (SMTP's end of
+ * data, mbox's next message). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "channel/channel.h"
+
+static void build(const cs_mail_t *m, cs_buf_t *b)
+{
+    char mid[200];
+    cs_err_t err;
+    cs_buf_init(b, 1 << 20);
+    if (cs_mime_build(m, "Shop <service@shop.example>", b, mid, sizeof mid, &err))
+        fail_msg("build: %s", err.msg);
+    assert_non_null(b->data);
+}
+
+/* The next line of the message at *p (CRLF-terminated), or NULL at its end. */
+static const char *next_line(const char **p, size_t *len)
+{
+    const char *s = *p, *e = s ? strstr(s, "\r\n") : NULL;
+    if (!e)
+        return NULL;
+    *len = (size_t)(e - s);
+    *p = e + 2;
+    return s;
+}
+
+/* A name or subject with CR LF in it stays inside its own header. */
+static void test_no_header_injection(void **state)
+{
+    (void)state;
+    cs_mail_t m = { .to = "anna@example.de", .to_name = "Anna\r\nBcc: evil@example.com",
+                    .subject = "Hallo\r\nBcc: evil@example.com", .text = "Hallo",
+                    .idem_key = "k1", .date = 1772359200000LL };
+    cs_buf_t b;
+    build(&m, &b);
+    const char *p = b.data, *l;
+    size_t n;
+    while ((l = next_line(&p, &n)) != NULL && n > 0)
+        assert_false(n >= 4 && strncmp(l, "Bcc:", 4) == 0);
+    cs_buf_free(&b);
+}
+
+/* A "." or "From " that a soft line break puts at the start of a line is
+ * encoded like one at the start of a text line. */
+static void test_line_starts_after_soft_break(void **state)
+{
+    (void)state;
+    char text[400];
+    const char *cols75 =
+        "123456789012345678901234567890123456789012345678901234567890123456789012345";
+    snprintf(text, sizeof text, ".first\nFrom me\n%s.dot\n%sFrom here\n%s..", cols75, cols75,
+             cols75);
+    cs_mail_t m = { .to = "anna@example.de", .subject = "Hallo", .text = text,
+                    .idem_key = "k2", .date = 1772359200000LL };
+    cs_buf_t b;
+    build(&m, &b);
+    const char *body = strstr(b.data, "\r\n\r\n");
+    assert_non_null(body);
+    const char *p = body + 4, *l;
+    size_t n;
+    int lines = 0;
+    while ((l = next_line(&p, &n)) != NULL) {
+        lines++;
+        assert_true(n <= 76);
+        assert_false(n > 0 && l[0] == '.');
+        assert_false(n >= 5 && strncmp(l, "From ", 5) == 0);
+    }
+    assert_int_equal(lines, 8); /* 2 lines, then 3 x a line and its soft break */
+    assert_non_null(strstr(body, "=\r\n=2Edot\r\n"));
+    assert_non_null(strstr(body, "=\r\n=46rom here\r\n"));
+    cs_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_header_injection),
+        cmocka_unit_test(test_line_starts_after_soft_break),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
