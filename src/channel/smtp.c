@@ -3,7 +3,9 @@
  * the connection (and its TLS session) is reused from message to message.
  *
  * Outcomes: a 5xx reply to the recipient or the data is permanent (the
- * server said no), a 4xx reply or any connection trouble is a retry.
+ * server said no), a 4xx reply or any connection trouble is a retry. The
+ * reason carries the server's last reply line ("550 5.1.1 no such
+ * mailbox"): libcurl hands every reply line to the header callback.
  */
 #include "channel.h"
 
@@ -18,6 +20,7 @@ typedef struct smtp {
     long use_ssl;
     bool verify;
     long timeout_ms;
+    char reply[160]; /* the server's last 4xx/5xx reply line, printable ASCII */
 } smtp_t;
 
 typedef struct upload {
@@ -35,6 +38,23 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
     u->p += n;
     u->left -= n;
     return n;
+}
+
+/* Keeps the last 4xx or 5xx reply line: the one that failed the message,
+ * not the QUIT's 221 that follows when the connection is closed (kept in
+ * the transport: libcurl also reads replies when the handle is closed). */
+static size_t reply_cb(char *p, size_t size, size_t nitems, void *ud)
+{
+    smtp_t *s = ud;
+    size_t n = size * nitems, o = 0;
+    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+        n--;
+    if (n < 3 || (p[0] != '4' && p[0] != '5'))
+        return size * nitems;
+    for (size_t i = 0; i < n && o + 1 < sizeof s->reply; i++)
+        s->reply[o++] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
+    s->reply[o] = '\0';
+    return size * nitems;
 }
 
 static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
@@ -62,6 +82,7 @@ static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
     upload_t up = { msg.data, msg.len };
     CURL *c = s->curl;
+    s->reply[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, s->url);
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, mail_from);
     curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
@@ -77,12 +98,18 @@ static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     } else if (code >= 500 && code < 600 && cc != CURLE_LOGIN_DENIED) {
         /* the server refused this message or recipient for good */
         r->status = CS_SEND_PERMANENT;
-        snprintf(r->detail, sizeof r->detail, "rejected: smtp %ld (%s)", code,
-                 curl_easy_strerror(cc));
+        if (s->reply[0])
+            snprintf(r->detail, sizeof r->detail, "rejected: %s", s->reply);
+        else
+            snprintf(r->detail, sizeof r->detail, "rejected: smtp %ld (%s)", code,
+                     curl_easy_strerror(cc));
     } else {
         /* 4xx, refused credentials (fixable by the operator), connection trouble */
         r->status = CS_SEND_RETRY;
-        snprintf(r->detail, sizeof r->detail, "smtp %ld: %s", code, curl_easy_strerror(cc));
+        if (code >= 400 && s->reply[0])
+            snprintf(r->detail, sizeof r->detail, "smtp %s", s->reply);
+        else
+            snprintf(r->detail, sizeof r->detail, "smtp %ld: %s", code, curl_easy_strerror(cc));
     }
     curl_slist_free_all(rcpts);
     curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
@@ -157,6 +184,8 @@ cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout_ms > 0 ? c->timeout_ms : 30000));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reply_cb);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
     if (s->user) {
         curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, s->password);

@@ -365,11 +365,13 @@ try:
                    csbb.order_event("o-5", "o5", customer="lars", at=now)])
     got = t.wait_for(lambda: [m for m in messages("rita") if m["status"] == "failed"], "rita failed")
     if got:
-        t.check("550" in (got[0]["reason"] or ""), "permanent failure names the reply: %r" % got[0]["reason"])
+        t.check("550 5.1.1 no such mailbox" in (got[0]["reason"] or ""),
+                "permanent failure gives the server's reply: %r" % got[0]["reason"])
     got = t.wait_for(lambda: [m for m in messages("lars") if m["attempts"] >= 2], "lars retried")
     if got:
-        t.check(got[0]["status"] in ("queued", "sending") and "451" in (got[0]["reason"] or ""),
-                "temporary failure is retried: %r" % got[0])
+        t.check(got[0]["status"] in ("queued", "sending") and
+                "451 4.3.0 try again later" in (got[0]["reason"] or ""),
+                "temporary failure is retried, with the server's reply: %r" % got[0])
 
     # a delay notice held back (the server defers it) is dropped once the
     # parcel arrives: no "your delivery is late" after the delivery. The
