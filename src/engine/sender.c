@@ -413,6 +413,12 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
         set_money(oo, "subtotal", json_object_get(o, "subtotal"), cur, lang);
         set_money(oo, "shipping", json_object_get(o, "shipping"), cur, lang);
         set_money(oo, "discount", json_object_get(o, "discount"), cur, lang);
+        /* whether to list them between the items and the total, which
+         * otherwise does not add up for the customer */
+        json_object_set_new(oo, "paid_shipping",
+                            json_boolean(minor(json_object_get(o, "shipping")) > 0));
+        json_object_set_new(oo, "discounted",
+                            json_boolean(minor(json_object_get(o, "discount")) > 0));
         set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
         /* the shop's promise, while its last day is still to come: one
          * already past (an order shipped late, an order that reached us

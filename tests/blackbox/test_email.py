@@ -127,6 +127,8 @@ try:
         text = m.get_body(preferencelist=("plain",)).get_content()
         html = m.get_body(preferencelist=("html",)).get_content()
         t.check("Hallo Anna," in text and "1.234,50\u00a0€" in text, "German text with money: %r" % text[:300])
+        t.check("Versand" not in text and "Rabatt" not in text and "Versand" not in html,
+                "no shipping or discount line for an order without them: %r" % text[:300])
         t.check("<strong>erste Bestellung</strong>" in html and "Waldkauz Haus &amp; Outdoor" in html,
                 "HTML part, escaped: %r" % html[:200])
         t.check(m["list-unsubscribe"] is None, "no unsubscribe header on transactional mail")
@@ -156,14 +158,22 @@ try:
                 "the detail is kept, cut between characters: %r" % got)
 
     # an English customer
-    d.post_events([customer("ben", "Ben Smith", "ben@example.com", "en"),
-                   csbb.order_event("o-2", "o2", customer="ben", at=now, price="9.99")])
+    # (with shipping and an order discount: listed between the items and
+    # the total, which otherwise did not add up)
+    o2 = csbb.order_event("o-2", "o2", customer="ben", at=now, price="9.99")
+    o2["data"]["totals"] = {"shipping": "4.90", "discount": "1.00"}
+    d.post_events([customer("ben", "Ben Smith", "ben@example.com", "en"), o2])
     got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["ben@example.com"]], "ben's mail")
     if got:
         t.check(any(m["subject"] == "Welcome to Waldkauz Haus & Outdoor! Your order o2" for m in got),
                 "English subject")
-        body = [m for m in got if "Welcome" in m["subject"]][0].get_body(("plain",)).get_content()
-        t.check("€9.99" in body, "English money: %r" % body[:300])
+        conf = [m for m in got if "Welcome" in m["subject"]][0]
+        body = conf.get_body(("plain",)).get_content()
+        t.check("- 1 x Kaffee: €9.99\nShipping: €4.90\nDiscount: -€1.00\nTotal: €13.89\n" in body,
+                "English money, shipping and discount before the total: %r" % body[:400])
+        html = conf.get_body(("html",)).get_content()
+        t.check(">Shipping</td>" in html and ">€4.90</td>" in html and ">Discount</td>" in html
+                and ">-€1.00</td>" in html, "and in its HTML: %r" % html[-1200:])
 
     # a customer in Tokyo reads the shop's promised day as the shop means
     # it: Friday evening in Berlin is already Saturday in Tokyo
