@@ -127,6 +127,7 @@ try:
         text = m.get_body(preferencelist=("plain",)).get_content()
         html = m.get_body(preferencelist=("html",)).get_content()
         t.check("Hallo Anna," in text and "1.234,50\u00a0€" in text, "German text with money: %r" % text[:300])
+        t.check(text.startswith("Hallo Anna,\n\nherzlich willkommen"), "German: %r" % text[:60])
         t.check("Versand" not in text and "Rabatt" not in text and "Versand" not in html,
                 "no shipping or discount line for an order without them: %r" % text[:300])
         t.check("<strong>erste Bestellung</strong>" in html and "Waldkauz Haus &amp; Outdoor" in html,
@@ -172,6 +173,10 @@ try:
         t.check("- 1 x Kaffee: €9.99\nShipping: €4.90\nDiscount: -€1.00\nTotal: €13.89\n" in body,
                 "English money, shipping and discount before the total: %r" % body[:400])
         html = conf.get_body(("html",)).get_content()
+        # an English letter goes on with a capital after the greeting (the
+        # German one with a small letter, as German letters do)
+        t.check(body.startswith("Hi Ben,\n\nWelcome to ") and "<p>Welcome to " in html,
+                "capital after the English greeting: %r" % body[:60])
         t.check(">Shipping</td>" in html and ">€4.90</td>" in html and ">Discount</td>" in html
                 and ">-€1.00</td>" in html, "and in its HTML: %r" % html[-1200:])
 
