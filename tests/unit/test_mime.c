@@ -1,7 +1,7 @@
 /* test_mime.c -- the email a customer receives, as bytes on the wire
  * (src/channel/mime.c): no header can be added through a name or a
  * subject, and no body line starts with "." or "From " (SMTP's end of
- * data, mbox's next message). */
+ * data, mbox's next message); the addresses the transports accept. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,11 +80,27 @@ static void test_line_starts_after_soft_break(void **state)
     cs_buf_free(&b);
 }
 
+/* A phone number intake accepts (E.164: + and 7 to 15 digits) is one the
+ * SMS and WhatsApp transports send to: a 7-digit one (Niue, Tokelau) was
+ * accepted and then failed as invalid_number. */
+static void test_phone_numbers(void **state)
+{
+    (void)state;
+    assert_true(cs_phone_valid("+6834123"));
+    assert_true(cs_phone_valid("+4915112345678"));
+    assert_true(cs_phone_valid("+123456789012345"));
+    assert_false(cs_phone_valid("+123456"));
+    assert_false(cs_phone_valid("+1234567890123456"));
+    assert_false(cs_phone_valid("+0151123456"));
+    assert_false(cs_phone_valid("015112345678"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_header_injection),
         cmocka_unit_test(test_line_starts_after_soft_break),
+        cmocka_unit_test(test_phone_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
