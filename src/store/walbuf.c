@@ -6,6 +6,16 @@
  * its connection runs with synchronous=FULL (SQLite tells the VFS every
  * PRAGMA through SQLITE_FCNTL_PRAGMA); its WAL gathers writes only then,
  * so every commit's frames meet a sync before the WAL index names them.
+ *
+ * Two of SQLite's syncs order writes rather than make a commit durable,
+ * and are never deferred: the one after a (re)started WAL's header, before
+ * frames overwrite the old ones (SQLite ticket ff5be73dee: a power cut
+ * could otherwise keep new frames behind the old header, whose old frames
+ * would be replayed over newer pages), and the WAL's sync before a
+ * checkpoint writes pages into the database file (a checkpoint the
+ * deferring connection runs itself: a page of a commit the cut takes
+ * away must not already be in the database file). The first is seen by
+ * its write at offset 0, the second by the database file's first write.
  */
 #include "walbuf.h"
 
@@ -39,6 +49,7 @@ struct wb_file {
     /* WAL, deferred syncs: an fd of its own (owned) for cs_walbuf_sync */
     int sync_fd;
     bool synced_once;
+    bool hdr_written;   /* the WAL's header written since its last real sync */
     _Atomic unsigned long deferred, synced; /* syncs asked for / done */
 };
 
@@ -60,6 +71,14 @@ static int flush(wb_file *w)
     if (rc != SQLITE_OK)
         w->err = rc; /* sticky: the file no longer holds what SQLite wrote */
     return rc;
+}
+
+/* Deferred syncs up to `want` are done (only ever forward). */
+static void mark_synced(wb_file *wal, unsigned long want)
+{
+    unsigned long was = atomic_load(&wal->synced);
+    while (was < want && !atomic_compare_exchange_weak(&wal->synced, &was, want))
+        ;
 }
 
 static bool gathering(const wb_file *w)
@@ -92,10 +111,32 @@ static int wb_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
     return rc != SQLITE_OK ? rc : w->real->pMethods->xRead(w->real, p, amt, off);
 }
 
+/* A main database file is written only by checkpoints: the WAL frames
+ * they copy must be on disk first, deferred commits included. */
+static int sync_wal_first(wb_file *db)
+{
+    wb_file *wal = atomic_load(&db->wal);
+    if (!wal)
+        return SQLITE_OK;
+    unsigned long want = atomic_load(&wal->deferred);
+    if (want == atomic_load(&wal->synced))
+        return SQLITE_OK;
+    int rc = flush(wal);
+    if (rc == SQLITE_OK)
+        rc = wal->real->pMethods->xSync(wal->real, SQLITE_SYNC_NORMAL);
+    if (rc == SQLITE_OK)
+        mark_synced(wal, want);
+    return rc;
+}
+
 static int wb_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 {
     wb_file *w = (wb_file *)f;
     int rc;
+    if (w->is_wal && off == 0)
+        w->hdr_written = true;
+    if (!w->is_wal && (rc = sync_wal_first(w)) != SQLITE_OK)
+        return rc;
     if (!gathering(w)) {
         if ((rc = flush(w)) != SQLITE_OK)
             return rc;
@@ -138,7 +179,8 @@ static int wb_sync(sqlite3_file *f, int flags)
     int rc = flush(w);
     if (rc != SQLITE_OK)
         return rc;
-    if (w->is_wal && w->db && w->db->defer && w->synced_once && w->sync_fd >= 0) {
+    if (w->is_wal && w->db && w->db->defer && w->synced_once && !w->hdr_written &&
+        w->sync_fd >= 0) {
         atomic_fetch_add(&w->deferred, 1); /* written; cs_walbuf_sync makes it durable */
 #ifdef SYNC_FILE_RANGE_WRITE
         /* start writing the pages out now: the fdatasync that follows on
@@ -150,8 +192,10 @@ static int wb_sync(sqlite3_file *f, int flags)
         return SQLITE_OK;
     }
     rc = w->real->pMethods->xSync(w->real, flags);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
         w->synced_once = true;
+        w->hdr_written = false;
+    }
     return rc;
 }
 
@@ -425,9 +469,7 @@ int cs_walbuf_sync(cs_walbuf_t *w)
     while (r != 0 && errno == EINTR);
     if (r != 0)
         return SQLITE_IOERR_FSYNC;
-    unsigned long was = atomic_load(&wal->synced); /* only ever forward */
-    while (was < want && !atomic_compare_exchange_weak(&wal->synced, &was, want))
-        ;
+    mark_synced(wal, want);
     return SQLITE_OK;
 }
 

@@ -28,7 +28,10 @@
  * returns; the WAL is written in order, so after a crash the file holds a
  * prefix of the commits (SQLite's recovery stops at the first frame whose
  * checksum chain breaks). The first sync of a WAL file is never deferred,
- * so the file's directory entry is synced as SQLite does it.
+ * so the file's directory entry is synced as SQLite does it; nor are the
+ * syncs that order writes: the one after the WAL's header is written (a
+ * restart after a checkpoint), and the WAL's before a checkpoint by the
+ * deferring connection writes the database file.
  *
  * Thread-safety: the VFS is registered once (cs_walbuf_register is
  * idempotent and thread-safe); a file object is used by one connection,

@@ -4,7 +4,11 @@
  * committed (synchronous FULL and NORMAL, frames rewritten inside a
  * transaction after a cache spill, transactions larger than the buffer),
  * the file is sound after reopening, and with deferred syncs every commit
- * that returned survives the process being killed. */
+ * that returned survives the process being killed, and the syncs SQLite
+ * orders its writes with -- the WAL header's after a restart, the WAL's
+ * before a checkpoint writes the database file -- are never deferred
+ * (seen through a VFS below the gathering one that watches the writes and
+ * syncs reaching the disk). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +16,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +244,206 @@ static void test_deferred_commits_survive_kill(void **state)
     remove_db(path);
 }
 
+/* ---- the spy: SQLite's default VFS, watched ---- */
+
+/* Below the gathering VFS (it wraps the default one): notes the order of
+ * the writes and syncs that reach the files while `spy.on`. A deferred
+ * sync passes it by (cs_walbuf_sync calls fdatasync itself), so the test
+ * says when one ran (spy_synced). */
+static struct {
+    bool on;
+    bool wal_dirty;     /* the WAL written since its last sync */
+    bool hdr_dirty;     /* its header written since its last sync */
+    int hdr_writes;     /* header writes seen (WAL restarts) */
+    int db_writes;      /* database file writes seen (checkpoints) */
+    int frames_after_hdr; /* WAL writes after an unsynced header write */
+    int db_after_wal;   /* database writes while the WAL held unsynced bytes */
+} spy;
+
+typedef struct {
+    sqlite3_file base;
+    sqlite3_file *real;
+    int kind; /* 0 other, 1 main database, 2 WAL */
+} spy_file;
+
+static sqlite3_vfs *spy_root;
+static sqlite3_vfs spy_vfs;
+
+static void spy_synced(void)
+{
+    spy.wal_dirty = spy.hdr_dirty = false;
+}
+
+#define SPY_REAL(f) (((spy_file *)(f))->real)
+static int spy_close(sqlite3_file *f) { return SPY_REAL(f)->pMethods->xClose(SPY_REAL(f)); }
+static int spy_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
+{
+    return SPY_REAL(f)->pMethods->xRead(SPY_REAL(f), p, n, o);
+}
+static int spy_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
+{
+    spy_file *s = (spy_file *)f;
+    if (spy.on && s->kind == 2) {
+        if (spy.hdr_dirty)
+            spy.frames_after_hdr++;
+        if (o == 0) {
+            spy.hdr_writes++;
+            spy.hdr_dirty = true;
+        }
+        spy.wal_dirty = true;
+    } else if (spy.on && s->kind == 1) {
+        spy.db_writes++;
+        if (spy.wal_dirty)
+            spy.db_after_wal++;
+    }
+    return s->real->pMethods->xWrite(s->real, p, n, o);
+}
+static int spy_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+    return SPY_REAL(f)->pMethods->xTruncate(SPY_REAL(f), n);
+}
+static int spy_sync(sqlite3_file *f, int flags)
+{
+    spy_file *s = (spy_file *)f;
+    int rc = s->real->pMethods->xSync(s->real, flags);
+    if (rc == SQLITE_OK && s->kind == 2)
+        spy_synced();
+    return rc;
+}
+static int spy_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+    return SPY_REAL(f)->pMethods->xFileSize(SPY_REAL(f), n);
+}
+static int spy_lock(sqlite3_file *f, int l) { return SPY_REAL(f)->pMethods->xLock(SPY_REAL(f), l); }
+static int spy_unlock(sqlite3_file *f, int l)
+{
+    return SPY_REAL(f)->pMethods->xUnlock(SPY_REAL(f), l);
+}
+static int spy_reserved(sqlite3_file *f, int *o)
+{
+    return SPY_REAL(f)->pMethods->xCheckReservedLock(SPY_REAL(f), o);
+}
+static int spy_fcntl(sqlite3_file *f, int op, void *a)
+{
+    return SPY_REAL(f)->pMethods->xFileControl(SPY_REAL(f), op, a);
+}
+static int spy_sector(sqlite3_file *f) { return SPY_REAL(f)->pMethods->xSectorSize(SPY_REAL(f)); }
+static int spy_dev(sqlite3_file *f)
+{
+    return SPY_REAL(f)->pMethods->xDeviceCharacteristics(SPY_REAL(f));
+}
+static int spy_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **o)
+{
+    return SPY_REAL(f)->pMethods->xShmMap(SPY_REAL(f), pg, sz, ext, o);
+}
+static int spy_shm_lock(sqlite3_file *f, int o, int n, int fl)
+{
+    return SPY_REAL(f)->pMethods->xShmLock(SPY_REAL(f), o, n, fl);
+}
+static void spy_shm_barrier(sqlite3_file *f) { SPY_REAL(f)->pMethods->xShmBarrier(SPY_REAL(f)); }
+static int spy_shm_unmap(sqlite3_file *f, int d)
+{
+    return SPY_REAL(f)->pMethods->xShmUnmap(SPY_REAL(f), d);
+}
+static int spy_fetch(sqlite3_file *f, sqlite3_int64 o, int n, void **pp)
+{
+    return SPY_REAL(f)->pMethods->xFetch(SPY_REAL(f), o, n, pp);
+}
+static int spy_unfetch(sqlite3_file *f, sqlite3_int64 o, void *p)
+{
+    return SPY_REAL(f)->pMethods->xUnfetch(SPY_REAL(f), o, p);
+}
+
+static const sqlite3_io_methods spy_methods = {
+    3, spy_close, spy_read, spy_write, spy_truncate, spy_sync, spy_size, spy_lock, spy_unlock,
+    spy_reserved, spy_fcntl, spy_sector, spy_dev, spy_shm_map, spy_shm_lock, spy_shm_barrier,
+    spy_shm_unmap, spy_fetch, spy_unfetch,
+};
+
+static int spy_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *oflags)
+{
+    (void)v;
+    spy_file *s = (spy_file *)f;
+    memset(s, 0, sizeof *s);
+    s->real = (sqlite3_file *)&s[1];
+    s->kind = flags & SQLITE_OPEN_MAIN_DB ? 1 : flags & SQLITE_OPEN_WAL ? 2 : 0;
+    int rc = spy_root->xOpen(spy_root, name, s->real, flags, oflags);
+    if (s->real->pMethods)
+        s->base.pMethods = &spy_methods;
+    return rc;
+}
+
+/* Becomes the default VFS (which the gathering one wraps); the rest of
+ * SQLite's default VFS is used as it is. */
+static int spy_register(void)
+{
+    spy_root = sqlite3_vfs_find(NULL);
+    if (!spy_root)
+        return SQLITE_ERROR;
+    spy_vfs = *spy_root;
+    spy_vfs.zName = "cs-test-spy";
+    spy_vfs.szOsFile = (int)sizeof(spy_file) + spy_root->szOsFile;
+    spy_vfs.xOpen = spy_open;
+    spy_vfs.pNext = NULL;
+    return sqlite3_vfs_register(&spy_vfs, 1);
+}
+
+/* What the writer does when the WAL grows too long (sqlite.c): a
+ * checkpoint of its own, from the WAL hook, inside its deferred commit. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)arg;
+    (void)name;
+    if (frames >= 200)
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+/* Deferred commits across checkpoints of the writer's own and the WAL
+ * restarts after them: SQLite syncs a restarted WAL's new header before
+ * any frame is written over the old ones (else a power cut could keep new
+ * frames behind the old header and replay old pages: the database is
+ * corrupt), and syncs the WAL before a checkpoint writes its pages into
+ * the database file. Neither may wait for the syncer. */
+static void test_ordering_syncs_not_deferred(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of("order.db", path, sizeof path);
+    sqlite3 *db = open_db(path, CS_WALBUF_VFS, "FULL");
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    cs_walbuf_t *wal = cs_walbuf_of(db);
+    assert_non_null(wal);
+    exec_ok(db, "INSERT INTO t(v) SELECT randomblob(100)"); /* the first sync: not deferred */
+    sqlite3_wal_hook(db, ckpt_hook, NULL);
+    memset(&spy, 0, sizeof spy);
+    spy.on = true;
+    for (int i = 0; i < 300; i++) {
+        cs_walbuf_defer(wal, true);
+        exec_ok(db, "BEGIN; INSERT INTO t(v) SELECT randomblob(3000); "
+                    "UPDATE t SET v = randomblob(100) WHERE id = 1; COMMIT");
+        cs_walbuf_defer(wal, false);
+        if (i % 3 == 2) { /* the syncer */
+            assert_int_equal(cs_walbuf_sync(wal), SQLITE_OK);
+            spy_synced();
+        }
+    }
+    spy.on = false;
+    print_message("WAL restarts %d, database writes %d; frames after an unsynced header %d, "
+                  "database writes before the WAL's sync %d\n",
+                  spy.hdr_writes, spy.db_writes, spy.frames_after_hdr, spy.db_after_wal);
+    assert_true(spy.hdr_writes > 0);
+    assert_true(spy.db_writes > 0);
+    assert_int_equal(spy.frames_after_hdr, 0);
+    assert_int_equal(spy.db_after_wal, 0);
+    sqlite3_close(db);
+    db = open_db(path, CS_WALBUF_VFS, "FULL");
+    integrity_ok(db);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 301);
+    sqlite3_close(db);
+    remove_db(path);
+}
+
 /* A connection on SQLite's own VFS has no gathering file. */
 static void test_not_on_the_vfs(void **state)
 {
@@ -252,7 +457,7 @@ static void test_not_on_the_vfs(void **state)
 static int setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir))
+    if (!mkdtemp(dir) || spy_register() != SQLITE_OK)
         return -1;
     return cs_walbuf_register() == SQLITE_OK ? 0 : -1;
 }
@@ -270,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_gathers_writes),
         cmocka_unit_test(test_readers_see_commits),
         cmocka_unit_test(test_deferred_commits_survive_kill),
+        cmocka_unit_test(test_ordering_syncs_not_deferred),
         cmocka_unit_test(test_not_on_the_vfs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
