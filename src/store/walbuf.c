@@ -45,7 +45,7 @@ struct wb_file {
     unsigned char *buf; /* WAL: the gathered bytes (owned), file offset `off` */
     size_t len;
     sqlite3_int64 off;
-    int err;            /* a flush that failed where it could not be reported */
+    int err;            /* a flush that failed where it could not be reported: sticky */
     /* WAL, deferred syncs: an fd of its own (owned) for cs_walbuf_sync */
     int sync_fd;
     bool synced_once;
@@ -67,9 +67,11 @@ static int flush(wb_file *w)
         rc = w->real->pMethods->xWrite(w->real, w->buf + done, (int)n,
                                        w->off + (sqlite3_int64)done);
     }
+    /* On failure the caller tells SQLite, which fails the transaction
+     * these bytes were of (the buffer holds only the current one's: every
+     * commit syncs) and writes its frames again: a full disk is over when
+     * there is room again. */
     w->len = 0;
-    if (rc != SQLITE_OK)
-        w->err = rc; /* sticky: the file no longer holds what SQLite wrote */
     return rc;
 }
 
@@ -281,8 +283,9 @@ static void wb_shm_barrier(sqlite3_file *f)
 {
     wb_file *w = (wb_file *)f;
     wb_file *wal = atomic_load(&w->wal);
-    if (wal)
-        flush(wal);
+    int rc;
+    if (wal && (rc = flush(wal)) != SQLITE_OK)
+        wal->err = rc; /* the file no longer holds what SQLite wrote */
     w->real->pMethods->xShmBarrier(w->real);
 }
 

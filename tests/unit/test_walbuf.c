@@ -258,6 +258,7 @@ static struct {
     int db_writes;      /* database file writes seen (checkpoints) */
     int frames_after_hdr; /* WAL writes after an unsynced header write */
     int db_after_wal;   /* database writes while the WAL held unsynced bytes */
+    bool full;          /* WAL writes fail as on a full disk */
 } spy;
 
 typedef struct {
@@ -283,6 +284,8 @@ static int spy_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
 static int spy_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
 {
     spy_file *s = (spy_file *)f;
+    if (spy.full && s->kind == 2)
+        return SQLITE_FULL;
     if (spy.on && s->kind == 2) {
         if (spy.hdr_dirty)
             spy.frames_after_hdr++;
@@ -444,6 +447,41 @@ static void test_ordering_syncs_not_deferred(void **state)
     remove_db(path);
 }
 
+/* A full disk fails the commit that met it; once there is room again the
+ * same connection commits as before (it used to fail every later write and
+ * read of the WAL, until the process was restarted). */
+static void test_recovers_after_full_disk(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of("full.db", path, sizeof path);
+    sqlite3 *db = open_db(path, CS_WALBUF_VFS, "FULL");
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    cs_walbuf_t *wal = cs_walbuf_of(db);
+    assert_non_null(wal);
+    for (int round = 0; round < 2; round++) {
+        cs_walbuf_defer(wal, round == 1);
+        exec_ok(db, "INSERT INTO t(v) SELECT randomblob(2000)");
+        spy.full = true;
+        int rc = sqlite3_exec(db, "BEGIN; INSERT INTO t(v) SELECT randomblob(2000); COMMIT", NULL,
+                              NULL, NULL);
+        spy.full = false;
+        assert_int_equal(rc & 0xff, SQLITE_FULL);
+        if (!sqlite3_get_autocommit(db))
+            exec_ok(db, "ROLLBACK");
+        exec_ok(db, "BEGIN; INSERT INTO t(v) SELECT randomblob(2000); COMMIT");
+        cs_walbuf_defer(wal, false);
+        assert_int_equal(cs_walbuf_sync(wal), SQLITE_OK);
+        assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 2 * (round + 1));
+    }
+    sqlite3_close(db);
+    db = open_db(path, CS_WALBUF_VFS, "FULL");
+    integrity_ok(db);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 4);
+    sqlite3_close(db);
+    remove_db(path);
+}
+
 /* A connection on SQLite's own VFS has no gathering file. */
 static void test_not_on_the_vfs(void **state)
 {
@@ -476,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_readers_see_commits),
         cmocka_unit_test(test_deferred_commits_survive_kill),
         cmocka_unit_test(test_ordering_syncs_not_deferred),
+        cmocka_unit_test(test_recovers_after_full_disk),
         cmocka_unit_test(test_not_on_the_vfs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
