@@ -385,7 +385,8 @@ static void answer_group(cs_engine_t *e, cs_ingest_req_t *group)
 
 /* The syncer: takes every committed group queued so far, makes them
  * durable with one sync and answers them. A failed sync fails them (their
- * events are committed but perhaps not on disk; a retry is a duplicate). */
+ * events are committed but perhaps not on disk) and stays failed: the store
+ * refuses every later write until it is opened again (walbuf.h). */
 static void *syncer_main(void *arg)
 {
     cs_engine_t *e = arg;
@@ -407,7 +408,9 @@ static void *syncer_main(void *arg)
         atomic_fetch_add(&e->st_sync_ns, cs_mono_ns() - t0);
         if (rc) {
             atomic_fetch_add(&e->st_store_errors, 1);
-            cs_error("%s; the events of the groups waiting for it are refused", err.msg);
+            cs_error("%s; the events of the groups waiting for it are refused, and the store "
+                     "takes no more writes until the daemon is restarted",
+                     err.msg);
             cs_ingest_item_t like = { .rc = CS_ERR_STORE, .err = err };
             fail_rest(batch, 0, &like);
         }

@@ -51,6 +51,10 @@ struct wb_file {
     bool synced_once;
     bool hdr_written;   /* the WAL's header written since its last real sync */
     _Atomic unsigned long deferred, synced; /* syncs asked for / done */
+    /* a sync of the deferred commits failed: sticky, for the file's life.
+     * The kernel may have dropped the pages it could not write, and a
+     * later fdatasync would report success without them. */
+    _Atomic int sync_err;
 };
 
 static sqlite3_vfs *root;
@@ -123,9 +127,11 @@ static int sync_wal_first(wb_file *db)
     unsigned long want = atomic_load(&wal->deferred);
     if (want == atomic_load(&wal->synced))
         return SQLITE_OK;
-    int rc = flush(wal);
+    int rc = atomic_load(&wal->sync_err);
     if (rc == SQLITE_OK)
-        rc = wal->real->pMethods->xSync(wal->real, SQLITE_SYNC_NORMAL);
+        rc = flush(wal);
+    if (rc == SQLITE_OK && (rc = wal->real->pMethods->xSync(wal->real, SQLITE_SYNC_NORMAL)))
+        atomic_store(&wal->sync_err, rc);
     if (rc == SQLITE_OK)
         mark_synced(wal, want);
     return rc;
@@ -178,8 +184,12 @@ static int wb_truncate(sqlite3_file *f, sqlite3_int64 size)
 static int wb_sync(sqlite3_file *f, int flags)
 {
     wb_file *w = (wb_file *)f;
-    int rc = flush(w);
-    if (rc != SQLITE_OK)
+    int rc = w->is_wal ? atomic_load(&w->sync_err) : SQLITE_OK;
+    if (rc != SQLITE_OK) {
+        w->len = 0; /* the transaction fails: its frames never reach the file */
+        return rc;
+    }
+    if ((rc = flush(w)) != SQLITE_OK)
         return rc;
     if (w->is_wal && w->db && w->db->defer && w->synced_once && !w->hdr_written &&
         w->sync_fd >= 0) {
@@ -463,6 +473,9 @@ int cs_walbuf_sync(cs_walbuf_t *w)
     wb_file *wal = atomic_load(&w->wal);
     if (!wal)
         return SQLITE_OK;
+    int rc = atomic_load(&wal->sync_err);
+    if (rc != SQLITE_OK)
+        return rc;
     unsigned long want = atomic_load(&wal->deferred);
     if (want == atomic_load(&wal->synced))
         return SQLITE_OK;
@@ -470,8 +483,10 @@ int cs_walbuf_sync(cs_walbuf_t *w)
     do
         r = fdatasync(wal->sync_fd);
     while (r != 0 && errno == EINTR);
-    if (r != 0)
+    if (r != 0) {
+        atomic_store(&wal->sync_err, SQLITE_IOERR_FSYNC);
         return SQLITE_IOERR_FSYNC;
+    }
     mark_synced(wal, want);
     return SQLITE_OK;
 }

@@ -56,7 +56,10 @@ cs_walbuf_t *cs_walbuf_of(sqlite3 *db);
 /* Defer the WAL sync of the connection's commits (its own thread only). */
 void cs_walbuf_defer(cs_walbuf_t *w, bool on);
 
-/* Make every deferred commit so far durable. SQLITE_OK or an I/O error. */
+/* Make every deferred commit so far durable. SQLITE_OK or an I/O error.
+ * A failure is final for the open WAL: later syncs and the connection's
+ * commits fail with it (a later fdatasync could report pages as written
+ * that the kernel dropped); a connection opened afresh starts over. */
 int cs_walbuf_sync(cs_walbuf_t *w);
 
 #endif /* CS_STORE_WALBUF_H */

@@ -15,11 +15,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -482,6 +484,55 @@ static void test_recovers_after_full_disk(void **state)
     remove_db(path);
 }
 
+/* fdatasync, failing while fail_fdatasync is set (the gathering VFS's
+ * deferred syncs call it directly). */
+static bool fail_fdatasync;
+
+int fdatasync(int fd)
+{
+    if (fail_fdatasync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* After a deferred sync failed, the kernel may have dropped the pages it
+ * could not write and a later fdatasync reports success: the commits it
+ * was for are not known to be on disk, so no later sync may say they are
+ * (a retry of their events, a duplicate, was answered as stored), and the
+ * connection takes no more commits. */
+static void test_failed_sync_stays_failed(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of("eio.db", path, sizeof path);
+    sqlite3 *db = open_db(path, CS_WALBUF_VFS, "FULL");
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    cs_walbuf_t *wal = cs_walbuf_of(db);
+    assert_non_null(wal);
+    cs_walbuf_defer(wal, true);
+    exec_ok(db, "INSERT INTO t(v) SELECT randomblob(2000)");
+    cs_walbuf_defer(wal, false);
+    fail_fdatasync = true;
+    assert_int_not_equal(cs_walbuf_sync(wal), SQLITE_OK);
+    fail_fdatasync = false;
+    assert_int_not_equal(cs_walbuf_sync(wal), SQLITE_OK);
+    cs_walbuf_defer(wal, true);
+    assert_int_not_equal(sqlite3_exec(db, "INSERT INTO t(v) SELECT randomblob(2000)", NULL, NULL,
+                                      NULL),
+                         SQLITE_OK);
+    cs_walbuf_defer(wal, false);
+    assert_int_not_equal(cs_walbuf_sync(wal), SQLITE_OK);
+    sqlite3_close(db);
+    db = open_db(path, CS_WALBUF_VFS, "FULL"); /* a new connection starts afresh */
+    integrity_ok(db);
+    exec_ok(db, "INSERT INTO t(v) SELECT randomblob(2000)");
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 2);
+    sqlite3_close(db);
+    remove_db(path);
+}
+
 /* A connection on SQLite's own VFS has no gathering file. */
 static void test_not_on_the_vfs(void **state)
 {
@@ -515,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_deferred_commits_survive_kill),
         cmocka_unit_test(test_ordering_syncs_not_deferred),
         cmocka_unit_test(test_recovers_after_full_disk),
+        cmocka_unit_test(test_failed_sync_stays_failed),
         cmocka_unit_test(test_not_on_the_vfs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
