@@ -537,10 +537,15 @@ static cs_rc query_int(cs_sql_t *s, const char *sql, int64_t *v, bool *found, cs
 
 static cs_rc session_setup(cs_sql_t *s, int lock_ms, cs_err_t *err)
 {
-    char sql[160];
+    char sql[224];
     PQsetNoticeProcessor(conn(s), quiet_notices, NULL);
+    /* READ COMMITTED whatever the database's default: a writer transaction
+     * reads after it holds the write lock, and must see what the node
+     * before it committed (a snapshot from before the lock, as REPEATABLE
+     * READ takes it, gave the next seq twice and serialization failures) */
     snprintf(sql, sizeof sql,
-             "SET synchronous_commit=%s; SET lock_timeout=%d; SET client_min_messages=warning",
+             "SET synchronous_commit=%s; SET lock_timeout=%d; SET client_min_messages=warning; "
+             "SET default_transaction_isolation='read committed'",
              s->durable ? "on" : "off", lock_ms);
     cs_rc rc = exec(s, sql, err);
     if (!rc && s->read_only)
