@@ -1000,6 +1000,14 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             break;
         if (bit == CS_EXIT_ORDERED_AGAIN && !again)
             bit = 0;
+        /* a ticket about no order or an unsubscribe from before the run
+         * began ends no run: history a shop imports, a ticket about an
+         * earlier order that reached us late (the policy holds asks while
+         * a ticket is open, and honours an unsubscribe, either way) */
+        if ((bit == CS_EXIT_UNSUBSCRIBED ||
+             (bit == CS_EXIT_TICKET_OPENED && !ev->u.ticket.order_id)) &&
+            ev->occurred_at < run->started_at)
+            bit = 0;
         /* ordered_again and unsubscribed concern the customer; the rest the run's order */
         if (bit && bit != CS_EXIT_ORDERED_AGAIN && bit != CS_EXIT_UNSUBSCRIBED &&
             bit != CS_EXIT_TICKET_OPENED && (!order_id || strcmp(run->order_id, order_id) != 0))

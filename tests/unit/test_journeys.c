@@ -101,10 +101,14 @@ static void pass(world_t *w)
     assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
 }
 
-static void event(world_t *w, const char *type, const char *data)
+/* An event of type with data that occurred at `when` (NULL: now). */
+static void event_when(world_t *w, const char *type, const char *when, const char *data)
 {
     char buf[4096], ts[40];
-    cs_time_format(cs_clock_now(&w->clock.clock), ts, sizeof ts);
+    if (when)
+        cs_strlcpy(ts, when, sizeof ts);
+    else
+        cs_time_format(cs_clock_now(&w->clock.clock), ts, sizeof ts);
     snprintf(buf, sizeof buf,
              "{\"event_id\":\"ev-%d\",\"type\":\"%s\",\"occurred_at\":\"%s\",\"data\":%s}",
              ++w->ev_n, type, ts, data);
@@ -120,6 +124,11 @@ static void event(world_t *w, const char *type, const char *data)
     assert_int_equal(cs_store_commit(w->s, &err), CS_OK);
     cs_event_free(&ev);
     pass(w);
+}
+
+static void event(world_t *w, const char *type, const char *data)
+{
+    event_when(w, type, NULL, data);
 }
 
 static void advance_to(world_t *w, const char *t)
@@ -371,6 +380,26 @@ static void test_timeout_and_exits(void **state)
                                           "order_cancelled review_request:exited:ticket_opened");
     assert_string_equal(outbox(&w, "cara"), "");
     assert_int_equal(timers(&w), 0);
+    teardown_world(&w);
+}
+
+/* A ticket about no order, or an unsubscribe, from before a run began
+ * (a shop importing its history, a ticket about an earlier order) ends no
+ * run; one during the run does. */
+static void test_history_ends_no_run(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "dora", true);
+    order(&w, "o1", "dora", "10.00");
+    event_when(&w, "ticket.created", "2025-11-02T09:00:00Z",
+               "{\"id\":\"t-old\",\"customer_id\":\"dora\",\"subject\":\"Rechnung\"}");
+    assert_string_equal(runs(&w, "dora"), "review_request:active");
+    event(&w, "ticket.created",
+          "{\"id\":\"t-new\",\"customer_id\":\"dora\",\"subject\":\"Frage\"}");
+    assert_string_equal(runs(&w, "dora"), "review_request:exited:ticket_opened");
     teardown_world(&w);
 }
 
@@ -1087,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_scans_before_their_order_without_order_journeys),
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
+        cmocka_unit_test(test_history_ends_no_run),
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
