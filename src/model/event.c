@@ -662,6 +662,7 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
         (rc = get_time(c, d, "placed_at", false, false, &o->placed_at, &present)) ||
         (rc = check_attributes(c, d)))
         return rc;
+    o->placed_at_given = present;
     if (!present)
         o->placed_at = occurred_at;
     FORMAT_CHECK(c, "currency", o->currency, valid_currency(o->currency),
@@ -748,6 +749,7 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
         if (!(rc = check_keys(c, promise, promise_keys)) &&
             !(rc = get_time(c, promise, "earliest", false, true, &o->promised_from, &has_from)) &&
             !(rc = get_time(c, promise, "latest", true, true, &o->promised_to, &has_to))) {
+            o->promised_from_given = has_from;
             if (!has_from)
                 o->promised_from = o->placed_at;
             /* a plain date (kept as its midnight UTC) is the whole day: a

@@ -153,6 +153,8 @@ typedef struct cs_order {
     const char *customer_id;
     const char *currency;    /* ISO 4217, upper case */
     cs_ms_t placed_at;       /* data.placed_at, defaults to occurred_at */
+    bool placed_at_given;    /* data.placed_at was sent (an edit without it keeps the stored) */
+    bool promised_from_given; /* promised_delivery.earliest was sent (else placed_at) */
     int64_t subtotal;        /* minor units; computed from items when absent */
     int64_t shipping;
     int64_t tax;

@@ -530,13 +530,17 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     cs__bind_text(put, 1, o->id);
     cs__bind_text(put, 2, o->customer_id);
     cs__bind_text(put, 3, o->currency);
-    sql_bind_int64(put, 4, o->placed_at);
+    /* an edit (order.placed sent again) without placed_at keeps the day the
+     * order was placed, and a promise without its earliest day counts from
+     * it: the edit's own time is not when the customer bought */
+    cs_ms_t placed = was_placed && !o->placed_at_given ? cs__col_time(get, 0) : o->placed_at;
+    sql_bind_int64(put, 4, placed);
     sql_bind_int64(put, 5, o->subtotal);
     sql_bind_int64(put, 6, o->shipping);
     sql_bind_int64(put, 7, o->tax);
     sql_bind_int64(put, 8, o->discount);
     sql_bind_int64(put, 9, o->total);
-    cs__bind_time(put, 10, o->promised_from);
+    cs__bind_time(put, 10, o->promised_from && !o->promised_from_given ? placed : o->promised_from);
     cs__bind_time(put, 11, o->promised_to);
     if (found) {
         bind_transient(put, 12, cs__col_text(get, 1));

@@ -490,6 +490,33 @@ static void test_customer_partial_and_ordered(void **state)
     put(s, order_ev("o1a", "1001", "2026-03-01T10:30:00Z", "1.00"), NULL);
     v = order_view(s, "1001");
     assert_string_equal(str_at(v, "items.0.unit_price"), "9.90");
+    /* an edit that does not say when the order was placed keeps when it
+     * was (not the edit's own time); one that says it moves it */
+    assert_string_equal(str_at(v, "placed_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(v);
+    put(s, order_ev("o1c", "1001", "2026-03-02T16:00:00Z", "8.90"), NULL);
+    v = order_view(s, "1001");
+    assert_string_equal(str_at(v, "items.0.unit_price"), "8.90");
+    assert_string_equal(str_at(v, "placed_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(v);
+    put(s, EV("o1d", "order.placed", "2026-03-02T17:00:00Z",
+              "{\"id\":\"1001\",\"customer_id\":\"c-7\",\"currency\":\"EUR\","
+              "\"placed_at\":\"2026-03-01T09:00:00Z\",\"items\":[{\"sku\":\"KAF\","
+              "\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":1}],"
+              "\"promised_delivery\":{\"latest\":\"2026-03-05\"}}"),
+        NULL);
+    v = order_view(s, "1001");
+    assert_string_equal(str_at(v, "placed_at"), "2026-03-01T09:00:00.000Z");
+    json_decref(v);
+    /* and a promise without its earliest day counts from the placed day */
+    put(s, EV("o1e", "order.placed", "2026-03-02T18:00:00Z",
+              "{\"id\":\"1001\",\"customer_id\":\"c-7\",\"currency\":\"EUR\","
+              "\"items\":[{\"sku\":\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\","
+              "\"quantity\":1}],\"promised_delivery\":{\"latest\":\"2026-03-05\"}}"),
+        NULL);
+    v = order_view(s, "1001");
+    assert_string_equal(str_at(v, "placed_at"), "2026-03-01T09:00:00.000Z");
+    assert_string_equal(str_at(v, "promised_delivery.earliest"), "2026-03-01T09:00:00.000Z");
     json_decref(v);
     cs_store_close(&s);
 }
