@@ -218,7 +218,7 @@ static void test_subtag_falls_back_to_tag(void **state)
 {
     (void)state;
     expect("colissimo", "Pending_001", NULL, "info_received", "-");
-    expect("colissimo", "Expired_001", NULL, "exception", "lost");
+    expect("colissimo", "Expired_001", NULL, "exception", "other"); /* not "lost": nobody said so */
     expect("colissimo", "InTransit_010", NULL, "in_transit", "-");
     expect("dhl", "Pending_003", NULL, "info_received", "-");
     expect_as("dpd", "Pending_001", NULL, "info_received", "-");
