@@ -3,15 +3,23 @@
  * the connection (and its TLS session) is reused from message to message.
  *
  * Outcomes: a 5xx reply to the recipient or the data is permanent (the
- * server said no), a 4xx reply or any connection trouble is a retry. The
- * reason carries the server's last reply line ("550 5.1.1 no such
- * mailbox"): libcurl hands every reply line to the header callback.
+ * server said no), a 4xx reply or any connection trouble is a retry. So is
+ * a 5xx that refuses our own setup, not the message: one before MAIL FROM
+ * (the session, STARTTLS, AUTH), one to MAIL FROM (our sender address; not
+ * 552, the message's size), and 530/534/538 (authentication or TLS
+ * wanted) at any step. Each would fail every message alike until the
+ * operator fixes the configuration, so the messages wait for that, with a
+ * reason that says so. The reason
+ * carries the server's last reply line ("550 5.1.1 no such mailbox"):
+ * libcurl hands every reply line to the header callback, and every command
+ * we send to the debug callback, which tells the step a reply answered.
  */
 #include "channel.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct smtp {
     cs_transport_t base; /* must be first */
@@ -21,7 +29,13 @@ typedef struct smtp {
     bool verify;
     long timeout_ms;
     char reply[160]; /* the server's last 4xx/5xx reply line, printable ASCII */
+    int step;        /* the command in flight: STEP_* */
+    int reply_step;  /* the one reply answered */
 } smtp_t;
+
+/* What a reply answers: the session (greeting, EHLO, STARTTLS, AUTH), our
+ * sender, the recipient, the message. */
+enum { STEP_SESSION, STEP_MAIL, STEP_RCPT, STEP_DATA };
 
 typedef struct upload {
     const char *p;
@@ -54,7 +68,44 @@ static size_t reply_cb(char *p, size_t size, size_t nitems, void *ud)
     for (size_t i = 0; i < n && o + 1 < sizeof s->reply; i++)
         s->reply[o++] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
     s->reply[o] = '\0';
+    s->reply_step = s->step;
     return size * nitems;
+}
+
+/* Follows the commands libcurl sends (the message itself and AUTH's
+ * continuation lines leave the step as it is). */
+static int command_cb(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
+{
+    smtp_t *s = ud;
+    (void)h;
+    if (type != CURLINFO_HEADER_OUT || n < 4)
+        return 0;
+    if (strncasecmp(p, "MAIL", 4) == 0)
+        s->step = STEP_MAIL;
+    else if (strncasecmp(p, "RCPT", 4) == 0)
+        s->step = STEP_RCPT;
+    else if (strncasecmp(p, "DATA", 4) == 0)
+        s->step = STEP_DATA;
+    else if (strncasecmp(p, "EHLO", 4) == 0 || strncasecmp(p, "HELO", 4) == 0 ||
+             (n >= 8 && strncasecmp(p, "STARTTLS", 8) == 0) || strncasecmp(p, "AUTH", 4) == 0)
+        s->step = STEP_SESSION;
+    return 0;
+}
+
+/* A 5xx that refuses our setup rather than this message (see the top):
+ * the settings to look at, or NULL. */
+static const char *setup_refused(const smtp_t *s)
+{
+    if (strncmp(s->reply, "530", 3) == 0 || strncmp(s->reply, "534", 3) == 0 ||
+        strncmp(s->reply, "538", 3) == 0)
+        return "smtp_user, smtp_tls";
+    /* a message too large, refused at MAIL FROM by its SIZE, is this
+     * message's own */
+    if (s->reply_step == STEP_MAIL && strncmp(s->reply, "552", 3) != 0)
+        return "smtp_from refused";
+    if (s->reply_step == STEP_SESSION)
+        return "smtp_url, smtp_tls, smtp_user";
+    return NULL;
 }
 
 static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
@@ -83,6 +134,7 @@ static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     upload_t up = { msg.data, msg.len };
     CURL *c = s->curl;
     s->reply[0] = '\0';
+    s->step = s->reply_step = STEP_SESSION;
     curl_easy_setopt(c, CURLOPT_URL, s->url);
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, mail_from);
     curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
@@ -92,9 +144,14 @@ static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)msg.len);
     CURLcode cc = rcpts ? curl_easy_perform(c) : CURLE_OUT_OF_MEMORY;
     long code = 0;
+    const char *setup;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     if (cc == CURLE_OK) {
         r->status = CS_SEND_OK;
+    } else if (code >= 500 && code < 600 && s->reply[0] && (setup = setup_refused(s))) {
+        /* fixable by the operator: the messages wait for the fix */
+        r->status = CS_SEND_RETRY;
+        snprintf(r->detail, sizeof r->detail, "smtp configuration (%s): %s", setup, s->reply);
     } else if (code >= 500 && code < 600 && cc != CURLE_LOGIN_DENIED) {
         /* the server refused this message or recipient for good */
         r->status = CS_SEND_PERMANENT;
@@ -186,6 +243,9 @@ cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, reply_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, command_cb);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, s);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L); /* for command_cb; it prints nothing */
     if (s->user) {
         curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, s->password);

@@ -13,7 +13,10 @@ DIR/failures.log. With "delay=S" every message takes S seconds (a slow
 provider).
 
 Prints "port N" when it listens. Recipients starting with "reject" get 550,
-"later" get 451 (a temporary failure)."""
+"later" get 451 (a temporary failure); a sender (MAIL FROM) starting with
+"reject" gets 553 (a server that will not send for that address), one
+starting with "big" 552 (as a message over the size limit does). Without
+AUTH, MAIL FROM gets aiosmtpd's 530 "authentication required"."""
 import asyncio
 import json
 import os
@@ -38,6 +41,15 @@ seen_ids = set()
 class Handler:
     def __init__(self):
         self.n = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.split("@")[0].startswith("reject"):
+            return "553 5.7.1 <%s>: Sender address rejected: not owned by user shop" % address
+        if address.split("@")[0].startswith("big"):  # as for a SIZE over the limit
+            return "552 5.3.4 Message size exceeds fixed maximum message size"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
