@@ -49,28 +49,48 @@ static bool ascii_safe(const char *s)
     return true;
 }
 
-/* A header value as RFC 2047 encoded-words (UTF-8, base64), folded. */
-static cs_rc encoded_words(cs_buf_t *b, const char *s)
+/* RFC 2047 section 2: a line with an encoded-word is at most 76 long. */
+#define EW_LINE_MAX 76
+#define EW_OVERHEAD 12 /* =?UTF-8?B? and ?= */
+
+/* A header value as RFC 2047 encoded-words (UTF-8, base64), folded so that
+ * no line passes EW_LINE_MAX; *col is the column the value starts at (the
+ * header's name before it) and becomes the one it ends at. */
+static cs_rc encoded_words(cs_buf_t *b, const char *s, size_t *col)
 {
     size_t n = strlen(s), p = 0;
     cs_rc rc = CS_OK;
-    bool first = true;
     while (p < n && !rc) {
-        size_t take = cs_utf8_clip(s + p, n - p, 45); /* not inside a character */
+        /* the bytes whose base64 (4 per 3) fits the rest of the line */
+        size_t room = *col + EW_OVERHEAD < EW_LINE_MAX ? EW_LINE_MAX - *col - EW_OVERHEAD : 0;
+        size_t max = room / 4 * 3;
+        if (max < 4 && *col > 1) { /* too little for a character: fold first */
+            rc = cs_buf_puts(b, "\r\n ");
+            *col = 1;
+            continue;
+        }
+        size_t take = cs_utf8_clip(s + p, n - p, max); /* not inside a character */
+        if (take == 0) /* a run of bytes that are no UTF-8: cut anywhere */
+            take = n - p < max ? n - p : max;
         unsigned char enc[64];
         int el = EVP_EncodeBlock(enc, (const unsigned char *)s + p, (int)take);
-        rc = cs_buf_printf(b, "%s=?UTF-8?B?%.*s?=", first ? "" : "\r\n ", el, (const char *)enc);
-        first = false;
+        rc = cs_buf_printf(b, "=?UTF-8?B?%.*s?=", el, (const char *)enc);
+        *col += EW_OVERHEAD + (size_t)el;
         p += take;
+        if (p < n && !rc) {
+            rc = cs_buf_puts(b, "\r\n ");
+            *col = 1;
+        }
     }
     return rc;
 }
 
 static cs_rc header_text(cs_buf_t *b, const char *name, const char *value)
 {
+    size_t col = strlen(name) + 2;
     cs_rc rc = cs_buf_printf(b, "%s: ", name);
     if (!rc)
-        rc = ascii_safe(value) ? cs_buf_puts(b, value) : encoded_words(b, value);
+        rc = ascii_safe(value) ? cs_buf_puts(b, value) : encoded_words(b, value, &col);
     return rc ? rc : cs_buf_puts(b, "\r\n");
 }
 
@@ -103,8 +123,14 @@ static cs_rc mailbox(cs_buf_t *b, const char *hname, const char *name, const cha
             rc = cs_buf_puts(b, name);
         else if (ascii_safe(name) && !strpbrk(name, "\"\\"))
             rc = cs_buf_printf(b, "\"%s\"", name);
-        else
-            rc = encoded_words(b, name);
+        else {
+            /* the address goes on a line of its own when it does not fit
+             * after the last encoded-word */
+            size_t col = strlen(hname) + 2;
+            rc = encoded_words(b, name, &col);
+            if (!rc && col + 3 + strlen(addr) > EW_LINE_MAX)
+                rc = cs_buf_puts(b, "\r\n");
+        }
         if (!rc)
             rc = cs_buf_puts(b, " ");
     }

@@ -83,6 +83,41 @@ static void test_line_starts_after_soft_break(void **state)
 /* A phone number intake accepts (E.164: + and 7 to 15 digits) is one the
  * SMS and WhatsApp transports send to: a 7-digit one (Niue, Tokelau) was
  * accepted and then failed as invalid_number. */
+/* Long non-ASCII names and subjects: every header line stays within the
+ * 76 characters RFC 2047 allows a line with an encoded-word (the first
+ * line of a subject was 81), and each word still holds whole characters. */
+static void test_encoded_words_fit_the_line(void **state)
+{
+    (void)state;
+    const char *names[] = { "Änne Müller-Lüdenscheidt aus Groß-Umstadt an der Überlingen Straße",
+                            "Jürgen", "Ø" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char subject[400];
+        snprintf(subject, sizeof subject, "Grüße, %s: Ihre Bestellung ist unterwegs – "
+                 "wir wünschen Ihnen viel Freude damit", names[i]);
+        cs_mail_t m = { .to = "a.very.long.address.for.a.customer@subdomain.example.de",
+                        .to_name = names[i], .subject = subject, .text = "Hallo",
+                        .idem_key = "k3", .date = 1772359200000LL };
+        cs_buf_t b;
+        build(&m, &b);
+        const char *p = b.data, *l;
+        size_t n;
+        int words = 0;
+        while ((l = next_line(&p, &n)) != NULL && n > 0) {
+            const char *w = l;
+            while ((w = strstr(w, "=?UTF-8?B?")) != NULL && w < l + n) {
+                words++;
+                w += 10;
+            }
+            if (memmem(l, n, "=?", 2))
+                assert_true(n <= 76);
+        }
+        assert_true(words >= 2);
+        assert_non_null(strstr(b.data, "<a.very.long.address.for.a.customer@subdomain.example.de>"));
+        cs_buf_free(&b);
+    }
+}
+
 static void test_phone_numbers(void **state)
 {
     (void)state;
@@ -100,6 +135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_header_injection),
         cmocka_unit_test(test_line_starts_after_soft_break),
+        cmocka_unit_test(test_encoded_words_fit_the_line),
         cmocka_unit_test(test_phone_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
