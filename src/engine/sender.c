@@ -390,13 +390,10 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     const cs_tz_t *tz = cs_tz_get_or(json_string_value(json_object_get(cu, "timezone")), stz);
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
     const char *name = json_string_value(json_object_get(cu, "name"));
-    /* the first word of the name, whole: a name is short text, and a cut
-     * inside a character would make the context no JSON (no message) */
-    char first[CS_SHORT_MAX + 1] = "";
-    if (name) {
-        size_t k = cs_utf8_clip(name, strcspn(name, " "), sizeof first - 1);
-        snprintf(first, sizeof first, "%.*s", (int)k, name);
-    }
+    /* the given name, whole: a name is short text, and a cut inside a
+     * character would make the context no JSON (no message) */
+    char first[CS_SHORT_MAX + 1];
+    cs_first_name(name, first, sizeof first);
     json_t *ctx = json_pack("{s:s,s:{s:s,s:s,s:s},s:{s:s?,s:s?,s:s?}}", "locale", lang, "shop",
                             "name", s->shop_name, "url", s->public_url, "support_email",
                             s->support_email, "customer", "name", name, "first_name",

@@ -5,6 +5,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include "../lib/cs.h"
 
 static const char *const weekdays_de[] = { "Sonntag",  "Montag",  "Dienstag", "Mittwoch",
                                            "Donnerstag", "Freitag", "Samstag" };
@@ -95,6 +98,102 @@ const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale
         snprintf(buf, size, "%s%s%s", minor < 0 ? "-" : "", sym, minor < 0 ? num + 1 : num);
     else
         snprintf(buf, size, "%s\u00a0%s", currency, num);
+    return buf;
+}
+
+/* ---- the name to greet by ---- */
+
+typedef struct word {
+    const char *p;
+    size_t n;
+} word_t;
+
+/* The words of s[0..n) (split at spaces and tabs), at most max. */
+static size_t words_of(const char *s, size_t n, word_t *w, size_t max)
+{
+    size_t k = 0, i = 0;
+    while (i < n && k < max) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        size_t start = i;
+        while (i < n && s[i] != ' ' && s[i] != '\t')
+            i++;
+        if (i > start)
+            w[k++] = (word_t){ s + start, i - start };
+    }
+    return k;
+}
+
+/* Is the word one of list (ASCII, any case, a final "." ignored)? */
+static bool word_in(word_t w, const char *const *list)
+{
+    size_t n = w.n > 0 && w.p[w.n - 1] == '.' ? w.n - 1 : w.n;
+    for (; *list; list++)
+        if (n > 0 && strlen(*list) == n && strncasecmp(w.p, *list, n) == 0)
+            return true;
+    return false;
+}
+
+/* Titles and honorifics before a name, German and English (with or
+ * without their dot: "Dr", "Dr.", "Dr.-Ing.", "Dr. rer. nat."). */
+static const char *const titles[] = {
+    "dr", "prof", "professor", "doktor", "herr", "herrn", "frau", "hr", "fr", "familie",
+    "mr", "mrs", "ms", "miss", "mx", "sir", "dame", "rev", "family", "dipl.-ing", "dipl.-kfm",
+    "dipl.-kff", "dipl.-psych", "dr.-ing", "ing", "mag", "med", "dent", "vet", "rer", "nat",
+    "pol", "phil", "jur", "oec", "habil", "h.c", "mult", "univ.-prof", "priv.-doz", "dres",
+    NULL
+};
+/* What may follow a name after a comma ("John Smith, Jr."). */
+static const char *const suffixes[] = { "jr", "sr", "ii", "iii", "iv", "phd", "ph.d", "md",
+                                        "m.d", "mba", "esq", "bsc", "msc", "ba", "ma", "llm",
+                                        NULL };
+
+/* "A", "A.", "Ä.": an initial, not a name to greet by. */
+static bool initial(word_t w)
+{
+    if (w.n == 1)
+        return (w.p[0] >= 'A' && w.p[0] <= 'Z') || (w.p[0] >= 'a' && w.p[0] <= 'z');
+    unsigned char c = (unsigned char)w.p[0];
+    size_t len = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; /* its first character */
+    return w.p[w.n - 1] == '.' && w.n - 1 == len;
+}
+
+/* The given name in words: the first after the titles; none when a title
+ * is followed by a single word (the surname) and titles_need_two. */
+static const word_t *given(const word_t *w, size_t n, bool titles_need_two)
+{
+    size_t i = 0;
+    while (i < n && word_in(w[i], titles))
+        i++;
+    if (i == n || (i > 0 && titles_need_two && n - i < 2))
+        return NULL;
+    return &w[i];
+}
+
+const char *cs_first_name(const char *name, char *buf, size_t size)
+{
+    word_t before[16], after[16];
+    const word_t *g = NULL;
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!name)
+        return buf;
+    const char *comma = strchr(name, ',');
+    size_t nb = words_of(name, comma ? (size_t)(comma - name) : strlen(name), before, 16);
+    if (comma) { /* "Müller, Anna", "Müller, Dr. Anna"; not "Smith, Jr." */
+        size_t na = words_of(comma + 1, strlen(comma + 1), after, 16);
+        g = na ? given(after, na, false) : NULL;
+        if (na == 0 || (g && word_in(*g, suffixes)))
+            g = given(before, nb, true);
+    } else {
+        g = given(before, nb, true);
+    }
+    if (!g || initial(*g))
+        return buf;
+    size_t k = cs_utf8_clip(g->p, g->n, size - 1); /* whole characters */
+    memcpy(buf, g->p, k);
+    buf[k] = '\0';
     return buf;
 }
 

@@ -31,6 +31,16 @@ const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char 
 const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale, char *buf,
                          size_t size);
 
+/* The name to greet a customer by ("Hallo Anna,"), from their one name
+ * field: its first given name, whole. Titles and honorifics are skipped
+ * ("Dr. Anna Müller", "Frau Prof. Anna Müller": Anna); "Müller, Anna" is
+ * read as surname first (a suffix after the comma, "John Smith, Jr.", is
+ * not); nothing ("") for a title and one more word ("Frau Müller",
+ * "Dr. Müller": a surname) or for an initial ("A. Müller"). Names in other
+ * scripts keep their first word. Writes buf (NUL-terminated, cut between
+ * characters) and returns it. */
+const char *cs_first_name(const char *name, char *buf, size_t size);
+
 typedef enum cs_date_style {
     CS_DATE_LONG,    /* Donnerstag, 26. November 2026 / Thursday, 26 November 2026 */
     CS_DATE_MEDIUM,  /* 26. Nov. 2026 / 26 Nov 2026 */

@@ -112,12 +112,62 @@ static void test_window_words(void **state)
 #undef DAY
 }
 
+/* The name a greeting uses ("Hallo Anna,"): the given name, not a title
+ * ("Hallo Dr.,") nor the surname of "Müller, Anna" ("Hallo Müller,,"). */
+static void test_first_name(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        { "Anna Müller", "Anna" },
+        { "Anna", "Anna" },
+        { "Dr. Anna Müller", "Anna" },
+        { "Prof. Dr. Anna Müller", "Anna" },
+        { "Frau Dr. med. Anna Müller", "Anna" },
+        { "Dr.-Ing. Jörg Weber", "Jörg" },
+        { "Mr John Smith", "John" },
+        { "mrs. jane doe", "jane" },
+        { "Müller, Anna", "Anna" },
+        { "Müller,Anna", "Anna" },
+        { "Müller, Dr. Anna Lena", "Anna" },
+        { "van der Berg, Anna", "Anna" },
+        { "John Smith, Jr.", "John" },
+        { "Anna Müller, MBA", "Anna" },
+        { "Anna Müller,", "Anna" },
+        { "Frau Müller", "" },
+        { "Dr. Müller", "" },
+        { "Herr Dr. Schmidt", "" },
+        { "Familie Müller", "" },
+        { "Müller, Dr.", "" },
+        { "A. Müller", "" },
+        { "Ä. Müller", "" },
+        { "J Smith", "" },
+        { "  Anna   Müller ", "Anna" },
+        { "Anna-Lena Schmidt", "Anna-Lena" },
+        { "Drago Petrović", "Drago" },     /* a name that starts like a title */
+        { "Mariana Ferreira", "Mariana" }, /* and one that starts like "ma" */
+        { "Иван Петров", "Иван" },
+        { "山田 太郎", "山田" },
+        { "王小明", "王小明" },
+        { "", "" },
+    };
+    char b[64];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cs_first_name(cases[i][0], b, sizeof b);
+        if (strcmp(b, cases[i][1]) != 0)
+            fail_msg("'%s': expected '%s', got '%s'", cases[i][0], cases[i][1], b);
+    }
+    assert_string_equal(cs_first_name(NULL, b, sizeof b), "");
+    /* cut between characters when it does not fit */
+    assert_string_equal(cs_first_name("Jürgen Müller", b, 3), "J");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_and_money),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_window_words),
+        cmocka_unit_test(test_first_name),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();

@@ -364,6 +364,50 @@ static void test_long_first_name(void **state)
     cs_engine_close(&e);
 }
 
+/* A customer recorded as "Müller, Dr. Anna" is greeted as Anna: the
+ * greeting took the name's first word, "Hallo Müller,,". */
+static void test_greeting_name(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char target2[600];
+    snprintf(target2, sizeof target2, "sqlite:%s/greeting.db", tmpdir);
+    cs_engine_t *e = open_engine(target2, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"name\":\"M\u00fcller, Dr. Anna\",\"email\":"
+                                 "\"anna@example.de\",\"consents\":{\"email\":{"
+                                 "\"transactional\":true}}}}");
+    cs_err_t err;
+    static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
+    put_task_t put = { .now = t0, .n = 1, .journey = "hello", .template_name = "hello",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = cls };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    const char *subj = "Hallo",
+               *txt = "Hallo{{#customer.first_name}} {{customer.first_name}}{{/customer.first_name}},";
+    assert_int_equal(cs_tplset_add(tpl, "hello.de.subject", subj, strlen(subj), &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "hello.de.txt", txt, strlen(txt), &err), CS_OK);
+    keep_t k = { .base = { &keep_ops } };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(k.sent, 1);
+    assert_string_equal(k.text, "Hallo Anna,");
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 static cs_rc disc_fn(cs_store_t *st, void *arg)
 {
     cs_discount_t *d = arg;
@@ -446,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_lease_run_out_in_batch),
         cmocka_unit_test(test_quiet_hours_hold_retries),
         cmocka_unit_test(test_long_first_name),
+        cmocka_unit_test(test_greeting_name),
         cmocka_unit_test(test_discount_percent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
