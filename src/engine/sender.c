@@ -493,6 +493,10 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
                                cs_fmt_window(stz, tz, now, p->from, p->to, lang, w, sizeof w),
                                "at_risk", p->at_risk, "moved", p->to > p->first_to,
                                "late_days", p->late_days);
+        /* the same after a label ("Neue Erwartung: Sonntag, 6. Dezember"),
+         * where "am Sonntag" reads wrong */
+        if (po)
+            json_object_set_new(po, "window_bare", json_string(cs_window_bare(w)));
         /* an address the carrier cannot deliver to is the one delay the
          * customer can end: the notice asks for the right one */
         if (po)

@@ -69,6 +69,7 @@ typedef struct put_task {
     cs_ms_t now;
     int n;
     const char *journey, *template_name, *recipient;
+    const char *order_id; /* NULL: none */
     int channel;
     const cs_msg_class_t *cls; /* n of them */
     int64_t run_id;            /* 0: none */
@@ -88,6 +89,7 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
         snprintf(m.customer_id, sizeof m.customer_id, "c-1");
         snprintf(m.template_name, sizeof m.template_name, "%s", p->template_name);
         snprintf(m.recipient, sizeof m.recipient, "%s", p->recipient);
+        snprintf(m.order_id, sizeof m.order_id, "%s", p->order_id ? p->order_id : "");
         m.channel = p->channel;
         m.cls = p->cls[i];
         m.run_id = p->run_id;
@@ -408,6 +410,75 @@ static void test_greeting_name(void **state)
     cs_engine_close(&e);
 }
 
+static cs_rc promise_fn(cs_store_t *st, void *arg)
+{
+    cs_promise_rec_t *p = arg;
+    cs_err_t err;
+    cs_rc rc = cs_store_begin(st, &err);
+    if (!rc)
+        rc = cs_store_call(st, promise_put, p, NULL, &err);
+    if (!rc)
+        rc = cs_store_commit(st, &err);
+    else
+        cs_store_rollback(st);
+    return rc;
+}
+
+/* After a label a far day reads without its "am"/"on": the German notices
+ * said "Neue Erwartung: am Sonntag, 15. März." (promise.window_bare, as the
+ * tracking page has it; promise.window keeps the "am" for a sentence). */
+static void test_window_after_label(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* Sunday 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char target2[600];
+    snprintf(target2, sizeof target2, "sqlite:%s/window.db", tmpdir);
+    cs_engine_t *e = open_engine(target2, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":\"UTC\","
+                                 "\"consents\":{\"email\":{\"transactional\":true}}}}");
+    cs_err_t err;
+    cs_promise_rec_t p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.order_id, sizeof p.order_id, "o-9");
+    snprintf(p.customer_id, sizeof p.customer_id, "c-1");
+    p.first_from = p.first_to = p.first_point = t0 - 10 * 3600000LL + 7 * CS_MS_PER_DAY;
+    p.from = p.to = p.point = t0 - 10 * 3600000LL + 14 * CS_MS_PER_DAY; /* Sunday 15 March */
+    snprintf(p.reason, sizeof p.reason, "customs");
+    p.level = -1;
+    p.at_risk = true;
+    assert_int_equal(cs_engine_with_writer(e, promise_fn, &p), CS_OK);
+    static const cs_msg_class_t cls[] = { CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 1, .journey = "late", .template_name = "late",
+                       .recipient = "anna@example.de", .order_id = "o-9",
+                       .channel = CS_CHANNEL_EMAIL, .cls = cls };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    const char *subj = "x", *txt = "Neue Erwartung: {{promise.window_bare}}. "
+                                   "Wir erwarten sie {{promise.window}}.";
+    assert_int_equal(cs_tplset_add(tpl, "late.de.subject", subj, strlen(subj), &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "late.de.txt", txt, strlen(txt), &err), CS_OK);
+    keep_t k = { .base = { &keep_ops } };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(k.sent, 1);
+    assert_string_equal(k.text, "Neue Erwartung: Sonntag, 15. M\u00e4rz. "
+                                "Wir erwarten sie am Sonntag, 15. M\u00e4rz.");
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 static cs_rc disc_fn(cs_store_t *st, void *arg)
 {
     cs_discount_t *d = arg;
@@ -491,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_quiet_hours_hold_retries),
         cmocka_unit_test(test_long_first_name),
         cmocka_unit_test(test_greeting_name),
+        cmocka_unit_test(test_window_after_label),
         cmocka_unit_test(test_discount_percent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
