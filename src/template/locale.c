@@ -86,12 +86,41 @@ static const char *symbol(const char *currency)
     return NULL;
 }
 
+/* ISO 4217's exponent: the decimals a currency is shown with. */
+static int exponent(const char *currency)
+{
+    static const char *const none[] = { "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF",
+                                        "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
+                                        "XAF", "XOF", "XPF", NULL };
+    static const char *const three[] = { "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND", NULL };
+    if (!currency)
+        return 2;
+    for (const char *const *c = none; *c; c++)
+        if (strcmp(currency, *c) == 0)
+            return 0;
+    for (const char *const *c = three; *c; c++)
+        if (strcmp(currency, *c) == 0)
+            return 3;
+    if (strcmp(currency, "CLF") == 0 || strcmp(currency, "UYW") == 0)
+        return 4;
+    return 2;
+}
+
 const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale, char *buf,
                          size_t size)
 {
     char num[64];
     const char *sym = symbol(currency);
-    cs_fmt_number(minor, 2, locale, num, sizeof num);
+    /* minor is in hundredths, as amounts are stored; shown with the
+     * currency's own decimals: 1.500 JPY, not 1.500,00 JPY. An amount
+     * with hundredths its currency does not have is shown as it came. */
+    int exp = exponent(currency);
+    if (exp == 0 && minor % 100 == 0)
+        cs_fmt_number(minor / 100, 0, locale, num, sizeof num);
+    else if (exp > 2 && minor < INT64_MAX / 100 && minor > -(INT64_MAX / 100))
+        cs_fmt_number(minor * (exp == 3 ? 10 : 100), exp, locale, num, sizeof num);
+    else
+        cs_fmt_number(minor, 2, locale, num, sizeof num);
     if (is_de(locale)) /* German: amount, non-breaking space, symbol or code */
         snprintf(buf, size, "%s\u00a0%s", num, sym ? sym : currency);
     else if (sym) /* English: symbol first, no space; a sign goes before it */

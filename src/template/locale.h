@@ -5,7 +5,8 @@
  *   en: €1,234.50      Thursday, 26 November 2026        26 Nov 2026    2:05 pm
  *
  * Other currencies use their ISO code where no symbol is known ("1.234,50 CHF",
- * "CHF 1,234.50"). Unknown locales format as English. All functions write a
+ * "CHF 1,234.50"). Money is given in hundredths (as amounts are stored) and
+ * shown with the currency's ISO 4217 decimals: "1.500 JPY", "12,500 KWD". Unknown locales format as English. All functions write a
  * NUL-terminated string into buf (at least 64 bytes is always enough) and
  * return buf. Thread-safe.
  */

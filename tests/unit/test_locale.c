@@ -23,6 +23,14 @@ static void test_numbers_and_money(void **state)
     assert_string_equal(cs_fmt_money(-990, "EUR", "en", b, sizeof b), "-€9.90");
     assert_string_equal(cs_fmt_money(123450, "CHF", "de-CH", b, sizeof b), "1.234,50\u00a0CHF");
     assert_string_equal(cs_fmt_money(123450, "CHF", "en", b, sizeof b), "CHF\u00a01,234.50");
+    /* currencies without minor units show none; KWD has three decimals */
+    assert_string_equal(cs_fmt_money(150000, "JPY", "de", b, sizeof b), "1.500\u00a0JPY");
+    assert_string_equal(cs_fmt_money(150000, "JPY", "en", b, sizeof b), "JPY\u00a01,500");
+    assert_string_equal(cs_fmt_money(129900000, "KRW", "en", b, sizeof b), "KRW\u00a01,299,000");
+    assert_string_equal(cs_fmt_money(1250, "KWD", "de", b, sizeof b), "12,500\u00a0KWD");
+    assert_string_equal(cs_fmt_money(1250, "KWD", "en", b, sizeof b), "KWD\u00a012.500");
+    /* a yen amount sent with hundredths is shown as it came */
+    assert_string_equal(cs_fmt_money(150050, "JPY", "en", b, sizeof b), "JPY\u00a01,500.50");
     assert_string_equal(cs_locale_lang("de-AT"), "de");
     assert_string_equal(cs_locale_lang("fr"), "en");
     assert_string_equal(cs_locale_lang(NULL), "en");
