@@ -295,7 +295,7 @@ static void test_quiet_hours_hold_retries(void **state)
 typedef struct keep {
     cs_transport_t base; /* must be first */
     int sent;
-    char subject[1024], text[4096];
+    char subject[1024], text[4096], html[16384];
 } keep_t;
 
 static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
@@ -305,6 +305,7 @@ static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     k->sent++;
     snprintf(k->subject, sizeof k->subject, "%s", m->subject ? m->subject : "");
     snprintf(k->text, sizeof k->text, "%s", m->text ? m->text : "");
+    snprintf(k->html, sizeof k->html, "%s", m->html ? m->html : "");
     r->status = CS_SEND_OK;
 }
 
@@ -479,6 +480,73 @@ static void test_window_after_label(void **state)
     cs_engine_close(&e);
 }
 
+/* One message of a shipped template (etc/templates) to customer c-1 (a
+ * German customer) about order o-1 (two coffees at 8.90), sent through k
+ * by a sender with opts (templates and the email transport filled in). */
+static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls,
+                         cs_sender_opts_t *so, keep_t *k)
+{
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char target2[600];
+    snprintf(target2, sizeof target2, "sqlite:%s/%s", tmpdir, db);
+    cs_engine_t *e = open_engine(target2, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"name\":\"Anna M\u00fcller\",\"locale\":\"de\","
+                                 "\"email\":\"anna@example.de\",\"consents\":{\"email\":{"
+                                 "\"transactional\":true,\"marketing\":true}}}}");
+    const char *order = "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
+                        "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
+                        "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+                        "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]}}";
+    cs_err_t err;
+    cs_ingest_item_t item = { 0 };
+    if (cs_event_parse(order, strlen(order), &item.ev, &err))
+        fail_msg("parse: %s", err.msg);
+    cs_ingest_req_t req = { .items = &item, .n = 1 };
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    cs_msg_class_t one[] = { cls };
+    put_task_t put = { .now = t0, .n = 1, .journey = tmpl, .template_name = tmpl,
+                       .recipient = "anna@example.de", .order_id = "o-1",
+                       .channel = CS_CHANNEL_EMAIL, .cls = one };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    size_t count;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    if (cs_tplset_load_dir(tpl, CS_TEMPLATES_DIR, &count, &err))
+        fail_msg("templates: %s", err.msg);
+    so->templates = tpl;
+    so->transports[CS_CHANNEL_EMAIL] = &k->base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    if (g.m.status != CS_OUT_SENT)
+        fail_msg("%s: not sent: %s", tmpl, g.m.reason);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
+/* The restock reminder's HTML lists the items with their prices, as its
+ * text part does (it left them out). */
+static void test_replenishment_prices(void **state)
+{
+    (void)state;
+    keep_t k = { .base = { &keep_ops } };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    send_shipped("restock.db", "replenishment", CS_CLASS_MARKETING, &so, &k);
+    assert_int_equal(k.sent, 1);
+    assert_non_null(strstr(k.text, "- 2 x Kaffee: 17,80\u00a0\u20ac"));
+    assert_non_null(strstr(k.html, "2 \u00d7 Kaffee"));
+    assert_non_null(strstr(k.html, "17,80\u00a0\u20ac"));
+}
+
 static cs_rc disc_fn(cs_store_t *st, void *arg)
 {
     cs_discount_t *d = arg;
@@ -563,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_long_first_name),
         cmocka_unit_test(test_greeting_name),
         cmocka_unit_test(test_window_after_label),
+        cmocka_unit_test(test_replenishment_prices),
         cmocka_unit_test(test_discount_percent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
