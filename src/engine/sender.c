@@ -402,6 +402,9 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     if (!ctx)
         return NULL;
     json_object_set_new(ctx, "first_purchase", json_boolean(cs_first_purchase(cu, o)));
+    /* (no unsubscribe link in the text footer of an order's own mail, as
+     * no List-Unsubscribe header) */
+    json_object_set_new(ctx, "transactional", json_boolean(m->cls == CS_CLASS_TRANSACTIONAL));
     if (o) {
         const char *cur = json_string_value(json_object_get(o, "currency"));
         json_t *oo = json_pack("{s:s?,s:s?}", "id", json_string_value(json_object_get(o, "id")),
@@ -559,6 +562,40 @@ static cs_rc render_part(cs_sender_t *s, const char *tmpl, const char *lang, con
             (*out)[--n] = '\0';
     }
     return CS_OK;
+}
+
+/* An email's text part ends with the shop's footer (footer.<lang>.txt,
+ * when the templates have one) below a "-- " line, as its HTML part ends
+ * with its own: the support address, the unsubscribe link. It is added
+ * here, not in the .txt, because the .txt is also the SMS and WhatsApp
+ * text of a template without a .sms, where it does not belong. */
+static cs_rc add_footer(cs_sender_t *s, const char *lang, json_t *ctx, char **text,
+                        cs_err_t *err)
+{
+    char *footer = NULL, *out = NULL;
+    cs_rc rc = render_part(s, "footer", lang, "txt", false, ctx, &footer, err);
+    if (rc == CS_ERR_NOTFOUND) {
+        cs_err_clear(err);
+        return CS_OK;
+    }
+    if (rc)
+        return rc;
+    if (footer[0]) {
+        cs_buf_t b;
+        cs_buf_init(&b, 2 * CS_TPL_OUTPUT_MAX);
+        if ((rc = cs_buf_puts(&b, *text)) || (rc = cs_buf_puts(&b, "\n\n-- \n")) ||
+            (rc = cs_buf_puts(&b, footer)) || !(out = cs_buf_steal(&b, NULL))) {
+            cs_buf_free(&b);
+            rc = cs_errf(err, rc ? rc : CS_ERR_NOMEM, "the text part and its footer: %s",
+                         cs_strerror(rc ? rc : CS_ERR_NOMEM));
+            goto out;
+        }
+        cs_free(*text);
+        *text = out;
+    }
+out:
+    cs_free(footer);
+    return rc;
 }
 
 /* Quiet hours in the customer's zone (else the shop's) at the hand-over:
@@ -757,7 +794,8 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     cs_rc rc = ctx ? CS_OK : cs_errf(&err, CS_ERR_NOMEM, "out of memory building the context");
     if (!rc && m->channel == CS_CHANNEL_EMAIL) {
         if (!(rc = render_part(s, m->template_name, lang, "subject", false, ctx, &subject, &err)) &&
-            !(rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err))) {
+            !(rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err)) &&
+            !(rc = add_footer(s, lang, ctx, &text, &err))) {
             rc = render_part(s, m->template_name, lang, "html", true, ctx, &html, &err);
             if (rc == CS_ERR_NOTFOUND) /* a text-only email is fine */
                 rc = CS_OK;
@@ -1054,6 +1092,18 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
         if (v == 2 && json_array_append_new(parcels, json_loads(sample_shipment_2, 0, NULL)))
             tc.rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         json_t *ctx = tc.rc ? NULL : message_ctx(s, &m, &c, langs[l]);
+        /* the email text parts' footer, when there is one */
+        char footer[32];
+        snprintf(footer, sizeof footer, "footer.%s.txt", langs[l]);
+        if (ctx && cs_tplset_has(s->o.templates, footer)) {
+            cs_tpl_opts_t to = { .escape = CS_TPL_ESCAPE_NONE, .strict = true };
+            cs_buf_t b;
+            cs_err_t e;
+            cs_buf_init(&b, CS_TPL_OUTPUT_MAX);
+            if (cs_tplset_render(s->o.templates, footer, ctx, &to, &b, &e))
+                tc.rc = cs_errf(err, CS_ERR_CONFIG, "template %s: %s", footer, e.msg);
+            cs_buf_free(&b);
+        }
         for (size_t i = 0; ctx && i < cs_journeys_count(js) && !tc.rc; i++) {
             tc.j = cs_journeys_at(js, i);
             for (int k = 0; k < tc.j->n && !tc.rc; k++) {

@@ -133,12 +133,20 @@ try:
         t.check("<strong>erste Bestellung</strong>" in html and "Waldkauz Haus &amp; Outdoor" in html,
                 "HTML part, escaped: %r" % html[:200])
         t.check(m["list-unsubscribe"] is None, "no unsubscribe header on transactional mail")
+        # the text part ends with the shop's footer, as the HTML part does
+        # (without the unsubscribe link on an order's own mail)
+        t.check(text.rstrip().endswith("\n-- \nWaldkauz Haus & Outdoor") and "abmelden" not in text,
+                "the confirmation's text footer: %r" % text[-300:])
         tips = [x for x, _ in got if "Tipps" in x["subject"]]
         t.check(len(tips) == 1, "the reassurance went out too")
         if tips:
             lu = tips[0]["list-unsubscribe"]
             t.check(lu and lu.startswith("<http"), "List-Unsubscribe: %r" % lu)
             t.eq(tips[0]["list-unsubscribe-post"], "List-Unsubscribe=One-Click", "one-click header")
+            ttext = tips[0].get_body(preferencelist=("plain",)).get_content()
+            t.check(lu and ("\n-- \nWaldkauz Haus & Outdoor\nSie möchten keine Tipps und Angebote "
+                            "mehr? Hier abmelden: %s" % lu.strip("<>")) in ttext,
+                    "the reassurance's text footer has the unsubscribe link: %r" % ttext[-300:])
     # the outbox says sent, with the Message-ID as the provider reference
     sent = t.wait_for(lambda: [m for m in messages("anna") if m["status"] == "sent"] if
                     len([m for m in messages("anna") if m["status"] == "sent"]) == 2 else None,

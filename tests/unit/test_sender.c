@@ -481,9 +481,10 @@ static void test_window_after_label(void **state)
 }
 
 /* One message of a shipped template (etc/templates) to customer c-1 (a
- * German customer) about order o-1 (two coffees at 8.90), sent through k
- * by a sender with opts (templates and the email transport filled in). */
-static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls,
+ * German customer) about order o-1 (two coffees at 8.90), on a channel
+ * (email or SMS), sent through k by a sender with opts (templates and the
+ * channel's transport filled in). */
+static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, int channel,
                          cs_sender_opts_t *so, keep_t *k)
 {
     cs_clock_manual_t clock;
@@ -495,8 +496,9 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls,
                                  "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
                                  "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
                                  "\"c-1\",\"name\":\"Anna M\u00fcller\",\"locale\":\"de\","
-                                 "\"email\":\"anna@example.de\",\"consents\":{\"email\":{"
-                                 "\"transactional\":true,\"marketing\":true}}}}");
+                                 "\"email\":\"anna@example.de\",\"phone\":\"+4915112345678\","
+                                 "\"consents\":{\"email\":{\"transactional\":true,"
+                                 "\"marketing\":true},\"sms\":{\"transactional\":true}}}}");
     const char *order = "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
                         "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
                         "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
@@ -509,8 +511,9 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls,
     assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
     cs_msg_class_t one[] = { cls };
     put_task_t put = { .now = t0, .n = 1, .journey = tmpl, .template_name = tmpl,
-                       .recipient = "anna@example.de", .order_id = "o-1",
-                       .channel = CS_CHANNEL_EMAIL, .cls = one };
+                       .recipient = channel == CS_CHANNEL_EMAIL ? "anna@example.de"
+                                                                : "+4915112345678",
+                       .order_id = "o-1", .channel = channel, .cls = one };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     cs_tplset_t *tpl;
     size_t count;
@@ -518,7 +521,7 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls,
     if (cs_tplset_load_dir(tpl, CS_TEMPLATES_DIR, &count, &err))
         fail_msg("templates: %s", err.msg);
     so->templates = tpl;
-    so->transports[CS_CHANNEL_EMAIL] = &k->base;
+    so->transports[channel] = &k->base;
     cs_sender_t *s = NULL;
     assert_int_equal(cs_sender_new(e, so, &s, &err), CS_OK);
     size_t handled = 0;
@@ -540,11 +543,49 @@ static void test_replenishment_prices(void **state)
     keep_t k = { .base = { &keep_ops } };
     cs_sender_opts_t so;
     memset(&so, 0, sizeof so);
-    send_shipped("restock.db", "replenishment", CS_CLASS_MARKETING, &so, &k);
+    send_shipped("restock.db", "replenishment", CS_CLASS_MARKETING, CS_CHANNEL_EMAIL, &so, &k);
     assert_int_equal(k.sent, 1);
     assert_non_null(strstr(k.text, "- 2 x Kaffee: 17,80\u00a0\u20ac"));
     assert_non_null(strstr(k.html, "2 \u00d7 Kaffee"));
     assert_non_null(strstr(k.html, "17,80\u00a0\u20ac"));
+}
+
+/* An email's text part ends with the shop's footer, as its HTML part
+ * does: the support address, and on mail that is not an order's own the
+ * unsubscribe link (it had neither). A text sent as an SMS gets none. */
+static void test_text_footer(void **state)
+{
+    (void)state;
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.shop_name = "Waldkauz";
+    so.public_url = "https://shop.example";
+    so.link_secret = "test-link-secret-0123456789";
+    so.support_email = "service@waldkauz.example";
+    keep_t k = { .base = { &keep_ops } };
+    send_shipped("footer1.db", "replenishment", CS_CLASS_MARKETING, CS_CHANNEL_EMAIL, &so, &k);
+    const char *f = strstr(k.text, "\n\n-- \nWaldkauz \u00b7 Fragen? Antworten Sie einfach auf "
+                                   "diese E-Mail oder schreiben Sie an service@waldkauz.example."
+                                   "\nSie m\u00f6chten keine Tipps und Angebote mehr? Hier "
+                                   "abmelden: https://shop.example/u/");
+    if (!f)
+        fail_msg("no footer with the unsubscribe link: %s", k.text);
+    assert_null(strchr(strstr(f, "abmelden: "), '\n')); /* the link ends the text */
+    assert_non_null(strstr(k.html, "Hier abmelden"));
+    /* an order's own mail: the support address, no unsubscribe link */
+    keep_t k2 = { .base = { &keep_ops } };
+    memset(&so.transports, 0, sizeof so.transports);
+    send_shipped("footer2.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL,
+                 &so, &k2);
+    if (!strstr(k2.text, "\n\n-- \nWaldkauz \u00b7 Fragen?") || strstr(k2.text, "abmelden"))
+        fail_msg("the confirmation's footer: %s", k2.text);
+    /* the same text as an SMS (a template without .sms): no footer */
+    keep_t k3 = { .base = { &keep_ops } };
+    memset(&so.transports, 0, sizeof so.transports);
+    send_shipped("footer3.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_SMS, &so,
+                 &k3);
+    if (strstr(k3.text, "-- ") || strstr(k3.text, "Fragen?") || !strstr(k3.text, "Kaffee"))
+        fail_msg("the SMS: %s", k3.text);
 }
 
 static cs_rc disc_fn(cs_store_t *st, void *arg)
@@ -632,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_greeting_name),
         cmocka_unit_test(test_window_after_label),
         cmocka_unit_test(test_replenishment_prices),
+        cmocka_unit_test(test_text_footer),
         cmocka_unit_test(test_discount_percent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
