@@ -1011,14 +1011,14 @@ static void test_no_start_after_a_return(void **state)
     (void)state;
     world_t w;
     const char *y[] = {
-        "journey: tips\ntrigger: {event: tracking.event, if: \"event.status == 'delivered'\"}\n"
-        "exit_when: [return_requested]\nsteps:\n"
-        "  - send: {channel: email, template: tips, class: transactional}\n",
-        "journey: moving\ntrigger: {event: tracking.event, if: \"event.status == 'in_transit'\"}\n"
-        "steps:\n"
-        "  - send: {channel: email, template: moving, class: transactional}\n",
-        "journey: thanks\ntrigger: {event: order.placed}\nsteps:\n"
-        "  - send: {channel: email, template: thanks, class: transactional}\n",
+        ("journey: tips\ntrigger: {event: tracking.event, if: \"event.status == 'delivered'\"}\n"
+         "exit_when: [return_requested]\nsteps:\n"
+         "  - send: {channel: email, template: tips, class: transactional}\n"),
+        ("journey: moving\ntrigger: {event: tracking.event, if: \"event.status == 'in_transit'\"}\n"
+         "steps:\n"
+         "  - send: {channel: email, template: moving, class: transactional}\n"),
+        ("journey: thanks\ntrigger: {event: order.placed}\nsteps:\n"
+         "  - send: {channel: email, template: thanks, class: transactional}\n"),
     };
     setup_world(&w, "2026-07-13T10:00:00Z", y, 3);
     customer(&w, "rosa", true);
