@@ -66,6 +66,10 @@ struct cs_engine {
     cs_ingest_req_t *shead, *stail;
     bool syncer_stop;
     _Atomic bool sync_busy;    /* groups handed to the syncer and not answered yet */
+    /* a sync failed: the store refuses every write until it is opened
+     * again (walbuf.h); set once by the syncer, read by health checks */
+    _Atomic bool refusing;
+    cs_err_t refuse_err;       /* why; guarded by smu */
     /* a store several nodes share: the other nodes' word of new work */
     pthread_t listener;
     bool listener_started;
@@ -411,6 +415,14 @@ static void *syncer_main(void *arg)
             cs_error("%s; the events of the groups waiting for it are refused, and the store "
                      "takes no more writes until the daemon is restarted",
                      err.msg);
+            pthread_mutex_lock(&e->smu);
+            if (!atomic_load(&e->refusing)) {
+                cs_errf(&e->refuse_err, CS_ERR_STORE,
+                        "%.300s; the store refuses every write until the daemon is restarted",
+                        err.msg);
+                atomic_store(&e->refusing, true);
+            }
+            pthread_mutex_unlock(&e->smu);
             cs_ingest_item_t like = { .rc = CS_ERR_STORE, .err = err };
             fail_rest(batch, 0, &like);
         }
@@ -848,6 +860,18 @@ void cs_engine_reader_release(cs_engine_t *e, cs_store_t *s)
     }
     pthread_mutex_unlock(&e->rmu);
     cs_store_close(&s);
+}
+
+bool cs_engine_refusing(cs_engine_t *e, cs_err_t *why)
+{
+    if (!atomic_load(&e->refusing))
+        return false;
+    if (why) {
+        pthread_mutex_lock(&e->smu);
+        *why = e->refuse_err;
+        pthread_mutex_unlock(&e->smu);
+    }
+    return true;
 }
 
 void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out)

@@ -136,4 +136,10 @@ typedef struct cs_engine_stats {
 
 void cs_engine_stats(cs_engine_t *e, cs_engine_stats_t *out);
 
+/* True when the store refuses every write for good, until the daemon is
+ * restarted: a deferred fsync failed (a transient failure -- a full disk,
+ * a database away -- does not count). *why (may be NULL) gets the cause
+ * (CS_ERR_STORE and its message). Any thread. */
+bool cs_engine_refusing(cs_engine_t *e, cs_err_t *why);
+
 #endif /* CS_ENGINE_H */

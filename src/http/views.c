@@ -133,6 +133,10 @@ enum MHD_Result cs__http_health(hreq_t *r)
     cs_rc rc = cs__http_with_reader(r->h, ping_fn, &err, &err);
     cs_engine_stats_t st;
     cs_engine_stats(r->h->engine, &st);
+    /* a store that still reads but refuses every write (a failed fsync)
+     * must not get intake from a load balancer: every event would be a 503 */
+    if (!rc && cs_engine_refusing(r->h->engine, &err))
+        rc = err.rc;
     if (rc)
         return cs__http_reply(r, 503,
                               json_pack("{s:s, s:s, s:s}", "status", "unhealthy", "store", "error",
