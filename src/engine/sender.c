@@ -178,6 +178,7 @@ typedef struct claim_task {
     char reasons[BATCH_MAX][256];
     char refs[BATCH_MAX][128];
     size_t rec_from, rec_to; /* the results record_fn writes */
+    size_t applied;          /* early statuses record_fn turned into events */
     cs_err_t err;
 } claim_task_t;
 
@@ -197,20 +198,85 @@ static cs_rc claim_fn(cs_store_t *st, void *arg)
     return rc;
 }
 
+cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detail, cs_ms_t at,
+                             cs_event_t **out, cs_err_t *err)
+{
+    const char *ch = cs_out_channel_name(m->channel);
+    char eid[CS_ID_MAX + 1], mid[32], ts[40], src[48];
+    *out = NULL;
+    snprintf(eid, sizeof eid, "cb-%s-%lld-%s", ch, (long long)m->id,
+             cs_msg_status_name((cs_msg_status_t)status));
+    snprintf(mid, sizeof mid, "%lld", (long long)m->id);
+    snprintf(src, sizeof src, "callback-%s", ch);
+    cs_time_format(at, ts, sizeof ts);
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "event_id", eid, "type",
+                           "message.status", "occurred_at", ts, "source", src, "data",
+                           "message_id", mid, "status",
+                           cs_msg_status_name((cs_msg_status_t)status), "channel", ch,
+                           "customer_id", m->customer_id);
+    if (ev && detail && *detail &&
+        json_object_set_new(json_object_get(ev, "data"), "detail", json_string(detail))) {
+        json_decref(ev);
+        ev = NULL;
+    }
+    char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!text)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_rc rc = cs_event_parse(text, strlen(text), out, err);
+    free(text);
+    return rc;
+}
+
+/* Statuses the provider reported for a reference before it was recorded
+ * here (its callback was faster than this write) become message.status
+ * events now, in the transaction that records the reference. *applied
+ * counts them. */
+static cs_rc apply_early(cs_sender_t *s, cs_store_t *st, const cs_outmsg_t *m, const char *ref,
+                         size_t *applied, cs_err_t *err)
+{
+    cs_early_status_t early[CS_MSG__COUNT];
+    size_t n = 0;
+    cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    cs_rc rc = cs_store_call(st, early_status_take, m->channel, ref, early, CS_ARRAY_LEN(early),
+                             &n, err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        cs_event_t *ev = NULL;
+        cs_ingest_outcome_t outcome;
+        int64_t seq;
+        if (!(rc = cs_sender_status_event(m, early[i].status, early[i].detail,
+                                          early[i].occurred_at, &ev, err)))
+            rc = cs_store_ingest(st, ev, now, &outcome, &seq, err);
+        cs_event_free(&ev);
+        if (!rc && outcome != CS_INGEST_DUPLICATE)
+            (*applied)++;
+    }
+    return rc;
+}
+
 /* Outcomes are recorded relaxed: on the embedded store a killed daemon
  * loses none of them, and a power failure at worst the last few -- whose
  * messages are then handed over again with the same idempotency key
- * (Message-ID, provider idempotency header), never lost. */
+ * (Message-ID, provider idempotency header), never lost. The statuses
+ * kept for a reference go with the transaction that records it: lost
+ * with it, they are still kept. */
 static cs_rc record_fn(cs_store_t *st, void *arg)
 {
     claim_task_t *t = arg;
     cs_rc rc = cs_store_begin_relaxed(st, &t->err);
+    t->applied = 0;
     if (rc)
         return rc;
-    for (size_t i = t->rec_from; i < t->rec_to && !rc; i++)
+    for (size_t i = t->rec_from; i < t->rec_to && !rc; i++) {
         rc = cs_store_call(st, outbox_result, &t->res[i], &t->err);
-    if (rc || (rc = cs_store_commit(st, &t->err)))
+        if (!rc && t->res[i].provider_ref && t->msgs[i].channel < CS_CHANNEL__COUNT)
+            rc = apply_early(t->s, st, &t->msgs[i], t->res[i].provider_ref, &t->applied,
+                             &t->err);
+    }
+    if (rc || (rc = cs_store_commit(st, &t->err))) {
         cs_store_rollback(st);
+        t->applied = 0;
+    }
     return rc;
 }
 
@@ -870,6 +936,8 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
         t->rec_to = i + 1;
         if ((rc = cs_engine_with_writer(s->engine, record_fn, t)) && err)
             *err = t->err;
+        if (!rc && t->applied)
+            cs_engine_poke(s->engine); /* the journeys read the new statuses */
     }
     *handled = t->n;
     cs_free(t);

@@ -80,6 +80,13 @@ void cs_sender_stats(cs_sender_t *s, cs_sender_stats_t *out);
  * start-up). Errors name the journey file and line, or the template. */
 cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_t *err);
 
+/* A provider's delivery status of message m (on its channel) as a
+ * message.status event with the id "cb-CHANNEL-MESSAGE-STATUS" (a status
+ * reported twice is one event), from "callback-CHANNEL", at `at`.
+ * *out is owned by the caller. */
+cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detail, cs_ms_t at,
+                             cs_event_t **out, cs_err_t *err);
+
 /* The customer of an unsubscribe token, or false when the token is forged. */
 bool cs_unsubscribe_token_check(const char *secret, const char *token, char *customer,
                                 size_t size);

@@ -16,7 +16,10 @@
  * another channel is not the provider's to report on). The event gets a
  * deterministic id (provider, message, status), so a provider that retries
  * a callback records it once. The answer comes once the event is durable;
- * a provider that gets no 2xx sends it again.
+ * a provider that gets no 2xx sends it again. An SMS or WhatsApp status
+ * may come before the sender has recorded the reference the provider gave
+ * back for the hand-over: it is kept in the store (keep_fn) and becomes
+ * the message's event when the reference is recorded (sender.c).
  */
 #include "http_int.h"
 
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/sender.h"
 #include "../lib/cs_crypto.h"
 
 #define CB_MAX 256 /* statuses in one email callback; WhatsApp's, recorded at a time */
@@ -36,6 +40,8 @@ typedef struct cb_status {
     cs_ms_t at;               /* 0 = now */
     /* filled in by the lookup */
     bool found;
+    bool other;               /* the reference is another channel's message */
+    bool kept;                /* no message has it yet: kept for when one has */
     cs_outmsg_t m;
 } cb_status_t;
 
@@ -68,58 +74,108 @@ static cs_rc lookup_fn(cs_store_t *s, void *arg)
     for (size_t i = 0; i < l->n; i++) {
         cb_status_t *c = &l->st[i];
         cs_rc rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
-        if (rc == CS_OK)
+        if (rc == CS_OK) {
             c->found = c->m.channel == l->channel;
-        else if (rc != CS_ERR_NOTFOUND)
+            c->other = !c->found;
+        } else if (rc != CS_ERR_NOTFOUND) {
             return rc;
+        }
     }
     return CS_OK;
 }
 
+typedef struct keep_task {
+    lookup_t *l;
+    cs_ms_t now;
+} keep_task_t;
+
+/* On the writer: the statuses whose reference no message had when they
+ * were looked up. The sender records a reference (on the writer too)
+ * right after the provider's answer to the hand-over, and a provider's
+ * callback may come before that: looked up again here, a status either
+ * finds its message now or is kept in the store, where the sender's
+ * record of the reference finds it (sender.c). Between the two writer
+ * transactions nothing is missed. */
+static cs_rc keep_fn(cs_store_t *s, void *arg)
+{
+    keep_task_t *k = arg;
+    lookup_t *l = k->l;
+    cs_rc rc = cs_store_begin(s, &l->err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < l->n && !rc; i++) {
+        cb_status_t *c = &l->st[i];
+        if (c->found || c->other)
+            continue;
+        rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
+        if (rc == CS_OK) {
+            c->found = c->m.channel == l->channel;
+            c->other = !c->found;
+        } else if (rc == CS_ERR_NOTFOUND) {
+            cs_early_status_t e;
+            memset(&e, 0, sizeof e);
+            e.channel = l->channel;
+            cs_strlcpy(e.ref, c->ref, sizeof e.ref);
+            e.status = (int)c->status;
+            cs_strlcpy(e.detail, c->detail, sizeof e.detail);
+            e.occurred_at = c->at ? c->at : k->now;
+            e.received_at = k->now;
+            rc = cs_store_call(s, early_status_put, &e, k->now - CS_EARLY_STATUS_KEEP_MS,
+                               &l->err);
+            c->kept = rc == CS_OK;
+        }
+    }
+    if (rc || (rc = cs_store_commit(s, &l->err))) {
+        cs_store_rollback(s);
+        for (size_t i = 0; i < l->n; i++)
+            l->st[i].kept = false;
+    }
+    return rc;
+}
+
 /* Record the statuses that belong to our messages on the provider's
- * channel; *unknown counts the others. CS_OK once all recorded are
- * durable. */
-static cs_rc record(hreq_t *r, const char *provider, cs_channel_t channel, cb_status_t *st,
-                    size_t n, size_t *unknown, size_t *recorded, cs_err_t *err)
+ * channel; *unknown counts the others. With `keep`, a status whose
+ * reference no message has yet is kept for the message that gets it
+ * (see keep_fn) and counted in *kept, not *unknown. CS_OK once all
+ * recorded and kept are durable. */
+static cs_rc record(hreq_t *r, cs_channel_t channel, bool keep, cb_status_t *st, size_t n,
+                    size_t *unknown, size_t *recorded, size_t *kept, cs_err_t *err)
 {
     cs_http_t *h = r->h;
     lookup_t l = { st, n, (int)channel, { 0 } };
-    *unknown = *recorded = 0;
+    *unknown = *recorded = *kept = 0;
     cs_rc rc = cs__http_with_reader(h, lookup_fn, &l, err);
     if (rc)
         return rc;
+    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
+    bool missing = false;
+    for (size_t i = 0; i < n; i++)
+        missing |= !st[i].found && !st[i].other;
+    if (keep && missing) {
+        keep_task_t kt = { &l, now };
+        if ((rc = cs_engine_with_writer(h->engine, keep_fn, &kt))) {
+            *err = l.err;
+            if (err->rc == CS_OK)
+                cs_errf(err, rc, "store: cannot keep a delivery status for later");
+            return err->rc;
+        }
+    }
     cs_ingest_item_t *items = calloc(n ? n : 1, sizeof *items);
     if (!items)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
-    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
     size_t k = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         cb_status_t *c = &st[i];
+        if (c->kept) {
+            (*kept)++;
+            continue;
+        }
         if (!c->found) {
             (*unknown)++;
             continue;
         }
-        char eid[CS_ID_MAX + 1], mid[32], ts[40], src[48];
-        snprintf(eid, sizeof eid, "cb-%s-%lld-%s", provider, (long long)c->m.id,
-                 cs_msg_status_name(c->status));
-        snprintf(mid, sizeof mid, "%lld", (long long)c->m.id);
-        snprintf(src, sizeof src, "callback-%s", provider);
-        cs_time_format(c->at ? c->at : now, ts, sizeof ts);
-        json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "event_id", eid, "type",
-                               "message.status", "occurred_at", ts, "source", src, "data",
-                               "message_id", mid, "status", cs_msg_status_name(c->status),
-                               "channel", cs_out_channel_name(c->m.channel),
-                               "customer_id", c->m.customer_id);
-        if (ev && c->detail[0])
-            json_object_set_new(json_object_get(ev, "data"), "detail", json_string(c->detail));
-        char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
-        json_decref(ev);
-        if (!text) {
-            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
-            break;
-        }
-        rc = cs_event_parse(text, strlen(text), &items[k].ev, err);
-        free(text);
+        rc = cs_sender_status_event(&c->m, (int)c->status, c->detail, c->at ? c->at : now,
+                                    &items[k].ev, err);
         if (!rc)
             k++;
     }
@@ -151,7 +207,7 @@ static cs_rc record(hreq_t *r, const char *provider, cs_channel_t channel, cb_st
 }
 
 static enum MHD_Result answer(hreq_t *r, cs_rc rc, const cs_err_t *err, size_t recorded,
-                              size_t unknown)
+                              size_t unknown, size_t kept)
 {
     if (rc)
         return cs__http_reply_err(r, err);
@@ -159,8 +215,9 @@ static enum MHD_Result answer(hreq_t *r, cs_rc rc, const cs_err_t *err, size_t r
         cs_log(CS_LOG_DEBUG, "callbacks: %zu statuses for messages this store does not know",
                unknown);
     atomic_fetch_add(&r->h->callbacks_unknown, unknown);
-    return cs__http_reply(r, 200, json_pack("{s:I,s:I}", "recorded", (json_int_t)recorded,
-                                            "unknown", (json_int_t)unknown));
+    return cs__http_reply(r, 200, json_pack("{s:I,s:I,s:I}", "recorded", (json_int_t)recorded,
+                                            "unknown", (json_int_t)unknown, "kept",
+                                            (json_int_t)kept));
 }
 
 /* ---- SMS (Twilio-style) ---- */
@@ -233,7 +290,7 @@ static enum MHD_Result sms_callback(hreq_t *r)
     else if (strcmp(status, "undelivered") == 0 || strcmp(status, "failed") == 0)
         c.status = CS_MSG_BOUNCED;
     else { /* queued, sending, accepted, scheduled, canceled: nothing to record */
-        ret = answer(r, CS_OK, NULL, 0, 0);
+        ret = answer(r, CS_OK, NULL, 0, 0, 0);
         goto out;
     }
     const char *code = cs__http_form_get(f, n, "ErrorCode");
@@ -242,9 +299,9 @@ static enum MHD_Result sms_callback(hreq_t *r)
                    code ? code : "");
     cs_err_t err;
     cs_err_clear(&err);
-    size_t unknown, recorded;
-    cs_rc rc = record(r, "sms", CS_CHANNEL_SMS, &c, 1, &unknown, &recorded, &err);
-    ret = answer(r, rc, &err, recorded, unknown);
+    size_t unknown, recorded, kept;
+    cs_rc rc = record(r, CS_CHANNEL_SMS, true, &c, 1, &unknown, &recorded, &kept, &err);
+    ret = answer(r, rc, &err, recorded, unknown, kept);
 out:
     cs_free(text);
     return ret;
@@ -296,7 +353,7 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     /* Meta batches statuses: they are recorded CB_MAX at a time, every one
      * of them before the answer (a 200 tells Meta they are all ours now) */
     cb_status_t *st = calloc(CB_MAX, sizeof *st);
-    size_t n = 0, i, j, k, unknown = 0, recorded = 0;
+    size_t n = 0, i, j, k, unknown = 0, recorded = 0, kept = 0;
     json_t *entry, *change, *s;
     cs_rc rc = CS_OK;
     if (!st) {
@@ -310,10 +367,11 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 const char *id = json_string_value(json_object_get(s, "id"));
                 const char *status = json_string_value(json_object_get(s, "status"));
                 if (n == CB_MAX && !rc) {
-                    size_t u, rec;
-                    rc = record(r, "whatsapp", CS_CHANNEL_WHATSAPP, st, n, &u, &rec, &err);
+                    size_t u, rec, kp;
+                    rc = record(r, CS_CHANNEL_WHATSAPP, true, st, n, &u, &rec, &kp, &err);
                     unknown += u;
                     recorded += rec;
+                    kept += kp;
                     memset(st, 0, CB_MAX * sizeof *st);
                     n = 0;
                 }
@@ -348,13 +406,14 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     }
     json_decref(doc);
     if (n && !rc) {
-        size_t u, rec;
-        rc = record(r, "whatsapp", CS_CHANNEL_WHATSAPP, st, n, &u, &rec, &err);
+        size_t u, rec, kp;
+        rc = record(r, CS_CHANNEL_WHATSAPP, true, st, n, &u, &rec, &kp, &err);
         unknown += u;
         recorded += rec;
+        kept += kp;
     }
     free(st);
-    return answer(r, rc, &err, recorded, unknown);
+    return answer(r, rc, &err, recorded, unknown, kept);
 }
 
 /* ---- email: a generic JSON form ---- */
@@ -431,8 +490,8 @@ static enum MHD_Result email_callback(hreq_t *r)
         st[m].at = t;
         index[m++] = i;
     }
-    size_t unknown = 0, recorded = 0;
-    cs_rc rc = m ? record(r, "email", CS_CHANNEL_EMAIL, st, m, &unknown, &recorded, &err)
+    size_t unknown = 0, recorded = 0, kept = 0;
+    cs_rc rc = m ? record(r, CS_CHANNEL_EMAIL, false, st, m, &unknown, &recorded, &kept, &err)
                  : CS_OK;
     if (rc) {
         ret = cs__http_reply_err(r, &err);

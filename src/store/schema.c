@@ -244,6 +244,15 @@ static const char *const migrations[] = {
      * left) */
     "ALTER TABLE shipments ADD COLUMN announced_at @INT;"
     "UPDATE shipments SET announced_at=created_at;",
+    /* 23: delivery statuses that came before their message's provider
+     * reference was recorded (a provider's callback faster than the
+     * sender's write after the hand-over): kept a while, and turned into
+     * message.status events when the reference is recorded */
+    "CREATE TABLE early_statuses("
+    "  channel @INT NOT NULL, provider_ref TEXT NOT NULL, status @INT NOT NULL,"
+    "  detail TEXT, occurred_at @INT NOT NULL, received_at @INT NOT NULL,"
+    "  PRIMARY KEY(channel, provider_ref, status))@NOROWID;"
+    "CREATE INDEX early_statuses_by_age ON early_statuses(received_at);",
 };
 
 size_t cs_schema_count(void)

@@ -362,6 +362,10 @@ typedef enum jstmt_id {
     QJ_CTX_TICKET_OPEN,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
+    QJ_EARLY_PUT,
+    QJ_EARLY_PRUNE,
+    QJ_EARLY_GET,
+    QJ_EARLY_DELETE,
     QJ_DELIVERY_OF_SCAN,
     QJ_DELIVERY_SCANS,
     QJ_DISC_PUT,
@@ -556,6 +560,10 @@ cs_rc cs__sql_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
 cs_rc cs__sql_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
                                cs_err_t *err);
 cs_rc cs__sql_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err_t *err);
+cs_rc cs__sql_early_status_put(cs_store_t *store, const cs_early_status_t *e,
+                               cs_ms_t drop_before, cs_err_t *err);
+cs_rc cs__sql_early_status_take(cs_store_t *store, int channel, const char *ref,
+                                cs_early_status_t *out, size_t max, size_t *n, cs_err_t *err);
 cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
 cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
 cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
@@ -673,6 +681,8 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .outbox_next = cs__sql_outbox_next, \
     .outbox_by_ref = cs__sql_outbox_by_ref, \
     .outbox_get = cs__sql_outbox_get, \
+    .early_status_put = cs__sql_early_status_put, \
+    .early_status_take = cs__sql_early_status_take, \
     .cursor_get = cs__sql_cursor_get, \
     .cursor_set = cs__sql_cursor_set, \
     .events_after = cs__sql_events_after, \

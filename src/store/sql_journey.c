@@ -186,6 +186,12 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                           "occurred_at<=?2 ORDER BY occurred_at",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,contact_at FROM customers "
                    "WHERE id=?1",
+    [QJ_EARLY_PUT] = "INSERT INTO early_statuses(channel,provider_ref,status,detail,occurred_at,"
+                     "received_at) VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
+    [QJ_EARLY_PRUNE] = "DELETE FROM early_statuses WHERE received_at<?1",
+    [QJ_EARLY_GET] = "SELECT status,detail,occurred_at,received_at FROM early_statuses "
+                     "WHERE channel=?1 AND provider_ref=?2 ORDER BY occurred_at,status LIMIT ?3",
+    [QJ_EARLY_DELETE] = "DELETE FROM early_statuses WHERE channel=?1 AND provider_ref=?2",
 };
 
 static sql_stmt *jstmt(cs_sql_t *s, jstmt_id_t id, cs_err_t *err)
@@ -879,6 +885,64 @@ cs_rc cs__sql_outbox_get(cs_store_t *store, int64_t id, cs_outmsg_t *out, cs_err
         return CS_ERR_STORE;
     sql_bind_int64(st, 1, id);
     return out_one(s, QJ_OUT_GET, st, out, err);
+}
+
+/* ---- delivery statuses that came before their reference ---- */
+
+cs_rc cs__sql_early_status_put(cs_store_t *store, const cs_early_status_t *e,
+                               cs_ms_t drop_before, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *prune = jstmt(s, QJ_EARLY_PRUNE, err), *put = jstmt(s, QJ_EARLY_PUT, err);
+    cs_rc rc;
+    if (!prune || !put)
+        return CS_ERR_STORE;
+    sql_bind_int64(prune, 1, drop_before);
+    if ((rc = cs__sql_exec_stmt(s, prune, err, "drop old early delivery statuses")))
+        return rc;
+    sql_bind_int(put, 1, e->channel);
+    cs__bind_text(put, 2, e->ref);
+    sql_bind_int(put, 3, e->status);
+    cs__bind_text(put, 4, e->detail[0] ? e->detail : NULL);
+    sql_bind_int64(put, 5, e->occurred_at);
+    sql_bind_int64(put, 6, e->received_at);
+    return cs__sql_exec_stmt(s, put, err, "keep an early delivery status");
+}
+
+cs_rc cs__sql_early_status_take(cs_store_t *store, int channel, const char *ref,
+                                cs_early_status_t *out, size_t max, size_t *n, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *get = jstmt(s, QJ_EARLY_GET, err);
+    *n = 0;
+    if (!get)
+        return CS_ERR_STORE;
+    sql_bind_int(get, 1, channel);
+    cs__bind_text(get, 2, ref);
+    sql_bind_int64(get, 3, (int64_t)max);
+    int r;
+    while ((r = sql_step(get)) == SQL_ROW && *n < max) {
+        cs_early_status_t *e = &out[(*n)++];
+        memset(e, 0, sizeof *e);
+        e->channel = channel;
+        cs_strlcpy(e->ref, ref, sizeof e->ref);
+        e->status = (int)sql_column_int64(get, 0);
+        const char *d = cs__col_text(get, 1);
+        cs_strlcpy(e->detail, d ? d : "", sizeof e->detail);
+        e->occurred_at = sql_column_int64(get, 2);
+        e->received_at = sql_column_int64(get, 3);
+    }
+    cs__stmt_done(get);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "read early delivery statuses");
+    if (!*n)
+        return CS_OK;
+    sql_stmt *del = jstmt(s, QJ_EARLY_DELETE, err);
+    if (!del)
+        return CS_ERR_STORE;
+    sql_bind_int(del, 1, channel);
+    cs__bind_text(del, 2, ref);
+    return cs__sql_exec_stmt(s, del, err, "drop early delivery statuses");
 }
 
 /* ---- cursors and the log ---- */

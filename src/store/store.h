@@ -161,6 +161,19 @@ const char *cs_out_status_name(int status);
 #define CS_OUT__CHANNELS (CS_CHANNEL__COUNT + 1)
 const char *cs_out_channel_name(int channel);
 
+/* A provider's delivery status for a reference no message has yet: the
+ * provider's callback came before the sender recorded the reference it
+ * got back from the hand-over. */
+typedef struct cs_early_status {
+    int channel;                     /* cs_channel_t: the provider's */
+    char ref[160];                   /* the provider's reference */
+    int status;                      /* cs_msg_status_t */
+    char detail[160];                /* "" = none */
+    cs_ms_t occurred_at;
+    cs_ms_t received_at;
+} cs_early_status_t;
+#define CS_EARLY_STATUS_KEEP_MS (60 * 60 * 1000LL) /* how long one is kept */
+
 /* A unique discount code a journey issued. */
 typedef struct cs_discount {
     int64_t id;
@@ -450,6 +463,16 @@ struct cs_store_ops {
     /* The message a provider reference belongs to (CS_ERR_NOTFOUND when none). */
     cs_rc (*outbox_by_ref)(cs_store_t *s, const char *ref, cs_outmsg_t *out, cs_err_t *err);
     cs_rc (*outbox_get)(cs_store_t *s, int64_t id, cs_outmsg_t *out, cs_err_t *err);
+    /* Keep a status whose reference no message has yet (a status kept
+     * already stays as it was) and drop those received before
+     * `drop_before`. In a transaction. */
+    cs_rc (*early_status_put)(cs_store_t *s, const cs_early_status_t *e, cs_ms_t drop_before,
+                              cs_err_t *err);
+    /* Take (return and delete) the statuses kept for a channel's reference,
+     * oldest first, at most max (CS_MSG__COUNT: one per status). In a
+     * transaction. */
+    cs_rc (*early_status_take)(cs_store_t *s, int channel, const char *ref,
+                               cs_early_status_t *out, size_t max, size_t *n, cs_err_t *err);
     /* A customer's messages, newest first, as JSON for the API. */
     cs_rc (*outbox_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
     /* Named positions in the event log (the journey processor's).

@@ -7,7 +7,9 @@ spaces the requests. Delivery callbacks come back signed (X-Twilio-Signature,
 X-Hub-Signature-256), are recorded once as message.status events, set the
 message's delivery status, and a bounce stops that channel for the customer;
 forged ones are refused. An out-for-delivery scan that arrives after the
-delivery sends nothing."""
+delivery sends nothing. A provider whose status callback comes before it
+has answered the send (before the message's provider id is recorded) has
+its status kept and applied once the id is recorded."""
 import base64
 import hashlib
 import hmac
@@ -28,6 +30,8 @@ root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 seen = []
 lock = threading.Lock()
 flaky = {"+4915100000098": 1}  # answers 503 this many times
+FAST = "+4915100000077"  # its status callback comes before the send is answered
+fast_answers = []
 
 
 class Provider(http.server.BaseHTTPRequestHandler):
@@ -50,6 +54,11 @@ class Provider(http.server.BaseHTTPRequestHandler):
                 if flaky.get(to, 0) > 0:
                     flaky[to] -= 1
                     return self.reply(503, {"code": 20500, "message": "busy"})
+            if to == FAST:
+                # a provider faster than our write of its sid: the callback
+                # is answered before the send it reports on
+                fast_answers.append(twilio_post({"MessageSid": "SM%04d" % n,
+                                                 "MessageStatus": "delivered"}))
             return self.reply(201, {"sid": "SM%04d" % n, "status": "queued"})
         return self.reply(200, {"messaging_product": "whatsapp",
                                 "messages": [{"id": "wamid.%04d" % n}]})
@@ -246,7 +255,8 @@ try:
     st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "delivered"}, token="guess")
     t.eq(st, 403, "a forged SMS callback is refused")
     st, _, body = twilio_post({"MessageSid": "SMnotours", "MessageStatus": "delivered"})
-    t.eq((st, body.get("unknown")), (200, 1), "an unknown sid is answered and counted")
+    t.eq((st, body.get("unknown"), body.get("kept")), (200, 0, 1),
+         "an unknown sid is answered and kept for a while (its send may not be recorded yet)")
     st, _, body = twilio_post({"MessageSid": sid, "MessageStatus": "sending"})
     t.eq((st, body.get("recorded")), (200, 0), "intermediate statuses are not recorded")
     got = messages("sms1")[0]
@@ -283,7 +293,7 @@ try:
     # a batch of more statuses than one lookup takes: none is dropped
     many = [{"id": "wamid.other%04d" % i, "status": "delivered"} for i in range(299)]
     st, _, body = meta_post(many + [{"id": wamid, "status": "sent", "timestamp": str(read_at)}])
-    t.eq((st, body.get("recorded"), body.get("unknown")), (200, 1, 299),
+    t.eq((st, body.get("recorded"), body.get("kept")), (200, 1, 299),
          "300 statuses in one callback: each counted, ours recorded")
     st, _, _ = meta_post([{"id": wamid, "status": "failed"}], secret="wrong")
     t.eq(st, 403, "a forged WhatsApp callback is refused")
@@ -339,6 +349,23 @@ try:
     st, _, body = meta_post([{"id": sid, "status": "failed"}])
     t.eq((st, body.get("recorded"), body.get("unknown")), (200, 0, 1),
          "a WhatsApp status for an SMS is not ours")
+
+    # a status callback that comes before the provider has answered the
+    # send (so before its sid is recorded) is kept, and applied once the
+    # sid is recorded: the message shows it, with its one event
+    st, _, _ = d.post_events(shop_events("fast", FAST, sms, 77))
+    t.eq(st, 200, "the fast provider's customer")
+    got = t.wait_for(lambda: [m for m in messages("fast") if m["status"] == "sent"], "fast SMS sent")
+    t.eq([(a_[0], a_[2].get("recorded"), a_[2].get("kept")) for a_ in fast_answers], [(200, 0, 1)],
+         "the early callback is answered and kept")
+    got = t.wait_for(lambda: [m for m in messages("fast") if m.get("delivery") == "delivered"],
+                     "the early status applied")
+    if got:
+        st, _, body = d.request("GET", "/v1/events?type=message.status&limit=100")
+        mine = [e for e in body.get("events", [])
+                if e["event"]["data"]["message_id"] == str(got[0]["id"])]
+        t.eq([e["event"]["data"]["status"] for e in mine], ["delivered"],
+             "one message.status event for the early callback")
 finally:
     d.cleanup()
     srv.shutdown()
