@@ -245,14 +245,21 @@ static enum MHD_Result sms_callback(hreq_t *r)
     }
     /* the fields, decoded and sorted by name as the signature wants them */
     char *text = cs_strndup(r->body.data ? r->body.data : "", r->body.len);
-    kv_t f[64];
-    size_t n = 0;
+    kv_t *f = NULL;
+    size_t n = 0, max = 1;
     if (!text)
         return MHD_NO;
-    n = cs__http_form(text, f, CS_ARRAY_LEN(f));
+    /* every field: the signature covers them all (a body is at most 1 MiB) */
+    for (const char *p = text; *p; p++)
+        max += *p == '&';
+    if (!(f = cs_calloc(max, sizeof *f))) {
+        cs_free(text);
+        return MHD_NO;
+    }
+    n = cs__http_form(text, f, max);
     qsort(f, n, sizeof *f, kv_cmp);
     cs_buf_t sig;
-    cs_buf_init(&sig, 64 * 1024);
+    cs_buf_init(&sig, strlen(h->opts.public_url) + r->body.len + 64);
     cs_buf_printf(&sig, "%s/v1/callbacks/sms", h->opts.public_url);
     for (size_t i = 0; i < n; i++)
         cs_buf_printf(&sig, "%s%s", f[i].k, f[i].v);
@@ -303,6 +310,7 @@ static enum MHD_Result sms_callback(hreq_t *r)
     cs_rc rc = record(r, CS_CHANNEL_SMS, true, &c, 1, &unknown, &recorded, &kept, &err);
     ret = answer(r, rc, &err, recorded, unknown, kept);
 out:
+    cs_free(f);
     cs_free(text);
     return ret;
 }
