@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../engine/sender.h"
 #include "../lib/cs_json.h"
 #include "../store/store.h"
 #include "cli.h"
@@ -25,9 +26,52 @@ static void usage(FILE *f)
                "CUSTOMER_ID\n");
 }
 
+/* The templates the journeys send, rendered as serve checks them at
+ * start-up (each send step's template on each of its channels, in both
+ * languages, with sample data): on a throwaway store, no channel needed. */
+static bool check_templates(const cs_conf_t *conf, const char *config, const cs_journeys_t *js)
+{
+    cs_engine_t *e = NULL;
+    cs_tplset_t *tpl = NULL;
+    cs_sender_t *sender = NULL;
+    cs_err_t err;
+    size_t ntpl = 0;
+    bool ok = false;
+    cs_err_clear(&err);
+    if (!cs_cli_open_engine("journeys check", config, "sqlite::memory:", &e))
+        return false;
+    if (cs_tplset_new(&tpl) || cs_tplset_load_dir(tpl, conf->templates, &ntpl, &err))
+        goto fail;
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    cs_journeys_opts_t jo;
+    cs_cli_journeys_opts(conf, cs_engine_clock(e), &jo);
+    so.templates = tpl;
+    so.default_locale = conf->default_locale;
+    so.shop_name = conf->shop_name;
+    so.public_url = conf->public_url;
+    so.shop_tz = cs_tz_get_or_utc(conf->shop_timezone);
+    so.policy = &jo.policy;
+    so.link_secret = conf->link_secret;
+    so.support_email = conf->support_email;
+    if (cs_sender_new(e, &so, &sender, &err) || cs_sender_check_templates(sender, js, &err))
+        goto fail;
+    printf("%zu templates ok (%s)\n", ntpl, conf->templates);
+    ok = true;
+    goto out;
+fail:
+    cs_cli_fail("journeys check", &err);
+out:
+    cs_sender_free(sender);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+    return ok;
+}
+
 /* The checks serve makes of the journey files, without starting: each file,
- * and the settings they need (a webhook step's secret). */
-static int check(const cs_conf_t *conf, const char *dir)
+ * the settings they need (a webhook step's secret), and the templates they
+ * send when a templates folder is configured. */
+static int check(const cs_conf_t *conf, const char *config, const char *dir)
 {
     cs_journeys_t *js;
     cs_err_t err;
@@ -44,8 +88,13 @@ static int check(const cs_conf_t *conf, const char *dir)
                cs_event_type_name((cs_event_type_t)j->trigger_event), j->n, j->file);
     }
     printf("%zu journeys ok\n", cs_journeys_count(js));
+    int rc = CS_EXIT_OK;
+    if (!conf->templates[0])
+        printf("templates not checked: no folder configured (the setting 'templates')\n");
+    else if (!check_templates(conf, config, js))
+        rc = CS_EXIT_FAIL;
     cs_journeys_free(js);
-    return CS_EXIT_OK;
+    return rc;
 }
 
 typedef struct task {
@@ -134,7 +183,7 @@ int cs_cmd_journeys(int argc, char **argv)
                             "(the setting 'journeys')\n");
             return CS_EXIT_USAGE;
         }
-        return check(&conf, dir);
+        return check(&conf, config, dir);
     }
     bool needs_arg = strcmp(verb, "list") != 0;
     if (needs_arg != (arg != NULL) ||

@@ -138,6 +138,39 @@ try:
         env=dict(env, CONSONANCE_WEBHOOK_SECRET="a-secret-of-some-length"))
     t.check(proc.returncode == 0 and "1 journeys ok" in proc.stdout,
             "check passes it with the secret: %r" % (proc.stdout + proc.stderr)[-300:])
+
+    # with a templates folder configured, it renders the templates the
+    # journeys send, as serve does at start-up: a missing one is named
+    with open(os.path.join(hook_dir, "thanks.yaml"), "w") as f:
+        f.write("journey: thanks\ntrigger: {event: order.placed}\nsteps:\n"
+                "  - send: {channel: [sms, email], template: thanks, class: transactional}\n")
+    tpl_dir = os.path.join(d.dir, "templates")
+    os.makedirs(tpl_dir)
+    for lang in ("de", "en"):
+        for part, text in (("subject", "Danke {{customer.first_name}}"),
+                           ("txt", "Bestellung {{order.id}}: {{order.total}}")):
+            with open(os.path.join(tpl_dir, "thanks.%s.%s" % (lang, part)), "w") as f:
+                f.write(text)
+    tenv = dict(env, CONSONANCE_WEBHOOK_SECRET="a-secret-of-some-length",
+                CONSONANCE_TEMPLATES=tpl_dir)
+    proc = __import__("subprocess").run(
+        [a.bin, "journeys", "check", hook_dir], capture_output=True, text=True, timeout=30,
+        env=tenv)
+    t.check(proc.returncode == 0 and "templates ok" in proc.stdout,
+            "check renders the journeys' templates: %r" % (proc.stdout + proc.stderr)[-300:])
+    with open(os.path.join(tpl_dir, "thanks.en.txt"), "w") as f:
+        f.write("Order {{order.idd}}")
+    proc = __import__("subprocess").run(
+        [a.bin, "journeys", "check", hook_dir], capture_output=True, text=True, timeout=30,
+        env=tenv)
+    t.check(proc.returncode != 0 and "thanks.yaml" in proc.stderr and "thanks.en.txt" in proc.stderr,
+            "check names a template that does not render: %r" % proc.stderr[-300:])
+    os.remove(os.path.join(tpl_dir, "thanks.en.txt"))
+    proc = __import__("subprocess").run(
+        [a.bin, "journeys", "check", hook_dir], capture_output=True, text=True, timeout=30,
+        env=tenv)
+    t.check(proc.returncode != 0 and "thanks.en.txt is missing" in proc.stderr,
+            "check names a missing template: %r" % proc.stderr[-300:])
 finally:
     d.cleanup()
 t.done()
