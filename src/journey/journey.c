@@ -60,6 +60,51 @@ static const struct {
 /* roots a condition may read: the runtime's context (docs/journeys.md) */
 static const char *const context_roots[] = { "order", "customer", "shipment", "event", "risk",
                                              "run" };
+/* The fields of the roots with a fixed shape (the store's journey_context,
+ * and risk and run as the runtime builds them; test_journeys holds the
+ * store's to this): a path naming another is a typo that would read null
+ * for good. `event` is the event's own data, any field. */
+static const char *const customer_fields[] = {
+    "id", "email", "phone", "name", "locale", "timezone", "consents", "first_seen_at",
+    "orders_count", "first_order_at", "last_order_at", "last_order_id", "unsubscribed", "bounced",
+    NULL
+};
+static const char *const order_fields[] = {
+    "id", "customer_id", "currency", "placed_at", "subtotal", "shipping", "tax", "discount",
+    "total", "promised_from", "promised_to", "promised_to_ms", "status", "at_risk", "attributes",
+    "other_orders", "orders_before", "other_orders_average", "price_ratio", "items",
+    "items_count", "shipments", "shipments_count", "several_parcels", "ticket_open",
+    "refund_pending", NULL
+};
+static const char *const shipment_fields[] = { "id", "carrier", "service", "tracking_number",
+                                               "status", "status_at", "delivered_at", NULL };
+static const char *const risk_fields[] = { "first_purchase", "late", "price_ratio", NULL };
+static const char *const run_fields[] = { "journey", "version", "id", NULL };
+
+static const char *const *root_fields(const char *root, size_t n)
+{
+    static const struct {
+        const char *root;
+        const char *const *fields;
+    } roots[] = { { "customer", customer_fields }, { "order", order_fields },
+                  { "shipment", shipment_fields }, { "risk", risk_fields },
+                  { "run", run_fields } };
+    for (size_t i = 0; i < CS_ARRAY_LEN(roots); i++)
+        if (strlen(roots[i].root) == n && strncmp(root, roots[i].root, n) == 0)
+            return roots[i].fields;
+    return NULL;
+}
+
+bool cs_journey_context_field(const char *root, const char *field, size_t n)
+{
+    const char *const *f = root_fields(root, strlen(root));
+    if (!f)
+        return true;
+    for (; *f; f++)
+        if (strlen(*f) == n && strncmp(field, *f, n) == 0)
+            return true;
+    return false;
+}
 
 const char *cs_msg_class_name(cs_msg_class_t c)
 {
@@ -250,9 +295,22 @@ static bool check_root(const char *path, void *ud)
     root_check_t *rc = ud;
     const char *dot = strchr(path, '.');
     size_t n = dot ? (size_t)(dot - path) : strlen(path);
-    for (size_t i = 0; i < CS_ARRAY_LEN(context_roots); i++)
-        if (strlen(context_roots[i]) == n && strncmp(path, context_roots[i], n) == 0)
+    for (size_t i = 0; i < CS_ARRAY_LEN(context_roots); i++) {
+        if (strlen(context_roots[i]) != n || strncmp(path, context_roots[i], n) != 0)
+            continue;
+        if (!dot || rc->c->stored)
             return true;
+        char root[16];
+        snprintf(root, sizeof root, "%.*s", (int)n, path);
+        const char *field = dot + 1, *end = strchr(field, '.');
+        size_t fn = end ? (size_t)(end - field) : strlen(field);
+        if (cs_journey_context_field(root, field, fn))
+            return true;
+        jerr(rc->c, rc->n, rc->field,
+             "'%s': %s has no field '%.*s' (docs/journeys.md lists the context's fields)", path,
+             root, (int)fn, field);
+        return false;
+    }
     jerr(rc->c, rc->n, rc->field,
          "'%s' is not in the journey context (paths start with order, customer, shipment, event, "
          "risk or run)",

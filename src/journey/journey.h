@@ -127,6 +127,10 @@ typedef struct cs_journey {
 /* Parse and validate one journey file's text. `file` names it in errors. */
 cs_rc cs_journey_parse(const char *file, const char *src, size_t len, cs_journey_t **out,
                        cs_err_t *err);
+/* Does the context's root (customer, order, shipment, risk, run) have the
+ * field field[0..n)? True for the other roots (event: the event's data). */
+bool cs_journey_context_field(const char *root, const char *field, size_t n);
+
 /* As cs_journey_parse, for a version kept in the store (runs may be on it):
  * what an older release accepted keeps loading, so those runs go on as they
  * did. The checks added since are not made: a second YAML document (ignored)

@@ -259,6 +259,28 @@ static void test_journey_errors(void **state)
     journey_error("journey: j\ntrigger: {event: order.placed, if: \"basket.total > 1\"}\n"
                   "steps: [{wait: 1d}]\n",
                   "trigger.if: 'basket.total' is not in the journey context");
+    /* a field the root does not have: a typo that would read null for good */
+    journey_error("journey: j\ntrigger: {event: order.placed, if: \"order.totl > 100\"}\n"
+                  "steps: [{wait: 1d}]\n",
+                  "bad.yaml:2: trigger.if: 'order.totl': order has no field 'totl'");
+    journey_error(HEAD "steps:\n  - if: \"customer.tags.0 == 'vip'\"\n    then: [{wait: 1d}]\n",
+                  "'customer.tags.0': customer has no field 'tags'");
+    journey_error(HEAD "steps:\n  - wait: {days: order.replenish_days}\n",
+                  "order has no field 'replenish_days'");
+    /* deeper paths and the event's own data are not checked */
+    const char *deep = HEAD "steps:\n  - if: \"order.attributes.tier == 'gold' and "
+                            "order.items.0.sku == 'A' and customer.consents.email.marketing and "
+                            "event.anything == 1 and shipment.delivered_at and risk.late and "
+                            "run.version > 1\"\n    then: [{wait: 1d}]\n";
+    cs_journey_t *dj;
+    cs_err_t derr;
+    if (cs_journey_parse("deep.yaml", deep, strlen(deep), &dj, &derr))
+        fail_msg("%s", derr.msg);
+    cs_journey_free(dj);
+    /* a version kept in the store loads as its release read it */
+    const char *typo = HEAD "steps:\n  - if: \"order.totl > 1\"\n    then: [{wait: 1d}]\n";
+    assert_int_equal(cs_journey_parse_stored("old.yaml", typo, strlen(typo), &dj, &derr), CS_OK);
+    cs_journey_free(dj);
     journey_error(HEAD "steps: []\n", "bad.yaml:3: steps: expected a non-empty list");
     journey_error(HEAD "steps:\n  - wait: soon\n",
                   "bad.yaml:4: steps[0].wait: expected a duration like 30m");

@@ -383,6 +383,52 @@ static void test_timeout_and_exits(void **state)
     teardown_world(&w);
 }
 
+/* Every field the store puts in a run's context is one a journey file may
+ * name (the loader refuses others as typos). */
+static void test_context_fields_known(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "ida", true);
+    order(&w, "o1", "ida", "10.00");
+    order(&w, "o2", "ida", "20.00");
+    shipment(&w, "o2");
+    scan(&w, "o2", "delivered");
+    event(&w, "ticket.created", "{\"id\":\"t1\",\"customer_id\":\"ida\",\"order_id\":\"o2\","
+                                "\"subject\":\"Frage\"}");
+    json_t *cu, *o, *sh;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, journey_context, "ida", "o2", 0, CS_CTX_FULL, &cu, &o, &sh,
+                                   &err),
+                     CS_OK);
+    const struct { const char *root; json_t *v; } roots[] = { { "customer", cu }, { "order", o },
+                                                              { "shipment", sh } };
+    for (size_t i = 0; i < CS_ARRAY_LEN(roots); i++) {
+        assert_non_null(roots[i].v);
+        const char *key;
+        json_t *m;
+        size_t n = 0;
+        json_object_foreach(roots[i].v, key, m) {
+            n++;
+            if (!cs_journey_context_field(roots[i].root, key, strlen(key)))
+                fail_msg("%s.%s is in the context but a journey may not name it", roots[i].root,
+                         key);
+        }
+        assert_true(n >= 7);
+    }
+    json_t *parcel = json_array_get(json_object_get(o, "shipments"), 0);
+    const char *key;
+    json_t *m;
+    json_object_foreach(parcel, key, m)
+        assert_true(cs_journey_context_field("shipment", key, strlen(key)));
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    teardown_world(&w);
+}
+
 /* A ticket about no order, or an unsubscribe, from before a run began
  * (a shop importing its history, a ticket about an earlier order) ends no
  * run; one during the run does. */
@@ -1117,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_history_ends_no_run),
+        cmocka_unit_test(test_context_fields_known),
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
