@@ -864,6 +864,19 @@ void cs_engine_reader_release(cs_engine_t *e, cs_store_t *s)
 
 bool cs_engine_refusing(cs_engine_t *e, cs_err_t *why)
 {
+    /* the syncer sets it; a sync the writer made itself (its own tasks, a
+     * checkpoint) is seen in the store */
+    if (!atomic_load(&e->refusing) && e->writer && e->writer->ops->refusing &&
+        e->writer->ops->refusing(e->writer)) {
+        pthread_mutex_lock(&e->smu);
+        if (!atomic_load(&e->refusing)) {
+            cs_errf(&e->refuse_err, CS_ERR_STORE,
+                    "store: a sync of the WAL or database file failed; the store refuses every "
+                    "write until the daemon is restarted");
+            atomic_store(&e->refusing, true);
+        }
+        pthread_mutex_unlock(&e->smu);
+    }
     if (!atomic_load(&e->refusing))
         return false;
     if (why) {

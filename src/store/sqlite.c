@@ -411,6 +411,12 @@ static cs_rc sqlite_sync(cs_store_t *store, cs_err_t *err)
     return CS_OK;
 }
 
+static bool sqlite_refusing(cs_store_t *store)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    return s->wal && cs_walbuf_failed(s->wal);
+}
+
 static void sqlite_rollback(cs_store_t *store)
 {
     cs_sql_t *s = (cs_sql_t *)store;
@@ -430,6 +436,7 @@ const cs_store_ops_t cs_store_sqlite_ops = {
     .begin_relaxed = sqlite_begin_relaxed,
     .commit_deferred = sqlite_commit_deferred,
     .sync = sqlite_sync,
+    .refusing = sqlite_refusing,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     CS_SQL_SHARED_OPS,

@@ -371,6 +371,11 @@ struct cs_store_ops {
     /* Make every commit so far durable. The one call that may run on a
      * second thread while the handle's owner goes on. */
     cs_rc (*sync)(cs_store_t *s, cs_err_t *err);
+    /* Optional (NULL = never): true once a sync failed, after which the
+     * handle takes no more commits (a later sync could report pages as
+     * written that the kernel dropped); only a handle opened afresh does.
+     * Any thread. */
+    bool (*refusing)(cs_store_t *s);
     void (*rollback)(cs_store_t *s);
 
     /* Append ev to the log and fold it into current state. received_at is the

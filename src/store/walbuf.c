@@ -207,6 +207,13 @@ static int wb_sync(sqlite3_file *f, int flags)
     if (rc == SQLITE_OK) {
         w->synced_once = true;
         w->hdr_written = false;
+    } else {
+        /* final, as a failed deferred sync is: the kernel may have dropped
+         * the pages it could not write (the WAL's, or the database file's
+         * a checkpoint wrote), and a later sync would report success */
+        wb_file *wal = w->is_wal ? w : atomic_load(&w->wal);
+        if (wal)
+            atomic_store(&wal->sync_err, rc);
     }
     return rc;
 }
@@ -466,6 +473,12 @@ cs_walbuf_t *cs_walbuf_of(sqlite3 *db)
 void cs_walbuf_defer(cs_walbuf_t *w, bool on)
 {
     w->defer = on;
+}
+
+bool cs_walbuf_failed(cs_walbuf_t *w)
+{
+    wb_file *wal = atomic_load(&w->wal);
+    return wal && atomic_load(&wal->sync_err) != SQLITE_OK;
 }
 
 int cs_walbuf_sync(cs_walbuf_t *w)

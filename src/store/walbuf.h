@@ -62,4 +62,8 @@ void cs_walbuf_defer(cs_walbuf_t *w, bool on);
  * that the kernel dropped); a connection opened afresh starts over. */
 int cs_walbuf_sync(cs_walbuf_t *w);
 
+/* Has a sync of the WAL or of the database file failed (deferred or not)?
+ * Then the connection takes no more commits. Any thread. */
+bool cs_walbuf_failed(cs_walbuf_t *w);
+
 #endif /* CS_STORE_WALBUF_H */

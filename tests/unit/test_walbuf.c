@@ -497,6 +497,16 @@ int fdatasync(int fd)
     return (int)syscall(SYS_fdatasync, fd);
 }
 
+/* SQLite's own VFS syncs by fsync() where it was built without fdatasync */
+int fsync(int fd)
+{
+    if (fail_fdatasync) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
 /* After a deferred sync failed, the kernel may have dropped the pages it
  * could not write and a later fdatasync reports success: the commits it
  * was for are not known to be on disk, so no later sync may say they are
@@ -518,6 +528,7 @@ static void test_failed_sync_stays_failed(void **state)
     assert_int_not_equal(cs_walbuf_sync(wal), SQLITE_OK);
     fail_fdatasync = false;
     assert_int_not_equal(cs_walbuf_sync(wal), SQLITE_OK);
+    assert_true(cs_walbuf_failed(wal));
     cs_walbuf_defer(wal, true);
     assert_int_not_equal(sqlite3_exec(db, "INSERT INTO t(v) SELECT randomblob(2000)", NULL, NULL,
                                       NULL),
@@ -529,6 +540,40 @@ static void test_failed_sync_stays_failed(void **state)
     integrity_ok(db);
     exec_ok(db, "INSERT INTO t(v) SELECT randomblob(2000)");
     assert_int_equal(one_int(db, "SELECT count(*) FROM t"), 2);
+    sqlite3_close(db);
+    remove_db(path);
+}
+
+/* The same for a sync that is not deferred (a commit of the writer's own
+ * tasks, SQLite's sync of the WAL before a checkpoint): once it failed, no
+ * later commit on the connection may report success over pages the kernel
+ * may have dropped. */
+static void test_failed_plain_sync_stays_failed(void **state)
+{
+    (void)state;
+    char path[512];
+    path_of("eio2.db", path, sizeof path);
+    sqlite3 *db = open_db(path, CS_WALBUF_VFS, "FULL");
+    exec_ok(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)");
+    exec_ok(db, "INSERT INTO t(v) VALUES('acked')");
+    assert_false(cs_walbuf_failed(cs_walbuf_of(db)));
+    fail_fdatasync = true;
+    assert_int_not_equal(sqlite3_exec(db, "INSERT INTO t(v) VALUES('sync failed')", NULL, NULL,
+                                      NULL),
+                         SQLITE_OK);
+    fail_fdatasync = false;
+    assert_int_not_equal(sqlite3_exec(db, "INSERT INTO t(v) VALUES('refused')", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_true(cs_walbuf_failed(cs_walbuf_of(db))); /* what /healthz reports */
+    sqlite3_close(db);
+    db = open_db(path, CS_WALBUF_VFS, "FULL"); /* a new connection starts afresh */
+    assert_false(cs_walbuf_failed(cs_walbuf_of(db)));
+    integrity_ok(db);
+    exec_ok(db, "INSERT INTO t(v) VALUES('after')");
+    /* what was acknowledged is there, what was refused is not (the commit
+     * whose sync failed was not acknowledged: it may be either) */
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t WHERE v IN ('acked','after')"), 2);
+    assert_int_equal(one_int(db, "SELECT count(*) FROM t WHERE v='refused'"), 0);
     sqlite3_close(db);
     remove_db(path);
 }
@@ -567,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_ordering_syncs_not_deferred),
         cmocka_unit_test(test_recovers_after_full_disk),
         cmocka_unit_test(test_failed_sync_stays_failed),
+        cmocka_unit_test(test_failed_plain_sync_stays_failed),
         cmocka_unit_test(test_not_on_the_vfs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
