@@ -4,7 +4,8 @@
  * JSON_REJECT_DUPLICATES) takes too and gives an equal value with the same
  * compact text (member order, numbers); whatever jansson refuses, the fast
  * path refuses. And cs_json_loadb answers as jansson does, inside a request
- * arena as outside; cs_json_dumpb writes jansson's compact text.
+ * arena as outside; cs_json_dumpb writes jansson's compact text, but for
+ * reals, each in its fewest digits that read back as the same double.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,20 +16,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* what cs_json_dumpb must write: no reals, nesting up to the parser's 64 */
-static int plain(const json_t *v, int depth)
+/* what cs_json_dumpb must write: nesting up to the parser's 64 (reals with
+ * no_reals set: then the text is jansson's byte for byte) */
+static int plain(const json_t *v, int depth, int no_reals)
 {
-    if (depth > 64 || json_is_real(v))
+    if (depth > 64 || (no_reals && json_is_real(v)))
         return 0;
     if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++)
-            if (!plain(json_array_get(v, i), depth + 1))
+            if (!plain(json_array_get(v, i), depth + 1, no_reals))
                 return 0;
     } else if (json_is_object(v)) {
         const char *k;
         json_t *m;
         json_object_foreach ((json_t *)v, k, m)
-            if (!plain(m, depth + 1))
+            if (!plain(m, depth + 1, no_reals))
                 return 0;
     }
     return 1;
@@ -42,13 +44,22 @@ static void same(json_t *a, json_t *b)
     char *tb = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!ta || !tb || strcmp(ta, tb) != 0)
         abort();
-    /* the compact writer: jansson's text, or 0 (a real, or too long) */
+    /* the compact writer: jansson's text (reals in their fewest digits,
+     * reading back as the same value), or 0 (too long, too deep) */
     static char buf[1 << 16];
     size_t n = cs_json_dumpb(b, buf, sizeof buf);
-    if (n && (n != strlen(tb) || memcmp(buf, tb, n) != 0))
+    if (n && plain(b, 0, 1) && (n != strlen(tb) || memcmp(buf, tb, n) != 0))
         abort();
-    if (!n && strlen(tb) < sizeof buf && plain(b, 0))
-        abort(); /* gave up on a text it should write (no real in it) */
+    if (n && !plain(b, 0, 1)) {
+        json_t *back = json_loadb(buf, n, JSON_DECODE_ANY, NULL);
+        if (!back || !json_equal(back, b))
+            abort();
+        json_decref(back);
+    }
+    /* (a real in fewer digits may take an exponent jansson's does not:
+     * 6.666666444444445e16 for 66666664444444448.0, a byte longer) */
+    if (!n && 2 * strlen(tb) < sizeof buf && plain(b, 0, 0))
+        abort(); /* gave up on a text it should write */
     cs_json_free(ta);
     cs_json_free(tb);
 }
