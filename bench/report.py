@@ -364,6 +364,26 @@ take the rest of the two cores.
   - the final build, run twice: 106,100 / 112,200 events/s and 0.326x / 0.336x (every batch
     round above 100,000 events/s, one single-event round at 256 connections at 0.29x), then
     the table above, where every round of both meets its target.
+- Changes of 2026-12-06 (the durability audit, docs/store.md): the WAL syncs that order
+  SQLite's writes are no longer deferred (the new header's after the WAL restarts, the WAL's
+  before the writer's own checkpoint writes the database file), so the writer makes two more
+  fsyncs each time it checkpoints itself (every few seconds under load). Interleaved 10 s runs
+  at 64 connections, in a slow period of the machine (nginx 45,700-75,600 requests/s against
+  96,000-120,000 in the table's runs), each build's figures with the median in brackets:
+  - batches of 100: before the session (a66249b) 43,700-76,300 events/s (65,000, six runs),
+    after it 53,300-66,800 (57,300, nine runs), the same build without the two syncs
+    60,700-76,100 (65,900, five runs);
+  - single events: 11,600-17,900 (15,550), 12,600-15,900 (14,400) and 12,800-15,500 (14,000)
+    events/s; against nginx in the same run 0.19x-0.36x (0.26x), 0.19x-0.31x (0.24x) and
+    0.22x-0.27x (0.22x);
+  - library ingest (section 1), three interleaved pairs: 61,872 / 93,833 / 85,532 events/s
+    (ratios 0.62 / 1.00 / 0.71) before, 89,825 / 77,943 / 74,471 (0.75 / 0.64 / 0.98) after.
+
+  The runs of one build spread wider than the builds lie apart; the syncs stay (without the
+  second a power cut can leave in the database file pages of commits that never became
+  durable). In this period no build met the intake targets: batches below 100,000 events/s,
+  single events below 0.3x nginx, the build before the session included. The table above is
+  from 2026-12-03 and was not measured again on a fast day.
 
 ## 3. Memory while ingesting
 
