@@ -1000,13 +1000,15 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             break;
         if (bit == CS_EXIT_ORDERED_AGAIN && !again)
             bit = 0;
-        /* a ticket about no order or an unsubscribe from before the run
-         * began ends no run: history a shop imports, a ticket about an
-         * earlier order that reached us late (the policy holds asks while
-         * a ticket is open, and honours an unsubscribe, either way) */
+        /* a ticket about no order or an unsubscribe from well before the
+         * run began (older than a trigger may be: history a shop imports,
+         * a ticket about an earlier order) ends no run; the policy holds
+         * asks while a ticket is open, and honours an unsubscribe, either
+         * way. One only a little older may be one a lagging pass reads
+         * after the run's trigger: it ends the run. */
         if ((bit == CS_EXIT_UNSUBSCRIBED ||
              (bit == CS_EXIT_TICKET_OPENED && !ev->u.ticket.order_id)) &&
-            ev->occurred_at < run->started_at)
+            run->started_at - ev->occurred_at > p->js->trigger_max_age)
             bit = 0;
         /* ordered_again and unsubscribed concern the customer; the rest the run's order */
         if (bit && bit != CS_EXIT_ORDERED_AGAIN && bit != CS_EXIT_UNSUBSCRIBED &&
