@@ -579,6 +579,9 @@ static void test_text_footer(void **state)
                  &so, &k2);
     if (!strstr(k2.text, "\n\n-- \nWaldkauz \u00b7 Fragen?") || strstr(k2.text, "abmelden"))
         fail_msg("the confirmation's footer: %s", k2.text);
+    /* nor in its HTML part, as no List-Unsubscribe header */
+    if (!strstr(k2.html, "Fragen?") || strstr(k2.html, "abmelden"))
+        fail_msg("the confirmation's HTML footer: %s", k2.html);
     /* the same text as an SMS (a template without .sms): no footer */
     keep_t k3 = { .base = { &keep_ops } };
     memset(&so.transports, 0, sizeof so.transports);
