@@ -6,11 +6,12 @@
  * server said no), a 4xx reply or any connection trouble is a retry. So is
  * a 5xx that refuses our own setup, not the message: one before MAIL FROM
  * (the session, STARTTLS, AUTH), one to MAIL FROM (our sender address; not
- * 552, the message's size), and 530/534/538 (authentication or TLS
- * wanted) at any step. Each would fail every message alike until the
- * operator fixes the configuration, so the messages wait for that, with a
- * reason that says so. The reason
- * carries the server's last reply line ("550 5.1.1 no such mailbox"):
+ * 552, the message's size), 530/534/538 (authentication or TLS wanted)
+ * at any step, and a recipient refused because the server will not relay
+ * for us (its reply says "relay": we are not logged in). Each would fail
+ * every message alike until the operator fixes the configuration, so the
+ * messages wait for that, with a reason that says so. The reason carries
+ * the server's last reply line ("550 5.1.1 no such mailbox"):
  * libcurl hands every reply line to the header callback, and every command
  * we send to the debug callback, which tells the step a reply answered.
  */
@@ -105,6 +106,10 @@ static const char *setup_refused(const smtp_t *s)
         return "smtp_from refused";
     if (s->reply_step == STEP_SESSION)
         return "smtp_url, smtp_tls, smtp_user";
+    /* "554 5.7.1 Relay access denied", "550 5.7.54 Unable to relay": the
+     * server does not send on for us (not logged in), whatever the address */
+    if (s->reply_step == STEP_RCPT && strcasestr(s->reply, "relay"))
+        return "smtp_url, smtp_user: the server does not relay for us";
     return NULL;
 }
 

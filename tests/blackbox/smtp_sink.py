@@ -12,7 +12,7 @@ temporary failure the sender must retry; each is counted in
 DIR/failures.log. With "delay=S" every message takes S seconds (a slow
 provider).
 
-Prints "port N" when it listens. Recipients starting with "reject" get 550,
+Prints "port N" when it listens. Recipients starting with "reject" get 550, "relay" 554 Relay access denied,
 "later" get 451 (a temporary failure); a sender (MAIL FROM) starting with
 "reject" gets 553 (a server that will not send for that address), one
 starting with "big" 552 (as a message over the size limit does). Without
@@ -55,6 +55,8 @@ class Handler:
         local = address.split("@")[0]
         if local.startswith("reject"):
             return "550 5.1.1 no such mailbox"
+        if local.startswith("relay"):  # a server that will not relay for an unauthenticated client
+            return "554 5.7.1 <%s>: Relay access denied" % address
         if local.startswith("later"):
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)

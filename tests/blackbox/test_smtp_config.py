@@ -69,7 +69,10 @@ try:
     # a message refused for its size at MAIL FROM: that message's own fault
     big = base_env()
     big["CONSONANCE_SMTP_FROM"] = "Waldkauz <big@waldkauz.example>"
-    cases = [("noauth", noauth, "530"), ("badfrom", badfrom, "553")]
+    # a server that does not relay for us (its AUTH not configured): 554 at
+    # RCPT for every outside recipient, our setup's fault, not the address's
+    relay = base_env()
+    cases = [("noauth", noauth, "530"), ("badfrom", badfrom, "553"), ("relay", relay, "554")]
     for cid, env, code in cases + [("big", big, "552")]:
         d = csbb.Daemon(a.bin, extra_env=env)
         daemons.append(d)
@@ -86,7 +89,7 @@ try:
             t.check(code in (m["reason"] or "") and "configuration" in (m["reason"] or ""),
                     "%s: the reason names the server's reply and the configuration: %r"
                     % (cid, m["reason"]))
-    got = t.wait_for(lambda: [m for m in messages(daemons[2], "big") if m["status"] != "queued" and
+    got = t.wait_for(lambda: [m for m in messages(daemons[3], "big") if m["status"] != "queued" and
                               m["status"] != "sending"], "the oversized message settled")
     if got:
         t.check(got[0]["status"] == "failed" and got[0]["attempts"] == 1 and
