@@ -68,18 +68,25 @@ typedef struct lookup {
     cs_err_t err;
 } lookup_t;
 
+/* The message of c's reference: found (on the provider's channel), or
+ * another channel's; CS_ERR_NOTFOUND when no message has it yet. */
+static cs_rc look_up(cs_store_t *s, lookup_t *l, cb_status_t *c)
+{
+    cs_rc rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
+    if (rc == CS_OK) {
+        c->found = c->m.channel == l->channel;
+        c->other = !c->found;
+    }
+    return rc;
+}
+
 static cs_rc lookup_fn(cs_store_t *s, void *arg)
 {
     lookup_t *l = arg;
     for (size_t i = 0; i < l->n; i++) {
-        cb_status_t *c = &l->st[i];
-        cs_rc rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
-        if (rc == CS_OK) {
-            c->found = c->m.channel == l->channel;
-            c->other = !c->found;
-        } else if (rc != CS_ERR_NOTFOUND) {
+        cs_rc rc = look_up(s, l, &l->st[i]);
+        if (rc && rc != CS_ERR_NOTFOUND)
             return rc;
-        }
     }
     return CS_OK;
 }
@@ -107,11 +114,8 @@ static cs_rc keep_fn(cs_store_t *s, void *arg)
         cb_status_t *c = &l->st[i];
         if (c->found || c->other)
             continue;
-        rc = cs_store_call(s, outbox_by_ref, c->ref, &c->m, &l->err);
-        if (rc == CS_OK) {
-            c->found = c->m.channel == l->channel;
-            c->other = !c->found;
-        } else if (rc == CS_ERR_NOTFOUND) {
+        rc = look_up(s, l, c);
+        if (rc == CS_ERR_NOTFOUND) {
             cs_early_status_t e;
             memset(&e, 0, sizeof e);
             e.channel = l->channel;
