@@ -429,8 +429,7 @@ static bool out_str(out_t *o, const char *s, size_t n)
     return out_put(o, s + n - run, run) && out_put(o, "\"", 1);
 }
 
-/* The fewest significant digits that print d so it reads back as d. */
-static int real_digits(double d)
+int cs_json_real_digits(double d)
 {
     char num[40];
     if (!isfinite(d))
@@ -448,7 +447,7 @@ static int real_digits(double d)
  * zeros: 1e+300 -> 1e300, 2.5e-07 -> 2.5e-7), in its fewest digits. */
 static size_t real_text(double d, char *num, size_t size)
 {
-    int n = snprintf(num, size, "%.*g", real_digits(d), d);
+    int n = snprintf(num, size, "%.*g", cs_json_real_digits(d), d);
     if (n <= 0 || (size_t)n + 3 > size)
         return 0;
     size_t len = (size_t)n;
@@ -563,7 +562,7 @@ static int reals_digits(const json_t *v, int depth)
     if (depth > MAX_DEPTH)
         return 17;
     switch (json_typeof(v)) {
-    case JSON_REAL: return real_digits(json_real_value(v));
+    case JSON_REAL: return cs_json_real_digits(json_real_value(v));
     case JSON_OBJECT:
         json_object_foreach((json_t *)v, key, m)
             if ((d = reals_digits(m, depth + 1)) > best)

@@ -46,6 +46,9 @@ size_t cs_json_dumpb(const json_t *v, char *buf, size_t size);
  * cs_json_dumpb writes it; its length, or 0 when it does not fit. */
 size_t cs_json_quote(const char *s, size_t n, char *buf, size_t size);
 
+/* The fewest significant digits (1-17) that print d with "%.*g" so that
+ * it reads back as d: 9.9 in 2, where jansson writes 17. */
+int cs_json_real_digits(double d);
 /* The JSON_REAL_PRECISION(p) flag under which every real in v reads back
  * as the same double in as few digits as the real needing most needs (9.9
  * alone prints "9.9", not jansson's default "9.9000000000000004"). 0 when

@@ -864,11 +864,7 @@ static cs_rc put_value(render_t *r, json_t *v, bool escape)
         break;
     case JSON_REAL: {
         double d = json_real_value(v);
-        for (int prec = 1; prec <= 17; prec++) {
-            n = (size_t)snprintf(num, sizeof num, "%.*g", prec, d);
-            if (strtod(num, NULL) == d)
-                break;
-        }
+        n = (size_t)snprintf(num, sizeof num, "%.*g", cs_json_real_digits(d), d);
         s = num;
         break;
     }
