@@ -311,6 +311,28 @@ static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
 
 static const cs_transport_ops_t keep_ops = { "keep", keep_send, slow_close };
 
+/* A sender on e whose templates are `name`.de.subject and .de.txt (subj,
+ * txt), keeping what it sends by email in k; *tpl is the set (the caller
+ * frees it after the sender). */
+static cs_sender_t *keep_sender(cs_engine_t *e, const char *name, const char *subj,
+                                const char *txt, keep_t *k, cs_tplset_t **tpl)
+{
+    cs_err_t err;
+    char file[64];
+    assert_int_equal(cs_tplset_new(tpl), CS_OK);
+    snprintf(file, sizeof file, "%s.de.subject", name);
+    assert_int_equal(cs_tplset_add(*tpl, file, subj, strlen(subj), &err), CS_OK);
+    snprintf(file, sizeof file, "%s.de.txt", name);
+    assert_int_equal(cs_tplset_add(*tpl, file, txt, strlen(txt), &err), CS_OK);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = *tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k->base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    return s;
+}
+
 /* A customer whose name's first word is long (70 umlauts, 140 bytes) is
  * greeted by it, whole: it used to be cut inside a character, the
  * message's context was then no JSON, and every message to them failed
@@ -339,17 +361,8 @@ static void test_long_first_name(void **state)
                        .cls = cls };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
-    const char *subj = "Hallo", *txt = "Hallo {{customer.first_name}}!";
-    assert_int_equal(cs_tplset_add(tpl, "hello.de.subject", subj, strlen(subj), &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "hello.de.txt", txt, strlen(txt), &err), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    cs_sender_t *s = keep_sender(e, "hello", "Hallo", "Hallo {{customer.first_name}}!", &k, &tpl);
     size_t handled = 0;
     assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
@@ -390,18 +403,11 @@ static void test_greeting_name(void **state)
                        .cls = cls };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
-    const char *subj = "Hallo",
-               *txt = "Hallo{{#customer.first_name}} {{customer.first_name}}{{/customer.first_name}},";
-    assert_int_equal(cs_tplset_add(tpl, "hello.de.subject", subj, strlen(subj), &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "hello.de.txt", txt, strlen(txt), &err), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    cs_sender_t *s = keep_sender(
+        e, "hello", "Hallo",
+        "Hallo{{#customer.first_name}} {{customer.first_name}}{{/customer.first_name}},", &k,
+        &tpl);
     size_t handled = 0;
     assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
     assert_int_equal(k.sent, 1);
@@ -458,18 +464,11 @@ static void test_window_after_label(void **state)
                        .channel = CS_CHANNEL_EMAIL, .cls = cls };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
-    const char *subj = "x", *txt = "Neue Erwartung: {{promise.window_bare}}. "
-                                   "Wir erwarten sie {{promise.window}}.";
-    assert_int_equal(cs_tplset_add(tpl, "late.de.subject", subj, strlen(subj), &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "late.de.txt", txt, strlen(txt), &err), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    cs_sender_t *s = keep_sender(e, "late", "x",
+                                 "Neue Erwartung: {{promise.window_bare}}. "
+                                 "Wir erwarten sie {{promise.window}}.",
+                                 &k, &tpl);
     size_t handled = 0;
     assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
     assert_int_equal(k.sent, 1);
@@ -623,17 +622,8 @@ static void test_discount_percent(void **state)
                                  "\"email\":{\"transactional\":true,\"marketing\":true}}}}");
     cs_err_t err;
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
-    const char *subj = "Code", *txt = "{{discount.value}} % Rabatt";
-    assert_int_equal(cs_tplset_add(tpl, "code.de.subject", subj, strlen(subj), &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "code.de.txt", txt, strlen(txt), &err), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    cs_sender_t *s = keep_sender(e, "code", "Code", "{{discount.value}} % Rabatt", &k, &tpl);
     static const double values[] = { 12.5, 10, 7.25 };
     static const char *const want[] = { "12,5 % Rabatt", "10 % Rabatt", "7,25 % Rabatt" };
     static const cs_msg_class_t cls[] = { CS_CLASS_MARKETING };
