@@ -130,8 +130,9 @@ void cs_thread_name(const char *name);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
 /* A plain decimal number at the start of s, as JSON writes one (-12, 9.90,
- * 1e5): its length, with *out set; 0 when s does not start with one or it
- * is out of a double's range. No hex, no "inf", no leading space or '+'. */
+ * 1e5; unlike JSON, leading zeros are read: 007 is 7): its length, with
+ * *out set; 0 when s does not start with one or it is out of a double's
+ * range. No hex, no "inf", no leading space or '+'. */
 size_t cs_parse_number(const char *s, double *out);
 
 /* FNV-1a over a string, continuing from h (start with CS_HASH_INIT): for
