@@ -269,7 +269,10 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
         return rc;
     for (size_t i = t->rec_from; i < t->rec_to && !rc; i++) {
         rc = cs_store_call(st, outbox_result, &t->res[i], &t->err);
-        if (!rc && t->res[i].provider_ref && t->msgs[i].channel < CS_CHANNEL__COUNT)
+        /* only SMS and WhatsApp statuses are kept early (callbacks.c): an
+         * email's reference is not looked for */
+        if (!rc && t->res[i].provider_ref &&
+            (t->msgs[i].channel == CS_CHANNEL_SMS || t->msgs[i].channel == CS_CHANNEL_WHATSAPP))
             rc = apply_early(t->s, st, &t->msgs[i], t->res[i].provider_ref, &t->applied,
                              &t->err);
     }
