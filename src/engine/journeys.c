@@ -799,6 +799,14 @@ static json_t *event_json(const cs_event_t *ev)
     return d;
 }
 
+/* Has the customer placed an order after order_id? The customer's latest
+ * order (customer.last_order_id) is another one. */
+static bool ordered_since(json_t *customer, const char *order_id)
+{
+    const char *last = jstr(customer, "last_order_id");
+    return last && strcmp(last, order_id) != 0;
+}
+
 /* Is the order cancelled, as the store knows it now? */
 static cs_rc order_cancelled(pass_t *p, const char *order_id, bool *out)
 {
@@ -1050,6 +1058,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         goto out;
     int cancelled = -1; /* the order's, read once when a journey asks: -1 = not yet */
     int returned = -1;  /* a return requested for the order, likewise */
+    int later = -1;     /* the customer placed an order after this one, likewise */
     for (size_t i = 0; i < p->js->n && !rc; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
@@ -1060,6 +1069,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         if (j->once_per == CS_ONCE_PER_ORDER && !order_id)
             continue;
         bool cancel_exits = order_id && (j->exit_mask & CS_EXIT_ORDER_CANCELLED);
+        bool again_exits = order_id && (j->exit_mask & CS_EXIT_ORDERED_AGAIN);
         if (j->trigger_cond) {
             ctx_t c;
             if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq, CS_CTX_FULL, &c,
@@ -1069,6 +1079,8 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             const char *st = jstr(c.order, "status");
             if (ok && cancel_exits && cancelled < 0)
                 cancelled = st && strcmp(st, "cancelled") == 0;
+            if (ok && again_exits && later < 0)
+                later = ordered_since(c.customer, order_id);
             ctx_free(&c);
             if (!ok)
                 continue;
@@ -1096,6 +1108,22 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
                 returned = a.before;
             }
             if (returned)
+                continue;
+        }
+        /* nor does one that ends when the customer orders again, for an
+         * order older than the customer's latest: one that reaches us
+         * late (a webhook held up, an import), a parcel of it delivered
+         * after the next order was placed */
+        if (again_exits) {
+            if (later < 0) {
+                ctx_t c;
+                if ((rc = ctx_build(p->js, p->s, customer_id, NULL, evj, NULL, seq, CS_CTX_FULL,
+                                    &c, p->err)))
+                    break;
+                later = ordered_since(c.customer, order_id);
+                ctx_free(&c);
+            }
+            if (later)
                 continue;
         }
         cs_run_t run;

@@ -102,7 +102,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
                       "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
-                          "ORDER BY placed_at DESC LIMIT 1",
+                          "ORDER BY placed_at DESC, id DESC LIMIT 1",
     /* bounced, complained, unsubscribed: literal so the partial index serves it */
     [QJ_CTX_UNSUB] = "SELECT status,channel FROM message_events WHERE customer_id=?1 AND "
                      "status IN (4, 5, 6) AND occurred_at>=?2 LIMIT 50",
