@@ -68,6 +68,7 @@ run-demo: API key (all scopes) in $DATA/api-key once started; try
   curl -H "Authorization: Bearer \$(cat $DATA/api-key)" 'http://127.0.0.1:$CONSONANCE_PORT/v1/events?limit=5'
 run-demo: journeys from etc/journeys; emails they send land in $DATA/maildir/new/
 run-demo: customers find their orders at http://127.0.0.1:$CONSONANCE_PORT/t (order number and
-  postcode); delay notices in the mail sink carry each order's signed tracking link
+  postcode); the order confirmations and notices in the mail sink carry each order's signed
+  tracking link
 MSG
 "$BIN" serve --config "$ROOT/etc/consonance.conf"

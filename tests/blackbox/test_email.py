@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,20 @@ try:
         t.check("<strong>erste Bestellung</strong>" in html and "Waldkauz Haus &amp; Outdoor" in html,
                 "HTML part, escaped: %r" % html[:200])
         t.check(m["list-unsubscribe"] is None, "no unsubscribe header on transactional mail")
+        # the signed link to the order's tracking page, and no empty
+        # paragraph where the shop promised no day
+        link = re.search(r"Ihre Bestellung verfolgen: https://shop\.example/consonance(/t/\S+)\n", text)
+        t.check(link is not None and 'href="https://shop.example/consonance%s"' % (
+            link.group(1) if link else "?") in html, "the tracking link: %r" % text[-500:])
+        t.check("<p></p>" not in html and "<p> " not in html, "no empty paragraph: %r" % html)
+        if link:
+            st, _, page = d.request("GET", link.group(1), key=False)
+            t.check(st == 200 and "o1" in str(page), "the link opens o1's tracking page: %d" % st)
+        st, _, o1 = d.request("GET", "/v1/orders/o1")
+        t.check(st == 200 and (o1.get("promise") or {}).get("current"),
+                "the watch promised o1 a window: %r" % o1.get("promise"))
+        t.check("Voraussichtliche Lieferung: " in text and "Voraussichtliche Lieferung: " in html,
+                "the confirmation tells the window the shop did not: %r" % text)
         # the text part ends with the shop's footer, as the HTML part does
         # (without the unsubscribe link on an order's own mail)
         t.check(text.rstrip().endswith("\n-- \nWaldkauz Haus & Outdoor") and "abmelden" not in text,
@@ -238,6 +253,9 @@ try:
         body = got[0].get_body(("plain",)).get_content()
         t.check("Shipped with DHL, tracking number JJD0007001." in body and "parcels" not in body,
                 "one parcel, named: %r" % body)
+        t.check("\nTrack your parcel: https://shop.example/consonance/t/" in body and
+                ">Track your parcel</a>" in got[0].get_body(("html",)).get_content(),
+                "the notice links to the tracking page: %r" % body)
 
     # a customer whose zone is not one (a typo) reads dates in the shop's
     # zone, not UTC: an order at 00:30 in Berlin is of that Berlin day
