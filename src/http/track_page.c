@@ -44,8 +44,8 @@
  * client counts per /64) and each order number tried takes one for 15
  * minutes. A slot that is blocking is never given to another key: when
  * every slot a new key may take is blocking, the new key is refused (429)
- * rather than a block forgotten. Keys are hashed with a seed drawn at
- * start, so nobody can aim many keys at one neighbourhood. */
+ * rather than a block forgotten. Keys are mixed with a seed drawn at
+ * start (seeded), so nobody can aim many keys at one neighbourhood. */
 #define LIMIT_SLOTS 65536
 #define LIMIT_PROBE 16
 #define LIMIT_WINDOW_MS (15 * 60 * 1000)
@@ -296,6 +296,20 @@ static uint64_t hash_key(const char *kind, const char *v)
 
 static int64_t mono_ms(void) { return (int64_t)(cs_mono_ns() / 1000000); }
 
+/* A key as the guard's table holds it: the seed mixed into every bit (the
+ * finalizer of splitmix64), so the low bits that pick a slot depend on it.
+ * The seed XORed alone moved every key by the same bits: keys whose FNV-1a
+ * hashes share their low bits (found offline: FNV's low bits depend on
+ * nothing else) shared a neighbourhood under any seed, so a few addresses
+ * could block every slot one chosen address or order number may take. */
+static uint64_t seeded(uint64_t key)
+{
+    key ^= limit_seed;
+    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    key = (key ^ (key >> 27)) * 0x94d049bb133111ebULL;
+    return (key ^ (key >> 31)) | 1; /* 0 marks a free slot */
+}
+
 /* The slot of a key: its own, else a free or expired one, else the
  * oldest of the probed slots that is not blocking. NULL when every probed
  * slot blocks someone; *wait_s then gets the seconds until one expires.
@@ -306,8 +320,7 @@ static struct limit_slot *slot_of(cs_http_t *h, uint64_t key, int cap, int64_t n
     struct limit_slot *take = NULL;
     int take_rank = 0; /* 2 free or expired, 1 in use but not blocking (the oldest) */
     int64_t soonest = INT64_MAX;
-    key ^= limit_seed;
-    key |= 1;
+    key = seeded(key);
     for (int i = 0; i < LIMIT_PROBE; i++) {
         struct limit_slot *s = &h->limits[(key + (uint64_t)i) % LIMIT_SLOTS];
         bool expired = now - s->since >= LIMIT_WINDOW_MS;

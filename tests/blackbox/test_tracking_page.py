@@ -12,7 +12,7 @@ with the customer's codes and shown on the page. The lookup form finds an
 order by number and postcode or email, answers a wrong pair exactly like an
 unknown order, and refuses an address that keeps guessing (429, an IPv6
 client per /64); a flood of failures from many addresses does not clear a
-block. Forged links show nothing. An order in two parcels shows both (page
+block, and addresses whose plain hashes collide cannot block another's slots. Forged links show nothing. An order in two parcels shows both (page
 and status API), a customer change with the same occurred_at renews the
 page, default_locale and Accept-Language q-values choose the language, and
 the status API's wording and answers for cancelled, unshipped and
@@ -424,6 +424,35 @@ try:
     t.eq(st, 429, "the same /64 is refused")
     st, _, _ = lookup("l1", "10115", xff="2001:db8:1:3::1")
     t.eq(st, 303, "the next /64 still gets in")
+
+    # nobody can aim blocks at one neighbourhood of the guard's table: the
+    # slot of a key depends on the seed drawn at start, so addresses whose
+    # plain FNV-1a hashes agree in their low bits (found offline in a
+    # second) do not land where another address's slots are
+    def fnv(h, s):
+        for ch in s.encode():
+            h = ((h ^ ch) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+        return h
+
+    ip_key = fnv(1469598103934665603, "ip:")  # hash_key("ip", ...) before the address
+
+    def low_bits(v):
+        return ((fnv(ip_key, v) | 1) >> 1) & 0x7FFF
+
+    victim = "192.0.2.123"
+    aim = low_bits(victim)
+    aimed = []
+    for i in range(1 << 24):
+        x = "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255)
+        if low_bits(x) == aim:
+            aimed.append(x)
+            if len(aimed) == 16:  # LIMIT_PROBE: every slot the victim may take
+                break
+    for x in aimed:
+        for k in range(5):
+            lookup("aim-%s-%d" % (x, k), "00000", xff=x)
+    st, _, _ = lookup("l1", "10115", xff=victim)
+    t.eq(st, 303, "an address that never failed is not refused by blocks aimed at its slots")
 
     # a block survives a flood: block an order number, then 5000 failures from 1000 addresses
     for i in range(10):
