@@ -766,7 +766,11 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
     return cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err);
 }
 
-/* Postcodes compare without spaces and case ("10115", "SW1A 1AA"). */
+/* Postcodes compare without spaces and case ("10115", "SW1A 1AA"), and
+ * without a country prefix of one or two letters before digits alone
+ * ("D-01067", "CH-8001", "LT-01103": as the promise's regions read them,
+ * model/region.c), which a shop may store and a customer does not type,
+ * or the other way round. */
 static void norm_postcode(const char *in, char *out, size_t size)
 {
     size_t o = 0;
@@ -774,6 +778,15 @@ static void norm_postcode(const char *in, char *out, size_t size)
         if (!isspace((unsigned char)*in))
             out[o++] = (char)toupper((unsigned char)*in);
     out[o] = '\0';
+    size_t letters = 0;
+    while (letters < 2 && isalpha((unsigned char)out[letters]))
+        letters++;
+    if (!letters || out[letters] != '-' || !out[letters + 1])
+        return;
+    for (size_t i = letters + 1; out[i]; i++)
+        if (!isdigit((unsigned char)out[i]))
+            return;
+    memmove(out, out + letters + 1, o - letters); /* with its NUL */
 }
 
 static void trim_copy(const char *in, char *out, size_t size)

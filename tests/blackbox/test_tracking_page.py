@@ -368,6 +368,19 @@ try:
     st, _, js = d.request("GET", "/v1/orders/pl1")
     t.eq((js.get("shipping") or {}).get("destination", {}).get("postal_code"), "80331",
          "the order shows its shipping")
+    # a postcode written with its country prefix ("D-01067", as the promise's
+    # regions read it too) is the same postcode as the customer types it, and
+    # the other way round; the prefix alone is no postcode
+    for oid, stored, typed in (("pl2", "D-01067", "01067"), ("pl3", "01069", "d-01069"),
+                               ("pl4", "CH-8001", "8001")):
+        plan = order(oid, "ben", now - dt.timedelta(hours=1), "25.00")
+        plan["data"]["shipping"] = {"carrier": "dhl",
+                                    "destination": {"country": "DE", "postal_code": stored}}
+        t.eq(d.post_events([plan])[0], 200, "an order to %s accepted" % stored)
+        st, _, _ = lookup(oid, typed, xff="192.0.2.140")
+        t.eq(st, 303, "%s found by %s" % (stored, typed))
+    st, _, _ = lookup("pl2", "D-", xff="192.0.2.140")
+    t.eq(st, 404, "a country prefix alone finds nothing")
     # a wrong pair and an unknown order get the same answer
     st1, _, wrong = lookup("l1", "99999")
     st2, _, unknown = lookup("nope-123", "10115")
