@@ -302,6 +302,9 @@ try:
     if tips:
         url = tips[0]["list-unsubscribe"].strip("<>")
         t.check(url.startswith("https://shop.example/consonance/u/"), "link on the public URL")
+        # signed over "u:anna", so no kind of link is another's
+        want = hmac.new(b"test-link-secret-0123456789", b"u:anna", hashlib.sha256).hexdigest()[:32]
+        t.eq(url.rsplit("/", 1)[1], "anna".encode().hex() + "." + want, "the unsubscribe token")
         path = urllib.parse.urlparse(url).path[len("/consonance"):]
         st, _, page = d.request("GET", path, key=False)
         t.check(st == 200 and "Abmelden" in page, "unsubscribe page in German")
@@ -321,6 +324,11 @@ try:
     def utok(cid):
         mac = hmac.new(b"test-link-secret-0123456789", cid.encode(), hashlib.sha256)
         return "/u/" + cid.encode().hex() + "." + mac.hexdigest()[:32]
+    # (links sent before unsubscribe links had a purpose sign the id alone,
+    # and still open; but an id like "t:o1" signed alone is o1's tracking
+    # link's MAC, which unsubscribes no customer "t:o1")
+    st, _, _ = d.request("POST", utok("t:o1"), "", key=False)
+    t.eq(st, 404, "a tracking link's MAC as an unsubscribe token")
     st, h, page = d.request("GET", utok("anna"), key=False)
     t.eq((st, h.get("cache-control"), h.get("referrer-policy")), (200, "private, no-store", "no-referrer"),
          "the unsubscribe page's headers")
