@@ -103,6 +103,25 @@ static void count(hreq_t *r, int status)
 
 void cs__http_count(hreq_t *r, int status) { count(r, status); }
 
+/* The methods a route takes, for the Allow header of a 405 (route_of
+ * decides the same; HEAD goes wherever GET does). */
+static const char *allowed(route_t r)
+{
+    switch (r) {
+    case R_JOURNEY_SWITCH:
+    case R_CB_SMS:
+    case R_CB_EMAIL:
+    case R_TRACK_AFTERSHIP:
+    case R_TRACK_SCANS: return "POST";
+    case R_EVENTS_POST:
+    case R_EVENTS_GET:
+    case R_CB_WHATSAPP:
+    case R_TRACK_LOOKUP:
+    case R_UNSUBSCRIBE: return "GET, HEAD, POST";
+    default: return "GET, HEAD";
+    }
+}
+
 static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, const char *ctype)
 {
     struct MHD_Response *resp =
@@ -117,10 +136,7 @@ static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, cons
     if (status == 503)
         MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 405)
-        MHD_add_response_header(resp, "Allow",
-                                r->route == R_EVENTS_POST || r->route == R_EVENTS_GET
-                                    ? "GET, POST"
-                                    : "GET");
+        MHD_add_response_header(resp, "Allow", allowed(r->route));
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     count(r, status);

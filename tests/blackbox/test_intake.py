@@ -353,6 +353,15 @@ try:
     st, h, body = d.request("DELETE", "/v1/orders/1001")
     t.eq(st, 405, "405 wrong method")
     t.check("GET" in h.get("allow", ""), "405 says what is allowed")
+    # ... on every route: the POST-only ones said "GET", which they refuse
+    for method, path, allow in (("GET", "/v1/journeys/j/enable", "POST"),
+                                ("PUT", "/v1/callbacks/sms", "POST"),
+                                ("GET", "/v1/tracking/scans", "POST"),
+                                ("PUT", "/u/token", "GET, HEAD, POST"),
+                                ("DELETE", "/v1/events", "GET, HEAD, POST"),
+                                ("POST", "/healthz", "GET, HEAD")):
+        st, h, body = d.request(method, path)
+        t.eq((st, h.get("allow")), (405, allow), "Allow of %s %s" % (method, path))
     st, _, body = d.request("GET", "/v1/events?limit=5000")
     t.eq((st, body["error"]["field"]), (400, "limit"), "bad query parameter named")
     st, _, body = d.request("GET", "/v1/events?type=order.shipped")
