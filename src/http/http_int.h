@@ -105,6 +105,11 @@ typedef struct hreq {
     struct MHD_Connection *conn;
     route_t route;
     uint64_t start_ns;
+    bool started;              /* the handler's first call is done */
+    char *path;                /* the path as it came, its escapes kept (owned) */
+    const char *id;            /* the {id} segment of path, escapes kept, not
+                                  NUL-terminated; id_len bytes */
+    size_t id_len;
     int early_status;          /* answer decided before the body (0 = none) */
     json_t *early_body;
     bool ndjson;
@@ -140,6 +145,12 @@ const char *cs__http_echo(const char *v, char *buf, size_t size);
  * NUL byte ("%00"), or one given twice with different values. At most
  * 16 names (more are not looked at). */
 cs_rc cs__http_check_query(hreq_t *r, const char *const *names, size_t n, cs_err_t *err);
+/* The {id} of /v1/customers/{id}..., /v1/orders/{id}... and
+ * /v1/journeys/{id}/..., percent-decoded into out (CS_ID_MAX + 1 bytes).
+ * Routing splits the path as it came, so an id may hold a '/' sent as
+ * "%2F". CS_ERR_INVALID naming "id" when it is empty, longer than
+ * CS_ID_MAX, holds a NUL byte or is not UTF-8. */
+cs_rc cs__http_path_id(const hreq_t *r, char *out, cs_err_t *err);
 /* {"error":{"code","field","message"}} for err, with the status it maps to. */
 enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
 /* Queue text (owned, freed with free()) as the response. */
@@ -168,7 +179,7 @@ enum MHD_Result cs__http_intake_finish(hreq_t *r);
 void cs__http_intake_free(hreq_t *r);
 
 /* views.c */
-enum MHD_Result cs__http_view(hreq_t *r, const char *url);
+enum MHD_Result cs__http_view(hreq_t *r);
 enum MHD_Result cs__http_health(hreq_t *r);
 enum MHD_Result cs__http_metrics(hreq_t *r);
 
@@ -182,7 +193,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url);
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
 
 /* status_api.c */
-enum MHD_Result cs__http_order_status(hreq_t *r, const char *url);
+enum MHD_Result cs__http_order_status(hreq_t *r);
 /* What an order's status answer and tracking page are made from: the
  * order's view (shipments, scans, the watch's promise), its customer's
  * contact data and the zone they read days in, and -- only when the
@@ -237,7 +248,7 @@ enum MHD_Result cs__http_tracking_hook(hreq_t *r);
 enum MHD_Result cs__http_callback(hreq_t *r, const char *method);
 
 /* journeys_api.c */
-enum MHD_Result cs__http_journeys(hreq_t *r, const char *url);
+enum MHD_Result cs__http_journeys(hreq_t *r);
 
 /* Run fn with a store handle that can read: a pooled reader, or the writer
  * between groups for stores without reader handles (in-memory). */

@@ -125,20 +125,7 @@ static cs_rc customer_fn(cs_store_t *s, void *arg)
     return CS_OK;
 }
 
-/* The {id} between a prefix and a suffix of the URL, checked. */
-static bool path_id(const char *url, size_t prefix, const char *suffix, char *out, cs_err_t *err)
-{
-    size_t n = strlen(url) - prefix - strlen(suffix);
-    if (n == 0 || n > CS_ID_MAX || memchr(url + prefix, '/', n)) {
-        cs_err_field(err, CS_ERR_INVALID, "id", "id: expected an id of 1..%d bytes", CS_ID_MAX);
-        return false;
-    }
-    memcpy(out, url + prefix, n);
-    out[n] = '\0';
-    return true;
-}
-
-enum MHD_Result cs__http_journeys(hreq_t *r, const char *url)
+enum MHD_Result cs__http_journeys(hreq_t *r)
 {
     jctx_t c;
     memset(&c, 0, sizeof c);
@@ -153,8 +140,8 @@ enum MHD_Result cs__http_journeys(hreq_t *r, const char *url)
         rc = cs__http_with_reader(r->h, list_fn, &c, &err);
         break;
     case R_JOURNEY_SWITCH: {
-        c.on = strcmp(url + strlen(url) - 7, "/enable") == 0;
-        if (!path_id(url, 13, c.on ? "/enable" : "/disable", c.id, &c.err))
+        c.on = strcmp(r->id + r->id_len, "/enable") == 0;
+        if (cs__http_path_id(r, c.id, &c.err))
             return cs__http_reply_err(r, &c.err);
         bool known = false;
         cs_journeys_t *js = r->h->opts.journeys;
@@ -170,11 +157,7 @@ enum MHD_Result cs__http_journeys(hreq_t *r, const char *url)
         break;
     }
     default:
-        if (!path_id(url, 14,
-                     r->route == R_CUSTOMER_RUNS        ? "/journeys"
-                     : r->route == R_CUSTOMER_DISCOUNTS ? "/discounts"
-                                                        : "/messages",
-                     c.id, &c.err))
+        if (cs__http_path_id(r, c.id, &c.err))
             return cs__http_reply_err(r, &c.err);
         rc = cs__http_with_reader(r->h, customer_fn, &c, &err);
         break;

@@ -501,20 +501,66 @@ const char *cs__http_form_get(const kv_t *f, size_t n, const char *k)
 
 /* ---- routing ---- */
 
-static route_t route_of(const char *url, const char *method, bool *method_ok)
+/* The path as it came splits into "/v1/customers/" {id} rest: the id
+ * keeps its escapes, so an encoded '/' stays inside it (MHD hands the
+ * handler a decoded url, in which "c%2Fjourneys" is two segments). */
+static bool id_route(hreq_t *r, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(r->path, prefix, n) != 0)
+        return false;
+    r->id = r->path + n;
+    r->id_len = strcspn(r->id, "/");
+    *rest = r->id + r->id_len;
+    return r->id_len > 0 || **rest;
+}
+
+cs_rc cs__http_path_id(const hreq_t *r, char *out, cs_err_t *err)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < r->id_len; i++) {
+        char c = r->id[i];
+        if (c == '%' && i + 2 < r->id_len && hexval(r->id[i + 1]) >= 0 &&
+            hexval(r->id[i + 2]) >= 0) {
+            c = (char)(hexval(r->id[i + 1]) * 16 + hexval(r->id[i + 2]));
+            i += 2;
+        }
+        if (c == '\0')
+            return cs_err_field(err, CS_ERR_INVALID, "id",
+                                "id: a NUL byte (%%00) in the id; expected text");
+        if (n == CS_ID_MAX) {
+            n = 0; /* too long */
+            break;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (n == 0)
+        return cs_err_field(err, CS_ERR_INVALID, "id", "id: expected an id of 1..%d bytes",
+                            CS_ID_MAX);
+    if (!cs_utf8_valid(out, n))
+        return cs_err_field(err, CS_ERR_INVALID, "id",
+                            "id: expected UTF-8 text (percent-encode the UTF-8 bytes of each "
+                            "character)");
+    return CS_OK;
+}
+
+/* url is MHD's decoded path; the routes with an {id} read r->path, the
+ * path as it came. */
+static route_t route_of(hreq_t *r, const char *url, const char *method, bool *method_ok)
 {
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
+    const char *rest;
     *method_ok = true;
     if (strcmp(url, "/v1/events") == 0) {
         *method_ok = get || post;
         return post ? R_EVENTS_POST : R_EVENTS_GET;
     }
-    route_t r = R_OTHER;
-    size_t ul = strlen(url);
-    if (strncmp(url, "/v1/journeys/", 13) == 0 && url[13] &&
-        ((ul > 20 && strcmp(url + ul - 7, "/enable") == 0) ||
-         (ul > 21 && strcmp(url + ul - 8, "/disable") == 0))) {
+    route_t rt = R_OTHER;
+    if (id_route(r, "/v1/journeys/", &rest) &&
+        (strcmp(rest, "/enable") == 0 || strcmp(rest, "/disable") == 0)) {
         *method_ok = post;
         return R_JOURNEY_SWITCH;
     }
@@ -543,32 +589,24 @@ static route_t route_of(const char *url, const char *method, bool *method_ok)
         return R_UNSUBSCRIBE;
     }
     if (strcmp(url, "/v1/journeys") == 0)
-        r = R_JOURNEYS;
-    else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 23 &&
-             strcmp(url + ul - 9, "/journeys") == 0)
-        r = R_CUSTOMER_RUNS;
-    else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 23 &&
-             strcmp(url + ul - 9, "/messages") == 0)
-        r = R_CUSTOMER_MESSAGES;
-    else if (strncmp(url, "/v1/customers/", 14) == 0 && ul > 24 &&
-             strcmp(url + ul - 10, "/discounts") == 0)
-        r = R_CUSTOMER_DISCOUNTS;
-    else if (strncmp(url, "/v1/customers/", 14) == 0 && url[14])
-        r = R_CUSTOMER;
-    else if (strncmp(url, "/v1/orders/", 11) == 0 && ul > 18 &&
-             strcmp(url + ul - 7, "/status") == 0)
-        r = R_ORDER_STATUS;
-    else if (strncmp(url, "/v1/orders/", 11) == 0 && url[11])
-        r = R_ORDER;
+        rt = R_JOURNEYS;
+    else if (id_route(r, "/v1/customers/", &rest))
+        rt = !*rest                              ? R_CUSTOMER
+             : strcmp(rest, "/journeys") == 0  ? R_CUSTOMER_RUNS
+             : strcmp(rest, "/messages") == 0  ? R_CUSTOMER_MESSAGES
+             : strcmp(rest, "/discounts") == 0 ? R_CUSTOMER_DISCOUNTS
+                                               : R_OTHER;
+    else if (id_route(r, "/v1/orders/", &rest))
+        rt = !*rest ? R_ORDER : strcmp(rest, "/status") == 0 ? R_ORDER_STATUS : R_OTHER;
     else if (strcmp(url, "/v1/promise") == 0)
-        r = R_PROMISE;
+        rt = R_PROMISE;
     else if (strcmp(url, "/healthz") == 0)
-        r = R_HEALTH;
+        rt = R_HEALTH;
     else if (strcmp(url, "/metrics") == 0)
-        r = R_METRICS;
-    if (r != R_OTHER)
+        rt = R_METRICS;
+    if (rt != R_OTHER)
         *method_ok = get;
-    return r;
+    return rt;
 }
 
 static bool media_is(const char *ct, const char *want)
@@ -676,7 +714,7 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
     enum MHD_Result ret = MHD_YES;
     cs_err_t err;
     cs_err_clear(&err);
-    r->route = route_of(url, method, &method_ok);
+    r->route = route_of(r, url, method, &method_ok);
     if (r->route == R_OTHER) {
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
         return cs__http_reply_err(r, &err);
@@ -729,18 +767,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    cs_http_t *h = cls;
     hreq_t *r = *con_cls;
+    (void)cls;
     (void)version;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
-            return MHD_NO;
-        r->h = h;
+    if (!r)
+        return MHD_NO; /* on_uri found no memory */
+    if (!r->started) {
+        r->started = true;
         r->conn = conn;
-        r->start_ns = cs_mono_ns();
-        cs_arena_init(&r->arena);
-        *con_cls = r;
         return first_call(r, url, method);
     }
     if (r->route == R_EVENTS_POST) {
@@ -787,13 +821,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     switch (r->route) {
     case R_CUSTOMER:
     case R_ORDER:
-    case R_EVENTS_GET: return cs__http_view(r, url);
+    case R_EVENTS_GET: return cs__http_view(r);
     case R_JOURNEYS:
     case R_CUSTOMER_RUNS:
     case R_CUSTOMER_DISCOUNTS:
     case R_CUSTOMER_MESSAGES:
-    case R_JOURNEY_SWITCH: return cs__http_journeys(r, url);
-    case R_ORDER_STATUS: return cs__http_order_status(r, url);
+    case R_JOURNEY_SWITCH: return cs__http_journeys(r);
+    case R_ORDER_STATUS: return cs__http_order_status(r);
     case R_PROMISE: return cs__http_promise(r);
     case R_UNSUBSCRIBE: return cs__http_unsubscribe(r, url, method);
     case R_TRACK_PAGE: return cs__http_track_page(r, url);
@@ -801,6 +835,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case R_METRICS: return cs__http_metrics(r);
     default: return MHD_NO;
     }
+}
+
+/* Before MHD parses the request line's target: the request's state, with
+ * the path as it came (MHD decodes the one it hands on_request). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    hreq_t *r = calloc(1, sizeof *r);
+    size_t n = strcspn(uri, "?");
+    if (!r)
+        return NULL;
+    r->path = malloc(n + 1);
+    if (!r->path) {
+        free(r);
+        return NULL;
+    }
+    memcpy(r->path, uri, n);
+    r->path[n] = '\0';
+    r->h = cls;
+    r->conn = conn;
+    r->start_ns = cs_mono_ns();
+    cs_arena_init(&r->arena);
+    return r;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -814,6 +870,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     cs__http_intake_free(r);
     cs_buf_free(&r->body);
+    free(r->path);
     free(r);
     *con_cls = NULL;
 }
@@ -892,7 +949,8 @@ cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t *
     h->d = MHD_start_daemon(flags, (uint16_t)opts->port, NULL, NULL, on_request, h,
                             MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned)h->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                            h, MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
+                            h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
                             4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);
     if (!h->d) {

@@ -444,7 +444,7 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
     return cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err);
 }
 
-enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
+enum MHD_Result cs__http_order_status(hreq_t *r)
 {
     cs_http_t *h = r->h;
     st_ctx_t c;
@@ -453,14 +453,8 @@ enum MHD_Result cs__http_order_status(hreq_t *r, const char *url)
     cs_err_clear(&c.err);
     /* /v1/orders/{id}/status */
     char id[CS_ID_MAX + 1];
-    size_t n = strlen(url) - 11 - 7;
-    if (n == 0 || n > CS_ID_MAX || memchr(url + 11, '/', n)) {
-        cs_err_field(&c.err, CS_ERR_INVALID, "id", "id: expected an order id of 1..%d bytes",
-                     CS_ID_MAX);
+    if (cs__http_path_id(r, id, &c.err))
         return cs__http_reply_err(r, &c.err);
-    }
-    memcpy(id, url + 11, n);
-    id[n] = '\0';
     c.id = id;
     /* ?lang= is de or en; without it the customer's locale, else the shop's
      * default_locale */

@@ -58,19 +58,17 @@ static cs_rc id_arg(hreq_t *r, const char *name, const char **out, cs_err_t *err
     return CS_OK;
 }
 
-enum MHD_Result cs__http_view(hreq_t *r, const char *url)
+enum MHD_Result cs__http_view(hreq_t *r)
 {
     view_ctx_t v;
+    char id[CS_ID_MAX + 1];
     memset(&v, 0, sizeof v);
     cs_err_clear(&v.err);
     v.route = r->route;
     if (r->route == R_CUSTOMER || r->route == R_ORDER) {
-        v.id = url + (r->route == R_CUSTOMER ? 14 : 11);
-        if (strlen(v.id) > CS_ID_MAX || strchr(v.id, '/')) {
-            cs_err_field(&v.err, CS_ERR_INVALID, "id", "id: expected an id of 1..%d bytes",
-                         CS_ID_MAX);
+        if (cs__http_path_id(r, id, &v.err))
             return cs__http_reply_err(r, &v.err);
-        }
+        v.id = id;
     } else {
         int64_t after = 0, before = 0, limit = 100;
         const char *order = cs__http_query(r, "order");

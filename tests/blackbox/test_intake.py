@@ -293,6 +293,26 @@ try:
 
     st, _, cust = d.request("GET", "/v1/customers/c-7")
     t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")
+    # an id may hold '/': sent as %2F it stays one segment of the path
+    # (it was unreadable, and c%2Fjourneys answered customer c's runs)
+    st, _, body = d.post_events([csbb.order_event("slash-1", "2024/0815", customer="c/journeys"),
+                                 csbb.order_event("slash-2", "0815", customer="c")])
+    t.eq((st, body.get("accepted")), (200, 2), "orders with a '/' in their ids")
+    for path, key, want in (("/v1/orders/2024%2F0815", "id", "2024/0815"),
+                            ("/v1/orders/2024%2f0815/status", "order_id", "2024/0815"),
+                            ("/v1/customers/c%2Fjourneys", "id", "c/journeys"),
+                            ("/v1/customers/c%2Fjourneys/journeys", "customer_id", "c/journeys"),
+                            ("/v1/customers/c%2Fjourneys/messages", "customer_id", "c/journeys")):
+        st, _, body = d.request("GET", path)
+        t.eq((st, body.get(key) if isinstance(body, dict) else body), (200, want), path)
+    for path, want in (("/v1/orders/2024%00/status", (400, "id")),
+                       ("/v1/orders/" + "%41" * 129, (400, "id")),
+                       ("/v1/customers/c-7/orders", (404, None))):
+        st, _, body = d.request("GET", path)
+        err = body.get("error", {}) if isinstance(body, dict) else {}
+        t.eq((st, err.get("field")), want, "%s: %r" % (path, err))
+    st, _, body = d.request("GET", "/v1/orders/" + "%41" * 128)
+    t.eq(st, 404, "an id of 128 bytes, each sent as an escape, is not too long")
     st, _, page = d.request("GET", "/v1/events?limit=2&order=desc")
     t.eq((st, len(page["events"])), (200, 2), "events page")
     t.check(page["events"][0]["seq"] > page["events"][1]["seq"], "newest first")
