@@ -719,20 +719,24 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
         return cs__http_reply_err(r, &err);
     }
-    /* (the customers' pages check their own: a token that is not UTF-8 is
-     * a bad token, answered with the page) */
-    bool page = r->route == R_TRACK_PAGE || r->route == R_TRACK_LOOKUP ||
-                r->route == R_UNSUBSCRIBE;
-    if (!page && !check_text(r, url, &err))
-        return cs__http_reply_err(r, &err);
     if (!method_ok) {
         return cs__http_reply_code(r, 405, "method_not_allowed",
                                    "method not allowed on this route");
     }
+    /* (the customers' pages check their own: a token that is not UTF-8 is
+     * a bad token, answered with the page; the routes that take a key
+     * check the path and query once the key is good) */
+    bool page = r->route == R_TRACK_PAGE || r->route == R_TRACK_LOOKUP ||
+                r->route == R_UNSUBSCRIBE;
+    bool keyed = api_route(r->route) || r->route == R_EVENTS_POST || r->route == R_CB_EMAIL;
+    if (!page && !keyed && !check_text(r, url, &err))
+        return cs__http_reply_err(r, &err);
     if (is_callback(r->route)) {
         /* providers sign their callbacks; the generic email form takes a key */
         if (r->route == R_CB_EMAIL && !authorize(r, CS_SCOPE_WRITE, &ret))
             return ret;
+        if (r->route == R_CB_EMAIL && !check_text(r, url, &err))
+            return cs__http_reply_err(r, &err);
         cs_buf_init(&r->body, CS_HTTP_HOOK_BODY_MAX);
         return MHD_YES;
     }
@@ -741,6 +745,8 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
 
     if (!authorize(r, CS_SCOPE_WRITE, &ret))
         return ret;
+    if (!check_text(r, url, &err))
+        return cs__http_reply_err(r, &err);
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct || !(media_is(ct, "application/json") || media_is(ct, "application/x-ndjson") ||
                  media_is(ct, "application/ndjson"))) {
@@ -815,7 +821,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *const *names = route_params(r->route, &n);
         cs_err_t err;
         cs_err_clear(&err);
-        if (cs__http_check_query(r, names, n, &err))
+        if (!check_text(r, url, &err) || cs__http_check_query(r, names, n, &err))
             return cs__http_reply_err(r, &err);
     }
     switch (r->route) {

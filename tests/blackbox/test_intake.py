@@ -401,6 +401,15 @@ try:
     t.check("takes none" in err.get("message", ""), "says the route takes none: %r" % err)
     st, _, body = d.request("GET", "/v1/orders/1001?expand=items", key=False)
     t.eq(st, 401, "the key is asked for before the query is judged")
+    # ... also when the query or the path is not UTF-8 (that was 400 to anyone)
+    for method, path in (("GET", "/v1/events?type=%FF"), ("GET", "/v1/orders/%FF"),
+                         ("GET", "/v1/promise?lang=%C3"), ("POST", "/v1/events?x=%FF")):
+        st, _, body = d.request(method, path, key=False)
+        t.eq(st, 401, "%s %s without a key" % (method, path))
+    st, _, body = d.request("GET", "/v1/events?type=%FF")
+    t.eq((st, body.get("error", {}).get("field")), (400, "type"), "with one, the query is judged")
+    st, _, body = d.request("PUT", "/v1/events?type=%FF")
+    t.eq(st, 405, "a wrong method is told before the query is judged")
 
     # ---- API keys ----
     st, h, body = d.post_events(csbb.order_event("k1", "3001"), key=False)
