@@ -380,12 +380,21 @@ static cs_rc authenticate(hreq_t *r, int *scopes, cs_err_t *err)
         while (*secret == ' ')
             secret++;
     }
-    if (!secret || !*secret)
+    /* whitespace after a header's value is not part of it (RFC 9110 5.5);
+     * MHD keeps it */
+    size_t n = secret ? strlen(secret) : 0;
+    while (n && (secret[n - 1] == ' ' || secret[n - 1] == '\t'))
+        n--;
+    if (!n)
         return cs_err_field(err, CS_ERR_AUTH, "Authorization",
                             "an API key is required: `Authorization: Bearer <api key>`");
-    if (strlen(secret) >= CS_APIKEY_SECRET_MAX)
+    if (n >= CS_APIKEY_SECRET_MAX)
         return cs_errf(err, CS_ERR_AUTH, "unknown API key");
-    cs_sha256_hex(secret, strlen(secret), hash);
+    char key[CS_APIKEY_SECRET_MAX];
+    memcpy(key, secret, n);
+    key[n] = '\0';
+    secret = key;
+    cs_sha256_hex(secret, n, hash);
     unsigned slot = 0;
     for (int i = 0; i < 8; i++)
         slot = slot * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);

@@ -419,6 +419,13 @@ try:
     t.eq(st, 401, "wrong key 401")
     st, _, body = d.request("GET", "/v1/customers/c-7", key=False)
     t.eq(st, 401, "personal data needs a key")
+    # whitespace after a header's value is not part of it (it was read as
+    # part of the key, which was then unknown)
+    for hdr in ({"Authorization": "Bearer %s " % d.key}, {"X-Api-Key": "%s\t" % d.key}):
+        st, _, body = d.request("GET", "/v1/customers/c-7", key=False, headers=hdr)
+        t.eq(st, 200, "a key with whitespace after it: %r" % body)
+    st, _, body = d.request("GET", "/v1/customers/c-7", key=False, headers={"X-Api-Key": " "})
+    t.eq((st, body.get("error", {}).get("field")), (401, "Authorization"), "a blank key is none")
     env = dict(os.environ, CONSONANCE_STORE=d.store)
     out = subprocess.run([a.bin, "apikey", "create", "--name", "reader", "--scopes", "read"],
                          env=env, capture_output=True, text=True)
