@@ -73,7 +73,8 @@ enum MHD_Result cs__http_view(hreq_t *r)
         int64_t after = 0, before = 0, limit = 100;
         const char *order = cs__http_query(r, "order");
         if (int_arg(r, "after_seq", 0, INT64_MAX, &after, &v.err) ||
-            int_arg(r, "before_seq", 0, INT64_MAX, &before, &v.err) ||
+            /* (0 would read as no bound: events number from 1) */
+            int_arg(r, "before_seq", 1, INT64_MAX, &before, &v.err) ||
             int_arg(r, "limit", 1, 1000, &limit, &v.err) ||
             id_arg(r, "customer_id", &v.q.customer_id, &v.err) ||
             id_arg(r, "order_id", &v.q.order_id, &v.err) ||

@@ -386,6 +386,9 @@ try:
     t.eq((st, body["error"]["field"]), (400, "limit"), "bad query parameter named")
     st, _, body = d.request("GET", "/v1/events?type=order.shipped")
     t.eq((st, body["error"]["field"]), (400, "type"), "bad type filter named")
+    # no event comes before the first: before_seq=0 is refused, not read as no bound
+    st, _, body = d.request("GET", "/v1/events?before_seq=0")
+    t.eq((st, body.get("error", {}).get("field")), (400, "before_seq"), "before_seq=0 refused")
     # a misspelt filter would answer for every customer: refused by name
     st, _, body = d.request("GET", "/v1/events?customer=c-7")
     err = body.get("error", {}) if isinstance(body, dict) else {}
