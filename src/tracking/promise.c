@@ -1058,6 +1058,11 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     out->from = midnight(m, day_of_index(m, k[0]));
     out->point = midnight(m, day_of_index(m, k[1]));
     out->to = midnight(m, day_of_index(m, k[2]));
+    /* out for delivery: today, also on a day the calendar closes (a
+     * carrier's Sunday round, a holiday): the scan says it is on its way
+     * to the door now */
+    if (out->reason == CS_PR_OUT_FOR_DELIVERY)
+        out->from = out->point = out->to = today0;
     return CS_OK;
 }
 

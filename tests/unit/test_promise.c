@@ -446,6 +446,15 @@ static void test_no_history_is_not_slow(void **state)
     assert_int_equal(p.reason, CS_PR_OUT_FOR_DELIVERY);
     assert_false(p.at_risk);
     assert_string_equal(day(p.to), "2026-03-02");
+    /* out for delivery on a Sunday (a carrier's Sunday round): today,
+     * though the calendar delivers nothing on Sundays */
+    p = ask(m, "dhl", "DE-BE", "2026-03-05T09:00:00Z", "2026-03-06T10:00:00Z",
+            "2026-03-08T12:00:00Z", CS_TRACK_OUT_FOR_DELIVERY, CS_INCIDENT_NONE,
+            "2026-03-08T08:00:00Z");
+    assert_int_equal(p.reason, CS_PR_OUT_FOR_DELIVERY);
+    assert_string_equal(day(p.from), "2026-03-08");
+    assert_string_equal(day(p.point), "2026-03-08");
+    assert_string_equal(day(p.to), "2026-03-08");
     /* six days under way, scanned this morning: later, not called slow */
     p = ask(m, "dhl", "DE-BE", "2026-03-02T09:00:00Z", "2026-03-02T15:00:00Z",
             "2026-03-09T12:00:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
