@@ -122,6 +122,9 @@ static cs_rc ping_fn(cs_store_t *s, void *arg)
     cs_rc rc = cs_store_events_query(s, &q, &out, arg);
     if (!rc)
         json_decref(out);
+    /* a database that reads but takes no writes is no place for intake */
+    if (!rc && s->ops->writable)
+        rc = s->ops->writable(s, arg);
     return rc;
 }
 

@@ -824,6 +824,36 @@ static void pg_rollback(cs_store_t *store)
     s->in_tx = false;
 }
 
+/* ---- health ---- */
+
+/* Reads work but writes would fail when the server is a standby in
+ * recovery, or when its sessions default to read-only transactions (what a
+ * managed database is set to on a full disk). A reader's session sets that
+ * default on for itself, so its reset_val is read: the value of the server,
+ * database, role or connection options, which every session without a
+ * setting of its own (the writer's) follows. Writes nothing. */
+static cs_rc pg_writable(cs_store_t *store, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    static const char sql[] = "SELECT pg_is_in_recovery(), reset_val FROM pg_settings "
+                              "WHERE name='default_transaction_read_only'";
+    cs_rc rc = CS_OK;
+    PGresult *r = PQexec(conn(s), sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        note_error(s, r);
+        rc = cs__sql_fail(s, err, "check that the database takes writes");
+    } else if (PQgetvalue(r, 0, 0)[0] == 't') {
+        rc = cs_errf(err, CS_ERR_STORE,
+                     "store: the database is read-only: a standby in recovery takes no writes");
+    } else if (strcmp(PQgetvalue(r, 0, 1), "on") == 0) {
+        rc = cs_errf(err, CS_ERR_STORE,
+                     "store: the database is read-only: default_transaction_read_only is on, "
+                     "so every write fails");
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* ---- wake-ups: LISTEN consonance, NOTIFY at commit (payload: the node) ---- */
 
 static cs_rc pg_wakeup_wait(cs_store_t *store, int timeout_ms, bool *woken, cs_err_t *err)
@@ -865,6 +895,7 @@ const cs_store_ops_t cs_store_pg_ops = {
     .begin_relaxed = pg_begin_relaxed,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .writable = pg_writable,
     CS_SQL_SHARED_OPS,
     .ingest_hint = cs__sql_ingest_hint,
 };

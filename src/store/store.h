@@ -376,6 +376,12 @@ struct cs_store_ops {
      * written that the kernel dropped); only a handle opened afresh does.
      * Any thread. */
     bool (*refusing)(cs_store_t *s);
+    /* Optional (NULL = no such check): whether the database would take a
+     * write now, by a check that writes nothing; CS_ERR_STORE naming why
+     * not. For /healthz: a database that reads but takes no writes (a
+     * standby, a read-only default) must not look healthy. Any handle,
+     * readers included, outside a transaction. */
+    cs_rc (*writable)(cs_store_t *s, cs_err_t *err);
     void (*rollback)(cs_store_t *s);
 
     /* Append ev to the log and fold it into current state. received_at is the

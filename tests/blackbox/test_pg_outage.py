@@ -8,7 +8,10 @@ holds the store's write lock (a database that cannot take writes), a write
 waits for the lock timeout and is refused with 503 rather than hanging or
 being acknowledged; once the lock is gone, writes go through again. Then the
 database is restarted twice while clients stream batches: afterwards every
-batch that was acknowledged is in the store, once."""
+batch that was acknowledged is in the store, once. Last, a database that
+reads but takes no writes (its sessions read-only, as a managed database
+is put on a full disk) makes /healthz say unhealthy until it takes writes
+again."""
 import os
 import subprocess
 import sys
@@ -147,6 +150,28 @@ try:
     t.eq(dup, "0", "no event stored twice")
     st, _, h = d.request("GET", "/healthz")
     t.eq(st, 200, "healthy after the restarts")
+
+    # read-only: the server's sessions default to read-only transactions
+    # (what a managed database does on a full disk), so every write fails
+    # while reads work; /healthz must not call the node healthy
+    pg.psql("ALTER SYSTEM SET default_transaction_read_only=on; SELECT pg_reload_conf();",
+            single=False)
+    n = [1000]
+
+    def write_refused():
+        n[0] += 1
+        st, _, _ = d.request("POST", "/v1/events", ev(n[0]))
+        return st == 503
+    t.wait_for(write_refused, "a write refused by the read-only database")
+    st, _, h = d.request("GET", "/healthz")
+    t.eq(st, 503, "unhealthy while the database takes no writes")
+    t.check("read-only" in h.get("message", ""), "healthz says why: %s" % h.get("message"))
+    pg.psql("SET default_transaction_read_only=off; ALTER SYSTEM RESET default_transaction_read_only;"
+            " SELECT pg_reload_conf();", single=False)
+    t.wait_for(lambda: d.request("GET", "/healthz")[0] == 200,
+               "healthy again once the database takes writes")
+    st, _, _ = d.request("POST", "/v1/events", ev(2000))
+    t.eq(st, 201, "writes accepted again after read-only")
 finally:
     d.cleanup()
     pg.stop()
