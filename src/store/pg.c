@@ -721,7 +721,13 @@ static cs_rc begin_locked(cs_sql_t *s, cs_err_t *err)
     /* the write lock: one writer transaction at a time across all nodes */
     snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
              (long long)CS_PG_LOCK_WRITE);
-    if ((rc = exec(s, sql, err))) {
+    rc = exec(s, sql, err);
+    /* a connection the server ended while it sat idle (a restart, a
+     * failover) shows only now, and nothing was done on it: connect again
+     * and begin once more rather than refuse the group */
+    if (rc && PQstatus(conn(s)) != CONNECTION_OK && !(rc = ensure_connected(s, err)))
+        rc = exec(s, sql, err);
+    if (rc) {
         exec(s, "ROLLBACK", NULL);
         return rc;
     }

@@ -472,6 +472,50 @@ static void test_writer_task_and_apikeys(void **state)
     cs_store_close(&s);
 }
 
+/* A writer whose connection the server ended while it was idle (a restart,
+ * a failover, pg_terminate_backend) connects again at its next
+ * transaction: the first group after it is written, not refused. */
+static void one_in_tx(cs_store_t *s, const char *id)
+{
+    cs_err_t err;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    cs_event_t *ev = order_event(id, id, "c");
+    cs_rc rc = cs_store_begin(s, &err);
+    if (rc)
+        fail_msg("begin after the connection was ended: %s", err.msg);
+    assert_int_equal(cs_store_ingest(s, ev, 1000, &oc, &seq, &err), CS_OK);
+    assert_int_equal(cs_store_commit(s, &err), CS_OK);
+    assert_int_equal(oc, CS_INGEST_NEW);
+    cs_event_free(&ev);
+}
+
+static void test_pg_writer_connects_again_at_begin(void **state)
+{
+    (void)state;
+    if (!test_pg())
+        skip(); /* PostgreSQL's connections */
+    cs_store_t *s = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_store_open(target, NULL, &s, &err), CS_OK);
+    one_in_tx(s, "r1");
+    /* end every other session on the database, waiting until they are gone */
+    PGconn *c = PQconnectdb(test_pg());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                            "FROM pg_stat_activity WHERE datname=current_database() AND "
+                            "pid<>pg_backend_pid()");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    PQfinish(c);
+    one_in_tx(s, "r2");
+    cs_store_counts_t n;
+    assert_int_equal(cs_store_counts(s, &n, &err), CS_OK);
+    assert_int_equal(n.events, 2);
+    cs_store_close(&s);
+}
+
 static void test_scopes(void **state)
 {
     (void)state;
@@ -494,6 +538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpointed_and_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_writer_connects_again_at_begin, setup, teardown),
         cmocka_unit_test(test_scopes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
