@@ -5,9 +5,10 @@
  * each to the newest schema: the two then have the same tables with the
  * same columns (schema.c; test_pg_schema checks it). Every SQLite table is
  * read in one read transaction (a consistent snapshot) and streamed into
- * its PostgreSQL twin with COPY ... FROM STDIN in one transaction that
- * holds the cross-node write lock; identity sequences are moved past the
- * copied keys, and the row counts are compared before the commit. Any
+ * its PostgreSQL twin, which must hold no rows yet, with COPY ... FROM
+ * STDIN in one transaction that holds the cross-node write lock; identity
+ * sequences are moved past the copied keys, and the row counts are
+ * compared before the commit. Any
  * failure rolls everything back: the target is left as empty as it was.
  */
 #include "copy.h"
@@ -106,6 +107,17 @@ static cs_rc copy_table(copier_t *c, const char *table, int64_t *rows, cs_err_t 
     }
     if (!ncols)
         goto out;
+    /* a store with no events may still hold rows: a node that ran on it
+     * made its API key, journey versions and cursors there */
+    int64_t there = pg_count(c, table);
+    if (there != 0) {
+        rc = there < 0 ? pg_fail(c, err, table, NULL)
+                       : cs_err_field(err, CS_ERR_RULE, "to",
+                                      "copy: the target already holds %lld rows in %s (has a "
+                                      "node run on it?); copy into an empty database",
+                                      (long long)there, table);
+        goto out;
+    }
     cs_buf_reset(&sql);
     if (cs_buf_printf(&sql, "COPY %s(%s) FROM STDIN", table, cols.data)) {
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");

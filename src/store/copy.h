@@ -3,7 +3,8 @@
  * outgrows one machine (`consonance copy-store`). The copy is whole or
  * nothing: every table in one PostgreSQL transaction, row counts checked
  * before the commit. The target must be an empty database (or one whose
- * store holds nothing yet); stop the daemon on the source first.
+ * store's tables hold no rows yet: a node started on it has made an API key
+ * and journey versions there); stop the daemon on the source first.
  */
 #ifndef CS_STORE_COPY_H
 #define CS_STORE_COPY_H

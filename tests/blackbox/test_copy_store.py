@@ -2,7 +2,8 @@
 store to PostgreSQL (issue 5). A demo shop is generated into SQLite and read
 through the daemon; after the copy a daemon on PostgreSQL gives the same
 views byte for byte, new events continue the log's numbering, and a second
-copy into the now non-empty database is refused with nothing changed."""
+copy into the now non-empty database is refused with nothing changed, as is
+a copy into a database a node has run on (its API key there)."""
 import json
 import os
 import subprocess
@@ -54,6 +55,20 @@ try:
     before = views(d, ids, 1000)
     d.stop()
     t.check(len(ids) >= 40, "orders and customers to compare: %d" % len(ids))
+
+    # a database a node has already run on holds no events, but its API
+    # key and journey bookkeeping: refused, naming a table that is not empty
+    pg.psql("CREATE DATABASE used", single=False)
+    dused = csbb.Daemon(a.bin, store=pg.url("used"))
+    dused.start()
+    dused.cleanup()
+    r = subprocess.run([a.bin, "copy-store", lite, pg.url("used")], capture_output=True,
+                       text=True)
+    t.eq(r.returncode, 1, "a copy into a database a node has run on is refused")
+    t.check("already holds" in r.stderr and "apikeys" in r.stderr,
+            "because its apikeys table is not empty: " + r.stderr.strip()[:300])
+    t.eq(pg.psql("SELECT count(*) FROM events", db="used").strip(), "0",
+         "nothing was copied into it")
 
     r = subprocess.run([a.bin, "copy-store", lite, pg.url()], capture_output=True, text=True)
     t.eq(r.returncode, 0, "copy-store succeeds: " + r.stderr[-300:])
