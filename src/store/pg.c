@@ -578,13 +578,19 @@ static cs_rc ensure_connected(cs_sql_t *s, cs_err_t *err)
 
 static cs_rc migrate(cs_sql_t *s, cs_err_t *err)
 {
-    char sql[128];
+    char sql[192];
     int64_t version = 0;
     bool found;
     cs_rc rc;
     const int64_t latest = (int64_t)cs_schema_count();
-    snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
-             (long long)CS_PG_LOCK_MIGRATE);
+    /* a node that starts while another migrates waits for it however long
+     * the migration takes (the lock is the other's transaction's, gone when
+     * it ends or dies); the migration's own statements keep the lock
+     * timeout */
+    snprintf(sql, sizeof sql,
+             "BEGIN; SET LOCAL lock_timeout=0; SELECT pg_advisory_xact_lock(%lld); "
+             "SET LOCAL lock_timeout=%d",
+             (long long)CS_PG_LOCK_MIGRATE, s->pg_lock_ms);
     if ((rc = exec(s, sql, err)))
         return rc;
     if ((rc = exec(s, "CREATE TABLE IF NOT EXISTS consonance_schema(version BIGINT NOT NULL)",

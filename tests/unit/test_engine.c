@@ -516,6 +516,67 @@ static void test_pg_writer_connects_again_at_begin(void **state)
     cs_store_close(&s);
 }
 
+/* A node that starts while another migrates the schema waits for it, however
+ * long the migration takes; it failed at the lock timeout (5 s), so a
+ * migration longer than that stopped every other node starting with it. */
+typedef struct open_arg {
+    cs_rc rc;
+    cs_err_t err;
+    atomic_bool done;
+} open_arg_t;
+
+static void *open_writer(void *arg)
+{
+    open_arg_t *a = arg;
+    cs_store_opts_t o;
+    cs_store_opts_default(&o);
+    o.busy_timeout_ms = 200; /* the lock timeout, so the test need not wait 5 s */
+    cs_store_t *s = NULL;
+    a->rc = cs_store_open(target, &o, &s, &a->err);
+    cs_store_close(&s);
+    atomic_store(&a->done, true);
+    return NULL;
+}
+
+static int64_t pg_int(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static void test_pg_open_waits_for_a_migration(void **state)
+{
+    (void)state;
+    if (!test_pg())
+        skip(); /* PostgreSQL's migration lock */
+    PGconn *c = PQconnectdb(test_pg());
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    /* another node migrating: it holds the migration lock (CS_PG_LOCK_MIGRATE,
+     * src/store/sql_int.h) in its transaction */
+    PGresult *r = PQexec(c, "BEGIN; SELECT pg_advisory_xact_lock(289632318209)");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    open_arg_t a = { .rc = CS_OK };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, open_writer, &a), 0);
+    /* until the opening node waits for the lock (or has given up) */
+    while (!atomic_load(&a.done) &&
+           pg_int(c, "SELECT count(*) FROM pg_locks WHERE locktype='advisory' AND "
+                     "NOT granted") == 0)
+        usleep(10000);
+    usleep(1000000); /* five times its lock timeout */
+    r = PQexec(c, "COMMIT");
+    PQclear(r);
+    pthread_join(th, NULL);
+    PQfinish(c);
+    if (a.rc)
+        fail_msg("open while another node migrates: %s", a.err.msg);
+}
+
 static void test_scopes(void **state)
 {
     (void)state;
@@ -539,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpointed_and_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_writer_connects_again_at_begin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_open_waits_for_a_migration, setup, teardown),
         cmocka_unit_test(test_scopes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
