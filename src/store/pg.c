@@ -539,6 +539,14 @@ static cs_rc session_setup(cs_sql_t *s, int lock_ms, cs_err_t *err)
 {
     char sql[224];
     PQsetNoticeProcessor(conn(s), quiet_notices, NULL);
+    /* text goes over the wire as the database stores it, whatever client
+     * encoding the node's environment names (PGCLIENTENCODING): UTF-8, the
+     * engine's, on a UTF8 database; byte for byte on another (docs/store.md) */
+    const char *enc = PQparameterStatus(conn(s), "server_encoding");
+    if (enc && PQsetClientEncoding(conn(s), enc) != 0) {
+        set_error(s, PQerrorMessage(conn(s)), NULL);
+        return cs__sql_fail(s, err, "set the client encoding");
+    }
     /* READ COMMITTED whatever the database's default: a writer transaction
      * reads after it holds the write lock, and must see what the node
      * before it committed (a snapshot from before the lock, as REPEATABLE

@@ -24,7 +24,12 @@ try:
                     "ALTER DATABASE postgres SET default_transaction_isolation='repeatable read'"],
                    check=True)
     for name in ("a", "b"):
-        d = csbb.Daemon(a.bin, store=url, extra_env={"CONSONANCE_NODE_ID": name})
+        # (node b's environment names another client encoding: libpq's
+        # PGCLIENTENCODING, as a host's profile may set it)
+        env = {"CONSONANCE_NODE_ID": name}
+        if name == "b":
+            env["PGCLIENTENCODING"] = "LATIN1"
+        d = csbb.Daemon(a.bin, store=url, extra_env=env)
         d.start()
         nodes.append(d)
     statuses, lock = {}, threading.Lock()
@@ -48,6 +53,19 @@ try:
     t.eq(len([i for i in ids if i.startswith("iso-")]), 2000, "every event stored")
     seqs = csbb.store_sql(url, "SELECT count(*), count(DISTINCT seq) FROM events").strip()
     t.eq(seqs, "2000|2000", "one seq per event")
+    # text is stored as it is, whatever client encoding the node's
+    # environment names: UTF-8 on this UTF8 database, not each byte taken
+    # for a Latin-1 character ("MÃ¼ller")
+    name = "Jürgen Müller, 5 € Rabatt"
+    st, _, _ = nodes[1].post_events([{"event_id": "enc-1", "type": "customer.upserted",
+                                      "occurred_at": "2026-03-01T10:00:00Z",
+                                      "data": {"id": "enc", "name": name}}])
+    t.eq(st, 200, "a name with umlauts and a euro sign on node b")
+    got = csbb.store_sql(url, "SELECT encode(convert_to(name, 'UTF8'), 'hex') FROM customers "
+                              "WHERE id = 'enc'").strip()
+    t.eq(got, name.encode().hex(), "stored as UTF-8 in the database")
+    st, _, cu = nodes[1].request("GET", "/v1/customers/enc")
+    t.eq((st, cu.get("name")), (200, name), "and read back as sent")
 finally:
     for d in nodes:
         d.kill()
