@@ -372,6 +372,10 @@ static cs_rc authenticate(hreq_t *r, int *scopes, cs_err_t *err)
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     char hash[CS_SHA256_HEX_LEN];
     *scopes = 0;
+    /* a blank X-Api-Key (a client's header with its variable unset) is
+     * none: the key in Authorization counts */
+    if (secret && !secret[strspn(secret, " \t")])
+        secret = NULL;
     if (!secret && auth) {
         if (strncasecmp(auth, "Bearer ", 7) != 0)
             return cs_err_field(err, CS_ERR_AUTH, "Authorization",

@@ -429,6 +429,10 @@ try:
         t.eq(st, 200, "a key with whitespace after it: %r" % body)
     st, _, body = d.request("GET", "/v1/customers/c-7", key=False, headers={"X-Api-Key": " "})
     t.eq((st, body.get("error", {}).get("field")), (401, "Authorization"), "a blank key is none")
+    # a blank X-Api-Key (a client's template with the variable unset) does
+    # not hide the key in Authorization
+    st, _, body = d.request("GET", "/v1/customers/c-7", key=True, headers={"X-Api-Key": ""})
+    t.eq(st, 200, "a blank X-Api-Key beside a good Authorization: %r" % body)
     env = dict(os.environ, CONSONANCE_STORE=d.store)
     out = subprocess.run([a.bin, "apikey", "create", "--name", "reader", "--scopes", "read"],
                          env=env, capture_output=True, text=True)
