@@ -101,7 +101,7 @@ void cs_unsubscribe_token(const char *secret, const char *customer, char *out, s
  * purpose's signed text ("t:1001"): that MAC is the tracking link's of
  * order 1001, which would then unsubscribe customer "t:1001". (Such old
  * links of a customer "t:1001" open order 1001's page in turn; only a new
- * link_secret ends them: docs/tracking.md.) */
+ * link_secret ends them: docs/channels.md.) */
 bool cs_unsubscribe_token_check(const char *secret, const char *token, char *customer,
                                 size_t size)
 {
