@@ -253,6 +253,15 @@ static const char *const migrations[] = {
     "  detail TEXT, occurred_at @INT NOT NULL, received_at @INT NOT NULL,"
     "  PRIMARY KEY(channel, provider_ref, status))@NOROWID;"
     "CREATE INDEX early_statuses_by_age ON early_statuses(received_at);",
+    /* 24: parcels the shop cancelled (shipment.cancelled: a label voided,
+     * a fulfilment cancelled): when (the newest cancellation not older
+     * than the parcel's latest announcement) and why, on the parcel's
+     * row, NULL while it is live; and the cancellations of parcels not
+     * announced yet, kept until their announcement comes */
+    "ALTER TABLE shipments ADD COLUMN cancelled_at @INT;"
+    "ALTER TABLE shipments ADD COLUMN cancel_reason TEXT;"
+    "CREATE TABLE shipment_cancels("
+    "  id TEXT PRIMARY KEY, order_id TEXT, cancelled_at @INT NOT NULL, reason TEXT)@NOROWID;",
 };
 
 size_t cs_schema_count(void)
