@@ -155,7 +155,9 @@ static void complete(cs_engine_t *e, cs_ingest_req_t *req)
 
 static void account(cs_engine_t *e, cs_ingest_item_t *it)
 {
-    if (it->rc) {
+    if (it->rc == CS_ERR_RULE) {
+        /* refused by the store's rules: the caller counts it rejected */
+    } else if (it->rc) {
         atomic_fetch_add(&e->st_failed, 1);
     } else if (it->outcome == CS_INGEST_DUPLICATE) {
         atomic_fetch_add(&e->st_dup, 1);
@@ -563,10 +565,16 @@ static void *writer_main(void *arg)
         if (n_events > gmax)
             atomic_store(&e->st_group_max, n_events);
         if (wrc != CS_OK) {
-            atomic_fetch_add(&e->st_store_errors, 1);
+            /* an event the store's rules refuse (CS_ERR_RULE: a delivered
+             * parcel cancelled) fails its group too: the others are
+             * written one by one, it gets its error; the store is fine */
+            bool refused = wrc == CS_ERR_RULE;
+            if (!refused)
+                atomic_fetch_add(&e->st_store_errors, 1);
             if (began) {
-                cs_warn("group of %zu events failed (%s); replaying one by one", n_events,
-                        gerr.msg);
+                cs_log(refused ? CS_LOG_INFO : CS_LOG_WARN,
+                       "group of %zu events failed (%s); replaying one by one", n_events,
+                       gerr.msg);
                 write_one_by_one(e, group, now);
             } else {
                 cs_warn("store unavailable (%s); %zu events refused", gerr.msg, n_events);

@@ -938,7 +938,8 @@ static cs_rc replay_earlier(pass_t *p, int64_t seq, const cs_event_t *ev, const 
                              parcel ? REPLAY_MAX : 1, announced_one, &a, p->err);
     if (rc || a.before)
         return rc;
-    const uint32_t types = 1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
+    const uint32_t types = 1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_SHIPMENT_CANCELLED |
+                           1u << CS_EV_TRACKING_EVENT;
     replay_t r = { p, order_id, customer_id };
     p->replaying = true;
     rc = cs_store_call(p->s, events_of_order, order_id, parcel, seq,
@@ -954,7 +955,8 @@ static cs_rc replay_earlier(pass_t *p, int64_t seq, const cs_event_t *ev, const 
 static uint32_t bringers(uint32_t heard)
 {
     uint32_t m = 0;
-    if (heard & (1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT))
+    if (heard & (1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_SHIPMENT_CANCELLED |
+                 1u << CS_EV_TRACKING_EVENT))
         m |= 1u << CS_EV_ORDER_PLACED;
     if (heard & (1u << CS_EV_TRACKING_EVENT))
         m |= 1u << CS_EV_SHIPMENT_CREATED;

@@ -198,7 +198,8 @@ enum MHD_Result cs__http_order_status(hreq_t *r);
  * order's view (shipments, scans, the watch's promise), its customer's
  * contact data and the zone they read days in, and -- only when the
  * answer needs it -- its track (order_track: the parcel the promise
- * follows, and what a promise is computed from). `order` is owned. */
+ * follows, and what a promise is computed from). `order` is owned; its
+ * `shipments` leave out the parcels the shop cancelled. */
 typedef struct cs_order_read {
     json_t *order;
     cs_contact_t who;

@@ -227,7 +227,7 @@ static body_kind_t kind_of(const hreq_t *r)
 static const char *outcome_word(const cs_ingest_item_t *it)
 {
     if (it->rc)
-        return "failed";
+        return it->rc == CS_ERR_RULE ? "rejected" : "failed"; /* (the store's rules) */
     return it->outcome == CS_INGEST_DUPLICATE ? "duplicate" : "accepted";
 }
 
@@ -349,6 +349,7 @@ static enum MHD_Result answer(hreq_t *r)
         return cs__http_reply_text(r, 200, text, len, "application/json");
     /* a batch: every index in order, merging accepted and rejected */
     size_t n_acc = 0, n_dup = 0, n_fail = 0, n_fail_store = 0, n_rej = json_array_size(r->rejected);
+    size_t n_refused = 0; /* refused by the store's rules, after validation */
     json_t *results = json_array();
     size_t k = 0, j = 0;
     bool all_form = true;
@@ -357,7 +358,14 @@ static enum MHD_Result answer(hreq_t *r)
             cs_ingest_item_t *it = &r->items[k++];
             json_t *o = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)index, "status",
                                   outcome_word(it), "event_id", it->ev->event_id);
-            if (it->rc) {
+            if (it->rc == CS_ERR_RULE) {
+                /* refused by the store's rules (a delivered parcel
+                 * cancelled): rejected as a rule the model checks is */
+                n_refused++;
+                all_form = false;
+                atomic_fetch_add(&r->h->events_rejected, 1);
+                json_object_set_new(o, "error", cs__http_error_json(&it->err));
+            } else if (it->rc) {
                 n_fail++;
                 if (it->rc == CS_ERR_STORE)
                     n_fail_store++;
@@ -382,14 +390,15 @@ static enum MHD_Result answer(hreq_t *r)
         }
     }
     int status = 200;
-    if (n_acc + n_dup == 0 && n_rej > 0 && n_fail == 0)
+    if (n_acc + n_dup == 0 && n_rej + n_refused > 0 && n_fail == 0)
         status = all_form ? 400 : 422;
     else if (n_acc + n_dup == 0 && n_fail > 0)
         status = n_fail_store == n_fail ? 503 : 500; /* the store is away: retry it all */
     return cs__http_reply(r, status,
                           json_pack("{s:I, s:I, s:I, s:I, s:o}", "accepted", (json_int_t)n_acc,
                                     "duplicates", (json_int_t)n_dup, "rejected",
-                                    (json_int_t)n_rej, "failed", (json_int_t)n_fail, "results",
+                                    (json_int_t)(n_rej + n_refused), "failed", (json_int_t)n_fail,
+                                    "results",
                                     results ? results : json_array()));
 }
 

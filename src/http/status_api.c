@@ -48,6 +48,16 @@ static bool cancelled_order(json_t *o)
     return st && strcmp(st, "cancelled") == 0;
 }
 
+/* A parcel the shop cancelled (shipment.cancelled) will not come: the
+ * paragraph and the page leave it out, as the watch does. */
+static void drop_cancelled(json_t *order)
+{
+    json_t *ships = json_object_get(order, "shipments");
+    for (size_t i = json_array_size(ships); i-- > 0;)
+        if (json_is_string(json_object_get(json_array_get(ships, i), "cancelled_at")))
+            json_array_remove(ships, i);
+}
+
 /* The track is read only when the answer uses it: to pick the followed
  * parcel among several, or to compute the window now (the page's cached
  * copies and most answers take the watch's). */
@@ -59,6 +69,7 @@ cs_rc cs__order_read(cs_http_t *h, cs_store_t *s, const char *id, cs_ms_t now,
     cs_rc rc = cs_store_order_view(s, id, &out->order, err);
     if (rc)
         return rc;
+    drop_cancelled(out->order);
     const char *cust = json_string_value(json_object_get(out->order, "customer_id"));
     if (cust) {
         rc = cs_store_call(s, contact_get, cust, &out->who, err);

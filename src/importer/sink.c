@@ -47,7 +47,11 @@ static void settle(cs_sink_t *s, slot_t *sl)
         return;
     for (size_t i = 0; i < sl->n; i++) {
         cs_ingest_item_t *it = &sl->items[i];
-        if (sl->req.rc || it->rc)
+        if (!sl->req.rc && it->rc == CS_ERR_RULE) {
+            /* refused by the store's rules (a delivered parcel cancelled) */
+            s->st->rejected++;
+            cs_warn("import: event %s refused: %s", it->ev->event_id, it->err.msg);
+        } else if (sl->req.rc || it->rc)
             s->st->failed++;
         else if (it->outcome == CS_INGEST_DUPLICATE)
             s->st->duplicates++;

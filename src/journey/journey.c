@@ -77,7 +77,8 @@ static const char *const order_fields[] = {
     "refund_pending", NULL
 };
 static const char *const shipment_fields[] = { "id", "carrier", "service", "tracking_number",
-                                               "status", "status_at", "delivered_at", NULL };
+                                               "status", "status_at", "delivered_at",
+                                               "cancelled_at", NULL };
 static const char *const risk_fields[] = { "first_purchase", "late", "price_ratio", NULL };
 static const char *const run_fields[] = { "journey", "version", "id", NULL };
 

@@ -36,6 +36,7 @@ static const char *const type_names[CS_EV__COUNT] = {
     [CS_EV_FEEDBACK_SUBMITTED] = "feedback.submitted",
     [CS_EV_MESSAGE_STATUS] = "message.status",
     [CS_EV_SIGNAL] = "signal",
+    [CS_EV_SHIPMENT_CANCELLED] = "shipment.cancelled",
 };
 
 static const char *const track_names[CS_TRACK__COUNT] = {
@@ -891,6 +892,16 @@ static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
     return lower_carrier(c, d, &s->carrier);
 }
 
+static cs_rc parse_shipment_cancel(vctx_t *c, json_t *d, cs_shipment_cancel_t *x)
+{
+    static const char *const allowed[] = {"id", "order_id", "reason", NULL};
+    cs_rc rc;
+    if ((rc = check_keys(c, d, allowed)) || (rc = get_str(c, d, "id", true, STR_ID, &x->id)) ||
+        (rc = get_str(c, d, "order_id", true, STR_ID, &x->order_id)))
+        return rc;
+    return get_str(c, d, "reason", false, STR_SHORT, &x->reason);
+}
+
 static cs_rc parse_scan(vctx_t *c, json_t *d, cs_scan_t *s)
 {
     static const char *const allowed[] = {"shipment_id", "carrier", "tracking_number", "status",
@@ -1135,7 +1146,8 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
     if (ev->type == CS_EV_UNKNOWN) {
         rc = cs_err_field(err, CS_ERR_RULE, "type",
                           "type: unknown event type \"%.64s\" (expected one of customer.upserted, "
-                          "order.placed, order.cancelled, shipment.created, tracking.event, "
+                          "order.placed, order.cancelled, shipment.created, shipment.cancelled, "
+                          "tracking.event, "
                           "return.requested, return.updated, ticket.created, ticket.updated, "
                           "feedback.submitted, message.status, signal)",
                           type);
@@ -1152,6 +1164,9 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
         break;
     case CS_EV_ORDER_CANCELLED: rc = parse_cancel(&c, data, &ev->u.cancel); break;
     case CS_EV_SHIPMENT_CREATED: rc = parse_shipment(&c, data, &ev->u.shipment); break;
+    case CS_EV_SHIPMENT_CANCELLED:
+        rc = parse_shipment_cancel(&c, data, &ev->u.shipment_cancel);
+        break;
     case CS_EV_TRACKING_EVENT: rc = parse_scan(&c, data, &ev->u.scan); break;
     case CS_EV_RETURN_REQUESTED: rc = parse_return(&c, data, true, &ev->u.ret); break;
     case CS_EV_RETURN_UPDATED: rc = parse_return(&c, data, false, &ev->u.ret); break;

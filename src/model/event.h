@@ -52,6 +52,7 @@ typedef enum cs_event_type {
     CS_EV_FEEDBACK_SUBMITTED = 10,
     CS_EV_MESSAGE_STATUS = 11,
     CS_EV_SIGNAL = 12,
+    CS_EV_SHIPMENT_CANCELLED = 13,
     CS_EV__COUNT
 } cs_event_type_t;
 
@@ -193,6 +194,14 @@ typedef struct cs_shipment {
     cs_address_t destination;
 } cs_shipment_t;
 
+/* A parcel announced with shipment.created that will not be handed over
+ * (a label voided, a fulfilment cancelled). */
+typedef struct cs_shipment_cancel {
+    const char *id;          /* the shipment */
+    const char *order_id;    /* the order it was announced for */
+    const char *reason;      /* may be NULL */
+} cs_shipment_cancel_t;
+
 typedef struct cs_scan {
     const char *shipment_id;     /* may be NULL: then carrier + tracking_number identify it */
     const char *carrier;
@@ -279,6 +288,7 @@ typedef struct cs_event {
         cs_order_t order;
         cs_order_cancel_t cancel;
         cs_shipment_t shipment;
+        cs_shipment_cancel_t shipment_cancel;
         cs_scan_t scan;
         cs_return_t ret;
         cs_ticket_t ticket;

@@ -78,7 +78,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* (and whether it holds the same scan already, ?3-?8: SQL_SAME_SCAN) */
     [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id,"
                  "CASE WHEN EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=sh.id AND "
-                 SQL_SAME_SCAN("x", "?3", "?4", "?5", "?6", "?7", "?8") ") THEN 1 ELSE 0 END "
+                 SQL_SAME_SCAN("x", "?3", "?4", "?5", "?6", "?7", "?8") ") THEN 1 ELSE 0 END,"
+                 "CASE WHEN sh.cancelled_at IS NULL THEN 0 ELSE 1 END "
                  "FROM shipments sh WHERE sh.id=coalesce((SELECT shipment_id FROM "
                  "shipment_aliases WHERE id=?1),?1) AND (sh.created_at<=?2 OR coalesce((SELECT "
                  "placed_at FROM orders WHERE id=sh.order_id),sh.created_at-1209600000)<=?2)",
@@ -89,7 +90,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_SH_BY_TRACKING] = "SELECT sh.id,sh.order_id,sh.status,sh.status_at,sh.delivered_at,"
                          "CASE WHEN EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=sh.id AND "
                          SQL_SAME_SCAN("x", "?4", "?5", "?6", "?7", "?8", "?9")
-                         ") THEN 1 ELSE 0 END FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
+                         ") THEN 1 ELSE 0 END,CASE WHEN sh.cancelled_at IS NULL THEN 0 ELSE 1 "
+                         "END FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
                          "sh.tracking_number=?2 AND " SQL_PARCEL_START "<=?3 ORDER BY "
                          SQL_PARCEL_START " DESC,sh.created_at,sh.id LIMIT 1",
     [Q_SH_START] = "SELECT " SQL_PARCEL_START " FROM " SQL_PARCEL_JOIN " WHERE sh.id=?1",
@@ -117,6 +119,32 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "shipments.created_at)",
     [Q_SH_HANDOVER] = "UPDATE shipments SET created_at=?3 WHERE id=?1 AND order_id=?2 AND "
                       "created_at>?3",
+    /* a cancellation (shipment.cancelled) against its parcel: the parcel's
+     * order, latest announcement and delivery */
+    [Q_SH_CANCEL_GET] = "SELECT order_id,coalesce(announced_at,created_at),delivered_at "
+                        "FROM shipments WHERE id=?1",
+    /* the newest cancellation not older than the latest announcement */
+    [Q_SH_CANCEL] = "UPDATE shipments SET cancelled_at=?2,cancel_reason=?3 WHERE id=?1 AND "
+                    "coalesce(announced_at,created_at)<=?2 AND delivered_at IS NULL AND "
+                    "(cancelled_at IS NULL OR cancelled_at<=?2)",
+    /* one for a shipment id not announced yet: the newest is kept */
+    [Q_SH_CANCEL_KEEP] = "INSERT INTO shipment_cancels(id,order_id,cancelled_at,reason) "
+                         "VALUES(?1,?2,?3,?4) ON CONFLICT(id) DO UPDATE SET "
+                         "order_id=excluded.order_id,cancelled_at=excluded.cancelled_at,"
+                         "reason=excluded.reason WHERE "
+                         "excluded.cancelled_at>=shipment_cancels.cancelled_at",
+    /* the kept one applies when the announcement is not newer than it
+     * (and the parcel's scans, come before, do not say it was delivered) */
+    [Q_SH_CANCEL_TAKE] = "UPDATE shipments SET cancelled_at=c.cancelled_at,cancel_reason=c.reason "
+                         "FROM shipment_cancels c WHERE c.id=?1 AND shipments.id=?1 AND "
+                         "c.cancelled_at>=coalesce(shipments.announced_at,shipments.created_at) "
+                         "AND shipments.delivered_at IS NULL AND (shipments.cancelled_at IS NULL "
+                         "OR shipments.cancelled_at<c.cancelled_at)",
+    [Q_SH_CANCEL_DROP] = "DELETE FROM shipment_cancels WHERE id=?1",
+    /* an announcement newer than its parcel's cancellation revives it:
+     * the parcel of its order, carrier and number, under whichever id */
+    [Q_SH_REVIVE] = "UPDATE shipments SET cancelled_at=NULL,cancel_reason=NULL WHERE "
+                    "order_id=?1 AND carrier=?2 AND tracking_number=?3 AND cancelled_at<?4",
     [Q_SH_SET_STATUS] = "UPDATE shipments SET status=?2,status_at=?3,delivered_at=?4 WHERE id=?1",
     [Q_SC_INSERT] = "INSERT INTO scans(seq,shipment_id,want_shipment_id,carrier,tracking_number,"
                     "status,carrier_code,carrier_text,location,occurred_at,reason,unmapped,region) "
@@ -226,7 +254,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_V_ORDER_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                         "WHERE order_id=?1 ORDER BY line",
     [Q_V_ORDER_SHIPMENTS] = "SELECT id,carrier,service,tracking_number,origin,destination,"
-                            "status,status_at,delivered_at,created_at FROM shipments "
+                            "status,status_at,delivered_at,created_at,cancelled_at,"
+                            "cancel_reason FROM shipments "
                             "WHERE order_id=?1 ORDER BY created_at,id",
     [Q_V_SHIPMENT_SCANS] = "SELECT status,carrier_code,carrier_text,location,occurred_at,"
                            "reason,unmapped FROM scans WHERE shipment_id=?1 ORDER BY occurred_at,seq",

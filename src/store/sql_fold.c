@@ -12,7 +12,12 @@
  *    that moves to another order takes its scans' events along;
  *  - a shipment's status is that of its latest scan by occurred_at;
  *  - a scan its parcel holds already (SQL_SAME_SCAN, sent again under
- *    another event id) is logged but not stored again.
+ *    another event id) is logged but not stored again;
+ *  - a parcel cancelled (shipment.cancelled) stays so until an
+ *    announcement newer than the cancellation; a cancellation older than
+ *    its latest announcement changes nothing, one for a parcel not
+ *    announced yet waits for it, and its scans are stored but do not
+ *    change its status while it is cancelled.
  *
  * Runs only inside begin/commit on the writer handle.
  */
@@ -51,6 +56,8 @@ typedef struct route {
     char shp_id[CS_ID_MAX + 1];
     int shp_status;                 /* -1 = none */
     cs_ms_t shp_status_at, shp_delivered_at;
+    bool shp_cancelled;             /* the scan's parcel is cancelled: its status stays */
+    cs_ms_t shp_announced_at;       /* shipment.cancelled: its parcel's latest announcement */
     bool scan_same;                 /* its parcel (or its number, waiting) holds it already */
     const char *scan_loc;           /* its location's JSON text, in scan_loc_m; NULL = none */
     member_t scan_loc_m;            /* released by the caller (member_done) */
@@ -190,6 +197,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
             r->shp_status_at = cs__col_time(st, 2);
             r->shp_delivered_at = cs__col_time(st, 3);
             r->scan_same = sql_column_int(st, 6) != 0;
+            r->shp_cancelled = sql_column_int(st, 7) != 0;
         }
         sql_reset(st);
         sql_clear_bindings(st);
@@ -213,6 +221,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
         r->shp_status_at = cs__col_time(st, 3);
         r->shp_delivered_at = cs__col_time(st, 4);
         r->scan_same = sql_column_int(st, 5) != 0;
+        r->shp_cancelled = sql_column_int(st, 6) != 0;
     }
     sql_reset(st);
     sql_clear_bindings(st);
@@ -262,6 +271,33 @@ static cs_rc find_announced(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_er
     return CS_OK;
 }
 
+/* The parcel a shipment.cancelled names, by its own id (an id that only
+ * names a parcel announced first under another, shipment_aliases, is not
+ * its announcement: the cancellation waits as for one not announced):
+ * its event goes to the parcel's order, else to the one it names. */
+static cs_rc find_cancelled(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
+{
+    const cs_shipment_cancel_t *c = &ev->u.shipment_cancel;
+    sql_stmt *st = cs__sql_stmt(s, Q_SH_CANCEL_GET, err);
+    if (!st)
+        return CS_ERR_STORE;
+    r->order_id = c->order_id;
+    cs__bind_text(st, 1, c->id);
+    int rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        r->shp_found = true;
+        copy_col(st, 0, r->order_buf, sizeof r->order_buf);
+        r->order_id = r->order_buf;
+        r->shp_announced_at = cs__col_time(st, 1);
+        r->shp_delivered_at = cs__col_time(st, 2);
+    }
+    sql_reset(st);
+    sql_clear_bindings(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a cancelled shipment");
+    return CS_OK;
+}
+
 /* Existing return (is_return) or ticket row. */
 static cs_rc find_row(cs_sql_t *s, bool is_return, const char *id, route_t *r, cs_err_t *err)
 {
@@ -308,6 +344,7 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
     case CS_EV_ORDER_PLACED: r->order_id = ev->u.order.id; break;
     case CS_EV_ORDER_CANCELLED: r->order_id = ev->u.cancel.order_id; break;
     case CS_EV_SHIPMENT_CREATED: rc = find_announced(s, ev, r, err); break;
+    case CS_EV_SHIPMENT_CANCELLED: rc = find_cancelled(s, ev, r, err); break;
     case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, ev, r, err); break;
     case CS_EV_RETURN_REQUESTED:
         r->order_id = ev->u.ret.order_id;
@@ -854,6 +891,60 @@ static cs_rc known_twin(cs_sql_t *s, const cs_shipment_t *sh, bool *known, cs_er
     return cs__sql_exec_stmt(s, drop, err, "forget a shipment id's parcel");
 }
 
+/* An announcement newer than the cancellation of its parcel (the order's
+ * shipment of its carrier and number, under this id or a twin's) revives
+ * it; its status is read again from its scans, which did not count while
+ * it was cancelled. */
+static cs_rc revive(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
+{
+    const cs_shipment_t *sh = &ev->u.shipment;
+    sql_stmt *up = cs__sql_stmt(s, Q_SH_REVIVE, err);
+    sql_stmt *q = cs__sql_stmt(s, Q_SH_TWINS, err);
+    char ids[TWINS_MAX][CS_ID_MAX + 1];
+    size_t n = 0;
+    int64_t changed;
+    cs_rc rc;
+    if (!up || !q)
+        return CS_ERR_STORE;
+    cs__bind_text(up, 1, sh->order_id);
+    cs__bind_text(up, 2, sh->carrier);
+    cs__bind_text(up, 3, sh->tracking_number);
+    sql_bind_int64(up, 4, ev->occurred_at);
+    if ((rc = cs__sql_exec_count(s, up, err, "revive a cancelled shipment", &changed)) ||
+        changed == 0)
+        return rc;
+    cs__bind_text(q, 1, sh->order_id);
+    cs__bind_text(q, 2, sh->carrier);
+    cs__bind_text(q, 3, sh->tracking_number);
+    int r = SQL_DONE;
+    while (n < TWINS_MAX && (r = sql_step(q)) == SQL_ROW)
+        copy_col(q, 0, ids[n++], sizeof ids[0]);
+    sql_reset(q);
+    sql_clear_bindings(q);
+    if (n < TWINS_MAX && r != SQL_DONE)
+        return cs__sql_fail(s, err, "read a revived shipment");
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = cs__sql_refresh_shipment(s, ids[i], err);
+    return rc;
+}
+
+/* A cancellation kept for shipment `id` before its announcement: applied
+ * when that announcement is not newer, and not when the scans that came
+ * before say the parcel was delivered; dropped either way. */
+static cs_rc take_cancellation(cs_sql_t *s, const char *id, cs_err_t *err)
+{
+    sql_stmt *take = cs__sql_stmt(s, Q_SH_CANCEL_TAKE, err);
+    sql_stmt *drop = cs__sql_stmt(s, Q_SH_CANCEL_DROP, err);
+    cs_rc rc;
+    if (!take || !drop)
+        return CS_ERR_STORE;
+    cs__bind_text(take, 1, id);
+    if ((rc = cs__sql_exec_stmt(s, take, err, "apply an early shipment cancellation")))
+        return rc;
+    cs__bind_text(drop, 1, id);
+    return cs__sql_exec_stmt(s, drop, err, "drop an early shipment cancellation");
+}
+
 static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
 {
     const cs_shipment_t *sh = &ev->u.shipment;
@@ -868,8 +959,10 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, const route_t *r, 
     if (r->shp_stale) /* older than its latest announcement, for another order */
         return CS_OK;
     /* a parcel announced again under an id that already names it */
-    if ((rc = known_twin(s, sh, &known, err)) || known)
+    if ((rc = known_twin(s, sh, &known, err)))
         return rc;
+    if (known)
+        return revive(s, ev, err);
     if ((rc = member_text(ev, "origin", &m_origin, &origin, err)) ||
         (rc = member_text(ev, "destination", &m_dest, &dest, err)) ||
         (rc = member_text(ev, "attributes", &m_attrs, &attrs, err)))
@@ -914,6 +1007,8 @@ static cs_rc fold_shipment(cs_sql_t *s, const cs_event_t *ev, const route_t *r, 
     }
     if (adopted > 0 && (rc = cs__sql_refresh_shipment(s, sh->id, err)))
         goto out;
+    if ((rc = revive(s, ev, err)) || (rc = take_cancellation(s, sh->id, err)))
+        goto out;
     /* the order it left is judged again at once (the watch's re-check):
      * its promise followed this parcel */
     if (r->shp_moved) {
@@ -933,6 +1028,42 @@ out:
     member_done(&m_dest);
     member_done(&m_attrs);
     return rc;
+}
+
+/* A parcel the shop cancelled: refused when it was delivered (a label
+ * cannot be voided after its delivery); changing nothing when older than
+ * its latest announcement (it was announced again since); kept for a
+ * shipment id not announced yet. */
+static cs_rc fold_shipment_cancel(cs_sql_t *s, const cs_event_t *ev, const route_t *r,
+                                  cs_err_t *err)
+{
+    const cs_shipment_cancel_t *c = &ev->u.shipment_cancel;
+    sql_stmt *st;
+    if (!r->shp_found) {
+        if (!(st = cs__sql_stmt(s, Q_SH_CANCEL_KEEP, err)))
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, c->id);
+        cs__bind_text(st, 2, c->order_id);
+        sql_bind_int64(st, 3, ev->occurred_at);
+        cs__bind_text(st, 4, c->reason);
+        return cs__sql_exec_stmt(s, st, err, "keep a shipment cancellation");
+    }
+    if (r->shp_delivered_at) {
+        char at[32];
+        cs_time_format(r->shp_delivered_at, at, sizeof at);
+        return cs_err_field(err, CS_ERR_RULE, "data.id",
+                            "data.id: shipment \"%.64s\" was delivered at %s; a delivered parcel "
+                            "cannot be cancelled",
+                            c->id, at);
+    }
+    if (ev->occurred_at < r->shp_announced_at)
+        return CS_OK; /* announced again after it: logged only */
+    if (!(st = cs__sql_stmt(s, Q_SH_CANCEL, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, c->id);
+    sql_bind_int64(st, 2, ev->occurred_at);
+    cs__bind_text(st, 3, c->reason);
+    return cs__sql_exec_stmt(s, st, err, "cancel a shipment");
 }
 
 cs_rc cs__sql_scan_waiting(cs_store_t *store, int64_t seq, bool *waiting, cs_err_t *err)
@@ -981,8 +1112,8 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_ms_t r
     sql_bind_int(ins, 12, sc->unmapped ? 1 : 0);
     bind_region(ins, 13, &sc->location);
     rc = cs__sql_exec_stmt(s, ins, err, "write a scan");
-    if (rc || !r->shp_found)
-        return rc;
+    if (rc || !r->shp_found || r->shp_cancelled)
+        return rc; /* a cancelled parcel's scan is shown, not counted */
 
     /* The status is the latest scan's that counts (SQL_SCAN_COUNTS): a
      * delivered parcel stays delivered -- a later scan (a carrier's late
@@ -1379,6 +1510,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     case CS_EV_ORDER_PLACED: rc = fold_order(s, ev, err); break;
     case CS_EV_ORDER_CANCELLED: rc = fold_cancel(s, ev, err); break;
     case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, &r, err); break;
+    case CS_EV_SHIPMENT_CANCELLED: rc = fold_shipment_cancel(s, ev, &r, err); break;
     case CS_EV_TRACKING_EVENT:
         rc = fold_scan(s, ev, *seq, received_at, &r, err);
         if (!rc && !r.shp_found)

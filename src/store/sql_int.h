@@ -253,6 +253,12 @@ typedef enum stmt_id {
     Q_SH_EARLIER_LIFE,    /* a shipment of the number's earlier life holding scans */
     Q_SH_PUT,
     Q_SH_HANDOVER,        /* an older announcement's time is the hand-over */
+    Q_SH_CANCEL_GET,      /* a cancelled shipment's row */
+    Q_SH_CANCEL,
+    Q_SH_CANCEL_KEEP,     /* a cancellation before its announcement */
+    Q_SH_CANCEL_TAKE,     /* ... applied when the announcement comes */
+    Q_SH_CANCEL_DROP,
+    Q_SH_REVIVE,          /* a newer announcement than its cancellation */
     Q_SH_SET_STATUS,
     Q_SC_INSERT,
     Q_SC_ADOPT,

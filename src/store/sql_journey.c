@@ -119,15 +119,16 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
     /* the order's parcels, first the parcel ?2 when it is one of them,
-     * else the one its promise follows */
+     * else the one its promise follows; a cancelled one only as ?2 */
     [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
-                        "delivered_at,created_at FROM shipments WHERE order_id=?1 "
+                        "delivered_at,created_at,cancelled_at FROM shipments WHERE order_id=?1 "
+                        "AND (cancelled_at IS NULL OR id=?2) "
                         "ORDER BY coalesce(id=?2,false) DESC," SQL_FOLLOWED_PARCEL_ORDER
                         " LIMIT 50",
     /* which parcel event ?1 concerns: a scan's, or (in its body) that of
-     * a shipment.created (type ?2) */
+     * a shipment.created or shipment.cancelled (types ?2, ?3) */
     [QJ_CTX_ABOUT] = "SELECT (SELECT shipment_id FROM scans WHERE seq=?1),"
-                     "(SELECT body FROM events WHERE seq=?1 AND type=?2)",
+                     "(SELECT body FROM events WHERE seq=?1 AND type IN (?2,?3))",
     [QJ_CTX_TICKET_OPEN] = "SELECT 1 FROM tickets WHERE (order_id=?1 OR customer_id=?2) AND "
                            "status IN ('open','pending') LIMIT 1",
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
@@ -1277,6 +1278,7 @@ static cs_rc about_parcel(cs_sql_t *s, int64_t about, char id[CS_ID_MAX + 1], cs
         return CS_ERR_STORE;
     sql_bind_int64(st, 1, about);
     sql_bind_int(st, 2, CS_EV_SHIPMENT_CREATED);
+    sql_bind_int(st, 3, CS_EV_SHIPMENT_CANCELLED);
     int r = sql_step(st);
     if (r == SQL_ROW && cs__col_text(st, 0)) {
         cs__col_copy(id, CS_ID_MAX + 1, st, 0);
@@ -1297,6 +1299,7 @@ _Static_assert(CS_CTX_PARCELS_MAX == 50, "QJ_CTX_SHIPMENT says 50");
 
 typedef struct parcel_row {
     cs_ms_t created_at;
+    bool cancelled;      /* the run's own parcel, cancelled: not one of the order's */
     char id[CS_ID_MAX + 1];
     json_t *json;
 } parcel_row_t;
@@ -1339,10 +1342,12 @@ static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json
                                           : NULL,
                               "status_at", cs__json_time(cs__col_time(st, 5)), "delivered_at",
                               cs__json_time(cs__col_time(st, 6)));
-        if (!p) {
+        if (!p || json_object_set_new(p, "cancelled_at", cs__json_time(cs__col_time(st, 8)))) {
+            json_decref(p);
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
             break;
         }
+        rows[n].cancelled = sql_column_type(st, 8) != SQL_NULL;
         rows[n].created_at = cs__col_time(st, 7);
         cs__col_copy(rows[n].id, sizeof rows[n].id, st, 0);
         rows[n++].json = p;
@@ -1356,7 +1361,7 @@ static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json
             qsort(rows, n, sizeof rows[0], by_creation);
             json_t *list = json_array();
             for (size_t i = 0; !rc && i < n; i++)
-                if (!list || json_array_append(list, rows[i].json))
+                if (!list || (!rows[i].cancelled && json_array_append(list, rows[i].json)))
                     rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
             if (rc) {
                 json_decref(list);

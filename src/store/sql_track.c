@@ -19,9 +19,9 @@ static const char *const tstmt_sql[QT__COUNT] = {
     [QT_ORDER] = "SELECT customer_id,status,currency,total,shipping,placed_at,promised_from,"
                  "promised_to,ship_carrier,ship_service,ship_origin,ship_destination,"
                  "ship_dest_region FROM orders WHERE id=?1",
-    /* the parcel the order's promise follows */
+    /* the parcel the order's promise follows (a cancelled one none) */
     [QT_SHIPMENT] = "SELECT id,carrier,service,origin,destination,created_at,delivered_at,"
-                    "dest_region FROM shipments WHERE order_id=?1 "
+                    "dest_region FROM shipments WHERE order_id=?1 AND cancelled_at IS NULL "
                     "ORDER BY " SQL_FOLLOWED_PARCEL_ORDER " LIMIT 1",
     /* the latest scan that counts (SQL_SCAN_COUNTS): the one the fold made
      * the shipment's status, found by it (an index seek) */

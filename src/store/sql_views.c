@@ -224,12 +224,14 @@ typedef struct sub_ctx {
 static json_t *row_shipment(sql_stmt *st, void *arg)
 {
     sub_ctx_t *c = arg;
-    /* id,carrier,service,tracking_number,origin,destination,status,status_at,delivered_at,created_at */
-    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+    /* id,carrier,service,tracking_number,origin,destination,status,status_at,delivered_at,
+     * created_at,cancelled_at,cancel_reason */
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
                           j_text(st, 0), "carrier", j_text(st, 1), "service", j_text(st, 2),
                           "tracking_number", j_text(st, 3), "origin", j_doc(st, 4), "destination",
                           j_doc(st, 5), "status", j_track(st, 6), "status_at", j_time(st, 7),
-                          "delivered_at", j_time(st, 8), "created_at", j_time(st, 9));
+                          "delivered_at", j_time(st, 8), "created_at", j_time(st, 9),
+                          "cancelled_at", j_time(st, 10), "cancel_reason", j_text(st, 11));
     sql_stmt *sc = cs__sql_stmt(c->s, Q_V_SHIPMENT_SCANS, c->err);
     json_t *scans = NULL;
     if (!o || !sc) {

@@ -290,8 +290,9 @@ typedef struct cs_order_track {
     int64_t total, shipping;  /* minor units */
     cs_ms_t placed_at;        /* 0 = only a stub so far */
     cs_ms_t promised_from, promised_to; /* the shop's own promise; 0 = none */
-    bool shipped;             /* a shipment exists */
-    char shipment_id[CS_ID_MAX + 1]; /* the followed one (SQL_FOLLOWED_PARCEL_ORDER); "" = none */
+    bool shipped;             /* a shipment exists that is not cancelled */
+    char shipment_id[CS_ID_MAX + 1]; /* the followed one (SQL_FOLLOWED_PARCEL_ORDER) of those;
+                                        "" = none */
     /* the followed shipment's; before one exists, what order.placed said of
      * its shipping (an address the shipment lacks is taken from there too) */
     char carrier[CS_ID_MAX + 1];

@@ -641,7 +641,8 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
     cs_map_init(&c.seen);
     upd_t u = { w, s, cs_clock_now(w->o.clock), err, { 0 } };
     const uint32_t types = 1u << CS_EV_ORDER_PLACED | 1u << CS_EV_ORDER_CANCELLED |
-                           1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_TRACKING_EVENT;
+                           1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_SHIPMENT_CANCELLED |
+                           1u << CS_EV_TRACKING_EVENT;
     cs_promise_rec_t *due = w->due;
     size_t ndue = 0;
     *more = false;

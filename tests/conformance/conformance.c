@@ -1605,6 +1605,206 @@ static void test_followed_parcel(void **state)
     cs_store_close(&s);
 }
 
+/* The shipment of order `order`'s view with id `id`; NULL when none. */
+static json_t *view_parcel(json_t *v, const char *id)
+{
+    size_t i;
+    json_t *sh;
+    json_array_foreach(json_object_get(v, "shipments"), i, sh)
+        if (strcmp(json_string_value(json_object_get(sh, "id")), id) == 0)
+            return sh;
+    return NULL;
+}
+
+/* Whether parcel `id` of `order` is cancelled in the view (and, if so,
+ * since when, as `at`). */
+static bool parcel_cancelled(cs_store_t *s, const char *order, const char *id, const char *at)
+{
+    json_t *v = order_view(s, order);
+    json_t *sh = view_parcel(v, id);
+    if (!sh)
+        fail_msg("order %s has no parcel %s", order, id);
+    json_t *c = json_object_get(sh, "cancelled_at");
+    bool yes = json_is_string(c);
+    if (yes && at) {
+        cs_ms_t want, got;
+        assert_true(cs_time_parse(at, &want));
+        assert_true(cs_time_parse(json_string_value(c), &got));
+        assert_int_equal(got, want);
+    }
+    json_decref(v);
+    return yes;
+}
+
+/* shipment.cancelled: a parcel the shop voided is kept in the view with
+ * its cancellation, is no longer the order's parcel for the watch and the
+ * journeys, and the order of arrival does not matter. */
+static void test_cancelled_parcels(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_order_track_t tr;
+    cs_ingest_outcome_t out;
+    int64_t seq;
+    char buf[CS_ID_MAX + 1];
+    put(s, order_ev("x1", "o-x", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    put(s, EV("x2", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-a\",\"order_id\":\"o-x\",\"carrier\":\"dhl\",\"tracking_number\":\"TA\"}"),
+        NULL);
+    put(s, EV("x3", "shipment.created", "2026-03-02T11:00:00Z",
+              "{\"id\":\"S-b\",\"order_id\":\"o-x\",\"carrier\":\"dhl\",\"tracking_number\":\"TB\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-x", 0, &tr, &err), CS_OK);
+    assert_string_equal(tr.shipment_id, "S-b"); /* the later one, until ... */
+    /* the later label voided: the view keeps it, with when and why */
+    assert_int_equal(put(s, EV("x4", "shipment.cancelled", "2026-03-02T12:00:00Z",
+                               "{\"id\":\"S-b\",\"order_id\":\"o-x\",\"reason\":\"duplicate_label\"}"),
+                         NULL),
+                     CS_INGEST_NEW);
+    json_t *v = order_view(s, "o-x");
+    json_t *b = view_parcel(v, "S-b");
+    assert_string_equal(json_string_value(json_object_get(b, "cancel_reason")), "duplicate_label");
+    assert_true(json_is_null(json_object_get(view_parcel(v, "S-a"), "cancelled_at")));
+    assert_true(json_is_null(json_object_get(view_parcel(v, "S-a"), "cancel_reason")));
+    size_t i, types = 0;
+    json_t *e;
+    json_array_foreach(json_object_get(v, "timeline"), i, e)
+        if (strcmp(json_string_value(json_object_get(e, "type")), "shipment.cancelled") == 0)
+            types++;
+    assert_int_equal(types, 1); /* in its order's timeline */
+    json_decref(v);
+    assert_true(parcel_cancelled(s, "o-x", "S-b", "2026-03-02T12:00:00Z"));
+    /* ... the watch and the journeys follow the other one */
+    assert_int_equal(cs_store_call(s, order_track, "o-x", 0, &tr, &err), CS_OK);
+    assert_string_equal(tr.shipment_id, "S-a");
+    assert_string_equal(ctx_parcel(s, "o-x", 0, buf), "S-a");
+    json_t *cu, *o, *sh;
+    assert_int_equal(cs_store_call(s, journey_context, NULL, "o-x", 0, CS_CTX_FULL, &cu, &o, &sh,
+                                   &err),
+                     CS_OK);
+    assert_int_equal(json_array_size(json_object_get(o, "shipments")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "shipments_count")), 1);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    /* the same cancellation again: a duplicate */
+    assert_int_equal(put(s, EV("x4", "shipment.cancelled", "2026-03-02T12:00:00Z",
+                               "{\"id\":\"S-b\",\"order_id\":\"o-x\",\"reason\":\"duplicate_label\"}"),
+                         NULL),
+                     CS_INGEST_DUPLICATE);
+    /* a cancellation older than the parcel's latest announcement: nothing */
+    put(s, EV("x5", "shipment.cancelled", "2026-03-02T09:30:00Z",
+              "{\"id\":\"S-a\",\"order_id\":\"o-x\"}"),
+        NULL);
+    assert_false(parcel_cancelled(s, "o-x", "S-a", NULL));
+    /* a scan of the cancelled parcel: shown, not counted, and no revival */
+    put(s, EV("x6", "tracking.event", "2026-03-02T13:00:00Z",
+              "{\"shipment_id\":\"S-b\",\"carrier\":\"dhl\",\"tracking_number\":\"TB\","
+              "\"status\":\"in_transit\"}"),
+        &seq);
+    v = order_view(s, "o-x");
+    b = view_parcel(v, "S-b");
+    assert_int_equal(json_array_size(json_object_get(b, "scans")), 1);
+    assert_true(json_is_null(json_object_get(b, "status")));
+    json_decref(v);
+    assert_true(parcel_cancelled(s, "o-x", "S-b", NULL));
+    /* the journey that a scan of it starts sees it, cancelled */
+    assert_int_equal(cs_store_call(s, journey_context, NULL, "o-x", seq, CS_CTX_FULL, &cu, &o, &sh,
+                                   &err),
+                     CS_OK);
+    assert_string_equal(json_string_value(json_object_get(sh, "id")), "S-b");
+    assert_true(json_is_string(json_object_get(sh, "cancelled_at")));
+    assert_int_equal(json_array_size(json_object_get(o, "shipments")), 1);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    /* announced again before the cancellation: still cancelled */
+    put(s, EV("x7", "shipment.created", "2026-03-02T11:30:00Z",
+              "{\"id\":\"S-b\",\"order_id\":\"o-x\",\"carrier\":\"dhl\",\"tracking_number\":\"TB\"}"),
+        NULL);
+    assert_true(parcel_cancelled(s, "o-x", "S-b", NULL));
+    /* announced after it: revived, its scans counted */
+    put(s, EV("x8", "shipment.created", "2026-03-02T14:00:00Z",
+              "{\"id\":\"S-b\",\"order_id\":\"o-x\",\"carrier\":\"dhl\",\"tracking_number\":\"TB\"}"),
+        NULL);
+    assert_false(parcel_cancelled(s, "o-x", "S-b", NULL));
+    v = order_view(s, "o-x");
+    assert_string_equal(json_string_value(json_object_get(view_parcel(v, "S-b"), "status")),
+                        "in_transit");
+    assert_true(json_is_null(json_object_get(view_parcel(v, "S-b"), "cancel_reason")));
+    json_decref(v);
+    assert_int_equal(cs_store_call(s, order_track, "o-x", 0, &tr, &err), CS_OK);
+    assert_string_equal(tr.shipment_id, "S-b");
+    /* a cancellation older than that announcement changes nothing now */
+    put(s, EV("x9", "shipment.cancelled", "2026-03-02T13:30:00Z",
+              "{\"id\":\"S-b\",\"order_id\":\"o-x\"}"),
+        NULL);
+    assert_false(parcel_cancelled(s, "o-x", "S-b", NULL));
+
+    /* before its announcement: kept, and applied by an older one ... */
+    assert_int_equal(put(s, EV("x10", "shipment.cancelled", "2026-03-02T15:00:00Z",
+                               "{\"id\":\"S-c\",\"order_id\":\"o-x\",\"reason\":\"void\"}"),
+                         NULL),
+                     CS_INGEST_NEW);
+    v = order_view(s, "o-x");
+    assert_null(view_parcel(v, "S-c"));
+    json_decref(v);
+    put(s, EV("x11", "shipment.created", "2026-03-02T14:30:00Z",
+              "{\"id\":\"S-c\",\"order_id\":\"o-x\",\"carrier\":\"dhl\",\"tracking_number\":\"TC\"}"),
+        NULL);
+    assert_true(parcel_cancelled(s, "o-x", "S-c", "2026-03-02T15:00:00Z"));
+    /* ... but not by a newer one */
+    put(s, EV("x12", "shipment.cancelled", "2026-03-02T15:00:00Z",
+              "{\"id\":\"S-d\",\"order_id\":\"o-x\"}"),
+        NULL);
+    put(s, EV("x13", "shipment.created", "2026-03-02T16:00:00Z",
+              "{\"id\":\"S-d\",\"order_id\":\"o-x\",\"carrier\":\"dhl\",\"tracking_number\":\"TD\"}"),
+        NULL);
+    assert_false(parcel_cancelled(s, "o-x", "S-d", NULL));
+
+    /* a delivered parcel cannot be cancelled: refused, naming data.id,
+     * and nothing is logged */
+    put(s, EV("x14", "tracking.event", "2026-03-03T10:00:00Z",
+              "{\"shipment_id\":\"S-a\",\"carrier\":\"dhl\",\"tracking_number\":\"TA\","
+              "\"status\":\"delivered\"}"),
+        NULL);
+    cs_event_t *ev = EV("x15", "shipment.cancelled", "2026-03-03T12:00:00Z",
+                        "{\"id\":\"S-a\",\"order_id\":\"o-x\"}");
+    assert_int_equal(cs_store_begin(s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(s, ev, ev->occurred_at, &out, &seq, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "data.id");
+    assert_non_null(strstr(err.msg, "delivered"));
+    cs_store_rollback(s);
+    cs_event_free(&ev);
+    assert_false(parcel_cancelled(s, "o-x", "S-a", NULL));
+    assert_int_equal(put(s, EV("x15", "shipment.cancelled", "2026-03-03T12:00:00Z",
+                               "{\"id\":\"S-c\",\"order_id\":\"o-x\"}"),
+                         NULL),
+                     CS_INGEST_NEW); /* (its id was not logged) */
+
+    /* an order whose only parcel is cancelled is not shipped */
+    put(s, order_ev("y1", "o-y", "2026-03-02T09:00:00Z", "10.00"), NULL);
+    put(s, EV("y2", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S-y\",\"order_id\":\"o-y\",\"carrier\":\"dhl\",\"tracking_number\":\"TY\"}"),
+        NULL);
+    put(s, EV("y3", "shipment.cancelled", "2026-03-02T11:00:00Z",
+              "{\"id\":\"S-y\",\"order_id\":\"o-y\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, order_track, "o-y", 0, &tr, &err), CS_OK);
+    assert_false(tr.shipped);
+    assert_string_equal(tr.shipment_id, "");
+    /* the same parcel announced anew under another id (a fulfilment
+     * cancelled and created again with its number) revives it */
+    put(s, EV("y4", "shipment.created", "2026-03-02T12:00:00Z",
+              "{\"id\":\"S-y2\",\"order_id\":\"o-y\",\"carrier\":\"dhl\",\"tracking_number\":\"TY\"}"),
+        NULL);
+    assert_false(parcel_cancelled(s, "o-y", "S-y", NULL));
+    assert_int_equal(cs_store_call(s, order_track, "o-y", 0, &tr, &err), CS_OK);
+    assert_true(tr.shipped);
+    assert_string_equal(tr.shipment_id, "S-y");
+    cs_store_close(&s);
+}
+
 static void test_region_arrival(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1709,6 +1909,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_followed_parcel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_parcels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),

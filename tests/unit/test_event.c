@@ -450,6 +450,41 @@ static void test_tracking_number_bound(void **state)
     expect_err(doc, CS_ERR_INVALID, "data.tracking_number", "at most 64");
 }
 
+/* shipment.cancelled: the parcel's id and its order, an optional reason;
+ * every mistake named by its field */
+static void test_shipment_cancelled(void **state)
+{
+    (void)state;
+    cs_event_t *ev = parse_ok(ENV("shipment.cancelled", "{\"id\":\"SHP-1\",\"order_id\":\"1001\","
+                                                        "\"reason\":\"duplicate_label\"}"));
+    assert_int_equal(ev->type, CS_EV_SHIPMENT_CANCELLED);
+    assert_string_equal(ev->u.shipment_cancel.id, "SHP-1");
+    assert_string_equal(ev->u.shipment_cancel.order_id, "1001");
+    assert_string_equal(ev->u.shipment_cancel.reason, "duplicate_label");
+    assert_null(cs_event_customer_id(ev));
+    cs_event_free(&ev);
+    ev = parse_ok(ENV("shipment.cancelled", "{\"id\":\"SHP-1\",\"order_id\":\"1001\"}"));
+    assert_null(ev->u.shipment_cancel.reason);
+    cs_event_free(&ev);
+    expect_err(ENV("shipment.cancelled", "{\"order_id\":\"1001\"}"), CS_ERR_INVALID, "data.id",
+               "required");
+    expect_err(ENV("shipment.cancelled", "{\"id\":\"SHP-1\"}"), CS_ERR_INVALID, "data.order_id",
+               "required");
+    expect_err(ENV("shipment.cancelled", "{\"id\":7,\"order_id\":\"1001\"}"), CS_ERR_INVALID,
+               "data.id", NULL);
+    expect_err(ENV("shipment.cancelled", "{\"id\":\"SHP-1\",\"order_id\":\"1001\",\"carrier\":\"dhl\"}"),
+               CS_ERR_INVALID, "data.carrier", "unknown field");
+    char doc[1024], reason[CS_SHORT_MAX + 2];
+    memset(reason, 'x', sizeof reason - 1);
+    reason[sizeof reason - 1] = '\0';
+    snprintf(doc, sizeof doc,
+             ENV("shipment.cancelled", "{\"id\":\"SHP-1\",\"order_id\":\"1001\",\"reason\":\"%s\"}"),
+             reason);
+    expect_err(doc, CS_ERR_INVALID, "data.reason", NULL);
+    /* the type list of an unknown type names it */
+    expect_err(ENV("shipment.voided", "{}"), CS_ERR_RULE, "type", "shipment.cancelled");
+}
+
 static void test_names_round_trip(void **state)
 {
     (void)state;
@@ -497,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_tracking_number_bound),
+        cmocka_unit_test(test_shipment_cancelled),
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };

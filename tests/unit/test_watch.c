@@ -1837,6 +1837,76 @@ static void test_cancelled_closes(void **state)
     assert_string_equal(r.reason, "cancelled");
 }
 
+/* A label printed twice and the second one voided (shipment.cancelled):
+ * the voided parcel, never scanned, is not followed -- no silence, no
+ * missed hand-over, no code on its account; the order closes when the
+ * real parcel is delivered. */
+static void test_cancelled_parcel_not_followed(void **state)
+{
+    (void)state;
+    order("o20", "c20", "40.00", NULL);
+    ship("o20");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    event_at("shipment.created", now(),
+             "{\"id\":\"So20b\",\"order_id\":\"o20\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"To20b\",\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}");
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 600000LL);
+    event_at("shipment.cancelled", now(),
+             "{\"id\":\"So20b\",\"order_id\":\"o20\",\"reason\":\"duplicate_label\"}");
+    scan("o20", "in_transit", NULL);
+    run_watch();
+    cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+    scan("o20", "delivered", NULL);
+    run_watch();
+    cs_promise_rec_t r = rec("o20");
+    assert_true(r.closed);
+    assert_false(r.at_risk);
+    assert_string_equal(r.closed_shipment, "So20");
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 0);
+    /* a week on: nothing about the voided label */
+    cs_clock_manual_advance(&W.clock, 7 * CS_MS_PER_DAY);
+    for (int i = 0; i < 40; i++)
+        run_watch();
+    r = rec("o20");
+    assert_true(r.closed);
+    assert_int_equal(r.comp_at, 0);
+    assert_int_equal(signals("delivery_at_risk", "o20"), 0);
+    assert_int_equal(signals("promise_broken", "o20"), 0);
+}
+
+/* An order whose only parcel is cancelled is not shipped yet again: it is
+ * judged as one before its first shipment.created (a missed hand-over),
+ * and the parcel is no longer in flight for the model. */
+static void test_only_parcel_cancelled(void **state)
+{
+    (void)state;
+    order("o21", "c21", "30.00", NULL);
+    ship("o21");
+    run_watch();
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 1);
+    cs_clock_manual_advance(&W.clock, 600000LL);
+    event_at("shipment.cancelled", now(), "{\"id\":\"So21\",\"order_id\":\"o21\"}");
+    run_watch();
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 0);
+    cs_promise_rec_t r = rec("o21");
+    assert_false(r.closed);
+    assert_false(r.at_risk);
+    /* not handed over when parcels of its lane are: at risk for that */
+    cs_clock_manual_advance(&W.clock, 2 * CS_MS_PER_DAY);
+    for (int i = 0; i < 20; i++)
+        run_watch();
+    r = rec("o21");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "missed_handover");
+    /* announced anew after the cancellation: shipped, followed again */
+    ship("o21");
+    run_watch();
+    assert_int_equal(cs_tracker_in_flight_count(W.tracker), 1);
+    assert_false(rec("o21").at_risk);
+}
+
 static void test_horizon_ends_the_watch(void **state)
 {
     (void)state;
@@ -1923,6 +1993,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_left_is_judged_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_near, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_closes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_parcel_not_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_only_parcel_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_horizon_ends_the_watch, setup, teardown),
         cmocka_unit_test(test_workdays_late),
     };
