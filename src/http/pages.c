@@ -49,8 +49,9 @@ static enum MHD_Result page(hreq_t *r, int status, const char *lang, const char 
     if (!text)
         return MHD_NO;
     /* cs_buf_steal's memory is cs_malloc'd; the reply frees with free().
-     * A customer's page: no-store, no referrer (the link names them), CSP */
-    return cs__http_reply_page(r, status, text, len, NULL, 0);
+     * A customer's page: no-store, no referrer (the link names them), CSP;
+     * a 503 says when to try again, as intake's do */
+    return cs__http_reply_page(r, status, text, len, NULL, status == 503 ? 1 : 0);
 }
 
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/sender.h"
 #include "http/server.h"
 #include "lib/cs_json.h"
 
@@ -137,6 +138,40 @@ static long get_health(int port, json_t **body)
     return status;
 }
 
+static size_t header(char *p, size_t size, size_t n, void *ud)
+{
+    if (size * n > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
+        *(bool *)ud = true;
+    return size * n;
+}
+
+/* POST /u/TOKEN (the one-click unsubscribe): the status, and whether the
+ * answer says when to try again. */
+static long post_unsubscribe(int port, const char *secret, const char *customer, bool *retry)
+{
+    char tok[2 * 128 + 64], url[400];
+    cs_unsubscribe_token(secret, customer, tok, sizeof tok);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/u/%s", port, tok);
+    cs_buf_t b;
+    cs_buf_init(&b, 1 << 16);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    *retry = false;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "List-Unsubscribe=One-Click");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, retry);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    cs_buf_free(&b);
+    return status;
+}
+
 static cs_rc ingest_order(cs_engine_t *e, int n)
 {
     char text[1024];
@@ -175,6 +210,7 @@ static void test_health_follows_the_store(void **state)
     cs_http_opts_default(&ho);
     ho.host = "127.0.0.1";
     ho.port = 0;
+    ho.link_secret = "test-link-secret-0123456789";
     cs_http_t *h = NULL;
     if (cs_http_start(e, &ho, &h, &err))
         fail_msg("http start: %s", err.msg);
@@ -213,6 +249,11 @@ static void test_health_follows_the_store(void **state)
     assert_non_null(strstr(msg, "fdatasync"));
     assert_non_null(strstr(msg, "restarted"));
     json_decref(body);
+    /* the unsubscribe page cannot record the click now: it asks the
+     * customer to try again, and says when, as intake's 503s do */
+    bool retry = false;
+    assert_int_equal(post_unsubscribe(port, ho.link_secret, "c-1", &retry), 503);
+    assert_true(retry);
 
     cs_http_stop(&h);
     cs_engine_close(&e);
