@@ -365,9 +365,11 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
     case CS_EV_TICKET_UPDATED:
         if ((rc = find_row(s, false, ev->u.ticket.id, r, err)))
             break;
+        /* a ticket not yet created (only a stub of an earlier update) has
+         * no order either: this update waits for it as the first did */
         if (r->row_has_order)
             r->order_id = r->order_buf;
-        else if (!r->row_found)
+        else
             snprintf(r->entity, sizeof r->entity, "t:%s", ev->u.ticket.id);
         if (r->row_found && r->row_customer[0])
             r->customer_id = r->row_customer;

@@ -443,6 +443,25 @@ static void test_updates_before_creates(void **state)
     cs_store_close(&s);
 }
 
+/* Several updates of a ticket before the ticket itself: every one joins
+ * its order's timeline once the ticket names the order (docs/api.md). */
+static void test_ticket_updates_before_create(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1003", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, EV("t2", "ticket.updated", "2026-03-04T12:00:00Z", "{\"id\":\"T6\",\"status\":\"pending\"}"), NULL);
+    put(s, EV("t3", "ticket.updated", "2026-03-05T12:00:00Z", "{\"id\":\"T6\",\"status\":\"solved\"}"), NULL);
+    put(s, EV("t1", "ticket.created", "2026-03-03T12:00:00Z",
+              "{\"id\":\"T6\",\"customer_id\":\"c-7\",\"order_id\":\"1003\"}"),
+        NULL);
+    json_t *v = order_view(s, "1003");
+    assert_string_equal(str_at(v, "tickets.0.status"), "solved");
+    assert_int_equal(json_array_size(json_object_get(v, "timeline")), 4);
+    assert_string_equal(str_at(v, "timeline.3.event_id"), "t3");
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_customer_partial_and_ordered(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1896,6 +1915,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_scans_before_their_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_scan_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updates_before_creates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
