@@ -1181,7 +1181,9 @@ static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
     if (!put)
         return CS_ERR_STORE;
     bool requested = ev->type == CS_EV_RETURN_REQUESTED;
-    bool newer = !r->row_found || ev->occurred_at >= r->row_status_at;
+    /* an update of the same instant as the request came after it */
+    bool newer = !r->row_found || ev->occurred_at > r->row_status_at ||
+                 (!requested && ev->occurred_at == r->row_status_at);
     const char *status = newer ? re->status : r->row_status;
     cs_ms_t status_at = newer ? ev->occurred_at : r->row_status_at;
     int64_t refund = r->row_refund;
@@ -1235,7 +1237,9 @@ static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
     if (!put)
         return CS_ERR_STORE;
     bool created = ev->type == CS_EV_TICKET_CREATED;
-    bool newer = !r->row_found || ev->occurred_at >= r->row_status_at;
+    /* an update of the same instant as the creation came after it */
+    bool newer = !r->row_found || ev->occurred_at > r->row_status_at ||
+                 (!created && ev->occurred_at == r->row_status_at);
     if (!created && r->row_found && !newer)
         return CS_OK; /* an older status: logged only */
     cs__bind_text(put, 1, t->id);

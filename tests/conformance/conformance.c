@@ -462,6 +462,34 @@ static void test_ticket_updates_before_create(void **state)
     cs_store_close(&s);
 }
 
+/* A create and an update of the same instant (helpdesks send seconds): the
+ * update comes after the create, whatever order they arrive in. */
+static void test_create_and_update_same_instant(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1004", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, EV("t2", "ticket.updated", "2026-03-03T12:00:00Z", "{\"id\":\"T7\",\"status\":\"solved\"}"), NULL);
+    put(s, EV("t1", "ticket.created", "2026-03-03T12:00:00Z",
+              "{\"id\":\"T7\",\"customer_id\":\"c-7\",\"order_id\":\"1004\"}"),
+        NULL);
+    put(s, EV("r2", "return.updated", "2026-03-06T12:00:00Z", "{\"id\":\"R7\",\"status\":\"approved\"}"), NULL);
+    put(s, EV("r1", "return.requested", "2026-03-06T12:00:00Z",
+              "{\"id\":\"R7\",\"order_id\":\"1004\",\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\",\"quantity\":1}]}"),
+        NULL);
+    json_t *v = order_view(s, "1004");
+    assert_string_equal(str_at(v, "tickets.0.status"), "solved");
+    assert_string_equal(str_at(v, "returns.0.status"), "approved");
+    json_decref(v);
+    /* the create sent again changes nothing either */
+    put(s, EV("t1-again", "ticket.created", "2026-03-03T12:00:00Z",
+              "{\"id\":\"T7\",\"customer_id\":\"c-7\",\"order_id\":\"1004\"}"),
+        NULL);
+    v = order_view(s, "1004");
+    assert_string_equal(str_at(v, "tickets.0.status"), "solved");
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_customer_partial_and_ordered(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1916,6 +1944,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_same_scan_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updates_before_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
