@@ -707,6 +707,16 @@ cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const ch
         if (r != SQL_ROW && r != SQL_DONE)
             return cs__sql_fail(s, err, "find an order's ask");
     }
+    /* as the context's order.ticket_open, but also for a run about no order */
+    if (!(st = jstmt(s, QJ_CTX_TICKET_OPEN, err)))
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, order_id && *order_id ? order_id : NULL);
+    cs__bind_text(st, 2, customer_id);
+    r = sql_step(st);
+    out->ticket_open = r == SQL_ROW;
+    cs__stmt_done(st);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "find an open ticket");
     return CS_OK;
 }
 

@@ -276,6 +276,7 @@ typedef struct cs_contact_stats {
     int budget_used;      /* budgeted classes (reassurance, ask, marketing) queued/sent since */
     cs_ms_t last_ask_at;  /* 0 = never */
     bool order_asked;     /* an ask queued/sent for the given order */
+    bool ticket_open;     /* a ticket of the customer, or about the given order, is open */
 } cs_contact_stats_t;
 
 

@@ -627,6 +627,33 @@ static void test_at_risk_holds_marketing(void **state)
     teardown_world(&w);
 }
 
+/* An open ticket holds marketing back (docs/journeys.md, policy 4), also
+ * in a run about no order (a customer's journey); it goes once the ticket
+ * is solved. */
+static void test_open_ticket_holds_marketing(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: crosssell\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+        "journey: promo\ntrigger: {event: signal}\nonce_per: customer\nsteps:\n"
+        "  - send: {channel: email, template: promo, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-14T08:00:00Z", y, 2);
+    customer(&w, "gina", true);
+    event(&w, "ticket.created", "{\"id\":\"t-g\",\"customer_id\":\"gina\",\"subject\":\"Frage\"}");
+    order(&w, "o8", "gina", "10.00");
+    event(&w, "signal", "{\"name\":\"spring_sale\",\"customer_id\":\"gina\"}");
+    assert_string_equal(outbox(&w, "gina"), ""); /* both held */
+    advance_to(&w, "2026-07-15T09:00:00Z");
+    assert_string_equal(outbox(&w, "gina"), "");
+    event(&w, "ticket.updated", "{\"id\":\"t-g\",\"status\":\"solved\"}");
+    advance_to(&w, "2026-07-16T09:00:00Z");
+    assert_string_equal(outbox(&w, "gina"), "crosssell:queued promo:queued");
+    teardown_world(&w);
+}
+
 /* Ingest without a journey pass. */
 static void ingest_only(world_t *w, const char *id, const char *type, const char *at_,
                         const char *data)
@@ -1202,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_context_fields_known),
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
+        cmocka_unit_test(test_open_ticket_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
         cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),
