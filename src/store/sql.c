@@ -29,7 +29,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* PostgreSQL only: ?1 is a text array literal */
     [Q_EV_KNOWN] = "SELECT event_id FROM events WHERE event_id = ANY(CAST(?1 AS TEXT[]))",
     [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
-    [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2 WHERE entity=?1 AND order_id IS NULL",
+    [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2,customer_id=coalesce(customer_id,?3) "
+                           "WHERE entity=?1 AND order_id IS NULL",
     [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE (order_id IS NULL OR "
                          "order_id<>?2) AND seq IN (SELECT seq FROM scans WHERE shipment_id=?1)",
 

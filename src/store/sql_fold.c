@@ -1158,18 +1158,21 @@ static cs_rc fold_scan(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_ms_t r
     return cs__sql_exec_stmt(s, set, err, "update a shipment's status");
 }
 
+/* The earlier updates of a return or ticket that has come: its order (when
+ * it names one) and its customer (a ticket's) for those that lacked them. */
 static cs_rc adopt_orphans(cs_sql_t *s, char kind, const char *id, const char *order_id,
-                           cs_err_t *err)
+                           const char *customer_id, cs_err_t *err)
 {
     char entity[CS_ID_MAX + 8];
     sql_stmt *st = cs__sql_stmt(s, Q_EV_ADOPT_ORPHANS, err);
     if (!st)
         return CS_ERR_STORE;
-    if (!order_id)
+    if (!order_id && !customer_id)
         return CS_OK;
     snprintf(entity, sizeof entity, "%c:%s", kind, id);
     sql_bind_text_copy(st, 1, entity, -1);
     cs__bind_text(st, 2, order_id);
+    cs__bind_text(st, 3, customer_id);
     return cs__sql_exec_stmt(s, st, err, "attach earlier updates to the order");
 }
 
@@ -1225,7 +1228,7 @@ static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
             return rc;
     }
     if (r->row_found)
-        return adopt_orphans(s, 'r', re->id, re->order_id, err);
+        return adopt_orphans(s, 'r', re->id, re->order_id, NULL, err);
     return CS_OK;
 }
 
@@ -1257,7 +1260,7 @@ static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
             (rc = touch_customer(s, t->customer_id, ev->occurred_at, err)))
             return rc;
         if (r->row_found)
-            return adopt_orphans(s, 't', t->id, t->order_id, err);
+            return adopt_orphans(s, 't', t->id, t->order_id, t->customer_id, err);
         return CS_OK;
     }
     if (r->row_found) {

@@ -232,7 +232,7 @@ typedef enum stmt_id {
     Q_EV_NEXT_SEQ,
     Q_EV_KNOWN,           /* which of a list of event ids are logged (PostgreSQL) */
     Q_EV_SEQ_BY_ID,
-    Q_EV_ADOPT_ORPHANS,   /* set order_id on earlier updates of an entity */
+    Q_EV_ADOPT_ORPHANS,   /* set order_id, customer_id on earlier updates of an entity */
     Q_EV_ADOPT_SCANS,     /* set order_id on scan events of a shipment */
     /* customers */
     Q_CU_GET,

@@ -459,6 +459,19 @@ static void test_ticket_updates_before_create(void **state)
     assert_int_equal(json_array_size(json_object_get(v, "timeline")), 4);
     assert_string_equal(str_at(v, "timeline.3.event_id"), "t3");
     json_decref(v);
+    /* ... and the customer's events, as an update after the ticket is;
+     * also for a ticket about no order */
+    put(s, EV("u2", "ticket.updated", "2026-03-04T12:00:00Z", "{\"id\":\"T8\",\"status\":\"solved\"}"), NULL);
+    put(s, EV("u1", "ticket.created", "2026-03-03T12:00:00Z",
+              "{\"id\":\"T8\",\"customer_id\":\"c-7\"}"),
+        NULL);
+    put(s, EV("t4", "ticket.updated", "2026-03-06T12:00:00Z", "{\"id\":\"T6\",\"status\":\"closed\"}"), NULL);
+    cs_event_query_t q = {.limit = 100, .customer_id = "c-7", .type = "ticket.updated"};
+    json_t *page = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
+    assert_int_equal(json_array_size(json_object_get(page, "events")), 4);
+    json_decref(page);
     cs_store_close(&s);
 }
 
