@@ -1189,6 +1189,10 @@ static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
                  (!requested && ev->occurred_at == r->row_status_at);
     const char *status = newer ? re->status : r->row_status;
     cs_ms_t status_at = newer ? ev->occurred_at : r->row_status_at;
+    /* a request older than the one stored (sent again, edited, the older
+     * arriving late): logged only, as an older order.placed */
+    if (requested && r->row_requested_at && ev->occurred_at < r->row_requested_at)
+        return CS_OK;
     int64_t refund = r->row_refund;
     if (!requested && re->refund_amount >= 0 && (newer || refund < 0))
         refund = re->refund_amount;
@@ -1245,6 +1249,10 @@ static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
                  (!created && ev->occurred_at == r->row_status_at);
     if (!created && r->row_found && !newer)
         return CS_OK; /* an older status: logged only */
+    /* a creation older than the one stored (sent again, edited, the older
+     * arriving late): logged only, as an older order.placed */
+    if (created && r->row_requested_at && ev->occurred_at < r->row_requested_at)
+        return touch_customer(s, t->customer_id, ev->occurred_at, err);
     cs__bind_text(put, 1, t->id);
     if (created) {
         cs__bind_text(put, 2, t->customer_id);

@@ -503,6 +503,40 @@ static void test_create_and_update_same_instant(void **state)
     cs_store_close(&s);
 }
 
+/* A return request or a ticket sent again (edited: another item, a
+ * subject) keeps the newer version when the older one arrives late. */
+static void test_older_create_sent_again(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1005", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, order_ev("o2", "1006", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, EV("r-v2", "return.requested", "2026-03-06T13:00:00Z",
+              "{\"id\":\"R8\",\"order_id\":\"1005\",\"resolution\":\"exchange\",\"items\":[{\"sku\":\"KAF\",\"quantity\":2}]}"),
+        NULL);
+    put(s, EV("r-v1", "return.requested", "2026-03-06T12:00:00Z",
+              "{\"id\":\"R8\",\"order_id\":\"1005\",\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("t-v2", "ticket.created", "2026-03-03T13:00:00Z",
+              "{\"id\":\"T9\",\"customer_id\":\"c-7\",\"order_id\":\"1006\",\"subject\":\"Falsche Farbe\"}"),
+        NULL);
+    put(s, EV("t-v1", "ticket.created", "2026-03-03T12:00:00Z",
+              "{\"id\":\"T9\",\"customer_id\":\"c-7\",\"order_id\":\"1005\",\"subject\":\"Frage\"}"),
+        NULL);
+    json_t *v = order_view(s, "1005");
+    assert_string_equal(str_at(v, "returns.0.resolution"), "exchange");
+    json_t *ret = json_array_get(json_object_get(v, "returns"), 0);
+    json_t *items = json_object_get(ret, "items");
+    assert_int_equal(json_array_size(items), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(items, 0), "quantity")), 2);
+    assert_string_equal(str_at(v, "returns.0.requested_at"), "2026-03-06T13:00:00.000Z");
+    assert_int_equal(json_array_size(json_object_get(v, "tickets")), 0);
+    json_decref(v);
+    v = order_view(s, "1006");
+    assert_string_equal(str_at(v, "tickets.0.subject"), "Falsche Farbe");
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_customer_partial_and_ordered(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -1958,6 +1992,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_updates_before_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
