@@ -262,6 +262,10 @@ static const char *const migrations[] = {
     "ALTER TABLE shipments ADD COLUMN cancel_reason TEXT;"
     "CREATE TABLE shipment_cancels("
     "  id TEXT PRIMARY KEY, order_id TEXT, cancelled_at @INT NOT NULL, reason TEXT)@NOROWID;",
+    /* 25: a customer's tickets, for "is a ticket open" (the contact
+     * policy's hold, asked at every ask or marketing send): it scanned
+     * every ticket of the shop */
+    "CREATE INDEX tickets_by_customer ON tickets(customer_id);",
 };
 
 size_t cs_schema_count(void)

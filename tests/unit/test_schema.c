@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/cs.h"
@@ -76,11 +78,44 @@ static void test_steps(void **state)
     assert_null(cs_schema_step(cs_schema_count()));
 }
 
+static int plan_row(void *ud, int n, char **v, char **names)
+{
+    (void)names;
+    if (n >= 4 && v[3])
+        snprintf((char *)ud + strlen(ud), 1024 - strlen(ud), "%s;", v[3]);
+    return 0;
+}
+
+/* The contact policy asks at every ask or marketing send whether a ticket
+ * of the customer (or of the order) is open (sql_journey.c,
+ * QJ_CTX_TICKET_OPEN): answered by indexes, not by reading every ticket. */
+static void test_open_ticket_lookup_uses_indexes(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    for (size_t i = 0; i < cs_schema_count(); i++) {
+        char *sql = cs_schema_migration(i, CS_DIALECT_SQLITE);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        cs_free(sql);
+    }
+    char plan[1024] = "";
+    assert_int_equal(sqlite3_exec(db,
+                                  "EXPLAIN QUERY PLAN SELECT 1 FROM tickets WHERE (order_id='o' "
+                                  "OR customer_id='c') AND status IN ('open','pending') LIMIT 1",
+                                  plan_row, plan, NULL),
+                     SQLITE_OK);
+    assert_null(strstr(plan, "SCAN tickets"));
+    assert_non_null(strstr(plan, "tickets_by_customer"));
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_steps),
+        cmocka_unit_test(test_open_ticket_lookup_uses_indexes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
