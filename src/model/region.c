@@ -249,18 +249,10 @@ static const char *subdiv_code(const char *cc, const char *region)
 }
 
 /* The state (canton) of a DE, AT or CH postal code by its zone, the
- * first two of its five (four) digits, after an optional country prefix
- * ("D-04109", "A-1010", "CH-8001"); NULL for another form or an unused
- * zone. */
+ * first two of its five (four) digits (postal as postal_norm leaves it:
+ * "D-04109" is "04109"); NULL for another form or an unused zone. */
 static const char *postal_state(const char *cc, const char *postal)
 {
-    if (!postal)
-        return NULL;
-    size_t letters = 0;
-    while (letters < 2 && isalpha((unsigned char)postal[letters]))
-        letters++;
-    if (letters && postal[letters] == '-')
-        postal += letters + 1;
     size_t n = 0;
     while (isdigit((unsigned char)postal[n]))
         n++;
@@ -270,6 +262,31 @@ static const char *postal_state(const char *cc, const char *postal)
     int zone = (postal[0] - '0') * 10 + (postal[1] - '0');
     const char *st = de ? DE_ZONES[zone] : strcmp(cc, "AT") == 0 ? AT_ZONES[zone] : CH_ZONES[zone];
     return st[0] ? st : NULL;
+}
+
+#define POSTAL_NORM_MAX 24
+
+/* A postal code as keys read it, into out: white space left out and a
+ * country prefix of one or two letters before digits alone ("D-04109",
+ * "LT-01103") dropped, since shops and customers write one code both ways
+ * (" 10115 " from a form, "LT-01103" stored, "01103" typed). Cut to
+ * POSTAL_NORM_MAX - 1 bytes: no code is that long. */
+static void postal_norm(const char *in, char out[POSTAL_NORM_MAX])
+{
+    size_t o = 0;
+    for (; in && *in && o + 1 < POSTAL_NORM_MAX; in++)
+        if (!isspace((unsigned char)*in))
+            out[o++] = *in;
+    out[o] = '\0';
+    size_t letters = 0;
+    while (letters < 2 && isalpha((unsigned char)out[letters]))
+        letters++;
+    if (!letters || out[letters] != '-' || !out[letters + 1])
+        return;
+    for (size_t i = letters + 1; out[i]; i++)
+        if (!isdigit((unsigned char)out[i]))
+            return;
+    memmove(out, out + letters + 1, o - letters); /* with its NUL */
 }
 
 /* Every delivery learned and every order watched asks for two of these:
@@ -291,6 +308,9 @@ void cs_region_key(const char *country, const char *region, const char *postal, 
         cc[0] = (char)toupper((unsigned char)country[0]);
         cc[1] = (char)toupper((unsigned char)country[1]);
     }
+    char pc[POSTAL_NORM_MAX];
+    postal_norm(postal, pc);
+    postal = pc;
     const char *code = NULL;
     bool known = strcmp(cc, "DE") == 0 || strcmp(cc, "AT") == 0 || strcmp(cc, "CH") == 0;
     if (known)

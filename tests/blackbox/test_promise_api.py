@@ -282,6 +282,13 @@ try:
     t.eq((st, f), (400, "origin_country"), "origin_country checked too")
     st, _, low = d.request("GET", "/v1/promise?carrier=dhl&destination_country=de&destination_postal_code=10115")
     t.eq((st, low.get("lane", {}).get("destination")), (200, "DE-BE"), "a country in lower case is upper-cased")
+    # a postal code with spaces around it, or a country prefix, is the same
+    # code (" 10115" was keyed "DE- 1", "LT-01103" "LT-LT")
+    for val, key in (("%2010115%20", "DE-BE"), ("d-10115", "DE-BE"), ("LT-01103", "LT-01")):
+        cc = key[:2]
+        st, _, sp = d.request("GET", "/v1/promise?carrier=dhl&destination_country=%s"
+                              "&destination_postal_code=%s" % (cc, val))
+        t.eq((st, sp.get("lane", {}).get("destination")), (200, key), "postal code %r" % val)
     for when in ("1990-01-01T00:00:00Z", iso(now - dt.timedelta(days=31)), iso(now + dt.timedelta(days=400))):
         st, f, msg = bad(ok + "&placed_at=" + when)
         t.check((st, f) == (400, "placed_at") and "30 days ago" in msg and when in msg,

@@ -1150,6 +1150,22 @@ static void test_region_keys_meet(void **state)
         { "CH", "Genf", NULL, "CH-GE" },
         { "CH", "BE", NULL, "CH-BE" },
         { "CH", "Bern", NULL, "CH-BE" },
+        /* a postal code counts without white space, case and a country
+         * prefix, in any country: a form's " 10115 " or a stored
+         * "LT-01103" meets the "01103" a customer types */
+        { "DE", NULL, " 10115", "DE-BE" },
+        { "DE", NULL, "10115 ", "DE-BE" },
+        { "DE", NULL, "d-04109", "DE-SN" },
+        { "CH", NULL, "ch-8001 ", "CH-ZH" },
+        { "AT", NULL, "1 010", "AT-9" },
+        { "LT", NULL, "LT-01103", "LT-01" },
+        { "LT", NULL, "01103", "LT-01" },
+        { "LV", NULL, "lv-1050", "LV-10" },
+        { "FR", NULL, " 75001", "FR-75" },
+        { "GB", NULL, "sw1a 1aa", "GB-SW" },
+        { "GB", NULL, " SW1A 1AA", "GB-SW" },
+        { "PL", NULL, "00-950", "PL-00" },
+        { "DE", NULL, " ", "DE" },
         /* other countries as before */
         { "FR", "Sachsen", NULL, "FR-SACHSEN" },
         { "FR", NULL, "75001", "FR-75" },
