@@ -131,6 +131,11 @@ static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, cons
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
+    /* every answer is of now (a promise from now, an order as it stands,
+     * the node's health) and many are personal: no cache keeps one, a
+     * proxy least of all (one that caches by URL would hand a keyed
+     * answer to the next caller without a key) */
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"consonance\"");
     if (status == 503)

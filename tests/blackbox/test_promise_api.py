@@ -81,6 +81,12 @@ try:
     t.eq(berlin.get("lane"), {"origin": "DE-SN", "destination": "DE-BE"},
          "lane keys: the state of the postal code")
     t.eq(berlin.get("basis", {}).get("level"), "lane", "from the lane's own deliveries")
+    # an answer of now, for this key: no cache may keep it (it had no
+    # Cache-Control, and a proxy caching by URL served it on)
+    st, hdrs, _ = d.request("GET", "/v1/promise?carrier=dhl&destination_country=DE")
+    t.eq((st, hdrs.get("cache-control")), (200, "no-store"), "the answer is not cached")
+    st, hdrs, _ = d.request("GET", "/v1/promise?carrier=dhl")
+    t.eq((st, hdrs.get("cache-control")), (400, "no-store"), "nor an error")
     t.eq(berlin.get("window", {}).get("to"), (placed + dt.timedelta(days=3)).strftime("%Y-%m-%d"),
          "Monday order, three working days: Thursday")
     t.check(berlin.get("text", "").startswith("Lieferung am Donnerstag"), "German sentence: %r" % berlin.get("text"))
