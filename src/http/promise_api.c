@@ -206,7 +206,12 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     memset(&q, 0, sizeof q);
     q.lane = (cs_lane_t){ lc, service ? service : "", origin, dest };
     q.placed_at = placed;
-    q.now = now; /* a purchase ahead: the samples weigh as they do today */
+    /* a purchase ahead: the samples weigh as they do today. A purchase
+     * past is promised as at its moment: asked at now, the model takes it
+     * for an order still not handed over and moves the window past a
+     * missed hand-over (a Monday order on a three-day lane, asked about a
+     * week later, was promised days from now, not Thursday) */
+    q.now = placed < now ? placed : now;
     q.last_status = CS_TRACK__COUNT;
     cs_promise_t p;
     if ((rc = cs_tracker_promise(h->opts.tracker, &q, &p, &err)))

@@ -301,6 +301,17 @@ try:
                 "placed_at %s out of range: %s %s %r" % (when, st, f, msg))
     st, _, _ = d.request("GET", "/v1/promise?" + ok + "&placed_at=" + iso(now - dt.timedelta(days=29)))
     t.eq(st, 200, "placed_at 29 days ago is fine")
+    # a purchase past gets the window it got then: a Monday two or three
+    # weeks back on the three-day lane to Berlin is promised that Thursday
+    # (asked now, the model took it for an order never handed over and
+    # promised it days from now)
+    past = placed - dt.timedelta(weeks=3)
+    st, _, was = promise(carrier="dhl", origin_country="DE", origin_region="SN",
+                         destination_country="DE", destination_postal_code="10999",
+                         placed_at=iso(past))
+    t.eq((st, was.get("window", {}).get("to"), was.get("days", {}).get("to")),
+         (200, (past + dt.timedelta(days=3)).strftime("%Y-%m-%d"), 3),
+         "bought %s: three working days from then" % past.date())
     # a purchase far ahead is weighed with the deliveries as they are today
     # (aged to it, the lane's fell below a yardstick and the answer fell
     # back to all deliveries)
