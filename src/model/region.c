@@ -289,6 +289,26 @@ static void postal_norm(const char *in, char out[POSTAL_NORM_MAX])
     memmove(out, out + letters + 1, o - letters); /* with its NUL */
 }
 
+#define REGION_TRIM_MAX 128 /* more than a key or a folded name uses */
+
+/* A region without the white space around it (" Île-de-France " from a
+ * form), into out; "" for NULL or white space alone, which name no
+ * region. */
+static void region_trim(const char *in, char out[REGION_TRIM_MAX])
+{
+    size_t n = 0;
+    while (in && isspace((unsigned char)*in))
+        in++;
+    if (in) {
+        n = strlen(in);
+        while (n && isspace((unsigned char)in[n - 1]))
+            n--;
+        n = cs_utf8_clip(in, n, REGION_TRIM_MAX - 1);
+        memcpy(out, in, n);
+    }
+    out[n] = '\0';
+}
+
 /* Every delivery learned and every order watched asks for two of these:
  * written directly, not through snprintf. For DE, AT and CH a postal code
  * in a known zone decides (whatever region is given with it), else the
@@ -311,6 +331,9 @@ void cs_region_key(const char *country, const char *region, const char *postal, 
     char pc[POSTAL_NORM_MAX];
     postal_norm(postal, pc);
     postal = pc;
+    char rg[REGION_TRIM_MAX];
+    region_trim(region, rg);
+    region = rg;
     const char *code = NULL;
     bool known = strcmp(cc, "DE") == 0 || strcmp(cc, "AT") == 0 || strcmp(cc, "CH") == 0;
     if (known)

@@ -1166,6 +1166,13 @@ static void test_region_keys_meet(void **state)
         { "GB", NULL, " SW1A 1AA", "GB-SW" },
         { "PL", NULL, "00-950", "PL-00" },
         { "DE", NULL, " ", "DE" },
+        /* a region counts without the white space around it, and white
+         * space alone is no region (" " was the key "FR- ") */
+        { "FR", " \xC3\x8Ele-de-France ", NULL, "FR-\xC3\x8ELE-DE-FRANCE" },
+        { "FR", "\tNormandie\n", NULL, "FR-NORMANDIE" },
+        { "FR", " ", "75001", "FR-75" },
+        { "FR", "  ", NULL, "FR" },
+        { "DE", " Sachsen ", NULL, "DE-SN" },
         /* other countries as before */
         { "FR", "Sachsen", NULL, "FR-SACHSEN" },
         { "FR", NULL, "75001", "FR-75" },
