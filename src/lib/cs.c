@@ -309,11 +309,58 @@ void cs_utf8_trim(char *s)
         s[i - 1] = '\0';
 }
 
+/* The other case of a Greek or Cyrillic letter (the modern alphabets,
+ * accented Greek vowels too), or 0 for none: all of them two UTF-8 bytes,
+ * as are their other cases. */
+static uint32_t greek_cyrillic_case(uint32_t cp, bool upper)
+{
+    if (upper) {
+        if (cp == 0x3C2) /* final sigma */
+            return 0x3A3;
+        if (cp >= 0x3B1 && cp <= 0x3CB)
+            return cp - 32;
+        if (cp == 0x3AC)
+            return 0x386; /* ά */
+        if (cp >= 0x3AD && cp <= 0x3AF)
+            return cp - 37; /* έ ή ί */
+        if (cp == 0x3CC)
+            return 0x38C; /* ό */
+        if (cp == 0x3CD || cp == 0x3CE)
+            return cp - 63; /* ύ ώ */
+        if (cp >= 0x430 && cp <= 0x44F)
+            return cp - 32;
+        if (cp >= 0x450 && cp <= 0x45F)
+            return cp - 80; /* ё, і, ї, є, ... */
+        return 0;
+    }
+    if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2)
+        return cp + 32;
+    if (cp == 0x386)
+        return 0x3AC;
+    if (cp >= 0x388 && cp <= 0x38A)
+        return cp + 37;
+    if (cp == 0x38C)
+        return 0x3CC;
+    if (cp == 0x38E || cp == 0x38F)
+        return cp + 63;
+    if (cp >= 0x410 && cp <= 0x42F)
+        return cp + 32;
+    if (cp >= 0x400 && cp <= 0x40F)
+        return cp + 80;
+    return 0;
+}
+
 /* The other case of a Latin letter, or cp itself. Most letters past
  * Latin-1 come in pairs, the capital first, on an even code point (on an
- * odd one in three runs); only the exceptions are spelled out. */
+ * odd one in three runs); only the exceptions are spelled out. Greek and
+ * Cyrillic letters change too (region names are written in them), so
+ * does Cyrillic's own run of pairs (Ukrainian ґ, Kazakh and others). */
 uint32_t cs_latin_case(uint32_t cp, bool upper)
 {
+    if (cp >= 0x370 && cp < 0x460) {
+        uint32_t other = greek_cyrillic_case(cp, upper);
+        return other ? other : cp;
+    }
     if (cp < 0x80) {
         if (upper && cp >= 'a' && cp <= 'z')
             return cp - 0x20;
@@ -347,9 +394,10 @@ uint32_t cs_latin_case(uint32_t cp, bool upper)
     bool even = (cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177) ||
                 (cp >= 0x1DE && cp <= 0x1EF) || (cp >= 0x1F8 && cp <= 0x21F) ||
                 (cp >= 0x222 && cp <= 0x233) || (cp >= 0x1E00 && cp <= 0x1E95) ||
-                (cp >= 0x1EA0 && cp <= 0x1EFF);
+                (cp >= 0x1EA0 && cp <= 0x1EFF) || (cp >= 0x460 && cp <= 0x481) ||
+                (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x52F);
     bool odd = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E) ||
-               (cp >= 0x1CD && cp <= 0x1DC);
+               (cp >= 0x1CD && cp <= 0x1DC) || (cp >= 0x4C1 && cp <= 0x4CE);
     if (!even && !odd)
         return cp;
     bool capital = (cp % 2 == 0) == even;

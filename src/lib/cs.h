@@ -112,12 +112,13 @@ void cs_utf8_trim(char *s);
  * out[0..size) (no terminator), never cutting a character in two; returns
  * the bytes written. Covers ASCII, Latin-1 Supplement, Latin Extended-A,
  * the paired letters of Latin Extended-B (Romanian s and t with comma) and
- * Latin Extended Additional (Vietnamese); other characters and invalid
+ * Latin Extended Additional (Vietnamese), Greek and Cyrillic (a Greek
+ * capital keeps its accent: "Ά"); other characters and invalid
  * bytes are copied as they are. No character grows, so size >= n is always
  * enough; one written in a single case can shrink (dotless i to I). */
 size_t cs_utf8_case(char *out, size_t size, const char *s, size_t n, bool upper);
-/* The code point cp (a Latin letter of those ranges) in upper or lower
- * case, or cp itself. */
+/* The code point cp (a letter of those ranges) in upper or lower case, or
+ * cp itself. */
 uint32_t cs_latin_case(uint32_t cp, bool upper);
 /* Makes the NUL-terminated s valid UTF-8 in place: each byte that starts
  * no valid sequence becomes '?'. Returns true when it changed nothing. */

@@ -75,9 +75,10 @@ static void test_utf8(void **state)
     assert_string_equal(err.msg, "got \"ab?\"");
 }
 
-/* Latin letters change case in UTF-8 too, so keys built from what people
- * type meet whatever case they typed in; no character grows, nothing is
- * cut in two, and what is not a Latin letter stays as it is. */
+/* Latin, Greek and Cyrillic letters change case in UTF-8 too, so keys
+ * built from what people type meet whatever case they typed in; no
+ * character grows, nothing is cut in two, and what is not a letter of
+ * those stays as it is. */
 static void test_utf8_case(void **state)
 {
     (void)state;
@@ -100,8 +101,19 @@ static void test_utf8_case(void **state)
         { "Ia\xC8\x99i", "IA\xC8\x98I", "ia\xC8\x99i" },                             /* Iași */
         { "\xC4\x90\xC3\xA0 N\xE1\xBA\xB5ng", "\xC4\x90\xC3\x80 N\xE1\xBA\xB4NG",
           "\xC4\x91\xC3\xA0 n\xE1\xBA\xB5ng" },                                      /* Đà Nẵng */
-        { "\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6", "\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6",
-          "\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6" },                                  /* α€, emoji */
+        { "\xCE\x91\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6", "\xCE\x91\xCE\x91\xE2\x82\xAC\xF0\x9F\x93\xA6",
+          "\xCE\xB1\xCE\xB1\xE2\x82\xAC\xF0\x9F\x93\xA6" },                          /* Αα€, emoji */
+        /* Greek (accents kept, final sigma) and Cyrillic, Ukrainian and
+         * Kazakh letters too: region names are written in them */
+        { "\xCE\x91\xCF\x84\xCF\x84\xCE\xB9\xCE\xBA\xCE\xAE", "\xCE\x91\xCE\xA4\xCE\xA4\xCE\x99\xCE\x9A\xCE\x89",
+          "\xCE\xB1\xCF\x84\xCF\x84\xCE\xB9\xCE\xBA\xCE\xAE" },                    /* Αττική */
+        { "\xCE\xA9\xCE\xA1\xCE\x91\xCE\x99\xCE\x8C\xCF\x82", "\xCE\xA9\xCE\xA1\xCE\x91\xCE\x99\xCE\x8C\xCE\xA3",
+          "\xCF\x89\xCF\x81\xCE\xB1\xCE\xB9\xCF\x8C\xCF\x82" },                    /* ΩΡΑΙΌς */
+        { "\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0", "\xD0\x9C\xD0\x9E\xD0\xA1\xD0\x9A\xD0\x92\xD0\x90",
+          "\xD0\xBC\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0" },                    /* Москва */
+        { "\xD0\x9A\xD0\xB8\xD1\x97\xD0\xB2\xD2\x91", "\xD0\x9A\xD0\x98\xD0\x87\xD0\x92\xD2\x90",
+          "\xD0\xBA\xD0\xB8\xD1\x97\xD0\xB2\xD2\x91" },                            /* Київґ */
+        { "\xD3\x81\xD3\x99", "\xD3\x81\xD3\x98", "\xD3\x82\xD3\x99" },            /* Ӂә */
         { "a\xFC" "b", "A\xFC" "B", "a\xFC" "b" },                                  /* not UTF-8 */
     };
     char out[64];
