@@ -3,6 +3,7 @@
  */
 #include "tracker.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -88,16 +89,22 @@ size_t cs_tracker_learned(cs_tracker_t *t)
     return n;
 }
 
-/* A lane's service as the model keys it: lower case, accented Latin
- * letters too, so a shipment's "DHL Paket" and a checkout's "dhl paket"
- * (or "Économie" and "économie") are one lane (the carrier is lower case
+/* A lane's service as the model keys it: lower case, accented Latin,
+ * Greek and Cyrillic letters too, and without the white space around it,
+ * so a shipment's "DHL Paket" and a checkout's "dhl paket " (or
+ * "Économie" and "économie") are one lane (the carrier is lower case
  * already). Every lane that reaches the model -- learned here, asked by
  * the API, the watch and the status answer, told in flight -- passes
  * through this, so the store keeps the service as the shop wrote it. */
 static const char *service_key(const char *service, char *buf, size_t size)
 {
-    size_t n = service ? strnlen(service, 2 * size) : 0;
-    buf[cs_utf8_case(buf, size - 1, service ? service : "", n, false)] = '\0';
+    const char *s = service ? service : "";
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strnlen(s, 2 * size);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    buf[cs_utf8_case(buf, size - 1, s, n, false)] = '\0';
     return buf;
 }
 

@@ -210,6 +210,8 @@ try:
               "&destination_country=DE&destination_postal_code=10115&placed_at=%s&lang=de" % iso(placed))
     for what, qs in (("the checkout of docs/tracking.md", docs_q),
                      ("the service in lower case", docs_q.replace("DHL%20Paket", "dhl%20paket")),
+                     ("the service with spaces around it",
+                      docs_q.replace("DHL%20Paket", "%20DHL%20Paket%20")),
                      ("states by name and code", "carrier=DHL&service=dhl%20paket&origin_country=de"
                       "&origin_region=Saxony&destination_country=de&destination_region=DE-BE"
                       "&placed_at=" + iso(placed))):
