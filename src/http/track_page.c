@@ -34,6 +34,7 @@
 #include <strings.h>
 
 #include "../engine/sender.h"
+#include "../model/region.h"
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
 #include "../tracking/tracker.h"
@@ -773,20 +774,9 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
  * or the other way round. */
 static void norm_postcode(const char *in, char *out, size_t size)
 {
-    size_t o = 0;
-    for (; in && *in && o + 1 < size; in++)
-        if (!isspace((unsigned char)*in))
-            out[o++] = (char)toupper((unsigned char)*in);
-    out[o] = '\0';
-    size_t letters = 0;
-    while (letters < 2 && isalpha((unsigned char)out[letters]))
-        letters++;
-    if (!letters || out[letters] != '-' || !out[letters + 1])
-        return;
-    for (size_t i = letters + 1; out[i]; i++)
-        if (!isdigit((unsigned char)out[i]))
-            return;
-    memmove(out, out + letters + 1, o - letters); /* with its NUL */
+    cs_postal_norm(in, out, size);
+    for (char *c = out; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
 }
 
 static void trim_copy(const char *in, char *out, size_t size)

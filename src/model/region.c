@@ -249,7 +249,7 @@ static const char *subdiv_code(const char *cc, const char *region)
 }
 
 /* The state (canton) of a DE, AT or CH postal code by its zone, the
- * first two of its five (four) digits (postal as postal_norm leaves it:
+ * first two of its five (four) digits (postal as cs_postal_norm leaves it:
  * "D-04109" is "04109"); NULL for another form or an unused zone. */
 static const char *postal_state(const char *cc, const char *postal)
 {
@@ -264,17 +264,13 @@ static const char *postal_state(const char *cc, const char *postal)
     return st[0] ? st : NULL;
 }
 
-#define POSTAL_NORM_MAX 24
-
-/* A postal code as keys read it, into out: white space left out and a
- * country prefix of one or two letters before digits alone ("D-04109",
- * "LT-01103") dropped, since shops and customers write one code both ways
- * (" 10115 " from a form, "LT-01103" stored, "01103" typed). Cut to
- * POSTAL_NORM_MAX - 1 bytes: no code is that long. */
-static void postal_norm(const char *in, char out[POSTAL_NORM_MAX])
+/* Shops and customers write one code both ways (" 10115 " from a form,
+ * "LT-01103" stored, "01103" typed); keys and the tracking page's lookup
+ * read it as this. */
+void cs_postal_norm(const char *in, char *out, size_t size)
 {
     size_t o = 0;
-    for (; in && *in && o + 1 < POSTAL_NORM_MAX; in++)
+    for (; in && *in && o + 1 < size; in++)
         if (!isspace((unsigned char)*in))
             out[o++] = *in;
     out[o] = '\0';
@@ -288,6 +284,9 @@ static void postal_norm(const char *in, char out[POSTAL_NORM_MAX])
             return;
     memmove(out, out + letters + 1, o - letters); /* with its NUL */
 }
+
+/* no postal code is longer (a key reads its first characters) */
+#define POSTAL_NORM_MAX 24
 
 #define REGION_TRIM_MAX 128 /* more than a key or a folded name uses */
 
@@ -329,7 +328,7 @@ void cs_region_key(const char *country, const char *region, const char *postal, 
         cc[1] = (char)toupper((unsigned char)country[1]);
     }
     char pc[POSTAL_NORM_MAX];
-    postal_norm(postal, pc);
+    cs_postal_norm(postal, pc, sizeof pc);
     postal = pc;
     char rg[REGION_TRIM_MAX];
     region_trim(region, rg);

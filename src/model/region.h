@@ -22,6 +22,12 @@ void cs_region_key_json(const char *address_json, char *out, size_t size);
  * such keys say where in a country a parcel is. */
 bool cs_region_key_specific(const char *key);
 
+/* A postal code as written in different places, made one: white space
+ * left out and a country prefix of one or two letters before digits
+ * alone dropped ("D-04109" is "04109", " 10115 " is "10115"), into
+ * out[0..size), cut to fit. Case is kept. */
+void cs_postal_norm(const char *in, char *out, size_t size);
+
 #define CS_REGION_KEY_MAX 32 /* a key's buffer, terminator included */
 
 #endif /* CS_MODEL_REGION_H */
