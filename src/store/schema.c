@@ -266,6 +266,12 @@ static const char *const migrations[] = {
      * policy's hold, asked at every ask or marketing send): it scanned
      * every ticket of the shop */
     "CREATE INDEX tickets_by_customer ON tickets(customer_id);",
+    /* 26: the region keys made again by this version's rules (a postal
+     * code without white space or a country prefix, a region without the
+     * white space around it, Greek and Cyrillic names in upper case): the
+     * step of version 16 once more */
+    "CREATE TABLE IF NOT EXISTS region_backfill(address TEXT PRIMARY KEY, "
+    "region TEXT NOT NULL)@NOROWID;",
 };
 
 size_t cs_schema_count(void)

@@ -252,6 +252,9 @@ static const struct {
       "merge_19" },
     { 20, "the scans stored twice dropped, deliveries dated ahead of their receipt read again",
       drop_scan_copies, "scans_20" },
+    { 26, "the region keys made again: postal codes without spaces or a country prefix, regions "
+          "trimmed, Greek and Cyrillic names in one case",
+      backfill_regions, "region_backfill" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

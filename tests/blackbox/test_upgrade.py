@@ -285,6 +285,18 @@ try:
     t.eq(left.strip(), "0", "... and dropped its table: the step runs once")
     t.check("migration 16 was applied without its step" in d.read_log(), "the log says so")
     t.eq(d.stop(), 0, "and stops cleanly")
+
+    # migration 26: a key written by version 25's rules is made again. A
+    # Lithuanian code stored with its prefix was keyed "LT-LT" (the
+    # prefix's letters); now the code's first two digits
+    csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
+                            "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
+    csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
+                   "PRAGMA user_version=25")
+    d.start()
+    t.eq(csbb.store_sql(d.store, "SELECT dest_region FROM shipments WHERE id='S-up'").strip(),
+         "LT-01", "migration 26: the stored destination's key made again")
+    t.eq(d.stop(), 0, "and stops cleanly after it")
 finally:
     d.cleanup()
 t.done()
