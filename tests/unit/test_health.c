@@ -115,29 +115,6 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return cs_buf_append(b, p, size * n) == CS_OK ? size * n : 0;
 }
 
-/* GET /healthz: the status, and the body parsed (owned). */
-static long get_health(int port, json_t **body)
-{
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
-    cs_buf_t b;
-    cs_buf_init(&b, 1 << 16);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    *body = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
-    cs_buf_free(&b);
-    assert_non_null(*body);
-    return status;
-}
-
 static size_t header(char *p, size_t size, size_t n, void *ud)
 {
     if (size * n > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
@@ -145,22 +122,21 @@ static size_t header(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* POST /u/TOKEN (the one-click unsubscribe): the status, and whether the
- * answer says when to try again. */
-static long post_unsubscribe(int port, const char *secret, const char *customer, bool *retry)
+/* A request to the daemon: GET path, or POST it the form `post`; the
+ * status, the body into b (initialised by the caller), and in *retry
+ * whether the answer had a Retry-After. */
+static long call(int port, const char *path, const char *post, cs_buf_t *b, bool *retry)
 {
-    char tok[2 * 128 + 64], url[400];
-    cs_unsubscribe_token(secret, customer, tok, sizeof tok);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/u/%s", port, tok);
-    cs_buf_t b;
-    cs_buf_init(&b, 1 << 16);
+    char url[400];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     CURL *c = curl_easy_init();
     assert_non_null(c);
     *retry = false;
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "List-Unsubscribe=One-Click");
+    if (post)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, retry);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
@@ -168,6 +144,32 @@ static long post_unsubscribe(int port, const char *secret, const char *customer,
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
+    return status;
+}
+
+/* GET /healthz: the status, and the body parsed (owned). */
+static long get_health(int port, json_t **body)
+{
+    cs_buf_t b;
+    bool retry;
+    cs_buf_init(&b, 1 << 16);
+    long status = call(port, "/healthz", NULL, &b, &retry);
+    *body = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+    cs_buf_free(&b);
+    assert_non_null(*body);
+    return status;
+}
+
+/* POST /u/TOKEN (the one-click unsubscribe): the status, and whether the
+ * answer says when to try again. */
+static long post_unsubscribe(int port, const char *secret, const char *customer, bool *retry)
+{
+    char tok[2 * 128 + 64], path[400];
+    cs_unsubscribe_token(secret, customer, tok, sizeof tok);
+    snprintf(path, sizeof path, "/u/%s", tok);
+    cs_buf_t b;
+    cs_buf_init(&b, 1 << 16);
+    long status = call(port, path, "List-Unsubscribe=One-Click", &b, retry);
     cs_buf_free(&b);
     return status;
 }
