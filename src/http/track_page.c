@@ -988,7 +988,9 @@ static int step_of(int st)
 }
 
 /* The steps of the order: ordered, shipped, on its way, out for delivery,
- * delivered; with several parcels, where the one furthest behind is. */
+ * delivered; with several parcels, where the one furthest behind is. A
+ * parcel on its way back to the shop goes no further on them: it is left
+ * out, and with every parcel on its way back there are no steps to show. */
 static void steps(cs_buf_t *b, json_t *ships, bool de)
 {
     static const char *const de_s[] = { "Bestellt", "Versendet", "Unterwegs", "In Zustellung",
@@ -996,13 +998,20 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
     static const char *const en_s[] = { "Ordered", "Shipped", "On its way", "Out for delivery",
                                         "Delivered" };
     int at = json_array_size(ships) ? 4 : 0;
-    size_t i;
+    size_t i, back = 0;
     json_t *sh;
     json_array_foreach(ships, i, sh) {
-        int s = step_of(cs__parcel_status(sh));
+        int st = cs__parcel_status(sh);
+        if (st == CS_TRACK_RETURNED_TO_SENDER) {
+            back++;
+            continue;
+        }
+        int s = step_of(st);
         if (s < at)
             at = s;
     }
+    if (back && back == json_array_size(ships))
+        return;
     cs_buf_puts(b, "<ol class=\"steps\">");
     for (int k = 0; k < 5; k++)
         cs_buf_printf(b, "<li class=\"%s\"%s>%s</li>", k < at ? "done" : k == at ? "now" : "",

@@ -197,6 +197,9 @@ try:
     st, _, html = page("/t/" + token("rt1"))
     t.check(st == 200 and html.count("on its way back to us") == 1,
             "the page says once that the parcel is on its way back")
+    t.check('class="steps"' not in html,
+            "no steps toward delivery for a parcel on its way back: %r"
+            % re.findall(r'<li class="now"[^<]*<', html))
 
     # an address the carrier cannot deliver to: the notice asks for the right one
     st, _, _ = d.post_events([
