@@ -30,9 +30,9 @@ static const char *const tstmt_sql[QT__COUNT] = {
                      "s.occurred_at=h.status_at AND s.status=h.status WHERE h.id=?1 "
                      "ORDER BY s.seq DESC LIMIT 1",
     [QT_DESTINATIONS] = "SELECT destination FROM (SELECT destination,created_at AS at,id "
-                        "FROM shipments WHERE order_id=?1 UNION ALL SELECT ship_destination,"
-                        "-1,'' FROM orders WHERE id=?1 AND ship_destination IS NOT NULL) x "
-                        "ORDER BY at, id LIMIT 50",
+                        "FROM shipments WHERE order_id=?1 AND cancelled_at IS NULL "
+                        "UNION ALL SELECT ship_destination,-1,'' FROM orders WHERE id=?1 "
+                        "AND ship_destination IS NOT NULL) x ORDER BY at, id LIMIT 50",
     /* the order asked for, else the next by id, else the last */
     [QT_NEAR] = "SELECT coalesce((SELECT id FROM orders WHERE id>=?1 ORDER BY id LIMIT 1),"
                 "(SELECT max(id) FROM orders))",

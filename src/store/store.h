@@ -556,8 +556,9 @@ struct cs_store_ops {
     cs_rc (*order_track)(cs_store_t *s, const char *order_id, cs_ms_t placed_after,
                          cs_order_track_t *out, cs_err_t *err);
     /* fn(destination) for the address checkout sent it to (order.placed's
-     * shipping) and each of its shipments', as JSON ("" when none), that
-     * first, then oldest first; nothing for an unknown order. The tracking
+     * shipping) and each of its shipments' but the cancelled ones, as JSON
+     * ("" when none), that first, then oldest first; nothing for an
+     * unknown order. The tracking
      * page's lookup checks a postcode against every one. */
     cs_rc (*order_destinations)(cs_store_t *s, const char *order_id,
                                 cs_rc (*fn)(const char *destination, void *ud), void *ud,

@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import csbb  # noqa: E402
@@ -104,6 +105,13 @@ def runs(oid):
     st, _, body = d.request("GET", "/v1/customers/vera/journeys")
     return [r["journey"] for r in (body.get("journeys", []) if st == 200 else [])
             if r.get("order_id") == oid]
+
+
+def lookup(oid, key):
+    """Where the lookup form sends the customer ("" when it does not)."""
+    st, h, _ = d.request("POST", "/t", urllib.parse.urlencode({"order": oid, "key": key}),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}, key=False)
+    return h.get("location", "") if st == 303 else ""
 
 
 def watched(oid):
@@ -217,6 +225,8 @@ try:
     st, _, html = d.request("GET", "/t/" + token("v2") + "?lang=en", key=False)
     t.check(st == 200 and "JJDV2C" not in html and 'aria-current="step">Ordered' in html,
             "the page shows no parcel, the order at 'Ordered'")
+    # the cancelled label's postcode opens no page (the order has no other)
+    t.eq(lookup("v2", "10115"), "", "the lookup does not take a cancelled parcel's postcode")
     pr = view("v2").get("promise") or {}
     t.check(pr.get("next_check_at") is not None and pr.get("at_risk") is False,
             "the watch keeps the order open, not at risk: %r" % pr)
@@ -231,6 +241,8 @@ try:
     st, _, s2 = d.request("GET", "/v1/orders/v2/status?lang=en")
     t.eq([p["tracking_number"] for p in s2.get("parcels", [])], ["JJDV2C"],
          "revived by a newer announcement")
+    t.check(lookup("v2", "10115").startswith("https://shop.example/consonance/t/"),
+            "the revived parcel's postcode opens the page")
 finally:
     d.stop()
     d.cleanup()
