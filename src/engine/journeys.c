@@ -316,7 +316,7 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static bool delivery_late(json_t *order, json_t *shipment, cs_ms_t now)
+static bool delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment, cs_ms_t now)
 {
     const char *st = jstr(shipment, "status");
     if (st && (strcmp(st, "exception") == 0 || strcmp(st, "returned_to_sender") == 0))
@@ -325,8 +325,10 @@ static bool delivery_late(json_t *order, json_t *shipment, cs_ms_t now)
     bool delivered = st && strcmp(st, "delivered") == 0;
     if (!delivered && json_is_true(json_object_get(order, "at_risk")))
         return true; /* the order watch's flag */
-    /* the promise is a date: late once the whole promised day has passed */
-    return promised > 0 && !delivered && now >= promised + CS_MS_PER_DAY;
+    /* the promise is a date, the shop's (shop_timezone, as the watch and
+     * the messages read it): late once the whole promised day has passed */
+    return promised > 0 && !delivered &&
+           cs_tz_day(shop_tz, now) > cs_tz_date_day(shop_tz, (cs_ms_t)promised);
 }
 
 /* The context of a run (its trigger's parcel is `shipment`), or with run
@@ -356,7 +358,7 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
     cs_ms_t now = cs_clock_now(js->clock);
     json_t *ratio = json_object_get(o, "price_ratio");
     json_t *risk = json_pack("{s:b,s:b,s:O}", "first_purchase", cs_first_purchase(cu, o), "late",
-                             delivery_late(o, sh, now), "price_ratio",
+                             delivery_late(js->shop_tz, o, sh, now), "price_ratio",
                              ratio ? ratio : json_null());
     json_t *runj = run ? json_pack("{s:s,s:i,s:I}", "journey", run->journey, "version",
                                    run->version, "id", (json_int_t)run->id)
@@ -511,7 +513,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .budget_used = stats.budget_used,
                 .order_asked = stats.order_asked,
                 .last_ask_at = stats.last_ask_at,
-                .delivery_late = delivery_late(c->order, c->shipment, p->now),
+                .delivery_late = delivery_late(js->shop_tz, c->order, c->shipment, p->now),
                 .ticket_open = stats.ticket_open, /* also in a run about no order */
                 .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
                 .held_since = run->held_since,

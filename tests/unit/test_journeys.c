@@ -504,6 +504,65 @@ static void test_quiet_hours_end_keeps_the_budget(void **state)
     teardown_world(&w);
 }
 
+/* risk.late: the promised day is the shop's (shop_timezone), as the order
+ * watch and the messages read it. In São Paulo 22:00 on the promised day
+ * is not late yet, though it is the next day in UTC; in Berlin 01:00 the
+ * day after is late, though UTC still has the promised day. A promised
+ * time names its day in the shop's zone alike. */
+static const char *late_yaml =
+    "journey: late_check\ntrigger: {event: order.placed}\nsteps:\n"
+    "  - wait: 61h\n"
+    "  - if: \"risk.late\"\n"
+    "    then:\n"
+    "      - send: {channel: email, template: late, class: transactional}\n"
+    "    else:\n"
+    "      - send: {channel: email, template: on_time, class: transactional}\n";
+
+static void late_order(world_t *w, const char *id, const char *cust, const char *latest)
+{
+    char d[512];
+    snprintf(d, sizeof d,
+             "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+             "\"ZELT-2\",\"name\":\"Zelt\",\"unit_price\":\"10.00\",\"quantity\":1}],"
+             "\"promised_delivery\":{\"latest\":\"%s\"}}",
+             id, cust, latest);
+    event(w, "order.placed", d);
+}
+
+static void test_late_by_the_shop_day(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { late_yaml };
+    /* 61 hours after 2026-07-13 13:00 UTC: 2026-07-16 02:00 UTC, 23:00 on
+     * the 15th in São Paulo */
+    g_shop_tz = "America/Sao_Paulo";
+    setup_world(&w, "2026-07-13T13:00:00Z", y, 1);
+    g_shop_tz = NULL;
+    customer(&w, "ana", false);
+    customer(&w, "bia", false);
+    customer(&w, "caio", false);
+    late_order(&w, "o1", "ana", "2026-07-15");
+    late_order(&w, "o2", "bia", "2026-07-14T23:30:00-03:00");
+    late_order(&w, "o3", "caio", "2026-07-15T23:30:00-03:00");
+    advance_to(&w, "2026-07-16T02:00:00Z");
+    assert_string_equal(outbox(&w, "ana"), "on_time:queued");
+    assert_string_equal(outbox(&w, "bia"), "late:queued");
+    assert_string_equal(outbox(&w, "caio"), "on_time:queued");
+    teardown_world(&w);
+
+    /* 61 hours after 2026-07-13 10:00 UTC: 2026-07-15 23:00 UTC, 01:00 on
+     * the 16th in Berlin */
+    g_shop_tz = "Europe/Berlin";
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    g_shop_tz = NULL;
+    customer(&w, "dora", false);
+    late_order(&w, "o4", "dora", "2026-07-15");
+    advance_to(&w, "2026-07-15T23:00:00Z");
+    assert_string_equal(outbox(&w, "dora"), "late:queued");
+    teardown_world(&w);
+}
+
 /* A customer who gave no time zone, or one this system does not know, has
  * quiet hours and local-time waits in the shop's zone (as their messages'
  * dates), not in UTC: 22:30 in Berlin is 20:30 UTC. */
@@ -1245,6 +1304,7 @@ int main(void)
         cmocka_unit_test(test_ordered_again_means_a_later_order),
         cmocka_unit_test(test_no_run_for_an_order_older_than_the_latest),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
+        cmocka_unit_test(test_late_by_the_shop_day),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
