@@ -111,9 +111,12 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "(SELECT at_risk FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",
     /* (and how many of them came before this one: a first purchase is
      * one before which the customer placed none, also when a later order
-     * is known by the time a message about the first is written) */
-    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(total),count(*),count(CASE WHEN placed_at<?3 OR "
-                            "(placed_at=?3 AND id<?2) THEN 1 END) FROM orders WHERE "
+     * is known by the time a message about the first is written; the
+     * average is of those in this order's currency ?4, the only ones its
+     * total compares with) */
+    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(CASE WHEN currency=?4 THEN total END),count(*),"
+                            "count(CASE WHEN placed_at<?3 OR (placed_at=?3 AND id<?2) THEN 1 "
+                            "END),count(CASE WHEN currency=?4 THEN 1 END) FROM orders WHERE "
                             "customer_id=?1 AND id!=?2 AND placed_at IS NOT NULL AND "
                             "status!='cancelled'",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
@@ -1217,8 +1220,9 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
     cs_ms_t promised_to = cs__col_time(st, 9), placed_at = cs__col_time(st, 2);
     const char *attrs = cs__col_text(st, 11);
     json_t *aj = attrs ? json_loads(attrs, 0, NULL) : NULL;
-    char cust[CS_ID_MAX + 1];
+    char cust[CS_ID_MAX + 1], cur[CS_ID_MAX + 1];
     cs__col_copy(cust, sizeof cust, st, 0);
+    cs__col_copy(cur, sizeof cur, st, 1);
     int64_t total = sql_column_int64(st, 7);
     bool at_risk = sql_column_int(st, 12) != 0;
     cs__stmt_done(st);
@@ -1239,14 +1243,15 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
         cs__bind_text(st, 1, cust);
         cs__bind_text(st, 2, id);
         cs__bind_time(st, 3, placed_at);
+        cs__bind_text(st, 4, cur);
         if (sql_step(st) == SQL_ROW) {
             double avg = sql_column_double(st, 0) / 100.0;
-            int64_t others = sql_column_int64(st, 1);
+            int64_t others = sql_column_int64(st, 1), same = sql_column_int64(st, 3);
             json_object_set_new(o, "other_orders", json_integer(others));
             if (placed_at)
                 json_object_set_new(o, "orders_before", json_integer(sql_column_int64(st, 2)));
-            json_object_set_new(o, "other_orders_average", others ? json_real(avg) : json_null());
-            json_object_set_new(o, "price_ratio", others && avg > 0
+            json_object_set_new(o, "other_orders_average", same ? json_real(avg) : json_null());
+            json_object_set_new(o, "price_ratio", same && avg > 0
                                                       ? json_real((double)total / 100.0 / avg)
                                                       : json_null());
         }

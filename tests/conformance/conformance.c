@@ -1970,6 +1970,66 @@ static void test_region_arrival(void **state)
     cs_store_close(&s);
 }
 
+/* The figures journeys read of an order and its customer (docs/journeys.md),
+ * the same on every backend: cancelled orders are not counted, and an
+ * order's price_ratio compares it with the customer's other orders in its
+ * own currency -- 100 francs are not 100 euros. */
+static void test_context_figures(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    put(s, order_ev("f1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL);  /* 22.70 */
+    put(s, order_ev("f2", "1002", "2026-03-02T10:00:00Z", "20.00"), NULL); /* 44.90 */
+    put(s, order_ev("f3", "1003", "2026-03-03T10:00:00Z", "5.00"), NULL);  /* 14.90 */
+    put(s, EV("f4", "order.cancelled", "2026-03-03T11:00:00Z", "{\"order_id\":\"1003\"}"), NULL);
+    put(s, EV("f5", "order.placed", "2026-03-04T10:00:00Z",
+              "{\"id\":\"1004\",\"customer_id\":\"c-7\",\"currency\":\"CHF\",\"items\":[{\"sku\":"
+              "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"100.00\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("f6", "return.requested", "2026-03-05T12:00:00Z",
+              "{\"id\":\"R1\",\"order_id\":\"1002\",\"resolution\":\"refund\",\"items\":[{\"sku\":"
+              "\"KAF\",\"quantity\":1}]}"),
+        NULL);
+    json_t *cu, *o, *sh;
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1002", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "other_orders")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "orders_before")), 1);
+    assert_true(json_is_real(json_object_get(o, "other_orders_average")));
+    assert_float_equal(json_real_value(json_object_get(o, "other_orders_average")), 22.70, 1e-9);
+    assert_float_equal(json_real_value(json_object_get(o, "price_ratio")), 44.90 / 22.70, 1e-9);
+    assert_int_equal(json_integer_value(json_object_get(o, "items_count")), 2);
+    assert_true(json_is_true(json_object_get(o, "refund_pending")));
+    assert_true(json_is_false(json_object_get(o, "ticket_open")));
+    assert_int_equal(json_integer_value(json_object_get(cu, "orders_count")), 3);
+    assert_string_equal(str_at(cu, "first_order_at"), "2026-03-01T10:00:00.000Z");
+    assert_string_equal(str_at(cu, "last_order_at"), "2026-03-04T10:00:00.000Z");
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    /* the only order in francs: nothing to compare it with */
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1004", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "other_orders")), 2);
+    assert_int_equal(json_integer_value(json_object_get(o, "orders_before")), 2);
+    assert_true(json_is_null(json_object_get(o, "other_orders_average")));
+    assert_true(json_is_null(json_object_get(o, "price_ratio")));
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    /* the API's stats count every order, spent only what was not cancelled */
+    json_t *c = customer_view(s, "c-7");
+    json_t *st = json_object_get(c, "stats");
+    assert_int_equal(json_integer_value(json_object_get(st, "orders")), 4);
+    assert_int_equal(json_integer_value(json_object_get(st, "cancelled_orders")), 1);
+    assert_string_equal(str_at(st, "total_spent.EUR"), "67.60");
+    assert_string_equal(str_at(st, "total_spent.CHF"), "100.00");
+    json_decref(c);
+    cs_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -2010,6 +2070,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);
