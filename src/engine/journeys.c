@@ -318,6 +318,9 @@ static const char *jstr(json_t *o, const char *k)
 
 static bool delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment, cs_ms_t now)
 {
+    const char *os = jstr(order, "status");
+    if (os && strcmp(os, "cancelled") == 0)
+        return false; /* no delivery to be late (the watch drops it too) */
     const char *st = jstr(shipment, "status");
     if (st && (strcmp(st, "exception") == 0 || strcmp(st, "returned_to_sender") == 0))
         return true;

@@ -563,6 +563,31 @@ static void test_late_by_the_shop_day(void **state)
     teardown_world(&w);
 }
 
+/* A cancelled order has no delivery to be late: a journey that goes on
+ * after the cancellation (a win-back) is not held back as if its parcel
+ * were overdue once the promised day has passed. */
+static void test_cancelled_order_not_late(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: win_back\ntrigger: {event: order.placed}\nexit_when: [ordered_again]\n"
+        "steps:\n"
+        "  - wait: 20d\n"
+        "  - if: \"risk.late\"\n"
+        "    then:\n"
+        "      - send: {channel: email, template: late, class: transactional}\n"
+        "  - send: {channel: email, template: win_back, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "emil", true);
+    order(&w, "o1", "emil", "30.00"); /* promised within a week */
+    event(&w, "order.cancelled", "{\"order_id\":\"o1\"}");
+    advance_to(&w, "2026-08-02T10:00:00Z");
+    assert_string_equal(outbox(&w, "emil"), "win_back:queued");
+    teardown_world(&w);
+}
+
 /* A customer who gave no time zone, or one this system does not know, has
  * quiet hours and local-time waits in the shop's zone (as their messages'
  * dates), not in UTC: 22:30 in Berlin is 20:30 UTC. */
@@ -1305,6 +1330,7 @@ int main(void)
         cmocka_unit_test(test_no_run_for_an_order_older_than_the_latest),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
         cmocka_unit_test(test_late_by_the_shop_day),
+        cmocka_unit_test(test_cancelled_order_not_late),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
