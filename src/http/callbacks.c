@@ -473,7 +473,7 @@ static enum MHD_Result email_callback(hreq_t *r)
         cs_ms_t t = 0;
         if (!json_is_object(o))
             field = "body", why = "expected a status object ({\"message_id\": ..., \"status\": ...})";
-        else if (!id || !*id || strlen(id) >= sizeof st->ref)
+        else if (!id || !*id || strlen(id) + 2 >= sizeof st->ref)
             field = "message_id", why = "expected the message's Message-ID (a string)";
         else if (sv < 0)
             field = "status", why = "expected sent, delivered, opened, clicked, bounced, "
@@ -491,12 +491,13 @@ static enum MHD_Result email_callback(hreq_t *r)
                                                       "field", field, "message", why));
             continue;
         }
-        /* Message-IDs are stored without their angle brackets */
+        /* Message-IDs are recorded as the header has them, in angle
+         * brackets (mime.c); a processor may give them without */
         size_t il = strlen(id);
         if (id[0] == '<' && id[il - 1] == '>' && il > 2)
-            snprintf(st[m].ref, sizeof st[m].ref, "%.*s", (int)(il - 2), id + 1);
-        else
             cs_strlcpy(st[m].ref, id, sizeof st[m].ref);
+        else
+            snprintf(st[m].ref, sizeof st[m].ref, "<%s>", id);
         st[m].status = (cs_msg_status_t)sv;
         set_detail(&st[m], "%s", detail ? detail : "");
         st[m].at = t;

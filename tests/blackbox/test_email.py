@@ -170,14 +170,27 @@ try:
     # a status from the email provider with a long German detail: kept, cut
     # between characters (a cut inside one made it no text, and it was lost)
     if sent:
+        # named by the Message-ID header of the mail that was received, as
+        # a bounce processor has it: with its angle brackets or without
+        # (a reference recorded as "<...>" matched neither, only "<<...>>")
+        ids = {str(m["message-id"]).strip() for m, _ in mails()}
+        t.eq(sent[0]["provider_ref"] in ids, True,
+             "the provider reference is the mail's Message-ID: %r in %r" % (sent[0]["provider_ref"], ids))
+        mid = sent[0]["provider_ref"].strip("<>")
         detail = "250 2.0.0 " + "x" * 148 + "ääää: an den Empfänger zugestellt"
         st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps(
-            {"message_id": "<%s>" % sent[0]["provider_ref"], "status": "delivered",
+            {"message_id": "<%s>" % mid, "status": "delivered",
              "detail": detail}).encode(), headers={"Content-Type": "application/json"})
-        t.eq((st, body.get("recorded")), (200, 1), "the email status is recorded")
+        t.eq((st, body.get("recorded")), (200, 1), "the email status is recorded: %r" % body)
+        st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps(
+            {"message_id": mid, "status": "opened"}).encode(),
+            headers={"Content-Type": "application/json"})
+        t.eq((st, body.get("recorded")), (200, 1),
+             "a Message-ID without its angle brackets names the mail too: %r" % body)
         st, _, evs = d.request("GET", "/v1/events?type=message.status&limit=1000")
         got = [e["event"]["data"].get("detail") for e in evs.get("events", [])
-               if e["event"]["data"]["message_id"] == str(sent[0]["id"])]
+               if e["event"]["data"]["message_id"] == str(sent[0]["id"]) and
+               e["event"]["data"]["status"] == "delivered"]
         t.check(len(got) == 1 and got[0] and detail.startswith(got[0]) and len(got[0]) > 150,
                 "the detail is kept, cut between characters: %r" % got)
 
