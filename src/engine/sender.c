@@ -612,18 +612,33 @@ static json_t *message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c, 
     return ctx;
 }
 
-/* Render `<tmpl>.<lang>.<part>`, falling back to the default locale. */
+/* The language a message's template is written in: the customer's when
+ * it has the message's text (.txt, or .sms for SMS and WhatsApp), else the
+ * default locale's. Every part then comes from that one language: an
+ * optional part (.html, .sms, the footer) missing in it is left out, not
+ * taken from another language. */
+static const char *template_lang(const cs_sender_t *s, const char *tmpl, const char *lang,
+                                 bool email)
+{
+    char name[CS_JID_MAX + 32];
+    snprintf(name, sizeof name, "%s.%s.txt", tmpl, lang);
+    if (cs_tplset_has(s->o.templates, name))
+        return lang;
+    snprintf(name, sizeof name, "%s.%s.sms", tmpl, lang);
+    if (!email && cs_tplset_has(s->o.templates, name))
+        return lang;
+    return cs_locale_lang(s->default_locale);
+}
+
+/* Render `<tmpl>.<lang>.<part>`. */
 static cs_rc render_part(cs_sender_t *s, const char *tmpl, const char *lang, const char *part,
                          bool html, json_t *ctx, char **out, cs_err_t *err)
 {
     char name[CS_JID_MAX + 32];
     *out = NULL;
     snprintf(name, sizeof name, "%s.%s.%s", tmpl, lang, part);
-    if (!cs_tplset_has(s->o.templates, name)) {
-        snprintf(name, sizeof name, "%s.%s.%s", tmpl, s->default_locale, part);
-        if (!cs_tplset_has(s->o.templates, name))
-            return cs_errf(err, CS_ERR_NOTFOUND, "template %s.%s.%s missing", tmpl, lang, part);
-    }
+    if (!cs_tplset_has(s->o.templates, name))
+        return cs_errf(err, CS_ERR_NOTFOUND, "template %s.%s.%s missing", tmpl, lang, part);
     cs_tpl_opts_t to = { .escape = html ? CS_TPL_ESCAPE_HTML : CS_TPL_ESCAPE_NONE,
                          .strict = true };
     cs_buf_t b;
@@ -872,18 +887,21 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     const char *lang = cs_locale_lang(m->locale[0] ? m->locale : s->default_locale);
     json_t *ctx = message_ctx(s, m, &c, lang);
     cs_rc rc = ctx ? CS_OK : cs_errf(&err, CS_ERR_NOMEM, "out of memory building the context");
+    const char *tlang = template_lang(s, m->template_name, lang,
+                                      m->channel == CS_CHANNEL_EMAIL);
     if (!rc && m->channel == CS_CHANNEL_EMAIL) {
-        if (!(rc = render_part(s, m->template_name, lang, "subject", false, ctx, &subject, &err)) &&
-            !(rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err)) &&
-            !(rc = add_footer(s, lang, ctx, &text, &err))) {
-            rc = render_part(s, m->template_name, lang, "html", true, ctx, &html, &err);
+        if (!(rc = render_part(s, m->template_name, tlang, "subject", false, ctx, &subject,
+                               &err)) &&
+            !(rc = render_part(s, m->template_name, tlang, "txt", false, ctx, &text, &err)) &&
+            !(rc = add_footer(s, tlang, ctx, &text, &err))) {
+            rc = render_part(s, m->template_name, tlang, "html", true, ctx, &html, &err);
             if (rc == CS_ERR_NOTFOUND) /* a text-only email is fine */
                 rc = CS_OK;
         }
     } else if (!rc) {
-        rc = render_part(s, m->template_name, lang, "sms", false, ctx, &text, &err);
+        rc = render_part(s, m->template_name, tlang, "sms", false, ctx, &text, &err);
         if (rc == CS_ERR_NOTFOUND)
-            rc = render_part(s, m->template_name, lang, "txt", false, ctx, &text, &err);
+            rc = render_part(s, m->template_name, tlang, "txt", false, ctx, &text, &err);
     }
     char unsub[1200] = "";
     json_t *u = json_object_get(json_object_get(ctx, "links"), "unsubscribe");

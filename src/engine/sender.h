@@ -20,7 +20,8 @@
  *
  * Templates: `<template>.<lang>.subject`, `.html` and `.txt` for email,
  * `.sms` (else `.txt`) for SMS and WhatsApp; lang is the customer's
- * (de/en) with the default locale as fallback. Rendered strictly: a
+ * (de/en), or the default locale's when the template has no text in
+ * theirs, and every part comes from that one language. Rendered strictly: a
  * missing variable fails the message with the template and line.
  *
  * Thread-safety: one sender thread; cs_sender_poke from anywhere.

@@ -70,6 +70,7 @@ typedef struct put_task {
     int n;
     const char *journey, *template_name, *recipient;
     const char *order_id; /* NULL: none */
+    const char *locale;   /* NULL: none (the default locale) */
     int channel;
     const cs_msg_class_t *cls; /* n of them */
     int64_t run_id;            /* 0: none */
@@ -90,6 +91,7 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
         snprintf(m.template_name, sizeof m.template_name, "%s", p->template_name);
         snprintf(m.recipient, sizeof m.recipient, "%s", p->recipient);
         snprintf(m.order_id, sizeof m.order_id, "%s", p->order_id ? p->order_id : "");
+        snprintf(m.locale, sizeof m.locale, "%s", p->locale ? p->locale : "");
         m.channel = p->channel;
         m.cls = p->cls[i];
         m.run_id = p->run_id;
@@ -590,6 +592,69 @@ static void test_text_footer(void **state)
         fail_msg("the SMS: %s", k3.text);
 }
 
+/* A template whose optional parts (HTML, SMS text, the footer) exist in
+ * German only: an English customer's mail is English throughout, text
+ * only, and their SMS is the English text, as the start-up check took
+ * them. The German HTML part, footer and SMS text went out with the
+ * English text (the German HTML is what most mail clients show). */
+static void test_optional_parts_in_the_customers_language(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char target2[600];
+    snprintf(target2, sizeof target2, "sqlite:%s/optional.db", tmpdir);
+    cs_engine_t *e = open_engine(target2, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"name\":\"Ann Smith\",\"locale\":\"en\","
+                                 "\"email\":\"ann@example.com\",\"phone\":\"+4915112345678\","
+                                 "\"consents\":{\"email\":{\"transactional\":true},"
+                                 "\"sms\":{\"transactional\":true}}}}");
+    static const char *const files[][2] = {
+        { "hello.de.subject", "Hallo" }, { "hello.de.txt", "Guten Tag" },
+        { "hello.de.html", "<p>Guten Tag</p>" }, { "hello.de.sms", "Guten Tag per SMS" },
+        { "hello.en.subject", "Hello" }, { "hello.en.txt", "Good day" },
+        { "footer.de.txt", "Fragen? Schreiben Sie uns." },
+    };
+    cs_err_t err;
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        assert_int_equal(cs_tplset_add(tpl, files[i][0], files[i][1], strlen(files[i][1]), &err),
+                         CS_OK);
+    static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
+    put_task_t put = { .now = t0, .n = 1, .journey = "hello", .template_name = "hello",
+                       .recipient = "ann@example.com", .locale = "en",
+                       .channel = CS_CHANNEL_EMAIL, .cls = cls };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    put.journey = "hello_sms";
+    put.recipient = "+4915112345678";
+    put.channel = CS_CHANNEL_SMS;
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    keep_t k = { .base = { &keep_ops } }, ks = { .base = { &keep_ops } };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    so.transports[CS_CHANNEL_SMS] = &ks.base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 2);
+    assert_int_equal(k.sent, 1);
+    assert_string_equal(k.subject, "Hello");
+    assert_string_equal(k.text, "Good day");
+    assert_string_equal(k.html, "");
+    assert_int_equal(ks.sent, 1);
+    assert_string_equal(ks.text, "Good day");
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 static cs_rc disc_fn(cs_store_t *st, void *arg)
 {
     cs_discount_t *d = arg;
@@ -668,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_replenishment_prices),
         cmocka_unit_test(test_text_footer),
         cmocka_unit_test(test_discount_percent),
+        cmocka_unit_test(test_optional_parts_in_the_customers_language),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
