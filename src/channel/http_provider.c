@@ -8,8 +8,10 @@
  * "<t>.<body>" with webhook_secret>, with X-Consonance-Delivery (the
  * idempotency key) and X-Consonance-Event.
  *
- * Outcomes: 2xx ok; 408, 429, 5xx and transport errors retry; other 4xx are
- * permanent (invalid number, recipient not on WhatsApp, rejected content).
+ * Outcomes: 2xx ok; 408, 429, 5xx and transport errors retry; so do 401
+ * and 403, our credentials refused (the messages wait for the operator's
+ * fix, with a reason naming the settings); other 4xx are permanent
+ * (invalid number, recipient not on WhatsApp, rejected content).
  */
 #include "channel.h"
 
@@ -159,6 +161,21 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         r->status = CS_SEND_PERMANENT;
         snprintf(r->detail, sizeof r->detail, "http %ld: redirected to %.200s (not followed)",
                  code, to ? to : "an address it did not give");
+    } else if (code == 401 || code == 403) {
+        /* our credentials refused (a wrong, rotated or expired token):
+         * every message alike until the operator fixes the setting, so
+         * they wait for that, as SMTP's refused AUTH does (smtp.c) */
+        json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");
+        json_int_t pcode = json_integer_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        r->status = CS_SEND_RETRY;
+        snprintf(r->detail, sizeof r->detail, "%s configuration (%s refused): http %ld, code %lld: "
+                 "%.120s",
+                 h->kind == K_TWILIO ? "sms" : h->kind == K_WHATSAPP ? "whatsapp" : "webhook",
+                 h->kind == K_TWILIO     ? "sms_account, sms_token"
+                 : h->kind == K_WHATSAPP ? "whatsapp_token"
+                                         : "webhook_secret",
+                 code, (long long)pcode, msg ? msg : "");
     } else {
         /* the provider's own code and message, when it gave them */
         json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");

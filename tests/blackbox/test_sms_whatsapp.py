@@ -30,6 +30,9 @@ root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 seen = []
 lock = threading.Lock()
 flaky = {"+4915100000098": 1}  # answers 503 this many times
+# answers 401 this many times: the provider refused our token (rotated,
+# expired) until the operator fixed it -- our setup, not the message
+refused = {"+4915100000097": 1}
 FAST = "+4915100000077"  # its status callback comes before the send is answered
 fast_answers = []
 
@@ -54,6 +57,9 @@ class Provider(http.server.BaseHTTPRequestHandler):
                 if flaky.get(to, 0) > 0:
                     flaky[to] -= 1
                     return self.reply(503, {"code": 20500, "message": "busy"})
+                if refused.get(to, 0) > 0:
+                    refused[to] -= 1
+                    return self.reply(401, {"code": 20003, "message": "Authenticate"})
             if to == FAST:
                 # a provider faster than our write of its sid: the callback
                 # is answered before the send it reports on
@@ -160,7 +166,8 @@ try:
     wa = {"whatsapp": {"transactional": True}}
     sms = {"sms": {"transactional": True}}
     evs = shop_events("wa1", "+4915100000001", wa, 1) + shop_events("sms1", "+4915100000002", sms, 2) + \
-        shop_events("bad", "+4915100000099", sms, 3) + shop_events("flaky", "+4915100000098", sms, 4)
+        shop_events("bad", "+4915100000099", sms, 3) + shop_events("flaky", "+4915100000098", sms, 4) + \
+        shop_events("authfail", "+4915100000097", sms, 5)
     for i in range(4):
         evs += shop_events("r%d" % i, "+49151000001%02d" % i, sms, 10 + i)
     evs += two_parcels("two", "+4915100000050", sms)
@@ -213,6 +220,13 @@ try:
     got = t.wait_for(lambda: [m for m in messages("flaky") if m["status"] == "sent"], "retried SMS")
     if got:
         t.eq(got[0]["attempts"], 2, "sent on the second attempt")
+    # a 401 refuses the provider credentials, not this message: retried
+    # (it failed for good, as every SMS would until the token was fixed)
+    got = t.wait_for(lambda: [m for m in messages("authfail") if m["status"] in ("sent", "failed")],
+                     "the SMS refused with 401 settled")
+    if got:
+        t.eq((got[0]["status"], got[0]["attempts"]), ("sent", 2),
+             "a 401 is retried, not failed: %r" % got[0])
 
     t.wait_for(lambda: all([m for m in messages("r%d" % i) if m["status"] == "sent"] for i in range(4)),
              "four more SMS")
