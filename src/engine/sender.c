@@ -815,8 +815,8 @@ static bool claim_holds(cs_sender_t *s, const cs_outmsg_t *m)
     return !m->lease_until || now + s->o.lease / 5 < m->lease_until;
 }
 
-/* Returns false when the message was left alone (its claim ran out): no
- * outcome to record, the next claim sends it. */
+/* Returns false when the message was left alone (its claim ran out): not
+ * sent, no outcome; it goes back to the queue if the claim is still ours. */
 static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
                    size_t rsize, char *ref, size_t refsize)
 {
@@ -832,6 +832,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->reason = NULL;
     res->provider_ref = NULL;
     res->untried = false;
+    res->lease_until = 0;
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
@@ -962,8 +963,18 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
      * repeat at most the one hand-over that was in flight */
     for (size_t i = 0; i < t->n && !rc; i++) {
         if (!handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i],
-                    t->refs[i], sizeof t->refs[i]))
-            continue; /* its claim ran out: not ours to send or record */
+                    t->refs[i], sizeof t->refs[i])) {
+            /* its claim ran out: not ours to send; back to the queue with
+             * its attempt given back, unless another claim has it now */
+            cs_out_result_t *r = &t->res[i];
+            r->status = CS_OUT_QUEUED;
+            r->next_at = cs_clock_now(cs_engine_clock(s->engine));
+            r->sent_at = 0;
+            r->reason = t->msgs[i].reason[0] ? t->msgs[i].reason : NULL;
+            r->provider_ref = NULL;
+            r->untried = true;
+            r->lease_until = t->msgs[i].lease_until;
+        }
         t->rec_from = i;
         t->rec_to = i + 1;
         if ((rc = cs_engine_with_writer(s->engine, record_fn, t)) && err)

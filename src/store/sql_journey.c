@@ -71,7 +71,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "provider_ref,lease_until",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),lease_until=NULL,"
-                      "attempts=attempts-?7 WHERE id=?1",
+                      "attempts=attempts-?7 WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
+                      "lease_until=CAST(?8 AS BIGINT))",
     [QJ_OUT_NEXT] = "SELECT min(next_at) FROM outbox WHERE status=1",
     /* ?2 NULL: the only node (SQLite), every claim is its own; claims
      * from before claimed_by existed count as anyone's */
@@ -842,6 +843,7 @@ cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_er
     cs__bind_text(st, 5, res->reason);
     cs__bind_text(st, 6, res->provider_ref && *res->provider_ref ? res->provider_ref : NULL);
     sql_bind_int(st, 7, res->untried && res->status == CS_OUT_QUEUED ? 1 : 0);
+    cs__bind_time(st, 8, res->lease_until);
     return cs__sql_exec_stmt(s, st, err, "record a send");
 }
 

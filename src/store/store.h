@@ -224,6 +224,9 @@ typedef struct cs_out_result {
     const char *provider_ref;        /* NULL = none */
     bool untried;                    /* QUEUED: not handed over (quiet hours), the claim's
                                         attempt is given back */
+    cs_ms_t lease_until;             /* not 0: recorded only while the message still has
+                                        this lease (a claim its sender left alone, which
+                                        another may have taken since) */
 } cs_out_result_t;
 
 /* journey_context flags: CS_CTX_LITE reads only the rows themselves (the

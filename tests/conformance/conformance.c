@@ -969,8 +969,8 @@ static void test_outbox(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(got[0].id, a.id);
     assert_int_equal(got[0].attempts, 2);
-    cs_out_result_t res = { a.id, CS_OUT_SENT, 0, T0 + 300002, NULL, "abc@shop.example", false };
-    cs_out_result_t retry = { b.id, CS_OUT_QUEUED, T0 + 900000, 0, "retry 1: 451", NULL, false };
+    cs_out_result_t res = { a.id, CS_OUT_SENT, 0, T0 + 300002, NULL, "abc@shop.example", false, 0 };
+    cs_out_result_t retry = { b.id, CS_OUT_QUEUED, T0 + 900000, 0, "retry 1: 451", NULL, false, 0 };
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_result, &res, &err), CS_OK);
     assert_int_equal(cs_store_call(s, outbox_result, &retry, &err), CS_OK);
@@ -999,13 +999,35 @@ static void test_outbox(void **state)
     assert_int_equal(cs_store_call(s, outbox_claim, T0 + 900002, T0 + 999999, got, 4, &n, &err),
                      CS_OK);
     assert_int_equal(n, 1);
-    cs_out_result_t wait = { b.id, CS_OUT_QUEUED, T0 + 2000000, 0, "quiet_hours", NULL, true };
+    cs_out_result_t wait = { b.id, CS_OUT_QUEUED, T0 + 2000000, 0, "quiet_hours", NULL, true, 0 };
     assert_int_equal(cs_store_call(s, outbox_result, &wait, &err), CS_OK);
     done_tx(s);
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_int_equal(m.attempts, attempts);
     assert_int_equal(m.next_at, T0 + 2000000);
+    /* a claim left alone goes back only while its lease is still the one
+     * taken: another claim since is not undone */
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 2000000, T0 + 2300000, got, 4, &n, &err),
+                     CS_OK);
+    assert_int_equal(n, 1);
+    cs_out_result_t stale = { b.id, CS_OUT_QUEUED, T0 + 2000001, 0, NULL, NULL, true,
+                              T0 + 2200000 };
+    assert_int_equal(cs_store_call(s, outbox_result, &stale, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_SENDING);
+    assert_int_equal(m.attempts, attempts + 1);
+    cs_out_result_t left = { b.id, CS_OUT_QUEUED, T0 + 2000001, 0, "quiet_hours", NULL, true,
+                             T0 + 2300000 };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &left, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    assert_int_equal(m.attempts, attempts);
+    assert_int_equal(m.next_at, T0 + 2000001);
     json_t *view;
     assert_int_equal(cs_store_call(s, outbox_view, "c-7", &view, &err), CS_OK);
     assert_int_equal(json_array_size(view), 2);
