@@ -1037,8 +1037,11 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         }
         if (run->wait_event != (int)ev->type)
             continue;
-        /* a wait on an order's events listens to that order only */
-        if (run->order_id[0] && (!order_id || strcmp(run->order_id, order_id) != 0))
+        /* a wait on an order's events listens to that order only; an
+         * event about no order (a message's status, a shop's signal for
+         * the customer) concerns the customer's runs, as a ticket without
+         * an order ends them */
+        if (run->order_id[0] && order_id && strcmp(run->order_id, order_id) != 0)
             continue;
         const cs_instr_t *in = &j->prog[run->pc];
         bool ok = true;

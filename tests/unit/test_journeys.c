@@ -383,6 +383,40 @@ static void test_timeout_and_exits(void **state)
     teardown_world(&w);
 }
 
+/* A run about an order waits for an event about no order (a message's
+ * status, a signal the shop sends for the customer): the customer's event
+ * concerns the run, as a ticket without an order ends it. Before, such a
+ * wait always timed out: the reminder went to a customer who had clicked. */
+static void test_wait_for_a_customer_event_in_an_order_run(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: ask\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: ask, class: transactional}\n"
+        "  - wait_for:\n"
+        "      event: message.status\n"
+        "      if: \"event.status == 'clicked'\"\n"
+        "      timeout: 3d\n"
+        "      on_timeout: [{send: {channel: email, template: reminder, class: transactional}}]\n"
+        "  - send: {channel: email, template: thanks, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "lea", true);
+    order(&w, "o1", "lea", "30.00");
+    order(&w, "o2", "lea", "30.00");
+    assert_string_equal(outbox(&w, "lea"), "ask:queued ask:queued");
+    event(&w, "message.status",
+          "{\"message_id\":\"m1\",\"status\":\"opened\",\"customer_id\":\"lea\"}");
+    assert_string_equal(runs(&w, "lea"), "ask:active ask:active");
+    event(&w, "message.status",
+          "{\"message_id\":\"m1\",\"status\":\"clicked\",\"customer_id\":\"lea\"}");
+    assert_string_equal(runs(&w, "lea"), "ask:done ask:done");
+    advance_to(&w, "2026-07-17T10:00:00Z");
+    assert_string_equal(outbox(&w, "lea"), "ask:queued ask:queued thanks:queued thanks:queued");
+    teardown_world(&w);
+}
+
 /* Every field the store puts in a run's context is one a journey file may
  * name (the loader refuses others as typos). */
 static void test_context_fields_known(void **state)
@@ -1309,6 +1343,7 @@ int main(void)
         cmocka_unit_test(test_scans_before_their_order_without_order_journeys),
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
+        cmocka_unit_test(test_wait_for_a_customer_event_in_an_order_run),
         cmocka_unit_test(test_history_ends_no_run),
         cmocka_unit_test(test_context_fields_known),
         cmocka_unit_test(test_policy_in_the_runtime),
