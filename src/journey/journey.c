@@ -946,6 +946,13 @@ static bool compile_journey(jc_t *c, yaml_node_t *root)
         else
             return jerr(c, n, "once_per", "expected order, customer or event");
     }
+    /* a run per order of an event that never names one would never start */
+    if (j->once_per == CS_ONCE_PER_ORDER && !c->stored &&
+        (j->trigger_event == CS_EV_CUSTOMER_UPSERTED || j->trigger_event == CS_EV_MESSAGE_STATUS))
+        return jerr(c, n ? n : tr, "once_per",
+                    "a %s concerns no order; once_per: customer or event (a run per order "
+                    "would never start)",
+                    cs_event_type_name((cs_event_type_t)j->trigger_event));
     n = get(c, root, "exit_when");
     if (n) {
         if (!is_seq(n))

@@ -313,6 +313,13 @@ static void test_journey_errors(void **state)
                   "exit_when[0]: 'refunded' is not an exit condition");
     journey_error(HEAD "once_per: week\nsteps: [{wait: 1d}]\n",
                   "once_per: expected order, customer or event");
+    /* events that never concern an order: one run per order would never start */
+    journey_error("journey: j\ntrigger: {event: message.status}\nsteps: [{wait: 1d}]\n",
+                  "bad.yaml:2: once_per: a message.status concerns no order; once_per: "
+                  "customer or event");
+    journey_error("journey: j\ntrigger: {event: customer.upserted}\nonce_per: order\n"
+                  "steps: [{wait: 1d}]\n",
+                  "bad.yaml:3: once_per: a customer.upserted concerns no order");
     journey_error(HEAD "enabled: maybe\nsteps: [{wait: 1d}]\n", "enabled: expected true or false");
     journey_error(HEAD "steps: [{wait: 1d}]\nsteps: [{wait: 2d}]\n", "'steps' appears twice");
     /* goto forward over an exit makes the target reachable */
