@@ -708,12 +708,20 @@ static bool step_emit(jc_t *c, yaml_node_t *v, const char *f)
     json_t *o = json_object();
     for (yaml_node_pair_t *pr = d->data.mapping.pairs.start; o && pr < d->data.mapping.pairs.top;
          pr++) {
-        const char *key = scalar(node(c, pr->key));
-        yaml_node_t *vn = node(c, pr->value);
-        const char *val = scalar(vn);
+        yaml_node_t *kn = node(c, pr->key), *vn = node(c, pr->value);
+        const char *key = scalar(kn), *val = scalar(vn);
         if (!key || !val) {
             json_decref(o);
             return jerr(c, vn, sf, "expected plain values (text or numbers)");
+        }
+        /* the signal's properties keep one value per name (a stored
+         * version loads as its release read it: the last one) */
+        bool twice = json_object_get(o, key) != NULL;
+        if (!c->stored && (twice || strcmp(key, "journey") == 0)) {
+            json_decref(o);
+            return twice ? jerr(c, kn, sf, "'%s' appears twice", key)
+                         : jerr(c, kn, sf, "'journey' is set by Consonance (the emitting "
+                                           "journey's id); use another name");
         }
         /* an unquoted number, true, false or null keeps its type, so that
          * `event.properties.tier >= 2` and a bare `event.properties.vip` test

@@ -396,6 +396,13 @@ static void test_journey_emit_data_types(void **state)
                         "{\"code\":\"007\",\"name\":\"gold\",\"note\":null,\"off\":\"true\","
                         "\"quoted\":\"2\",\"ratio\":9.9,\"tier\":2,\"vip\":false,\"zip\":\"01234\"}");
     cs_journey_free(j);
+    /* a name given twice, or `journey` (the runtime writes the journey's
+     * id there), would lose a value without a word */
+    journey_error(HEAD "steps:\n  - emit:\n      signal: s\n      data: {tier: 1,\n"
+                       "             tier: 2}\n",
+                  "bad.yaml:7: steps[0].emit.data: 'tier' appears twice");
+    journey_error(HEAD "steps:\n  - emit: {signal: s, data: {journey: vip}}\n",
+                  "bad.yaml:4: steps[0].emit.data: 'journey' is set by Consonance");
 }
 
 /* Two journeys in one file (a second YAML document after ---): the second
