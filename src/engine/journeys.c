@@ -1063,13 +1063,13 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     cs_free(runs);
     if (rc || !customer_id)
         goto out;
-    /* 3: triggers -- not for events from the distant past (a late import) */
-    if (p->now - ev->occurred_at > p->js->trigger_max_age)
-        goto out;
+    /* 3: triggers -- not for events from the distant past (a late import);
+     * what such an event brings in (4) is judged by its own age */
+    bool too_old = p->now - ev->occurred_at > p->js->trigger_max_age;
     int cancelled = -1; /* the order's, read once when a journey asks: -1 = not yet */
     int returned = -1;  /* a return requested for the order, likewise */
     int later = -1;     /* the customer placed an order after this one, likewise */
-    for (size_t i = 0; i < p->js->n && !rc; i++) {
+    for (size_t i = 0; i < p->js->n && !rc && !too_old; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
             continue;

@@ -417,6 +417,29 @@ static void test_wait_for_a_customer_event_in_an_order_run(void **state)
     teardown_world(&w);
 }
 
+/* An order.placed that reaches us days late (a webhook retried, a shop
+ * connected late) after its parcel's fresh scans: the order itself is too
+ * old to start anything, but the scans it brings in are not, and start what
+ * they would have started. Before, the old order brought nothing in: no
+ * tips for a parcel delivered today. */
+static void test_late_order_brings_in_fresh_scans(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml, tips_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    customer(&w, "max", true);
+    shipment(&w, "o1");
+    scan(&w, "o1", "delivered");
+    assert_string_equal(runs(&w, "max"), "");
+    event_when(&w, "order.placed", "2026-07-08T10:00:00Z",
+               "{\"id\":\"o1\",\"customer_id\":\"max\",\"currency\":\"EUR\",\"items\":"
+               "[{\"sku\":\"A\",\"name\":\"A\",\"unit_price\":\"10.00\",\"quantity\":1}]}");
+    assert_string_equal(runs(&w, "max"), "tips:done");
+    assert_string_equal(outbox(&w, "max"), "tips:queued");
+    teardown_world(&w);
+}
+
 /* Every field the store puts in a run's context is one a journey file may
  * name (the loader refuses others as typos). */
 static void test_context_fields_known(void **state)
@@ -1340,6 +1363,7 @@ int main(void)
         cmocka_unit_test(test_confirmation_first_and_repeat),
         cmocka_unit_test(test_review_after_delivery),
         cmocka_unit_test(test_events_before_their_order),
+        cmocka_unit_test(test_late_order_brings_in_fresh_scans),
         cmocka_unit_test(test_scans_before_their_order_without_order_journeys),
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
