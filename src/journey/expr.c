@@ -55,9 +55,13 @@ typedef struct parser {
 static int fail(parser_t *p, const char *what)
 {
     if (!p->rc) {
+        /* a long condition is quoted in part, so that what was expected
+         * and where is not cut off the end of the message */
         const char *at = p->s + p->pos;
-        p->rc = cs_errf(p->err, CS_ERR_INVALID, "in condition '%s': %s at column %zu%s%.20s%s",
-                        p->s, what, p->pos + 1, *at ? " near '" : " (end)", at, *at ? "'" : "");
+        bool cut = strlen(p->s) > 60;
+        p->rc = cs_errf(p->err, CS_ERR_INVALID, "in condition '%.*s%s': %s at column %zu%s%.20s%s",
+                        cut ? 50 : 60, p->s, cut ? "..." : "", what, p->pos + 1,
+                        *at ? " near '" : " (end)", at, *at ? "'" : "");
     }
     return -1;
 }

@@ -38,6 +38,8 @@ static void expr_error(const char *src, const char *part)
         fail_msg("error for '%s' was '%s', expected '%s'", src, err.msg, part);
 }
 
+static void journey_error(const char *yaml, const char *part);
+
 static void test_conditions(void **state)
 {
     (void)state;
@@ -79,6 +81,20 @@ static void test_conditions(void **state)
     expr_error("order.total > 1.", "expected a decimal number");
     assert_true(test_expr_src("order.total > 1.2e2 and order.total < 1.3E+2", ctx));
     assert_true(test_expr_src("order.total > -5 and order.items == 2", ctx));
+    /* a long condition (a folded YAML block) is quoted in part: what was
+     * expected and where is not cut off the end of the message */
+    char longer[700];
+    size_t n = 0;
+    for (int i = 0; i < 25; i++)
+        n += (size_t)snprintf(longer + n, sizeof longer - n, "order.total > 1 and ");
+    snprintf(longer + n, sizeof longer - n, "order.total >");
+    expr_error(longer, "in condition 'order.total > 1 and order.total > 1 and order.tota...': "
+                       "expected a value at column 514 (end)");
+    char y[1024];
+    snprintf(y, sizeof y, "journey: j\ntrigger: {event: order.placed, if: \"%s\"}\n"
+                          "steps: [{wait: 1d}]\n", longer);
+    journey_error(y, "bad.yaml:2: trigger.if: in condition 'order.total > 1 and order.total > 1 "
+                     "and order.tota...': expected a value at column 514 (end)");
 }
 
 /* ---- time zones ---- */
