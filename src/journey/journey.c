@@ -45,6 +45,7 @@ typedef struct jc {
     jump_t jumps[LABELS_MAX];
     int njumps;
     bool stored; /* a stored version: only the checks its release made */
+    bool ended;  /* the steps compile_steps compiled last never fall through */
 } jc_t;
 
 static const char *const class_names[] = { "marketing", "ask", "reassurance", "service",
@@ -584,6 +585,8 @@ static bool step_if(jc_t *c, yaml_node_t *step, yaml_node_t *v, const char *f)
         return jerr(c, then ? then : step, sf, "expected a list of steps");
     if (!compile_steps(c, then, sf))
         return false;
+    bool then_ends = c->ended;
+    c->ended = false;
     if (!els) {
         c->j->prog[at].target = c->j->n;
         return true;
@@ -598,6 +601,7 @@ static bool step_if(jc_t *c, yaml_node_t *step, yaml_node_t *v, const char *f)
     if (!compile_steps(c, els, sf))
         return false;
     c->j->prog[jmp].target = c->j->n;
+    c->ended = c->ended && then_ends; /* both branches jump away or end the journey */
     return true;
 }
 
@@ -850,6 +854,7 @@ static bool compile_steps(jc_t *c, yaml_node_t *seq, const char *field)
             step_webhook(c, v, sf);
         } else if (strcmp(kind, "if") == 0) {
             step_if(c, step, v, f);
+            ends = c->ended && !c->stored; /* (a check added since: stored versions load) */
         } else if (strcmp(kind, "goto") == 0) {
             jump_t *jp = c->njumps < LABELS_MAX ? &c->jumps[c->njumps] : NULL;
             if (!jp)
@@ -869,6 +874,7 @@ static bool compile_steps(jc_t *c, yaml_node_t *seq, const char *field)
             ends = true;
         }
     }
+    c->ended = ends;
     return c->rc == CS_OK;
 }
 

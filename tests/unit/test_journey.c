@@ -316,6 +316,35 @@ static void test_journey_errors(void **state)
                   "steps[0].wait_for.timeout: missing");
     journey_error(HEAD "steps:\n  - exit: early\n  - wait: 1d\n",
                   "bad.yaml:5: steps[1]: this step can never run");
+    /* nor after an if whose branches both end the journey or jump away */
+    journey_error(HEAD "steps:\n  - if: \"order.total > 1\"\n    then: [{exit: big}]\n"
+                       "    else: [{goto: z}]\n  - wait: 1d\n  - id: z\n    exit: done\n",
+                  "bad.yaml:7: steps[1]: this step can never run");
+    journey_error(HEAD "steps:\n  - if: \"order.total > 1\"\n    then:\n"
+                       "      - if: \"order.total > 2\"\n        then: [{exit: a}]\n"
+                       "        else: [{exit: b}]\n    else: [{exit: c}]\n  - wait: 1d\n",
+                  "bad.yaml:10: steps[1]: this step can never run");
+    static const char *const reachable[] = {
+        HEAD "steps:\n  - if: \"order.total > 1\"\n    then: [{exit: big}]\n  - wait: 1d\n",
+        HEAD "steps:\n  - if: \"order.total > 1\"\n    then: [{exit: big}]\n"
+             "    else: [{wait: 1d}]\n  - wait: 1d\n",
+        HEAD "steps:\n  - if: \"order.total > 1\"\n    then: [{goto: z}]\n"
+             "    else: [{exit: small}]\n  - id: z\n    wait: 1d\n",
+    };
+    /* a version kept in the store loads as its release read it */
+    const char *dead = HEAD "steps:\n  - if: \"order.total > 1\"\n    then: [{exit: a}]\n"
+                            "    else: [{exit: b}]\n  - wait: 1d\n";
+    cs_journey_t *sj;
+    cs_err_t serr;
+    assert_int_equal(cs_journey_parse_stored("old.yaml", dead, strlen(dead), &sj, &serr), CS_OK);
+    cs_journey_free(sj);
+    for (size_t i = 0; i < CS_ARRAY_LEN(reachable); i++) {
+        cs_journey_t *rj;
+        cs_err_t rerr;
+        if (cs_journey_parse("ok.yaml", reachable[i], strlen(reachable[i]), &rj, &rerr))
+            fail_msg("case %zu: %s", i, rerr.msg);
+        cs_journey_free(rj);
+    }
     journey_error(HEAD "steps:\n  - id: a\n    wait: 1d\n  - goto: a\n",
                   "bad.yaml:6: steps[1].goto: goto 'a' jumps back to an earlier step; journeys "
                   "cannot loop");
