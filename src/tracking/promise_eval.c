@@ -387,6 +387,13 @@ static bool bound_ends(const known_t *k, size_t n, int grouping, int64_t *ends, 
     return true;
 }
 
+/* a / b to three places, or null when the shop promised every order for
+ * its purchase day (b = 0: no length to compare with) */
+static json_t *ratio_of(double a, double b)
+{
+    return b > 0 ? json_real(round(a / b * 1000) / 1000) : json_null();
+}
+
 static json_t *bound_at_shop(const known_t *k, size_t n, int grouping, size_t shop_late,
                              double shop_median_end, int64_t *ends)
 {
@@ -398,11 +405,11 @@ static json_t *bound_at_shop(const known_t *k, size_t n, int grouping, size_t sh
     while (s < BOUND_QS - 1 && late[s] > shop_late)
         s++;
     double med = median_i64(ends + (size_t)s * n, n);
-    return json_pack("{s:s,s:f,s:f,s:f,s:f,s:f}", "grouping",
+    return json_pack("{s:s,s:f,s:f,s:f,s:o,s:f}", "grouping",
                      grouping == 0 ? "destination state" : "lane (seller state to customer state)",
                      "q_high", round((0.50 + 0.01 * s) * 100) / 100, "median_window_end_days", med,
                      "late_rate", round((double)late[s] / (double)n * 10000) / 10000,
-                     "window_end_ratio", round(med / shop_median_end * 1000) / 1000,
+                     "window_end_ratio", ratio_of(med, shop_median_end),
                      "point_mae_days", round(abs_err / (double)n * 100) / 100);
 }
 
@@ -506,8 +513,8 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
     json_t *ours = figures(abs_err / (double)n, ours_end, n, late, "window_hit_rate", hit);
     json_t *shop = figures(shop_abs / (double)n, shop_end, n, shop_late, "on_time_rate",
                            shop_on_time);
-    double ratio = json_real_value(json_object_get(ours, "median_window_end_days")) /
-                   json_real_value(json_object_get(shop, "median_window_end_days"));
+    json_t *ratio = ratio_of(json_real_value(json_object_get(ours, "median_window_end_days")),
+                             json_real_value(json_object_get(shop, "median_window_end_days")));
     json_t *bound = json_array();
     for (int g = 0; bound && g < 2; g++)
         if (json_array_append_new(bound, bound_at_shop(kn, n, g, shop_late,
@@ -517,16 +524,17 @@ cs_rc cs_promise_eval_olist(const cs_promise_eval_opts_t *eo, json_t **out, cs_e
             break;
     if (!bound || json_array_size(bound) != 2) {
         json_decref(bound);
+        json_decref(ratio);
         json_decref(ours);
         json_decref(shop);
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    *out = json_pack("{s:I,s:I,s:{s:f,s:f,s:f},s:o,s:o,s:f,s:o}", "train_deliveries",
+    *out = json_pack("{s:I,s:I,s:{s:f,s:f,s:f},s:o,s:o,s:o,s:o}", "train_deliveries",
                      (json_int_t)train_deliveries, "test_orders", (json_int_t)n, "model", "q_low",
                      cs_promise_opts_q_low(m), "q_high", cs_promise_opts_q_high(m),
                      "half_life_days", cs_promise_opts_half_life(m), "ours", ours, "shop", shop,
-                     "window_end_ratio", round(ratio * 1000) / 1000, "bound", bound);
+                     "window_end_ratio", ratio, "bound", bound);
     /* rows left out, and why (the first SKIPS_TOLD) */
     json_t *told = json_array();
     for (size_t i = 0; i < os.skipped && i < SKIPS_TOLD; i++)

@@ -23,7 +23,8 @@ typedef struct cs_promise_eval_opts {
  * median_window_end_days, late_rate, window_hit_rate}, "shop": {point_mae_days,
  * median_window_end_days, late_rate, on_time_rate} (the shop's estimate is
  * a date: on time = 1 - late, no window to hit),
- * "window_end_ratio", "bound": [{grouping, q_high, median_window_end_days,
+ * "window_end_ratio" (null when the shop's median window end is 0 days),
+ * "bound": [{grouping, q_high, median_window_end_days,
  * late_rate, window_end_ratio, point_mae_days}, ...]} -- the bound is an
  * oracle told the test orders' own times (promise_eval.c); *out owned by
  * the caller. */

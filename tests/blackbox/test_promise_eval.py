@@ -46,35 +46,41 @@ t.check(out.returncode == 0 and "usage:" in out.stdout and "as they complete" in
 
 # a small export written here (no sample needed): rows with times that are
 # not times are left out and said, not carried into another day
+def write_export(tmp, same_day=False):
+    """Train and test folders of a small export; same_day: the shop
+    promised every test order for its purchase day."""
+    for part in ("train", "test"):
+        os.makedirs(os.path.join(tmp, part))
+        rows = []
+        for i in range(30 if part == "train" else 6):
+            day = 1 + i % 27
+            rows.append("%s%d,c%d,delivered,2017-%02d-%02d 10:00:00,2017-%02d-%02d 11:00:00,"
+                        "2017-%02d-%02d 09:00:00,2017-%02d-%02d 15:00:00,2017-%02d-%02d 00:00:00"
+                        % (part, i, i, 3 if part == "train" else 6, day, 3 if part == "train" else 6,
+                           day, 3 if part == "train" else 6, day, 4 if part == "train" else 7, day,
+                           4 if part == "train" else 6 if same_day else 7, day))
+        if part == "test":
+            rows.append("bad1,c1,delivered,2017-06-09 29:57:05,,,2017-06-20 10:00:00,2017-06-30 00:00:00")
+            rows.append("bad2,c2,delivered,2017-06-09 10:00:00,,,2017-06-20 10:00:00,2017-13-01 00:00:00")
+            rows.append("bad3,c3,delivered,2017-06-09 10:00:00,,,soon,2017-06-30 00:00:00")
+            rows.append("bad4,c4")
+        files = {
+            "olist_customers_dataset.csv": "customer_id,customer_state\n" +
+            "".join("c%d,SP\n" % i for i in range(30)),
+            "olist_sellers_dataset.csv": "seller_id,seller_state\ns1,SP\n",
+            "olist_order_items_dataset.csv": "order_id,seller_id\n" +
+            "".join("%s%d,s1\n" % (part, i) for i in range(30)),
+            "olist_orders_dataset.csv": "order_id,customer_id,order_status,order_purchase_timestamp,"
+            "order_approved_at,order_delivered_carrier_date,order_delivered_customer_date,"
+            "order_estimated_delivery_date\n" + "\n".join(rows) + "\n",
+        }
+        for name, text in files.items():
+            with open(os.path.join(tmp, part, name), "w") as f:
+                f.write(text)
+
+
 tmp = tempfile.mkdtemp(prefix="cs-peval-")
-for part in ("train", "test"):
-    os.makedirs(os.path.join(tmp, part))
-    rows = []
-    for i in range(30 if part == "train" else 6):
-        day = 1 + i % 27
-        rows.append("%s%d,c%d,delivered,2017-%02d-%02d 10:00:00,2017-%02d-%02d 11:00:00,"
-                    "2017-%02d-%02d 09:00:00,2017-%02d-%02d 15:00:00,2017-%02d-%02d 00:00:00"
-                    % (part, i, i, 3 if part == "train" else 6, day, 3 if part == "train" else 6,
-                       day, 3 if part == "train" else 6, day, 4 if part == "train" else 7, day,
-                       4 if part == "train" else 7, day))
-    if part == "test":
-        rows.append("bad1,c1,delivered,2017-06-09 29:57:05,,,2017-06-20 10:00:00,2017-06-30 00:00:00")
-        rows.append("bad2,c2,delivered,2017-06-09 10:00:00,,,2017-06-20 10:00:00,2017-13-01 00:00:00")
-        rows.append("bad3,c3,delivered,2017-06-09 10:00:00,,,soon,2017-06-30 00:00:00")
-        rows.append("bad4,c4")
-    files = {
-        "olist_customers_dataset.csv": "customer_id,customer_state\n" +
-        "".join("c%d,SP\n" % i for i in range(30)),
-        "olist_sellers_dataset.csv": "seller_id,seller_state\ns1,SP\n",
-        "olist_order_items_dataset.csv": "order_id,seller_id\n" +
-        "".join("%s%d,s1\n" % (part, i) for i in range(30)),
-        "olist_orders_dataset.csv": "order_id,customer_id,order_status,order_purchase_timestamp,"
-        "order_approved_at,order_delivered_carrier_date,order_delivered_customer_date,"
-        "order_estimated_delivery_date\n" + "\n".join(rows) + "\n",
-    }
-    for name, text in files.items():
-        with open(os.path.join(tmp, part, name), "w") as f:
-            f.write(text)
+write_export(tmp)
 out = run(os.path.join(tmp, "train"), os.path.join(tmp, "test"))
 t.eq(out.returncode, 0, "promise-eval on a small export (stderr: %s)" % out.stderr[-300:])
 if out.returncode == 0:
@@ -90,6 +96,21 @@ if out.returncode == 0:
         t.check(want in said, "the row is named with what is wrong (%s): %r" % (want, said))
     t.check("4 rows left out" in out.stderr and "bad1" in out.stderr,
             "and said on stderr: %r" % out.stderr)
+shutil.rmtree(tmp, ignore_errors=True)
+
+# a shop that promises every order for its purchase day: a window 0 days
+# long has no ratio to give (null), and the figures still come out
+tmp = tempfile.mkdtemp(prefix="cs-peval-")
+write_export(tmp, same_day=True)
+out = run(os.path.join(tmp, "train"), os.path.join(tmp, "test"))
+t.eq(out.returncode, 0, "promise-eval with same-day estimates (stderr: %s)" % out.stderr[-300:])
+if out.returncode == 0:
+    d = json.loads(out.stdout)
+    t.eq(d["shop"]["median_window_end_days"], 0, "the shop's window ends on the purchase day")
+    t.eq(d["shop"]["late_rate"], 1, "and every order came later")
+    t.eq(d.get("window_end_ratio", "absent"), None, "no ratio to a 0-day window: %r" % d)
+    t.check(all(b.get("window_end_ratio", "absent") is None for b in d["bound"]),
+            "nor in the bound: %r" % d["bound"])
 shutil.rmtree(tmp, ignore_errors=True)
 
 if have_sample:
