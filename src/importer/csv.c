@@ -1,9 +1,10 @@
 /*
  * csv.c -- an RFC 4180 reader: fields separated by commas, optionally
  * quoted; quoted fields may hold commas, doubled quotes and line breaks.
- * CRLF and LF line ends. Field and record sizes are bounded. A UTF-8 byte
- * order mark at the start of the file (an editor's "UTF-8 with BOM") is
- * not part of the first field, quoted or not.
+ * CRLF and LF line ends; a blank line is no record (a spreadsheet's
+ * trailing empty line is not a row of one empty field). Field and record
+ * sizes are bounded. A UTF-8 byte order mark at the start of the file (an
+ * editor's "UTF-8 with BOM") is not part of the first field, quoted or not.
  */
 #include "importer.h"
 
@@ -153,6 +154,13 @@ cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err)
                                (unsigned long long)c->rec_line, CS_CSV_FIELDS_MAX);
             if (len > field_start && c->buf[len - 1] == '\r' && ch == '\n' && !quoted)
                 len--;
+            if (ch == '\n' && nf == 0 && len == 0 && !quoted) {
+                /* a blank line is no record (not one empty field) */
+                c->line++;
+                c->rec_line = c->line;
+                any = false;
+                continue;
+            }
             if ((rc = put(c, &len, '\0', err)))
                 return rc;
             c->offs[nf++] = field_start;
@@ -176,11 +184,13 @@ cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err)
                            (unsigned long long)c->rec_line, CS_CSV_FIELD_MAX);
     }
     /* last record without a final newline */
+    if (len > field_start && c->buf[len - 1] == '\r' && !quoted)
+        len--;
+    if (nf == 0 && len == 0 && !quoted)
+        return CS_ERR_NOTFOUND; /* a blank last line */
     if (nf >= CS_CSV_FIELDS_MAX)
         return cs_errf(err, CS_ERR_TOOBIG, "%s:%llu: too many fields", c->path,
                        (unsigned long long)c->rec_line);
-    if (len > field_start && c->buf[len - 1] == '\r')
-        len--;
     if ((rc = put(c, &len, '\0', err)))
         return rc;
     c->offs[nf++] = field_start;

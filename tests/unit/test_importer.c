@@ -1,6 +1,6 @@
 /*
  * test_importer.c -- the CSV reader's edge cases, the Olist mapping on a
- * small fixture (a cancelled order, a multi-line quoted review, a missing
+ * small fixture (blank lines, a cancelled order, a multi-line quoted review, a missing
  * delivery date, a delivery dated decades ahead), NDJSON with a bad line,
  * and the demo generator's
  * determinism and validity. Imports run through a real engine on a
@@ -103,6 +103,26 @@ static void test_csv(void **state)
     assert_string_equal(f[1], "b");
     cs_csv_close(&c);
 
+    /* blank lines (LF, CRLF, at the end, without a final newline) are no
+     * records; a quoted empty field is one */
+    write_file("blank.csv", "a,b\n\n1,2\r\n\r\n\n\"\"\n3,4\n\n\r");
+    snprintf(path, sizeof path, "%s/blank.csv", dir);
+    assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK); /* the header */
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(f[0], "1");
+    assert_int_equal(cs_csv_line(c), 3);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(f[0], "");
+    assert_int_equal(cs_csv_line(c), 6);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+    assert_string_equal(f[1], "4");
+    assert_int_equal(cs_csv_line(c), 7);
+    assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_NOTFOUND);
+    cs_csv_close(&c);
+
     write_file("bad.csv", "a,b\n\"open,2\n");
     snprintf(path, sizeof path, "%s/bad.csv", dir);
     assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
@@ -134,7 +154,7 @@ static void olist_fixture(void)
 {
     write_file("olist_customers_dataset.csv",
                "customer_id,customer_unique_id,customer_zip_code_prefix,customer_city,customer_state\n"
-               "c1,u1,01310,sao paulo,SP\nc2,u2,20040,rio de janeiro,RJ\nc3,u1,01310,sao paulo,SP\n");
+               "c1,u1,01310,sao paulo,SP\nc2,u2,20040,rio de janeiro,RJ\n\nc3,u1,01310,sao paulo,SP\n\n");
     write_file("olist_orders_dataset.csv",
                "order_id,customer_id,order_status,order_purchase_timestamp,order_approved_at,"
                "order_delivered_carrier_date,order_delivered_customer_date,order_estimated_delivery_date\n"
