@@ -258,11 +258,19 @@ static cs_rc check_keys(vctx_t *c, json_t *obj, const char *const *allowed)
     return CS_OK;
 }
 
+/* C0 controls, DEL, and C1 controls (U+0080..U+009F, in UTF-8 0xC2 0x80..
+ * 0xC2 0x9F: what a Latin-1 or Windows-1252 export read as UTF-8 leaves
+ * behind). s is valid UTF-8, so 0xC2 always starts a character. */
 static bool has_control(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f)
             return true;
+        if (ch == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9F)
+            return true;
+    }
     return false;
 }
 

@@ -169,6 +169,18 @@ static void test_errors_name_the_field(void **state)
                CS_ERR_INVALID, "event_id", "non-empty");
     expect_err("{\"event_id\":\"a\\u0001b\",\"type\":\"order.placed\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{}}",
                CS_ERR_INVALID, "event_id", "control");
+    /* C1 controls (U+0080..U+009F, a Latin-1 file read as UTF-8) like C0 ones */
+    expect_err("{\"event_id\":\"a\\u0085b\",\"type\":\"order.placed\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{}}",
+               CS_ERR_INVALID, "event_id", "control");
+    expect_err(ENV("order.placed", "{\"id\":\"1\\u0080\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":[]}"),
+               CS_ERR_INVALID, "data.id", "control");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\xc2\x9f\",\"currency\":\"EUR\",\"items\":[]}"),
+               CS_ERR_INVALID, "data.customer_id", "control");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"KAF\\u0085\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}]}"),
+               CS_ERR_INVALID, "data.items[0].sku", "control");
+    expect_err(ENV("shipment.created", "{\"id\":\"s\xc2\x90\",\"order_id\":\"o\",\"carrier\":\"dhl\",\"tracking_number\":\"1\"}"),
+               CS_ERR_INVALID, "data.id", "control");
     expect_err("{\"event_id\":\"x\",\"type\":\"order.placed\",\"occurred_at\":\"yesterday\",\"data\":{}}",
                CS_ERR_INVALID, "occurred_at", "RFC 3339");
     expect_err("{\"event_id\":\"x\",\"type\":\"order.placed\",\"occurred_at\":\"2026-02-30T10:00:00Z\",\"data\":{}}",
