@@ -308,6 +308,7 @@ static void bad_value(olist_t *o, const char *file, uint64_t line, const char *c
 
 #define OLIST_TIME "a time like 2017-10-02 10:56:33"
 #define OLIST_MONEY "an amount >= 0 with at most 2 decimals like 29.99"
+#define OLIST_MONEY_MAX "an amount of at most " CS_MONEY_MAX_TEXT
 
 static json_t *address(const place_t *p)
 {
@@ -434,18 +435,21 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
                 break;
             }
             json_t *pj = json_string(it->price), *fj = json_string(it->freight);
-            bool price_ok = pj && cs_money_from_json(pj, &price);
-            bool fr_ok = fj && cs_money_from_json(fj, &fr);
+            cs_money_check_t pc = pj ? cs_money_check(pj, &price) : CS_MONEY_MALFORMED;
+            cs_money_check_t fc = fj ? cs_money_check(fj, &fr) : CS_MONEY_MALFORMED;
             json_decref(pj);
             json_decref(fj);
             if (!pj || !fj)
                 return oom(err);
-            if (!price_ok || !fr_ok) {
+            if (pc != CS_MONEY_OK || fc != CS_MONEY_OK) {
                 /* without this item the order's lines and total are wrong */
                 char what[160];
+                bool price_ok = pc == CS_MONEY_OK;
                 snprintf(what, sizeof what, "order %.64s: order.placed not imported", order_id);
                 bad_value(o, ITEMS_FILE, it->line, price_ok ? "freight_value" : "price",
-                          price_ok ? it->freight : it->price, OLIST_MONEY, what);
+                          price_ok ? it->freight : it->price,
+                          (price_ok ? fc : pc) == CS_MONEY_TOO_LARGE ? OLIST_MONEY_MAX : OLIST_MONEY,
+                          what);
                 whole = false;
                 break;
             }

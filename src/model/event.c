@@ -125,63 +125,79 @@ int cs_channel_from_name(const char *s)
 
 #define MONEY_MAX_MINOR (INT64_C(100000000000000)) /* 10^12 major units */
 
-static bool money_from_text(const char *s, size_t len, int64_t *minor)
+/* Syntax first (digits, at most 2 significant decimals), then size: a
+ * well-formed amount above the limit is said to be too large, not
+ * malformed. */
+static cs_money_check_t money_from_text(const char *s, size_t len, int64_t *minor)
 {
     int64_t major = 0, frac = 0;
     size_t i = 0, fd = 0;
+    bool big = false;
     if (len == 0)
-        return false;
+        return CS_MONEY_MALFORMED;
     if (!isdigit((unsigned char)s[0]))
-        return false;
+        return CS_MONEY_MALFORMED;
     for (; i < len && isdigit((unsigned char)s[i]); i++) {
-        major = major * 10 + (s[i] - '0');
+        if (!big)
+            major = major * 10 + (s[i] - '0');
         if (major > MONEY_MAX_MINOR / 100)
-            return false;
+            big = true; /* stop accumulating: the digits still have to be digits */
     }
     if (i < len && s[i] == '.') {
         i++;
         for (; i < len && isdigit((unsigned char)s[i]); i++, fd++) {
             if (fd >= 2) {
                 if (s[i] != '0') /* 49.900 is fine, 49.901 is not */
-                    return false;
+                    return CS_MONEY_MALFORMED;
                 continue;
             }
             frac = frac * 10 + (s[i] - '0');
         }
         if (fd == 0)
-            return false;
+            return CS_MONEY_MALFORMED;
         if (fd == 1)
             frac *= 10;
     }
     if (i != len)
-        return false;
+        return CS_MONEY_MALFORMED;
+    if (big || major * 100 + frac > MONEY_MAX_MINOR)
+        return CS_MONEY_TOO_LARGE;
     *minor = major * 100 + frac;
-    return true;
+    return CS_MONEY_OK;
 }
 
-bool cs_money_from_json(const json_t *v, int64_t *minor)
+cs_money_check_t cs_money_check(const json_t *v, int64_t *minor)
 {
     char buf[64];
     if (json_is_string(v))
         return money_from_text(json_string_value(v), json_string_length(v), minor);
     if (json_is_integer(v)) {
         json_int_t x = json_integer_value(v);
-        if (x < 0 || x > MONEY_MAX_MINOR / 100)
-            return false;
+        if (x < 0)
+            return CS_MONEY_MALFORMED;
+        if (x > MONEY_MAX_MINOR / 100)
+            return CS_MONEY_TOO_LARGE;
         *minor = (int64_t)x * 100;
-        return true;
+        return CS_MONEY_OK;
     }
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (!isfinite(d) || d < 0 || d > (double)(MONEY_MAX_MINOR / 100))
-            return false;
+        if (!isfinite(d) || d < 0)
+            return CS_MONEY_MALFORMED;
+        if (d > (double)(MONEY_MAX_MINOR / 100))
+            return CS_MONEY_TOO_LARGE;
         /* the shortest text that round-trips, then the decimal rules: 49.9 -> 4990 */
         int n = snprintf(buf, sizeof buf, "%.15g", d);
         if (n <= 0 || (size_t)n >= sizeof buf || strchr(buf, 'e'))
-            return false;
+            return CS_MONEY_MALFORMED;
         return money_from_text(buf, (size_t)n, minor);
     }
-    return false;
+    return CS_MONEY_MALFORMED;
+}
+
+bool cs_money_from_json(const json_t *v, int64_t *minor)
+{
+    return cs_money_check(v, minor) == CS_MONEY_OK;
 }
 
 const char *cs_money_format(int64_t minor, char *buf, size_t size)
@@ -384,7 +400,8 @@ static cs_rc get_money(vctx_t *c, json_t *obj, const char *key, bool required, i
                                 "%s: required field is missing", FIELD(c, key));
         return CS_OK;
     }
-    if (!cs_money_from_json(v, out)) {
+    cs_money_check_t mc = cs_money_check(v, out);
+    if (mc != CS_MONEY_OK) {
         char shown[48] = "";
         if (json_is_string(v))
             snprintf(shown, sizeof shown, ", got \"%.32s\"", json_string_value(v));
@@ -392,6 +409,10 @@ static cs_rc get_money(vctx_t *c, json_t *obj, const char *key, bool required, i
             snprintf(shown, sizeof shown, ", got %.17g", json_number_value(v));
         else
             snprintf(shown, sizeof shown, ", got %s", cs_json_type_word(v));
+        if (mc == CS_MONEY_TOO_LARGE)
+            return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                                "%s: expected an amount of at most %s%s", FIELD(c, key),
+                                CS_MONEY_MAX_TEXT, shown);
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected an amount >= 0 with at most 2 decimals like 49.90%s",
                             FIELD(c, key), shown);

@@ -340,7 +340,17 @@ const char *cs_event_customer_id(const cs_event_t *ev);
 
 /* Money helpers: parse a JSON number or decimal string in major units into
  * minor units (at most 2 decimals... or 3 for currencies that use them is not
- * supported in v1: 2 decimals). false when the value is not money. */
+ * supported in v1: 2 decimals), at most CS_MONEY_MAX_TEXT (10^12 major
+ * units). cs_money_check says why a value is not money: malformed (not a
+ * number >= 0 with at most 2 decimals) or well-formed but too large;
+ * cs_money_from_json is false for either. */
+#define CS_MONEY_MAX_TEXT "1000000000000.00"
+typedef enum cs_money_check {
+    CS_MONEY_OK = 0,
+    CS_MONEY_MALFORMED,
+    CS_MONEY_TOO_LARGE,
+} cs_money_check_t;
+cs_money_check_t cs_money_check(const json_t *v, int64_t *minor);
 bool cs_money_from_json(const json_t *v, int64_t *minor);
 /* Format minor units as "49.90" into buf. */
 const char *cs_money_format(int64_t minor, char *buf, size_t size);

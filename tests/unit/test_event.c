@@ -205,6 +205,15 @@ static void test_errors_name_the_field(void **state)
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":-1,\"quantity\":1}]}"),
                CS_ERR_INVALID, "data.items[0].unit_price", ">= 0");
+    /* well-formed but above the limit: the message says the limit */
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"9999999999999.00\",\"quantity\":1}]}"),
+               CS_ERR_INVALID, "data.items[0].unit_price",
+               "data.items[0].unit_price: expected an amount of at most 1000000000000.00, got \"9999999999999.00\"");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}],"
+                                   "\"totals\":{\"shipping\":10000000000000}}"),
+               CS_ERR_INVALID, "data.totals.shipping", "at most 1000000000000.00, got 10000000000000");
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1,\"discount\":2}]}"),
                CS_ERR_RULE, "data.items[0].discount", "exceeds");
@@ -351,6 +360,9 @@ static void test_money(void **state)
         {"\"1e2\"", false, 0},    {"\"\"", false, 0},        {"\".5\"", false, 0},
         {"\"5.\"", false, 0},     {"true", false, 0},        {"null", false, 0},
         {"1e300", false, 0},      {"\"99999999999999999999\"", false, 0},
+        {"\"1000000000000.00\"", true, INT64_C(100000000000000)},
+        {"1000000000000", true, INT64_C(100000000000000)},
+        {"\"1000000000000.01\"", false, 0},
     };
     for (size_t i = 0; i < CS_ARRAY_LEN(cases); i++) {
         json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
@@ -359,6 +371,25 @@ static void test_money(void **state)
         bool ok = cs_money_from_json(v, &m);
         if (ok != cases[i].ok || (ok && m != cases[i].minor))
             fail_msg("money %s: ok %d minor %lld", cases[i].json, ok, (long long)m);
+        json_decref(v);
+    }
+    /* why an amount is refused: too large (and well-formed) or malformed */
+    struct {
+        const char *json;
+        cs_money_check_t want;
+    } why[] = {
+        {"\"9999999999999.00\"", CS_MONEY_TOO_LARGE}, {"\"99999999999999999999\"", CS_MONEY_TOO_LARGE},
+        {"1000000000001", CS_MONEY_TOO_LARGE},         {"1e300", CS_MONEY_TOO_LARGE},
+        {"\"1000000000000.01\"", CS_MONEY_TOO_LARGE},  {"\"99999999999999999999x\"", CS_MONEY_MALFORMED},
+        {"\"9999999999999.001\"", CS_MONEY_MALFORMED}, {"-1e300", CS_MONEY_MALFORMED},
+        {"\"29,99\"", CS_MONEY_MALFORMED},            {"\"29.99\"", CS_MONEY_OK},
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(why); i++) {
+        json_t *v = json_loads(why[i].json, JSON_DECODE_ANY, NULL);
+        int64_t m = -1;
+        assert_non_null(v);
+        if (cs_money_check(v, &m) != why[i].want)
+            fail_msg("money %s: expected check %d", why[i].json, (int)why[i].want);
         json_decref(v);
     }
     char buf[32];

@@ -373,6 +373,24 @@ static void test_olist_bad_values(void **state)
     json_decref(v);
     cs_engine_reader_release(e, r2);
     cs_engine_close(&e);
+
+    /* a price or freight above the limit of an amount: the message says
+     * the limit, not that the value is malformed */
+    olist_fixture();
+    write_file("olist_order_items_dataset.csv",
+               "order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n"
+               "o1,1,p1,s1,2017-10-06 11:07:15,9999999999999.00,8.72\n"
+               "o2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\n"
+               "o3,1,p2,s1,2018-01-10 00:00:00,10.00,1000000000000.01\n");
+    memset(report, 0, sizeof report);
+    olist_run("olist-big.db", &st, report, sizeof report, &e);
+    assert_non_null(strstr(report, "olist_order_items_dataset.csv:2: price: expected an amount of "
+                                   "at most 1000000000000.00, got \"9999999999999.00\"; order o1"));
+    assert_non_null(strstr(report, "olist_order_items_dataset.csv:4: freight_value: expected an "
+                                   "amount of at most 1000000000000.00, got \"1000000000000.01\""));
+    assert_int_equal(st.rejected, 2);
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1); /* o2 */
+    cs_engine_close(&e);
 }
 
 static void test_ndjson_bad_line(void **state)
