@@ -124,6 +124,7 @@ int cs_channel_from_name(const char *s)
 /* ---- money ---- */
 
 #define MONEY_MAX_MINOR (INT64_C(100000000000000)) /* 10^12 major units */
+#define MONEY_INT64_MAX_TEXT "92233720368547758.07"     /* INT64_MAX cents */
 
 /* Syntax first (digits, at most 2 significant decimals), then size: a
  * well-formed amount above the limit is said to be too large, not
@@ -729,11 +730,21 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
                                   NULL)) &&
                    !(rc = get_money(c, it, "discount", false, &li->discount, NULL)) &&
                    !(rc = check_attributes(c, it))) {
-            if (li->discount > li->unit_price * li->quantity)
+            /* in cents, checked: a line or a sum past int64 is refused, not
+             * wrapped into a wrong (even negative) total */
+            int64_t line;
+            if (__builtin_mul_overflow(li->unit_price, li->quantity, &line))
+                rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "quantity"),
+                                  "%s: unit_price x quantity is more than %s, the most a line "
+                                  "can hold", FIELD(c, "quantity"), MONEY_INT64_MAX_TEXT);
+            else if (li->discount > line)
                 rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "discount"),
                                   "%s: the discount exceeds the line total (unit_price x quantity)",
                                   FIELD(c, "discount"));
-            sum += li->unit_price * li->quantity - li->discount;
+            else if (__builtin_add_overflow(sum, line - li->discount, &sum))
+                rc = cs_err_field(c->err, CS_ERR_RULE, c->path,
+                                  "%s: the lines add up to more than %s, the most an order can "
+                                  "hold", c->path, MONEY_INT64_MAX_TEXT);
         }
         leave(c, old2);
         if (rc) {
@@ -757,8 +768,17 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
             !(rc = get_money(c, totals, "total", false, &o->total, &has_total))) {
             if (!has_sub)
                 o->subtotal = sum;
+            int64_t gross = 0;
+            if (!has_total &&
+                (__builtin_add_overflow(o->subtotal, o->shipping, &gross) ||
+                 __builtin_add_overflow(gross, o->tax, &gross))) {
+                leave(c, old);
+                return cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "totals"),
+                                    "%s: subtotal + shipping + tax is more than %s, the most an "
+                                    "order can hold", FIELD(c, "totals"), MONEY_INT64_MAX_TEXT);
+            }
             if (!has_total)
-                o->total = o->subtotal + o->shipping + o->tax - o->discount;
+                o->total = gross - o->discount;
             if (o->total < 0)
                 rc = cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "discount"),
                                   "%s: the discount exceeds subtotal + shipping + tax",

@@ -205,6 +205,26 @@ static void test_errors_name_the_field(void **state)
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":-1,\"quantity\":1}]}"),
                CS_ERR_INVALID, "data.items[0].unit_price", ">= 0");
+    /* a line total (unit_price x quantity, in cents) past what an int64
+     * holds is refused naming the line, not wrapped into a wrong total;
+     * so are lines adding up past it */
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"1000000000000.00\",\"quantity\":1000000}]}"),
+               CS_ERR_RULE, "data.items[0].quantity",
+               "data.items[0].quantity: unit_price x quantity is more than 92233720368547758.07");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"922337203685.47\",\"quantity\":60000},"
+                                   "{\"sku\":\"b\",\"name\":\"B\",\"unit_price\":\"922337203685.47\",\"quantity\":60000}]}"),
+               CS_ERR_RULE, "data.items[1]", "the lines add up to more than 92233720368547758.07");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"922337203685.47\",\"quantity\":100000}],"
+                                   "\"totals\":{\"shipping\":\"1000000000000\"}}"),
+               CS_ERR_RULE, "data.totals", "subtotal + shipping + tax is more than 92233720368547758.07");
+    /* the largest line that fits is fine */
+    cs_event_t *big = parse_ok(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"922337203685.47\",\"quantity\":100000}]}"));
+    assert_true(big->u.order.total == INT64_C(9223372036854700000));
+    cs_event_free(&big);
     /* well-formed but above the limit: the message says the limit */
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"9999999999999.00\",\"quantity\":1}]}"),
