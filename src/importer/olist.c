@@ -95,6 +95,7 @@ typedef struct item {
     const char *product_id, *seller_id, *price, *freight; /* NULL: a short row */
     uint64_t line; /* in the items file */
     struct item *next;
+    struct item *tail; /* of the list, kept on its head */
 } item_t;
 
 typedef struct review {
@@ -250,13 +251,15 @@ static cs_rc item_add(olist_t *o, const char *order_id, char **f, const int *ix,
               !(it->freight = arena_strdup(&o->arena, f[ix[4]]))))
         return oom(err);
     it->line = o->line;
-    /* keep file order: append */
+    /* keep file order: append (at the tail: an order of many rows must
+     * not cost the square of their number) */
     item_t *head = cs_map_get(&o->items, order_id);
-    if (!head)
+    if (!head) {
+        it->tail = it;
         return cs_map_put(&o->items, order_id, it) ? oom(err) : CS_OK;
-    while (head->next)
-        head = head->next;
-    head->next = it;
+    }
+    head->tail->next = it;
+    head->tail = it;
     return CS_OK;
 }
 
