@@ -456,7 +456,8 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
                 whole = false;
                 break;
             }
-            freight += fr;
+            if (__builtin_add_overflow(freight, fr, &freight))
+                freight = INT64_MAX; /* refused as too large a shipping amount, not wrapped */
             if (!origin)
                 origin = cs_map_get(&o->sellers, it->seller_id);
             size_t k = 0;

@@ -391,6 +391,26 @@ static void test_olist_bad_values(void **state)
     assert_int_equal(st.rejected, 2);
     assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1); /* o2 */
     cs_engine_close(&e);
+
+    /* freight summed past what 64-bit cents hold (92234 rows of the
+     * largest amount): refused as too large a shipping, not wrapped into
+     * a negative one */
+    olist_fixture();
+    char ipath[512];
+    snprintf(ipath, sizeof ipath, "%s/olist_order_items_dataset.csv", dir);
+    FILE *fi = fopen(ipath, "w");
+    assert_non_null(fi);
+    fputs("order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n", fi);
+    for (int i = 1; i <= 92234; i++)
+        fprintf(fi, "o1,%d,p1,s1,2017-10-06 11:07:15,1.00,1000000000000.00\n", i);
+    fputs("o2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\n", fi);
+    fclose(fi);
+    memset(report, 0, sizeof report);
+    olist_run("olist-freight.db", &st, report, sizeof report, &e);
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:2: data.totals.shipping: expected an "
+                                   "amount of at most 1000000000000.00, got \"92233720368547758.07\""));
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1); /* o2 */
+    cs_engine_close(&e);
 }
 
 static void test_ndjson_bad_line(void **state)
