@@ -33,13 +33,34 @@ typedef struct cs_import_stats {
 /* JSON summary of stats (owned). */
 json_t *cs_import_stats_json(const cs_import_stats_t *st);
 
-/* Where an importer reports rejected input: "FILE:LINE: field: message". */
+/* Where an importer reports rejected input ("FILE:LINE: field: message")
+ * and source rows it skipped ("FILE:LINE: skipped: message"). Problems and
+ * skips have budgets of their own, and skips one per kind and file, so the
+ * hundreds of orders without items of an Olist export neither crowd out a
+ * bad price nor each other; what is over a budget is counted and said by
+ * cs_report_end. Zero-initialize; set f. */
+#define CS_REPORT_SKIP_KINDS 8
+typedef struct cs_report_skips {
+    char where[256];      /* the file (cut at 255 bytes) */
+    const char *kind;     /* static: "orders without items" */
+    uint64_t seen;
+} cs_report_skips_t;
 typedef struct cs_report {
     FILE *f;              /* NULL = silent */
-    uint64_t max_lines;   /* stop printing after this many (0 = 100) */
-    uint64_t printed;
+    uint64_t max_lines;   /* problems: print this many (0 = 100) */
+    uint64_t printed;     /* problems seen */
+    uint64_t max_skip_lines; /* skips: print this many of each kind and file (0 = 10) */
+    cs_report_skips_t skips[CS_REPORT_SKIP_KINDS];
+    size_t n_skips;
 } cs_report_t;
 void cs_report(cs_report_t *r, const char *where, uint64_t line, const cs_err_t *err);
+/* A source row skipped (the caller counts it in stats->skipped); kind is a
+ * static plural noun phrase naming what was skipped. NULL-safe. */
+void cs_report_skip(cs_report_t *r, const char *where, uint64_t line, const char *kind,
+                    const cs_err_t *err);
+/* Say how many problems, and skips of each kind, were counted beyond their
+ * budgets, and start the counts again. The importers call it as they end. */
+void cs_report_end(cs_report_t *r);
 
 /* An emit function consumes ev on every path. */
 typedef cs_rc (*cs_emit_fn)(void *arg, cs_event_t *ev, cs_err_t *err);

@@ -75,5 +75,6 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
         rc = cs_errf(err, CS_ERR_IO, "%s: read error", name);
 out:
     cs_buf_free(&line);
+    cs_report_end(report);
     return rc;
 }

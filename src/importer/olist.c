@@ -20,7 +20,8 @@
  * Olist times carry no zone; they are São Paulo local time (-03:00).
  * Event ids are derived from the source ids, so a re-import is all
  * duplicates. Rows that cannot be mapped (an order without items or of an
- * unknown customer) are counted as skipped and reported; a value that is
+ * unknown customer) are counted as skipped and reported, a few of each
+ * kind (cs_report_skip: they must not crowd out the errors); a value that is
  * not what its column holds (a time, a price, a score) or a row short of
  * fields is reported with its file, line and column and counted as
  * rejected, and what it belongs
@@ -392,8 +393,10 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
     }
     customer_t *cu = cs_map_get(&o->customers, cust_id);
     if (!cu) {
-        cs_errf(&e, CS_ERR_INVALID, "order %s: unknown customer_id %s", order_id, cust_id);
-        cs_report(o->report, where, line, &e);
+        cs_err_field(&e, CS_ERR_INVALID, "customer_id",
+                     "order %.64s: unknown customer_id %.64s: nothing of the row imported",
+                     order_id, cust_id);
+        cs_report_skip(o->report, where, line, "orders of an unknown customer", &e);
         o->st->skipped++;
         return CS_OK;
     }
@@ -422,9 +425,9 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
     item_t *items = cs_map_get(&o->items, order_id);
     const place_t *origin = NULL;
     if (!items) {
-        cs_errf(&e, CS_ERR_INVALID, "order %s (%s) has no items: order.placed not emitted",
+        cs_errf(&e, CS_ERR_INVALID, "order %.64s (%.32s) has no items: order.placed not emitted",
                 order_id, status);
-        cs_report(o->report, where, line, &e);
+        cs_report_skip(o->report, where, line, "orders without items", &e);
         o->st->skipped++;
     } else {
         merged_t m[CS_ITEMS_MAX];
@@ -679,5 +682,6 @@ out:
     cs_map_free(&o.items);
     cs_map_free(&o.reviews);
     arena_free(&o.arena);
+    cs_report_end(report);
     return rc;
 }

@@ -186,19 +186,64 @@ json_t *cs_import_stats_json(const cs_import_stats_t *st)
                      (json_int_t)st->failed, "skipped", (json_int_t)st->skipped, "by_type", by);
 }
 
+static void report_line(FILE *f, const char *where, uint64_t line, const char *tag,
+                        const cs_err_t *err)
+{
+    if (err->field[0] && !strstr(err->msg, err->field))
+        fprintf(f, "%s:%llu: %s%s: %s\n", where, (unsigned long long)line, tag, err->field,
+                err->msg);
+    else
+        fprintf(f, "%s:%llu: %s%s\n", where, (unsigned long long)line, tag, err->msg);
+}
+
 void cs_report(cs_report_t *r, const char *where, uint64_t line, const cs_err_t *err)
 {
     if (!r || !r->f)
         return;
     uint64_t max = r->max_lines ? r->max_lines : 100;
-    if (r->printed < max) {
-        if (err->field[0] && !strstr(err->msg, err->field))
-            fprintf(r->f, "%s:%llu: %s: %s\n", where, (unsigned long long)line, err->field,
-                    err->msg);
-        else
-            fprintf(r->f, "%s:%llu: %s\n", where, (unsigned long long)line, err->msg);
-    } else if (r->printed == max) {
-        fprintf(r->f, "(further problems are counted, not printed)\n");
-    }
+    if (r->printed < max)
+        report_line(r->f, where, line, "", err);
     r->printed++;
+}
+
+void cs_report_skip(cs_report_t *r, const char *where, uint64_t line, const char *kind,
+                    const cs_err_t *err)
+{
+    if (!r || !r->f)
+        return;
+    uint64_t max = r->max_skip_lines ? r->max_skip_lines : 10;
+    cs_report_skips_t *k = NULL;
+    for (size_t i = 0; i < r->n_skips && !k; i++)
+        if (r->skips[i].kind == kind && strncmp(r->skips[i].where, where, sizeof r->skips[i].where - 1) == 0)
+            k = &r->skips[i];
+    if (!k && r->n_skips < CS_REPORT_SKIP_KINDS) {
+        k = &r->skips[r->n_skips++];
+        snprintf(k->where, sizeof k->where, "%s", where);
+        k->kind = kind;
+        k->seen = 0;
+    }
+    if (!k) { /* more kinds than the table holds: under the problems' budget */
+        cs_report(r, where, line, err);
+        return;
+    }
+    if (k->seen < max)
+        report_line(r->f, where, line, "skipped: ", err);
+    k->seen++;
+}
+
+void cs_report_end(cs_report_t *r)
+{
+    if (!r)
+        return;
+    uint64_t max = r->max_skip_lines ? r->max_skip_lines : 10;
+    for (size_t i = 0; r->f && i < r->n_skips; i++)
+        if (r->skips[i].seen > max)
+            fprintf(r->f, "%s: %llu more skipped (%s), counted, not printed\n", r->skips[i].where,
+                    (unsigned long long)(r->skips[i].seen - max), r->skips[i].kind);
+    max = r->max_lines ? r->max_lines : 100;
+    if (r->f && r->printed > max)
+        fprintf(r->f, "(%llu more problem%s counted, not printed)\n",
+                (unsigned long long)(r->printed - max), r->printed - max == 1 ? "" : "s");
+    r->printed = 0;
+    r->n_skips = 0;
 }

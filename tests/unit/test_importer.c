@@ -413,6 +413,65 @@ static void test_olist_bad_values(void **state)
     cs_engine_close(&e);
 }
 
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Skipped rows are reported with a budget of their own, per kind: the
+ * hundreds of orders without items of a real export neither hide a bad
+ * value reported after them nor the orders of an unknown customer; how
+ * many were not printed is said at the end. */
+static void test_olist_skip_budget(void **state)
+{
+    (void)state;
+    olist_fixture();
+    char orders[8192];
+    size_t k = (size_t)snprintf(orders, sizeof orders,
+                                "order_id,customer_id,order_status,order_purchase_timestamp,"
+                                "order_approved_at,order_delivered_carrier_date,"
+                                "order_delivered_customer_date,order_estimated_delivery_date\n");
+    for (int i = 0; i < 15; i++)
+        k += (size_t)snprintf(orders + k, sizeof orders - k,
+                              "n%d,c1,unavailable,2017-10-02 10:56:33,,,,2017-10-18 00:00:00\n", i);
+    for (int i = 0; i < 3; i++)
+        k += (size_t)snprintf(orders + k, sizeof orders - k,
+                              "x%d,c9,delivered,2017-10-02 10:56:33,,,,\n", i);
+    snprintf(orders + k, sizeof orders - k,
+             "o1,c1,delivered,2017-10-02 10:56:33,2017-10-02 11:07:15,2017-10-04 19:55:00,"
+             "2017/10/10 21:25:13,2017-10-18 00:00:00\n");
+    write_file("olist_orders_dataset.csv", orders);
+    char report[8192] = "";
+    FILE *f = fmemopen(report, sizeof report, "w");
+    cs_engine_t *e = engine("olist-skips.db");
+    cs_import_stats_t st;
+    memset(&st, 0, sizeof st);
+    cs_sink_t *sink = NULL;
+    cs_err_t err;
+    cs_report_t rep = {.f = f, .max_lines = 5};
+    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(f);
+    assert_int_equal(st.skipped, 18);
+    assert_int_equal(st.rejected, 1);
+    /* the bad time after 18 skipped rows is printed */
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:20: order_delivered_customer_date: "
+                                   "expected a time like 2017-10-02 10:56:33"));
+    assert_int_equal(count(report, "has no items"), 10);
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:2: skipped: order n0 (unavailable) has no items"));
+    assert_int_equal(count(report, "unknown customer_id c9"), 3);
+    assert_non_null(strstr(report, "olist_orders_dataset.csv:19: skipped: order x2: unknown customer_id c9"));
+    assert_non_null(strstr(report, "olist_orders_dataset.csv: 5 more skipped (orders without "
+                                   "items), counted, not printed"));
+    assert_null(strstr(report, "(orders of an unknown customer)"));
+    assert_null(strstr(report, "more problem"));
+    cs_engine_close(&e);
+}
+
 static void test_ndjson_bad_line(void **state)
 {
     (void)state;
@@ -440,6 +499,7 @@ static void test_ndjson_bad_line(void **state)
     assert_int_equal(st.accepted, 2);
     assert_int_equal(st.rejected, 1);
     assert_non_null(strstr(report, "in.ndjson:3: data.order: unknown field"));
+    assert_null(strstr(report, "more problem"));
 
     /* saved as "UTF-8 with BOM", with CRLF line ends: the first event too */
     write_file("bom.ndjson",
@@ -456,6 +516,24 @@ static void test_ndjson_bad_line(void **state)
     assert_int_equal(st.read, 2);
     assert_int_equal(st.accepted, 2);
     assert_int_equal(st.rejected, 0);
+
+    /* past the budget of printed problems: how many more is said at the end */
+    write_file("bad3.ndjson", "{}\n{}\n{}\n");
+    snprintf(path, sizeof path, "%s/bad3.ndjson", dir);
+    in = fopen(path, "r");
+    memset(report, 0, sizeof report);
+    rep = fmemopen(report, sizeof report, "w");
+    cs_report_t r3 = {.f = rep, .max_lines = 1};
+    memset(&st, 0, sizeof st);
+    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_ndjson(in, "bad3.ndjson", cs_sink_emit, sink, &r3, &st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(in);
+    fclose(rep);
+    assert_int_equal(st.rejected, 3);
+    assert_non_null(strstr(report, "bad3.ndjson:1: "));
+    assert_null(strstr(report, "bad3.ndjson:2: "));
+    assert_non_null(strstr(report, "(2 more problems counted, not printed)"));
     cs_engine_close(&e);
 }
 
@@ -511,6 +589,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_olist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_future_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_bad_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_olist_skip_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
     };
