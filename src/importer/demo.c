@@ -301,13 +301,17 @@ static json_t *customer_json(const cust_t *c)
                      "postal_code", c->city->postcode, "region", c->city->region);
 }
 
-/* A purchase time: weekdays weighted (Sunday and Monday busiest), evening
- * heavy, November and December twice as likely. */
+/* A purchase time in [lo, hi]: weekdays weighted (Sunday and Monday
+ * busiest), evening heavy, November and December twice as likely. Never
+ * after hi: a customer whose first order fell after the period's end
+ * would be generated and never buy. */
 static cs_ms_t draw_time(gen_t *g, cs_ms_t lo, cs_ms_t hi)
 {
     static const int day_weight[7] = {10, 13, 9, 8, 8, 7, 6}; /* Thu..Wed from the epoch: fixed below */
+    /* the days that hold a time <= hi: hi at midnight ends the day before */
+    cs_ms_t first = lo / CS_MS_PER_DAY, last = (hi - 1) / CS_MS_PER_DAY;
     for (int tries = 0; tries < 50; tries++) {
-        cs_ms_t day = lo / CS_MS_PER_DAY + (cs_ms_t)(next_u64(&g->r) % (uint64_t)((hi - lo) / CS_MS_PER_DAY + 1));
+        cs_ms_t day = first + (cs_ms_t)(next_u64(&g->r) % (uint64_t)(last - first + 1));
         int wd = (int)((day + 4) % 7); /* 0 = Sunday (1970-01-01 was a Thursday) */
         int w = day_weight[wd];
         char buf[40];
@@ -316,7 +320,9 @@ static cs_ms_t draw_time(gen_t *g, cs_ms_t lo, cs_ms_t hi)
             w *= 2;
         if (rint_(&g->r, 0, 26) < w) {
             int hour = chance(&g->r, 0.55) ? rint_(&g->r, 17, 22) : rint_(&g->r, 6, 16);
-            return day * CS_MS_PER_DAY + (cs_ms_t)hour * 3600000 + rint_(&g->r, 0, 3599) * 1000LL;
+            cs_ms_t t = day * CS_MS_PER_DAY + (cs_ms_t)hour * 3600000 + rint_(&g->r, 0, 3599) * 1000LL;
+            if (t >= lo && t <= hi)
+                return t;
         }
     }
     return lo;

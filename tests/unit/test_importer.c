@@ -582,6 +582,53 @@ static void test_demo_deterministic(void **state)
     assert_int_equal(cs_demo_generate(&o, collect_emit, &a, &st, &err), CS_ERR_INVALID);
 }
 
+typedef struct buyers {
+    cs_map_t customers, buyers;
+} buyers_t;
+
+static cs_rc buyers_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+{
+    buyers_t *b = arg;
+    (void)err;
+    if (ev->type == CS_EV_CUSTOMER_UPSERTED)
+        cs_map_put(&b->customers, ev->u.customer.id, b);
+    else if (ev->type == CS_EV_ORDER_PLACED)
+        cs_map_put(&b->buyers, ev->u.order.customer_id, b);
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* Every customer the demo generates buys at least once, within the
+ * period (none is drawn a first order after its end and left out). */
+static void test_demo_every_customer_buys(void **state)
+{
+    (void)state;
+    static const struct {
+        int customers, months;
+        uint64_t seed;
+    } runs[] = {{500, 6, 42}, {400, 1, 7}, {300, 2, 1}};
+    for (size_t i = 0; i < CS_ARRAY_LEN(runs); i++) {
+        cs_demo_opts_t o;
+        cs_import_stats_t st;
+        cs_err_t err;
+        buyers_t b;
+        cs_demo_opts_default(&o);
+        o.customers = runs[i].customers;
+        o.months = runs[i].months;
+        o.seed = runs[i].seed;
+        memset(&st, 0, sizeof st);
+        cs_map_init(&b.customers);
+        cs_map_init(&b.buyers);
+        assert_int_equal(cs_demo_generate(&o, buyers_emit, &b, &st, &err), CS_OK);
+        if (b.customers.n != (size_t)o.customers || b.buyers.n != (size_t)o.customers)
+            fail_msg("seed %llu, %d months: %zu of %d customers, %zu buyers",
+                     (unsigned long long)o.seed, o.months, b.customers.n, o.customers,
+                     b.buyers.n);
+        cs_map_free(&b.customers);
+        cs_map_free(&b.buyers);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +639,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_olist_skip_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
+        cmocka_unit_test(test_demo_every_customer_buys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
