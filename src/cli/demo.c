@@ -16,8 +16,9 @@ static void usage(FILE *f)
                "[--months M] [--seed S] [--end YYYY-MM-DD] [--out FILE.ndjson]\n"
                "\n"
                "Generates \"Waldkauz Haus & Outdoor\", a German demo shop: customers, orders over\n"
-               "M months up to --end (default 2026-11-01), DHL/DPD/Hermes/GLS shipments and scans,\n"
-               "returns, tickets, reviews. Into the store, or as NDJSON with --out (- = stdout).\n");
+               "M months (of 30 days, not starting before 1970-01-01) up to --end (default\n"
+               "2026-11-01), DHL/DPD/Hermes/GLS shipments and scans, returns, tickets, reviews.\n"
+               "Into the store, or as NDJSON with --out (- = stdout).\n");
 }
 
 static bool num(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t *out)
@@ -30,6 +31,36 @@ static bool num(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t
     return true;
 }
 
+/* --end: a date whose period (months of 30 days before it) starts no
+ * earlier than 1970-01-01, where the store's times begin. A date before
+ * 1970 is said to be one, not to be malformed; 1970-01-01 itself is not
+ * taken for "no --end". */
+static bool end_date(const char *v, int months, cs_ms_t *out)
+{
+    cs_ms_t min = (cs_ms_t)months * 30 * CS_MS_PER_DAY, t;
+    char first[40];
+    cs_time_format(min, first, sizeof first);
+    first[10] = '\0';
+    if (strlen(v) == 10 && strspn(v, "0123456789") == 4 && v[4] == '-' && strncmp(v, "1970", 4) < 0) {
+        fprintf(stderr, "consonance demo: --end: expected a date from 1970-01-01 on, got \"%s\"\n",
+                v);
+        return false;
+    }
+    if (!cs_date_parse(v, &t)) {
+        fprintf(stderr, "consonance demo: --end: expected a date like 2026-11-01, got \"%s\"\n", v);
+        return false;
+    }
+    if (t < min) {
+        fprintf(stderr,
+                "consonance demo: --end: expected a date from %s on (the %d months before it "
+                "must not start before 1970-01-01), got \"%s\"\n",
+                first, months, v);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
 int cs_cmd_demo(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -39,7 +70,7 @@ int cs_cmd_demo(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *store = NULL, *out_path = NULL;
+    const char *config = NULL, *store = NULL, *out_path = NULL, *end_arg = NULL;
     cs_demo_opts_t o;
     int64_t x;
     int c;
@@ -64,13 +95,7 @@ int cs_cmd_demo(int argc, char **argv)
                 return CS_EXIT_USAGE;
             o.seed = (uint64_t)x;
             break;
-        case 'e':
-            if (!cs_date_parse(optarg, &o.end)) {
-                fprintf(stderr, "consonance demo: --end: expected a date like 2026-11-01, got \"%s\"\n",
-                        optarg);
-                return CS_EXIT_USAGE;
-            }
-            break;
+        case 'e': end_arg = optarg; break;
         case 'o': out_path = optarg; break;
         case 'h': usage(stdout); return CS_EXIT_OK;
         default: usage(stderr); return CS_EXIT_USAGE;
@@ -80,6 +105,8 @@ int cs_cmd_demo(int argc, char **argv)
         usage(stderr);
         return CS_EXIT_USAGE;
     }
+    if (end_arg && !end_date(end_arg, o.months, &o.end))
+        return CS_EXIT_USAGE;
     cs_import_stats_t st;
     cs_err_t err;
     cs_rc rc;

@@ -638,6 +638,11 @@ cs_rc cs_demo_generate(const cs_demo_opts_t *o, cs_emit_fn emit, void *arg,
         return cs_err_field(err, CS_ERR_INVALID, "customers", "customers: expected 1..10000000");
     if (o->months < 1 || o->months > 120)
         return cs_err_field(err, CS_ERR_INVALID, "months", "months: expected 1..120");
+    /* times before 1970 are negative: the weekday of one would index
+     * outside its table */
+    if (o->end && o->end < (cs_ms_t)o->months * 30 * CS_MS_PER_DAY)
+        return cs_err_field(err, CS_ERR_INVALID, "end",
+                            "end: the %d months before it start before 1970-01-01", o->months);
     memset(&g, 0, sizeof g);
     g.r.s = o->seed ^ 0x5EEDC0DE;
     g.seed = o->seed;

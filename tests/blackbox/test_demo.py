@@ -1,7 +1,7 @@
 """Black-box: the demo shop. Generated into a store, exported as NDJSON and
 imported into a second store: same counts; a second run with the same seed
 adds nothing; NDJSON with broken lines keeps the good ones and names the
-bad lines."""
+bad lines; an --end before 1970 is refused saying so."""
 import json
 import os
 import shutil
@@ -90,6 +90,18 @@ try:
     t.check("/nonexistent" in out.stderr, "missing folder named")
     out = run("demo", "--customers", "0", ok=(2,))
     t.check("--customers" in out.stderr, "bad flag named")
+    # an --end before 1970, or whose months start before it, is refused
+    # saying so (1970-01-01 itself is not taken for "no --end")
+    out = run("demo", "--end", "1960-01-01", "--out", os.devnull, ok=(2,))
+    t.check("--end: expected a date from 1970-01-01 on, got \"1960-01-01\"" in out.stderr,
+            "an --end before 1970 is said to be one: " + out.stderr)
+    for end in ("1970-01-01", "1970-02-01"):
+        out = run("demo", "--end", end, "--months", "6", "--out", os.devnull, ok=(2,))
+        t.check("--end: expected a date from 1970-06-30 on (the 6 months before it must not "
+                "start before 1970-01-01)" in out.stderr, "--end %s refused: %s" % (end, out.stderr))
+    out = run("demo", "--customers", "3", "--months", "1", "--end", "1970-01-31", "--out", "-")
+    t.check(out.stdout.count('"type":"order.placed"') >= 3 and "1970-01" in out.stdout,
+            "a period starting on 1970-01-01 is fine")
     out = run("version")
     t.check(out.stdout.startswith("consonance "), "version")
 finally:

@@ -580,6 +580,13 @@ static void test_demo_deterministic(void **state)
     cs_buf_free(&b.out);
     o.customers = 0;
     assert_int_equal(cs_demo_generate(&o, collect_emit, &a, &st, &err), CS_ERR_INVALID);
+    /* a period starting before 1970 is refused naming end */
+    o.customers = 5;
+    assert_true(cs_date_parse("1970-02-01", &o.end));
+    a.n = 0;
+    assert_int_equal(cs_demo_generate(&o, collect_emit, &a, &st, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "end");
+    assert_int_equal(a.n, 0);
 }
 
 typedef struct buyers {
