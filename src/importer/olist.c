@@ -21,7 +21,8 @@
  * Event ids are derived from the source ids, so a re-import is all
  * duplicates. Rows that cannot be mapped (an order without items or of an
  * unknown customer) are counted as skipped and reported, a few of each
- * kind (cs_report_skip: they must not crowd out the errors); a value that is
+ * kind (cs_report_skip: they must not crowd out the errors), and so are
+ * item and review rows of an order the orders file lacks; a value that is
  * not what its column holds (a time, a price, a score) or a row short of
  * fields is reported with its file, line and column and counted as
  * rejected, and what it belongs
@@ -30,6 +31,7 @@
  */
 #include "importer.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- a bump arena for the loaded tables ---- */
@@ -97,12 +99,14 @@ typedef struct item {
     uint64_t line; /* in the items file */
     struct item *next;
     struct item *tail; /* of the list, kept on its head */
+    bool seen;         /* on the head: its order has a row in the orders file */
 } item_t;
 
 typedef struct review {
     const char *id, *score, *title, *message, *created;
     uint64_t line; /* in the reviews file */
     struct review *next;
+    bool seen;     /* on the head: as item_t's */
 } review_t;
 
 #define ORDERS_FILE "olist_orders_dataset.csv"
@@ -272,6 +276,8 @@ static cs_rc row_item(olist_t *o, char **f, const int *ix, cs_err_t *err)
 static cs_rc row_review(olist_t *o, char **f, const int *ix, cs_err_t *err)
 {
     review_t *r = arena_alloc(&o->arena, sizeof *r);
+    if (r)
+        memset(r, 0, sizeof *r);
     if (!r || !(r->id = arena_strdup(&o->arena, f[ix[0]])) ||
         !(r->score = arena_strdup(&o->arena, f[ix[2]])) ||
         !(r->title = arena_strdup(&o->arena, f[ix[3]])) ||
@@ -368,6 +374,96 @@ typedef struct merged {
     int64_t qty;
 } merged_t;
 
+/* The items and reviews of order_id belong to a row of the orders file
+ * (whatever becomes of it, it is reported there). */
+static void mark_seen(olist_t *o, const char *order_id)
+{
+    item_t *it = cs_map_get(&o->items, order_id);
+    review_t *r = cs_map_get(&o->reviews, order_id);
+    if (it)
+        it->seen = true;
+    if (r)
+        r->seen = true;
+}
+
+/* A row of the items or reviews file whose order has no row in the orders
+ * file: skipped (nothing to attach it to), reported in file order. */
+typedef struct orphan {
+    uint64_t line;
+    const char *order_id, *review_id; /* review_id NULL: an item row */
+} orphan_t;
+
+static int orphan_cmp(const void *a, const void *b)
+{
+    const orphan_t *x = a, *y = b;
+    if ((x->review_id != NULL) != (y->review_id != NULL))
+        return x->review_id ? 1 : -1; /* items first, then reviews */
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Append to a growing array of orphans. */
+static bool orphan_add(orphan_t **v, size_t *n, size_t *cap, orphan_t x)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        orphan_t *nv = cs_realloc(*v, ncap * sizeof *nv);
+        if (!nv)
+            return false;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = x;
+    return true;
+}
+
+static cs_rc report_orphans(olist_t *o, cs_err_t *err)
+{
+    orphan_t *v = NULL;
+    size_t n = 0, cap = 0;
+    cs_rc rc = CS_OK;
+    char ipath[4096], rpath[4096];
+    for (size_t i = 0; i < o->items.cap; i++) {
+        const char *order_id = cs_map_key_at(&o->items, i);
+        item_t *head = order_id ? o->items.vals[i] : NULL;
+        for (item_t *it = head && !head->seen ? head : NULL; it; it = it->next)
+            if (it->price && /* a short row is reported as such */
+                !orphan_add(&v, &n, &cap, (orphan_t){.line = it->line, .order_id = order_id})) {
+                rc = oom(err);
+                goto out;
+            }
+    }
+    for (size_t i = 0; i < o->reviews.cap; i++) {
+        const char *order_id = cs_map_key_at(&o->reviews, i);
+        review_t *head = order_id ? o->reviews.vals[i] : NULL;
+        for (review_t *r = head && !head->seen ? head : NULL; r; r = r->next)
+            if (!orphan_add(&v, &n, &cap,
+                            (orphan_t){.line = r->line, .order_id = order_id, .review_id = r->id})) {
+                rc = oom(err);
+                goto out;
+            }
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, orphan_cmp);
+    snprintf(ipath, sizeof ipath, "%s/%s", o->dir, ITEMS_FILE);
+    snprintf(rpath, sizeof rpath, "%s/%s", o->dir, REVIEWS_FILE);
+    for (size_t i = 0; i < n; i++) {
+        cs_err_t e;
+        if (v[i].review_id) {
+            cs_errf(&e, CS_ERR_INVALID, "order %.64s is not in " ORDERS_FILE ": review %.64s not imported",
+                    v[i].order_id, v[i].review_id);
+            cs_report_skip(o->report, rpath, v[i].line, "reviews of an order not in " ORDERS_FILE, &e);
+        } else {
+            cs_errf(&e, CS_ERR_INVALID, "order %.64s is not in " ORDERS_FILE ": item not imported",
+                    v[i].order_id);
+            cs_report_skip(o->report, ipath, v[i].line, "items of an order not in " ORDERS_FILE, &e);
+        }
+        o->st->skipped++;
+    }
+out:
+    cs_free(v);
+    return rc;
+}
+
 static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, uint64_t line,
                         cs_err_t *err)
 {
@@ -380,6 +476,7 @@ static cs_rc order_rows(olist_t *o, char **f, const int *ix, const char *where, 
                                             "order_delivered_customer_date",
                                             "order_estimated_delivery_date"};
     char tbuf[40];
+    mark_seen(o, order_id);
     /* a time that is there must be one: read as absent, a garbled
      * delivery date would leave the parcel in transit for good */
     for (size_t k = 0; k < CS_ARRAY_LEN(time_cols); k++) {
@@ -665,6 +762,8 @@ cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *
         if ((size_t)need >= n) {
             o.line = cs_csv_line(c);
             short_row(&o, path, need + 1, n, NULL);
+            if ((size_t)ix[0] < n)
+                mark_seen(&o, f[ix[0]]); /* not its items' fault */
             continue;
         }
         if ((rc = order_rows(&o, f, ix, path, cs_csv_line(c), err)))
@@ -673,6 +772,8 @@ cs_rc cs_import_olist(const char *dir, cs_emit_fn emit, void *arg, cs_report_t *
     if (rc == CS_ERR_NOTFOUND)
         rc = CS_OK;
     cs_csv_close(&c);
+    if (!rc)
+        rc = report_orphans(&o, err);
 out:
     cs_map_free(&o.categories);
     cs_map_free(&o.products);

@@ -346,7 +346,7 @@ static void test_olist_bad_values(void **state)
                                    "row not imported"));
     assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 1);
     assert_int_equal(st.rejected, 1); /* malformed input: the import exits 1 */
-    assert_int_equal(st.skipped, 0);
+    assert_int_equal(st.skipped, 1);  /* o3's item: o3 has no row here */
     cs_engine_close(&e);
 
     /* an item row cut short (o1's second line): o1 is not imported with
@@ -456,7 +456,7 @@ static void test_olist_skip_budget(void **state)
     assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(f);
-    assert_int_equal(st.skipped, 18);
+    assert_int_equal(st.skipped, 18 + 3); /* and o2's and o3's items, o2's review: no rows here */
     assert_int_equal(st.rejected, 1);
     /* the bad time after 18 skipped rows is printed */
     assert_non_null(strstr(report, "olist_orders_dataset.csv:20: order_delivered_customer_date: "
@@ -469,6 +469,49 @@ static void test_olist_skip_budget(void **state)
                                    "items), counted, not printed"));
     assert_null(strstr(report, "(orders of an unknown customer)"));
     assert_null(strstr(report, "more problem"));
+    cs_engine_close(&e);
+}
+
+/* Item and review rows of an order the orders file lacks (an export cut
+ * at another date than its orders) cannot be imported: they are counted
+ * as skipped and reported with their file and line, in file order, not
+ * dropped without a word. */
+static void test_olist_orphans(void **state)
+{
+    (void)state;
+    olist_fixture();
+    write_file("olist_order_items_dataset.csv",
+               "order_id,order_item_id,product_id,seller_id,shipping_limit_date,price,freight_value\n"
+               "o1,1,p1,s1,2017-10-06 11:07:15,29.99,8.72\no1,2,p1,s1,2017-10-06 11:07:15,29.99,8.72\n"
+               "o9,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\n"
+               "o2,1,p2,s1,2017-11-05 10:00:00,118.70,22.76\no3,1,p2,s1,2018-01-10 00:00:00,10.00,5.00\n"
+               "o9,2,p1,s1,2017-11-05 10:00:00,1.00,0.00\n");
+    write_file("olist_order_reviews_dataset.csv",
+               "review_id,order_id,review_score,review_comment_title,review_comment_message,"
+               "review_creation_date,review_answer_timestamp\n"
+               "r1,o1,4,,,2017-10-11 00:00:00,2017-10-12 03:43:48\n"
+               "r9,o9,5,,,2017-11-25 00:00:00,2017-11-26 00:00:00\n"
+               "r4,o4,1,,,2017-11-25 00:00:00,2017-11-26 00:00:00\n");
+    char report[4096] = "";
+    cs_import_stats_t st;
+    cs_engine_t *e = NULL;
+    olist_run("olist-orphans.db", &st, report, sizeof report, &e);
+    assert_int_equal(st.by_type[CS_EV_ORDER_PLACED], 3);
+    assert_int_equal(st.by_type[CS_EV_FEEDBACK_SUBMITTED], 1);
+    assert_int_equal(st.rejected, 0);
+    /* o4 (unknown customer, its review with it) as before; o9's two item
+     * rows and its review */
+    assert_int_equal(st.skipped, 4);
+    const char *a = strstr(report, "olist_order_items_dataset.csv:4: skipped: order o9 is not in "
+                                   "olist_orders_dataset.csv: item not imported");
+    const char *b = strstr(report, "olist_order_items_dataset.csv:7: skipped: order o9 is not in "
+                                   "olist_orders_dataset.csv: item not imported");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(a < b);
+    assert_non_null(strstr(report, "olist_order_reviews_dataset.csv:3: skipped: order o9 is not in "
+                                   "olist_orders_dataset.csv: review r9 not imported"));
+    assert_null(strstr(report, "review r4"));
     cs_engine_close(&e);
 }
 
@@ -644,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_olist_future_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_skip_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_olist_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
         cmocka_unit_test(test_demo_every_customer_buys),
