@@ -672,7 +672,7 @@ after_order:
         char at[40], fid[200], what[160];
         int64_t score;
         snprintf(what, sizeof what, "review %.64s not imported", r->id);
-        if (!cs_parse_i64(r->score, &score)) {
+        if (!cs_parse_i64(r->score, &score) || score < 1 || score > 5) {
             bad_value(o, REVIEWS_FILE, r->line, "review_score", r->score, "an integer 1..5", what);
             continue;
         }

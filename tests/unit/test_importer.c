@@ -515,6 +515,31 @@ static void test_olist_orphans(void **state)
     cs_engine_close(&e);
 }
 
+/* A review score out of 1..5 is reported naming the review_score column,
+ * like one that is not a number. */
+static void test_olist_review_scores(void **state)
+{
+    (void)state;
+    olist_fixture();
+    write_file("olist_order_reviews_dataset.csv",
+               "review_id,order_id,review_score,review_comment_title,review_comment_message,"
+               "review_creation_date,review_answer_timestamp\n"
+               "r1,o1,7,,,2017-10-11 00:00:00,2017-10-12 03:43:48\n"
+               "r2,o1,5,,,2017-10-12 00:00:00,2017-10-12 03:43:48\n"
+               "r3,o1,0,,,2017-10-13 00:00:00,2017-10-13 03:43:48\n");
+    char report[4096] = "";
+    cs_import_stats_t st;
+    cs_engine_t *e = NULL;
+    olist_run("olist-scores.db", &st, report, sizeof report, &e);
+    assert_int_equal(st.by_type[CS_EV_FEEDBACK_SUBMITTED], 1);
+    assert_int_equal(st.rejected, 2);
+    assert_non_null(strstr(report, "olist_order_reviews_dataset.csv:2: review_score: expected an "
+                                   "integer 1..5, got \"7\"; review r1 not imported"));
+    assert_non_null(strstr(report, "olist_order_reviews_dataset.csv:4: review_score: expected an "
+                                   "integer 1..5, got \"0\"; review r3 not imported"));
+    cs_engine_close(&e);
+}
+
 static void test_ndjson_bad_line(void **state)
 {
     (void)state;
@@ -688,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_olist_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_skip_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_orphans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_olist_review_scores, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
         cmocka_unit_test(test_demo_every_customer_buys),
