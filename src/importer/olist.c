@@ -106,6 +106,7 @@ typedef struct review {
     const char *id, *score, *title, *message, *created;
     uint64_t line; /* in the reviews file */
     struct review *next;
+    struct review *tail; /* on the head, as item_t's */
     bool seen;     /* on the head: as item_t's */
 } review_t;
 
@@ -285,8 +286,15 @@ static cs_rc row_review(olist_t *o, char **f, const int *ix, cs_err_t *err)
         !(r->created = arena_strdup(&o->arena, f[ix[5]])))
         return oom(err);
     r->line = o->line;
-    r->next = cs_map_get(&o->reviews, f[ix[1]]);
-    return cs_map_put(&o->reviews, f[ix[1]], r) ? oom(err) : CS_OK;
+    /* keep file order: append */
+    review_t *head = cs_map_get(&o->reviews, f[ix[1]]);
+    if (!head) {
+        r->tail = r;
+        return cs_map_put(&o->reviews, f[ix[1]], r) ? oom(err) : CS_OK;
+    }
+    head->tail->next = r;
+    head->tail = r;
+    return CS_OK;
 }
 
 /* ---- building events ---- */

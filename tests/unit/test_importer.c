@@ -516,7 +516,7 @@ static void test_olist_orphans(void **state)
 }
 
 /* A review score out of 1..5 is reported naming the review_score column,
- * like one that is not a number. */
+ * like one that is not a number; an order's reviews come in file order. */
 static void test_olist_review_scores(void **state)
 {
     (void)state;
@@ -537,6 +537,8 @@ static void test_olist_review_scores(void **state)
                                    "integer 1..5, got \"7\"; review r1 not imported"));
     assert_non_null(strstr(report, "olist_order_reviews_dataset.csv:4: review_score: expected an "
                                    "integer 1..5, got \"0\"; review r3 not imported"));
+    /* an order's reviews are taken in file order */
+    assert_true(strstr(report, "csv:2: review_score") < strstr(report, "csv:4: review_score"));
     cs_engine_close(&e);
 }
 
