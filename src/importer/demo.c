@@ -398,7 +398,7 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
     int n_items = chance(&g->r, 0.5) ? 1 : rint_(&g->r, 2, 4);
     const product_t *picked[4];
     json_t *items = json_array();
-    int64_t subtotal = 0;
+    int64_t subtotal = 0, first_unit_paid = 0;
     bool discounted = false;
     for (int i = 0; i < n_items; i++) {
         const product_t *p = &PICK(&g->r, catalogue);
@@ -415,6 +415,8 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
         int64_t disc = (first && i == 0 && chance(&g->r, 0.3)) ? line / 10 : 0; /* WILLKOMMEN10 */
         subtotal += line - disc;
         discounted |= disc > 0;
+        if (i == 0) /* what a return of one of these refunds */
+            first_unit_paid = (line - disc) / qty;
         json_t *li = json_pack("{s:s, s:s, s:s, s:s, s:i}", "sku", p->sku, "name", p->name,
                                "category", p->category, "unit_price",
                                cs_money_format(p->price_cents, money, sizeof money), "quantity",
@@ -596,7 +598,7 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
             json_t *d = json_pack("{s:s, s:s}", "id", rid, "status", steps[i]);
             if (i == 4)
                 json_object_set_new(d, "refund_amount",
-                                    json_string(cs_money_format(p->price_cents, money, sizeof money)));
+                                    json_string(cs_money_format(first_unit_paid, money, sizeof money)));
             if ((rc = event(g, "return.updated", "return-step", k2,
                             req + (i + 1) * (cs_ms_t)rint_(&g->r, 12, 40) * 3600000LL, d, err)))
                 return rc;

@@ -706,6 +706,56 @@ static void test_demo_every_customer_buys(void **state)
     }
 }
 
+typedef struct refunds {
+    cs_map_t paid; /* order id -> its first line's price paid for one unit (malloc'd) */
+    int n, over;
+} refunds_t;
+
+static cs_rc refunds_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+{
+    refunds_t *rf = arg;
+    (void)err;
+    if (ev->type == CS_EV_ORDER_PLACED) {
+        const cs_line_item_t *li = &ev->u.order.items[0];
+        int64_t *p = malloc(sizeof *p);
+        assert_non_null(p);
+        *p = (li->unit_price * li->quantity - li->discount) / li->quantity;
+        assert_int_equal(cs_map_put(&rf->paid, ev->u.order.id, p), CS_OK);
+    } else if (ev->type == CS_EV_RETURN_UPDATED && ev->u.ret.refund_amount >= 0) {
+        /* R-<order id>: one unit of the order's first line comes back */
+        const int64_t *p = cs_map_get(&rf->paid, ev->u.ret.id + 2);
+        assert_non_null(p);
+        rf->n++;
+        if (ev->u.ret.refund_amount > *p)
+            rf->over++;
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* The demo refunds what was paid for the returned item (after the
+ * welcome discount), never more. */
+static void test_demo_refunds(void **state)
+{
+    (void)state;
+    cs_demo_opts_t o;
+    cs_import_stats_t st;
+    cs_err_t err;
+    refunds_t rf = {.n = 0, .over = 0};
+    cs_demo_opts_default(&o);
+    o.customers = 1000;
+    memset(&st, 0, sizeof st);
+    cs_map_init(&rf.paid);
+    assert_int_equal(cs_demo_generate(&o, refunds_emit, &rf, &st, &err), CS_OK);
+    assert_true(rf.n > 20);
+    if (rf.over)
+        fail_msg("%d of %d refunds exceed what was paid", rf.over, rf.n);
+    for (size_t i = 0; i < rf.paid.cap; i++)
+        if (cs_map_key_at(&rf.paid, i))
+            free(rf.paid.vals[i]);
+    cs_map_free(&rf.paid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +769,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
         cmocka_unit_test(test_demo_every_customer_buys),
+        cmocka_unit_test(test_demo_refunds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
