@@ -141,6 +141,8 @@ cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err)
                     c->line++;
                 if ((rc = put(c, &len, (char)ch, err)))
                     return rc;
+                if (len - field_start > CS_CSV_FIELD_MAX)
+                    goto too_long;
                 continue;
             }
         }
@@ -180,8 +182,7 @@ cs_rc cs_csv_next(cs_csv_t *c, char ***fields, size_t *n, cs_err_t *err)
         if ((rc = put(c, &len, (char)ch, err)))
             return rc;
         if (len - field_start > CS_CSV_FIELD_MAX)
-            return cs_errf(err, CS_ERR_TOOBIG, "%s:%llu: field longer than %d bytes", c->path,
-                           (unsigned long long)c->rec_line, CS_CSV_FIELD_MAX);
+            goto too_long;
     }
     /* last record without a final newline */
     if (len > field_start && c->buf[len - 1] == '\r' && !quoted)
@@ -200,6 +201,9 @@ done:
     *fields = c->fields;
     *n = nf;
     return CS_OK;
+too_long: /* quoted or not: a quoted field is no license to be bigger */
+    return cs_errf(err, CS_ERR_TOOBIG, "%s:%llu: field longer than %d bytes", c->path,
+                   (unsigned long long)c->rec_line, CS_CSV_FIELD_MAX);
 }
 
 int cs_csv_column(const cs_csv_t *c, const char *name)

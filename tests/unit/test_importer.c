@@ -123,6 +123,26 @@ static void test_csv(void **state)
     assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_NOTFOUND);
     cs_csv_close(&c);
 
+    /* a field over CS_CSV_FIELD_MAX bytes is refused, quoted or not */
+    for (int quoted = 0; quoted < 2; quoted++) {
+        char big[512];
+        snprintf(big, sizeof big, "%s/big%d.csv", dir, quoted);
+        FILE *bf = fopen(big, "wb");
+        assert_non_null(bf);
+        fputs("a,b\n1,", bf);
+        if (quoted)
+            fputc('"', bf);
+        for (int i = 0; i < CS_CSV_FIELD_MAX + 1; i++)
+            fputc(quoted && i % 100 == 99 ? ',' : 'x', bf);
+        fputs(quoted ? "\"\n" : "\n", bf);
+        fclose(bf);
+        assert_int_equal(cs_csv_open(big, &c, &err), CS_OK);
+        assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_OK);
+        assert_int_equal(cs_csv_next(c, &f, &n, &err), CS_ERR_TOOBIG);
+        assert_non_null(strstr(err.msg, ":2: field longer than 65536 bytes"));
+        cs_csv_close(&c);
+    }
+
     write_file("bad.csv", "a,b\n\"open,2\n");
     snprintf(path, sizeof path, "%s/bad.csv", dir);
     assert_int_equal(cs_csv_open(path, &c, &err), CS_OK);
