@@ -56,9 +56,9 @@ int cs_cmd_promise_eval(int argc, char **argv)
     static const struct option opts[] = {
         { "split-at", required_argument, NULL, 's' },
         { "quantiles", required_argument, NULL, 'q' },
-        { "half-life", required_argument, NULL, 'h' },
+        { "half-life", required_argument, NULL, 'l' },
         { "holidays", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'H' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     cs_promise_eval_opts_t eo;
@@ -69,7 +69,7 @@ int cs_cmd_promise_eval(int argc, char **argv)
     cs_err_clear(&err);
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 's':
@@ -90,7 +90,7 @@ int cs_cmd_promise_eval(int argc, char **argv)
                 return CS_EXIT_USAGE;
             }
             break;
-        case 'h':
+        case 'l':
             eo.model.half_life_days = strtod(optarg, &end);
             if (*end || !(eo.model.half_life_days > 0)) {
                 fprintf(stderr, "consonance promise-eval: --half-life: expected days > 0, "
@@ -106,7 +106,7 @@ int cs_cmd_promise_eval(int argc, char **argv)
             }
             holidays = optarg;
             break;
-        case 'H': cs_calendar_free(&cal); usage(stdout); return CS_EXIT_OK;
+        case 'h': cs_calendar_free(&cal); usage(stdout); return CS_EXIT_OK;
         default: cs_calendar_free(&cal); usage(stderr); return CS_EXIT_USAGE;
         }
     }

@@ -11,11 +11,22 @@
 #include "../store/schema.h"
 #include "cli.h"
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: consonance schema [sqlite|postgresql] [--from VERSION]\n"
+               "Prints the store's migrations for a dialect (default sqlite), from VERSION\n"
+               "(default 1) on, each headed by its version.\n");
+}
+
 int cs_cmd_schema(int argc, char **argv)
 {
     const char *dialect = "sqlite";
     long from = 1;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return CS_EXIT_OK;
+        }
         if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
             char *end;
             from = strtol(argv[++i], &end, 10);
@@ -27,7 +38,7 @@ int cs_cmd_schema(int argc, char **argv)
         } else if (argv[i][0] != '-') {
             dialect = argv[i];
         } else {
-            fprintf(stderr, "usage: consonance schema [sqlite|postgresql] [--from VERSION]\n");
+            usage(stderr);
             return CS_EXIT_USAGE;
         }
     }
