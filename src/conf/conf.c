@@ -561,6 +561,11 @@ cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err)
     return CS_OK;
 }
 
+const char *cs_conf_key(size_t i)
+{
+    return i < CS_ARRAY_LEN(keys) ? keys[i].name : NULL;
+}
+
 int cs_conf_log_level(const cs_conf_t *c)
 {
     if (strcmp(c->log_level, "debug") == 0) return CS_LOG_DEBUG;

@@ -134,6 +134,10 @@ bool cs_conf_quiet_hours(const char *s, int *start, int *end);
  * smallest code). CS_ERR_CONFIG naming both keys. */
 cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err);
 
+/* The name of the i-th setting the parser knows (borrowed, static), NULL
+ * past the last: for tests that keep the example file and the docs in step. */
+const char *cs_conf_key(size_t i);
+
 /* Map log_level text to the cs_log level; -1 when unknown. */
 int cs_conf_log_level(const cs_conf_t *c);
 

@@ -198,6 +198,52 @@ static void test_shipped_example_is_valid(void **state)
     assert_memory_equal(&c, &d, sizeof c);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Every setting the parser knows is spelled out in the example file (as a
+ * `key = ...` line of its own) and has a row in docs/configuration.md. */
+static void test_every_key_in_example_and_docs(void **state)
+{
+    (void)state;
+    char *conf = slurp(CS_SOURCE_DIR "/etc/consonance.conf");
+    char *doc = slurp(CS_SOURCE_DIR "/docs/configuration.md");
+    size_t n = 0;
+    for (const char *k; (k = cs_conf_key(n)) != NULL; n++) {
+        char want[96];
+        bool in_conf = false;
+        size_t kn = strlen(k);
+        for (const char *p = conf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+            if (strncmp(p, k, kn) == 0 && (p[kn] == ' ' || p[kn] == '=')) {
+                in_conf = true;
+                break;
+            }
+        }
+        if (!in_conf)
+            fail_msg("etc/consonance.conf has no line for the setting %s", k);
+        snprintf(want, sizeof want, "`%s`", k);
+        if (!strstr(doc, want))
+            fail_msg("docs/configuration.md does not document the setting %s", k);
+    }
+    assert_true(n > 50);
+    assert_null(cs_conf_key(n + 1));
+    free(conf);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_shipped_example_is_valid),
         cmocka_unit_test(test_cross_checks),
+        cmocka_unit_test(test_every_key_in_example_and_docs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
