@@ -414,7 +414,12 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
     bool b;
     switch (k->kind) {
     case K_STR:
-        if (strlen(value) < (size_t)k->min || strlen(value) >= k->size)
+        /* the value itself is left out: it may be a secret */
+        if (strlen(value) >= k->size)
+            return cs_err_field(err, CS_ERR_CONFIG, key,
+                                "%s: %s: too long: expected at most %zu bytes, got %zu", origin,
+                                key, k->size - 1, strlen(value));
+        if (strlen(value) < (size_t)k->min)
             goto bad;
         if (k->check && !k->check(value))
             goto bad;

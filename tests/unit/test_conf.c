@@ -104,6 +104,18 @@ static void test_errors_name_line_and_key(void **state)
     assert_int_equal(cs_conf_set(&c, "returns_url", "https://shop.example/returns/", "x", &err),
                      CS_OK);
     assert_string_equal(c.returns_url, "https://shop.example/returns/"); /* a link as it is */
+
+    /* a value too long for its setting says the most it may have (and not
+     * the value: it may be a secret) */
+    char long_value[400];
+    memset(long_value, 'x', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    assert_int_equal(cs_conf_set(&c, "smtp_password", long_value, "conf:3", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "smtp_password");
+    assert_string_equal(err.msg, "conf:3: smtp_password: too long: expected at most 255 bytes, "
+                                 "got 399");
+    assert_int_equal(cs_conf_set(&c, "shop_name", "", "x", &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "shop_name: expected the shop's name, got \"\""));
 }
 
 /* The delivery calendar: holidays by country or from the shop's zone,
