@@ -194,12 +194,6 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
         return false;
     if (!c->smtp_url[0] && !c->sms_url[0] && !c->whatsapp_url[0] && !c->webhook_secret[0])
         return true;
-    if (c->public_url[0] && !c->link_secret[0]) {
-        fprintf(stderr, "consonance %s: link_secret: needed when public_url is set (a random "
-                        "string of at least 16 characters)\n",
-                cmd);
-        return false;
-    }
     if (!c->templates[0]) {
         fprintf(stderr, "consonance %s: templates: a folder of message templates is needed "
                         "when a channel is configured\n",

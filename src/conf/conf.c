@@ -563,6 +563,12 @@ cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err)
                             "or 0 for no compensation",
                             a, b);
     }
+    /* links in messages and the tracking page are signed: without the
+     * secret they would be links no one can open */
+    if (c->public_url[0] && !c->link_secret[0])
+        return cs_err_field(err, CS_ERR_CONFIG, "link_secret",
+                            "link_secret: needed when public_url is set: expected a random "
+                            "string of at least 16 characters");
     return CS_OK;
 }
 

@@ -20,7 +20,12 @@ base_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSONANCE_
 def run(*args, env=None, timeout=60):
     e = dict(base_env)
     e.update(env or {})
-    return subprocess.run([a.bin, *args], capture_output=True, text=True, timeout=timeout, env=e)
+    try:
+        return subprocess.run([a.bin, *args], capture_output=True, text=True, timeout=timeout, env=e)
+    except subprocess.TimeoutExpired as x:  # e.g. serve, when it starts although it should not
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        return subprocess.CompletedProcess(x.cmd, None, text(x.stdout), text(x.stderr))
 
 
 # ---- -h and --help ----
@@ -33,6 +38,25 @@ for cmd in ("serve", "import", "demo", "apikey", "journeys", "promise-eval", "sc
                                                       out.stderr[:200]))
 out = run("promise-eval", "--half-life", "30", "-h")
 t.check(out.returncode == 0 and out.stdout.startswith("usage:"), "promise-eval --half-life still takes a value")
+
+# ---- settings every command refuses ----
+store = "sqlite:" + os.path.join(tmp, "shop.db")
+
+
+def refused(env, words, what, args=("apikey", "list")):
+    """A configuration every command that reads it refuses, naming the words."""
+    for argv in (list(args), ["serve", "--port", "0"], ["journeys", "messages", "K-1"]):
+        out = run(*argv, env=dict({"CONSONANCE_STORE": store}, **env), timeout=10)
+        t.check(out.returncode != 0 and all(w in out.stderr for w in words) and not out.stdout,
+                "%s: %s refused naming %s: %s %r" % (what, argv[0], words, out.returncode,
+                                                    out.stderr[-300:]))
+
+
+refused({"CONSONANCE_PUBLIC_URL": "https://shop.example"}, ["link_secret", "public_url"],
+        "public_url without link_secret")
+out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_PUBLIC_URL": "https://shop.example",
+                                 "CONSONANCE_LINK_SECRET": "0123456789abcdef"})
+t.check(out.returncode == 0, "public_url with link_secret is taken: %r" % out.stderr[-300:])
 
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()

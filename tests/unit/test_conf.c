@@ -196,6 +196,13 @@ static void test_cross_checks(void **state)
     assert_int_equal(cs_conf_set(&c, "shop_currency", "eur", "test", &err), CS_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "ISO 4217"));
     assert_int_equal(cs_conf_set(&c, "shop_currency", "EURO", "test", &err), CS_ERR_CONFIG);
+    /* signed links need their secret, whatever command reads the settings */
+    assert_int_equal(cs_conf_set(&c, "public_url", "https://shop.example", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "link_secret");
+    assert_non_null(strstr(err.msg, "link_secret: needed when public_url is set"));
+    assert_int_equal(cs_conf_set(&c, "link_secret", "0123456789abcdef", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK);
 }
 
 static void test_shipped_example_is_valid(void **state)
