@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION, K_MONEY } key_kind_t;
 
@@ -491,6 +492,11 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
     if (!f)
         return cs_errf(err, CS_ERR_IO, "%s: cannot read configuration: %s", path,
                        strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = cs_errf(err, CS_ERR_IO, "%s: is a directory, expected a config file", path);
+        goto out;
+    }
     while (fgets(line, sizeof line, f)) {
         lineno++;
         snprintf(origin, sizeof origin, "%s:%d", path, lineno);
@@ -518,7 +524,8 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
             goto out;
     }
     if (ferror(f))
-        rc = cs_errf(err, CS_ERR_IO, "%s: read error", path);
+        rc = cs_errf(err, CS_ERR_IO, "%s: cannot read configuration: %s", path,
+                     strerror(errno));
 out:
     fclose(f);
     return rc;

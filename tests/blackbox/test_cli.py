@@ -58,5 +58,13 @@ out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_PUBLIC_U
                                  "CONSONANCE_LINK_SECRET": "0123456789abcdef"})
 t.check(out.returncode == 0, "public_url with link_secret is taken: %r" % out.stderr[-300:])
 
+# ---- the config file ----
+out = run("apikey", "list", "--config", tmp, env={"CONSONANCE_STORE": store})
+t.check(out.returncode != 0 and "%s: is a directory, expected a config file" % tmp in out.stderr,
+        "a directory as the config file is said to be one: %s %r" % (out.returncode, out.stderr))
+out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_CONFIG": tmp})
+t.check(out.returncode != 0 and "is a directory" in out.stderr,
+        "CONSONANCE_CONFIG naming a directory: %s %r" % (out.returncode, out.stderr))
+
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()

@@ -73,6 +73,8 @@ static void test_errors_name_line_and_key(void **state)
     assert_int_equal(cs_conf_set(&c, "log_level", "loud", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "max_body_bytes", "12q", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_load(&c, "/nonexistent/consonance.conf", &err), CS_ERR_IO);
+    assert_int_equal(cs_conf_load(&c, "/tmp", &err), CS_ERR_IO);
+    assert_string_equal(err.msg, "/tmp: is a directory, expected a config file");
 
     /* money in minor units; colours with or without '#' */
     assert_int_equal(cs_conf_set(&c, "compensation_budget", "250", "x", &err), CS_OK);
