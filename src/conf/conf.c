@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION, K_MONEY } key_kind_t;
 
@@ -531,9 +532,44 @@ out:
     return rc;
 }
 
+/* CONSONANCE_* variables that are not settings */
+static const char *const env_not_settings[] = {"CONSONANCE_CONFIG"};
+
+/* The setting CONSONANCE_<KEY> (upper case) names, NULL when none. */
+static const key_def_t *env_key(const char *var, size_t n)
+{
+    const size_t pre = strlen("CONSONANCE_");
+    for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++) {
+        const char *k = keys[i].name;
+        size_t j = 0;
+        for (; pre + j < n && k[j] && var[pre + j] == toupper((unsigned char)k[j]); j++)
+            ;
+        if (pre + j == n && !k[j])
+            return &keys[i];
+    }
+    return NULL;
+}
+
 cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err)
 {
     char name[64];
+    /* a misspelt variable is refused as a misspelt key in the file is: else
+     * CONSONANCE_SMPT_URL would leave email off without a word */
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "CONSONANCE_", strlen("CONSONANCE_")) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+        bool known = env_key(*e, n) != NULL;
+        for (size_t i = 0; !known && i < CS_ARRAY_LEN(env_not_settings); i++)
+            known = strlen(env_not_settings[i]) == n &&
+                    strncmp(*e, env_not_settings[i], n) == 0;
+        if (!known)
+            return cs_errf(err, CS_ERR_CONFIG,
+                           "%.*s: not a setting: expected CONSONANCE_ and a setting's name in "
+                           "upper case (docs/configuration.md), or CONSONANCE_CONFIG",
+                           (int)(n > 64 ? 64 : n), *e);
+    }
     for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++) {
         size_t j = 0;
         j += (size_t)snprintf(name, sizeof name, "CONSONANCE_");

@@ -112,7 +112,9 @@ void cs_conf_defaults(cs_conf_t *c);
  * read; CS_ERR_CONFIG with "FILE:LINE: key: message" otherwise. */
 cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err);
 
-/* Apply CONSONANCE_<KEY> environment variables over c. */
+/* Apply CONSONANCE_<KEY> environment variables over c. A CONSONANCE_*
+ * variable that names no setting (CONSONANCE_CONFIG aside) is CS_ERR_CONFIG,
+ * as an unknown key in the file is. */
 cs_rc cs_conf_apply_env(cs_conf_t *c, cs_err_t *err);
 
 /* Set one key from text; `origin` ("consonance.conf:12", "CONSONANCE_PORT",

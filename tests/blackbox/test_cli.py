@@ -2,6 +2,7 @@
 left running. Every command's -h and --help print its usage on stdout and
 exit 0."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,35 @@ refused({"CONSONANCE_PUBLIC_URL": "https://shop.example"}, ["link_secret", "publ
 out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_PUBLIC_URL": "https://shop.example",
                                  "CONSONANCE_LINK_SECRET": "0123456789abcdef"})
 t.check(out.returncode == 0, "public_url with link_secret is taken: %r" % out.stderr[-300:])
+refused({"CONSONANCE_SMPT_URL": "smtp://mail.example:587"}, ["CONSONANCE_SMPT_URL: not a setting"],
+        "a misspelt CONSONANCE_ variable")
+
+# every CONSONANCE_ variable the scripts, tests, benchmarks and docs set is
+# a setting (etc/consonance.conf spells out each; a unit test keeps it so),
+# but for the misspelt example in docs/configuration.md
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+with open(os.path.join(root, "etc", "consonance.conf")) as f:
+    settings = {"CONSONANCE_" + ln.split("=")[0].strip().upper() for ln in f
+                if "=" in ln and not ln.lstrip().startswith("#")}
+settings.add("CONSONANCE_CONFIG")
+used = {}
+for top in ("scripts", "tests", "bench", ".ci", "docs", "README.md"):
+    for dirpath, _, files in os.walk(os.path.join(root, top)) if top != "README.md" else [(root, [], [top])]:
+        if "node_modules" in dirpath:
+            continue
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if name in ("test_conf.c", "test_cli.py"):  # misspelt on purpose
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except (UnicodeDecodeError, OSError):
+                continue
+            for m in re.finditer(r"CONSONANCE_[A-Z0-9_]*[A-Z0-9]", text):
+                used.setdefault(m.group(0), os.path.relpath(path, root))
+unknown = {v: p for v, p in used.items() if v not in settings and v != "CONSONANCE_SMPT_URL"}
+t.check(len(used) > 20 and not unknown, "CONSONANCE_ variables that are no setting: %r" % unknown)
 
 # ---- the config file ----
 out = run("apikey", "list", "--config", tmp, env={"CONSONANCE_STORE": store})

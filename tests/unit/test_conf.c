@@ -167,9 +167,30 @@ static void test_env_overrides(void **state)
     setenv("CONSONANCE_HTTP_THREADS", "0", 1);
     assert_int_equal(cs_conf_apply_env(&c, &err), CS_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "CONSONANCE_HTTP_THREADS"));
+    unsetenv("CONSONANCE_HTTP_THREADS");
+    /* a variable that names no setting is refused, naming it; the config
+     * file's path is no setting but is known */
+    setenv("CONSONANCE_CONFIG", "/etc/consonance.conf", 1);
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_OK);
+    setenv("CONSONANCE_SMPT_URL", "smtp://mail.example:587", 1);
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "CONSONANCE_SMPT_URL: not a setting"));
+    unsetenv("CONSONANCE_SMPT_URL");
+    setenv("CONSONANCE_port", "9091", 1); /* the key in upper case, or it is none */
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "CONSONANCE_port: not a setting"));
+    unsetenv("CONSONANCE_port");
+    setenv("CONSONANCE_", "x", 1);
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_ERR_CONFIG);
+    unsetenv("CONSONANCE_");
+    setenv("CONSONANCE_PORTX", "1", 1);
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_ERR_CONFIG);
+    unsetenv("CONSONANCE_PORTX");
+    assert_int_equal(cs_conf_apply_env(&c, &err), CS_OK);
+    assert_int_equal(c.port, 9090);
+    unsetenv("CONSONANCE_CONFIG");
     unsetenv("CONSONANCE_PORT");
     unsetenv("CONSONANCE_STORE");
-    unsetenv("CONSONANCE_HTTP_THREADS");
 }
 
 /* Settings that contradict each other are refused, naming both; a
