@@ -521,6 +521,13 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
+        /* one pair of matching quotes around the whole value is dropped:
+         * smtp_from = "Shop <service@shop.example>" is the name and address */
+        size_t vn = strlen(value);
+        if (vn >= 2 && (value[0] == '"' || value[0] == '\'') && value[vn - 1] == value[0]) {
+            value[vn - 1] = '\0';
+            value++;
+        }
         if ((rc = cs_conf_set(c, key, value, origin, err)) != CS_OK)
             goto out;
     }

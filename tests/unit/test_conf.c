@@ -45,6 +45,33 @@ static void test_defaults_and_file(void **state)
     assert_int_equal(cs_conf_log_level(&c), CS_LOG_WARN);
 }
 
+/* One pair of matching quotes around a value in the file is dropped;
+ * quotes inside it, or that do not match, stay. */
+static void test_quoted_values(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    char *p = write_tmp("smtp_from = \"Shop <a@b.de>\"\n"
+                        "shop_name = 'Kaffee & Co'  # a comment\n"
+                        "reassurance_de = \"\"Versichert\", sagt der Chef\"\n"
+                        "reassurance_en = \"Insured' \n"
+                        "support_email = \"\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_OK);
+    unlink(p);
+    assert_string_equal(c.smtp_from, "Shop <a@b.de>");
+    assert_string_equal(c.shop_name, "Kaffee & Co");
+    assert_string_equal(c.reassurance_de, "\"Versichert\", sagt der Chef");
+    assert_string_equal(c.reassurance_en, "\"Insured'");
+    assert_string_equal(c.support_email, "\"");
+    p = write_tmp("port = \"8081\"\nshop_name = \"\"\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG); /* "" is an empty name */
+    unlink(p);
+    assert_int_equal(c.port, 8081);
+    assert_non_null(strstr(err.msg, ":2: shop_name: expected the shop's name, got \"\""));
+}
+
 static void test_errors_name_line_and_key(void **state)
 {
     (void)state;
@@ -291,6 +318,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_file),
         cmocka_unit_test(test_errors_name_line_and_key),
+        cmocka_unit_test(test_quoted_values),
         cmocka_unit_test(test_calendar_keys),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_shipped_example_is_valid),
