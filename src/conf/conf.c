@@ -483,6 +483,31 @@ static char *trim(char *s)
     return s;
 }
 
+/* A '#' at the start of a line or after a space or tab starts a comment;
+ * one inside a word is part of the value (a password, a URL's fragment),
+ * and so is any inside quotes that open the value. */
+static void strip_comment(char *line)
+{
+    const char *eq = strchr(line, '='), *qopen = NULL, *qclose = NULL;
+    if (eq) {
+        qopen = eq + 1;
+        while (*qopen == ' ' || *qopen == '\t')
+            qopen++;
+        if (*qopen == '"' || *qopen == '\'')
+            qclose = strchr(qopen + 1, *qopen);
+    }
+    for (char *p = line; *p; p++) {
+        if (qclose && p == qopen) {
+            p = (char *)qclose;
+            continue;
+        }
+        if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
 cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
 {
     cs_rc rc = CS_OK;
@@ -507,9 +532,7 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
                          sizeof line - 2);
             goto out;
         }
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
+        strip_comment(line);
         char *s = trim(line);
         if (*s == '\0')
             continue;

@@ -65,6 +65,20 @@ static void test_quoted_values(void **state)
     assert_string_equal(c.reassurance_de, "\"Versichert\", sagt der Chef");
     assert_string_equal(c.reassurance_en, "\"Insured'");
     assert_string_equal(c.support_email, "\"");
+    /* a '#' inside a word, or inside the quotes, is part of the value */
+    p = write_tmp("smtp_password = pa#ss#  # the password\n"
+                  "returns_url = https://shop.example/returns#form\n"
+                  "brand_color = \"#1f4e79\" # with its '#'\n"
+                  "reassurance_en = 'We are #1 for parcels' # a comment\n"
+                  "#port = 1\n"
+                  "  # port = 2\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_OK);
+    unlink(p);
+    assert_string_equal(c.smtp_password, "pa#ss#");
+    assert_string_equal(c.returns_url, "https://shop.example/returns#form");
+    assert_string_equal(c.brand_color, "#1f4e79");
+    assert_string_equal(c.reassurance_en, "We are #1 for parcels");
+    assert_int_equal(c.port, 8080);
     p = write_tmp("port = \"8081\"\nshop_name = \"\"\n");
     assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG); /* "" is an empty name */
     unlink(p);
