@@ -425,6 +425,13 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
             goto bad;
         if (k->check && !k->check(value))
             goto bad;
+        if (k->check == check_quiet && strcmp(value, "off") != 0 && strlen(value) == 11 &&
+            strncmp(value, value + 6, 5) == 0)
+            return cs_err_field(err, CS_ERR_CONFIG, key,
+                                "%s: %s: \"%s\" starts and ends at the same minute, which could "
+                                "mean no quiet hours or the whole day: expected two different "
+                                "times, or off for none",
+                                origin, key, value);
         if (k->check == check_color && *value != '#') /* kept with its '#' */
             snprintf(base + k->off, k->size, "#%s", value);
         else

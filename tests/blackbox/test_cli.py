@@ -60,6 +60,8 @@ out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_PUBLIC_U
 t.check(out.returncode == 0, "public_url with link_secret is taken: %r" % out.stderr[-300:])
 refused({"CONSONANCE_SMPT_URL": "smtp://mail.example:587"}, ["CONSONANCE_SMPT_URL: not a setting"],
         "a misspelt CONSONANCE_ variable")
+refused({"CONSONANCE_QUIET_HOURS": "22:00-22:00"}, ["quiet_hours", "22:00-22:00", "the same minute"],
+        "quiet hours that start and end at once")
 
 # every CONSONANCE_ variable the scripts, tests, benchmarks and docs set is
 # a setting (etc/consonance.conf spells out each; a unit test keeps it so),

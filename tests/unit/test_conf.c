@@ -194,6 +194,29 @@ static void test_calendar_keys(void **state)
     assert_string_equal(c.closed_days, "12-24, 2026-12-31"); /* the good value stays */
 }
 
+/* Quiet hours that start and end at the same minute are refused: they
+ * could mean none or the whole day. */
+static void test_quiet_hours(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    assert_int_equal(cs_conf_set(&c, "quiet_hours", "22:00-07:30", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "quiet_hours", "off", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "quiet_hours", "22:00-22:00", "conf:4", &err),
+                     CS_ERR_CONFIG);
+    assert_string_equal(err.field, "quiet_hours");
+    assert_non_null(strstr(err.msg, "conf:4: quiet_hours: \"22:00-22:00\" starts and ends at "
+                                    "the same minute"));
+    assert_non_null(strstr(err.msg, "expected two different times, or off"));
+    assert_int_equal(cs_conf_set(&c, "quiet_hours", "00:00-00:00", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(c.quiet_hours, "off"); /* the good value stays */
+    assert_int_equal(cs_conf_set(&c, "quiet_hours", "22:00-22:01", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "quiet_hours", "25:00-07:00", "x", &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "expected HH:MM-HH:MM"));
+}
+
 static void test_env_overrides(void **state)
 {
     (void)state;
@@ -333,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_file),
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_quoted_values),
+        cmocka_unit_test(test_quiet_hours),
         cmocka_unit_test(test_calendar_keys),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_shipped_example_is_valid),
