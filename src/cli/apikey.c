@@ -68,9 +68,11 @@ int cs_cmd_apikey(int argc, char **argv)
     cs_err_t err;
     cs_err_clear(&err);
     if (!cs_cli_conf(&conf, config))
-        return CS_EXIT_FAIL;
-    if (store && cs_conf_set(&conf, "store", store, "--store", &err))
-        return cs_cli_fail("apikey", &err);
+        return CS_EXIT_USAGE;
+    if (store && cs_conf_set(&conf, "store", store, "--store", &err)) {
+        cs_cli_fail("apikey", &err);
+        return CS_EXIT_USAGE;
+    }
 
     int status = CS_EXIT_FAIL;
     cs_store_t *s = NULL;

@@ -1,7 +1,9 @@
 /*
  * cli.h -- the `consonance` command line: one function per subcommand. Each
  * gets argv[0] = the subcommand name and returns the process exit code:
- * 0 success, 1 failure (message on stderr), 2 usage error.
+ * 0 success, 1 failure while running (message on stderr), 2 usage or
+ * configuration error: a bad flag or flag value, a bad setting in the file
+ * or the environment (message on stderr).
  *
  * Shared helpers for the subcommands live in cli_common.c.
  */
@@ -32,7 +34,7 @@ int cs_cmd_copy_store(int argc, char **argv); /* copy_store.c */
 /* Resolve the configuration the way every subcommand does: defaults, then the
  * file named by --config (or $CONSONANCE_CONFIG when set), then CONSONANCE_*
  * environment overrides. config_path may be NULL. Prints the error and
- * returns false on failure. */
+ * returns false on failure: the command then exits CS_EXIT_USAGE. */
 bool cs_cli_conf(cs_conf_t *c, const char *config_path);
 
 /* Engine options from a configuration. */
@@ -59,11 +61,12 @@ bool cs_cli_webhook_secret_ok(const char *cmd, const cs_conf_t *c, const cs_jour
 bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
                         const cs_journeys_t *js, cs_tplset_t **templates, cs_sender_t **out);
 
-/* For import and demo: resolve the configuration (as cs_cli_conf, then
- * --store when not NULL) and open the engine. Prints the error and returns
- * false on failure. */
-bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
-                        cs_engine_t **out);
+/* For import, demo and journeys: resolve the configuration (as
+ * cs_cli_conf, then --store when not NULL) and open the engine. Returns
+ * CS_EXIT_OK, or prints the error and returns CS_EXIT_USAGE (a bad setting
+ * or --store) or CS_EXIT_FAIL (the store did not open). */
+int cs_cli_open_engine(const char *cmd, const char *config, const char *store,
+                       cs_engine_t **out);
 
 /* Print "consonance <cmd>: <message>" for err on stderr; returns CS_EXIT_FAIL. */
 int cs_cli_fail(const char *cmd, const cs_err_t *err);

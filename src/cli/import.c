@@ -65,8 +65,9 @@ int cs_cmd_import(int argc, char **argv)
     int status = CS_EXIT_FAIL;
     memset(&st, 0, sizeof st);
     cs_err_clear(&err);
-    if (!cs_cli_open_engine("import", config, store, &e))
+    if ((status = cs_cli_open_engine("import", config, store, &e)) != CS_EXIT_OK)
         goto out;
+    status = CS_EXIT_FAIL;
     if ((rc = cs_sink_open(e, &st, &sink, &err))) {
         cs_cli_fail("import", &err);
         goto out;

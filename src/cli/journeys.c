@@ -38,7 +38,7 @@ static bool check_templates(const cs_conf_t *conf, const char *config, const cs_
     size_t ntpl = 0;
     bool ok = false;
     cs_err_clear(&err);
-    if (!cs_cli_open_engine("journeys check", config, "sqlite::memory:", &e))
+    if (cs_cli_open_engine("journeys check", config, "sqlite::memory:", &e) != CS_EXIT_OK)
         return false;
     if (cs_tplset_new(&tpl) || cs_tplset_load_dir(tpl, conf->templates, &ntpl, &err))
         goto fail;
@@ -175,7 +175,11 @@ int cs_cmd_journeys(int argc, char **argv)
     cs_err_t err;
     cs_err_clear(&err);
     if (!cs_cli_conf(&conf, config))
-        return CS_EXIT_FAIL;
+        return CS_EXIT_USAGE;
+    if (store && cs_conf_set(&conf, "store", store, "--store", &err)) {
+        cs_cli_fail("journeys", &err);
+        return CS_EXIT_USAGE;
+    }
     if (strcmp(verb, "check") == 0) {
         const char *dir = arg ? arg : conf.journeys;
         if (!dir[0]) {
@@ -198,10 +202,9 @@ int cs_cmd_journeys(int argc, char **argv)
         return CS_EXIT_USAGE;
     }
     cs_engine_t *engine;
-    if (!cs_cli_open_engine("journeys", config, store, &engine))
-        return CS_EXIT_FAIL;
-    if (store && cs_conf_set(&conf, "store", store, "--store", &err))
-        return cs_cli_fail("journeys", &err);
+    int ec = cs_cli_open_engine("journeys", config, store, &engine);
+    if (ec != CS_EXIT_OK)
+        return ec;
     task_t t = { NULL, verb, arg, { 0 } };
     int status = CS_EXIT_FAIL;
     if ((strcmp(verb, "list") == 0 || strcmp(verb, "enable") == 0 ||

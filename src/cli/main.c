@@ -266,8 +266,8 @@ fail:
     return false;
 }
 
-bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
-                        cs_engine_t **out)
+int cs_cli_open_engine(const char *cmd, const char *config, const char *store,
+                       cs_engine_t **out)
 {
     cs_conf_t conf; /* the engine copies what it keeps */
     cs_err_t err;
@@ -275,19 +275,17 @@ bool cs_cli_open_engine(const char *cmd, const char *config, const char *store,
     cs_err_clear(&err);
     *out = NULL;
     if (!cs_cli_conf(&conf, config))
-        return false;
+        return CS_EXIT_USAGE;
     if (store && cs_conf_set(&conf, "store", store, "--store", &err)) {
         cs_cli_fail(cmd, &err);
-        return false;
+        return CS_EXIT_USAGE;
     }
     if (!cs_cli_engine_opts(cmd, &conf, &eo))
-        return false;
+        return CS_EXIT_FAIL;
     eo.readers = 1;
-    if (cs_engine_open(&eo, out, &err) != CS_OK) {
-        cs_cli_fail(cmd, &err);
-        return false;
-    }
-    return true;
+    if (cs_engine_open(&eo, out, &err) != CS_OK)
+        return cs_cli_fail(cmd, &err);
+    return CS_EXIT_OK;
 }
 
 int cs_cli_fail(const char *cmd, const cs_err_t *err)

@@ -165,11 +165,13 @@ int cs_cmd_serve(int argc, char **argv)
     cs_err_t err;
     cs_err_clear(&err);
     if (!cs_cli_conf(&conf, config))
-        return CS_EXIT_FAIL;
+        return CS_EXIT_USAGE;
     if ((store && cs_conf_set(&conf, "store", store, "--store", &err)) ||
         (host && cs_conf_set(&conf, "host", host, "--host", &err)) ||
-        (port && cs_conf_set(&conf, "port", port, "--port", &err)))
-        return cs_cli_fail("serve", &err);
+        (port && cs_conf_set(&conf, "port", port, "--port", &err))) {
+        cs_cli_fail("serve", &err);
+        return CS_EXIT_USAGE;
+    }
 
     /* keep freed memory for reuse instead of returning it to the kernel on
      * every batch: intake allocates and frees in waves */

@@ -22,7 +22,8 @@ def run(*args, env=None, timeout=60):
     e = dict(base_env)
     e.update(env or {})
     try:
-        return subprocess.run([a.bin, *args], capture_output=True, text=True, timeout=timeout, env=e)
+        return subprocess.run([a.bin, *args], capture_output=True, text=True, timeout=timeout, env=e,
+                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as x:  # e.g. serve, when it starts although it should not
         def text(b):
             return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
@@ -48,7 +49,7 @@ def refused(env, words, what, args=("apikey", "list")):
     """A configuration every command that reads it refuses, naming the words."""
     for argv in (list(args), ["serve", "--port", "0"], ["journeys", "messages", "K-1"]):
         out = run(*argv, env=dict({"CONSONANCE_STORE": store}, **env), timeout=10)
-        t.check(out.returncode != 0 and all(w in out.stderr for w in words) and not out.stdout,
+        t.check(out.returncode == 2 and all(w in out.stderr for w in words) and not out.stdout,
                 "%s: %s refused naming %s: %s %r" % (what, argv[0], words, out.returncode,
                                                     out.stderr[-300:]))
 
@@ -92,11 +93,44 @@ t.check(len(used) > 20 and not unknown, "CONSONANCE_ variables that are no setti
 
 # ---- the config file ----
 out = run("apikey", "list", "--config", tmp, env={"CONSONANCE_STORE": store})
-t.check(out.returncode != 0 and "%s: is a directory, expected a config file" % tmp in out.stderr,
+t.check(out.returncode == 2 and "%s: is a directory, expected a config file" % tmp in out.stderr,
         "a directory as the config file is said to be one: %s %r" % (out.returncode, out.stderr))
 out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_CONFIG": tmp})
-t.check(out.returncode != 0 and "is a directory" in out.stderr,
+t.check(out.returncode == 2 and "is a directory" in out.stderr,
         "CONSONANCE_CONFIG naming a directory: %s %r" % (out.returncode, out.stderr))
+
+# ---- bad flag values: exit 2, naming the flag ----
+for argv, words in (
+        (["serve", "--port", "abc"], ["--port", "expected a port number", '"abc"']),
+        (["serve", "--port", "70000"], ["--port", "expected a port number", '"70000"']),
+        (["serve", "--host", ""], ["--host", "expected an address"]),
+        (["serve", "--store", ""], ["--store", "expected a store target"]),
+        (["serve", "--bogus"], ["usage: consonance serve"]),
+        (["apikey", "create", "--name", "x", "--scopes", "read,owner"], ["--scopes", "read, write, admin", "read,owner"]),
+        (["apikey", "--store", "", "list"], ["--store", "expected a store target"]),
+        (["apikey", "rotate"], ['unknown action "rotate"']),
+        (["import", "--store", "", "ndjson", "-"], ["--store", "expected a store target"]),
+        (["demo", "--store", "", "--customers", "1"], ["--store", "expected a store target"]),
+        (["demo", "--customers", "many"], ["--customers", "expected an integer"]),
+        (["journeys", "--store", "", "messages", "K-1"], ["--store", "expected a store target"]),
+        (["schema", "--from", "0"], ["--from", "expected a version"]),
+        (["bogus"], ['unknown command "bogus"'])):
+    out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
+    t.check(out.returncode == 2 and all(w in out.stderr for w in words) and not out.stdout,
+            "%s: exit 2 naming %s: %s %r" % (" ".join(argv), words, out.returncode, out.stderr[-300:]))
+# a store that does not open is a failure while running, not a usage error
+out = run("apikey", "list", env={"CONSONANCE_STORE": "sqlite:" + os.path.join(tmp, "no", "such", "dir.db")})
+t.check(out.returncode == 1 and out.stderr, "a store that does not open: exit 1: %s %r" % (out.returncode, out.stderr))
+# a bad setting in the file: exit 2, naming the file, the line and the key
+conf = os.path.join(tmp, "bad.conf")
+with open(conf, "w") as f:
+    f.write("# a comment\nport = eighty\n")
+for argv in (["serve", "--config", conf], ["import", "--config", conf, "ndjson", "-"],
+             ["demo", "--config", conf, "--customers", "1"], ["apikey", "--config", conf, "list"],
+             ["journeys", "--config", conf, "list"]):
+    out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
+    t.check(out.returncode == 2 and "%s:2: port: expected a port number" % conf in out.stderr,
+            "%s with a bad config file: exit 2: %s %r" % (argv[0], out.returncode, out.stderr[-300:]))
 
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()

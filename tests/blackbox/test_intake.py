@@ -488,7 +488,7 @@ try:
     # ---- a bad configuration names the key ----
     bad = dict(os.environ, CONSONANCE_PORT="eighty", CONSONANCE_STORE=d.store)
     out = subprocess.run([a.bin, "serve"], env=bad, capture_output=True, text=True, timeout=20)
-    t.eq(out.returncode, 1, "bad config exit code")
+    t.eq(out.returncode, 2, "bad config exit code")
     t.check("CONSONANCE_PORT" in out.stderr and "port" in out.stderr, "bad config names the setting: " + out.stderr)
 finally:
     d.cleanup()
