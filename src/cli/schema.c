@@ -30,9 +30,11 @@ int cs_cmd_schema(int argc, char **argv)
         if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
             char *end;
             from = strtol(argv[++i], &end, 10);
-            if (*end || from < 1) {
-                fprintf(stderr, "consonance schema: --from: expected a version >= 1, got %s\n",
-                        argv[i]);
+            /* past the last version there is nothing to print: say so */
+            if (end == argv[i] || *end || from < 1 || (size_t)from > cs_schema_count()) {
+                fprintf(stderr, "consonance schema: --from: expected a version 1..%zu (the "
+                                "store's latest), got %s\n",
+                        cs_schema_count(), argv[i]);
                 return CS_EXIT_USAGE;
             }
         } else if (argv[i][0] != '-') {

@@ -118,6 +118,16 @@ for argv, words in (
     out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
     t.check(out.returncode == 2 and all(w in out.stderr for w in words) and not out.stdout,
             "%s: exit 2 naming %s: %s %r" % (" ".join(argv), words, out.returncode, out.stderr[-300:]))
+# a version past the last has no migrations to print: refused, not an empty success
+out = run("schema", "--from", "1")
+latest = out.stdout.count("-- version ")
+t.check(out.returncode == 0 and latest > 10, "schema prints every version: %d" % latest)
+out = run("schema", "--from", str(latest))
+t.check(out.returncode == 0 and out.stdout.startswith("-- version %d\n" % latest), "schema --from the latest")
+out = run("schema", "--from", str(latest + 1))
+t.check(out.returncode == 2 and "--from: expected a version 1..%d" % latest in out.stderr and not out.stdout,
+        "schema --from past the latest: %s %r" % (out.returncode, out.stderr))
+
 # a store that does not open is a failure while running, not a usage error
 out = run("apikey", "list", env={"CONSONANCE_STORE": "sqlite:" + os.path.join(tmp, "no", "such", "dir.db")})
 t.check(out.returncode == 1 and out.stderr, "a store that does not open: exit 1: %s %r" % (out.returncode, out.stderr))
