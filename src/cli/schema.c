@@ -20,7 +20,7 @@ static void usage(FILE *f)
 
 int cs_cmd_schema(int argc, char **argv)
 {
-    const char *dialect = "sqlite";
+    const char *dialect = NULL;
     long from = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -37,13 +37,19 @@ int cs_cmd_schema(int argc, char **argv)
                         cs_schema_count(), argv[i]);
                 return CS_EXIT_USAGE;
             }
-        } else if (argv[i][0] != '-') {
+        } else if (argv[i][0] != '-' && !dialect) {
             dialect = argv[i];
+        } else if (argv[i][0] != '-') { /* which of the two was meant? */
+            fprintf(stderr, "consonance schema: expected one dialect, got %s and %s\n", dialect,
+                    argv[i]);
+            return CS_EXIT_USAGE;
         } else {
             usage(stderr);
             return CS_EXIT_USAGE;
         }
     }
+    if (!dialect)
+        dialect = "sqlite";
     int d = cs_dialect_from_name(dialect);
     if (d < 0) {
         fprintf(stderr, "consonance schema: dialect: expected sqlite or postgresql, got %s\n",

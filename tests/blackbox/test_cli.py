@@ -128,6 +128,12 @@ out = run("schema", "--from", str(latest + 1))
 t.check(out.returncode == 2 and "--from: expected a version 1..%d" % latest in out.stderr and not out.stdout,
         "schema --from past the latest: %s %r" % (out.returncode, out.stderr))
 
+out = run("schema", "sqlite", "postgresql")
+t.check(out.returncode == 2 and "expected one dialect, got sqlite and postgresql" in out.stderr and not out.stdout,
+        "schema with two dialects: %s %r" % (out.returncode, out.stderr))
+out = run("schema", "postgresql", "--from", "2")
+t.check(out.returncode == 0 and out.stdout.startswith("-- version 2\n"), "schema postgresql --from 2")
+
 # a store that does not open is a failure while running, not a usage error
 out = run("apikey", "list", env={"CONSONANCE_STORE": "sqlite:" + os.path.join(tmp, "no", "such", "dir.db")})
 t.check(out.returncode == 1 and out.stderr, "a store that does not open: exit 1: %s %r" % (out.returncode, out.stderr))
