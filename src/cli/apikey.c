@@ -81,6 +81,8 @@ int cs_cmd_apikey(int argc, char **argv)
     so.durable = conf.durable;
     if (strcmp(verb, "create") == 0) {
         int scopes = cs_scopes_parse(scopes_s);
+        char secret[CS_APIKEY_SECRET_MAX], sb[32];
+        cs_apikey_t key;
         if (!name || optind != argc) {
             usage(stderr);
             return CS_EXIT_USAGE;
@@ -90,8 +92,12 @@ int cs_cmd_apikey(int argc, char **argv)
                             "got \"%s\"\n", scopes_s);
             return CS_EXIT_USAGE;
         }
-        char secret[CS_APIKEY_SECRET_MAX], sb[32];
-        cs_apikey_t key;
+        if (!*name || strlen(name) >= sizeof key.name) {
+            fprintf(stderr, "consonance apikey: --name: expected a key name of 1 to %zu "
+                            "characters, got %zu\n",
+                    sizeof key.name - 1, strlen(name));
+            return CS_EXIT_USAGE;
+        }
         if (cs_store_open(conf.store, &so, &s, &err) ||
             cs_apikey_create(s, name, scopes, cs_clock_now(cs_clock_system()), secret, &key,
                              &err)) {

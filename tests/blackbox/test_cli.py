@@ -109,6 +109,8 @@ for argv, words in (
         (["apikey", "create", "--name", "x", "--scopes", "read,owner"], ["--scopes", "read, write, admin", "read,owner"]),
         (["apikey", "--store", "", "list"], ["--store", "expected a store target"]),
         (["apikey", "rotate"], ['unknown action "rotate"']),
+        (["apikey", "create", "--name", ""], ["--name", "expected a key name of 1 to 127 characters, got 0"]),
+        (["apikey", "create", "--name", "k" * 128], ["--name", "expected a key name of 1 to 127 characters, got 128"]),
         (["import", "--store", "", "ndjson", "-"], ["--store", "expected a store target"]),
         (["demo", "--store", "", "--customers", "1"], ["--store", "expected a store target"]),
         (["demo", "--customers", "many"], ["--customers", "expected an integer"]),
