@@ -55,6 +55,12 @@ bool cs_cli_conf(cs_conf_t *c, const char *config_path)
     cs_err_t err;
     cs_err_clear(&err);
     cs_conf_defaults(c);
+    /* an empty CONSONANCE_CONFIG is one not set; an empty --config is a
+     * mistake (a shell variable that was not set), not "no file" */
+    if (config_path && !*config_path) {
+        fprintf(stderr, "consonance: --config: expected a config file, got an empty path\n");
+        return false;
+    }
     if (!config_path)
         config_path = getenv("CONSONANCE_CONFIG");
     if (config_path && *config_path && cs_conf_load(c, config_path, &err) != CS_OK) {

@@ -116,6 +116,8 @@ for argv, words in (
         (["demo", "--customers", "many"], ["--customers", "expected an integer"]),
         (["journeys", "--store", "", "messages", "K-1"], ["--store", "expected a store target"]),
         (["schema", "--from", "0"], ["--from", "expected a version"]),
+        (["serve", "--config", ""], ["--config: expected a config file, got an empty path"]),
+        (["apikey", "--config", "", "list"], ["--config: expected a config file"]),
         (["bogus"], ['unknown command "bogus"'])):
     out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
     t.check(out.returncode == 2 and all(w in out.stderr for w in words) and not out.stdout,
