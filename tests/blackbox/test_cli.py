@@ -41,6 +41,22 @@ for cmd in ("serve", "import", "demo", "apikey", "journeys", "promise-eval", "sc
 out = run("promise-eval", "--half-life", "30", "-h")
 t.check(out.returncode == 0 and out.stdout.startswith("usage:"), "promise-eval --half-life still takes a value")
 
+# the README's command-line section names the flags each command's --help names
+with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+block = readme.split("## The command line", 1)[1].split("\n\n", 2)[1]
+synopsis, cmd = {}, None
+for line in block.splitlines():
+    words = line.split()
+    if words and words[0] == "consonance":
+        cmd = words[1]
+    if cmd:
+        synopsis.setdefault(cmd, set()).update(re.findall(r"--[a-z-]+", line))
+for cmd in ("serve", "import", "demo", "apikey", "journeys", "promise-eval", "schema", "copy-store"):
+    flags = set(re.findall(r"--[a-z-]+", run(cmd, "--help").stdout)) - {"--help"}
+    t.eq(synopsis.get(cmd, set()), flags, "the README's flags of %s" % cmd)
+
 # ---- settings every command refuses ----
 store = "sqlite:" + os.path.join(tmp, "shop.db")
 
