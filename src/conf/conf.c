@@ -5,6 +5,7 @@
  */
 #include "conf.h"
 
+#include "../channel/channel.h"
 #include "../lib/cs_time.h"
 #include "../lib/cs_tz.h"
 #include "../model/event.h"
@@ -101,6 +102,9 @@ static bool check_url(const char *v)
     return !*v || ((strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
                    !strpbrk(v, " \t\r\n\"<>"));
 }
+
+/* An address alone: it goes into mailto: links and message footers */
+static bool check_email(const char *v) { return !*v || cs_email_valid(v); }
 
 static bool check_smtp_url(const char *v)
 {
@@ -239,8 +243,8 @@ static const key_def_t keys[] = {
      "dates as MM-DD (every year) or YYYY-MM-DD (2000 to 2099), separated by commas, like "
      "12-24, 12-31",
      check_closed_days},
-    {"support_email", K_STR, F(support_email), FS(support_email), 0, 0, "an email address",
-     NULL},
+    {"support_email", K_STR, F(support_email), FS(support_email), 0, 0,
+     "an email address like help@shop.example (or empty)", check_email},
     {"public_url", K_STR, F(public_url), FS(public_url), 0, 0,
      "the daemon's public base URL, like https://shop.example/consonance", check_url},
     {"link_secret", K_STR, F(link_secret), FS(link_secret), 0, 0,

@@ -57,14 +57,14 @@ static void test_quoted_values(void **state)
                         "shop_name = 'Kaffee & Co'  # a comment\n"
                         "reassurance_de = \"\"Versichert\", sagt der Chef\"\n"
                         "reassurance_en = \"Insured' \n"
-                        "support_email = \"\n");
+                        "sms_from = \"\n");
     assert_int_equal(cs_conf_load(&c, p, &err), CS_OK);
     unlink(p);
     assert_string_equal(c.smtp_from, "Shop <a@b.de>");
     assert_string_equal(c.shop_name, "Kaffee & Co");
     assert_string_equal(c.reassurance_de, "\"Versichert\", sagt der Chef");
     assert_string_equal(c.reassurance_en, "\"Insured'");
-    assert_string_equal(c.support_email, "\"");
+    assert_string_equal(c.sms_from, "\"");
     /* a '#' inside a word, or inside the quotes, is part of the value */
     p = write_tmp("smtp_password = pa#ss#  # the password\n"
                   "returns_url = https://shop.example/returns#form\n"
@@ -147,6 +147,16 @@ static void test_errors_name_line_and_key(void **state)
     assert_int_equal(cs_conf_set(&c, "returns_url", "https://shop.example/returns/", "x", &err),
                      CS_OK);
     assert_string_equal(c.returns_url, "https://shop.example/returns/"); /* a link as it is */
+
+    /* the support address goes into mailto: links: an address alone */
+    assert_int_equal(cs_conf_set(&c, "support_email", "hilfe@shop.example", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "support_email", "", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "support_email", "Hilfe <hilfe@shop.example>", "x", &err),
+                     CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "support_email: expected an email address like "
+                                    "help@shop.example (or empty), got \"Hilfe <hilfe@"));
+    assert_int_equal(cs_conf_set(&c, "support_email", "hilfe", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(c.support_email, "");
 
     /* a value too long for its setting says the most it may have (and not
      * the value: it may be a secret) */
