@@ -548,7 +548,7 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
         if (*s == '\0')
             continue;
         char *eq = strchr(s, '=');
-        if (!eq) {
+        if (!eq || eq == s) { /* no '=', or no key before it */
             rc = cs_errf(err, CS_ERR_CONFIG, "%s: expected `key = value`, got \"%.64s\"",
                          origin, s);
             goto out;

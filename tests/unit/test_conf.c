@@ -109,6 +109,11 @@ static void test_errors_name_line_and_key(void **state)
     assert_non_null(strstr(err.msg, "expected `key = value`"));
     unlink(p);
 
+    p = write_tmp("\n  = 8081\n"); /* the key left out */
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, ":2: expected `key = value`, got \"= 8081\""));
+    unlink(p);
+
     assert_int_equal(cs_conf_set(&c, "port", "70000", "--port", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "durable", "maybe", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "log_level", "loud", "x", &err), CS_ERR_CONFIG);
