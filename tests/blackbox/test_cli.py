@@ -4,6 +4,7 @@ exit 0."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,20 @@ for argv in (["serve", "--config", conf], ["import", "--config", conf, "ndjson",
     out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
     t.check(out.returncode == 2 and "%s:2: port: expected a port number" % conf in out.stderr,
             "%s with a bad config file: exit 2: %s %r" % (argv[0], out.returncode, out.stderr[-300:]))
+
+# ---- the daemon on the shipped example file; SIGHUP ----
+# the environment overrides the file (a free port, a store of its own)
+d = csbb.Daemon(a.bin, config=os.path.join(root, "etc", "consonance.conf"))
+try:
+    d.start()
+    d.proc.send_signal(signal.SIGHUP)
+    t.wait_for(lambda: "SIGHUP" in d.read_log(), "SIGHUP logged")
+    st, _, body = d.request("GET", "/healthz", key=False)
+    t.eq((st, d.proc.poll()), (200, None), "the daemon runs on after SIGHUP")
+    t.check("restart to apply" in d.read_log(), "SIGHUP says a restart applies changes")
+    t.eq(d.stop(), 0, "SIGTERM exits 0")
+finally:
+    d.cleanup()
 
 shutil.rmtree(tmp, ignore_errors=True)
 t.done()
