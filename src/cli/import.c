@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../importer/importer.h"
 #include "cli.h"
@@ -53,6 +54,14 @@ int cs_cmd_import(int argc, char **argv)
         in = strcmp(src, "-") == 0 ? stdin : fopen(src, "r");
         if (!in) {
             perror(src);
+            return CS_EXIT_FAIL;
+        }
+        struct stat st_in;
+        if (fstat(fileno(in), &st_in) == 0 && S_ISDIR(st_in.st_mode)) {
+            fprintf(stderr, "consonance import: %s: is a directory, expected an NDJSON file "
+                            "(or - for stdin; olist DIR reads a folder)\n",
+                    src);
+            fclose(in);
             return CS_EXIT_FAIL;
         }
     }

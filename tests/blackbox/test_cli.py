@@ -158,6 +158,11 @@ t.check(out.returncode == 0 and out.stdout.startswith("-- version 2\n"), "schema
 # a store that does not open is a failure while running, not a usage error
 out = run("apikey", "list", env={"CONSONANCE_STORE": "sqlite:" + os.path.join(tmp, "no", "such", "dir.db")})
 t.check(out.returncode == 1 and out.stderr, "a store that does not open: exit 1: %s %r" % (out.returncode, out.stderr))
+# an NDJSON "file" that is a folder is said to be one
+out = run("import", "--store", store, "ndjson", tmp)
+t.check(out.returncode == 1 and "%s: is a directory, expected an NDJSON file" % tmp in out.stderr,
+        "import ndjson of a folder: %s %r" % (out.returncode, out.stderr))
+
 # a bad setting in the file: exit 2, naming the file, the line and the key
 conf = os.path.join(tmp, "bad.conf")
 with open(conf, "w") as f:
