@@ -107,6 +107,11 @@ int cs_cmd_demo(int argc, char **argv)
     }
     if (end_arg && !end_date(end_arg, o.months, &o.end))
         return CS_EXIT_USAGE;
+    if (out_path && (store || config)) { /* the events would not go where asked */
+        fprintf(stderr, "consonance demo: --out writes the events to a file and opens no store: "
+                        "expected --out or --store/--config, not both\n");
+        return CS_EXIT_USAGE;
+    }
     cs_import_stats_t st;
     cs_err_t err;
     cs_rc rc;

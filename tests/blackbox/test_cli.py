@@ -131,6 +131,8 @@ for argv, words in (
         (["import", "--store", "", "ndjson", "-"], ["--store", "expected a store target"]),
         (["demo", "--store", "", "--customers", "1"], ["--store", "expected a store target"]),
         (["demo", "--customers", "many"], ["--customers", "expected an integer"]),
+        (["demo", "--store", store, "--out", os.path.join(tmp, "demo.ndjson")],
+         ["--out writes the events to a file and opens no store"]),
         (["journeys", "--store", "", "messages", "K-1"], ["--store", "expected a store target"]),
         (["schema", "--from", "0"], ["--from", "expected a version"]),
         (["serve", "--config", ""], ["--config: expected a config file, got an empty path"]),
