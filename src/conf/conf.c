@@ -647,6 +647,24 @@ cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err)
                             "or 0 for no compensation",
                             a, b);
     }
+    /* a channel is on when its URL is set: it then needs the rest of its
+     * settings, refused here and not first by serve when it opens it */
+    if (c->smtp_url[0] && !c->smtp_from[0])
+        return cs_err_field(err, CS_ERR_CONFIG, "smtp_from",
+                            "smtp_from: needed when smtp_url is set: expected \"Shop "
+                            "<service@shop.example>\" or an address");
+    if (c->sms_url[0] && (!c->sms_account[0] || !c->sms_token[0] || !c->sms_from[0])) {
+        const char *miss = !c->sms_account[0] ? "sms_account"
+                           : !c->sms_token[0] ? "sms_token"
+                                              : "sms_from";
+        return cs_err_field(err, CS_ERR_CONFIG, miss,
+                            "%s: needed when sms_url is set (sms_account, sms_token and sms_from "
+                            "all are)",
+                            miss);
+    }
+    if (c->whatsapp_url[0] && !c->whatsapp_token[0])
+        return cs_err_field(err, CS_ERR_CONFIG, "whatsapp_token",
+                            "whatsapp_token: needed when whatsapp_url is set");
     /* links in messages and the tracking page are signed: without the
      * secret they would be links no one can open */
     if (c->public_url[0] && !c->link_secret[0])

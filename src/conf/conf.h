@@ -133,8 +133,8 @@ bool cs_conf_quiet_hours(const char *s, int *start, int *end);
 
 /* What no single key can say wrong: settings that contradict each other
  * (compensation_min above compensation_max, a daily budget below the
- * smallest code, public_url without link_secret). CS_ERR_CONFIG naming both
- * keys. */
+ * smallest code, public_url without link_secret, a channel's URL without
+ * the settings it needs). CS_ERR_CONFIG naming both keys. */
 cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err);
 
 /* The name of the i-th setting the parser knows (borrowed, static), NULL

@@ -15,6 +15,7 @@ import csbb  # noqa: E402
 a = csbb.args()
 t = csbb.Checker()
 tmp = tempfile.mkdtemp(prefix="cs-cli-")
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # what the tests run under must not leak in: settings come from here alone
 base_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSONANCE_")}
 
@@ -43,8 +44,7 @@ out = run("promise-eval", "--half-life", "30", "-h")
 t.check(out.returncode == 0 and out.stdout.startswith("usage:"), "promise-eval --half-life still takes a value")
 
 # the README's command-line section names the flags each command's --help names
-with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "README.md"), encoding="utf-8") as f:
+with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
     readme = f.read()
 block = readme.split("## The command line", 1)[1].split("\n\n", 2)[1]
 synopsis, cmd = {}, None
@@ -76,6 +76,12 @@ refused({"CONSONANCE_PUBLIC_URL": "https://shop.example"}, ["link_secret", "publ
 out = run("apikey", "list", env={"CONSONANCE_STORE": store, "CONSONANCE_PUBLIC_URL": "https://shop.example",
                                  "CONSONANCE_LINK_SECRET": "0123456789abcdef"})
 t.check(out.returncode == 0, "public_url with link_secret is taken: %r" % out.stderr[-300:])
+templates = os.path.join(root, "etc", "templates")
+refused({"CONSONANCE_SMS_URL": "https://api.example/sms", "CONSONANCE_SMS_ACCOUNT": "AC1",
+         "CONSONANCE_SMS_FROM": "+4930123456", "CONSONANCE_TEMPLATES": templates}, ["sms_token: needed when sms_url is set"],
+        "an SMS channel without its token")
+refused({"CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9", "CONSONANCE_TEMPLATES": templates}, ["smtp_from: needed when smtp_url is set"],
+        "an email channel without its sender")
 refused({"CONSONANCE_SMPT_URL": "smtp://mail.example:587"}, ["CONSONANCE_SMPT_URL: not a setting"],
         "a misspelt CONSONANCE_ variable")
 refused({"CONSONANCE_QUIET_HOURS": "22:00-22:00"}, ["quiet_hours", "22:00-22:00", "the same minute"],
@@ -84,7 +90,6 @@ refused({"CONSONANCE_QUIET_HOURS": "22:00-22:00"}, ["quiet_hours", "22:00-22:00"
 # every CONSONANCE_ variable the scripts, tests, benchmarks and docs set is
 # a setting (etc/consonance.conf spells out each; a unit test keeps it so),
 # but for the misspelt example in docs/configuration.md
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 with open(os.path.join(root, "etc", "consonance.conf")) as f:
     settings = {"CONSONANCE_" + ln.split("=")[0].strip().upper() for ln in f
                 if "=" in ln and not ln.lstrip().startswith("#")}

@@ -298,6 +298,28 @@ static void test_cross_checks(void **state)
     assert_int_equal(cs_conf_set(&c, "shop_currency", "eur", "test", &err), CS_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "ISO 4217"));
     assert_int_equal(cs_conf_set(&c, "shop_currency", "EURO", "test", &err), CS_ERR_CONFIG);
+    /* a channel that is on (its URL set) needs the rest of its settings */
+    assert_int_equal(cs_conf_set(&c, "smtp_url", "smtp://mail.example:587", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "smtp_from");
+    assert_non_null(strstr(err.msg, "smtp_from: needed when smtp_url is set"));
+    assert_int_equal(cs_conf_set(&c, "smtp_from", "shop@example.de", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "sms_url", "https://api.example/sms", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "sms_account", "AC1", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "sms_from", "+4930123456", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "sms_token");
+    assert_non_null(strstr(err.msg, "sms_token: needed when sms_url is set"));
+    assert_int_equal(cs_conf_set(&c, "sms_token", "t0k3n", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "whatsapp_url", "https://graph.example/m", "test", &err),
+                     CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.msg, "whatsapp_token: needed when whatsapp_url is set");
+    assert_int_equal(cs_conf_set(&c, "whatsapp_token", "wa", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK);
+
     /* signed links need their secret, whatever command reads the settings */
     assert_int_equal(cs_conf_set(&c, "public_url", "https://shop.example", "test", &err), CS_OK);
     assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
