@@ -106,6 +106,20 @@ static bool check_url(const char *v)
 /* An address alone: it goes into mailto: links and message footers */
 static bool check_email(const char *v) { return !*v || cs_email_valid(v); }
 
+/* "Name <address>" or an address, as the SMTP channel reads it */
+static bool check_from(const char *v)
+{
+    char addr[256];
+    const char *lt = strrchr(v, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+    if (!*v)
+        return true;
+    if (gt)
+        snprintf(addr, sizeof addr, "%.*s", (int)(gt - lt - 1), lt + 1);
+    else
+        snprintf(addr, sizeof addr, "%s", v);
+    return cs_email_valid(addr);
+}
+
 static bool check_smtp_url(const char *v)
 {
     return !*v || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0;
@@ -254,7 +268,7 @@ static const key_def_t keys[] = {
     {"smtp_user", K_STR, F(smtp_user), FS(smtp_user), 0, 0, "a user name", NULL},
     {"smtp_password", K_STR, F(smtp_password), FS(smtp_password), 0, 0, "a password", NULL},
     {"smtp_from", K_STR, F(smtp_from), FS(smtp_from), 0, 0,
-     "\"Shop <service@shop.example>\" or an address", NULL},
+     "\"Shop <service@shop.example>\" or an address", check_from},
     {"smtp_tls", K_STR, F(smtp_tls), FS(smtp_tls), 1, 0, "try, require or off", check_tls},
     {"smtp_tls_verify", K_BOOL, F(smtp_tls_verify), 0, 0, 0, "yes or no", NULL},
     {"email_rate", K_INT, F(email_rate), 0, 0, 100000, "messages per second 0..100000", NULL},

@@ -82,6 +82,8 @@ refused({"CONSONANCE_SMS_URL": "https://api.example/sms", "CONSONANCE_SMS_ACCOUN
         "an SMS channel without its token")
 refused({"CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9", "CONSONANCE_TEMPLATES": templates}, ["smtp_from: needed when smtp_url is set"],
         "an email channel without its sender")
+refused({"CONSONANCE_SMTP_FROM": "Kaffee & Co"}, ["CONSONANCE_SMTP_FROM: smtp_from: expected", '"Kaffee & Co"'],
+        "a sender without an address")
 refused({"CONSONANCE_SMPT_URL": "smtp://mail.example:587"}, ["CONSONANCE_SMPT_URL: not a setting"],
         "a misspelt CONSONANCE_ variable")
 refused({"CONSONANCE_QUIET_HOURS": "22:00-22:00"}, ["quiet_hours", "22:00-22:00", "the same minute"],

@@ -153,6 +153,18 @@ static void test_errors_name_line_and_key(void **state)
                      CS_OK);
     assert_string_equal(c.returns_url, "https://shop.example/returns/"); /* a link as it is */
 
+    /* the sender: a name and an address, or an address */
+    assert_int_equal(cs_conf_set(&c, "smtp_from", "Kaffee & Co <service@shop.example>", "x", &err),
+                     CS_OK);
+    assert_int_equal(cs_conf_set(&c, "smtp_from", "\"Kaffee\" <service@shop.example>", "x", &err),
+                     CS_OK);
+    assert_int_equal(cs_conf_set(&c, "smtp_from", "service@shop.example", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "smtp_from", "Kaffee & Co", "conf:9", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.msg, "conf:9: smtp_from: expected \"Shop <service@shop.example>\" or "
+                                 "an address, got \"Kaffee & Co\"");
+    assert_int_equal(cs_conf_set(&c, "smtp_from", "Kaffee <service>", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(c.smtp_from, "service@shop.example");
+
     /* the support address goes into mailto: links: an address alone */
     assert_int_equal(cs_conf_set(&c, "support_email", "hilfe@shop.example", "x", &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "support_email", "", "x", &err), CS_OK);
