@@ -557,8 +557,12 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
                          sizeof line - 2);
             goto out;
         }
-        strip_comment(line);
-        char *s = trim(line);
+        /* a byte order mark some editors put first is no part of the key */
+        char *start = line;
+        if (lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+            start += 3;
+        strip_comment(start);
+        char *s = trim(start);
         if (*s == '\0')
             continue;
         char *eq = strchr(s, '=');

@@ -79,6 +79,11 @@ static void test_quoted_values(void **state)
     assert_string_equal(c.brand_color, "#1f4e79");
     assert_string_equal(c.reassurance_en, "We are #1 for parcels");
     assert_int_equal(c.port, 8080);
+    /* a file saved with a UTF-8 byte order mark (Windows editors) */
+    p = write_tmp("\xEF\xBB\xBFport = 8082\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_OK);
+    unlink(p);
+    assert_int_equal(c.port, 8082);
     p = write_tmp("port = \"8081\"\nshop_name = \"\"\n");
     assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG); /* "" is an empty name */
     unlink(p);
