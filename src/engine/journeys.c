@@ -17,6 +17,7 @@
 #include "journeys.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +135,8 @@ cs_rc cs_journeys_load_dir(cs_journeys_t *js, const char *dir, cs_err_t *err)
     struct dirent **names = NULL;
     int n = scandir(dir, &names, NULL, by_name);
     if (n < 0)
-        return cs_errf(err, CS_ERR_CONFIG, "journeys folder %s cannot be read", dir);
+        return cs_errf(err, CS_ERR_CONFIG, "journeys folder %s cannot be read: %s", dir,
+                       strerror(errno));
     cs_rc rc = CS_OK;
     for (int i = 0; i < n; i++) {
         if (!rc && yaml_name(names[i]->d_name)) {

@@ -16,6 +16,7 @@
 #include "mustache.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -1193,7 +1194,8 @@ cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_er
     int n = scandir(dir, &names, NULL, by_name);
     *count = 0;
     if (n < 0)
-        return cs_errf(err, CS_ERR_CONFIG, "templates folder %s cannot be read", dir);
+        return cs_errf(err, CS_ERR_CONFIG, "templates folder %s cannot be read: %s", dir,
+                       strerror(errno));
     cs_rc rc = CS_OK;
     char *buf = cs_malloc(CS_TPL_SOURCE_MAX + 1);
     if (!buf)

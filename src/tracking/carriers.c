@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -380,7 +381,8 @@ cs_rc cs_carriers_load_dir(const char *dir, cs_carriers_t **out, cs_err_t *err)
     struct dirent **names = NULL;
     int n = scandir(dir, &names, NULL, by_name);
     if (n < 0)
-        return cs_errf(err, CS_ERR_CONFIG, "carriers folder %s cannot be read", dir);
+        return cs_errf(err, CS_ERR_CONFIG, "carriers folder %s cannot be read: %s", dir,
+                       strerror(errno));
     cs_carriers_t *c = cs_carriers_new();
     cs_rc rc = c ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
@@ -397,7 +399,8 @@ cs_rc cs_carriers_load_dir(const char *dir, cs_carriers_t **out, cs_err_t *err)
             char chunk[4096];
             size_t k;
             if (!f)
-                rc = cs_errf(err, CS_ERR_CONFIG, "%s cannot be read", path);
+                rc = cs_errf(err, CS_ERR_CONFIG, "%s cannot be read: %s", path,
+                             strerror(errno));
             while (!rc && (k = fread(chunk, 1, sizeof chunk, f)) > 0)
                 if (cs_buf_append(&b, chunk, k))
                     rc = cs_errf(err, CS_ERR_CONFIG, "%s: larger than 1 MiB", path);

@@ -15,6 +15,8 @@ import csbb  # noqa: E402
 a = csbb.args()
 t = csbb.Checker()
 tmp = tempfile.mkdtemp(prefix="cs-cli-")
+conf_path = os.path.join(tmp, "empty.conf")  # a file, where a folder is expected
+open(conf_path, "w").close()
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # what the tests run under must not leak in: settings come from here alone
 base_env = {k: v for k, v in os.environ.items() if not k.startswith("CONSONANCE_")}
@@ -171,6 +173,18 @@ t.check(out.returncode == 1 and out.stderr, "a store that does not open: exit 1:
 out = run("import", "--store", store, "ndjson", tmp)
 t.check(out.returncode == 1 and "%s: is a directory, expected an NDJSON file" % tmp in out.stderr,
         "import ndjson of a folder: %s %r" % (out.returncode, out.stderr))
+
+# a folder a setting names that cannot be read: the message says why
+missing = os.path.join(tmp, "no-such-folder")
+for argv, env, words in (
+        (["journeys", "check", missing], {}, ["journeys folder %s cannot be read: No such file" % missing]),
+        (["journeys", "check", os.path.join(root, "etc", "journeys")], {"CONSONANCE_TEMPLATES": missing},
+         ["templates folder %s cannot be read: No such file" % missing]),
+        (["journeys", "messages", "K-1"], {"CONSONANCE_CARRIERS": conf_path},
+         ["carriers folder %s cannot be read: Not a directory" % conf_path])):
+    out = run(*argv, env=dict({"CONSONANCE_STORE": store}, **env))
+    t.check(out.returncode == 1 and all(w in out.stderr for w in words),
+            "%s: %s %r" % (words[0], out.returncode, out.stderr[-300:]))
 
 # a bad setting in the file: exit 2, naming the file, the line and the key
 conf = os.path.join(tmp, "bad.conf")
