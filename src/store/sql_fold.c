@@ -1184,9 +1184,14 @@ static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
     if (!put)
         return CS_ERR_STORE;
     bool requested = ev->type == CS_EV_RETURN_REQUESTED;
-    /* an update of the same instant as the request came after it */
+    /* an update of the same instant as the request came after it; a
+     * request sent again (a retry under a new event id, an edit) replaces
+     * what it says, not where the return has got to since, nor when: an
+     * update dated between the two still applies */
     bool newer = !r->row_found || ev->occurred_at > r->row_status_at ||
                  (!requested && ev->occurred_at == r->row_status_at);
+    if (requested && r->row_requested_at)
+        newer = false;
     const char *status = newer ? re->status : r->row_status;
     cs_ms_t status_at = newer ? ev->occurred_at : r->row_status_at;
     /* a request older than the one stored (sent again, edited, the older
@@ -1244,9 +1249,14 @@ static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
     if (!put)
         return CS_ERR_STORE;
     bool created = ev->type == CS_EV_TICKET_CREATED;
-    /* an update of the same instant as the creation came after it */
+    /* an update of the same instant as the creation came after it; a
+     * creation sent again (a retry under a new event id, an edit) replaces
+     * what the ticket says, not its status or when it got it: an update
+     * dated between the two still applies */
     bool newer = !r->row_found || ev->occurred_at > r->row_status_at ||
                  (!created && ev->occurred_at == r->row_status_at);
+    if (created && r->row_requested_at)
+        newer = false;
     if (!created && r->row_found && !newer)
         return CS_OK; /* an older status: logged only */
     /* a creation older than the one stored (sent again, edited, the older

@@ -537,6 +537,45 @@ static void test_older_create_sent_again(void **state)
     cs_store_close(&s);
 }
 
+/* A return request or a ticket sent again later (a shop's retry under a
+ * new event id, a fulfilment tool replaying its history) keeps the status
+ * the return or ticket moved on to, and an update dated between the two
+ * still applies. Before, the repeat set it back to requested / open. */
+static void test_create_sent_again_keeps_status(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1007", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, EV("r1", "return.requested", "2026-03-06T12:00:00Z",
+              "{\"id\":\"R9\",\"order_id\":\"1007\",\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("r2", "return.updated", "2026-03-07T12:00:00Z", "{\"id\":\"R9\",\"status\":\"approved\"}"), NULL);
+    put(s, EV("r1-again", "return.requested", "2026-03-08T12:00:00Z",
+              "{\"id\":\"R9\",\"order_id\":\"1007\",\"resolution\":\"exchange\",\"items\":[{\"sku\":\"KAF\",\"quantity\":2}]}"),
+        NULL);
+    put(s, EV("t1", "ticket.created", "2026-03-03T12:00:00Z",
+              "{\"id\":\"T10\",\"customer_id\":\"c-7\",\"order_id\":\"1007\",\"subject\":\"Frage\"}"),
+        NULL);
+    put(s, EV("t2", "ticket.updated", "2026-03-04T12:00:00Z", "{\"id\":\"T10\",\"status\":\"solved\"}"), NULL);
+    put(s, EV("t1-again", "ticket.created", "2026-03-05T12:00:00Z",
+              "{\"id\":\"T10\",\"customer_id\":\"c-7\",\"order_id\":\"1007\",\"subject\":\"Frage (2)\"}"),
+        NULL);
+    json_t *v = order_view(s, "1007");
+    assert_string_equal(str_at(v, "returns.0.status"), "approved");
+    /* what the request says is the newer request's */
+    assert_string_equal(str_at(v, "returns.0.resolution"), "exchange");
+    assert_string_equal(str_at(v, "tickets.0.status"), "solved");
+    assert_string_equal(str_at(v, "tickets.0.subject"), "Frage (2)");
+    json_decref(v);
+    /* updates dated between the first and the repeat still count */
+    put(s, EV("r3", "return.updated", "2026-03-07T18:00:00Z", "{\"id\":\"R9\",\"status\":\"label_created\"}"), NULL);
+    put(s, EV("t3", "ticket.updated", "2026-03-04T18:00:00Z", "{\"id\":\"T10\",\"status\":\"closed\"}"), NULL);
+    v = order_view(s, "1007");
+    assert_string_equal(str_at(v, "returns.0.status"), "label_created");
+    assert_string_equal(str_at(v, "tickets.0.status"), "closed");
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_customer_partial_and_ordered(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2075,6 +2114,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
