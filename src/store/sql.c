@@ -66,7 +66,11 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "ship_dest_region=excluded.ship_dest_region",
     [Q_OR_CANCEL_STUB] = "INSERT INTO orders(id,status,cancel_reason,cancelled_at,updated_at) "
                          "VALUES(?1,'cancelled',?2,?3,0)",
-    [Q_OR_CANCEL] = "UPDATE orders SET status='cancelled',cancel_reason=coalesce(?2,cancel_reason),"
+    /* cancelled twice (or sent again later): the first cancellation's
+     * time and reason; a reason only a later one gives fills in */
+    [Q_OR_CANCEL] = "UPDATE orders SET status='cancelled',cancel_reason=CASE WHEN "
+                    "cancelled_at IS NULL OR ?3<cancelled_at THEN coalesce(?2,cancel_reason) "
+                    "ELSE coalesce(cancel_reason,?2) END,"
                     "cancelled_at=CASE WHEN cancelled_at<?3 THEN cancelled_at ELSE ?3 END WHERE id=?1",
     [Q_OI_DELETE] = "DELETE FROM order_items WHERE order_id=?1",
     [Q_OI_INSERT] = "INSERT INTO order_items(order_id,line,sku,name,category,unit_price,quantity,"

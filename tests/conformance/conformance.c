@@ -576,6 +576,49 @@ static void test_create_sent_again_keeps_status(void **state)
     cs_store_close(&s);
 }
 
+/* An order cancelled twice (two systems cancel it, a cancellation sent
+ * again later) keeps its first cancellation's time and reason, whatever
+ * order they arrive in; a reason only the later one gives fills in. */
+static void test_cancelled_twice_keeps_first_reason(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1008", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, EV("x1", "order.cancelled", "2026-03-02T10:00:00Z",
+              "{\"order_id\":\"1008\",\"reason\":\"customer_request\"}"),
+        NULL);
+    put(s, EV("x2", "order.cancelled", "2026-03-03T10:00:00Z",
+              "{\"order_id\":\"1008\",\"reason\":\"out_of_stock\"}"),
+        NULL);
+    json_t *v = order_view(s, "1008");
+    assert_string_equal(str_at(v, "status"), "cancelled");
+    assert_string_equal(str_at(v, "cancel_reason"), "customer_request");
+    assert_string_equal(str_at(v, "cancelled_at"), "2026-03-02T10:00:00.000Z");
+    json_decref(v);
+    /* the later first, before the order is placed: the earlier's reason */
+    put(s, EV("y2", "order.cancelled", "2026-03-03T10:00:00Z",
+              "{\"order_id\":\"1009\",\"reason\":\"out_of_stock\"}"),
+        NULL);
+    put(s, EV("y1", "order.cancelled", "2026-03-02T10:00:00Z",
+              "{\"order_id\":\"1009\",\"reason\":\"customer_request\"}"),
+        NULL);
+    put(s, order_ev("o2", "1009", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    v = order_view(s, "1009");
+    assert_string_equal(str_at(v, "cancel_reason"), "customer_request");
+    assert_string_equal(str_at(v, "cancelled_at"), "2026-03-02T10:00:00.000Z");
+    json_decref(v);
+    /* the first without a reason: the later one's fills in */
+    put(s, order_ev("o3", "1010", "2026-03-01T10:00:00Z", "5.00"), NULL);
+    put(s, EV("z1", "order.cancelled", "2026-03-02T10:00:00Z", "{\"order_id\":\"1010\"}"), NULL);
+    put(s, EV("z2", "order.cancelled", "2026-03-03T10:00:00Z",
+              "{\"order_id\":\"1010\",\"reason\":\"fraud\"}"),
+        NULL);
+    v = order_view(s, "1010");
+    assert_string_equal(str_at(v, "cancel_reason"), "fraud");
+    assert_string_equal(str_at(v, "cancelled_at"), "2026-03-02T10:00:00.000Z");
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_customer_partial_and_ordered(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2115,6 +2158,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_twice_keeps_first_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
