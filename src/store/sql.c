@@ -15,6 +15,7 @@ _Static_assert(CS_MSG_SENT == 0 && CS_MSG_DELIVERED == 1 && CS_MSG_OPENED == 2 &
                    CS_MSG_CLICKED == 3 && CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 &&
                    CS_MSG_UNSUBSCRIBED == 6 && CS_MSG__COUNT == 7,
                "Q_MS_OUTBOX says sent < delivered < opened < clicked < 4 (the rest)");
+_Static_assert(CS_OUT_WEBHOOK == 3, "Q_MS_OUTBOX says a webhook's channel is 3");
 
 static const char *const stmt_sql[Q__COUNT] = {
     /* SQLite: the seq is last_insert_rowid() (RETURNING costs SQLite a
@@ -224,8 +225,13 @@ static const char *const stmt_sql[Q__COUNT] = {
      * one without a time (Twilio) is dated by its arrival: a "sent" coming
      * after the "delivered" must not undo it. Within a rank the latest by
      * time wins; a later callback of an earlier time (providers retry) does
-     * not roll it back. */
-    [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3 WHERE id=?1 AND "
+     * not roll it back. Only a message of a contact channel (not a
+     * webhook) and of the customer and channel the status names, when it
+     * names them (?4, ?5): a shop's status of a message of its own whose
+     * id is a number is not one of ours. */
+    [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3 WHERE id=?1 AND channel<3 "
+                    "AND customer_id=coalesce(?4,customer_id) AND "
+                    "channel=coalesce(?5,channel) AND "
                     "(delivery IS NULL OR "
                     "CASE WHEN ?2>4 THEN 4 ELSE ?2 END>CASE WHEN delivery>4 THEN 4 ELSE delivery END "
                     "OR (CASE WHEN ?2>4 THEN 4 ELSE ?2 END=CASE WHEN delivery>4 THEN 4 ELSE delivery END "

@@ -1335,7 +1335,9 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err
     sql_bind_int64(ins, 7, ev->occurred_at);
     if ((rc = cs__sql_exec_stmt(s, ins, err, "write a message status")))
         return rc;
-    /* a message of ours (message_id is its outbox id): its delivery status */
+    /* a message of ours (message_id is its outbox id, and the customer
+     * and channel it names are the message's: Q_MS_OUTBOX): its delivery
+     * status */
     int64_t id;
     if (cs_parse_i64(m->message_id, &id) && id > 0) {
         sql_stmt *up = cs__sql_stmt(s, Q_MS_OUTBOX, err);
@@ -1344,6 +1346,12 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err
         sql_bind_int64(up, 1, id);
         sql_bind_int(up, 2, (int)m->status);
         sql_bind_int64(up, 3, ev->occurred_at);
+        cs__bind_text(up, 4, m->customer_id);
+        int ch = m->channel ? cs_channel_from_name(m->channel) : -1;
+        if (ch >= 0)
+            sql_bind_int(up, 5, ch);
+        else
+            sql_bind_null(up, 5);
         if ((rc = cs__sql_exec_stmt(s, up, err, "record a delivery status")))
             return rc;
     }

@@ -1117,6 +1117,67 @@ static void test_outbox(void **state)
     cs_store_close(&s);
 }
 
+/* The delivery of message `id` of c-7's outbox ("-" when none). */
+static const char *delivery_of(cs_store_t *s, int64_t id)
+{
+    static char buf[32];
+    json_t *view;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(s, outbox_view, "c-7", &view, &err), CS_OK);
+    cs_strlcpy(buf, "?", sizeof buf);
+    for (size_t i = 0; i < json_array_size(view); i++) {
+        json_t *m = json_array_get(view, i);
+        if (json_integer_value(json_object_get(m, "id")) != id)
+            continue;
+        const char *d = json_string_value(json_object_get(m, "delivery"));
+        cs_strlcpy(buf, d ? d : "-", sizeof buf);
+    }
+    json_decref(view);
+    return buf;
+}
+
+/* A message.status naming one of our messages (its outbox id) sets that
+ * message's delivery only when the customer and channel it names, if it
+ * names them, are the message's: a shop's status for a message of its
+ * own whose id is a number, or one of another customer or channel, does
+ * not mark ours bounced. Before, any number matched. */
+static void test_message_status_of_another_message(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    bool existed;
+    cs_outmsg_t a = msg("confirm:o:1:0", "c-7", T0);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_put, &a, &existed, &err), CS_OK);
+    done_tx(s);
+    put(s, ev_of("{\"event_id\":\"ms-other-cust\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:00:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"bounced\",\"channel\":\"email\",\"customer_id\":\"c-9\"}}",
+                 (long long)a.id),
+        NULL);
+    assert_string_equal(delivery_of(s, a.id), "-");
+    put(s, ev_of("{\"event_id\":\"ms-other-channel\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:00:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"bounced\",\"channel\":\"sms\",\"customer_id\":\"c-7\"}}",
+                 (long long)a.id),
+        NULL);
+    assert_string_equal(delivery_of(s, a.id), "-");
+    put(s, ev_of("{\"event_id\":\"ms-ours\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:01:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"delivered\",\"channel\":\"email\",\"customer_id\":\"c-7\"}}",
+                 (long long)a.id),
+        NULL);
+    assert_string_equal(delivery_of(s, a.id), "delivered");
+    /* naming neither: the message its id names */
+    put(s, ev_of("{\"event_id\":\"ms-bare\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:02:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"opened\"}}",
+                 (long long)a.id),
+        NULL);
+    assert_string_equal(delivery_of(s, a.id), "opened");
+    cs_store_close(&s);
+}
+
 static void test_cursors_codes_contacts(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2168,6 +2229,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_status_of_another_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
