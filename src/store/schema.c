@@ -272,6 +272,13 @@ static const char *const migrations[] = {
      * step of version 16 once more */
     "CREATE TABLE IF NOT EXISTS region_backfill(address TEXT PRIMARY KEY, "
     "region TEXT NOT NULL)@NOROWID;",
+    /* 27: when each of a customer's fields was stated (a JSON object of
+     * times: the contact fields, the attributes, each consent), so that
+     * each keeps the newest update's value whatever order updates arrive
+     * in; one updated_at for all kept an update older than the latest
+     * from a field it was the newest for. NULL (the rows before): each
+     * field with a value as of updated_at (sql_fold.c) */
+    "ALTER TABLE customers ADD COLUMN field_at TEXT;",
 };
 
 size_t cs_schema_count(void)

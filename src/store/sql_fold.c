@@ -4,7 +4,8 @@
  *
  * The rules (docs/store.md, checked by tests/conformance):
  *  - an update older (by occurred_at) than the state it would overwrite is
- *    logged but does not regress the state;
+ *    logged but does not regress the state; a customer's fields each keep
+ *    the newest update's value (customers.field_at);
  *  - an update for an unseen entity creates a stub that the create fills in
  *    (order cancelled before placed, return or ticket updated before created);
  *  - a scan for an unknown shipment is kept as pending and attached, with its
@@ -464,27 +465,77 @@ static cs_rc touch_customer(cs_sql_t *s, const char *id, cs_ms_t at, cs_err_t *e
     return rc;
 }
 
-/* consent as six characters: [channel][purpose] -> '-', 'y', 'n' */
-static void consent_merge(char out[7], const char *old, const cs_customer_t *cu, bool newer)
+/*
+ * A customer's fields each keep the value of the newest update that set
+ * it (by occurred_at; of two at the same instant, the later to arrive),
+ * whatever order the updates arrive in: customers.field_at holds, per
+ * field, when its value was stated -- the five contact fields, the
+ * attributes (as a whole) and each of the six consent slots -- as a JSON
+ * object of UTC milliseconds, e.g. {"email":1772355480000,
+ * "consents.email.marketing":1772355480000}. A field without a time there
+ * (a row written before schema 27, which kept one updated_at for all) was
+ * stated at the customer's updated_at if it has a value, else never.
+ */
+enum { F_CONTACT = 5, F_ATTRS = 5, F_CONSENT = 6, F__COUNT = F_CONSENT + 2 * CS_CHANNEL__COUNT };
+#define F_NEVER INT64_MIN
+
+/* The key of field f in field_at, into buf. */
+static const char *field_key(int f, char *buf, size_t size)
 {
-    static const char sym[] = {'-', 'y', 'n'};
-    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
-        for (int p = 0; p < 2; p++) {
-            int i = ch * 2 + p;
-            char was = (old && strlen(old) == 6) ? old[i] : '-';
-            cs_consent_t c = cu->consent[ch][p];
-            out[i] = (c != CS_CONSENT_UNSET && (newer || was == '-')) ? sym[c] : was;
-        }
-    out[6] = '\0';
+    static const char *const names[] = { "email", "phone", "name", "locale", "timezone",
+                                         "attributes" };
+    if (f < F_CONSENT)
+        return names[f];
+    int i = f - F_CONSENT;
+    snprintf(buf, size, "consents.%s.%s", cs_channel_name((cs_channel_t)(i / 2)),
+             i % 2 ? "marketing" : "transactional");
+    return buf;
+}
+
+/* The times of a stored row: its field_at (NULL: none), else updated for
+ * a field with a value (has[f]). */
+static void field_times_read(const char *field_at, const bool has[F__COUNT], cs_ms_t updated,
+                             cs_ms_t at[F__COUNT])
+{
+    json_t *o = field_at ? cs_json_loadb(field_at, strlen(field_at), NULL) : NULL;
+    for (int f = 0; f < F__COUNT; f++) {
+        char k[48];
+        json_t *v = json_object_get(o, field_key(f, k, sizeof k));
+        at[f] = json_is_integer(v) ? (cs_ms_t)json_integer_value(v) : has[f] ? updated : F_NEVER;
+    }
+    json_decref(o);
+}
+
+/* field_at's JSON for the fields that have a value: into buf (always big
+ * enough: F__COUNT keys of at most 32 bytes and 20 digits). */
+static void field_times_write(const bool has[F__COUNT], const cs_ms_t at[F__COUNT], char *buf,
+                              size_t size)
+{
+    size_t n = 0;
+    buf[n++] = '{';
+    for (int f = 0; f < F__COUNT && n < size; f++) {
+        char k[48];
+        if (!has[f])
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s\"%s\":%lld", n > 1 ? "," : "",
+                              field_key(f, k, sizeof k), (long long)at[f]);
+    }
+    if (n < size - 1) {
+        buf[n++] = '}';
+        buf[n] = '\0';
+    }
 }
 
 static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, cs_ms_t at,
                            cs_err_t *err)
 {
+    static const char sym[] = { '-', 'y', 'n' };
     sql_stmt *get = cs__sql_stmt(s, Q_CU_GET, err);
     sql_stmt *put = cs__sql_stmt(s, Q_CU_PUT, err);
-    char consent[7];
+    char consent[7], times_text[F__COUNT * 64];
     char *attr_text = NULL;
+    cs_ms_t times[F__COUNT];
+    bool has[F__COUNT];
     cs_rc rc = CS_OK;
     if (!get || !put)
         return CS_ERR_STORE;
@@ -496,39 +547,68 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
     }
     bool found = r == SQL_ROW;
     /* email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at,
-     * contact_at */
+     * contact_at,field_at */
     cs_ms_t updated = found ? cs__col_time(get, 8) : 0;
     cs_ms_t first = found ? cs__col_time(get, 7) : at;
     cs_ms_t contact = found ? cs__col_time(get, 9) : at;
-    bool newer = !found || at >= updated;
+    const char *old_consent = found ? cs__col_text(get, 5) : NULL;
+    const char *old_attr = found ? cs__col_text(get, 6) : NULL;
+    if (old_consent && strlen(old_consent) != 6)
+        old_consent = NULL;
+    for (int f = 0; f < F__COUNT; f++)
+        has[f] = f < F_CONTACT   ? found && cs__col_text(get, f)
+                 : f == F_ATTRS  ? old_attr != NULL
+                                 : old_consent && old_consent[f - F_CONSENT] != '-';
+    field_times_read(found ? cs__col_text(get, 10) : NULL, has, updated, times);
     /* a changed address or consent starts what stops messages over
      * (unsubscribes, bounces: sql_journey.c); the same record again,
      * or a new name, does not */
     bool changed = false;
-    const char *mine[5] = {cu->email, cu->phone, cu->name, cu->locale, cu->timezone};
+    const char *mine[F_CONTACT] = { cu->email, cu->phone, cu->name, cu->locale, cu->timezone };
     cs__bind_text(put, 1, cu->id);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < F_CONTACT; i++) {
         const char *old = found ? cs__col_text(get, i) : NULL;
-        const char *v = (mine[i] && (newer || !old)) ? mine[i] : old;
+        const char *v = old;
+        if (mine[i] && at >= times[i]) {
+            v = mine[i];
+            times[i] = at;
+            has[i] = true;
+        }
         if (i < 2 && v != old && (!old || strcmp(v, old) != 0))
             changed = true;
         bind_transient(put, 2 + i, v);
     }
-    const char *old_consent = found ? cs__col_text(get, 5) : NULL;
-    consent_merge(consent, old_consent, cu, newer);
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        for (int p = 0; p < 2; p++) {
+            int i = ch * 2 + p, f = F_CONSENT + i;
+            cs_consent_t c = cu->consent[ch][p];
+            consent[i] = old_consent ? old_consent[i] : '-';
+            if (c != CS_CONSENT_UNSET && at >= times[f]) {
+                consent[i] = sym[c];
+                times[f] = at;
+                has[f] = true;
+            }
+        }
+    consent[6] = '\0';
     if (!old_consent || strcmp(consent, old_consent) != 0)
         changed = true;
     sql_bind_text_copy(put, 7, consent, 6);
     sql_bind_int64(put, 11, changed && at > contact ? at : contact);
-    const char *old_attr = found ? cs__col_text(get, 6) : NULL;
-    if (attrs && (newer || !old_attr)) {
-        attr_text = cs_json_dumps(attrs, JSON_COMPACT);
+    if (attrs && at >= times[F_ATTRS]) {
+        if (!(attr_text = cs_json_dumps(attrs, JSON_COMPACT))) {
+            rc = cs_errf(err, CS_ERR_NOMEM, "out of memory serializing data.attributes");
+            goto out;
+        }
+        times[F_ATTRS] = at;
+        has[F_ATTRS] = true;
         bind_transient(put, 8, attr_text);
     } else {
         bind_transient(put, 8, old_attr);
     }
     sql_bind_int64(put, 9, first < at ? first : at);
     sql_bind_int64(put, 10, updated > at ? updated : at);
+    field_times_write(has, times, times_text, sizeof times_text);
+    sql_bind_text_copy(put, 12, times_text, -1);
     sql_reset(get);
     sql_clear_bindings(get);
     rc = cs__sql_exec_stmt(s, put, err, "write a customer");

@@ -82,6 +82,14 @@ try:
     after = views(d2, ids, 1000)
     same = sum(1 for k in before if before[k] == after.get(k))
     t.eq(same, len(before), "every view is the same on PostgreSQL")
+    # what the views do not show: when each customer field was stated
+    # (customers.field_at), which decides what a late update may change
+    # (sorted here: the two databases may collate ids differently)
+    q = "SELECT id, field_at FROM customers WHERE field_at IS NOT NULL"
+    lite_times = sorted(csbb.store_sql(lite, q).splitlines())
+    t.check(len(lite_times) >= 100, "the demo's customers have field times: %d" % len(lite_times))
+    t.eq(sorted(csbb.store_sql(pg.url(), q).splitlines()), lite_times,
+         "every customer's field times are copied")
     st, _, body = d2.request("POST", "/v1/events", {
         "event_id": "after-copy-1", "type": "customer.upserted",
         "occurred_at": "2026-11-20T10:00:00Z", "data": {"id": "new-after-copy"}})

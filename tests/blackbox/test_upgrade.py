@@ -14,7 +14,11 @@ names the parcel it closed on; (19) a parcel stored under two shipment
 ids is one, under the first, with both's scans; (20) a scan stored twice
 (sent again under another event id) is kept once, on its parcel and
 waiting for one, and a parcel delivered by a scan dated ahead of its
-receipt is delivered when it was received. Runs on SQLite and,
+receipt is delivered when it was received; (27) a customer stored before
+gets per-field times (customers.field_at): each of its fields counts as
+stated at its last update, so an older update fills only what it lacks and
+a newer one replaces. Winding the store back to 25 drops that column, and
+the next open adds it again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -91,6 +95,9 @@ rows = [
     "VALUES('o-up','c-up','EUR',%d,2990,'placed',%d)" % (placed, placed),
     "INSERT INTO order_items(order_id,line,sku,name,unit_price,quantity,discount) "
     "VALUES('o-up',1,'a','A',2990,1,0)",
+    # the customer as an older release kept it: one updated_at for all fields
+    "INSERT INTO customers(id,email,name,consent,first_seen_at,updated_at) "
+    "VALUES('c-up','old@example.de','Olga','y-----',%d,%d)" % (placed, placed),
     "INSERT INTO shipments(id,order_id,carrier,tracking_number,destination,created_at) "
     "VALUES('S-up','o-up','dhl','00340 43466 0012 3456','%s',%d)" % (LEIPZIG_HOME, placed),
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,location,"
@@ -230,6 +237,35 @@ try:
     left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='scans_20'"
                           if pg else "SELECT count(*) FROM sqlite_master WHERE name='scans_20'")
     t.eq(left.strip(), "0", "migration 20's table dropped by its step")
+    # migration 27: the stored customer's fields as of its last update
+    field_at_col = ("SELECT count(*) FROM information_schema.columns WHERE "
+                    "table_schema=current_schema() AND table_name='customers' AND "
+                    "column_name='field_at'" if pg else
+                    "SELECT count(*) FROM pragma_table_info('customers') WHERE name='field_at'")
+    t.eq(csbb.store_sql(d.store, field_at_col).strip(), "1", "migration 27: customers.field_at")
+    t.eq(csbb.store_sql(d.store, "SELECT coalesce(field_at,'-') FROM customers WHERE id='c-up'"
+                        ).strip(), "-", "migration 27: no times for the customer stored before")
+    st, _, body = d.post_events([
+        {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
+         "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
+                  "consents": {"email": {"transactional": False, "marketing": True}}}},
+        {"event_id": "up-cust-newer", "type": "customer.upserted", "occurred_at": iso(-20),
+         "data": {"id": "c-up", "name": "Olga Neu"}}])
+    t.eq(st, 200, "the customer's updates are accepted: %r" % (body,))
+    st, _, cust = d.request("GET", "/v1/customers/c-up")
+    t.eq([cust.get(k) for k in ("email", "phone", "name")] if st == 200 else st,
+         ["old@example.de", "+4915100000009", "Olga Neu"],
+         "an update older than the stored customer fills only what it lacked")
+    t.eq(cust.get("consents", {}).get("email") if st == 200 else st,
+         {"transactional": True, "marketing": True},
+         "... of its consents too (the stored transactional yes stays)")
+    got = csbb.store_sql(d.store, "SELECT field_at FROM customers WHERE id='c-up'").strip()
+    times = json.loads(got) if got.startswith("{") else got
+    t.eq(times.get("email") if isinstance(times, dict) else times, placed,
+         "the stored email as of the customer's last update: %r" % (times,))
+    t.eq(times.get("phone") if isinstance(times, dict) else times,
+         (placed - 3600 * 1000) // 1000 * 1000,
+         "the phone as of the update that gave it")
     st, _, view = d.request("GET", "/v1/orders/o-tw")
     t.eq([x.get("id") for x in view.get("shipments", [])] if st == 200 else st, ["S-tw1"],
          "the order shows one parcel")
@@ -291,11 +327,24 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
+    # (back to 25: the column of 27 goes too, as a store of 25 had none)
+    csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
+    t.eq(csbb.store_sql(d.store, field_at_col).strip(), "0", "wound back: no customers.field_at")
     csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
                    "PRAGMA user_version=25")
     d.start()
     t.eq(csbb.store_sql(d.store, "SELECT dest_region FROM shipments WHERE id='S-up'").strip(),
          "LT-01", "migration 26: the stored destination's key made again")
+    t.eq(csbb.store_sql(d.store, field_at_col).strip(), "1",
+         "migration 27 again: customers.field_at added back")
+    st, _, body = d.post_events([
+        {"event_id": "up-cust-again", "type": "customer.upserted",
+         "occurred_at": iso_ms(placed - 1800 * 1000),
+         "data": {"id": "c-up", "name": "Olga Alt", "locale": "de"}}])
+    t.eq(st, 200, "an older update after the second upgrade is accepted: %r" % (body,))
+    st, _, cust = d.request("GET", "/v1/customers/c-up")
+    t.eq([cust.get(k) for k in ("name", "locale")] if st == 200 else st, ["Olga Neu", "de"],
+         "the fields as of the customer's last update: the older one fills only the locale")
     t.eq(d.stop(), 0, "and stops cleanly after it")
 finally:
     d.cleanup()

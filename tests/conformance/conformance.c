@@ -697,6 +697,60 @@ static void test_customer_partial_and_ordered(void **state)
     cs_store_close(&s);
 }
 
+/* Each of a customer's fields keeps the value of the newest update that
+ * set it, whatever order the updates arrive in: an update older than the
+ * customer's latest (which said something else) still wins the fields it
+ * is the newest for. Before, one time for the whole customer kept such an
+ * update's email, locale, consent and attributes out once any newer update
+ * had come, and an older value stayed. */
+static void test_customer_fields_newest_each(void **state)
+{
+    cs_store_t *s = open_store(state);
+    static const char *const upd[3][2] = {
+        { "2026-03-01T09:00:00Z",
+          "\"email\":\"a@example.de\",\"name\":\"Anna\",\"locale\":\"de\",\"consents\":{\"email\":"
+          "{\"transactional\":true,\"marketing\":true}},\"attributes\":{\"tier\":\"a\"}" },
+        { "2026-03-03T09:00:00Z", "\"name\":\"Anna B.\"" },
+        { "2026-03-02T09:00:00Z",
+          "\"email\":\"c@example.de\",\"locale\":\"en\",\"consents\":{\"email\":"
+          "{\"marketing\":false}},\"attributes\":{\"tier\":\"c\"}" },
+    };
+    static const int orders[6][3] = { { 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 },
+                                      { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 } };
+    for (int k = 0; k < 6; k++) {
+        for (int j = 0; j < 3; j++) {
+            int u = orders[k][j];
+            put(s, ev_of("{\"event_id\":\"cf-%d-%d\",\"type\":\"customer.upserted\","
+                         "\"occurred_at\":\"%s\",\"data\":{\"id\":\"cf-%d\",%s}}",
+                         k, u, upd[u][0], k, upd[u][1]),
+                NULL);
+        }
+        char id[16];
+        snprintf(id, sizeof id, "cf-%d", k);
+        json_t *c = customer_view(s, id);
+        json_t *mail = json_object_get(json_object_get(c, "consents"), "email");
+        assert_string_equal(str_at(c, "email"), "c@example.de");
+        assert_string_equal(str_at(c, "name"), "Anna B.");
+        assert_string_equal(str_at(c, "locale"), "en");
+        assert_true(json_is_true(json_object_get(mail, "transactional")));
+        assert_true(json_is_false(json_object_get(mail, "marketing")));
+        assert_string_equal(str_at(c, "attributes.tier"), "c");
+        assert_string_equal(str_at(c, "updated_at"), "2026-03-03T09:00:00.000Z");
+        json_decref(c);
+    }
+    /* the customer an order carries, likewise */
+    put(s, EV("cf-o", "order.placed", "2026-03-02T12:00:00Z",
+              "{\"id\":\"cf-o\",\"customer_id\":\"cf-0\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+              "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"1.00\",\"quantity\":1}],\"customer\":"
+              "{\"id\":\"cf-0\",\"email\":\"o@example.de\",\"name\":\"Anna O.\"}}"),
+        NULL);
+    json_t *c = customer_view(s, "cf-0");
+    assert_string_equal(str_at(c, "email"), "o@example.de");
+    assert_string_equal(str_at(c, "name"), "Anna B.");
+    json_decref(c);
+    cs_store_close(&s);
+}
+
 static void test_rollback_discards(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2221,6 +2275,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_twice_keeps_first_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_fields_newest_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
