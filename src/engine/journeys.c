@@ -806,6 +806,31 @@ static json_t *event_json(const cs_event_t *ev)
     return d;
 }
 
+/* A message.status that names only one of our messages (its number) is
+ * the message's customer's (the store logged it so: customer_id) and of
+ * the message's channel: conditions read them as the event's own. */
+static cs_rc message_named(pass_t *p, const cs_event_t *ev, const char *customer_id, json_t *evj)
+{
+    const cs_message_status_t *m = &ev->u.msg;
+    cs_outmsg_t out;
+    int64_t id;
+    if (!m->customer_id &&
+        json_object_set_new(evj, "customer_id", json_string(customer_id)))
+        return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
+    if (m->channel || !cs_parse_i64(m->message_id, &id) || id <= 0)
+        return CS_OK;
+    cs_rc rc = cs_store_call(p->s, outbox_get, id, &out, p->err);
+    if (rc == CS_ERR_NOTFOUND)
+        return CS_OK;
+    if (rc)
+        return rc;
+    const char *ch = cs_channel_name((cs_channel_t)out.channel);
+    if (ch && strcmp(out.customer_id, customer_id) == 0 &&
+        json_object_set_new(evj, "channel", json_string(ch)))
+        return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
+    return CS_OK;
+}
+
 /* Has the customer placed an order after order_id? The customer's latest
  * order (customer.last_order_id) is another one. */
 static bool ordered_since(json_t *customer, const char *order_id)
@@ -986,6 +1011,9 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     json_t *evj = event_json(ev);
     if (!evj)
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
+    if (ev->type == CS_EV_MESSAGE_STATUS && customer_id && (rc = message_named(p, ev, customer_id,
+                                                                               evj)))
+        goto out;
     /* a scan or return knows its order; its customer is the order's */
     if (!customer_id && order_id) {
         json_t *cu, *o, *sh;

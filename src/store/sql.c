@@ -236,6 +236,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                     "CASE WHEN ?2>4 THEN 4 ELSE ?2 END>CASE WHEN delivery>4 THEN 4 ELSE delivery END "
                     "OR (CASE WHEN ?2>4 THEN 4 ELSE ?2 END=CASE WHEN delivery>4 THEN 4 ELSE delivery END "
                     "AND (delivery_at IS NULL OR delivery_at<=?3)))",
+    /* the customer and channel of our message ?1 (a contact channel's) */
+    [Q_MS_OWNER] = "SELECT customer_id,channel FROM outbox WHERE id=?1 AND channel<3",
     [Q_MS_INSERT] = "INSERT INTO message_events(seq,message_id,status,channel,customer_id,detail,"
                     "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [Q_CU_TOUCH] = "INSERT INTO customers(id,first_seen_at,updated_at) VALUES(?1,?2,0) "

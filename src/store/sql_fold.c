@@ -70,6 +70,9 @@ typedef struct route {
     char row_resolution[32];
     char row_customer[CS_ID_MAX + 1];
     bool row_has_order;
+    /* message.status of one of our messages: the customer and channel it
+     * left out, the message's */
+    const char *msg_channel;        /* the event's, else the message's; NULL = none */
 } route_t;
 
 static void bind_transient(sql_stmt *st, int i, const char *v)
@@ -337,6 +340,40 @@ static cs_rc find_row(cs_sql_t *s, bool is_return, const char *id, route_t *r, c
     return CS_OK;
 }
 
+/* A message.status that leaves out its customer or channel: when its
+ * message_id is one of our messages (its outbox id, of a contact channel)
+ * and what it does name is that message's, the message's customer and
+ * channel are the status's -- a bounce stops the channel of the customer
+ * the message went to. */
+static cs_rc find_message(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
+{
+    const cs_message_status_t *m = &ev->u.msg;
+    int64_t id;
+    r->msg_channel = m->channel;
+    if ((m->customer_id && m->channel) || !cs_parse_i64(m->message_id, &id) || id <= 0)
+        return CS_OK;
+    sql_stmt *st = cs__sql_stmt(s, Q_MS_OWNER, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sql_bind_int64(st, 1, id);
+    int rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        const char *cust = cs__col_text(st, 0);
+        const char *ch = cs_channel_name((cs_channel_t)sql_column_int(st, 1));
+        if (cust && ch && (!m->customer_id || strcmp(m->customer_id, cust) == 0) &&
+            (!m->channel || strcmp(m->channel, ch) == 0)) {
+            cs_strlcpy(r->row_customer, cust, sizeof r->row_customer);
+            r->customer_id = r->row_customer;
+            r->msg_channel = ch; /* static */
+        }
+    }
+    sql_reset(st);
+    sql_clear_bindings(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a message's customer");
+    return CS_OK;
+}
+
 static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     cs_rc rc = CS_OK;
@@ -377,6 +414,7 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
         break;
     case CS_EV_FEEDBACK_SUBMITTED: r->order_id = ev->u.feedback.order_id; break;
     case CS_EV_SIGNAL: r->order_id = ev->u.signal.order_id; break;
+    case CS_EV_MESSAGE_STATUS: rc = find_message(s, ev, r, err); break;
     default: break;
     }
     return rc;
@@ -1399,9 +1437,11 @@ static cs_rc fold_feedback(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     return f->customer_id ? touch_customer(s, f->customer_id, ev->occurred_at, err) : CS_OK;
 }
 
-static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err_t *err)
+static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
+                          cs_err_t *err)
 {
     const cs_message_status_t *m = &ev->u.msg;
+    const char *customer_id = r->customer_id, *channel = r->msg_channel;
     sql_stmt *ins = cs__sql_stmt(s, Q_MS_INSERT, err);
     cs_rc rc;
     if (!ins)
@@ -1409,8 +1449,8 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err
     sql_bind_int64(ins, 1, seq);
     cs__bind_text(ins, 2, m->message_id);
     sql_bind_int(ins, 3, (int)m->status);
-    cs__bind_text(ins, 4, m->channel);
-    cs__bind_text(ins, 5, m->customer_id);
+    cs__bind_text(ins, 4, channel);
+    cs__bind_text(ins, 5, customer_id);
     cs__bind_text(ins, 6, m->detail);
     sql_bind_int64(ins, 7, ev->occurred_at);
     if ((rc = cs__sql_exec_stmt(s, ins, err, "write a message status")))
@@ -1426,8 +1466,8 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err
         sql_bind_int64(up, 1, id);
         sql_bind_int(up, 2, (int)m->status);
         sql_bind_int64(up, 3, ev->occurred_at);
-        cs__bind_text(up, 4, m->customer_id);
-        int ch = m->channel ? cs_channel_from_name(m->channel) : -1;
+        cs__bind_text(up, 4, customer_id);
+        int ch = channel ? cs_channel_from_name(channel) : -1;
         if (ch >= 0)
             sql_bind_int(up, 5, ch);
         else
@@ -1435,7 +1475,7 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, cs_err
         if ((rc = cs__sql_exec_stmt(s, up, err, "record a delivery status")))
             return rc;
     }
-    return m->customer_id ? touch_customer(s, m->customer_id, ev->occurred_at, err) : CS_OK;
+    return customer_id ? touch_customer(s, customer_id, ev->occurred_at, err) : CS_OK;
 }
 
 /* ---- the entry point ---- */
@@ -1636,7 +1676,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     case CS_EV_TICKET_CREATED:
     case CS_EV_TICKET_UPDATED: rc = fold_ticket(s, ev, &r, err); break;
     case CS_EV_FEEDBACK_SUBMITTED: rc = fold_feedback(s, ev, err); break;
-    case CS_EV_MESSAGE_STATUS: rc = fold_message(s, ev, *seq, err); break;
+    case CS_EV_MESSAGE_STATUS: rc = fold_message(s, ev, *seq, &r, err); break;
     case CS_EV_SIGNAL: rc = touch_customer(s, ev->u.signal.customer_id, ev->occurred_at, err); break;
     default: rc = cs_errf(err, CS_ERR_INTERNAL, "store: unknown event type %d", (int)ev->type);
     }

@@ -288,6 +288,7 @@ typedef enum stmt_id {
     Q_TI_SET_STATUS,
     Q_FB_PUT,
     Q_MS_INSERT,
+    Q_MS_OWNER,
     Q_MS_OUTBOX,
     /* api keys */
     Q_AK_PUT,

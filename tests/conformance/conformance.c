@@ -1232,6 +1232,48 @@ static void test_message_status_of_another_message(void **state)
     cs_store_close(&s);
 }
 
+/* A message.status of one of our messages that names no customer or no
+ * channel (a bounce processor posting to /v1/events with the message's
+ * number) is the message's customer's and channel's: its bounce stops
+ * that channel, and the customer's events list it. Before, it was nobody's:
+ * the bounce stopped nothing. */
+static void test_message_status_takes_its_message(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    bool existed;
+    cs_outmsg_t a = msg("confirm:o:1:0", "c-7", T0);
+    put(s, EV("cu", "customer.upserted", "2026-03-01T09:00:00Z",
+              "{\"id\":\"c-7\",\"email\":\"kim@example.de\"}"),
+        NULL);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_put, &a, &existed, &err), CS_OK);
+    done_tx(s);
+    put(s, ev_of("{\"event_id\":\"ms-bare\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:00:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"bounced\"}}",
+                 (long long)a.id),
+        NULL);
+    cs_contact_t c;
+    assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
+    assert_int_equal(c.bounced, 1u << CS_CHANNEL_EMAIL);
+    assert_string_equal(delivery_of(s, a.id), "bounced");
+    cs_event_query_t q = {.limit = 100, .customer_id = "c-7", .type = "message.status"};
+    json_t *page = NULL;
+    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
+    assert_int_equal(json_array_size(json_object_get(page, "events")), 1);
+    json_decref(page);
+    /* a status naming another customer is that customer's alone */
+    put(s, ev_of("{\"event_id\":\"ms-c9\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:05:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"unsubscribed\",\"customer_id\":\"c-9\"}}",
+                 (long long)a.id),
+        NULL);
+    assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
+    assert_false(c.unsubscribed);
+    cs_store_close(&s);
+}
+
 static void test_cursors_codes_contacts(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2285,6 +2327,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_of_another_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_status_takes_its_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),

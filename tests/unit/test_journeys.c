@@ -417,6 +417,46 @@ static void test_wait_for_a_customer_event_in_an_order_run(void **state)
     teardown_world(&w);
 }
 
+/* A status of one of our messages that names only the message (its
+ * number) is its customer's and its channel's: a journey on it starts for
+ * that customer, and its condition sees the message's customer and
+ * channel; the unsubscribe ends the customer's runs. Before, such a status
+ * was nobody's: nothing started, nothing ended, event.channel was null. */
+static void test_status_of_our_message_names_it(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: ask\ntrigger: {event: order.placed}\nexit_when: [unsubscribed]\nsteps:\n"
+        "  - send: {channel: email, template: ask, class: transactional}\n"
+        "  - wait: 3d\n"
+        "  - send: {channel: email, template: reminder, class: transactional}\n",
+        "journey: opened\ntrigger:\n  event: message.status\n"
+        "  if: \"event.status == 'opened' and event.channel == 'email' and "
+        "event.customer_id == 'lea'\"\n"
+        "once_per: event\nsteps:\n"
+        "  - send: {channel: email, template: opened, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    customer(&w, "lea", true);
+    order(&w, "o1", "lea", "30.00");
+    assert_string_equal(outbox(&w, "lea"), "ask:queued");
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, outbox_view, "lea", &arr, &err), CS_OK);
+    long long id = json_integer_value(json_object_get(json_array_get(arr, 0), "id"));
+    json_decref(arr);
+    char data[128];
+    snprintf(data, sizeof data, "{\"message_id\":\"%lld\",\"status\":\"opened\"}", id);
+    event(&w, "message.status", data);
+    assert_string_equal(runs(&w, "lea"), "ask:active opened:done");
+    assert_string_equal(outbox(&w, "lea"), "ask:queued opened:queued");
+    snprintf(data, sizeof data, "{\"message_id\":\"%lld\",\"status\":\"unsubscribed\"}", id);
+    event(&w, "message.status", data);
+    assert_string_equal(runs(&w, "lea"), "ask:exited:unsubscribed opened:done");
+    teardown_world(&w);
+}
+
 /* An order.placed that reaches us days late (a webhook retried, a shop
  * connected late) after its parcel's fresh scans: the order itself is too
  * old to start anything, but the scans it brings in are not, and start what
@@ -1368,6 +1408,7 @@ int main(void)
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_wait_for_a_customer_event_in_an_order_run),
+        cmocka_unit_test(test_status_of_our_message_names_it),
         cmocka_unit_test(test_history_ends_no_run),
         cmocka_unit_test(test_context_fields_known),
         cmocka_unit_test(test_policy_in_the_runtime),
