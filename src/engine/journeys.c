@@ -831,6 +831,32 @@ static cs_rc message_named(pass_t *p, const cs_event_t *ev, const char *customer
     return CS_OK;
 }
 
+/* Was ticket.created `ev` (log seq) sent before, for the same ticket (a
+ * helpdesk's retry under a new event id)? Then it opened no ticket: it
+ * ends no run, as an order.placed that edits its order is no new order.
+ * *known caches the answer for the event's other runs (-1: not read). */
+static cs_rc ticket_created_before(pass_t *p, int64_t seq, const cs_event_t *ev, int *known)
+{
+    const cs_ticket_t *t = &ev->u.ticket;
+    if (*known >= 0)
+        return CS_OK;
+    cs_event_query_t q = { .before_seq = seq, .limit = 1000, .type = "ticket.created",
+                           .customer_id = t->customer_id, .newest_first = true };
+    json_t *page;
+    cs_rc rc = cs_store_events_query(p->s, &q, &page, p->err);
+    if (rc)
+        return rc;
+    json_t *evs = json_object_get(page, "events");
+    *known = 0;
+    for (size_t i = 0; i < json_array_size(evs) && !*known; i++) {
+        json_t *d = json_object_get(json_object_get(json_array_get(evs, i), "event"), "data");
+        const char *id = jstr(d, "id");
+        *known = id && strcmp(id, t->id) == 0;
+    }
+    json_decref(page);
+    return CS_OK;
+}
+
 /* Has the customer placed an order after order_id? The customer's latest
  * order (customer.last_order_id) is another one. */
 static bool ordered_since(json_t *customer, const char *order_id)
@@ -1033,6 +1059,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         (rc = cs_store_call(p->s, runs_active, order_id, customer_id, &runs, &n, p->err)))
         goto out;
     int edit = -1; /* an order.placed that edits its order: read once, when a run asks */
+    int ticket_again = -1; /* a ticket.created sent before: likewise */
     for (size_t i = 0; i < n && !rc; i++) {
         cs_run_t *run = &runs[i];
         const cs_journey_t *j;
@@ -1044,6 +1071,11 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             (rc = ordered_again(p, seq, ev, run, &edit, &again)))
             break;
         if (bit == CS_EXIT_ORDERED_AGAIN && !again)
+            bit = 0;
+        if (bit == CS_EXIT_TICKET_OPENED &&
+            (rc = ticket_created_before(p, seq, ev, &ticket_again)))
+            break;
+        if (bit == CS_EXIT_TICKET_OPENED && ticket_again)
             bit = 0;
         /* a ticket about no order or an unsubscribe from well before the
          * run began (older than a trigger may be: history a shop imports,

@@ -383,6 +383,33 @@ static void test_timeout_and_exits(void **state)
     teardown_world(&w);
 }
 
+/* A ticket.created sent again (a helpdesk's retry under a new event id,
+ * days later) is no new ticket: it ends no run with ticket_opened, as an
+ * order.placed that edits its order is no new order. Before, the repeat of
+ * a ticket solved long ago ended the customer's review request. */
+static void test_ticket_sent_again_ends_no_run(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "cara", true);
+    event(&w, "ticket.created",
+          "{\"id\":\"t1\",\"customer_id\":\"cara\",\"subject\":\"Frage\"}");
+    event(&w, "ticket.updated", "{\"id\":\"t1\",\"status\":\"solved\"}");
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    order(&w, "o1", "cara", "10.00");
+    advance_to(&w, "2026-07-15T10:00:00Z");
+    event(&w, "ticket.created",
+          "{\"id\":\"t1\",\"customer_id\":\"cara\",\"subject\":\"Frage\"}");
+    assert_string_equal(runs(&w, "cara"), "review_request:active");
+    /* a new ticket does */
+    event(&w, "ticket.created",
+          "{\"id\":\"t2\",\"customer_id\":\"cara\",\"subject\":\"Noch eine Frage\"}");
+    assert_string_equal(runs(&w, "cara"), "review_request:exited:ticket_opened");
+    teardown_world(&w);
+}
+
 /* A run about an order waits for an event about no order (a message's
  * status, a signal the shop sends for the customer): the customer's event
  * concerns the run, as a ticket without an order ends it. Before, such a
@@ -1407,6 +1434,7 @@ int main(void)
         cmocka_unit_test(test_scans_before_their_order_without_order_journeys),
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
+        cmocka_unit_test(test_ticket_sent_again_ends_no_run),
         cmocka_unit_test(test_wait_for_a_customer_event_in_an_order_run),
         cmocka_unit_test(test_status_of_our_message_names_it),
         cmocka_unit_test(test_history_ends_no_run),
