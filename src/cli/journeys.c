@@ -73,11 +73,13 @@ out:
  * send when a templates folder is configured. */
 static int check(const cs_conf_t *conf, const char *config, const char *dir)
 {
-    cs_journeys_t *js;
+    cs_journeys_t *js = NULL;
     cs_err_t err;
     cs_err_clear(&err);
-    if (cs_journeys_new(NULL, &js, &err) || cs_journeys_load_dir(js, dir, &err))
+    if (cs_journeys_new(NULL, &js, &err) || cs_journeys_load_dir(js, dir, &err)) {
+        cs_journeys_free(js);
         return cs_cli_fail("journeys check", &err);
+    }
     if (!cs_cli_webhook_secret_ok("journeys check", conf, js)) {
         cs_journeys_free(js);
         return CS_EXIT_FAIL;
