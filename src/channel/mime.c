@@ -85,12 +85,63 @@ static cs_rc encoded_words(cs_buf_t *b, const char *s, size_t *col)
     return rc;
 }
 
+/* RFC 5322 2.1.1: a line is at most 998 octets and should be at most 78. */
+#define HDR_LINE_PREF 78
+#define HDR_LINE_MAX 998
+
+/* Whether plain ASCII text starting at column col can be folded at its
+ * spaces (RFC 5322 2.2.3) into lines of at most max: no word is longer
+ * than a line of its own allows. */
+static bool foldable(const char *s, size_t col, size_t max)
+{
+    size_t line = col;
+    for (const char *p = s; *p; p++) {
+        if (*p == ' ' && p > s && p[-1] != ' ')
+            line = 0; /* a fold may go before this space */
+        if (++line > max)
+            return false;
+    }
+    return true;
+}
+
+/* Plain ASCII text, folded before a space where the line would pass
+ * HDR_LINE_PREF; *col is the column it starts at and becomes the one it
+ * ends at. A word longer than the line stays whole on a line of its own. */
+static cs_rc folded(cs_buf_t *b, const char *s, size_t *col)
+{
+    cs_rc rc = CS_OK;
+    const char *p = s;
+    while (*p && !rc) {
+        /* one piece: the spaces before a word, then the word */
+        const char *w = p, *e;
+        while (*w == ' ')
+            w++;
+        for (e = w; *e && *e != ' '; e++)
+            ;
+        size_t n = (size_t)(e - p);
+        /* (no fold before trailing spaces: a line of only spaces) */
+        if (p > s && *p == ' ' && e > w && *col + n > HDR_LINE_PREF && *col > 1) {
+            rc = cs_buf_puts(b, "\r\n");
+            *col = 0;
+        }
+        if (!rc)
+            rc = cs_buf_append(b, p, n);
+        *col += n;
+        p = e;
+    }
+    return rc;
+}
+
 static cs_rc header_text(cs_buf_t *b, const char *name, const char *value)
 {
     size_t col = strlen(name) + 2;
     cs_rc rc = cs_buf_printf(b, "%s: ", name);
-    if (!rc)
-        rc = ascii_safe(value) ? cs_buf_puts(b, value) : encoded_words(b, value, &col);
+    if (rc)
+        return rc;
+    if (ascii_safe(value) && foldable(value, col, HDR_LINE_MAX))
+        rc = folded(b, value, &col);
+    else
+        rc = encoded_words(b, value, &col);
     return rc ? rc : cs_buf_puts(b, "\r\n");
 }
 
@@ -117,22 +168,28 @@ static void split_from(const char *from, char *name, size_t ns, char *addr, size
 
 static cs_rc mailbox(cs_buf_t *b, const char *hname, const char *name, const char *addr)
 {
+    size_t col = strlen(hname) + 2;
     cs_rc rc = cs_buf_printf(b, "%s: ", hname);
     if (!rc && name && *name) {
-        if (ascii_safe(name) && !strpbrk(name, "\"\\()<>@,;:[]."))
-            rc = cs_buf_puts(b, name);
-        else if (ascii_safe(name) && !strpbrk(name, "\"\\"))
-            rc = cs_buf_printf(b, "\"%s\"", name);
-        else {
-            /* the address goes on a line of its own when it does not fit
-             * after the last encoded-word */
-            size_t col = strlen(hname) + 2;
+        /* a quoted name's quotes take a column on its first and its last line */
+        bool atoms = !strpbrk(name, "\"\\()<>@,;:[]."), encoded = false;
+        if (ascii_safe(name) && atoms && foldable(name, col, HDR_LINE_MAX))
+            rc = folded(b, name, &col);
+        else if (ascii_safe(name) && !strpbrk(name, "\"\\") &&
+                 foldable(name, col + 1, HDR_LINE_MAX - 1)) {
+            col++;
+            if (!(rc = cs_buf_puts(b, "\"")) && !(rc = folded(b, name, &col)))
+                rc = cs_buf_puts(b, "\"");
+            col++;
+        } else {
             rc = encoded_words(b, name, &col);
-            if (!rc && col + 3 + strlen(addr) > EW_LINE_MAX)
-                rc = cs_buf_puts(b, "\r\n");
+            encoded = true;
         }
+        /* the address goes on a line of its own when it does not fit after
+         * the name */
+        size_t max = encoded ? EW_LINE_MAX : HDR_LINE_PREF;
         if (!rc)
-            rc = cs_buf_puts(b, " ");
+            rc = cs_buf_puts(b, col + 3 + strlen(addr) > max ? "\r\n " : " ");
     }
     return rc ? rc : cs_buf_printf(b, "<%s>\r\n", addr);
 }
@@ -222,6 +279,9 @@ cs_rc cs_mime_build(const cs_mail_t *m, const char *from, cs_buf_t *out, char *m
         (rc = header_text(out, "Subject", m->subject)) ||
         (rc = cs_buf_printf(out, "Message-ID: %s\r\nMIME-Version: 1.0\r\n", message_id)))
         goto out;
+    /* one line, never folded: the bounds of public_url (511) and of a
+     * customer id (the token, at most 289) keep it within HDR_LINE_MAX, and
+     * a fold before the "<" leaves some parsers a value starting with a space */
     if (m->unsubscribe_url &&
         (rc = cs_buf_printf(out,
                             "List-Unsubscribe: <%s>\r\n"

@@ -118,6 +118,99 @@ static void test_encoded_words_fit_the_line(void **state)
     }
 }
 
+/* The longest header line of a message but those that hold SKIP. */
+static size_t longest_header_line(const char *msg, const char *skip)
+{
+    const char *p = msg, *l;
+    size_t n, longest = 0;
+    while ((l = next_line(&p, &n)) != NULL && n > 0)
+        if (!skip || !memmem(l, n, skip, strlen(skip)))
+            longest = n > longest ? n : longest;
+    return longest;
+}
+
+static void append(char *s, const char *more, size_t size)
+{
+    size_t n = strlen(s);
+    snprintf(s + n, size - n, "%s", more);
+}
+
+/* The value of header NAME with its folds taken out (RFC 5322 2.2.3). */
+static void unfolded(const char *msg, const char *name, char *out, size_t size)
+{
+    const char *h = strstr(msg, name);
+    size_t o = 0;
+    assert_non_null(h);
+    h += strlen(name);
+    while (*h && !(h[0] == '\r' && h[1] == '\n' && h[2] != ' ') && o + 1 < size) {
+        if (h[0] == '\r' && h[1] == '\n')
+            h += 2;
+        else
+            out[o++] = *h++;
+    }
+    out[o] = '\0';
+}
+
+/* Long plain ASCII headers (a subject listing the products, a long name)
+ * are folded at their spaces into lines of at most 78; a subject with a word too long for any line is encoded. Each one's
+ * line was as long as its value, past the 998 octets a line may have, which
+ * servers refuse or break. (The unsubscribe link, bounded by the lengths of
+ * public_url and a customer id, stays whole on its line.) */
+static void test_long_ascii_headers_folded(void **state)
+{
+    (void)state;
+    char subject[2000] = "Your order", name[300] = "Anna", url[400], got[2100];
+    while (strlen(subject) < 1500)
+        append(subject, " with Espresso Beans Organic 500 g", sizeof subject);
+    while (strlen(name) < 200)
+        append(name, " Maria", sizeof name);
+    snprintf(url, sizeof url, "https://shop.example/a/very/long/path/to/consonance/u/");
+    while (strlen(url) < 300)
+        append(url, "0123456789abcdef", sizeof url);
+    cs_mail_t m = { .to = "anna@example.de", .to_name = name, .subject = subject,
+                    .text = "Hallo", .idem_key = "k4", .date = 1772359200000LL,
+                    .unsubscribe_url = url };
+    cs_buf_t b;
+    build(&m, &b);
+    assert_true(longest_header_line(b.data, url) <= 78);
+    unfolded(b.data, "\r\nSubject: ", got, sizeof got);
+    assert_string_equal(got, subject);
+    unfolded(b.data, "\r\nTo: ", got, sizeof got);
+    assert_true(strncmp(got, name, strlen(name)) == 0);
+    assert_non_null(strstr(got, "<anna@example.de>"));
+    char lu[500];
+    snprintf(lu, sizeof lu, "\r\nList-Unsubscribe: <%s>\r\n", url);
+    assert_non_null(strstr(b.data, lu));
+    cs_buf_free(&b);
+
+    /* a word longer than a line: the subject as encoded-words */
+    memset(subject, 'x', 1200);
+    subject[1200] = '\0';
+    m.subject = subject;
+    build(&m, &b);
+    assert_true(longest_header_line(b.data, NULL) <= 998);
+    assert_non_null(strstr(b.data, "Subject: =?UTF-8?B?"));
+    cs_buf_free(&b);
+
+    /* a quoted name whose last word and closing quote are longer than a line */
+    char quoted[1100] = "Dr. ";
+    memset(quoted + 4, 'x', 997);
+    quoted[1001] = '\0';
+    m.subject = "Hallo";
+    m.to_name = quoted;
+    build(&m, &b);
+    assert_true(longest_header_line(b.data, NULL) <= 998);
+    cs_buf_free(&b);
+
+    /* a short subject stays as it was */
+    m.subject = "Your order is on its way";
+    m.to_name = "Anna";
+    build(&m, &b);
+    assert_non_null(strstr(b.data, "\r\nSubject: Your order is on its way\r\n"));
+    assert_non_null(strstr(b.data, "\r\nTo: Anna <anna@example.de>\r\n"));
+    cs_buf_free(&b);
+}
+
 static void test_phone_numbers(void **state)
 {
     (void)state;
@@ -136,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_no_header_injection),
         cmocka_unit_test(test_line_starts_after_soft_break),
         cmocka_unit_test(test_encoded_words_fit_the_line),
+        cmocka_unit_test(test_long_ascii_headers_folded),
         cmocka_unit_test(test_phone_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
