@@ -104,9 +104,11 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
                           "ORDER BY placed_at DESC, id DESC LIMIT 1",
-    /* bounced, complained, unsubscribed: literal so the partial index serves it */
-    [QJ_CTX_UNSUB] = "SELECT status,channel FROM message_events WHERE customer_id=?1 AND "
-                     "status IN (4, 5, 6) AND occurred_at>=?2 LIMIT 50",
+    /* bounced, complained, unsubscribed: literal so the partial index
+     * serves it; each kind and channel once, however many there are (at
+     * most 3 x the channels rows: no page of them leaves one out) */
+    [QJ_CTX_UNSUB] = "SELECT DISTINCT status,channel FROM message_events WHERE customer_id=?1 "
+                     "AND status IN (4, 5, 6) AND occurred_at>=?2",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
                      "promised_from,promised_to,status,attributes,"
                      "(SELECT at_risk FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",

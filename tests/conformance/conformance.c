@@ -1345,6 +1345,43 @@ static void test_cursors_codes_contacts(void **state)
     cs_store_close(&s);
 }
 
+/* A customer with more bounces than one page of them: an unsubscribe and
+ * a bounce on another channel after them still stop their messages. Only
+ * 50 of them were read, the oldest first on SQLite, so the unsubscribe was
+ * missed and the customer got marketing again. */
+static void test_stops_past_many_bounces(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    put(s, EV("cu", "customer.upserted", "2026-03-01T10:00:00Z",
+              "{\"id\":\"c-5\",\"email\":\"kim@example.de\",\"phone\":\"+4915100000001\"}"),
+        NULL);
+    for (int i = 0; i < 60; i++) {
+        char id[16], at[32];
+        snprintf(id, sizeof id, "b%d", i);
+        snprintf(at, sizeof at, "2026-03-01T11:%02d:00Z", i);
+        put(s, EV(id, "message.status", at,
+                  "{\"message_id\":\"x\",\"status\":\"bounced\",\"channel\":\"email\","
+                  "\"customer_id\":\"c-5\"}"),
+            NULL);
+    }
+    put(s, EV("bs", "message.status", "2026-03-01T12:10:00Z",
+              "{\"message_id\":\"y\",\"status\":\"bounced\",\"channel\":\"sms\","
+              "\"customer_id\":\"c-5\"}"),
+        NULL);
+    cs_contact_t c;
+    assert_int_equal(cs_store_call(s, contact_get, "c-5", &c, &err), CS_OK);
+    assert_int_equal(c.bounced, (1u << CS_CHANNEL_EMAIL) | (1u << CS_CHANNEL_SMS));
+    assert_false(c.unsubscribed);
+    put(s, EV("us", "message.status", "2026-03-01T12:20:00Z",
+              "{\"message_id\":\"z\",\"status\":\"unsubscribed\",\"channel\":\"email\","
+              "\"customer_id\":\"c-5\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, contact_get, "c-5", &c, &err), CS_OK);
+    assert_true(c.unsubscribed);
+    cs_store_close(&s);
+}
+
 static cs_rc count_fn(int64_t seq, const char *order_id, const char *customer_id,
                       const char *body, size_t len, void *ud)
 {
@@ -2329,6 +2366,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_message_status_of_another_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_takes_its_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stops_past_many_bounces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_followed_parcel, setup, teardown),
