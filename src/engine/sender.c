@@ -843,9 +843,12 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         atomic_fetch_add(&s->st_failed, 1);
         return handed;
     }
+    /* (a store or memory failure before the hand-over is untried: only a
+     * hand-over counts against send_attempts) */
     if (read_ctx(s, &c)) {
         res->status = CS_OUT_QUEUED; /* the store will be back */
         res->next_at = backoff(s, 1, now);
+        res->untried = true;
         snprintf(reason, rsize, "store: %.200s", c.err.msg);
         res->reason = reason;
         return handed;
@@ -854,6 +857,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         if (!(text = webhook_body(m, &c))) {
             res->status = CS_OUT_QUEUED;
             res->next_at = backoff(s, 1, now);
+            res->untried = true;
             snprintf(reason, rsize, "out of memory");
             res->reason = reason;
             goto out;

@@ -222,8 +222,8 @@ typedef struct cs_out_result {
     cs_ms_t sent_at;
     const char *reason;              /* NULL = none */
     const char *provider_ref;        /* NULL = none */
-    bool untried;                    /* QUEUED: not handed over (quiet hours), the claim's
-                                        attempt is given back */
+    bool untried;                    /* QUEUED: not handed over (quiet hours, a store
+                                        error), the claim's attempt is given back */
     cs_ms_t lease_until;             /* not 0: recorded only while the message still has
                                         this lease (a claim its sender left alone, which
                                         another may have taken since) */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "engine/sender.h"
@@ -730,6 +731,71 @@ static void test_discount_percent(void **state)
     cs_engine_close(&e);
 }
 
+/* Runs SQL on the store at `path` beside the engine (a second connection). */
+static void store_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* A store error while reading a message's customer and order is no
+ * hand-over: the message waits and tries again without losing an attempt.
+ * It counted one, so a database that failed a few times used up the
+ * attempts of every message it met, and a mail server's first 4xx then
+ * failed them for good. */
+static void test_store_error_costs_no_attempt(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char db[600], st_target[620];
+    snprintf(db, sizeof db, "%s/storeerr.db", tmpdir);
+    snprintf(st_target, sizeof st_target, "sqlite:%s", db);
+    cs_engine_t *e = open_engine(st_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\"}}");
+    cs_err_t err;
+    static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 1, .journey = "news", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    keep_t k = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    cs_sender_t *s = keep_sender(e, "news", "Hallo", "Hallo", &k, &tpl);
+
+    store_exec(db, "ALTER TABLE customers RENAME TO customers_away");
+    size_t handled = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(handled, 1);
+        cs_clock_manual_advance(&clock, 24 * 60 * 60 * 1000);
+    }
+    assert_int_equal(k.sent, 0);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_true(strncmp(g.m.reason, "store: ", 7) == 0);
+    assert_int_equal(g.m.attempts, 0);
+
+    store_exec(db, "ALTER TABLE customers_away RENAME TO customers");
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(k.sent, 1);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(g.m.attempts, 1);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -742,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_text_footer),
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
+        cmocka_unit_test(test_store_error_costs_no_attempt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
