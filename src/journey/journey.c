@@ -146,8 +146,12 @@ static bool jerr(jc_t *c, const yaml_node_t *n, const char *field, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    c->rc = cs_err_field(c->err, CS_ERR_INVALID, field, "%s:%d: %s: %s", c->file, line_of(n),
-                         field, msg);
+    /* (no node: the file as a whole, which has no line to name) */
+    if (n)
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, field, "%s:%d: %s: %s", c->file,
+                             line_of(n), field, msg);
+    else
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, field, "%s: %s: %s", c->file, field, msg);
     return false;
 }
 
@@ -1075,7 +1079,8 @@ static cs_rc parse(const char *file, const char *src, size_t len, bool stored,
         cs_sha256_hex(src, len, c.j->hash);
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         if (!root)
-            jerr(&c, NULL, "(file)", "the file is empty");
+            jerr(&c, NULL, "(file)",
+                 "the file is empty: expected a journey: a mapping with journey, trigger, steps");
         else
             compile_journey(&c, root);
     }

@@ -261,7 +261,10 @@ static void test_journey_errors(void **state)
 {
     (void)state;
     journey_error("journey: [\n", "bad.yaml:2: not valid YAML");
-    journey_error("", "the file is empty");
+    /* an empty file (or one of comments) has no line to name: it said line 0 */
+    journey_error("", "bad.yaml: (file): the file is empty: expected a journey: a mapping with "
+                      "journey, trigger, steps");
+    journey_error("# to do\n\n", "bad.yaml: (file): the file is empty");
     journey_error("- a\n", "bad.yaml:1: (file): expected a journey");
     journey_error("trigger: {event: order.placed}\nsteps: [{wait: 1d}]\n",
                   "journey: missing");
