@@ -80,6 +80,12 @@ static int check(const cs_conf_t *conf, const char *config, const char *dir)
         cs_journeys_free(js);
         return cs_cli_fail("journeys check", &err);
     }
+    if (cs_journeys_count(js) == 0) { /* a wrong folder, not "0 journeys ok" */
+        fprintf(stderr, "consonance journeys check: %s holds no journey files (expected *.yaml "
+                        "or *.yml)\n", dir);
+        cs_journeys_free(js);
+        return CS_EXIT_FAIL;
+    }
     if (!cs_cli_webhook_secret_ok("journeys check", conf, js)) {
         cs_journeys_free(js);
         return CS_EXIT_FAIL;

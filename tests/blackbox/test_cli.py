@@ -174,10 +174,16 @@ out = run("import", "--store", store, "ndjson", tmp)
 t.check(out.returncode == 1 and "%s: is a directory, expected an NDJSON file" % tmp in out.stderr,
         "import ndjson of a folder: %s %r" % (out.returncode, out.stderr))
 
-# a folder a setting names that cannot be read: the message says why
+# a folder a setting names that cannot be read: the message says why; one
+# without journey files is said to hold none (it said "0 journeys ok", exit 0)
 missing = os.path.join(tmp, "no-such-folder")
+empty = os.path.join(tmp, "no-journeys")
+os.makedirs(empty, exist_ok=True)
+with open(os.path.join(empty, "review.yaml.off"), "w") as f:
+    f.write("journey: off\n")
 for argv, env, words in (
         (["journeys", "check", missing], {}, ["journeys folder %s cannot be read: No such file" % missing]),
+        (["journeys", "check", empty], {}, ["%s holds no journey files (expected *.yaml or *.yml)" % empty]),
         (["journeys", "check", os.path.join(root, "etc", "journeys")], {"CONSONANCE_TEMPLATES": missing},
          ["templates folder %s cannot be read: No such file" % missing]),
         (["journeys", "messages", "K-1"], {"CONSONANCE_CARRIERS": conf_path},
