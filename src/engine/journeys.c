@@ -570,7 +570,12 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
         }
     }
     if (verdict.verdict == CS_VERDICT_DEFER) {
-        if (strncmp(verdict.reason, "held_", 5) == 0 && !run->held_since)
+        /* held_since is when the hold now in force began: a wait for quiet
+         * hours to end means the last one is over, so a hold after it
+         * counts hold_max (address_wait) anew */
+        if (strncmp(verdict.reason, "held_", 5) != 0)
+            run->held_since = 0;
+        else if (!run->held_since)
             run->held_since = p->now;
         run->gen++;
         p->st->deferred++;

@@ -603,6 +603,38 @@ static void test_policy_in_the_runtime(void **state)
     teardown_world(&w);
 }
 
+/* A hold's hold_max counts from the start of the hold that holds the
+ * message now: one that ended in the night (the message then waited for
+ * quiet hours to end) and a new one before the morning start anew. The
+ * new hold counted from the first, so the message was dropped 3.5 days
+ * into it. */
+static void test_hold_after_quiet_hours_starts_anew(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { "journey: m\ntrigger: {event: order.placed}\nsteps:\n"
+                        "  - send: {channel: email, template: m, class: marketing}\n" };
+    /* 22:00 in Berlin: quiet hours 21:00-08:00 are 19:00-06:00 UTC */
+    setup_world(&w, "2026-07-13T20:00:00Z", y, 1);
+    customer(&w, "kai", true);
+    event(&w, "ticket.created", "{\"id\":\"t1\",\"customer_id\":\"kai\"}");
+    order(&w, "o1", "kai", "10.00");
+    advance_to(&w, "2026-07-14T20:00:00Z");
+    advance_to(&w, "2026-07-15T20:00:00Z");
+    cs_clock_manual_set(&w.clock, at("2026-07-16T12:00:00Z"));
+    event(&w, "ticket.updated", "{\"id\":\"t1\",\"status\":\"solved\"}");
+    advance_to(&w, "2026-07-16T20:00:00Z"); /* no hold: quiet hours until 06:00 */
+    cs_clock_manual_set(&w.clock, at("2026-07-17T05:00:00Z"));
+    event(&w, "ticket.created", "{\"id\":\"t2\",\"customer_id\":\"kai\"}");
+    advance_to(&w, "2026-07-17T06:00:00Z"); /* held again from here */
+    assert_string_equal(outbox(&w, "kai"), "");
+    advance_to(&w, "2026-07-20T21:00:00Z"); /* 7 days after the first hold */
+    assert_string_equal(outbox(&w, "kai"), "");
+    advance_to(&w, "2026-07-24T06:00:00Z"); /* 7 days after the second */
+    assert_true(strncmp(outbox(&w, "kai"), "m:skipped:held_", 15) == 0);
+    teardown_world(&w);
+}
+
 /* Messages deferred to the same end of quiet hours are decided one after
  * the other then: the budget still holds. */
 static void test_quiet_hours_end_keeps_the_budget(void **state)
@@ -1445,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
         cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),
+        cmocka_unit_test(test_hold_after_quiet_hours_starts_anew),
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
         cmocka_unit_test(test_versions_switches_and_restart),
