@@ -851,7 +851,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         res->untried = true;
         snprintf(reason, rsize, "store: %.200s", c.err.msg);
         res->reason = reason;
-        return handed;
+        goto out; /* (what was read before the failure is released there) */
     }
     if (m->channel == CS_OUT_WEBHOOK) {
         if (!(text = webhook_body(m, &c))) {
