@@ -539,8 +539,23 @@ cs_rc cs__http_path_id(const hreq_t *r, char *out, cs_err_t *err)
     out[0] = '\0';
     for (size_t i = 0; i < r->id_len; i++) {
         char c = r->id[i];
-        if (c == '%' && i + 2 < r->id_len && hexval(r->id[i + 1]) >= 0 &&
-            hexval(r->id[i + 2]) >= 0) {
+        if (c == '%') {
+            /* a '%' that starts no escape ("50%off", "%zz") is a mistake
+             * in the client's encoding, not part of the id: read as
+             * itself it would look up another id than the one meant */
+            if (!(i + 2 < r->id_len && hexval(r->id[i + 1]) >= 0 &&
+                  hexval(r->id[i + 2]) >= 0)) {
+                char got[8];
+                size_t k = 0;
+                for (; k < 3 && i + k < r->id_len && r->id[i + k] > 0x20 && r->id[i + k] < 0x7f;
+                     k++)
+                    got[k] = r->id[i + k];
+                got[k] = '\0';
+                return cs_err_field(err, CS_ERR_INVALID, "id",
+                                    "id: \"%s\" is no percent-escape; expected %%XX with two "
+                                    "hex digits (a %% itself is sent as %%25)",
+                                    got);
+            }
             c = (char)(hexval(r->id[i + 1]) * 16 + hexval(r->id[i + 2]));
             i += 2;
         }

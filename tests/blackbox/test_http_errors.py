@@ -1,0 +1,49 @@
+"""Black-box: the HTTP API's errors as a shop's developer meets them.
+
+Every refusal is JSON naming what was wrong and what was expected: a
+path id with a broken percent-escape, a method a route does not take, an
+empty intake body or one that is JSON but no event, a request target or
+headers too large.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+d = csbb.Daemon(a.bin).start()
+
+
+def err_of(body):
+    return body.get("error", {}) if isinstance(body, dict) else {}
+
+
+try:
+    st, _, body = d.post_events([csbb.order_event("pct-1", "50%off", customer="c%1"),
+                                 csbb.order_event("pct-2", "50", customer="c")])
+    t.eq((st, body.get("accepted")), (200, 2), "orders with a '%' in their ids")
+
+    # ---- a path id: a '%' that starts no escape is refused naming id ----
+    for path in ("/v1/orders/50%off", "/v1/orders/%zz", "/v1/orders/50%2",
+                 "/v1/orders/50%/status", "/v1/customers/c%1", "/v1/customers/c%1/messages",
+                 "/v1/customers/c%/journeys"):
+        st, _, body = d.request("GET", path)
+        e = err_of(body)
+        t.check(st == 400 and e.get("field") == "id" and "%25" in e.get("message", ""),
+                "%s: a broken escape is 400 naming id and how to send a '%%': %s %r"
+                % (path, st, body))
+    st, _, body = d.request("POST", "/v1/journeys/a%zz/enable")
+    t.eq((st, err_of(body).get("field")), (400, "id"), "a journey id with a broken escape")
+    # sent as %25, the '%' is part of the id
+    st, _, body = d.request("GET", "/v1/orders/50%25off")
+    t.eq((st, body.get("id") if isinstance(body, dict) else body), (200, "50%off"),
+         "a '%' sent as %25 reads the order")
+    st, _, body = d.request("GET", "/v1/customers/c%251/messages")
+    t.eq((st, body.get("customer_id") if isinstance(body, dict) else body), (200, "c%1"),
+         "a customer id with a '%' sent as %25")
+finally:
+    d.stop()
+    d.cleanup()
+t.done()
