@@ -753,8 +753,10 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         return cs__http_reply_err(r, &err);
     }
     if (!method_ok) {
-        return cs__http_reply_code(r, 405, "method_not_allowed",
-                                   "method not allowed on this route");
+        char msg[160];
+        snprintf(msg, sizeof msg, "%.16s: method not allowed on this route; expected %s",
+                 method, allowed(r->route));
+        return cs__http_reply_code(r, 405, "method_not_allowed", msg);
     }
     /* (the customers' pages check their own: a token that is not UTF-8 is
      * a bad token, answered with the page; the routes that take a key

@@ -43,6 +43,19 @@ try:
     st, _, body = d.request("GET", "/v1/customers/c%251/messages")
     t.eq((st, body.get("customer_id") if isinstance(body, dict) else body), (200, "c%1"),
          "a customer id with a '%' sent as %25")
+
+    # ---- a method a route does not take: 405 naming it and the ones it takes ----
+    for method, path, allow in (("DELETE", "/v1/events", "GET, HEAD, POST"),
+                                ("PUT", "/v1/orders/50", "GET, HEAD"),
+                                ("GET", "/v1/journeys/x/enable", "POST"),
+                                ("PATCH", "/v1/callbacks/email", "POST"),
+                                ("POST", "/healthz", "GET, HEAD")):
+        st, h, body = d.request(method, path)
+        msg = err_of(body).get("message", "")
+        t.check(st == 405 and h.get("allow") == allow and msg.startswith(method + ":")
+                and allow in msg,
+                "%s %s: 405 naming the method and what the route takes: %s %r %r"
+                % (method, path, st, h.get("allow"), body))
 finally:
     d.stop()
     d.cleanup()
