@@ -154,6 +154,27 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
     if (kind == BODY_SINGLE) {
         cs_event_t *ev = NULL;
         r->n_total = 1;
+        size_t a = 0;
+        while (a < len && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r' || p[a] == '\n'))
+            a++;
+        if (a == len)
+            return cs_err_field(err, CS_ERR_INVALID, "body",
+                                "body: empty; expected one event (a JSON object) or an array "
+                                "of events");
+        if (p[a] != '{') {
+            /* JSON, but no event ("42", "null", a string): say so, not
+             * that it is malformed */
+            json_error_t je;
+            json_t *v = json_loadb(p + a, len - a, JSON_DECODE_ANY, &je);
+            if (v) {
+                cs_err_field(err, CS_ERR_INVALID, "body",
+                             "body: expected one event (a JSON object) or an array of events, "
+                             "got %s",
+                             cs_json_type_word(v));
+                json_decref(v);
+                return CS_ERR_INVALID;
+            }
+        }
         cs_rc rc = cs_event_parse(p, len, &ev, err);
         if (!rc && (rc = cs_event_check_received(ev, now, err)))
             cs_event_free(&ev);

@@ -56,6 +56,22 @@ try:
                 and allow in msg,
                 "%s %s: 405 naming the method and what the route takes: %s %r %r"
                 % (method, path, st, h.get("allow"), body))
+
+    # ---- an intake body that holds no event: 400 naming body ----
+    for raw, got in (("", "empty"), ("  \r\n", "empty"), ("42", "an integer"),
+                     ("null", "null"), ('"order.placed"', "a string"), ("true", "a boolean"),
+                     ("4.5", "a number")):
+        st, _, body = d.request("POST", "/v1/events", raw, {"Content-Type": "application/json"})
+        e = err_of(body)
+        msg = e.get("message", "")
+        t.check(st == 400 and e.get("field") == "body" and got in msg
+                and "a JSON object" in msg and "malformed" not in msg,
+                "a body of %r: 400 naming body, saying what came and what was expected: %s %r"
+                % (raw, st, body))
+    # malformed JSON keeps its line, column and byte
+    st, _, body = d.request("POST", "/v1/events", "4x", {"Content-Type": "application/json"})
+    t.check(st == 400 and "malformed JSON at line 1" in err_of(body).get("message", ""),
+            "malformed JSON that starts like a number: %s %r" % (st, body))
 finally:
     d.stop()
     d.cleanup()
