@@ -770,7 +770,8 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         /* providers sign their callbacks; the generic email form takes a key */
         if (r->route == R_CB_EMAIL && !authorize(r, CS_SCOPE_WRITE, &ret))
             return ret;
-        if (r->route == R_CB_EMAIL && !check_text(r, url, &err))
+        if (r->route == R_CB_EMAIL &&
+            (!check_text(r, url, &err) || cs__http_check_query(r, NULL, 0, &err)))
             return cs__http_reply_err(r, &err);
         cs_buf_init(&r->body, CS_HTTP_HOOK_BODY_MAX);
         return MHD_YES;
@@ -780,7 +781,9 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
 
     if (!authorize(r, CS_SCOPE_WRITE, &ret))
         return ret;
-    if (!check_text(r, url, &err))
+    /* intake takes no parameters: one the sender counts on (?dry_run=1,
+     * ?async=1) must not pass unheard while the events are stored */
+    if (!check_text(r, url, &err) || cs__http_check_query(r, NULL, 0, &err))
         return cs__http_reply_err(r, &err);
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     if (!ct || !(media_is(ct, "application/json") || media_is(ct, "application/x-ndjson") ||

@@ -72,6 +72,19 @@ try:
     st, _, body = d.request("POST", "/v1/events", "4x", {"Content-Type": "application/json"})
     t.check(st == 400 and "malformed JSON at line 1" in err_of(body).get("message", ""),
             "malformed JSON that starts like a number: %s %r" % (st, body))
+
+    # ---- the keyed POST routes take no query parameters ----
+    ev = csbb.order_event("dry-1", "dry-1")
+    for path, body_ in (("/v1/events?dry_run=1", ev), ("/v1/callbacks/email?verbose=1", [])):
+        st, _, body = d.request("POST", path, body_)
+        e = err_of(body)
+        t.check(st == 400 and e.get("field") == path.split("?")[1].split("=")[0]
+                and "takes none" in e.get("message", ""),
+                "POST %s: 400 naming the parameter: %s %r" % (path, st, body))
+    st, _, body = d.request("GET", "/v1/orders/dry-1")
+    t.eq(st, 404, "the event posted with ?dry_run=1 was not stored")
+    st, _, body = d.request("POST", "/v1/events?dry_run=1", ev, key=False)
+    t.eq(st, 401, "without a key: 401, whatever the query")
 finally:
     d.stop()
     d.cleanup()
