@@ -773,6 +773,18 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         if (r->route == R_CB_EMAIL &&
             (!check_text(r, url, &err) || cs__http_check_query(r, NULL, 0, &err)))
             return cs__http_reply_err(r, &err);
+        if (r->route == R_CB_EMAIL) {
+            /* as intake: a form (curl -d without -H) or text is told, not
+             * read as JSON by luck */
+            const char *ct = cs__http_header(r, "Content-Type");
+            if (!ct || !media_is(ct, "application/json")) {
+                cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
+                             "Content-Type: expected application/json (a status object or an "
+                             "array of them), got \"%.64s\"",
+                             ct ? ct : "(none)");
+                return cs__http_reply_err(r, &err);
+            }
+        }
         cs_buf_init(&r->body, CS_HTTP_HOOK_BODY_MAX);
         return MHD_YES;
     }

@@ -85,6 +85,22 @@ try:
     t.eq(st, 404, "the event posted with ?dry_run=1 was not stored")
     st, _, body = d.request("POST", "/v1/events?dry_run=1", ev, key=False)
     t.eq(st, 401, "without a key: 401, whatever the query")
+
+    # ---- the email callback wants JSON, as intake does ----
+    item = '{"message_id": "<m-1@shop.example>", "status": "bounced"}'
+    for ctype in ("application/x-www-form-urlencoded", "text/plain", None):
+        st, _, body = d.request("POST", "/v1/callbacks/email", item,
+                                {"Content-Type": ctype} if ctype else {})
+        e = err_of(body)
+        t.check(st == 415 and e.get("field") == "Content-Type"
+                and "application/json" in e.get("message", ""),
+                "the email callback with Content-Type %s: 415 naming it: %s %r" % (ctype, st, body))
+    st, _, body = d.request("POST", "/v1/callbacks/email", item,
+                            {"Content-Type": "application/json; charset=utf-8"})
+    t.eq(st, 422, "with application/json the item is read (no such message: 422)")
+    st, _, body = d.request("POST", "/v1/callbacks/email", item,
+                            {"Content-Type": "text/plain"}, key=False)
+    t.eq(st, 401, "without a key: 401 first")
 finally:
     d.stop()
     d.cleanup()
