@@ -224,6 +224,16 @@ static enum MHD_Result answer(hreq_t *r, cs_rc rc, const cs_err_t *err, size_t r
                                             (json_int_t)kept));
 }
 
+/* 403 naming the header or parameter that failed, as the tracking
+ * webhooks' are. */
+static enum MHD_Result forbidden(hreq_t *r, const char *field, const char *why)
+{
+    char msg[CS_ERR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s: %s", field, why);
+    return cs__http_reply(r, 403, json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "forbidden",
+                                            "field", field, "message", msg));
+}
+
 /* ---- SMS (Twilio-style) ---- */
 
 static int kv_cmp(const void *a, const void *b)
@@ -244,7 +254,8 @@ static enum MHD_Result sms_callback(hreq_t *r)
     if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
         cs_err_t err;
         cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
-                     "Content-Type: expected application/x-www-form-urlencoded");
+                     "Content-Type: expected application/x-www-form-urlencoded, got \"%.64s\"",
+                     ct ? ct : "(none)");
         return cs__http_reply_err(r, &err);
     }
     /* the fields, decoded and sorted by name as the signature wants them */
@@ -276,7 +287,10 @@ static enum MHD_Result sms_callback(hreq_t *r)
     const char *got = cs__http_header(r, "X-Twilio-Signature");
     enum MHD_Result ret;
     if (!got || strlen(got) != wl || !cs_ct_equal(got, want, wl)) {
-        ret = cs__http_reply_code(r, 403, "forbidden", "X-Twilio-Signature does not match");
+        ret = forbidden(r, "X-Twilio-Signature",
+                        !got ? "missing (expected the provider's signature of the request)"
+                             : "does not match the request signed with sms_token (the URL "
+                               "signed is public_url followed by /v1/callbacks/sms)");
         goto out;
     }
     const char *sid = cs__http_form_get(f, n, "MessageSid");
@@ -330,9 +344,13 @@ static enum MHD_Result whatsapp_verify(hreq_t *r)
     const char *chal =
         cs__http_query(r, "hub.challenge");
     const char *want = h->opts.wa_verify_token;
-    if (!want || !*want || !mode || strcmp(mode, "subscribe") != 0 || !tok || !chal ||
-        strlen(tok) != strlen(want) || !cs_ct_equal(tok, want, strlen(want)))
-        return cs__http_reply_code(r, 403, "forbidden", "hub.verify_token does not match");
+    if (!mode || strcmp(mode, "subscribe") != 0)
+        return forbidden(r, "hub.mode", "expected subscribe");
+    if (!chal)
+        return forbidden(r, "hub.challenge", "missing (expected the text to echo)");
+    if (!want || !*want || !tok || strlen(tok) != strlen(want) ||
+        !cs_ct_equal(tok, want, strlen(want)))
+        return forbidden(r, "hub.verify_token", "does not match whatsapp_verify_token");
     char *text = strdup(chal);
     return text ? cs__http_reply_text(r, 200, text, strlen(text), "text/plain") : MHD_NO;
 }
@@ -352,7 +370,9 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     cs_hex(mac, sizeof mac, want + 7);
     const char *got = cs__http_header(r, "X-Hub-Signature-256");
     if (!got || strlen(got) != strlen(want) || !cs_ct_equal(got, want, strlen(want)))
-        return cs__http_reply_code(r, 403, "forbidden", "X-Hub-Signature-256 does not match");
+        return forbidden(r, "X-Hub-Signature-256",
+                         !got ? "missing (expected sha256= and the HMAC-SHA256 of the body)"
+                              : "does not match the body signed with whatsapp_app_secret");
     json_error_t je;
     json_t *doc = json_loadb(body ? body : "", len, 0, &je);
     cs_err_t err;

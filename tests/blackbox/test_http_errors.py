@@ -104,4 +104,43 @@ try:
 finally:
     d.stop()
     d.cleanup()
+
+# ---- providers' callbacks: a 403 names the header or parameter that failed ----
+d = csbb.Daemon(a.bin, extra_env={
+    "CONSONANCE_SMS_TOKEN": "sms-token", "CONSONANCE_PUBLIC_URL": "https://shop.example",
+    "CONSONANCE_LINK_SECRET": "a-link-secret-of-some-length",
+    "CONSONANCE_WHATSAPP_APP_SECRET": "wa-app-secret",
+    "CONSONANCE_WHATSAPP_VERIFY_TOKEN": "wa-verify"}).start()
+try:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for method, path, body_, hdrs, field, says in (
+            ("POST", "/v1/callbacks/sms", "MessageSid=SM1&MessageStatus=sent", form,
+             "X-Twilio-Signature", "missing"),
+            ("POST", "/v1/callbacks/sms", "MessageSid=SM1&MessageStatus=sent",
+             dict(form, **{"X-Twilio-Signature": "Zm9yZ2Vk"}), "X-Twilio-Signature", "public_url"),
+            ("POST", "/v1/callbacks/whatsapp", "{}", {"Content-Type": "application/json"},
+             "X-Hub-Signature-256", "missing"),
+            ("POST", "/v1/callbacks/whatsapp", "{}",
+             {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=00"},
+             "X-Hub-Signature-256", "whatsapp_app_secret"),
+            ("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=nope"
+             "&hub.challenge=1", None, {}, "hub.verify_token", "whatsapp_verify_token"),
+            ("GET", "/v1/callbacks/whatsapp?hub.mode=unsubscribe&hub.verify_token=wa-verify"
+             "&hub.challenge=1", None, {}, "hub.mode", "subscribe"),
+            ("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify",
+             None, {}, "hub.challenge", "missing")):
+        st, _, body = d.request(method, path, body_, hdrs, key=False)
+        e = err_of(body)
+        t.check(st == 403 and e.get("field") == field and says in e.get("message", ""),
+                "%s %s: 403 naming %s (%s): %s %r" % (method, path, field, says, st, body))
+    st, _, body = d.request("POST", "/v1/callbacks/sms", "{}",
+                            {"Content-Type": "application/json"}, key=False)
+    t.check(st == 415 and "application/json" in err_of(body).get("message", ""),
+            "the SMS callback's 415 says what came: %s %r" % (st, body))
+    st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe"
+                            "&hub.verify_token=wa-verify&hub.challenge=42", key=False)
+    t.eq((st, body), (200, "42"), "the subscription check still echoes the challenge")
+finally:
+    d.stop()
+    d.cleanup()
 t.done()
