@@ -61,6 +61,14 @@ typedef struct key_slot {
  * the intake's max_body_bytes. */
 #define CS_HTTP_HOOK_BODY_MAX (1024 * 1024)
 
+/* The request target and the headers are held to these, answered in JSON
+ * (414, 431), well inside the memory libmicrohttpd gives a connection
+ * (CS_HTTP_CONN_MEMORY): a request that fills that is refused by the
+ * library itself, with an HTML page, or near its edge with no answer. */
+#define CS_HTTP_TARGET_MAX (8 * 1024)
+#define CS_HTTP_HEADERS_MAX (16 * 1024)
+#define CS_HTTP_CONN_MEMORY (64 * 1024)
+
 struct cs_http {
     struct MHD_Daemon *d;
     cs_engine_t *engine;
@@ -107,6 +115,7 @@ typedef struct hreq {
     uint64_t start_ns;
     bool started;              /* the handler's first call is done */
     char *path;                /* the path as it came, its escapes kept (owned) */
+    size_t target_len;         /* the request target's bytes, query included */
     const char *id;            /* the {id} segment of path, escapes kept, not
                                   NUL-terminated; id_len bytes */
     size_t id_len;

@@ -741,12 +741,66 @@ static const char *const *route_params(route_t r, size_t *n)
 #undef LIST
 }
 
+typedef struct header_sum {
+    size_t total;
+    size_t largest;
+    const char *largest_name;
+} header_sum_t;
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    header_sum_t *hs = cls;
+    size_t n = key_size + value_size + 4; /* ": " and CRLF */
+    (void)kind;
+    (void)value;
+    hs->total += n;
+    if (n > hs->largest) {
+        hs->largest = n;
+        hs->largest_name = key;
+    }
+    return MHD_YES;
+}
+
+/* 414 or 431 in JSON for a request target or headers over their bound
+ * (any route, before the key); true when the request may go on. */
+static bool within_bounds(hreq_t *r, enum MHD_Result *ret)
+{
+    char msg[256];
+    r->route = R_OTHER; /* (counted as such when refused here) */
+    if (r->target_len > CS_HTTP_TARGET_MAX) {
+        snprintf(msg, sizeof msg,
+                 "the request target (path and query) is %zu bytes; expected at most %d "
+                 "(ids are at most %d bytes; send events in the body)",
+                 r->target_len, CS_HTTP_TARGET_MAX, CS_ID_MAX);
+        *ret = cs__http_reply(r, 414, json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+                                                "too_large", "field", "path", "message", msg));
+        return false;
+    }
+    header_sum_t hs = { 0, 0, NULL };
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, sum_header, &hs);
+    if (hs.total > CS_HTTP_HEADERS_MAX) {
+        char name[64];
+        cs_strlcpy(name, hs.largest_name ? hs.largest_name : "", sizeof name);
+        snprintf(msg, sizeof msg,
+                 "the request headers are %zu bytes; expected at most %d (the largest is %s, "
+                 "%zu bytes)",
+                 hs.total, CS_HTTP_HEADERS_MAX, name, hs.largest);
+        *ret = cs__http_reply(r, 431, json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+                                                "too_large", "field", name, "message", msg));
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
 {
     bool method_ok;
     enum MHD_Result ret = MHD_YES;
     cs_err_t err;
     cs_err_clear(&err);
+    if (!within_bounds(r, &ret))
+        return ret;
     r->route = route_of(r, url, method, &method_ok);
     if (r->route == R_OTHER) {
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
@@ -908,6 +962,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     memcpy(r->path, uri, n);
     r->path[n] = '\0';
+    r->target_len = n + strlen(uri + n);
     r->h = cls;
     r->conn = conn;
     r->start_ns = cs_mono_ns();
@@ -1006,6 +1061,7 @@ cs_rc cs_http_start(cs_engine_t *engine, const cs_http_opts_t *opts, cs_http_t *
                             MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned)h->opts.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
                             h, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CS_HTTP_CONN_MEMORY,
                             MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
                             4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL, MHD_OPTION_END);

@@ -101,6 +101,31 @@ try:
     st, _, body = d.request("POST", "/v1/callbacks/email", item,
                             {"Content-Type": "text/plain"}, key=False)
     t.eq(st, 401, "without a key: 401 first")
+
+    # ---- a request target or headers too large: 414 / 431 in JSON ----
+    def sized(path, hdrs):
+        try:
+            return d.request("GET", path, headers=hdrs)
+        except Exception as ex:  # the connection closed without an answer
+            return type(ex).__name__, {}, None
+    for n in (8300, 32260, 40000, 60000):
+        st, h, body = sized("/v1/events?x=" + "a" * n, {})
+        e = err_of(body)
+        t.check(st == 414 and h.get("content-type", "").startswith("application/json")
+                and e.get("field") == "path" and "8192" in e.get("message", ""),
+                "a request target of %d bytes: 414 in JSON naming path and the bound: %s %r"
+                % (n, st, body if isinstance(body, dict) else str(body)[:80]))
+        st, h, body = sized("/v1/events", {"X-Trace-Blob": "b" * n})
+        e = err_of(body)
+        if n < 16384:
+            t.eq(st, 200, "a header of %d bytes is taken" % n)
+            continue
+        t.check(st == 431 and h.get("content-type", "").startswith("application/json")
+                and e.get("field") == "X-Trace-Blob" and "16384" in e.get("message", ""),
+                "headers of %d bytes: 431 in JSON naming the largest and the bound: %s %r"
+                % (n, st, body if isinstance(body, dict) else str(body)[:80]))
+    st, _, body = d.request("GET", "/v1/events?limit=1&type=order.placed")
+    t.eq(st, 200, "an ordinary request after them")
 finally:
     d.stop()
     d.cleanup()
