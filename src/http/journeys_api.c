@@ -117,6 +117,20 @@ static cs_rc customer_fn(cs_store_t *s, void *arg)
                    : cs_store_call(s, outbox_view, c->id, &list, &c->err);
     if (rc)
         return rc;
+    if (json_array_size(list) == 0) {
+        /* nothing for an id no event named (a typo, an id of another
+         * system) is told as the customer view tells it, not as a
+         * customer who got nothing */
+        cs_contact_t who;
+        rc = cs_store_call(s, contact_get, c->id, &who, &c->err);
+        if (rc == CS_ERR_NOTFOUND)
+            rc = cs_err_field(&c->err, CS_ERR_NOTFOUND, "id", "no customer with id \"%.64s\"",
+                              c->id);
+        if (rc) {
+            json_decref(list);
+            return rc;
+        }
+    }
     c->out = json_pack("{s:s,s:o}", "customer_id", c->id,
                        c->route == R_CUSTOMER_RUNS        ? "journeys"
                        : c->route == R_CUSTOMER_DISCOUNTS ? "discounts"

@@ -44,6 +44,18 @@ try:
     t.eq((st, body.get("customer_id") if isinstance(body, dict) else body), (200, "c%1"),
          "a customer id with a '%' sent as %25")
 
+    # ---- a customer no event named: 404 on every customer route, as the view ----
+    for sub in ("", "/messages", "/journeys", "/discounts"):
+        st, _, body = d.request("GET", "/v1/customers/nobody-here" + sub)
+        e = err_of(body)
+        t.check(st == 404 and e.get("field") == "id" and "nobody-here" in e.get("message", ""),
+                "GET /v1/customers/nobody-here%s: 404 naming id: %s %r" % (sub, st, body))
+    for sub in ("/messages", "/journeys", "/discounts"):
+        st, _, body = d.request("GET", "/v1/customers/c" + sub)
+        t.check(st == 200 and isinstance(body, dict) and body.get("customer_id") == "c",
+                "a known customer with nothing yet: 200 and an empty list (%s): %s %r"
+                % (sub, st, body))
+
     # ---- a method a route does not take: 405 naming it and the ones it takes ----
     for method, path, allow in (("DELETE", "/v1/events", "GET, HEAD, POST"),
                                 ("PUT", "/v1/orders/50", "GET, HEAD"),
