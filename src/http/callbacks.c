@@ -378,8 +378,14 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
     cs_err_t err;
     cs_err_clear(&err);
     if (!json_is_object(doc)) {
+        if (doc)
+            cs_err_field(&err, CS_ERR_INVALID, "body", "body: expected a JSON object, got %s",
+                         cs_json_type_word(doc));
+        else
+            cs_err_field(&err, CS_ERR_INVALID, "body",
+                         "body: expected a JSON object; malformed JSON at line %d: %s", je.line,
+                         je.text);
         json_decref(doc);
-        cs_err_field(&err, CS_ERR_INVALID, "body", "body: expected a JSON object (%s)", je.text);
         return cs__http_reply_err(r, &err);
     }
     /* Meta batches statuses: they are recorded CB_MAX at a time, every one
@@ -467,6 +473,13 @@ static enum MHD_Result email_callback(hreq_t *r)
     json_t *arr = json_is_array(doc) ? json_incref(doc) : json_pack("[O]", doc);
     json_decref(doc);
     size_t n = json_array_size(arr);
+    if (n == 0) {
+        json_decref(arr);
+        cs_err_field(&err, CS_ERR_INVALID, "body",
+                     "body: an empty array; expected a status object or an array of 1..%d",
+                     CB_MAX);
+        return cs__http_reply_err(r, &err);
+    }
     if (n > CB_MAX) {
         json_decref(arr);
         cs_errf(&err, CS_ERR_TOOBIG, "at most %d statuses in one callback, got %zu", CB_MAX, n);
@@ -537,7 +550,7 @@ static enum MHD_Result email_callback(hreq_t *r)
                                             "error", "code", "not_found", "field", "message_id",
                                             "message", "no message of ours has this Message-ID"));
     atomic_fetch_add(&r->h->callbacks_unknown, unknown);
-    ret = cs__http_reply(r, recorded || !n ? 200 : 422,
+    ret = cs__http_reply(r, recorded ? 200 : 422,
                          json_pack("{s:I,s:O}", "recorded", (json_int_t)recorded, "rejected",
                                    rejected));
 out:

@@ -110,6 +110,11 @@ try:
     st, _, body = d.request("POST", "/v1/callbacks/email", item,
                             {"Content-Type": "application/json; charset=utf-8"})
     t.eq(st, 422, "with application/json the item is read (no such message: 422)")
+    st, _, body = d.request("POST", "/v1/callbacks/email", "[]",
+                            {"Content-Type": "application/json"})
+    e = err_of(body)
+    t.check(st == 400 and e.get("field") == "body" and "empty" in e.get("message", ""),
+            "the email callback with an empty array: 400 naming body: %s %r" % (st, body))
     st, _, body = d.request("POST", "/v1/callbacks/email", item,
                             {"Content-Type": "text/plain"}, key=False)
     t.eq(st, 401, "without a key: 401 first")
@@ -174,6 +179,17 @@ try:
                             {"Content-Type": "application/json"}, key=False)
     t.check(st == 415 and "application/json" in err_of(body).get("message", ""),
             "the SMS callback's 415 says what came: %s %r" % (st, body))
+    import hashlib
+    import hmac
+    for raw, says in ((b"[]", "got an array"), (b"{", "malformed JSON at line 1")):
+        sig = "sha256=" + hmac.new(b"wa-app-secret", raw, hashlib.sha256).hexdigest()
+        st, _, body = d.request("POST", "/v1/callbacks/whatsapp", raw,
+                                {"Content-Type": "application/json", "X-Hub-Signature-256": sig},
+                                key=False)
+        e = err_of(body)
+        t.check(st == 400 and e.get("field") == "body" and says in e.get("message", "")
+                and "()" not in e.get("message", ""),
+                "a signed WhatsApp body of %r: 400 saying %s: %s %r" % (raw, says, st, body))
     st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe"
                             "&hub.verify_token=wa-verify&hub.challenge=42", key=False)
     t.eq((st, body), (200, "42"), "the subscription check still echoes the challenge")
