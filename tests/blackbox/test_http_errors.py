@@ -196,4 +196,18 @@ try:
 finally:
     d.stop()
     d.cleanup()
+# ---- SMS callbacks with sms_token but no public_url: 503 not_configured, as documented ----
+d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_SMS_TOKEN": "sms-token"}).start()
+try:
+    st, h, body = d.request("POST", "/v1/callbacks/sms", "MessageSid=SM1&MessageStatus=sent",
+                            {"Content-Type": "application/x-www-form-urlencoded"}, key=False)
+    e = err_of(body)
+    t.check(st == 503 and e.get("code") == "not_configured" and "public_url" in e.get("message", "")
+            and h.get("retry-after"), "no public_url: 503 not_configured: %s %r" % (st, body))
+    t.check("`503 not_configured`" in open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                         "..", "..", "docs", "api.md")).read(),
+            "docs/api.md documents not_configured")
+finally:
+    d.stop()
+    d.cleanup()
 t.done()
