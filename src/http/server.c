@@ -741,6 +741,18 @@ static const char *const *route_params(route_t r, size_t *n)
 #undef LIST
 }
 
+/* s as printable ASCII for a message (anything else as '?'), cut to fit
+ * out: a method or header name a client sent may hold any byte, and a
+ * message that is not UTF-8 makes no JSON. */
+static const char *ascii_copy(const char *s, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; s[n] && n + 1 < size; n++)
+        out[n] = s[n] > 0x20 && s[n] < 0x7f ? s[n] : '?';
+    out[n] = '\0';
+    return out;
+}
+
 typedef struct header_sum {
     size_t total;
     size_t largest;
@@ -781,7 +793,7 @@ static bool within_bounds(hreq_t *r, enum MHD_Result *ret)
     MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, sum_header, &hs);
     if (hs.total > CS_HTTP_HEADERS_MAX) {
         char name[64];
-        cs_strlcpy(name, hs.largest_name ? hs.largest_name : "", sizeof name);
+        ascii_copy(hs.largest_name ? hs.largest_name : "", name, sizeof name);
         snprintf(msg, sizeof msg,
                  "the request headers are %zu bytes; expected at most %d (the largest is %s, "
                  "%zu bytes)",
@@ -807,9 +819,9 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         return cs__http_reply_err(r, &err);
     }
     if (!method_ok) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%.16s: method not allowed on this route; expected %s",
-                 method, allowed(r->route));
+        char msg[160], m[24];
+        snprintf(msg, sizeof msg, "%s: method not allowed on this route; expected %s",
+                 ascii_copy(method, m, sizeof m), allowed(r->route));
         return cs__http_reply_code(r, 405, "method_not_allowed", msg);
     }
     /* (the customers' pages check their own: a token that is not UTF-8 is

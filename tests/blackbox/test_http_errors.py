@@ -143,6 +143,22 @@ try:
                 % (n, st, body if isinstance(body, dict) else str(body)[:80]))
     st, _, body = d.request("GET", "/v1/events?limit=1&type=order.placed")
     t.eq(st, 200, "an ordinary request after them")
+    # a method or header name of bytes that are not UTF-8 still gets its JSON answer
+    import socket
+    for raw, want in ((b"G\xc3T /v1/events HTTP/1.1\r\nHost: x\r\n\r\n", b" 405 "),
+                      (b"GET /v1/events HTTP/1.1\r\nHost: x\r\nX-\xe9: " + b"e" * 20000
+                       + b"\r\n\r\n", b" 431 ")):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        s.sendall(raw)
+        got = b""
+        while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        t.check(want in got.split(b"\r\n", 1)[0] and b'"code":"' in got and b"internal" not in got,
+                "%r...: %s in JSON: %r" % (raw[:24], want, got[:300]))
 finally:
     d.stop()
     d.cleanup()
