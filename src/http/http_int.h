@@ -64,9 +64,12 @@ typedef struct key_slot {
 /* The request target and the headers are held to these, answered in JSON
  * (414, 431), well inside the memory libmicrohttpd gives a connection
  * (CS_HTTP_CONN_MEMORY): a request that fills that is refused by the
- * library itself, with an HTML page, or near its edge with no answer. */
+ * library itself, with an HTML page, or near its edge with no answer.
+ * The headers' bound is as generous as the library's own was before
+ * (32 KiB of connection memory): the customers' pages get a shop's
+ * cookies when they are served under its domain. */
 #define CS_HTTP_TARGET_MAX (8 * 1024)
-#define CS_HTTP_HEADERS_MAX (16 * 1024)
+#define CS_HTTP_HEADERS_MAX (32 * 1024)
 #define CS_HTTP_CONN_MEMORY (64 * 1024)
 
 struct cs_http {
