@@ -760,7 +760,8 @@ indexed read of that version; cache hit rate {num(t, 'page_cache_hit_rate'):.1%}
 
 Ratio **{ratio:.2f}x** nginx (target >= 0.5x: {mark(ratio >= 0.5)}); p99 {num(t, 'page_p99_us') / 1000:.1f} ms.
 Earlier runs: 0.52x on 2026-12-03 (build 4d7ea8c, nginx 78,274 requests/s), 0.58x on 2026-12-04
-(build b5973f5, a slower day for both: nginx 48,584). Since b5973f5 a page built anew also reads
+(build b5973f5, a slower day for both: nginx 48,584), 0.59x on 2026-12-05 (build 82d599f, nginx
+41,030). Since b5973f5 a page built anew also reads
 the order as the watch does (order_track), for the status paragraph's window; a built page is
 cached, so the hits above do not see it.
 The margin is thin: rounds are interleaved but nginx varies by a fifth between them here, and a
@@ -813,6 +814,29 @@ update. Build 5d1bc5b finds that scan by the shipment's status (an index seek). 
 interleaved pairs of 5 s runs (`CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 5 5000`),
 the session's first build (92c57eb) against 5d1bc5b: 0.34x and 0.25x against 0.32x and 0.33x,
 the watch keeping up with 13,637 and 9,833 against 13,923 and 13,333 scans/s: no slower.
+
+On 2026-12-05 (evening) a scan that names its `shipment_id` is checked against the parcel's
+life, and the journeys ask whether an order is cancelled before starting a run. Interleaved 5 s
+runs (`CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 5 5000`) of the session's first build
+(436ddb1) against its later builds: plain intake 32,944 and 31,985 against 26,684 and 23,699
+scans/s, the watch keeping up with 8,532 and 11,718 against 8,634 and 11,907. The plain intake had
+got slower; the check now reads the order only for a scan dated before the parcel's announcement,
+and the journeys ask about the cancellation only once a trigger's condition holds. One pair
+after that (4f323dd against 436ddb1): plain 33,728 against 28,603 scans/s, the watch 11,939
+against 9,206, ratio 0.35x against 0.32x; tracking page 0.54x and 0.65x nginx in those runs (0.54x
+to 0.76x over the session's eight runs). The machine's spread between runs is as wide as these
+differences: no slower within what one pair can tell.
+
+On 2026-12-06 the fold learnt that a parcel holds the same scan once (the shipment lookup it
+already runs now also asks whether the parcel has that scan: one more index seek per scan) and
+that a delivery counts no later than it was received. Five interleaved pairs of 5 s runs
+(`CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 5 5000`, Release builds), the session's
+build before these changes (59920e2) against the one after (b43a009): plain intake 36,335,
+32,183, 32,597, 35,528 and 33,601 scans/s (median 33,601) against 31,467, 32,021, 25,830,
+34,950 and 32,834 (median 32,021), about 5% fewer; the watch keeping up with 11,391, 11,769,
+8,326, 10,767 and 10,894 (median 10,894) against 8,435, 10,702, 12,032, 9,227 and 10,324
+(median 10,324). The tracking page served 27,176 against 30,852 pages/s on average (the page
+no longer compares scans itself), 0.51x to 0.74x nginx in the later build's runs.
 """
 
 
