@@ -547,6 +547,22 @@ void cs_carriers_map_code(cs_carriers_t *c, const char *carrier, const char *cod
         lower(low);
         text = low;
     }
+    /* the code without the blanks around it: a carrier's fixed-width
+     * field (" FS", "13  ") is the code its table lists */
+    char trimmed[CS_ID_MAX + 1];
+    if (code) {
+        const char *p = code;
+        size_t n = strlen(p);
+        while (n && isspace((unsigned char)p[n - 1]))
+            n--;
+        while (n && isspace((unsigned char)*p))
+            p++, n--;
+        if (n < sizeof trimmed) { /* an event's codes fit; a longer one is left as it is */
+            memcpy(trimmed, p, n);
+            trimmed[n] = '\0';
+            code = trimmed;
+        }
+    }
     const rule_t *r = kind == CS_CODE_AGGREGATOR ? match_aggregator(agg, code, text) : NULL;
     if (!r)
         r = match_code(t, code, SIZE_MAX, text);

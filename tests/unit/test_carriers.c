@@ -6,7 +6,8 @@
  * tables are refused with file and line (a byte-order mark is skipped);
  * short text rules do not catch texts that say the opposite; raw scans are
  * normalized into their event, whose `unmapped` the tables decide, also
- * beside a producer's status; DPD's two-digit scan codes. */
+ * beside a producer's status; DPD's two-digit scan codes; codes with
+ * blanks around them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -753,6 +754,23 @@ static void test_status_with_unmapped(void **state)
     cs_event_free(&ev);
 }
 
+/* A code with blanks around it (a carrier's fixed-width field) is the
+ * code its table lists: it maps, and is not counted as unknown. */
+static void test_code_blanks(void **state)
+{
+    (void)state;
+    expect("ups", " FS ", NULL, "delivered", "-");
+    expect("dpd", "13  ", NULL, "delivered", "-");
+    expect("dpd", " DELIVERY_FAILED", NULL, "failed_attempt", "recipient_absent");
+    expect("dhl", "\ttransit\r\n", "Die Sendung wird beim Zoll bearbeitet", "in_transit",
+           "customs");
+    expect("gls", "NOTDELIVERED ", "Customer absent", "failed_attempt", "recipient_absent");
+    expect_as("dhl", "Delivered_001 ", NULL, "delivered", "-");
+    expect_as("dhl", " Pending_007", NULL, "info_received", "-");
+    expect_unmapped("ups", "   ", NULL);
+    expect_unmapped("ups", "F S", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -771,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_normalize_event),
         cmocka_unit_test(test_dpd_scan_codes),
         cmocka_unit_test(test_status_with_unmapped),
+        cmocka_unit_test(test_code_blanks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
