@@ -248,11 +248,15 @@ static cs_rc parse_match(const char *m, rule_t *r, const char *file, int line, c
         const char *tp = strstr(m, " text:");
         words = tp ? tp + 6 : NULL;
         code_len = tp ? (size_t)(tp - m) : strlen(m);
+        /* blanks around a code (an editor's alignment, " FS") are not
+         * part of it: kept, the rule would match no scan */
+        while (code_len && *m == ' ')
+            m++, code_len--;
         while (code_len && m[code_len - 1] == ' ')
             code_len--;
         if (!code_len)
-            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: expected a code before ' text:'",
-                           file, line);
+            return cs_errf(err, CS_ERR_CONFIG, "%s:%d: match: expected a code%s", file, line,
+                           tp ? " before ' text:'" : ", got only blanks");
     }
     if (code_len >= MATCH_MAX || (words && (!*words || strlen(words) >= MATCH_MAX)))
         return cs_errf(err, CS_ERR_CONFIG,

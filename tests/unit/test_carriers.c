@@ -560,6 +560,7 @@ static void test_bad_tables(void **state)
         { "# comment\nonly-a-code\n", "t.tsv:2: expected a match" },
         { "text:\tdelivered\n", "t.tsv:1: match" },
         { "*\tdelivered\n", "t.tsv:1: match" },
+        { "X\tdelivered\n   \tlost\n", "t.tsv:2: match: expected a code, got only blanks" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cs_carriers_t *c = cs_carriers_new();
@@ -580,6 +581,17 @@ static void test_bad_tables(void **state)
     cs_carriers_map(c, "mine", "zu-17", NULL, &m);
     assert_false(m.unmapped);
     assert_int_equal(m.status, CS_TRACK_DELIVERED);
+    cs_carriers_free(c);
+    /* blanks around a code (aligned columns) are no part of it */
+    c = cs_carriers_new();
+    t = "  FS  \tdelivered\n  KB\tavailable_for_pickup\n";
+    assert_int_equal(cs_carriers_add(c, "mine", t, strlen(t), "mine.tsv", &err), CS_OK);
+    cs_carriers_map(c, "mine", "FS", NULL, &m);
+    assert_false(m.unmapped);
+    assert_int_equal(m.status, CS_TRACK_DELIVERED);
+    cs_carriers_map(c, "mine", "kb", NULL, &m);
+    assert_false(m.unmapped);
+    assert_int_equal(m.status, CS_TRACK_AVAILABLE_FOR_PICKUP);
     cs_carriers_free(c);
     /* a file saved with a byte-order mark: the mark is no part of line 1 */
     static const char *const bom[] = { "\xEF\xBB\xBF# comment\nX\tdelivered\n",
