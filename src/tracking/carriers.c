@@ -26,6 +26,7 @@ typedef struct rule {
     cs_incident_t reason;
     bool no_reason;       /* the table's "none": the text says there is no
                              incident ("cleared customs"); nothing is borrowed */
+    int line;             /* in its file, for the loader's messages */
 } rule_t;
 
 typedef struct table {
@@ -279,6 +280,32 @@ static cs_rc parse_match(const char *m, rule_t *r, const char *file, int line, c
     return CS_OK;
 }
 
+static bool digits(const char *s, size_t n);
+static bool same_number(const char *a, size_t an, const char *b, size_t bn);
+
+/* An earlier rule of t that takes every scan r would match (so r is a
+ * dead line: a code listed twice, as "02" and "2" too, or a code with
+ * words after the plain code), else NULL. Text rules are left alone:
+ * their order is the table's meaning (negations first). */
+static const rule_t *shadowed_by(const table_t *t, const rule_t *r)
+{
+    size_t rl = strlen(r->code);
+    if (!rl)
+        return NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        const rule_t *e = &t->rules[i];
+        size_t el = strlen(e->code);
+        if (!el || e->prefix != r->prefix || (e->text[0] && strcmp(e->text, r->text) != 0))
+            continue;
+        bool same = !r->prefix && digits(e->code, el) && digits(r->code, rl)
+                        ? same_number(e->code, el, r->code, rl)
+                        : strcmp(e->code, r->code) == 0;
+        if (same)
+            return e;
+    }
+    return NULL;
+}
+
 cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, size_t len,
                       const char *file, cs_err_t *err)
 {
@@ -361,6 +388,15 @@ cs_rc cs_carriers_add(cs_carriers_t *c, const char *carrier, const char *text, s
                                file, line, f[2]);
             r.reason = (cs_incident_t)rs;
         }
+        r.line = line;
+        const rule_t *first = shadowed_by(t, &r);
+        if (first)
+            return cs_errf(err, CS_ERR_CONFIG,
+                           "%s:%d: match: '%s' never matches: line %d, '%s%s%s%s', matches "
+                           "every such scan first (remove one, or list the one with words "
+                           "first)",
+                           file, line, f[0], first->line, first->code,
+                           first->prefix ? "*" : "", first->text[0] ? " text:" : "", first->text);
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 32;
             rule_t *p = cs_realloc(t->rules, cap * sizeof *p);

@@ -561,6 +561,12 @@ static void test_bad_tables(void **state)
         { "text:\tdelivered\n", "t.tsv:1: match" },
         { "*\tdelivered\n", "t.tsv:1: match" },
         { "X\tdelivered\n   \tlost\n", "t.tsv:2: match: expected a code, got only blanks" },
+        /* dead lines: the first rule takes every scan the second would */
+        { "FS\tdelivered\n# fix\nfs\texception\n", "t.tsv:3: match: 'fs' never matches: line 1" },
+        { "02\tin_transit\n2\tdelivered\n", "t.tsv:2: match: '2' never matches: line 1, '02'" },
+        { "X\tin_transit\nX text:zoll\texception\n", "t.tsv:2: match: 'X text:zoll' never" },
+        { "X text:zoll\tin_transit\nX text:Zoll\texception\n", "t.tsv:2: match: 'X text:Zoll'" },
+        { "ZU*\tin_transit\nzu*\tdelivered\n", "t.tsv:2: match: 'zu*' never matches" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cs_carriers_t *c = cs_carriers_new();
@@ -574,6 +580,12 @@ static void test_bad_tables(void **state)
     cs_carriers_t *c = cs_carriers_new();
     cs_err_t err;
     assert_int_not_equal(cs_carriers_add(c, "Bad Name", "", 0, "Bad Name.tsv", &err), CS_OK);
+    /* not dead: a code with words before the plain code, other words,
+     * another number, a prefix beside the plain code */
+    const char *ok = "X text:zoll\texception\nX text:post\tdelivered\nX\tin_transit\n"
+                     "02\tin_transit\n20\tdelivered\nX*\tdelivered\n";
+    if (cs_carriers_add(c, "ok", ok, strlen(ok), "ok.tsv", &err) != CS_OK)
+        fail_msg("live rules refused: %s", err.msg);
     /* prefixes match the start of a code */
     const char *t = "ZU*\tdelivered\n";
     assert_int_equal(cs_carriers_add(c, "mine", t, strlen(t), "mine.tsv", &err), CS_OK);
