@@ -244,6 +244,10 @@ typedef struct cs_order_status {
     bool at_risk;
     int quiet_days;
     char reason_text[256];
+    char carrier_says[384];      /* a sentence quoting the followed parcel's latest scan
+                                    when no carrier table knew its code (it reads as in
+                                    transit) and it is the only parcel; "" = none. Not in
+                                    `text`: the tracking page lists the scan itself */
 } cs_order_status_t;
 void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang, int64_t now,
                       cs_order_status_t *out);

@@ -297,6 +297,22 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
             out->handed_over = true;
     }
 
+    /* a scan no table knew reads as in transit: its own words say more */
+    out->carrier_says[0] = '\0';
+    const char *raw = json_string_value(json_object_get(last, "carrier_text"));
+    if (!raw || !*raw)
+        raw = json_string_value(json_object_get(last, "carrier_code"));
+    if (raw && *raw && json_is_true(json_object_get(last, "unmapped")) && out->parcels == 1 &&
+        status == CS_TRACK_IN_TRANSIT && !cancelled) {
+        char quoted[200];
+        cs_strlcpy(quoted, raw, sizeof quoted);
+        cs_utf8_trim(quoted); /* cut between characters */
+        snprintf(out->carrier_says, sizeof out->carrier_says,
+                 de ? "Letzte Meldung von %s: „%s“." : "The latest scan from %s: “%s”.",
+                 carrier, quoted);
+        cs_utf8_trim(out->carrier_says);
+    }
+
     cs_promise_t p;
     memset(&p, 0, sizeof p);
     p.level = -1;
@@ -490,6 +506,11 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
                                                                : "de");
     cs_order_status_t st;
     cs__order_status(h, rd, lang, c.now, &st);
+    if (st.carrier_says[0]) { /* after the paragraph, as far as it fits */
+        size_t n = strlen(st.text);
+        snprintf(st.text + n, sizeof st.text - n, " %s", st.carrier_says);
+        cs_utf8_trim(st.text);
+    }
     json_t *out = json_pack("{s:s,s:s,s:s}", "order_id", id, "locale", lang, "text", st.text);
     /* status: the followed parcel's (info_received before its first scan),
      * null before anything shipped; parcels: each one's */

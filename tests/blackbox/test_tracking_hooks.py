@@ -463,6 +463,29 @@ try:
                                           "carrier_code": "INTRANSIT", "carrier_text": "Im Lager"}})
     t.eq((st, body.get("status")), (200, "duplicate"),
          "... has the id of earlier versions, carrier|number|ms|CODE|text: %r" % (body,))
+    # the order's status for chatbots: in transit, and the carrier's own words
+    st, _, body = d.post_events([
+        csbb.order_event("o-90", "1990", at=iso(-86400 * 2)),
+        {"event_id": "s-90", "type": "shipment.created", "occurred_at": iso(-86400),
+         "data": {"id": "SHP-90", "order_id": "1990", "carrier": "dpd", "tracking_number": "01905002349090"}},
+        {"event_id": "raw-90", "type": "tracking.event", "occurred_at": iso(-40),
+         "data": {"shipment_id": "SHP-90", "carrier": "dpd", "tracking_number": "01905002349090",
+                  "carrier_code": "WARP_DRIVE", "carrier_text": "Paket im Hyperraum"}}])
+    t.eq(st, 200, "an order whose only scan no table knows")
+    st, _, s = d.request("GET", "/v1/orders/1990/status?lang=en")
+    t.eq((st, s.get("status")), (200, "in_transit"), "the unknown scan's order reads as in transit")
+    t.check(s.get("text", "").endswith(" The latest scan from DPD: \u201cPaket im Hyperraum\u201d."),
+            "... and quotes the carrier's text: %r" % (s,))
+    st, _, s = d.request("GET", "/v1/orders/1990/status?lang=de")
+    t.check(s.get("text", "").endswith(" Letzte Meldung von DPD: \u201ePaket im Hyperraum\u201c."),
+            "... in German too: %r" % (s,))
+    st, _, body = d.post_events([
+        {"event_id": "raw-91", "type": "tracking.event", "occurred_at": iso(-30),
+         "data": {"shipment_id": "SHP-90", "carrier": "dpd", "tracking_number": "01905002349090",
+                  "carrier_code": "AT_DELIVERY_DEPOT"}}])
+    st, _, s = d.request("GET", "/v1/orders/1990/status?lang=en")
+    t.check(st == 200 and "latest scan" not in s.get("text", ""),
+            "a later scan a table knows is not quoted: %r" % (s,))
 finally:
     d.cleanup()
     shutil.rmtree(tables, ignore_errors=True)
