@@ -10,12 +10,21 @@
  */
 #include "http_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
 #include "../tracking/tracker.h"
+
+/* Whether s holds more than blanks (a carrier text of blanks says nothing). */
+static bool has_word(const char *s)
+{
+    while (s && isspace((unsigned char)*s))
+        s++;
+    return s && *s;
+}
 
 static cs_ms_t jtime(json_t *v)
 {
@@ -300,9 +309,9 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     /* a scan no table knew reads as in transit: its own words say more */
     out->carrier_says[0] = '\0';
     const char *raw = json_string_value(json_object_get(last, "carrier_text"));
-    if (!raw || !*raw)
+    if (!has_word(raw))
         raw = json_string_value(json_object_get(last, "carrier_code"));
-    if (raw && *raw && json_is_true(json_object_get(last, "unmapped")) && out->parcels == 1 &&
+    if (has_word(raw) && json_is_true(json_object_get(last, "unmapped")) && out->parcels == 1 &&
         status == CS_TRACK_IN_TRANSIT && !cancelled) {
         char quoted[200];
         cs_strlcpy(quoted, raw, sizeof quoted);

@@ -767,7 +767,9 @@ try:
     st, _, _ = d.post_events([order("um1", "ben", now - dt.timedelta(hours=6), "20.00"),
                               shipment("um1", now - dt.timedelta(hours=5)),
                               raw_scan(1, "ZQ-77", "Sendung im Sortierzentrum Nord erfasst"),
-                              raw_scan(2, "ZQ-78", None)])
+                              raw_scan(2, "ZQ-78", None),
+                              dict(raw_scan(3, "ZQ-79", None), data=dict(
+                                  raw_scan(3, "ZQ-79", None)["data"], carrier_text="  "))])
     # the first again, under another event id: shown once
     again = raw_scan(1, "ZQ-77", "Sendung im Sortierzentrum Nord erfasst")
     again["event_id"] += "-again"
@@ -777,6 +779,11 @@ try:
     t.check(st == 200 and html.count("Sendung im Sortierzentrum Nord erfasst") == 1 and
             "ZQ-78" in html and "ZQ-77" not in html and html.count("Unterwegs") >= 2,
             "unmapped scans: in transit with the carrier's text, else its code; a repeat once")
+    t.check("ZQ-79" in html and '<span class="raw">  </span>' not in html,
+            "an unmapped scan with a text of blanks shows its code, not the blanks")
+    st, _, um1 = d.request("GET", "/v1/orders/um1/status?lang=en")
+    t.check(st == 200 and um1.get("text", "").endswith(" The latest scan from DHL: \u201cZQ-79\u201d."),
+            "... and the order's status quotes the code: %r" % (um1,))
 
     # a customer whose locale is neither German nor English: the browser
     # chooses between them; without its word, English, as in the messages
