@@ -598,9 +598,9 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
                  : f == F_ATTRS  ? old_attr != NULL
                                  : old_consent && old_consent[f - F_CONSENT] != '-';
     field_times_read(found ? cs__col_text(get, 10) : NULL, has, updated, times);
-    /* a changed address or consent starts what stops messages over
-     * (unsubscribes, bounces: sql_journey.c); the same record again,
-     * or a new name, does not */
+    /* a changed address or a consent granted starts what stops messages
+     * over (unsubscribes, bounces: sql_journey.c); the same record again,
+     * a new name, or a consent refused does not */
     bool changed = false;
     const char *mine[F_CONTACT] = { cu->email, cu->phone, cu->name, cu->locale, cu->timezone };
     cs__bind_text(put, 1, cu->id);
@@ -628,8 +628,13 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
             }
         }
     consent[6] = '\0';
-    if (!old_consent || strcmp(consent, old_consent) != 0)
+    /* a consent granted (anew) starts over; a refusal only narrows what
+     * goes, and must not lift an unsubscribe or a bounce it may echo */
+    if (!old_consent)
         changed = true;
+    for (int i = 0; old_consent && i < 6; i++)
+        if (consent[i] == 'y' && old_consent[i] != 'y')
+            changed = true;
     sql_bind_text_copy(put, 7, consent, 6);
     sql_bind_int64(put, 11, changed && at > contact ? at : contact);
     if (attrs && at >= times[F_ATTRS]) {

@@ -1115,9 +1115,10 @@ static json_t *consent_json(const char *c)
 }
 
 /* What stops messages to a customer since their address or consent last
- * changed (contact_at: a new address or consent starts over, the same
- * record sent again does not): an unsubscribe or a complaint stops all
- * but transactional ones; a bounce stops the channel it came from. */
+ * changed (contact_at: a new address or a consent granted starts over,
+ * the same record sent again or a consent refused does not): an
+ * unsubscribe or a complaint stops all but transactional ones; a bounce
+ * stops the channel it came from. */
 static cs_rc stops(cs_sql_t *s, const char *id, cs_ms_t since, bool *unsub,
                    unsigned *bounced, cs_err_t *err)
 {

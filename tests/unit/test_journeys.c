@@ -829,6 +829,36 @@ static void test_unsubscribe_outlives_the_same_record(void **state)
     teardown_world(&w);
 }
 
+/* A consent refused after an unsubscribe or a bounce (the shop's own
+ * records echoing the unsubscribe: email marketing false) does not lift
+ * them: a refusal never means the customer wants more messages. */
+static void test_refusal_keeps_unsubscribe(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: tips\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: tips, class: reassurance}\n",
+        "journey: promo\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: sms, template: promo, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    event(&w, "customer.upserted",
+          "{\"id\":\"ute\",\"email\":\"ute@example.de\",\"phone\":\"+4915100000003\","
+          "\"consents\":{\"email\":{\"marketing\":true},"
+          "\"sms\":{\"transactional\":true,\"marketing\":true}}}");
+    event(&w, "message.status",
+          "{\"message_id\":\"m1\",\"status\":\"unsubscribed\",\"channel\":\"email\","
+          "\"customer_id\":\"ute\"}");
+    cs_clock_manual_set(&w.clock, at("2026-07-13T11:00:00Z"));
+    event(&w, "customer.upserted",
+          "{\"id\":\"ute\",\"consents\":{\"email\":{\"marketing\":false}}}");
+    order(&w, "o1", "ute", "10.00");
+    assert_string_equal(outbox(&w, "ute"),
+                        "tips:skipped:unsubscribed promo:skipped:unsubscribed");
+    teardown_world(&w);
+}
+
 /* The order watch's at-risk flag holds marketing and asks back, like a
  * promise day that passed: no cross-sell while a parcel is in trouble. */
 static void set_at_risk(world_t *w, const char *order_id, bool at_risk)
@@ -1475,6 +1505,7 @@ int main(void)
         cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_open_ticket_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
+        cmocka_unit_test(test_refusal_keeps_unsubscribe),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
         cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),
         cmocka_unit_test(test_hold_after_quiet_hours_starts_anew),
