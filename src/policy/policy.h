@@ -10,9 +10,9 @@
  *      recorded yes; marketing and asks only with a recorded yes
  *                                                      -> skip "no_consent"
  *   3. unsubscribed: only transactional and service go -> skip "unsubscribed"
- *   4. held back: marketing while a delivery is late or a ticket is open;
- *      asks also while a refund is pending; re-tried daily, skipped after
- *      hold_max                                         -> defer / skip
+ *   4. held back: marketing and asks while a delivery is late or a ticket
+ *      is open; asks also while a refund is pending; re-tried daily,
+ *      skipped after hold_max                           -> defer / skip
  *   5. asks: one per order, a cool-down per customer    -> skip
  *   6. contact budget over a rolling window for reassurance, asks and
  *      marketing; marketing leaves `marketing_reserve` slots free, so a

@@ -1063,6 +1063,62 @@ static cs_outmsg_t msg(const char *key, const char *cust, cs_ms_t next_at)
     return m;
 }
 
+/* What the contact policy counts (docs/journeys.md, policy 5 and 6): a
+ * reassurance, ask or marketing message queued, being sent or sent within
+ * the window, once whatever its channel; one skipped or failed for good,
+ * a transactional one, or one older than the window, does not count, and
+ * a skipped ask neither starts the cool-down nor uses the order's ask. */
+static void test_contact_stats_count(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    bool existed;
+    static const struct {
+        const char *key, *order;
+        int cls, status;
+        cs_ms_t at;
+    } rows[] = {
+        { "tips:1", "o-1", 2, CS_OUT_QUEUED, T0 },
+        { "review:1", "o-1", 1, CS_OUT_SENT, T0 + 1000 },
+        { "promo:1", "o-1", 0, CS_OUT_SENDING, T0 + 1500 },
+        { "promo:2", "o-1", 0, CS_OUT_FAILED, T0 + 2000 },
+        { "promo:3", "o-1", 0, CS_OUT_SKIPPED, T0 + 3000 },
+        { "confirm:1", "o-1", 4, CS_OUT_SENT, T0 + 4000 },
+        { "review:2", "o-2", 1, CS_OUT_SKIPPED, T0 + 5000 },
+        { "tips:0", "o-0", 2, CS_OUT_SENT, T0 - 8 * 86400000LL },
+    };
+    in_tx(s);
+    for (size_t i = 0; i < CS_ARRAY_LEN(rows); i++) {
+        cs_outmsg_t m = msg(rows[i].key, "c-9", rows[i].at);
+        cs_strlcpy(m.order_id, rows[i].order, sizeof m.order_id);
+        m.cls = rows[i].cls;
+        m.status = rows[i].status;
+        m.created_at = rows[i].at;
+        if (i == 2)
+            m.channel = CS_CHANNEL_SMS;
+        assert_int_equal(cs_store_call(s, outbox_put, &m, &existed, &err), CS_OK);
+    }
+    done_tx(s);
+    cs_contact_stats_t st;
+    assert_int_equal(cs_store_call(s, contact_stats, "c-9", "o-1", T0 - 7 * 86400000LL, &st,
+                                   &err),
+                     CS_OK);
+    assert_int_equal(st.budget_used, 3);
+    assert_int_equal(st.last_ask_at, T0 + 1000);
+    assert_true(st.order_asked);
+    assert_false(st.ticket_open);
+    assert_int_equal(cs_store_call(s, contact_stats, "c-9", "o-2", T0 - 7 * 86400000LL, &st,
+                                   &err),
+                     CS_OK);
+    assert_false(st.order_asked);
+    /* the window starts at its first instant: a message then still counts */
+    assert_int_equal(cs_store_call(s, contact_stats, "c-9", "o-2", T0 - 8 * 86400000LL, &st,
+                                   &err),
+                     CS_OK);
+    assert_int_equal(st.budget_used, 4);
+    cs_store_close(&s);
+}
+
 static void test_outbox(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2375,6 +2431,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);
