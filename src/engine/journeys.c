@@ -327,7 +327,19 @@ static bool delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipmen
     if (st && (strcmp(st, "exception") == 0 || strcmp(st, "returned_to_sender") == 0))
         return true;
     json_int_t promised = json_integer_value(json_object_get(order, "promised_to_ms"));
+    /* delivered: the run's parcel, and every other of the order still to
+     * come (a run about the first of two parcels is late while the
+     * second, which the watch and the promise follow, is in trouble); a
+     * parcel gone back to the shop is none to wait for, the shop sends
+     * another */
     bool delivered = st && strcmp(st, "delivered") == 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach (json_object_get(order, "shipments"), i, p) {
+        const char *ps = jstr(p, "status");
+        if (!ps || (strcmp(ps, "delivered") != 0 && strcmp(ps, "returned_to_sender") != 0))
+            delivered = false;
+    }
     if (!delivered && json_is_true(json_object_get(order, "at_risk")))
         return true; /* the order watch's flag */
     /* the promise is a date, the shop's (shop_timezone, as the watch and

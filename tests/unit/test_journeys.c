@@ -897,6 +897,38 @@ static void test_at_risk_holds_marketing(void **state)
     teardown_world(&w);
 }
 
+/* The order at risk holds marketing back also in a run about a parcel of
+ * it that was delivered: a second parcel still on its way is in trouble
+ * (docs/journeys.md, policy 4: the order watch has the order at risk). */
+static void test_at_risk_holds_marketing_after_one_parcel(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: crosssell\ntrigger: {event: tracking.event, if: \"event.status == "
+        "'delivered' and shipment.status == 'delivered'\"}\nonce_per: order\nsteps:\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-14T08:00:00Z", y, 1);
+    customer(&w, "lea", true);
+    order(&w, "o9", "lea", "10.00");
+    event(&w, "shipment.created",
+          "{\"id\":\"s-o9-a\",\"order_id\":\"o9\",\"carrier\":\"dhl\","
+          "\"tracking_number\":\"TA9\"}");
+    event(&w, "shipment.created",
+          "{\"id\":\"s-o9-b\",\"order_id\":\"o9\",\"carrier\":\"dhl\","
+          "\"tracking_number\":\"TB9\"}");
+    set_at_risk(&w, "o9", true); /* parcel b: held at a depot */
+    event(&w, "tracking.event",
+          "{\"shipment_id\":\"s-o9-a\",\"carrier\":\"dhl\",\"tracking_number\":\"TA9\","
+          "\"status\":\"delivered\"}");
+    assert_string_equal(outbox(&w, "lea"), ""); /* held */
+    set_at_risk(&w, "o9", false);
+    advance_to(&w, "2026-07-15T09:00:00Z");
+    assert_string_equal(outbox(&w, "lea"), "crosssell:queued");
+    teardown_world(&w);
+}
+
 /* An open ticket holds marketing back (docs/journeys.md, policy 4), also
  * in a run about no order (a customer's journey); it goes once the ticket
  * is solved. */
@@ -1506,6 +1538,7 @@ int main(void)
         cmocka_unit_test(test_open_ticket_holds_marketing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_refusal_keeps_unsubscribe),
+        cmocka_unit_test(test_at_risk_holds_marketing_after_one_parcel),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
         cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),
         cmocka_unit_test(test_hold_after_quiet_hours_starts_anew),
