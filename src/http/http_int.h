@@ -251,6 +251,9 @@ typedef struct cs_order_status {
 } cs_order_status_t;
 void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang, int64_t now,
                       cs_order_status_t *out);
+/* Whether s (NULL-safe) holds more than blanks: a carrier's text of blanks
+ * says nothing, its code is shown instead (status_api.c). */
+bool cs__has_word(const char *s);
 /* A shipment's cs_track_status_t from the order view's JSON: a parcel
  * without scans yet is info_received (its label is created). */
 int cs__parcel_status(json_t *shipment);

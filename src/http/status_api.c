@@ -19,7 +19,7 @@
 #include "../tracking/tracker.h"
 
 /* Whether s holds more than blanks (a carrier text of blanks says nothing). */
-static bool has_word(const char *s)
+bool cs__has_word(const char *s)
 {
     while (s && isspace((unsigned char)*s))
         s++;
@@ -309,9 +309,9 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     /* a scan no table knew reads as in transit: its own words say more */
     out->carrier_says[0] = '\0';
     const char *raw = json_string_value(json_object_get(last, "carrier_text"));
-    if (!has_word(raw))
+    if (!cs__has_word(raw))
         raw = json_string_value(json_object_get(last, "carrier_code"));
-    if (has_word(raw) && json_is_true(json_object_get(last, "unmapped")) && out->parcels == 1 &&
+    if (cs__has_word(raw) && json_is_true(json_object_get(last, "unmapped")) && out->parcels == 1 &&
         status == CS_TRACK_IN_TRANSIT && !cancelled) {
         char quoted[200];
         cs_strlcpy(quoted, raw, sizeof quoted);

@@ -187,14 +187,6 @@ static struct page_slot *page_set(cs_http_t *h, uint64_t hash)
     return &h->pages[((hash >> 1) % (PAGE_SLOTS / PAGE_WAYS)) * PAGE_WAYS];
 }
 
-/* Whether s holds more than blanks (a carrier text of blanks says nothing). */
-static bool has_word(const char *s)
-{
-    while (s && isspace((unsigned char)*s))
-        s++;
-    return s && *s;
-}
-
 /* The order of a cached key: a token found here was verified when its
  * page was cached, so it needs no HMAC again. */
 static bool page_id(cs_http_t *h, const char *key, uint64_t hash, char *id, size_t size)
@@ -1067,7 +1059,7 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
         bool unmapped = json_is_true(json_object_get(s, "unmapped"));
         /* a code no table knows, without a text (or one of blanks, as
          * the event API takes): the code is the carrier's only word */
-        if (!has_word(raw) && unmapped)
+        if (!cs__has_word(raw) && unmapped)
             raw = json_string_value(json_object_get(s, "carrier_code"));
         cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
