@@ -101,6 +101,15 @@ static cs_rc add_event(hreq_t *r, size_t *cap, size_t index, cs_event_t *ev)
     return CS_OK;
 }
 
+/* The bytes of JSON whitespace that p (len bytes) starts with. */
+static size_t json_ws(const char *p, size_t len)
+{
+    size_t a = 0;
+    while (a < len && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r' || p[a] == '\n'))
+        a++;
+    return a;
+}
+
 /* Parse the body into r->items / r->rejected. */
 static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
 {
@@ -154,9 +163,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
     if (kind == BODY_SINGLE) {
         cs_event_t *ev = NULL;
         r->n_total = 1;
-        size_t a = 0;
-        while (a < len && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r' || p[a] == '\n'))
-            a++;
+        size_t a = json_ws(p, len);
         if (a == len)
             return cs_err_field(err, CS_ERR_INVALID, "body",
                                 "body: empty; expected one event (a JSON object) or an array "
@@ -237,9 +244,8 @@ static body_kind_t kind_of(const hreq_t *r)
     if (r->ndjson)
         return BODY_NDJSON;
     const char *p = r->body.data ? r->body.data : "";
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-        p++;
-    return *p == '[' ? BODY_ARRAY : BODY_SINGLE;
+    size_t a = json_ws(p, r->body.len);
+    return a < r->body.len && p[a] == '[' ? BODY_ARRAY : BODY_SINGLE;
 }
 
 /* A scan kept for a parcel not known yet says so in its answer. */
