@@ -318,7 +318,8 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static bool delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment, cs_ms_t now)
+bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment,
+                               cs_ms_t now)
 {
     const char *os = jstr(order, "status");
     if (os && strcmp(os, "cancelled") == 0)
@@ -375,7 +376,7 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
     cs_ms_t now = cs_clock_now(js->clock);
     json_t *ratio = json_object_get(o, "price_ratio");
     json_t *risk = json_pack("{s:b,s:b,s:O}", "first_purchase", cs_first_purchase(cu, o), "late",
-                             delivery_late(js->shop_tz, o, sh, now), "price_ratio",
+                             cs_journeys_delivery_late(js->shop_tz, o, sh, now), "price_ratio",
                              ratio ? ratio : json_null());
     json_t *runj = run ? json_pack("{s:s,s:i,s:I}", "journey", run->journey, "version",
                                    run->version, "id", (json_int_t)run->id)
@@ -530,7 +531,8 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .budget_used = stats.budget_used,
                 .order_asked = stats.order_asked,
                 .last_ask_at = stats.last_ask_at,
-                .delivery_late = delivery_late(js->shop_tz, c->order, c->shipment, p->now),
+                .delivery_late = cs_journeys_delivery_late(js->shop_tz, c->order, c->shipment,
+                                                           p->now),
                 .ticket_open = stats.ticket_open, /* also in a run about no order */
                 .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
                 .held_since = run->held_since,

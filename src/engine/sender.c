@@ -298,6 +298,7 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
 
 typedef struct ctx_task {
     const cs_outmsg_t *m;
+    cs_ms_t now;              /* the hand-over's */
     json_t *customer, *order, *shipment;
     bool has_discount;        /* the run issued a code (the latest one), or the order's
                                  compensation code when the run has none */
@@ -306,6 +307,8 @@ typedef struct ctx_task {
     cs_promise_rec_t promise;
     bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
                                  order is no longer at risk */
+    bool ticket_open;         /* asks and marketing: a ticket of the customer, or about
+                                 the order, is open (the policy's hold) */
     cs_err_t err;
 } ctx_task_t;
 
@@ -352,6 +355,15 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
                        CS_CTX_FULL, &c->customer, &c->order, &c->shipment, &c->err);
     if (rc)
         return rc;
+    if (cs_policy_is_marketing((cs_msg_class_t)c->m->cls)) {
+        /* as the journeys read it: also for a message about no order */
+        cs_contact_stats_t stats;
+        rc = cs_store_call(st, contact_stats, c->m->customer_id, c->m->order_id, c->now,
+                           &stats, &c->err);
+        if (rc)
+            return rc;
+        c->ticket_open = stats.ticket_open;
+    }
     if (c->m->run_id) {
         rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);
         c->has_discount = rc == CS_OK;
@@ -706,6 +718,30 @@ static bool quiet_now(const cs_sender_t *s, const cs_outmsg_t *m, json_t *cu, cs
     return cs_policy_quiet(&s->policy, (cs_msg_class_t)m->cls, tz, now, end);
 }
 
+/* The policy's holds again at the hand-over (cs_policy_hold): an ask or
+ * marketing message waiting in the outbox (a retry, a backlog, quiet
+ * hours) does not go out into a ticket opened, or a delivery gone late,
+ * since it was queued. The hold counts from when the message was queued:
+ * hold_max after that it is dropped, as it is at most that late. */
+static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task_t *c,
+                               cs_ms_t now)
+{
+    cs_policy_result_t none = { CS_VERDICT_SEND, 0, NULL };
+    if (!s->has_policy)
+        return none;
+    const cs_tz_t *stz = s->o.shop_tz ? s->o.shop_tz : cs_tz_get_or_utc(NULL);
+    cs_policy_input_t in = {
+        .cls = (cs_msg_class_t)m->cls,
+        .channel = (cs_channel_t)m->channel,
+        .now = now,
+        .delivery_late = cs_journeys_delivery_late(stz, c->order, c->shipment, now),
+        .ticket_open = c->ticket_open,
+        .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
+        .held_since = m->created_at,
+    };
+    return cs_policy_hold(&s->policy, &in);
+}
+
 /* Consent may have changed since the message was queued. */
 static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
 {
@@ -825,6 +861,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     ctx_task_t c;
     memset(&c, 0, sizeof c);
     c.m = m;
+    c.now = now;
     char *subject = NULL, *html = NULL, *text = NULL;
     cs_err_t err;
     cs_err_clear(&err);
@@ -878,6 +915,22 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         snprintf(reason, rsize, "%s", why);
         res->reason = reason;
         atomic_fetch_add(&s->st_suppressed, 1);
+        goto out;
+    }
+    cs_policy_result_t hold = held(s, m, &c, now);
+    if (hold.verdict == CS_VERDICT_SKIP) {
+        res->status = CS_OUT_SKIPPED;
+        snprintf(reason, rsize, "%s_before_send", hold.reason);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_suppressed, 1);
+        goto out;
+    }
+    if (hold.verdict == CS_VERDICT_DEFER) { /* looked at again; no attempt */
+        res->status = CS_OUT_QUEUED;
+        res->next_at = hold.until;
+        res->untried = true;
+        snprintf(reason, rsize, "%s", hold.reason);
+        res->reason = reason;
         goto out;
     }
     cs_ms_t end;

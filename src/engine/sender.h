@@ -15,8 +15,10 @@
  * with the same idempotency key and Message-ID, which providers and mail
  * systems use to drop the repeat. Consent is checked again just before
  * sending (a customer may have unsubscribed since the message was queued),
- * and so are quiet hours (a retry or a backlog may have come into them):
- * such a message is queued again for their end, its attempt given back.
+ * and so are the policy's holds (a ticket opened, a delivery gone late
+ * since) and quiet hours (a retry or a backlog may have come into them):
+ * such a message is queued again for hold_retry or their end, its attempt
+ * given back; one still held hold_max after it was queued is skipped.
  *
  * Templates: `<template>.<lang>.subject`, `.html` and `.txt` for email,
  * `.sms` (else `.txt`) for SMS and WhatsApp; lang is the customer's
@@ -53,8 +55,9 @@ typedef struct cs_sender_opts {
     const char *support_email;
     const struct cs_tz *shop_tz;                   /* delivery dates' zone; NULL = the customer's;
                                                     * quiet hours' for customers without one */
-    const cs_policy_conf_t *policy;                /* its quiet hours, asked again at the
-                                                    * hand-over (copied); NULL = none */
+    const cs_policy_conf_t *policy;                /* its holds and quiet hours, asked
+                                                    * again at the hand-over (copied);
+                                                    * NULL = none */
     size_t batch;                                  /* claims per round; 0 = 32 */
 } cs_sender_opts_t;
 

@@ -95,22 +95,9 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
     if (in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE)
         return result(CS_VERDICT_SKIP, 0, "unsubscribed");
 
-    const char *hold = NULL;
-    if (marketing && in->delivery_late)
-        hold = "held_delivery_late";
-    else if (marketing && in->ticket_open)
-        hold = "held_ticket_open";
-    else if (in->cls == CS_CLASS_ASK && in->refund_pending)
-        hold = "held_refund_pending";
-    if (hold) {
-        cs_ms_t since = in->held_since ? in->held_since : in->now;
-        if (in->now - since >= c->hold_max)
-            return result(CS_VERDICT_SKIP, 0, hold);
-        cs_ms_t next = in->now + c->hold_retry;
-        if (next > since + c->hold_max)
-            next = since + c->hold_max;
-        return result(CS_VERDICT_DEFER, next, hold);
-    }
+    cs_policy_result_t held = cs_policy_hold(c, in);
+    if (held.verdict != CS_VERDICT_SEND)
+        return held;
 
     if (in->cls == CS_CLASS_ASK) {
         if (in->order_asked)
@@ -127,6 +114,27 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
     if (cs_policy_quiet(c, in->cls, tz, in->now, &end))
         return result(CS_VERDICT_DEFER, end, "quiet_hours");
     return result(CS_VERDICT_SEND, 0, NULL);
+}
+
+cs_policy_result_t cs_policy_hold(const cs_policy_conf_t *c, const cs_policy_input_t *in)
+{
+    bool marketing = cs_policy_is_marketing(in->cls);
+    const char *hold = NULL;
+    if (marketing && in->delivery_late)
+        hold = "held_delivery_late";
+    else if (marketing && in->ticket_open)
+        hold = "held_ticket_open";
+    else if (in->cls == CS_CLASS_ASK && in->refund_pending)
+        hold = "held_refund_pending";
+    if (!hold)
+        return result(CS_VERDICT_SEND, 0, NULL);
+    cs_ms_t since = in->held_since ? in->held_since : in->now;
+    if (in->now - since >= c->hold_max)
+        return result(CS_VERDICT_SKIP, 0, hold);
+    cs_ms_t next = in->now + c->hold_retry;
+    if (next > since + c->hold_max)
+        next = since + c->hold_max;
+    return result(CS_VERDICT_DEFER, next, hold);
 }
 
 bool cs_policy_quiet(const cs_policy_conf_t *c, cs_msg_class_t cls, const cs_tz_t *tz,

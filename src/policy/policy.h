@@ -77,6 +77,15 @@ typedef struct cs_policy_result {
 
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in);
 
+/* Rule 4 alone: is a message of this class held back now (cls, now,
+ * delivery_late, ticket_open, refund_pending and held_since are read)?
+ * SEND when no hold is in force; else DEFER to when to look again, or
+ * SKIP once hold_max has passed since held_since (0 = now), with the
+ * hold's "held_*" reason. The sender asks again at the hand-over: a
+ * message waiting in the outbox (a retry, a backlog) must not go out into
+ * a ticket opened or a delivery gone late since it was queued. */
+cs_policy_result_t cs_policy_hold(const cs_policy_conf_t *c, const cs_policy_input_t *in);
+
 /* Do quiet hours hold a message of this class back at now in tz (NULL =
  * UTC)? Then *end is when they end. The sender asks again at the
  * hand-over: a retry or a backlog must not carry a message into them. */

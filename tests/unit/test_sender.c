@@ -811,6 +811,146 @@ static void test_store_error_costs_no_attempt(void **state)
     cs_engine_close(&e);
 }
 
+static void ingest(cs_engine_t *e, const char *event)
+{
+    cs_err_t err;
+    cs_ingest_item_t item = { 0 };
+    if (cs_event_parse(event, strlen(event), &item.ev, &err))
+        fail_msg("parse: %s", err.msg);
+    cs_ingest_req_t req = { .items = &item, .n = 1 };
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+}
+
+/* The policy's holds are asked again at the hand-over: a review request
+ * queued (the policy let it go) whose hand-over comes after the customer
+ * opened a ticket is not sent while the ticket is open; it is looked at
+ * again after hold_retry, costs no attempt, and goes once the ticket is
+ * solved. One still held hold_max after it was queued is dropped; and
+ * marketing about an order whose promised day passed undelivered waits as
+ * well. Such messages went out into the open ticket, or the late parcel. */
+static void test_hold_at_hand_over(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char db[600], h_target[620];
+    snprintf(db, sizeof db, "%s/hold.db", tmpdir);
+    snprintf(h_target, sizeof h_target, "sqlite:%s", db);
+    cs_engine_t *e = open_engine(h_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+                                 "{\"email\":{\"marketing\":true}}}}");
+    cs_err_t err;
+    static const cs_msg_class_t ask[] = { CS_CLASS_ASK };
+    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = ask };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    ingest(e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
+              "\"occurred_at\":\"2026-03-02T09:59:00Z\",\"data\":{\"id\":\"t-1\","
+              "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
+    keep_t k = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    so.policy = &pc;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(k.sent, 0);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_string_equal(g.m.reason, "held_ticket_open");
+    assert_int_equal(g.m.next_at, t0 + pc.hold_retry);
+    assert_int_equal(g.m.attempts, 0);
+    /* not before hold_retry */
+    cs_clock_manual_advance(&clock, pc.hold_retry / 2);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 0);
+    /* the ticket solved: it goes at the next look */
+    ingest(e, "{\"event_id\":\"t-1-solved\",\"type\":\"ticket.updated\","
+              "\"occurred_at\":\"2026-03-02T15:00:00Z\",\"data\":{\"id\":\"t-1\","
+              "\"status\":\"solved\"}}");
+    cs_clock_manual_set(&clock, t0 + pc.hold_retry);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(k.sent, 1);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(g.m.attempts, 1);
+
+    /* a second ticket that stays open: a survey queued now is looked at
+     * daily and dropped hold_max after it was queued, never sent */
+    ingest(e, "{\"event_id\":\"t-2\",\"type\":\"ticket.created\","
+              "\"occurred_at\":\"2026-03-03T09:00:00Z\",\"data\":{\"id\":\"t-2\","
+              "\"customer_id\":\"c-1\",\"subject\":\"Noch einmal\"}}");
+    cs_ms_t t1 = t0 + pc.hold_retry;
+    put.now = t1;
+    put.journey = "survey";
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    g.id = 2;
+    int looks = 0;
+    for (cs_ms_t at = t1; at < t1 + pc.hold_max; at += pc.hold_retry, looks++) {
+        cs_clock_manual_set(&clock, at);
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(handled, 1);
+        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(g.m.status, CS_OUT_QUEUED);
+        assert_string_equal(g.m.reason, "held_ticket_open");
+        assert_int_equal(g.m.attempts, 0);
+    }
+    assert_int_equal(looks, 7);
+    cs_clock_manual_set(&clock, t1 + pc.hold_max);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SKIPPED);
+    assert_string_equal(g.m.reason, "held_ticket_open_before_send");
+    assert_int_equal(k.sent, 1);
+
+    /* the ticket solved, but the order's promised day has passed with
+     * nothing delivered: marketing about it waits too */
+    ingest(e, "{\"event_id\":\"t-2-solved\",\"type\":\"ticket.updated\","
+              "\"occurred_at\":\"2026-03-09T09:00:00Z\",\"data\":{\"id\":\"t-2\","
+              "\"status\":\"solved\"}}");
+    ingest(e, "{\"event_id\":\"o-1001\",\"type\":\"order.placed\","
+              "\"occurred_at\":\"2026-03-04T09:00:00Z\",\"data\":{\"id\":\"1001\","
+              "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\","
+              "\"name\":\"A\",\"unit_price\":\"8.90\",\"quantity\":1}],"
+              "\"promised_delivery\":{\"latest\":\"2026-03-06\"}}}");
+    static const cs_msg_class_t marketing[] = { CS_CLASS_MARKETING };
+    put.now = cs_clock_now(&clock.clock);
+    put.journey = "xsell";
+    put.order_id = "1001";
+    put.cls = marketing;
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    g.id = 3;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_string_equal(g.m.reason, "held_delivery_late");
+    assert_int_equal(g.m.attempts, 0);
+    assert_int_equal(k.sent, 1);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -824,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
+        cmocka_unit_test(test_hold_at_hand_over),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
