@@ -1001,6 +1001,43 @@ out:
     return handed;
 }
 
+/* Claim i goes back to the queue at now, untried: its attempt and its
+ * last reason given back, and only while the claim is still this one. */
+static void give_back(claim_task_t *t, size_t i, cs_ms_t now)
+{
+    cs_out_result_t *r = &t->res[i];
+    r->id = t->msgs[i].id;
+    r->status = CS_OUT_QUEUED;
+    r->next_at = now;
+    r->sent_at = 0;
+    r->reason = t->msgs[i].reason[0] ? t->msgs[i].reason : NULL;
+    r->provider_ref = NULL;
+    r->untried = true;
+    r->lease_until = t->msgs[i].lease_until;
+}
+
+/* Recording claim i's outcome failed (the store is down): the batch stops
+ * there, and the claims after it, not handed over, go back to the queue at
+ * once with their attempts (left claimed, they waited for their lease and
+ * then counted one more). So does claim i when it was not handed over
+ * either; one that was stays claimed, and is handed over again with the
+ * same key when its lease runs out. When the store fails this write too,
+ * they wait for their lease as before. */
+static void give_back_rest(cs_sender_t *s, claim_task_t *t, size_t i)
+{
+    cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    size_t from = t->res[i].status == CS_OUT_QUEUED && t->res[i].untried ? i : i + 1;
+    for (size_t j = i + 1; j < t->n; j++)
+        give_back(t, j, now);
+    if (from >= t->n)
+        return;
+    t->rec_from = from;
+    t->rec_to = t->n;
+    if (cs_engine_with_writer(s->engine, record_fn, t) != CS_OK)
+        cs_warn("sender: %zu claimed messages wait for their lease: %s", t->n - from,
+                t->err.msg);
+}
+
 cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
 {
     claim_task_t *t = cs_calloc(1, sizeof *t);
@@ -1023,14 +1060,7 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
                     t->refs[i], sizeof t->refs[i])) {
             /* its claim ran out: not ours to send; back to the queue with
              * its attempt given back, unless another claim has it now */
-            cs_out_result_t *r = &t->res[i];
-            r->status = CS_OUT_QUEUED;
-            r->next_at = cs_clock_now(cs_engine_clock(s->engine));
-            r->sent_at = 0;
-            r->reason = t->msgs[i].reason[0] ? t->msgs[i].reason : NULL;
-            r->provider_ref = NULL;
-            r->untried = true;
-            r->lease_until = t->msgs[i].lease_until;
+            give_back(t, i, cs_clock_now(cs_engine_clock(s->engine)));
         }
         t->rec_from = i;
         t->rec_to = i + 1;
@@ -1038,6 +1068,8 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
             *err = t->err;
         if (!rc && t->applied)
             cs_engine_poke(s->engine); /* the journeys read the new statuses */
+        if (rc)
+            give_back_rest(s, t, i);
     }
     *handled = t->n;
     cs_free(t);

@@ -13,7 +13,9 @@
  * Crash safety: a message is recorded before it is sent; one whose lease
  * runs out while SENDING (its sender died) is claimed again and re-sent
  * with the same idempotency key and Message-ID, which providers and mail
- * systems use to drop the repeat. Consent is checked again just before
+ * systems use to drop the repeat. An outcome the store fails to record
+ * stops the batch: its claims not handed over yet go back to the queue
+ * untried. Consent is checked again just before
  * sending (a customer may have unsubscribed since the message was queued),
  * and so are the policy's holds (a ticket opened, a delivery gone late
  * since) and quiet hours (a retry or a backlog may have come into them):

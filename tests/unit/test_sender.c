@@ -951,6 +951,77 @@ static void test_hold_at_hand_over(void **state)
     cs_engine_close(&e);
 }
 
+/* The store fails to record the first outcome of a batch of three (a
+ * database gone mid-batch): the batch stops there, and the two messages
+ * not yet handed over go back to the queue at once with their attempts;
+ * the one that was handed over stays claimed and goes again, with the same
+ * key, when its lease runs out. The two stayed claimed until their lease
+ * ran out, and then counted an attempt more. */
+static void test_record_failure_gives_back_the_batch(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char db[600], r_target[620];
+    snprintf(db, sizeof db, "%s/record.db", tmpdir);
+    snprintf(r_target, sizeof r_target, "sqlite:%s", db);
+    cs_engine_t *e = open_engine(r_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\","
+                                 "\"data\":{\"id\":\"c-1\"}}");
+    cs_err_t err;
+    static const cs_msg_class_t service[] = { CS_CLASS_SERVICE, CS_CLASS_SERVICE,
+                                              CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 3, .journey = "crm", .template_name = "sync",
+                       .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
+                       .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    slow_t slow = { .base = { &slow_ops }, .clock = &clock, .takes = 0 };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.transports[CS_OUT_WEBHOOK] = &slow.base;
+    so.lease = 5 * 60 * 1000;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+
+    store_exec(db, "CREATE TRIGGER no_sent BEFORE UPDATE OF status ON outbox "
+                   "WHEN NEW.status = 3 BEGIN SELECT RAISE(ABORT, 'disk gone'); END");
+    size_t handled = 0;
+    assert_int_not_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 3);
+    assert_int_equal(slow.sent, 1);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENDING);
+    for (int64_t id = 2; id <= 3; id++) {
+        g.id = id;
+        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(g.m.status, CS_OUT_QUEUED);
+        assert_int_equal(g.m.attempts, 0);
+    }
+
+    /* the store is back: the two go at once, on their first attempt */
+    store_exec(db, "DROP TRIGGER no_sent");
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 2);
+    assert_int_equal(slow.sent, 3);
+    for (int64_t id = 2; id <= 3; id++) {
+        g.id = id;
+        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(g.m.status, CS_OUT_SENT);
+        assert_int_equal(g.m.attempts, 1);
+    }
+    /* the first, with its lease run out */
+    cs_clock_manual_advance(&clock, so.lease + 1);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(slow.sent, 4);
+    assert_string_equal(slow.keys[3], "crm:o:1:0");
+    cs_sender_free(s);
+    cs_engine_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -965,6 +1036,7 @@ int main(void)
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
         cmocka_unit_test(test_hold_at_hand_over),
+        cmocka_unit_test(test_record_failure_gives_back_the_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
