@@ -851,6 +851,43 @@ static bool claim_holds(cs_sender_t *s, const cs_outmsg_t *m)
     return !m->lease_until || now + s->o.lease / 5 < m->lease_until;
 }
 
+/* A message whose store reads fail is queued again with the reason
+ * "store since TIME: ...", TIME the first of those failures in a row. */
+#define STORE_SINCE "store since "
+
+/* Since when the reads of a message have failed in a row: the time its
+ * last reason names, else now (its last outcome was another). */
+static cs_ms_t store_failing_since(const char *last_reason, cs_ms_t now)
+{
+    size_t n = strlen(STORE_SINCE);
+    if (strncmp(last_reason, STORE_SINCE, n) != 0)
+        return now;
+    const char *end = strstr(last_reason + n, ": ");
+    char ts[40];
+    cs_ms_t t;
+    if (!end || (size_t)(end - last_reason) - n >= sizeof ts)
+        return now;
+    memcpy(ts, last_reason + n, (size_t)(end - last_reason) - n);
+    ts[(size_t)(end - last_reason) - n] = '\0';
+    return cs_time_parse(ts, &t) && t <= now ? t : now;
+}
+
+/* How long a message's store reads may fail in a row before it fails: as
+ * long as the retry schedule gives a message whose channel keeps failing
+ * (send_attempts hand-overs, retry_base doubling up to retry_max, without
+ * the jitter; about 2 hours by default). A shorter outage costs nothing. */
+static cs_ms_t store_patience(const cs_sender_t *s)
+{
+    cs_ms_t total = 0, d = s->o.retry_base;
+    for (int a = 1; a < s->o.max_attempts; a++) {
+        if (d > s->o.retry_max)
+            d = s->o.retry_max;
+        total += d;
+        d *= 2;
+    }
+    return total;
+}
+
 /* Returns false when the message was left alone (its claim ran out): not
  * sent, no outcome; it goes back to the queue if the claim is still ours. */
 static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
@@ -883,10 +920,25 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     /* (a store or memory failure before the hand-over is untried: only a
      * hand-over counts against send_attempts) */
     if (read_ctx(s, &c)) {
-        res->status = CS_OUT_QUEUED; /* the store will be back */
-        res->next_at = backoff(s, 1, now);
-        res->untried = true;
-        snprintf(reason, rsize, "store: %.200s", c.err.msg);
+        /* the store will be back; but a read that keeps failing (a row
+         * that cannot be decoded) fails the message once it has failed
+         * for store_patience, as one whose channel keeps failing does */
+        cs_ms_t since = store_failing_since(m->reason, now);
+        const char *why = c.err.msg; /* (the store's own errors say "store: ") */
+        if (strncmp(why, "store: ", 7) == 0)
+            why += 7;
+        if (now - since >= store_patience(s)) {
+            res->status = CS_OUT_FAILED;
+            snprintf(reason, rsize, "store: %.200s", why);
+            atomic_fetch_add(&s->st_failed, 1);
+        } else {
+            char ts[40];
+            res->status = CS_OUT_QUEUED;
+            res->next_at = backoff(s, 1, now);
+            res->untried = true;
+            snprintf(reason, rsize, "%s%s: %.200s", STORE_SINCE,
+                     cs_time_format(since, ts, sizeof ts), why);
+        }
         res->reason = reason;
         goto out; /* (what was read before the failure is released there) */
     }

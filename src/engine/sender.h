@@ -10,6 +10,9 @@
  *   on a temporary failure; FAILED on a permanent one or when attempts run
  *   out).
  *
+ * A store read that fails before the hand-over costs no attempt; one that
+ * keeps failing for the retry schedule's length fails the message.
+ *
  * Crash safety: a message is recorded before it is sent; one whose lease
  * runs out while SENDING (its sender died) is claimed again and re-sent
  * with the same idempotency key and Message-ID, which providers and mail

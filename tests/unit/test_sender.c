@@ -773,16 +773,18 @@ static void test_store_error_costs_no_attempt(void **state)
 
     store_exec(db, "ALTER TABLE customers RENAME TO customers_away");
     size_t handled = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++) { /* tried again after a minute, +-20 % */
         assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
         assert_int_equal(handled, 1);
-        cs_clock_manual_advance(&clock, 24 * 60 * 60 * 1000);
+        cs_clock_manual_advance(&clock, 2 * 60 * 1000);
     }
     assert_int_equal(k.sent, 0);
     get_task_t g = { .id = 1 };
     assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
-    assert_true(strncmp(g.m.reason, "store: ", 7) == 0);
+    /* (the reason as the outbox row keeps it; cs_outmsg_t.reason holds 63 bytes of it) */
+    const char *want = "store since 2026-03-01T10:00:00.000Z: prepare: no such table";
+    assert_true(strncmp(g.m.reason, want, strlen(want)) == 0);
     assert_int_equal(g.m.attempts, 0);
 
     store_exec(db, "ALTER TABLE customers_away RENAME TO customers");
@@ -804,7 +806,7 @@ static void test_store_error_costs_no_attempt(void **state)
     g.id = 2;
     assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
-    assert_true(strncmp(g.m.reason, "store: ", 7) == 0);
+    assert_true(strncmp(g.m.reason, "store since ", 12) == 0);
     assert_int_equal(g.m.attempts, 0);
     cs_sender_free(s);
     cs_tplset_free(tpl);
@@ -819,6 +821,65 @@ static void ingest(cs_engine_t *e, const char *event)
         fail_msg("parse: %s", err.msg);
     cs_ingest_req_t req = { .items = &item, .n = 1 };
     assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+}
+
+/* A message whose store read keeps failing (its customer's row cannot be
+ * read, for good) is tried again, without an attempt, for as long as the
+ * retry schedule gives a message whose server keeps failing (8 attempts
+ * from 1 minute, doubling: 127 minutes); then it fails with the store's
+ * reason. It was tried again every minute, forever. A failure that ends
+ * in time costs nothing (test_store_error_costs_no_attempt). */
+static void test_store_error_for_good_fails(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char db[600], st_target[620];
+    snprintf(db, sizeof db, "%s/storegood.db", tmpdir);
+    snprintf(st_target, sizeof st_target, "sqlite:%s", db);
+    cs_engine_t *e = open_engine(st_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\"}}");
+    cs_err_t err;
+    static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 1, .journey = "news", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    keep_t k = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    cs_sender_t *s = keep_sender(e, "news", "Hallo", "Hallo", &k, &tpl);
+    /* a column of the customers that no longer reads */
+    store_exec(db, "ALTER TABLE customers RENAME TO customers_away;"
+                   "CREATE VIEW customers AS SELECT * FROM customers_away WHERE "
+                   "no_such_column = 1");
+    const cs_ms_t patience = 127 * 60 * 1000;
+    size_t handled = 0;
+    get_task_t g = { .id = 1 };
+    int looks = 0;
+    do { /* looked at every 2 minutes: always due (a minute +-20 % after a failure) */
+        if (looks++ > 0)
+            cs_clock_manual_advance(&clock, 2 * 60 * 1000);
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        if (g.m.status == CS_OUT_QUEUED) {
+            assert_true(cs_clock_now(&clock.clock) - t0 < patience);
+            assert_int_equal(g.m.attempts, 0);
+        }
+    } while (g.m.status == CS_OUT_QUEUED && looks < 1000);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+    assert_true(cs_clock_now(&clock.clock) - t0 >= patience);
+    assert_true(cs_clock_now(&clock.clock) - t0 < patience + 2 * 60 * 1000);
+    assert_true(strncmp(g.m.reason, "store: ", 7) == 0);
+    assert_int_equal(k.sent, 0);
+    cs_sender_stats_t st;
+    cs_sender_stats(s, &st);
+    assert_int_equal(st.failed, 1);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
 }
 
 /* The policy's holds are asked again at the hand-over: a review request
@@ -1035,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
+        cmocka_unit_test(test_store_error_for_good_fails),
         cmocka_unit_test(test_hold_at_hand_over),
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
     };
