@@ -836,7 +836,7 @@ static cs_rc message_named(pass_t *p, const cs_event_t *ev, const char *customer
     if (!m->customer_id &&
         json_object_set_new(evj, "customer_id", json_string(customer_id)))
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
-    if (m->channel || !cs_parse_i64(m->message_id, &id) || id <= 0)
+    if (m->channel || !cs_parse_serial(m->message_id, &id))
         return CS_OK;
     cs_rc rc = cs_store_call(p->s, outbox_get, id, &out, p->err);
     if (rc == CS_ERR_NOTFOUND)

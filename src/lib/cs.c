@@ -500,6 +500,17 @@ bool cs_parse_i64(const char *s, int64_t *out)
     return true;
 }
 
+bool cs_parse_serial(const char *s, int64_t *out)
+{
+    /* the one spelling of the number: "007" is some other system's id */
+    if (!s || *s < '1' || *s > '9')
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return cs_parse_i64(s, out);
+}
+
 size_t cs_parse_number(const char *s, double *out)
 {
     const char *p = s;

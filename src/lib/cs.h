@@ -130,6 +130,11 @@ void cs_hostname(char *buf, size_t size);
 void cs_thread_name(const char *name);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
+/* A positive number written as we write one ("%lld": digits only, no sign,
+ * blanks or leading zeros; "7", not "007" or "+7"), such as the number of
+ * one of our messages in an id a provider or a shop echoes; false for any
+ * other text or one past INT64_MAX. */
+bool cs_parse_serial(const char *s, int64_t *out);
 /* A plain decimal number at the start of s, as JSON writes one (-12, 9.90,
  * 1e5; unlike JSON, leading zeros are read: 007 is 7): its length, with
  * *out set; 0 when s does not start with one or it is out of a double's

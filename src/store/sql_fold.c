@@ -350,7 +350,7 @@ static cs_rc find_message(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_
     const cs_message_status_t *m = &ev->u.msg;
     int64_t id;
     r->msg_channel = m->channel;
-    if ((m->customer_id && m->channel) || !cs_parse_i64(m->message_id, &id) || id <= 0)
+    if ((m->customer_id && m->channel) || !cs_parse_serial(m->message_id, &id))
         return CS_OK;
     sql_stmt *st = cs__sql_stmt(s, Q_MS_OWNER, err);
     if (!st)
@@ -1464,7 +1464,7 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const 
      * and channel it names are the message's: Q_MS_OUTBOX): its delivery
      * status */
     int64_t id;
-    if (cs_parse_i64(m->message_id, &id) && id > 0) {
+    if (cs_parse_serial(m->message_id, &id)) {
         sql_stmt *up = cs__sql_stmt(s, Q_MS_OUTBOX, err);
         if (!up)
             return CS_ERR_STORE;

@@ -1278,6 +1278,25 @@ static void test_message_status_of_another_message(void **state)
                  (long long)a.id),
         NULL);
     assert_string_equal(delivery_of(s, a.id), "delivered");
+    /* only the number as we write it names ours: "007", "+7" and " 7" are
+     * some other system's ids (before, they were read as 7) */
+    const char *const before[] = { "00", "+", " " };
+    for (size_t i = 0; i < CS_ARRAY_LEN(before); i++) {
+        char id[32], evid[32];
+        snprintf(id, sizeof id, "%s%lld", before[i], (long long)a.id);
+        snprintf(evid, sizeof evid, "ms-form-%zu", i);
+        put(s, ev_of("{\"event_id\":\"%s\",\"type\":\"message.status\",\"occurred_at\":"
+                     "\"2026-03-01T10:01:30Z\",\"data\":{\"message_id\":\"%s\",\"status\":"
+                     "\"bounced\"}}",
+                     evid, id),
+            NULL);
+        assert_string_equal(delivery_of(s, a.id), "delivered");
+    }
+    cs_event_query_t q = {.limit = 100, .customer_id = "c-7", .type = "message.status"};
+    json_t *page = NULL;
+    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
+    assert_int_equal(json_array_size(json_object_get(page, "events")), 2);
+    json_decref(page);
     /* naming neither: the message its id names */
     put(s, ev_of("{\"event_id\":\"ms-bare\",\"type\":\"message.status\",\"occurred_at\":"
                  "\"2026-03-01T10:02:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"

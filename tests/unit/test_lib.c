@@ -185,6 +185,15 @@ static void test_strings(void **state)
     assert_false(cs_parse_i64("42x", &v));
     assert_false(cs_parse_i64("", &v));
     assert_false(cs_parse_i64("99999999999999999999", &v));
+    assert_true(cs_parse_serial("7", &v));
+    assert_int_equal(v, 7);
+    assert_true(cs_parse_serial("120", &v));
+    assert_int_equal(v, 120);
+    const char *const not_ours[] = { "007", "0", "+7", " 7", "7 ", "-7", "", "7x",
+                                     "99999999999999999999" };
+    for (size_t i = 0; i < sizeof not_ours / sizeof *not_ours; i++)
+        assert_false(cs_parse_serial(not_ours[i], &v));
+    assert_false(cs_parse_serial(NULL, &v));
 }
 
 static void test_time(void **state)
