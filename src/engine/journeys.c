@@ -856,23 +856,13 @@ static cs_rc message_named(pass_t *p, const cs_event_t *ev, const char *customer
  * *known caches the answer for the event's other runs (-1: not read). */
 static cs_rc ticket_created_before(pass_t *p, int64_t seq, const cs_event_t *ev, int *known)
 {
-    const cs_ticket_t *t = &ev->u.ticket;
+    int64_t first;
     if (*known >= 0)
         return CS_OK;
-    cs_event_query_t q = { .before_seq = seq, .limit = 1000, .type = "ticket.created",
-                           .customer_id = t->customer_id, .newest_first = true };
-    json_t *page;
-    cs_rc rc = cs_store_events_query(p->s, &q, &page, p->err);
+    cs_rc rc = cs_store_call(p->s, ticket_created_seq, ev->u.ticket.id, &first, p->err);
     if (rc)
         return rc;
-    json_t *evs = json_object_get(page, "events");
-    *known = 0;
-    for (size_t i = 0; i < json_array_size(evs) && !*known; i++) {
-        json_t *d = json_object_get(json_object_get(json_array_get(evs, i), "event"), "data");
-        const char *id = jstr(d, "id");
-        *known = id && strcmp(id, t->id) == 0;
-    }
-    json_decref(page);
+    *known = first > 0 && first < seq;
     return CS_OK;
 }
 

@@ -206,12 +206,15 @@ static const char *const stmt_sql[Q__COUNT] = {
 
     [Q_TI_GET] = "SELECT customer_id,order_id,status,created_at,status_at FROM tickets "
                  "WHERE id=?1",
+    /* created_seq: the first ticket.created's, kept */
     [Q_TI_PUT] = "INSERT INTO tickets(id,customer_id,order_id,status,channel,subject,"
-                 "body,category,created_at,status_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+                 "body,category,created_at,status_at,created_seq) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) "
                  "ON CONFLICT(id) DO UPDATE SET customer_id=excluded.customer_id,"
                  "order_id=excluded.order_id,status=excluded.status,channel=excluded.channel,"
                  "subject=excluded.subject,body=excluded.body,category=excluded.category,"
-                 "created_at=excluded.created_at,status_at=excluded.status_at",
+                 "created_at=excluded.created_at,status_at=excluded.status_at,"
+                 "created_seq=coalesce(tickets.created_seq,excluded.created_seq)",
     [Q_TI_SET_STATUS] = "UPDATE tickets SET status=?2,status_at=?3 WHERE id=?1",
     [Q_FB_PUT] = "INSERT INTO feedback(id,kind,score,customer_id,order_id,sku,title,text,locale,"
                  "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "

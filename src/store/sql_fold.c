@@ -1364,7 +1364,8 @@ static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
     return CS_OK;
 }
 
-static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
+static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const route_t *r,
+                         cs_err_t *err)
 {
     const cs_ticket_t *t = &ev->u.ticket;
     sql_stmt *put = cs__sql_stmt(s, Q_TI_PUT, err);
@@ -1397,6 +1398,7 @@ static cs_rc fold_ticket(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
         cs__bind_text(put, 8, t->category);
         sql_bind_int64(put, 9, ev->occurred_at);
         sql_bind_int64(put, 10, newer ? ev->occurred_at : r->row_status_at);
+        sql_bind_int64(put, 11, seq); /* kept when one came before */
         if ((rc = cs__sql_exec_stmt(s, put, err, "write a ticket")) ||
             (rc = touch_customer(s, t->customer_id, ev->occurred_at, err)))
             return rc;
@@ -1679,7 +1681,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     case CS_EV_RETURN_REQUESTED:
     case CS_EV_RETURN_UPDATED: rc = fold_return(s, ev, &r, err); break;
     case CS_EV_TICKET_CREATED:
-    case CS_EV_TICKET_UPDATED: rc = fold_ticket(s, ev, &r, err); break;
+    case CS_EV_TICKET_UPDATED: rc = fold_ticket(s, ev, *seq, &r, err); break;
     case CS_EV_FEEDBACK_SUBMITTED: rc = fold_feedback(s, ev, err); break;
     case CS_EV_MESSAGE_STATUS: rc = fold_message(s, ev, *seq, &r, err); break;
     case CS_EV_SIGNAL: rc = touch_customer(s, ev->u.signal.customer_id, ev->occurred_at, err); break;

@@ -352,6 +352,7 @@ typedef enum jstmt_id {
     QJ_OUT_BY_REF,
     QJ_OUT_GET,
     QJ_CURSOR_GET,
+    QJ_TICKET_CREATED_SEQ,
     QJ_CURSOR_SET,
     QJ_EVENTS_END,
     QJ_EVENTS_AFTER,
@@ -572,6 +573,8 @@ cs_rc cs__sql_early_status_put(cs_store_t *store, const cs_early_status_t *e,
 cs_rc cs__sql_early_status_take(cs_store_t *store, int channel, const char *ref,
                                 cs_early_status_t *out, size_t max, size_t *n, cs_err_t *err);
 cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
+cs_rc cs__sql_ticket_created_seq(cs_store_t *store, const char *ticket_id, int64_t *seq,
+                                 cs_err_t *err);
 cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
 cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
                               cs_rc (*fn)(int64_t seq, const char *order_id,
@@ -694,6 +697,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .cursor_set = cs__sql_cursor_set, \
     .events_after = cs__sql_events_after, \
     .events_of_order = cs__sql_events_of_order, \
+    .ticket_created_seq = cs__sql_ticket_created_seq, \
     .journey_context = cs__sql_journey_context, \
     .contact_get = cs__sql_contact_get, \
     .order_track = cs__sql_order_track, \

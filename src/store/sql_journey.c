@@ -85,6 +85,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                    "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
                    "provider_ref,lease_until FROM outbox WHERE id=?1",
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
+    [QJ_TICKET_CREATED_SEQ] = "SELECT created_seq FROM tickets WHERE id=?1",
     [QJ_CURSOR_SET] = "INSERT INTO cursors(name,seq) VALUES(?1,?2) "
                       "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
     [QJ_EVENTS_END] = "SELECT coalesce(max(seq),0) FROM events",
@@ -978,6 +979,22 @@ cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_e
     if (r == SQL_DONE)
         return CS_ERR_NOTFOUND; /* quietly: a normal answer, err untouched */
     return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read a cursor");
+}
+
+cs_rc cs__sql_ticket_created_seq(cs_store_t *store, const char *ticket_id, int64_t *seq,
+                                 cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_TICKET_CREATED_SEQ, err);
+    *seq = 0;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, ticket_id);
+    int r = sql_step(st);
+    if (r == SQL_ROW && sql_column_type(st, 0) != SQL_NULL)
+        *seq = sql_column_int64(st, 0);
+    cs__stmt_done(st);
+    return r == SQL_ROW || r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read a ticket's creation");
 }
 
 cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err)

@@ -8,6 +8,7 @@
 #include "../model/region.h"
 #include "schema.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Every address the store keeps a region key of, each once. */
@@ -233,6 +234,72 @@ out:
     return rc;
 }
 
+/* Version 28: each ticket's first ticket.created (tickets.created_seq),
+ * read from the log a page at a time: a seq, and the ticket id from the
+ * event's text (an event that does not read, a newer schema's, is left
+ * out, as the fold never read it either). */
+#define TICKET_PAGE 1000
+static cs_rc fill_ticket_seqs(cs_sql_t *s, cs_err_t *err)
+{
+    sql_stmt *page = NULL, *set = NULL;
+    cs_buf_t ids;
+    int64_t after = 0, n = 0, done = 0;
+    cs_buf_init(&ids, (size_t)1 << 30);
+    cs_rc rc = cs__sql_prepare(s,
+                               "SELECT seq,body FROM events WHERE type=?1 AND seq>?2 "
+                               "ORDER BY seq LIMIT ?3",
+                               &page, err);
+    if (!rc)
+        rc = cs__sql_prepare(s, "UPDATE tickets SET created_seq=?2 WHERE id=?1 AND "
+                                "created_seq IS NULL",
+                             &set, err);
+    for (bool more = true; !rc && more;) {
+        char num[24];
+        size_t rows = 0;
+        cs_buf_reset(&ids);
+        sql_bind_int(page, 1, (int)CS_EV_TICKET_CREATED);
+        sql_bind_int64(page, 2, after);
+        sql_bind_int(page, 3, TICKET_PAGE);
+        int r = SQL_DONE;
+        while (!rc && (r = sql_step(page)) == SQL_ROW) {
+            rows++;
+            after = sql_column_int64(page, 0);
+            json_t *ev = json_loadb((const char *)sql_column_text(page, 1),
+                                    (size_t)sql_column_bytes(page, 1), 0, NULL);
+            const char *id = json_string_value(json_object_get(json_object_get(ev, "data"),
+                                                               "id"));
+            snprintf(num, sizeof num, "%lld", (long long)after);
+            if (id && (cs_buf_append(&ids, num, strlen(num) + 1) ||
+                       cs_buf_append(&ids, id, strlen(id) + 1)))
+                rc = cs_errf(err, CS_ERR_NOMEM, "store: read the tickets' first creations: "
+                                                "out of memory");
+            json_decref(ev);
+        }
+        if (!rc && r != SQL_DONE)
+            rc = cs__sql_fail(s, err, "read the tickets' first creations");
+        cs__stmt_done(page);
+        more = rows == TICKET_PAGE;
+        for (size_t at = 0; !rc && at < ids.len;) {
+            int64_t seq = 0;
+            cs_parse_i64(next_text(&ids, &at), &seq);
+            cs__bind_text(set, 1, next_text(&ids, &at));
+            sql_bind_int64(set, 2, seq);
+            if (!(rc = cs__sql_exec_count(s, set, err, "record a ticket's first creation",
+                                          &done)))
+                n += done;
+        }
+    }
+    if (!rc)
+        rc = run_once(s, "DROP TABLE tickets_28", "drop the step's table", &done, err);
+    if (!rc)
+        cs_log(n ? CS_LOG_INFO : CS_LOG_DEBUG, "store: %lld tickets' first creations recorded",
+               (long long)n);
+    sql_finalize(set);
+    sql_finalize(page);
+    cs_buf_free(&ids);
+    return rc;
+}
+
 /* The migrations with a step: what it does (for `consonance schema`), the
  * step, and the table its SQL creates and the step drops: while that table
  * is there, the step has not run (the SQL was applied by hand), and the
@@ -255,6 +322,8 @@ static const struct {
     { 26, "the region keys made again: postal codes without spaces or a country prefix, regions "
           "trimmed, Greek and Cyrillic names in one case",
       backfill_regions, "region_backfill" },
+    { 28, "each ticket's first ticket.created found in the log", fill_ticket_seqs,
+      "tickets_28" },
 };
 
 static cs_rc table_exists(cs_sql_t *s, const char *name, bool *yes, cs_err_t *err)

@@ -517,6 +517,12 @@ struct cs_store_ops {
                                          const char *customer_id, const char *body, size_t len,
                                          void *ud),
                              void *ud, cs_err_t *err);
+    /* The log seq of the first ticket.created of ticket `ticket_id` (the
+     * first logged: a helpdesk's retry under a new event id comes after
+     * it); 0 when none came. A ticket.created at another seq was sent
+     * before: it opened no new ticket. */
+    cs_rc (*ticket_created_seq)(cs_store_t *s, const char *ticket_id, int64_t *seq,
+                                cs_err_t *err);
     /* State for journey conditions and templates: the customer (with
      * orders_count, first_order_at, last_order_id), the order (with items),
      * one of the order's shipments; JSON objects or NULL when unknown. The

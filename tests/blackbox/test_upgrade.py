@@ -17,8 +17,9 @@ waiting for one, and a parcel delivered by a scan dated ahead of its
 receipt is delivered when it was received; (27) a customer stored before
 gets per-field times (customers.field_at): each of its fields counts as
 stated at its last update, so an older update fills only what it lacks and
-a newer one replaces. Winding the store back to 25 drops that column, and
-the next open adds it again. Runs on SQLite and,
+a newer one replaces; (28) a ticket gets the log seq of its first
+ticket.created, not of the copy sent again. Winding the store back to 25
+drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
@@ -156,6 +157,13 @@ rows = [
     "VALUES(1015,'old-ah',5,%d,%d,'o-ah','{}')" % (scan_at + 5 * 3600 * 1000, scan_at),
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
     "VALUES(1015,'S-ah','dpd','AH1',5,'pod',%d)" % (scan_at + 5 * 3600 * 1000),
+    # a ticket created, and its creation sent again (a helpdesk's retry)
+    ev(1016, "old-t1", "ticket.created", 8, placed, {"id": "t-up", "customer_id": "c-up"},
+       customer="c-up"),
+    ev(1017, "old-t1-again", "ticket.created", 8, placed, {"id": "t-up", "customer_id": "c-up"},
+       customer="c-up"),
+    "INSERT INTO tickets(id,customer_id,status,created_at,status_at) "
+    "VALUES('t-up','c-up','open',%d,%d)" % (placed, placed),
 ]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
@@ -245,6 +253,12 @@ try:
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "1", "migration 27: customers.field_at")
     t.eq(csbb.store_sql(d.store, "SELECT coalesce(field_at,'-') FROM customers WHERE id='c-up'"
                         ).strip(), "-", "migration 27: no times for the customer stored before")
+    # migration 28: the ticket's first creation found in the log
+    t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
+         "1016", "migration 28: the ticket's first ticket.created")
+    left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='tickets_28'"
+                          if pg else "SELECT count(*) FROM sqlite_master WHERE name='tickets_28'")
+    t.eq(left.strip(), "0", "migration 28's table dropped by its step")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -327,8 +341,9 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the column of 27 goes too, as a store of 25 had none)
+    # (back to 25: the columns of 27 and 28 go too, as a store of 25 had none)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
+    csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "0", "wound back: no customers.field_at")
     csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
                    "PRAGMA user_version=25")
@@ -337,6 +352,8 @@ try:
          "LT-01", "migration 26: the stored destination's key made again")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "1",
          "migration 27 again: customers.field_at added back")
+    t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
+         "1016", "migration 28 again: the ticket's first ticket.created")
     st, _, body = d.post_events([
         {"event_id": "up-cust-again", "type": "customer.upserted",
          "occurred_at": iso_ms(placed - 1800 * 1000),

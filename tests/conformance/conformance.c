@@ -477,6 +477,38 @@ static void test_ticket_updates_before_create(void **state)
 
 /* A create and an update of the same instant (helpdesks send seconds): the
  * update comes after the create, whatever order they arrive in. */
+/* ticket_created_seq: the first ticket.created logged of a ticket, kept
+ * when it is sent again (or an older one arrives late); 0 before one came
+ * (an update's stub) and for a ticket never heard of. */
+static void test_ticket_first_creation(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    int64_t first, seq, again;
+    put(s, EV("tu", "ticket.updated", "2026-03-01T09:00:00Z",
+              "{\"id\":\"t-1\",\"status\":\"pending\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, ticket_created_seq, "t-1", &first, &err), CS_OK);
+    assert_int_equal(first, 0);
+    put(s, EV("tc", "ticket.created", "2026-03-01T08:00:00Z",
+              "{\"id\":\"t-1\",\"customer_id\":\"c-7\"}"),
+        &seq);
+    assert_int_equal(cs_store_call(s, ticket_created_seq, "t-1", &first, &err), CS_OK);
+    assert_int_equal(first, seq);
+    put(s, EV("tc-again", "ticket.created", "2026-03-01T08:00:00Z",
+              "{\"id\":\"t-1\",\"customer_id\":\"c-7\"}"),
+        &again);
+    put(s, EV("tc-older", "ticket.created", "2026-03-01T07:00:00Z",
+              "{\"id\":\"t-1\",\"customer_id\":\"c-7\"}"),
+        NULL);
+    assert_true(again > seq);
+    assert_int_equal(cs_store_call(s, ticket_created_seq, "t-1", &first, &err), CS_OK);
+    assert_int_equal(first, seq);
+    assert_int_equal(cs_store_call(s, ticket_created_seq, "t-none", &first, &err), CS_OK);
+    assert_int_equal(first, 0);
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2424,6 +2456,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_same_scan_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_updates_before_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_first_creation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),

@@ -410,6 +410,53 @@ static void test_ticket_sent_again_ends_no_run(void **state)
     teardown_world(&w);
 }
 
+/* The same with more than a thousand tickets of the customer between the
+ * ticket and its repeat (a shop's support inbox under one customer id):
+ * the repeat is still known. Before, only the customer's latest 1,000
+ * ticket.created events were looked through, and the repeat ended the
+ * review request as a new ticket. */
+static void test_ticket_sent_again_after_many(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { review_yaml };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "cara", true);
+    event(&w, "ticket.created", "{\"id\":\"t-old\",\"customer_id\":\"cara\"}");
+    cs_err_t err;
+    char ts[40];
+    cs_time_format(cs_clock_now(&w.clock.clock), ts, sizeof ts);
+    assert_int_equal(cs_store_begin(w.s, &err), CS_OK);
+    for (int i = 0; i < 1100; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf,
+                 "{\"event_id\":\"many-%d\",\"type\":\"ticket.created\",\"occurred_at\":"
+                 "\"%s\",\"data\":{\"id\":\"t-%d\",\"customer_id\":\"cara\"}}",
+                 i, ts, i);
+        cs_event_t *ev;
+        cs_ingest_outcome_t oc;
+        int64_t seq;
+        assert_int_equal(cs_event_parse(buf, strlen(buf), &ev, &err), CS_OK);
+        assert_int_equal(cs_store_ingest(w.s, ev, cs_clock_now(&w.clock.clock), &oc, &seq, &err),
+                         CS_OK);
+        cs_event_free(&ev);
+    }
+    assert_int_equal(cs_store_commit(w.s, &err), CS_OK);
+    pass(&w);
+    pass(&w);
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    order(&w, "o1", "cara", "10.00");
+    assert_string_equal(runs(&w, "cara"), "review_request:active");
+    event(&w, "ticket.created", "{\"id\":\"t-old\",\"customer_id\":\"cara\"}");
+    assert_string_equal(runs(&w, "cara"), "review_request:active");
+    /* and one of the many is a repeat too */
+    event(&w, "ticket.created", "{\"id\":\"t-5\",\"customer_id\":\"cara\"}");
+    assert_string_equal(runs(&w, "cara"), "review_request:active");
+    event(&w, "ticket.created", "{\"id\":\"t-new\",\"customer_id\":\"cara\"}");
+    assert_string_equal(runs(&w, "cara"), "review_request:exited:ticket_opened");
+    teardown_world(&w);
+}
+
 /* A run about an order waits for an event about no order (a message's
  * status, a signal the shop sends for the customer): the customer's event
  * concerns the run, as a ticket without an order ends it. Before, such a
@@ -1529,6 +1576,7 @@ int main(void)
         cmocka_unit_test(test_address_after_the_order),
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_ticket_sent_again_ends_no_run),
+        cmocka_unit_test(test_ticket_sent_again_after_many),
         cmocka_unit_test(test_wait_for_a_customer_event_in_an_order_run),
         cmocka_unit_test(test_status_of_our_message_names_it),
         cmocka_unit_test(test_history_ends_no_run),
