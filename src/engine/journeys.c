@@ -1137,10 +1137,17 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     /* 3: triggers -- not for events from the distant past (a late import);
      * what such an event brings in (4) is judged by its own age */
     bool too_old = p->now - ev->occurred_at > p->js->trigger_max_age;
+    /* nor from a ticket.created sent again: the same ticket, which started
+     * what it starts when it was created (and ends no run, above); under
+     * once_per: event its new event id would start everything again */
+    if (!too_old && ev->type == CS_EV_TICKET_CREATED && (p->js->triggers & (1u << ev->type)) &&
+        (rc = ticket_created_before(p, seq, ev, &ticket_again)))
+        goto out;
+    bool resent = ev->type == CS_EV_TICKET_CREATED && ticket_again > 0;
     int cancelled = -1; /* the order's, read once when a journey asks: -1 = not yet */
     int returned = -1;  /* a return requested for the order, likewise */
     int later = -1;     /* the customer placed an order after this one, likewise */
-    for (size_t i = 0; i < p->js->n && !rc && !too_old; i++) {
+    for (size_t i = 0; i < p->js->n && !rc && !too_old && !resent; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
             continue;

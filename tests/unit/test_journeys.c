@@ -457,6 +457,34 @@ static void test_ticket_sent_again_after_many(void **state)
     teardown_world(&w);
 }
 
+/* A ticket.created sent again starts nothing either, also for a journey
+ * that runs once per event: it is the same ticket (as it ends no run).
+ * Before, its new event id started a second run, and the customer got a
+ * second "we have your ticket". */
+static void test_ticket_sent_again_starts_no_run(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: ticket_ack\ntrigger: {event: ticket.created}\nonce_per: event\nsteps:\n"
+        "  - send: {channel: email, template: ticket_ack, class: transactional}\n",
+        "journey: ticket_first\ntrigger: {event: ticket.created}\nonce_per: customer\nsteps:\n"
+        "  - send: {channel: email, template: ticket_first, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    customer(&w, "cara", true);
+    event(&w, "ticket.created", "{\"id\":\"t1\",\"customer_id\":\"cara\"}");
+    assert_string_equal(runs(&w, "cara"), "ticket_ack:done ticket_first:done");
+    advance_to(&w, "2026-07-13T12:00:00Z");
+    event(&w, "ticket.created", "{\"id\":\"t1\",\"customer_id\":\"cara\"}");
+    assert_string_equal(runs(&w, "cara"), "ticket_ack:done ticket_first:done");
+    assert_string_equal(outbox(&w, "cara"), "ticket_ack:queued ticket_first:queued");
+    /* a new ticket does */
+    event(&w, "ticket.created", "{\"id\":\"t2\",\"customer_id\":\"cara\"}");
+    assert_string_equal(runs(&w, "cara"), "ticket_ack:done ticket_first:done ticket_ack:done");
+    teardown_world(&w);
+}
+
 /* A run about an order waits for an event about no order (a message's
  * status, a signal the shop sends for the customer): the customer's event
  * concerns the run, as a ticket without an order ends it. Before, such a
@@ -1577,6 +1605,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_exits),
         cmocka_unit_test(test_ticket_sent_again_ends_no_run),
         cmocka_unit_test(test_ticket_sent_again_after_many),
+        cmocka_unit_test(test_ticket_sent_again_starts_no_run),
         cmocka_unit_test(test_wait_for_a_customer_event_in_an_order_run),
         cmocka_unit_test(test_status_of_our_message_names_it),
         cmocka_unit_test(test_history_ends_no_run),
