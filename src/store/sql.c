@@ -32,6 +32,8 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
     [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2,customer_id=coalesce(customer_id,?3) "
                            "WHERE entity=?1 AND order_id IS NULL",
+    [Q_EV_RETURNS_CUSTOMER] = "UPDATE events SET customer_id=?2 WHERE order_id=?1 AND "
+                              "customer_id IS NULL AND type IN (?3,?4)",
     [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE (order_id IS NULL OR "
                          "order_id<>?2) AND seq IN (SELECT seq FROM scans WHERE shipment_id=?1)",
 
@@ -48,6 +50,7 @@ static const char *const stmt_sql[Q__COUNT] = {
 
     [Q_OR_GET] = "SELECT placed_at,status,cancel_reason,cancelled_at,updated_at FROM orders "
                  "WHERE id=?1",
+    [Q_OR_CUSTOMER] = "SELECT customer_id FROM orders WHERE id=?1",
     [Q_OR_PUT] = "INSERT INTO orders(id,customer_id,currency,placed_at,subtotal,"
                  "shipping,tax,discount,total,promised_from,promised_to,status,cancel_reason,"
                  "cancelled_at,attributes,updated_at,ship_carrier,ship_service,ship_origin,"

@@ -374,6 +374,30 @@ static cs_rc find_message(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_
     return CS_OK;
 }
 
+/* A return names no customer: it is its order's (r->order_id, when
+ * known), logged so that the customer's events list it. One that comes
+ * before its order gets the customer when the order is placed
+ * (fold_order). */
+static cs_rc order_customer(cs_sql_t *s, route_t *r, cs_err_t *err)
+{
+    if (!r->order_id)
+        return CS_OK;
+    sql_stmt *st = cs__sql_stmt(s, Q_OR_CUSTOMER, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, r->order_id);
+    int rc = sql_step(st);
+    if (rc == SQL_ROW) {
+        copy_col(st, 0, r->row_customer, sizeof r->row_customer);
+        if (r->row_customer[0])
+            r->customer_id = r->row_customer;
+    }
+    cs__stmt_done(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up an order's customer");
+    return CS_OK;
+}
+
 static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     cs_rc rc = CS_OK;
@@ -386,7 +410,8 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
     case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, ev, r, err); break;
     case CS_EV_RETURN_REQUESTED:
         r->order_id = ev->u.ret.order_id;
-        rc = find_row(s, true, ev->u.ret.id, r, err);
+        if (!(rc = find_row(s, true, ev->u.ret.id, r, err)))
+            rc = order_customer(s, r, err);
         break;
     case CS_EV_RETURN_UPDATED:
         if ((rc = find_row(s, true, ev->u.ret.id, r, err)))
@@ -395,6 +420,7 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
             r->order_id = r->order_buf;
         else
             snprintf(r->entity, sizeof r->entity, "r:%s", ev->u.ret.id);
+        rc = order_customer(s, r, err);
         break;
     case CS_EV_TICKET_CREATED:
         r->order_id = ev->u.ticket.order_id;
@@ -730,6 +756,20 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         goto out;
     }
 
+    if (!was_placed) {
+        /* its returns that came before it are its customer's */
+        sql_stmt *up = cs__sql_stmt(s, Q_EV_RETURNS_CUSTOMER, err);
+        if (!up) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(up, 1, o->id);
+        cs__bind_text(up, 2, o->customer_id);
+        sql_bind_int(up, 3, (int)CS_EV_RETURN_REQUESTED);
+        sql_bind_int(up, 4, (int)CS_EV_RETURN_UPDATED);
+        if ((rc = cs__sql_exec_stmt(s, up, err, "give the order's returns its customer")))
+            goto out;
+    }
     if (found) {
         sql_stmt *del = cs__sql_stmt(s, Q_OI_DELETE, err);
         if (!del) {
@@ -1360,7 +1400,7 @@ static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs
             return rc;
     }
     if (r->row_found)
-        return adopt_orphans(s, 'r', re->id, re->order_id, NULL, err);
+        return adopt_orphans(s, 'r', re->id, re->order_id, r->customer_id, err);
     return CS_OK;
 }
 

@@ -234,12 +234,14 @@ typedef enum stmt_id {
     Q_EV_SEQ_BY_ID,
     Q_EV_ADOPT_ORPHANS,   /* set order_id, customer_id on earlier updates of an entity */
     Q_EV_ADOPT_SCANS,     /* set order_id on scan events of a shipment */
+    Q_EV_RETURNS_CUSTOMER,/* set customer_id on an order's return events that lack it */
     /* customers */
     Q_CU_GET,
     Q_CU_PUT,
     Q_CU_TOUCH,
     /* orders */
     Q_OR_GET,
+    Q_OR_CUSTOMER,
     Q_OR_PUT,
     Q_OR_CANCEL_STUB,
     Q_OR_CANCEL,

@@ -18,7 +18,8 @@ receipt is delivered when it was received; (27) a customer stored before
 gets per-field times (customers.field_at): each of its fields counts as
 stated at its last update, so an older update fills only what it lacks and
 a newer one replaces; (28) a ticket gets the log seq of its first
-ticket.created, not of the copy sent again. Winding the store back to 25
+ticket.created, not of the copy sent again; (29) a return's event is
+its order's customer's. Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -164,6 +165,10 @@ rows = [
        customer="c-up"),
     "INSERT INTO tickets(id,customer_id,status,created_at,status_at) "
     "VALUES('t-up','c-up','open',%d,%d)" % (placed, placed),
+    # a return of the order, logged without a customer as returns were
+    ev(1018, "old-r1", "return.requested", 6, placed,
+       {"id": "R-up", "order_id": "o-up", "resolution": "refund",
+        "items": [{"sku": "a", "quantity": 1}]}, order="o-up"),
 ]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
@@ -259,6 +264,10 @@ try:
     left = csbb.store_sql(d.store, "SELECT count(*) FROM pg_tables WHERE tablename='tickets_28'"
                           if pg else "SELECT count(*) FROM sqlite_master WHERE name='tickets_28'")
     t.eq(left.strip(), "0", "migration 28's table dropped by its step")
+    # migration 29: the return's event is its order's customer's
+    st, _, page = d.request("GET", "/v1/events?customer_id=c-up&type=return.requested")
+    t.eq([e.get("event_id") for e in page.get("events", [])] if st == 200 else st, ["old-r1"],
+         "migration 29: the customer's events list the order's return")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",

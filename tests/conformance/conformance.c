@@ -509,6 +509,61 @@ static void test_ticket_first_creation(void **state)
     cs_store_close(&s);
 }
 
+/* The customer's return events (of type `type`) the log lists under the
+ * customer c-7, as their returns' ids, in log order. */
+static const char *customer_returns(cs_store_t *s, const char *type)
+{
+    static char buf[128];
+    cs_event_query_t q = {.limit = 100, .customer_id = "c-7", .type = type};
+    json_t *page = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
+    buf[0] = '\0';
+    json_t *evs = json_object_get(page, "events");
+    for (size_t i = 0; i < json_array_size(evs); i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
+                 str_at(json_array_get(evs, i), "event.data.id"));
+    json_decref(page);
+    return buf;
+}
+
+/* Returns name no customer: their events are their order's customer's, so
+ * the customer's events list them: a return of a known order, one that
+ * came before its order (the customer is known when the order is placed),
+ * an update that came before its request (known with the request). Before,
+ * GET /v1/events?customer_id= left every return out. */
+static void test_returns_are_the_customers(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    put(s, EV("r1", "return.requested", "2026-03-05T12:00:00Z",
+              "{\"id\":\"R1\",\"order_id\":\"1001\",\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\","
+              "\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("r1u", "return.updated", "2026-03-06T12:00:00Z",
+              "{\"id\":\"R1\",\"status\":\"approved\"}"),
+        NULL);
+    /* before its order */
+    put(s, EV("r2", "return.requested", "2026-03-05T12:00:00Z",
+              "{\"id\":\"R2\",\"order_id\":\"1002\",\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\","
+              "\"quantity\":1}]}"),
+        NULL);
+    assert_string_equal(customer_returns(s, "return.requested"), "R1");
+    put(s, order_ev("o2", "1002", "2026-03-01T11:00:00Z", "8.90"), NULL);
+    assert_string_equal(customer_returns(s, "return.requested"), "R1 R2");
+    /* updated before requested */
+    put(s, EV("r3u", "return.updated", "2026-03-07T12:00:00Z",
+              "{\"id\":\"R3\",\"status\":\"received\"}"),
+        NULL);
+    put(s, EV("r3", "return.requested", "2026-03-06T12:00:00Z",
+              "{\"id\":\"R3\",\"order_id\":\"1001\",\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\","
+              "\"quantity\":1}]}"),
+        NULL);
+    assert_string_equal(customer_returns(s, "return.requested"), "R1 R2 R3");
+    assert_string_equal(customer_returns(s, "return.updated"), "R1 R3");
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2457,6 +2512,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_updates_before_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_first_creation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_returns_are_the_customers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),
