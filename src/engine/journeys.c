@@ -826,26 +826,23 @@ static json_t *event_json(const cs_event_t *ev)
 }
 
 /* A message.status that names only one of our messages (its number) is
- * the message's customer's (the store logged it so: customer_id) and of
- * the message's channel: conditions read them as the event's own. */
-static cs_rc message_named(pass_t *p, const cs_event_t *ev, const char *customer_id, json_t *evj)
+ * the message's customer's and of the message's channel, as the store
+ * resolved it when it logged the status (customer_id, message_channel):
+ * conditions read them as the event's own. */
+static cs_rc message_named(pass_t *p, int64_t seq, const cs_event_t *ev, const char *customer_id,
+                           json_t *evj)
 {
     const cs_message_status_t *m = &ev->u.msg;
-    cs_outmsg_t out;
-    int64_t id;
+    char ch[16];
     if (!m->customer_id &&
         json_object_set_new(evj, "customer_id", json_string(customer_id)))
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
-    if (m->channel || !cs_parse_serial(m->message_id, &id))
+    if (m->channel)
         return CS_OK;
-    cs_rc rc = cs_store_call(p->s, outbox_get, id, &out, p->err);
-    if (rc == CS_ERR_NOTFOUND)
-        return CS_OK;
+    cs_rc rc = cs_store_call(p->s, message_channel, seq, ch, p->err);
     if (rc)
         return rc;
-    const char *ch = cs_channel_name((cs_channel_t)out.channel);
-    if (ch && strcmp(out.customer_id, customer_id) == 0 &&
-        json_object_set_new(evj, "channel", json_string(ch)))
+    if (ch[0] && json_object_set_new(evj, "channel", json_string(ch)))
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
     return CS_OK;
 }
@@ -1046,8 +1043,8 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     json_t *evj = event_json(ev);
     if (!evj)
         return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
-    if (ev->type == CS_EV_MESSAGE_STATUS && customer_id && (rc = message_named(p, ev, customer_id,
-                                                                               evj)))
+    if (ev->type == CS_EV_MESSAGE_STATUS && customer_id &&
+        (rc = message_named(p, seq, ev, customer_id, evj)))
         goto out;
     /* a scan knows its order (and a return logged before its order came);
      * its customer is the order's */

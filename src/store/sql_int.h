@@ -355,6 +355,7 @@ typedef enum jstmt_id {
     QJ_OUT_GET,
     QJ_CURSOR_GET,
     QJ_TICKET_CREATED_SEQ,
+    QJ_MESSAGE_CHANNEL,
     QJ_CURSOR_SET,
     QJ_EVENTS_END,
     QJ_EVENTS_AFTER,
@@ -577,6 +578,7 @@ cs_rc cs__sql_early_status_take(cs_store_t *store, int channel, const char *ref,
 cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
 cs_rc cs__sql_ticket_created_seq(cs_store_t *store, const char *ticket_id, int64_t *seq,
                                  cs_err_t *err);
+cs_rc cs__sql_message_channel(cs_store_t *store, int64_t seq, char out[16], cs_err_t *err);
 cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err);
 cs_rc cs__sql_events_after(cs_store_t *store, int64_t after, size_t max, uint32_t types,
                               cs_rc (*fn)(int64_t seq, const char *order_id,
@@ -700,6 +702,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .events_after = cs__sql_events_after, \
     .events_of_order = cs__sql_events_of_order, \
     .ticket_created_seq = cs__sql_ticket_created_seq, \
+    .message_channel = cs__sql_message_channel, \
     .journey_context = cs__sql_journey_context, \
     .contact_get = cs__sql_contact_get, \
     .order_track = cs__sql_order_track, \

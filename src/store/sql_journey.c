@@ -86,6 +86,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                    "provider_ref,lease_until FROM outbox WHERE id=?1",
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_TICKET_CREATED_SEQ] = "SELECT created_seq FROM tickets WHERE id=?1",
+    [QJ_MESSAGE_CHANNEL] = "SELECT channel FROM message_events WHERE seq=?1",
     [QJ_CURSOR_SET] = "INSERT INTO cursors(name,seq) VALUES(?1,?2) "
                       "ON CONFLICT(name) DO UPDATE SET seq=excluded.seq",
     [QJ_EVENTS_END] = "SELECT coalesce(max(seq),0) FROM events",
@@ -995,6 +996,21 @@ cs_rc cs__sql_ticket_created_seq(cs_store_t *store, const char *ticket_id, int64
         *seq = sql_column_int64(st, 0);
     cs__stmt_done(st);
     return r == SQL_ROW || r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read a ticket's creation");
+}
+
+cs_rc cs__sql_message_channel(cs_store_t *store, int64_t seq, char out[16], cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_MESSAGE_CHANNEL, err);
+    out[0] = '\0';
+    if (!st)
+        return CS_ERR_STORE;
+    sql_bind_int64(st, 1, seq);
+    int r = sql_step(st);
+    if (r == SQL_ROW)
+        cs__col_copy(out, 16, st, 0);
+    cs__stmt_done(st);
+    return r == SQL_ROW || r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read a status's channel");
 }
 
 cs_rc cs__sql_cursor_set(cs_store_t *store, const char *name, int64_t seq, cs_err_t *err)

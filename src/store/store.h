@@ -517,6 +517,12 @@ struct cs_store_ops {
                                          const char *customer_id, const char *body, size_t len,
                                          void *ud),
                              void *ud, cs_err_t *err);
+    /* The channel the fold logged for the message.status at log seq `seq`
+     * (message_events): the status's own, else, when its message_id is
+     * one of our messages and what it names is the message's, the
+     * message's (the status's customer is then the message's too, as
+     * events_after gives it); "" when neither, or for no such status. */
+    cs_rc (*message_channel)(cs_store_t *s, int64_t seq, char out[16], cs_err_t *err);
     /* The log seq of the first ticket.created of ticket `ticket_id` (the
      * first logged: a helpdesk's retry under a new event id comes after
      * it); 0 when none came. A ticket.created at another seq was sent

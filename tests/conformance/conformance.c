@@ -1411,11 +1411,18 @@ static void test_message_status_takes_its_message(void **state)
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_put, &a, &existed, &err), CS_OK);
     done_tx(s);
+    int64_t seq;
+    char ch[16];
     put(s, ev_of("{\"event_id\":\"ms-bare\",\"type\":\"message.status\",\"occurred_at\":"
                  "\"2026-03-01T10:00:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
                  "\"bounced\"}}",
                  (long long)a.id),
-        NULL);
+        &seq);
+    /* the channel it was resolved to, for the journeys */
+    assert_int_equal(cs_store_call(s, message_channel, seq, ch, &err), CS_OK);
+    assert_string_equal(ch, "email");
+    assert_int_equal(cs_store_call(s, message_channel, seq + 100, ch, &err), CS_OK);
+    assert_string_equal(ch, "");
     cs_contact_t c;
     assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
     assert_int_equal(c.bounced, 1u << CS_CHANNEL_EMAIL);
@@ -1430,7 +1437,9 @@ static void test_message_status_takes_its_message(void **state)
                  "\"2026-03-01T10:05:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
                  "\"unsubscribed\",\"customer_id\":\"c-9\"}}",
                  (long long)a.id),
-        NULL);
+        &seq);
+    assert_int_equal(cs_store_call(s, message_channel, seq, ch, &err), CS_OK);
+    assert_string_equal(ch, "");
     assert_int_equal(cs_store_call(s, contact_get, "c-7", &c, &err), CS_OK);
     assert_false(c.unsubscribed);
     cs_store_close(&s);
