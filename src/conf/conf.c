@@ -420,12 +420,19 @@ static bool parse_size(const char *v, int64_t *out)
     return true;
 }
 
+/* The setting named key, NULL when none. */
+static const key_def_t *find_key(const char *key)
+{
+    for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].name, key) == 0)
+            return &keys[i];
+    return NULL;
+}
+
 cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *origin,
                   cs_err_t *err)
 {
-    const key_def_t *k = NULL;
-    for (size_t i = 0; i < CS_ARRAY_LEN(keys); i++)
-        if (strcmp(keys[i].name, key) == 0) { k = &keys[i]; break; }
+    const key_def_t *k = find_key(key);
     if (!k)
         return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: unknown setting", origin, key);
 
@@ -539,6 +546,7 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
     char line[4096];
     char origin[CS_CONF_STR_MAX + 32];
     int lineno = 0;
+    int set_on[CS_ARRAY_LEN(keys)] = {0}; /* the line that set each key; 0 = none yet */
     FILE *f = fopen(path, "r");
     if (!f)
         return cs_errf(err, CS_ERR_IO, "%s: cannot read configuration: %s", path,
@@ -580,8 +588,20 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
             value[vn - 1] = '\0';
             value++;
         }
+        /* a key set twice is a mistake (two edits of one setting, a copied
+         * block): the last one winning in silence hides which was meant */
+        const key_def_t *k = find_key(key);
+        if (k && set_on[k - keys]) {
+            rc = cs_err_field(err, CS_ERR_CONFIG, key,
+                              "%s: %s: set twice, on line %d and on line %d: expected each "
+                              "setting once",
+                              origin, key, set_on[k - keys], lineno);
+            goto out;
+        }
         if ((rc = cs_conf_set(c, key, value, origin, err)) != CS_OK)
             goto out;
+        if (k)
+            set_on[k - keys] = lineno;
     }
     if (ferror(f))
         rc = cs_errf(err, CS_ERR_IO, "%s: cannot read configuration: %s", path,

@@ -202,6 +202,12 @@ for argv in (["serve", "--config", conf], ["import", "--config", conf, "ndjson",
     out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
     t.check(out.returncode == 2 and "%s:2: port: expected a port number" % conf in out.stderr,
             "%s with a bad config file: exit 2: %s %r" % (argv[0], out.returncode, out.stderr[-300:]))
+# a key set twice: exit 2, naming both lines (the last one does not win in silence)
+with open(conf, "w") as f:
+    f.write("port = 8081\nhost = 127.0.0.1\nport = 8082\n")
+out = run("apikey", "--config", conf, "list", env={"CONSONANCE_STORE": store}, timeout=10)
+t.check(out.returncode == 2 and "%s:3: port: set twice, on line 1 and on line 3" % conf in out.stderr
+        and not out.stdout, "a key set twice: exit 2: %s %r" % (out.returncode, out.stderr[-300:]))
 
 # ---- the daemon on the shipped example file; SIGHUP ----
 # the environment overrides the file (a free port, a store of its own)

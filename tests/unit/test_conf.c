@@ -97,11 +97,24 @@ static void test_errors_name_line_and_key(void **state)
     cs_conf_t c;
     cs_err_t err;
     cs_conf_defaults(&c);
-    char *p = write_tmp("port = 8081\nport = eighty\n");
+    char *p = write_tmp("http_threads = 2\nport = eighty\n");
     assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
     assert_non_null(strstr(err.msg, ":2: port: expected a port number"));
     assert_non_null(strstr(err.msg, "eighty"));
     assert_string_equal(err.field, "port");
+    unlink(p);
+
+    /* a key set twice is refused, naming both lines (the last one does not
+     * win in silence); the environment still overrides the file */
+    p = write_tmp("port = 8081\n# the port again, further down\nhost = ::1\nport = 8082\n");
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, ":4: port: set twice, on line 1 and on line 4: expected each "
+                                    "setting once"));
+    assert_string_equal(err.field, "port");
+    unlink(p);
+    p = write_tmp("port = 8081\nport=8081\n"); /* the same value twice too */
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, ":2: port: set twice, on line 1 and on line 2"));
     unlink(p);
 
     p = write_tmp("prot = 1\n");
