@@ -125,7 +125,11 @@ static bool check_smtp_url(const char *v)
     return !*v || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0;
 }
 
-static bool check_secret(const char *v) { return !*v || strlen(v) >= 16; }
+/* The secrets that sign or verify (links, webhooks in and out): empty is
+ * off, else long enough that it cannot be guessed. */
+#define SECRET_MIN 16
+#define SECRET_EXPECT "a random string of at least 16 characters (or empty)"
+static bool check_secret(const char *v) { return !*v || strlen(v) >= SECRET_MIN; }
 
 static bool check_tls(const char *v)
 {
@@ -261,8 +265,7 @@ static const key_def_t keys[] = {
      "an email address like help@shop.example (or empty)", check_email},
     {"public_url", K_STR, F(public_url), FS(public_url), 0, 0,
      "the daemon's public base URL, like https://shop.example/consonance", check_url},
-    {"link_secret", K_STR, F(link_secret), FS(link_secret), 0, 0,
-     "a random string of at least 16 characters", check_secret},
+    {"link_secret", K_STR, F(link_secret), FS(link_secret), 0, 0, SECRET_EXPECT, check_secret},
     {"smtp_url", K_STR, F(smtp_url), FS(smtp_url), 0, 0, "smtp://host:port or smtps://host:port",
      check_smtp_url},
     {"smtp_user", K_STR, F(smtp_user), FS(smtp_user), 0, 0, "a user name", NULL},
@@ -284,10 +287,12 @@ static const key_def_t keys[] = {
      "the app secret", NULL},
     {"whatsapp_verify_token", K_STR, F(whatsapp_verify_token), FS(whatsapp_verify_token), 0, 0,
      "a token", NULL},
-    {"webhook_secret", K_STR, F(webhook_secret), FS(webhook_secret), 0, 0, "a secret", NULL},
-    {"aftership_secret", K_STR, F(aftership_secret), FS(aftership_secret), 0, 0, "a secret",
-     NULL},
-    {"tracking_secret", K_STR, F(tracking_secret), FS(tracking_secret), 0, 0, "a secret", NULL},
+    {"webhook_secret", K_STR, F(webhook_secret), FS(webhook_secret), 0, 0, SECRET_EXPECT,
+     check_secret},
+    {"aftership_secret", K_STR, F(aftership_secret), FS(aftership_secret), 0, 0, SECRET_EXPECT,
+     check_secret},
+    {"tracking_secret", K_STR, F(tracking_secret), FS(tracking_secret), 0, 0, SECRET_EXPECT,
+     check_secret},
     {"whatsapp_rate", K_INT, F(whatsapp_rate), 0, 0, 100000, "messages per second 0..100000",
      NULL},
     {"provider_tls_verify", K_BOOL, F(provider_tls_verify), 0, 0, 0, "yes or no", NULL},
@@ -448,6 +453,9 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
                                 key, k->size - 1, strlen(value));
         if (strlen(value) < (size_t)k->min)
             goto bad;
+        if (k->check == check_secret && !k->check(value)) /* (its length, not the secret) */
+            return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: expected %s, got %zu characters",
+                                origin, key, k->expect, strlen(value));
         if (k->check && !k->check(value))
             goto bad;
         if (k->check == check_quiet && strcmp(value, "off") != 0 && strlen(value) == 11 &&

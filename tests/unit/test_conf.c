@@ -204,6 +204,23 @@ static void test_errors_name_line_and_key(void **state)
                                  "got 399");
     assert_int_equal(cs_conf_set(&c, "shop_name", "", "x", &err), CS_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "shop_name: expected the shop's name, got \"\""));
+
+    /* every secret that signs or verifies has the same minimum: empty is
+     * off, a short one is refused by its length (the secret is not quoted) */
+    static const char *const secrets[] = { "link_secret", "webhook_secret", "aftership_secret",
+                                           "tracking_secret" };
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+        char want[160];
+        assert_int_equal(cs_conf_set(&c, secrets[i], "hunter2", "conf:7", &err), CS_ERR_CONFIG);
+        assert_string_equal(err.field, secrets[i]);
+        snprintf(want, sizeof want, "conf:7: %s: expected a random string of at least 16 "
+                 "characters (or empty), got 7 characters", secrets[i]);
+        assert_string_equal(err.msg, want);
+        assert_int_equal(cs_conf_set(&c, secrets[i], "0123456789abcde", "x", &err),
+                         CS_ERR_CONFIG); /* 15 */
+        assert_int_equal(cs_conf_set(&c, secrets[i], "0123456789abcdef", "x", &err), CS_OK);
+        assert_int_equal(cs_conf_set(&c, secrets[i], "", "x", &err), CS_OK);
+    }
 }
 
 /* The delivery calendar: holidays by country or from the shop's zone,
