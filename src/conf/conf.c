@@ -120,6 +120,16 @@ static bool check_from(const char *v)
     return cs_email_valid(addr);
 }
 
+/* What a store driver opens (src/store): a path after sqlite: (or
+ * :memory:), or a PostgreSQL URI. Refused here, as a setting, rather than
+ * by the store when it does not open. */
+static bool check_store(const char *v)
+{
+    if (strncmp(v, "sqlite:", 7) == 0)
+        return v[7] != '\0';
+    return strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0;
+}
+
 static bool check_smtp_url(const char *v)
 {
     return !*v || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0;
@@ -209,7 +219,10 @@ static bool parse_money(const char *v, int64_t *out)
 #define FS(field) sizeof(((cs_conf_t *)0)->field)
 
 static const key_def_t keys[] = {
-    {"store", K_STR, F(store), FS(store), 1, 0, "a store target like sqlite:consonance.db", NULL},
+    {"store", K_STR, F(store), FS(store), 1, 0,
+     "a store target: sqlite:PATH (like sqlite:consonance.db), sqlite::memory: or "
+     "postgresql://[user[:password]@]host[:port]/database",
+     check_store},
     {"node_id", K_STR, F(node_id), FS(node_id), 0, 0,
      "a name for this node, unique among the nodes sharing a store", NULL},
     {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1", NULL},

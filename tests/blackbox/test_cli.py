@@ -88,6 +88,8 @@ refused({"CONSONANCE_SMTP_FROM": "Kaffee & Co"}, ["CONSONANCE_SMTP_FROM: smtp_fr
         "a sender without an address")
 refused({"CONSONANCE_SMPT_URL": "smtp://mail.example:587"}, ["CONSONANCE_SMPT_URL: not a setting"],
         "a misspelt CONSONANCE_ variable")
+refused({"CONSONANCE_STORE": "sqlite:"}, ["CONSONANCE_STORE: store: expected a store target", '"sqlite:"'],
+        "a store target without its path")
 refused({"CONSONANCE_QUIET_HOURS": "22:00-22:00"}, ["quiet_hours", "22:00-22:00", "the same minute"],
         "quiet hours that start and end at once")
 
@@ -131,6 +133,9 @@ for argv, words in (
         (["serve", "--port", "70000"], ["--port", "expected a port number", '"70000"']),
         (["serve", "--host", ""], ["--host", "expected an address"]),
         (["serve", "--store", ""], ["--store", "expected a store target"]),
+        (["serve", "--store", "sqlite:"], ["--store: store: expected a store target: sqlite:PATH", '"sqlite:"']),
+        (["apikey", "--store", "sqlite:", "list"], ["--store: store: expected a store target"]),
+        (["apikey", "--store", "mysql://db/shop", "list"], ["--store: store: expected a store target"]),
         (["serve", "--bogus"], ["usage: consonance serve"]),
         (["apikey", "create", "--name", "x", "--scopes", "read,owner"], ["--scopes", "read, write, admin", "read,owner"]),
         (["apikey", "--store", "", "list"], ["--store", "expected a store target"]),

@@ -132,6 +132,17 @@ static void test_errors_name_line_and_key(void **state)
     assert_non_null(strstr(err.msg, ":2: expected `key = value`, got \"= 8081\""));
     unlink(p);
 
+    /* a store target with nothing to open is a setting's mistake, not a
+     * store that failed to open */
+    assert_int_equal(cs_conf_set(&c, "store", "sqlite:", "--store", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "store");
+    assert_non_null(strstr(err.msg, "--store: store: expected a store target: sqlite:PATH"));
+    assert_non_null(strstr(err.msg, "got \"sqlite:\""));
+    assert_int_equal(cs_conf_set(&c, "store", "mysql://db/shop", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "store", "sqlite::memory:", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "store", "postgres://db/shop", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "store", "postgresql://u@db:5432/shop", "x", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "store", "sqlite:shop.db", "x", &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "port", "70000", "--port", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "durable", "maybe", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "log_level", "loud", "x", &err), CS_ERR_CONFIG);
