@@ -42,8 +42,17 @@ static void usage(FILE *f)
 
 int cs_cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    /* it takes nothing: a word after it is a mistake, as with every command */
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: consonance version\nPrints the version and those of the libraries.\n");
+        return CS_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "consonance version: expected no arguments, got %s\n"
+                        "usage: consonance version\n",
+                argv[1]);
+        return CS_EXIT_USAGE;
+    }
     printf("consonance %s (event schema %d; sqlite %s, libmicrohttpd %s, jansson %s)\n",
            CS_VERSION, CS_SCHEMA_VERSION, sqlite3_libversion(), MHD_get_version(),
            JANSSON_VERSION);

@@ -35,7 +35,8 @@ def run(*args, env=None, timeout=60):
 
 
 # ---- -h and --help ----
-for cmd in ("serve", "import", "demo", "apikey", "journeys", "promise-eval", "schema", "copy-store"):
+for cmd in ("serve", "import", "demo", "apikey", "journeys", "promise-eval", "schema", "copy-store",
+            "version"):
     for flag in ("-h", "--help"):
         out = run(cmd, flag)
         t.check(out.returncode == 0 and out.stdout.startswith("usage: consonance " + cmd)
@@ -151,10 +152,17 @@ for argv, words in (
         (["schema", "--from", "0"], ["--from", "expected a version"]),
         (["serve", "--config", ""], ["--config: expected a config file, got an empty path"]),
         (["apikey", "--config", "", "list"], ["--config: expected a config file"]),
-        (["bogus"], ['unknown command "bogus"'])):
+        (["bogus"], ['unknown command "bogus"']),
+        (["version", "extra"], ["consonance version: expected no arguments, got extra"]),
+        (["version", "--verbose"], ["consonance version: expected no arguments, got --verbose"]),
+        (["--version", "extra"], ["consonance version: expected no arguments, got extra"])):
     out = run(*argv, env={"CONSONANCE_STORE": store}, timeout=10)
     t.check(out.returncode == 2 and all(w in out.stderr for w in words) and not out.stdout,
             "%s: exit 2 naming %s: %s %r" % (" ".join(argv), words, out.returncode, out.stderr[-300:]))
+for argv in (["version"], ["--version"]):
+    out = run(*argv)
+    t.check(out.returncode == 0 and out.stdout.startswith("consonance ") and not out.stderr,
+            "%s prints the version: %s %r" % (argv[0], out.returncode, out.stderr[-300:]))
 # a version past the last has no migrations to print: refused, not an empty success
 out = run("schema", "--from", "1")
 latest = out.stdout.count("-- version ")
