@@ -561,10 +561,12 @@ static void strip_comment(char *line)
     }
 }
 
+#define CONF_LINE_MAX 4095 /* bytes of one line of the file, its end not counted */
+
 cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
 {
     cs_rc rc = CS_OK;
-    char line[4096];
+    char line[CONF_LINE_MAX + 3]; /* a line, its CR LF and the NUL */
     char origin[CS_CONF_STR_MAX + 32];
     int lineno = 0;
     int set_on[CS_ARRAY_LEN(keys)] = {0}; /* the line that set each key; 0 = none yet */
@@ -580,10 +582,15 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
     while (fgets(line, sizeof line, f)) {
         lineno++;
         snprintf(origin, sizeof origin, "%s:%d", path, lineno);
-        size_t n = strlen(line);
-        if (n == sizeof line - 1 && line[n - 1] != '\n') {
-            rc = cs_errf(err, CS_ERR_CONFIG, "%s: line longer than %zu bytes", origin,
-                         sizeof line - 2);
+        /* the bound is on the line's own bytes, its end (LF or CR LF, or
+         * none on the last line) not counted: fgets stops short of the end
+         * only for a line past it */
+        size_t n = strlen(line), len = n;
+        if (len && line[len - 1] == '\n' && --len && line[len - 1] == '\r')
+            len--;
+        if (len > CONF_LINE_MAX) {
+            rc = cs_errf(err, CS_ERR_CONFIG, "%s: line longer than %d bytes", origin,
+                         CONF_LINE_MAX);
             goto out;
         }
         /* a byte order mark some editors put first is no part of the key */

@@ -143,6 +143,34 @@ static void test_errors_name_line_and_key(void **state)
     assert_int_equal(cs_conf_set(&c, "store", "postgres://db/shop", "x", &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "store", "postgresql://u@db:5432/shop", "x", &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "store", "sqlite:shop.db", "x", &err), CS_OK);
+    /* a line holds at most 4095 bytes, its end not counted: the last line
+     * without a newline as any other */
+    static const char *const ends[] = { "", "\n", "\r\n" };
+    for (size_t e = 0; e < sizeof ends / sizeof ends[0]; e++) {
+        for (size_t len = 4095; len <= 4096; len++) {
+            char text[4100];
+            memset(text, 'x', len);
+            memcpy(text, "port = 8083 # ", 14); /* the rest a comment */
+            snprintf(text + len, sizeof text - len, "%s", ends[e]);
+            cs_conf_defaults(&c);
+            p = write_tmp(text);
+            cs_rc lrc = cs_conf_load(&c, p, &err);
+            unlink(p);
+            if (len == 4095) {
+                assert_int_equal(lrc, CS_OK);
+                assert_int_equal(c.port, 8083);
+            } else {
+                assert_int_equal(lrc, CS_ERR_CONFIG);
+                assert_non_null(strstr(err.msg, ":1: line longer than 4095 bytes"));
+            }
+        }
+    }
+    p = write_tmp("port = 8084\r\nhost = ::1\r\n"); /* CR LF ends */
+    assert_int_equal(cs_conf_load(&c, p, &err), CS_OK);
+    unlink(p);
+    assert_int_equal(c.port, 8084);
+    assert_string_equal(c.host, "::1");
+
     assert_int_equal(cs_conf_set(&c, "port", "70000", "--port", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "durable", "maybe", "x", &err), CS_ERR_CONFIG);
     assert_int_equal(cs_conf_set(&c, "log_level", "loud", "x", &err), CS_ERR_CONFIG);
