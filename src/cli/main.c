@@ -209,14 +209,11 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
         return false;
     if (!c->smtp_url[0] && !c->sms_url[0] && !c->whatsapp_url[0] && !c->webhook_secret[0])
         return true;
-    if (!c->templates[0]) {
-        fprintf(stderr, "consonance %s: templates: a folder of message templates is needed "
-                        "when a channel is configured\n",
-                cmd);
-        return false;
-    }
+    /* a channel that renders messages has its templates folder (cs_conf_check
+     * says so); webhooks alone send JSON and may have none */
     size_t ntpl = 0;
-    if (cs_tplset_new(templates) || cs_tplset_load_dir(*templates, c->templates, &ntpl, &err))
+    if (cs_tplset_new(templates) ||
+        (c->templates[0] && cs_tplset_load_dir(*templates, c->templates, &ntpl, &err)))
         goto fail;
     cs_sender_opts_t so;
     memset(&so, 0, sizeof so);
@@ -262,14 +259,15 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     so.support_email = c->support_email;
     if (cs_sender_new(engine, &so, out, &err))
         goto fail;
-    if (js && cs_sender_check_templates(*out, js, &err)) {
+    if (js && c->templates[0] && cs_sender_check_templates(*out, js, &err)) {
         cs_sender_free(*out);
         *out = NULL;
         goto fail;
     }
     cs_info("sending: %zu templates from %s; email %s, sms %s, whatsapp %s, webhooks %s", ntpl,
-            c->templates, c->smtp_url[0] ? "on" : "off", c->sms_url[0] ? "on" : "off",
-            c->whatsapp_url[0] ? "on" : "off", c->webhook_secret[0] ? "on" : "off");
+            c->templates[0] ? c->templates : "(no folder)", c->smtp_url[0] ? "on" : "off",
+            c->sms_url[0] ? "on" : "off", c->whatsapp_url[0] ? "on" : "off",
+            c->webhook_secret[0] ? "on" : "off");
     return true;
 fail_t:
     for (int i = 0; i < CS_OUT__CHANNELS; i++)

@@ -731,6 +731,17 @@ cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err)
     if (c->whatsapp_url[0] && !c->whatsapp_token[0])
         return cs_err_field(err, CS_ERR_CONFIG, "whatsapp_token",
                             "whatsapp_token: needed when whatsapp_url is set");
+    /* messages are rendered from templates; a webhook's body is JSON and
+     * needs none, so webhook_secret alone asks for no folder */
+    const char *channel = c->smtp_url[0] ? "smtp_url"
+                          : c->sms_url[0] ? "sms_url"
+                          : c->whatsapp_url[0] ? "whatsapp_url"
+                                               : NULL;
+    if (channel && !c->templates[0])
+        return cs_err_field(err, CS_ERR_CONFIG, "templates",
+                            "templates: needed when %s is set: expected a folder of message "
+                            "templates (shipped: etc/templates)",
+                            channel);
     /* links in messages and the tracking page are signed: without the
      * secret they would be links no one can open */
     if (c->public_url[0] && !c->link_secret[0])

@@ -87,6 +87,10 @@ refused({"CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9", "CONSONANCE_TEMPLATES": te
         "an email channel without its sender")
 refused({"CONSONANCE_SMTP_FROM": "Kaffee & Co"}, ["CONSONANCE_SMTP_FROM: smtp_from: expected", '"Kaffee & Co"'],
         "a sender without an address")
+refused({"CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9", "CONSONANCE_SMTP_FROM": "shop@example.de"},
+        ["templates: needed when smtp_url is set"], "an email channel without its templates")
+refused({"CONSONANCE_WHATSAPP_URL": "https://graph.example/m", "CONSONANCE_WHATSAPP_TOKEN": "wa"},
+        ["templates: needed when whatsapp_url is set"], "a WhatsApp channel without its templates")
 refused({"CONSONANCE_SMPT_URL": "smtp://mail.example:587"}, ["CONSONANCE_SMPT_URL: not a setting"],
         "a misspelt CONSONANCE_ variable")
 refused({"CONSONANCE_STORE": "sqlite:"}, ["CONSONANCE_STORE: store: expected a store target", '"sqlite:"'],
@@ -221,6 +225,19 @@ with open(conf, "w") as f:
 out = run("apikey", "--config", conf, "list", env={"CONSONANCE_STORE": store}, timeout=10)
 t.check(out.returncode == 2 and "%s:3: port: set twice, on line 1 and on line 3" % conf in out.stderr
         and not out.stdout, "a key set twice: exit 2: %s %r" % (out.returncode, out.stderr[-300:]))
+
+# outbound webhooks alone send JSON, no messages: no templates folder is
+# needed (serve asked for one)
+d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_WEBHOOK_SECRET": "0123456789abcdef"})
+try:
+    d.start()
+    t.check("webhooks on" in d.read_log(), "serve with webhook_secret alone sends webhooks: %r"
+            % d.read_log()[-300:])
+    t.eq(d.stop(), 0, "... and stops cleanly")
+except RuntimeError as e:
+    t.check(False, "serve with webhook_secret alone and no templates starts: %s" % str(e)[-300:])
+finally:
+    d.cleanup()
 
 # ---- the daemon on the shipped example file; SIGHUP ----
 # the environment overrides the file (a free port, a store of its own)

@@ -367,6 +367,15 @@ static void test_cross_checks(void **state)
     cs_err_t err;
     cs_conf_defaults(&c);
     assert_int_equal(cs_conf_check(&c, &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "webhook_secret", "0123456789abcdef", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_OK); /* no templates folder needed */
+    assert_int_equal(cs_conf_set(&c, "whatsapp_url", "https://graph.example/m", "test", &err),
+                     CS_OK);
+    assert_int_equal(cs_conf_set(&c, "whatsapp_token", "wa", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "templates");
+    assert_non_null(strstr(err.msg, "templates: needed when whatsapp_url is set"));
+    cs_conf_defaults(&c);
     assert_int_equal(cs_conf_set(&c, "compensation_min", "60", "test", &err), CS_OK);
     assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
     assert_string_equal(err.field, "compensation_min");
@@ -390,6 +399,12 @@ static void test_cross_checks(void **state)
     assert_string_equal(err.field, "smtp_from");
     assert_non_null(strstr(err.msg, "smtp_from: needed when smtp_url is set"));
     assert_int_equal(cs_conf_set(&c, "smtp_from", "shop@example.de", "test", &err), CS_OK);
+    /* and messages are rendered from templates (webhooks alone need none) */
+    assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "templates");
+    assert_string_equal(err.msg, "templates: needed when smtp_url is set: expected a folder of "
+                                 "message templates (shipped: etc/templates)");
+    assert_int_equal(cs_conf_set(&c, "templates", "etc/templates", "test", &err), CS_OK);
     assert_int_equal(cs_conf_check(&c, &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "sms_url", "https://api.example/sms", "test", &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "sms_account", "AC1", "test", &err), CS_OK);
