@@ -36,12 +36,13 @@ typedef enum route {
     R_ORDER_STATUS,      /* GET /v1/orders/{id}/status */
     R_TRACK_PAGE,        /* GET /t/{token}: the tracking page */
     R_TRACK_LOOKUP,      /* GET, POST /t: find an order by number and postcode or email */
+    R_TOO_LARGE,         /* a 414 or 431 for a path that is no route */
     R_OTHER,
     R__COUNT
 } route_t;
 
 /* Status codes counted in metrics; anything else counts as the last. */
-#define CS_HTTP_CODES 13
+#define CS_HTTP_CODES 15
 extern const int cs__http_codes[CS_HTTP_CODES];
 
 #define CS_HTTP_BUCKETS 12

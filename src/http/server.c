@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-const int cs__http_codes[CS_HTTP_CODES] = {200, 201, 400, 401, 403, 404, 405,
-                                           413, 415, 422, 500, 503, 0};
+const int cs__http_codes[CS_HTTP_CODES] = {200, 201, 400, 401, 403, 404, 405, 413,
+                                           414, 415, 422, 431, 500, 503, 0};
 const double cs__http_buckets[CS_HTTP_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                   0.05,   0.1,   0.2,   0.5,   1.0,  5.0};
 
@@ -775,11 +775,13 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
 }
 
 /* 414 or 431 in JSON for a request target or headers over their bound
- * (any route, before the key); true when the request may go on. */
+ * (any route, before the key; counted under the route they were aimed at,
+ * or as too_large when the path is none); true when the request may go on. */
 static bool within_bounds(hreq_t *r, enum MHD_Result *ret)
 {
     char msg[256];
-    r->route = R_OTHER; /* (counted as such when refused here) */
+    route_t aimed = r->route;
+    r->route = aimed == R_OTHER ? R_TOO_LARGE : aimed;
     if (r->target_len > CS_HTTP_TARGET_MAX) {
         snprintf(msg, sizeof msg,
                  "the request target (path and query) is %zu bytes; expected at most %d "
@@ -802,6 +804,7 @@ static bool within_bounds(hreq_t *r, enum MHD_Result *ret)
                                                 "too_large", "field", name, "message", msg));
         return false;
     }
+    r->route = aimed;
     return true;
 }
 
@@ -811,9 +814,9 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
     enum MHD_Result ret = MHD_YES;
     cs_err_t err;
     cs_err_clear(&err);
+    r->route = route_of(r, url, method, &method_ok);
     if (!within_bounds(r, &ret))
         return ret;
-    r->route = route_of(r, url, method, &method_ok);
     if (r->route == R_OTHER) {
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
         return cs__http_reply_err(r, &err);

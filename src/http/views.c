@@ -155,7 +155,7 @@ static const char *const route_names[R__COUNT] = {
     "healthz",     "metrics",       "journeys",      "journey_switch",
     "customer_journeys", "customer_messages", "customer_discounts", "unsubscribe", "callback_sms",
     "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "promise", "order_status", "tracking_page",
-    "tracking_lookup", "other"};
+    "tracking_lookup", "too_large", "other"};
 
 static void unmapped_line(const char *carrier, uint64_t n, void *ud)
 {

@@ -143,6 +143,20 @@ try:
                 % (n, st, body if isinstance(body, dict) else str(body)[:80]))
     st, _, body = d.request("GET", "/v1/events?limit=1&type=order.placed")
     t.eq(st, 200, "an ordinary request after them")
+    # metrics count them under the route they were aimed at, with their own
+    # codes; a path that is no route under too_large, not with the 404s
+    st, _, _ = sized("/nope?x=" + "a" * 9000, {})
+    t.eq(st, 414, "an oversized target on a path that is no route: 414")
+
+    def counted(route, code):
+        _, _, text = d.request("GET", "/metrics", key=False)
+        for line in text.splitlines():
+            if line.startswith('consonance_http_requests_total{route="%s",code="%s"} ' % (route, code)):
+                return int(line.split()[-1])
+        return 0
+    t.eq((counted("events_get", 414), counted("events_get", 431), counted("too_large", 414),
+          counted("other", "other"), counted("other", 414)), (4, 2, 1, 0, 0),
+         "414 and 431 counted by the route they were aimed at")
     # a method or header name of bytes that are not UTF-8 still gets its JSON answer
     import socket
     for raw, want in ((b"G\xc3T /v1/events HTTP/1.1\r\nHost: x\r\n\r\n", b" 405 "),
