@@ -152,6 +152,10 @@ const char *cs__http_query(hreq_t *r, const char *name);
  * CS_HTTP_ECHO_MAX bytes. Returns buf. */
 #define CS_HTTP_ECHO_MAX (40 * 4 + 8)
 const char *cs__http_echo(const char *v, char *buf, size_t size);
+/* ?lang= of the views that answer in words: its primary subtag in any
+ * case ("EN", "de-DE", "de_AT") as "de" or "en" into out; CS_ERR_INVALID
+ * naming lang (and echoing it) for anything else. */
+cs_rc cs__http_lang(const char *v, char out[3], cs_err_t *err);
 /* The query against the names a route takes (any case: MHD finds
  * "Carrier" for "carrier"): CS_ERR_INVALID naming the first parameter not
  * among them (with the list, or saying the route takes none), one with a

@@ -155,19 +155,8 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     /* lang: its primary subtag, in any case ("EN", "de-DE", "de_AT") */
     char lang[3] = "de";
     const char *l = arg(r, "lang");
-    if (l) {
-        size_t n = strcspn(l, "-_");
-        if (n == 2) {
-            lang[0] = (char)tolower((unsigned char)l[0]);
-            lang[1] = (char)tolower((unsigned char)l[1]);
-        }
-        if (n != 2 || (strcmp(lang, "de") != 0 && strcmp(lang, "en") != 0)) {
-            rc = cs_err_field(&err, CS_ERR_INVALID, "lang",
-                              "lang: expected de or en (or a tag like de-DE), got %s",
-                              cs__http_echo(l, e, sizeof e));
-            goto out;
-        }
-    }
+    if (l && (rc = cs__http_lang(l, lang, &err)))
+        goto out;
 
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine)), placed = now;
     const char *pa = arg(r, "placed_at");

@@ -13,6 +13,7 @@
 #include "http_int.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +218,22 @@ const char *cs__http_echo(const char *v, char *buf, size_t size)
     buf[n++] = '"';
     buf[n] = '\0';
     return buf;
+}
+
+cs_rc cs__http_lang(const char *v, char out[3], cs_err_t *err)
+{
+    char e[CS_HTTP_ECHO_MAX];
+    if (strcspn(v, "-_") == 2) {
+        out[0] = (char)tolower((unsigned char)v[0]);
+        out[1] = (char)tolower((unsigned char)v[1]);
+        out[2] = '\0';
+        if (strcmp(out, "de") == 0 || strcmp(out, "en") == 0)
+            return CS_OK;
+    }
+    out[0] = '\0';
+    return cs_err_field(err, CS_ERR_INVALID, "lang",
+                        "lang: expected de or en (in any case, or a tag like de-DE), got %s",
+                        cs__http_echo(v, e, sizeof e));
 }
 
 #define QUERY_NAMES_MAX 16

@@ -492,14 +492,15 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
     if (cs__http_path_id(r, id, &c.err))
         return cs__http_reply_err(r, &c.err);
     c.id = id;
-    /* ?lang= is de or en; without it the customer's locale, else the shop's
+    /* ?lang= is de or en (in any case, or a tag like de-DE, as /v1/promise
+     * takes it); without it the customer's locale, else the shop's
      * default_locale */
+    char lang_q[3];
     const char *lang = cs__http_query(r, "lang");
-    if (lang && strcmp(lang, "de") != 0 && strcmp(lang, "en") != 0) {
-        cs_err_field(&c.err, CS_ERR_INVALID, "lang", "lang: expected de or en, got \"%.16s\"",
-                     lang);
+    if (lang && cs__http_lang(lang, lang_q, &c.err))
         return cs__http_reply_err(r, &c.err);
-    }
+    if (lang)
+        lang = lang_q;
     cs_err_t err;
     cs_err_clear(&err);
     c.now = cs_clock_now(cs_engine_clock(h->engine));

@@ -176,6 +176,17 @@ try:
     t.check(s4.get("text", "").startswith("Ihr Paket war am ") and
             "ist aber noch nicht angekommen." in s4.get("text", "") and
             "heute" not in s4.get("text", ""), "and in German: %r" % (s4.get("text"),))
+    # lang in any case and as a tag, as /v1/promise takes it
+    for lang, start, loc in (("EN", "Your parcel went out", "en"), ("DE", "Ihr Paket war am ", "de"),
+                             ("de-AT", "Ihr Paket war am ", "de"), ("En_gb", "Your parcel went out", "en")):
+        st, _, s4 = d.request("GET", "/v1/orders/5004/status?lang=" + lang)
+        t.check(st == 200 and s4.get("text", "").startswith(start) and s4.get("locale") == loc,
+                "status with lang=%s: %s %r" % (lang, st, s4))
+    for lang in ("fr", "english", "fr-DE"):
+        st, _, s4 = d.request("GET", "/v1/orders/5004/status?lang=" + lang)
+        e = s4.get("error", {}) if isinstance(s4, dict) else {}
+        t.check(st == 400 and e.get("field") == "lang" and '"%s"' % lang in e.get("message", ""),
+                "status with lang=%s refused naming lang: %s %r" % (lang, st, s4))
     st, _, _ = d.request("GET", "/v1/orders/9999/status")
     t.eq(st, 404, "unknown order")
     st, _, _ = d.request("GET", "/v1/orders/5001/status", key=False)
