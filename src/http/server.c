@@ -386,8 +386,9 @@ static cs_ms_t mono_ms(void)
     return (cs_ms_t)(cs_mono_ns() / 1000000);
 }
 
-/* The presented key's scopes, or an error (401). */
-static cs_rc authenticate(hreq_t *r, int *scopes, cs_err_t *err)
+/* The presented key's scopes and the header that carried it
+ * ("X-Api-Key" or "Authorization"), or an error (401). */
+static cs_rc authenticate(hreq_t *r, int *scopes, const char **header, cs_err_t *err)
 {
     cs_http_t *h = r->h;
     const char *secret = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Api-Key");
@@ -398,6 +399,7 @@ static cs_rc authenticate(hreq_t *r, int *scopes, cs_err_t *err)
      * none: the key in Authorization counts */
     if (secret && !secret[strspn(secret, " \t")])
         secret = NULL;
+    *header = secret ? "X-Api-Key" : "Authorization";
     if (!secret && auth) {
         if (strncasecmp(auth, "Bearer ", 7) != 0)
             return cs_err_field(err, CS_ERR_AUTH, "Authorization",
@@ -463,8 +465,9 @@ static bool authorize(hreq_t *r, int need, enum MHD_Result *ret)
 {
     cs_err_t err;
     int scopes;
+    const char *header;
     cs_err_clear(&err);
-    cs_rc rc = authenticate(r, &scopes, &err);
+    cs_rc rc = authenticate(r, &scopes, &header, &err);
     if (rc) {
         if (rc != CS_ERR_AUTH)
             err.rc = rc;
@@ -472,10 +475,12 @@ static bool authorize(hreq_t *r, int need, enum MHD_Result *ret)
         return false;
     }
     if (!(scopes & need)) {
+        /* field: the header whose key falls short, as a 401 names it */
         char want[32], msg[96];
         snprintf(msg, sizeof msg, "this API key lacks the %s scope",
                  cs_scopes_format(need, want, sizeof want));
-        *ret = cs__http_reply_code(r, 403, "forbidden", msg);
+        *ret = cs__http_reply(r, 403, json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+                                                "forbidden", "field", header, "message", msg));
         return false;
     }
     return true;

@@ -442,6 +442,14 @@ try:
     t.eq(st, 200, "read key reads")
     st, _, body = d.post_events(csbb.order_event("k2", "3002"), key=reader)
     t.eq(st, 403, "read key cannot write")
+    e = body.get("error", {}) if isinstance(body, dict) else {}
+    t.eq((e.get("code"), e.get("field"), e.get("message")),
+         ("forbidden", "Authorization", "this API key lacks the write scope"),
+         "the 403 names the header whose key lacks the scope, and the scope")
+    st, _, body = d.request("POST", "/v1/events", body=csbb.order_event("k2", "3002"), key=False,
+                            headers={"X-Api-Key": reader})
+    e = body.get("error", {}) if isinstance(body, dict) else {}
+    t.eq((st, e.get("field")), (403, "X-Api-Key"), "... X-Api-Key when the key came in it")
     out = subprocess.run([a.bin, "apikey", "list"], env=env, capture_output=True, text=True)
     keys = json.loads(out.stdout)["keys"]
     t.check(reader not in out.stdout, "list never shows secrets")
