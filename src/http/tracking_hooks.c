@@ -238,15 +238,26 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
         reject(b, src, NULL, "too many scans in one request: at most %d are taken", SCANS_MAX);
         return CS_OK;
     }
-    /* the id from the number as carriers match it and the code in upper
-     * case (codes compare without regard to case): a retry that writes
-     * either differently is the same scan */
+    /* the id from the number as carriers match it and the code as the
+     * tables read it, without the blanks around it (a fixed-width field,
+     * " FS") and in upper case (codes compare without regard to case): a
+     * retry that writes either differently is the same scan. (A code with
+     * blanks around it had them in its id before: such a scan sent to an
+     * older version and retried now is recorded once more.) */
     char key[SCAN_KEY_MAX], hex[CS_SHA256_HEX_LEN], eid[64], num[CS_ID_MAX + 1];
     char ucode[CS_ID_MAX + 1];
     cs_tracking_number_canon(number, num, sizeof num);
-    size_t cl = cs_strlcpy(ucode, code ? code : "", sizeof ucode);
-    for (size_t i = 0; i < cl && i < sizeof ucode - 1; i++)
-        ucode[i] = (char)toupper((unsigned char)ucode[i]);
+    const char *cp = code ? code : "";
+    size_t cl = strlen(cp);
+    while (cl && isspace((unsigned char)cp[cl - 1]))
+        cl--;
+    while (cl && isspace((unsigned char)*cp))
+        cp++, cl--;
+    if (cl >= sizeof ucode)
+        cl = sizeof ucode - 1;
+    for (size_t i = 0; i < cl; i++)
+        ucode[i] = (char)toupper((unsigned char)cp[i]);
+    ucode[cl] = '\0';
     scan_key(carrier, num, t, ucode, text ? text : "", key);
     cs_sha256_hex(key, strlen(key), hex);
     snprintf(eid, sizeof eid, "trk-%.40s", hex);

@@ -156,6 +156,13 @@ try:
     st3, _, third = own(body)
     t.eq([(x.get("accepted"), x.get("duplicates")) for x in (first, again, third)],
          [(1, 0), (0, 1), (0, 1)], "the number's spaces and the code's case make no new scan")
+    # nor blanks around the code (a fixed-width field), which the tables ignore too
+    got = []
+    for code in (" OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY", "OUT_FOR_DELIVERY  ", " out_for_delivery "):
+        body["scans"][0] = {"code": code, "occurred_at": iso(-85)}
+        st, _, x = own(body)
+        got.append((st, x.get("accepted"), x.get("duplicates")))
+    t.eq(got, [(200, 1, 0)] + [(200, 0, 1)] * 3, "blanks around the code make no new scan")
     # AfterShip's countries: alpha-3 in any case, or alpha-2; an unknown one is refused by index
     st, _, body = aftership({"msg": {"slug": "dpd-de", "tracking_number": "01905002345612", "checkpoints": [
         {"checkpoint_time": iso(-80), "subtag": "InTransit_001", "city": "Tokyo", "country_iso3": "JPN"},
