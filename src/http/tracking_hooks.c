@@ -229,9 +229,11 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
                now);
         return CS_OK;
     }
-    if ((!code || !*code) && (!text || !*text)) {
-        reject(b, src, src->code_key, "a scan needs its carrier code or its text (%s)",
-               src->text_key);
+    /* blanks say nothing: such a scan would be kept as unmapped, shown in
+     * transit with nothing to tell */
+    if (!cs__has_word(code) && !cs__has_word(text)) {
+        reject(b, src, src->code_key, "%sa scan needs its carrier code or its text (%s)",
+               (code && *code) || (text && *text) ? "only blanks: " : "", src->text_key);
         return CS_OK;
     }
     if (b->n == SCANS_MAX) {
@@ -559,7 +561,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
                    at ? "\"" : "");
             continue;
         }
-        if (!sub || !*sub)
+        if (!cs__has_word(sub)) /* (blanks are no subtag) */
             src.code_key = "tag";
         char cc[3] = "";
         if (a3 && *a3 && !alpha2(a3, cc)) {
@@ -582,7 +584,7 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
             rc = cs_errf(&err, CS_ERR_NOMEM, "out of memory");
             goto out;
         }
-        rc = add_scan(b, &src, carrier, number, sub && *sub ? sub : tag, text, t,
+        rc = add_scan(b, &src, carrier, number, cs__has_word(sub) ? sub : tag, text, t,
                       zoned ? at : cs_time_format(t, iso, sizeof iso), loc, &err);
         json_decref(loc);
         if (rc)

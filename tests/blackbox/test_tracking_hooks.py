@@ -163,6 +163,28 @@ try:
         st, _, x = own(body)
         got.append((st, x.get("accepted"), x.get("duplicates")))
     t.eq(got, [(200, 1, 0)] + [(200, 0, 1)] * 3, "blanks around the code make no new scan")
+    # a code of blanks alone is no code: a scan without a text then says
+    # nothing and is refused by its index, naming the code; with a text it
+    # is taken by its text
+    st, _, x = own({"carrier": "dpd", "tracking_number": "BLANK-1", "scans": [
+        {"code": "   ", "occurred_at": iso(-84)},
+        {"code": "", "text": "  ", "occurred_at": iso(-83)},
+        {"code": "  ", "text": "Im Paketshop abgegeben", "occurred_at": iso(-82)}]})
+    rej = rejected(x)
+    t.check(st == 200 and x.get("accepted") == 1 and sorted(rej) == [0, 1]
+            and rej[0][0] == "scans[0].code" and rej[1][0] == "scans[1].code"
+            and "only blanks" in rej[0][1] and "code or its text" in rej[0][1],
+            "a code of blanks alone refused by index, naming the field: %s %r" % (st, x))
+    st, _, x = own({"carrier": "dpd", "tracking_number": "BLANK-1", "scans": [
+        {"code": "    ", "occurred_at": iso(-81)}]})
+    t.eq((st, x.get("accepted")), (422, 0), "... alone in its request: 422: %r" % (x,))
+    st, _, x = aftership({"msg": {"slug": "dpd-de", "tracking_number": "BLANK-1", "checkpoints": [
+        {"checkpoint_time": iso(-81), "subtag": "  ", "tag": "InTransit"},
+        {"checkpoint_time": iso(-80), "subtag": " ", "message": " "}]}})
+    rej = rejected(x)
+    t.check(st == 200 and x.get("accepted") == 1 and list(rej) == [1]
+            and rej[1][0] == "msg.checkpoints[1].tag",
+            "AfterShip: a subtag of blanks gives way to the tag; with neither, refused: %s %r" % (st, x))
     # AfterShip's countries: alpha-3 in any case, or alpha-2; an unknown one is refused by index
     st, _, body = aftership({"msg": {"slug": "dpd-de", "tracking_number": "01905002345612", "checkpoints": [
         {"checkpoint_time": iso(-80), "subtag": "InTransit_001", "city": "Tokyo", "country_iso3": "JPN"},
