@@ -490,6 +490,20 @@ static bool aftership_time(const char *s, const cs_tz_t *tz, cs_ms_t *out)
     return true;
 }
 
+/* Whether s has the form of a base64 HMAC-SHA256: 43 characters of the
+ * standard alphabet and one '=' (32 bytes). Its form only: whether it
+ * matches is the constant-time comparison's to say. */
+static bool base64_mac(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != 4 * ((CS_SHA256_LEN + 2) / 3) || s[n - 1] != '=')
+        return false;
+    for (size_t i = 0; i < n - 1; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
+            return false;
+    return true;
+}
+
 static enum MHD_Result aftership(hreq_t *r, batch_t *b)
 {
     const char *secret = r->h->opts.aftership_secret;
@@ -502,6 +516,11 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
     const char *got = cs__http_header(r, AS_SIG_HEADER);
     if (!got)
         return forbidden(r, AS_SIG_HEADER, "missing");
+    if (!base64_mac(got))
+        return forbidden(r, AS_SIG_HEADER,
+                         "malformed: expected the base64 of an HMAC-SHA256 (%zu characters of "
+                         "A-Z, a-z, 0-9, + and /, ending in =), got %zu characters%s",
+                         wl, strlen(got), strlen(got) == wl ? " that are not all base64" : "");
     if (strlen(got) != wl || !cs_ct_equal(got, want, wl))
         return forbidden(r, AS_SIG_HEADER, "does not match the body signed with aftership_secret");
     cs_err_t err;

@@ -247,6 +247,20 @@ try:
     t.eq((st, err(body)[0]), (403, "X-Consonance-Signature"), "a forged signature is refused")
     st, _, body = aftership({"msg": {}}, secret="guess")
     t.eq((st, err(body)[0]), (403, "aftership-hmac-sha256"), "a forged aggregator webhook names its header")
+    t.check("does not match" in err(body)[1], "... as not matching: %r" % (err(body),))
+    # a signature that is no base64 HMAC-SHA256 is malformed, not "does not match"
+    good = base64.b64encode(hmac.new(AS_SECRET.encode(), b"{}", hashlib.sha256).digest()).decode()
+    for what, sig, says in (("hex", hmac.new(AS_SECRET.encode(), b"{}", hashlib.sha256).hexdigest(),
+                             "got 64 characters"),
+                            ("base64url", good[:41] + "-_=",
+                             "that are not all base64"),
+                            ("without its '='", good[:43], "got 43 characters"),
+                            ("a word", "sha256", "got 6 characters")):
+        st, _, body = d.request("POST", "/v1/tracking/aftership", body=b"{}", key=False,
+                                headers={"Content-Type": "application/json", "aftership-hmac-sha256": sig})
+        t.check(st == 403 and err(body)[0] == "aftership-hmac-sha256" and "malformed" in err(body)[1]
+                and "base64" in err(body)[1] and says in err(body)[1],
+                "an AfterShip signature as %s is malformed: %s %r" % (what, st, err(body)))
     st, _, body = own({"tracking_number": "x", "scans": []})
     t.eq((st, body.get("error", {}).get("field")), (400, "carrier"), "a missing carrier is named")
 
