@@ -62,6 +62,12 @@ typedef struct key_slot {
  * the intake's max_body_bytes. */
 #define CS_HTTP_HOOK_BODY_MAX (1024 * 1024)
 
+/* A request refused before its body is read (a 401, 404, 405, 415) with a
+ * body of at most this many bytes has it read and dropped, and the
+ * connection kept open; a larger body is not read and the connection is
+ * closed after the refusal (server.c, hold_reply). */
+#define CS_HTTP_DRAIN_MAX (64 * 1024)
+
 /* The request target and the headers are held to these, answered in JSON
  * (414, 431), well inside the memory libmicrohttpd gives a connection
  * (CS_HTTP_CONN_MEMORY): a request that fills that is refused by the
@@ -123,8 +129,10 @@ typedef struct hreq {
     const char *id;            /* the {id} segment of path, escapes kept, not
                                   NUL-terminated; id_len bytes */
     size_t id_len;
-    int early_status;          /* answer decided before the body (0 = none) */
-    json_t *early_body;
+    bool in_first_call;        /* queue() holds a reply back (see hold_reply) */
+    struct MHD_Response *early; /* a reply decided before the body, sent once the
+                                   body is read (owned; NULL = none) */
+    unsigned early_status;
     bool ndjson;
     bool too_big;
     cs_buf_t body;

@@ -4,7 +4,8 @@
  * Intake is in intake.c, the read routes in views.c.
  *
  * Lifecycle of an intake request: first call -> route, authenticate, check
- * the media type and declared size (answering early when any fails); then
+ * the media type and declared size (refusing early when any fails: sent at
+ * once, or held until a small body is read, see hold_reply); then
  * the body arrives in pieces into a bounded buffer; on the final call the
  * events are parsed, the connection is suspended and the valid events are
  * submitted to the engine; the writer's done callback resumes the
@@ -123,6 +124,45 @@ static const char *allowed(route_t r)
     }
 }
 
+/* Whether a reply decided on the handler's first call waits for the
+ * request's body. libmicrohttpd closes the connection after a reply queued
+ * before the body was read (it cannot tell where the next request
+ * begins), so a keep-alive client (a shop's backend, a proxy in front of
+ * the tracking page) would pay a new connection for each 404 or 401. A
+ * request with no body, or a small one (read and dropped), is answered
+ * once it is read and the connection stays open; a larger body, one of
+ * unknown size, or a client waiting for "100 Continue" before it sends
+ * one is answered at once and the connection closed. */
+static bool hold_reply(hreq_t *r)
+{
+    if (!r->in_first_call)
+        return false;
+    const char *te = cs__http_header(r, "Transfer-Encoding");
+    const char *cl = cs__http_header(r, "Content-Length");
+    const char *expect = cs__http_header(r, "Expect");
+    int64_t n = 0;
+    if (te)
+        return false;
+    if (cl && (!cs_parse_i64(cl, &n) || n < 0))
+        return false;
+    return n == 0 || (n <= CS_HTTP_DRAIN_MAX && !expect);
+}
+
+/* Queues resp (borrowed), or keeps it for the final call (hold_reply). */
+static enum MHD_Result send_reply(hreq_t *r, int status, struct MHD_Response *resp)
+{
+    if (hold_reply(r)) {
+        r->early = resp;
+        r->early_status = (unsigned)status;
+        count(r, status);
+        return MHD_YES;
+    }
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    count(r, status);
+    return ret;
+}
+
 static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, const char *ctype)
 {
     struct MHD_Response *resp =
@@ -143,10 +183,7 @@ static enum MHD_Result queue(hreq_t *r, int status, char *text, size_t len, cons
         MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 405)
         MHD_add_response_header(resp, "Allow", allowed(r->route));
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    count(r, status);
-    return ret;
+    return send_reply(r, status, resp);
 }
 
 enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t len,
@@ -174,10 +211,7 @@ enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t le
         snprintf(ra, sizeof ra, "%d", retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
-    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    count(r, status);
-    return ret;
+    return send_reply(r, status, resp);
 }
 
 enum MHD_Result cs__http_reply_code(hreq_t *r, int status, const char *code, const char *msg)
@@ -922,7 +956,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!r->started) {
         r->started = true;
         r->conn = conn;
-        return first_call(r, url, method);
+        r->in_first_call = true;
+        enum MHD_Result ret = first_call(r, url, method);
+        r->in_first_call = false;
+        return ret;
+    }
+    if (r->early) {
+        /* answered before the body: drop the body, then send it */
+        if (*upload_data_size) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        enum MHD_Result ret = MHD_queue_response(conn, r->early_status, r->early);
+        MHD_destroy_response(r->early);
+        r->early = NULL;
+        return ret;
     }
     if (r->route == R_EVENTS_POST) {
         if (*upload_data_size) {
@@ -1016,6 +1064,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!r)
         return;
+    if (r->early)
+        MHD_destroy_response(r->early);
     cs__http_intake_free(r);
     cs_buf_free(&r->body);
     free(r->path);
