@@ -42,7 +42,7 @@ typedef enum route {
 } route_t;
 
 /* Status codes counted in metrics; anything else counts as the last. */
-#define CS_HTTP_CODES 15
+#define CS_HTTP_CODES 18
 extern const int cs__http_codes[CS_HTTP_CODES];
 
 #define CS_HTTP_BUCKETS 12

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-const int cs__http_codes[CS_HTTP_CODES] = {200, 201, 400, 401, 403, 404, 405, 413,
-                                           414, 415, 422, 431, 500, 503, 0};
+const int cs__http_codes[CS_HTTP_CODES] = {200, 201, 303, 304, 400, 401, 403, 404, 405,
+                                           413, 414, 415, 422, 429, 431, 500, 503, 0};
 const double cs__http_buckets[CS_HTTP_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                   0.05,   0.1,   0.2,   0.5,   1.0,  5.0};
 

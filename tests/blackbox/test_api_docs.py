@@ -1,5 +1,5 @@
 """Black-box: docs/api.md against the daemon: every metric /metrics prints
-and every route label it uses is documented; HEAD answers as GET does
+and every route label and status code it uses is documented; HEAD answers as GET does
 without a body; application/ndjson is taken as NDJSON.
 """
 import os
@@ -47,6 +47,17 @@ try:
     for n in sorted(names):
         t.check("`%s`" % n in api, "metric %s is documented in docs/api.md" % n)
     t.check("other" in routes and "events_post" in routes, "route labels seen: %r" % routes)
+    # the status codes counted by their own label, as the metrics table lists them
+    m = re.search(r"`consonance_http_requests_total` \| counter \| `route`, `code` \(([^)]*)\)",
+                  api)
+    listed = set(re.findall(r"\b\d{3}\b", m.group(1))) if m else set()
+    t.check(len(listed) > 10, "docs/api.md lists the counted status codes: %r" % sorted(listed))
+    for c in (200, 201, 303, 304, 400, 401, 403, 404, 405, 413, 414, 415, 422, 429, 431, 500, 503):
+        t.check(str(c) in listed, "status %d is in docs/api.md's list of counted codes" % c)
+    for line in text.splitlines():
+        m = re.search(r'code="(\d+)"', line)
+        if m:
+            t.check(m.group(1) in listed, "code label %s is documented: %s" % (m.group(1), line))
     for rt in sorted(routes):
         t.check("`%s`" % rt in api, "route label %s is documented in docs/api.md" % rt)
 finally:

@@ -400,6 +400,11 @@ try:
     # another client (through a local proxy) is not affected
     st, _, _ = lookup("l1", "10115", xff="203.0.113.9")
     t.eq(st, 303, "another address still gets in")
+    # each of the page's statuses is counted by its code, not as "other"
+    # (the logo's 304 came above)
+    for rt, code in (("tracking_lookup", 303), ("tracking_lookup", 429), ("tracking_page", 304)):
+        t.check(metric('consonance_http_requests_total{route="%s",code="%d"}' % (rt, code)) >= 1,
+                "%s's %d counted by its code" % (rt, code))
     # a proxy that adds its own header line: the client's own line first
     # must not pass for its address
     c = d.conn()
