@@ -281,6 +281,23 @@ typedef struct query_check {
     cs_rc rc;
 } query_check_t;
 
+/* Whether two values of one parameter mean the same: byte for byte, or
+ * for lang as cs__http_lang reads them ("de", "DE" and "de-AT" are one
+ * language; a value it refuses is compared as it came). */
+static bool same_value(const char *name, const char *a, size_t a_len, const char *b,
+                       size_t b_len)
+{
+    if (a_len == b_len && memcmp(a, b, a_len) == 0)
+        return true;
+    if (strcmp(name, "lang") != 0)
+        return false;
+    char la[3], lb[3];
+    cs_err_t scratch;
+    cs_err_clear(&scratch);
+    return cs__http_lang(a, la, &scratch) == CS_OK && cs__http_lang(b, lb, &scratch) == CS_OK &&
+           strcmp(la, lb) == 0;
+}
+
 /* One query parameter, with its decoded lengths (MHD_KeyValueIteratorN: a
  * "%00" ends the C string short of them). Stops at the first fault. */
 static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -325,8 +342,7 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const cha
                                  cs__http_echo(key, e, sizeof e));
         return MHD_NO;
     }
-    if (c->first[i] &&
-        (c->first_len[i] != value_size || memcmp(c->first[i], value, value_size) != 0)) {
+    if (c->first[i] && !same_value(c->names[i], c->first[i], c->first_len[i], value, value_size)) {
         c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
                              "%s: given twice, as %s and %s; expected it once", key,
                              cs__http_echo(c->first[i], e, sizeof e),

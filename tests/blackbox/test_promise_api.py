@@ -187,6 +187,20 @@ try:
         e = s4.get("error", {}) if isinstance(s4, dict) else {}
         t.check(st == 400 and e.get("field") == "lang" and '"%s"' % lang in e.get("message", ""),
                 "status with lang=%s refused naming lang: %s %r" % (lang, st, s4))
+    # lang given twice: the same language in another spelling is one value
+    for q, loc in (("lang=de&lang=DE", "de"), ("lang=en&lang=en-GB", "en"),
+                   ("Lang=de-AT&lang=de_de", "de")):
+        st, _, s4 = d.request("GET", "/v1/orders/5004/status?" + q)
+        t.check(st == 200 and s4.get("locale") == loc,
+                "status with %s: one language: %s %r" % (q, st, s4))
+    for q in ("lang=de&lang=en", "lang=de&lang=fr", "lang=DE&lang=de&lang=EN"):
+        st, _, s4 = d.request("GET", "/v1/orders/5004/status?" + q)
+        e = s4.get("error", {}) if isinstance(s4, dict) else {}
+        t.check(st == 400 and e.get("field") == "lang" and "twice" in e.get("message", ""),
+                "status with %s: two languages, refused naming lang: %s %r" % (q, st, s4))
+    st, _, p2 = d.request("GET", "/v1/promise?carrier=dhl&destination_country=DE&lang=en&lang=EN")
+    t.check(st == 200 and p2.get("text", "").startswith("Delivery"),
+            "/v1/promise with lang=en&lang=EN: %s %r" % (st, p2))
     st, _, _ = d.request("GET", "/v1/orders/9999/status")
     t.eq(st, 404, "unknown order")
     st, _, _ = d.request("GET", "/v1/orders/5001/status", key=False)
