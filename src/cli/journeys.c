@@ -40,7 +40,7 @@ static bool check_templates(const cs_conf_t *conf, const char *config, const cs_
     cs_err_clear(&err);
     if (cs_cli_open_engine("journeys check", config, "sqlite::memory:", &e) != CS_EXIT_OK)
         return false;
-    if (cs_tplset_new(&tpl) || cs_tplset_load_dir(tpl, conf->templates, &ntpl, &err))
+    if (cs_tplset_new(&tpl, &err) || cs_tplset_load_dir(tpl, conf->templates, &ntpl, &err))
         goto fail;
     cs_sender_opts_t so;
     memset(&so, 0, sizeof so);

@@ -212,7 +212,7 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     /* a channel that renders messages has its templates folder (cs_conf_check
      * says so); webhooks alone send JSON and may have none */
     size_t ntpl = 0;
-    if (cs_tplset_new(templates) ||
+    if (cs_tplset_new(templates, &err) ||
         (c->templates[0] && cs_tplset_load_dir(*templates, c->templates, &ntpl, &err)))
         goto fail;
     cs_sender_opts_t so;

@@ -613,12 +613,12 @@ static cs_rc dedent(const char *s, size_t n, cs_buf_t *out, size_t *margin_at, s
 
 /* ---- the set ---- */
 
-cs_rc cs_tplset_new(cs_tplset_t **out)
+cs_rc cs_tplset_new(cs_tplset_t **out, cs_err_t *err)
 {
     cs_tplset_t *s = cs_calloc(1, sizeof *s);
     *out = NULL;
     if (!s)
-        return CS_ERR_NOMEM;
+        return cs_errf(err, CS_ERR_NOMEM, "templates: out of memory making the template set");
     cs_map_init(&s->named);
     cs_map_init(&s->cache);
     pthread_mutex_init(&s->mu, NULL);
@@ -1199,17 +1199,26 @@ cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_er
     cs_rc rc = CS_OK;
     char *buf = cs_malloc(CS_TPL_SOURCE_MAX + 1);
     if (!buf)
-        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        rc = cs_errf(err, CS_ERR_NOMEM,
+                     "templates folder %s: out of memory for a buffer of %d bytes to read "
+                     "templates into",
+                     dir, CS_TPL_SOURCE_MAX + 1);
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
         char path[4096];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, nm);
+        int w = snprintf(path, sizeof path, "%s/%s", dir, nm);
+        if (!rc && nm[0] != '.' && (w < 0 || (size_t)w >= sizeof path))
+            rc = cs_errf(err, CS_ERR_CONFIG, "templates folder %s: the path of %s is over %zu bytes",
+                         dir, nm, sizeof path - 1);
         if (!rc && nm[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
             FILE *f = fopen(path, "rb");
+            int open_errno = errno;
             size_t len = f ? fread(buf, 1, CS_TPL_SOURCE_MAX + 1, f) : 0;
             if (!f)
-                rc = cs_errf(err, CS_ERR_IO, "%s: cannot open", path);
+                rc = cs_errf(err, CS_ERR_IO, "%s: cannot open: %s", path, strerror(open_errno));
+            else if (ferror(f))
+                rc = cs_errf(err, CS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
             else if (len > CS_TPL_SOURCE_MAX)
                 rc = cs_errf(err, CS_ERR_TOOBIG, "%s: larger than %d bytes", path,
                              CS_TPL_SOURCE_MAX);

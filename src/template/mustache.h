@@ -45,8 +45,9 @@ typedef struct cs_tpl_opts {
     size_t max_output; /* 0 = CS_TPL_OUTPUT_MAX */
 } cs_tpl_opts_t;
 
-/* A new, empty set (owned by the caller; free with cs_tplset_free). */
-cs_rc cs_tplset_new(cs_tplset_t **out);
+/* A new, empty set (owned by the caller; free with cs_tplset_free). On
+ * failure *out is NULL and err (may be NULL) says what failed. */
+cs_rc cs_tplset_new(cs_tplset_t **out, cs_err_t *err);
 void cs_tplset_free(cs_tplset_t *set);
 
 /* Compile `src` (len bytes, UTF-8, no NUL) and add it under `name`,

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     cs_tplset_t *set;
     cs_err_t err;
-    if (cs_tplset_new(&set))
+    if (cs_tplset_new(&set, NULL))
         return 0;
     cs_rc rc = cs_tplset_add(set, "t", text, tlen, &err);
     check_rc(rc);

@@ -46,7 +46,7 @@ static int run_file(const char *path, int *passed, int *failed)
         cs_buf_t out;
         cs_buf_init(&out, 1 << 20);
         cs_err_clear(&err);
-        cs_rc rc = cs_tplset_new(&set);
+        cs_rc rc = cs_tplset_new(&set, NULL);
         const char *pname;
         json_t *pv;
         json_object_foreach(partials, pname, pv) {

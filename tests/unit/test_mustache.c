@@ -10,7 +10,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "template/mustache.h"
 
@@ -23,7 +25,7 @@ static cs_rc render(const char *tmpl, const char *data, const cs_tpl_opts_t *opt
     cs_buf_t b;
     json_t *d = data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL;
     assert_true(!data || d);
-    assert_int_equal(cs_tplset_new(&set), CS_OK);
+    assert_int_equal(cs_tplset_new(&set, NULL), CS_OK);
     cs_buf_init(&b, 1 << 20);
     cs_rc rc = cs_tplset_add(set, "t", tmpl, strlen(tmpl), err);
     if (!rc)
@@ -131,7 +133,7 @@ static void test_limits(void **state)
     cs_tplset_t *set;
     cs_buf_t b;
     cs_err_t err;
-    assert_int_equal(cs_tplset_new(&set), CS_OK);
+    assert_int_equal(cs_tplset_new(&set, NULL), CS_OK);
     assert_int_equal(cs_tplset_add(set, "loop", "x{{>loop}}", 10, &err), CS_OK);
     cs_buf_init(&b, 1 << 20);
     assert_int_equal(cs_tplset_render(set, "loop", NULL, NULL, &b, &err), CS_ERR_RULE);
@@ -185,7 +187,7 @@ static void test_threads_share_cache(void **state)
     (void)state;
     cs_tplset_t *set;
     cs_err_t err;
-    assert_int_equal(cs_tplset_new(&set), CS_OK);
+    assert_int_equal(cs_tplset_new(&set, NULL), CS_OK);
     const char *mail = "Ihre Bestellung:\n  {{>list}}\nDanke!\n";
     const char *list = "{{#items}}\n- {{name}}\n{{/items}}\n";
     assert_int_equal(cs_tplset_add(set, "mail", mail, strlen(mail), &err), CS_OK);
@@ -204,12 +206,68 @@ static void test_threads_share_cache(void **state)
     cs_tplset_free(set);
 }
 
+/* Every way making a set or loading a folder fails says what failed: the
+ * command line prints err's message (cs_cli_open_sender), and an empty
+ * one tells the operator nothing. */
+static void test_failures_say_what(void **state)
+{
+    (void)state;
+    cs_tplset_t *set = (cs_tplset_t *)&set;
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_alloc_fail_after(1);
+    cs_rc rc = cs_tplset_new(&set, &err);
+    cs_alloc_fail_after(0);
+    assert_int_equal(rc, CS_ERR_NOMEM);
+    assert_null(set);
+    assert_int_equal(err.rc, CS_ERR_NOMEM);
+    assert_non_null(strstr(err.msg, "template set"));
+
+    char dir[] = "/tmp/cs-tpl-XXXXXX", path[128], cmd[160];
+    size_t count = 7;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/order.en.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("Hello {{name}}\n", f);
+    fclose(f);
+    assert_int_equal(cs_tplset_new(&set, &err), CS_OK);
+    /* no memory for the read buffer: the folder is named */
+    cs_err_clear(&err);
+    cs_alloc_fail_after(1);
+    rc = cs_tplset_load_dir(set, dir, &count, &err);
+    cs_alloc_fail_after(0);
+    assert_int_equal(rc, CS_ERR_NOMEM);
+    assert_int_equal(count, 0);
+    assert_non_null(strstr(err.msg, dir));
+    assert_non_null(strstr(err.msg, "out of memory"));
+    /* a file that opens but cannot be read (here: a process's memory at
+     * address 0) is an error naming it, not an empty template */
+    snprintf(path, sizeof path, "%s/broken.en.txt", dir);
+    if (symlink("/proc/self/mem", path) == 0) {
+        cs_err_clear(&err);
+        rc = cs_tplset_load_dir(set, dir, &count, &err);
+        assert_int_equal(rc, CS_ERR_IO);
+        assert_non_null(strstr(err.msg, "broken.en.txt"));
+        assert_non_null(strstr(err.msg, "cannot read"));
+        assert_false(cs_tplset_has(set, "broken.en.txt"));
+        unlink(path);
+    }
+    cs_err_clear(&err);
+    assert_int_equal(cs_tplset_load_dir(set, dir, &count, &err), CS_OK);
+    assert_int_equal(count, 1);
+    cs_tplset_free(set);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_syntax_errors),     cmocka_unit_test(test_strict_mode),
         cmocka_unit_test(test_escaping_modes),    cmocka_unit_test(test_values_and_truthiness),
         cmocka_unit_test(test_limits),            cmocka_unit_test(test_threads_share_cache),
+        cmocka_unit_test(test_failures_say_what),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -249,7 +249,7 @@ static void test_quiet_hours_hold_retries(void **state)
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
 
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
     const char *parts[] = { "news.de.subject", "news.de.txt" };
     for (size_t i = 0; i < 2; i++)
         assert_int_equal(cs_tplset_add(tpl, parts[i], "Hallo", 5, &err), CS_OK);
@@ -330,7 +330,7 @@ static cs_sender_t *keep_sender(cs_engine_t *e, const char *name, const char *su
 {
     cs_err_t err;
     char file[64];
-    assert_int_equal(cs_tplset_new(tpl), CS_OK);
+    assert_int_equal(cs_tplset_new(tpl, NULL), CS_OK);
     snprintf(file, sizeof file, "%s.de.subject", name);
     assert_int_equal(cs_tplset_add(*tpl, file, subj, strlen(subj), &err), CS_OK);
     snprintf(file, sizeof file, "%s.de.txt", name);
@@ -527,7 +527,7 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     cs_tplset_t *tpl;
     size_t count;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
     if (cs_tplset_load_dir(tpl, CS_TEMPLATES_DIR, &count, &err))
         fail_msg("templates: %s", err.msg);
     so->templates = tpl;
@@ -629,7 +629,7 @@ static void test_optional_parts_in_the_customers_language(void **state)
     };
     cs_err_t err;
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         assert_int_equal(cs_tplset_add(tpl, files[i][0], files[i][1], strlen(files[i][1]), &err),
                          CS_OK);
@@ -915,7 +915,7 @@ static void test_hold_at_hand_over(void **state)
               "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
     keep_t k = { .base = { &keep_ops } };
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
     assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
     assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
     cs_policy_conf_t pc;
