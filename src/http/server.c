@@ -148,10 +148,13 @@ static bool hold_reply(hreq_t *r)
     return n == 0 || (n <= CS_HTTP_DRAIN_MAX && !expect);
 }
 
-/* Queues resp (borrowed), or keeps it for the final call (hold_reply). */
+/* Queues resp (borrowed), or keeps a refusal for the final call
+ * (hold_reply). A reply that is not a refusal goes at once: the routes
+ * that answer on the first call (the pages, the reads) have no body, and
+ * a hot page should not wait for a second call. */
 static enum MHD_Result send_reply(hreq_t *r, int status, struct MHD_Response *resp)
 {
-    if (hold_reply(r)) {
+    if (status >= 400 && hold_reply(r)) {
         r->early = resp;
         r->early_status = (unsigned)status;
         count(r, status);
