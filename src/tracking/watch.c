@@ -376,15 +376,10 @@ static cs_rc update(upd_t *u, const char *order_id)
     cs_promise_rec_t was = r;
     r.updated_at = u->now;
     if (u->now - t.placed_at > w->o.horizon) {
-        /* past the horizon and still not delivered: stop watching. An
-         * at-risk flag no one re-checks would say "late" forever (on the
-         * tracking page, in the status, to the journeys' at_risk): it is
-         * lowered; a broken promise stays on record (broken_at,
-         * late_days, the compensation), the last reason in risk_reason */
+        /* past the horizon and still not delivered: stop watching */
         cs_tracker_forget(w->o.tracker, order_id);
         r.closed = true;
         r.check_at = 0;
-        r.at_risk = false;
         return cs_store_call(u->s, promise_put, &r, NULL, u->err);
     }
     if (cancelled) {
