@@ -1922,6 +1922,24 @@ static void test_horizon_ends_the_watch(void **state)
     assert_true(r.closed);
     assert_int_equal(r.check_at, 0);
     assert_int_equal(cs_tracker_in_flight_count(W.tracker), 0); /* lost, not slow */
+    /* an order at risk when the horizon comes stays flagged: still not
+     * delivered after 60 days it is late, and lowering the flag would
+     * show a live window in the past and lift the late-delivery hold */
+    order("o14", "c14", "30.00", NULL);
+    ship("o14");
+    scan("o14", "in_transit", NULL);
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 20 * CS_MS_PER_DAY); /* silent, then late */
+    run_watch();
+    r = rec("o14");
+    assert_true(r.at_risk);
+    assert_false(r.closed);
+    cs_clock_manual_advance(&W.clock, 41 * CS_MS_PER_DAY);
+    run_watch();
+    r = rec("o14");
+    assert_true(r.closed);
+    assert_true(r.at_risk);
+    assert_true(r.broken_at > 0);
     cs_ms_t next;
     cs_err_t err;
     assert_int_equal(cs_store_call(W.s, promise_next, &next, &err), CS_OK);
