@@ -769,7 +769,7 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
 
 /* Postcodes compare without spaces and case ("10115", "SW1A 1AA"), and
  * without a country prefix of one or two letters before digits alone
- * ("D-01067", "CH-8001", "LT-01103": as the promise's regions read them,
+ * ("D-01067", "D 01067", "CH-8001", "LT-01103": as the promise's regions read them,
  * model/region.c), which a shop may store and a customer does not type,
  * or the other way round. */
 static void norm_postcode(const char *in, char *out, size_t size)

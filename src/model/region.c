@@ -265,11 +265,22 @@ static const char *postal_state(const char *cc, const char *postal)
 }
 
 /* Shops and customers write one code both ways (" 10115 " from a form,
- * "LT-01103" stored, "01103" typed); keys and the tracking page's lookup
- * read it as this. */
+ * "LT-01103" or "D 01067" stored, "01103" typed); keys and the tracking
+ * page's lookup read it as this. A prefix of one or two letters counts as
+ * a country's when a hyphen or white space follows it and digits alone
+ * come after: "SW1A 1AA" and "1012 AB" have none. */
 void cs_postal_norm(const char *in, char *out, size_t size)
 {
     size_t o = 0;
+    if (!size)
+        return;
+    while (in && isspace((unsigned char)*in))
+        in++;
+    /* the letters before the first blank, when they are one or two */
+    size_t lead = 0;
+    while (in && lead < 3 && isalpha((unsigned char)in[lead]))
+        lead++;
+    bool spaced = lead && lead < 3 && isspace((unsigned char)in[lead]);
     for (; in && *in && o + 1 < size; in++)
         if (!isspace((unsigned char)*in))
             out[o++] = *in;
@@ -277,12 +288,17 @@ void cs_postal_norm(const char *in, char *out, size_t size)
     size_t letters = 0;
     while (letters < 2 && isalpha((unsigned char)out[letters]))
         letters++;
-    if (!letters || out[letters] != '-' || !out[letters + 1])
+    size_t skip = letters + 1; /* the letters and their hyphen */
+    if (spaced && letters == lead && out[letters] != '-')
+        skip = letters;        /* "D 01067": the blank was the separator */
+    else if (!letters || out[letters] != '-')
         return;
-    for (size_t i = letters + 1; out[i]; i++)
+    if (!out[skip])
+        return;
+    for (size_t i = skip; out[i]; i++)
         if (!isdigit((unsigned char)out[i]))
             return;
-    memmove(out, out + letters + 1, o - letters); /* with its NUL */
+    memmove(out, out + skip, o - skip + 1); /* with its NUL */
 }
 
 /* no postal code is longer (a key reads its first characters) */

@@ -375,7 +375,9 @@ try:
     # regions read it too) is the same postcode as the customer types it, and
     # the other way round; the prefix alone is no postcode
     for oid, stored, typed in (("pl2", "D-01067", "01067"), ("pl3", "01069", "d-01069"),
-                               ("pl4", "CH-8001", "8001")):
+                               ("pl4", "CH-8001", "8001"), ("pl5", "D 01067", "01067"),
+                               ("pl6", "01067", "D 01067"), ("pl7", "D-01067", "d 01067"),
+                               ("pl8", "SW1A 1AA", "sw1a1aa"), ("pl9", "1012 AB", "1012ab")):
         plan = order(oid, "ben", now - dt.timedelta(hours=1), "25.00")
         plan["data"]["shipping"] = {"carrier": "dhl",
                                     "destination": {"country": "DE", "postal_code": stored}}
@@ -384,6 +386,9 @@ try:
         t.eq(st, 303, "%s found by %s" % (stored, typed))
     st, _, _ = lookup("pl2", "D-", xff="192.0.2.140")
     t.eq(st, 404, "a country prefix alone finds nothing")
+    # a blank is no prefix of other countries' codes: "SW1A 1AA" is not "1AA"
+    st, _, _ = lookup("pl8", "1AA", xff="192.0.2.140")
+    t.eq(st, 404, "a UK postcode's second half alone finds nothing")
     # a wrong pair and an unknown order get the same answer
     st1, _, wrong = lookup("l1", "99999")
     st2, _, unknown = lookup("nope-123", "10115")

@@ -1166,6 +1166,15 @@ static void test_region_keys_meet(void **state)
         { "GB", NULL, " SW1A 1AA", "GB-SW" },
         { "PL", NULL, "00-950", "PL-00" },
         { "DE", NULL, " ", "DE" },
+        /* a country prefix with a blank instead of the hyphen ("D 01067"
+         * was "D01067", no zone); codes with a blank of their own keep
+         * their letters */
+        { "DE", NULL, "D 01067", "DE-SN" },
+        { "DE", NULL, " de  04109", "DE-SN" },
+        { "CH", NULL, "CH 8001", "CH-ZH" },
+        { "GB", NULL, "W1 1AA", "GB-W1" },
+        { "NL", NULL, "1012 AB", "NL-10" },
+        { "MT", NULL, "VLT 1117", "MT-VL" },
         /* a region counts without the white space around it, and white
          * space alone is no region (" " was the key "FR- ") */
         { "FR", " \xC3\x8Ele-de-France ", NULL, "FR-\xC3\x8ELE-DE-FRANCE" },
