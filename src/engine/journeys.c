@@ -1046,8 +1046,9 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     if (ev->type == CS_EV_MESSAGE_STATUS && customer_id &&
         (rc = message_named(p, seq, ev, customer_id, evj)))
         goto out;
-    /* a scan knows its order (and a return logged before its order came);
-     * its customer is the order's */
+    /* an event that names its order but no customer is logged as the
+     * order's customer's; one logged before its order came knows only
+     * its order: its customer is the order's */
     if (!customer_id && order_id) {
         json_t *cu, *o, *sh;
         if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, 0, CS_CTX_LITE, &cu, &o, &sh,

@@ -202,6 +202,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
             r->shp_delivered_at = cs__col_time(st, 3);
             r->scan_same = sql_column_int(st, 6) != 0;
             r->shp_cancelled = sql_column_int(st, 7) != 0;
+            copy_col(st, 8, r->row_customer, sizeof r->row_customer);
         }
         sql_reset(st);
         sql_clear_bindings(st);
@@ -226,6 +227,7 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
         r->shp_delivered_at = cs__col_time(st, 4);
         r->scan_same = sql_column_int(st, 5) != 0;
         r->shp_cancelled = sql_column_int(st, 6) != 0;
+        copy_col(st, 7, r->row_customer, sizeof r->row_customer);
     }
     sql_reset(st);
     sql_clear_bindings(st);
@@ -234,8 +236,12 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
     if (!r->shp_found)
         return find_same_pending(s, ev, r, err);
 found:
-    if (r->shp_found)
+    if (r->shp_found) {
+        /* a scan is its order's customer's, read in the same look-up */
         r->order_id = r->order_buf;
+        if (r->row_customer[0])
+            r->customer_id = r->row_customer;
+    }
     return CS_OK;
 }
 
@@ -374,13 +380,15 @@ static cs_rc find_message(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_
     return CS_OK;
 }
 
-/* A return names no customer: it is its order's (r->order_id, when
- * known), logged so that the customer's events list it. One that comes
- * before its order gets the customer when the order is placed
- * (fold_order). */
+/* An event that names an order or a parcel but no customer (a return, a
+ * cancellation, a parcel's announcement or cancellation, a review without
+ * its customer) is its order's customer's (r->order_id, when known),
+ * logged so that the customer's events list it; scans get theirs in
+ * their parcel's look-up (find_shipment_for_scan). One that comes before
+ * its order gets the customer when the order is placed (fold_order). */
 static cs_rc order_customer(cs_sql_t *s, route_t *r, cs_err_t *err)
 {
-    if (!r->order_id)
+    if (!r->order_id || r->customer_id)
         return CS_OK;
     sql_stmt *st = cs__sql_stmt(s, Q_OR_CUSTOMER, err);
     if (!st)
@@ -404,9 +412,18 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
     r->customer_id = cs_event_customer_id(ev);
     switch (ev->type) {
     case CS_EV_ORDER_PLACED: r->order_id = ev->u.order.id; break;
-    case CS_EV_ORDER_CANCELLED: r->order_id = ev->u.cancel.order_id; break;
-    case CS_EV_SHIPMENT_CREATED: rc = find_announced(s, ev, r, err); break;
-    case CS_EV_SHIPMENT_CANCELLED: rc = find_cancelled(s, ev, r, err); break;
+    case CS_EV_ORDER_CANCELLED:
+        r->order_id = ev->u.cancel.order_id;
+        rc = order_customer(s, r, err);
+        break;
+    case CS_EV_SHIPMENT_CREATED:
+        if (!(rc = find_announced(s, ev, r, err)))
+            rc = order_customer(s, r, err);
+        break;
+    case CS_EV_SHIPMENT_CANCELLED:
+        if (!(rc = find_cancelled(s, ev, r, err)))
+            rc = order_customer(s, r, err);
+        break;
     case CS_EV_TRACKING_EVENT: rc = find_shipment_for_scan(s, ev, r, err); break;
     case CS_EV_RETURN_REQUESTED:
         r->order_id = ev->u.ret.order_id;
@@ -438,7 +455,10 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
         if (r->row_found && r->row_customer[0])
             r->customer_id = r->row_customer;
         break;
-    case CS_EV_FEEDBACK_SUBMITTED: r->order_id = ev->u.feedback.order_id; break;
+    case CS_EV_FEEDBACK_SUBMITTED:
+        r->order_id = ev->u.feedback.order_id;
+        rc = order_customer(s, r, err); /* when it names none */
+        break;
     case CS_EV_SIGNAL: r->order_id = ev->u.signal.order_id; break;
     case CS_EV_MESSAGE_STATUS: rc = find_message(s, ev, r, err); break;
     default: break;
@@ -757,17 +777,16 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     }
 
     if (!was_placed) {
-        /* its returns that came before it are its customer's */
-        sql_stmt *up = cs__sql_stmt(s, Q_EV_RETURNS_CUSTOMER, err);
+        /* its events that came before it and name no customer (returns,
+         * a cancellation, parcels and their scans) are its customer's */
+        sql_stmt *up = cs__sql_stmt(s, Q_EV_ORDER_CUSTOMER, err);
         if (!up) {
             rc = CS_ERR_STORE;
             goto out;
         }
         cs__bind_text(up, 1, o->id);
         cs__bind_text(up, 2, o->customer_id);
-        sql_bind_int(up, 3, (int)CS_EV_RETURN_REQUESTED);
-        sql_bind_int(up, 4, (int)CS_EV_RETURN_UPDATED);
-        if ((rc = cs__sql_exec_stmt(s, up, err, "give the order's returns its customer")))
+        if ((rc = cs__sql_exec_stmt(s, up, err, "give the order's events its customer")))
             goto out;
     }
     if (found) {

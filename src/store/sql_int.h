@@ -233,8 +233,8 @@ typedef enum stmt_id {
     Q_EV_KNOWN,           /* which of a list of event ids are logged (PostgreSQL) */
     Q_EV_SEQ_BY_ID,
     Q_EV_ADOPT_ORPHANS,   /* set order_id, customer_id on earlier updates of an entity */
-    Q_EV_ADOPT_SCANS,     /* set order_id on scan events of a shipment */
-    Q_EV_RETURNS_CUSTOMER,/* set customer_id on an order's return events that lack it */
+    Q_EV_ADOPT_SCANS,     /* set order_id (and its customer) on scan events of a shipment */
+    Q_EV_ORDER_CUSTOMER,  /* set customer_id on an order's events that lack it */
     /* customers */
     Q_CU_GET,
     Q_CU_PUT,

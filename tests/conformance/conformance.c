@@ -564,6 +564,99 @@ static void test_returns_are_the_customers(void **state)
     cs_store_close(&s);
 }
 
+/* The event ids the log lists under customer `cust` (of type `type`, or
+ * all), in log order. */
+static const char *customer_events(cs_store_t *s, const char *cust, const char *type)
+{
+    static char buf[512];
+    cs_event_query_t q = {.limit = 100, .customer_id = cust, .type = type};
+    json_t *page = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
+    buf[0] = '\0';
+    json_t *evs = json_object_get(page, "events");
+    for (size_t i = 0; i < json_array_size(evs); i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
+                 str_at(json_array_get(evs, i), "event_id"));
+    json_decref(page);
+    return buf;
+}
+
+/* Every event that names an order or a parcel but no customer is its
+ * order's customer's, as returns are: a cancellation, a parcel's
+ * announcement and cancellation, its scans (by id or by number, and one
+ * that waited for its parcel), a review naming only the order; those that
+ * came before their order when it is placed; a parcel announced again for
+ * another customer's order takes its scans to that customer. Before, the
+ * customer's events left all of them out. */
+static void test_order_events_are_the_customers(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    put(s, EV("s1", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S1\",\"order_id\":\"1001\",\"carrier\":\"dhl\",\"tracking_number\":\"T1\"}"),
+        NULL);
+    put(s, EV("k1", "tracking.event", "2026-03-02T12:00:00Z",
+              "{\"shipment_id\":\"S1\",\"carrier\":\"dhl\",\"tracking_number\":\"T1\","
+              "\"status\":\"in_transit\"}"),
+        NULL);
+    put(s, EV("k2", "tracking.event", "2026-03-02T13:00:00Z",
+              "{\"carrier\":\"dhl\",\"tracking_number\":\"T1\",\"status\":\"out_for_delivery\"}"),
+        NULL);
+    /* a scan before its parcel is announced */
+    put(s, EV("k3", "tracking.event", "2026-03-02T14:00:00Z",
+              "{\"carrier\":\"dhl\",\"tracking_number\":\"T2\",\"status\":\"in_transit\"}"),
+        NULL);
+    assert_string_equal(customer_events(s, "c-7", "tracking.event"), "k1 k2");
+    put(s, EV("s2", "shipment.created", "2026-03-02T11:00:00Z",
+              "{\"id\":\"S2\",\"order_id\":\"1001\",\"carrier\":\"dhl\",\"tracking_number\":\"T2\"}"),
+        NULL);
+    assert_string_equal(customer_events(s, "c-7", "tracking.event"), "k1 k2 k3");
+    put(s, EV("x2", "shipment.cancelled", "2026-03-02T15:00:00Z",
+              "{\"id\":\"S2\",\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("f1", "feedback.submitted", "2026-03-04T10:00:00Z",
+              "{\"id\":\"F1\",\"kind\":\"csat\",\"score\":4,\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("c1", "order.cancelled", "2026-03-05T10:00:00Z",
+              "{\"order_id\":\"1001\",\"reason\":\"customer_request\"}"),
+        NULL);
+    assert_string_equal(customer_events(s, "c-7", NULL), "o1 s1 k1 k2 k3 s2 x2 f1 c1");
+
+    /* before their order */
+    put(s, EV("c2", "order.cancelled", "2026-03-06T10:00:00Z",
+              "{\"order_id\":\"1002\",\"reason\":\"customer_request\"}"),
+        NULL);
+    put(s, EV("s3", "shipment.created", "2026-03-06T09:00:00Z",
+              "{\"id\":\"S3\",\"order_id\":\"1002\",\"carrier\":\"dhl\",\"tracking_number\":\"T3\"}"),
+        NULL);
+    put(s, EV("k4", "tracking.event", "2026-03-06T09:30:00Z",
+              "{\"shipment_id\":\"S3\",\"carrier\":\"dhl\",\"tracking_number\":\"T3\","
+              "\"status\":\"in_transit\"}"),
+        NULL);
+    put(s, EV("x3", "shipment.cancelled", "2026-03-06T09:45:00Z",
+              "{\"id\":\"S4\",\"order_id\":\"1002\"}"),
+        NULL);
+    assert_string_equal(customer_events(s, "c-7", NULL), "o1 s1 k1 k2 k3 s2 x2 f1 c1");
+    put(s, order_ev("o2", "1002", "2026-03-06T08:00:00Z", "8.90"), NULL);
+    assert_string_equal(customer_events(s, "c-7", NULL),
+                        "o1 s1 k1 k2 k3 s2 x2 f1 c1 c2 s3 k4 x3 o2");
+
+    /* a parcel announced anew (newer) for another customer's order takes
+     * its scans there */
+    put(s, ev_of("{\"event_id\":\"o3\",\"type\":\"order.placed\",\"occurred_at\":"
+                 "\"2026-03-06T07:00:00Z\",\"data\":{\"id\":\"2001\",\"customer_id\":\"c-8\","
+                 "\"currency\":\"EUR\",\"items\":[{\"sku\":\"KAF\",\"name\":\"Kaffee\","
+                 "\"unit_price\":\"8.90\",\"quantity\":1}]}}"),
+        NULL);
+    put(s, EV("s4", "shipment.created", "2026-03-06T12:00:00Z",
+              "{\"id\":\"S3\",\"order_id\":\"2001\",\"carrier\":\"dhl\",\"tracking_number\":\"T3\"}"),
+        NULL);
+    assert_string_equal(customer_events(s, "c-8", NULL), "k4 o3 s4");
+    assert_string_equal(customer_events(s, "c-7", "tracking.event"), "k1 k2 k3");
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2522,6 +2615,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ticket_updates_before_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ticket_first_creation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_returns_are_the_customers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_events_are_the_customers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),
