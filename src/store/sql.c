@@ -34,6 +34,10 @@ static const char *const stmt_sql[Q__COUNT] = {
                            "WHERE entity=?1 AND order_id IS NULL",
     [Q_EV_ORDER_CUSTOMER] = "UPDATE events SET customer_id=?2 WHERE order_id=?1 AND "
                             "customer_id IS NULL",
+    /* the tickets of other customers that named order ?1 before it came
+     * (types ?3, ?4): not the order's (Q_TI_UNLINK) */
+    [Q_EV_UNLINK_TICKETS] = "UPDATE events SET order_id=NULL WHERE order_id=?1 AND "
+                            "customer_id<>?2 AND type IN (?3,?4)",
     /* a scan is its order's customer's (NULL while the order is not
      * placed: Q_EV_ORDER_CUSTOMER fills it in then) */
     [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2,customer_id=(SELECT customer_id FROM "
@@ -224,6 +228,7 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "subject=excluded.subject,body=excluded.body,category=excluded.category,"
                  "created_at=excluded.created_at,status_at=excluded.status_at,"
                  "created_seq=coalesce(tickets.created_seq,excluded.created_seq)",
+    [Q_TI_UNLINK] = "UPDATE tickets SET order_id=NULL WHERE order_id=?1 AND customer_id<>?2",
     [Q_TI_SET_STATUS] = "UPDATE tickets SET status=?2,status_at=?3 WHERE id=?1",
     [Q_FB_PUT] = "INSERT INTO feedback(id,kind,score,customer_id,order_id,sku,title,text,locale,"
                  "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "

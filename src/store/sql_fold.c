@@ -406,6 +406,32 @@ static cs_rc order_customer(cs_sql_t *s, route_t *r, cs_err_t *err)
     return CS_OK;
 }
 
+/* A ticket is its customer's: one that names an order known to be
+ * another customer's is refused (the order's asks are not held for it,
+ * nor is it shown with that order); one naming an order not placed yet
+ * leaves it if the order comes as another customer's (fold_order). */
+static cs_rc ticket_order(cs_sql_t *s, const cs_ticket_t *t, cs_err_t *err)
+{
+    if (!t->order_id)
+        return CS_OK;
+    sql_stmt *st = cs__sql_stmt(s, Q_OR_CUSTOMER, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, t->order_id);
+    int rc = sql_step(st);
+    const char *owner = rc == SQL_ROW ? cs__col_text(st, 0) : NULL;
+    bool other = owner && owner[0] && strcmp(owner, t->customer_id) != 0;
+    cs__stmt_done(st);
+    if (rc != SQL_ROW && rc != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a ticket's order");
+    if (other)
+        return cs_err_field(err, CS_ERR_RULE, "data.order_id",
+                            "data.order_id: order \"%.64s\" is another customer's, not "
+                            "\"%.64s\"'s; expected an order of the ticket's customer or none",
+                            t->order_id, t->customer_id);
+    return CS_OK;
+}
+
 static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *err)
 {
     cs_rc rc = CS_OK;
@@ -441,7 +467,8 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
         break;
     case CS_EV_TICKET_CREATED:
         r->order_id = ev->u.ticket.order_id;
-        rc = find_row(s, false, ev->u.ticket.id, r, err);
+        if (!(rc = ticket_order(s, &ev->u.ticket, err)))
+            rc = find_row(s, false, ev->u.ticket.id, r, err);
         break;
     case CS_EV_TICKET_UPDATED:
         if ((rc = find_row(s, false, ev->u.ticket.id, r, err)))
@@ -787,6 +814,24 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         cs__bind_text(up, 1, o->id);
         cs__bind_text(up, 2, o->customer_id);
         if ((rc = cs__sql_exec_stmt(s, up, err, "give the order's events its customer")))
+            goto out;
+        /* tickets of other customers that named it before it came are
+         * not about it: they stay their customers', without the order */
+        sql_stmt *unlink = cs__sql_stmt(s, Q_TI_UNLINK, err);
+        sql_stmt *unlog = cs__sql_stmt(s, Q_EV_UNLINK_TICKETS, err);
+        if (!unlink || !unlog) {
+            rc = CS_ERR_STORE;
+            goto out;
+        }
+        cs__bind_text(unlink, 1, o->id);
+        cs__bind_text(unlink, 2, o->customer_id);
+        if ((rc = cs__sql_exec_stmt(s, unlink, err, "take other customers' tickets off the order")))
+            goto out;
+        cs__bind_text(unlog, 1, o->id);
+        cs__bind_text(unlog, 2, o->customer_id);
+        sql_bind_int(unlog, 3, (int)CS_EV_TICKET_CREATED);
+        sql_bind_int(unlog, 4, (int)CS_EV_TICKET_UPDATED);
+        if ((rc = cs__sql_exec_stmt(s, unlog, err, "take other customers' tickets off the order")))
             goto out;
     }
     if (found) {

@@ -657,6 +657,87 @@ static void test_order_events_are_the_customers(void **state)
     cs_store_close(&s);
 }
 
+/* The ids of the tickets order `id`'s view shows, and how many of its
+ * timeline's events are tickets'. */
+static const char *order_tickets(cs_store_t *s, const char *id)
+{
+    static char buf[128];
+    json_t *v = order_view(s, id);
+    json_t *ts = json_object_get(v, "tickets"), *tl = json_object_get(v, "timeline");
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_array_size(ts); i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
+                 str_at(json_array_get(ts, i), "id"));
+    for (size_t i = 0; i < json_array_size(tl); i++)
+        n += strncmp(str_at(json_array_get(tl, i), "type"), "ticket.", 7) == 0;
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "|%zu", n);
+    json_decref(v);
+    return buf;
+}
+
+static cs_event_t *ticket_ev(const char *id, const char *ticket, const char *cust,
+                             const char *order)
+{
+    return ev_of("{\"event_id\":\"%s\",\"type\":\"ticket.created\",\"occurred_at\":"
+                 "\"2026-03-04T10:00:00Z\",\"data\":{\"id\":\"%s\",\"customer_id\":\"%s\","
+                 "\"order_id\":\"%s\",\"subject\":\"Wo ist meine Bestellung?\"}}",
+                 id, ticket, cust, order);
+}
+
+/* A ticket is its customer's: one naming an order known to be another
+ * customer's is refused, naming data.order_id (nothing logged); one that
+ * named an order not placed yet, which comes as another customer's, stays
+ * its customer's without the order (not in the order's view or timeline,
+ * no open ticket for the order's asks). One of the order's own customer
+ * keeps it. Before, the ticket was linked to the other customer's order. */
+static void test_ticket_of_another_customers_order(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_ingest_outcome_t out;
+    int64_t seq;
+    put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL); /* c-7's */
+    cs_event_t *ev = ticket_ev("t1", "T1", "c-8", "1001");
+    assert_int_equal(cs_store_begin(s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(s, ev, ev->occurred_at, &out, &seq, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "data.order_id");
+    assert_non_null(strstr(err.msg, "another customer"));
+    cs_store_rollback(s);
+    cs_event_free(&ev);
+    assert_string_equal(order_tickets(s, "1001"), "|0");
+    assert_string_equal(customer_events(s, "c-8", NULL), "");
+    /* the order's own customer's is the order's */
+    put(s, ticket_ev("t2", "T2", "c-7", "1001"), NULL);
+    assert_string_equal(order_tickets(s, "1001"), "T2|1");
+
+    /* before its order, which comes as another customer's */
+    put(s, ticket_ev("t3", "T3", "c-8", "1002"), NULL);
+    put(s, EV("t3u", "ticket.updated", "2026-03-04T11:00:00Z", "{\"id\":\"T3\",\"status\":\"pending\"}"),
+        NULL);
+    put(s, ticket_ev("t4", "T4", "c-7", "1002"), NULL);
+    put(s, order_ev("o2", "1002", "2026-03-01T11:00:00Z", "8.90"), NULL); /* c-7's */
+    assert_string_equal(order_tickets(s, "1002"), "T4|1");
+    assert_string_equal(customer_events(s, "c-8", NULL), "t3 t3u");
+    /* and a later update of it does not bring it back */
+    put(s, EV("t3v", "ticket.updated", "2026-03-04T12:00:00Z", "{\"id\":\"T3\",\"status\":\"open\"}"),
+        NULL);
+    assert_string_equal(order_tickets(s, "1002"), "T4|1");
+    assert_string_equal(customer_events(s, "c-8", NULL), "t3 t3u t3v");
+    /* the other customer's open ticket holds none of the order's asks */
+    put(s, ticket_ev("t5", "T5", "c-8", "2001"), NULL);
+    put(s, ev_of("{\"event_id\":\"o3\",\"type\":\"order.placed\",\"occurred_at\":"
+                 "\"2026-03-01T12:00:00Z\",\"data\":{\"id\":\"2001\",\"customer_id\":\"c-9\","
+                 "\"currency\":\"EUR\",\"items\":[{\"sku\":\"KAF\",\"name\":\"Kaffee\","
+                 "\"unit_price\":\"8.90\",\"quantity\":1}]}}"),
+        NULL);
+    cs_contact_stats_t st;
+    assert_int_equal(cs_store_call(s, contact_stats, "c-9", "2001", 0, &st, &err), CS_OK);
+    assert_false(st.ticket_open);
+    assert_string_equal(order_tickets(s, "2001"), "|0");
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2616,6 +2697,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_ticket_first_creation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_returns_are_the_customers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_events_are_the_customers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ticket_of_another_customers_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_and_update_same_instant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_create_sent_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_sent_again_keeps_status, setup, teardown),
