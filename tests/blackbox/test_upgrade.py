@@ -19,7 +19,8 @@ gets per-field times (customers.field_at): each of its fields counts as
 stated at its last update, so an older update fills only what it lacks and
 a newer one replaces; (28) a ticket gets the log seq of its first
 ticket.created, not of the copy sent again; (29) a return's event is
-its order's customer's. Winding the store back to 25
+its order's customer's; (30) so are a parcel's and its scans' events, and
+a ticket of another customer that named the order loses it. Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -169,6 +170,11 @@ rows = [
     ev(1018, "old-r1", "return.requested", 6, placed,
        {"id": "R-up", "order_id": "o-up", "resolution": "refund",
         "items": [{"sku": "a", "quantity": 1}]}, order="o-up"),
+    # a ticket of another customer linked to the order, as tickets were
+    ev(1019, "old-t-x", "ticket.created", 8, placed,
+       {"id": "t-x", "customer_id": "c-x", "order_id": "o-up"}, order="o-up", customer="c-x"),
+    "INSERT INTO tickets(id,customer_id,order_id,status,created_at,status_at) "
+    "VALUES('t-x','c-x','o-up','open',%d,%d)" % (placed, placed),
 ]
 steps = schema("postgresql" if pg else "sqlite")
 t.check(max(steps) > OLD, "the schema has migrations after version %d: %d" % (OLD, max(steps)))
@@ -268,6 +274,19 @@ try:
     st, _, page = d.request("GET", "/v1/events?customer_id=c-up&type=return.requested")
     t.eq([e.get("event_id") for e in page.get("events", [])] if st == 200 else st, ["old-r1"],
          "migration 29: the customer's events list the order's return")
+    # migration 30: the parcel's events are the order's customer's, and the
+    # other customer's ticket is not the order's
+    st, _, page = d.request("GET", "/v1/events?customer_id=c-up&limit=1000")
+    listed = [e.get("event_id") for e in page.get("events", [])] if st == 200 else st
+    t.check(isinstance(listed, list) and all(e in listed for e in ("old-2", "old-4", "old-5")),
+            "migration 30: the customer's events list the parcel and its scans: %s" % (listed,))
+    st, _, view = d.request("GET", "/v1/orders/o-up")
+    t.eq(([x.get("id") for x in view.get("tickets", [])],
+          [x.get("event_id") for x in view.get("timeline", []) if x.get("type", "").startswith("ticket")])
+         if st == 200 else st, ([], []), "migration 30: another customer's ticket left the order")
+    st, _, page = d.request("GET", "/v1/events?customer_id=c-x")
+    t.eq([e.get("event_id") for e in page.get("events", [])] if st == 200 else st, ["old-t-x"],
+         "migration 30: the ticket stays its customer's")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
