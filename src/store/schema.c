@@ -306,6 +306,11 @@ static const char *const migrations[] = {
     "UPDATE events SET order_id=NULL WHERE type IN (8,9) AND order_id IS NOT NULL AND "
     "EXISTS(SELECT 1 FROM orders o WHERE o.id=events.order_id AND "
     "o.customer_id<>events.customer_id);",
+    /* 31: the channels a message may still go by when its own is refused
+     * at the hand-over (consent withdrawn, a bounce since it was queued):
+     * the rest of its send's list, in order, by name ("sms,email"); NULL
+     * for none and for the messages stored before */
+    "ALTER TABLE outbox ADD COLUMN fallback TEXT;",
 };
 
 size_t cs_schema_count(void)

@@ -351,6 +351,7 @@ typedef enum jstmt_id {
     QJ_OUT_CLAIMABLE,
     QJ_OUT_CLAIM,
     QJ_OUT_RESULT,
+    QJ_OUT_MOVE,
     QJ_OUT_NEXT,
     QJ_OUT_RELEASE,
     QJ_OUT_BY_REF,

@@ -49,7 +49,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_TIMER_COUNT] = "SELECT count(*) FROM timers",
     [QJ_OUT_PUT] = "INSERT INTO outbox(idem_key,run_id,journey,customer_id,order_id,channel,"
                    "template,class,status,reason,recipient,locale,attempts,next_at,created_at,"
-                   "sent_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "
+                   "sent_at,fallback) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+                   "?16,?17) "
                    "ON CONFLICT(idem_key) DO NOTHING RETURNING id",
     [QJ_OUT_ID] = "SELECT id FROM outbox WHERE idem_key=?1",
     [QJ_OUT_BUDGET] = "SELECT count(*) FROM outbox WHERE customer_id=?1 AND created_at>=?2 "
@@ -68,11 +69,17 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "WHERE id=?1 "
                      "RETURNING id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                      "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                     "provider_ref,lease_until",
+                     "provider_ref,lease_until,fallback",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),lease_until=NULL,"
                       "attempts=attempts-?7 WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
                       "lease_until=CAST(?8 AS BIGINT))",
+    /* the sender's fallback: the message, not handed over, goes by
+     * another channel from now on (its attempt given back) */
+    [QJ_OUT_MOVE] = "UPDATE outbox SET status=1,next_at=?2,sent_at=NULL,reason=?3,channel=?4,"
+                    "recipient=?5,fallback=?6,lease_until=NULL,attempts=attempts-1 WHERE id=?1 "
+                    "AND status=2 AND (CAST(?7 AS BIGINT) IS NULL OR "
+                    "lease_until=CAST(?7 AS BIGINT))",
     [QJ_OUT_NEXT] = "SELECT min(next_at) FROM outbox WHERE status=1",
     /* ?2 NULL: the only node (SQLite), every claim is its own; claims
      * from before claimed_by existed count as anyone's */
@@ -80,10 +87,10 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                        "AND (claimed_by=?2 OR claimed_by IS NULL OR ?2 IS NULL)",
     [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                       "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                      "provider_ref,lease_until FROM outbox WHERE provider_ref=?1",
+                      "provider_ref,lease_until,fallback FROM outbox WHERE provider_ref=?1",
     [QJ_OUT_GET] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                    "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                   "provider_ref,lease_until FROM outbox WHERE id=?1",
+                   "provider_ref,lease_until,fallback FROM outbox WHERE id=?1",
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_TICKET_CREATED_SEQ] = "SELECT created_seq FROM tickets WHERE id=?1",
     [QJ_MESSAGE_CHANNEL] = "SELECT channel FROM message_events WHERE seq=?1",
@@ -667,6 +674,7 @@ cs_rc cs__sql_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_er
     cs__bind_time(st, 14, m->next_at);
     sql_bind_int64(st, 15, m->created_at);
     cs__bind_time(st, 16, m->sent_at);
+    cs__bind_text(st, 17, m->fallback[0] ? m->fallback : NULL);
     s->pg_notify = true; /* PostgreSQL: other nodes may send it */
     if ((rc = insert_id(s, st, &m->id, existed, "record a message", err)))
         return rc;
@@ -793,6 +801,7 @@ static void read_out(sql_stmt *st, cs_outmsg_t *m)
     m->sent_at = cs__col_time(st, 16);
     cs__col_copy(m->provider_ref, sizeof m->provider_ref, st, 17);
     m->lease_until = cs__col_time(st, 18);
+    cs__col_copy(m->fallback, sizeof m->fallback, st, 19);
 }
 
 cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
@@ -837,6 +846,19 @@ cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
 cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
+    if (res->move) {
+        sql_stmt *mv = jstmt(s, QJ_OUT_MOVE, err);
+        if (!mv)
+            return CS_ERR_STORE;
+        sql_bind_int64(mv, 1, res->id);
+        cs__bind_time(mv, 2, res->next_at);
+        cs__bind_text(mv, 3, res->reason);
+        sql_bind_int(mv, 4, res->channel);
+        cs__bind_text(mv, 5, res->recipient);
+        cs__bind_text(mv, 6, res->fallback && *res->fallback ? res->fallback : NULL);
+        cs__bind_time(mv, 7, res->lease_until);
+        return cs__sql_exec_stmt(s, mv, err, "move a message to another channel");
+    }
     sql_stmt *st = jstmt(s, QJ_OUT_RESULT, err);
     if (!st)
         return CS_ERR_STORE;

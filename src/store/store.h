@@ -212,6 +212,10 @@ typedef struct cs_outmsg {
     cs_ms_t created_at, sent_at;
     char provider_ref[128];          /* the channel's id for it (Message-ID, SMS sid) */
     cs_ms_t lease_until;             /* SENDING: claimed until */
+    char fallback[32];               /* the channels after `channel` its send listed, in
+                                        order, by name ("sms,email"): the sender's
+                                        fallback when `channel` is refused at the
+                                        hand-over; "" = none */
 } cs_outmsg_t;
 
 /* The outcome of one send attempt, recorded by outbox_result. */
@@ -227,6 +231,13 @@ typedef struct cs_out_result {
     cs_ms_t lease_until;             /* not 0: recorded only while the message still has
                                         this lease (a claim its sender left alone, which
                                         another may have taken since) */
+    bool move;                       /* not handed over: the message is QUEUED again at
+                                        next_at on `channel` to `recipient`, with
+                                        `fallback` (NULL = none) left, its attempt given
+                                        back (status and untried are not read) */
+    int channel;                     /* move: cs_channel_t */
+    const char *recipient;           /* move */
+    const char *fallback;            /* move */
 } cs_out_result_t;
 
 /* journey_context flags: CS_CTX_LITE reads only the rows themselves (the

@@ -20,7 +20,9 @@ stated at its last update, so an older update fills only what it lacks and
 a newer one replaces; (28) a ticket gets the log seq of its first
 ticket.created, not of the copy sent again; (29) a return's event is
 its order's customer's; (30) so are a parcel's and its scans' events, and
-a ticket of another customer that named the order loses it. Winding the store back to 25
+a ticket of another customer that named the order loses it; (31) the outbox
+gets the channels a message may fall back to (none for the messages
+stored before). Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -287,6 +289,12 @@ try:
     st, _, page = d.request("GET", "/v1/events?customer_id=c-x")
     t.eq([e.get("event_id") for e in page.get("events", [])] if st == 200 else st, ["old-t-x"],
          "migration 30: the ticket stays its customer's")
+    # migration 31: the channels a message may fall back to
+    fallback_col = ("SELECT count(*) FROM information_schema.columns WHERE "
+                    "table_schema=current_schema() AND table_name='outbox' AND "
+                    "column_name='fallback'" if pg else
+                    "SELECT count(*) FROM pragma_table_info('outbox') WHERE name='fallback'")
+    t.eq(csbb.store_sql(d.store, fallback_col).strip(), "1", "migration 31: outbox.fallback")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -369,9 +377,10 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27 and 28 go too, as a store of 25 had none)
+    # (back to 25: the columns of 27, 28 and 31 go too, as a store of 25 had none)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "0", "wound back: no customers.field_at")
     csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
                    "PRAGMA user_version=25")
@@ -380,6 +389,8 @@ try:
          "LT-01", "migration 26: the stored destination's key made again")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "1",
          "migration 27 again: customers.field_at added back")
+    t.eq(csbb.store_sql(d.store, fallback_col).strip(), "1",
+         "migration 31 again: outbox.fallback added back")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
          "1016", "migration 28 again: the ticket's first ticket.created")
     st, _, body = d.post_events([

@@ -1422,8 +1422,10 @@ static void test_outbox(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(got[0].id, a.id);
     assert_int_equal(got[0].attempts, 2);
-    cs_out_result_t res = { a.id, CS_OUT_SENT, 0, T0 + 300002, NULL, "abc@shop.example", false, 0 };
-    cs_out_result_t retry = { b.id, CS_OUT_QUEUED, T0 + 900000, 0, "retry 1: 451", NULL, false, 0 };
+    cs_out_result_t res = { .id = a.id, .status = CS_OUT_SENT, .sent_at = T0 + 300002,
+                            .provider_ref = "abc@shop.example" };
+    cs_out_result_t retry = { .id = b.id, .status = CS_OUT_QUEUED, .next_at = T0 + 900000,
+                              .reason = "retry 1: 451" };
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_result, &res, &err), CS_OK);
     assert_int_equal(cs_store_call(s, outbox_result, &retry, &err), CS_OK);
@@ -1452,7 +1454,8 @@ static void test_outbox(void **state)
     assert_int_equal(cs_store_call(s, outbox_claim, T0 + 900002, T0 + 999999, got, 4, &n, &err),
                      CS_OK);
     assert_int_equal(n, 1);
-    cs_out_result_t wait = { b.id, CS_OUT_QUEUED, T0 + 2000000, 0, "quiet_hours", NULL, true, 0 };
+    cs_out_result_t wait = { .id = b.id, .status = CS_OUT_QUEUED, .next_at = T0 + 2000000,
+                             .reason = "quiet_hours", .untried = true };
     assert_int_equal(cs_store_call(s, outbox_result, &wait, &err), CS_OK);
     done_tx(s);
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
@@ -1465,15 +1468,16 @@ static void test_outbox(void **state)
     assert_int_equal(cs_store_call(s, outbox_claim, T0 + 2000000, T0 + 2300000, got, 4, &n, &err),
                      CS_OK);
     assert_int_equal(n, 1);
-    cs_out_result_t stale = { b.id, CS_OUT_QUEUED, T0 + 2000001, 0, NULL, NULL, true,
-                              T0 + 2200000 };
+    cs_out_result_t stale = { .id = b.id, .status = CS_OUT_QUEUED, .next_at = T0 + 2000001,
+                              .untried = true, .lease_until = T0 + 2200000 };
     assert_int_equal(cs_store_call(s, outbox_result, &stale, &err), CS_OK);
     done_tx(s);
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_SENDING);
     assert_int_equal(m.attempts, attempts + 1);
-    cs_out_result_t left = { b.id, CS_OUT_QUEUED, T0 + 2000001, 0, "quiet_hours", NULL, true,
-                             T0 + 2300000 };
+    cs_out_result_t left = { .id = b.id, .status = CS_OUT_QUEUED, .next_at = T0 + 2000001,
+                             .reason = "quiet_hours", .untried = true,
+                             .lease_until = T0 + 2300000 };
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_result, &left, &err), CS_OK);
     done_tx(s);
@@ -1485,6 +1489,79 @@ static void test_outbox(void **state)
     assert_int_equal(cs_store_call(s, outbox_view, "c-7", &view, &err), CS_OK);
     assert_int_equal(json_array_size(view), 2);
     json_decref(view);
+    cs_store_close(&s);
+}
+
+/* A message keeps the channels its send listed after its own (fallback),
+ * and the sender's move puts it back in the queue on the next one, to its
+ * address there, with the rest left and its attempt given back: the row,
+ * and so its idempotency key, stay the same. A move under a lease that is
+ * no longer the message's changes nothing. */
+static void test_outbox_move(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    bool existed;
+    cs_outmsg_t a = msg("ship:o:1:2", "c-8", T0), plain = msg("ship:o:2:2", "c-8", T0 + 60000);
+    a.channel = CS_CHANNEL_WHATSAPP;
+    cs_strlcpy(a.recipient, "+4915112345678", sizeof a.recipient);
+    cs_strlcpy(a.fallback, "sms,email", sizeof a.fallback);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_put, &a, &existed, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, outbox_put, &plain, &existed, &err), CS_OK);
+    done_tx(s);
+    cs_outmsg_t got[4], m;
+    size_t n;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0, T0 + 300000, got, 4, &n, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].fallback, "sms,email");
+    assert_int_equal(got[0].attempts, 1);
+    /* a stale lease: nothing moves */
+    cs_out_result_t stale = { .id = a.id, .next_at = T0 + 1, .reason = "x", .move = true,
+                              .channel = CS_CHANNEL_EMAIL, .recipient = "kim@example.de",
+                              .lease_until = T0 + 1 };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &stale, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, a.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_SENDING);
+    assert_int_equal(m.channel, CS_CHANNEL_WHATSAPP);
+    cs_out_result_t mv = { .id = a.id, .next_at = T0 + 2, .reason = "moved", .move = true,
+                           .channel = CS_CHANNEL_SMS, .recipient = "+4915112345678",
+                           .fallback = "email", .lease_until = T0 + 300000 };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &mv, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, a.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    assert_int_equal(m.channel, CS_CHANNEL_SMS);
+    assert_string_equal(m.fallback, "email");
+    assert_string_equal(m.idem_key, "ship:o:1:2");
+    assert_string_equal(m.reason, "moved");
+    assert_int_equal(m.attempts, 0);
+    assert_int_equal(m.next_at, T0 + 2);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 2, T0 + 300000, got, 4, &n, &err),
+                     CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 1);
+    assert_int_equal(got[0].id, a.id);
+    cs_out_result_t last = { .id = a.id, .next_at = T0 + 3, .move = true,
+                             .channel = CS_CHANNEL_EMAIL, .recipient = "kim@example.de" };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &last, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, a.id, &m, &err), CS_OK);
+    assert_int_equal(m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(m.recipient, "kim@example.de");
+    assert_string_equal(m.fallback, "");
+    assert_string_equal(m.reason, "");
+    assert_int_equal(m.attempts, 0);
+    /* a message whose send listed one channel has none */
+    assert_int_equal(cs_store_call(s, outbox_get, plain.id, &m, &err), CS_OK);
+    assert_string_equal(m.fallback, "");
     cs_store_close(&s);
 }
 
@@ -2711,6 +2788,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_journey_versions_and_switches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_of_another_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_takes_its_message, setup, teardown),
