@@ -457,6 +457,31 @@ static cs_consent_t consent(const cs_contact_t *who, cs_channel_t ch, bool marke
     return v == 'y' ? CS_CONSENT_YES : v == 'n' ? CS_CONSENT_NO : CS_CONSENT_UNSET;
 }
 
+const char *cs_journeys_contact_input(const cs_contact_t *who, cs_channel_t ch,
+                                      unsigned channels_off, cs_policy_input_t *pi)
+{
+    const char *addr = ch == CS_CHANNEL_EMAIL ? who->email : who->phone;
+    pi->channel = ch;
+    pi->channel_off = (channels_off & (1u << ch)) != 0;
+    pi->bounced = (who->bounced & (1u << ch)) != 0;
+    pi->has_address = *addr != '\0';
+    pi->transactional = consent(who, ch, false);
+    pi->marketing = consent(who, ch, true);
+    pi->unsubscribed = who->unsubscribed;
+    return addr;
+}
+
+/* The channels of a send after its i-th, by name ("sms,email"): where the
+ * sender may fall back to when the i-th is refused at the hand-over. */
+static void fallback_after(const cs_instr_t *in, int i, char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int k = i + 1; k < in->nchannels && o < size; k++)
+        o += (size_t)snprintf(out + o, size - o, "%s%s", o ? "," : "",
+                              cs_channel_name(in->channels[k]));
+}
+
 /* The customer's zone for quiet hours and local-time waits; without one
  * (as the dates in their messages, sender.c), or with one not known here,
  * the shop's: not UTC, hours away from most of a shop's customers. */
@@ -518,14 +543,8 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
         const char *first_skip = NULL;
         for (int i = 0; i < in->nchannels; i++) {
             cs_channel_t ch = in->channels[i];
-            const char *addr = ch == CS_CHANNEL_EMAIL ? who.email : who.phone;
             cs_policy_input_t pi = {
                 .cls = in->cls,
-                .channel = ch,
-                .has_address = *addr != '\0',
-                .transactional = consent(&who, ch, false),
-                .marketing = consent(&who, ch, true),
-                .unsubscribed = who.unsubscribed,
                 .tz = contact_tz(js, &who),
                 .now = p->now,
                 .budget_used = stats.budget_used,
@@ -537,26 +556,16 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
                 .held_since = run->held_since,
             };
-            if (js->channels_off & (1u << ch)) {
-                verdict.verdict = CS_VERDICT_SKIP;
-                verdict.reason = "channel_off";
-            } else if (who.bounced & (1u << ch)) {
-                verdict.verdict = CS_VERDICT_SKIP;
-                verdict.reason = "bounced";
-            } else {
-                verdict = cs_policy_decide(&js->policy, &pi);
-            }
+            const char *addr = cs_journeys_contact_input(&who, ch, js->channels_off, &pi);
+            verdict = cs_policy_decide(&js->policy, &pi);
             m.channel = (int)ch;
             if (verdict.verdict == CS_VERDICT_SEND) {
                 cs_strlcpy(m.recipient, addr, sizeof m.recipient);
+                fallback_after(in, i, m.fallback, sizeof m.fallback);
                 break;
             }
-            bool per_channel = verdict.verdict == CS_VERDICT_SKIP &&
-                               (strcmp(verdict.reason, "no_address") == 0 ||
-                                strcmp(verdict.reason, "no_consent") == 0 ||
-                                strcmp(verdict.reason, "bounced") == 0 ||
-                                strcmp(verdict.reason, "channel_off") == 0);
-            if (!per_channel)
+            /* the channel's own rules move on to the next one */
+            if (!cs_policy_channel(&pi))
                 break;
             if (!first_skip)
                 first_skip = verdict.reason;

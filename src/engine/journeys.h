@@ -71,6 +71,15 @@ cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool
 bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment,
                                cs_ms_t now);
 
+/* What the contact policy reads of a customer's contact row for one
+ * channel: into *pi its channel, channel_off (from channels_off, a bit set
+ * of 1 << cs_channel_t), bounced, has_address, both consents and
+ * unsubscribed; the rest of *pi is left as it is. Returns the customer's
+ * address on the channel (borrowed from who; "" when none). The journeys
+ * decide a send by it, the sender its fallback at the hand-over. */
+const char *cs_journeys_contact_input(const cs_contact_t *who, cs_channel_t ch,
+                                      unsigned channels_off, cs_policy_input_t *pi);
+
 typedef struct cs_journeys_stats {
     size_t events;       /* log events consumed */
     size_t started;      /* runs started */

@@ -181,6 +181,13 @@ void cs_sender_stats(cs_sender_t *s, cs_sender_stats_t *out)
 
 /* ---- claiming and recording (writer tasks) ---- */
 
+/* Where a message the sender moves to another channel goes (the
+ * result's recipient and fallback point here). */
+typedef struct move_buf {
+    char to[256];
+    char rest[32];
+} move_buf_t;
+
 typedef struct claim_task {
     cs_sender_t *s;
     cs_outmsg_t msgs[BATCH_MAX];
@@ -188,6 +195,7 @@ typedef struct claim_task {
     cs_out_result_t res[BATCH_MAX];
     char reasons[BATCH_MAX][256];
     char refs[BATCH_MAX][128];
+    move_buf_t moves[BATCH_MAX];
     size_t rec_from, rec_to; /* the results record_fn writes */
     size_t applied;          /* early statuses record_fn turned into events */
     cs_err_t err;
@@ -309,6 +317,9 @@ typedef struct ctx_task {
                                  order is no longer at risk */
     bool ticket_open;         /* asks and marketing: a ticket of the customer, or about
                                  the order, is open (the policy's hold) */
+    bool has_contact;         /* a message with channels to fall back to: the
+                                 customer's contact row, as the journeys read it */
+    cs_contact_t who;
     cs_err_t err;
 } ctx_task_t;
 
@@ -355,6 +366,12 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
                        CS_CTX_FULL, &c->customer, &c->order, &c->shipment, &c->err);
     if (rc)
         return rc;
+    if (c->m->fallback[0]) {
+        rc = cs_store_call(st, contact_get, c->m->customer_id, &c->who, &c->err);
+        c->has_contact = rc == CS_OK;
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+    }
     if (cs_policy_is_marketing((cs_msg_class_t)c->m->cls)) {
         /* as the journeys read it: also for a message about no order */
         cs_contact_stats_t stats;
@@ -767,6 +784,60 @@ static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
     return NULL;
 }
 
+/* A message whose channel is refused at the hand-over for the channel's
+ * own sake (`why`: its consent withdrawn, its address bounced since it was
+ * queued) goes by the next channel its send listed that the contact
+ * policy lets carry it now (cs_policy_channel, as the journeys chose:
+ * configured, not bounced, an address, the consent). It is not handed
+ * over in this claim: the move is recorded first -- the same row, so the
+ * same idempotency key -- and the next claim takes it on the new channel,
+ * through this hand-over's checks again (consent, holds, quiet hours). A
+ * message already handed over on its channel (a retry) is not moved: that
+ * hand-over may have reached the customer. Returns false when there is
+ * nothing to move to (the message is skipped with `why`). */
+static bool fall_back(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task_t *c,
+                      const char *why, cs_ms_t now, cs_out_result_t *res, char *reason,
+                      size_t rsize, move_buf_t *mv)
+{
+    if (!c->has_contact || m->attempts > 1 || m->channel >= CS_CHANNEL__COUNT ||
+        (strcmp(why, "consent_withdrawn_before_send") != 0 &&
+         strcmp(why, "bounced_before_send") != 0))
+        return false;
+    unsigned off = 0;
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        if (!s->o.transports[ch])
+            off |= 1u << ch;
+    const char *p = m->fallback;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char name[16];
+        cs_strlcpy(name, p, n < sizeof name ? n + 1 : sizeof name);
+        p += n + (comma ? 1 : 0);
+        int ch = cs_channel_from_name(name);
+        if (ch < 0)
+            continue;
+        cs_policy_input_t pi = { .cls = (cs_msg_class_t)m->cls, .now = now };
+        const char *addr = cs_journeys_contact_input(&c->who, (cs_channel_t)ch, off, &pi);
+        if (cs_policy_channel(&pi))
+            continue;
+        cs_strlcpy(mv->to, addr, sizeof mv->to);
+        cs_strlcpy(mv->rest, p, sizeof mv->rest);
+        res->move = true;
+        res->status = CS_OUT_QUEUED;
+        res->untried = true;
+        res->next_at = now;
+        res->channel = ch;
+        res->recipient = mv->to;
+        res->fallback = mv->rest[0] ? mv->rest : NULL;
+        res->lease_until = m->lease_until; /* only while the claim is still this one */
+        snprintf(reason, rsize, "%s on %s", why, cs_channel_name((cs_channel_t)m->channel));
+        res->reason = reason;
+        return true;
+    }
+    return false;
+}
+
 static void rate_wait(cs_sender_t *s, int ch)
 {
     double rate = s->o.rate[ch];
@@ -891,7 +962,7 @@ static cs_ms_t store_patience(const cs_sender_t *s)
 /* Returns false when the message was left alone (its claim ran out): not
  * sent, no outcome; it goes back to the queue if the claim is still ours. */
 static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
-                   size_t rsize, char *ref, size_t refsize)
+                   size_t rsize, char *ref, size_t refsize, move_buf_t *mv)
 {
     bool handed = true;
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
@@ -907,6 +978,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->provider_ref = NULL;
     res->untried = false;
     res->lease_until = 0;
+    res->move = false;
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
@@ -962,6 +1034,8 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         goto out;
     }
     const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, c.customer);
+    if (why && fall_back(s, m, &c, why, now, res, reason, rsize, mv))
+        goto out;
     if (why) {
         res->status = CS_OUT_SKIPPED;
         snprintf(reason, rsize, "%s", why);
@@ -1066,6 +1140,7 @@ static void give_back(claim_task_t *t, size_t i, cs_ms_t now)
     r->provider_ref = NULL;
     r->untried = true;
     r->lease_until = t->msgs[i].lease_until;
+    r->move = false;
 }
 
 /* Recording claim i's outcome failed (the store is down): the batch stops
@@ -1109,7 +1184,7 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
      * repeat at most the one hand-over that was in flight */
     for (size_t i = 0; i < t->n && !rc; i++) {
         if (!handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i],
-                    t->refs[i], sizeof t->refs[i])) {
+                    t->refs[i], sizeof t->refs[i], &t->moves[i])) {
             /* its claim ran out: not ours to send; back to the queue with
              * its attempt given back, unless another claim has it now */
             give_back(t, i, cs_clock_now(cs_engine_clock(s->engine)));

@@ -78,20 +78,31 @@ static bool quiet(const cs_policy_conf_t *c, const cs_tz_t *tz, cs_ms_t now, cs_
     return in;
 }
 
+const char *cs_policy_channel(const cs_policy_input_t *in)
+{
+    if (in->channel_off)
+        return "channel_off";
+    if (in->bounced)
+        return "bounced";
+    if (!in->has_address)
+        return "no_address";
+    if (cs_policy_is_marketing(in->cls)) {
+        if (in->marketing != CS_CONSENT_YES)
+            return "no_consent";
+    } else if (in->channel == CS_CHANNEL_EMAIL ? in->transactional == CS_CONSENT_NO
+                                               : in->transactional != CS_CONSENT_YES) {
+        return "no_consent";
+    }
+    return NULL;
+}
+
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in)
 {
     const cs_tz_t *tz = in->tz ? in->tz : cs_tz_get_or_utc(NULL);
-    bool marketing = cs_policy_is_marketing(in->cls);
+    const char *refused = cs_policy_channel(in);
 
-    if (!in->has_address)
-        return result(CS_VERDICT_SKIP, 0, "no_address");
-    if (marketing) {
-        if (in->marketing != CS_CONSENT_YES)
-            return result(CS_VERDICT_SKIP, 0, "no_consent");
-    } else if (in->channel == CS_CHANNEL_EMAIL ? in->transactional == CS_CONSENT_NO
-                                               : in->transactional != CS_CONSENT_YES) {
-        return result(CS_VERDICT_SKIP, 0, "no_consent");
-    }
+    if (refused)
+        return result(CS_VERDICT_SKIP, 0, refused);
     if (in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE)
         return result(CS_VERDICT_SKIP, 0, "unsubscribed");
 

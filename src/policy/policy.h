@@ -4,6 +4,8 @@
  * the time; the runtime gathers the inputs from the store.
  *
  * Order of the rules (the first that applies decides):
+ *   0. the channel is off (not configured), or the customer's address on
+ *      it bounced                        -> skip "channel_off", "bounced"
  *   1. no address on the channel                       -> skip "no_address"
  *   2. consent for the purpose (transactional or marketing) on the channel:
  *      email transactional unless refused; SMS and WhatsApp only with a
@@ -48,6 +50,8 @@ void cs_policy_conf_default(cs_policy_conf_t *c);
 typedef struct cs_policy_input {
     cs_msg_class_t cls;
     cs_channel_t channel;
+    bool channel_off;            /* the channel is not configured */
+    bool bounced;                /* the customer's address on the channel bounced */
     bool has_address;            /* email / phone known for the channel */
     cs_consent_t transactional;  /* consent for the channel, per purpose */
     cs_consent_t marketing;
@@ -76,6 +80,16 @@ typedef struct cs_policy_result {
 } cs_policy_result_t;
 
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in);
+
+/* Rules 0 to 2 alone, the ones of the channel rather than the message
+ * (cls, channel, channel_off, bounced, has_address and the consents are
+ * read): NULL when the channel may carry a message of this class, else
+ * why not ("channel_off", "bounced", "no_address", "no_consent"; static
+ * text). A send that lists several channels moves on to the next one for
+ * these, and for no other reason; cs_policy_decide starts with them. The
+ * sender asks again at the hand-over when it falls back to another of the
+ * send's channels. */
+const char *cs_policy_channel(const cs_policy_input_t *in);
 
 /* Rule 4 alone: is a message of this class held back now (cls, now,
  * delivery_late, ticket_open, refund_pending and held_since are read)?

@@ -1114,6 +1114,41 @@ static void test_address_after_the_order(void **state)
     teardown_world(&w);
 }
 
+/* A message records the channels its send listed after the one it is
+ * queued on, in order: the sender's fallback at the hand-over
+ * (docs/channels.md). A channel passed over before it (no consent) is not
+ * among them, nor is any for the last channel of the list. */
+static void test_fallback_recorded(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: a\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: [sms, whatsapp, email], template: a, class: transactional}\n",
+        "journey: b\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: [sms, email], template: b, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    event(&w, "customer.upserted",
+          "{\"id\":\"ida\",\"email\":\"ida@example.de\",\"phone\":\"+4915100000000\","
+          "\"consents\":{\"whatsapp\":{\"transactional\":true}}}");
+    order(&w, "o1", "ida", "10.00");
+    assert_string_equal(outbox(&w, "ida"), "a:queued b:queued");
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, outbox_view, "ida", &arr, &err), CS_OK);
+    const char *want[][2] = { { "email", "" }, { "whatsapp", "email" } }; /* newest first */
+    for (size_t i = 0; i < 2; i++) {
+        cs_outmsg_t m;
+        int64_t id = json_integer_value(json_object_get(json_array_get(arr, i), "id"));
+        assert_int_equal(cs_store_call(w.s, outbox_get, id, &m, &err), CS_OK);
+        assert_string_equal(cs_channel_name((cs_channel_t)m.channel), want[i][0]);
+        assert_string_equal(m.fallback, want[i][1]);
+    }
+    json_decref(arr);
+    teardown_world(&w);
+}
+
 static void test_channels_off(void **state)
 {
     (void)state;
@@ -1621,6 +1656,7 @@ int main(void)
         cmocka_unit_test(test_hold_after_quiet_hours_starts_anew),
         cmocka_unit_test(test_history_sends_nothing),
         cmocka_unit_test(test_channels_off),
+        cmocka_unit_test(test_fallback_recorded),
         cmocka_unit_test(test_versions_switches_and_restart),
         cmocka_unit_test(test_old_version_still_listens),
         cmocka_unit_test(test_stored_version_of_an_older_release),

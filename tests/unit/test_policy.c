@@ -76,6 +76,33 @@ static void test_consent_and_address(void **state)
     expect(&in, CS_VERDICT_SEND, NULL);
 }
 
+/* The channel's own rules, first the channel off, then a bounce, then
+ * address and consent: what moves a send on to the next channel of its
+ * list (the journeys at the step, the sender at the hand-over); nothing
+ * else does (an unsubscribe is the customer's, not the channel's). */
+static void test_channel_rules(void **state)
+{
+    (void)state;
+    cs_policy_input_t in = base(CS_CLASS_TRANSACTIONAL);
+    assert_null(cs_policy_channel(&in));
+    in.has_address = false;
+    in.transactional = CS_CONSENT_NO;
+    assert_string_equal(cs_policy_channel(&in), "no_address");
+    in.bounced = true;
+    assert_string_equal(cs_policy_channel(&in), "bounced");
+    expect(&in, CS_VERDICT_SKIP, "bounced");
+    in.channel_off = true;
+    assert_string_equal(cs_policy_channel(&in), "channel_off");
+    expect(&in, CS_VERDICT_SKIP, "channel_off");
+    in = base(CS_CLASS_MARKETING);
+    in.marketing = CS_CONSENT_UNSET;
+    assert_string_equal(cs_policy_channel(&in), "no_consent");
+    in = base(CS_CLASS_MARKETING);
+    in.unsubscribed = true;
+    assert_null(cs_policy_channel(&in));
+    expect(&in, CS_VERDICT_SKIP, "unsubscribed");
+}
+
 static void test_unsubscribed(void **state)
 {
     (void)state;
@@ -257,6 +284,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consent_and_address), cmocka_unit_test(test_unsubscribed),
+        cmocka_unit_test(test_channel_rules),
         cmocka_unit_test(test_holds),               cmocka_unit_test(test_asks_and_budget),
         cmocka_unit_test(test_quiet_hours),         cmocka_unit_test(test_next_local_time),
         cmocka_unit_test(test_quiet_hours_end_on_a_25_hour_day),

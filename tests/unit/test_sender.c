@@ -75,6 +75,8 @@ typedef struct put_task {
     int channel;
     const cs_msg_class_t *cls; /* n of them */
     int64_t run_id;            /* 0: none */
+    const char *fallback;      /* NULL: none */
+    int attempts;              /* hand-overs already made */
     cs_err_t err;
 } put_task_t;
 
@@ -96,6 +98,8 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
         m.channel = p->channel;
         m.cls = p->cls[i];
         m.run_id = p->run_id;
+        snprintf(m.fallback, sizeof m.fallback, "%s", p->fallback ? p->fallback : "");
+        m.attempts = p->attempts;
         m.status = CS_OUT_QUEUED;
         m.next_at = m.created_at = p->now;
         rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
@@ -1012,6 +1016,176 @@ static void test_hold_at_hand_over(void **state)
     cs_engine_close(&e);
 }
 
+/* A shipping notice queued on WhatsApp, whose send listed email after it
+ * (`channel: [whatsapp, email]`), with the customer at c-1 of `fb.db`: by
+ * then the customer said `customer` (a customer.upserted's data, stated
+ * after the one the message was queued under) and `then` happened (an
+ * event, or NULL). Each round of the sender is told in *sent_wa and
+ * *sent_mail; the message is returned after `rounds` rounds. */
+typedef struct fb_case {
+    const char *db, *customer, *then;
+    cs_msg_class_t cls;
+    const char *at;   /* the clock (UTC) */
+    int attempts;     /* hand-overs the message had before */
+    int rounds;
+    int sent_wa, sent_mail;
+    cs_outmsg_t m;
+} fb_case_t;
+
+static void fallback_case(fb_case_t *fc)
+{
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse(fc->at, &t0));
+    cs_clock_manual_init(&clock, t0);
+    char db[600];
+    snprintf(db, sizeof db, "sqlite:%s/%s", tmpdir, fc->db);
+    cs_engine_t *e = open_engine(db, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
+                                 "\"+4915112345678\",\"timezone\":\"Europe/Berlin\","
+                                 "\"consents\":{\"whatsapp\":{\"transactional\":true}}}}");
+    cs_err_t err;
+    cs_msg_class_t cls[] = { fc->cls };
+    put_task_t put = { .now = t0, .n = 1, .journey = "ship", .template_name = "ship",
+                       .recipient = "+4915112345678", .channel = CS_CHANNEL_WHATSAPP,
+                       .cls = cls, .fallback = "email", .attempts = fc->attempts };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    char ev[1024];
+    snprintf(ev, sizeof ev,
+             "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
+             "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":%s}", fc->customer);
+    ingest(e, ev);
+    if (fc->then)
+        ingest(e, fc->then);
+
+    keep_t wa = { .base = { &keep_ops } }, mail = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "ship.de.subject", "Unterwegs", 9, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "ship.de.txt", "Ihr Paket", 9, &err), CS_OK);
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_WHATSAPP] = &wa.base;
+    so.transports[CS_CHANNEL_EMAIL] = &mail.base;
+    so.policy = &pc;
+    so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    for (int r = 0; r < fc->rounds; r++) {
+        size_t handled = 0;
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(handled, 1);
+    }
+    fc->sent_wa = wa.sent;
+    fc->sent_mail = mail.sent;
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    fc->m = g.m;
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+    cs_tz_cache_clear();
+}
+
+/* The customer withdrew their WhatsApp consent after the shipping notice
+ * was queued on WhatsApp: it goes by email, the next channel its send
+ * listed, under the same key -- moved in one round, sent in the next --
+ * instead of being skipped; so does one whose WhatsApp number bounced.
+ * Refused on email too, it is skipped as before; an unsubscribe (every
+ * channel) skips a reassurance, it does not move it; a message already
+ * handed over on WhatsApp (a retry) is not moved either, as it may have
+ * arrived; and the moved message waits for quiet hours like any other. */
+static void test_fallback_at_hand_over(void **state)
+{
+    (void)state;
+    const char *no_wa = "{\"id\":\"c-1\",\"consents\":{\"whatsapp\":{\"transactional\":false}}}";
+    fb_case_t moved = { .db = "fb1.db", .customer = no_wa, .cls = CS_CLASS_SERVICE,
+                        .at = "2026-03-02T10:00:00Z", .rounds = 1 };
+    fallback_case(&moved);
+    assert_int_equal(moved.sent_wa + moved.sent_mail, 0);
+    assert_int_equal(moved.m.status, CS_OUT_QUEUED);
+    assert_int_equal(moved.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(moved.m.recipient, "anna@example.de");
+    assert_string_equal(moved.m.fallback, "");
+    assert_string_equal(moved.m.reason, "consent_withdrawn_before_send on whatsapp");
+    assert_int_equal(moved.m.attempts, 0);
+
+    fb_case_t sent = moved;
+    sent.db = "fb2.db";
+    sent.rounds = 2;
+    fallback_case(&sent);
+    assert_int_equal(sent.sent_wa, 0);
+    assert_int_equal(sent.sent_mail, 1);
+    assert_int_equal(sent.m.status, CS_OUT_SENT);
+    assert_int_equal(sent.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(sent.m.idem_key, "ship:o:1:0");
+    assert_int_equal(sent.m.attempts, 1);
+
+    fb_case_t bounced = { .db = "fb3.db", .customer = "{\"id\":\"c-1\"}",
+                          .then = "{\"event_id\":\"b-1\",\"type\":\"message.status\","
+                                  "\"occurred_at\":\"2026-03-01T09:40:00Z\",\"data\":{"
+                                  "\"message_id\":\"wa-77\",\"status\":\"bounced\","
+                                  "\"channel\":\"whatsapp\",\"customer_id\":\"c-1\"}}",
+                          .cls = CS_CLASS_TRANSACTIONAL, .at = "2026-03-02T10:00:00Z",
+                          .rounds = 2 };
+    fallback_case(&bounced);
+    assert_int_equal(bounced.sent_wa, 0);
+    assert_int_equal(bounced.sent_mail, 1);
+    assert_int_equal(bounced.m.status, CS_OUT_SENT);
+    assert_int_equal(bounced.m.channel, CS_CHANNEL_EMAIL);
+
+    fb_case_t both = { .db = "fb4.db",
+                       .customer = "{\"id\":\"c-1\",\"consents\":{\"whatsapp\":{"
+                                   "\"transactional\":false},\"email\":{\"transactional\":"
+                                   "false}}}",
+                       .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 1 };
+    fallback_case(&both);
+    assert_int_equal(both.sent_wa + both.sent_mail, 0);
+    assert_int_equal(both.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(both.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(both.m.reason, "consent_withdrawn_before_send");
+
+    fb_case_t unsub = { .db = "fb5.db", .customer = "{\"id\":\"c-1\"}",
+                        .then = "{\"event_id\":\"u-1\",\"type\":\"message.status\","
+                                "\"occurred_at\":\"2026-03-01T09:40:00Z\",\"data\":{"
+                                "\"message_id\":\"m-77\",\"status\":\"unsubscribed\","
+                                "\"channel\":\"email\",\"customer_id\":\"c-1\"}}",
+                        .cls = CS_CLASS_REASSURANCE, .at = "2026-03-02T10:00:00Z",
+                        .rounds = 1 };
+    fallback_case(&unsub);
+    assert_int_equal(unsub.sent_wa + unsub.sent_mail, 0);
+    assert_int_equal(unsub.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(unsub.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(unsub.m.reason, "unsubscribed_before_send");
+
+    fb_case_t retry = moved;
+    retry.db = "fb6.db";
+    retry.attempts = 1;
+    fallback_case(&retry);
+    assert_int_equal(retry.sent_wa + retry.sent_mail, 0);
+    assert_int_equal(retry.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(retry.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(retry.m.reason, "consent_withdrawn_before_send");
+
+    /* 22:30 in Berlin: a reassurance moved to email waits for 08:00 there */
+    fb_case_t night = { .db = "fb7.db", .customer = no_wa, .cls = CS_CLASS_REASSURANCE,
+                        .at = "2026-03-02T21:30:00Z", .rounds = 2 };
+    fallback_case(&night);
+    assert_int_equal(night.sent_wa + night.sent_mail, 0);
+    assert_int_equal(night.m.status, CS_OUT_QUEUED);
+    assert_int_equal(night.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(night.m.reason, "quiet_hours");
+    cs_ms_t eight;
+    assert_true(cs_time_parse("2026-03-03T07:00:00Z", &eight));
+    assert_int_equal(night.m.next_at, eight);
+    assert_int_equal(night.m.attempts, 0);
+}
+
 /* The store fails to record the first outcome of a batch of three (a
  * database gone mid-batch): the batch stops there, and the two messages
  * not yet handed over go back to the queue at once with their attempts;
@@ -1098,6 +1272,7 @@ int main(void)
         cmocka_unit_test(test_store_error_costs_no_attempt),
         cmocka_unit_test(test_store_error_for_good_fails),
         cmocka_unit_test(test_hold_at_hand_over),
+        cmocka_unit_test(test_fallback_at_hand_over),
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
