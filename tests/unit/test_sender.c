@@ -1062,7 +1062,7 @@ static void fallback_case(fb_case_t *fc)
 
     keep_t wa = { .base = { &keep_ops } }, mail = { .base = { &keep_ops } };
     cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl), CS_OK);
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
     assert_int_equal(cs_tplset_add(tpl, "ship.de.subject", "Unterwegs", 9, &err), CS_OK);
     assert_int_equal(cs_tplset_add(tpl, "ship.de.txt", "Ihr Paket", 9, &err), CS_OK);
     cs_policy_conf_t pc;
