@@ -292,15 +292,15 @@ static const char *const migrations[] = {
     "UPDATE events SET customer_id=(SELECT o.customer_id FROM orders o WHERE "
     "o.id=events.order_id) WHERE customer_id IS NULL AND order_id IS NOT NULL AND "
     "type IN (6,7);",
-    /* 30: every event that names an order but no customer (order.cancelled
-     * 3, shipment.created 4, a scan 5 of an announced parcel,
-     * feedback.submitted 10, shipment.cancelled 13) logged as its order's
+    /* 30: every event but a scan (5) that names an order but no customer
+     * (order.cancelled 3, shipment.created 4, feedback.submitted 10,
+     * shipment.cancelled 13) logged as its order's
      * customer's, as the fold now logs them; and the tickets (8, 9 in the
      * log) of a customer other than their order's lose the order, as the
      * fold now keeps them: they showed in that order's timeline and held
      * its messages */
     "UPDATE events SET customer_id=(SELECT o.customer_id FROM orders o WHERE "
-    "o.id=events.order_id) WHERE customer_id IS NULL AND order_id IS NOT NULL;"
+    "o.id=events.order_id) WHERE customer_id IS NULL AND order_id IS NOT NULL AND type<>5;"
     "UPDATE tickets SET order_id=NULL WHERE order_id IS NOT NULL AND EXISTS(SELECT 1 FROM "
     "orders o WHERE o.id=tickets.order_id AND o.customer_id<>tickets.customer_id);"
     "UPDATE events SET order_id=NULL WHERE type IN (8,9) AND order_id IS NOT NULL AND "

@@ -32,17 +32,17 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
     [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2,customer_id=coalesce(customer_id,?3) "
                            "WHERE entity=?1 AND order_id IS NULL",
+    /* (not its scans, ?3: they are logged as no customer's, Q_EV_ADOPT_SCANS) */
     [Q_EV_ORDER_CUSTOMER] = "UPDATE events SET customer_id=?2 WHERE order_id=?1 AND "
-                            "customer_id IS NULL",
+                            "customer_id IS NULL AND type<>?3",
     /* the tickets of other customers that named order ?1 before it came
      * (types ?3, ?4): not the order's (Q_TI_UNLINK) */
     [Q_EV_UNLINK_TICKETS] = "UPDATE events SET order_id=NULL WHERE order_id=?1 AND "
                             "customer_id<>?2 AND type IN (?3,?4)",
-    /* a scan is its order's customer's (NULL while the order is not
-     * placed: Q_EV_ORDER_CUSTOMER fills it in then) */
-    [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2,customer_id=(SELECT customer_id FROM "
-                         "orders WHERE id=?2) WHERE (order_id IS NULL OR order_id<>?2) AND "
-                         "seq IN (SELECT seq FROM scans WHERE shipment_id=?1)",
+    /* a scan is logged as its order's, not its customer's: scans are the
+     * hot path, and a customer's events leave them out (docs/api.md) */
+    [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE (order_id IS NULL OR "
+                         "order_id<>?2) AND seq IN (SELECT seq FROM scans WHERE shipment_id=?1)",
 
     [Q_CU_GET] = "SELECT email,phone,name,locale,timezone,consent,attributes,first_seen_at,"
                  "updated_at,contact_at,field_at FROM customers WHERE id=?1",
@@ -90,15 +90,12 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* by its id, or by one that names it (shipment_aliases), for the scan
      * at ?2 + SQL_PARCEL_CLOCK_MS: one before its life is not its own */
     /* (a scan after the parcel's announcement is in its life: the order
-     * is read only for one before it -- scans are the hot path -- and for
-     * its customer, by its key in the same statement, to log the scan as
-     * theirs) */
+     * is read only for one before it -- scans are the hot path) */
     /* (and whether it holds the same scan already, ?3-?8: SQL_SAME_SCAN) */
     [Q_SH_GET] = "SELECT sh.order_id,sh.status,sh.status_at,sh.delivered_at,sh.created_at,sh.id,"
                  "CASE WHEN EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=sh.id AND "
                  SQL_SAME_SCAN("x", "?3", "?4", "?5", "?6", "?7", "?8") ") THEN 1 ELSE 0 END,"
-                 "CASE WHEN sh.cancelled_at IS NULL THEN 0 ELSE 1 END,"
-                 "(SELECT customer_id FROM orders WHERE id=sh.order_id) "
+                 "CASE WHEN sh.cancelled_at IS NULL THEN 0 ELSE 1 END "
                  "FROM shipments sh WHERE sh.id=coalesce((SELECT shipment_id FROM "
                  "shipment_aliases WHERE id=?1),?1) AND (sh.created_at<=?2 OR coalesce((SELECT "
                  "placed_at FROM orders WHERE id=sh.order_id),sh.created_at-1209600000)<=?2)",
@@ -110,7 +107,7 @@ static const char *const stmt_sql[Q__COUNT] = {
                          "CASE WHEN EXISTS(SELECT 1 FROM scans x WHERE x.shipment_id=sh.id AND "
                          SQL_SAME_SCAN("x", "?4", "?5", "?6", "?7", "?8", "?9")
                          ") THEN 1 ELSE 0 END,CASE WHEN sh.cancelled_at IS NULL THEN 0 ELSE 1 "
-                         "END,o.customer_id FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
+                         "END FROM " SQL_PARCEL_JOIN " WHERE sh.carrier=?1 AND "
                          "sh.tracking_number=?2 AND " SQL_PARCEL_START "<=?3 ORDER BY "
                          SQL_PARCEL_START " DESC,sh.created_at,sh.id LIMIT 1",
     [Q_SH_START] = "SELECT " SQL_PARCEL_START " FROM " SQL_PARCEL_JOIN " WHERE sh.id=?1",

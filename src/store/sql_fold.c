@@ -202,7 +202,6 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
             r->shp_delivered_at = cs__col_time(st, 3);
             r->scan_same = sql_column_int(st, 6) != 0;
             r->shp_cancelled = sql_column_int(st, 7) != 0;
-            copy_col(st, 8, r->row_customer, sizeof r->row_customer);
         }
         sql_reset(st);
         sql_clear_bindings(st);
@@ -227,7 +226,6 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
         r->shp_delivered_at = cs__col_time(st, 4);
         r->scan_same = sql_column_int(st, 5) != 0;
         r->shp_cancelled = sql_column_int(st, 6) != 0;
-        copy_col(st, 7, r->row_customer, sizeof r->row_customer);
     }
     sql_reset(st);
     sql_clear_bindings(st);
@@ -236,12 +234,8 @@ static cs_rc find_shipment_for_scan(cs_sql_t *s, const cs_event_t *ev, route_t *
     if (!r->shp_found)
         return find_same_pending(s, ev, r, err);
 found:
-    if (r->shp_found) {
-        /* a scan is its order's customer's, read in the same look-up */
-        r->order_id = r->order_buf;
-        if (r->row_customer[0])
-            r->customer_id = r->row_customer;
-    }
+    if (r->shp_found)
+        r->order_id = r->order_buf; /* (no customer: see Q_EV_ADOPT_SCANS) */
     return CS_OK;
 }
 
@@ -383,9 +377,11 @@ static cs_rc find_message(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_
 /* An event that names an order or a parcel but no customer (a return, a
  * cancellation, a parcel's announcement or cancellation, a review without
  * its customer) is its order's customer's (r->order_id, when known),
- * logged so that the customer's events list it; scans get theirs in
- * their parcel's look-up (find_shipment_for_scan). One that comes before
- * its order gets the customer when the order is placed (fold_order). */
+ * logged so that the customer's events list it. One that comes before
+ * its order gets the customer when the order is placed (fold_order).
+ * Scans are not: they are the hot path, and a customer id on each made
+ * the plain scan intake a third slower (an order look-up and an entry in
+ * events_by_customer per scan); they are listed by their order. */
 static cs_rc order_customer(cs_sql_t *s, route_t *r, cs_err_t *err)
 {
     if (!r->order_id || r->customer_id)
@@ -813,6 +809,7 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         }
         cs__bind_text(up, 1, o->id);
         cs__bind_text(up, 2, o->customer_id);
+        sql_bind_int(up, 3, (int)CS_EV_TRACKING_EVENT);
         if ((rc = cs__sql_exec_stmt(s, up, err, "give the order's events its customer")))
             goto out;
         /* tickets of other customers that named it before it came are
