@@ -509,12 +509,14 @@ static void test_ticket_first_creation(void **state)
     cs_store_close(&s);
 }
 
-/* The customer's return events (of type `type`) the log lists under the
- * customer c-7, as their returns' ids, in log order. */
-static const char *customer_returns(cs_store_t *s, const char *type)
+/* The events the log lists for customer `customer` or order `order` (of
+ * type `type`, NULL = any), as the value at `field` of each, in log order
+ * (a static buffer). */
+static const char *listed(cs_store_t *s, const char *customer, const char *order,
+                          const char *type, const char *field)
 {
-    static char buf[128];
-    cs_event_query_t q = {.limit = 100, .customer_id = "c-7", .type = type};
+    static char buf[512];
+    cs_event_query_t q = {.limit = 100, .customer_id = customer, .order_id = order, .type = type};
     json_t *page = NULL;
     cs_err_t err;
     assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
@@ -522,9 +524,16 @@ static const char *customer_returns(cs_store_t *s, const char *type)
     json_t *evs = json_object_get(page, "events");
     for (size_t i = 0; i < json_array_size(evs); i++)
         snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
-                 str_at(json_array_get(evs, i), "event.data.id"));
+                 str_at(json_array_get(evs, i), field));
     json_decref(page);
     return buf;
+}
+
+/* The customer's return events (of type `type`) the log lists under the
+ * customer c-7, as their returns' ids, in log order. */
+static const char *customer_returns(cs_store_t *s, const char *type)
+{
+    return listed(s, "c-7", NULL, type, "event.data.id");
 }
 
 /* Returns name no customer: their events are their order's customer's, so
@@ -568,18 +577,13 @@ static void test_returns_are_the_customers(void **state)
  * all), in log order. */
 static const char *customer_events(cs_store_t *s, const char *cust, const char *type)
 {
-    static char buf[512];
-    cs_event_query_t q = {.limit = 100, .customer_id = cust, .type = type};
-    json_t *page = NULL;
-    cs_err_t err;
-    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
-    buf[0] = '\0';
-    json_t *evs = json_object_get(page, "events");
-    for (size_t i = 0; i < json_array_size(evs); i++)
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
-                 str_at(json_array_get(evs, i), "event_id"));
-    json_decref(page);
-    return buf;
+    return listed(s, cust, NULL, type, "event_id");
+}
+
+/* The scan event ids the log lists under order `order`, in log order. */
+static const char *order_scans(cs_store_t *s, const char *order)
+{
+    return listed(s, NULL, order, "tracking.event", "event_id");
 }
 
 /* Every event that names an order or a parcel but no customer is its
@@ -589,22 +593,6 @@ static const char *customer_events(cs_store_t *s, const char *cust, const char *
  * events left all of them out. Scans (by id or by number, one that waited
  * for its parcel, one of a parcel announced again for another order) are
  * not: the hot path logs them by their order alone. */
-static const char *order_scans(cs_store_t *s, const char *order)
-{
-    static char buf[512];
-    cs_event_query_t q = {.limit = 100, .order_id = order, .type = "tracking.event"};
-    json_t *page = NULL;
-    cs_err_t err;
-    assert_int_equal(cs_store_events_query(s, &q, &page, &err), CS_OK);
-    buf[0] = '\0';
-    json_t *evs = json_object_get(page, "events");
-    for (size_t i = 0; i < json_array_size(evs); i++)
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "",
-                 str_at(json_array_get(evs, i), "event_id"));
-    json_decref(page);
-    return buf;
-}
-
 static void test_order_events_are_the_customers(void **state)
 {
     cs_store_t *s = open_store(state);
