@@ -786,7 +786,7 @@ static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
 
 /* A message whose channel is refused at the hand-over for the channel's
  * own sake (`why`: its consent withdrawn, its address bounced since it was
- * queued) goes by the next channel its send listed that the contact
+ * queued, the channel switched off since) goes by the next channel its send listed that the contact
  * policy lets carry it now (cs_policy_channel, as the journeys chose:
  * configured, not bounced, an address, the consent). It is not handed
  * over in this claim: the move is recorded first -- the same row, so the
@@ -801,7 +801,7 @@ static bool fall_back(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task
 {
     if (!c->has_contact || m->attempts > 1 || m->channel >= CS_CHANNEL__COUNT ||
         (strcmp(why, "consent_withdrawn_before_send") != 0 &&
-         strcmp(why, "bounced_before_send") != 0))
+         strcmp(why, "bounced_before_send") != 0 && strcmp(why, "channel_off") != 0))
         return false;
     unsigned off = 0;
     for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
@@ -982,7 +982,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
-    if (!t) {
+    if (!t && !m->fallback[0]) {
         res->status = CS_OUT_FAILED;
         snprintf(reason, rsize, "channel_off");
         res->reason = reason;
@@ -1013,6 +1013,18 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         }
         res->reason = reason;
         goto out; /* (what was read before the failure is released there) */
+    }
+    if (!t) {
+        /* its channel was switched off since it was queued (a restart
+         * without that channel's settings): the next one its send listed,
+         * as for a consent withdrawn, else it fails */
+        if (fall_back(s, m, &c, "channel_off", now, res, reason, rsize, mv))
+            goto out;
+        res->status = CS_OUT_FAILED;
+        snprintf(reason, rsize, "channel_off");
+        res->reason = reason;
+        atomic_fetch_add(&s->st_failed, 1);
+        goto out;
     }
     if (m->channel == CS_OUT_WEBHOOK) {
         if (!(text = webhook_body(m, &c))) {

@@ -1028,6 +1028,7 @@ typedef struct fb_case {
     const char *at;   /* the clock (UTC) */
     int attempts;     /* hand-overs the message had before */
     int rounds;
+    bool wa_off;      /* the sender runs without WhatsApp */
     int sent_wa, sent_mail;
     cs_outmsg_t m;
 } fb_case_t;
@@ -1070,7 +1071,7 @@ static void fallback_case(fb_case_t *fc)
     cs_sender_opts_t so;
     memset(&so, 0, sizeof so);
     so.templates = tpl;
-    so.transports[CS_CHANNEL_WHATSAPP] = &wa.base;
+    so.transports[CS_CHANNEL_WHATSAPP] = fc->wa_off ? NULL : &wa.base;
     so.transports[CS_CHANNEL_EMAIL] = &mail.base;
     so.policy = &pc;
     so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
@@ -1186,6 +1187,45 @@ static void test_fallback_at_hand_over(void **state)
     assert_int_equal(night.m.attempts, 0);
 }
 
+/* The sender restarted without WhatsApp's settings after the notice was
+ * queued on WhatsApp: it goes by email, the next channel its send listed,
+ * moved in one round and sent in the next; with email refused too it
+ * fails as channel_off, as before. Before, it failed at once. */
+static void test_fallback_when_channel_off(void **state)
+{
+    (void)state;
+    fb_case_t off = { .db = "fb8.db", .customer = "{\"id\":\"c-1\"}",
+                      .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 1,
+                      .wa_off = true };
+    fallback_case(&off);
+    assert_int_equal(off.sent_wa + off.sent_mail, 0);
+    assert_int_equal(off.m.status, CS_OUT_QUEUED);
+    assert_int_equal(off.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(off.m.recipient, "anna@example.de");
+    assert_string_equal(off.m.reason, "channel_off on whatsapp");
+    assert_int_equal(off.m.attempts, 0);
+
+    fb_case_t sent = off;
+    sent.db = "fb9.db";
+    sent.rounds = 2;
+    fallback_case(&sent);
+    assert_int_equal(sent.sent_wa, 0);
+    assert_int_equal(sent.sent_mail, 1);
+    assert_int_equal(sent.m.status, CS_OUT_SENT);
+    assert_int_equal(sent.m.channel, CS_CHANNEL_EMAIL);
+
+    fb_case_t none = { .db = "fb10.db",
+                       .customer = "{\"id\":\"c-1\",\"consents\":{\"email\":{"
+                                   "\"transactional\":false}}}",
+                       .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 1,
+                       .wa_off = true };
+    fallback_case(&none);
+    assert_int_equal(none.sent_wa + none.sent_mail, 0);
+    assert_int_equal(none.m.status, CS_OUT_FAILED);
+    assert_int_equal(none.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(none.m.reason, "channel_off");
+}
+
 /* The store fails to record the first outcome of a batch of three (a
  * database gone mid-batch): the batch stops there, and the two messages
  * not yet handed over go back to the queue at once with their attempts;
@@ -1273,6 +1313,7 @@ int main(void)
         cmocka_unit_test(test_store_error_for_good_fails),
         cmocka_unit_test(test_hold_at_hand_over),
         cmocka_unit_test(test_fallback_at_hand_over),
+        cmocka_unit_test(test_fallback_when_channel_off),
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
