@@ -317,7 +317,7 @@ typedef struct ctx_task {
                                  order is no longer at risk */
     bool ticket_open;         /* asks and marketing: a ticket of the customer, or about
                                  the order, is open (the policy's hold) */
-    bool has_contact;         /* a message with channels to fall back to: the
+    bool has_contact;         /* a message to the customer (not a webhook): the
                                  customer's contact row, as the journeys read it */
     cs_contact_t who;
     cs_err_t err;
@@ -366,7 +366,7 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
                        CS_CTX_FULL, &c->customer, &c->order, &c->shipment, &c->err);
     if (rc)
         return rc;
-    if (c->m->fallback[0]) {
+    if (c->m->channel < CS_CHANNEL__COUNT) { /* consent and the channels to fall back to */
         rc = cs_store_call(st, contact_get, c->m->customer_id, &c->who, &c->err);
         c->has_contact = rc == CS_OK;
         if (rc && rc != CS_ERR_NOTFOUND)
@@ -759,29 +759,26 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
     return cs_policy_hold(&s->policy, &in);
 }
 
-/* Consent may have changed since the message was queued. */
-static const char *suppressed(const cs_outmsg_t *m, json_t *cu)
+/* Consent may have changed since the message was queued: the contact
+ * policy's own rules (cs_policy_channel, rules 0 to 2, and the
+ * unsubscribe of rule 3) read again from the customer's contact row, as
+ * the journeys read it when they queued the message -- not a copy of
+ * them here. The message keeps the address it was queued with, and its
+ * channel is configured (the caller checked both). */
+static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t now)
 {
-    if (!cu)
+    if (!c->customer || !c->has_contact)
         return "unknown_customer";
-    bool marketing = m->cls == CS_CLASS_ASK || m->cls == CS_CLASS_MARKETING;
-    bool service = m->cls == CS_CLASS_TRANSACTIONAL || m->cls == CS_CLASS_SERVICE;
-    if (!service && json_is_true(json_object_get(cu, "unsubscribed")))
+    cs_policy_input_t pi = { .cls = (cs_msg_class_t)m->cls, .now = now };
+    cs_journeys_contact_input(&c->who, (cs_channel_t)m->channel, 0, &pi);
+    pi.has_address = true;
+    if (cs_policy_unsubscribed(&pi))
         return "unsubscribed_before_send";
-    size_t i;
-    json_t *b;
-    json_array_foreach (json_object_get(cu, "bounced"), i, b)
-        if (json_is_string(b) &&
-            strcmp(json_string_value(b), cs_channel_name((cs_channel_t)m->channel)) == 0)
-            return "bounced_before_send";
-    json_t *c = json_object_get(json_object_get(json_object_get(cu, "consents"),
-                                                cs_channel_name((cs_channel_t)m->channel)),
-                                marketing ? "marketing" : "transactional");
-    if (json_is_false(c))
-        return "consent_withdrawn_before_send";
-    if (marketing && !json_is_true(c))
-        return "consent_withdrawn_before_send";
-    return NULL;
+    const char *refused = cs_policy_channel(&pi);
+    if (!refused)
+        return NULL;
+    return strcmp(refused, "bounced") == 0 ? "bounced_before_send"
+                                           : "consent_withdrawn_before_send";
 }
 
 /* A message whose channel is refused at the hand-over for the channel's
@@ -1045,7 +1042,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         record_send(s, m, &sr, res, reason, rsize, ref, refsize);
         goto out;
     }
-    const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, c.customer);
+    const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, &c, now);
     if (why && fall_back(s, m, &c, why, now, res, reason, rsize, mv))
         goto out;
     if (why) {

@@ -96,6 +96,11 @@ const char *cs_policy_channel(const cs_policy_input_t *in)
     return NULL;
 }
 
+bool cs_policy_unsubscribed(const cs_policy_input_t *in)
+{
+    return in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE;
+}
+
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in)
 {
     const cs_tz_t *tz = in->tz ? in->tz : cs_tz_get_or_utc(NULL);
@@ -103,7 +108,7 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
 
     if (refused)
         return result(CS_VERDICT_SKIP, 0, refused);
-    if (in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE)
+    if (cs_policy_unsubscribed(in))
         return result(CS_VERDICT_SKIP, 0, "unsubscribed");
 
     cs_policy_result_t held = cs_policy_hold(c, in);

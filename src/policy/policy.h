@@ -87,9 +87,17 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
  * why not ("channel_off", "bounced", "no_address", "no_consent"; static
  * text). A send that lists several channels moves on to the next one for
  * these, and for no other reason; cs_policy_decide starts with them. The
- * sender asks again at the hand-over when it falls back to another of the
- * send's channels. */
+ * sender asks again at the hand-over, for the message's own channel (a
+ * consent withdrawn, a bounce since it was queued) and for each of the
+ * send's channels it may fall back to. */
 const char *cs_policy_channel(const cs_policy_input_t *in);
+
+/* Rule 3 alone: does the customer's unsubscribe (or complaint) stop a
+ * message of this class (cls and unsubscribed are read)? Not the
+ * channel's: a send does not move on to its next channel for it. The
+ * sender asks again at the hand-over, before cs_policy_channel's rules
+ * (an unsubscribed customer's message is skipped, not moved). */
+bool cs_policy_unsubscribed(const cs_policy_input_t *in);
 
 /* Rule 4 alone: is a message of this class held back now (cls, now,
  * delivery_late, ticket_open, refund_pending and held_since are read)?

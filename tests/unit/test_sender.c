@@ -1021,9 +1021,12 @@ static void test_hold_at_hand_over(void **state)
  * then the customer said `customer` (a customer.upserted's data, stated
  * after the one the message was queued under) and `then` happened (an
  * event, or NULL). Each round of the sender is told in *sent_wa and
- * *sent_mail; the message is returned after `rounds` rounds. */
+ * *sent_mail; the message is returned after `rounds` rounds. `first`, when
+ * set, is the data the customer was first stated with (else with a
+ * WhatsApp yes); `no_fallback` queues it on WhatsApp alone. */
 typedef struct fb_case {
-    const char *db, *customer, *then;
+    const char *db, *customer, *then, *first;
+    bool no_fallback;
     cs_msg_class_t cls;
     const char *at;   /* the clock (UTC) */
     int attempts;     /* hand-overs the message had before */
@@ -1041,17 +1044,21 @@ static void fallback_case(fb_case_t *fc)
     cs_clock_manual_init(&clock, t0);
     char db[600];
     snprintf(db, sizeof db, "sqlite:%s/%s", tmpdir, fc->db);
-    cs_engine_t *e = open_engine(db, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
-                                 "\"+4915112345678\",\"timezone\":\"Europe/Berlin\","
-                                 "\"consents\":{\"whatsapp\":{\"transactional\":true}}}}");
+    char first[1024];
+    snprintf(first, sizeof first,
+             "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+             "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":%s}",
+             fc->first ? fc->first
+                       : "{\"id\":\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
+                         "\"+4915112345678\",\"timezone\":\"Europe/Berlin\","
+                         "\"consents\":{\"whatsapp\":{\"transactional\":true}}}");
+    cs_engine_t *e = open_engine(db, &clock, first);
     cs_err_t err;
     cs_msg_class_t cls[] = { fc->cls };
     put_task_t put = { .now = t0, .n = 1, .journey = "ship", .template_name = "ship",
                        .recipient = "+4915112345678", .channel = CS_CHANNEL_WHATSAPP,
-                       .cls = cls, .fallback = "email", .attempts = fc->attempts };
+                       .cls = cls, .fallback = fc->no_fallback ? NULL : "email",
+                       .attempts = fc->attempts };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     char ev[1024];
     snprintf(ev, sizeof ev,
@@ -1226,6 +1233,45 @@ static void test_fallback_when_channel_off(void **state)
     assert_string_equal(none.m.reason, "channel_off");
 }
 
+/* WhatsApp needs a recorded yes for a transactional message (the policy's
+ * rule 2), at the hand-over as when the journeys queued it: a notice on
+ * WhatsApp whose customer's record states no WhatsApp consent (a record
+ * rewritten since, a copy of the store) goes by email, the next channel
+ * its send listed, or is skipped as consent_withdrawn_before_send when
+ * there is none; email without a stated consent still carries it. Before,
+ * the hand-over refused only a recorded no, and sent it on WhatsApp. */
+static void test_unstated_consent_at_hand_over(void **state)
+{
+    (void)state;
+    const char *unstated = "{\"id\":\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
+                           "\"+4915112345678\",\"timezone\":\"Europe/Berlin\"}";
+    fb_case_t moved = { .db = "fb11.db", .first = unstated, .customer = "{\"id\":\"c-1\"}",
+                        .cls = CS_CLASS_TRANSACTIONAL, .at = "2026-03-02T10:00:00Z",
+                        .rounds = 2 };
+    fallback_case(&moved);
+    assert_int_equal(moved.sent_wa, 0);
+    assert_int_equal(moved.sent_mail, 1);
+    assert_int_equal(moved.m.status, CS_OUT_SENT);
+    assert_int_equal(moved.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(moved.m.recipient, "anna@example.de");
+
+    fb_case_t alone = { .db = "fb12.db", .first = unstated, .customer = "{\"id\":\"c-1\"}",
+                        .no_fallback = true, .cls = CS_CLASS_SERVICE,
+                        .at = "2026-03-02T10:00:00Z", .rounds = 1 };
+    fallback_case(&alone);
+    assert_int_equal(alone.sent_wa + alone.sent_mail, 0);
+    assert_int_equal(alone.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(alone.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(alone.m.reason, "consent_withdrawn_before_send");
+
+    /* with the WhatsApp yes it goes on WhatsApp, as before */
+    fb_case_t yes = { .db = "fb13.db", .customer = "{\"id\":\"c-1\"}", .no_fallback = true,
+                      .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 1 };
+    fallback_case(&yes);
+    assert_int_equal(yes.sent_wa, 1);
+    assert_int_equal(yes.m.status, CS_OUT_SENT);
+}
+
 /* The store fails to record the first outcome of a batch of three (a
  * database gone mid-batch): the batch stops there, and the two messages
  * not yet handed over go back to the queue at once with their attempts;
@@ -1314,6 +1360,7 @@ int main(void)
         cmocka_unit_test(test_hold_at_hand_over),
         cmocka_unit_test(test_fallback_at_hand_over),
         cmocka_unit_test(test_fallback_when_channel_off),
+        cmocka_unit_test(test_unstated_consent_at_hand_over),
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
