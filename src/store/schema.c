@@ -311,6 +311,13 @@ static const char *const migrations[] = {
      * the rest of its send's list, in order, by name ("sms,email"); NULL
      * for none and for the messages stored before */
     "ALTER TABLE outbox ADD COLUMN fallback TEXT;",
+    /* 32: the trace of a message's moves at the hand-over, kept once it is
+     * sent (its reason is not): the channel it was queued on and left, and
+     * each move's reason ("consent_withdrawn_before_send on whatsapp"),
+     * oldest first, "; " between; NULL for a message never moved and for
+     * the messages stored before */
+    "ALTER TABLE outbox ADD COLUMN moved_from @INT;"
+    "ALTER TABLE outbox ADD COLUMN moves TEXT;",
 };
 
 size_t cs_schema_count(void)

@@ -60,7 +60,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_OUT_ORDER_ASKED] = "SELECT 1 FROM outbox WHERE customer_id=?1 AND order_id=?2 AND "
                            "class=1 AND status IN (1,2,3) LIMIT 1",
     [QJ_OUT_VIEW] = "SELECT id,idem_key,journey,order_id,channel,template,class,status,reason,"
-                    "recipient,locale,attempts,next_at,created_at,sent_at,delivery,delivery_at,provider_ref "
+                    "recipient,locale,attempts,next_at,created_at,sent_at,delivery,delivery_at,provider_ref,"
+                    "fallback,moved_from,moves "
                     "FROM outbox WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
     [QJ_OUT_CLAIMABLE] = "SELECT id FROM outbox WHERE status=1 AND next_at<=?1 "
                          "UNION ALL SELECT id FROM outbox WHERE status=2 AND lease_until<?1 "
@@ -75,9 +76,12 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "attempts=attempts-?7 WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
                       "lease_until=CAST(?8 AS BIGINT))",
     /* the sender's fallback: the message, not handed over, goes by
-     * another channel from now on (its attempt given back) */
+     * another channel from now on (its attempt given back); the channel
+     * it was queued on and the move's reason are kept (migration 32) */
     [QJ_OUT_MOVE] = "UPDATE outbox SET status=1,next_at=?2,sent_at=NULL,reason=?3,channel=?4,"
-                    "recipient=?5,fallback=?6,lease_until=NULL,attempts=attempts-1 WHERE id=?1 "
+                    "recipient=?5,fallback=?6,lease_until=NULL,attempts=attempts-1,"
+                    "moved_from=coalesce(moved_from,channel),"
+                    "moves=coalesce(moves||'; '||CAST(?3 AS TEXT),CAST(?3 AS TEXT),moves) WHERE id=?1 "
                     "AND status=2 AND (CAST(?7 AS BIGINT) IS NULL OR "
                     "lease_until=CAST(?7 AS BIGINT))",
     [QJ_OUT_NEXT] = "SELECT min(next_at) FROM outbox WHERE status=1",
@@ -736,6 +740,20 @@ cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const ch
     return CS_OK;
 }
 
+/* "a; b" split at sep into ["a", "b"] (a NULL or empty s: []). */
+static json_t *split_list(const char *s, const char *sep)
+{
+    json_t *a = json_array();
+    size_t n = strlen(sep);
+    while (a && s && *s) {
+        const char *end = strstr(s, sep);
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        json_array_append_new(a, json_stringn(s, len));
+        s = end ? end + n : NULL;
+    }
+    return a;
+}
+
 cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
                              cs_err_t *err)
 {
@@ -767,6 +785,13 @@ cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **o
         }
         if (o && cs__col_text(st, 17))
             json_object_set_new(o, "provider_ref", json_string(cs__col_text(st, 17)));
+        if (o && cs__col_text(st, 18))
+            json_object_set_new(o, "fallback", split_list(cs__col_text(st, 18), ","));
+        if (o && sql_column_type(st, 19) != SQL_NULL) {
+            json_object_set_new(o, "moved_from",
+                                json_string(cs_out_channel_name(sql_column_int(st, 19))));
+            json_object_set_new(o, "moves", split_list(cs__col_text(st, 20), "; "));
+        }
         if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
             arr = NULL;

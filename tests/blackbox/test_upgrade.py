@@ -296,6 +296,9 @@ try:
                     "column_name='fallback'" if pg else
                     "SELECT count(*) FROM pragma_table_info('outbox') WHERE name='fallback'")
     t.eq(csbb.store_sql(d.store, fallback_col).strip(), "1", "migration 31: outbox.fallback")
+    # migration 32: the trace of a message's moves
+    moves_col = fallback_col.replace("'fallback'", "'moves'")
+    t.eq(csbb.store_sql(d.store, moves_col).strip(), "1", "migration 32: outbox.moves")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -378,10 +381,12 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28 and 31 go too, as a store of 25 had none)
+    # (back to 25: the columns of 27, 28, 31 and 32 go too, as a store of 25 had none)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN moved_from")
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN moves")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "0", "wound back: no customers.field_at")
     csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
                    "PRAGMA user_version=25")
@@ -392,6 +397,8 @@ try:
          "migration 27 again: customers.field_at added back")
     t.eq(csbb.store_sql(d.store, fallback_col).strip(), "1",
          "migration 31 again: outbox.fallback added back")
+    t.eq(csbb.store_sql(d.store, moves_col).strip(), "1",
+         "migration 32 again: outbox.moves added back")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
          "1016", "migration 28 again: the ticket's first ticket.created")
     st, _, body = d.post_events([

@@ -1549,6 +1549,16 @@ static void test_outbox_move(void **state)
     assert_string_equal(m.reason, "moved");
     assert_int_equal(m.attempts, 0);
     assert_int_equal(m.next_at, T0 + 2);
+    json_t *queued;
+    assert_int_equal(cs_store_call(s, outbox_view, "c-8", &queued, &err), CS_OK);
+    json_t *vq = json_array_get(queued, 1);
+    assert_non_null(json_object_get(vq, "moved_from"));
+    assert_non_null(json_object_get(vq, "fallback"));
+    assert_string_equal(json_string_value(json_object_get(vq, "moved_from")), "whatsapp");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(vq, "fallback"), 0)),
+                        "email");
+    assert_int_equal(json_array_size(json_object_get(vq, "fallback")), 1);
+    json_decref(queued);
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_claim, T0 + 2, T0 + 300000, got, 4, &n, &err),
                      CS_OK);
@@ -1569,6 +1579,33 @@ static void test_outbox_move(void **state)
     /* a message whose send listed one channel has none */
     assert_int_equal(cs_store_call(s, outbox_get, plain.id, &m, &err), CS_OK);
     assert_string_equal(m.fallback, "");
+    /* sent on email: its reason is cleared, the trace of its moves is
+     * kept; a message never moved has none */
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 3, T0 + 300000, got, 4, &n, &err),
+                     CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 1);
+    cs_out_result_t sent = { .id = a.id, .status = CS_OUT_SENT, .sent_at = T0 + 3 };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &sent, &err), CS_OK);
+    done_tx(s);
+    json_t *view;
+    assert_int_equal(cs_store_call(s, outbox_view, "c-8", &view, &err), CS_OK);
+    assert_int_equal(json_array_size(view), 2);
+    json_t *va = json_array_get(view, 1), *vp = json_array_get(view, 0);
+    assert_int_equal(json_integer_value(json_object_get(va, "id")), a.id);
+    assert_string_equal(json_string_value(json_object_get(va, "status")), "sent");
+    assert_string_equal(json_string_value(json_object_get(va, "channel")), "email");
+    assert_true(json_is_null(json_object_get(va, "reason")));
+    assert_string_equal(json_string_value(json_object_get(va, "moved_from")), "whatsapp");
+    json_t *moves = json_object_get(va, "moves");
+    assert_int_equal(json_array_size(moves), 1);
+    assert_string_equal(json_string_value(json_array_get(moves, 0)), "moved");
+    assert_null(json_object_get(va, "fallback"));
+    assert_null(json_object_get(vp, "moved_from"));
+    assert_null(json_object_get(vp, "moves"));
+    json_decref(view);
     cs_store_close(&s);
 }
 

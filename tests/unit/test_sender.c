@@ -1034,7 +1034,19 @@ typedef struct fb_case {
     bool wa_off;      /* the sender runs without WhatsApp */
     int sent_wa, sent_mail;
     cs_outmsg_t m;
+    char moved_from[16], moves[256]; /* as the messages view shows them ("" none) */
 } fb_case_t;
+
+typedef struct view_task {
+    json_t *view;
+    cs_err_t err;
+} view_task_t;
+
+static cs_rc view_fn(cs_store_t *st, void *arg)
+{
+    view_task_t *v = arg;
+    return cs_store_call(st, outbox_view, "c-1", &v->view, &v->err);
+}
 
 static void fallback_case(fb_case_t *fc)
 {
@@ -1094,6 +1106,16 @@ static void fallback_case(fb_case_t *fc)
     get_task_t g = { .id = 1 };
     assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
     fc->m = g.m;
+    view_task_t v = { 0 };
+    assert_int_equal(cs_engine_with_writer(e, view_fn, &v), CS_OK);
+    json_t *vm = json_array_get(v.view, 0), *mv = json_object_get(vm, "moves");
+    const char *from = json_string_value(json_object_get(vm, "moved_from"));
+    snprintf(fc->moved_from, sizeof fc->moved_from, "%s", from ? from : "");
+    fc->moves[0] = '\0';
+    for (size_t i = 0; i < json_array_size(mv); i++)
+        snprintf(fc->moves + strlen(fc->moves), sizeof fc->moves - strlen(fc->moves), "%s%s",
+                 i ? "|" : "", json_string_value(json_array_get(mv, i)));
+    json_decref(v.view);
     cs_sender_free(s);
     cs_tplset_free(tpl);
     cs_engine_close(&e);
@@ -1133,6 +1155,10 @@ static void test_fallback_at_hand_over(void **state)
     assert_int_equal(sent.m.channel, CS_CHANNEL_EMAIL);
     assert_string_equal(sent.m.idem_key, "ship:o:1:0");
     assert_int_equal(sent.m.attempts, 1);
+    /* sent, it still shows where it came from and why */
+    assert_string_equal(sent.m.reason, "");
+    assert_string_equal(sent.moved_from, "whatsapp");
+    assert_string_equal(sent.moves, "consent_withdrawn_before_send on whatsapp");
 
     fb_case_t bounced = { .db = "fb3.db", .customer = "{\"id\":\"c-1\"}",
                           .then = "{\"event_id\":\"b-1\",\"type\":\"message.status\","
@@ -1155,6 +1181,7 @@ static void test_fallback_at_hand_over(void **state)
     fallback_case(&both);
     assert_int_equal(both.sent_wa + both.sent_mail, 0);
     assert_int_equal(both.m.status, CS_OUT_SKIPPED);
+    assert_string_equal(both.moved_from, "");
     assert_int_equal(both.m.channel, CS_CHANNEL_WHATSAPP);
     assert_string_equal(both.m.reason, "consent_withdrawn_before_send");
 
@@ -1188,6 +1215,8 @@ static void test_fallback_at_hand_over(void **state)
     assert_int_equal(night.m.status, CS_OUT_QUEUED);
     assert_int_equal(night.m.channel, CS_CHANNEL_EMAIL);
     assert_string_equal(night.m.reason, "quiet_hours");
+    assert_string_equal(night.moved_from, "whatsapp");
+    assert_string_equal(night.moves, "consent_withdrawn_before_send on whatsapp");
     cs_ms_t eight;
     assert_true(cs_time_parse("2026-03-03T07:00:00Z", &eight));
     assert_int_equal(night.m.next_at, eight);
