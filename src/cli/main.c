@@ -138,6 +138,7 @@ void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journe
     }
     jo->policy.ask_cooldown = c->ask_cooldown_ms;
     jo->policy.hold_max = c->hold_max_ms;
+    jo->policy.ticket_stale_after = c->ticket_stale_after_ms;
     jo->policy.address_wait = c->address_wait_ms;
     jo->default_locale = c->default_locale;
     jo->shop_tz = cs_tz_get_or_utc(c->shop_timezone);

@@ -21,7 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef enum { K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION, K_MONEY } key_kind_t;
+/* K_DURATION_OFF: a duration, or off (stored as 0) */
+typedef enum {
+    K_STR, K_INT, K_I64, K_BOOL, K_SIZE, K_DURATION, K_DURATION_OFF, K_MONEY
+} key_kind_t;
 
 typedef struct key_def {
     const char *name;
@@ -261,6 +264,8 @@ static const key_def_t keys[] = {
      "a duration like 30d", NULL},
     {"hold_max", K_DURATION, F(hold_max_ms), 0, 3600000LL, 366 * 86400000LL,
      "a duration from 1h to 366d, like 7d", NULL},
+    {"ticket_stale_after", K_DURATION_OFF, F(ticket_stale_after_ms), 0, 3600000LL,
+     3660 * 86400000LL, "a duration from 1h to 3660d, like 30d, or off", NULL},
     {"address_wait", K_DURATION, F(address_wait_ms), 0, 0, 7 * 86400000LL,
      "a duration from 0s to 7d, like 30m", NULL},
     {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL},
@@ -375,6 +380,7 @@ void cs_conf_defaults(cs_conf_t *c)
     cs_strlcpy(c->quiet_hours_exempt, "transactional,service", sizeof c->quiet_hours_exempt);
     c->ask_cooldown_ms = 30 * 86400000LL;
     c->hold_max_ms = 7 * 86400000LL;
+    c->ticket_stale_after_ms = 30 * 86400000LL;
     c->address_wait_ms = 30 * 60000LL;
     cs_strlcpy(c->shop_name, "Consonance Shop", sizeof c->shop_name);
     cs_strlcpy(c->shop_timezone, "Europe/Berlin", sizeof c->shop_timezone);
@@ -496,6 +502,12 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
             goto bad;
         *(bool *)(base + k->off) = b;
         return CS_OK;
+    case K_DURATION_OFF:
+        if (strcmp(value, "off") == 0) {
+            *(int64_t *)(base + k->off) = 0;
+            return CS_OK;
+        }
+        /* fall through */
     case K_DURATION:
         if (!cs_duration_parse(value, &x) || x < k->min || x > k->max)
             goto bad;

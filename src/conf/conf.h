@@ -47,6 +47,7 @@ typedef struct cs_conf {
     char quiet_hours_exempt[128];       /* classes; default "transactional,service" */
     int64_t ask_cooldown_ms;            /* default 30d */
     int64_t hold_max_ms;                /* default 7d */
+    int64_t ticket_stale_after_ms;      /* default 30d; 0 = off (open tickets hold for good) */
     int64_t address_wait_ms;            /* default 30m */
     /* sending */
     char shop_timezone[64];             /* delivery dates are days in this zone */

@@ -533,7 +533,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
     /* no customer yet, or a channel skipped only for want of its address */
     bool no_address = crc == CS_ERR_NOTFOUND;
     if (crc == CS_OK) {
-        cs_contact_stats_t stats = { 0, 0, false, false };
+        cs_contact_stats_t stats = { 0, 0, false, false, 0 };
         if (cs_policy_budgeted(in->cls) || in->cls == CS_CLASS_ASK) {
             cs_rc rc = cs_store_call(p->s, contact_stats, run->customer_id, run->order_id,
                                      p->now - js->policy.budget_window, &stats, p->err);
@@ -553,6 +553,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .delivery_late = cs_journeys_delivery_late(js->shop_tz, c->order, c->shipment,
                                                            p->now),
                 .ticket_open = stats.ticket_open, /* also in a run about no order */
+                .ticket_at = stats.ticket_at,
                 .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
                 .held_since = run->held_since,
             };

@@ -317,6 +317,7 @@ typedef struct ctx_task {
                                  order is no longer at risk */
     bool ticket_open;         /* asks and marketing: a ticket of the customer, or about
                                  the order, is open (the policy's hold) */
+    cs_ms_t ticket_at;        /* ... and the last update of the open one updated last */
     bool has_contact;         /* a message to the customer (not a webhook): the
                                  customer's contact row, as the journeys read it */
     cs_contact_t who;
@@ -380,6 +381,7 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
         if (rc)
             return rc;
         c->ticket_open = stats.ticket_open;
+        c->ticket_at = stats.ticket_at;
     }
     if (c->m->run_id) {
         rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);
@@ -753,6 +755,7 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
         .now = now,
         .delivery_late = cs_journeys_delivery_late(stz, c->order, c->shipment, now),
         .ticket_open = c->ticket_open,
+        .ticket_at = c->ticket_at,
         .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
         .held_since = m->created_at,
     };

@@ -13,6 +13,7 @@ void cs_policy_conf_default(cs_policy_conf_t *c)
     c->quiet_exempt = 1u << CS_CLASS_TRANSACTIONAL | 1u << CS_CLASS_SERVICE;
     c->ask_cooldown = 30 * CS_MS_PER_DAY;
     c->hold_max = 7 * CS_MS_PER_DAY;
+    c->ticket_stale_after = 30 * CS_MS_PER_DAY;
     c->hold_retry = CS_MS_PER_DAY;
     c->address_wait = 30 * 60000LL;
 }
@@ -132,13 +133,24 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
     return result(CS_VERDICT_SEND, 0, NULL);
 }
 
+/* Does an open ticket hold messages? Not one left without an update for
+ * ticket_stale_after: a helpdesk that never sends the closing update would
+ * otherwise hold the customer's asks and marketing for good. */
+static bool ticket_holds(const cs_policy_conf_t *c, const cs_policy_input_t *in)
+{
+    if (!in->ticket_open)
+        return false;
+    return !c->ticket_stale_after || !in->ticket_at ||
+           in->now - in->ticket_at < c->ticket_stale_after;
+}
+
 cs_policy_result_t cs_policy_hold(const cs_policy_conf_t *c, const cs_policy_input_t *in)
 {
     bool marketing = cs_policy_is_marketing(in->cls);
     const char *hold = NULL;
     if (marketing && in->delivery_late)
         hold = "held_delivery_late";
-    else if (marketing && in->ticket_open)
+    else if (marketing && ticket_holds(c, in))
         hold = "held_ticket_open";
     else if (in->cls == CS_CLASS_ASK && in->refund_pending)
         hold = "held_refund_pending";

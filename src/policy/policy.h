@@ -13,8 +13,9 @@
  *                                                      -> skip "no_consent"
  *   3. unsubscribed: only transactional and service go -> skip "unsubscribed"
  *   4. held back: marketing and asks while a delivery is late or a ticket
- *      is open; asks also while a refund is pending; re-tried daily,
- *      skipped after hold_max                           -> defer / skip
+ *      is open (one not updated for ticket_stale_after holds nothing: a
+ *      helpdesk that never closes its tickets); asks also while a refund
+ *      is pending; re-tried daily, skipped after hold_max -> defer / skip
  *   5. asks: one per order, a cool-down per customer    -> skip
  *   6. contact budget over a rolling window for reassurance, asks and
  *      marketing; marketing leaves `marketing_reserve` slots free, so a
@@ -40,6 +41,8 @@ typedef struct cs_policy_conf {
     unsigned quiet_exempt;   /* bit set of (1 << cs_msg_class_t) that ignore quiet hours */
     cs_ms_t ask_cooldown;    /* between two asks to one customer, any channel */
     cs_ms_t hold_max;        /* how long a held-back message may wait before it is dropped */
+    cs_ms_t ticket_stale_after; /* an open ticket not updated for this long holds nothing;
+                                   0 = open tickets hold however old they are */
     cs_ms_t hold_retry;      /* how often a held-back message is looked at again */
     cs_ms_t address_wait;    /* how long a transactional or service message waits for an
                                 address (or the customer) that has not come yet */
@@ -63,6 +66,8 @@ typedef struct cs_policy_input {
     cs_ms_t last_ask_at;         /* 0 = never */
     bool delivery_late;          /* late or in exception */
     bool ticket_open;
+    cs_ms_t ticket_at;           /* ticket_open: the last status time (creation or update)
+                                    of the open ticket updated last; 0 = not known (holds) */
     bool refund_pending;
     cs_ms_t held_since;          /* first time this message was held back; 0 = not yet */
 } cs_policy_input_t;
@@ -100,7 +105,8 @@ const char *cs_policy_channel(const cs_policy_input_t *in);
 bool cs_policy_unsubscribed(const cs_policy_input_t *in);
 
 /* Rule 4 alone: is a message of this class held back now (cls, now,
- * delivery_late, ticket_open, refund_pending and held_since are read)?
+ * delivery_late, ticket_open, ticket_at, refund_pending and held_since
+ * are read)?
  * SEND when no hold is in force; else DEFER to when to look again, or
  * SKIP once hold_max has passed since held_since (0 = now), with the
  * hold's "held_*" reason. The sender asks again at the hand-over: a

@@ -374,6 +374,7 @@ typedef enum jstmt_id {
     QJ_CTX_SHIPMENT,
     QJ_CTX_ABOUT,
     QJ_CTX_TICKET_OPEN,
+    QJ_TICKET_OPEN_AT,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
     QJ_EARLY_PUT,

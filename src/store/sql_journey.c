@@ -150,6 +150,10 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "(SELECT body FROM events WHERE seq=?1 AND type IN (?2,?3))",
     [QJ_CTX_TICKET_OPEN] = "SELECT 1 FROM tickets WHERE (order_id=?1 OR customer_id=?2) AND "
                            "status IN ('open','pending') LIMIT 1",
+    /* the contact policy's: when the open ticket updated last was updated
+     * (a ticket left open for long holds nothing: ticket_stale_after) */
+    [QJ_TICKET_OPEN_AT] = "SELECT max(status_at) FROM tickets WHERE (order_id=?1 OR "
+                          "customer_id=?2) AND status IN ('open','pending')",
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
                               "('requested','approved','label_created','in_transit','received') "
                               "LIMIT 1",
@@ -727,15 +731,17 @@ cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const ch
         if (r != SQL_ROW && r != SQL_DONE)
             return cs__sql_fail(s, err, "find an order's ask");
     }
-    /* as the context's order.ticket_open, but also for a run about no order */
-    if (!(st = jstmt(s, QJ_CTX_TICKET_OPEN, err)))
+    /* as the context's order.ticket_open, but also for a run about no
+     * order; and when the open one updated last was updated */
+    if (!(st = jstmt(s, QJ_TICKET_OPEN_AT, err)))
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id && *order_id ? order_id : NULL);
     cs__bind_text(st, 2, customer_id);
     r = sql_step(st);
-    out->ticket_open = r == SQL_ROW;
+    out->ticket_open = r == SQL_ROW && sql_column_type(st, 0) != SQL_NULL;
+    out->ticket_at = out->ticket_open ? cs__col_time(st, 0) : 0;
     cs__stmt_done(st);
-    if (r != SQL_ROW && r != SQL_DONE)
+    if (r != SQL_ROW)
         return cs__sql_fail(s, err, "find an open ticket");
     return CS_OK;
 }

@@ -291,6 +291,8 @@ typedef struct cs_contact_stats {
     cs_ms_t last_ask_at;  /* 0 = never */
     bool order_asked;     /* an ask queued/sent for the given order */
     bool ticket_open;     /* a ticket of the customer, or about the given order, is open */
+    cs_ms_t ticket_at;    /* ticket_open: the latest status time (tickets.status_at: its
+                             creation or latest update) among the open ones; else 0 */
 } cs_contact_stats_t;
 
 

@@ -745,6 +745,51 @@ static void test_ticket_of_another_customers_order(void **state)
     cs_store_close(&s);
 }
 
+/* The contact policy's "ticket open" reads when the open ticket updated
+ * last got its status (its creation or latest update): one left open
+ * without an update for ticket_stale_after holds nothing. A closed
+ * ticket's later update, or another customer's ticket, is not counted. */
+static void test_contact_stats_ticket_at(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_contact_stats_t st;
+    cs_ms_t t;
+    put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL); /* c-7's */
+    put(s, ticket_ev("t1", "T1", "c-7", "1001"), NULL); /* 03-04 10:00, never updated */
+    put(s, EV("t2", "ticket.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"T2\",\"customer_id\":\"c-7\"}"), NULL);
+    put(s, EV("t2u", "ticket.updated", "2026-03-05T10:00:00Z",
+              "{\"id\":\"T2\",\"status\":\"pending\"}"), NULL);
+    put(s, EV("t3", "ticket.created", "2026-03-06T10:00:00Z",
+              "{\"id\":\"T3\",\"customer_id\":\"c-7\"}"), NULL);
+    put(s, EV("t3u", "ticket.updated", "2026-03-07T10:00:00Z",
+              "{\"id\":\"T3\",\"status\":\"solved\"}"), NULL);
+    put(s, EV("t4", "ticket.created", "2026-03-09T10:00:00Z",
+              "{\"id\":\"T4\",\"customer_id\":\"c-8\"}"), NULL);
+    assert_int_equal(cs_store_call(s, contact_stats, "c-7", "1001", 0, &st, &err), CS_OK);
+    assert_true(st.ticket_open);
+    assert_true(cs_time_parse("2026-03-05T10:00:00Z", &t));
+    assert_int_equal(st.ticket_at, t);
+    /* about the order alone (a run about it, asked for another customer) */
+    assert_int_equal(cs_store_call(s, contact_stats, "c-0", "1001", 0, &st, &err), CS_OK);
+    assert_true(st.ticket_open);
+    assert_true(cs_time_parse("2026-03-04T10:00:00Z", &t));
+    assert_int_equal(st.ticket_at, t);
+    /* no order: the customer's */
+    assert_int_equal(cs_store_call(s, contact_stats, "c-8", "", 0, &st, &err), CS_OK);
+    assert_true(st.ticket_open);
+    assert_true(cs_time_parse("2026-03-09T10:00:00Z", &t));
+    assert_int_equal(st.ticket_at, t);
+    /* none open */
+    put(s, EV("t4u", "ticket.updated", "2026-03-10T10:00:00Z",
+              "{\"id\":\"T4\",\"status\":\"closed\"}"), NULL);
+    assert_int_equal(cs_store_call(s, contact_stats, "c-8", "", 0, &st, &err), CS_OK);
+    assert_false(st.ticket_open);
+    assert_int_equal(st.ticket_at, 0);
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2847,6 +2892,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);

@@ -318,6 +318,27 @@ static void test_quiet_hours(void **state)
     assert_non_null(strstr(err.msg, "expected HH:MM-HH:MM"));
 }
 
+/* ticket_stale_after: a duration (30d by default), or off (0: an open
+ * ticket holds however old it is). */
+static void test_ticket_stale_after(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    cs_conf_defaults(&c);
+    assert_int_equal(c.ticket_stale_after_ms, 30 * CS_MS_PER_DAY);
+    assert_int_equal(cs_conf_set(&c, "ticket_stale_after", "2w", "x", &err), CS_OK);
+    assert_int_equal(c.ticket_stale_after_ms, 14 * CS_MS_PER_DAY);
+    assert_int_equal(cs_conf_set(&c, "ticket_stale_after", "off", "x", &err), CS_OK);
+    assert_int_equal(c.ticket_stale_after_ms, 0);
+    assert_int_equal(cs_conf_set(&c, "ticket_stale_after", "0s", "conf:9", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "ticket_stale_after");
+    assert_non_null(strstr(err.msg, "conf:9: ticket_stale_after: expected a duration from 1h "
+                                    "to 3660d, like 30d, or off, got \"0s\""));
+    assert_int_equal(cs_conf_set(&c, "ticket_stale_after", "never", "x", &err), CS_ERR_CONFIG);
+    assert_int_equal(c.ticket_stale_after_ms, 0); /* the good value stays */
+}
+
 static void test_env_overrides(void **state)
 {
     (void)state;
@@ -495,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_quoted_values),
         cmocka_unit_test(test_quiet_hours),
+        cmocka_unit_test(test_ticket_stale_after),
         cmocka_unit_test(test_calendar_keys),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_shipped_example_is_valid),

@@ -1031,6 +1031,41 @@ static void test_open_ticket_holds_marketing(void **state)
     teardown_world(&w);
 }
 
+/* An open ticket without an update for ticket_stale_after (30 days) holds
+ * nothing: a helpdesk that never sends the closing ticket.updated held
+ * every ask and marketing message of the customer, and dropped them after
+ * hold_max, for good. The time counts from the ticket's latest update. */
+static void test_stale_ticket_holds_nothing(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: crosssell\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-14T08:00:00Z", y, 1);
+    /* opened 43 days ago, never updated */
+    customer(&w, "hana", true);
+    event_when(&w, "ticket.created", "2026-06-01T08:00:00Z",
+               "{\"id\":\"t-h\",\"customer_id\":\"hana\",\"subject\":\"Frage\"}");
+    order(&w, "o-h", "hana", "10.00");
+    assert_string_equal(outbox(&w, "hana"), "crosssell:queued");
+    /* opened long ago, but updated (still pending) 24 days ago: held, and
+     * let go at the daily look once the update is 30 days old */
+    customer(&w, "ines", true);
+    event_when(&w, "ticket.created", "2026-05-01T08:00:00Z",
+               "{\"id\":\"t-i\",\"customer_id\":\"ines\",\"subject\":\"Frage\"}");
+    event_when(&w, "ticket.updated", "2026-06-20T08:00:00Z",
+               "{\"id\":\"t-i\",\"status\":\"pending\"}");
+    order(&w, "o-i", "ines", "10.00");
+    assert_string_equal(outbox(&w, "ines"), "");
+    advance_to(&w, "2026-07-19T09:00:00Z");
+    assert_string_equal(outbox(&w, "ines"), "");
+    advance_to(&w, "2026-07-20T09:00:00Z");
+    assert_string_equal(outbox(&w, "ines"), "crosssell:queued");
+    teardown_world(&w);
+}
+
 /* Ingest without a journey pass. */
 static void ingest_only(world_t *w, const char *id, const char *type, const char *at_,
                         const char *data)
@@ -1648,6 +1683,7 @@ int main(void)
         cmocka_unit_test(test_policy_in_the_runtime),
         cmocka_unit_test(test_at_risk_holds_marketing),
         cmocka_unit_test(test_open_ticket_holds_marketing),
+        cmocka_unit_test(test_stale_ticket_holds_nothing),
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_refusal_keeps_unsubscribe),
         cmocka_unit_test(test_at_risk_holds_marketing_after_one_parcel),

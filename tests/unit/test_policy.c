@@ -145,6 +145,19 @@ static void test_holds(void **state)
     in = base(CS_CLASS_ASK);
     in.refund_pending = true;
     expect(&in, CS_VERDICT_DEFER, "held_refund_pending");
+    /* an open ticket not updated for ticket_stale_after (30 days) holds
+     * nothing; one updated since does, and so does any with the setting off */
+    in = base(CS_CLASS_ASK);
+    in.ticket_open = true;
+    in.ticket_at = in.now - 30 * CS_MS_PER_DAY;
+    expect(&in, CS_VERDICT_SEND, NULL);
+    in.ticket_at = in.now - 30 * CS_MS_PER_DAY + 1;
+    expect(&in, CS_VERDICT_DEFER, "held_ticket_open");
+    in.ticket_at = in.now - 400 * CS_MS_PER_DAY;
+    c.ticket_stale_after = 0;
+    r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    assert_string_equal(r.reason, "held_ticket_open");
     in = base(CS_CLASS_MARKETING);
     in.refund_pending = true; /* refunds hold asks only */
     expect(&in, CS_VERDICT_SEND, NULL);

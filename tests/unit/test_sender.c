@@ -1016,6 +1016,75 @@ static void test_hold_at_hand_over(void **state)
     cs_engine_close(&e);
 }
 
+/* At the hand-over as at the decision, an open ticket with no update for
+ * ticket_stale_after (a helpdesk that never closes its tickets) holds
+ * nothing: the review request goes. It was held, and dropped after
+ * hold_max. One updated since holds it as before. */
+static void test_stale_ticket_at_hand_over(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char db[600], h_target[620];
+    snprintf(db, sizeof db, "%s/stale.db", tmpdir);
+    snprintf(h_target, sizeof h_target, "sqlite:%s", db);
+    cs_engine_t *e = open_engine(h_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-01-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+                                 "{\"email\":{\"marketing\":true}}}}");
+    cs_err_t err;
+    static const cs_msg_class_t ask[] = { CS_CLASS_ASK };
+    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = ask };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    /* opened 40 days before, never updated */
+    ingest(e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
+              "\"occurred_at\":\"2026-01-21T10:00:00Z\",\"data\":{\"id\":\"t-1\","
+              "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
+    keep_t k = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    so.policy = &pc;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(k.sent, 1);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+
+    /* updated (still open) 10 days ago: the next ask is held */
+    ingest(e, "{\"event_id\":\"t-1-up\",\"type\":\"ticket.updated\","
+              "\"occurred_at\":\"2026-02-20T10:00:00Z\",\"data\":{\"id\":\"t-1\","
+              "\"status\":\"pending\"}}");
+    put.journey = "survey";
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(k.sent, 1);
+    g.id = 2;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_string_equal(g.m.reason, "held_ticket_open");
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 /* A shipping notice queued on WhatsApp, whose send listed email after it
  * (`channel: [whatsapp, email]`), with the customer at c-1 of `fb.db`: by
  * then the customer said `customer` (a customer.upserted's data, stated
@@ -1387,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_store_error_costs_no_attempt),
         cmocka_unit_test(test_store_error_for_good_fails),
         cmocka_unit_test(test_hold_at_hand_over),
+        cmocka_unit_test(test_stale_ticket_at_hand_over),
         cmocka_unit_test(test_fallback_at_hand_over),
         cmocka_unit_test(test_fallback_when_channel_off),
         cmocka_unit_test(test_unstated_consent_at_hand_over),
