@@ -660,7 +660,18 @@ static cs_rc do_emit(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
     json_object_set_new(props, "journey", json_string(run->journey));
     bool is_new;
     cs_rc rc = cs_store_signal(p->s, p->now, eid, src, in->text, run->customer_id, run->order_id,
-                               props, &is_new, p->err);
+                               json_incref(props), &is_new, p->err);
+    /* the run's order is another customer's now (an edit gave it to
+     * them), and a signal naming another customer's order is refused
+     * (nothing was logged): the run's customer's, without the order */
+    if (rc == CS_ERR_RULE && run->order_id[0]) {
+        cs_log(CS_LOG_INFO, "journeys: %s run %lld: order %s is another customer's now; its "
+               "signal %s goes without it", run->journey, (long long)run->id, run->order_id,
+               in->text);
+        rc = cs_store_signal(p->s, p->now, eid, src, in->text, run->customer_id, NULL,
+                             json_incref(props), &is_new, p->err);
+    }
+    json_decref(props);
     if (!rc && is_new)
         p->st->signals++;
     return rc;

@@ -405,26 +405,31 @@ static cs_rc order_customer(cs_sql_t *s, route_t *r, cs_err_t *err)
 /* A ticket is its customer's: one that names an order known to be
  * another customer's is refused (the order's asks are not held for it,
  * nor is it shown with that order); one naming an order not placed yet
- * leaves it if the order comes as another customer's (fold_order). */
-static cs_rc ticket_order(cs_sql_t *s, const cs_ticket_t *t, cs_err_t *err)
+ * leaves it if the order comes as another customer's (fold_order). So is
+ * a review, a survey answer or a signal that names its customer and an
+ * order (what it is: "ticket", "feedback", "signal"): it would be linked
+ * to that order and shown in its timeline. One naming only the order is
+ * its order's customer's (order_customer). */
+static cs_rc own_order(cs_sql_t *s, const char *order_id, const char *customer_id,
+                       const char *what, cs_err_t *err)
 {
-    if (!t->order_id)
+    if (!order_id || !customer_id)
         return CS_OK;
     sql_stmt *st = cs__sql_stmt(s, Q_OR_CUSTOMER, err);
     if (!st)
         return CS_ERR_STORE;
-    cs__bind_text(st, 1, t->order_id);
+    cs__bind_text(st, 1, order_id);
     int rc = sql_step(st);
     const char *owner = rc == SQL_ROW ? cs__col_text(st, 0) : NULL;
-    bool other = owner && owner[0] && strcmp(owner, t->customer_id) != 0;
+    bool other = owner && owner[0] && strcmp(owner, customer_id) != 0;
     cs__stmt_done(st);
     if (rc != SQL_ROW && rc != SQL_DONE)
-        return cs__sql_fail(s, err, "look up a ticket's order");
+        return cs__sql_fail(s, err, "look up the order an event names");
     if (other)
         return cs_err_field(err, CS_ERR_RULE, "data.order_id",
                             "data.order_id: order \"%.64s\" is another customer's, not "
-                            "\"%.64s\"'s; expected an order of the ticket's customer or none",
-                            t->order_id, t->customer_id);
+                            "\"%.64s\"'s; expected an order of the %s's customer or none",
+                            order_id, customer_id, what);
     return CS_OK;
 }
 
@@ -463,7 +468,8 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
         break;
     case CS_EV_TICKET_CREATED:
         r->order_id = ev->u.ticket.order_id;
-        if (!(rc = ticket_order(s, &ev->u.ticket, err)))
+        if (!(rc = own_order(s, ev->u.ticket.order_id, ev->u.ticket.customer_id, "ticket",
+                             err)))
             rc = find_row(s, false, ev->u.ticket.id, r, err);
         break;
     case CS_EV_TICKET_UPDATED:
@@ -480,9 +486,13 @@ static cs_rc resolve(cs_sql_t *s, const cs_event_t *ev, route_t *r, cs_err_t *er
         break;
     case CS_EV_FEEDBACK_SUBMITTED:
         r->order_id = ev->u.feedback.order_id;
-        rc = order_customer(s, r, err); /* when it names none */
+        if (!(rc = own_order(s, r->order_id, r->customer_id, "feedback", err)))
+            rc = order_customer(s, r, err); /* when it names none */
         break;
-    case CS_EV_SIGNAL: r->order_id = ev->u.signal.order_id; break;
+    case CS_EV_SIGNAL:
+        r->order_id = ev->u.signal.order_id;
+        rc = own_order(s, r->order_id, r->customer_id, "signal", err);
+        break;
     case CS_EV_MESSAGE_STATUS: rc = find_message(s, ev, r, err); break;
     default: break;
     }

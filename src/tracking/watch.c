@@ -328,6 +328,11 @@ static cs_rc update(upd_t *u, const char *order_id)
         return CS_OK; /* nothing placed yet: a stub an early event made */
     if (rc)
         return rc;
+    /* the order's customer now (an edit may have given the order to
+     * another): the watch's signals name the order and its customer, and
+     * one naming another customer's order is refused */
+    if (have && t.customer_id[0])
+        cs_strlcpy(r.customer_id, t.customer_id, sizeof r.customer_id);
     bool cancelled = strcmp(t.status, "cancelled") == 0;
     if (reopen) {
         bool other = t.shipped && strcmp(t.shipment_id, r.closed_shipment) != 0 &&

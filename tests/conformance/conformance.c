@@ -790,6 +790,63 @@ static void test_contact_stats_ticket_at(void **state)
     cs_store_close(&s);
 }
 
+/* Ingest ev (consumed), which the store's rules refuse naming
+ * data.order_id with `msg` in the message; nothing is logged. */
+static void refused_order(cs_store_t *s, cs_event_t *ev, const char *msg)
+{
+    cs_err_t err;
+    cs_ingest_outcome_t out;
+    int64_t seq;
+    assert_int_equal(cs_store_begin(s, &err), CS_OK);
+    assert_int_equal(cs_store_ingest(s, ev, ev->occurred_at, &out, &seq, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "data.order_id");
+    if (!strstr(err.msg, msg))
+        fail_msg("expected \"%s\" in: %s", msg, err.msg);
+    cs_store_rollback(s);
+    cs_event_free(&ev);
+}
+
+/* A review, a survey answer or a signal that names its customer and an
+ * order known to be another customer's is refused (422, naming
+ * data.order_id), as a ticket is; one naming its own customer's order,
+ * or only the order, is the order's. Before, customer c-8's review and
+ * signal were linked to c-7's order and shown in its timeline. */
+static void test_feedback_and_signal_of_another_customers_order(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, order_ev("o1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL); /* c-7's */
+    refused_order(s, EV("f1", "feedback.submitted", "2026-03-06T10:00:00Z",
+                        "{\"id\":\"F1\",\"kind\":\"review\",\"score\":1,"
+                        "\"customer_id\":\"c-8\",\"order_id\":\"1001\"}"),
+                  "data.order_id: order \"1001\" is another customer's, not \"c-8\"'s; "
+                  "expected an order of the feedback's customer or none");
+    refused_order(s, EV("g1", "signal", "2026-03-06T10:00:00Z",
+                        "{\"name\":\"vip\",\"customer_id\":\"c-8\",\"order_id\":\"1001\"}"),
+                  "expected an order of the signal's customer or none");
+    assert_string_equal(customer_events(s, "c-8", NULL), "");
+    put(s, EV("f2", "feedback.submitted", "2026-03-06T11:00:00Z",
+              "{\"id\":\"F2\",\"kind\":\"review\",\"score\":5,"
+              "\"customer_id\":\"c-7\",\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("f3", "feedback.submitted", "2026-03-06T12:00:00Z",
+              "{\"id\":\"F3\",\"kind\":\"nps\",\"score\":9,\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("g2", "signal", "2026-03-06T12:00:00Z",
+              "{\"name\":\"vip\",\"customer_id\":\"c-7\",\"order_id\":\"1001\"}"),
+        NULL);
+    /* an order not placed yet: taken */
+    put(s, EV("g3", "signal", "2026-03-06T12:00:00Z",
+              "{\"name\":\"vip\",\"customer_id\":\"c-8\",\"order_id\":\"1002\"}"),
+        NULL);
+    assert_string_equal(listed(s, NULL, "1001", "feedback.submitted", "event_id"), "f2 f3");
+    assert_string_equal(listed(s, NULL, "1001", "signal", "event_id"), "g2");
+    assert_string_equal(customer_events(s, "c-8", NULL), "g3");
+    json_t *v = order_view(s, "1001");
+    assert_int_equal(json_array_size(json_object_get(v, "feedback")), 2);
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2893,6 +2950,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feedback_and_signal_of_another_customers_order,
+                                        setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);

@@ -1380,6 +1380,38 @@ static void test_actions(void **state)
     teardown_world(&w);
 }
 
+/* An emit step of a run whose order an edit gave to another customer: a
+ * signal naming another customer's order is refused, so the run's
+ * customer's goes without the order; the pass does not fail on it. */
+static void test_emit_for_an_order_given_to_another(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { "journey: thanks\ntrigger: {event: order.placed}\nsteps:\n"
+                        "  - wait: 1d\n"
+                        "  - emit: {signal: thanked}\n" };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    order(&w, "o1", "ana", "10.00");
+    advance_to(&w, "2026-07-13T11:00:00Z");
+    order(&w, "o1", "bea", "10.00"); /* the shop's edit: bea's order */
+    advance_to(&w, "2026-07-14T12:00:00Z");
+    assert_string_equal(runs(&w, "ana"), "thanks:done");
+    cs_event_query_t q;
+    memset(&q, 0, sizeof q);
+    q.type = "signal";
+    q.limit = 10;
+    json_t *page;
+    cs_err_t err;
+    assert_int_equal(cs_store_events_query(w.s, &q, &page, &err), CS_OK);
+    json_t *evs = json_object_get(page, "events");
+    assert_int_equal(json_array_size(evs), 1);
+    json_t *e = json_array_get(evs, 0); /* as the log lists it */
+    assert_string_equal(json_string_value(json_object_get(e, "customer_id")), "ana");
+    assert_true(json_is_null(json_object_get(e, "order_id")));
+    json_decref(page);
+    teardown_world(&w);
+}
+
 /* A journey file with action steps that break the rules names them. */
 static void test_action_errors(void **state)
 {
@@ -1698,6 +1730,7 @@ int main(void)
         cmocka_unit_test(test_stored_version_of_an_older_release),
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_action_errors),
+        cmocka_unit_test(test_emit_for_an_order_given_to_another),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
         cmocka_unit_test(test_no_start_after_a_return),
         cmocka_unit_test(test_ordered_again_means_a_later_order),

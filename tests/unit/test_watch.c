@@ -725,6 +725,46 @@ static void test_plan_names_the_learned_lane(void **state)
     assert_string_equal(d, "2026-03-06"); /* four days, Friday */
 }
 
+/* The customer the log lists for the latest signal of an order. */
+static cs_rc last_customer_fn(int64_t seq, const char *order_id, const char *customer_id,
+                              const char *body, size_t len, void *ud)
+{
+    (void)seq;
+    (void)body;
+    (void)len;
+    if (order_id && strcmp(order_id, "o7") == 0)
+        snprintf(ud, 64, "%s", customer_id ? customer_id : "");
+    return CS_OK;
+}
+
+/* An order an edit gave to another customer: the watch's signals about it
+ * name the order's customer now. A signal naming another customer's order
+ * is refused, and the watch, which named the customer the order had when
+ * it first saw it, failed on it. */
+static void test_order_given_to_another_customer(void **state)
+{
+    (void)state;
+    order("o7", "c7a", "30.00", NULL);
+    ship("o7");
+    scan("o7", "in_transit", NULL);
+    run_watch();
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    order("o7", "c7b", "30.00", NULL); /* the shop's edit */
+    cs_clock_manual_advance(&W.clock, 26 * 3600000LL);
+    scan("o7", "failed_attempt", "recipient_absent");
+    run_watch();
+    assert_true(rec("o7").at_risk);
+    assert_string_equal(rec("o7").customer_id, "c7b");
+    assert_int_equal(signals("delivery_at_risk", "o7"), 1);
+    char who[64] = "";
+    cs_err_t err;
+    int64_t examined;
+    assert_int_equal(cs_store_call(W.s, events_after, 0, 100000, 1u << CS_EV_SIGNAL,
+                                   last_customer_fn, who, &examined, &err),
+                     CS_OK);
+    assert_string_equal(who, "c7b");
+}
+
 static void test_incidents_flag_once_per_reason(void **state)
 {
     (void)state;
@@ -1978,6 +2018,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_and_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shop_promise_is_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_given_to_another_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_clearance_is_routine, setup, teardown),
