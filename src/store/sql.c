@@ -35,10 +35,11 @@ static const char *const stmt_sql[Q__COUNT] = {
     /* (not its scans, ?3: they are logged as no customer's, Q_EV_ADOPT_SCANS) */
     [Q_EV_ORDER_CUSTOMER] = "UPDATE events SET customer_id=?2 WHERE order_id=?1 AND "
                             "customer_id IS NULL AND type<>?3",
-    /* the tickets of other customers that named order ?1 before it came
-     * (types ?3, ?4): not the order's (Q_TI_UNLINK) */
-    [Q_EV_UNLINK_TICKETS] = "UPDATE events SET order_id=NULL WHERE order_id=?1 AND "
-                            "customer_id<>?2 AND type IN (?3,?4)",
+    /* the tickets, feedback and signals of other customers that named
+     * order ?1 before it came (types ?3 to ?6): not the order's
+     * (Q_TI_UNLINK, Q_FB_UNLINK) */
+    [Q_EV_UNLINK_OTHERS] = "UPDATE events SET order_id=NULL WHERE order_id=?1 AND "
+                           "customer_id<>?2 AND type IN (?3,?4,?5,?6)",
     /* a scan is logged as its order's, not its customer's: scans are the
      * hot path, and a customer's events leave them out (docs/api.md) */
     [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE (order_id IS NULL OR "
@@ -226,6 +227,7 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "created_at=excluded.created_at,status_at=excluded.status_at,"
                  "created_seq=coalesce(tickets.created_seq,excluded.created_seq)",
     [Q_TI_UNLINK] = "UPDATE tickets SET order_id=NULL WHERE order_id=?1 AND customer_id<>?2",
+    [Q_FB_UNLINK] = "UPDATE feedback SET order_id=NULL WHERE order_id=?1 AND customer_id<>?2",
     [Q_TI_SET_STATUS] = "UPDATE tickets SET status=?2,status_at=?3 WHERE id=?1",
     [Q_FB_PUT] = "INSERT INTO feedback(id,kind,score,customer_id,order_id,sku,title,text,locale,"
                  "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "

@@ -822,11 +822,13 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         sql_bind_int(up, 3, (int)CS_EV_TRACKING_EVENT);
         if ((rc = cs__sql_exec_stmt(s, up, err, "give the order's events its customer")))
             goto out;
-        /* tickets of other customers that named it before it came are
-         * not about it: they stay their customers', without the order */
+        /* tickets, feedback and signals of other customers that named it
+         * before it came are not about it: they stay their customers',
+         * without the order */
         sql_stmt *unlink = cs__sql_stmt(s, Q_TI_UNLINK, err);
-        sql_stmt *unlog = cs__sql_stmt(s, Q_EV_UNLINK_TICKETS, err);
-        if (!unlink || !unlog) {
+        sql_stmt *unlink_fb = cs__sql_stmt(s, Q_FB_UNLINK, err);
+        sql_stmt *unlog = cs__sql_stmt(s, Q_EV_UNLINK_OTHERS, err);
+        if (!unlink || !unlink_fb || !unlog) {
             rc = CS_ERR_STORE;
             goto out;
         }
@@ -834,11 +836,19 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         cs__bind_text(unlink, 2, o->customer_id);
         if ((rc = cs__sql_exec_stmt(s, unlink, err, "take other customers' tickets off the order")))
             goto out;
+        cs__bind_text(unlink_fb, 1, o->id);
+        cs__bind_text(unlink_fb, 2, o->customer_id);
+        if ((rc = cs__sql_exec_stmt(s, unlink_fb, err,
+                                    "take other customers' feedback off the order")))
+            goto out;
         cs__bind_text(unlog, 1, o->id);
         cs__bind_text(unlog, 2, o->customer_id);
         sql_bind_int(unlog, 3, (int)CS_EV_TICKET_CREATED);
         sql_bind_int(unlog, 4, (int)CS_EV_TICKET_UPDATED);
-        if ((rc = cs__sql_exec_stmt(s, unlog, err, "take other customers' tickets off the order")))
+        sql_bind_int(unlog, 5, (int)CS_EV_FEEDBACK_SUBMITTED);
+        sql_bind_int(unlog, 6, (int)CS_EV_SIGNAL);
+        if ((rc = cs__sql_exec_stmt(s, unlog, err,
+                                    "take other customers' events off the order")))
             goto out;
     }
     if (found) {

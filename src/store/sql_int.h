@@ -235,7 +235,8 @@ typedef enum stmt_id {
     Q_EV_ADOPT_ORPHANS,   /* set order_id, customer_id on earlier updates of an entity */
     Q_EV_ADOPT_SCANS,     /* set order_id (and its customer) on scan events of a shipment */
     Q_EV_ORDER_CUSTOMER,  /* set customer_id on an order's events that lack it */
-    Q_EV_UNLINK_TICKETS,  /* other customers' ticket events leave an order */
+    Q_EV_UNLINK_OTHERS,   /* other customers' ticket, feedback and signal events leave an
+                             order */
     /* customers */
     Q_CU_GET,
     Q_CU_PUT,
@@ -289,6 +290,7 @@ typedef enum stmt_id {
     Q_TI_GET,
     Q_TI_PUT,
     Q_TI_UNLINK,          /* other customers' tickets leave an order placed */
+    Q_FB_UNLINK,          /* ... and their feedback */
     Q_TI_SET_STATUS,
     Q_FB_PUT,
     Q_MS_INSERT,

@@ -847,6 +847,44 @@ static void test_feedback_and_signal_of_another_customers_order(void **state)
     cs_store_close(&s);
 }
 
+/* Feedback and signals that named an order not placed yet, which then
+ * comes as another customer's, stay their customers' without the order,
+ * as tickets do; one naming only the order, or its own customer, is the
+ * order's. Before, c-8's review and signal stayed on c-7's order. */
+static void test_feedback_and_signal_before_another_customers_order(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, EV("f1", "feedback.submitted", "2026-03-06T10:00:00Z",
+              "{\"id\":\"F1\",\"kind\":\"review\",\"score\":1,"
+              "\"customer_id\":\"c-8\",\"order_id\":\"1002\"}"),
+        NULL);
+    put(s, EV("g1", "signal", "2026-03-06T10:00:00Z",
+              "{\"name\":\"vip\",\"customer_id\":\"c-8\",\"order_id\":\"1002\"}"),
+        NULL);
+    put(s, EV("f2", "feedback.submitted", "2026-03-06T11:00:00Z",
+              "{\"id\":\"F2\",\"kind\":\"review\",\"score\":5,"
+              "\"customer_id\":\"c-7\",\"order_id\":\"1002\"}"),
+        NULL);
+    put(s, EV("f3", "feedback.submitted", "2026-03-06T12:00:00Z",
+              "{\"id\":\"F3\",\"kind\":\"nps\",\"score\":9,\"order_id\":\"1002\"}"),
+        NULL);
+    put(s, EV("g2", "signal", "2026-03-06T12:00:00Z",
+              "{\"name\":\"vip\",\"customer_id\":\"c-7\",\"order_id\":\"1002\"}"),
+        NULL);
+    put(s, order_ev("o2", "1002", "2026-03-01T11:00:00Z", "8.90"), NULL); /* c-7's */
+    assert_string_equal(listed(s, NULL, "1002", "feedback.submitted", "event_id"), "f2 f3");
+    assert_string_equal(listed(s, NULL, "1002", "signal", "event_id"), "g2");
+    assert_string_equal(customer_events(s, "c-8", NULL), "f1 g1");
+    assert_string_equal(customer_events(s, "c-7", "feedback.submitted"), "f2 f3");
+    json_t *v = order_view(s, "1002");
+    json_t *fb = json_object_get(v, "feedback");
+    assert_int_equal(json_array_size(fb), 2);
+    for (size_t i = 0; i < json_array_size(fb); i++)
+        assert_string_not_equal(str_at(json_array_get(fb, i), "id"), "F1");
+    json_decref(v);
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2951,6 +2989,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_and_signal_of_another_customers_order,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feedback_and_signal_before_another_customers_order,
                                         setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
