@@ -1687,6 +1687,30 @@ cs_rc cs__sql_ingest_hint(cs_store_t *store, const cs_event_t *const *evs, size_
     return rc == CS_ERR_NOMEM ? cs_errf(err, rc, "out of memory") : rc;
 }
 
+/* An event refused by resolve: when its id is logged already, *outcome is
+ * CS_INGEST_DUPLICATE with the original's *seq and err cleared; else err
+ * keeps the refusal. Only a refusal pays this read. */
+static cs_rc logged_before(cs_sql_t *s, const cs_event_t *ev, cs_ingest_outcome_t *outcome,
+                           int64_t *seq, cs_err_t *err)
+{
+    cs_err_t scratch;
+    sql_stmt *q = cs__sql_stmt(s, Q_EV_SEQ_BY_ID, &scratch);
+    if (!q)
+        return cs__sql_fail(s, err, "look up a refused event's id");
+    cs__bind_text(q, 1, ev->event_id);
+    int r = sql_step(q);
+    if (r == SQL_ROW) {
+        *seq = sql_column_int64(q, 0);
+        *outcome = CS_INGEST_DUPLICATE;
+        cs_err_clear(err);
+    }
+    sql_reset(q);
+    sql_clear_bindings(q);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "look up a refused event's id");
+    return CS_OK;
+}
+
 cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
                         cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *err)
 {
@@ -1699,8 +1723,15 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     if (!s->in_tx)
         return cs_errf(err, CS_ERR_INTERNAL, "store: ingest outside a transaction");
     memset(&r, 0, sizeof r);
-    if ((rc = resolve(s, ev, &r, err)))
+    if ((rc = resolve(s, ev, &r, err))) {
+        /* refused (a ticket, review or signal naming an order that has
+         * since come as another customer's): a replay of an event logged
+         * before is still that event, reported as the duplicate it is */
+        if (rc == CS_ERR_RULE && (rc = logged_before(s, ev, outcome, seq, err)) == CS_OK &&
+            *outcome != CS_INGEST_DUPLICATE)
+            rc = CS_ERR_RULE;
         goto out;
+    }
 
     /* PostgreSQL gives the seq itself (the write lock makes max + 1 safe),
      * so that an event ingest_hint found new is appended without waiting */

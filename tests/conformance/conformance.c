@@ -719,13 +719,19 @@ static void test_ticket_of_another_customers_order(void **state)
     assert_string_equal(order_tickets(s, "1001"), "T2|1");
 
     /* before its order, which comes as another customer's */
-    put(s, ticket_ev("t3", "T3", "c-8", "1002"), NULL);
+    int64_t t3_seq = 0;
+    put(s, ticket_ev("t3", "T3", "c-8", "1002"), &t3_seq);
     put(s, EV("t3u", "ticket.updated", "2026-03-04T11:00:00Z", "{\"id\":\"T3\",\"status\":\"pending\"}"),
         NULL);
     put(s, ticket_ev("t4", "T4", "c-7", "1002"), NULL);
     put(s, order_ev("o2", "1002", "2026-03-01T11:00:00Z", "8.90"), NULL); /* c-7's */
     assert_string_equal(order_tickets(s, "1002"), "T4|1");
     assert_string_equal(customer_events(s, "c-8", NULL), "t3 t3u");
+    /* the helpdesk sending the creation again (same event id) gets the
+     * duplicate it is, not a refusal of what was accepted */
+    int64_t again = 0;
+    assert_int_equal(put(s, ticket_ev("t3", "T3", "c-8", "1002"), &again), CS_INGEST_DUPLICATE);
+    assert_int_equal(again, t3_seq);
     /* and a later update of it does not bring it back */
     put(s, EV("t3v", "ticket.updated", "2026-03-04T12:00:00Z", "{\"id\":\"T3\",\"status\":\"open\"}"),
         NULL);
