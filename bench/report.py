@@ -517,6 +517,11 @@ The figure moves by a third from run to run on this shared machine: four interle
 indexed read of the run and two of the trigger event per message) and two of 3060623, gave
 0.82x and 0.48x against 0.60x and 0.61x (Consonance 1,083 and 836 against 1,011 and 1,003
 messages/s): no cost of that change shows above the noise.
+On 2026-12-07 the sender began reading the customer's contact row for every message (consent
+by the contact policy's own rules, and the channels to fall back to) and, for asks and
+marketing, whether a ticket is open. The one run since (51e9052) gave 0.86x: 914 messages/s
+against the baseline's 1,059, where the run before gave 686 against 1,437. No cost of those
+reads shows above the noise; one run cannot tell more.
 """
 
 
@@ -837,6 +842,20 @@ build before these changes (59920e2) against the one after (b43a009): plain inta
 8,326, 10,767 and 10,894 (median 10,894) against 8,435, 10,702, 12,032, 9,227 and 10,324
 (median 10,324). The tracking page served 27,176 against 30,852 pages/s on average (the page
 no longer compares scans itself), 0.51x to 0.74x nginx in the later build's runs.
+
+Later on 2026-12-06 (second session) a run of build 8c42d01 gave plain intake 24,360 scans/s.
+Interleaved 5 s runs (`CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 5 5000`, Release
+builds) found the cause: a commit of that session (12c9406) logged every scan as its order's
+customer's, so that a customer's events would list scans. The session's first build (f6ba9bf)
+against 69fa790, the build just before it: 44,772 and 47,536. Against 8c42d01: 27,688 and
+27,633. The same build with the scan's customer left out: 39,761 and 35,680 against 23,094 and
+27,710. The cost was an order look-up and an `events_by_customer` entry per scan. Scans are
+logged by their order again (950fc59); a customer's events list them no more, as
+docs/api.md says. Four pairs after that, f6ba9bf against 950fc59: 39,913, 46,835, 44,091
+and 38,662 (median 42,000) against 35,630, 40,271, 36,231 and 39,660 (median 37,900) scans/s.
+That is about 10% fewer, inside this machine's spread between runs but the same way in three
+pairs of four. The watch kept up with 22,210, 24,238, 21,576 and 23,958 against 19,445,
+21,724, 22,363 and 19,298 accepted scans/s. The run in the tables above is of 950fc59.
 """
 
 
