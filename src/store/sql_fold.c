@@ -1687,27 +1687,21 @@ cs_rc cs__sql_ingest_hint(cs_store_t *store, const cs_event_t *const *evs, size_
     return rc == CS_ERR_NOMEM ? cs_errf(err, rc, "out of memory") : rc;
 }
 
-/* An event refused by resolve: when its id is logged already, *outcome is
- * CS_INGEST_DUPLICATE with the original's *seq and err cleared; else err
- * keeps the refusal. Only a refusal pays this read. */
-static cs_rc logged_before(cs_sql_t *s, const cs_event_t *ev, cs_ingest_outcome_t *outcome,
-                           int64_t *seq, cs_err_t *err)
+/* The seq of the event logged under ev's id (*seq = 0: none). A replay
+ * reports it, whether the log refused the copy (the insert did nothing)
+ * or resolve did (a refusal pays this read, not every event). */
+static cs_rc logged_seq(cs_sql_t *s, const cs_event_t *ev, int64_t *seq, cs_err_t *err)
 {
-    cs_err_t scratch;
-    sql_stmt *q = cs__sql_stmt(s, Q_EV_SEQ_BY_ID, &scratch);
+    sql_stmt *q = cs__sql_stmt(s, Q_EV_SEQ_BY_ID, err);
     if (!q)
-        return cs__sql_fail(s, err, "look up a refused event's id");
+        return CS_ERR_STORE;
     cs__bind_text(q, 1, ev->event_id);
     int r = sql_step(q);
-    if (r == SQL_ROW) {
-        *seq = sql_column_int64(q, 0);
-        *outcome = CS_INGEST_DUPLICATE;
-        cs_err_clear(err);
-    }
+    *seq = r == SQL_ROW ? sql_column_int64(q, 0) : 0;
     sql_reset(q);
     sql_clear_bindings(q);
     if (r != SQL_ROW && r != SQL_DONE)
-        return cs__sql_fail(s, err, "look up a refused event's id");
+        return cs__sql_fail(s, err, "look up an event by its id");
     return CS_OK;
 }
 
@@ -1727,9 +1721,18 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
         /* refused (a ticket, review or signal naming an order that has
          * since come as another customer's): a replay of an event logged
          * before is still that event, reported as the duplicate it is */
-        if (rc == CS_ERR_RULE && (rc = logged_before(s, ev, outcome, seq, err)) == CS_OK &&
-            *outcome != CS_INGEST_DUPLICATE)
-            rc = CS_ERR_RULE;
+        if (rc == CS_ERR_RULE) {
+            int64_t was = 0;
+            cs_rc lr = logged_seq(s, ev, &was, err); /* (err kept unless it fails) */
+            if (lr) {
+                rc = lr;
+            } else if (was) {
+                *seq = was;
+                *outcome = CS_INGEST_DUPLICATE;
+                cs_err_clear(err);
+                rc = CS_OK;
+            }
+        }
         goto out;
     }
 
@@ -1799,18 +1802,8 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
     }
     if (step == SQL_DONE) {
         /* a replay: report the original and change nothing */
-        sql_stmt *q = cs__sql_stmt(s, Q_EV_SEQ_BY_ID, err);
-        if (!q) {
-            rc = CS_ERR_STORE;
-            goto out;
-        }
-        cs__bind_text(q, 1, ev->event_id);
-        if (sql_step(q) == SQL_ROW)
-            *seq = sql_column_int64(q, 0);
-        else
+        if (!(rc = logged_seq(s, ev, seq, err)) && !*seq)
             rc = cs__sql_fail(s, err, "find the original of a duplicate");
-        sql_reset(q);
-        sql_clear_bindings(q);
         *outcome = CS_INGEST_DUPLICATE;
         goto out;
     }
