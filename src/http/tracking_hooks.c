@@ -249,12 +249,8 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
     char key[SCAN_KEY_MAX], hex[CS_SHA256_HEX_LEN], eid[64], num[CS_ID_MAX + 1];
     char ucode[CS_ID_MAX + 1];
     cs_tracking_number_canon(number, num, sizeof num);
-    const char *cp = code ? code : "";
-    size_t cl = strlen(cp);
-    while (cl && isspace((unsigned char)cp[cl - 1]))
-        cl--;
-    while (cl && isspace((unsigned char)*cp))
-        cp++, cl--;
+    size_t cl;
+    const char *cp = cs_span_trim(code ? code : "", &cl);
     if (cl >= sizeof ucode)
         cl = sizeof ucode - 1;
     for (size_t i = 0; i < cl; i++)

@@ -500,6 +500,17 @@ bool cs_parse_i64(const char *s, int64_t *out)
     return true;
 }
 
+const char *cs_span_trim(const char *s, size_t *n)
+{
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    while (len && isspace((unsigned char)*s))
+        s++, len--;
+    *n = len;
+    return s;
+}
+
 bool cs_parse_serial(const char *s, int64_t *out)
 {
     /* the one spelling of the number: "007" is some other system's id */

@@ -128,6 +128,9 @@ bool cs_utf8_repair(char *s);
 void cs_hostname(char *buf, size_t size);
 /* Name the calling thread for top -H, perf and gdb (cut to 15 bytes). */
 void cs_thread_name(const char *name);
+/* s without the white space around it: its first byte that is not, and
+ * in *n how many bytes run to its last one (" FS " -> "FS ", 2). */
+const char *cs_span_trim(const char *s, size_t *n);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
 /* A positive number written as we write one ("%lld": digits only, no sign,

@@ -591,12 +591,8 @@ void cs_carriers_map_code(cs_carriers_t *c, const char *carrier, const char *cod
      * field (" FS", "13  ") is the code its table lists */
     char trimmed[CS_ID_MAX + 1];
     if (code) {
-        const char *p = code;
-        size_t n = strlen(p);
-        while (n && isspace((unsigned char)p[n - 1]))
-            n--;
-        while (n && isspace((unsigned char)*p))
-            p++, n--;
+        size_t n;
+        const char *p = cs_span_trim(code, &n);
         if (n < sizeof trimmed) { /* an event's codes fit; a longer one is left as it is */
             memcpy(trimmed, p, n);
             trimmed[n] = '\0';

@@ -194,6 +194,14 @@ static void test_strings(void **state)
     for (size_t i = 0; i < sizeof not_ours / sizeof *not_ours; i++)
         assert_false(cs_parse_serial(not_ours[i], &v));
     assert_false(cs_parse_serial(NULL, &v));
+    size_t n;
+    const char *t = cs_span_trim(" \tFS  ", &n);
+    assert_int_equal(n, 2);
+    assert_memory_equal(t, "FS", 2);
+    t = cs_span_trim("   ", &n);
+    assert_int_equal(n, 0);
+    t = cs_span_trim("A B", &n);
+    assert_int_equal(n, 3);
 }
 
 static void test_time(void **state)
