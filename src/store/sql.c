@@ -40,6 +40,10 @@ static const char *const stmt_sql[Q__COUNT] = {
      * (Q_TI_UNLINK, Q_FB_UNLINK) */
     [Q_EV_UNLINK_OTHERS] = "UPDATE events SET order_id=NULL WHERE order_id=?1 AND "
                            "customer_id<>?2 AND type IN (?3,?4,?5,?6)",
+    /* order ?1 given by an edit from customer ?2 to ?3: what was logged
+     * as the old customer's about it (scans are no customer's) */
+    [Q_EV_MOVE_CUSTOMER] = "UPDATE events SET customer_id=?3 WHERE order_id=?1 AND "
+                           "customer_id=?2",
     /* a scan is logged as its order's, not its customer's: scans are the
      * hot path, and a customer's events leave them out (docs/api.md) */
     [Q_EV_ADOPT_SCANS] = "UPDATE events SET order_id=?2 WHERE (order_id IS NULL OR "
@@ -56,8 +60,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "first_seen_at=excluded.first_seen_at,updated_at=excluded.updated_at,"
                  "contact_at=excluded.contact_at,field_at=excluded.field_at",
 
-    [Q_OR_GET] = "SELECT placed_at,status,cancel_reason,cancelled_at,updated_at FROM orders "
-                 "WHERE id=?1",
+    [Q_OR_GET] = "SELECT placed_at,status,cancel_reason,cancelled_at,updated_at,customer_id "
+                 "FROM orders WHERE id=?1",
     [Q_OR_CUSTOMER] = "SELECT customer_id FROM orders WHERE id=?1",
     [Q_OR_PUT] = "INSERT INTO orders(id,customer_id,currency,placed_at,subtotal,"
                  "shipping,tax,discount,total,promised_from,promised_to,status,cancel_reason,"
@@ -228,6 +232,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "created_seq=coalesce(tickets.created_seq,excluded.created_seq)",
     [Q_TI_UNLINK] = "UPDATE tickets SET order_id=NULL WHERE order_id=?1 AND customer_id<>?2",
     [Q_FB_UNLINK] = "UPDATE feedback SET order_id=NULL WHERE order_id=?1 AND customer_id<>?2",
+    [Q_TI_MOVE] = "UPDATE tickets SET customer_id=?3 WHERE order_id=?1 AND customer_id=?2",
+    [Q_FB_MOVE] = "UPDATE feedback SET customer_id=?3 WHERE order_id=?1 AND customer_id=?2",
     [Q_TI_SET_STATUS] = "UPDATE tickets SET status=?2,status_at=?3 WHERE id=?1",
     [Q_FB_PUT] = "INSERT INTO feedback(id,kind,score,customer_id,order_id,sku,title,text,locale,"
                  "occurred_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "

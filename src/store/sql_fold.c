@@ -743,6 +743,40 @@ out:
     return rc;
 }
 
+/*
+ * An edit that gives a placed order to another customer (a correction:
+ * docs/events.md) takes along what is the order's: the events logged as
+ * the old customer's that name it (its placements, cancellation, parcels,
+ * returns, tickets, reviews and signals; scans are no customer's), and
+ * the old customer's tickets and feedback about it, so that a ticket is
+ * still its order's customer's (own_order). The customers' figures are
+ * read from the orders (their customer_id), which the edit has moved.
+ */
+static cs_rc move_order(cs_sql_t *s, const char *order_id, const char *from, const char *to,
+                        cs_err_t *err)
+{
+    static const struct {
+        stmt_id_t id;
+        const char *what;
+    } steps[] = {
+        { Q_EV_MOVE_CUSTOMER, "give the order's events its new customer" },
+        { Q_TI_MOVE, "give the order's tickets its new customer" },
+        { Q_FB_MOVE, "give the order's feedback its new customer" },
+    };
+    for (size_t i = 0; i < CS_ARRAY_LEN(steps); i++) {
+        sql_stmt *st = cs__sql_stmt(s, steps[i].id, err);
+        if (!st)
+            return CS_ERR_STORE;
+        cs__bind_text(st, 1, order_id);
+        cs__bind_text(st, 2, from);
+        cs__bind_text(st, 3, to);
+        cs_rc rc = cs__sql_exec_stmt(s, st, err, steps[i].what);
+        if (rc)
+            return rc;
+    }
+    return CS_OK;
+}
+
 static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_order_t *o = &ev->u.order;
@@ -761,8 +795,11 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         return rc;
     }
     bool found = r == SQL_ROW;
-    /* placed_at,status,cancel_reason,cancelled_at,updated_at */
+    /* placed_at,status,cancel_reason,cancelled_at,updated_at,customer_id */
     bool was_placed = found && sql_column_type(get, 0) != SQL_NULL;
+    char was_customer[CS_ID_MAX + 1] = "";
+    if (was_placed)
+        copy_col(get, 5, was_customer, sizeof was_customer);
     if (was_placed && ev->occurred_at < cs__col_time(get, 4)) {
         sql_reset(get);
         sql_clear_bindings(get);
@@ -851,6 +888,9 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
                                     "take other customers' events off the order")))
             goto out;
     }
+    if (was_placed && was_customer[0] && strcmp(was_customer, o->customer_id) != 0 &&
+        (rc = move_order(s, o->id, was_customer, o->customer_id, err)))
+        goto out;
     if (found) {
         sql_stmt *del = cs__sql_stmt(s, Q_OI_DELETE, err);
         if (!del) {

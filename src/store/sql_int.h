@@ -237,6 +237,7 @@ typedef enum stmt_id {
     Q_EV_ORDER_CUSTOMER,  /* set customer_id on an order's events that lack it */
     Q_EV_UNLINK_OTHERS,   /* other customers' ticket, feedback and signal events leave an
                              order */
+    Q_EV_MOVE_CUSTOMER,   /* an order given to another customer takes its events along */
     /* customers */
     Q_CU_GET,
     Q_CU_PUT,
@@ -291,6 +292,8 @@ typedef enum stmt_id {
     Q_TI_PUT,
     Q_TI_UNLINK,          /* other customers' tickets leave an order placed */
     Q_FB_UNLINK,          /* ... and their feedback */
+    Q_TI_MOVE,            /* an order given to another customer takes its tickets along */
+    Q_FB_MOVE,            /* ... and its feedback */
     Q_TI_SET_STATUS,
     Q_FB_PUT,
     Q_MS_INSERT,

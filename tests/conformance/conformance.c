@@ -891,6 +891,123 @@ static void test_feedback_and_signal_before_another_customers_order(void **state
     cs_store_close(&s);
 }
 
+/* A placed order of customer `cust` (event `id`, one line of `price`). */
+static cs_event_t *order_of(const char *id, const char *order, const char *cust, const char *at,
+                            const char *price)
+{
+    return ev_of("{\"event_id\":\"%s\",\"type\":\"order.placed\",\"occurred_at\":\"%s\",\"data\":"
+                 "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+                 "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"%s\",\"quantity\":1}]}}",
+                 id, at, order, cust, price);
+}
+
+/* An edit (order.placed sent again, newer) that gives the order to another
+ * customer takes along what is the order's, in the same transaction: the
+ * events logged as the old customer's that name it (its placement, parcel,
+ * return, ticket, review, signal), the old customer's tickets about it
+ * (the new customer's now: their open one holds the new customer's asks,
+ * and the new customer may name the order), and both customers' figures
+ * (orders, spent, first and last order, orders before). An older edit
+ * naming a third customer changes nothing. Before, the order's events and
+ * tickets stayed the old customer's. */
+static void test_order_given_to_another_customer(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_contact_stats_t st;
+    put(s, order_of("b1", "2001", "c-8", "2026-02-20T10:00:00Z", "5.00"), NULL);
+    put(s, order_of("o1", "1001", "c-7", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    put(s, order_of("o2", "1002", "c-7", "2026-03-03T10:00:00Z", "20.00"), NULL);
+    put(s, EV("s1", "shipment.created", "2026-03-02T10:00:00Z",
+              "{\"id\":\"S1\",\"order_id\":\"1001\",\"carrier\":\"dhl\",\"tracking_number\":\"T1\"}"),
+        NULL);
+    put(s, EV("k1", "tracking.event", "2026-03-02T12:00:00Z",
+              "{\"shipment_id\":\"S1\",\"carrier\":\"dhl\",\"tracking_number\":\"T1\","
+              "\"status\":\"in_transit\"}"),
+        NULL);
+    put(s, ticket_ev("t1", "T1", "c-7", "1001"), NULL);
+    put(s, EV("t1u", "ticket.updated", "2026-03-04T11:00:00Z",
+              "{\"id\":\"T1\",\"status\":\"pending\"}"),
+        NULL);
+    put(s, EV("f1", "feedback.submitted", "2026-03-04T12:00:00Z",
+              "{\"id\":\"F1\",\"kind\":\"csat\",\"score\":4,\"customer_id\":\"c-7\","
+              "\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("f2", "feedback.submitted", "2026-03-04T13:00:00Z",
+              "{\"id\":\"F2\",\"kind\":\"nps\",\"score\":9,\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("r1", "return.requested", "2026-03-05T12:00:00Z",
+              "{\"id\":\"R1\",\"order_id\":\"1001\",\"resolution\":\"refund\",\"items\":[{\"sku\":"
+              "\"KAF\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("g1", "signal", "2026-03-05T13:00:00Z",
+              "{\"name\":\"vip\",\"customer_id\":\"c-7\",\"order_id\":\"1001\"}"),
+        NULL);
+    put(s, EV("t2", "ticket.created", "2026-03-05T14:00:00Z",
+              "{\"id\":\"T2\",\"customer_id\":\"c-7\"}"),
+        NULL);
+    put(s, EV("t2u", "ticket.updated", "2026-03-05T15:00:00Z",
+              "{\"id\":\"T2\",\"status\":\"solved\"}"),
+        NULL);
+    assert_string_equal(customer_events(s, "c-7", NULL), "o1 o2 s1 t1 t1u f1 f2 r1 g1 t2 t2u");
+
+    /* the shop corrects who bought 1001 */
+    put(s, order_of("e1", "1001", "c-8", "2026-03-06T10:00:00Z", "8.90"), NULL);
+    assert_string_equal(customer_events(s, "c-7", NULL), "o2 t2 t2u");
+    assert_string_equal(customer_events(s, "c-8", NULL), "b1 o1 s1 t1 t1u f1 f2 r1 g1 e1");
+    assert_string_equal(order_scans(s, "1001"), "k1");
+    assert_string_equal(order_tickets(s, "1001"), "T1|2");
+    assert_int_equal(cs_store_call(s, contact_stats, "c-8", "", 0, &st, &err), CS_OK);
+    assert_true(st.ticket_open);
+    assert_int_equal(cs_store_call(s, contact_stats, "c-7", "", 0, &st, &err), CS_OK);
+    assert_false(st.ticket_open);
+    /* the ticket's customer may name the order, the old one not */
+    put(s, ticket_ev("t3", "T3", "c-8", "1001"), NULL);
+    refused_order(s, ticket_ev("t4", "T4", "c-7", "1001"), "another customer's");
+    assert_string_equal(order_tickets(s, "1001"), "T1 T3|3");
+
+    /* both customers' figures */
+    json_t *c = customer_view(s, "c-7");
+    json_t *stats = json_object_get(c, "stats");
+    assert_int_equal(json_integer_value(json_object_get(stats, "orders")), 1);
+    assert_string_equal(str_at(stats, "total_spent.EUR"), "20.00");
+    assert_string_equal(str_at(stats, "first_order_at"), "2026-03-03T10:00:00.000Z");
+    assert_string_equal(str_at(c, "orders.0.id"), "1002");
+    json_decref(c);
+    c = customer_view(s, "c-8");
+    stats = json_object_get(c, "stats");
+    assert_int_equal(json_integer_value(json_object_get(stats, "orders")), 2);
+    assert_string_equal(str_at(stats, "total_spent.EUR"), "13.90");
+    assert_string_equal(str_at(stats, "last_order_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(c);
+    json_t *cu, *o, *sh;
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1002", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "orders_before")), 0);
+    assert_int_equal(json_integer_value(json_object_get(cu, "orders_count")), 1);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    assert_int_equal(cs_store_call(s, journey_context, "c-8", "1001", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "orders_before")), 1);
+    assert_string_equal(str_at(cu, "last_order_id"), "1001");
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+
+    /* an older edit naming a third customer changes nothing */
+    put(s, order_of("e0", "1001", "c-9", "2026-03-05T10:00:00Z", "8.90"), NULL);
+    json_t *v = order_view(s, "1001");
+    assert_string_equal(str_at(v, "customer_id"), "c-8");
+    json_decref(v);
+    assert_string_equal(customer_events(s, "c-8", NULL), "b1 o1 s1 t1 t1u f1 f2 r1 g1 e1 t3");
+    assert_string_equal(customer_events(s, "c-9", NULL), "e0");
+    cs_store_close(&s);
+}
+
 static void test_create_and_update_same_instant(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -2998,6 +3115,7 @@ int main(int argc, char **argv)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_and_signal_before_another_customers_order,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_given_to_another_customer, setup, teardown),
         cmocka_unit_test(test_bad_targets),
     };
     int failed = cmocka_run_group_tests_name(target, tests, NULL, NULL);
