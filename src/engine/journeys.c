@@ -349,6 +349,22 @@ bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *sh
            cs_tz_day(shop_tz, now) > cs_tz_date_day(shop_tz, (cs_ms_t)promised);
 }
 
+cs_rc cs_journeys_ticket_open(const cs_policy_conf_t *c, cs_store_t *s, const char *customer_id,
+                              json_t *order, cs_ms_t now, cs_err_t *err)
+{
+    const char *order_id = jstr(order, "id");
+    cs_policy_input_t in = { .now = now };
+    if (!order_id)
+        return CS_OK;
+    cs_rc rc = cs_store_call(s, ticket_open, customer_id, order_id, &in.ticket_open,
+                             &in.ticket_at, err);
+    if (rc)
+        return rc;
+    if (json_object_set_new(order, "ticket_open", json_boolean(cs_policy_ticket_holds(c, &in))))
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    return CS_OK;
+}
+
 /* The context of a run (its trigger's parcel is `shipment`), or with run
  * NULL of the event seq that may start one. */
 static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id,
@@ -374,6 +390,13 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
         }
     }
     cs_ms_t now = cs_clock_now(js->clock);
+    if (!(flags & CS_CTX_LITE) &&
+        (rc = cs_journeys_ticket_open(&js->policy, s, customer_id, o, now, err))) {
+        json_decref(cu);
+        json_decref(o);
+        json_decref(sh);
+        return rc;
+    }
     json_t *ratio = json_object_get(o, "price_ratio");
     json_t *risk = json_pack("{s:b,s:b,s:O}", "first_purchase", cs_first_purchase(cu, o), "late",
                              cs_journeys_delivery_late(js->shop_tz, o, sh, now), "price_ratio",

@@ -71,6 +71,15 @@ cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool
 bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment,
                                cs_ms_t now);
 
+/* Set order.ticket_open of a full journey_context's order (borrowed;
+ * NULL: nothing to do): whether a ticket of the customer (NULL: none) or
+ * about the order is open and holds by the contact policy c's rule
+ * (cs_policy_ticket_holds at now: not one left without an update for
+ * ticket_stale_after), so that a condition on it agrees with the hold.
+ * The sender sets it again for its templates. */
+cs_rc cs_journeys_ticket_open(const cs_policy_conf_t *c, cs_store_t *s, const char *customer_id,
+                              json_t *order, cs_ms_t now, cs_err_t *err);
+
 /* What the contact policy reads of a customer's contact row for one
  * channel: into *pi its channel, channel_off (from channels_off, a bit set
  * of 1 << cs_channel_t), bounced, has_address, both consents and

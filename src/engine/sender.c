@@ -25,7 +25,8 @@
 struct cs_sender {
     cs_engine_t *engine;
     cs_sender_opts_t o;
-    cs_policy_conf_t policy; /* quiet hours at the hand-over, when has_policy */
+    cs_policy_conf_t policy; /* quiet hours and holds at the hand-over, when has_policy;
+                                else the default (order.ticket_open for templates) */
     bool has_policy;
     char default_locale[16];
     char *shop_name, *public_url, *link_secret, *support_email;
@@ -141,6 +142,8 @@ cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, c
     if (opts->policy) {
         s->policy = *opts->policy;
         s->has_policy = true;
+    } else {
+        cs_policy_conf_default(&s->policy);
     }
     for (int i = 0; i < CS_OUT__CHANNELS; i++)
         opts->transports[i] = NULL; /* moved */
@@ -306,6 +309,7 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
 
 typedef struct ctx_task {
     const cs_outmsg_t *m;
+    const cs_policy_conf_t *policy; /* the sender's: order.ticket_open as the journeys judge it */
     cs_ms_t now;              /* the hand-over's */
     json_t *customer, *order, *shipment;
     bool has_discount;        /* the run issued a code (the latest one), or the order's
@@ -365,6 +369,9 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     }
     rc = cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, about,
                        CS_CTX_FULL, &c->customer, &c->order, &c->shipment, &c->err);
+    if (!rc && c->order && c->policy)
+        rc = cs_journeys_ticket_open(c->policy, st, c->m->customer_id, c->order, c->now,
+                                     &c->err);
     if (rc)
         return rc;
     if (c->m->channel < CS_CHANNEL__COUNT) { /* consent and the channels to fall back to */
@@ -969,6 +976,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     ctx_task_t c;
     memset(&c, 0, sizeof c);
     c.m = m;
+    c.policy = &s->policy;
     c.now = now;
     char *subject = NULL, *html = NULL, *text = NULL;
     cs_err_t err;

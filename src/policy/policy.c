@@ -136,7 +136,7 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
 /* Does an open ticket hold messages? Not one left without an update for
  * ticket_stale_after: a helpdesk that never sends the closing update would
  * otherwise hold the customer's asks and marketing for good. */
-static bool ticket_holds(const cs_policy_conf_t *c, const cs_policy_input_t *in)
+bool cs_policy_ticket_holds(const cs_policy_conf_t *c, const cs_policy_input_t *in)
 {
     if (!in->ticket_open)
         return false;
@@ -150,7 +150,7 @@ cs_policy_result_t cs_policy_hold(const cs_policy_conf_t *c, const cs_policy_inp
     const char *hold = NULL;
     if (marketing && in->delivery_late)
         hold = "held_delivery_late";
-    else if (marketing && ticket_holds(c, in))
+    else if (marketing && cs_policy_ticket_holds(c, in))
         hold = "held_ticket_open";
     else if (in->cls == CS_CLASS_ASK && in->refund_pending)
         hold = "held_refund_pending";

@@ -114,6 +114,12 @@ bool cs_policy_unsubscribed(const cs_policy_input_t *in);
  * a ticket opened or a delivery gone late since it was queued. */
 cs_policy_result_t cs_policy_hold(const cs_policy_conf_t *c, const cs_policy_input_t *in);
 
+/* Rule 4's open ticket alone: does it hold (ticket_open, ticket_at and
+ * now are read)? Not one left without an update for ticket_stale_after.
+ * The journeys' order.ticket_open is this, so that a condition on it
+ * agrees with the hold (cs_journeys_ticket_open). */
+bool cs_policy_ticket_holds(const cs_policy_conf_t *c, const cs_policy_input_t *in);
+
 /* Do quiet hours hold a message of this class back at now in tz (NULL =
  * UTC)? Then *end is when they end. The sender asks again at the
  * hand-over: a retry or a backlog must not carry a message into them. */

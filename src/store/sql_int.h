@@ -378,7 +378,6 @@ typedef enum jstmt_id {
     QJ_CTX_ITEMS,
     QJ_CTX_SHIPMENT,
     QJ_CTX_ABOUT,
-    QJ_CTX_TICKET_OPEN,
     QJ_TICKET_OPEN_AT,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
@@ -570,6 +569,8 @@ cs_rc cs__sql_timer_count(cs_store_t *store, int64_t *n, cs_err_t *err);
 cs_rc cs__sql_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_err_t *err);
 cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const char *order_id,
                                cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
+cs_rc cs__sql_ticket_open(cs_store_t *store, const char *customer_id, const char *order_id,
+                          bool *open, cs_ms_t *at, cs_err_t *err);
 cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
                              cs_err_t *err);
 cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
@@ -697,6 +698,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .timer_count = cs__sql_timer_count, \
     .outbox_put = cs__sql_outbox_put, \
     .contact_stats = cs__sql_contact_stats, \
+    .ticket_open = cs__sql_ticket_open, \
     .outbox_view = cs__sql_outbox_view, \
     .outbox_claim = cs__sql_outbox_claim, \
     .outbox_release = cs__sql_outbox_release, \

@@ -148,10 +148,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
      * a shipment.created or shipment.cancelled (types ?2, ?3) */
     [QJ_CTX_ABOUT] = "SELECT (SELECT shipment_id FROM scans WHERE seq=?1),"
                      "(SELECT body FROM events WHERE seq=?1 AND type IN (?2,?3))",
-    [QJ_CTX_TICKET_OPEN] = "SELECT 1 FROM tickets WHERE (order_id=?1 OR customer_id=?2) AND "
-                           "status IN ('open','pending') LIMIT 1",
-    /* the contact policy's: when the open ticket updated last was updated
-     * (a ticket left open for long holds nothing: ticket_stale_after) */
+    /* the contact policy's (and order.ticket_open's): when the open ticket
+     * updated last was updated (a ticket left open for long holds nothing:
+     * ticket_stale_after) */
     [QJ_TICKET_OPEN_AT] = "SELECT max(status_at) FROM tickets WHERE (order_id=?1 OR "
                           "customer_id=?2) AND status IN ('open','pending')",
     [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
@@ -731,15 +730,25 @@ cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const ch
         if (r != SQL_ROW && r != SQL_DONE)
             return cs__sql_fail(s, err, "find an order's ask");
     }
-    /* as the context's order.ticket_open, but also for a run about no
-     * order; and when the open one updated last was updated */
-    if (!(st = jstmt(s, QJ_TICKET_OPEN_AT, err)))
+    /* as the journeys' order.ticket_open, but also for a run about no order */
+    return cs__sql_ticket_open(store, customer_id, order_id, &out->ticket_open, &out->ticket_at,
+                               err);
+}
+
+cs_rc cs__sql_ticket_open(cs_store_t *store, const char *customer_id, const char *order_id,
+                          bool *open, cs_ms_t *at, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    *open = false;
+    *at = 0;
+    sql_stmt *st = jstmt(s, QJ_TICKET_OPEN_AT, err);
+    if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id && *order_id ? order_id : NULL);
     cs__bind_text(st, 2, customer_id);
-    r = sql_step(st);
-    out->ticket_open = r == SQL_ROW && sql_column_type(st, 0) != SQL_NULL;
-    out->ticket_at = out->ticket_open ? cs__col_time(st, 0) : 0;
+    int r = sql_step(st);
+    *open = r == SQL_ROW && sql_column_type(st, 0) != SQL_NULL;
+    *at = *open ? cs__col_time(st, 0) : 0;
     cs__stmt_done(st);
     if (r != SQL_ROW)
         return cs__sql_fail(s, err, "find an open ticket");
@@ -1521,9 +1530,6 @@ cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
             json_object_set_new(*order, "shipments", all ? all : json_array());
             json_object_set_new(*order, "shipments_count", json_integer((json_int_t)n));
             json_object_set_new(*order, "several_parcels", json_boolean(n > 1));
-            json_object_set_new(*order, "ticket_open",
-                                json_boolean(exists2(s, QJ_CTX_TICKET_OPEN, order_id,
-                                                     customer_id ? customer_id : "")));
             json_object_set_new(*order, "refund_pending",
                                 json_boolean(exists2(s, QJ_CTX_REFUND_PENDING, order_id, NULL)));
         } else {

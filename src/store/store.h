@@ -476,6 +476,11 @@ struct cs_store_ops {
     cs_rc (*outbox_put)(cs_store_t *s, cs_outmsg_t *m, bool *existed, cs_err_t *err);
     cs_rc (*contact_stats)(cs_store_t *s, const char *customer_id, const char *order_id,
                            cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
+    /* contact_stats' ticket_open and ticket_at alone: whether a ticket of
+     * the customer, or about the order (NULL or "": none), is open, and
+     * the latest status time among the open ones (0 when none is). */
+    cs_rc (*ticket_open)(cs_store_t *s, const char *customer_id, const char *order_id,
+                         bool *open, cs_ms_t *at, cs_err_t *err);
     /* Claim up to max messages to send: QUEUED ones due at now, and SENDING
      * ones whose lease ran out (their sender died). They become SENDING
      * with lease_until and one more attempt. */
@@ -548,7 +553,9 @@ struct cs_store_ops {
      * shipment is the parcel of the event `about` (the seq of a run's
      * trigger: a scan or a shipment.created of this order), else the one
      * the order's promise follows (the latest still on its way, else the
-     * one delivered last); about = 0 for none. */
+     * one delivered last); about = 0 for none. The order's ticket_open
+     * is not the store's: the journeys judge it by the contact policy
+     * (cs_journeys_ticket_open, from ticket_open below). */
     cs_rc (*journey_context)(cs_store_t *s, const char *customer_id, const char *order_id,
                              int64_t about, unsigned flags, json_t **customer, json_t **order,
                              json_t **shipment, cs_err_t *err);

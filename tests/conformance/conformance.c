@@ -787,12 +787,26 @@ static void test_contact_stats_ticket_at(void **state)
     assert_true(st.ticket_open);
     assert_true(cs_time_parse("2026-03-09T10:00:00Z", &t));
     assert_int_equal(st.ticket_at, t);
+    /* ticket_open alone reads the same (order.ticket_open's) */
+    bool open;
+    cs_ms_t open_at;
+    assert_int_equal(cs_store_call(s, ticket_open, "c-7", "1001", &open, &open_at, &err), CS_OK);
+    assert_true(open);
+    assert_true(cs_time_parse("2026-03-05T10:00:00Z", &t));
+    assert_int_equal(open_at, t);
+    assert_int_equal(cs_store_call(s, ticket_open, NULL, "1001", &open, &open_at, &err), CS_OK);
+    assert_true(open);
+    assert_true(cs_time_parse("2026-03-04T10:00:00Z", &t));
+    assert_int_equal(open_at, t);
     /* none open */
     put(s, EV("t4u", "ticket.updated", "2026-03-10T10:00:00Z",
               "{\"id\":\"T4\",\"status\":\"closed\"}"), NULL);
     assert_int_equal(cs_store_call(s, contact_stats, "c-8", "", 0, &st, &err), CS_OK);
     assert_false(st.ticket_open);
     assert_int_equal(st.ticket_at, 0);
+    assert_int_equal(cs_store_call(s, ticket_open, "c-8", NULL, &open, &open_at, &err), CS_OK);
+    assert_false(open);
+    assert_int_equal(open_at, 0);
     cs_store_close(&s);
 }
 
@@ -3028,7 +3042,8 @@ static void test_context_figures(void **state)
     assert_float_equal(json_real_value(json_object_get(o, "price_ratio")), 44.90 / 22.70, 1e-9);
     assert_int_equal(json_integer_value(json_object_get(o, "items_count")), 2);
     assert_true(json_is_true(json_object_get(o, "refund_pending")));
-    assert_true(json_is_false(json_object_get(o, "ticket_open")));
+    /* (the journeys judge it by the contact policy: ticket_open) */
+    assert_null(json_object_get(o, "ticket_open"));
     assert_int_equal(json_integer_value(json_object_get(cu, "orders_count")), 3);
     assert_string_equal(str_at(cu, "first_order_at"), "2026-03-01T10:00:00.000Z");
     assert_string_equal(str_at(cu, "last_order_at"), "2026-03-04T10:00:00.000Z");

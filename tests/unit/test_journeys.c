@@ -46,13 +46,18 @@ static void open_store(world_t *w)
 }
 
 static unsigned g_channels_off;
-static const char *g_shop_tz; /* NULL: none given */
+static const char *g_shop_tz;              /* NULL: none given */
+static const cs_policy_conf_t *g_policy;   /* NULL: the default */
 
 static void load(world_t *w, const char *const *yamls, size_t n)
 {
     cs_err_t err;
     cs_journeys_opts_t o = { .clock = &w->clock.clock, .channels_off = g_channels_off,
                              .shop_tz = g_shop_tz ? cs_tz_get_or_utc(g_shop_tz) : NULL };
+    if (g_policy) {
+        o.policy = *g_policy;
+        o.policy_set = true;
+    }
     assert_int_equal(cs_journeys_new(&o, &w->js, &err), CS_OK);
     for (size_t i = 0; i < n; i++) {
         cs_journey_t *j;
@@ -625,6 +630,49 @@ static void test_context_fields_known(void **state)
     json_decref(cu);
     json_decref(o);
     json_decref(sh);
+    teardown_world(&w);
+}
+
+/* order.ticket_open in a condition agrees with the contact policy's hold:
+ * a ticket left open without an update for ticket_stale_after (30 days by
+ * default) is not open to it, one kept up is, and with the setting off
+ * every open ticket is. Before, a condition counted the stale ticket as
+ * open while the hold let the customer's messages go. */
+static void test_ticket_open_condition_stale(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { "journey: calm\ntrigger: {event: order.placed, if: \"not "
+                        "order.ticket_open\"}\nsteps:\n"
+                        "  - send: {channel: email, template: calm_note, class: transactional}\n" };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    customer(&w, "kim", true);
+    customer(&w, "lea", true);
+    event_when(&w, "ticket.created", "2026-06-03T10:00:00Z",
+               "{\"id\":\"T-kim\",\"customer_id\":\"kim\"}"); /* 40 days, never updated */
+    event_when(&w, "ticket.created", "2026-06-03T10:00:00Z",
+               "{\"id\":\"T-lea\",\"customer_id\":\"lea\"}");
+    event_when(&w, "ticket.updated", "2026-07-12T10:00:00Z",
+               "{\"id\":\"T-lea\",\"status\":\"pending\"}"); /* kept up */
+    order(&w, "o1", "kim", "20.00");
+    order(&w, "o2", "lea", "20.00");
+    assert_string_equal(runs(&w, "kim"), "calm:done");
+    assert_string_equal(outbox(&w, "kim"), "calm_note:queued");
+    assert_string_equal(runs(&w, "lea"), "");
+    teardown_world(&w);
+
+    /* ticket_stale_after: off -- an open ticket is open however old */
+    cs_policy_conf_t off;
+    cs_policy_conf_default(&off);
+    off.ticket_stale_after = 0;
+    g_policy = &off;
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 1);
+    g_policy = NULL;
+    customer(&w, "kim", true);
+    event_when(&w, "ticket.created", "2026-06-03T10:00:00Z",
+               "{\"id\":\"T-kim\",\"customer_id\":\"kim\"}");
+    order(&w, "o1", "kim", "20.00");
+    assert_string_equal(runs(&w, "kim"), "");
     teardown_world(&w);
 }
 
@@ -1738,6 +1786,7 @@ int main(void)
         cmocka_unit_test(test_playbook_parcel_delivered_back),
         cmocka_unit_test(test_late_by_the_shop_day),
         cmocka_unit_test(test_cancelled_order_not_late),
+        cmocka_unit_test(test_ticket_open_condition_stale),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();
