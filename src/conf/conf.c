@@ -34,7 +34,14 @@ typedef struct key_def {
     int64_t min, max;
     const char *expect;
     bool (*check)(const char *v); /* K_STR: extra validation; NULL = none */
+    int flags;       /* KF_* */
 } key_def_t;
+
+/* KF_SECRET: the value is a secret (a password, a token, a key that signs
+ * or verifies): no message shows it, whatever check refuses it, only its
+ * length. Every other value is shown with the password of a URL's
+ * user:password@ left out (cs_conf_shown). */
+#define KF_SECRET 1
 
 static bool check_log_level(const char *v)
 {
@@ -139,7 +146,8 @@ static bool check_smtp_url(const char *v)
 }
 
 /* The secrets that sign or verify (links, webhooks in and out): empty is
- * off, else long enough that it cannot be guessed. */
+ * off, else long enough that it cannot be guessed. (Their keys are KF_SECRET,
+ * as are the passwords and tokens: refused, they are named by their length.) */
 #define SECRET_MIN 16
 #define SECRET_EXPECT "a random string of at least 16 characters (or empty)"
 static bool check_secret(const char *v) { return !*v || strlen(v) >= SECRET_MIN; }
@@ -225,137 +233,142 @@ static const key_def_t keys[] = {
     {"store", K_STR, F(store), FS(store), 1, 0,
      "a store target: sqlite:PATH (like sqlite:consonance.db), sqlite::memory: or "
      "postgresql://[user[:password]@]host[:port]/database",
-     check_store},
+     check_store, 0},
     {"node_id", K_STR, F(node_id), FS(node_id), 0, 0,
-     "a name for this node, unique among the nodes sharing a store", NULL},
-    {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1", NULL},
-    {"port", K_INT, F(port), 0, 0, 65535, "a port number 0..65535 (0 = any free port)", NULL},
-    {"http_threads", K_INT, F(http_threads), 0, 1, 64, "a thread count 1..64", NULL},
+     "a name for this node, unique among the nodes sharing a store", NULL, 0},
+    {"host", K_STR, F(host), FS(host), 1, 0, "an address to listen on, e.g. 127.0.0.1", NULL, 0},
+    {"port", K_INT, F(port), 0, 0, 65535, "a port number 0..65535 (0 = any free port)", NULL, 0},
+    {"http_threads", K_INT, F(http_threads), 0, 1, 64, "a thread count 1..64", NULL, 0},
     {"max_body_bytes", K_SIZE, F(max_body_bytes), 0, 1024, (int64_t)1 << 30,
-     "a size 1k..1g, e.g. 16m", NULL},
-    {"max_batch_events", K_I64, F(max_batch_events), 0, 1, 1000000, "an integer 1..1000000", NULL},
-    {"durable", K_BOOL, F(durable), 0, 0, 0, "yes or no", NULL},
-    {"cache_kib", K_I64, F(cache_kib), 0, 256, 64LL * 1024 * 1024, "KiB 256..67108864", NULL},
-    {"max_group_events", K_I64, F(max_group_events), 0, 1, 1000000, "an integer 1..1000000", NULL},
+     "a size 1k..1g, e.g. 16m", NULL, 0},
+    {"max_batch_events", K_I64, F(max_batch_events), 0, 1, 1000000, "an integer 1..1000000", NULL,
+     0},
+    {"durable", K_BOOL, F(durable), 0, 0, 0, "yes or no", NULL, 0},
+    {"cache_kib", K_I64, F(cache_kib), 0, 256, 64LL * 1024 * 1024, "KiB 256..67108864", NULL, 0},
+    {"max_group_events", K_I64, F(max_group_events), 0, 1, 1000000, "an integer 1..1000000", NULL,
+     0},
     {"max_queue_events", K_I64, F(max_queue_events), 0, 1, 100000000, "an integer 1..100000000",
-     NULL},
-    {"readers", K_INT, F(readers), 0, 1, 64, "an integer 1..64", NULL},
+     NULL, 0},
+    {"readers", K_INT, F(readers), 0, 1, 64, "an integer 1..64", NULL, 0},
     {"bootstrap_key_file", K_STR, F(bootstrap_key_file), FS(bootstrap_key_file), 0, 0,
-     "a file path", NULL},
+     "a file path", NULL, 0},
     {"log_level", K_STR, F(log_level), FS(log_level), 1, 0, "debug, info, warn or error",
-     check_log_level},
+     check_log_level, 0},
     {"journeys", K_STR, F(journeys), FS(journeys), 0, 0, "a folder of journey files (or empty)",
-     NULL},
+     NULL, 0},
     {"templates", K_STR, F(templates), FS(templates), 0, 0,
-     "a folder of message templates (or empty)", NULL},
+     "a folder of message templates (or empty)", NULL, 0},
     {"carriers", K_STR, F(carriers), FS(carriers), 0, 0,
-     "a folder of carrier tables (or empty for the built-in ones)", NULL},
+     "a folder of carrier tables (or empty for the built-in ones)", NULL, 0},
     {"default_locale", K_STR, F(default_locale), FS(default_locale), 2, 0, "de or en",
-     check_locale},
-    {"contact_budget", K_INT, F(contact_budget), 0, 0, 1000, "an integer 0..1000", NULL},
+     check_locale, 0},
+    {"contact_budget", K_INT, F(contact_budget), 0, 0, 1000, "an integer 0..1000", NULL, 0},
     {"contact_window", K_DURATION, F(contact_window_ms), 0, 3600000LL, 366 * 86400000LL,
-     "a duration from 1h to 366d, like 7d", NULL},
+     "a duration from 1h to 366d, like 7d", NULL, 0},
     {"quiet_hours", K_STR, F(quiet_hours), FS(quiet_hours), 1, 0,
-     "HH:MM-HH:MM in the customer's time zone, or off", check_quiet},
+     "HH:MM-HH:MM in the customer's time zone, or off", check_quiet, 0},
     {"quiet_hours_exempt", K_STR, F(quiet_hours_exempt), FS(quiet_hours_exempt), 0, 0,
      "message classes separated by commas: transactional, service, reassurance, ask, marketing",
-     check_classes},
+     check_classes, 0},
     {"ask_cooldown", K_DURATION, F(ask_cooldown_ms), 0, 0, 3660 * 86400000LL,
-     "a duration like 30d", NULL},
+     "a duration like 30d", NULL, 0},
     {"hold_max", K_DURATION, F(hold_max_ms), 0, 3600000LL, 366 * 86400000LL,
-     "a duration from 1h to 366d, like 7d", NULL},
+     "a duration from 1h to 366d, like 7d", NULL, 0},
     {"ticket_stale_after", K_DURATION_OFF, F(ticket_stale_after_ms), 0, 3600000LL,
-     3660 * 86400000LL, "a duration from 1h to 3660d, like 30d, or off", NULL},
+     3660 * 86400000LL, "a duration from 1h to 3660d, like 30d, or off", NULL, 0},
     {"address_wait", K_DURATION, F(address_wait_ms), 0, 0, 7 * 86400000LL,
-     "a duration from 0s to 7d, like 30m", NULL},
-    {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL},
+     "a duration from 0s to 7d, like 30m", NULL, 0},
+    {"shop_name", K_STR, F(shop_name), FS(shop_name), 1, 0, "the shop's name", NULL, 0},
     {"shop_timezone", K_STR, F(shop_timezone), FS(shop_timezone), 1, 0,
-     "an IANA time zone like Europe/Berlin", check_timezone},
+     "an IANA time zone like Europe/Berlin", check_timezone, 0},
     {"holidays", K_STR, F(holidays), FS(holidays), 1, 0,
      "auto (the country of shop_timezone, when its holidays are known), a country whose "
      "public holidays are known (" CS_CALENDAR_COUNTRIES "), or none",
-     check_holidays},
+     check_holidays, 0},
     {"closed_days", K_STR, F(closed_days), FS(closed_days), 0, 0,
      "dates as MM-DD (every year) or YYYY-MM-DD (2000 to 2099), separated by commas, like "
      "12-24, 12-31",
-     check_closed_days},
+     check_closed_days, 0},
     {"support_email", K_STR, F(support_email), FS(support_email), 0, 0,
-     "an email address like help@shop.example (or empty)", check_email},
+     "an email address like help@shop.example (or empty)", check_email, 0},
     {"public_url", K_STR, F(public_url), FS(public_url), 0, 0,
-     "the daemon's public base URL, like https://shop.example/consonance", check_url},
-    {"link_secret", K_STR, F(link_secret), FS(link_secret), 0, 0, SECRET_EXPECT, check_secret},
+     "the daemon's public base URL, like https://shop.example/consonance", check_url, 0},
+    {"link_secret", K_STR, F(link_secret), FS(link_secret), 0, 0, SECRET_EXPECT, check_secret,
+     KF_SECRET},
     {"smtp_url", K_STR, F(smtp_url), FS(smtp_url), 0, 0, "smtp://host:port or smtps://host:port",
-     check_smtp_url},
-    {"smtp_user", K_STR, F(smtp_user), FS(smtp_user), 0, 0, "a user name", NULL},
-    {"smtp_password", K_STR, F(smtp_password), FS(smtp_password), 0, 0, "a password", NULL},
+     check_smtp_url, 0},
+    {"smtp_user", K_STR, F(smtp_user), FS(smtp_user), 0, 0, "a user name", NULL, 0},
+    {"smtp_password", K_STR, F(smtp_password), FS(smtp_password), 0, 0, "a password", NULL,
+     KF_SECRET},
     {"smtp_from", K_STR, F(smtp_from), FS(smtp_from), 0, 0,
-     "\"Shop <service@shop.example>\" or an address", check_from},
-    {"smtp_tls", K_STR, F(smtp_tls), FS(smtp_tls), 1, 0, "try, require or off", check_tls},
-    {"smtp_tls_verify", K_BOOL, F(smtp_tls_verify), 0, 0, 0, "yes or no", NULL},
-    {"email_rate", K_INT, F(email_rate), 0, 0, 100000, "messages per second 0..100000", NULL},
-    {"sms_url", K_STR, F(sms_url), FS(sms_url), 0, 0, "an http(s) URL", check_url},
-    {"sms_account", K_STR, F(sms_account), FS(sms_account), 0, 0, "an account id", NULL},
-    {"sms_token", K_STR, F(sms_token), FS(sms_token), 0, 0, "a token", NULL},
-    {"sms_from", K_STR, F(sms_from), FS(sms_from), 0, 0, "a sender number or name", NULL},
-    {"sms_rate", K_INT, F(sms_rate), 0, 0, 100000, "messages per second 0..100000", NULL},
+     "\"Shop <service@shop.example>\" or an address", check_from, 0},
+    {"smtp_tls", K_STR, F(smtp_tls), FS(smtp_tls), 1, 0, "try, require or off", check_tls, 0},
+    {"smtp_tls_verify", K_BOOL, F(smtp_tls_verify), 0, 0, 0, "yes or no", NULL, 0},
+    {"email_rate", K_INT, F(email_rate), 0, 0, 100000, "messages per second 0..100000", NULL, 0},
+    {"sms_url", K_STR, F(sms_url), FS(sms_url), 0, 0, "an http(s) URL", check_url, 0},
+    {"sms_account", K_STR, F(sms_account), FS(sms_account), 0, 0, "an account id", NULL, 0},
+    {"sms_token", K_STR, F(sms_token), FS(sms_token), 0, 0, "a token", NULL, KF_SECRET},
+    {"sms_from", K_STR, F(sms_from), FS(sms_from), 0, 0, "a sender number or name", NULL, 0},
+    {"sms_rate", K_INT, F(sms_rate), 0, 0, 100000, "messages per second 0..100000", NULL, 0},
     {"whatsapp_url", K_STR, F(whatsapp_url), FS(whatsapp_url), 0, 0, "an http(s) URL",
-     check_url},
-    {"whatsapp_token", K_STR, F(whatsapp_token), FS(whatsapp_token), 0, 0, "a token", NULL},
+     check_url, 0},
+    {"whatsapp_token", K_STR, F(whatsapp_token), FS(whatsapp_token), 0, 0, "a token", NULL,
+     KF_SECRET},
     {"whatsapp_app_secret", K_STR, F(whatsapp_app_secret), FS(whatsapp_app_secret), 0, 0,
-     "the app secret", NULL},
+     "the app secret", NULL, KF_SECRET},
     {"whatsapp_verify_token", K_STR, F(whatsapp_verify_token), FS(whatsapp_verify_token), 0, 0,
-     "a token", NULL},
+     "a token", NULL, KF_SECRET},
     {"webhook_secret", K_STR, F(webhook_secret), FS(webhook_secret), 0, 0, SECRET_EXPECT,
-     check_secret},
+     check_secret, KF_SECRET},
     {"aftership_secret", K_STR, F(aftership_secret), FS(aftership_secret), 0, 0, SECRET_EXPECT,
-     check_secret},
+     check_secret, KF_SECRET},
     {"tracking_secret", K_STR, F(tracking_secret), FS(tracking_secret), 0, 0, SECRET_EXPECT,
-     check_secret},
+     check_secret, KF_SECRET},
     {"whatsapp_rate", K_INT, F(whatsapp_rate), 0, 0, 100000, "messages per second 0..100000",
-     NULL},
-    {"provider_tls_verify", K_BOOL, F(provider_tls_verify), 0, 0, 0, "yes or no", NULL},
-    {"send_attempts", K_INT, F(send_attempts), 0, 1, 100, "an integer 1..100", NULL},
+     NULL, 0},
+    {"provider_tls_verify", K_BOOL, F(provider_tls_verify), 0, 0, 0, "yes or no", NULL, 0},
+    {"send_attempts", K_INT, F(send_attempts), 0, 1, 100, "an integer 1..100", NULL, 0},
     {"retry_base", K_DURATION, F(retry_base_ms), 0, 1000, 86400000LL,
-     "a duration from 1s to 1d, like 1m", NULL},
+     "a duration from 1s to 1d, like 1m", NULL, 0},
     {"send_lease", K_DURATION, F(send_lease_ms), 0, 1000, 86400000LL,
-     "a duration from 1s to 1d, like 5m", NULL},
-    {"order_watch", K_BOOL, F(order_watch), 0, 0, 0, "yes or no", NULL},
+     "a duration from 1s to 1d, like 5m", NULL, 0},
+    {"order_watch", K_BOOL, F(order_watch), 0, 0, 0, "yes or no", NULL, 0},
     {"promise_horizon", K_DURATION, F(promise_horizon_ms), 0, 86400000LL, 366 * 86400000LL,
-     "a duration from 1d to 366d, like 60d", NULL},
+     "a duration from 1d to 366d, like 60d", NULL, 0},
     {"shop_currency", K_STR, F(shop_currency), FS(shop_currency), 3, 0,
-     "an ISO 4217 currency code in capitals, like EUR", check_currency},
+     "an ISO 4217 currency code in capitals, like EUR", check_currency, 0},
     {"compensation_budget", K_MONEY, F(comp_budget), 0, 0, 100000000000LL,
-     "an amount like 250 or 250.00 (0 = no compensation)", NULL},
+     "an amount like 250 or 250.00 (0 = no compensation)", NULL, 0},
     {"compensation_percent_per_day", K_INT, F(comp_percent_per_day), 0, 1, 100,
-     "a percentage 1..100", NULL},
+     "a percentage 1..100", NULL, 0},
     {"compensation_percent_max", K_INT, F(comp_percent_max), 0, 1, 100, "a percentage 1..100",
-     NULL},
+     NULL, 0},
     {"compensation_free_shipping_days", K_INT, F(comp_free_shipping_days), 0, 0, 30,
-     "working days 0..30", NULL},
-    {"compensation_wait_days", K_INT, F(comp_wait_days), 0, 0, 30, "working days 0..30", NULL},
-    {"compensation_min", K_MONEY, F(comp_min), 0, 0, 100000000LL, "an amount like 5.00", NULL},
-    {"compensation_max", K_MONEY, F(comp_max), 0, 0, 100000000LL, "an amount like 50.00", NULL},
+     "working days 0..30", NULL, 0},
+    {"compensation_wait_days", K_INT, F(comp_wait_days), 0, 0, 30, "working days 0..30", NULL, 0},
+    {"compensation_min", K_MONEY, F(comp_min), 0, 0, 100000000LL, "an amount like 5.00", NULL, 0},
+    {"compensation_max", K_MONEY, F(comp_max), 0, 0, 100000000LL, "an amount like 50.00", NULL, 0},
     {"compensation_valid", K_DURATION, F(comp_valid_ms), 0, 86400000LL, 3660 * 86400000LL,
-     "a duration like 90d", NULL},
+     "a duration like 90d", NULL, 0},
     {"compensation_prefix", K_STR, F(comp_prefix), FS(comp_prefix), 1, 0,
-     "1..11 characters A-Z and 0-9", check_prefix},
+     "1..11 characters A-Z and 0-9", check_prefix, 0},
     {"vip_spent", K_MONEY, F(vip_spent), 0, 0, 100000000000LL,
-     "an amount like 500.00 (0 = VIPs by vip_orders alone)", NULL},
-    {"vip_orders", K_INT, F(vip_orders), 0, 1, 100000, "an integer 1..100000", NULL},
+     "an amount like 500.00 (0 = VIPs by vip_orders alone)", NULL, 0},
+    {"vip_orders", K_INT, F(vip_orders), 0, 1, 100000, "an integer 1..100000", NULL, 0},
     {"brand_color", K_STR, F(brand_color), FS(brand_color), 6, 0,
-     "a colour as six hex digits, like 2d5b3f", check_color},
+     "a colour as six hex digits, like 2d5b3f", check_color, 0},
     {"brand_logo", K_STR, F(brand_logo), FS(brand_logo), 0, 0,
-     "a file path to an SVG, PNG or JPEG logo (or empty)", NULL},
-    {"returns_url", K_STR, F(returns_url), FS(returns_url), 0, 0, "an http(s) URL", check_url},
-    {"support_url", K_STR, F(support_url), FS(support_url), 0, 0, "an http(s) URL", check_url},
+     "a file path to an SVG, PNG or JPEG logo (or empty)", NULL, 0},
+    {"returns_url", K_STR, F(returns_url), FS(returns_url), 0, 0, "an http(s) URL", check_url, 0},
+    {"support_url", K_STR, F(support_url), FS(support_url), 0, 0, "an http(s) URL", check_url, 0},
     {"reassurance_de", K_STR, F(reassurance_de), FS(reassurance_de), 0, 0, "a sentence or two",
-     NULL},
+     NULL, 0},
     {"reassurance_en", K_STR, F(reassurance_en), FS(reassurance_en), 0, 0, "a sentence or two",
-     NULL},
+     NULL, 0},
     {"tracking_lookups", K_INT, F(tracking_lookups), 0, 1, 10000,
-     "failed lookups per address and 15 minutes, 1..10000", NULL},
+     "failed lookups per address and 15 minutes, 1..10000", NULL, 0},
     {"tracking_page_cache", K_SIZE, F(tracking_page_cache), 0, 1 << 20, (int64_t)4 << 30,
-     "a size 1m..4g, e.g. 32m", NULL},
+     "a size 1m..4g, e.g. 32m", NULL, 0},
 };
 
 void cs_conf_defaults(cs_conf_t *c)
@@ -453,6 +466,47 @@ static const key_def_t *find_key(const char *key)
     return NULL;
 }
 
+/* A URL's user:password@ part, in text that may hold one: the offsets of
+ * the password (after the ':'), false when there is none. */
+static bool url_password(const char *v, size_t *from, size_t *to)
+{
+    const char *scheme = strstr(v, "://");
+    if (!scheme)
+        return false;
+    const char *auth = scheme + 3, *end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p; /* the last one: a password may hold an '@' */
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return false;
+    *from = (size_t)(colon + 1 - v);
+    *to = (size_t)(at - v);
+    return true;
+}
+
+size_t cs_conf_shown(const char *key, const char *value, char *buf, size_t size)
+{
+    const key_def_t *k = find_key(key);
+    size_t from, to;
+    if (size == 0)
+        return 0;
+    if (k && (k->flags & KF_SECRET))
+        snprintf(buf, size, "(%zu characters, not shown)", strlen(value));
+    else if (url_password(value, &from, &to))
+        snprintf(buf, size, "%.*s***%s", (int)from, value, value + to);
+    else
+        snprintf(buf, size, "%s", value);
+    return strlen(buf);
+}
+
+bool cs_conf_secret(const char *key)
+{
+    const key_def_t *k = find_key(key);
+    return k && (k->flags & KF_SECRET);
+}
+
 cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *origin,
                   cs_err_t *err)
 {
@@ -461,20 +515,18 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
         return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: unknown setting", origin, key);
 
     char *base = (char *)c;
+    char shown[80];
     int64_t x = 0;
     bool b;
     switch (k->kind) {
     case K_STR:
-        /* the value itself is left out: it may be a secret */
+        /* the value itself is left out: it may be a secret, or hold one */
         if (strlen(value) >= k->size)
             return cs_err_field(err, CS_ERR_CONFIG, key,
                                 "%s: %s: too long: expected at most %zu bytes, got %zu", origin,
                                 key, k->size - 1, strlen(value));
         if (strlen(value) < (size_t)k->min)
             goto bad;
-        if (k->check == check_secret && !k->check(value)) /* (its length, not the secret) */
-            return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: expected %s, got %zu characters",
-                                origin, key, k->expect, strlen(value));
         if (k->check && !k->check(value))
             goto bad;
         if (k->check == check_quiet && strcmp(value, "off") != 0 && strlen(value) == 11 &&
@@ -483,7 +535,7 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
                                 "%s: %s: \"%s\" starts and ends at the same minute, which could "
                                 "mean no quiet hours or the whole day: expected two different "
                                 "times, or off for none",
-                                origin, key, value);
+                                origin, key, value); /* (quiet_hours is no secret) */
         if (k->check == check_color && *value != '#') /* kept with its '#' */
             snprintf(base + k->off, k->size, "#%s", value);
         else
@@ -534,8 +586,12 @@ cs_rc cs_conf_set(cs_conf_t *c, const char *key, const char *value, const char *
         return CS_OK;
     }
 bad:
+    if (k->flags & KF_SECRET) /* its length, never the secret */
+        return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: expected %s, got %zu characters",
+                            origin, key, k->expect, strlen(value));
+    cs_conf_shown(key, value, shown, sizeof shown);
     return cs_err_field(err, CS_ERR_CONFIG, key, "%s: %s: expected %s, got \"%.64s\"", origin,
-                        key, k->expect, value);
+                        key, k->expect, shown);
 }
 
 static char *trim(char *s)
@@ -615,8 +671,21 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
             continue;
         char *eq = strchr(s, '=');
         if (!eq || eq == s) { /* no '=', or no key before it */
-            rc = cs_errf(err, CS_ERR_CONFIG, "%s: expected `key = value`, got \"%.64s\"",
-                         origin, s);
+            /* a secret's key with its value and no '=' between them: the
+             * key is named, its value not shown */
+            size_t kn = strcspn(s, " \t");
+            char first[64], shown[80];
+            snprintf(first, sizeof first, "%.*s", (int)(kn < sizeof first ? kn : 0), s);
+            if (cs_conf_secret(first))
+                rc = cs_err_field(err, CS_ERR_CONFIG, first,
+                                  "%s: %s: expected `key = value`, got the key and no '=' (the "
+                                  "value is not shown: it is a secret)",
+                                  origin, first);
+            else {
+                cs_conf_shown("", s, shown, sizeof shown);
+                rc = cs_errf(err, CS_ERR_CONFIG, "%s: expected `key = value`, got \"%.64s\"",
+                             origin, shown);
+            }
             goto out;
         }
         *eq = '\0';

@@ -138,6 +138,16 @@ bool cs_conf_quiet_hours(const char *s, int *start, int *end);
  * the settings it needs). CS_ERR_CONFIG naming both keys. */
 cs_rc cs_conf_check(const cs_conf_t *c, cs_err_t *err);
 
+/* Whether key's value is a secret (a password, a token, a key that signs
+ * or verifies): no message, log line or listing shows it. */
+bool cs_conf_secret(const char *key);
+
+/* value of key as a message or log line may show it, into buf (size
+ * bytes, NUL-terminated, cut to fit): a secret's as its length alone, any
+ * other with the password of a URL's user:password@ (a PostgreSQL store,
+ * say) as "***". Returns the length written. key may name no setting. */
+size_t cs_conf_shown(const char *key, const char *value, char *buf, size_t size);
+
 /* The name of the i-th setting the parser knows (borrowed, static), NULL
  * past the last: for tests that keep the example file and the docs in step. */
 const char *cs_conf_key(size_t i);

@@ -262,6 +262,55 @@ static void test_errors_name_line_and_key(void **state)
     }
 }
 
+/* No message shows a secret's value, whatever refuses it: a password, a
+ * token or a signing key is named by its length, a line that holds one
+ * without its '=' by its key; a PostgreSQL store's password is left out. */
+static void test_secrets_never_shown(void **state)
+{
+    (void)state;
+    cs_conf_t c;
+    cs_err_t err;
+    static const char *const secrets[] = {
+        "link_secret",    "smtp_password",       "sms_token",
+        "whatsapp_token", "whatsapp_app_secret", "whatsapp_verify_token",
+        "webhook_secret", "aftership_secret",    "tracking_secret",
+    };
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        assert_true(cs_conf_secret(secrets[i]));
+    assert_false(cs_conf_secret("smtp_user"));
+    assert_false(cs_conf_secret("store"));
+    assert_false(cs_conf_secret("no_such_key"));
+
+    /* the WhatsApp app secret with a blank for its '=' */
+    cs_conf_defaults(&c);
+    const char *path = write_tmp("shop_name = Kaffee\n"
+                                 "whatsapp_app_secret   c0ffee-hunter2-app-secret\n");
+    assert_int_equal(cs_conf_load(&c, path, &err), CS_ERR_CONFIG);
+    unlink(path);
+    assert_string_equal(err.field, "whatsapp_app_secret");
+    assert_non_null(strstr(err.msg, ":2: whatsapp_app_secret: expected `key = value`"));
+    assert_null(strstr(err.msg, "hunter2"));
+    /* a line of no setting is still quoted, to be found */
+    path = write_tmp("shop name Kaffee\n");
+    assert_int_equal(cs_conf_load(&c, path, &err), CS_ERR_CONFIG);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":1: expected `key = value`, got \"shop name Kaffee\""));
+
+    /* the store's own password, in a target that is refused */
+    assert_int_equal(cs_conf_set(&c, "store", "postgresq://shop:hunter2@db/shop",
+                                 "CONSONANCE_STORE", &err),
+                     CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "got \"postgresq://shop:***@db/shop\""));
+    assert_null(strstr(err.msg, "hunter2"));
+    char shown[128];
+    cs_conf_shown("store", "postgresql://shop:p@ss:w@db:5432/shop?x=y", shown, sizeof shown);
+    assert_string_equal(shown, "postgresql://shop:***@db:5432/shop?x=y");
+    cs_conf_shown("store", "postgresql://shop@db/shop", shown, sizeof shown);
+    assert_string_equal(shown, "postgresql://shop@db/shop");
+    cs_conf_shown("sms_token", "hunter2", shown, sizeof shown);
+    assert_string_equal(shown, "(7 characters, not shown)");
+}
+
 /* The delivery calendar: holidays by country or from the shop's zone,
  * closed days checked item by item, bad values named. */
 static void test_calendar_keys(void **state)
@@ -515,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_file),
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_quoted_values),
+        cmocka_unit_test(test_secrets_never_shown),
         cmocka_unit_test(test_quiet_hours),
         cmocka_unit_test(test_ticket_stale_after),
         cmocka_unit_test(test_calendar_keys),
