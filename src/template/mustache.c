@@ -1211,7 +1211,17 @@ cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_er
         if (!rc && nm[0] != '.' && (w < 0 || (size_t)w >= sizeof path))
             rc = cs_errf(err, CS_ERR_CONFIG, "templates folder %s: the path of %s is over %zu bytes",
                          dir, nm, sizeof path - 1);
-        if (!rc && nm[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* a file that cannot be looked at (a link to a file since gone) is
+         * an error naming it: skipped, its messages would fail to render
+         * with a template missing that no one was told of */
+        if (!rc && nm[0] != '.' && stat(path, &st) != 0) {
+            int stat_errno = errno;
+            struct stat lst;
+            bool link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
+            rc = cs_errf(err, CS_ERR_IO, "%s: cannot read%s: %s", path,
+                         link ? " the file this link points to" : "", strerror(stat_errno));
+        }
+        if (!rc && nm[0] != '.' && S_ISREG(st.st_mode)) {
             FILE *f = fopen(path, "rb");
             int open_errno = errno;
             size_t len = f ? fread(buf, 1, CS_TPL_SOURCE_MAX + 1, f) : 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,6 +254,16 @@ static void test_failures_say_what(void **state)
         assert_false(cs_tplset_has(set, "broken.en.txt"));
         unlink(path);
     }
+    /* a link to a template that is gone is an error naming it and why,
+     * not a template skipped without a word */
+    snprintf(path, sizeof path, "%s/shipped.de.txt", dir);
+    assert_int_equal(symlink("/nonexistent/cs-tpl-gone.de.txt", path), 0);
+    cs_err_clear(&err);
+    rc = cs_tplset_load_dir(set, dir, &count, &err);
+    assert_int_equal(rc, CS_ERR_IO);
+    assert_non_null(strstr(err.msg, "shipped.de.txt: cannot read the file this link points to: "));
+    assert_non_null(strstr(err.msg, strerror(ENOENT)));
+    unlink(path);
     cs_err_clear(&err);
     assert_int_equal(cs_tplset_load_dir(set, dir, &count, &err), CS_OK);
     assert_int_equal(count, 1);
