@@ -305,6 +305,9 @@ int cs_cmd_serve(int argc, char **argv)
     char store_shown[CS_CONF_STR_MAX]; /* a PostgreSQL URI's password left out */
     cs_conf_shown("store", conf.store, store_shown, sizeof store_shown);
     cs_info("consonance %s: store %s", CS_VERSION, store_shown);
+    if (!conf.link_secret[0])
+        cs_info("tracking page off (GET /t answers 404): link_secret is not set: expected a "
+                "random string of at least 16 characters");
     bool v6 = strchr(conf.host, ':') != NULL;
     fprintf(stderr, "listening on http://%s%s%s:%d\n", v6 ? "[" : "", conf.host, v6 ? "]" : "",
             cs_http_port(http));

@@ -722,6 +722,34 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
     return finish(r, &b, status, NULL, retry);
 }
 
+/* Without link_secret no link can be signed, so the page is off: the form
+ * and links answer 404 saying so (and that link_secret is what the shop
+ * lacks), neither a "not found" for details that were right nor a failed
+ * lookup counted towards a 429. */
+static bool tracking_off(cs_http_t *h)
+{
+    return !h->opts.link_secret || !h->opts.link_secret[0];
+}
+
+static enum MHD_Result off_page(hreq_t *r, const char *lang)
+{
+    bool de = strcmp(lang, "de") == 0;
+    cs_buf_t b;
+    cs_buf_init(&b, 64 * 1024);
+    head(r, &b, lang, de ? "Sendung verfolgen" : "Track your order");
+    cs_buf_printf(&b,
+                  "<h1>%s</h1><section><p class=\"why\" role=\"alert\">%s</p>"
+                  "<p class=\"was\">%s</p></section></main></body></html>",
+                  de ? "Sendung verfolgen" : "Track your order",
+                  de ? "Die Sendungsverfolgung ist hier nicht eingerichtet."
+                     : "Order tracking is not set up here.",
+                  de ? "Für den Shop: link_secret ist nicht gesetzt; erwartet wird eine "
+                       "zufällige Zeichenkette von mindestens 16 Zeichen (docs/tracking.md)."
+                     : "For the shop: link_secret is not set; expected a random string of at "
+                       "least 16 characters (docs/tracking.md).");
+    return finish(r, &b, 404, NULL, 0);
+}
+
 /* "in einer Minute" / "in 3 Minuten", from seconds to wait */
 static void try_again(char *out, size_t size, int wait, bool de)
 {
@@ -864,6 +892,8 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
 {
     cs_http_t *h = r->h;
+    if (tracking_off(h))
+        return off_page(r, page_lang(r, NULL));
     if (strcmp(method, "POST") != 0)
         return lookup_form(r, page_lang(r, NULL), 200, NULL, NULL, 0);
     char *text = cs_strndup(r->body.data ? r->body.data : "", r->body.len);
@@ -1100,6 +1130,8 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     const char *token = url + 3;
     if (strcmp(token, "logo") == 0)
         return logo_reply(r);
+    if (tracking_off(h))
+        return off_page(r, page_lang(r, NULL));
     char id[CS_ID_MAX + 1], client[64];
     page_ctx_t c;
     memset(&c, 0, sizeof c);
