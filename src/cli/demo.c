@@ -144,7 +144,7 @@ int cs_cmd_demo(int argc, char **argv)
     if ((status = cs_cli_open_engine("demo", config, store, &e)) != CS_EXIT_OK)
         goto done;
     status = CS_EXIT_FAIL;
-    if ((rc = cs_sink_open(e, &st, &sink, &err)) ||
+    if ((rc = cs_sink_open(e, &st, NULL, &sink, &err)) ||
         (rc = cs_demo_generate(&o, cs_sink_emit, sink, &st, &err))) {
         cs_cli_fail("demo", &err);
         goto done;

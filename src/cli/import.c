@@ -77,7 +77,7 @@ int cs_cmd_import(int argc, char **argv)
     if ((status = cs_cli_open_engine("import", config, store, &e)) != CS_EXIT_OK)
         goto out;
     status = CS_EXIT_FAIL;
-    if ((rc = cs_sink_open(e, &st, &sink, &err))) {
+    if ((rc = cs_sink_open(e, &st, &report, &sink, &err))) {
         cs_cli_fail("import", &err);
         goto out;
     }

@@ -231,7 +231,7 @@ static cs_rc emit_doc(gen_t *g, json_t *doc, cs_err_t *err)
                        "demo generator built an invalid event: %s", e.msg);
     g->st->read++;
     g->st->by_type[ev->type]++;
-    return g->emit(g->arg, ev, err);
+    return g->emit(g->arg, ev, NULL, 0, err);
 }
 
 /* An event at time t (skipped when after the period's end). */

@@ -62,18 +62,31 @@ void cs_report_skip(cs_report_t *r, const char *where, uint64_t line, const char
  * budgets, and start the counts again. The importers call it as they end. */
 void cs_report_end(cs_report_t *r);
 
-/* An emit function consumes ev on every path. */
-typedef cs_rc (*cs_emit_fn)(void *arg, cs_event_t *ev, cs_err_t *err);
+/* An emit function consumes ev on every path. where and line (borrowed for
+ * the call) are the source record the event came from, for messages about
+ * it later (a refusal by the store's rules): NULL and 0 when none (the demo
+ * shop). */
+typedef cs_rc (*cs_emit_fn)(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                            cs_err_t *err);
 
 /* ---- the engine sink ---- */
+/* An event the store's rules refuse (a delivered parcel cancelled) is
+ * counted as rejected and reported to report (borrowed; it must outlive
+ * the sink) as "FILE:LINE: event ID refused: ..." when its emit named
+ * where it came from, else logged as a warning naming the event. The
+ * outcomes come with the batch's commit, so these lines may follow
+ * problems of later lines. */
 typedef struct cs_sink cs_sink_t;
-cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_sink_t **out, cs_err_t *err);
-cs_rc cs_sink_emit(void *sink, cs_event_t *ev, cs_err_t *err);
-/* Flush, wait for every commit, count outcomes into stats. NULL-safe. */
+cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_report_t *report,
+                   cs_sink_t **out, cs_err_t *err);
+cs_rc cs_sink_emit(void *sink, cs_event_t *ev, const char *where, uint64_t line, cs_err_t *err);
+/* Flush, wait for every commit, count outcomes into stats, and end the
+ * report (cs_report_end) for the refusals reported here. NULL-safe. */
 cs_rc cs_sink_close(cs_sink_t **s, cs_err_t *err);
 
 /* ---- an NDJSON writer (arg is a FILE *) ---- */
-cs_rc cs_ndjson_emit(void *file, cs_event_t *ev, cs_err_t *err);
+cs_rc cs_ndjson_emit(void *file, cs_event_t *ev, const char *where, uint64_t line,
+                     cs_err_t *err);
 
 /* ---- CSV (RFC 4180) ---- */
 typedef struct cs_csv cs_csv_t;

@@ -62,7 +62,7 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
                 st->rejected++;
             } else {
                 st->by_type[ev->type]++;
-                if ((rc = emit(arg, ev, err)))
+                if ((rc = emit(arg, ev, name, lineno, err)))
                     goto out;
             }
         }

@@ -367,7 +367,7 @@ static cs_rc put_event(olist_t *o, json_t *doc, const char *where, uint64_t line
         return CS_OK;
     }
     o->st->by_type[ev->type]++;
-    return o->emit(o->arg, ev, err);
+    return o->emit(o->arg, ev, where, line, err);
 }
 
 static json_t *envelope(const char *event_id, const char *type, const char *at, json_t *data)

@@ -10,10 +10,13 @@
 
 #define SINK_BATCH 1000
 #define SINK_SLOTS 4
+#define SINK_FILES 16 /* source files named (NDJSON: one; Olist: a few) */
 
 typedef struct slot {
     cs_ingest_req_t req;
     cs_ingest_item_t items[SINK_BATCH];
+    const char *where[SINK_BATCH]; /* the item's source file (interned) or NULL */
+    uint64_t line[SINK_BATCH];     /* and its line there */
     size_t n;
     bool busy;     /* submitted, not yet done */
     bool counted;  /* outcomes added to stats */
@@ -22,6 +25,9 @@ typedef struct slot {
 struct cs_sink {
     cs_engine_t *e;
     cs_import_stats_t *st;
+    cs_report_t *report;     /* borrowed; NULL = refusals logged */
+    char *files[SINK_FILES]; /* owned copies of the source files named */
+    size_t n_files;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     slot_t slots[SINK_SLOTS];
@@ -40,6 +46,22 @@ static void on_done(cs_ingest_req_t *req, void *arg)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The sink's own copy of where (a producer's buffer may change), NULL when
+ * none or when the table is full (the refusal is then logged by event id). */
+static const char *intern(cs_sink_t *s, const char *where)
+{
+    if (!where)
+        return NULL;
+    if (s->n_files && strcmp(s->files[s->n_files - 1], where) == 0)
+        return s->files[s->n_files - 1];
+    for (size_t i = 0; i < s->n_files; i++)
+        if (strcmp(s->files[i], where) == 0)
+            return s->files[i];
+    if (s->n_files == SINK_FILES || !(s->files[s->n_files] = cs_strdup(where)))
+        return NULL;
+    return s->files[s->n_files++];
+}
+
 /* Count and free a finished slot (on the producer's thread). */
 static void settle(cs_sink_t *s, slot_t *sl)
 {
@@ -50,7 +72,13 @@ static void settle(cs_sink_t *s, slot_t *sl)
         if (!sl->req.rc && it->rc == CS_ERR_RULE) {
             /* refused by the store's rules (a delivered parcel cancelled) */
             s->st->rejected++;
-            cs_warn("import: event %s refused: %s", it->ev->event_id, it->err.msg);
+            if (s->report && sl->where[i]) { /* where its record is, as a parse error */
+                cs_err_t e;
+                cs_err_field(&e, it->rc, it->err.field, "event %s refused: %s",
+                             it->ev->event_id, it->err.msg);
+                cs_report(s->report, sl->where[i], sl->line[i], &e);
+            } else
+                cs_warn("import: event %s refused: %s", it->ev->event_id, it->err.msg);
         } else if (sl->req.rc || it->rc)
             s->st->failed++;
         else if (it->outcome == CS_INGEST_DUPLICATE)
@@ -63,7 +91,8 @@ static void settle(cs_sink_t *s, slot_t *sl)
     sl->counted = true;
 }
 
-cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_sink_t **out, cs_err_t *err)
+cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_report_t *report,
+                   cs_sink_t **out, cs_err_t *err)
 {
     cs_sink_t *s = cs_calloc(1, sizeof *s);
     *out = NULL;
@@ -71,6 +100,7 @@ cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_sink_t **out, cs
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     s->e = e;
     s->st = stats;
+    s->report = report;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     for (int i = 0; i < SINK_SLOTS; i++)
@@ -122,11 +152,13 @@ static void advance(cs_sink_t *s)
     settle(s, sl);
 }
 
-cs_rc cs_sink_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+cs_rc cs_sink_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line, cs_err_t *err)
 {
     cs_sink_t *s = arg;
     slot_t *sl = &s->slots[s->cur]; /* always free or filling */
     memset(&sl->items[sl->n], 0, sizeof sl->items[0]);
+    sl->where[sl->n] = s->report ? intern(s, where) : NULL;
+    sl->line[sl->n] = line;
     sl->items[sl->n++].ev = ev;
     if (sl->n < SINK_BATCH)
         return CS_OK;
@@ -156,6 +188,9 @@ cs_rc cs_sink_close(cs_sink_t **sp, cs_err_t *err)
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < SINK_SLOTS; i++)
         settle(s, &s->slots[i]);
+    cs_report_end(s->report);
+    for (size_t i = 0; i < s->n_files; i++)
+        cs_free(s->files[i]);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     cs_free(s);
@@ -163,9 +198,12 @@ cs_rc cs_sink_close(cs_sink_t **sp, cs_err_t *err)
     return rc;
 }
 
-cs_rc cs_ndjson_emit(void *file, cs_event_t *ev, cs_err_t *err)
+cs_rc cs_ndjson_emit(void *file, cs_event_t *ev, const char *where, uint64_t line,
+                     cs_err_t *err)
 {
     FILE *f = file;
+    (void)where;
+    (void)line;
     cs_rc rc = cs_event_serialize(ev, err);
     if (!rc && (fwrite(ev->body, 1, ev->body_len, f) != ev->body_len || fputc('\n', f) == EOF))
         rc = cs_errf(err, CS_ERR_IO, "cannot write NDJSON output");

@@ -191,6 +191,23 @@ out = run("import", "--store", store, "ndjson", tmp)
 t.check(out.returncode == 1 and "%s: is a directory, expected an NDJSON file" % tmp in out.stderr,
         "import ndjson of a folder: %s %r" % (out.returncode, out.stderr))
 
+# an event the store's rules refuse is named by its file and line, as a
+# line that does not parse is (it was named by its event id alone)
+nd = os.path.join(tmp, "refused.ndjson")
+with open(nd, "w") as f:
+    f.write('{"event_id":"o-1","type":"order.placed","occurred_at":"2026-03-01T10:00:00Z","data":'
+            '{"id":"1","customer_id":"c-1","currency":"EUR","items":[{"sku":"K","name":"Kaffee",'
+            '"unit_price":"8.90","quantity":1}]}}\n'
+            '{"event_id":"t-1","type":"ticket.created","occurred_at":"2026-03-02T10:00:00Z","data":'
+            '{"id":"4711","customer_id":"c-2","order_id":"1"}}\n'
+            '{"nope":1}\n')
+out = run("import", "--store", "sqlite:" + os.path.join(tmp, "refused.db"), "ndjson", nd)
+t.check(out.returncode == 1 and nd + ":2: event t-1 refused: data.order_id: order \"1\" is "
+        "another customer's" in out.stderr and nd + ":3: " in out.stderr
+        and '"rejected":2' in out.stdout,
+        "import names a refused event's file and line: %s %r %r" % (out.returncode, out.stderr,
+                                                                     out.stdout))
+
 # a folder a setting names that cannot be read: the message says why; one
 # without journey files is said to hold none (it said "0 journeys ok", exit 0)
 missing = os.path.join(tmp, "no-such-folder")

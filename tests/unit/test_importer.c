@@ -208,7 +208,7 @@ static void test_olist(void **state)
         cs_sink_t *sink = NULL;
         cs_err_t err;
         cs_report_t rep = {.f = NULL};
-        assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+        assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
         assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
         assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
         assert_int_equal(st.by_type[CS_EV_CUSTOMER_UPSERTED], 2); /* u1 once */
@@ -270,7 +270,7 @@ static void test_olist_future_scan(void **state)
     cs_sink_t *sink = NULL;
     cs_err_t err;
     cs_report_t rep = {.f = f};
-    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
     assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(f);
@@ -298,7 +298,7 @@ static void olist_run(const char *db, cs_import_stats_t *st, char *report, size_
     cs_err_t err;
     cs_report_t rep = {.f = f};
     memset(st, 0, sizeof *st);
-    assert_int_equal(cs_sink_open(e, st, &sink, &err), CS_OK);
+    assert_int_equal(cs_sink_open(e, st, NULL, &sink, &err), CS_OK);
     assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(f);
@@ -472,7 +472,7 @@ static void test_olist_skip_budget(void **state)
     cs_sink_t *sink = NULL;
     cs_err_t err;
     cs_report_t rep = {.f = f, .max_lines = 5};
-    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
     assert_int_equal(cs_import_olist(dir, cs_sink_emit, sink, &rep, &st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(f);
@@ -580,7 +580,7 @@ static void test_ndjson_bad_line(void **state)
     cs_sink_t *sink = NULL;
     cs_err_t err;
     cs_report_t r = {.f = rep};
-    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
     assert_int_equal(cs_import_ndjson(in, "in.ndjson", cs_sink_emit, sink, &r, &st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(in);
@@ -599,7 +599,7 @@ static void test_ndjson_bad_line(void **state)
     in = fopen(path, "r");
     memset(&st, 0, sizeof st);
     r.f = NULL;
-    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
     assert_int_equal(cs_import_ndjson(in, "bom.ndjson", cs_sink_emit, sink, &r, &st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(in);
@@ -615,7 +615,7 @@ static void test_ndjson_bad_line(void **state)
     rep = fmemopen(report, sizeof report, "w");
     cs_report_t r3 = {.f = rep, .max_lines = 1};
     memset(&st, 0, sizeof st);
-    assert_int_equal(cs_sink_open(e, &st, &sink, &err), CS_OK);
+    assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
     assert_int_equal(cs_import_ndjson(in, "bad3.ndjson", cs_sink_emit, sink, &r3, &st, &err), CS_OK);
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(in);
@@ -627,13 +627,56 @@ static void test_ndjson_bad_line(void **state)
     cs_engine_close(&e);
 }
 
+/* An event the store's rules refuse (here a ticket naming another
+ * customer's order) is reported by its file and line, as a line that does
+ * not parse is, not by its event id alone. */
+static void test_ndjson_refused_by_rule(void **state)
+{
+    (void)state;
+    write_file("refused.ndjson",
+               "{\"event_id\":\"o-1\",\"type\":\"order.placed\",\"occurred_at\":\"2026-03-01T10:00:00Z\","
+               "\"data\":{\"id\":\"1\",\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+               "\"K\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":1}]}}\n"
+               "\n"
+               "{\"event_id\":\"t-1\",\"type\":\"ticket.created\",\"occurred_at\":\"2026-03-02T10:00:00Z\","
+               "\"data\":{\"id\":\"4711\",\"customer_id\":\"c-2\",\"order_id\":\"1\"}}\n"
+               "{\"event_id\":\"t-2\",\"type\":\"ticket.created\",\"occurred_at\":\"2026-03-02T10:00:00Z\","
+               "\"data\":{\"id\":\"4712\",\"customer_id\":\"c-1\",\"order_id\":\"1\"}}\n");
+    char path[512], report[4096] = "";
+    snprintf(path, sizeof path, "%s/refused.ndjson", dir);
+    FILE *in = fopen(path, "r");
+    FILE *rep = fmemopen(report, sizeof report, "w");
+    cs_engine_t *e = engine("refused.db");
+    cs_import_stats_t st;
+    memset(&st, 0, sizeof st);
+    cs_sink_t *sink = NULL;
+    cs_err_t err;
+    cs_report_t r = {.f = rep};
+    assert_int_equal(cs_sink_open(e, &st, &r, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_ndjson(in, "refused.ndjson", cs_sink_emit, sink, &r, &st, &err),
+                     CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(in);
+    fclose(rep);
+    assert_int_equal(st.read, 3);
+    assert_int_equal(st.accepted, 2);
+    assert_int_equal(st.rejected, 1);
+    assert_non_null(strstr(report, "refused.ndjson:3: event t-1 refused: data.order_id: order "
+                                   "\"1\" is another customer's"));
+    assert_null(strstr(report, ":4:"));
+    cs_engine_close(&e);
+}
+
 typedef struct collect {
     cs_buf_t out;
     int n;
 } collect_t;
 
-static cs_rc collect_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+static cs_rc collect_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                          cs_err_t *err)
 {
+    (void)where;
+    (void)line;
     collect_t *c = arg;
     cs_rc rc = cs_event_serialize(ev, err);
     if (!rc)
@@ -683,8 +726,11 @@ typedef struct buyers {
     cs_map_t customers, buyers;
 } buyers_t;
 
-static cs_rc buyers_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+static cs_rc buyers_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                         cs_err_t *err)
 {
+    (void)where;
+    (void)line;
     buyers_t *b = arg;
     (void)err;
     if (ev->type == CS_EV_CUSTOMER_UPSERTED)
@@ -731,8 +777,11 @@ typedef struct refunds {
     int n, over;
 } refunds_t;
 
-static cs_rc refunds_emit(void *arg, cs_event_t *ev, cs_err_t *err)
+static cs_rc refunds_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                          cs_err_t *err)
 {
+    (void)where;
+    (void)line;
     refunds_t *rf = arg;
     (void)err;
     if (ev->type == CS_EV_ORDER_PLACED) {
@@ -786,6 +835,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_olist_skip_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_olist_review_scores, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ndjson_refused_by_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ndjson_bad_line, setup, teardown),
         cmocka_unit_test(test_demo_deterministic),
         cmocka_unit_test(test_demo_every_customer_buys),
