@@ -184,8 +184,9 @@ void cs_sender_stats(cs_sender_t *s, cs_sender_stats_t *out)
 
 /* ---- claiming and recording (writer tasks) ---- */
 
-/* Where a message the sender moves to another channel goes (the
- * result's recipient and fallback point here). */
+/* Where a message the sender moves to another channel goes, or the
+ * address a hand-over went to (the result's recipient and fallback point
+ * here). */
 typedef struct move_buf {
     char to[256];
     char rest[32];
@@ -769,33 +770,47 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
     return cs_policy_hold(&s->policy, &in);
 }
 
-/* Consent may have changed since the message was queued: the contact
- * policy's own rules (cs_policy_channel, rules 0 to 2, and the
- * unsubscribe of rule 3) read again from the customer's contact row, as
- * the journeys read it when they queued the message -- not a copy of
- * them here. The message keeps the address it was queued with, and its
- * channel is configured (the caller checked both). */
-static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t now)
+/* Consent and the address may have changed since the message was
+ * queued: the contact policy's own rules (cs_policy_channel, rules 0 to
+ * 2, and the unsubscribe of rule 3) read again from the customer's
+ * contact row, as the journeys read it when they queued the message --
+ * not a copy of them here. Its channel is configured (the caller checked).
+ *
+ * *to gets where the message goes: on a first hand-over, the customer's
+ * address on its channel now (a customer who changed their email since
+ * gets it at the new one); on a retry (attempts > 1: an earlier hand-over
+ * may have reached the customer), the address that hand-over went to, as
+ * recorded: the repeat is the same request under the same idempotency key,
+ * which the provider can then recognise, and is not sent to a second
+ * address. An address removed since stops a retry too (as a consent
+ * withdrawn does): the repeat goes where it went, or nowhere. */
+static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t now,
+                              const char **to)
 {
+    *to = m->recipient;
     if (!c->customer || !c->has_contact)
         return "unknown_customer";
     cs_policy_input_t pi = { .cls = (cs_msg_class_t)m->cls, .now = now };
-    cs_journeys_contact_input(&c->who, (cs_channel_t)m->channel, 0, &pi);
-    pi.has_address = true;
+    const char *addr = cs_journeys_contact_input(&c->who, (cs_channel_t)m->channel, 0, &pi);
     if (cs_policy_unsubscribed(&pi))
         return "unsubscribed_before_send";
     const char *refused = cs_policy_channel(&pi);
-    if (!refused)
+    if (!refused) {
+        if (m->attempts <= 1)
+            *to = addr;
         return NULL;
-    return strcmp(refused, "bounced") == 0 ? "bounced_before_send"
-                                           : "consent_withdrawn_before_send";
+    }
+    return strcmp(refused, "bounced") == 0      ? "bounced_before_send"
+           : strcmp(refused, "no_address") == 0 ? "no_address_before_send"
+                                                : "consent_withdrawn_before_send";
 }
 
 /* A message whose channel is refused at the hand-over for the channel's
- * own sake (`why`: its consent withdrawn, its address bounced since it was
- * queued, the channel switched off since) goes by the next channel its send listed that the contact
- * policy lets carry it now (cs_policy_channel, as the journeys chose:
- * configured, not bounced, an address, the consent). It is not handed
+ * own sake (`why`: its consent withdrawn, its address bounced or removed
+ * since it was queued, the channel switched off since) goes by the next
+ * channel its send listed that the contact policy lets carry it now
+ * (cs_policy_channel, as the journeys chose: configured, not bounced, an
+ * address, the consent), to the customer's address there. It is not handed
  * over in this claim: the move is recorded first -- the same row, so the
  * same idempotency key -- and the next claim takes it on the new channel,
  * through this hand-over's checks again (consent, holds, quiet hours). A
@@ -808,7 +823,8 @@ static bool fall_back(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task
 {
     if (!c->has_contact || m->attempts > 1 || m->channel >= CS_CHANNEL__COUNT ||
         (strcmp(why, "consent_withdrawn_before_send") != 0 &&
-         strcmp(why, "bounced_before_send") != 0 && strcmp(why, "channel_off") != 0))
+         strcmp(why, "bounced_before_send") != 0 &&
+         strcmp(why, "no_address_before_send") != 0 && strcmp(why, "channel_off") != 0))
         return false;
     unsigned off = 0;
     for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
@@ -987,6 +1003,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->untried = false;
     res->lease_until = 0;
     res->move = false;
+    res->recipient = NULL;
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
@@ -1053,7 +1070,8 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         record_send(s, m, &sr, res, reason, rsize, ref, refsize);
         goto out;
     }
-    const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, &c, now);
+    const char *to = m->recipient;
+    const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, &c, now, &to);
     if (why && fall_back(s, m, &c, why, now, res, reason, rsize, mv))
         goto out;
     if (why) {
@@ -1122,7 +1140,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     }
     cs_mail_t mail = {
         .channel = (cs_channel_t)m->channel,
-        .to = m->recipient,
+        .to = to,
         .to_name = json_string_value(json_object_get(c.customer, "name")),
         .subject = subject,
         .html = html,
@@ -1137,6 +1155,9 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         goto out;
     cs_transport_send(t, &mail, &sr);
     record_send(s, m, &sr, res, reason, rsize, ref, refsize);
+    /* the address it went to, for the messages view and a retry */
+    cs_strlcpy(mv->to, to, sizeof mv->to);
+    res->recipient = mv->to;
 out:
     cs_free(subject);
     cs_free(html);
@@ -1161,6 +1182,7 @@ static void give_back(claim_task_t *t, size_t i, cs_ms_t now)
     r->untried = true;
     r->lease_until = t->msgs[i].lease_until;
     r->move = false;
+    r->recipient = NULL;
 }
 
 /* Recording claim i's outcome failed (the store is down): the batch stops

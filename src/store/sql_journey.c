@@ -72,7 +72,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
                      "provider_ref,lease_until,fallback",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
-                      "provider_ref=coalesce(?6,provider_ref),lease_until=NULL,"
+                      "provider_ref=coalesce(?6,provider_ref),recipient=coalesce(?9,recipient),"
+                      "lease_until=NULL,"
                       "attempts=attempts-?7 WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
                       "lease_until=CAST(?8 AS BIGINT))",
     /* the sender's fallback: the message, not handed over, goes by
@@ -910,6 +911,7 @@ cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_er
     cs__bind_text(st, 6, res->provider_ref && *res->provider_ref ? res->provider_ref : NULL);
     sql_bind_int(st, 7, res->untried && res->status == CS_OUT_QUEUED ? 1 : 0);
     cs__bind_time(st, 8, res->lease_until);
+    cs__bind_text(st, 9, res->recipient && *res->recipient ? res->recipient : NULL);
     return cs__sql_exec_stmt(s, st, err, "record a send");
 }
 

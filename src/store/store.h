@@ -236,7 +236,9 @@ typedef struct cs_out_result {
                                         `fallback` (NULL = none) left, its attempt given
                                         back (status and untried are not read) */
     int channel;                     /* move: cs_channel_t */
-    const char *recipient;           /* move */
+    const char *recipient;           /* move: where it goes now; else, not NULL: the
+                                        address the hand-over went to (kept as the
+                                        message's) */
     const char *fallback;            /* move */
 } cs_out_result_t;
 

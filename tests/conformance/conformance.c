@@ -1706,8 +1706,11 @@ static void test_outbox(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(got[0].id, a.id);
     assert_int_equal(got[0].attempts, 2);
+    /* sent to the address the customer has now (not the one it was queued
+     * with): that is kept; a result naming none keeps the message's */
     cs_out_result_t res = { .id = a.id, .status = CS_OUT_SENT, .sent_at = T0 + 300002,
-                            .provider_ref = "abc@shop.example" };
+                            .provider_ref = "abc@shop.example",
+                            .recipient = "kim.neu@example.de" };
     cs_out_result_t retry = { .id = b.id, .status = CS_OUT_QUEUED, .next_at = T0 + 900000,
                               .reason = "retry 1: 451" };
     in_tx(s);
@@ -1718,10 +1721,12 @@ static void test_outbox(void **state)
     assert_int_equal(cs_store_call(s, outbox_by_ref, "abc@shop.example", &m, &err), CS_OK);
     assert_int_equal(m.id, a.id);
     assert_int_equal(m.status, CS_OUT_SENT);
+    assert_string_equal(m.recipient, "kim.neu@example.de");
     assert_int_equal(cs_store_call(s, outbox_by_ref, "nope", &m, &err), CS_ERR_NOTFOUND);
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_int_equal(m.next_at, T0 + 900000);
+    assert_string_equal(m.recipient, "kim@example.de");
     /* at start-up, messages in hand go back to the queue */
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_claim, T0 + 900000, T0 + 999999, got, 4, &n, &err),

@@ -310,7 +310,7 @@ static void test_quiet_hours_hold_retries(void **state)
 typedef struct keep {
     cs_transport_t base; /* must be first */
     int sent;
-    char subject[1024], text[4096], html[16384];
+    char to[256], subject[1024], text[4096], html[16384];
 } keep_t;
 
 static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
@@ -318,6 +318,7 @@ static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     keep_t *k = (keep_t *)t;
     memset(r, 0, sizeof *r);
     k->sent++;
+    snprintf(k->to, sizeof k->to, "%s", m->to ? m->to : "");
     snprintf(k->subject, sizeof k->subject, "%s", m->subject ? m->subject : "");
     snprintf(k->text, sizeof k->text, "%s", m->text ? m->text : "");
     snprintf(k->html, sizeof k->html, "%s", m->html ? m->html : "");
@@ -1092,18 +1093,21 @@ static void test_stale_ticket_at_hand_over(void **state)
  * event, or NULL). Each round of the sender is told in *sent_wa and
  * *sent_mail; the message is returned after `rounds` rounds. `first`, when
  * set, is the data the customer was first stated with (else with a
- * WhatsApp yes); `no_fallback` queues it on WhatsApp alone. */
+ * WhatsApp yes); `no_fallback` queues it on WhatsApp alone, `on_email`
+ * on email alone (to anna@example.de). */
 typedef struct fb_case {
     const char *db, *customer, *then, *first;
-    bool no_fallback;
+    bool no_fallback, on_email;
     cs_msg_class_t cls;
     const char *at;   /* the clock (UTC) */
     int attempts;     /* hand-overs the message had before */
     int rounds;
     bool wa_off;      /* the sender runs without WhatsApp */
     int sent_wa, sent_mail;
+    char to_wa[256], to_mail[256]; /* where the last hand-over on each went */
     cs_outmsg_t m;
     char moved_from[16], moves[256]; /* as the messages view shows them ("" none) */
+    char recipient[256];             /* as the messages view shows it */
 } fb_case_t;
 
 typedef struct view_task {
@@ -1137,8 +1141,10 @@ static void fallback_case(fb_case_t *fc)
     cs_err_t err;
     cs_msg_class_t cls[] = { fc->cls };
     put_task_t put = { .now = t0, .n = 1, .journey = "ship", .template_name = "ship",
-                       .recipient = "+4915112345678", .channel = CS_CHANNEL_WHATSAPP,
-                       .cls = cls, .fallback = fc->no_fallback ? NULL : "email",
+                       .recipient = fc->on_email ? "anna@example.de" : "+4915112345678",
+                       .channel = fc->on_email ? CS_CHANNEL_EMAIL : CS_CHANNEL_WHATSAPP,
+                       .cls = cls,
+                       .fallback = fc->no_fallback || fc->on_email ? NULL : "email",
                        .attempts = fc->attempts };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
     char ev[1024];
@@ -1172,6 +1178,8 @@ static void fallback_case(fb_case_t *fc)
     }
     fc->sent_wa = wa.sent;
     fc->sent_mail = mail.sent;
+    snprintf(fc->to_wa, sizeof fc->to_wa, "%s", wa.to);
+    snprintf(fc->to_mail, sizeof fc->to_mail, "%s", mail.to);
     get_task_t g = { .id = 1 };
     assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
     fc->m = g.m;
@@ -1180,6 +1188,8 @@ static void fallback_case(fb_case_t *fc)
     json_t *vm = json_array_get(v.view, 0), *mv = json_object_get(vm, "moves");
     const char *from = json_string_value(json_object_get(vm, "moved_from"));
     snprintf(fc->moved_from, sizeof fc->moved_from, "%s", from ? from : "");
+    const char *rcpt = json_string_value(json_object_get(vm, "recipient"));
+    snprintf(fc->recipient, sizeof fc->recipient, "%s", rcpt ? rcpt : "");
     fc->moves[0] = '\0';
     for (size_t i = 0; i < json_array_size(mv); i++)
         snprintf(fc->moves + strlen(fc->moves), sizeof fc->moves - strlen(fc->moves), "%s%s",
@@ -1370,6 +1380,85 @@ static void test_unstated_consent_at_hand_over(void **state)
     assert_int_equal(yes.m.status, CS_OUT_SENT);
 }
 
+/* The customer changed their number (or email) after the shipping notice
+ * was queued: it goes to the new one, and the messages view shows it went
+ * there. Before, it went to the address it was queued with. A retry (an
+ * earlier hand-over may have arrived) goes to the address that hand-over
+ * went to, under the same key, not to a second one. A number gone from the
+ * record since is refused like a consent withdrawn: the message goes by
+ * email, the next channel its send listed, to the address the customer
+ * has now, or is skipped as no_address_before_send. */
+static void test_address_at_hand_over(void **state)
+{
+    (void)state;
+    const char *new_phone = "{\"id\":\"c-1\",\"phone\":\"+4917099887766\"}";
+    fb_case_t phone = { .db = "ad1.db", .customer = new_phone, .no_fallback = true,
+                        .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 1 };
+    fallback_case(&phone);
+    assert_int_equal(phone.sent_wa, 1);
+    assert_string_equal(phone.to_wa, "+4917099887766");
+    assert_int_equal(phone.m.status, CS_OUT_SENT);
+    assert_string_equal(phone.m.recipient, "+4917099887766");
+    assert_string_equal(phone.recipient, "+4917099887766");
+
+    fb_case_t email = { .db = "ad2.db", .on_email = true,
+                        .customer = "{\"id\":\"c-1\",\"email\":\"anna.neu@example.de\"}",
+                        .cls = CS_CLASS_TRANSACTIONAL, .at = "2026-03-02T10:00:00Z",
+                        .rounds = 1 };
+    fallback_case(&email);
+    assert_int_equal(email.sent_mail, 1);
+    assert_string_equal(email.to_mail, "anna.neu@example.de");
+    assert_int_equal(email.m.status, CS_OUT_SENT);
+    assert_string_equal(email.recipient, "anna.neu@example.de");
+
+    /* a retry: where its first hand-over went */
+    fb_case_t retry = phone;
+    retry.db = "ad3.db";
+    retry.attempts = 1;
+    fallback_case(&retry);
+    assert_int_equal(retry.sent_wa, 1);
+    assert_string_equal(retry.to_wa, "+4915112345678");
+    assert_int_equal(retry.m.status, CS_OUT_SENT);
+    assert_string_equal(retry.recipient, "+4915112345678");
+    assert_string_equal(retry.m.idem_key, "ship:o:1:0");
+
+    /* queued to a number the record no longer has */
+    const char *no_phone = "{\"id\":\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+                           "\"Europe/Berlin\",\"consents\":{\"whatsapp\":{\"transactional\":"
+                           "true}}}";
+    fb_case_t moved = { .db = "ad4.db", .first = no_phone,
+                        .customer = "{\"id\":\"c-1\",\"email\":\"anna.neu@example.de\"}",
+                        .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 2 };
+    fallback_case(&moved);
+    assert_int_equal(moved.sent_wa, 0);
+    assert_int_equal(moved.sent_mail, 1);
+    assert_string_equal(moved.to_mail, "anna.neu@example.de");
+    assert_int_equal(moved.m.status, CS_OUT_SENT);
+    assert_int_equal(moved.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(moved.moved_from, "whatsapp");
+    assert_string_equal(moved.moves, "no_address_before_send on whatsapp");
+    assert_string_equal(moved.recipient, "anna.neu@example.de");
+
+    fb_case_t none = { .db = "ad5.db", .first = no_phone, .customer = "{\"id\":\"c-1\"}",
+                       .no_fallback = true, .cls = CS_CLASS_SERVICE,
+                       .at = "2026-03-02T10:00:00Z", .rounds = 1 };
+    fallback_case(&none);
+    assert_int_equal(none.sent_wa + none.sent_mail, 0);
+    assert_int_equal(none.m.status, CS_OUT_SKIPPED);
+    assert_string_equal(none.m.reason, "no_address_before_send");
+
+    /* nor does a retry go to no number */
+    fb_case_t gone = none;
+    gone.db = "ad6.db";
+    gone.no_fallback = false;
+    gone.attempts = 1;
+    fallback_case(&gone);
+    assert_int_equal(gone.sent_wa + gone.sent_mail, 0);
+    assert_int_equal(gone.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(gone.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(gone.m.reason, "no_address_before_send");
+}
+
 /* The store fails to record the first outcome of a batch of three (a
  * database gone mid-batch): the batch stops there, and the two messages
  * not yet handed over go back to the queue at once with their attempts;
@@ -1461,6 +1550,7 @@ int main(void)
         cmocka_unit_test(test_fallback_when_channel_off),
         cmocka_unit_test(test_unstated_consent_at_hand_over),
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
+        cmocka_unit_test(test_address_at_hand_over),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
