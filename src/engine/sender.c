@@ -323,8 +323,9 @@ typedef struct ctx_task {
     bool ticket_open;         /* asks and marketing: a ticket of the customer, or about
                                  the order, is open (the policy's hold) */
     cs_ms_t ticket_at;        /* ... and the last update of the open one updated last */
-    bool has_contact;         /* a message to the customer (not a webhook): the
-                                 customer's contact row, as the journeys read it */
+    bool has_contact;         /* a message to the customer (not a webhook) of a known
+                                 customer: their contact data, as the journeys read it
+                                 (contact_get), from the customer read for the context */
     cs_contact_t who;
     cs_err_t err;
 } ctx_task_t;
@@ -375,11 +376,11 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
                                      &c->err);
     if (rc)
         return rc;
-    if (c->m->channel < CS_CHANNEL__COUNT) { /* consent and the channels to fall back to */
-        rc = cs_store_call(st, contact_get, c->m->customer_id, &c->who, &c->err);
-        c->has_contact = rc == CS_OK;
-        if (rc && rc != CS_ERR_NOTFOUND)
-            return rc;
+    /* consent, the address and the channels to fall back to: from the
+     * customer's row just read, not read again */
+    if (c->m->channel < CS_CHANNEL__COUNT && c->customer) {
+        cs_contact_from_json(c->customer, &c->who);
+        c->has_contact = true;
     }
     if (cs_policy_is_marketing((cs_msg_class_t)c->m->cls)) {
         /* as the journeys read it: also for a message about no order */

@@ -171,6 +171,39 @@ json_t *cs_discount_json(const cs_discount_t *d)
     return o;
 }
 
+/* The inverse of the customer JSON's fields (sql_journey.c, ctx_customer
+ * and consent_json): the conformance suite holds the two to one another. */
+void cs_contact_from_json(json_t *customer, cs_contact_t *out)
+{
+    static const char *const purposes[] = { "transactional", "marketing" };
+    const char *v;
+    memset(out, 0, sizeof *out);
+    if ((v = json_string_value(json_object_get(customer, "email"))))
+        cs_strlcpy(out->email, v, sizeof out->email);
+    if ((v = json_string_value(json_object_get(customer, "phone"))))
+        cs_strlcpy(out->phone, v, sizeof out->phone);
+    if ((v = json_string_value(json_object_get(customer, "locale"))))
+        cs_strlcpy(out->locale, v, sizeof out->locale);
+    if ((v = json_string_value(json_object_get(customer, "timezone"))))
+        cs_strlcpy(out->timezone, v, sizeof out->timezone);
+    json_t *consents = json_object_get(customer, "consents");
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++) {
+        json_t *c = json_object_get(consents, cs_channel_name((cs_channel_t)ch));
+        for (int k = 0; k < 2; k++) {
+            json_t *p = json_object_get(c, purposes[k]);
+            out->consent[ch * 2 + k] = json_is_true(p) ? 'y' : json_is_false(p) ? 'n' : '-';
+        }
+    }
+    out->unsubscribed = json_is_true(json_object_get(customer, "unsubscribed"));
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(customer, "bounced"), i, b) {
+        int ch = cs_channel_from_name(json_string_value(b));
+        if (ch >= 0)
+            out->bounced |= 1u << ch;
+    }
+}
+
 const char *cs_out_channel_name(int channel)
 {
     return channel == CS_OUT_WEBHOOK ? "webhook" : cs_channel_name((cs_channel_t)channel);

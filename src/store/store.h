@@ -264,6 +264,12 @@ typedef struct cs_contact {
     bool unsubscribed;    /* unsubscribed or complained since the record last changed */
     unsigned bounced;     /* channels (1 << cs_channel_t) that bounced since then */
 } cs_contact_t;
+/* The contact data of a customer as journey_context gives it (borrowed;
+ * its email, phone, locale, timezone, consents, unsubscribed and bounced),
+ * into *out: what contact_get reads of the same row, for a caller that
+ * needs both without reading the customer twice. A NULL customer gives an
+ * empty contact. */
+void cs_contact_from_json(json_t *customer, cs_contact_t *out);
 
 /* An address or a scan's place as the store keeps it, JSON: postal code
  * and country (CS_ID_MAX), city and region (CS_SHORT_MAX), each byte
