@@ -350,16 +350,25 @@ bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *sh
 }
 
 cs_rc cs_journeys_ticket_open(const cs_policy_conf_t *c, cs_store_t *s, const char *customer_id,
-                              json_t *order, cs_ms_t now, cs_err_t *err)
+                              json_t *order, cs_ms_t now, bool *open, cs_ms_t *at,
+                              cs_err_t *err)
 {
     const char *order_id = jstr(order, "id");
     cs_policy_input_t in = { .now = now };
+    if (open)
+        *open = false;
+    if (at)
+        *at = 0;
     if (!order_id)
         return CS_OK;
     cs_rc rc = cs_store_call(s, ticket_open, customer_id, order_id, &in.ticket_open,
                              &in.ticket_at, err);
     if (rc)
         return rc;
+    if (open)
+        *open = in.ticket_open;
+    if (at)
+        *at = in.ticket_at;
     if (json_object_set_new(order, "ticket_open", json_boolean(cs_policy_ticket_holds(c, &in))))
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     return CS_OK;
@@ -391,7 +400,7 @@ static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id
     }
     cs_ms_t now = cs_clock_now(js->clock);
     if (!(flags & CS_CTX_LITE) &&
-        (rc = cs_journeys_ticket_open(&js->policy, s, customer_id, o, now, err))) {
+        (rc = cs_journeys_ticket_open(&js->policy, s, customer_id, o, now, NULL, NULL, err))) {
         json_decref(cu);
         json_decref(o);
         json_decref(sh);

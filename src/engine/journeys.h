@@ -76,9 +76,12 @@ bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *sh
  * about the order is open and holds by the contact policy c's rule
  * (cs_policy_ticket_holds at now: not one left without an update for
  * ticket_stale_after), so that a condition on it agrees with the hold.
- * The sender sets it again for its templates. */
+ * The sender sets it again for its templates, and takes what the store
+ * read (the ticket_open op's open and at; either may be NULL) for its own
+ * hold, not reading it twice. */
 cs_rc cs_journeys_ticket_open(const cs_policy_conf_t *c, cs_store_t *s, const char *customer_id,
-                              json_t *order, cs_ms_t now, cs_err_t *err);
+                              json_t *order, cs_ms_t now, bool *open, cs_ms_t *at,
+                              cs_err_t *err);
 
 /* What the contact policy reads of a customer's contact row for one
  * channel: into *pi its channel, channel_off (from channels_off, a bit set

@@ -320,8 +320,9 @@ typedef struct ctx_task {
     cs_promise_rec_t promise;
     bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
                                  order is no longer at risk */
-    bool ticket_open;         /* asks and marketing: a ticket of the customer, or about
-                                 the order, is open (the policy's hold) */
+    bool ticket_open;         /* a message about a known order, asks and marketing: a ticket
+                                 of the customer, or about the order, is open (the
+                                 policy's hold reads it for asks and marketing) */
     cs_ms_t ticket_at;        /* ... and the last update of the open one updated last */
     bool has_contact;         /* a message to the customer (not a webhook) of a known
                                  customer: their contact data, as the journeys read it
@@ -371,9 +372,16 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     }
     rc = cs_store_call(st, journey_context, c->m->customer_id, c->m->order_id, about,
                        CS_CTX_FULL, &c->customer, &c->order, &c->shipment, &c->err);
-    if (!rc && c->order && c->policy)
+    /* whether a ticket is open, read once: for the order's ticket_open (as
+     * the journeys judge it; a webhook carries the order) and for the hold
+     * of asks and marketing (held: as the journeys read it, also about no
+     * order) */
+    if (!rc && c->order)
         rc = cs_journeys_ticket_open(c->policy, st, c->m->customer_id, c->order, c->now,
-                                     &c->err);
+                                     &c->ticket_open, &c->ticket_at, &c->err);
+    else if (!rc && cs_policy_is_marketing((cs_msg_class_t)c->m->cls))
+        rc = cs_store_call(st, ticket_open, c->m->customer_id, c->m->order_id, &c->ticket_open,
+                           &c->ticket_at, &c->err);
     if (rc)
         return rc;
     /* consent, the address and the channels to fall back to: from the
@@ -381,16 +389,6 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     if (c->m->channel < CS_CHANNEL__COUNT && c->customer) {
         cs_contact_from_json(c->customer, &c->who);
         c->has_contact = true;
-    }
-    if (cs_policy_is_marketing((cs_msg_class_t)c->m->cls)) {
-        /* as the journeys read it: also for a message about no order */
-        cs_contact_stats_t stats;
-        rc = cs_store_call(st, contact_stats, c->m->customer_id, c->m->order_id, c->now,
-                           &stats, &c->err);
-        if (rc)
-            return rc;
-        c->ticket_open = stats.ticket_open;
-        c->ticket_at = stats.ticket_at;
     }
     if (c->m->run_id) {
         rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);

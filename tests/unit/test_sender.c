@@ -1086,6 +1086,85 @@ static void test_stale_ticket_at_hand_over(void **state)
     cs_engine_close(&e);
 }
 
+/* A ticket about the order open at the hand-over: a webhook about the
+ * order carries it (order.ticket_open, as the journeys judge it) while an
+ * ask about it waits (held_ticket_open) -- both from the one read of the
+ * open ticket; once the ticket is solved, the ask goes. */
+static void test_ticket_about_order_at_hand_over(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char db[600], h_target[620];
+    snprintf(db, sizeof db, "%s/ticket.db", tmpdir);
+    snprintf(h_target, sizeof h_target, "sqlite:%s", db);
+    cs_engine_t *e = open_engine(h_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+                                 "{\"email\":{\"marketing\":true}}}}");
+    cs_err_t err;
+    ingest(e, "{\"event_id\":\"o-1001\",\"type\":\"order.placed\","
+              "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"1001\","
+              "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\","
+              "\"name\":\"A\",\"unit_price\":\"8.90\",\"quantity\":1}]}}");
+    ingest(e, "{\"event_id\":\"t-9\",\"type\":\"ticket.created\","
+              "\"occurred_at\":\"2026-03-02T09:59:00Z\",\"data\":{\"id\":\"t-9\","
+              "\"customer_id\":\"c-1\",\"order_id\":\"1001\",\"subject\":\"Wo?\"}}");
+    static const cs_msg_class_t ask[] = { CS_CLASS_ASK }, service[] = { CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .order_id = "1001", .cls = ask };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    put_task_t hook = { .now = t0, .n = 1, .journey = "crm", .template_name = "sync",
+                        .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
+                        .order_id = "1001", .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &hook), CS_OK);
+    keep_t k = { .base = { &keep_ops } }, h = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    so.transports[CS_OUT_WEBHOOK] = &h.base;
+    so.policy = &pc;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 2);
+    assert_int_equal(k.sent, 0);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_string_equal(g.m.reason, "held_ticket_open");
+    assert_int_equal(h.sent, 1);
+    json_t *body = json_loads(h.text, 0, NULL);
+    assert_non_null(body);
+    assert_true(json_is_true(json_object_get(json_object_get(body, "order"), "ticket_open")));
+    json_decref(body);
+
+    ingest(e, "{\"event_id\":\"t-9-solved\",\"type\":\"ticket.updated\","
+              "\"occurred_at\":\"2026-03-02T15:00:00Z\",\"data\":{\"id\":\"t-9\","
+              "\"status\":\"solved\"}}");
+    cs_clock_manual_set(&clock, t0 + pc.hold_retry);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(k.sent, 1);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 /* A shipping notice queued on WhatsApp, whose send listed email after it
  * (`channel: [whatsapp, email]`), with the customer at c-1 of `fb.db`: by
  * then the customer said `customer` (a customer.upserted's data, stated
@@ -1546,6 +1625,7 @@ int main(void)
         cmocka_unit_test(test_store_error_for_good_fails),
         cmocka_unit_test(test_hold_at_hand_over),
         cmocka_unit_test(test_stale_ticket_at_hand_over),
+        cmocka_unit_test(test_ticket_about_order_at_hand_over),
         cmocka_unit_test(test_fallback_at_hand_over),
         cmocka_unit_test(test_fallback_when_channel_off),
         cmocka_unit_test(test_unstated_consent_at_hand_over),
