@@ -374,6 +374,12 @@ cs_rc cs_journeys_ticket_open(const cs_policy_conf_t *c, cs_store_t *s, const ch
     return CS_OK;
 }
 
+bool cs_journeys_order_given_away(json_t *order, const char *customer_id)
+{
+    const char *owner = jstr(order, "customer_id");
+    return owner && *owner && customer_id && strcmp(owner, customer_id) != 0;
+}
+
 /* The context of a run (its trigger's parcel is `shipment`), or with run
  * NULL of the event seq that may start one. */
 static cs_rc ctx_build(cs_journeys_t *js, cs_store_t *s, const char *customer_id,
@@ -695,7 +701,9 @@ static cs_rc do_emit(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
                                json_incref(props), &is_new, p->err);
     /* the run's order is another customer's now (an edit gave it to
      * them), and a signal naming another customer's order is refused
-     * (nothing was logged): the run's customer's, without the order */
+     * (nothing was logged): the run's customer's, without the order. (A
+     * run ends before this step when it finds its order given away,
+     * step(); this is only the safety net that keeps the pass going.) */
     if (rc == CS_ERR_RULE && run->order_id[0]) {
         cs_log(CS_LOG_INFO, "journeys: %s run %lld: order %s is another customer's now; its "
                "signal %s goes without it", run->journey, (long long)run->id, run->order_id,
@@ -727,6 +735,34 @@ static cs_rc do_webhook(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
     return rc;
 }
 
+/* Is the run's order another customer's now (an order.placed edit gave
+ * it to them, docs/events.md)? Asked once per stepping (*known: -1 not
+ * yet, else 0 or 1): from the context when the step read it (its order
+ * names its customer), else from the order's row alone. */
+static cs_rc given_away(pass_t *p, const cs_run_t *run, const ctx_t *c, int *known)
+{
+    if (*known >= 0)
+        return CS_OK;
+    if (!run->order_id[0]) {
+        *known = 0;
+        return CS_OK;
+    }
+    if (c->root) {
+        *known = cs_journeys_order_given_away(c->order, run->customer_id);
+        return CS_OK;
+    }
+    json_t *cu, *o, *sh;
+    cs_rc rc = cs_store_call(p->s, journey_context, NULL, run->order_id, 0, CS_CTX_LITE, &cu, &o,
+                             &sh, p->err);
+    if (rc)
+        return rc;
+    *known = cs_journeys_order_given_away(o, run->customer_id);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    return CS_OK;
+}
+
 /* Execute from run->pc until the run waits or ends; then store it. */
 static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
 {
@@ -738,6 +774,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
     if ((rc = pass_enabled(p, run->journey, &on)))
         return rc;
     ctx_t c = { 0 };
+    int away = -1; /* the run's order is another customer's now: -1 = not asked yet */
     if (!on)
         end_run(p, run, CS_RUN_EXITED, "journey_disabled");
     for (int guard = 0; run->status == CS_RUN_ACTIVE && !rc; guard++) {
@@ -758,6 +795,19 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             (rc = ctx_build(p->js, p->s, run->customer_id, run->order_id, event, run, 0,
                             CS_CTX_FULL, &c, p->err)))
             break;
+        /* a run about an order an edit gave to another customer since
+         * ends before it acts or reads the order: its messages would show
+         * the old customer someone else's order; a wait acts on nothing */
+        bool acts = needs_ctx || in->op == CS_OP_SEND || in->op == CS_OP_EMIT ||
+                    in->op == CS_OP_WEBHOOK;
+        if (acts && (rc = given_away(p, run, &c, &away)))
+            break;
+        if (acts && away) {
+            cs_log(CS_LOG_INFO, "journeys: %s run %lld: order %s is another customer's now; "
+                   "the run ends", run->journey, (long long)run->id, run->order_id);
+            end_run(p, run, CS_RUN_EXITED, CS_ORDER_GIVEN_AWAY);
+            break;
+        }
         bool waits = false;
         switch (in->op) {
         case CS_OP_SEND:

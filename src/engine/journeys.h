@@ -16,7 +16,9 @@
  * Runs keep the version of the definition they entered on; changed files
  * become new versions for new runs. An operator switch (in the store)
  * overrides a file's `enabled`; a disabled journey starts no runs and its
- * running ones exit at their next step.
+ * running ones exit at their next step. A run whose order an edit gave to
+ * another customer exits before its next step that acts or reads the
+ * order (CS_ORDER_GIVEN_AWAY).
  *
  * Thread-safety: a runtime belongs to the writer thread.
  */
@@ -82,6 +84,17 @@ bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *sh
 cs_rc cs_journeys_ticket_open(const cs_policy_conf_t *c, cs_store_t *s, const char *customer_id,
                               json_t *order, cs_ms_t now, bool *open, cs_ms_t *at,
                               cs_err_t *err);
+
+/* Why a run about an order that an order.placed edit has since given to
+ * another customer ends at its next step, and why a message to the old
+ * customer about that order is skipped at the hand-over: it would show
+ * them someone else's order (items, parcel, tracking link). */
+#define CS_ORDER_GIVEN_AWAY "order_given_to_another_customer"
+
+/* Is order (a journey_context's order, borrowed; NULL when not known)
+ * another customer's than customer_id now? An order that names no
+ * customer is nobody else's. */
+bool cs_journeys_order_given_away(json_t *order, const char *customer_id);
 
 /* What the contact policy reads of a customer's contact row for one
  * channel: into *pi its channel, channel_off (from channels_off, a bit set
