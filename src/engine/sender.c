@@ -1038,6 +1038,20 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         res->reason = reason;
         goto out; /* (what was read before the failure is released there) */
     }
+    /* a message to the customer about an order that an edit gave to
+     * another customer since (docs/events.md) would show them that
+     * customer's order: not handed over, on no channel, and no attempt.
+     * (A webhook goes to the shop's own system, whose body names the
+     * order's customer: it goes.) */
+    if (m->channel < CS_CHANNEL__COUNT && m->order_id[0] &&
+        cs_journeys_order_given_away(c.order, m->customer_id)) {
+        res->status = CS_OUT_SKIPPED;
+        res->untried = true;
+        snprintf(reason, rsize, "%s", CS_ORDER_GIVEN_AWAY);
+        res->reason = reason;
+        atomic_fetch_add(&s->st_suppressed, 1);
+        goto out;
+    }
     if (!t) {
         /* its channel was switched off since it was queued (a restart
          * without that channel's settings): the next one its send listed,

@@ -909,7 +909,10 @@ cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_er
     cs__bind_time(st, 4, res->sent_at);
     cs__bind_text(st, 5, res->reason);
     cs__bind_text(st, 6, res->provider_ref && *res->provider_ref ? res->provider_ref : NULL);
-    sql_bind_int(st, 7, res->untried && res->status == CS_OUT_QUEUED ? 1 : 0);
+    /* not handed over: its claim's attempt is given back */
+    bool untried = res->untried &&
+                   (res->status == CS_OUT_QUEUED || res->status == CS_OUT_SKIPPED);
+    sql_bind_int(st, 7, untried ? 1 : 0);
     cs__bind_time(st, 8, res->lease_until);
     cs__bind_text(st, 9, res->recipient && *res->recipient ? res->recipient : NULL);
     return cs__sql_exec_stmt(s, st, err, "record a send");

@@ -221,13 +221,15 @@ typedef struct cs_outmsg {
 /* The outcome of one send attempt, recorded by outbox_result. */
 typedef struct cs_out_result {
     int64_t id;
-    int status;                      /* SENT, FAILED, or QUEUED again (a retry at next_at) */
+    int status;                      /* SENT, FAILED, SKIPPED, or QUEUED again (a retry
+                                        at next_at) */
     cs_ms_t next_at;
     cs_ms_t sent_at;
     const char *reason;              /* NULL = none */
     const char *provider_ref;        /* NULL = none */
-    bool untried;                    /* QUEUED: not handed over (quiet hours, a store
-                                        error), the claim's attempt is given back */
+    bool untried;                    /* QUEUED or SKIPPED: not handed over (quiet hours,
+                                        a store error, an order given to another
+                                        customer), the claim's attempt is given back */
     cs_ms_t lease_until;             /* not 0: recorded only while the message still has
                                         this lease (a claim its sender left alone, which
                                         another may have taken since) */

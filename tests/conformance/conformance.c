@@ -1774,6 +1774,20 @@ static void test_outbox(void **state)
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_int_equal(m.attempts, attempts);
     assert_int_equal(m.next_at, T0 + 2000001);
+    /* one skipped without a hand-over (its order given to another
+     * customer) gives its attempt back too */
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, T0 + 2000001, T0 + 2300001, got, 4, &n, &err),
+                     CS_OK);
+    assert_int_equal(n, 1);
+    cs_out_result_t skip = { .id = b.id, .status = CS_OUT_SKIPPED,
+                             .reason = "order_given_to_another_customer", .untried = true };
+    assert_int_equal(cs_store_call(s, outbox_result, &skip, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_SKIPPED);
+    assert_string_equal(m.reason, "order_given_to_another_customer");
+    assert_int_equal(m.attempts, attempts);
     json_t *view;
     assert_int_equal(cs_store_call(s, outbox_view, "c-7", &view, &err), CS_OK);
     assert_int_equal(json_array_size(view), 2);

@@ -1538,6 +1538,117 @@ static void test_address_at_hand_over(void **state)
     assert_string_equal(gone.m.reason, "no_address_before_send");
 }
 
+/* An order.placed of order `id` for customer `cust` (event `eid`, at `at`). */
+static void place(cs_engine_t *e, const char *eid, const char *at, const char *id,
+                  const char *cust)
+{
+    char ev[1024];
+    snprintf(ev, sizeof ev,
+             "{\"event_id\":\"%s\",\"type\":\"order.placed\",\"occurred_at\":\"%s\","
+             "\"data\":{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\","
+             "\"items\":[{\"sku\":\"A\",\"name\":\"A\",\"unit_price\":\"8.90\","
+             "\"quantity\":1}]}}",
+             eid, at, id, cust);
+    ingest(e, ev);
+}
+
+/* An order of c-1 that an order.placed edit gave to c-2 after messages
+ * about it were queued for c-1: a shipping notice about it (on its first
+ * hand-over, and on a retry after one that failed for a while) is not
+ * handed over, on no channel, and is skipped as
+ * order_given_to_another_customer, as the messages view shows, with no
+ * attempt counted; c-1's message about their own order goes, and so does
+ * a webhook about the order (it goes to the shop). Before, the notice went
+ * to c-1, showing them c-2's order. */
+static void test_order_given_to_another_at_hand_over(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char db[600];
+    snprintf(db, sizeof db, "sqlite:%s/given.db", tmpdir);
+    cs_engine_t *e = open_engine(db, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
+                                 "\"+4915112345678\",\"consents\":{\"whatsapp\":"
+                                 "{\"transactional\":true}}}}");
+    cs_err_t err;
+    place(e, "o-1001", "2026-03-01T09:30:00Z", "1001", "c-1");
+    place(e, "o-1002", "2026-03-01T09:40:00Z", "1002", "c-1");
+    static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
+    put_task_t notice = { .now = t0, .n = 1, .journey = "shipped", .template_name = "news",
+                          .recipient = "+4915112345678", .channel = CS_CHANNEL_WHATSAPP,
+                          .fallback = "email", .order_id = "1001", .cls = service };
+    put_task_t retry = { .now = t0, .n = 1, .journey = "tips", .template_name = "news",
+                         .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                         .order_id = "1001", .cls = service, .attempts = 1 };
+    put_task_t own = { .now = t0, .n = 1, .journey = "own", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .order_id = "1002", .cls = service };
+    put_task_t hook = { .now = t0, .n = 1, .journey = "crm", .template_name = "sync",
+                        .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
+                        .order_id = "1001", .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &notice), CS_OK);
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &retry), CS_OK);
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &own), CS_OK);
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &hook), CS_OK);
+    /* the shop corrects who bought 1001 */
+    place(e, "o-1001-e", "2026-03-02T09:00:00Z", "1001", "c-2");
+
+    keep_t wa = { .base = { &keep_ops } }, mail = { .base = { &keep_ops } },
+           h = { .base = { &keep_ops } };
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "{{order.id}}", 12, &err), CS_OK);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_WHATSAPP] = &wa.base;
+    so.transports[CS_CHANNEL_EMAIL] = &mail.base;
+    so.transports[CS_OUT_WEBHOOK] = &h.base;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 4);
+    assert_int_equal(wa.sent, 0);
+    assert_int_equal(mail.sent, 1);
+    assert_string_equal(mail.text, "1002");
+    assert_int_equal(h.sent, 1);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(g.m.channel, CS_CHANNEL_WHATSAPP);
+    assert_string_equal(g.m.reason, "order_given_to_another_customer");
+    assert_int_equal(g.m.attempts, 0);
+    g.id = 2;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SKIPPED);
+    assert_string_equal(g.m.reason, "order_given_to_another_customer");
+    assert_int_equal(g.m.attempts, 1);
+    g.id = 3;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    /* the messages view tells why, newest first */
+    view_task_t v = { 0 };
+    assert_int_equal(cs_engine_with_writer(e, view_fn, &v), CS_OK);
+    json_t *vm = json_array_get(v.view, 3);
+    assert_string_equal(json_string_value(json_object_get(vm, "order_id")), "1001");
+    assert_string_equal(json_string_value(json_object_get(vm, "status")), "skipped");
+    assert_string_equal(json_string_value(json_object_get(vm, "reason")),
+                        "order_given_to_another_customer");
+    json_decref(v.view);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 0);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 /* The store fails to record the first outcome of a batch of three (a
  * database gone mid-batch): the batch stops there, and the two messages
  * not yet handed over go back to the queue at once with their attempts;
@@ -1630,6 +1741,7 @@ int main(void)
         cmocka_unit_test(test_fallback_when_channel_off),
         cmocka_unit_test(test_unstated_consent_at_hand_over),
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
+        cmocka_unit_test(test_order_given_to_another_at_hand_over),
         cmocka_unit_test(test_address_at_hand_over),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
