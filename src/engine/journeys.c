@@ -966,12 +966,24 @@ static cs_rc ticket_created_before(pass_t *p, int64_t seq, const cs_event_t *ev,
     return CS_OK;
 }
 
-/* Has the customer placed an order after order_id? The customer's latest
- * order (customer.last_order_id) is another one. */
-static bool ordered_since(json_t *customer, const char *order_id)
+/* Has the customer placed an order after order_id (`order` its context)?
+ * The customer's latest order (customer.last_order_id) is another one.
+ * Cancelled orders count for neither: one placed since is not ordering
+ * again, and a cancelled order_id, not last itself, was only ordered again
+ * if the latest came after it (in the order of orders_before). */
+static bool ordered_since(json_t *customer, json_t *order, const char *order_id)
 {
     const char *last = jstr(customer, "last_order_id");
-    return last && strcmp(last, order_id) != 0;
+    if (!last || strcmp(last, order_id) == 0)
+        return false;
+    const char *st = jstr(order, "status");
+    if (!st || strcmp(st, "cancelled") != 0)
+        return true;
+    cs_ms_t last_at, placed;
+    const char *a = jstr(customer, "last_order_at"), *b = jstr(order, "placed_at");
+    if (!a || !b || !cs_time_parse(a, &last_at) || !cs_time_parse(b, &placed))
+        return true;
+    return last_at > placed || (last_at == placed && strcmp(last, order_id) > 0);
 }
 
 /* Is the order cancelled, as the store knows it now? */
@@ -1270,7 +1282,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
             if (ok && cancel_exits && cancelled < 0)
                 cancelled = st && strcmp(st, "cancelled") == 0;
             if (ok && again_exits && later < 0)
-                later = ordered_since(c.customer, order_id);
+                later = ordered_since(c.customer, c.order, order_id);
             ctx_free(&c);
             if (!ok)
                 continue;
@@ -1307,10 +1319,10 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         if (again_exits) {
             if (later < 0) {
                 ctx_t c;
-                if ((rc = ctx_build(p->js, p->s, customer_id, NULL, evj, NULL, seq, CS_CTX_FULL,
-                                    &c, p->err)))
+                if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq,
+                                    CS_CTX_FULL, &c, p->err)))
                     break;
-                later = ordered_since(c.customer, order_id);
+                later = ordered_since(c.customer, c.order, order_id);
                 ctx_free(&c);
             }
             if (later)

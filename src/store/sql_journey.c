@@ -114,10 +114,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
 #undef OF_ORDER_SQL
     [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
                         "contact_at FROM customers WHERE id=?1",
+    /* the customer's orders, cancelled ones not counted: orders_count,
+     * first_order_at, last_order_at and last_order_id count the same ones
+     * (a cancelled order is not the customer's last order) */
     [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
                       "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
-                          "ORDER BY placed_at DESC, id DESC LIMIT 1",
+                          "AND status!='cancelled' ORDER BY placed_at DESC, id DESC LIMIT 1",
     /* bounced, complained, unsubscribed: literal so the partial index
      * serves it; each kind and channel once, however many there are (at
      * most 3 x the channels rows: no page of them leaves one out) */

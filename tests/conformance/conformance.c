@@ -3060,6 +3060,40 @@ static void test_region_arrival(void **state)
     cs_store_close(&s);
 }
 
+/* A cancelled order is not the customer's last order: last_order_id
+ * counts the orders orders_count, first_order_at and last_order_at count. */
+static void test_last_order_not_cancelled(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    json_t *cu, *o, *sh;
+    put(s, order_ev("l1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL);
+    put(s, order_ev("l2", "1002", "2026-03-02T10:00:00Z", "20.00"), NULL);
+    put(s, EV("l3", "order.cancelled", "2026-03-02T11:00:00Z", "{\"order_id\":\"1002\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1001", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(cu, "orders_count")), 1);
+    assert_string_equal(str_at(cu, "last_order_at"), "2026-03-01T10:00:00.000Z");
+    assert_string_equal(str_at(cu, "last_order_id"), "1001");
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    /* only cancelled orders: none is the last */
+    put(s, EV("l4", "order.cancelled", "2026-03-02T12:00:00Z", "{\"order_id\":\"1001\"}"),
+        NULL);
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1001", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(cu, "orders_count")), 0);
+    assert_null(json_object_get(cu, "last_order_id"));
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    cs_store_close(&s);
+}
+
 /* The figures journeys read of an order and its customer (docs/journeys.md),
  * the same on every backend: cancelled orders are not counted, and an
  * order's price_ratio compares it with the customer's other orders in its
@@ -3173,6 +3207,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_order_not_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_and_signal_of_another_customers_order,

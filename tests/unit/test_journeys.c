@@ -1651,6 +1651,44 @@ static void test_no_run_for_an_order_older_than_the_latest(void **state)
     teardown_world(&w);
 }
 
+/* A cancelled order is not ordering again: an order's delivery starts a
+ * journey that ends when the customer orders again, however the customer's
+ * later order was cancelled, and the win-back's customer.last_order_id is
+ * the order itself; a cancelled order's own delivery (the shop sent it
+ * anyway) still starts it when nothing was ordered after it. */
+static void test_cancelled_order_is_not_ordering_again(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = { "journey: tips\ntrigger: {event: tracking.event, if: \"event.status == "
+                        "'delivered'\"}\nexit_when: [ordered_again]\nsteps:\n"
+                        "  - send: {channel: email, template: tips, class: transactional}\n",
+                        "journey: back\ntrigger: {event: order.placed}\nsteps:\n"
+                        "  - wait: 20d\n"
+                        "  - if: \"customer.last_order_id != order.id\"\n"
+                        "    then:\n"
+                        "      - exit: ordered_again\n"
+                        "  - send: {channel: email, template: win_back, class: transactional}\n" };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 2);
+    customer(&w, "cleo", true);
+    order(&w, "o1", "cleo", "20.00");
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    order(&w, "o2", "cleo", "30.00");
+    event(&w, "order.cancelled", "{\"order_id\":\"o2\"}");
+    shipment(&w, "o1");
+    scan(&w, "o1", "delivered");
+    assert_string_equal(outbox(&w, "cleo"), "tips:queued");
+    shipment(&w, "o2");
+    scan(&w, "o2", "delivered");
+    assert_string_equal(outbox(&w, "cleo"), "tips:queued tips:queued");
+    /* o1's win-back goes; o2's, a cancelled order, ends */
+    advance_to(&w, "2026-08-04T10:00:00Z");
+    assert_string_equal(outbox(&w, "cleo"), "tips:queued tips:queued win_back:queued");
+    assert_string_equal(runs(&w, "cleo"), "back:done back:exited:ordered_again tips:done "
+                                          "tips:done");
+    teardown_world(&w);
+}
+
 /* ordered_again is another order placed after the run's: not an edit of
  * an order known before (order.placed sent again), nor an older order
  * that reaches us late. */
@@ -1831,6 +1869,7 @@ int main(void)
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
         cmocka_unit_test(test_no_start_after_a_return),
         cmocka_unit_test(test_ordered_again_means_a_later_order),
+        cmocka_unit_test(test_cancelled_order_is_not_ordering_again),
         cmocka_unit_test(test_no_run_for_an_order_older_than_the_latest),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
         cmocka_unit_test(test_late_by_the_shop_day),
