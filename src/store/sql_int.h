@@ -113,6 +113,30 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
 #define SQL_PARCEL_JOIN "shipments sh LEFT JOIN orders o ON o.id=sh.order_id"
 #define SQL_PARCEL_CLOCK_MS 86400000 /* a day */
 
+/* What the customer spent on order `o` (a row of orders joined as `o`),
+ * in its currency, minor units: nothing for a cancelled order, else its
+ * total less the money its returns gave back, never below 0. A return gave
+ * back once it is `refunded` or `closed`: its refund_amount, or, when a
+ * `refunded` one states none, the returned items at what was paid for
+ * them (each line's price after its discount, per unit; shipping and the
+ * order's own discount not); a `closed` one without an amount (an
+ * exchange, store credit) gave back nothing, nor did a return still under
+ * way (the refund pending) or `rejected`. The one definition of what is
+ * spent: the customer view's total_spent (sql_views.c) and the order
+ * watch's compensation tier (customer_totals, sql_track.c) both read it,
+ * so the two never disagree (docs/api.md, docs/tracking.md). */
+#define SQL_RETURN_ITEMS_PAID                                                              \
+    "(SELECT coalesce(sum(CASE WHEN ri.quantity>=l.q THEN l.v ELSE l.v/l.q*ri.quantity "   \
+    "END),0) FROM return_items ri JOIN (SELECT oi.sku AS sku,CAST(sum(oi.quantity) AS "    \
+    "BIGINT) AS q,CAST(sum(oi.unit_price*oi.quantity-oi.discount) AS BIGINT) AS v FROM "   \
+    "order_items oi WHERE oi.order_id=o.id GROUP BY oi.sku) l ON l.sku=ri.sku WHERE "     \
+    "ri.return_id=r.id)"
+#define SQL_ORDER_SPENT                                                                    \
+    "(CASE WHEN o.status='cancelled' THEN 0 ELSE (SELECT CASE WHEN b.given>=o.total THEN " \
+    "0 ELSE o.total-b.given END FROM (SELECT coalesce(sum(coalesce(r.refund_amount,CASE "  \
+    "WHEN r.status='refunded' THEN " SQL_RETURN_ITEMS_PAID " ELSE 0 END)),0) AS given "    \
+    "FROM returns r WHERE r.order_id=o.id AND r.status IN ('refunded','closed')) b) END)"
+
 /* ---- the statement abstraction ---- */
 
 /* step results and column types: SQLite's values */

@@ -58,8 +58,9 @@ static const char *const tstmt_sql[QT__COUNT] = {
                    "(?3='' OR coalesce(location,'')<>?3)),-1)",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
-    [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN total ELSE 0 END),0) "
-                    "FROM orders WHERE customer_id=?1 "
+    /* (what was spent as the customer view counts it: SQL_ORDER_SPENT) */
+    [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN " SQL_ORDER_SPENT
+                    " ELSE 0 END),0) FROM orders o WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
     [QT_PUT] = "INSERT INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"

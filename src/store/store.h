@@ -630,7 +630,9 @@ struct cs_store_ops {
     cs_rc (*order_version)(cs_store_t *s, const char *order_id, int64_t version[3],
                            cs_err_t *err);
     /* A customer's placed, not cancelled orders placed at or before `until`,
-     * and the total of those in `currency` (minor units). */
+     * and what was spent on those in `currency` (minor units): their totals
+     * less what their returns gave back (SQL_ORDER_SPENT, store/sql_int.h;
+     * the customer view's total_spent counts the same). */
     cs_rc (*customer_totals)(cs_store_t *s, const char *customer_id, cs_ms_t until,
                              const char *currency, int64_t *orders, int64_t *spent,
                              cs_err_t *err);

@@ -278,7 +278,8 @@ static void test_every_type_folds(void **state)
     assert_true(json_is_null(json_object_get(json_object_get(json_object_get(c, "consents"), "sms"), "marketing")));
     assert_true(json_is_true(json_object_get(json_object_get(c, "attributes"), "vip")));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "stats"), "orders")), 1);
-    assert_string_equal(str_at(c, "stats.total_spent.EUR"), "22.70");
+    /* 22.70 less the 8.90 refunded */
+    assert_string_equal(str_at(c, "stats.total_spent.EUR"), "13.80");
     assert_string_equal(str_at(c, "orders.0.id"), "1001");
     json_decref(c);
 
@@ -3094,6 +3095,121 @@ static void test_last_order_not_cancelled(void **state)
     cs_store_close(&s);
 }
 
+/* What a customer spent is net of what their returns gave back, the same
+ * in the customer view's total_spent and for the compensation tier
+ * (customer_totals): a refund's amount, the returned items' price when a
+ * refunded return states none, nothing for a return under way, rejected
+ * or closed without an amount, never below 0 for an order, and nothing at
+ * all of a cancelled order. */
+static cs_event_t *ret_ev(const char *id, const char *ret, const char *order, const char *at,
+                          const char *items)
+{
+    return ev_of("{\"event_id\":\"%s\",\"type\":\"return.requested\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"id\":\"%s\",\"order_id\":\"%s\",\"resolution\":\"refund\","
+                 "\"items\":%s}}",
+                 id, at, ret, order, items);
+}
+
+static cs_event_t *ret_upd(const char *id, const char *ret, const char *at, const char *status,
+                           const char *amount)
+{
+    if (!amount)
+        return ev_of("{\"event_id\":\"%s\",\"type\":\"return.updated\",\"occurred_at\":\"%s\","
+                     "\"data\":{\"id\":\"%s\",\"status\":\"%s\"}}",
+                     id, at, ret, status);
+    return ev_of("{\"event_id\":\"%s\",\"type\":\"return.updated\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"id\":\"%s\",\"status\":\"%s\",\"refund_amount\":\"%s\"}}",
+                 id, at, ret, status, amount);
+}
+
+static void spent_is(cs_store_t *s, const char *eur, const char *chf, int64_t tier_eur,
+                     int64_t tier_chf)
+{
+    cs_err_t err;
+    int64_t orders, spent;
+    cs_ms_t until;
+    json_t *c = customer_view(s, "c-n");
+    json_t *st = json_object_get(c, "stats");
+    assert_string_equal(str_at(st, "total_spent.EUR"), eur);
+    assert_string_equal(str_at(st, "total_spent.CHF"), chf);
+    json_decref(c);
+    assert_true(cs_time_parse("2026-04-01T00:00:00Z", &until));
+    assert_int_equal(cs_store_call(s, customer_totals, "c-n", until, "EUR", &orders, &spent, &err),
+                     CS_OK);
+    assert_int_equal(orders, 3);
+    assert_int_equal(spent, tier_eur);
+    assert_int_equal(cs_store_call(s, customer_totals, "c-n", until, "CHF", &orders, &spent, &err),
+                     CS_OK);
+    assert_int_equal(spent, tier_chf);
+}
+
+static void test_spent_net_of_refunds(void **state)
+{
+    cs_store_t *s = open_store(state);
+    /* 2 x 20.00 + 10.00 shipping = 50.00 */
+    put(s, EV("n1", "order.placed", "2026-03-01T10:00:00Z",
+              "{\"id\":\"N1\",\"customer_id\":\"c-n\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+              "\"A\",\"name\":\"A\",\"unit_price\":\"20.00\",\"quantity\":2}],"
+              "\"totals\":{\"shipping\":\"10.00\"}}"),
+        NULL);
+    /* 3 x 10.00 - 3.00 + 7.00 = 34.00 */
+    put(s, EV("n2", "order.placed", "2026-03-02T10:00:00Z",
+              "{\"id\":\"N2\",\"customer_id\":\"c-n\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+              "\"B\",\"name\":\"B\",\"unit_price\":\"10.00\",\"quantity\":3,\"discount\":\"3.00\"},"
+              "{\"sku\":\"C\",\"name\":\"C\",\"unit_price\":\"7.00\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("n3", "order.placed", "2026-03-03T10:00:00Z",
+              "{\"id\":\"N3\",\"customer_id\":\"c-n\",\"currency\":\"CHF\",\"items\":[{\"sku\":"
+              "\"A\",\"name\":\"A\",\"unit_price\":\"100.00\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("n4", "order.placed", "2026-03-04T10:00:00Z",
+              "{\"id\":\"N4\",\"customer_id\":\"c-n\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+              "\"A\",\"name\":\"A\",\"unit_price\":\"40.00\",\"quantity\":1}]}"),
+        NULL);
+    put(s, EV("n5", "order.cancelled", "2026-03-04T11:00:00Z", "{\"order_id\":\"N4\"}"), NULL);
+    spent_is(s, "84.00", "100.00", 8400, 10000);
+
+    /* a refund under way (an amount already said) gives nothing back yet */
+    put(s, ret_ev("r1", "R1", "N1", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("r2", "R1", "2026-03-11T10:00:00Z", "received", "20.00"), NULL);
+    spent_is(s, "84.00", "100.00", 8400, 10000);
+    /* refunded, and still so once closed */
+    put(s, ret_upd("r3", "R1", "2026-03-12T10:00:00Z", "refunded", "20.00"), NULL);
+    spent_is(s, "64.00", "100.00", 6400, 10000);
+    put(s, ret_upd("r4", "R1", "2026-03-13T10:00:00Z", "closed", NULL), NULL);
+    spent_is(s, "64.00", "100.00", 6400, 10000);
+    /* a rejected return gave nothing back, whatever amount it named */
+    put(s, ret_ev("r5", "R2", "N2", "2026-03-10T10:00:00Z", "[{\"sku\":\"B\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("r6", "R2", "2026-03-11T10:00:00Z", "rejected", "9.00"), NULL);
+    spent_is(s, "64.00", "100.00", 6400, 10000);
+    /* refunded without an amount: the items at what was paid for them,
+     * 2 of 3 B (27.00 after the line's discount) and the one C (asked 5) */
+    put(s, ret_ev("r7", "R3", "N2", "2026-03-10T10:00:00Z",
+                  "[{\"sku\":\"B\",\"quantity\":2},{\"sku\":\"C\",\"quantity\":5},"
+                  "{\"sku\":\"Z\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("r8", "R3", "2026-03-12T10:00:00Z", "refunded", NULL), NULL);
+    spent_is(s, "39.00", "100.00", 3900, 10000);
+    /* closed without an amount (store credit, an exchange): nothing */
+    put(s, ret_ev("r9", "R4", "N3", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("r10", "R4", "2026-03-12T10:00:00Z", "closed", NULL), NULL);
+    spent_is(s, "39.00", "100.00", 3900, 10000);
+    /* more given back than was paid (a goodwill top-up): 0, not less */
+    put(s, ret_ev("r11", "R5", "N3", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("r12", "R5", "2026-03-12T10:00:00Z", "refunded", "150.00"), NULL);
+    spent_is(s, "39.00", "0.00", 3900, 0);
+    /* a cancelled order's refund takes nothing off the others */
+    put(s, ret_ev("r13", "R6", "N4", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("r14", "R6", "2026-03-12T10:00:00Z", "refunded", "40.00"), NULL);
+    spent_is(s, "39.00", "0.00", 3900, 0);
+    cs_store_close(&s);
+}
+
 /* The figures journeys read of an order and its customer (docs/journeys.md),
  * the same on every backend: cancelled orders are not counted, and an
  * order's price_ratio compares it with the customer's other orders in its
@@ -3208,6 +3324,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_order_not_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spent_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_and_signal_of_another_customers_order,

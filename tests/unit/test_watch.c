@@ -1861,6 +1861,41 @@ static void test_tier_as_of_the_order(void **state)
     assert_int_equal(r32.comp_cost, 2500);           /* 10% x 1.25 */
 }
 
+/* Money given back is not spent: a customer whose 600.00 order was
+ * returned and refunded is no VIP by spending, nor is one whose 600.00
+ * order was cancelled; one who kept it is. */
+static void test_tier_spent_net_of_refunds(void **state)
+{
+    (void)state;
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+    order("o40", "c40", "600.00", NULL);
+    event_at("return.requested", now(),
+             "{\"id\":\"R40\",\"order_id\":\"o40\",\"resolution\":\"refund\","
+             "\"items\":[{\"sku\":\"K\",\"quantity\":1}]}");
+    event_at("return.updated", now(), "{\"id\":\"R40\",\"status\":\"refunded\","
+                                      "\"refund_amount\":\"600.00\"}");
+    order("o41", "c40", "200.00", promise);
+    order("o42", "c42", "600.00", NULL);
+    event_at("order.cancelled", now(), "{\"order_id\":\"o42\"}");
+    order("o43", "c42", "200.00", promise);
+    order("o44", "c44", "600.00", NULL);
+    order("o45", "c44", "200.00", promise);
+    ship("o41");
+    ship("o43");
+    ship("o45");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-05T12:00:00Z"));
+    for (int i = 0; i < 10; i++)
+        run_watch();
+    cs_promise_rec_t r41 = rec("o41"), r43 = rec("o43"), r45 = rec("o45");
+    assert_non_null(strstr(r41.comp_note, "regular"));
+    assert_int_equal(r41.comp_cost, 2500); /* 10% x 1.25 */
+    assert_non_null(strstr(r43.comp_note, "new"));
+    assert_int_equal(r43.comp_cost, 2000);
+    assert_non_null(strstr(r45.comp_note, "vip"));
+    assert_int_equal(r45.comp_cost, 3000); /* 10% x 1.5 */
+}
+
 static void test_cancelled_closes(void **state)
 {
     (void)state;
@@ -2028,6 +2063,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_to_give, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undelivered_tier_and_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tier_as_of_the_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tier_spent_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_currency_and_vip_by_orders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_is_the_local_day, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_shipping_only_if_paid, setup, teardown),
