@@ -277,9 +277,13 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_V_CUSTOMER_ORDERS] = "SELECT id,placed_at,total,currency,status FROM orders "
                             "WHERE customer_id=?1 AND placed_at IS NOT NULL "
                             "ORDER BY placed_at DESC, id DESC LIMIT 50",
-    /* (what was spent as the compensation tier counts it: SQL_ORDER_SPENT) */
-    [Q_V_CUSTOMER_SPENT] = "SELECT currency,count(*),sum(" SQL_ORDER_SPENT "),min(placed_at),"
-                           "max(placed_at),sum(CASE WHEN status='cancelled' THEN 1 ELSE 0 END) "
+    /* (what was spent as the compensation tier counts it: SQL_ORDER_SPENT;
+     * the first and last order as the journeys' customer.first_order_at
+     * and last_order_at have them, cancelled ones not counted) */
+    [Q_V_CUSTOMER_SPENT] = "SELECT currency,count(*),sum(" SQL_ORDER_SPENT "),"
+                           "min(CASE WHEN status!='cancelled' THEN placed_at END),"
+                           "max(CASE WHEN status!='cancelled' THEN placed_at END),"
+                           "sum(CASE WHEN status='cancelled' THEN 1 ELSE 0 END) "
                            "FROM orders o WHERE customer_id=?1 AND placed_at IS NOT NULL "
                            "GROUP BY currency ORDER BY currency",
     [Q_V_ORDER] = "SELECT id,customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"

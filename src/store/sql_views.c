@@ -138,7 +138,7 @@ cs_rc cs__sql_customer_view(cs_store_t *store, const char *id, json_t **out, cs_
     cs_ms_t first = 0, last = 0;
     cs__bind_text(sp, 1, id);
     while ((r = sql_step(sp)) == SQL_ROW) {
-        /* currency,count,sum(total of placed),min(placed_at),max(placed_at),cancelled */
+        /* currency,count,spent,first and last placed_at (not cancelled),cancelled */
         char buf[40];
         const char *cur = cs__col_text(sp, 0);
         n_orders += sql_column_int64(sp, 1);

@@ -3081,6 +3081,15 @@ static void test_last_order_not_cancelled(void **state)
     json_decref(cu);
     json_decref(o);
     json_decref(sh);
+    /* the customer view's figures agree: orders counts both, beside the
+     * cancelled one, first_order_at and last_order_at the one left */
+    json_t *c = customer_view(s, "c-7");
+    json_t *st = json_object_get(c, "stats");
+    assert_int_equal(json_integer_value(json_object_get(st, "orders")), 2);
+    assert_int_equal(json_integer_value(json_object_get(st, "cancelled_orders")), 1);
+    assert_string_equal(str_at(st, "first_order_at"), "2026-03-01T10:00:00.000Z");
+    assert_string_equal(str_at(st, "last_order_at"), "2026-03-01T10:00:00.000Z");
+    json_decref(c);
     /* only cancelled orders: none is the last */
     put(s, EV("l4", "order.cancelled", "2026-03-02T12:00:00Z", "{\"order_id\":\"1001\"}"),
         NULL);
@@ -3092,6 +3101,12 @@ static void test_last_order_not_cancelled(void **state)
     json_decref(cu);
     json_decref(o);
     json_decref(sh);
+    c = customer_view(s, "c-7");
+    st = json_object_get(c, "stats");
+    assert_int_equal(json_integer_value(json_object_get(st, "cancelled_orders")), 2);
+    assert_true(json_is_null(json_object_get(st, "first_order_at")));
+    assert_true(json_is_null(json_object_get(st, "last_order_at")));
+    json_decref(c);
     cs_store_close(&s);
 }
 
