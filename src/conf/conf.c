@@ -670,7 +670,16 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
         if (*s == '\0')
             continue;
         char *eq = strchr(s, '=');
-        if (!eq || eq == s) { /* no '=', or no key before it */
+        if (eq == s) {
+            /* no key before the '=': what follows may be any setting's
+             * value, a secret's too, so it is not shown */
+            rc = cs_errf(err, CS_ERR_CONFIG,
+                         "%s: expected `key = value`, got no key before the '=' (the value is "
+                         "not shown: it may be a secret)",
+                         origin);
+            goto out;
+        }
+        if (!eq) { /* no '=' */
             /* a secret's key with its value and no '=' between them: the
              * key is named, its value not shown */
             size_t kn = strcspn(s, " \t");
