@@ -220,9 +220,12 @@ static cs_rc hp_open(kind_t kind, const cs_http_provider_conf_t *c, cs_transport
     if (kind == K_WEBHOOK && (!c->token || !*c->token))
         return cs_errf(err, CS_ERR_CONFIG, "webhook_secret: missing");
     if (kind != K_WEBHOOK &&
-        (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0)))
+        (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))) {
+        char shown[256];
+        cs_url_shown(c->url ? c->url : "", shown, sizeof shown); /* no user:password@ */
         return cs_errf(err, CS_ERR_CONFIG, "%s_url: expected an http(s) URL, got '%s'", what,
-                       c->url ? c->url : "");
+                       shown);
+    }
     if (!c->token || !*c->token)
         return cs_errf(err, CS_ERR_CONFIG, "%s_token: missing", what);
     if (kind == K_TWILIO && (!c->user || !*c->user || !c->from || !*c->from))

@@ -204,10 +204,13 @@ void cs_transport_close(cs_transport_t **t)
 cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
 {
     *out = NULL;
-    if (!c->url || (strncmp(c->url, "smtp://", 7) != 0 && strncmp(c->url, "smtps://", 8) != 0))
+    if (!c->url || (strncmp(c->url, "smtp://", 7) != 0 && strncmp(c->url, "smtps://", 8) != 0)) {
+        char shown[256];
+        cs_url_shown(c->url ? c->url : "", shown, sizeof shown); /* no user:password@ */
         return cs_errf(err, CS_ERR_CONFIG, "smtp_url: expected smtp://host:port or "
                                            "smtps://host:port, got '%s'",
-                       c->url ? c->url : "");
+                       shown);
+    }
     const char *lt = c->from ? strrchr(c->from, '<') : NULL;
     char addr[256];
     if (lt && strchr(lt, '>'))

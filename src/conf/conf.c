@@ -466,39 +466,16 @@ static const key_def_t *find_key(const char *key)
     return NULL;
 }
 
-/* A URL's user:password@ part, in text that may hold one: the offsets of
- * the password (after the ':'), false when there is none. */
-static bool url_password(const char *v, size_t *from, size_t *to)
-{
-    const char *scheme = strstr(v, "://");
-    if (!scheme)
-        return false;
-    const char *auth = scheme + 3, *end = auth + strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < end; p++)
-        if (*p == '@')
-            at = p; /* the last one: a password may hold an '@' */
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon)
-        return false;
-    *from = (size_t)(colon + 1 - v);
-    *to = (size_t)(at - v);
-    return true;
-}
-
 size_t cs_conf_shown(const char *key, const char *value, char *buf, size_t size)
 {
     const key_def_t *k = find_key(key);
-    size_t from, to;
     if (size == 0)
         return 0;
-    if (k && (k->flags & KF_SECRET))
+    if (k && (k->flags & KF_SECRET)) {
         snprintf(buf, size, "(%zu characters, not shown)", strlen(value));
-    else if (url_password(value, &from, &to))
-        snprintf(buf, size, "%.*s***%s", (int)from, value, value + to);
-    else
-        snprintf(buf, size, "%s", value);
-    return strlen(buf);
+        return strlen(buf);
+    }
+    return cs_url_shown(value, buf, size);
 }
 
 bool cs_conf_secret(const char *key)

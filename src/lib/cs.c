@@ -241,6 +241,38 @@ size_t cs_strlcpy(char *dst, const char *src, size_t dstsize)
     return n;
 }
 
+/* A URL's user:password@ part, in text that may hold one: the offsets of
+ * the password (after the ':'), false when there is none. */
+static bool url_password(const char *v, size_t *from, size_t *to)
+{
+    const char *scheme = strstr(v, "://");
+    if (!scheme)
+        return false;
+    const char *auth = scheme + 3, *end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p; /* the last one: a password may hold an '@' */
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return false;
+    *from = (size_t)(colon + 1 - v);
+    *to = (size_t)(at - v);
+    return true;
+}
+
+size_t cs_url_shown(const char *url, char *buf, size_t size)
+{
+    size_t from, to;
+    if (size == 0)
+        return 0;
+    if (url_password(url, &from, &to))
+        snprintf(buf, size, "%.*s***%s", (int)from, url, url + to);
+    else
+        snprintf(buf, size, "%s", url);
+    return strlen(buf);
+}
+
 size_t cs_utf8_seq(const char *str, size_t avail)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -95,6 +95,12 @@ char *cs_buf_steal(cs_buf_t *b, size_t *len_out);
 /* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
 size_t cs_strlcpy(char *dst, const char *src, size_t dstsize);
 
+/* A URL as it may be shown in a message or a log line: url into buf
+ * (snprintf's truncation), the password of its user:password@ written as
+ * "***" ("smtp://shop:***@mail.example:587"); anything else as it is.
+ * Returns strlen(buf). */
+size_t cs_url_shown(const char *url, char *buf, size_t size);
+
 /* ---- UTF-8 ---- */
 /* Length of the valid UTF-8 sequence at s[0..n) (1 for ASCII, 2-4), 0 when
  * it is not one (a stray continuation byte, overlong forms, surrogates,

@@ -179,6 +179,18 @@ static void test_strings(void **state)
     char small[4];
     assert_int_equal(cs_strlcpy(small, "abcdef", sizeof small), 6);
     assert_string_equal(small, "abc");
+    /* a URL's password is not shown, whatever it holds; the rest is */
+    char shown[96];
+    assert_int_equal(cs_url_shown("smtp://shop:p@ss:w@mail.example:587/x?y=z", shown,
+                                  sizeof shown),
+                     strlen("smtp://shop:***@mail.example:587/x?y=z"));
+    assert_string_equal(shown, "smtp://shop:***@mail.example:587/x?y=z");
+    cs_url_shown("https://user@api.example/a:b@c", shown, sizeof shown);
+    assert_string_equal(shown, "https://user@api.example/a:b@c"); /* no password */
+    cs_url_shown("smtp://mail.example:25", shown, sizeof shown);
+    assert_string_equal(shown, "smtp://mail.example:25");
+    cs_url_shown("not a url: a:b@c", shown, sizeof shown);
+    assert_string_equal(shown, "not a url: a:b@c");
     int64_t v;
     assert_true(cs_parse_i64("-42", &v));
     assert_int_equal(v, -42);

@@ -223,6 +223,32 @@ static void test_phone_numbers(void **state)
     assert_false(cs_phone_valid("015112345678"));
 }
 
+/* A transport refusing its URL names it without the password of its
+ * user:password@ (a URL copied with credentials in it). */
+static void test_url_password_not_shown(void **state)
+{
+    (void)state;
+    cs_transport_t *t = NULL;
+    cs_err_t err;
+    cs_smtp_conf_t sc = { .url = "smpt://shop:hunter2@mail.example:587",
+                          .from = "Shop <service@shop.example>" };
+    assert_int_equal(cs_smtp_open(&sc, &t, &err), CS_ERR_CONFIG);
+    assert_null(t);
+    assert_non_null(strstr(err.msg, "smtp_url: expected smtp://host:port"));
+    assert_non_null(strstr(err.msg, "got 'smpt://shop:***@mail.example:587'"));
+    assert_null(strstr(err.msg, "hunter2"));
+
+    cs_http_provider_conf_t hc = { .url = "htps://AC123:hunter2@api.example/Messages",
+                                   .user = "AC123", .token = "tok", .from = "Shop" };
+    assert_int_equal(cs_sms_twilio_open(&hc, &t, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "sms_url: expected an http(s) URL, got "
+                                    "'htps://AC123:***@api.example/Messages'"));
+    assert_null(strstr(err.msg, "hunter2"));
+    hc.url = "graph.example/v19/1/messages?x=user:hunter2@y";
+    assert_int_equal(cs_whatsapp_cloud_open(&hc, &t, &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "whatsapp_url: expected an http(s) URL"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_encoded_words_fit_the_line),
         cmocka_unit_test(test_long_ascii_headers_folded),
         cmocka_unit_test(test_phone_numbers),
+        cmocka_unit_test(test_url_password_not_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
