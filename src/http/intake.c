@@ -286,7 +286,7 @@ static char *answer_all_ok(hreq_t *r, size_t *len)
         return NULL;
     for (size_t k = 0; k < r->n_items; k++) {
         const cs_ingest_item_t *it = &r->items[k];
-        if (it->rc || it->seq < 0 || r->item_index[k] != k)
+        if (it->rc || it->seq < 0 || r->item_index[k] != k || it->ev->warning)
             return NULL;
         if (it->outcome == CS_INGEST_DUPLICATE)
             n_dup++;
@@ -346,6 +346,16 @@ static char *answer_one(const cs_ingest_item_t *it)
     return out;
 }
 
+/* What intake left out of an accepted event (cs_event_check_received), as
+ * {"field": ..., "message": ...}; NULL when nothing was, or for a
+ * duplicate (which changed nothing). */
+static json_t *warning_json(const cs_ingest_item_t *it)
+{
+    if (!it->ev->warning || it->rc || it->outcome == CS_INGEST_DUPLICATE)
+        return NULL;
+    return json_pack("{s:s, s:s}", "field", it->ev->warning_field, "message", it->ev->warning);
+}
+
 /* The answer once the engine is done (or nothing was valid). */
 static enum MHD_Result answer(hreq_t *r)
 {
@@ -360,15 +370,16 @@ static enum MHD_Result answer(hreq_t *r)
         cs_ingest_item_t *it = &r->items[0];
         if (it->rc)
             return cs__http_reply_err(r, &it->err);
-        char *text = answer_one(it);
+        char *text = it->ev->warning ? NULL : answer_one(it);
         if (text)
             return cs__http_reply_text(r, it->outcome == CS_INGEST_DUPLICATE ? 200 : 201, text,
                                        strlen(text), "application/json");
         return cs__http_reply(r, it->outcome == CS_INGEST_DUPLICATE ? 200 : 201,
-                              json_pack("{s:s, s:s, s:I, s:s*}", "status", outcome_word(it),
+                              json_pack("{s:s, s:s, s:I, s:s*, s:o*}", "status", outcome_word(it),
                                         "event_id", it->ev->event_id, "seq", (json_int_t)it->seq,
                                         "waiting_for",
-                                        it->outcome == CS_INGEST_PENDING ? "shipment" : NULL));
+                                        it->outcome == CS_INGEST_PENDING ? "shipment" : NULL,
+                                        "warning", warning_json(it)));
     }
     size_t len;
     char *text = answer_all_ok(r, &len);
@@ -401,6 +412,9 @@ static enum MHD_Result answer(hreq_t *r)
                 json_object_set_new(o, "seq", json_integer(it->seq));
                 if (it->outcome == CS_INGEST_PENDING)
                     json_object_set_new(o, "waiting_for", json_string("shipment"));
+                json_t *w = warning_json(it);
+                if (w)
+                    json_object_set_new(o, "warning", w);
                 if (it->outcome == CS_INGEST_DUPLICATE)
                     n_dup++;
                 else

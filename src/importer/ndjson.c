@@ -61,6 +61,11 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
                 cs_report(report, name, lineno, &e);
                 st->rejected++;
             } else {
+                if (ev->warning) { /* kept, with something left out: said as a problem is */
+                    cs_err_t w;
+                    cs_err_field(&w, CS_ERR_RULE, ev->warning_field, "%s", ev->warning);
+                    cs_report(report, name, lineno, &w);
+                }
                 st->by_type[ev->type]++;
                 if ((rc = emit(arg, ev, name, lineno, err)))
                     goto out;

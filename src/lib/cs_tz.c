@@ -3,6 +3,8 @@
  */
 #include "cs_tz.h"
 
+#include "cs_map.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,8 +21,19 @@ struct cs_tz {
     struct cs_tz *next;
 };
 
+/* Every name looked up, known or not, maps to its zone or to g_unknown:
+ * a lookup is one hash probe under the lock, also for a name that is no
+ * zone (a customer's "Mars/Olympus" checked at every intake reads no
+ * file twice). Names that are no zone are remembered up to
+ * UNKNOWN_MAX; past that they are looked for again, so a stream of
+ * made-up names costs a failed open each, not memory. */
+#define UNKNOWN_MAX 1024
+
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct cs_tz *g_zones;
+static cs_map_t g_index;
+static size_t g_unknown_n;
+static struct cs_tz g_unknown;
 static struct cs_tz g_utc = { "UTC", 0, NULL, NULL, 0, NULL };
 
 static bool valid_name(const char *s)
@@ -138,13 +151,17 @@ cs_rc cs_tz_get(const char *name, const cs_tz_t **out, cs_err_t *err)
         return cs_errf(err, CS_ERR_NOTFOUND, "'%s' is not a time zone name (like Europe/Berlin)",
                        name ? name : "");
     pthread_mutex_lock(&g_mu);
-    struct cs_tz *z;
-    for (z = g_zones; z; z = z->next)
-        if (strcmp(z->name, name) == 0)
-            break;
-    if (!z && (z = load(name)) != NULL) {
-        z->next = g_zones;
-        g_zones = z;
+    struct cs_tz *z = cs_map_get(&g_index, name);
+    if (!z) {
+        if ((z = load(name)) != NULL) {
+            z->next = g_zones;
+            g_zones = z;
+            (void)cs_map_put(&g_index, name, z); /* out of memory: loaded again next time */
+        } else if (g_unknown_n < UNKNOWN_MAX && cs_map_put(&g_index, name, &g_unknown) == CS_OK) {
+            g_unknown_n++;
+        }
+    } else if (z == &g_unknown) {
+        z = NULL;
     }
     pthread_mutex_unlock(&g_mu);
     if (!z)
@@ -254,6 +271,8 @@ static int64_t from_local(const cs_tz_t *tz, const cs_local_t *l, bool gap_end)
 void cs_tz_cache_clear(void)
 {
     pthread_mutex_lock(&g_mu);
+    cs_map_free(&g_index);
+    g_unknown_n = 0;
     while (g_zones) {
         struct cs_tz *z = g_zones;
         g_zones = z->next;

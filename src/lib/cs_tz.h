@@ -6,6 +6,9 @@
  *
  * Zones are loaded once and cached for the life of the process; the pointers
  * returned stay valid until cs_tz_cache_clear (tests and shutdown only).
+ * A lookup is one hash probe under a lock, also for a name that is no zone
+ * (up to 1,024 of them are remembered as such), so the intake can check
+ * every customer's zone (cs_event_check_received).
  * Beyond the last transition in the file (2037 in Debian's "fat" files) the
  * last offset continues.
  */

@@ -13,6 +13,7 @@
 #include "event.h"
 
 #include "../lib/cs_json.h"
+#include "../lib/cs_tz.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1147,6 +1148,7 @@ void cs_event_free(cs_event_t **evp)
         cs_free(ev->u.ret.items);
     json_decref(ev->json);
     cs_free(ev->body);
+    cs_free(ev->warning);
     cs_free(ev);
     *evp = NULL;
 }
@@ -1267,7 +1269,57 @@ cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
     return ev->body ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
 }
 
-cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err)
+#define ZONE_EXPECTED "an IANA time zone like Europe/Berlin"
+
+/* A customer's time zone the system's database has (what quiet hours, waits
+ * and dates in messages read it with), checked at intake: the syntax check
+ * of parse_customer lets "Europe/Berlinn" through, which would then be read
+ * as shop_timezone without a word. A stored customer's zone that is none
+ * (accepted before this check, or gone from the database since) still
+ * reads as shop_timezone (cs_tz_get_or). The lookup is cached, names that
+ * are no zone too (cs_tz.c): one hash probe per event. */
+static cs_rc check_zone(cs_event_t *ev, cs_err_t *err)
+{
+    const cs_tz_t *tz;
+    if (ev->type == CS_EV_CUSTOMER_UPSERTED) {
+        const char *z = ev->u.customer.timezone;
+        if (!z || cs_tz_get(z, &tz, NULL) == CS_OK)
+            return CS_OK;
+        return cs_err_field(err, CS_ERR_RULE, "data.timezone",
+                            "data.timezone: expected " ZONE_EXPECTED ", got \"%.64s\", a zone "
+                            "this server's time zone database does not have",
+                            z);
+    }
+    if (ev->type != CS_EV_ORDER_PLACED || !ev->u.order.has_customer)
+        return CS_OK;
+    const char *z = ev->u.order.customer.timezone;
+    if (!z || cs_tz_get(z, &tz, NULL) == CS_OK)
+        return CS_OK;
+    /* an order is not refused for its customer's zone, a hint for the
+     * hours messages go at: it is kept, without the zone, and the
+     * customer keeps the zone it has (or reads shop_timezone) */
+    char msg[384];
+    snprintf(msg, sizeof msg,
+             "data.customer.timezone: expected " ZONE_EXPECTED ", got \"%.64s\", a zone this "
+             "server's time zone database does not have; left out: the order is kept, its "
+             "customer keeps the time zone it has",
+             z);
+    char *warning = cs_strdup(msg);
+    if (!warning)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    ev->u.order.customer.timezone = NULL; /* borrowed from the member deleted next */
+    json_object_del(json_object_get(json_object_get(ev->json, "data"), "customer"), "timezone");
+    cs_free(ev->warning);
+    ev->warning = warning;
+    ev->warning_field = "data.customer.timezone";
+    ev->normalized = true;
+    cs_free(ev->body); /* the producer's text, with the zone: stored as it is now */
+    ev->body = NULL;
+    ev->body_len = 0;
+    return cs_event_serialize(ev, err);
+}
+
+cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
 {
     const char *field;
     /* a purchase dated ahead would be promised and watched from then (an
@@ -1277,7 +1329,7 @@ cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err)
     else if (ev->type == CS_EV_ORDER_PLACED && ev->u.order.placed_at > now + CS_EVENT_AHEAD_MAX_MS)
         field = "data.placed_at";
     else
-        return CS_OK;
+        return check_zone(ev, err);
     char at[32];
     cs_time_format(now, at, sizeof at);
     return cs_err_field(err, CS_ERR_INVALID, field,

@@ -283,6 +283,9 @@ typedef struct cs_event {
                                * normalization); see cs_event_serialize */
     size_t body_len;
     bool normalized;          /* validation rewrote a value in `json` (carrier case) */
+    char *warning;            /* owned, may be NULL: what intake left out of the event
+                               * and why, naming the field (cs_event_check_received) */
+    const char *warning_field; /* static: that field's path, NULL when none */
     union {
         cs_customer_t customer;
         cs_order_t order;
@@ -322,10 +325,21 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
  * its length (cut to size - 1). CS_TRACKING_NUMBER_MAX bounds this form. */
 size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
 
-/* CS_ERR_INVALID naming occurred_at when ev is dated more than
+/* The checks made once, when an event is received (every intake calls it
+ * after parsing), not when a stored event is read back: what they judge
+ * can change under an event already accepted (the clock, the system's
+ * time zone database), and an accepted event must always read back.
+ *
+ * CS_ERR_INVALID naming occurred_at when ev is dated more than
  * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock), or data.placed_at
- * when an order.placed says its purchase is. Borrows ev. */
-cs_rc cs_event_check_received(const cs_event_t *ev, cs_ms_t now, cs_err_t *err);
+ * when an order.placed says its purchase is. CS_ERR_RULE naming
+ * data.timezone when a customer.upserted names a time zone the system's
+ * database does not have (cs_tz_get). An order.placed whose embedded
+ * customer names such a zone is kept: the zone is left out of ev (its
+ * JSON and its stored text, ev->body, serialized again) and ev->warning
+ * says so, naming data.customer.timezone in ev->warning_field. Modifies
+ * ev only so; CS_ERR_NOMEM when that fails. */
+cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err);
 
 /* NULL-safe; NULLs the pointer. */
 void cs_event_free(cs_event_t **ev);

@@ -270,16 +270,23 @@ try:
                 ">Track your parcel</a>" in got[0].get_body(("html",)).get_content(),
                 "the notice links to the tracking page: %r" % body)
 
-    # a customer whose zone is not one (a typo) reads dates in the shop's
-    # zone, not UTC: an order at 00:30 in Berlin is of that Berlin day
+    # a customer whose zone is not one (a typo stored before the intake
+    # refused it) reads dates in the shop's zone, not UTC, and is still
+    # written to: an order at 00:30 in Berlin is of that Berlin day
     import zoneinfo
     berlin = zoneinfo.ZoneInfo("Europe/Berlin")
     local = datetime.datetime.now(berlin).replace(hour=0, minute=30, second=0, microsecond=0)
     placed = local.astimezone(datetime.timezone.utc)
     lou = customer("lou", "Lou Berg", "lou@example.com", "en")
     lou["data"]["timezone"] = "Europe/Berln"
-    d.post_events([lou, csbb.order_event("o-lou", "olou", customer="lou",
-                                         at=placed.strftime("%Y-%m-%dT%H:%M:%SZ"), price="12.00")])
+    st, _, body = d.post_events(lou)
+    t.eq((st, body.get("error", {}).get("field")), (422, "data.timezone"),
+         "a zone the server does not know is refused at the intake")
+    del lou["data"]["timezone"]
+    t.eq(d.post_events(lou)[0], 201, "lou without a zone")
+    t.check(csbb.store_customer_zone(d.store, "lou", "Europe/Berln"), "lou's zone stored as a typo")
+    d.post_events([csbb.order_event("o-lou", "olou", customer="lou",
+                                    at=placed.strftime("%Y-%m-%dT%H:%M:%SZ"), price="12.00")])
     got = t.wait_for(lambda: [m for m, e in mails() if e["to"] == ["lou@example.com"]], "lou's mail")
     if got:
         body = got[0].get_body(("plain",)).get_content()

@@ -483,6 +483,53 @@ try:
     t.eq((ev.get("event_id"), data.get("status"), "unmapped" in data),
          ("raw-claim", "delivered", False), "the tables decide: the stored event is mapped, not unmapped")
 
+    # ---- a customer's time zone is one the server's database has: a
+    # typo is refused, naming the field; an order is kept without it ----
+    def cust(eid, cid, zone, at="2026-03-01T09:00:00Z"):
+        return {"event_id": eid, "type": "customer.upserted", "occurred_at": at,
+                "data": {"id": cid, "email": cid + "@example.de", "timezone": zone}}
+    for zone in ("Europe/Berlinn", "Mars/Olympus"):
+        st, _, body = d.post_events(cust("tz-" + zone, "tz-1", zone))
+        e = body.get("error", {}) if isinstance(body, dict) else {}
+        t.eq((st, e.get("code"), e.get("field")), (422, "rule", "data.timezone"),
+             "an unknown zone (%s) is refused naming data.timezone" % zone)
+        t.check(("expected an IANA time zone like Europe/Berlin, got \"%s\"" % zone)
+                in e.get("message", ""), "... saying what was expected: %r" % e)
+    st, _, body = d.post_events([cust("tz-ok", "tz-1", "America/Sao_Paulo"),
+                                 cust("tz-bad", "tz-1", "Europe/Berlinn", "2026-03-01T09:30:00Z")],
+                                ndjson=True)
+    res = body.get("results", [{}, {}])
+    t.eq((st, res[0].get("status"), res[1].get("status"), res[1].get("line"),
+          res[1].get("error", {}).get("field")),
+         (200, "accepted", "rejected", 2, "data.timezone"), "in a batch, the bad one alone is refused")
+    st, _, body = d.request("GET", "/v1/customers/tz-1")
+    t.eq(body.get("customer", body).get("timezone"), "America/Sao_Paulo",
+         "the customer keeps the zone it had: %r" % body)
+    # the same zone embedded in an order: the order is kept, the zone left out
+    o = csbb.order_event("tz-o-1", "tz-1001", customer="tz-1", at="2026-03-01T10:00:00Z")
+    o["data"]["customer"] = {"id": "tz-1", "name": "Tia", "timezone": "Mars/Olympus"}
+    for form in ("single", "array"):
+        o["event_id"] = "tz-o-" + form
+        st, _, body = d.post_events(o if form == "single" else [o])
+        item = body if form == "single" else body.get("results", [{}])[0]
+        w = item.get("warning", {})
+        t.eq((st, item.get("status"), w.get("field")),
+             (201 if form == "single" else 200, "accepted", "data.customer.timezone"),
+             "%s: an order whose customer's zone is unknown is kept, with a warning: %r" % (form, body))
+        t.check("got \"Mars/Olympus\"" in w.get("message", "") and
+                "the order is kept" in w.get("message", ""), "... saying what: %r" % w)
+    st, _, body = d.post_events(o)
+    t.eq((st, body.get("status"), "warning" in body), (200, "duplicate", False),
+         "its duplicate changed nothing and warns of nothing")
+    st, _, body = d.request("GET", "/v1/customers/tz-1")
+    cu = body.get("customer", body)
+    t.eq((cu.get("timezone"), cu.get("name")), ("America/Sao_Paulo", "Tia"),
+         "the customer keeps its zone and takes the rest: %r" % body)
+    st, _, page = d.request("GET", "/v1/events?customer_id=tz-1&limit=10&order=desc")
+    stored = [e["event"] for e in page.get("events", []) if e.get("event_id") == "tz-o-array"]
+    t.check(stored and stored[0]["data"]["customer"] == {"id": "tz-1", "name": "Tia"},
+            "the stored order has no zone: %r" % stored)
+
     # ---- health and metrics ----
     st, _, body = d.request("GET", "/healthz", key=False)
     t.eq((st, body.get("status")), (200, "ok"), "healthz")

@@ -608,12 +608,14 @@ try:
     st, _, html = page("/t/" + token("cu1"))
     t.check(st == 200 and "Zollabfertigung <span class=\"where\">· Leipzig" in html,
             "the history says customs clearance: %r" % html[html.find("<ol class=\"tl\">"):][:300])
-    # a customer whose zone is not one (a typo) reads times in the shop's
-    # zone, as in the messages, not in UTC
+    # a customer whose zone is not one (a typo stored before the intake
+    # refused it) reads times in the shop's zone, as in the messages, not
+    # in UTC
     tim = customer("tim", "Tim Vogt", "tim@example.de", "de")
-    tim["data"]["timezone"] = "Europe/Berln"
+    t.eq(d.post_events(tim)[0], 201, "tim")
+    t.check(csbb.store_customer_zone(d.store, "tim", "Europe/Berln"), "tim's zone stored as a typo")
     scan_at = (now - dt.timedelta(hours=3)).replace(minute=7, second=0, microsecond=0)
-    st, _, _ = d.post_events([tim, order("tz1", "tim", now - dt.timedelta(days=1), "19.00"),
+    st, _, _ = d.post_events([order("tz1", "tim", now - dt.timedelta(days=1), "19.00"),
                               shipment("tz1", now - dt.timedelta(hours=20)),
                               scan("tz1", 1, scan_at, "in_transit", city="Kassel")])
     t.eq(st, 200, "an order of a customer with an unknown zone accepted")

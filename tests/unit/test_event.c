@@ -365,6 +365,88 @@ static void test_placed_at_ahead(void **state)
     cs_event_free(&ev);
 }
 
+/* A customer's time zone is one the system's database has, checked when
+ * the event is received: "Europe/Berlinn" passes the syntax, not this.
+ * An order whose embedded customer names such a zone is kept without it,
+ * saying so; an event read back (parsed again) is never refused for it. */
+static void test_unknown_time_zone(void **state)
+{
+    (void)state;
+    cs_ms_t now;
+    assert_true(cs_time_parse("2026-03-01T12:00:00Z", &now));
+    cs_err_t err;
+    static const char *const bad[] = { "Mars/Olympus", "Europe/Berlinn", "Europe/Berlin/X",
+                                       "America/Argentina" /* a folder */ };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 ENV("customer.upserted", "{\"id\":\"c\",\"timezone\":\"%s\"}"), bad[i]);
+        cs_event_t *ev = parse_ok(text); /* its form is right: read back, it parses */
+        cs_err_clear(&err);
+        assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_RULE);
+        assert_string_equal(err.field, "data.timezone");
+        assert_non_null(strstr(err.msg, "data.timezone: expected an IANA time zone like "
+                                        "Europe/Berlin, got \""));
+        assert_non_null(strstr(err.msg, bad[i]));
+        cs_event_free(&ev);
+        /* asked again (the name is cached as none): the same answer */
+        ev = parse_ok(text);
+        assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_RULE);
+        cs_event_free(&ev);
+    }
+    static const char *const good[] = { "Europe/Berlin", "UTC", "America/Sao_Paulo",
+                                        "America/Argentina/Buenos_Aires", "Etc/GMT-2" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 ENV("customer.upserted", "{\"id\":\"c\",\"timezone\":\"%s\"}"), good[i]);
+        for (int twice = 0; twice < 2; twice++) {
+            cs_event_t *ev = parse_ok(text);
+            if (cs_event_check_received(ev, now, &err) != CS_OK)
+                fail_msg("%s: %s", good[i], err.msg);
+            cs_event_free(&ev);
+        }
+    }
+
+    /* an order is kept, without its customer's unknown zone */
+    const char *order =
+        ENV("order.placed", "{\"id\":\"1001\",\"customer_id\":\"c-7\",\"currency\":\"EUR\","
+                            "\"items\":[{\"sku\":\"KAF\",\"name\":\"Kaffee\","
+                            "\"unit_price\":\"9.90\",\"quantity\":1}],"
+                            "\"customer\":{\"id\":\"c-7\",\"email\":\"anna@example.de\","
+                            "\"timezone\":\"Mars/Olympus\",\"locale\":\"de\"}}");
+    cs_event_t *ev = parse_ok(order);
+    cs_err_clear(&err);
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    assert_null(ev->u.order.customer.timezone);
+    assert_string_equal(ev->u.order.customer.email, "anna@example.de");
+    assert_string_equal(ev->warning_field, "data.customer.timezone");
+    assert_non_null(strstr(ev->warning, "data.customer.timezone: expected an IANA time zone like "
+                                        "Europe/Berlin, got \"Mars/Olympus\""));
+    assert_non_null(strstr(ev->warning, "the order is kept"));
+    /* what is stored has no zone, and the rest of the customer */
+    assert_non_null(ev->body);
+    assert_null(strstr(ev->body, "Mars"));
+    assert_non_null(strstr(ev->body, "\"email\":\"anna@example.de\""));
+    cs_event_t *back = parse_ok(ev->body);
+    assert_true(back->u.order.has_customer);
+    assert_null(back->u.order.customer.timezone);
+    assert_string_equal(back->u.order.customer.locale, "de");
+    cs_event_free(&back);
+    cs_event_free(&ev);
+    /* a known zone is kept as sent, with no warning */
+    char text[1024];
+    const char *at = strstr(order, "Mars/Olympus");
+    snprintf(text, sizeof text, "%.*sEurope/Berlin%s", (int)(at - order), order,
+             at + strlen("Mars/Olympus"));
+    ev = parse_ok(text);
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    assert_string_equal(ev->u.order.customer.timezone, "Europe/Berlin");
+    assert_null(ev->warning);
+    assert_non_null(strstr(ev->body, "Europe/Berlin"));
+    cs_event_free(&ev);
+}
+
 static void test_money(void **state)
 {
     (void)state;
@@ -597,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_tracking_number_bound),
         cmocka_unit_test(test_shipment_cancelled),
         cmocka_unit_test(test_names_round_trip),
+        cmocka_unit_test(test_unknown_time_zone),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -607,6 +607,36 @@ static void test_ndjson_bad_line(void **state)
     assert_int_equal(st.accepted, 2);
     assert_int_equal(st.rejected, 0);
 
+    /* a customer's unknown time zone: the customer is rejected naming it,
+     * an order whose embedded customer names one is kept without it and
+     * the line says so (not counted as rejected) */
+    write_file("tz.ndjson",
+               "{\"event_id\":\"tz-c\",\"type\":\"customer.upserted\",\"occurred_at\":"
+               "\"2026-03-01T10:00:00Z\",\"data\":{\"id\":\"c-9\",\"timezone\":\"Europe/Berlinn\"}}\n"
+               "{\"event_id\":\"tz-o\",\"type\":\"order.placed\",\"occurred_at\":\"2026-03-01T10:00:00Z\","
+               "\"data\":{\"id\":\"9\",\"customer_id\":\"c-9\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+               "\"K\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":1}],\"customer\":"
+               "{\"id\":\"c-9\",\"timezone\":\"Mars/Olympus\"}}}\n");
+    snprintf(path, sizeof path, "%s/tz.ndjson", dir);
+    in = fopen(path, "r");
+    memset(report, 0, sizeof report);
+    rep = fmemopen(report, sizeof report, "w");
+    r.f = rep;
+    memset(&st, 0, sizeof st);
+    assert_int_equal(cs_sink_open(e, &st, NULL, &sink, &err), CS_OK);
+    assert_int_equal(cs_import_ndjson(in, "tz.ndjson", cs_sink_emit, sink, &r, &st, &err), CS_OK);
+    assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
+    fclose(in);
+    fclose(rep);
+    assert_int_equal(st.read, 2);
+    assert_int_equal(st.accepted, 1);
+    assert_int_equal(st.rejected, 1);
+    assert_non_null(strstr(report, "tz.ndjson:1: data.timezone: expected an IANA time zone like "
+                                   "Europe/Berlin, got \"Europe/Berlinn\""));
+    assert_non_null(strstr(report, "tz.ndjson:2: data.customer.timezone: expected an IANA time "
+                                   "zone like Europe/Berlin, got \"Mars/Olympus\""));
+    assert_non_null(strstr(report, "left out: the order is kept"));
+
     /* past the budget of printed problems: how many more is said at the end */
     write_file("bad3.ndjson", "{}\n{}\n{}\n");
     snprintf(path, sizeof path, "%s/bad3.ndjson", dir);
