@@ -14,10 +14,23 @@
  * the server's last reply line ("550 5.1.1 no such mailbox"):
  * libcurl hands every reply line to the header callback, and every command
  * we send to the debug callback, which tells the step a reply answered.
+ *
+ * A recipient's domain that is not ASCII ("kunde@bäckerei.de") goes in its
+ * ASCII form (IDNA A-labels, "kunde@xn--bckerei-5wa.de") in RCPT TO and in
+ * the To: header alike, converted by libcurl's IDN support (libidn2) under
+ * a UTF-8 locale for the calling thread alone (libidn2 reads the name in
+ * the locale's charset: in the daemon's "C" locale libcurl's own
+ * conversion of RCPT TO does not happen, and the address went as 8-bit
+ * bytes, which a server without SMTPUTF8 may refuse or mangle);
+ * one that cannot be converted fails as an invalid address. A local part that
+ * is not ASCII (refused at intake since, docs/events.md) goes as it is:
+ * libcurl asks for SMTPUTF8 when the server offers it, and a server that
+ * does not refuses the recipient.
  */
 #include "channel.h"
 
 #include <curl/curl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +39,7 @@ typedef struct smtp {
     cs_transport_t base; /* must be first */
     CURL *curl;
     char *url, *user, *password, *from, *from_addr;
+    locale_t utf8; /* C.UTF-8's character set, for IDN conversion; 0 when none */
     long use_ssl;
     bool verify;
     long timeout_ms;
@@ -113,6 +127,46 @@ static const char *setup_refused(const smtp_t *s)
     return NULL;
 }
 
+/* addr with its domain in ASCII into out (size bytes): as it is when it
+ * is ASCII, else in IDNA A-labels by libcurl (curl_url's CURLU_PUNYCODE,
+ * libcurl 7.88 built with IDN support), read as UTF-8 whatever the
+ * process's locale. False when it does not fit or cannot be converted (no
+ * IDN support or UTF-8 locale, a name IDNA does not allow). */
+static bool ascii_domain(const smtp_t *s, const char *addr, char *out, size_t size)
+{
+    const char *at = strrchr(addr, '@'), *p;
+    for (p = at ? at + 1 : addr; *p && (unsigned char)*p < 0x80; p++)
+        ;
+    if (!at || !*p)
+        return (size_t)snprintf(out, size, "%s", addr) < size;
+    bool ok = false;
+#ifdef CURLU_PUNYCODE
+    char url[300];
+    char *host = NULL;
+    CURLU *u = s->utf8 ? curl_url() : NULL;
+    locale_t was = u ? uselocale(s->utf8) : (locale_t)0;
+    CURLUcode uc = CURLUE_OUT_OF_MEMORY;
+    if (u && (size_t)snprintf(url, sizeof url, "smtp://%s/", at + 1) < sizeof url &&
+        curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+        uc = curl_url_get(u, CURLUPART_HOST, &host, CURLU_PUNYCODE);
+    if (u)
+        uselocale(was);
+    if (uc == CURLUE_OK && host) {
+        ok = true;
+        for (p = host; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                ok = false; /* not converted */
+        ok = ok && (size_t)snprintf(out, size, "%.*s@%s", (int)(at - addr), addr, host) < size;
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+#else
+    (void)s;
+    (void)size;
+#endif
+    return ok;
+}
+
 static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
 {
     smtp_t *s = (smtp_t *)t;
@@ -126,13 +180,27 @@ static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
         cs_buf_free(&msg);
         return;
     }
+    char to[300];
+    if (!ascii_domain(s, m->to, to, sizeof to)) {
+        r->status = CS_SEND_PERMANENT;
+        snprintf(r->detail, sizeof r->detail,
+                 "invalid_address: its domain has no ASCII form (IDNA)%s",
+                 curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_IDN
+                     ? ""
+                     : "; this libcurl has no IDN support");
+        cs_buf_free(&msg);
+        return;
+    }
+    cs_mail_t ma = *m; /* the envelope's recipient and the To: header agree */
+    ma.to = to;
+    m = &ma;
     if (cs_mime_build(m, s->from, &msg, r->provider_ref, sizeof r->provider_ref, &err)) {
         r->status = err.rc == CS_ERR_NOMEM ? CS_SEND_RETRY : CS_SEND_PERMANENT;
         cs_strlcpy(r->detail, err.msg, sizeof r->detail);
         cs_buf_free(&msg);
         return;
     }
-    char rcpt[300], mail_from[300];
+    char rcpt[sizeof to + 2], mail_from[300];
     snprintf(rcpt, sizeof rcpt, "<%s>", m->to);
     snprintf(mail_from, sizeof mail_from, "<%s>", s->from_addr);
     struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
@@ -188,6 +256,8 @@ static void smtp_close(cs_transport_t *t)
     cs_free(s->password);
     cs_free(s->from);
     cs_free(s->from_addr);
+    if (s->utf8)
+        freelocale(s->utf8);
     cs_free(s);
 }
 
@@ -242,6 +312,7 @@ cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory opening SMTP");
     }
     s->base.ops = &smtp_ops;
+    s->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); /* 0: no IDN domains */
     CURL *h = s->curl;
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);

@@ -1270,50 +1270,97 @@ cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
 }
 
 #define ZONE_EXPECTED "an IANA time zone like Europe/Berlin"
+#define EMAIL_EXPECTED                                                                      \
+    "an email address whose part before the @ is ASCII (the domain may be "                \
+    "international, as in kunde@b\xC3\xA4" "ckerei.de)"
 
-/* A customer's time zone the system's database has (what quiet hours, waits
- * and dates in messages read it with), checked at intake: the syntax check
- * of parse_customer lets "Europe/Berlinn" through, which would then be read
- * as shop_timezone without a word. A stored customer's zone that is none
- * (accepted before this check, or gone from the database since) still
- * reads as shop_timezone (cs_tz_get_or). The lookup is cached, names that
- * are no zone too (cs_tz.c): one hash probe per event. */
-static cs_rc check_zone(cs_event_t *ev, cs_err_t *err)
+/* What the intake refuses in a customer's data beyond its form (why here,
+ * not in parse_customer: cs_event_check_received). Into msg: the problem
+ * with field `key` (path prefix + key), NULL when none.
+ *
+ * - A time zone the system's database does not have (what quiet hours,
+ *   waits and dates in messages read the zone with): "Europe/Berlinn"
+ *   passes the syntax check, and would be read as shop_timezone without a
+ *   word. The lookup is cached, names that are no zone too (cs_tz.c): one
+ *   hash probe per event.
+ * - An email address with a non-ASCII local part ("jürgen@example.de"):
+ *   it reaches its mailbox only through servers that all take SMTPUTF8
+ *   (RFC 6531), which nothing here can promise, and fails at sending
+ *   otherwise. A non-ASCII domain is fine: the SMTP channel sends it in
+ *   its ASCII form (docs/channels.md). */
+static const char *customer_problem(const cs_customer_t *cu, const char *prefix, char *msg,
+                                    size_t size, const char **key)
 {
     const cs_tz_t *tz;
+    if (cu->timezone && cs_tz_get(cu->timezone, &tz, NULL) != CS_OK) {
+        *key = "timezone";
+        snprintf(msg, size,
+                 "%stimezone: expected " ZONE_EXPECTED ", got \"%.64s\", a zone this server's "
+                 "time zone database does not have",
+                 prefix, cu->timezone);
+        return msg;
+    }
+    for (const char *p = cu->email; p && *p && *p != '@'; p++)
+        if ((unsigned char)*p >= 0x80) {
+            *key = "email";
+            snprintf(msg, size, "%semail: expected " EMAIL_EXPECTED ", got \"%.*s\"", prefix,
+                     (int)cs_utf8_clip(cu->email, strlen(cu->email), 254), cu->email);
+            return msg;
+        }
+    return NULL;
+}
+
+/* A stored customer's zone that is none (accepted before this check, or
+ * gone from the database since) still reads as shop_timezone
+ * (cs_tz_get_or); an order is not refused for its customer's data: what
+ * the intake refuses is left out of it, and the customer keeps what it
+ * has. */
+static cs_rc check_customer(cs_event_t *ev, cs_err_t *err)
+{
+    char msg[512];
+    const char *key = NULL;
     if (ev->type == CS_EV_CUSTOMER_UPSERTED) {
-        const char *z = ev->u.customer.timezone;
-        if (!z || cs_tz_get(z, &tz, NULL) == CS_OK)
+        if (!customer_problem(&ev->u.customer, "data.", msg, sizeof msg, &key))
             return CS_OK;
-        return cs_err_field(err, CS_ERR_RULE, "data.timezone",
-                            "data.timezone: expected " ZONE_EXPECTED ", got \"%.64s\", a zone "
-                            "this server's time zone database does not have",
-                            z);
+        return cs_err_field(err, CS_ERR_RULE, strcmp(key, "email") ? "data.timezone" : "data.email",
+                            "%s", msg);
     }
     if (ev->type != CS_EV_ORDER_PLACED || !ev->u.order.has_customer)
         return CS_OK;
-    const char *z = ev->u.order.customer.timezone;
-    if (!z || cs_tz_get(z, &tz, NULL) == CS_OK)
+    cs_customer_t *cu = &ev->u.order.customer;
+    json_t *doc = json_object_get(json_object_get(ev->json, "data"), "customer");
+    bool changed = false;
+    while (customer_problem(cu, "data.customer.", msg, sizeof msg, &key)) {
+        size_t had = ev->warning ? strlen(ev->warning) : 0;
+        char *w = cs_malloc(had + strlen(msg) + 64);
+        if (!w)
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        /* a second one joins the first: the field is then the customer */
+        snprintf(w, had + strlen(msg) + 64, "%s%s%s", had ? ev->warning : "", had ? "; " : "",
+                 msg);
+        cs_free(ev->warning);
+        ev->warning = w;
+        ev->warning_field = had                   ? "data.customer"
+                            : strcmp(key, "email") ? "data.customer.timezone"
+                                                   : "data.customer.email";
+        if (strcmp(key, "email") == 0)
+            cu->email = NULL; /* borrowed from the member deleted next */
+        else
+            cu->timezone = NULL;
+        json_object_del(doc, key);
+        changed = true;
+    }
+    if (!changed)
         return CS_OK;
-    /* an order is not refused for its customer's zone, a hint for the
-     * hours messages go at: it is kept, without the zone, and the
-     * customer keeps the zone it has (or reads shop_timezone) */
-    char msg[384];
-    snprintf(msg, sizeof msg,
-             "data.customer.timezone: expected " ZONE_EXPECTED ", got \"%.64s\", a zone this "
-             "server's time zone database does not have; left out: the order is kept, its "
-             "customer keeps the time zone it has",
-             z);
-    char *warning = cs_strdup(msg);
-    if (!warning)
+    char *w = cs_malloc(strlen(ev->warning) + 96);
+    if (!w)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
-    ev->u.order.customer.timezone = NULL; /* borrowed from the member deleted next */
-    json_object_del(json_object_get(json_object_get(ev->json, "data"), "customer"), "timezone");
+    snprintf(w, strlen(ev->warning) + 96,
+             "%s; left out: the order is kept, its customer keeps what it has", ev->warning);
     cs_free(ev->warning);
-    ev->warning = warning;
-    ev->warning_field = "data.customer.timezone";
+    ev->warning = w;
     ev->normalized = true;
-    cs_free(ev->body); /* the producer's text, with the zone: stored as it is now */
+    cs_free(ev->body); /* the producer's text, with what was left out: stored as it is now */
     ev->body = NULL;
     ev->body_len = 0;
     return cs_event_serialize(ev, err);
@@ -1329,7 +1376,7 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
     else if (ev->type == CS_EV_ORDER_PLACED && ev->u.order.placed_at > now + CS_EVENT_AHEAD_MAX_MS)
         field = "data.placed_at";
     else
-        return check_zone(ev, err);
+        return check_customer(ev, err);
     char at[32];
     cs_time_format(now, at, sizeof at);
     return cs_err_field(err, CS_ERR_INVALID, field,

@@ -334,11 +334,13 @@ size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
  * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock), or data.placed_at
  * when an order.placed says its purchase is. CS_ERR_RULE naming
  * data.timezone when a customer.upserted names a time zone the system's
- * database does not have (cs_tz_get). An order.placed whose embedded
- * customer names such a zone is kept: the zone is left out of ev (its
- * JSON and its stored text, ev->body, serialized again) and ev->warning
- * says so, naming data.customer.timezone in ev->warning_field. Modifies
- * ev only so; CS_ERR_NOMEM when that fails. */
+ * database does not have (cs_tz_get), or data.email when its email's part
+ * before the @ is not ASCII. An order.placed whose embedded customer has
+ * such a zone or address is kept: they are left out of ev (its JSON and
+ * its stored text, ev->body, serialized again) and ev->warning says so,
+ * naming data.customer.timezone, data.customer.email or (both)
+ * data.customer in ev->warning_field. Modifies ev only so; CS_ERR_NOMEM
+ * when that fails. */
 cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err);
 
 /* NULL-safe; NULLs the pointer. */

@@ -293,6 +293,29 @@ try:
         want = "of %s, %d %s" % (local.strftime("%A"), local.day, local.strftime("%B"))
         t.check(want in body, "an unknown zone reads the shop's day (%s): %r" % (want, body[:300]))
 
+    # an address with an international domain is sent to its ASCII form
+    # (IDNA), in the envelope and the To: header alike; one with a local
+    # part that is not ASCII is refused at the intake, naming the field
+    ida = customer("ida", "Ida Bäcker", "kunde@bäckerei.de", "de")
+    t.eq(d.post_events([ida, csbb.order_event("o-ida", "oida", customer="ida", at=now,
+                                              price="9.00")])[0], 200, "ida and her order")
+    got = t.wait_for(lambda: [(m, e) for m, e in mails() if e["to"] == ["kunde@xn--bckerei-5wa.de"]],
+                     "ida's mail, to her domain's ASCII form")
+    if got:
+        raw = open(sorted(p for p in glob.glob(os.path.join(mail_dir, "*.eml"))
+                          if json.load(open(p[:-4] + ".json"))["to"] ==
+                          ["kunde@xn--bckerei-5wa.de"])[0], "rb").read()
+        hdr = raw.split(b"\r\n\r\n", 1)[0]
+        t.check(b"<kunde@xn--bckerei-5wa.de>" in hdr and "bäckerei".encode() not in hdr,
+                "the To: header has the ASCII form, no 8-bit bytes: %r" % hdr[:400])
+    jo = customer("jo", "Jürgen", "jürgen@example.de", "de")
+    st, _, body = d.post_events(jo)
+    e = body.get("error", {}) if isinstance(body, dict) else {}
+    t.eq((st, e.get("code"), e.get("field")), (422, "rule", "data.email"),
+         "a local part that is not ASCII is refused, naming data.email")
+    t.check("part before the @ is ASCII" in e.get("message", "") and
+            "jürgen@example.de" in e.get("message", ""), "... saying what is expected: %r" % e)
+
     # shipped after the shop's promised day: the notice does not say it
     # is expected by a day already past (the watch's window, if it has
     # one, instead)

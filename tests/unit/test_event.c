@@ -447,6 +447,48 @@ static void test_unknown_time_zone(void **state)
     cs_event_free(&ev);
 }
 
+/* An email address whose local part is not ASCII is refused when received
+ * (it reaches its mailbox only where every server takes SMTPUTF8); one with
+ * an international domain is taken (sent in its ASCII form). An order is
+ * kept without such an address of its customer, and a second thing left
+ * out joins the first warning. */
+static void test_email_local_part_ascii(void **state)
+{
+    (void)state;
+    cs_ms_t now;
+    assert_true(cs_time_parse("2026-03-01T12:00:00Z", &now));
+    cs_err_t err;
+    cs_event_t *ev = parse_ok(ENV("customer.upserted",
+                                  "{\"id\":\"c\",\"email\":\"j\u00fcrgen@example.de\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "data.email");
+    assert_non_null(strstr(err.msg, "data.email: expected an email address whose part before the "
+                                    "@ is ASCII"));
+    assert_non_null(strstr(err.msg, "got \"j\xC3\xBCrgen@example.de\""));
+    cs_event_free(&ev);
+    ev = parse_ok(ENV("customer.upserted",
+                      "{\"id\":\"c\",\"email\":\"kunde@b\u00e4ckerei.de\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    cs_event_free(&ev);
+
+    ev = parse_ok(ENV("order.placed",
+                      "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
+                      "\"items\":[{\"sku\":\"K\",\"name\":\"K\",\"unit_price\":1,\"quantity\":1}],"
+                      "\"customer\":{\"id\":\"c\",\"name\":\"J\",\"email\":\"j\u00fcrgen@example.de\","
+                      "\"timezone\":\"Mars/Olympus\"}}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    assert_null(ev->u.order.customer.email);
+    assert_null(ev->u.order.customer.timezone);
+    assert_string_equal(ev->u.order.customer.name, "J");
+    assert_string_equal(ev->warning_field, "data.customer");
+    assert_non_null(strstr(ev->warning, "data.customer.timezone: expected"));
+    assert_non_null(strstr(ev->warning, "; data.customer.email: expected"));
+    assert_non_null(strstr(ev->warning, "; left out: the order is kept"));
+    assert_null(strstr(ev->body, "example.de"));
+    assert_null(strstr(ev->body, "Mars"));
+    cs_event_free(&ev);
+}
+
 static void test_money(void **state)
 {
     (void)state;
@@ -680,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_shipment_cancelled),
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_unknown_time_zone),
+        cmocka_unit_test(test_email_local_part_ascii),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
