@@ -247,6 +247,7 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     }
     so.templates = *templates;
     so.max_attempts = c->send_attempts;
+    so.webhook_attempts = c->webhook_attempts;
     so.retry_base = c->retry_base_ms;
     so.lease = c->send_lease_ms;
     so.default_locale = c->default_locale;

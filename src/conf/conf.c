@@ -328,6 +328,7 @@ static const key_def_t keys[] = {
      NULL, 0},
     {"provider_tls_verify", K_BOOL, F(provider_tls_verify), 0, 0, 0, "yes or no", NULL, 0},
     {"send_attempts", K_INT, F(send_attempts), 0, 1, 100, "an integer 1..100", NULL, 0},
+    {"webhook_attempts", K_INT, F(webhook_attempts), 0, 1, 100, "an integer 1..100", NULL, 0},
     {"retry_base", K_DURATION, F(retry_base_ms), 0, 1000, 86400000LL,
      "a duration from 1s to 1d, like 1m", NULL, 0},
     {"send_lease", K_DURATION, F(send_lease_ms), 0, 1000, 86400000LL,
@@ -403,6 +404,7 @@ void cs_conf_defaults(cs_conf_t *c)
     c->smtp_tls_verify = true;
     c->provider_tls_verify = true;
     c->send_attempts = 8;
+    c->webhook_attempts = 20;
     c->retry_base_ms = 60000;
     c->send_lease_ms = 5 * 60000;
     c->order_watch = true;

@@ -80,6 +80,7 @@ typedef struct cs_conf {
     int whatsapp_rate;
     bool provider_tls_verify;           /* SMS and WhatsApp: verify certificates */
     int send_attempts;                  /* default 8 */
+    int webhook_attempts;               /* default 20: journey webhooks */
     int64_t retry_base_ms;              /* default 1m */
     int64_t send_lease_ms;              /* a claimed message's lease; default 5m */
     /* the order watch and compensation (money in minor units) */

@@ -149,6 +149,8 @@ cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, c
         opts->transports[i] = NULL; /* moved */
     if (!s->o.max_attempts)
         s->o.max_attempts = 8;
+    if (!s->o.webhook_attempts)
+        s->o.webhook_attempts = 20;
     if (!s->o.retry_base)
         s->o.retry_base = 60 * 1000;
     if (!s->o.retry_max)
@@ -886,6 +888,14 @@ static cs_ms_t backoff(cs_sender_t *s, int attempts, cs_ms_t now)
     return now + (cs_ms_t)(d * jitter);
 }
 
+/* Hand-overs a temporarily failing message gets: a webhook goes to the
+ * shop's own system, whose outage may last a day or two, so it has its own
+ * (longer) count. */
+static int attempts_for(const cs_sender_t *s, const cs_outmsg_t *m)
+{
+    return m->channel == CS_OUT_WEBHOOK ? s->o.webhook_attempts : s->o.max_attempts;
+}
+
 /* The outcome of a hand-over: sent, retried later, or failed for good. */
 static void record_send(cs_sender_t *s, const cs_outmsg_t *m, const cs_send_result_t *sr_,
                         cs_out_result_t *res, char *reason, size_t rsize, char *ref,
@@ -899,7 +909,7 @@ static void record_send(cs_sender_t *s, const cs_outmsg_t *m, const cs_send_resu
         res->status = CS_OUT_SENT;
         res->sent_at = now;
         atomic_fetch_add(&s->st_sent, 1);
-    } else if (sr.status == CS_SEND_RETRY && m->attempts < s->o.max_attempts) {
+    } else if (sr.status == CS_SEND_RETRY && m->attempts < attempts_for(s, m)) {
         res->status = CS_OUT_QUEUED;
         res->next_at = backoff(s, m->attempts, now);
         snprintf(reason, rsize, "retry %d: %.200s", m->attempts, sr.detail);

@@ -50,6 +50,8 @@ typedef struct cs_sender_opts {
     cs_transport_t *transports[CS_OUT__CHANNELS];
     double rate[CS_OUT__CHANNELS];                 /* messages per second; 0 = unlimited */
     int max_attempts;                              /* 0 = 8 */
+    int webhook_attempts;                          /* the same for webhooks (to the
+                                                    * shop's own system); 0 = 20 */
     cs_ms_t retry_base;                            /* first retry after about this; 0 = 60 s */
     cs_ms_t retry_max;                             /* 0 = 6 h */
     cs_ms_t lease;                                 /* 0 = 5 min */

@@ -1720,6 +1720,68 @@ static void test_record_failure_gives_back_the_batch(void **state)
     cs_engine_close(&e);
 }
 
+/* A webhook to the shop's own system gets webhook_attempts hand-overs (20
+ * by default: almost three days with the 6-hour cap) before it gives up,
+ * not send_attempts (8: about two hours): a receiver down for an afternoon
+ * still gets its webhooks. An email beside it gives up after its 8. */
+static void test_webhook_attempts(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
+    cs_clock_manual_init(&clock, t0);
+    char wh_target[600];
+    snprintf(wh_target, sizeof wh_target, "sqlite:%s/webhook-attempts.db", tmpdir);
+    cs_engine_t *e = open_engine(wh_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\"}}");
+    cs_err_t err;
+    static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
+    put_task_t hook = { .now = t0, .n = 1, .journey = "crm", .template_name = "sync",
+                        .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
+                        .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &hook), CS_OK);
+    put_task_t mail = { .now = t0, .n = 1, .journey = "note", .template_name = "news",
+                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                        .cls = service };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &mail), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
+    flaky_t fh = { .base = { &flaky_ops }, .clock = &clock, .down = true };
+    flaky_t fm = { .base = { &flaky_ops }, .clock = &clock, .down = true };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_OUT_WEBHOOK] = &fh.base;
+    so.transports[CS_CHANNEL_EMAIL] = &fm.base;
+    so.max_attempts = 8; /* send_attempts' default; webhook_attempts left at its own */
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    /* every 8 hours (past the 6-hour cap and its jitter): one hand-over each */
+    for (int round = 0; round < 30; round++) {
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        cs_clock_manual_advance(&clock, 8 * 3600 * 1000LL);
+    }
+    assert_int_equal(fm.tried, 8);
+    assert_int_equal(fh.tried, 20);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+    assert_int_equal(g.m.attempts, 20);
+    assert_string_equal(g.m.reason, "gave up: 421 try again later");
+    g.id = 2;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+    assert_int_equal(g.m.attempts, 8);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1743,6 +1805,7 @@ int main(void)
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
         cmocka_unit_test(test_order_given_to_another_at_hand_over),
         cmocka_unit_test(test_address_at_hand_over),
+        cmocka_unit_test(test_webhook_attempts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
