@@ -27,6 +27,7 @@ int cs_cmd_import(int argc, char **argv);  /* import.c */
 int cs_cmd_demo(int argc, char **argv);    /* demo.c */
 int cs_cmd_version(int argc, char **argv); /* main.c */
 int cs_cmd_journeys(int argc, char **argv); /* journeys.c */
+int cs_cmd_messages(int argc, char **argv); /* messages.c */
 int cs_cmd_promise_eval(int argc, char **argv); /* promise_eval.c */
 int cs_cmd_schema(int argc, char **argv);  /* schema.c */
 int cs_cmd_copy_store(int argc, char **argv); /* copy_store.c */

@@ -26,6 +26,7 @@ static const cmd_t commands[] = {
     {"demo", cs_cmd_demo, "generate a realistic German demo shop into the store"},
     {"apikey", cs_cmd_apikey, "create, list and revoke API keys"},
     {"journeys", cs_cmd_journeys, "check, list and switch journeys; a customer's runs and messages"},
+    {"messages", cs_cmd_messages, "requeue failed messages after an outage (retry)"},
     {"promise-eval", cs_cmd_promise_eval, "evaluate the delivery promise on Olist-layout CSVs"},
     {"schema", cs_cmd_schema, "print the store's migrations for sqlite or postgresql"},
     {"copy-store", cs_cmd_copy_store, "copy an SQLite store into an empty PostgreSQL database"},

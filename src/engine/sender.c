@@ -1007,6 +1007,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     cs_err_t err;
     cs_err_clear(&err);
     res->id = m->id;
+    res->at = now;
     res->reason = NULL;
     res->provider_ref = NULL;
     res->untried = false;

@@ -36,6 +36,7 @@ typedef enum route {
     R_ORDER_STATUS,      /* GET /v1/orders/{id}/status */
     R_TRACK_PAGE,        /* GET /t/{token}: the tracking page */
     R_TRACK_LOOKUP,      /* GET, POST /t: find an order by number and postcode or email */
+    R_MESSAGES_RETRY,    /* POST /v1/messages/retry: requeue failed messages (admin) */
     R_TOO_LARGE,         /* a 414 or 431 for a path that is no route */
     R_OTHER,
     R__COUNT
@@ -61,6 +62,9 @@ typedef struct key_slot {
  * whole before the signature is checked, so they are held to less than
  * the intake's max_body_bytes. */
 #define CS_HTTP_HOOK_BODY_MAX (1024 * 1024)
+
+/* The body limit of POST /v1/messages/retry: a few filters. */
+#define CS_HTTP_RETRY_BODY_MAX (16 * 1024)
 
 /* A request refused before its body is read (a 401, 404, 405, 415) with a
  * body of at most this many bytes has it read and dropped, and the
@@ -97,6 +101,7 @@ struct cs_http {
     _Atomic uint64_t dur_sum_us[R__COUNT];
     _Atomic uint64_t events_rejected;
     _Atomic uint64_t callbacks_unknown;
+    _Atomic uint64_t messages_requeued; /* by POST /v1/messages/retry */
 
     /* the tracking page's guard against guessing and its page cache
      * (track_page.c) */
@@ -282,6 +287,8 @@ enum MHD_Result cs__http_callback(hreq_t *r, const char *method);
 
 /* journeys_api.c */
 enum MHD_Result cs__http_journeys(hreq_t *r);
+/* the final call of POST /v1/messages/retry (body read) */
+enum MHD_Result cs__http_messages_retry(hreq_t *r);
 
 /* Run fn with a store handle that can read: a pooled reader, or the writer
  * between groups for stores without reader handles (in-memory). */

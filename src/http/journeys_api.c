@@ -1,11 +1,14 @@
 /*
  * journeys_api.c -- GET /v1/journeys, POST /v1/journeys/{id}/enable|disable,
  * GET /v1/customers/{id}/journeys (runs) and /v1/customers/{id}/messages
- * (the outbox: queued, sent, failed and skipped messages with reasons).
+ * (the outbox: queued, sent, failed and skipped messages with reasons),
+ * POST /v1/messages/retry (an operator's requeue of failed messages).
  */
 #include "http_int.h"
 
 #include <string.h>
+
+#include "../engine/retry.h"
 
 typedef struct jctx {
     cs_http_t *h;
@@ -185,4 +188,41 @@ enum MHD_Result cs__http_journeys(hreq_t *r)
         return cs__http_reply_err(r, &c.err);
     }
     return cs__http_reply(r, 200, c.out);
+}
+
+enum MHD_Result cs__http_messages_retry(hreq_t *r)
+{
+    cs_err_t err;
+    cs_err_clear(&err);
+    if (r->too_big) {
+        cs_errf(&err, CS_ERR_TOOBIG, "request body exceeds the limit of %d bytes for filters",
+                CS_HTTP_RETRY_BODY_MAX);
+        return cs__http_reply_err(r, &err);
+    }
+    json_error_t je;
+    json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len,
+                             JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        cs_err_field(&err, CS_ERR_INVALID, "body",
+                     "body: expected a JSON object of filters; malformed JSON at line %d: %s",
+                     je.line, je.text);
+        return cs__http_reply_err(r, &err);
+    }
+    cs_retry_req_t q;
+    cs_retry_result_t res;
+    cs_retry_init(&q);
+    cs_rc rc = cs_retry_from_json(&q, doc, &err);
+    json_decref(doc);
+    if (!rc)
+        rc = cs_retry_run(r->h->engine, &q, &res, &err);
+    if (rc)
+        return cs__http_reply_err(r, &err);
+    if (!q.dry_run)
+        atomic_fetch_add(&r->h->messages_requeued, (uint64_t)res.matched);
+    json_t *out = cs_retry_json(&q, &res);
+    if (!out) {
+        cs_errf(&err, CS_ERR_NOMEM, "out of memory");
+        return cs__http_reply_err(r, &err);
+    }
+    return cs__http_reply(r, 200, out);
 }

@@ -111,6 +111,7 @@ static const char *allowed(route_t r)
 {
     switch (r) {
     case R_JOURNEY_SWITCH:
+    case R_MESSAGES_RETRY:
     case R_CB_SMS:
     case R_CB_EMAIL:
     case R_TRACK_AFTERSHIP:
@@ -672,6 +673,10 @@ static route_t route_of(hreq_t *r, const char *url, const char *method, bool *me
         *method_ok = post;
         return R_JOURNEY_SWITCH;
     }
+    if (strcmp(url, "/v1/messages/retry") == 0) {
+        *method_ok = post;
+        return R_MESSAGES_RETRY;
+    }
     if (strcmp(url, "/v1/callbacks/sms") == 0 || strcmp(url, "/v1/callbacks/email") == 0) {
         *method_ok = post;
         return url[14] == 's' ? R_CB_SMS : R_CB_EMAIL;
@@ -907,7 +912,8 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
      * check the path and query once the key is good) */
     bool page = r->route == R_TRACK_PAGE || r->route == R_TRACK_LOOKUP ||
                 r->route == R_UNSUBSCRIBE;
-    bool keyed = api_route(r->route) || r->route == R_EVENTS_POST || r->route == R_CB_EMAIL;
+    bool keyed = api_route(r->route) || r->route == R_EVENTS_POST || r->route == R_CB_EMAIL ||
+                 r->route == R_MESSAGES_RETRY;
     if (!page && !keyed && !check_text(r, url, &err))
         return cs__http_reply_err(r, &err);
     if (is_callback(r->route)) {
@@ -930,6 +936,24 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
             }
         }
         cs_buf_init(&r->body, CS_HTTP_HOOK_BODY_MAX);
+        return MHD_YES;
+    }
+    if (r->route == R_MESSAGES_RETRY) {
+        /* an operator's retry of failed messages: admin, a JSON body of
+         * filters and no parameters (a ?dry_run=1 must not requeue) */
+        if (!authorize(r, CS_SCOPE_ADMIN, &ret))
+            return ret;
+        if (!check_text(r, url, &err) || cs__http_check_query(r, NULL, 0, &err))
+            return cs__http_reply_err(r, &err);
+        const char *ct = cs__http_header(r, "Content-Type");
+        if (!ct || !media_is(ct, "application/json")) {
+            cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
+                         "Content-Type: expected application/json (an object of filters), "
+                         "got \"%.64s\"",
+                         ct ? ct : "(none)");
+            return cs__http_reply_err(r, &err);
+        }
+        cs_buf_init(&r->body, CS_HTTP_RETRY_BODY_MAX);
         return MHD_YES;
     }
     if (r->route != R_EVENTS_POST)
@@ -1001,7 +1025,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return cs__http_intake_finish(r);
     }
-    if (is_callback(r->route)) {
+    if (is_callback(r->route) || r->route == R_MESSAGES_RETRY) {
         if (*upload_data_size) {
             if (!r->too_big &&
                 cs_buf_append(&r->body, upload_data, *upload_data_size) != CS_OK)
@@ -1009,6 +1033,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             *upload_data_size = 0;
             return MHD_YES;
         }
+        if (r->route == R_MESSAGES_RETRY)
+            return cs__http_messages_retry(r);
         if (r->route == R_TRACK_AFTERSHIP || r->route == R_TRACK_SCANS)
             return cs__http_tracking_hook(r);
         if (r->route == R_TRACK_LOOKUP)

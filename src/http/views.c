@@ -155,7 +155,7 @@ static const char *const route_names[R__COUNT] = {
     "healthz",     "metrics",       "journeys",      "journey_switch",
     "customer_journeys", "customer_messages", "customer_discounts", "unsubscribe", "callback_sms",
     "callback_whatsapp", "callback_email", "tracking_aftership", "tracking_scans", "promise", "order_status", "tracking_page",
-    "tracking_lookup", "too_large", "other"};
+    "tracking_lookup", "messages_retry", "too_large", "other"};
 
 static void unmapped_line(const char *carrier, uint64_t n, void *ud)
 {
@@ -255,6 +255,12 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   "# TYPE consonance_callbacks_unknown_total counter\n"
                   "consonance_callbacks_unknown_total %llu\n",
                   (unsigned long long)atomic_load(&h->callbacks_unknown));
+    cs_buf_printf(&b,
+                  "# HELP consonance_messages_requeued_total Failed messages an operator put "
+                  "back in the queue (POST /v1/messages/retry).\n"
+                  "# TYPE consonance_messages_requeued_total counter\n"
+                  "consonance_messages_requeued_total %llu\n",
+                  (unsigned long long)atomic_load(&h->messages_requeued));
     cs_buf_puts(&b, "# HELP consonance_events_new_total New events stored, by type.\n"
                     "# TYPE consonance_events_new_total counter\n");
     for (int t = 1; t < CS_EV__COUNT; t++)

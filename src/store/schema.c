@@ -318,6 +318,13 @@ static const char *const migrations[] = {
      * the messages stored before */
     "ALTER TABLE outbox ADD COLUMN moved_from @INT;"
     "ALTER TABLE outbox ADD COLUMN moves TEXT;",
+    /* 33: when a message failed for good, for an operator's requeue of the
+     * messages failed in an outage (outbox_requeue); NULL for a message
+     * not FAILED. The messages failed before have only their created_at
+     * to go by: a message gives up within hours of being queued */
+    "ALTER TABLE outbox ADD COLUMN failed_at @INT;"
+    "UPDATE outbox SET failed_at=created_at WHERE status=4;"
+    "CREATE INDEX outbox_failed ON outbox(failed_at) WHERE status = 4;",
 };
 
 size_t cs_schema_count(void)

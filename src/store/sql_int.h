@@ -383,6 +383,8 @@ typedef enum jstmt_id {
     QJ_OUT_MOVE,
     QJ_OUT_NEXT,
     QJ_OUT_RELEASE,
+    QJ_OUT_REQUEUE,
+    QJ_OUT_REQUEUE_DRY,
     QJ_OUT_BY_REF,
     QJ_OUT_GET,
     QJ_CURSOR_GET,
@@ -601,6 +603,9 @@ cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
                               cs_outmsg_t *out, size_t max, size_t *n, cs_err_t *err);
 cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *r, cs_err_t *err);
 cs_rc cs__sql_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_t *err);
+cs_rc cs__sql_outbox_requeue(cs_store_t *store, const cs_out_filter_t *f, cs_ms_t now,
+                             bool dry_run, int64_t *ids, size_t max, size_t *n_ids,
+                             int64_t *n, cs_err_t *err);
 cs_rc cs__sql_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err);
 cs_rc cs__sql_outbox_by_ref(cs_store_t *store, const char *ref, cs_outmsg_t *out,
                                cs_err_t *err);
@@ -726,6 +731,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .outbox_view = cs__sql_outbox_view, \
     .outbox_claim = cs__sql_outbox_claim, \
     .outbox_release = cs__sql_outbox_release, \
+    .outbox_requeue = cs__sql_outbox_requeue, \
     .outbox_result = cs__sql_outbox_result, \
     .outbox_next = cs__sql_outbox_next, \
     .outbox_by_ref = cs__sql_outbox_by_ref, \

@@ -73,7 +73,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "provider_ref,lease_until,fallback",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),recipient=coalesce(?9,recipient),"
-                      "lease_until=NULL,"
+                      "lease_until=NULL,failed_at=CASE WHEN ?2=4 THEN "
+                      "coalesce(CAST(?10 AS BIGINT),created_at) ELSE NULL END,"
                       "attempts=attempts-?7 WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
                       "lease_until=CAST(?8 AS BIGINT))",
     /* the sender's fallback: the message, not handed over, goes by
@@ -90,6 +91,18 @@ static const char *const jstmt_sql[QJ__COUNT] = {
      * from before claimed_by existed count as anyone's */
     [QJ_OUT_RELEASE] = "UPDATE outbox SET status=1,next_at=?1,lease_until=NULL WHERE status=2 "
                        "AND (claimed_by=?2 OR claimed_by IS NULL OR ?2 IS NULL)",
+    /* an operator's retry of failed messages (outbox_requeue): ?1..?6 the
+     * filter, ?7 now; one statement, so a message is taken once */
+#define REQUEUE_WHERE                                                                          \
+    "status=4 AND failed_at>=?1 AND failed_at<?2 AND (CAST(?3 AS BIGINT)<0 OR "                \
+    "channel=CAST(?3 AS BIGINT)) AND (CAST(?4 AS TEXT) IS NULL OR journey=CAST(?4 AS TEXT)) "  \
+    "AND (CAST(?5 AS TEXT) IS NULL OR customer_id=CAST(?5 AS TEXT)) AND (CAST(?6 AS TEXT) IS " \
+    "NULL OR substr(coalesce(reason,''),1,length(CAST(?6 AS TEXT)))=CAST(?6 AS TEXT))"
+    [QJ_OUT_REQUEUE] = "UPDATE outbox SET status=1,attempts=0,next_at=?7,lease_until=NULL,"
+                       "failed_at=NULL,reason=substr('requeued: '||coalesce(reason,''),1,200) "
+                       "WHERE " REQUEUE_WHERE " RETURNING id",
+    [QJ_OUT_REQUEUE_DRY] = "SELECT id FROM outbox WHERE " REQUEUE_WHERE,
+#undef REQUEUE_WHERE
     [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                       "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
                       "provider_ref,lease_until,fallback FROM outbox WHERE provider_ref=?1",
@@ -918,6 +931,7 @@ cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_er
     sql_bind_int(st, 7, untried ? 1 : 0);
     cs__bind_time(st, 8, res->lease_until);
     cs__bind_text(st, 9, res->recipient && *res->recipient ? res->recipient : NULL);
+    cs__bind_time(st, 10, res->at);
     return cs__sql_exec_stmt(s, st, err, "record a send");
 }
 
@@ -933,6 +947,56 @@ cs_rc cs__sql_outbox_release(cs_store_t *store, cs_ms_t now, int64_t *n, cs_err_
     cs_rc rc = cs__sql_exec_count(s, st, err, "release claimed messages", &changed);
     *n = rc ? 0 : changed;
     return rc;
+}
+
+/* Keep the lowest `max` ids seen, in order (a requeue's rows come in no
+ * order). */
+static void keep_low(int64_t *ids, size_t max, size_t *n, int64_t id)
+{
+    if (!max)
+        return;
+    if (*n == max) {
+        if (id >= ids[max - 1])
+            return;
+        (*n)--;
+    }
+    size_t i = *n;
+    for (; i > 0 && ids[i - 1] > id; i--)
+        ids[i] = ids[i - 1];
+    ids[i] = id;
+    (*n)++;
+}
+
+cs_rc cs__sql_outbox_requeue(cs_store_t *store, const cs_out_filter_t *f, cs_ms_t now,
+                             bool dry_run, int64_t *ids, size_t max, size_t *n_ids,
+                             int64_t *n, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    *n = 0;
+    *n_ids = 0;
+    sql_stmt *st = jstmt(s, dry_run ? QJ_OUT_REQUEUE_DRY : QJ_OUT_REQUEUE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    sql_bind_int64(st, 1, f->failed_since);
+    sql_bind_int64(st, 2, f->failed_until ? f->failed_until : INT64_MAX);
+    sql_bind_int64(st, 3, f->channel);
+    cs__bind_text(st, 4, f->journey && *f->journey ? f->journey : NULL);
+    cs__bind_text(st, 5, f->customer_id && *f->customer_id ? f->customer_id : NULL);
+    cs__bind_text(st, 6, f->reason_prefix && *f->reason_prefix ? f->reason_prefix : NULL);
+    if (!dry_run)
+        sql_bind_int64(st, 7, now);
+    int r;
+    while ((r = sql_step(st)) == SQL_ROW) {
+        keep_low(ids, max, n_ids, sql_column_int64(st, 0));
+        (*n)++;
+    }
+    cs__stmt_done(st);
+    if (r != SQL_DONE) {
+        *n = 0;
+        *n_ids = 0;
+        return cs__sql_fail(s, err, dry_run ? "find failed messages" : "requeue failed messages");
+    }
+    return CS_OK;
 }
 
 cs_rc cs__sql_outbox_next(cs_store_t *store, cs_ms_t *at, cs_err_t *err)

@@ -218,9 +218,21 @@ typedef struct cs_outmsg {
                                         hand-over; "" = none */
 } cs_outmsg_t;
 
+/* Which FAILED messages outbox_requeue takes: all of the given tests. */
+typedef struct cs_out_filter {
+    cs_ms_t failed_since;            /* failed at or after this */
+    cs_ms_t failed_until;            /* and before this; 0 = no bound */
+    int channel;                     /* an outbox channel; -1 = any */
+    const char *journey;             /* NULL = any (borrowed, as the rest) */
+    const char *customer_id;         /* NULL = any */
+    const char *reason_prefix;       /* NULL = any; else the reason starts with it */
+} cs_out_filter_t;
+
 /* The outcome of one send attempt, recorded by outbox_result. */
 typedef struct cs_out_result {
     int64_t id;
+    cs_ms_t at;                      /* when: a FAILED one's failed_at (0 = its
+                                        created_at) */
     int status;                      /* SENT, FAILED, SKIPPED, or QUEUED again (a retry
                                         at next_at) */
     cs_ms_t next_at;
@@ -502,6 +514,16 @@ struct cs_store_ops {
      * with the same key; other nodes' claims run out with their lease.
      * *n gets their number. */
     cs_rc (*outbox_release)(cs_store_t *s, cs_ms_t now, int64_t *n, cs_err_t *err);
+    /* An operator's retry: the FAILED messages f matches go back to QUEUED
+     * in one statement, due at now, with no attempts, no lease and the
+     * reason "requeued: " and the one they failed with; each keeps its
+     * row and idempotency key. SENT, SKIPPED, QUEUED and SENDING ones are
+     * not touched, and two requeues at once take each message once. With
+     * dry_run nothing changes. *n gets how many matched; ids (max of
+     * them, borrowed) the lowest of their ids, in order, *n_ids how many. */
+    cs_rc (*outbox_requeue)(cs_store_t *s, const cs_out_filter_t *f, cs_ms_t now,
+                            bool dry_run, int64_t *ids, size_t max, size_t *n_ids,
+                            int64_t *n, cs_err_t *err);
     /* When the next queued message is due (0 = none queued). */
     cs_rc (*outbox_next)(cs_store_t *s, cs_ms_t *at, cs_err_t *err);
     /* The message a provider reference belongs to (CS_ERR_NOTFOUND when none). */

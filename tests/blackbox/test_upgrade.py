@@ -22,7 +22,8 @@ ticket.created, not of the copy sent again; (29) a return's event is
 its order's customer's; (30) so are a parcel's events (not its scans), and
 a ticket of another customer that named the order loses it; (31) the outbox
 gets the channels a message may fall back to (none for the messages
-stored before). Winding the store back to 25
+stored before); (33) a failed message gets when it failed (its created_at
+for the ones stored before), for an operator's retry. Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -299,6 +300,9 @@ try:
     # migration 32: the trace of a message's moves
     moves_col = fallback_col.replace("'fallback'", "'moves'")
     t.eq(csbb.store_sql(d.store, moves_col).strip(), "1", "migration 32: outbox.moves")
+    # migration 33: when a message failed, for an operator's retry
+    failed_col = fallback_col.replace("'fallback'", "'failed_at'")
+    t.eq(csbb.store_sql(d.store, failed_col).strip(), "1", "migration 33: outbox.failed_at")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -381,12 +385,18 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31 and 32 go too, as a store of 25 had none)
+    # (back to 25: the columns of 27, 28, 31, 32 and 33 go too, as a store of 25 had none;
+    # with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN moved_from")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN moves")
+    csbb.store_sql(d.store, "DROP INDEX outbox_failed")
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN failed_at")
+    csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
+                            "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
+                            "'gave up: 421',1772400000000)")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "0", "wound back: no customers.field_at")
     csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
                    "PRAGMA user_version=25")
@@ -399,6 +409,8 @@ try:
          "migration 31 again: outbox.fallback added back")
     t.eq(csbb.store_sql(d.store, moves_col).strip(), "1",
          "migration 32 again: outbox.moves added back")
+    t.eq(csbb.store_sql(d.store, "SELECT failed_at FROM outbox WHERE idem_key='up:failed'").strip(),
+         "1772400000000", "migration 33 again: a message failed before has its created_at")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
          "1016", "migration 28 again: the ticket's first ticket.created")
     st, _, body = d.post_events([

@@ -1796,6 +1796,173 @@ static void test_outbox(void **state)
     cs_store_close(&s);
 }
 
+/* Put m, claim it at its next_at and record `status` for it with `reason`
+ * at `at` (a failure's time; 0: none given). */
+static void put_outcome(cs_store_t *s, cs_outmsg_t *m, int status, const char *reason,
+                        cs_ms_t at)
+{
+    cs_err_t err;
+    bool existed;
+    cs_outmsg_t got[8];
+    size_t n;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_put, m, &existed, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, outbox_claim, m->next_at, m->next_at + 300000, got, 8, &n,
+                                   &err),
+                     CS_OK);
+    assert_int_equal(n, 1);
+    cs_out_result_t r = { .id = m->id, .status = status, .reason = reason, .at = at,
+                          .sent_at = status == CS_OUT_SENT ? at : 0 };
+    assert_int_equal(cs_store_call(s, outbox_result, &r, &err), CS_OK);
+    done_tx(s);
+}
+
+static int64_t requeue(cs_store_t *s, const cs_out_filter_t *f, cs_ms_t now, bool dry,
+                       int64_t *ids, size_t max, size_t *n_ids)
+{
+    cs_err_t err;
+    int64_t n = -1;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_requeue, f, now, dry, ids, max, n_ids, &n, &err),
+                     CS_OK);
+    done_tx(s);
+    return n;
+}
+
+/* An operator's retry after an outage: the FAILED messages that failed in
+ * the window and match the filter go back to the queue in their rows
+ * (idempotency key, recipient kept), due at once, with no attempts and
+ * the reason noting the requeue; a dry run counts them; messages the
+ * policy skipped, sent ones, ones being sent and ones that failed outside
+ * the window stay as they are, and a second requeue finds nothing. */
+static void test_outbox_requeue(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    const cs_ms_t T1 = T0 + 3600000; /* the outage began */
+    cs_outmsg_t a = msg("ship:o:1:0", "c-r1", T1), b = msg("ship:o:2:0", "c-r2", T1 + 1),
+                c = msg("news:c:1:0", "c-r1", T1 + 2), d = msg("ship:o:3:0", "c-r1", T1 + 3),
+                e = msg("ship:o:4:0", "c-r1", T1 + 4), old = msg("ship:o:5:0", "c-r1", T0),
+                hook = msg("crm:o:1:0", "c-r1", T1 + 5), held = msg("ship:o:6:0", "c-r1",
+                                                                     T1 + 6);
+    cs_strlcpy(a.journey, "ship", sizeof a.journey);
+    cs_strlcpy(b.journey, "ship", sizeof b.journey);
+    b.channel = CS_CHANNEL_SMS;
+    cs_strlcpy(b.recipient, "+4915112345678", sizeof b.recipient);
+    cs_strlcpy(c.journey, "news", sizeof c.journey);
+    cs_strlcpy(d.journey, "ship", sizeof d.journey);
+    cs_strlcpy(e.journey, "ship", sizeof e.journey);
+    cs_strlcpy(old.journey, "ship", sizeof old.journey);
+    cs_strlcpy(hook.journey, "crm", sizeof hook.journey);
+    hook.channel = CS_OUT_WEBHOOK;
+    hook.created_at = T1 + 5; /* failed with no time given: its created_at */
+    cs_strlcpy(held.journey, "ship", sizeof held.journey);
+    put_outcome(s, &a, CS_OUT_FAILED, "gave up: 421 4.3.2 try later", T1 + 1000);
+    put_outcome(s, &b, CS_OUT_FAILED, "gave up: http 503", T1 + 2000);
+    put_outcome(s, &c, CS_OUT_FAILED, "550 5.1.1 no such user", T1 + 3000);
+    put_outcome(s, &d, CS_OUT_SKIPPED, "unsubscribed_before_send", T1 + 4000);
+    put_outcome(s, &e, CS_OUT_SENT, NULL, T1 + 5000);
+    put_outcome(s, &old, CS_OUT_FAILED, "gave up: 421", T0 + 1000);
+    put_outcome(s, &hook, CS_OUT_FAILED, "gave up: http 502", 0);
+    bool existed;
+    cs_outmsg_t got[4];
+    size_t n, n_ids;
+    in_tx(s); /* one in a sender's hands */
+    assert_int_equal(cs_store_call(s, outbox_put, &held, &existed, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, outbox_claim, T1 + 6, T1 + 86400000, got, 4, &n, &err),
+                     CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 1);
+
+    const cs_ms_t now = T1 + 7200000;
+    int64_t ids[8];
+    cs_out_filter_t all = { .failed_since = T1, .channel = -1 };
+    /* a dry run counts, and changes nothing */
+    assert_int_equal(requeue(s, &all, now, true, ids, 8, &n_ids), 4);
+    assert_int_equal(n_ids, 4);
+    assert_int_equal(ids[0], a.id);
+    assert_int_equal(ids[1], b.id);
+    assert_int_equal(ids[2], c.id);
+    assert_int_equal(ids[3], hook.id);
+    cs_outmsg_t m;
+    assert_int_equal(cs_store_call(s, outbox_get, a.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_FAILED);
+    /* the lowest ids, at most max */
+    assert_int_equal(requeue(s, &all, now, true, ids, 2, &n_ids), 4);
+    assert_int_equal(n_ids, 2);
+    assert_int_equal(ids[0], a.id);
+    assert_int_equal(ids[1], b.id);
+    /* each filter narrows */
+    cs_out_filter_t f = { .failed_since = T1, .failed_until = T1 + 3000, .channel = -1 };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 3); /* until: before it (c) */
+    f = (cs_out_filter_t){ .failed_since = T1, .channel = CS_CHANNEL_SMS };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 1);
+    assert_int_equal(ids[0], b.id);
+    f = (cs_out_filter_t){ .failed_since = T1, .channel = CS_OUT_WEBHOOK };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 1);
+    assert_int_equal(ids[0], hook.id);
+    f = (cs_out_filter_t){ .failed_since = T1, .channel = -1, .journey = "news" };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 1);
+    assert_int_equal(ids[0], c.id);
+    f = (cs_out_filter_t){ .failed_since = T1, .channel = -1, .customer_id = "c-r2" };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 1);
+    assert_int_equal(ids[0], b.id);
+    f = (cs_out_filter_t){ .failed_since = T0, .channel = -1, .reason_prefix = "gave up" };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 4); /* old one too */
+    f = (cs_out_filter_t){ .failed_since = T0, .channel = -1, .reason_prefix = "gave up: 4" };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 2);
+    assert_int_equal(ids[0], a.id);
+    assert_int_equal(ids[1], old.id);
+
+    /* the requeue: the journey's gave-up messages of the outage */
+    f = (cs_out_filter_t){ .failed_since = T1, .channel = -1, .journey = "ship",
+                           .reason_prefix = "gave up" };
+    assert_int_equal(requeue(s, &f, now, false, ids, 8, &n_ids), 2);
+    assert_int_equal(cs_store_call(s, outbox_get, a.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    assert_int_equal(m.attempts, 0);
+    assert_int_equal(m.next_at, now);
+    assert_int_equal(m.lease_until, 0);
+    assert_string_equal(m.idem_key, "ship:o:1:0");
+    assert_string_equal(m.reason, "requeued: gave up: 421 4.3.2 try later");
+    assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_QUEUED);
+    assert_string_equal(m.recipient, "+4915112345678");
+    /* taken once: a second requeue finds them no more */
+    assert_int_equal(requeue(s, &f, now, false, ids, 8, &n_ids), 0);
+    assert_int_equal(n_ids, 0);
+    /* the rest stay as they were */
+    assert_int_equal(cs_store_call(s, outbox_get, c.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_FAILED);
+    assert_int_equal(cs_store_call(s, outbox_get, d.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_SKIPPED);
+    assert_string_equal(m.reason, "unsubscribed_before_send");
+    assert_int_equal(cs_store_call(s, outbox_get, e.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_SENT);
+    assert_int_equal(cs_store_call(s, outbox_get, old.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_FAILED);
+    assert_int_equal(cs_store_call(s, outbox_get, held.id, &m, &err), CS_OK);
+    assert_int_equal(m.status, CS_OUT_SENDING);
+    /* requeued, they are the sender's again: claimed now, a first attempt */
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_claim, now, now + 300000, got, 4, &n, &err), CS_OK);
+    done_tx(s);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].id, a.id);
+    assert_int_equal(got[0].attempts, 1);
+    assert_int_equal(got[1].id, b.id);
+    /* failing again, it is found by its new failure's time */
+    cs_out_result_t again = { .id = a.id, .status = CS_OUT_FAILED, .reason = "gave up: 421",
+                              .at = now + 1000 };
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_result, &again, &err), CS_OK);
+    done_tx(s);
+    f = (cs_out_filter_t){ .failed_since = now, .channel = -1 };
+    assert_int_equal(requeue(s, &f, now, true, ids, 8, &n_ids), 1);
+    assert_int_equal(ids[0], a.id);
+    cs_store_close(&s);
+}
+
 /* A message keeps the channels its send listed after its own (fallback),
  * and the sender's move puts it back in the queue on the next one, to its
  * address there, with the rest left and its attempt given back: the row,
@@ -3325,6 +3492,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_move, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_requeue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_of_another_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_takes_its_message, setup, teardown),

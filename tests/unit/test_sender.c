@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "engine/retry.h"
 #include "engine/sender.h"
 #include "lib/cs_tz.h"
 #include "test_store.h"
@@ -1782,6 +1783,124 @@ static void test_webhook_attempts(void **state)
     cs_engine_close(&e);
 }
 
+/* An operator's retry after an outage (engine/retry.h): a delay notice and
+ * a marketing email that gave up while the mail server was down go back
+ * to the queue at 22:30 in Berlin, and the hand-over's checks hold for
+ * them as for a first hand-over: the notice (exempt from quiet hours) goes
+ * at once, in its row, on a first attempt; the marketing email waits for
+ * the quiet hours to end. Filters that make no sense are refused naming
+ * the field. */
+static void test_requeue_goes_through_the_checks(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-07-13T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char rq_target[600];
+    snprintf(rq_target, sizeof rq_target, "sqlite:%s/requeue.db", tmpdir);
+    cs_engine_t *e = open_engine(rq_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+                                 "\"Europe/Berlin\",\"consents\":{\"email\":{\"marketing\":"
+                                 "true}}}}");
+    cs_err_t err;
+    static const cs_msg_class_t classes[] = { CS_CLASS_MARKETING, CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 2, .journey = "news", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = classes };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    so.policy = &pc;
+    so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
+    so.max_attempts = 2;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        cs_clock_manual_advance(&clock, 5 * 60 * 1000);
+    }
+    assert_int_equal(f.tried, 4);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+    assert_string_equal(g.m.reason, "gave up: 421 try again later");
+
+    /* bad filters are refused, naming the field */
+    cs_retry_req_t q;
+    cs_retry_result_t res;
+    cs_retry_init(&q);
+    json_t *body = json_pack("{s:s}", "channel", "email");
+    assert_int_equal(cs_retry_from_json(&q, body, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "failed_since");
+    json_decref(body);
+    cs_retry_init(&q);
+    body = json_pack("{s:s,s:s}", "failed_since", "2026-07-13T09:00:00Z", "channel", "fax");
+    assert_int_equal(cs_retry_from_json(&q, body, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "channel");
+    json_decref(body);
+    cs_retry_init(&q);
+    body = json_pack("{s:s,s:s}", "failed_since", "2026-07-13T09:00:00Z", "failed_until",
+                     "2026-07-13T08:00:00Z");
+    assert_int_equal(cs_retry_from_json(&q, body, &err), CS_ERR_RULE);
+    assert_string_equal(err.field, "failed_until");
+    json_decref(body);
+    cs_retry_init(&q);
+    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_ERR_RULE); /* no failed_since */
+
+    /* the server is back; the operator retries at 22:30 in Berlin */
+    f.down = false;
+    cs_ms_t night, eight;
+    assert_true(cs_time_parse("2026-07-13T20:30:00Z", &night));
+    assert_true(cs_time_parse("2026-07-14T06:00:00Z", &eight));
+    cs_clock_manual_set(&clock, night);
+    cs_retry_init(&q);
+    body = json_pack("{s:s,s:s}", "failed_since", "2026-07-13T09:00:00Z", "reason_prefix",
+                     "gave up");
+    assert_int_equal(cs_retry_from_json(&q, body, &err), CS_OK);
+    json_decref(body);
+    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_OK);
+    assert_int_equal(res.matched, 2);
+    assert_int_equal(res.n_ids, 2);
+    assert_int_equal(res.ids[0], 1);
+    assert_int_equal(res.ids[1], 2);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 2);
+    assert_int_equal(f.tried, 5); /* the delay notice */
+    g.id = 2;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(g.m.attempts, 1);
+    assert_string_equal(g.m.idem_key, "news:o:1:1");
+    g.id = 1;
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_string_equal(g.m.reason, "quiet_hours");
+    assert_int_equal(g.m.next_at, eight);
+    assert_int_equal(g.m.attempts, 0);
+    cs_clock_manual_set(&clock, eight);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(f.tried, 6);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+    cs_tz_cache_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1806,6 +1925,7 @@ int main(void)
         cmocka_unit_test(test_order_given_to_another_at_hand_over),
         cmocka_unit_test(test_address_at_hand_over),
         cmocka_unit_test(test_webhook_attempts),
+        cmocka_unit_test(test_requeue_goes_through_the_checks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
