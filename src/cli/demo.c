@@ -1,7 +1,9 @@
 /*
  * demo.c -- `consonance demo`: generate the German demo shop into the store
- * (or as NDJSON with --out). Deterministic for a seed, so a second run with
- * the same seed adds nothing (every event is a duplicate).
+ * (or as NDJSON with --out). Deterministic for a seed and an --end, so a
+ * second run with the same ones adds nothing (every event is a duplicate).
+ * Without --end the period ends now: what would come later has not
+ * happened yet.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,8 +19,9 @@ static void usage(FILE *f)
                "\n"
                "Generates \"Waldkauz Haus & Outdoor\", a German demo shop: customers, orders over\n"
                "M months (of 30 days, not starting before 1970-01-01) up to --end (default\n"
-               "2026-11-01), DHL/DPD/Hermes/GLS shipments and scans, returns, tickets, reviews.\n"
-               "Into the store, or as NDJSON with --out (- = stdout).\n");
+               "now; not later than today), DHL/DPD/Hermes/GLS shipments and scans, returns,\n"
+               "tickets, reviews. Nothing after the end is written: the last days' orders are\n"
+               "still on their way. Into the store, or as NDJSON with --out (- = stdout).\n");
 }
 
 static bool num(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t *out)
@@ -32,7 +35,8 @@ static bool num(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t
 }
 
 /* --end: a date whose period (months of 30 days before it) starts no
- * earlier than 1970-01-01, where the store's times begin. A date before
+ * earlier than 1970-01-01, where the store's times begin, and that is not
+ * after today (its events would be ahead of the clock). A date before
  * 1970 is said to be one, not to be malformed; 1970-01-01 itself is not
  * taken for "no --end". */
 static bool end_date(const char *v, int months, cs_ms_t *out)
@@ -55,6 +59,16 @@ static bool end_date(const char *v, int months, cs_ms_t *out)
                 "consonance demo: --end: expected a date from %s on (the %d months before it "
                 "must not start before 1970-01-01), got \"%s\"\n",
                 first, months, v);
+        return false;
+    }
+    cs_ms_t now = cs_clock_now(cs_clock_system());
+    if (t > now) {
+        char today[40];
+        cs_time_format(now, today, sizeof today);
+        today[10] = '\0';
+        fprintf(stderr,
+                "consonance demo: --end: expected a date no later than today (%s), got \"%s\"\n",
+                today, v);
         return false;
     }
     *out = t;

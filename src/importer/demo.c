@@ -14,7 +14,9 @@
  * wait at a Packstation or Paketshop, a few end in an exception. Some
  * orders are returned within the 14-day Widerruf period; reviews and NPS
  * answers (German or English, by the customer's locale) are kinder when
- * the parcel came on time. Nothing after the period's end is emitted.
+ * the parcel came on time. Nothing after the period's end (by default now)
+ * is emitted: an order whose next scan would come later is left where it
+ * is, on its way, late or waiting for pickup, as in a live shop.
  *
  * Every event is built as JSON and validated like any other input.
  */
@@ -645,16 +647,22 @@ cs_rc cs_demo_generate(const cs_demo_opts_t *o, cs_emit_fn emit, void *arg,
     if (o->end && o->end < (cs_ms_t)o->months * 30 * CS_MS_PER_DAY)
         return cs_err_field(err, CS_ERR_INVALID, "end",
                             "end: the %d months before it start before 1970-01-01", o->months);
+    /* events after now would be refused at intake (ahead of the clock) and
+     * show parcels delivered that are still on their way */
+    cs_ms_t now = o->now ? o->now : cs_clock_now(cs_clock_system());
+    if (o->end > now) {
+        char at[40];
+        cs_time_format(now, at, sizeof at);
+        return cs_err_field(err, CS_ERR_INVALID, "end", "end: expected a time no later than now (%s)",
+                            at);
+    }
     memset(&g, 0, sizeof g);
     g.r.s = o->seed ^ 0x5EEDC0DE;
     g.seed = o->seed;
     g.emit = emit;
     g.arg = arg;
     g.st = st;
-    if (o->end)
-        g.end = o->end;
-    else
-        cs_date_parse("2026-11-01", &g.end);
+    g.end = o->end ? o->end : now;
     g.start = g.end - (cs_ms_t)o->months * 30 * CS_MS_PER_DAY;
 
     int order_no = 0;

@@ -118,9 +118,13 @@ typedef struct cs_demo_opts {
     uint64_t seed;      /* same seed, same shop */
     int customers;      /* default 500 */
     int months;         /* default 6 */
-    cs_ms_t end;        /* last day of the period; 0 = 2026-11-01; the period
-                         * (months x 30 days before it) must not start before
-                         * 1970-01-01 (CS_ERR_INVALID naming "end") */
+    cs_ms_t end;        /* the period's end, no event after it; 0 = now; the
+                         * period (months x 30 days before it) must not start
+                         * before 1970-01-01, and it must not be after now
+                         * (CS_ERR_INVALID naming "end") */
+    cs_ms_t now;        /* the time the demo is made at; 0 = the system clock
+                         * (tests pin it); what would happen after it has
+                         * not happened yet: orders are left in flight */
 } cs_demo_opts_t;
 void cs_demo_opts_default(cs_demo_opts_t *o);
 cs_rc cs_demo_generate(const cs_demo_opts_t *o, cs_emit_fn emit, void *arg,

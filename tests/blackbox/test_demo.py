@@ -1,7 +1,8 @@
 """Black-box: the demo shop. Generated into a store, exported as NDJSON and
 imported into a second store: same counts; a second run with the same seed
 adds nothing; NDJSON with broken lines keeps the good ones and names the
-bad lines; an --end before 1970 is refused saying so."""
+bad lines; an --end before 1970 or after today is refused saying so; without
+--end nothing is dated after now."""
 import json
 import os
 import shutil
@@ -11,10 +12,12 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import csbb  # noqa: E402
+import datetime  # noqa: E402
 
 a = csbb.args()
 t = csbb.Checker()
 tmp = tempfile.mkdtemp(prefix="cs-demo-")
+END = "2025-11-01"  # the same shop on every run (without --end it ends now)
 
 
 def run(*argv, ok=(0,)):
@@ -25,16 +28,16 @@ def run(*argv, ok=(0,)):
 
 try:
     s1 = "sqlite:" + os.path.join(tmp, "a.db")
-    first = json.loads(run("demo", "--store", s1, "--customers", "200", "--months", "4").stdout)
+    first = json.loads(run("demo", "--store", s1, "--customers", "200", "--months", "4", "--end", END).stdout)
     t.check(first["accepted"] > 1000, "demo produced a shop (%d events)" % first["accepted"])
     for ty in ("customer.upserted", "order.placed", "shipment.created", "tracking.event",
                "return.requested", "ticket.created", "feedback.submitted", "message.status"):
         t.check(first["by_type"].get(ty, 0) > 0, "demo has %s" % ty)
-    again = json.loads(run("demo", "--store", s1, "--customers", "200", "--months", "4").stdout)
+    again = json.loads(run("demo", "--store", s1, "--customers", "200", "--months", "4", "--end", END).stdout)
     t.eq((again["accepted"], again["duplicates"]), (0, first["read"]), "same seed adds nothing")
 
     nd = os.path.join(tmp, "shop.ndjson")
-    run("demo", "--customers", "200", "--months", "4", "--out", nd)
+    run("demo", "--customers", "200", "--months", "4", "--end", END, "--out", nd)
     lines = open(nd, encoding="utf-8").read().splitlines()
     t.eq(len(lines), first["read"], "NDJSON export has every event")
     texts = " ".join(lines[:5000])
@@ -102,6 +105,17 @@ try:
     out = run("demo", "--customers", "3", "--months", "1", "--end", "1970-01-31", "--out", "-")
     t.check(out.stdout.count('"type":"order.placed"') >= 3 and "1970-01" in out.stdout,
             "a period starting on 1970-01-01 is fine")
+    # without --end the shop ends now: nothing dated after it (intake would
+    # refuse it); an --end after today is refused
+    out = run("demo", "--customers", "40", "--months", "1", "--out", "-")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    ahead = [e["occurred_at"] for e in map(json.loads, out.stdout.splitlines())
+             if e["occurred_at"][:19] > now]
+    t.eq(ahead, [], "no event dated after now")
+    tomorrow = (datetime.date.today() + datetime.timedelta(days=2)).isoformat()
+    out = run("demo", "--end", tomorrow, "--out", os.devnull, ok=(2,))
+    t.check("--end: expected a date no later than today" in out.stderr and tomorrow in out.stderr,
+            "an --end after today is refused: " + out.stderr)
     out = run("version")
     t.check(out.stdout.startswith("consonance "), "version")
 finally:

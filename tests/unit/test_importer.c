@@ -725,6 +725,7 @@ static void test_demo_deterministic(void **state)
     cs_err_t err;
     cs_demo_opts_default(&o);
     o.customers = 60;
+    assert_true(cs_time_parse("2026-11-01T00:00:00Z", &o.now)); /* the same now for both runs */
     memset(&st, 0, sizeof st);
     cs_buf_init(&a.out, 64 << 20);
     cs_buf_init(&b.out, 64 << 20);
@@ -855,6 +856,90 @@ static void test_demo_refunds(void **state)
     cs_map_free(&rf.paid);
 }
 
+typedef struct flight {
+    cs_ms_t now;
+    int ahead;           /* events dated after now */
+    cs_map_t promised;   /* order id -> its promised latest delivery (malloc'd) */
+    cs_map_t open;       /* shipment id -> &open_mark while no final scan came */
+    int shipped, delivered;
+} flight_t;
+
+static int open_mark;
+
+static cs_rc flight_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                         cs_err_t *err)
+{
+    (void)where;
+    (void)line;
+    (void)err;
+    flight_t *f = arg;
+    if (ev->occurred_at > f->now)
+        f->ahead++;
+    if (ev->type == CS_EV_ORDER_PLACED) {
+        cs_ms_t *p = malloc(sizeof *p);
+        assert_non_null(p);
+        *p = ev->u.order.promised_to;
+        assert_int_equal(cs_map_put(&f->promised, ev->u.order.id, p), CS_OK);
+    } else if (ev->type == CS_EV_SHIPMENT_CREATED) {
+        f->shipped++;
+        assert_int_equal(cs_map_put(&f->open, ev->u.shipment.id, &open_mark), CS_OK);
+    } else if (ev->type == CS_EV_TRACKING_EVENT && (ev->u.scan.status == CS_TRACK_DELIVERED ||
+                                                    ev->u.scan.status == CS_TRACK_EXCEPTION)) {
+        f->delivered += ev->u.scan.status == CS_TRACK_DELIVERED;
+        cs_map_del(&f->open, ev->u.scan.shipment_id);
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* Without --end the demo ends now: nothing is dated after it (intake
+ * would refuse such an event), and the last days' parcels are still on
+ * their way, some of them past their promised date, next to the many
+ * delivered. An end after now is refused naming it. */
+static void test_demo_ends_now(void **state)
+{
+    (void)state;
+    cs_demo_opts_t o;
+    cs_import_stats_t st;
+    cs_err_t err;
+    flight_t f;
+    cs_demo_opts_default(&o);
+    o.customers = 500;
+    assert_true(cs_time_parse("2025-03-12T14:30:00Z", &o.now));
+    memset(&st, 0, sizeof st);
+    memset(&f, 0, sizeof f);
+    f.now = o.now;
+    cs_map_init(&f.promised);
+    cs_map_init(&f.open);
+    assert_int_equal(cs_demo_generate(&o, flight_emit, &f, &st, &err), CS_OK);
+    if (f.ahead)
+        fail_msg("%d events dated after now", f.ahead);
+    int late = 0;
+    for (size_t i = 0; i < f.open.cap; i++) {
+        const char *sid = cs_map_key_at(&f.open, i);
+        if (!sid)
+            continue;
+        const cs_ms_t *p = cs_map_get(&f.promised, sid + 4); /* SHP-<order id> */
+        assert_non_null(p);
+        late += *p < o.now;
+    }
+    if (f.open.n < 3 || late < 1 || f.delivered < f.shipped / 2)
+        fail_msg("%d shipped, %d delivered, %zu on the way, %d of them late", f.shipped,
+                 f.delivered, f.open.n, late);
+    for (size_t i = 0; i < f.promised.cap; i++)
+        if (cs_map_key_at(&f.promised, i))
+            free(f.promised.vals[i]);
+    cs_map_free(&f.promised);
+    cs_map_free(&f.open);
+    /* an end after now is refused, nothing written */
+    o.end = o.now + CS_MS_PER_DAY;
+    f.ahead = 0;
+    f.shipped = 0;
+    assert_int_equal(cs_demo_generate(&o, flight_emit, &f, &st, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "end");
+    assert_int_equal(f.shipped, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -870,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_demo_deterministic),
         cmocka_unit_test(test_demo_every_customer_buys),
         cmocka_unit_test(test_demo_refunds),
+        cmocka_unit_test(test_demo_ends_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
