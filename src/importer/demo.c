@@ -263,7 +263,7 @@ static void make_customer(gen_t *g, int n, cust_t *c)
     memset(c, 0, sizeof *c);
     snprintf(c->id, sizeof c->id, "K-%05d", 10000 + n);
     snprintf(c->name, sizeof c->name, "%s %s", first, last);
-    /* mailbox: ascii-folded first.last + number */
+    /* mailbox: ascii-folded first.last + the customer's number */
     const char *parts[2] = {first, last};
     for (int p = 0; p < 2; p++) {
         for (const unsigned char *s = (const unsigned char *)parts[p]; *s && k + 3 < sizeof user; s++) {
@@ -282,7 +282,9 @@ static void make_customer(gen_t *g, int n, cust_t *c)
             user[k++] = '.';
     }
     user[k] = '\0';
-    snprintf(c->email, sizeof c->email, "%s%d@%s", user, n % 97, PICK(&g->r, mail_domains));
+    /* the customer's number keeps the address unique within a run: two
+     * customers of one name would otherwise share a mailbox */
+    snprintf(c->email, sizeof c->email, "%s%d@%s", user, n + 1, PICK(&g->r, mail_domains));
     snprintf(c->phone, sizeof c->phone, "+49151%08d", rint_(&g->r, 10000000, 99999999));
     snprintf(c->locale, sizeof c->locale, "%s", en ? "en" : "de");
     c->city = &PICK(&g->r, cities);

@@ -940,6 +940,50 @@ static void test_demo_ends_now(void **state)
     assert_int_equal(f.shipped, 0);
 }
 
+static cs_rc emails_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                         cs_err_t *err)
+{
+    (void)where;
+    (void)line;
+    (void)err;
+    cs_map_t *emails = arg;
+    if (ev->type == CS_EV_CUSTOMER_UPSERTED) {
+        const char *other = cs_map_get(emails, ev->u.customer.email);
+        if (other)
+            fail_msg("%s and %s share %s", other, ev->u.customer.id, ev->u.customer.email);
+        assert_int_equal(cs_map_put(emails, ev->u.customer.email, strdup(ev->u.customer.id)),
+                         CS_OK);
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* No two customers of a demo shop share an email address (two of the same
+ * name among a few thousand are common). */
+static void test_demo_unique_emails(void **state)
+{
+    (void)state;
+    static const uint64_t seeds[] = {42, 7, 1};
+    for (size_t i = 0; i < CS_ARRAY_LEN(seeds); i++) {
+        cs_demo_opts_t o;
+        cs_import_stats_t st;
+        cs_err_t err;
+        cs_map_t emails;
+        cs_demo_opts_default(&o);
+        o.customers = 3000;
+        o.months = 1;
+        o.seed = seeds[i];
+        memset(&st, 0, sizeof st);
+        cs_map_init(&emails);
+        assert_int_equal(cs_demo_generate(&o, emails_emit, &emails, &st, &err), CS_OK);
+        assert_int_equal(emails.n, (size_t)o.customers);
+        for (size_t k = 0; k < emails.cap; k++)
+            if (cs_map_key_at(&emails, k))
+                free(emails.vals[k]);
+        cs_map_free(&emails);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -956,6 +1000,7 @@ int main(void)
         cmocka_unit_test(test_demo_every_customer_buys),
         cmocka_unit_test(test_demo_refunds),
         cmocka_unit_test(test_demo_ends_now),
+        cmocka_unit_test(test_demo_unique_emails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
