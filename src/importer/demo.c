@@ -596,6 +596,10 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
             return rc;
         static const char *const steps[] = {"approved", "label_created", "in_transit", "received",
                                             "refunded"};
+        /* each step half a day to almost two after the one before: drawn
+         * on their own, a refund could come before the parcel was back and
+         * the return stay "received" */
+        cs_ms_t step_at = req;
         for (int i = 0; i < 5; i++) {
             char k2[80];
             snprintf(k2, sizeof k2, "%s:%s", oid, steps[i]);
@@ -604,7 +608,7 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
                 json_object_set_new(d, "refund_amount",
                                     json_string(cs_money_format(first_unit_paid, money, sizeof money)));
             if ((rc = event(g, "return.updated", "return-step", k2,
-                            req + (i + 1) * (cs_ms_t)rint_(&g->r, 12, 40) * 3600000LL, d, err)))
+                            step_at += (cs_ms_t)rint_(&g->r, 12, 40) * 3600000LL, d, err)))
                 return rc;
         }
     } else if (chance(&g->r, late ? 0.25 : 0.35)) {

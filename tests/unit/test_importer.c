@@ -984,6 +984,66 @@ static void test_demo_unique_emails(void **state)
     }
 }
 
+typedef struct return_steps {
+    cs_map_t last;     /* return id -> its last step so far (static string) */
+    int n, backwards;
+} return_steps_t;
+
+static cs_rc return_steps_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                               cs_err_t *err)
+{
+    (void)where;
+    (void)line;
+    (void)err;
+    static const char *const order[] = {"requested", "approved", "label_created", "in_transit",
+                                        "received", "refunded"};
+    return_steps_t *rs = arg;
+    if (ev->type == CS_EV_RETURN_REQUESTED || ev->type == CS_EV_RETURN_UPDATED) {
+        const char *st = ev->type == CS_EV_RETURN_REQUESTED ? "requested" : ev->u.ret.status;
+        size_t k = 0;
+        while (k < CS_ARRAY_LEN(order) && strcmp(order[k], st) != 0)
+            k++;
+        assert_true(k < CS_ARRAY_LEN(order));
+        const cs_ms_t *prev = cs_map_get(&rs->last, ev->u.ret.id);
+        cs_ms_t *at = malloc(sizeof *at);
+        assert_non_null(at);
+        *at = ev->occurred_at;
+        if (prev && *prev > ev->occurred_at)
+            rs->backwards++;
+        if (prev)
+            free(cs_map_del(&rs->last, ev->u.ret.id));
+        assert_int_equal(cs_map_put(&rs->last, ev->u.ret.id, at), CS_OK);
+        rs->n += k == 5;
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* A demo return goes through its steps in order (approved, label, on its
+ * way back, received, refunded), each later than the one before, so the
+ * store's view ends at the last one. */
+static void test_demo_return_steps(void **state)
+{
+    (void)state;
+    cs_demo_opts_t o;
+    cs_import_stats_t st;
+    cs_err_t err;
+    return_steps_t rs = {.n = 0, .backwards = 0};
+    cs_demo_opts_default(&o);
+    o.customers = 1000;
+    assert_true(cs_time_parse("2026-11-01T00:00:00Z", &o.now));
+    memset(&st, 0, sizeof st);
+    cs_map_init(&rs.last);
+    assert_int_equal(cs_demo_generate(&o, return_steps_emit, &rs, &st, &err), CS_OK);
+    assert_true(rs.n > 20);
+    if (rs.backwards)
+        fail_msg("%d return steps dated before the step they follow", rs.backwards);
+    for (size_t i = 0; i < rs.last.cap; i++)
+        if (cs_map_key_at(&rs.last, i))
+            free(rs.last.vals[i]);
+    cs_map_free(&rs.last);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1001,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_demo_refunds),
         cmocka_unit_test(test_demo_ends_now),
         cmocka_unit_test(test_demo_unique_emails),
+        cmocka_unit_test(test_demo_return_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
