@@ -11,7 +11,8 @@
  * Hermes or GLS and the carrier's scans with German texts: most parcels
  * arrive within the promised window, some are late (with a delay scan and
  * often a "Wo ist meine Bestellung?" ticket), some miss the recipient and
- * wait at a Packstation or Paketshop, a few end in an exception. Some
+ * wait at a Packstation or Paketshop, a few are damaged on the way and
+ * sent again in a second parcel. Some
  * orders are returned within the 14-day Widerruf period; reviews and NPS
  * answers (German or English, by the customer's locale) are kinder when
  * the parcel came on time. Nothing after the period's end (by default now)
@@ -181,6 +182,7 @@ static const char *const text_delivered[][2] = {
     {"DLVRD_NEIGHBOUR", "Die Sendung wurde beim Nachbarn abgegeben."},
     {"DLVRD_PICKUP", "Die Sendung wurde abgeholt."}};
 static const char *const text_exception[2] = {"DAMAGED", "Die Sendung wurde beschädigt und wird an den Absender zurückgeschickt."};
+static const char *const text_returned[2] = {"RETURN", "Die Sendung wird an den Absender zurückgesendet."};
 
 static const char *const review_de_good[][2] = {
     {"Sehr zufrieden", "Schnelle Lieferung, alles bestens verpackt. Gerne wieder!"},
@@ -369,6 +371,62 @@ static cs_rc scan(gen_t *g, const char *oid, const char *tag, const char *sid,
                  err);
 }
 
+/* A tracking number in the carrier's layout. */
+static void tracking_number(gen_t *g, const carrier_t *ca, int n, char *tn, size_t size)
+{
+    if (strcmp(ca->code, "dhl") == 0)
+        snprintf(tn, size, "00340434%06d%06d", n % 1000000, rint_(&g->r, 0, 999999));
+    else if (strcmp(ca->code, "dpd") == 0)
+        snprintf(tn, size, "0150%06d%04d", n % 1000000, rint_(&g->r, 0, 9999));
+    else if (strcmp(ca->code, "hermes") == 0)
+        snprintf(tn, size, "H10%06d%08d", n % 1000000, rint_(&g->r, 0, 99999999));
+    else
+        snprintf(tn, size, "ZK%06d%03d", n % 1000000, rint_(&g->r, 0, 999));
+}
+
+static json_t *shipment_json(const char *sid, const char *oid, const carrier_t *ca,
+                             const char *tn, const cust_t *c)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s}}",
+                     "id", sid, "order_id", oid, "carrier", ca->code, "service", ca->service,
+                     "tracking_number", tn, "origin", "postal_code", "04109", "city", "Leipzig",
+                     "region", "Sachsen", "country", "DE", "destination", "postal_code",
+                     c->city->postcode, "city", c->city->name, "region", c->city->region,
+                     "country", "DE");
+}
+
+/* A parcel damaged on its way goes back to the shop (returned_to_sender);
+ * the shop sends the order again the next business day, and that parcel
+ * arrives in a day or two. Left at the damage, the order would be shown
+ * months later as still to come. */
+static cs_rc replacement(gen_t *g, const cust_t *c, const char *oid, int n, const carrier_t *ca,
+                         cs_ms_t damaged, cs_err_t *err)
+{
+    char sid[64], tn[32], key[48], hub[96];
+    cs_rc rc;
+    tracking_number(g, ca, n, tn, sizeof tn);
+    snprintf(key, sizeof key, "%s-2", oid); /* the second parcel's events */
+    snprintf(sid, sizeof sid, "SHP-%s", key);
+    snprintf(hub, sizeof hub, "%s %s", ca->hub_in_prefix, c->city->name);
+    cs_ms_t shipped = at_hour(add_business_days(damaged, 1), 15, rint_(&g->r, 0, 59));
+    cs_ms_t arrive = at_hour(add_business_days(shipped, rint_(&g->r, 1, 2)), rint_(&g->r, 8, 11),
+                             rint_(&g->r, 0, 59));
+    if ((rc = event(g, "shipment.created", "shipment", key, shipped,
+                    shipment_json(sid, oid, ca, tn, c), err)) ||
+        (rc = scan(g, key, "info", sid, ca, tn, "info_received", texts_info[1],
+                   loc("Leipzig", "04109"), shipped + 5 * 60000, err)) ||
+        (rc = scan(g, key, "hub1", sid, ca, tn, "in_transit", texts_transit[0],
+                   loc(ca->hub_out, NULL), shipped + rint_(&g->r, 4, 9) * 3600000LL, err)) ||
+        (rc = scan(g, key, "hub2", sid, ca, tn, "in_transit", texts_transit[1],
+                   loc(hub, c->city->postcode), arrive - 5 * 3600000LL, err)) ||
+        (rc = scan(g, key, "out", sid, ca, tn, "out_for_delivery", text_out,
+                   loc(c->city->name, c->city->postcode), arrive, err)))
+        return rc;
+    return scan(g, key, "delivered", sid, ca, tn, "delivered", text_delivered[0],
+                loc(c->city->name, c->city->postcode), arrive + rint_(&g->r, 1, 6) * 3600000LL,
+                err);
+}
+
 static cs_rc review(gen_t *g, const cust_t *c, const char *oid, const product_t *p, bool late,
                     cs_ms_t t, cs_err_t *err)
 {
@@ -487,28 +545,14 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
     }
 
     /* shipment */
-    if (strcmp(ca->code, "dhl") == 0)
-        snprintf(tn, sizeof tn, "00340434%06d%06d", n % 1000000, rint_(&g->r, 0, 999999));
-    else if (strcmp(ca->code, "dpd") == 0)
-        snprintf(tn, sizeof tn, "0150%06d%04d", n % 1000000, rint_(&g->r, 0, 9999));
-    else if (strcmp(ca->code, "hermes") == 0)
-        snprintf(tn, sizeof tn, "H10%06d%08d", n % 1000000, rint_(&g->r, 0, 99999999));
-    else
-        snprintf(tn, sizeof tn, "ZK%06d%03d", n % 1000000, rint_(&g->r, 0, 999));
+    tracking_number(g, ca, n, tn, sizeof tn);
     snprintf(sid, sizeof sid, "SHP-%s", oid);
     cs_ms_t shipped = at_hour(add_business_days(placed, chance(&g->r, 0.7) ? 0 : 1), 15,
                               rint_(&g->r, 0, 59));
     if (shipped < placed)
         shipped = placed + 3600000;
     if ((rc = event(g, "shipment.created", "shipment", oid, shipped,
-                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s, "
-                              "s:s, s:s}}",
-                              "id", sid, "order_id", oid, "carrier", ca->code, "service",
-                              ca->service, "tracking_number", tn, "origin", "postal_code", "04109",
-                              "city", "Leipzig", "region", "Sachsen", "country", "DE",
-                              "destination", "postal_code", c->city->postcode, "city",
-                              c->city->name, "region", c->city->region, "country", "DE"),
-                    err)))
+                    shipment_json(sid, oid, ca, tn, c), err)))
         return rc;
 
     /* scans */
@@ -556,9 +600,15 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
                         json_pack("{s:s, s:s}", "id", tid, "status", "solved"), err)))
             return rc;
     }
-    if (exception)
-        return scan(g, oid, "exception", sid, ca, tn, "exception", text_exception,
-                    loc(hub, NULL), arrive + 2 * 3600000LL, err);
+    if (exception) {
+        cs_ms_t damaged = arrive + 2 * 3600000LL;
+        if ((rc = scan(g, oid, "exception", sid, ca, tn, "exception", text_exception,
+                       loc(hub, NULL), damaged, err)) ||
+            (rc = scan(g, oid, "returned", sid, ca, tn, "returned_to_sender", text_returned,
+                       loc(hub, NULL), damaged + 4 * 3600000LL, err)))
+            return rc;
+        return replacement(g, c, oid, n, ca, damaged, err);
+    }
     cs_ms_t delivered = arrive + rint_(&g->r, 1, 6) * 3600000LL;
     int dtext = 0;
     if (failed) {

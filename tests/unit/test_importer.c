@@ -1044,6 +1044,77 @@ static void test_demo_return_steps(void **state)
     cs_map_free(&rs.last);
 }
 
+typedef struct damaged {
+    cs_map_t order_of;  /* shipment id -> its order id (malloc'd) */
+    cs_map_t damaged;   /* order id -> when its parcel was damaged (malloc'd) */
+    int n, returned, resent;
+    cs_ms_t before;     /* damaged before this: the second parcel has come */
+} damaged_t;
+
+static cs_rc damaged_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                          cs_err_t *err)
+{
+    (void)where;
+    (void)line;
+    (void)err;
+    damaged_t *d = arg;
+    if (ev->type == CS_EV_SHIPMENT_CREATED) {
+        assert_int_equal(cs_map_put(&d->order_of, ev->u.shipment.id,
+                                    strdup(ev->u.shipment.order_id)),
+                         CS_OK);
+    } else if (ev->type == CS_EV_TRACKING_EVENT) {
+        const char *oid = cs_map_get(&d->order_of, ev->u.scan.shipment_id);
+        assert_non_null(oid);
+        const cs_ms_t *at = cs_map_get(&d->damaged, oid);
+        if (ev->u.scan.status == CS_TRACK_EXCEPTION && ev->occurred_at < d->before) {
+            cs_ms_t *p = malloc(sizeof *p);
+            assert_non_null(p);
+            *p = ev->occurred_at;
+            assert_null(at);
+            assert_int_equal(cs_map_put(&d->damaged, oid, p), CS_OK);
+            d->n++;
+        } else if (ev->u.scan.status == CS_TRACK_RETURNED_TO_SENDER && at && ev->occurred_at > *at) {
+            d->returned++;
+        } else if (ev->u.scan.status == CS_TRACK_DELIVERED && at && ev->occurred_at > *at) {
+            d->resent++;
+        }
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* A parcel damaged on its way (an exception scan) goes back to the shop
+ * (returned_to_sender) and a second parcel for the order arrives: the
+ * order is not left showing the damaged one as still to come. */
+static void test_demo_damaged_resent(void **state)
+{
+    (void)state;
+    cs_demo_opts_t o;
+    cs_import_stats_t st;
+    cs_err_t err;
+    damaged_t d;
+    memset(&d, 0, sizeof d);
+    cs_demo_opts_default(&o);
+    o.customers = 2000;
+    assert_true(cs_time_parse("2026-11-01T00:00:00Z", &o.now));
+    d.before = o.now - 7 * CS_MS_PER_DAY;
+    memset(&st, 0, sizeof st);
+    cs_map_init(&d.order_of);
+    cs_map_init(&d.damaged);
+    assert_int_equal(cs_demo_generate(&o, damaged_emit, &d, &st, &err), CS_OK);
+    assert_true(d.n > 5);
+    if (d.returned != d.n || d.resent != d.n)
+        fail_msg("of %d damaged parcels %d went back to the shop, %d were sent again", d.n,
+                 d.returned, d.resent);
+    cs_map_t *maps[] = {&d.order_of, &d.damaged};
+    for (size_t m = 0; m < 2; m++) {
+        for (size_t i = 0; i < maps[m]->cap; i++)
+            if (cs_map_key_at(maps[m], i))
+                free(maps[m]->vals[i]);
+        cs_map_free(maps[m]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1062,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_demo_ends_now),
         cmocka_unit_test(test_demo_unique_emails),
         cmocka_unit_test(test_demo_return_steps),
+        cmocka_unit_test(test_demo_damaged_resent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
