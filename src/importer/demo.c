@@ -549,8 +549,10 @@ static cs_rc order(gen_t *g, const cust_t *c, int n, cs_ms_t placed, bool first,
     snprintf(sid, sizeof sid, "SHP-%s", oid);
     cs_ms_t shipped = at_hour(add_business_days(placed, chance(&g->r, 0.7) ? 0 : 1), 15,
                               rint_(&g->r, 0, 59));
-    if (shipped < placed)
-        shipped = placed + 3600000;
+    /* placed after the day's pick-up, or on a Sunday: it goes out at the
+     * next business day's */
+    if (shipped < placed || (shipped / CS_MS_PER_DAY + 4) % 7 == 0)
+        shipped = at_hour(add_business_days(placed, 1), 15, (int)(shipped / 60000 % 60));
     if ((rc = event(g, "shipment.created", "shipment", oid, shipped,
                     shipment_json(sid, oid, ca, tn, c), err)))
         return rc;

@@ -1115,6 +1115,60 @@ static void test_demo_damaged_resent(void **state)
     }
 }
 
+typedef struct pickups {
+    cs_map_t placed;   /* order id -> when it was placed (malloc'd) */
+    int n, sunday, early;
+} pickups_t;
+
+static cs_rc pickups_emit(void *arg, cs_event_t *ev, const char *where, uint64_t line,
+                          cs_err_t *err)
+{
+    (void)where;
+    (void)line;
+    (void)err;
+    pickups_t *pk = arg;
+    if (ev->type == CS_EV_ORDER_PLACED) {
+        cs_ms_t *p = malloc(sizeof *p);
+        assert_non_null(p);
+        *p = ev->occurred_at;
+        assert_int_equal(cs_map_put(&pk->placed, ev->u.order.id, p), CS_OK);
+    } else if (ev->type == CS_EV_SHIPMENT_CREATED) {
+        const cs_ms_t *p = cs_map_get(&pk->placed, ev->u.shipment.order_id);
+        assert_non_null(p);
+        pk->n++;
+        pk->sunday += (ev->occurred_at / CS_MS_PER_DAY + 4) % 7 == 0; /* 1970-01-01: Thursday */
+        pk->early += ev->occurred_at < *p;
+    }
+    cs_event_free(&ev);
+    return CS_OK;
+}
+
+/* The demo shop hands its parcels over on business days, never on a
+ * Sunday and never before the order came in. */
+static void test_demo_no_sunday_pickup(void **state)
+{
+    (void)state;
+    cs_demo_opts_t o;
+    cs_import_stats_t st;
+    cs_err_t err;
+    pickups_t pk;
+    memset(&pk, 0, sizeof pk);
+    cs_demo_opts_default(&o);
+    o.customers = 1000;
+    assert_true(cs_time_parse("2026-11-01T00:00:00Z", &o.now));
+    memset(&st, 0, sizeof st);
+    cs_map_init(&pk.placed);
+    assert_int_equal(cs_demo_generate(&o, pickups_emit, &pk, &st, &err), CS_OK);
+    assert_true(pk.n > 1000);
+    if (pk.sunday || pk.early)
+        fail_msg("of %d parcels %d handed over on a Sunday, %d before the order", pk.n,
+                 pk.sunday, pk.early);
+    for (size_t i = 0; i < pk.placed.cap; i++)
+        if (cs_map_key_at(&pk.placed, i))
+            free(pk.placed.vals[i]);
+    cs_map_free(&pk.placed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1134,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_demo_unique_emails),
         cmocka_unit_test(test_demo_return_steps),
         cmocka_unit_test(test_demo_damaged_resent),
+        cmocka_unit_test(test_demo_no_sunday_pickup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
