@@ -67,8 +67,9 @@ run-demo: starting the daemon on http://127.0.0.1:$CONSONANCE_PORT (Ctrl-C stops
 run-demo: API key (all scopes) in $DATA/api-key once started; try
   curl -H "Authorization: Bearer \$(cat $DATA/api-key)" 'http://127.0.0.1:$CONSONANCE_PORT/v1/events?limit=5'
 run-demo: journeys from etc/journeys; emails they send land in $DATA/maildir/new/
-run-demo: customers find their orders at http://127.0.0.1:$CONSONANCE_PORT/t (order number and
-  postcode); the order confirmations and notices in the mail sink carry each order's signed
-  tracking link
+run-demo: the demo shop's orders are its history: journeys start with the events sent once the
+  daemon runs (the README's order.placed example), so the first mail arrives after that; each
+  mail carries its order's signed tracking link, and customers also find their orders at
+  http://127.0.0.1:$CONSONANCE_PORT/t (order number and postcode)
 MSG
 "$BIN" serve --config "$ROOT/etc/consonance.conf"
