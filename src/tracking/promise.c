@@ -18,6 +18,7 @@ typedef struct sample {
     float transit;   /* hand-over to delivery; < 0 = unknown */
     float gap;       /* the longest silence on the way; < 0 = unknown */
     float rest_dest; /* first scan in the destination region to delivery; < 0 = unknown */
+    int16_t transit_days; /* working days from the hand-over's day to the delivery's; < 0 = unknown */
     cs_ms_t at;      /* purchase time, for the weight */
     double w0;       /* its weight at WEIGHT_EPOCH (age_weight) */
 } sample_t;
@@ -435,11 +436,14 @@ cs_rc cs_promise_observe(cs_promise_model_t *m, const cs_delivery_t *d, cs_err_t
     s.w0 = weight_w0(m, s.at);
     s.total = (float)cs_promise_workdays(m, d->placed_at, d->delivered_at);
     s.transit = -1;
+    s.transit_days = -1;
     s.ship_handling = -1;
     if (d->shipped_at >= d->placed_at && d->shipped_at <= d->delivered_at) {
         int64_t sh = shiptime(m, d->shipped_at) - shiptime(m, d->placed_at);
         s.ship_handling = sh <= INT32_MAX ? (int32_t)sh : -1;
         s.transit = (float)cs_promise_workdays(m, d->shipped_at, d->delivered_at);
+        double td = floor(worktime(m, d->delivered_at)) - floor(worktime(m, d->shipped_at));
+        s.transit_days = td >= 0 && td <= INT16_MAX ? (int16_t)td : -1;
     }
     s.gap = d->gap_to > d->gap_from && d->gap_from ? (float)cs_promise_workdays(m, d->gap_from,
                                                                                  d->gap_to)
@@ -842,6 +846,30 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
     return -1;
 }
 
+/* The fewest working days, hand-over day to delivery day, any delivered
+ * parcel of the lane at `level` took (0: it has same-day deliveries); 1
+ * when the level knows none (a parcel is on its way a working day at the
+ * least, as the cautious default says). Counted in whole days: a sample
+ * handed over at 17:00 and delivered at 09:00 took a day, however few
+ * hours, and replaying its hours from a purchase at 03:05 must not land
+ * on the purchase day. */
+static int64_t fastest_transit_days(const cs_promise_model_t *m, const cs_lane_t *lane,
+                                    int level)
+{
+    int64_t best = -1;
+    if (level >= 0 && level < LEVELS) {
+        char key[4 * (CS_ID_MAX + 1) + 8];
+        level_key(lane, level, key, sizeof key);
+        const lane_s *l = cs_map_get(&m->lanes, key);
+        for (int i = 0; l && i < l->n; i++) {
+            int16_t td = l->s[i].transit_days;
+            if (td >= 0 && (best < 0 || td < best))
+                best = td;
+        }
+    }
+    return best < 0 ? 1 : best;
+}
+
 /* Extra working days an incident usually costs. */
 static double incident_days(cs_incident_t r, cs_promise_reason_t *why)
 {
@@ -1045,6 +1073,21 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
 
     /* dates: never before today (nothing arrives in the past) */
     int64_t kmin = cs_calendar_wd(m->o.calendar, today) + !cs_calendar_open(m->o.calendar, today);
+    /* nor before the first day a delivery is possible at all: the day of
+     * the hand-over (before it, the first ship day from the purchase on)
+     * plus the fastest transit the level has seen in whole working days.
+     * Replayed and conditional windows count in fractions of a day, and a
+     * sample handed over an hour after its purchase and delivered the
+     * next morning, replayed from a purchase at 03:05, would arrive the
+     * same day. A parcel out for delivery or at a pickup point is there. */
+    if (out->reason != CS_PR_OUT_FOR_DELIVERY && out->reason != CS_PR_PICKUP_READY) {
+        double handover = q->shipped_at ? floor(worktime(m, q->shipped_at))
+                                        : floor(ship_to_work(m->o.calendar,
+                                                             shiptime(m, q->placed_at)));
+        int64_t kfirst = (int64_t)handover + fastest_transit_days(m, &q->lane, level);
+        if (kmin < kfirst)
+            kmin = kfirst;
+    }
     int64_t k[3];
     for (int i = 0; i < 3; i++) {
         k[i] = (int64_t)floor(base + qs[i]);

@@ -11,7 +11,9 @@
  * the dates promised. Before hand-over,
  * each delivery's handling and transit are replayed from the new order's
  * purchase time, so a Friday evening order waits for Monday's hand-over
- * where a Monday order does not. Every delivery is kept as
+ * where a Monday order does not. No window starts before the hand-over's
+ * day (the first ship day from the purchase) plus the fewest whole working
+ * days of transit the answering level has seen. Every delivery is kept as
  * a sample (purchase to delivery, purchase to hand-over, hand-over to
  * delivery) under its lane at four levels -- carrier x service x origin
  * region x destination region; carrier x destination; carrier; everything

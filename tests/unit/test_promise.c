@@ -187,6 +187,44 @@ static void test_weekday_handling(void **state)
     cs_promise_free(m);
 }
 
+/* The window starts no earlier than a delivery is possible. Every parcel
+ * of the lane was bought at 15:00, handed over at the 16:00 pick-up and
+ * delivered at 09:00 the next working day: 18 hours. Replayed from a
+ * purchase at 03:05 those hours end the same day, but that parcel goes
+ * out at the day's pick-up and arrives the next day at the earliest --
+ * before hand-over (GET /v1/promise, the order confirmation) and after
+ * it. A lane whose parcels did arrive the day they were handed over
+ * promises that day. */
+static void test_window_starts_when_possible(void **state)
+{
+    (void)state;
+    for (int sameday = 0; sameday < 2; sameday++) {
+        cs_promise_model_t *m = model();
+        cs_ms_t t0 = at("2026-01-05T14:00:00Z"); /* Monday 15:00 in Berlin */
+        for (int i = 0; i < 40; i++) {
+            cs_ms_t p = t0 + (cs_ms_t)(i / 4) * 7 * CS_MS_PER_DAY + (i % 4) * CS_MS_PER_DAY;
+            cs_delivery_t dl = { { "dhl", "paket", "DE-SN", "DE-BE" }, p, p + 3600000LL,
+                                 sameday ? p + 5 * 3600000LL : p + 18 * 3600000LL,
+                                 0, 0, NULL, 0 };
+            cs_err_t err;
+            assert_int_equal(cs_promise_observe(m, &dl, &err), CS_OK);
+        }
+        cs_promise_settle(m);
+        /* Tuesday 03:05 in Berlin */
+        cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-10T02:05:00Z", NULL,
+                             "2026-03-10T02:05:00Z", CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+        assert_int_equal(p.level, 0);
+        assert_string_equal(day(p.from), sameday ? "2026-03-10" : "2026-03-11");
+        assert_string_equal(day(p.to), sameday ? "2026-03-10" : "2026-03-11");
+        /* handed over at 04:00 the same day: not delivered before Wednesday */
+        p = ask(m, "dhl", "DE-BE", "2026-03-10T02:05:00Z", "2026-03-10T03:00:00Z",
+                "2026-03-10T03:30:00Z", CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE,
+                "2026-03-10T03:00:00Z");
+        assert_string_equal(day(p.from), sameday ? "2026-03-10" : "2026-03-11");
+        cs_promise_free(m);
+    }
+}
+
 /* Slow for its own lane: parcels to Berlin take a day and a half after
  * hand-over, those to Hamburg six days. A Berlin parcel three working days
  * under way is slow -- though the carrier's parcels as a whole have taken
@@ -1280,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_weekday_handling),
+        cmocka_unit_test(test_window_starts_when_possible),
         cmocka_unit_test(test_slow_for_its_lane),
         cmocka_unit_test(test_on_time_keeps_its_lane),
         cmocka_unit_test(test_failed_attempt_counts_from_it),
