@@ -909,6 +909,27 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         return CS_OK;
     }
 
+    /* an exception with no scan since: the window it gave when it came
+     * (its days counted from the scan) stands until its last day; once
+     * that has passed with no word from the carrier, nothing is known of
+     * when it arrives, and a window counted from today again ("between
+     * tomorrow and Friday", months later) would be a promise no scan
+     * backs. No window then: the reason says why, and it stays at risk. */
+    if (q->last_status == CS_TRACK_EXCEPTION && q->last_scan_at && q->last_scan_at < now) {
+        cs_promise_query_t at_scan = *q;
+        at_scan.now = q->last_scan_at;
+        cs_promise_t then;
+        cs_rc rc = cs_promise_estimate(m, &at_scan, &then, err);
+        if (rc)
+            return rc;
+        if (then.to && today > cs_tz_day(m->o.tz, then.to)) {
+            *out = then;
+            out->from = out->to = out->point = 0;
+            out->at_risk = true;
+            return CS_OK;
+        }
+    }
+
     double qs[3], w = 0, known = 0; /* known: the delivered weight behind qs */
     double base; /* working time the quantiles count from */
     int level;

@@ -779,6 +779,51 @@ static void test_scans_move_the_window(void **state)
     cs_promise_free(m);
 }
 
+/* An exception with no scan since: while the window it gave at the scan
+ * lasts, there is one; once its last day has passed with no word from the
+ * carrier, there is none (not a fresh one counted from each day it is
+ * asked), the reason stays the exception's and it is at risk. */
+static void test_exception_window_runs_out(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    dhl_to_berlin(m);
+    const char *placed = "2026-03-10T09:00:00Z", *shipped = "2026-03-11T09:00:00Z";
+    const char *scan = "2026-03-11T11:00:00Z"; /* damaged, Wednesday */
+    cs_promise_t p0 = ask(m, "dhl", "DE-BE", placed, shipped, scan, CS_TRACK_EXCEPTION,
+                          CS_INCIDENT_DAMAGED, scan);
+    assert_true(p0.to != 0);
+    assert_int_equal(p0.reason, CS_PR_EXCEPTION);
+    cs_promise_t p = ask(m, "dhl", "DE-BE", placed, shipped, "2026-03-12T12:00:00Z",
+                         CS_TRACK_EXCEPTION, CS_INCIDENT_DAMAGED, scan);
+    assert_true(p.to != 0); /* within it: still a window */
+    assert_true(p.at_risk);
+    /* the day after its last day, and months later: no window */
+    cs_ms_t after = p0.to + 36 * 3600000LL;
+    static const char *later[] = { NULL, "2026-05-05T12:00:00Z" };
+    for (int i = 0; i < 2; i++) {
+        cs_promise_query_t q;
+        memset(&q, 0, sizeof q);
+        q.lane = (cs_lane_t){ "dhl", "paket", "DE-SN", "DE-BE" };
+        q.placed_at = at(placed);
+        q.shipped_at = at(shipped);
+        q.now = later[i] ? at(later[i]) : after;
+        q.last_status = CS_TRACK_EXCEPTION;
+        q.last_reason = CS_INCIDENT_DAMAGED;
+        q.last_scan_at = at(scan);
+        cs_err_t err;
+        assert_int_equal(cs_promise_estimate(m, &q, &p, &err), CS_OK);
+        assert_true(p.from == 0 && p.to == 0 && p.point == 0);
+        assert_int_equal(p.reason, CS_PR_EXCEPTION);
+        assert_true(p.at_risk);
+    }
+    /* a scan after it moves on: a window again */
+    p = ask(m, "dhl", "DE-BE", placed, shipped, "2026-05-05T12:00:00Z", CS_TRACK_IN_TRANSIT,
+            CS_INCIDENT_NONE, "2026-05-05T08:00:00Z");
+    assert_true(p.to != 0);
+    cs_promise_free(m);
+}
+
 static void test_recent_weighs_more(void **state)
 {
     (void)state;
@@ -1332,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_handover_counts_ship_days),
         cmocka_unit_test(test_region_needs_deliveries),
         cmocka_unit_test(test_scans_move_the_window),
+        cmocka_unit_test(test_exception_window_runs_out),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
         cmocka_unit_test(test_in_flight_counts),

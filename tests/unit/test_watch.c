@@ -826,6 +826,41 @@ static void test_incidents_flag_once_per_reason(void **state)
     assert_string_equal(r.reason, "held_at_depot");
 }
 
+/* A parcel damaged on its way and never scanned again: while the window
+ * the exception gave lasts, the watch keeps it; after its last day the
+ * current promise has no window (not a fresh one each night, "between
+ * tomorrow and Friday" a month later), the reason stays the exception's
+ * and the order stays at risk, told once. */
+static void test_exception_silence_has_no_window(void **state)
+{
+    (void)state;
+    order("ex", "cx", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    ship("ex");
+    scan("ex", "in_transit", NULL);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("ex", "exception", "damaged");
+    run_watch();
+    cs_promise_rec_t r = rec("ex");
+    assert_true(r.at_risk);
+    assert_string_equal(r.risk_reason, "exception");
+    assert_true(r.to != 0);
+    cs_ms_t broken_to = r.to;
+    /* a month of nightly re-checks, no scan */
+    for (int d = 0; d < 30; d++) {
+        cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+        for (int i = 0; i < 5; i++)
+            run_watch();
+        r = rec("ex");
+        if (now() < broken_to + CS_MS_PER_DAY)
+            continue; /* the exception's window, still running */
+        assert_true(r.from == 0 && r.to == 0);
+        assert_string_equal(r.reason, "exception");
+        assert_true(r.at_risk);
+    }
+    assert_int_equal(signals("delivery_at_risk", "ex"), 1);
+}
+
 static void test_silence_found_by_durable_recheck(void **state)
 {
     (void)state;
@@ -2055,6 +2090,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incidents_flag_once_per_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_given_to_another_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exception_silence_has_no_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_clearance_is_routine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_count_through_hub_scans, setup, teardown),
