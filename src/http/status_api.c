@@ -542,9 +542,13 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
         cs_tz_ymd(rd->shop_tz, st.from, f, sizeof f); /* the shop's days */
         cs_tz_ymd(rd->shop_tz, st.to, t2, sizeof t2);
         json_object_set_new(out, "window", json_pack("{s:s,s:s}", "from", f, "to", t2));
-        json_object_set_new(out, "reason", json_string(cs_promise_reason_name(st.reason)));
-        json_object_set_new(out, "at_risk", json_boolean(st.at_risk));
     }
+    /* at_risk always, and why when there is a window or a reason: a parcel
+     * whose exception was followed by silence has no window left, and a
+     * reader must not take the missing flag for "on time" */
+    if (st.have_window || st.reason != CS_PR_NONE)
+        json_object_set_new(out, "reason", json_string(cs_promise_reason_name(st.reason)));
+    json_object_set_new(out, "at_risk", json_boolean(st.at_risk));
     json_decref(rd->order);
     return cs__http_reply(r, 200, out);
 }

@@ -205,6 +205,24 @@ try:
     st, _, p2 = d.request("GET", "/v1/promise?carrier=dhl&destination_country=DE&lang=en&lang=EN")
     t.check(st == 200 and p2.get("text", "").startswith("Delivery"),
             "/v1/promise with lang=en&lang=EN: %s %r" % (st, p2))
+    # damaged a month ago and no scan since: no window left, but at risk
+    # and why, not a missing flag an API user would read as on time
+    placed5 = now - dt.timedelta(days=40)
+    st, _, _ = d.post_events([
+        csbb.order_event("o-5005", "5005", customer="k2", at=iso(placed5)),
+        {"event_id": "sh-5005", "type": "shipment.created", "occurred_at": iso(placed5 + dt.timedelta(hours=2)),
+         "data": {"id": "SH5005", "order_id": "5005", "carrier": "dhl", "tracking_number": "TT5005",
+                  "destination": {"country": "DE", "postal_code": "10115"}}},
+        {"event_id": "sc-5005", "type": "tracking.event", "occurred_at": iso(placed5 + dt.timedelta(days=2)),
+         "data": {"shipment_id": "SH5005", "carrier": "dhl", "tracking_number": "TT5005",
+                  "status": "exception", "reason": "damaged", "location": {"city": "Leipzig"}}}])
+    t.eq(st, 200, "an order damaged a month ago")
+    st, _, s5 = d.request("GET", "/v1/orders/5005/status?lang=en")
+    t.check(st == 200 and "window" not in s5 and s5.get("at_risk") is True and
+            s5.get("reason") not in (None, "none"),
+            "no window, but at_risk and its reason: %r" % (s5,))
+    st, _, s3 = d.request("GET", "/v1/orders/5003/status?lang=en")
+    t.check(s3.get("at_risk") is False, "at_risk is there when false too: %r" % (s3,))
     st, _, _ = d.request("GET", "/v1/orders/9999/status")
     t.eq(st, 404, "unknown order")
     st, _, _ = d.request("GET", "/v1/orders/5001/status", key=False)
