@@ -656,6 +656,8 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
     cs_rc rc = CS_OK;
     if (!get || !put)
         return CS_ERR_STORE;
+    if (json_is_null(attrs)) /* "attributes": null is not sent, as any field */
+        attrs = NULL;
     cs__bind_text(get, 1, cu->id);
     int r = sql_step(get);
     if (r != SQL_ROW && r != SQL_DONE) {

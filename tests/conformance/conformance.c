@@ -1297,6 +1297,49 @@ static void test_customer_fields_newest_each(void **state)
     cs_store_close(&s);
 }
 
+/* A field sent as null is not sent (docs/events.md), attributes too: the
+ * customer keeps the attributes it had, in a customer.upserted and in the
+ * customer an order carries. Before, "attributes": null failed the ingest
+ * ("out of memory serializing data.attributes", a 500), and with it the
+ * order that carried it. */
+static void test_customer_attributes_null(void **state)
+{
+    cs_store_t *s = open_store(state);
+    put(s, EV("an-1", "customer.upserted", "2026-03-01T09:00:00Z",
+              "{\"id\":\"an\",\"name\":\"Anna\",\"attributes\":{\"tier\":\"gold\"}}"),
+        NULL);
+    assert_int_equal(put(s, EV("an-2", "customer.upserted", "2026-03-02T09:00:00Z",
+                               "{\"id\":\"an\",\"name\":\"Anna B.\",\"attributes\":null}"),
+                         NULL),
+                     CS_INGEST_NEW);
+    json_t *c = customer_view(s, "an");
+    assert_string_equal(str_at(c, "name"), "Anna B.");
+    assert_string_equal(str_at(c, "attributes.tier"), "gold");
+    json_decref(c);
+    assert_int_equal(put(s, EV("an-o", "order.placed", "2026-03-03T09:00:00Z",
+                               "{\"id\":\"an-o\",\"customer_id\":\"an\",\"currency\":\"EUR\","
+                               "\"items\":[{\"sku\":\"KAF\",\"name\":\"Kaffee\",\"unit_price\":"
+                               "\"1.00\",\"quantity\":1}],\"customer\":{\"id\":\"an\",\"name\":"
+                               "\"Anna C.\",\"attributes\":null}}"),
+                         NULL),
+                     CS_INGEST_NEW);
+    c = customer_view(s, "an");
+    assert_string_equal(str_at(c, "name"), "Anna C.");
+    assert_string_equal(str_at(c, "attributes.tier"), "gold");
+    json_decref(c);
+    /* a customer first seen with null attributes has none */
+    put(s, EV("an-3", "customer.upserted", "2026-03-01T09:00:00Z",
+              "{\"id\":\"an-new\",\"attributes\":null}"),
+        NULL);
+    c = customer_view(s, "an-new");
+    assert_true(json_is_null(json_object_get(c, "attributes")));
+    json_decref(c);
+    json_t *o = order_view(s, "an-o");
+    assert_string_equal(str_at(o, "customer_id"), "an");
+    json_decref(o);
+    cs_store_close(&s);
+}
+
 static void test_rollback_discards(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -3484,6 +3527,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cancelled_twice_keeps_first_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_partial_and_ordered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_fields_newest_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_attributes_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_discards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_keys, setup, teardown),
