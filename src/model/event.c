@@ -8,7 +8,7 @@
  * expected. Strings in the typed payload borrow from the document.
  *
  * cs_event_from_json may normalize values in place (the carrier is stored
- * lower-cased); callers hand over documents they do not share.
+ * lower-cased and trimmed); callers hand over documents they do not share.
  */
 #include "event.h"
 
@@ -654,7 +654,7 @@ out:
 
 /* ---- one validator per type ---- */
 
-static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier);
+static cs_rc canon_carrier(vctx_t *c, json_t *d, const char **carrier);
 
 /* The calendar day (days since 1970-01-01) a date or RFC 3339 time names
  * as written, in its own offset: "2026-12-05T18:10:00-03:00" is the 5th,
@@ -833,7 +833,7 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
             !(rc = parse_address(c, ship, "origin", &o->ship.origin)) &&
             !(rc = parse_address(c, ship, "destination", &o->ship.destination)) &&
             o->ship.carrier)
-            rc = lower_carrier(c, ship, &o->ship.carrier);
+            rc = canon_carrier(c, ship, &o->ship.carrier);
         leave(c, old);
         if (rc)
             return rc;
@@ -865,19 +865,31 @@ static cs_rc parse_cancel(vctx_t *c, json_t *d, cs_order_cancel_t *x)
     return get_str(c, d, "reason", false, STR_SHORT, &x->reason);
 }
 
-static cs_rc lower_carrier(vctx_t *c, json_t *d, const char **carrier)
+/* The carrier as scans, lanes and the carrier tables match it: lower case,
+ * without the blanks around it (" DHL " is "dhl": kept as it came, the
+ * parcel it announced was never found by the scans of "dhl"). Blanks
+ * alone name no carrier. */
+static cs_rc canon_carrier(vctx_t *c, json_t *d, const char **carrier)
 {
-    const char *s = *carrier;
-    bool upper = false;
-    for (const char *p = s; *p; p++)
-        if (isupper((unsigned char)*p))
-            upper = true;
-    if (!upper)
+    char fb_[CS_ERR_FIELD_MAX];
+    size_t n;
+    const char *s = cs_span_trim(*carrier, &n);
+    if (!n)
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "carrier"),
+                            "%s: expected a carrier id like dhl, got only spaces",
+                            FIELD(c, "carrier"));
+    bool same = n == strlen(*carrier);
+    for (size_t i = 0; same && i < n; i++)
+        if (isupper((unsigned char)s[i]))
+            same = false;
+    if (same)
         return CS_OK;
-    char buf[CS_ID_MAX + 1];
-    size_t n = cs_strlcpy(buf, s, sizeof buf);
-    for (size_t i = 0; i < n && i < CS_ID_MAX; i++)
-        buf[i] = (char)tolower((unsigned char)buf[i]);
+    char buf[CS_ID_MAX + 1]; /* *carrier is an id: at most CS_ID_MAX bytes */
+    if (n > CS_ID_MAX)
+        n = CS_ID_MAX;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)tolower((unsigned char)s[i]);
+    buf[n] = '\0';
     if (json_object_set_new(d, "carrier", json_string(buf)) != 0)
         return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
     c->normalized = true;
@@ -939,7 +951,7 @@ static cs_rc parse_shipment(vctx_t *c, json_t *d, cs_shipment_t *s)
         return rc;
     if ((rc = canon_tracking(c, d, &s->tracking_number)))
         return rc;
-    return lower_carrier(c, d, &s->carrier);
+    return canon_carrier(c, d, &s->carrier);
 }
 
 static cs_rc parse_shipment_cancel(vctx_t *c, json_t *d, cs_shipment_cancel_t *x)
@@ -987,7 +999,7 @@ static cs_rc parse_scan(vctx_t *c, json_t *d, cs_scan_t *s)
     s->unmapped = unmapped == CS_CONSENT_YES;
     if ((rc = canon_tracking(c, d, &s->tracking_number)))
         return rc;
-    return lower_carrier(c, d, &s->carrier);
+    return canon_carrier(c, d, &s->carrier);
 }
 
 static const char *const resolutions[] = {"refund", "exchange", "store_credit"};

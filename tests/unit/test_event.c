@@ -637,6 +637,51 @@ static void test_tracking_number_bound(void **state)
     expect_err(doc, CS_ERR_INVALID, "data.tracking_number", "at most 64");
 }
 
+/* A carrier is kept as scans and lanes match it: lower case and without
+ * the blanks around it, in a shipment, a scan and an order's shipping; one
+ * of blanks alone is refused. " DHL " was kept as " dhl ", so the scans of
+ * "dhl" never found the parcel, and " " was a carrier. */
+static void test_carrier_trimmed(void **state)
+{
+    (void)state;
+    cs_event_t *ev = parse_ok(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\","
+                                                      "\"carrier\":\" DHL \",\"tracking_number\":\"1\"}"));
+    assert_string_equal(ev->u.shipment.carrier, "dhl");
+    assert_true(ev->normalized);
+    assert_int_equal(cs_event_serialize(ev, NULL), CS_OK);
+    assert_non_null(strstr(ev->body, "\"carrier\":\"dhl\""));
+    cs_event_free(&ev);
+    ev = parse_ok(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\","
+                                          "\"carrier\":\"dhl  \",\"tracking_number\":\"1\"}"));
+    assert_string_equal(ev->u.shipment.carrier, "dhl");
+    cs_event_free(&ev);
+    ev = parse_ok(ENV("tracking.event", "{\"carrier\":\" dhl\",\"tracking_number\":\"1\","
+                                        "\"status\":\"in_transit\"}"));
+    assert_string_equal(ev->u.scan.carrier, "dhl");
+    cs_event_free(&ev);
+    ev = parse_ok(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
+                                      "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,"
+                                      "\"quantity\":1}],\"shipping\":{\"carrier\":\" Dpd \"}}"));
+    assert_string_equal(ev->u.order.ship.carrier, "dpd");
+    cs_event_free(&ev);
+    /* a carrier as it should be is kept as it came */
+    ev = parse_ok(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\","
+                                          "\"carrier\":\"dhl express\",\"tracking_number\":\"1\"}"));
+    assert_string_equal(ev->u.shipment.carrier, "dhl express");
+    assert_false(ev->normalized);
+    cs_event_free(&ev);
+    expect_err(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\",\"carrier\":\"  \","
+                                       "\"tracking_number\":\"1\"}"),
+               CS_ERR_INVALID, "data.carrier", "expected a carrier id like dhl, got only spaces");
+    expect_err(ENV("tracking.event", "{\"carrier\":\" \",\"tracking_number\":\"1\","
+                                     "\"status\":\"in_transit\"}"),
+               CS_ERR_INVALID, "data.carrier", "got only spaces");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
+                                   "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,"
+                                   "\"quantity\":1}],\"shipping\":{\"carrier\":\" \"}}"),
+               CS_ERR_INVALID, "data.shipping.carrier", "got only spaces");
+}
+
 /* shipment.cancelled: the parcel's id and its order, an optional reason;
  * every mistake named by its field */
 static void test_shipment_cancelled(void **state)
@@ -719,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_tracking_number_bound),
+        cmocka_unit_test(test_carrier_trimmed),
         cmocka_unit_test(test_shipment_cancelled),
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_unknown_time_zone),
