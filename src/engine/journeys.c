@@ -1177,9 +1177,18 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         customer_id = cust_buf[0] ? cust_buf : NULL;
     }
     /* 1 and 2: exits and waits among the runs concerned, when any run can
-     * listen to this type */
-    if (listened &&
-        (rc = cs_store_call(p->s, runs_active, order_id, customer_id, &runs, &n, p->err)))
+     * listen to this type. An event about an order concerns the runs of
+     * that order and the customer's about no order (exit_bit, and a wait
+     * listens to its own order's events), except for the exits that end
+     * the customer's runs whatever their order: ordered_again, an
+     * unsubscribe, a ticket (about no order: then order_id is none). Not
+     * reading the customer's other runs for each scan keeps a customer
+     * with thousands of orders under way (a shop's "guest") from costing
+     * every event of theirs all of those runs. */
+    bool customer_all = !order_id || ev->type == CS_EV_ORDER_PLACED ||
+                        ev->type == CS_EV_MESSAGE_STATUS || ev->type == CS_EV_TICKET_CREATED;
+    if (listened && (rc = cs_store_call(p->s, runs_active, order_id, customer_id, customer_all,
+                                        &runs, &n, p->err)))
         goto out;
     int edit = -1; /* an order.placed that edits its order: read once, when a run asks */
     int ticket_again = -1; /* a ticket.created sent before: likewise */

@@ -364,6 +364,7 @@ typedef enum jstmt_id {
     QJ_RUN_UPDATE,
     QJ_RUNS_ORDER,
     QJ_RUNS_CUSTOMER,
+    QJ_RUNS_CUSTOMER_ORDERLESS,
     QJ_RUNS_VIEW,
     QJ_TIMER_ADD,
     QJ_TIMERS_DUE,
@@ -582,7 +583,7 @@ cs_rc cs__sql_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err
 cs_rc cs__sql_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err);
 cs_rc cs__sql_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err);
 cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
-                             cs_run_t **out, size_t *n, cs_err_t *err);
+                             bool customer_all, cs_run_t **out, size_t *n, cs_err_t *err);
 cs_rc cs__sql_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
                            cs_err_t *err);
 cs_rc cs__sql_timer_add(cs_store_t *store, const cs_timer_t *t, int64_t *id, cs_err_t *err);

@@ -478,10 +478,13 @@ struct cs_store_ops {
     cs_rc (*run_insert)(cs_store_t *s, cs_run_t *run, bool *existed, cs_err_t *err);
     cs_rc (*run_get)(cs_store_t *s, int64_t id, cs_run_t *out, cs_err_t *err);
     cs_rc (*run_update)(cs_store_t *s, const cs_run_t *run, cs_err_t *err);
-    /* Active runs for an order and/or a customer (either may be NULL), by id.
-     * *out is owned by the caller (cs_free). */
+    /* Active runs for an order and/or a customer (either may be NULL), by id,
+     * each once: of the customer's, all with customer_all, else only those
+     * about no order (what an event about one order concerns besides that
+     * order's runs; a customer with thousands of orders under way has tens
+     * of thousands). *out is owned by the caller (cs_free). */
     cs_rc (*runs_active)(cs_store_t *s, const char *order_id, const char *customer_id,
-                         cs_run_t **out, size_t *n, cs_err_t *err);
+                         bool customer_all, cs_run_t **out, size_t *n, cs_err_t *err);
     /* All runs of a customer, newest first, as JSON for the API. */
     cs_rc (*runs_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
     cs_rc (*timer_add)(cs_store_t *s, const cs_timer_t *t, int64_t *id, cs_err_t *err);
