@@ -183,8 +183,12 @@ enum MHD_Result cs__http_promise(hreq_t *r)
         goto out;
     }
 
+    /* the carrier as shipments keep it (docs/events.md): lower case, without
+     * the blanks around it (" DHL " answered as a carrier of its own) */
     char lc[CARRIER_MAX + 1], origin[32], dest[32];
-    cs_strlcpy(lc, carrier, sizeof lc);
+    size_t cn;
+    const char *cs = cs_span_trim(carrier, &cn);
+    snprintf(lc, sizeof lc, "%.*s", (int)cn, cs);
     for (char *p = lc; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     /* region keys as the shipments' addresses get them (tracker.h); the

@@ -452,6 +452,13 @@ try:
                 and "placed_at" in msg and "lang" in msg, "unknown %s refused: %s %s %r" % (name, st, f, msg))
     st, _, body = d.request("GET", "/v1/promise?Carrier=dhl&destination_country=DE")
     t.eq(st, 200, "names in any case, as before: %r" % body)
+    # a carrier as shipments keep it: lower case, without the blanks around
+    # it (" DHL " was a carrier of its own, answered from all carriers)
+    st, _, want = d.request("GET", "/v1/promise?carrier=dhl&destination_country=DE")
+    st2, _, got = d.request("GET", "/v1/promise?carrier=%20DHL%20&destination_country=DE")
+    t.check(st == st2 == 200 and got.get("carrier") == "dhl" and got.get("basis") == want.get("basis")
+            and got.get("window") == want.get("window"),
+            "carrier with blanks around it is dhl: %s %r / %r" % (st2, got, want))
     # postal codes: letters, digits, spaces and hyphens, at least one letter or digit
     for val in ("%20%20", "-", "10115%3B", "10%2F115", "%C3%9F1"):
         st, f, msg = bad(ok + "&destination_postal_code=" + val)
