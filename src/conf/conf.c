@@ -659,21 +659,22 @@ cs_rc cs_conf_load(cs_conf_t *c, const char *path, cs_err_t *err)
             goto out;
         }
         if (!eq) { /* no '=' */
-            /* a secret's key with its value and no '=' between them: the
-             * key is named, its value not shown */
+            /* the line may be a secret pasted alone (a password with no
+             * key): it is named by its number, and only a first word that
+             * is a setting's name is quoted, never what follows */
             size_t kn = strcspn(s, " \t");
-            char first[64], shown[80];
+            char first[64];
             snprintf(first, sizeof first, "%.*s", (int)(kn < sizeof first ? kn : 0), s);
-            if (cs_conf_secret(first))
+            if (find_key(first))
                 rc = cs_err_field(err, CS_ERR_CONFIG, first,
                                   "%s: %s: expected `key = value`, got the key and no '=' (the "
-                                  "value is not shown: it is a secret)",
+                                  "value is not shown: it may be a secret)",
                                   origin, first);
-            else {
-                cs_conf_shown("", s, shown, sizeof shown);
-                rc = cs_errf(err, CS_ERR_CONFIG, "%s: expected `key = value`, got \"%.64s\"",
-                             origin, shown);
-            }
+            else
+                rc = cs_errf(err, CS_ERR_CONFIG,
+                             "%s: expected `key = value` (a setting's name, '=' and its value), "
+                             "got a line with no '=' (the line is not shown: it may be a secret)",
+                             origin);
             goto out;
         }
         *eq = '\0';

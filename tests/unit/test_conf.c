@@ -302,11 +302,28 @@ static void test_secrets_never_shown(void **state)
     assert_int_equal(cs_conf_load(&c, path, &err), CS_ERR_CONFIG);
     unlink(path);
     assert_non_null(strstr(err.msg, ":1: expected `key = value`, got no key before the '='"));
-    /* a line of no setting is still quoted, to be found */
+    /* a line with no '=' and no setting's name first may be a secret
+     * pasted alone (a password on its own line): named by its number and
+     * what is expected, nothing of it quoted */
+    path = write_tmp("shop_name = Kaffee\nc0ffee-hunter2-pass\n");
+    assert_int_equal(cs_conf_load(&c, path, &err), CS_ERR_CONFIG);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":2: expected `key = value`"));
+    assert_non_null(strstr(err.msg, "got a line with no '='"));
+    assert_null(strstr(err.msg, "hunter2"));
     path = write_tmp("shop name Kaffee\n");
     assert_int_equal(cs_conf_load(&c, path, &err), CS_ERR_CONFIG);
     unlink(path);
-    assert_non_null(strstr(err.msg, ":1: expected `key = value`, got \"shop name Kaffee\""));
+    assert_non_null(strstr(err.msg, ":1: expected `key = value`"));
+    assert_null(strstr(err.msg, "shop name"));
+    /* a setting's name first (no secret's): the name is quoted, its value
+     * not */
+    path = write_tmp("smtp_user  shop-hunter2\n");
+    assert_int_equal(cs_conf_load(&c, path, &err), CS_ERR_CONFIG);
+    unlink(path);
+    assert_string_equal(err.field, "smtp_user");
+    assert_non_null(strstr(err.msg, ":1: smtp_user: expected `key = value`, got the key and no '='"));
+    assert_null(strstr(err.msg, "hunter2"));
 
     /* the store's own password, in a target that is refused */
     assert_int_equal(cs_conf_set(&c, "store", "postgresq://shop:hunter2@db/shop",
