@@ -22,7 +22,10 @@
  * the locale's charset: in the daemon's "C" locale libcurl's own
  * conversion of RCPT TO does not happen, and the address went as 8-bit
  * bytes, which a server without SMTPUTF8 may refuse or mangle);
- * one that cannot be converted fails as an invalid address. A local part that
+ * one that cannot be converted fails as an invalid address. The sender's
+ * (smtp_from) is converted the same way, once at open: MAIL FROM, the From:
+ * header and the Message-ID carry its ASCII form; one that cannot be
+ * converted is a configuration error. A local part that
  * is not ASCII (refused at intake since, docs/events.md) goes as it is:
  * libcurl asks for SMTPUTF8 when the server offers it, and a server that
  * does not refuses the recipient.
@@ -303,8 +306,34 @@ cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
         return cs_errf(err, CS_ERR_CONFIG, "smtp_tls: expected try, require or off, got '%s'",
                        tls);
     smtp_t *s = cs_calloc(1, sizeof *s);
-    if (!s || !(s->curl = curl_easy_init()) || !(s->url = cs_strdup(c->url)) ||
-        !(s->from = cs_strdup(c->from)) || !(s->from_addr = cs_strdup(addr)) ||
+    if (s)
+        s->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); /* 0: no IDN domains */
+    /* the sender's domain in its ASCII form (IDNA), once here: MAIL FROM,
+     * the From: header and the Message-ID's domain carry it, as a
+     * recipient's does (see the top) */
+    char from_addr[256] = "";
+    if (s && !ascii_domain(s, addr, from_addr, sizeof from_addr)) {
+        smtp_close(&s->base);
+        return cs_errf(err, CS_ERR_CONFIG,
+                       "smtp_from: the domain of '%s' has no ASCII form (IDNA)%s: expected a "
+                       "domain IDNA allows, or its xn-- form",
+                       addr,
+                       curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_IDN
+                           ? ""
+                           : "; this libcurl has no IDN support");
+    }
+    /* "Name <addr>" keeps its name; an address alone is the address */
+    bool named = lt && strchr(lt, '>');
+    size_t name_len = named ? (size_t)(lt - c->from) : 0;
+    size_t from_size = name_len + strlen(from_addr) + 3;
+    if (s && (s->from = cs_malloc(from_size)) != NULL) {
+        if (named)
+            snprintf(s->from, from_size, "%.*s<%s>", (int)name_len, c->from, from_addr);
+        else
+            snprintf(s->from, from_size, "%s", from_addr);
+    }
+    if (!s || !s->from || !(s->curl = curl_easy_init()) || !(s->url = cs_strdup(c->url)) ||
+        !(s->from_addr = cs_strdup(from_addr)) ||
         (c->user && *c->user && (!(s->user = cs_strdup(c->user)) ||
                                  !(s->password = cs_strdup(c->password ? c->password : ""))))) {
         if (s)
@@ -312,7 +341,6 @@ cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
         return cs_errf(err, CS_ERR_NOMEM, "out of memory opening SMTP");
     }
     s->base.ops = &smtp_ops;
-    s->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); /* 0: no IDN domains */
     CURL *h = s->curl;
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USE_SSL, use_ssl);

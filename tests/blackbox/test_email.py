@@ -506,6 +506,30 @@ try:
     t.wait_for(lambda: notice("rolf", "parcel_returned",
                               lambda m: m["attempts"] >= 2 and "451" in (m["reason"] or "")),
                "the notice of a parcel on its way back is still tried after the watch closed")
+
+    # a sender with an international domain goes in its ASCII form (IDNA)
+    # too: in MAIL FROM, the From: header and the Message-ID, no 8-bit bytes
+    d.stop()
+    d2 = csbb.Daemon(a.bin, extra_env=dict(env, CONSONANCE_SMTP_FROM="Bäckerei <service@bäckerei.de>"))
+    try:
+        d2.start()
+        d2.post_events([customer("idn", "Ina", "ina@example.de", "de"),
+                        csbb.order_event("o-idn", "oidn", customer="idn", at=now, price="5.00")])
+        got = t.wait_for(lambda: [(m, e) for m, e in mails() if e["to"] == ["ina@example.de"]],
+                         "ina's mail from the international domain")
+        if got:
+            t.eq(got[0][1]["from"], "service@xn--bckerei-5wa.de", "the envelope sender's ASCII form")
+            raw = open(sorted(p for p in glob.glob(os.path.join(mail_dir, "*.eml"))
+                              if json.load(open(p[:-4] + ".json"))["to"] ==
+                              ["ina@example.de"])[0], "rb").read()
+            hdr = raw.split(b"\r\n\r\n", 1)[0]
+            t.check(b"<service@xn--bckerei-5wa.de>" in hdr and "bäckerei".encode() not in hdr and
+                    b"@xn--bckerei-5wa.de>\r\n" in hdr.split(b"Message-ID:", 1)[1][:80],
+                    "From: and Message-ID have the ASCII form, no 8-bit bytes: %r" % hdr[:400])
+            t.eq(str(got[0][0]["from"]), "Bäckerei <service@xn--bckerei-5wa.de>",
+                 "the sender's name is kept")
+    finally:
+        d2.cleanup()
 finally:
     d.cleanup()
     sink.stdin.close()

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -249,6 +250,28 @@ static void test_url_password_not_shown(void **state)
     assert_non_null(strstr(err.msg, "whatsapp_url: expected an http(s) URL"));
 }
 
+/* The sender's international domain is converted once, at open (its ASCII
+ * form in MAIL FROM and From:, tested end to end in blackbox test_email); one
+ * with no ASCII form is refused there, naming smtp_from. */
+static void test_from_domain_ascii(void **state)
+{
+    (void)state;
+    cs_transport_t *t = NULL;
+    cs_err_t err;
+    cs_smtp_conf_t sc = { .url = "smtp://127.0.0.1:25",
+                          .from = "Shop <service@b\xc3\xa4" "ckerei.de>" };
+    if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_IDN))
+        skip();
+    assert_int_equal(cs_smtp_open(&sc, &t, &err), CS_OK);
+    cs_transport_close(&t);
+    /* a combining accent first: a label IDNA does not allow */
+    sc.from = "Shop <service@\xcc\x81" "abc.de>";
+    assert_int_equal(cs_smtp_open(&sc, &t, &err), CS_ERR_CONFIG);
+    assert_null(t);
+    assert_non_null(strstr(err.msg, "smtp_from: the domain of 'service@"));
+    assert_non_null(strstr(err.msg, "has no ASCII form (IDNA)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_long_ascii_headers_folded),
         cmocka_unit_test(test_phone_numbers),
         cmocka_unit_test(test_url_password_not_shown),
+        cmocka_unit_test(test_from_domain_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
