@@ -150,12 +150,16 @@ static const char *const jstmt_sql[QJ__COUNT] = {
      * one before which the customer placed none, also when a later order
      * is known by the time a message about the first is written; the
      * average is of those in this order's currency ?4, the only ones its
-     * total compares with) */
-    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(CASE WHEN currency=?4 THEN total END),count(*),"
-                            "count(CASE WHEN placed_at<?3 OR (placed_at=?3 AND id<?2) THEN 1 "
-                            "END),count(CASE WHEN currency=?4 THEN 1 END) FROM orders WHERE "
-                            "customer_id=?1 AND id!=?2 AND placed_at IS NOT NULL AND "
-                            "status!='cancelled'",
+     * total compares with, each at what the customer paid for it and
+     * kept: its total less what its returns gave back, SQL_ORDER_SPENT as
+     * total_spent counts it; one refunded in full is left out of the
+     * average, as a purchase not made) */
+    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(CASE WHEN currency=?4 AND spent>0 THEN spent END),"
+                            "count(*),count(CASE WHEN placed_at<?3 OR (placed_at=?3 AND id<?2) "
+                            "THEN 1 END),count(CASE WHEN currency=?4 AND spent>0 THEN 1 END) FROM "
+                            "(SELECT o.id,o.currency,o.placed_at," SQL_ORDER_SPENT " AS spent FROM "
+                            "orders o WHERE o.customer_id=?1 AND o.id!=?2 AND o.placed_at IS NOT "
+                            "NULL AND o.status!='cancelled') x",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
     /* the order's parcels, first the parcel ?2 when it is one of them,

@@ -3548,6 +3548,45 @@ static void test_context_figures(void **state)
     cs_store_close(&s);
 }
 
+/* The average of the customer's other orders is of what the customer paid
+ * and kept (their totals less what their returns gave back, as total_spent
+ * counts it): an order refunded in full is no purchase to compare with, one
+ * refunded in part counts at what is left, one whose refund is still to
+ * come at its total (docs/journeys.md, price_ratio). */
+static void test_context_average_net_of_refunds(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    put(s, order_ev("a1", "1001", "2026-03-01T10:00:00Z", "8.90"), NULL);  /* 22.70 */
+    put(s, order_ev("a2", "1002", "2026-03-09T10:00:00Z", "20.00"), NULL); /* 44.90 */
+    put(s, order_ev("a3", "1003", "2026-03-02T10:00:00Z", "50.00"), NULL); /* 104.90 */
+    put(s, order_ev("a4", "1004", "2026-03-03T10:00:00Z", "30.00"), NULL); /* 64.90 */
+    put(s, order_ev("a5", "1005", "2026-03-04T10:00:00Z", "10.00"), NULL); /* 24.90 */
+    static const char *const rets[][2] = { { "R1", "1003" }, { "R2", "1004" }, { "R3", "1005" } };
+    for (size_t i = 0; i < 3; i++)
+        put(s, ev_of("{\"event_id\":\"rq-%s\",\"type\":\"return.requested\",\"occurred_at\":"
+                     "\"2026-03-05T10:00:00Z\",\"data\":{\"id\":\"%s\",\"order_id\":\"%s\","
+                     "\"resolution\":\"refund\",\"items\":[{\"sku\":\"KAF\",\"quantity\":2}]}}",
+                     rets[i][0], rets[i][0], rets[i][1]),
+            NULL);
+    put(s, ret_upd("rf1", "R1", "2026-03-06T10:00:00Z", "refunded", "104.90"), NULL); /* all */
+    put(s, ret_upd("rf2", "R2", "2026-03-06T10:00:00Z", "refunded", "20.00"), NULL);  /* 44.90 */
+    /* (R3 is requested, its refund still to come: 1005 counts at 24.90) */
+    json_t *cu, *o, *sh;
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1002", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "other_orders")), 4);
+    assert_int_equal(json_integer_value(json_object_get(o, "orders_before")), 4);
+    double avg = (22.70 + 44.90 + 24.90) / 3;
+    assert_float_equal(json_real_value(json_object_get(o, "other_orders_average")), avg, 1e-9);
+    assert_float_equal(json_real_value(json_object_get(o, "price_ratio")), 44.90 / avg, 1e-9);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    cs_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -3603,6 +3642,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_context_average_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_order_not_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spent_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
