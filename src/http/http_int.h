@@ -251,7 +251,10 @@ typedef struct cs_order_status {
     int status;                  /* cs_track_status_t of the followed parcel; -1 = none */
     bool shipped, cancelled;     /* shipped: a shipment exists (its label at least) */
     bool handed_over;            /* a parcel is past its label: with the carrier, or further */
-    int parcels, delivered;      /* shipments, and how many of them are delivered */
+    int parcels, delivered;      /* shipments, and how many of them are delivered; a
+                                    parcel the shop replaced (it went back, the order was
+                                    sent again) is not counted */
+    int replaced;                /* parcels gone back and sent again, told first in `text` */
     bool have_window;
     bool computed;               /* the window was computed now from the promise model
                                     (no promise of the watch stood) */

@@ -7,6 +7,8 @@
  * computed now, as the watch would, from the order as the store tracks it
  * (order_track: the parcel the promise follows, the latest one still on
  * its way, else the one delivered last, with its lane and latest scan).
+ * A parcel gone back to the shop and replaced by one sent after it went
+ * wrong is told in a sentence of its own, not as a delivery in parts.
  */
 #include "http_int.h"
 
@@ -268,6 +270,54 @@ static void parcels_summary(json_t *ships, bool de, const char *win, const char 
         snprintf(text + m, tsize - m, ".%s%s", lead ? " " : "", lead ? lead : "");
 }
 
+/* When a parcel first went wrong: its first failed attempt, hold-up or
+ * scan on its way back; 0 = never. */
+static cs_ms_t trouble_at(json_t *sh)
+{
+    size_t i;
+    json_t *sc;
+    json_array_foreach(json_object_get(sh, "scans"), i, sc) {
+        int st = cs_track_status_from_name(json_string_value(json_object_get(sc, "status")));
+        if (st == CS_TRACK_FAILED_ATTEMPT || st == CS_TRACK_EXCEPTION ||
+            st == CS_TRACK_RETURNED_TO_SENDER)
+            return jtime(json_object_get(sc, "occurred_at"));
+    }
+    return 0;
+}
+
+/* The order's parcels less those the shop replaced (returns owned): a
+ * parcel on its way back to the shop is replaced when another one, not on
+ * its way back, was created after it first went wrong (damaged, refused,
+ * not delivered) -- the order sent again, not a delivery in parts, which
+ * the paragraph and the page would count as one. *replaced: how many were
+ * left out; *first: whether the one left out is the order's first. */
+static json_t *without_replaced(json_t *ships, int *replaced, bool *first)
+{
+    json_t *kept = json_array();
+    size_t n = json_array_size(ships);
+    *replaced = 0;
+    *first = false;
+    for (size_t i = 0; kept && i < n; i++) {
+        json_t *a = json_array_get(ships, i);
+        cs_ms_t wrong = cs__parcel_status(a) == CS_TRACK_RETURNED_TO_SENDER ? trouble_at(a) : 0;
+        bool gone = false;
+        for (size_t k = 0; wrong && !gone && k < n; k++) {
+            json_t *b = json_array_get(ships, k);
+            cs_ms_t made = jtime(json_object_get(b, "created_at"));
+            gone = k != i && cs__parcel_status(b) != CS_TRACK_RETURNED_TO_SENDER && made > wrong;
+        }
+        if (gone) {
+            *first = *first || (i == 0 && *replaced == 0);
+            ++*replaced;
+        } else {
+            json_array_append(kept, a);
+        }
+    }
+    if (*replaced > 1)
+        *first = false;
+    return kept;
+}
+
 /* Parcels named one by one up to this many; more are counted. */
 #define CLAUSES_MAX 4
 
@@ -283,7 +333,15 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     const char *id = json_string_value(json_object_get(o, "id"));
     if (!id)
         id = "";
-    json_t *ships = json_object_get(o, "shipments");
+    /* a parcel the shop replaced is told in a sentence of its own: the
+     * rest reads as if the replacement were the order's only parcel */
+    bool first_replaced;
+    json_t *all = json_object_get(o, "shipments");
+    json_t *ships = without_replaced(all, &out->replaced, &first_replaced);
+    if (!ships) { /* out of memory: every parcel, as before */
+        out->replaced = 0;
+        ships = json_incref(all);
+    }
     size_t followed = followed_parcel(ships, t);
     json_t *sh = json_array_get(ships, followed);
     json_t *scans = json_object_get(sh, "scans");
@@ -298,13 +356,12 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     out->shipped = sh != NULL;
     out->cancelled = cancelled;
     out->parcels = (int)json_array_size(ships);
-    for (size_t i = 0; i < json_array_size(ships); i++) {
-        int ps = cs__parcel_status(json_array_get(ships, i));
-        if (ps == CS_TRACK_DELIVERED)
+    for (size_t i = 0; i < json_array_size(ships); i++)
+        if (cs__parcel_status(json_array_get(ships, i)) == CS_TRACK_DELIVERED)
             out->delivered++;
-        if (ps != CS_TRACK_INFO_RECEIVED)
+    for (size_t i = 0; i < json_array_size(all); i++) /* a replaced one was handed over too */
+        if (cs__parcel_status(json_array_get(all, i)) != CS_TRACK_INFO_RECEIVED)
             out->handed_over = true;
-    }
 
     /* a scan no table knew reads as in transit: its own words say more */
     out->carrier_says[0] = '\0';
@@ -368,8 +425,29 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
     cs_promise_reason_text(p.reason, lang, p.quiet_days, out->reason_text,
                            sizeof out->reason_text);
     char *win = out->window_words, day[CS_FMT_MAX];
+    /* the replaced parcels first, then the rest: "Your first parcel went
+     * back to us, so we sent your order again. The new parcel is ..." */
     char *text = out->text;
-    size_t tsize = sizeof out->text;
+    size_t tsize = sizeof out->text, told = 0;
+    if (out->replaced && !cancelled) {
+        if (out->replaced > 1)
+            snprintf(text, tsize, de ? "%d Pakete gingen an uns zurück, darum haben wir sie "
+                                       "noch einmal verschickt. "
+                                     : "%d parcels went back to us, so we sent them again. ",
+                     out->replaced);
+        else if (first_replaced)
+            snprintf(text, tsize, "%s", de ? "Ihr erstes Paket ging an uns zurück, darum haben "
+                                             "wir Ihre Bestellung noch einmal verschickt. "
+                                           : "Your first parcel went back to us, so we sent "
+                                             "your order again. ");
+        else
+            snprintf(text, tsize, "%s", de ? "Ein Paket ging an uns zurück, darum haben wir es "
+                                             "noch einmal verschickt. "
+                                           : "One parcel went back to us, so we sent it again. ");
+        told = strlen(text);
+        text += told;
+        tsize -= told;
+    }
     if (have_window) /* the shop's days, named from the customer's today */
         cs_fmt_window(stz, tz, now, p.from, p.to, lang, win, sizeof out->window_words);
     /* why, when it is news: a hold-up, or customs clearance (which
@@ -463,7 +541,18 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
                  have_window ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "",
                  win, lead ? " " : "", lead ? lead : "");
     }
-    cs_utf8_trim(text); /* a paragraph cut to its bound stays UTF-8 */
+    /* the one parcel left is the new one: "The new parcel is with DHL" */
+    static const char *const yours[][2] = { { "Ihr Paket ", "Das neue Paket " },
+                                            { "Your parcel ", "The new parcel " } };
+    const char *const *y = yours[de ? 0 : 1];
+    size_t yn = strlen(y[0]), nn = strlen(y[1]), rest = strlen(text);
+    if (told && out->parcels == 1 && strncmp(text, y[0], yn) == 0 &&
+        rest - yn + nn < tsize) {
+        memmove(text + nn, text + yn, rest - yn + 1);
+        memcpy(text, y[1], nn);
+    }
+    cs_utf8_trim(out->text); /* a paragraph cut to its bound stays UTF-8 */
+    json_decref(ships);
 }
 
 typedef struct st_ctx {

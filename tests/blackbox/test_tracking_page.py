@@ -573,6 +573,62 @@ try:
     t.eq(js.get("status"), "in_transit", "the status is the parcel on its way: %r" % (js,))
     t.check(js.get("window") and "one is with DHL in Kassel and should arrive " in txt,
             "the window goes with the parcel on its way: %r" % txt)
+    # the first parcel damaged and gone back to the shop, the order sent
+    # again in a second parcel: a replacement, not a delivery in two parts
+    def resent(oid, placed, second):
+        sc_b = scan(oid, 4, *second)
+        sc_b["data"].update({"shipment_id": "S%sb" % oid, "tracking_number": "JJD%sb" % oid})
+        sh_b = shipment(oid, placed + dt.timedelta(days=2))
+        sh_b["event_id"] = "s-%sb" % oid
+        sh_b["data"].update({"id": "S%sb" % oid, "tracking_number": "JJD%sb" % oid})
+        return d.post_events([order(oid, "anna", placed, "40.00"),
+                              shipment(oid, placed + dt.timedelta(hours=2)),
+                              scan(oid, 1, placed + dt.timedelta(hours=8), "in_transit", "Leipzig"),
+                              scan(oid, 2, placed + dt.timedelta(hours=30), "exception", "Leipzig",
+                                   "damaged"),
+                              scan(oid, 3, placed + dt.timedelta(hours=34), "returned_to_sender",
+                                   "Leipzig"),
+                              sh_b, sc_b])[0]
+    t.eq(resent("rs1", now - dt.timedelta(days=4), (now - dt.timedelta(hours=3), "in_transit",
+                                                      "Kassel")), 200, "an order sent again")
+    for lang, want, wrong in (
+            ("en", "Your first parcel went back to us, so we sent your order again. The new "
+                   "parcel is with DHL in Kassel", "2 parcels"),
+            ("de", "Ihr erstes Paket ging an uns zurück, darum haben wir Ihre Bestellung noch "
+                   "einmal verschickt. Das neue Paket ist bei DHL in Kassel", "2 Paketen")):
+        st, _, js = d.request("GET", "/v1/orders/rs1/status?lang=" + lang)
+        txt = js.get("text", "") if st == 200 else ""
+        t.check(txt.startswith(want) and wrong not in txt and "Rückweg" not in txt and
+                "way back" not in txt, "a replacement on its way, told so (%s): %r" % (lang, txt))
+        t.eq(js.get("status"), "in_transit", "the status is the replacement's")
+    st, _, html = page("/t/" + token("rs1") + "?lang=de")
+    state = re.search(r'<p class="state">([^<]*)<', html)
+    t.check(state and state.group(1) == "Unterwegs" and "Teilweise" not in html and
+            "2 Paketen" not in html and "noch einmal verschickt" in html,
+            "the page: the replacement on its way, not a partial delivery: %r"
+            % (state.group(1) if state else html[:300]))
+    sc_d = scan("rs1", 5, now - dt.timedelta(hours=1), "delivered", "Berlin")
+    sc_d["data"].update({"shipment_id": "Srs1b", "tracking_number": "JJDrs1b"})
+    t.eq(d.post_events([sc_d])[0], 200, "the replacement delivered")
+    st, _, js = d.request("GET", "/v1/orders/rs1/status?lang=en")
+    txt = js.get("text", "") if st == 200 else ""
+    t.check(txt.startswith("Your first parcel went back to us, so we sent your order again. "
+                           "The new parcel was delivered by DHL on ") and "parcels" not in txt,
+            "the replacement delivered, told so: %r" % txt)
+    st, _, html = page("/t/" + token("rs1") + "?lang=en")
+    state = re.search(r'<p class="state">([^<]*)<', html)
+    t.check(state and state.group(1) == "Delivered" and "Partly" not in html and
+            "Expected delivery" not in html,
+            "the page: delivered, not partly: %r" % (state.group(1) if state else html[:300]))
+    # a parcel of two sent together that goes back is still a delivery in
+    # two parts, no replacement
+    st = two_parcels("m9", now - dt.timedelta(days=3),
+                     (now - dt.timedelta(days=1), "returned_to_sender", "Berlin"),
+                     (now - dt.timedelta(hours=2), "delivered", "Berlin"))
+    st, _, js = d.request("GET", "/v1/orders/m9/status?lang=en")
+    txt = js.get("text", "") if st == 200 else ""
+    t.check(txt.startswith("Your order comes in 2 parcels: one is on its way back to us") and
+            "sent your order again" not in txt, "two parcels sent together: %r" % txt)
     # both delivered: told in the past
     st = two_parcels("m5", now - dt.timedelta(days=4),
                      (now - dt.timedelta(days=2), "delivered", "Berlin"),
