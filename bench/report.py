@@ -204,6 +204,15 @@ Ratios of the rounds: {ing.get('ingest_ratio_all', '?')}; engine events/s
 {ing.get('ingest_engine_all', '?')}; raw same-rows events/s {ing.get('ingest_same_all', '?')}. Both
 figures move by a third from run to run on this shared machine (fsync latency), the baseline
 most.
+On 2026-12-07 (third session of the day) the run above (build 3617b3b) gave 0.53x where the run
+before (4d7ea8c) gave 0.74x: the raw baseline rose from 105,056 to 139,613 events/s while the
+engine moved from 77,953 to 73,542. The session's intake changes (a customer's time zone
+looked up in the zone cache, carriers trimmed) were measured A/B in three interleaved pairs
+of the session's first build (c3df874) and 3617b3b: engine 84,274, 86,368 and 86,220 (median
+86,220) against 72,164, 89,030 and 84,921 (median 84,921) events/s, ratios 0.54, 0.58, 0.56
+against 0.49, 0.55, 0.53. The raw baseline ran at 147,580-161,541 events/s in those pairs, for
+both builds: the lower ratio is the machine's faster fsync that day, and the engine's 1.5% is
+inside its spread.
 
 ## 2. HTTP intake (wrk, keep-alive, 2 threads, {http.get('http_duration_s', '?')} s per run)
 
@@ -522,6 +531,11 @@ by the contact policy's own rules, and the channels to fall back to) and, for as
 marketing, whether a ticket is open. The one run since (51e9052) gave 0.86x: 914 messages/s
 against the baseline's 1,059, where the run before gave 686 against 1,437. No cost of those
 reads shows above the noise; one run cannot tell more.
+Later on 2026-12-07 the hand-over changed again: it sends to the customer's address as it is
+at the hand-over, reads the customer once (the contact data from the context's row, not a
+second read) and the open ticket once, skips a message about an order given to another
+customer, and writes an international domain in its ASCII form. The run above (3617b3b) gave
+0.69x: 772 messages/s against the baseline's 1,127.
 """
 
 
@@ -855,7 +869,18 @@ docs/api.md says. Four pairs after that, f6ba9bf against 950fc59: 39,913, 46,835
 and 38,662 (median 42,000) against 35,630, 40,271, 36,231 and 39,660 (median 37,900) scans/s.
 That is about 10% fewer, inside this machine's spread between runs but the same way in three
 pairs of four. The watch kept up with 22,210, 24,238, 21,576 and 23,958 against 19,445,
-21,724, 22,363 and 19,298 accepted scans/s. The run in the tables above is of 950fc59.
+21,724, 22,363 and 19,298 accepted scans/s.
+
+On 2026-12-07 (third session of the day) two full runs of build 3617b3b gave the tracking page
+0.45x nginx (33,788 against 74,344 pages/s; rounds 33,593, 33,788 and 45,554; p99 4.6 ms) and
+then 0.52x (the table above). That session changed the page's paragraph (a parcel replaced
+after going back is told apart), the promise (a window's first day, an exception's window
+running out) and the journeys' read of runs per event. Interleaved single 8 s rounds of the
+session's first build (c3df874) and 3617b3b: 35,083, 42,940 and 39,575 (median 39,575) against
+25,830, 42,394 and 38,778 (median 38,778) pages/s, nginx 66,959-83,045 in the same pairs: no
+difference above the noise, and the target's margin is as thin as before. Scans in the two
+runs: plain intake 42,798 and 45,660 scans/s; with the watch 23,924 and 19,502 accepted, 17,826
+and 14,000 with every promise current. The run in the tables above is the second.
 """
 
 
