@@ -735,6 +735,19 @@ static cs_rc do_webhook(pass_t *p, const cs_run_t *run, const cs_instr_t *in)
     return rc;
 }
 
+/* The order's row alone (journey_context's light read, its customer and
+ * parcel left out): *o is the caller's (json_decref), NULL when the store
+ * does not know the order. */
+static cs_rc order_row(pass_t *p, const char *order_id, json_t **o)
+{
+    json_t *cu, *sh;
+    cs_rc rc = cs_store_call(p->s, journey_context, NULL, order_id, 0, CS_CTX_LITE, &cu, o, &sh,
+                             p->err);
+    json_decref(cu);
+    json_decref(sh);
+    return rc;
+}
+
 /* Is the run's order another customer's now (an order.placed edit gave
  * it to them, docs/events.md)? Asked once per stepping (*known: -1 not
  * yet, else 0 or 1): from the context when the step read it (its order
@@ -751,15 +764,12 @@ static cs_rc given_away(pass_t *p, const cs_run_t *run, const ctx_t *c, int *kno
         *known = cs_journeys_order_given_away(c->order, run->customer_id);
         return CS_OK;
     }
-    json_t *cu, *o, *sh;
-    cs_rc rc = cs_store_call(p->s, journey_context, NULL, run->order_id, 0, CS_CTX_LITE, &cu, &o,
-                             &sh, p->err);
+    json_t *o;
+    cs_rc rc = order_row(p, run->order_id, &o);
     if (rc)
         return rc;
     *known = cs_journeys_order_given_away(o, run->customer_id);
-    json_decref(cu);
     json_decref(o);
-    json_decref(sh);
     return CS_OK;
 }
 
@@ -989,16 +999,13 @@ static bool ordered_since(json_t *customer, json_t *order, const char *order_id)
 /* Is the order cancelled, as the store knows it now? */
 static cs_rc order_cancelled(pass_t *p, const char *order_id, bool *out)
 {
-    json_t *cu, *o, *sh;
-    cs_rc rc = cs_store_call(p->s, journey_context, NULL, order_id, 0, CS_CTX_LITE, &cu, &o, &sh,
-                             p->err);
+    json_t *o;
+    cs_rc rc = order_row(p, order_id, &o);
     if (rc)
         return rc;
     const char *st = jstr(o, "status");
     *out = st && strcmp(st, "cancelled") == 0;
-    json_decref(cu);
     json_decref(o);
-    json_decref(sh);
     return CS_OK;
 }
 
@@ -1038,9 +1045,8 @@ static cs_rc ordered_again(pass_t *p, int64_t seq, const cs_event_t *ev, const c
     *again = true;
     if (!run->order_id[0])
         return CS_OK;
-    json_t *cu, *o, *sh;
-    cs_rc rc = cs_store_call(p->s, journey_context, NULL, run->order_id, 0, CS_CTX_LITE, &cu, &o,
-                             &sh, p->err);
+    json_t *o;
+    cs_rc rc = order_row(p, run->order_id, &o);
     if (rc)
         return rc;
     cs_ms_t placed;
@@ -1049,9 +1055,7 @@ static cs_rc ordered_again(pass_t *p, int64_t seq, const cs_event_t *ev, const c
     if (at && cs_time_parse(at, &placed))
         *again = ev->u.order.placed_at > placed ||
                  (ev->u.order.placed_at == placed && strcmp(ev->u.order.id, run->order_id) > 0);
-    json_decref(cu);
     json_decref(o);
-    json_decref(sh);
     return CS_OK;
 }
 
@@ -1165,15 +1169,12 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
      * order's customer's; one logged before its order came knows only
      * its order: its customer is the order's */
     if (!customer_id && order_id) {
-        json_t *cu, *o, *sh;
-        if ((rc = cs_store_call(p->s, journey_context, NULL, order_id, 0, CS_CTX_LITE, &cu, &o, &sh,
-                                p->err)))
+        json_t *o;
+        if ((rc = order_row(p, order_id, &o)))
             goto out;
         if (jstr(o, "customer_id"))
             cs_strlcpy(cust_buf, jstr(o, "customer_id"), sizeof cust_buf);
-        json_decref(cu);
         json_decref(o);
-        json_decref(sh);
         customer_id = cust_buf[0] ? cust_buf : NULL;
     }
     /* 1 and 2: exits and waits among the runs concerned, when any run can
