@@ -1299,7 +1299,12 @@ cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
  *   it reaches its mailbox only through servers that all take SMTPUTF8
  *   (RFC 6531), which nothing here can promise, and fails at sending
  *   otherwise. A non-ASCII domain is fine: the SMTP channel sends it in
- *   its ASCII form (docs/channels.md). */
+ *   its ASCII form (docs/channels.md).
+ * - An email address longer than SMTP carries (RFC 5321: 64 octets before
+ *   the @, 254 in all): accepted, every message to it would fail at the
+ *   server as an invalid address. */
+#define EMAIL_LOCAL_MAX 64
+#define EMAIL_MAX 254
 static const char *customer_problem(const cs_customer_t *cu, const char *prefix, char *msg,
                                     size_t size, const char **key)
 {
@@ -1312,7 +1317,19 @@ static const char *customer_problem(const cs_customer_t *cu, const char *prefix,
                  prefix, cu->timezone);
         return msg;
     }
-    for (const char *p = cu->email; p && *p && *p != '@'; p++)
+    if (!cu->email)
+        return NULL;
+    const char *at = strrchr(cu->email, '@');
+    size_t local = at ? (size_t)(at - cu->email) : 0, all = strlen(cu->email);
+    if (local > EMAIL_LOCAL_MAX || all > EMAIL_MAX) {
+        *key = "email";
+        snprintf(msg, size,
+                 "%semail: expected an email address of at most %d characters, %d of them "
+                 "before the @, got %zu characters, %zu before the @",
+                 prefix, EMAIL_MAX, EMAIL_LOCAL_MAX, all, local);
+        return msg;
+    }
+    for (const char *p = cu->email; *p && *p != '@'; p++)
         if ((unsigned char)*p >= 0x80) {
             *key = "email";
             snprintf(msg, size, "%semail: expected " EMAIL_EXPECTED ", got \"%.*s\"", prefix,

@@ -489,6 +489,69 @@ static void test_email_local_part_ascii(void **state)
     cs_event_free(&ev);
 }
 
+/* An email address longer than SMTP carries (64 characters before the @,
+ * 254 in all) is refused when received, naming data.email and the limits;
+ * an order is kept without it, with a warning. The limits themselves pass. */
+static void test_email_length(void **state)
+{
+    (void)state;
+    cs_ms_t now;
+    assert_true(cs_time_parse("2026-03-01T12:00:00Z", &now));
+    char local64[65], local65[66], dom[200], body[512];
+    memset(local64, 'a', 64);
+    local64[64] = '\0';
+    memset(local65, 'a', 65);
+    local65[65] = '\0';
+    memset(dom, 'd', 185);
+    memcpy(dom + 185, ".de", 4); /* 64 + 1 + 188 = 253 characters */
+    struct {
+        const char *local, *domain;
+        cs_rc rc;
+    } cases[] = {
+        { local64, "example.de", CS_OK },
+        { local65, "example.de", CS_ERR_RULE },
+        { local64, dom, CS_OK },
+        { "ab", dom, CS_OK },
+    };
+    cs_err_t err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, "{\"id\":\"c\",\"email\":\"%s@%s\"}", cases[i].local,
+                 cases[i].domain);
+        size_t tn = strlen(body) + 256;
+        char *text = cs_malloc(tn);
+        assert_non_null(text);
+        snprintf(text, tn, ENV("customer.upserted", "%s"), body);
+        cs_event_t *ev = parse_ok(text);
+        cs_free(text);
+        assert_int_equal(cs_event_check_received(ev, now, &err), cases[i].rc);
+        if (cases[i].rc) {
+            assert_string_equal(err.field, "data.email");
+            assert_non_null(strstr(err.msg, "at most 254 characters, 64 of them before the @"));
+        }
+        cs_event_free(&ev);
+    }
+    /* 255 in all, in an order's customer: the order is kept without it */
+    char dom2[200];
+    memset(dom2, 'd', 187);
+    memcpy(dom2 + 187, ".de", 4); /* 64 + 1 + 190 = 255 */
+    snprintf(body, sizeof body,
+             "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+             "\"K\",\"name\":\"K\",\"unit_price\":1,\"quantity\":1}],\"customer\":{\"id\":"
+             "\"c\",\"email\":\"%s@%s\"}}",
+             local64, dom2);
+    size_t tn = strlen(body) + 256;
+    char *text = cs_malloc(tn);
+    assert_non_null(text);
+    snprintf(text, tn, ENV("order.placed", "%s"), body);
+    cs_event_t *ev = parse_ok(text);
+    cs_free(text);
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    assert_null(ev->u.order.customer.email);
+    assert_string_equal(ev->warning_field, "data.customer.email");
+    assert_non_null(strstr(ev->warning, "got 255 characters, 64 before the @"));
+    cs_event_free(&ev);
+}
+
 static void test_money(void **state)
 {
     (void)state;
@@ -769,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_unknown_time_zone),
         cmocka_unit_test(test_email_local_part_ascii),
+        cmocka_unit_test(test_email_length),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
