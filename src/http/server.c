@@ -722,12 +722,28 @@ static route_t route_of(hreq_t *r, const char *url, const char *method, bool *me
     return rt;
 }
 
+/* Is Content-Type ct the media type want, in UTF-8? JSON is UTF-8 (RFC
+ * 8259): a body labelled charset=latin-1 would fail on its first umlaut
+ * as bytes that are no UTF-8, with no word of the label, so a charset
+ * parameter other than utf-8 does not match (the answer names the header). */
 static bool media_is(const char *ct, const char *want)
 {
     size_t n = strlen(want);
-    if (strncasecmp(ct, want, n) != 0)
+    if (strncasecmp(ct, want, n) != 0 || (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' '))
         return false;
-    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+    for (const char *p = strchr(ct + n, ';'); p; p = strchr(p, ';')) {
+        p += 1 + strspn(p + 1, " \t");
+        if (strncasecmp(p, "charset=", 8) != 0)
+            continue;
+        const char *v = p + 8;
+        bool q = *v == '"';
+        v += q;
+        size_t vn = strcspn(v, q ? "\"" : "; \t");
+        if (!((vn == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+              (vn == 4 && strncasecmp(v, "utf8", 4) == 0)))
+            return false;
+    }
+    return true;
 }
 
 static bool is_callback(route_t r)
@@ -970,7 +986,7 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
                  media_is(ct, "application/ndjson"))) {
         cs_err_field(&err, CS_ERR_UNSUPPORTED, "Content-Type",
                      "Content-Type: expected application/json (one event or an array) or "
-                     "application/x-ndjson (one event per line), got \"%.64s\"",
+                     "application/x-ndjson (one event per line), in UTF-8, got \"%.64s\"",
                      ct ? ct : "(none)");
         return cs__http_reply_err(r, &err);
     }

@@ -339,6 +339,19 @@ try:
     t.eq((st, body["error"]["field"]), (400, "event_id"), "missing id named")
     st, _, body = d.request("POST", "/v1/events", "a,b", {"Content-Type": "text/csv"})
     t.eq((st, body["error"]["field"]), (415, "Content-Type"), "415 for other media types")
+    # JSON is UTF-8: a body labelled in another charset is told by its label,
+    # not failed on its first umlaut as bytes that are no UTF-8
+    latin = json.dumps(csbb.order_event("q4", "2004")).replace("Kaffee", "K\u00e4ffee")
+    for ct in ("application/json; charset=latin-1", "application/json;charset=ISO-8859-1",
+               'application/x-ndjson; charset="windows-1252"'):
+        st, _, body = d.request("POST", "/v1/events", latin.encode("latin-1"), {"Content-Type": ct})
+        t.check(st == 415 and body["error"]["field"] == "Content-Type" and
+                "in UTF-8" in body["error"]["message"], "%s: %s %r" % (ct, st, body))
+    for i, ct in enumerate(("application/json; charset=utf-8", "application/json; Charset=\"UTF-8\"",
+                            "application/json; charset=utf8")):
+        ev = csbb.order_event("q5-%d" % i, "200%d" % (5 + i))
+        st, _, body = d.request("POST", "/v1/events", json.dumps(ev).encode(), {"Content-Type": ct})
+        t.check(st in (200, 201), "%s taken: %s %r" % (ct, st, body))
     # a declared oversize body is refused before it is sent ...
     import socket
     s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
