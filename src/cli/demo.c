@@ -18,7 +18,7 @@ static void usage(FILE *f)
                "[--months M] [--seed S] [--end YYYY-MM-DD] [--out FILE.ndjson]\n"
                "\n"
                "Generates \"Waldkauz Haus & Outdoor\", a German demo shop: customers, orders over\n"
-               "M months (of 30 days, not starting before 1970-01-01) up to --end (default\n"
+               "M months (of 30 days, not starting before 2000-01-01) up to --end (default\n"
                "now; not later than today), DHL/DPD/Hermes/GLS shipments and scans, returns,\n"
                "tickets, reviews. Nothing after the end is written: the last days' orders are\n"
                "still on their way. Into the store, or as NDJSON with --out (- = stdout).\n");
@@ -35,18 +35,18 @@ static bool num(const char *flag, const char *v, int64_t lo, int64_t hi, int64_t
 }
 
 /* --end: a date whose period (months of 30 days before it) starts no
- * earlier than 1970-01-01, where the store's times begin, and that is not
- * after today (its events would be ahead of the clock). A date before
- * 1970 is said to be one, not to be malformed; 1970-01-01 itself is not
- * taken for "no --end". */
+ * earlier than 2000-01-01, where intake takes times from
+ * (CS_EVENT_TIME_MIN), and that is not after today (its events would be
+ * ahead of the clock). A date before 2000 is said to be one, not to be
+ * malformed. */
 static bool end_date(const char *v, int months, cs_ms_t *out)
 {
-    cs_ms_t min = (cs_ms_t)months * 30 * CS_MS_PER_DAY, t;
+    cs_ms_t min = CS_EVENT_TIME_MIN + (cs_ms_t)months * 30 * CS_MS_PER_DAY, t;
     char first[40];
     cs_time_format(min, first, sizeof first);
     first[10] = '\0';
-    if (strlen(v) == 10 && strspn(v, "0123456789") == 4 && v[4] == '-' && strncmp(v, "1970", 4) < 0) {
-        fprintf(stderr, "consonance demo: --end: expected a date from 1970-01-01 on, got \"%s\"\n",
+    if (strlen(v) == 10 && strspn(v, "0123456789") == 4 && v[4] == '-' && strncmp(v, "2000", 4) < 0) {
+        fprintf(stderr, "consonance demo: --end: expected a date from 2000-01-01 on, got \"%s\"\n",
                 v);
         return false;
     }
@@ -57,7 +57,7 @@ static bool end_date(const char *v, int months, cs_ms_t *out)
     if (t < min) {
         fprintf(stderr,
                 "consonance demo: --end: expected a date from %s on (the %d months before it "
-                "must not start before 1970-01-01), got \"%s\"\n",
+                "must not start before 2000-01-01), got \"%s\"\n",
                 first, months, v);
         return false;
     }

@@ -700,11 +700,11 @@ cs_rc cs_demo_generate(const cs_demo_opts_t *o, cs_emit_fn emit, void *arg,
         return cs_err_field(err, CS_ERR_INVALID, "customers", "customers: expected 1..10000000");
     if (o->months < 1 || o->months > 120)
         return cs_err_field(err, CS_ERR_INVALID, "months", "months: expected 1..120");
-    /* times before 1970 are negative: the weekday of one would index
-     * outside its table */
-    if (o->end && o->end < (cs_ms_t)o->months * 30 * CS_MS_PER_DAY)
+    /* events before 2000 are refused at intake (CS_EVENT_TIME_MIN: a zero
+     * or a unit gone wrong), so the output could not be imported */
+    if (o->end && o->end < CS_EVENT_TIME_MIN + (cs_ms_t)o->months * 30 * CS_MS_PER_DAY)
         return cs_err_field(err, CS_ERR_INVALID, "end",
-                            "end: the %d months before it start before 1970-01-01", o->months);
+                            "end: the %d months before it start before 2000-01-01", o->months);
     /* events after now would be refused at intake (ahead of the clock) and
      * show parcels delivered that are still on their way */
     cs_ms_t now = o->now ? o->now : cs_clock_now(cs_clock_system());

@@ -1398,6 +1398,20 @@ static cs_rc check_customer(cs_event_t *ev, cs_err_t *err)
 cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
 {
     const char *field;
+    /* dated before 2000: a zero or a unit gone wrong (seconds read as
+     * milliseconds), not a purchase; time 0 is "none" to the store, so an
+     * order placed at 1970-01-01 read back as never placed */
+    if (ev->occurred_at < CS_EVENT_TIME_MIN)
+        field = "occurred_at";
+    else if (ev->type == CS_EV_ORDER_PLACED && ev->u.order.placed_at < CS_EVENT_TIME_MIN)
+        field = "data.placed_at";
+    else
+        field = NULL;
+    if (field)
+        return cs_err_field(err, CS_ERR_INVALID, field,
+                            "%s: expected a time from 2000-01-01 on; check how the sender "
+                            "writes its times",
+                            field);
     /* a purchase dated ahead would be promised and watched from then (an
      * order view promising a date years away): the same clock gone wrong */
     if (ev->occurred_at > now + CS_EVENT_AHEAD_MAX_MS)

@@ -319,6 +319,8 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
  * parcel's status, a broken promise or the delivery times the promise model
  * learns. */
 #define CS_EVENT_AHEAD_MAX_MS (24 * 3600 * 1000LL)
+/* ... and none is dated before 2000-01-01T00:00:00Z (cs_event_check_received). */
+#define CS_EVENT_TIME_MIN 946684800000LL
 
 /* A tracking number as carriers match it, into out: without spaces or
  * tabs, in upper case ("1z 999 aa1" and "1Z999AA1" are one parcel);
@@ -330,9 +332,10 @@ size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
  * can change under an event already accepted (the clock, the system's
  * time zone database), and an accepted event must always read back.
  *
- * CS_ERR_INVALID naming occurred_at when ev is dated more than
- * CS_EVENT_AHEAD_MAX_MS after now (the receiving clock), or data.placed_at
- * when an order.placed says its purchase is. CS_ERR_RULE naming
+ * CS_ERR_INVALID naming occurred_at when ev is dated before
+ * CS_EVENT_TIME_MIN or more than CS_EVENT_AHEAD_MAX_MS after now (the
+ * receiving clock), or data.placed_at when an order.placed says its
+ * purchase is. CS_ERR_RULE naming
  * data.timezone when a customer.upserted names a time zone the system's
  * database does not have (cs_tz_get), or data.email when its email's part
  * before the @ is not ASCII. An order.placed whose embedded customer has

@@ -1,7 +1,7 @@
 """Black-box: the demo shop. Generated into a store, exported as NDJSON and
 imported into a second store: same counts; a second run with the same seed
 adds nothing; NDJSON with broken lines keeps the good ones and names the
-bad lines; an --end before 1970 or after today is refused saying so; without
+bad lines; an --end before 2000 or after today is refused saying so; without
 --end nothing is dated after now."""
 import json
 import os
@@ -93,18 +93,18 @@ try:
     t.check("/nonexistent" in out.stderr, "missing folder named")
     out = run("demo", "--customers", "0", ok=(2,))
     t.check("--customers" in out.stderr, "bad flag named")
-    # an --end before 1970, or whose months start before it, is refused
-    # saying so (1970-01-01 itself is not taken for "no --end")
+    # an --end before 2000 (intake takes times from 2000-01-01 on), or whose
+    # months start before it, is refused saying so
     out = run("demo", "--end", "1960-01-01", "--out", os.devnull, ok=(2,))
-    t.check("--end: expected a date from 1970-01-01 on, got \"1960-01-01\"" in out.stderr,
-            "an --end before 1970 is said to be one: " + out.stderr)
-    for end in ("1970-01-01", "1970-02-01"):
+    t.check("--end: expected a date from 2000-01-01 on, got \"1960-01-01\"" in out.stderr,
+            "an --end before 2000 is said to be one: " + out.stderr)
+    for end in ("2000-01-01", "2000-02-01"):
         out = run("demo", "--end", end, "--months", "6", "--out", os.devnull, ok=(2,))
-        t.check("--end: expected a date from 1970-06-30 on (the 6 months before it must not "
-                "start before 1970-01-01)" in out.stderr, "--end %s refused: %s" % (end, out.stderr))
-    out = run("demo", "--customers", "3", "--months", "1", "--end", "1970-01-31", "--out", "-")
-    t.check(out.stdout.count('"type":"order.placed"') >= 3 and "1970-01" in out.stdout,
-            "a period starting on 1970-01-01 is fine")
+        t.check("--end: expected a date from 2000-06-29 on (the 6 months before it must not "
+                "start before 2000-01-01)" in out.stderr, "--end %s refused: %s" % (end, out.stderr))
+    out = run("demo", "--customers", "3", "--months", "1", "--end", "2000-01-31", "--out", "-")
+    t.check(out.stdout.count('"type":"order.placed"') >= 3 and "2000-01" in out.stdout,
+            "a period starting on 2000-01-01 is fine")
     # without --end the shop ends now: nothing dated after it (intake would
     # refuse it); an --end after today is refused
     out = run("demo", "--customers", "40", "--months", "1", "--out", "-")

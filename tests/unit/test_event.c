@@ -365,6 +365,30 @@ static void test_placed_at_ahead(void **state)
     cs_event_free(&ev);
 }
 
+/* An event or a purchase dated before 2000 (a zero, seconds read as
+ * milliseconds) is refused naming its field; 2000-01-01 itself is taken. */
+static void test_time_before_2000(void **state)
+{
+    (void)state;
+    cs_ms_t now;
+    assert_true(cs_time_parse("2026-12-05T21:00:00Z", &now));
+    cs_err_t err;
+    cs_err_clear(&err);
+    cs_event_t *ev = parse_ok(SAMEDAY("1970-01-01T00:00:01Z", "", "{\"latest\":\"2026-12-08\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "occurred_at");
+    assert_non_null(strstr(err.msg, "occurred_at: expected a time from 2000-01-01 on"));
+    cs_event_free(&ev);
+    ev = parse_ok(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"1970-01-01T00:00:00Z\"",
+                          "{\"latest\":\"2026-12-08\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "data.placed_at");
+    cs_event_free(&ev);
+    ev = parse_ok(SAMEDAY("2000-01-01T00:00:00Z", "", "{\"latest\":\"2000-01-03\"}"));
+    assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
+    cs_event_free(&ev);
+}
+
 /* A customer's time zone is one the system's database has, checked when
  * the event is received: "Europe/Berlinn" passes the syntax, not this.
  * An order whose embedded customer names such a zone is kept without it,
@@ -833,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_unknown_time_zone),
         cmocka_unit_test(test_email_local_part_ascii),
         cmocka_unit_test(test_email_length),
+        cmocka_unit_test(test_time_before_2000),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
