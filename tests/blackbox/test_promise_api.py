@@ -456,7 +456,11 @@ try:
     # it (" DHL " was a carrier of its own, answered from all carriers)
     st, _, want = d.request("GET", "/v1/promise?carrier=dhl&destination_country=DE")
     st2, _, got = d.request("GET", "/v1/promise?carrier=%20DHL%20&destination_country=DE")
-    t.check(st == st2 == 200 and got.get("carrier") == "dhl" and got.get("basis") == want.get("basis")
+    # (the basis' level, not its weight: samples weigh by their age at the
+    # moment of each request, so two requests differ in the last digits)
+    t.check(st == st2 == 200 and got.get("carrier") == "dhl" and
+            got.get("basis", {}).get("level") == want.get("basis", {}).get("level") and
+            abs(got.get("basis", {}).get("weight", 0) - want.get("basis", {}).get("weight", -1)) < 0.01
             and got.get("window") == want.get("window"),
             "carrier with blanks around it is dhl: %s %r / %r" % (st2, got, want))
     # postal codes: letters, digits, spaces and hyphens, at least one letter or digit
