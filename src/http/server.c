@@ -310,12 +310,20 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const cha
     query_check_t *c = cls;
     char e[CS_HTTP_ECHO_MAX], e2[CS_HTTP_ECHO_MAX];
     (void)kind;
-    if (!value) { /* "?carrier" without '=' */
+    bool bare = !value; /* "?limit" without '=': the route would read no value */
+    if (bare) {
         value = "";
         value_size = 0;
     }
     if (key_size == 0 && value_size == 0)
         return MHD_YES; /* "a=1&&b=2", a trailing '&' */
+    if (key_size == 0) { /* "?=1": there is no name to put in field */
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, "query",
+                             "query: a parameter with no name before its '=' (\"=%s\"); "
+                             "expected NAME=VALUE",
+                             cs__http_echo(value, e, sizeof e));
+        return MHD_NO;
+    }
     if (strlen(key) != key_size || strlen(value) != value_size) {
         c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
                              "%s: a NUL byte (%%00) in the parameter's %s; expected text",
@@ -344,6 +352,11 @@ static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const cha
             c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
                                  "%s: unknown parameter; this route takes none",
                                  cs__http_echo(key, e, sizeof e));
+        return MHD_NO;
+    }
+    if (bare) {
+        c->rc = cs_err_field(c->err, CS_ERR_INVALID, key,
+                             "%s: expected %s=VALUE, got the name alone (no '=')", key, key);
         return MHD_NO;
     }
     if (c->first[i] && !same_value(c->names[i], c->first[i], c->first_len[i], value, value_size)) {

@@ -143,6 +143,18 @@ try:
                 % (n, st, body if isinstance(body, dict) else str(body)[:80]))
     st, _, body = d.request("GET", "/v1/events?limit=1&type=order.placed")
     t.eq(st, 200, "an ordinary request after them")
+    # a known parameter without '=' is not read as absent (the default limit
+    # of 100); a value without a name is named as the query's
+    for path, field, words in (("/v1/events?limit", "limit", "expected limit=VALUE, got the name alone"),
+                               ("/v1/events?type=order.placed&limit", "limit", "got the name alone"),
+                               ("/v1/events?=1", "query", "no name before its '='"),
+                               ("/v1/orders/1/status?lang", "lang", "expected lang=VALUE")):
+        st, _, body = d.request("GET", path)
+        e = err_of(body)
+        t.check(st == 400 and e.get("field") == field and words in e.get("message", ""),
+                "%s: 400 naming %s: %s %r" % (path, field, st, body))
+    st, _, body = d.request("GET", "/v1/events?limit=2&")
+    t.eq(st, 200, "a trailing '&' is still nothing")
     # metrics count them under the route they were aimed at, with their own
     # codes; a path that is no route under too_large, not with the 404s
     st, _, _ = sized("/nope?x=" + "a" * 9000, {})
