@@ -170,6 +170,15 @@ static bool ascii_domain(const smtp_t *s, const char *addr, char *out, size_t si
     return ok;
 }
 
+/* why ascii_domain may have refused a name: "" when this libcurl converts
+ * IDN names (the name itself is not allowed), else the missing support */
+static const char *idn_note(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_IDN
+               ? ""
+               : "; this libcurl has no IDN support";
+}
+
 static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
 {
     smtp_t *s = (smtp_t *)t;
@@ -187,10 +196,7 @@ static void smtp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     if (!ascii_domain(s, m->to, to, sizeof to)) {
         r->status = CS_SEND_PERMANENT;
         snprintf(r->detail, sizeof r->detail,
-                 "invalid_address: its domain has no ASCII form (IDNA)%s",
-                 curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_IDN
-                     ? ""
-                     : "; this libcurl has no IDN support");
+                 "invalid_address: its domain has no ASCII form (IDNA)%s", idn_note());
         cs_buf_free(&msg);
         return;
     }
@@ -317,10 +323,7 @@ cs_rc cs_smtp_open(const cs_smtp_conf_t *c, cs_transport_t **out, cs_err_t *err)
         return cs_errf(err, CS_ERR_CONFIG,
                        "smtp_from: the domain of '%s' has no ASCII form (IDNA)%s: expected a "
                        "domain IDNA allows, or its xn-- form",
-                       addr,
-                       curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_IDN
-                           ? ""
-                           : "; this libcurl has no IDN support");
+                       addr, idn_note());
     }
     /* "Name <addr>" keeps its name; an address alone is the address */
     bool named = lt && strchr(lt, '>');
