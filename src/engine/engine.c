@@ -848,19 +848,24 @@ cs_rc cs_engine_reader_acquire(cs_engine_t *e, cs_store_t **out, cs_err_t *err)
         e->readers[e->n_readers] = NULL;
     }
     pthread_mutex_unlock(&e->rmu);
-    if (*out)
-        return CS_OK;
-    cs_store_opts_t so;
-    cs_store_opts_default(&so);
-    so.read_only = true;
-    so.cache_kib = e->cache_kib;
-    return cs_store_open(e->target, &so, out, err);
+    if (!*out) {
+        cs_store_opts_t so;
+        cs_store_opts_default(&so);
+        so.read_only = true;
+        so.cache_kib = e->cache_kib;
+        cs_rc rc = cs_store_open(e->target, &so, out, err);
+        if (rc)
+            return rc;
+    }
+    cs_store_read_enter(*out);
+    return CS_OK;
 }
 
 void cs_engine_reader_release(cs_engine_t *e, cs_store_t *s)
 {
     if (!s)
         return;
+    cs_store_read_leave(s);
     pthread_mutex_lock(&e->rmu);
     if (e->n_readers < e->max_readers) {
         e->readers[e->n_readers++] = s;

@@ -488,6 +488,12 @@ struct cs_sql {
     bool following;   /* in events_after: its cached statements are in use */
     bool of_order;    /* in events_of_order: likewise */
     cs_walbuf_t *wal; /* the main file on the WAL-gathering VFS (borrowed); NULL = not */
+    /* a SQLite reader's read snapshot kept between uses (sqlite.c, "held
+     * snapshots"): open, the commit count and the time it was taken at, and
+     * whether it waits in the idle list (guarded by that list's mutex) */
+    bool snap_open, snap_idle;
+    uint64_t snap_gen, snap_ns;
+    struct cs_sql *snap_next;
     sql_stmt *stmts[Q__COUNT];
     sql_stmt *jstmts[QJ__COUNT];
     sql_stmt *tstmts[QT__COUNT];

@@ -422,6 +422,14 @@ struct cs_store_ops {
      * standby, a read-only default) must not look healthy. Any handle,
      * readers included, outside a transaction. */
     cs_rc (*writable)(cs_store_t *s, cs_err_t *err);
+    /* Optional (NULL = nothing to do): a reader handle is taken from its
+     * pool for one use (a request's reads), and given back. A SQLite reader
+     * keeps its read snapshot from one use to the next while no commit of
+     * this process came in between, for a few milliseconds at most: a use
+     * then reads no older data than it would have without (another process
+     * writing the same file is seen within those milliseconds). */
+    void (*read_enter)(cs_store_t *s);
+    void (*read_leave)(cs_store_t *s);
     void (*rollback)(cs_store_t *s);
 
     /* Append ev to the log and fold it into current state. received_at is the
@@ -668,6 +676,9 @@ struct cs_store_ops {
 /* The backends compiled in, NULL-terminated. */
 extern const cs_store_ops_t *const cs_store_backends[];
 extern const cs_store_ops_t cs_store_sqlite_ops;
+/* For tests: how long a SQLite reader may keep its snapshot between uses
+ * (read_enter; 2 ms unless set). Process-wide; set before the readers run. */
+void cs_store_sqlite_snapshot_ns(uint64_t ns);
 extern const cs_store_ops_t cs_store_pg_ops;
 
 /* Choose the backend by the target's prefix and open. opts may be NULL. */
@@ -682,6 +693,16 @@ static inline cs_rc cs_store_begin_relaxed(cs_store_t *s, cs_err_t *e)
     return s->ops->begin_relaxed ? s->ops->begin_relaxed(s, e) : s->ops->begin(s, e);
 }
 static inline cs_rc cs_store_commit(cs_store_t *s, cs_err_t *e) { return s->ops->commit(s, e); }
+static inline void cs_store_read_enter(cs_store_t *s)
+{
+    if (s->ops->read_enter)
+        s->ops->read_enter(s);
+}
+static inline void cs_store_read_leave(cs_store_t *s)
+{
+    if (s->ops->read_leave)
+        s->ops->read_leave(s);
+}
 static inline void cs_store_rollback(cs_store_t *s) { s->ops->rollback(s); }
 static inline cs_rc cs_store_ingest(cs_store_t *s, const cs_event_t *ev, cs_ms_t received_at,
                                     cs_ingest_outcome_t *outcome, int64_t *seq, cs_err_t *e)

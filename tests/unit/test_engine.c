@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -431,6 +432,55 @@ static void test_wal_checkpointed_and_bounded(void **state)
     assert_int_equal(count_events_reopened(), N);
 }
 
+static void ingest_one(cs_engine_t *e, const char *id)
+{
+    cs_ingest_item_t item = {.ev = order_event(id, id, "c-snap")};
+    cs_ingest_req_t req = {.items = &item, .n = 1};
+    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    assert_int_equal(item.rc, CS_OK);
+}
+
+/* A reader given back to the pool may keep its read snapshot for its next
+ * use: a write acknowledged since is read all the same, and a snapshot
+ * waiting in the pool is ended (by the checkpointer, at least once a
+ * second), so the WAL can be copied back and started over. */
+static void test_reader_snapshot_kept_and_ended(void **state)
+{
+    (void)state;
+    if (test_pg())
+        skip(); /* the held snapshot is the SQLite backend's */
+    /* kept for a minute: only a commit can end it before the checks */
+    cs_store_sqlite_snapshot_ns((uint64_t)60 * 1000 * 1000 * 1000);
+    cs_engine_t *e = open_engine();
+    ingest_one(e, "s1");
+    assert_int_equal(count_events(e), 1); /* the reader goes back holding its snapshot */
+    ingest_one(e, "s2");
+    assert_int_equal(count_events(e), 2); /* the same reader, reading the write */
+    ingest_one(e, "s3");                  /* the reader waits behind it */
+
+    char path[600];
+    snprintf(path, sizeof path, "%s/engine.db", tmpdir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 100);
+    /* a connection opens the WAL at its first read */
+    assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL),
+                     SQLITE_OK);
+    /* TRUNCATE waits for every reader to read the latest snapshot: one left
+     * in the pool on an older one keeps it from ever succeeding */
+    int rc = SQLITE_BUSY, log = -1;
+    for (int k = 0; k < 100 && (rc != SQLITE_OK || log != 0); k++) {
+        rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, NULL);
+        if (rc != SQLITE_OK || log != 0)
+            usleep(100 * 1000);
+    }
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+    assert_int_equal(log, 0);
+    assert_int_equal(count_events(e), 3);
+    cs_engine_close(&e);
+}
+
 static cs_rc count_task(cs_store_t *s, void *arg)
 {
     cs_store_counts_t c;
@@ -599,6 +649,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpointed_and_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_snapshot_kept_and_ended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_writer_connects_again_at_begin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_open_waits_for_a_migration, setup, teardown),
         cmocka_unit_test(test_scopes),
