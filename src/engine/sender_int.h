@@ -1,0 +1,80 @@
+/*
+ * sender_int.h -- the outbox worker's parts shared between its files:
+ * sender.c (claiming, the hand-over's checks, sending, recording, the
+ * thread) and render.c (a message's context read from the store, its
+ * rendered parts, the start-up check of the templates). Not for other
+ * modules: they use sender.h.
+ */
+#ifndef CS_SENDER_INT_H
+#define CS_SENDER_INT_H
+
+#include "sender.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../policy/policy.h"
+
+struct cs_sender {
+    cs_engine_t *engine;
+    cs_sender_opts_t o;
+    cs_policy_conf_t policy; /* quiet hours and holds at the hand-over, when has_policy;
+                                else the default (order.ticket_open for templates) */
+    bool has_policy;
+    char default_locale[16];
+    char *shop_name, *public_url, *link_secret, *support_email;
+    uint64_t next_ns[CS_OUT__CHANNELS]; /* rate limits: earliest next send */
+
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, poked;
+
+    _Atomic uint64_t st_sent, st_retried, st_failed, st_suppressed, st_render;
+};
+
+typedef struct ctx_task {
+    const cs_outmsg_t *m;
+    const cs_policy_conf_t *policy; /* the sender's: order.ticket_open as the journeys judge it */
+    cs_ms_t now;              /* the hand-over's */
+    json_t *customer, *order, *shipment;
+    bool has_discount;        /* the run issued a code (the latest one), or the order's
+                                 compensation code when the run has none */
+    cs_discount_t discount;
+    bool has_promise;         /* the order watch's record of the order */
+    cs_promise_rec_t promise;
+    bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
+                                 order is no longer at risk */
+    bool ticket_open;         /* a message about a known order, asks and marketing: a ticket
+                                 of the customer, or about the order, is open (the
+                                 policy's hold reads it for asks and marketing) */
+    cs_ms_t ticket_at;        /* ... and the last update of the open one updated last */
+    bool has_contact;         /* a message to the customer (not a webhook) of a known
+                                 customer: their contact data, as the journeys read it
+                                 (contact_get), from the customer read for the context */
+    cs_contact_t who;
+    cs_err_t err;
+} ctx_task_t;
+
+/* The message's context, read on a reader handle (the writer's for an
+ * in-memory store): the customer, order and parcel, the run's discount,
+ * the watch's promise, whether a ticket is open, the contact data. */
+cs_rc cs__sender_read_ctx(cs_sender_t *s, ctx_task_t *c);
+/* The template context of message m in lang (new reference; NULL when out
+ * of memory). */
+json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t *c,
+                               const char *lang);
+/* The language template tmpl is written in for a customer speaking lang. */
+const char *cs__sender_template_lang(const cs_sender_t *s, const char *tmpl, const char *lang,
+                                     bool email);
+/* Render `<tmpl>.<lang>.<part>` into *out (malloc'd, the caller frees);
+ * CS_ERR_NOTFOUND when there is no such template. */
+cs_rc cs__sender_render_part(cs_sender_t *s, const char *tmpl, const char *lang,
+                             const char *part, bool html, json_t *ctx, char **out,
+                             cs_err_t *err);
+/* Append the shop's text footer in lang to *text (replaced). */
+cs_rc cs__sender_add_footer(cs_sender_t *s, const char *lang, json_t *ctx, char **text,
+                            cs_err_t *err);
+
+#endif
