@@ -40,9 +40,19 @@ static float sample_key(const sample_t *s, int key)
 
 typedef struct flight flight_t;
 
+/* Whole working days of transit counted per lane (lane_s.tdays): the
+ * window's floor (fastest_transit_days) reads these few counts, not the
+ * lane's thousands of samples, at every estimate. The last count holds
+ * every sample of TDAYS_MAX - 1 days or more: a floor is at most that
+ * (no lane's fastest parcel takes over ten weeks; one in flight for 45
+ * days is taken for lost). */
+#define TDAYS_MAX 64
+
 typedef struct lane_s {
     sample_t *s;
     int n, cap, head; /* a ring once full */
+    int32_t tdays[TDAYS_MAX]; /* samples by transit_days (the last: that many or more);
+                                 kept as samples come and, in a full ring, go */
     int32_t *ord[KEYS]; /* s's indexes by each key, ascending (cap allotted) */
     bool sorted;        /* ord is s's order (cs_promise_settle); else not to be used */
     bool changed;       /* listed in the model's `changed` */
@@ -294,6 +304,11 @@ static lane_s *lane_get(cs_promise_model_t *m, const char *key)
     return l;
 }
 
+static int tdays_slot(int16_t td)
+{
+    return td < TDAYS_MAX - 1 ? td : TDAYS_MAX - 1;
+}
+
 static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *s)
 {
     lane_s *l = lane_get(m, key);
@@ -324,10 +339,14 @@ static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *
             l->cap = cap;
         }
         l->s[l->n++] = *s;
-        return CS_OK;
+    } else {
+        if (l->s[l->head].transit_days >= 0) /* full: the oldest makes room */
+            l->tdays[tdays_slot(l->s[l->head].transit_days)]--;
+        l->s[l->head] = *s;
+        l->head = (l->head + 1) % l->n;
     }
-    l->s[l->head] = *s; /* full: the oldest makes room */
-    l->head = (l->head + 1) % l->n;
+    if (s->transit_days >= 0)
+        l->tdays[tdays_slot(s->transit_days)]++;
     return CS_OK;
 }
 
@@ -852,22 +871,20 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
  * least, as the cautious default says). Counted in whole days: a sample
  * handed over at 17:00 and delivered at 09:00 took a day, however few
  * hours, and replaying its hours from a purchase at 03:05 must not land
- * on the purchase day. */
+ * on the purchase day. Read from the lane's counts (tdays), so an
+ * estimate does not walk its samples for it. */
 static int64_t fastest_transit_days(const cs_promise_model_t *m, const cs_lane_t *lane,
                                     int level)
 {
-    int64_t best = -1;
-    if (level >= 0 && level < LEVELS) {
-        char key[4 * (CS_ID_MAX + 1) + 8];
-        level_key(lane, level, key, sizeof key);
-        const lane_s *l = cs_map_get(&m->lanes, key);
-        for (int i = 0; l && i < l->n; i++) {
-            int16_t td = l->s[i].transit_days;
-            if (td >= 0 && (best < 0 || td < best))
-                best = td;
-        }
-    }
-    return best < 0 ? 1 : best;
+    if (level < 0 || level >= LEVELS)
+        return 1;
+    char key[4 * (CS_ID_MAX + 1) + 8];
+    level_key(lane, level, key, sizeof key);
+    const lane_s *l = cs_map_get(&m->lanes, key);
+    for (int d = 0; l && d < TDAYS_MAX; d++)
+        if (l->tdays[d] > 0)
+            return d;
+    return 1;
 }
 
 /* Extra working days an incident usually costs. */

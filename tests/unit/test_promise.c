@@ -225,6 +225,39 @@ static void test_window_starts_when_possible(void **state)
     }
 }
 
+/* The floor follows the samples a level keeps: a lane holding its most
+ * (per_lane_max) drops its oldest, and with them the same-day deliveries
+ * of long ago -- the window then starts the day after the hand-over
+ * again, as its kept parcels took. (The floor is counted as samples come
+ * and go, not read from them at each estimate.) */
+static void test_floor_follows_kept_samples(void **state)
+{
+    (void)state;
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .per_lane_max = 20 };
+    cs_promise_model_t *m;
+    cs_err_t err;
+    assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
+    cs_ms_t t0 = at("2026-01-05T14:00:00Z"); /* Monday 15:00 in Berlin */
+    for (int i = 0; i < 40; i++) {
+        /* ten delivered the day they were handed over, then the next day */
+        cs_ms_t p = t0 + (cs_ms_t)(i / 4) * 7 * CS_MS_PER_DAY + (i % 4) * CS_MS_PER_DAY;
+        cs_delivery_t dl = { { "dhl", "paket", "DE-SN", "DE-BE" }, p, p + 3600000LL,
+                             i < 10 ? p + 5 * 3600000LL : p + 18 * 3600000LL,
+                             0, 0, NULL, 0 };
+        assert_int_equal(cs_promise_observe(m, &dl, &err), CS_OK);
+        if (i == 19 || i == 29) {
+            cs_promise_settle(m);
+            /* Tuesday 03:05 in Berlin: the ten same-day ones kept, then gone */
+            cs_promise_t pr = ask(m, "dhl", "DE-BE", "2026-03-10T02:05:00Z", NULL,
+                                  "2026-03-10T02:05:00Z", CS_TRACK__COUNT, CS_INCIDENT_NONE,
+                                  NULL);
+            assert_int_equal(pr.level, 0);
+            assert_string_equal(day(pr.from), i == 19 ? "2026-03-10" : "2026-03-11");
+        }
+    }
+    cs_promise_free(m);
+}
+
 /* Slow for its own lane: parcels to Berlin take a day and a half after
  * hand-over, those to Hamburg six days. A Berlin parcel three working days
  * under way is slow -- though the carrier's parcels as a whole have taken
@@ -1364,6 +1397,7 @@ int main(void)
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_weekday_handling),
         cmocka_unit_test(test_window_starts_when_possible),
+        cmocka_unit_test(test_floor_follows_kept_samples),
         cmocka_unit_test(test_slow_for_its_lane),
         cmocka_unit_test(test_on_time_keeps_its_lane),
         cmocka_unit_test(test_failed_attempt_counts_from_it),
