@@ -53,6 +53,7 @@ typedef struct lane_s {
     int n, cap, head; /* a ring once full */
     int32_t tdays[TDAYS_MAX]; /* samples by transit_days (the last: that many or more);
                                  kept as samples come and, in a full ring, go */
+    int32_t tdays_n;          /* their sum: the samples whose transit_days is known */
     int32_t *ord[KEYS]; /* s's indexes by each key, ascending (cap allotted) */
     bool sorted;        /* ord is s's order (cs_promise_settle); else not to be used */
     bool changed;       /* listed in the model's `changed` */
@@ -340,13 +341,17 @@ static cs_rc add_sample(cs_promise_model_t *m, const char *key, const sample_t *
         }
         l->s[l->n++] = *s;
     } else {
-        if (l->s[l->head].transit_days >= 0) /* full: the oldest makes room */
+        if (l->s[l->head].transit_days >= 0) { /* full: the oldest makes room */
             l->tdays[tdays_slot(l->s[l->head].transit_days)]--;
+            l->tdays_n--;
+        }
         l->s[l->head] = *s;
         l->head = (l->head + 1) % l->n;
     }
-    if (s->transit_days >= 0)
+    if (s->transit_days >= 0) {
         l->tdays[tdays_slot(s->transit_days)]++;
+        l->tdays_n++;
+    }
     return CS_OK;
 }
 
@@ -865,14 +870,20 @@ static double share_beyond(const cs_promise_model_t *m, const cs_lane_t *lane, d
     return -1;
 }
 
-/* The fewest working days, hand-over day to delivery day, any delivered
- * parcel of the lane at `level` took (0: it has same-day deliveries); 1
- * when the level knows none (a parcel is on its way a working day at the
- * least, as the cautious default says). Counted in whole days: a sample
- * handed over at 17:00 and delivered at 09:00 took a day, however few
- * hours, and replaying its hours from a purchase at 03:05 must not land
- * on the purchase day. Read from the lane's counts (tdays), so an
- * estimate does not walk its samples for it. */
+/* The fewest working days, hand-over day to delivery day, that the
+ * delivered parcels of the lane at `level` took (0: same-day deliveries),
+ * after setting aside its fastest few: 1 + n/50 (rounded up) of its n
+ * samples with known transit days, but at most (n - 1) / 2, so the floor
+ * is never above the median of what the level saw. One delivery recorded
+ * with a bad timestamp (delivered "the day it was handed over") does not
+ * take a lane's floor away; a lane whose parcels do arrive that day (more
+ * than one in fifty of them) keeps it. 1 when the level knows none (a
+ * parcel is on its way a working day at the least, as the cautious
+ * default says). Counted in whole days: a sample handed over at 17:00
+ * and delivered at 09:00 took a day, however few hours, and replaying
+ * its hours from a purchase at 03:05 must not land on the purchase day.
+ * Read from the lane's counts (tdays), so an estimate does not walk its
+ * samples for it. */
 static int64_t fastest_transit_days(const cs_promise_model_t *m, const cs_lane_t *lane,
                                     int level)
 {
@@ -881,10 +892,16 @@ static int64_t fastest_transit_days(const cs_promise_model_t *m, const cs_lane_t
     char key[4 * (CS_ID_MAX + 1) + 8];
     level_key(lane, level, key, sizeof key);
     const lane_s *l = cs_map_get(&m->lanes, key);
-    for (int d = 0; l && d < TDAYS_MAX; d++)
-        if (l->tdays[d] > 0)
+    if (!l || l->tdays_n <= 0)
+        return 1;
+    int32_t n = l->tdays_n, skip = 1 + (n + 49) / 50;
+    if (skip > (n - 1) / 2)
+        skip = (n - 1) / 2;
+    int32_t below = 0;
+    for (int d = 0; d < TDAYS_MAX; d++)
+        if ((below += l->tdays[d]) > skip)
             return d;
-    return 1;
+    return TDAYS_MAX - 1; /* (not reached: the counts sum to n) */
 }
 
 /* Extra working days an incident usually costs. */

@@ -13,10 +13,12 @@
  * purchase time, so a Friday evening order waits for Monday's hand-over
  * where a Monday order does not. No window starts before the hand-over's
  * day (the first ship day from the purchase) plus the fewest whole working
- * days of transit the answering level has seen. Every delivery is kept as
- * a sample (purchase to delivery, purchase to hand-over, hand-over to
- * delivery) under its lane at four levels -- carrier x service x origin
- * region x destination region; carrier x destination; carrier; everything
+ * days of transit the answering level has seen, its fastest few set
+ * aside (1 + n/50 of n, at most (n - 1)/2: a bad timestamp is no floor).
+ * Every delivery is kept as a sample (purchase to delivery, purchase to
+ * hand-over, hand-over to delivery) under its lane at four levels --
+ * carrier x service x origin region x destination region; carrier x
+ * destination; carrier; everything
  * -- and a query uses the most specific level with enough recent weight.
  * Samples are weighted by age (half-life), so the model follows seasons and
  * slow weeks as deliveries complete (cs_promise_observe is incremental).
