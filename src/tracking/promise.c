@@ -944,11 +944,14 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     }
 
     /* an exception with no scan since: the window it gave when it came
-     * (its days counted from the scan) stands until its last day; once
-     * that has passed with no word from the carrier, nothing is known of
-     * when it arrives, and a window counted from today again ("between
-     * tomorrow and Friday", months later) would be a promise no scan
-     * backs. No window then: the reason says why, and it stays at risk. */
+     * (its days counted from the scan) stands as given until its last
+     * day -- a re-check without news (each night's) does not count it
+     * again from its own day, which would move it a day later each day;
+     * once that has passed with no word from the carrier, nothing is
+     * known of when it arrives, and a window counted from today again
+     * ("between tomorrow and Friday", months later) would be a promise no
+     * scan backs. No window then: the reason says why, and it stays at
+     * risk. */
     if (q->last_status == CS_TRACK_EXCEPTION && q->last_scan_at && q->last_scan_at < now) {
         cs_promise_query_t at_scan = *q;
         at_scan.now = q->last_scan_at;
@@ -956,10 +959,11 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         cs_rc rc = cs_promise_estimate(m, &at_scan, &then, err);
         if (rc)
             return rc;
-        if (then.to && today > cs_tz_day(m->o.tz, then.to)) {
+        if (then.to) {
             *out = then;
-            out->from = out->to = out->point = 0;
             out->at_risk = true;
+            if (today > cs_tz_day(m->o.tz, then.to))
+                out->from = out->to = out->point = 0;
             return CS_OK;
         }
     }

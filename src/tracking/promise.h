@@ -37,8 +37,9 @@
  * delivery (today, and not at risk), a failed attempt (from the next working day),
  * a scan in its destination region (the rest of the way of the lane's
  * parcels that had been scanned there as long ago, once enough tell it),
- * an exception (its reason adds days; once the window it gave at its scan
- * has passed with no scan since, no window: from = to = point = 0), no scan for longer than the lane's
+ * an exception (its reason adds days to the window at its scan, which
+ * stands as given while no scan follows; once it has passed, no window:
+ * from = to = point = 0), no scan for longer than the lane's
  * expected gap (the 90th percentile of the longest silence of its
  * delivered parcels, at least one working day; three when unknown: the
  * window opens up); each move carries a reason code.

@@ -860,7 +860,7 @@ static void test_scans_move_the_window(void **state)
 }
 
 /* An exception with no scan since: while the window it gave at the scan
- * lasts, there is one; once its last day has passed with no word from the
+ * lasts, there is that one, as given; once its last day has passed with no word from the
  * carrier, there is none (not a fresh one counted from each day it is
  * asked), the reason stays the exception's and it is at risk. */
 static void test_exception_window_runs_out(void **state)
@@ -878,6 +878,21 @@ static void test_exception_window_runs_out(void **state)
                          CS_TRACK_EXCEPTION, CS_INCIDENT_DAMAGED, scan);
     assert_true(p.to != 0); /* within it: still a window */
     assert_true(p.at_risk);
+    /* the same window, as given, at each re-check while it runs (the
+     * nightly ones just after midnight too), not one counted again from
+     * each day's own elapsed time, a day later every night */
+    static const char *const rechecks[] = { "2026-03-11T18:00:00Z", "2026-03-12T23:10:00Z",
+                                            "2026-03-13T12:00:00Z", "2026-03-13T23:10:00Z",
+                                            "2026-03-14T12:00:00Z", "2026-03-16T12:00:00Z" };
+    for (size_t i = 0; i < sizeof rechecks / sizeof rechecks[0]; i++) {
+        p = ask(m, "dhl", "DE-BE", placed, shipped, rechecks[i], CS_TRACK_EXCEPTION,
+                CS_INCIDENT_DAMAGED, scan);
+        if (p.from != p0.from || p.point != p0.point || p.to != p0.to)
+            fail_msg("at %s: %s..%s, given at the scan %s..%s", rechecks[i], day(p.from),
+                     day(p.to), day(p0.from), day(p0.to));
+        assert_int_equal(p.reason, CS_PR_EXCEPTION);
+        assert_true(p.at_risk);
+    }
     /* the day after its last day, and months later: no window */
     cs_ms_t after = p0.to + 36 * 3600000LL;
     static const char *later[] = { NULL, "2026-05-05T12:00:00Z" };
