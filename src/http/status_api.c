@@ -285,12 +285,27 @@ static cs_ms_t trouble_at(json_t *sh)
     return 0;
 }
 
-/* The order's parcels less those the shop replaced (returns owned): a
- * parcel on its way back to the shop is replaced when another one, not on
- * its way back, was created after it first went wrong (damaged, refused,
- * not delivered) -- the order sent again, not a delivery in parts, which
- * the paragraph and the page would count as one. *replaced: how many were
- * left out; *first: whether the one left out is the order's first. */
+/* Whether ships[i] is a parcel the shop replaced: on its way back to the
+ * shop, and another one, not on its way back, was created after it first
+ * went wrong (damaged, refused, not delivered) -- the order sent again,
+ * not a delivery in parts. */
+static bool parcel_replaced(json_t *ships, size_t i)
+{
+    json_t *a = json_array_get(ships, i);
+    cs_ms_t wrong = cs__parcel_status(a) == CS_TRACK_RETURNED_TO_SENDER ? trouble_at(a) : 0;
+    for (size_t k = 0; wrong && k < json_array_size(ships); k++) {
+        json_t *b = json_array_get(ships, k);
+        cs_ms_t made = jtime(json_object_get(b, "created_at"));
+        if (k != i && cs__parcel_status(b) != CS_TRACK_RETURNED_TO_SENDER && made > wrong)
+            return true;
+    }
+    return false;
+}
+
+/* The order's parcels less those the shop replaced (parcel_replaced;
+ * returns owned), which the paragraph and the page would otherwise count
+ * as a delivery in parts. *replaced: how many were left out; *first:
+ * whether the one left out is the order's first. */
 static json_t *without_replaced(json_t *ships, int *replaced, bool *first)
 {
     json_t *kept = json_array();
@@ -298,19 +313,11 @@ static json_t *without_replaced(json_t *ships, int *replaced, bool *first)
     *replaced = 0;
     *first = false;
     for (size_t i = 0; kept && i < n; i++) {
-        json_t *a = json_array_get(ships, i);
-        cs_ms_t wrong = cs__parcel_status(a) == CS_TRACK_RETURNED_TO_SENDER ? trouble_at(a) : 0;
-        bool gone = false;
-        for (size_t k = 0; wrong && !gone && k < n; k++) {
-            json_t *b = json_array_get(ships, k);
-            cs_ms_t made = jtime(json_object_get(b, "created_at"));
-            gone = k != i && cs__parcel_status(b) != CS_TRACK_RETURNED_TO_SENDER && made > wrong;
-        }
-        if (gone) {
+        if (parcel_replaced(ships, i)) {
             *first = *first || (i == 0 && *replaced == 0);
             ++*replaced;
         } else {
-            json_array_append(kept, a);
+            json_array_append(kept, json_array_get(ships, i));
         }
     }
     if (*replaced > 1)
@@ -616,14 +623,18 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
     json_object_set_new(out, "status", st.status >= 0
                                            ? json_string(cs_track_status_name(st.status))
                                            : json_null());
+    /* replaced: gone back and sent again (parcel_replaced), as the text
+     * and the tracking page tell it */
     json_t *parcels = json_array();
+    json_t *ships = json_object_get(rd->order, "shipments");
     size_t i;
     json_t *sh;
-    json_array_foreach(json_object_get(rd->order, "shipments"), i, sh) {
+    json_array_foreach(ships, i, sh) {
         json_array_append_new(
-            parcels, json_pack("{s:O?,s:O?,s:s}", "carrier", json_object_get(sh, "carrier"),
+            parcels, json_pack("{s:O?,s:O?,s:s,s:b}", "carrier", json_object_get(sh, "carrier"),
                                "tracking_number", json_object_get(sh, "tracking_number"),
-                               "status", cs_track_status_name(cs__parcel_status(sh))));
+                               "status", cs_track_status_name(cs__parcel_status(sh)),
+                               "replaced", parcel_replaced(ships, i)));
     }
     json_object_set_new(out, "parcels", parcels);
     if (st.have_window) {

@@ -601,6 +601,11 @@ try:
         t.check(txt.startswith(want) and wrong not in txt and "Rückweg" not in txt and
                 "way back" not in txt, "a replacement on its way, told so (%s): %r" % (lang, txt))
         t.eq(js.get("status"), "in_transit", "the status is the replacement's")
+        # both parcels listed, the one gone back marked as replaced
+        t.eq([(p.get("tracking_number"), p.get("status"), p.get("replaced"))
+              for p in js.get("parcels", [])],
+             [("JJDRS1", "returned_to_sender", True), ("JJDRS1B", "in_transit", False)],
+             "parcels: the first replaced by the second (%s)" % lang)
     st, _, html = page("/t/" + token("rs1") + "?lang=de")
     state = re.search(r'<p class="state">([^<]*)<', html)
     t.check(state and state.group(1) == "Unterwegs" and "Teilweise" not in html and
@@ -629,6 +634,8 @@ try:
     txt = js.get("text", "") if st == 200 else ""
     t.check(txt.startswith("Your order comes in 2 parcels: one is on its way back to us") and
             "sent your order again" not in txt, "two parcels sent together: %r" % txt)
+    t.eq([p.get("replaced") for p in js.get("parcels", [])], [False, False],
+         "two parcels sent together: neither replaced: %r" % js.get("parcels"))
     # both delivered: told in the past
     st = two_parcels("m5", now - dt.timedelta(days=4),
                      (now - dt.timedelta(days=2), "delivered", "Berlin"),
