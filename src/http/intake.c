@@ -127,7 +127,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         while (off < len) {
             const char *nl = memchr(p + off, '\n', len - off);
             size_t end = nl ? (size_t)(nl - p) : len;
-            size_t a = off, b = end;
+            size_t start = off, a = off, b = end;
             line++;
             off = nl ? end + 1 : len;
             while (a < b && (p[a] == ' ' || p[a] == '\t' || p[a] == '\r'))
@@ -141,7 +141,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
                                max);
             cs_event_t *ev = NULL;
             cs_err_clear(&e);
-            cs_rc prc = cs_event_parse(p + a, b - a, &ev, &e);
+            cs_rc prc = cs_event_parse_line(p + a, b - a, line, (unsigned)(a - start), &ev, &e);
             if (!prc && (prc = cs_event_check_received(ev, now, &e)))
                 cs_event_free(&ev);
             if (!prc) {

@@ -29,8 +29,9 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
         lineno++;
         const char *p = line.data ? line.data : "";
         size_t n = line.len;
+        unsigned col0 = 0; /* the blanks before the event, for a parse error's column */
         if (lineno == 1 && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
-            p += 3;
+            p += 3; /* no column an editor shows */
             n -= 3;
         }
         while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
@@ -38,6 +39,7 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
         while (n && (*p == ' ' || *p == '\t')) {
             p++;
             n--;
+            col0++;
         }
         if (too_long) {
             cs_err_t e;
@@ -50,7 +52,7 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
             cs_err_t e;
             cs_err_clear(&e);
             st->read++;
-            cs_rc prc = cs_event_parse(p, n, &ev, &e);
+            cs_rc prc = cs_event_parse_line(p, n, lineno, col0, &ev, &e);
             if (!prc && (prc = cs_event_check_received(ev, cs_clock_now(cs_clock_system()), &e)))
                 cs_event_free(&ev);
             if (prc) {

@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -1430,12 +1431,23 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
 
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err)
 {
+    return cs_event_parse_line(text, len, 0, 0, out, err);
+}
+
+cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned col0,
+                          cs_event_t **out, cs_err_t *err)
+{
     json_error_t je;
     *out = NULL;
     if (len > CS_EVENT_BYTES_MAX)
         return cs_err_field(err, CS_ERR_TOOBIG, "", "event too large: %zu bytes, at most %d allowed",
                             len, CS_EVENT_BYTES_MAX);
     json_t *doc = cs_json_loadb(text, len, &je);
+    if (!doc && line) /* one line of a file or body: jansson counted within it */
+        return cs_err_field(err, CS_ERR_INVALID, "", "malformed JSON at line %" PRIu64
+                            ", column %u: %s",
+                            line, col0 + (unsigned)(je.column > 0 ? je.column : 1),
+                            cs_json_error_text(&je));
     if (!doc)
         return cs_err_field(err, CS_ERR_INVALID, "", "malformed JSON at line %d, column %d (byte %d): %s",
                             je.line, je.column, je.position, cs_json_error_text(&je));

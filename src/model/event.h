@@ -313,6 +313,13 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err);
  * UTF-8 and malformed JSON give CS_ERR_INVALID with the position. */
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err);
 
+/* cs_event_parse for one line of NDJSON: text is line `line` (1-based) of
+ * its file or body, starting at character column col0 + 1 (col0 characters
+ * of the line, blanks, come before it); malformed JSON is reported at that
+ * line and the column in it. */
+cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned col0,
+                          cs_event_t **out, cs_err_t *err);
+
 /* How far ahead of its receipt an event may be dated: a day, for a
  * producer that writes local time with the wrong offset. Beyond it the
  * producer's clock is wrong, and a scan dated in 2031 must not decide a

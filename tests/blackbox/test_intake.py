@@ -98,6 +98,13 @@ try:
     ]
     st, _, body = d.post_events(nd, ndjson=True)
     t.eq((st, body.get("accepted")), (200, 2), "NDJSON batch")
+    # a line that does not parse: its message names the body's line (as
+    # "line" does) and the column in that line, past its leading blanks
+    st, _, body = d.request("POST", "/v1/events", json.dumps(nd[0]) + "\n\n  {\"event_id\" 1}\n",
+                            {"Content-Type": "application/x-ndjson"})
+    res = body.get("results", [{}, {}])
+    t.eq((st, res[1].get("line"), res[1].get("error", {}).get("message", "").split(":")[0]),
+         (200, 3, "malformed JSON at line 3, column 15"), "NDJSON parse error at the body's line")
     st, _, order = d.request("GET", "/v1/orders/1001")
     t.eq(st, 200, "order view")
     t.eq(order["shipments"][0]["status"], "in_transit", "early scan attached to its shipment")

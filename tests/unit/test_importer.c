@@ -569,7 +569,8 @@ static void test_ndjson_bad_line(void **state)
                "{\"event_id\":\"a\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"1\"}}\n"
                "\n"
                "{\"event_id\":\"b\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order\":\"1\"}}\n"
-               "{\"event_id\":\"c\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"2\"}}");
+               "{\"event_id\":\"c\",\"type\":\"order.cancelled\",\"occurred_at\":\"2026-03-01T10:00:00Z\",\"data\":{\"order_id\":\"2\"}}\n"
+               " \t{\"event_id\" \"x\"}");
     char path[512], report[4096] = "";
     snprintf(path, sizeof path, "%s/in.ndjson", dir);
     FILE *in = fopen(path, "r");
@@ -585,10 +586,13 @@ static void test_ndjson_bad_line(void **state)
     assert_int_equal(cs_sink_close(&sink, &err), CS_OK);
     fclose(in);
     fclose(rep);
-    assert_int_equal(st.read, 3);
+    assert_int_equal(st.read, 4);
     assert_int_equal(st.accepted, 2);
-    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.rejected, 2);
     assert_non_null(strstr(report, "in.ndjson:3: data.order: unknown field"));
+    /* malformed JSON: at the file's line, and the column in it (after its
+     * two blanks), not the place within the event alone (line 1, column 15) */
+    assert_non_null(strstr(report, "in.ndjson:5: malformed JSON at line 5, column 17: "));
     assert_null(strstr(report, "more problem"));
 
     /* saved as "UTF-8 with BOM", with CRLF line ends: the first event too */
