@@ -191,7 +191,11 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
     }
 
     json_error_t je;
+    char wide[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+    size_t n_wide = 0;
     json_t *arr = cs_json_loadb(p, len, &je);
+    if (!arr && json_error_code(&je) == json_error_numeric_overflow)
+        arr = cs_json_load_wide(p, len, &je, wide, &n_wide); /* each its event's error */
     if (!arr)
         return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
                        je.line, je.column, je.position, cs_json_error_text(&je));
@@ -210,7 +214,20 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         cs_event_t *ev = NULL;
         cs_err_clear(&e);
         json_t *doc = json_array_get(arr, i);
-        if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_check_received(ev, now, &e) == CS_OK &&
+        const char *wide_at = NULL;
+        for (size_t k = 0; k < n_wide && !wide_at; k++) {
+            char at[32];
+            int w = snprintf(at, sizeof at, "[%zu]", i);
+            if (strncmp(wide[k], at, (size_t)w) == 0)
+                wide_at = wide[k] + w + (wide[k][w] == '.');
+        }
+        if (wide_at) {
+            cs_event_wide_error(doc, wide_at, &e);
+            if (e.rc == CS_ERR_NOMEM || reject(r, i, 0, &e)) {
+                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+        } else if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_check_received(ev, now, &e) == CS_OK &&
             cs_event_serialize(ev, &e) == CS_OK) {
             if (add_event(r, &cap, i, ev)) {
                 rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");

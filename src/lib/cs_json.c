@@ -607,6 +607,111 @@ char *cs_json_dumps(const json_t *v, size_t flags)
     return json_dumps(v, flags | cs_json_real_flags(v));
 }
 
+/* ---- integers beyond 64 bits, read as reals to name their field ---- */
+
+/* The JSON path of the value that starts at byte at of buf, a document
+ * valid up to there, into out (size bytes): keys as written, array
+ * elements by index. false when it nests too deep or does not fit. */
+static bool path_at(const char *buf, size_t at, char *out, size_t size)
+{
+    struct {
+        bool obj;
+        size_t index;
+        const char *key;
+        size_t klen;
+    } st[MAX_DEPTH];
+    int depth = 0;
+    bool want_key = false;
+    for (size_t i = 0; i < at; i++) {
+        char c = buf[i];
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH)
+                return false;
+            st[depth].obj = c == '{';
+            st[depth].index = 0;
+            st[depth].key = "";
+            st[depth].klen = 0;
+            depth++;
+            want_key = c == '{';
+        } else if (c == '}' || c == ']') {
+            if (depth > 0)
+                depth--;
+            want_key = false;
+        } else if (c == ',' && depth > 0) {
+            if (st[depth - 1].obj)
+                want_key = true;
+            else
+                st[depth - 1].index++;
+        } else if (c == '"') {
+            size_t s0 = ++i;
+            while (i < at && buf[i] != '"')
+                i += buf[i] == '\\' ? 2 : 1;
+            if (want_key && depth > 0) {
+                st[depth - 1].key = buf + s0;
+                st[depth - 1].klen = i - s0;
+                want_key = false;
+            }
+        }
+    }
+    size_t n = 0;
+    for (int d = 0; d < depth; d++) {
+        int w = st[d].obj ? snprintf(out + n, size - n, "%s%.*s", n ? "." : "", (int)st[d].klen,
+                                     st[d].key)
+                          : snprintf(out + n, size - n, "[%zu]", st[d].index);
+        if (w < 0 || (size_t)w >= size - n)
+            return false;
+        n += (size_t)w;
+    }
+    if (size)
+        out[n] = '\0';
+    return size > 0;
+}
+
+json_t *cs_json_load_wide(const char *buf, size_t len, const json_error_t *je,
+                          char path[][CS_JSON_PATH_MAX], size_t *n)
+{
+    json_t *v = NULL;
+    json_error_t e = *je;
+    char *text = NULL;
+    size_t tlen = len;
+    *n = 0;
+    if (!(text = cs_malloc(len + 2 * CS_JSON_WIDE_MAX + 1)))
+        goto out;
+    memcpy(text, buf, len);
+    for (;;) {
+        if (json_error_code(&e) != json_error_numeric_overflow || *n == CS_JSON_WIDE_MAX)
+            goto out;
+        /* jansson stops right after the number: its token ends there */
+        size_t end = (size_t)e.position < tlen ? (size_t)e.position : tlen, start;
+        if (end && (text[end - 1] < '0' || text[end - 1] > '9'))
+            end--;
+        start = end;
+        while (start && text[start - 1] >= '0' && text[start - 1] <= '9')
+            start--;
+        char before = start ? text[start - 1] : ' ';
+        if (before == '-' && start >= 2 && (text[start - 2] == 'e' || text[start - 2] == 'E'))
+            goto out;
+        if (before == '-')
+            start--;
+        if (start == end || before == '.' || before == 'e' || before == 'E' || before == '+' ||
+            (end < tlen && (text[end] == '.' || text[end] == 'e' || text[end] == 'E')))
+            goto out; /* no integer: a real too large, or not found */
+        if (!path_at(text, start, path[*n], CS_JSON_PATH_MAX))
+            goto out;
+        (*n)++;
+        memmove(text + end + 2, text + end, tlen - end);
+        memcpy(text + end, ".0", 2);
+        tlen += 2;
+        if ((v = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &e)))
+            goto out;
+    }
+out:
+    cs_free(text);
+    if (!v)
+        *n = 0;
+    return v;
+}
+
 const char *cs_json_type_word(const json_t *v)
 {
     switch (json_typeof(v)) {

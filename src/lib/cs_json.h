@@ -60,6 +60,19 @@ size_t cs_json_real_flags(const json_t *v);
  * arena is in use). Use it for every dump of data that came from outside. */
 char *cs_json_dumps(const json_t *v, size_t flags);
 
+/* A document jansson refused for an integer beyond 64 bits
+ * (json_error_numeric_overflow in je, from cs_json_loadb of buf): the
+ * same document with each such integer, at most CS_JSON_WIDE_MAX of them,
+ * read as a real (1e+20 for 100000000000000000000), so a validator can name
+ * the field and say what it expects. path[k] gets the JSON path of the k-th
+ * ("data.items[0].quantity", "[2].data.score"; size CS_JSON_PATH_MAX each)
+ * and *n their count. NULL when the document has another problem too or
+ * more such integers. New reference. */
+#define CS_JSON_WIDE_MAX 8
+#define CS_JSON_PATH_MAX 256
+json_t *cs_json_load_wide(const char *buf, size_t len, const json_error_t *je,
+                          char path[][CS_JSON_PATH_MAX], size_t *n);
+
 /* "an object", "a string", "null", ...: a value's kind as an error message
  * names it ("expected a string, got an integer"). */
 const char *cs_json_type_word(const json_t *v);

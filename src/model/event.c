@@ -375,6 +375,11 @@ static cs_rc get_int(vctx_t *c, json_t *obj, const char *key, bool required, int
                                 "%s: required field is missing", FIELD(c, key));
         return CS_OK;
     }
+    if (json_is_real(v)) /* 1.5, 1e20, or an integer beyond 64 bits: say which */
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected an integer %lld..%lld, got %.*g", FIELD(c, key),
+                            (long long)lo, (long long)hi, cs_json_real_digits(json_real_value(v)),
+                            json_real_value(v));
     if (!json_is_integer(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected an integer %lld..%lld, got %s", FIELD(c, key),
@@ -1189,6 +1194,11 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
         goto out;
     json_t *schema = json_object_get(doc, "schema");
     if (schema && !json_is_null(schema)) {
+        if (json_is_real(schema)) {
+            rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %.*g",
+                              cs_json_real_digits(json_real_value(schema)), json_real_value(schema));
+            goto out;
+        }
         if (!json_is_integer(schema)) {
             rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %s",
                               cs_json_type_word(schema));
@@ -1429,6 +1439,21 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
                         field, at);
 }
 
+cs_rc cs_event_wide_error(json_t *doc, const char *path, cs_err_t *err)
+{
+    cs_event_t *ev = NULL;
+    cs_rc rc = cs_event_from_json(doc, &ev, err);
+    cs_event_free(&ev);
+    if (rc)
+        return rc;
+    /* in a free-form place (attributes): no field wants it, but the store
+     * could not read it back */
+    return cs_err_field(err, CS_ERR_INVALID, path,
+                        "%s: expected a number within 64-bit integers (-9223372036854775808.."
+                        "9223372036854775807), got a larger integer",
+                        path);
+}
+
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err)
 {
     return cs_event_parse_line(text, len, 0, 0, out, err);
@@ -1443,6 +1468,18 @@ cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned 
         return cs_err_field(err, CS_ERR_TOOBIG, "", "event too large: %zu bytes, at most %d allowed",
                             len, CS_EVENT_BYTES_MAX);
     json_t *doc = cs_json_loadb(text, len, &je);
+    if (!doc && json_error_code(&je) == json_error_numeric_overflow) {
+        /* an integer beyond 64 bits: said at its field, as its validator
+         * says what it expects, not as JSON jansson refuses */
+        char path[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+        size_t np;
+        json_t *wide = cs_json_load_wide(text, len, &je, path, &np);
+        if (wide) {
+            cs_rc rc = cs_event_wide_error(wide, path[0], err);
+            json_decref(wide);
+            return rc;
+        }
+    }
     if (!doc && line) /* one line of a file or body: jansson counted within it */
         return cs_err_field(err, CS_ERR_INVALID, "", "malformed JSON at line %" PRIu64
                             ", column %u: %s",

@@ -62,6 +62,20 @@ try:
     t.eq(res[2]["error"]["field"], "type", "unknown type named")
     t.eq(res[2]["error"]["code"], "rule", "unknown type is a rule error")
 
+    # ---- an integer beyond 64 bits: refused at its field, in its event alone ----
+    big = json.dumps(csbb.order_event("big-1", "B-1", customer="c-big")).replace(
+        '"quantity": 1', '"quantity": 100000000000000000000')
+    st, _, body = d.request("POST", "/v1/events", big, {"Content-Type": "application/json"})
+    t.eq((st, body.get("error", {}).get("field"), body.get("error", {}).get("message")),
+         (400, "data.items[0].quantity", "data.items[0].quantity: expected an integer 1..1000000, got 1e+20"),
+         "a huge quantity names its field")
+    st, _, body = d.request("POST", "/v1/events",
+                            "[" + json.dumps(csbb.order_event("big-0", "B-0", customer="c-big")) + "," + big + "]",
+                            {"Content-Type": "application/json"})
+    res = body.get("results", [{}, {}])
+    t.eq((st, res[0].get("status"), res[1].get("status"), res[1].get("error", {}).get("field")),
+         (200, "accepted", "rejected", "data.items[0].quantity"), "a huge quantity in a batch: that event alone")
+
     # ---- a batch all accepted or duplicate: the whole answer, to the byte ----
     odd_id = 'q"uo\\te/\u00e9\u20ac'  # ids have no control characters
     ok = [{"event_id": odd_id, "type": "message.status", "occurred_at": "2026-03-01T11:00:00Z",

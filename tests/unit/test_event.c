@@ -365,6 +365,51 @@ static void test_placed_at_ahead(void **state)
     cs_event_free(&ev);
 }
 
+/* An integer beyond 64 bits (which jansson refuses as it reads it) is
+ * refused at its field, saying what the field expects; one in a free-form
+ * place names its path; integers up to 64 bits stay exact. */
+static void test_integer_too_big(void **state)
+{
+    (void)state;
+#define ITEM(q) ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":" \
+                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}," \
+                                    "{\"sku\":\"b\",\"name\":\"B\",\"unit_price\":1,\"quantity\":" q "}]}")
+    expect_err(ITEM("100000000000000000000"), CS_ERR_INVALID, "data.items[1].quantity",
+               "data.items[1].quantity: expected an integer 1..1000000, got 1e+20");
+    expect_err(ITEM("-100000000000000000000"), CS_ERR_INVALID, "data.items[1].quantity",
+               "expected an integer 1..1000000, got -1e+20");
+    expect_err(ITEM("1e20"), CS_ERR_INVALID, "data.items[1].quantity", "got 1e+20");
+    expect_err(ITEM("1.5"), CS_ERR_INVALID, "data.items[1].quantity", "got 1.5");
+    expect_err(ITEM("9223372036854775807"), CS_ERR_RULE, "data.items[1].quantity",
+               "got 9223372036854775807");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":123456789012345678901,\"quantity\":1}]}"),
+               CS_ERR_INVALID, "data.items[0].unit_price", "expected an amount of at most");
+    expect_err(ENV("feedback.submitted", "{\"id\":\"f\",\"kind\":\"nps\",\"score\":99999999999999999999}"),
+               CS_ERR_INVALID, "data.score", "data.score: expected an integer 0..10, got 1e+20");
+    expect_err(ENV("return.requested", "{\"id\":\"r\",\"order_id\":\"1\",\"resolution\":\"refund\","
+                                       "\"items\":[{\"sku\":\"a\",\"quantity\":18446744073709551616}]}"),
+               CS_ERR_INVALID, "data.items[0].quantity", "got 1.8446744073709552e+19");
+    expect_err("{\"schema\":100000000000000000000,\"event_id\":\"x\"}", CS_ERR_INVALID, "schema",
+               "schema: expected the integer 1, got 1e+20");
+    expect_err(ENV("customer.upserted", "{\"id\":\"c\",\"attributes\":{\"n\":[1,{\"big\":100000000000000000000}]}}"),
+               CS_ERR_INVALID, "data.attributes.n[1].big",
+               "data.attributes.n[1].big: expected a number within 64-bit integers");
+    /* one line of NDJSON likewise */
+    const char *line = ITEM("100000000000000000000");
+    cs_event_t *ev = NULL;
+    cs_err_t err;
+    assert_int_equal(cs_event_parse_line(line, strlen(line), 7, 2, &ev, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "data.items[1].quantity");
+    /* exact below 2^63 */
+    ev = parse_ok(ENV("customer.upserted", "{\"id\":\"c\",\"attributes\":{\"n\":9223372036854775807}}"));
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(ev->json, "data"), "attributes"), "n")),
+                     INT64_MAX);
+    cs_event_free(&ev);
+#undef ITEM
+}
+
 /* An event or a purchase dated before 2000 (a zero, seconds read as
  * milliseconds) is refused naming its field; 2000-01-01 itself is taken. */
 static void test_time_before_2000(void **state)
@@ -858,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_email_local_part_ascii),
         cmocka_unit_test(test_email_length),
         cmocka_unit_test(test_time_before_2000),
+        cmocka_unit_test(test_integer_too_big),
         cmocka_unit_test(test_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,47 @@ static void test_refused(void **state)
     check("{\"a\":1}\0", 8, false);
 }
 
+/* Integers beyond 64 bits, read as reals where each sits, with its path;
+ * anything else wrong keeps the document refused. */
+static void wide(const char *text, const char *path0, const char *path1, size_t want)
+{
+    json_error_t je;
+    char path[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+    size_t n = 99;
+    assert_null(cs_json_loadb(text, strlen(text), &je));
+    json_t *v = cs_json_load_wide(text, strlen(text), &je, path, &n);
+    assert_int_equal(n, want);
+    if (!want) {
+        assert_null(v);
+        return;
+    }
+    assert_non_null(v);
+    assert_string_equal(path[0], path0);
+    if (path1)
+        assert_string_equal(path[1], path1);
+    json_decref(v);
+}
+
+static void test_load_wide(void **state)
+{
+    (void)state;
+    wide("{\"a\":9223372036854775808}", "a", NULL, 1);
+    wide("{\"x\":\"a,[\\\"{\",\"d\":{\"items\":[{\"q\":1},{\"k\":[],\"q\":-99999999999999999999}]},"
+         "\"z\":[0,1,123456789012345678901234567890]}",
+         "d.items[1].q", "z[2]", 2);
+    wide("[{},{\"s\":1e400,\"b\":1}]", NULL, NULL, 0);         /* a real too large */
+    wide("{\"a\":99999999999999999999,\"a\":1}", NULL, NULL, 0); /* and a duplicate key */
+    json_error_t je;
+    char path[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+    size_t n;
+    const char *t = "{\"a\":1,\"b\":[-100000000000000000000]}";
+    assert_null(cs_json_loadb(t, strlen(t), &je));
+    json_t *v = cs_json_load_wide(t, strlen(t), &je, path, &n);
+    assert_true(json_is_integer(json_object_get(v, "a")));
+    assert_true(json_real_value(json_array_get(json_object_get(v, "b"), 0)) == -1e20);
+    json_decref(v);
+}
+
 /* What the fast path leaves to jansson still parses, the same. */
 static void test_handed_to_jansson(void **state)
 {
@@ -387,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_taken),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_load_wide),
         cmocka_unit_test(test_handed_to_jansson),
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_dump_reals),
