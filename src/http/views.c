@@ -37,10 +37,10 @@ static cs_rc int_arg(hreq_t *r, const char *name, int64_t lo, int64_t hi, int64_
     if (!v)
         return CS_OK;
     int64_t x;
-    if (!cs_parse_i64(v, &x) || x < lo || x > hi)
+    if (!cs_parse_digits(v, &x) || x < lo || x > hi) /* "+1", " 1", "1x": refused */
         return cs_err_field(err, CS_ERR_INVALID, name,
-                            "%s: expected an integer %lld..%lld, got \"%.32s\"", name,
-                            (long long)lo, (long long)hi, v);
+                            "%s: expected an integer %lld..%lld in decimal digits, got \"%.32s\"",
+                            name, (long long)lo, (long long)hi, v);
     *out = x;
     return CS_OK;
 }

@@ -543,6 +543,17 @@ const char *cs_span_trim(const char *s, size_t *n)
     return s;
 }
 
+bool cs_parse_digits(const char *s, int64_t *out)
+{
+    /* strtoll would also take blanks before it and a sign */
+    if (!s || !*s)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return cs_parse_i64(s, out);
+}
+
 bool cs_parse_serial(const char *s, int64_t *out)
 {
     /* the one spelling of the number: "007" is some other system's id */

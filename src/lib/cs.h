@@ -139,6 +139,10 @@ void cs_thread_name(const char *name);
 const char *cs_span_trim(const char *s, size_t *n);
 /* Parse a decimal int64 from the whole of s; false on junk or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
+/* A number written in decimal digits alone ("42", "007"; not "+42", " 42",
+ * "-1" or "42x"), as a query parameter's is; false for any other text or
+ * one past INT64_MAX. */
+bool cs_parse_digits(const char *s, int64_t *out);
 /* A positive number written as we write one ("%lld": digits only, no sign,
  * blanks or leading zeros; "7", not "007" or "+7"), such as the number of
  * one of our messages in an id a provider or a shop echoes; false for any

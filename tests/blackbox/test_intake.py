@@ -418,6 +418,17 @@ try:
         t.eq((st, h.get("allow")), (405, allow), "Allow of %s %s" % (method, path))
     st, _, body = d.request("GET", "/v1/events?limit=5000")
     t.eq((st, body["error"]["field"]), (400, "limit"), "bad query parameter named")
+    # only decimal digits: a sign, a blank or trailing junk is no number
+    for path, field in (("limit=%2B1", "limit"), ("limit=%201", "limit"), ("limit=1%20", "limit"),
+                        ("limit=1x", "limit"), ("limit=-1", "limit"), ("limit=0x10", "limit"),
+                        ("after_seq=%2B0", "after_seq"), ("after_seq=-0", "after_seq"),
+                        ("before_seq=%091", "before_seq")):
+        st, _, body = d.request("GET", "/v1/events?" + path)
+        e = body.get("error", {}) if isinstance(body, dict) else {}
+        t.check(st == 400 and e.get("field") == field and "in decimal digits" in e.get("message", ""),
+                "?%s: 400 naming %s: %s %r" % (path, field, st, body))
+    st, _, body = d.request("GET", "/v1/events?limit=007&after_seq=0")
+    t.eq(st, 200, "digits alone, leading zeros too")
     st, _, body = d.request("GET", "/v1/events?type=order.shipped")
     t.eq((st, body["error"]["field"]), (400, "type"), "bad type filter named")
     # no event comes before the first: before_seq=0 is refused, not read as no bound

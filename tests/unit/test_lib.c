@@ -206,6 +206,16 @@ static void test_strings(void **state)
     for (size_t i = 0; i < sizeof not_ours / sizeof *not_ours; i++)
         assert_false(cs_parse_serial(not_ours[i], &v));
     assert_false(cs_parse_serial(NULL, &v));
+    /* a query parameter's number: digits alone */
+    assert_true(cs_parse_digits("007", &v));
+    assert_int_equal(v, 7);
+    assert_true(cs_parse_digits("0", &v));
+    assert_int_equal(v, 0);
+    const char *const no_digits[] = { "+1", " 1", "1 ", "\t1", "-1", "-0", "", "1x", "0x10",
+                                      "99999999999999999999" };
+    for (size_t i = 0; i < sizeof no_digits / sizeof *no_digits; i++)
+        assert_false(cs_parse_digits(no_digits[i], &v));
+    assert_false(cs_parse_digits(NULL, &v));
     size_t n;
     const char *t = cs_span_trim(" \tFS  ", &n);
     assert_int_equal(n, 2);
