@@ -181,6 +181,9 @@ cs_rc cs__http_check_query(hreq_t *r, const char *const *names, size_t n, cs_err
  * "%2F". CS_ERR_INVALID naming "id" when it is empty, longer than
  * CS_ID_MAX, holds a NUL byte or is not UTF-8. */
 cs_rc cs__http_path_id(const hreq_t *r, char *out, cs_err_t *err);
+/* Whether the path as it came holds an escaped NUL ("%00"), which ends
+ * MHD's decoded path early: a customer's link with one is no link. */
+bool cs__http_path_nul(const hreq_t *r);
 /* {"error":{"code","field","message"}} for err, with the status it maps to. */
 enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err);
 /* Queue text (owned, freed with free()) as the response. */

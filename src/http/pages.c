@@ -57,7 +57,7 @@ static enum MHD_Result page(hreq_t *r, int status, const char *lang, const char 
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method)
 {
     cs_http_t *h = r->h;
-    const char *token = url + 3;
+    const char *token = cs__http_path_nul(r) ? "" : url + 3; /* a token cut by a NUL: none */
     char customer[CS_ID_MAX + 1];
     if (!h->opts.link_secret || !h->opts.link_secret[0] ||
         !cs_unsubscribe_token_check(h->opts.link_secret, token, customer, sizeof customer)) {

@@ -668,6 +668,11 @@ cs_rc cs__http_path_id(const hreq_t *r, char *out, cs_err_t *err)
     return CS_OK;
 }
 
+bool cs__http_path_nul(const hreq_t *r)
+{
+    return r->path && strstr(r->path, "%00") != NULL;
+}
+
 /* url is MHD's decoded path; the routes with an {id} read r->path, the
  * path as it came. */
 static route_t route_of(hreq_t *r, const char *url, const char *method, bool *method_ok)
@@ -706,11 +711,13 @@ static route_t route_of(hreq_t *r, const char *url, const char *method, bool *me
         *method_ok = get || post;
         return R_TRACK_LOOKUP;
     }
-    if (strncmp(url, "/t/", 3) == 0 && url[3]) {
+    /* a customer's link is answered by its page, also when its token is
+     * empty or cut short ("/t/%00" is "/t/" decoded): not in JSON */
+    if (strncmp(url, "/t/", 3) == 0) {
         *method_ok = get;
         return R_TRACK_PAGE;
     }
-    if (strncmp(url, "/u/", 3) == 0 && url[3]) {
+    if (strncmp(url, "/u/", 3) == 0) {
         *method_ok = get || post;
         return R_UNSUBSCRIBE;
     }

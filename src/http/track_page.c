@@ -1127,7 +1127,7 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
 enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
 {
     cs_http_t *h = r->h;
-    const char *token = url + 3;
+    const char *token = cs__http_path_nul(r) ? "" : url + 3; /* a token cut by a NUL: none */
     if (strcmp(token, "logo") == 0)
         return logo_reply(r);
     if (tracking_off(h))

@@ -433,6 +433,14 @@ try:
     st, h_, html = page("/t/%FF%FE")  # (this address is refused by now: 429, as a page)
     t.check(st in (404, 429) and h_.get("content-type", "").startswith("text/html"),
             "a link that is not UTF-8 gets the page's answer: %s %r" % (st, h_.get("content-type")))
+    # an escaped NUL ends the decoded path ("/t/%00" reads "/t/"): the link,
+    # and an empty one, still get the page's answer, never the API's JSON;
+    # a valid token cut by one is no link
+    for i, path in enumerate(("/t/%00", "/t/", "/t/%00abc", "/t/" + token("rt1") + "%00x",
+                              "/u/%00", "/u/")):
+        st, h_, html = page(path, **{"X-Forwarded-For": "192.0.2.%d" % (100 + i)})
+        t.check(st in (404, 429) and h_.get("content-type", "").startswith("text/html"),
+                "%s gets the page's answer: %s %r %.80r" % (path, st, h_.get("content-type"), html))
     st, _, html = page("/t")
     t.check(st == 200 and "Order number" in html, "the lookup form, in default_locale (en)")
     t.check("The postcode we deliver to, or the email address you ordered with" in html,
