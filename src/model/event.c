@@ -574,6 +574,51 @@ static bool valid_currency(const char *s)
            isupper((unsigned char)s[2]);
 }
 
+/* ISO 4217's codes that are no money an order is paid in: XXX "no
+ * currency", XTS for testing, the metals, and the units of account and of
+ * the bond markets. The other X-codes are money (XAF, XOF, XPF, XCD,
+ * XCG); a code ISO 4217 does not list is not refused (the list grows). */
+static const char *not_money(const char *s)
+{
+    static const char *const codes[][2] = {
+        { "XXX", "no currency" },        { "XTS", "a code for testing" },
+        { "XAU", "gold, not money" },    { "XAG", "silver, not money" },
+        { "XPT", "platinum, not money" }, { "XPD", "palladium, not money" },
+        { "XDR", "a unit of account (the IMF's SDR), not money" },
+        { "XSU", "a unit of account (the Sucre), not money" },
+        { "XUA", "a unit of account (the ADB's), not money" },
+        { "XBA", "a bond market unit, not money" }, { "XBB", "a bond market unit, not money" },
+        { "XBC", "a bond market unit, not money" }, { "XBD", "a bond market unit, not money" },
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(s, codes[i][0]) == 0)
+            return codes[i][1];
+    return NULL;
+}
+
+/* Whether s (n bytes of UTF-8) is nothing but white space: ASCII's, the
+ * no-break and the other Unicode spaces, zero width ones included. */
+static bool blank_text(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+            p++;
+        else if (e - p >= 2 && p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
+            p += 2;
+        else if (e - p >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
+                 (p[2] <= 0x8B || p[2] == 0xAF)) /* U+2000-U+200B, U+202F */
+            p += 3;
+        else if (e - p >= 3 && ((p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||  /* U+205F */
+                                (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) ||  /* U+3000 */
+                                (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)))   /* U+FEFF */
+            p += 3;
+        else
+            return false;
+    }
+    return true;
+}
+
 #define FORMAT_CHECK(c, key, s, ok, expect)                                                    \
     do {                                                                                       \
         if ((s) && !(ok)) {                                                                    \
@@ -705,6 +750,12 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
         o->placed_at = occurred_at;
     FORMAT_CHECK(c, "currency", o->currency, valid_currency(o->currency),
                  "a three-letter ISO 4217 code like EUR");
+    const char *what = not_money(o->currency);
+    if (what)
+        return cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "currency"),
+                            "%s: expected the ISO 4217 code of a currency like EUR, got \"%s\", "
+                            "which is %s",
+                            FIELD(c, "currency"), o->currency, what);
 
     items = json_object_get(d, "items");
     if (!items || json_is_null(items))
@@ -731,6 +782,13 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
         } else if (!(rc = check_keys(c, it, item_keys)) &&
                    !(rc = get_str(c, it, "sku", true, STR_ID, &li->sku)) &&
                    !(rc = get_str(c, it, "name", true, STR_SHORT, &li->name)) &&
+                   !(rc = blank_text(li->name, strlen(li->name))
+                              ? cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "name"),
+                                             "%s: expected the item's name (what the customer "
+                                             "bought), got %s",
+                                             FIELD(c, "name"),
+                                             *li->name ? "only white space" : "an empty string")
+                              : CS_OK) &&
                    !(rc = get_str(c, it, "category", false, STR_SHORT, &li->category)) &&
                    !(rc = get_money(c, it, "unit_price", true, &li->unit_price, NULL)) &&
                    !(rc = get_int(c, it, "quantity", true, 1, 1000000, CS_ERR_RULE, &li->quantity,

@@ -195,6 +195,49 @@ static void test_errors_name_the_field(void **state)
                CS_ERR_INVALID, "data.currency", "ISO 4217");
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":[]}"),
                CS_ERR_INVALID, "data.items", "1..500");
+    /* ISO 4217's codes that are no money; its X-codes that are money pass */
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"XXX\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}]}"),
+               CS_ERR_RULE, "data.currency",
+               "data.currency: expected the ISO 4217 code of a currency like EUR, got \"XXX\", which is "
+               "no currency");
+    const char *const not_money[] = { "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "XSU", "XUA", "XBA",
+                                      "XBD" };
+    for (size_t i = 0; i < sizeof not_money / sizeof *not_money; i++) {
+        char ev[512];
+        snprintf(ev, sizeof ev,
+                 ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"%s\",\"items\":"
+                                     "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}]}"),
+                 not_money[i]);
+        expect_err(ev, CS_ERR_RULE, "data.currency", not_money[i]);
+    }
+    const char *const money[] = { "XOF", "XAF", "XPF", "XCD", "CHF" };
+    for (size_t i = 0; i < sizeof money / sizeof *money; i++) {
+        char ev[512];
+        snprintf(ev, sizeof ev,
+                 ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"%s\",\"items\":"
+                                     "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1}]}"),
+                 money[i]);
+        cs_event_t *ok = parse_ok(ev);
+        cs_event_free(&ok);
+    }
+    /* a line item's name says what was bought: empty or blank is none */
+    const char *const blank[] = { "", " ", "\\t \\n", "\u00a0", "\u3000\u200b", "\\u2003" };
+    for (size_t i = 0; i < sizeof blank / sizeof *blank; i++) {
+        char ev[512];
+        snprintf(ev, sizeof ev,
+                 ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                     "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1},"
+                                     "{\"sku\":\"b\",\"name\":\"%s\",\"unit_price\":1,\"quantity\":1}]}"),
+                 blank[i]);
+        expect_err(ev, CS_ERR_INVALID, "data.items[1].name",
+                   i ? "data.items[1].name: expected the item's name (what the customer bought), got "
+                       "only white space"
+                     : "got an empty string");
+    }
+    cs_event_t *named = parse_ok(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
+                                     "\"items\":[{\"sku\":\"a\",\"name\":\" T\\u00e4sse \",\"unit_price\":1,\"quantity\":1}]}"));
+    cs_event_free(&named);
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,\"quantity\":1},"
                                    "{\"sku\":\"b\",\"name\":\"B\",\"unit_price\":1,\"quantity\":0}]}"),
