@@ -161,8 +161,9 @@ enum MHD_Result cs__http_reply_code(hreq_t *r, int status, const char *code, con
 const char *cs__http_header(hreq_t *r, const char *name);
 const char *cs__http_query(hreq_t *r, const char *name);
 /* What was received, for an error message: quoted, at most 40 bytes of
- * it, '"' and '\' escaped, anything but printable ASCII as \xNN; buf of
- * CS_HTTP_ECHO_MAX bytes. Returns buf. */
+ * it (no character cut), '"' and '\' escaped, UTF-8 characters as they
+ * are, control characters (C0, DEL, C1) and bytes that are not UTF-8 as
+ * \xNN; buf of CS_HTTP_ECHO_MAX bytes. Returns buf. */
 #define CS_HTTP_ECHO_MAX (40 * 4 + 8)
 const char *cs__http_echo(const char *v, char *buf, size_t size);
 /* ?lang= of the views that answer in words: its primary subtag in any

@@ -238,8 +238,20 @@ const char *cs__http_echo(const char *v, char *buf, size_t size)
 {
     size_t n = 0, i = 0;
     buf[n++] = '"';
-    for (; v[i] && i < 40 && n + 6 < size; i++) {
+    while (v[i] && i < 40 && n + 6 < size) {
         unsigned char c = (unsigned char)v[i];
+        size_t k = c >= 0x80 ? cs_utf8_seq(v + i, strnlen(v + i, 4)) : 1;
+        if (c >= 0x80 && k && i + k <= 40 && n + k + 6 < size &&
+            !(c == 0xC2 && (unsigned char)v[i + 1] < 0xA0)) {
+            /* a character as it came: the answer is UTF-8 (not \xC3\xBC
+             * for a "ü"); the C1 controls (U+0080-U+009F) are escaped */
+            memcpy(buf + n, v + i, k);
+            n += k;
+            i += k;
+            continue;
+        }
+        if (c >= 0x80 && k && i + k > 40)
+            break; /* no character cut in two */
         if (c == '"' || c == '\\') {
             buf[n++] = '\\';
             buf[n++] = (char)c;
@@ -248,6 +260,7 @@ const char *cs__http_echo(const char *v, char *buf, size_t size)
         } else {
             buf[n++] = (char)c;
         }
+        i++;
     }
     if (v[i] && n + 5 < size) {
         memcpy(buf + n, "...", 3);

@@ -398,6 +398,19 @@ try:
                 and "time and its zone" in msg, "placed_at %s, a date alone: %s %s %r" % (when, st, f, msg))
     st, f, msg = bad(ok + "&placed_at=%22%5Cx%01")
     t.check(st == 400 and '"\\"\\\\x\\x01"' in msg, "odd bytes echoed escaped: %r" % msg)
+    # text is echoed as the UTF-8 it is, as the rest of the API answers
+    # (not "M\\xC3\\xBCnchen"); control characters stay escaped, and a
+    # value cut at 40 bytes is not cut inside a character
+    st, f, msg = bad(ok + "&placed_at=M%C3%BCnchen%C2%85")
+    t.check(st == 400 and '"M\u00fcnchen\\xC2\\x85"' in msg, "non-ASCII echoed as UTF-8: %r" % msg)
+    c = d.conn()
+    c.request("GET", "/v1/promise?" + ok + "&placed_at=M%C3%BCnchen", headers={"Authorization": "Bearer " + d.key})
+    raw = c.getresponse().read()
+    c.close()
+    t.check('got \\"M\u00fcnchen\\"'.encode() in raw, "echoed in UTF-8 bytes, not escaped: %r" % raw)
+    st, f, msg = bad(ok + "&destination_region=" + "%C3%BC" * 40)
+    t.check(st == 400 and f == "destination_region" and '"' + "\u00fc" * 20 + '..."' in msg,
+            "a long value cut between characters: %r" % msg)
     for field, limit in (("carrier", 128), ("service", 128), ("origin_region", 64),
                          ("destination_region", 64), ("destination_postal_code", 16),
                          ("origin_postal_code", 16)):
