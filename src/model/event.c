@@ -413,8 +413,11 @@ static cs_rc get_money(vctx_t *c, json_t *obj, const char *key, bool required, i
         char shown[48] = "";
         if (json_is_string(v))
             snprintf(shown, sizeof shown, ", got \"%.32s\"", json_string_value(v));
-        else if (json_is_number(v))
-            snprintf(shown, sizeof shown, ", got %.17g", json_number_value(v));
+        else if (json_is_integer(v))
+            snprintf(shown, sizeof shown, ", got %lld", (long long)json_integer_value(v));
+        else if (json_is_real(v)) /* as sent: 1.005, not 1.0049999999999999 */
+            snprintf(shown, sizeof shown, ", got %.*g", cs_json_real_digits(json_real_value(v)),
+                     json_real_value(v));
         else
             snprintf(shown, sizeof shown, ", got %s", cs_json_type_word(v));
         if (mc == CS_MONEY_TOO_LARGE)

@@ -245,6 +245,19 @@ static void test_errors_name_the_field(void **state)
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":\"1.234\",\"quantity\":1}]}"),
                CS_ERR_INVALID, "data.items[0].unit_price", "at most 2 decimals");
+    /* an amount is echoed as it was sent (the shortest text of its double),
+     * not in 17 digits (1.0049999999999999) */
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1.005,\"quantity\":1}]}"),
+               CS_ERR_INVALID, "data.items[0].unit_price",
+               "data.items[0].unit_price: expected an amount >= 0 with at most 2 decimals like 49.90, got 1.005");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":0.1,\"quantity\":1}],"
+                                   "\"totals\":{\"tax\":-0.3}}"),
+               CS_ERR_INVALID, "data.totals.tax", "got -0.3");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1234567890123456789,\"quantity\":1}]}"),
+               CS_ERR_INVALID, "data.items[0].unit_price", "at most 1000000000000.00, got 1234567890123456789");
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
                                    "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":-1,\"quantity\":1}]}"),
                CS_ERR_INVALID, "data.items[0].unit_price", ">= 0");
