@@ -511,8 +511,14 @@ static enum MHD_Result email_callback(hreq_t *r)
         else if (sv < 0)
             field = "status", why = "expected sent, delivered, opened, clicked, bounced, "
                                     "complained or unsubscribed";
+        else if (at && !cs_time_parse(at, &t) && cs_time_before_1970(at))
+            field = "occurred_at", why = "expected a time from 2000-01-01 on; check how the "
+                                         "sender writes its times";
         else if ((jat && !at) || (at && !cs_time_parse(at, &t)))
             field = "occurred_at", why = "expected an RFC 3339 time";
+        else if (at && t < CS_EVENT_TIME_MIN) /* as the event intake refuses it */
+            field = "occurred_at", why = "expected a time from 2000-01-01 on; check how the "
+                                         "sender writes its times";
         else if (t > now + CS_EVENT_AHEAD_MAX_MS) /* as the event intake refuses it */
             field = "occurred_at", why = "expected a time at most a day in the future; check "
                                          "the sender's clock and time zone";

@@ -220,6 +220,11 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
                       const char *code, const char *text, cs_ms_t t, const char *at,
                       json_t *location, cs_err_t *err)
 {
+    if (t < CS_EVENT_TIME_MIN) { /* the event API's rule: a zero, or a unit gone wrong */
+        reject(b, src, src->at_key,
+               "expected a time from 2000-01-01 on; check how the sender writes its times");
+        return CS_OK;
+    }
     if (t > b->now + CS_EVENT_AHEAD_MAX_MS) { /* the event API's rule */
         char now[32];
         cs_time_format(b->now, now, sizeof now);
@@ -486,6 +491,22 @@ static bool aftership_time(const char *s, const cs_tz_t *tz, cs_ms_t *out)
     return true;
 }
 
+/* Whether s is a checkpoint_time but for its year, one before 1970: with
+ * a zone, without one, or a date. */
+static bool aftership_early(const char *s)
+{
+    char buf[48];
+    size_t n = strlen(s);
+    if (cs_time_before_1970(s))
+        return true;
+    if (n < 19 || n + 2 > sizeof buf)
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = 'Z';
+    buf[n + 1] = '\0';
+    return cs_time_before_1970(buf);
+}
+
 /* Whether s has the form of a base64 HMAC-SHA256: 43 characters of the
  * standard alphabet and one '=' (32 bytes). Its form only: whether it
  * matches is the constant-time comparison's to say. */
@@ -568,6 +589,13 @@ static enum MHD_Result aftership(hreq_t *r, batch_t *b)
         cs_ms_t t;
         char iso[40];
         bool zoned = at && strlen(at) != 10 && cs_time_parse(at, &t);
+        if (at && !zoned && !aftership_time(at, r->h->opts.shop_tz, &t) && aftership_early(at)) {
+            reject(b, &src, "checkpoint_time",
+                   "expected a time from 2000-01-01 on, got \"%.*s\"; check how the sender "
+                   "writes its times",
+                   quote_len(at, 40), at);
+            continue;
+        }
         if (!at || (!zoned && !aftership_time(at, r->h->opts.shop_tz, &t))) {
             reject(b, &src, "checkpoint_time",
                    "expected an ISO 8601 time of a real date (\"2026-12-03T09:15:00+01:00\"; "
@@ -787,6 +815,13 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
             reject(b, &src, "location", "expected an object ({\"city\", \"postal_code\", "
                                         "\"country\"}), got %s",
                    cs_json_type_word(loc));
+            continue;
+        }
+        if (when && !cs_time_parse(when, &t) && cs_time_before_1970(when)) {
+            reject(b, &src, "occurred_at",
+                   "expected a time from 2000-01-01 on, got \"%.*s\"; check how the sender "
+                   "writes its times",
+                   quote_len(when, 40), when);
             continue;
         }
         if (!when || !cs_time_parse(when, &t)) {

@@ -128,6 +128,22 @@ bool cs_time_parse(const char *s, cs_ms_t *out)
     return true;
 }
 
+bool cs_time_before_1970(const char *s)
+{
+    char buf[64];
+    int y, mo, d;
+    cs_ms_t t;
+    size_t n = s ? strlen(s) : 0;
+    if (n < 10 || n >= sizeof buf || !digits(s, 4, &y) || y >= 1970)
+        return false;
+    memcpy(buf, s, n + 1);
+    memcpy(buf, "2000", 4); /* a leap year: the rest reads as it would in y ... */
+    if (!cs_time_parse(buf, &t) || !parse_date_part(buf, &y, &mo, &d))
+        return false;
+    digits(s, 4, &y);
+    return !(mo == 2 && d == 29 && !is_leap(y)); /* ... but for a 29th of February */
+}
+
 const char *cs_time_format(cs_ms_t t, char *buf, size_t size)
 {
     int64_t secs = t >= 0 ? t / 1000 : (t - 999) / 1000;

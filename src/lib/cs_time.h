@@ -23,6 +23,10 @@ typedef int64_t cs_ms_t; /* milliseconds since 1970-01-01T00:00:00Z */
 bool cs_time_parse(const char *s, cs_ms_t *out);
 /* Parse a plain calendar date "YYYY-MM-DD" only. */
 bool cs_date_parse(const char *s, cs_ms_t *out);
+/* Whether s is what cs_time_parse takes but for its year, one before 1970,
+ * which it does not take ("1969-12-31T23:00:00Z", "1900-01-01"): a time
+ * too early, to be told so, not one malformed. */
+bool cs_time_before_1970(const char *s);
 /* Format as "2026-03-01T12:00:00.000Z" into buf (at least 32 bytes). */
 const char *cs_time_format(cs_ms_t t, char *buf, size_t size);
 

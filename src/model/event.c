@@ -455,6 +455,11 @@ static cs_rc get_time(vctx_t *c, json_t *obj, const char *key, bool required, bo
         s[n - 1] != 'z' && !(n > 6 && strcmp(s + n - 6, "+00:00") == 0) &&
         !(n > 6 && strcmp(s + n - 6, "-00:00") == 0))
         *out += 1;
+    if (!ok && (date_ok || n != 10) && cs_time_before_1970(s)) /* as one before 2000 is told */
+        return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
+                            "%s: expected a %s from 2000-01-01 on, got \"%.40s\"; check how the "
+                            "sender writes its times",
+                            FIELD(c, key), n == 10 ? "date" : "time", s);
     if (!ok)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected %s, got \"%.40s\"", FIELD(c, key),

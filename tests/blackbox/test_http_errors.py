@@ -110,6 +110,13 @@ try:
     st, _, body = d.request("POST", "/v1/callbacks/email", item,
                             {"Content-Type": "application/json; charset=utf-8"})
     t.eq(st, 422, "with application/json the item is read (no such message: 422)")
+    # a time before 1970 is a time, only too early: told as one before 2000 is
+    for at in ("1969-12-31T23:00:00Z", "1999-12-31T23:00:00Z"):
+        st, _, body = d.request("POST", "/v1/callbacks/email",
+                                '{"message_id": "<m-1@shop.example>", "status": "bounced", '
+                                '"occurred_at": "%s"}' % at, {"Content-Type": "application/json"})
+        t.check("occurred_at" in str(body) and "from 2000-01-01 on" in str(body),
+                "the email callback, occurred_at %s: too early: %s %r" % (at, st, body))
     st, _, body = d.request("POST", "/v1/callbacks/email", "[]",
                             {"Content-Type": "application/json"})
     e = err_of(body)

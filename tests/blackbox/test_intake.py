@@ -62,6 +62,12 @@ try:
     t.eq(res[2]["error"]["field"], "type", "unknown type named")
     t.eq(res[2]["error"]["code"], "rule", "unknown type is a rule error")
 
+    # ---- a time before 1970: too early, as one before 2000 is told ----
+    st, _, body = d.post_events(csbb.order_event("early-1", "E-1", customer="c-early", at="1969-07-20T20:17:00Z"))
+    t.eq((st, body.get("error", {}).get("field"), body.get("error", {}).get("message")),
+         (400, "occurred_at", 'occurred_at: expected a time from 2000-01-01 on, got "1969-07-20T20:17:00Z"; '
+                              "check how the sender writes its times"), "a time before 1970 is too early")
+
     # ---- an integer beyond 64 bits: refused at its field, in its event alone ----
     big = json.dumps(csbb.order_event("big-1", "B-1", customer="c-big")).replace(
         '"quantity": 1', '"quantity": 100000000000000000000')

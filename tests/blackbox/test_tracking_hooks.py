@@ -185,6 +185,26 @@ try:
     t.check(st == 200 and x.get("accepted") == 1 and list(rej) == [1]
             and rej[1][0] == "msg.checkpoints[1].tag",
             "AfterShip: a subtag of blanks gives way to the tag; with neither, refused: %s %r" % (st, x))
+    # a time before 2000 (a zero, seconds read as milliseconds), before 1970
+    # too, is refused by index as too early, as the event API refuses it
+    st, _, x = own({"carrier": "dpd", "tracking_number": "EARLY-1", "scans": [
+        {"code": "INTRANSIT", "occurred_at": "1969-12-31T23:00:00Z"},
+        {"code": "INTRANSIT", "occurred_at": "1999-12-31T23:00:00+01:00"},
+        {"code": "INTRANSIT", "occurred_at": iso(-79)}]})
+    rej = rejected(x)
+    t.check(st == 200 and x.get("accepted") == 1 and sorted(rej) == [0, 1]
+            and all(f == "scans[%d].occurred_at" % i and "from 2000-01-01 on" in m for i, (f, m) in rej.items()),
+            "scans before 2000 refused as too early: %s %r" % (st, x))
+    st, _, x = aftership({"msg": {"slug": "dpd-de", "tracking_number": "EARLY-1", "checkpoints": [
+        {"checkpoint_time": "1969-12-31T23:00:00", "subtag": "InTransit_001"},
+        {"checkpoint_time": "1969-12-31", "subtag": "InTransit_001"},
+        {"checkpoint_time": "1969-12-31T23:00:00-05:00", "subtag": "InTransit_001"},
+        {"checkpoint_time": "1970-01-02T00:00:00", "subtag": "InTransit_001"},
+        {"checkpoint_time": "1969-13-31T23:00:00", "subtag": "InTransit_001"}]}})
+    rej = rejected(x)
+    t.check(st in (200, 422) and sorted(rej) == [0, 1, 2, 3, 4]
+            and all("from 2000-01-01 on" in rej[i][1] for i in range(4)) and "ISO 8601" in rej[4][1],
+            "AfterShip checkpoints before 2000 refused as too early, a month 13 as no time: %s %r" % (st, x))
     # AfterShip's countries: alpha-3 in any case, or alpha-2; an unknown one is refused by index
     st, _, body = aftership({"msg": {"slug": "dpd-de", "tracking_number": "01905002345612", "checkpoints": [
         {"checkpoint_time": iso(-80), "subtag": "InTransit_001", "city": "Tokyo", "country_iso3": "JPN"},

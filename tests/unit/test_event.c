@@ -488,6 +488,25 @@ static void test_time_before_2000(void **state)
     ev = parse_ok(SAMEDAY("2000-01-01T00:00:00Z", "", "{\"latest\":\"2000-01-03\"}"));
     assert_int_equal(cs_event_check_received(ev, now, &err), CS_OK);
     cs_event_free(&ev);
+    /* before 1970 it is still a time, only too early: told so, as later
+     * times before 2000 are, not as one that is no RFC 3339 time */
+    expect_err(SAMEDAY("1969-12-31T23:59:59Z", "", "{\"latest\":\"2026-12-08\"}"), CS_ERR_INVALID,
+               "occurred_at",
+               "occurred_at: expected a time from 2000-01-01 on, got \"1969-12-31T23:59:59Z\"; check "
+               "how the sender writes its times");
+    expect_err(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"0001-01-01T00:00:00.5+01:00\"",
+                       "{\"latest\":\"2026-12-08\"}"),
+               CS_ERR_INVALID, "data.placed_at", "data.placed_at: expected a time from 2000-01-01 on");
+    expect_err(SAMEDAY("2026-12-05T21:00:00Z", "", "{\"latest\":\"1900-02-28\"}"), CS_ERR_INVALID,
+               "data.promised_delivery.latest", "expected a date from 2000-01-01 on");
+    /* what is malformed before 1970 stays so */
+    expect_err(SAMEDAY("1969-02-29T10:00:00Z", "", "{\"latest\":\"2026-12-08\"}"), CS_ERR_INVALID,
+               "occurred_at", "expected an RFC 3339 time");
+    expect_err(SAMEDAY("1969-12-31T25:00:00Z", "", "{\"latest\":\"2026-12-08\"}"), CS_ERR_INVALID,
+               "occurred_at", "expected an RFC 3339 time");
+    expect_err(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"1969-12-31\"",
+                       "{\"latest\":\"2026-12-08\"}"),
+               CS_ERR_INVALID, "data.placed_at", "expected an RFC 3339 time");
 }
 
 /* A customer's time zone is one the system's database has, checked when

@@ -247,6 +247,21 @@ static void test_time(void **state)
     assert_string_equal(cs_time_format(t, buf, sizeof buf), "2017-07-10T00:57:05.000Z");
     assert_true(cs_date_parse("2026-12-31", &t));
     assert_false(cs_date_parse("2026-12-31T00:00:00Z", &t));
+    /* a year before 1970: not taken, but told apart from what is no time */
+    assert_false(cs_time_parse("1969-12-31T23:59:59Z", &t));
+    assert_true(cs_time_before_1970("1969-12-31T23:59:59Z"));
+    assert_true(cs_time_before_1970("0001-01-01T00:00:00.123-05:00"));
+    assert_true(cs_time_before_1970("1900-02-28"));
+    assert_true(cs_time_before_1970("1968-02-29T10:00:00Z")); /* a leap year */
+    assert_false(cs_time_before_1970("1969-02-29T10:00:00Z"));
+    assert_false(cs_time_before_1970("1900-02-29"));
+    assert_false(cs_time_before_1970("1969-13-01T00:00:00Z"));
+    assert_false(cs_time_before_1970("1969-12-31T10:00:00")); /* no offset */
+    assert_false(cs_time_before_1970("1970-01-01T00:00:00Z"));
+    assert_false(cs_time_before_1970("2026-03-01T10:00:00Z"));
+    assert_false(cs_time_before_1970("19x9-12-31"));
+    assert_false(cs_time_before_1970(""));
+    assert_false(cs_time_before_1970(NULL));
 
     cs_clock_manual_t m;
     cs_clock_manual_init(&m, 1000);
