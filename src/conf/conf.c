@@ -53,7 +53,7 @@ static bool check_locale(const char *v) { return strcmp(v, "de") == 0 || strcmp(
 static bool check_currency(const char *v)
 {
     return strlen(v) == 3 && isupper((unsigned char)v[0]) && isupper((unsigned char)v[1]) &&
-           isupper((unsigned char)v[2]);
+           isupper((unsigned char)v[2]) && !cs_currency_not_money(v); /* as orders' */
 }
 static bool check_timezone(const char *v)
 {
@@ -337,7 +337,9 @@ static const key_def_t keys[] = {
     {"promise_horizon", K_DURATION, F(promise_horizon_ms), 0, 86400000LL, 366 * 86400000LL,
      "a duration from 1d to 366d, like 60d", NULL, 0},
     {"shop_currency", K_STR, F(shop_currency), FS(shop_currency), 3, 0,
-     "an ISO 4217 currency code in capitals, like EUR", check_currency, 0},
+     "an ISO 4217 currency code in capitals, like EUR (a currency: not XXX, XTS, a metal "
+     "or a unit of account)",
+     check_currency, 0},
     {"compensation_budget", K_MONEY, F(comp_budget), 0, 0, 100000000000LL,
      "an amount like 250 or 250.00 (0 = no compensation)", NULL, 0},
     {"compensation_percent_per_day", K_INT, F(comp_percent_per_day), 0, 1, 100,

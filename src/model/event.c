@@ -586,7 +586,7 @@ static bool valid_currency(const char *s)
  * currency", XTS for testing, the metals, and the units of account and of
  * the bond markets. The other X-codes are money (XAF, XOF, XPF, XCD,
  * XCG); a code ISO 4217 does not list is not refused (the list grows). */
-static const char *not_money(const char *s)
+const char *cs_currency_not_money(const char *s)
 {
     static const char *const codes[][2] = {
         { "XXX", "no currency" },        { "XTS", "a code for testing" },
@@ -758,7 +758,7 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
         o->placed_at = occurred_at;
     FORMAT_CHECK(c, "currency", o->currency, valid_currency(o->currency),
                  "a three-letter ISO 4217 code like EUR");
-    const char *what = not_money(o->currency);
+    const char *what = cs_currency_not_money(o->currency);
     if (what)
         return cs_err_field(c->err, CS_ERR_RULE, FIELD(c, "currency"),
                             "%s: expected the ISO 4217 code of a currency like EUR, got \"%s\", "

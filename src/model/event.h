@@ -309,6 +309,10 @@ typedef struct cs_event {
  * version, quantity 0). */
 cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err);
 
+/* What an ISO 4217 code that is no money an order is paid in is ("no
+ * currency" for XXX, "gold, not money" for XAU, ...), else NULL. */
+const char *cs_currency_not_money(const char *code);
+
 /* Parse one JSON text (len bytes, not NUL-terminated) and validate it. Invalid
  * UTF-8 and malformed JSON give CS_ERR_INVALID with the position. */
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err);

@@ -492,6 +492,12 @@ static void test_cross_checks(void **state)
     assert_int_equal(cs_conf_set(&c, "shop_currency", "eur", "test", &err), CS_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "ISO 4217"));
     assert_int_equal(cs_conf_set(&c, "shop_currency", "EURO", "test", &err), CS_ERR_CONFIG);
+    /* codes that are no money, as an order's currency (docs/events.md) */
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "XXX", "test", &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "not XXX"));
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "XAU", "test", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "XOF", "test", &err), CS_OK); /* money */
+    assert_int_equal(cs_conf_set(&c, "shop_currency", "CHF", "test", &err), CS_OK);
     /* a channel that is on (its URL set) needs the rest of its settings */
     assert_int_equal(cs_conf_set(&c, "smtp_url", "smtp://mail.example:587", "test", &err), CS_OK);
     assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
