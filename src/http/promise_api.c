@@ -56,10 +56,7 @@ static cs_rc bounded(hreq_t *r, const char *name, size_t max, bool blank_ok, con
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: at most %zu bytes allowed, got %zu starting %s", name, max,
                             strlen(*out), cs__http_echo(*out, e, sizeof e));
-    const char *p = *out;
-    while (p && !blank_ok && isspace((unsigned char)*p))
-        p++;
-    if (p && !blank_ok && !*p)
+    if (*out && !blank_ok && cs_utf8_blank(*out, strlen(*out))) /* a no-break space too */
         return cs_err_field(err, CS_ERR_INVALID, name,
                             "%s: expected a value or nothing, got only white space %s", name,
                             cs__http_echo(*out, e, sizeof e));

@@ -273,6 +273,27 @@ size_t cs_url_shown(const char *url, char *buf, size_t size)
     return strlen(buf);
 }
 
+bool cs_utf8_blank(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+            p++;
+        else if (e - p >= 2 && p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
+            p += 2;
+        else if (e - p >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
+                 (p[2] <= 0x8B || p[2] == 0xAF)) /* U+2000-U+200B, U+202F */
+            p += 3;
+        else if (e - p >= 3 && ((p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||  /* U+205F */
+                                (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) ||  /* U+3000 */
+                                (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)))   /* U+FEFF */
+            p += 3;
+        else
+            return false;
+    }
+    return true;
+}
+
 size_t cs_utf8_seq(const char *str, size_t avail)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -106,6 +106,10 @@ size_t cs_url_shown(const char *url, char *buf, size_t size);
  * it is not one (a stray continuation byte, overlong forms, surrogates,
  * code points past U+10FFFF, a sequence cut by n). */
 size_t cs_utf8_seq(const char *s, size_t n);
+/* Whether s (n bytes of UTF-8) is nothing but white space: ASCII's, the
+ * no-break and the other Unicode spaces, zero width ones included (true
+ * for n = 0). */
+bool cs_utf8_blank(const char *s, size_t n);
 /* True when s[0..n) is valid UTF-8 without NUL. */
 bool cs_utf8_valid(const char *s, size_t n);
 /* The longest prefix of s[0..n) of at most max bytes that does not end

@@ -604,29 +604,6 @@ const char *cs_currency_not_money(const char *s)
     return NULL;
 }
 
-/* Whether s (n bytes of UTF-8) is nothing but white space: ASCII's, the
- * no-break and the other Unicode spaces, zero width ones included. */
-static bool blank_text(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    while (p < e) {
-        if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
-            p++;
-        else if (e - p >= 2 && p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
-            p += 2;
-        else if (e - p >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
-                 (p[2] <= 0x8B || p[2] == 0xAF)) /* U+2000-U+200B, U+202F */
-            p += 3;
-        else if (e - p >= 3 && ((p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||  /* U+205F */
-                                (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) ||  /* U+3000 */
-                                (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)))   /* U+FEFF */
-            p += 3;
-        else
-            return false;
-    }
-    return true;
-}
-
 #define FORMAT_CHECK(c, key, s, ok, expect)                                                    \
     do {                                                                                       \
         if ((s) && !(ok)) {                                                                    \
@@ -790,7 +767,7 @@ static cs_rc parse_order(vctx_t *c, json_t *d, cs_ms_t occurred_at, const char *
         } else if (!(rc = check_keys(c, it, item_keys)) &&
                    !(rc = get_str(c, it, "sku", true, STR_ID, &li->sku)) &&
                    !(rc = get_str(c, it, "name", true, STR_SHORT, &li->name)) &&
-                   !(rc = blank_text(li->name, strlen(li->name))
+                   !(rc = cs_utf8_blank(li->name, strlen(li->name))
                               ? cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "name"),
                                              "%s: expected the item's name (what the customer "
                                              "bought), got %s",

@@ -487,6 +487,9 @@ try:
         st, f, msg = bad(qs)
         t.check((st, f) == (400, field) and "white space" in msg,
                 "%s of white space alone refused: %s %s %r" % (field, st, f, msg))
+        st, f, msg = bad(qs.replace("%20%09", "%C2%A0"))  # a no-break space is white space too
+        t.check((st, f) == (400, field) and "white space" in msg,
+                "%s of a no-break space alone refused: %s %s %r" % (field, st, f, msg))
     st, f, msg = bad(ok + "&origin_country=DE&origin_postal_code=%20")
     t.check((st, f) == (400, "origin_postal_code"), "origin_postal_code checked too: %s %s %r" % (st, f, msg))
     for qs in ("carrier=dhl&destination_country=GB&destination_postal_code=SW1A%201AA",
