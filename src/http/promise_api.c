@@ -159,7 +159,8 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     const char *pa = arg(r, "placed_at");
     /* cs_time_parse takes a plain date as midnight UTC, which west of UTC
      * is the day before the purchase: the checkout must say when */
-    bool date_only = pa && strlen(pa) == 10;
+    cs_ms_t day;
+    bool date_only = pa && strlen(pa) == 10 && cs_date_parse(pa, &day);
     if (pa && (date_only || !cs_time_parse(pa, &placed))) {
         rc = cs_err_field(&err, CS_ERR_INVALID, "placed_at",
                           "placed_at: expected an RFC 3339 time like 2026-12-03T10:00:00Z, got %s%s",

@@ -396,6 +396,9 @@ try:
         st, f, msg = bad(ok + "&placed_at=" + when)
         t.check((st, f) == (400, "placed_at") and '"%s"' % when in msg and "RFC 3339" in msg
                 and "time and its zone" in msg, "placed_at %s, a date alone: %s %s %r" % (when, st, f, msg))
+    st, f, msg = bad(ok + "&placed_at=tomorrow12")  # ten bytes, no date: no hint of one
+    t.check((st, f) == (400, "placed_at") and "RFC 3339" in msg and "date alone" not in msg,
+            "placed_at of ten bytes that are no date: %s %s %r" % (st, f, msg))
     st, f, msg = bad(ok + "&placed_at=%22%5Cx%01")
     t.check(st == 400 and '"\\"\\\\x\\x01"' in msg, "odd bytes echoed escaped: %r" % msg)
     # text is echoed as the UTF-8 it is, as the rest of the API answers
