@@ -4,6 +4,7 @@
  *
  *   bench_ingest ingest DIR N      engine vs raw SQLite, N events
  *   bench_ingest rss DIR N         engine only; RSS sampled every N/10 events
+ *   bench_ingest guest DIR N       the journey passes of one customer with N orders
  *
  * Prints key=value lines. The event mix imitates a shop's stream: for every
  * order a customer upsert, the order (1..4 line items), a shipment, three or
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/journeys.h"
 
 #define BATCH 1000      /* events per engine request */
 #define IN_FLIGHT 8     /* requests queued at once */
@@ -438,10 +440,125 @@ static double run_same_rows(const char *src_path, const char *dst_path, uint64_t
     return secs;
 }
 
+
+/* ---- one customer with many orders (a marketplace's shared guest) ----
+ *
+ * The shipped playbook (etc/journeys) on a SQLite store, the journey
+ * runtime driven directly with a manual clock (no writer thread): N
+ * orders of one customer, five minutes apart, each with its parcel, a
+ * scan on the way and the delivery status of a message; a journey pass
+ * after each order's events, as the daemon runs one after a group. The
+ * customer's runs pile up (the review request and the survey wait for a
+ * delivery that does not come, 21 days), so a pass that reads all of
+ * them for each order.placed grows with the orders. Prints the CPU time
+ * of the passes (this thread's), and of the last tenth of the orders. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void guest_ingest(cs_store_t *s, const char *text, cs_ms_t now)
+{
+    cs_event_t *ev;
+    cs_err_t err;
+    cs_ingest_outcome_t oc;
+    int64_t seq;
+    if (cs_event_parse(text, strlen(text), &ev, &err))
+        die("guest: parse", &err);
+    if (cs_store_begin(s, &err) || cs_store_ingest(s, ev, now, &oc, &seq, &err) ||
+        cs_store_commit(s, &err))
+        die("guest: ingest", &err);
+    cs_event_free(&ev);
+}
+
+static void run_guest(const char *dir, uint64_t n)
+{
+    char target[1024], ts[40], buf[2048];
+    cs_err_t err;
+    cs_store_t *s;
+    cs_store_opts_t so;
+    cs_store_opts_default(&so);
+    so.durable = false; /* CPU, not the disk's flushes */
+    snprintf(target, sizeof target, "sqlite:%s/guest.db", dir);
+    if (cs_store_open(target, &so, &s, &err))
+        die("guest: open", &err);
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    cs_time_parse("2026-11-02T09:00:00Z", &t0);
+    cs_clock_manual_init(&clock, t0);
+    cs_journeys_opts_t jo = { .clock = &clock.clock };
+    cs_journeys_t *js;
+    if (cs_journeys_new(&jo, &js, &err) || cs_journeys_load_dir(js, CS_PLAYBOOK_DIR, &err))
+        die("guest: journeys", &err);
+    if (cs_store_begin(s, &err) || cs_journeys_sync(js, s, &err) || cs_store_commit(s, &err))
+        die("guest: sync", &err);
+    double cpu = 0, cpu_tail = 0;
+    uint64_t tail_from = n - n / 10;
+    for (uint64_t o = 0; o < n; o++) {
+        cs_ms_t now = t0 + (cs_ms_t)o * 5 * 60 * 1000;
+        cs_clock_manual_set(&clock, now);
+        cs_time_format(now, ts, sizeof ts);
+        snprintf(buf, sizeof buf,
+                 "{\"event_id\":\"g%llu-o\",\"type\":\"order.placed\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"id\":\"g-%llu\",\"customer_id\":\"guest\",\"currency\":\"EUR\","
+                 "\"customer\":{\"id\":\"guest\",\"email\":\"gast@beispiel.de\","
+                 "\"consents\":{\"email\":{\"transactional\":true,\"marketing\":true}}},"
+                 "\"items\":[{\"sku\":\"KAF-250\",\"name\":\"Kaffeebohnen 250 g\","
+                 "\"unit_price\":\"8.90\",\"quantity\":%llu}]}}",
+                 (unsigned long long)o, ts, (unsigned long long)o,
+                 1 + (unsigned long long)(o % 3));
+        guest_ingest(s, buf, now);
+        snprintf(buf, sizeof buf,
+                 "{\"event_id\":\"g%llu-s\",\"type\":\"shipment.created\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"id\":\"gs-%llu\",\"order_id\":\"g-%llu\",\"carrier\":\"dhl\","
+                 "\"tracking_number\":\"G%012llu\"}}",
+                 (unsigned long long)o, ts, (unsigned long long)o, (unsigned long long)o,
+                 (unsigned long long)o);
+        guest_ingest(s, buf, now);
+        snprintf(buf, sizeof buf,
+                 "{\"event_id\":\"g%llu-t\",\"type\":\"tracking.event\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"shipment_id\":\"gs-%llu\",\"carrier\":\"dhl\","
+                 "\"tracking_number\":\"G%012llu\",\"status\":\"in_transit\"}}",
+                 (unsigned long long)o, ts, (unsigned long long)o, (unsigned long long)o);
+        guest_ingest(s, buf, now);
+        snprintf(buf, sizeof buf,
+                 "{\"event_id\":\"g%llu-m\",\"type\":\"message.status\",\"occurred_at\":\"%s\","
+                 "\"data\":{\"message_id\":\"gm-%llu\",\"status\":\"delivered\","
+                 "\"channel\":\"email\",\"customer_id\":\"guest\"}}",
+                 (unsigned long long)o, ts, (unsigned long long)o);
+        guest_ingest(s, buf, now);
+        double a = thread_cpu_s();
+        cs_ms_t next;
+        if (cs_journeys_pass(js, s, 1000, &next, &err))
+            die("guest: pass", &err);
+        double d = thread_cpu_s() - a;
+        cpu += d;
+        if (o >= tail_from)
+            cpu_tail += d;
+    }
+    json_t *runs;
+    if (cs_store_call(s, runs_view, "guest", &runs, &err))
+        die("guest: runs", &err);
+    json_decref(runs);
+    cs_journeys_stats_t tot;
+    cs_journeys_totals(js, &tot);
+    printf("guest_orders=%llu\nguest_events=%llu\nguest_runs_started=%llu\n"
+           "guest_runs_exited=%llu\nguest_pass_cpu_s=%.2f\nguest_pass_cpu_ms_per_order=%.2f\n"
+           "guest_pass_cpu_ms_per_order_last_tenth=%.2f\n",
+           (unsigned long long)n, (unsigned long long)tot.events,
+           (unsigned long long)tot.started, (unsigned long long)tot.exited, cpu,
+           cpu * 1000.0 / (double)n, n / 10 ? cpu_tail * 1000.0 / (double)(n / 10) : 0.0);
+    cs_journeys_free(js);
+    cs_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[1], "ingest") && strcmp(argv[1], "rss"))) {
-        fprintf(stderr, "usage: bench_ingest ingest|rss DIR N\n");
+    if (argc != 4 ||
+        (strcmp(argv[1], "ingest") && strcmp(argv[1], "rss") && strcmp(argv[1], "guest"))) {
+        fprintf(stderr, "usage: bench_ingest ingest|rss|guest DIR N\n");
         return 2;
     }
     const char *dir = argv[2];
@@ -455,6 +572,10 @@ int main(int argc, char **argv)
     char target[1024], raw[1024];
     cs_log_set_level(CS_LOG_WARN);
     run_result_t r;
+    if (strcmp(argv[1], "guest") == 0) {
+        run_guest(dir, n);
+        return 0;
+    }
     if (strcmp(argv[1], "rss") == 0) {
         snprintf(target, sizeof target, "sqlite:%s/rss.db", dir);
         run_engine(target, n, cache_kib, true, &r);

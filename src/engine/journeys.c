@@ -43,6 +43,13 @@ struct cs_journeys {
     /* event types (bits) that can end or advance an active run of any
      * stored version: the only ones for which active runs are read */
     uint32_t interest;
+    /* the same per journey id: of a customer's runs about other orders, an
+     * event reads only those of the journeys listening to its type */
+    struct listener {
+        char id[CS_JID_MAX + 1];
+        uint32_t types;
+    } *listeners;
+    size_t nlisteners, caplisteners;
     uint32_t triggers;     /* event types (bits) some loaded journey starts on */
     bool synced;
     _Static_assert(CS_EV__COUNT <= 32, "interest is a 32-bit mask of event types");
@@ -86,6 +93,7 @@ void cs_journeys_free(cs_journeys_t *js)
     pthread_mutex_destroy(&js->mu);
     cs_free(js->defs);
     cs_free(js->versions);
+    cs_free(js->listeners);
     cs_free(js);
 }
 
@@ -184,6 +192,30 @@ static uint32_t interest_of(const cs_journey_t *j)
     return m;
 }
 
+/* Journey id listens to the event types `types` too (over all its versions). */
+static cs_rc listen_add(cs_journeys_t *js, const char *id, uint32_t types, cs_err_t *err)
+{
+    js->interest |= types;
+    for (size_t i = 0; i < js->nlisteners; i++)
+        if (strcmp(js->listeners[i].id, id) == 0) {
+            js->listeners[i].types |= types;
+            return CS_OK;
+        }
+    if (js->nlisteners == js->caplisteners) {
+        size_t cap = js->caplisteners ? js->caplisteners * 2 : 16;
+        struct listener *l = cs_realloc(js->listeners, cap * sizeof *l);
+        if (!l) {
+            js->interest = UINT32_MAX; /* (every run is read: nothing is missed) */
+            return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        }
+        js->listeners = l;
+        js->caplisteners = cap;
+    }
+    cs_strlcpy(js->listeners[js->nlisteners].id, id, sizeof js->listeners[0].id);
+    js->listeners[js->nlisteners++].types = types;
+    return CS_OK;
+}
+
 typedef struct sync_ud {
     cs_journeys_t *js;
     cs_store_t *s;
@@ -198,11 +230,9 @@ static cs_rc interest_of_version(const char *id, int version, void *arg)
     if (program(ud->js, ud->s, id, version, &j, &perr) != CS_OK) {
         /* a stored version that no longer loads: listen to everything */
         cs_warn("journeys: %s version %d: %s", id, version, perr.msg);
-        ud->js->interest = UINT32_MAX;
-        return CS_OK;
+        return listen_add(ud->js, id, UINT32_MAX, ud->err);
     }
-    ud->js->interest |= interest_of(j);
-    return CS_OK;
+    return listen_add(ud->js, id, interest_of(j), ud->err);
 }
 
 cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
@@ -237,6 +267,7 @@ cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
     for (size_t i = 0; i < js->n; i++)
         js->triggers |= 1u << js->defs[i]->trigger_event;
     js->interest = 0;
+    js->nlisteners = 0;
     sync_ud_t ud = { js, s, err };
     cs_rc rc = cs_store_call(s, journey_versions_each, interest_of_version, &ud, err);
     if (rc)
@@ -275,7 +306,8 @@ static cs_rc program(cs_journeys_t *js, cs_store_t *s, const char *id, int versi
         cs_journey_free(j);
         return cs_errf(err, rc, "out of memory");
     }
-    js->interest |= interest_of(j);
+    if ((rc = listen_add(js, id, interest_of(j), err)))
+        return rc;
     *out = j;
     return CS_OK;
 }
@@ -1146,6 +1178,30 @@ static uint32_t bringers(uint32_t heard)
     return m;
 }
 
+/* The active runs event ev may end or advance: the order's, the
+ * customer's about no order and, with customer_all, the customer's runs
+ * of the journeys that listen to ev's type (*runs the caller's). */
+static cs_rc runs_concerned(pass_t *p, const cs_event_t *ev, const char *order_id,
+                            const char *customer_id, bool customer_all, cs_run_t **runs,
+                            size_t *n)
+{
+    const cs_journeys_t *js = p->js;
+    const char **ids = NULL;
+    size_t k = 0;
+    if (customer_all && customer_id && js->nlisteners) {
+        ids = cs_malloc(js->nlisteners * sizeof *ids);
+        if (!ids)
+            return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < js->nlisteners; i++)
+            if (js->listeners[i].types & (1u << ev->type))
+                ids[k++] = js->listeners[i].id;
+    }
+    cs_rc rc = cs_store_call(p->s, runs_active_in, order_id, customer_id, ids, k, runs, n,
+                             p->err);
+    cs_free(ids);
+    return rc;
+}
+
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id)
 {
@@ -1188,8 +1244,11 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
      * every event of theirs all of those runs. */
     bool customer_all = !order_id || ev->type == CS_EV_ORDER_PLACED ||
                         ev->type == CS_EV_MESSAGE_STATUS || ev->type == CS_EV_TICKET_CREATED;
-    if (listened && (rc = cs_store_call(p->s, runs_active, order_id, customer_id, customer_all,
-                                        &runs, &n, p->err)))
+    /* and of those, only the runs of the journeys that have an exit or a
+     * wait on this type (in some version): an order placed reads the
+     * customer's win-backs, not their thousands of review requests
+     * waiting for a delivery */
+    if (listened && (rc = runs_concerned(p, ev, order_id, customer_id, customer_all, &runs, &n)))
         goto out;
     int edit = -1; /* an order.placed that edits its order: read once, when a run asks */
     int ticket_again = -1; /* a ticket.created sent before: likewise */

@@ -325,6 +325,16 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN failed_at @INT;"
     "UPDATE outbox SET failed_at=created_at WHERE status=4;"
     "CREATE INDEX outbox_failed ON outbox(failed_at) WHERE status = 4;",
+    /* 34: a customer's active runs of one journey, and those about no
+     * order: an order placed (a message status, a ticket) reads those of
+     * the journeys it may end or advance, every event of the customer
+     * those about no order, not every run a customer with thousands of
+     * orders (a shop's "guest") ever had (IF NOT EXISTS: only indexes,
+     * a store wound back to an older version may still have them) */
+    "CREATE INDEX IF NOT EXISTS runs_active_by_journey ON journey_runs(customer_id, journey)"
+    "  WHERE status = 1;"
+    "CREATE INDEX IF NOT EXISTS runs_active_orderless ON journey_runs(customer_id)"
+    "  WHERE status = 1 AND order_id IS NULL;",
 };
 
 size_t cs_schema_count(void)

@@ -36,10 +36,17 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_RUNS_CUSTOMER] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
                          "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
                          "FROM journey_runs WHERE customer_id=?1 AND status=1",
+    /* (runs_active_orderless and runs_active_by_journey, migration 34: a
+     * customer's active runs about no order -- run_insert stores no order
+     * as NULL -- and of one journey, not every run the customer ever had) */
     [QJ_RUNS_CUSTOMER_ORDERLESS] =
         "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
         "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
-        "FROM journey_runs WHERE customer_id=?1 AND status=1 AND (order_id IS NULL OR order_id = '')",
+        "FROM journey_runs WHERE customer_id=?1 AND status=1 AND order_id IS NULL",
+    [QJ_RUNS_CUSTOMER_JOURNEY] =
+        "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
+        "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+        "FROM journey_runs WHERE customer_id=?1 AND journey=?2 AND status=1",
     [QJ_RUNS_VIEW] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
                      "FROM journey_runs WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
@@ -514,10 +521,13 @@ static int by_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
-                             bool customer_all, cs_run_t **out, size_t *n, cs_err_t *err)
+/* The order's active runs, then the customer's: all of them (customer_all),
+ * else those about no order and those of the journeys listed; each once,
+ * by id. */
+static cs_rc runs_active(cs_sql_t *s, const char *order_id, const char *customer_id,
+                         bool customer_all, const char *const *journeys, size_t njourneys,
+                         cs_run_t **out, size_t *n, cs_err_t *err)
 {
-    cs_sql_t *s = (cs_sql_t *)store;
     size_t cap = 0;
     cs_rc rc = CS_OK;
     *out = NULL;
@@ -538,6 +548,17 @@ cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *c
             rc = collect_runs(s, st, out, n, &cap, err);
         }
     }
+    for (size_t i = 0; !rc && !customer_all && customer_id && *customer_id && i < njourneys;
+         i++) {
+        sql_stmt *st = jstmt(s, QJ_RUNS_CUSTOMER_JOURNEY, err);
+        if (!st) {
+            rc = CS_ERR_STORE;
+            break;
+        }
+        cs__bind_text(st, 1, customer_id);
+        cs__bind_text(st, 2, journeys[i]);
+        rc = collect_runs(s, st, out, n, &cap, err);
+    }
     if (rc) {
         cs_free(*out);
         *out = NULL;
@@ -555,6 +576,21 @@ cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *c
             (*out)[k++] = (*out)[i];
     *n = k;
     return CS_OK;
+}
+
+cs_rc cs__sql_runs_active(cs_store_t *store, const char *order_id, const char *customer_id,
+                             bool customer_all, cs_run_t **out, size_t *n, cs_err_t *err)
+{
+    return runs_active((cs_sql_t *)store, order_id, customer_id, customer_all, NULL, 0, out, n,
+                       err);
+}
+
+cs_rc cs__sql_runs_active_in(cs_store_t *store, const char *order_id, const char *customer_id,
+                             const char *const *journeys, size_t njourneys, cs_run_t **out,
+                             size_t *n, cs_err_t *err)
+{
+    return runs_active((cs_sql_t *)store, order_id, customer_id, false, journeys, njourneys, out,
+                       n, err);
 }
 
 cs_rc cs__sql_runs_view(cs_store_t *store, const char *customer_id, json_t **out,

@@ -493,6 +493,14 @@ struct cs_store_ops {
      * of thousands). *out is owned by the caller (cs_free). */
     cs_rc (*runs_active)(cs_store_t *s, const char *order_id, const char *customer_id,
                          bool customer_all, cs_run_t **out, size_t *n, cs_err_t *err);
+    /* As runs_active without customer_all, and besides the customer's
+     * active runs of the journeys listed (borrowed), whatever their order:
+     * those an event about one order may end or advance among the
+     * customer's other orders' runs (an order placed ends the win-back of
+     * the one before). An index reads only the active runs of each. */
+    cs_rc (*runs_active_in)(cs_store_t *s, const char *order_id, const char *customer_id,
+                            const char *const *journeys, size_t njourneys, cs_run_t **out,
+                            size_t *n, cs_err_t *err);
     /* All runs of a customer, newest first, as JSON for the API. */
     cs_rc (*runs_view)(cs_store_t *s, const char *customer_id, json_t **out, cs_err_t *err);
     cs_rc (*timer_add)(cs_store_t *s, const cs_timer_t *t, int64_t *id, cs_err_t *err);

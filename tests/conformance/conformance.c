@@ -1611,6 +1611,75 @@ static void test_runs_active_of_an_order(void **state)
     cs_store_close(&s);
 }
 
+/* Of the customer's runs about other orders, runs_active_in reads the
+ * active ones of the journeys named (those an order placed may end, as a
+ * win-back), with the order's runs and the customer's about no order;
+ * not the runs that ended, nor another customer's. */
+static void test_runs_active_in_journeys(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    static const struct {
+        const char *journey, *key, *cust, *order;
+        int status;
+    } rows[] = {
+        { "review", "o:1001", "c-7", "1001", CS_RUN_ACTIVE },
+        { "review", "o:1002", "c-7", "1002", CS_RUN_ACTIVE },
+        { "win_back", "o:1002", "c-7", "1002", CS_RUN_ACTIVE },
+        { "signup", "c:c-7", "c-7", "", CS_RUN_ACTIVE },
+        { "win_back", "o:1003", "c-7", "1003", CS_RUN_EXITED },
+        { "win_back", "o:2001", "c-8", "2001", CS_RUN_ACTIVE },
+    };
+    int64_t ids[6];
+    in_tx(s);
+    for (int i = 0; i < 6; i++) {
+        cs_run_t r;
+        memset(&r, 0, sizeof r);
+        cs_strlcpy(r.journey, rows[i].journey, sizeof r.journey);
+        r.version = 1;
+        cs_strlcpy(r.run_key, rows[i].key, sizeof r.run_key);
+        cs_strlcpy(r.customer_id, rows[i].cust, sizeof r.customer_id);
+        cs_strlcpy(r.order_id, rows[i].order, sizeof r.order_id);
+        r.status = rows[i].status;
+        r.started_at = r.updated_at = T0;
+        bool existed;
+        assert_int_equal(cs_store_call(s, run_insert, &r, &existed, &err), CS_OK);
+        ids[i] = r.id;
+    }
+    done_tx(s);
+    const char *const wb[] = { "win_back", "nps" };
+    cs_run_t *act;
+    size_t n;
+    assert_int_equal(cs_store_call(s, runs_active_in, "1001", "c-7", wb, 2, &act, &n, &err), CS_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(act[0].id, ids[0]);
+    assert_int_equal(act[1].id, ids[2]);
+    assert_string_equal(act[1].journey, "win_back");
+    assert_string_equal(act[1].order_id, "1002");
+    assert_int_equal(act[2].id, ids[3]);
+    cs_free(act);
+    /* the order's own run of a journey named is listed once */
+    assert_int_equal(cs_store_call(s, runs_active_in, "1002", "c-7", wb, 2, &act, &n, &err), CS_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(act[0].id, ids[1]);
+    assert_int_equal(act[1].id, ids[2]);
+    assert_int_equal(act[2].id, ids[3]);
+    cs_free(act);
+    /* no journey named: as runs_active without customer_all */
+    assert_int_equal(cs_store_call(s, runs_active_in, "1001", "c-7", NULL, 0, &act, &n, &err), CS_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(act[0].id, ids[0]);
+    assert_int_equal(act[1].id, ids[3]);
+    cs_free(act);
+    /* an event about no order */
+    assert_int_equal(cs_store_call(s, runs_active_in, NULL, "c-7", wb, 1, &act, &n, &err), CS_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(act[0].id, ids[2]);
+    assert_int_equal(act[1].id, ids[3]);
+    cs_free(act);
+    cs_store_close(&s);
+}
+
 static void test_runs_and_timers(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -3626,6 +3695,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_journey_versions_and_switches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_active_of_an_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs_active_in_journeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_requeue, setup, teardown),

@@ -1830,6 +1830,88 @@ static void test_rolled_back_pass_repeats_exactly(void **state)
     teardown_world(&w);
 }
 
+/* An event about one order reads, of the customer's runs about other
+ * orders, only those of the journeys with an exit or a wait on its type
+ * (in some version): they still end. An order placed ends the win-back of
+ * the order before (ordered_again), an unsubscribe and a ticket about no
+ * order end every run that exits on them, whatever its order; the runs of
+ * the journeys that do not listen go on. */
+static void test_exits_reach_the_runs_of_other_orders(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: win_back\ntrigger: {event: order.placed}\n"
+        "exit_when: [ordered_again, unsubscribed]\nsteps:\n"
+        "  - wait: 120d\n"
+        "  - send: {channel: email, template: win_back, class: marketing}\n",
+        "journey: review\ntrigger: {event: order.placed}\nexit_when: [ticket_opened]\nsteps:\n"
+        "  - wait_for: {event: tracking.event, if: \"event.status == 'delivered'\", timeout: 21d}\n"
+        "  - send: {channel: email, template: review, class: ask}\n",
+        "journey: survey\ntrigger: {event: order.placed}\nexit_when: [unsubscribed]\nsteps:\n"
+        "  - wait: 30d\n"
+        "  - send: {channel: email, template: survey, class: ask}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 3);
+    customer(&w, "gia", true);
+    order(&w, "o1", "gia", "20.00");
+    advance_to(&w, "2026-07-13T11:00:00Z");
+    order(&w, "o2", "gia", "30.00");
+    assert_string_equal(runs(&w, "gia"), "win_back:exited:ordered_again review:active "
+                                         "survey:active win_back:active review:active "
+                                         "survey:active");
+    /* an edit of o1 is no new order: o2's win-back goes on */
+    order(&w, "o1", "gia", "25.00");
+    assert_string_equal(runs_of(&w, "gia", "win_back"),
+                        "win_back:exited:ordered_again win_back:active");
+    /* an unsubscribe ends o2's win-back and both surveys, not the reviews */
+    event(&w, "message.status",
+          "{\"message_id\":\"m1\",\"status\":\"unsubscribed\",\"channel\":\"email\","
+          "\"customer_id\":\"gia\"}");
+    assert_string_equal(runs(&w, "gia"), "win_back:exited:ordered_again review:active "
+                                         "survey:exited:unsubscribed win_back:exited:unsubscribed "
+                                         "review:active survey:exited:unsubscribed");
+    /* a ticket about o2 ends o2's review; one about no order, o1's */
+    event(&w, "ticket.created", "{\"id\":\"t-1\",\"customer_id\":\"gia\",\"order_id\":\"o2\"}");
+    assert_string_equal(runs_of(&w, "gia", "review"), "review:active review:exited:ticket_opened");
+    event(&w, "ticket.created", "{\"id\":\"t-2\",\"customer_id\":\"gia\"}");
+    assert_string_equal(runs_of(&w, "gia", "review"),
+                        "review:exited:ticket_opened review:exited:ticket_opened");
+    teardown_world(&w);
+}
+
+/* A run stays on the version it began on: one whose version ends when the
+ * customer orders again ends when they do, though the journey's file no
+ * longer says so (the runs begun on the new version go on). */
+static void test_old_version_ends_on_another_order(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *v1[] = { "journey: nudge\ntrigger: {event: order.placed}\n"
+                         "exit_when: [ordered_again]\nsteps:\n"
+                         "  - wait: 30d\n"
+                         "  - send: {channel: email, template: nudge_v1, class: transactional}\n" };
+    setup_world(&w, "2026-07-13T10:00:00Z", v1, 1);
+    customer(&w, "nils", true);
+    order(&w, "o1", "nils", "20.00");
+    cs_journeys_free(w.js);
+    cs_store_close(&w.s);
+    open_store(&w);
+    const char *v2[] = { "journey: nudge\ntrigger: {event: order.placed}\nsteps:\n"
+                         "  - wait: 30d\n"
+                         "  - send: {channel: email, template: nudge_v2, class: transactional}\n" };
+    load(&w, v2, 1);
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    order(&w, "o2", "nils", "20.00");
+    assert_string_equal(runs(&w, "nils"), "nudge:exited:ordered_again nudge:active");
+    advance_to(&w, "2026-07-15T10:00:00Z");
+    order(&w, "o3", "nils", "20.00");
+    assert_string_equal(runs(&w, "nils"), "nudge:exited:ordered_again nudge:active nudge:active");
+    advance_to(&w, "2026-08-15T10:00:00Z");
+    assert_string_equal(outbox(&w, "nils"), "nudge_v2:queued nudge_v2:queued");
+    teardown_world(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1875,6 +1957,8 @@ int main(void)
         cmocka_unit_test(test_late_by_the_shop_day),
         cmocka_unit_test(test_cancelled_order_not_late),
         cmocka_unit_test(test_ticket_open_condition_stale),
+        cmocka_unit_test(test_exits_reach_the_runs_of_other_orders),
+        cmocka_unit_test(test_old_version_ends_on_another_order),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cs_tz_cache_clear();

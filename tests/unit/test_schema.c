@@ -110,12 +110,44 @@ static void test_open_ticket_lookup_uses_indexes(void **state)
     sqlite3_close(db);
 }
 
+/* An order placed reads the customer's active runs of the journeys it may
+ * end, and every event of a customer those about no order
+ * (sql_journey.c, QJ_RUNS_CUSTOMER_JOURNEY and _ORDERLESS): from indexes
+ * of the active runs, not every run the customer ever had. */
+static void test_active_runs_lookup_uses_indexes(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    for (size_t i = 0; i < cs_schema_count(); i++) {
+        char *sql = cs_schema_migration(i, CS_DIALECT_SQLITE);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        cs_free(sql);
+    }
+    char plan[1024] = "";
+    assert_int_equal(sqlite3_exec(db,
+                                  "EXPLAIN QUERY PLAN SELECT id FROM journey_runs WHERE "
+                                  "customer_id='c' AND journey='win_back' AND status=1",
+                                  plan_row, plan, NULL),
+                     SQLITE_OK);
+    assert_non_null(strstr(plan, "runs_active_by_journey"));
+    plan[0] = '\0';
+    assert_int_equal(sqlite3_exec(db,
+                                  "EXPLAIN QUERY PLAN SELECT id FROM journey_runs WHERE "
+                                  "customer_id='c' AND status=1 AND order_id IS NULL",
+                                  plan_row, plan, NULL),
+                     SQLITE_OK);
+    assert_non_null(strstr(plan, "runs_active_orderless"));
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expansions),
         cmocka_unit_test(test_steps),
         cmocka_unit_test(test_open_ticket_lookup_uses_indexes),
+        cmocka_unit_test(test_active_runs_lookup_uses_indexes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
