@@ -9,7 +9,8 @@
  *      move on;
  *   3. triggers: each enabled journey triggered by this type whose condition
  *      holds starts a run, unless its run key (order, customer or event) has
- *      one already.
+ *      one already (an order's: of this customer, when an edit gave the
+ *      order to them; order_key_of_customer).
  * A run steps until it waits (a durable timer is armed with the run's
  * generation; a timer whose generation is old is stale and only deleted),
  * ends, or exits.
@@ -1044,11 +1045,34 @@ static cs_rc order_cancelled(pass_t *p, const char *order_id, bool *out)
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id);
 
+/* The order's run key ("o:ORDER", *existed: taken) may be another
+ * customer's run: the order was theirs until an edit gave it to this one
+ * (docs/events.md). Then the order's runs of this customer have a key of
+ * their own, "oc:" and the SHA-256 of customer and order (ids hold no
+ * control character: the 0x1f between them is no id's; and it is bounded,
+ * as two ids are not): once per journey, order and customer. run is
+ * inserted under it (*existed: taken too). Messages, codes and signals
+ * are keyed by the run key, so nothing of the old customer's runs is the
+ * new one's. */
+static cs_rc order_key_of_customer(pass_t *p, cs_run_t *run, bool *existed)
+{
+    cs_run_t had;
+    cs_rc rc = cs_store_call(p->s, run_find, run->journey, run->run_key, &had, p->err);
+    if (rc || strcmp(had.customer_id, run->customer_id) == 0)
+        return rc; /* (the customer's own: *existed stays) */
+    char both[2 * CS_ID_MAX + 2], hex[CS_SHA256_HEX_LEN];
+    int len = snprintf(both, sizeof both, "%s\x1f%s", run->customer_id, run->order_id);
+    cs_sha256_hex(both, len > 0 && (size_t)len < sizeof both ? (size_t)len : strlen(both), hex);
+    snprintf(run->run_key, sizeof run->run_key, "oc:%s", hex);
+    return cs_store_call(p->s, run_insert, run, existed, p->err);
+}
+
 /* Was the order (parcel: the parcel) announced before? Then this is an
  * edit, and what came before was heard when it was: handled again, an
  * old scan could end a wait that began after it. */
 typedef struct announced {
-    const char *parcel; /* NULL: the order */
+    const char *parcel;   /* NULL: the order */
+    const char *customer; /* the order's: announced to this customer before */
     bool before;
 } announced_t;
 
@@ -1065,7 +1089,7 @@ static cs_rc ordered_again(pass_t *p, int64_t seq, const cs_event_t *ev, const c
 {
     *again = false;
     if (*edit < 0) {
-        announced_t a = { NULL, false };
+        announced_t a = { NULL, NULL, false };
         cs_rc rc = cs_store_call(p->s, events_of_order, ev->u.order.id, NULL, seq,
                                  1u << CS_EV_ORDER_PLACED, 1, announced_one, &a, p->err);
         if (rc)
@@ -1128,13 +1152,16 @@ static cs_rc announced_one(int64_t seq, const char *order_id, const char *custom
     (void)seq;
     (void)order_id;
     (void)customer_id;
-    if (!a->parcel) {
+    if (!a->parcel && !a->customer) {
         a->before = true;
         return CS_OK;
     }
     if (cs_event_parse(body, len, &ev, &perr) != CS_OK)
         return CS_OK;
-    if (ev->type == CS_EV_SHIPMENT_CREATED && strcmp(ev->u.shipment.id, a->parcel) == 0)
+    if (a->parcel && ev->type == CS_EV_SHIPMENT_CREATED && strcmp(ev->u.shipment.id, a->parcel) == 0)
+        a->before = true;
+    if (!a->parcel && ev->type == CS_EV_ORDER_PLACED && ev->u.order.customer_id &&
+        strcmp(ev->u.order.customer_id, a->customer) == 0)
         a->before = true;
     cs_event_free(&ev);
     return CS_OK;
@@ -1146,11 +1173,15 @@ static cs_rc replay_earlier(pass_t *p, int64_t seq, const cs_event_t *ev, const 
     /* an order.placed brings its parcels and their scans; a
      * shipment.created the scans of its parcel that came before it; only
      * the first announcement (an order edited, a parcel corrected, bring
-     * nothing) */
+     * nothing) -- of the order to its customer: an edit that gives the
+     * order to another customer brings them in for that one, whose runs
+     * of the order begin now (the shipping notice of a parcel on its way,
+     * a review request that hears of the delivery) */
     const char *parcel = ev->type == CS_EV_SHIPMENT_CREATED ? ev->u.shipment.id : NULL;
-    announced_t a = { parcel, false };
+    const char *owner = ev->type == CS_EV_ORDER_PLACED ? ev->u.order.customer_id : NULL;
+    announced_t a = { parcel, owner, false };
     cs_rc rc = cs_store_call(p->s, events_of_order, order_id, NULL, seq, 1u << ev->type,
-                             parcel ? REPLAY_MAX : 1, announced_one, &a, p->err);
+                             parcel || owner ? REPLAY_MAX : 1, announced_one, &a, p->err);
     if (rc || a.before)
         return rc;
     const uint32_t types = 1u << CS_EV_SHIPMENT_CREATED | 1u << CS_EV_SHIPMENT_CANCELLED |
@@ -1371,7 +1402,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
          * return requested already: a delivery scan that comes after it */
         if (order_id && (j->exit_mask & CS_EXIT_RETURN_REQUESTED)) {
             if (returned < 0) {
-                announced_t a = { NULL, false };
+                announced_t a = { NULL, NULL, false };
                 if ((rc = cs_store_call(p->s, events_of_order, order_id, NULL, INT64_MAX,
                                         1u << CS_EV_RETURN_REQUESTED, 1, announced_one, &a,
                                         p->err)))
@@ -1413,7 +1444,12 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         run.trigger_seq = seq;
         run.started_at = run.updated_at = p->now;
         bool existed;
-        if ((rc = cs_store_call(p->s, run_insert, &run, &existed, p->err)) || existed)
+        if ((rc = cs_store_call(p->s, run_insert, &run, &existed, p->err)))
+            continue;
+        if (existed && j->once_per == CS_ONCE_PER_ORDER &&
+            (rc = order_key_of_customer(p, &run, &existed)))
+            continue;
+        if (existed)
             continue;
         p->st->started++;
         rc = step(p, &run, evj);

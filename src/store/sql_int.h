@@ -361,6 +361,7 @@ typedef enum jstmt_id {
     QJ_SWITCH_SET,
     QJ_RUN_INSERT,
     QJ_RUN_GET,
+    QJ_RUN_BY_KEY,
     QJ_RUN_UPDATE,
     QJ_RUNS_ORDER,
     QJ_RUNS_CUSTOMER,
@@ -589,6 +590,8 @@ cs_rc cs__sql_journey_enabled_set(cs_store_t *store, const char *journey, bool o
 cs_rc cs__sql_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err);
 cs_rc cs__sql_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *err);
 cs_rc cs__sql_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err);
+cs_rc cs__sql_run_find(cs_store_t *store, const char *journey, const char *run_key, cs_run_t *out,
+                        cs_err_t *err);
 cs_rc cs__sql_runs_active_in(cs_store_t *store, const char *order_id, const char *customer_id,
                              const char *const *journeys, size_t njourneys, cs_run_t **out,
                              size_t *n, cs_err_t *err);
@@ -730,6 +733,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .run_update = cs__sql_run_update, \
     .runs_active = cs__sql_runs_active, \
     .runs_active_in = cs__sql_runs_active_in, \
+    .run_find = cs__sql_run_find, \
     .runs_view = cs__sql_runs_view, \
     .timer_add = cs__sql_timer_add, \
     .timers_due = cs__sql_timers_due, \

@@ -28,6 +28,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_RUN_GET] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
                    "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
                    "FROM journey_runs WHERE id=?1",
+    [QJ_RUN_BY_KEY] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
+                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                      "FROM journey_runs WHERE journey=?1 AND run_key=?2",
     [QJ_RUN_UPDATE] = "UPDATE journey_runs SET status=?2,pc=?3,gen=?4,wait_event=?5,"
                       "updated_at=?6,held_since=?7,exit_reason=?8 WHERE id=?1",
     [QJ_RUNS_ORDER] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
@@ -468,6 +471,27 @@ cs_rc cs__sql_run_get(cs_store_t *store, int64_t id, cs_run_t *out, cs_err_t *er
         read_run(st, out);
     else if (r == SQL_DONE)
         rc = cs_errf(err, CS_ERR_NOTFOUND, "no journey run %lld", (long long)id);
+    else
+        rc = cs__sql_fail(s, err, "read a journey run");
+    cs__stmt_done(st);
+    return rc;
+}
+
+cs_rc cs__sql_run_find(cs_store_t *store, const char *journey, const char *run_key, cs_run_t *out,
+                        cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = jstmt(s, QJ_RUN_BY_KEY, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, journey);
+    cs__bind_text(st, 2, run_key);
+    int r = sql_step(st);
+    cs_rc rc = CS_OK;
+    if (r == SQL_ROW)
+        read_run(st, out);
+    else if (r == SQL_DONE)
+        rc = cs_errf(err, CS_ERR_NOTFOUND, "no run of journey %s with key %s", journey, run_key);
     else
         rc = cs__sql_fail(s, err, "read a journey run");
     cs__stmt_done(st);

@@ -126,7 +126,9 @@ typedef struct cs_run {
     int64_t id;
     char journey[CS_JID_MAX + 1];
     int version;                     /* the definition it entered on; it stays on it */
-    char run_key[CS_ID_MAX + 3];     /* "o:ORDER", "c:CUSTOMER" or "e:EVENT": one run per key */
+    /* "o:ORDER", "c:CUSTOMER" or "e:EVENT": one run per key; "oc:HEX" for
+     * an order's customer after an edit gave it to them (journeys.c) */
+    char run_key[CS_ID_MAX + 3];
     char customer_id[CS_ID_MAX + 1];
     char order_id[CS_ID_MAX + 1];    /* "" when none */
     int status;                      /* cs_run_status_t */
@@ -485,6 +487,9 @@ struct cs_store_ops {
     /* Insert a run; *existed (the run key is taken) leaves the old one untouched. */
     cs_rc (*run_insert)(cs_store_t *s, cs_run_t *run, bool *existed, cs_err_t *err);
     cs_rc (*run_get)(cs_store_t *s, int64_t id, cs_run_t *out, cs_err_t *err);
+    /* The run of journey with run_key (whatever its status); CS_ERR_NOTFOUND. */
+    cs_rc (*run_find)(cs_store_t *s, const char *journey, const char *run_key, cs_run_t *out,
+                      cs_err_t *err);
     cs_rc (*run_update)(cs_store_t *s, const cs_run_t *run, cs_err_t *err);
     /* Active runs for an order and/or a customer (either may be NULL), by id,
      * each once: of the customer's, all with customer_all, else only those

@@ -1680,6 +1680,37 @@ static void test_runs_active_in_journeys(void **state)
     cs_store_close(&s);
 }
 
+/* A run by its journey and key, whatever its status: the journeys ask
+ * whose run an order's key is when an edit gave the order to another
+ * customer. */
+static void test_run_find_by_key(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    cs_run_t r;
+    memset(&r, 0, sizeof r);
+    cs_strlcpy(r.journey, "confirm", sizeof r.journey);
+    r.version = 2;
+    cs_strlcpy(r.run_key, "o:1001", sizeof r.run_key);
+    cs_strlcpy(r.customer_id, "c-7", sizeof r.customer_id);
+    cs_strlcpy(r.order_id, "1001", sizeof r.order_id);
+    r.status = CS_RUN_EXITED;
+    cs_strlcpy(r.exit_reason, "order_given_to_another_customer", sizeof r.exit_reason);
+    r.started_at = r.updated_at = T0;
+    bool existed;
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, run_insert, &r, &existed, &err), CS_OK);
+    done_tx(s);
+    cs_run_t got;
+    assert_int_equal(cs_store_call(s, run_find, "confirm", "o:1001", &got, &err), CS_OK);
+    assert_int_equal(got.id, r.id);
+    assert_string_equal(got.customer_id, "c-7");
+    assert_int_equal(got.status, CS_RUN_EXITED);
+    assert_int_equal(cs_store_call(s, run_find, "review", "o:1001", &got, &err), CS_ERR_NOTFOUND);
+    assert_int_equal(cs_store_call(s, run_find, "confirm", "o:1002", &got, &err), CS_ERR_NOTFOUND);
+    cs_store_close(&s);
+}
+
 static void test_runs_and_timers(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -3696,6 +3727,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_runs_and_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_active_of_an_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runs_active_in_journeys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_find_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_move, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_requeue, setup, teardown),

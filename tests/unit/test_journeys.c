@@ -1454,7 +1454,8 @@ static const char *outbox_orders(world_t *w, const char *cust)
  * now the new customer's, and ends there too. The old customer's other
  * order goes on as before. Before, the notice and the review request about
  * the new customer's order went to the old one, and the emit went on
- * without the order. */
+ * without the order. The new customer has runs of the order of their
+ * own (test_order_given_to_another_starts_their_runs). */
 static void test_run_of_an_order_given_to_another(void **state)
 {
     (void)state;
@@ -1486,7 +1487,8 @@ static void test_run_of_an_order_given_to_another(void **state)
     assert_string_equal(outbox_orders(&w, "ana"), "notice@o2");
     advance_to(&w, "2026-07-16T12:00:00Z");
     assert_string_equal(outbox_orders(&w, "ana"), "notice@o2 review@o2");
-    assert_string_equal(outbox(&w, "bea"), "");
+    /* bea's runs of o1 began with the edit (docs/events.md) */
+    assert_string_equal(outbox_orders(&w, "bea"), "notice@o1 review@o1");
     assert_string_equal(runs(&w, "ana"),
                         "notice:exited:order_given_to_another_customer "
                         "review:exited:order_given_to_another_customer "
@@ -1496,6 +1498,7 @@ static void test_run_of_an_order_given_to_another(void **state)
     cs_event_query_t q;
     memset(&q, 0, sizeof q);
     q.type = "signal";
+    q.customer_id = "ana";
     q.limit = 10;
     json_t *page;
     cs_err_t err;
@@ -1506,6 +1509,80 @@ static void test_run_of_an_order_given_to_another(void **state)
     assert_string_equal(json_string_value(json_object_get(e, "customer_id")), "ana");
     assert_string_equal(json_string_value(json_object_get(e, "order_id")), "o2");
     json_decref(page);
+    teardown_world(&w);
+}
+
+/* An edit that gives an order to another customer (the shop booked it to
+ * the wrong customer record) starts the new customer's runs of the order,
+ * as the order's first order.placed would have: the confirmation, the
+ * shipping notice of the parcel on its way (the order's events before are
+ * brought in for them), a review request that hears of the delivery. The
+ * old customer gets nothing more about it. The same edit sent again, and
+ * an edit that gives the order back, start nothing: a customer has one
+ * run per journey and order. Before, the new customer got nothing: the
+ * old customer's runs held the order's run keys. */
+static void test_order_given_to_another_starts_their_runs(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: confirm\ntrigger: {event: order.placed}\nexit_when: [order_cancelled]\n"
+        "steps:\n"
+        "  - discount: {percent: 10, prefix: DANKE}\n"
+        "  - send: {channel: email, template: confirm, class: transactional}\n",
+        "journey: shipped\ntrigger: {event: shipment.created, if: \"shipment.status not in "
+        "['delivered', 'returned_to_sender']\"}\nonce_per: order\nsteps:\n"
+        "  - send: {channel: email, template: shipped, class: transactional}\n",
+        "journey: review\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - wait_for: {event: tracking.event, if: \"event.status == 'delivered'\", timeout: 14d}\n"
+        "  - wait: 2d\n"
+        "  - send: {channel: email, template: review, class: ask}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 3);
+    customer(&w, "ana", true);
+    customer(&w, "bea", true);
+    order(&w, "o1", "ana", "10.00");
+    shipment(&w, "o1");
+    assert_string_equal(outbox(&w, "ana"), "confirm:queued shipped:queued");
+    advance_to(&w, "2026-07-13T11:00:00Z");
+    order(&w, "o1", "bea", "10.00"); /* the shop's edit: bea's order */
+    assert_string_equal(outbox(&w, "bea"), "confirm:queued shipped:queued");
+    assert_string_equal(runs(&w, "bea"), "confirm:done review:active shipped:done");
+    scan(&w, "o1", "delivered");
+    advance_to(&w, "2026-07-16T12:00:00Z");
+    assert_string_equal(outbox(&w, "ana"), "confirm:queued shipped:queued");
+    assert_string_equal(outbox(&w, "bea"), "confirm:queued shipped:queued review:queued");
+    assert_string_equal(runs(&w, "ana"), "confirm:done "
+                                         "review:exited:order_given_to_another_customer "
+                                         "shipped:done");
+    /* each run its own key, its own messages and its own code */
+    json_t *arr;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(w.s, runs_view, "bea", &arr, &err), CS_OK);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *key = json_string_value(json_object_get(json_array_get(arr, i), "run_key"));
+        assert_int_equal(strncmp(key, "oc:", 3), 0);
+        assert_int_equal(strlen(key), 3 + 64);
+    }
+    json_decref(arr);
+    assert_int_equal(cs_store_call(w.s, discounts_view, "bea", &arr, &err), CS_OK);
+    assert_int_equal(json_array_size(arr), 1);
+    json_decref(arr);
+    assert_int_equal(cs_store_call(w.s, discounts_view, "ana", &arr, &err), CS_OK);
+    assert_int_equal(json_array_size(arr), 1);
+    json_decref(arr);
+    /* the edit again, then the order back to ana: nothing starts */
+    advance_to(&w, "2026-07-16T13:00:00Z");
+    order(&w, "o1", "bea", "12.00");
+    advance_to(&w, "2026-07-16T14:00:00Z");
+    order(&w, "o1", "ana", "12.00");
+    advance_to(&w, "2026-07-20T14:00:00Z");
+    assert_string_equal(runs(&w, "bea"), "confirm:done review:done shipped:done");
+    assert_string_equal(runs(&w, "ana"), "confirm:done "
+                                         "review:exited:order_given_to_another_customer "
+                                         "shipped:done");
+    assert_string_equal(outbox(&w, "ana"), "confirm:queued shipped:queued");
+    assert_string_equal(outbox(&w, "bea"), "confirm:queued shipped:queued review:queued");
     teardown_world(&w);
 }
 
@@ -1948,6 +2025,7 @@ int main(void)
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_run_of_an_order_given_to_another),
+        cmocka_unit_test(test_order_given_to_another_starts_their_runs),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
         cmocka_unit_test(test_no_start_after_a_return),
         cmocka_unit_test(test_ordered_again_means_a_later_order),
