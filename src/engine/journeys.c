@@ -1233,6 +1233,22 @@ static cs_rc runs_concerned(pass_t *p, const cs_event_t *ev, const char *order_i
     return rc;
 }
 
+/* The context the trigger conditions of event seq read (*tc, the
+ * caller's to free): built for the first journey that asks, and read by
+ * every other, as the cached answers beside it are (an order's customer
+ * with thousands of orders costs a scan of them per build); built again
+ * only when a run started since appended a signal (*signals: the count it
+ * was built at), the one step that changes the state it shows. */
+static cs_rc trigger_ctx(pass_t *p, const char *customer_id, const char *order_id, json_t *evj,
+                         int64_t seq, ctx_t *tc, size_t *signals)
+{
+    if (tc->root && *signals == p->st->signals)
+        return CS_OK;
+    ctx_free(tc);
+    *signals = p->st->signals;
+    return ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq, CS_CTX_FULL, tc, p->err);
+}
+
 static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *order_id,
                       const char *customer_id)
 {
@@ -1361,6 +1377,8 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
     int cancelled = -1; /* the order's, read once when a journey asks: -1 = not yet */
     int returned = -1;  /* a return requested for the order, likewise */
     int later = -1;     /* the customer placed an order after this one, likewise */
+    ctx_t tc = { 0 };   /* what the conditions read, built when one asks */
+    size_t tc_signals = 0;
     for (size_t i = 0; i < p->js->n && !rc && !too_old && !resent; i++) {
         const cs_journey_t *j = p->js->defs[i];
         if (j->trigger_event != (int)ev->type)
@@ -1373,17 +1391,14 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         bool cancel_exits = order_id && (j->exit_mask & CS_EXIT_ORDER_CANCELLED);
         bool again_exits = order_id && (j->exit_mask & CS_EXIT_ORDERED_AGAIN);
         if (j->trigger_cond) {
-            ctx_t c;
-            if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq, CS_CTX_FULL, &c,
-                                p->err)))
+            if ((rc = trigger_ctx(p, customer_id, order_id, evj, seq, &tc, &tc_signals)))
                 break;
-            bool ok = cs_expr_test(j->trigger_cond, c.root);
-            const char *st = jstr(c.order, "status");
+            bool ok = cs_expr_test(j->trigger_cond, tc.root);
+            const char *st = jstr(tc.order, "status");
             if (ok && cancel_exits && cancelled < 0)
                 cancelled = st && strcmp(st, "cancelled") == 0;
             if (ok && again_exits && later < 0)
-                later = ordered_since(c.customer, c.order, order_id);
-            ctx_free(&c);
+                later = ordered_since(tc.customer, tc.order, order_id);
             if (!ok)
                 continue;
         }
@@ -1418,12 +1433,9 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
          * after the next order was placed */
         if (again_exits) {
             if (later < 0) {
-                ctx_t c;
-                if ((rc = ctx_build(p->js, p->s, customer_id, order_id, evj, NULL, seq,
-                                    CS_CTX_FULL, &c, p->err)))
+                if ((rc = trigger_ctx(p, customer_id, order_id, evj, seq, &tc, &tc_signals)))
                     break;
-                later = ordered_since(c.customer, c.order, order_id);
-                ctx_free(&c);
+                later = ordered_since(tc.customer, tc.order, order_id);
             }
             if (later)
                 continue;
@@ -1454,6 +1466,7 @@ static cs_rc on_event(pass_t *p, int64_t seq, const cs_event_t *ev, const char *
         p->st->started++;
         rc = step(p, &run, evj);
     }
+    ctx_free(&tc);
     /* 4: what this order or parcel brings in */
     if (!rc && brings)
         rc = replay_earlier(p, seq, ev, order_id, customer_id);

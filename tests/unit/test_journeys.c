@@ -1586,6 +1586,48 @@ static void test_order_given_to_another_starts_their_runs(void **state)
     teardown_world(&w);
 }
 
+/* The trigger conditions of one event read one context, built for the
+ * first journey that asks and read again by the others (and by the
+ * ordered_again check), also after a journey started on the same event
+ * emitted a signal: each journey decides by its own condition, as when
+ * each built its own. */
+static void test_trigger_conditions_of_one_event(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: welcome\ntrigger: {event: order.placed, if: \"customer.orders_count == 1\"}\n"
+        "steps:\n"
+        "  - emit: {signal: welcomed}\n"
+        "  - send: {channel: email, template: welcome, class: transactional}\n",
+        "journey: big\ntrigger: {event: order.placed, if: \"order.total >= 100\"}\nsteps:\n"
+        "  - send: {channel: email, template: big, class: transactional}\n",
+        "journey: small\ntrigger: {event: order.placed, if: \"order.total < 100 and "
+        "order.orders_before >= 1\"}\nsteps:\n"
+        "  - send: {channel: email, template: small, class: transactional}\n",
+        "journey: refill\ntrigger: {event: order.placed}\nexit_when: [ordered_again]\nsteps:\n"
+        "  - wait: 30d\n"
+        "  - send: {channel: email, template: refill, class: transactional}\n",
+    };
+    setup_world(&w, "2026-07-13T10:00:00Z", y, 4);
+    customer(&w, "tom", true);
+    order(&w, "o1", "tom", "150.00");
+    assert_string_equal(outbox(&w, "tom"), "welcome:queued big:queued");
+    advance_to(&w, "2026-07-13T11:00:00Z");
+    order(&w, "o2", "tom", "20.00");
+    assert_string_equal(outbox(&w, "tom"), "welcome:queued big:queued small:queued");
+    /* an older order that arrives late: no refill for it, the small one's
+     * condition (no order before it) fails too */
+    event(&w, "order.placed",
+          "{\"id\":\"o0\",\"customer_id\":\"tom\",\"currency\":\"EUR\",\"placed_at\":"
+          "\"2026-07-12T10:00:00Z\",\"items\":[{\"sku\":\"A\",\"name\":\"A\",\"unit_price\":"
+          "\"5.00\",\"quantity\":1}]}");
+    assert_string_equal(outbox(&w, "tom"), "welcome:queued big:queued small:queued");
+    assert_string_equal(runs(&w, "tom"), "welcome:done big:done refill:exited:ordered_again "
+                                         "small:done refill:active");
+    teardown_world(&w);
+}
+
 /* A journey file with action steps that break the rules names them. */
 static void test_action_errors(void **state)
 {
@@ -2026,6 +2068,7 @@ int main(void)
         cmocka_unit_test(test_action_errors),
         cmocka_unit_test(test_run_of_an_order_given_to_another),
         cmocka_unit_test(test_order_given_to_another_starts_their_runs),
+        cmocka_unit_test(test_trigger_conditions_of_one_event),
         cmocka_unit_test(test_rolled_back_pass_repeats_exactly),
         cmocka_unit_test(test_no_start_after_a_return),
         cmocka_unit_test(test_ordered_again_means_a_later_order),
