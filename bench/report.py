@@ -788,8 +788,17 @@ single round can fall under 0.5x. Where a cached page's time goes (perf, same ma
 40% reading the order's version -- half of that is SQLite beginning and ending a WAL read
 transaction (its fcntl locks on the shared memory), the rest index seeks --, about 30% in
 `sendmsg`, 6-7% in the link's HMAC (since then the cache is keyed by the token it verified,
-so a cached page's link is not verified again). Holding a read snapshot across requests for a
-few milliseconds is the next step if it must go faster.
+so a cached page's link is not verified again).
+
+On 2026-12-07 (fourth session of the day) readers began to hold their read snapshot across
+requests (docs/store.md, "Reader snapshots"; build 8c6404b). strace during the page rounds
+counted 26,513 `fcntl` calls in 3 s before and 92 after, but it bought no throughput here:
+interleaved single 8 s rounds (`CS_BENCH_ONLY=page CS_BENCH_ROUNDS=1`, Release builds) of the
+build before (1ddc029) and after (c0c4fcb) gave 47,511, 48,266 and 47,509 against 44,112,
+49,709 and 44,766 pages/s (nginx 79,924-90,045). A profile of either build puts the locks at
+1-2% of the daemon's CPU now, not the half of the version read an older profile showed;
+libmicrohttpd zeroing each connection's 64 KiB memory pool after every request (`memset`,
+5-8%), the index seeks of the version read (6-8%) and `sendmsg` weigh more.
 
 ### Scan ingest with promise re-computation
 

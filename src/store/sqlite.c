@@ -40,8 +40,8 @@ static cs_rc exec(cs_sql_t *s, const char *sql, cs_err_t *err)
  *
  * Each statement of a reader outside a transaction begins and ends a WAL
  * read transaction of its own, and each of those takes and drops a read
- * lock on the WAL index (fcntl on the -shm file): about a fifth of the time
- * of a tracking page served from the page cache went there. A reader
+ * lock on the WAL index (two fcntl calls on the -shm file per request of
+ * a tracking page served from the page cache). A reader
  * handle instead begins a transaction when it is taken from the engine's
  * pool (read_enter) and keeps it when it is given back (read_leave), for
  * the next use, as long as
