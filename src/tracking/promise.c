@@ -917,6 +917,48 @@ static double incident_days(cs_incident_t r, cs_promise_reason_t *why)
     }
 }
 
+/* Since when the window that the last scan's added days gave stands (see
+ * cs_promise_estimate): an exception's, weather's or a delay's scan; a
+ * customs hold from when clearance had lasted CS_PROMISE_CLEARANCE_DAYS
+ * working days (or a later scan in customs). 0 = none: no days added, or
+ * the scan's own status counts from it already (a failed attempt) or
+ * from today (out for delivery). */
+static cs_ms_t window_given_at(const cs_promise_model_t *m, const cs_promise_query_t *q)
+{
+    if (!q->last_scan_at || q->last_status < 0 || q->last_status >= CS_TRACK__COUNT)
+        return 0;
+    if (q->last_status == CS_TRACK_EXCEPTION)
+        return q->last_scan_at;
+    if (q->last_status == CS_TRACK_OUT_FOR_DELIVERY ||
+        q->last_status == CS_TRACK_AVAILABLE_FOR_PICKUP ||
+        q->last_status == CS_TRACK_FAILED_ATTEMPT)
+        return 0;
+    if (q->last_reason == CS_INCIDENT_DELAYED || q->last_reason == CS_INCIDENT_WEATHER)
+        return q->last_scan_at;
+    if (q->last_reason != CS_INCIDENT_CUSTOMS)
+        return 0;
+    /* the instant clearance has lasted its usual working days: the local
+     * time of day it came, that many working days on (a few seconds more
+     * where the sums round below) */
+    cs_ms_t since = q->customs_since ? q->customs_since : q->last_scan_at;
+    double w0 = worktime(m, since), w = w0 + CS_PROMISE_CLEARANCE_DAYS;
+    int64_t k = (int64_t)floor(w);
+    int64_t secs = (int64_t)floor((w - (double)k) * 86400);
+    if (secs < 0)
+        secs = 0;
+    if (secs > 86399)
+        secs = 86399;
+    int y;
+    unsigned mo, d;
+    cs_civil_from_days(day_of_index(m, k), &y, &mo, &d);
+    cs_local_t l = { .year = y, .month = (int)mo, .day = (int)d, .hour = (int)(secs / 3600),
+                     .min = (int)(secs / 60 % 60), .sec = (int)(secs % 60) };
+    cs_ms_t held = cs_tz_from_local_on(m->o.tz, &l);
+    for (int i = 0; i < 4 && worktime(m, held) - w0 < CS_PROMISE_CLEARANCE_DAYS; i++)
+        held += 1000;
+    return held > q->last_scan_at ? held : q->last_scan_at;
+}
+
 cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t *q,
                           cs_promise_t *out, cs_err_t *err)
 {
@@ -943,27 +985,35 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         return CS_OK;
     }
 
-    /* an exception with no scan since: the window it gave when it came
-     * (its days counted from the scan) stands as given until its last
-     * day -- a re-check without news (each night's) does not count it
-     * again from its own day, which would move it a day later each day;
-     * once that has passed with no word from the carrier, nothing is
-     * known of when it arrives, and a window counted from today again
-     * ("between tomorrow and Friday", months later) would be a promise no
-     * scan backs. No window then: the reason says why, and it stays at
-     * risk. */
-    if (q->last_status == CS_TRACK_EXCEPTION && q->last_scan_at && q->last_scan_at < now) {
-        cs_promise_query_t at_scan = *q;
-        at_scan.now = q->last_scan_at;
+    /* days the last scan adds (an exception, a customs hold, weather, a
+     * delay) are counted once, from when they came: the window given then
+     * stands as given while no scan follows, until its last day -- a
+     * re-check without news (each night's) does not count them again from
+     * its own day, which would move the window a day later each day.
+     * Once it has passed with no word from the carrier, after an
+     * exception nothing is known of when it arrives, and a window counted
+     * from today again ("between tomorrow and Friday", months later) would
+     * be a promise no scan backs: no window, the reason says why, and it
+     * stays at risk. After a hold, weather or a delay the parcel is still
+     * under way: a window counted from today, as without them. */
+    cs_ms_t given_at = window_given_at(m, q);
+    if (given_at && given_at < now) {
+        cs_promise_query_t then_q = *q;
+        then_q.now = given_at;
         cs_promise_t then;
-        cs_rc rc = cs_promise_estimate(m, &at_scan, &then, err);
+        cs_rc rc = cs_promise_estimate(m, &then_q, &then, err);
         if (rc)
             return rc;
-        if (then.to) {
+        bool passed = today > cs_tz_day(m->o.tz, then.to);
+        if (then.to && q->last_status == CS_TRACK_EXCEPTION) {
             *out = then;
             out->at_risk = true;
-            if (today > cs_tz_day(m->o.tz, then.to))
+            if (passed)
                 out->from = out->to = out->point = 0;
+            return CS_OK;
+        }
+        if (then.to && !passed) {
+            *out = then;
             return CS_OK;
         }
     }

@@ -39,7 +39,12 @@
  * parcels that had been scanned there as long ago, once enough tell it),
  * an exception (its reason adds days to the window at its scan, which
  * stands as given while no scan follows; once it has passed, no window:
- * from = to = point = 0), no scan for longer than the lane's
+ * from = to = point = 0), a customs hold (clearance past
+ * CS_PROMISE_CLEARANCE_DAYS) and weather or a delay in transit (their
+ * days are added to the window at the hold's start or the scan, which
+ * stands as given while no scan follows, as an exception's does, so a
+ * nightly re-check does not move it later; once its last day has passed,
+ * counted from the day asked again), no scan for longer than the lane's
  * expected gap (the 90th percentile of the longest silence of its
  * delivered parcels, at least one working day; three when unknown: the
  * window opens up); each move carries a reason code.

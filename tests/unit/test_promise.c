@@ -859,6 +859,69 @@ static void test_scans_move_the_window(void **state)
     cs_promise_free(m);
 }
 
+/* Days added by a scan in transit -- a customs hold past clearance, bad
+ * weather, a delay -- are counted once, from the scan (a hold: from when
+ * clearance had lasted CS_PROMISE_CLEARANCE_DAYS), not again from each
+ * re-check: asked on the following days (the nightly re-checks just after
+ * midnight too) without a new scan, the window stays as given until its
+ * last day has passed, rather than moving a day later each day. */
+static void test_added_days_do_not_drift(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    dhl_to_berlin(m);
+    const char *placed = "2026-03-10T09:00:00Z", *shipped = "2026-03-11T09:00:00Z";
+    const char *scan = "2026-03-11T11:00:00Z"; /* Wednesday */
+    static const struct {
+        cs_incident_t reason;
+        cs_promise_reason_t why;
+        const char *first; /* the first time asked: the window given */
+        const char *rechecks[8];
+    } cases[] = {
+        /* weather and delays: from the scan on */
+        { CS_INCIDENT_WEATHER, CS_PR_WEATHER, "2026-03-11T11:00:00Z",
+          { "2026-03-11T18:00:00Z", "2026-03-11T23:10:00Z", "2026-03-12T12:00:00Z",
+            "2026-03-12T23:10:00Z", "2026-03-13T12:00:00Z", "2026-03-13T23:10:00Z",
+            "2026-03-14T12:00:00Z", NULL } },
+        { CS_INCIDENT_DELAYED, CS_PR_EXCEPTION, "2026-03-11T11:00:00Z",
+          { "2026-03-11T18:00:00Z", "2026-03-11T23:10:00Z", "2026-03-12T12:00:00Z",
+            "2026-03-12T23:10:00Z", "2026-03-13T12:00:00Z", "2026-03-13T23:10:00Z",
+            "2026-03-14T12:00:00Z", NULL } },
+        /* in customs since Wednesday 11:00: a hold from Friday 11:00 on */
+        { CS_INCIDENT_CUSTOMS, CS_PR_CUSTOMS, "2026-03-13T12:00:00Z",
+          { "2026-03-13T18:00:00Z", "2026-03-13T23:10:00Z", "2026-03-14T12:00:00Z",
+            "2026-03-14T23:10:00Z", "2026-03-16T12:00:00Z", "2026-03-16T23:10:00Z",
+            "2026-03-17T12:00:00Z", NULL } },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cs_promise_t p0 = ask(m, "dhl", "DE-BE", placed, shipped, cases[c].first,
+                              CS_TRACK_IN_TRANSIT, cases[c].reason, scan);
+        assert_true(p0.to != 0);
+        assert_int_equal(p0.reason, cases[c].why);
+        int asked = 0;
+        for (size_t i = 0; i < 8 && cases[c].rechecks[i]; i++) {
+            const char *now = cases[c].rechecks[i];
+            if (cs_tz_day(cs_tz_get_or_utc("Europe/Berlin"), at(now)) >
+                cs_tz_day(cs_tz_get_or_utc("Europe/Berlin"), p0.to))
+                break; /* its last day has passed */
+            cs_promise_t p = ask(m, "dhl", "DE-BE", placed, shipped, now, CS_TRACK_IN_TRANSIT,
+                                 cases[c].reason, scan);
+            if (p.from != p0.from || p.point != p0.point || p.to != p0.to)
+                fail_msg("reason %d at %s: %s..%s, given first %s..%s", (int)cases[c].reason,
+                         now, day(p.from), day(p.to), day(p0.from), day(p0.to));
+            assert_int_equal(p.reason, cases[c].why);
+            assert_int_equal(p.at_risk, p0.at_risk);
+            asked++;
+        }
+        assert_true(asked >= 3); /* the window lasted a few re-checks */
+        /* a new scan counts again: from it */
+        cs_promise_t later = ask(m, "dhl", "DE-BE", placed, shipped, "2026-03-19T12:00:00Z",
+                                 CS_TRACK_IN_TRANSIT, cases[c].reason, "2026-03-19T10:00:00Z");
+        assert_true(later.to > p0.to);
+    }
+    cs_promise_free(m);
+}
+
 /* An exception with no scan since: while the window it gave at the scan
  * lasts, there is that one, as given; once its last day has passed with no word from the
  * carrier, there is none (not a fresh one counted from each day it is
@@ -1474,6 +1537,7 @@ int main(void)
         cmocka_unit_test(test_handover_counts_ship_days),
         cmocka_unit_test(test_region_needs_deliveries),
         cmocka_unit_test(test_scans_move_the_window),
+        cmocka_unit_test(test_added_days_do_not_drift),
         cmocka_unit_test(test_exception_window_runs_out),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
