@@ -282,6 +282,13 @@ bool cs__has_word(const char *s);
 /* A shipment's cs_track_status_t from the order view's JSON: a parcel
  * without scans yet is info_received (its label is created). */
 int cs__parcel_status(json_t *shipment);
+/* Whether ships[i] (borrowed: an order view's "shipments") is a parcel the
+ * shop replaced: on its way back to the shop, and another one, not on its
+ * way back, was created after it first went wrong (damaged, refused, not
+ * delivered) -- the order sent again, not a delivery in parts. Parcels the
+ * shop cancelled are neither replaced nor a replacement. The status
+ * answer, the tracking page's text and the order view use it alike. */
+bool cs__parcel_replaced(json_t *ships, size_t i);
 
 /* promise_api.c */
 enum MHD_Result cs__http_promise(hreq_t *r);

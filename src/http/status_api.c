@@ -59,13 +59,19 @@ static bool cancelled_order(json_t *o)
     return st && strcmp(st, "cancelled") == 0;
 }
 
+/* A parcel the shop cancelled (shipment.cancelled_at set): it will not come. */
+static bool parcel_cancelled(json_t *sh)
+{
+    return json_is_string(json_object_get(sh, "cancelled_at"));
+}
+
 /* A parcel the shop cancelled (shipment.cancelled) will not come: the
  * paragraph and the page leave it out, as the watch does. */
 static void drop_cancelled(json_t *order)
 {
     json_t *ships = json_object_get(order, "shipments");
     for (size_t i = json_array_size(ships); i-- > 0;)
-        if (json_is_string(json_object_get(json_array_get(ships, i), "cancelled_at")))
+        if (parcel_cancelled(json_array_get(ships, i)))
             json_array_remove(ships, i);
 }
 
@@ -285,24 +291,24 @@ static cs_ms_t trouble_at(json_t *sh)
     return 0;
 }
 
-/* Whether ships[i] is a parcel the shop replaced: on its way back to the
- * shop, and another one, not on its way back, was created after it first
- * went wrong (damaged, refused, not delivered) -- the order sent again,
- * not a delivery in parts. */
-static bool parcel_replaced(json_t *ships, size_t i)
+/* (http_int.h) */
+bool cs__parcel_replaced(json_t *ships, size_t i)
 {
     json_t *a = json_array_get(ships, i);
-    cs_ms_t wrong = cs__parcel_status(a) == CS_TRACK_RETURNED_TO_SENDER ? trouble_at(a) : 0;
+    cs_ms_t wrong = !parcel_cancelled(a) && cs__parcel_status(a) == CS_TRACK_RETURNED_TO_SENDER
+                        ? trouble_at(a)
+                        : 0;
     for (size_t k = 0; wrong && k < json_array_size(ships); k++) {
         json_t *b = json_array_get(ships, k);
         cs_ms_t made = jtime(json_object_get(b, "created_at"));
-        if (k != i && cs__parcel_status(b) != CS_TRACK_RETURNED_TO_SENDER && made > wrong)
+        if (k != i && !parcel_cancelled(b) &&
+            cs__parcel_status(b) != CS_TRACK_RETURNED_TO_SENDER && made > wrong)
             return true;
     }
     return false;
 }
 
-/* The order's parcels less those the shop replaced (parcel_replaced;
+/* The order's parcels less those the shop replaced (cs__parcel_replaced;
  * returns owned), which the paragraph and the page would otherwise count
  * as a delivery in parts. *replaced: how many were left out; *first:
  * whether the one left out is the order's first. */
@@ -313,7 +319,7 @@ static json_t *without_replaced(json_t *ships, int *replaced, bool *first)
     *replaced = 0;
     *first = false;
     for (size_t i = 0; kept && i < n; i++) {
-        if (parcel_replaced(ships, i)) {
+        if (cs__parcel_replaced(ships, i)) {
             *first = *first || (i == 0 && *replaced == 0);
             ++*replaced;
         } else {
@@ -623,7 +629,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
     json_object_set_new(out, "status", st.status >= 0
                                            ? json_string(cs_track_status_name(st.status))
                                            : json_null());
-    /* replaced: gone back and sent again (parcel_replaced), as the text
+    /* replaced: gone back and sent again (cs__parcel_replaced), as the text
      * and the tracking page tell it */
     json_t *parcels = json_array();
     json_t *ships = json_object_get(rd->order, "shipments");
@@ -634,7 +640,7 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
             parcels, json_pack("{s:O?,s:O?,s:s,s:b}", "carrier", json_object_get(sh, "carrier"),
                                "tracking_number", json_object_get(sh, "tracking_number"),
                                "status", cs_track_status_name(cs__parcel_status(sh)),
-                               "replaced", parcel_replaced(ships, i)));
+                               "replaced", cs__parcel_replaced(ships, i)));
     }
     json_object_set_new(out, "parcels", parcels);
     if (st.have_window) {

@@ -1,7 +1,9 @@
 /*
  * views.c -- the read routes: GET /v1/customers/{id}, /v1/orders/{id},
  * /v1/events (a page of the log), /healthz and /metrics. Views run on a
- * pooled read-only store handle and never wait for the writer.
+ * pooled read-only store handle and never wait for the writer. The order
+ * view is the store's, with each shipment's `replaced` added here (the
+ * status answer's rule, status_api.c).
  */
 #include "http_int.h"
 
@@ -109,6 +111,16 @@ enum MHD_Result cs__http_view(hreq_t *r)
         if (v.err.rc == CS_OK)
             v.err.rc = rc;
         return cs__http_reply_err(r, &v.err);
+    }
+    if (r->route == R_ORDER) {
+        /* replaced: a parcel gone back and sent again, by the rule the
+         * status answer and the tracking page tell it by */
+        json_t *ships = json_object_get(v.out, "shipments");
+        size_t i;
+        json_t *sh;
+        json_array_foreach(ships, i, sh) {
+            json_object_set_new(sh, "replaced", json_boolean(cs__parcel_replaced(ships, i)));
+        }
     }
     return cs__http_reply(r, 200, v.out);
 }

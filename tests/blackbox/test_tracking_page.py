@@ -614,6 +614,26 @@ try:
               for p in js.get("parcels", [])],
              [("JJDRS1", "returned_to_sender", True), ("JJDRS1B", "in_transit", False)],
              "parcels: the first replaced by the second (%s)" % lang)
+    # the order view marks the same parcel replaced
+    def view_replaced(oid):
+        st, _, v = d.request("GET", "/v1/orders/" + oid)
+        return [(s.get("id"), s.get("replaced")) for s in v.get("shipments", [])] \
+            if st == 200 else st
+    t.eq(view_replaced("rs1"), [("Srs1", True), ("Srs1b", False)],
+         "the order view: the first parcel replaced by the second")
+    # a second parcel the shop cancelled replaces nothing, in the order view
+    # as in the status answer (which leaves it out)
+    t.eq(resent("rs3", now - dt.timedelta(days=4), (now - dt.timedelta(hours=3), "in_transit",
+                                                      "Kassel")), 200, "another order sent again")
+    t.eq(d.post_events([{"event_id": "x-Srs3b", "type": "shipment.cancelled",
+                         "occurred_at": iso(now - dt.timedelta(hours=2)),
+                         "data": {"id": "Srs3b", "order_id": "rs3"}}])[0], 200,
+         "its second parcel cancelled")
+    t.eq(view_replaced("rs3"), [("Srs3", False), ("Srs3b", False)],
+         "the order view: no replacement by a cancelled parcel")
+    st, _, js = d.request("GET", "/v1/orders/rs3/status?lang=en")
+    t.eq([p.get("replaced") for p in js.get("parcels", [])] if st == 200 else st, [False],
+         "the status answer: the parcel gone back, not replaced")
     st, _, html = page("/t/" + token("rs1") + "?lang=de")
     state = re.search(r'<p class="state">([^<]*)<', html)
     t.check(state and state.group(1) == "Unterwegs" and "Teilweise" not in html and
@@ -644,6 +664,8 @@ try:
             "sent your order again" not in txt, "two parcels sent together: %r" % txt)
     t.eq([p.get("replaced") for p in js.get("parcels", [])], [False, False],
          "two parcels sent together: neither replaced: %r" % js.get("parcels"))
+    t.eq(view_replaced("m9"), [("Sm9", False), ("Sm9b", False)],
+         "the order view: two parcels sent together, neither replaced")
     # both delivered: told in the past
     st = two_parcels("m5", now - dt.timedelta(days=4),
                      (now - dt.timedelta(days=2), "delivered", "Berlin"),
