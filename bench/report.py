@@ -643,6 +643,16 @@ the settle step) the same bench gave 14,731, 44,651 and 33,664 settled; run by h
 after the recorded run on e53d62b, 13,111, 36,015 and 28,948, and the build before the change
 (e50d007) 2,913, 2,945 and 2,044 in the same minute. A checkout sorts either way, so its two
 columns are the same work and differ by the noise alone.
+
+On 2026-12-07 (fourth session of the day) the window's floor (a level's fastest transit in whole
+working days, its fastest few set aside) came to be read from counts per lane kept as samples
+come and go, instead of a walk of the level's samples at every estimate (build 3241afd). The
+machine was too busy that hour for a wall-clock figure (the same binary moved by up to 14x
+between runs); callgrind's instruction counts of `cs_promise_estimate` in this bench
+(`bench_promise 200000 3000`), before and after, per settled estimate: checkout 817.3K and
+802.2K (-1.9%), on its way 275.9K and 260.8K (-5.5%), in region 383.7K and 368.5K (-3.9%);
+unsorted 1,244K / 998K / 1,541K against 1,229K / 982K / 1,526K. About 15K instructions an
+estimate on this bench's lanes of about 1,500 samples, so about 40K on a full level of 4,000.
 """
 
 
