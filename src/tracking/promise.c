@@ -995,7 +995,12 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
      * from today again ("between tomorrow and Friday", months later) would
      * be a promise no scan backs: no window, the reason says why, and it
      * stays at risk. After a hold, weather or a delay the parcel is still
-     * under way: a window counted from today, as without them. */
+     * under way: a window counted from today, as without them -- and once
+     * the parcel has also been silent for longer than the lane's expected
+     * gap, the silence is what is known (spent: below), not the incident
+     * whose days have run out; else it would be promised its days again
+     * from each day, weeks on, and never said to be silent. */
+    bool spent = false;
     cs_ms_t given_at = window_given_at(m, q);
     if (given_at && given_at < now) {
         cs_promise_query_t then_q = *q;
@@ -1016,6 +1021,7 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             *out = then;
             return CS_OK;
         }
+        spent = then.to != 0;
     }
 
     double qs[3], w = 0, known = 0; /* known: the delivered weight behind qs */
@@ -1157,11 +1163,12 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
     }
     /* silence: longer without a scan than most parcels go between scans
      * (said rather than "slow": it is what the customer can see) */
-    /* (from the hand-over when no scan came at all: the gap counts from it) */
+    /* (from the hand-over when no scan came at all: the gap counts from it;
+     * after a hold, weather or a delay whose window has passed too) */
     cs_ms_t heard = q->last_scan_at ? q->last_scan_at : q->shipped_at;
     if (q->shipped_at && heard <= now &&
         (out->reason == CS_PR_NONE || out->reason == CS_PR_SLOW_TRANSIT ||
-         out->reason == CS_PR_IN_REGION)) {
+         out->reason == CS_PR_IN_REGION || spent)) {
         double quiet = worktime(m, now) - worktime(m, heard);
         /* the lane's longest usual silence, once enough parcels tell it */
         double gq[3], gw = 0, gk = 0, expected = 3;
@@ -1173,7 +1180,8 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
             /* judged in working days, told in the days the customer counts */
             out->quiet_days = (int)((now - heard) / CS_MS_PER_DAY);
             out->at_risk = true;
-            extra += 1;
+            /* silence's own day; an incident's (spent) were given once */
+            extra = 1;
         }
     }
     qs[0] += extra * 0.5;

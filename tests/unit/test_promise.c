@@ -982,6 +982,49 @@ static void test_exception_window_runs_out(void **state)
     cs_promise_free(m);
 }
 
+/* A parcel whose last scan said weather, a delay or a customs hold and
+ * that then went silent: once the window the incident gave has passed and
+ * the silence is longer than the lane's expected gap (three working days
+ * here: the lane has no scan history), it is silent -- no_scan, at risk,
+ * the days told, and the window of a silent parcel (the same as after a
+ * plain scan in transit that long ago) -- not the incident's days counted
+ * again from each day, weeks on, never said to be silent. */
+static void test_silence_after_incident(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    dhl_to_berlin(m);
+    const char *placed = "2026-03-10T09:00:00Z", *shipped = "2026-03-11T09:00:00Z";
+    const char *scan = "2026-03-11T11:00:00Z"; /* Wednesday */
+    static const cs_incident_t incidents[] = { CS_INCIDENT_WEATHER, CS_INCIDENT_DELAYED,
+                                               CS_INCIDENT_CUSTOMS };
+    static const char *const nows[] = { "2026-03-19T12:00:00Z", "2026-04-08T12:00:00Z",
+                                        "2026-05-05T12:00:00Z" };
+    for (size_t c = 0; c < sizeof incidents / sizeof incidents[0]; c++) {
+        for (size_t i = 0; i < sizeof nows / sizeof nows[0]; i++) {
+            cs_promise_t p = ask(m, "dhl", "DE-BE", placed, shipped, nows[i],
+                                 CS_TRACK_IN_TRANSIT, incidents[c], scan);
+            cs_promise_t plain = ask(m, "dhl", "DE-BE", placed, shipped, nows[i],
+                                     CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, scan);
+            assert_int_equal(plain.reason, CS_PR_NO_SCAN);
+            if (p.reason != CS_PR_NO_SCAN || !p.at_risk)
+                fail_msg("incident %d at %s: reason %s, at risk %d", (int)incidents[c], nows[i],
+                         cs_promise_reason_name(p.reason), (int)p.at_risk);
+            assert_int_equal(p.quiet_days, (int)((at(nows[i]) - at(scan)) / CS_MS_PER_DAY));
+            if (p.from != plain.from || p.point != plain.point || p.to != plain.to)
+                fail_msg("incident %d at %s: %s..%s, silent without it %s..%s",
+                         (int)incidents[c], nows[i], day(p.from), day(p.to), day(plain.from),
+                         day(plain.to));
+            assert_true(p.from >= at(nows[i]) - 12 * 3600000LL); /* today at the earliest */
+        }
+        /* a scan after it: no longer silent */
+        cs_promise_t p = ask(m, "dhl", "DE-BE", placed, shipped, "2026-05-05T12:00:00Z",
+                             CS_TRACK_IN_TRANSIT, CS_INCIDENT_NONE, "2026-05-05T08:00:00Z");
+        assert_int_not_equal(p.reason, CS_PR_NO_SCAN);
+    }
+    cs_promise_free(m);
+}
+
 static void test_recent_weighs_more(void **state)
 {
     (void)state;
@@ -1539,6 +1582,7 @@ int main(void)
         cmocka_unit_test(test_scans_move_the_window),
         cmocka_unit_test(test_added_days_do_not_drift),
         cmocka_unit_test(test_exception_window_runs_out),
+        cmocka_unit_test(test_silence_after_incident),
         cmocka_unit_test(test_expected_gap_per_lane),
         cmocka_unit_test(test_recent_weighs_more),
         cmocka_unit_test(test_in_flight_counts),

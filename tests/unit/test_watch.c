@@ -866,6 +866,47 @@ static void test_exception_silence_has_no_window(void **state)
     assert_int_equal(signals("delivery_at_risk", "ex"), 1);
 }
 
+/* Bad weather on the way and never a scan again: while the window the
+ * weather gave lasts, it stands; once it has passed and the silence is
+ * longer than the lane's expected gap, the order is at risk for the
+ * silence (no_scan, its days counted up each night) and told so once --
+ * not promised the weather's days again from each night, a month on. */
+static void test_silence_after_weather(void **state)
+{
+    (void)state;
+    order("wx", "cw", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    ship("wx");
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    scan("wx", "in_transit", "weather");
+    cs_ms_t scanned = now();
+    run_watch();
+    cs_promise_rec_t r = rec("wx");
+    assert_string_equal(r.reason, "weather");
+    assert_true(r.to != 0);
+    cs_ms_t given_to = r.to;
+    int silent = 0;
+    for (int d = 0; d < 30; d++) {
+        cs_clock_manual_advance(&W.clock, CS_MS_PER_DAY);
+        for (int i = 0; i < 5; i++)
+            run_watch();
+        r = rec("wx");
+        if (now() < given_to + CS_MS_PER_DAY)
+            continue; /* the weather's window, still running */
+        if (strcmp(r.reason, "no_scan") != 0)
+            continue;
+        silent++;
+        assert_true(r.at_risk);
+        assert_string_equal(r.risk_reason, "no_scan");
+        assert_int_equal(r.quiet_days, (int)((now() - scanned) / CS_MS_PER_DAY));
+        assert_true(r.to != 0 && r.from >= now() - CS_MS_PER_DAY);
+    }
+    if (silent < 20)
+        fail_msg("said silent on %d of the last nights, last reason %s", silent, r.reason);
+    assert_string_equal(r.reason, "no_scan");
+    assert_int_equal(signals("delivery_at_risk", "wx"), 2); /* the weather, the silence */
+}
+
 static void test_silence_found_by_durable_recheck(void **state)
 {
     (void)state;
@@ -2096,6 +2137,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_given_to_another_customer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exception_silence_has_no_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_after_weather, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_clearance_is_routine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_count_through_hub_scans, setup, teardown),
