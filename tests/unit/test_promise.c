@@ -27,15 +27,34 @@ static cs_ms_t at(const char *t)
     return v;
 }
 
+/* The local day of t, in one of DAY_BUFS rotating buffers: enough for
+ * every day() of one failure message or comparison (they are all
+ * evaluated before it prints), so none overwrites another's. */
+#define DAY_BUFS 16
 static const char *day(cs_ms_t t)
 {
-    static char buf[4][40];
-    static int k;
-    char *b = buf[k++ % 4];
+    static char buf[DAY_BUFS][40];
+    static unsigned k;
+    char *b = buf[k++ % DAY_BUFS];
     cs_local_t l;
     cs_tz_to_local(cs_tz_get_or_utc("Europe/Berlin"), t, &l);
     snprintf(b, 40, "%04d-%02d-%02d", l.year, l.month, l.day);
     return b;
+}
+
+/* Failure messages print several days at once (the window asked and
+ * the window expected, each from..point..to): each as it is. */
+static void test_day_helper(void **state)
+{
+    (void)state;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s %s %s %s %s %s %s %s", day(at("2026-03-01T12:00:00Z")),
+             day(at("2026-03-02T12:00:00Z")), day(at("2026-03-03T12:00:00Z")),
+             day(at("2026-03-04T12:00:00Z")), day(at("2026-03-05T12:00:00Z")),
+             day(at("2026-03-06T12:00:00Z")), day(at("2026-03-07T12:00:00Z")),
+             day(at("2026-03-08T12:00:00Z")));
+    assert_string_equal(msg, "2026-03-01 2026-03-02 2026-03-03 2026-03-04 2026-03-05 "
+                             "2026-03-06 2026-03-07 2026-03-08");
 }
 
 static cs_promise_model_t *model(void)
@@ -1561,6 +1580,7 @@ int main(void)
         cmocka_unit_test(test_quantiles_checked),
         cmocka_unit_test(test_region_keys),
         cmocka_unit_test(test_region_keys_meet),
+        cmocka_unit_test(test_day_helper),
         cmocka_unit_test(test_workdays),
         cmocka_unit_test(test_window_and_levels),
         cmocka_unit_test(test_weekday_handling),
