@@ -192,10 +192,11 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
 
     json_error_t je;
     char wide[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+    bool huge[CS_JSON_WIDE_MAX];
     size_t n_wide = 0;
     json_t *arr = cs_json_loadb(p, len, &je);
     if (!arr && json_error_code(&je) == json_error_numeric_overflow)
-        arr = cs_json_load_wide(p, len, &je, wide, &n_wide); /* each its event's error */
+        arr = cs_json_load_wide(p, len, &je, wide, huge, &n_wide); /* each its event's error */
     if (!arr)
         return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
                        je.line, je.column, je.position, cs_json_error_text(&je));
@@ -215,14 +216,17 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         cs_err_clear(&e);
         json_t *doc = json_array_get(arr, i);
         const char *wide_at = NULL;
+        bool wide_huge = false;
         for (size_t k = 0; k < n_wide && !wide_at; k++) {
             char at[32];
             int w = snprintf(at, sizeof at, "[%zu]", i);
-            if (strncmp(wide[k], at, (size_t)w) == 0)
+            if (strncmp(wide[k], at, (size_t)w) == 0) {
                 wide_at = wide[k] + w + (wide[k][w] == '.');
+                wide_huge = huge[k];
+            }
         }
         if (wide_at) {
-            cs_event_wide_error(doc, wide_at, &e);
+            cs_event_wide_error(doc, wide_at, wide_huge, &e);
             if (e.rc == CS_ERR_NOMEM || reject(r, i, 0, &e)) {
                 rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
                 goto out;

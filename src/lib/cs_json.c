@@ -667,15 +667,24 @@ static bool path_at(const char *buf, size_t at, char *out, size_t size)
     return size > 0;
 }
 
+/* A number's characters, as a JSON number token may hold them. */
+static bool num_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+}
+
 json_t *cs_json_load_wide(const char *buf, size_t len, const json_error_t *je,
-                          char path[][CS_JSON_PATH_MAX], size_t *n)
+                          char path[][CS_JSON_PATH_MAX], bool *huge, size_t *n)
 {
     json_t *v = NULL;
     json_error_t e = *je;
     char *text = NULL;
     size_t tlen = len;
     *n = 0;
-    if (!(text = cs_malloc(len + 2 * CS_JSON_WIDE_MAX + 1)))
+    /* room for each number's replacement (CS_JSON_HUGE_TEXT, with a sign,
+     * for a token as short as "1e400") */
+    size_t room = CS_JSON_WIDE_MAX * (sizeof CS_JSON_HUGE_TEXT + 1);
+    if (len > SIZE_MAX - room - 1 || !(text = cs_malloc(len + room + 1)))
         goto out;
     memcpy(text, buf, len);
     for (;;) {
@@ -683,25 +692,33 @@ json_t *cs_json_load_wide(const char *buf, size_t len, const json_error_t *je,
             goto out;
         /* jansson stops right after the number: its token ends there */
         size_t end = (size_t)e.position < tlen ? (size_t)e.position : tlen, start;
-        if (end && (text[end - 1] < '0' || text[end - 1] > '9'))
+        if (end && !num_char(text[end - 1]))
             end--;
         start = end;
-        while (start && text[start - 1] >= '0' && text[start - 1] <= '9')
+        while (start && num_char(text[start - 1]))
             start--;
-        char before = start ? text[start - 1] : ' ';
-        if (before == '-' && start >= 2 && (text[start - 2] == 'e' || text[start - 2] == 'E'))
-            goto out;
-        if (before == '-')
-            start--;
-        if (start == end || before == '.' || before == 'e' || before == 'E' || before == '+' ||
-            (end < tlen && (text[end] == '.' || text[end] == 'e' || text[end] == 'E')))
-            goto out; /* no integer: a real too large, or not found */
+        if (start == end || (end < tlen && num_char(text[end])) ||
+            !(text[start] == '-' || (text[start] >= '0' && text[start] <= '9')))
+            goto out; /* not found */
+        bool real = false;
+        for (size_t i = start; i < end; i++)
+            real |= text[i] == '.' || text[i] == 'e' || text[i] == 'E';
+        /* an integer a real holds (1e+20): as that real; one it does not
+         * (more than 308 digits), or a real too large (1e400): as the
+         * largest finite real of its sign, which no field takes */
+        text[tlen] = '\0'; /* (room for it: strtod stops at the token's end) */
+        bool big = real || isinf(strtod(text + start, NULL));
+        const char *put = big ? (text[start] == '-' ? "-" CS_JSON_HUGE_TEXT : CS_JSON_HUGE_TEXT)
+                              : ".0";
+        size_t at = big ? start : end, cut = big ? end - start : 0, plen = strlen(put);
         if (!path_at(text, start, path[*n], CS_JSON_PATH_MAX))
             goto out;
+        if (huge)
+            huge[*n] = big;
         (*n)++;
-        memmove(text + end + 2, text + end, tlen - end);
-        memcpy(text + end, ".0", 2);
-        tlen += 2;
+        memmove(text + at + plen, text + at + cut, tlen - at - cut);
+        memcpy(text + at, put, plen);
+        tlen = tlen - cut + plen;
         if ((v = json_loadb(text, tlen, JSON_REJECT_DUPLICATES, &e)))
             goto out;
     }

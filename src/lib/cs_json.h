@@ -22,6 +22,7 @@
 #define CS_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* As json_loadb(buf, len, JSON_REJECT_DUPLICATES, err). New reference. */
@@ -60,18 +61,22 @@ size_t cs_json_real_flags(const json_t *v);
  * arena is in use). Use it for every dump of data that came from outside. */
 char *cs_json_dumps(const json_t *v, size_t flags);
 
-/* A document jansson refused for an integer beyond 64 bits
+/* A document jansson refused for a number too large for its type
  * (json_error_numeric_overflow in je, from cs_json_loadb of buf): the
- * same document with each such integer, at most CS_JSON_WIDE_MAX of them,
- * read as a real (1e+20 for 100000000000000000000), so a validator can name
- * the field and say what it expects. path[k] gets the JSON path of the k-th
- * ("data.items[0].quantity", "[2].data.score"; size CS_JSON_PATH_MAX each)
- * and *n their count. NULL when the document has another problem too or
- * more such integers. New reference. */
+ * same document with each such number, at most CS_JSON_WIDE_MAX of them,
+ * read so that a validator can name the field and say what it expects:
+ * an integer beyond 64 bits as a real (1e+20 for 100000000000000000000);
+ * a real too large for a double (1e400) or an integer too large for one
+ * (more than 308 digits) as CS_JSON_HUGE_TEXT with its sign, the largest
+ * finite real, and huge[k] true (huge may be NULL). path[k] gets the JSON
+ * path of the k-th ("data.items[0].quantity", "[2].data.score"; size
+ * CS_JSON_PATH_MAX each) and *n their count. NULL when the document has
+ * another problem too or more such numbers. New reference. */
 #define CS_JSON_WIDE_MAX 8
 #define CS_JSON_PATH_MAX 256
+#define CS_JSON_HUGE_TEXT "1.7976931348623157e308" /* DBL_MAX */
 json_t *cs_json_load_wide(const char *buf, size_t len, const json_error_t *je,
-                          char path[][CS_JSON_PATH_MAX], size_t *n);
+                          char path[][CS_JSON_PATH_MAX], bool *huge, size_t *n);
 
 /* "an object", "a string", "null", ...: a value's kind as an error message
  * names it ("expected a string, got an integer"). */

@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -1482,15 +1483,43 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
                         field, at);
 }
 
-cs_rc cs_event_wide_error(json_t *doc, const char *path, cs_err_t *err)
+/* The field's own message said the stand-in for a number too large for
+ * any type (CS_JSON_HUGE_TEXT) as what it got: say what it was. */
+static void say_huge(cs_err_t *err)
+{
+    char shown[40], msg[CS_ERR_MSG_MAX];
+    snprintf(shown, sizeof shown, "got %.*g", cs_json_real_digits(DBL_MAX), DBL_MAX);
+    char *p = strstr(err->msg, shown);
+    size_t skip = strlen(shown);
+    if (!p) {
+        snprintf(shown, sizeof shown, "got %.*g", cs_json_real_digits(-DBL_MAX), -DBL_MAX);
+        if (!(p = strstr(err->msg, shown)))
+            return;
+        skip = strlen(shown);
+    }
+    snprintf(msg, sizeof msg, "%.*sgot a number too large for any number type%s",
+             (int)(p - err->msg), err->msg, p + skip);
+    memcpy(err->msg, msg, sizeof msg);
+}
+
+cs_rc cs_event_wide_error(json_t *doc, const char *path, bool huge, cs_err_t *err)
 {
     cs_event_t *ev = NULL;
     cs_rc rc = cs_event_from_json(doc, &ev, err);
     cs_event_free(&ev);
-    if (rc)
+    if (rc) {
+        if (huge && err && strcmp(err->field, path) == 0)
+            say_huge(err);
         return rc;
+    }
     /* in a free-form place (attributes): no field wants it, but the store
      * could not read it back */
+    if (huge)
+        return cs_err_field(err, CS_ERR_INVALID, path,
+                            "%s: expected a number within the range of a double "
+                            "(-1.7976931348623157e308..1.7976931348623157e308), got a larger "
+                            "number",
+                            path);
     return cs_err_field(err, CS_ERR_INVALID, path,
                         "%s: expected a number within 64-bit integers (-9223372036854775808.."
                         "9223372036854775807), got a larger integer",
@@ -1512,13 +1541,15 @@ cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned 
                             len, CS_EVENT_BYTES_MAX);
     json_t *doc = cs_json_loadb(text, len, &je);
     if (!doc && json_error_code(&je) == json_error_numeric_overflow) {
-        /* an integer beyond 64 bits: said at its field, as its validator
-         * says what it expects, not as JSON jansson refuses */
+        /* a number too large for its type (an integer beyond 64 bits, a
+         * number beyond a double's range): said at its field, as its
+         * validator says what it expects, not as JSON jansson refuses */
         char path[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+        bool huge[CS_JSON_WIDE_MAX];
         size_t np;
-        json_t *wide = cs_json_load_wide(text, len, &je, path, &np);
+        json_t *wide = cs_json_load_wide(text, len, &je, path, huge, &np);
         if (wide) {
-            cs_rc rc = cs_event_wide_error(wide, path[0], err);
+            cs_rc rc = cs_event_wide_error(wide, path[0], huge[0], err);
             json_decref(wide);
             return rc;
         }

@@ -81,6 +81,29 @@ try:
     res = body.get("results", [{}, {}])
     t.eq((st, res[0].get("status"), res[1].get("status"), res[1].get("error", {}).get("field")),
          (200, "accepted", "rejected", "data.items[0].quantity"), "a huge quantity in a batch: that event alone")
+    # beyond any number type (1e400, 400 digits): likewise, in one event, an array and NDJSON
+    huge_msg = "data.items[0].quantity: expected an integer 1..1000000, got a number too large for any number type"
+    for n, q in enumerate(("1e400", "-" + "9" * 400)):
+        one = json.dumps(csbb.order_event("huge-%d" % n, "H-%d" % n, customer="c-big")).replace(
+            '"quantity": 1', '"quantity": ' + q)
+        st, _, body = d.request("POST", "/v1/events", one, {"Content-Type": "application/json"})
+        t.eq((st, body.get("error", {}).get("field"), body.get("error", {}).get("message")),
+             (400, "data.items[0].quantity", huge_msg), "a quantity of %.8s... names its field" % q)
+        ok = json.dumps(csbb.order_event("huge-ok-%d" % n, "HO-%d" % n, customer="c-big"))
+        st, _, body = d.request("POST", "/v1/events", "[" + ok + "," + one + "]",
+                                {"Content-Type": "application/json"})
+        res = body.get("results", [{}, {}])
+        t.eq((st, res[0].get("status"), res[1].get("error", {}).get("field"),
+              res[1].get("error", {}).get("message")),
+             (200, "accepted", "data.items[0].quantity", huge_msg),
+             "a quantity of %.8s... in an array: that event alone" % q)
+        st, _, body = d.request("POST", "/v1/events", ok + "\n" + one + "\n",
+                                {"Content-Type": "application/x-ndjson"})
+        res = body.get("results", [{}, {}])
+        t.eq((st, res[0].get("status"), res[1].get("error", {}).get("field"),
+              res[1].get("error", {}).get("message")),
+             (200, "duplicate", "data.items[0].quantity", huge_msg),
+             "a quantity of %.8s... in NDJSON: that line alone" % q)
 
     # ---- a batch all accepted or duplicate: the whole answer, to the byte ----
     odd_id = 'q"uo\\te/\u00e9\u20ac'  # ids have no control characters

@@ -457,6 +457,45 @@ static void test_integer_too_big(void **state)
     cs_err_t err;
     assert_int_equal(cs_event_parse_line(line, strlen(line), 7, 2, &ev, &err), CS_ERR_INVALID);
     assert_string_equal(err.field, "data.items[1].quantity");
+    /* beyond a double's range too (1e400, an integer of more than 308
+     * digits): at its field, saying what it expects and what came */
+    expect_err(ITEM("1e400"), CS_ERR_INVALID, "data.items[1].quantity",
+               "data.items[1].quantity: expected an integer 1..1000000, got a number too large "
+               "for any number type");
+    expect_err(ITEM("-1.5E+999"), CS_ERR_INVALID, "data.items[1].quantity",
+               "data.items[1].quantity: expected an integer 1..1000000, got a number too large "
+               "for any number type");
+    expect_err(ENV("feedback.submitted", "{\"id\":\"f\",\"kind\":\"nps\",\"score\":1e400}"),
+               CS_ERR_INVALID, "data.score",
+               "data.score: expected an integer 0..10, got a number too large for any number type");
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1e400,\"quantity\":1}]}"),
+               CS_ERR_INVALID, "data.items[0].unit_price",
+               "data.items[0].unit_price: expected an amount of at most 1000000000000.00, got a "
+               "number too large for any number type");
+    expect_err(ENV("customer.upserted", "{\"id\":\"c\",\"attributes\":{\"n\":[1,{\"big\":-1e400}]}}"),
+               CS_ERR_INVALID, "data.attributes.n[1].big",
+               "data.attributes.n[1].big: expected a number within the range of a double");
+    expect_err(ENV("customer.upserted", "{\"id\":1e400}"), CS_ERR_INVALID, "data.id",
+               "data.id: expected a string, got a number");
+    char digits[600];
+    int k = snprintf(digits, sizeof digits, "%s",
+                     ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
+                                         "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,"
+                                         "\"quantity\":"));
+    k--; /* (ENV's closing brace: the number goes before it) */
+    for (int d = 0; d < 400; d++)
+        digits[k++] = '9';
+    snprintf(digits + k, sizeof digits - (size_t)k, "}]}}");
+    expect_err(digits, CS_ERR_INVALID, "data.items[0].quantity",
+               "data.items[0].quantity: expected an integer 1..1000000, got a number too large "
+               "for any number type");
+    /* one line of NDJSON likewise */
+    line = ITEM("1e400");
+    cs_err_clear(&err);
+    assert_int_equal(cs_event_parse_line(line, strlen(line), 7, 2, &ev, &err), CS_ERR_INVALID);
+    assert_string_equal(err.field, "data.items[1].quantity");
+    assert_non_null(strstr(err.msg, "got a number too large for any number type"));
     /* exact below 2^63 */
     ev = parse_ok(ENV("customer.upserted", "{\"id\":\"c\",\"attributes\":{\"n\":9223372036854775807}}"));
     assert_int_equal(json_integer_value(json_object_get(

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,7 @@ static void test_refused(void **state)
 }
 
 /* Integers beyond 64 bits, read as reals where each sits, with its path;
+ * numbers beyond a double's range, as the largest double of their sign;
  * anything else wrong keeps the document refused. */
 static void wide(const char *text, const char *path0, const char *path1, size_t want)
 {
@@ -139,7 +141,7 @@ static void wide(const char *text, const char *path0, const char *path1, size_t 
     char path[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
     size_t n = 99;
     assert_null(cs_json_loadb(text, strlen(text), &je));
-    json_t *v = cs_json_load_wide(text, strlen(text), &je, path, &n);
+    json_t *v = cs_json_load_wide(text, strlen(text), &je, path, NULL, &n);
     assert_int_equal(n, want);
     if (!want) {
         assert_null(v);
@@ -159,16 +161,58 @@ static void test_load_wide(void **state)
     wide("{\"x\":\"a,[\\\"{\",\"d\":{\"items\":[{\"q\":1},{\"k\":[],\"q\":-99999999999999999999}]},"
          "\"z\":[0,1,123456789012345678901234567890]}",
          "d.items[1].q", "z[2]", 2);
-    wide("[{},{\"s\":1e400,\"b\":1}]", NULL, NULL, 0);         /* a real too large */
+    wide("[{},{\"s\":1e400,\"b\":1}]", "[1].s", NULL, 1);     /* a real too large */
+    wide("{\"a\":1e400,\"a\":1}", NULL, NULL, 0);          /* and a duplicate key */
+    wide("{\"a\":1e400 1}", NULL, NULL, 0);                  /* and something else */
     wide("{\"a\":99999999999999999999,\"a\":1}", NULL, NULL, 0); /* and a duplicate key */
     json_error_t je;
     char path[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
     size_t n;
     const char *t = "{\"a\":1,\"b\":[-100000000000000000000]}";
     assert_null(cs_json_loadb(t, strlen(t), &je));
-    json_t *v = cs_json_load_wide(t, strlen(t), &je, path, &n);
+    json_t *v = cs_json_load_wide(t, strlen(t), &je, path, NULL, &n);
     assert_true(json_is_integer(json_object_get(v, "a")));
     assert_true(json_real_value(json_array_get(json_object_get(v, "b"), 0)) == -1e20);
+    json_decref(v);
+
+    /* too large for a double: a real (1e400, -1.5E+999), an integer of
+     * more than 308 digits, beside one a double holds; each flagged */
+    char text[1200];
+    size_t k = (size_t)snprintf(text, sizeof text,
+                                "{\"r\":[1e400,-1.5E+999],\"w\":123456789012345678901,\"i\":-");
+    for (int d = 0; d < 400; d++)
+        text[k++] = d ? '7' : '1';
+    snprintf(text + k, sizeof text - k, ",\"z\":[0]}");
+    bool huge[CS_JSON_WIDE_MAX];
+    assert_null(cs_json_loadb(text, strlen(text), &je));
+    v = cs_json_load_wide(text, strlen(text), &je, path, huge, &n);
+    assert_non_null(v);
+    assert_int_equal(n, 4);
+    static const char *const want[] = { "r[0]", "r[1]", "w", "i" };
+    static const bool big[] = { true, true, false, true };
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(path[i], want[i]);
+        assert_int_equal(huge[i], big[i]);
+    }
+    json_t *r = json_object_get(v, "r");
+    assert_true(json_real_value(json_array_get(r, 0)) == DBL_MAX);
+    assert_true(json_real_value(json_array_get(r, 1)) == -DBL_MAX);
+    assert_true(json_real_value(json_object_get(v, "w")) == 123456789012345678901.0);
+    assert_true(json_real_value(json_object_get(v, "i")) == -DBL_MAX);
+    assert_true(json_is_integer(json_array_get(json_object_get(v, "z"), 0)));
+    json_decref(v);
+    /* a 308-digit integer a double still holds: a real, not flagged */
+    k = 0;
+    text[k++] = '[';
+    for (int d = 0; d < 308; d++)
+        text[k++] = d ? '0' : '9';
+    text[k++] = ']';
+    text[k] = '\0';
+    assert_null(cs_json_loadb(text, k, &je));
+    v = cs_json_load_wide(text, k, &je, path, huge, &n);
+    assert_int_equal(n, 1);
+    assert_false(huge[0]);
+    assert_true(json_real_value(json_array_get(v, 0)) == 9e307);
     json_decref(v);
 }
 
