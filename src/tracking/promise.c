@@ -995,8 +995,8 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
      * from today again ("between tomorrow and Friday", months later) would
      * be a promise no scan backs: no window, the reason says why, and it
      * stays at risk. After a hold, weather or a delay the parcel is still
-     * under way: a window counted from today, as without them -- and once
-     * the parcel has also been silent for longer than the lane's expected
+     * under way: a window counted from today, its days still added -- and
+     * once the parcel has also been silent for longer than the lane's expected
      * gap, the silence is what is known (spent: below), not the incident
      * whose days have run out; else it would be promised its days again
      * from each day, weeks on, and never said to be silent. */
