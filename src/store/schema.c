@@ -2,6 +2,7 @@
  * schema.c -- see schema.h.
  */
 #include "schema.h"
+#include "sql_int.h"
 
 #include <string.h>
 
@@ -335,6 +336,30 @@ static const char *const migrations[] = {
     "  WHERE status = 1;"
     "CREATE INDEX IF NOT EXISTS runs_active_orderless ON journey_runs(customer_id)"
     "  WHERE status = 1 AND order_id IS NULL;",
+    /* 35: each customer's tally of its orders, per currency (the fold keeps
+     * it: Q_OR_TALLY), and its orders not cancelled in the order they were
+     * placed: a journey's context (customer.orders_count, order.other_orders,
+     * orders_before, other_orders_average) reads them, not every order of a
+     * customer with thousands (a shop's "guest"). live: its orders placed
+     * and not cancelled; spent_n, spent_sum: of those with a currency, the
+     * ones the customer kept something of (SQL_ORDER_SPENT above 0) and
+     * what it kept. Filled here from the orders there are (made again when
+     * a store wound back to an older version runs this again: the tally
+     * it kept since may be stale) */
+    "DROP TABLE IF EXISTS customer_orders;"
+    "CREATE TABLE customer_orders("
+    "  customer_id TEXT NOT NULL, currency TEXT NOT NULL, live @INT NOT NULL,"
+    "  spent_n @INT NOT NULL, spent_sum @INT NOT NULL,"
+    "  PRIMARY KEY(customer_id, currency))@NOROWID;"
+    "INSERT INTO customer_orders(customer_id,currency,live,spent_n,spent_sum) "
+    "SELECT customer_id,cur,count(*),count(CASE WHEN currency IS NOT NULL AND spent>0 THEN 1 END),"
+    "coalesce(sum(CASE WHEN currency IS NOT NULL AND spent>0 THEN spent END),0) FROM "
+    "(SELECT o.customer_id,o.currency,coalesce(o.currency,'') AS cur," SQL_ORDER_SPENT_AS("@INT")
+    " AS spent "
+    "FROM orders o WHERE o.customer_id IS NOT NULL AND o.placed_at IS NOT NULL AND "
+    "o.status!='cancelled') x GROUP BY customer_id,cur;"
+    "CREATE INDEX IF NOT EXISTS orders_live ON orders(customer_id, placed_at, id)"
+    "  WHERE placed_at IS NOT NULL AND status!='cancelled';",
 };
 
 size_t cs_schema_count(void)

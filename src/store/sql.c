@@ -80,6 +80,22 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "ship_service=excluded.ship_service,ship_origin=excluded.ship_origin,"
                  "ship_destination=excluded.ship_destination,"
                  "ship_dest_region=excluded.ship_dest_region",
+    /* the customer's tally of its orders (customer_orders, migration 35):
+     * order ?1's part (placed, not cancelled; what was kept of it, when it
+     * has a currency) taken off (?2 -1) before the order or one of its
+     * returns changes, and put back (?2 1) after, to whichever customer it
+     * is then */
+    [Q_OR_TALLY] = "INSERT INTO customer_orders(customer_id,currency,live,spent_n,spent_sum) "
+                   "SELECT customer_id,cur,CAST(?2 AS BIGINT),CAST(?2 AS BIGINT)*(CASE WHEN "
+                   "currency IS NOT NULL AND spent>0 THEN 1 ELSE 0 END),CAST(?2 AS BIGINT)*(CASE "
+                   "WHEN currency IS NOT NULL AND spent>0 THEN spent ELSE 0 END) FROM (SELECT "
+                   "o.customer_id,o.currency,coalesce(o.currency,'') AS cur," SQL_ORDER_SPENT
+                   " AS spent FROM orders o WHERE o.id=?1 AND o.customer_id IS NOT NULL AND "
+                   "o.placed_at IS NOT NULL AND o.status!='cancelled') x WHERE true "
+                   "ON CONFLICT(customer_id,currency) DO UPDATE SET "
+                   "live=customer_orders.live+excluded.live,"
+                   "spent_n=customer_orders.spent_n+excluded.spent_n,"
+                   "spent_sum=customer_orders.spent_sum+excluded.spent_sum",
     [Q_OR_CANCEL_STUB] = "INSERT INTO orders(id,status,cancel_reason,cancelled_at,updated_at) "
                          "VALUES(?1,'cancelled',?2,?3,0)",
     /* cancelled twice (or sent again later): the first cancellation's

@@ -779,6 +779,35 @@ static cs_rc move_order(cs_sql_t *s, const char *order_id, const char *from, con
     return CS_OK;
 }
 
+/* Order id's part of its customer's tally (customer_orders, Q_OR_TALLY):
+ * taken off (sign -1) before an event changes the order, its items or one
+ * of its returns, put back (1) after, as the order then is; an order not
+ * there, or not counted, changes nothing. NULL or "": none. */
+static cs_rc tally(cs_sql_t *s, const char *id, int sign, cs_err_t *err)
+{
+    if (!id || !id[0])
+        return CS_OK;
+    sql_stmt *st = cs__sql_stmt(s, Q_OR_TALLY, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, id);
+    sql_bind_int64(st, 2, sign);
+    return cs__sql_exec_stmt(s, st, err, "count the order in its customer's tally");
+}
+
+/* An order event's fold between its tally's updates. */
+static cs_rc fold_tallied(cs_sql_t *s, const cs_event_t *ev, const char *id,
+                          cs_rc (*fold)(cs_sql_t *, const cs_event_t *, cs_err_t *),
+                          cs_err_t *err)
+{
+    cs_rc rc = tally(s, id, -1, err);
+    if (!rc)
+        rc = fold(s, ev, err);
+    if (!rc)
+        rc = tally(s, id, 1, err);
+    return rc;
+}
+
 static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
 {
     const cs_order_t *o = &ev->u.order;
@@ -1462,7 +1491,35 @@ static cs_rc adopt_orphans(cs_sql_t *s, char kind, const char *id, const char *o
     return cs__sql_exec_stmt(s, st, err, "attach earlier updates to the order");
 }
 
+static cs_rc fold_return_row(cs_sql_t *s, const cs_event_t *ev, const route_t *r,
+                             cs_err_t *err);
+
+/* A return's fold between the tallies of the order it was of and the one
+ * it is of after (a request sent again may name another): what it gave
+ * back is no longer kept of the order. */
 static cs_rc fold_return(cs_sql_t *s, const cs_event_t *ev, const route_t *r, cs_err_t *err)
+{
+    char was[CS_ID_MAX + 1] = "", now[CS_ID_MAX + 1] = "";
+    if (r->row_found && r->row_has_order)
+        snprintf(was, sizeof was, "%s", r->order_buf);
+    if (ev->type == CS_EV_RETURN_REQUESTED && ev->u.ret.order_id)
+        snprintf(now, sizeof now, "%s", ev->u.ret.order_id);
+    if (strcmp(was, now) == 0)
+        now[0] = '\0';
+    cs_rc rc = tally(s, was, -1, err);
+    if (!rc)
+        rc = tally(s, now, -1, err);
+    if (!rc)
+        rc = fold_return_row(s, ev, r, err);
+    if (!rc)
+        rc = tally(s, was, 1, err);
+    if (!rc)
+        rc = tally(s, now, 1, err);
+    return rc;
+}
+
+static cs_rc fold_return_row(cs_sql_t *s, const cs_event_t *ev, const route_t *r,
+                             cs_err_t *err)
 {
     const cs_return_t *re = &ev->u.ret;
     sql_stmt *put = cs__sql_stmt(s, Q_RE_PUT, err);
@@ -1856,8 +1913,10 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
                            json_object_get(json_object_get(ev->json, "data"), "attributes"),
                            ev->occurred_at, err);
         break;
-    case CS_EV_ORDER_PLACED: rc = fold_order(s, ev, err); break;
-    case CS_EV_ORDER_CANCELLED: rc = fold_cancel(s, ev, err); break;
+    case CS_EV_ORDER_PLACED: rc = fold_tallied(s, ev, ev->u.order.id, fold_order, err); break;
+    case CS_EV_ORDER_CANCELLED:
+        rc = fold_tallied(s, ev, ev->u.cancel.order_id, fold_cancel, err);
+        break;
     case CS_EV_SHIPMENT_CREATED: rc = fold_shipment(s, ev, &r, err); break;
     case CS_EV_SHIPMENT_CANCELLED: rc = fold_shipment_cancel(s, ev, &r, err); break;
     case CS_EV_TRACKING_EVENT:

@@ -125,17 +125,21 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
  * spent: the customer view's total_spent (sql_views.c) and the order
  * watch's compensation tier (customer_totals, sql_track.c) both read it,
  * so the two never disagree (docs/api.md, docs/tracking.md). */
-#define SQL_RETURN_ITEMS_PAID                                                              \
+#define SQL_RETURN_ITEMS_PAID_AS(INT)                                                      \
     "(SELECT coalesce(sum(CASE WHEN ri.quantity>=l.q THEN l.v ELSE l.v/l.q*ri.quantity "   \
     "END),0) FROM return_items ri JOIN (SELECT oi.sku AS sku,CAST(sum(oi.quantity) AS "    \
-    "BIGINT) AS q,CAST(sum(oi.unit_price*oi.quantity-oi.discount) AS BIGINT) AS v FROM "   \
+    INT ") AS q,CAST(sum(oi.unit_price*oi.quantity-oi.discount) AS " INT ") AS v FROM "   \
     "order_items oi WHERE oi.order_id=o.id GROUP BY oi.sku) l ON l.sku=ri.sku WHERE "     \
     "ri.return_id=r.id)"
-#define SQL_ORDER_SPENT                                                                    \
+/* (_AS: with the migrations' word for the integer type, schema.c) */
+#define SQL_ORDER_SPENT_AS(INT)                                                            \
     "(CASE WHEN o.status='cancelled' THEN 0 ELSE (SELECT CASE WHEN b.given>=o.total THEN " \
     "0 ELSE o.total-b.given END FROM (SELECT coalesce(sum(coalesce(r.refund_amount,CASE "  \
-    "WHEN r.status='refunded' THEN " SQL_RETURN_ITEMS_PAID " ELSE 0 END)),0) AS given "    \
-    "FROM returns r WHERE r.order_id=o.id AND r.status IN ('refunded','closed')) b) END)"
+    "WHEN r.status='refunded' THEN " SQL_RETURN_ITEMS_PAID_AS(INT) " ELSE 0 END)),0) AS "  \
+    "given FROM returns r WHERE r.order_id=o.id AND r.status IN ('refunded','closed')) b) " \
+    "END)"
+#define SQL_RETURN_ITEMS_PAID SQL_RETURN_ITEMS_PAID_AS("BIGINT")
+#define SQL_ORDER_SPENT SQL_ORDER_SPENT_AS("BIGINT")
 
 /* ---- the statement abstraction ---- */
 
@@ -271,6 +275,7 @@ typedef enum stmt_id {
     Q_OR_CUSTOMER,
     Q_OR_PUT,
     Q_OR_CANCEL_STUB,
+    Q_OR_TALLY,
     Q_OR_CANCEL,
     Q_OI_DELETE,
     Q_OI_INSERT,

@@ -143,9 +143,14 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                         "contact_at FROM customers WHERE id=?1",
     /* the customer's orders, cancelled ones not counted: orders_count,
      * first_order_at, last_order_at and last_order_id count the same ones
-     * (a cancelled order is not the customer's last order) */
-    [QJ_CTX_ORDERS] = "SELECT count(*),min(placed_at),max(placed_at) FROM orders "
-                      "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled'",
+     * (a cancelled order is not the customer's last order); the count from
+     * the customer's tally (customer_orders), the first and the last from
+     * the index of those orders (orders_live): not a pass over them */
+    [QJ_CTX_ORDERS] = "SELECT (SELECT CAST(sum(live) AS BIGINT) FROM customer_orders WHERE "
+                      "customer_id=?1),(SELECT placed_at FROM orders WHERE customer_id=?1 AND "
+                      "placed_at IS NOT NULL AND status!='cancelled' ORDER BY placed_at LIMIT 1),"
+                      "(SELECT placed_at FROM orders WHERE customer_id=?1 AND placed_at IS NOT "
+                      "NULL AND status!='cancelled' ORDER BY placed_at DESC LIMIT 1)",
     [QJ_CTX_LAST_ORDER] = "SELECT id FROM orders WHERE customer_id=?1 AND placed_at IS NOT NULL "
                           "AND status!='cancelled' ORDER BY placed_at DESC, id DESC LIMIT 1",
     /* bounced, complained, unsubscribed: literal so the partial index
@@ -163,13 +168,25 @@ static const char *const jstmt_sql[QJ__COUNT] = {
      * total compares with, each at what the customer paid for it and
      * kept: its total less what its returns gave back, SQL_ORDER_SPENT as
      * total_spent counts it; one refunded in full is left out of the
-     * average, as a purchase not made) */
-    [QJ_CTX_OTHER_ORDERS] = "SELECT avg(CASE WHEN currency=?4 AND spent>0 THEN spent END),"
-                            "count(*),count(CASE WHEN placed_at<?3 OR (placed_at=?3 AND id<?2) "
-                            "THEN 1 END),count(CASE WHEN currency=?4 AND spent>0 THEN 1 END) FROM "
-                            "(SELECT o.id,o.currency,o.placed_at," SQL_ORDER_SPENT " AS spent FROM "
-                            "orders o WHERE o.customer_id=?1 AND o.id!=?2 AND o.placed_at IS NOT "
-                            "NULL AND o.status!='cancelled') x",
+     * average, as a purchase not made). From the customer's tally
+     * (customer_orders, Q_OR_TALLY) less this order's own part, and the
+     * orders placed from this one on (orders_live: those after the latest
+     * are none), not a pass over every order: the average, the others,
+     * those before, those in the average */
+    [QJ_CTX_OTHER_ORDERS] = "SELECT CASE WHEN n>0 THEN ss*1.0/n END,live-me,live-later,n FROM "
+                            "(SELECT live,me,later,sn-(CASE WHEN sv>0 THEN 1 ELSE 0 END) AS n,"
+                            "ss0-(CASE WHEN sv>0 THEN sv ELSE 0 END) AS ss FROM (SELECT "
+                            "coalesce((SELECT CAST(sum(live) AS BIGINT) FROM customer_orders "
+                            "WHERE customer_id=?1),0) AS live,coalesce((SELECT spent_n FROM "
+                            "customer_orders WHERE customer_id=?1 AND currency=?4),0) AS sn,"
+                            "coalesce((SELECT spent_sum FROM customer_orders WHERE customer_id=?1 "
+                            "AND currency=?4),0) AS ss0,(SELECT count(*) FROM orders WHERE id=?2 "
+                            "AND customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled') "
+                            "AS me,(SELECT " SQL_ORDER_SPENT " FROM orders o WHERE o.id=?2 AND "
+                            "o.customer_id=?1 AND o.currency IS NOT NULL AND o.placed_at IS NOT "
+                            "NULL AND o.status!='cancelled') AS sv,(SELECT count(*) FROM orders "
+                            "WHERE customer_id=?1 AND placed_at IS NOT NULL AND status!='cancelled' "
+                            "AND (placed_at>?3 OR (placed_at=?3 AND id>=?2))) AS later) a) b",
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
     /* the order's parcels, first the parcel ?2 when it is one of them,

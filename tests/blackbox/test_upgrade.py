@@ -23,7 +23,9 @@ its order's customer's; (30) so are a parcel's events (not its scans), and
 a ticket of another customer that named the order loses it; (31) the outbox
 gets the channels a message may fall back to (none for the messages
 stored before); (33) a failed message gets when it failed (its created_at
-for the ones stored before), for an operator's retry. Winding the store back to 25
+for the ones stored before), for an operator's retry; (35) each customer
+gets its tally of its orders (those not cancelled, and what it kept of
+them). Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -162,6 +164,9 @@ rows = [
     "VALUES(1015,'old-ah',5,%d,%d,'o-ah','{}')" % (scan_at + 5 * 3600 * 1000, scan_at),
     "INSERT INTO scans(seq,shipment_id,carrier,tracking_number,status,carrier_code,occurred_at) "
     "VALUES(1015,'S-ah','dpd','AH1',5,'pod',%d)" % (scan_at + 5 * 3600 * 1000),
+    # what the customer kept of it: 10.00 paid, 4.00 given back
+    "INSERT INTO returns(id,order_id,status,refund_amount,requested_at,status_at) "
+    "VALUES('R-ah','o-ah','closed',400,%d,%d)" % (placed, placed),
     # a ticket created, and its creation sent again (a helpdesk's retry)
     ev(1016, "old-t1", "ticket.created", 8, placed, {"id": "t-up", "customer_id": "c-up"},
        customer="c-up"),
@@ -199,8 +204,27 @@ else:
 t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments WHERE id='S-up'").split(),
      ["00340", "43466", "0012", "3456"], "the old store holds the number as the shop sent it")
 
+# (35) each customer's tally of its orders: those placed and not cancelled,
+# and of those what was kept (total less what closed or refunded returns
+# gave back, stated amounts here), per currency
+TALLY = ("SELECT customer_id, currency, live, spent_n, spent_sum FROM customer_orders "
+         "WHERE live<>0 ORDER BY customer_id, currency")
+TALLY_WANT = (
+    "SELECT customer_id, cur, count(*), count(CASE WHEN currency IS NOT NULL AND s>0 THEN 1 END), "
+    "coalesce(sum(CASE WHEN currency IS NOT NULL AND s>0 THEN s END),0) FROM (SELECT "
+    "o.customer_id, o.currency, coalesce(o.currency,'') AS cur, o.total-coalesce((SELECT "
+    "sum(r.refund_amount) FROM returns r WHERE r.order_id=o.id AND r.status IN "
+    "('refunded','closed')),0) AS s FROM orders o WHERE o.customer_id IS NOT NULL AND "
+    "o.placed_at IS NOT NULL AND o.status<>'cancelled') x GROUP BY customer_id, cur "
+    "ORDER BY customer_id, cur")
+
 try:
     d.start()
+    tally = csbb.store_sql(d.store, TALLY).split()
+    t.check(len(tally) > 0 and any(row.startswith("c-up|EUR|") for row in tally),
+            "migration 35: the customers' tallies filled: %r" % tally)
+    t.eq(tally, csbb.store_sql(d.store, TALLY_WANT).split(),
+         "migration 35: each tally counts the customer's orders and what it kept of them")
     t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM shipments WHERE id='S-up'").strip(),
          "003404346600123456", "migration 12: the shipment's number without spaces")
     t.eq(csbb.store_sql(d.store, "SELECT tracking_number FROM scans WHERE seq=3").strip(),
@@ -413,6 +437,8 @@ try:
          "1772400000000", "migration 33 again: a message failed before has its created_at")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
          "1016", "migration 28 again: the ticket's first ticket.created")
+    t.eq(csbb.store_sql(d.store, TALLY).split(), csbb.store_sql(d.store, TALLY_WANT).split(),
+         "migration 35 again: the tallies made again from the orders")
     st, _, body = d.post_events([
         {"event_id": "up-cust-again", "type": "customer.upserted",
          "occurred_at": iso_ms(placed - 1800 * 1000),

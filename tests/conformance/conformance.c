@@ -3587,6 +3587,101 @@ static void test_spent_net_of_refunds(void **state)
     cs_store_close(&s);
 }
 
+static cs_event_t *placed_ev(const char *id, const char *order, const char *customer,
+                             const char *at, const char *price)
+{
+    return ev_of("{\"event_id\":\"%s\",\"type\":\"order.placed\",\"occurred_at\":\"%s\",\"data\":"
+                 "{\"id\":\"%s\",\"customer_id\":\"%s\",\"currency\":\"EUR\",\"placed_at\":\"%s\","
+                 "\"items\":[{\"sku\":\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"%s\","
+                 "\"quantity\":1}]}}",
+                 id, at, order, customer, at, price);
+}
+
+/* What journey_context says of order `order` and its customer `cust`: the
+ * counts, the average (avg < 0: null) and ratio, the first and last order */
+static void figures_are(cs_store_t *s, const char *cust, const char *order, int64_t count,
+                        int64_t others, int64_t before, double avg, const char *first,
+                        const char *last, const char *last_id)
+{
+    json_t *cu, *o, *sh;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(s, journey_context, cust, order, 0, CS_CTX_FULL, &cu, &o, &sh,
+                                   &err),
+                     CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(cu, "orders_count")), count);
+    assert_int_equal(json_integer_value(json_object_get(o, "other_orders")), others);
+    assert_int_equal(json_integer_value(json_object_get(o, "orders_before")), before);
+    if (avg < 0) {
+        assert_true(json_is_null(json_object_get(o, "other_orders_average")));
+        assert_true(json_is_null(json_object_get(o, "price_ratio")));
+    } else {
+        assert_true(json_is_real(json_object_get(o, "other_orders_average")));
+        assert_float_equal(json_real_value(json_object_get(o, "other_orders_average")), avg, 1e-9);
+        assert_float_equal(json_real_value(json_object_get(o, "price_ratio")),
+                           json_number_value(json_object_get(o, "total")) / avg, 1e-9);
+    }
+    assert_string_equal(str_at(cu, "first_order_at"), first);
+    assert_string_equal(str_at(cu, "last_order_at"), last);
+    assert_string_equal(str_at(cu, "last_order_id"), last_id);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+}
+
+/* The context's figures (read from the customer's tally and the index of
+ * its orders, not a pass over them) follow every change of the orders: an
+ * edit, a cancellation, refunds in part and in full, a return named again
+ * for another order, and an order given to another customer. */
+static void test_context_figures_follow_changes(void **state)
+{
+    cs_store_t *s = open_store(state);
+    const char *d1 = "2026-04-01T10:00:00.000Z", *d2 = "2026-04-02T10:00:00.000Z",
+               *d3 = "2026-04-03T10:00:00.000Z", *d4 = "2026-04-04T10:00:00.000Z";
+    put(s, placed_ev("g1", "A1", "c-9", "2026-04-01T10:00:00Z", "10.00"), NULL);
+    put(s, placed_ev("g2", "A2", "c-9", "2026-04-02T10:00:00Z", "20.00"), NULL);
+    put(s, placed_ev("g3", "A3", "c-9", "2026-04-03T10:00:00Z", "30.00"), NULL);
+    figures_are(s, "c-9", "A3", 3, 2, 2, 15.0, d1, d3, "A3");
+    figures_are(s, "c-9", "A1", 3, 2, 0, 25.0, d1, d3, "A3");
+    /* an edit: A2 at 40 */
+    put(s, EV("g4", "order.placed", "2026-04-05T10:00:00Z",
+              "{\"id\":\"A2\",\"customer_id\":\"c-9\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+              "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"40.00\",\"quantity\":1}]}"),
+        NULL);
+    figures_are(s, "c-9", "A3", 3, 2, 2, 25.0, d1, d3, "A3");
+    /* cancelled: A1 no longer counts, nor is it the first */
+    put(s, EV("g5", "order.cancelled", "2026-04-05T11:00:00Z", "{\"order_id\":\"A1\"}"), NULL);
+    figures_are(s, "c-9", "A3", 2, 1, 1, 40.0, d2, d3, "A3");
+    figures_are(s, "c-9", "A1", 2, 2, 0, 35.0, d2, d3, "A3");
+    /* A4, refunded in part: 50 paid, 10 back */
+    put(s, placed_ev("g6", "A4", "c-9", "2026-04-04T10:00:00Z", "50.00"), NULL);
+    put(s, ret_ev("g7", "R1", "A4", "2026-04-06T10:00:00Z", "[{\"sku\":\"KAF\",\"quantity\":1}]"),
+        NULL);
+    figures_are(s, "c-9", "A3", 3, 2, 1, 45.0, d2, d4, "A4");
+    put(s, ret_upd("g8", "R1", "2026-04-07T10:00:00Z", "refunded", "10.00"), NULL);
+    figures_are(s, "c-9", "A3", 3, 2, 1, 40.0, d2, d4, "A4");
+    figures_are(s, "c-9", "A4", 3, 2, 2, 35.0, d2, d4, "A4");
+    /* A2 refunded in full: left out of the average */
+    put(s, ret_ev("g9", "R2", "A2", "2026-04-06T10:00:00Z", "[{\"sku\":\"KAF\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("g10", "R2", "2026-04-07T10:00:00Z", "refunded", NULL), NULL);
+    figures_are(s, "c-9", "A3", 3, 2, 1, 40.0, d2, d4, "A4");
+    figures_are(s, "c-9", "A4", 3, 2, 2, 30.0, d2, d4, "A4");
+    /* the return of A2 named again for A3: A2 is kept whole, A3 is not */
+    put(s, ret_ev("g11", "R2", "A3", "2026-04-06T10:00:00Z", "[{\"sku\":\"KAF\",\"quantity\":1}]"),
+        NULL);
+    figures_are(s, "c-9", "A4", 3, 2, 2, 40.0, d2, d4, "A4");
+    figures_are(s, "c-9", "A2", 3, 2, 0, 40.0, d2, d4, "A4");
+    /* A4 given to another customer: c-9 has two left, c-10 one */
+    put(s, EV("g12", "order.placed", "2026-04-08T10:00:00Z",
+              "{\"id\":\"A4\",\"customer_id\":\"c-10\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+              "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"50.00\",\"quantity\":1}]}"),
+        NULL);
+    figures_are(s, "c-9", "A2", 2, 1, 0, -1, d2, d3, "A3");
+    figures_are(s, "c-9", "A3", 2, 1, 1, 40.0, d2, d3, "A3");
+    figures_are(s, "c-10", "A4", 1, 0, 0, -1, d4, d4, "A4");
+    cs_store_close(&s);
+}
+
 /* The figures journeys read of an order and its customer (docs/journeys.md),
  * the same on every backend: cancelled orders are not counted, and an
  * order's price_ratio compares it with the customer's other orders in its
@@ -3743,6 +3838,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivered_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wakeups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_context_figures_follow_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_context_average_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_order_not_cancelled, setup, teardown),
