@@ -214,6 +214,20 @@ against 0.49, 0.55, 0.53. The raw baseline ran at 147,580-161,541 events/s in th
 both builds: the lower ratio is the machine's faster fsync that day, and the engine's 1.5% is
 inside its spread.
 
+On 2026-12-07 (fourth session) each customer got a tally of its orders kept by the fold
+(`customer_orders`, schema 35): an order event and a return update their customer's tally, so
+that a journey's context no longer passes over all the customer's orders (a shop's "guest"
+with thousands of them cost quadratically). In six interleaved pairs of
+`bench_ingest ingest DIR 300000` (Release builds, main at e78843e against the tally branch),
+the engine gave 76,517, 74,363, 84,892, 71,512, 81,810 and 76,666 (median 76,592) against
+76,753, 75,609, 71,558, 69,842, 73,942 and 79,989 (median 74,776) events/s, ratios 0.518-0.616
+(median 0.56) against 0.495-0.622 (median 0.53): about 2-3% fewer events/s, as the helper's
+user-CPU count (+3%) said, and one run of six under 0.5x. The journeys' side
+(`bench_ingest guest DIR N`: one customer, each order with a parcel, a scan and a message
+status, the shipped playbook; CPU of the journey passes): 1,000 orders 10.8 s at the session's
+start, 5.1 s once an order placed read only the runs it can end, 1.56 s with the tally;
+3,000 orders 90.0 s, about 50 s, then 10.2 s.
+
 ## 2. HTTP intake (wrk, keep-alive, 2 threads, {http.get('http_duration_s', '?')} s per run)
 
 Method (`bench/http_bench.sh`, `bench/http/events.lua`): `consonance serve` on a fresh durable
