@@ -86,12 +86,9 @@ static int plan_row(void *ud, int n, char **v, char **names)
     return 0;
 }
 
-/* The contact policy asks at every ask or marketing send whether a ticket
- * of the customer (or of the order) is open (sql_journey.c,
- * QJ_CTX_TICKET_OPEN): answered by indexes, not by reading every ticket. */
-static void test_open_ticket_lookup_uses_indexes(void **state)
+/* An in-memory SQLite database with every migration applied. */
+static sqlite3 *migrated_db(void)
 {
-    (void)state;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
     for (size_t i = 0; i < cs_schema_count(); i++) {
@@ -99,6 +96,16 @@ static void test_open_ticket_lookup_uses_indexes(void **state)
         assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
         cs_free(sql);
     }
+    return db;
+}
+
+/* The contact policy asks at every ask or marketing send whether a ticket
+ * of the customer (or of the order) is open (sql_journey.c,
+ * QJ_CTX_TICKET_OPEN): answered by indexes, not by reading every ticket. */
+static void test_open_ticket_lookup_uses_indexes(void **state)
+{
+    (void)state;
+    sqlite3 *db = migrated_db();
     char plan[1024] = "";
     assert_int_equal(sqlite3_exec(db,
                                   "EXPLAIN QUERY PLAN SELECT 1 FROM tickets WHERE (order_id='o' "
@@ -117,13 +124,7 @@ static void test_open_ticket_lookup_uses_indexes(void **state)
 static void test_active_runs_lookup_uses_indexes(void **state)
 {
     (void)state;
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    for (size_t i = 0; i < cs_schema_count(); i++) {
-        char *sql = cs_schema_migration(i, CS_DIALECT_SQLITE);
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-        cs_free(sql);
-    }
+    sqlite3 *db = migrated_db();
     char plan[1024] = "";
     assert_int_equal(sqlite3_exec(db,
                                   "EXPLAIN QUERY PLAN SELECT id FROM journey_runs WHERE "
