@@ -48,8 +48,8 @@ static cs_rc exec(cs_sql_t *s, const char *sql, cs_err_t *err)
  *   - no commit of this process's writer came since it was taken: the
  *     writer's wal hook counts commits (commit_gen), after each one is in
  *     the WAL; a use after an acknowledged write always reads it;
- *   - it is younger than 2 ms (snap_ns_max): another process writing the same file
- *     (an import) is seen that much later at most.
+ *   - it is younger than 2 ms (snap_ns_max): another process writing the
+ *     same file (an import) is seen that much later at most.
  * A snapshot held by a handle that waits in the pool would keep the WAL
  * from being copied back and started over. So the handles holding one wait
  * in an idle list, and the checkpointer ends theirs before each pass and
@@ -79,10 +79,13 @@ static void snap_end(cs_sql_t *s)
     s->snap_open = false;
 }
 
+/* Whether s's snapshot may serve another use: still open (an error did
+ * not roll it back), no commit since, young enough. */
 static bool snap_fresh(const cs_sql_t *s)
 {
     return s->snap_open && !sqlite3_get_autocommit(s->db) &&
-           atomic_load(&commit_gen) == s->snap_gen && cs_mono_ns() - s->snap_ns < atomic_load(&snap_ns_max);
+           atomic_load(&commit_gen) == s->snap_gen &&
+           cs_mono_ns() - s->snap_ns < atomic_load(&snap_ns_max);
 }
 
 void cs_store_sqlite_snapshot_ns(uint64_t ns)
