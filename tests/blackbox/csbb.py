@@ -82,7 +82,7 @@ class Daemon:
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.key = None
 
-    def start(self, timeout=20):
+    def start(self, timeout=60):
         env = dict(os.environ)
         env.update({
             "CONSONANCE_STORE": self.store,
@@ -361,17 +361,36 @@ class PgCluster:
         subprocess.run(self.runas + [os.path.join(self.bin, "initdb"), "-D", data, "-A", "trust",
                                      "-U", "consonance", "-E", "UTF8"],
                        check=True, capture_output=True)
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D", data, "-l",
-                                     os.path.join(self.dir, "log"), "-w", "-o",
-                                     "-p %d -k %s -c listen_addresses=127.0.0.1%s"
-                                     % (self.port, self.dir, "" if durable else " -c fsync=off"),
-                                     "start"],
-                       check=True, capture_output=True)
-        return self
+        # The port is free when asked, not when the server binds it: a
+        # daemon of a test running beside this one (port 0) may take it in
+        # between. The server then fails to start; try another port.
+        log_path = os.path.join(self.dir, "log")
+        for _ in range(5):
+            try:
+                seen = os.path.getsize(log_path)
+            except OSError:
+                seen = 0
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+            s.close()
+            r = subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D", data, "-l",
+                                             log_path, "-w", "-t", "120", "-o",
+                                             "-p %d -k %s -c listen_addresses=127.0.0.1%s"
+                                             % (self.port, self.dir, "" if durable else " -c fsync=off"),
+                                             "start"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                return self
+            try:
+                with open(log_path, errors="replace") as f:
+                    log = f.read()[seen:]
+            except OSError:
+                log = ""
+            if "could not bind" not in log and "already in use" not in log:
+                break
+        raise RuntimeError("PostgreSQL did not start on port %d: %s%s\n%s"
+                           % (self.port, r.stdout, r.stderr, log[-3000:]))
 
     def url(self, db="postgres"):
         return "postgresql://consonance@127.0.0.1:%d/%s" % (self.port, db)
