@@ -59,7 +59,7 @@ try:
     st, _, _ = d.post_events([cust, order])
     t.eq(st, 200, "events accepted")
     got = t.wait_for(lambda: [m for m in messages("anna") if m[0] == "order_confirmation_first"],
-                     "the order confirmation", timeout=10, step=0.05)
+                     "the order confirmation", timeout=30, step=0.05)
     t.eq(got, [("order_confirmation_first", "queued", None)], "first purchase confirmation queued")
     r = runs("anna")
     t.check(("review_request", "active") in r and ("order_confirmation", "done") in r,
@@ -68,7 +68,7 @@ try:
     # a second customer without an address gets a skipped message with the reason
     order2 = csbb.order_event("o-2", "o2", customer="ben", at=now)
     d.post_events([order2])
-    got = t.wait_for(lambda: messages("ben"), "ben's message", timeout=10, step=0.05)
+    got = t.wait_for(lambda: messages("ben"), "ben's message", timeout=30, step=0.05)
     t.eq(got, [("order_confirmation_first", "skipped", "no_address")], "skipped with reason")
 
     # switching: read keys may not, admin keys may
@@ -89,7 +89,7 @@ try:
     order3 = csbb.order_event("o-3", "o3", customer="anna", at=now)
     d.post_events([order3])
     t.wait_for(lambda: ("win_back", "exited") in runs("anna"), "ordered_again ends win-back",
-               timeout=10, step=0.05)
+               timeout=30, step=0.05)
     t.check(not [m for m in messages("anna") if m[0] == "order_confirmation"],
             "no confirmation while switched off")
     st, _, body = d.request("GET", "/v1/journeys")
