@@ -72,7 +72,7 @@ try:
         csbb.order_event("o-olga", "o-olga", customer="olga", at=iso(now)),
     ])
     t.eq(st, 200, "events accepted")
-    got = t.wait_for(lambda: messages("olga"), "olga's marketing", timeout=10, step=0.05)
+    got = t.wait_for(lambda: messages("olga"), "olga's marketing", timeout=30, step=0.05)
     t.eq(got, [("cross_sell", "queued")],
          "a ticket open for 20 days without an update holds nothing (ticket_stale_after 10d)")
     t.eq(messages("fritz"), [], "a ticket opened 2 days ago holds the marketing")
