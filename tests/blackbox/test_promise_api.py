@@ -116,7 +116,7 @@ try:
                               destination_country="DE", destination_postal_code="10999",
                               placed_at=iso(placed))
         return more.get("basis", {}).get("weight", 0) > w0 + 0.5
-    t.wait_for(heavier, "a new delivery adds weight to the lane (from %s)" % w0, timeout=10)
+    t.wait_for(heavier, "a new delivery adds weight to the lane (from %s)" % w0, timeout=30)
 
     # the status paragraph for chatbots, in the customer's language
     placed2 = now - dt.timedelta(hours=30)
