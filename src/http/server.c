@@ -1270,8 +1270,11 @@ void cs_http_stop(cs_http_t **hp)
     if (!hp || !*hp)
         return;
     cs_http_t *h = *hp;
-    /* no new connections; answer what was received */
-    MHD_socket ls = MHD_quiesce_daemon(h->d);
+    /* answer what was received; events that come meanwhile are answered
+     * 503 (intake.c). Not MHD_quiesce_daemon: with a thread pool on epoll,
+     * libmicrohttpd 0.9.75 aborts the process ("Failed to remove listen FD
+     * from epoll set") when a worker takes the listening socket out of its
+     * epoll set in the same moment, as one did in a stop under ASan. */
     pthread_mutex_lock(&h->mu);
     h->stopping = true;
     while (h->inflight > 0)
@@ -1281,8 +1284,6 @@ void cs_http_stop(cs_http_t **hp)
     struct timespec ts = {0, 100 * 1000 * 1000};
     nanosleep(&ts, NULL);
     MHD_stop_daemon(h->d);
-    if (ls != MHD_INVALID_SOCKET)
-        close(ls);
     cs__track_free(h);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
