@@ -871,6 +871,10 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
     bind_region(put, 21, &o->ship.destination);
     sql_reset(get);
     sql_clear_bindings(get);
+    /* its part of its customer's tally comes off before it changes (one
+     * not placed before has none) and goes back below, as it then is */
+    if (!rc && was_placed)
+        rc = tally(s, o->id, -1, err);
     if (rc || (rc = cs__sql_exec_stmt(s, put, err, "write an order"))) {
         sql_reset(put);
         sql_clear_bindings(put);
@@ -950,6 +954,8 @@ static cs_rc fold_order(cs_sql_t *s, const cs_event_t *ev, cs_err_t *err)
         if ((rc = cs__sql_exec_stmt(s, ins, err, "write an order item")))
             goto out;
     }
+    if ((rc = tally(s, o->id, 1, err)))
+        goto out;
 customer:
     if (o->has_customer)
         rc = fold_customer(s, &o->customer,
@@ -1913,7 +1919,7 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
                            json_object_get(json_object_get(ev->json, "data"), "attributes"),
                            ev->occurred_at, err);
         break;
-    case CS_EV_ORDER_PLACED: rc = fold_tallied(s, ev, ev->u.order.id, fold_order, err); break;
+    case CS_EV_ORDER_PLACED: rc = fold_order(s, ev, err); break; /* tallies itself */
     case CS_EV_ORDER_CANCELLED:
         rc = fold_tallied(s, ev, ev->u.cancel.order_id, fold_cancel, err);
         break;
