@@ -184,11 +184,7 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     /* the carrier as shipments keep it (docs/events.md): lower case, without
      * the blanks around it (" DHL " answered as a carrier of its own) */
     char lc[CARRIER_MAX + 1], origin[32], dest[32];
-    size_t cn;
-    const char *cs = cs_span_trim(carrier, &cn);
-    snprintf(lc, sizeof lc, "%.*s", (int)cn, cs);
-    for (char *p = lc; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
+    cs_carrier_canon(carrier, lc, sizeof lc);
     /* region keys as the shipments' addresses get them (tracker.h); the
      * tracker lower-cases the service */
     cs_region_key(o_cc[0] ? o_cc : NULL, o_region, o_postal, origin, sizeof origin);

@@ -273,25 +273,46 @@ size_t cs_url_shown(const char *url, char *buf, size_t size)
     return strlen(buf);
 }
 
+/* Bytes of the white space character that starts p (< e), 0 when none. */
+static size_t utf8_blank_at(const unsigned char *p, const unsigned char *e)
+{
+    if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+        return 1;
+    if (e - p >= 2 && p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
+        return 2;
+    if (e - p >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
+        (p[2] <= 0x8B || p[2] == 0xAF)) /* U+2000-U+200B, U+202F */
+        return 3;
+    if (e - p >= 3 && ((p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) || /* U+205F */
+                       (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) || /* U+3000 */
+                       (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)))  /* U+FEFF */
+        return 3;
+    return 0;
+}
+
 bool cs_utf8_blank(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    while (p < e) {
-        if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
-            p++;
-        else if (e - p >= 2 && p[0] == 0xC2 && p[1] == 0xA0) /* U+00A0 */
-            p += 2;
-        else if (e - p >= 3 && p[0] == 0xE2 && p[1] == 0x80 &&
-                 (p[2] <= 0x8B || p[2] == 0xAF)) /* U+2000-U+200B, U+202F */
-            p += 3;
-        else if (e - p >= 3 && ((p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||  /* U+205F */
-                                (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) ||  /* U+3000 */
-                                (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)))   /* U+FEFF */
-            p += 3;
-        else
-            return false;
+    size_t len;
+    cs_utf8_strip(s, n, &len);
+    return len == 0;
+}
+
+const char *cs_utf8_strip(const char *s, size_t n, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n, *b;
+    size_t k;
+    while (p < e && (k = utf8_blank_at(p, e)) != 0)
+        p += k;
+    while (e > p) {
+        /* the last character's first byte: at most three back */
+        for (b = e - 1; b > p && e - b < 3 && (*b & 0xC0) == 0x80; b--)
+            ;
+        if (utf8_blank_at(b, e) != (size_t)(e - b))
+            break;
+        e = b;
     }
-    return true;
+    *len = (size_t)(e - p);
+    return (const char *)p;
 }
 
 size_t cs_utf8_seq(const char *str, size_t avail)

@@ -110,6 +110,10 @@ size_t cs_utf8_seq(const char *s, size_t n);
  * no-break and the other Unicode spaces, zero width ones included (true
  * for n = 0). */
 bool cs_utf8_blank(const char *s, size_t n);
+/* s[0..n) without the white space around it, as cs_utf8_blank counts it:
+ * its first byte that is not, and in *len how many bytes run to the end
+ * of its last character that is not (0 when all of it is). */
+const char *cs_utf8_strip(const char *s, size_t n, size_t *len);
 /* True when s[0..n) is valid UTF-8 without NUL. */
 bool cs_utf8_valid(const char *s, size_t n);
 /* The longest prefix of s[0..n) of at most max bytes that does not end

@@ -915,36 +915,40 @@ static cs_rc parse_cancel(vctx_t *c, json_t *d, cs_order_cancel_t *x)
     return get_str(c, d, "reason", false, STR_SHORT, &x->reason);
 }
 
-/* The carrier as scans, lanes and the carrier tables match it: lower case,
- * without the blanks around it (" DHL " is "dhl": kept as it came, the
- * parcel it announced was never found by the scans of "dhl"). Blanks
- * alone name no carrier. */
+/* The carrier as scans, lanes and the carrier tables match it
+ * (cs_carrier_canon: " DHL " is "dhl"; kept as it came, the parcel it
+ * announced was never found by the scans of "dhl"). Blanks alone name no
+ * carrier. */
 static cs_rc canon_carrier(vctx_t *c, json_t *d, const char **carrier)
 {
     char fb_[CS_ERR_FIELD_MAX];
-    size_t n;
-    const char *s = cs_span_trim(*carrier, &n);
+    char buf[CS_ID_MAX + 1]; /* *carrier is an id: at most CS_ID_MAX bytes */
+    size_t n = cs_carrier_canon(*carrier, buf, sizeof buf);
     if (!n)
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, "carrier"),
-                            "%s: expected a carrier id like dhl, got only spaces",
+                            "%s: expected a carrier id like dhl, got only white space",
                             FIELD(c, "carrier"));
-    bool same = n == strlen(*carrier);
-    for (size_t i = 0; same && i < n; i++)
-        if (isupper((unsigned char)s[i]))
-            same = false;
-    if (same)
+    if (strcmp(buf, *carrier) == 0)
         return CS_OK;
-    char buf[CS_ID_MAX + 1]; /* *carrier is an id: at most CS_ID_MAX bytes */
-    if (n > CS_ID_MAX)
-        n = CS_ID_MAX;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)tolower((unsigned char)s[i]);
-    buf[n] = '\0';
     if (json_object_set_new(d, "carrier", json_string(buf)) != 0)
         return cs_errf(c->err, CS_ERR_NOMEM, "out of memory");
     c->normalized = true;
     *carrier = json_string_value(json_object_get(d, "carrier"));
     return CS_OK;
+}
+
+size_t cs_carrier_canon(const char *in, char *out, size_t size)
+{
+    size_t n;
+    const char *s = cs_utf8_strip(in, strlen(in), &n);
+    if (!size)
+        return 0;
+    if (n >= size)
+        n = cs_utf8_clip(s, n, size - 1);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    out[n] = '\0';
+    return n;
 }
 
 size_t cs_tracking_number_canon(const char *in, char *out, size_t size)

@@ -345,6 +345,11 @@ cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned 
  * tabs, in upper case ("1z 999 aa1" and "1Z999AA1" are one parcel);
  * its length (cut to size - 1). CS_TRACKING_NUMBER_MAX bounds this form. */
 size_t cs_tracking_number_canon(const char *in, char *out, size_t size);
+/* A carrier id as shipments, scans, lanes and the carrier tables match it,
+ * into out: without the white space around it (a no-break space too, as
+ * cs_utf8_blank counts it) and in lower case (" DHL " is "dhl"); its
+ * length, 0 when in is blank (cut to size - 1, never inside a character). */
+size_t cs_carrier_canon(const char *in, char *out, size_t size);
 
 /* The checks made once, when an event is received (every intake calls it
  * after parsing), not when a stored event is read back: what they judge

@@ -910,6 +910,18 @@ static void test_carrier_trimmed(void **state)
                                       "\"quantity\":1}],\"shipping\":{\"carrier\":\" Dpd \"}}"));
     assert_string_equal(ev->u.order.ship.carrier, "dpd");
     cs_event_free(&ev);
+    /* Unicode's spaces as ASCII's (a no-break space pasted from a
+     * spreadsheet was kept, so its scans never found the parcel, while
+     * GET /v1/promise refused a carrier of it alone) */
+    ev = parse_ok(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\","
+                                          "\"carrier\":\"\\u00a0DHL\\u3000\",\"tracking_number\":\"1\"}"));
+    assert_string_equal(ev->u.shipment.carrier, "dhl");
+    assert_true(ev->normalized);
+    cs_event_free(&ev);
+    ev = parse_ok(ENV("tracking.event", "{\"carrier\":\"dhl\\u202f\",\"tracking_number\":\"1\","
+                                        "\"status\":\"in_transit\"}"));
+    assert_string_equal(ev->u.scan.carrier, "dhl");
+    cs_event_free(&ev);
     /* a carrier as it should be is kept as it came */
     ev = parse_ok(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\","
                                           "\"carrier\":\"dhl express\",\"tracking_number\":\"1\"}"));
@@ -918,14 +930,17 @@ static void test_carrier_trimmed(void **state)
     cs_event_free(&ev);
     expect_err(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\",\"carrier\":\"  \","
                                        "\"tracking_number\":\"1\"}"),
-               CS_ERR_INVALID, "data.carrier", "expected a carrier id like dhl, got only spaces");
+               CS_ERR_INVALID, "data.carrier", "expected a carrier id like dhl, got only white space");
     expect_err(ENV("tracking.event", "{\"carrier\":\" \",\"tracking_number\":\"1\","
                                      "\"status\":\"in_transit\"}"),
-               CS_ERR_INVALID, "data.carrier", "got only spaces");
+               CS_ERR_INVALID, "data.carrier", "got only white space");
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\","
                                    "\"items\":[{\"sku\":\"a\",\"name\":\"A\",\"unit_price\":1,"
                                    "\"quantity\":1}],\"shipping\":{\"carrier\":\" \"}}"),
-               CS_ERR_INVALID, "data.shipping.carrier", "got only spaces");
+               CS_ERR_INVALID, "data.shipping.carrier", "got only white space");
+    expect_err(ENV("shipment.created", "{\"id\":\"s1\",\"order_id\":\"1\",\"carrier\":\"\\u00a0\","
+                                       "\"tracking_number\":\"1\"}"),
+               CS_ERR_INVALID, "data.carrier", "got only white space");
 }
 
 /* shipment.cancelled: the parcel's id and its order, an optional reason;

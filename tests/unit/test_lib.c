@@ -75,6 +75,41 @@ static void test_utf8(void **state)
     assert_string_equal(err.msg, "got \"ab?\"");
 }
 
+/* White space around a value goes, Unicode's as ASCII's, a whole
+ * character at a time; a character that merely ends in a space's last
+ * bytes stays. */
+static void test_utf8_strip(void **state)
+{
+    (void)state;
+    size_t n;
+    const char *s = "\xC2\xA0 dhl\xE3\x80\x80\t";
+    const char *p = cs_utf8_strip(s, strlen(s), &n);
+    assert_int_equal(n, 3);
+    assert_memory_equal(p, "dhl", 3);
+    s = "dhl\xE2\x80\xAF\xEF\xBB\xBF"; /* U+202F, U+FEFF */
+    p = cs_utf8_strip(s, strlen(s), &n);
+    assert_ptr_equal(p, s);
+    assert_int_equal(n, 3);
+    s = "\xC2\xA0\xE2\x80\x83 ";
+    cs_utf8_strip(s, strlen(s), &n);
+    assert_int_equal(n, 0);
+    assert_true(cs_utf8_blank(s, strlen(s)));
+    cs_utf8_strip("", 0, &n);
+    assert_int_equal(n, 0);
+    /* "ä" (C3 A4), U+2080 (E2 82 80) and an emoji stay whole */
+    s = " a\xC3\xA4";
+    p = cs_utf8_strip(s, strlen(s), &n);
+    assert_int_equal(n, 3);
+    s = "x\xE2\x82\x80";
+    cs_utf8_strip(s, strlen(s), &n);
+    assert_int_equal(n, 4);
+    s = "\xF0\x9F\x93\xA6\xC2\xA0";
+    p = cs_utf8_strip(s, strlen(s), &n);
+    assert_int_equal(n, 4);
+    assert_false(cs_utf8_blank(s, strlen(s)));
+    (void)p;
+}
+
 /* Latin, Greek and Cyrillic letters change case in UTF-8 too, so keys
  * built from what people type meet whatever case they typed in; no
  * character grows, nothing is cut in two, and what is not a letter of
@@ -353,7 +388,7 @@ int main(void)
         cmocka_unit_test(test_buf_bounded),  cmocka_unit_test(test_strings),
         cmocka_unit_test(test_time),         cmocka_unit_test(test_crypto),
         cmocka_unit_test(test_map_delete),   cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_utf8_case),
+        cmocka_unit_test(test_utf8_case),    cmocka_unit_test(test_utf8_strip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
