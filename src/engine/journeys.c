@@ -51,6 +51,10 @@ struct cs_journeys {
         uint32_t types;
     } *listeners;
     size_t nlisteners, caplisteners;
+    /* their ids by type, worked out once they are all known: those of
+     * type t are typed[typed_at[t] .. typed_at[t + 1]) (into listeners) */
+    const char **typed;
+    size_t typed_at[CS_EV__COUNT + 1];
     uint32_t triggers;     /* event types (bits) some loaded journey starts on */
     bool synced;
     _Static_assert(CS_EV__COUNT <= 32, "interest is a 32-bit mask of event types");
@@ -95,6 +99,7 @@ void cs_journeys_free(cs_journeys_t *js)
     cs_free(js->defs);
     cs_free(js->versions);
     cs_free(js->listeners);
+    cs_free(js->typed);
     cs_free(js);
 }
 
@@ -217,6 +222,27 @@ static cs_rc listen_add(cs_journeys_t *js, const char *id, uint32_t types, cs_er
     return CS_OK;
 }
 
+/* The listeners' ids by event type (js->typed), once listen_add is done. */
+static cs_rc listen_index(cs_journeys_t *js, cs_err_t *err)
+{
+    size_t total = 0;
+    for (int t = 0; t < CS_EV__COUNT; t++)
+        for (size_t i = 0; i < js->nlisteners; i++)
+            if (js->listeners[i].types & (1u << t))
+                total++;
+    if (total && !(js->typed = cs_malloc(total * sizeof *js->typed)))
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (int t = 0; t < CS_EV__COUNT; t++) {
+        js->typed_at[t] = k;
+        for (size_t i = 0; i < js->nlisteners; i++)
+            if (js->listeners[i].types & (1u << t))
+                js->typed[k++] = js->listeners[i].id;
+    }
+    js->typed_at[CS_EV__COUNT] = k;
+    return CS_OK;
+}
+
 typedef struct sync_ud {
     cs_journeys_t *js;
     cs_store_t *s;
@@ -269,9 +295,12 @@ cs_rc cs_journeys_sync(cs_journeys_t *js, cs_store_t *s, cs_err_t *err)
         js->triggers |= 1u << js->defs[i]->trigger_event;
     js->interest = 0;
     js->nlisteners = 0;
+    cs_free(js->typed); /* (it points into listeners, which listen_add may move) */
+    js->typed = NULL;
+    memset(js->typed_at, 0, sizeof js->typed_at);
     sync_ud_t ud = { js, s, err };
     cs_rc rc = cs_store_call(s, journey_versions_each, interest_of_version, &ud, err);
-    if (rc)
+    if (rc || (rc = listen_index(js, err)))
         return rc;
     js->synced = true;
     return CS_OK;
@@ -1219,18 +1248,11 @@ static cs_rc runs_concerned(pass_t *p, const cs_event_t *ev, const char *order_i
     const cs_journeys_t *js = p->js;
     const char **ids = NULL;
     size_t k = 0;
-    if (customer_all && customer_id && js->nlisteners) {
-        ids = cs_malloc(js->nlisteners * sizeof *ids);
-        if (!ids)
-            return cs_errf(p->err, CS_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; i < js->nlisteners; i++)
-            if (js->listeners[i].types & (1u << ev->type))
-                ids[k++] = js->listeners[i].id;
+    if (customer_all && customer_id && js->typed) {
+        ids = js->typed + js->typed_at[ev->type];
+        k = js->typed_at[ev->type + 1] - js->typed_at[ev->type];
     }
-    cs_rc rc = cs_store_call(p->s, runs_active_in, order_id, customer_id, ids, k, runs, n,
-                             p->err);
-    cs_free(ids);
-    return rc;
+    return cs_store_call(p->s, runs_active_in, order_id, customer_id, ids, k, runs, n, p->err);
 }
 
 /* The context the trigger conditions of event seq read (*tc, the
