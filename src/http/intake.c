@@ -215,18 +215,21 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         cs_event_t *ev = NULL;
         cs_err_clear(&e);
         json_t *doc = json_array_get(arr, i);
-        const char *wide_at = NULL;
-        bool wide_huge = false;
-        for (size_t k = 0; k < n_wide && !wide_at; k++) {
+        /* this event's numbers too large for their types, by their paths
+         * within it ("[2].data.score" is event 2's "data.score") */
+        const char *wide_at[CS_JSON_WIDE_MAX];
+        bool wide_huge[CS_JSON_WIDE_MAX];
+        size_t nw = 0;
+        for (size_t k = 0; k < n_wide; k++) {
             char at[32];
             int w = snprintf(at, sizeof at, "[%zu]", i);
             if (strncmp(wide[k], at, (size_t)w) == 0) {
-                wide_at = wide[k] + w + (wide[k][w] == '.');
-                wide_huge = huge[k];
+                wide_at[nw] = wide[k] + w + (wide[k][w] == '.');
+                wide_huge[nw++] = huge[k];
             }
         }
-        if (wide_at) {
-            cs_event_wide_error(doc, wide_at, wide_huge, &e);
+        if (nw) {
+            cs_event_wide_error(doc, wide_at, wide_huge, nw, &e);
             if (e.rc == CS_ERR_NOMEM || reject(r, i, 0, &e)) {
                 rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
                 goto out;

@@ -17,7 +17,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -218,6 +217,10 @@ typedef struct vctx {
     cs_err_t *err;
     bool normalized;             /* a value was rewritten in place */
     char path[CS_ERR_FIELD_MAX]; /* of the object being read: "data", "data.items[2]" */
+    /* the fields that held a number too large for any type, read as the
+     * largest double (cs_json_load_wide; borrowed): said as such */
+    const char *const *huge;
+    size_t nhuge;
 } vctx_t;
 
 /* path of key inside the current object */
@@ -239,6 +242,18 @@ static const char *fpath(const vctx_t *c, const char *key, char *buf, size_t siz
 }
 
 #define FIELD(c, key) fpath((c), (key), fb_, sizeof fb_)
+
+/* A real as an error says what came (field its path): as sent, 1.005 not
+ * 1.0049999999999999; a number too large for a double as that. */
+static const char *real_shown(const vctx_t *c, const char *field, double d, char *buf,
+                              size_t size)
+{
+    for (size_t i = 0; i < c->nhuge; i++)
+        if (strcmp(c->huge[i], field) == 0)
+            return "a number too large for any number type";
+    snprintf(buf, size, "%.*g", cs_json_real_digits(d), d);
+    return buf;
+}
 
 /* Enter a child object: returns the previous path length to restore. */
 static size_t enter(vctx_t *c, const char *key, int index)
@@ -376,11 +391,13 @@ static cs_rc get_int(vctx_t *c, json_t *obj, const char *key, bool required, int
                                 "%s: required field is missing", FIELD(c, key));
         return CS_OK;
     }
-    if (json_is_real(v)) /* 1.5, 1e20, or an integer beyond 64 bits: say which */
+    if (json_is_real(v)) { /* 1.5, 1e20, or an integer beyond 64 bits: say which */
+        char d[40];
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
-                            "%s: expected an integer %lld..%lld, got %.*g", FIELD(c, key),
-                            (long long)lo, (long long)hi, cs_json_real_digits(json_real_value(v)),
-                            json_real_value(v));
+                            "%s: expected an integer %lld..%lld, got %s", FIELD(c, key),
+                            (long long)lo, (long long)hi,
+                            real_shown(c, FIELD(c, key), json_real_value(v), d, sizeof d));
+    }
     if (!json_is_integer(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected an integer %lld..%lld, got %s", FIELD(c, key),
@@ -416,9 +433,11 @@ static cs_rc get_money(vctx_t *c, json_t *obj, const char *key, bool required, i
             snprintf(shown, sizeof shown, ", got \"%.32s\"", json_string_value(v));
         else if (json_is_integer(v))
             snprintf(shown, sizeof shown, ", got %lld", (long long)json_integer_value(v));
-        else if (json_is_real(v)) /* as sent: 1.005, not 1.0049999999999999 */
-            snprintf(shown, sizeof shown, ", got %.*g", cs_json_real_digits(json_real_value(v)),
-                     json_real_value(v));
+        else if (json_is_real(v)) {
+            char d[40];
+            snprintf(shown, sizeof shown, ", got %s",
+                     real_shown(c, FIELD(c, key), json_real_value(v), d, sizeof d));
+        }
         else
             snprintf(shown, sizeof shown, ", got %s", cs_json_type_word(v));
         if (mc == CS_MONEY_TOO_LARGE)
@@ -1219,11 +1238,20 @@ void cs_event_free(cs_event_t **evp)
     *evp = NULL;
 }
 
+static cs_rc from_json(json_t *doc, const char *const *huge, size_t nhuge, cs_event_t **out,
+                       cs_err_t *err);
+
 cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
+{
+    return from_json(doc, NULL, 0, out, err);
+}
+
+static cs_rc from_json(json_t *doc, const char *const *huge, size_t nhuge, cs_event_t **out,
+                       cs_err_t *err)
 {
     static const char *const allowed[] = {"schema", "event_id", "type", "occurred_at", "source",
                                           "data", NULL};
-    vctx_t c = {.err = err, .path = ""};
+    vctx_t c = {.err = err, .path = "", .huge = huge, .nhuge = nhuge};
     cs_event_t *ev = NULL;
     cs_rc rc;
     const char *type;
@@ -1243,8 +1271,9 @@ cs_rc cs_event_from_json(json_t *doc, cs_event_t **out, cs_err_t *err)
     json_t *schema = json_object_get(doc, "schema");
     if (schema && !json_is_null(schema)) {
         if (json_is_real(schema)) {
-            rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %.*g",
-                              cs_json_real_digits(json_real_value(schema)), json_real_value(schema));
+            char d[40];
+            rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %s",
+                              real_shown(&c, "schema", json_real_value(schema), d, sizeof d));
             goto out;
         }
         if (!json_is_integer(schema)) {
@@ -1487,47 +1516,31 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
                         field, at);
 }
 
-/* The field's own message said the stand-in for a number too large for
- * any type (CS_JSON_HUGE_TEXT) as what it got: say what it was. */
-static void say_huge(cs_err_t *err)
+cs_rc cs_event_wide_error(json_t *doc, const char *const *path, const bool *huge, size_t n,
+                          cs_err_t *err)
 {
-    char shown[40], msg[CS_ERR_MSG_MAX];
-    snprintf(shown, sizeof shown, "got %.*g", cs_json_real_digits(DBL_MAX), DBL_MAX);
-    char *p = strstr(err->msg, shown);
-    size_t skip = strlen(shown);
-    if (!p) {
-        snprintf(shown, sizeof shown, "got %.*g", cs_json_real_digits(-DBL_MAX), -DBL_MAX);
-        if (!(p = strstr(err->msg, shown)))
-            return;
-        skip = strlen(shown);
-    }
-    snprintf(msg, sizeof msg, "%.*sgot a number too large for any number type%s",
-             (int)(p - err->msg), err->msg, p + skip);
-    memcpy(err->msg, msg, sizeof msg);
-}
-
-cs_rc cs_event_wide_error(json_t *doc, const char *path, bool huge, cs_err_t *err)
-{
+    const char *big[CS_JSON_WIDE_MAX];
+    size_t nbig = 0;
+    for (size_t i = 0; i < n && nbig < CS_JSON_WIDE_MAX; i++)
+        if (huge[i])
+            big[nbig++] = path[i];
     cs_event_t *ev = NULL;
-    cs_rc rc = cs_event_from_json(doc, &ev, err);
+    cs_rc rc = from_json(doc, big, nbig, &ev, err);
     cs_event_free(&ev);
-    if (rc) {
-        if (huge && err && strcmp(err->field, path) == 0)
-            say_huge(err);
+    if (rc)
         return rc;
-    }
     /* in a free-form place (attributes): no field wants it, but the store
      * could not read it back */
-    if (huge)
-        return cs_err_field(err, CS_ERR_INVALID, path,
+    if (huge[0])
+        return cs_err_field(err, CS_ERR_INVALID, path[0],
                             "%s: expected a number within the range of a double "
                             "(-1.7976931348623157e308..1.7976931348623157e308), got a larger "
                             "number",
-                            path);
-    return cs_err_field(err, CS_ERR_INVALID, path,
+                            path[0]);
+    return cs_err_field(err, CS_ERR_INVALID, path[0],
                         "%s: expected a number within 64-bit integers (-9223372036854775808.."
                         "9223372036854775807), got a larger integer",
-                        path);
+                        path[0]);
 }
 
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err)
@@ -1553,7 +1566,10 @@ cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned 
         size_t np;
         json_t *wide = cs_json_load_wide(text, len, &je, path, huge, &np);
         if (wide) {
-            cs_rc rc = cs_event_wide_error(wide, path[0], huge[0], err);
+            const char *at[CS_JSON_WIDE_MAX];
+            for (size_t i = 0; i < np; i++)
+                at[i] = path[i];
+            cs_rc rc = cs_event_wide_error(wide, at, huge, np, err);
             json_decref(wide);
             return rc;
         }

@@ -317,13 +317,15 @@ const char *cs_currency_not_money(const char *code);
  * UTF-8 and malformed JSON give CS_ERR_INVALID with the position. */
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err);
 
-/* The error for an event (doc, borrowed) that held a number too large
- * for its type at JSON path `path`, as cs_json_load_wide read it (huge:
- * too large for a double, read as the largest one): its field's own
- * (data.items[0].quantity: expected an integer 1..1000000, got 1e+20; "got
- * a number too large for any number type" when huge), or, where no field
- * wants it, one naming path. Never CS_OK. */
-cs_rc cs_event_wide_error(json_t *doc, const char *path, bool huge, cs_err_t *err);
+/* The error for an event (doc, borrowed) that held numbers too large for
+ * their types at the JSON paths path[0..n) (n >= 1), as cs_json_load_wide
+ * read them (huge[i]: too large for a double, read as the largest one):
+ * the first failing field's own (data.items[0].quantity: expected an
+ * integer 1..1000000, got 1e+20; "got a number too large for any number
+ * type" for a huge one), or, where no field wants them, one naming
+ * path[0]. Never CS_OK. */
+cs_rc cs_event_wide_error(json_t *doc, const char *const *path, const bool *huge, size_t n,
+                          cs_err_t *err);
 
 /* cs_event_parse for one line of NDJSON: text is line `line` (1-based) of
  * its file or body, starting at character column col0 + 1 (col0 characters

@@ -473,6 +473,13 @@ static void test_integer_too_big(void **state)
                CS_ERR_INVALID, "data.items[0].unit_price",
                "data.items[0].unit_price: expected an amount of at most 1000000000000.00, got a "
                "number too large for any number type");
+    /* two such numbers: the field that fails first is said rightly,
+     * whichever came first in the text (the largest double was shown) */
+    expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
+                                   "[{\"sku\":\"a\",\"name\":\"A\",\"quantity\":100000000000000000000,\"unit_price\":1e400}]}"),
+               CS_ERR_INVALID, "data.items[0].unit_price",
+               "data.items[0].unit_price: expected an amount of at most 1000000000000.00, got a "
+               "number too large for any number type");
     expect_err(ENV("customer.upserted", "{\"id\":\"c\",\"attributes\":{\"n\":[1,{\"big\":-1e400}]}}"),
                CS_ERR_INVALID, "data.attributes.n[1].big",
                "data.attributes.n[1].big: expected a number within the range of a double");
