@@ -95,6 +95,7 @@ static cs_rc add_event(hreq_t *r, size_t *cap, size_t index, cs_event_t *ev)
         return CS_ERR_NOMEM;
     }
     memset(&r->items[r->n_items], 0, sizeof r->items[0]);
+    ev->producer_id = true;
     r->items[r->n_items].ev = ev;
     r->item_index[r->n_items] = index;
     r->n_items++;

@@ -69,6 +69,7 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
                     cs_report(report, name, lineno, &w);
                 }
                 st->by_type[ev->type]++;
+                ev->producer_id = true;
                 if ((rc = emit(arg, ev, name, lineno, err)))
                     goto out;
             }

@@ -283,6 +283,11 @@ typedef struct cs_event {
                                * normalization); see cs_event_serialize */
     size_t body_len;
     bool normalized;          /* validation rewrote a value in `json` (carrier case) */
+    /* the producer chose event_id (the event API, an NDJSON import): an
+     * event sent again under it must say the same (type and data), else
+     * it is refused, not taken for the one already logged. Ids made here
+     * (a scan's, a callback's) mean the same happening, told anew */
+    bool producer_id;
     char *warning;            /* owned, may be NULL: what intake left out of the event
                                * and why, naming the field (cs_event_check_received) */
     const char *warning_field; /* static: that field's path, NULL when none */

@@ -29,7 +29,7 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_EV_NEXT_SEQ] = "SELECT coalesce(max(seq),0)+1 FROM events",
     /* PostgreSQL only: ?1 is a text array literal */
     [Q_EV_KNOWN] = "SELECT event_id FROM events WHERE event_id = ANY(CAST(?1 AS TEXT[]))",
-    [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE event_id=?1",
+    [Q_EV_SEQ_BY_ID] = "SELECT seq,type,body FROM events WHERE event_id=?1",
     [Q_EV_ADOPT_ORPHANS] = "UPDATE events SET order_id=?2,customer_id=coalesce(customer_id,?3) "
                            "WHERE entity=?1 AND order_id IS NULL",
     /* (not its scans, ?3: they are logged as no customer's, Q_EV_ADOPT_SCANS) */

@@ -1795,19 +1795,54 @@ cs_rc cs__sql_ingest_hint(cs_store_t *store, const cs_event_t *const *evs, size_
 /* The seq of the event logged under ev's id (*seq = 0: none). A replay
  * reports it, whether the log refused the copy (the insert did nothing)
  * or resolve did (a refusal pays this read, not every event). */
+/* Whether the logged event body (its type) says what ev says: the same
+ * type and data. When and by which source it was sent may differ (a
+ * producer stamping its retries anew). */
+static bool same_event(const cs_event_t *ev, int type, const char *body, size_t len)
+{
+    if (type != (int)ev->type)
+        return false;
+    json_error_t je;
+    json_t *was = cs_json_loadb(body, len, &je);
+    bool same = was && json_equal(json_object_get(was, "data"),
+                                  json_object_get(ev->json, "data"));
+    json_decref(was);
+    return same;
+}
+
+/* The seq of the event logged under ev's event_id into *seq (0 when none).
+ * When the producer chose that id (ev->producer_id) and the event logged
+ * under it says something else, CS_ERR_RULE naming event_id: a second
+ * event must not pass for a replay of the first and be lost. */
 static cs_rc logged_seq(cs_sql_t *s, const cs_event_t *ev, int64_t *seq, cs_err_t *err)
 {
+    cs_rc rc = CS_OK;
     sql_stmt *q = cs__sql_stmt(s, Q_EV_SEQ_BY_ID, err);
     if (!q)
         return CS_ERR_STORE;
     cs__bind_text(q, 1, ev->event_id);
     int r = sql_step(q);
     *seq = r == SQL_ROW ? sql_column_int64(q, 0) : 0;
+    if (r != SQL_ROW && r != SQL_DONE) {
+        rc = cs__sql_fail(s, err, "look up an event by its id");
+    } else if (r == SQL_ROW && ev->producer_id && ev->json) {
+        int type = sql_column_int(q, 1);
+        const char *body = (const char *)sql_column_text(q, 2);
+        size_t len = (size_t)sql_column_bytes(q, 2);
+        if (!same_event(ev, type, body ? body : "", len)) {
+            const char *tn = (unsigned)type < CS_EV__COUNT
+                                 ? cs_event_type_name((cs_event_type_t)type) : "event";
+            rc = cs_err_field(err, CS_ERR_RULE, "event_id",
+                              "event_id: \"%s\" already names another event (seq %lld, %s %s "
+                              "with other data); an event sent again must say the same, and a "
+                              "change is an event of its own under a new event_id",
+                              ev->event_id, (long long)*seq, strchr("aeiou", tn[0]) ? "an" : "a",
+                              tn);
+        }
+    }
     sql_reset(q);
     sql_clear_bindings(q);
-    if (r != SQL_ROW && r != SQL_DONE)
-        return cs__sql_fail(s, err, "look up an event by its id");
-    return CS_OK;
+    return rc;
 }
 
 cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_at,
@@ -1828,9 +1863,12 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
          * before is still that event, reported as the duplicate it is */
         if (rc == CS_ERR_RULE) {
             int64_t was = 0;
-            cs_rc lr = logged_seq(s, ev, &was, err); /* (err kept unless it fails) */
+            cs_err_t lerr;
+            cs_rc lr = logged_seq(s, ev, &was, &lerr); /* (err kept unless it fails) */
             if (lr) {
                 rc = lr;
+                if (err)
+                    *err = lerr;
             } else if (was) {
                 *seq = was;
                 *outcome = CS_INGEST_DUPLICATE;
@@ -1906,10 +1944,14 @@ cs_rc cs__sql_ingest(cs_store_t *store, const cs_event_t *ev, cs_ms_t received_a
         goto out;
     }
     if (step == SQL_DONE) {
-        /* a replay: report the original and change nothing */
+        /* a replay: report the original and change nothing (or another
+         * event under a producer's id: refused) */
         if (!(rc = logged_seq(s, ev, seq, err)) && !*seq)
             rc = cs__sql_fail(s, err, "find the original of a duplicate");
-        *outcome = CS_INGEST_DUPLICATE;
+        if (rc == CS_ERR_RULE)
+            *seq = 0;
+        else
+            *outcome = CS_INGEST_DUPLICATE;
         goto out;
     }
 

@@ -207,6 +207,18 @@ t.check(out.returncode == 1 and nd + ":2: event t-1 refused: data.order_id: orde
         and '"rejected":2' in out.stdout,
         "import names a refused event's file and line: %s %r %r" % (out.returncode, out.stderr,
                                                                      out.stdout))
+# the file imported again with line 1 now another order under its id: that
+# line is refused, not counted as a duplicate (the new order was lost)
+with open(nd, "w") as f:
+    f.write('{"event_id":"o-1","type":"order.placed","occurred_at":"2026-03-01T10:00:00Z","data":'
+            '{"id":"2","customer_id":"c-1","currency":"EUR","items":[{"sku":"K","name":"Kaffee",'
+            '"unit_price":"8.90","quantity":1}]}}\n')
+out = run("import", "--store", "sqlite:" + os.path.join(tmp, "refused.db"), "ndjson", nd)
+t.check(out.returncode == 1 and nd + ':1: event o-1 refused: event_id: "o-1" already names another '
+        "event (seq 1, an order.placed with other data)" in out.stderr
+        and '"rejected":1' in out.stdout and '"duplicates":0' in out.stdout,
+        "import refuses another event under an imported id: %s %r %r" % (out.returncode, out.stderr,
+                                                                         out.stdout))
 
 # a folder a setting names that cannot be read: the message says why; one
 # without journey files is said to hold none (it said "0 journeys ok", exit 0)

@@ -40,6 +40,22 @@ try:
     seq = body.get("seq")
     st, _, body = d.post_events(csbb.order_event("o-1001", "1001", customer="c-7"))
     t.eq((st, body.get("status"), body.get("seq")), (200, "duplicate", seq), "replay is a duplicate")
+    # a retry stamped anew is still the replay; another event under the
+    # same id is refused naming event_id (it passed for a replay and was lost)
+    st, _, body = d.post_events(csbb.order_event("o-1001", "1001", customer="c-7", at="2026-03-01T10:30:00Z"))
+    t.eq((st, body.get("status"), body.get("seq")), (200, "duplicate", seq), "a retry dated anew is a duplicate")
+    st, _, body = d.post_events(csbb.order_event("o-1001", "1019", customer="c-17"))
+    err = body.get("error", {})
+    t.eq((st, err.get("field"), err.get("code")), (422, "event_id", "rule"), "another event under an id is refused")
+    t.check(('event_id: "o-1001" already names another event (seq %d, an order.placed with other data)' % seq)
+            in err.get("message", ""), "the refusal says which event has the id: %s" % err.get("message"))
+    st, _, body = d.post_events([csbb.order_event("o-1001", "1019", customer="c-17"),
+                                 csbb.order_event("o-1019", "1019", customer="c-17")])
+    res = body.get("results", [{}, {}])
+    t.eq((st, res[0].get("status"), res[0].get("error", {}).get("field"), res[1].get("status")),
+         (200, "rejected", "event_id", "accepted"), "in a batch: that event alone")
+    st, _, _ = d.request("GET", "/v1/orders/1019")
+    t.eq(st, 200, "the order sent under its own id is there")
 
     # ---- a batch with a bad item in the middle: valid ones kept ----
     batch = [
