@@ -80,6 +80,13 @@ typedef struct cs_sink cs_sink_t;
 cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_report_t *report,
                    cs_sink_t **out, cs_err_t *err);
 cs_rc cs_sink_emit(void *sink, cs_event_t *ev, const char *where, uint64_t line, cs_err_t *err);
+/* The arena (cs_arena.h) of the batch the next event emitted joins, for
+ * the producer to parse that event in (cs_arena_use around the parse
+ * alone): the batch's JSON is given back in one go once it is committed
+ * and settled, not value by value. NULL when the batch's arena is full
+ * (parse with malloc). Nothing parsed in it may outlive its event. */
+struct cs_arena;
+struct cs_arena *cs_sink_arena(cs_sink_t *s);
 /* Flush, wait for every commit, count outcomes into stats, and end the
  * report (cs_report_end) for the refusals reported here. NULL-safe. */
 cs_rc cs_sink_close(cs_sink_t **s, cs_err_t *err);

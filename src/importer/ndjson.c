@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "../lib/cs_arena.h"
+
 cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
                        cs_report_t *report, cs_import_stats_t *st, cs_err_t *err)
 {
@@ -18,7 +20,7 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
     bool too_long = false;
     cs_buf_init(&line, CS_EVENT_BYTES_MAX);
     for (;;) {
-        ch = fgetc(in);
+        ch = getc_unlocked(in); /* (the stream is this thread's alone) */
         if (ch != EOF && ch != '\n') {
             if (!too_long && cs_buf_append(&line, &(char){(char)ch}, 1) != CS_OK)
                 too_long = true;
@@ -52,9 +54,13 @@ cs_rc cs_import_ndjson(FILE *in, const char *name, cs_emit_fn emit, void *arg,
             cs_err_t e;
             cs_err_clear(&e);
             st->read++;
+            /* into the engine: parsed in its batch's arena */
+            cs_arena_t *prev =
+                cs_arena_use(emit == cs_sink_emit ? cs_sink_arena((cs_sink_t *)arg) : NULL);
             cs_rc prc = cs_event_parse_line(p, n, lineno, col0, &ev, &e);
             if (!prc && (prc = cs_event_check_received(ev, cs_clock_now(cs_clock_system()), &e)))
                 cs_event_free(&ev);
+            cs_arena_use(prev);
             if (prc) {
                 if (prc == CS_ERR_NOMEM) {
                     rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");

@@ -1,9 +1,12 @@
 /*
  * sink.c -- the engine sink (batches of 1000 events, four in flight; the
- * events are freed on the producing thread once committed), the NDJSON
+ * events are freed on the producing thread once committed, and the JSON
+ * parsed for a batch is carved from its arena: cs_sink_arena), the NDJSON
  * writer, stats and reporting.
  */
 #include "importer.h"
+
+#include "../lib/cs_arena.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -11,6 +14,9 @@
 #define SINK_BATCH 1000
 #define SINK_SLOTS 4
 #define SINK_FILES 16 /* source files named (NDJSON: one; Olist: a few) */
+/* a batch's arena takes at most this many 64 KiB chunks (a batch of
+ * typical events needs a few dozen); beyond, its parses go to malloc */
+#define SINK_ARENA_CHUNKS 256
 
 typedef struct slot {
     cs_ingest_req_t req;
@@ -18,6 +24,7 @@ typedef struct slot {
     const char *where[SINK_BATCH]; /* the item's source file (interned) or NULL */
     uint64_t line[SINK_BATCH];     /* and its line there */
     size_t n;
+    cs_arena_t arena; /* the JSON of its events (cs_sink_arena), until settled */
     bool busy;     /* submitted, not yet done */
     bool counted;  /* outcomes added to stats */
 } slot_t;
@@ -87,8 +94,17 @@ static void settle(cs_sink_t *s, slot_t *sl)
             s->st->accepted++;
         cs_event_free(&it->ev);
     }
+    cs_arena_release(&sl->arena); /* nothing of its events is left */
     sl->n = 0;
     sl->counted = true;
+}
+
+cs_arena_t *cs_sink_arena(cs_sink_t *s)
+{
+    slot_t *sl = &s->slots[s->cur];
+    if (sl->n == 0) /* what is in it is left of lines refused */
+        cs_arena_release(&sl->arena);
+    return sl->arena.chunks < SINK_ARENA_CHUNKS ? &sl->arena : NULL;
 }
 
 cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_report_t *report,
@@ -103,8 +119,11 @@ cs_rc cs_sink_open(cs_engine_t *e, cs_import_stats_t *stats, cs_report_t *report
     s->report = report;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    for (int i = 0; i < SINK_SLOTS; i++)
+    cs_arena_setup();
+    for (int i = 0; i < SINK_SLOTS; i++) {
         s->slots[i].counted = true;
+        cs_arena_init(&s->slots[i].arena);
+    }
     *out = s;
     return CS_OK;
 }
