@@ -439,6 +439,7 @@ typedef enum tstmt_id {
     QT_NEAR,
     QT_PICKUP,
     QT_CUSTOMS,
+    QT_REPLACES,
     QT_CUSTOMER,
     QT_GET,
     QT_PUT,

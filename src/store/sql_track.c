@@ -56,6 +56,14 @@ static const char *const tstmt_sql[QT__COUNT] = {
                    "occurred_at>coalesce((SELECT max(occurred_at) FROM scans WHERE "
                    "shipment_id=?1 AND coalesce(reason,0)<>?2 AND "
                    "(?3='' OR coalesce(location,'')<>?3)),-1)",
+    /* another parcel of the order (?1) than this one (?2, created at ?3)
+     * that this one was sent again for: not cancelled, on its way back
+     * (?4), and gone wrong -- its first failed attempt (?5), exception
+     * (?6) or return scan -- before this one was created; the rule of
+     * the order view's `replaced` (http/status_api.c) */
+    [QT_REPLACES] = "SELECT count(*) FROM shipments a WHERE a.order_id=?1 AND a.id<>?2 AND "
+                    "a.cancelled_at IS NULL AND a.status=?4 AND (SELECT min(occurred_at) FROM "
+                    "scans WHERE shipment_id=a.id AND status IN (?4,?5,?6))<?3",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
     /* (what was spent as the customer view counts it: SQL_ORDER_SPENT) */
@@ -236,6 +244,22 @@ cs_rc cs__sql_order_track(cs_store_t *store, const char *order_id, cs_ms_t place
                 out->dest_since = cs__col_time(st, 0);
                 cs__stmt_done(st);
             }
+        }
+        /* sent again for a parcel gone back (read only when it is not
+         * on its way back itself; a label alone may be one) */
+        if (out->last_status != CS_TRACK_RETURNED_TO_SENDER) {
+            if (!(st = tstmt(s, QT_REPLACES, err)))
+                return CS_ERR_STORE;
+            cs__bind_text(st, 1, order_id);
+            cs__bind_text(st, 2, ship);
+            cs__bind_time(st, 3, out->shipped_at);
+            sql_bind_int(st, 4, CS_TRACK_RETURNED_TO_SENDER);
+            sql_bind_int(st, 5, CS_TRACK_FAILED_ATTEMPT);
+            sql_bind_int(st, 6, CS_TRACK_EXCEPTION);
+            if ((rc = one(s, st, "read whether a parcel was sent again", err)))
+                return rc;
+            out->replaces = sql_column_int64(st, 0) > 0;
+            cs__stmt_done(st);
         }
     }
     return CS_OK;

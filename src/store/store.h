@@ -354,6 +354,11 @@ typedef struct cs_order_track {
     cs_ms_t customs_since;    /* while its latest scan says it is in customs clearance
                                  (reason customs, not an exception), the first scan of
                                  the trailing run of those; else 0 */
+    bool replaces;            /* the followed shipment, not on its way back, was sent again
+                                 for a parcel of the order gone back to the shop: one not
+                                 cancelled, on its way back, that went wrong (its first
+                                 failed attempt, exception or return scan) before this one
+                                 was created -- the order view's `replaced` */
 } cs_order_track_t;
 
 /* An order's delivery promise as the watch keeps it: the first one shown

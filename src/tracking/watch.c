@@ -301,6 +301,28 @@ static cs_rc compensate(upd_t *u, const cs_order_track_t *t, cs_promise_rec_t *r
     return CS_OK;
 }
 
+/* The last day an order's followed parcel is due by: the first promise's
+ * (*due on entry), or, for a parcel sent again for one gone back to the
+ * shop (t->replaces), its own window -- the model's for it at its
+ * hand-over -- when that ends later. The first parcel's missed window is
+ * not the new one's lateness; the first promise still sizes the code. */
+static cs_rc own_window_end(upd_t *u, const cs_order_track_t *t, const cs_promise_query_t *q,
+                            cs_ms_t *due)
+{
+    if (!t->replaces || !t->shipped_at || !*due)
+        return CS_OK;
+    cs_promise_query_t q0 = { .lane = q->lane, .placed_at = t->placed_at,
+                              .shipped_at = t->shipped_at, .now = t->shipped_at,
+                              .last_status = CS_TRACK__COUNT };
+    cs_promise_t p0;
+    cs_rc rc = cs_tracker_promise(u->w->o.tracker, &q0, &p0, u->err);
+    if (rc)
+        return rc;
+    if (p0.to > *due)
+        *due = p0.to;
+    return CS_OK;
+}
+
 static cs_rc update(upd_t *u, const char *order_id)
 {
     cs_watch_t *w = u->w;
@@ -425,8 +447,11 @@ static cs_rc update(upd_t *u, const char *order_id)
      * enough deliveries behind it to judge (p.yardstick), puts the day
      * after it -- a shop without that history is not told its own
      * promise is late by a cautious default */
-    bool passed = r.first_to && cs_tz_day(w->o.tz, u->now) > cs_tz_day(w->o.tz, r.first_to);
-    bool behind = r.first_to && (passed || (p.yardstick && p.point > r.first_to));
+    cs_ms_t due = r.first_to;
+    if ((rc = own_window_end(u, &t, &q, &due)))
+        return rc;
+    bool passed = due && cs_tz_day(w->o.tz, u->now) > cs_tz_day(w->o.tz, due);
+    bool behind = due && (passed || (p.yardstick && p.point > due));
     if (!delivered && !arriving) {
         /* stuck says more than "slower than usual" */
         bool plain = p.reason == CS_PR_NONE || p.reason == CS_PR_SLOW_TRANSIT;
@@ -499,8 +524,15 @@ static cs_rc update(upd_t *u, const char *order_id)
             r.late_days = late;
             /* (an order first seen past FRESH_MS was decided above: a
              * watched one's delivery reported days late is still owed;
-             * one at a pickup point has arrived, its lateness final) */
-            if (!r.comp_at && (delivered || t.pickup_since || late >= w->o.comp_wait_days)) {
+             * one at a pickup point has arrived, its lateness final).
+             * Undelivered, a parcel sent again waits as long past its own
+             * window (due) as any past the first promise: the one gone
+             * back alone owes no code while the new one is on time */
+            bool waited = late >= w->o.comp_wait_days &&
+                          (due == r.first_to ||
+                           cs_workdays_late(w->o.tz, w->o.calendar, due, arrived) >=
+                               w->o.comp_wait_days);
+            if (!r.comp_at && (delivered || t.pickup_since || waited)) {
                 if ((rc = compensate(u, &t, &r)))
                     return rc;
                 json_t *props = json_pack("{s:i,s:b,s:s?,s:s}", "late_days", late, "delivered",

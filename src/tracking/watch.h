@@ -14,11 +14,14 @@
  *     exception, a parcel held at a depot or on its way back. Becoming at
  *     risk (or at risk for a new reason; at most three times an order)
  *     appends a `signal` event named `delivery_at_risk` that journeys
- *     trigger on (etc/journeys/45-delivery-problem.yaml).
+ *     trigger on (etc/journeys/45-delivery-problem.yaml). A parcel sent
+ *     again for one gone back to the shop is late against its own window
+ *     (the model's at its hand-over) when that ends after the first.
  *   - A broken promise (delivered after the first window, or still not
  *     delivered `comp_wait_days` working days after it) is compensated
  *     once per order: a unique code sized by lateness, order value and
  *     customer tier within a daily budget, and a `promise_broken` signal.
+ *     For a parcel sent again, the wait counts from its own window.
  *   - Re-checks are durable: each open order's next check time is in the
  *     store, so silence is noticed after a restart too.
  *

@@ -1632,6 +1632,120 @@ static void test_return_trip_stays_closed(void **state)
     assert_false(rec("rtp").closed);
 }
 
+/* A second parcel of order id ("S<id>-2"), created now. */
+static void ship_again(const char *id)
+{
+    event_at("shipment.created", now(),
+             "{\"id\":\"S%s-2\",\"order_id\":\"%s\",\"carrier\":\"dhl\","
+             "\"tracking_number\":\"T%s-2\",\"origin\":{\"country\":\"DE\",\"region\":\"SN\"},"
+             "\"destination\":{\"country\":\"DE\",\"postal_code\":\"10115\"}}",
+             id, id, id);
+}
+
+/* A scan of order id's second parcel. */
+static void scan_again(const char *id, const char *status)
+{
+    event_at("tracking.event", now(),
+             "{\"shipment_id\":\"S%s-2\",\"carrier\":\"dhl\",\"tracking_number\":\"T%s-2\","
+             "\"status\":\"%s\"}",
+             id, id, status);
+}
+
+/* An order sent again: its first parcel went back to the shop after a
+ * failed attempt, and a new one went out on Thursday, after the promised
+ * Wednesday. The new parcel's own window (two working days from its
+ * hand-over: Saturday) is what it is late against: on Friday the order is
+ * not late, and no code is owed for the wait while the new parcel is on
+ * time. It arrives on Saturday, after the order's first promise: the
+ * apology and its code then, three working days late. A new parcel that
+ * overruns its own window is late, and owed its code, as any. Two parcels
+ * sent together of which one goes back are no order sent again. */
+static void test_replacement_has_its_own_window(void **state)
+{
+    (void)state;
+    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-04T20:00:00Z\"}";
+    order("rp", "c-rp", "100.00", promise);
+    order("rq", "c-rq", "100.00", promise);
+    order("rt", "c-rt", "100.00", promise);
+    ship("rp");
+    ship("rq");
+    ship("rt");
+    ship_again("rt"); /* sent together */
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-03T10:00:00Z")); /* Tuesday */
+    scan("rp", "failed_attempt", "recipient_absent");
+    scan("rq", "failed_attempt", "recipient_absent");
+    scan("rt", "failed_attempt", "recipient_absent");
+    scan_again("rt", "in_transit");
+    run_watch();
+    cs_clock_manual_set(&W.clock, at("2026-03-04T10:00:00Z")); /* Wednesday */
+    scan("rp", "returned_to_sender", NULL);
+    scan("rq", "returned_to_sender", NULL);
+    scan("rt", "returned_to_sender", NULL);
+    scan_again("rt", "in_transit");
+    run_watch();
+    assert_true(rec("rp").closed);
+    cs_clock_manual_set(&W.clock, at("2026-03-05T10:00:00Z")); /* Thursday: sent again */
+    ship_again("rp");
+    ship_again("rq");
+    scan_again("rt", "in_transit");
+    run_watch();
+    cs_promise_rec_t r = rec("rp");
+    assert_false(r.closed);
+    assert_false(r.at_risk);
+    char own[16];
+    ymd(rec("rq").to, own); /* the new parcel's own window: Saturday */
+    assert_string_equal(own, "2026-03-07");
+    int told = signals("delivery_at_risk", "rp");
+    cs_clock_manual_set(&W.clock, at("2026-03-06T10:00:00Z")); /* Friday */
+    scan_again("rp", "in_transit");
+    scan_again("rq", "in_transit");
+    scan_again("rt", "in_transit");
+    for (int i = 0; i < 3; i++)
+        run_watch();
+    r = rec("rp");
+    if (r.at_risk)
+        fail_msg("sent again, on time for its own window: at risk for %s", r.risk_reason);
+    assert_int_equal(r.comp_at, 0);
+    assert_int_equal(signals("promise_broken", "rp"), 0);
+    assert_int_equal(signals("delivery_at_risk", "rp"), told);
+    assert_false(rec("rq").at_risk);
+    assert_true(track("rp").replaces);
+    /* two parcels sent together: the one still on its way replaces none,
+     * and is judged by the first promise */
+    assert_false(track("rt").replaces);
+    assert_true(rec("rt").at_risk);
+    /* delivered on Saturday: the first promise broke by three working days */
+    cs_clock_manual_set(&W.clock, at("2026-03-07T10:00:00Z"));
+    scan_again("rp", "delivered");
+    run_watch();
+    r = rec("rp");
+    assert_true(r.closed);
+    assert_int_equal(r.late_days, 3);
+    assert_true(r.comp_code[0]);
+    assert_int_equal(signals("promise_broken", "rp"), 1);
+    assert_int_equal(signals("delivery_at_risk", "rp"), told);
+    /* rq's new parcel is not heard of again: at risk once its own window
+     * (Saturday) has passed, and owed its code when it is as far past it
+     * as any order past its first promise (two working days: Tuesday),
+     * sized by the first promise (five working days late then) */
+    char d[16];
+    while (!rec("rq").comp_at && now() < at("2026-03-20T00:00:00Z")) {
+        cs_clock_manual_advance(&W.clock, 6 * 3600000LL);
+        run_watch();
+        r = rec("rq");
+        ymd(now(), d);
+        if (strcmp(d, "2026-03-08") == 0)
+            assert_true(r.at_risk);
+    }
+    r = rec("rq");
+    ymd(r.comp_at, d);
+    assert_string_equal(d, "2026-03-10");
+    assert_true(r.comp_code[0]);
+    assert_int_equal(r.late_days, 5);
+    assert_int_equal(signals("promise_broken", "rq"), 1);
+}
+
 /* The lookup's neighbour: the order itself, else the next by id, else
  * the last. */
 static void test_order_near(void **state)
@@ -2162,6 +2276,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scans_before_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_wins_a_tie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_return_trip_stays_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replacement_has_its_own_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_moves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_parcel_twice, setup, teardown),
