@@ -907,6 +907,54 @@ static void test_silence_after_weather(void **state)
     assert_int_equal(signals("delivery_at_risk", "wx"), 2); /* the weather, the silence */
 }
 
+/* Customs clearance and then three weeks without a scan: routine for its
+ * two working days (in_customs, not at risk), a customs hold after them
+ * (at risk, customs), and once the window the hold gave has passed and
+ * the silence is longer than the lane's expected gap, silent (no_scan,
+ * its days counted up each night, told in German and English) -- not a
+ * customs hold promised its days again each night. */
+static void test_silence_after_customs(void **state)
+{
+    (void)state;
+    order("cs", "c-cs", "30.00", NULL);
+    cs_clock_manual_advance(&W.clock, 3600000LL);
+    ship("cs");
+    cs_clock_manual_advance(&W.clock, 3600000LL); /* Monday 11:00 */
+    scan("cs", "in_transit", "customs");
+    cs_ms_t scanned = now();
+    run_watch();
+    cs_promise_rec_t r = rec("cs");
+    assert_string_equal(r.reason, "in_customs");
+    assert_false(r.at_risk);
+    bool held = false;
+    int silent = 0;
+    for (int d = 0; d < 21; d++) {
+        for (int i = 0; i < 4; i++) {
+            cs_clock_manual_advance(&W.clock, 6 * 3600000LL);
+            run_watch();
+        }
+        r = rec("cs");
+        held = held || strcmp(r.reason, "customs") == 0;
+        if (strcmp(r.reason, "no_scan") != 0)
+            continue;
+        silent++;
+        assert_true(r.at_risk);
+        assert_string_equal(r.risk_reason, "no_scan");
+        assert_int_equal(r.quiet_days, (int)((now() - scanned) / CS_MS_PER_DAY));
+        assert_true(r.to != 0 && r.from >= now() - CS_MS_PER_DAY);
+    }
+    assert_true(held);
+    if (silent < 15)
+        fail_msg("said silent on %d of 21 nights, last reason %s", silent, r.reason);
+    assert_int_equal(r.quiet_days, 21);
+    char buf[160];
+    assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "de", r.quiet_days, buf, sizeof buf),
+                        "Seit 21 Tagen kein neuer Scan des Versanddienstes.");
+    assert_string_equal(cs_promise_reason_text(CS_PR_NO_SCAN, "en", r.quiet_days, buf, sizeof buf),
+                        "No scan from the carrier for 21 days.");
+    assert_int_equal(signals("delivery_at_risk", "cs"), 2); /* the hold, the silence */
+}
+
 static void test_silence_found_by_durable_recheck(void **state)
 {
     (void)state;
@@ -2252,6 +2300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_found_by_durable_recheck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exception_silence_has_no_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_after_weather, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_after_customs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depot_hold_over_slowness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_clearance_is_routine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customs_count_through_hub_scans, setup, teardown),
