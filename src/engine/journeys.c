@@ -567,7 +567,7 @@ const char *cs_journeys_contact_input(const cs_contact_t *who, cs_channel_t ch,
     pi->has_address = *addr != '\0';
     pi->transactional = consent(who, ch, false);
     pi->marketing = consent(who, ch, true);
-    pi->unsubscribed = who->unsubscribed;
+    pi->unsubscribed = (who->unsubscribed & (1u << ch)) != 0;
     return addr;
 }
 

@@ -99,9 +99,10 @@ bool cs_journeys_order_given_away(json_t *order, const char *customer_id);
 /* What the contact policy reads of a customer's contact row for one
  * channel: into *pi its channel, channel_off (from channels_off, a bit set
  * of 1 << cs_channel_t), bounced, has_address, both consents and
- * unsubscribed; the rest of *pi is left as it is. Returns the customer's
- * address on the channel (borrowed from who; "" when none). The journeys
- * decide a send by it, the sender its fallback at the hand-over. */
+ * unsubscribed (on that channel); the rest of *pi is left as it is.
+ * Returns the customer's address on the channel (borrowed from who; ""
+ * when none). The journeys decide a send by it, the sender its fallback
+ * at the hand-over. */
 const char *cs_journeys_contact_input(const cs_contact_t *who, cs_channel_t ch,
                                       unsigned channels_off, cs_policy_input_t *pi);
 

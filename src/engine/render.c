@@ -428,7 +428,7 @@ out:
 static const char *const sample_customer =
     "{\"id\":\"c-sample\",\"name\":\"Anna M\u00fcller\",\"email\":\"anna@example.de\","
     "\"phone\":\"+4915112345678\",\"locale\":\"de\",\"timezone\":\"Europe/Berlin\","
-    "\"orders_count\":1,\"unsubscribed\":false,\"consents\":{}}";
+    "\"orders_count\":1,\"unsubscribed\":false,\"unsubscribed_channels\":[],\"consents\":{}}";
 static const char *const sample_order =
     "{\"id\":\"10001\",\"customer_id\":\"c-sample\",\"currency\":\"EUR\",\"total\":129.9,"
     "\"subtotal\":125.0,\"shipping\":4.9,\"discount\":0,\"status\":\"placed\","

@@ -67,8 +67,8 @@ static const char *const context_roots[] = { "order", "customer", "shipment", "e
  * for good. `event` is the event's own data, any field. */
 static const char *const customer_fields[] = {
     "id", "email", "phone", "name", "locale", "timezone", "consents", "first_seen_at",
-    "orders_count", "first_order_at", "last_order_at", "last_order_id", "unsubscribed", "bounced",
-    NULL
+    "orders_count", "first_order_at", "last_order_at", "last_order_id", "unsubscribed",
+    "unsubscribed_channels", "bounced", NULL
 };
 static const char *const order_fields[] = {
     "id", "customer_id", "currency", "placed_at", "subtotal", "shipping", "tax", "discount",

@@ -11,7 +11,9 @@
  *      email transactional unless refused; SMS and WhatsApp only with a
  *      recorded yes; marketing and asks only with a recorded yes
  *                                                      -> skip "no_consent"
- *   3. unsubscribed: only transactional and service go -> skip "unsubscribed"
+ *   3. unsubscribed (on the channel: an unsubscribe holds on each channel
+ *      until that channel starts over): only transactional and service go
+ *                                                      -> skip "unsubscribed"
  *   4. held back: marketing and asks while a delivery is late or a ticket
  *      is open (one not updated for ticket_stale_after holds nothing: a
  *      helpdesk that never closes its tickets); asks also while a refund
@@ -58,7 +60,7 @@ typedef struct cs_policy_input {
     bool has_address;            /* email / phone known for the channel */
     cs_consent_t transactional;  /* consent for the channel, per purpose */
     cs_consent_t marketing;
-    bool unsubscribed;
+    bool unsubscribed;           /* an unsubscribe or complaint holds on the channel */
     const cs_tz_t *tz;           /* the customer's; NULL = UTC */
     cs_ms_t now;
     int budget_used;             /* budgeted messages queued or sent within the window */

@@ -360,6 +360,15 @@ static const char *const migrations[] = {
     "o.status!='cancelled') x GROUP BY customer_id,cur;"
     "CREATE INDEX IF NOT EXISTS orders_live ON orders(customer_id, placed_at, id)"
     "  WHERE placed_at IS NOT NULL AND status!='cancelled';",
+    /* 36: what stops messages starts over per channel: contact_at is now
+     * email's (a new email, an email consent granted), and SMS and
+     * WhatsApp get their own (a new phone, their consent granted), so a
+     * consent granted on one channel does not lift an unsubscribe on
+     * another. A customer stored before keeps its state on every channel:
+     * each starts from the one time there was */
+    "ALTER TABLE customers ADD COLUMN sms_contact_at @INT NOT NULL DEFAULT 0;"
+    "ALTER TABLE customers ADD COLUMN whatsapp_contact_at @INT NOT NULL DEFAULT 0;"
+    "UPDATE customers SET sms_contact_at=contact_at,whatsapp_contact_at=contact_at;",
 };
 
 size_t cs_schema_count(void)

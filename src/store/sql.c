@@ -50,15 +50,18 @@ static const char *const stmt_sql[Q__COUNT] = {
                          "order_id<>?2) AND seq IN (SELECT seq FROM scans WHERE shipment_id=?1)",
 
     [Q_CU_GET] = "SELECT email,phone,name,locale,timezone,consent,attributes,first_seen_at,"
-                 "updated_at,contact_at,field_at FROM customers WHERE id=?1",
+                 "updated_at,contact_at,field_at,sms_contact_at,whatsapp_contact_at "
+                 "FROM customers WHERE id=?1",
     [Q_CU_PUT] = "INSERT INTO customers(id,email,phone,name,locale,timezone,consent,"
-                 "attributes,first_seen_at,updated_at,contact_at,field_at) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+                 "attributes,first_seen_at,updated_at,contact_at,field_at,sms_contact_at,"
+                 "whatsapp_contact_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) "
                  "ON CONFLICT(id) DO UPDATE SET email=excluded.email,phone=excluded.phone,"
                  "name=excluded.name,locale=excluded.locale,timezone=excluded.timezone,"
                  "consent=excluded.consent,attributes=excluded.attributes,"
                  "first_seen_at=excluded.first_seen_at,updated_at=excluded.updated_at,"
-                 "contact_at=excluded.contact_at,field_at=excluded.field_at",
+                 "contact_at=excluded.contact_at,field_at=excluded.field_at,"
+                 "sms_contact_at=excluded.sms_contact_at,"
+                 "whatsapp_contact_at=excluded.whatsapp_contact_at",
 
     [Q_OR_GET] = "SELECT placed_at,status,cancel_reason,cancelled_at,updated_at,customer_id "
                  "FROM orders WHERE id=?1",

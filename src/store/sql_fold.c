@@ -666,10 +666,16 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
     }
     bool found = r == SQL_ROW;
     /* email,phone,name,locale,timezone,consent,attributes,first_seen_at,updated_at,
-     * contact_at,field_at */
+     * contact_at,field_at,sms_contact_at,whatsapp_contact_at */
+    _Static_assert(CS_CHANNEL_EMAIL == 0 && CS_CHANNEL_SMS == 1 && CS_CHANNEL_WHATSAPP == 2 &&
+                       CS_CHANNEL__COUNT == 3,
+                   "contact_at, sms_contact_at, whatsapp_contact_at: one per channel");
+    static const int contact_col[CS_CHANNEL__COUNT] = { 9, 11, 12 };
     cs_ms_t updated = found ? cs__col_time(get, 8) : 0;
     cs_ms_t first = found ? cs__col_time(get, 7) : at;
-    cs_ms_t contact = found ? cs__col_time(get, 9) : at;
+    cs_ms_t contact[CS_CHANNEL__COUNT];
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        contact[ch] = found ? cs__col_time(get, contact_col[ch]) : at;
     const char *old_consent = found ? cs__col_text(get, 5) : NULL;
     const char *old_attr = found ? cs__col_text(get, 6) : NULL;
     if (old_consent && strlen(old_consent) != 6)
@@ -680,9 +686,12 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
                                  : old_consent && old_consent[f - F_CONSENT] != '-';
     field_times_read(found ? cs__col_text(get, 10) : NULL, has, updated, times);
     /* a changed address or a consent granted starts what stops messages
-     * over (unsubscribes, bounces: sql_journey.c); the same record again,
-     * a new name, or a consent refused does not */
-    bool changed = false;
+     * over (unsubscribes, bounces: sql_journey.c) on the channels it is
+     * of: a new email on email, a new phone on SMS and WhatsApp, a consent
+     * granted on its own channel; the same record again, a new name, or a
+     * consent refused does not */
+    unsigned changed = 0;
+    const unsigned phone_channels = (1u << CS_CHANNEL_SMS) | (1u << CS_CHANNEL_WHATSAPP);
     const char *mine[F_CONTACT] = { cu->email, cu->phone, cu->name, cu->locale, cu->timezone };
     cs__bind_text(put, 1, cu->id);
     for (int i = 0; i < F_CONTACT; i++) {
@@ -694,7 +703,7 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
             has[i] = true;
         }
         if (i < 2 && v != old && (!old || strcmp(v, old) != 0))
-            changed = true;
+            changed |= i == 0 ? 1u << CS_CHANNEL_EMAIL : phone_channels;
         bind_transient(put, 2 + i, v);
     }
     for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
@@ -709,15 +718,21 @@ static cs_rc fold_customer(cs_sql_t *s, const cs_customer_t *cu, json_t *attrs, 
             }
         }
     consent[6] = '\0';
-    /* a consent granted (anew) starts over; a refusal only narrows what
+    /* a consent granted (anew) starts its channel over, not the others: a
+     * customer who unsubscribed from marketing email and then says yes to
+     * SMS offers gets SMS, not email again; a refusal only narrows what
      * goes, and must not lift an unsubscribe or a bounce it may echo */
     if (!old_consent)
-        changed = true;
+        changed = (1u << CS_CHANNEL__COUNT) - 1;
     for (int i = 0; old_consent && i < 6; i++)
         if (consent[i] == 'y' && old_consent[i] != 'y')
-            changed = true;
+            changed |= 1u << (i / 2);
     sql_bind_text_copy(put, 7, consent, 6);
-    sql_bind_int64(put, 11, changed && at > contact ? at : contact);
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++) {
+        static const int contact_param[CS_CHANNEL__COUNT] = { 11, 13, 14 };
+        bool anew = (changed & (1u << ch)) && at > contact[ch];
+        sql_bind_int64(put, contact_param[ch], anew ? at : contact[ch]);
+    }
     if (attrs && at >= times[F_ATTRS]) {
         if (!(attr_text = cs_json_dumps(attrs, JSON_COMPACT))) {
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory serializing data.attributes");

@@ -140,7 +140,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                                          "shipment_id=?5) ORDER BY seq LIMIT ?4",
 #undef OF_ORDER_SQL
     [QJ_CTX_CUSTOMER] = "SELECT email,phone,name,locale,timezone,consent,first_seen_at,"
-                        "contact_at FROM customers WHERE id=?1",
+                        "contact_at,sms_contact_at,whatsapp_contact_at FROM customers "
+                        "WHERE id=?1",
     /* the customer's orders, cancelled ones not counted: orders_count,
      * first_order_at, last_order_at and last_order_id count the same ones
      * (a cancelled order is not the customer's last order); the count from
@@ -155,9 +156,11 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                           "AND status!='cancelled' ORDER BY placed_at DESC, id DESC LIMIT 1",
     /* bounced, complained, unsubscribed: literal so the partial index
      * serves it; each kind and channel once, however many there are (at
-     * most 3 x the channels rows: no page of them leaves one out) */
-    [QJ_CTX_UNSUB] = "SELECT DISTINCT status,channel FROM message_events WHERE customer_id=?1 "
-                     "AND status IN (4, 5, 6) AND occurred_at>=?2",
+     * most 3 x the channels rows: no page of them leaves one out), with
+     * the latest time of each, which each channel's start compares with */
+    [QJ_CTX_UNSUB] = "SELECT status,channel,max(occurred_at) FROM message_events WHERE "
+                     "customer_id=?1 AND status IN (4, 5, 6) AND occurred_at>=?2 "
+                     "GROUP BY status,channel",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
                      "promised_from,promised_to,status,attributes,"
                      "(SELECT at_risk FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",
@@ -259,8 +262,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                             SQL_DELIVERED_AT("x", "xe") "=s.delivered_at)",
     [QJ_DELIVERY_SCANS] = "SELECT occurred_at FROM scans WHERE shipment_id=?1 AND "
                           "occurred_at<=?2 ORDER BY occurred_at",
-    [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,contact_at FROM customers "
-                   "WHERE id=?1",
+    [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,contact_at,sms_contact_at,"
+                   "whatsapp_contact_at FROM customers WHERE id=?1",
     [QJ_EARLY_PUT] = "INSERT INTO early_statuses(channel,provider_ref,status,detail,occurred_at,"
                      "received_at) VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
     [QJ_EARLY_PRUNE] = "DELETE FROM early_statuses WHERE received_at<?1",
@@ -1368,36 +1371,57 @@ static json_t *consent_json(const char *c)
     return o;
 }
 
-/* What stops messages to a customer since their address or consent last
- * changed (contact_at: a new address or a consent granted starts over,
- * the same record sent again or a consent refused does not): an
- * unsubscribe or a complaint stops all but transactional ones; a bounce
- * stops the channel it came from. */
-static cs_rc stops(cs_sql_t *s, const char *id, cs_ms_t since, bool *unsub,
-                   unsigned *bounced, cs_err_t *err)
+/* What stops messages to a customer on each channel since the channel
+ * last started over (since[], one per channel: contact_at for email,
+ * sms_contact_at and whatsapp_contact_at; a new address or a consent
+ * granted on the channel starts it over, the same record sent again, a
+ * consent refused or a consent granted on another channel does not): an
+ * unsubscribe or a complaint stops all but transactional ones on every
+ * channel (*unsub, 1 << cs_channel_t) that has not started over since;
+ * a bounce stops the channel it came from (*bounced). */
+static cs_rc stops(cs_sql_t *s, const char *id, const cs_ms_t since[CS_CHANNEL__COUNT],
+                   unsigned *unsub, unsigned *bounced, cs_err_t *err)
 {
     _Static_assert(CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 && CS_MSG_UNSUBSCRIBED == 6,
                    "QJ_CTX_UNSUB and migration 6 say 4, 5, 6");
-    *unsub = false;
+    *unsub = 0;
     *bounced = 0;
+    cs_ms_t first = since[0];
+    for (int ch = 1; ch < CS_CHANNEL__COUNT; ch++)
+        if (since[ch] < first)
+            first = since[ch];
     sql_stmt *st = jstmt(s, QJ_CTX_UNSUB, err);
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, id);
-    sql_bind_int64(st, 2, since);
+    sql_bind_int64(st, 2, first);
     int r;
     while ((r = sql_step(st)) == SQL_ROW) {
         int status = sql_column_int(st, 0);
+        cs_ms_t latest = cs__col_time(st, 2);
         if (status != CS_MSG_BOUNCED) {
-            *unsub = true;
+            for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+                if (latest >= since[ch])
+                    *unsub |= 1u << ch;
             continue;
         }
         int ch = cs_channel_from_name(cs__col_text(st, 1));
-        if (ch >= 0)
+        if (ch >= 0 && latest >= since[ch])
             *bounced |= 1u << ch;
     }
     cs__stmt_done(st);
     return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read unsubscribes and bounces");
+}
+
+/* The channels of a set (1 << cs_channel_t) by name, in channel order:
+ * ["email", "sms"]. */
+static json_t *channel_list(unsigned set)
+{
+    json_t *a = json_array();
+    for (int ch = 0; a && ch < CS_CHANNEL__COUNT; ch++)
+        if (set & (1u << ch))
+            json_array_append_new(a, json_string(cs_channel_name((cs_channel_t)ch)));
+    return a;
 }
 
 static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_err_t *err)
@@ -1412,7 +1436,9 @@ static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, 
         cs__stmt_done(st);
         return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read a customer");
     }
-    cs_ms_t changed = cs__col_time(st, 7);
+    cs_ms_t changed[CS_CHANNEL__COUNT];
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        changed[ch] = cs__col_time(st, 7 + ch);
     json_t *c = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o}", "id", id, "email",
                           cs__col_text(st, 0), "phone", cs__col_text(st, 1), "name",
                           cs__col_text(st, 2), "locale", cs__col_text(st, 3), "timezone",
@@ -1439,16 +1465,12 @@ static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, 
         json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
     cs__stmt_done(st);
 unsub: {
-    bool unsub;
-    unsigned bounced;
+    unsigned unsub, bounced;
     if (stops(s, id, changed, &unsub, &bounced, err))
         goto fail;
-    json_object_set_new(c, "unsubscribed", json_boolean(unsub));
-    json_t *b = json_array();
-    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
-        if (bounced & (1u << ch))
-            json_array_append_new(b, json_string(cs_channel_name((cs_channel_t)ch)));
-    json_object_set_new(c, "bounced", b);
+    json_object_set_new(c, "unsubscribed", json_boolean(unsub != 0));
+    json_object_set_new(c, "unsubscribed_channels", channel_list(unsub));
+    json_object_set_new(c, "bounced", channel_list(bounced));
     *out = c;
     return CS_OK;
 }
@@ -1723,7 +1745,9 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
         cs_strlcpy(out->timezone, c, sizeof out->timezone);
     c = cs__col_text(st, 4);
     cs_strlcpy(out->consent, c && strlen(c) == 6 ? c : "------", sizeof out->consent);
-    cs_ms_t changed = cs__col_time(st, 5);
+    cs_ms_t changed[CS_CHANNEL__COUNT];
+    for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
+        changed[ch] = cs__col_time(st, 5 + ch);
     cs__stmt_done(st);
     return stops(s, customer_id, changed, &out->unsubscribed, &out->bounced, err);
 }

@@ -171,6 +171,20 @@ json_t *cs_discount_json(const cs_discount_t *d)
     return o;
 }
 
+/* A list of channel names as a set (1 << cs_channel_t); others are left out. */
+static unsigned channel_set(json_t *list)
+{
+    unsigned set = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        int ch = cs_channel_from_name(json_string_value(v));
+        if (ch >= 0)
+            set |= 1u << ch;
+    }
+    return set;
+}
+
 /* The inverse of the customer JSON's fields (sql_journey.c, ctx_customer
  * and consent_json): the conformance suite holds the two to one another. */
 void cs_contact_from_json(json_t *customer, cs_contact_t *out)
@@ -194,14 +208,8 @@ void cs_contact_from_json(json_t *customer, cs_contact_t *out)
             out->consent[ch * 2 + k] = json_is_true(p) ? 'y' : json_is_false(p) ? 'n' : '-';
         }
     }
-    out->unsubscribed = json_is_true(json_object_get(customer, "unsubscribed"));
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(customer, "bounced"), i, b) {
-        int ch = cs_channel_from_name(json_string_value(b));
-        if (ch >= 0)
-            out->bounced |= 1u << ch;
-    }
+    out->unsubscribed = channel_set(json_object_get(customer, "unsubscribed_channels"));
+    out->bounced = channel_set(json_object_get(customer, "bounced"));
 }
 
 const char *cs_out_channel_name(int channel)

@@ -277,13 +277,15 @@ typedef struct cs_contact {
     /* consent per channel (email, sms, whatsapp), two letters each:
      * transactional then marketing; 'y' yes, 'n' no, '-' never said */
     char consent[8];
-    bool unsubscribed;    /* unsubscribed or complained since the record last changed */
-    unsigned bounced;     /* channels (1 << cs_channel_t) that bounced since then */
+    unsigned unsubscribed; /* channels (1 << cs_channel_t) an unsubscribe or a complaint
+                              stops: those that did not start over since it (a new
+                              address or a consent granted on the channel) */
+    unsigned bounced;      /* channels that bounced since they last started over */
 } cs_contact_t;
 /* The contact data of a customer as journey_context gives it (borrowed;
- * its email, phone, locale, timezone, consents, unsubscribed and bounced),
- * into *out: what contact_get reads of the same row, for a caller that
- * needs both without reading the customer twice. A NULL customer gives an
+ * its email, phone, locale, timezone, consents, unsubscribed_channels and
+ * bounced), into *out: what contact_get reads of the same row, for a
+ * caller that needs both without reading the customer twice. A NULL customer gives an
  * empty contact. */
 void cs_contact_from_json(json_t *customer, cs_contact_t *out);
 

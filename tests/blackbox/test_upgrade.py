@@ -25,7 +25,8 @@ gets the channels a message may fall back to (none for the messages
 stored before); (33) a failed message gets when it failed (its created_at
 for the ones stored before), for an operator's retry; (35) each customer
 gets its tally of its orders (those not cancelled, and what it kept of
-them). Winding the store back to 25
+them); (36) a customer's SMS and WhatsApp start over from where its one
+time to start over was (contact_at, now email's). Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -327,6 +328,12 @@ try:
     # migration 33: when a message failed, for an operator's retry
     failed_col = fallback_col.replace("'fallback'", "'failed_at'")
     t.eq(csbb.store_sql(d.store, failed_col).strip(), "1", "migration 33: outbox.failed_at")
+    # migration 36: each channel starts over on its own; the customer stored
+    # before keeps its state on every channel (each from its contact_at)
+    CONTACT_TIMES = ("SELECT contact_at, sms_contact_at, whatsapp_contact_at FROM customers "
+                     "WHERE id='c-up'")
+    t.eq(csbb.store_sql(d.store, CONTACT_TIMES).strip().split("|"), [str(placed)] * 3,
+         "migration 36: SMS and WhatsApp start from the customer's contact_at")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -409,7 +416,7 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32 and 33 go too, as a store of 25 had none;
+    # (back to 25: the columns of 27, 28, 31, 32, 33 and 36 go too, as a store of 25 had none;
     # with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
@@ -418,6 +425,9 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN moves")
     csbb.store_sql(d.store, "DROP INDEX outbox_failed")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN failed_at")
+    csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN sms_contact_at")
+    csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN whatsapp_contact_at")
+    csbb.store_sql(d.store, "UPDATE customers SET contact_at=%d WHERE id='c-up'" % (placed + 7))
     csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
                             "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
                             "'gave up: 421',1772400000000)")
@@ -439,6 +449,8 @@ try:
          "1016", "migration 28 again: the ticket's first ticket.created")
     t.eq(csbb.store_sql(d.store, TALLY).split(), csbb.store_sql(d.store, TALLY_WANT).split(),
          "migration 35 again: the tallies made again from the orders")
+    t.eq(csbb.store_sql(d.store, CONTACT_TIMES).strip().split("|"), [str(placed + 7)] * 3,
+         "migration 36 again: SMS and WhatsApp start from the customer's contact_at")
     st, _, body = d.post_events([
         {"event_id": "up-cust-again", "type": "customer.upserted",
          "occurred_at": iso_ms(placed - 1800 * 1000),

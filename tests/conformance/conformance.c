@@ -2563,6 +2563,82 @@ static void test_stops_past_many_bounces(void **state)
     cs_store_close(&s);
 }
 
+/* An unsubscribe starts over per channel: a consent granted on one
+ * channel, or a new address, lifts it on the channels that consent or
+ * address is of and no other; a bounce likewise holds on its own channel
+ * until that one starts over. A consent granted on any channel lifted the
+ * unsubscribe on every channel, so a customer who said yes to SMS offers
+ * got marketing email again. */
+static void test_stops_start_over_per_channel(void **state)
+{
+    const unsigned email = 1u << CS_CHANNEL_EMAIL, sms = 1u << CS_CHANNEL_SMS,
+                   wa = 1u << CS_CHANNEL_WHATSAPP;
+    cs_store_t *s = open_store(state);
+    cs_contact_t c;
+    put(s, EV("c1", "customer.upserted", "2026-03-01T10:00:00Z",
+              "{\"id\":\"c-4\",\"email\":\"kim@example.de\",\"phone\":\"+4915100000001\","
+              "\"consents\":{\"email\":{\"transactional\":true,\"marketing\":true},"
+              "\"sms\":{\"transactional\":true,\"marketing\":false}}}"),
+        NULL);
+    put(s, EV("u1", "message.status", "2026-03-01T11:00:00Z",
+              "{\"message_id\":\"u\",\"status\":\"unsubscribed\",\"customer_id\":\"c-4\"}"),
+        NULL);
+    put(s, EV("b1", "message.status", "2026-03-01T11:10:00Z",
+              "{\"message_id\":\"b\",\"status\":\"bounced\",\"channel\":\"email\","
+              "\"customer_id\":\"c-4\"}"),
+        NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.unsubscribed, email | sms | wa);
+    assert_int_equal(c.bounced, email);
+    /* SMS offers ticked: SMS starts over, email and WhatsApp do not */
+    put(s, EV("c2", "customer.upserted", "2026-03-01T12:00:00Z",
+              "{\"id\":\"c-4\",\"consents\":{\"sms\":{\"marketing\":true}}}"), NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_string_equal(c.consent, "yyyy--");
+    assert_int_equal(c.unsubscribed, email | wa);
+    assert_int_equal(c.bounced, email);
+    /* the same record again, or a refusal on email, lifts nothing */
+    put(s, EV("c3", "customer.upserted", "2026-03-01T12:10:00Z",
+              "{\"id\":\"c-4\",\"consents\":{\"sms\":{\"marketing\":true},"
+              "\"email\":{\"marketing\":false}}}"), NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.unsubscribed, email | wa);
+    /* a new phone: SMS and WhatsApp start over, not email's unsubscribe or
+     * its bounce */
+    put(s, EV("c4", "customer.upserted", "2026-03-01T13:00:00Z",
+              "{\"id\":\"c-4\",\"phone\":\"+4915100000002\"}"), NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.unsubscribed, email);
+    assert_int_equal(c.bounced, email);
+    /* a bounce on SMS now holds on SMS alone */
+    put(s, EV("b2", "message.status", "2026-03-01T13:30:00Z",
+              "{\"message_id\":\"b2\",\"status\":\"bounced\",\"channel\":\"sms\","
+              "\"customer_id\":\"c-4\"}"),
+        NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.bounced, email | sms);
+    /* an email consent granted anew: email starts over, SMS's bounce holds */
+    put(s, EV("c5", "customer.upserted", "2026-03-01T14:00:00Z",
+              "{\"id\":\"c-4\",\"consents\":{\"email\":{\"marketing\":true}}}"), NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.unsubscribed, 0);
+    assert_int_equal(c.bounced, sms);
+    /* a new unsubscribe stops every channel again */
+    put(s, EV("u2", "message.status", "2026-03-01T15:00:00Z",
+              "{\"message_id\":\"u2\",\"status\":\"complained\",\"channel\":\"email\","
+              "\"customer_id\":\"c-4\"}"),
+        NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.unsubscribed, email | sms | wa);
+    /* a new email: email starts over (its bounce and the complaint) */
+    put(s, EV("c6", "customer.upserted", "2026-03-01T16:00:00Z",
+              "{\"id\":\"c-4\",\"email\":\"kim.neu@example.de\"}"), NULL);
+    assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
+    assert_int_equal(c.unsubscribed, sms | wa);
+    assert_int_equal(c.bounced, sms);
+    cs_store_close(&s);
+}
+
 static cs_rc count_fn(int64_t seq, const char *order_id, const char *customer_id,
                       const char *body, size_t len, void *ud)
 {
@@ -3857,6 +3933,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_message_status_takes_its_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stops_past_many_bounces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stops_start_over_per_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_watch_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_followed_parcel, setup, teardown),
