@@ -145,8 +145,9 @@ static bool check_smtp_url(const char *v)
     return !*v || strncmp(v, "smtp://", 7) == 0 || strncmp(v, "smtps://", 8) == 0;
 }
 
-/* The secrets that sign or verify (links, webhooks in and out): empty is
- * off, else long enough that it cannot be guessed. (Their keys are KF_SECRET,
+/* The secrets that sign or verify (links, webhooks in and out, the SMS
+ * and WhatsApp providers' delivery callbacks and Meta's subscription
+ * check): empty is off, else long enough that it cannot be guessed. (Their keys are KF_SECRET,
  * as are the passwords and tokens: refused, they are named by their length.) */
 #define SECRET_MIN 16
 #define SECRET_EXPECT "a random string of at least 16 characters (or empty)"
@@ -307,7 +308,8 @@ static const key_def_t keys[] = {
     {"email_rate", K_INT, F(email_rate), 0, 0, 100000, "messages per second 0..100000", NULL, 0},
     {"sms_url", K_STR, F(sms_url), FS(sms_url), 0, 0, "an http(s) URL", check_url, 0},
     {"sms_account", K_STR, F(sms_account), FS(sms_account), 0, 0, "an account id", NULL, 0},
-    {"sms_token", K_STR, F(sms_token), FS(sms_token), 0, 0, "a token", NULL, KF_SECRET},
+    {"sms_token", K_STR, F(sms_token), FS(sms_token), 0, 0, SECRET_EXPECT, check_secret,
+     KF_SECRET},
     {"sms_from", K_STR, F(sms_from), FS(sms_from), 0, 0, "a sender number or name", NULL, 0},
     {"sms_rate", K_INT, F(sms_rate), 0, 0, 100000, "messages per second 0..100000", NULL, 0},
     {"whatsapp_url", K_STR, F(whatsapp_url), FS(whatsapp_url), 0, 0, "an http(s) URL",
@@ -315,9 +317,9 @@ static const key_def_t keys[] = {
     {"whatsapp_token", K_STR, F(whatsapp_token), FS(whatsapp_token), 0, 0, "a token", NULL,
      KF_SECRET},
     {"whatsapp_app_secret", K_STR, F(whatsapp_app_secret), FS(whatsapp_app_secret), 0, 0,
-     "the app secret", NULL, KF_SECRET},
+     SECRET_EXPECT, check_secret, KF_SECRET},
     {"whatsapp_verify_token", K_STR, F(whatsapp_verify_token), FS(whatsapp_verify_token), 0, 0,
-     "a token", NULL, KF_SECRET},
+     SECRET_EXPECT, check_secret, KF_SECRET},
     {"webhook_secret", K_STR, F(webhook_secret), FS(webhook_secret), 0, 0, SECRET_EXPECT,
      check_secret, KF_SECRET},
     {"aftership_secret", K_STR, F(aftership_secret), FS(aftership_secret), 0, 0, SECRET_EXPECT,

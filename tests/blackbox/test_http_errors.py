@@ -198,10 +198,10 @@ finally:
 
 # ---- providers' callbacks: a 403 names the header or parameter that failed ----
 d = csbb.Daemon(a.bin, extra_env={
-    "CONSONANCE_SMS_TOKEN": "sms-token", "CONSONANCE_PUBLIC_URL": "https://shop.example",
+    "CONSONANCE_SMS_TOKEN": "sms-token-0123456789", "CONSONANCE_PUBLIC_URL": "https://shop.example",
     "CONSONANCE_LINK_SECRET": "a-link-secret-of-some-length",
-    "CONSONANCE_WHATSAPP_APP_SECRET": "wa-app-secret",
-    "CONSONANCE_WHATSAPP_VERIFY_TOKEN": "wa-verify"}).start()
+    "CONSONANCE_WHATSAPP_APP_SECRET": "wa-app-secret-0123456789",
+    "CONSONANCE_WHATSAPP_VERIFY_TOKEN": "wa-verify-0123456789"}).start()
 try:
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     for method, path, body_, hdrs, field, says in (
@@ -216,9 +216,9 @@ try:
              "X-Hub-Signature-256", "whatsapp_app_secret"),
             ("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=nope"
              "&hub.challenge=1", None, {}, "hub.verify_token", "whatsapp_verify_token"),
-            ("GET", "/v1/callbacks/whatsapp?hub.mode=unsubscribe&hub.verify_token=wa-verify"
+            ("GET", "/v1/callbacks/whatsapp?hub.mode=unsubscribe&hub.verify_token=wa-verify-0123456789"
              "&hub.challenge=1", None, {}, "hub.mode", "subscribe"),
-            ("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify",
+            ("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify-0123456789",
              None, {}, "hub.challenge", "missing")):
         st, _, body = d.request(method, path, body_, hdrs, key=False)
         e = err_of(body)
@@ -231,7 +231,7 @@ try:
     import hashlib
     import hmac
     for raw, says in ((b"[]", "got an array"), (b"{", "malformed JSON at line 1")):
-        sig = "sha256=" + hmac.new(b"wa-app-secret", raw, hashlib.sha256).hexdigest()
+        sig = "sha256=" + hmac.new(b"wa-app-secret-0123456789", raw, hashlib.sha256).hexdigest()
         st, _, body = d.request("POST", "/v1/callbacks/whatsapp", raw,
                                 {"Content-Type": "application/json", "X-Hub-Signature-256": sig},
                                 key=False)
@@ -240,13 +240,13 @@ try:
                 and "()" not in e.get("message", ""),
                 "a signed WhatsApp body of %r: 400 saying %s: %s %r" % (raw, says, st, body))
     st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe"
-                            "&hub.verify_token=wa-verify&hub.challenge=42", key=False)
+                            "&hub.verify_token=wa-verify-0123456789&hub.challenge=42", key=False)
     t.eq((st, body), (200, "42"), "the subscription check still echoes the challenge")
 finally:
     d.stop()
     d.cleanup()
 # ---- SMS callbacks with sms_token but no public_url: 503 not_configured, as documented ----
-d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_SMS_TOKEN": "sms-token"}).start()
+d = csbb.Daemon(a.bin, extra_env={"CONSONANCE_SMS_TOKEN": "sms-token-0123456789"}).start()
 try:
     st, h, body = d.request("POST", "/v1/callbacks/sms", "MessageSid=SM1&MessageStatus=sent",
                             {"Content-Type": "application/x-www-form-urlencoded"}, key=False)

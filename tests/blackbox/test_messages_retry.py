@@ -79,7 +79,7 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_TEMPLATES": tdir,
     "CONSONANCE_SMS_URL": base + "/2010-04-01/Accounts/AC123/Messages.json",
     "CONSONANCE_SMS_ACCOUNT": "AC123",
-    "CONSONANCE_SMS_TOKEN": "sms-token",
+    "CONSONANCE_SMS_TOKEN": "sms-token-0123456789",
     "CONSONANCE_SMS_FROM": "+4930123456",
     "CONSONANCE_SEND_ATTEMPTS": "2",
     "CONSONANCE_RETRY_BASE": "1s",

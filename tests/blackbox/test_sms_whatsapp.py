@@ -95,7 +95,7 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
     "CONSONANCE_SMS_URL": base + "/2010-04-01/Accounts/AC123/Messages.json",
     "CONSONANCE_SMS_ACCOUNT": "AC123",
-    "CONSONANCE_SMS_TOKEN": "sms-token",
+    "CONSONANCE_SMS_TOKEN": "sms-token-0123456789",
     "CONSONANCE_SMS_FROM": "+4930123456",
     "CONSONANCE_SMS_RATE": "4",
     "CONSONANCE_WHATSAPP_URL": base + "/v19.0/1234567/messages",
@@ -104,12 +104,12 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_QUIET_HOURS": "off",
     "CONSONANCE_PUBLIC_URL": "https://shop.example",
     "CONSONANCE_LINK_SECRET": "a-link-secret-of-some-length",
-    "CONSONANCE_WHATSAPP_APP_SECRET": "wa-app-secret",
-    "CONSONANCE_WHATSAPP_VERIFY_TOKEN": "wa-verify",
+    "CONSONANCE_WHATSAPP_APP_SECRET": "wa-app-secret-0123456789",
+    "CONSONANCE_WHATSAPP_VERIFY_TOKEN": "wa-verify-0123456789",
 })
 
 
-def twilio_post(fields, token="sms-token"):
+def twilio_post(fields, token="sms-token-0123456789"):
     """POST a Twilio-style status callback, signed as Twilio signs it."""
     data = "https://shop.example/v1/callbacks/sms" + "".join(k + fields[k] for k in sorted(fields))
     sig = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
@@ -118,7 +118,7 @@ def twilio_post(fields, token="sms-token"):
                               "X-Twilio-Signature": sig}, key=False)
 
 
-def meta_post(statuses, secret="wa-app-secret"):
+def meta_post(statuses, secret="wa-app-secret-0123456789"):
     body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
         {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
     sig = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
@@ -218,7 +218,7 @@ try:
         t.eq((form["To"][0], form["From"][0]), ("+4915100000002", "+4930123456"), "form fields")
         t.check("kommt heute" in form["Body"][0], "SMS body")
         auth = one[0]["headers"].get("Authorization", "")
-        t.eq(base64.b64decode(auth.split()[1]).decode(), "AC123:sms-token", "Basic auth")
+        t.eq(base64.b64decode(auth.split()[1]).decode(), "AC123:sms-token-0123456789", "Basic auth")
         t.check(one[0]["headers"].get("I-Twilio-Idempotency-Token"), "idempotency token")
     if got:
         t.check(got[0].get("channel") == "sms", "sms channel")
@@ -307,7 +307,7 @@ try:
     t.eq(messages("sms1")[0].get("delivery"), "delivered", "a late sent leaves the message delivered")
 
     # WhatsApp: the subscription check, then statuses
-    st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify"
+    st, _, body = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=wa-verify-0123456789"
                             "&hub.challenge=12345", key=False)
     t.eq((st, body), (200, "12345"), "Meta's subscription check echoes the challenge")
     st, _, _ = d.request("GET", "/v1/callbacks/whatsapp?hub.mode=subscribe&hub.verify_token=nope"

@@ -246,9 +246,13 @@ static void test_errors_name_line_and_key(void **state)
     assert_non_null(strstr(err.msg, "shop_name: expected the shop's name, got \"\""));
 
     /* every secret that signs or verifies has the same minimum: empty is
-     * off, a short one is refused by its length (the secret is not quoted) */
-    static const char *const secrets[] = { "link_secret", "webhook_secret", "aftership_secret",
-                                           "tracking_secret" };
+     * off, a short one is refused by its length (the secret is not quoted);
+     * the SMS and WhatsApp callbacks' too (a token of 1-3 characters was
+     * taken, and a forged delivery callback could guess it) */
+    static const char *const secrets[] = { "link_secret",         "webhook_secret",
+                                           "aftership_secret",    "tracking_secret",
+                                           "sms_token",           "whatsapp_app_secret",
+                                           "whatsapp_verify_token" };
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
         char want[160];
         assert_int_equal(cs_conf_set(&c, secrets[i], "hunter2", "conf:7", &err), CS_ERR_CONFIG);
@@ -517,7 +521,9 @@ static void test_cross_checks(void **state)
     assert_int_equal(cs_conf_check(&c, &err), CS_ERR_CONFIG);
     assert_string_equal(err.field, "sms_token");
     assert_non_null(strstr(err.msg, "sms_token: needed when sms_url is set"));
-    assert_int_equal(cs_conf_set(&c, "sms_token", "t0k3n", "test", &err), CS_OK);
+    assert_int_equal(cs_conf_set(&c, "sms_token", "t0k3n", "test", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "sms_token");
+    assert_int_equal(cs_conf_set(&c, "sms_token", "t0k3n-0123456789a", "test", &err), CS_OK);
     assert_int_equal(cs_conf_check(&c, &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "whatsapp_url", "https://graph.example/m", "test", &err),
                      CS_OK);
