@@ -259,9 +259,10 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
  *
  * *to gets where the message goes: on a first hand-over, the customer's
  * address on its channel now (a customer who changed their email since
- * gets it at the new one); on a retry (attempts > 1: an earlier hand-over
- * may have reached the customer), the address that hand-over went to, as
- * recorded: the repeat is the same request under the same idempotency key,
+ * gets it at the new one); on a retry (handed_at: an earlier hand-over,
+ * whose outcome was recorded, may have reached the customer), the address
+ * that hand-over went to, as recorded: the repeat is the same request
+ * under the same idempotency key,
  * which the provider can then recognise, and is not sent to a second
  * address. An address removed since stops a retry too (as a consent
  * withdrawn does): the repeat goes where it went, or nowhere. */
@@ -277,7 +278,7 @@ static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t
         return "unsubscribed_before_send";
     const char *refused = cs_policy_channel(&pi);
     if (!refused) {
-        if (m->attempts <= 1)
+        if (!m->handed_at)
             *to = addr;
         return NULL;
     }
@@ -296,13 +297,14 @@ static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t
  * same idempotency key -- and the next claim takes it on the new channel,
  * through this hand-over's checks again (consent, holds, quiet hours). A
  * message already handed over on its channel (a retry) is not moved: that
- * hand-over may have reached the customer. Returns false when there is
+ * hand-over may have reached the customer; a claim whose outcome never came
+ * (its sender died) is not one. Returns false when there is
  * nothing to move to (the message is skipped with `why`). */
 static bool fall_back(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task_t *c,
                       const char *why, cs_ms_t now, cs_out_result_t *res, char *reason,
                       size_t rsize, move_buf_t *mv)
 {
-    if (!c->has_contact || m->attempts > 1 || m->channel >= CS_CHANNEL__COUNT ||
+    if (!c->has_contact || m->handed_at || m->channel >= CS_CHANNEL__COUNT ||
         (strcmp(why, "consent_withdrawn_before_send") != 0 &&
          strcmp(why, "bounced_before_send") != 0 &&
          strcmp(why, "no_address_before_send") != 0 && strcmp(why, "channel_off") != 0))
@@ -383,6 +385,7 @@ static void record_send(cs_sender_t *s, const cs_outmsg_t *m, const cs_send_resu
 {
     const cs_send_result_t sr = *sr_;
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    res->handed = true;
     cs_strlcpy(ref, sr.provider_ref, refsize);
     res->provider_ref = ref[0] ? ref : NULL;
     if (sr.status == CS_SEND_OK) {
@@ -493,6 +496,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->untried = false;
     res->lease_until = 0;
     res->move = false;
+    res->handed = false;
     res->recipient = NULL;
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
@@ -687,6 +691,7 @@ static void give_back(claim_task_t *t, size_t i, cs_ms_t now)
     r->untried = true;
     r->lease_until = t->msgs[i].lease_until;
     r->move = false;
+    r->handed = false;
     r->recipient = NULL;
 }
 

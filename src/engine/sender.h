@@ -16,7 +16,10 @@
  * Crash safety: a message is recorded before it is sent; one whose lease
  * runs out while SENDING (its sender died) is claimed again and re-sent
  * with the same idempotency key and Message-ID, which providers and mail
- * systems use to drop the repeat. An outcome the store fails to record
+ * systems use to drop the repeat. Such a claim is not taken for a
+ * hand-over (handed_at): whether and where it went is not known, so the
+ * next one is checked as the hand-over it was (a first one: the address
+ * the customer has then), not as a retry. An outcome the store fails to record
  * stops the batch: its claims not handed over yet go back to the queue
  * untried. Consent is checked again just before
  * sending (a customer may have unsubscribed since the message was queued),

@@ -369,6 +369,16 @@ static const char *const migrations[] = {
     "ALTER TABLE customers ADD COLUMN sms_contact_at @INT NOT NULL DEFAULT 0;"
     "ALTER TABLE customers ADD COLUMN whatsapp_contact_at @INT NOT NULL DEFAULT 0;"
     "UPDATE customers SET sms_contact_at=contact_at,whatsapp_contact_at=contact_at;",
+    /* 37: when a message's last hand-over whose outcome was recorded was
+     * made (the sender's retry goes where that one went); NULL while none
+     * was since it was queued or requeued. A claim whose outcome never
+     * came (its sender died) leaves it as it was: its attempt counted, but
+     * whether and where it was handed over is not known. The messages
+     * stored before, queued again or claimed with an attempt counted, are
+     * taken as handed over, as the sender took them then */
+    "ALTER TABLE outbox ADD COLUMN handed_at @INT;"
+    "UPDATE outbox SET handed_at=coalesce(sent_at,created_at) WHERE (status=1 AND "
+    "attempts>0) OR (status=2 AND attempts>1);",
 };
 
 size_t cs_schema_count(void)

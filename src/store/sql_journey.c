@@ -63,8 +63,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_TIMER_COUNT] = "SELECT count(*) FROM timers",
     [QJ_OUT_PUT] = "INSERT INTO outbox(idem_key,run_id,journey,customer_id,order_id,channel,"
                    "template,class,status,reason,recipient,locale,attempts,next_at,created_at,"
-                   "sent_at,fallback) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-                   "?16,?17) "
+                   "sent_at,fallback,handed_at) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+                   "?13,?14,?15,?16,?17,?18) "
                    "ON CONFLICT(idem_key) DO NOTHING RETURNING id",
     [QJ_OUT_ID] = "SELECT id FROM outbox WHERE idem_key=?1",
     [QJ_OUT_BUDGET] = "SELECT count(*) FROM outbox WHERE customer_id=?1 AND created_at>=?2 "
@@ -84,12 +84,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "WHERE id=?1 "
                      "RETURNING id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                      "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                     "provider_ref,lease_until,fallback",
+                     "provider_ref,lease_until,fallback,handed_at",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),recipient=coalesce(?9,recipient),"
                       "lease_until=NULL,failed_at=CASE WHEN ?2=4 THEN "
                       "coalesce(CAST(?10 AS BIGINT),created_at) ELSE NULL END,"
-                      "attempts=attempts-?7 WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
+                      "attempts=attempts-?7,handed_at=coalesce(CAST(?11 AS BIGINT),handed_at) "
+                      "WHERE id=?1 AND (CAST(?8 AS BIGINT) IS NULL OR "
                       "lease_until=CAST(?8 AS BIGINT))",
     /* the sender's fallback: the message, not handed over, goes by
      * another channel from now on (its attempt given back); the channel
@@ -113,16 +114,18 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     "AND (CAST(?5 AS TEXT) IS NULL OR customer_id=CAST(?5 AS TEXT)) AND (CAST(?6 AS TEXT) IS " \
     "NULL OR substr(coalesce(reason,''),1,length(CAST(?6 AS TEXT)))=CAST(?6 AS TEXT))"
     [QJ_OUT_REQUEUE] = "UPDATE outbox SET status=1,attempts=0,next_at=?7,lease_until=NULL,"
-                       "failed_at=NULL,reason=substr('requeued: '||coalesce(reason,''),1,200) "
+                       "failed_at=NULL,handed_at=NULL,"
+                       "reason=substr('requeued: '||coalesce(reason,''),1,200) "
                        "WHERE " REQUEUE_WHERE " RETURNING id",
     [QJ_OUT_REQUEUE_DRY] = "SELECT id FROM outbox WHERE " REQUEUE_WHERE,
 #undef REQUEUE_WHERE
     [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                       "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                      "provider_ref,lease_until,fallback FROM outbox WHERE provider_ref=?1",
+                      "provider_ref,lease_until,fallback,handed_at FROM outbox "
+                      "WHERE provider_ref=?1",
     [QJ_OUT_GET] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                    "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                   "provider_ref,lease_until,fallback FROM outbox WHERE id=?1",
+                   "provider_ref,lease_until,fallback,handed_at FROM outbox WHERE id=?1",
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_TICKET_CREATED_SEQ] = "SELECT created_seq FROM tickets WHERE id=?1",
     [QJ_MESSAGE_CHANNEL] = "SELECT channel FROM message_events WHERE seq=?1",
@@ -789,6 +792,7 @@ cs_rc cs__sql_outbox_put(cs_store_t *store, cs_outmsg_t *m, bool *existed, cs_er
     sql_bind_int64(st, 15, m->created_at);
     cs__bind_time(st, 16, m->sent_at);
     cs__bind_text(st, 17, m->fallback[0] ? m->fallback : NULL);
+    cs__bind_time(st, 18, m->handed_at);
     s->pg_notify = true; /* PostgreSQL: other nodes may send it */
     if ((rc = insert_id(s, st, &m->id, existed, "record a message", err)))
         return rc;
@@ -949,6 +953,7 @@ static void read_out(sql_stmt *st, cs_outmsg_t *m)
     cs__col_copy(m->provider_ref, sizeof m->provider_ref, st, 17);
     m->lease_until = cs__col_time(st, 18);
     cs__col_copy(m->fallback, sizeof m->fallback, st, 19);
+    m->handed_at = cs__col_time(st, 20);
 }
 
 cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
@@ -1022,6 +1027,7 @@ cs_rc cs__sql_outbox_result(cs_store_t *store, const cs_out_result_t *res, cs_er
     cs__bind_time(st, 8, res->lease_until);
     cs__bind_text(st, 9, res->recipient && *res->recipient ? res->recipient : NULL);
     cs__bind_time(st, 10, res->at);
+    cs__bind_time(st, 11, res->handed ? res->at : 0);
     return cs__sql_exec_stmt(s, st, err, "record a send");
 }
 

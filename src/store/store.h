@@ -218,6 +218,11 @@ typedef struct cs_outmsg {
                                         order, by name ("sms,email"): the sender's
                                         fallback when `channel` is refused at the
                                         hand-over; "" = none */
+    cs_ms_t handed_at;               /* when its last hand-over whose outcome was recorded
+                                        was made (a retry goes where that one went); 0 =
+                                        none since it was queued or requeued: a claim
+                                        whose outcome never came (its sender died) is
+                                        not one */
 } cs_outmsg_t;
 
 /* Which FAILED messages outbox_requeue takes: all of the given tests. */
@@ -256,6 +261,8 @@ typedef struct cs_out_result {
                                         address the hand-over went to (kept as the
                                         message's) */
     const char *fallback;            /* move */
+    bool handed;                     /* the outcome of a hand-over: the message's
+                                        handed_at becomes `at` */
 } cs_out_result_t;
 
 /* journey_context flags: CS_CTX_LITE reads only the rows themselves (the
@@ -546,7 +553,8 @@ struct cs_store_ops {
      * *n gets their number. */
     cs_rc (*outbox_release)(cs_store_t *s, cs_ms_t now, int64_t *n, cs_err_t *err);
     /* An operator's retry: the FAILED messages f matches go back to QUEUED
-     * in one statement, due at now, with no attempts, no lease and the
+     * in one statement, due at now, with no attempts, no lease, no
+     * handed_at (a first hand-over again) and the
      * reason "requeued: " and the one they failed with; each keeps its
      * row and idempotency key. SENT, SKIPPED, QUEUED and SENDING ones are
      * not touched, and two requeues at once take each message once. With

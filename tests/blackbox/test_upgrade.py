@@ -26,7 +26,9 @@ stored before); (33) a failed message gets when it failed (its created_at
 for the ones stored before), for an operator's retry; (35) each customer
 gets its tally of its orders (those not cancelled, and what it kept of
 them); (36) a customer's SMS and WhatsApp start over from where its one
-time to start over was (contact_at, now email's). Winding the store back to 25
+time to start over was (contact_at, now email's); (37) a message waiting
+for its retry counts as handed over, one not handed over yet not.
+Winding the store back to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -416,7 +418,7 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33 and 36 go too, as a store of 25 had none;
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36 and 37 go too, as a store of 25 had none;
     # with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
@@ -428,9 +430,15 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN sms_contact_at")
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN whatsapp_contact_at")
     csbb.store_sql(d.store, "UPDATE customers SET contact_at=%d WHERE id='c-up'" % (placed + 7))
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN handed_at")
     csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
                             "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
                             "'gave up: 421',1772400000000)")
+    # (a retry waiting, and a first hand-over queued, both stored before 37)
+    csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
+                            "status,reason,attempts,next_at,created_at) VALUES('up:retry','c-up',"
+                            "0,'x',4,1,'retry 1: 421',1,4102444800000,1772400000000),"
+                            "('up:first','c-up',0,'x',4,1,NULL,0,4102444800000,1772400000000)")
     t.eq(csbb.store_sql(d.store, field_at_col).strip(), "0", "wound back: no customers.field_at")
     csbb.store_sql(d.store, "UPDATE consonance_schema SET version=25" if pg else
                    "PRAGMA user_version=25")
@@ -447,6 +455,10 @@ try:
          "1772400000000", "migration 33 again: a message failed before has its created_at")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),
          "1016", "migration 28 again: the ticket's first ticket.created")
+    t.eq(csbb.store_sql(d.store, "SELECT idem_key,handed_at FROM outbox WHERE idem_key IN "
+                                 "('up:retry','up:first') ORDER BY idem_key").split(),
+         ["up:first|", "up:retry|1772400000000"],
+         "migration 37: a retry stored before counts as handed over, a first hand-over not")
     t.eq(csbb.store_sql(d.store, TALLY).split(), csbb.store_sql(d.store, TALLY_WANT).split(),
          "migration 35 again: the tallies made again from the orders")
     t.eq(csbb.store_sql(d.store, CONTACT_TIMES).strip().split("|"), [str(placed + 7)] * 3,

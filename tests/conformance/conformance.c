@@ -1928,13 +1928,16 @@ static void test_outbox(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(got[0].id, a.id);
     assert_int_equal(got[0].attempts, 2);
+    /* a claim is no hand-over: the lost one left none recorded */
+    assert_int_equal(got[0].handed_at, 0);
     /* sent to the address the customer has now (not the one it was queued
      * with): that is kept; a result naming none keeps the message's */
     cs_out_result_t res = { .id = a.id, .status = CS_OUT_SENT, .sent_at = T0 + 300002,
                             .provider_ref = "abc@shop.example",
                             .recipient = "kim.neu@example.de" };
-    cs_out_result_t retry = { .id = b.id, .status = CS_OUT_QUEUED, .next_at = T0 + 900000,
-                              .reason = "retry 1: 451" };
+    cs_out_result_t retry = { .id = b.id, .at = T0 + 300003, .status = CS_OUT_QUEUED,
+                              .next_at = T0 + 900000, .reason = "retry 1: 451",
+                              .handed = true };
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_result, &res, &err), CS_OK);
     assert_int_equal(cs_store_call(s, outbox_result, &retry, &err), CS_OK);
@@ -1949,6 +1952,7 @@ static void test_outbox(void **state)
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_int_equal(m.next_at, T0 + 900000);
     assert_string_equal(m.recipient, "kim@example.de");
+    assert_int_equal(m.handed_at, T0 + 300003); /* the hand-over's outcome recorded */
     /* at start-up, messages in hand go back to the queue */
     in_tx(s);
     assert_int_equal(cs_store_call(s, outbox_claim, T0 + 900000, T0 + 999999, got, 4, &n, &err),
@@ -1973,6 +1977,7 @@ static void test_outbox(void **state)
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_int_equal(m.attempts, attempts);
     assert_int_equal(m.next_at, T0 + 2000000);
+    assert_int_equal(m.handed_at, T0 + 300003); /* kept: the retry still goes where it went */
     /* a claim left alone goes back only while its lease is still the one
      * taken: another claim since is not undone */
     in_tx(s);
@@ -2033,7 +2038,8 @@ static void put_outcome(cs_store_t *s, cs_outmsg_t *m, int status, const char *r
                      CS_OK);
     assert_int_equal(n, 1);
     cs_out_result_t r = { .id = m->id, .status = status, .reason = reason, .at = at,
-                          .sent_at = status == CS_OUT_SENT ? at : 0 };
+                          .sent_at = status == CS_OUT_SENT ? at : 0,
+                          .handed = status != CS_OUT_SKIPPED };
     assert_int_equal(cs_store_call(s, outbox_result, &r, &err), CS_OK);
     done_tx(s);
 }
@@ -2146,6 +2152,7 @@ static void test_outbox_requeue(void **state)
     assert_int_equal(m.lease_until, 0);
     assert_string_equal(m.idem_key, "ship:o:1:0");
     assert_string_equal(m.reason, "requeued: gave up: 421 4.3.2 try later");
+    assert_int_equal(m.handed_at, 0); /* a first hand-over again */
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_string_equal(m.recipient, "+4915112345678");
@@ -2155,6 +2162,7 @@ static void test_outbox_requeue(void **state)
     /* the rest stay as they were */
     assert_int_equal(cs_store_call(s, outbox_get, c.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_FAILED);
+    assert_int_equal(m.handed_at, T1 + 3000);
     assert_int_equal(cs_store_call(s, outbox_get, d.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_SKIPPED);
     assert_string_equal(m.reason, "unsubscribed_before_send");

@@ -77,7 +77,7 @@ typedef struct put_task {
     const cs_msg_class_t *cls; /* n of them */
     int64_t run_id;            /* 0: none */
     const char *fallback;      /* NULL: none */
-    int attempts;              /* hand-overs already made */
+    int attempts;              /* hand-overs already made (recorded: the last at `now`) */
     cs_err_t err;
 } put_task_t;
 
@@ -101,6 +101,7 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
         m.run_id = p->run_id;
         snprintf(m.fallback, sizeof m.fallback, "%s", p->fallback ? p->fallback : "");
         m.attempts = p->attempts;
+        m.handed_at = p->attempts ? p->now : 0;
         m.status = CS_OUT_QUEUED;
         m.next_at = m.created_at = p->now;
         rc = cs_store_call(st, outbox_put, &m, &existed, &p->err);
@@ -210,13 +211,14 @@ typedef struct flaky {
     bool down;
     int tried;
     cs_ms_t sent_at[4];
+    char to[256]; /* where the last hand-over went */
 } flaky_t;
 
 static void flaky_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
 {
     flaky_t *f = (flaky_t *)t;
-    (void)m;
     memset(r, 0, sizeof *r);
+    snprintf(f->to, sizeof f->to, "%s", m->to ? m->to : "");
     if (f->tried < 4)
         f->sent_at[f->tried] = cs_clock_now(&f->clock->clock);
     f->tried++;
@@ -1181,6 +1183,8 @@ typedef struct fb_case {
     cs_msg_class_t cls;
     const char *at;   /* the clock (UTC) */
     int attempts;     /* hand-overs the message had before */
+    bool lost;        /* then a claim whose outcome never came: a sender claimed it at
+                         `at` (one more attempt) and died, and its lease ran out */
     int rounds;
     bool wa_off;      /* the sender runs without WhatsApp */
     int sent_wa, sent_mail;
@@ -1199,6 +1203,29 @@ static cs_rc view_fn(cs_store_t *st, void *arg)
 {
     view_task_t *v = arg;
     return cs_store_call(st, outbox_view, "c-1", &v->view, &v->err);
+}
+
+/* A sender claims every due message at `now` and dies with them: no
+ * outcome is recorded, and the claims wait for their lease. */
+typedef struct lost_task {
+    cs_ms_t now;
+    size_t n;
+    cs_err_t err;
+} lost_task_t;
+
+static cs_rc lost_fn(cs_store_t *st, void *arg)
+{
+    lost_task_t *l = arg;
+    cs_outmsg_t out[8];
+    cs_rc rc = cs_store_begin(st, &l->err);
+    if (!rc)
+        rc = cs_store_call(st, outbox_claim, l->now, l->now + 5 * 60 * 1000, out, 8, &l->n,
+                           &l->err);
+    if (!rc)
+        rc = cs_store_commit(st, &l->err);
+    else
+        cs_store_rollback(st);
+    return rc;
 }
 
 static void fallback_case(fb_case_t *fc)
@@ -1227,6 +1254,12 @@ static void fallback_case(fb_case_t *fc)
                        .fallback = fc->no_fallback || fc->on_email ? NULL : "email",
                        .attempts = fc->attempts };
     assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    if (fc->lost) {
+        lost_task_t lost = { .now = t0 };
+        assert_int_equal(cs_engine_with_writer(e, lost_fn, &lost), CS_OK);
+        assert_int_equal(lost.n, 1);
+        cs_clock_manual_advance(&clock, 5 * 60 * 1000 + 1000);
+    }
     char ev[1024];
     snprintf(ev, sizeof ev,
              "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
@@ -1537,6 +1570,52 @@ static void test_address_at_hand_over(void **state)
     assert_int_equal(gone.m.status, CS_OUT_SKIPPED);
     assert_int_equal(gone.m.channel, CS_CHANNEL_WHATSAPP);
     assert_string_equal(gone.m.reason, "no_address_before_send");
+}
+
+/* The sender died with the shipping notice claimed for its first
+ * hand-over (handed over or not: its outcome was never recorded), and the
+ * customer changed their number before the claim ran out: the notice goes
+ * to the new number, as a first hand-over does; one whose number bounced
+ * meanwhile goes by email, the next channel its send listed, instead of
+ * being skipped. Before, the claim's attempt made it a retry: it went to
+ * the number it was queued with, and was never moved. A hand-over whose
+ * outcome was recorded (a retry) still goes where it went. */
+static void test_lost_claim_is_a_first_hand_over(void **state)
+{
+    (void)state;
+    fb_case_t phone = { .db = "lc1.db", .customer = "{\"id\":\"c-1\",\"phone\":\"+4917099887766\"}",
+                        .no_fallback = true, .cls = CS_CLASS_SERVICE,
+                        .at = "2026-03-02T10:00:00Z", .rounds = 1, .lost = true };
+    fallback_case(&phone);
+    assert_int_equal(phone.sent_wa, 1);
+    assert_string_equal(phone.to_wa, "+4917099887766");
+    assert_int_equal(phone.m.status, CS_OUT_SENT);
+    assert_int_equal(phone.m.attempts, 2); /* the lost claim counted */
+    assert_string_equal(phone.recipient, "+4917099887766");
+    assert_int_not_equal(phone.m.handed_at, 0);
+
+    fb_case_t bounced = { .db = "lc2.db", .customer = "{\"id\":\"c-1\"}",
+                          .then = "{\"event_id\":\"b-1\",\"type\":\"message.status\","
+                                  "\"occurred_at\":\"2026-03-01T09:40:00Z\",\"data\":{"
+                                  "\"message_id\":\"wa-77\",\"status\":\"bounced\","
+                                  "\"channel\":\"whatsapp\",\"customer_id\":\"c-1\"}}",
+                          .cls = CS_CLASS_TRANSACTIONAL, .at = "2026-03-02T10:00:00Z",
+                          .rounds = 2, .lost = true };
+    fallback_case(&bounced);
+    assert_int_equal(bounced.sent_wa, 0);
+    assert_int_equal(bounced.sent_mail, 1);
+    assert_int_equal(bounced.m.status, CS_OUT_SENT);
+    assert_int_equal(bounced.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(bounced.moves, "bounced_before_send on whatsapp");
+
+    /* a recorded hand-over, then a lost claim: where the recorded one went */
+    fb_case_t retry = phone;
+    retry.db = "lc3.db";
+    retry.attempts = 1;
+    fallback_case(&retry);
+    assert_int_equal(retry.sent_wa, 1);
+    assert_string_equal(retry.to_wa, "+4915112345678");
+    assert_int_equal(retry.m.attempts, 3);
 }
 
 /* An order.placed of order `id` for customer `cust` (event `eid`, at `at`). */
@@ -1901,6 +1980,89 @@ static void test_requeue_goes_through_the_checks(void **state)
     cs_tz_cache_clear();
 }
 
+/* An operator's requeue starts a message again as a first hand-over: a
+ * notice that gave up at anna@example.de, whose customer then changed
+ * their email, goes to the new address once requeued -- also when the
+ * first claim after the requeue is lost (its sender died) and the next
+ * one takes it after the lease. Before, that lost claim's attempt made it
+ * a retry, and it went to the address it had failed at. */
+static void test_requeue_is_a_first_hand_over(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-07-13T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char rq_target[600];
+    snprintf(rq_target, sizeof rq_target, "sqlite:%s/requeue-first.db", tmpdir);
+    cs_engine_t *e = open_engine(rq_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+                                 "\"Europe/Berlin\"}}");
+    cs_err_t err;
+    static const cs_msg_class_t classes[] = { CS_CLASS_SERVICE };
+    put_task_t put = { .now = t0, .n = 1, .journey = "late", .template_name = "late",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = classes };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "late.de.subject", "Später", 7, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "late.de.txt", "Später", 7, &err), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    so.max_attempts = 1;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(f.tried, 1);
+    assert_string_equal(f.to, "anna@example.de");
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+    assert_int_equal(g.m.handed_at, t0);
+
+    ingest(e, "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
+              "\"occurred_at\":\"2026-07-13T10:01:00Z\",\"data\":{\"id\":\"c-1\","
+              "\"email\":\"anna.neu@example.de\"}}");
+    cs_clock_manual_advance(&clock, 60 * 60 * 1000);
+    f.down = false;
+    cs_retry_req_t q;
+    cs_retry_result_t res;
+    cs_retry_init(&q);
+    assert_int_equal(cs_retry_set(&q, "failed_since", "2026-07-13T09:00:00Z", "since", &err),
+                     CS_OK);
+    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_OK);
+    assert_int_equal(res.matched, 1);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_int_equal(g.m.handed_at, 0);
+    assert_int_equal(g.m.attempts, 0);
+
+    /* its first claim after the requeue is lost */
+    lost_task_t lost = { .now = cs_clock_now(&clock.clock) };
+    assert_int_equal(cs_engine_with_writer(e, lost_fn, &lost), CS_OK);
+    assert_int_equal(lost.n, 1);
+    cs_clock_manual_advance(&clock, 5 * 60 * 1000 + 1000);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(f.tried, 2);
+    assert_string_equal(f.to, "anna.neu@example.de");
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_string_equal(g.m.recipient, "anna.neu@example.de");
+    assert_string_equal(g.m.idem_key, "late:o:1:0");
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+    cs_tz_cache_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1924,8 +2086,10 @@ int main(void)
         cmocka_unit_test(test_record_failure_gives_back_the_batch),
         cmocka_unit_test(test_order_given_to_another_at_hand_over),
         cmocka_unit_test(test_address_at_hand_over),
+        cmocka_unit_test(test_lost_claim_is_a_first_hand_over),
         cmocka_unit_test(test_webhook_attempts),
         cmocka_unit_test(test_requeue_goes_through_the_checks),
+        cmocka_unit_test(test_requeue_is_a_first_hand_over),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
