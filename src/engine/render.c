@@ -79,6 +79,16 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     if (c->m->channel < CS_CHANNEL__COUNT && c->customer) {
         cs_contact_from_json(c->customer, &c->who);
         c->has_contact = true;
+        /* a retry goes to the address its hand-over went to (sender.c,
+         * suppressed): when that is no longer the customer's, its own
+         * bounces are the ones that stop it */
+        const char *now_addr =
+            c->m->channel == CS_CHANNEL_EMAIL ? c->who.email : c->who.phone;
+        if (c->m->handed_at && c->m->recipient[0] && now_addr[0] &&
+            strcmp(c->m->recipient, now_addr) != 0 &&
+            (rc = cs_store_call(st, address_bounced, c->m->customer_id, c->m->channel,
+                                c->m->recipient, c->m->created_at, &c->old_bounced, &c->err)))
+            return rc;
     }
     if (c->m->run_id) {
         rc = cs_store_call(st, discount_for_run, c->m->run_id, &c->discount, &c->err);

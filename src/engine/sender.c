@@ -265,7 +265,11 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
  * under the same idempotency key,
  * which the provider can then recognise, and is not sent to a second
  * address. An address removed since stops a retry too (as a consent
- * withdrawn does): the repeat goes where it went, or nowhere. */
+ * withdrawn does): the repeat goes where it went, or nowhere. The bounces
+ * that stop a message are those of the address it goes to: the
+ * customer's (since the channel last started over) when that is the one
+ * they have, else those of the messages that went to the old one since
+ * this one was queued (ctx_fn), not the new address's. */
 static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t now,
                               const char **to)
 {
@@ -274,6 +278,8 @@ static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t
         return "unknown_customer";
     cs_policy_input_t pi = { .cls = (cs_msg_class_t)m->cls, .now = now };
     const char *addr = cs_journeys_contact_input(&c->who, (cs_channel_t)m->channel, 0, &pi);
+    if (m->handed_at && m->recipient[0] && addr[0] && strcmp(m->recipient, addr) != 0)
+        pi.bounced = c->old_bounced; /* a retry: the old address's */
     if (cs_policy_unsubscribed(&pi))
         return "unsubscribed_before_send";
     const char *refused = cs_policy_channel(&pi);

@@ -415,6 +415,7 @@ typedef enum jstmt_id {
     QJ_TICKET_OPEN_AT,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
+    QJ_ADDRESS_BOUNCED,
     QJ_EARLY_PUT,
     QJ_EARLY_PRUNE,
     QJ_EARLY_GET,
@@ -662,6 +663,8 @@ cs_rc cs__sql_delivery_of_scan(cs_store_t *store, int64_t seq, cs_delivery_row_t
                              cs_err_t *err);
 cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact_t *out,
                              cs_err_t *err);
+cs_rc cs__sql_address_bounced(cs_store_t *store, const char *customer_id, int channel,
+                              const char *address, cs_ms_t since, bool *out, cs_err_t *err);
 cs_rc cs__sql_journey_context(cs_store_t *store, const char *customer_id,
                                  const char *order_id, int64_t about, unsigned flags,
                                  json_t **customer, json_t **order, json_t **shipment,
@@ -768,6 +771,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .message_channel = cs__sql_message_channel, \
     .journey_context = cs__sql_journey_context, \
     .contact_get = cs__sql_contact_get, \
+    .address_bounced = cs__sql_address_bounced, \
     .order_track = cs__sql_order_track, \
     .order_destinations = cs__sql_order_destinations, \
     .order_near = cs__sql_order_near, \

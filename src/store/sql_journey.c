@@ -267,6 +267,15 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                           "occurred_at<=?2 ORDER BY occurred_at",
     [QJ_CONTACT] = "SELECT email,phone,locale,timezone,consent,contact_at,sms_contact_at,"
                    "whatsapp_contact_at FROM customers WHERE id=?1",
+    /* a bounce of one of the customer's messages (its message_id the
+     * message's number, as the callbacks write it) on channel ?2 that
+     * went to ?3: the customer's stops, by the partial index, then each
+     * one's message among the customer's */
+    [QJ_ADDRESS_BOUNCED] = "SELECT 1 FROM message_events e WHERE e.customer_id=?1 AND "
+                           "e.status IN (4, 5, 6) AND e.status=4 AND e.occurred_at>=?4 AND "
+                           "EXISTS(SELECT 1 FROM outbox o WHERE o.customer_id=?1 AND "
+                           "o.channel=?2 AND o.recipient=?3 AND "
+                           "CAST(o.id AS TEXT)=e.message_id) LIMIT 1",
     [QJ_EARLY_PUT] = "INSERT INTO early_statuses(channel,provider_ref,status,detail,occurred_at,"
                      "received_at) VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT DO NOTHING",
     [QJ_EARLY_PRUNE] = "DELETE FROM early_statuses WHERE received_at<?1",
@@ -1756,6 +1765,25 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
         changed[ch] = cs__col_time(st, 5 + ch);
     cs__stmt_done(st);
     return stops(s, customer_id, changed, &out->unsubscribed, &out->bounced, err);
+}
+
+cs_rc cs__sql_address_bounced(cs_store_t *store, const char *customer_id, int channel,
+                              const char *address, cs_ms_t since, bool *out, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    *out = false;
+    sql_stmt *st = jstmt(s, QJ_ADDRESS_BOUNCED, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    sql_bind_int(st, 2, channel);
+    cs__bind_text(st, 3, address);
+    sql_bind_int64(st, 4, since);
+    int r = sql_step(st);
+    *out = r == SQL_ROW;
+    cs__stmt_done(st);
+    return r == SQL_ROW || r == SQL_DONE ? CS_OK
+                                         : cs__sql_fail(s, err, "read an address's bounces");
 }
 
 /* ---- deliveries ---- */

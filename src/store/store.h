@@ -652,6 +652,14 @@ struct cs_store_ops {
     /* The customer's contact data; CS_ERR_NOTFOUND when unknown. */
     cs_rc (*contact_get)(cs_store_t *s, const char *customer_id, cs_contact_t *out,
                          cs_err_t *err);
+    /* Whether an address the customer no longer has bounced: a bounce
+     * (message.status) at or after `since` of one of the customer's
+     * messages on `channel` (a cs_channel_t) whose recipient is `address`.
+     * The customer's own bounces (cs_contact_t.bounced) are those of the
+     * address they have now; a retry goes to the one its earlier
+     * hand-over went to. */
+    cs_rc (*address_bounced)(cs_store_t *s, const char *customer_id, int channel,
+                             const char *address, cs_ms_t since, bool *out, cs_err_t *err);
     /* The order watch (docs/tracking.md). order_track reads an order for
      * the promise (CS_ERR_NOTFOUND when unknown). promise_put writes the
      * record; with `move` (a reason name) it also appends the current

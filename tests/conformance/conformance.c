@@ -2382,6 +2382,66 @@ static void test_message_status_of_another_message(void **state)
     cs_store_close(&s);
 }
 
+/* Whether an address the customer no longer has bounced (a retry goes
+ * there): a bounce of one of the customer's messages on the channel that
+ * went to it, since a time; the customer's record, which has a new
+ * address since, no longer shows it. Other addresses, other channels,
+ * earlier bounces and a bounce under another system's id do not count. */
+static void test_address_bounced(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    bool existed, b;
+    put(s, EV("cu", "customer.upserted", "2026-03-01T09:00:00Z",
+              "{\"id\":\"c-ab\",\"email\":\"kim@example.de\"}"),
+        NULL);
+    cs_outmsg_t a = msg("confirm:o:1:0", "c-ab", T0), other = msg("confirm:o:2:0", "c-ab", T0);
+    cs_strlcpy(other.recipient, "kim.alt@example.de", sizeof other.recipient);
+    in_tx(s);
+    assert_int_equal(cs_store_call(s, outbox_put, &a, &existed, &err), CS_OK);
+    assert_int_equal(cs_store_call(s, outbox_put, &other, &existed, &err), CS_OK);
+    done_tx(s);
+    put(s, ev_of("{\"event_id\":\"ab-b\",\"type\":\"message.status\",\"occurred_at\":"
+                 "\"2026-03-01T10:00:00Z\",\"data\":{\"message_id\":\"%lld\",\"status\":"
+                 "\"bounced\"}}",
+                 (long long)a.id),
+        NULL);
+    put(s, EV("ab-x", "message.status", "2026-03-01T10:01:00Z",
+              "{\"message_id\":\"x-9\",\"status\":\"bounced\",\"channel\":\"email\","
+              "\"customer_id\":\"c-ab\"}"),
+        NULL);
+    put(s, EV("cu2", "customer.upserted", "2026-03-01T10:30:00Z",
+              "{\"id\":\"c-ab\",\"email\":\"kim.neu@example.de\"}"),
+        NULL);
+    cs_contact_t c;
+    assert_int_equal(cs_store_call(s, contact_get, "c-ab", &c, &err), CS_OK);
+    assert_int_equal(c.bounced, 0); /* the new address's */
+    cs_ms_t ten, after;
+    assert_true(cs_time_parse("2026-03-01T10:00:00Z", &ten));
+    assert_true(cs_time_parse("2026-03-01T10:00:01Z", &after));
+    assert_int_equal(cs_store_call(s, address_bounced, "c-ab", CS_CHANNEL_EMAIL,
+                                   "kim@example.de", ten, &b, &err),
+                     CS_OK);
+    assert_true(b);
+    assert_int_equal(cs_store_call(s, address_bounced, "c-ab", CS_CHANNEL_EMAIL,
+                                   "kim@example.de", after, &b, &err),
+                     CS_OK);
+    assert_false(b);
+    assert_int_equal(cs_store_call(s, address_bounced, "c-ab", CS_CHANNEL_EMAIL,
+                                   "kim.alt@example.de", ten, &b, &err),
+                     CS_OK);
+    assert_false(b);
+    assert_int_equal(cs_store_call(s, address_bounced, "c-ab", CS_CHANNEL_SMS,
+                                   "kim@example.de", ten, &b, &err),
+                     CS_OK);
+    assert_false(b);
+    assert_int_equal(cs_store_call(s, address_bounced, "c-other", CS_CHANNEL_EMAIL,
+                                   "kim@example.de", ten, &b, &err),
+                     CS_OK);
+    assert_false(b);
+    cs_store_close(&s);
+}
+
 /* A message.status of one of our messages that names no customer or no
  * channel (a bounce processor posting to /v1/events with the message's
  * number) is the message's customer's and channel's: its bounce stops
@@ -3939,6 +3999,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_events_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_of_another_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_message_status_takes_its_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_address_bounced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_codes_contacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stops_past_many_bounces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stops_start_over_per_channel, setup, teardown),

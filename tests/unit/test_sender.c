@@ -1179,6 +1179,7 @@ static void test_ticket_about_order_at_hand_over(void **state)
  * on email alone (to anna@example.de). */
 typedef struct fb_case {
     const char *db, *customer, *then, *first;
+    const char *changed_at; /* when `customer` came; NULL: 2026-03-01T09:30:00Z */
     bool no_fallback, on_email;
     cs_msg_class_t cls;
     const char *at;   /* the clock (UTC) */
@@ -1263,7 +1264,8 @@ static void fallback_case(fb_case_t *fc)
     char ev[1024];
     snprintf(ev, sizeof ev,
              "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
-             "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":%s}", fc->customer);
+             "\"occurred_at\":\"%s\",\"data\":%s}",
+             fc->changed_at ? fc->changed_at : "2026-03-01T09:30:00Z", fc->customer);
     ingest(e, ev);
     if (fc->then)
         ingest(e, fc->then);
@@ -1570,6 +1572,62 @@ static void test_address_at_hand_over(void **state)
     assert_int_equal(gone.m.status, CS_OUT_SKIPPED);
     assert_int_equal(gone.m.channel, CS_CHANNEL_WHATSAPP);
     assert_string_equal(gone.m.reason, "no_address_before_send");
+}
+
+/* A retry goes to the number its hand-over went to, and the bounces that
+ * stop it are that number's: one that bounced (a bounce of the message
+ * that went there) before the customer changed their number is not sent
+ * to again; a bounce of the new number does not stop the retry to the old
+ * one. Before, the retry was judged by the new number's bounces while it
+ * went to the old one: sent to the number that had bounced, and skipped
+ * as bounced_before_send for the other number's bounce. */
+static void test_retry_bounces_of_its_address(void **state)
+{
+    (void)state;
+    const char *new_phone = "{\"id\":\"c-1\",\"phone\":\"+4917099887766\"}";
+    fb_case_t old = { .db = "rb1.db", .customer = new_phone,
+                      .changed_at = "2026-03-02T10:10:00Z",
+                      .then = "{\"event_id\":\"b-1\",\"type\":\"message.status\","
+                              "\"occurred_at\":\"2026-03-02T10:05:00Z\",\"data\":{"
+                              "\"message_id\":\"1\",\"status\":\"bounced\","
+                              "\"channel\":\"whatsapp\",\"customer_id\":\"c-1\"}}",
+                      .cls = CS_CLASS_SERVICE, .at = "2026-03-02T10:00:00Z", .rounds = 1,
+                      .attempts = 1 };
+    fallback_case(&old);
+    assert_int_equal(old.sent_wa + old.sent_mail, 0);
+    assert_int_equal(old.m.status, CS_OUT_SKIPPED);
+    assert_int_equal(old.m.channel, CS_CHANNEL_WHATSAPP); /* a retry is not moved */
+    assert_string_equal(old.m.reason, "bounced_before_send");
+
+    fb_case_t fresh = { .db = "rb2.db", .customer = new_phone,
+                        .then = "{\"event_id\":\"b-2\",\"type\":\"message.status\","
+                                "\"occurred_at\":\"2026-03-01T09:40:00Z\",\"data\":{"
+                                "\"message_id\":\"wa-77\",\"status\":\"bounced\","
+                                "\"channel\":\"whatsapp\",\"customer_id\":\"c-1\"}}",
+                        .no_fallback = true, .cls = CS_CLASS_SERVICE,
+                        .at = "2026-03-02T10:00:00Z", .rounds = 1, .attempts = 1 };
+    fallback_case(&fresh);
+    assert_int_equal(fresh.sent_wa, 1);
+    assert_string_equal(fresh.to_wa, "+4915112345678");
+    assert_int_equal(fresh.m.status, CS_OUT_SENT);
+
+    /* the same bounce of the new number stops a first hand-over, which
+     * would go there */
+    fb_case_t first = fresh;
+    first.db = "rb3.db";
+    first.attempts = 0;
+    fallback_case(&first);
+    assert_int_equal(first.sent_wa, 0);
+    assert_int_equal(first.m.status, CS_OUT_SKIPPED);
+    assert_string_equal(first.m.reason, "bounced_before_send");
+
+    /* a number unchanged: the customer's bounces are its own, as before */
+    fb_case_t same = { .db = "rb4.db", .customer = "{\"id\":\"c-1\"}", .then = fresh.then,
+                       .no_fallback = true, .cls = CS_CLASS_SERVICE,
+                       .at = "2026-03-02T10:00:00Z", .rounds = 1, .attempts = 1 };
+    fallback_case(&same);
+    assert_int_equal(same.sent_wa, 0);
+    assert_string_equal(same.m.reason, "bounced_before_send");
 }
 
 /* The sender died with the shipping notice claimed for its first
@@ -2087,6 +2145,7 @@ int main(void)
         cmocka_unit_test(test_order_given_to_another_at_hand_over),
         cmocka_unit_test(test_address_at_hand_over),
         cmocka_unit_test(test_lost_claim_is_a_first_hand_over),
+        cmocka_unit_test(test_retry_bounces_of_its_address),
         cmocka_unit_test(test_webhook_attempts),
         cmocka_unit_test(test_requeue_goes_through_the_checks),
         cmocka_unit_test(test_requeue_is_a_first_hand_over),
