@@ -229,8 +229,9 @@ static bool quiet_now(const cs_sender_t *s, const cs_outmsg_t *m, json_t *cu, cs
 /* The policy's holds again at the hand-over (cs_policy_hold): an ask or
  * marketing message waiting in the outbox (a retry, a backlog, quiet
  * hours) does not go out into a ticket opened, or a delivery gone late,
- * since it was queued. The hold counts from when the message was queued:
- * hold_max after that it is dropped, as it is at most that late. */
+ * since it was queued. The hold counts from when the message was queued,
+ * or requeued by an operator: hold_max after that it is dropped, as it is
+ * at most that late. */
 static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task_t *c,
                                cs_ms_t now)
 {
@@ -246,7 +247,7 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
         .ticket_open = c->ticket_open,
         .ticket_at = c->ticket_at,
         .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),
-        .held_since = m->created_at,
+        .held_since = m->requeued_at > m->created_at ? m->requeued_at : m->created_at,
     };
     return cs_policy_hold(&s->policy, &in);
 }

@@ -26,7 +26,8 @@
  * and so are the policy's holds (a ticket opened, a delivery gone late
  * since) and quiet hours (a retry or a backlog may have come into them):
  * such a message is queued again for hold_retry or their end, its attempt
- * given back; one still held hold_max after it was queued is skipped.
+ * given back; one still held hold_max after it was queued (or requeued by
+ * an operator) is skipped.
  *
  * Templates: `<template>.<lang>.subject`, `.html` and `.txt` for email,
  * `.sms` (else `.txt`) for SMS and WhatsApp; lang is the customer's

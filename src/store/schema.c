@@ -379,6 +379,11 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN handed_at @INT;"
     "UPDATE outbox SET handed_at=coalesce(sent_at,created_at) WHERE (status=1 AND "
     "attempts>0) OR (status=2 AND attempts>1);",
+    /* 38: when an operator last requeued a message (outbox_requeue): the
+     * hand-over's holds wait hold_max from then, not from when it was
+     * first queued; NULL for a message never requeued and for those
+     * requeued before */
+    "ALTER TABLE outbox ADD COLUMN requeued_at @INT;",
 };
 
 size_t cs_schema_count(void)

@@ -84,7 +84,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "WHERE id=?1 "
                      "RETURNING id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                      "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                     "provider_ref,lease_until,fallback,handed_at",
+                     "provider_ref,lease_until,fallback,handed_at,requeued_at",
     [QJ_OUT_RESULT] = "UPDATE outbox SET status=?2,next_at=?3,sent_at=?4,reason=?5,"
                       "provider_ref=coalesce(?6,provider_ref),recipient=coalesce(?9,recipient),"
                       "lease_until=NULL,failed_at=CASE WHEN ?2=4 THEN "
@@ -114,18 +114,19 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     "AND (CAST(?5 AS TEXT) IS NULL OR customer_id=CAST(?5 AS TEXT)) AND (CAST(?6 AS TEXT) IS " \
     "NULL OR substr(coalesce(reason,''),1,length(CAST(?6 AS TEXT)))=CAST(?6 AS TEXT))"
     [QJ_OUT_REQUEUE] = "UPDATE outbox SET status=1,attempts=0,next_at=?7,lease_until=NULL,"
-                       "failed_at=NULL,handed_at=NULL,"
+                       "failed_at=NULL,handed_at=NULL,requeued_at=?7,"
                        "reason=substr('requeued: '||coalesce(reason,''),1,200) "
                        "WHERE " REQUEUE_WHERE " RETURNING id",
     [QJ_OUT_REQUEUE_DRY] = "SELECT id FROM outbox WHERE " REQUEUE_WHERE,
 #undef REQUEUE_WHERE
     [QJ_OUT_BY_REF] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                       "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                      "provider_ref,lease_until,fallback,handed_at FROM outbox "
+                      "provider_ref,lease_until,fallback,handed_at,requeued_at FROM outbox "
                       "WHERE provider_ref=?1",
     [QJ_OUT_GET] = "SELECT id,idem_key,run_id,journey,customer_id,order_id,channel,template,"
                    "class,status,reason,recipient,locale,attempts,next_at,created_at,sent_at,"
-                   "provider_ref,lease_until,fallback,handed_at FROM outbox WHERE id=?1",
+                   "provider_ref,lease_until,fallback,handed_at,requeued_at FROM outbox "
+                   "WHERE id=?1",
     [QJ_CURSOR_GET] = "SELECT seq FROM cursors WHERE name=?1",
     [QJ_TICKET_CREATED_SEQ] = "SELECT created_seq FROM tickets WHERE id=?1",
     [QJ_MESSAGE_CHANNEL] = "SELECT channel FROM message_events WHERE seq=?1",
@@ -963,6 +964,7 @@ static void read_out(sql_stmt *st, cs_outmsg_t *m)
     m->lease_until = cs__col_time(st, 18);
     cs__col_copy(m->fallback, sizeof m->fallback, st, 19);
     m->handed_at = cs__col_time(st, 20);
+    m->requeued_at = cs__col_time(st, 21);
 }
 
 cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,

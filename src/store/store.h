@@ -223,6 +223,9 @@ typedef struct cs_outmsg {
                                         none since it was queued or requeued: a claim
                                         whose outcome never came (its sender died) is
                                         not one */
+    cs_ms_t requeued_at;             /* an operator's last requeue (outbox_requeue); 0 =
+                                        none: the holds' hold_max counts from it, else
+                                        from created_at */
 } cs_outmsg_t;
 
 /* Which FAILED messages outbox_requeue takes: all of the given tests. */
@@ -554,7 +557,7 @@ struct cs_store_ops {
     cs_rc (*outbox_release)(cs_store_t *s, cs_ms_t now, int64_t *n, cs_err_t *err);
     /* An operator's retry: the FAILED messages f matches go back to QUEUED
      * in one statement, due at now, with no attempts, no lease, no
-     * handed_at (a first hand-over again) and the
+     * handed_at (a first hand-over again), requeued_at now and the
      * reason "requeued: " and the one they failed with; each keeps its
      * row and idempotency key. SENT, SKIPPED, QUEUED and SENDING ones are
      * not touched, and two requeues at once take each message once. With

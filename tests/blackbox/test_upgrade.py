@@ -27,8 +27,9 @@ for the ones stored before), for an operator's retry; (35) each customer
 gets its tally of its orders (those not cancelled, and what it kept of
 them); (36) a customer's SMS and WhatsApp start over from where its one
 time to start over was (contact_at, now email's); (37) a message waiting
-for its retry counts as handed over, one not handed over yet not.
-Winding the store back to 25
+for its retry counts as handed over, one not handed over yet not; (38)
+the outbox gets when a message was last requeued. Winding the store back
+to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -418,8 +419,8 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33, 36 and 37 go too, as a store of 25 had none;
-    # with a message that failed before 33)
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37 and 38 go too, as a store of 25
+    # had none; with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
@@ -431,6 +432,7 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN whatsapp_contact_at")
     csbb.store_sql(d.store, "UPDATE customers SET contact_at=%d WHERE id='c-up'" % (placed + 7))
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN handed_at")
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN requeued_at")
     csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
                             "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
                             "'gave up: 421',1772400000000)")
@@ -459,6 +461,9 @@ try:
                                  "('up:retry','up:first') ORDER BY idem_key").split(),
          ["up:first|", "up:retry|1772400000000"],
          "migration 37: a retry stored before counts as handed over, a first hand-over not")
+    t.eq(csbb.store_sql(d.store,
+                        "SELECT count(*) FROM outbox WHERE requeued_at IS NOT NULL").strip(),
+         "0", "migration 38: outbox.requeued_at, none requeued yet")
     t.eq(csbb.store_sql(d.store, TALLY).split(), csbb.store_sql(d.store, TALLY_WANT).split(),
          "migration 35 again: the tallies made again from the orders")
     t.eq(csbb.store_sql(d.store, CONTACT_TIMES).strip().split("|"), [str(placed + 7)] * 3,

@@ -2153,6 +2153,7 @@ static void test_outbox_requeue(void **state)
     assert_string_equal(m.idem_key, "ship:o:1:0");
     assert_string_equal(m.reason, "requeued: gave up: 421 4.3.2 try later");
     assert_int_equal(m.handed_at, 0); /* a first hand-over again */
+    assert_int_equal(m.requeued_at, now); /* holds count from here */
     assert_int_equal(cs_store_call(s, outbox_get, b.id, &m, &err), CS_OK);
     assert_int_equal(m.status, CS_OUT_QUEUED);
     assert_string_equal(m.recipient, "+4915112345678");

@@ -2121,6 +2121,91 @@ static void test_requeue_is_a_first_hand_over(void **state)
     cs_tz_cache_clear();
 }
 
+/* hold_max counts from an operator's requeue: a review request that gave
+ * up while the mail server was down, requeued ten days after it was
+ * queued into a ticket the customer has just opened, is held (looked at
+ * again after hold_retry) like one queued now, and dropped hold_max after
+ * the requeue if the ticket stays open. Before, it was skipped at once as
+ * held_ticket_open_before_send: hold_max counted from its first queueing. */
+static void test_requeued_hold_counts_from_the_requeue(void **state)
+{
+    (void)state;
+    cs_clock_manual_t clock;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
+    cs_clock_manual_init(&clock, t0);
+    char rq_target[600];
+    snprintf(rq_target, sizeof rq_target, "sqlite:%s/requeue-hold.db", tmpdir);
+    cs_engine_t *e = open_engine(rq_target, &clock,
+                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+                                 "{\"email\":{\"marketing\":true}}}}");
+    cs_err_t err;
+    static const cs_msg_class_t ask[] = { CS_CLASS_ASK };
+    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+                       .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                       .cls = ask };
+    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    cs_tplset_t *tpl;
+    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
+    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
+    cs_policy_conf_t pc;
+    cs_policy_conf_default(&pc);
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.templates = tpl;
+    so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    so.policy = &pc;
+    so.max_attempts = 1;
+    cs_sender_t *s = NULL;
+    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    size_t handled = 0;
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+
+    /* ten days on: a ticket opened, the server back, the requeue */
+    cs_ms_t t1 = t0 + 10 * CS_MS_PER_DAY;
+    cs_clock_manual_set(&clock, t1);
+    ingest(e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
+              "\"occurred_at\":\"2026-03-12T09:00:00Z\",\"data\":{\"id\":\"t-1\","
+              "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
+    f.down = false;
+    cs_retry_req_t q;
+    cs_retry_result_t res;
+    cs_retry_init(&q);
+    assert_int_equal(cs_retry_set(&q, "failed_since", "2026-03-01T00:00:00Z", "since", &err),
+                     CS_OK);
+    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_OK);
+    assert_int_equal(res.matched, 1);
+    int looks = 0;
+    for (cs_ms_t at = t1; at < t1 + pc.hold_max; at += pc.hold_retry, looks++) {
+        cs_clock_manual_set(&clock, at);
+        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(handled, 1);
+        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(g.m.status, CS_OUT_QUEUED);
+        assert_string_equal(g.m.reason, "held_ticket_open");
+        assert_int_equal(g.m.next_at, at + pc.hold_retry);
+    }
+    assert_int_equal(looks, 7);
+    cs_clock_manual_set(&clock, t1 + pc.hold_max);
+    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(handled, 1);
+    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SKIPPED);
+    assert_string_equal(g.m.reason, "held_ticket_open_before_send");
+    assert_int_equal(f.tried, 1);
+    cs_sender_free(s);
+    cs_tplset_free(tpl);
+    cs_engine_close(&e);
+    cs_tz_cache_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2149,6 +2234,7 @@ int main(void)
         cmocka_unit_test(test_webhook_attempts),
         cmocka_unit_test(test_requeue_goes_through_the_checks),
         cmocka_unit_test(test_requeue_is_a_first_hand_over),
+        cmocka_unit_test(test_requeued_hold_counts_from_the_requeue),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
