@@ -665,7 +665,8 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 fallback_after(in, i, m.fallback, sizeof m.fallback);
                 break;
             }
-            /* the channel's own rules move on to the next one */
+            /* the channel's own rules (rules 0 to 3: an unsubscribe holds
+             * on each channel until it starts over) move on to the next */
             if (!cs_policy_channel(&pi))
                 break;
             if (!first_skip)

@@ -252,9 +252,9 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
     return cs_policy_hold(&s->policy, &in);
 }
 
-/* Consent and the address may have changed since the message was
- * queued: the contact policy's own rules (cs_policy_channel, rules 0 to
- * 2, and the unsubscribe of rule 3) read again from the customer's
+/* Consent, an unsubscribe and the address may have changed since the
+ * message was queued: the contact policy's own rules of the channel
+ * (cs_policy_channel, rules 0 to 3) read again from the customer's
  * contact row, as the journeys read it when they queued the message --
  * not a copy of them here. Its channel is configured (the caller checked).
  *
@@ -281,27 +281,27 @@ static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t
     const char *addr = cs_journeys_contact_input(&c->who, (cs_channel_t)m->channel, 0, &pi);
     if (m->handed_at && m->recipient[0] && addr[0] && strcmp(m->recipient, addr) != 0)
         pi.bounced = c->old_bounced; /* a retry: the old address's */
-    if (cs_policy_unsubscribed(&pi))
-        return "unsubscribed_before_send";
     const char *refused = cs_policy_channel(&pi);
     if (!refused) {
         if (!m->handed_at)
             *to = addr;
         return NULL;
     }
-    return strcmp(refused, "bounced") == 0      ? "bounced_before_send"
-           : strcmp(refused, "no_address") == 0 ? "no_address_before_send"
-                                                : "consent_withdrawn_before_send";
+    return strcmp(refused, "bounced") == 0        ? "bounced_before_send"
+           : strcmp(refused, "no_address") == 0   ? "no_address_before_send"
+           : strcmp(refused, "unsubscribed") == 0 ? "unsubscribed_before_send"
+                                                  : "consent_withdrawn_before_send";
 }
 
 /* A message whose channel is refused at the hand-over for the channel's
- * own sake (`why`: its consent withdrawn, its address bounced or removed
- * since it was queued, the channel switched off since) goes by the next
- * channel its send listed that the contact policy lets carry it now
- * (cs_policy_channel, as the journeys chose: configured, not bounced, an
- * address, the consent), to the customer's address there. It is not handed
- * over in this claim: the move is recorded first -- the same row, so the
- * same idempotency key -- and the next claim takes it on the new channel,
+ * own sake (`why`: its consent withdrawn, its address bounced or removed,
+ * an unsubscribe that holds on it since it was queued, the channel
+ * switched off since) goes by the next channel its send listed that the
+ * contact policy lets carry it now (cs_policy_channel, as the journeys
+ * chose: configured, not bounced, an address, the consent, no unsubscribe
+ * holding on it), to the customer's address there. It is not handed over
+ * in this claim: the move is recorded first -- the same row, so the same
+ * idempotency key -- and the next claim takes it on the new channel,
  * through this hand-over's checks again (consent, holds, quiet hours). A
  * message already handed over on its channel (a retry) is not moved: that
  * hand-over may have reached the customer; a claim whose outcome never came
@@ -314,7 +314,8 @@ static bool fall_back(const cs_sender_t *s, const cs_outmsg_t *m, const ctx_task
     if (!c->has_contact || m->handed_at || m->channel >= CS_CHANNEL__COUNT ||
         (strcmp(why, "consent_withdrawn_before_send") != 0 &&
          strcmp(why, "bounced_before_send") != 0 &&
-         strcmp(why, "no_address_before_send") != 0 && strcmp(why, "channel_off") != 0))
+         strcmp(why, "no_address_before_send") != 0 &&
+         strcmp(why, "unsubscribed_before_send") != 0 && strcmp(why, "channel_off") != 0))
         return false;
     unsigned off = 0;
     for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)

@@ -79,6 +79,13 @@ static bool quiet(const cs_policy_conf_t *c, const cs_tz_t *tz, cs_ms_t now, cs_
     return in;
 }
 
+/* Rule 3: does an unsubscribe (or complaint) that holds on the channel
+ * stop a message of this class? */
+static bool unsubscribed(const cs_policy_input_t *in)
+{
+    return in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE;
+}
+
 const char *cs_policy_channel(const cs_policy_input_t *in)
 {
     if (in->channel_off)
@@ -94,12 +101,9 @@ const char *cs_policy_channel(const cs_policy_input_t *in)
                                                : in->transactional != CS_CONSENT_YES) {
         return "no_consent";
     }
+    if (unsubscribed(in))
+        return "unsubscribed";
     return NULL;
-}
-
-bool cs_policy_unsubscribed(const cs_policy_input_t *in)
-{
-    return in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE;
 }
 
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in)
@@ -109,8 +113,6 @@ cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_i
 
     if (refused)
         return result(CS_VERDICT_SKIP, 0, refused);
-    if (cs_policy_unsubscribed(in))
-        return result(CS_VERDICT_SKIP, 0, "unsubscribed");
 
     cs_policy_result_t held = cs_policy_hold(c, in);
     if (held.verdict != CS_VERDICT_SEND)

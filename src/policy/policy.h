@@ -13,7 +13,9 @@
  *                                                      -> skip "no_consent"
  *   3. unsubscribed (on the channel: an unsubscribe holds on each channel
  *      until that channel starts over): only transactional and service go
- *                                                      -> skip "unsubscribed"
+ *      on it                                           -> skip "unsubscribed"
+ *   Rules 0 to 3 are the channel's: a send that lists several channels
+ *   tries the next one for them (cs_policy_channel).
  *   4. held back: marketing and asks while a delivery is late or a ticket
  *      is open (one not updated for ticket_stale_after holds nothing: a
  *      helpdesk that never closes its tickets); asks also while a refund
@@ -88,23 +90,20 @@ typedef struct cs_policy_result {
 
 cs_policy_result_t cs_policy_decide(const cs_policy_conf_t *c, const cs_policy_input_t *in);
 
-/* Rules 0 to 2 alone, the ones of the channel rather than the message
- * (cls, channel, channel_off, bounced, has_address and the consents are
- * read): NULL when the channel may carry a message of this class, else
- * why not ("channel_off", "bounced", "no_address", "no_consent"; static
- * text). A send that lists several channels moves on to the next one for
- * these, and for no other reason; cs_policy_decide starts with them. The
- * sender asks again at the hand-over, for the message's own channel (a
- * consent withdrawn, a bounce since it was queued) and for each of the
- * send's channels it may fall back to. */
+/* Rules 0 to 3 alone, the ones of the channel rather than the message
+ * (cls, channel, channel_off, bounced, has_address, the consents and
+ * unsubscribed are read): NULL when the channel may carry a message of
+ * this class, else why not ("channel_off", "bounced", "no_address",
+ * "no_consent", "unsubscribed"; static text). An unsubscribe is the
+ * channel's as a bounce is: it holds on each channel until that channel
+ * starts over, so a customer unsubscribed from email marketing who opted
+ * in to SMS marketing since is reached by SMS. A send that lists several
+ * channels moves on to the next one for these, and for no other reason;
+ * cs_policy_decide starts with them. The sender asks again at the
+ * hand-over, for the message's own channel (a consent withdrawn, a bounce
+ * or an unsubscribe since it was queued) and for each of the send's
+ * channels it may fall back to. */
 const char *cs_policy_channel(const cs_policy_input_t *in);
-
-/* Rule 3 alone: does the customer's unsubscribe (or complaint) stop a
- * message of this class (cls and unsubscribed are read)? Not the
- * channel's: a send does not move on to its next channel for it. The
- * sender asks again at the hand-over, before cs_policy_channel's rules
- * (an unsubscribed customer's message is skipped, not moved). */
-bool cs_policy_unsubscribed(const cs_policy_input_t *in);
 
 /* Rule 4 alone: is a message of this class held back now (cls, now,
  * delivery_late, ticket_open, ticket_at, refund_pending and held_since

@@ -5,8 +5,13 @@ Kim unsubscribes (the one-click link in a marketing email), then ticks
 marketing goes by SMS, but not by email: the email unsubscribe holds until
 an email consent is granted anew or her email address changes (it used to
 be lifted by a consent granted on any channel, and she got marketing email
-again). Lea, who did the same and then gave a new email address, gets both.
-Email and SMS point at ports where nothing listens: messages stay queued."""
+again). A send that lists both (`channel: [email, sms]`) falls through to
+SMS for her, as it would for a bounced email address (it used to be
+skipped as `unsubscribed`). Lea, who did the same and then gave a new email
+address, gets all three by their first channel; Max, who said no SMS
+offers, gets none, and the list's message is skipped for its first
+channel's reason. Email and SMS point at ports where nothing listens:
+messages stay queued."""
 import datetime as dt
 import os
 import shutil
@@ -24,12 +29,14 @@ root = os.path.dirname(os.path.dirname(here))
 tmp = tempfile.mkdtemp(prefix="cs-consentch-")
 jdir = os.path.join(tmp, "journeys")
 os.makedirs(jdir)
-for ch, template in (("email", "cross_sell"), ("sms", "delivery_problem")):
-    with open(os.path.join(jdir, "promo_%s.yaml" % ch), "w") as f:
+for name, ch, template in (("email", "email", "cross_sell"),
+                           ("sms", "sms", "delivery_problem"),
+                           ("list", "[email, sms]", "delivery_problem")):
+    with open(os.path.join(jdir, "promo_%s.yaml" % name), "w") as f:
         f.write("journey: promo_%s\n"
                 "trigger: {event: order.placed}\n"
                 "steps:\n"
-                "  - send: {channel: %s, template: %s, class: marketing}\n" % (ch, ch, template))
+                "  - send: {channel: %s, template: %s, class: marketing}\n" % (name, ch, template))
 d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_JOURNEYS": jdir,
     "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
@@ -41,6 +48,7 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_SMS_FROM": "+4930123456",
     "CONSONANCE_RETRY_BASE": "1d",
     "CONSONANCE_QUIET_HOURS": "off",
+    "CONSONANCE_CONTACT_BUDGET": "10",
 })
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -62,20 +70,21 @@ def unsubscribe(cid, at):
 def messages(cust):
     st, _, body = d.request("GET", "/v1/customers/%s/messages" % cust)
     t.eq(st, 200, "GET messages of " + cust)
-    return sorted((m["channel"], "queued" if m["status"] == "sending" else m["status"],
+    return sorted((m["journey"], m["channel"],
+                   "queued" if m["status"] == "sending" else m["status"],
                    m.get("reason")) for m in body.get("messages", []))
 
 
-def both_decided(cust):
+def all_decided(cust):
     got = messages(cust)
-    return got if len(got) == 2 else None
+    return got if len(got) == 3 else None
 
 
 try:
     d.start()
     hours = dt.timedelta(hours=1)
     events = []
-    for cid in ("kim", "lea"):
+    for cid in ("kim", "lea", "max"):
         events += [
             upsert("c1-" + cid, now - 3 * hours,
                    {"id": cid, "email": cid + "@example.de", "phone": "+4915100000001",
@@ -91,15 +100,26 @@ try:
                                        "consents": {"sms": {"marketing": True}}}),
         csbb.order_event("o-kim", "o-kim", customer="kim", at=iso(now)),
         csbb.order_event("o-lea", "o-lea", customer="lea", at=iso(now)),
+        csbb.order_event("o-max", "o-max", customer="max", at=iso(now)),
     ]
     st, _, body = d.post_events(events)
     t.eq(st, 200, "events accepted: %r" % (body,))
-    got = t.wait_for(lambda: both_decided("kim"), "kim's two messages", timeout=30, step=0.05)
-    t.eq(got, [("email", "skipped", "unsubscribed"), ("sms", "queued", None)],
-         "an SMS consent granted after the unsubscribe opens SMS marketing, not email")
-    got = t.wait_for(lambda: both_decided("lea"), "lea's two messages", timeout=30, step=0.05)
-    t.eq(got, [("email", "queued", None), ("sms", "queued", None)],
+    got = t.wait_for(lambda: all_decided("kim"), "kim's three messages", timeout=30, step=0.05)
+    t.eq(got, [("promo_email", "email", "skipped", "unsubscribed"),
+               ("promo_list", "sms", "queued", None),
+               ("promo_sms", "sms", "queued", None)],
+         "an SMS consent granted after the unsubscribe opens SMS marketing, not email; "
+         "a send listing [email, sms] falls through to SMS")
+    got = t.wait_for(lambda: all_decided("lea"), "lea's three messages", timeout=30, step=0.05)
+    t.eq(got, [("promo_email", "email", "queued", None),
+               ("promo_list", "email", "queued", None),
+               ("promo_sms", "sms", "queued", None)],
          "a new email address lifts the email unsubscribe")
+    got = t.wait_for(lambda: all_decided("max"), "max's three messages", timeout=30, step=0.05)
+    t.eq(got, [("promo_email", "email", "skipped", "unsubscribed"),
+               ("promo_list", "email", "skipped", "unsubscribed"),
+               ("promo_sms", "sms", "skipped", "no_consent")],
+         "no channel of the list left: skipped with the first channel's reason")
 finally:
     d.stop()
     d.cleanup()

@@ -77,9 +77,10 @@ static void test_consent_and_address(void **state)
 }
 
 /* The channel's own rules, first the channel off, then a bounce, then
- * address and consent: what moves a send on to the next channel of its
- * list (the journeys at the step, the sender at the hand-over); nothing
- * else does (an unsubscribe is the customer's, not the channel's). */
+ * address, consent and an unsubscribe (it holds on each channel until
+ * that channel starts over): what moves a send on to the next channel of
+ * its list (the journeys at the step, the sender at the hand-over);
+ * nothing else does. */
 static void test_channel_rules(void **state)
 {
     (void)state;
@@ -99,8 +100,13 @@ static void test_channel_rules(void **state)
     assert_string_equal(cs_policy_channel(&in), "no_consent");
     in = base(CS_CLASS_MARKETING);
     in.unsubscribed = true;
-    assert_null(cs_policy_channel(&in));
+    assert_string_equal(cs_policy_channel(&in), "unsubscribed");
     expect(&in, CS_VERDICT_SKIP, "unsubscribed");
+    in.marketing = CS_CONSENT_NO;
+    assert_string_equal(cs_policy_channel(&in), "no_consent");
+    in = base(CS_CLASS_SERVICE);
+    in.unsubscribed = true;
+    assert_null(cs_policy_channel(&in));
 }
 
 static void test_unsubscribed(void **state)

@@ -1320,8 +1320,9 @@ static void fallback_case(fb_case_t *fc)
  * was queued on WhatsApp: it goes by email, the next channel its send
  * listed, under the same key -- moved in one round, sent in the next --
  * instead of being skipped; so does one whose WhatsApp number bounced.
- * Refused on email too, it is skipped as before; an unsubscribe (every
- * channel) skips a reassurance, it does not move it; a message already
+ * Refused on email too, it is skipped as before; an unsubscribe that
+ * holds on every channel skips a reassurance, one that holds on WhatsApp
+ * alone (email started over since) moves it to email; a message already
  * handed over on WhatsApp (a retry) is not moved either, as it may have
  * arrived; and the moved message waits for quiet hours like any other. */
 static void test_fallback_at_hand_over(void **state)
@@ -1391,6 +1392,27 @@ static void test_fallback_at_hand_over(void **state)
     assert_int_equal(unsub.m.status, CS_OUT_SKIPPED);
     assert_int_equal(unsub.m.channel, CS_CHANNEL_WHATSAPP);
     assert_string_equal(unsub.m.reason, "unsubscribed_before_send");
+
+    /* an unsubscribe (09:20, arriving late) holds on WhatsApp, which has
+     * not started over since, but not on email, whose consent was granted
+     * at 09:30: the reassurance moves to email and goes there */
+    fb_case_t unsub_wa = { .db = "fb14.db",
+                           .customer = "{\"id\":\"c-1\",\"consents\":{\"email\":{"
+                                       "\"transactional\":true}}}",
+                           .then = "{\"event_id\":\"u-1\",\"type\":\"message.status\","
+                                   "\"occurred_at\":\"2026-03-01T09:20:00Z\",\"data\":{"
+                                   "\"message_id\":\"m-77\",\"status\":\"unsubscribed\","
+                                   "\"channel\":\"whatsapp\",\"customer_id\":\"c-1\"}}",
+                           .cls = CS_CLASS_REASSURANCE, .at = "2026-03-02T10:00:00Z",
+                           .rounds = 2 };
+    fallback_case(&unsub_wa);
+    assert_int_equal(unsub_wa.sent_wa, 0);
+    assert_int_equal(unsub_wa.sent_mail, 1);
+    assert_int_equal(unsub_wa.m.status, CS_OUT_SENT);
+    assert_int_equal(unsub_wa.m.channel, CS_CHANNEL_EMAIL);
+    assert_string_equal(unsub_wa.to_mail, "anna@example.de");
+    assert_string_equal(unsub_wa.moved_from, "whatsapp");
+    assert_string_equal(unsub_wa.moves, "unsubscribed_before_send on whatsapp");
 
     fb_case_t retry = moved;
     retry.db = "fb6.db";
