@@ -3,7 +3,9 @@
  * /v1/events (a page of the log), /healthz and /metrics. Views run on a
  * pooled read-only store handle and never wait for the writer. The order
  * view is the store's, with each shipment's `replaced` added here (the
- * status answer's rule, status_api.c).
+ * status answer's rule, status_api.c); the customer view is the store's,
+ * with its `contact` added here from contact_get, the read the contact
+ * policy decides by (cs_contact_json), so it shows what the policy sees.
  */
 #include "http_int.h"
 
@@ -22,11 +24,36 @@ typedef struct view_ctx {
     cs_err_t err;
 } view_ctx_t;
 
+/* The customer view with its `contact`: per channel, the unsubscribe,
+ * complaint or bounce that holds and the consents, as the contact policy
+ * reads them (contact_get), not a second rule here. */
+static cs_rc customer_view(cs_store_t *s, view_ctx_t *v)
+{
+    cs_contact_t who;
+    json_t *contact = NULL;
+    cs_rc rc = cs_store_customer_view(s, v->id, &v->out, &v->err);
+    if (rc)
+        goto out;
+    if ((rc = cs_store_call(s, contact_get, v->id, &who, &v->err)))
+        goto out;
+    if (!(contact = cs_contact_json(&who)) ||
+        json_object_set_new(v->out, "contact", contact)) {
+        rc = cs_errf(&v->err, CS_ERR_NOMEM, "out of memory building a customer's contact");
+        goto out;
+    }
+out:
+    if (rc) {
+        json_decref(v->out);
+        v->out = NULL;
+    }
+    return rc;
+}
+
 static cs_rc view_fn(cs_store_t *s, void *arg)
 {
     view_ctx_t *v = arg;
     switch (v->route) {
-    case R_CUSTOMER: return cs_store_customer_view(s, v->id, &v->out, &v->err);
+    case R_CUSTOMER: return customer_view(s, v);
     case R_ORDER: return cs_store_order_view(s, v->id, &v->out, &v->err);
     default: return cs_store_events_query(s, &v->q, &v->out, &v->err);
     }

@@ -1394,15 +1394,20 @@ static json_t *consent_json(const char *c)
  * granted on the channel starts it over, the same record sent again, a
  * consent refused or a consent granted on another channel does not): an
  * unsubscribe or a complaint stops all but transactional ones on every
- * channel (*unsub, 1 << cs_channel_t) that has not started over since;
- * a bounce stops the channel it came from (*bounced). */
+ * channel (out->unsubscribed, 1 << cs_channel_t) that has not started over
+ * since; a bounce stops the channel it came from (out->bounced). Each
+ * with the time of the latest that holds (out->unsubscribed_at,
+ * bounced_at: the customer view shows them). Only these four of *out are
+ * written. */
 static cs_rc stops(cs_sql_t *s, const char *id, const cs_ms_t since[CS_CHANNEL__COUNT],
-                   unsigned *unsub, unsigned *bounced, cs_err_t *err)
+                   cs_contact_t *out, cs_err_t *err)
 {
     _Static_assert(CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 && CS_MSG_UNSUBSCRIBED == 6,
                    "QJ_CTX_UNSUB and migration 6 say 4, 5, 6");
-    *unsub = 0;
-    *bounced = 0;
+    out->unsubscribed = 0;
+    out->bounced = 0;
+    memset(out->unsubscribed_at, 0, sizeof out->unsubscribed_at);
+    memset(out->bounced_at, 0, sizeof out->bounced_at);
     cs_ms_t first = since[0];
     for (int ch = 1; ch < CS_CHANNEL__COUNT; ch++)
         if (since[ch] < first)
@@ -1418,13 +1423,19 @@ static cs_rc stops(cs_sql_t *s, const char *id, const cs_ms_t since[CS_CHANNEL__
         cs_ms_t latest = cs__col_time(st, 2);
         if (status != CS_MSG_BOUNCED) {
             for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
-                if (latest >= since[ch])
-                    *unsub |= 1u << ch;
+                if (latest >= since[ch]) {
+                    out->unsubscribed |= 1u << ch;
+                    if (latest > out->unsubscribed_at[ch])
+                        out->unsubscribed_at[ch] = latest;
+                }
             continue;
         }
         int ch = cs_channel_from_name(cs__col_text(st, 1));
-        if (ch >= 0 && latest >= since[ch])
-            *bounced |= 1u << ch;
+        if (ch >= 0 && latest >= since[ch]) {
+            out->bounced |= 1u << ch;
+            if (latest > out->bounced_at[ch])
+                out->bounced_at[ch] = latest;
+        }
     }
     cs__stmt_done(st);
     return r == SQL_DONE ? CS_OK : cs__sql_fail(s, err, "read unsubscribes and bounces");
@@ -1482,12 +1493,12 @@ static cs_rc ctx_customer(cs_sql_t *s, const char *id, bool lite, json_t **out, 
         json_object_set_new(c, "last_order_id", json_string(cs__col_text(st, 0)));
     cs__stmt_done(st);
 unsub: {
-    unsigned unsub, bounced;
-    if (stops(s, id, changed, &unsub, &bounced, err))
+    cs_contact_t who;
+    if (stops(s, id, changed, &who, err))
         goto fail;
-    json_object_set_new(c, "unsubscribed", json_boolean(unsub != 0));
-    json_object_set_new(c, "unsubscribed_channels", channel_list(unsub));
-    json_object_set_new(c, "bounced", channel_list(bounced));
+    json_object_set_new(c, "unsubscribed", json_boolean(who.unsubscribed != 0));
+    json_object_set_new(c, "unsubscribed_channels", channel_list(who.unsubscribed));
+    json_object_set_new(c, "bounced", channel_list(who.bounced));
     *out = c;
     return CS_OK;
 }
@@ -1766,7 +1777,7 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
     for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
         changed[ch] = cs__col_time(st, 5 + ch);
     cs__stmt_done(st);
-    return stops(s, customer_id, changed, &out->unsubscribed, &out->bounced, err);
+    return stops(s, customer_id, changed, out, err);
 }
 
 cs_rc cs__sql_address_bounced(cs_store_t *store, const char *customer_id, int channel,

@@ -212,6 +212,41 @@ void cs_contact_from_json(json_t *customer, cs_contact_t *out)
     out->bounced = channel_set(json_object_get(customer, "bounced"));
 }
 
+json_t *cs_contact_json(const cs_contact_t *c)
+{
+    json_t *all = json_object();
+    for (int ch = 0; all && ch < CS_CHANNEL__COUNT; ch++) {
+        unsigned bit = 1u << ch;
+        char ub[40], bb[40];
+        json_t *consents = json_object();
+        for (int k = 0; consents && k < 2; k++) {
+            char v = c->consent[ch * 2 + k];
+            if (json_object_set_new(consents, k ? "marketing" : "transactional",
+                                    v == 'y' ? json_true() : v == 'n' ? json_false()
+                                                                      : json_null())) {
+                json_decref(consents);
+                consents = NULL;
+            }
+        }
+        bool unsub = (c->unsubscribed & bit) != 0, bounced = (c->bounced & bit) != 0;
+        json_t *o = consents
+                        ? json_pack("{s:b, s:s?, s:b, s:s?, s:o}", "unsubscribed", unsub,
+                                    "unsubscribed_at",
+                                    unsub ? cs_time_format(c->unsubscribed_at[ch], ub, sizeof ub)
+                                          : NULL,
+                                    "bounced", bounced, "bounced_at",
+                                    bounced ? cs_time_format(c->bounced_at[ch], bb, sizeof bb)
+                                            : NULL,
+                                    "consents", consents)
+                        : NULL;
+        if (!o || json_object_set_new(all, cs_channel_name((cs_channel_t)ch), o)) {
+            json_decref(all);
+            all = NULL;
+        }
+    }
+    return all;
+}
+
 const char *cs_out_channel_name(int channel)
 {
     return channel == CS_OUT_WEBHOOK ? "webhook" : cs_channel_name((cs_channel_t)channel);

@@ -291,6 +291,12 @@ typedef struct cs_contact {
                               stops: those that did not start over since it (a new
                               address or a consent granted on the channel) */
     unsigned bounced;      /* channels that bounced since they last started over */
+    /* per channel, when the latest unsubscribe or complaint that stops it
+     * (unsubscribed) occurred, and the latest bounce of it (bounced); 0
+     * where it does not hold. contact_get's alone: cs_contact_from_json
+     * leaves them 0 (the journeys' context has no times) */
+    cs_ms_t unsubscribed_at[CS_CHANNEL__COUNT];
+    cs_ms_t bounced_at[CS_CHANNEL__COUNT];
 } cs_contact_t;
 /* The contact data of a customer as journey_context gives it (borrowed;
  * its email, phone, locale, timezone, consents, unsubscribed_channels and
@@ -298,6 +304,13 @@ typedef struct cs_contact {
  * caller that needs both without reading the customer twice. A NULL customer gives an
  * empty contact. */
 void cs_contact_from_json(json_t *customer, cs_contact_t *out);
+/* What stops or lets messages through on each channel of a contact
+ * (borrowed), as the customer view shows it: {"email": {"unsubscribed",
+ * "unsubscribed_at", "bounced", "bounced_at", "consents": {"transactional",
+ * "marketing"}}, "sms": ..., "whatsapp": ...}, times as ISO 8601 or null,
+ * consents true, false or null (never stated). Returns owned JSON, NULL
+ * when out of memory. */
+json_t *cs_contact_json(const cs_contact_t *c);
 
 /* An address or a scan's place as the store keeps it, JSON: postal code
  * and country (CS_ID_MAX), city and region (CS_SHORT_MAX), each byte

@@ -359,6 +359,49 @@ try:
 
     st, _, cust = d.request("GET", "/v1/customers/c-7")
     t.eq((st, cust.get("email"), cust["stats"]["orders"]), (200, "anna@example.de", 1), "customer view")
+    t.eq(sorted(cust), ["attributes", "consents", "contact", "email", "first_seen_at", "id",
+                        "locale", "name", "orders", "phone", "stats", "timezone", "updated_at"],
+         "the customer view's fields, with its contact")
+    clear = {"unsubscribed": False, "unsubscribed_at": None, "bounced": False, "bounced_at": None,
+             "consents": {"transactional": None, "marketing": None}}
+    t.eq(cust.get("contact"), {"email": clear, "sms": clear, "whatsapp": clear},
+         "nothing holds on any channel of a customer who never unsubscribed nor bounced")
+
+    # ---- the customer view's contact: per channel, the unsubscribe or
+    # complaint and the bounce that hold (with their times) and the
+    # consents, as the contact policy reads them; an SMS consent granted
+    # since starts SMS over, and lifts its unsubscribe and its bounce ----
+    def status(eid, when, what, channel=None):
+        data = {"message_id": "shop-" + eid, "status": what, "customer_id": "c-hold"}
+        if channel:
+            data["channel"] = channel
+        return {"event_id": eid, "type": "message.status", "occurred_at": when, "data": data}
+    st, _, body = d.post_events([
+        {"event_id": "c-hold-1", "type": "customer.upserted", "occurred_at": "2026-03-02T08:00:00Z",
+         "data": {"id": "c-hold", "email": "hold@example.de", "phone": "+4915100000009",
+                  "consents": {"email": {"transactional": True, "marketing": True},
+                               "sms": {"transactional": True, "marketing": False}}}},
+        status("c-hold-2", "2026-03-02T09:00:00Z", "complained", "email"),
+        status("c-hold-3", "2026-03-02T09:30:00Z", "unsubscribed"),
+        status("c-hold-4", "2026-03-02T10:00:00Z", "bounced", "sms"),
+        {"event_id": "c-hold-5", "type": "customer.upserted", "occurred_at": "2026-03-02T11:00:00Z",
+         "data": {"id": "c-hold", "consents": {"sms": {"marketing": True}}}},
+        status("c-hold-6", "2026-03-02T12:00:00Z", "bounced", "email"),
+        status("c-hold-7", "2026-03-02T12:30:00Z", "bounced", "email"),
+    ])
+    t.eq((st, body.get("accepted")), (200, 7), "a customer's unsubscribe, complaint and bounces: %r" % (body,))
+    st, _, cust = d.request("GET", "/v1/customers/c-hold")
+    yes = {"transactional": True, "marketing": True}
+    t.eq((st, cust.get("contact")), (200, {
+        "email": {"unsubscribed": True, "unsubscribed_at": "2026-03-02T09:30:00.000Z",
+                  "bounced": True, "bounced_at": "2026-03-02T12:30:00.000Z", "consents": yes},
+        "sms": {"unsubscribed": False, "unsubscribed_at": None, "bounced": False, "bounced_at": None,
+                "consents": yes},
+        "whatsapp": {"unsubscribed": True, "unsubscribed_at": "2026-03-02T09:30:00.000Z",
+                     "bounced": False, "bounced_at": None,
+                     "consents": {"transactional": None, "marketing": None}}}),
+         "the contact shows what holds on each channel, since when, and the consents")
+    t.eq(cust.get("consents", {}).get("sms"), yes, "the view's consents are unchanged beside it")
     # an id may hold '/': sent as %2F it stays one segment of the path
     # (it was unreadable, and c%2Fjourneys answered customer c's runs)
     st, _, body = d.post_events([csbb.order_event("slash-1", "2024/0815", customer="c/journeys"),

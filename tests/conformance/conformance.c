@@ -2638,6 +2638,19 @@ static void test_stops_past_many_bounces(void **state)
  * until that one starts over. A consent granted on any channel lifted the
  * unsubscribe on every channel, so a customer who said yes to SMS offers
  * got marketing email again. */
+/* The times contact_get gives for what holds on a channel (the customer
+ * view shows them): "" where nothing holds, else its latest as stored. */
+static void assert_held_at(const cs_contact_t *c, int ch, const char *unsub, const char *bounce)
+{
+    cs_ms_t u = 0, b = 0;
+    if (*unsub)
+        assert_true(cs_time_parse(unsub, &u));
+    if (*bounce)
+        assert_true(cs_time_parse(bounce, &b));
+    assert_int_equal(c->unsubscribed_at[ch], u);
+    assert_int_equal(c->bounced_at[ch], b);
+}
+
 static void test_stops_start_over_per_channel(void **state)
 {
     const unsigned email = 1u << CS_CHANNEL_EMAIL, sms = 1u << CS_CHANNEL_SMS,
@@ -2659,6 +2672,8 @@ static void test_stops_start_over_per_channel(void **state)
     assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
     assert_int_equal(c.unsubscribed, email | sms | wa);
     assert_int_equal(c.bounced, email);
+    assert_held_at(&c, CS_CHANNEL_EMAIL, "2026-03-01T11:00:00Z", "2026-03-01T11:10:00Z");
+    assert_held_at(&c, CS_CHANNEL_SMS, "2026-03-01T11:00:00Z", "");
     /* SMS offers ticked: SMS starts over, email and WhatsApp do not */
     put(s, EV("c2", "customer.upserted", "2026-03-01T12:00:00Z",
               "{\"id\":\"c-4\",\"consents\":{\"sms\":{\"marketing\":true}}}"), NULL);
@@ -2666,6 +2681,8 @@ static void test_stops_start_over_per_channel(void **state)
     assert_string_equal(c.consent, "yyyy--");
     assert_int_equal(c.unsubscribed, email | wa);
     assert_int_equal(c.bounced, email);
+    assert_held_at(&c, CS_CHANNEL_SMS, "", "");
+    assert_held_at(&c, CS_CHANNEL_WHATSAPP, "2026-03-01T11:00:00Z", "");
     /* the same record again, or a refusal on email, lifts nothing */
     put(s, EV("c3", "customer.upserted", "2026-03-01T12:10:00Z",
               "{\"id\":\"c-4\",\"consents\":{\"sms\":{\"marketing\":true},"
@@ -2699,6 +2716,8 @@ static void test_stops_start_over_per_channel(void **state)
         NULL);
     assert_int_equal(contact_both(s, "c-4", &c), CS_OK);
     assert_int_equal(c.unsubscribed, email | sms | wa);
+    assert_held_at(&c, CS_CHANNEL_EMAIL, "2026-03-01T15:00:00Z", "");
+    assert_held_at(&c, CS_CHANNEL_SMS, "2026-03-01T15:00:00Z", "2026-03-01T13:30:00Z");
     /* a new email: email starts over (its bounce and the complaint) */
     put(s, EV("c6", "customer.upserted", "2026-03-01T16:00:00Z",
               "{\"id\":\"c-4\",\"email\":\"kim.neu@example.de\"}"), NULL);
