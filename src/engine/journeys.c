@@ -389,7 +389,9 @@ bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *sh
     const char *st = jstr(shipment, "status");
     if (st && (strcmp(st, "exception") == 0 || strcmp(st, "returned_to_sender") == 0))
         return true;
-    json_int_t promised = json_integer_value(json_object_get(order, "promised_to_ms"));
+    /* the promised day, or a parcel sent again's own window's when the
+     * order watch found it ends later: the day the watch judges by */
+    json_int_t promised = json_integer_value(json_object_get(order, "due_to_ms"));
     /* delivered: the run's parcel, and every other of the order still to
      * come (a run about the first of two parcels is late while the
      * second, which the watch and the promise follow, is in trouble); a

@@ -67,9 +67,11 @@ cs_rc cs_journeys_enabled(cs_journeys_t *js, cs_store_t *s, const char *id, bool
  * conditions too)? order and shipment are a full journey_context's
  * (borrowed; either may be NULL): a parcel in exception or gone back, the
  * order watch's at-risk flag, or the shop's promised day (in shop_tz)
- * passed -- unless the run's parcel and every other of the order still to
- * come were delivered; never for a cancelled order. The sender asks it
- * again at the hand-over. */
+ * passed -- for an order sent again, its new parcel's own window's last
+ * day when that ends later, as the watch judges it (order.due_to_ms) --
+ * unless the run's parcel and every other of the order still to come were
+ * delivered; never for a cancelled order. The sender asks it again at the
+ * hand-over. */
 bool cs_journeys_delivery_late(const cs_tz_t *shop_tz, json_t *order, json_t *shipment,
                                cs_ms_t now);
 

@@ -72,9 +72,9 @@ static const char *const customer_fields[] = {
 };
 static const char *const order_fields[] = {
     "id", "customer_id", "currency", "placed_at", "subtotal", "shipping", "tax", "discount",
-    "total", "promised_from", "promised_to", "promised_to_ms", "status", "at_risk", "attributes",
-    "other_orders", "orders_before", "other_orders_average", "price_ratio", "items",
-    "items_count", "shipments", "shipments_count", "several_parcels", "ticket_open",
+    "total", "promised_from", "promised_to", "promised_to_ms", "due_to_ms", "status", "at_risk",
+    "attributes", "other_orders", "orders_before", "other_orders_average", "price_ratio",
+    "items", "items_count", "shipments", "shipments_count", "several_parcels", "ticket_open",
     "refund_pending", NULL
 };
 static const char *const shipment_fields[] = { "id", "carrier", "service", "tracking_number",

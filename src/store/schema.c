@@ -384,6 +384,12 @@ static const char *const migrations[] = {
      * first queued; NULL for a message never requeued and for those
      * requeued before */
     "ALTER TABLE outbox ADD COLUMN requeued_at @INT;",
+    /* 39: the last day of the own window of a parcel sent again for one
+     * gone back to the shop, when that ends after the first promise's: the
+     * day the order watch judges the order late after (watch.c), kept so
+     * that a journey's risk.late judges it by the same day; NULL for
+     * every other order, and until the watch next looks at one */
+    "ALTER TABLE promises ADD COLUMN own_to @INT;",
 };
 
 size_t cs_schema_count(void)

@@ -167,7 +167,8 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                      "GROUP BY status,channel",
     [QJ_CTX_ORDER] = "SELECT customer_id,currency,placed_at,subtotal,shipping,tax,discount,total,"
                      "promised_from,promised_to,status,attributes,"
-                     "(SELECT at_risk FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",
+                     "(SELECT at_risk FROM promises WHERE order_id=?1),"
+                     "(SELECT own_to FROM promises WHERE order_id=?1) FROM orders WHERE id=?1",
     /* (and how many of them came before this one: a first purchase is
      * one before which the customer placed none, also when a later order
      * is known by the time a message about the first is written; the
@@ -1534,12 +1535,19 @@ static cs_rc ctx_order(cs_sql_t *s, const char *id, bool lite, json_t **out, cs_
     cs__col_copy(cur, sizeof cur, st, 1);
     int64_t total = sql_column_int64(st, 7);
     bool at_risk = sql_column_int(st, 12) != 0;
+    /* the day the order is late after, as the order watch judges it
+     * (docs/journeys.md): the promised one, or the own window's of a
+     * parcel sent again when the watch found that one ends later (its
+     * own_to, a local midnight past the promised day) */
+    cs_ms_t own_to = cs__col_time(st, 13);
+    cs_ms_t due_to = promised_to && own_to > promised_to ? own_to : promised_to;
     cs__stmt_done(st);
     if (!o) {
         json_decref(aj);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     }
     json_object_set_new(o, "promised_to_ms", json_integer(promised_to));
+    json_object_set_new(o, "due_to_ms", json_integer(due_to));
     /* the order watch's flag: late, silent, an incident (docs/tracking.md) */
     json_object_set_new(o, "at_risk", json_boolean(at_risk));
     json_object_set_new(o, "attributes", aj ? aj : json_object());

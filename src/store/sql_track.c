@@ -13,7 +13,7 @@
     "order_id,customer_id,first_from,first_to,first_point,first_source,first_at,cur_from,"   \
     "cur_to,cur_point,reason,quiet_days,level,updated_at,at_risk,risk_reason,risk_at,"       \
     "risk_events,check_at,closed,broken_at,late_days,comp_at,comp_code,comp_cost,comp_note," \
-    "closed_shipment"
+    "closed_shipment,own_to"
 
 static const char *const tstmt_sql[QT__COUNT] = {
     [QT_ORDER] = "SELECT customer_id,status,currency,total,shipping,placed_at,promised_from,"
@@ -72,7 +72,7 @@ static const char *const tstmt_sql[QT__COUNT] = {
                     "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",
     [QT_PUT] = "INSERT INTO promises(" REC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,"
-               "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27) "
+               "?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28) "
                "ON CONFLICT(order_id) DO UPDATE SET "
                "customer_id=excluded.customer_id,first_from=excluded.first_from,"
                "first_to=excluded.first_to,first_point=excluded.first_point,"
@@ -85,7 +85,7 @@ static const char *const tstmt_sql[QT__COUNT] = {
                "closed=excluded.closed,broken_at=excluded.broken_at,late_days=excluded.late_days,"
                "comp_at=excluded.comp_at,comp_code=excluded.comp_code,"
                "comp_cost=excluded.comp_cost,comp_note=excluded.comp_note,"
-               "closed_shipment=excluded.closed_shipment",
+               "closed_shipment=excluded.closed_shipment,own_to=excluded.own_to",
     [QT_MOVE] = "INSERT INTO promise_moves(order_id,at,from_day,to_day,point,reason,at_risk) "
                 "VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [QT_DUE] = "SELECT " REC_COLS " FROM promises WHERE check_at<?1 ORDER BY check_at LIMIT ?2",
@@ -370,6 +370,7 @@ static void read_rec(sql_stmt *st, cs_promise_rec_t *p)
     p->comp_cost = sql_column_int64(st, 24);
     cs__col_copy(p->comp_note, sizeof p->comp_note, st, 25);
     cs__col_copy(p->closed_shipment, sizeof p->closed_shipment, st, 26);
+    p->own_to = cs__col_time(st, 27);
 }
 
 cs_rc cs__sql_promise_get(cs_store_t *store, const char *order_id, cs_promise_rec_t *out,
@@ -429,6 +430,7 @@ cs_rc cs__sql_promise_put(cs_store_t *store, const cs_promise_rec_t *p, const ch
     sql_bind_int64(st, 25, p->comp_cost);
     bind_opt(st, 26, p->comp_note);
     bind_opt(st, 27, p->closed_shipment);
+    cs__bind_time(st, 28, p->own_to);
     cs_rc rc = cs__sql_exec_stmt(s, st, err, "record a promise");
     if (rc || !move)
         return rc;

@@ -415,6 +415,11 @@ typedef struct cs_promise_rec {
     char comp_note[64];       /* how it was sized, or why none was issued */
     char closed_shipment[CS_ID_MAX + 1]; /* the parcel followed when it closed on a delivery
                                             or a return ("" = none) */
+    cs_ms_t own_to;           /* the followed parcel was sent again for one gone back to
+                                 the shop (cs_order_track_t.replaces) and its own window
+                                 (the model's at its hand-over) ends after first_to: that
+                                 window's last day (a local midnight), which the order is
+                                 late after (a journey's risk.late too); else 0 */
 } cs_promise_rec_t;
 
 struct cs_store_ops {

@@ -450,6 +450,8 @@ static cs_rc update(upd_t *u, const char *order_id)
     cs_ms_t due = r.first_to;
     if ((rc = own_window_end(u, &t, &q, &due)))
         return rc;
+    /* kept for the journeys: risk.late judges by the same day */
+    r.own_to = due != r.first_to ? due : 0;
     bool passed = due && cs_tz_day(w->o.tz, u->now) > cs_tz_day(w->o.tz, due);
     bool behind = due && (passed || (p.yardstick && p.point > due));
     if (!delivered && !arriving) {
@@ -569,7 +571,8 @@ static cs_rc update(upd_t *u, const char *order_id)
         was.level == r.level && was.at_risk == r.at_risk &&
         strcmp(was.risk_reason, r.risk_reason) == 0 && was.risk_events == r.risk_events &&
         was.broken_at == r.broken_at && was.late_days == r.late_days &&
-        was.comp_at == r.comp_at && was.closed == r.closed && was.check_at > u->now &&
+        was.comp_at == r.comp_at && was.closed == r.closed && was.own_to == r.own_to &&
+        was.check_at > u->now &&
         (r.closed || r.check_at >= was.check_at))
         return CS_OK;
     return cs_store_call(u->s, promise_put, &r, moved ? r.reason : NULL, u->err);

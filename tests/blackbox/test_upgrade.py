@@ -28,7 +28,9 @@ gets its tally of its orders (those not cancelled, and what it kept of
 them); (36) a customer's SMS and WhatsApp start over from where its one
 time to start over was (contact_at, now email's); (37) a message waiting
 for its retry counts as handed over, one not handed over yet not; (38)
-the outbox gets when a message was last requeued. Winding the store back
+the outbox gets when a message was last requeued; (39) promises get the
+own window of a parcel sent again (none for the orders stored before).
+Winding the store back
 to 25
 drops those columns, and the next open adds them again. Runs on SQLite and,
 as its .postgresql variant, on a throwaway PostgreSQL cluster."""
@@ -337,6 +339,9 @@ try:
                      "WHERE id='c-up'")
     t.eq(csbb.store_sql(d.store, CONTACT_TIMES).strip().split("|"), [str(placed)] * 3,
          "migration 36: SMS and WhatsApp start from the customer's contact_at")
+    # migration 39: a parcel sent again's own window, for the journeys
+    own_to_col = fallback_col.replace("'outbox'", "'promises'").replace("'fallback'", "'own_to'")
+    t.eq(csbb.store_sql(d.store, own_to_col).strip(), "1", "migration 39: promises.own_to")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -419,8 +424,8 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37 and 38 go too, as a store of 25
-    # had none; with a message that failed before 33)
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38 and 39 go too, as a store
+    # of 25 had none; with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
@@ -433,6 +438,7 @@ try:
     csbb.store_sql(d.store, "UPDATE customers SET contact_at=%d WHERE id='c-up'" % (placed + 7))
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN handed_at")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN requeued_at")
+    csbb.store_sql(d.store, "ALTER TABLE promises DROP COLUMN own_to")
     csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
                             "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
                             "'gave up: 421',1772400000000)")
@@ -453,6 +459,8 @@ try:
          "migration 31 again: outbox.fallback added back")
     t.eq(csbb.store_sql(d.store, moves_col).strip(), "1",
          "migration 32 again: outbox.moves added back")
+    t.eq(csbb.store_sql(d.store, own_to_col).strip(), "1",
+         "migration 39 again: promises.own_to added back")
     t.eq(csbb.store_sql(d.store, "SELECT failed_at FROM outbox WHERE idem_key='up:failed'").strip(),
          "1772400000000", "migration 33 again: a message failed before has its created_at")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),

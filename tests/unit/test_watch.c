@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/journeys.h"
 #include "journey/journey.h"
 #include "tracking/watch.h"
 #include "test_store.h"
@@ -1356,6 +1357,22 @@ static cs_order_track_t track(const char *order_id)
     return t;
 }
 
+/* risk.late of a journey about order_id of customer now, as the contact
+ * policy's hold reads it too (cs_journeys_delivery_late). */
+static bool journey_late(const char *order_id, const char *customer)
+{
+    json_t *cu, *o, *sh;
+    cs_err_t err;
+    assert_int_equal(cs_store_call(W.s, journey_context, customer, order_id, 0, CS_CTX_FULL, &cu,
+                                   &o, &sh, &err),
+                     CS_OK);
+    bool late = cs_journeys_delivery_late(W.wo.tz, o, sh, now());
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+    return late;
+}
+
 /* The carrier codes of an order's scans ("a,b"), in time order; returns
  * how many tracking events its timeline holds. */
 static int order_scans(const char *order_id, char *codes, size_t size)
@@ -1707,7 +1724,10 @@ static void scan_again(const char *id, const char *status)
  * time. It arrives on Saturday, after the order's first promise: the
  * apology and its code then, three working days late. A new parcel that
  * overruns its own window is late, and owed its code, as any. Two parcels
- * sent together of which one goes back are no order sent again. */
+ * sent together of which one goes back are no order sent again. A
+ * journey's risk.late (and the contact policy's hold) agrees: not late
+ * while the new parcel is on time, late once its own window has passed,
+ * also before the watch's next look has flagged it. */
 static void test_replacement_has_its_own_window(void **state)
 {
     (void)state;
@@ -1759,10 +1779,13 @@ static void test_replacement_has_its_own_window(void **state)
     assert_int_equal(signals("delivery_at_risk", "rp"), told);
     assert_false(rec("rq").at_risk);
     assert_true(track("rp").replaces);
+    assert_false(journey_late("rp", "c-rp"));
+    assert_false(journey_late("rq", "c-rq"));
     /* two parcels sent together: the one still on its way replaces none,
      * and is judged by the first promise */
     assert_false(track("rt").replaces);
     assert_true(rec("rt").at_risk);
+    assert_true(journey_late("rt", "c-rt"));
     /* delivered on Saturday: the first promise broke by three working days */
     cs_clock_manual_set(&W.clock, at("2026-03-07T10:00:00Z"));
     scan_again("rp", "delivered");
@@ -1773,6 +1796,12 @@ static void test_replacement_has_its_own_window(void **state)
     assert_true(r.comp_code[0]);
     assert_int_equal(signals("promise_broken", "rp"), 1);
     assert_int_equal(signals("delivery_at_risk", "rp"), told);
+    assert_false(journey_late("rq", "c-rq"));
+    /* Sunday 00:30 in Berlin: rq's own window has passed, late to a
+     * journey before the watch has looked again */
+    cs_clock_manual_set(&W.clock, at("2026-03-07T23:30:00Z"));
+    assert_false(rec("rq").at_risk);
+    assert_true(journey_late("rq", "c-rq"));
     /* rq's new parcel is not heard of again: at risk once its own window
      * (Saturday) has passed, and owed its code when it is as far past it
      * as any order past its first promise (two working days: Tuesday),
