@@ -10,6 +10,18 @@
 
 /* ---- the migrations: append only ---- */
 
+/* What was spent on an order as version 35 counted it (SQL_ORDER_SPENT
+ * then; a store wound back runs that migration's text again, before the
+ * columns of version 40 are there): a return gave back once `refunded` or
+ * `closed`. Version 40 fills returns.refunded_at and rejected_at so that
+ * today's rule gives the same for every return stored before. */
+#define SPENT_35                                                                             \
+    "(CASE WHEN o.status='cancelled' THEN 0 ELSE (SELECT CASE WHEN b.given>=o.total THEN "  \
+    "0 ELSE o.total-b.given END FROM (SELECT coalesce(sum(coalesce(r.refund_amount,CASE "   \
+    "WHEN r.status='refunded' THEN " SQL_RETURN_ITEMS_PAID_AS("@INT") " ELSE 0 END)),0) AS " \
+    "given FROM returns r WHERE r.order_id=o.id AND r.status IN ('refunded','closed')) b) "  \
+    "END)"
+
 static const char *const migrations[] = {
     /* 1: event log, current state, api keys */
     "CREATE TABLE events("
@@ -354,7 +366,7 @@ static const char *const migrations[] = {
     "INSERT INTO customer_orders(customer_id,currency,live,spent_n,spent_sum) "
     "SELECT customer_id,cur,count(*),count(CASE WHEN currency IS NOT NULL AND spent>0 THEN 1 END),"
     "coalesce(sum(CASE WHEN currency IS NOT NULL AND spent>0 THEN spent END),0) FROM "
-    "(SELECT o.customer_id,o.currency,coalesce(o.currency,'') AS cur," SQL_ORDER_SPENT_AS("@INT")
+    "(SELECT o.customer_id,o.currency,coalesce(o.currency,'') AS cur," SPENT_35
     " AS spent "
     "FROM orders o WHERE o.customer_id IS NOT NULL AND o.placed_at IS NOT NULL AND "
     "o.status!='cancelled') x GROUP BY customer_id,cur;"
@@ -390,6 +402,21 @@ static const char *const migrations[] = {
      * that a journey's risk.late judges it by the same day; NULL for
      * every other order, and until the watch next looks at one */
     "ALTER TABLE promises ADD COLUMN own_to @INT;",
+    /* 40: when a return was last refunded -- an update said `refunded`,
+     * or closed it naming an amount -- and last rejected (the fold keeps
+     * both); NULL while it was not: what was spent (SQL_ORDER_SPENT) nets
+     * a return's money once it was refunded and not rejected since,
+     * whatever later updates say of where it is, not an amount named
+     * while it was under way and then closed without a refund. The
+     * returns stored before get their status's time where version 35's
+     * rule had them give back (refunded, or closed with an amount), and
+     * the rejected ones theirs, so what was spent, and the customers'
+     * tallies, stay as they were */
+    "ALTER TABLE returns ADD COLUMN refunded_at @INT;"
+    "ALTER TABLE returns ADD COLUMN rejected_at @INT;"
+    "UPDATE returns SET refunded_at=status_at WHERE status='refunded' OR "
+    "(status='closed' AND refund_amount IS NOT NULL);"
+    "UPDATE returns SET rejected_at=status_at WHERE status='rejected';",
 };
 
 size_t cs_schema_count(void)

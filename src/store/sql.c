@@ -226,14 +226,16 @@ static const char *const stmt_sql[Q__COUNT] = {
                           "AND x.tracking_number=?2 AND "
                           SQL_SAME_SCAN("x", "?3", "?4", "?5", "?6", "?7", "?8") " LIMIT 1",
 
-    [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at "
-                 "FROM returns WHERE id=?1",
+    [Q_RE_GET] = "SELECT order_id,status,resolution,refund_amount,requested_at,status_at,"
+                 "refunded_at,rejected_at FROM returns WHERE id=?1",
     [Q_RE_PUT] = "INSERT INTO returns(id,order_id,status,resolution,refund_amount,"
-                 "requested_at,status_at) VALUES(?1,?2,?3,?4,?5,?6,?7) "
+                 "requested_at,status_at,refunded_at,rejected_at) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
                  "ON CONFLICT(id) DO UPDATE SET order_id=excluded.order_id,"
                  "status=excluded.status,resolution=excluded.resolution,"
                  "refund_amount=excluded.refund_amount,requested_at=excluded.requested_at,"
-                 "status_at=excluded.status_at",
+                 "status_at=excluded.status_at,refunded_at=excluded.refunded_at,"
+                 "rejected_at=excluded.rejected_at",
     [Q_RI_DELETE] = "DELETE FROM return_items WHERE return_id=?1",
     [Q_RI_INSERT] = "INSERT INTO return_items(return_id,line,sku,quantity,reason) "
                     "VALUES(?1,?2,?3,?4,?5)",

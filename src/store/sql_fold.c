@@ -67,6 +67,8 @@ typedef struct route {
     char row_status[32];
     cs_ms_t row_status_at, row_requested_at;
     int64_t row_refund;             /* -1 = NULL */
+    cs_ms_t row_refunded_at;        /* a return's refunded_at, rejected_at; 0 = NULL */
+    cs_ms_t row_rejected_at;
     char row_resolution[32];
     char row_customer[CS_ID_MAX + 1];
     bool row_has_order;
@@ -314,7 +316,8 @@ static cs_rc find_row(cs_sql_t *s, bool is_return, const char *id, route_t *r, c
     if (rc == SQL_ROW) {
         r->row_found = true;
         if (is_return) {
-            /* order_id,status,resolution,refund_amount,requested_at,status_at */
+            /* order_id,status,resolution,refund_amount,requested_at,status_at,
+             * refunded_at,rejected_at */
             r->row_has_order = sql_column_type(st, 0) != SQL_NULL;
             copy_col(st, 0, r->order_buf, sizeof r->order_buf);
             copy_col(st, 1, r->row_status, sizeof r->row_status);
@@ -323,6 +326,8 @@ static cs_rc find_row(cs_sql_t *s, bool is_return, const char *id, route_t *r, c
                 r->row_refund = sql_column_int64(st, 3);
             r->row_requested_at = cs__col_time(st, 4);
             r->row_status_at = cs__col_time(st, 5);
+            r->row_refunded_at = cs__col_time(st, 6);
+            r->row_rejected_at = cs__col_time(st, 7);
         } else {
             /* customer_id,order_id,status,created_at,status_at */
             copy_col(st, 0, r->row_customer, sizeof r->row_customer);
@@ -1565,6 +1570,22 @@ static cs_rc fold_return_row(cs_sql_t *s, const cs_event_t *ev, const route_t *r
     int64_t refund = r->row_refund;
     if (!requested && re->refund_amount >= 0 && (newer || refund < 0))
         refund = re->refund_amount;
+    /* refunded: an update says so, or closes the return naming what it
+     * gave back; rejected: an update says so. Each keeps the latest such
+     * update, however late it arrives (one older than the status stored
+     * happened all the same), and the return gave back while its refund
+     * is not older than its rejection (SQL_RETURN_GAVE): the same whatever
+     * order the updates come in. An amount named while the return is
+     * under way is the refund to come, not money given */
+    cs_ms_t refunded_at = r->row_refunded_at, rejected_at = r->row_rejected_at;
+    if (!requested && re->status) {
+        bool gave = strcmp(re->status, "refunded") == 0 ||
+                    (strcmp(re->status, "closed") == 0 && re->refund_amount >= 0);
+        if (gave && ev->occurred_at > refunded_at)
+            refunded_at = ev->occurred_at;
+        if (strcmp(re->status, "rejected") == 0 && ev->occurred_at > rejected_at)
+            rejected_at = ev->occurred_at;
+    }
     cs__bind_text(put, 1, re->id);
     if (requested) {
         cs__bind_text(put, 2, re->order_id);
@@ -1579,6 +1600,8 @@ static cs_rc fold_return_row(cs_sql_t *s, const cs_event_t *ev, const route_t *r
     if (refund >= 0)
         sql_bind_int64(put, 5, refund);
     sql_bind_int64(put, 7, status_at);
+    cs__bind_time(put, 8, refunded_at);
+    cs__bind_time(put, 9, rejected_at);
     if ((rc = cs__sql_exec_stmt(s, put, err, "write a return")) || !requested)
         return rc;
 

@@ -115,16 +115,24 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
 
 /* What the customer spent on order `o` (a row of orders joined as `o`),
  * in its currency, minor units: nothing for a cancelled order, else its
- * total less the money its returns gave back, never below 0. A return gave
- * back once it is `refunded` or `closed`: its refund_amount, or, when a
- * `refunded` one states none, the returned items at what was paid for
- * them (each line's price after its discount, per unit; shipping and the
- * order's own discount not); a `closed` one without an amount (an
- * exchange, store credit) gave back nothing, nor did a return still under
- * way (the refund pending) or `rejected`. The one definition of what is
- * spent: the customer view's total_spent (sql_views.c) and the order
- * watch's compensation tier (customer_totals, sql_track.c) both read it,
- * so the two never disagree (docs/api.md, docs/tracking.md). */
+ * total less the money its returns gave back, never below 0. A return
+ * `r` gave back (SQL_RETURN_GAVE) once it was refunded -- an update said
+ * `refunded`, or closed it naming an amount: refunded_at, kept by the
+ * fold -- whatever later updates say of where it is (received, closed),
+ * unless it was rejected since (rejected_at, or `rejected` now): its
+ * refund_amount (the latest one named), or, when none was, the returned
+ * items at what was paid for them (each line's price after its discount,
+ * per unit; shipping and the order's own discount not). A return still
+ * under way (an amount named while `approved` is the refund to come), one
+ * closed without an amount (an exchange, store credit) and one rejected
+ * gave back nothing. The one definition of what is spent: the customer
+ * view's total_spent (sql_views.c), the order watch's compensation tier
+ * (customer_totals, sql_track.c) and the customers' tally the journeys
+ * read (Q_OR_TALLY) all read it, so they never disagree (docs/api.md,
+ * docs/tracking.md). */
+#define SQL_RETURN_GAVE(r)                                                                  \
+    "(" r ".refunded_at IS NOT NULL AND " r ".refunded_at>=coalesce(" r ".rejected_at,0) AND " \
+    r ".status<>'rejected')"
 #define SQL_RETURN_ITEMS_PAID_AS(INT)                                                      \
     "(SELECT coalesce(sum(CASE WHEN ri.quantity>=l.q THEN l.v ELSE l.v/l.q*ri.quantity "   \
     "END),0) FROM return_items ri JOIN (SELECT oi.sku AS sku,CAST(sum(oi.quantity) AS "    \
@@ -134,10 +142,9 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
 /* (_AS: with the migrations' word for the integer type, schema.c) */
 #define SQL_ORDER_SPENT_AS(INT)                                                            \
     "(CASE WHEN o.status='cancelled' THEN 0 ELSE (SELECT CASE WHEN b.given>=o.total THEN " \
-    "0 ELSE o.total-b.given END FROM (SELECT coalesce(sum(coalesce(r.refund_amount,CASE "  \
-    "WHEN r.status='refunded' THEN " SQL_RETURN_ITEMS_PAID_AS(INT) " ELSE 0 END)),0) AS "  \
-    "given FROM returns r WHERE r.order_id=o.id AND r.status IN ('refunded','closed')) b) " \
-    "END)"
+    "0 ELSE o.total-b.given END FROM (SELECT coalesce(sum(coalesce(r.refund_amount,"       \
+    SQL_RETURN_ITEMS_PAID_AS(INT) ")),0) AS given FROM returns r WHERE r.order_id=o.id "   \
+    "AND " SQL_RETURN_GAVE("r") ") b) END)"
 #define SQL_RETURN_ITEMS_PAID SQL_RETURN_ITEMS_PAID_AS("BIGINT")
 #define SQL_ORDER_SPENT SQL_ORDER_SPENT_AS("BIGINT")
 

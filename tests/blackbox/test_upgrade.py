@@ -29,11 +29,11 @@ them); (36) a customer's SMS and WhatsApp start over from where its one
 time to start over was (contact_at, now email's); (37) a message waiting
 for its retry counts as handed over, one not handed over yet not; (38)
 the outbox gets when a message was last requeued; (39) promises get the
-own window of a parcel sent again (none for the orders stored before).
-Winding the store back
-to 25
-drops those columns, and the next open adds them again. Runs on SQLite and,
-as its .postgresql variant, on a throwaway PostgreSQL cluster."""
+own window of a parcel sent again (none for the orders stored before);
+(40) a return stored before refunded, or closed naming its amount, was
+refunded when it got there, and a rejected one rejected. Winding the store
+back to 25 drops those columns, and the next open adds them again. Runs on
+SQLite and, as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
 import os
 import re
@@ -342,6 +342,11 @@ try:
     # migration 39: a parcel sent again's own window, for the journeys
     own_to_col = fallback_col.replace("'outbox'", "'promises'").replace("'fallback'", "'own_to'")
     t.eq(csbb.store_sql(d.store, own_to_col).strip(), "1", "migration 39: promises.own_to")
+    # migration 40: when a return was refunded and rejected; one stored before
+    # closed naming its amount gave it back when it was closed, as before
+    REFUNDED = "SELECT refunded_at, rejected_at FROM returns WHERE id='R-ah'"
+    t.eq(csbb.store_sql(d.store, REFUNDED).strip(), "%d|" % placed,
+         "migration 40: a return closed with an amount refunded when it was closed")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -424,8 +429,8 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38 and 39 go too, as a store
-    # of 25 had none; with a message that failed before 33)
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39 and 40 go too, as a
+    # store of 25 had none; with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
@@ -439,6 +444,8 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN handed_at")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN requeued_at")
     csbb.store_sql(d.store, "ALTER TABLE promises DROP COLUMN own_to")
+    csbb.store_sql(d.store, "ALTER TABLE returns DROP COLUMN refunded_at")
+    csbb.store_sql(d.store, "ALTER TABLE returns DROP COLUMN rejected_at")
     csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
                             "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
                             "'gave up: 421',1772400000000)")
@@ -461,6 +468,8 @@ try:
          "migration 32 again: outbox.moves added back")
     t.eq(csbb.store_sql(d.store, own_to_col).strip(), "1",
          "migration 39 again: promises.own_to added back")
+    t.eq(csbb.store_sql(d.store, REFUNDED).strip(), "%d|" % placed,
+         "migration 40 again: the return closed with an amount refunded when it was closed")
     t.eq(csbb.store_sql(d.store, "SELECT failed_at FROM outbox WHERE idem_key='up:failed'").strip(),
          "1772400000000", "migration 33 again: a message failed before has its created_at")
     t.eq(csbb.store_sql(d.store, "SELECT created_seq FROM tickets WHERE id='t-up'").strip(),

@@ -3777,6 +3777,97 @@ static void test_spent_net_of_refunds(void **state)
     cs_store_close(&s);
 }
 
+/* What customer c-g spent (total_spent in EUR, the compensation tier's
+ * spent) and the average of its orders other than G1 as a journey sees it
+ * (from the customer's tally). */
+static void kept_is(cs_store_t *s, const char *eur, double others_average)
+{
+    cs_err_t err;
+    int64_t orders, spent;
+    cs_ms_t until;
+    json_t *c = customer_view(s, "c-g");
+    assert_string_equal(str_at(json_object_get(c, "stats"), "total_spent.EUR"), eur);
+    json_decref(c);
+    assert_true(cs_time_parse("2026-04-01T00:00:00Z", &until));
+    assert_int_equal(cs_store_call(s, customer_totals, "c-g", until, "EUR", &orders, &spent, &err),
+                     CS_OK);
+    assert_int_equal(spent, (int64_t)(strtod(eur, NULL) * 100 + 0.5));
+    json_t *cu, *o, *sh;
+    assert_int_equal(cs_store_call(s, journey_context, "c-g", "G1", 0, CS_CTX_FULL, &cu, &o, &sh,
+                                   &err),
+                     CS_OK);
+    assert_float_equal(json_real_value(json_object_get(o, "other_orders_average")),
+                       others_average, 1e-9);
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
+}
+
+/* A return gives money back when it is refunded -- a `refunded` update,
+ * or one that closes it naming the amount -- and not before, whatever
+ * amount an update names while it is under way; it stays so while later
+ * updates say where it is (received after the refund, closed), unless
+ * it was rejected after it, in whatever order the updates arrive. Seven orders of 50.00 (2 x 20.00 and 10.00 shipping), one
+ * return of both items each. */
+static void test_spent_only_once_refunded(void **state)
+{
+    cs_store_t *s = open_store(state);
+    for (int i = 1; i <= 7; i++) {
+        put(s, ev_of("{\"event_id\":\"gp%d\",\"type\":\"order.placed\",\"occurred_at\":"
+                     "\"2026-03-0%dT10:00:00Z\",\"data\":{\"id\":\"G%d\",\"customer_id\":"
+                     "\"c-g\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\",\"name\":"
+                     "\"A\",\"unit_price\":\"20.00\",\"quantity\":2}],\"totals\":"
+                     "{\"shipping\":\"10.00\"}}}",
+                     i, i, i),
+            NULL);
+        char ev[16], ret[8], order[8];
+        snprintf(ev, sizeof ev, "gr%d", i);
+        snprintf(ret, sizeof ret, "GR%d", i);
+        snprintf(order, sizeof order, "G%d", i);
+        put(s, ret_ev(ev, ret, order, "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":2}]"),
+            NULL);
+    }
+    kept_is(s, "350.00", 50.0);
+    /* G1: an amount named while approved, then closed without one (store
+     * credit after all): nothing given back */
+    put(s, ret_upd("g1a", "GR1", "2026-03-11T10:00:00Z", "approved", "15.00"), NULL);
+    kept_is(s, "350.00", 50.0);
+    put(s, ret_upd("g1b", "GR1", "2026-03-12T10:00:00Z", "closed", NULL), NULL);
+    kept_is(s, "350.00", 50.0);
+    /* G2: approved with an amount, rejected, closed: nothing */
+    put(s, ret_upd("g2a", "GR2", "2026-03-11T10:00:00Z", "approved", "15.00"), NULL);
+    put(s, ret_upd("g2b", "GR2", "2026-03-12T10:00:00Z", "rejected", NULL), NULL);
+    put(s, ret_upd("g2c", "GR2", "2026-03-13T10:00:00Z", "closed", NULL), NULL);
+    kept_is(s, "350.00", 50.0);
+    /* G3: refunded without an amount (the items, 40.00), and still so once
+     * closed */
+    put(s, ret_upd("g3a", "GR3", "2026-03-12T10:00:00Z", "refunded", NULL), NULL);
+    kept_is(s, "310.00", 260.0 / 6);
+    put(s, ret_upd("g3b", "GR3", "2026-03-13T10:00:00Z", "closed", NULL), NULL);
+    kept_is(s, "310.00", 260.0 / 6);
+    /* G4: refunded before the parcel came back, then received: still
+     * refunded */
+    put(s, ret_upd("g4a", "GR4", "2026-03-12T10:00:00Z", "refunded", "15.00"), NULL);
+    put(s, ret_upd("g4b", "GR4", "2026-03-13T10:00:00Z", "received", NULL), NULL);
+    kept_is(s, "295.00", 245.0 / 6);
+    /* G5: refunded, then rejected, then closed: nothing */
+    put(s, ret_upd("g5a", "GR5", "2026-03-12T10:00:00Z", "refunded", "15.00"), NULL);
+    kept_is(s, "280.00", 230.0 / 6);
+    put(s, ret_upd("g5b", "GR5", "2026-03-13T10:00:00Z", "rejected", NULL), NULL);
+    kept_is(s, "295.00", 245.0 / 6);
+    put(s, ret_upd("g5c", "GR5", "2026-03-14T10:00:00Z", "closed", NULL), NULL);
+    kept_is(s, "295.00", 245.0 / 6);
+    /* G6: closed naming the amount, without a `refunded` before: given */
+    put(s, ret_upd("g6a", "GR6", "2026-03-12T10:00:00Z", "closed", "15.00"), NULL);
+    kept_is(s, "280.00", 230.0 / 6);
+    /* G7: rejected, and a refund dated before the rejection arriving
+     * after it: nothing */
+    put(s, ret_upd("g7a", "GR7", "2026-03-13T10:00:00Z", "rejected", NULL), NULL);
+    put(s, ret_upd("g7b", "GR7", "2026-03-12T10:00:00Z", "refunded", "15.00"), NULL);
+    kept_is(s, "280.00", 230.0 / 6);
+    cs_store_close(&s);
+}
+
 static cs_event_t *placed_ev(const char *id, const char *order, const char *customer,
                              const char *at, const char *price)
 {
@@ -4035,6 +4126,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_context_average_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_order_not_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spent_net_of_refunds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spent_only_once_refunded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_and_signal_of_another_customers_order,
