@@ -146,6 +146,19 @@ _Static_assert(CS_TRACK_DELIVERED == 5 && CS_TRACK_RETURNED_TO_SENDER == 7,
     SQL_RETURN_ITEMS_PAID_AS(INT) ")),0) AS given FROM returns r WHERE r.order_id=o.id "   \
     "AND " SQL_RETURN_GAVE("r") ") b) END)"
 #define SQL_RETURN_ITEMS_PAID SQL_RETURN_ITEMS_PAID_AS("BIGINT")
+/* Whether the customer sent order `o` back: it has items, and every unit
+ * of each (per sku) was in a return that gave back (SQL_RETURN_GAVE: the
+ * refund counts, not its amount; a return under way, or rejected after
+ * its refund, does not). The compensation tier does not count such an
+ * order (customer_totals, sql_track.c; docs/configuration.md), as what
+ * was spent (SQL_ORDER_SPENT) already nets its refund. */
+#define SQL_ORDER_SENT_BACK                                                                \
+    "(EXISTS(SELECT 1 FROM returns r WHERE r.order_id=o.id AND " SQL_RETURN_GAVE("r") ") " \
+    "AND EXISTS(SELECT 1 FROM order_items oi WHERE oi.order_id=o.id) AND NOT EXISTS("      \
+    "SELECT 1 FROM (SELECT oi.sku AS sku,sum(oi.quantity) AS q FROM order_items oi WHERE " \
+    "oi.order_id=o.id GROUP BY oi.sku) l WHERE l.q>(SELECT coalesce(sum(ri.quantity),0) "  \
+    "FROM return_items ri JOIN returns r ON r.id=ri.return_id WHERE r.order_id=o.id AND "  \
+    SQL_RETURN_GAVE("r") " AND ri.sku=l.sku)))"
 #define SQL_ORDER_SPENT SQL_ORDER_SPENT_AS("BIGINT")
 
 /* ---- the statement abstraction ---- */

@@ -66,8 +66,10 @@ static const char *const tstmt_sql[QT__COUNT] = {
                     "scans WHERE shipment_id=a.id AND status IN (?4,?5,?6))<?3",
     /* its first scan in a region (its destination's) */
     [QT_DEST] = "SELECT min(occurred_at) FROM scans WHERE shipment_id=?1 AND region=?2",
-    /* (what was spent as the customer view counts it: SQL_ORDER_SPENT) */
-    [QT_CUSTOMER] = "SELECT count(*),coalesce(sum(CASE WHEN currency=?3 THEN " SQL_ORDER_SPENT
+    /* (the orders but those sent back, SQL_ORDER_SENT_BACK; what was spent
+     * as the customer view counts it: SQL_ORDER_SPENT) */
+    [QT_CUSTOMER] = "SELECT count(CASE WHEN NOT " SQL_ORDER_SENT_BACK " THEN 1 END),"
+                    "coalesce(sum(CASE WHEN currency=?3 THEN " SQL_ORDER_SPENT
                     " ELSE 0 END),0) FROM orders o WHERE customer_id=?1 "
                     "AND placed_at IS NOT NULL AND placed_at<=?2 AND status!='cancelled'",
     [QT_GET] = "SELECT " REC_COLS " FROM promises WHERE order_id=?1",

@@ -719,10 +719,12 @@ struct cs_store_ops {
      * last change (0 when none). CS_ERR_NOTFOUND for an unknown order. */
     cs_rc (*order_version)(cs_store_t *s, const char *order_id, int64_t version[3],
                            cs_err_t *err);
-    /* A customer's placed, not cancelled orders placed at or before `until`,
-     * and what was spent on those in `currency` (minor units): their totals
-     * less what their returns gave back (SQL_ORDER_SPENT, store/sql_int.h;
-     * the customer view's total_spent counts the same). */
+    /* How many of a customer's placed, not cancelled orders placed at or
+     * before `until` it did not send back (every item returned and
+     * refunded: SQL_ORDER_SENT_BACK, store/sql_int.h), and what was spent
+     * on all of those in `currency` (minor units): their totals less what
+     * their returns gave back (SQL_ORDER_SPENT; the customer view's
+     * total_spent counts the same). */
     cs_rc (*customer_totals)(cs_store_t *s, const char *customer_id, cs_ms_t until,
                              const char *currency, int64_t *orders, int64_t *spent,
                              cs_err_t *err);

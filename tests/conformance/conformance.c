@@ -3690,7 +3690,7 @@ static cs_event_t *ret_upd(const char *id, const char *ret, const char *at, cons
 }
 
 static void spent_is(cs_store_t *s, const char *eur, const char *chf, int64_t tier_eur,
-                     int64_t tier_chf)
+                     int64_t tier_chf, int64_t tier_orders_n)
 {
     cs_err_t err;
     int64_t orders, spent;
@@ -3703,7 +3703,7 @@ static void spent_is(cs_store_t *s, const char *eur, const char *chf, int64_t ti
     assert_true(cs_time_parse("2026-04-01T00:00:00Z", &until));
     assert_int_equal(cs_store_call(s, customer_totals, "c-n", until, "EUR", &orders, &spent, &err),
                      CS_OK);
-    assert_int_equal(orders, 3);
+    assert_int_equal(orders, tier_orders_n);
     assert_int_equal(spent, tier_eur);
     assert_int_equal(cs_store_call(s, customer_totals, "c-n", until, "CHF", &orders, &spent, &err),
                      CS_OK);
@@ -3734,23 +3734,23 @@ static void test_spent_net_of_refunds(void **state)
               "\"A\",\"name\":\"A\",\"unit_price\":\"40.00\",\"quantity\":1}]}"),
         NULL);
     put(s, EV("n5", "order.cancelled", "2026-03-04T11:00:00Z", "{\"order_id\":\"N4\"}"), NULL);
-    spent_is(s, "84.00", "100.00", 8400, 10000);
+    spent_is(s, "84.00", "100.00", 8400, 10000, 3);
 
     /* a refund under way (an amount already said) gives nothing back yet */
     put(s, ret_ev("r1", "R1", "N1", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
         NULL);
     put(s, ret_upd("r2", "R1", "2026-03-11T10:00:00Z", "received", "20.00"), NULL);
-    spent_is(s, "84.00", "100.00", 8400, 10000);
+    spent_is(s, "84.00", "100.00", 8400, 10000, 3);
     /* refunded, and still so once closed */
     put(s, ret_upd("r3", "R1", "2026-03-12T10:00:00Z", "refunded", "20.00"), NULL);
-    spent_is(s, "64.00", "100.00", 6400, 10000);
+    spent_is(s, "64.00", "100.00", 6400, 10000, 3);
     put(s, ret_upd("r4", "R1", "2026-03-13T10:00:00Z", "closed", NULL), NULL);
-    spent_is(s, "64.00", "100.00", 6400, 10000);
+    spent_is(s, "64.00", "100.00", 6400, 10000, 3);
     /* a rejected return gave nothing back, whatever amount it named */
     put(s, ret_ev("r5", "R2", "N2", "2026-03-10T10:00:00Z", "[{\"sku\":\"B\",\"quantity\":1}]"),
         NULL);
     put(s, ret_upd("r6", "R2", "2026-03-11T10:00:00Z", "rejected", "9.00"), NULL);
-    spent_is(s, "64.00", "100.00", 6400, 10000);
+    spent_is(s, "64.00", "100.00", 6400, 10000, 3);
     /* refunded without an amount: the items at what was paid for them,
      * 2 of 3 B (27.00 after the line's discount) and the one C (asked 5) */
     put(s, ret_ev("r7", "R3", "N2", "2026-03-10T10:00:00Z",
@@ -3758,22 +3758,23 @@ static void test_spent_net_of_refunds(void **state)
                   "{\"sku\":\"Z\",\"quantity\":1}]"),
         NULL);
     put(s, ret_upd("r8", "R3", "2026-03-12T10:00:00Z", "refunded", NULL), NULL);
-    spent_is(s, "39.00", "100.00", 3900, 10000);
+    spent_is(s, "39.00", "100.00", 3900, 10000, 3);
     /* closed without an amount (store credit, an exchange): nothing */
     put(s, ret_ev("r9", "R4", "N3", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
         NULL);
     put(s, ret_upd("r10", "R4", "2026-03-12T10:00:00Z", "closed", NULL), NULL);
-    spent_is(s, "39.00", "100.00", 3900, 10000);
-    /* more given back than was paid (a goodwill top-up): 0, not less */
+    spent_is(s, "39.00", "100.00", 3900, 10000, 3);
+    /* more given back than was paid (a goodwill top-up): 0, not less; N3
+     * sent back whole, the tier does not count it (its only item) */
     put(s, ret_ev("r11", "R5", "N3", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
         NULL);
     put(s, ret_upd("r12", "R5", "2026-03-12T10:00:00Z", "refunded", "150.00"), NULL);
-    spent_is(s, "39.00", "0.00", 3900, 0);
+    spent_is(s, "39.00", "0.00", 3900, 0, 2);
     /* a cancelled order's refund takes nothing off the others */
     put(s, ret_ev("r13", "R6", "N4", "2026-03-10T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
         NULL);
     put(s, ret_upd("r14", "R6", "2026-03-12T10:00:00Z", "refunded", "40.00"), NULL);
-    spent_is(s, "39.00", "0.00", 3900, 0);
+    spent_is(s, "39.00", "0.00", 3900, 0, 2);
     cs_store_close(&s);
 }
 
@@ -3865,6 +3866,78 @@ static void test_spent_only_once_refunded(void **state)
     put(s, ret_upd("g7a", "GR7", "2026-03-13T10:00:00Z", "rejected", NULL), NULL);
     put(s, ret_upd("g7b", "GR7", "2026-03-12T10:00:00Z", "refunded", "15.00"), NULL);
     kept_is(s, "280.00", 230.0 / 6);
+    cs_store_close(&s);
+}
+
+/* How many orders of customer c-s the compensation tier counts, and what
+ * it spent (EUR), over the orders placed until April. */
+static int64_t tier_orders(cs_store_t *s, int64_t *spent)
+{
+    cs_err_t err;
+    int64_t orders;
+    cs_ms_t until;
+    assert_true(cs_time_parse("2026-04-01T00:00:00Z", &until));
+    assert_int_equal(cs_store_call(s, customer_totals, "c-s", until, "EUR", &orders, spent, &err),
+                     CS_OK);
+    return orders;
+}
+
+/* An order every item of which the customer sent back and was refunded
+ * for is no order for the compensation tier (vip_orders, a regular's two):
+ * a customer who sends everything back does not become a regular or a VIP
+ * by it. Its items may come back in several returns; one still under way,
+ * rejected after its refund, or of only some of the items leaves the order
+ * counted. S1 and S2: 2 x A at 20.00 and 1 x B at 10.00 each. */
+static void test_tier_orders_not_sent_back(void **state)
+{
+    cs_store_t *s = open_store(state);
+    int64_t spent;
+    for (int i = 1; i <= 2; i++)
+        put(s, ev_of("{\"event_id\":\"sp%d\",\"type\":\"order.placed\",\"occurred_at\":"
+                     "\"2026-03-0%dT10:00:00Z\",\"data\":{\"id\":\"S%d\",\"customer_id\":"
+                     "\"c-s\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\",\"name\":"
+                     "\"A\",\"unit_price\":\"20.00\",\"quantity\":2},{\"sku\":\"B\","
+                     "\"name\":\"B\",\"unit_price\":\"10.00\",\"quantity\":1}]}}",
+                     i, i, i),
+            NULL);
+    assert_int_equal(tier_orders(s, &spent), 2);
+    assert_int_equal(spent, 10000);
+    /* S2: one A and the B sent back and refunded: still an order */
+    put(s, ret_ev("sr1", "SR1", "S2", "2026-03-10T10:00:00Z",
+                  "[{\"sku\":\"A\",\"quantity\":1},{\"sku\":\"B\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("sr2", "SR1", "2026-03-12T10:00:00Z", "refunded", NULL), NULL);
+    assert_int_equal(tier_orders(s, &spent), 2);
+    assert_int_equal(spent, 7000);
+    /* the other A in a second return, under way: still an order */
+    put(s, ret_ev("sr3", "SR2", "S2", "2026-03-13T10:00:00Z", "[{\"sku\":\"A\",\"quantity\":1}]"),
+        NULL);
+    put(s, ret_upd("sr4", "SR2", "2026-03-14T10:00:00Z", "received", "20.00"), NULL);
+    assert_int_equal(tier_orders(s, &spent), 2);
+    /* refunded: every item of S2 came back and was refunded */
+    put(s, ret_upd("sr5", "SR2", "2026-03-15T10:00:00Z", "refunded", NULL), NULL);
+    assert_int_equal(tier_orders(s, &spent), 1);
+    assert_int_equal(spent, 5000);
+    /* and stays so once the return is closed */
+    put(s, ret_upd("sr6", "SR2", "2026-03-16T10:00:00Z", "closed", NULL), NULL);
+    assert_int_equal(tier_orders(s, &spent), 1);
+    /* rejected after its refund: S2 counts again */
+    put(s, ret_upd("sr7", "SR2", "2026-03-17T10:00:00Z", "rejected", NULL), NULL);
+    assert_int_equal(tier_orders(s, &spent), 2);
+    assert_int_equal(spent, 7000);
+    /* S1: everything in one return, refunded (less than paid: a deduction
+     * for wear), more B than bought named: not an order */
+    put(s, ret_ev("sr8", "SR3", "S1", "2026-03-10T10:00:00Z",
+                  "[{\"sku\":\"A\",\"quantity\":2},{\"sku\":\"B\",\"quantity\":3}]"),
+        NULL);
+    put(s, ret_upd("sr9", "SR3", "2026-03-12T10:00:00Z", "refunded", "45.00"), NULL);
+    assert_int_equal(tier_orders(s, &spent), 1);
+    assert_int_equal(spent, 2500);
+    /* the customer view still counts both orders */
+    json_t *c = customer_view(s, "c-s");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "stats"), "orders")),
+                     2);
+    json_decref(c);
     cs_store_close(&s);
 }
 
@@ -4127,6 +4200,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_last_order_not_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spent_net_of_refunds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spent_only_once_refunded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tier_orders_not_sent_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_stats_ticket_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_and_signal_of_another_customers_order,
