@@ -213,9 +213,12 @@ static const char *const jstmt_sql[QJ__COUNT] = {
      * ticket_stale_after) */
     [QJ_TICKET_OPEN_AT] = "SELECT max(status_at) FROM tickets WHERE (order_id=?1 OR "
                           "customer_id=?2) AND status IN ('open','pending')",
-    [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns WHERE order_id=?1 AND status IN "
+    /* a return under way that has not given its money back: one refunded
+     * and then received (or refunded before its parcel is on its way)
+     * waits for nothing, as what was spent counts it (SQL_RETURN_GAVE) */
+    [QJ_CTX_REFUND_PENDING] = "SELECT 1 FROM returns r WHERE r.order_id=?1 AND r.status IN "
                               "('requested','approved','label_created','in_transit','received') "
-                              "LIMIT 1",
+                              "AND NOT " SQL_RETURN_GAVE("r") " LIMIT 1",
 #define DISC_COLS "id,code,idem_key,run_id,journey,customer_id,order_id,kind,value,currency," \
                   "created_at,expires_at"
     /* a taken idem_key keeps the first code; a taken code inserts nothing either */

@@ -4094,6 +4094,16 @@ static void test_context_figures(void **state)
     assert_string_equal(str_at(st, "total_spent.EUR"), "67.60");
     assert_string_equal(str_at(st, "total_spent.CHF"), "100.00");
     json_decref(c);
+    /* refunded, then its parcel received: no refund is pending any more */
+    put(s, ret_upd("f7", "R1", "2026-03-06T10:00:00Z", "refunded", "20.00"), NULL);
+    put(s, ret_upd("f8", "R1", "2026-03-07T10:00:00Z", "received", NULL), NULL);
+    assert_int_equal(cs_store_call(s, journey_context, "c-7", "1002", 0, CS_CTX_FULL, &cu, &o,
+                                   &sh, &err),
+                     CS_OK);
+    assert_true(json_is_false(json_object_get(o, "refund_pending")));
+    json_decref(cu);
+    json_decref(o);
+    json_decref(sh);
     cs_store_close(&s);
 }
 
