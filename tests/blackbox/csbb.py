@@ -196,6 +196,24 @@ class Daemon:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def easter(y):
+    """Easter Sunday of year y (the Gregorian computus), as a datetime.date."""
+    import datetime
+    a, b, c = y % 19, y // 100, y % 100
+    h = (19 * a + b - b // 4 - (b - (b + 8) // 25 + 1) // 3 + 15) % 30
+    k = (32 + 2 * (b % 4) + 2 * (c // 4) - h - c % 4) % 7
+    m = (a + 11 * h + 22 * k) // 451
+    return datetime.date(y, (h + k - 7 * m + 114) // 31, (h + k - 7 * m + 114) % 31 + 1)
+
+
+def de_holiday(day):
+    """Is the date a German national holiday? A shop in Europe/Berlin counts
+    no working day on it (holidays=auto; tracking/calendar.h): the tests
+    that count working days from the clock count as it does."""
+    return ((day.month, day.day) in ((1, 1), (5, 1), (10, 3), (12, 25), (12, 26)) or
+            (day - easter(day.year)).days in (-2, 1, 39, 50))
+
+
 def order_event(eid, order_id, customer="c-1", at="2026-03-01T10:00:00Z", price="8.90", qty=1):
     return {"event_id": eid, "type": "order.placed", "occurred_at": at,
             "data": {"id": order_id, "customer_id": customer, "currency": "EUR",

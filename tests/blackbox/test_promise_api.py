@@ -26,15 +26,29 @@ def iso(x):
     return x.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def mondays(start, n, step):
+    """n Mondays at 09:00 UTC from `start` on (step -1: back, +1: ahead),
+    each in a week without a holiday up to the Monday after it, so that a
+    delivery of those days takes as many working days as it has days but
+    Sundays, whichever week of the year the test runs in."""
+    m = start.replace(hour=9, minute=0, second=0)
+    while m.weekday() != 0:
+        m += dt.timedelta(days=step)
+    out = []
+    while len(out) < n:
+        if not any(csbb.de_holiday((m + dt.timedelta(days=k)).date()) for k in range(8)):
+            out.append(m)
+        m += dt.timedelta(weeks=step)
+    return out
+
+
 def history(n, carrier, postal, days, start_days_ago, prefix):
     """n past orders placed on Mondays at 09:00 UTC (so every delivery takes
     exactly `days` working days), the newest `start_days_ago` or more back."""
     evs = []
-    base = (now - dt.timedelta(days=start_days_ago)).replace(hour=9, minute=0, second=0)
-    while base.weekday() != 0:
-        base -= dt.timedelta(days=1)
+    weeks = mondays(now - dt.timedelta(days=start_days_ago), 8, -1)
     for i in range(n):
-        placed = base - dt.timedelta(weeks=i % 8) + dt.timedelta(minutes=i)
+        placed = weeks[i % 8] + dt.timedelta(minutes=i)
         oid = "%s%d" % (prefix, i)
         evs += [csbb.order_event("o-" + oid, oid, at=iso(placed)),
                 {"event_id": "s-" + oid, "type": "shipment.created", "occurred_at": iso(placed),
@@ -71,9 +85,7 @@ try:
     st, _, _ = d.post_events(history(30, "dhl", "10115", 3, 7, "b") + history(30, "dpd", "80331", 5, 7, "m"))
     t.eq(st, 200, "history accepted")
     wait_learned(60)
-    placed = now.replace(hour=9, minute=0, second=0)
-    while placed.weekday() != 0:  # a Monday
-        placed += dt.timedelta(days=1)
+    placed = mondays(now, 1, 1)[0]  # a Monday
     st, _, berlin = promise(carrier="dhl", origin_country="DE", origin_region="SN",
                             destination_country="DE", destination_postal_code="10999",
                             placed_at=iso(placed), lang="de")
@@ -233,13 +245,11 @@ try:
 
     # docs/tracking.md's checkout against shipments recorded as in
     # docs/events.md: state names (some with no postal code), "DHL Paket"
-    base = (now - dt.timedelta(days=7)).replace(hour=9, minute=0, second=0)
-    while base.weekday() != 0:
-        base -= dt.timedelta(days=1)
+    weeks = mondays(now - dt.timedelta(days=7), 4, -1)
     evs = []
     for i in range(24):
         oid = "ev%d" % i
-        placed_i = base - dt.timedelta(weeks=i % 4) + dt.timedelta(minutes=i)
+        placed_i = weeks[i % 4] + dt.timedelta(minutes=i)
         dest = ({"postal_code": "10115", "city": "Berlin", "region": "Berlin", "country": "DE"} if i % 2
                 else {"city": "Berlin", "region": "Berlin", "country": "DE"})
         evs += [csbb.order_event("o-" + oid, oid, at=iso(placed_i)),
@@ -367,9 +377,7 @@ try:
     # a purchase far ahead is weighed with the deliveries as they are today
     # (aged to it, the lane's fell below a yardstick and the answer fell
     # back to all deliveries)
-    ahead = (now + dt.timedelta(days=300)).replace(hour=9, minute=0, second=0)
-    while ahead.weekday() != 0:
-        ahead += dt.timedelta(days=1)
+    ahead = mondays(now + dt.timedelta(days=300), 1, 1)[0]
     st, _, far = promise(carrier="dhl", origin_country="DE", origin_region="SN",
                          destination_country="DE", destination_postal_code="10999",
                          placed_at=iso(ahead))
@@ -523,13 +531,11 @@ try:
     # lane in any case (keys upper-cased "île" as "îLE", the service kept
     # "Économie" apart from "économie", and the answer fell back a level)
     n0 = learned()
-    base = (now - dt.timedelta(days=7)).replace(hour=9, minute=0, second=0)
-    while base.weekday() != 0:
-        base -= dt.timedelta(days=1)
+    weeks = mondays(now - dt.timedelta(days=7), 4, -1)
     evs = []
     for i in range(20):
         oid = "fr%d" % i
-        placed_i = base - dt.timedelta(weeks=i % 4) + dt.timedelta(minutes=i)
+        placed_i = weeks[i % 4] + dt.timedelta(minutes=i)
         evs += [csbb.order_event("o-" + oid, oid, at=iso(placed_i)),
                 {"event_id": "s-" + oid, "type": "shipment.created", "occurred_at": iso(placed_i),
                  "data": {"id": "S" + oid, "order_id": oid, "carrier": "gls", "service": "\u00c9conomie",
