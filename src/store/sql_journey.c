@@ -1784,11 +1784,10 @@ cs_rc cs__sql_contact_get(cs_store_t *store, const char *customer_id, cs_contact
         cs_strlcpy(out->timezone, c, sizeof out->timezone);
     c = cs__col_text(st, 4);
     cs_strlcpy(out->consent, c && strlen(c) == 6 ? c : "------", sizeof out->consent);
-    cs_ms_t changed[CS_CHANNEL__COUNT];
     for (int ch = 0; ch < CS_CHANNEL__COUNT; ch++)
-        changed[ch] = cs__col_time(st, 5 + ch);
+        out->started_at[ch] = cs__col_time(st, 5 + ch);
     cs__stmt_done(st);
-    return stops(s, customer_id, changed, out, err);
+    return stops(s, customer_id, out->started_at, out, err);
 }
 
 cs_rc cs__sql_address_bounced(cs_store_t *store, const char *customer_id, int channel,

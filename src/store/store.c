@@ -217,7 +217,7 @@ json_t *cs_contact_json(const cs_contact_t *c)
     json_t *all = json_object();
     for (int ch = 0; all && ch < CS_CHANNEL__COUNT; ch++) {
         unsigned bit = 1u << ch;
-        char ub[40], bb[40];
+        char ub[40], bb[40], sb[40];
         json_t *consents = json_object();
         for (int k = 0; consents && k < 2; k++) {
             char v = c->consent[ch * 2 + k];
@@ -230,13 +230,17 @@ json_t *cs_contact_json(const cs_contact_t *c)
         }
         bool unsub = (c->unsubscribed & bit) != 0, bounced = (c->bounced & bit) != 0;
         json_t *o = consents
-                        ? json_pack("{s:b, s:s?, s:b, s:s?, s:o}", "unsubscribed", unsub,
+                        ? json_pack("{s:b, s:s?, s:b, s:s?, s:s?, s:o}", "unsubscribed", unsub,
                                     "unsubscribed_at",
                                     unsub ? cs_time_format(c->unsubscribed_at[ch], ub, sizeof ub)
                                           : NULL,
                                     "bounced", bounced, "bounced_at",
                                     bounced ? cs_time_format(c->bounced_at[ch], bb, sizeof bb)
                                             : NULL,
+                                    "started_over_at",
+                                    c->started_at[ch]
+                                        ? cs_time_format(c->started_at[ch], sb, sizeof sb)
+                                        : NULL,
                                     "consents", consents)
                         : NULL;
         if (!o || json_object_set_new(all, cs_channel_name((cs_channel_t)ch), o)) {

@@ -297,6 +297,10 @@ typedef struct cs_contact {
      * leaves them 0 (the journeys' context has no times) */
     cs_ms_t unsubscribed_at[CS_CHANNEL__COUNT];
     cs_ms_t bounced_at[CS_CHANNEL__COUNT];
+    /* per channel, when it last started over (a new address on it, a
+     * consent granted on it): the stops before it no longer hold; 0 when
+     * it never did. contact_get's alone, as the times above */
+    cs_ms_t started_at[CS_CHANNEL__COUNT];
 } cs_contact_t;
 /* The contact data of a customer as journey_context gives it (borrowed;
  * its email, phone, locale, timezone, consents, unsubscribed_channels and
@@ -306,8 +310,9 @@ typedef struct cs_contact {
 void cs_contact_from_json(json_t *customer, cs_contact_t *out);
 /* What stops or lets messages through on each channel of a contact
  * (borrowed), as the customer view shows it: {"email": {"unsubscribed",
- * "unsubscribed_at", "bounced", "bounced_at", "consents": {"transactional",
- * "marketing"}}, "sms": ..., "whatsapp": ...}, times as ISO 8601 or null,
+ * "unsubscribed_at", "bounced", "bounced_at", "started_over_at",
+ * "consents": {"transactional", "marketing"}}, "sms": ..., "whatsapp":
+ * ...}, times as ISO 8601 or null,
  * consents true, false or null (never stated). Returns owned JSON, NULL
  * when out of memory. */
 json_t *cs_contact_json(const cs_contact_t *c);

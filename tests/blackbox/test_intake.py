@@ -363,9 +363,11 @@ try:
                         "locale", "name", "orders", "phone", "stats", "timezone", "updated_at"],
          "the customer view's fields, with its contact")
     clear = {"unsubscribed": False, "unsubscribed_at": None, "bounced": False, "bounced_at": None,
-             "consents": {"transactional": None, "marketing": None}}
-    t.eq(cust.get("contact"), {"email": clear, "sms": clear, "whatsapp": clear},
-         "nothing holds on any channel of a customer who never unsubscribed nor bounced")
+             "started_over_at": None, "consents": {"transactional": None, "marketing": None}}
+    t.eq(cust.get("contact"), {"email": dict(clear, started_over_at="2026-03-01T09:00:00.000Z"),
+                               "sms": clear, "whatsapp": clear},
+         "nothing holds on any channel of a customer who never unsubscribed nor bounced; email "
+         "started when the address came, the others never (no phone)")
 
     # ---- the customer view's contact: per channel, the unsubscribe or
     # complaint and the bounce that hold (with their times) and the
@@ -394,13 +396,16 @@ try:
     yes = {"transactional": True, "marketing": True}
     t.eq((st, cust.get("contact")), (200, {
         "email": {"unsubscribed": True, "unsubscribed_at": "2026-03-02T09:30:00.000Z",
-                  "bounced": True, "bounced_at": "2026-03-02T12:30:00.000Z", "consents": yes},
+                  "bounced": True, "bounced_at": "2026-03-02T12:30:00.000Z",
+                  "started_over_at": "2026-03-02T08:00:00.000Z", "consents": yes},
         "sms": {"unsubscribed": False, "unsubscribed_at": None, "bounced": False, "bounced_at": None,
-                "consents": yes},
+                "started_over_at": "2026-03-02T11:00:00.000Z", "consents": yes},
         "whatsapp": {"unsubscribed": True, "unsubscribed_at": "2026-03-02T09:30:00.000Z",
                      "bounced": False, "bounced_at": None,
+                     "started_over_at": "2026-03-02T08:00:00.000Z",
                      "consents": {"transactional": None, "marketing": None}}}),
-         "the contact shows what holds on each channel, since when, and the consents")
+         "the contact shows what holds on each channel, since when, when it last started over "
+         "(SMS: its consent granted at 11:00), and the consents")
     t.eq(cust.get("consents", {}).get("sms"), yes, "the view's consents are unchanged beside it")
     # an id may hold '/': sent as %2F it stays one segment of the path
     # (it was unreadable, and c%2Fjourneys answered customer c's runs)
