@@ -26,17 +26,17 @@ def iso(x):
     return x.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def mondays(start, n, step):
+def mondays(start, n, step, span=8):
     """n Mondays at 09:00 UTC from `start` on (step -1: back, +1: ahead),
-    each in a week without a holiday up to the Monday after it, so that a
-    delivery of those days takes as many working days as it has days but
-    Sundays, whichever week of the year the test runs in."""
+    each without a holiday in its first `span` days (to the Monday after
+    it), so that a delivery of those days takes as many working days as it
+    has days but Sundays, whichever week of the year the test runs in."""
     m = start.replace(hour=9, minute=0, second=0)
     while m.weekday() != 0:
         m += dt.timedelta(days=step)
     out = []
     while len(out) < n:
-        if not any(csbb.de_holiday((m + dt.timedelta(days=k)).date()) for k in range(8)):
+        if not any(csbb.de_holiday((m + dt.timedelta(days=k)).date()) for k in range(span)):
             out.append(m)
         m += dt.timedelta(weeks=step)
     return out
@@ -363,11 +363,12 @@ try:
                 "placed_at %s out of range: %s %s %r" % (when, st, f, msg))
     st, _, _ = d.request("GET", "/v1/promise?" + ok + "&placed_at=" + iso(now - dt.timedelta(days=29)))
     t.eq(st, 200, "placed_at 29 days ago is fine")
-    # a purchase past gets the window it got then: a Monday two or three
-    # weeks back on the three-day lane to Berlin is promised that Thursday
+    # a purchase past gets the window it got then: a Monday one to four
+    # weeks back (no holiday up to its Thursday; placed_at may be 30 days
+    # back) on the three-day lane to Berlin is promised that Thursday
     # (asked now, the model took it for an order never handed over and
     # promised it days from now)
-    past = placed - dt.timedelta(weeks=3)
+    past = mondays(now - dt.timedelta(days=8), 1, -1, span=4)[0]
     st, _, was = promise(carrier="dhl", origin_country="DE", origin_region="SN",
                          destination_country="DE", destination_postal_code="10999",
                          placed_at=iso(past))
