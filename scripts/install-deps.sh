@@ -3,8 +3,9 @@
 # Idempotent; run as root (or with sudo available) on a fresh Debian machine.
 set -euo pipefail
 # Tests need PostgreSQL (a throwaway cluster each), Chromium and Node.js (the
-# browser tests). --bench also installs what the benchmarks compare against:
-# Redis from Debian and the npm packages in bench/peers.
+# browser tests) and libfaketime (the suite on a moved clock, clock-sweep.sh).
+# --bench also installs what the benchmarks compare against: Redis from
+# Debian and the npm packages in bench/peers.
 BENCH=""
 [ "${1:-}" = "--bench" ] && BENCH=1
 
@@ -15,7 +16,7 @@ PKGS=(
   libcmocka-dev
   clang libclang-rt-14-dev
   python3 python3-aiosmtpd openssl
-  sqlite3 wrk nginx-light procps
+  sqlite3 wrk nginx-light procps faketime
   chromium fonts-dejavu-core
   postgresql
 )
