@@ -21,7 +21,6 @@
 #include "test_store.h"
 
 static char tmpdir[256];
-static char target[512];
 
 static int setup(void **state)
 {
@@ -29,7 +28,6 @@ static int setup(void **state)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cs-sender-XXXXXX");
     if (!mkdtemp(tmpdir))
         return -1;
-    snprintf(target, sizeof target, "sqlite:%s/sender.db", tmpdir);
     return 0;
 }
 
@@ -113,26 +111,92 @@ static cs_rc put_fn(cs_store_t *st, void *arg)
     return rc;
 }
 
-/* An engine on `store` at the manual clock, with one customer (`customer`:
- * a customer.upserted event). */
-static cs_engine_t *open_engine(const char *store, cs_clock_manual_t *clock,
-                                const char *customer)
+static void ingest(cs_engine_t *e, const char *event)
 {
-    cs_engine_opts_t eo;
-    cs_engine_opts_default(&eo);
-    eo.store = store;
-    eo.clock = &clock->clock;
-    eo.durable = false;
-    cs_engine_t *e = NULL;
     cs_err_t err;
-    if (cs_engine_open(&eo, &e, &err))
-        fail_msg("engine open: %s", err.msg);
     cs_ingest_item_t item = { 0 };
-    if (cs_event_parse(customer, strlen(customer), &item.ev, &err))
+    if (cs_event_parse(event, strlen(event), &item.ev, &err))
         fail_msg("parse: %s", err.msg);
     cs_ingest_req_t req = { .items = &item, .n = 1 };
     assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
-    return e;
+}
+
+/* One template of a test's set: its file name and its text. A set is an
+ * array of them ending in a NULL name. */
+typedef struct tpl_file {
+    const char *name, *text;
+} tpl_file_t;
+
+/* The set most tests send with: "Hallo" as news's subject and text. */
+static const tpl_file_t news_hallo[] = {
+    { "news.de.subject", "Hallo" }, { "news.de.txt", "Hallo" }, { NULL, NULL }
+};
+
+/* What one test runs on: a manual clock, an engine on a store of its own
+ * under tmpdir, a template set and a sender. fx_open starts the clock and
+ * the engine with customer c-1; the test queues what it needs and fills in
+ * so (transports, limits, .policy = &pc for the policy's holds and quiet
+ * hours); fx_sender makes the sender; fx_close frees it all. The engine
+ * reads &clock: a fixture stays where it was opened (on the test's stack). */
+typedef struct fixture {
+    cs_clock_manual_t clock;
+    cs_ms_t t0;          /* when the clock started */
+    char path[600];      /* the store's file, for store_exec */
+    cs_engine_t *e;
+    cs_tplset_t *tpl;    /* owned; NULL: no templates */
+    cs_policy_conf_t pc; /* the policy's defaults */
+    cs_sender_opts_t so; /* zero but for what the test sets */
+    cs_sender_t *s;      /* owned; NULL until fx_sender */
+} fixture_t;
+
+/* fx with its clock at `at` (UTC) and its engine on tmpdir/`db`, which
+ * knows customer c-1 from `customer` (a customer.upserted event). */
+static void fx_open(fixture_t *fx, const char *at, const char *db, const char *customer)
+{
+    memset(fx, 0, sizeof *fx);
+    assert_true(cs_time_parse(at, &fx->t0));
+    cs_clock_manual_init(&fx->clock, fx->t0);
+    snprintf(fx->path, sizeof fx->path, "%s/%s", tmpdir, db);
+    char target[620];
+    snprintf(target, sizeof target, "sqlite:%s", fx->path);
+    cs_policy_conf_default(&fx->pc);
+    cs_engine_opts_t eo;
+    cs_engine_opts_default(&eo);
+    eo.store = target;
+    eo.clock = &fx->clock.clock;
+    eo.durable = false;
+    cs_err_t err;
+    if (cs_engine_open(&eo, &fx->e, &err))
+        fail_msg("engine open: %s", err.msg);
+    ingest(fx->e, customer);
+}
+
+/* fx's sender over fx->so, with the templates `files` added to fx->tpl
+ * (a new set; NULL: none, or the set the test put there). */
+static void fx_sender(fixture_t *fx, const tpl_file_t *files)
+{
+    cs_err_t err;
+    if (files) {
+        assert_int_equal(cs_tplset_new(&fx->tpl, NULL), CS_OK);
+        for (; files->name; files++)
+            assert_int_equal(cs_tplset_add(fx->tpl, files->name, files->text,
+                                           strlen(files->text), &err),
+                             CS_OK);
+    }
+    if (fx->tpl)
+        fx->so.templates = fx->tpl;
+    assert_int_equal(cs_sender_new(fx->e, &fx->so, &fx->s, &err), CS_OK);
+}
+
+/* Frees what fx_open and fx_sender made, and the zones looked up meanwhile. */
+static void fx_close(fixture_t *fx)
+{
+    cs_sender_free(fx->s);
+    fx->s = NULL;
+    cs_tplset_free(fx->tpl);
+    fx->tpl = NULL;
+    cs_engine_close(&fx->e);
+    cs_tz_cache_clear();
 }
 
 typedef struct get_task {
@@ -156,52 +220,45 @@ static cs_rc get_fn(cs_store_t *st, void *arg)
 static void test_lease_run_out_in_batch(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    cs_engine_t *e = open_engine(target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\","
-                                 "\"data\":{\"id\":\"c-1\"}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "sender.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\"}}");
     cs_err_t err;
     static const cs_msg_class_t service[] = { CS_CLASS_SERVICE, CS_CLASS_SERVICE,
                                               CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 3, .journey = "crm", .template_name = "sync",
+    put_task_t put = { .now = fx.t0, .n = 3, .journey = "crm", .template_name = "sync",
                        .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
                        .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
 
-    slow_t slow = { .base = { &slow_ops }, .clock = &clock, .takes = 3 * 60 * 1000 };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.transports[CS_OUT_WEBHOOK] = &slow.base;
-    so.lease = 5 * 60 * 1000;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    slow_t slow = { .base = { &slow_ops }, .clock = &fx.clock, .takes = 3 * 60 * 1000 };
+    fx.so.transports[CS_OUT_WEBHOOK] = &slow.base;
+    fx.so.lease = 5 * 60 * 1000;
+    fx_sender(&fx, NULL);
 
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 3);
     assert_int_equal(slow.sent, 2); /* the third one's lease ran out */
     get_task_t g = { .id = 3 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.attempts, 0);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(slow.sent, 3);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_int_equal(g.m.attempts, 1);
     assert_string_equal(slow.keys[0], "crm:o:1:0");
     assert_string_equal(slow.keys[1], "crm:o:1:1");
     assert_string_equal(slow.keys[2], "crm:o:1:2");
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 0);
     cs_sender_stats_t st;
-    cs_sender_stats(s, &st);
+    cs_sender_stats(fx.s, &st);
     assert_int_equal(st.sent, 3);
-    cs_sender_free(s);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* A transport that fails for now (a mail server down) until told otherwise. */
@@ -236,54 +293,38 @@ static const cs_transport_ops_t flaky_ops = { "flaky", flaky_send, slow_close };
 static void test_quiet_hours_hold_retries(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-07-13T18:55:00Z", &t0)); /* 20:55 in Berlin */
-    cs_clock_manual_init(&clock, t0);
-    char quiet_target[600];
-    snprintf(quiet_target, sizeof quiet_target, "sqlite:%s/quiet.db", tmpdir);
-    cs_engine_t *e = open_engine(quiet_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
-                                 "\"Europe/Berlin\",\"consents\":{\"email\":{\"marketing\":"
-                                 "true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-07-13T18:55:00Z", "quiet.db", /* 20:55 in Berlin */
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+            "\"Europe/Berlin\",\"consents\":{\"email\":{\"marketing\":"
+            "true}}}}");
     cs_err_t err;
     static const cs_msg_class_t classes[] = { CS_CLASS_MARKETING, CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 2, .journey = "news", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 2, .journey = "news", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = classes };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
 
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    const char *parts[] = { "news.de.subject", "news.de.txt" };
-    for (size_t i = 0; i < 2; i++)
-        assert_int_equal(cs_tplset_add(tpl, parts[i], "Hallo", 5, &err), CS_OK);
-    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &f.base;
-    so.policy = &pc;
-    so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
+    fx.so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    fx.so.policy = &fx.pc;
+    fx.so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
+    fx_sender(&fx, news_hallo);
 
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 2);
     assert_int_equal(f.tried, 2); /* both tried at 20:55; both failed */
     /* an hour later (22:xx in Berlin): the delay notice is retried, the
      * marketing email waits for 08:00 */
-    cs_clock_manual_advance(&clock, 60 * 60 * 1000);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_advance(&fx.clock, 60 * 60 * 1000);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 2);
     assert_int_equal(f.tried, 3);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     cs_ms_t eight;
     assert_true(cs_time_parse("2026-07-14T06:00:00Z", &eight));
@@ -291,22 +332,19 @@ static void test_quiet_hours_hold_retries(void **state)
     assert_int_equal(g.m.attempts, 1);
     /* the server is back at night: nothing marketing goes before 08:00 */
     f.down = false;
-    cs_clock_manual_set(&clock, eight - 60 * 1000);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_set(&fx.clock, eight - 60 * 1000);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(f.tried, 4); /* the delay notice */
     g.id = 1;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
-    cs_clock_manual_set(&clock, eight);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_set(&fx.clock, eight);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(f.tried, 5);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_int_equal(g.m.attempts, 2);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
-    cs_tz_cache_clear();
+    fx_close(&fx);
 }
 
 /* A transport that keeps the last message it was handed. */
@@ -330,26 +368,17 @@ static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
 
 static const cs_transport_ops_t keep_ops = { "keep", keep_send, slow_close };
 
-/* A sender on e whose templates are `name`.de.subject and .de.txt (subj,
- * txt), keeping what it sends by email in k; *tpl is the set (the caller
- * frees it after the sender). */
-static cs_sender_t *keep_sender(cs_engine_t *e, const char *name, const char *subj,
-                                const char *txt, keep_t *k, cs_tplset_t **tpl)
+/* fx's sender, keeping what it sends by email in k, whose templates are
+ * `name`.de.subject and .de.txt (subj, txt). */
+static void keep_sender(fixture_t *fx, const char *name, const char *subj, const char *txt,
+                        keep_t *k)
 {
-    cs_err_t err;
-    char file[64];
-    assert_int_equal(cs_tplset_new(tpl, NULL), CS_OK);
-    snprintf(file, sizeof file, "%s.de.subject", name);
-    assert_int_equal(cs_tplset_add(*tpl, file, subj, strlen(subj), &err), CS_OK);
-    snprintf(file, sizeof file, "%s.de.txt", name);
-    assert_int_equal(cs_tplset_add(*tpl, file, txt, strlen(txt), &err), CS_OK);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = *tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k->base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
-    return s;
+    char subject[64], text[64];
+    snprintf(subject, sizeof subject, "%s.de.subject", name);
+    snprintf(text, sizeof text, "%s.de.txt", name);
+    const tpl_file_t files[] = { { subject, subj }, { text, txt }, { NULL, NULL } };
+    fx->so.transports[CS_CHANNEL_EMAIL] = &k->base;
+    fx_sender(fx, files);
 }
 
 /* A customer whose name's first word is long (70 umlauts, 140 bytes) is
@@ -359,10 +388,7 @@ static cs_sender_t *keep_sender(cs_engine_t *e, const char *name, const char *su
 static void test_long_first_name(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char word[70 * 6 + 1] = "", customer[900], target2[600];
+    char word[70 * 6 + 1] = "", customer[900];
     for (int i = 0; i < 70; i++) /* JSON escapes: 70 x U+00E4 */
         memcpy(word + 6 * i, "\\u00e4", 7);
     snprintf(customer, sizeof customer,
@@ -371,22 +397,21 @@ static void test_long_first_name(void **state)
              "\"name\":\"%s M\u00fcller\",\"email\":\"anna@example.de\","
              "\"consents\":{\"email\":{\"transactional\":true}}}}",
              word);
-    snprintf(target2, sizeof target2, "sqlite:%s/name.db", tmpdir);
-    cs_engine_t *e = open_engine(target2, &clock, customer);
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "name.db", customer);
     cs_err_t err;
     static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
-    put_task_t put = { .now = t0, .n = 1, .journey = "hello", .template_name = "hello",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "hello", .template_name = "hello",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = cls };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_t *s = keep_sender(e, "hello", "Hallo", "Hallo {{customer.first_name}}!", &k, &tpl);
+    keep_sender(&fx, "hello", "Hallo", "Hallo {{customer.first_name}}!", &k);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_int_equal(k.sent, 1);
     char want[200] = "Hallo ";
@@ -394,9 +419,7 @@ static void test_long_first_name(void **state)
         memcpy(want + 6 + 2 * i, "\xc3\xa4", 2);
     memcpy(want + 6 + 140, "!", 2);
     assert_string_equal(k.text, want);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* A customer recorded as "Müller, Dr. Anna" is greeted as Anna: the
@@ -404,36 +427,28 @@ static void test_long_first_name(void **state)
 static void test_greeting_name(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char target2[600];
-    snprintf(target2, sizeof target2, "sqlite:%s/greeting.db", tmpdir);
-    cs_engine_t *e = open_engine(target2, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"name\":\"M\u00fcller, Dr. Anna\",\"email\":"
-                                 "\"anna@example.de\",\"consents\":{\"email\":{"
-                                 "\"transactional\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "greeting.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"name\":\"M\u00fcller, Dr. Anna\",\"email\":"
+            "\"anna@example.de\",\"consents\":{\"email\":{"
+            "\"transactional\":true}}}}");
     cs_err_t err;
     static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
-    put_task_t put = { .now = t0, .n = 1, .journey = "hello", .template_name = "hello",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "hello", .template_name = "hello",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = cls };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_t *s = keep_sender(
-        e, "hello", "Hallo",
-        "Hallo{{#customer.first_name}} {{customer.first_name}}{{/customer.first_name}},", &k,
-        &tpl);
+    keep_sender(&fx, "hello", "Hallo",
+                "Hallo{{#customer.first_name}} {{customer.first_name}}{{/customer.first_name}},",
+                &k);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(k.sent, 1);
     assert_string_equal(k.text, "Hallo Anna,");
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 static cs_rc promise_fn(cs_store_t *st, void *arg)
@@ -456,101 +471,81 @@ static cs_rc promise_fn(cs_store_t *st, void *arg)
 static void test_window_after_label(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* Sunday 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char target2[600];
-    snprintf(target2, sizeof target2, "sqlite:%s/window.db", tmpdir);
-    cs_engine_t *e = open_engine(target2, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":\"UTC\","
-                                 "\"consents\":{\"email\":{\"transactional\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "window.db", /* a Sunday */
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":\"UTC\","
+            "\"consents\":{\"email\":{\"transactional\":true}}}}");
     cs_err_t err;
     cs_promise_rec_t p;
     memset(&p, 0, sizeof p);
     snprintf(p.order_id, sizeof p.order_id, "o-9");
     snprintf(p.customer_id, sizeof p.customer_id, "c-1");
-    p.first_from = p.first_to = p.first_point = t0 - 10 * 3600000LL + 7 * CS_MS_PER_DAY;
-    p.from = p.to = p.point = t0 - 10 * 3600000LL + 14 * CS_MS_PER_DAY; /* Sunday 15 March */
+    p.first_from = p.first_to = p.first_point = fx.t0 - 10 * 3600000LL + 7 * CS_MS_PER_DAY;
+    p.from = p.to = p.point = fx.t0 - 10 * 3600000LL + 14 * CS_MS_PER_DAY; /* Sunday 15 March */
     snprintf(p.reason, sizeof p.reason, "customs");
     p.level = -1;
     p.at_risk = true;
-    assert_int_equal(cs_engine_with_writer(e, promise_fn, &p), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, promise_fn, &p), CS_OK);
     static const cs_msg_class_t cls[] = { CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 1, .journey = "late", .template_name = "late",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "late", .template_name = "late",
                        .recipient = "anna@example.de", .order_id = "o-9",
                        .channel = CS_CHANNEL_EMAIL, .cls = cls };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_t *s = keep_sender(e, "late", "x",
-                                 "Neue Erwartung: {{promise.window_bare}}. "
-                                 "Wir erwarten sie {{promise.window}}.",
-                                 &k, &tpl);
+    keep_sender(&fx, "late", "x",
+                "Neue Erwartung: {{promise.window_bare}}. "
+                "Wir erwarten sie {{promise.window}}.",
+                &k);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(k.sent, 1);
     assert_string_equal(k.text, "Neue Erwartung: Sonntag, 15. M\u00e4rz. "
                                 "Wir erwarten sie am Sonntag, 15. M\u00e4rz.");
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* One message of a shipped template (etc/templates) to customer c-1 (a
  * German customer) about order o-1 (two coffees at 8.90), on a channel
- * (email or SMS), sent through k by a sender with opts (templates and the
- * channel's transport filled in). */
+ * (email or SMS), sent through k by a sender with a copy of opts (its
+ * templates and the channel's transport filled in). */
 static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, int channel,
-                         cs_sender_opts_t *so, keep_t *k)
+                         const cs_sender_opts_t *so, keep_t *k)
 {
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char target2[600];
-    snprintf(target2, sizeof target2, "sqlite:%s/%s", tmpdir, db);
-    cs_engine_t *e = open_engine(target2, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"name\":\"Anna M\u00fcller\",\"locale\":\"de\","
-                                 "\"email\":\"anna@example.de\",\"phone\":\"+4915112345678\","
-                                 "\"consents\":{\"email\":{\"transactional\":true,"
-                                 "\"marketing\":true},\"sms\":{\"transactional\":true}}}}");
-    const char *order = "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
-                        "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
-                        "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
-                        "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]}}";
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", db,
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"name\":\"Anna M\u00fcller\",\"locale\":\"de\","
+            "\"email\":\"anna@example.de\",\"phone\":\"+4915112345678\","
+            "\"consents\":{\"email\":{\"transactional\":true,"
+            "\"marketing\":true},\"sms\":{\"transactional\":true}}}}");
+    ingest(fx.e, "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
+                 "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
+                 "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+                 "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]}}");
     cs_err_t err;
-    cs_ingest_item_t item = { 0 };
-    if (cs_event_parse(order, strlen(order), &item.ev, &err))
-        fail_msg("parse: %s", err.msg);
-    cs_ingest_req_t req = { .items = &item, .n = 1 };
-    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
     cs_msg_class_t one[] = { cls };
-    put_task_t put = { .now = t0, .n = 1, .journey = tmpl, .template_name = tmpl,
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = tmpl, .template_name = tmpl,
                        .recipient = channel == CS_CHANNEL_EMAIL ? "anna@example.de"
                                                                 : "+4915112345678",
                        .order_id = "o-1", .channel = channel, .cls = one };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     size_t count;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    if (cs_tplset_load_dir(tpl, CS_TEMPLATES_DIR, &count, &err))
+    assert_int_equal(cs_tplset_new(&fx.tpl, NULL), CS_OK);
+    if (cs_tplset_load_dir(fx.tpl, CS_TEMPLATES_DIR, &count, &err))
         fail_msg("templates: %s", err.msg);
-    so->templates = tpl;
-    so->transports[channel] = &k->base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, so, &s, &err), CS_OK);
+    fx.so = *so;
+    fx.so.transports[channel] = &k->base;
+    fx_sender(&fx, NULL);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     if (g.m.status != CS_OUT_SENT)
         fail_msg("%s: not sent: %s", tmpl, g.m.reason);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* The restock reminder's HTML lists the items with their prices, as its
@@ -592,7 +587,6 @@ static void test_text_footer(void **state)
     assert_non_null(strstr(k.html, "Hier abmelden"));
     /* an order's own mail: the support address, no unsubscribe link */
     keep_t k2 = { .base = { &keep_ops } };
-    memset(&so.transports, 0, sizeof so.transports);
     send_shipped("footer2.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL,
                  &so, &k2);
     if (!strstr(k2.text, "\n\n-- \nWaldkauz \u00b7 Fragen?") || strstr(k2.text, "abmelden"))
@@ -602,7 +596,6 @@ static void test_text_footer(void **state)
         fail_msg("the confirmation's HTML footer: %s", k2.html);
     /* the same text as an SMS (a template without .sms): no footer */
     keep_t k3 = { .base = { &keep_ops } };
-    memset(&so.transports, 0, sizeof so.transports);
     send_shipped("footer3.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_SMS, &so,
                  &k3);
     if (strstr(k3.text, "-- ") || strstr(k3.text, "Fragen?") || !strstr(k3.text, "Kaffee"))
@@ -617,49 +610,36 @@ static void test_text_footer(void **state)
 static void test_optional_parts_in_the_customers_language(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char target2[600];
-    snprintf(target2, sizeof target2, "sqlite:%s/optional.db", tmpdir);
-    cs_engine_t *e = open_engine(target2, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"name\":\"Ann Smith\",\"locale\":\"en\","
-                                 "\"email\":\"ann@example.com\",\"phone\":\"+4915112345678\","
-                                 "\"consents\":{\"email\":{\"transactional\":true},"
-                                 "\"sms\":{\"transactional\":true}}}}");
-    static const char *const files[][2] = {
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "optional.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"name\":\"Ann Smith\",\"locale\":\"en\","
+            "\"email\":\"ann@example.com\",\"phone\":\"+4915112345678\","
+            "\"consents\":{\"email\":{\"transactional\":true},"
+            "\"sms\":{\"transactional\":true}}}}");
+    static const tpl_file_t files[] = {
         { "hello.de.subject", "Hallo" }, { "hello.de.txt", "Guten Tag" },
         { "hello.de.html", "<p>Guten Tag</p>" }, { "hello.de.sms", "Guten Tag per SMS" },
         { "hello.en.subject", "Hello" }, { "hello.en.txt", "Good day" },
-        { "footer.de.txt", "Fragen? Schreiben Sie uns." },
+        { "footer.de.txt", "Fragen? Schreiben Sie uns." }, { NULL, NULL }
     };
     cs_err_t err;
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        assert_int_equal(cs_tplset_add(tpl, files[i][0], files[i][1], strlen(files[i][1]), &err),
-                         CS_OK);
     static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
-    put_task_t put = { .now = t0, .n = 1, .journey = "hello", .template_name = "hello",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "hello", .template_name = "hello",
                        .recipient = "ann@example.com", .locale = "en",
                        .channel = CS_CHANNEL_EMAIL, .cls = cls };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     put.journey = "hello_sms";
     put.recipient = "+4915112345678";
     put.channel = CS_CHANNEL_SMS;
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     keep_t k = { .base = { &keep_ops } }, ks = { .base = { &keep_ops } };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    so.transports[CS_CHANNEL_SMS] = &ks.base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    fx.so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    fx.so.transports[CS_CHANNEL_SMS] = &ks.base;
+    fx_sender(&fx, files);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 2);
     assert_int_equal(k.sent, 1);
     assert_string_equal(k.subject, "Hello");
@@ -667,9 +647,7 @@ static void test_optional_parts_in_the_customers_language(void **state)
     assert_string_equal(k.html, "");
     assert_int_equal(ks.sent, 1);
     assert_string_equal(ks.text, "Good day");
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 static cs_rc disc_fn(cs_store_t *st, void *arg)
@@ -692,20 +670,15 @@ static cs_rc disc_fn(cs_store_t *st, void *arg)
 static void test_discount_percent(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char target2[600];
-    snprintf(target2, sizeof target2, "sqlite:%s/discount.db", tmpdir);
-    cs_engine_t *e = open_engine(target2, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":{"
-                                 "\"email\":{\"transactional\":true,\"marketing\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "discount.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"consents\":{"
+            "\"email\":{\"transactional\":true,\"marketing\":true}}}}");
     cs_err_t err;
-    cs_tplset_t *tpl;
     keep_t k = { .base = { &keep_ops } };
-    cs_sender_t *s = keep_sender(e, "code", "Code", "{{discount.value}} % Rabatt", &k, &tpl);
+    keep_sender(&fx, "code", "Code", "{{discount.value}} % Rabatt", &k);
     static const double values[] = { 12.5, 10, 7.25 };
     static const char *const want[] = { "12,5 % Rabatt", "10 % Rabatt", "7,25 % Rabatt" };
     static const cs_msg_class_t cls[] = { CS_CLASS_MARKETING };
@@ -719,24 +692,22 @@ static void test_discount_percent(void **state)
         snprintf(d.customer_id, sizeof d.customer_id, "c-1");
         d.kind = CS_DISCOUNT_PERCENT;
         d.value = values[i];
-        d.created_at = t0;
-        d.expires_at = t0 + 30 * CS_MS_PER_DAY;
-        assert_int_equal(cs_engine_with_writer(e, disc_fn, &d), CS_OK);
+        d.created_at = fx.t0;
+        d.expires_at = fx.t0 + 30 * CS_MS_PER_DAY;
+        assert_int_equal(cs_engine_with_writer(fx.e, disc_fn, &d), CS_OK);
         char journey[16];
         snprintf(journey, sizeof journey, "code%d", i);
-        put_task_t put = { .now = t0, .n = 1, .journey = journey, .template_name = "code",
+        put_task_t put = { .now = fx.t0, .n = 1, .journey = journey, .template_name = "code",
                            .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                            .cls = cls, .run_id = 7 + i };
-        assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+        assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
         size_t handled = 0;
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
         assert_int_equal(handled, 1);
         assert_int_equal(k.sent, i + 1);
         assert_string_equal(k.text, want[i]);
     }
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* Runs SQL on the store at `path` beside the engine (a second connection). */
@@ -759,46 +730,40 @@ static void store_exec(const char *path, const char *sql)
 static void test_store_error_costs_no_attempt(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char db[600], st_target[620];
-    snprintf(db, sizeof db, "%s/storeerr.db", tmpdir);
-    snprintf(st_target, sizeof st_target, "sqlite:%s", db);
-    cs_engine_t *e = open_engine(st_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\"}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "storeerr.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\"}}");
     cs_err_t err;
     static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 1, .journey = "news", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "news", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    cs_sender_t *s = keep_sender(e, "news", "Hallo", "Hallo", &k, &tpl);
+    keep_sender(&fx, "news", "Hallo", "Hallo", &k);
 
-    store_exec(db, "ALTER TABLE customers RENAME TO customers_away");
+    store_exec(fx.path, "ALTER TABLE customers RENAME TO customers_away");
     size_t handled = 0;
     for (int i = 0; i < 3; i++) { /* tried again after a minute, +-20 % */
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
         assert_int_equal(handled, 1);
-        cs_clock_manual_advance(&clock, 2 * 60 * 1000);
+        cs_clock_manual_advance(&fx.clock, 2 * 60 * 1000);
     }
     assert_int_equal(k.sent, 0);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     /* (the reason as the outbox row keeps it; cs_outmsg_t.reason holds 63 bytes of it) */
     const char *want = "store since 2026-03-01T10:00:00.000Z: prepare: no such table";
     assert_true(strncmp(g.m.reason, want, strlen(want)) == 0);
     assert_int_equal(g.m.attempts, 0);
 
-    store_exec(db, "ALTER TABLE customers_away RENAME TO customers");
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    store_exec(fx.path, "ALTER TABLE customers_away RENAME TO customers");
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(k.sent, 1);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_int_equal(g.m.attempts, 1);
 
@@ -806,29 +771,17 @@ static void test_store_error_costs_no_attempt(void **state)
      * read is released (it was kept, a leak the sanitizer build finds) */
     put.journey = "tips";
     put.run_id = 7;
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    store_exec(db, "ALTER TABLE discount_codes RENAME TO discount_codes_away");
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    store_exec(fx.path, "ALTER TABLE discount_codes RENAME TO discount_codes_away");
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
-    store_exec(db, "ALTER TABLE discount_codes_away RENAME TO discount_codes");
+    store_exec(fx.path, "ALTER TABLE discount_codes_away RENAME TO discount_codes");
     g.id = 2;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_true(strncmp(g.m.reason, "store since ", 12) == 0);
     assert_int_equal(g.m.attempts, 0);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
-}
-
-static void ingest(cs_engine_t *e, const char *event)
-{
-    cs_err_t err;
-    cs_ingest_item_t item = { 0 };
-    if (cs_event_parse(event, strlen(event), &item.ev, &err))
-        fail_msg("parse: %s", err.msg);
-    cs_ingest_req_t req = { .items = &item, .n = 1 };
-    assert_int_equal(cs_engine_ingest(e, &req), CS_OK);
+    fx_close(&fx);
 }
 
 /* A message whose store read keeps failing (its customer's row cannot be
@@ -840,54 +793,46 @@ static void ingest(cs_engine_t *e, const char *event)
 static void test_store_error_for_good_fails(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char db[600], st_target[620];
-    snprintf(db, sizeof db, "%s/storegood.db", tmpdir);
-    snprintf(st_target, sizeof st_target, "sqlite:%s", db);
-    cs_engine_t *e = open_engine(st_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\"}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "storegood.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\"}}");
     cs_err_t err;
     static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 1, .journey = "news", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "news", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     keep_t k = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    cs_sender_t *s = keep_sender(e, "news", "Hallo", "Hallo", &k, &tpl);
+    keep_sender(&fx, "news", "Hallo", "Hallo", &k);
     /* a column of the customers that no longer reads */
-    store_exec(db, "ALTER TABLE customers RENAME TO customers_away;"
-                   "CREATE VIEW customers AS SELECT * FROM customers_away WHERE "
-                   "no_such_column = 1");
+    store_exec(fx.path, "ALTER TABLE customers RENAME TO customers_away;"
+                        "CREATE VIEW customers AS SELECT * FROM customers_away WHERE "
+                        "no_such_column = 1");
     const cs_ms_t patience = 127 * 60 * 1000;
     size_t handled = 0;
     get_task_t g = { .id = 1 };
     int looks = 0;
     do { /* looked at every 2 minutes: always due (a minute +-20 % after a failure) */
         if (looks++ > 0)
-            cs_clock_manual_advance(&clock, 2 * 60 * 1000);
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
-        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+            cs_clock_manual_advance(&fx.clock, 2 * 60 * 1000);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+        assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
         if (g.m.status == CS_OUT_QUEUED) {
-            assert_true(cs_clock_now(&clock.clock) - t0 < patience);
+            assert_true(cs_clock_now(&fx.clock.clock) - fx.t0 < patience);
             assert_int_equal(g.m.attempts, 0);
         }
     } while (g.m.status == CS_OUT_QUEUED && looks < 1000);
     assert_int_equal(g.m.status, CS_OUT_FAILED);
-    assert_true(cs_clock_now(&clock.clock) - t0 >= patience);
-    assert_true(cs_clock_now(&clock.clock) - t0 < patience + 2 * 60 * 1000);
+    assert_true(cs_clock_now(&fx.clock.clock) - fx.t0 >= patience);
+    assert_true(cs_clock_now(&fx.clock.clock) - fx.t0 < patience + 2 * 60 * 1000);
     assert_true(strncmp(g.m.reason, "store: ", 7) == 0);
     assert_int_equal(k.sent, 0);
     cs_sender_stats_t st;
-    cs_sender_stats(s, &st);
+    cs_sender_stats(fx.s, &st);
     assert_int_equal(st.failed, 1);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* The policy's holds are asked again at the hand-over: a review request
@@ -900,124 +845,106 @@ static void test_store_error_for_good_fails(void **state)
 static void test_hold_at_hand_over(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char db[600], h_target[620];
-    snprintf(db, sizeof db, "%s/hold.db", tmpdir);
-    snprintf(h_target, sizeof h_target, "sqlite:%s", db);
-    cs_engine_t *e = open_engine(h_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
-                                 "{\"email\":{\"marketing\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-02T10:00:00Z", "hold.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+            "{\"email\":{\"marketing\":true}}}}");
     cs_err_t err;
     static const cs_msg_class_t ask[] = { CS_CLASS_ASK };
-    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "review", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = ask };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    ingest(e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
-              "\"occurred_at\":\"2026-03-02T09:59:00Z\",\"data\":{\"id\":\"t-1\","
-              "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    ingest(fx.e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
+                 "\"occurred_at\":\"2026-03-02T09:59:00Z\",\"data\":{\"id\":\"t-1\","
+                 "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
     keep_t k = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    so.policy = &pc;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    fx.so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    fx.so.policy = &fx.pc;
+    fx_sender(&fx, news_hallo);
 
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(k.sent, 0);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_string_equal(g.m.reason, "held_ticket_open");
-    assert_int_equal(g.m.next_at, t0 + pc.hold_retry);
+    assert_int_equal(g.m.next_at, fx.t0 + fx.pc.hold_retry);
     assert_int_equal(g.m.attempts, 0);
     /* not before hold_retry */
-    cs_clock_manual_advance(&clock, pc.hold_retry / 2);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_advance(&fx.clock, fx.pc.hold_retry / 2);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 0);
     /* the ticket solved: it goes at the next look */
-    ingest(e, "{\"event_id\":\"t-1-solved\",\"type\":\"ticket.updated\","
-              "\"occurred_at\":\"2026-03-02T15:00:00Z\",\"data\":{\"id\":\"t-1\","
-              "\"status\":\"solved\"}}");
-    cs_clock_manual_set(&clock, t0 + pc.hold_retry);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    ingest(fx.e, "{\"event_id\":\"t-1-solved\",\"type\":\"ticket.updated\","
+                 "\"occurred_at\":\"2026-03-02T15:00:00Z\",\"data\":{\"id\":\"t-1\","
+                 "\"status\":\"solved\"}}");
+    cs_clock_manual_set(&fx.clock, fx.t0 + fx.pc.hold_retry);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(k.sent, 1);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_int_equal(g.m.attempts, 1);
 
     /* a second ticket that stays open: a survey queued now is looked at
      * daily and dropped hold_max after it was queued, never sent */
-    ingest(e, "{\"event_id\":\"t-2\",\"type\":\"ticket.created\","
-              "\"occurred_at\":\"2026-03-03T09:00:00Z\",\"data\":{\"id\":\"t-2\","
-              "\"customer_id\":\"c-1\",\"subject\":\"Noch einmal\"}}");
-    cs_ms_t t1 = t0 + pc.hold_retry;
+    ingest(fx.e, "{\"event_id\":\"t-2\",\"type\":\"ticket.created\","
+                 "\"occurred_at\":\"2026-03-03T09:00:00Z\",\"data\":{\"id\":\"t-2\","
+                 "\"customer_id\":\"c-1\",\"subject\":\"Noch einmal\"}}");
+    cs_ms_t t1 = fx.t0 + fx.pc.hold_retry;
     put.now = t1;
     put.journey = "survey";
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     g.id = 2;
     int looks = 0;
-    for (cs_ms_t at = t1; at < t1 + pc.hold_max; at += pc.hold_retry, looks++) {
-        cs_clock_manual_set(&clock, at);
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    for (cs_ms_t at = t1; at < t1 + fx.pc.hold_max; at += fx.pc.hold_retry, looks++) {
+        cs_clock_manual_set(&fx.clock, at);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
         assert_int_equal(handled, 1);
-        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
         assert_int_equal(g.m.status, CS_OUT_QUEUED);
         assert_string_equal(g.m.reason, "held_ticket_open");
         assert_int_equal(g.m.attempts, 0);
     }
     assert_int_equal(looks, 7);
-    cs_clock_manual_set(&clock, t1 + pc.hold_max);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_set(&fx.clock, t1 + fx.pc.hold_max);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SKIPPED);
     assert_string_equal(g.m.reason, "held_ticket_open_before_send");
     assert_int_equal(k.sent, 1);
 
     /* the ticket solved, but the order's promised day has passed with
      * nothing delivered: marketing about it waits too */
-    ingest(e, "{\"event_id\":\"t-2-solved\",\"type\":\"ticket.updated\","
-              "\"occurred_at\":\"2026-03-09T09:00:00Z\",\"data\":{\"id\":\"t-2\","
-              "\"status\":\"solved\"}}");
-    ingest(e, "{\"event_id\":\"o-1001\",\"type\":\"order.placed\","
-              "\"occurred_at\":\"2026-03-04T09:00:00Z\",\"data\":{\"id\":\"1001\","
-              "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\","
-              "\"name\":\"A\",\"unit_price\":\"8.90\",\"quantity\":1}],"
-              "\"promised_delivery\":{\"latest\":\"2026-03-06\"}}}");
+    ingest(fx.e, "{\"event_id\":\"t-2-solved\",\"type\":\"ticket.updated\","
+                 "\"occurred_at\":\"2026-03-09T09:00:00Z\",\"data\":{\"id\":\"t-2\","
+                 "\"status\":\"solved\"}}");
+    ingest(fx.e, "{\"event_id\":\"o-1001\",\"type\":\"order.placed\","
+                 "\"occurred_at\":\"2026-03-04T09:00:00Z\",\"data\":{\"id\":\"1001\","
+                 "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\","
+                 "\"name\":\"A\",\"unit_price\":\"8.90\",\"quantity\":1}],"
+                 "\"promised_delivery\":{\"latest\":\"2026-03-06\"}}}");
     static const cs_msg_class_t marketing[] = { CS_CLASS_MARKETING };
-    put.now = cs_clock_now(&clock.clock);
+    put.now = cs_clock_now(&fx.clock.clock);
     put.journey = "xsell";
     put.order_id = "1001";
     put.cls = marketing;
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     g.id = 3;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_string_equal(g.m.reason, "held_delivery_late");
     assert_int_equal(g.m.attempts, 0);
     assert_int_equal(k.sent, 1);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* At the hand-over as at the decision, an open ticket with no update for
@@ -1027,66 +954,48 @@ static void test_hold_at_hand_over(void **state)
 static void test_stale_ticket_at_hand_over(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char db[600], h_target[620];
-    snprintf(db, sizeof db, "%s/stale.db", tmpdir);
-    snprintf(h_target, sizeof h_target, "sqlite:%s", db);
-    cs_engine_t *e = open_engine(h_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-01-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
-                                 "{\"email\":{\"marketing\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-02T10:00:00Z", "stale.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-01-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+            "{\"email\":{\"marketing\":true}}}}");
     cs_err_t err;
     static const cs_msg_class_t ask[] = { CS_CLASS_ASK };
-    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "review", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = ask };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     /* opened 40 days before, never updated */
-    ingest(e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
-              "\"occurred_at\":\"2026-01-21T10:00:00Z\",\"data\":{\"id\":\"t-1\","
-              "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
+    ingest(fx.e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
+                 "\"occurred_at\":\"2026-01-21T10:00:00Z\",\"data\":{\"id\":\"t-1\","
+                 "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
     keep_t k = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    so.policy = &pc;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    fx.so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    fx.so.policy = &fx.pc;
+    fx_sender(&fx, news_hallo);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(k.sent, 1);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
 
     /* updated (still open) 10 days ago: the next ask is held */
-    ingest(e, "{\"event_id\":\"t-1-up\",\"type\":\"ticket.updated\","
-              "\"occurred_at\":\"2026-02-20T10:00:00Z\",\"data\":{\"id\":\"t-1\","
-              "\"status\":\"pending\"}}");
+    ingest(fx.e, "{\"event_id\":\"t-1-up\",\"type\":\"ticket.updated\","
+                 "\"occurred_at\":\"2026-02-20T10:00:00Z\",\"data\":{\"id\":\"t-1\","
+                 "\"status\":\"pending\"}}");
     put.journey = "survey";
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(k.sent, 1);
     g.id = 2;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_string_equal(g.m.reason, "held_ticket_open");
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* A ticket about the order open at the hand-over: a webhook about the
@@ -1096,56 +1005,40 @@ static void test_stale_ticket_at_hand_over(void **state)
 static void test_ticket_about_order_at_hand_over(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char db[600], h_target[620];
-    snprintf(db, sizeof db, "%s/ticket.db", tmpdir);
-    snprintf(h_target, sizeof h_target, "sqlite:%s", db);
-    cs_engine_t *e = open_engine(h_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
-                                 "{\"email\":{\"marketing\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-02T10:00:00Z", "ticket.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+            "{\"email\":{\"marketing\":true}}}}");
     cs_err_t err;
-    ingest(e, "{\"event_id\":\"o-1001\",\"type\":\"order.placed\","
-              "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"1001\","
-              "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\","
-              "\"name\":\"A\",\"unit_price\":\"8.90\",\"quantity\":1}]}}");
-    ingest(e, "{\"event_id\":\"t-9\",\"type\":\"ticket.created\","
-              "\"occurred_at\":\"2026-03-02T09:59:00Z\",\"data\":{\"id\":\"t-9\","
-              "\"customer_id\":\"c-1\",\"order_id\":\"1001\",\"subject\":\"Wo?\"}}");
+    ingest(fx.e, "{\"event_id\":\"o-1001\",\"type\":\"order.placed\","
+                 "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"1001\","
+                 "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"A\","
+                 "\"name\":\"A\",\"unit_price\":\"8.90\",\"quantity\":1}]}}");
+    ingest(fx.e, "{\"event_id\":\"t-9\",\"type\":\"ticket.created\","
+                 "\"occurred_at\":\"2026-03-02T09:59:00Z\",\"data\":{\"id\":\"t-9\","
+                 "\"customer_id\":\"c-1\",\"order_id\":\"1001\",\"subject\":\"Wo?\"}}");
     static const cs_msg_class_t ask[] = { CS_CLASS_ASK }, service[] = { CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "review", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .order_id = "1001", .cls = ask };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    put_task_t hook = { .now = t0, .n = 1, .journey = "crm", .template_name = "sync",
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    put_task_t hook = { .now = fx.t0, .n = 1, .journey = "crm", .template_name = "sync",
                         .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
                         .order_id = "1001", .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &hook), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &hook), CS_OK);
     keep_t k = { .base = { &keep_ops } }, h = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &k.base;
-    so.transports[CS_OUT_WEBHOOK] = &h.base;
-    so.policy = &pc;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    fx.so.transports[CS_CHANNEL_EMAIL] = &k.base;
+    fx.so.transports[CS_OUT_WEBHOOK] = &h.base;
+    fx.so.policy = &fx.pc;
+    fx_sender(&fx, news_hallo);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 2);
     assert_int_equal(k.sent, 0);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_string_equal(g.m.reason, "held_ticket_open");
     assert_int_equal(h.sent, 1);
@@ -1154,18 +1047,16 @@ static void test_ticket_about_order_at_hand_over(void **state)
     assert_true(json_is_true(json_object_get(json_object_get(body, "order"), "ticket_open")));
     json_decref(body);
 
-    ingest(e, "{\"event_id\":\"t-9-solved\",\"type\":\"ticket.updated\","
-              "\"occurred_at\":\"2026-03-02T15:00:00Z\",\"data\":{\"id\":\"t-9\","
-              "\"status\":\"solved\"}}");
-    cs_clock_manual_set(&clock, t0 + pc.hold_retry);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    ingest(fx.e, "{\"event_id\":\"t-9-solved\",\"type\":\"ticket.updated\","
+                 "\"occurred_at\":\"2026-03-02T15:00:00Z\",\"data\":{\"id\":\"t-9\","
+                 "\"status\":\"solved\"}}");
+    cs_clock_manual_set(&fx.clock, fx.t0 + fx.pc.hold_retry);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(k.sent, 1);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* A shipping notice queued on WhatsApp, whose send listed email after it
@@ -1231,12 +1122,6 @@ static cs_rc lost_fn(cs_store_t *st, void *arg)
 
 static void fallback_case(fb_case_t *fc)
 {
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse(fc->at, &t0));
-    cs_clock_manual_init(&clock, t0);
-    char db[600];
-    snprintf(db, sizeof db, "sqlite:%s/%s", tmpdir, fc->db);
     char first[1024];
     snprintf(first, sizeof first,
              "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
@@ -1245,50 +1130,44 @@ static void fallback_case(fb_case_t *fc)
                        : "{\"id\":\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
                          "\"+4915112345678\",\"timezone\":\"Europe/Berlin\","
                          "\"consents\":{\"whatsapp\":{\"transactional\":true}}}");
-    cs_engine_t *e = open_engine(db, &clock, first);
+    fixture_t fx;
+    fx_open(&fx, fc->at, fc->db, first);
     cs_err_t err;
     cs_msg_class_t cls[] = { fc->cls };
-    put_task_t put = { .now = t0, .n = 1, .journey = "ship", .template_name = "ship",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "ship", .template_name = "ship",
                        .recipient = fc->on_email ? "anna@example.de" : "+4915112345678",
                        .channel = fc->on_email ? CS_CHANNEL_EMAIL : CS_CHANNEL_WHATSAPP,
                        .cls = cls,
                        .fallback = fc->no_fallback || fc->on_email ? NULL : "email",
                        .attempts = fc->attempts };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     if (fc->lost) {
-        lost_task_t lost = { .now = t0 };
-        assert_int_equal(cs_engine_with_writer(e, lost_fn, &lost), CS_OK);
+        lost_task_t lost = { .now = fx.t0 };
+        assert_int_equal(cs_engine_with_writer(fx.e, lost_fn, &lost), CS_OK);
         assert_int_equal(lost.n, 1);
-        cs_clock_manual_advance(&clock, 5 * 60 * 1000 + 1000);
+        cs_clock_manual_advance(&fx.clock, 5 * 60 * 1000 + 1000);
     }
     char ev[1024];
     snprintf(ev, sizeof ev,
              "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
              "\"occurred_at\":\"%s\",\"data\":%s}",
              fc->changed_at ? fc->changed_at : "2026-03-01T09:30:00Z", fc->customer);
-    ingest(e, ev);
+    ingest(fx.e, ev);
     if (fc->then)
-        ingest(e, fc->then);
+        ingest(fx.e, fc->then);
 
     keep_t wa = { .base = { &keep_ops } }, mail = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "ship.de.subject", "Unterwegs", 9, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "ship.de.txt", "Ihr Paket", 9, &err), CS_OK);
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_WHATSAPP] = fc->wa_off ? NULL : &wa.base;
-    so.transports[CS_CHANNEL_EMAIL] = &mail.base;
-    so.policy = &pc;
-    so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    static const tpl_file_t ship[] = {
+        { "ship.de.subject", "Unterwegs" }, { "ship.de.txt", "Ihr Paket" }, { NULL, NULL }
+    };
+    fx.so.transports[CS_CHANNEL_WHATSAPP] = fc->wa_off ? NULL : &wa.base;
+    fx.so.transports[CS_CHANNEL_EMAIL] = &mail.base;
+    fx.so.policy = &fx.pc;
+    fx.so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
+    fx_sender(&fx, ship);
     for (int r = 0; r < fc->rounds; r++) {
         size_t handled = 0;
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
         assert_int_equal(handled, 1);
     }
     fc->sent_wa = wa.sent;
@@ -1296,10 +1175,10 @@ static void fallback_case(fb_case_t *fc)
     snprintf(fc->to_wa, sizeof fc->to_wa, "%s", wa.to);
     snprintf(fc->to_mail, sizeof fc->to_mail, "%s", mail.to);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     fc->m = g.m;
     view_task_t v = { 0 };
-    assert_int_equal(cs_engine_with_writer(e, view_fn, &v), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, view_fn, &v), CS_OK);
     json_t *vm = json_array_get(v.view, 0), *mv = json_object_get(vm, "moves");
     const char *from = json_string_value(json_object_get(vm, "moved_from"));
     snprintf(fc->moved_from, sizeof fc->moved_from, "%s", from ? from : "");
@@ -1310,10 +1189,7 @@ static void fallback_case(fb_case_t *fc)
         snprintf(fc->moves + strlen(fc->moves), sizeof fc->moves - strlen(fc->moves), "%s%s",
                  i ? "|" : "", json_string_value(json_array_get(mv, i)));
     json_decref(v.view);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
-    cs_tz_cache_clear();
+    fx_close(&fx);
 }
 
 /* The customer withdrew their WhatsApp consent after the shipping notice
@@ -1723,90 +1599,78 @@ static void place(cs_engine_t *e, const char *eid, const char *at, const char *i
 static void test_order_given_to_another_at_hand_over(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char db[600];
-    snprintf(db, sizeof db, "sqlite:%s/given.db", tmpdir);
-    cs_engine_t *e = open_engine(db, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
-                                 "\"+4915112345678\",\"consents\":{\"whatsapp\":"
-                                 "{\"transactional\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-02T10:00:00Z", "given.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"phone\":"
+            "\"+4915112345678\",\"consents\":{\"whatsapp\":"
+            "{\"transactional\":true}}}}");
     cs_err_t err;
-    place(e, "o-1001", "2026-03-01T09:30:00Z", "1001", "c-1");
-    place(e, "o-1002", "2026-03-01T09:40:00Z", "1002", "c-1");
+    place(fx.e, "o-1001", "2026-03-01T09:30:00Z", "1001", "c-1");
+    place(fx.e, "o-1002", "2026-03-01T09:40:00Z", "1002", "c-1");
     static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
-    put_task_t notice = { .now = t0, .n = 1, .journey = "shipped", .template_name = "news",
+    put_task_t notice = { .now = fx.t0, .n = 1, .journey = "shipped", .template_name = "news",
                           .recipient = "+4915112345678", .channel = CS_CHANNEL_WHATSAPP,
                           .fallback = "email", .order_id = "1001", .cls = service };
-    put_task_t retry = { .now = t0, .n = 1, .journey = "tips", .template_name = "news",
+    put_task_t retry = { .now = fx.t0, .n = 1, .journey = "tips", .template_name = "news",
                          .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                          .order_id = "1001", .cls = service, .attempts = 1 };
-    put_task_t own = { .now = t0, .n = 1, .journey = "own", .template_name = "news",
+    put_task_t own = { .now = fx.t0, .n = 1, .journey = "own", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .order_id = "1002", .cls = service };
-    put_task_t hook = { .now = t0, .n = 1, .journey = "crm", .template_name = "sync",
+    put_task_t hook = { .now = fx.t0, .n = 1, .journey = "crm", .template_name = "sync",
                         .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
                         .order_id = "1001", .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &notice), CS_OK);
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &retry), CS_OK);
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &own), CS_OK);
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &hook), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &notice), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &retry), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &own), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &hook), CS_OK);
     /* the shop corrects who bought 1001 */
-    place(e, "o-1001-e", "2026-03-02T09:00:00Z", "1001", "c-2");
+    place(fx.e, "o-1001-e", "2026-03-02T09:00:00Z", "1001", "c-2");
 
     keep_t wa = { .base = { &keep_ops } }, mail = { .base = { &keep_ops } },
            h = { .base = { &keep_ops } };
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "{{order.id}}", 12, &err), CS_OK);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_WHATSAPP] = &wa.base;
-    so.transports[CS_CHANNEL_EMAIL] = &mail.base;
-    so.transports[CS_OUT_WEBHOOK] = &h.base;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    static const tpl_file_t order_id[] = {
+        { "news.de.subject", "Hallo" }, { "news.de.txt", "{{order.id}}" }, { NULL, NULL }
+    };
+    fx.so.transports[CS_CHANNEL_WHATSAPP] = &wa.base;
+    fx.so.transports[CS_CHANNEL_EMAIL] = &mail.base;
+    fx.so.transports[CS_OUT_WEBHOOK] = &h.base;
+    fx_sender(&fx, order_id);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 4);
     assert_int_equal(wa.sent, 0);
     assert_int_equal(mail.sent, 1);
     assert_string_equal(mail.text, "1002");
     assert_int_equal(h.sent, 1);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SKIPPED);
     assert_int_equal(g.m.channel, CS_CHANNEL_WHATSAPP);
     assert_string_equal(g.m.reason, "order_given_to_another_customer");
     assert_int_equal(g.m.attempts, 0);
     g.id = 2;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SKIPPED);
     assert_string_equal(g.m.reason, "order_given_to_another_customer");
     assert_int_equal(g.m.attempts, 1);
     g.id = 3;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     /* the messages view tells why, newest first */
     view_task_t v = { 0 };
-    assert_int_equal(cs_engine_with_writer(e, view_fn, &v), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, view_fn, &v), CS_OK);
     json_t *vm = json_array_get(v.view, 3);
     assert_string_equal(json_string_value(json_object_get(vm, "order_id")), "1001");
     assert_string_equal(json_string_value(json_object_get(vm, "status")), "skipped");
     assert_string_equal(json_string_value(json_object_get(vm, "reason")),
                         "order_given_to_another_customer");
     json_decref(v.view);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 0);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* The store fails to record the first outcome of a batch of three (a
@@ -1818,66 +1682,57 @@ static void test_order_given_to_another_at_hand_over(void **state)
 static void test_record_failure_gives_back_the_batch(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char db[600], r_target[620];
-    snprintf(db, sizeof db, "%s/record.db", tmpdir);
-    snprintf(r_target, sizeof r_target, "sqlite:%s", db);
-    cs_engine_t *e = open_engine(r_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\","
-                                 "\"data\":{\"id\":\"c-1\"}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "record.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\","
+            "\"data\":{\"id\":\"c-1\"}}");
     cs_err_t err;
     static const cs_msg_class_t service[] = { CS_CLASS_SERVICE, CS_CLASS_SERVICE,
                                               CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 3, .journey = "crm", .template_name = "sync",
+    put_task_t put = { .now = fx.t0, .n = 3, .journey = "crm", .template_name = "sync",
                        .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
                        .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    slow_t slow = { .base = { &slow_ops }, .clock = &clock, .takes = 0 };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.transports[CS_OUT_WEBHOOK] = &slow.base;
-    so.lease = 5 * 60 * 1000;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    slow_t slow = { .base = { &slow_ops }, .clock = &fx.clock, .takes = 0 };
+    fx.so.transports[CS_OUT_WEBHOOK] = &slow.base;
+    fx.so.lease = 5 * 60 * 1000;
+    fx_sender(&fx, NULL);
 
-    store_exec(db, "CREATE TRIGGER no_sent BEFORE UPDATE OF status ON outbox "
-                   "WHEN NEW.status = 3 BEGIN SELECT RAISE(ABORT, 'disk gone'); END");
+    store_exec(fx.path, "CREATE TRIGGER no_sent BEFORE UPDATE OF status ON outbox "
+                        "WHEN NEW.status = 3 BEGIN SELECT RAISE(ABORT, 'disk gone'); END");
     size_t handled = 0;
-    assert_int_not_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_not_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 3);
     assert_int_equal(slow.sent, 1);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENDING);
     for (int64_t id = 2; id <= 3; id++) {
         g.id = id;
-        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
         assert_int_equal(g.m.status, CS_OUT_QUEUED);
         assert_int_equal(g.m.attempts, 0);
     }
 
     /* the store is back: the two go at once, on their first attempt */
-    store_exec(db, "DROP TRIGGER no_sent");
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    store_exec(fx.path, "DROP TRIGGER no_sent");
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 2);
     assert_int_equal(slow.sent, 3);
     for (int64_t id = 2; id <= 3; id++) {
         g.id = id;
-        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
         assert_int_equal(g.m.status, CS_OUT_SENT);
         assert_int_equal(g.m.attempts, 1);
     }
     /* the first, with its lease run out */
-    cs_clock_manual_advance(&clock, so.lease + 1);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_advance(&fx.clock, fx.so.lease + 1);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(slow.sent, 4);
     assert_string_equal(slow.keys[3], "crm:o:1:0");
-    cs_sender_free(s);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* A webhook to the shop's own system gets webhook_attempts hand-overs (20
@@ -1887,59 +1742,45 @@ static void test_record_failure_gives_back_the_batch(void **state)
 static void test_webhook_attempts(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0 = 1772359200000LL; /* 2026-03-01T10:00:00Z */
-    cs_clock_manual_init(&clock, t0);
-    char wh_target[600];
-    snprintf(wh_target, sizeof wh_target, "sqlite:%s/webhook-attempts.db", tmpdir);
-    cs_engine_t *e = open_engine(wh_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\"}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "webhook-attempts.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\"}}");
     cs_err_t err;
     static const cs_msg_class_t service[] = { CS_CLASS_SERVICE };
-    put_task_t hook = { .now = t0, .n = 1, .journey = "crm", .template_name = "sync",
+    put_task_t hook = { .now = fx.t0, .n = 1, .journey = "crm", .template_name = "sync",
                         .recipient = "https://crm.example/hook", .channel = CS_OUT_WEBHOOK,
                         .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &hook), CS_OK);
-    put_task_t mail = { .now = t0, .n = 1, .journey = "note", .template_name = "news",
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &hook), CS_OK);
+    put_task_t mail = { .now = fx.t0, .n = 1, .journey = "note", .template_name = "news",
                         .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                         .cls = service };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &mail), CS_OK);
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
-    flaky_t fh = { .base = { &flaky_ops }, .clock = &clock, .down = true };
-    flaky_t fm = { .base = { &flaky_ops }, .clock = &clock, .down = true };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_OUT_WEBHOOK] = &fh.base;
-    so.transports[CS_CHANNEL_EMAIL] = &fm.base;
-    so.max_attempts = 8; /* send_attempts' default; webhook_attempts left at its own */
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &mail), CS_OK);
+    flaky_t fh = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
+    flaky_t fm = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
+    fx.so.transports[CS_OUT_WEBHOOK] = &fh.base;
+    fx.so.transports[CS_CHANNEL_EMAIL] = &fm.base;
+    fx.so.max_attempts = 8; /* send_attempts' default; webhook_attempts left at its own */
+    fx_sender(&fx, news_hallo);
     size_t handled = 0;
     /* every 8 hours (past the 6-hour cap and its jitter): one hand-over each */
     for (int round = 0; round < 30; round++) {
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
-        cs_clock_manual_advance(&clock, 8 * 3600 * 1000LL);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+        cs_clock_manual_advance(&fx.clock, 8 * 3600 * 1000LL);
     }
     assert_int_equal(fm.tried, 8);
     assert_int_equal(fh.tried, 20);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_FAILED);
     assert_int_equal(g.m.attempts, 20);
     assert_string_equal(g.m.reason, "gave up: 421 try again later");
     g.id = 2;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_FAILED);
     assert_int_equal(g.m.attempts, 8);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
+    fx_close(&fx);
 }
 
 /* An operator's retry after an outage (engine/retry.h): a delay notice and
@@ -1952,48 +1793,33 @@ static void test_webhook_attempts(void **state)
 static void test_requeue_goes_through_the_checks(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-07-13T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char rq_target[600];
-    snprintf(rq_target, sizeof rq_target, "sqlite:%s/requeue.db", tmpdir);
-    cs_engine_t *e = open_engine(rq_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
-                                 "\"Europe/Berlin\",\"consents\":{\"email\":{\"marketing\":"
-                                 "true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-07-13T10:00:00Z", "requeue.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+            "\"Europe/Berlin\",\"consents\":{\"email\":{\"marketing\":"
+            "true}}}}");
     cs_err_t err;
     static const cs_msg_class_t classes[] = { CS_CLASS_MARKETING, CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 2, .journey = "news", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 2, .journey = "news", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = classes };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
-    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &f.base;
-    so.policy = &pc;
-    so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
-    so.max_attempts = 2;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
+    fx.so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    fx.so.policy = &fx.pc;
+    fx.so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
+    fx.so.max_attempts = 2;
+    fx_sender(&fx, news_hallo);
     size_t handled = 0;
     for (int round = 0; round < 3; round++) {
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
-        cs_clock_manual_advance(&clock, 5 * 60 * 1000);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+        cs_clock_manual_advance(&fx.clock, 5 * 60 * 1000);
     }
     assert_int_equal(f.tried, 4);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_FAILED);
     assert_string_equal(g.m.reason, "gave up: 421 try again later");
 
@@ -2017,47 +1843,44 @@ static void test_requeue_goes_through_the_checks(void **state)
     assert_string_equal(err.field, "failed_until");
     json_decref(body);
     cs_retry_init(&q);
-    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_ERR_RULE); /* no failed_since */
+    assert_int_equal(cs_retry_run(fx.e, &q, &res, &err), CS_ERR_RULE); /* no failed_since */
 
     /* the server is back; the operator retries at 22:30 in Berlin */
     f.down = false;
     cs_ms_t night, eight;
     assert_true(cs_time_parse("2026-07-13T20:30:00Z", &night));
     assert_true(cs_time_parse("2026-07-14T06:00:00Z", &eight));
-    cs_clock_manual_set(&clock, night);
+    cs_clock_manual_set(&fx.clock, night);
     cs_retry_init(&q);
     body = json_pack("{s:s,s:s}", "failed_since", "2026-07-13T09:00:00Z", "reason_prefix",
                      "gave up");
     assert_int_equal(cs_retry_from_json(&q, body, &err), CS_OK);
     json_decref(body);
-    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_OK);
+    assert_int_equal(cs_retry_run(fx.e, &q, &res, &err), CS_OK);
     assert_int_equal(res.matched, 2);
     assert_int_equal(res.n_ids, 2);
     assert_int_equal(res.ids[0], 1);
     assert_int_equal(res.ids[1], 2);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 2);
     assert_int_equal(f.tried, 5); /* the delay notice */
     g.id = 2;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_int_equal(g.m.attempts, 1);
     assert_string_equal(g.m.idem_key, "news:o:1:1");
     g.id = 1;
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_string_equal(g.m.reason, "quiet_hours");
     assert_int_equal(g.m.next_at, eight);
     assert_int_equal(g.m.attempts, 0);
-    cs_clock_manual_set(&clock, eight);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_set(&fx.clock, eight);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(f.tried, 6);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
-    cs_tz_cache_clear();
+    fx_close(&fx);
 }
 
 /* An operator's requeue starts a message again as a first hand-over: a
@@ -2069,78 +1892,65 @@ static void test_requeue_goes_through_the_checks(void **state)
 static void test_requeue_is_a_first_hand_over(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-07-13T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char rq_target[600];
-    snprintf(rq_target, sizeof rq_target, "sqlite:%s/requeue-first.db", tmpdir);
-    cs_engine_t *e = open_engine(rq_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
-                                 "\"Europe/Berlin\"}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-07-13T10:00:00Z", "requeue-first.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-07-13T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":"
+            "\"Europe/Berlin\"}}");
     cs_err_t err;
     static const cs_msg_class_t classes[] = { CS_CLASS_SERVICE };
-    put_task_t put = { .now = t0, .n = 1, .journey = "late", .template_name = "late",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "late", .template_name = "late",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = classes };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "late.de.subject", "Später", 7, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "late.de.txt", "Später", 7, &err), CS_OK);
-    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &f.base;
-    so.max_attempts = 1;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    static const tpl_file_t late[] = {
+        { "late.de.subject", "Später" }, { "late.de.txt", "Später" }, { NULL, NULL }
+    };
+    flaky_t f = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
+    fx.so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    fx.so.max_attempts = 1;
+    fx_sender(&fx, late);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(f.tried, 1);
     assert_string_equal(f.to, "anna@example.de");
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_FAILED);
-    assert_int_equal(g.m.handed_at, t0);
+    assert_int_equal(g.m.handed_at, fx.t0);
 
-    ingest(e, "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
-              "\"occurred_at\":\"2026-07-13T10:01:00Z\",\"data\":{\"id\":\"c-1\","
-              "\"email\":\"anna.neu@example.de\"}}");
-    cs_clock_manual_advance(&clock, 60 * 60 * 1000);
+    ingest(fx.e, "{\"event_id\":\"c-1-b\",\"type\":\"customer.upserted\","
+                 "\"occurred_at\":\"2026-07-13T10:01:00Z\",\"data\":{\"id\":\"c-1\","
+                 "\"email\":\"anna.neu@example.de\"}}");
+    cs_clock_manual_advance(&fx.clock, 60 * 60 * 1000);
     f.down = false;
     cs_retry_req_t q;
     cs_retry_result_t res;
     cs_retry_init(&q);
     assert_int_equal(cs_retry_set(&q, "failed_since", "2026-07-13T09:00:00Z", "since", &err),
                      CS_OK);
-    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_OK);
+    assert_int_equal(cs_retry_run(fx.e, &q, &res, &err), CS_OK);
     assert_int_equal(res.matched, 1);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_QUEUED);
     assert_int_equal(g.m.handed_at, 0);
     assert_int_equal(g.m.attempts, 0);
 
     /* its first claim after the requeue is lost */
-    lost_task_t lost = { .now = cs_clock_now(&clock.clock) };
-    assert_int_equal(cs_engine_with_writer(e, lost_fn, &lost), CS_OK);
+    lost_task_t lost = { .now = cs_clock_now(&fx.clock.clock) };
+    assert_int_equal(cs_engine_with_writer(fx.e, lost_fn, &lost), CS_OK);
     assert_int_equal(lost.n, 1);
-    cs_clock_manual_advance(&clock, 5 * 60 * 1000 + 1000);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_advance(&fx.clock, 5 * 60 * 1000 + 1000);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
     assert_int_equal(f.tried, 2);
     assert_string_equal(f.to, "anna.neu@example.de");
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SENT);
     assert_string_equal(g.m.recipient, "anna.neu@example.de");
     assert_string_equal(g.m.idem_key, "late:o:1:0");
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
-    cs_tz_cache_clear();
+    fx_close(&fx);
 }
 
 /* hold_max counts from an operator's requeue: a review request that gave
@@ -2152,80 +1962,62 @@ static void test_requeue_is_a_first_hand_over(void **state)
 static void test_requeued_hold_counts_from_the_requeue(void **state)
 {
     (void)state;
-    cs_clock_manual_t clock;
-    cs_ms_t t0;
-    assert_true(cs_time_parse("2026-03-02T10:00:00Z", &t0));
-    cs_clock_manual_init(&clock, t0);
-    char rq_target[600];
-    snprintf(rq_target, sizeof rq_target, "sqlite:%s/requeue-hold.db", tmpdir);
-    cs_engine_t *e = open_engine(rq_target, &clock,
-                                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-                                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-                                 "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
-                                 "{\"email\":{\"marketing\":true}}}}");
+    fixture_t fx;
+    fx_open(&fx, "2026-03-02T10:00:00Z", "requeue-hold.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"consents\":"
+            "{\"email\":{\"marketing\":true}}}}");
     cs_err_t err;
     static const cs_msg_class_t ask[] = { CS_CLASS_ASK };
-    put_task_t put = { .now = t0, .n = 1, .journey = "review", .template_name = "news",
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "review", .template_name = "news",
                        .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
                        .cls = ask };
-    assert_int_equal(cs_engine_with_writer(e, put_fn, &put), CS_OK);
-    cs_tplset_t *tpl;
-    assert_int_equal(cs_tplset_new(&tpl, NULL), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.subject", "Hallo", 5, &err), CS_OK);
-    assert_int_equal(cs_tplset_add(tpl, "news.de.txt", "Hallo", 5, &err), CS_OK);
-    flaky_t f = { .base = { &flaky_ops }, .clock = &clock, .down = true };
-    cs_policy_conf_t pc;
-    cs_policy_conf_default(&pc);
-    cs_sender_opts_t so;
-    memset(&so, 0, sizeof so);
-    so.templates = tpl;
-    so.transports[CS_CHANNEL_EMAIL] = &f.base;
-    so.policy = &pc;
-    so.max_attempts = 1;
-    cs_sender_t *s = NULL;
-    assert_int_equal(cs_sender_new(e, &so, &s, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    flaky_t f = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
+    fx.so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    fx.so.policy = &fx.pc;
+    fx.so.max_attempts = 1;
+    fx_sender(&fx, news_hallo);
     size_t handled = 0;
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     get_task_t g = { .id = 1 };
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_FAILED);
 
     /* ten days on: a ticket opened, the server back, the requeue */
-    cs_ms_t t1 = t0 + 10 * CS_MS_PER_DAY;
-    cs_clock_manual_set(&clock, t1);
-    ingest(e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
-              "\"occurred_at\":\"2026-03-12T09:00:00Z\",\"data\":{\"id\":\"t-1\","
-              "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
+    cs_ms_t t1 = fx.t0 + 10 * CS_MS_PER_DAY;
+    cs_clock_manual_set(&fx.clock, t1);
+    ingest(fx.e, "{\"event_id\":\"t-1\",\"type\":\"ticket.created\","
+                 "\"occurred_at\":\"2026-03-12T09:00:00Z\",\"data\":{\"id\":\"t-1\","
+                 "\"customer_id\":\"c-1\",\"subject\":\"Kaputt\"}}");
     f.down = false;
     cs_retry_req_t q;
     cs_retry_result_t res;
     cs_retry_init(&q);
     assert_int_equal(cs_retry_set(&q, "failed_since", "2026-03-01T00:00:00Z", "since", &err),
                      CS_OK);
-    assert_int_equal(cs_retry_run(e, &q, &res, &err), CS_OK);
+    assert_int_equal(cs_retry_run(fx.e, &q, &res, &err), CS_OK);
     assert_int_equal(res.matched, 1);
     int looks = 0;
-    for (cs_ms_t at = t1; at < t1 + pc.hold_max; at += pc.hold_retry, looks++) {
-        cs_clock_manual_set(&clock, at);
-        assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    for (cs_ms_t at = t1; at < t1 + fx.pc.hold_max; at += fx.pc.hold_retry, looks++) {
+        cs_clock_manual_set(&fx.clock, at);
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
         assert_int_equal(handled, 1);
-        assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+        assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
         assert_int_equal(g.m.status, CS_OUT_QUEUED);
         assert_string_equal(g.m.reason, "held_ticket_open");
-        assert_int_equal(g.m.next_at, at + pc.hold_retry);
+        assert_int_equal(g.m.next_at, at + fx.pc.hold_retry);
     }
     assert_int_equal(looks, 7);
-    cs_clock_manual_set(&clock, t1 + pc.hold_max);
-    assert_int_equal(cs_sender_run_once(s, &handled, &err), CS_OK);
+    cs_clock_manual_set(&fx.clock, t1 + fx.pc.hold_max);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
     assert_int_equal(handled, 1);
-    assert_int_equal(cs_engine_with_writer(e, get_fn, &g), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
     assert_int_equal(g.m.status, CS_OUT_SKIPPED);
     assert_string_equal(g.m.reason, "held_ticket_open_before_send");
     assert_int_equal(f.tried, 1);
-    cs_sender_free(s);
-    cs_tplset_free(tpl);
-    cs_engine_close(&e);
-    cs_tz_cache_clear();
+    fx_close(&fx);
 }
 
 int main(void)
