@@ -87,6 +87,11 @@ static void order(const char *id, const char *customer, const char *total, const
     order_in(id, customer, "EUR", "4.90", total, promise);
 }
 
+/* The promise most orders here carry: delivered on Tuesday
+ * 2026-03-03, the day after the Monday the tests start on. */
+static const char *const tuesday =
+    "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
+
 static void ship(const char *id)
 {
     event_at("shipment.created", now(),
@@ -160,18 +165,34 @@ static void open_watch(void)
     assert_int_equal(cs_watch_new(&W.wo, &W.watch, &err), CS_OK);
 }
 
-/* A new model learned from the store as it is now, and a new watch on it
- * (history added by a test counts). */
-static void relearn(void)
+/* A restart: a new watch on W.wo as it is now (options a test changed
+ * count), knowing nothing but what the store holds. */
+static void reopen_watch(void)
+{
+    cs_watch_free(W.watch);
+    open_watch();
+}
+
+/* A new model, learned from the store as it is now (history added by a
+ * test counts) or, with !learn, from nothing; and a new watch on it. */
+static void new_model(bool learn)
 {
     cs_err_t err;
     cs_watch_free(W.watch);
     cs_tracker_free(W.tracker);
     cs_promise_opts_t po = { .tz = W.wo.tz };
     assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK);
-    assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
+    if (learn)
+        assert_int_equal(cs_tracker_sync(W.tracker, W.s, &err), CS_OK);
     W.wo.tracker = W.tracker;
     open_watch();
+}
+
+/* A new model learned from the store as it is now, and a new watch on it
+ * that has run once. */
+static void relearn(void)
+{
+    new_model(true);
     run_watch();
 }
 
@@ -540,8 +561,7 @@ static void test_shop_promise_is_first(void **state)
     assert_string_equal(d, "2026-03-06");
     /* a shop that promised Tuesday where the lane takes till Wednesday:
      * late from the start, and the window says why it is where it is */
-    order("o2b", "c2", "30.00",
-          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    order("o2b", "c2", "30.00", tuesday);
     run_watch();
     r = rec("o2b");
     assert_true(r.at_risk);
@@ -966,8 +986,7 @@ static void test_silence_found_by_durable_recheck(void **state)
     run_watch();
     assert_false(rec("o4").at_risk);
     /* a restart: a new watch knows nothing but what the store holds */
-    cs_watch_free(W.watch);
-    open_watch();
+    reopen_watch();
     /* four working days without a scan, no event at all */
     cs_clock_manual_advance(&W.clock, 4 * CS_MS_PER_DAY);
     for (int i = 0; i < 20; i++)
@@ -1020,8 +1039,7 @@ static void test_late_delivery_compensated_once(void **state)
 {
     (void)state;
     /* promised for Tuesday; delivered Friday: three working days late */
-    order("o5", "c5", "100.00",
-          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    order("o5", "c5", "100.00", tuesday);
     ship("o5");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-06T10:00:00Z"));
@@ -1054,8 +1072,7 @@ static void test_late_delivery_compensated_once(void **state)
 static void test_arriving_is_never_late(void **state)
 {
     (void)state;
-    order("ofd", "c-ofd", "30.00",
-          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    order("ofd", "c-ofd", "30.00", tuesday);
     ship("ofd");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-05T07:00:00Z")); /* Thursday 08:00 */
@@ -1079,9 +1096,8 @@ static void test_arriving_is_never_late(void **state)
 static void test_pickup_is_arrival(void **state)
 {
     (void)state;
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order("pk1", "c-pk1", "30.00", promise);
-    order("pk2", "c-pk2", "30.00", promise);
+    order("pk1", "c-pk1", "30.00", tuesday);
+    order("pk2", "c-pk2", "30.00", tuesday);
     ship("pk1");
     ship("pk2");
     run_watch();
@@ -1129,12 +1145,7 @@ static void test_no_yardstick_no_late_at_purchase(void **state)
 {
     (void)state;
     cs_err_t err;
-    cs_watch_free(W.watch);
-    cs_tracker_free(W.tracker);
-    cs_promise_opts_t po = { .tz = W.wo.tz };
-    assert_int_equal(cs_tracker_new(&po, &W.tracker, &err), CS_OK); /* learned nothing */
-    W.wo.tracker = W.tracker;
-    open_watch();
+    new_model(false); /* learned nothing */
     order("new", "c-new", "30.00", "{\"latest\":\"2026-03-03\"}"); /* Monday: Tuesday */
     run_watch();
     cs_promise_rec_t r = rec("new");
@@ -1531,8 +1542,7 @@ static void test_order_left_is_judged_again(void **state)
 static void test_second_parcel_seen_delivered(void **state)
 {
     (void)state;
-    order("mp", "c-mp", "100.00",
-          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    order("mp", "c-mp", "100.00", tuesday);
     ship_number("mp", "TMP1");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-03T10:00:00Z"));
@@ -1849,8 +1859,7 @@ static void test_order_near(void **state)
 static void test_late_report_still_compensated(void **state)
 {
     (void)state;
-    order("lr", "c-lr", "100.00",
-          "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}");
+    order("lr", "c-lr", "100.00", tuesday);
     ship("lr");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-12T10:00:00Z"));
@@ -1864,9 +1873,8 @@ static void test_late_report_still_compensated(void **state)
     assert_int_equal(signals("promise_broken", "lr"), 1);
 
     char d[16];
-    cs_watch_free(W.watch);
     W.wo.tz = cs_tz_get_or_utc("America/Sao_Paulo");
-    open_watch();
+    reopen_watch();
     order("sp", "c-sp", "30.00", "{\"earliest\":\"2026-03-13\",\"latest\":\"2026-03-16\"}");
     run_watch();
     r = rec("sp");
@@ -1907,11 +1915,8 @@ static void test_nothing_to_give(void **state)
     (void)state;
     W.wo.comp_daily_budget = 10000;
     W.wo.comp_amount_min = 0;
-    cs_watch_free(W.watch);
-    open_watch();
-    const char *promise =
-        "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order_in("z0", "c-z0", "EUR", "0.00", "80.00", promise);
+    reopen_watch();
+    order_in("z0", "c-z0", "EUR", "0.00", "80.00", tuesday);
     ship("z0");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-04T12:00:00Z")); /* a working day late */
@@ -1929,10 +1934,9 @@ static void test_nothing_to_give(void **state)
     assert_int_equal(cs_store_call(W.s, discount_by_key, "comp:z0", &d, &err), CS_ERR_NOTFOUND);
     /* an order of 0.00, three working days late: not compensation_min */
     W.wo.comp_amount_min = 500;
-    cs_watch_free(W.watch);
-    open_watch();
+    reopen_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-02T09:00:00Z"));
-    order_in("zz", "c-zz", "EUR", "0.00", "0.00", promise);
+    order_in("zz", "c-zz", "EUR", "0.00", "0.00", tuesday);
     ship("zz");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-06T12:00:00Z"));
@@ -1951,17 +1955,15 @@ static void test_undelivered_tier_and_budget(void **state)
     /* 95.00 a day; a VIP (five orders) and two new customers, all promised
      * for Tuesday */
     W.wo.comp_daily_budget = 9500;
-    cs_watch_free(W.watch);
-    open_watch();
+    reopen_watch();
     for (int i = 0; i < 4; i++) {
         char id[16];
         snprintf(id, sizeof id, "v%d", i);
         order(id, "vip", "50.00", NULL);
     }
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order("o6", "vip", "200.00", promise);
-    order("o7", "c7", "200.00", promise);
-    order("o8", "c8", "200.00", promise);
+    order("o6", "vip", "200.00", tuesday);
+    order("o7", "c7", "200.00", tuesday);
+    order("o8", "c8", "200.00", tuesday);
     ship("o6");
     ship("o7");
     ship("o8");
@@ -1978,9 +1980,9 @@ static void test_undelivered_tier_and_budget(void **state)
     /* 30.00 + 20.00 + 20.00 fit ... */
     assert_int_equal(r7.comp_cost + r8.comp_cost, 4000);
     /* a fourth and fifth late order the same day run into the budget */
-    order("o9", "c9", "200.00", promise);
-    order("o10", "c10", "200.00", promise);
-    order("o11", "c11", "200.00", promise);
+    order("o9", "c9", "200.00", tuesday);
+    order("o10", "c10", "200.00", tuesday);
+    order("o11", "c11", "200.00", tuesday);
     run_watch();
     cs_promise_rec_t r9 = rec("o9"), r10 = rec("o10"), r11 = rec("o11");
     assert_int_equal(r9.comp_cost, 2000);      /* 90.00 spent */
@@ -2009,11 +2011,9 @@ static void test_other_currency_and_vip_by_orders(void **state)
     (void)state;
     W.wo.comp_daily_budget = 100000;
     W.wo.vip_spent = 0;
-    cs_watch_free(W.watch);
-    open_watch();
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order_in("jp1", "c-jp", "CHF", "9.00", "2000.00", promise);
-    order("eu1", "c-eu", "30.00", promise); /* a first order: new, not VIP by 0 spent */
+    reopen_watch();
+    order_in("jp1", "c-jp", "CHF", "9.00", "2000.00", tuesday);
+    order("eu1", "c-eu", "30.00", tuesday); /* a first order: new, not VIP by 0 spent */
     ship("jp1");
     ship("eu1");
     run_watch();
@@ -2039,11 +2039,9 @@ static void test_free_shipping_only_if_paid(void **state)
 {
     (void)state;
     W.wo.comp_daily_budget = 100000;
-    cs_watch_free(W.watch);
-    open_watch();
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order_in("fs0", "c-fs0", "EUR", "0.00", "80.00", promise);
-    order("fs1", "c-fs1", "80.00", promise); /* 4.90 shipping */
+    reopen_watch();
+    order_in("fs0", "c-fs0", "EUR", "0.00", "80.00", tuesday);
+    order("fs1", "c-fs1", "80.00", tuesday); /* 4.90 shipping */
     ship("fs0");
     ship("fs1");
     run_watch();
@@ -2062,7 +2060,7 @@ static void test_free_shipping_only_if_paid(void **state)
     assert_int_equal(rec("fs1").comp_cost, 490);
     /* shipped free in another currency: the percentage instead */
     cs_clock_manual_set(&W.clock, at("2026-03-02T08:00:00Z"));
-    order_in("fs2", "c-fs2", "CHF", "0.00", "80.00", promise);
+    order_in("fs2", "c-fs2", "CHF", "0.00", "80.00", tuesday);
     ship("fs2");
     run_watch();
     cs_clock_manual_set(&W.clock, at("2026-03-04T12:00:00Z"));
@@ -2081,11 +2079,9 @@ static void test_budget_is_the_local_day(void **state)
     (void)state;
     W.wo.comp_daily_budget = 2000;
     W.wo.comp_wait_days = 10; /* decided on delivery */
-    cs_watch_free(W.watch);
-    open_watch();
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order("bd1", "c-bd1", "200.00", promise);
-    order("bd2", "c-bd2", "200.00", promise);
+    reopen_watch();
+    order("bd1", "c-bd1", "200.00", tuesday);
+    order("bd2", "c-bd2", "200.00", tuesday);
     ship("bd1");
     ship("bd2");
     run_watch();
@@ -2108,11 +2104,10 @@ static void test_budget_is_the_local_day(void **state)
 static void test_tier_as_of_the_order(void **state)
 {
     (void)state;
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
-    order("o30", "c30", "200.00", promise);
+    order("o30", "c30", "200.00", tuesday);
     ship("o30");
     order("o31", "c31", "200.00", NULL);          /* c31: a second order before ... */
-    order("o32", "c31", "200.00", promise);       /* ... this late one: a regular */
+    order("o32", "c31", "200.00", tuesday);       /* ... this late one: a regular */
     ship("o32");
     run_watch();
     /* Wednesday: c30 orders five more times, which would make a VIP */
@@ -2140,19 +2135,18 @@ static void test_tier_as_of_the_order(void **state)
 static void test_tier_spent_net_of_refunds(void **state)
 {
     (void)state;
-    const char *promise = "{\"earliest\":\"2026-03-03T00:00:00Z\",\"latest\":\"2026-03-03T20:00:00Z\"}";
     order("o40", "c40", "600.00", NULL);
     event_at("return.requested", now(),
              "{\"id\":\"R40\",\"order_id\":\"o40\",\"resolution\":\"refund\","
              "\"items\":[{\"sku\":\"K\",\"quantity\":1}]}");
     event_at("return.updated", now(), "{\"id\":\"R40\",\"status\":\"refunded\","
                                       "\"refund_amount\":\"600.00\"}");
-    order("o41", "c40", "200.00", promise);
+    order("o41", "c40", "200.00", tuesday);
     order("o42", "c42", "600.00", NULL);
     event_at("order.cancelled", now(), "{\"order_id\":\"o42\"}");
-    order("o43", "c42", "200.00", promise);
+    order("o43", "c42", "200.00", tuesday);
     order("o44", "c44", "600.00", NULL);
-    order("o45", "c44", "200.00", promise);
+    order("o45", "c44", "200.00", tuesday);
     ship("o41");
     ship("o43");
     ship("o45");
