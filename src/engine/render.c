@@ -84,8 +84,9 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
          * bounces are the ones that stop it */
         const char *now_addr =
             c->m->channel == CS_CHANNEL_EMAIL ? c->who.email : c->who.phone;
-        if (c->m->handed_at && c->m->recipient[0] && now_addr[0] &&
-            strcmp(c->m->recipient, now_addr) != 0 &&
+        c->to_old = c->m->handed_at && c->m->recipient[0] && now_addr[0] &&
+                    strcmp(c->m->recipient, now_addr) != 0;
+        if (c->to_old &&
             (rc = cs_store_call(st, address_bounced, c->m->customer_id, c->m->channel,
                                 c->m->recipient, c->m->created_at, &c->old_bounced, &c->err)))
             return rc;

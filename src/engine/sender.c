@@ -279,7 +279,7 @@ static const char *suppressed(const cs_outmsg_t *m, const ctx_task_t *c, cs_ms_t
         return "unknown_customer";
     cs_policy_input_t pi = { .cls = (cs_msg_class_t)m->cls, .now = now };
     const char *addr = cs_journeys_contact_input(&c->who, (cs_channel_t)m->channel, 0, &pi);
-    if (m->handed_at && m->recipient[0] && addr[0] && strcmp(m->recipient, addr) != 0)
+    if (c->to_old)
         pi.bounced = c->old_bounced; /* a retry: the old address's */
     const char *refused = cs_policy_channel(&pi);
     if (!refused) {

@@ -54,9 +54,11 @@ typedef struct ctx_task {
                                  customer: their contact data, as the journeys read it
                                  (contact_get), from the customer read for the context */
     cs_contact_t who;
-    bool old_bounced;         /* a retry (handed_at) to an address the customer no longer
-                                 has on its channel: that address bounced since the
-                                 message was queued (who.bounced is the new one's) */
+    bool to_old;              /* a retry (handed_at), whose address is the one its
+                                 hand-over went to, to an address the customer no
+                                 longer has on its channel */
+    bool old_bounced;         /* to_old: that address bounced since the message was
+                                 queued (who.bounced is the new one's) */
     cs_err_t err;
 } ctx_task_t;
 
