@@ -563,7 +563,12 @@ uint64_t cs_hash_str(uint64_t h, const char *s)
 
 bool cs_parse_i64(const char *s, int64_t *out)
 {
+    /* strtoll would also take blanks before it and a plus sign: " 5"
+     * and "+5" are no number a config key, a header or a CSV cell means */
     if (!s || !*s)
+        return false;
+    const char *d = s + (*s == '-');
+    if (*d < '0' || *d > '9')
         return false;
     char *end = NULL;
     errno = 0;

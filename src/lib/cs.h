@@ -145,7 +145,9 @@ void cs_thread_name(const char *name);
 /* s without the white space around it: its first byte that is not, and
  * in *n how many bytes run to its last one (" FS " -> "FS ", 2). */
 const char *cs_span_trim(const char *s, size_t *n);
-/* Parse a decimal int64 from the whole of s; false on junk or overflow. */
+/* A decimal int64 written as digits with an optional minus ("42", "-7",
+ * "007") from the whole of s; false for any other text ("+42", " 42",
+ * "42x", "") or overflow. */
 bool cs_parse_i64(const char *s, int64_t *out);
 /* A number written in decimal digits alone ("42", "007"; not "+42", " 42",
  * "-1" or "42x"), as a query parameter's is; false for any other text or

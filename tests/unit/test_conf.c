@@ -103,6 +103,15 @@ static void test_errors_name_line_and_key(void **state)
     assert_non_null(strstr(err.msg, "eighty"));
     assert_string_equal(err.field, "port");
     unlink(p);
+    /* a sign or blanks inside the value are no number of ours, though
+     * strtoll would take them */
+    assert_int_equal(cs_conf_set(&c, "port", "+8080", "CONSONANCE_PORT", &err), CS_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "CONSONANCE_PORT: port: expected a port number"));
+    assert_non_null(strstr(err.msg, "got \"+8080\""));
+    assert_int_equal(cs_conf_set(&c, "port", " 8080", "CONSONANCE_PORT", &err), CS_ERR_CONFIG);
+    assert_int_equal(cs_conf_set(&c, "contact_budget", "+3", "x", &err), CS_ERR_CONFIG);
+    assert_string_equal(err.field, "contact_budget");
+    assert_int_equal(cs_conf_set(&c, "port", "8080", "CONSONANCE_PORT", &err), CS_OK);
 
     /* a key set twice is refused, naming both lines (the last one does not
      * win in silence); the environment still overrides the file */

@@ -231,6 +231,12 @@ static void test_strings(void **state)
     assert_int_equal(v, -42);
     assert_false(cs_parse_i64("42x", &v));
     assert_false(cs_parse_i64("", &v));
+    /* strtoll takes these; a config value, a header or a CSV cell must not */
+    static const char *const loose[] = { "+5", " 5", "\t5", "\n5", "- 5", "-", "-+5", "5 " };
+    for (size_t i = 0; i < sizeof loose / sizeof *loose; i++)
+        assert_false(cs_parse_i64(loose[i], &v));
+    assert_true(cs_parse_i64("-0", &v));
+    assert_int_equal(v, 0);
     assert_false(cs_parse_i64("99999999999999999999", &v));
     assert_true(cs_parse_serial("7", &v));
     assert_int_equal(v, 7);
