@@ -56,10 +56,8 @@ int cs_cmd_apikey(int argc, char **argv)
     optind = 1;
     if ((ec = parse_opts(argc, argv, "+c:s:n:S:h", &a)) >= 0)
         return ec;
-    if (optind >= argc) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return cs_cli_usage("apikey", usage, "expected an action: create, list or revoke");
     const char *verb = argv[optind++];
     if ((ec = parse_opts(argc, argv, "c:s:n:S:h", &a)) >= 0)
         return ec;
@@ -83,10 +81,13 @@ int cs_cmd_apikey(int argc, char **argv)
         int scopes = cs_scopes_parse(scopes_s);
         char secret[CS_APIKEY_SECRET_MAX], sb[32];
         cs_apikey_t key;
-        if (!name || optind != argc) {
-            usage(stderr);
-            return CS_EXIT_USAGE;
-        }
+        if (optind != argc)
+            return cs_cli_usage("apikey", usage, "create: unexpected argument \"%s\"",
+                                argv[optind]);
+        if (!name)
+            return cs_cli_usage("apikey", usage,
+                                "create: --name: expected a name for the key (who uses it, "
+                                "like \"shop-backend\"); it is required");
         if (scopes < 0) {
             fprintf(stderr, "consonance apikey: --scopes: expected a list of read, write, admin; "
                             "got \"%s\"\n", scopes_s);
@@ -111,10 +112,9 @@ int cs_cmd_apikey(int argc, char **argv)
         status = CS_EXIT_OK;
     } else if (strcmp(verb, "list") == 0) {
         json_t *list = NULL;
-        if (optind != argc) {
-            usage(stderr);
-            return CS_EXIT_USAGE;
-        }
+        if (optind != argc)
+            return cs_cli_usage("apikey", usage, "list: unexpected argument \"%s\"",
+                                argv[optind]);
         if (cs_store_open(conf.store, &so, &s, &err) || s->ops->apikey_list(s, &list, &err)) {
             cs_cli_fail("apikey", &err);
             goto out;
@@ -124,10 +124,13 @@ int cs_cmd_apikey(int argc, char **argv)
         json_decref(list);
         status = CS_EXIT_OK;
     } else if (strcmp(verb, "revoke") == 0) {
-        if (optind + 1 != argc) {
-            usage(stderr);
-            return CS_EXIT_USAGE;
-        }
+        if (optind == argc)
+            return cs_cli_usage("apikey", usage,
+                                "revoke: expected the id of the key to revoke, like "
+                                "key_0123456789ab (`consonance apikey list` shows them)");
+        if (optind + 1 != argc)
+            return cs_cli_usage("apikey", usage, "revoke: unexpected argument \"%s\"",
+                                argv[optind + 1]);
         const char *id = argv[optind];
         if (cs_store_open(conf.store, &so, &s, &err) ||
             s->ops->apikey_revoke(s, id, cs_clock_now(cs_clock_system()), &err)) {
@@ -137,9 +140,8 @@ int cs_cmd_apikey(int argc, char **argv)
         fprintf(stderr, "revoked API key %s\n", id);
         status = CS_EXIT_OK;
     } else {
-        fprintf(stderr, "consonance apikey: unknown action \"%s\"\n", verb);
-        usage(stderr);
-        return CS_EXIT_USAGE;
+        return cs_cli_usage("apikey", usage,
+                            "unknown action \"%s\"; expected create, list or revoke", verb);
     }
 out:
     cs_store_close(&s);

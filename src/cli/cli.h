@@ -72,4 +72,10 @@ int cs_cli_open_engine(const char *cmd, const char *config, const char *store,
 /* Print "consonance <cmd>: <message>" for err on stderr; returns CS_EXIT_FAIL. */
 int cs_cli_fail(const char *cmd, const cs_err_t *err);
 
+/* A command line that is not the command's: "consonance <cmd>: <what was
+ * wrong and what was expected>" on stderr, then the command's usage (when
+ * usage_fn is not NULL). Returns CS_EXIT_USAGE. */
+int cs_cli_usage(const char *cmd, void (*usage_fn)(FILE *f), const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif /* CS_CLI_H */

@@ -30,10 +30,14 @@ int cs_cmd_copy_store(int argc, char **argv)
         usage(stdout);
         return CS_EXIT_OK;
     }
-    if (argc != 3) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (argc == 1)
+        return cs_cli_usage("copy-store", usage, "expected the SQLite store to copy and the "
+                                                 "PostgreSQL database to copy it into");
+    if (argc == 2)
+        return cs_cli_usage("copy-store", usage,
+                            "expected the PostgreSQL database to copy into after %s", argv[1]);
+    if (argc > 3)
+        return cs_cli_usage("copy-store", usage, "unexpected argument \"%s\"", argv[3]);
     cs_err_t err;
     cs_err_clear(&err);
     int64_t total = 0;

@@ -115,10 +115,8 @@ int cs_cmd_demo(int argc, char **argv)
         default: usage(stderr); return CS_EXIT_USAGE;
         }
     }
-    if (optind != argc) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cs_cli_usage("demo", usage, "unexpected argument \"%s\"", argv[optind]);
     if (end_arg && !end_date(end_arg, o.months, &o.end))
         return CS_EXIT_USAGE;
     if (out_path && (store || config)) { /* the events would not go where asked */

@@ -43,11 +43,19 @@ int cs_cmd_import(int argc, char **argv)
         default: usage(stderr); return CS_EXIT_USAGE;
         }
     }
-    if (argc - optind != 2 ||
-        (strcmp(argv[optind], "ndjson") != 0 && strcmp(argv[optind], "olist") != 0)) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (optind == argc)
+        return cs_cli_usage("import", usage, "expected a format (ndjson or olist) and what to "
+                                             "read");
+    if (strcmp(argv[optind], "ndjson") != 0 && strcmp(argv[optind], "olist") != 0)
+        return cs_cli_usage("import", usage, "unknown format \"%s\"; expected ndjson or olist",
+                            argv[optind]);
+    if (argc - optind == 1)
+        return cs_cli_usage("import", usage, "%s: expected %s", argv[optind],
+                            strcmp(argv[optind], "olist") == 0
+                                ? "the folder of the Olist CSV files"
+                                : "the file of events, or - for standard input");
+    if (argc - optind > 2)
+        return cs_cli_usage("import", usage, "unexpected argument \"%s\"", argv[optind + 2]);
     const char *kind = argv[optind], *src = argv[optind + 1];
     FILE *in = NULL;
     if (strcmp(kind, "ndjson") == 0) {

@@ -169,16 +169,27 @@ int cs_cmd_journeys(int argc, char **argv)
         default: usage(stderr); return CS_EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (optind >= argc)
+        return cs_cli_usage("journeys", usage, "expected an action: check, list, enable, "
+                                               "disable, runs or messages");
     const char *verb = argv[optind++];
     const char *arg = optind < argc ? argv[optind++] : NULL;
-    if (optind != argc) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    static const char *const verbs[] = { "check", "list", "enable", "disable", "runs",
+                                         "messages" };
+    size_t v = 0;
+    while (v < CS_ARRAY_LEN(verbs) && strcmp(verb, verbs[v]) != 0)
+        v++;
+    if (v == CS_ARRAY_LEN(verbs))
+        return cs_cli_usage("journeys", usage, "unknown action \"%s\"; expected check, list, "
+                                               "enable, disable, runs or messages", verb);
+    if (optind != argc || (v == 1 && arg))
+        return cs_cli_usage("journeys", usage, "%s: unexpected argument \"%s\"", verb,
+                            optind != argc ? argv[optind] : arg);
+    if (v >= 2 && !arg)
+        return cs_cli_usage("journeys", usage, "%s: expected %s", verb,
+                            v < 4 ? "the id of the journey (`consonance journeys list` shows "
+                                    "them)"
+                                  : "the id of the customer");
     cs_conf_t conf;
     cs_err_t err;
     cs_err_clear(&err);
@@ -196,14 +207,6 @@ int cs_cmd_journeys(int argc, char **argv)
             return CS_EXIT_USAGE;
         }
         return check(&conf, config, dir);
-    }
-    bool needs_arg = strcmp(verb, "list") != 0;
-    if (needs_arg != (arg != NULL) ||
-        (strcmp(verb, "list") != 0 && strcmp(verb, "enable") != 0 &&
-         strcmp(verb, "disable") != 0 && strcmp(verb, "runs") != 0 &&
-         strcmp(verb, "messages") != 0)) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
     }
     if (arg && strlen(arg) > CS_ID_MAX) {
         fprintf(stderr, "consonance journeys: '%s' is longer than %d bytes\n", arg, CS_ID_MAX);

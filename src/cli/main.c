@@ -2,6 +2,7 @@
  * main.c -- `consonance <command> [options]`: dispatch to the subcommands.
  */
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,19 @@ int cs_cli_open_engine(const char *cmd, const char *config, const char *store,
     return CS_EXIT_OK;
 }
 
+int cs_cli_usage(const char *cmd, void (*usage_fn)(FILE *f), const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "consonance %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(usage_fn ? "\n\n" : "\n", stderr);
+    if (usage_fn)
+        usage_fn(stderr);
+    return CS_EXIT_USAGE;
+}
+
 int cs_cli_fail(const char *cmd, const cs_err_t *err)
 {
     if (err->field[0] && !strstr(err->msg, err->field))
@@ -317,6 +331,7 @@ int main(int argc, char **argv)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: channels use libcurl */
     if (argc < 2) {
+        fprintf(stderr, "consonance: expected a command\n\n");
         usage(stderr);
         return CS_EXIT_USAGE;
     }

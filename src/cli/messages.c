@@ -73,10 +73,14 @@ int cs_cmd_messages(int argc, char **argv)
         }
     }
     /* (getopt puts the verb after the flags, wherever it came) */
-    if (optind != argc - 1 || strcmp(argv[optind], "retry") != 0) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (optind == argc)
+        return cs_cli_usage("messages", usage, "expected the action retry");
+    if (strcmp(argv[optind], "retry") != 0)
+        return cs_cli_usage("messages", usage, "unknown action \"%s\"; expected retry",
+                            argv[optind]);
+    if (optind != argc - 1)
+        return cs_cli_usage("messages", usage, "retry: unexpected argument \"%s\"",
+                            argv[optind + 1]);
     if (cs_retry_check(&q, "--since", "--until", &err)) {
         cs_cli_fail("messages retry", &err);
         return CS_EXIT_USAGE;

@@ -113,8 +113,14 @@ int cs_cmd_promise_eval(int argc, char **argv)
     int rest = argc - optind;
     if ((eo.split_at && rest != 1) || (!eo.split_at && rest != 2)) {
         cs_calendar_free(&cal);
-        usage(stderr);
-        return CS_EXIT_USAGE;
+        if (eo.split_at)
+            return cs_cli_usage("promise-eval", usage,
+                                "with --split-at: expected one folder of Olist CSV files, got %d",
+                                rest);
+        return cs_cli_usage("promise-eval", usage,
+                            "expected two folders of Olist CSV files, to train on and to test "
+                            "on (or one with --split-at), got %d",
+                            rest);
     }
     eo.train_dir = argv[optind];
     eo.test_dir = eo.split_at ? NULL : argv[optind + 1];

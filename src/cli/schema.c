@@ -4,6 +4,7 @@
  * headed by its version, for operators who review or apply them by hand
  * and for the tests that apply them to a real PostgreSQL.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,11 @@ int cs_cmd_schema(int argc, char **argv)
             return CS_EXIT_OK;
         }
         if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
-            char *end;
-            from = strtol(argv[++i], &end, 10);
+            int64_t v = 0;
+            bool ok = cs_parse_digits(argv[++i], &v);
+            from = ok && v <= LONG_MAX ? (long)v : 0;
             /* past the last version there is nothing to print: say so */
-            if (end == argv[i] || *end || from < 1 || (size_t)from > cs_schema_count()) {
+            if (from < 1 || (size_t)from > cs_schema_count()) {
                 fprintf(stderr, "consonance schema: --from: expected a version 1..%zu (the "
                                 "store's latest), got %s\n",
                         cs_schema_count(), argv[i]);
@@ -43,9 +45,11 @@ int cs_cmd_schema(int argc, char **argv)
             fprintf(stderr, "consonance schema: expected one dialect, got %s and %s\n", dialect,
                     argv[i]);
             return CS_EXIT_USAGE;
+        } else if (strcmp(argv[i], "--from") == 0) {
+            return cs_cli_usage("schema", usage, "--from: expected a version 1..%zu after it",
+                                cs_schema_count());
         } else {
-            usage(stderr);
-            return CS_EXIT_USAGE;
+            return cs_cli_usage("schema", usage, "unknown option \"%s\"", argv[i]);
         }
     }
     if (!dialect)

@@ -157,10 +157,8 @@ int cs_cmd_serve(int argc, char **argv)
         default: usage(stderr); return CS_EXIT_USAGE;
         }
     }
-    if (optind != argc) {
-        usage(stderr);
-        return CS_EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cs_cli_usage("serve", usage, "unexpected argument \"%s\"", argv[optind]);
     cs_conf_t conf;
     cs_err_t err;
     cs_err_clear(&err);
