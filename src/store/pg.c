@@ -833,6 +833,39 @@ static cs_rc pg_commit(cs_store_t *store, cs_err_t *err)
     return rc;
 }
 
+/* A reader's use (a request's reads, a message's context) reads all its
+ * statements from one snapshot, as a SQLite reader's does: a view of an
+ * order read in four statements while another node commits a scan shows
+ * the parcel, its status and its scans of one moment. A read-only
+ * REPEATABLE READ transaction takes no lock and waits for nobody. A
+ * connection the server ended while the handle sat in the pool shows at
+ * the BEGIN: it is mended and the BEGIN sent again. When it still fails
+ * the use reads statement by statement, as before. */
+static void pg_read_enter(cs_store_t *store)
+{
+    static const char sql[] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    cs_sql_t *s = (cs_sql_t *)store;
+    if (!s->read_only || s->pg_snap)
+        return;
+    cs_rc rc = exec(s, sql, NULL);
+    if (rc && PQstatus(conn(s)) != CONNECTION_OK && ensure_connected(s, NULL) == CS_OK)
+        rc = exec(s, sql, NULL);
+    s->pg_snap = rc == CS_OK;
+}
+
+static void pg_read_leave(cs_store_t *store)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    if (!s->pg_snap)
+        return;
+    s->pg_snap = false;
+    switch (PQtransactionStatus(conn(s))) {
+    case PQTRANS_INTRANS: exec(s, "COMMIT", NULL); break;
+    case PQTRANS_INERROR: exec(s, "ROLLBACK", NULL); break;
+    default: break; /* the connection broke (mended at the next use) */
+    }
+}
+
 static void pg_rollback(cs_store_t *store)
 {
     cs_sql_t *s = (cs_sql_t *)store;
@@ -915,6 +948,8 @@ const cs_store_ops_t cs_store_pg_ops = {
     .begin_relaxed = pg_begin_relaxed,
     .commit = pg_commit,
     .rollback = pg_rollback,
+    .read_enter = pg_read_enter,
+    .read_leave = pg_read_leave,
     .writable = pg_writable,
     CS_SQL_SHARED_OPS,
     .ingest_hint = cs__sql_ingest_hint,

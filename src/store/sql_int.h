@@ -497,6 +497,7 @@ struct cs_sql {
     int pg_gen;                 /* statement generation: bumped when prepared ones may be gone */
     bool pg_pipe;               /* in a writer transaction, in pipeline mode */
     bool pg_pipe_failed;        /* a pipelined statement failed: the transaction is lost */
+    bool pg_snap;               /* a PostgreSQL reader's use, in its read-only transaction */
     int pg_pending;             /* pipelined results not read yet */
     bool pg_notify;             /* this transaction made work other nodes may take */
     int pg_listen_gen;          /* LISTEN issued on this connection generation (+1); 0 = not */

@@ -440,6 +440,29 @@ static void ingest_one(cs_engine_t *e, const char *id)
     assert_int_equal(item.rc, CS_OK);
 }
 
+/* A reader's use reads all its statements from one moment, on either
+ * store: a view built of several reads while a write commits (another
+ * node's, on PostgreSQL) is of one moment, not half of each. The next use
+ * reads the write. */
+static void test_reader_use_reads_one_moment(void **state)
+{
+    (void)state;
+    cs_engine_t *e = open_engine();
+    ingest_one(e, "m1");
+    cs_store_t *r = NULL;
+    cs_err_t err;
+    cs_store_counts_t c;
+    assert_int_equal(cs_engine_reader_acquire(e, &r, &err), CS_OK);
+    assert_int_equal(cs_store_counts(r, &c, &err), CS_OK);
+    assert_int_equal(c.events, 1);
+    ingest_one(e, "m2"); /* acknowledged: committed while the use goes on */
+    assert_int_equal(cs_store_counts(r, &c, &err), CS_OK);
+    assert_int_equal(c.events, 1);
+    cs_engine_reader_release(e, r);
+    assert_int_equal(count_events(e), 2);
+    cs_engine_close(&e);
+}
+
 /* A reader given back to the pool may keep its read snapshot for its next
  * use: a write acknowledged since is read all the same, and a snapshot
  * waiting in the pool is ended (by the checkpointer, at least once a
@@ -650,6 +673,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_task_and_apikeys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpointed_and_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_snapshot_kept_and_ended, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_use_reads_one_moment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_writer_connects_again_at_begin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_open_waits_for_a_migration, setup, teardown),
         cmocka_unit_test(test_scopes),
