@@ -1691,9 +1691,9 @@ static const char *runs_of(world_t *w, const char *cust, const char *journey)
 }
 
 /* A parcel the carrier brings back to the shop is scanned `delivered` at
- * the shop: that is no delivery to the customer. No tips, no cross-sell,
- * the review request and the survey keep waiting -- for the parcel the
- * shop sends again. */
+ * the shop: that is no delivery to the customer. No tips, no cross-sell:
+ * they, the review request and the survey keep waiting -- for the parcel
+ * the shop sends again. */
 static void test_playbook_parcel_delivered_back(void **state)
 {
     (void)state;
@@ -1708,8 +1708,8 @@ static void test_playbook_parcel_delivered_back(void **state)
     scan(&w, "o1", "delivered"); /* back at the shop */
     advance_to(&w, "2026-07-16T13:00:00Z");
     assert_string_equal(outbox(&w, "pia"), "order_confirmation_first:queued shipped:queued");
-    assert_string_equal(runs_of(&w, "pia", "delivered_tips"), "");
-    assert_string_equal(runs_of(&w, "pia", "cross_sell"), "");
+    assert_string_equal(runs_of(&w, "pia", "delivered_tips"), "delivered_tips:active");
+    assert_string_equal(runs_of(&w, "pia", "cross_sell"), "cross_sell:active");
     assert_string_equal(runs_of(&w, "pia", "review_request"), "review_request:active");
     /* sent again, and this time delivered to her */
     event(&w, "shipment.created",
@@ -1733,6 +1733,42 @@ static void test_playbook_parcel_delivered_back(void **state)
     advance_to(&w, "2026-07-23T08:00:00Z");
     assert_string_equal(outbox(&w, "pia"), "order_confirmation_first:queued shipped:queued "
                                            "delivered_tips:queued review_request:queued");
+    teardown_world(&w);
+}
+
+/* An order in two parcels, the first delivered while the second is still
+ * on its way: "your order has arrived" (the tips) and "we hope your order
+ * is serving you well" (the cross-sell) wait for the second, as the review
+ * request does; they went on the first parcel's delivery before. */
+static void test_playbook_order_in_two_parcels(void **state)
+{
+    (void)state;
+    world_t w;
+    setup_playbook(&w, "2026-07-13T10:00:00Z"); /* a Monday */
+    customer(&w, "pia", true);
+    order(&w, "o1", "pia", "49.90");
+    shipment(&w, "o1");
+    event(&w, "shipment.created",
+          "{\"id\":\"s-o1-2\",\"order_id\":\"o1\",\"carrier\":\"dpd\",\"tracking_number\":"
+          "\"T2O1\"}");
+    advance_to(&w, "2026-07-14T09:00:00Z");
+    scan(&w, "o1", "delivered");
+    event(&w, "tracking.event",
+          "{\"shipment_id\":\"s-o1-2\",\"carrier\":\"dpd\",\"tracking_number\":\"T2O1\","
+          "\"status\":\"in_transit\"}");
+    advance_to(&w, "2026-07-14T13:00:00Z");
+    assert_string_equal(outbox(&w, "pia"), "order_confirmation_first:queued shipped:queued");
+    /* eleven days on, still without the second parcel: no cross-sell */
+    advance_to(&w, "2026-07-25T19:00:00Z");
+    assert_string_equal(outbox(&w, "pia"), "order_confirmation_first:queued shipped:queued");
+    advance_to(&w, "2026-07-27T08:00:00Z");
+    event(&w, "tracking.event",
+          "{\"shipment_id\":\"s-o1-2\",\"carrier\":\"dpd\",\"tracking_number\":\"T2O1\","
+          "\"status\":\"delivered\"}");
+    advance_to(&w, "2026-07-27T11:30:00Z");
+    assert_string_equal(outbox(&w, "pia"),
+                        "order_confirmation_first:queued shipped:queued delivered_tips:queued");
+    assert_string_equal(runs_of(&w, "pia", "cross_sell"), "cross_sell:active");
     teardown_world(&w);
 }
 
@@ -2075,6 +2111,7 @@ int main(void)
         cmocka_unit_test(test_cancelled_order_is_not_ordering_again),
         cmocka_unit_test(test_no_run_for_an_order_older_than_the_latest),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
+        cmocka_unit_test(test_playbook_order_in_two_parcels),
         cmocka_unit_test(test_late_by_the_shop_day),
         cmocka_unit_test(test_cancelled_order_not_late),
         cmocka_unit_test(test_ticket_open_condition_stale),
