@@ -47,9 +47,11 @@ bool cs_cli_engine_opts(const char *cmd, const cs_conf_t *c, cs_engine_opts_t *e
 void cs_cli_journeys_opts(const cs_conf_t *c, const cs_clock_t *clock, cs_journeys_opts_t *jo);
 
 /* Load the configured journeys (NULL in *out when none are configured) and
- * record their versions through the engine's writer. */
+ * record their versions through the engine's writer. calendar: the shop's
+ * closed days, no business day for their waits (borrowed: it outlives
+ * *out); NULL = Monday to Friday, for a command that runs no journey. */
 bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
-                          cs_journeys_t **out);
+                          const cs_calendar_t *calendar, cs_journeys_t **out);
 
 /* A journey with a webhook step needs webhook_secret to sign its requests:
  * false (reported, naming the file) when it is not set. */

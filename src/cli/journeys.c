@@ -226,7 +226,7 @@ int cs_cmd_journeys(int argc, char **argv)
                     verb);
             goto out;
         }
-        if (!cs_cli_load_journeys("journeys", &conf, engine, &t.js))
+        if (!cs_cli_load_journeys("journeys", &conf, engine, NULL, &t.js))
             goto out;
         bool known = strcmp(verb, "list") == 0;
         for (size_t i = 0; !known && i < cs_journeys_count(t.js); i++)

@@ -162,7 +162,7 @@ static cs_rc sync_task(cs_store_t *s, void *arg)
 }
 
 bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engine,
-                          cs_journeys_t **out)
+                          const cs_calendar_t *calendar, cs_journeys_t **out)
 {
     cs_err_t err;
     cs_journeys_opts_t jo;
@@ -170,6 +170,7 @@ bool cs_cli_load_journeys(const char *cmd, const cs_conf_t *c, cs_engine_t *engi
     if (!c->journeys[0])
         return true;
     cs_cli_journeys_opts(c, cs_engine_clock(engine), &jo);
+    jo.calendar = calendar;
     cs_journeys_t *js;
     cs_err_clear(&err);
     if (cs_journeys_new(&jo, &js, &err) || cs_journeys_load_dir(js, c->journeys, &err)) {

@@ -204,7 +204,7 @@ int cs_cmd_serve(int argc, char **argv)
     cs_tplset_t *templates = NULL;
     cs_sender_t *sender = NULL;
     cs_tracker_t *tracker = NULL;
-    cs_calendar_t *calendar = NULL; /* the model's and the watch's */
+    cs_calendar_t *calendar = NULL; /* the model's, the watch's and the journeys' */
     cs_watch_t *watch = NULL;
     char *logo = NULL;
     int status = CS_EXIT_FAIL;
@@ -212,14 +212,14 @@ int cs_cmd_serve(int argc, char **argv)
         cs_cli_fail("serve", &err);
         goto out;
     }
-    if (!cs_cli_load_journeys("serve", &conf, engine, &journeys))
-        goto out;
-    if (!cs_cli_open_sender("serve", &conf, engine, journeys, &templates, &sender))
-        goto out;
     if (cs_conf_calendar(&conf, &calendar, &err) != CS_OK) {
         cs_cli_fail("serve", &err);
         goto out;
     }
+    if (!cs_cli_load_journeys("serve", &conf, engine, calendar, &journeys))
+        goto out;
+    if (!cs_cli_open_sender("serve", &conf, engine, journeys, &templates, &sender))
+        goto out;
     cs_promise_opts_t po = { .tz = cs_tz_get_or_utc(conf.shop_timezone), .calendar = calendar };
     if (cs_tracker_new(&po, &tracker, &err) != CS_OK ||
         cs_tracker_start(tracker, engine, &err) != CS_OK) {
@@ -332,7 +332,7 @@ out:
     cs_journeys_free(journeys); /* after the engine: its writer ran the passes */
     cs_tracker_free(tracker);
     cs_watch_free(watch);
-    cs_calendar_free(&calendar); /* after the model and the watch that borrow it */
+    cs_calendar_free(&calendar); /* after the model, the watch and the journeys that borrow it */
     cs_free(logo);
     cs_tplset_free(templates);
     if (status == CS_EXIT_OK)

@@ -38,6 +38,7 @@ struct cs_journeys {
     const cs_clock_t *clock;
     cs_policy_conf_t policy;
     const cs_tz_t *shop_tz; /* customers without a (known) zone */
+    const cs_calendar_t *calendar; /* closed days of business_day waits (borrowed) */
     char default_locale[16];
     unsigned channels_off;
     cs_ms_t trigger_max_age;
@@ -79,6 +80,7 @@ cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_er
                sizeof js->default_locale);
     js->channels_off = opts ? opts->channels_off : 0;
     js->shop_tz = opts && opts->shop_tz ? opts->shop_tz : cs_tz_get_or_utc(NULL);
+    js->calendar = opts ? opts->calendar : NULL;
     js->trigger_max_age = opts && opts->trigger_max_age ? opts->trigger_max_age
                                                         : 3 * CS_MS_PER_DAY;
     *out = js;
@@ -592,6 +594,23 @@ static const cs_tz_t *contact_tz(const cs_journeys_t *js, const cs_contact_t *wh
     return cs_tz_get_or(who->timezone, js->shop_tz);
 }
 
+/* When a wait_until ends: the next hour:minute in the customer's zone, on
+ * a business day that is one of the shop's too -- not a public holiday
+ * or a day it closes (a review request at 10:00 on Christmas Day or
+ * Easter Monday is no "working day"). Days are the customer's dates. */
+static cs_ms_t next_local_time(const cs_journeys_t *js, const cs_tz_t *tz, cs_ms_t now,
+                               const cs_instr_t *in)
+{
+    cs_ms_t t = cs_next_local_time(tz, now, in->hour, in->minute, in->business_day);
+    /* a closed stretch is at most a few weeks (closed_days); past that,
+     * the Monday-to-Friday day found is taken */
+    for (int i = 0; i < 60 && in->business_day && js->calendar &&
+                    !cs_calendar_ship_open(js->calendar, cs_tz_day(tz, t));
+         i++)
+        t = cs_next_local_time(tz, t, in->hour, in->minute, true);
+    return t;
+}
+
 /* The idempotency key of a run's step: journey, run key and step. */
 static void step_key(const cs_run_t *run, char *out, size_t size)
 {
@@ -919,8 +938,7 @@ static cs_rc step(pass_t *p, cs_run_t *run, json_t *event)
             const cs_tz_t *tz = contact_tz(p->js, &who);
             run->pc++;
             run->gen++;
-            rc = arm(p, run, cs_next_local_time(tz, p->now, in->hour, in->minute,
-                                                in->business_day));
+            rc = arm(p, run, next_local_time(p->js, tz, p->now, in));
             waits = true;
             break;
         }

@@ -28,6 +28,7 @@
 #include "../journey/journey.h"
 #include "../policy/policy.h"
 #include "../store/store.h"
+#include "../tracking/calendar.h"
 
 typedef struct cs_journeys cs_journeys_t;
 
@@ -41,6 +42,9 @@ typedef struct cs_journeys_opts {
     cs_ms_t trigger_max_age;    /* events older than this start no runs; 0 = 3 days */
     const cs_tz_t *shop_tz;     /* quiet hours and local-time waits of customers without a
                                  * time zone, or with one not known here; NULL = UTC */
+    const cs_calendar_t *calendar; /* the shop's closed days (holidays, closed_days): no
+                                    * business day for wait_until (borrowed: outlives the
+                                    * runtime); NULL = Monday to Friday */
 } cs_journeys_opts_t;
 
 cs_rc cs_journeys_new(const cs_journeys_opts_t *opts, cs_journeys_t **out, cs_err_t *err);

@@ -48,12 +48,14 @@ static void open_store(world_t *w)
 static unsigned g_channels_off;
 static const char *g_shop_tz;              /* NULL: none given */
 static const cs_policy_conf_t *g_policy;   /* NULL: the default */
+static const cs_calendar_t *g_calendar;    /* NULL: none given */
 
 static void load(world_t *w, const char *const *yamls, size_t n)
 {
     cs_err_t err;
     cs_journeys_opts_t o = { .clock = &w->clock.clock, .channels_off = g_channels_off,
-                             .shop_tz = g_shop_tz ? cs_tz_get_or_utc(g_shop_tz) : NULL };
+                             .shop_tz = g_shop_tz ? cs_tz_get_or_utc(g_shop_tz) : NULL,
+                             .calendar = g_calendar };
     if (g_policy) {
         o.policy = *g_policy;
         o.policy_set = true;
@@ -901,6 +903,49 @@ static void test_quiet_hours_in_the_shop_zone(void **state)
     assert_string_equal(outbox(&w, "ines"), "tips:queued more:queued");
     assert_string_equal(outbox(&w, "jan"), "tips:queued more:queued");
     teardown_world(&w);
+}
+
+/* A business day is the shop's too: a wait_until on business days passes
+ * over a public holiday and a day the shop closes (closed_days) as over a
+ * weekend -- the review request comes at 10:00 on the next working day,
+ * not on Christmas Day. */
+static void test_business_day_skips_closed_days(void **state)
+{
+    (void)state;
+    world_t w;
+    cs_calendar_t *cal = NULL;
+    cs_err_t err;
+    const char *y[] = {
+        "journey: ask\ntrigger: {event: order.placed}\nsteps:\n"
+        "  - wait_until: {time: \"10:00\", business_day: true}\n"
+        "  - send: {channel: email, template: ask, class: transactional}\n",
+    };
+    assert_int_equal(cs_calendar_new("DE", "12-31", &cal, &err), CS_OK);
+    g_calendar = cal;
+    g_shop_tz = "Europe/Berlin";
+    /* Christmas Eve, a Thursday, past 10:00 in Berlin */
+    setup_world(&w, "2026-12-24T12:00:00Z", y, 1);
+    g_shop_tz = NULL;
+    g_calendar = NULL;
+    customer(&w, "ute", true);
+    order(&w, "o1", "ute", "20.00");
+    advance_to(&w, "2026-12-25T09:30:00Z"); /* Christmas Day, 10:30 in Berlin */
+    assert_string_equal(outbox(&w, "ute"), "");
+    advance_to(&w, "2026-12-28T08:59:00Z"); /* Monday, 09:59 */
+    assert_string_equal(outbox(&w, "ute"), "");
+    advance_to(&w, "2026-12-28T09:00:00Z");
+    assert_string_equal(outbox(&w, "ute"), "ask:queued");
+    /* past 10:00 on the 30th: the shop closes on the 31st, New Year's Day
+     * is a holiday, then a weekend */
+    customer(&w, "vic", true);
+    advance_to(&w, "2026-12-30T12:00:00Z");
+    order(&w, "o2", "vic", "20.00");
+    advance_to(&w, "2027-01-04T08:59:00Z");
+    assert_string_equal(outbox(&w, "vic"), "");
+    advance_to(&w, "2027-01-04T09:00:00Z"); /* Monday, 10:00 in Berlin */
+    assert_string_equal(outbox(&w, "vic"), "ask:queued");
+    teardown_world(&w);
+    cs_calendar_free(&cal);
 }
 
 /* An unsubscribe holds until the customer's address or consent changes:
@@ -2092,6 +2137,7 @@ int main(void)
         cmocka_unit_test(test_refusal_keeps_unsubscribe),
         cmocka_unit_test(test_at_risk_holds_marketing_after_one_parcel),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
+        cmocka_unit_test(test_business_day_skips_closed_days),
         cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),
         cmocka_unit_test(test_hold_after_quiet_hours_starts_anew),
         cmocka_unit_test(test_history_sends_nothing),
