@@ -395,7 +395,9 @@ void cs_conf_defaults(cs_conf_t *c)
     c->contact_budget = 3;
     c->contact_window_ms = 7 * 86400000LL;
     cs_strlcpy(c->quiet_hours, "21:00-08:00", sizeof c->quiet_hours);
-    cs_strlcpy(c->quiet_hours_exempt, "transactional,service", sizeof c->quiet_hours_exempt);
+    /* not service: the order watch finds a promise broken at midnight,
+     * and a delay notice then would wake the customer */
+    cs_strlcpy(c->quiet_hours_exempt, "transactional", sizeof c->quiet_hours_exempt);
     c->ask_cooldown_ms = 30 * 86400000LL;
     c->hold_max_ms = 7 * 86400000LL;
     c->ticket_stale_after_ms = 30 * 86400000LL;

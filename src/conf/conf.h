@@ -44,7 +44,7 @@ typedef struct cs_conf {
     int contact_budget;                 /* budgeted messages per window; default 3 */
     int64_t contact_window_ms;          /* default 7d */
     char quiet_hours[16];               /* "21:00-08:00" (default) or "off" */
-    char quiet_hours_exempt[128];       /* classes; default "transactional,service" */
+    char quiet_hours_exempt[128];       /* classes; default "transactional" */
     int64_t ask_cooldown_ms;            /* default 30d */
     int64_t hold_max_ms;                /* default 7d */
     int64_t ticket_stale_after_ms;      /* default 30d; 0 = off (open tickets hold for good) */

@@ -10,7 +10,7 @@ void cs_policy_conf_default(cs_policy_conf_t *c)
     c->marketing_reserve = 1;
     c->quiet_start = 21 * 60;
     c->quiet_end = 8 * 60;
-    c->quiet_exempt = 1u << CS_CLASS_TRANSACTIONAL | 1u << CS_CLASS_SERVICE;
+    c->quiet_exempt = 1u << CS_CLASS_TRANSACTIONAL; /* as conf.c's quiet_hours_exempt */
     c->ask_cooldown = 30 * CS_MS_PER_DAY;
     c->hold_max = 7 * CS_MS_PER_DAY;
     c->ticket_stale_after = 30 * CS_MS_PER_DAY;

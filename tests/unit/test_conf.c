@@ -393,6 +393,10 @@ static void test_quiet_hours(void **state)
     (void)state;
     cs_conf_t c;
     cs_err_t err;
+    /* only transactional messages go in them by default: a delay notice
+     * the order watch raises at midnight waits for the morning */
+    cs_conf_defaults(&c);
+    assert_string_equal(c.quiet_hours_exempt, "transactional");
     cs_conf_defaults(&c);
     assert_int_equal(cs_conf_set(&c, "quiet_hours", "22:00-07:30", "x", &err), CS_OK);
     assert_int_equal(cs_conf_set(&c, "quiet_hours", "off", "x", &err), CS_OK);

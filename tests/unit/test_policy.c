@@ -215,6 +215,13 @@ static void test_quiet_hours(void **state)
     in.now = at("2026-07-16T03:00:00Z");
     r = cs_policy_decide(&c, &in);
     assert_int_equal(r.until, at("2026-07-16T06:00:00Z"));
+    /* a delay notice (service) waits for the morning too: the order watch
+     * finds a promise broken just after midnight */
+    in.cls = CS_CLASS_SERVICE;
+    r = cs_policy_decide(&c, &in);
+    assert_int_equal(r.verdict, CS_VERDICT_DEFER);
+    assert_string_equal(r.reason, "quiet_hours");
+    assert_int_equal(r.until, at("2026-07-16T06:00:00Z"));
     /* transactional is exempt by default, and the exemption is configurable */
     in.cls = CS_CLASS_TRANSACTIONAL;
     expect(&in, CS_VERDICT_SEND, NULL);

@@ -288,8 +288,8 @@ static const cs_transport_ops_t flaky_ops = { "flaky", flaky_send, slow_close };
 /* Quiet hours hold at the hand-over too: a marketing email queued at 20:55
  * in Berlin whose mail server is down is not retried at 22:xx or in the
  * night but when quiet hours end, 08:00 in the customer's zone, and the
- * wait costs it no attempt; a delay notice (service, exempt) is retried as
- * before. */
+ * wait costs it no attempt; a delay notice (service, exempt here, as a
+ * shop may set quiet_hours_exempt) is retried as before. */
 static void test_quiet_hours_hold_retries(void **state)
 {
     (void)state;
@@ -309,6 +309,7 @@ static void test_quiet_hours_hold_retries(void **state)
 
     flaky_t f = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
     fx.so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    fx.pc.quiet_exempt |= 1u << CS_CLASS_SERVICE;
     fx.so.policy = &fx.pc;
     fx.so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
     fx_sender(&fx, news_hallo);
@@ -1786,7 +1787,7 @@ static void test_webhook_attempts(void **state)
 /* An operator's retry after an outage (engine/retry.h): a delay notice and
  * a marketing email that gave up while the mail server was down go back
  * to the queue at 22:30 in Berlin, and the hand-over's checks hold for
- * them as for a first hand-over: the notice (exempt from quiet hours) goes
+ * them as for a first hand-over: the notice (exempt from quiet hours here) goes
  * at once, in its row, on a first attempt; the marketing email waits for
  * the quiet hours to end. Filters that make no sense are refused naming
  * the field. */
@@ -1808,6 +1809,7 @@ static void test_requeue_goes_through_the_checks(void **state)
     assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     flaky_t f = { .base = { &flaky_ops }, .clock = &fx.clock, .down = true };
     fx.so.transports[CS_CHANNEL_EMAIL] = &f.base;
+    fx.pc.quiet_exempt |= 1u << CS_CLASS_SERVICE;
     fx.so.policy = &fx.pc;
     fx.so.shop_tz = cs_tz_get_or_utc("Europe/Berlin");
     fx.so.max_attempts = 2;
