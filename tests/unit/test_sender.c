@@ -507,6 +507,9 @@ static void test_window_after_label(void **state)
     fx_close(&fx);
 }
 
+/* The order watch's record of o-1 for send_shipped (NULL: none). */
+static const cs_promise_rec_t *g_shipped_promise;
+
 /* One message of a shipped template (etc/templates) to customer c-1 (a
  * German customer) about order o-1 (two coffees at 8.90), on a channel
  * (email or SMS), sent through k by a sender with a copy of opts (its
@@ -526,6 +529,9 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
                  "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
                  "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
                  "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]}}");
+    if (g_shipped_promise)
+        assert_int_equal(cs_engine_with_writer(fx.e, promise_fn, (void *)g_shipped_promise),
+                         CS_OK);
     cs_err_t err;
     cs_msg_class_t one[] = { cls };
     put_task_t put = { .now = fx.t0, .n = 1, .journey = tmpl, .template_name = tmpl,
@@ -562,6 +568,40 @@ static void test_replenishment_prices(void **state)
     assert_non_null(strstr(k.text, "- 2 x Kaffee: 17,80\u00a0\u20ac"));
     assert_non_null(strstr(k.html, "2 \u00d7 Kaffee"));
     assert_non_null(strstr(k.html, "17,80\u00a0\u20ac"));
+}
+
+/* The delay notice's SMS names a far day after its label as the email
+ * does, without the "am" a sentence gives it: "Neu erwartet: Sonntag,
+ * 15. M\u00e4rz.", not "Neu erwartet: am Sonntag, 15. M\u00e4rz." */
+static void test_delay_sms_window_after_label(void **state)
+{
+    (void)state;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-01T10:00:00Z", &t0)); /* send_shipped's clock */
+    cs_promise_rec_t p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.order_id, sizeof p.order_id, "o-1");
+    snprintf(p.customer_id, sizeof p.customer_id, "c-1");
+    /* the shop's days: midnights in UTC, the shop's zone here */
+    p.first_from = p.first_to = p.first_point = t0 - 10 * 3600000LL + 7 * CS_MS_PER_DAY;
+    p.from = p.to = p.point = t0 - 10 * 3600000LL + 14 * CS_MS_PER_DAY; /* Sunday 15 March */
+    snprintf(p.reason, sizeof p.reason, "customs");
+    snprintf(p.risk_reason, sizeof p.risk_reason, "customs");
+    p.level = -1;
+    p.at_risk = true;
+    g_shipped_promise = &p;
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.shop_name = "Waldkauz";
+    keep_t k = { .base = { &keep_ops } }, ke = { .base = { &keep_ops } };
+    send_shipped("delaysms.db", "delivery_problem", CS_CLASS_SERVICE, CS_CHANNEL_SMS, &so, &k);
+    send_shipped("delaymail.db", "delivery_problem", CS_CLASS_SERVICE, CS_CHANNEL_EMAIL, &so,
+                 &ke);
+    g_shipped_promise = NULL;
+    if (!strstr(k.text, "Neu erwartet: Sonntag, 15. M\u00e4rz."))
+        fail_msg("the SMS: %s", k.text);
+    if (!strstr(ke.text, "Neue Erwartung: Sonntag, 15. M\u00e4rz."))
+        fail_msg("the email: %s", ke.text);
 }
 
 /* An email's text part ends with the shop's footer, as its HTML part
@@ -2032,6 +2072,7 @@ int main(void)
         cmocka_unit_test(test_window_after_label),
         cmocka_unit_test(test_replenishment_prices),
         cmocka_unit_test(test_text_footer),
+        cmocka_unit_test(test_delay_sms_window_after_label),
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
