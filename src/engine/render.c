@@ -22,10 +22,12 @@
 
 
 /* Is the event at seq the order watch's delivery_at_risk signal for a
- * parcel still meant to arrive (not one on its way back)? */
+ * parcel still meant to arrive (not one on its way back), or a scan that
+ * took a parcel out for delivery? */
 typedef struct risk_probe {
     int64_t seq;
     bool is_delay;
+    bool out_for_delivery;
 } risk_probe_t;
 
 static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id,
@@ -43,6 +45,8 @@ static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id
         const char *risk = json_string_value(json_object_get(ev->u.signal.properties, "risk"));
         r->is_delay = !(risk && strcmp(risk, cs_promise_reason_name(CS_PR_RETURNED)) == 0);
     }
+    r->out_for_delivery = ev->type == CS_EV_TRACKING_EVENT &&
+                          ev->u.scan.status == CS_TRACK_OUT_FOR_DELIVERY;
     cs_event_free(&ev);
     return CS_OK;
 }
@@ -123,6 +127,20 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
         if (rc)
             return rc;
         c->withdrawn = r.is_delay;
+    }
+    /* Likewise "your parcel arrives today" held back (the provider down,
+     * the address not there yet) must not come once the parcel has been
+     * delivered, failed to be, waits at a pickup point or went back to
+     * the depot: only for a run started by the scan that took it out for
+     * delivery, and only when its parcel has moved on since. */
+    const char *st_now = json_string_value(json_object_get(c->shipment, "status"));
+    if (about && st_now && strcmp(st_now, "out_for_delivery") != 0) {
+        risk_probe_t r = { .seq = about };
+        int64_t examined;
+        rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
+        if (rc)
+            return rc;
+        c->delivery_over = r.out_for_delivery;
     }
     return CS_OK;
 }

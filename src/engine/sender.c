@@ -587,7 +587,9 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         goto out;
     }
     const char *to = m->recipient;
-    const char *why = c.withdrawn ? "no_longer_at_risk" : suppressed(m, &c, now, &to);
+    const char *why = c.withdrawn       ? "no_longer_at_risk"
+                      : c.delivery_over ? "no_longer_out_for_delivery"
+                                        : suppressed(m, &c, now, &to);
     if (why && fall_back(s, m, &c, why, now, res, reason, rsize, mv))
         goto out;
     if (why) {

@@ -46,6 +46,9 @@ typedef struct ctx_task {
     cs_promise_rec_t promise;
     bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
                                  order is no longer at risk */
+    bool delivery_over;       /* the run's trigger is the scan that took its parcel out
+                                 for delivery, and the parcel has moved on since
+                                 (delivered, a failed attempt, at a pickup point, ...) */
     bool ticket_open;         /* a message about a known order, asks and marketing: a ticket
                                  of the customer, or about the order, is open (the
                                  policy's hold reads it for asks and marketing) */
