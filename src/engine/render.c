@@ -251,12 +251,22 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
         set_money(oo, "subtotal", json_object_get(o, "subtotal"), cur, lang);
         set_money(oo, "shipping", json_object_get(o, "shipping"), cur, lang);
         set_money(oo, "discount", json_object_get(o, "discount"), cur, lang);
+        set_money(oo, "tax", json_object_get(o, "tax"), cur, lang);
         /* whether to list them between the items and the total, which
          * otherwise does not add up for the customer */
         json_object_set_new(oo, "paid_shipping",
                             json_boolean(minor(json_object_get(o, "shipping")) > 0));
         json_object_set_new(oo, "discounted",
                             json_boolean(minor(json_object_get(o, "discount")) > 0));
+        /* a tax added to the prices (a sales tax), not one they include
+         * (German VAT, which a shop may name with a total without it) */
+        int64_t tax = minor(json_object_get(o, "tax"));
+        json_object_set_new(oo, "taxed",
+                            json_boolean(tax > 0 && minor(json_object_get(o, "subtotal")) +
+                                                        minor(json_object_get(o, "shipping")) +
+                                                        tax -
+                                                        minor(json_object_get(o, "discount")) ==
+                                                    minor(json_object_get(o, "total"))));
         set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
         /* the shop's promise, while its last day is still to come: one
          * already past (an order shipped late, an order that reached us

@@ -507,8 +507,10 @@ static void test_window_after_label(void **state)
     fx_close(&fx);
 }
 
-/* The order watch's record of o-1 for send_shipped (NULL: none). */
+/* The order watch's record of o-1 for send_shipped (NULL: none), and the
+ * order's "totals" (NULL: none). */
 static const cs_promise_rec_t *g_shipped_promise;
+static const char *g_shipped_totals;
 
 /* One message of a shipped template (etc/templates) to customer c-1 (a
  * German customer) about order o-1 (two coffees at 8.90), on a channel
@@ -525,10 +527,14 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
             "\"email\":\"anna@example.de\",\"phone\":\"+4915112345678\","
             "\"consents\":{\"email\":{\"transactional\":true,"
             "\"marketing\":true},\"sms\":{\"transactional\":true}}}}");
-    ingest(fx.e, "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
-                 "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
-                 "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
-                 "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]}}");
+    char order[512];
+    snprintf(order, sizeof order,
+             "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
+             "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
+             "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
+             "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]%s%s}}",
+             g_shipped_totals ? ",\"totals\":" : "", g_shipped_totals ? g_shipped_totals : "");
+    ingest(fx.e, order);
     if (g_shipped_promise)
         assert_int_equal(cs_engine_with_writer(fx.e, promise_fn, (void *)g_shipped_promise),
                          CS_OK);
@@ -602,6 +608,34 @@ static void test_delay_sms_window_after_label(void **state)
         fail_msg("the SMS: %s", k.text);
     if (!strstr(ke.text, "Neue Erwartung: Sonntag, 15. M\u00e4rz."))
         fail_msg("the email: %s", ke.text);
+}
+
+/* A tax the shop adds to the prices (a sales tax) is listed between the
+ * items and the total of the confirmation, in text and HTML, as shipping
+ * and a discount are: the lines add up (17,80 + 4,90 + 1,75 = 24,45; the
+ * tax was left out). A tax the prices include, which the shop names with
+ * a total without it, is not: the lines add up without it. */
+static void test_confirmation_lists_tax(void **state)
+{
+    (void)state;
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    keep_t k = { .base = { &keep_ops } }, kin = { .base = { &keep_ops } };
+    g_shipped_totals = "{\"shipping\":\"4.90\",\"tax\":\"1.75\"}";
+    send_shipped("tax1.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so,
+                 &k);
+    g_shipped_totals = "{\"shipping\":\"4.90\",\"tax\":\"3.63\",\"total\":\"22.70\"}";
+    send_shipped("tax2.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so,
+                 &kin);
+    g_shipped_totals = NULL;
+    if (!strstr(k.text, "Versand: 4,90\u00a0\u20ac\nSteuer: 1,75\u00a0\u20ac\n"
+                        "Gesamt: 24,45\u00a0\u20ac"))
+        fail_msg("the text part: %s", k.text);
+    if (!strstr(k.html, ">Steuer</td>") || !strstr(k.html, ">1,75\u00a0\u20ac</td>"))
+        fail_msg("the HTML part: %s", k.html);
+    if (strstr(kin.text, "Steuer") || strstr(kin.html, "Steuer") ||
+        !strstr(kin.text, "Versand: 4,90\u00a0\u20ac\nGesamt: 22,70\u00a0\u20ac"))
+        fail_msg("a tax the prices include: %s", kin.text);
 }
 
 /* An email's text part ends with the shop's footer, as its HTML part
@@ -2073,6 +2107,7 @@ int main(void)
         cmocka_unit_test(test_replenishment_prices),
         cmocka_unit_test(test_text_footer),
         cmocka_unit_test(test_delay_sms_window_after_label),
+        cmocka_unit_test(test_confirmation_lists_tax),
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
