@@ -189,6 +189,7 @@ static uint32_t interest_of(const cs_journey_t *j)
         { CS_EXIT_TICKET_OPENED, CS_EV_TICKET_CREATED },
         { CS_EXIT_UNSUBSCRIBED, CS_EV_MESSAGE_STATUS },
         { CS_EXIT_ORDERED_AGAIN, CS_EV_ORDER_PLACED },
+        { CS_EXIT_FEEDBACK_GIVEN, CS_EV_FEEDBACK_SUBMITTED },
     };
     uint32_t m = 0;
     for (size_t i = 0; i < CS_ARRAY_LEN(exits); i++)
@@ -994,6 +995,8 @@ static unsigned exit_bit(const cs_event_t *ev, const cs_run_t *run, const char *
         return ev->u.msg.status == CS_MSG_UNSUBSCRIBED ? CS_EXIT_UNSUBSCRIBED : 0;
     case CS_EV_ORDER_PLACED:
         return strcmp(run->order_id, ev->u.order.id) != 0 ? CS_EXIT_ORDERED_AGAIN : 0;
+    case CS_EV_FEEDBACK_SUBMITTED: /* the customer told us already: no ask about it */
+        return order_id && strcmp(run->order_id, order_id) == 0 ? CS_EXIT_FEEDBACK_GIVEN : 0;
     default: return 0;
     }
 }
@@ -1005,6 +1008,7 @@ static const char *exit_name(unsigned bit)
     case CS_EXIT_RETURN_REQUESTED: return "return_requested";
     case CS_EXIT_TICKET_OPENED: return "ticket_opened";
     case CS_EXIT_UNSUBSCRIBED: return "unsubscribed";
+    case CS_EXIT_FEEDBACK_GIVEN: return "feedback_given";
     default: return "ordered_again";
     }
 }

@@ -56,7 +56,7 @@ static const struct {
 } exit_names[] = {
     { "order_cancelled", CS_EXIT_ORDER_CANCELLED }, { "return_requested", CS_EXIT_RETURN_REQUESTED },
     { "ticket_opened", CS_EXIT_TICKET_OPENED },     { "unsubscribed", CS_EXIT_UNSUBSCRIBED },
-    { "ordered_again", CS_EXIT_ORDERED_AGAIN },
+    { "ordered_again", CS_EXIT_ORDERED_AGAIN },     { "feedback_given", CS_EXIT_FEEDBACK_GIVEN },
 };
 /* roots a condition may read: the runtime's context (docs/journeys.md) */
 static const char *const context_roots[] = { "order", "customer", "shipment", "event", "risk",
@@ -989,7 +989,7 @@ static bool compile_journey(jc_t *c, yaml_node_t *root)
             if (!bit)
                 return jerr(c, x, f,
                             "'%s' is not an exit condition (order_cancelled, return_requested, "
-                            "ticket_opened, unsubscribed, ordered_again)",
+                            "ticket_opened, unsubscribed, ordered_again, feedback_given)",
                             s ? s : "(not a text)");
             j->exit_mask |= bit;
         }

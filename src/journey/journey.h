@@ -57,7 +57,8 @@ enum {
     CS_EXIT_RETURN_REQUESTED = 2,
     CS_EXIT_TICKET_OPENED = 4,
     CS_EXIT_UNSUBSCRIBED = 8,
-    CS_EXIT_ORDERED_AGAIN = 16
+    CS_EXIT_ORDERED_AGAIN = 16,
+    CS_EXIT_FEEDBACK_GIVEN = 32 /* a review, NPS or CSAT answer about the run's order */
 };
 
 typedef enum cs_once_per {

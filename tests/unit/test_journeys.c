@@ -1817,6 +1817,40 @@ static void test_playbook_order_in_two_parcels(void **state)
     teardown_world(&w);
 }
 
+/* A customer who reviewed the order (the shop's own review form) before
+ * the review request was due is not asked for one: the request and the
+ * survey end; they went out asking for the review just given. A review of
+ * another order ends nothing. */
+static void test_playbook_no_ask_after_feedback(void **state)
+{
+    (void)state;
+    world_t w;
+    setup_playbook(&w, "2026-07-13T10:00:00Z"); /* a Monday */
+    customer(&w, "pia", true);
+    order(&w, "o1", "pia", "49.90");
+    order(&w, "o2", "pia", "19.90");
+    shipment(&w, "o1");
+    shipment(&w, "o2");
+    advance_to(&w, "2026-07-14T09:00:00Z");
+    scan(&w, "o1", "delivered");
+    scan(&w, "o2", "delivered");
+    advance_to(&w, "2026-07-15T18:00:00Z");
+    event(&w, "feedback.submitted",
+          "{\"id\":\"r1\",\"kind\":\"review\",\"score\":5,\"customer_id\":\"pia\","
+          "\"order_id\":\"o1\",\"text\":\"Prima Zelt\"}");
+    assert_string_equal(runs_of(&w, "pia", "review_request"),
+                        "review_request:exited:feedback_given review_request:active");
+    assert_string_equal(runs_of(&w, "pia", "nps_survey"),
+                        "nps_survey:exited:feedback_given nps_survey:active");
+    /* five days after the delivery, then 10:00 in Berlin on a working day */
+    advance_to(&w, "2026-07-19T10:00:00Z");
+    advance_to(&w, "2026-07-20T08:00:00Z");
+    const char *out = outbox_orders(&w, "pia");
+    if (!strstr(out, "review_request@o2") || strstr(out, "review_request@o1"))
+        fail_msg("one review request, o2's: %s", out);
+    teardown_world(&w);
+}
+
 /* A journey that ends when the customer orders again does not begin for an
  * order older than the customer's latest, with a trigger condition (read
  * with the context) or without one, on the order or on its parcel. */
@@ -2158,6 +2192,7 @@ int main(void)
         cmocka_unit_test(test_no_run_for_an_order_older_than_the_latest),
         cmocka_unit_test(test_playbook_parcel_delivered_back),
         cmocka_unit_test(test_playbook_order_in_two_parcels),
+        cmocka_unit_test(test_playbook_no_ask_after_feedback),
         cmocka_unit_test(test_late_by_the_shop_day),
         cmocka_unit_test(test_cancelled_order_not_late),
         cmocka_unit_test(test_ticket_open_condition_stale),
