@@ -270,11 +270,16 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
         set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
         /* the shop's promise, while its last day is still to come: one
          * already past (an order shipped late, an order that reached us
-         * late) is not told as what we expect; templates then fall back
+         * late) is not told as what we expect, nor one the order watch
+         * has at risk with a window ending after it (the delay notice
+         * sent beside it tells that window); templates then fall back
          * to the watch's window (promise.window) */
         cs_ms_t pto;
         const char *pto_s = json_string_value(json_object_get(o, "promised_to"));
-        if (pto_s && cs_time_parse(pto_s, &pto) &&
+        bool overtaken = pto_s && c->has_promise && c->promise.at_risk && c->promise.to &&
+                         cs_time_parse(pto_s, &pto) &&
+                         cs_tz_day(stz, c->promise.to) > cs_tz_date_day(stz, pto);
+        if (pto_s && !overtaken && cs_time_parse(pto_s, &pto) &&
             cs_tz_date_day(stz, pto) >= cs_tz_day(stz, now)) {
             set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, lang);
             set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, lang);

@@ -507,10 +507,10 @@ static void test_window_after_label(void **state)
     fx_close(&fx);
 }
 
-/* The order watch's record of o-1 for send_shipped (NULL: none), and the
- * order's "totals" (NULL: none). */
+/* The order watch's record of o-1 for send_shipped (NULL: none), and more
+ * fields of the order's data (",\"totals\":{...}"; NULL: none). */
 static const cs_promise_rec_t *g_shipped_promise;
-static const char *g_shipped_totals;
+static const char *g_shipped_order;
 
 /* One message of a shipped template (etc/templates) to customer c-1 (a
  * German customer) about order o-1 (two coffees at 8.90), on a channel
@@ -532,8 +532,8 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
              "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
              "\"occurred_at\":\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\","
              "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":"
-             "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]%s%s}}",
-             g_shipped_totals ? ",\"totals\":" : "", g_shipped_totals ? g_shipped_totals : "");
+             "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]%s}}",
+             g_shipped_order ? g_shipped_order : "");
     ingest(fx.e, order);
     if (g_shipped_promise)
         assert_int_equal(cs_engine_with_writer(fx.e, promise_fn, (void *)g_shipped_promise),
@@ -621,13 +621,13 @@ static void test_confirmation_lists_tax(void **state)
     cs_sender_opts_t so;
     memset(&so, 0, sizeof so);
     keep_t k = { .base = { &keep_ops } }, kin = { .base = { &keep_ops } };
-    g_shipped_totals = "{\"shipping\":\"4.90\",\"tax\":\"1.75\"}";
+    g_shipped_order = ",\"totals\":{\"shipping\":\"4.90\",\"tax\":\"1.75\"}";
     send_shipped("tax1.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so,
                  &k);
-    g_shipped_totals = "{\"shipping\":\"4.90\",\"tax\":\"3.63\",\"total\":\"22.70\"}";
+    g_shipped_order = ",\"totals\":{\"shipping\":\"4.90\",\"tax\":\"3.63\",\"total\":\"22.70\"}";
     send_shipped("tax2.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so,
                  &kin);
-    g_shipped_totals = NULL;
+    g_shipped_order = NULL;
     if (!strstr(k.text, "Versand: 4,90\u00a0\u20ac\nSteuer: 1,75\u00a0\u20ac\n"
                         "Gesamt: 24,45\u00a0\u20ac"))
         fail_msg("the text part: %s", k.text);
@@ -636,6 +636,53 @@ static void test_confirmation_lists_tax(void **state)
     if (strstr(kin.text, "Steuer") || strstr(kin.html, "Steuer") ||
         !strstr(kin.text, "Versand: 4,90\u00a0\u20ac\nGesamt: 22,70\u00a0\u20ac"))
         fail_msg("a tax the prices include: %s", kin.text);
+}
+
+/* A shipping notice written while the order watch has the order at risk,
+ * its window past the shop's promised day (the lane is slower than the
+ * shop promised), gives that window, as the delay notice sent with it
+ * does: it said "Wir rechnen mit der Lieferung bis Mittwoch, 4. M\u00e4rz."
+ * beside "Ihre Lieferung verz\u00f6gert sich". Not at risk, the promise
+ * stands. */
+static void test_shipped_at_risk_tells_the_window(void **state)
+{
+    (void)state;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-01T10:00:00Z", &t0)); /* a Sunday: send_shipped's clock */
+    cs_promise_rec_t p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.order_id, sizeof p.order_id, "o-1");
+    snprintf(p.customer_id, sizeof p.customer_id, "c-1");
+    /* the shop's days: midnights in UTC, the shop's zone here */
+    p.first_from = p.first_to = p.first_point = t0 - 10 * 3600000LL + 3 * CS_MS_PER_DAY;
+    p.from = t0 - 10 * 3600000LL + 4 * CS_MS_PER_DAY; /* Thursday */
+    p.to = p.point = t0 - 10 * 3600000LL + 5 * CS_MS_PER_DAY; /* Friday */
+    snprintf(p.reason, sizeof p.reason, "late");
+    snprintf(p.risk_reason, sizeof p.risk_reason, "late");
+    p.level = -1;
+    p.at_risk = true;
+    g_shipped_promise = &p;
+    g_shipped_order = ",\"promised_delivery\":{\"latest\":\"2026-03-04\"}";
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    keep_t k = { .base = { &keep_ops } }, kc = { .base = { &keep_ops } };
+    send_shipped("risk1.db", "shipped", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so, &k);
+    send_shipped("risk2.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so,
+                 &kc);
+    if (strstr(k.text, "4. M\u00e4rz") ||
+        !strstr(k.text, "Voraussichtliche Lieferung: Donnerstag oder Freitag."))
+        fail_msg("the shipping notice: %s", k.text);
+    if (strstr(kc.text, "4. M\u00e4rz") || strstr(kc.html, "4. M\u00e4rz") ||
+        !strstr(kc.text, "Voraussichtliche Lieferung: Donnerstag oder Freitag."))
+        fail_msg("the confirmation: %s", kc.text);
+    /* the same window, not at risk: the shop's promise */
+    p.at_risk = false;
+    keep_t k2 = { .base = { &keep_ops } };
+    send_shipped("risk3.db", "shipped", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL, &so, &k2);
+    g_shipped_promise = NULL;
+    g_shipped_order = NULL;
+    if (!strstr(k2.text, "Wir rechnen mit der Lieferung bis Mittwoch, 4. M\u00e4rz."))
+        fail_msg("the shipping notice, not at risk: %s", k2.text);
 }
 
 /* An email's text part ends with the shop's footer, as its HTML part
@@ -2108,6 +2155,7 @@ int main(void)
         cmocka_unit_test(test_text_footer),
         cmocka_unit_test(test_delay_sms_window_after_label),
         cmocka_unit_test(test_confirmation_lists_tax),
+        cmocka_unit_test(test_shipped_at_risk_tells_the_window),
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
