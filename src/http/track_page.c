@@ -552,9 +552,10 @@ static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         ".state{font-size:1.25rem;font-weight:650;margin:0}"
         ".when{margin:.3rem 0 0}.why{margin:.6rem 0 0;color:#8a4b00}"
         ".risk{border-left:.3rem solid #d98c00}.was{color:#666;font-size:.9rem;margin:.4rem 0 0}"
-        ".steps{display:flex;list-style:none;padding:0;margin:1rem 0 0;gap:.25rem}"
+        ".steps{display:flex;list-style:none;padding:0;margin:1rem 0 0;gap:.2rem}"
         ".steps li{flex:1;min-width:0;font-size:.75rem;line-height:1.3;text-align:center;"
-        "color:#888;padding-top:.5rem;border-top:.3rem solid #ddd;hyphens:auto}"
+        "color:#666;padding-top:.5rem;border-top:.3rem solid #ddd;hyphens:auto;"
+        "overflow-wrap:break-word}"
         ".steps li.done{border-color:var(--b);color:#333}"
         ".steps li.now{border-color:var(--b);color:#111;font-weight:650}"
         "ol.tl{list-style:none;margin:0;padding:0}"
@@ -564,7 +565,7 @@ static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "height:.7rem;border-radius:50%%;background:#ccc}"
         "ol.tl li:first-child:before{background:var(--b)}"
         "ol.tl time{display:block;font-size:.8rem;color:#666}"
-        ".where{color:#555}.raw{display:block;font-size:.8rem;color:#777}"
+        ".where{color:#555}.raw{display:block;font-size:.8rem;color:#666}"
         "ul.items{margin:0;padding:0;list-style:none}ul.items li{padding:.25rem 0}"
         ".btn{display:inline-block;margin:.4rem .5rem 0 0;padding:.6rem 1rem;border-radius:.5rem;"
         "background:var(--b);color:#fff;text-decoration:none}"
@@ -574,7 +575,7 @@ static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "input{width:100%%;font:inherit;padding:.55rem;border:1px solid #bbb;border-radius:.4rem}"
         "button{font:inherit;margin-top:1rem;padding:.6rem 1.2rem;border:0;border-radius:.5rem;"
         "background:var(--b);color:#fff}"
-        "footer{max-width:40rem;margin:0 auto;padding:0 1rem 2rem;font-size:.8rem;color:#777}"
+        "footer{max-width:40rem;margin:0 auto;padding:0 1rem 2rem;font-size:.8rem;color:#595959}"
         "footer a{color:inherit}"
         "</style></head><body><header><div class=\"in\">",
         c);
@@ -1001,7 +1002,7 @@ static cs_ms_t jtime(json_t *v)
 }
 
 /* The step a parcel is at: 0 ordered (its label created, not yet with the
- * carrier), 1 shipped, 2 on its way, 3 out for delivery (or waiting after
+ * carrier), 1 sent, 2 on its way, 3 out for delivery (or waiting after
  * an attempt, or at a pickup point), 4 delivered. */
 static int step_of(int st)
 {
@@ -1017,16 +1018,19 @@ static int step_of(int st)
     }
 }
 
-/* The steps of the order: ordered, shipped, on its way, out for delivery,
+/* The steps of the order: ordered, sent, on its way, out for delivery,
  * delivered; with several parcels, where the one furthest behind is. A
  * parcel on its way back to the shop goes no further on them: it is left
  * out, and with every parcel on its way back there are no steps to show. */
 static void steps(cs_buf_t *b, json_t *ships, bool de)
 {
-    static const char *const de_s[] = { "Bestellt", "Versendet", "Unterwegs", "In Zustellung",
-                                        "Zugestellt" };
-    static const char *const en_s[] = { "Ordered", "Shipped", "On its way", "Out for delivery",
-                                        "Delivered" };
+    /* five labels side by side fit a phone 320 px wide only broken into
+     * syllables: the soft hyphens say where (a browser without German
+     * hyphenation would otherwise draw "Unterwegs" over "In Zustellung") */
+    static const char *const de_s[] = { "Bestellt", "Ver&shy;sen&shy;det", "Un&shy;ter&shy;wegs",
+                                        "In Zu&shy;stel&shy;lung", "Zu&shy;ge&shy;stellt" };
+    static const char *const en_s[] = { "Ordered", "Sent", "On its way", "Out for de&shy;liv&shy;ery",
+                                        "De&shy;liv&shy;ered" };
     int at = json_array_size(ships) ? 4 : 0;
     size_t i, back = 0;
     json_t *sh;

@@ -1,8 +1,11 @@
 // The tracking page in a real browser: Debian's Chromium, headless, on a
-// phone-sized screen. For each URL given (name=url): no request leaves the
-// daemon, nothing scrolls sideways, the heading and the status are visible,
-// the page is in the language asked for, its smallest text (the steps) is
-// at least 12 px; a screenshot of each goes to OUTDIR.
+// phone-sized screen (390 px wide, and a small one of 320 px). For each URL
+// given (name=url): no request leaves the daemon, nothing scrolls sideways,
+// no step label runs out of its step into the next one, the heading and the
+// status are visible, the page is in the language asked for, its smallest
+// text (the steps) is at least 12 px, and its text stands out from its
+// background by the contrast WCAG asks of body text (4.5:1); a screenshot
+// of each goes to OUTDIR.
 // Usage: node tracking_page.mjs OUTDIR name=url[,lang,text] ...
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -23,10 +26,12 @@ const browser = await chromium.launch({
 let failures = 0;
 const fail = (msg) => { failures++; console.log('FAIL: ' + msg); };
 try {
+  for (const width of [390, 320]) {
   const ctx = await browser.newContext({
-    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+    viewport: { width, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
   });
-  for (const spec of pages) {
+  for (const spec0 of pages) {
+    const spec = width === 390 ? spec0 : spec0.replace('=', `@${width}=`);
     const eq = spec.indexOf('=');
     const name = spec.slice(0, eq);
     const [url, lang, text] = spec.slice(eq + 1).split(',');
@@ -51,6 +56,35 @@ try {
       stepPx: [...document.querySelectorAll('.steps li')]
         .map((li) => parseFloat(getComputedStyle(li).fontSize)),
       images: [...document.images].map((img) => ({ src: img.src, ok: img.complete && img.naturalWidth > 0 })),
+      // a label wider than its step is drawn over the next one
+      stepOverflow: [...document.querySelectorAll('.steps li')]
+        .filter((li) => li.scrollWidth > li.clientWidth)
+        .map((li) => `${li.innerText.replace(/\u00ad/g, '')} by ${li.scrollWidth - li.clientWidth}px`),
+      // WCAG 2 contrast of each element's own text against the first
+      // background behind it
+      lowContrast: (() => {
+        const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((v) => {
+          v /= 255;
+          return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const bg = (el) => {
+          for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        const out = [];
+        for (const el of document.body.querySelectorAll('*')) {
+          const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+          if (!own || !el.getClientRects().length) continue;
+          const a = lum(rgb(getComputedStyle(el).color)), b = lum(bg(el));
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (ratio < 4.5) out.push(`"${el.innerText.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+        }
+        return out;
+      })(),
     }));
     if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
     if (got.sideways > 0) fail(`${name}: scrolls sideways by ${got.sideways}px on a phone`);
@@ -61,10 +95,14 @@ try {
     const small = got.stepPx.filter((px) => px < 12);
     if (small.length) fail(`${name}: step labels of ${small.join(', ')} px (at least 12)`);
     for (const img of got.images) if (!img.ok) fail(`${name}: image not shown: ${img.src}`);
+    if (got.stepOverflow.length) fail(`${name}: step labels wider than their step: ${got.stepOverflow.join(', ')}`);
+    if (got.lowContrast.length) fail(`${name}: text below 4.5:1 contrast: ${got.lowContrast.join(', ')}`);
     const file = path.join(outdir, `tracking-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     console.log(`${name}: ${got.h1} | ${got.state} | screenshot ${file}`);
     await page.close();
+  }
+  await ctx.close();
   }
 } finally {
   await browser.close();
