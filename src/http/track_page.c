@@ -550,7 +550,7 @@ static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "section{background:#fff;border-radius:.8rem;padding:1rem 1.1rem;margin:0 0 1rem;"
         "box-shadow:0 1px 2px rgba(0,0,0,.06)}"
         ".state{font-size:1.25rem;font-weight:650;margin:0}"
-        ".when{margin:.3rem 0 0}.why{margin:.6rem 0 0;color:#8a4b00}"
+        ".when{margin:.3rem 0 0}.why{margin:.6rem 0 0;color:#8a4b00}.act{margin:.6rem 0 0}"
         ".risk{border-left:.3rem solid #d98c00}.was{color:#666;font-size:.9rem;margin:.4rem 0 0}"
         ".steps{display:flex;list-style:none;padding:0;margin:1rem 0 0;gap:.2rem}"
         ".steps li{flex:1;min-width:0;font-size:.75rem;line-height:1.3;text-align:center;"
@@ -1018,6 +1018,73 @@ static int step_of(int st)
     }
 }
 
+/* The incident reason of the scan that gave a parcel its status, or NULL. */
+static const char *status_reason(json_t *sh)
+{
+    cs_ms_t at = jtime(json_object_get(sh, "status_at"));
+    const char *st = json_string_value(json_object_get(sh, "status"));
+    json_t *scans = json_object_get(sh, "scans");
+    for (size_t k = json_array_size(scans); at && st && k-- > 0;) {
+        json_t *s = json_array_get(scans, k);
+        const char *sst = json_string_value(json_object_get(s, "status"));
+        if (jtime(json_object_get(s, "occurred_at")) == at && sst && strcmp(sst, st) == 0)
+            return json_string_value(json_object_get(s, "reason"));
+    }
+    return NULL;
+}
+
+/* What the customer has to do now, if anything: collect a parcel waiting
+ * at a pickup point, or send the right address for one the carrier could
+ * not deliver. Said under the status, and in place of the default "there
+ * is nothing you need to do", which would tell them to wait for a parcel
+ * that waits for them. Returns whether there was something. */
+static bool to_do(cs_buf_t *b, json_t *ships, bool de, bool help)
+{
+    size_t n = json_array_size(ships), i;
+    json_t *sh;
+    bool any = false;
+    json_array_foreach(ships, i, sh) {
+        int st = cs__parcel_status(sh);
+        const char *why = status_reason(sh);
+        bool pickup = st == CS_TRACK_AVAILABLE_FOR_PICKUP;
+        bool address = (st == CS_TRACK_EXCEPTION || st == CS_TRACK_FAILED_ATTEMPT) && why &&
+                       strcmp(why, "address_problem") == 0;
+        if (!pickup && !address)
+            continue;
+        cs_buf_puts(b, any ? " " : "<p class=\"act\"><strong>");
+        any = true;
+        char which[64];
+        if (n > 1)
+            snprintf(which, sizeof which, de ? "Paket %zu von %zu" : "parcel %zu of %zu", i + 1,
+                     n);
+        else
+            cs_strlcpy(which, de ? "Ihr Paket" : "your parcel", sizeof which);
+        if (pickup)
+            cs_buf_printf(b,
+                          de ? "Bitte holen Sie %s ab: Es wird dort nur für begrenzte Zeit "
+                               "aufbewahrt."
+                             : "Please collect %s: it is kept there only for a limited time.",
+                          which);
+        else if (n > 1)
+            cs_buf_printf(b,
+                          de ? "Paket %zu von %zu konnte nicht zugestellt werden: Bitte prüfen "
+                               "Sie die Lieferadresse und teilen Sie uns die richtige mit%s"
+                             : "Parcel %zu of %zu could not be delivered: please check the "
+                               "delivery address and tell us the right one%s",
+                          i + 1, n,
+                          help ? (de ? " (über „Hilfe“ unten)." : " (Help, below).") : ".");
+        else
+            cs_buf_printf(b,
+                          de ? "Bitte prüfen Sie Ihre Lieferadresse und teilen Sie uns die "
+                               "richtige mit%s"
+                             : "Please check your delivery address and tell us the right one%s",
+                          help ? (de ? " (über „Hilfe“ unten)." : " (Help, below).") : ".");
+    }
+    if (any)
+        cs_buf_puts(b, "</strong></p>");
+    return any;
+}
+
 /* The steps of the order: ordered, sent, on its way, out for delivery,
  * delivered; with several parcels, where the one furthest behind is. A
  * parcel on its way back to the shop goes no further on them: it is left
@@ -1239,6 +1306,10 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         esc(&b, st.reason_text);
         cs_buf_puts(&b, "</p>");
     }
+    /* what the customer has to do, right under the status */
+    bool help = (h->opts.support_url && *h->opts.support_url) ||
+                (h->opts.support_email && *h->opts.support_email);
+    bool act = !st.cancelled && to_do(&b, ships, de, help);
     /* the first promise, when the window moved past it */
     cs_ms_t first_to = jtime(json_object_get(json_object_get(watch, "first"), "to"));
     if (first_to && st.have_window &&
@@ -1293,16 +1364,24 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     /* reassurance and help; returns once something has left the shop */
     const char *re = de ? h->opts.reassurance_de : h->opts.reassurance_en;
     cs_buf_puts(&b, "<section><p>");
+    /* (the shop's own sentence stands in every state; the default says
+     * there is nothing to do only while that is so, and nothing of
+     * keeping an eye on a parcel that has arrived) */
     if (st.cancelled)
         esc(&b, de ? "Haben Sie Fragen zur Stornierung? Wir helfen gern."
                    : "Questions about the cancellation? We are happy to help.");
+    else if (re && *re)
+        esc(&b, re);
+    else if (act)
+        esc(&b, de ? "Haben Sie Fragen? Wir helfen gern." : "Any questions? We are happy to help.");
+    else if (all_delivered)
+        esc(&b, de ? "Ist mit Ihrer Lieferung etwas nicht in Ordnung? Wir helfen gern."
+                   : "Is anything wrong with your delivery? We are happy to help.");
     else
-        esc(&b, re && *re
-                    ? re
-                    : (de ? "Sie müssen nichts tun: Wir behalten Ihre Sendung im Blick und "
-                            "melden uns, wenn sich etwas ändert."
-                          : "There is nothing you need to do: we keep an eye on your parcel and "
-                            "let you know if anything changes."));
+        esc(&b, de ? "Sie müssen nichts tun: Wir behalten Ihre Sendung im Blick und "
+                     "melden uns, wenn sich etwas ändert."
+                   : "There is nothing you need to do: we keep an eye on your parcel and "
+                     "let you know if anything changes.");
     cs_buf_puts(&b, "</p>");
     if (h->opts.returns_url && *h->opts.returns_url && st.handed_over && !st.cancelled) {
         cs_buf_puts(&b, "<a class=\"btn\" href=\"");

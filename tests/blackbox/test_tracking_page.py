@@ -221,6 +221,29 @@ try:
         t.check("problem with the address" in body and "please check it" in body and
                 "hilfe@waldkauz.example" in body and "nothing you need to do" not in body,
                 "an address problem asks the customer to act: %r" % body[:600])
+    # so does the page, under the status, and it does not say there is
+    # nothing to do; nor for a parcel waiting to be collected, nor does it
+    # promise to keep an eye on one that has arrived
+    st, _, html = page("/t/" + token("ad1"))
+    t.check(st == 200 and "Please check your delivery address and tell us the right one (Help, below)."
+            in html and "nothing you need to do" not in html,
+            "the page asks for the right address: %r" % re.findall(r'<p class="(?:act|text)">.*?</p>', html))
+    st, _, _ = d.post_events([
+        order("pk1", "anna", placed, "25.00"),
+        shipment("pk1", placed + dt.timedelta(hours=3)),
+        scan("pk1", 1, now - dt.timedelta(minutes=15), "available_for_pickup", city="Berlin"),
+        order("dv1", "ben", placed, "25.00"),
+        shipment("dv1", placed + dt.timedelta(hours=3)),
+        scan("dv1", 1, now - dt.timedelta(minutes=15), "delivered", city="Berlin"),
+    ])
+    t.eq(st, 200, "a parcel at a pickup point and a delivered one accepted")
+    st, _, html = page("/t/" + token("pk1"))
+    t.check(st == 200 and "Bitte holen Sie Ihr Paket ab" in html and "Sie müssen nichts tun" not in html,
+            "the page asks to collect the parcel: %r" % re.findall(r'<p class="(?:act|text)">.*?</p>', html))
+    st, _, html = page("/t/" + token("dv1"))
+    t.check(st == 200 and "Is anything wrong with your delivery? We are happy to help." in html and
+            "keep an eye on your parcel" not in html,
+            "a delivered parcel is not watched on: %r" % re.findall(r'<section><p>.*?</p>', html))
 
     # the order view keeps the first and the current promise with their moves
     st, _, ov = d.request("GET", "/v1/orders/r1")
