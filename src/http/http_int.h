@@ -225,6 +225,16 @@ cs_rc cs__track_init(cs_http_t *h);
 void cs__track_free(cs_http_t *h);
 enum MHD_Result cs__http_track_page(hreq_t *r, const char *url);
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
+/* The customers' pages' common parts (the unsubscribe page uses them too):
+ * the language of a page -- ?lang=, else the customer's locale (borrowed,
+ * NULL = no customer) when it is German or English, else the browser's
+ * Accept-Language, else the customer's messages' language, else
+ * default_locale -- as "de" or "en"; the document's start to <main>, with
+ * the shop's name or logo and colour, appended to b; text escaped for
+ * HTML, appended to b (s borrowed, NULL-safe). */
+const char *cs__page_lang(hreq_t *r, const char *customer);
+void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title);
+void cs__page_esc(cs_buf_t *b, const char *s);
 
 /* status_api.c */
 enum MHD_Result cs__http_order_status(hreq_t *r);

@@ -1,6 +1,7 @@
 /*
  * pages.c -- pages for customers: GET /u/{token} shows an unsubscribe page
- * (German or English, by the customer's locale) with one button;
+ * (German or English, chosen as the tracking page's language is; under the
+ * shop's header, naming the shop) with one button;
  * POST /u/{token} unsubscribes at once -- the RFC 8058 one-click request
  * that mail clients send ("List-Unsubscribe=One-Click"), or the button.
  * The token is signed (link_secret): a forged one gets 404 and nothing
@@ -30,20 +31,15 @@ static cs_rc cust_fn(cs_store_t *s, void *arg)
                          &c->err);
 }
 
+/* The page: the shop's header (its name or logo and colour, as on the
+ * tracking page), a heading and body_html (trusted HTML). */
 static enum MHD_Result page(hreq_t *r, int status, const char *lang, const char *title,
                             const char *body_html)
 {
     cs_buf_t b;
     cs_buf_init(&b, 64 * 1024);
-    cs_buf_printf(&b,
-                  "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-                  "<title>%s</title><style>body{font:16px/1.5 system-ui,sans-serif;"
-                  "max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}"
-                  "button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.4rem;"
-                  "background:#2d5b3f;color:#fff;cursor:pointer}</style></head><body>"
-                  "<h1>%s</h1>%s</body></html>",
-                  lang, title, title, body_html);
+    cs__page_head(r, &b, lang, title);
+    cs_buf_printf(&b, "<h1>%s</h1><section>%s</section></main></body></html>", title, body_html);
     size_t len;
     char *text = cs_buf_steal(&b, &len);
     if (!text)
@@ -61,36 +57,51 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
     char customer[CS_ID_MAX + 1];
     if (!h->opts.link_secret || !h->opts.link_secret[0] ||
         !cs_unsubscribe_token_check(h->opts.link_secret, token, customer, sizeof customer)) {
-        return page(r, 404, "en", "Link not valid / Link ungültig",
-                    "<p>This link is not valid. / Dieser Link ist nicht gültig.</p>");
+        const char *lang = cs__page_lang(r, NULL);
+        bool de = strcmp(lang, "de") == 0;
+        return page(r, 404, lang, de ? "Link ungültig" : "Link not valid",
+                    de ? "<p>Dieser Link ist nicht gültig.</p>"
+                       : "<p>This link is not valid.</p>");
     }
     cust_ctx_t c = { customer, NULL, { 0 } };
     cs_err_t err;
     cs_err_clear(&err);
-    /* the customer's language, else the shop's default_locale */
-    const char *lang = h->opts.default_locale ? h->opts.default_locale : "de", *loc = NULL;
+    /* as the tracking page: ?lang=, the customer's language, the browser's,
+     * else the shop's default_locale */
+    const char *loc = NULL;
     if (cs__http_with_reader(h, cust_fn, &c, &err) == CS_OK && c.out)
         loc = json_string_value(json_object_get(c.out, "locale"));
-    if (loc && *loc)
-        lang = cs_locale_lang(loc);
+    const char *lang = cs__page_lang(r, loc && *loc ? loc : NULL);
     json_decref(c.out);
     bool de = strcmp(lang, "de") == 0;
+    /* who the customer unsubscribes from: the shop, by name */
+    const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : NULL;
+    cs_buf_t from;
+    cs_buf_init(&from, 2048); /* the name (at most 255 bytes), escaped */
+    if (shop) {
+        cs_buf_puts(&from, de ? " von " : " from ");
+        cs__page_esc(&from, shop);
+    }
+    const char *by = from.data ? from.data : "";
     if (strcmp(method, "POST") != 0) {
-        char form[512];
+        char form[4096];
         snprintf(form, sizeof form,
-                 "<p>%s</p><form method=\"post\"><button type=\"submit\">%s</button></form>",
-                 de ? "Sie erhalten dann keine Werbung, Bewertungsbitten und Umfragen mehr. "
-                      "Nachrichten zu Ihren Bestellungen bekommen Sie weiterhin."
-                    : "You will no longer get offers, review requests or surveys. Messages "
-                      "about your orders still reach you.",
+                 "<p>%s%s%s</p><form method=\"post\"><button type=\"submit\">%s</button></form>",
+                 de ? "Nach der Abmeldung erhalten Sie"
+                    : "You will no longer get offers, review requests or surveys",
+                 by,
+                 de ? " keine Werbung, Bewertungsbitten und Umfragen mehr. Nachrichten zu Ihren "
+                      "Bestellungen bekommen Sie weiterhin."
+                    : ". Messages about your orders still reach you.",
                  de ? "Abmelden" : "Unsubscribe");
+        cs_buf_free(&from);
         return page(r, 200, lang, de ? "Abmelden" : "Unsubscribe", form);
     }
     /* record it: message.status unsubscribed, one event per customer and
      * minute (a double click is one); the id names the customer by a hash
      * of the whole id, as ids (up to 128 bytes) do not fit after the minute */
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
-    char ts[40], body[1024];
+    char ts[40], body[4096];
     cs_time_format(now, ts, sizeof ts);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "event_id", "", "type",
                            "message.status", "occurred_at", ts, "source", "unsubscribe-link",
@@ -120,13 +131,15 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
             rc = item.rc;
     }
     if (rc) {
+        cs_buf_free(&from);
         snprintf(body, sizeof body, "<p>%s</p>",
                  de ? "Das hat gerade nicht geklappt. Bitte versuchen Sie es gleich noch einmal."
                     : "That did not work just now. Please try again in a moment.");
         return page(r, 503, lang, de ? "Bitte noch einmal" : "Please try again", body);
     }
-    snprintf(body, sizeof body, "<p>%s</p>",
-             de ? "Sie sind abgemeldet. Nachrichten zu Ihren Bestellungen erhalten Sie weiterhin."
-                : "You are unsubscribed. Messages about your orders still reach you.");
+    snprintf(body, sizeof body, "<p>%s%s%s</p>", de ? "Sie sind" : "You are unsubscribed", by,
+             de ? " abgemeldet. Nachrichten zu Ihren Bestellungen erhalten Sie weiterhin."
+                : ". Messages about your orders still reach you.");
+    cs_buf_free(&from);
     return page(r, 200, lang, de ? "Abgemeldet" : "Unsubscribed", body);
 }

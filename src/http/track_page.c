@@ -488,7 +488,7 @@ static enum MHD_Result logo_reply(hreq_t *r)
 
 /* ---- HTML ---- */
 
-static void esc(cs_buf_t *b, const char *s)
+void cs__page_esc(cs_buf_t *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -500,6 +500,11 @@ static void esc(cs_buf_t *b, const char *s)
         default: cs_buf_append(b, s, 1); break;
         }
     }
+}
+
+static void esc(cs_buf_t *b, const char *s)
+{
+    cs__page_esc(b, s);
 }
 
 /* URL-encode into a query value. */
@@ -524,8 +529,9 @@ static const char *color_of(cs_http_t *h)
 }
 
 /* The page's head and header. The logo is /t/logo, linked relative to the
- * page (/t/TOKEN or /t), so it works under any prefix a proxy adds. */
-static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
+ * page (/t/TOKEN, /t or /u/TOKEN), so it works under any prefix a proxy
+ * adds. */
+void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
 {
     cs_http_t *h = r->h;
     const char *c = color_of(h);
@@ -583,7 +589,10 @@ static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
     if (h->logo) {
         /* the hash makes the URL change with the logo: cached for a year */
         cs_buf_printf(b, "<img src=\"%slogo?v=%.16s\" alt=\"",
-                      r->route == R_TRACK_PAGE ? "" : "t/", h->logo_etag + 1);
+                      r->route == R_TRACK_PAGE    ? ""
+                      : r->route == R_UNSUBSCRIBE ? "../t/"
+                                                  : "t/",
+                      h->logo_etag + 1);
         esc(b, shop);
         cs_buf_puts(b, "\">");
     } else {
@@ -592,6 +601,11 @@ static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         cs_buf_puts(b, "</span>");
     }
     cs_buf_puts(b, "</div></header><main>");
+}
+
+static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
+{
+    cs__page_head(r, b, lang, title);
 }
 
 static enum MHD_Result finish(hreq_t *r, cs_buf_t *b, int status, const char *location,
@@ -660,7 +674,7 @@ static const char *accept_lang(const char *al)
  * German or English), else the browser's choice between them, else the
  * language the customer's messages are in (English for a locale of
  * neither), else the shop's default_locale. */
-static const char *page_lang(hreq_t *r, const char *customer)
+const char *cs__page_lang(hreq_t *r, const char *customer)
 {
     const char *q = query_lang(r);
     if (q)
@@ -674,6 +688,11 @@ static const char *page_lang(hreq_t *r, const char *customer)
         return cs_locale_lang(customer);
     const char *d = r->h->opts.default_locale;
     return cs_locale_lang(d && *d ? d : "de");
+}
+
+static const char *page_lang(hreq_t *r, const char *customer)
+{
+    return cs__page_lang(r, customer);
 }
 
 /* Links to our own pages: under public_url when it is set (a proxy may

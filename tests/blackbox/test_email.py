@@ -351,6 +351,10 @@ try:
         path = urllib.parse.urlparse(url).path[len("/consonance"):]
         st, _, page = d.request("GET", path, key=False)
         t.check(st == 200 and "Abmelden" in page, "unsubscribe page in German")
+        # it names the shop the customer unsubscribes from, under its header
+        t.check('<span class="shop">Waldkauz Haus &amp; Outdoor</span>' in page and
+                "erhalten Sie von Waldkauz Haus &amp; Outdoor keine Werbung" in page,
+                "the unsubscribe page names the shop: %r" % page[-600:])
         st, _, page = d.request("POST", path, "List-Unsubscribe=One-Click", key=False,
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
         t.check(st == 200 and "abgemeldet" in page, "one-click unsubscribe: %s %r" % (st, page[-200:]))
@@ -382,6 +386,17 @@ try:
     st, _, page = d.request("GET", utok("nolocale"), key=False)
     t.check(st == 200 and '<html lang="de"' in page and "Abmelden" in page,
             "no locale: the shop's default_locale: %r" % page[:200])
+    # as the tracking page: the browser's language before the shop's
+    # default, ?lang= before both; a forged link in one language too
+    st, _, page = d.request("GET", utok("nolocale"), key=False, headers={"Accept-Language": "en-GB,en;q=0.9"})
+    t.check(st == 200 and '<html lang="en"' in page and "Unsubscribe" in page and "Abmelden" not in page,
+            "no locale, an English browser: English: %r" % page[-400:])
+    st, _, page = d.request("GET", utok("anna") + "?lang=en", key=False)
+    t.check(st == 200 and '<html lang="en"' in page and
+            "surveys from Waldkauz Haus &amp; Outdoor" in page, "?lang=en: English: %r" % page[-400:])
+    st, _, page = d.request("GET", utok("anna")[:-3] + "abc", key=False, headers={"Accept-Language": "en"})
+    t.check(st == 404 and '<html lang="en"' in page and "This link is not valid" in page and
+            "ungültig" not in page, "a forged link, in English alone: %r" % page[-300:])
     # two long ids alike in their first hundred bytes, in the same minute:
     # each unsubscribe recorded, none taken for the other's repeat
     longs = ["c" * 100 + "-1", "c" * 100 + "-2"]
