@@ -28,8 +28,10 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -525,7 +527,42 @@ static void urlenc(cs_buf_t *b, const char *s)
 static const char *color_of(cs_http_t *h)
 {
     const char *c = h->opts.brand_color;
-    return c && strlen(c) == 7 && c[0] == '#' ? c : "#2d5b3f";
+    return c && strlen(c) == 7 && c[0] == '#' && strspn(c + 1, "0123456789abcdefABCDEF") == 6
+               ? c
+               : "#2d5b3f";
+}
+
+/* WCAG 2's relative luminance of "#rrggbb". */
+static double luminance(const char *c)
+{
+    double l = 0;
+    static const double w[3] = { 0.2126, 0.7152, 0.0722 };
+    for (int i = 0; i < 3; i++) {
+        char hex[3] = { c[1 + 2 * i], c[2 + 2 * i], '\0' };
+        double v = (double)strtol(hex, NULL, 16) / 255.0;
+        l += w[i] * (v <= 0.03928 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4));
+    }
+    return l;
+}
+
+static double contrast(double a, double b)
+{
+    return a > b ? (a + 0.05) / (b + 0.05) : (b + 0.05) / (a + 0.05);
+}
+
+#define INK "#1d1d1f" /* the page's text colour */
+
+/* The text colours that go with the shop's colour (brand, "#rrggbb"):
+ * *on, for text on it (the header, the buttons), white or the page's ink,
+ * whichever stands out more; *ink, for text in it on white (the second
+ * button), the colour itself when it reads there (4.5:1, WCAG's for body
+ * text), else the page's ink. A light colour (a yellow) would otherwise
+ * carry white text nobody can read. */
+static void colors_on(const char *brand, const char **on, const char **ink)
+{
+    double b = luminance(brand), white = 1.0, dark = luminance(INK);
+    *on = contrast(b, white) >= contrast(b, dark) ? "#fff" : INK;
+    *ink = contrast(b, white) >= 4.5 ? brand : INK;
 }
 
 /* The page's head and header. The logo is /t/logo, linked relative to the
@@ -534,7 +571,8 @@ static const char *color_of(cs_http_t *h)
 void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
 {
     cs_http_t *h = r->h;
-    const char *c = color_of(h);
+    const char *c = color_of(h), *on, *ink;
+    colors_on(c, &on, &ink);
     cs_buf_printf(b,
                   "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
                   "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
@@ -544,10 +582,10 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
     cs_buf_printf(
         b,
         "</title><style>"
-        ":root{--b:%s}*{box-sizing:border-box}"
+        ":root{--b:%s;--on:%s;--ink:%s}*{box-sizing:border-box}"
         "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
         "color:#1d1d1f;background:#f5f5f2}"
-        "header{background:var(--b);color:#fff;padding:.8rem 1rem}"
+        "header{background:var(--b);color:var(--on);padding:.8rem 1rem}"
         "header .in{max-width:40rem;margin:0 auto;display:flex;align-items:center;gap:.8rem}"
         "header img{max-height:2.2rem;max-width:10rem}"
         "header .shop{font-weight:600;font-size:1.1rem}"
@@ -574,17 +612,17 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         ".where{color:#555}.raw{display:block;font-size:.8rem;color:#666}"
         "ul.items{margin:0;padding:0;list-style:none}ul.items li{padding:.25rem 0}"
         ".btn{display:inline-block;margin:.4rem .5rem 0 0;padding:.6rem 1rem;border-radius:.5rem;"
-        "background:var(--b);color:#fff;text-decoration:none}"
-        ".btn.alt{background:#fff;color:var(--b);border:1px solid var(--b)}"
+        "background:var(--b);color:var(--on);text-decoration:none}"
+        ".btn.alt{background:#fff;color:var(--ink);border:1px solid var(--b)}"
         ".code{font:600 1.1rem ui-monospace,monospace;letter-spacing:.05em}"
         "label{display:block;margin:.6rem 0 .2rem}"
         "input{width:100%%;font:inherit;padding:.55rem;border:1px solid #bbb;border-radius:.4rem}"
         "button{font:inherit;margin-top:1rem;padding:.6rem 1.2rem;border:0;border-radius:.5rem;"
-        "background:var(--b);color:#fff}"
+        "background:var(--b);color:var(--on)}"
         "footer{max-width:40rem;margin:0 auto;padding:0 1rem 2rem;font-size:.8rem;color:#595959}"
         "footer a{color:inherit}"
         "</style></head><body><header><div class=\"in\">",
-        c);
+        c, on, ink);
     const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : "Shop";
     if (h->logo) {
         /* the hash makes the URL change with the logo: cached for a year */

@@ -1,0 +1,87 @@
+"""Black-box: the tracking page in the shop's colour stays readable.
+
+A shop's `brand_color` may be light (a yellow, a pale blue): the header's
+name, the buttons' labels and the help button's text on white must still
+stand out from what they are written on. Headless Chromium (Debian's,
+through playwright-core; tests/browser/tracking_page.mjs) renders the page
+of an order on a phone for a light and a dark colour, and checks every
+text's contrast (WCAG's 4.5:1) with the rest of its checks."""
+import datetime as dt
+import hashlib
+import hmac
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(os.path.dirname(here))
+
+node = shutil.which("node")
+pw = os.path.join(root, "tests", "browser", "node_modules", "playwright-core")
+chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+if not (node and os.path.isdir(pw) and os.path.exists(chromium)):
+    msg = "headless Chromium test needs node, tests/browser/node_modules (npm ci) and %s" % chromium
+    if os.environ.get("CI"):
+        print("FAIL: " + msg + " (scripts/install-deps.sh installs them)")
+        sys.exit(1)
+    print("SKIP: " + msg)
+    sys.exit(csbb.SKIP)
+
+SECRET = "test-link-secret-0123456789"
+now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(x):
+    return x.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token(oid):
+    mac = hmac.new(SECRET.encode(), ("t:" + oid).encode(), hashlib.sha256)
+    return oid.encode().hex() + "." + mac.hexdigest()[:32]
+
+
+placed = now - dt.timedelta(hours=30)
+events = [
+    {"event_id": "c-anna", "type": "customer.upserted", "occurred_at": iso(now),
+     "data": {"id": "anna", "email": "anna@example.de", "locale": "de", "timezone": "Europe/Berlin"}},
+    {"event_id": "o-b1", "type": "order.placed", "occurred_at": iso(placed),
+     "data": {"id": "b1", "customer_id": "anna", "currency": "EUR", "placed_at": iso(placed),
+              "items": [{"sku": "ZELT-2", "name": "Zelt Kauz 2", "unit_price": "89.00", "quantity": 1}]}},
+    {"event_id": "s-b1", "type": "shipment.created", "occurred_at": iso(placed + dt.timedelta(hours=3)),
+     "data": {"id": "Sb1", "order_id": "b1", "carrier": "dhl", "tracking_number": "JJDB1",
+              "destination": {"country": "DE", "postal_code": "10115", "city": "Berlin"}}},
+    {"event_id": "sc-b1", "type": "tracking.event", "occurred_at": iso(placed + dt.timedelta(hours=5)),
+     "data": {"shipment_id": "Sb1", "carrier": "dhl", "tracking_number": "JJDB1", "status": "in_transit",
+              "location": {"city": "Leipzig", "country": "DE"}}},
+]
+
+outdir = os.environ.get("CS_SCREENSHOTS", os.path.join(os.getcwd(), "screenshots"))
+# a yellow, a pale blue, and a dark green that takes white text
+for color in ("#ffd400", "#8fd3f4", "#2d5b3f"):
+    d = csbb.Daemon(a.bin, extra_env={
+        "CONSONANCE_LINK_SECRET": SECRET, "CONSONANCE_SHOP_NAME": "Waldkauz",
+        "CONSONANCE_SHOP_TIMEZONE": "Europe/Berlin", "CONSONANCE_BRAND_COLOR": color,
+        "CONSONANCE_RETURNS_URL": "https://shop.example/returns",
+        "CONSONANCE_SUPPORT_EMAIL": "hilfe@waldkauz.example"})
+    try:
+        d.start()
+        st, _, body = d.post_events(events)
+        t.eq(st, 200, "events accepted: %r" % (body,))
+        url = "http://127.0.0.1:%d/t/%s" % (d.port, token("b1"))
+        name = "brand-" + color[1:]
+        r = subprocess.run([node, os.path.join(root, "tests", "browser", "tracking_page.mjs"), outdir,
+                            "%s=%s,de,Unterwegs" % (name, url)],
+                           capture_output=True, text=True, timeout=180)
+        print(r.stdout, r.stderr[-2000:])
+        t.eq(r.returncode, 0, "the page in %s in headless Chromium" % color)
+    finally:
+        d.stop()
+        d.cleanup()
+t.done()
