@@ -604,10 +604,10 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         ".steps li.now{border-color:var(--b);color:#111;font-weight:650}"
         "ol.tl{list-style:none;margin:0;padding:0}"
         "ol.tl li{padding:.5rem 0 .5rem 1rem;border-left:2px solid #ddd;position:relative}"
-        "ol.tl li:first-child{border-color:var(--b)}"
+        "ol.tl li.now{border-color:var(--b)}"
         "ol.tl li:before{content:'';position:absolute;left:-.4rem;top:.85rem;width:.7rem;"
         "height:.7rem;border-radius:50%%;background:#ccc}"
-        "ol.tl li:first-child:before{background:var(--b)}"
+        "ol.tl li.now:before{background:var(--b)}"
         "ol.tl time{display:block;font-size:.8rem;color:#666}"
         ".where{color:#555}.raw{display:block;font-size:.8rem;color:#666}"
         "ul.items{margin:0;padding:0;list-style:none}ul.items li{padding:.25rem 0}"
@@ -1180,7 +1180,11 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
 /* One parcel: its carrier and number, its status, its scans newest first
  * (and, under the last one, when the order came in). A scan sent again
  * under another event id is stored once (SQL_SAME_SCAN, store/sql_int.h),
- * so shown once. */
+ * so shown once. The scan marked as where the parcel is now is the one its
+ * status comes from: the newest, but for a delivered parcel (or one on its
+ * way back) the newest saying so -- scans a carrier reports after the
+ * delivery are shown but do not count (docs/events.md), and are told as
+ * reported after it rather than marked as where the parcel is. */
 static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, size_t i,
                    size_t n, bool de, const char *lang, const cs_tz_t *tz)
 {
@@ -1207,7 +1211,16 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
     }
     cs_buf_puts(b, "</p><ol class=\"tl\">");
     json_t *scans = json_object_get(sh, "scans");
-    for (size_t k = json_array_size(scans); k-- > 0;) {
+    int pst = cs__parcel_status(sh);
+    size_t ns = json_array_size(scans), cur = ns ? ns - 1 : 0;
+    if (pst == CS_TRACK_DELIVERED || pst == CS_TRACK_RETURNED_TO_SENDER)
+        for (size_t k = ns; k-- > 0;)
+            if (cs_track_status_from_name(json_string_value(
+                    json_object_get(json_array_get(scans, k), "status"))) == pst) {
+                cur = k;
+                break;
+            }
+    for (size_t k = ns; k-- > 0;) {
         json_t *s = json_array_get(scans, k);
         cs_ms_t t = jtime(json_object_get(s, "occurred_at"));
         int sst = cs_track_status_from_name(json_string_value(json_object_get(s, "status")));
@@ -1221,7 +1234,8 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
             raw = json_string_value(json_object_get(s, "carrier_code"));
         cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
-        cs_buf_puts(b, "<li><time>");
+        bool after = k > cur && pst == CS_TRACK_DELIVERED;
+        cs_buf_puts(b, k == cur ? "<li class=\"now\" aria-current=\"true\"><time>" : "<li><time>");
         esc(b, day);
         cs_buf_puts(b, ", ");
         esc(b, tm);
@@ -1237,13 +1251,16 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
             esc(b, raw);
             cs_buf_puts(b, "</span>");
         }
+        if (after)
+            cs_buf_printf(b, "<span class=\"raw\">%s</span>",
+                          de ? "Nach der Zustellung gemeldet" : "Reported after the delivery");
         cs_buf_puts(b, "</li>");
     }
     cs_ms_t placed = jtime(json_object_get(o, "placed_at"));
     if (placed && i + 1 == n) {
         cs_fmt_date(placed, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
-        cs_buf_puts(b, "<li><time>");
+        cs_buf_puts(b, ns ? "<li><time>" : "<li class=\"now\" aria-current=\"true\"><time>");
         esc(b, day);
         cs_buf_puts(b, ", ");
         esc(b, tm);

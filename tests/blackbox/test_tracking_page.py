@@ -244,6 +244,17 @@ try:
     t.check(st == 200 and "Is anything wrong with your delivery? We are happy to help." in html and
             "keep an eye on your parcel" not in html,
             "a delivered parcel is not watched on: %r" % re.findall(r'<section><p>.*?</p>', html))
+    # a scan the carrier reports after the delivery does not count: the
+    # history marks the delivery as where the parcel is, not the scan on top
+    t.eq(d.post_events([scan("dv1", 2, now - dt.timedelta(minutes=5), "in_transit", city="Berlin")])[0],
+         200, "a scan after the delivery accepted")
+    st, _, html = page("/t/" + token("dv1"))
+    now_li = re.findall(r'<li class="now" aria-current="true">(.*?)</li>', html)
+    t.check(st == 200 and len(now_li) == 1 and "Delivered" in now_li[0] and
+            re.search(r"<li><time>[^<]*</time>In transit <span class=\"where\">· Berlin</span>"
+                      r"<span class=\"raw\">Reported after the delivery</span></li>", html),
+            "the delivery is where the parcel is, the later scan reported after it: %r"
+            % re.findall(r'<ol class="tl">.*?</ol>', html))
 
     # the order view keeps the first and the current promise with their moves
     st, _, ov = d.request("GET", "/v1/orders/r1")
