@@ -36,6 +36,7 @@
 #include <strings.h>
 
 #include "../engine/sender.h"
+#include "../journey/journey.h"
 #include "../model/region.h"
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
@@ -839,6 +840,8 @@ typedef struct page_ctx {
     cs_ms_t now;
     char *cached;
     size_t cached_len;
+    cs_discount_t disc; /* the compensation code's, when the order has one */
+    bool has_disc;
 } page_ctx_t;
 
 static cs_rc read_fn(cs_store_t *s, void *arg)
@@ -850,7 +853,20 @@ static cs_rc read_fn(cs_store_t *s, void *arg)
     c->cached = page_get(c->h, c->key, c->hash, c->version, c->model, c->now, &c->cached_len);
     if (c->cached)
         return CS_OK;
-    return cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err);
+    if ((rc = cs__order_read(c->h, s, c->id, c->now, &c->rd, &c->err)))
+        return rc;
+    /* what the compensation code is worth and until when: the watch
+     * issues it once per order, under comp:ORDER (tracking/watch.c) */
+    if (json_is_string(json_object_get(
+            json_object_get(json_object_get(c->rd.order, "promise"), "compensation"), "code"))) {
+        char key[CS_ID_MAX + 8];
+        snprintf(key, sizeof key, "comp:%s", c->id);
+        rc = cs_store_call(s, discount_by_key, key, &c->disc, &c->err);
+        if (rc && rc != CS_ERR_NOTFOUND)
+            return rc;
+        c->has_disc = rc == CS_OK;
+    }
+    return CS_OK;
 }
 
 /* Postcodes compare without spaces and case ("10115", "SW1A 1AA"), and
@@ -1404,12 +1420,41 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     const char *code = json_string_value(
         json_object_get(json_object_get(watch, "compensation"), "code"));
     if (code) {
-        cs_buf_printf(&b, "<section><h2>%s</h2><p>%s</p><p class=\"code\">",
-                      de ? "Entschuldigung" : "We are sorry",
-                      de ? "Wir haben unser Lieferversprechen nicht gehalten. Mit diesem Code "
-                           "sparen Sie bei Ihrer nächsten Bestellung:"
-                         : "We did not keep our delivery promise. This code saves you something "
-                           "on your next order:");
+        cs_buf_printf(&b, "<section><h2>%s</h2><p>", de ? "Entschuldigung" : "We are sorry");
+        if (c.has_disc && strcmp(c.disc.code, code) == 0) {
+            /* what it gives and until when, as the apology mail says it */
+            const cs_discount_t *dc = &c.disc;
+            char what[CS_FMT_MAX + 32], v[CS_FMT_MAX], until[CS_FMT_MAX];
+            if (dc->kind == CS_DISCOUNT_PERCENT) {
+                int64_t hv = llround(dc->value * 100.0);
+                int dec = hv % 10 ? 2 : hv % 100 ? 1 : 0;
+                cs_fmt_number(dec == 2 ? hv : dec == 1 ? hv / 10 : hv / 100, dec, lang, v,
+                              sizeof v);
+                snprintf(what, sizeof what, de ? "%s %% Rabatt" : "%s%% off", v);
+            } else if (dc->kind == CS_DISCOUNT_AMOUNT) {
+                cs_fmt_money((int64_t)llround(dc->value * 100.0), dc->currency, lang, v,
+                             sizeof v);
+                snprintf(what, sizeof what, de ? "%s Rabatt" : "%s off", v);
+            } else {
+                cs_strlcpy(what, de ? "kostenlosen Versand" : "free shipping", sizeof what);
+            }
+            cs_fmt_date(dc->expires_at, tz, CS_DATE_DAY, lang, until, sizeof until);
+            cs_buf_puts(&b, de ? "Wir haben unser Lieferversprechen nicht gehalten. Als kleine "
+                                 "Entschuldigung erhalten Sie mit diesem Code "
+                               : "We did not keep our delivery promise. As a small apology, "
+                                 "this code gives you ");
+            esc(&b, what);
+            cs_buf_puts(&b, de ? " auf Ihre nächste Bestellung, gültig bis "
+                               : " on your next order, valid until ");
+            esc(&b, until);
+            cs_buf_puts(&b, ":");
+        } else {
+            cs_buf_puts(&b, de ? "Wir haben unser Lieferversprechen nicht gehalten. Mit diesem "
+                                 "Code sparen Sie bei Ihrer nächsten Bestellung:"
+                               : "We did not keep our delivery promise. This code saves you "
+                                 "something on your next order:");
+        }
+        cs_buf_puts(&b, "</p><p class=\"code\">");
         esc(&b, code);
         cs_buf_puts(&b, "</p></section>");
     }

@@ -399,6 +399,17 @@ try:
         st, _, html = page(loc[len(PUBLIC):])
         t.check(st == 200 and "Delivered" in html and (code or "??") in html,
                 "the page shows the delivery and the code")
+        # and what the code gives and until when, as the apology mail does
+        if codes:
+            c0 = codes[0]
+            what = {"amount": "€%.2f off" % c0.get("value", 0), "free_shipping": "free shipping",
+                    "percent": "%g%% off" % c0.get("value", 0)}.get(c0.get("kind"), "?")
+            exp = dt.datetime.fromisoformat(c0["expires_at"].replace("Z", "+00:00")).astimezone(
+                zoneinfo.ZoneInfo("Europe/Berlin"))
+            until = "%s, %d %s" % (exp.strftime("%A"), exp.day, exp.strftime("%B"))
+            t.check("this code gives you %s on your next order, valid until %s:" % (what, until) in html,
+                    "the page says what the code gives and until when (%s, %s): %r"
+                    % (what, until, re.findall(r"<h2>We are sorry</h2><p>.*?</p>", html)))
     st, h, _ = lookup("l1", "BEN@example.com")
     t.eq(st, 303, "found by email, any case")
     # not shipped yet: the postcode checkout sent it to (order.placed's shipping)
