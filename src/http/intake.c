@@ -111,6 +111,19 @@ static size_t json_ws(const char *p, size_t len)
     return a;
 }
 
+/* An event of an array is at most CS_EVENT_BYTES_MAX as stored, the
+ * bound one event or an NDJSON line has as sent (cs_event_parse_line):
+ * otherwise a batch takes what a single event is refused for, and its
+ * copy cannot be imported again line by line. */
+static bool within_event_bound(const cs_event_t *ev, cs_err_t *e)
+{
+    if (ev->body_len <= CS_EVENT_BYTES_MAX)
+        return true;
+    cs_err_field(e, CS_ERR_TOOBIG, "", "event too large: %zu bytes, at most %d allowed",
+                 ev->body_len, CS_EVENT_BYTES_MAX);
+    return false;
+}
+
 /* Parse the body into r->items / r->rejected. */
 static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
 {
@@ -236,7 +249,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
                 goto out;
             }
         } else if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_check_received(ev, now, &e) == CS_OK &&
-            cs_event_serialize(ev, &e) == CS_OK) {
+            cs_event_serialize(ev, &e) == CS_OK && within_event_bound(ev, &e)) {
             if (add_event(r, &cap, i, ev)) {
                 rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
                 goto out;

@@ -1337,9 +1337,16 @@ out:
     return rc;
 }
 
+typedef struct dump_ctx {
+    cs_buf_t b;
+    cs_rc rc; /* of the append that failed: CS_ERR_TOOBIG past the bound */
+} dump_ctx_t;
+
 static int dump_to_buf(const char *p, size_t n, void *ud)
 {
-    return cs_buf_append(ud, p, n) == CS_OK ? 0 : -1;
+    dump_ctx_t *d = ud;
+    d->rc = cs_buf_append(&d->b, p, n);
+    return d->rc == CS_OK ? 0 : -1;
 }
 
 /* Straight into a buffer of our own: no text from jansson's allocator
@@ -1358,14 +1365,19 @@ cs_rc cs_event_serialize(cs_event_t *ev, cs_err_t *err)
         ev->body_len = n;
         return CS_OK;
     }
-    cs_buf_t b;
-    cs_buf_init(&b, (size_t)4 * CS_EVENT_BYTES_MAX);
+    dump_ctx_t d = { .rc = CS_OK };
+    cs_buf_init(&d.b, (size_t)4 * CS_EVENT_BYTES_MAX);
     size_t flags = JSON_COMPACT | cs_json_real_flags(ev->json);
-    if (json_dump_callback(ev->json, dump_to_buf, &b, flags) != 0) {
-        cs_buf_free(&b);
+    if (json_dump_callback(ev->json, dump_to_buf, &d, flags) != 0) {
+        cs_buf_free(&d.b);
+        /* an event far over the bound is the sender's, not a lack of memory */
+        if (d.rc == CS_ERR_TOOBIG)
+            return cs_err_field(err, CS_ERR_TOOBIG, "",
+                                "event too large: more than %d bytes, at most %d allowed",
+                                4 * CS_EVENT_BYTES_MAX, CS_EVENT_BYTES_MAX);
         return cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
     }
-    ev->body = cs_buf_steal(&b, &ev->body_len);
+    ev->body = cs_buf_steal(&d.b, &ev->body_len);
     return ev->body ? CS_OK : cs_errf(err, CS_ERR_NOMEM, "out of memory serializing an event");
 }
 

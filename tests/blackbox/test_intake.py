@@ -121,6 +121,33 @@ try:
              (200, "duplicate", "data.items[0].quantity", huge_msg),
              "a quantity of %.8s... in NDJSON: that line alone" % q)
 
+    # ---- an event over 256 KiB: refused alone, in one event, an array and NDJSON alike ----
+    # (in an array it was taken up to 1 MiB, and past that the whole batch
+    # was a 500 "out of memory", its valid events not stored)
+    def fat(eid, n):
+        return {"event_id": eid, "type": "customer.upserted", "occurred_at": "2026-03-01T09:00:00Z",
+                "data": {"id": "c-fat", "attributes": {"note": "x" * n}}}
+    for n in (300 * 1024, 1100 * 1024):
+        one = json.dumps(fat("fat-%d" % n, n))
+        st, _, body = d.request("POST", "/v1/events", one, {"Content-Type": "application/json"})
+        t.eq((st, body.get("error", {}).get("code")), (413, "too_large"),
+             "an event of %d KiB alone is too large" % (n // 1024))
+        ok = json.dumps(csbb.order_event("fat-ok-%d" % n, "FO-%d" % n, customer="c-fat"))
+        for ctype, text in (("application/json", "[" + ok + "," + one + "]"),
+                            ("application/x-ndjson", ok + "\n" + one + "\n")):
+            st, _, body = d.request("POST", "/v1/events", text, {"Content-Type": ctype})
+            res = body.get("results", [{}, {}]) if isinstance(body, dict) else [{}, {}]
+            t.eq((st, [r.get("status") for r in res], res[1].get("error", {}).get("code"),
+                  res[1].get("error", {}).get("message", "").split(":")[0]),
+                 (200, ["accepted" if ctype == "application/json" else "duplicate", "rejected"],
+                  "too_large", "event too large"),
+                 "an event of %d KiB in %s: that event alone is refused" % (n // 1024, ctype))
+        st, _, _ = d.request("GET", "/v1/orders/FO-%d" % n)
+        t.eq(st, 200, "the valid event beside the one of %d KiB is stored" % (n // 1024))
+    ids = d.all_event_ids()
+    t.check(not any(i.startswith("fat-") and not i.startswith("fat-ok") for i in ids),
+            "no event over the bound was stored")
+
     # ---- a batch all accepted or duplicate: the whole answer, to the byte ----
     odd_id = 'q"uo\\te/\u00e9\u20ac'  # ids have no control characters
     ok = [{"event_id": odd_id, "type": "message.status", "occurred_at": "2026-03-01T11:00:00Z",
