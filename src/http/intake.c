@@ -124,6 +124,179 @@ static bool within_event_bound(const cs_event_t *ev, cs_err_t *e)
     return false;
 }
 
+/* Event `index` of an array, as parsed (doc, borrowed), into r->items or
+ * r->rejected; wide_at: the paths within it of the numbers too large for
+ * their types (cs_json_load_wide). CS_ERR_NOMEM only. */
+static cs_rc take(hreq_t *r, size_t *cap, size_t index, json_t *doc, const char **wide_at,
+                  const bool *wide_huge, size_t nw, cs_ms_t now, cs_err_t *err)
+{
+    cs_event_t *ev = NULL;
+    cs_err_t e;
+    cs_err_clear(&e);
+    if (nw) {
+        cs_event_wide_error(doc, wide_at, wide_huge, nw, &e);
+    } else if (cs_event_from_json(doc, &ev, &e) == CS_OK &&
+               cs_event_check_received(ev, now, &e) == CS_OK &&
+               cs_event_serialize(ev, &e) == CS_OK && within_event_bound(ev, &e)) {
+        return add_event(r, cap, index, ev) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
+    }
+    cs_event_free(&ev);
+    if (e.rc == CS_ERR_NOMEM || reject(r, index, 0, &e))
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    return CS_OK;
+}
+
+/* Whether json_loadb refused a document for what lies inside one value
+ * (a duplicate key, a \u0000, a number too large for the types the wide
+ * reading could not place), not for its structure. */
+static bool one_event_fault(const json_error_t *je)
+{
+    enum json_error_code c = json_error_code(je);
+    return c == json_error_duplicate_key || c == json_error_null_character ||
+           c == json_error_numeric_overflow;
+}
+
+/* The end of the JSON value that starts at p[i] (len bytes in all), by its
+ * brackets and strings alone; 0 when it does not end before len. */
+static size_t value_end(const char *p, size_t len, size_t i)
+{
+    size_t depth = 0;
+    for (; i < len; i++) {
+        char c = p[i];
+        if (c == '"') {
+            for (i++; i < len && p[i] != '"'; i++)
+                i += p[i] == '\\';
+            if (i >= len)
+                return 0;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return i; /* the enclosing array's end */
+            depth--;
+        } else if (c == ',' && depth == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* Line (1-based) and column of byte `at` of the body, counted as jansson
+ * counts them for a whole body: the characters of the line before it. */
+static void line_col(const char *p, size_t at, int *line, int *col)
+{
+    *line = 1;
+    *col = 0;
+    for (size_t i = 0; i < at; i++) {
+        if (p[i] == '\n') {
+            (*line)++;
+            *col = 0;
+        } else if (((unsigned char)p[i] & 0xC0) != 0x80) {
+            (*col)++;
+        }
+    }
+}
+
+/* A JSON array that json_loadb refused for something inside one of its
+ * events (one_event_fault): each event read by itself, so that event is
+ * rejected (its message placed in the body: line, column, byte) and the
+ * others are taken. CS_ERR_INVALID with err untouched when the body is no
+ * array of values after all: the caller reports the parser's error. */
+static cs_rc parse_each(hreq_t *r, size_t *cap, const char *p, size_t len, cs_ms_t now,
+                        cs_err_t *err)
+{
+    size_t i = json_ws(p, len), n = 0;
+    if (i == len || p[i] != '[')
+        return CS_ERR_INVALID;
+    i++;
+    /* first the elements' bounds: a body cut short or unbalanced is the
+     * parser's to report, and none of it is stored */
+    typedef struct span {
+        size_t start, end; /* end: the ',' or ']' after the element */
+    } span_t;
+    span_t *b = NULL;
+    size_t cap_b = 0;
+    cs_rc rc = CS_OK;
+    for (;;) {
+        i += json_ws(p + i, len - i);
+        size_t e = value_end(p, len, i);
+        if (!e || e == i)
+            goto no_array;
+        /* and each element JSON but for such a fault: a body broken
+         * elsewhere is refused whole, as ever */
+        json_error_t je;
+        json_t *v = json_loadb(p + i, e - i, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        if (!v && !one_event_fault(&je))
+            goto no_array;
+        json_decref(v);
+        if (n == cap_b) {
+            size_t ncap = cap_b ? 2 * cap_b : 64;
+            void *nb = realloc(b, ncap * sizeof *b);
+            if (!nb) {
+                free(b);
+                return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            }
+            b = nb;
+            cap_b = ncap;
+        }
+        b[n++] = (span_t){ i, e };
+        i = e + 1;
+        if (p[e] == ']')
+            break;
+    }
+    if (i + json_ws(p + i, len - i) != len)
+        goto no_array;
+    r->n_total = n;
+    if (n > r->h->opts.max_batch_events) {
+        rc = cs_errf(err, CS_ERR_TOOBIG, "%zu events in one request; at most %zu allowed", n,
+                     r->h->opts.max_batch_events);
+        goto out;
+    }
+    for (size_t k = 0; k < n && !rc; k++) {
+        const char *v = p + b[k].start;
+        size_t vlen = b[k].end - b[k].start;
+        while (vlen && strchr(" \t\r\n", v[vlen - 1]))
+            vlen--;
+        json_error_t je;
+        char wide[CS_JSON_WIDE_MAX][CS_JSON_PATH_MAX];
+        const char *wide_at[CS_JSON_WIDE_MAX];
+        bool huge[CS_JSON_WIDE_MAX];
+        size_t nw = 0;
+        json_t *doc = NULL;
+        if (vlen > CS_EVENT_BYTES_MAX) {
+            cs_err_t e;
+            cs_err_field(&e, CS_ERR_TOOBIG, "", "event too large: %zu bytes, at most %d allowed",
+                         vlen, CS_EVENT_BYTES_MAX);
+            rc = reject(r, k, 0, &e) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
+            continue;
+        }
+        doc = json_loadb(v, vlen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+        if (!doc && json_error_code(&je) == json_error_numeric_overflow &&
+            (doc = cs_json_load_wide(v, vlen, &je, wide, huge, &nw)))
+            for (size_t w = 0; w < nw; w++)
+                wide_at[w] = wide[w];
+        if (!doc) {
+            cs_err_t e;
+            int line, col;
+            size_t at = b[k].start + (size_t)(je.position > 0 ? je.position : 0);
+            line_col(p, at < len ? at : len, &line, &col);
+            cs_err_field(&e, CS_ERR_INVALID, "",
+                         "malformed JSON at line %d, column %d (byte %zu): %s", line, col, at,
+                         cs_json_error_text(&je));
+            rc = reject(r, k, 0, &e) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
+            continue;
+        }
+        rc = take(r, cap, k, doc, wide_at, huge, nw, now, err);
+        json_decref(doc);
+    }
+out:
+    free(b);
+    return rc;
+no_array:
+    free(b);
+    return CS_ERR_INVALID;
+}
+
 /* Parse the body into r->items / r->rejected. */
 static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
 {
@@ -211,6 +384,13 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
     json_t *arr = cs_json_loadb(p, len, &je);
     if (!arr && json_error_code(&je) == json_error_numeric_overflow)
         arr = cs_json_load_wide(p, len, &je, wide, huge, &n_wide); /* each its event's error */
+    if (!arr && one_event_fault(&je)) {
+        /* a fault inside one event (a duplicate key, a \u0000): that
+         * event is refused, not the batch, as an NDJSON line would be */
+        cs_rc rc = parse_each(r, &cap, p, len, now, err);
+        if (rc != CS_ERR_INVALID || err->rc != CS_OK)
+            return rc; /* (CS_ERR_INVALID alone: no array of elements) */
+    }
     if (!arr)
         return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
                        je.line, je.column, je.position, cs_json_error_text(&je));
@@ -225,10 +405,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         rc = cs_errf(err, CS_ERR_INVALID, "the batch is empty (expected an array of events)");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        cs_event_t *ev = NULL;
-        cs_err_clear(&e);
-        json_t *doc = json_array_get(arr, i);
+    for (size_t i = 0; i < n && !rc; i++) {
         /* this event's numbers too large for their types, by their paths
          * within it ("[2].data.score" is event 2's "data.score") */
         const char *wide_at[CS_JSON_WIDE_MAX];
@@ -242,25 +419,7 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
                 wide_huge[nw++] = huge[k];
             }
         }
-        if (nw) {
-            cs_event_wide_error(doc, wide_at, wide_huge, nw, &e);
-            if (e.rc == CS_ERR_NOMEM || reject(r, i, 0, &e)) {
-                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-        } else if (cs_event_from_json(doc, &ev, &e) == CS_OK && cs_event_check_received(ev, now, &e) == CS_OK &&
-            cs_event_serialize(ev, &e) == CS_OK && within_event_bound(ev, &e)) {
-            if (add_event(r, &cap, i, ev)) {
-                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-        } else {
-            cs_event_free(&ev);
-            if (e.rc == CS_ERR_NOMEM || reject(r, i, 0, &e)) {
-                rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
-                goto out;
-            }
-        }
+        rc = take(r, &cap, i, json_array_get(arr, i), wide_at, wide_huge, nw, now, err);
     }
 out:
     json_decref(arr);

@@ -9,6 +9,7 @@ metrics; configuration errors at start-up.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -147,6 +148,37 @@ try:
     ids = d.all_event_ids()
     t.check(not any(i.startswith("fat-") and not i.startswith("fat-ok") for i in ids),
             "no event over the bound was stored")
+
+    # ---- a duplicate key or a \u0000 inside one event of an array: that event alone ----
+    # (the whole batch was refused as malformed JSON, its valid events with it)
+    dup_key = json.dumps(csbb.order_event("dupkey-1", "DK-1", customer="c-dk")).replace(
+        '"currency": "EUR"', '"currency": "EUR", "currency": "USD"')
+    nul = json.dumps({"event_id": "nul-1", "type": "customer.upserted", "occurred_at": "2026-03-01T09:00:00Z",
+                      "data": {"id": "c-nul", "name": "An\u0000na"}})
+    ok = json.dumps(csbb.order_event("dupkey-ok", "DK-OK", customer="c-dk"))
+    st, _, alone = d.request("POST", "/v1/events", dup_key, {"Content-Type": "application/json"})
+    where = alone.get("error", {}).get("message", "")  # "malformed JSON at line 1, column C (byte B): ..."
+    st, _, body = d.request("POST", "/v1/events", "[\n" + dup_key + ",\n  " + nul + ",\n" + ok + "\n]",
+                            {"Content-Type": "application/json"})
+    res = body.get("results", [{}, {}, {}])
+    msgs = [r.get("error", {}).get("message", "") for r in res]
+    t.eq((st, [r.get("status") for r in res]), (200, ["rejected", "rejected", "accepted"]),
+         "a duplicate key and a NUL in an array: those events alone are refused")
+    m = re.match(r"malformed JSON at line 1, column (\d+) \(byte (\d+)\): (.*)", where)
+    t.eq(msgs[0], m and "malformed JSON at line 2, column %s (byte %d): %s" % (m.group(1), int(m.group(2)) + 2, m.group(3)),
+         "the duplicate key is placed in the body (after its \"[\\n\") as in one event")
+    t.check(msgs[1].startswith("malformed JSON at line 3, column ") and "\\u0000" in msgs[1],
+            "the NUL is placed in the body's line 3: %s" % msgs[1])
+    st, _, _ = d.request("GET", "/v1/orders/DK-OK")
+    t.eq(st, 200, "the valid event beside them is stored")
+    st, _, _ = d.request("GET", "/v1/orders/DK-1")
+    t.eq(st, 404, "the event with the duplicate key is not")
+    # a body broken elsewhere is still refused whole, with the parser's word
+    st, _, body = d.request("POST", "/v1/events", "[" + dup_key + "," + ok.replace("dupkey-ok", "dupkey-2") + ",{",
+                            {"Content-Type": "application/json"})
+    t.eq((st, body.get("error", {}).get("message", "").split(" (")[0].split(", column")[0]),
+         (400, "malformed JSON at line 1"), "an array cut short is refused whole")
+    t.check("dupkey-2" not in d.all_event_ids(), "nothing of it is stored")
 
     # ---- a batch all accepted or duplicate: the whole answer, to the byte ----
     odd_id = 'q"uo\\te/\u00e9\u20ac'  # ids have no control characters
