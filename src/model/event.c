@@ -255,6 +255,22 @@ static const char *real_shown(const vctx_t *c, const char *field, double d, char
     return buf;
 }
 
+/* A real where an integer is expected, as the error shows it: one that
+ * holds a whole number ("quantity": 2.0, 9E0) says so, not "got 2", which
+ * reads as the very integer the field asks for. buf: at least 128 bytes. */
+static const char *real_int_shown(const vctx_t *c, const char *field, double d, char *buf,
+                                  size_t size)
+{
+    const char *s = real_shown(c, field, d, buf, size);
+    if (s != buf || strpbrk(buf, ".eEni")) /* (a fraction, an exponent, nan, inf) */
+        return s;
+    char whole[24]; /* at most 17 digits and a sign, as %g wrote them without an exponent */
+    cs_strlcpy(whole, buf, sizeof whole);
+    snprintf(buf, size, "%s.0 (a number with a decimal point or an exponent; send %s)", whole,
+             whole);
+    return buf;
+}
+
 /* Enter a child object: returns the previous path length to restore. */
 static size_t enter(vctx_t *c, const char *key, int index)
 {
@@ -391,12 +407,12 @@ static cs_rc get_int(vctx_t *c, json_t *obj, const char *key, bool required, int
                                 "%s: required field is missing", FIELD(c, key));
         return CS_OK;
     }
-    if (json_is_real(v)) { /* 1.5, 1e20, or an integer beyond 64 bits: say which */
-        char d[40];
+    if (json_is_real(v)) { /* 1.5, 2.0, 1e20, or an integer beyond 64 bits: say which */
+        char d[128];
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected an integer %lld..%lld, got %s", FIELD(c, key),
                             (long long)lo, (long long)hi,
-                            real_shown(c, FIELD(c, key), json_real_value(v), d, sizeof d));
+                            real_int_shown(c, FIELD(c, key), json_real_value(v), d, sizeof d));
     }
     if (!json_is_integer(v))
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
@@ -1271,9 +1287,9 @@ static cs_rc from_json(json_t *doc, const char *const *huge, size_t nhuge, cs_ev
     json_t *schema = json_object_get(doc, "schema");
     if (schema && !json_is_null(schema)) {
         if (json_is_real(schema)) {
-            char d[40];
+            char d[128];
             rc = cs_err_field(err, CS_ERR_INVALID, "schema", "schema: expected the integer 1, got %s",
-                              real_shown(&c, "schema", json_real_value(schema), d, sizeof d));
+                              real_int_shown(&c, "schema", json_real_value(schema), d, sizeof d));
             goto out;
         }
         if (!json_is_integer(schema)) {

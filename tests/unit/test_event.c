@@ -436,6 +436,13 @@ static void test_integer_too_big(void **state)
                "expected an integer 1..1000000, got -1e+20");
     expect_err(ITEM("1e20"), CS_ERR_INVALID, "data.items[1].quantity", "got 1e+20");
     expect_err(ITEM("1.5"), CS_ERR_INVALID, "data.items[1].quantity", "got 1.5");
+    /* a whole number written as a real is told as one, not as the integer
+     * the field asked for ("expected an integer 1..1000000, got 2") */
+    expect_err(ITEM("2.0"), CS_ERR_INVALID, "data.items[1].quantity",
+               "data.items[1].quantity: expected an integer 1..1000000, got 2.0 (a number with a "
+               "decimal point or an exponent; send 2)");
+    expect_err(ENV("feedback.submitted", "{\"id\":\"f\",\"kind\":\"nps\",\"score\":9E0}"),
+               CS_ERR_INVALID, "data.score", "data.score: expected an integer 0..10, got 9.0 (");
     expect_err(ITEM("9223372036854775807"), CS_ERR_RULE, "data.items[1].quantity",
                "got 9223372036854775807");
     expect_err(ENV("order.placed", "{\"id\":\"1\",\"customer_id\":\"c\",\"currency\":\"EUR\",\"items\":"
