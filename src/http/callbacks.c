@@ -499,6 +499,12 @@ static enum MHD_Result email_callback(hreq_t *r)
         const char *id = json_string_value(json_object_get(o, "message_id"));
         const char *status = json_string_value(json_object_get(o, "status"));
         json_t *jdetail = json_object_get(o, "detail"), *jat = json_object_get(o, "occurred_at");
+        /* null states nothing, as in an event (docs/events.md): a processor
+         * that writes every member has no detail or time to give */
+        if (json_is_null(jdetail))
+            jdetail = NULL;
+        if (json_is_null(jat))
+            jat = NULL;
         const char *detail = json_string_value(jdetail);
         const char *at = json_string_value(jat);
         int sv = status ? cs_msg_status_from_name(status) : -1;

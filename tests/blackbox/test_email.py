@@ -187,6 +187,13 @@ try:
             headers={"Content-Type": "application/json"})
         t.eq((st, body.get("recorded")), (200, 1),
              "a Message-ID without its angle brackets names the mail too: %r" % body)
+        # null states nothing, as in an event: a processor that writes every
+        # member (a bounce without a detail) is recorded, not refused
+        st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps(
+            {"message_id": mid, "status": "clicked", "detail": None, "occurred_at": None}).encode(),
+            headers={"Content-Type": "application/json"})
+        t.eq((st, body.get("recorded"), body.get("rejected")), (200, 1, []),
+             "a status with a null detail and time is recorded: %r" % body)
         st, _, evs = d.request("GET", "/v1/events?type=message.status&limit=1000")
         got = [e["event"]["data"].get("detail") for e in evs.get("events", [])
                if e["event"]["data"]["message_id"] == str(sent[0]["id"]) and
