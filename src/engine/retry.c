@@ -100,6 +100,10 @@ cs_rc cs_retry_from_json(cs_retry_req_t *q, const json_t *body, cs_err_t *err)
     json_t *v;
     cs_rc rc;
     json_object_foreach((json_t *)body, key, v) {
+        /* null states nothing, as in an event: the answer's own filter
+         * (its nulls for the filters not given) may be sent back */
+        if (json_is_null(v) && (known(key) || strcmp(key, "dry_run") == 0))
+            continue;
         if (strcmp(key, "dry_run") == 0) {
             if (!json_is_boolean(v))
                 return cs_err_field(err, CS_ERR_RULE, "dry_run",

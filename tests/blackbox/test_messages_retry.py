@@ -172,6 +172,13 @@ try:
     # a dry run counts, from the command line too, and changes nothing
     st, _, out = retry({"failed_since": since, "dry_run": True})
     t.eq((st, out.get("matched"), out.get("requeued")), (200, 2, 0), "dry run: 2 would be requeued")
+    # the answer's own filter sent back: its nulls state nothing, as in an event
+    st, _, again = retry(dict(out.get("filter") or {}, dry_run=True))
+    t.eq((st, again.get("matched")), (200, 2),
+         "the answer's filter, nulls and all, sent back counts the same: %r" % (again,))
+    st, _, again = retry({"failed_since": None})
+    t.check(st == 422 and "required" in (again.get("error") or {}).get("message", ""),
+            "a null failed_since is missing, and required: %r" % (again,))
     p = cli("--since", since, "--channel", "sms", "--dry-run")
     t.eq(p.returncode, 0, "CLI dry run: %s" % p.stderr)
     t.eq(json.loads(p.stdout or "{}").get("matched"), 2, "CLI dry run counts 2")
