@@ -297,6 +297,31 @@ no_array:
     return CS_ERR_INVALID;
 }
 
+/* Whether the body goes on after one whole JSON value with another: events
+ * one after another, NDJSON sent as application/json. */
+static bool several_values(const char *p, size_t len)
+{
+    json_error_t je;
+    json_t *v = json_loadb(p, len, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (!v)
+        return false;
+    json_decref(v);
+    size_t end = je.position > 0 ? (size_t)je.position : 0;
+    if (end >= len)
+        return false;
+    end += json_ws(p + end, len - end);
+    return end < len && p[end] && strchr("{[\"-0123456789tfn", p[end]); /* another value starts */
+}
+
+/* The parser's "end of file expected" for such a body, with what to send. */
+static void say_several(cs_err_t *err)
+{
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n,
+             " (the body goes on after its first JSON value: send several events as one "
+             "JSON array, or one per line as Content-Type: application/x-ndjson)");
+}
+
 /* Parse the body into r->items / r->rejected. */
 static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
 {
@@ -372,6 +397,8 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         cs_rc rc = cs_event_parse(p, len, &ev, err);
         if (!rc && (rc = cs_event_check_received(ev, now, err)))
             cs_event_free(&ev);
+        if (rc == CS_ERR_INVALID && several_values(p, len))
+            say_several(err);
         if (rc)
             return rc;
         return add_event(r, &cap, 0, ev) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
@@ -391,9 +418,13 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
         if (rc != CS_ERR_INVALID || err->rc != CS_OK)
             return rc; /* (CS_ERR_INVALID alone: no array of elements) */
     }
-    if (!arr)
-        return cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
-                       je.line, je.column, je.position, cs_json_error_text(&je));
+    if (!arr) {
+        cs_errf(err, CS_ERR_INVALID, "malformed JSON at line %d, column %d (byte %d): %s",
+                je.line, je.column, je.position, cs_json_error_text(&je));
+        if (json_error_code(&je) == json_error_end_of_input_expected)
+            say_several(err);
+        return CS_ERR_INVALID;
+    }
     cs_rc rc = CS_OK;
     size_t n = json_array_size(arr);
     r->n_total = n;

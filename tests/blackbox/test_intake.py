@@ -223,6 +223,17 @@ try:
     res = body.get("results", [{}, {}])
     t.eq((st, res[1].get("line"), res[1].get("error", {}).get("message", "").split(":")[0]),
          (200, 3, "malformed JSON at line 3, column 15"), "NDJSON parse error at the body's line")
+    # NDJSON (or events one after another) sent as application/json: the
+    # parser's "end of file expected" says what to send instead
+    for text in ("\n".join(json.dumps(e) for e in nd) + "\n", json.dumps(nd) + "\n" + json.dumps(nd)):
+        st, _, body = d.request("POST", "/v1/events", text, {"Content-Type": "application/json"})
+        msg = body.get("error", {}).get("message", "")
+        t.check(st == 400 and "end of file expected" in msg and "application/x-ndjson" in msg
+                and "one JSON array" in msg, "several JSON values as application/json: %s %r" % (st, msg))
+    st, _, body = d.request("POST", "/v1/events", json.dumps(nd[0]) + " }",
+                            {"Content-Type": "application/json"})
+    t.check(st == 400 and "x-ndjson" not in body.get("error", {}).get("message", ""),
+            "one value and a stray brace: the parser's word alone: %r" % (body,))
     st, _, order = d.request("GET", "/v1/orders/1001")
     t.eq(st, 200, "order view")
     t.eq(order["shipments"][0]["status"], "in_transit", "early scan attached to its shipment")
