@@ -937,6 +937,24 @@ static bool within_bounds(hreq_t *r, enum MHD_Result *ret)
     return true;
 }
 
+/* Whether the request's body comes as it is: no Content-Encoding, or
+ * identity. Nothing here decompresses a body, and gzip read as JSON was
+ * told as a stray byte 0x1F ("'[' or '{' expected"); RFC 9110 8.4 says
+ * 415, naming the header. */
+static bool body_as_is(hreq_t *r, cs_err_t *err)
+{
+    const char *ce = cs__http_header(r, "Content-Encoding");
+    size_t n;
+    const char *v = ce ? cs_span_trim(ce, &n) : "";
+    if (!ce || n == 0 || (n == 8 && strncasecmp(v, "identity", 8) == 0))
+        return true;
+    cs_err_field(err, CS_ERR_UNSUPPORTED, "Content-Encoding",
+                 "Content-Encoding: expected none (the body as it is: bodies are not "
+                 "decompressed here), got \"%.*s\"",
+                 (int)(n < 32 ? n : 32), v);
+    return false;
+}
+
 static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method)
 {
     bool method_ok;
@@ -984,6 +1002,9 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
                 return cs__http_reply_err(r, &err);
             }
         }
+        /* (the customers' lookup form answers with its page) */
+        if (r->route != R_TRACK_LOOKUP && strcmp(method, "POST") == 0 && !body_as_is(r, &err))
+            return cs__http_reply_err(r, &err);
         cs_buf_init(&r->body, CS_HTTP_HOOK_BODY_MAX);
         return MHD_YES;
     }
@@ -1002,6 +1023,8 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
                          ct ? ct : "(none)");
             return cs__http_reply_err(r, &err);
         }
+        if (!body_as_is(r, &err))
+            return cs__http_reply_err(r, &err);
         cs_buf_init(&r->body, CS_HTTP_RETRY_BODY_MAX);
         return MHD_YES;
     }
@@ -1023,6 +1046,8 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
                      ct ? ct : "(none)");
         return cs__http_reply_err(r, &err);
     }
+    if (!body_as_is(r, &err))
+        return cs__http_reply_err(r, &err);
     r->ndjson = !media_is(ct, "application/json");
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     int64_t declared;
