@@ -513,27 +513,36 @@ static enum MHD_Result email_callback(hreq_t *r)
         if (!json_is_object(o))
             field = "body", why = "expected a status object ({\"message_id\": ..., \"status\": ...})";
         else if (!id || !*id || strlen(id) + 2 >= sizeof st->ref)
-            field = "message_id", why = "expected the message's Message-ID (a string)";
+            field = "message_id", why = "expected the message's Message-ID (a string of 1..157 "
+                                        "bytes)";
         else if (sv < 0)
             field = "status", why = "expected sent, delivered, opened, clicked, bounced, "
                                     "complained or unsubscribed";
         else if (at && !cs_time_parse(at, &t) && cs_time_before_1970(at))
-            field = "occurred_at", why = "expected a time from 2000-01-01 on; check how the "
-                                         "sender writes its times";
+            field = "occurred_at", why = "expected a time from 2000-01-01 on (check how the "
+                                         "sender writes its times)";
         else if ((jat && !at) || (at && !cs_time_parse(at, &t)))
-            field = "occurred_at", why = "expected an RFC 3339 time";
+            field = "occurred_at", why = "expected an RFC 3339 time like 2026-12-07T09:00:00Z";
         else if (at && t < CS_EVENT_TIME_MIN) /* as the event intake refuses it */
-            field = "occurred_at", why = "expected a time from 2000-01-01 on; check how the "
-                                         "sender writes its times";
+            field = "occurred_at", why = "expected a time from 2000-01-01 on (check how the "
+                                         "sender writes its times)";
         else if (t > now + CS_EVENT_AHEAD_MAX_MS) /* as the event intake refuses it */
-            field = "occurred_at", why = "expected a time at most a day in the future; check "
-                                         "the sender's clock and time zone";
+            field = "occurred_at", why = "expected a time at most a day in the future (check "
+                                         "the sender's clock and time zone)";
         else if (jdetail && !detail)
             field = "detail", why = "expected a string";
         if (field) {
+            /* "status: expected sent, ..., got \"bounce\"": the field, what
+             * it expects and what came, as every other refusal says it */
+            json_t *v = strcmp(field, "body") == 0 ? o : json_object_get(o, field);
+            char e[CS_HTTP_ECHO_MAX], msg[CS_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s: %s, got %s", field, why,
+                     json_is_string(v) ? cs__http_echo(json_string_value(v), e, sizeof e)
+                     : v               ? cs_json_type_word(v)
+                                       : "nothing");
             json_array_append_new(rejected, json_pack("{s:I,s:{s:s,s:s,s:s}}", "index",
                                                       (json_int_t)i, "error", "code", "invalid",
-                                                      "field", field, "message", why));
+                                                      "field", field, "message", msg));
             continue;
         }
         /* Message-IDs are recorded as the header has them, in angle
@@ -556,11 +565,15 @@ static enum MHD_Result email_callback(hreq_t *r)
         goto out;
     }
     for (size_t k = 0; k < m; k++)
-        if (!st[k].found)
+        if (!st[k].found) {
+            char e[CS_HTTP_ECHO_MAX], msg[CS_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "message_id: no email of ours has the Message-ID %s",
+                     cs__http_echo(st[k].ref, e, sizeof e));
             json_array_append_new(rejected,
                                   json_pack("{s:I,s:{s:s,s:s,s:s}}", "index", (json_int_t)index[k],
                                             "error", "code", "not_found", "field", "message_id",
-                                            "message", "no message of ours has this Message-ID"));
+                                            "message", msg));
+        }
     atomic_fetch_add(&r->h->callbacks_unknown, unknown);
     ret = cs__http_reply(r, recorded ? 200 : 422,
                          json_pack("{s:I,s:O}", "recorded", (json_int_t)recorded, "rejected",

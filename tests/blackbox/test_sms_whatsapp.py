@@ -359,6 +359,11 @@ try:
         headers={"Content-Type": "application/json"})
     rej = {r["index"]: r["error"]["field"] for r in body.get("rejected", [])}
     t.eq((st, rej), (422, {0: "message_id", 1: "status"}), "unknown message and bad status named")
+    # each says it as every refusal does: the field, what it expects, what came
+    msgs = {r["index"]: r["error"]["message"] for r in body.get("rejected", [])}
+    t.eq(msgs, {0: 'message_id: no email of ours has the Message-ID "<nope@shop.example>"',
+                1: 'status: expected sent, delivered, opened, clicked, bounced, complained or '
+                   'unsubscribed, got "exploded"'}, "the email callback's refusals say what came")
     # a time a year ahead is refused as the event intake refuses it, and a
     # time or detail of the wrong type is named, not passed over
     st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps([
