@@ -117,30 +117,24 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     }
     /* A delay notice held back (the mail server down, quiet hours) must
      * not tell of a delay that is over: delivered, cancelled, or the watch
-     * no longer has the order at risk. Only then, and only for an order
-     * the watch ever found at risk, is the trigger read. */
-    if (about && c->has_promise && c->promise.risk_events > 0 &&
-        (c->promise.closed || !c->promise.at_risk)) {
-        risk_probe_t r = { .seq = about };
-        int64_t examined;
-        rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
-        if (rc)
-            return rc;
-        c->withdrawn = r.is_delay;
-    }
-    /* Likewise "your parcel arrives today" held back (the provider down,
-     * the address not there yet) must not come once the parcel has been
-     * delivered, failed to be, waits at a pickup point or went back to
-     * the depot: only for a run started by the scan that took it out for
-     * delivery, and only when its parcel has moved on since. */
+     * no longer has the order at risk (for an order the watch ever found
+     * at risk). Likewise "your parcel arrives today" held back must not
+     * come once the parcel has been delivered, failed to be, waits at a
+     * pickup point or went back to the depot: for a run started by the
+     * scan that took it out for delivery, when its parcel has moved on
+     * since. Only then is the trigger read, once for both. */
     const char *st_now = json_string_value(json_object_get(c->shipment, "status"));
-    if (about && st_now && strcmp(st_now, "out_for_delivery") != 0) {
+    bool delay_over = c->has_promise && c->promise.risk_events > 0 &&
+                      (c->promise.closed || !c->promise.at_risk);
+    bool moved_on = st_now && strcmp(st_now, "out_for_delivery") != 0;
+    if (about && (delay_over || moved_on)) {
         risk_probe_t r = { .seq = about };
         int64_t examined;
         rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
         if (rc)
             return rc;
-        c->delivery_over = r.out_for_delivery;
+        c->withdrawn = delay_over && r.is_delay;
+        c->delivery_over = moved_on && r.out_for_delivery;
     }
     return CS_OK;
 }
