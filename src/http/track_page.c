@@ -568,7 +568,9 @@ static void colors_on(const char *brand, const char **on, const char **ink)
 
 /* The page's head and header. The logo is /t/logo, linked relative to the
  * page (/t/TOKEN, /t or /u/TOKEN), so it works under any prefix a proxy
- * adds. */
+ * adds. A word wider than a phone (a German compound, a carrier's text
+ * without blanks) breaks: overflowing, it would make a phone's browser
+ * shrink the whole page to fit. */
 void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
 {
     cs_http_t *h = r->h;
@@ -585,7 +587,7 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "</title><style>"
         ":root{--b:%s;--on:%s;--ink:%s}*{box-sizing:border-box}"
         "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
-        "color:#1d1d1f;background:#f5f5f2}"
+        "color:#1d1d1f;background:#f5f5f2;overflow-wrap:break-word}"
         "header{background:var(--b);color:var(--on);padding:.8rem 1rem}"
         "header .in{max-width:40rem;margin:0 auto;display:flex;align-items:center;gap:.8rem}"
         "header img{max-height:2.2rem;max-width:10rem}"

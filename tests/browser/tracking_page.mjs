@@ -45,9 +45,12 @@ try {
     const resp = await page.goto(url, { waitUntil: 'load' });
     if (!resp || resp.status() !== 200) fail(`${name}: status ${resp && resp.status()}`);
     if (foreign.length) fail(`${name}: requests to elsewhere: ${foreign.join(' ')}`);
-    const got = await page.evaluate(() => ({
+    const got = await page.evaluate((screenWidth) => ({
       lang: document.documentElement.lang,
-      sideways: document.documentElement.scrollWidth - window.innerWidth,
+      // against the phone's width: a mobile browser widens its layout
+      // viewport to what overflows (and shrinks the page to fit), so
+      // innerWidth grows with the overflow
+      sideways: document.documentElement.scrollWidth - screenWidth,
       h1: document.querySelector('h1')?.innerText || '',
       h1Visible: !!document.querySelector('h1')?.getBoundingClientRect().height,
       body: document.body.innerText,
@@ -85,7 +88,7 @@ try {
         }
         return out;
       })(),
-    }));
+    }), width);
     if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
     if (got.sideways > 0) fail(`${name}: scrolls sideways by ${got.sideways}px on a phone`);
     if (!got.h1Visible) fail(`${name}: no visible heading`);

@@ -1,11 +1,15 @@
-"""Black-box: the tracking page in the shop's colour stays readable.
+"""Black-box: the tracking page on a phone stays readable.
 
 A shop's `brand_color` may be light (a yellow, a pale blue): the header's
 name, the buttons' labels and the help button's text on white must still
-stand out from what they are written on. Headless Chromium (Debian's,
-through playwright-core; tests/browser/tracking_page.mjs) renders the page
-of an order on a phone for a light and a dark colour, and checks every
-text's contrast (WCAG's 4.5:1) with the rest of its checks."""
+stand out from what they are written on. And a word longer than a phone is
+wide -- a German compound in an item's name, a carrier's text or place
+without blanks, a long tracking number -- must break rather than widen the
+page (a phone's browser then shrinks all of it to fit). Headless Chromium
+(Debian's, through playwright-core; tests/browser/tracking_page.mjs)
+renders the page of such an order on a phone for a light and a dark
+colour, and checks every text's contrast (WCAG's 4.5:1) and that nothing
+scrolls sideways, with the rest of its checks."""
 import datetime as dt
 import hashlib
 import hmac
@@ -48,18 +52,26 @@ def token(oid):
 
 
 placed = now - dt.timedelta(hours=30)
+TN = "00340434161094015902123456789012"
 events = [
     {"event_id": "c-anna", "type": "customer.upserted", "occurred_at": iso(now),
      "data": {"id": "anna", "email": "anna@example.de", "locale": "de", "timezone": "Europe/Berlin"}},
     {"event_id": "o-b1", "type": "order.placed", "occurred_at": iso(placed),
      "data": {"id": "b1", "customer_id": "anna", "currency": "EUR", "placed_at": iso(placed),
-              "items": [{"sku": "ZELT-2", "name": "Zelt Kauz 2", "unit_price": "89.00", "quantity": 1}]}},
+              "items": [{"sku": "ZELT-2", "name": "Zelt Kauz 2", "unit_price": "89.00", "quantity": 1},
+                        {"sku": "BAND", "name": "Schlafsackkompressionspacksackverschlussbandersatzteil",
+                         "unit_price": "4.00", "quantity": 1}]}},
     {"event_id": "s-b1", "type": "shipment.created", "occurred_at": iso(placed + dt.timedelta(hours=3)),
-     "data": {"id": "Sb1", "order_id": "b1", "carrier": "dhl", "tracking_number": "JJDB1",
+     "data": {"id": "Sb1", "order_id": "b1", "carrier": "dhl", "tracking_number": TN,
               "destination": {"country": "DE", "postal_code": "10115", "city": "Berlin"}}},
     {"event_id": "sc-b1", "type": "tracking.event", "occurred_at": iso(placed + dt.timedelta(hours=5)),
-     "data": {"shipment_id": "Sb1", "carrier": "dhl", "tracking_number": "JJDB1", "status": "in_transit",
+     "data": {"shipment_id": "Sb1", "carrier": "dhl", "tracking_number": TN, "status": "in_transit",
               "location": {"city": "Leipzig", "country": "DE"}}},
+    # a code no table knows: shown with the carrier's text, here without blanks
+    {"event_id": "sc-b1-2", "type": "tracking.event", "occurred_at": iso(placed + dt.timedelta(hours=8)),
+     "data": {"shipment_id": "Sb1", "carrier": "dhl", "tracking_number": TN, "carrier_code": "ZZ-UNKNOWN",
+              "carrier_text": "Sendungsstatus:Weiterleitung_an_Paketzentrum_Leipzig-Radefeld_Band_17",
+              "location": {"city": "Frankfurt-Flughafen-Frachtzentrum-Süd", "country": "DE"}}},
 ]
 
 outdir = os.environ.get("CS_SCREENSHOTS", os.path.join(os.getcwd(), "screenshots"))
