@@ -751,30 +751,40 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
     cs_buf_init(&b, 1024 * 1024);
     head(r, &b, lang, de ? "Sendung verfolgen" : "Track your order");
     cs_buf_printf(&b, "<h1>%s</h1><section>", de ? "Sendung verfolgen" : "Track your order");
+    /* a pair that found nothing marks both fields, the note their
+     * description (a screen reader tells which fields and why) */
+    bool wrong = status == 404 && order;
+    const char *inv = wrong ? " aria-invalid=\"true\"" : "";
     if (note) {
-        cs_buf_puts(&b, "<p class=\"why\" role=\"alert\">");
+        cs_buf_puts(&b, "<p id=\"note\" class=\"why\" role=\"alert\">");
         esc(&b, note);
         cs_buf_puts(&b, "</p>");
     }
     cs_buf_printf(&b,
                   "<form method=\"post\" action=\"");
     esc(&b, base_of(r->h));
+    /* (a phone's keyboard would capitalise or correct what is typed: an
+     * order number "wb-1001" would go as "Wb-1001", which is no order) */
     cs_buf_printf(&b,
                   "/t\"><input type=\"hidden\" name=\"lang\" "
                   "value=\"%s\"><label for=\"order\">%s</label><input id=\"order\" name=\"order\" "
-                  "required maxlength=\"%d\" autocomplete=\"off\" value=\"",
-                  lang, de ? "Bestellnummer" : "Order number", CS_ID_MAX);
+                  "required maxlength=\"%d\" autocomplete=\"off\" autocapitalize=\"none\" "
+                  "autocorrect=\"off\" spellcheck=\"false\"%s%s value=\"",
+                  lang, de ? "Bestellnummer" : "Order number", CS_ID_MAX, inv,
+                  wrong ? " aria-describedby=\"note\"" : "");
     esc(&b, order ? order : "");
     /* the postcode is the checkout's shipping destination or a parcel's:
      * a shop that sends neither before shipping has only the email then */
     cs_buf_printf(&b,
                   "\"><label for=\"key\">%s</label><input id=\"key\" name=\"key\" required "
-                  "maxlength=\"254\" autocomplete=\"off\" aria-describedby=\"keyhint\">"
+                  "maxlength=\"254\" autocomplete=\"off\" autocapitalize=\"none\" "
+                  "autocorrect=\"off\" spellcheck=\"false\"%s aria-describedby=\"%skeyhint\">"
                   "<p id=\"keyhint\" class=\"was\">%s</p><button type=\"submit\">%s</button>"
                   "</form></section><footer><a href=\"?lang=%s\">%s</a></footer></main>"
                   "</body></html>",
                   de ? "Postleitzahl der Lieferadresse oder E-Mail-Adresse"
                      : "Delivery postcode or email address",
+                  inv, wrong ? "note " : "",
                   de ? "Die Postleitzahl, an die wir liefern, oder die E-Mail-Adresse, mit der "
                        "Sie bestellt haben."
                      : "The postcode we deliver to, or the email address you ordered with.",

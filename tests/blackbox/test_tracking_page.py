@@ -446,6 +446,18 @@ try:
     t.eq((st1, st2), (404, 404), "wrong postcode and unknown order: 404")
     norm = lambda s: re.sub(r'value="[^"]*"', "", s)  # the form echoes the number typed
     t.eq(norm(wrong), norm(unknown), "indistinguishable answers")
+    # the answer marks both fields as wrong, described by the note; and a
+    # phone's keyboard neither capitalises nor corrects what is typed in
+    # them (an order number "wb-1001" would go as "Wb-1001")
+    fields = re.findall(r'<input id="(?:order|key)"[^>]*>', wrong)
+    t.check(len(fields) == 2 and all('aria-invalid="true"' in f and 'autocapitalize="none"' in f and
+                                     'autocorrect="off"' in f and 'spellcheck="false"' in f and
+                                     re.search(r'aria-describedby="note\b', f) for f in fields)
+            and '<p id="note" class="why" role="alert">' in wrong,
+            "a failed lookup marks its fields: %r" % fields)
+    st, _, fresh = page("/t")
+    t.check(st == 200 and "aria-invalid" not in fresh and 'autocapitalize="none"' in fresh,
+            "an empty form marks nothing")
     # guessing: after 5 failures in 15 minutes this address is refused, even with the right pair
     for i in range(3):
         lookup("guess-%d" % i, "10115")
