@@ -1,10 +1,11 @@
 /*
  * track_page.c -- the tracking page customers open: GET /t/{token} shows
  * one order (status, the window and why it is there, the first promise when
- * it moved, each parcel with its scans, the items, links to returns and
- * support, the shop's reassurance) in German or English, server-rendered
- * with inline CSS; the shop's logo is GET /t/logo on the same server,
- * cached by browsers. Nothing is loaded from other hosts.
+ * it moved, each parcel with its scans, the items, the returns sent back,
+ * links to returns and support, the shop's reassurance) in German or
+ * English, server-rendered with inline CSS; the shop's logo is GET /t/logo
+ * on the same server, cached by browsers. Nothing is loaded from other
+ * hosts.
  *
  * Access: the token is signed (link_secret, purpose "t"; messages carry it
  * as {{links.tracking}}), or GET /t shows a form and POST /t finds the
@@ -1170,6 +1171,73 @@ static bool to_do(cs_buf_t *b, json_t *ships, bool de, bool help)
     return any;
 }
 
+/* The order's returns, each with where it is (and what came back for a
+ * refund), when, and its items by the order's names for them: a customer
+ * who sent something back looks here for it. */
+static void returns(cs_buf_t *b, json_t *o, bool de, const char *lang, const cs_tz_t *tz)
+{
+    static const char *const names[][3] = {
+        { "requested", "Angemeldet", "Requested" },
+        { "approved", "Angenommen", "Approved" },
+        { "label_created", "Rücksendeetikett erstellt", "Return label created" },
+        { "in_transit", "Unterwegs zu uns", "On its way to us" },
+        { "received", "Bei uns angekommen", "Received" },
+        { "refunded", "Erstattet", "Refunded" },
+        { "rejected", "Abgelehnt", "Declined" },
+        { "closed", "Abgeschlossen", "Closed" },
+    };
+    json_t *rets = json_object_get(o, "returns"), *items = json_object_get(o, "items");
+    size_t n = json_array_size(rets), i;
+    json_t *rt;
+    if (!n)
+        return;
+    cs_buf_printf(b, "<section><h2>%s</h2><ul class=\"items\">",
+                  n > 1 ? (de ? "Ihre Rücksendungen" : "Your returns")
+                        : (de ? "Ihre Rücksendung" : "Your return"));
+    json_array_foreach(rets, i, rt) {
+        const char *st = json_string_value(json_object_get(rt, "status")), *label = NULL;
+        for (size_t k = 0; st && k < CS_ARRAY_LEN(names) && !label; k++)
+            if (strcmp(st, names[k][0]) == 0)
+                label = names[k][de ? 1 : 2];
+        cs_buf_puts(b, "<li><strong>");
+        esc(b, label ? label : (de ? "In Bearbeitung" : "Being handled"));
+        int64_t minor;
+        const char *cur = json_string_value(json_object_get(o, "currency"));
+        if (st && strcmp(st, "refunded") == 0 && cur &&
+            cs_money_from_json(json_object_get(rt, "refund_amount"), &minor)) {
+            char money[CS_FMT_MAX];
+            cs_buf_puts(b, ": ");
+            esc(b, cs_fmt_money(minor, cur, lang, money, sizeof money));
+        }
+        cs_buf_puts(b, "</strong>");
+        cs_ms_t at = jtime(json_object_get(rt, "updated_at"));
+        if (at) {
+            char day[CS_FMT_MAX];
+            cs_fmt_date(at, tz, CS_DATE_DAY, lang, day, sizeof day);
+            cs_buf_puts(b, " <span class=\"where\">· ");
+            esc(b, day);
+            cs_buf_puts(b, "</span>");
+        }
+        size_t j, m;
+        json_t *ri, *it;
+        json_array_foreach(json_object_get(rt, "items"), j, ri) {
+            const char *sku = json_string_value(json_object_get(ri, "sku")), *name = sku;
+            json_array_foreach(items, m, it) {
+                const char *isku = json_string_value(json_object_get(it, "sku"));
+                if (sku && isku && strcmp(sku, isku) == 0) {
+                    name = json_string_value(json_object_get(it, "name"));
+                    break;
+                }
+            }
+            cs_buf_printf(b, "<br>%lld × ",
+                          (long long)json_integer_value(json_object_get(ri, "quantity")));
+            esc(b, name);
+        }
+        cs_buf_puts(b, "</li>");
+    }
+    cs_buf_puts(b, "</ul></section>");
+}
+
 /* The steps of the order: ordered, sent, on its way, out for delivery,
  * delivered; with several parcels, where the one furthest behind is. A
  * parcel on its way back to the shop goes no further on them: it is left
@@ -1491,6 +1559,8 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         }
         cs_buf_puts(&b, "</ul></section>");
     }
+
+    returns(&b, o, de, lang, tz);
 
     /* reassurance and help; returns once something has left the shop */
     const char *re = de ? h->opts.reassurance_de : h->opts.reassurance_en;

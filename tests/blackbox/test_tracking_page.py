@@ -244,6 +244,29 @@ try:
     t.check(st == 200 and "Is anything wrong with your delivery? We are happy to help." in html and
             "keep an eye on your parcel" not in html,
             "a delivered parcel is not watched on: %r" % re.findall(r'<section><p>.*?</p>', html))
+    # a return the customer sent: the page says where it is, and what
+    # came back once it is refunded
+    def ret(eid, status=None, amount=None, requested=False):
+        if requested:
+            return {"event_id": eid, "type": "return.requested", "occurred_at": iso(now - dt.timedelta(minutes=9)),
+                    "data": {"id": "RT-dv2", "order_id": "dv2", "resolution": "refund",
+                             "items": [{"sku": "ZELT-2", "quantity": 1, "reason": "zu klein"}]}}
+        data = {"id": "RT-dv2", "status": status}
+        if amount:
+            data["refund_amount"] = amount
+        return {"event_id": eid, "type": "return.updated", "occurred_at": iso(now - dt.timedelta(minutes=4)),
+                "data": data}
+    t.eq(d.post_events([order("dv2", "cleo", placed, "25.00"), shipment("dv2", placed + dt.timedelta(hours=3)),
+                        scan("dv2", 1, now - dt.timedelta(minutes=30), "delivered", city="Berlin"),
+                        ret("rr-dv2", requested=True)])[0], 200, "a delivered order and its return accepted")
+    st, _, html = page("/t/" + token("dv2"))
+    t.check(st == 200 and re.search(r"<h2>Your return</h2><ul class=\"items\"><li><strong>Requested</strong>"
+                                    r" <span class=\"where\">· [^<]+</span><br>1 × Zelt Kauz 2</li>", html),
+            "the page shows the return asked for: %r" % re.findall(r"<h2>Your return.*?</section>", html))
+    t.eq(d.post_events([ret("ru-dv2", "refunded", "25.00")])[0], 200, "the refund accepted")
+    st, _, html = page("/t/" + token("dv2"))
+    t.check(st == 200 and "<strong>Refunded: €25.00</strong>" in html,
+            "the page shows the refund: %r" % re.findall(r"<h2>Your return.*?</section>", html))
     # a scan the carrier reports after the delivery does not count: the
     # history marks the delivery as where the parcel is, not the scan on top
     t.eq(d.post_events([scan("dv1", 2, now - dt.timedelta(minutes=5), "in_transit", city="Berlin")])[0],
