@@ -235,6 +235,9 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
 const char *cs__page_lang(hreq_t *r, const char *customer);
 void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title);
 void cs__page_esc(cs_buf_t *b, const char *s);
+/* 405 for a customer's page asked with a method it does not take: a page
+ * saying to open the link in a browser, with Allow. */
+enum MHD_Result cs__page_method(hreq_t *r);
 
 /* status_api.c */
 enum MHD_Result cs__http_order_status(hreq_t *r);

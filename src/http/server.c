@@ -215,6 +215,8 @@ enum MHD_Result cs__http_reply_page(hreq_t *r, int status, char *html, size_t le
         snprintf(ra, sizeof ra, "%d", retry_after);
         MHD_add_response_header(resp, "Retry-After", ra);
     }
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", allowed(r->route));
     return send_reply(r, status, resp);
 }
 
@@ -968,6 +970,9 @@ static enum MHD_Result first_call(hreq_t *r, const char *url, const char *method
         cs_errf(&err, CS_ERR_NOTFOUND, "no such route: %.200s %.300s", method, url);
         return cs__http_reply_err(r, &err);
     }
+    if (!method_ok && (r->route == R_TRACK_PAGE || r->route == R_TRACK_LOOKUP ||
+                       r->route == R_UNSUBSCRIBE))
+        return cs__page_method(r); /* a customer's page: a page, not the API's JSON */
     if (!method_ok) {
         char msg[160], m[24];
         snprintf(msg, sizeof msg, "%s: method not allowed on this route; expected %s",

@@ -822,6 +822,25 @@ static enum MHD_Result off_page(hreq_t *r, const char *lang)
     return finish(r, &b, 404, NULL, 0);
 }
 
+enum MHD_Result cs__page_method(hreq_t *r)
+{
+    const char *lang = page_lang(r, NULL);
+    bool de = strcmp(lang, "de") == 0, unsub = r->route == R_UNSUBSCRIBE;
+    const char *title = unsub ? (de ? "Abmelden" : "Unsubscribe")
+                              : (de ? "Sendung verfolgen" : "Track your order");
+    cs_buf_t b;
+    cs_buf_init(&b, 64 * 1024);
+    head(r, &b, lang, title);
+    cs_buf_printf(&b, "<h1>%s</h1><section><p class=\"why\" role=\"alert\">%s</p></section>"
+                      "</main></body></html>",
+                  title,
+                  de ? "Diese Seite lässt sich so nicht aufrufen. Bitte öffnen Sie den Link aus "
+                       "Ihrer Nachricht im Browser."
+                     : "This page cannot be opened this way. Please open the link from your "
+                       "message in a browser.");
+    return finish(r, &b, 405, NULL, 0);
+}
+
 /* "in einer Minute" / "in 3 Minuten", from seconds to wait */
 static void try_again(char *out, size_t size, int wait, bool de)
 {

@@ -334,6 +334,15 @@ try:
         st, _, en = page(link + "?lang=en")
         t.check('lang="en"' in en and "Delivery attempt" in en and "Expected delivery:" in en,
                 "English on request")
+        # a method a customer's page does not take gets a page saying so,
+        # with Allow, not the API's JSON
+        for method, path, allow in (("POST", link, "GET, HEAD"), ("PUT", "/t", "GET, HEAD, POST"),
+                                    ("DELETE", "/u/abc", "GET, HEAD, POST")):
+            st, h, body = d.request(method, path, key=False, headers={"Accept-Language": "en"})
+            t.check(st == 405 and h.get("allow") == allow and
+                    h.get("content-type", "").startswith("text/html") and '<html lang="en"' in body and
+                    "This page cannot be opened this way" in body and "Zelt" not in body,
+                    "%s %s: a page with Allow: %s %r %r" % (method, path[:12], st, h, str(body)[-300:]))
         # a forged link shows nothing of the order
         forged = link[:-1] + ("0" if link[-1] != "0" else "1")
         st, _, html = page(forged)
