@@ -19,16 +19,18 @@
 
 typedef struct cust_ctx {
     const char *id;
-    json_t *out;
+    cs_contact_t who;
+    bool known;
     cs_err_t err;
 } cust_ctx_t;
 
+/* The customer's language and whether their email is unsubscribed. */
 static cs_rc cust_fn(cs_store_t *s, void *arg)
 {
     cust_ctx_t *c = arg;
-    json_t *o, *sh;
-    return cs_store_call(s, journey_context, c->id, NULL, 0, CS_CTX_LITE, &c->out, &o, &sh,
-                         &c->err);
+    cs_rc rc = cs_store_call(s, contact_get, c->id, &c->who, &c->err);
+    c->known = rc == CS_OK;
+    return rc == CS_ERR_NOTFOUND ? CS_OK : rc;
 }
 
 /* The page: the shop's header (its name or logo and colour, as on the
@@ -63,17 +65,20 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
                     de ? "<p>Dieser Link ist nicht gültig.</p>"
                        : "<p>This link is not valid.</p>");
     }
-    cust_ctx_t c = { customer, NULL, { 0 } };
+    cust_ctx_t c;
+    memset(&c, 0, sizeof c);
+    c.id = customer;
     cs_err_t err;
     cs_err_clear(&err);
     /* as the tracking page: ?lang=, the customer's language, the browser's,
      * else the shop's default_locale */
-    const char *loc = NULL;
-    if (cs__http_with_reader(h, cust_fn, &c, &err) == CS_OK && c.out)
-        loc = json_string_value(json_object_get(c.out, "locale"));
-    const char *lang = cs__page_lang(r, loc && *loc ? loc : NULL);
-    json_decref(c.out);
+    bool read = cs__http_with_reader(h, cust_fn, &c, &err) == CS_OK && c.known;
+    const char *lang = cs__page_lang(r, read && c.who.locale[0] ? c.who.locale : NULL);
     bool de = strcmp(lang, "de") == 0;
+    /* the link came by email: unsubscribed there (and not started over
+     * since) is unsubscribed, and a second visit is told so rather than
+     * offered the button again */
+    bool already = read && (c.who.unsubscribed & (1u << CS_CHANNEL_EMAIL));
     /* who the customer unsubscribes from: the shop, by name */
     const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : NULL;
     cs_buf_t from;
@@ -83,6 +88,15 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
         cs__page_esc(&from, shop);
     }
     const char *by = from.data ? from.data : "";
+    if (strcmp(method, "POST") != 0 && already) {
+        char text[4096];
+        snprintf(text, sizeof text, "<p>%s%s%s</p>",
+                 de ? "Sie sind bereits" : "You are already unsubscribed", by,
+                 de ? " abgemeldet. Nachrichten zu Ihren Bestellungen erhalten Sie weiterhin."
+                    : ". Messages about your orders still reach you.");
+        cs_buf_free(&from);
+        return page(r, 200, lang, de ? "Abgemeldet" : "Unsubscribed", text);
+    }
     if (strcmp(method, "POST") != 0) {
         char form[4096];
         snprintf(form, sizeof form,

@@ -365,6 +365,10 @@ try:
         st, _, page = d.request("POST", path, "List-Unsubscribe=One-Click", key=False,
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
         t.check(st == 200 and "abgemeldet" in page, "one-click unsubscribe: %s %r" % (st, page[-200:]))
+        # the link opened again says so, rather than offering the button again
+        st, _, page = d.request("GET", path, key=False)
+        t.check(st == 200 and "Sie sind bereits von Waldkauz Haus &amp; Outdoor abgemeldet." in page and
+                "<button" not in page, "unsubscribed already: %s %r" % (st, page[-300:]))
         st, _, _ = d.request("POST", path[:-3] + "abc", "", key=False)
         t.eq(st, 404, "a forged token")
         d.post_events([csbb.order_event("o-3", "o3", customer="anna", at=now)])
@@ -398,7 +402,7 @@ try:
     st, _, page = d.request("GET", utok("nolocale"), key=False, headers={"Accept-Language": "en-GB,en;q=0.9"})
     t.check(st == 200 and '<html lang="en"' in page and "Unsubscribe" in page and "Abmelden" not in page,
             "no locale, an English browser: English: %r" % page[-400:])
-    st, _, page = d.request("GET", utok("anna") + "?lang=en", key=False)
+    st, _, page = d.request("GET", utok("nolocale") + "?lang=en", key=False)
     t.check(st == 200 and '<html lang="en"' in page and
             "surveys from Waldkauz Haus &amp; Outdoor" in page, "?lang=en: English: %r" % page[-400:])
     st, _, page = d.request("GET", utok("anna")[:-3] + "abc", key=False, headers={"Accept-Language": "en"})
