@@ -217,14 +217,14 @@ enum MHD_Result cs__http_view(hreq_t *r);
 enum MHD_Result cs__http_health(hreq_t *r);
 enum MHD_Result cs__http_metrics(hreq_t *r);
 
-/* pages.c */
-enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
-
 /* track_page.c */
 cs_rc cs__track_init(cs_http_t *h);
 void cs__track_free(cs_http_t *h);
 enum MHD_Result cs__http_track_page(hreq_t *r, const char *url);
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
+
+/* pages.c */
+enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);
 /* The customers' pages' common parts (the unsubscribe page uses them too):
  * the language of a page -- ?lang=, else the customer's locale (borrowed,
  * NULL = no customer) when it is German or English, else the browser's
@@ -233,6 +233,9 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
  * the shop's name or logo and colour, appended to b; text escaped for
  * HTML, appended to b (s borrowed, NULL-safe). */
 const char *cs__page_lang(hreq_t *r, const char *customer);
+/* The supported language ?lang= asks for ("de", "en"), or NULL (absent or
+ * unknown: an unknown one falls back like a missing one). */
+const char *cs__page_query_lang(hreq_t *r);
 void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title);
 void cs__page_esc(cs_buf_t *b, const char *s);
 /* 405 for a customer's page asked with a method it does not take: a page

@@ -492,20 +492,6 @@ static enum MHD_Result logo_reply(hreq_t *r)
 
 /* ---- HTML ---- */
 
-void cs__page_esc(cs_buf_t *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&': cs_buf_puts(b, "&amp;"); break;
-        case '<': cs_buf_puts(b, "&lt;"); break;
-        case '>': cs_buf_puts(b, "&gt;"); break;
-        case '"': cs_buf_puts(b, "&quot;"); break;
-        case '\'': cs_buf_puts(b, "&#39;"); break;
-        default: cs_buf_append(b, s, 1); break;
-        }
-    }
-}
-
 static void esc(cs_buf_t *b, const char *s)
 {
     cs__page_esc(b, s);
@@ -526,125 +512,6 @@ static void urlenc(cs_buf_t *b, const char *s)
     }
 }
 
-static const char *color_of(cs_http_t *h)
-{
-    const char *c = h->opts.brand_color;
-    return c && strlen(c) == 7 && c[0] == '#' && strspn(c + 1, "0123456789abcdefABCDEF") == 6
-               ? c
-               : "#2d5b3f";
-}
-
-/* WCAG 2's relative luminance of "#rrggbb". */
-static double luminance(const char *c)
-{
-    double l = 0;
-    static const double w[3] = { 0.2126, 0.7152, 0.0722 };
-    for (int i = 0; i < 3; i++) {
-        char hex[3] = { c[1 + 2 * i], c[2 + 2 * i], '\0' };
-        double v = (double)strtol(hex, NULL, 16) / 255.0;
-        l += w[i] * (v <= 0.03928 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4));
-    }
-    return l;
-}
-
-static double contrast(double a, double b)
-{
-    return a > b ? (a + 0.05) / (b + 0.05) : (b + 0.05) / (a + 0.05);
-}
-
-#define INK "#1d1d1f" /* the page's text colour */
-
-/* The text colours that go with the shop's colour (brand, "#rrggbb"):
- * *on, for text on it (the header, the buttons), white or the page's ink,
- * whichever stands out more; *ink, for text in it on white (the second
- * button), the colour itself when it reads there (4.5:1, WCAG's for body
- * text), else the page's ink. A light colour (a yellow) would otherwise
- * carry white text nobody can read. */
-static void colors_on(const char *brand, const char **on, const char **ink)
-{
-    double b = luminance(brand), white = 1.0, dark = luminance(INK);
-    *on = contrast(b, white) >= contrast(b, dark) ? "#fff" : INK;
-    *ink = contrast(b, white) >= 4.5 ? brand : INK;
-}
-
-/* The page's head and header. The logo is /t/logo, linked relative to the
- * page (/t/TOKEN, /t or /u/TOKEN), so it works under any prefix a proxy
- * adds. A word wider than a phone (a German compound, a carrier's text
- * without blanks) breaks: overflowing, it would make a phone's browser
- * shrink the whole page to fit. */
-void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
-{
-    cs_http_t *h = r->h;
-    const char *c = color_of(h), *on, *ink;
-    colors_on(c, &on, &ink);
-    cs_buf_printf(b,
-                  "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-                  "<meta name=\"robots\" content=\"noindex\"><title>",
-                  lang);
-    esc(b, title);
-    cs_buf_printf(
-        b,
-        "</title><style>"
-        ":root{--b:%s;--on:%s;--ink:%s}*{box-sizing:border-box}"
-        "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
-        "color:#1d1d1f;background:#f5f5f2;overflow-wrap:break-word}"
-        "header{background:var(--b);color:var(--on);padding:.8rem 1rem}"
-        "header .in{max-width:40rem;margin:0 auto;display:flex;align-items:center;gap:.8rem}"
-        "header img{max-height:2.2rem;max-width:10rem}"
-        "header .shop{font-weight:600;font-size:1.1rem}"
-        "main{max-width:40rem;margin:0 auto;padding:1rem}"
-        "h1{font-size:1.35rem;margin:.4rem 0 1rem}h2{font-size:1.05rem;margin:0 0 .6rem}"
-        "section{background:#fff;border-radius:.8rem;padding:1rem 1.1rem;margin:0 0 1rem;"
-        "box-shadow:0 1px 2px rgba(0,0,0,.06)}"
-        ".state{font-size:1.25rem;font-weight:650;margin:0}"
-        ".when{margin:.3rem 0 0}.why{margin:.6rem 0 0;color:#8a4b00}.act{margin:.6rem 0 0}"
-        ".risk{border-left:.3rem solid #d98c00}.was{color:#666;font-size:.9rem;margin:.4rem 0 0}"
-        ".steps{display:flex;list-style:none;padding:0;margin:1rem 0 0;gap:.2rem}"
-        ".steps li{flex:1;min-width:0;font-size:.75rem;line-height:1.3;text-align:center;"
-        "color:#666;padding-top:.5rem;border-top:.3rem solid #ddd;hyphens:auto;"
-        "overflow-wrap:break-word}"
-        ".steps li.done{border-color:var(--b);color:#333}"
-        ".steps li.now{border-color:var(--b);color:#111;font-weight:650}"
-        "ol.tl{list-style:none;margin:0;padding:0}"
-        "ol.tl li{padding:.5rem 0 .5rem 1rem;border-left:2px solid #ddd;position:relative}"
-        "ol.tl li.now{border-color:var(--b)}"
-        "ol.tl li:before{content:'';position:absolute;left:-.4rem;top:.85rem;width:.7rem;"
-        "height:.7rem;border-radius:50%%;background:#ccc}"
-        "ol.tl li.now:before{background:var(--b)}"
-        "ol.tl time{display:block;font-size:.8rem;color:#666}"
-        ".where{color:#555}.raw{display:block;font-size:.8rem;color:#666}"
-        "ul.items{margin:0;padding:0;list-style:none}ul.items li{padding:.25rem 0}"
-        ".btn{display:inline-block;margin:.4rem .5rem 0 0;padding:.6rem 1rem;border-radius:.5rem;"
-        "background:var(--b);color:var(--on);text-decoration:none}"
-        ".btn.alt{background:#fff;color:var(--ink);border:1px solid var(--b)}"
-        ".code{font:600 1.1rem ui-monospace,monospace;letter-spacing:.05em}"
-        "label{display:block;margin:.6rem 0 .2rem}"
-        "input{width:100%%;font:inherit;padding:.55rem;border:1px solid #bbb;border-radius:.4rem}"
-        "button{font:inherit;margin-top:1rem;padding:.6rem 1.2rem;border:0;border-radius:.5rem;"
-        "background:var(--b);color:var(--on)}"
-        "footer{max-width:40rem;margin:0 auto;padding:0 1rem 2rem;font-size:.8rem;color:#595959}"
-        "footer a{color:inherit}"
-        "</style></head><body><header><div class=\"in\">",
-        c, on, ink);
-    const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : "Shop";
-    if (h->logo) {
-        /* the hash makes the URL change with the logo: cached for a year */
-        cs_buf_printf(b, "<img src=\"%slogo?v=%.16s\" alt=\"",
-                      r->route == R_TRACK_PAGE    ? ""
-                      : r->route == R_UNSUBSCRIBE ? "../t/"
-                                                  : "t/",
-                      h->logo_etag + 1);
-        esc(b, shop);
-        cs_buf_puts(b, "\">");
-    } else {
-        cs_buf_puts(b, "<span class=\"shop\">");
-        esc(b, shop);
-        cs_buf_puts(b, "</span>");
-    }
-    cs_buf_puts(b, "</div></header><main>");
-}
-
 static void head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
 {
     cs__page_head(r, b, lang, title);
@@ -660,81 +527,14 @@ static enum MHD_Result finish(hreq_t *r, cs_buf_t *b, int status, const char *lo
     return cs__http_reply_page(r, status, text, len, location, retry);
 }
 
-/* The supported language ?lang= asks for, or NULL (absent or unknown: an
- * unknown one falls back like a missing one). */
-static const char *query_lang(hreq_t *r)
-{
-    const char *q = cs__http_query(r, "lang");
-    return q && strcmp(q, "de") == 0 ? "de" : q && strcmp(q, "en") == 0 ? "en" : NULL;
-}
-
-/* The browser's preferred language between German and English by its
- * Accept-Language q-values (equal weights: the first listed), or NULL. */
-static const char *accept_lang(const char *al)
-{
-    const char *best = NULL;
-    int best_q = 0;
-    while (al && *al) {
-        size_t n = strcspn(al, ",");
-        const char *p = al;
-        while (p < al + n && *p == ' ')
-            p++;
-        const char *lang = NULL;
-        if (al + n - p >= 2 && (p + 2 == al + n || p[2] == '-' || p[2] == ';' || p[2] == ' ')) {
-            if (strncasecmp(p, "de", 2) == 0)
-                lang = "de";
-            else if (strncasecmp(p, "en", 2) == 0)
-                lang = "en";
-        }
-        int q = 1000; /* thousandths */
-        const char *qp = memchr(p, ';', (size_t)(al + n - p));
-        while (qp && qp < al + n && (*qp == ';' || *qp == ' '))
-            qp++;
-        if (qp && al + n - qp >= 2 && (qp[0] == 'q' || qp[0] == 'Q') && qp[1] == '=') {
-            const char *d = qp + 2;
-            q = 0;
-            if (*d == '1') {
-                q = 1000;
-            } else if (*d == '0' && d + 1 < al + n && d[1] == '.') {
-                int scale = 100;
-                for (d += 2; d < al + n && isdigit((unsigned char)*d) && scale; d++, scale /= 10)
-                    q += (*d - '0') * scale;
-            }
-        }
-        if (lang && q > best_q) {
-            best = lang;
-            best_q = q;
-        }
-        al += n;
-        if (*al == ',')
-            al++;
-    }
-    return best;
-}
-
-/* The language of a page: ?lang=, else the customer's locale (when it is
- * German or English), else the browser's choice between them, else the
- * language the customer's messages are in (English for a locale of
- * neither), else the shop's default_locale. */
-const char *cs__page_lang(hreq_t *r, const char *customer)
-{
-    const char *q = query_lang(r);
-    if (q)
-        return q;
-    if (customer && cs_locale_known(customer))
-        return cs_locale_lang(customer);
-    const char *al = accept_lang(cs__http_header(r, "Accept-Language"));
-    if (al)
-        return al;
-    if (customer)
-        return cs_locale_lang(customer);
-    const char *d = r->h->opts.default_locale;
-    return cs_locale_lang(d && *d ? d : "de");
-}
-
 static const char *page_lang(hreq_t *r, const char *customer)
 {
     return cs__page_lang(r, customer);
+}
+
+static const char *query_lang(hreq_t *r)
+{
+    return cs__page_query_lang(r);
 }
 
 /* Links to our own pages: under public_url when it is set (a proxy may
@@ -820,25 +620,6 @@ static enum MHD_Result off_page(hreq_t *r, const char *lang)
                      : "For the shop: link_secret is not set; expected a random string of at "
                        "least 16 characters (docs/tracking.md).");
     return finish(r, &b, 404, NULL, 0);
-}
-
-enum MHD_Result cs__page_method(hreq_t *r)
-{
-    const char *lang = page_lang(r, NULL);
-    bool de = strcmp(lang, "de") == 0, unsub = r->route == R_UNSUBSCRIBE;
-    const char *title = unsub ? (de ? "Abmelden" : "Unsubscribe")
-                              : (de ? "Sendung verfolgen" : "Track your order");
-    cs_buf_t b;
-    cs_buf_init(&b, 64 * 1024);
-    head(r, &b, lang, title);
-    cs_buf_printf(&b, "<h1>%s</h1><section><p class=\"why\" role=\"alert\">%s</p></section>"
-                      "</main></body></html>",
-                  title,
-                  de ? "Diese Seite lässt sich so nicht aufrufen. Bitte öffnen Sie den Link aus "
-                       "Ihrer Nachricht im Browser."
-                     : "This page cannot be opened this way. Please open the link from your "
-                       "message in a browser.");
-    return finish(r, &b, 405, NULL, 0);
 }
 
 /* "in einer Minute" / "in 3 Minuten", from seconds to wait */
