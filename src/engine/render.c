@@ -327,8 +327,10 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
                                 json_string(cs_fmt_money((int64_t)llround(d->value * 100.0),
                                                          d->currency, lang, b, sizeof b)));
         }
-        json_object_set_new(dj, "expires", json_string(cs_fmt_date(d->expires_at, tz, CS_DATE_DAY,
-                                                                   lang, b, sizeof b)));
+        /* the last day the code holds all day, not the day it ends on (at
+         * the hour it was issued: a code used that evening was refused) */
+        json_object_set_new(dj, "expires", json_string(cs_fmt_valid_until(d->expires_at, tz, lang,
+                                                                          b, sizeof b)));
         json_object_set_new(ctx, "discount", dj);
     }
     if (c->has_promise && c->promise.to) {

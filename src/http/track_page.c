@@ -1318,7 +1318,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
             } else {
                 cs_strlcpy(what, de ? "kostenlosen Versand" : "free shipping", sizeof what);
             }
-            cs_fmt_date(dc->expires_at, tz, CS_DATE_DAY, lang, until, sizeof until);
+            cs_fmt_valid_until(dc->expires_at, tz, lang, until, sizeof until);
             cs_buf_puts(&b, de ? "Wir haben unser Lieferversprechen nicht gehalten. Als kleine "
                                  "Entschuldigung erhalten Sie mit diesem Code "
                                : "We did not keep our delivery promise. As a small apology, "

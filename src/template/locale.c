@@ -271,6 +271,15 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
     return buf;
 }
 
+const char *cs_fmt_valid_until(cs_ms_t end, const cs_tz_t *tz, const char *locale, char *buf,
+                               size_t size)
+{
+    if (!tz)
+        tz = cs_tz_get_or_utc(NULL);
+    return cs_fmt_date(cs_tz_day_start(tz, cs_tz_day(tz, end) - 1), tz, CS_DATE_DAY, locale, buf,
+                       size);
+}
+
 /* "Donnerstag oder Freitag", "heute", "am 12. März" ... */
 const char *cs_window_bare(const char *words)
 {

@@ -67,5 +67,11 @@ const char *cs_fmt_window(const cs_tz_t *day_tz, const cs_tz_t *tz, cs_ms_t now,
 /* The same words after a label ("Expected delivery: Tuesday, 12 March"):
  * without the "am "/"on " a single far day starts with. */
 const char *cs_window_bare(const char *words);
+/* Until when something that ends at `end` holds, as a day in tz
+ * (CS_DATE_DAY): "valid until Monday" reads as all of Monday, so the last
+ * day it holds all day -- a code that ends at 10:00 on a Tuesday is valid
+ * until Monday, one that ends at midnight until the day before it. */
+const char *cs_fmt_valid_until(cs_ms_t end, const cs_tz_t *tz, const char *locale, char *buf,
+                               size_t size);
 
 #endif /* CS_LOCALE_H */

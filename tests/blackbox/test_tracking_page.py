@@ -438,7 +438,9 @@ try:
                     "percent": "%g%% off" % c0.get("value", 0)}.get(c0.get("kind"), "?")
             exp = dt.datetime.fromisoformat(c0["expires_at"].replace("Z", "+00:00")).astimezone(
                 zoneinfo.ZoneInfo("Europe/Berlin"))
-            until = "%s, %d %s" % (exp.strftime("%A"), exp.day, exp.strftime("%B"))
+            # the last day it holds all day, as the mail names it
+            last = exp.date() - dt.timedelta(days=1)
+            until = "%s, %d %s" % (last.strftime("%A"), last.day, last.strftime("%B"))
             t.check("this code gives you %s on your next order, valid until %s:" % (what, until) in html,
                     "the page says what the code gives and until when (%s, %s): %r"
                     % (what, until, re.findall(r"<h2>We are sorry</h2><p>.*?</p>", html)))

@@ -832,6 +832,55 @@ static void test_discount_percent(void **state)
     fx_close(&fx);
 }
 
+/* "g\u00fcltig bis Montag, 30. M\u00e4rz" is the last day a code holds all day: one
+ * issued at 10:00 for 30 days ends at 10:00 on the 31st, which the message
+ * named, so the customer who used it that evening was refused; one that
+ * ends at midnight holds all of the day before. */
+static void test_discount_valid_until(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "validity.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+            "\"c-1\",\"email\":\"anna@example.de\",\"timezone\":\"UTC\",\"consents\":{"
+            "\"email\":{\"transactional\":true,\"marketing\":true}}}}");
+    cs_err_t err;
+    keep_t k = { .base = { &keep_ops } };
+    keep_sender(&fx, "code", "Code", "g\u00fcltig bis {{discount.expires}}", &k);
+    static const cs_msg_class_t cls[] = { CS_CLASS_MARKETING };
+    cs_ms_t midnight;
+    assert_true(cs_time_parse("2026-04-01T00:00:00Z", &midnight));
+    const cs_ms_t ends[] = { fx.t0 + 30 * CS_MS_PER_DAY, midnight };
+    static const char *const want[] = { "g\u00fcltig bis Montag, 30. M\u00e4rz",
+                                        "g\u00fcltig bis Dienstag, 31. M\u00e4rz" };
+    for (int i = 0; i < 2; i++) {
+        cs_discount_t d;
+        memset(&d, 0, sizeof d);
+        snprintf(d.code, sizeof d.code, "DANKE-%d", i);
+        snprintf(d.idem_key, sizeof d.idem_key, "code:%d", i);
+        d.run_id = 7 + i;
+        snprintf(d.journey, sizeof d.journey, "code%d", i);
+        snprintf(d.customer_id, sizeof d.customer_id, "c-1");
+        d.kind = CS_DISCOUNT_PERCENT;
+        d.value = 10;
+        d.created_at = fx.t0;
+        d.expires_at = ends[i];
+        assert_int_equal(cs_engine_with_writer(fx.e, disc_fn, &d), CS_OK);
+        char journey[16];
+        snprintf(journey, sizeof journey, "code%d", i);
+        put_task_t put = { .now = fx.t0, .n = 1, .journey = journey, .template_name = "code",
+                           .recipient = "anna@example.de", .channel = CS_CHANNEL_EMAIL,
+                           .cls = cls, .run_id = 7 + i };
+        assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+        size_t handled = 0;
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+        assert_int_equal(k.sent, i + 1);
+        assert_string_equal(k.text, want[i]);
+    }
+    fx_close(&fx);
+}
+
 /* Runs SQL on the store at `path` beside the engine (a second connection). */
 static void store_exec(const char *path, const char *sql)
 {
@@ -2157,6 +2206,7 @@ int main(void)
         cmocka_unit_test(test_confirmation_lists_tax),
         cmocka_unit_test(test_shipped_at_risk_tells_the_window),
         cmocka_unit_test(test_discount_percent),
+        cmocka_unit_test(test_discount_valid_until),
         cmocka_unit_test(test_optional_parts_in_the_customers_language),
         cmocka_unit_test(test_store_error_costs_no_attempt),
         cmocka_unit_test(test_store_error_for_good_fails),
