@@ -22,11 +22,12 @@
 
 
 /* Is the event at seq the order watch's delivery_at_risk signal for a
- * parcel still meant to arrive (not one on its way back), or a scan that
- * took a parcel out for delivery? */
+ * parcel still meant to arrive (not one on its way back), and for which
+ * risk, or a scan that took a parcel out for delivery? */
 typedef struct risk_probe {
     int64_t seq;
     bool is_delay;
+    char event_id[CS_ID_MAX + 1]; /* the signal's */
     bool out_for_delivery;
 } risk_probe_t;
 
@@ -44,6 +45,7 @@ static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id
         strcmp(ev->u.signal.name, CS_WATCH_AT_RISK) == 0) {
         const char *risk = json_string_value(json_object_get(ev->u.signal.properties, "risk"));
         r->is_delay = !(risk && strcmp(risk, cs_promise_reason_name(CS_PR_RETURNED)) == 0);
+        cs_strlcpy(r->event_id, ev->event_id, sizeof r->event_id);
     }
     r->out_for_delivery = ev->type == CS_EV_TRACKING_EVENT &&
                           ev->u.scan.status == CS_TRACK_OUT_FOR_DELIVERY;
@@ -118,22 +120,32 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     /* A delay notice held back (the mail server down, quiet hours) must
      * not tell of a delay that is over: delivered, cancelled, or the watch
      * no longer has the order at risk (for an order the watch ever found
-     * at risk). Likewise "your parcel arrives today" held back must not
-     * come once the parcel has been delivered, failed to be, waits at a
-     * pickup point or went back to the depot: for a run started by the
-     * scan that took it out for delivery, when its parcel has moved on
-     * since. Only then is the trigger read, once for both. */
+     * at risk). Nor, still at risk, one whose signal is not the watch's
+     * latest for the order (it raised another since, for a new risk):
+     * that one's notice tells the same state, as both are written when
+     * they are sent, and the customer would read it twice. Likewise "your
+     * parcel arrives today" held back must not come once the parcel has
+     * been delivered, failed to be, waits at a pickup point or went back
+     * to the depot: for a run started by the scan that took it out for
+     * delivery, when its parcel has moved on since. Only then is the
+     * trigger read, once for all. */
     const char *st_now = json_string_value(json_object_get(c->shipment, "status"));
-    bool delay_over = c->has_promise && c->promise.risk_events > 0 &&
-                      (c->promise.closed || !c->promise.at_risk);
+    bool risk_seen = c->has_promise && c->promise.risk_events > 0;
+    bool delay_over = risk_seen && (c->promise.closed || !c->promise.at_risk);
     bool moved_on = st_now && strcmp(st_now, "out_for_delivery") != 0;
-    if (about && (delay_over || moved_on)) {
+    if (about && (risk_seen || moved_on)) {
         risk_probe_t r = { .seq = about };
         int64_t examined;
         rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
         if (rc)
             return rc;
         c->withdrawn = delay_over && r.is_delay;
+        if (risk_seen && !delay_over && r.is_delay) {
+            char latest[64];
+            cs_watch_risk_event_id(c->m->order_id, c->promise.risk_events, latest,
+                                   sizeof latest);
+            c->superseded = strcmp(r.event_id, latest) != 0;
+        }
         c->delivery_over = moved_on && r.out_for_delivery;
     }
     return CS_OK;

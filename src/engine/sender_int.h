@@ -46,6 +46,8 @@ typedef struct ctx_task {
     cs_promise_rec_t promise;
     bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
                                  order is no longer at risk */
+    bool superseded;          /* the run's trigger is the watch's delay signal, not its
+                                 latest for the order (whose notice tells the same) */
     bool delivery_over;       /* the run's trigger is the scan that took its parcel out
                                  for delivery, and the parcel has moved on since
                                  (delivered, a failed attempt, at a pickup point, ...) */

@@ -170,6 +170,11 @@ static void event_id(const char *kind, const char *order_id, int n, char *out, s
     snprintf(out, size, "%s-%.32s", kind, hex);
 }
 
+void cs_watch_risk_event_id(const char *order_id, int n, char *out, size_t size)
+{
+    event_id("risk", order_id, n, out, size);
+}
+
 static json_t *window_json(const cs_watch_t *w, cs_ms_t from, cs_ms_t to)
 {
     char f[16], t[16];

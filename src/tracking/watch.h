@@ -45,6 +45,11 @@
 #define CS_WATCH_SOURCE "consonance:watch"
 #define CS_WATCH_AT_RISK "delivery_at_risk"
 
+/* The event_id of the watch's n-th delivery_at_risk signal for an order
+ * (n from 1, as cs_promise_rec_t.risk_events counts them): the sender
+ * tells the latest from an older one. out holds at least 48 bytes. */
+void cs_watch_risk_event_id(const char *order_id, int n, char *out, size_t size);
+
 typedef struct cs_watch_opts {
     cs_tracker_t *tracker;          /* the model (borrowed) */
     const cs_clock_t *clock;        /* NULL = system clock */

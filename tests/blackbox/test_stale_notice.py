@@ -1,10 +1,12 @@
-"""Black-box: an out-for-delivery notice held back until its parcel was
-delivered is not sent. The SMS provider refuses (503) while the parcel is
-out for delivery; the carrier then scans it delivered, and the provider
-answers again: the retry is skipped as no_longer_out_for_delivery instead
-of telling the customer, with the parcel in their hands (or days later),
-that it "arrives today". A notice whose parcel is still out for delivery
-when the provider answers again goes, on its retry."""
+"""Black-box: notices held back until what they tell is over are not sent.
+The SMS provider refuses (503) for a while. An out-for-delivery notice
+whose parcel the carrier scans delivered meanwhile is skipped as
+no_longer_out_for_delivery instead of telling the customer, with the
+parcel in their hands (or days later), that it "arrives today"; one whose
+parcel is still out for delivery goes, on its retry. A delay notice whose
+order the watch finds at risk for a new reason meanwhile is skipped as
+superseded: the newer notice tells the same state (both are written when
+they are sent), and the customer got the same SMS twice."""
 import http.server
 import json
 import os
@@ -76,24 +78,43 @@ def parcel(cid, n):
     ]
 
 
-def notice(cid):
-    st, _, body = d.request("GET", "/v1/customers/%s/messages" % cid)
-    got = [m for m in body.get("messages", []) if m["template"] == "out_for_delivery"] if st == 200 else []
+def notice(cid, template="out_for_delivery"):
+    """The customer's first message of the template (None: none yet)."""
+    got = notices(cid, template)
     return got[0] if got else None
+
+
+def notices(cid, template):
+    st, _, body = d.request("GET", "/v1/customers/%s/messages" % cid)
+    got = [m for m in body.get("messages", []) if m["template"] == template] if st == 200 else []
+    return list(reversed(got))  # oldest first
+
+
+def scan(cid, n, status, reason=None):
+    data = {"shipment_id": "s-" + cid, "carrier": "dhl", "tracking_number": "T%d" % n,
+            "status": status}
+    if reason:
+        data["reason"] = reason
+    return {"event_id": "e-%s-%s-%s" % (cid, status, reason), "type": "tracking.event",
+            "occurred_at": now, "data": data}
 
 
 try:
     d.start()
-    st, _, _ = d.post_events(parcel("ida", 1) + parcel("jon", 2))
+    kai = parcel("kai", 3)
+    kai[-1] = scan("kai", 3, "exception", "weather")
+    st, _, _ = d.post_events(parcel("ida", 1) + parcel("jon", 2) + kai)
     t.eq(st, 200, "events accepted")
-    # both notices tried once and refused: waiting for their retry
-    for cid in ("ida", "jon"):
-        t.wait_for(lambda: (notice(cid) or {}).get("attempts", 0) >= 1 and
-                   notice(cid)["status"] == "queued", "%s's notice tried and waiting" % cid)
-    st, _, _ = d.post_events([{"event_id": "e-d-ida", "type": "tracking.event", "occurred_at": now,
-                               "data": {"shipment_id": "s-ida", "carrier": "dhl",
-                                        "tracking_number": "T1", "status": "delivered"}}])
-    t.check(st in (200, 201), "the delivery scan accepted: %r" % st)
+    # the notices tried once and refused: waiting for their retry
+    for cid, tmpl in (("ida", "out_for_delivery"), ("jon", "out_for_delivery"),
+                      ("kai", "delivery_problem")):
+        t.wait_for(lambda: (notice(cid, tmpl) or {}).get("attempts", 0) >= 1 and
+                   notice(cid, tmpl)["status"] == "queued", "%s's notice tried and waiting" % cid)
+    st, _, _ = d.post_events([scan("ida", 1, "delivered"),
+                              scan("kai", 3, "exception", "address_problem")])
+    t.eq(st, 200, "the delivery and the second delay accepted")
+    t.wait_for(lambda: len(notices("kai", "delivery_problem")) == 2 and
+               notices("kai", "delivery_problem")[1]["attempts"] >= 1, "kai's second notice tried")
     with lock:
         down[0] = False
     got = t.wait_for(lambda: (notice("ida") or {}).get("status") in ("sent", "skipped", "failed")
@@ -103,10 +124,20 @@ try:
              "no \"arrives today\" after the delivery: %r" % got)
     got = t.wait_for(lambda: (notice("jon") or {}).get("status") == "sent" and notice("jon"),
                      "jon's notice sent on its retry")
+    got = t.wait_for(lambda: [m for m in notices("kai", "delivery_problem")
+                              if m["status"] in ("sent", "skipped", "failed")] == 
+                     notices("kai", "delivery_problem") and notices("kai", "delivery_problem"),
+                     "kai's notices settled")
+    if got:
+        t.eq([(m["status"], m["reason"]) for m in got],
+             [("skipped", "superseded"), ("sent", None)],
+             "the first delay notice gives way to the second: %r" % got)
     with lock:
         texts = [b.get("Body", [""])[0] for b in bodies]
-    t.check(len(texts) == 1 and "o-jon" in texts[0] and "kommt heute" in texts[0],
-            "one SMS, jon's: %r" % texts)
+    t.check(len([x for x in texts if "o-jon" in x and "kommt heute" in x]) == 1 and
+            not [x for x in texts if "o-ida" in x], "jon's notice, none of ida's: %r" % texts)
+    kais = [x for x in texts if "o-kai" in x]
+    t.check(len(kais) == 1 and "Adresse" in kais[0], "one delay SMS to kai, the newer: %r" % kais)
 finally:
     d.stop()
     d.cleanup()
