@@ -715,8 +715,42 @@ typedef struct key_ctx {
     const char *id;
     const char *key;     /* what the customer typed */
     bool found;
+    char order[CS_ID_MAX + 1]; /* when found: the order's id as the shop sent it */
     cs_err_t err;
 } key_ctx_t;
+
+/* The forms of an order number as a customer may type it that name the
+ * order: as typed; without the "#" a shop shows before it ("#1001", "#
+ * 1001"); and each in capitals and in small letters ("wb-1001" for
+ * "WB-1001": a phone's keyboard, or a customer copying it by eye).
+ * Distinct forms into out[6]; returns their count. */
+static size_t id_forms(const char *typed, char out[6][CS_ID_MAX + 1])
+{
+    size_t n = 0;
+    const char *bare = typed;
+    if (*bare == '#') {
+        bare++;
+        while (*bare == ' ')
+            bare++;
+    }
+    const char *base[2] = { typed, bare };
+    for (size_t b = 0; b < 2; b++) {
+        if (!*base[b])
+            continue;
+        for (int c = 0; c < 3; c++) { /* as typed, capitals, small letters */
+            char f[CS_ID_MAX + 1];
+            cs_strlcpy(f, base[b], sizeof f);
+            for (char *q = f; c && *q; q++)
+                *q = (char)(c == 1 ? toupper((unsigned char)*q) : tolower((unsigned char)*q));
+            bool seen = false;
+            for (size_t i = 0; i < n && !seen; i++)
+                seen = strcmp(out[i], f) == 0;
+            if (!seen)
+                memcpy(out[n++], f, sizeof f);
+        }
+    }
+    return n;
+}
 
 /* One parcel's destination against the postcode typed (normalized). */
 typedef struct post_ctx {
@@ -740,14 +774,27 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
     key_ctx_t *c = arg;
     cs_order_track_t t;
     cs_contact_t who;
-    char read_id[CS_ID_MAX + 1];
+    char read_id[CS_ID_MAX + 1] = "", forms[6][CS_ID_MAX + 1];
+    bool exists = false;
+    cs_rc rc = CS_OK;
     c->found = false;
-    cs_rc rc = cs_store_call(s, order_near, c->id, read_id, &c->err);
-    if (rc == CS_ERR_NOTFOUND)
-        return CS_OK; /* no orders at all */
-    if (rc)
-        return rc;
-    bool exists = strcmp(read_id, c->id) == 0;
+    /* every form is looked for, found or not: the same reads for a number
+     * typed the same way, whichever of its forms exists */
+    size_t nf = id_forms(c->id, forms);
+    for (size_t i = 0; i < nf; i++) {
+        char near[CS_ID_MAX + 1];
+        rc = cs_store_call(s, order_near, forms[i], near, &c->err);
+        if (rc == CS_ERR_NOTFOUND)
+            return CS_OK; /* no orders at all */
+        if (rc)
+            return rc;
+        if (!exists && (strcmp(near, forms[i]) == 0 || !read_id[0])) {
+            exists = strcmp(near, forms[i]) == 0;
+            cs_strlcpy(read_id, near, sizeof read_id);
+        }
+    }
+    if (!nf)
+        return CS_OK;
     /* the order's row alone (a cutoff past every purchase skips its
      * shipment and scans): the destinations are read below */
     rc = cs_store_call(s, order_track, read_id, INT64_MAX, &t, &c->err);
@@ -773,6 +820,8 @@ static cs_rc keys_fn(cs_store_t *s, void *arg)
         match = strlen(want) >= 3 && p.match;
     }
     c->found = exists && match;
+    if (c->found)
+        cs_strlcpy(c->order, read_id, sizeof c->order);
     return CS_OK;
 }
 
@@ -815,11 +864,13 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     }
     bool found = false;
     if (order[0] && key && h->opts.link_secret && h->opts.link_secret[0]) {
-        key_ctx_t c = { order, key, false, { 0 } };
+        key_ctx_t c = { .id = order, .key = key };
         cs_err_clear(&c.err);
         cs_err_t err;
         cs_err_clear(&err);
         found = cs__http_with_reader(h, keys_fn, &c, &err) == CS_OK && c.found;
+        if (found) /* the order's own id: "#1001" typed finds 1001 */
+            cs_strlcpy(order, c.order, sizeof order);
     }
     if (!found) {
         failed(h, client, order);

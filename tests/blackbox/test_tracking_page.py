@@ -446,6 +446,15 @@ try:
                     % (what, until, re.findall(r"<h2>We are sorry</h2><p>.*?</p>", html)))
     st, h, _ = lookup("l1", "BEN@example.com")
     t.eq(st, 303, "found by email, any case")
+    # the number as a shop shows it ("#1001") or in other letters ("L1"
+    # for "l1") names the order; the link is the order's own
+    for typed in ("#l1", "# l1", "L1", "#L1"):
+        st, h2, _ = lookup(typed, "10115", xff="192.0.2.150")
+        t.eq(st, 303, "found as %r" % typed)
+        t.eq(h2.get("location", "").split("?")[0], h.get("location", "").split("?")[0],
+             "%r leads to l1's own link" % typed)
+    st, _, _ = lookup("#l1", "99999", xff="192.0.2.150")
+    t.eq(st, 404, "with a wrong postcode, \"#l1\" finds nothing")
     # not shipped yet: the postcode checkout sent it to (order.placed's shipping)
     plan = order("pl1", "ben", now - dt.timedelta(hours=1), "25.00")
     plan["data"]["shipping"] = {"carrier": "dhl", "destination": {"country": "DE", "postal_code": "80331"}}
