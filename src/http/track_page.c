@@ -357,6 +357,20 @@ static struct limit_slot *slot_of(cs_http_t *h, uint64_t key, int cap, int64_t n
 }
 
 /* Seconds until the client may try again; 0 = go ahead. */
+/* An order number's limit counts every form of it that finds the same
+ * order (id_forms): "#wb-1001" and "WB-1001" are one number's guesses. */
+static uint64_t order_limit_key(const char *order)
+{
+    char k[CS_ID_MAX + 1];
+    if (*order == '#')
+        for (order++; *order == ' '; order++)
+            ;
+    cs_strlcpy(k, order, sizeof k);
+    for (char *q = k; *q; q++)
+        *q = (char)toupper((unsigned char)*q);
+    return hash_key("order", k);
+}
+
 static int limited(cs_http_t *h, const char *client, const char *order)
 {
     int limit = h->opts.tracking_lookups > 0 ? h->opts.tracking_lookups : 10;
@@ -368,7 +382,7 @@ static int limited(cs_http_t *h, const char *client, const char *order)
         wait = (int)((c->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
     if (!wait && order && *order) {
         int cap = limit * ORDER_LIMIT_FACTOR;
-        struct limit_slot *o = slot_of(h, hash_key("order", order), cap, now, &wait);
+        struct limit_slot *o = slot_of(h, order_limit_key(order), cap, now, &wait);
         if (o && o->fails >= cap)
             wait = (int)((o->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
     }
@@ -385,7 +399,7 @@ static void failed(cs_http_t *h, const char *client, const char *order)
     struct limit_slot *s = slot_of(h, hash_key("ip", client), limit, now, &w);
     if (s)
         s->fails++;
-    if (order && *order && (s = slot_of(h, hash_key("order", order),
+    if (order && *order && (s = slot_of(h, order_limit_key(order),
                                         limit * ORDER_LIMIT_FACTOR, now, &w)))
         s->fails++;
     pthread_mutex_unlock(&h->limit_mu);

@@ -599,6 +599,8 @@ try:
         lookup("r1", "00000", xff="198.51.100.%d" % (i + 1))
     st, _, _ = lookup("r1", "10115", xff="198.51.100.200")
     t.eq(st, 429, "an order number tried too often is refused from anywhere")
+    st, _, _ = lookup("# R1", "10115", xff="198.51.100.202")
+    t.eq(st, 429, "and so is the same number typed as \"# R1\": one number's guesses")
     conn = d.conn()
     for i in range(5000):
         a_ = i % 1000
