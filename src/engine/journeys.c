@@ -655,7 +655,7 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
     /* no customer yet, or a channel skipped only for want of its address */
     bool no_address = crc == CS_ERR_NOTFOUND;
     if (crc == CS_OK) {
-        cs_contact_stats_t stats = { 0, 0, false, false, 0 };
+        cs_contact_stats_t stats = { 0, 0, false, false, 0, false };
         if (cs_policy_budgeted(in->cls) || in->cls == CS_CLASS_ASK) {
             cs_rc rc = cs_store_call(p->s, contact_stats, run->customer_id, run->order_id,
                                      p->now - js->policy.budget_window, &stats, p->err);
@@ -672,8 +672,10 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
                 .budget_used = stats.budget_used,
                 .order_asked = stats.order_asked,
                 .last_ask_at = stats.last_ask_at,
+                /* this order's delivery, or another of the customer's */
                 .delivery_late = cs_journeys_delivery_late(js->shop_tz, c->order, c->shipment,
-                                                           p->now),
+                                                           p->now) ||
+                                 stats.other_late,
                 .ticket_open = stats.ticket_open, /* also in a run about no order */
                 .ticket_at = stats.ticket_at,
                 .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),

@@ -78,6 +78,11 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     else if (!rc && cs_policy_is_marketing((cs_msg_class_t)c->m->cls))
         rc = cs_store_call(st, ticket_open, c->m->customer_id, c->m->order_id, &c->ticket_open,
                            &c->ticket_at, &c->err);
+    /* and, for the same hold, whether another of the customer's orders is
+     * late (the order watch has it at risk) */
+    if (!rc && cs_policy_is_marketing((cs_msg_class_t)c->m->cls))
+        rc = cs_store_call(st, other_order_late, c->m->customer_id, c->m->order_id,
+                           &c->other_late, &c->err);
     if (rc)
         return rc;
     /* consent, the address and the channels to fall back to: from the

@@ -243,7 +243,8 @@ static cs_policy_result_t held(const cs_sender_t *s, const cs_outmsg_t *m, const
         .cls = (cs_msg_class_t)m->cls,
         .channel = (cs_channel_t)m->channel,
         .now = now,
-        .delivery_late = cs_journeys_delivery_late(stz, c->order, c->shipment, now),
+        .delivery_late = cs_journeys_delivery_late(stz, c->order, c->shipment, now) ||
+                         c->other_late,
         .ticket_open = c->ticket_open,
         .ticket_at = c->ticket_at,
         .refund_pending = json_is_true(json_object_get(c->order, "refund_pending")),

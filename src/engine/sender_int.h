@@ -44,6 +44,9 @@ typedef struct ctx_task {
     cs_discount_t discount;
     bool has_promise;         /* the order watch's record of the order */
     cs_promise_rec_t promise;
+    bool other_late;          /* asks and marketing: another order of the customer is at
+                                 risk (the order watch's), which holds them as this
+                                 order's own delay does */
     bool withdrawn;           /* the run's trigger is the watch's delay signal, and the
                                  order is no longer at risk */
     bool superseded;          /* the run's trigger is the watch's delay signal, not its

@@ -433,6 +433,7 @@ typedef enum jstmt_id {
     QJ_CTX_SHIPMENT,
     QJ_CTX_ABOUT,
     QJ_TICKET_OPEN_AT,
+    QJ_OTHER_LATE,
     QJ_CTX_REFUND_PENDING,
     QJ_CONTACT,
     QJ_ADDRESS_BOUNCED,
@@ -639,6 +640,8 @@ cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const ch
                                cs_ms_t since, cs_contact_stats_t *out, cs_err_t *err);
 cs_rc cs__sql_ticket_open(cs_store_t *store, const char *customer_id, const char *order_id,
                           bool *open, cs_ms_t *at, cs_err_t *err);
+cs_rc cs__sql_other_order_late(cs_store_t *store, const char *customer_id, const char *order_id,
+                               bool *late, cs_err_t *err);
 cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **out,
                              cs_err_t *err);
 cs_rc cs__sql_outbox_claim(cs_store_t *store, cs_ms_t now, cs_ms_t lease_until,
@@ -774,6 +777,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .outbox_put = cs__sql_outbox_put, \
     .contact_stats = cs__sql_contact_stats, \
     .ticket_open = cs__sql_ticket_open, \
+    .other_order_late = cs__sql_other_order_late, \
     .outbox_view = cs__sql_outbox_view, \
     .outbox_claim = cs__sql_outbox_claim, \
     .outbox_release = cs__sql_outbox_release, \

@@ -211,6 +211,11 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     /* the contact policy's (and order.ticket_open's): when the open ticket
      * updated last was updated (a ticket left open for long holds nothing:
      * ticket_stale_after) */
+    /* another order of the customer at risk (the watch's flag; orders by
+     * customer, then each one's promise by its key) */
+    [QJ_OTHER_LATE] = "SELECT 1 FROM orders o JOIN promises p ON p.order_id=o.id "
+                      "WHERE o.customer_id=?1 AND o.id<>?2 AND "
+                      "o.status<>'cancelled' AND p.at_risk=1 AND p.closed=0 LIMIT 1",
     [QJ_TICKET_OPEN_AT] = "SELECT max(status_at) FROM tickets WHERE (order_id=?1 OR "
                           "customer_id=?2) AND status IN ('open','pending')",
     /* a return under way that has not given its money back: one refunded
@@ -855,9 +860,30 @@ cs_rc cs__sql_contact_stats(cs_store_t *store, const char *customer_id, const ch
         if (r != SQL_ROW && r != SQL_DONE)
             return cs__sql_fail(s, err, "find an order's ask");
     }
+    cs_rc rc = cs__sql_other_order_late(store, customer_id, order_id, &out->other_late, err);
+    if (rc)
+        return rc;
     /* as the journeys' order.ticket_open, but also for a run about no order */
     return cs__sql_ticket_open(store, customer_id, order_id, &out->ticket_open, &out->ticket_at,
                                err);
+}
+
+cs_rc cs__sql_other_order_late(cs_store_t *store, const char *customer_id, const char *order_id,
+                               bool *late, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    *late = false;
+    sql_stmt *st = jstmt(s, QJ_OTHER_LATE, err);
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, customer_id);
+    cs__bind_text(st, 2, order_id ? order_id : ""); /* "": no order, as no id is */
+    int r = sql_step(st);
+    *late = r == SQL_ROW;
+    cs__stmt_done(st);
+    if (r != SQL_ROW && r != SQL_DONE)
+        return cs__sql_fail(s, err, "find a customer's late order");
+    return CS_OK;
 }
 
 cs_rc cs__sql_ticket_open(cs_store_t *store, const char *customer_id, const char *order_id,

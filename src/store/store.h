@@ -347,6 +347,7 @@ typedef struct cs_contact_stats {
     bool ticket_open;     /* a ticket of the customer, or about the given order, is open */
     cs_ms_t ticket_at;    /* ticket_open: the latest status time (tickets.status_at: its
                              creation or latest update) among the open ones; else 0 */
+    bool other_late;      /* another order of the customer is late (other_order_late) */
 } cs_contact_stats_t;
 
 
@@ -567,6 +568,13 @@ struct cs_store_ops {
      * the latest status time among the open ones (0 when none is). */
     cs_rc (*ticket_open)(cs_store_t *s, const char *customer_id, const char *order_id,
                          bool *open, cs_ms_t *at, cs_err_t *err);
+    /* contact_stats' other_late alone: whether an order of the customer
+     * other than order_id (NULL or "": any) is one the order watch has at
+     * risk now (its promise at risk and not closed; not cancelled). Asks
+     * and marketing wait while any delivery of the customer is late, not
+     * only the one they are about. */
+    cs_rc (*other_order_late)(cs_store_t *s, const char *customer_id, const char *order_id,
+                              bool *late, cs_err_t *err);
     /* Claim up to max messages to send: QUEUED ones due at now, and SENDING
      * ones whose lease ran out (their sender died). They become SENDING
      * with lease_until and one more attempt. */

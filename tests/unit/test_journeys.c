@@ -1065,6 +1065,40 @@ static void test_at_risk_holds_marketing(void **state)
     teardown_world(&w);
 }
 
+/* Another order of the customer at risk holds an ask or marketing about
+ * this one back too: no "how do you like it?" while their other parcel is
+ * late. A cancelled order at risk holds nothing. */
+static void test_other_order_at_risk_holds_marketing(void **state)
+{
+    (void)state;
+    world_t w;
+    const char *y[] = {
+        "journey: crosssell\ntrigger: {event: order.placed, if: \"order.id == 'o1' or "
+        "order.id == 'o5'\"}\n"
+        "steps:\n  - wait: 1h\n"
+        "  - send: {channel: email, template: crosssell, class: marketing}\n",
+    };
+    setup_world(&w, "2026-07-14T08:00:00Z", y, 1);
+    customer(&w, "mia", true);
+    order(&w, "o2", "mia", "30.00");
+    set_at_risk(&w, "o2", true); /* o2's parcel is late */
+    order(&w, "o1", "mia", "10.00");
+    advance_to(&w, "2026-07-14T10:00:00Z");
+    assert_string_equal(outbox(&w, "mia"), ""); /* held */
+    set_at_risk(&w, "o2", false);
+    advance_to(&w, "2026-07-15T11:00:00Z"); /* looked at again a day later */
+    assert_string_equal(outbox(&w, "mia"), "crosssell:queued");
+    /* a cancelled order's risk is none to wait for */
+    customer(&w, "noa", true);
+    order(&w, "o4", "noa", "30.00");
+    set_at_risk(&w, "o4", true);
+    event(&w, "order.cancelled", "{\"order_id\":\"o4\"}");
+    order(&w, "o5", "noa", "10.00");
+    advance_to(&w, "2026-07-15T12:30:00Z");
+    assert_string_equal(outbox(&w, "noa"), "crosssell:queued");
+    teardown_world(&w);
+}
+
 /* The order at risk holds marketing back also in a run about a parcel of
  * it that was delivered: a second parcel still on its way is in trouble
  * (docs/journeys.md, policy 4: the order watch has the order at risk). */
@@ -2170,6 +2204,7 @@ int main(void)
         cmocka_unit_test(test_unsubscribe_outlives_the_same_record),
         cmocka_unit_test(test_refusal_keeps_unsubscribe),
         cmocka_unit_test(test_at_risk_holds_marketing_after_one_parcel),
+        cmocka_unit_test(test_other_order_at_risk_holds_marketing),
         cmocka_unit_test(test_quiet_hours_in_the_shop_zone),
         cmocka_unit_test(test_business_day_skips_closed_days),
         cmocka_unit_test(test_quiet_hours_end_keeps_the_budget),

@@ -1006,6 +1006,31 @@ static void test_store_error_for_good_fails(void **state)
     fx_close(&fx);
 }
 
+/* The order watch's record of an order: at risk, or not. */
+typedef struct risk_task {
+    const char *order_id;
+    bool at_risk;
+    cs_ms_t now;
+    cs_err_t err;
+} risk_task_t;
+
+static cs_rc risk_fn(cs_store_t *st, void *arg)
+{
+    risk_task_t *r = arg;
+    cs_promise_rec_t p;
+    memset(&p, 0, sizeof p);
+    cs_strlcpy(p.order_id, r->order_id, sizeof p.order_id);
+    p.at_risk = r->at_risk;
+    cs_strlcpy(p.risk_reason, r->at_risk ? "no_scan" : "", sizeof p.risk_reason);
+    p.updated_at = r->now;
+    p.level = -1;
+    cs_rc rc = cs_store_begin(st, &r->err);
+    if (!rc && (rc = cs_store_call(st, promise_put, &p, NULL, &r->err)) == CS_OK)
+        return cs_store_commit(st, &r->err);
+    cs_store_rollback(st);
+    return rc;
+}
+
 /* The policy's holds are asked again at the hand-over: a review request
  * queued (the policy let it go) whose hand-over comes after the customer
  * opened a ticket is not sent while the ticket is open; it is looked at
@@ -1115,6 +1140,32 @@ static void test_hold_at_hand_over(void **state)
     assert_string_equal(g.m.reason, "held_delivery_late");
     assert_int_equal(g.m.attempts, 0);
     assert_int_equal(k.sent, 1);
+
+    /* marketing about another order of hers waits too while the order
+     * watch has 1001 at risk, and goes once it no longer has */
+    ingest(fx.e, "{\"event_id\":\"o-1002\",\"type\":\"order.placed\","
+                 "\"occurred_at\":\"2026-03-04T10:00:00Z\",\"data\":{\"id\":\"1002\","
+                 "\"customer_id\":\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"B\","
+                 "\"name\":\"B\",\"unit_price\":\"4.90\",\"quantity\":1}]}}");
+    risk_task_t risk = { "1001", true, cs_clock_now(&fx.clock.clock), { 0 } };
+    assert_int_equal(cs_engine_with_writer(fx.e, risk_fn, &risk), CS_OK);
+    put.now = cs_clock_now(&fx.clock.clock);
+    put.journey = "xsell2";
+    put.order_id = "1002";
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+    g.id = 4;
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_QUEUED);
+    assert_string_equal(g.m.reason, "held_delivery_late");
+    assert_int_equal(k.sent, 1);
+    risk.at_risk = false;
+    assert_int_equal(cs_engine_with_writer(fx.e, risk_fn, &risk), CS_OK);
+    cs_clock_manual_set(&fx.clock, cs_clock_now(&fx.clock.clock) + fx.pc.hold_retry);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(k.sent, 2);
     fx_close(&fx);
 }
 
