@@ -251,9 +251,12 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
     if (!ctx)
         return NULL;
     json_object_set_new(ctx, "first_purchase", json_boolean(cs_first_purchase(cu, o)));
-    /* (no unsubscribe link in the text footer of an order's own mail, as
+    /* (no unsubscribe link in the footers of an order's own mail, nor of
+     * a delay or problem notice, which an unsubscribe does not stop: as
      * no List-Unsubscribe header) */
     json_object_set_new(ctx, "transactional", json_boolean(m->cls == CS_CLASS_TRANSACTIONAL));
+    json_object_set_new(ctx, "unsubscribable",
+                        json_boolean(cs_policy_unsubscribable((cs_msg_class_t)m->cls)));
     if (o) {
         const char *cur = json_string_value(json_object_get(o, "currency"));
         json_t *oo = json_pack("{s:s?,s:s?}", "id", json_string_value(json_object_get(o, "id")),

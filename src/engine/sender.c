@@ -667,7 +667,8 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         .html = html,
         .text = text,
         .idem_key = m->idem_key,
-        .unsubscribe_url = unsub[0] && m->cls != CS_CLASS_TRANSACTIONAL ? unsub : NULL,
+        .unsubscribe_url =
+            unsub[0] && cs_policy_unsubscribable((cs_msg_class_t)m->cls) ? unsub : NULL,
         .date = now,
     };
     cs_send_result_t sr;

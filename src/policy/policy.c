@@ -23,6 +23,11 @@ bool cs_policy_budgeted(cs_msg_class_t cls)
     return cls == CS_CLASS_REASSURANCE || cls == CS_CLASS_ASK || cls == CS_CLASS_MARKETING;
 }
 
+bool cs_policy_unsubscribable(cs_msg_class_t cls)
+{
+    return cls != CS_CLASS_TRANSACTIONAL && cls != CS_CLASS_SERVICE;
+}
+
 bool cs_policy_is_marketing(cs_msg_class_t cls)
 {
     return cls == CS_CLASS_ASK || cls == CS_CLASS_MARKETING;
@@ -83,7 +88,7 @@ static bool quiet(const cs_policy_conf_t *c, const cs_tz_t *tz, cs_ms_t now, cs_
  * stop a message of this class? */
 static bool unsubscribed(const cs_policy_input_t *in)
 {
-    return in->unsubscribed && in->cls != CS_CLASS_TRANSACTIONAL && in->cls != CS_CLASS_SERVICE;
+    return in->unsubscribed && cs_policy_unsubscribable(in->cls);
 }
 
 const char *cs_policy_channel(const cs_policy_input_t *in)

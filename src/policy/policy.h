@@ -131,6 +131,10 @@ bool cs_policy_quiet(const cs_policy_conf_t *c, cs_msg_class_t cls, const cs_tz_
 bool cs_policy_budgeted(cs_msg_class_t cls);
 /* The purpose consent is checked for: true = marketing. */
 bool cs_policy_is_marketing(cs_msg_class_t cls);
+/* Does an unsubscribe stop messages of cls (reassurance, asks, marketing;
+ * not an order's own mail nor a delay or problem notice)? Only those
+ * offer one: a List-Unsubscribe header, the footer's link. */
+bool cs_policy_unsubscribable(cs_msg_class_t cls);
 
 /* The next instant at local time hour:minute strictly after `now` in tz,
  * on a business day (Monday to Friday) when asked. */

@@ -353,6 +353,7 @@ typedef struct keep {
     cs_transport_t base; /* must be first */
     int sent;
     char to[256], subject[1024], text[4096], html[16384];
+    char unsub[1200]; /* the List-Unsubscribe URL given, "" for none */
 } keep_t;
 
 static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
@@ -361,6 +362,7 @@ static void keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r
     memset(r, 0, sizeof *r);
     k->sent++;
     snprintf(k->to, sizeof k->to, "%s", m->to ? m->to : "");
+    snprintf(k->unsub, sizeof k->unsub, "%s", m->unsubscribe_url ? m->unsubscribe_url : "");
     snprintf(k->subject, sizeof k->subject, "%s", m->subject ? m->subject : "");
     snprintf(k->text, sizeof k->text, "%s", m->text ? m->text : "");
     snprintf(k->html, sizeof k->html, "%s", m->html ? m->html : "");
@@ -707,6 +709,7 @@ static void test_text_footer(void **state)
         fail_msg("no footer with the unsubscribe link: %s", k.text);
     assert_null(strchr(strstr(f, "abmelden: "), '\n')); /* the link ends the text */
     assert_non_null(strstr(k.html, "Hier abmelden"));
+    assert_true(strncmp(k.unsub, "https://shop.example/u/", 23) == 0); /* List-Unsubscribe */
     /* an order's own mail: the support address, no unsubscribe link */
     keep_t k2 = { .base = { &keep_ops } };
     send_shipped("footer2.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_EMAIL,
@@ -716,6 +719,15 @@ static void test_text_footer(void **state)
     /* nor in its HTML part, as no List-Unsubscribe header */
     if (!strstr(k2.html, "Fragen?") || strstr(k2.html, "abmelden"))
         fail_msg("the confirmation's HTML footer: %s", k2.html);
+    assert_string_equal(k2.unsub, "");
+    /* nor a delay or problem notice, which an unsubscribe does not stop:
+     * it offered one all the same, in its footers and its header */
+    keep_t k4 = { .base = { &keep_ops } };
+    send_shipped("footer4.db", "order_confirmation", CS_CLASS_SERVICE, CS_CHANNEL_EMAIL, &so,
+                 &k4);
+    if (!strstr(k4.text, "Fragen?") || strstr(k4.text, "abmelden") || strstr(k4.html, "abmelden"))
+        fail_msg("a service mail's footers: %s", k4.text);
+    assert_string_equal(k4.unsub, "");
     /* the same text as an SMS (a template without .sms): no footer */
     keep_t k3 = { .base = { &keep_ops } };
     send_shipped("footer3.db", "order_confirmation", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_SMS, &so,
