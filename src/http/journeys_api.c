@@ -165,7 +165,9 @@ enum MHD_Result cs__http_journeys(hreq_t *r)
         for (size_t i = 0; js && i < cs_journeys_count(js); i++)
             known = known || strcmp(cs_journeys_at(js, i)->id, c.id) == 0;
         if (!known) {
-            cs_errf(&c.err, CS_ERR_NOTFOUND, "no journey '%s' is loaded", c.id);
+            cs_err_field(&c.err, CS_ERR_NOTFOUND, "id",
+                         "id: no journey \"%.64s\" is loaded (GET /v1/journeys lists them)",
+                         c.id);
             return cs__http_reply_err(r, &c.err);
         }
         rc = cs_engine_with_writer(r->h->engine, switch_fn, &c);

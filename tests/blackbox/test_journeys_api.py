@@ -82,6 +82,10 @@ try:
          "the refusal names the scope the route needs")
     st, _, body = d.request("POST", "/v1/journeys/nope/disable")
     t.eq(st, 404, "unknown journey")
+    # named as the other 404s of an id are, with where the loaded ones are listed
+    t.eq((body["error"].get("field"), body["error"]["message"]),
+         ("id", 'id: no journey "nope" is loaded (GET /v1/journeys lists them)'),
+         "the unknown journey's 404 names id")
     st, _, body = d.request("GET", "/v1/journeys/order_confirmation/disable")
     t.eq(st, 405, "GET on a switch")
     st, _, body = d.request("POST", "/v1/journeys/order_confirmation/disable")
