@@ -560,6 +560,20 @@ static void test_time_before_2000(void **state)
     expect_err(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"1969-12-31\"",
                        "{\"latest\":\"2026-12-08\"}"),
                CS_ERR_INVALID, "data.placed_at", "expected an RFC 3339 time");
+    /* a time without its zone, and a date where a time is wanted, are
+     * named as what they are */
+    expect_err(SAMEDAY("2026-12-05T21:00:00", "", "{\"latest\":\"2026-12-08\"}"), CS_ERR_INVALID,
+               "occurred_at",
+               "occurred_at: expected an RFC 3339 time like 2026-03-01T10:15:00Z, got "
+               "\"2026-12-05T21:00:00\" (it has no zone: add Z for UTC or an offset like +01:00)");
+    expect_err(SAMEDAY("2026-12-05T21:00:00Z", ",\"placed_at\":\"2026-12-05T20:59:59.250\"",
+                       "{\"latest\":\"2026-12-08\"}"),
+               CS_ERR_INVALID, "data.placed_at", "(it has no zone: add Z");
+    expect_err(SAMEDAY("2026-12-05", "", "{\"latest\":\"2026-12-08\"}"), CS_ERR_INVALID,
+               "occurred_at", "got \"2026-12-05\" (a date alone: the time of day and its zone "
+               "are needed)");
+    expect_err(SAMEDAY("2026-12-05T25:00:00", "", "{\"latest\":\"2026-12-08\"}"), CS_ERR_INVALID,
+               "occurred_at", "got \"2026-12-05T25:00:00\"");
 }
 
 /* A customer's time zone is one the system's database has, checked when
