@@ -1526,6 +1526,17 @@ static cs_rc check_customer(cs_event_t *ev, cs_err_t *err)
     return cs_event_serialize(ev, err);
 }
 
+/* The text of ev's occurred_at or data.placed_at as the sender wrote it,
+ * for a refusal to quote; "" when not at hand. Borrowed from ev->json. */
+static const char *time_as_sent(const cs_event_t *ev, const char *field)
+{
+    json_t *v = strcmp(field, "occurred_at") == 0
+                    ? json_object_get(ev->json, "occurred_at")
+                    : json_object_get(json_object_get(ev->json, "data"), "placed_at");
+    const char *s = json_string_value(v);
+    return s ? s : "";
+}
+
 cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
 {
     const char *field;
@@ -1540,9 +1551,9 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
         field = NULL;
     if (field)
         return cs_err_field(err, CS_ERR_INVALID, field,
-                            "%s: expected a time from 2000-01-01 on; check how the sender "
-                            "writes its times",
-                            field);
+                            "%s: expected a time from 2000-01-01 on, got \"%.40s\"; check how "
+                            "the sender writes its times",
+                            field, time_as_sent(ev, field));
     /* a purchase dated ahead would be promised and watched from then (an
      * order view promising a date years away): the same clock gone wrong */
     if (ev->occurred_at > now + CS_EVENT_AHEAD_MAX_MS)
@@ -1554,9 +1565,9 @@ cs_rc cs_event_check_received(cs_event_t *ev, cs_ms_t now, cs_err_t *err)
     char at[32];
     cs_time_format(now, at, sizeof at);
     return cs_err_field(err, CS_ERR_INVALID, field,
-                        "%s: more than a day in the future (received at %s); check the sender's "
-                        "clock and time zone",
-                        field, at);
+                        "%s: more than a day in the future, got \"%.40s\" (received at %s); "
+                        "check the sender's clock and time zone",
+                        field, time_as_sent(ev, field), at);
 }
 
 cs_rc cs_event_wide_error(json_t *doc, const char *const *path, const bool *huge, size_t n,
