@@ -214,6 +214,26 @@ def de_holiday(day):
             (day - easter(day.year)).days in (-2, 1, 39, 50))
 
 
+def reply_json(handler, code, obj):
+    """A fake provider's answer: obj as JSON with the given status."""
+    data = json.dumps(obj).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def serve(handler_cls):
+    """A fake provider (an http.server handler class) on a free local port,
+    served from a daemon thread: (server, its base URL)."""
+    import http.server
+    import threading
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
 def order_event(eid, order_id, customer="c-1", at="2026-03-01T10:00:00Z", price="8.90", qty=1):
     return {"event_id": eid, "type": "order.placed", "occurred_at": at,
             "data": {"id": order_id, "customer_id": customer, "currency": "EUR",

@@ -47,17 +47,10 @@ class Provider(http.server.BaseHTTPRequestHandler):
         return self.reply(201, {"sid": "SM%04d" % n, "status": "queued"})
 
     def reply(self, code, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        csbb.reply_json(self, code, obj)
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-base = "http://127.0.0.1:%d" % srv.server_address[1]
+srv, base = csbb.serve(Provider)
 
 work = tempfile.mkdtemp(prefix="cs-retry-")
 atexit.register(shutil.rmtree, work, True)

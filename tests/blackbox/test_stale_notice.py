@@ -8,7 +8,6 @@ order the watch finds at risk for a new reason meanwhile is skipped as
 superseded: the newer notice tells the same state (both are written when
 they are sent), and the customer got the same SMS twice."""
 import http.server
-import json
 import os
 import sys
 import threading
@@ -38,22 +37,15 @@ class Provider(http.server.BaseHTTPRequestHandler):
             else:
                 bodies.append(urllib.parse.parse_qs(body))
                 code, obj = 201, {"sid": "SM%04d" % len(bodies), "status": "queued"}
-        data = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        csbb.reply_json(self, code, obj)
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Provider)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
+srv, base = csbb.serve(Provider)
 
 d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_JOURNEYS": os.path.join(root, "etc", "journeys"),
     "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
-    "CONSONANCE_SMS_URL": "http://127.0.0.1:%d/2010-04-01/Accounts/AC1/Messages.json"
-                          % srv.server_address[1],
+    "CONSONANCE_SMS_URL": base + "/2010-04-01/Accounts/AC1/Messages.json",
     "CONSONANCE_SMS_ACCOUNT": "AC1",
     "CONSONANCE_SMS_TOKEN": "sms-token-0123456789",
     "CONSONANCE_SMS_FROM": "+4930123456",
