@@ -358,6 +358,7 @@ static enum MHD_Result whatsapp_verify(hreq_t *r)
 static enum MHD_Result whatsapp_callback(hreq_t *r)
 {
     cs_http_t *h = r->h;
+    cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
     const char *secret = h->opts.wa_app_secret;
     if (!secret || !*secret)
         return cs__http_reply_code(r, 404, "not_found",
@@ -427,9 +428,14 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 else
                     continue;
                 cs_strlcpy(c->ref, id, sizeof c->ref);
+                /* Meta's time in seconds; one more than a day ahead of
+                 * ours (no status comes from the future; a number that
+                 * is no time would overflow as milliseconds) is taken as
+                 * the arrival, as the other callbacks' times are bounded */
                 int64_t secs;
                 const char *ts = json_string_value(json_object_get(s, "timestamp"));
-                if (ts && cs_parse_i64(ts, &secs) && secs > 0)
+                if (ts && cs_parse_i64(ts, &secs) && secs > 0 &&
+                    secs <= (now + CS_EVENT_AHEAD_MAX_MS) / 1000)
                     c->at = secs * 1000;
                 json_t *e0 = json_array_get(json_object_get(s, "errors"), 0);
                 if (e0) {
