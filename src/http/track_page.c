@@ -1236,6 +1236,26 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     const char *token = cs__http_path_nul(r) ? "" : url + 3; /* a token cut by a NUL: none */
     if (strcmp(token, "logo") == 0)
         return logo_reply(r);
+    /* a link with a slash after it (a mail client's or a chat's): to the
+     * link without it, relative, so under any prefix a proxy adds; the
+     * page's own links are relative to /t/ */
+    size_t tn = strlen(token);
+    if (tn > 1 && token[tn - 1] == '/' && !memchr(token, '/', tn - 1) && tn < 2 * CS_ID_MAX + 64) {
+        const char *ql = query_lang(r);
+        char loc[2 * CS_ID_MAX + 96];
+        snprintf(loc, sizeof loc, "../%.*s%s%s", (int)(tn - 1), token, ql ? "?lang=" : "",
+                 ql ? ql : "");
+        const char *lang = page_lang(r, NULL);
+        bool de = strcmp(lang, "de") == 0;
+        cs_buf_t b;
+        cs_buf_init(&b, 4096);
+        head(r, &b, lang, de ? "Weiter" : "Continue");
+        cs_buf_puts(&b, "<section><p><a href=\"");
+        esc(&b, loc);
+        cs_buf_printf(&b, "\">%s</a></p></section></main></body></html>",
+                      de ? "Weiter zur Sendung" : "Continue to your order");
+        return finish(r, &b, 301, loc, 0);
+    }
     if (tracking_off(h))
         return off_page(r, page_lang(r, NULL));
     char id[CS_ID_MAX + 1], client[64];

@@ -446,6 +446,14 @@ try:
                     % (what, until, re.findall(r"<h2>We are sorry</h2><p>.*?</p>", html)))
     st, h, _ = lookup("l1", "BEN@example.com")
     t.eq(st, 303, "found by email, any case")
+    # a link with a slash after it (a mail client's, a chat's) leads to the link
+    if loc.startswith(PUBLIC):
+        path = loc[len(PUBLIC):].split("?")[0]
+        st, h3, _ = page(path + "/?lang=en")
+        t.eq((st, h3.get("location")), (301, "../%s?lang=en" % path.split("/")[-1]),
+             "a link with a trailing slash goes to the link")
+        st, _, _ = page(path + "//")
+        t.eq(st, 404, "two slashes after it are no link")
     # the number as a shop shows it ("#1001") or in other letters ("L1"
     # for "l1") names the order; the link is the order's own
     for typed in ("#l1", "# l1", "L1", "#L1"):
