@@ -1238,9 +1238,11 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         return logo_reply(r);
     /* a link with a slash after it (a mail client's or a chat's): to the
      * link without it, relative, so under any prefix a proxy adds; the
-     * page's own links are relative to /t/ */
+     * page's own links are relative to /t/. Only what has a token's
+     * shape (hex digits and its dot): other text is a bad token. */
     size_t tn = strlen(token);
-    if (tn > 1 && token[tn - 1] == '/' && !memchr(token, '/', tn - 1) && tn < 2 * CS_ID_MAX + 64) {
+    if (tn > 1 && token[tn - 1] == '/' && tn < 2 * CS_ID_MAX + 64 &&
+        strspn(token, "0123456789abcdef.") == tn - 1) {
         const char *ql = query_lang(r);
         char loc[2 * CS_ID_MAX + 96];
         snprintf(loc, sizeof loc, "../%.*s%s%s", (int)(tn - 1), token, ql ? "?lang=" : "",

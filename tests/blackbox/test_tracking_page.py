@@ -454,6 +454,8 @@ try:
              "a link with a trailing slash goes to the link")
         st, _, _ = page(path + "//")
         t.eq(st, 404, "two slashes after it are no link")
+        st, h3, _ = page("/t/abc%22%3E%3Cscript%3E/")
+        t.eq((st, h3.get("location")), (404, None), "text of no token's shape is not sent on")
     # the number as a shop shows it ("#1001") or in other letters ("L1"
     # for "l1") names the order; the link is the order's own
     for typed in ("#l1", "# l1", "L1", "#L1"):
