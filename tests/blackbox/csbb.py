@@ -234,6 +234,35 @@ def serve(handler_cls):
     return srv, "http://127.0.0.1:%d" % srv.server_address[1]
 
 
+def out_for_delivery(cid, phone, consents, n, at):
+    """A German customer (cid, Berlin) whose order o-CID's parcel (DHL,
+    tracking number Tn) is out for delivery: its four events."""
+    oid = "o-" + cid
+    return [
+        {"event_id": "c-" + cid, "type": "customer.upserted", "occurred_at": at,
+         "data": {"id": cid, "name": "Kim " + cid, "phone": phone, "locale": "de",
+                  "timezone": "Europe/Berlin", "consents": consents}},
+        order_event("e-o-" + cid, oid, customer=cid, at=at),
+        {"event_id": "e-s-" + cid, "type": "shipment.created", "occurred_at": at,
+         "data": {"id": "s-" + cid, "order_id": oid, "carrier": "dhl", "tracking_number": "T%d" % n}},
+        {"event_id": "e-t-" + cid, "type": "tracking.event", "occurred_at": at,
+         "data": {"shipment_id": "s-" + cid, "carrier": "dhl", "tracking_number": "T%d" % n,
+                  "status": "out_for_delivery"}},
+    ]
+
+
+def browser_missing(root):
+    """(node, None) when the headless Chromium tests can run (node, the
+    npm packages in tests/browser, Debian's chromium), else (None, why)."""
+    import shutil
+    node = shutil.which("node")
+    pw = os.path.join(root, "tests", "browser", "node_modules", "playwright-core")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if node and os.path.isdir(pw) and os.path.exists(chromium):
+        return node, None
+    return None, "headless Chromium test needs node, tests/browser/node_modules (npm ci) and %s" % chromium
+
+
 def order_event(eid, order_id, customer="c-1", at="2026-03-01T10:00:00Z", price="8.90", qty=1):
     return {"event_id": eid, "type": "order.placed", "occurred_at": at,
             "data": {"id": order_id, "customer_id": customer, "currency": "EUR",

@@ -56,18 +56,7 @@ now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def parcel(cid, n):
-    oid = "o-" + cid
-    return [
-        {"event_id": "c-" + cid, "type": "customer.upserted", "occurred_at": now,
-         "data": {"id": cid, "name": "Kim " + cid, "phone": "+49151000001%02d" % n, "locale": "de",
-                  "timezone": "Europe/Berlin", "consents": {"sms": {"transactional": True}}}},
-        csbb.order_event("e-o-" + cid, oid, customer=cid, at=now),
-        {"event_id": "e-s-" + cid, "type": "shipment.created", "occurred_at": now,
-         "data": {"id": "s-" + cid, "order_id": oid, "carrier": "dhl", "tracking_number": "T%d" % n}},
-        {"event_id": "e-t-" + cid, "type": "tracking.event", "occurred_at": now,
-         "data": {"shipment_id": "s-" + cid, "carrier": "dhl", "tracking_number": "T%d" % n,
-                  "status": "out_for_delivery"}},
-    ]
+    return csbb.out_for_delivery(cid, "+49151000001%02d" % n, {"sms": {"transactional": True}}, n, now)
 
 
 def notice(cid, template="out_for_delivery"):

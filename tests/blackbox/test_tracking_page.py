@@ -1097,11 +1097,8 @@ try:
     t.check(metric("consonance_tracking_page_cache_bytes") <= LIMIT, "still within the bound")
 
     # a real browser on a phone, both languages
-    node = shutil.which("node")
-    pw = os.path.join(root, "tests", "browser", "node_modules", "playwright-core")
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not (node and os.path.isdir(pw) and os.path.exists(chromium)):
-        msg = "headless Chromium test needs node, tests/browser/node_modules (npm ci) and %s" % chromium
+    node, msg = csbb.browser_missing(root)
+    if msg:
         if os.environ.get("CI"):
             t.check(False, msg + " (scripts/install-deps.sh installs them)")
         else:

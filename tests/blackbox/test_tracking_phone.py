@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import hmac
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,11 +26,8 @@ t = csbb.Checker()
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(os.path.dirname(here))
 
-node = shutil.which("node")
-pw = os.path.join(root, "tests", "browser", "node_modules", "playwright-core")
-chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-if not (node and os.path.isdir(pw) and os.path.exists(chromium)):
-    msg = "headless Chromium test needs node, tests/browser/node_modules (npm ci) and %s" % chromium
+node, msg = csbb.browser_missing(root)
+if msg:
     if os.environ.get("CI"):
         print("FAIL: " + msg + " (scripts/install-deps.sh installs them)")
         sys.exit(1)
