@@ -742,6 +742,23 @@ static bool parse_signature(const char *hdr, sig_hdr_t *sg, char *why, size_t si
     return true;
 }
 
+/* The first key of obj that names is not (NULL-ended): our own form
+ * refuses a field it does not know, as the event API does, so a typo
+ * ("ocurred_at", "locaton") is not dropped unseen. */
+static const char *unknown_key(json_t *obj, const char *const *names)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach (obj, key, v) {
+        size_t i = 0;
+        while (names[i] && strcmp(names[i], key) != 0)
+            i++;
+        if (!names[i])
+            return key;
+    }
+    return NULL;
+}
+
 static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
 {
     const char *secret = r->h->opts.tracking_secret;
@@ -776,8 +793,10 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
         match |= cs_ct_equal(want, sg.v1[i], 2 * CS_SHA256_LEN);
     if (!match)
         return forbidden(r, SIG_HEADER, "does not match the body signed with tracking_secret");
+    static const char *const top_keys[] = { "carrier", "tracking_number", "scans", NULL };
+    static const char *const scan_keys[] = { "code", "text", "occurred_at", "location", NULL };
     char carrier[CS_ID_MAX + 1];
-    const char *number;
+    const char *number, *key;
     cs_rc rc = CS_OK;
     json_t *doc = load_body(r, &err);
     json_t *scans = doc ? json_object_get(doc, "scans") : NULL;
@@ -790,6 +809,9 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
     else if (!json_is_array(scans))
         rc = cs_err_field(&err, CS_ERR_INVALID, "scans", "scans: %s, got %s",
                           "expected an array of scans", scans ? cs_json_type_word(scans) : "nothing");
+    else if ((key = unknown_key(doc, top_keys)))
+        rc = cs_err_field(&err, CS_ERR_INVALID, key, "%.*s: unknown field (expected carrier, "
+                          "tracking_number and scans)", quote_len(key, 64), key);
     if (rc)
         goto out;
     size_t i;
@@ -801,6 +823,13 @@ static enum MHD_Result own_scans(hreq_t *r, batch_t *b)
         snprintf(src.base, sizeof src.base, "scans[%zu]", i);
         if (!json_is_object(s)) {
             reject(b, &src, NULL, "expected an object, got %s", cs_json_type_word(s));
+            continue;
+        }
+        if ((key = unknown_key(s, scan_keys))) {
+            char field[64];
+            snprintf(field, sizeof field, "%.*s", quote_len(key, 40), key);
+            reject(b, &src, field, "unknown field (expected code, text, occurred_at and "
+                                   "location)");
             continue;
         }
         const char *code, *text, *when;

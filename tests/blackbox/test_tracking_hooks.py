@@ -439,6 +439,24 @@ try:
     st, _, body = own({"carrier": "DHL Paket", "tracking_number": "x", "scans": []})
     t.eq((st, err(body)[0]), (400, "carrier"), "a carrier id with a space is refused")
     t.check("a-z, 0-9, _ and -" in err(body)[1], "... saying the expected form: %r" % (err(body),))
+    # our own form refuses fields it does not know, as the event API does:
+    # a misspelt field is not dropped unseen
+    st, _, body = own({"carrier": "dpd", "tracking_number": "01905002345612", "scans": [
+        {"code": "DELIVERED", "occurred_at": iso(-35), "locaton": {"city": "Berlin"}},
+        {"code": "DELIVERED", "text": "Zugestellt", "occurred_at": iso(-34)},
+    ]})
+    rej = rejected(body)
+    t.eq((st, body.get("accepted"), {i: f for i, (f, _) in rej.items()}),
+         (200, 1, {0: "scans[0].locaton"}), "a scan with an unknown field is refused alone, naming it")
+    t.check("unknown field" in rej.get(0, ("", ""))[1] and "location" in rej.get(0, ("", ""))[1],
+            "... saying which fields there are: %r" % rej)
+    st, _, body = own({"carrier": "dpd", "tracking_number": "01905002345612", "shipment": "SHP-2",
+                       "scans": [{"code": "DELIVERED", "text": "Feld-Test", "occurred_at": iso(-33)}]})
+    t.eq((st, err(body)[0]), (400, "shipment"), "an unknown field beside the scans refuses the request")
+    t.check("unknown field" in err(body)[1] and "tracking_number" in err(body)[1],
+            "... naming the fields there are: %r" % (err(body),))
+    t.check(not any(s.get("carrier_text") == "Feld-Test" for s in scans("1002")),
+            "... and stores none of its scans")
 
     # raw scans through the event API; an unknown code is kept and counted
     st, _, body = d.post_events([
