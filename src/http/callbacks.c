@@ -514,7 +514,7 @@ static enum MHD_Result email_callback(hreq_t *r)
         const char *detail = json_string_value(jdetail);
         const char *at = json_string_value(jat);
         int sv = status ? cs_msg_status_from_name(status) : -1;
-        const char *field = NULL, *why = NULL;
+        const char *field = NULL, *why = NULL, *slip = "";
         cs_ms_t t = 0;
         if (!json_is_object(o))
             field = "body", why = "expected a status object ({\"message_id\": ..., \"status\": ...})";
@@ -527,8 +527,9 @@ static enum MHD_Result email_callback(hreq_t *r)
         else if (at && !cs_time_parse(at, &t) && cs_time_before_1970(at))
             field = "occurred_at", why = "expected a time from 2000-01-01 on (check how the "
                                          "sender writes its times)";
-        else if ((jat && !at) || (at && !cs_time_parse(at, &t)))
-            field = "occurred_at", why = "expected an RFC 3339 time like 2026-12-07T09:00:00Z";
+        else if ((jat && !at) || (at && (strlen(at) == 10 || !cs_time_parse(at, &t))))
+            field = "occurred_at", why = "expected an RFC 3339 time like 2026-12-07T09:00:00Z",
+            slip = at ? cs_time_slip(at) : "";
         else if (at && t < CS_EVENT_TIME_MIN) /* as the event intake refuses it */
             field = "occurred_at", why = "expected a time from 2000-01-01 on (check how the "
                                          "sender writes its times)";
@@ -542,10 +543,11 @@ static enum MHD_Result email_callback(hreq_t *r)
              * it expects and what came, as every other refusal says it */
             json_t *v = strcmp(field, "body") == 0 ? o : json_object_get(o, field);
             char e[CS_HTTP_ECHO_MAX], msg[CS_ERR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s: %s, got %s", field, why,
+            snprintf(msg, sizeof msg, "%s: %s, got %s%s", field, why,
                      json_is_string(v) ? cs__http_echo(json_string_value(v), e, sizeof e)
                      : v               ? cs_json_type_word(v)
-                                       : "nothing");
+                                       : "nothing",
+                     slip);
             json_array_append_new(rejected, json_pack("{s:I,s:{s:s,s:s,s:s}}", "index",
                                                       (json_int_t)i, "error", "code", "invalid",
                                                       "field", field, "message", msg));

@@ -144,6 +144,22 @@ bool cs_time_before_1970(const char *s)
     return !(mo == 2 && d == 29 && !is_leap(y)); /* ... but for a 29th of February */
 }
 
+const char *cs_time_slip(const char *s)
+{
+    char zoned[48];
+    cs_ms_t t;
+    size_t n = s ? strlen(s) : 0;
+    if (n == 10 && cs_time_parse(s, &t))
+        return " (a date alone: the time of day and its zone are needed)";
+    if (n > 10 && n + 2 <= sizeof zoned) {
+        memcpy(zoned, s, n);
+        memcpy(zoned + n, "Z", 2);
+        if (cs_time_parse(zoned, &t))
+            return " (it has no zone: add Z for UTC or an offset like +01:00)";
+    }
+    return "";
+}
+
 const char *cs_time_format(cs_ms_t t, char *buf, size_t size)
 {
     int64_t secs = t >= 0 ? t / 1000 : (t - 999) / 1000;

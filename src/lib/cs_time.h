@@ -27,6 +27,12 @@ bool cs_date_parse(const char *s, cs_ms_t *out);
  * which it does not take ("1969-12-31T23:00:00Z", "1900-01-01"): a time
  * too early, to be told so, not one malformed. */
 bool cs_time_before_1970(const char *s);
+/* The slip a sender most likely made when s is not the RFC 3339 time with
+ * a zone that was wanted, as text to add to the refusal (a static string,
+ * starting with a blank): a date alone (" (a date alone: ...)"), or a
+ * local time written without its zone (" (it has no zone: ...)"); ""
+ * when it is neither. */
+const char *cs_time_slip(const char *s);
 /* Format as "2026-03-01T12:00:00.000Z" into buf (at least 32 bytes). */
 const char *cs_time_format(cs_ms_t t, char *buf, size_t size);
 

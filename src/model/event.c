@@ -500,17 +500,7 @@ static cs_rc get_time(vctx_t *c, json_t *obj, const char *key, bool required, bo
         /* the two slips a sender makes most, named: a local time written
          * without its zone (an ISO time from a library that leaves it
          * out), and a date where a time is wanted */
-        char zoned[48];
-        cs_ms_t t;
-        const char *slip = "";
-        if (n == 10 && !date_ok && cs_time_parse(s, &t))
-            slip = " (a date alone: the time of day and its zone are needed)";
-        else if (n > 10 && n + 2 <= sizeof zoned) {
-            memcpy(zoned, s, n);
-            memcpy(zoned + n, "Z", 2);
-            if (cs_time_parse(zoned, &t))
-                slip = " (it has no zone: add Z for UTC or an offset like +01:00)";
-        }
+        const char *slip = date_ok && n == 10 ? "" : cs_time_slip(s);
         return cs_err_field(c->err, CS_ERR_INVALID, FIELD(c, key),
                             "%s: expected %s, got \"%.40s\"%s", FIELD(c, key),
                             date_ok ? "a date (2026-03-01) or an RFC 3339 time"

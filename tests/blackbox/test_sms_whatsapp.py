@@ -368,13 +368,20 @@ try:
          "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 366 * 86400))},
         {"message_id": "<y@shop.example>", "status": "bounced", "occurred_at": 1767225600},
         {"message_id": "<y@shop.example>", "status": "bounced", "detail": {"code": 550}},
-        "<y@shop.example> bounced"]).encode(),
+        "<y@shop.example> bounced",
+        {"message_id": "<y@shop.example>", "status": "bounced", "occurred_at": "2026-12-07"},
+        {"message_id": "<y@shop.example>", "status": "bounced", "occurred_at": "2026-12-07T09:00:00"}]).encode(),
         headers={"Content-Type": "application/json"})
     rej = {r["index"]: (r["error"]["field"], r["error"]["message"]) for r in body.get("rejected", [])}
     t.eq((st, {k: v[0] for k, v in rej.items()}),
-         (422, {0: "occurred_at", 1: "occurred_at", 2: "detail", 3: "body"}),
+         (422, {0: "occurred_at", 1: "occurred_at", 2: "detail", 3: "body", 4: "occurred_at",
+                5: "occurred_at"}),
          "time and detail checked, and an item that is no object named")
     t.check("future" in rej.get(0, ("", ""))[1], "a time ahead is named so: %r" % (rej.get(0),))
+    # a date alone is no time a bounce happened at (it was taken as midnight
+    # UTC), and a time without its zone is named as the event intake names it
+    t.check("a date alone" in rej.get(4, ("", ""))[1], "a date alone is named so: %r" % (rej.get(4),))
+    t.check("no zone" in rej.get(5, ("", ""))[1], "a time without a zone is named so: %r" % (rej.get(5),))
     # each provider reports on its own channel's messages: an email bounce
     # naming the SMS's sid is no email of ours, and the SMS keeps its status
     st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps(
