@@ -220,8 +220,8 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     int64_t d0 = cs_tz_day(tz, placed);
     return cs__http_reply(
         r, 200,
-        json_pack("{s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:{s:I,s:I},s:s,s:{s:s,s:f}}", "carrier", lc,
-                  "lane", "origin", origin, "destination", dest, "window", "from", from, "to", to,
+        json_pack("{s:s,s:{s:s?,s:s},s:{s:s,s:s},s:s,s:{s:I,s:I},s:s,s:{s:s,s:f}}", "carrier", lc,
+                  "lane", "origin", origin[0] ? origin : NULL, "destination", dest, "window", "from", from, "to", to,
                   "point", point, "days", "from", (json_int_t)(cs_tz_day(tz, p.from) - d0), "to",
                   (json_int_t)(cs_tz_day(tz, p.to) - d0), "text", text, "basis", "level",
                   p.level >= 0 && p.level < 4 ? levels[p.level] : "none", "weight", p.weight));

@@ -110,6 +110,8 @@ try:
     st, _, hamburg = promise(carrier="dhl", destination_country="DE", destination_postal_code="20095",
                              placed_at=iso(placed))
     t.eq(hamburg.get("basis", {}).get("level"), "carrier", "no history to Hamburg: the carrier's")
+    t.eq(hamburg.get("lane"), {"origin": None, "destination": "DE-HH"},
+         "an origin not given is null in the lane, not an empty key")
 
     # relearned from the store after a restart
     d.stop()
