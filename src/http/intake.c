@@ -55,8 +55,21 @@ void cs__http_intake_free(hreq_t *r)
     cs_arena_release(&r->arena); /* after the last of its JSON */
 }
 
-/* Record event `index` as rejected with err. */
-static cs_rc reject(hreq_t *r, size_t index, size_t line, const cs_err_t *err)
+/* The event_id of a refused event's doc (borrowed) to name in its result,
+ * so a producer can match it without counting: a string of 1..CS_ID_MAX
+ * bytes, unless the refusal is of the event_id itself. NULL otherwise. */
+static const char *refused_id(json_t *doc, const cs_err_t *err)
+{
+    const char *id = json_string_value(json_object_get(doc, "event_id"));
+    if (!id || !*id || strlen(id) > CS_ID_MAX || strcmp(err->field, "event_id") == 0)
+        return NULL;
+    return id;
+}
+
+/* Record event `index` as rejected with err; event_id (may be NULL) as
+ * refused_id gives it. */
+static cs_rc reject(hreq_t *r, size_t index, size_t line, const char *event_id,
+                    const cs_err_t *err)
 {
     json_t *e = json_pack("{s:I, s:s, s:o}", "index", (json_int_t)index, "status", "rejected",
                           "error", cs__http_error_json(err));
@@ -64,6 +77,10 @@ static cs_rc reject(hreq_t *r, size_t index, size_t line, const cs_err_t *err)
         return CS_ERR_NOMEM;
     if (line)
         json_object_set_new(e, "line", json_integer((json_int_t)line));
+    if (event_id && json_object_set_new(e, "event_id", json_string(event_id))) {
+        json_decref(e);
+        return CS_ERR_NOMEM;
+    }
     json_object_set_new(json_object_get(e, "error"), "rc", json_integer(err->rc));
     if (json_array_append_new(r->rejected, e))
         return CS_ERR_NOMEM;
@@ -141,7 +158,7 @@ static cs_rc take(hreq_t *r, size_t *cap, size_t index, json_t *doc, const char 
         return add_event(r, cap, index, ev) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
     }
     cs_event_free(&ev);
-    if (e.rc == CS_ERR_NOMEM || reject(r, index, 0, &e))
+    if (e.rc == CS_ERR_NOMEM || reject(r, index, 0, refused_id(doc, &e), &e))
         return cs_errf(err, CS_ERR_NOMEM, "out of memory");
     return CS_OK;
 }
@@ -267,7 +284,7 @@ static cs_rc parse_each(hreq_t *r, size_t *cap, const char *p, size_t len, cs_ms
             cs_err_t e;
             cs_err_field(&e, CS_ERR_TOOBIG, "", "event too large: %zu bytes, at most %d allowed",
                          vlen, CS_EVENT_BYTES_MAX);
-            rc = reject(r, k, 0, &e) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
+            rc = reject(r, k, 0, NULL, &e) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
             continue;
         }
         doc = json_loadb(v, vlen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
@@ -283,7 +300,7 @@ static cs_rc parse_each(hreq_t *r, size_t *cap, const char *p, size_t len, cs_ms
             cs_err_field(&e, CS_ERR_INVALID, "",
                          "malformed JSON at line %d, column %d (byte %zu): %s", line, col, at,
                          cs_json_error_text(&je));
-            rc = reject(r, k, 0, &e) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
+            rc = reject(r, k, 0, NULL, &e) ? cs_errf(err, CS_ERR_NOMEM, "out of memory") : CS_OK;
             continue;
         }
         rc = take(r, cap, k, doc, wide_at, huge, nw, now, err);
@@ -361,8 +378,14 @@ static cs_rc parse_body_in(hreq_t *r, body_kind_t kind, cs_err_t *err)
                     return cs_errf(err, CS_ERR_NOMEM, "out of memory");
             } else if (prc == CS_ERR_NOMEM) {
                 return cs_errf(err, CS_ERR_NOMEM, "out of memory");
-            } else if (reject(r, index, line, &e)) {
-                return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+            } else {
+                /* the line once more, on a refusal only, for its event_id:
+                 * nothing when the line is no JSON object */
+                json_t *doc = json_loadb(p + a, b - a, JSON_REJECT_DUPLICATES, NULL);
+                cs_rc jrc = reject(r, index, line, refused_id(doc, &e), &e);
+                json_decref(doc);
+                if (jrc)
+                    return cs_errf(err, CS_ERR_NOMEM, "out of memory");
             }
             index++;
         }

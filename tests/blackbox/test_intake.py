@@ -78,6 +78,19 @@ try:
     t.check("at most 2 decimals" in res[1]["error"]["message"], "rejected item says what was expected")
     t.eq(res[2]["error"]["field"], "type", "unknown type named")
     t.eq(res[2]["error"]["code"], "rule", "unknown type is a rule error")
+    # a refused event's result names its event_id, as the others' do, so a
+    # producer can match it without counting; not when the id is what is wrong
+    t.eq([r.get("event_id") for r in res], ["c-7-up", "bad-1", "bad-2", "o-1001"],
+         "every result of the array names its event_id, the refused ones too")
+    lines = [dict(batch[1], event_id="bad-nd-1"), dict(batch[1], event_id=7),
+             dict(batch[1], event_id="x" * 200)]
+    st, _, body = d.request("POST", "/v1/events", "\n".join(json.dumps(x) for x in lines) + "\n",
+                            {"Content-Type": "application/x-ndjson"})
+    res = body.get("results", []) if isinstance(body, dict) else []
+    t.eq((st, [(r.get("status"), r.get("event_id"), r.get("error", {}).get("field")) for r in res]),
+         (400, [("rejected", "bad-nd-1", "data.items[0].unit_price"), ("rejected", None, "event_id"),
+                ("rejected", None, "event_id")]),
+         "an NDJSON line refused names its event_id, unless the id is what is refused")
 
     # ---- a time before 1970: too early, as one before 2000 is told ----
     st, _, body = d.post_events(csbb.order_event("early-1", "E-1", customer="c-early", at="1969-07-20T20:17:00Z"))
