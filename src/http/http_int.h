@@ -101,6 +101,7 @@ struct cs_http {
     _Atomic uint64_t dur_sum_us[R__COUNT];
     _Atomic uint64_t events_rejected;
     _Atomic uint64_t callbacks_unknown;
+    _Atomic uint64_t scans_rejected[2]; /* tracking webhooks: [0] aftership, [1] scans */
     _Atomic uint64_t messages_requeued; /* by POST /v1/messages/retry */
 
     /* the tracking page's guard against guessing and its page cache

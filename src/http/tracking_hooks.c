@@ -308,6 +308,10 @@ static cs_rc add_scan(batch_t *b, const scan_src_t *src, const char *carrier, co
 static enum MHD_Result submit(hreq_t *r, batch_t *b)
 {
     size_t dups = 0, fresh = 0, waiting = 0;
+    /* counted, as a request with some scans taken answers 200: an
+     * aggregator does not show our answer to anyone */
+    atomic_fetch_add(&r->h->scans_rejected[r->route == R_TRACK_AFTERSHIP ? 0 : 1],
+                     json_array_size(b->rejected));
     if (b->nomem) { /* nothing taken: a retry is answered in full */
         cs_err_t err;
         cs_errf(&err, CS_ERR_NOMEM, "out of memory listing the rejected scans; retry later");

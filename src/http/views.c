@@ -289,6 +289,14 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                     "# TYPE consonance_scans_unmapped_total counter\n");
     cs_carriers_unmapped(cs_engine_carriers(h->engine), unmapped_line, &b);
     cs_buf_printf(&b,
+                  "# HELP consonance_scans_rejected_total Carrier scans a tracking webhook "
+                  "refused (not recorded), by webhook.\n"
+                  "# TYPE consonance_scans_rejected_total counter\n"
+                  "consonance_scans_rejected_total{webhook=\"aftership\"} %llu\n"
+                  "consonance_scans_rejected_total{webhook=\"scans\"} %llu\n",
+                  (unsigned long long)atomic_load(&h->scans_rejected[0]),
+                  (unsigned long long)atomic_load(&h->scans_rejected[1]));
+    cs_buf_printf(&b,
                   "# HELP consonance_callbacks_unknown_total Delivery statuses for messages "
                   "this store does not know.\n"
                   "# TYPE consonance_callbacks_unknown_total counter\n"

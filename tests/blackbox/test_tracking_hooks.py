@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -439,6 +440,11 @@ try:
     st, _, body = own({"carrier": "DHL Paket", "tracking_number": "x", "scans": []})
     t.eq((st, err(body)[0]), (400, "carrier"), "a carrier id with a space is refused")
     t.check("a-z, 0-9, _ and -" in err(body)[1], "... saying the expected form: %r" % (err(body),))
+    def refused_count():
+        _, _, m = d.request("GET", "/metrics", key=False)
+        return {w: int(re.search(r'consonance_scans_rejected_total\{webhook="%s"\} (\d+)' % w, m).group(1))
+                for w in ("aftership", "scans")}
+    before = refused_count()
     # our own form refuses fields it does not know, as the event API does:
     # a misspelt field is not dropped unseen
     st, _, body = own({"carrier": "dpd", "tracking_number": "01905002345612", "scans": [
@@ -450,6 +456,13 @@ try:
          (200, 1, {0: "scans[0].locaton"}), "a scan with an unknown field is refused alone, naming it")
     t.check("unknown field" in rej.get(0, ("", ""))[1] and "location" in rej.get(0, ("", ""))[1],
             "... saying which fields there are: %r" % rej)
+    st, _, body = aftership({"msg": {"slug": "dhl-germany", "tracking_number": "00340434161094015903",
+                                     "checkpoints": [{"checkpoint_time": iso(-30), "subtag": "InTransit_001",
+                                                      "country_iso3": "XXX"}]}})
+    t.eq(st, 422, "an AfterShip checkpoint of an unknown country is refused")
+    after = refused_count()
+    t.eq({w: after[w] - before[w] for w in after}, {"aftership": 1, "scans": 1},
+         "refused scans are counted by webhook, one refused beside one taken too")
     st, _, body = own({"carrier": "dpd", "tracking_number": "01905002345612", "shipment": "SHP-2",
                        "scans": [{"code": "DELIVERED", "text": "Feld-Test", "occurred_at": iso(-33)}]})
     t.eq((st, err(body)[0]), (400, "shipment"), "an unknown field beside the scans refuses the request")
