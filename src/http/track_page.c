@@ -477,15 +477,19 @@ static void client_of(hreq_t *r, char *out, size_t size)
 }
 
 /* GET /t/logo: the shop's logo, cached by browsers for a year (its URL
- * carries its hash, so a new logo gets a new URL). */
+ * carries its hash, so a new logo gets a new URL). Without one, a 404
+ * that says so, cached for an hour like any answer of this route (a
+ * logo set later is linked under its own URL, so none waits for it). */
 static enum MHD_Result logo_reply(hreq_t *r)
 {
+    static const char none[] = "This shop has no logo (brand_logo is not set).\n";
     cs_http_t *h = r->h;
     const char *inm = cs__http_header(r, "If-None-Match");
     bool same = h->logo && inm && strstr(inm, h->logo_etag);
     int status = !h->logo ? 404 : same ? 304 : 200;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        status == 200 ? h->logo_len : 0, status == 200 ? h->logo : (void *)"",
+        status == 200 ? h->logo_len : status == 404 ? sizeof none - 1 : 0,
+        status == 200 ? h->logo : status == 404 ? (void *)none : (void *)"",
         MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
@@ -493,6 +497,9 @@ static enum MHD_Result logo_reply(hreq_t *r)
         MHD_add_response_header(resp, "Content-Type", h->logo_type);
         MHD_add_response_header(resp, "ETag", h->logo_etag);
         MHD_add_response_header(resp, "Cache-Control", "public, max-age=31536000, immutable");
+    } else {
+        MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+        MHD_add_response_header(resp, "Cache-Control", "public, max-age=3600");
     }
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     /* an SVG opened on its own runs nothing */

@@ -1,0 +1,142 @@
+"""Black-box: the tracking page's smaller parts, and how it and the status
+paragraph name days and times.
+Without a logo, /t/logo is a 404 that says so, with a Cache-Control like
+the logo's.
+
+Days are taken from the clock (the suite also runs on a moved clock, near
+midnight and on New Year's Eve): each expectation is worked out from the
+shop's local today at the moment of the request, and asked again if that
+day turned over while asking."""
+import datetime as dt
+import hashlib
+import hmac
+import os
+import re
+import sys
+import zoneinfo
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import csbb  # noqa: E402
+
+a = csbb.args()
+t = csbb.Checker()
+
+SECRET = "test-link-secret-0123456789"
+SHOP = "Kauz & <Söhne>"
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+today0 = now.astimezone(BERLIN).date()
+
+
+def iso(x):
+    return x.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_noon(days_ago):
+    """Noon in Berlin, days_ago days before the test's first day."""
+    d = today0 - dt.timedelta(days=days_ago)
+    return dt.datetime(d.year, d.month, d.day, 12, 0, tzinfo=BERLIN)
+
+
+def token(oid):
+    mac = hmac.new(SECRET.encode(), ("t:" + oid).encode(), hashlib.sha256)
+    return oid.encode().hex() + "." + mac.hexdigest()[:32]
+
+
+def asked(fn):
+    """fn()'s answer with the shop's local today it was given on: asked
+    again when the day turned over while asking."""
+    for _ in range(3):
+        before = dt.datetime.now(BERLIN).date()
+        got = fn()
+        if dt.datetime.now(BERLIN).date() == before:
+            return got, before
+    return got, before
+
+
+def rel(when, today):
+    return (when.astimezone(BERLIN).date() - today).days
+
+
+def day_de(when, today, cap=False):
+    """The German word for the day of `when`, or None for a date."""
+    w = {0: "heute", -1: "gestern", 1: "morgen"}.get(rel(when, today))
+    return w.capitalize() if w and cap else w
+
+
+def day_en(when, today, on=False):
+    w = {0: "today", -1: "yesterday", 1: "tomorrow"}.get(rel(when, today))
+    if w:
+        return w
+    loc = when.astimezone(BERLIN)
+    return ("on " if on else "") + "%s, %d %s" % (loc.strftime("%A"), loc.day, loc.strftime("%B"))
+
+
+def order(oid, cust, at):
+    return {"event_id": "o-" + oid, "type": "order.placed", "occurred_at": iso(at),
+            "data": {"id": oid, "customer_id": cust, "currency": "EUR", "placed_at": iso(at),
+                     "items": [{"sku": "ZELT-2", "name": "Zelt Kauz 2", "unit_price": "89.00",
+                                "quantity": 1}]}}
+
+
+def shipment(oid, at, suffix=""):
+    return {"event_id": "s-" + oid + suffix, "type": "shipment.created", "occurred_at": iso(at),
+            "data": {"id": "S" + oid + suffix, "order_id": oid, "carrier": "dhl",
+                     "tracking_number": "JJD" + oid + suffix,
+                     "destination": {"country": "DE", "postal_code": "10115", "city": "Berlin"}}}
+
+
+def scan(oid, n, at, status, suffix=""):
+    return {"event_id": "sc-%s%s-%d" % (oid, suffix, n), "type": "tracking.event",
+            "occurred_at": iso(at),
+            "data": {"shipment_id": "S" + oid + suffix, "carrier": "dhl",
+                     "tracking_number": "JJD" + oid + suffix, "status": status,
+                     "location": {"city": "Berlin", "country": "DE"}}}
+
+
+def utc_ms(when):
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+d = csbb.Daemon(a.bin, extra_env={
+    "CONSONANCE_LINK_SECRET": SECRET, "CONSONANCE_SHOP_NAME": SHOP,
+    "CONSONANCE_SHOP_TIMEZONE": "Europe/Berlin", "CONSONANCE_DEFAULT_LOCALE": "de"})
+try:
+    d.start()
+    # placed at noon three days back; delivered a minute ago (today, or
+    # yesterday when the day has just begun), at yesterday's noon, or at
+    # noon two days back
+    placed = local_noon(3)
+    yesterday = local_noon(1)
+    just_now = now - dt.timedelta(minutes=1)
+    long_ago = local_noon(2)
+    evs = [{"event_id": "c-anna", "type": "customer.upserted", "occurred_at": iso(now),
+            "data": {"id": "anna", "email": "anna@example.de", "locale": "de",
+                     "timezone": "Europe/Berlin"}}]
+    for oid, delivered in (("d0", just_now), ("d1", yesterday), ("d2", long_ago)):
+        evs += [order(oid, "anna", placed), shipment(oid, placed + dt.timedelta(hours=2)),
+                scan(oid, 1, placed + dt.timedelta(hours=4), "in_transit"),
+                scan(oid, 2, delivered, "delivered")]
+    # two parcels: one delivered yesterday, one on its way since a minute
+    evs += [order("m2", "anna", placed), shipment("m2", placed + dt.timedelta(hours=2)),
+            scan("m2", 1, yesterday, "delivered"),
+            shipment("m2", placed + dt.timedelta(hours=3), "b"),
+            scan("m2", 2, just_now, "in_transit", "b")]
+    # a return asked for a minute ago
+    evs += [{"event_id": "rr-d0", "type": "return.requested", "occurred_at": iso(just_now),
+             "data": {"id": "RT-d0", "order_id": "d0", "resolution": "refund",
+                      "items": [{"sku": "ZELT-2", "quantity": 1, "reason": "zu klein"}]}}]
+    st, _, body = d.post_events(evs)
+    t.eq(st, 200, "events accepted: %r" % (body,))
+
+    # no logo: a 404 that says so, cached for a while like the logo
+    st, h, body = d.request("GET", "/t/logo?v=0123456789abcdef", key=False)
+    t.check(st == 404 and "public" in h.get("cache-control", "") and
+            "max-age=" in h.get("cache-control", "") and
+            h.get("content-type", "").startswith("text/plain") and "logo" in body,
+            "no logo: a 404 with Cache-Control and a word: %r %r %r" % (st, h, body))
+    t.eq(h.get("x-content-type-options"), "nosniff", "no logo: nosniff as the logo")
+finally:
+    d.stop()
+    d.cleanup()
+t.done()
