@@ -114,6 +114,12 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
                   "<meta name=\"robots\" content=\"noindex\"><title>",
                   lang);
     cs__page_esc(b, title);
+    /* the shop's name too: a tab or a bookmark among others says whose */
+    const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : NULL;
+    if (shop) {
+        cs_buf_puts(b, " – ");
+        cs__page_esc(b, shop);
+    }
     cs_buf_printf(
         b,
         "</title><style>"
@@ -158,7 +164,8 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "footer a{color:inherit}"
         "</style></head><body><header><div class=\"in\">",
         c, on, ink);
-    const char *shop = h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : "Shop";
+    if (!shop)
+        shop = "Shop";
     if (h->logo) {
         /* the hash makes the URL change with the logo: cached for a year */
         cs_buf_printf(b, "<img src=\"%slogo?v=%.16s\" alt=\"",

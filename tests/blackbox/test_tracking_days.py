@@ -1,5 +1,6 @@
 """Black-box: the tracking page's smaller parts, and how it and the status
 paragraph name days and times.
+The page's <title> names the shop (escaped).
 Without a logo, /t/logo is a 404 that says so, with a Cache-Control like
 the logo's.
 
@@ -128,6 +129,14 @@ try:
                       "items": [{"sku": "ZELT-2", "quantity": 1, "reason": "zu klein"}]}}]
     st, _, body = d.post_events(evs)
     t.eq(st, 200, "events accepted: %r" % (body,))
+
+    # the title names the shop, escaped
+    st, _, html = d.request("GET", "/t/" + token("d2") + "?lang=en", key=False)
+    t.check("<title>Order d2 – Kauz &amp; &lt;Söhne&gt;</title>" in html,
+            "the title names the shop: %r" % re.findall(r"<title>.*?</title>", html))
+    st, _, form = d.request("GET", "/t", key=False, headers={"Accept-Language": "en"})
+    t.check("<title>Track your order – Kauz &amp; &lt;Söhne&gt;</title>" in form,
+            "the form's title names the shop: %r" % re.findall(r"<title>.*?</title>", form))
 
     # no logo: a 404 that says so, cached for a while like the logo
     st, h, body = d.request("GET", "/t/logo?v=0123456789abcdef", key=False)
