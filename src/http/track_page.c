@@ -602,16 +602,16 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
                   "maxlength=\"254\" autocomplete=\"off\" autocapitalize=\"none\" "
                   "autocorrect=\"off\" spellcheck=\"false\"%s aria-describedby=\"%skeyhint\">"
                   "<p id=\"keyhint\" class=\"was\">%s</p><button type=\"submit\">%s</button>"
-                  "</form></section><footer><a href=\"?lang=%s\">%s</a></footer></main>"
-                  "</body></html>",
+                  "</form></section><footer><a href=\"?lang=%s\" lang=\"%s\" hreflang=\"%s\">%s</a>"
+                  "</footer></main></body></html>",
                   de ? "Postleitzahl der Lieferadresse oder E-Mail-Adresse"
                      : "Delivery postcode or email address",
                   inv, wrong ? "note " : "",
                   de ? "Die Postleitzahl, an die wir liefern, oder die E-Mail-Adresse, mit der "
                        "Sie bestellt haben."
                      : "The postcode we deliver to, or the email address you ordered with.",
-                  de ? "Sendung anzeigen" : "Show my order", de ? "en" : "de",
-                  de ? "English" : "Deutsch");
+                  de ? "Sendung anzeigen" : "Show my order", de ? "en" : "de", de ? "en" : "de",
+                  de ? "en" : "de", de ? "English" : "Deutsch");
     return finish(r, &b, status, NULL, retry);
 }
 
@@ -1506,8 +1506,13 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     }
     cs_buf_puts(&b, "</section></main><footer>");
     esc(&b, h->opts.shop_name && *h->opts.shop_name ? h->opts.shop_name : "");
-    cs_buf_printf(&b, " · <a href=\"?lang=%s\">%s</a></footer></body></html>", de ? "en" : "de",
-                  de ? "English" : "Deutsch");
+    /* the other language's name is said in that language (a screen reader
+     * reading "Deutsch" as English words) */
+    const char *other = de ? "en" : "de";
+    cs_buf_printf(&b,
+                  " · <a href=\"?lang=%s\" lang=\"%s\" hreflang=\"%s\">%s</a></footer></body>"
+                  "</html>",
+                  other, other, other, de ? "English" : "Deutsch");
     json_decref(c.rd.order);
     atomic_fetch_add(&h->page_misses, 1);
     if (b.data)

@@ -1,6 +1,7 @@
 """Black-box: the tracking page's smaller parts, and how it and the status
 paragraph name days and times.
 The page's <title> names the shop (escaped).
+The link to the other language is marked as in that language.
 Without a logo, /t/logo is a 404 that says so, with a Cache-Control like
 the logo's.
 
@@ -137,6 +138,14 @@ try:
     st, _, form = d.request("GET", "/t", key=False, headers={"Accept-Language": "en"})
     t.check("<title>Track your order – Kauz &amp; &lt;Söhne&gt;</title>" in form,
             "the form's title names the shop: %r" % re.findall(r"<title>.*?</title>", form))
+
+    # the link to the other language says its language
+    st, _, html = d.request("GET", "/t/" + token("d2") + "?lang=en", key=False)
+    t.check('<a href="?lang=de" lang="de" hreflang="de">Deutsch</a>' in html,
+            "the link to German is in German: %r" % re.findall(r"<footer>.*?</footer>", html))
+    st, _, form = d.request("GET", "/t", key=False, headers={"Accept-Language": "de"})
+    t.check('<a href="?lang=en" lang="en" hreflang="en">English</a>' in form,
+            "and on the form: %r" % re.findall(r"<footer>.*?</footer>", form))
 
     # no logo: a 404 that says so, cached for a while like the logo
     st, h, body = d.request("GET", "/t/logo?v=0123456789abcdef", key=False)
