@@ -1146,7 +1146,9 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
 }
 
 /* One parcel: its carrier and number, its status, its scans newest first
- * (and, under the last one, when the order came in). A scan sent again
+ * and, under them, when the order came in: each parcel's way starts at the
+ * order (a customer reading only the second of two parcels would not
+ * find it otherwise). A scan sent again
  * under another event id is stored once (SQL_SAME_SCAN, store/sql_int.h),
  * so shown once. The scan marked as where the parcel is now is the one its
  * status comes from: the newest, but for a delivered parcel (or one on its
@@ -1225,7 +1227,7 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
         cs_buf_puts(b, "</li>");
     }
     cs_ms_t placed = jtime(json_object_get(o, "placed_at"));
-    if (placed && i + 1 == n) {
+    if (placed) {
         cs_fmt_date(placed, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
         cs_buf_puts(b, ns ? "<li><time>" : "<li class=\"now\" aria-current=\"true\"><time>");

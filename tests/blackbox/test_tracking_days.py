@@ -2,6 +2,7 @@
 paragraph name days and times.
 The page's <title> names the shop (escaped).
 The link to the other language is marked as in that language.
+With several parcels, each parcel's history starts at the order.
 Without a logo, /t/logo is a 404 that says so, with a Cache-Control like
 the logo's.
 
@@ -146,6 +147,12 @@ try:
     st, _, form = d.request("GET", "/t", key=False, headers={"Accept-Language": "de"})
     t.check('<a href="?lang=en" lang="en" hreflang="en">English</a>' in form,
             "and on the form: %r" % re.findall(r"<footer>.*?</footer>", form))
+
+    # two parcels: each one's history starts at the order
+    st, _, html = d.request("GET", "/t/" + token("m2"), key=False)
+    parcels = re.findall(r'<section class="parcel">.*?</section>', html)
+    t.eq([p.count("Bestellung eingegangen") for p in parcels], [1, 1],
+         "each parcel's history ends at the order")
 
     # no logo: a 404 that says so, cached for a while like the logo
     st, h, body = d.request("GET", "/t/logo?v=0123456789abcdef", key=False)
