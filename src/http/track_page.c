@@ -959,6 +959,14 @@ static cs_ms_t jtime(json_t *v)
     return json_is_string(v) && cs_time_parse(json_string_value(v), &t) ? t : 0;
 }
 
+/* A <time> with its instant for machines (UTC); the words are the
+ * reader's. */
+static void time_open(cs_buf_t *b, cs_ms_t t)
+{
+    char iso[40];
+    cs_buf_printf(b, "<time datetime=\"%s\">", cs_time_format(t, iso, sizeof iso));
+}
+
 /* The step a parcel is at: 0 ordered (its label created, not yet with the
  * carrier), 1 sent, 2 on its way, 3 out for delivery (or waiting after
  * an attempt, or at a pickup point), 4 delivered. */
@@ -1087,8 +1095,9 @@ static void returns(cs_buf_t *b, json_t *o, bool de, const char *lang, const cs_
             char day[CS_FMT_MAX];
             cs_fmt_date(at, tz, CS_DATE_DAY, lang, day, sizeof day);
             cs_buf_puts(b, " <span class=\"where\">· ");
+            time_open(b, at);
             esc(b, day);
-            cs_buf_puts(b, "</span>");
+            cs_buf_puts(b, "</time></span>");
         }
         size_t j, m;
         json_t *ri, *it;
@@ -1205,7 +1214,8 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
         cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
         bool after = k > cur && pst == CS_TRACK_DELIVERED;
-        cs_buf_puts(b, k == cur ? "<li class=\"now\" aria-current=\"true\"><time>" : "<li><time>");
+        cs_buf_puts(b, k == cur ? "<li class=\"now\" aria-current=\"true\">" : "<li>");
+        time_open(b, t);
         esc(b, day);
         cs_buf_puts(b, ", ");
         esc(b, tm);
@@ -1230,7 +1240,8 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
     if (placed) {
         cs_fmt_date(placed, tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
-        cs_buf_puts(b, ns ? "<li><time>" : "<li class=\"now\" aria-current=\"true\"><time>");
+        cs_buf_puts(b, ns ? "<li>" : "<li class=\"now\" aria-current=\"true\">");
+        time_open(b, placed);
         esc(b, day);
         cs_buf_puts(b, ", ");
         esc(b, tm);

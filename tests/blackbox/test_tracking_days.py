@@ -1,5 +1,6 @@
 """Black-box: the tracking page's smaller parts, and how it and the status
 paragraph name days and times.
+Every <time> carries its instant for machines.
 The page's <title> names the shop (escaped).
 The link to the other language is marked as in that language.
 With several parcels, each parcel's history starts at the order.
@@ -131,6 +132,19 @@ try:
                       "items": [{"sku": "ZELT-2", "quantity": 1, "reason": "zu klein"}]}}]
     st, _, body = d.post_events(evs)
     t.eq(st, 200, "events accepted: %r" % (body,))
+
+    # the page: each <time> with its instant
+    st, _, html = d.request("GET", "/t/" + token("d0"), key=False)
+    t.eq(st, 200, "d0's page")
+    times = re.findall(r"<time([^>]*)>([^<]*)</time>", html)
+    t.check(len(times) == 4 and
+            all(re.fullmatch(r' datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', at)
+                for at, _ in times),
+            "every <time> has a machine-readable datetime: %r" % times)
+    t.check(re.search(r'<time datetime="%s">[^<]*</time>Zugestellt' % utc_ms(just_now), html),
+            "the delivery's instant: %r" % times)
+    t.check(re.search(r'<span class="where">· <time datetime="%s">' % utc_ms(just_now), html),
+            "the return's instant: %r" % re.findall(r'<h2>Ihre Rücksendung.*?</section>', html))
 
     # the title names the shop, escaped
     st, _, html = d.request("GET", "/t/" + token("d2") + "?lang=en", key=False)
