@@ -293,6 +293,17 @@ typedef struct cs_order_status {
 } cs_order_status_t;
 void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang, int64_t now,
                       cs_order_status_t *out);
+/* The day of t as the status paragraph and the tracking page tell it, in
+ * tz from the reader's today there (now): "heute", "gestern", "morgen"
+ * ("today", "yesterday", "tomorrow") -- a customer reads those faster
+ * than a date -- else the date (CS_DATE_DAY), after "am "/"on " with
+ * CS__DAY_ON. CS__DAY_CAP: a word starts upper case ("Heute, 14:05" on a
+ * line of its own). A page that uses it is cached for its day only
+ * (track_page.c). Writes buf (CS_FMT_MAX is enough) and returns it. */
+#define CS__DAY_ON 1u
+#define CS__DAY_CAP 2u
+const char *cs__fmt_day(int64_t t, const cs_tz_t *tz, int64_t now, const char *lang,
+                        unsigned flags, char *buf, size_t size);
 /* Whether s (NULL-safe) holds more than blanks: a carrier's text of blanks
  * says nothing, its code is shown instead (status_api.c). */
 bool cs__has_word(const char *s);

@@ -28,6 +28,29 @@ bool cs__has_word(const char *s)
     return s && *s;
 }
 
+/* (http_int.h) */
+const char *cs__fmt_day(cs_ms_t t, const cs_tz_t *tz, cs_ms_t now, const char *lang,
+                        unsigned flags, char *buf, size_t size)
+{
+    static const char *const words[2][2][3] = {
+        { { "gestern", "heute", "morgen" }, { "Gestern", "Heute", "Morgen" } },
+        { { "yesterday", "today", "tomorrow" }, { "Yesterday", "Today", "Tomorrow" } },
+    };
+    bool de = strcmp(lang, "de") == 0, cap = flags & CS__DAY_CAP;
+    int64_t rel = cs_tz_day(tz, t) - cs_tz_day(tz, now);
+    if (rel >= -1 && rel <= 1) {
+        snprintf(buf, size, "%s", words[de ? 0 : 1][cap][rel + 1]);
+        return buf;
+    }
+    char date[CS_FMT_MAX];
+    cs_fmt_date(t, tz, CS_DATE_DAY, lang, date, sizeof date);
+    if (flags & CS__DAY_ON)
+        snprintf(buf, size, "%s%s", de ? (cap ? "Am " : "am ") : (cap ? "On " : "on "), date);
+    else
+        snprintf(buf, size, "%s", date);
+    return buf;
+}
+
 static cs_ms_t jtime(json_t *v)
 {
     cs_ms_t t = 0;
@@ -154,9 +177,9 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
     const char *arrive = going ? (de ? " und kommt voraussichtlich " : " and should arrive ") : "";
     switch (st) {
     case CS_TRACK_DELIVERED:
-        cs_fmt_date(jtime(json_object_get(sh, "delivered_at")), tz, CS_DATE_DAY, lang, day,
+        cs__fmt_day(jtime(json_object_get(sh, "delivered_at")), tz, now, lang, CS__DAY_ON, day,
                     sizeof day);
-        snprintf(out, size, de ? "%s wurde am %s zugestellt" : "%s was delivered on %s", subj, day);
+        snprintf(out, size, de ? "%s wurde %s zugestellt" : "%s was delivered %s", subj, day);
         break;
     case CS_TRACK_OUT_FOR_DELIVERY:
         if (round_today(sh, tz, now)) {
@@ -166,10 +189,10 @@ static void parcel_clause(const cs_carriers_t *cc, json_t *sh, const char *subj,
             break;
         }
         /* out for delivery on an earlier day and no word since */
-        cs_fmt_date(jtime(json_object_get(sh, "status_at")), tz, CS_DATE_DAY, lang, day,
+        cs__fmt_day(jtime(json_object_get(sh, "status_at")), tz, now, lang, CS__DAY_ON, day,
                     sizeof day);
-        snprintf(out, size, de ? "%s war am %s mit %s in der Zustellung%s%s"
-                               : "%s went out for delivery with %s on %s%s%s",
+        snprintf(out, size, de ? "%s war %s mit %s in der Zustellung%s%s"
+                               : "%s went out for delivery with %s %s%s%s",
                  subj, de ? day : carrier, de ? carrier : day, arrive, going ? win : "");
         break;
     case CS_TRACK_AVAILABLE_FOR_PICKUP:
@@ -506,10 +529,10 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
                  id, have_window ? (de ? " Sie kommt voraussichtlich " : " It should arrive ") : "",
                  win, have_window ? "." : "", lead ? " " : "", lead ? lead : "");
     } else if (status == CS_TRACK_DELIVERED) {
-        cs_fmt_date(jtime(json_object_get(sh, "delivered_at")), tz, CS_DATE_DAY, lang, day,
+        cs__fmt_day(jtime(json_object_get(sh, "delivered_at")), tz, now, lang, CS__DAY_ON, day,
                     sizeof day);
-        snprintf(text, tsize, de ? "Ihr Paket wurde am %s von %s zugestellt."
-                                 : "Your parcel was delivered by %s on %s.",
+        snprintf(text, tsize, de ? "Ihr Paket wurde %s von %s zugestellt."
+                                 : "Your parcel was delivered by %s %s.",
                  de ? day : carrier, de ? carrier : day);
     } else if (status == CS_TRACK_OUT_FOR_DELIVERY && round_today(sh, tz, now)) {
         snprintf(text, tsize, de ? "Ihr Paket ist heute mit %s in der Zustellung."
@@ -517,12 +540,12 @@ void cs__order_status(cs_http_t *h, const cs_order_read_t *rd, const char *lang,
                  carrier);
     } else if (status == CS_TRACK_OUT_FOR_DELIVERY) {
         /* out for delivery on an earlier day and no word since: not "today" */
-        cs_fmt_date(jtime(json_object_get(sh, "status_at")), tz, CS_DATE_DAY, lang, day,
+        cs__fmt_day(jtime(json_object_get(sh, "status_at")), tz, now, lang, CS__DAY_ON, day,
                     sizeof day);
         snprintf(text, tsize,
-                 de ? "Ihr Paket war am %s mit %s in der Zustellung, ist aber noch nicht "
+                 de ? "Ihr Paket war %s mit %s in der Zustellung, ist aber noch nicht "
                       "angekommen.%s%s%s%s%s"
-                    : "Your parcel went out for delivery with %s on %s but has not arrived "
+                    : "Your parcel went out for delivery with %s %s but has not arrived "
                       "yet.%s%s%s%s%s",
                  de ? day : carrier, de ? carrier : day,
                  have_window ? (de ? " Es kommt voraussichtlich " : " It should arrive ") : "",

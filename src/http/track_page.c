@@ -1054,7 +1054,8 @@ static bool to_do(cs_buf_t *b, json_t *ships, bool de, bool help)
 /* The order's returns, each with where it is (and what came back for a
  * refund), when, and its items by the order's names for them: a customer
  * who sent something back looks here for it. */
-static void returns(cs_buf_t *b, json_t *o, bool de, const char *lang, const cs_tz_t *tz)
+static void returns(cs_buf_t *b, json_t *o, bool de, const char *lang, const cs_tz_t *tz,
+                    cs_ms_t now)
 {
     static const char *const names[][3] = {
         { "requested", "Angemeldet", "Requested" },
@@ -1093,7 +1094,7 @@ static void returns(cs_buf_t *b, json_t *o, bool de, const char *lang, const cs_
         cs_ms_t at = jtime(json_object_get(rt, "updated_at"));
         if (at) {
             char day[CS_FMT_MAX];
-            cs_fmt_date(at, tz, CS_DATE_DAY, lang, day, sizeof day);
+            cs__fmt_day(at, tz, now, lang, 0, day, sizeof day);
             cs_buf_puts(b, " <span class=\"where\">· ");
             time_open(b, at);
             esc(b, day);
@@ -1157,7 +1158,8 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
 /* One parcel: its carrier and number, its status, its scans newest first
  * and, under them, when the order came in: each parcel's way starts at the
  * order (a customer reading only the second of two parcels would not
- * find it otherwise). A scan sent again
+ * find it otherwise). Days near the reader's today are words ("Heute,
+ * 14:05"), so a page is cached for its day only. A scan sent again
  * under another event id is stored once (SQL_SAME_SCAN, store/sql_int.h),
  * so shown once. The scan marked as where the parcel is now is the one its
  * status comes from: the newest, but for a delivered parcel (or one on its
@@ -1165,7 +1167,7 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
  * delivery are shown but do not count (docs/events.md), and are told as
  * reported after it rather than marked as where the parcel is. */
 static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, size_t i,
-                   size_t n, bool de, const char *lang, const cs_tz_t *tz)
+                   size_t n, bool de, const char *lang, const cs_tz_t *tz, cs_ms_t now)
 {
     char day[CS_FMT_MAX], tm[CS_FMT_MAX];
     if (n > 1)
@@ -1211,7 +1213,7 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
          * the event API takes): the code is the carrier's only word */
         if (!cs__has_word(raw) && unmapped)
             raw = json_string_value(json_object_get(s, "carrier_code"));
-        cs_fmt_date(t, tz, CS_DATE_DAY, lang, day, sizeof day);
+        cs__fmt_day(t, tz, now, lang, CS__DAY_CAP, day, sizeof day);
         cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
         bool after = k > cur && pst == CS_TRACK_DELIVERED;
         cs_buf_puts(b, k == cur ? "<li class=\"now\" aria-current=\"true\">" : "<li>");
@@ -1238,7 +1240,7 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
     }
     cs_ms_t placed = jtime(json_object_get(o, "placed_at"));
     if (placed) {
-        cs_fmt_date(placed, tz, CS_DATE_DAY, lang, day, sizeof day);
+        cs__fmt_day(placed, tz, now, lang, CS__DAY_CAP, day, sizeof day);
         cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
         cs_buf_puts(b, ns ? "<li>" : "<li class=\"now\" aria-current=\"true\">");
         time_open(b, placed);
@@ -1392,7 +1394,8 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     if (first_to && st.have_window &&
         cs_tz_day(rd->shop_tz, st.to) > cs_tz_day(rd->shop_tz, first_to) &&
         st.status != CS_TRACK_DELIVERED && !st.cancelled) {
-        /* a promised day is the shop's (as the window's) */
+        /* a promised day is the shop's (as the window's); a date, as
+         * "promised by today" reads as no promise */
         cs_fmt_date(first_to, rd->shop_tz, CS_DATE_DAY, lang, day, sizeof day);
         cs_buf_printf(&b, "<p class=\"was\">%s ",
                       de ? "Ursprünglich zugesagt bis" : "Originally promised by");
@@ -1449,7 +1452,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     /* every parcel with its scans */
     for (size_t i = 0; i < json_array_size(ships); i++)
         parcel(&b, cs_engine_carriers(h->engine), o, json_array_get(ships, i), i,
-               json_array_size(ships), de, lang, tz);
+               json_array_size(ships), de, lang, tz, c.now);
 
     /* the items */
     json_t *items = json_object_get(o, "items");
@@ -1467,7 +1470,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_puts(&b, "</ul></section>");
     }
 
-    returns(&b, o, de, lang, tz);
+    returns(&b, o, de, lang, tz, c.now);
 
     /* reassurance and help; returns once something has left the shop */
     const char *re = de ? h->opts.reassurance_de : h->opts.reassurance_en;

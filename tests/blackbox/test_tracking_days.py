@@ -1,5 +1,10 @@
 """Black-box: the tracking page's smaller parts, and how it and the status
 paragraph name days and times.
+
+A scan, a delivery or a return of today or yesterday is told as "heute" /
+"gestern" ("today" / "yesterday") in the reader's zone, on the page
+("Heute, 14:05") and in /v1/orders/{id}/status ("Ihr Paket wurde heute
+von DHL zugestellt."); an older one keeps its date.
 Every <time> carries its instant for machines.
 The page's <title> names the shop (escaped).
 The link to the other language is marked as in that language.
@@ -126,12 +131,45 @@ try:
             scan("m2", 1, yesterday, "delivered"),
             shipment("m2", placed + dt.timedelta(hours=3), "b"),
             scan("m2", 2, just_now, "in_transit", "b")]
+    # out for delivery at yesterday's noon, and not heard of since
+    evs += [order("f1", "anna", placed), shipment("f1", placed + dt.timedelta(hours=2)),
+            scan("f1", 1, yesterday, "out_for_delivery")]
     # a return asked for a minute ago
     evs += [{"event_id": "rr-d0", "type": "return.requested", "occurred_at": iso(just_now),
              "data": {"id": "RT-d0", "order_id": "d0", "resolution": "refund",
                       "items": [{"sku": "ZELT-2", "quantity": 1, "reason": "zu klein"}]}}]
     st, _, body = d.post_events(evs)
     t.eq(st, 200, "events accepted: %r" % (body,))
+
+    # the status paragraph: today and yesterday by name, older by date
+    for oid, when in (("d0", just_now), ("d1", yesterday), ("d2", long_ago)):
+        (st, _, de), today = asked(lambda: d.request("GET", "/v1/orders/%s/status?lang=de" % oid))
+        w = day_de(when, today)
+        txt = de.get("text", "") if st == 200 else ""
+        if w:
+            t.eq(txt, "Ihr Paket wurde %s von DHL zugestellt." % w, "%s in German" % oid)
+        else:
+            t.check(re.fullmatch(r"Ihr Paket wurde am [A-Z][a-z]+, \d+\. [A-Z][a-zä]+ von DHL "
+                                 r"zugestellt\.", txt), "%s in German, by its date: %r" % (oid, txt))
+        (st, _, en), today = asked(lambda: d.request("GET", "/v1/orders/%s/status?lang=en" % oid))
+        t.eq(en.get("text") if st == 200 else st,
+             "Your parcel was delivered by DHL %s." % day_en(when, today, on=True),
+             "%s in English" % oid)
+    (st, _, js), today = asked(lambda: d.request("GET", "/v1/orders/f1/status?lang=en"))
+    t.check(js.get("text", "").startswith("Your parcel went out for delivery with DHL %s but has "
+                                          "not arrived yet." % day_en(yesterday, today, on=True)),
+            "yesterday's delivery round: %r" % js.get("text"))
+    (st, _, js), today = asked(lambda: d.request("GET", "/v1/orders/f1/status?lang=de"))
+    w = day_de(yesterday, today)
+    t.check(js.get("text", "").startswith("Ihr Paket war %s mit DHL in der Zustellung, ist aber "
+                                          "noch nicht angekommen." % w)
+            if w else re.match(r"Ihr Paket war am [A-Z]", js.get("text", "")),
+            "and in German: %r" % js.get("text"))
+    (st, _, js), today = asked(lambda: d.request("GET", "/v1/orders/m2/status?lang=en"))
+    txt = js.get("text", "") if st == 200 else ""
+    t.check(txt.startswith("Your order comes in 2 parcels: one was delivered %s; "
+                           % day_en(yesterday, today, on=True)),
+            "a parcel of two delivered yesterday: %r" % txt)
 
     # the page: each <time> with its instant
     st, _, html = d.request("GET", "/t/" + token("d0"), key=False)
@@ -145,6 +183,29 @@ try:
             "the delivery's instant: %r" % times)
     t.check(re.search(r'<span class="where">· <time datetime="%s">' % utc_ms(just_now), html),
             "the return's instant: %r" % re.findall(r'<h2>Ihre Rücksendung.*?</section>', html))
+
+    # the page: today's and yesterday's by name, older by date
+    (st, _, html), today = asked(lambda: d.request("GET", "/t/" + token("d0"), key=False))
+    hm = just_now.astimezone(BERLIN).strftime("%H:%M")
+    want = '<time datetime="%s">%s, %s</time>Zugestellt' % (
+        utc_ms(just_now), day_de(just_now, today, cap=True), hm)
+    t.check(want in html, "the delivery a minute ago by name: %r not in %r"
+            % (want, re.findall(r"<time[^>]*>[^<]*</time>\w+", html)))
+    w = day_de(just_now, today)
+    t.check(re.search(r'<span class="where">· <time datetime="[^"]+">%s</time></span>' % w, html),
+            "the return asked for a minute ago: %r"
+            % re.findall(r'<h2>Ihre Rücksendung.*?</section>', html))
+    t.check("Ihr Paket wurde %s von DHL zugestellt." % w in html, "the paragraph on the page")
+    (st, _, html), today = asked(lambda: d.request("GET", "/t/" + token("d1"), key=False))
+    want = '<time datetime="%s">%s, 12:00</time>Zugestellt' % (
+        utc_ms(yesterday), day_de(yesterday, today, cap=True))
+    t.check(want in html, "yesterday's delivery by name: %r not in %r"
+            % (want, re.findall(r"<time[^>]*>[^<]*</time>\w+", html)))
+    (st, _, html), today = asked(lambda: d.request("GET", "/t/" + token("d2") + "?lang=en",
+                                                   key=False))
+    want = "%s, 12:00 pm</time>Delivered" % day_en(long_ago, today)
+    t.check(want in html, "an older delivery by its date: %r not in %r"
+            % (want, re.findall(r"<time[^>]*>[^<]*</time>\w+", html)))
 
     # the title names the shop, escaped
     st, _, html = d.request("GET", "/t/" + token("d2") + "?lang=en", key=False)
