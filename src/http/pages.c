@@ -88,9 +88,10 @@ static double contrast(double a, double b)
 /* The text colours that go with the shop's colour (brand, "#rrggbb"):
  * *on, for text on it (the header, the buttons), white or the page's ink,
  * whichever stands out more; *ink, for text in it on white (the second
- * button), the colour itself when it reads there (4.5:1, WCAG's for body
- * text), else the page's ink. A light colour (a yellow) would otherwise
- * carry white text nobody can read. */
+ * button, and its border, all that shows it is a button), the colour
+ * itself when it reads there (4.5:1, WCAG's for body text), else the
+ * page's ink. A light colour (a yellow) would otherwise carry white text
+ * nobody can read, and draw a second button nobody can see. */
 static void colors_on(const char *brand, const char **on, const char **ink)
 {
     double b = luminance(brand), white = 1.0, dark = luminance(INK);
@@ -154,7 +155,7 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "ul.items{margin:0;padding:0;list-style:none}ul.items li{padding:.25rem 0}"
         ".btn{display:inline-block;margin:.4rem .5rem 0 0;padding:.6rem 1rem;border-radius:.5rem;"
         "background:var(--b);color:var(--on);text-decoration:none}"
-        ".btn.alt{background:#fff;color:var(--ink);border:1px solid var(--b)}"
+        ".btn.alt{background:#fff;color:var(--ink);border:1px solid var(--ink)}"
         ".code{font:600 1.1rem ui-monospace,monospace;letter-spacing:.05em}"
         "label{display:block;margin:.6rem 0 .2rem}"
         "input{width:100%%;font:inherit;padding:.55rem;border:1px solid #bbb;border-radius:.4rem}"

@@ -2,7 +2,8 @@
 
 A shop's `brand_color` may be light (a yellow, a pale blue): the header's
 name, the buttons' labels and the help button's text on white must still
-stand out from what they are written on. And a word longer than a phone is
+stand out from what they are written on, and the help button's border (all
+that shows a white button on white) by WCAG's 3:1 for controls. And a word longer than a phone is
 wide -- a German compound in an item's name, a carrier's text or place
 without blanks, a long tracking number -- must break rather than widen the
 page (a phone's browser then shrinks all of it to fit). Headless Chromium

@@ -5,7 +5,8 @@
 // status are visible, the page is in the language asked for, its smallest
 // text (the steps) is at least 12 px, and its text stands out from its
 // background by the contrast WCAG asks of body text (4.5:1); a screenshot
-// of each goes to OUTDIR.
+// of each goes to OUTDIR. A button drawn by its border alone (the second
+// one, white) has a border that stands out by WCAG's 3:1 for controls.
 // Usage: node tracking_page.mjs OUTDIR name=url[,lang,text] ...
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -88,6 +89,26 @@ try {
         }
         return out;
       })(),
+      // WCAG 2's 3:1 for what shows a control (1.4.11): the second
+      // button is white on white but for its border
+      lowBorder: (() => {
+        const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((v) => {
+          v /= 255;
+          return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const bg = (el) => {
+          for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        return [...document.querySelectorAll('.btn.alt')].map((el) => {
+          const a = lum(rgb(getComputedStyle(el).borderTopColor)), b = lum(bg(el.parentElement));
+          return { text: el.innerText.trim(), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+        }).filter((x) => x.ratio < 3).map((x) => `"${x.text}" ${x.ratio.toFixed(2)}:1`);
+      })(),
     }), width);
     if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
     if (got.sideways > 0) fail(`${name}: scrolls sideways by ${got.sideways}px on a phone`);
@@ -100,6 +121,7 @@ try {
     for (const img of got.images) if (!img.ok) fail(`${name}: image not shown: ${img.src}`);
     if (got.stepOverflow.length) fail(`${name}: step labels wider than their step: ${got.stepOverflow.join(', ')}`);
     if (got.lowContrast.length) fail(`${name}: text below 4.5:1 contrast: ${got.lowContrast.join(', ')}`);
+    if (got.lowBorder.length) fail(`${name}: a button's border below 3:1 contrast: ${got.lowBorder.join(', ')}`);
     const file = path.join(outdir, `tracking-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     console.log(`${name}: ${got.h1} | ${got.state} | screenshot ${file}`);
