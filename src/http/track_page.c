@@ -602,8 +602,8 @@ static enum MHD_Result lookup_form(hreq_t *r, const char *lang, int status, cons
                   "maxlength=\"254\" autocomplete=\"off\" autocapitalize=\"none\" "
                   "autocorrect=\"off\" spellcheck=\"false\"%s aria-describedby=\"%skeyhint\">"
                   "<p id=\"keyhint\" class=\"was\">%s</p><button type=\"submit\">%s</button>"
-                  "</form></section><footer><a href=\"?lang=%s\" lang=\"%s\" hreflang=\"%s\">%s</a>"
-                  "</footer></main></body></html>",
+                  "</form></section></main><footer><a href=\"?lang=%s\" lang=\"%s\" "
+                  "hreflang=\"%s\">%s</a></footer></body></html>",
                   de ? "Postleitzahl der Lieferadresse oder E-Mail-Adresse"
                      : "Delivery postcode or email address",
                   inv, wrong ? "note " : "",

@@ -7,7 +7,8 @@ A scan, a delivery or a return of today or yesterday is told as "heute" /
 von DHL zugestellt."); an older one keeps its date.
 Every <time> carries its instant for machines.
 The page's <title> names the shop (escaped).
-The link to the other language is marked as in that language.
+The link to the other language is marked as in that language; the form's
+footer is after <main>, as the order page's.
 With several parcels, each parcel's history starts at the order.
 Without a logo, /t/logo is a 404 that says so, with a Cache-Control like
 the logo's.
@@ -222,6 +223,12 @@ try:
     st, _, form = d.request("GET", "/t", key=False, headers={"Accept-Language": "de"})
     t.check('<a href="?lang=en" lang="en" hreflang="en">English</a>' in form,
             "and on the form: %r" % re.findall(r"<footer>.*?</footer>", form))
+
+    # the form's footer is the page's, as the order page's: after <main>,
+    # not inside it (a landmark of its own, and not indented twice)
+    st, _, form = d.request("GET", "/t", key=False)
+    t.check(re.search(r"</main><footer>[^<]*<a [^>]*>[^<]*</a></footer></body>", form),
+            "the form's footer after <main>: %r" % form[form.find("</form>"):])
 
     # two parcels: each one's history starts at the order
     st, _, html = d.request("GET", "/t/" + token("m2"), key=False)
