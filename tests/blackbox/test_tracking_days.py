@@ -16,13 +16,18 @@ the logo's.
 Days are taken from the clock (the suite also runs on a moved clock, near
 midnight and on New Year's Eve): each expectation is worked out from the
 shop's local today at the moment of the request, and asked again if that
-day turned over while asking."""
+day turned over while asking. Last, a daemon whose clock libfaketime moves
+on by a day while it runs shows that a cached page saying "Heute" is made
+again the next day (skipped where the clock is moved already, or the
+build takes no preload)."""
 import datetime as dt
+import glob
 import hashlib
 import hmac
 import os
 import re
 import sys
+import tempfile
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -246,4 +251,67 @@ try:
 finally:
     d.stop()
     d.cleanup()
+
+
+def metric(dm, name):
+    st, _, m = dm.request("GET", "/metrics", key=False)
+    for line in m.splitlines() if st == 200 else []:
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return -1
+
+
+# A cached page that says "Heute" is not served the next day: a daemon
+# whose clock libfaketime moves on by a day while it runs (its file is read
+# at every look at the clock). Not on a clock moved already (FAKETIME, which
+# wins over the file) nor in a sanitizer build (which takes no preload).
+lib = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+if not lib or "FAKETIME" in os.environ:
+    print("SKIP (the next day's page): %s" % ("the clock is moved already" if lib
+                                              else "libfaketime is not installed"))
+    t.done()
+shift = tempfile.NamedTemporaryFile("w", suffix=".rc", delete=False)
+shift.write("+0s\n")
+shift.close()
+d = csbb.Daemon(a.bin, extra_env={
+    "CONSONANCE_LINK_SECRET": SECRET, "CONSONANCE_SHOP_TIMEZONE": "Europe/Berlin",
+    "LD_PRELOAD": lib[0], "FAKETIME_TIMESTAMP_FILE": shift.name, "FAKETIME_NO_CACHE": "1",
+    "DONT_FAKE_MONOTONIC": "1"})
+try:
+    try:
+        d.start()
+    except RuntimeError as e:
+        print("SKIP (the next day's page): the daemon takes no libfaketime here: %s"
+              % str(e)[-300:])
+        d = None
+    if d:
+        at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=1)
+        evs = [{"event_id": "c-anna", "type": "customer.upserted", "occurred_at": iso(now),
+                "data": {"id": "anna", "email": "anna@example.de", "locale": "de",
+                         "timezone": "Europe/Berlin"}},
+               order("n1", "anna", placed), shipment("n1", placed + dt.timedelta(hours=2)),
+               scan("n1", 1, at, "delivered")]
+        t.eq(d.post_events(evs)[0], 200, "the next day's order accepted")
+        link = "/t/" + token("n1")
+        (st, _, html), today = asked(lambda: d.request("GET", link, key=False))
+        hm = at.astimezone(BERLIN).strftime("%H:%M")
+        t.check("%s, %s</time>Zugestellt" % (day_de(at, today, cap=True), hm) in html,
+                "the page names the day: %r" % re.findall(r"<time[^>]*>[^<]*</time>\w+", html))
+        hits = metric(d, 'consonance_tracking_pages_total{cache="hit"}')
+        st, _, again = d.request("GET", link, key=False)
+        t.check(again == html and
+                metric(d, 'consonance_tracking_pages_total{cache="hit"}') == hits + 1,
+                "the page is served from the cache")
+        with open(shift.name, "w") as f:
+            f.write("+1d\n")
+        (st, _, html), today = asked(lambda: d.request("GET", link, key=False))
+        want = "%s, %s</time>Zugestellt" % (day_de(at, today + dt.timedelta(days=1), cap=True), hm)
+        t.check(st == 200 and want in html,
+                "a day later the page is made again, its day named from the new today: %r not in "
+                "%r" % (want, re.findall(r"<time[^>]*>[^<]*</time>\w+", html)))
+finally:
+    if d:
+        d.stop()
+        d.cleanup()
+    os.unlink(shift.name)
 t.done()
