@@ -20,6 +20,20 @@
 #include "../lib/cs_time.h"
 #include "../model/event.h"
 
+/* A WhatsApp template message: the approved template and its parameters,
+ * rendered (every string borrowed). */
+#define CS_WA_MSG_BODY_MAX 32
+#define CS_WA_MSG_BUTTONS_MAX 10
+typedef struct cs_wa_template_msg {
+    const char *name;                          /* the approved template's name */
+    const char *language;                      /* its language code: de, en_US */
+    const char *header;                        /* a text header's parameter; NULL = none */
+    const char *body[CS_WA_MSG_BODY_MAX];      /* body parameters {{1}}, {{2}}, ... */
+    int nbody;
+    const char *button[CS_WA_MSG_BUTTONS_MAX]; /* URL buttons' suffix by index; NULL = none */
+    const char *file;                          /* the mapping file, named in reasons */
+} cs_wa_template_msg_t;
+
 typedef struct cs_mail {
     cs_channel_t channel;
     const char *to;              /* email address, or phone in E.164 (+4915...) */
@@ -30,6 +44,10 @@ typedef struct cs_mail {
     const char *idem_key;        /* unique per message */
     const char *unsubscribe_url; /* RFC 8058 one-click link; NULL = none */
     cs_ms_t date;
+    /* WhatsApp: the approved template to send instead of text (NULL = the
+     * text); and our template (T.L), named in reasons */
+    const cs_wa_template_msg_t *wa_template;
+    const char *template_ref;
 } cs_mail_t;
 
 typedef enum cs_send_status {

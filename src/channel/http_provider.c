@@ -8,10 +8,18 @@
  * "<t>.<body>" with webhook_secret>, with X-Consonance-Delivery (the
  * idempotency key) and X-Consonance-Event.
  *
+ * A WhatsApp message goes as the approved template the shop mapped its
+ * template to (`"type":"template"`, cs_wa_template_msg_t), else as text,
+ * which the Cloud API delivers only inside the 24-hour window after the
+ * customer last wrote to the shop.
+ *
  * Outcomes: 2xx ok; 408, 429, 5xx and transport errors retry; so do 401
  * and 403, our credentials refused (the messages wait for the operator's
  * fix, with a reason naming the settings); other 4xx are permanent
- * (invalid number, recipient not on WhatsApp, rejected content).
+ * (invalid number, recipient not on WhatsApp, rejected content). The
+ * Cloud API's refusals of a text outside the window and of a template
+ * (not approved, paused, parameters that do not fit) are permanent, with
+ * a reason that names the cause and the file to fix (wa_refused).
  */
 #include "channel.h"
 
@@ -53,6 +61,98 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* The Cloud API's template message: the approved template by name and
+ * language, its header, body and URL buttons' parameters as text, in
+ * order. */
+static json_t *wa_template_json(const cs_mail_t *m)
+{
+    const cs_wa_template_msg_t *w = m->wa_template;
+    json_t *comps = json_array(), *body = json_array();
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:{s:s}}}", "messaging_product", "whatsapp",
+                          "recipient_type", "individual", "to", m->to + 1, "type", "template",
+                          "template", "name", w->name, "language", "code", w->language);
+    bool ok = o && comps && body;
+    if (ok && w->header)
+        ok = !json_array_append_new(
+            comps, json_pack("{s:s,s:[{s:s,s:s}]}", "type", "header", "parameters", "type",
+                             "text", "text", w->header));
+    for (int i = 0; ok && i < w->nbody; i++)
+        ok = !json_array_append_new(body, json_pack("{s:s,s:s}", "type", "text", "text",
+                                                    w->body[i]));
+    if (ok && w->nbody)
+        ok = !json_array_append_new(comps, json_pack("{s:s,s:O}", "type", "body",
+                                                     "parameters", body));
+    for (int i = 0; ok && i < CS_WA_MSG_BUTTONS_MAX; i++) {
+        char idx[4];
+        if (!w->button[i])
+            continue;
+        snprintf(idx, sizeof idx, "%d", i);
+        ok = !json_array_append_new(
+            comps, json_pack("{s:s,s:s,s:s,s:[{s:s,s:s}]}", "type", "button", "sub_type", "url",
+                             "index", idx, "parameters", "type", "text", "text", w->button[i]));
+    }
+    if (ok && json_array_size(comps))
+        ok = !json_object_set(json_object_get(o, "template"), "components", comps);
+    json_decref(comps);
+    json_decref(body);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* r's detail: msg, cut to fit between two characters. */
+static void set_detail(cs_send_result_t *r, const char *msg)
+{
+    cs_strlcpy(r->detail, msg, cs_utf8_clip(msg, strlen(msg), sizeof r->detail - 1) + 1);
+}
+
+/* The Cloud API's refusals of what we sent rather than of the recipient:
+ * a text outside the 24-hour window (131047; 470 before it), which only an
+ * approved template may cross, and a template it will not send (its name
+ * or language not approved, paused, disabled, parameters that do not
+ * fit). No retry helps; the operator's fix does, so the reason names it.
+ * Returns false for any other error. */
+static bool wa_refused(const cs_mail_t *m, long code, json_t *e, cs_send_result_t *r)
+{
+    json_int_t pcode = json_integer_value(json_object_get(e, "code"));
+    const char *details = json_string_value(
+        json_object_get(json_object_get(e, "error_data"), "details"));
+    const char *ref = m->template_ref ? m->template_ref : "?";
+    char msg[512];
+    if (!m->wa_template && (pcode == 131047 || pcode == 470)) {
+        r->status = CS_SEND_PERMANENT;
+        snprintf(msg, sizeof msg,
+                 "outside WhatsApp's 24-hour window: map template %.60s to an approved "
+                 "WhatsApp template (%.60s.whatsapp); http %ld, code %lld",
+                 ref, ref, code, (long long)pcode);
+        set_detail(r, msg);
+        return true;
+    }
+    const char *what = NULL;
+    switch (pcode) {
+    case 132000: what = "its parameters are not as many as the approved template's"; break;
+    case 132001: what = "no approved template of that name in that language"; break;
+    case 132005: what = "the text with its parameters is too long"; break;
+    case 132007: what = "the text with its parameters breaks WhatsApp's format rules"; break;
+    case 132012: what = "a parameter's format is not the approved template's"; break;
+    case 132015: what = "the template is paused (its quality is low)"; break;
+    case 132016: what = "the template is disabled"; break;
+    default: break;
+    }
+    if (!m->wa_template || !what)
+        return false;
+    r->status = CS_SEND_PERMANENT;
+    snprintf(msg, sizeof msg,
+             "whatsapp template %.48s (%.16s) of %.64s refused: %s; http %ld, code %lld%s%.80s",
+             m->wa_template->name, m->wa_template->language,
+             m->wa_template->file ? m->wa_template->file : ref, what, code, (long long)pcode,
+             details ? ": " : "", details ? details : "");
+    set_detail(r, msg);
+    return true;
+}
+
 static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
 {
     hp_t *h = (hp_t *)t;
@@ -62,7 +162,7 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         snprintf(r->detail, sizeof r->detail, "invalid_number");
         return;
     }
-    if (!m->text || !*m->text) {
+    if ((!m->text || !*m->text) && !(h->kind == K_WHATSAPP && m->wa_template)) {
         r->status = CS_SEND_PERMANENT;
         snprintf(r->detail, sizeof r->detail, "empty_message");
         return;
@@ -120,9 +220,12 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         hdr = curl_slist_append(hdr, sig);
         hdr = curl_slist_append(hdr, event);
     } else {
-        json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:{s:b,s:s}}", "messaging_product", "whatsapp",
-                              "recipient_type", "individual", "to", m->to + 1, "type", "text",
-                              "text", "preview_url", 1, "body", m->text);
+        json_t *j = m->wa_template ? wa_template_json(m)
+                                   : json_pack("{s:s,s:s,s:s,s:s,s:{s:b,s:s}}",
+                                               "messaging_product", "whatsapp",
+                                               "recipient_type", "individual", "to", m->to + 1,
+                                               "type", "text", "text", "preview_url", 1, "body",
+                                               m->text);
         body = j ? cs_json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         snprintf(idem, sizeof idem, "Idempotency-Key: %s", m->idem_key);
@@ -181,10 +284,12 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");
         json_int_t pcode = json_integer_value(json_object_get(e, "code"));
         const char *msg = json_string_value(json_object_get(e, "message"));
-        r->status = code == 408 || code == 429 || code >= 500 ? CS_SEND_RETRY
-                                                             : CS_SEND_PERMANENT;
-        snprintf(r->detail, sizeof r->detail, "http %ld, code %lld: %.180s", code,
-                 (long long)pcode, msg ? msg : "");
+        if (h->kind != K_WHATSAPP || !wa_refused(m, code, e, r)) {
+            r->status = code == 408 || code == 429 || code >= 500 ? CS_SEND_RETRY
+                                                                 : CS_SEND_PERMANENT;
+            snprintf(r->detail, sizeof r->detail, "http %ld, code %lld: %.180s", code,
+                     (long long)pcode, msg ? msg : "");
+        }
     }
     json_decref(j);
 out:

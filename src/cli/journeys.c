@@ -54,7 +54,10 @@ static bool check_templates(const cs_conf_t *conf, const char *config, const cs_
     so.policy = &jo.policy;
     so.link_secret = conf->link_secret;
     so.support_email = conf->support_email;
-    if (cs_sender_new(e, &so, &sender, &err) || cs_sender_check_templates(sender, js, &err))
+    size_t nwa = 0;
+    if (cs_sender_new(e, &so, &sender, &err) ||
+        cs_sender_load_whatsapp(sender, conf->templates, &nwa, &err) ||
+        cs_sender_check_templates(sender, js, &err))
         goto fail;
     printf("%zu templates ok (%s)\n", ntpl, conf->templates);
     ok = true;

@@ -264,15 +264,18 @@ bool cs_cli_open_sender(const char *cmd, const cs_conf_t *c, cs_engine_t *engine
     so.support_email = c->support_email;
     if (cs_sender_new(engine, &so, out, &err))
         goto fail;
-    if (js && c->templates[0] && cs_sender_check_templates(*out, js, &err)) {
+    size_t nwa = 0;
+    if ((c->templates[0] && cs_sender_load_whatsapp(*out, c->templates, &nwa, &err)) ||
+        (js && c->templates[0] && cs_sender_check_templates(*out, js, &err))) {
         cs_sender_free(*out);
         *out = NULL;
         goto fail;
     }
-    cs_info("sending: %zu templates from %s; email %s, sms %s, whatsapp %s, webhooks %s", ntpl,
-            c->templates[0] ? c->templates : "(no folder)", c->smtp_url[0] ? "on" : "off",
-            c->sms_url[0] ? "on" : "off", c->whatsapp_url[0] ? "on" : "off",
-            c->webhook_secret[0] ? "on" : "off");
+    cs_info("sending: %zu templates from %s (%zu mapped to WhatsApp templates); email %s, "
+            "sms %s, whatsapp %s, webhooks %s",
+            ntpl, c->templates[0] ? c->templates : "(no folder)", nwa,
+            c->smtp_url[0] ? "on" : "off", c->sms_url[0] ? "on" : "off",
+            c->whatsapp_url[0] ? "on" : "off", c->webhook_secret[0] ? "on" : "off");
     return true;
 fail_t:
     for (int i = 0; i < CS_OUT__CHANNELS; i++)

@@ -395,6 +395,8 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
             cs_link_token(s->link_secret, "t", m->order_id, tok, sizeof tok);
             snprintf(url, sizeof url, "%s/t/%s", s->public_url, tok);
             json_object_set_new(links, "tracking", json_string(url));
+            /* alone, for a WhatsApp URL button approved as .../t/{{1}} */
+            json_object_set_new(links, "tracking_token", json_string(tok));
         }
     }
     json_object_set_new(ctx, "links", links);
@@ -481,6 +483,93 @@ cs_rc cs__sender_add_footer(cs_sender_t *s, const char *lang, json_t *ctx, char 
 out:
     cs_free(footer);
     return rc;
+}
+
+/* a mapping's parameters fit the transport's message */
+_Static_assert(CS_WA_BODY_MAX <= CS_WA_MSG_BODY_MAX && CS_WA_BUTTONS_MAX <= CS_WA_MSG_BUTTONS_MAX,
+               "wamap.h and channel.h disagree on a WhatsApp template's parameters");
+
+/* One parameter of a WhatsApp template: rendered, then made a text the
+ * Cloud API takes -- no line breaks or tabs, no run of spaces (it refuses
+ * them in a parameter), and not empty (it refuses that too). */
+static cs_rc render_wa_param(cs_sender_t *s, const cs_wa_tpl_t *t, const cs_wa_param_t *p,
+                             const char *what, json_t *ctx, char **out, cs_err_t *err)
+{
+    char name[CS_WA_NAME_MAX];
+    cs_err_t e;
+    *out = NULL;
+    cs_wa_param_name(t, p, name, sizeof name);
+    cs_tpl_opts_t to = { .escape = CS_TPL_ESCAPE_NONE, .strict = true };
+    cs_buf_t b;
+    cs_buf_init(&b, CS_TPL_OUTPUT_MAX);
+    cs_rc rc = cs_tplset_render(s->o.templates, name, ctx, &to, &b, &e);
+    char *v = rc ? NULL : cs_buf_steal(&b, NULL);
+    cs_buf_free(&b);
+    if (rc)
+        return cs_errf(err, rc, "%s:%d: %s: %s", t->file, p->line, what, e.msg);
+    if (!v)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    for (const char *q = v; *q; q++) {
+        char c = *q == '\n' || *q == '\r' || *q == '\t' ? ' ' : *q;
+        if (c == ' ' && (n == 0 || v[n - 1] == ' '))
+            continue;
+        v[n++] = c;
+    }
+    while (n && v[n - 1] == ' ')
+        n--;
+    v[n] = '\0';
+    if (!n) {
+        cs_free(v);
+        return cs_errf(err, CS_ERR_RULE,
+                       "%s:%d: %s: rendered empty, which WhatsApp refuses (give a text for "
+                       "when it is missing: {{^x}}...{{/x}})",
+                       t->file, p->line, what);
+    }
+    *out = v;
+    return CS_OK;
+}
+
+cs_rc cs__sender_render_wa(cs_sender_t *s, const cs_wa_tpl_t *t, json_t *ctx,
+                           cs_wa_rendered_t *out, cs_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    out->msg.name = t->name;
+    out->msg.language = t->language;
+    out->msg.file = t->file;
+    cs_rc rc = CS_OK;
+    char what[32];
+    if (t->header.line && !(rc = render_wa_param(s, t, &t->header, "header", ctx,
+                                                 &out->own[out->nown], err)))
+        out->msg.header = out->own[out->nown++];
+    for (int i = 0; !rc && i < t->nbody; i++) {
+        snprintf(what, sizeof what, "body parameter %d", i + 1);
+        if (!(rc = render_wa_param(s, t, &t->body[i], what, ctx, &out->own[out->nown], err)))
+            out->msg.body[out->msg.nbody++] = out->own[out->nown++];
+    }
+    for (int i = 0; !rc && i < CS_WA_BUTTONS_MAX; i++) {
+        if (!t->button[i].line)
+            continue;
+        snprintf(what, sizeof what, "button %d", i);
+        if (!(rc = render_wa_param(s, t, &t->button[i], what, ctx, &out->own[out->nown], err)))
+            out->msg.button[i] = out->own[out->nown++];
+    }
+    if (rc)
+        cs__sender_wa_free(out);
+    return rc;
+}
+
+void cs__sender_wa_free(cs_wa_rendered_t *w)
+{
+    for (int i = 0; i < w->nown; i++)
+        cs_free(w->own[i]);
+    memset(w, 0, sizeof *w);
+}
+
+cs_rc cs_sender_load_whatsapp(cs_sender_t *s, const char *dir, size_t *count, cs_err_t *err)
+{
+    cs_wamap_free(&s->wamap);
+    return cs_wamap_load_dir(s->o.templates, dir, &s->wamap, count, err);
 }
 
 /* ---- start-up checks ---- */
@@ -611,6 +700,18 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
                         check_one(&tc, langs[l], email_parts, 3, ctx);
                     else
                         check_one(&tc, langs[l], short_parts, 1, ctx);
+                    /* and the approved WhatsApp template it is mapped to */
+                    const cs_wa_tpl_t *wt =
+                        tc.in->channels[ch] == CS_CHANNEL_WHATSAPP
+                            ? cs_wamap_get(s->wamap, tc.in->text, langs[l])
+                            : NULL;
+                    cs_wa_rendered_t wr;
+                    cs_err_t e;
+                    if (!tc.rc && wt && cs__sender_render_wa(s, wt, ctx, &wr, &e))
+                        tc.rc = cs_errf(err, CS_ERR_CONFIG, "%s:%d: %s", tc.j->file,
+                                        tc.in->line, e.msg);
+                    else if (!tc.rc && wt)
+                        cs__sender_wa_free(&wr);
                 }
             }
         }

@@ -496,6 +496,9 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     c.policy = &s->policy;
     c.now = now;
     char *subject = NULL, *html = NULL, *text = NULL;
+    cs_wa_rendered_t wa; /* a WhatsApp template's parameters, when it goes as one */
+    const cs_wa_template_msg_t *wa_msg = NULL;
+    memset(&wa, 0, sizeof wa);
     cs_err_t err;
     cs_err_clear(&err);
     res->id = m->id;
@@ -630,6 +633,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     json_t *ctx = cs__sender_message_ctx(s, m, &c, lang);
     cs_rc rc = ctx ? CS_OK : cs_errf(&err, CS_ERR_NOMEM, "out of memory building the context");
     const char *tmpl = m->template_name;
+    const cs_wa_tpl_t *wt = NULL;
     const char *tlang =
         cs__sender_template_lang(s, tmpl, lang, m->channel == CS_CHANNEL_EMAIL);
     if (!rc && m->channel == CS_CHANNEL_EMAIL) {
@@ -641,11 +645,20 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
             if (rc == CS_ERR_NOTFOUND) /* a text-only email is fine */
                 rc = CS_OK;
         }
+    } else if (!rc && (wt = m->channel == CS_CHANNEL_WHATSAPP
+                                ? cs_wamap_get(s->wamap, tmpl, tlang)
+                                : NULL)) {
+        /* the approved template it is mapped to: a text would reach the
+         * customer only inside WhatsApp's 24-hour window */
+        if (!(rc = cs__sender_render_wa(s, wt, ctx, &wa, &err)))
+            wa_msg = &wa.msg;
     } else if (!rc) {
         rc = cs__sender_render_part(s, tmpl, tlang, "sms", false, ctx, &text, &err);
         if (rc == CS_ERR_NOTFOUND)
             rc = cs__sender_render_part(s, tmpl, tlang, "txt", false, ctx, &text, &err);
     }
+    char tref[CS_JID_MAX + 32];
+    snprintf(tref, sizeof tref, "%s.%s", tmpl, tlang);
     char unsub[1200] = "";
     json_t *u = json_object_get(json_object_get(ctx, "links"), "unsubscribe");
     if (json_is_string(u))
@@ -670,6 +683,8 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         .unsubscribe_url =
             unsub[0] && cs_policy_unsubscribable((cs_msg_class_t)m->cls) ? unsub : NULL,
         .date = now,
+        .wa_template = wa_msg,
+        .template_ref = tref,
     };
     cs_send_result_t sr;
     rate_wait(s, m->channel);
@@ -684,6 +699,7 @@ out:
     cs_free(subject);
     cs_free(html);
     cs_free(text);
+    cs__sender_wa_free(&wa);
     json_decref(c.customer);
     json_decref(c.order);
     json_decref(c.shipment);
@@ -870,6 +886,7 @@ void cs_sender_free(cs_sender_t *s)
     }
     for (int i = 0; i < CS_OUT__CHANNELS; i++)
         cs_transport_close(&s->o.transports[i]);
+    cs_wamap_free(&s->wamap);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     cs_free(s->shop_name);

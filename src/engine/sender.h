@@ -33,7 +33,10 @@
  * `.sms` (else `.txt`) for SMS and WhatsApp; lang is the customer's
  * (de/en), or the default locale's when the template has no text in
  * theirs, and every part comes from that one language. Rendered strictly: a
- * missing variable fails the message with the template and line.
+ * missing variable fails the message with the template and line. A
+ * WhatsApp message whose template has a `<template>.<lang>.whatsapp` in
+ * that language goes as the approved WhatsApp template it names
+ * (cs_sender_load_whatsapp), its parameters rendered the same way.
  *
  * Thread-safety: one sender thread; cs_sender_poke from anywhere.
  */
@@ -71,6 +74,14 @@ typedef struct cs_sender_opts {
                                                     * NULL = none */
     size_t batch;                                  /* claims per round; 0 = 32 */
 } cs_sender_opts_t;
+
+/* Load the WhatsApp template mappings of the templates folder dir
+ * (`T.L.whatsapp`, docs/channels.md) into the sender, their parameters
+ * into its template set: a WhatsApp message of a mapped template and
+ * language then goes as that approved template. Call before
+ * cs_sender_start (and cs_sender_check_templates, which renders them).
+ * *count gets the number of mappings; an error names file and line. */
+cs_rc cs_sender_load_whatsapp(cs_sender_t *s, const char *dir, size_t *count, cs_err_t *err);
 
 /* The transports in opts move into the sender (also on failure). */
 cs_rc cs_sender_new(cs_engine_t *e, cs_sender_opts_t *opts, cs_sender_t **out, cs_err_t *err);

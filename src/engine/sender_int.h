@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "../policy/policy.h"
+#include "../template/wamap.h"
 
 struct cs_sender {
     cs_engine_t *engine;
@@ -21,6 +22,7 @@ struct cs_sender {
     cs_policy_conf_t policy; /* quiet hours and holds at the hand-over, when has_policy;
                                 else the default (order.ticket_open for templates) */
     bool has_policy;
+    cs_wamap_t *wamap;       /* the WhatsApp template mappings (owned); NULL = none */
     char default_locale[16];
     char *shop_name, *public_url, *link_secret, *support_email;
     uint64_t next_ns[CS_OUT__CHANNELS]; /* rate limits: earliest next send */
@@ -89,5 +91,18 @@ cs_rc cs__sender_render_part(cs_sender_t *s, const char *tmpl, const char *lang,
 /* Append the shop's text footer in lang to *text (replaced). */
 cs_rc cs__sender_add_footer(cs_sender_t *s, const char *lang, json_t *ctx, char **text,
                             cs_err_t *err);
+
+/* A WhatsApp template message rendered: msg points into own (owned). */
+typedef struct cs_wa_rendered {
+    cs_wa_template_msg_t msg;
+    char *own[1 + CS_WA_BODY_MAX + CS_WA_BUTTONS_MAX];
+    int nown;
+} cs_wa_rendered_t;
+/* Render the parameters of mapping t with ctx into *out (free with
+ * cs__sender_wa_free; nothing to free on failure). An error names the
+ * mapping's file, line and parameter. */
+cs_rc cs__sender_render_wa(cs_sender_t *s, const cs_wa_tpl_t *t, json_t *ctx,
+                           cs_wa_rendered_t *out, cs_err_t *err);
+void cs__sender_wa_free(cs_wa_rendered_t *w);
 
 #endif
