@@ -32,12 +32,19 @@
 #include "../lib/cs_crypto.h"
 
 #define CB_MAX 256 /* statuses in one email callback; WhatsApp's, recorded at a time */
+/* A WhatsApp text refused outside the window: the detail names the cause
+ * and the fix, with the message's template once it is known (record). */
+#define WA_WINDOW_TEXT "outside WhatsApp's 24-hour window: map the template to an approved " \
+                       "WhatsApp template"
+#define WA_WINDOW_TPL "outside WhatsApp's 24-hour window: map template %.80s to an approved " \
+                      "WhatsApp template" 
 
 typedef struct cb_status {
     char ref[160];            /* the provider's reference */
     cs_msg_status_t status;
     char detail[160];         /* "" = none */
     cs_ms_t at;               /* 0 = now */
+    bool wa_window;           /* a WhatsApp text refused outside the 24-hour window */
     /* filled in by the lookup */
     bool found;
     bool other;               /* the reference is another channel's message */
@@ -178,6 +185,9 @@ static cs_rc record(hreq_t *r, cs_channel_t channel, bool keep, cb_status_t *st,
             (*unknown)++;
             continue;
         }
+        if (c->wa_window) /* the message's template, named (after the code) */
+            set_detail(c, "%.*s " WA_WINDOW_TPL, (int)strcspn(c->detail, " "), c->detail,
+                       c->m.template_name);
         rc = cs_sender_status_event(&c->m, (int)c->status, c->detail, c->at ? c->at : now,
                                     &items[k].ev, err);
         if (!rc)
@@ -335,6 +345,17 @@ out:
 
 /* ---- WhatsApp Cloud API ---- */
 
+/* A failed WhatsApp message whose error is about what was sent, not the
+ * number: a text outside the 24-hour window (131047; 470 before it) or a
+ * template the Cloud API refused (132xxx: not approved, paused,
+ * parameters that do not fit). Such a failure is recorded as `failed`,
+ * not `bounced`: a bounce would stop WhatsApp for the customer, also for
+ * the approved templates that reach them. */
+static bool wa_not_the_number(json_int_t code)
+{
+    return code == 131047 || code == 470 || (code >= 132000 && code <= 132999);
+}
+
 static enum MHD_Result whatsapp_verify(hreq_t *r)
 {
     cs_http_t *h = r->h;
@@ -438,11 +459,19 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                     secs <= (now + CS_EVENT_AHEAD_MAX_MS) / 1000)
                     c->at = secs * 1000;
                 json_t *e0 = json_array_get(json_object_get(s, "errors"), 0);
-                if (e0) {
+                json_int_t code = json_integer_value(json_object_get(e0, "code"));
+                if (c->status == CS_MSG_BOUNCED && wa_not_the_number(code)) {
+                    /* the number is fine: what was sent is not (a text
+                     * outside the window, a template refused) */
+                    c->status = CS_MSG_FAILED;
+                    c->wa_window = code == 131047 || code == 470;
+                }
+                if (c->wa_window) {
+                    set_detail(c, "%lld %s", (long long)code, WA_WINDOW_TEXT);
+                } else if (e0) {
                     const char *title = json_string_value(json_object_get(e0, "title"));
-                    set_detail(c, "%lld %.*s",
-                               (long long)json_integer_value(json_object_get(e0, "code")),
-                               (int)sizeof c->detail, title ? title : "");
+                    set_detail(c, "%lld %.*s", (long long)code, (int)sizeof c->detail,
+                               title ? title : "");
                 }
                 n++;
             }
@@ -523,7 +552,7 @@ static enum MHD_Result email_callback(hreq_t *r)
                                         "bytes)";
         else if (sv < 0)
             field = "status", why = "expected sent, delivered, opened, clicked, bounced, "
-                                    "complained or unsubscribed";
+                                    "complained, unsubscribed or failed";
         else if (at && !cs_time_parse(at, &t) && cs_time_before_1970(at))
             field = "occurred_at", why = "expected a time from 2000-01-01 on (check how the "
                                          "sender writes its times)";

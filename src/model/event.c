@@ -67,7 +67,7 @@ int cs_incident_from_name(const char *s)
 }
 
 static const char *const msg_names[CS_MSG__COUNT] = {
-    "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
+    "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "failed",
 };
 
 static const char *const channel_names[CS_CHANNEL__COUNT] = {"email", "sms", "whatsapp"};
@@ -1230,7 +1230,8 @@ static cs_rc parse_msg(vctx_t *c, json_t *d, cs_message_status_t *m)
     if ((rc = check_keys(c, d, allowed)) ||
         (rc = get_str(c, d, "message_id", true, STR_ID, &m->message_id)) ||
         (rc = get_enum(c, d, "status", true, msg_names, CS_MSG__COUNT,
-                       "sent, delivered, opened, clicked, bounced, complained, unsubscribed", &st,
+                       "sent, delivered, opened, clicked, bounced, complained, unsubscribed, "
+                       "failed", &st,
                        NULL)) ||
         (rc = get_enum(c, d, "channel", false, channel_names, CS_CHANNEL__COUNT,
                        "email, sms, whatsapp", NULL, &m->channel)) ||

@@ -104,6 +104,8 @@ typedef enum cs_msg_status {
     CS_MSG_BOUNCED,
     CS_MSG_COMPLAINED,
     CS_MSG_UNSUBSCRIBED,
+    CS_MSG_FAILED,       /* not delivered for a cause not the address's (a WhatsApp text
+                            outside the 24-hour window, a template refused): stops nothing */
     CS_MSG__COUNT
 } cs_msg_status_t;
 const char *cs_msg_status_name(cs_msg_status_t s);

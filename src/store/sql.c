@@ -13,7 +13,7 @@
 /* Q_MS_OUTBOX ranks delivery statuses by their numbers */
 _Static_assert(CS_MSG_SENT == 0 && CS_MSG_DELIVERED == 1 && CS_MSG_OPENED == 2 &&
                    CS_MSG_CLICKED == 3 && CS_MSG_BOUNCED == 4 && CS_MSG_COMPLAINED == 5 &&
-                   CS_MSG_UNSUBSCRIBED == 6 && CS_MSG__COUNT == 7,
+                   CS_MSG_UNSUBSCRIBED == 6 && CS_MSG_FAILED == 7 && CS_MSG__COUNT == 8,
                "Q_MS_OUTBOX says sent < delivered < opened < clicked < 4 (the rest)");
 _Static_assert(CS_OUT_WEBHOOK == 3, "Q_MS_OUTBOX says a webhook's channel is 3");
 
@@ -263,8 +263,8 @@ static const char *const stmt_sql[Q__COUNT] = {
                  "title=excluded.title,text=excluded.text,locale=excluded.locale,"
                  "occurred_at=excluded.occurred_at WHERE excluded.occurred_at>=feedback.occurred_at",
     /* A status never takes a message back: sent < delivered < opened <
-     * clicked < bounced, complained and unsubscribed (ranked alike, by
-     * cs_msg_status_t). Providers do not keep their callbacks in order, and
+     * clicked < bounced, complained, unsubscribed and failed (ranked
+     * alike, by cs_msg_status_t). Providers do not keep their callbacks in order, and
      * one without a time (Twilio) is dated by its arrival: a "sent" coming
      * after the "delivered" must not undo it. Within a rank the latest by
      * time wins; a later callback of an earlier time (providers retry) does

@@ -359,8 +359,8 @@ try:
     # each says it as every refusal does: the field, what it expects, what came
     msgs = {r["index"]: r["error"]["message"] for r in body.get("rejected", [])}
     t.eq(msgs, {0: 'message_id: no email of ours has the Message-ID "<nope@shop.example>"',
-                1: 'status: expected sent, delivered, opened, clicked, bounced, complained or '
-                   'unsubscribed, got "exploded"'}, "the email callback's refusals say what came")
+                1: 'status: expected sent, delivered, opened, clicked, bounced, complained, '
+                   'unsubscribed or failed, got "exploded"'}, "the email callback's refusals say what came")
     # a time a year ahead is refused as the event intake refuses it, and a
     # time or detail of the wrong type is named, not passed over
     st, _, body = d.request("POST", "/v1/callbacks/email", body=json.dumps([

@@ -5,9 +5,10 @@ and URL button, rendered from the message's context, with the bearer
 token and the idempotency key, and its wamid recorded. An unmapped one
 goes as text; the Cloud API's 131047 (a text outside the 24-hour window)
 and a template it refuses (132001) fail the message with a reason that
-names the cause and the file to write or fix. The start-up check
-(journeys check) names a mapping's file and line, and takes the example
-of docs/channels.md."""
+names the cause and the file to write or fix. A failed status callback
+for the window (131047) marks the message failed, with that reason, and
+does not stop WhatsApp for the customer, as a bounce would. The start-up
+check (journeys check) names a mapping's file and line."""
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import hashlib
+import hmac
 import http.server
 import threading
 
@@ -83,11 +86,13 @@ journeys = os.path.join(work, "journeys")
 os.makedirs(journeys)
 shutil.copy(os.path.join(root, "etc", "journeys", "40-out-for-delivery.yaml"), journeys)
 
+APP_SECRET = "wa-app-secret-0123456789"
 d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_JOURNEYS": journeys,
     "CONSONANCE_TEMPLATES": tpl_dir,
     "CONSONANCE_WHATSAPP_URL": base + "/v21.0/1234567/messages",
     "CONSONANCE_WHATSAPP_TOKEN": "wa-token",
+    "CONSONANCE_WHATSAPP_APP_SECRET": APP_SECRET,
     "CONSONANCE_RETRY_BASE": "1s",
     "CONSONANCE_QUIET_HOURS": "off",
     "CONSONANCE_PUBLIC_URL": "https://shop.example",
@@ -125,6 +130,15 @@ def messages(cust):
 def sent_to(number):
     with lock:
         return [r for r in seen if r["body"].get("to") == number]
+
+
+def meta_post(statuses):
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
+    sig = "sha256=" + hmac.new(APP_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+    return d.request("POST", "/v1/callbacks/whatsapp", body=body.encode(),
+                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},
+                     key=False)
 
 
 def check(env_templates, what):
@@ -210,6 +224,39 @@ try:
              "template name (paket_kommt_heute) does not exist in de",
              "the reason names the template, its language, the file and the cause")
 
+    # ---- a window failure reported later, in a status callback ----
+    wt2 = [m for m in messages("wt2") if m["status"] == "sent"]
+    wamid = wt2[0].get("provider_ref", "") if wt2 else ""
+    st, _, body = meta_post([{"id": wamid, "status": "failed", "timestamp": str(int(time.time())),
+                              "recipient_id": "4915100000202",
+                              "errors": [{"code": 131047, "title": "Re-engagement message"}]}])
+    t.eq((st, body.get("recorded")), (200, 1), "the failed status is recorded")
+    wt2 = [m for m in messages("wt2") if m.get("provider_ref") == wamid]
+    t.eq(wt2[0].get("delivery") if wt2 else None, "failed", "the message shows failed, not bounced")
+    st, _, body = d.request("GET", "/v1/events?type=message.status&limit=100")
+    ev = [e["event"]["data"] for e in body.get("events", [])
+          if wt2 and e["event"]["data"]["message_id"] == str(wt2[0]["id"])]
+    t.eq([(e["status"], e.get("detail")) for e in ev],
+         [("failed", "131047 outside WhatsApp's 24-hour window: map template out_for_delivery to "
+                     "an approved WhatsApp template")],
+         "its status event says why and what to do")
+    st, _, cu = d.request("GET", "/v1/customers/wt2")
+    t.eq((cu.get("contact") or {}).get("whatsapp", {}).get("bounced"), False,
+         "the number did not bounce: %r" % (cu.get("contact"),))
+    # the number is fine: the customer's next message still goes by WhatsApp
+    st, _, _ = d.post_events(second_order("wt2", 2))
+    got = t.wait_for(lambda: [m for m in messages("wt2") if m.get("order_id") == "o-wt2b" and
+                              m["status"] in ("sent", "skipped", "failed")], "wt2's next message")
+    if got:
+        t.eq((got[0]["status"], got[0]["channel"], got[0].get("reason")),
+             ("sent", "whatsapp", None), "WhatsApp is not stopped by a window failure")
+    # a failure of the number itself still is a bounce
+    wt1 = [m for m in messages("wt1") if m["status"] == "sent"]
+    st, _, body = meta_post([{"id": wt1[0]["provider_ref"] if wt1 else "", "status": "failed",
+                              "errors": [{"code": 131026, "title": "Message undeliverable"}]}])
+    st, _, cu = d.request("GET", "/v1/customers/wt1")
+    t.eq((cu.get("contact") or {}).get("whatsapp", {}).get("bounced"), True,
+         "131026 (the number cannot get WhatsApp) stops WhatsApp")
 finally:
     d.cleanup()
     srv.shutdown()
