@@ -119,6 +119,8 @@ cs_rc cs_wa_tpl_parse(const char *file, const char *src, size_t len, cs_wa_tpl_t
     cs_rc rc = CS_OK;
     int name_line = 0, lang_line = 0, line = 0;
     const char *p = src, *end = src + len;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) /* a byte order mark */
+        p += 3;
     while (p < end && !rc) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *le = eol ? eol : end;

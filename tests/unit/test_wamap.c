@@ -71,6 +71,12 @@ static void test_language_defaults_to_the_files(void **state)
     assert_string_equal(t->key, "a.b.en");
     assert_string_equal(t->language, "en_US");
     cs_wa_tpl_free(&t);
+    /* a file saved with a byte order mark and CRLF lines */
+    assert_int_equal(parse("x.de.whatsapp", "\xEF\xBB\xBFname: x\r\nbody: {{a}}\r\n", &t, &err),
+                     CS_OK);
+    assert_string_equal(t->name, "x");
+    assert_string_equal(t->body[0].src, "{{a}}");
+    cs_wa_tpl_free(&t);
 }
 
 /* Each refusal: the rc, and the words its message must have (file:line,
