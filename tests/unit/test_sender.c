@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/retry.h"
@@ -423,6 +424,112 @@ static void test_long_first_name(void **state)
     memcpy(want + 6 + 140, "!", 2);
     assert_string_equal(k.text, want);
     fx_close(&fx);
+}
+
+/* A transport that keeps the WhatsApp template message it is handed. */
+typedef struct wa_keep {
+    cs_transport_t base; /* must be first */
+    int sent;
+    bool is_template;
+    char name[64], lang[16], header[128], body[4][256], button[128], text[256];
+    int nbody;
+} wa_keep_t;
+
+static void wa_keep_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
+{
+    wa_keep_t *k = (wa_keep_t *)t;
+    const cs_wa_template_msg_t *w = m->wa_template;
+    memset(r, 0, sizeof *r);
+    k->sent++;
+    k->is_template = w != NULL;
+    snprintf(k->text, sizeof k->text, "%s", m->text ? m->text : "");
+    if (w) {
+        snprintf(k->name, sizeof k->name, "%s", w->name);
+        snprintf(k->lang, sizeof k->lang, "%s", w->language);
+        snprintf(k->header, sizeof k->header, "%s", w->header ? w->header : "");
+        k->nbody = w->nbody;
+        for (int i = 0; i < w->nbody && i < 4; i++)
+            snprintf(k->body[i], sizeof k->body[i], "%s", w->body[i]);
+        snprintf(k->button, sizeof k->button, "%s", w->button[0] ? w->button[0] : "");
+    }
+    r->status = CS_SEND_OK;
+}
+
+static const cs_transport_ops_t wa_keep_ops = { "wa-keep", wa_keep_send, slow_close };
+
+/* A WhatsApp message of a template mapped to an approved WhatsApp
+ * template (news.de.whatsapp) is handed over as that template: its name,
+ * language and parameters rendered from the context, a line break in a
+ * parameter (a name given on two lines) a space, as the Cloud API refuses
+ * line breaks there. One whose parameter renders empty, which the Cloud
+ * API refuses too, fails with the file, the line and the parameter. */
+static void test_whatsapp_template(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_open(&fx, "2026-03-01T10:00:00Z", "watpl.db",
+            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\","
+            "\"name\":\"Anna\\nMaria  M\u00fcller\",\"phone\":\"+4915112345678\","
+            "\"locale\":\"de\",\"consents\":{\"whatsapp\":{\"transactional\":true}}}}");
+    char dir[400], path[500];
+    snprintf(dir, sizeof dir, "%s/watpl", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/news.de.whatsapp", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("name: neuigkeiten\nheader: {{shop.name}}\nbody: {{customer.name}}\n"
+          "body: {{#customer.email}}{{customer.email}}{{/customer.email}}\n", f);
+    fclose(f);
+    static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
+    put_task_t put = { .now = fx.t0, .n = 1, .journey = "news", .template_name = "news",
+                       .recipient = "+4915112345678", .channel = CS_CHANNEL_WHATSAPP,
+                       .locale = "de", .cls = cls };
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    wa_keep_t k = { .base = { &wa_keep_ops } };
+    fx.so.transports[CS_CHANNEL_WHATSAPP] = &k.base;
+    fx.so.shop_name = "Kaffee & Co";
+    static const tpl_file_t files[] = { { "news.de.txt", "Hallo" }, { NULL, NULL } };
+    fx_sender(&fx, files);
+    cs_err_t err;
+    size_t n = 0, handled = 0;
+    assert_int_equal(cs_sender_load_whatsapp(fx.s, dir, &n, &err), CS_OK);
+    assert_int_equal(n, 1);
+    /* the customer has no email: the second parameter renders empty */
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+    get_task_t g = { .id = 1 };
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_FAILED);
+    assert_int_equal(k.sent, 0);
+    /* (a row's reason is read back in its first 63 bytes) */
+    assert_string_equal(g.m.reason,
+                        "render: news.de.whatsapp:4: body parameter 2: rendered empty, w");
+    /* with a text for when it is missing, it goes */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("name: neuigkeiten\nheader: {{shop.name}}\nbody: {{customer.name}}\n"
+          "body: {{#customer.email}}{{customer.email}}{{/customer.email}}"
+          "{{^customer.email}}-{{/customer.email}}\n", f);
+    fclose(f);
+    assert_int_equal(cs_sender_load_whatsapp(fx.s, dir, &n, &err), CS_OK);
+    put.journey = "news2";
+    assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+    assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+    g.id = 2;
+    assert_int_equal(cs_engine_with_writer(fx.e, get_fn, &g), CS_OK);
+    assert_int_equal(g.m.status, CS_OUT_SENT);
+    assert_int_equal(k.sent, 1);
+    assert_true(k.is_template);
+    assert_string_equal(k.name, "neuigkeiten");
+    assert_string_equal(k.lang, "de");
+    assert_string_equal(k.header, "Kaffee & Co");
+    assert_int_equal(k.nbody, 2);
+    assert_string_equal(k.body[0], "Anna Maria M\xc3\xbcller");
+    assert_string_equal(k.body[1], "-");
+    assert_string_equal(k.button, "");
+    fx_close(&fx);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* A customer recorded as "Müller, Dr. Anna" is greeted as Anna: the
@@ -2261,6 +2368,7 @@ int main(void)
         cmocka_unit_test(test_lease_run_out_in_batch),
         cmocka_unit_test(test_quiet_hours_hold_retries),
         cmocka_unit_test(test_long_first_name),
+        cmocka_unit_test(test_whatsapp_template),
         cmocka_unit_test(test_greeting_name),
         cmocka_unit_test(test_window_after_label),
         cmocka_unit_test(test_replenishment_prices),
