@@ -345,15 +345,21 @@ out:
 
 /* ---- WhatsApp Cloud API ---- */
 
-/* A failed WhatsApp message whose error is about what was sent, not the
- * number: a text outside the 24-hour window (131047; 470 before it) or a
- * template the Cloud API refused (132xxx: not approved, paused,
- * parameters that do not fit). Such a failure is recorded as `failed`,
- * not `bounced`: a bounce would stop WhatsApp for the customer, also for
- * the approved templates that reach them. */
-static bool wa_not_the_number(json_int_t code)
+/* A failed WhatsApp message whose error says the number cannot get it:
+ * 131026 (not on WhatsApp, an app too old, the terms not accepted) and
+ * 131021 (the recipient is the sender). Only these are recorded as
+ * `bounced`, which stops WhatsApp for the customer until the number
+ * changes. Every other failure is about what was sent or about the
+ * shop's account, not the number -- a text outside the 24-hour window
+ * (131047; 470 before it), a template refused (132xxx), a rate or
+ * spam limit (130429, 131048, 131056), the per-user marketing limit
+ * (131049), the account's payment or lock (131042, 131031), Meta's own
+ * trouble (131000, 131016) -- or names no error at all: it is `failed`
+ * and stops nothing, for the next message (an approved template, another
+ * day) may well reach the customer. */
+static bool wa_the_number(json_int_t code)
 {
-    return code == 131047 || code == 470 || (code >= 132000 && code <= 132999);
+    return code == 131026 || code == 131021;
 }
 
 static enum MHD_Result whatsapp_verify(hreq_t *r)
@@ -460,9 +466,10 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                     c->at = secs * 1000;
                 json_t *e0 = json_array_get(json_object_get(s, "errors"), 0);
                 json_int_t code = json_integer_value(json_object_get(e0, "code"));
-                if (c->status == CS_MSG_BOUNCED && wa_not_the_number(code)) {
-                    /* the number is fine: what was sent is not (a text
-                     * outside the window, a template refused) */
+                if (c->status == CS_MSG_BOUNCED && !wa_the_number(code)) {
+                    /* nothing says the number is bad: what was sent is
+                     * (a text outside the window, a template refused), or
+                     * the account or Meta had trouble */
                     c->status = CS_MSG_FAILED;
                     c->wa_window = code == 131047 || code == 470;
                 }

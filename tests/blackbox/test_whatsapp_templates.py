@@ -250,8 +250,23 @@ try:
     if got:
         t.eq((got[0]["status"], got[0]["channel"], got[0].get("reason")),
              ("sent", "whatsapp", None), "WhatsApp is not stopped by a window failure")
-    # a failure of the number itself still is a bounce
+    # a limit of Meta's (the per-user marketing limit), or a failure that
+    # names no error, says nothing against the number: failed, not a bounce
+    # (which stopped WhatsApp for the customer until the number changed)
+    wt2b = [m for m in messages("wt2") if m.get("order_id") == "o-wt2b" and m["status"] == "sent"]
     wt1 = [m for m in messages("wt1") if m["status"] == "sent"]
+    st, _, body = meta_post([{"id": wt2b[0]["provider_ref"] if wt2b else "", "status": "failed",
+                              "errors": [{"code": 131049, "title": "This message was not delivered "
+                                                                   "to maintain healthy ecosystem engagement."}]},
+                             {"id": wt1[0]["provider_ref"] if wt1 else "", "status": "failed"}])
+    t.eq((st, body.get("recorded")), (200, 2), "both failures recorded")
+    for cid in ("wt2", "wt1"):
+        st, _, cu = d.request("GET", "/v1/customers/" + cid)
+        t.eq((cu.get("contact") or {}).get("whatsapp", {}).get("bounced"), False,
+             "%s: a failure not about the number is no bounce: %r" % (cid, cu.get("contact")))
+    wt2b = [m for m in messages("wt2") if m.get("order_id") == "o-wt2b"]
+    t.eq(wt2b[0].get("delivery") if wt2b else None, "failed", "the message shows failed")
+    # a failure of the number itself still is a bounce
     st, _, body = meta_post([{"id": wt1[0]["provider_ref"] if wt1 else "", "status": "failed",
                               "errors": [{"code": 131026, "title": "Message undeliverable"}]}])
     st, _, cu = d.request("GET", "/v1/customers/wt1")
