@@ -29,6 +29,7 @@ typedef struct risk_probe {
     bool is_delay;
     char event_id[CS_ID_MAX + 1]; /* the signal's */
     bool out_for_delivery;
+    bool announcement; /* the parcel's shipment.created */
 } risk_probe_t;
 
 static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id,
@@ -49,8 +50,25 @@ static cs_rc probe_fn(int64_t seq, const char *order_id, const char *customer_id
     }
     r->out_for_delivery = ev->type == CS_EV_TRACKING_EVENT &&
                           ev->u.scan.status == CS_TRACK_OUT_FOR_DELIVERY;
+    r->announcement = ev->type == CS_EV_SHIPMENT_CREATED;
     cs_event_free(&ev);
     return CS_OK;
+}
+
+/* Has every parcel of the list (an order's, the cancelled ones left out)
+ * arrived -- delivered, or back at the shop -- so that none is on its way? */
+static bool none_on_its_way(json_t *parcels)
+{
+    size_t i;
+    json_t *p;
+    if (!json_is_array(parcels))
+        return false;
+    json_array_foreach(parcels, i, p) {
+        const char *st = json_string_value(json_object_get(p, "status"));
+        if (!st || (strcmp(st, "delivered") != 0 && strcmp(st, "returned_to_sender") != 0))
+            return false;
+    }
+    return true;
 }
 
 static cs_rc ctx_fn(cs_store_t *st, void *arg)
@@ -132,13 +150,20 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
      * parcel arrives today" held back must not come once the parcel has
      * been delivered, failed to be, waits at a pickup point or went back
      * to the depot: for a run started by the scan that took it out for
-     * delivery, when its parcel has moved on since. Only then is the
-     * trigger read, once for all. */
+     * delivery, when its parcel has moved on since. And "your order is
+     * on its way" held back must not come once nothing of the order is:
+     * for a transactional message (the shipping notice; a journey's own
+     * message after waiting for the delivery is of another class) of a
+     * run started by a parcel's announcement, when every parcel of the
+     * order has been delivered or went back to the shop (or the shop
+     * cancelled them). Only then is the trigger read, once for all. */
     const char *st_now = json_string_value(json_object_get(c->shipment, "status"));
     bool risk_seen = c->has_promise && c->promise.risk_events > 0;
     bool delay_over = risk_seen && (c->promise.closed || !c->promise.at_risk);
     bool moved_on = st_now && strcmp(st_now, "out_for_delivery") != 0;
-    if (about && (risk_seen || moved_on)) {
+    bool arrived = c->m->cls == CS_CLASS_TRANSACTIONAL && c->order && c->shipment &&
+                   none_on_its_way(json_object_get(c->order, "shipments"));
+    if (about && (risk_seen || moved_on || arrived)) {
         risk_probe_t r = { .seq = about };
         int64_t examined;
         rc = cs_store_call(st, events_after, about - 1, 1, 0, probe_fn, &r, &examined, &c->err);
@@ -152,6 +177,7 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
             c->superseded = strcmp(r.event_id, latest) != 0;
         }
         c->delivery_over = moved_on && r.out_for_delivery;
+        c->not_on_its_way = arrived && r.announcement;
     }
     return CS_OK;
 }

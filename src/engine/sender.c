@@ -594,6 +594,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     const char *why = c.withdrawn       ? "no_longer_at_risk"
                       : c.superseded    ? "superseded"
                       : c.delivery_over ? "no_longer_out_for_delivery"
+                      : c.not_on_its_way ? "no_longer_on_its_way"
                                         : suppressed(m, &c, now, &to);
     if (why && fall_back(s, m, &c, why, now, res, reason, rsize, mv))
         goto out;

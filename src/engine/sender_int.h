@@ -56,6 +56,10 @@ typedef struct ctx_task {
     bool delivery_over;       /* the run's trigger is the scan that took its parcel out
                                  for delivery, and the parcel has moved on since
                                  (delivered, a failed attempt, at a pickup point, ...) */
+    bool not_on_its_way;      /* a transactional message (the shipping notice) of a run
+                                 started by a parcel's announcement, and no parcel of the
+                                 order is on its way any more (delivered, back at the
+                                 shop, or cancelled) */
     bool ticket_open;         /* a message about a known order, asks and marketing: a ticket
                                  of the customer, or about the order, is open (the
                                  policy's hold reads it for asks and marketing) */
