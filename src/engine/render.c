@@ -252,6 +252,9 @@ static json_t *parcel_ctx(cs_sender_t *s, json_t *sh, const cs_tz_t *tz, const c
     const char *st = json_string_value(json_object_get(sh, "status"));
     json_object_set_new(so, "arrived", json_boolean(json_is_string(at) ||
                                                     (st && strcmp(st, "available_for_pickup") == 0)));
+    /* the carrier's last word on an incident: the recipient refused it
+     * (a parcel going back for that is no address problem) */
+    json_object_set_new(so, "refused", json_boolean(json_is_true(json_object_get(sh, "refused"))));
     return so;
 }
 

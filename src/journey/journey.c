@@ -79,7 +79,7 @@ static const char *const order_fields[] = {
 };
 static const char *const shipment_fields[] = { "id", "carrier", "service", "tracking_number",
                                                "status", "status_at", "delivered_at",
-                                               "cancelled_at", NULL };
+                                               "cancelled_at", "refused", NULL };
 static const char *const risk_fields[] = { "first_purchase", "late", "price_ratio", NULL };
 static const char *const run_fields[] = { "journey", "version", "id", NULL };
 

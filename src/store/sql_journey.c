@@ -198,9 +198,13 @@ static const char *const jstmt_sql[QJ__COUNT] = {
     [QJ_CTX_ITEMS] = "SELECT sku,name,category,unit_price,quantity,discount FROM order_items "
                      "WHERE order_id=?1 ORDER BY line",
     /* the order's parcels, first the parcel ?2 when it is one of them,
-     * else the one its promise follows; a cancelled one only as ?2 */
+     * else the one its promise follows; a cancelled one only as ?2; each
+     * with the incident reason its scans gave last (refused: ?3) */
     [QJ_CTX_SHIPMENT] = "SELECT id,carrier,service,tracking_number,status,status_at,"
-                        "delivered_at,created_at,cancelled_at FROM shipments WHERE order_id=?1 "
+                        "delivered_at,created_at,cancelled_at,coalesce((SELECT CASE WHEN x.reason=?3 "
+                        "THEN 1 ELSE 0 END FROM scans x WHERE x.shipment_id=shipments.id AND "
+                        "x.reason>0 ORDER BY x.occurred_at DESC,x.seq DESC LIMIT 1),0) "
+                        "FROM shipments WHERE order_id=?1 "
                         "AND (cancelled_at IS NULL OR id=?2) "
                         "ORDER BY coalesce(id=?2,false) DESC," SQL_FOLLOWED_PARCEL_ORDER
                         " LIMIT 50",
@@ -1693,6 +1697,7 @@ static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json
         return CS_ERR_STORE;
     cs__bind_text(st, 1, order_id);
     cs__bind_text(st, 2, id[0] ? id : NULL);
+    sql_bind_int(st, 3, CS_INCIDENT_REFUSED);
     int r = SQL_DONE;
     while (n < want && (r = sql_step(st)) == SQL_ROW) {
         int status = sql_column_type(st, 4) == SQL_NULL ? -1 : sql_column_int(st, 4);
@@ -1703,7 +1708,8 @@ static cs_rc ctx_shipment(cs_sql_t *s, const char *order_id, int64_t about, json
                                           : NULL,
                               "status_at", cs__json_time(cs__col_time(st, 5)), "delivered_at",
                               cs__json_time(cs__col_time(st, 6)));
-        if (!p || json_object_set_new(p, "cancelled_at", cs__json_time(cs__col_time(st, 8)))) {
+        if (!p || json_object_set_new(p, "cancelled_at", cs__json_time(cs__col_time(st, 8))) ||
+            json_object_set_new(p, "refused", json_boolean(sql_column_int(st, 9) != 0))) {
             json_decref(p);
             rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
             break;

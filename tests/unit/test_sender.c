@@ -620,6 +620,8 @@ static void test_window_after_label(void **state)
  * fields of the order's data (",\"totals\":{...}"; NULL: none). */
 static const cs_promise_rec_t *g_shipped_promise;
 static const char *g_shipped_order;
+/* Events ingested after the order (NULL-terminated; NULL: none). */
+static const char *const *g_shipped_events;
 
 /* One message of a shipped template (etc/templates) to customer c-1 (a
  * German customer) about order o-1 (two coffees at 8.90), on a channel
@@ -644,6 +646,8 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
              "\"KAF\",\"name\":\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]%s}}",
              g_shipped_order ? g_shipped_order : "");
     ingest(fx.e, order);
+    for (const char *const *ev = g_shipped_events; ev && *ev; ev++)
+        ingest(fx.e, *ev);
     if (g_shipped_promise)
         assert_int_equal(cs_engine_with_writer(fx.e, promise_fn, (void *)g_shipped_promise),
                          CS_OK);
@@ -717,6 +721,60 @@ static void test_delay_sms_window_after_label(void **state)
         fail_msg("the SMS: %s", k.text);
     if (!strstr(ke.text, "Neue Erwartung: Sonntag, 15. M\u00e4rz."))
         fail_msg("the email: %s", ke.text);
+}
+
+/* A parcel going back to the shop after the recipient refused it reads
+ * as refused, in the SMS and both parts of the email: the SMS said
+ * "kommt als unzustellbar zu uns zur\u00fcck" and the email asked whether
+ * the address was wrong. One going back for another reason still does. */
+static void test_returned_refused(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "{\"event_id\":\"s-1\",\"type\":\"shipment.created\",\"occurred_at\":"
+        "\"2026-02-27T10:00:00Z\",\"data\":{\"id\":\"s-1\",\"order_id\":\"o-1\","
+        "\"carrier\":\"dhl\",\"tracking_number\":\"T1\"}}",
+        "{\"event_id\":\"t-1\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-02-28T10:00:00Z\",\"data\":{\"shipment_id\":\"s-1\",\"carrier\":\"dhl\","
+        "\"tracking_number\":\"T1\",\"status\":\"exception\",\"reason\":\"refused\"}}",
+        "{\"event_id\":\"t-2\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-02-28T12:00:00Z\",\"data\":{\"shipment_id\":\"s-1\",\"carrier\":\"dhl\","
+        "\"tracking_number\":\"T1\",\"status\":\"returned_to_sender\"}}",
+        NULL
+    };
+    static const char *const unknown[] = {
+        "{\"event_id\":\"s-1\",\"type\":\"shipment.created\",\"occurred_at\":"
+        "\"2026-02-27T10:00:00Z\",\"data\":{\"id\":\"s-1\",\"order_id\":\"o-1\","
+        "\"carrier\":\"dhl\",\"tracking_number\":\"T1\"}}",
+        "{\"event_id\":\"t-1\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-02-28T10:00:00Z\",\"data\":{\"shipment_id\":\"s-1\",\"carrier\":\"dhl\","
+        "\"tracking_number\":\"T1\",\"status\":\"returned_to_sender\","
+        "\"reason\":\"address_problem\"}}",
+        NULL
+    };
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.shop_name = "Waldkauz";
+    keep_t ks = { .base = { &keep_ops } }, ke = { .base = { &keep_ops } },
+           ka = { .base = { &keep_ops } }, kae = { .base = { &keep_ops } };
+    g_shipped_events = refused;
+    send_shipped("refused1.db", "parcel_returned", CS_CLASS_SERVICE, CS_CHANNEL_SMS, &so, &ks);
+    send_shipped("refused2.db", "parcel_returned", CS_CLASS_SERVICE, CS_CHANNEL_EMAIL, &so, &ke);
+    g_shipped_events = unknown;
+    send_shipped("refused3.db", "parcel_returned", CS_CLASS_SERVICE, CS_CHANNEL_SMS, &so, &ka);
+    send_shipped("refused4.db", "parcel_returned", CS_CLASS_SERVICE, CS_CHANNEL_EMAIL, &so, &kae);
+    g_shipped_events = NULL;
+    if (strstr(ks.text, "unzustellbar") || !strstr(ks.text, "abgelehnt"))
+        fail_msg("the SMS of a refused parcel: %s", ks.text);
+    if (strstr(ke.text, "Adresse") || !strstr(ke.text, "abgelehnt"))
+        fail_msg("the email text of a refused parcel: %s", ke.text);
+    if (strstr(ke.html, "Adresse") || !strstr(ke.html, "abgelehnt"))
+        fail_msg("the email HTML of a refused parcel: %s", ke.html);
+    if (!strstr(ka.text, "unzustellbar") || strstr(ka.text, "abgelehnt"))
+        fail_msg("the SMS of a parcel not delivered: %s", ka.text);
+    if (!strstr(kae.text, "Adresse") || !strstr(kae.html, "Adresse") ||
+        strstr(kae.text, "abgelehnt"))
+        fail_msg("the email of a parcel not delivered: %s", kae.text);
 }
 
 /* A tax the shop adds to the prices (a sales tax) is listed between the
@@ -2375,6 +2433,7 @@ int main(void)
         cmocka_unit_test(test_text_footer),
         cmocka_unit_test(test_delay_sms_window_after_label),
         cmocka_unit_test(test_confirmation_lists_tax),
+        cmocka_unit_test(test_returned_refused),
         cmocka_unit_test(test_shipped_at_risk_tells_the_window),
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_discount_valid_until),
