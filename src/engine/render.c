@@ -272,6 +272,8 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
      * character would make the context no JSON (no message) */
     char first[CS_SHORT_MAX + 1];
     cs_first_name(name, first, sizeof first);
+    /* dates in the order of the customer's region (en-US: the month first) */
+    const char *dloc = cs_locale_for(lang, m->locale[0] ? m->locale : s->default_locale);
     json_t *ctx = json_pack("{s:s,s:{s:s,s:s,s:s},s:{s:s?,s:s?,s:s?}}", "locale", lang, "shop",
                             "name", s->shop_name, "url", s->public_url, "support_email",
                             s->support_email, "customer", "name", name, "first_name",
@@ -310,7 +312,7 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
                                                         tax -
                                                         minor(json_object_get(o, "discount")) ==
                                                     minor(json_object_get(o, "total"))));
-        set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, lang);
+        set_date(oo, "placed", json_object_get(o, "placed_at"), tz, CS_DATE_LONG, dloc);
         /* the shop's promise, while its last day is still to come: one
          * already past (an order shipped late, an order that reached us
          * late) is not told as what we expect, nor one the order watch
@@ -324,8 +326,8 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
                          cs_tz_day(stz, c->promise.to) > cs_tz_date_day(stz, pto);
         if (pto_s && !overtaken && cs_time_parse(pto_s, &pto) &&
             cs_tz_date_day(stz, pto) >= cs_tz_day(stz, now)) {
-            set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, lang);
-            set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, lang);
+            set_day(oo, "promised_from", json_object_get(o, "promised_from"), stz, tz, dloc);
+            set_day(oo, "promised_to", json_object_get(o, "promised_to"), stz, tz, dloc);
         }
         json_t *items = json_array();
         size_t i;
@@ -348,7 +350,7 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
         /* every parcel of the order, in the order they were created */
         json_t *parcels = json_array();
         json_array_foreach(json_object_get(o, "shipments"), i, it)
-            json_array_append_new(parcels, parcel_ctx(s, it, tz, lang));
+            json_array_append_new(parcels, parcel_ctx(s, it, tz, dloc));
         json_object_set_new(oo, "shipments", parcels);
         json_object_set_new(oo, "shipments_count",
                             json_integer((json_int_t)json_array_size(parcels)));
@@ -356,7 +358,7 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
         json_object_set_new(ctx, "order", oo);
     }
     if (sh)
-        json_object_set_new(ctx, "shipment", parcel_ctx(s, sh, tz, lang));
+        json_object_set_new(ctx, "shipment", parcel_ctx(s, sh, tz, dloc));
     if (c->has_discount) {
         const cs_discount_t *d = &c->discount;
         char b[CS_FMT_MAX];
@@ -378,7 +380,7 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
         }
         /* the last day the code holds all day, not the day it ends on (at
          * the hour it was issued: a code used that evening was refused) */
-        json_object_set_new(dj, "expires", json_string(cs_fmt_valid_until(d->expires_at, tz, lang,
+        json_object_set_new(dj, "expires", json_string(cs_fmt_valid_until(d->expires_at, tz, dloc,
                                                                           b, sizeof b)));
         json_object_set_new(ctx, "discount", dj);
     }
@@ -391,7 +393,7 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
         /* the shop's days, named from the customer's today (as the status
          * answer and the page do) */
         json_t *po = json_pack("{s:s,s:b,s:b,s:i}", "window",
-                               cs_fmt_window(stz, tz, now, p->from, p->to, lang, w, sizeof w),
+                               cs_fmt_window(stz, tz, now, p->from, p->to, dloc, w, sizeof w),
                                "at_risk", p->at_risk, "moved", p->to > p->first_to,
                                "late_days", p->late_days);
         /* the same after a label ("Neue Erwartung: Sonntag, 6. Dezember"),
@@ -409,7 +411,7 @@ json_t *cs__sender_message_ctx(cs_sender_t *s, const cs_outmsg_t *m, ctx_task_t 
                                                                    sizeof why)));
         if (po && p->first_to)
             json_object_set_new(po, "first_to", json_string(cs_fmt_date(p->first_to, stz,
-                                                                         CS_DATE_DAY, lang, b,
+                                                                         CS_DATE_DAY, dloc, b,
                                                                          sizeof b)));
         if (po)
             json_object_set_new(ctx, "promise", po);

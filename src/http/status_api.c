@@ -640,7 +640,9 @@ enum MHD_Result cs__http_order_status(hreq_t *r)
                               : h->opts.default_locale         ? h->opts.default_locale
                                                                : "de");
     cs_order_status_t st;
-    cs__order_status(h, rd, lang, c.now, &st);
+    /* dates in the order of the customer's region (en-US: the month first) */
+    cs__order_status(h, rd, cs_locale_for(lang, rd->has_who ? rd->who.locale : NULL), c.now,
+                     &st);
     if (st.carrier_says[0]) { /* after the paragraph, as far as it fits */
         size_t n = strlen(st.text);
         snprintf(st.text + n, sizeof st.text - n, " %s", st.carrier_says);

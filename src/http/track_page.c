@@ -1342,9 +1342,12 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     const cs_order_read_t *rd = &c.rd;
     const char *lang = page_lang(r, rd->has_who && rd->who.locale[0] ? rd->who.locale : NULL);
     bool de = strcmp(lang, "de") == 0;
+    /* dates in the order of the customer's region, as their messages
+     * give them (en-US: the month first), on a page in their language */
+    const char *dloc = cs_locale_for(lang, rd->has_who ? rd->who.locale : NULL);
     const cs_tz_t *tz = rd->tz;
     cs_order_status_t st;
-    cs__order_status(h, rd, lang, c.now, &st);
+    cs__order_status(h, rd, dloc, c.now, &st);
     json_t *o = rd->order;
     json_t *watch = json_object_get(o, "promise");
     json_t *ships = json_object_get(o, "shipments");
@@ -1396,7 +1399,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         st.status != CS_TRACK_DELIVERED && !st.cancelled) {
         /* a promised day is the shop's (as the window's); a date, as
          * "promised by today" reads as no promise */
-        cs_fmt_date(first_to, rd->shop_tz, CS_DATE_DAY, lang, day, sizeof day);
+        cs_fmt_date(first_to, rd->shop_tz, CS_DATE_DAY, dloc, day, sizeof day);
         cs_buf_printf(&b, "<p class=\"was\">%s ",
                       de ? "Ursprünglich zugesagt bis" : "Originally promised by");
         esc(&b, day);
@@ -1428,7 +1431,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
             } else {
                 cs_strlcpy(what, de ? "kostenlosen Versand" : "free shipping", sizeof what);
             }
-            cs_fmt_valid_until(dc->expires_at, tz, lang, until, sizeof until);
+            cs_fmt_valid_until(dc->expires_at, tz, dloc, until, sizeof until);
             cs_buf_puts(&b, de ? "Wir haben unser Lieferversprechen nicht gehalten. Als kleine "
                                  "Entschuldigung erhalten Sie mit diesem Code "
                                : "We did not keep our delivery promise. As a small apology, "
@@ -1452,7 +1455,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     /* every parcel with its scans */
     for (size_t i = 0; i < json_array_size(ships); i++)
         parcel(&b, cs_engine_carriers(h->engine), o, json_array_get(ships, i), i,
-               json_array_size(ships), de, lang, tz, c.now);
+               json_array_size(ships), de, dloc, tz, c.now);
 
     /* the items */
     json_t *items = json_object_get(o, "items");
@@ -1470,7 +1473,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
         cs_buf_puts(&b, "</ul></section>");
     }
 
-    returns(&b, o, de, lang, tz, c.now);
+    returns(&b, o, de, dloc, tz, c.now);
 
     /* reassurance and help; returns once something has left the shop */
     const char *re = de ? h->opts.reassurance_de : h->opts.reassurance_en;

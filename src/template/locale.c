@@ -41,6 +41,26 @@ bool cs_locale_known(const char *locale)
 
 static bool is_de(const char *locale) { return strcmp(cs_locale_lang(locale), "de") == 0; }
 
+/* Does the locale's region put the month first ("en-US": November 26)? */
+static bool month_first(const char *locale)
+{
+    if (!locale || is_de(locale))
+        return false;
+    const char *sep = strpbrk(locale, "-_");
+    return sep && strncasecmp(sep + 1, "us", 2) == 0 &&
+           (sep[3] == '\0' || sep[3] == '-' || sep[3] == '_' || sep[3] == '.' || sep[3] == '@');
+}
+
+const char *cs_locale_for(const char *lang, const char *locale)
+{
+    /* (German dates have one order: "de" stays "de", which callers
+     * compare against) */
+    return locale && *locale && lang && strcmp(lang, "de") != 0 &&
+                   strcmp(cs_locale_lang(locale), lang) == 0
+               ? locale
+               : lang;
+}
+
 const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char *buf,
                           size_t size)
 {
@@ -234,6 +254,17 @@ const char *cs_fmt_date(cs_ms_t t, const cs_tz_t *tz, cs_date_style_t style, con
     bool de = is_de(locale);
     const char *wd = de ? weekdays_de[l.wday] : weekdays_en[l.wday];
     const char *mo = de ? months_de[l.month - 1] : months_en[l.month - 1];
+    if (month_first(locale)) { /* the United States: the month first */
+        switch (style) {
+        case CS_DATE_LONG: snprintf(buf, size, "%s, %s %d, %d", wd, mo, l.day, l.year); return buf;
+        case CS_DATE_MEDIUM:
+            snprintf(buf, size, "%s %d, %d", mon_en[l.month - 1], l.day, l.year);
+            return buf;
+        case CS_DATE_SHORT: snprintf(buf, size, "%02d/%02d/%d", l.month, l.day, l.year); return buf;
+        case CS_DATE_DAY: snprintf(buf, size, "%s, %s %d", wd, mo, l.day); return buf;
+        default: break; /* a weekday, a time: as in English anywhere */
+        }
+    }
     switch (style) {
     case CS_DATE_LONG:
         if (de)
@@ -293,7 +324,7 @@ const char *cs_fmt_window(const cs_tz_t *day_tz, const cs_tz_t *tz, cs_ms_t now,
 {
     bool de = strcmp(cs_locale_lang(locale), "de") == 0;
     char a[CS_FMT_MAX], b[CS_FMT_MAX];
-    const char *loc = de ? "de" : "en";
+    const char *loc = de ? "de" : cs_locale_for("en", locale); /* its region: date order */
     int64_t d0 = cs_tz_day(tz, now), df = cs_tz_day(day_tz, from), dt = cs_tz_day(day_tz, to);
     /* a reader a day ahead of the shop (Tokyo on Sunday, Berlin still on
      * Saturday) whose window ends on the shop's today: that day is still

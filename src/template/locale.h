@@ -3,7 +3,11 @@
  *
  *   de: 1.234,50 €     Donnerstag, 26. November 2026     26.11.2026     14:05
  *   en: €1,234.50      Thursday, 26 November 2026        26 Nov 2026    2:05 pm
+ *   en-US:             Thursday, November 26, 2026       Nov 26, 2026
  *
+ * Dates follow the locale's region: a locale of the United States
+ * ("en-US", "en_us") puts the month first; every other English one
+ * ("en", "en-GB", "en-AU") the day.
  * Other currencies use their ISO code where no symbol is known ("1.234,50 CHF",
  * "CHF 1,234.50"). Money is given in hundredths (as amounts are stored) and
  * shown with the currency's ISO 4217 decimals: "1.500 JPY", "12,500 KWD". Unknown locales format as English. All functions write a
@@ -27,6 +31,12 @@ const char *cs_locale_lang(const char *locale); /* "de" or "en" */
  * English for want of its own ("fr")? */
 bool cs_locale_known(const char *locale);
 
+/* The locale to format for in language lang ("de" or "en"): for English,
+ * `locale` (a customer's "en-US", borrowed) when it is English too, so its
+ * region decides the order of a date; else lang ("de" for German, whose
+ * dates have one order). */
+const char *cs_locale_for(const char *lang, const char *locale);
+
 const char *cs_fmt_number(int64_t minor, int decimals, const char *locale, char *buf,
                           size_t size);
 const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale, char *buf,
@@ -43,11 +53,13 @@ const char *cs_fmt_money(int64_t minor, const char *currency, const char *locale
 const char *cs_first_name(const char *name, char *buf, size_t size);
 
 typedef enum cs_date_style {
-    CS_DATE_LONG,    /* Donnerstag, 26. November 2026 / Thursday, 26 November 2026 */
-    CS_DATE_MEDIUM,  /* 26. Nov. 2026 / 26 Nov 2026 */
-    CS_DATE_SHORT,   /* 26.11.2026 / 26/11/2026 */
+    CS_DATE_LONG,    /* Donnerstag, 26. November 2026 / Thursday, 26 November 2026
+                        (en-US: Thursday, November 26, 2026) */
+    CS_DATE_MEDIUM,  /* 26. Nov. 2026 / 26 Nov 2026 (en-US: Nov 26, 2026) */
+    CS_DATE_SHORT,   /* 26.11.2026 / 26/11/2026 (en-US: 11/26/2026) */
     CS_DATE_WEEKDAY, /* Donnerstag / Thursday */
-    CS_DATE_DAY,     /* Donnerstag, 26. November / Thursday, 26 November */
+    CS_DATE_DAY,     /* Donnerstag, 26. November / Thursday, 26 November
+                        (en-US: Thursday, November 26) */
     CS_DATE_TIME     /* 14:05 / 2:05 pm */
 } cs_date_style_t;
 

@@ -65,6 +65,54 @@ static void test_dates(void **state)
     assert_string_equal(cs_fmt_date(t, NULL, CS_DATE_TIME, "en", b, sizeof b), "9:30 pm");
 }
 
+/* A date reads in the order of the locale's region: month first in the
+ * United States ("Thursday, November 26, 2026"), day first elsewhere in
+ * English; US customers got the British "Thursday, 26 November 2026". */
+static void test_dates_by_region(void **state)
+{
+    (void)state;
+    char b[2 * CS_FMT_MAX + 40];
+    cs_ms_t t;
+    assert_true(cs_time_parse("2026-11-26T13:05:00Z", &t));
+    const cs_tz_t *berlin = cs_tz_get_or_utc("Europe/Berlin");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_LONG, "en-US", b, sizeof b),
+                        "Thursday, November 26, 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_LONG, "en_us", b, sizeof b),
+                        "Thursday, November 26, 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_MEDIUM, "en-US", b, sizeof b),
+                        "Nov 26, 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_SHORT, "en-US", b, sizeof b),
+                        "11/26/2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_DAY, "en-US", b, sizeof b),
+                        "Thursday, November 26");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_WEEKDAY, "en-US", b, sizeof b),
+                        "Thursday");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_TIME, "en-US", b, sizeof b), "2:05 pm");
+    /* the rest of the English-speaking world, and German, day first */
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_LONG, "en-GB", b, sizeof b),
+                        "Thursday, 26 November 2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_DAY, "en-AU", b, sizeof b),
+                        "Thursday, 26 November");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_SHORT, "en-USX", b, sizeof b),
+                        "26/11/2026");
+    assert_string_equal(cs_fmt_date(t, berlin, CS_DATE_DAY, "de-DE", b, sizeof b),
+                        "Donnerstag, 26. November");
+    /* a far window too */
+    int64_t d = cs_tz_day(berlin, t);
+    assert_string_equal(cs_fmt_window(berlin, berlin, t, cs_tz_day_start(berlin, d + 10),
+                                      cs_tz_day_start(berlin, d + 10), "en-US", b, sizeof b),
+                        "on Sunday, December 6");
+    assert_string_equal(cs_fmt_window(berlin, berlin, t, cs_tz_day_start(berlin, d + 10),
+                                      cs_tz_day_start(berlin, d + 10), "en-GB", b, sizeof b),
+                        "on Sunday, 6 December");
+    /* the locale to format for in a language: the customer's, when theirs */
+    assert_string_equal(cs_locale_for("en", "en-US"), "en-US");
+    assert_string_equal(cs_locale_for("de", "en-US"), "de");
+    assert_string_equal(cs_locale_for("de", "de-AT"), "de");
+    assert_string_equal(cs_locale_for("en", "de-DE"), "en");
+    assert_string_equal(cs_locale_for("en", NULL), "en");
+}
+
 static void test_window_words(void **state)
 {
     (void)state;
@@ -174,6 +222,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_and_money),
         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_dates_by_region),
         cmocka_unit_test(test_window_words),
         cmocka_unit_test(test_first_name),
     };

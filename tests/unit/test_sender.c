@@ -575,6 +575,54 @@ static cs_rc promise_fn(cs_store_t *st, void *arg)
     return rc;
 }
 
+/* A customer in the United States (en-US) reads a message's dates month
+ * first, as Americans write them ("Sunday, March 1, 2026"); one in
+ * Britain (en-GB) day first. Both got the British order. */
+static void test_dates_in_the_customers_order(void **state)
+{
+    (void)state;
+    static const char *const locales[] = { "en-US", "en-GB" };
+    static const char *const want[] = { "Placed Sunday, March 1, 2026; arrives Friday, March 6.",
+                                        "Placed Sunday, 1 March 2026; arrives Friday, 6 March." };
+    for (int i = 0; i < 2; i++) {
+        char customer[512], db[32];
+        snprintf(customer, sizeof customer,
+                 "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                 "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\","
+                 "\"email\":\"ann@example.com\",\"locale\":\"%s\",\"timezone\":\"UTC\","
+                 "\"consents\":{\"email\":{\"transactional\":true}}}}",
+                 locales[i]);
+        snprintf(db, sizeof db, "dates%d.db", i);
+        fixture_t fx;
+        fx_open(&fx, "2026-03-01T10:00:00Z", db, customer);
+        ingest(fx.e, "{\"event_id\":\"o-1\",\"type\":\"order.placed\",\"occurred_at\":"
+                     "\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\",\"customer_id\":"
+                     "\"c-1\",\"currency\":\"USD\",\"placed_at\":\"2026-03-01T09:30:00Z\","
+                     "\"promised_delivery\":{\"latest\":\"2026-03-06\"},\"items\":[{\"sku\":"
+                     "\"KAF\",\"name\":\"Coffee\",\"unit_price\":\"8.90\",\"quantity\":1}]}}");
+        cs_err_t err;
+        static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
+        put_task_t put = { .now = fx.t0, .n = 1, .journey = "conf", .template_name = "conf",
+                           .recipient = "ann@example.com", .order_id = "o-1",
+                           .locale = locales[i], .channel = CS_CHANNEL_EMAIL, .cls = cls };
+        assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+        keep_t k = { .base = { &keep_ops } };
+        const tpl_file_t files[] = {
+            { "conf.de.subject", "x" }, { "conf.de.txt", "x" }, { "conf.en.subject", "x" },
+            { "conf.en.txt", "Placed {{order.placed}}; arrives {{order.promised_to}}." },
+            { NULL, NULL }
+        };
+        fx.so.transports[CS_CHANNEL_EMAIL] = &k.base;
+        fx_sender(&fx, files);
+        size_t handled = 0;
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+        assert_int_equal(k.sent, 1);
+        if (strcmp(k.text, want[i]) != 0)
+            fail_msg("%s: %s", locales[i], k.text);
+        fx_close(&fx);
+    }
+}
+
 /* After a label a far day reads without its "am"/"on": the German notices
  * said "Neue Erwartung: am Sonntag, 15. März." (promise.window_bare, as the
  * tracking page has it; promise.window keeps the "am" for a sentence). */
@@ -2434,6 +2482,7 @@ int main(void)
         cmocka_unit_test(test_delay_sms_window_after_label),
         cmocka_unit_test(test_confirmation_lists_tax),
         cmocka_unit_test(test_returned_refused),
+        cmocka_unit_test(test_dates_in_the_customers_order),
         cmocka_unit_test(test_shipped_at_risk_tells_the_window),
         cmocka_unit_test(test_discount_percent),
         cmocka_unit_test(test_discount_valid_until),
