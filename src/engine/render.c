@@ -482,6 +482,30 @@ cs_rc cs__sender_render_part(cs_sender_t *s, const char *tmpl, const char *lang,
     return CS_OK;
 }
 
+/* An SMS goes in GSM-7, 160 characters a segment, while every character
+ * of it is one of that alphabet; one that is not -- the no-break spaces a
+ * German amount (U+00A0) or percentage (U+202F) is written with --
+ * sends the whole text as UCS-2, 70 a segment: two or three paid
+ * messages instead of one. A phone wraps an SMS where it likes anyway, so
+ * they go as plain spaces there. */
+void cs__sender_sms_spaces(char *text)
+{
+    char *w = text;
+    for (const char *p = text; *p;) {
+        if ((unsigned char)p[0] == 0xC2 && (unsigned char)p[1] == 0xA0) {
+            *w++ = ' ';
+            p += 2;
+        } else if ((unsigned char)p[0] == 0xE2 && (unsigned char)p[1] == 0x80 &&
+                   (unsigned char)p[2] == 0xAF) {
+            *w++ = ' ';
+            p += 3;
+        } else {
+            *w++ = *p++;
+        }
+    }
+    *w = '\0';
+}
+
 /* An email's text part ends with the shop's footer (footer.<lang>.txt,
  * when the templates have one) below a "-- " line, as its HTML part ends
  * with its own: the support address, the unsubscribe link. It is added

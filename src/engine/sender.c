@@ -657,6 +657,8 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         rc = cs__sender_render_part(s, tmpl, tlang, "sms", false, ctx, &text, &err);
         if (rc == CS_ERR_NOTFOUND)
             rc = cs__sender_render_part(s, tmpl, tlang, "txt", false, ctx, &text, &err);
+        if (!rc && m->channel == CS_CHANNEL_SMS)
+            cs__sender_sms_spaces(text);
     }
     char tref[CS_JID_MAX + 32];
     snprintf(tref, sizeof tref, "%s.%s", tmpl, tlang);

@@ -92,6 +92,9 @@ const char *cs__sender_template_lang(const cs_sender_t *s, const char *tmpl, con
 cs_rc cs__sender_render_part(cs_sender_t *s, const char *tmpl, const char *lang,
                              const char *part, bool html, json_t *ctx, char **out,
                              cs_err_t *err);
+/* Write the no-break spaces of an SMS text (U+00A0, U+202F) as plain
+ * ones, in place, so that it stays in the GSM-7 alphabet. */
+void cs__sender_sms_spaces(char *text);
 /* Append the shop's text footer in lang to *text (replaced). */
 cs_rc cs__sender_add_footer(cs_sender_t *s, const char *lang, json_t *ctx, char **text,
                             cs_err_t *err);

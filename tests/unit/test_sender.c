@@ -670,6 +670,9 @@ static const cs_promise_rec_t *g_shipped_promise;
 static const char *g_shipped_order;
 /* Events ingested after the order (NULL-terminated; NULL: none). */
 static const char *const *g_shipped_events;
+/* A code stored after the promise (NULL: none). */
+static cs_discount_t *g_shipped_discount;
+static cs_rc disc_fn(cs_store_t *st, void *arg);
 
 /* One message of a shipped template (etc/templates) to customer c-1 (a
  * German customer) about order o-1 (two coffees at 8.90), on a channel
@@ -699,6 +702,8 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
     if (g_shipped_promise)
         assert_int_equal(cs_engine_with_writer(fx.e, promise_fn, (void *)g_shipped_promise),
                          CS_OK);
+    if (g_shipped_discount)
+        assert_int_equal(cs_engine_with_writer(fx.e, disc_fn, g_shipped_discount), CS_OK);
     cs_err_t err;
     cs_msg_class_t one[] = { cls };
     put_task_t put = { .now = fx.t0, .n = 1, .journey = tmpl, .template_name = tmpl,
@@ -1055,6 +1060,96 @@ static void test_discount_percent(void **state)
         assert_string_equal(k.text, want[i]);
     }
     fx_close(&fx);
+}
+
+/* A percentage in German is written with a narrow no-break space
+ * (U+202F) before its sign, as German typography has it: the apology said
+ * "10 % Rabatt" with a plain space, which a line could break in, leaving
+ * the "%" alone at the start of the next. In text and HTML alike. */
+static void test_percent_no_break(void **state)
+{
+    (void)state;
+    cs_ms_t t0;
+    assert_true(cs_time_parse("2026-03-01T10:00:00Z", &t0)); /* send_shipped's clock */
+    cs_promise_rec_t p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.order_id, sizeof p.order_id, "o-1");
+    snprintf(p.customer_id, sizeof p.customer_id, "c-1");
+    p.first_from = p.first_to = p.first_point = t0 - 10 * 3600000LL - 2 * CS_MS_PER_DAY;
+    p.from = p.to = p.point = t0 - 10 * 3600000LL + 2 * CS_MS_PER_DAY;
+    snprintf(p.reason, sizeof p.reason, "late");
+    snprintf(p.risk_reason, sizeof p.risk_reason, "late");
+    p.level = -1;
+    p.at_risk = true;
+    p.broken_at = t0;
+    p.late_days = 2;
+    snprintf(p.comp_code, sizeof p.comp_code, "SORRY-ABCDEFGH");
+    cs_discount_t d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.code, sizeof d.code, "SORRY-ABCDEFGH");
+    snprintf(d.idem_key, sizeof d.idem_key, "comp:o-1");
+    snprintf(d.customer_id, sizeof d.customer_id, "c-1");
+    d.kind = CS_DISCOUNT_PERCENT;
+    d.value = 10;
+    d.created_at = t0;
+    d.expires_at = t0 + 30 * CS_MS_PER_DAY;
+    g_shipped_promise = &p;
+    g_shipped_discount = &d;
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    keep_t k = { .base = { &keep_ops } };
+    send_shipped("percent.db", "late_apology", CS_CLASS_SERVICE, CS_CHANNEL_EMAIL, &so, &k);
+    g_shipped_promise = NULL;
+    g_shipped_discount = NULL;
+    if (!strstr(k.text, "10\u202f% Rabatt") || strstr(k.text, "10 % Rabatt"))
+        fail_msg("the text part: %s", k.text);
+    if (!strstr(k.html, "10\u202f% Rabatt") || strstr(k.html, "10 % Rabatt"))
+        fail_msg("the HTML part: %s", k.html);
+}
+
+/* The no-break spaces of German amounts and percentages go as plain
+ * spaces in an SMS, which stays GSM-7 then (160 characters a segment):
+ * either of them made the whole SMS UCS-2 (70 a segment), two or three
+ * paid messages for one. WhatsApp, Unicode anyway, keeps them. */
+static void test_sms_plain_spaces(void **state)
+{
+    (void)state;
+    static const int channels[] = { CS_CHANNEL_SMS, CS_CHANNEL_WHATSAPP };
+    static const char *const want[] = { "Gesamt 17,80 \u20ac, 10 % Rabatt",
+                                        "Gesamt 17,80\u00a0\u20ac, 10\u202f% Rabatt" };
+    for (int i = 0; i < 2; i++) {
+        fixture_t fx;
+        char db[32];
+        snprintf(db, sizeof db, "smsspace%d.db", i);
+        fx_open(&fx, "2026-03-01T10:00:00Z", db,
+                "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+                "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"c-1\","
+                "\"phone\":\"+4915112345678\",\"locale\":\"de\",\"consents\":{\"sms\":"
+                "{\"transactional\":true},\"whatsapp\":{\"transactional\":true}}}}");
+        ingest(fx.e, "{\"event_id\":\"o-1\",\"type\":\"order.placed\",\"occurred_at\":"
+                     "\"2026-03-01T09:30:00Z\",\"data\":{\"id\":\"o-1\",\"customer_id\":"
+                     "\"c-1\",\"currency\":\"EUR\",\"items\":[{\"sku\":\"KAF\",\"name\":"
+                     "\"Kaffee\",\"unit_price\":\"8.90\",\"quantity\":2}]}}");
+        cs_err_t err;
+        static const cs_msg_class_t cls[] = { CS_CLASS_TRANSACTIONAL };
+        put_task_t put = { .now = fx.t0, .n = 1, .journey = "total", .template_name = "total",
+                           .recipient = "+4915112345678", .order_id = "o-1", .locale = "de",
+                           .channel = channels[i], .cls = cls };
+        assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
+        keep_t k = { .base = { &keep_ops } };
+        const tpl_file_t files[] = {
+            { "total.de.subject", "x" }, { "total.de.txt", "x" },
+            { "total.de.sms", "Gesamt {{order.total}}, 10\u202f% Rabatt" },
+            { "total.en.subject", "x" }, { "total.en.txt", "x" }, { NULL, NULL }
+        };
+        fx.so.transports[channels[i]] = &k.base;
+        fx_sender(&fx, files);
+        size_t handled = 0;
+        assert_int_equal(cs_sender_run_once(fx.s, &handled, &err), CS_OK);
+        assert_int_equal(k.sent, 1);
+        assert_string_equal(k.text, want[i]);
+        fx_close(&fx);
+    }
 }
 
 /* "g\u00fcltig bis Montag, 30. M\u00e4rz" is the last day a code holds all day: one
@@ -2482,6 +2577,8 @@ int main(void)
         cmocka_unit_test(test_delay_sms_window_after_label),
         cmocka_unit_test(test_confirmation_lists_tax),
         cmocka_unit_test(test_returned_refused),
+        cmocka_unit_test(test_percent_no_break),
+        cmocka_unit_test(test_sms_plain_spaces),
         cmocka_unit_test(test_dates_in_the_customers_order),
         cmocka_unit_test(test_shipped_at_risk_tells_the_window),
         cmocka_unit_test(test_discount_percent),
