@@ -670,6 +670,8 @@ static const cs_promise_rec_t *g_shipped_promise;
 static const char *g_shipped_order;
 /* Events ingested after the order (NULL-terminated; NULL: none). */
 static const char *const *g_shipped_events;
+/* The customer's locale (NULL: "de"). */
+static const char *g_shipped_locale;
 /* A code stored after the promise (NULL: none). */
 static cs_discount_t *g_shipped_discount;
 static cs_rc disc_fn(cs_store_t *st, void *arg);
@@ -682,13 +684,17 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
                          const cs_sender_opts_t *so, keep_t *k)
 {
     fixture_t fx;
-    fx_open(&fx, "2026-03-01T10:00:00Z", db,
-            "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
-            "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
-            "\"c-1\",\"name\":\"Anna M\u00fcller\",\"locale\":\"de\","
-            "\"email\":\"anna@example.de\",\"phone\":\"+4915112345678\","
-            "\"consents\":{\"email\":{\"transactional\":true,"
-            "\"marketing\":true},\"sms\":{\"transactional\":true}}}}");
+    char customer[512];
+    snprintf(customer, sizeof customer,
+             "{\"event_id\":\"c-1\",\"type\":\"customer.upserted\","
+             "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":"
+             "\"c-1\",\"name\":\"Anna M\u00fcller\",\"locale\":\"%s\","
+             "\"email\":\"anna@example.de\",\"phone\":\"+4915112345678\","
+             "\"consents\":{\"email\":{\"transactional\":true,"
+             "\"marketing\":true},\"sms\":{\"transactional\":true},"
+             "\"whatsapp\":{\"transactional\":true}}}}",
+             g_shipped_locale ? g_shipped_locale : "de");
+    fx_open(&fx, "2026-03-01T10:00:00Z", db, customer);
     char order[512];
     snprintf(order, sizeof order,
              "{\"event_id\":\"o-1\",\"type\":\"order.placed\","
@@ -1060,6 +1066,89 @@ static void test_discount_percent(void **state)
         assert_string_equal(k.text, want[i]);
     }
     fx_close(&fx);
+}
+
+/* The characters of an SMS text in GSM-7 (its septets), or -1 when one is
+ * not of its basic alphabet (it goes as UCS-2 then; the extension's
+ * characters, two septets, are not expected either). */
+static int gsm7_len(const char *z)
+{
+    static const char *const other = "\u00a3\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7"
+                                      "\u00d8\u00f8\u00c5\u00e5\u00c6\u00e6\u00df\u00c9"
+                                      "\u00a1\u00c4\u00d6\u00d1\u00dc\u00a7\u00bf\u00e4"
+                                      "\u00f6\u00f1\u00fc\u00e0";
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)z; *p; n++) {
+        if (*p < 0x80) {
+            if ((*p < ' ' && *p != '\n' && *p != '\r') || strchr("`[]{}\\^~|", *p))
+                return -1;
+            p++;
+            continue;
+        }
+        size_t len = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : 2;
+        char ch[5] = { 0 };
+        memcpy(ch, p, len);
+        if (!strstr(other, ch))
+            return -1;
+        p += len;
+    }
+    return n;
+}
+
+/* The out-for-delivery SMS and WhatsApp text link to the tracking page,
+ * in one GSM-7 segment (160 characters) in German and English, with a
+ * shop name, a public_url and an order number of sizes shops have: the
+ * page names carrier and tracking number, which the text gives in the
+ * link's stead when there is no link. It carried no link. */
+static void test_out_for_delivery_sms_link(void **state)
+{
+    (void)state;
+    static const char *const parcel[] = {
+        "{\"event_id\":\"s-1\",\"type\":\"shipment.created\",\"occurred_at\":"
+        "\"2026-02-28T10:00:00Z\",\"data\":{\"id\":\"s-1\",\"order_id\":\"o-1\","
+        "\"carrier\":\"dhl\",\"tracking_number\":\"00340434161094042557\"}}",
+        "{\"event_id\":\"t-1\",\"type\":\"tracking.event\",\"occurred_at\":"
+        "\"2026-03-01T07:00:00Z\",\"data\":{\"shipment_id\":\"s-1\",\"carrier\":\"dhl\","
+        "\"tracking_number\":\"00340434161094042557\",\"status\":\"out_for_delivery\"}}",
+        NULL
+    };
+    static const char *const locales[] = { "de", "en" };
+    /* (the order's id is short, o-1: the URL makes up for it, as its hex
+     * takes 2 characters a character of the id) */
+    cs_sender_opts_t so;
+    memset(&so, 0, sizeof so);
+    so.shop_name = "Waldkauz Outdoor";
+    so.public_url = "https://sendungen.waldkauz-outdoor-shop.example";
+    so.link_secret = "test-link-secret-0123456789";
+    g_shipped_events = parcel;
+    for (int i = 0; i < 2; i++) {
+        g_shipped_locale = locales[i];
+        char db[32];
+        keep_t k = { .base = { &keep_ops } }, kw = { .base = { &keep_ops } };
+        snprintf(db, sizeof db, "ofd%d.db", i);
+        send_shipped(db, "out_for_delivery", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_SMS, &so, &k);
+        snprintf(db, sizeof db, "ofdw%d.db", i);
+        send_shipped(db, "out_for_delivery", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_WHATSAPP, &so,
+                     &kw);
+        int n = gsm7_len(k.text);
+        if (!strstr(k.text, "https://sendungen.waldkauz-outdoor-shop.example/t/") || n < 0 ||
+            n > 160)
+            fail_msg("%s: the SMS (%d characters): %s", locales[i], n, k.text);
+        if (!strstr(kw.text, "https://sendungen.waldkauz-outdoor-shop.example/t/"))
+            fail_msg("%s: the WhatsApp text: %s", locales[i], kw.text);
+    }
+    /* without a link, carrier and tracking number */
+    so.public_url = NULL;
+    so.link_secret = NULL;
+    g_shipped_locale = "de";
+    keep_t k = { .base = { &keep_ops } };
+    send_shipped("ofd-nolink.db", "out_for_delivery", CS_CLASS_TRANSACTIONAL, CS_CHANNEL_SMS, &so,
+                 &k);
+    g_shipped_locale = NULL;
+    g_shipped_events = NULL;
+    assert_string_equal(k.text,
+                        "Waldkauz Outdoor: Ihr Paket (Bestellung o-1) kommt heute. DHL "
+                        "00340434161094042557");
 }
 
 /* A percentage in German is written with a narrow no-break space
@@ -2578,6 +2667,7 @@ int main(void)
         cmocka_unit_test(test_confirmation_lists_tax),
         cmocka_unit_test(test_returned_refused),
         cmocka_unit_test(test_percent_no_break),
+        cmocka_unit_test(test_out_for_delivery_sms_link),
         cmocka_unit_test(test_sms_plain_spaces),
         cmocka_unit_test(test_dates_in_the_customers_order),
         cmocka_unit_test(test_shipped_at_risk_tells_the_window),
