@@ -209,8 +209,9 @@ enum MHD_Result cs__http_promise(hreq_t *r)
     cs_tz_ymd(tz, p.from, from, sizeof from);
     cs_tz_ymd(tz, p.to, to, sizeof to);
     cs_tz_ymd(tz, p.point, point, sizeof point);
-    cs_fmt_date(p.from, tz, CS_DATE_DAY, lang, f1, sizeof f1);
-    cs_fmt_date(p.to, tz, CS_DATE_DAY, lang, f2, sizeof f2);
+    /* (in the order of the tag's region: en-US, month first) */
+    cs_fmt_date(p.from, tz, CS_DATE_DAY, cs_locale_for(lang, l), f1, sizeof f1);
+    cs_fmt_date(p.to, tz, CS_DATE_DAY, cs_locale_for(lang, l), f2, sizeof f2);
     bool de = strcmp(lang, "de") == 0;
     if (p.from == p.to)
         snprintf(text, sizeof text, de ? "Lieferung am %s" : "Delivery on %s", f1);

@@ -107,6 +107,14 @@ try:
                             placed_at=iso(placed), lang="en")
     t.eq(munich.get("days", {}).get("to"), 5, "Munich by DPD: five days")
     t.check(munich.get("text", "").startswith("Delivery on Saturday"), "English sentence: %r" % munich.get("text"))
+    # the date in the order of the asker's region: month first in the US
+    sat = dt.date.fromisoformat(munich.get("window", {}).get("to", "2000-01-01"))
+    for tag, want in (("en-US", "Delivery on Saturday, %s %d" % (sat.strftime("%B"), sat.day)),
+                      ("en-GB", "Delivery on Saturday, %d %s" % (sat.day, sat.strftime("%B")))):
+        st, _, us = promise(carrier="dpd", origin_country="DE", origin_region="SN",
+                            destination_country="DE", destination_postal_code="80331",
+                            placed_at=iso(placed), lang=tag)
+        t.eq((st, us.get("text")), (200, want), "the sentence for %s" % tag)
     st, _, hamburg = promise(carrier="dhl", destination_country="DE", destination_postal_code="20095",
                              placed_at=iso(placed))
     t.eq(hamburg.get("basis", {}).get("level"), "carrier", "no history to Hamburg: the carrier's")
