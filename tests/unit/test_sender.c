@@ -715,7 +715,8 @@ static void send_shipped(const char *db, const char *tmpl, cs_msg_class_t cls, i
     put_task_t put = { .now = fx.t0, .n = 1, .journey = tmpl, .template_name = tmpl,
                        .recipient = channel == CS_CHANNEL_EMAIL ? "anna@example.de"
                                                                 : "+4915112345678",
-                       .order_id = "o-1", .channel = channel, .cls = one };
+                       .order_id = "o-1", .locale = g_shipped_locale, .channel = channel,
+                       .cls = one };
     assert_int_equal(cs_engine_with_writer(fx.e, put_fn, &put), CS_OK);
     size_t count;
     assert_int_equal(cs_tplset_new(&fx.tpl, NULL), CS_OK);
@@ -834,6 +835,19 @@ static void test_returned_refused(void **state)
     if (!strstr(kae.text, "Adresse") || !strstr(kae.html, "Adresse") ||
         strstr(kae.text, "abgelehnt"))
         fail_msg("the email of a parcel not delivered: %s", kae.text);
+    /* and in English */
+    keep_t en = { .base = { &keep_ops } }, ene = { .base = { &keep_ops } };
+    g_shipped_events = refused;
+    g_shipped_locale = "en";
+    send_shipped("refused5.db", "parcel_returned", CS_CLASS_SERVICE, CS_CHANNEL_SMS, &so, &en);
+    send_shipped("refused6.db", "parcel_returned", CS_CLASS_SERVICE, CS_CHANNEL_EMAIL, &so, &ene);
+    g_shipped_events = NULL;
+    g_shipped_locale = NULL;
+    if (strstr(en.text, "undeliverable") || !strstr(en.text, "refused"))
+        fail_msg("the English SMS of a refused parcel: %s", en.text);
+    if (strstr(ene.text, "address") || !strstr(ene.text, "refused") ||
+        strstr(ene.html, "address") || !strstr(ene.html, "refused"))
+        fail_msg("the English email of a refused parcel: %s", ene.text);
 }
 
 /* A tax the shop adds to the prices (a sales tax) is listed between the
@@ -1132,7 +1146,7 @@ static void test_out_for_delivery_sms_link(void **state)
                      &kw);
         int n = gsm7_len(k.text);
         if (!strstr(k.text, "https://sendungen.waldkauz-outdoor-shop.example/t/") || n < 0 ||
-            n > 160)
+            n > 160 || !strstr(k.text, i ? "arrives today" : "kommt heute"))
             fail_msg("%s: the SMS (%d characters): %s", locales[i], n, k.text);
         if (!strstr(kw.text, "https://sendungen.waldkauz-outdoor-shop.example/t/"))
             fail_msg("%s: the WhatsApp text: %s", locales[i], kw.text);
