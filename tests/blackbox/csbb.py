@@ -234,6 +234,19 @@ def serve(handler_cls):
     return srv, "http://127.0.0.1:%d" % srv.server_address[1]
 
 
+def meta_post(d, statuses, secret):
+    """POST statuses to daemon d's WhatsApp Cloud API callback as Meta
+    sends them, signed with the app secret."""
+    import hashlib
+    import hmac
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
+    sig = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+    return d.request("POST", "/v1/callbacks/whatsapp", body=body.encode(),
+                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},
+                     key=False)
+
+
 def out_for_delivery(cid, phone, consents, n, at):
     """A German customer (cid, Berlin) whose order o-CID's parcel (DHL,
     tracking number Tn) is out for delivery: its four events."""

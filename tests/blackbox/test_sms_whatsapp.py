@@ -119,12 +119,7 @@ def twilio_post(fields, token="sms-token-0123456789"):
 
 
 def meta_post(statuses, secret="wa-app-secret-0123456789"):
-    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
-        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
-    sig = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return d.request("POST", "/v1/callbacks/whatsapp", body=body.encode(),
-                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},
-                     key=False)
+    return csbb.meta_post(d, statuses, secret)
 
 
 

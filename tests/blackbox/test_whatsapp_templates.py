@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import hashlib
-import hmac
 import http.server
 import threading
 
@@ -133,12 +131,7 @@ def sent_to(number):
 
 
 def meta_post(statuses):
-    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
-        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
-    sig = "sha256=" + hmac.new(APP_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return d.request("POST", "/v1/callbacks/whatsapp", body=body.encode(),
-                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},
-                     key=False)
+    return csbb.meta_post(d, statuses, APP_SECRET)
 
 
 def check(env_templates, what):

@@ -46,70 +46,60 @@ try {
     const resp = await page.goto(url, { waitUntil: 'load' });
     if (!resp || resp.status() !== 200) fail(`${name}: status ${resp && resp.status()}`);
     if (foreign.length) fail(`${name}: requests to elsewhere: ${foreign.join(' ')}`);
-    const got = await page.evaluate((screenWidth) => ({
-      lang: document.documentElement.lang,
-      // against the phone's width: a mobile browser widens its layout
-      // viewport to what overflows (and shrinks the page to fit), so
-      // innerWidth grows with the overflow
-      sideways: document.documentElement.scrollWidth - screenWidth,
-      h1: document.querySelector('h1')?.innerText || '',
-      h1Visible: !!document.querySelector('h1')?.getBoundingClientRect().height,
-      body: document.body.innerText,
-      state: document.querySelector('.state')?.innerText || '',
-      stylesApplied: getComputedStyle(document.querySelector('header')).backgroundColor,
-      stepPx: [...document.querySelectorAll('.steps li')]
-        .map((li) => parseFloat(getComputedStyle(li).fontSize)),
-      images: [...document.images].map((img) => ({ src: img.src, ok: img.complete && img.naturalWidth > 0 })),
-      // a label wider than its step is drawn over the next one
-      stepOverflow: [...document.querySelectorAll('.steps li')]
-        .filter((li) => li.scrollWidth > li.clientWidth)
-        .map((li) => `${li.innerText.replace(/\u00ad/g, '')} by ${li.scrollWidth - li.clientWidth}px`),
-      // WCAG 2 contrast of each element's own text against the first
-      // background behind it
-      lowContrast: (() => {
-        const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
-        const lum = ([r, g, b]) => [r, g, b].map((v) => {
-          v /= 255;
-          return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
-        const bg = (el) => {
-          for (; el; el = el.parentElement) {
-            const c = rgb(getComputedStyle(el).backgroundColor);
-            if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
-          }
-          return [255, 255, 255];
-        };
-        const out = [];
-        for (const el of document.body.querySelectorAll('*')) {
-          const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-          if (!own || !el.getClientRects().length) continue;
-          const a = lum(rgb(getComputedStyle(el).color)), b = lum(bg(el));
-          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-          if (ratio < 4.5) out.push(`"${el.innerText.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+    const got = await page.evaluate((screenWidth) => {
+      // WCAG 2 contrast: relative luminance of a computed colour, and the
+      // first background behind an element
+      const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+      const lum = ([r, g, b]) => [r, g, b].map((v) => {
+        v /= 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+      const bg = (el) => {
+        for (; el; el = el.parentElement) {
+          const c = rgb(getComputedStyle(el).backgroundColor);
+          if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
         }
-        return out;
-      })(),
-      // WCAG 2's 3:1 for what shows a control (1.4.11): the second
-      // button is white on white but for its border
-      lowBorder: (() => {
-        const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
-        const lum = ([r, g, b]) => [r, g, b].map((v) => {
-          v /= 255;
-          return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
-        const bg = (el) => {
-          for (; el; el = el.parentElement) {
-            const c = rgb(getComputedStyle(el).backgroundColor);
-            if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+        return [255, 255, 255];
+      };
+      const contrast = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      return {
+        lang: document.documentElement.lang,
+        // against the phone's width: a mobile browser widens its layout
+        // viewport to what overflows (and shrinks the page to fit), so
+        // innerWidth grows with the overflow
+        sideways: document.documentElement.scrollWidth - screenWidth,
+        h1: document.querySelector('h1')?.innerText || '',
+        h1Visible: !!document.querySelector('h1')?.getBoundingClientRect().height,
+        body: document.body.innerText,
+        state: document.querySelector('.state')?.innerText || '',
+        stylesApplied: getComputedStyle(document.querySelector('header')).backgroundColor,
+        stepPx: [...document.querySelectorAll('.steps li')]
+          .map((li) => parseFloat(getComputedStyle(li).fontSize)),
+        images: [...document.images].map((img) => ({ src: img.src, ok: img.complete && img.naturalWidth > 0 })),
+        // a label wider than its step is drawn over the next one
+        stepOverflow: [...document.querySelectorAll('.steps li')]
+          .filter((li) => li.scrollWidth > li.clientWidth)
+          .map((li) => `${li.innerText.replace(/\u00ad/g, '')} by ${li.scrollWidth - li.clientWidth}px`),
+        // WCAG 2 contrast of each element's own text against the first
+        // background behind it
+        lowContrast: (() => {
+          const out = [];
+          for (const el of document.body.querySelectorAll('*')) {
+            const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+            if (!own || !el.getClientRects().length) continue;
+            const ratio = contrast(lum(rgb(getComputedStyle(el).color)), lum(bg(el)));
+            if (ratio < 4.5) out.push(`"${el.innerText.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
           }
-          return [255, 255, 255];
-        };
-        return [...document.querySelectorAll('.btn.alt')].map((el) => {
-          const a = lum(rgb(getComputedStyle(el).borderTopColor)), b = lum(bg(el.parentElement));
-          return { text: el.innerText.trim(), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
-        }).filter((x) => x.ratio < 3).map((x) => `"${x.text}" ${x.ratio.toFixed(2)}:1`);
-      })(),
-    }), width);
+          return out;
+        })(),
+        // WCAG 2's 3:1 for what shows a control (1.4.11): the second
+        // button is white on white but for its border
+        lowBorder: [...document.querySelectorAll('.btn.alt')].map((el) => ({
+          text: el.innerText.trim(),
+          ratio: contrast(lum(rgb(getComputedStyle(el).borderTopColor)), lum(bg(el.parentElement))),
+        })).filter((x) => x.ratio < 3).map((x) => `"${x.text}" ${x.ratio.toFixed(2)}:1`),
+      };
+    }, width);
     if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
     if (got.sideways > 0) fail(`${name}: scrolls sideways by ${got.sideways}px on a phone`);
     if (!got.h1Visible) fail(`${name}: no visible heading`);
