@@ -1166,6 +1166,24 @@ static void steps(cs_buf_t *b, json_t *ships, bool de)
  * way back) the newest saying so -- scans a carrier reports after the
  * delivery are shown but do not count (docs/events.md), and are told as
  * reported after it rather than marked as where the parcel is. */
+/* One entry of a parcel's history that is no scan (the order's coming in,
+ * its cancellation): its day and time, and what happened. */
+static void history_item(cs_buf_t *b, cs_ms_t t, bool is_now, const char *what,
+                         const char *lang, const cs_tz_t *tz, cs_ms_t now)
+{
+    char day[CS_FMT_MAX], tm[CS_FMT_MAX];
+    cs__fmt_day(t, tz, now, lang, CS__DAY_CAP, day, sizeof day);
+    cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
+    cs_buf_puts(b, is_now ? "<li class=\"now\" aria-current=\"true\">" : "<li>");
+    time_open(b, t);
+    esc(b, day);
+    cs_buf_puts(b, ", ");
+    esc(b, tm);
+    cs_buf_puts(b, "</time>");
+    esc(b, what);
+    cs_buf_puts(b, "</li>");
+}
+
 static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, size_t i,
                    size_t n, bool de, const char *lang, const cs_tz_t *tz, cs_ms_t now)
 {
@@ -1201,9 +1219,24 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
                 cur = k;
                 break;
             }
+    /* a cancelled order's cancellation, among the scans by its time: where
+     * the order is now when nothing came after it (a parcel already on its
+     * way may go on moving) */
+    const char *ost = json_string_value(json_object_get(o, "status"));
+    cs_ms_t cancelled = ost && strcmp(ost, "cancelled") == 0
+                            ? jtime(json_object_get(o, "cancelled_at"))
+                            : 0;
+    const char *cancel_text = de ? "Bestellung storniert" : "Order cancelled";
+    bool cancel_now = cancelled &&
+                      (!ns || cancelled >= jtime(json_object_get(json_array_get(scans, ns - 1),
+                                                                 "occurred_at")));
     for (size_t k = ns; k-- > 0;) {
         json_t *s = json_array_get(scans, k);
         cs_ms_t t = jtime(json_object_get(s, "occurred_at"));
+        if (cancelled && cancelled >= t) {
+            history_item(b, cancelled, cancel_now, cancel_text, lang, tz, now);
+            cancelled = 0;
+        }
         int sst = cs_track_status_from_name(json_string_value(json_object_get(s, "status")));
         const char *city =
             json_string_value(json_object_get(json_object_get(s, "location"), "city"));
@@ -1216,7 +1249,8 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
         cs__fmt_day(t, tz, now, lang, CS__DAY_CAP, day, sizeof day);
         cs_fmt_date(t, tz, CS_DATE_TIME, lang, tm, sizeof tm);
         bool after = k > cur && pst == CS_TRACK_DELIVERED;
-        cs_buf_puts(b, k == cur ? "<li class=\"now\" aria-current=\"true\">" : "<li>");
+        cs_buf_puts(b, k == cur && !cancel_now ? "<li class=\"now\" aria-current=\"true\">"
+                                               : "<li>");
         time_open(b, t);
         esc(b, day);
         cs_buf_puts(b, ", ");
@@ -1238,17 +1272,12 @@ static void parcel(cs_buf_t *b, const cs_carriers_t *cc, json_t *o, json_t *sh, 
                           de ? "Nach der Zustellung gemeldet" : "Reported after the delivery");
         cs_buf_puts(b, "</li>");
     }
+    if (cancelled) /* before every scan */
+        history_item(b, cancelled, cancel_now, cancel_text, lang, tz, now);
     cs_ms_t placed = jtime(json_object_get(o, "placed_at"));
-    if (placed) {
-        cs__fmt_day(placed, tz, now, lang, CS__DAY_CAP, day, sizeof day);
-        cs_fmt_date(placed, tz, CS_DATE_TIME, lang, tm, sizeof tm);
-        cs_buf_puts(b, ns ? "<li>" : "<li class=\"now\" aria-current=\"true\">");
-        time_open(b, placed);
-        esc(b, day);
-        cs_buf_puts(b, ", ");
-        esc(b, tm);
-        cs_buf_printf(b, "</time>%s</li>", de ? "Bestellung eingegangen" : "Order received");
-    }
+    if (placed)
+        history_item(b, placed, !ns && !cancel_now,
+                     de ? "Bestellung eingegangen" : "Order received", lang, tz, now);
     cs_buf_puts(b, "</ol></section>");
 }
 

@@ -1066,6 +1066,12 @@ try:
         if oid == "x1":
             t.check("Cancelled" in html and "keep an eye on your parcel" not in html,
                     "cancelled: no promise to watch a parcel")
+            # the history tells the cancellation, newest, as where the order is
+            # now (it marked "Order received" so, and told no cancellation)
+            now_items = re.findall(r'<li class="now"[^>]*><time[^>]*>[^<]*</time>([^<]*)', html)
+            items = re.findall(r'<li[^>]*><time[^>]*>[^<]*</time>([^<]*)', html)
+            t.eq((now_items, items[:1]), (["Order cancelled"], ["Order cancelled"]),
+                 "cancelled: the history's newest entry is the cancellation, marked as now")
         elif oid == "u1":
             t.check('lang="en"' in html, "the page in default_locale for dora")
         else:  # its label created, not yet with the carrier: not shipped
