@@ -149,8 +149,10 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
      * they are sent, and the customer would read it twice. Likewise "your
      * parcel arrives today" held back must not come once the parcel has
      * been delivered, failed to be, waits at a pickup point or went back
-     * to the depot: for a run started by the scan that took it out for
-     * delivery, when its parcel has moved on since. And "your order is
+     * to the depot: for a transactional message (the notice; a shop's
+     * journey started by that scan that waits for the delivery and then
+     * sends is of another class) of a run started by the scan that took
+     * it out for delivery, when its parcel has moved on since. And "your order is
      * on its way" held back must not come once nothing of the order is:
      * for a transactional message (the shipping notice; a journey's own
      * message after waiting for the delivery is of another class) of a
@@ -160,7 +162,8 @@ static cs_rc ctx_fn(cs_store_t *st, void *arg)
     const char *st_now = json_string_value(json_object_get(c->shipment, "status"));
     bool risk_seen = c->has_promise && c->promise.risk_events > 0;
     bool delay_over = risk_seen && (c->promise.closed || !c->promise.at_risk);
-    bool moved_on = st_now && strcmp(st_now, "out_for_delivery") != 0;
+    bool moved_on = c->m->cls == CS_CLASS_TRANSACTIONAL && st_now &&
+                    strcmp(st_now, "out_for_delivery") != 0;
     bool arrived = c->m->cls == CS_CLASS_TRANSACTIONAL && c->order && c->shipment &&
                    none_on_its_way(json_object_get(c->order, "shipments"));
     if (about && (risk_seen || moved_on || arrived)) {

@@ -6,10 +6,14 @@ parcel in their hands (or days later), that it "arrives today"; one whose
 parcel is still out for delivery goes, on its retry. A delay notice whose
 order the watch finds at risk for a new reason meanwhile is skipped as
 superseded: the newer notice tells the same state (both are written when
-they are sent), and the customer got the same SMS twice."""
+they are sent), and the customer got the same SMS twice. A shop's own
+journey started by the same scan that waits for the delivery and then
+sends (class service) is not such a notice: its message goes."""
 import http.server
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -42,9 +46,35 @@ class Provider(http.server.BaseHTTPRequestHandler):
 
 srv, base = csbb.serve(Provider)
 
+# the shipped journeys, and a shop's own that the out-for-delivery scan
+# starts too: once the parcel is delivered, it asks whether all is well
+conf = tempfile.mkdtemp(prefix="cs-stale-")
+journeys = os.path.join(conf, "journeys")
+templates = os.path.join(conf, "templates")
+shutil.copytree(os.path.join(root, "etc", "journeys"), journeys)
+shutil.copytree(os.path.join(root, "etc", "templates"), templates)
+with open(os.path.join(journeys, "41-after-the-round.yaml"), "w") as f:
+    f.write("""journey: after_the_round
+name: After the delivery round
+trigger:
+  event: tracking.event
+  if: "event.status == 'out_for_delivery' and shipment.status == 'out_for_delivery'"
+once_per: order
+steps:
+  - wait_for:
+      event: tracking.event
+      if: "event.status == 'delivered'"
+      timeout: 1d
+  - send: {channel: sms, template: after_the_round, class: service}
+""")
+for lang, text in (("de", "Ist Ihre Bestellung {{order.id}} gut angekommen?"),
+                   ("en", "Did your order {{order.id}} arrive safely?")):
+    with open(os.path.join(templates, "after_the_round.%s.txt" % lang), "w") as f:
+        f.write(text + "\n")
+
 d = csbb.Daemon(a.bin, extra_env={
-    "CONSONANCE_JOURNEYS": os.path.join(root, "etc", "journeys"),
-    "CONSONANCE_TEMPLATES": os.path.join(root, "etc", "templates"),
+    "CONSONANCE_JOURNEYS": journeys,
+    "CONSONANCE_TEMPLATES": templates,
     "CONSONANCE_SMS_URL": base + "/2010-04-01/Accounts/AC1/Messages.json",
     "CONSONANCE_SMS_ACCOUNT": "AC1",
     "CONSONANCE_SMS_TOKEN": "sms-token-0123456789",
@@ -105,6 +135,14 @@ try:
              "no \"arrives today\" after the delivery: %r" % got)
     got = t.wait_for(lambda: (notice("jon") or {}).get("status") == "sent" and notice("jon"),
                      "jon's notice sent on its retry")
+    # the shop's own message after the delivery goes: it was skipped as
+    # no_longer_out_for_delivery, for its run was started by that scan too
+    got = t.wait_for(lambda: (notice("ida", "after_the_round") or {}).get("status") in
+                     ("sent", "skipped", "failed") and notice("ida", "after_the_round"),
+                     "ida's message after the round settled")
+    if got:
+        t.eq((got["status"], got["reason"]), ("sent", None),
+             "a service message after the delivery is sent: %r" % got)
     got = t.wait_for(lambda: [m for m in notices("kai", "delivery_problem")
                               if m["status"] in ("sent", "skipped", "failed")] == 
                      notices("kai", "delivery_problem") and notices("kai", "delivery_problem"),
@@ -116,11 +154,13 @@ try:
     with lock:
         texts = [b.get("Body", [""])[0] for b in bodies]
     t.check(len([x for x in texts if "o-jon" in x and "kommt heute" in x]) == 1 and
-            not [x for x in texts if "o-ida" in x], "jon's notice, none of ida's: %r" % texts)
+            [x for x in texts if "o-ida" in x] == ["Ist Ihre Bestellung o-ida gut angekommen?"],
+            "jon's notice, none of ida's (but the shop's own after the round): %r" % texts)
     kais = [x for x in texts if "o-kai" in x]
     t.check(len(kais) == 1 and "Adresse" in kais[0], "one delay SMS to kai, the newer: %r" % kais)
 finally:
     d.stop()
     d.cleanup()
     srv.shutdown()
+    shutil.rmtree(conf, ignore_errors=True)
 t.done()
