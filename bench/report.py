@@ -933,6 +933,16 @@ above), so the page figure is mostly this hour's machine. The session made each 
 trigger conditions read one context, built without a pass over the customer's orders, which a
 scan that starts journeys (a delivery, for the review request) builds; that may be part of the
 watch's gain, unmeasured apart.
+
+On 2026-12-07 (eighth session) the run in the tables above (build cd0076f) gave the tracking
+page 0.52x nginx, on a machine about half as fast as in the fourth session's run for both sides
+(nginx 38,805 against 88,269 requests/s; the plain scan intake 22,742 against 47,047 scans/s).
+The session's page is 4,469 bytes against 4,285 (the shop's name in the title, machine times in
+`datetime`, a cancellation in the history, "heute"/"gestern"). Interleaved single 8 s rounds
+(`CS_BENCH_ONLY=page CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 8 5000`, Release builds)
+of the session's first build (a270f57) and cd0076f: 18,653 and 19,678 against 19,696 and
+20,019 pages/s (ratios 0.57 and 0.54 against 0.55 and 0.61; nginx 32,957-36,492): no
+slowdown; the lower ratio than the fourth session's is the machine's day.
 """
 
 
