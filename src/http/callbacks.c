@@ -37,7 +37,7 @@
 #define WA_WINDOW_TEXT "outside WhatsApp's 24-hour window: map the template to an approved " \
                        "WhatsApp template"
 #define WA_WINDOW_TPL "outside WhatsApp's 24-hour window: map template %.80s to an approved " \
-                      "WhatsApp template" 
+                      "WhatsApp template"
 
 typedef struct cb_status {
     char ref[160];            /* the provider's reference */

@@ -1188,6 +1188,44 @@ static int by_name(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+/* Reads the folder's entry whole into buf; see mustache.h. */
+cs_rc cs_tpl_read_file(const char *dir, const char *name, char *buf, size_t *len, bool *regular,
+                       cs_err_t *err)
+{
+    char path[4096];
+    struct stat st;
+    *len = 0;
+    *regular = false;
+    int w = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= sizeof path)
+        return cs_errf(err, CS_ERR_CONFIG, "templates folder %s: the path of %s is over %zu bytes",
+                       dir, name, sizeof path - 1);
+    /* a file that cannot be looked at (a link to a file since gone) is an
+     * error naming it: skipped, its messages would fail to render with a
+     * template missing that no one was told of */
+    if (stat(path, &st) != 0) {
+        int stat_errno = errno;
+        struct stat lst;
+        bool link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
+        return cs_errf(err, CS_ERR_IO, "%s: cannot read%s: %s", path,
+                       link ? " the file this link points to" : "", strerror(stat_errno));
+    }
+    if (!S_ISREG(st.st_mode))
+        return CS_OK;
+    *regular = true;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cs_errf(err, CS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    cs_rc rc = CS_OK;
+    *len = fread(buf, 1, CS_TPL_SOURCE_MAX + 1, f);
+    if (ferror(f))
+        rc = cs_errf(err, CS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (*len > CS_TPL_SOURCE_MAX)
+        rc = cs_errf(err, CS_ERR_TOOBIG, "%s: larger than %d bytes", path, CS_TPL_SOURCE_MAX);
+    fclose(f);
+    return rc;
+}
+
 cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_err_t *err)
 {
     struct dirent **names = NULL;
@@ -1205,42 +1243,17 @@ cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_er
                      dir, CS_TPL_SOURCE_MAX + 1);
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
-        char path[4096];
-        struct stat st;
-        int w = snprintf(path, sizeof path, "%s/%s", dir, nm);
-        if (!rc && nm[0] != '.' && (w < 0 || (size_t)w >= sizeof path))
-            rc = cs_errf(err, CS_ERR_CONFIG, "templates folder %s: the path of %s is over %zu bytes",
-                         dir, nm, sizeof path - 1);
-        /* a file that cannot be looked at (a link to a file since gone) is
-         * an error naming it: skipped, its messages would fail to render
-         * with a template missing that no one was told of */
-        if (!rc && nm[0] != '.' && stat(path, &st) != 0) {
-            int stat_errno = errno;
-            struct stat lst;
-            bool link = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode);
-            rc = cs_errf(err, CS_ERR_IO, "%s: cannot read%s: %s", path,
-                         link ? " the file this link points to" : "", strerror(stat_errno));
-        }
-        if (!rc && nm[0] != '.' && S_ISREG(st.st_mode)) {
-            FILE *f = fopen(path, "rb");
-            int open_errno = errno;
-            size_t len = f ? fread(buf, 1, CS_TPL_SOURCE_MAX + 1, f) : 0;
-            if (!f)
-                rc = cs_errf(err, CS_ERR_IO, "%s: cannot open: %s", path, strerror(open_errno));
-            else if (ferror(f))
-                rc = cs_errf(err, CS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-            else if (len > CS_TPL_SOURCE_MAX)
-                rc = cs_errf(err, CS_ERR_TOOBIG, "%s: larger than %d bytes", path,
-                             CS_TPL_SOURCE_MAX);
-            else if (!(rc = cs_tplset_add(set, nm, buf, len, err)))
+        size_t len = 0;
+        bool regular = false;
+        if (!rc && nm[0] != '.' && !(rc = cs_tpl_read_file(dir, nm, buf, &len, &regular, err)) &&
+            regular) {
+            if (!(rc = cs_tplset_add(set, nm, buf, len, err)))
                 (*count)++;
             else if (err) { /* the folder, then the template's own message */
                 char msg[CS_ERR_MSG_MAX];
                 cs_strlcpy(msg, err->msg, sizeof msg);
                 cs_errf(err, rc, "%s: %s", dir, msg);
             }
-            if (f)
-                fclose(f);
         }
         free(names[i]);
     }

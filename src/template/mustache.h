@@ -67,6 +67,15 @@ cs_rc cs_tplset_render(cs_tplset_t *set, const char *name, json_t *data,
  * that does not compile, naming it. *count gets the number added. */
 cs_rc cs_tplset_load_dir(cs_tplset_t *set, const char *dir, size_t *count, cs_err_t *err);
 
+/* Read the file `name` of the templates folder `dir` whole into `buf` (the
+ * caller's, at least CS_TPL_SOURCE_MAX + 1 bytes), its length in *len.
+ * *regular is false, and nothing read, for an entry that is not a regular
+ * file (a folder); a link is followed, and one whose file is gone is an
+ * error saying so. Errors name the path; a file over CS_TPL_SOURCE_MAX is
+ * CS_ERR_TOOBIG. */
+cs_rc cs_tpl_read_file(const char *dir, const char *name, char *buf, size_t *len, bool *regular,
+                       cs_err_t *err);
+
 /* Check the syntax of a template without keeping it. */
 cs_rc cs_tpl_check(const char *name, const char *src, size_t len, cs_err_t *err);
 

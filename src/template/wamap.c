@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define SUFFIX ".whatsapp"
 #define SUFFIX_LEN (sizeof SUFFIX - 1)
@@ -297,27 +296,11 @@ cs_rc cs_wamap_load_dir(cs_tplset_t *set, const char *dir, cs_wamap_t **out, siz
         rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         const char *nm = names[i]->d_name;
-        char path[4096];
-        struct stat st;
-        int w = snprintf(path, sizeof path, "%s/%s", dir, nm);
-        if (!rc && (w < 0 || (size_t)w >= sizeof path))
-            rc = cs_errf(err, CS_ERR_CONFIG, "templates folder %s: the path of %s is too long",
-                         dir, nm);
-        if (!rc && stat(path, &st) != 0)
-            rc = cs_errf(err, CS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-        if (!rc && S_ISREG(st.st_mode)) {
-            FILE *f = fopen(path, "rb");
-            int open_errno = errno;
-            size_t len = f ? fread(buf, 1, CS_TPL_SOURCE_MAX + 1, f) : 0;
+        size_t len = 0;
+        bool regular = false;
+        if (!rc && !(rc = cs_tpl_read_file(dir, nm, buf, &len, &regular, err)) && regular) {
             cs_wa_tpl_t *t = NULL;
-            if (!f)
-                rc = cs_errf(err, CS_ERR_IO, "%s: cannot open: %s", path, strerror(open_errno));
-            else if (ferror(f))
-                rc = cs_errf(err, CS_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-            else if (len > CS_TPL_SOURCE_MAX)
-                rc = cs_errf(err, CS_ERR_TOOBIG, "%s: larger than %d bytes", path,
-                             CS_TPL_SOURCE_MAX);
-            else if (!(rc = cs_wa_tpl_parse(nm, buf, len, &t, err))) {
+            if (!(rc = cs_wa_tpl_parse(nm, buf, len, &t, err))) {
                 rc = add_param(set, t, &t->header, err);
                 for (int k = 0; !rc && k < t->nbody; k++)
                     rc = add_param(set, t, &t->body[k], err);
@@ -344,8 +327,6 @@ cs_rc cs_wamap_load_dir(cs_tplset_t *set, const char *dir, cs_wamap_t **out, siz
                 cs_errf(err, rc, "%s: %s", dir, msg); /* the folder, then the file's message */
             }
             cs_wa_tpl_free(&t);
-            if (f)
-                fclose(f);
         }
         free(names[i]);
     }

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "template/wamap.h"
@@ -186,6 +188,23 @@ static void test_load_dir_and_render(void **state)
     assert_null(map);
     assert_non_null(strstr(err.msg, dir));
     assert_non_null(strstr(err.msg, "bad.de.whatsapp:2: expected 'key: value'"));
+    write_file(dir, "bad.de.whatsapp", "name: b\n");
+    /* a link to a mapping that is gone is an error saying so */
+    char link[512];
+    snprintf(link, sizeof link, "%s/gone.de.whatsapp", dir);
+    assert_int_equal(symlink("/nonexistent/cs-wamap-gone.de.whatsapp", link), 0);
+    assert_int_equal(cs_wamap_load_dir(set, dir, &map, &n, &err), CS_ERR_IO);
+    assert_null(map);
+    assert_non_null(strstr(err.msg, "gone.de.whatsapp: cannot read the file this link points to: "));
+    assert_non_null(strstr(err.msg, strerror(ENOENT)));
+    unlink(link);
+    /* a folder named like a mapping is passed over */
+    snprintf(link, sizeof link, "%s/sub.de.whatsapp", dir);
+    assert_int_equal(mkdir(link, 0700), 0);
+    assert_int_equal(cs_wamap_load_dir(set, dir, &map, &n, &err), CS_OK);
+    assert_int_equal(n, 3);
+    cs_wamap_free(&map);
+    rmdir(link);
     cs_tplset_free(set);
     const char *names[] = { "shipped.de.txt", "shipped.de.whatsapp", "z.en.whatsapp",
                             ".hidden.de.whatsapp", "bad.de.whatsapp" };
