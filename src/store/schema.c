@@ -417,6 +417,9 @@ static const char *const migrations[] = {
     "UPDATE returns SET refunded_at=status_at WHERE status='refunded' OR "
     "(status='closed' AND refund_amount IS NOT NULL);"
     "UPDATE returns SET rejected_at=status_at WHERE status='rejected';",
+    /* 41: a run's timers by run, for the runs view's wakes_at (a customer's
+     * 200 runs, each looked up, not the whole table scanned per run) */
+    "CREATE INDEX timers_by_run ON timers(run_id, gen);",
 };
 
 size_t cs_schema_count(void)

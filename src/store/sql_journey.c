@@ -51,8 +51,9 @@ static const char *const jstmt_sql[QJ__COUNT] = {
         "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
         "FROM journey_runs WHERE customer_id=?1 AND journey=?2 AND status=1",
     [QJ_RUNS_VIEW] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-                     "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
-                     "FROM journey_runs WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
+                     "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,"
+                     "(SELECT min(t.due_at) FROM timers t WHERE t.run_id=r.id AND t.gen=r.gen) "
+                     "FROM journey_runs r WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
     [QJ_TIMER_ADD] = "INSERT INTO timers(due_at,run_id,gen) VALUES(?1,?2,?3) RETURNING id",
     [QJ_TIMERS_DUE] = "SELECT id,due_at,run_id,gen FROM timers WHERE due_at<?1 "
                       "ORDER BY due_at,id LIMIT ?2",
@@ -663,42 +664,59 @@ cs_rc cs__sql_runs_active_in(cs_store_t *store, const char *order_id, const char
                        n, err);
 }
 
+/* A run as the runs view shows it. An active run's wakes_at is when its
+ * live timer is due (the wait it is in, a held send looked at again), NULL
+ * while it waits for an event alone; held_since when the hold now in force
+ * on its send began. Both NULL for a run that is over. */
+static json_t *run_json(const cs_run_t *r, sql_stmt *st, int wakes_col)
+{
+    bool active = r->status == CS_RUN_ACTIVE;
+    json_t *wakes = !active || sql_column_type(st, wakes_col) == SQL_NULL
+                        ? json_null()
+                        : cs__json_time(sql_column_int64(st, wakes_col));
+    return json_pack("{s:I,s:s,s:i,s:s,s:s?,s:s,s:i,s:o,s:o,s:o,s:o,s:o,s:s?}", "id",
+                     (json_int_t)r->id, "journey", r->journey, "version", r->version,
+                     "run_key", r->run_key, "order_id", r->order_id[0] ? r->order_id : NULL,
+                     "status", cs_run_status_name(r->status), "step", r->pc, "waiting_for",
+                     r->wait_event
+                         ? json_string(cs_event_type_name((cs_event_type_t)r->wait_event))
+                         : json_null(),
+                     "wakes_at", wakes, "held_since",
+                     active && r->held_since ? cs__json_time(r->held_since) : json_null(), "started_at",
+                     cs__json_time(r->started_at), "updated_at", cs__json_time(r->updated_at),
+                     "exit_reason", r->exit_reason[0] ? r->exit_reason : NULL);
+}
+
 cs_rc cs__sql_runs_view(cs_store_t *store, const char *customer_id, json_t **out,
                            cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
     sql_stmt *st = jstmt(s, QJ_RUNS_VIEW, err);
-    cs_run_t *runs = NULL;
-    size_t n = 0, cap = 0;
     *out = NULL;
     if (!st)
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
-    cs_rc rc = collect_runs(s, st, &runs, &n, &cap, err);
-    if (rc)
-        return rc;
+    cs_rc rc = CS_OK;
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++) {
-        const cs_run_t *r = &runs[i];
-        json_t *o = json_pack("{s:I,s:s,s:i,s:s,s:s?,s:s,s:i,s:o,s:o,s:o,s:s?}", "id",
-                              (json_int_t)r->id, "journey", r->journey, "version", r->version,
-                              "run_key", r->run_key, "order_id",
-                              r->order_id[0] ? r->order_id : NULL, "status",
-                              cs_run_status_name(r->status), "step", r->pc, "waiting_for",
-                              r->wait_event ? json_string(cs_event_type_name(
-                                                  (cs_event_type_t)r->wait_event))
-                                            : json_null(),
-                              "started_at", cs__json_time(r->started_at), "updated_at",
-                              cs__json_time(r->updated_at), "exit_reason",
-                              r->exit_reason[0] ? r->exit_reason : NULL);
+    int r = SQL_DONE;
+    while (arr && (r = sql_step(st)) == SQL_ROW) {
+        cs_run_t run;
+        read_run(st, &run);
+        json_t *o = run_json(&run, st, 15);
         if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
             arr = NULL;
         }
     }
-    cs_free(runs);
     if (!arr)
-        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    else if (r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "list a customer's journey runs");
+    cs__stmt_done(st);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
     *out = arr;
     return CS_OK;
 }
@@ -934,7 +952,7 @@ cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **o
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
     json_t *arr = json_array();
-    int r;
+    int r = SQL_DONE;
     while (arr && (r = sql_step(st)) == SQL_ROW) {
         json_t *o = json_pack(
             "{s:I,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:i,s:o,s:o,s:o}", "id",
@@ -2052,7 +2070,7 @@ cs_rc cs__sql_discounts_view(cs_store_t *store, const char *customer_id, json_t 
         return CS_ERR_STORE;
     cs__bind_text(st, 1, customer_id);
     json_t *arr = json_array();
-    int r;
+    int r = SQL_DONE;
     while (arr && (r = sql_step(st)) == SQL_ROW) {
         cs_discount_t d;
         read_disc(st, &d);

@@ -3,6 +3,7 @@ the writer after their commit; the messages (queued, or skipped with the
 policy's reason) and runs are visible per customer; journeys are listed and
 switched by an admin key; a restart keeps everything; a broken journey file
 stops the start with file, line and field."""
+import calendar
 import os
 import sys
 import time
@@ -64,6 +65,21 @@ try:
     r = runs("anna")
     t.check(("review_request", "active") in r and ("order_confirmation", "done") in r,
             "runs visible: %r" % (r,))
+    # a run in a wait says when it wakes (win-back: 120 days after the order)
+    st, _, body = d.request("GET", "/v1/customers/anna/journeys")
+    byj = {x["journey"]: x for x in body["journeys"]}
+    wb = byj.get("win_back", {})
+    t.eq((wb.get("status"), wb.get("waiting_for"), wb.get("held_since")), ("active", None, None),
+         "win-back waits, for no event, nothing held")
+    wakes = wb.get("wakes_at")
+    t.check(isinstance(wakes, str), "win-back's wakes_at is a time: %r" % (wakes,))
+    if isinstance(wakes, str):
+        due = calendar.timegm(time.strptime(wakes[:19], "%Y-%m-%dT%H:%M:%S"))
+        t.eq(round((due - calendar.timegm(time.strptime(now, "%Y-%m-%dT%H:%M:%SZ"))) / 86400),
+             120, "win-back wakes 120 days after the order")
+    oc = byj.get("order_confirmation", {})
+    t.eq((oc.get("status"), oc.get("wakes_at"), oc.get("held_since")), ("done", None, None),
+         "a run that is over wakes at no time")
 
     # a second customer without an address gets a skipped message with the reason
     order2 = csbb.order_event("o-2", "o2", customer="ben", at=now)

@@ -79,6 +79,16 @@ try:
     st, _, body = d.request("GET", "/v1/customers/fritz/journeys")
     t.eq([(r["journey"], r["status"]) for r in body.get("journeys", [])] if st == 200 else st,
          [("promo", "active")], "fritz's run waits (held), not ended")
+    run = (body.get("journeys") or [{}])[0] if st == 200 else {}
+    # the hold shows: since when, and when it is looked at again
+    held = run.get("held_since")
+    wakes = run.get("wakes_at")
+    t.check(isinstance(held, str) and isinstance(wakes, str) and wakes > held,
+            "the held run shows held_since and a later wakes_at: %r, %r" % (held, wakes))
+    st, _, body = d.request("GET", "/v1/customers/olga/journeys")
+    t.eq([(r["journey"], r["status"], r["held_since"], r["wakes_at"])
+          for r in body.get("journeys", [])] if st == 200 else st,
+         [("promo", "done", None, None)], "olga's run sent and done: no hold, no wake")
 finally:
     d.stop()
     d.cleanup()
