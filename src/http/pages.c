@@ -65,17 +65,18 @@ static const char *color_of(cs_http_t *h)
                : "#2d5b3f";
 }
 
+/* Channel i (0 red, 1 green, 2 blue) of "#rrggbb" in linear light, 0..1. */
+static double linear(const char *c, int i)
+{
+    char hex[3] = { c[1 + 2 * i], c[2 + 2 * i], '\0' };
+    double v = (double)strtol(hex, NULL, 16) / 255.0;
+    return v <= 0.03928 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+}
+
 /* WCAG 2's relative luminance of "#rrggbb". */
 static double luminance(const char *c)
 {
-    double l = 0;
-    static const double w[3] = { 0.2126, 0.7152, 0.0722 };
-    for (int i = 0; i < 3; i++) {
-        char hex[3] = { c[1 + 2 * i], c[2 + 2 * i], '\0' };
-        double v = (double)strtol(hex, NULL, 16) / 255.0;
-        l += w[i] * (v <= 0.03928 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4));
-    }
-    return l;
+    return 0.2126 * linear(c, 0) + 0.7152 * linear(c, 1) + 0.0722 * linear(c, 2);
 }
 
 static double contrast(double a, double b)
@@ -84,6 +85,41 @@ static double contrast(double a, double b)
 }
 
 #define INK "#1d1d1f" /* the page's text colour */
+
+/* The shade of the shop's colour (brand, "#rrggbb") the page's marks are
+ * drawn in on white (the progress bar, the history's current dot and
+ * line): the colour itself where it stands out from white by WCAG's 3:1
+ * for graphics that carry meaning (2.1, SC 1.4.11), else the colour with
+ * less light -- each channel's linear light scaled by one factor, which
+ * keeps its hue (in OKLab exactly: L, a and b all shrink by the factor's
+ * cube root) and darkens it just to 3:1. A yellow becomes an olive, a
+ * pale blue a mid blue; drawn in the colour itself, a light colour's bar
+ * was 1.4:1 on white, hard to tell from the grey of the steps to come.
+ * out: "#rrggbb", size at least 8. */
+static void mark_of(const char *brand, char *out, size_t size)
+{
+    cs_strlcpy(out, brand, size);
+    double l = luminance(brand);
+    if (contrast(l, 1.0) >= 3.0)
+        return;
+    /* 3:1 on white is a luminance of at most 1.05 / 3 - 0.05 = 0.3: aim a
+     * little under it, and lower the factor while rounding to 8 bits
+     * leaves the shade short */
+    double k = 0.3 / l * 0.995;
+    for (int tries = 0; tries < 64; tries++, k *= 0.99) {
+        unsigned ch[3];
+        for (int i = 0; i < 3; i++) {
+            double v = linear(brand, i) * k;
+            v = v <= 0.0030402 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
+            long n = lround(v * 255.0);
+            ch[i] = (unsigned)(n < 0 ? 0 : n > 255 ? 255 : n);
+        }
+        snprintf(out, size, "#%02x%02x%02x", ch[0], ch[1], ch[2]);
+        if (contrast(luminance(out), 1.0) >= 3.0)
+            return;
+    }
+    cs_strlcpy(out, INK, size); /* not reached: the factor shrinks towards black */
+}
 
 /* The text colours that go with the shop's colour (brand, "#rrggbb"):
  * *on, for text on it (the header, the buttons), white or the page's ink,
@@ -108,7 +144,9 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
 {
     cs_http_t *h = r->h;
     const char *c = color_of(h), *on, *ink;
+    char mark[8];
     colors_on(c, &on, &ink);
+    mark_of(c, mark, sizeof mark);
     cs_buf_printf(b,
                   "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
                   "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
@@ -124,7 +162,7 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
     cs_buf_printf(
         b,
         "</title><style>"
-        ":root{--b:%s;--on:%s;--ink:%s}*{box-sizing:border-box}"
+        ":root{--b:%s;--on:%s;--ink:%s;--mark:%s}*{box-sizing:border-box}"
         "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
         "color:#1d1d1f;background:#f5f5f2;overflow-wrap:break-word}"
         "header{background:var(--b);color:var(--on);padding:.8rem 1rem}"
@@ -142,14 +180,14 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         ".steps li{flex:1;min-width:0;font-size:.75rem;line-height:1.3;text-align:center;"
         "color:#666;padding-top:.5rem;border-top:.3rem solid #ddd;hyphens:auto;"
         "overflow-wrap:break-word}"
-        ".steps li.done{border-color:var(--b);color:#333}"
-        ".steps li.now{border-color:var(--b);color:#111;font-weight:650}"
+        ".steps li.done{border-color:var(--mark);color:#333}"
+        ".steps li.now{border-color:var(--mark);color:#111;font-weight:650}"
         "ol.tl{list-style:none;margin:0;padding:0}"
         "ol.tl li{padding:.5rem 0 .5rem 1rem;border-left:2px solid #ddd;position:relative}"
-        "ol.tl li.now{border-color:var(--b)}"
+        "ol.tl li.now{border-color:var(--mark)}"
         "ol.tl li:before{content:'';position:absolute;left:-.4rem;top:.85rem;width:.7rem;"
         "height:.7rem;border-radius:50%%;background:#ccc}"
-        "ol.tl li.now:before{background:var(--b)}"
+        "ol.tl li.now:before{background:var(--mark)}"
         "ol.tl time{display:block;font-size:.8rem;color:#666}"
         ".where{color:#555}.raw{display:block;font-size:.8rem;color:#666}"
         "ul.items{margin:0;padding:0;list-style:none}ul.items li{padding:.25rem 0}"
@@ -164,7 +202,7 @@ void cs__page_head(hreq_t *r, cs_buf_t *b, const char *lang, const char *title)
         "footer{max-width:40rem;margin:0 auto;padding:0 1rem 2rem;font-size:.8rem;color:#595959}"
         "footer a{color:inherit}"
         "</style></head><body><header><div class=\"in\">",
-        c, on, ink);
+        c, on, ink, mark);
     if (!shop)
         shop = "Shop";
     if (h->logo) {

@@ -9,12 +9,17 @@ without blanks, a long tracking number -- must break rather than widen the
 page (a phone's browser then shrinks all of it to fit). Headless Chromium
 (Debian's, through playwright-core; tests/browser/tracking_page.mjs)
 renders the page of such an order on a phone for a light and a dark
-colour, and checks every text's contrast (WCAG's 4.5:1) and that nothing
-scrolls sideways, with the rest of its checks."""
+colour, and checks every text's contrast (WCAG's 4.5:1), the 3:1 of the
+marks that say where the order is (the progress bar, the history's current
+dot) and that nothing scrolls sideways, with the rest of its checks. Those
+marks are in a shade of a light colour, of its hue, and in a dark colour
+itself."""
+import colorsys
 import datetime as dt
 import hashlib
 import hmac
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -84,6 +89,21 @@ for color in ("#ffd400", "#8fd3f4", "#2d5b3f"):
         st, _, body = d.post_events(events)
         t.eq(st, 200, "events accepted: %r" % (body,))
         url = "http://127.0.0.1:%d/t/%s" % (d.port, token("b1"))
+        # the marks' colour: the brand colour where it stands out (the
+        # green), else a darker shade of the same hue
+        st, _, html = d.request("GET", "/t/" + token("b1"), key=False)
+        m = re.search(r"--mark:(#[0-9a-f]{6})", html)
+        t.check(m, "the page names the marks' colour")
+        if m:
+            mark = m.group(1)
+            if color == "#2d5b3f":
+                t.eq(mark, color, "a dark colour's marks are in the colour itself")
+            else:
+                def hsv(c):
+                    return colorsys.rgb_to_hsv(*(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)))
+                (h0, _, v0), (h1, _, v1) = hsv(color), hsv(mark)
+                t.check(v1 < v0 and abs(h1 - h0) * 360 < 3,
+                        "a light colour's marks (%s) are a darker shade of it (%s)" % (mark, color))
         name = "brand-" + color[1:]
         r = subprocess.run([node, os.path.join(root, "tests", "browser", "tracking_page.mjs"), outdir,
                             "%s=%s,de,Unterwegs" % (name, url)],

@@ -6,7 +6,10 @@
 // text (the steps) is at least 12 px, and its text stands out from its
 // background by the contrast WCAG asks of body text (4.5:1); a screenshot
 // of each goes to OUTDIR. A button drawn by its border alone (the second
-// one, white) has a border that stands out by WCAG's 3:1 for controls.
+// one, white) has a border that stands out by WCAG's 3:1 for controls, and
+// the marks that say where the order is (the progress bar's steps done and
+// the current one, the history's current dot and line) stand out by
+// WCAG's 3:1 for graphics.
 // Usage: node tracking_page.mjs OUTDIR name=url[,lang,text] ...
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -98,6 +101,19 @@ try {
           text: el.innerText.trim(),
           ratio: contrast(lum(rgb(getComputedStyle(el).borderTopColor)), lum(bg(el.parentElement))),
         })).filter((x) => x.ratio < 3).map((x) => `"${x.text}" ${x.ratio.toFixed(2)}:1`),
+        // and for graphics that carry meaning: the progress bar's steps
+        // done and the current one, the history's current dot and line
+        lowMark: [
+          ...[...document.querySelectorAll('.steps li.done, .steps li.now')].map((el) => ({
+            what: `step "${el.innerText.replace(/\u00ad/g, '').trim()}"`,
+            color: getComputedStyle(el).borderTopColor, el,
+          })),
+          ...[...document.querySelectorAll('ol.tl li.now')].flatMap((el) => [
+            { what: 'the current dot', color: getComputedStyle(el, '::before').backgroundColor, el },
+            { what: 'the current line', color: getComputedStyle(el).borderLeftColor, el },
+          ]),
+        ].map((x) => ({ what: x.what, ratio: contrast(lum(rgb(x.color)), lum(bg(x.el))) }))
+          .filter((x) => x.ratio < 3).map((x) => `${x.what} ${x.ratio.toFixed(2)}:1`),
       };
     }, width);
     if (got.lang !== lang) fail(`${name}: lang ${got.lang}, expected ${lang}`);
@@ -112,6 +128,7 @@ try {
     if (got.stepOverflow.length) fail(`${name}: step labels wider than their step: ${got.stepOverflow.join(', ')}`);
     if (got.lowContrast.length) fail(`${name}: text below 4.5:1 contrast: ${got.lowContrast.join(', ')}`);
     if (got.lowBorder.length) fail(`${name}: a button's border below 3:1 contrast: ${got.lowBorder.join(', ')}`);
+    if (got.lowMark.length) fail(`${name}: marks below 3:1 contrast: ${got.lowMark.join(', ')}`);
     const file = path.join(outdir, `tracking-${name}.png`);
     await page.screenshot({ path: file, fullPage: true });
     console.log(`${name}: ${got.h1} | ${got.state} | screenshot ${file}`);
