@@ -1452,7 +1452,9 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
                 int dec = hv % 10 ? 2 : hv % 100 ? 1 : 0;
                 cs_fmt_number(dec == 2 ? hv : dec == 1 ? hv / 10 : hv / 100, dec, lang, v,
                               sizeof v);
-                snprintf(what, sizeof what, de ? "%s %% Rabatt" : "%s%% off", v);
+                /* in German with a narrow no-break space (U+202F), as
+                 * the apology mail has it: number and sign stay together */
+                snprintf(what, sizeof what, de ? "%s\xe2\x80\xaf%% Rabatt" : "%s%% off", v);
             } else if (dc->kind == CS_DISCOUNT_AMOUNT) {
                 cs_fmt_money((int64_t)llround(dc->value * 100.0), dc->currency, lang, v,
                              sizeof v);
