@@ -104,8 +104,8 @@ struct cs_http {
     _Atomic uint64_t scans_rejected[2]; /* tracking webhooks: [0] aftership, [1] scans */
     _Atomic uint64_t messages_requeued; /* by POST /v1/messages/retry */
 
-    /* the tracking page's guard against guessing and its page cache
-     * (track_page.c) */
+    /* the tracking page's guard against guessing (track_guard.c) and its
+     * page cache (track_page.c) */
     pthread_mutex_t limit_mu;
     struct limit_slot *limits;
     _Atomic uint64_t lookups_refused;
@@ -223,6 +223,20 @@ cs_rc cs__track_init(cs_http_t *h);
 void cs__track_free(cs_http_t *h);
 enum MHD_Result cs__http_track_page(hreq_t *r, const char *url);
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
+
+/* track_guard.c: the tracking page's guard against guessing. init and free
+ * are cs__track_init's and cs__track_free's (free is NULL-safe and may be
+ * called again). The client's key (its address, IPv6 by its /64; behind a
+ * proxy on this machine, the address it forwards) is written to out;
+ * cs__track_guard_wait gives the seconds the client must wait before it
+ * may look up order (NULL or "" = a link, no order number), 0 = go ahead;
+ * cs__track_guard_failed counts a failed lookup against the client and
+ * the order number. Strings borrowed. */
+cs_rc cs__track_guard_init(cs_http_t *h);
+void cs__track_guard_free(cs_http_t *h);
+void cs__track_guard_client(hreq_t *r, char *out, size_t size);
+int cs__track_guard_wait(cs_http_t *h, const char *client, const char *order);
+void cs__track_guard_failed(cs_http_t *h, const char *client, const char *order);
 
 /* pages.c */
 enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *method);

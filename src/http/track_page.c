@@ -14,7 +14,8 @@
  * the same answer after the same reads; failed lookups are counted per
  * client address (IPv6 per /64) and per order number over 15 minutes, and
  * past `tracking_lookups` the address gets 429 with Retry-After. A block is
- * never forgotten to make room: no enumeration, no guessing.
+ * never forgotten to make room: no enumeration, no guessing (the guard is
+ * track_guard.c).
  *
  * Pages are cached, rendered, by link, language (de, en or none) and day,
  * within `tracking_page_cache` bytes: a request reads only the order's version (its
@@ -22,15 +23,13 @@
  * and serves the cached page while that and the day are the same -- and,
  * for a page whose window was computed from the promise model rather than
  * taken from the watch, while the model has learned nothing new -- so a
- * page is never older than the store. Thread-safety: the guard and the
- * cache each have a mutex; the logo is read-only after cs__track_init.
+ * page is never older than the store. Thread-safety: the cache has a
+ * mutex (the guard its own); the logo is read-only after cs__track_init.
  */
 #include "http_int.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,26 +41,6 @@
 #include "../template/locale.h"
 #include "../tracking/carriers.h"
 #include "../tracking/tracker.h"
-
-/* ---- the guard against guessing ---- */
-
-/* 65536 slots of 24 bytes (1.5 MiB): each failing client address (an IPv6
- * client counts per /64) and each order number tried takes one for 15
- * minutes. A slot that is blocking is never given to another key: when
- * every slot a new key may take is blocking, the new key is refused (429)
- * rather than a block forgotten. Keys are mixed with a seed drawn at
- * start (seeded), so nobody can aim many keys at one neighbourhood. */
-#define LIMIT_SLOTS 65536
-#define LIMIT_PROBE 16
-#define LIMIT_WINDOW_MS (15 * 60 * 1000)
-#define ORDER_LIMIT_FACTOR 2 /* one order number may be tried twice as often, from anywhere */
-
-struct limit_slot {
-    uint64_t key;     /* 0 = free */
-    int64_t since;    /* window start, monotonic ms */
-    int fails;
-    int cap;          /* fails at which it blocks */
-};
 
 /* ---- the page cache: set-associative by the key's hash, bounded by bytes ---- */
 
@@ -85,8 +64,6 @@ struct page_slot {
     uint64_t used;                /* page_tick when last used */
     bool ref;                     /* used since the eviction clock last passed */
 };
-
-static uint64_t limit_seed;
 
 /* The logo from its data: URI ("data:TYPE;base64,DATA"), decoded once. */
 static int b64v(unsigned char c)
@@ -141,15 +118,13 @@ static cs_rc logo_init(cs_http_t *h)
 
 cs_rc cs__track_init(cs_http_t *h)
 {
-    cs_rc rc = CS_OK;
-    pthread_mutex_init(&h->limit_mu, NULL);
+    cs_rc rc = cs__track_guard_init(h);
+    if (rc)
+        return rc;
     pthread_mutex_init(&h->page_mu, NULL);
-    if (!limit_seed && cs_random_bytes(&limit_seed, sizeof limit_seed) != CS_OK)
-        limit_seed = (uint64_t)cs_mono_ns();
-    h->limits = cs_calloc(LIMIT_SLOTS, sizeof *h->limits);
     h->pages = cs_calloc(PAGE_SLOTS, sizeof *h->pages);
     h->page_budget = h->opts.page_cache_bytes ? h->opts.page_cache_bytes : PAGE_BUDGET_DEFAULT;
-    if (!h->limits || !h->pages) {
+    if (!h->pages) {
         rc = CS_ERR_NOMEM;
         goto out;
     }
@@ -157,31 +132,27 @@ cs_rc cs__track_init(cs_http_t *h)
 out:
     if (rc) {
         cs_free(h->logo);
-        cs_free(h->limits);
         cs_free(h->pages);
         h->logo = NULL;
-        h->limits = NULL;
         h->pages = NULL;
-        pthread_mutex_destroy(&h->limit_mu);
         pthread_mutex_destroy(&h->page_mu);
+        cs__track_guard_free(h);
     }
     return rc;
 }
 
 void cs__track_free(cs_http_t *h)
 {
-    if (!h->limits)
+    if (!h->pages)
         return;
     for (size_t i = 0; i < PAGE_SLOTS; i++)
         cs_free(h->pages[i].html);
     cs_free(h->pages);
-    cs_free(h->limits);
     cs_free(h->logo);
     h->logo = NULL;
-    h->limits = NULL;
     h->pages = NULL;
-    pthread_mutex_destroy(&h->limit_mu);
     pthread_mutex_destroy(&h->page_mu);
+    cs__track_guard_free(h);
 }
 
 #define PAGE_WAYS 4 /* a key lives in one of 4 slots of its set; the least recently used goes */
@@ -297,183 +268,6 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
 static uint64_t hash_key(const char *kind, const char *v)
 {
     return cs_hash_str(cs_hash_str(cs_hash_str(CS_HASH_INIT, kind), ":"), v) | 1;
-}
-
-static int64_t mono_ms(void) { return (int64_t)(cs_mono_ns() / 1000000); }
-
-/* A key as the guard's table holds it: the seed mixed into every bit (the
- * finalizer of splitmix64), so the low bits that pick a slot depend on it.
- * The seed XORed alone moved every key by the same bits: keys whose FNV-1a
- * hashes share their low bits (found offline: FNV's low bits depend on
- * nothing else) shared a neighbourhood under any seed, so a few addresses
- * could block every slot one chosen address or order number may take. */
-static uint64_t seeded(uint64_t key)
-{
-    key ^= limit_seed;
-    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    key = (key ^ (key >> 27)) * 0x94d049bb133111ebULL;
-    return (key ^ (key >> 31)) | 1; /* 0 marks a free slot */
-}
-
-/* The slot of a key: its own, else a free or expired one, else the
- * oldest of the probed slots that is not blocking. NULL when every probed
- * slot blocks someone; *wait_s then gets the seconds until one expires.
- * Under limit_mu. */
-static struct limit_slot *slot_of(cs_http_t *h, uint64_t key, int cap, int64_t now,
-                                  int *wait_s)
-{
-    struct limit_slot *take = NULL;
-    int take_rank = 0; /* 2 free or expired, 1 in use but not blocking (the oldest) */
-    int64_t soonest = INT64_MAX;
-    key = seeded(key);
-    for (int i = 0; i < LIMIT_PROBE; i++) {
-        struct limit_slot *s = &h->limits[(key + (uint64_t)i) % LIMIT_SLOTS];
-        bool expired = now - s->since >= LIMIT_WINDOW_MS;
-        if (s->key == key) {
-            if (expired) {
-                s->since = now;
-                s->fails = 0;
-            }
-            s->cap = cap;
-            return s;
-        }
-        int rank = !s->key || expired ? 2 : s->fails < s->cap ? 1 : 0;
-        if (rank > take_rank || (rank == 1 && take_rank == 1 && s->since < take->since)) {
-            take = s;
-            take_rank = rank;
-        }
-        if (!rank && s->since < soonest)
-            soonest = s->since;
-    }
-    if (!take) {
-        *wait_s = (int)((soonest + LIMIT_WINDOW_MS - now) / 1000) + 1;
-        return NULL;
-    }
-    take->key = key;
-    take->since = now;
-    take->fails = 0;
-    take->cap = cap;
-    return take;
-}
-
-/* Seconds until the client may try again; 0 = go ahead. */
-/* An order number's limit counts every form of it that finds the same
- * order (id_forms): "#wb-1001" and "WB-1001" are one number's guesses. */
-static uint64_t order_limit_key(const char *order)
-{
-    char k[CS_ID_MAX + 1];
-    if (*order == '#')
-        for (order++; *order == ' '; order++)
-            ;
-    cs_strlcpy(k, order, sizeof k);
-    for (char *q = k; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
-    return hash_key("order", k);
-}
-
-static int limited(cs_http_t *h, const char *client, const char *order)
-{
-    int limit = h->opts.tracking_lookups > 0 ? h->opts.tracking_lookups : 10;
-    int64_t now = mono_ms();
-    int wait = 0;
-    pthread_mutex_lock(&h->limit_mu);
-    struct limit_slot *c = slot_of(h, hash_key("ip", client), limit, now, &wait);
-    if (c && c->fails >= limit)
-        wait = (int)((c->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
-    if (!wait && order && *order) {
-        int cap = limit * ORDER_LIMIT_FACTOR;
-        struct limit_slot *o = slot_of(h, order_limit_key(order), cap, now, &wait);
-        if (o && o->fails >= cap)
-            wait = (int)((o->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
-    }
-    pthread_mutex_unlock(&h->limit_mu);
-    return wait;
-}
-
-static void failed(cs_http_t *h, const char *client, const char *order)
-{
-    int limit = h->opts.tracking_lookups > 0 ? h->opts.tracking_lookups : 10;
-    int64_t now = mono_ms();
-    int w = 0;
-    pthread_mutex_lock(&h->limit_mu);
-    struct limit_slot *s = slot_of(h, hash_key("ip", client), limit, now, &w);
-    if (s)
-        s->fails++;
-    if (order && *order && (s = slot_of(h, order_limit_key(order),
-                                        limit * ORDER_LIMIT_FACTOR, now, &w)))
-        s->fails++;
-    pthread_mutex_unlock(&h->limit_mu);
-}
-
-/* The key an address is counted under: IPv4 as it is, IPv6 by its /64 (one
- * subscriber's network), an IPv4-mapped IPv6 address as IPv4. */
-static void addr_key(const char *text, char *out, size_t size)
-{
-    struct in6_addr a6;
-    struct in_addr a4;
-    cs_strlcpy(out, text, size);
-    if (inet_pton(AF_INET6, text, &a6) != 1)
-        return;
-    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-        memcpy(&a4, &a6.s6_addr[12], 4);
-        inet_ntop(AF_INET, &a4, out, (socklen_t)size);
-        return;
-    }
-    memset(&a6.s6_addr[8], 0, 8);
-    char t[INET6_ADDRSTRLEN];
-    if (inet_ntop(AF_INET6, &a6, t, sizeof t))
-        snprintf(out, size, "%s/64", t);
-}
-
-/* The last X-Forwarded-For header line: a proxy that adds its own line
- * rather than extending the client's puts the true address last, and the
- * lines before it are the client's to write. */
-static enum MHD_Result last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
-{
-    (void)kind;
-    if (strcasecmp(key, "X-Forwarded-For") == 0 && value)
-        *(const char **)cls = value;
-    return MHD_YES;
-}
-
-/* The client's address key (addr_key); behind a proxy on this machine,
- * the address it forwards (the last X-Forwarded-For entry of the last
- * such header line, the one the proxy added). */
-static void client_of(hreq_t *r, char *out, size_t size)
-{
-    char text[INET6_ADDRSTRLEN + 8] = "?";
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    bool loopback = false;
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET) {
-            const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-            inet_ntop(AF_INET, &a->sin_addr, text, (socklen_t)sizeof text);
-            loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-        } else if (sa->sa_family == AF_INET6) {
-            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-            inet_ntop(AF_INET6, &a->sin6_addr, text, (socklen_t)sizeof text);
-            loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-                       (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
-        }
-    }
-    const char *xff = NULL;
-    if (loopback)
-        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, last_xff, &xff);
-    if (xff && *xff) {
-        const char *last = strrchr(xff, ',');
-        last = last ? last + 1 : xff;
-        while (*last == ' ')
-            last++;
-        size_t n = strcspn(last, " ");
-        if (n && n < sizeof text) {
-            memcpy(text, last, n);
-            text[n] = '\0';
-        }
-    }
-    addr_key(text, out, size);
 }
 
 /* GET /t/logo: the shop's logo, cached by browsers for a year (its URL
@@ -873,8 +667,8 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
     if (key && !cs_utf8_valid(key, strlen(key)))
         key = NULL;
     char client[64];
-    client_of(r, client, sizeof client);
-    int wait = limited(h, client, order);
+    cs__track_guard_client(r, client, sizeof client);
+    int wait = cs__track_guard_wait(h, client, order);
     if (wait) {
         atomic_fetch_add(&h->lookups_refused, 1);
         char note[256];
@@ -894,7 +688,7 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
             cs_strlcpy(order, c.order, sizeof order);
     }
     if (!found) {
-        failed(h, client, order);
+        cs__track_guard_failed(h, client, order);
         enum MHD_Result ret = lookup_form(
             r, lang, 404,
             de ? "Wir haben keine Bestellung mit diesen Angaben gefunden. Bitte prüfen Sie "
@@ -1352,15 +1146,15 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
                                     "gleich noch einmal."
                                   : "That did not work just now. Please reload in a moment.",
                                NULL, 1);
-        client_of(r, client, sizeof client);
-        int wait = limited(h, client, NULL);
+        cs__track_guard_client(r, client, sizeof client);
+        int wait = cs__track_guard_wait(h, client, NULL);
         if (wait) {
             atomic_fetch_add(&h->lookups_refused, 1);
             char note[256];
             try_again(note, sizeof note, wait, de);
             return lookup_form(r, lang, 429, note, NULL, wait);
         }
-        failed(h, client, NULL);
+        cs__track_guard_failed(h, client, NULL);
         return lookup_form(r, lang, 404,
                            de ? "Dieser Link ist nicht gültig. Sie können Ihre Sendung mit "
                                 "Bestellnummer und Postleitzahl oder E-Mail-Adresse finden."
