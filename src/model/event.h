@@ -111,6 +111,10 @@ typedef enum cs_msg_status {
 const char *cs_msg_status_name(cs_msg_status_t s);
 int cs_msg_status_from_name(const char *s);
 
+/* The most bytes of a status's detail a message's delivery keeps (the
+ * messages view's delivery_detail), cut between two characters. */
+#define CS_DELIVERY_DETAIL_MAX 300
+
 /* Channels a customer can be reached on. */
 typedef enum cs_channel {
     CS_CHANNEL_EMAIL = 0,

@@ -420,6 +420,18 @@ static const char *const migrations[] = {
     /* 41: a run's timers by run, for the runs view's wakes_at (a customer's
      * 200 runs, each looked up, not the whole table scanned per run) */
     "CREATE INDEX timers_by_run ON timers(run_id, gen);",
+    /* 42: the detail of a message's delivery status (the provider's error
+     * code and text, a bounce's reply), kept with it so that the messages
+     * view says why a message failed or bounced, not only that it did;
+     * NULL for a status without one. The messages stored before get the
+     * detail of the status event their delivery is (the latest of its
+     * rank and time), looked up by a passing index of the failures */
+    "ALTER TABLE outbox ADD COLUMN delivery_detail TEXT;"
+    "CREATE INDEX message_events_m42 ON message_events(message_id) WHERE status >= 4;"
+    "UPDATE outbox SET delivery_detail=(SELECT e.detail FROM message_events e WHERE "
+    "e.status >= 4 AND e.message_id=CAST(outbox.id AS TEXT) AND e.status=outbox.delivery AND "
+    "e.occurred_at=outbox.delivery_at ORDER BY e.seq DESC LIMIT 1) WHERE delivery >= 4;"
+    "DROP INDEX message_events_m42;",
 };
 
 size_t cs_schema_count(void)

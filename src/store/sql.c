@@ -271,8 +271,10 @@ static const char *const stmt_sql[Q__COUNT] = {
      * not roll it back. Only a message of a contact channel (not a
      * webhook) and of the customer and channel the status names, when it
      * names them (?4, ?5): a shop's status of a message of its own whose
-     * id is a number is not one of ours. */
-    [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3 WHERE id=?1 AND channel<3 "
+     * id is a number is not one of ours. The status's detail (?6, NULL:
+     * none) goes with it. */
+    [Q_MS_OUTBOX] = "UPDATE outbox SET delivery=?2,delivery_at=?3,delivery_detail=?6 "
+                    "WHERE id=?1 AND channel<3 "
                     "AND customer_id=coalesce(?4,customer_id) AND "
                     "channel=coalesce(?5,channel) AND "
                     "(delivery IS NULL OR "

@@ -1743,6 +1743,14 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const 
             sql_bind_int(up, 5, ch);
         else
             sql_bind_null(up, 5);
+        /* the detail, bounded, between two characters (a cut inside one
+         * would be no text for the view to show) */
+        if (m->detail && *m->detail)
+            sql_bind_text_copy(up, 6, m->detail,
+                               (int)cs_utf8_clip(m->detail, strlen(m->detail),
+                                                 CS_DELIVERY_DETAIL_MAX));
+        else
+            sql_bind_null(up, 6);
         if ((rc = cs__sql_exec_stmt(s, up, err, "record a delivery status")))
             return rc;
     }

@@ -76,7 +76,7 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                            "class=1 AND status IN (1,2,3) LIMIT 1",
     [QJ_OUT_VIEW] = "SELECT id,idem_key,journey,order_id,channel,template,class,status,reason,"
                     "recipient,locale,attempts,next_at,created_at,sent_at,delivery,delivery_at,provider_ref,"
-                    "fallback,moved_from,moves "
+                    "fallback,moved_from,moves,delivery_detail "
                     "FROM outbox WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
     [QJ_OUT_CLAIMABLE] = "SELECT id FROM outbox WHERE status=1 AND next_at<=?1 "
                          "UNION ALL SELECT id FROM outbox WHERE status=2 AND lease_until<?1 "
@@ -970,6 +970,13 @@ cs_rc cs__sql_outbox_view(cs_store_t *store, const char *customer_id, json_t **o
                 o, "delivery",
                 json_string(cs_msg_status_name((cs_msg_status_t)sql_column_int(st, 15))));
             json_object_set_new(o, "delivery_at", cs__json_time(cs__col_time(st, 16)));
+            /* why, when the provider said (a failure's code and text, a
+             * bounce's reply); bounded as the fold writes it */
+            const char *why = cs__col_text(st, 21);
+            if (why && *why)
+                json_object_set_new(o, "delivery_detail",
+                                    json_stringn(why, cs_utf8_clip(why, strlen(why),
+                                                                   CS_DELIVERY_DETAIL_MAX)));
         }
         if (o && cs__col_text(st, 17))
             json_object_set_new(o, "provider_ref", json_string(cs__col_text(st, 17)));

@@ -31,7 +31,8 @@ for its retry counts as handed over, one not handed over yet not; (38)
 the outbox gets when a message was last requeued; (39) promises get the
 own window of a parcel sent again (none for the orders stored before);
 (40) a return stored before refunded, or closed naming its amount, was
-refunded when it got there, and a rejected one rejected. Winding the store
+refunded when it got there, and a rejected one rejected; (42) a message's
+delivery gets the detail of the status event it is. Winding the store
 back to 25 drops those columns, and the next open adds them again. Runs on
 SQLite and, as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -429,7 +430,7 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39 and 40 and the index
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39, 40 and 42 and the index
     # of 41 go too, as a store of 25 had none; with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
@@ -447,6 +448,19 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE returns DROP COLUMN refunded_at")
     csbb.store_sql(d.store, "ALTER TABLE returns DROP COLUMN rejected_at")
     csbb.store_sql(d.store, "DROP INDEX timers_by_run")
+    csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN delivery_detail")
+    # (a WhatsApp message a callback reported failed twice, the later
+    # failure its delivery, and one delivered: stored before 42)
+    csbb.store_sql(d.store, "INSERT INTO outbox(id,idem_key,customer_id,channel,template,class,"
+                            "status,created_at,delivery,delivery_at) VALUES(900001,'up:wafail',"
+                            "'c-up',2,'x',4,3,1772400000000,7,1772400090000),(900002,"
+                            "'up:wadone','c-up',2,'x',4,3,1772400000000,1,1772400090000)")
+    csbb.store_sql(d.store, "INSERT INTO message_events(seq,message_id,status,channel,"
+                            "customer_id,detail,occurred_at) VALUES"
+                            "(900001,'900001',7,'whatsapp','c-up','131049 earlier',1772400030000),"
+                            "(900002,'900001',7,'whatsapp','c-up','132001 its delivery',"
+                            "1772400090000),"
+                            "(900003,'900002',1,'whatsapp','c-up',NULL,1772400090000)")
     csbb.store_sql(d.store, "INSERT INTO outbox(idem_key,customer_id,channel,template,class,"
                             "status,reason,created_at) VALUES('up:failed','c-up',0,'x',4,4,"
                             "'gave up: 421',1772400000000)")
@@ -479,6 +493,14 @@ try:
                                  "('up:retry','up:first') ORDER BY idem_key").split(),
          ["up:first|", "up:retry|1772400000000"],
          "migration 37: a retry stored before counts as handed over, a first hand-over not")
+    t.eq(csbb.store_sql(d.store, "SELECT idem_key,delivery_detail FROM outbox WHERE idem_key "
+                                 "IN ('up:wafail','up:wadone') ORDER BY idem_key").split("\n")[:2],
+         ["up:wadone|", "up:wafail|132001 its delivery"],
+         "migration 42: a message's delivery gets the detail of its status event")
+    st, _, ms = d.request("GET", "/v1/customers/c-up/messages")
+    t.eq([(m.get("delivery"), m.get("delivery_detail")) for m in ms.get("messages", [])
+          if m.get("idempotency_key") == "up:wafail"], [("failed", "132001 its delivery")],
+         "... which the messages view shows")
     t.eq(csbb.store_sql(d.store,
                         "SELECT count(*) FROM outbox WHERE requeued_at IS NOT NULL").strip(),
          "0", "migration 38: outbox.requeued_at, none requeued yet")
