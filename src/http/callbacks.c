@@ -38,6 +38,11 @@
                        "WhatsApp template"
 #define WA_WINDOW_TPL "outside WhatsApp's 24-hour window: map template %.80s to an approved " \
                       "WhatsApp template"
+/* 131050: the customer stopped the shop's marketing in WhatsApp; the
+ * store takes the status as their refusal of WhatsApp marketing
+ * (cs_msg_stops_wa_marketing), and the detail says so */
+#define WA_MARKETING_TEXT "the customer stopped the shop's marketing messages in WhatsApp: " \
+                          "WhatsApp marketing consent withdrawn"
 
 typedef struct cb_status {
     char ref[160];            /* the provider's reference */
@@ -356,7 +361,10 @@ out:
  * (131049), the account's payment or lock (131042, 131031), Meta's own
  * trouble (131000, 131016) -- or names no error at all: it is `failed`
  * and stops nothing, for the next message (an approved template, another
- * day) may well reach the customer. */
+ * day) may well reach the customer. One is `failed` and stops the
+ * customer's WhatsApp marketing alone: 131050, the customer stopped the
+ * shop's marketing in WhatsApp (the store records it as their refusal of
+ * WhatsApp marketing, cs_msg_stops_wa_marketing). */
 static bool wa_the_number(json_int_t code)
 {
     return code == 131026 || code == 131021;
@@ -475,6 +483,8 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 }
                 if (c->wa_window) {
                     set_detail(c, "%lld %s", (long long)code, WA_WINDOW_TEXT);
+                } else if (c->status == CS_MSG_FAILED && code == CS_WA_MARKETING_STOPPED) {
+                    set_detail(c, "%lld %s", (long long)code, WA_MARKETING_TEXT);
                 } else if (e0) {
                     const char *title = json_string_value(json_object_get(e0, "title"));
                     set_detail(c, "%lld %.*s", (long long)code, (int)sizeof c->detail,

@@ -113,6 +113,14 @@ int cs_msg_status_from_name(const char *s)
     return lookup(msg_names, CS_MSG__COUNT, s);
 }
 
+bool cs_msg_stops_wa_marketing(cs_msg_status_t status, const char *channel, const char *detail)
+{
+    char code[16];
+    int n = snprintf(code, sizeof code, "%d", CS_WA_MARKETING_STOPPED);
+    return status == CS_MSG_FAILED && channel && strcmp(channel, "whatsapp") == 0 && detail &&
+           strncmp(detail, code, (size_t)n) == 0 && (detail[n] == ' ' || detail[n] == '\0');
+}
+
 const char *cs_channel_name(cs_channel_t c)
 {
     return ((int)c >= 0 && c < CS_CHANNEL__COUNT) ? channel_names[c] : NULL;

@@ -111,6 +111,15 @@ typedef enum cs_msg_status {
 const char *cs_msg_status_name(cs_msg_status_t s);
 int cs_msg_status_from_name(const char *s);
 
+/* WhatsApp's error 131050: the customer stopped the shop's marketing
+ * messages in WhatsApp. A `failed` WhatsApp status whose detail starts
+ * with this code (and a space, or nothing more) is the customer's refusal
+ * of WhatsApp marketing: the store records the consent withdrawn. */
+#define CS_WA_MARKETING_STOPPED 131050
+/* Does a status of this channel (a name; NULL: none) with this detail
+ * (NULL: none) withdraw the customer's WhatsApp marketing consent? */
+bool cs_msg_stops_wa_marketing(cs_msg_status_t status, const char *channel, const char *detail);
+
 /* The most bytes of a status's detail a message's delivery keeps (the
  * messages view's delivery_detail), cut between two characters. */
 #define CS_DELIVERY_DETAIL_MAX 300

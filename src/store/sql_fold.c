@@ -1754,7 +1754,20 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const 
         if ((rc = cs__sql_exec_stmt(s, up, err, "record a delivery status")))
             return rc;
     }
-    return customer_id ? touch_customer(s, customer_id, ev->occurred_at, err) : CS_OK;
+    if (!customer_id)
+        return CS_OK;
+    /* WhatsApp's 131050: the customer stopped the shop's marketing in
+     * WhatsApp. It is their refusal of WhatsApp marketing, recorded as the
+     * shop's own would be, at its time: a consent stated later (the shop's
+     * yes anew) wins over it, one stated before does not */
+    if (cs_msg_stops_wa_marketing(m->status, channel, m->detail)) {
+        cs_customer_t cu;
+        memset(&cu, 0, sizeof cu);
+        cu.id = customer_id;
+        cu.consent[CS_CHANNEL_WHATSAPP][1] = CS_CONSENT_NO;
+        return fold_customer(s, &cu, NULL, ev->occurred_at, err);
+    }
+    return touch_customer(s, customer_id, ev->occurred_at, err);
 }
 
 /* ---- the entry point ---- */

@@ -1,15 +1,24 @@
 """Black-box: what a WhatsApp failure reported later, in a status callback,
-leaves where an operator looks.
+leaves where an operator looks, and what WhatsApp's 131050 does.
 
-Kim's order sends three WhatsApp messages. The Cloud API accepts them,
-then reports the first failed with 131049 (Meta's per-user marketing
-limit), the order's confirmation failed with 132001 (no such approved
-template), the second delivered. The messages view (and `consonance
-journeys messages`) shows each failure's code and text in
+Kim's order sends three WhatsApp messages: marketing, marketing that may
+fall back to email, and the order's confirmation. The Cloud API accepts
+them, then reports the first failed with 131050 (she stopped the shop's
+marketing in WhatsApp), the confirmation failed with 132001 (no such
+approved template), the second delivered. The messages view (and
+`consonance journeys messages`) shows each failure's code and text in
 `delivery_detail`: it used to show only `delivery: "failed"`, the reason
 only in the message.status event. A status's detail is kept to 300 bytes,
-cut between two characters. Email points at a port where nothing listens:
-email stays queued."""
+cut between two characters.
+
+And 131050 is her refusal of WhatsApp marketing: her next order's WhatsApp
+marketing is skipped (`no_consent`) or goes by email, the next channel of
+its send, while its confirmation still goes by WhatsApp; it used to be
+sent by WhatsApp again, for WhatsApp to refuse. A consent the shop stated
+before the stop, arriving late, does not undo it; one stated after it (she
+said yes again) does. Lea's marketing message, waiting for a retry when
+her 131050 comes, is not sent by the retry (`consent_withdrawn_before_send`).
+Email points at a port where nothing listens: email stays queued."""
 import datetime as dt
 import json
 import os
@@ -28,6 +37,8 @@ t = csbb.Checker()
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 seen = []
 lock = threading.Lock()
+LEA = "4915100000302"
+released = threading.Event()
 
 
 class CloudApi(http.server.BaseHTTPRequestHandler):
@@ -39,6 +50,10 @@ class CloudApi(http.server.BaseHTTPRequestHandler):
         with lock:
             seen.append(body)
             n = len(seen)
+        # Lea's marketing message waits for a retry until her 131050 is in
+        if (body.get("to") == LEA and not released.is_set() and
+                self.headers.get("Idempotency-Key", "").startswith("promo_wa:")):
+            return csbb.reply_json(self, 503, {"error": {"message": "busy", "code": 131000}})
         return csbb.reply_json(self, 200, {"messaging_product": "whatsapp",
                                            "contacts": [{"input": body.get("to"),
                                                          "wa_id": body.get("to")}],
@@ -66,7 +81,7 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_WHATSAPP_APP_SECRET": APP_SECRET,
     "CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9",
     "CONSONANCE_SMTP_FROM": "shop@example.de",
-    "CONSONANCE_RETRY_BASE": "1d",
+    "CONSONANCE_RETRY_BASE": "1s",
     "CONSONANCE_QUIET_HOURS": "off",
     "CONSONANCE_CONTACT_BUDGET": "20",
 })
@@ -78,8 +93,8 @@ def iso(x):
     return x.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def messages(order_id):
-    st, _, body = d.request("GET", "/v1/customers/kim/messages")
+def messages(order_id, cid="kim"):
+    st, _, body = d.request("GET", "/v1/customers/%s/messages" % cid)
     return {m["journey"]: m for m in body.get("messages", []) if m.get("order_id") == order_id} \
         if st == 200 else {}
 
@@ -98,23 +113,35 @@ def summary(ms):
             (m["channel"], m["status"], m.get("reason")) for j, m in ms.items()}
 
 
+def consents(cid="kim"):
+    st, _, cu = d.request("GET", "/v1/customers/" + cid)
+    return (cu.get("contact") or {}).get("whatsapp", {}).get("consents")
+
+
 def upsert(eid, at, data):
     return {"event_id": eid, "type": "customer.upserted", "occurred_at": iso(at), "data": data}
 
 
-def order(n, at):
-    return csbb.order_event("o%d" % n, "o%d" % n, customer="kim", at=iso(at))
+def order(n, at, cid="kim"):
+    oid = "o%d" % n if cid == "kim" else "o-" + cid
+    return csbb.order_event(oid, oid, customer=cid, at=iso(at))
 
 
-LIMIT = "This message was not delivered to maintain healthy ecosystem engagement."
+def wa_customer(cid, phone, at):
+    return upsert("c1-" + cid, at,
+                  {"id": cid, "email": cid + "@example.de", "phone": phone, "locale": "de",
+                   "consents": {"email": {"transactional": True, "marketing": True},
+                                "whatsapp": {"transactional": True, "marketing": True}}})
+
+
+STOP = ("131050 the customer stopped the shop's marketing messages in WhatsApp: WhatsApp "
+        "marketing consent withdrawn")
+STOP_TITLE = ("Unable to deliver the message. This recipient has chosen to stop receiving "
+              "marketing messages on WhatsApp from your business.")
 try:
     d.start()
-    st, _, body = d.post_events([
-        upsert("c1", now - 10 * minute,
-               {"id": "kim", "email": "kim@example.de", "phone": "+4915100000301", "locale": "de",
-                "consents": {"email": {"transactional": True, "marketing": True},
-                             "whatsapp": {"transactional": True, "marketing": True}}}),
-        order(1, now - 5 * minute)])
+    st, _, body = d.post_events([wa_customer("kim", "+4915100000301", now - 10 * minute),
+                                 order(1, now - 5 * minute)])
     t.eq(st, 200, "events accepted: %r" % (body,))
     got = t.wait_for(lambda: decided("o1"), "the first order's three messages", timeout=30)
     t.eq(summary(got or {}), {"promo_wa": ("whatsapp", "sent", None),
@@ -128,7 +155,7 @@ try:
     st, _, body = csbb.meta_post(d, [
         {"id": ref.get("promo_wa"), "status": "failed", "timestamp": stamp,
          "recipient_id": "4915100000301",
-         "errors": [{"code": 131049, "title": LIMIT}]},
+         "errors": [{"code": 131050, "title": STOP_TITLE}]},
         {"id": ref.get("confirm_wa"), "status": "failed", "timestamp": stamp,
          "errors": [{"code": 132001, "title": "Template name does not exist in the translation"}]},
         {"id": ref.get("promo_list"), "status": "delivered", "timestamp": stamp}], APP_SECRET)
@@ -137,7 +164,7 @@ try:
     # ---- the messages view says why each failed ----
     got = messages("o1")
     t.eq({j: (m.get("delivery"), m.get("delivery_detail")) for j, m in got.items()},
-         {"promo_wa": ("failed", "131049 " + LIMIT),
+         {"promo_wa": ("failed", STOP),
           "confirm_wa": ("failed", "132001 Template name does not exist in the translation"),
           "promo_list": ("delivered", None)},
          "each failure's code and text in the messages view; none for a delivery")
@@ -152,6 +179,54 @@ try:
     m = messages("o1").get("confirm_wa", {})
     t.eq((m.get("delivery"), m.get("delivery_detail")), ("failed", "\u00fc" * 150),
          "the detail cut to 300 bytes, between two characters")
+
+    # ---- 131050 is her refusal of WhatsApp marketing ----
+    t.eq(consents(), {"transactional": True, "marketing": False},
+         "her WhatsApp marketing consent is withdrawn, not the transactional one")
+    st, _, cu = d.request("GET", "/v1/customers/kim")
+    wa = (cu.get("contact") or {}).get("whatsapp", {})
+    t.eq((wa.get("bounced"), wa.get("unsubscribed")), (False, False),
+         "the number did not bounce, nothing else stops")
+    # a consent the shop stated before the stop, arriving after it, does not undo it
+    st, _, _ = d.post_events([
+        upsert("c2", now - 3 * minute, {"id": "kim", "consents": {"whatsapp": {"marketing": True}}}),
+        order(2, now)])
+    t.eq(st, 200, "a late consent and the next order accepted")
+    got = t.wait_for(lambda: decided("o2"), "the second order's three messages", timeout=30)
+    t.eq(summary(got or {}), {"promo_wa": ("whatsapp", "skipped", "no_consent"),
+                              "promo_list": ("email", "queued", None),
+                              "confirm_wa": ("whatsapp", "sent", None)},
+         "WhatsApp marketing is skipped or goes by email; the confirmation goes by WhatsApp")
+    t.eq(consents(), {"transactional": True, "marketing": False},
+         "an older consent arriving late does not undo the stop")
+    # she says yes again, later: the shop's consent wins
+    st, _, _ = d.post_events([
+        upsert("c3", now + minute, {"id": "kim", "consents": {"whatsapp": {"marketing": True}}}),
+        order(3, now + minute)])
+    got = t.wait_for(lambda: decided("o3"), "the third order's three messages", timeout=30)
+    t.eq(summary(got or {}), {"promo_wa": ("whatsapp", "sent", None),
+                              "promo_list": ("whatsapp", "sent", None),
+                              "confirm_wa": ("whatsapp", "sent", None)},
+         "a consent granted after the stop opens WhatsApp marketing again")
+
+    # ---- a marketing message waiting for its retry is not sent after it ----
+    st, _, _ = d.post_events([wa_customer("lea", "+" + LEA, now - 10 * minute),
+                              order(9, now - 5 * minute, cid="lea")])
+    got = t.wait_for(lambda: (lambda ms: ms if len(ms) == 3 and ms["promo_wa"]["attempts"] >= 1 and
+                              ms["promo_list"]["status"] == "sent" else None)(
+                                  messages("o-lea", "lea")), "lea's messages", timeout=30)
+    wamid = (got or {}).get("promo_list", {}).get("provider_ref", "")
+    st, _, body = csbb.meta_post(d, [{"id": wamid, "status": "failed", "timestamp": stamp,
+                                      "errors": [{"code": 131050, "title": STOP_TITLE}]}],
+                                 APP_SECRET)
+    t.eq((st, body.get("recorded")), (200, 1), "lea's 131050 recorded")
+    released.set()
+    got = t.wait_for(lambda: (lambda m: m if m.get("status") in ("sent", "skipped", "failed")
+                              else None)(messages("o-lea", "lea").get("promo_wa", {})),
+                     "lea's marketing message decided", timeout=60)
+    t.eq(((got or {}).get("channel"), (got or {}).get("status"), (got or {}).get("reason")),
+         ("whatsapp", "skipped", "consent_withdrawn_before_send"),
+         "the retry does not send marketing she stopped")
     d.stop()
 
     # ---- the command line lists the same ----
@@ -162,7 +237,7 @@ try:
     listed = json.loads(proc.stdout) if proc.returncode == 0 else []
     t.eq(sorted((m.get("journey"), m.get("delivery_detail")) for m in listed
                 if m.get("order_id") == "o1"),
-         [("confirm_wa", "\u00fc" * 150), ("promo_list", None), ("promo_wa", "131049 " + LIMIT)],
+         [("confirm_wa", "\u00fc" * 150), ("promo_list", None), ("promo_wa", STOP)],
          "consonance journeys messages shows the detail: %r" % proc.stderr[-300:])
 finally:
     d.cleanup()
