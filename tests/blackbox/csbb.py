@@ -376,10 +376,11 @@ class SmtpSink:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def require_pg():
-    """A PgCluster (not started), or exit: skipped without PostgreSQL,
-    failed under CI (where the install script must have installed it)."""
-    pg = PgCluster()
+def require_pg(real_clock=False):
+    """A PgCluster (not started; real_clock as there), or exit: skipped
+    without PostgreSQL, failed under CI (where the install script must have
+    installed it)."""
+    pg = PgCluster(real_clock=real_clock)
     if not pg.bin:
         msg = "PostgreSQL is not installed (scripts/install-deps.sh installs it)"
         if os.environ.get("CI"):
@@ -420,7 +421,17 @@ class PgCluster:
     .bin is None when PostgreSQL is not installed (the caller skips, or
     fails under CI)."""
 
-    def __init__(self):
+    def __init__(self, real_clock=False):
+        """real_clock: the server runs on the real clock even where the
+        tests run on a moved one (scripts/clock-sweep.sh preloads
+        libfaketime into every process). Its timeouts need it: a signal
+        handler that reads the clock while its thread waits in poll or
+        epoll_wait is given the real time by libfaketime, so the server's
+        SIGALRM handler finds a timeout set on the moved clock not yet due
+        and sets the alarm again for the clock's offset; lock_timeout,
+        statement_timeout and idle_in_transaction_session_timeout never
+        fire (on a clock moved back, at once). The store reads no time from
+        the server (its SQL has no now()), so only these timers differ."""
         import glob as _glob
         bins = sorted(_glob.glob("/usr/lib/postgresql/*/bin"),
                       key=lambda p: [int(x) for x in re.findall(r"\d+", p)])
@@ -428,6 +439,13 @@ class PgCluster:
         self.dir = None
         self.port = None
         self.runas = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        self.env = None  # the server's environment: this process's
+        if real_clock:
+            self.env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
+            pre = [x for x in re.split(r"[: ]", self.env.pop("LD_PRELOAD", ""))
+                   if x and "faketime" not in x]
+            if pre:
+                self.env["LD_PRELOAD"] = ":".join(pre)
 
     def start(self, durable=False):
         """durable: fsync as PostgreSQL's defaults have it (benchmarks);
@@ -459,7 +477,7 @@ class PgCluster:
                                              "-p %d -k %s -c listen_addresses=127.0.0.1%s"
                                              % (self.port, self.dir, "" if durable else " -c fsync=off"),
                                              "start"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=self.env)
             if r.returncode == 0:
                 return self
             try:
@@ -489,7 +507,7 @@ class PgCluster:
     def _ctl(self, *args):
         return subprocess.run(self.runas + [os.path.join(self.bin, "pg_ctl"), "-D",
                                             os.path.join(self.dir, "data")] + list(args),
-                              capture_output=True)
+                              capture_output=True, env=self.env)
 
     def pause(self):
         """Stop the server, keeping its data (a database that went away)."""
