@@ -325,65 +325,122 @@ static void on_join_done(cs_ingest_req_t *req, void *arg)
         atomic_fetch_add(want_dup ? &join_bad : &join_new, 1);
 }
 
+/* The first request's answer: it runs on the syncer, which it keeps busy
+ * (as a slow fsync would) until the test lets it go. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool entered, release;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static void on_held_done(cs_ingest_req_t *req, void *arg)
+{
+    pthread_mutex_lock(&hold.mu);
+    hold.entered = true;
+    pthread_cond_broadcast(&hold.cv);
+    while (!hold.release)
+        pthread_cond_wait(&hold.cv, &hold.mu);
+    pthread_mutex_unlock(&hold.mu);
+    on_join_done(req, arg);
+}
+
 static void small_groups(cs_engine_opts_t *o)
 {
     o->max_group_events = 50;
 }
 
+/* Wait until `cond` holds, polling; fail naming `what` after a minute
+ * (none of the waits takes more than moments). */
+#define WAIT_UNTIL(cond, what)                                                                  \
+    do {                                                                                       \
+        int waited_ = 0;                                                                       \
+        while (!(cond)) {                                                                      \
+            if (++waited_ > 60 * 1000)                                                         \
+                fail_msg("waited a minute for %s", what);                                      \
+            usleep(1000);                                                                      \
+        }                                                                                      \
+    } while (0)
+
+static void submit_join(cs_engine_t *e, cs_ingest_item_t *items, cs_ingest_req_t *reqs, int i,
+                        bool dup, cs_ingest_done_fn done)
+{
+    char eid[32];
+    snprintf(eid, sizeof eid, "j%d", dup ? i - 1 : i);
+    items[i].ev = order_event(eid, eid, "c");
+    reqs[i] = (cs_ingest_req_t){ .items = &items[i], .n = 1, .done = done,
+                                 .done_arg = dup ? (void *)1 : NULL };
+    assert_int_equal(cs_engine_submit(e, &reqs[i]), CS_OK);
+}
+
+/* Made to happen, not waited for by chance: the first request's answer
+ * holds the syncer busy; the test's own connection holds SQLite's write
+ * lock while the writer takes the second request, so the writer waits
+ * for it inside that group's transaction while JOINERS more requests
+ * queue. Let go, the writer writes the second request, finds the syncer
+ * busy and the queue full, and 49 of them join its group (50 events at
+ * most); the rest make the next group. The writer waits for the lock up
+ * to the store's busy timeout (5 s); the test holds it only while it
+ * queues the requests. */
 static void test_queued_requests_join_the_group(void **state)
 {
     (void)state;
     if (test_pg())
         skip(); /* the syncer is the SQLite backend's */
     cs_engine_t *e = open_engine_tuned(small_groups);
-    enum { MAX = 20000, BURST = 10, CHECK = 500 };
-    cs_ingest_item_t *items = calloc(MAX, sizeof *items);
-    cs_ingest_req_t *reqs = calloc(MAX, sizeof *reqs);
+    enum { JOINERS = 60, N = 2 + JOINERS, ROOM = 50 - 1 };
+    cs_ingest_item_t items[N];
+    cs_ingest_req_t reqs[N];
+    memset(items, 0, sizeof items);
     atomic_store(&join_new, 0);
     atomic_store(&join_dup, 0);
     atomic_store(&join_bad, 0);
+    hold.entered = hold.release = false;
     cs_engine_stats_t st;
-    memset(&st, 0, sizeof st);
-    int sent = 0, dups = 0;
-    /* Joining needs a group that is not full, requests arriving while it
-     * is written, and a sync under way: a steady stream of small bursts
-     * (one burst all at once would only make full groups), without waiting
-     * for the answers, until it has happened. */
-    while (sent < MAX && !(sent && sent % CHECK == 0 && st.group_events_joined > 0)) {
-        for (int b = 0; b < BURST; b++, sent++) {
-            char eid[32];
-            /* every fourth event repeats the one sent just before */
-            bool dup = sent % 4 == 3;
-            snprintf(eid, sizeof eid, "j%d", dup ? sent - 1 : sent);
-            dups += dup;
-            items[sent].ev = order_event(eid, eid, "c");
-            reqs[sent] = (cs_ingest_req_t){ .items = &items[sent], .n = 1, .done = on_join_done,
-                                            .done_arg = dup ? (void *)1 : NULL };
-            assert_int_equal(cs_engine_submit(e, &reqs[sent]), CS_OK);
-        }
-        /* paced from 0.2 to 10 ms a burst, again and again: at some pace
-         * arrivals come while a group is written without making a
-         * backlog that fills every group, however fast the writer is (a
-         * sanitizer build on a busy machine joined none at a pace that
-         * only slowed as it went) */
-        usleep(200 * (useconds_t)(1 + (sent / BURST) % 50));
-        if (sent % CHECK == 0)
-            cs_engine_stats(e, &st);
+
+    submit_join(e, items, reqs, 0, false, on_held_done);
+    pthread_mutex_lock(&hold.mu);
+    while (!hold.entered)
+        pthread_cond_wait(&hold.cv, &hold.mu);
+    pthread_mutex_unlock(&hold.mu);
+
+    char path[600];
+    snprintf(path, sizeof path, "%s/engine.db", tmpdir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 60 * 1000);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    submit_join(e, items, reqs, 1, false, on_join_done);
+    WAIT_UNTIL((cs_engine_stats(e, &st), st.queue_events == 0),
+               "the writer to take the second request");
+    /* every fourth event repeats the one sent just before */
+    int dups = 0;
+    for (int i = 2; i < N; i++) {
+        submit_join(e, items, reqs, i, i % 4 == 3, on_join_done);
+        dups += i % 4 == 3;
     }
-    for (int k = 0; k < 6000 && atomic_load(&join_new) + atomic_load(&join_dup) +
-                                        atomic_load(&join_bad) < sent; k++)
-        usleep(5 * 1000);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* the second group is written (the joiners in it) before the syncer
+     * is let go */
+    WAIT_UNTIL((cs_engine_stats(e, &st), st.queue_events == 0 && st.commits >= 3),
+               "the writer to write the queued requests");
+    pthread_mutex_lock(&hold.mu);
+    hold.release = true;
+    pthread_cond_broadcast(&hold.cv);
+    pthread_mutex_unlock(&hold.mu);
+    WAIT_UNTIL(atomic_load(&join_new) + atomic_load(&join_dup) + atomic_load(&join_bad) == N,
+               "every request to be answered");
+
     cs_engine_stats(e, &st);
-    assert_true(st.group_events_joined > 0);
+    assert_int_equal(st.group_events_joined, ROOM);
+    assert_int_equal(st.group_events_max, 50);
+    assert_int_equal(st.commits, 3); /* the first request, it with 49 joined, the rest */
     assert_int_equal(atomic_load(&join_bad), 0);
-    assert_int_equal(atomic_load(&join_new), sent - dups);
+    assert_int_equal(atomic_load(&join_new), N - dups);
     assert_int_equal(atomic_load(&join_dup), dups);
-    assert_true(st.group_events_max <= 50);
-    assert_true(st.commits < (uint64_t)sent);
-    assert_int_equal(count_events(e), sent - dups);
+    assert_int_equal(count_events(e), N - dups);
     cs_engine_close(&e);
-    free(items);
-    free(reqs);
 }
 
 /* The WAL is copied into the database file while the writer goes on, and
