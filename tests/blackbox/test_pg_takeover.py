@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import shutil
+import signal
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,24 +51,34 @@ try:
     for _ in range(N // 10):
         st, _, _ = node_a.post_events(orders.batch(10))
         t.eq(st, 200, "orders accepted by node A")
-    # let A's sender get going, then kill it for good while it holds claims
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        held = csbb.store_sql(pg.url(), "SELECT count(*) FROM outbox WHERE status=2 AND "
-                                        "claimed_by='node-a'").strip()
-        if held and int(held) > 0:
-            break
+    # let A's sender get going, then kill it for good while it holds claims:
+    # A is stopped (SIGSTOP) before its claims are counted, so the count is
+    # what it holds when it dies; a count of none lets it go on and look
+    # again (a claim seen just before its last message was sent is gone)
+    def held_by_a():
+        out = csbb.store_sql(pg.url(), "SELECT count(*) FROM outbox WHERE status=2 AND "
+                                       "claimed_by='node-a'").strip()
+        return int(out) if out else 0
+    held = 0
+    deadline = time.time() + 300
+    while time.time() < deadline and node_a.proc.poll() is None:
+        if held_by_a() > 0:
+            node_a.proc.send_signal(signal.SIGSTOP)
+            held = held_by_a()
+            if held > 0:
+                break
+            node_a.proc.send_signal(signal.SIGCONT)
         time.sleep(0.02)
     node_a.kill()
-    held = int(csbb.store_sql(pg.url(), "SELECT count(*) FROM outbox WHERE status=2 AND "
-                                        "claimed_by='node-a'").strip() or 0)
     t.check(held > 0, "node A died holding claimed messages (%d)" % held)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if len(glob.glob(os.path.join(sink.dir, "*.eml"))) >= N:
-            break
-        time.sleep(0.3)
-    time.sleep(1.0)
+
+    # B sends the rest, A's claims once their lease is over; every message
+    # sent is the state after which nothing more is sent (none is queued or
+    # claimed), so the mails are counted then
+    def all_sent():
+        out = csbb.store_sql(pg.url(), "SELECT count(*) FROM outbox WHERE status=3").strip()
+        return out == str(N)
+    t.wait_for(all_sent, "every message sent", timeout=300, step=0.3)
     mids = {}
     for p in glob.glob(os.path.join(sink.dir, "*.eml")):
         with open(p, "rb") as f:
