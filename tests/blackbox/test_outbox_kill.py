@@ -122,13 +122,14 @@ try:
             got[to] = got.get(to, 0) + 1
         return got
 
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        got = delivered()
-        if sum(got.values()) >= 2 * expected:
-            break
-        time.sleep(0.5)
-    time.sleep(1.0)
+    # every message sent and none waiting: after that nothing more is
+    # handed over, so the mails are counted then (a repeat could still come
+    # after the count of mails alone was reached)
+    def all_sent():
+        out = csbb.store_sql(d.store, "SELECT count(*) FROM outbox WHERE status=3; "
+                                 "SELECT count(*) FROM outbox WHERE status<>3").split()
+        return len(out) == 2 and int(out[0]) >= 2 * expected and out[1] == "0"
+    t.wait_for(all_sent, "every message sent", timeout=300, step=0.5)
     got = delivered()
     repeats = 0
     rp = os.path.join(mail_dir, "repeats.log")

@@ -127,12 +127,14 @@ try:
         th.join(60)
     t.check(not any(th.is_alive() for th in threads), "the clients finished")
     expected = len(acked)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if sum(delivered().values()) >= 2 * expected:
-            break
-        time.sleep(0.5)
-    time.sleep(1.0)
+    # every message sent and none waiting: after that nothing more is
+    # handed over, so the mails are counted then (a repeat could still come
+    # after the count of mails alone was reached)
+    def all_sent():
+        out = csbb.store_sql(pg.url(), "SELECT count(*) FROM outbox WHERE status=3; "
+                                 "SELECT count(*) FROM outbox WHERE status<>3").split()
+        return len(out) == 2 and int(out[0]) >= 2 * expected and out[1] == "0"
+    t.wait_for(all_sent, "every message sent", timeout=300, step=0.5)
     got = delivered()
     repeats = lines("repeats.log")
     failures = lines("failures.log")
