@@ -9,9 +9,11 @@
  * cs_engine_reader_acquire/release; they never touch the writer's handle.
  *
  * Thread-safety: every function may be called from any thread. A request's
- * `done` callback runs on the writer thread after the commit (or after a
- * failure); it must be short and must not call back into the engine's
- * submit path synchronously waiting for itself.
+ * `done` callback runs after the commit (or after a failure) on the writer
+ * thread, or on the syncer thread when the store syncs after the commit
+ * (SQLite's deferred sync: once the group is on disk); it must be short
+ * and must not call back into the engine's submit path synchronously
+ * waiting for itself.
  *
  * Ownership: cs_engine_submit consumes the events in req->items (the engine
  * frees them and sets item.ev to NULL) unless req->keep_events is set: then
