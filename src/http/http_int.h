@@ -224,6 +224,14 @@ void cs__track_free(cs_http_t *h);
 enum MHD_Result cs__http_track_page(hreq_t *r, const char *url);
 enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method);
 
+/* A key of the tracking page's tables (the guard's slots, the page
+ * cache): a kind ("ip", "order", "page") and its value, hashed; never 0
+ * (0 marks a free slot). */
+static inline uint64_t cs__track_hash_key(const char *kind, const char *v)
+{
+    return cs_hash_str(cs_hash_str(cs_hash_str(CS_HASH_INIT, kind), ":"), v) | 1;
+}
+
 /* track_guard.c: the tracking page's guard against guessing. init and free
  * are cs__track_init's and cs__track_free's (free is NULL-safe and may be
  * called again). The client's key (its address, IPv6 by its /64; behind a

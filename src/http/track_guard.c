@@ -63,11 +63,6 @@ void cs__track_guard_free(cs_http_t *h)
     pthread_mutex_destroy(&h->limit_mu);
 }
 
-static uint64_t hash_key(const char *kind, const char *v)
-{
-    return cs_hash_str(cs_hash_str(cs_hash_str(CS_HASH_INIT, kind), ":"), v) | 1;
-}
-
 static int64_t mono_ms(void) { return (int64_t)(cs_mono_ns() / 1000000); }
 
 /* A key as the guard's table holds it: the seed mixed into every bit (the
@@ -137,7 +132,7 @@ static uint64_t order_limit_key(const char *order)
     cs_strlcpy(k, order, sizeof k);
     for (char *q = k; *q; q++)
         *q = (char)toupper((unsigned char)*q);
-    return hash_key("order", k);
+    return cs__track_hash_key("order", k);
 }
 
 /* Seconds until the client may try again; 0 = go ahead. */
@@ -147,7 +142,7 @@ int cs__track_guard_wait(cs_http_t *h, const char *client, const char *order)
     int64_t now = mono_ms();
     int wait = 0;
     pthread_mutex_lock(&h->limit_mu);
-    struct limit_slot *c = slot_of(h, hash_key("ip", client), limit, now, &wait);
+    struct limit_slot *c = slot_of(h, cs__track_hash_key("ip", client), limit, now, &wait);
     if (c && c->fails >= limit)
         wait = (int)((c->since + LIMIT_WINDOW_MS - now) / 1000) + 1;
     if (!wait && order && *order) {
@@ -166,7 +161,7 @@ void cs__track_guard_failed(cs_http_t *h, const char *client, const char *order)
     int64_t now = mono_ms();
     int w = 0;
     pthread_mutex_lock(&h->limit_mu);
-    struct limit_slot *s = slot_of(h, hash_key("ip", client), limit, now, &w);
+    struct limit_slot *s = slot_of(h, cs__track_hash_key("ip", client), limit, now, &w);
     if (s)
         s->fails++;
     if (order && *order && (s = slot_of(h, order_limit_key(order),

@@ -265,11 +265,6 @@ static void page_put(cs_http_t *h, const char *key, uint64_t hash, const char *i
     pthread_mutex_unlock(&h->page_mu);
 }
 
-static uint64_t hash_key(const char *kind, const char *v)
-{
-    return cs_hash_str(cs_hash_str(cs_hash_str(CS_HASH_INIT, kind), ":"), v) | 1;
-}
-
 /* GET /t/logo: the shop's logo, cached by browsers for a year (its URL
  * carries its hash, so a new logo gets a new URL). Without one, a 404
  * that says so, cached for an hour like any answer of this route (a
@@ -1118,7 +1113,7 @@ enum MHD_Result cs__http_track_page(hreq_t *r, const char *url)
     const char *qlang = query_lang(r);
     int kn = snprintf(key, sizeof key, "%s|%s|%s", token, qlang ? qlang : "",
                       page_lang(r, NULL));
-    c.hash = hash_key("page", key);
+    c.hash = cs__track_hash_key("page", key);
     /* a signed link always opens (it cannot be guessed, and a shared
      * address must not lock customers out); only bad tokens count */
     bool valid = kn > 0 && (size_t)kn < sizeof key && h->opts.link_secret &&
