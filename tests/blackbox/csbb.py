@@ -224,6 +224,14 @@ def reply_json(handler, code, obj):
     handler.wfile.write(data)
 
 
+def wa_accepted(handler, to, wamid):
+    """A fake WhatsApp Cloud API's 200 for a message it took: the
+    recipient's contact and the message's id (wamid)."""
+    reply_json(handler, 200, {"messaging_product": "whatsapp",
+                              "contacts": [{"input": to, "wa_id": to}],
+                              "messages": [{"id": wamid}]})
+
+
 def serve(handler_cls):
     """A fake provider (an http.server handler class) on a free local port,
     served from a daemon thread: (server, its base URL)."""

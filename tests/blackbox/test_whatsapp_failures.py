@@ -54,10 +54,7 @@ class CloudApi(http.server.BaseHTTPRequestHandler):
         if (body.get("to") == LEA and not released.is_set() and
                 self.headers.get("Idempotency-Key", "").startswith("promo_wa:")):
             return csbb.reply_json(self, 503, {"error": {"message": "busy", "code": 131000}})
-        return csbb.reply_json(self, 200, {"messaging_product": "whatsapp",
-                                           "contacts": [{"input": body.get("to"),
-                                                         "wa_id": body.get("to")}],
-                                           "messages": [{"id": "wamid.F%04d" % n}]})
+        return csbb.wa_accepted(self, body.get("to"), "wamid.F%04d" % n)
 
 
 srv, base = csbb.serve(CloudApi)

@@ -68,10 +68,7 @@ class CloudApi(http.server.BaseHTTPRequestHandler):
                 "type": "OAuthException", "code": 132001, "error_data": {
                     "messaging_product": "whatsapp",
                     "details": "template name (paket_kommt_heute) does not exist in de"}}})
-        return csbb.reply_json(self, 200, {"messaging_product": "whatsapp",
-                                           "contacts": [{"input": body.get("to"),
-                                                         "wa_id": body.get("to")}],
-                                           "messages": [{"id": "wamid.T%04d" % n}]})
+        return csbb.wa_accepted(self, body.get("to"), "wamid.T%04d" % n)
 
 
 srv, base = csbb.serve(CloudApi)
