@@ -831,6 +831,23 @@ static int quantiles(const cs_promise_model_t *m, const cs_lane_t *lane, int wha
     return -1;
 }
 
+/* A window from fewer deliveries than min_weight -- a new shop's first
+ * few, which only the level of all its deliveries gives -- leans on the
+ * cautious default `def` for what they cannot tell yet: each delivery
+ * counts as a min_weight-th of the evidence, the default as the rest.
+ * One parcel handed over and delivered the hour it was ordered does not
+ * promise the next order "today" (nor the one placed at 23:58, which the
+ * watch would call late at midnight); twelve such parcels do. */
+static void lean_on_default(const cs_promise_model_t *m, double known, const double def[3],
+                            double qs[3])
+{
+    if (known >= m->o.min_weight)
+        return;
+    double a = known > 0 ? known / m->o.min_weight : 0;
+    for (int i = 0; i < 3; i++)
+        qs[i] = a * qs[i] + (1 - a) * def[i];
+}
+
 /* The share of the parcels of the most specific level that knows its
  * transit times (enough delivered weight) that took longer than `elapsed`
  * working days after hand-over -- those still under way that long count
@@ -1031,6 +1048,12 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         double elapsed = worktime(m, now) - worktime(m, q->shipped_at);
         if (elapsed < 0)
             elapsed = 0;
+        /* the cautious default transit from the hand-over (past it:
+         * today at the earliest, within a working day at the latest) */
+        static const double transit[3] = { 1, 2, 4 }, least[3] = { 0, 0.5, 1 };
+        double def[3];
+        for (int i = 0; i < 3; i++)
+            def[i] = fmax(transit[i] - elapsed, least[i]);
         level = quantiles(m, &q->lane, WHAT_TRANSIT_AFTER, elapsed, NULL, now, qs, &w, &known);
         base = worktime(m, now);
         if (level < 0) {
@@ -1048,16 +1071,13 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
                 out->at_risk = true;
             } else {
                 /* no delivery known, or too few to be a yardstick (a new
-                 * shop): a cautious default transit from the hand-over
-                 * (past it: today at the earliest, within a working day
-                 * at the latest); nothing to call slow */
-                static const double transit[3] = { 1, 2, 4 }, least[3] = { 0, 0.5, 1 };
+                 * shop): the default; nothing to call slow */
                 level = -1;
                 w = known = 0;
-                for (int i = 0; i < 3; i++)
-                    qs[i] = fmax(transit[i] - elapsed, least[i]);
+                memcpy(qs, def, sizeof qs);
             }
         } else {
+            lean_on_default(m, known, def, qs);
             /* beyond the lane's own high quantile, where the window came
              * from a coarser level that has parcels this slow */
             double beyond = share_beyond(m, &q->lane, elapsed, now);
@@ -1071,11 +1091,11 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         replay_t rp = { shiptime(m, q->placed_at), worktime(m, q->placed_at) };
         level = quantiles(m, &q->lane, WHAT_TOTAL, 0, &rp, now, qs, &w, &known);
         base = worktime(m, q->placed_at);
-        if (level < 0) { /* no history at all: a cautious default */
-            qs[0] = 2;
-            qs[1] = 3;
-            qs[2] = 5;
-        }
+        static const double def[3] = { 2, 3, 5 }; /* a cautious default */
+        if (level < 0) /* no history at all */
+            memcpy(qs, def, sizeof qs);
+        else
+            lean_on_default(m, known, def, qs);
         /* not handed over when most parcels would have been, once
          * enough of them tell it; counted in ship days (Monday..Friday),
          * so a Friday order is not late for its hand-over on Sunday */
@@ -1201,7 +1221,13 @@ cs_rc cs_promise_estimate(const cs_promise_model_t *m, const cs_promise_query_t 
         double handover = q->shipped_at ? floor(worktime(m, q->shipped_at))
                                         : floor(ship_to_work(m->o.calendar,
                                                              shiptime(m, q->placed_at)));
-        int64_t kfirst = (int64_t)handover + fastest_transit_days(m, &q->lane, level);
+        /* (a few deliveries, no yardstick, set no floor above the
+         * default's working day: one parcel ten days under way does not
+         * make ten days the least) */
+        int64_t fastest = fastest_transit_days(m, &q->lane, level);
+        if (!out->yardstick && fastest > 1)
+            fastest = 1;
+        int64_t kfirst = (int64_t)handover + fastest;
         if (kmin < kfirst)
             kmin = kfirst;
     }

@@ -282,19 +282,26 @@ static void test_floor_follows_kept_samples(void **state)
  * among forty delivered the next day does not let the window start on the
  * hand-over's day, nor do two; a lane where one in five arrives that day
  * is promised it. The floor is never above what most of the level's
- * parcels took: of three, two the same day, it is that day. */
+ * parcels took: of three, two the same day, it is that day (a shop that
+ * takes three deliveries for a yardstick, min_weight 1: below it, the
+ * default has its say: test_few_deliveries_lean_on_the_default). */
 static void test_floor_sets_aside_outliers(void **state)
 {
     (void)state;
     static const struct {
         int next_day, same_day;
         const char *from;
+        double min_weight;
     } cases[] = {
-        { 40, 1, "2026-03-11" }, { 40, 2, "2026-03-11" }, { 40, 10, "2026-03-10" },
-        { 1, 2, "2026-03-10" },  { 40, 0, "2026-03-11" },
+        { 40, 1, "2026-03-11", 0 }, { 40, 2, "2026-03-11", 0 }, { 40, 10, "2026-03-10", 0 },
+        { 1, 2, "2026-03-10", 1 },  { 40, 0, "2026-03-11", 0 },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        cs_promise_model_t *m = model();
+        cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"),
+                                .min_weight = cases[c].min_weight };
+        cs_promise_model_t *m;
+        cs_err_t err0;
+        assert_int_equal(cs_promise_new(&o, &m, &err0), CS_OK);
         cs_ms_t t0 = at("2026-01-05T14:00:00Z"); /* Monday 15:00 in Berlin */
         int n = cases[c].next_day + cases[c].same_day;
         for (int i = 0; i < n; i++) {
@@ -503,7 +510,10 @@ static void test_purchase_ahead_weighs_now(void **state)
 static void test_short_half_life_far_from_epoch(void **state)
 {
     (void)state;
-    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .half_life_days = 1 };
+    /* (every weight is tiny then: min_weight as tiny, so the lane speaks
+     * without the default's say) */
+    cs_promise_opts_t o = { .tz = cs_tz_get_or_utc("Europe/Berlin"), .half_life_days = 1,
+                            .min_weight = 1e-6 };
     cs_promise_model_t *m;
     cs_err_t err;
     assert_int_equal(cs_promise_new(&o, &m, &err), CS_OK);
@@ -659,6 +669,55 @@ static void test_few_deliveries_are_not_a_yardstick(void **state)
             CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
     assert_int_equal(p.reason, CS_PR_MISSED_HANDOVER);
     assert_true(p.at_risk);
+    cs_promise_free(m);
+}
+
+/* A new shop's first delivery went out and arrived the hour it was
+ * ordered. One parcel is no promise: the next order, placed at 23:58,
+ * is not promised "today" (which the watch would call late three minutes
+ * on, at midnight); the cautious default makes up what the few
+ * deliveries cannot tell, each of them a min_weight-th of the evidence.
+ * Once enough of them say so, the same day is what they promise. */
+static void test_few_deliveries_lean_on_the_default(void **state)
+{
+    (void)state;
+    cs_promise_model_t *m = model();
+    observe(m, "dhl", "DE-BE", at("2026-03-02T10:00:00Z"), 0, 0);
+    /* Tuesday 23:58 in Berlin */
+    cs_promise_t p = ask(m, "dhl", "DE-BE", "2026-03-03T22:58:00Z", NULL, "2026-03-03T22:58:00Z",
+                         CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_int_equal(p.level, 3);
+    assert_false(p.yardstick);
+    assert_string_equal(day(p.from), "2026-03-05"); /* nearly the default: two ... */
+    assert_string_equal(day(p.to), "2026-03-09");   /* ... to five working days */
+    /* handed over, no scan yet: not "today" either */
+    p = ask(m, "dhl", "DE-BE", "2026-03-03T22:58:00Z", "2026-03-03T22:59:00Z",
+            "2026-03-03T22:59:00Z", CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_false(p.yardstick);
+    assert_true(p.to > at("2026-03-05T00:00:00+01:00"));
+    /* six of them: half-way between what they say and the default */
+    for (int i = 1; i < 6; i++)
+        observe(m, "dhl", "DE-BE", at("2026-03-02T10:00:00Z") + i * 3600 * 1000, 0, 0);
+    cs_promise_t half = ask(m, "dhl", "DE-BE", "2026-03-03T09:00:00Z", NULL,
+                            "2026-03-03T09:00:00Z", CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_true(half.to > at("2026-03-04T00:00:00+01:00"));
+    assert_true(half.to < at("2026-03-06T00:00:00+01:00"));
+    /* enough of them: the same day */
+    for (int i = 6; i < 20; i++)
+        observe(m, "dhl", "DE-BE", at("2026-03-02T10:00:00Z") + i * 3600 * 1000, 0, 0);
+    p = ask(m, "dhl", "DE-BE", "2026-03-03T09:00:00Z", NULL, "2026-03-03T09:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_true(p.yardstick);
+    assert_string_equal(day(p.to), "2026-03-03");
+    cs_promise_free(m);
+    /* one parcel ten working days under way sets no floor of ten days:
+     * the window is nearly the default's, two to five working days */
+    m = model();
+    observe(m, "dhl", "DE-BE", at("2026-03-02T10:00:00Z"), 0.1, 10);
+    p = ask(m, "dhl", "DE-BE", "2026-03-17T09:00:00Z", NULL, "2026-03-17T09:00:00Z",
+            CS_TRACK__COUNT, CS_INCIDENT_NONE, NULL);
+    assert_string_equal(day(p.from), "2026-03-19");
+    assert_string_equal(day(p.to), "2026-03-23");
     cs_promise_free(m);
 }
 
@@ -1578,6 +1637,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantiles_checked),
+        cmocka_unit_test(test_few_deliveries_lean_on_the_default),
         cmocka_unit_test(test_region_keys),
         cmocka_unit_test(test_region_keys_meet),
         cmocka_unit_test(test_day_helper),
