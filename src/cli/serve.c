@@ -68,7 +68,10 @@ static cs_rc bootstrap_key(cs_store_t *s, void *arg)
 
 /* The writer's hooks, in order: the promise learns new deliveries, the
  * watch moves each order's promise (and may emit at-risk signals), then
- * journeys move (they read both). The soonest time any asks for wins. */
+ * journeys move (they read both); the learner is woken once more for what
+ * those two appended, so its position reaches the log's end
+ * (consonance_promise_seq) though none of it teaches. The soonest time any
+ * asks for wins. */
 typedef struct hooks {
     cs_tracker_t *tracker;
     cs_watch_t *watch;       /* NULL when order_watch is off */
@@ -91,6 +94,8 @@ static cs_rc run_hooks(cs_store_t *s, void *arg, cs_ms_t *next, cs_err_t *err)
         soonest(next, t);
     if (!rc && h->journeys && (rc = cs_journeys_hook(s, h->journeys, &t, err)) == CS_OK)
         soonest(next, t);
+    if (!rc)
+        rc = cs_tracker_hook(s, h->tracker, &t, err);
     return rc;
 }
 

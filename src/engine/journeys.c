@@ -1574,6 +1574,7 @@ cs_rc cs_journeys_process_events(cs_journeys_t *js, cs_store_t *s, size_t max,
         return rc;
     if (examined != cursor)
         rc = cs_store_call(s, cursor_set, CURSOR, examined, err);
+    st->seq = examined;
     return rc;
 }
 
@@ -1635,6 +1636,8 @@ static void add_totals(cs_journeys_t *js, const cs_journeys_stats_t *d)
     js->totals.codes += d->codes;
     js->totals.signals += d->signals;
     js->totals.webhooks += d->webhooks;
+    if (d->seq)
+        js->totals.seq = d->seq;
     pthread_mutex_unlock(&js->mu);
 }
 

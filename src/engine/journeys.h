@@ -124,6 +124,8 @@ typedef struct cs_journeys_stats {
     size_t codes;        /* discount codes issued */
     size_t signals;      /* signal events emitted (the next pass reads them) */
     size_t webhooks;     /* webhooks queued */
+    int64_t seq;         /* the log position read to (the cursor after the pass;
+                            in totals, the latest: a position, not a sum) */
 } cs_journeys_stats_t;
 
 /* Consume up to `max` log events after the cursor (inside a transaction). */

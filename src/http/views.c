@@ -202,6 +202,63 @@ static void unmapped_line(const char *carrier, uint64_t n, void *ud)
                   (unsigned long long)n);
 }
 
+typedef struct log_end_arg {
+    int64_t seq;
+    cs_err_t err;
+} log_end_arg_t;
+
+static cs_rc log_end_fn(cs_store_t *s, void *arg)
+{
+    log_end_arg_t *a = arg;
+    return cs_store_call(s, log_end, &a->seq, &a->err);
+}
+
+/* Where the log ends and where this node's journeys and order watch have
+ * read it to: their difference is how far behind they are. The log's end
+ * is read from the store (every node's events); a store that does not
+ * answer leaves it out, and the rest of the page is still given. */
+static void log_positions(cs_http_t *h, cs_buf_t *b)
+{
+    log_end_arg_t a = { 0 };
+    cs_err_clear(&a.err);
+    if (cs__http_with_reader(h, log_end_fn, &a, &a.err) == CS_OK)
+        cs_buf_printf(b,
+                      "# HELP consonance_log_seq The event log's end: its highest sequence "
+                      "number.\n"
+                      "# TYPE consonance_log_seq gauge\n"
+                      "consonance_log_seq %lld\n",
+                      (long long)a.seq);
+    else
+        cs_warn("metrics: consonance_log_seq left out: %s", a.err.msg);
+    if (h->opts.tracker)
+        cs_buf_printf(b,
+                      "# HELP consonance_promise_seq The log position this node's promise "
+                      "model has learned to.\n"
+                      "# TYPE consonance_promise_seq gauge\n"
+                      "consonance_promise_seq %lld\n",
+                      (long long)cs_tracker_seq(h->opts.tracker));
+    if (h->opts.journeys) {
+        cs_journeys_stats_t js;
+        cs_journeys_totals(h->opts.journeys, &js);
+        cs_buf_printf(b,
+                      "# HELP consonance_journeys_seq The log position this node's journeys "
+                      "have read to.\n"
+                      "# TYPE consonance_journeys_seq gauge\n"
+                      "consonance_journeys_seq %lld\n",
+                      (long long)js.seq);
+    }
+    if (h->opts.watch) {
+        cs_watch_stats_t ws;
+        cs_watch_stats(h->opts.watch, &ws);
+        cs_buf_printf(b,
+                      "# HELP consonance_watch_seq The log position this node's order watch "
+                      "has read to.\n"
+                      "# TYPE consonance_watch_seq gauge\n"
+                      "consonance_watch_seq %lld\n",
+                      (long long)ws.seq);
+    }
+}
+
 enum MHD_Result cs__http_metrics(hreq_t *r)
 {
     cs_http_t *h = r->h;
@@ -219,6 +276,7 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   (unsigned long long)st.events_failed);
     cs_buf_printf(&b, "consonance_events_total{outcome=\"rejected\"} %llu\n",
                   (unsigned long long)atomic_load(&h->events_rejected));
+    log_positions(h, &b);
     if (h->opts.tracker)
         cs_buf_printf(&b,
                       "# HELP consonance_promise_deliveries_learned Deliveries the promise model "

@@ -1788,6 +1788,20 @@ static cs_rc load_next_seq(cs_sql_t *s, cs_err_t *err)
     return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read the log's end");
 }
 
+cs_rc cs__sql_log_end(cs_store_t *store, int64_t *seq, cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    *seq = 0;
+    sql_stmt *q = cs__sql_stmt(s, Q_EV_NEXT_SEQ, err);
+    if (!q)
+        return CS_ERR_STORE;
+    int r = sql_step(q);
+    if (r == SQL_ROW)
+        *seq = sql_column_int64(q, 0) - 1;
+    cs__stmt_done(q);
+    return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read the log's end");
+}
+
 void cs__sql_ingest_reset(cs_sql_t *s)
 {
     s->pg_next_seq = s->pg_seq_assigned = 0;

@@ -660,6 +660,7 @@ cs_rc cs__sql_early_status_put(cs_store_t *store, const cs_early_status_t *e,
 cs_rc cs__sql_early_status_take(cs_store_t *store, int channel, const char *ref,
                                 cs_early_status_t *out, size_t max, size_t *n, cs_err_t *err);
 cs_rc cs__sql_cursor_get(cs_store_t *store, const char *name, int64_t *seq, cs_err_t *err);
+cs_rc cs__sql_log_end(cs_store_t *store, int64_t *seq, cs_err_t *err);
 cs_rc cs__sql_ticket_created_seq(cs_store_t *store, const char *ticket_id, int64_t *seq,
                                  cs_err_t *err);
 cs_rc cs__sql_message_channel(cs_store_t *store, int64_t seq, char out[16], cs_err_t *err);
@@ -790,6 +791,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .early_status_take = cs__sql_early_status_take, \
     .cursor_get = cs__sql_cursor_get, \
     .cursor_set = cs__sql_cursor_set, \
+    .log_end = cs__sql_log_end, \
     .events_after = cs__sql_events_after, \
     .events_of_order = cs__sql_events_of_order, \
     .ticket_created_seq = cs__sql_ticket_created_seq, \

@@ -618,6 +618,9 @@ struct cs_store_ops {
      * cursor_get gives CS_ERR_NOTFOUND (and *seq 0) for a name never set. */
     cs_rc (*cursor_get)(cs_store_t *s, const char *name, int64_t *seq, cs_err_t *err);
     cs_rc (*cursor_set)(cs_store_t *s, const char *name, int64_t seq, cs_err_t *err);
+    /* The log's end: the highest sequence number, 0 when empty (every
+     * node's events, on a shared store). */
+    cs_rc (*log_end)(cs_store_t *s, int64_t *seq, cs_err_t *err);
     /* Events after seq whose type is in `types` (bits 1 << cs_event_type_t;
      * 0 = all), by seq, at most max: seq, the order and customer the store
      * routed it to (NULL when none), and the stored event text. *examined

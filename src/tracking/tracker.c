@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct cs_tracker {
     /* Whoever follows the log -- the learning thread while it runs, else
      * the hook on the writer -- owns these two: */
     int64_t cursor;            /* log position followed */
+    _Atomic int64_t seq;       /* the same, for cs_tracker_seq (any thread) */
     /* orders learned lately, by hash (direct-mapped), so a parcel scanned
      * as delivered twice teaches once */
     uint64_t recent[RECENT];
@@ -79,6 +81,11 @@ void cs_tracker_free(cs_tracker_t *t)
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     cs_free(t);
+}
+
+int64_t cs_tracker_seq(cs_tracker_t *t)
+{
+    return atomic_load(&t->seq);
 }
 
 size_t cs_tracker_learned(cs_tracker_t *t)
@@ -158,6 +165,7 @@ cs_rc cs_tracker_sync(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
     if (rc)
         return rc;
     t->cursor = counts.last_seq;
+    atomic_store(&t->seq, t->cursor);
     t->synced = true;
     cs_info("promise: learned %zu deliveries from the store", t->learned);
     return CS_OK;
@@ -215,6 +223,7 @@ static cs_rc follow(cs_tracker_t *t, cs_store_t *s, cs_err_t *err)
         if (examined == t->cursor)
             return CS_OK;
         t->cursor = examined;
+        atomic_store(&t->seq, examined);
     }
 }
 

@@ -49,6 +49,8 @@ cs_rc cs_tracker_promise(cs_tracker_t *t, const cs_promise_query_t *q, cs_promis
 void cs_tracker_query(const cs_order_track_t *t, cs_ms_t now, char from[CS_REGION_KEY_MAX],
                       char to[CS_REGION_KEY_MAX], cs_promise_query_t *q);
 size_t cs_tracker_learned(cs_tracker_t *t);
+/* The log position the model has learned to (thread-safe). */
+int64_t cs_tracker_seq(cs_tracker_t *t);
 
 /* The order watch's word on a parcel: handed over and not delivered yet
  * (it then counts for its lane as "longer than its age so far"), or not

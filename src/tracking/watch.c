@@ -678,7 +678,8 @@ static cs_rc save_cursor(cs_watch_t *w, cs_store_t *s, cs_ms_t now, cs_err_t *er
  * transaction -- none when there is nothing to update: the cursor then
  * moves in memory and is saved every few seconds (after a crash the
  * events since are looked at again, which changes nothing). *more when
- * either had more waiting. */
+ * either had more waiting, or the pass signalled (its signals are passed
+ * over by the next). */
 static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
 {
     collect_t c;
@@ -730,11 +731,20 @@ static cs_rc pass(cs_watch_t *w, cs_store_t *s, bool *more, cs_err_t *err)
         cs_store_rollback(s);
         goto out;
     }
-    *more = c.events == EVENTS_PER_PASS || ndue == DUE_PER_PASS;
+    /* (and once more after signals: the pass looked at the log up to
+     * where it began, and its own signals, which it does not follow, are
+     * passed over then -- its position, consonance_watch_seq, reaches the
+     * log's end) */
+    *more = c.events == EVENTS_PER_PASS || ndue == DUE_PER_PASS || u.d.at_risk || u.d.broken;
     w->cursor = w->saved = examined;
     w->saved_at = u.now;
     add_stats(w, &u.d);
 out:
+    if (!rc) {
+        pthread_mutex_lock(&w->mu);
+        w->stats.seq = w->cursor;
+        pthread_mutex_unlock(&w->mu);
+    }
     for (size_t i = 0; i < c.n; i++)
         cs_free(c.ids[i]);
     cs_free(c.ids);

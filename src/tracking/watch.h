@@ -94,6 +94,7 @@ typedef struct cs_watch_stats {
     uint64_t codes;         /* compensation codes issued */
     uint64_t comp_cost;     /* their cost, minor units */
     uint64_t over_budget;   /* compensations refused or reduced by the budget */
+    int64_t seq;            /* the log position looked at to (not a sum) */
 } cs_watch_stats_t;
 void cs_watch_stats(cs_watch_t *w, cs_watch_stats_t *out); /* thread-safe */
 

@@ -147,6 +147,43 @@ class Daemon:
             return r.status, hdrs, json.loads(data)
         return r.status, hdrs, data.decode("utf-8", "replace")
 
+    def metrics(self):
+        """The /metrics page's samples without labels, as {name: float}."""
+        st, _, text = self.request("GET", "/metrics", key=False)
+        out = {}
+        for line in (text.splitlines() if st == 200 else []):
+            if line and not line.startswith("#") and "{" not in line:
+                name, _, value = line.partition(" ")
+                out[name] = float(value)
+        return out
+
+    def settle(self, timeout=60):
+        """Wait until the promise model, the order watch and the journeys
+        have read the whole log (consonance_promise_seq, _watch_seq and
+        _journeys_seq at consonance_log_seq, twice in a row with the log's
+        end unchanged: what a pass appends, a signal, is read too).
+        Whatever the events posted so far make the engine do, short of
+        timers yet to come and the sender's hand-over, is done then: a check
+        that nothing more happens proves it, however slow the machine. True
+        when settled."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            m = self.metrics()
+            end = m.get("consonance_log_seq")
+            read = [m[k] for k in ("consonance_promise_seq", "consonance_watch_seq",
+                                   "consonance_journeys_seq") if k in m]
+            if end is not None and read and all(r >= end for r in read):
+                if last == end:
+                    return True
+                last = end
+            else:
+                last = None
+            time.sleep(0.05)
+        print("settle: not settled in %ss: %r" % (timeout, {k: v for k, v in m.items()
+                                                           if k.endswith("_seq")}), flush=True)
+        return False
+
     def post_events(self, events, ndjson=False, conn=None, key=True):
         if ndjson:
             body = "\n".join(json.dumps(e) for e in events)

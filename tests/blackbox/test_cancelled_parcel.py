@@ -19,7 +19,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -156,7 +155,8 @@ try:
 
     pr = t.wait_for(lambda: (lambda p: p if p and p.get("next_check_at") is None else None)(
         watched("v1")), "the watch closes v1 on its delivered parcel")
-    time.sleep(1.5)  # a pass or two more: nothing may follow
+    # everything the events make the engine do, done: nothing may follow
+    t.check(d.settle(), "the engine settles")
     v = view("v1")
     pr = v.get("promise") or {}
     t.eq(pr.get("at_risk"), False, "no at-risk flag for the voided label")
@@ -219,7 +219,7 @@ try:
     c = parcel(view("v2"), "V2C") or {}
     t.eq(c.get("cancel_reason"), "void", "the kept cancellation applies to the older announcement")
     t.wait_for(lambda: watched("v2"), "the watch looks at v2")
-    time.sleep(1.5)
+    t.check(d.settle(), "the engine settles")
     t.check("shipped" not in runs("v2"), "no shipping notice for a cancelled parcel: %r" % runs("v2"))
     st, _, s2 = d.request("GET", "/v1/orders/v2/status?lang=en")
     t.eq((st, s2.get("status"), s2.get("parcels")), (200, None, []), "v2 is not shipped: %r" % s2)
@@ -234,7 +234,7 @@ try:
             "the watch keeps the order open, not at risk: %r" % pr)
     # the voided parcel delivered anyway: no "delivered" journey, still cancelled
     st, _, _ = d.post_events([scan("V2C", 1, now - dt.timedelta(minutes=2), "delivered")])
-    time.sleep(1.5)
+    t.check(d.settle(), "the engine settles")
     t.check("delivered_tips:waiting" in runs("v2", True),
             "the delivered journey still waits for a delivery: %r" % runs("v2", True))
     st, _, s2 = d.request("GET", "/v1/orders/v2/status?lang=en")

@@ -759,6 +759,14 @@ try:
     t.check('consonance_events_total{outcome="new"}' in text, "metrics: events")
     t.check('consonance_http_requests_total{route="events_post",code="201"}' in text, "metrics: requests")
     t.check("consonance_http_request_duration_seconds_bucket" in text, "metrics: histogram")
+    # where the log ends and where its followers have read it to: all of it
+    # once the engine is done with what came
+    t.check(d.settle(), "the engine settles")
+    st, _, page = d.request("GET", "/v1/events?limit=1&order=desc")
+    last = float(page["events"][0]["seq"]) if st == 200 and page.get("events") else None
+    m = d.metrics()
+    t.eq([m.get("consonance_" + k + "_seq") for k in ("log", "promise", "watch")],
+         [last, last, last], "metrics: the log's end and the positions read to")
     t.eq(d.stop(), 0, "SIGTERM exits 0")
 
     # ---- a bad configuration names the key ----

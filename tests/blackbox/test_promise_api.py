@@ -63,11 +63,7 @@ def history(n, carrier, postal, days, start_days_ago, prefix):
 
 
 def learned():
-    st, _, m = d.request("GET", "/metrics", key=False)
-    for line in m.splitlines() if st == 200 else []:
-        if line.startswith("consonance_promise_deliveries_learned "):
-            return int(line.split()[1])
-    return -1
+    return int(d.metrics().get("consonance_promise_deliveries_learned", -1))
 
 
 def wait_learned(n):
@@ -339,7 +335,9 @@ try:
     st, _, _ = d.post_events([delivered("w2", "a", "dpd")])
     t.eq(st, 200, "the order's other parcel delivered")
     wait_learned(87)
-    time.sleep(0.5)
+    # the model has read the whole log: a repeated scan it had learned
+    # would show now
+    t.check(d.settle(), "the engine settles")
     t.eq(learned(), 87, "two parcels of one order: two deliveries, the repeated scan none")
     d.stop()
     d.start()

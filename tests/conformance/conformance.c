@@ -2529,7 +2529,9 @@ static void test_cursors_codes_contacts(void **state)
 {
     cs_store_t *s = open_store(state);
     cs_err_t err;
-    int64_t seq;
+    int64_t seq = -1;
+    assert_int_equal(cs_store_call(s, log_end, &seq, &err), CS_OK);
+    assert_int_equal(seq, 0); /* an empty log */
     assert_int_equal(cs_store_call(s, cursor_get, "journeys", &seq, &err), CS_ERR_NOTFOUND);
     in_tx(s);
     assert_int_equal(cs_store_call(s, cursor_set, "journeys", 42, &err), CS_OK);
@@ -2593,6 +2595,9 @@ static void test_cursors_codes_contacts(void **state)
     assert_int_equal(contact_both(s, "c-7", &c), CS_OK);
     assert_true(c.unsubscribed);
     assert_int_equal(contact_both(s, "c-8", &c), CS_ERR_NOTFOUND);
+    /* the log's end: the last of the three events, not a cursor's 43 */
+    assert_int_equal(cs_store_call(s, log_end, &seq, &err), CS_OK);
+    assert_int_equal(seq, 3);
     cs_store_close(&s);
 }
 
