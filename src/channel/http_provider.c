@@ -19,7 +19,10 @@
  * (invalid number, recipient not on WhatsApp, rejected content). The
  * Cloud API's refusals of a text outside the window and of a template
  * (not approved, paused, parameters that do not fit) are permanent, with
- * a reason that names the cause and the file to fix (wa_refused).
+ * a reason that names the cause and the file to fix (wa_refused). Its
+ * 131050 (the customer stopped the shop's marketing in WhatsApp) is
+ * permanent, with the detail the status callback gives it, which the
+ * sender records as the customer's refusal of WhatsApp marketing.
  */
 #include "channel.h"
 
@@ -284,7 +287,15 @@ static void hp_send(cs_transport_t *t, const cs_mail_t *m, cs_send_result_t *r)
         json_t *e = h->kind == K_TWILIO ? j : json_object_get(j, "error");
         json_int_t pcode = json_integer_value(json_object_get(e, "code"));
         const char *msg = json_string_value(json_object_get(e, "message"));
-        if (h->kind != K_WHATSAPP || !wa_refused(m, code, e, r)) {
+        if (h->kind == K_WHATSAPP && pcode == CS_WA_MARKETING_STOPPED) {
+            /* the customer stopped the shop's marketing in WhatsApp: the
+             * detail reads as the status callback's, for the sender
+             * records it as their refusal of WhatsApp marketing too
+             * (cs_msg_stops_wa_marketing) */
+            r->status = CS_SEND_PERMANENT;
+            snprintf(r->detail, sizeof r->detail, "%d %s", CS_WA_MARKETING_STOPPED,
+                     CS_WA_MARKETING_TEXT);
+        } else if (h->kind != K_WHATSAPP || !wa_refused(m, code, e, r)) {
             r->status = code == 408 || code == 429 || code >= 500 ? CS_SEND_RETRY
                                                                  : CS_SEND_PERMANENT;
             snprintf(r->detail, sizeof r->detail, "http %ld, code %lld: %.180s", code,

@@ -107,6 +107,7 @@ typedef struct claim_task {
     char reasons[BATCH_MAX][256];
     char refs[BATCH_MAX][128];
     move_buf_t moves[BATCH_MAX];
+    cs_ms_t answered[BATCH_MAX]; /* when the provider answered its hand-over (0 = none) */
     size_t rec_from, rec_to; /* the results record_fn writes */
     size_t applied;          /* early statuses record_fn turned into events */
     cs_err_t err;
@@ -128,8 +129,10 @@ static cs_rc claim_fn(cs_store_t *st, void *arg)
     return rc;
 }
 
-cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detail, cs_ms_t at,
-                             cs_event_t **out, cs_err_t *err)
+/* m's status as a message.status event "cb-CHANNEL-MESSAGE-STATUS" from
+ * "FROM-CHANNEL" (*out owned by the caller). */
+static cs_rc status_event(const cs_outmsg_t *m, const char *from, int status, const char *detail,
+                          cs_ms_t at, cs_event_t **out, cs_err_t *err)
 {
     const char *ch = cs_out_channel_name(m->channel);
     char eid[CS_ID_MAX + 1], mid[32], ts[40], src[48];
@@ -137,7 +140,7 @@ cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detai
     snprintf(eid, sizeof eid, "cb-%s-%lld-%s", ch, (long long)m->id,
              cs_msg_status_name((cs_msg_status_t)status));
     snprintf(mid, sizeof mid, "%lld", (long long)m->id);
-    snprintf(src, sizeof src, "callback-%s", ch);
+    snprintf(src, sizeof src, "%s-%s", from, ch);
     cs_time_format(at, ts, sizeof ts);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}", "event_id", eid, "type",
                            "message.status", "occurred_at", ts, "source", src, "data",
@@ -156,6 +159,12 @@ cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detai
     cs_rc rc = cs_event_parse(text, strlen(text), out, err);
     free(text);
     return rc;
+}
+
+cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detail, cs_ms_t at,
+                             cs_event_t **out, cs_err_t *err)
+{
+    return status_event(m, "callback", status, detail, at, out, err);
 }
 
 /* Statuses the provider reported for a reference before it was recorded
@@ -184,6 +193,33 @@ static cs_rc apply_early(cs_sender_t *s, cs_store_t *st, const cs_outmsg_t *m, c
     return rc;
 }
 
+/* A WhatsApp hand-over the Cloud API refused with 131050 (the customer
+ * stopped the shop's marketing in WhatsApp; http_provider.c gives it the
+ * status callback's detail) is the customer's refusal of WhatsApp
+ * marketing, as that status is: a `failed` message.status event at the
+ * answer's time, which the store folds as the callback's (the event id is
+ * the one a callback's failure of the message would have). Recorded in
+ * the transaction that records the outcome, so the two are kept or lost
+ * together -- and a message whose outcome is lost is handed over again,
+ * to be refused again. *applied counts it. */
+static cs_rc apply_refusal(cs_store_t *st, const cs_outmsg_t *m, const cs_out_result_t *res,
+                           cs_ms_t answered, cs_ms_t now, size_t *applied, cs_err_t *err)
+{
+    if (m->channel != CS_CHANNEL_WHATSAPP || !res->handed || res->status != CS_OUT_FAILED ||
+        !answered || !cs_msg_stops_wa_marketing(CS_MSG_FAILED, "whatsapp", res->reason))
+        return CS_OK;
+    cs_event_t *ev = NULL;
+    cs_ingest_outcome_t outcome;
+    int64_t seq;
+    cs_rc rc = status_event(m, "send", CS_MSG_FAILED, res->reason, answered, &ev, err);
+    if (!rc)
+        rc = cs_store_ingest(st, ev, now, &outcome, &seq, err);
+    cs_event_free(&ev);
+    if (!rc && outcome != CS_INGEST_DUPLICATE)
+        (*applied)++;
+    return rc;
+}
+
 /* Outcomes are recorded relaxed: on the embedded store a killed daemon
  * loses none of them, and a power failure at worst the last few -- whose
  * messages are then handed over again with the same idempotency key
@@ -205,6 +241,10 @@ static cs_rc record_fn(cs_store_t *st, void *arg)
             (t->msgs[i].channel == CS_CHANNEL_SMS || t->msgs[i].channel == CS_CHANNEL_WHATSAPP))
             rc = apply_early(t->s, st, &t->msgs[i], t->res[i].provider_ref, &t->applied,
                              &t->err);
+        if (!rc)
+            rc = apply_refusal(st, &t->msgs[i], &t->res[i], t->answered[i],
+                               cs_clock_now(cs_engine_clock(t->s->engine)), &t->applied,
+                               &t->err);
     }
     if (rc || (rc = cs_store_commit(st, &t->err))) {
         cs_store_rollback(st);
@@ -387,13 +427,15 @@ static int attempts_for(const cs_sender_t *s, const cs_outmsg_t *m)
     return m->channel == CS_OUT_WEBHOOK ? s->o.webhook_attempts : s->o.max_attempts;
 }
 
-/* The outcome of a hand-over: sent, retried later, or failed for good. */
+/* The outcome of a hand-over: sent, retried later, or failed for good.
+ * *answered gets the time of the provider's answer. */
 static void record_send(cs_sender_t *s, const cs_outmsg_t *m, const cs_send_result_t *sr_,
                         cs_out_result_t *res, char *reason, size_t rsize, char *ref,
-                        size_t refsize)
+                        size_t refsize, cs_ms_t *answered)
 {
     const cs_send_result_t sr = *sr_;
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
+    *answered = now;
     res->handed = true;
     cs_strlcpy(ref, sr.provider_ref, refsize);
     res->provider_ref = ref[0] ? ref : NULL;
@@ -484,9 +526,10 @@ static cs_ms_t store_patience(const cs_sender_t *s)
 }
 
 /* Returns false when the message was left alone (its claim ran out): not
- * sent, no outcome; it goes back to the queue if the claim is still ours. */
+ * sent, no outcome; it goes back to the queue if the claim is still ours.
+ * *answered gets the time the provider answered a hand-over (0 = none). */
 static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, char *reason,
-                   size_t rsize, char *ref, size_t refsize, move_buf_t *mv)
+                   size_t rsize, char *ref, size_t refsize, move_buf_t *mv, cs_ms_t *answered)
 {
     bool handed = true;
     cs_ms_t now = cs_clock_now(cs_engine_clock(s->engine));
@@ -510,6 +553,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     res->move = false;
     res->handed = false;
     res->recipient = NULL;
+    *answered = 0;
     reason[0] = ref[0] = '\0';
     cs_transport_t *t = (unsigned)m->channel < CS_OUT__CHANNELS ? s->o.transports[m->channel]
                                                                 : NULL;
@@ -587,7 +631,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
         if (!(handed = claim_holds(s, m)))
             goto out;
         cs_transport_send(t, &hook, &sr);
-        record_send(s, m, &sr, res, reason, rsize, ref, refsize);
+        record_send(s, m, &sr, res, reason, rsize, ref, refsize, answered);
         goto out;
     }
     const char *to = m->recipient;
@@ -694,7 +738,7 @@ static bool handle(cs_sender_t *s, const cs_outmsg_t *m, cs_out_result_t *res, c
     if (!(handed = claim_holds(s, m)))
         goto out;
     cs_transport_send(t, &mail, &sr);
-    record_send(s, m, &sr, res, reason, rsize, ref, refsize);
+    record_send(s, m, &sr, res, reason, rsize, ref, refsize, answered);
     /* the address it went to, for the messages view and a retry */
     cs_strlcpy(mv->to, to, sizeof mv->to);
     res->recipient = mv->to;
@@ -768,7 +812,7 @@ cs_rc cs_sender_run_once(cs_sender_t *s, size_t *handled, cs_err_t *err)
      * repeat at most the one hand-over that was in flight */
     for (size_t i = 0; i < t->n && !rc; i++) {
         if (!handle(s, &t->msgs[i], &t->res[i], t->reasons[i], sizeof t->reasons[i],
-                    t->refs[i], sizeof t->refs[i], &t->moves[i])) {
+                    t->refs[i], sizeof t->refs[i], &t->moves[i], &t->answered[i])) {
             /* its claim ran out: not ours to send; back to the queue with
              * its attempt given back, unless another claim has it now */
             give_back(t, i, cs_clock_now(cs_engine_clock(s->engine)));

@@ -108,7 +108,9 @@ cs_rc cs_sender_check_templates(cs_sender_t *s, const cs_journeys_t *js, cs_err_
 
 /* A provider's delivery status of message m (on its channel) as a
  * message.status event with the id "cb-CHANNEL-MESSAGE-STATUS" (a status
- * reported twice is one event), from "callback-CHANNEL", at `at`.
+ * reported twice is one event), from "callback-CHANNEL", at `at`. (The
+ * sender records a send the Cloud API refused with 131050 so, from
+ * "send-whatsapp".)
  * *out is owned by the caller. */
 cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detail, cs_ms_t at,
                              cs_event_t **out, cs_err_t *err);

@@ -38,11 +38,6 @@
                        "WhatsApp template"
 #define WA_WINDOW_TPL "outside WhatsApp's 24-hour window: map template %.80s to an approved " \
                       "WhatsApp template"
-/* 131050: the customer stopped the shop's marketing in WhatsApp; the
- * store takes the status as their refusal of WhatsApp marketing
- * (cs_msg_stops_wa_marketing), and the detail says so */
-#define WA_MARKETING_TEXT "the customer stopped the shop's marketing messages in WhatsApp: " \
-                          "WhatsApp marketing consent withdrawn"
 
 typedef struct cb_status {
     char ref[160];            /* the provider's reference */
@@ -484,7 +479,9 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                 if (c->wa_window) {
                     set_detail(c, "%lld %s", (long long)code, WA_WINDOW_TEXT);
                 } else if (c->status == CS_MSG_FAILED && code == CS_WA_MARKETING_STOPPED) {
-                    set_detail(c, "%lld %s", (long long)code, WA_MARKETING_TEXT);
+                    /* the store takes it as the customer's refusal of WhatsApp marketing
+                     * (cs_msg_stops_wa_marketing), and the detail says so */
+                    set_detail(c, "%lld %s", (long long)code, CS_WA_MARKETING_TEXT);
                 } else if (e0) {
                     const char *title = json_string_value(json_object_get(e0, "title"));
                     set_detail(c, "%lld %.*s", (long long)code, (int)sizeof c->detail,

@@ -116,6 +116,10 @@ int cs_msg_status_from_name(const char *s);
  * with this code (and a space, or nothing more) is the customer's refusal
  * of WhatsApp marketing: the store records the consent withdrawn. */
 #define CS_WA_MARKETING_STOPPED 131050
+/* The words after the code in such a status's detail, as the delivery
+ * callback and the sender (a send the Cloud API refused so) write them. */
+#define CS_WA_MARKETING_TEXT "the customer stopped the shop's marketing messages in " \
+                             "WhatsApp: WhatsApp marketing consent withdrawn"
 /* Does a status of this channel (a name; NULL: none) with this detail
  * (NULL: none) withdraw the customer's WhatsApp marketing consent? */
 bool cs_msg_stops_wa_marketing(cs_msg_status_t status, const char *channel, const char *detail);

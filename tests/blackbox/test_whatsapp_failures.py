@@ -18,6 +18,12 @@ sent by WhatsApp again, for WhatsApp to refuse. A consent the shop stated
 before the stop, arriving late, does not undo it; one stated after it (she
 said yes again) does. Lea's marketing message, waiting for a retry when
 her 131050 comes, is not sent by the retry (`consent_withdrawn_before_send`).
+
+The Cloud API may also refuse the send itself with 131050 (Mia): that is
+her refusal too, recorded at the answer's time, so her next order's
+WhatsApp marketing is skipped or goes by email while its confirmation
+still goes by WhatsApp; it used to fail the message and nothing else, and
+every later marketing WhatsApp was tried and refused the same way.
 Email points at a port where nothing listens: email stays queued."""
 import datetime as dt
 import json
@@ -38,6 +44,8 @@ root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 seen = []
 lock = threading.Lock()
 LEA = "4915100000302"
+MIA = "4915100000303"
+refused = []  # the marketing sends to Mia the fake refused with 131050
 released = threading.Event()
 
 
@@ -54,6 +62,14 @@ class CloudApi(http.server.BaseHTTPRequestHandler):
         if (body.get("to") == LEA and not released.is_set() and
                 self.headers.get("Idempotency-Key", "").startswith("promo_wa:")):
             return csbb.reply_json(self, 503, {"error": {"message": "busy", "code": 131000}})
+        # Mia stopped the shop's marketing: the Cloud API refuses its sends
+        if body.get("to") == MIA and self.headers.get("Idempotency-Key", "").startswith("promo_"):
+            with lock:
+                refused.append(body)
+            return csbb.reply_json(self, 400, {"error": {
+                "message": "(#131050) Unable to deliver the message", "type": "OAuthException",
+                "code": 131050, "error_data": {"messaging_product": "whatsapp",
+                                               "details": STOP_TITLE}}})
         return csbb.wa_accepted(self, body.get("to"), "wamid.F%04d" % n)
 
 
@@ -205,6 +221,41 @@ try:
                               "promo_list": ("whatsapp", "sent", None),
                               "confirm_wa": ("whatsapp", "sent", None)},
          "a consent granted after the stop opens WhatsApp marketing again")
+
+    # ---- 131050 in the answer to the send is her refusal too ----
+    st, _, _ = d.post_events([wa_customer("mia", "+" + MIA, now - 10 * minute),
+                              order(5, now - 5 * minute, cid="mia")])
+    t.eq(st, 200, "mia and her order accepted")
+    got = t.wait_for(lambda: (lambda ms: ms if len(ms) == 3 and all(
+        m["status"] not in ("queued", "sending") or m["channel"] == "email"
+        for m in ms.values()) else None)(messages("o-mia", "mia")),
+        "mia's first order's messages", timeout=30)
+    with lock:
+        n_refused = len(refused)
+    failed = sorted((j, m.get("reason"), m.get("delivery"), m.get("delivery_detail"))
+                    for j, m in (got or {}).items() if m["status"] == "failed")
+    t.eq((n_refused, len(failed), failed[0][1:] if failed else None), (1, 1, (STOP, "failed", STOP)),
+         "the one marketing WhatsApp the Cloud API refused fails with 131050, as the callback's")
+    t.eq((got or {}).get("confirm_wa", {}).get("status"), "sent", "her confirmation is sent")
+    t.eq(consents("mia"), {"transactional": True, "marketing": False},
+         "her WhatsApp marketing consent is withdrawn by the refusal, not the transactional one")
+    # a consent the shop stated before the refusal, arriving after it, does not undo it
+    st, _, _ = d.post_events([
+        upsert("c2-mia", now - 3 * minute, {"id": "mia",
+                                            "consents": {"whatsapp": {"marketing": True}}}),
+        csbb.order_event("o-mia-2", "o-mia-2", customer="mia", at=iso(now))])
+    t.eq(st, 200, "a late consent and mia's next order accepted")
+    got = t.wait_for(lambda: (lambda ms: ms if len(ms) == 3 and all(
+        m["status"] not in ("queued", "sending") or m["channel"] == "email"
+        for m in ms.values()) else None)(messages("o-mia-2", "mia")),
+        "mia's second order's messages", timeout=30)
+    t.eq(summary(got or {}), {"promo_wa": ("whatsapp", "skipped", "no_consent"),
+                              "promo_list": ("email", "queued", None),
+                              "confirm_wa": ("whatsapp", "sent", None)},
+         "after the refusal her WhatsApp marketing is skipped or goes by email; the "
+         "confirmation goes by WhatsApp")
+    with lock:
+        t.eq(len(refused), 1, "no marketing WhatsApp is tried again for the Cloud API to refuse")
 
     # ---- a marketing message waiting for its retry is not sent after it ----
     st, _, _ = d.post_events([wa_customer("lea", "+" + LEA, now - 10 * minute),
