@@ -6,8 +6,10 @@
  *                                MessageSid, MessageStatus, ErrorCode),
  *                                signed with X-Twilio-Signature (sms_token)
  *   GET  /v1/callbacks/whatsapp  Meta's subscription check (hub.verify_token)
- *   POST /v1/callbacks/whatsapp  WhatsApp Cloud API webhook (statuses),
- *                                signed with X-Hub-Signature-256 (app secret)
+ *   POST /v1/callbacks/whatsapp  WhatsApp Cloud API webhook (statuses, and
+ *                                user_preferences: a number's customers
+ *                                stopped the shop's marketing), signed with
+ *                                X-Hub-Signature-256 (app secret)
  *   POST /v1/callbacks/email     a generic JSON form for email bounces and
  *                                complaints (an API key with write scope)
  *
@@ -144,6 +146,29 @@ static cs_rc keep_fn(cs_store_t *s, void *arg)
     return rc;
 }
 
+/* Ingest the k events of items (consumed when taken) and wait until they
+ * are durable: CS_OK once every one is logged (or was already). */
+static cs_rc ingest_events(cs_http_t *h, cs_ingest_item_t *items, size_t k, cs_err_t *err)
+{
+    cs_ingest_req_t req;
+    memset(&req, 0, sizeof req);
+    req.items = items;
+    req.n = k;
+    cs_rc rc = cs_engine_ingest(h->engine, &req);
+    if (rc) {
+        *err = req.err;
+        for (size_t i = 0; i < k; i++) /* not taken: still ours */
+            cs_event_free(&items[i].ev);
+    }
+    for (size_t i = 0; !rc && i < k; i++) {
+        if (items[i].rc) {
+            rc = items[i].rc;
+            *err = items[i].err;
+        }
+    }
+    return rc;
+}
+
 /* Record the statuses that belong to our messages on the provider's
  * channel; *unknown counts the others. With `keep`, a status whose
  * reference no message has yet is kept for the message that gets it
@@ -194,23 +219,7 @@ static cs_rc record(hreq_t *r, cs_channel_t channel, bool keep, cb_status_t *st,
             k++;
     }
     if (!rc && k) {
-        cs_ingest_req_t req;
-        memset(&req, 0, sizeof req);
-        req.items = items;
-        req.n = k;
-        rc = cs_engine_ingest(h->engine, &req);
-        if (rc) {
-            *err = req.err;
-            for (size_t i = 0; i < k; i++) /* not taken: still ours */
-                cs_event_free(&items[i].ev);
-        }
-        for (size_t i = 0; !rc && i < k; i++) {
-            if (items[i].rc) {
-                rc = items[i].rc;
-                *err = items[i].err;
-            }
-        }
-        if (!rc)
+        if (!(rc = ingest_events(h, items, k, err)))
             *recorded = k;
     } else {
         for (size_t i = 0; i < k; i++)
@@ -385,6 +394,118 @@ static enum MHD_Result whatsapp_verify(hreq_t *r)
     return text ? cs__http_reply_text(r, 200, text, strlen(text), "text/plain") : MHD_NO;
 }
 
+/* ---- WhatsApp's user preferences ----
+ *
+ * Meta tells the shop that a customer stopped (or resumed) its marketing
+ * messages in WhatsApp by a webhook's user_preferences item, which names
+ * the number (wa_id: the E.164 number's digits), not a message. A `stop`
+ * of marketing_messages is the refusal of WhatsApp marketing of every
+ * customer whose phone is that number, recorded as a customer.upserted
+ * saying so at the item's time, as the shop's own would be (a consent
+ * stated later wins, one stated before does not undo it). A `resume` is
+ * no consent the shop holds: nothing is recorded for it. */
+
+#define PREF_IDS 64 /* customers of one number recorded at a time */
+
+typedef struct pref_lookup {
+    char phone[24]; /* "+" and the wa_id */
+    char after[CS_ID_MAX + 1];
+    char ids[PREF_IDS][CS_ID_MAX + 1];
+    size_t n;
+    cs_err_t err;
+} pref_lookup_t;
+
+static cs_rc pref_lookup_fn(cs_store_t *s, void *arg)
+{
+    pref_lookup_t *l = arg;
+    return cs_store_call(s, customers_by_phone, l->phone, l->after, l->ids, PREF_IDS, &l->n,
+                         &l->err);
+}
+
+/* A wa_id: the digits of an E.164 number (at most 15, no leading 0). */
+static bool wa_id_valid(const char *s)
+{
+    size_t n = s ? strspn(s, "0123456789") : 0;
+    return n >= 1 && n <= 15 && s[n] == '\0' && s[0] != '0';
+}
+
+/* Customer cid's refusal of WhatsApp marketing at `at`, stopped in
+ * WhatsApp by the number wa_id at Meta's time secs (0: it gave none, and
+ * `at` is the arrival): a customer.upserted under an id made of the item
+ * and the customer, so an item Meta sends again is a duplicate. *out is
+ * owned by the caller. */
+static cs_rc stop_event(const char *cid, const char *wa_id, int64_t secs, cs_ms_t at,
+                        cs_event_t **out, cs_err_t *err)
+{
+    char eid[CS_ID_MAX + 1], ts[40];
+    *out = NULL;
+    snprintf(eid, sizeof eid, "wa-stop-%s-%lld-%.*s-%016llx", wa_id, (long long)secs,
+             (int)cs_utf8_clip(cid, strlen(cid), 48), cid,
+             (unsigned long long)cs_hash_str(CS_HASH_INIT, cid));
+    cs_time_format(at, ts, sizeof ts);
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:{s:{s:b}}}}", "event_id", eid, "type",
+                           "customer.upserted", "occurred_at", ts, "source",
+                           "whatsapp-user-preferences", "data", "id", cid, "consents",
+                           "whatsapp", "marketing", 0);
+    char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!text)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_rc rc = cs_event_parse(text, strlen(text), out, err);
+    free(text);
+    return rc;
+}
+
+/* Record the number wa_id's stop for each of its customers, PREF_IDS at a
+ * time: *recorded counts them (duplicates too, as statuses are counted);
+ * *unknown is 1 when no customer has the number. CS_OK once all are
+ * durable. */
+static cs_rc record_stop(hreq_t *r, const char *wa_id, int64_t secs, cs_ms_t at,
+                         size_t *recorded, size_t *unknown, cs_err_t *err)
+{
+    cs_http_t *h = r->h;
+    cs_ingest_item_t *items = NULL;
+    pref_lookup_t *l = calloc(1, sizeof *l);
+    cs_rc rc = CS_OK;
+    size_t found = 0;
+    *recorded = *unknown = 0;
+    if (!l || !(items = calloc(PREF_IDS, sizeof *items))) {
+        rc = cs_errf(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(l->phone, sizeof l->phone, "+%s", wa_id);
+    for (;;) {
+        cs_err_clear(&l->err);
+        if ((rc = cs__http_with_reader(h, pref_lookup_fn, l, err))) {
+            if (l->err.rc)
+                *err = l->err;
+            goto out;
+        }
+        size_t k = 0;
+        memset(items, 0, PREF_IDS * sizeof *items);
+        for (size_t i = 0; i < l->n && !rc; i++)
+            if (!(rc = stop_event(l->ids[i], wa_id, secs, at, &items[k].ev, err)))
+                k++;
+        if (!rc && k)
+            rc = ingest_events(h, items, k, err);
+        else
+            for (size_t i = 0; i < k; i++)
+                cs_event_free(&items[i].ev);
+        if (rc)
+            goto out;
+        found += l->n;
+        if (l->n < PREF_IDS)
+            break;
+        cs_strlcpy(l->after, l->ids[l->n - 1], sizeof l->after);
+    }
+    *recorded = found;
+    *unknown = found ? 0 : 1;
+out:
+    free(items);
+    free(l);
+    return rc;
+}
+
 static enum MHD_Result whatsapp_callback(hreq_t *r)
 {
     cs_http_t *h = r->h;
@@ -488,6 +609,32 @@ static enum MHD_Result whatsapp_callback(hreq_t *r)
                                title ? title : "");
                 }
                 n++;
+            }
+            /* a customer stopped the shop's marketing in WhatsApp; an item
+             * that is not a stop of marketing_messages records nothing (a
+             * resume grants no consent), nor does one without a number,
+             * as a status without its id; a time that is none, or more
+             * than a day ahead, is taken as the arrival, as a status's */
+            json_array_foreach (json_object_get(value, "user_preferences"), k, s) {
+                const char *wa_id = json_string_value(json_object_get(s, "wa_id"));
+                const char *cat = json_string_value(json_object_get(s, "category"));
+                const char *val = json_string_value(json_object_get(s, "value"));
+                json_t *jts = json_object_get(s, "timestamp");
+                int64_t secs = 0;
+                size_t u, rec;
+                if (rc || !wa_id_valid(wa_id) || !cat || strcmp(cat, "marketing_messages") != 0 ||
+                    !val || strcmp(val, "stop") != 0)
+                    continue;
+                if (json_is_integer(jts))
+                    secs = json_integer_value(jts);
+                else if (!json_is_string(jts) || !cs_parse_i64(json_string_value(jts), &secs))
+                    secs = 0;
+                if (secs < CS_EVENT_TIME_MIN / 1000 ||
+                    secs > (now + CS_EVENT_AHEAD_MAX_MS) / 1000)
+                    secs = 0;
+                rc = record_stop(r, wa_id, secs, secs ? secs * 1000 : now, &rec, &u, &err);
+                unknown += u;
+                recorded += rec;
             }
         }
     }

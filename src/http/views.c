@@ -356,7 +356,8 @@ enum MHD_Result cs__http_metrics(hreq_t *r)
                   (unsigned long long)atomic_load(&h->scans_rejected[1]));
     cs_buf_printf(&b,
                   "# HELP consonance_callbacks_unknown_total Delivery statuses for messages "
-                  "this store does not know.\n"
+                  "this store does not know, and WhatsApp marketing stops for numbers no "
+                  "customer has.\n"
                   "# TYPE consonance_callbacks_unknown_total counter\n"
                   "consonance_callbacks_unknown_total %llu\n",
                   (unsigned long long)atomic_load(&h->callbacks_unknown));

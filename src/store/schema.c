@@ -432,6 +432,10 @@ static const char *const migrations[] = {
     "e.status >= 4 AND e.message_id=CAST(outbox.id AS TEXT) AND e.status=outbox.delivery AND "
     "e.occurred_at=outbox.delivery_at ORDER BY e.seq DESC LIMIT 1) WHERE delivery >= 4;"
     "DROP INDEX message_events_m42;",
+    /* 43: the customers of a phone number, for WhatsApp's report that the
+     * customer of a number stopped the shop's marketing (its
+     * user_preferences webhook names the number, not the customer) */
+    "CREATE INDEX customers_by_phone ON customers(phone) WHERE phone IS NOT NULL;",
 };
 
 size_t cs_schema_count(void)

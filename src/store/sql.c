@@ -288,6 +288,7 @@ static const char *const stmt_sql[Q__COUNT] = {
     [Q_CU_TOUCH] = "INSERT INTO customers(id,first_seen_at,updated_at) VALUES(?1,?2,0) "
                    "ON CONFLICT(id) DO UPDATE SET first_seen_at=excluded.first_seen_at "
                    "WHERE excluded.first_seen_at<customers.first_seen_at",
+    [Q_CU_BY_PHONE] = "SELECT id FROM customers WHERE phone=?1 AND id>?2 ORDER BY id LIMIT ?3",
 
     [Q_AK_PUT] = "INSERT INTO apikeys(id,name,hash,scopes,created_at,revoked_at) "
                  "VALUES(?1,?2,?3,?4,?5,NULL)",

@@ -290,6 +290,7 @@ typedef enum stmt_id {
     Q_CU_GET,
     Q_CU_PUT,
     Q_CU_TOUCH,
+    Q_CU_BY_PHONE,        /* the customers of a phone number, by id (customers_by_phone) */
     /* orders */
     Q_OR_GET,
     Q_OR_CUSTOMER,
@@ -599,6 +600,9 @@ cs_rc cs__sql_scan_waiting(cs_store_t *store, int64_t seq, bool *waiting, cs_err
 
 /* sql_views.c */
 cs_rc cs__sql_customer_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
+cs_rc cs__sql_customers_by_phone(cs_store_t *store, const char *phone, const char *after,
+                                 char (*ids)[CS_ID_MAX + 1], size_t max, size_t *n,
+                                 cs_err_t *err);
 cs_rc cs__sql_order_view(cs_store_t *store, const char *id, json_t **out, cs_err_t *err);
 cs_rc cs__sql_events_query(cs_store_t *store, const cs_event_query_t *q, json_t **out,
                               cs_err_t *err);
@@ -750,6 +754,7 @@ cs_rc cs__sql_apikey_revoke(cs_store_t *store, const char *id, cs_ms_t at, cs_er
     .ingest = cs__sql_ingest, \
     .scan_waiting = cs__sql_scan_waiting, \
     .customer_view = cs__sql_customer_view, \
+    .customers_by_phone = cs__sql_customers_by_phone, \
     .order_view = cs__sql_order_view, \
     .events_query = cs__sql_events_query, \
     .counts = cs__sql_counts, \

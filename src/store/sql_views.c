@@ -94,6 +94,30 @@ out:
 
 /* ---- customer ---- */
 
+cs_rc cs__sql_customers_by_phone(cs_store_t *store, const char *phone, const char *after,
+                                 char (*ids)[CS_ID_MAX + 1], size_t max, size_t *n,
+                                 cs_err_t *err)
+{
+    cs_sql_t *s = (cs_sql_t *)store;
+    sql_stmt *st = cs__sql_stmt(s, Q_CU_BY_PHONE, err);
+    cs_rc rc = CS_OK;
+    int r = SQL_DONE;
+    *n = 0;
+    if (!st)
+        return CS_ERR_STORE;
+    cs__bind_text(st, 1, phone);
+    cs__bind_text(st, 2, after ? after : "");
+    sql_bind_int64(st, 3, (int64_t)max);
+    while (*n < max && (r = sql_step(st)) == SQL_ROW) {
+        const char *id = cs__col_text(st, 0);
+        cs_strlcpy(ids[(*n)++], id ? id : "", CS_ID_MAX + 1);
+    }
+    if (*n < max && r != SQL_DONE)
+        rc = cs__sql_fail(s, err, "read the customers of a phone number");
+    cs__stmt_done(st);
+    return rc;
+}
+
 static json_t *row_customer_order(sql_stmt *st, void *arg)
 {
     (void)arg;

@@ -498,6 +498,12 @@ struct cs_store_ops {
     /* Views. CS_ERR_NOTFOUND when the entity is unknown. Shapes are
      * documented in docs/api.md and identical across backends. */
     cs_rc (*customer_view)(cs_store_t *s, const char *id, json_t **out, cs_err_t *err);
+    /* The ids of the customers whose phone is `phone` (E.164, as customers
+     * store it), in id order after `after` ("" = from the first), at most
+     * max of them into ids; *n how many. */
+    cs_rc (*customers_by_phone)(cs_store_t *s, const char *phone, const char *after,
+                                char (*ids)[CS_ID_MAX + 1], size_t max, size_t *n,
+                                cs_err_t *err);
     cs_rc (*order_view)(cs_store_t *s, const char *id, json_t **out, cs_err_t *err);
     cs_rc (*events_query)(cs_store_t *s, const cs_event_query_t *q, json_t **out,
                           cs_err_t *err);

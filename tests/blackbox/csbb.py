@@ -279,13 +279,16 @@ def serve(handler_cls):
     return srv, "http://127.0.0.1:%d" % srv.server_address[1]
 
 
-def meta_post(d, statuses, secret):
+def meta_post(d, statuses, secret, field="messages", value=None):
     """POST statuses to daemon d's WhatsApp Cloud API callback as Meta
-    sends them, signed with the app secret."""
+    sends them, signed with the app secret; or, given, another change's
+    field and value (user_preferences)."""
     import hashlib
     import hmac
+    if value is None:
+        value = {"messaging_product": "whatsapp", "statuses": statuses}
     body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
-        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": statuses}}]}]})
+        {"field": field, "value": value}]}]})
     sig = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
     return d.request("POST", "/v1/callbacks/whatsapp", body=body.encode(),
                      headers={"Content-Type": "application/json", "X-Hub-Signature-256": sig},

@@ -32,7 +32,8 @@ the outbox gets when a message was last requeued; (39) promises get the
 own window of a parcel sent again (none for the orders stored before);
 (40) a return stored before refunded, or closed naming its amount, was
 refunded when it got there, and a rejected one rejected; (42) a message's
-delivery gets the detail of the status event it is. Winding the store
+delivery gets the detail of the status event it is; (43) customers are
+indexed by their phone numbers. Winding the store
 back to 25 drops those columns, and the next open adds them again. Runs on
 SQLite and, as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -348,6 +349,12 @@ try:
     REFUNDED = "SELECT refunded_at, rejected_at FROM returns WHERE id='R-ah'"
     t.eq(csbb.store_sql(d.store, REFUNDED).strip(), "%d|" % placed,
          "migration 40: a return closed with an amount refunded when it was closed")
+    # migration 43: the customers of a phone number, for WhatsApp's user_preferences
+    PHONE_INDEX = ("SELECT count(*) FROM pg_indexes WHERE schemaname=current_schema() AND "
+                   "indexname='customers_by_phone'" if pg else
+                   "SELECT count(*) FROM sqlite_master WHERE type='index' AND "
+                   "name='customers_by_phone'")
+    t.eq(csbb.store_sql(d.store, PHONE_INDEX).strip(), "1", "migration 43: customers_by_phone")
     st, _, body = d.post_events([
         {"event_id": "up-cust-older", "type": "customer.upserted", "occurred_at": iso_ms(placed - 3600 * 1000),
          "data": {"id": "c-up", "email": "older@example.de", "phone": "+4915100000009",
@@ -430,8 +437,8 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39, 40 and 42 and the index
-    # of 41 go too, as a store of 25 had none; with a message that failed before 33)
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39, 40 and 42 and the indexes
+    # of 41 and 43 go too, as a store of 25 had none; with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN fallback")
@@ -449,6 +456,7 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE returns DROP COLUMN rejected_at")
     csbb.store_sql(d.store, "DROP INDEX timers_by_run")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN delivery_detail")
+    csbb.store_sql(d.store, "DROP INDEX customers_by_phone")
     # (a WhatsApp message a callback reported failed twice, the later
     # failure its delivery, and one delivered: stored before 42)
     csbb.store_sql(d.store, "INSERT INTO outbox(id,idem_key,customer_id,channel,template,class,"
@@ -483,6 +491,8 @@ try:
          "migration 32 again: outbox.moves added back")
     t.eq(csbb.store_sql(d.store, own_to_col).strip(), "1",
          "migration 39 again: promises.own_to added back")
+    t.eq(csbb.store_sql(d.store, PHONE_INDEX).strip(), "1",
+         "migration 43 again: customers_by_phone added back")
     t.eq(csbb.store_sql(d.store, REFUNDED).strip(), "%d|" % placed,
          "migration 40 again: the return closed with an amount refunded when it was closed")
     t.eq(csbb.store_sql(d.store, "SELECT failed_at FROM outbox WHERE idem_key='up:failed'").strip(),

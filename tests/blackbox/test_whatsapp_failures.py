@@ -24,6 +24,14 @@ her refusal too, recorded at the answer's time, so her next order's
 WhatsApp marketing is skipped or goes by email while its confirmation
 still goes by WhatsApp; it used to fail the message and nothing else, and
 every later marketing WhatsApp was tried and refused the same way.
+
+Meta's `user_preferences` webhook says the same of a number: a `stop` of
+marketing_messages for Noa's number is the refusal of both customers who
+have it (her account and her guest checkout), at the item's time, once
+however often Meta sends it; her next order's WhatsApp marketing is
+skipped or goes by email. A `resume` grants nothing; a number no customer
+has is counted as unknown; a consent the shop states later wins. It used
+to be ignored: her marketing went on by WhatsApp.
 Email points at a port where nothing listens: email stays queued."""
 import datetime as dt
 import json
@@ -45,6 +53,7 @@ seen = []
 lock = threading.Lock()
 LEA = "4915100000302"
 MIA = "4915100000303"
+NOA = "4915100000304"
 refused = []  # the marketing sends to Mia the fake refused with 131050
 released = threading.Event()
 
@@ -256,6 +265,84 @@ try:
          "confirmation goes by WhatsApp")
     with lock:
         t.eq(len(refused), 1, "no marketing WhatsApp is tried again for the Cloud API to refuse")
+
+    # ---- Meta's user_preferences: a stop for a number ----
+    st, _, _ = d.post_events([wa_customer("noa", "+" + NOA, now - 10 * minute),
+                              wa_customer("noa-guest", "+" + NOA, now - 10 * minute)])
+    t.eq(st, 200, "noa's account and guest checkout accepted")
+
+    def prefs(items):
+        return csbb.meta_post(d, [], APP_SECRET, field="user_preferences",
+                              value={"messaging_product": "whatsapp", "user_preferences": items})
+
+    def pref(wa_id, value, at, **kw):
+        item = {"wa_id": wa_id, "detail": "User requested to %s marketing messages" % value,
+                "category": "marketing_messages", "value": value,
+                "timestamp": int(at.timestamp())}
+        item.update(kw)
+        return item
+
+    def noa_events():
+        st, _, body = d.request("GET", "/v1/events?type=customer.upserted&customer_id=noa")
+        return [e["event_id"] for e in body.get("events", [])] if st == 200 else st
+
+    before = noa_events()
+    stop = [pref(NOA, "stop", now - 2 * minute),
+            pref("4915100000399", "stop", now - 2 * minute),  # no customer has it
+            {"detail": "no number", "category": "marketing_messages", "value": "stop",
+             "timestamp": int(now.timestamp())},  # bad: not recorded, not counted
+            pref(NOA, "stop", now - 2 * minute, category="other")]
+    st, _, body = prefs(stop)
+    t.eq((st, body.get("recorded"), body.get("unknown")), (200, 2, 1),
+         "a stop recorded for both customers of the number; an unknown number counted: %r"
+         % (body,))
+    t.eq((consents("noa"), consents("noa-guest")),
+         ({"transactional": True, "marketing": False},) * 2,
+         "both customers' WhatsApp marketing consent is withdrawn, not the transactional one")
+    after = noa_events()
+    t.eq(len(after) if isinstance(after, list) else after,
+         len(before) + 1 if isinstance(before, list) else before,
+         "one customer.upserted for her stop: %r" % (after,))
+    st, _, body = prefs(stop)
+    t.eq((st, body.get("recorded"), body.get("unknown")), (200, 2, 1),
+         "the webhook sent again is answered alike")
+    t.eq(noa_events(), after, "... and records nothing again")
+    t.eq(consents("noa"), {"transactional": True, "marketing": False}, "... nor changes her consent")
+    # a resume is no consent the shop holds
+    st, _, body = prefs([pref(NOA, "resume", now - minute)])
+    t.eq((st, body.get("recorded"), body.get("unknown")), (200, 0, 0), "a resume records nothing")
+    t.eq((consents("noa"), noa_events()), ({"transactional": True, "marketing": False}, after),
+         "... and grants no consent")
+    # a consent the shop stated before the stop, arriving after it, does not undo it
+    st, _, _ = d.post_events([
+        upsert("c2-noa", now - 3 * minute, {"id": "noa",
+                                            "consents": {"whatsapp": {"marketing": True}}}),
+        csbb.order_event("o-noa", "o-noa", customer="noa", at=iso(now))])
+    t.eq(st, 200, "a late consent and noa's order accepted")
+    got = t.wait_for(lambda: (lambda ms: ms if len(ms) == 3 and all(
+        m["status"] not in ("queued", "sending") or m["channel"] == "email"
+        for m in ms.values()) else None)(messages("o-noa", "noa")),
+        "noa's order's messages", timeout=30)
+    t.eq(summary(got or {}), {"promo_wa": ("whatsapp", "skipped", "no_consent"),
+                              "promo_list": ("email", "queued", None),
+                              "confirm_wa": ("whatsapp", "sent", None)},
+         "after her stop her WhatsApp marketing is skipped or goes by email; the confirmation "
+         "goes by WhatsApp")
+    # a stop whose time is no time is taken at its arrival, as a status's
+    st, _, body = prefs([pref(MIA, "stop", now, timestamp="soon")])
+    t.eq((st, body.get("recorded")), (200, 1), "a stop without a usable time recorded")
+    st, _, page = d.request("GET", "/v1/events?type=customer.upserted&customer_id=mia")
+    got = [e for e in page.get("events", []) if e["event"].get("source") ==
+           "whatsapp-user-preferences"] if st == 200 else []
+    t.eq(len(got), 1, "as mia's customer.upserted from WhatsApp: %r" % (got,))
+    t.check(bool(got) and dt.datetime.fromisoformat(
+        got[0]["occurred_at"].replace("Z", "+00:00")) >= now,
+            "... at its arrival: %r" % ([e["occurred_at"] for e in got],))
+    # she says yes again to the shop, later: the shop's consent wins
+    st, _, _ = d.post_events([upsert("c3-noa", now + minute, {
+        "id": "noa", "consents": {"whatsapp": {"marketing": True}}})])
+    t.eq((st, consents("noa")), (200, {"transactional": True, "marketing": True}),
+         "a consent the shop states after the stop wins")
 
     # ---- a marketing message waiting for its retry is not sent after it ----
     st, _, _ = d.post_events([wa_customer("lea", "+" + LEA, now - 10 * minute),

@@ -1366,6 +1366,49 @@ static void test_customer_attributes_null(void **state)
     cs_store_close(&s);
 }
 
+/* The customers of a phone number (WhatsApp's user_preferences name the
+ * number): each whose phone it is now, in id order, page by page; not one
+ * whose phone was it and changed, nor one of another number. */
+static void test_customers_by_phone(void **state)
+{
+    cs_store_t *s = open_store(state);
+    cs_err_t err;
+    static const char *const mine[] = { "p-b", "p-a", "p-c" };
+    for (size_t i = 0; i < CS_ARRAY_LEN(mine); i++) {
+        char eid[32];
+        snprintf(eid, sizeof eid, "p-%zu", i);
+        put(s, ev_of("{\"event_id\":\"%s\",\"type\":\"customer.upserted\","
+                     "\"occurred_at\":\"2026-03-01T09:00:00Z\",\"data\":{\"id\":\"%s\","
+                     "\"phone\":\"+4915100000001\"}}", eid, mine[i]),
+            NULL);
+    }
+    put(s, EV("p-o", "customer.upserted", "2026-03-01T09:00:00Z",
+              "{\"id\":\"p-other\",\"phone\":\"+4915100000002\"}"),
+        NULL);
+    put(s, EV("p-m1", "customer.upserted", "2026-03-01T09:00:00Z",
+              "{\"id\":\"p-moved\",\"phone\":\"+4915100000001\"}"),
+        NULL);
+    put(s, EV("p-m2", "customer.upserted", "2026-03-02T09:00:00Z",
+              "{\"id\":\"p-moved\",\"phone\":\"+4915100000003\"}"),
+        NULL);
+    char ids[2][CS_ID_MAX + 1];
+    size_t n = 9;
+    assert_int_equal(cs_store_call(s, customers_by_phone, "+4915100000001", "", ids, 2, &n, &err),
+                     CS_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ids[0], "p-a");
+    assert_string_equal(ids[1], "p-b");
+    assert_int_equal(cs_store_call(s, customers_by_phone, "+4915100000001", ids[1], ids, 2, &n,
+                                   &err),
+                     CS_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ids[0], "p-c");
+    assert_int_equal(cs_store_call(s, customers_by_phone, "+4915100000009", "", ids, 2, &n, &err),
+                     CS_OK);
+    assert_int_equal(n, 0);
+    cs_store_close(&s);
+}
+
 static void test_rollback_discards(void **state)
 {
     cs_store_t *s = open_store(state);
@@ -4167,6 +4210,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_ingest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customers_by_phone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_type_folds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans_before_their_shipment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_scan_once, setup, teardown),

@@ -142,6 +142,25 @@ static void test_active_runs_lookup_uses_indexes(void **state)
     sqlite3_close(db);
 }
 
+/* WhatsApp's report that a number's customer stopped the shop's marketing
+ * names the number (http/callbacks.c): its customers are found by an index
+ * of the phones (migration 43, Q_CU_BY_PHONE), not by reading every
+ * customer. */
+static void test_customers_by_phone_uses_index(void **state)
+{
+    (void)state;
+    sqlite3 *db = migrated_db();
+    char plan[1024] = "";
+    assert_int_equal(sqlite3_exec(db,
+                                  "EXPLAIN QUERY PLAN SELECT id FROM customers WHERE "
+                                  "phone='+4915100000001' AND id>'' ORDER BY id LIMIT 64",
+                                  plan_row, plan, NULL),
+                     SQLITE_OK);
+    assert_null(strstr(plan, "SCAN customers"));
+    assert_non_null(strstr(plan, "customers_by_phone"));
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_steps),
         cmocka_unit_test(test_open_ticket_lookup_uses_indexes),
         cmocka_unit_test(test_active_runs_lookup_uses_indexes),
+        cmocka_unit_test(test_customers_by_phone_uses_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
