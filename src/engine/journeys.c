@@ -726,12 +726,17 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
             run->held_since = 0;
         else if (!run->held_since)
             run->held_since = p->now;
+        /* (the view's held_for: "quiet_hours", or the hold's cause) */
+        cs_strlcpy(run->held_for,
+                   verdict.reason + (strncmp(verdict.reason, "held_", 5) == 0 ? 5 : 0),
+                   sizeof run->held_for);
         run->gen++;
         p->st->deferred++;
         *waits = true;
         return arm(p, run, verdict.until);
     }
     run->held_since = 0;
+    run->held_for[0] = '\0';
     bool existed;
     if (verdict.verdict == CS_VERDICT_SEND) {
         m.status = CS_OUT_QUEUED;

@@ -436,6 +436,11 @@ static const char *const migrations[] = {
      * customer of a number stopped the shop's marketing (its
      * user_preferences webhook names the number, not the customer) */
     "CREATE INDEX customers_by_phone ON customers(phone) WHERE phone IS NOT NULL;",
+    /* 44: why a run's send waits (quiet hours, or the hold's cause: an
+     * open ticket, a late delivery, a refund under way, an address still
+     * to come), for the runs view; NULL when it does not. Runs held before
+     * say it the next time their send is looked at */
+    "ALTER TABLE journey_runs ADD COLUMN held_for TEXT;",
 };
 
 size_t cs_schema_count(void)

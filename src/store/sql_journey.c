@@ -23,36 +23,37 @@ static const char *const jstmt_sql[QJ__COUNT] = {
                       "changed_at=excluded.changed_at",
     [QJ_RUN_INSERT] = "INSERT INTO journey_runs(journey,version,run_key,customer_id,order_id,"
                       "status,pc,gen,wait_event,trigger_seq,started_at,updated_at,held_since,"
-                      "exit_reason) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) "
+                      "exit_reason,held_for) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
+                      "?15) "
                       "ON CONFLICT(journey,run_key) DO NOTHING RETURNING id",
     [QJ_RUN_GET] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-                   "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                   "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,held_for "
                    "FROM journey_runs WHERE id=?1",
     [QJ_RUN_BY_KEY] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,held_for "
                       "FROM journey_runs WHERE journey=?1 AND run_key=?2",
     [QJ_RUN_UPDATE] = "UPDATE journey_runs SET status=?2,pc=?3,gen=?4,wait_event=?5,"
-                      "updated_at=?6,held_since=?7,exit_reason=?8 WHERE id=?1",
+                      "updated_at=?6,held_since=?7,exit_reason=?8,held_for=?9 WHERE id=?1",
     [QJ_RUNS_ORDER] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,held_for "
                       "FROM journey_runs WHERE order_id=?1 AND status=1",
     [QJ_RUNS_CUSTOMER] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-                         "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+                         "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,held_for "
                          "FROM journey_runs WHERE customer_id=?1 AND status=1",
     /* (runs_active_orderless and runs_active_by_journey, migration 34: a
      * customer's active runs about no order -- run_insert stores no order
      * as NULL -- and of one journey, not every run the customer ever had) */
     [QJ_RUNS_CUSTOMER_ORDERLESS] =
         "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-        "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+        "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,held_for "
         "FROM journey_runs WHERE customer_id=?1 AND status=1 AND order_id IS NULL",
     [QJ_RUNS_CUSTOMER_JOURNEY] =
         "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
-        "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason "
+        "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,held_for "
         "FROM journey_runs WHERE customer_id=?1 AND journey=?2 AND status=1",
     [QJ_RUNS_VIEW] = "SELECT id,journey,version,run_key,customer_id,order_id,status,pc,gen,"
                      "wait_event,trigger_seq,started_at,updated_at,held_since,exit_reason,"
-                     "(SELECT min(t.due_at) FROM timers t WHERE t.run_id=r.id AND t.gen=r.gen) "
+                     "held_for,(SELECT min(t.due_at) FROM timers t WHERE t.run_id=r.id AND t.gen=r.gen) "
                      "FROM journey_runs r WHERE customer_id=?1 ORDER BY id DESC LIMIT 200",
     [QJ_TIMER_ADD] = "INSERT INTO timers(due_at,run_id,gen) VALUES(?1,?2,?3) RETURNING id",
     [QJ_TIMERS_DUE] = "SELECT id,due_at,run_id,gen FROM timers WHERE due_at<?1 "
@@ -477,6 +478,7 @@ static void read_run(sql_stmt *st, cs_run_t *r)
     r->updated_at = sql_column_int64(st, 12);
     r->held_since = sql_column_int64(st, 13);
     cs__col_copy(r->exit_reason, sizeof r->exit_reason, st, 14);
+    cs__col_copy(r->held_for, sizeof r->held_for, st, 15);
 }
 
 cs_rc cs__sql_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err_t *err)
@@ -500,6 +502,7 @@ cs_rc cs__sql_run_insert(cs_store_t *store, cs_run_t *run, bool *existed, cs_err
     sql_bind_int64(st, 12, run->updated_at);
     sql_bind_int64(st, 13, run->held_since);
     cs__bind_text(st, 14, run->exit_reason[0] ? run->exit_reason : NULL);
+    cs__bind_text(st, 15, run->held_for[0] ? run->held_for : NULL);
     if ((rc = insert_id(s, st, &run->id, existed, "start a journey run", err)))
         return rc;
     return CS_OK;
@@ -559,6 +562,7 @@ cs_rc cs__sql_run_update(cs_store_t *store, const cs_run_t *run, cs_err_t *err)
     sql_bind_int64(st, 6, run->updated_at);
     sql_bind_int64(st, 7, run->held_since);
     cs__bind_text(st, 8, run->exit_reason[0] ? run->exit_reason : NULL);
+    cs__bind_text(st, 9, run->held_for[0] ? run->held_for : NULL);
     return cs__sql_exec_stmt(s, st, err, "update a journey run");
 }
 
@@ -667,14 +671,15 @@ cs_rc cs__sql_runs_active_in(cs_store_t *store, const char *order_id, const char
 /* A run as the runs view shows it. An active run's wakes_at is when its
  * live timer is due (the wait it is in, a held send looked at again), NULL
  * while it waits for an event alone; held_since when the hold now in force
- * on its send began. Both NULL for a run that is over. */
+ * on its send began, held_for why the send waits (quiet hours, or the
+ * hold's cause). All NULL for a run that is over. */
 static json_t *run_json(const cs_run_t *r, sql_stmt *st, int wakes_col)
 {
     bool active = r->status == CS_RUN_ACTIVE;
     json_t *wakes = !active || sql_column_type(st, wakes_col) == SQL_NULL
                         ? json_null()
                         : cs__json_time(sql_column_int64(st, wakes_col));
-    return json_pack("{s:I,s:s,s:i,s:s,s:s?,s:s,s:i,s:o,s:o,s:o,s:o,s:o,s:s?}", "id",
+    return json_pack("{s:I,s:s,s:i,s:s,s:s?,s:s,s:i,s:o,s:o,s:o,s:s?,s:o,s:o,s:s?}", "id",
                      (json_int_t)r->id, "journey", r->journey, "version", r->version,
                      "run_key", r->run_key, "order_id", r->order_id[0] ? r->order_id : NULL,
                      "status", cs_run_status_name(r->status), "step", r->pc, "waiting_for",
@@ -682,7 +687,8 @@ static json_t *run_json(const cs_run_t *r, sql_stmt *st, int wakes_col)
                          ? json_string(cs_event_type_name((cs_event_type_t)r->wait_event))
                          : json_null(),
                      "wakes_at", wakes, "held_since",
-                     active && r->held_since ? cs__json_time(r->held_since) : json_null(), "started_at",
+                     active && r->held_since ? cs__json_time(r->held_since) : json_null(),
+                     "held_for", active && r->held_for[0] ? r->held_for : NULL, "started_at",
                      cs__json_time(r->started_at), "updated_at", cs__json_time(r->updated_at),
                      "exit_reason", r->exit_reason[0] ? r->exit_reason : NULL);
 }
@@ -702,7 +708,7 @@ cs_rc cs__sql_runs_view(cs_store_t *store, const char *customer_id, json_t **out
     while (arr && (r = sql_step(st)) == SQL_ROW) {
         cs_run_t run;
         read_run(st, &run);
-        json_t *o = run_json(&run, st, 15);
+        json_t *o = run_json(&run, st, 16);
         if (!o || json_array_append_new(arr, o)) {
             json_decref(arr);
             arr = NULL;

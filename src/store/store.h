@@ -139,6 +139,10 @@ typedef struct cs_run {
     cs_ms_t started_at, updated_at;
     cs_ms_t held_since;              /* the current send has been held back since; 0 = not */
     char exit_reason[64];
+    /* why the current send waits: "quiet_hours", or a hold's cause
+     * ("ticket_open", "delivery_late", "refund_pending", "no_address");
+     * "" = it does not */
+    char held_for[24];
 } cs_run_t;
 
 /* A durable timer: at due_at, run run_id continues if its gen still matches. */

@@ -69,8 +69,8 @@ try:
     st, _, body = d.request("GET", "/v1/customers/anna/journeys")
     byj = {x["journey"]: x for x in body["journeys"]}
     wb = byj.get("win_back", {})
-    t.eq((wb.get("status"), wb.get("waiting_for"), wb.get("held_since")), ("active", None, None),
-         "win-back waits, for no event, nothing held")
+    t.eq((wb.get("status"), wb.get("waiting_for"), wb.get("held_since"), wb.get("held_for", "-")),
+         ("active", None, None, None), "win-back waits, for no event, nothing held")
     wakes = wb.get("wakes_at")
     t.check(isinstance(wakes, str), "win-back's wakes_at is a time: %r" % (wakes,))
     if isinstance(wakes, str):

@@ -4,7 +4,9 @@ A ticket left open without an update for ticket_stale_after (a helpdesk
 that never sends the closing ticket.updated) holds nothing: the customer's
 marketing is queued. A ticket updated within that time still holds it.
 Set here to 10d, so the daemon must take the setting (the default is 30d,
-which would hold both)."""
+which would hold both). The runs view says why a send waits: the ticket,
+or quiet hours (a third customer's, set around the time the test runs in
+her zone; the other two live half a world away)."""
 import datetime as dt
 import os
 import shutil
@@ -34,7 +36,9 @@ d = csbb.Daemon(a.bin, extra_env={
     "CONSONANCE_SMTP_URL": "smtp://127.0.0.1:9",
     "CONSONANCE_SMTP_FROM": "shop@example.de",
     "CONSONANCE_RETRY_BASE": "1d",
-    "CONSONANCE_QUIET_HOURS": "off",
+    # quiet hours around now in UTC: from the hour before to two after
+    "CONSONANCE_QUIET_HOURS": "%02d:00-%02d:00" % ((dt.datetime.now(dt.timezone.utc).hour - 1) % 24,
+                                                   (dt.datetime.now(dt.timezone.utc).hour + 2) % 24),
     "CONSONANCE_TICKET_STALE_AFTER": "10d",
 })
 now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -44,9 +48,9 @@ def iso(x):
     return x.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def customer(cid):
+def customer(cid, tz="Pacific/Auckland"):
     return {"event_id": "c-" + cid, "type": "customer.upserted", "occurred_at": iso(now),
-            "data": {"id": cid, "email": cid + "@example.de", "locale": "de",
+            "data": {"id": cid, "email": cid + "@example.de", "locale": "de", "timezone": tz,
                      "consents": {"email": {"transactional": True, "marketing": True}}}}
 
 
@@ -70,6 +74,8 @@ try:
         customer("fritz"), ticket("fritz", now - dt.timedelta(days=2)),
         csbb.order_event("o-fritz", "o-fritz", customer="fritz", at=iso(now)),
         csbb.order_event("o-olga", "o-olga", customer="olga", at=iso(now)),
+        customer("nina", "UTC"),
+        csbb.order_event("o-nina", "o-nina", customer="nina", at=iso(now)),
     ])
     t.eq(st, 200, "events accepted")
     got = t.wait_for(lambda: messages("olga"), "olga's marketing", timeout=30, step=0.05)
@@ -85,10 +91,17 @@ try:
     wakes = run.get("wakes_at")
     t.check(isinstance(held, str) and isinstance(wakes, str) and wakes > held,
             "the held run shows held_since and a later wakes_at: %r, %r" % (held, wakes))
+    t.eq(run.get("held_for"), "ticket_open", "and why: the open ticket")
     st, _, body = d.request("GET", "/v1/customers/olga/journeys")
-    t.eq([(r["journey"], r["status"], r["held_since"], r["wakes_at"])
+    t.eq([(r["journey"], r["status"], r["held_since"], r["held_for"], r["wakes_at"])
           for r in body.get("journeys", [])] if st == 200 else st,
-         [("promo", "done", None, None)], "olga's run sent and done: no hold, no wake")
+         [("promo", "done", None, None, None)], "olga's run sent and done: no hold, no wake")
+    # quiet hours: no hold (held_since), but the reason the send waits
+    st, _, body = d.request("GET", "/v1/customers/nina/journeys")
+    t.eq([(r["journey"], r["status"], r["held_since"], r["held_for"])
+          for r in body.get("journeys", [])] if st == 200 else st,
+         [("promo", "active", None, "quiet_hours")], "nina's send waits for quiet hours to end")
+    t.eq(messages("nina"), [], "nothing queued for nina in her quiet hours")
 finally:
     d.stop()
     d.cleanup()

@@ -33,7 +33,8 @@ own window of a parcel sent again (none for the orders stored before);
 (40) a return stored before refunded, or closed naming its amount, was
 refunded when it got there, and a rejected one rejected; (42) a message's
 delivery gets the detail of the status event it is; (43) customers are
-indexed by their phone numbers. Winding the store
+indexed by their phone numbers; (44) runs get why their send waits (none
+for the runs stored before). Winding the store
 back to 25 drops those columns, and the next open adds them again. Runs on
 SQLite and, as its .postgresql variant, on a throwaway PostgreSQL cluster."""
 import json
@@ -437,7 +438,7 @@ try:
     # prefix's letters); now the code's first two digits
     csbb.store_sql(d.store, "UPDATE shipments SET destination='{\"postal_code\":\"LT-01103\","
                             "\"country\":\"LT\"}', dest_region='LT-LT' WHERE id='S-up'")
-    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39, 40 and 42 and the indexes
+    # (back to 25: the columns of 27, 28, 31, 32, 33, 36, 37, 38, 39, 40, 42 and 44 and the indexes
     # of 41 and 43 go too, as a store of 25 had none; with a message that failed before 33)
     csbb.store_sql(d.store, "ALTER TABLE customers DROP COLUMN field_at")
     csbb.store_sql(d.store, "ALTER TABLE tickets DROP COLUMN created_seq")
@@ -456,6 +457,7 @@ try:
     csbb.store_sql(d.store, "ALTER TABLE returns DROP COLUMN rejected_at")
     csbb.store_sql(d.store, "DROP INDEX timers_by_run")
     csbb.store_sql(d.store, "ALTER TABLE outbox DROP COLUMN delivery_detail")
+    csbb.store_sql(d.store, "ALTER TABLE journey_runs DROP COLUMN held_for")
     csbb.store_sql(d.store, "DROP INDEX customers_by_phone")
     # (a WhatsApp message a callback reported failed twice, the later
     # failure its delivery, and one delivered: stored before 42)
