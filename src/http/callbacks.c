@@ -181,8 +181,14 @@ static cs_rc record(hreq_t *r, cs_channel_t channel, bool keep, cb_status_t *st,
     lookup_t l = { st, n, (int)channel, { 0 } };
     *unknown = *recorded = *kept = 0;
     cs_rc rc = cs__http_with_reader(h, lookup_fn, &l, err);
-    if (rc)
-        return rc;
+    if (rc) {
+        /* the look-up's own failure is in l.err (the reader's in err) */
+        if (l.err.rc != CS_OK)
+            *err = l.err;
+        if (err->rc == CS_OK)
+            cs_errf(err, rc, "store: cannot look up the messages of delivery statuses");
+        return err->rc;
+    }
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
     bool missing = false;
     for (size_t i = 0; i < n; i++)

@@ -418,6 +418,17 @@ enum MHD_Result cs__http_reply(hreq_t *r, int status, json_t *body)
 
 enum MHD_Result cs__http_reply_err(hreq_t *r, const cs_err_t *err)
 {
+    /* An error answer is never a success: one whose code was lost on the
+     * way (a reader task's own error not handed on) is a 500, not a 200
+     * that tells a provider its callback was taken */
+    cs_err_t lost;
+    if (err->rc == CS_OK) {
+        cs_errf(&lost, CS_ERR_INTERNAL, "internal error: the cause of a failure was lost%s%.200s",
+                err->msg[0] && strcmp(err->msg, "ok") != 0 ? ": " : "",
+                err->msg[0] && strcmp(err->msg, "ok") != 0 ? err->msg : "");
+        cs_warn("http: %s: %s", r->path ? r->path : "?", lost.msg);
+        err = &lost;
+    }
     return cs__http_reply(r, cs__http_status_of(err->rc),
                           json_pack("{s:o}", "error", cs__http_error_json(err)));
 }

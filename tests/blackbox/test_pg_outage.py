@@ -45,8 +45,17 @@ try:
     acked += [1, 2]
     st, _, h = d.request("GET", "/healthz")
     t.eq(st, 200, "healthy while the database is up")
+    st, _, _ = d.request("GET", "/v1/customers/c1")  # (the key is known for 2 s now)
+    t.eq(st, 200, "a view while the database is up")
 
     pg.pause()
+    # a delivery callback that cannot be looked up is refused, so that the
+    # provider sends it again: it used to be answered 200, its status lost
+    st, hd, body = d.request("POST", "/v1/callbacks/email",
+                             {"message_id": "<m1@example.de>", "status": "bounced"})
+    t.check(st == 503 and (body.get("error") or {}).get("code") == "store_unavailable" and
+            (body.get("error") or {}).get("message", "ok") != "ok",
+            "a callback is refused while the database is down: %d %r" % (st, body))
     st, hd, h = d.request("GET", "/healthz")
     t.eq(st, 503, "unhealthy while the database is down")
     t.eq(h.get("status"), "unhealthy", "healthz says unhealthy")
