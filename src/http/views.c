@@ -213,8 +213,8 @@ static cs_rc log_end_fn(cs_store_t *s, void *arg)
     return cs_store_call(s, log_end, &a->seq, &a->err);
 }
 
-/* Where the log ends and where this node's journeys and order watch have
- * read it to: their difference is how far behind they are. The log's end
+/* Where the log ends and where this node's promise model, order watch and
+ * journeys have read it to: the difference is how far behind each is. The log's end
  * is read from the store (every node's events); a store that does not
  * answer leaves it out, and the rest of the page is still given. */
 static void log_positions(cs_http_t *h, cs_buf_t *b)
