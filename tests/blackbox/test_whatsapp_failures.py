@@ -355,10 +355,14 @@ try:
                                       "errors": [{"code": 131050, "title": STOP_TITLE}]}],
                                  APP_SECRET)
     t.eq((st, body.get("recorded")), (200, 1), "lea's 131050 recorded")
-    released.set()
+    # the fake stays busy for it: a hand-over begun before the stop was
+    # recorded, reaching it after, is answered busy as the ones before, and
+    # the next retry begins after the stop (a retry that did not look at her
+    # consent again would go on failing busy, and fail for good)
     got = t.wait_for(lambda: (lambda m: m if m.get("status") in ("sent", "skipped", "failed")
                               else None)(messages("o-lea", "lea").get("promo_wa", {})),
                      "lea's marketing message decided", timeout=60)
+    released.set()
     t.eq(((got or {}).get("channel"), (got or {}).get("status"), (got or {}).get("reason")),
          ("whatsapp", "skipped", "consent_withdrawn_before_send"),
          "the retry does not send marketing she stopped")
