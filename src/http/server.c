@@ -536,8 +536,15 @@ static cs_rc authenticate(hreq_t *r, int *scopes, const char **header, cs_err_t 
     verify_ctx_t v = {.secret = secret};
     cs_err_clear(&v.err);
     cs_rc rc = cs__http_with_reader(h, verify_fn, &v, err);
-    if (rc && rc != CS_ERR_AUTH)
-        return rc == CS_OK ? CS_OK : (err->rc = rc, rc);
+    if (rc && rc != CS_ERR_AUTH) {
+        /* the check's own failure is in v.err (the reader's in err): a
+         * store away is told as such, with its cause */
+        if (v.err.rc != CS_OK)
+            *err = v.err;
+        if (err->rc == CS_OK)
+            cs_errf(err, rc, "store: cannot check the API key");
+        return err->rc;
+    }
     pthread_mutex_lock(&h->mu);
     memcpy(ks->hash, hash, sizeof ks->hash);
     ks->scopes = rc ? -1 : v.key.scopes;
