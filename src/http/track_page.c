@@ -678,7 +678,18 @@ enum MHD_Result cs__http_track_lookup(hreq_t *r, const char *method)
         cs_err_clear(&c.err);
         cs_err_t err;
         cs_err_clear(&err);
-        found = cs__http_with_reader(h, keys_fn, &c, &err) == CS_OK && c.found;
+        if (cs__http_with_reader(h, keys_fn, &c, &err) != CS_OK) {
+            /* the store away is no wrong pair: not "no such order" (the
+             * customer would think it lost), and no failure counted */
+            enum MHD_Result ret = lookup_form(
+                r, lang, 503,
+                de ? "Das hat gerade nicht geklappt. Bitte versuchen Sie es gleich noch einmal."
+                   : "That did not work just now. Please try again in a moment.",
+                order, 1);
+            cs_free(text);
+            return ret;
+        }
+        found = c.found;
         if (found) /* the order's own id: "#1001" typed finds 1001 */
             cs_strlcpy(order, c.order, sizeof order);
     }
