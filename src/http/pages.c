@@ -335,9 +335,18 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
     cs_err_clear(&err);
     /* as the tracking page: ?lang=, the customer's language, the browser's,
      * else the shop's default_locale */
-    bool read = cs__http_with_reader(h, cust_fn, &c, &err) == CS_OK && c.known;
+    cs_rc rrc = cs__http_with_reader(h, cust_fn, &c, &err);
+    bool read = rrc == CS_OK && c.known;
     const char *lang = cs__page_lang(r, read && c.who.locale[0] ? c.who.locale : NULL);
     bool de = strcmp(lang, "de") == 0;
+    /* the store away: whether the customer unsubscribed already is not
+     * known, so neither the button nor "unsubscribed already" is shown
+     * but a page asking to reload (a POST still tries its write below) */
+    if (rrc != CS_OK && strcmp(method, "POST") != 0)
+        return page(r, 503, lang, de ? "Bitte noch einmal" : "Please try again",
+                    de ? "<p>Das hat gerade nicht geklappt. Bitte laden Sie die Seite gleich "
+                         "noch einmal.</p>"
+                       : "<p>That did not work just now. Please reload in a moment.</p>");
     /* the link came by email: unsubscribed there (and not started over
      * since) is unsubscribed, and a second visit is told so rather than
      * offered the button again */
