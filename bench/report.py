@@ -950,6 +950,19 @@ The session's page is 4,469 bytes against 4,285 (the shop's name in the title, m
 of the session's first build (a270f57) and cd0076f: 18,653 and 19,678 against 19,696 and
 20,019 pages/s (ratios 0.57 and 0.54 against 0.55 and 0.61; nginx 32,957-36,492): no
 slowdown; the lower ratio than the fourth session's is the machine's day.
+
+On 2026-12-08 (tenth session) the watch gained one more pass after a pass that signalled, and
+the learner one more wake at the end of each writer round, so that both reach the log's end
+(the new `consonance_*_seq` gauges, docs/api.md). Interleaved 5 s runs
+(`CS_BENCH_ROUNDS=1 bench/track_bench.py BUILD OUT 5 5000`), taken while a CI run shared the
+machine (nginx between 8,780 and 22,595 requests/s from one run to the next), of the previous
+session's last build (56dda44) and this session's (976050c, then ae862fe): the watch kept up
+with 3,610 and 3,289 against 3,719 and 4,027 scans/s, no slower. The tracking page, whose path
+these changes do not touch, gave 0.57, 0.58, 0.64, 0.48, 0.52 and 0.60 against 0.36, 0.43,
+0.60, 0.51, 0.50 and 0.67 nginx in six pairs (the last four `CS_BENCH_ONLY=page`), and a build
+without the learner's extra wake 0.50 and 0.57 in the last two: the ratios overlap, each side's
+raw rate moves with nginx's, and this machine cannot tell them apart today. The table above was
+not run again.
 """
 
 
