@@ -152,13 +152,7 @@ static cs_rc status_event(const cs_outmsg_t *m, const char *from, int status, co
         json_decref(ev);
         ev = NULL;
     }
-    char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    if (!text)
-        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
-    cs_rc rc = cs_event_parse(text, strlen(text), out, err);
-    free(text);
-    return rc;
+    return cs_event_compose(ev, out, err);
 }
 
 cs_rc cs_sender_status_event(const cs_outmsg_t *m, int status, const char *detail, cs_ms_t at,

@@ -449,17 +449,11 @@ static cs_rc stop_event(const char *cid, const char *wa_id, int64_t secs, cs_ms_
              (int)cs_utf8_clip(cid, strlen(cid), 48), cid,
              (unsigned long long)cs_hash_str(CS_HASH_INIT, cid));
     cs_time_format(at, ts, sizeof ts);
-    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:{s:{s:b}}}}", "event_id", eid, "type",
-                           "customer.upserted", "occurred_at", ts, "source",
-                           "whatsapp-user-preferences", "data", "id", cid, "consents",
-                           "whatsapp", "marketing", 0);
-    char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
-    if (!text)
-        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
-    cs_rc rc = cs_event_parse(text, strlen(text), out, err);
-    free(text);
-    return rc;
+    return cs_event_compose(json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:{s:{s:b}}}}", "event_id", eid,
+                                      "type", "customer.upserted", "occurred_at", ts, "source",
+                                      "whatsapp-user-preferences", "data", "id", cid, "consents",
+                                      "whatsapp", "marketing", 0),
+                            out, err);
 }
 
 /* Record the number wa_id's stop for each of its customers, PREF_IDS at a

@@ -397,11 +397,8 @@ enum MHD_Result cs__http_unsubscribe(hreq_t *r, const char *url, const char *met
     snprintf(eid, sizeof eid, "unsub-%lld-%.80s-%016llx", (long long)(now / 60000), customer,
              (unsigned long long)cs_hash_str(CS_HASH_INIT, customer));
     json_object_set_new(ev, "event_id", json_string(eid));
-    char *text = ev ? cs_json_dumps(ev, JSON_COMPACT) : NULL;
-    json_decref(ev);
     cs_event_t *e = NULL;
-    cs_rc rc = text ? cs_event_parse(text, strlen(text), &e, &err) : CS_ERR_NOMEM;
-    free(text);
+    cs_rc rc = cs_event_compose(ev, &e, &err);
     if (!rc) {
         cs_ingest_item_t item;
         memset(&item, 0, sizeof item);

@@ -1601,6 +1601,18 @@ cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *e
     return cs_event_parse_line(text, len, 0, 0, out, err);
 }
 
+cs_rc cs_event_compose(json_t *doc, cs_event_t **out, cs_err_t *err)
+{
+    *out = NULL;
+    char *text = doc ? cs_json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        return cs_errf(err, CS_ERR_NOMEM, "out of memory");
+    cs_rc rc = cs_event_parse(text, strlen(text), out, err);
+    free(text);
+    return rc;
+}
+
 cs_rc cs_event_parse_line(const char *text, size_t len, uint64_t line, unsigned col0,
                           cs_event_t **out, cs_err_t *err)
 {

@@ -340,6 +340,11 @@ const char *cs_currency_not_money(const char *code);
 /* Parse one JSON text (len bytes, not NUL-terminated) and validate it. Invalid
  * UTF-8 and malformed JSON give CS_ERR_INVALID with the position. */
 cs_rc cs_event_parse(const char *text, size_t len, cs_event_t **out, cs_err_t *err);
+/* An event the engine composes itself (a provider's status, an
+ * unsubscribe, a WhatsApp marketing stop), doc (taken; NULL: out of
+ * memory), as the intake takes a producer's: its text parsed and
+ * validated (cs_event_parse), and kept as the stored body. */
+cs_rc cs_event_compose(json_t *doc, cs_event_t **out, cs_err_t *err);
 
 /* The error for an event (doc, borrowed) that held numbers too large for
  * their types at the JSON paths path[0..n) (n >= 1), as cs_json_load_wide
