@@ -213,49 +213,40 @@ static cs_rc log_end_fn(cs_store_t *s, void *arg)
     return cs_store_call(s, log_end, &a->seq, &a->err);
 }
 
+static void gauge(cs_buf_t *b, const char *name, const char *help, int64_t v)
+{
+    cs_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,
+                  (long long)v);
+}
+
 /* Where the log ends and where this node's promise model, order watch and
- * journeys have read it to: the difference is how far behind each is. The log's end
- * is read from the store (every node's events); a store that does not
- * answer leaves it out, and the rest of the page is still given. */
+ * journeys have read it to: the difference is how far behind each is. The
+ * log's end is read from the store (every node's events); a store that
+ * does not answer leaves it out, and the rest of the page is still given. */
 static void log_positions(cs_http_t *h, cs_buf_t *b)
 {
     log_end_arg_t a = { 0 };
     cs_err_clear(&a.err);
     if (cs__http_with_reader(h, log_end_fn, &a, &a.err) == CS_OK)
-        cs_buf_printf(b,
-                      "# HELP consonance_log_seq The event log's end: its highest sequence "
-                      "number.\n"
-                      "# TYPE consonance_log_seq gauge\n"
-                      "consonance_log_seq %lld\n",
-                      (long long)a.seq);
+        gauge(b, "consonance_log_seq", "The event log's end: its highest sequence number.",
+              a.seq);
     else
         cs_warn("metrics: consonance_log_seq left out: %s", a.err.msg);
     if (h->opts.tracker)
-        cs_buf_printf(b,
-                      "# HELP consonance_promise_seq The log position this node's promise "
-                      "model has learned to.\n"
-                      "# TYPE consonance_promise_seq gauge\n"
-                      "consonance_promise_seq %lld\n",
-                      (long long)cs_tracker_seq(h->opts.tracker));
+        gauge(b, "consonance_promise_seq",
+              "The log position this node's promise model has learned to.",
+              cs_tracker_seq(h->opts.tracker));
     if (h->opts.journeys) {
         cs_journeys_stats_t js;
         cs_journeys_totals(h->opts.journeys, &js);
-        cs_buf_printf(b,
-                      "# HELP consonance_journeys_seq The log position this node's journeys "
-                      "have read to.\n"
-                      "# TYPE consonance_journeys_seq gauge\n"
-                      "consonance_journeys_seq %lld\n",
-                      (long long)js.seq);
+        gauge(b, "consonance_journeys_seq", "The log position this node's journeys have read to.",
+              js.seq);
     }
     if (h->opts.watch) {
         cs_watch_stats_t ws;
         cs_watch_stats(h->opts.watch, &ws);
-        cs_buf_printf(b,
-                      "# HELP consonance_watch_seq The log position this node's order watch "
-                      "has read to.\n"
-                      "# TYPE consonance_watch_seq gauge\n"
-                      "consonance_watch_seq %lld\n",
-                      (long long)ws.seq);
+        gauge(b, "consonance_watch_seq",
+              "The log position this node's order watch has read to.", ws.seq);
     }
 }
 
