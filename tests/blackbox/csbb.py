@@ -504,9 +504,19 @@ class PgCluster:
         data = os.path.join(self.dir, "data")
         if os.getuid() == 0:
             shutil.chown(self.dir, "postgres")
-        subprocess.run(self.runas + [os.path.join(self.bin, "initdb"), "-D", data, "-A", "trust",
-                                     "-U", "consonance", "-E", "UTF8"],
-                       check=True, capture_output=True)
+        # initdb failed once in a CI run on a busy machine, its output
+        # not kept: said now, and tried once more in an empty folder
+        for attempt in (1, 2):
+            r = subprocess.run(self.runas + [os.path.join(self.bin, "initdb"), "-D", data, "-A",
+                                             "trust", "-U", "consonance", "-E", "UTF8"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            print("PgCluster: initdb failed (exit %d, attempt %d):\n%s%s" %
+                  (r.returncode, attempt, r.stdout, r.stderr), flush=True)
+            if attempt == 2:
+                raise RuntimeError("initdb failed twice")
+            shutil.rmtree(data, ignore_errors=True)
         # The port is free when asked, not when the server binds it: a
         # daemon of a test running beside this one (port 0) may take it in
         # between. The server then fails to start; try another port.
