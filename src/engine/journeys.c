@@ -722,14 +722,13 @@ static cs_rc do_send(pass_t *p, cs_run_t *run, const cs_instr_t *in, ctx_t *c, b
         /* held_since is when the hold now in force began: a wait for quiet
          * hours to end means the last one is over, so a hold after it
          * counts hold_max (address_wait) anew */
-        if (strncmp(verdict.reason, "held_", 5) != 0)
+        bool hold = strncmp(verdict.reason, "held_", 5) == 0;
+        if (!hold)
             run->held_since = 0;
         else if (!run->held_since)
             run->held_since = p->now;
         /* (the view's held_for: "quiet_hours", or the hold's cause) */
-        cs_strlcpy(run->held_for,
-                   verdict.reason + (strncmp(verdict.reason, "held_", 5) == 0 ? 5 : 0),
-                   sizeof run->held_for);
+        cs_strlcpy(run->held_for, verdict.reason + (hold ? 5 : 0), sizeof run->held_for);
         run->gen++;
         p->st->deferred++;
         *waits = true;

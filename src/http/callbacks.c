@@ -181,14 +181,9 @@ static cs_rc record(hreq_t *r, cs_channel_t channel, bool keep, cb_status_t *st,
     lookup_t l = { st, n, (int)channel, { 0 } };
     *unknown = *recorded = *kept = 0;
     cs_rc rc = cs__http_with_reader(h, lookup_fn, &l, err);
-    if (rc) {
-        /* the look-up's own failure is in l.err (the reader's in err) */
-        if (l.err.rc != CS_OK)
-            *err = l.err;
-        if (err->rc == CS_OK)
-            cs_errf(err, rc, "store: cannot look up the messages of delivery statuses");
-        return err->rc;
-    }
+    if (rc)
+        return cs__http_task_err(rc, &l.err, err,
+                                 "look up the messages of delivery statuses");
     cs_ms_t now = cs_clock_now(cs_engine_clock(h->engine));
     bool missing = false;
     for (size_t i = 0; i < n; i++)
@@ -477,8 +472,7 @@ static cs_rc record_stop(hreq_t *r, const char *wa_id, int64_t secs, cs_ms_t at,
     for (;;) {
         cs_err_clear(&l->err);
         if ((rc = cs__http_with_reader(h, pref_lookup_fn, l, err))) {
-            if (l->err.rc)
-                *err = l->err;
+            rc = cs__http_task_err(rc, &l->err, err, "look up the customers of a number");
             goto out;
         }
         size_t k = 0;

@@ -356,6 +356,11 @@ enum MHD_Result cs__http_messages_retry(hreq_t *r);
 
 /* Run fn with a store handle that can read: a pooled reader, or the writer
  * between groups for stores without reader handles (in-memory). */
+/* After a reader or writer task failed with rc: the task's own error
+ * (task, kept in its argument) when it set one, else the one the reader
+ * set in err, else "store: cannot WHAT"; into err, and its code returned.
+ * Tasks keep their errors apart from the reader's: this hands it on. */
+cs_rc cs__http_task_err(cs_rc rc, const cs_err_t *task, cs_err_t *err, const char *what);
 cs_rc cs__http_with_reader(cs_http_t *h, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg,
                            cs_err_t *err);
 

@@ -446,6 +446,15 @@ typedef struct with_ctx {
     void *arg;
 } with_ctx_t;
 
+cs_rc cs__http_task_err(cs_rc rc, const cs_err_t *task, cs_err_t *err, const char *what)
+{
+    if (task->rc != CS_OK)
+        *err = *task;
+    if (err->rc == CS_OK)
+        cs_errf(err, rc, "store: cannot %s", what);
+    return err->rc;
+}
+
 cs_rc cs__http_with_reader(cs_http_t *h, cs_rc (*fn)(cs_store_t *s, void *arg), void *arg,
                            cs_err_t *err)
 {
@@ -536,15 +545,8 @@ static cs_rc authenticate(hreq_t *r, int *scopes, const char **header, cs_err_t 
     verify_ctx_t v = {.secret = secret};
     cs_err_clear(&v.err);
     cs_rc rc = cs__http_with_reader(h, verify_fn, &v, err);
-    if (rc && rc != CS_ERR_AUTH) {
-        /* the check's own failure is in v.err (the reader's in err): a
-         * store away is told as such, with its cause */
-        if (v.err.rc != CS_OK)
-            *err = v.err;
-        if (err->rc == CS_OK)
-            cs_errf(err, rc, "store: cannot check the API key");
-        return err->rc;
-    }
+    if (rc && rc != CS_ERR_AUTH) /* a store away is told as such, with its cause */
+        return cs__http_task_err(rc, &v.err, err, "check the API key");
     pthread_mutex_lock(&h->mu);
     memcpy(ks->hash, hash, sizeof ks->hash);
     ks->scopes = rc ? -1 : v.key.scopes;

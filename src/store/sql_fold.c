@@ -1776,18 +1776,6 @@ static cs_rc fold_message(cs_sql_t *s, const cs_event_t *ev, int64_t seq, const 
 #define NEW_ID ((void *)1)
 #define USED_ID ((void *)2)
 
-static cs_rc load_next_seq(cs_sql_t *s, cs_err_t *err)
-{
-    sql_stmt *q = cs__sql_stmt(s, Q_EV_NEXT_SEQ, err);
-    if (!q)
-        return CS_ERR_STORE;
-    int r = sql_step(q);
-    if (r == SQL_ROW)
-        s->pg_next_seq = sql_column_int64(q, 0);
-    cs__stmt_done(q);
-    return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read the log's end");
-}
-
 cs_rc cs__sql_log_end(cs_store_t *store, int64_t *seq, cs_err_t *err)
 {
     cs_sql_t *s = (cs_sql_t *)store;
@@ -1800,6 +1788,15 @@ cs_rc cs__sql_log_end(cs_store_t *store, int64_t *seq, cs_err_t *err)
         *seq = sql_column_int64(q, 0) - 1;
     cs__stmt_done(q);
     return r == SQL_ROW ? CS_OK : cs__sql_fail(s, err, "read the log's end");
+}
+
+static cs_rc load_next_seq(cs_sql_t *s, cs_err_t *err)
+{
+    int64_t end;
+    cs_rc rc = cs__sql_log_end(&s->base, &end, err);
+    if (!rc)
+        s->pg_next_seq = end + 1;
+    return rc;
 }
 
 void cs__sql_ingest_reset(cs_sql_t *s)

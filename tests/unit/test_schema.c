@@ -86,6 +86,15 @@ static int plan_row(void *ud, int n, char **v, char **names)
     return 0;
 }
 
+/* SQLite's plan for the query (its details, ";"-separated) into plan. */
+static void query_plan(sqlite3 *db, const char *query, char plan[1024])
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", query);
+    plan[0] = '\0';
+    assert_int_equal(sqlite3_exec(db, sql, plan_row, plan, NULL), SQLITE_OK);
+}
+
 /* An in-memory SQLite database with every migration applied. */
 static sqlite3 *migrated_db(void)
 {
@@ -106,12 +115,11 @@ static void test_open_ticket_lookup_uses_indexes(void **state)
 {
     (void)state;
     sqlite3 *db = migrated_db();
-    char plan[1024] = "";
-    assert_int_equal(sqlite3_exec(db,
-                                  "EXPLAIN QUERY PLAN SELECT 1 FROM tickets WHERE (order_id='o' "
-                                  "OR customer_id='c') AND status IN ('open','pending') LIMIT 1",
-                                  plan_row, plan, NULL),
-                     SQLITE_OK);
+    char plan[1024];
+    query_plan(db,
+               "SELECT 1 FROM tickets WHERE (order_id='o' OR customer_id='c') AND status IN "
+               "('open','pending') LIMIT 1",
+               plan);
     assert_null(strstr(plan, "SCAN tickets"));
     assert_non_null(strstr(plan, "tickets_by_customer"));
     sqlite3_close(db);
@@ -125,19 +133,16 @@ static void test_active_runs_lookup_uses_indexes(void **state)
 {
     (void)state;
     sqlite3 *db = migrated_db();
-    char plan[1024] = "";
-    assert_int_equal(sqlite3_exec(db,
-                                  "EXPLAIN QUERY PLAN SELECT id FROM journey_runs WHERE "
-                                  "customer_id='c' AND journey='win_back' AND status=1",
-                                  plan_row, plan, NULL),
-                     SQLITE_OK);
+    char plan[1024];
+    query_plan(db,
+               "SELECT id FROM journey_runs WHERE customer_id='c' AND journey='win_back' AND "
+               "status=1",
+               plan);
     assert_non_null(strstr(plan, "runs_active_by_journey"));
-    plan[0] = '\0';
-    assert_int_equal(sqlite3_exec(db,
-                                  "EXPLAIN QUERY PLAN SELECT id FROM journey_runs WHERE "
-                                  "customer_id='c' AND status=1 AND order_id IS NULL",
-                                  plan_row, plan, NULL),
-                     SQLITE_OK);
+    query_plan(db,
+               "SELECT id FROM journey_runs WHERE customer_id='c' AND status=1 AND order_id IS "
+               "NULL",
+               plan);
     assert_non_null(strstr(plan, "runs_active_orderless"));
     sqlite3_close(db);
 }
@@ -150,12 +155,11 @@ static void test_customers_by_phone_uses_index(void **state)
 {
     (void)state;
     sqlite3 *db = migrated_db();
-    char plan[1024] = "";
-    assert_int_equal(sqlite3_exec(db,
-                                  "EXPLAIN QUERY PLAN SELECT id FROM customers WHERE "
-                                  "phone='+4915100000001' AND id>'' ORDER BY id LIMIT 64",
-                                  plan_row, plan, NULL),
-                     SQLITE_OK);
+    char plan[1024];
+    query_plan(db,
+               "SELECT id FROM customers WHERE phone='+4915100000001' AND id>'' ORDER BY id "
+               "LIMIT 64",
+               plan);
     assert_null(strstr(plan, "SCAN customers"));
     assert_non_null(strstr(plan, "customers_by_phone"));
     sqlite3_close(db);
